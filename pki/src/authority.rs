@@ -1,0 +1,232 @@
+//! Certificate authorities of a zone: the root, and each node's own CA.
+//!
+//! An [`Authority`] is a CA certificate with its key, loaded from disk or freshly made. It
+//! signs what [`crate::profile`] describes. Keys are ECDSA P-256 with SHA-256 signatures,
+//! serialised as PKCS#8 PEM; serial numbers are 159 random bits, as the CA/B Forum asks.
+
+use std::path::Path;
+
+use rcgen::{CertificateParams, Issuer, KeyPair, SerialNumber, PKCS_ECDSA_P256_SHA256};
+use ring::rand::{SecureRandom, SystemRandom};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::inspect::CertInfo;
+use crate::profile::{self, LeafKind, NodeIdentity};
+
+/// A CA certificate (with the chain above it, root excluded) and its signing key.
+pub struct Authority {
+    cert: CertificateDer<'static>,
+    /// PEM of this CA's certificate followed by its parents below the root.
+    chain_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate and key freshly issued, as PEM text ready for files.
+pub struct Issued {
+    /// The certificate, then the certificates of the CAs below the root that issued it.
+    pub chain_pem: String,
+    /// PKCS#8 PEM of the private key. Never print it.
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Authority {
+    /// Makes a new zone root CA.
+    pub fn new_root(zone: &str) -> Result<Self> {
+        let params = with_serial(profile::root_ca(zone, OffsetDateTime::now_utc()))?;
+        let key = new_key()?;
+        let cert = params.self_signed(&key).map_err(sign_error)?;
+        let cert_der = cert.der().clone();
+        Ok(Authority {
+            chain_pem: cert.pem(),
+            cert: cert_der,
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// Loads a CA from its certificate (chain) and key files, checking that they belong
+    /// together and that the certificate is a CA.
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self> {
+        let chain_pem = read_text(cert_path)?;
+        let certs = parse_cert_chain(&chain_pem).map_err(|e| e.file(cert_path))?;
+        let key = load_key(key_path)?;
+        Self::from_parts(certs, &chain_pem, key).map_err(|e| e.file(cert_path))
+    }
+
+    /// Builds an authority from PEM text already in memory (for configs with inline PEM).
+    pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self> {
+        let certs = parse_cert_chain(chain_pem)?;
+        let key = parse_key(key_pem)?;
+        Self::from_parts(certs, chain_pem, key)
+    }
+
+    /// Builds an authority from a certificate (chain) PEM and an already loaded key.
+    pub fn with_key(chain_pem: &str, key: KeyPair) -> Result<Self> {
+        Self::from_parts(parse_cert_chain(chain_pem)?, chain_pem, key)
+    }
+
+    fn from_parts(
+        certs: Vec<CertificateDer<'static>>,
+        chain_pem: &str,
+        key: KeyPair,
+    ) -> Result<Self> {
+        let cert = certs
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::new("no certificate found"))?;
+        let info = CertInfo::parse(&cert)?;
+        if !info.is_ca {
+            return Err(Error::new(format!(
+                "certificate {:?} is not a CA certificate (no basicConstraints CA:TRUE)",
+                info.subject_cn
+            ))
+            .fix("point to a CA certificate made by `zone-etcd ca init` or `zone-etcd activate`"));
+        }
+        if !info.public_key_matches(&key) {
+            return Err(Error::new(format!(
+                "the private key does not match certificate {:?}",
+                info.subject_cn
+            ))
+            .fix("use the key file that was written together with this certificate"));
+        }
+        let issuer = Issuer::from_ca_cert_der(&cert, key)
+            .map_err(|e| Error::new(format!("cannot use certificate as an issuer: {e}")))?;
+        Ok(Authority {
+            cert,
+            chain_pem: chain_pem.trim_end().to_string() + "\n",
+            issuer,
+        })
+    }
+
+    /// This CA's certificate in DER.
+    pub fn cert_der(&self) -> &CertificateDer<'static> {
+        &self.cert
+    }
+
+    /// This CA's certificate (and its chain below the root) in PEM.
+    pub fn chain_pem(&self) -> &str {
+        &self.chain_pem
+    }
+
+    /// This CA's private key as PKCS#8 PEM. Never print it.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// Issues a node its own name-constrained CA.
+    pub fn issue_node_ca(&self, node: &NodeIdentity) -> Result<Authority> {
+        let params = with_serial(profile::node_ca(node, OffsetDateTime::now_utc())?)?;
+        let key = new_key()?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(sign_error)?;
+        Ok(Authority {
+            chain_pem: format!("{}{}", cert.pem(), self.chain_below_root()),
+            cert: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// Issues a leaf (server, peer or client) for `node`; `client_name` sets a client's CN.
+    pub fn issue_leaf(
+        &self,
+        kind: LeafKind,
+        node: &NodeIdentity,
+        client_name: Option<&str>,
+    ) -> Result<Issued> {
+        let params = profile::leaf(kind, node, client_name, OffsetDateTime::now_utc())?;
+        self.issue(params)
+    }
+
+    /// Signs arbitrary parameters with a fresh key. Used for leaves and by tests that need
+    /// certificates outside the profile (to show they are refused).
+    pub fn issue(&self, params: CertificateParams) -> Result<Issued> {
+        let params = with_serial(params)?;
+        let key = new_key()?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(sign_error)?;
+        Ok(Issued {
+            chain_pem: format!("{}{}", cert.pem(), self.chain_below_root()),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// The chain a certificate issued by this CA carries after itself: this CA unless it
+    /// is the root (verifiers hold the root already).
+    fn chain_below_root(&self) -> &str {
+        match CertInfo::parse(&self.cert) {
+            Ok(info) if info.is_self_issued() => "",
+            _ => &self.chain_pem,
+        }
+    }
+}
+
+fn new_key() -> Result<KeyPair> {
+    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| Error::new(format!("cannot generate an ECDSA P-256 key: {e}")))
+}
+
+fn with_serial(mut params: CertificateParams) -> Result<CertificateParams> {
+    let mut bytes = [0u8; 20];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::new("the system random number generator failed"))?;
+    bytes[0] &= 0x7f; // positive
+    bytes[0] |= 0x01; // and exactly 20 bytes long
+    params.serial_number = Some(SerialNumber::from_slice(&bytes));
+    Ok(params)
+}
+
+fn sign_error(e: rcgen::Error) -> Error {
+    Error::new(format!("cannot sign the certificate: {e}"))
+}
+
+/// Reads a small text file (PEM or config), naming the file on failure.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::new("file is not UTF-8 text")
+            .file(path)
+            .fix("point to a PEM file (text starting with -----BEGIN)")
+    })
+}
+
+/// Parses every CERTIFICATE block of a PEM text, in order.
+pub fn parse_cert_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            Error::new(format!("malformed PEM: {e}"))
+                .fix("restore the file from the bundle it came with")
+        })?;
+    if certs.is_empty() {
+        return Err(Error::new("no CERTIFICATE block found")
+            .fix("point to a PEM certificate file (-----BEGIN CERTIFICATE-----)"));
+    }
+    Ok(certs)
+}
+
+/// Loads a private key file after checking that only its owner can read it.
+pub fn load_key(path: &Path) -> Result<KeyPair> {
+    crate::private_files::check_key_mode(path)?;
+    parse_key(&read_text(path)?).map_err(|e| e.file(path))
+}
+
+/// Parses a PEM private key (PKCS#8, or SEC1 "EC PRIVATE KEY").
+pub fn parse_key(pem: &str) -> Result<KeyPair> {
+    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
+        Error::new("no private key found (expected a PEM PRIVATE KEY block)")
+            .fix("point to the .key file written together with the certificate")
+    })?;
+    KeyPair::try_from(&der).map_err(|e| {
+        Error::new(format!("unusable private key: {e}"))
+            .fix("use an ECDSA P-256 key in PKCS#8 PEM, as zone-etcd writes them")
+    })
+}

@@ -1,0 +1,138 @@
+//! The one error type of the project: a problem located in a file and a field, with a fix.
+//!
+//! Every failure an operator sees is one line built from these parts, so each constructor
+//! site must say *where* (file, field) and *what to do* (fix), not only what went wrong.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A failure that names the file and field at fault and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    problem: String,
+    file: Option<PathBuf>,
+    field: Option<String>,
+    fix: Option<String>,
+}
+
+impl Error {
+    /// A problem not yet tied to a file; add `.file()`, `.field()` and `.fix()` as known.
+    pub fn new(problem: impl Into<String>) -> Self {
+        Error {
+            problem: problem.into(),
+            file: None,
+            field: None,
+            fix: None,
+        }
+    }
+
+    /// The file at fault (kept if one was already set by a deeper layer).
+    #[must_use]
+    pub fn file(mut self, path: impl AsRef<Path>) -> Self {
+        if self.file.is_none() {
+            self.file = Some(path.as_ref().to_path_buf());
+        }
+        self
+    }
+
+    /// The field (key, argument or entry) at fault.
+    #[must_use]
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        if self.field.is_none() {
+            self.field = Some(field.into());
+        }
+        self
+    }
+
+    /// What the operator can do about it.
+    #[must_use]
+    pub fn fix(mut self, fix: impl Into<String>) -> Self {
+        if self.fix.is_none() {
+            self.fix = Some(fix.into());
+        }
+        self
+    }
+
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+
+    pub fn file_path(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    pub fn field_name(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// Wraps an I/O failure on `path` with a hint that fits its kind.
+    pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        let fix = match err.kind() {
+            ErrorKind::NotFound => "check the path; create the file or point to the right one",
+            ErrorKind::PermissionDenied => "check the file's owner and mode, or run as its owner",
+            ErrorKind::AlreadyExists => "move it aside or choose another path",
+            _ => "check the file system (space, mounts, permissions)",
+        };
+        Error::new(format!("cannot {action}: {}", io_reason(err)))
+            .file(path)
+            .fix(fix)
+    }
+}
+
+/// The OS reason without Rust's "(os error N)" suffix.
+fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}: ", file.display())?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        // One line, always: a problem text from a parser may carry newlines.
+        write!(f, "{}", self.problem.replace('\n', " "))?;
+        if let Some(fix) = &self.fix {
+            write!(f, " (fix: {fix})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_file_field_problem_and_fix_on_one_line() {
+        let err = Error::new("bad\nvalue")
+            .file("/z/zone.toml")
+            .field("etcd[1].peer_port")
+            .fix("use 1-65535");
+        assert_eq!(
+            err.to_string(),
+            "/z/zone.toml: etcd[1].peer_port: bad value (fix: use 1-65535)"
+        );
+    }
+
+    #[test]
+    fn the_innermost_location_wins() {
+        let err = Error::new("x")
+            .field("inner")
+            .field("outer")
+            .file("a")
+            .file("b");
+        assert_eq!(err.to_string(), "a: inner: x");
+    }
+}

@@ -1,0 +1,240 @@
+//! Writing secrets to disk so that a crash or a failure never leaves a half-written file.
+//!
+//! Invariants this module keeps:
+//! - a file is replaced by `rename(2)` of a fully written, fsynced temp file created in the
+//!   same directory, and the directory is fsynced after, so readers see old or new, never a
+//!   mix, even across a power cut;
+//! - the temp file has its final mode *before* the secret is written into it, so a key is
+//!   never readable by others, not even for an instant;
+//! - a [`Staging`] directory is built beside its target and renamed onto it as a whole, so a
+//!   multi-file result (a bundle, a CA) appears completely or not at all.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Mode of every directory that holds keys.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of every private key file.
+pub const KEY_MODE: u32 = 0o600;
+/// Mode of certificates and configs (public material).
+pub const PUBLIC_MODE: u32 = 0o644;
+
+/// Creates `dir` (and its parents) if missing and makes it 0700.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, &e))?;
+    fs::set_permissions(dir, Permissions::from_mode(PRIVATE_DIR_MODE))
+        .map_err(|e| Error::io("set mode 0700 on directory", dir, &e))
+}
+
+/// Atomically replaces (or creates) `path` with `contents`, with `mode`.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let dir = parent_of(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, &e))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path(), &e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("rename into place", path, &e.error))?;
+    sync_dir(dir)
+}
+
+/// Writes a new file with `mode` directly (for use inside a [`Staging`] directory, whose
+/// final rename provides the atomicity). Refuses to replace an existing file.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::io("create", path, &e))?;
+    // The umask may have cleared bits we asked for; make the mode exact.
+    file.set_permissions(Permissions::from_mode(mode))
+        .map_err(|e| Error::io("set the mode of", path, &e))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io("write", path, &e))
+}
+
+/// fsyncs a directory so that a rename inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync directory", dir, &e))
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses a key file that group or others can read or write, naming the chmod that fixes it.
+pub fn check_key_mode(path: &Path) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|e| Error::io("read", path, &e))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::new(format!(
+            "private key file has mode {mode:04o}: group or others can access it"
+        ))
+        .file(path)
+        .fix(format!("chmod 600 {}", path.display())));
+    }
+    Ok(())
+}
+
+/// True when `dir` does not exist or is an empty directory.
+pub fn is_absent_or_empty(dir: &Path) -> Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::io("read directory", dir, &e)),
+    }
+}
+
+/// A private directory built beside its target and renamed onto it when complete.
+///
+/// Dropped without [`Staging::commit`], it removes itself: a failed command leaves
+/// nothing behind.
+pub struct Staging {
+    dir: Option<tempfile::TempDir>,
+    target: PathBuf,
+}
+
+impl Staging {
+    /// Starts building `target`, which must not exist or be an empty directory.
+    pub fn new(target: &Path) -> Result<Self> {
+        if !is_absent_or_empty(target)? {
+            return Err(
+                Error::new("directory exists and is not empty; refusing to overwrite it")
+                    .file(target)
+                    .fix("choose a new --out directory, or move the old one aside"),
+            );
+        }
+        let parent = parent_of(target);
+        fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, &e))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".staging-")
+            .permissions(Permissions::from_mode(PRIVATE_DIR_MODE))
+            .tempdir_in(parent)
+            .map_err(|e| Error::io("create a staging directory in", parent, &e))?;
+        Ok(Staging {
+            dir: Some(dir),
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Where to write the contents while staging.
+    pub fn path(&self) -> &Path {
+        match &self.dir {
+            Some(d) => d.path(),
+            None => &self.target,
+        }
+    }
+
+    /// Makes a private subdirectory inside the staging directory.
+    pub fn subdir(&self, rel: &Path) -> Result<PathBuf> {
+        let dir = self.path().join(rel);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, &e))?;
+        fs::set_permissions(&dir, Permissions::from_mode(PRIVATE_DIR_MODE))
+            .map_err(|e| Error::io("set mode 0700 on directory", &dir, &e))?;
+        Ok(dir)
+    }
+
+    /// Syncs everything written and renames the staging directory onto the target.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let Some(dir) = self.dir.take() else {
+            return Ok(self.target.clone());
+        };
+        sync_tree(dir.path())?;
+        let staged = dir.keep();
+        if let Err(e) = fs::rename(&staged, &self.target) {
+            let _ = fs::remove_dir_all(&staged);
+            return Err(Error::io(
+                "move the finished directory into place at",
+                &self.target,
+                &e,
+            )
+            .fix("make sure the target is absent or an empty directory"));
+        }
+        sync_dir(parent_of(&self.target))?;
+        Ok(self.target.clone())
+    }
+}
+
+/// fsyncs every directory of a freshly written tree (files were synced when written).
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, &e))? {
+        let entry = entry.map_err(|e| Error::io("read directory", dir, &e))?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            sync_tree(&entry.path())?;
+        }
+    }
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("k.key");
+        write_atomic(&key, b"one", KEY_MODE).unwrap();
+        write_atomic(&key, b"two", KEY_MODE).unwrap();
+        assert_eq!(fs::read(&key).unwrap(), b"two");
+        assert_eq!(mode(&key), 0o600);
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left behind");
+    }
+
+    #[test]
+    fn key_mode_check_names_the_chmod() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("k.key");
+        write_atomic(&key, b"x", 0o640).unwrap();
+        let err = check_key_mode(&key).unwrap_err().to_string();
+        assert!(err.contains("mode 0640"), "{err}");
+        assert!(
+            err.contains(&format!("chmod 600 {}", key.display())),
+            "{err}"
+        );
+        fs::set_permissions(&key, Permissions::from_mode(0o600)).unwrap();
+        check_key_mode(&key).unwrap();
+    }
+
+    #[test]
+    fn staging_appears_whole_or_not_at_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("bundle");
+        {
+            let staging = Staging::new(&target).unwrap();
+            write_new(&staging.path().join("a"), b"a", PUBLIC_MODE).unwrap();
+            // dropped without commit
+        }
+        assert!(!target.exists());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+
+        let staging = Staging::new(&target).unwrap();
+        let sub = staging.subdir(Path::new("pki")).unwrap();
+        write_new(&sub.join("k"), b"k", KEY_MODE).unwrap();
+        staging.commit().unwrap();
+        assert_eq!(fs::read(target.join("pki/k")).unwrap(), b"k");
+        assert_eq!(mode(&target), 0o700);
+        assert_eq!(mode(&target.join("pki")), 0o700);
+        assert!(Staging::new(&target).is_err(), "refuses a non-empty target");
+    }
+}

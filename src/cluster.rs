@@ -1,0 +1,174 @@
+//! Deriving the static cluster from the member list: pure functions, no I/O.
+//!
+//! Every node computes the same values from the same zone file and zone CA, without
+//! talking to anyone. The token binds a cluster to its zone name, member set and CA, so a
+//! re-bootstrapped zone (new CA or new members) can never merge with stale members.
+
+use zone_pki::Host;
+
+use crate::config::zone::Member;
+
+/// etcd's `--initial-cluster-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    /// A fresh data directory: bootstrap the cluster.
+    New,
+    /// The data directory already holds a member, or the node joins a running cluster.
+    Existing,
+}
+
+impl ClusterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterState::New => "new",
+            ClusterState::Existing => "existing",
+        }
+    }
+}
+
+pub fn peer_url(member: &Member) -> String {
+    format!("https://{}:{}", member.host().url_host(), member.peer_port)
+}
+
+pub fn client_url(member: &Member) -> String {
+    format!(
+        "https://{}:{}",
+        member.host().url_host(),
+        member.client_port
+    )
+}
+
+/// `--initial-cluster`: every member as `name=peer-url`, in the zone file's order.
+pub fn initial_cluster(members: &[Member]) -> String {
+    members
+        .iter()
+        .map(|m| format!("{}={}", m.node_name, peer_url(m)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `--initial-cluster-token`: `<zone>-` and 16 bytes of SHA-256 over the zone name, the
+/// member set (order-insensitive: etcd compares the initial cluster as a set) and the
+/// zone CA's fingerprint.
+pub fn cluster_token(zone: &str, members: &[Member], zone_ca_fingerprint: &[u8; 32]) -> String {
+    let mut entries: Vec<String> = members
+        .iter()
+        .map(|m| format!("{}={}", m.node_name, peer_url(m)))
+        .collect();
+    entries.sort();
+    let mut input = Vec::new();
+    for part in [
+        zone.as_bytes(),
+        entries.join(",").as_bytes(),
+        zone_ca_fingerprint,
+    ] {
+        // Length-prefixed, so no two different inputs serialise alike.
+        input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        input.extend_from_slice(part);
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{zone}-{hex}")
+}
+
+/// Where a member listens on one port: its IP address, plus 127.0.0.1 for local clients
+/// when that address is not loopback. etcd binds only IPs, so a member known by a DNS name
+/// listens on all IPv4 addresses.
+fn listen_urls(member: &Member, port: u16, with_local: bool) -> Vec<String> {
+    match member.host() {
+        Host::Ip(ip) => {
+            let mut urls = vec![format!("https://{}:{port}", Host::Ip(ip).url_host())];
+            if with_local && !ip.is_loopback() && !ip.is_unspecified() {
+                urls.push(format!("https://127.0.0.1:{port}"));
+            }
+            urls
+        }
+        Host::Dns(_) => vec![format!("https://0.0.0.0:{port}")],
+    }
+}
+
+/// `--listen-client-urls`: the member's address, and loopback for local clients.
+pub fn listen_client_urls(member: &Member) -> Vec<String> {
+    listen_urls(member, member.client_port, true)
+}
+
+/// `--listen-peer-urls`: the member's address only (peers are never local).
+pub fn listen_peer_urls(member: &Member) -> Vec<String> {
+    listen_urls(member, member.peer_port, false)
+}
+
+/// The client endpoints of the whole zone, for etcdctl and services.
+pub fn client_endpoints(members: &[Member]) -> Vec<String> {
+    members.iter().map(client_url).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, address: Option<&str>) -> Member {
+        Member {
+            node_name: name.into(),
+            address: address.map(Host::parse),
+            peer_port: 2380,
+            client_port: 2379,
+        }
+    }
+
+    fn zone3() -> Vec<Member> {
+        vec![
+            member("node1.example.zone", Some("10.0.1.10")),
+            member("node2.example.zone", Some("10.0.1.11")),
+            member("node3.example.zone", Some("10.0.1.12")),
+        ]
+    }
+
+    #[test]
+    fn urls_and_initial_cluster_follow_the_file() {
+        let members = zone3();
+        assert_eq!(peer_url(&members[0]), "https://10.0.1.10:2380");
+        assert_eq!(client_url(&members[2]), "https://10.0.1.12:2379");
+        assert_eq!(
+            initial_cluster(&members),
+            "node1.example.zone=https://10.0.1.10:2380,node2.example.zone=https://10.0.1.11:2380,node3.example.zone=https://10.0.1.12:2380"
+        );
+    }
+
+    #[test]
+    fn ipv6_gets_brackets_and_names_stay_names() {
+        let v6 = member("n.z", Some("fd00::10"));
+        assert_eq!(peer_url(&v6), "https://[fd00::10]:2380");
+        assert_eq!(
+            listen_client_urls(&v6),
+            ["https://[fd00::10]:2379", "https://127.0.0.1:2379"]
+        );
+        let named = member("n.z", None);
+        assert_eq!(client_url(&named), "https://n.z:2379");
+        assert_eq!(listen_peer_urls(&named), ["https://0.0.0.0:2380"]);
+        let local = member("n.z", Some("127.0.0.2"));
+        assert_eq!(listen_client_urls(&local), ["https://127.0.0.2:2379"]);
+    }
+
+    #[test]
+    fn token_is_the_same_everywhere_and_changes_with_zone_members_or_ca() {
+        let ca = [7u8; 32];
+        let members = zone3();
+        let token = cluster_token("example.zone", &members, &ca);
+        assert!(token.starts_with("example.zone-"));
+        assert_eq!(token.len(), "example.zone-".len() + 32);
+        // Same inputs, any order: same token.
+        let mut reordered = members.clone();
+        reordered.reverse();
+        assert_eq!(cluster_token("example.zone", &reordered, &ca), token);
+        // Different zone, member set, member address or CA: different token.
+        assert_ne!(cluster_token("other.zone", &members, &ca), token);
+        assert_ne!(cluster_token("example.zone", &members[..2], &ca), token);
+        let mut moved = members.clone();
+        moved[1].address = Some(Host::parse("10.0.1.99"));
+        assert_ne!(cluster_token("example.zone", &moved, &ca), token);
+        assert_ne!(cluster_token("example.zone", &members, &[8u8; 32]), token);
+    }
+}

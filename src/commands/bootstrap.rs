@@ -1,0 +1,28 @@
+//! `zone-etcd bootstrap`: offline bootstrap, one bundle per etcd member, in one process.
+//! All bundles appear together under `--out` or none does.
+
+use std::path::Path;
+
+use zone_pki::private_files::Staging;
+use zone_pki::Error;
+
+use super::activate::write_bundle;
+use crate::config::zone::Zone;
+
+pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
+    let zone = Zone::load(zone_file)?;
+    let root = super::load_root(ca_dir, &zone.name)?;
+    let staging = Staging::new(out)?;
+    for member in &zone.members {
+        let dir = staging.subdir(Path::new(&member.node_name))?;
+        write_bundle(&dir, &root, &zone, &member.node_name)?;
+    }
+    staging.commit()?;
+    eprintln!(
+        "zone-etcd: zone {}: {} member bundles in {} (copy each <node_name>/ to its node)",
+        zone.name,
+        zone.members.len(),
+        out.display()
+    );
+    Ok(())
+}

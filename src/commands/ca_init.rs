@@ -1,0 +1,42 @@
+//! `zone-etcd ca init`: the zone owner makes the zone root CA, once.
+
+use std::path::Path;
+
+use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
+use zone_pki::{Authority, Error};
+
+use super::{CA_CERT, CA_KEY};
+use crate::config::check_dns_name;
+
+pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
+    check_dns_name(zone).map_err(|p| {
+        Error::new(p)
+            .field("--zone")
+            .fix("give the zone's DNS name, e.g. example.zone")
+    })?;
+    if out.join(CA_KEY).exists() || out.join(CA_CERT).exists() {
+        return Err(
+            Error::new("already holds a zone CA; refusing to overwrite it")
+                .file(out)
+                .fix("keep the existing CA, or choose another --out directory"),
+        );
+    }
+    let root = Authority::new_root(zone)?;
+    let staging = Staging::new(out)?;
+    private_files::write_new(
+        &staging.path().join(CA_KEY),
+        root.key_pem().as_bytes(),
+        KEY_MODE,
+    )?;
+    private_files::write_new(
+        &staging.path().join(CA_CERT),
+        root.chain_pem().as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    staging.commit()?;
+    eprintln!(
+        "zone-etcd: zone {zone}: root CA written to {} (keep {CA_KEY} offline; nodes need only {CA_CERT})",
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! `zone-etcd demo`: a whole local zone of three members on 127.0.0.1-3, made with the
+//! same commands an operator runs (ca init, bootstrap, launch), kept until Ctrl-C.
+//!
+//! Re-running it with the same directory restarts the same zone with its data.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::unistd::Pid;
+use zone_pki::{Error, LeafKind};
+
+use crate::cluster::client_endpoints;
+use crate::config::zone::Zone;
+use crate::etcd::find_tool;
+use crate::leaves::LeafPaths;
+
+/// The demo zone: three members on loopback, etcd's default ports.
+pub const DEMO_ZONE: &str = r#"# The demo zone: three etcd members on loopback addresses.
+name = "example.zone"
+
+[[etcd]]
+node_name = "node1.example.zone"
+protocol = "https"
+address = "127.0.0.1"
+peer_port = 2380
+client_port = 2379
+
+[[etcd]]
+node_name = "node2.example.zone"
+protocol = "https"
+address = "127.0.0.2"
+peer_port = 2380
+client_port = 2379
+
+[[etcd]]
+node_name = "node3.example.zone"
+protocol = "https"
+address = "127.0.0.3"
+peer_port = 2380
+client_port = 2379
+"#;
+
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn run(dir: &Path) -> Result<(), Error> {
+    zone_pki::private_files::ensure_private_dir(dir)?;
+    let zone_file = dir.join("zone.toml");
+    if !zone_file.exists() {
+        zone_pki::private_files::write_atomic(&zone_file, DEMO_ZONE.as_bytes(), 0o644)?;
+    }
+    let zone = Zone::load(&zone_file)?;
+    let ca_dir = dir.join("ca");
+    if !ca_dir.join(super::CA_CERT).exists() {
+        super::ca_init::run(&zone.name, &ca_dir)?;
+    }
+    let nodes_dir = dir.join("nodes");
+    if !nodes_dir.exists() {
+        super::bootstrap::run(&ca_dir, &zone_file, &nodes_dir)?;
+    }
+    let etcdctl = find_tool("etcdctl", None, &zone_file)?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("find", Path::new("zone-etcd"), &e))?;
+
+    // Ctrl-C, termination and a member's exit all arrive here, through sigwait.
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD] {
+        signals.add(signal);
+    }
+    signals
+        .thread_block()
+        .map_err(|e| Error::new(format!("cannot block signals: {e}")))?;
+
+    let mut members = Vec::new();
+    for member in &zone.members {
+        let config = nodes_dir.join(&member.node_name).join("node.toml");
+        let log_path = dir.join(format!("{}.log", member.node_name));
+        match spawn_member(&exe, &config, &log_path) {
+            Ok(child) => members.push((member.node_name.clone(), child, log_path)),
+            Err(e) => {
+                stop(&mut members);
+                return Err(e);
+            }
+        }
+    }
+    let client =
+        LeafPaths::for_state_dir(&nodes_dir.join(&zone.members[0].node_name).join("state"));
+    let etcdctl_args = vec![
+        format!("--endpoints={}", client_endpoints(&zone.members).join(",")),
+        format!("--cacert={}", client.ca().display()),
+        format!("--cert={}", client.cert(LeafKind::Client).display()),
+        format!("--key={}", client.key(LeafKind::Client).display()),
+    ];
+    if let Err(e) = wait_healthy(&etcdctl, &etcdctl_args, &mut members) {
+        stop(&mut members);
+        return Err(e);
+    }
+    println!(
+        "zone {} is healthy: {} members with mutual TLS on client and peer ports",
+        zone.name,
+        members.len()
+    );
+    for (name, child, log) in &members {
+        println!("  {name}  pid {}  log {}", child.id(), log.display());
+    }
+    println!(
+        "try it:\n  {} {} put hello world",
+        etcdctl.display(),
+        etcdctl_args.join(" ")
+    );
+    println!(
+        "  {} {} get hello",
+        etcdctl.display(),
+        etcdctl_args.join(" ")
+    );
+    println!("press Ctrl-C to stop the zone");
+
+    loop {
+        let signal = signals
+            .wait()
+            .map_err(|e| Error::new(format!("cannot wait for signals: {e}")))?;
+        if signal != Signal::SIGCHLD {
+            break;
+        }
+        if let Some(name) = exited_member(&mut members) {
+            eprintln!("zone-etcd: member {name} exited; stopping the demo zone");
+            break;
+        }
+    }
+    println!("stopping the zone");
+    stop(&mut members);
+    Ok(())
+}
+
+fn spawn_member(exe: &Path, config: &Path, log_path: &Path) -> Result<Child, Error> {
+    let log = fs::File::create(log_path).map_err(|e| Error::io("create log file", log_path, &e))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| Error::io("open log file", log_path, &e))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("launch")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed;
+    // pthread_sigmask is one. The member must not inherit the demo's blocked signals.
+    unsafe {
+        command.pre_exec(|| SigSet::all().thread_unblock().map_err(std::io::Error::from));
+    }
+    command
+        .spawn()
+        .map_err(|e| Error::io("start `zone-etcd launch` for", config, &e))
+}
+
+fn wait_healthy(
+    etcdctl: &Path,
+    args: &[String],
+    members: &mut [(String, Child, PathBuf)],
+) -> Result<(), Error> {
+    let started = Instant::now();
+    loop {
+        if let Some(name) = exited_member(members) {
+            let log = members
+                .iter()
+                .find(|m| m.0 == name)
+                .map(|m| m.2.clone())
+                .unwrap_or_default();
+            return Err(Error::new(format!("member {name} exited before the zone became healthy"))
+                .file(log)
+                .fix("read the log; a port in use (another etcd on 127.0.0.1-3:2379/2380) is the usual cause"));
+        }
+        let healthy = Command::new(etcdctl)
+            .args(args)
+            .args(["--command-timeout=2s", "endpoint", "health"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if healthy {
+            return Ok(());
+        }
+        if started.elapsed() > HEALTH_TIMEOUT {
+            return Err(Error::new(format!(
+                "the zone was not healthy after {}s",
+                HEALTH_TIMEOUT.as_secs()
+            ))
+            .fix("read the member logs beside the demo's zone.toml"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn exited_member(members: &mut [(String, Child, PathBuf)]) -> Option<String> {
+    members
+        .iter_mut()
+        .find_map(|(name, child, _)| matches!(child.try_wait(), Ok(Some(_))).then(|| name.clone()))
+}
+
+/// Asks every member to stop (SIGTERM, as systemd would), then kills what is left.
+fn stop(members: &mut [(String, Child, PathBuf)]) {
+    for (_, child, _) in members.iter() {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    for (name, child, _) in members.iter_mut() {
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            eprintln!("zone-etcd: member {name} did not stop in time; killing it");
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! One module per command. Each `run` validates all its input before it writes anything,
+//! and writes through staging directories or atomic renames, so a failure changes nothing.
+
+pub mod activate;
+pub mod bootstrap;
+pub mod ca_init;
+pub mod demo;
+pub mod launch;
+
+use std::path::Path;
+
+use zone_pki::{Authority, CertInfo, Error};
+
+/// The zone root CA files inside a CA directory.
+pub const CA_CERT: &str = "ca.crt";
+pub const CA_KEY: &str = "ca.key";
+
+/// Loads the zone root CA from `dir` and checks it is the root of `zone`.
+pub fn load_root(dir: &Path, zone: &str) -> Result<Authority, Error> {
+    let cert = dir.join(CA_CERT);
+    let root = Authority::load(&cert, &dir.join(CA_KEY))?;
+    let info = CertInfo::parse(root.cert_der()).map_err(|e| e.file(&cert))?;
+    if !info.is_self_issued() {
+        return Err(
+            Error::new("not a root certificate (its issuer is another CA)")
+                .file(&cert)
+                .fix("point --ca to the directory made by `zone-etcd ca init`"),
+        );
+    }
+    if let Some(ca_zone) = info.subject_cn.strip_suffix(" root CA") {
+        if ca_zone != zone {
+            return Err(Error::new(format!(
+                "this is the root CA of zone {ca_zone:?}, but the zone file names zone {zone:?}"
+            ))
+            .file(&cert)
+            .fix(
+                "use the CA directory of the zone being activated, or fix name in the zone file",
+            ));
+        }
+    }
+    Ok(root)
+}

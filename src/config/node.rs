@@ -1,0 +1,260 @@
+//! A node's local config (`node.toml`) and the bundle it points to.
+//!
+//! Written by `activate`/`bootstrap`; mirrors the seed's local JSON (`name`, `ca`, `cert`,
+//! `key`, `etcd`), which is accepted too, with the PEM inline. Paths are relative to the
+//! config file. Loading checks the whole chain of trust before anything uses it: the node
+//! certificate is a CA signed by the zone CA, its key matches and is private, and its name
+//! constraints cover the node's name and address.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zone_pki::profile::peer_name;
+use zone_pki::{Authority, CertInfo, Error, Host, NodeIdentity};
+
+use super::zone::{validate_members, Member, RawMember};
+use super::{check_dns_name, parse, read_config};
+
+/// node.toml as written.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    /// Where launch keeps leaves and etcd's data; default `state` beside the config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
+    /// etcd's data directory; default `<state_dir>/data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
+    /// The etcd binary; default: `etcd` beside zone-etcd, then `PATH`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_bin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<Vec<RawMember>>,
+}
+
+/// A loaded, verified node: its identity, its CA, and the zone's members.
+pub struct Node {
+    pub name: String,
+    pub zone: String,
+    /// The zone root certificate (PEM) and its file, as etcd needs a file.
+    pub zone_ca_pem: String,
+    pub zone_ca_info: CertInfo,
+    pub node_ca: Authority,
+    pub node_ca_info: CertInfo,
+    pub members: Vec<Member>,
+    pub state_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub etcd_bin: Option<PathBuf>,
+}
+
+impl Node {
+    pub fn load(path: &Path) -> Result<Node, Error> {
+        let text = read_config(path)?;
+        let file: NodeFile = parse(path, &text)?;
+        Node::from_file(path, file).map_err(|e| e.file(path))
+    }
+
+    fn from_file(path: &Path, file: NodeFile) -> Result<Node, Error> {
+        // Absolute, so the etcd command line does not depend on the working directory.
+        let base = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let name = required(&file.name, "name", "add name = \"<node>.<zone>\"")?;
+        check_dns_name(&name)
+            .map_err(|p| Error::new(p).field("name").fix("use the node's DNS name"))?;
+        let zone = match &file.zone {
+            Some(zone) => zone.clone(),
+            // The seed's local JSON has no zone field: a node is named <host>.<zone>.
+            None => name
+                .split_once('.')
+                .map(|(_, z)| z.to_string())
+                .ok_or_else(|| {
+                    Error::new("missing, and the node name has no zone part")
+                        .field("zone")
+                        .fix("add zone = \"<zone>\"")
+                })?,
+        };
+        check_dns_name(&zone)
+            .map_err(|p| Error::new(p).field("zone").fix("use the zone's DNS name"))?;
+
+        let ca_field = required(
+            &file.ca,
+            "ca",
+            "add ca = \"pki/ca.crt\" (the zone root certificate)",
+        )?;
+        let (zone_ca_pem, ca_file) = read_pem_field(&base, &ca_field, "ca")?;
+        let zone_ca_info =
+            first_cert(&zone_ca_pem).map_err(|e| locate(e, ca_file.as_deref(), "ca"))?;
+        if !zone_ca_info.is_ca {
+            return Err(locate(
+                Error::new("the zone root certificate is not a CA certificate")
+                    .fix("point ca to the zone's ca.crt from `zone-etcd ca init`"),
+                ca_file.as_deref(),
+                "ca",
+            ));
+        }
+
+        let cert_field = required(&file.cert, "cert", "add cert = \"pki/node.crt\"")?;
+        let key_field = required(&file.key, "key", "add key = \"pki/node.key\"")?;
+        let (cert_pem, cert_file) = read_pem_field(&base, &cert_field, "cert")?;
+        let node_ca_info =
+            first_cert(&cert_pem).map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
+        let node_ca = match inline_pem(&key_field) {
+            true => Authority::from_pem(&cert_pem, &key_field),
+            false => {
+                let key_path = base.join(&key_field);
+                let key = zone_pki::authority::load_key(&key_path).map_err(|e| e.field("key"))?;
+                Authority::with_key(&cert_pem, key).map_err(|e| match &cert_file {
+                    Some(file) => e.file(file),
+                    None => e,
+                })
+            }
+        }
+        .map_err(|e| match e.problem().contains("does not match") {
+            true => e.field("key").fix(
+                "restore node.key from the bundle made with this node.crt, or re-activate the node",
+            ),
+            false => e.field("cert"),
+        })?;
+        if !node_ca_info.is_signed_by(&zone_ca_info) {
+            return Err(locate(
+                Error::new(format!(
+                    "the node certificate {:?} is not signed by the zone CA {:?}",
+                    node_ca_info.subject_cn, zone_ca_info.subject_cn
+                ))
+                .fix("re-activate this node with the zone's CA (zone-etcd activate), or point ca to the right ca.crt"),
+                cert_file.as_deref(),
+                "cert",
+            ));
+        }
+        if !node_ca_info.permitted.iter().any(|p| p == &name) {
+            return Err(locate(
+                Error::new(format!(
+                    "the node certificate does not permit the node name {name:?} (it permits {})",
+                    node_ca_info.permitted.join(", ")
+                ))
+                .fix("use the bundle activated for this node, or re-activate it"),
+                cert_file.as_deref(),
+                "cert",
+            ));
+        }
+
+        let members = match &file.etcd {
+            Some(list) => validate_members(&zone, list)?,
+            None => {
+                return Err(Error::new("no etcd member list")
+                    .field("etcd")
+                    .fix("add the zone's [[etcd]] entries (as activate writes them)"))
+            }
+        };
+        let state_dir = base.join(file.state_dir.as_deref().unwrap_or("state"));
+        let data_dir = match &file.data_dir {
+            Some(dir) => base.join(dir),
+            None => state_dir.join("data"),
+        };
+        Ok(Node {
+            etcd_bin: file.etcd_bin.as_ref().map(|b| base.join(b)),
+            name,
+            zone,
+            zone_ca_pem,
+            zone_ca_info,
+            node_ca,
+            node_ca_info,
+            members,
+            state_dir,
+            data_dir,
+        })
+    }
+
+    /// This node's entry in the member list, if the owner made it an etcd member.
+    pub fn member(&self) -> Option<&Member> {
+        self.members.iter().find(|m| m.node_name == self.name)
+    }
+
+    /// The identity leaves are issued for.
+    pub fn identity(&self) -> NodeIdentity {
+        let member = self.member();
+        NodeIdentity {
+            zone: self.zone.clone(),
+            node_name: self.name.clone(),
+            address: member.and_then(|m| m.address.clone()),
+            member: member.is_some(),
+        }
+    }
+
+    /// Checks that the node CA may issue what this node needs now: its address, and the
+    /// peer name if it is a member. The zone file may have changed since activation.
+    pub fn check_node_ca_covers(&self, identity: &NodeIdentity) -> Result<(), Error> {
+        let permits = |host: &Host| match host {
+            Host::Dns(name) => self.node_ca_info.permitted.iter().any(|p| p == name),
+            Host::Ip(ip) => {
+                let prefix = if ip.is_ipv4() { 32 } else { 128 };
+                self.node_ca_info
+                    .permitted
+                    .contains(&format!("{ip}/{prefix}"))
+            }
+        };
+        let mut needed = vec![identity.host()];
+        if identity.member {
+            needed.push(Host::Dns(peer_name(&self.zone)));
+        }
+        for host in needed {
+            if !permits(&host) {
+                let why = match &host {
+                    Host::Dns(n) if *n == peer_name(&self.zone) => {
+                        "was activated when it was not an etcd member, so it cannot issue peer certificates".to_string()
+                    }
+                    _ => format!("does not permit {host} (the address changed since activation)"),
+                };
+                return Err(Error::new(format!("the node certificate of {} {why}", self.name))
+                    .field("cert")
+                    .fix("re-activate the node with the current zone file (zone-etcd activate) and copy the new bundle"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn required(value: &Option<String>, field: &str, fix: &str) -> Result<String, Error> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v.clone()),
+        _ => Err(Error::new("missing").field(field).fix(fix)),
+    }
+}
+
+fn inline_pem(value: &str) -> bool {
+    value.trim_start().starts_with("-----BEGIN")
+}
+
+/// A PEM field is either inline PEM (seed JSON) or a path relative to the config.
+fn read_pem_field(
+    base: &Path,
+    value: &str,
+    field: &str,
+) -> Result<(String, Option<PathBuf>), Error> {
+    if inline_pem(value) {
+        return Ok((value.to_string(), None));
+    }
+    let path = base.join(value);
+    let text = zone_pki::authority::read_text(&path).map_err(|e| e.field(field))?;
+    Ok((text, Some(path)))
+}
+
+fn first_cert(pem: &str) -> Result<CertInfo, Error> {
+    CertInfo::parse_pem(pem)
+}
+
+/// Names the PEM file when the field points to one, else the field itself.
+fn locate(err: Error, file: Option<&Path>, field: &str) -> Error {
+    match file {
+        Some(path) => err.file(path),
+        None => err.field(field),
+    }
+}

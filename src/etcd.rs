@@ -1,0 +1,119 @@
+//! The etcd command line, and where the etcd binary is.
+//!
+//! [`args`] is pure: the same node, members and paths give the same argv on every run,
+//! which `launch --dry-run` prints and tests read back. Both ports use mutual TLS with the
+//! zone root as the only trust anchor; the peer port additionally demands the zone's peer
+//! name in the client certificate, which only peer leaves carry.
+
+use std::path::{Path, PathBuf};
+
+use zone_pki::profile::peer_name;
+use zone_pki::{Error, LeafKind};
+
+use crate::cluster::{self, ClusterState};
+use crate::config::zone::Member;
+use crate::leaves::LeafPaths;
+
+/// Everything etcd's command line is made of.
+pub struct EtcdPlan<'a> {
+    pub zone: &'a str,
+    pub member: &'a Member,
+    pub members: &'a [Member],
+    pub token: String,
+    pub state: ClusterState,
+    pub data_dir: &'a Path,
+    pub tls: &'a LeafPaths,
+}
+
+/// The etcd argv after the binary, one `--flag=value` per argument.
+pub fn args(plan: &EtcdPlan<'_>) -> Vec<String> {
+    let path = |p: PathBuf| p.display().to_string();
+    let tls = plan.tls;
+    let pairs: Vec<(&str, String)> = vec![
+        ("name", plan.member.node_name.clone()),
+        ("data-dir", plan.data_dir.display().to_string()),
+        (
+            "listen-client-urls",
+            cluster::listen_client_urls(plan.member).join(","),
+        ),
+        ("advertise-client-urls", cluster::client_url(plan.member)),
+        (
+            "listen-peer-urls",
+            cluster::listen_peer_urls(plan.member).join(","),
+        ),
+        (
+            "initial-advertise-peer-urls",
+            cluster::peer_url(plan.member),
+        ),
+        ("initial-cluster", cluster::initial_cluster(plan.members)),
+        ("initial-cluster-token", plan.token.clone()),
+        ("initial-cluster-state", plan.state.as_str().to_string()),
+        // Client port: only certificates from the zone.
+        ("client-cert-auth", "true".into()),
+        ("trusted-ca-file", path(tls.ca())),
+        ("cert-file", path(tls.cert(LeafKind::Server))),
+        ("key-file", path(tls.key(LeafKind::Server))),
+        // Peer port: only the zone's peer certificates.
+        ("peer-client-cert-auth", "true".into()),
+        ("peer-trusted-ca-file", path(tls.ca())),
+        ("peer-cert-file", path(tls.cert(LeafKind::Peer))),
+        ("peer-key-file", path(tls.key(LeafKind::Peer))),
+        ("peer-cert-allowed-hostname", peer_name(plan.zone)),
+    ];
+    pairs
+        .into_iter()
+        .map(|(flag, value)| format!("--{flag}={value}"))
+        .collect()
+}
+
+/// Finds etcd: `etcd_bin` from node.toml, else `etcd` beside this executable (the
+/// bundle), else `PATH`.
+pub fn find_binary(configured: Option<&Path>, config_file: &Path) -> Result<PathBuf, Error> {
+    find_tool("etcd", configured, config_file)
+}
+
+/// Finds a bundled tool (`etcd`, `etcdctl`) the same way as etcd itself: beside the
+/// configured etcd, beside this executable, then on `PATH`.
+pub fn find_tool(
+    name: &str,
+    configured_etcd: Option<&Path>,
+    config_file: &Path,
+) -> Result<PathBuf, Error> {
+    if let Some(etcd) = configured_etcd {
+        let candidate = match name {
+            "etcd" => etcd.to_path_buf(),
+            _ => etcd.with_file_name(name),
+        };
+        return if is_executable(&candidate) {
+            Ok(candidate)
+        } else {
+            Err(
+                Error::new(format!("{} is not an executable file", candidate.display()))
+                    .file(config_file)
+                    .field("etcd_bin")
+                    .fix("point etcd_bin to the etcd binary, or remove it to use the bundled one"),
+            )
+        };
+    }
+    if let Some(beside) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(name)))
+    {
+        if is_executable(&beside) {
+            return Ok(beside);
+        }
+    }
+    which::which(name).map_err(|_| {
+        Error::new(format!(
+            "cannot find {name}: not set in etcd_bin, not beside zone-etcd, not on PATH"
+        ))
+        .file(config_file)
+        .field("etcd_bin")
+        .fix("run scripts/fetch-etcd.sh and put bin/ on PATH, or set etcd_bin in node.toml")
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

@@ -1,0 +1,199 @@
+//! A node's leaf certificates in its private state directory: reuse while valid, else
+//! issue a whole new set from the node CA and switch to it atomically.
+//!
+//! Layout (directories 0700, keys 0600):
+//! ```text
+//! <state>/tls/sets/<id>/{ca.crt, server.crt, server.key, peer.crt, peer.key, client.crt, client.key}
+//! <state>/tls/current -> sets/<id>      (symlink, replaced by rename)
+//! ```
+//! A set is written completely in a staging directory before `current` points to it, so
+//! a crash at any instant leaves the old set or the new one in use, never a mix. etcd is
+//! given paths through `current`. The previous set is kept; older ones are pruned.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
+use zone_pki::profile::leaf_sans;
+use zone_pki::{CertInfo, Error, LeafKind, NodeIdentity};
+
+use crate::config::node::Node;
+
+/// Renew a leaf once this fraction of its life has passed.
+pub const RENEW_AT_LIFE_USED: f64 = 2.0 / 3.0;
+
+/// The stable paths of the current leaf set (through the `current` symlink).
+#[derive(Debug, Clone)]
+pub struct LeafPaths {
+    dir: PathBuf,
+}
+
+impl LeafPaths {
+    pub fn for_state_dir(state_dir: &Path) -> Self {
+        LeafPaths {
+            dir: state_dir.join("tls").join("current"),
+        }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    pub fn cert(&self, kind: LeafKind) -> PathBuf {
+        self.dir.join(format!("{}.crt", kind.file_stem()))
+    }
+
+    pub fn key(&self, kind: LeafKind) -> PathBuf {
+        self.dir.join(format!("{}.key", kind.file_stem()))
+    }
+}
+
+/// What [`ensure`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Reused,
+    Issued { reason: String },
+}
+
+/// Why the current set cannot be used as it is, or `None` when every leaf is fine.
+pub fn renewal_reason(
+    node: &Node,
+    identity: &NodeIdentity,
+    now: OffsetDateTime,
+) -> Result<Option<String>, Error> {
+    let paths = LeafPaths::for_state_dir(&node.state_dir);
+    if !paths.dir.exists() {
+        return Ok(Some("no certificates issued yet".into()));
+    }
+    match fs::read_to_string(paths.ca()) {
+        Ok(ca) if ca == node.zone_ca_pem => {}
+        _ => return Ok(Some("the zone CA changed".into())),
+    }
+    for kind in LeafKind::ALL {
+        if let Some(reason) = leaf_problem(node, identity, &paths, kind, now)? {
+            return Ok(Some(format!("{} certificate: {reason}", kind.file_stem())));
+        }
+    }
+    Ok(None)
+}
+
+fn leaf_problem(
+    node: &Node,
+    identity: &NodeIdentity,
+    paths: &LeafPaths,
+    kind: LeafKind,
+    now: OffsetDateTime,
+) -> Result<Option<String>, Error> {
+    let (cert_path, key_path) = (paths.cert(kind), paths.key(kind));
+    let Ok(pem) = fs::read_to_string(&cert_path) else {
+        return Ok(Some("missing or unreadable".into()));
+    };
+    let Ok(info) = CertInfo::parse_pem(&pem) else {
+        return Ok(Some("unparsable".into()));
+    };
+    // A key others can read was exposed: say so rather than silently replacing it.
+    private_files::check_key_mode(&key_path)?;
+    let Ok(key) = zone_pki::authority::load_key(&key_path) else {
+        return Ok(Some("key missing or unreadable".into()));
+    };
+    if !info.public_key_matches(&key) {
+        return Ok(Some("key does not match".into()));
+    }
+    if !info.is_signed_by(&node.node_ca_info) {
+        return Ok(Some("not issued by this node's CA".into()));
+    }
+    if now >= info.not_after {
+        return Ok(Some("expired".into()));
+    }
+    if info.life_used(now) >= RENEW_AT_LIFE_USED {
+        return Ok(Some("past two thirds of its life".into()));
+    }
+    let mut want = leaf_sans(kind, identity);
+    let mut have = info.sans.clone();
+    want.sort_by_key(|h| h.to_string());
+    have.sort_by_key(|h| h.to_string());
+    if want != have {
+        return Ok(Some("names no longer match the member list".into()));
+    }
+    Ok(None)
+}
+
+/// Makes sure a valid leaf set is current: reuses it, or issues and switches to a new one.
+pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcome), Error> {
+    let paths = LeafPaths::for_state_dir(&node.state_dir);
+    match renewal_reason(node, identity, OffsetDateTime::now_utc())? {
+        None => Ok((paths, Outcome::Reused)),
+        Some(reason) => {
+            issue_new_set(node, identity)?;
+            Ok((paths, Outcome::Issued { reason }))
+        }
+    }
+}
+
+/// Issues server, peer and client leaves with new keys into a new set and makes it current.
+pub fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
+    let tls = node.state_dir.join("tls");
+    let sets = tls.join("sets");
+    private_files::ensure_private_dir(&node.state_dir)?;
+    private_files::ensure_private_dir(&sets)?;
+    let id = set_id();
+    let staging = Staging::new(&sets.join(&id))?;
+    private_files::write_new(
+        &staging.path().join("ca.crt"),
+        node.zone_ca_pem.as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    for kind in LeafKind::ALL {
+        let issued = node.node_ca.issue_leaf(kind, identity, None)?;
+        let stem = kind.file_stem();
+        private_files::write_new(
+            &staging.path().join(format!("{stem}.crt")),
+            issued.chain_pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
+        private_files::write_new(
+            &staging.path().join(format!("{stem}.key")),
+            issued.key_pem.as_bytes(),
+            KEY_MODE,
+        )?;
+    }
+    staging.commit()?;
+    let previous = fs::read_link(tls.join("current")).ok();
+    point_current_at(&tls, &id)?;
+    prune(&sets, &id, previous.as_deref())
+}
+
+/// A sortable, unique set name: issue time in nanoseconds, then the process id.
+fn set_id() -> String {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{nanos:020}-{}", std::process::id())
+}
+
+/// Replaces the `current` symlink atomically (a new link renamed over the old one).
+fn point_current_at(tls: &Path, id: &str) -> Result<(), Error> {
+    let tmp = tls.join(format!(".current-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(Path::new("sets").join(id), &tmp)
+        .map_err(|e| Error::io("create symlink", &tmp, &e))?;
+    let current = tls.join("current");
+    fs::rename(&tmp, &current)
+        .map_err(|e| Error::io("switch the current certificate set at", &current, &e))?;
+    private_files::sync_dir(tls)
+}
+
+/// Removes sets other than the current and the previous one.
+fn prune(sets: &Path, current: &str, previous: Option<&Path>) -> Result<(), Error> {
+    let keep_previous = previous
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    for entry in fs::read_dir(sets).map_err(|e| Error::io("read directory", sets, &e))? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == current || Some(&name) == keep_previous.as_ref() {
+            continue;
+        }
+        let _ = fs::remove_dir_all(entry.path());
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! zone-etcd: the etcd launcher of a zone. The command line only; each command lives in
+//! its own module under `commands`.
+
+mod cluster;
+mod commands;
+mod config;
+mod etcd;
+mod leaves;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "zone-etcd",
+    version,
+    about = "Run a zone's etcd cluster with mutual TLS: zone CA, node certificates, static cluster, exec etcd."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The zone root CA.
+    #[command(subcommand)]
+    Ca(CaCmd),
+    /// Issue one node its bundle: node.toml, the zone CA and the node's own CA.
+    Activate {
+        /// Directory with the zone root CA (ca.crt, ca.key).
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The zone file (TOML, or the nameservice JSON document).
+        #[arg(long, value_name = "ZONE_FILE")]
+        zone: PathBuf,
+        /// The node's DNS name, e.g. node1.example.zone.
+        #[arg(long, value_name = "NODE_NAME")]
+        node: String,
+        /// Where to write the bundle (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Offline bootstrap: a bundle for every etcd member, under DIR/<node_name>/.
+    Bootstrap {
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        #[arg(long, value_name = "ZONE_FILE")]
+        zone: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Issue or reuse this node's leaves, derive the cluster, and exec etcd.
+    Launch {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the etcd command line, one argument per line, and start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A whole local 3-member zone on 127.0.0.1-3, until Ctrl-C.
+    Demo {
+        /// Where the demo keeps its CA, bundles, data and logs.
+        #[arg(long, value_name = "DIR", default_value = "zone-demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCmd {
+    /// Make the zone root CA (ECDSA P-256, 10 years) in DIR/ca.crt and DIR/ca.key.
+    Init {
+        /// The zone's DNS name, e.g. example.zone.
+        #[arg(long, value_name = "NAME")]
+        zone: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZONE_ETCD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Cmd::Ca(CaCmd::Init { zone, out }) => commands::ca_init::run(zone, out),
+        Cmd::Activate {
+            ca,
+            zone,
+            node,
+            out,
+        } => commands::activate::run(ca, zone, node, out),
+        Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
+        Cmd::Launch { config, dry_run } => commands::launch::run(config, *dry_run),
+        Cmd::Demo { dir } => commands::demo::run(dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("zone-etcd: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

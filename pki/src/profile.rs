@@ -213,7 +213,9 @@ pub fn leaf(
 /// a leaf still fits the node (an address change renews it).
 pub fn leaf_sans(kind: LeafKind, node: &NodeIdentity) -> Vec<Host> {
     let mut hosts = match kind {
-        LeafKind::Client => return Vec::new(),
+        // A client's SAN is only there so the node CA's name constraints bind it to its
+        // node: a node cannot mint a client certificate bearing another node's name.
+        LeafKind::Client => return vec![Host::Dns(node.node_name.clone())],
         LeafKind::Server | LeafKind::Peer => node.own_names(),
     };
     match kind {

@@ -1,0 +1,349 @@
+//! Shared test harness: runs the real zone-etcd binary and the bundled etcd on loopback.
+//!
+//! Every test picks its own 127.0.N.0/24 subnet, so tests never collide on addresses;
+//! every process a test starts is killed by its PID when the test ends, pass or fail.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled etcd tools (scripts/fetch-etcd.sh puts them in bin/).
+pub fn bundled(tool: &str) -> PathBuf {
+    let path = repo().join("bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} missing: run scripts/fetch-etcd.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// PATH with the bundle first, so `zone-etcd launch` finds etcd as an operator's would.
+fn path_with_bundle() -> String {
+    format!(
+        "{}:{}",
+        repo().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// A `zone-etcd` command with the bundle on PATH.
+pub fn zone_etcd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zone-etcd"));
+    cmd.env("PATH", path_with_bundle())
+        .env_remove("ZONE_ETCD_LOG");
+    cmd
+}
+
+/// Runs zone-etcd with `args`; returns (exit success, stdout, stderr).
+pub fn run(args: &[&str]) -> (bool, String, String) {
+    let out: Output = zone_etcd().args(args).output().expect("zone-etcd runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs zone-etcd and insists it succeeds.
+pub fn run_ok(args: &[&str]) -> String {
+    let (ok, stdout, stderr) = run(args);
+    assert!(ok, "zone-etcd {args:?} failed:\n{stderr}");
+    stdout
+}
+
+/// Writes a zone file for `zone` with members (node name, address) on default ports.
+pub fn zone_toml(zone: &str, members: &[(&str, &str)]) -> String {
+    let mut text = format!("name = \"{zone}\"\n");
+    for (name, address) in members {
+        text += &format!(
+            "\n[[etcd]]\nnode_name = \"{name}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = 2380\nclient_port = 2379\n"
+        );
+    }
+    text
+}
+
+/// A zone made on disk with `ca init` and `bootstrap`, members on 127.0.<subnet>.1..=n.
+pub struct TestZone {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub members: Vec<(String, String)>,
+}
+
+impl TestZone {
+    pub fn bootstrap(zone: &str, subnet: u8, count: u8) -> TestZone {
+        let members: Vec<(String, String)> = (1..=count)
+            .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pairs: Vec<(&str, &str)> = members
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.as_str()))
+            .collect();
+        fs::write(dir.path().join("zone.toml"), zone_toml(zone, &pairs)).unwrap();
+        let zone_test = TestZone {
+            dir,
+            name: zone.to_string(),
+            members,
+        };
+        run_ok(&[
+            "ca",
+            "init",
+            "--zone",
+            zone,
+            "--out",
+            zone_test.path("ca").to_str().unwrap(),
+        ]);
+        run_ok(&[
+            "bootstrap",
+            "--ca",
+            zone_test.path("ca").to_str().unwrap(),
+            "--zone",
+            zone_test.path("zone.toml").to_str().unwrap(),
+            "--out",
+            zone_test.path("nodes").to_str().unwrap(),
+        ]);
+        zone_test
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn node_dir(&self, index: usize) -> PathBuf {
+        self.path("nodes").join(&self.members[index].0)
+    }
+
+    pub fn config(&self, index: usize) -> PathBuf {
+        self.node_dir(index).join("node.toml")
+    }
+
+    /// The current TLS files of member `index` (issued by launch).
+    pub fn tls(&self, index: usize, file: &str) -> PathBuf {
+        self.node_dir(index).join("state/tls/current").join(file)
+    }
+
+    pub fn client_url(&self, index: usize) -> String {
+        format!("https://{}:2379", self.members[index].1)
+    }
+
+    pub fn peer_addr(&self, index: usize) -> String {
+        format!("{}:2380", self.members[index].1)
+    }
+
+    pub fn endpoints(&self) -> String {
+        (0..self.members.len())
+            .map(|i| self.client_url(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Starts `zone-etcd launch` for every member.
+    pub fn launch_all(&self) -> Vec<Running> {
+        (0..self.members.len()).map(|i| self.launch(i)).collect()
+    }
+
+    pub fn launch(&self, index: usize) -> Running {
+        Running::start(
+            &self.config(index),
+            &self.path(&format!("{}.log", self.members[index].0)),
+        )
+    }
+
+    /// etcdctl against `endpoints` with member `index`'s client certificate.
+    pub fn etcdctl(&self, index: usize, endpoints: &str, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(bundled("etcdctl"))
+            .arg(format!("--endpoints={endpoints}"))
+            .arg(format!("--cacert={}", self.tls(index, "ca.crt").display()))
+            .arg(format!(
+                "--cert={}",
+                self.tls(index, "client.crt").display()
+            ))
+            .arg(format!("--key={}", self.tls(index, "client.key").display()))
+            .arg("--command-timeout=5s")
+            .args(args)
+            .output()
+            .expect("etcdctl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Waits until every member answers `endpoint health`; panics with the logs if not.
+    pub fn wait_healthy(&self, running: &mut [Running]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for member in running.iter_mut() {
+                if let Ok(Some(status)) = member.child.try_wait() {
+                    panic!("member exited early ({status}):\n{}", member.log());
+                }
+            }
+            let (ok, _, _) = self.etcdctl(0, &self.endpoints(), &["endpoint", "health"]);
+            if ok {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = running.iter().map(Running::log).collect();
+                panic!("zone not healthy after 60s:\n{}", logs.join("\n----\n"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// A `zone-etcd launch` process (etcd after exec). Killed by its PID when dropped.
+pub struct Running {
+    pub child: Child,
+    log_path: PathBuf,
+}
+
+impl Running {
+    pub fn start(config: &Path, log_path: &Path) -> Running {
+        let log = fs::File::create(log_path).unwrap();
+        let child = zone_etcd()
+            .args(["launch", "--config", config.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("zone-etcd launch starts");
+        Running {
+            child,
+            log_path: log_path.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Stops the member with SIGTERM, as a supervisor would, and waits for it.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TLS client identity (certificate chain PEM and key PEM files), or none.
+pub struct Identity {
+    pub chain: PathBuf,
+    pub key: PathBuf,
+}
+
+/// An HTTPS GET over rustls with the zone CA as the only trust anchor. Ok(status line)
+/// when the server answered, Err(reason) when the TLS handshake or request was refused.
+pub fn https_get(
+    addr: &str,
+    ca: &Path,
+    identity: Option<&Identity>,
+    path: &str,
+) -> Result<String, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(id) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&id.chain)
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(&id.key).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let host: IpAddr = addr
+        .rsplit_once(':')
+        .unwrap()
+        .0
+        .trim_matches(['[', ']'])
+        .parse()
+        .unwrap();
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::IpAddress(host.into()))
+            .unwrap();
+    let mut sock = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = Vec::new();
+    match tls.read_to_end(&mut response) {
+        Ok(_) => {}
+        // etcd may close without close_notify once it has answered.
+        Err(e) if !response.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        Err(e) => return Err(format!("read: {e}")),
+    }
+    let text = String::from_utf8_lossy(&response);
+    text.lines()
+        .next()
+        .map(str::to_string)
+        .ok_or_else(|| "empty response".to_string())
+}
+
+/// Everything under `dir`: relative path → (mode, contents), for "nothing changed" checks.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (u32, Vec<u8>)>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            let mode = meta.permissions().mode();
+            if meta.is_dir() {
+                out.insert(rel, (mode, Vec::new()));
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, (mode, fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}

@@ -1,0 +1,217 @@
+//! A real 3-member zone on 127.0.10.1-3: bootstrap, launch through `zone-etcd launch`,
+//! write and read with client certificates, and every kind of intruder refused.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{https_get, Identity, TestZone};
+use zone_pki::{Authority, LeafKind, NodeIdentity};
+
+/// Writes an issued certificate and key where `https_get` can use them.
+fn identity(dir: &Path, name: &str, issued: &zone_pki::Issued) -> Identity {
+    let chain = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    fs::write(&chain, &issued.chain_pem).unwrap();
+    fs::write(&key, &issued.key_pem).unwrap();
+    Identity { chain, key }
+}
+
+#[test]
+fn three_members_with_mutual_tls_refuse_every_intruder() {
+    let zone = TestZone::bootstrap("example.zone", 10, 3);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+
+    // exec: the PID we started is etcd's.
+    let etcd = fs::canonicalize(common::bundled("etcd")).unwrap();
+    for member in &running {
+        let exe = fs::read_link(format!("/proc/{}/exe", member.pid())).unwrap();
+        assert_eq!(exe, etcd, "launch must exec etcd in place");
+    }
+
+    // Write on node1, read on node3, each with its own node's client certificate.
+    let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "greeting", "hello zone"]);
+    assert!(ok, "put failed: {err}");
+    let (ok, out, err) = zone.etcdctl(
+        2,
+        &zone.client_url(2),
+        &["get", "greeting", "--print-value-only"],
+    );
+    assert!(ok, "get failed: {err}");
+    assert_eq!(out.trim(), "hello zone");
+
+    let ca = zone.tls(0, "ca.crt");
+    let own_client = Identity {
+        chain: zone.tls(0, "client.crt"),
+        key: zone.tls(0, "client.key"),
+    };
+    let own_peer = Identity {
+        chain: zone.tls(0, "peer.crt"),
+        key: zone.tls(0, "peer.key"),
+    };
+    let client_port = zone.members[1].1.clone() + ":2379";
+    let peer_port = zone.peer_addr(1);
+
+    // Controls: the probe itself works with the right certificates.
+    let answer = https_get(&client_port, &ca, Some(&own_client), "/version")
+        .expect("client cert on client port");
+    assert!(answer.contains("200"), "{answer}");
+    let answer =
+        https_get(&peer_port, &ca, Some(&own_peer), "/version").expect("peer cert on peer port");
+    assert!(answer.contains("200"), "{answer}");
+
+    // 1. No client certificate.
+    assert!(
+        https_get(&client_port, &ca, None, "/version").is_err(),
+        "no client cert must be refused"
+    );
+    let (ok, _, _) = std::process::Command::new(common::bundled("etcdctl"))
+        .args([
+            &format!("--endpoints={}", zone.client_url(1)),
+            &format!("--cacert={}", ca.display()),
+        ])
+        .args(["--command-timeout=3s", "get", "greeting"])
+        .output()
+        .map(|o| (o.status.success(), (), ()))
+        .unwrap();
+    assert!(!ok, "etcdctl without a client certificate must fail");
+
+    // 2. A certificate from another zone's CA.
+    let other_root = Authority::new_root("other.zone").unwrap();
+    let other_node = NodeIdentity {
+        zone: "other.zone".into(),
+        node_name: "node1.other.zone".into(),
+        address: None,
+        member: true,
+    };
+    let other_ca = other_root.issue_node_ca(&other_node).unwrap();
+    let foreign = identity(
+        zone.dir.path(),
+        "foreign",
+        &other_ca
+            .issue_leaf(LeafKind::Client, &other_node, None)
+            .unwrap(),
+    );
+    assert!(
+        https_get(&client_port, &ca, Some(&foreign), "/version").is_err(),
+        "another zone's cert must be refused"
+    );
+
+    // 3. A client certificate of this zone on the peer port.
+    let refused = https_get(&peer_port, &ca, Some(&own_client), "/version");
+    assert!(
+        refused.is_err(),
+        "client cert on the peer port must be refused: {refused:?}"
+    );
+
+    // 4. A leaf that node1's CA issued for node2's name and address.
+    let node1_ca = Authority::load(
+        &zone.node_dir(0).join("pki/node.crt"),
+        &zone.node_dir(0).join("pki/node.key"),
+    )
+    .unwrap();
+    let node2 = NodeIdentity {
+        zone: zone.name.clone(),
+        node_name: zone.members[1].0.clone(),
+        address: Some(zone_pki::Host::parse(&zone.members[1].1)),
+        member: true,
+    };
+    for kind in [LeafKind::Client, LeafKind::Peer] {
+        let forged = identity(
+            zone.dir.path(),
+            "forged",
+            &node1_ca.issue_leaf(kind, &node2, None).unwrap(),
+        );
+        assert!(
+            https_get(&client_port, &ca, Some(&forged), "/version").is_err(),
+            "forged {kind:?} on client port"
+        );
+        assert!(
+            https_get(&peer_port, &ca, Some(&forged), "/version").is_err(),
+            "forged {kind:?} on peer port"
+        );
+    }
+
+    // 5. A node the owner did not make a member cannot mint a peer certificate.
+    run_activate_non_member(&zone);
+    let outsider_dir = zone.path("outsider");
+    let outsider_ca = Authority::load(
+        &outsider_dir.join("pki/node.crt"),
+        &outsider_dir.join("pki/node.key"),
+    )
+    .unwrap();
+    let outsider = NodeIdentity {
+        zone: zone.name.clone(),
+        node_name: "client9.example.zone".into(),
+        address: None,
+        member: true,
+    };
+    let fake_peer = identity(
+        zone.dir.path(),
+        "fake-peer",
+        &outsider_ca
+            .issue_leaf(LeafKind::Peer, &outsider, None)
+            .unwrap(),
+    );
+    assert!(
+        https_get(&peer_port, &ca, Some(&fake_peer), "/version").is_err(),
+        "a non-member's peer cert must be refused"
+    );
+    // ...while its client certificate is a perfectly good client.
+    let outsider_client = identity(
+        zone.dir.path(),
+        "outsider-client",
+        &outsider_ca
+            .issue_leaf(LeafKind::Client, &outsider, None)
+            .unwrap(),
+    );
+    assert!(https_get(&client_port, &ca, Some(&outsider_client), "/version").is_ok());
+
+    // A restarted member rejoins with its data and its still-valid leaves.
+    let serial_before = fs::read(zone.tls(2, "server.crt")).unwrap();
+    running.pop().unwrap().stop();
+    running.push(zone.launch(2));
+    zone.wait_healthy(&mut running);
+    assert_eq!(
+        fs::read(zone.tls(2, "server.crt")).unwrap(),
+        serial_before,
+        "valid leaves are reused"
+    );
+    let (ok, out, _) = zone.etcdctl(
+        2,
+        &zone.client_url(2),
+        &["get", "greeting", "--print-value-only"],
+    );
+    assert!(
+        ok && out.trim() == "hello zone",
+        "restarted member serves the data: {out}"
+    );
+}
+
+fn run_activate_non_member(zone: &TestZone) {
+    let out = zone.path("outsider");
+    common::run_ok(&[
+        "activate",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--zone",
+        zone.path("zone.toml").to_str().unwrap(),
+        "--node",
+        "client9.example.zone",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn a_one_member_zone_launches() {
+    let zone = TestZone::bootstrap("solo.zone", 11, 1);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "k", "v"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = zone.etcdctl(0, &zone.client_url(0), &["get", "k", "--print-value-only"]);
+    assert!(ok && out.trim() == "v");
+}

@@ -51,7 +51,7 @@ fn three_members_with_mutual_tls_refuse_every_intruder() {
         chain: zone.tls(0, "peer.crt"),
         key: zone.tls(0, "peer.key"),
     };
-    let client_port = zone.members[1].1.clone() + ":2379";
+    let client_port = zone.client_addr(1);
     let peer_port = zone.peer_addr(1);
 
     // Controls: the probe itself works with the right certificates.

@@ -106,23 +106,27 @@ impl Node {
         let (cert_pem, cert_file) = read_pem_field(&base, &cert_field, "cert")?;
         let node_ca_info =
             first_cert(&cert_pem).map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
-        let node_ca = match inline_pem(&key_field) {
-            true => Authority::from_pem(&cert_pem, &key_field),
-            false => {
-                let key_path = base.join(&key_field);
-                let key = zone_pki::authority::load_key(&key_path).map_err(|e| e.field("key"))?;
-                Authority::with_key(&cert_pem, key).map_err(|e| match &cert_file {
-                    Some(file) => e.file(file),
-                    None => e,
-                })
-            }
+        let (key, key_file) = if inline_pem(&key_field) {
+            let key = zone_pki::authority::parse_key(&key_field).map_err(|e| e.field("key"))?;
+            (key, None)
+        } else {
+            let key_path = base.join(&key_field);
+            let key = zone_pki::authority::load_key(&key_path).map_err(|e| e.field("key"))?;
+            (key, Some(key_path))
+        };
+        if !node_ca_info.public_key_matches(&key) {
+            return Err(locate(
+                Error::new(format!(
+                    "the private key does not match the node certificate {:?}",
+                    node_ca_info.subject_cn
+                ))
+                .fix("restore node.key from the bundle made with this node.crt, or re-activate the node"),
+                key_file.as_deref(),
+                "key",
+            ));
         }
-        .map_err(|e| match e.problem().contains("does not match") {
-            true => e.field("key").fix(
-                "restore node.key from the bundle made with this node.crt, or re-activate the node",
-            ),
-            false => e.field("cert"),
-        })?;
+        let node_ca = Authority::with_key(&cert_pem, key)
+            .map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
         if !node_ca_info.is_signed_by(&zone_ca_info) {
             return Err(locate(
                 Error::new(format!(
@@ -201,10 +205,12 @@ impl Node {
                     .contains(&format!("{ip}/{prefix}"))
             }
         };
-        let mut needed = vec![identity.host()];
+        // The peer name first: a node activated as a client needs a new bundle anyway.
+        let mut needed = Vec::new();
         if identity.member {
             needed.push(Host::Dns(peer_name(&self.zone)));
         }
+        needed.push(identity.host());
         for host in needed {
             if !permits(&host) {
                 let why = match &host {
@@ -251,10 +257,10 @@ fn first_cert(pem: &str) -> Result<CertInfo, Error> {
     CertInfo::parse_pem(pem)
 }
 
-/// Names the PEM file when the field points to one, else the field itself.
+/// Names the PEM file (when the field points to one) and the node.toml field.
 fn locate(err: Error, file: Option<&Path>, field: &str) -> Error {
     match file {
-        Some(path) => err.file(path),
+        Some(path) => err.file(path).field(field),
         None => err.field(field),
     }
 }

@@ -79,6 +79,8 @@ pub struct TestZone {
     pub dir: tempfile::TempDir,
     pub name: String,
     pub members: Vec<(String, String)>,
+    pub client_port: u16,
+    pub peer_port: u16,
 }
 
 impl TestZone {
@@ -86,16 +88,30 @@ impl TestZone {
         let members: Vec<(String, String)> = (1..=count)
             .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
             .collect();
-        let dir = tempfile::tempdir().expect("temp dir");
         let pairs: Vec<(&str, &str)> = members
             .iter()
             .map(|(n, a)| (n.as_str(), a.as_str()))
             .collect();
-        fs::write(dir.path().join("zone.toml"), zone_toml(zone, &pairs)).unwrap();
+        Self::from_zone_file(zone, &zone_toml(zone, &pairs), members, 2380, 2379)
+    }
+
+    /// Bootstraps a zone from zone file `text`; `members` are (name, address) as the file
+    /// lists them, all on `peer_port` and `client_port`.
+    pub fn from_zone_file(
+        zone: &str,
+        text: &str,
+        members: Vec<(String, String)>,
+        peer_port: u16,
+        client_port: u16,
+    ) -> TestZone {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("zone.toml"), text).unwrap();
         let zone_test = TestZone {
             dir,
             name: zone.to_string(),
             members,
+            client_port,
+            peer_port,
         };
         run_ok(&[
             "ca",
@@ -134,12 +150,26 @@ impl TestZone {
         self.node_dir(index).join("state/tls/current").join(file)
     }
 
+    fn url_host(&self, index: usize) -> String {
+        let address = &self.members[index].1;
+        if address.contains(':') {
+            format!("[{address}]")
+        } else {
+            address.clone()
+        }
+    }
+
     pub fn client_url(&self, index: usize) -> String {
-        format!("https://{}:2379", self.members[index].1)
+        format!("https://{}:{}", self.url_host(index), self.client_port)
+    }
+
+    /// host:port of member `index`'s client port.
+    pub fn client_addr(&self, index: usize) -> String {
+        format!("{}:{}", self.url_host(index), self.client_port)
     }
 
     pub fn peer_addr(&self, index: usize) -> String {
-        format!("{}:2380", self.members[index].1)
+        format!("{}:{}", self.url_host(index), self.peer_port)
     }
 
     pub fn endpoints(&self) -> String {

@@ -1,0 +1,444 @@
+//! Every bad input of the contract: one line on stderr naming the file and field and the
+//! fix, a non-zero exit, and nothing on disk changed.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::{run, snapshot, zone_toml, TestZone};
+
+/// Runs zone-etcd, expecting a refusal whose single line contains every `expected` part,
+/// and that the tree under `dir` is exactly as before.
+fn refused(dir: &Path, args: &[&str], expected: &[&str]) {
+    let before = snapshot(dir);
+    let (ok, stdout, stderr) = run(args);
+    assert!(!ok, "zone-etcd {args:?} should fail; stdout: {stdout}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr, got: {stderr}");
+    let line = lines[0];
+    assert!(line.starts_with("zone-etcd: error: "), "{line}");
+    for part in expected {
+        assert!(line.contains(part), "expected {part:?} in: {line}");
+    }
+    assert!(
+        !line.contains("PRIVATE KEY"),
+        "never print key material: {line}"
+    );
+    assert_eq!(
+        snapshot(dir),
+        before,
+        "a failed command must change nothing on disk"
+    );
+}
+
+/// A directory with a zone CA, for zone-file errors.
+fn ca_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::run_ok(&[
+        "ca",
+        "init",
+        "--zone",
+        "example.zone",
+        "--out",
+        dir.path().join("ca").to_str().unwrap(),
+    ]);
+    dir
+}
+
+/// Bootstraps from zone file `text` and expects it refused.
+fn bootstrap_refused(text: &str, expected: &[&str]) {
+    let dir = ca_dir();
+    let zone = dir.path().join("zone.toml");
+    fs::write(&zone, text).unwrap();
+    let zone_s = zone.to_str().unwrap();
+    let mut all = vec![zone_s];
+    all.extend_from_slice(expected);
+    refused(
+        dir.path(),
+        &[
+            "bootstrap",
+            "--ca",
+            dir.path().join("ca").to_str().unwrap(),
+            "--zone",
+            zone_s,
+            "--out",
+            dir.path().join("nodes").to_str().unwrap(),
+        ],
+        &all,
+    );
+}
+
+fn two(a: (&str, &str), b: (&str, &str)) -> String {
+    zone_toml("example.zone", &[a, b])
+}
+
+#[test]
+fn duplicate_node_names() {
+    bootstrap_refused(
+        &two(
+            ("node1.example.zone", "10.0.0.1"),
+            ("node1.example.zone", "10.0.0.2"),
+        ),
+        &[
+            "etcd #2 node_name",
+            "\"node1.example.zone\" is used by etcd #1 already",
+            "fix: give every member its own node name",
+        ],
+    );
+}
+
+#[test]
+fn port_outside_range() {
+    let text = zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")])
+        .replace("peer_port = 2380", "peer_port = 70000");
+    bootstrap_refused(
+        &text,
+        &[
+            "etcd #1 peer_port",
+            "port 70000 is outside 1-65535",
+            "fix: use a port from 1 to 65535",
+        ],
+    );
+    let text = zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")])
+        .replace("client_port = 2379", "client_port = 0");
+    bootstrap_refused(&text, &["etcd #1 client_port", "port 0 is outside 1-65535"]);
+}
+
+#[test]
+fn same_address_and_port_twice() {
+    bootstrap_refused(
+        &two(
+            ("node1.example.zone", "10.0.0.1"),
+            ("node2.example.zone", "10.0.0.1"),
+        ),
+        &[
+            "etcd #2 peer_port",
+            "10.0.0.1:2380 is already used by etcd #1 peer_port",
+        ],
+    );
+}
+
+#[test]
+fn empty_member_list() {
+    bootstrap_refused(
+        "name = \"example.zone\"\netcd = []\n",
+        &[
+            "etcd: the etcd member list is empty",
+            "fix: add at least one [[etcd]]",
+        ],
+    );
+    bootstrap_refused(
+        "name = \"example.zone\"\n",
+        &["etcd: the etcd member list is empty"],
+    );
+}
+
+#[test]
+fn unknown_protocol_and_cyfs() {
+    let base = zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]);
+    bootstrap_refused(
+        &base.replace("\"https\"", "\"gopher\""),
+        &[
+            "etcd #1 protocol",
+            "unknown protocol \"gopher\"",
+            "use protocol = \"https\"",
+        ],
+    );
+    bootstrap_refused(
+        &base.replace("\"https\"", "\"cyfs\""),
+        &[
+            "etcd #1 protocol",
+            "protocol \"cyfs\" is not supported yet",
+            "fix: use protocol = \"https\"",
+        ],
+    );
+}
+
+#[test]
+fn node_name_not_a_dns_name() {
+    bootstrap_refused(
+        &zone_toml("example.zone", &[("node_1.example.zone", "10.0.0.1")]),
+        &[
+            "etcd #1 node_name",
+            "is not a DNS name",
+            "'_' is not allowed",
+        ],
+    );
+    // And on the command line of activate.
+    let dir = ca_dir();
+    let zone = dir.path().join("zone.toml");
+    fs::write(
+        &zone,
+        zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]),
+    )
+    .unwrap();
+    refused(
+        dir.path(),
+        &[
+            "activate",
+            "--ca",
+            dir.path().join("ca").to_str().unwrap(),
+            "--zone",
+            zone.to_str().unwrap(),
+            "--node",
+            "Node 9",
+            "--out",
+            dir.path().join("n9").to_str().unwrap(),
+        ],
+        &["--node", "uppercase"],
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    bootstrap_refused(
+        "name = \"example.zone\"\n[[etcd]]\nnode_name = node1\n",
+        &["line 3", "invalid TOML"],
+    );
+    bootstrap_refused(
+        "name = \"example.zone\"\n[[etcd]]\nnode_name = \"node1.example.zone\"\npeer_prot = 2380\n",
+        &["line 4", "unknown field `peer_prot`"],
+    );
+}
+
+#[test]
+fn missing_and_unreadable_files() {
+    let dir = ca_dir();
+    let ca = dir.path().join("ca");
+    let missing = dir.path().join("no-such-zone.toml");
+    let nodes = dir.path().join("nodes");
+    let args = |zone: &Path| {
+        vec![
+            "bootstrap".to_string(),
+            "--ca".into(),
+            ca.display().to_string(),
+            "--zone".into(),
+            zone.display().to_string(),
+            "--out".into(),
+            nodes.display().to_string(),
+        ]
+    };
+    let a = args(&missing);
+    refused(
+        dir.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[
+            missing.to_str().unwrap(),
+            "cannot read: No such file or directory",
+        ],
+    );
+    // A directory where a file should be (root can read any file, so this is the
+    // unreadable case that holds for every user).
+    let a = args(&ca);
+    refused(
+        dir.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[ca.to_str().unwrap(), "is a directory"],
+    );
+    // Not UTF-8.
+    let binary = dir.path().join("zone.bin");
+    fs::write(&binary, [0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let a = args(&binary);
+    refused(
+        dir.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[binary.to_str().unwrap(), "not UTF-8"],
+    );
+    // A missing CA directory.
+    let zone = dir.path().join("zone.toml");
+    fs::write(
+        &zone,
+        zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]),
+    )
+    .unwrap();
+    let no_ca = dir.path().join("no-ca");
+    refused(
+        dir.path(),
+        &[
+            "bootstrap",
+            "--ca",
+            no_ca.to_str().unwrap(),
+            "--zone",
+            zone.to_str().unwrap(),
+            "--out",
+            nodes.to_str().unwrap(),
+        ],
+        &["no-ca/ca.crt", "No such file"],
+    );
+}
+
+fn launch_refused(zone: &TestZone, index: usize, expected: &[&str]) {
+    refused(
+        zone.dir.path(),
+        &["launch", "--config", zone.config(index).to_str().unwrap()],
+        expected,
+    );
+}
+
+#[test]
+fn node_key_not_matching_node_certificate() {
+    let zone = TestZone::bootstrap("example.zone", 20, 2);
+    fs::copy(
+        zone.node_dir(1).join("pki/node.key"),
+        zone.node_dir(0).join("pki/node.key"),
+    )
+    .unwrap();
+    let key = zone.node_dir(0).join("pki/node.key");
+    launch_refused(
+        &zone,
+        0,
+        &[
+            &format!("{}: key: ", key.display()),
+            "does not match the node certificate \"node1.example.zone\"",
+            "fix: restore node.key",
+        ],
+    );
+}
+
+#[test]
+fn node_certificate_not_signed_by_the_zone_ca() {
+    let zone = TestZone::bootstrap("example.zone", 21, 1);
+    let other = tempfile::tempdir().unwrap();
+    common::run_ok(&[
+        "ca",
+        "init",
+        "--zone",
+        "example.zone",
+        "--out",
+        other.path().join("ca").to_str().unwrap(),
+    ]);
+    fs::copy(
+        other.path().join("ca/ca.crt"),
+        zone.node_dir(0).join("pki/ca.crt"),
+    )
+    .unwrap();
+    let cert = zone.node_dir(0).join("pki/node.crt");
+    launch_refused(
+        &zone,
+        0,
+        &[
+            cert.to_str().unwrap(),
+            "is not signed by the zone CA",
+            "fix: re-activate",
+        ],
+    );
+}
+
+#[test]
+fn key_file_readable_by_group_or_others() {
+    let zone = TestZone::bootstrap("example.zone", 22, 1);
+    let key = zone.node_dir(0).join("pki/node.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
+    launch_refused(
+        &zone,
+        0,
+        &[
+            key.to_str().unwrap(),
+            "mode 0640",
+            &format!("fix: chmod 600 {}", key.display()),
+        ],
+    );
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o604)).unwrap();
+    launch_refused(&zone, 0, &["mode 0604", "chmod 600"]);
+}
+
+#[test]
+fn existing_ca_and_non_empty_out_are_never_overwritten() {
+    let zone = TestZone::bootstrap("example.zone", 23, 1);
+    let ca = zone.path("ca");
+    refused(
+        zone.dir.path(),
+        &[
+            "ca",
+            "init",
+            "--zone",
+            "example.zone",
+            "--out",
+            ca.to_str().unwrap(),
+        ],
+        &["already holds a zone CA", "refusing to overwrite"],
+    );
+    refused(
+        zone.dir.path(),
+        &[
+            "bootstrap",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--zone",
+            zone.path("zone.toml").to_str().unwrap(),
+            "--out",
+            zone.path("nodes").to_str().unwrap(),
+        ],
+        &["nodes", "not empty", "refusing to overwrite"],
+    );
+}
+
+#[test]
+fn a_ca_of_another_zone_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    common::run_ok(&[
+        "ca",
+        "init",
+        "--zone",
+        "other.zone",
+        "--out",
+        dir.path().join("ca").to_str().unwrap(),
+    ]);
+    let zone = dir.path().join("zone.toml");
+    fs::write(
+        &zone,
+        zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]),
+    )
+    .unwrap();
+    refused(
+        dir.path(),
+        &[
+            "bootstrap",
+            "--ca",
+            dir.path().join("ca").to_str().unwrap(),
+            "--zone",
+            zone.to_str().unwrap(),
+            "--out",
+            dir.path().join("nodes").to_str().unwrap(),
+        ],
+        &[
+            "ca.crt",
+            "root CA of zone \"other.zone\"",
+            "names zone \"example.zone\"",
+        ],
+    );
+}
+
+#[test]
+fn a_node_activated_as_client_cannot_launch_as_member() {
+    // The owner later adds the node to the member list in its node.toml by hand: its CA
+    // cannot issue peer certificates, and launch says how to fix it.
+    let zone = TestZone::bootstrap("example.zone", 24, 1);
+    let out = zone.path("late");
+    common::run_ok(&[
+        "activate",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--zone",
+        zone.path("zone.toml").to_str().unwrap(),
+        "--node",
+        "late.example.zone",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let config = out.join("node.toml");
+    let text = fs::read_to_string(&config).unwrap()
+        + "\n[[etcd]]\nnode_name = \"late.example.zone\"\naddress = \"127.0.24.9\"\n";
+    fs::write(&config, text).unwrap();
+    refused(
+        zone.dir.path(),
+        &["launch", "--config", config.to_str().unwrap()],
+        &[
+            "cert",
+            "was activated when it was not an etcd member",
+            "fix: re-activate",
+        ],
+    );
+}

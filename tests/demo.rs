@@ -1,0 +1,87 @@
+//! `zone-etcd demo`: the main job, end to end. It owns 127.0.0.1-3:2379/2380, which no
+//! other test uses.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the demo and its members by PID if the test fails half-way.
+struct Guard(Vec<u32>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn demo_runs_a_healthy_zone_and_stops_it_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = common::zone_etcd()
+        .args(["demo", "--dir", dir.path().join("zone").to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(vec![demo.id()]);
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut member_pids = Vec::new();
+    let mut put = None;
+    let started = Instant::now();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(pid) = line.split_whitespace().skip_while(|w| *w != "pid").nth(1) {
+            member_pids.push(pid.parse::<u32>().unwrap());
+            guard.0.push(*member_pids.last().unwrap());
+        }
+        if line.trim_start().contains("etcdctl") && line.ends_with("put hello world") {
+            put = Some(line.trim().to_string());
+        }
+        if line.contains("press Ctrl-C") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "demo took too long"
+        );
+    }
+    assert_eq!(member_pids.len(), 3, "three members listed");
+    // The printed command works as printed.
+    let put = put.expect("the demo prints an etcdctl command line");
+    let words: Vec<&str> = put.split_whitespace().collect();
+    let out = Command::new(words[0]).args(&words[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+
+    // Ctrl-C: the demo stops every member and exits cleanly.
+    Command::new("kill")
+        .arg("-INT")
+        .arg(demo.id().to_string())
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = demo.wait().unwrap();
+    assert!(
+        status.success(),
+        "demo exit: {status}; output after Ctrl-C: {rest:?}"
+    );
+    for pid in member_pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "member {pid} still running"
+        );
+    }
+}

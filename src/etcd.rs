@@ -14,6 +14,13 @@ use crate::cluster::{self, ClusterState};
 use crate::config::zone::Member;
 use crate::leaves::LeafPaths;
 
+/// The TLS 1.2 cipher suites etcd may use with the zone's ECDSA certificates.
+pub const CIPHER_SUITES: [&str; 3] = [
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
 /// Everything etcd's command line is made of.
 pub struct EtcdPlan<'a> {
     pub zone: &'a str,
@@ -59,6 +66,10 @@ pub fn args(plan: &EtcdPlan<'_>) -> Vec<String> {
         ("peer-cert-file", path(tls.cert(LeafKind::Peer))),
         ("peer-key-file", path(tls.key(LeafKind::Peer))),
         ("peer-cert-allowed-hostname", peer_name(plan.zone)),
+        // Every certificate is ECDSA: offer only forward-secret AEAD suites for it (TLS
+        // 1.3 suites are fixed by Go and always strong).
+        ("tls-min-version", "TLS1.2".into()),
+        ("cipher-suites", CIPHER_SUITES.join(",")),
     ];
     pairs
         .into_iter()

@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{run, run_ok, TestZone};
+use common::{activate_args, run, run_ok, TestZone};
 use zone_pki::{CertInfo, Host};
 
 fn dry_run(zone: &TestZone, index: usize) -> Vec<String> {
@@ -51,6 +51,15 @@ fn ipv6_member_gets_brackets_in_every_url_and_an_ip_san() {
     ] {
         assert_eq!(flag(&argv, name), url, "--{name}");
     }
+    // Mutual TLS on both ports; only the zone's peer name on the peer port.
+    assert_eq!(flag(&argv, "client-cert-auth"), "true");
+    assert_eq!(flag(&argv, "peer-client-cert-auth"), "true");
+    assert_eq!(
+        flag(&argv, "peer-cert-allowed-hostname"),
+        "etcd-peer.v6.zone"
+    );
+    assert!(flag(&argv, "cert-file").ends_with("state/tls/current/server.crt"));
+    assert!(flag(&argv, "peer-key-file").ends_with("state/tls/current/peer.key"));
     // And it really runs on IPv6, with ::1 as an IP SAN of the server certificate.
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
@@ -112,17 +121,12 @@ fn an_empty_address_means_the_node_name() {
 fn a_node_that_is_not_a_member_says_so_and_exits_zero() {
     let zone = TestZone::bootstrap("clients.zone", 12, 1);
     let out = zone.path("client1");
-    run_ok(&[
-        "activate",
-        "--ca",
+    run_ok(&activate_args(
         zone.path("ca").to_str().unwrap(),
-        "--zone",
         zone.path("zone.toml").to_str().unwrap(),
-        "--node",
         "client1.clients.zone",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+    ));
     let (ok, stdout, stderr) = run(&[
         "launch",
         "--config",

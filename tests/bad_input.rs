@@ -7,11 +7,11 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{run, snapshot, zone_toml, TestZone};
+use common::{activate_args, bootstrap_args, ca_init_args, run, snapshot, zone_toml, TestZone};
 
 /// Runs zone-etcd, expecting a refusal whose single line contains every `expected` part,
 /// and that the tree under `dir` is exactly as before.
-fn refused(dir: &Path, args: &[&str], expected: &[&str]) {
+fn refused<S: AsRef<str> + std::fmt::Debug>(dir: &Path, args: &[S], expected: &[&str]) {
     let before = snapshot(dir);
     let (ok, stdout, stderr) = run(args);
     assert!(!ok, "zone-etcd {args:?} should fail; stdout: {stdout}");
@@ -33,39 +33,38 @@ fn refused(dir: &Path, args: &[&str], expected: &[&str]) {
     );
 }
 
-/// A directory with a zone CA, for zone-file errors.
-fn ca_dir() -> tempfile::TempDir {
+/// The smallest good zone file.
+fn one_member() -> String {
+    zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")])
+}
+
+/// A directory with a zone CA of `ca_zone` in ca/, and a one-member zone file of
+/// example.zone; returns the directory and the zone file.
+fn ca_and_zone(ca_zone: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    common::run_ok(&[
-        "ca",
-        "init",
-        "--zone",
-        "example.zone",
-        "--out",
+    common::run_ok(&ca_init_args(
+        ca_zone,
         dir.path().join("ca").to_str().unwrap(),
-    ]);
-    dir
+    ));
+    let zone = dir.path().join("zone.toml");
+    fs::write(&zone, one_member()).unwrap();
+    (dir, zone)
 }
 
 /// Bootstraps from zone file `text` and expects it refused.
 fn bootstrap_refused(text: &str, expected: &[&str]) {
-    let dir = ca_dir();
-    let zone = dir.path().join("zone.toml");
+    let (dir, zone) = ca_and_zone("example.zone");
     fs::write(&zone, text).unwrap();
     let zone_s = zone.to_str().unwrap();
     let mut all = vec![zone_s];
     all.extend_from_slice(expected);
     refused(
         dir.path(),
-        &[
-            "bootstrap",
-            "--ca",
+        &bootstrap_args(
             dir.path().join("ca").to_str().unwrap(),
-            "--zone",
             zone_s,
-            "--out",
             dir.path().join("nodes").to_str().unwrap(),
-        ],
+        ),
         &all,
     );
 }
@@ -91,8 +90,7 @@ fn duplicate_node_names() {
 
 #[test]
 fn port_outside_range() {
-    let text = zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")])
-        .replace("peer_port = 2380", "peer_port = 70000");
+    let text = one_member().replace("peer_port = 2380", "peer_port = 70000");
     bootstrap_refused(
         &text,
         &[
@@ -101,8 +99,7 @@ fn port_outside_range() {
             "fix: use a port from 1 to 65535",
         ],
     );
-    let text = zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")])
-        .replace("client_port = 2379", "client_port = 0");
+    let text = one_member().replace("client_port = 2379", "client_port = 0");
     bootstrap_refused(&text, &["etcd #1 client_port", "port 0 is outside 1-65535"]);
 }
 
@@ -137,7 +134,7 @@ fn empty_member_list() {
 
 #[test]
 fn unknown_protocol_and_cyfs() {
-    let base = zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]);
+    let base = one_member();
     bootstrap_refused(
         &base.replace("\"https\"", "\"gopher\""),
         &[
@@ -167,26 +164,15 @@ fn node_name_not_a_dns_name() {
         ],
     );
     // And on the command line of activate.
-    let dir = ca_dir();
-    let zone = dir.path().join("zone.toml");
-    fs::write(
-        &zone,
-        zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]),
-    )
-    .unwrap();
+    let (dir, zone) = ca_and_zone("example.zone");
     refused(
         dir.path(),
-        &[
-            "activate",
-            "--ca",
+        &activate_args(
             dir.path().join("ca").to_str().unwrap(),
-            "--zone",
             zone.to_str().unwrap(),
-            "--node",
             "Node 9",
-            "--out",
             dir.path().join("n9").to_str().unwrap(),
-        ],
+        ),
         &["--node", "uppercase"],
     );
 }
@@ -205,25 +191,20 @@ fn syntax_errors_name_the_line() {
 
 #[test]
 fn missing_and_unreadable_files() {
-    let dir = ca_dir();
+    let (dir, zone) = ca_and_zone("example.zone");
     let ca = dir.path().join("ca");
-    let missing = dir.path().join("no-such-zone.toml");
     let nodes = dir.path().join("nodes");
-    let args = |zone: &Path| {
-        vec![
-            "bootstrap".to_string(),
-            "--ca".into(),
-            ca.display().to_string(),
-            "--zone".into(),
-            zone.display().to_string(),
-            "--out".into(),
-            nodes.display().to_string(),
-        ]
+    let args = |ca: &Path, zone: &Path| {
+        bootstrap_args(
+            ca.to_str().unwrap(),
+            zone.to_str().unwrap(),
+            nodes.to_str().unwrap(),
+        )
     };
-    let a = args(&missing);
+    let missing = dir.path().join("no-such-zone.toml");
     refused(
         dir.path(),
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &args(&ca, &missing),
         &[
             missing.to_str().unwrap(),
             "cannot read: No such file or directory",
@@ -231,40 +212,23 @@ fn missing_and_unreadable_files() {
     );
     // A directory where a file should be (root can read any file, so this is the
     // unreadable case that holds for every user).
-    let a = args(&ca);
     refused(
         dir.path(),
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &args(&ca, &ca),
         &[ca.to_str().unwrap(), "is a directory"],
     );
     // Not UTF-8.
     let binary = dir.path().join("zone.bin");
     fs::write(&binary, [0xff, 0xfe, 0x00, 0x80]).unwrap();
-    let a = args(&binary);
     refused(
         dir.path(),
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &args(&ca, &binary),
         &[binary.to_str().unwrap(), "not UTF-8"],
     );
     // A missing CA directory.
-    let zone = dir.path().join("zone.toml");
-    fs::write(
-        &zone,
-        zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]),
-    )
-    .unwrap();
-    let no_ca = dir.path().join("no-ca");
     refused(
         dir.path(),
-        &[
-            "bootstrap",
-            "--ca",
-            no_ca.to_str().unwrap(),
-            "--zone",
-            zone.to_str().unwrap(),
-            "--out",
-            nodes.to_str().unwrap(),
-        ],
+        &args(&dir.path().join("no-ca"), &zone),
         &["no-ca/ca.crt", "No such file"],
     );
 }
@@ -301,14 +265,10 @@ fn node_key_not_matching_node_certificate() {
 fn node_certificate_not_signed_by_the_zone_ca() {
     let zone = TestZone::bootstrap("example.zone", 21, 1);
     let other = tempfile::tempdir().unwrap();
-    common::run_ok(&[
-        "ca",
-        "init",
-        "--zone",
+    common::run_ok(&ca_init_args(
         "example.zone",
-        "--out",
         other.path().join("ca").to_str().unwrap(),
-    ]);
+    ));
     fs::copy(
         other.path().join("ca/ca.crt"),
         zone.node_dir(0).join("pki/ca.crt"),
@@ -350,59 +310,30 @@ fn existing_ca_and_non_empty_out_are_never_overwritten() {
     let ca = zone.path("ca");
     refused(
         zone.dir.path(),
-        &[
-            "ca",
-            "init",
-            "--zone",
-            "example.zone",
-            "--out",
-            ca.to_str().unwrap(),
-        ],
+        &ca_init_args("example.zone", ca.to_str().unwrap()),
         &["already holds a zone CA", "refusing to overwrite"],
     );
     refused(
         zone.dir.path(),
-        &[
-            "bootstrap",
-            "--ca",
+        &bootstrap_args(
             ca.to_str().unwrap(),
-            "--zone",
             zone.path("zone.toml").to_str().unwrap(),
-            "--out",
             zone.path("nodes").to_str().unwrap(),
-        ],
+        ),
         &["nodes", "not empty", "refusing to overwrite"],
     );
 }
 
 #[test]
 fn a_ca_of_another_zone_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    common::run_ok(&[
-        "ca",
-        "init",
-        "--zone",
-        "other.zone",
-        "--out",
-        dir.path().join("ca").to_str().unwrap(),
-    ]);
-    let zone = dir.path().join("zone.toml");
-    fs::write(
-        &zone,
-        zone_toml("example.zone", &[("node1.example.zone", "10.0.0.1")]),
-    )
-    .unwrap();
+    let (dir, zone) = ca_and_zone("other.zone");
     refused(
         dir.path(),
-        &[
-            "bootstrap",
-            "--ca",
+        &bootstrap_args(
             dir.path().join("ca").to_str().unwrap(),
-            "--zone",
             zone.to_str().unwrap(),
-            "--out",
             dir.path().join("nodes").to_str().unwrap(),
-        ],
+        ),
         &[
             "ca.crt",
             "root CA of zone \"other.zone\"",
@@ -417,17 +348,12 @@ fn a_node_activated_as_client_cannot_launch_as_member() {
     // cannot issue peer certificates, and launch says how to fix it.
     let zone = TestZone::bootstrap("example.zone", 24, 1);
     let out = zone.path("late");
-    common::run_ok(&[
-        "activate",
-        "--ca",
+    common::run_ok(&activate_args(
         zone.path("ca").to_str().unwrap(),
-        "--zone",
         zone.path("zone.toml").to_str().unwrap(),
-        "--node",
         "late.example.zone",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+    ));
     let config = out.join("node.toml");
     let text = fs::read_to_string(&config).unwrap()
         + "\n[[etcd]]\nnode_name = \"late.example.zone\"\naddress = \"127.0.24.9\"\n";

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{https_get, Identity, TestZone};
+use common::{activate_args, https_get, Identity, TestZone};
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 
 /// Writes an issued certificate and key where `https_get` can use them.
@@ -192,17 +192,12 @@ fn three_members_with_mutual_tls_refuse_every_intruder() {
 
 fn run_activate_non_member(zone: &TestZone) {
     let out = zone.path("outsider");
-    common::run_ok(&[
-        "activate",
-        "--ca",
+    common::run_ok(&activate_args(
         zone.path("ca").to_str().unwrap(),
-        "--zone",
         zone.path("zone.toml").to_str().unwrap(),
-        "--node",
         "client9.example.zone",
-        "--out",
         out.to_str().unwrap(),
-    ]);
+    ));
 }
 
 #[test]

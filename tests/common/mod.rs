@@ -47,8 +47,11 @@ pub fn zone_etcd() -> Command {
 }
 
 /// Runs zone-etcd with `args`; returns (exit success, stdout, stderr).
-pub fn run(args: &[&str]) -> (bool, String, String) {
-    let out: Output = zone_etcd().args(args).output().expect("zone-etcd runs");
+pub fn run<S: AsRef<str>>(args: &[S]) -> (bool, String, String) {
+    let out: Output = zone_etcd()
+        .args(args.iter().map(AsRef::as_ref))
+        .output()
+        .expect("zone-etcd runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -57,10 +60,32 @@ pub fn run(args: &[&str]) -> (bool, String, String) {
 }
 
 /// Runs zone-etcd and insists it succeeds.
-pub fn run_ok(args: &[&str]) -> String {
+pub fn run_ok<S: AsRef<str>>(args: &[S]) -> String {
     let (ok, stdout, stderr) = run(args);
-    assert!(ok, "zone-etcd {args:?} failed:\n{stderr}");
+    let shown: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    assert!(ok, "zone-etcd {shown:?} failed:\n{stderr}");
     stdout
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// `zone-etcd ca init --zone ZONE --out OUT`.
+pub fn ca_init_args(zone: &str, out: &str) -> Vec<String> {
+    owned(&["ca", "init", "--zone", zone, "--out", out])
+}
+
+/// `zone-etcd bootstrap --ca CA --zone ZONE_FILE --out OUT`.
+pub fn bootstrap_args(ca: &str, zone_file: &str, out: &str) -> Vec<String> {
+    owned(&["bootstrap", "--ca", ca, "--zone", zone_file, "--out", out])
+}
+
+/// `zone-etcd activate --ca CA --zone ZONE_FILE --node NODE --out OUT`.
+pub fn activate_args(ca: &str, zone_file: &str, node: &str, out: &str) -> Vec<String> {
+    owned(&[
+        "activate", "--ca", ca, "--zone", zone_file, "--node", node, "--out", out,
+    ])
 }
 
 /// Writes a zone file for `zone` with members (node name, address) on default ports.
@@ -113,23 +138,12 @@ impl TestZone {
             client_port,
             peer_port,
         };
-        run_ok(&[
-            "ca",
-            "init",
-            "--zone",
-            zone,
-            "--out",
+        run_ok(&ca_init_args(zone, zone_test.path("ca").to_str().unwrap()));
+        run_ok(&bootstrap_args(
             zone_test.path("ca").to_str().unwrap(),
-        ]);
-        run_ok(&[
-            "bootstrap",
-            "--ca",
-            zone_test.path("ca").to_str().unwrap(),
-            "--zone",
             zone_test.path("zone.toml").to_str().unwrap(),
-            "--out",
             zone_test.path("nodes").to_str().unwrap(),
-        ]);
+        ));
         zone_test
     }
 

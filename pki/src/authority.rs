@@ -21,6 +21,8 @@ pub struct Authority {
     cert: CertificateDer<'static>,
     /// PEM of this CA's certificate followed by its parents below the root.
     chain_pem: String,
+    /// A root's certificate stays out of the chains it issues (verifiers hold it).
+    is_root: bool,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -49,6 +51,7 @@ impl Authority {
         let cert_der = cert.der().clone();
         Ok(Authority {
             chain_pem: cert.pem(),
+            is_root: true,
             cert: cert_der,
             issuer: Issuer::new(params, key),
         })
@@ -103,6 +106,7 @@ impl Authority {
             .map_err(|e| Error::new(format!("cannot use certificate as an issuer: {e}")))?;
         Ok(Authority {
             cert,
+            is_root: info.is_self_issued(),
             chain_pem: chain_pem.trim_end().to_string() + "\n",
             issuer,
         })
@@ -130,6 +134,7 @@ impl Authority {
         let cert = params.signed_by(&key, &self.issuer).map_err(sign_error)?;
         Ok(Authority {
             chain_pem: format!("{}{}", cert.pem(), self.chain_below_root()),
+            is_root: false,
             cert: cert.der().clone(),
             issuer: Issuer::new(params, key),
         })
@@ -161,9 +166,10 @@ impl Authority {
     /// The chain a certificate issued by this CA carries after itself: this CA unless it
     /// is the root (verifiers hold the root already).
     fn chain_below_root(&self) -> &str {
-        match CertInfo::parse(&self.cert) {
-            Ok(info) if info.is_self_issued() => "",
-            _ => &self.chain_pem,
+        if self.is_root {
+            ""
+        } else {
+            &self.chain_pem
         }
     }
 }

@@ -158,10 +158,10 @@ pub fn validate_members(zone: &str, raw: &[RawMember]) -> Result<Vec<Member>, Er
             }
         }
     }
-    for a in &members {
+    for (index, a) in members.iter().enumerate() {
+        let index = index + 1;
         for b in &members {
-            if a.node_name != b.node_name && is_parent_domain(&a.node_name, &b.node_name) {
-                let index = members.iter().position(|m| m == a).unwrap_or(0) + 1;
+            if is_parent_domain(&a.node_name, &b.node_name) {
                 return Err(Error::new(format!(
                     "node name {:?} is a parent domain of {:?}: its node CA could issue certificates for that node",
                     a.node_name, b.node_name

@@ -13,6 +13,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use time::OffsetDateTime;
 use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::leaf_sans;
@@ -92,6 +93,9 @@ fn leaf_problem(
     let Ok(info) = CertInfo::parse_pem(&pem) else {
         return Ok(Some("unparsable".into()));
     };
+    if !key_path.exists() {
+        return Ok(Some("key missing".into()));
+    }
     // A key others can read was exposed: say so rather than silently replacing it.
     private_files::check_key_mode(&key_path)?;
     let Ok(key) = zone_pki::authority::load_key(&key_path) else {
@@ -120,8 +124,10 @@ fn leaf_problem(
 }
 
 /// Makes sure a valid leaf set is current: reuses it, or issues and switches to a new one.
+/// Serialised with every other writer of this node's state by [`lock_state`].
 pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcome), Error> {
     let paths = LeafPaths::for_state_dir(&node.state_dir);
+    let _lock = lock_state(&node.state_dir)?;
     match renewal_reason(node, identity, OffsetDateTime::now_utc())? {
         None => Ok((paths, Outcome::Reused)),
         Some(reason) => {
@@ -129,6 +135,22 @@ pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcom
             Ok((paths, Outcome::Issued { reason }))
         }
     }
+}
+
+/// Takes the node's state lock (`<state>/lock`, flock), waiting for another launch or
+/// rotation of the same node to finish. Released on drop; not inherited by etcd, whose
+/// exec closes it (Rust opens files close-on-exec).
+pub fn lock_state(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
+    private_files::ensure_private_dir(state_dir)?;
+    let path = state_dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open the state lock", &path, &e))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| Error::io("lock", &path, &std::io::Error::from(errno)))
 }
 
 /// Issues server, peer and client leaves with new keys into a new set and makes it current.

@@ -47,7 +47,6 @@ pub fn run(config: &Path, dry_run: bool) -> Result<(), Error> {
     if let (_, Outcome::Issued { reason }) = leaves::ensure(&node, &identity)? {
         tracing::info!("issued new server, peer and client certificates ({reason})");
     }
-    zone_pki::private_files::ensure_private_dir(&node.state_dir)?;
     tracing::info!(
         "exec {} as member {} of zone {}",
         binary.display(),

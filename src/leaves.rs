@@ -154,10 +154,10 @@ pub fn lock_state(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
 }
 
 /// Issues server, peer and client leaves with new keys into a new set and makes it current.
-pub fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
+/// Called under the state lock, which also made the state directory.
+fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
     let tls = node.state_dir.join("tls");
     let sets = tls.join("sets");
-    private_files::ensure_private_dir(&node.state_dir)?;
     private_files::ensure_private_dir(&sets)?;
     let id = set_id();
     let staging = Staging::new(&sets.join(&id))?;

@@ -34,9 +34,40 @@ pub struct EtcdPlan<'a> {
 
 /// The etcd argv after the binary, one `--flag=value` per argument.
 pub fn args(plan: &EtcdPlan<'_>) -> Vec<String> {
+    settings(plan)
+        .into_iter()
+        .map(|(flag, value)| format!("--{flag}={value}"))
+        .collect()
+}
+
+/// The same settings as etcd's environment variables (`--data-dir` is `ETCD_DATA_DIR`),
+/// as `NAME=value` lines for a systemd `EnvironmentFile`: values with characters outside
+/// a plain set are double-quoted, with `\` and `"` escaped.
+pub fn env_lines(plan: &EtcdPlan<'_>) -> Vec<String> {
+    settings(plan)
+        .into_iter()
+        .map(|(flag, value)| {
+            let name = format!("ETCD_{}", flag.replace('-', "_").to_uppercase());
+            let plain = value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.,:/=@%+-[]".contains(c));
+            if plain {
+                format!("{name}={value}")
+            } else {
+                format!(
+                    "{name}=\"{}\"",
+                    value.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+            }
+        })
+        .collect()
+}
+
+/// etcd's settings as (flag, value) pairs, in a fixed order.
+fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
     let path = |p: PathBuf| p.display().to_string();
     let tls = plan.tls;
-    let pairs: Vec<(&str, String)> = vec![
+    vec![
         ("name", plan.member.node_name.clone()),
         ("data-dir", plan.data_dir.display().to_string()),
         (
@@ -70,11 +101,7 @@ pub fn args(plan: &EtcdPlan<'_>) -> Vec<String> {
         // 1.3 suites are fixed by Go and always strong).
         ("tls-min-version", "TLS1.2".into()),
         ("cipher-suites", CIPHER_SUITES.join(",")),
-    ];
-    pairs
-        .into_iter()
-        .map(|(flag, value)| format!("--{flag}={value}"))
-        .collect()
+    ]
 }
 
 /// Finds etcd: `etcd_bin` from node.toml, else `etcd` beside this executable (the

@@ -4,6 +4,7 @@
 //! Layout (directories 0700, keys 0600):
 //! ```text
 //! <state>/tls/sets/<id>/{ca.crt, server.crt, server.key, peer.crt, peer.key, client.crt, client.key}
+//!                       (a node that is not an etcd member has only ca.crt and client.*)
 //! <state>/tls/current -> sets/<id>      (symlink, replaced by rename)
 //! ```
 //! A set is written completely in a staging directory before `current` points to it, so
@@ -13,13 +14,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
 use time::OffsetDateTime;
 use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, Error, LeafKind, NodeIdentity};
 
 use crate::config::node::Node;
+use crate::state;
 
 /// Renew a leaf once this fraction of its life has passed.
 pub const RENEW_AT_LIFE_USED: f64 = 2.0 / 3.0;
@@ -57,6 +58,15 @@ pub enum Outcome {
     Issued { reason: String },
 }
 
+/// The leaves a node needs: members serve and talk to peers; other nodes are only clients.
+pub fn kinds_for(identity: &NodeIdentity) -> &'static [LeafKind] {
+    if identity.member {
+        &LeafKind::ALL
+    } else {
+        &[LeafKind::Client]
+    }
+}
+
 /// Why the current set cannot be used as it is, or `None` when every leaf is fine.
 pub fn renewal_reason(
     node: &Node,
@@ -71,7 +81,7 @@ pub fn renewal_reason(
         Ok(ca) if ca == node.zone_ca_pem => {}
         _ => return Ok(Some("the zone CA changed".into())),
     }
-    for kind in LeafKind::ALL {
+    for &kind in kinds_for(identity) {
         if let Some(reason) = leaf_problem(node, identity, &paths, kind, now)? {
             return Ok(Some(format!("{} certificate: {reason}", kind.file_stem())));
         }
@@ -124,10 +134,10 @@ fn leaf_problem(
 }
 
 /// Makes sure a valid leaf set is current: reuses it, or issues and switches to a new one.
-/// Serialised with every other writer of this node's state by [`lock_state`].
+/// Serialised with every other writer of this node's state by [`state::lock`].
 pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcome), Error> {
     let paths = LeafPaths::for_state_dir(&node.state_dir);
-    let _lock = lock_state(&node.state_dir)?;
+    let _lock = state::lock(&node.state_dir)?;
     match renewal_reason(node, identity, OffsetDateTime::now_utc())? {
         None => Ok((paths, Outcome::Reused)),
         Some(reason) => {
@@ -137,23 +147,7 @@ pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcom
     }
 }
 
-/// Takes the node's state lock (`<state>/lock`, flock), waiting for another launch or
-/// rotation of the same node to finish. Released on drop; not inherited by etcd, whose
-/// exec closes it (Rust opens files close-on-exec).
-pub fn lock_state(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
-    private_files::ensure_private_dir(state_dir)?;
-    let path = state_dir.join("lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open the state lock", &path, &e))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| Error::io("lock", &path, &std::io::Error::from(errno)))
-}
-
-/// Issues server, peer and client leaves with new keys into a new set and makes it current.
+/// Issues the node's leaves ([`kinds_for`]) with new keys into a new set and makes it current.
 /// Called under the state lock, which also made the state directory.
 fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
     let tls = node.state_dir.join("tls");
@@ -166,7 +160,7 @@ fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
         node.zone_ca_pem.as_bytes(),
         PUBLIC_MODE,
     )?;
-    for kind in LeafKind::ALL {
+    for &kind in kinds_for(identity) {
         let issued = node.node_ca.issue_leaf(kind, identity, None)?;
         let stem = kind.file_stem();
         private_files::write_new(

@@ -6,6 +6,9 @@ mod commands;
 mod config;
 mod etcd;
 mod leaves;
+mod nameservice;
+mod state;
+mod zone_doc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,12 +63,44 @@ enum Cmd {
         /// Print the etcd command line, one argument per line, and start nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: `args` (the command line) or `env` (ETCD_* variables for a
+        /// systemd EnvironmentFile).
+        #[arg(long, value_enum, default_value = "args", requires = "dry_run")]
+        format: commands::launch::DryRunFormat,
     },
+    /// What local services need to reach the zone's etcd: endpoints, CA, client certificate.
+    Env {
+        /// The node's config (node.toml from its bundle, or the seed's JSON form).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// `shell` prints ETCDCTL_* exports for `eval "$(zone-etcd env ...)"`.
+        #[arg(long, value_enum, default_value = "shell")]
+        format: commands::env::EnvFormat,
+    },
+    /// The zone document the nameservice publishes.
+    #[command(subcommand)]
+    Zone(ZoneCmd),
     /// A whole local 3-member zone on 127.0.0.1-3, until Ctrl-C.
     Demo {
         /// Where the demo keeps its CA, bundles, data and logs.
         #[arg(long, value_name = "DIR", default_value = "zone-demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZoneCmd {
+    /// Sign the zone document (member list) with the zone root key, for the nameservice.
+    Sign {
+        /// Directory with the zone root CA (ca.crt, ca.key).
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The zone file (TOML, or the nameservice JSON document).
+        #[arg(long, value_name = "ZONE_FILE")]
+        zone: PathBuf,
+        /// Where to write the signed document (JSON); replaced atomically.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -101,7 +136,13 @@ fn main() -> ExitCode {
             out,
         } => commands::activate::run(ca, zone, node, out),
         Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
-        Cmd::Launch { config, dry_run } => commands::launch::run(config, *dry_run),
+        Cmd::Launch {
+            config,
+            dry_run,
+            format,
+        } => commands::launch::run(config, *dry_run, *format),
+        Cmd::Env { config, format } => commands::env::run(config, *format),
+        Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
         Cmd::Demo { dir } => commands::demo::run(dir),
     };
     match result {

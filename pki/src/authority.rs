@@ -127,6 +127,16 @@ impl Authority {
         self.issuer.key().serialize_pem()
     }
 
+    /// Signs `message` with this CA's key: ECDSA P-256 over SHA-256, the signature in DER
+    /// (what `openssl dgst -sha256 -sign` writes). The zone document is signed this way.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        use rcgen::SigningKey;
+        self.issuer
+            .key()
+            .sign(message)
+            .map_err(|e| Error::new(format!("cannot sign: {e}")))
+    }
+
     /// Issues a node its own name-constrained CA.
     pub fn issue_node_ca(&self, node: &NodeIdentity) -> Result<Authority> {
         let params = with_serial(profile::node_ca(node, OffsetDateTime::now_utc())?)?;

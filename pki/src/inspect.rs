@@ -148,6 +148,15 @@ impl CertInfo {
         me.verify_signature(Some(them.public_key())).is_ok()
     }
 
+    /// True when `signature` (DER, ECDSA P-256 with SHA-256) over `message` was made with
+    /// this certificate's key. Any other key type simply does not verify.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &self.spki)
+            .verify(message, signature)
+            .is_ok()
+    }
+
     /// Fraction of the lifetime elapsed at `now` (0 at not_before, 1 at not_after).
     pub fn life_used(&self, now: OffsetDateTime) -> f64 {
         let total = (self.not_after - self.not_before).as_seconds_f64();
@@ -163,6 +172,17 @@ impl CertInfo {
         let mut out = [0u8; 32];
         out.copy_from_slice(digest.as_ref());
         out
+    }
+
+    /// The certificate itself, in DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The fingerprint in lowercase hex, as `openssl x509 -fingerprint -sha256` shows it
+    /// (without the colons).
+    pub fn fingerprint_hex(&self) -> String {
+        self.fingerprint().iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

@@ -12,9 +12,24 @@ use crate::cluster::{self, ClusterState};
 use crate::config::node::Node;
 use crate::etcd::{self, EtcdPlan};
 use crate::leaves::{self, LeafPaths, Outcome};
+use crate::nameservice::CachePolicy;
 
-pub fn run(config: &Path, dry_run: bool) -> Result<(), Error> {
-    let node = Node::load(config)?;
+/// How `--dry-run` prints etcd's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRunFormat {
+    /// The binary, then one `--flag=value` argument per line.
+    Args,
+    /// `ETCD_*=value` lines for a systemd EnvironmentFile (the binary in a comment).
+    Env,
+}
+
+pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Error> {
+    let policy = if dry_run {
+        CachePolicy::ReadOnly
+    } else {
+        CachePolicy::Update
+    };
+    let node = Node::load_with(config, policy)?;
     let Some(member) = node.member() else {
         println!(
             "zone-etcd: {} is not an etcd member of zone {}; not starting etcd here",
@@ -36,22 +51,38 @@ pub fn run(config: &Path, dry_run: bool) -> Result<(), Error> {
         data_dir: &node.data_dir,
         tls: &tls,
     };
-    let args = etcd::args(&plan);
     if dry_run {
-        println!("{}", binary.display());
-        for arg in &args {
-            println!("{arg}");
+        match format {
+            DryRunFormat::Args => {
+                println!("{}", binary.display());
+                for arg in etcd::args(&plan) {
+                    println!("{arg}");
+                }
+            }
+            DryRunFormat::Env => {
+                println!(
+                    "# etcd settings for member {} of zone {}; run {} with no arguments",
+                    member.node_name,
+                    node.zone,
+                    binary.display()
+                );
+                for line in etcd::env_lines(&plan) {
+                    println!("{line}");
+                }
+            }
         }
         return Ok(());
     }
+    let args = etcd::args(&plan);
     if let (_, Outcome::Issued { reason }) = leaves::ensure(&node, &identity)? {
         tracing::info!("issued new server, peer and client certificates ({reason})");
     }
     tracing::info!(
-        "exec {} as member {} of zone {}",
+        "exec {} as member {} of zone {} (members from {})",
         binary.display(),
         member.node_name,
-        node.zone
+        node.zone,
+        node.members_source
     );
     let err = Command::new(&binary).args(&args).exec();
     Err(Error::io("exec etcd", &binary, &err))

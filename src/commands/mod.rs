@@ -5,7 +5,9 @@ pub mod activate;
 pub mod bootstrap;
 pub mod ca_init;
 pub mod demo;
+pub mod env;
 pub mod launch;
+pub mod zone_sign;
 
 use std::path::Path;
 

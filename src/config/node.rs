@@ -13,6 +13,7 @@ use zone_pki::profile::peer_name;
 use zone_pki::{Authority, CertInfo, Error, Host, NodeIdentity};
 
 use super::zone::{validate_members, Member, RawMember};
+use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
 use super::{check_dns_name, parse, read_config};
 
 /// node.toml as written.
@@ -34,6 +35,10 @@ pub struct NodeFile {
     /// The etcd binary; default: `etcd` beside zone-etcd, then `PATH`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd_bin: Option<String>,
+    /// Base URL of the zone's nameservice, asked for the member list when `etcd` is absent;
+    /// default [`DEFAULT_NAMESERVICE`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nameservice: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd: Option<Vec<RawMember>>,
 }
@@ -48,19 +53,27 @@ pub struct Node {
     pub node_ca: Authority,
     pub node_ca_info: CertInfo,
     pub members: Vec<Member>,
+    /// Where `members` came from: node.toml, the nameservice, or its cached document.
+    pub members_source: Source,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
 }
 
 impl Node {
+    /// Loads and verifies the node; a member list from the nameservice is cached.
     pub fn load(path: &Path) -> Result<Node, Error> {
-        let text = read_config(path)?;
-        let file: NodeFile = parse(path, &text)?;
-        Node::from_file(path, file).map_err(|e| e.file(path))
+        Node::load_with(path, CachePolicy::Update)
     }
 
-    fn from_file(path: &Path, file: NodeFile) -> Result<Node, Error> {
+    /// Like [`Node::load`]; with [`CachePolicy::ReadOnly`] nothing is written (dry runs).
+    pub fn load_with(path: &Path, policy: CachePolicy) -> Result<Node, Error> {
+        let text = read_config(path)?;
+        let file: NodeFile = parse(path, &text)?;
+        Node::from_file(path, file, policy).map_err(|e| e.file(path))
+    }
+
+    fn from_file(path: &Path, file: NodeFile, policy: CachePolicy) -> Result<Node, Error> {
         // Absolute, so the etcd command line does not depend on the working directory.
         let base = std::path::absolute(path)
             .ok()
@@ -107,6 +120,8 @@ impl Node {
         let node_ca_info =
             first_cert(&cert_pem).map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
         let (key, key_file) = if inline_pem(&key_field) {
+            // The config itself holds the key (the seed's JSON form): it must be private.
+            zone_pki::private_files::check_key_mode(path)?;
             let key = zone_pki::authority::parse_key(&key_field).map_err(|e| e.field("key"))?;
             (key, None)
         } else {
@@ -150,15 +165,26 @@ impl Node {
             ));
         }
 
-        let members = match &file.etcd {
-            Some(list) => validate_members(&zone, list)?,
+        let state_dir = base.join(file.state_dir.as_deref().unwrap_or("state"));
+        let nameservice = file.nameservice.as_deref().unwrap_or(DEFAULT_NAMESERVICE);
+        nameservice::check_url(nameservice).map_err(|p| {
+            Error::new(p)
+                .field("nameservice")
+                .fix("write the nameservice's base URL, e.g. nameservice = \"http://127.0.0.1:3456\"")
+        })?;
+        let (members, members_source) = match &file.etcd {
+            Some(list) => (validate_members(&zone, list)?, Source::LocalConfig),
             None => {
-                return Err(Error::new("no etcd member list")
-                    .field("etcd")
-                    .fix("add the zone's [[etcd]] entries (as activate writes them)"))
+                let lookup = Lookup {
+                    zone: &zone,
+                    zone_ca: &zone_ca_info,
+                    nameservice,
+                    state_dir: &state_dir,
+                };
+                let (doc, source) = nameservice::zone_document(&lookup, policy)?;
+                (doc.members, source)
             }
         };
-        let state_dir = base.join(file.state_dir.as_deref().unwrap_or("state"));
         let data_dir = match &file.data_dir {
             Some(dir) => base.join(dir),
             None => state_dir.join("data"),
@@ -172,6 +198,7 @@ impl Node {
             node_ca,
             node_ca_info,
             members,
+            members_source,
             state_dir,
             data_dir,
         })

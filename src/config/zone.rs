@@ -35,11 +35,23 @@ impl Member {
     }
 }
 
-/// A validated zone: its name and members in file order.
+/// A validated zone: its name, its nameservice addresses and its members in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
     pub name: String,
+    /// Where the zone's nameservice is reached (seeds/000); carried into the signed
+    /// document, not used by the launcher itself.
+    pub addr_info: Vec<AddrInfo>,
     pub members: Vec<Member>,
+}
+
+/// One `[[addr_info]]` entry: an address of the zone's nameservice.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddrInfo {
+    pub protocol: String,
+    pub address: String,
+    pub port: u16,
 }
 
 impl Zone {
@@ -63,7 +75,11 @@ impl Zone {
             (None, None) => Vec::new(),
         };
         let members = validate_members(&name, &raw_members)?;
-        Ok(Zone { name, members })
+        Ok(Zone {
+            name,
+            addr_info: raw.addr_info.unwrap_or_default(),
+            members,
+        })
     }
 
     pub fn member(&self, node_name: &str) -> Option<&Member> {
@@ -71,11 +87,13 @@ impl Zone {
     }
 }
 
-/// The zone file as written, before validation. Unknown top-level keys of the seed's JSON
-/// (`type`, `addr_info`, `api_version`, `sign`) are accepted and ignored.
+/// The zone file as written, before validation. The other top-level keys of the seed's
+/// JSON (`type`, `api_version`, `signed_at`, `sign`) are accepted and ignored: a zone file
+/// is the owner's own input, trusted without a signature.
 #[derive(Debug, Deserialize)]
 struct RawZone {
     name: Option<String>,
+    addr_info: Option<Vec<AddrInfo>>,
     etcd: Option<Vec<RawMember>>,
     extend: Option<RawExtend>,
 }

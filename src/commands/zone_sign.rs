@@ -1,0 +1,37 @@
+//! `zone-etcd zone sign`: the owner signs the zone document the nameservice publishes
+//! (seeds/000), with the zone root key, which never leaves the owner's machine. Nodes
+//! verify it against the zone CA of their bundle before they use or cache it.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+use zone_pki::private_files::{self, PUBLIC_MODE};
+use zone_pki::{CertInfo, Error};
+
+use crate::config::zone::Zone;
+use crate::nameservice::resolve_url;
+use crate::zone_doc;
+
+pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
+    let zone = Zone::load(zone_file)?;
+    let root = super::load_root(ca_dir, &zone.name)?;
+    if out.is_dir() {
+        return Err(Error::new("is a directory")
+            .file(out)
+            .field("--out")
+            .fix("give a file name, e.g. --out zone.json"));
+    }
+    let text = zone_doc::sign(&zone, &root, OffsetDateTime::now_utc())?;
+    // What a node will check, checked before it is published.
+    let info = CertInfo::parse(root.cert_der())?;
+    zone_doc::verify(&text, &zone.name, &info)?;
+    private_files::write_atomic(out, text.as_bytes(), PUBLIC_MODE)?;
+    eprintln!(
+        "zone-etcd: signed the zone document of {} ({} etcd members) into {}; the nameservice serves it at {}",
+        zone.name,
+        zone.members.len(),
+        out.display(),
+        resolve_url("<nameservice>", &zone.name)
+    );
+    Ok(())
+}

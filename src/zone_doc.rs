@@ -1,0 +1,376 @@
+//! The zone document: what the owner publishes through the nameservice (seeds/000) so a
+//! node can follow the zone's member list without a local copy of it.
+//!
+//! ```json
+//! { "name": "example.zone", "type": "zone", "addr_info": [...], "api_version": "v1",
+//!   "signed_at": "2026-11-21T10:00:00Z", "extend": { "etcd": [ ...members... ] },
+//!   "sign": "ecdsa-sha256:<key id>:<signature>" }
+//! ```
+//!
+//! Signature (`sign`), checkable with jq and openssl (see the README):
+//! - the signed bytes are the *canonical form* of the document without `sign`: JSON with
+//!   every object's keys sorted, no whitespace, strings escaped minimally. For documents of
+//!   strings, integers, arrays and objects this is RFC 8785 (JCS); other numbers are
+//!   refused, so there is nothing to round;
+//! - `<signature>` is base64 of the DER ECDSA P-256 signature over SHA-256 of those bytes,
+//!   made with the zone root key (`openssl dgst -sha256 -sign` writes the same format);
+//! - `<key id>` is the SHA-256 fingerprint (hex) of the signing CA certificate. It only
+//!   improves the error message ("signed by another CA" rather than "changed"); trust
+//!   comes from verifying with the zone CA of the node's own bundle.
+//!
+//! Invariant: verification and extraction use one parsed value, so what was verified is
+//! exactly what is used (no second parse that could read duplicate keys differently).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use zone_pki::{Authority, CertInfo, Error};
+
+use crate::config::zone::{validate_members, AddrInfo, Member, RawMember, Zone};
+
+/// The signature scheme named at the start of `sign`.
+pub const SIGN_SCHEME: &str = "ecdsa-sha256";
+
+/// A document whose signature verified against the zone CA and whose members are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneDocument {
+    pub zone: String,
+    pub members: Vec<Member>,
+    pub signed_at: OffsetDateTime,
+}
+
+/// The document as written, in the seed's field order.
+#[derive(Serialize)]
+struct Written<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    addr_info: &'a [AddrInfo],
+    api_version: &'a str,
+    signed_at: String,
+    extend: Extend,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Extend {
+    etcd: Vec<RawMember>,
+}
+
+/// Builds and signs the document of `zone` with its root CA; returns pretty JSON.
+pub fn sign(zone: &Zone, root: &Authority, signed_at: OffsetDateTime) -> Result<String, Error> {
+    let signed_at = signed_at
+        .replace_nanosecond(0)
+        .unwrap_or(signed_at)
+        .format(&Rfc3339)
+        .map_err(|e| Error::new(format!("cannot format the signing time: {e}")))?;
+    let mut doc = Written {
+        name: &zone.name,
+        kind: "zone",
+        addr_info: &zone.addr_info,
+        api_version: "v1",
+        signed_at,
+        extend: Extend {
+            etcd: zone.members.iter().map(RawMember::from).collect(),
+        },
+        sign: None,
+    };
+    let value = serde_json::to_value(&doc).map_err(internal)?;
+    let payload = canonical(&value).map_err(Error::new)?;
+    let signature = root.sign(payload.as_bytes())?;
+    let key_id = CertInfo::parse(root.cert_der())?.fingerprint_hex();
+    doc.sign = Some(format!(
+        "{SIGN_SCHEME}:{key_id}:{}",
+        base64_engine().encode(signature)
+    ));
+    let mut text = serde_json::to_string_pretty(&doc).map_err(internal)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Parses and verifies a document for `zone` against the zone CA of the node's bundle.
+/// Errors carry the field at fault; the caller adds where the document came from.
+pub fn verify(text: &str, zone: &str, zone_ca: &CertInfo) -> Result<ZoneDocument, Error> {
+    let mut value: Value = serde_json::from_str(text).map_err(|e| {
+        let what = if e.is_eof() {
+            "truncated JSON (it ends too early)".to_string()
+        } else {
+            format!("invalid JSON: {e}")
+        };
+        Error::new(format!("line {}, column {}: {what}", e.line(), e.column()))
+            .fix("serve the document exactly as `zone-etcd zone sign` wrote it")
+    })?;
+    let Some(object) = value.as_object_mut() else {
+        return Err(Error::new("the document is not a JSON object")
+            .fix("serve the document exactly as `zone-etcd zone sign` wrote it"));
+    };
+    match object.get("name").and_then(Value::as_str) {
+        Some(name) if name == zone => {}
+        Some(name) => {
+            return Err(Error::new(format!(
+                "the document is for zone {name:?}, not this node's zone {zone:?}"
+            ))
+            .field("name")
+            .fix(format!(
+                "publish the document of zone {zone:?} (zone-etcd zone sign), or check which nameservice the node asks"
+            )))
+        }
+        None => {
+            return Err(Error::new("missing or not a string")
+                .field("name")
+                .fix("sign the document with `zone-etcd zone sign`"))
+        }
+    }
+    for (field, expected) in [("type", "zone"), ("api_version", "v1")] {
+        match object.get(field) {
+            None => {}
+            Some(Value::String(s)) if s == expected => {}
+            Some(other) => {
+                return Err(Error::new(format!("is {other}, expected {expected:?}"))
+                    .field(field)
+                    .fix("serve the zone document of api_version v1, as `zone-etcd zone sign` writes it"))
+            }
+        }
+    }
+    let sign = match object.remove("sign") {
+        Some(Value::String(sign)) => sign,
+        Some(_) => {
+            return Err(Error::new("is not a string")
+                .field("sign")
+                .fix("sign the document with `zone-etcd zone sign`"))
+        }
+        None => {
+            return Err(
+                Error::new("the document is not signed (no sign field)")
+                    .field("sign")
+                    .fix("sign it with the zone root key: zone-etcd zone sign --ca DIR --zone ZONE_FILE --out FILE"),
+            )
+        }
+    };
+    check_signature(&value, &sign, zone_ca)?;
+
+    let raw_members = value
+        .get("extend")
+        .and_then(|e| e.get("etcd"))
+        .cloned()
+        .ok_or_else(|| {
+            Error::new("missing")
+                .field("extend.etcd")
+                .fix("list the zone's members in the zone file and sign it again")
+        })?;
+    let raw_members: Vec<RawMember> = serde_json::from_value(raw_members).map_err(|e| {
+        Error::new(format!("not a member list: {e}"))
+            .field("extend.etcd")
+            .fix("fix the zone file and sign it again")
+    })?;
+    let members = validate_members(zone, &raw_members)
+        .map_err(|e| e.fix("fix the zone file and sign it again"))?;
+    let signed_at = value
+        .get("signed_at")
+        .and_then(Value::as_str)
+        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+        .ok_or_else(|| {
+            Error::new("missing or not an RFC 3339 time")
+                .field("signed_at")
+                .fix("sign the document with `zone-etcd zone sign`")
+        })?;
+    Ok(ZoneDocument {
+        zone: zone.to_string(),
+        members,
+        signed_at,
+    })
+}
+
+/// Checks `sign` over the canonical form of `unsigned` (the document without `sign`).
+fn check_signature(unsigned: &Value, sign: &str, zone_ca: &CertInfo) -> Result<(), Error> {
+    let malformed = || {
+        Error::new(format!(
+            "malformed: expected \"{SIGN_SCHEME}:<key id>:<base64 signature>\""
+        ))
+        .field("sign")
+        .fix("sign the document with `zone-etcd zone sign`")
+    };
+    let mut parts = sign.splitn(3, ':');
+    let (Some(scheme), Some(key_id), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    if scheme != SIGN_SCHEME {
+        return Err(Error::new(format!(
+            "unknown signature scheme {scheme:?} (this version knows {SIGN_SCHEME:?})"
+        ))
+        .field("sign")
+        .fix("sign the document with `zone-etcd zone sign`"));
+    }
+    let signature = base64_engine()
+        .decode(signature)
+        .map_err(|_| malformed())?;
+    let ours = zone_ca.fingerprint_hex();
+    if !key_id.eq_ignore_ascii_case(&ours) {
+        return Err(Error::new(format!(
+            "signed by another CA (key id {}…), not by this node's zone CA {:?} ({}…)",
+            short_id(key_id),
+            zone_ca.subject_cn,
+            short_id(&ours)
+        ))
+        .field("sign")
+        .fix("sign the document with this zone's root CA (zone-etcd zone sign --ca <the zone's CA dir>)"));
+    }
+    let payload = canonical(unsigned).map_err(|p| Error::new(p).field("sign"))?;
+    if !zone_ca.verifies(payload.as_bytes(), &signature) {
+        return Err(Error::new(format!(
+            "the signature does not verify with the zone CA {:?}: the document was changed after it was signed",
+            zone_ca.subject_cn
+        ))
+        .field("sign")
+        .fix("publish the document exactly as `zone-etcd zone sign` wrote it; to change it, edit the zone file and sign again"));
+    }
+    Ok(())
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..16).unwrap_or(id)
+}
+
+/// The canonical form the signature covers: keys sorted (by code point), no whitespace,
+/// minimal string escapes; only integers as numbers.
+pub fn canonical(value: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    write_canonical(value, &mut out)?;
+    Ok(out)
+}
+
+fn write_canonical(value: &Value, out: &mut String) -> Result<(), String> {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(item, out)?;
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(']');
+        }
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => {
+            return Err(format!(
+                "the document holds the number {n}; only integers can be signed"
+            ));
+        }
+        other => out.push_str(&other.to_string()),
+    }
+    Ok(())
+}
+
+fn base64_engine() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+use base64::Engine as _;
+
+fn internal(e: serde_json::Error) -> Error {
+    Error::new(format!("cannot serialise the zone document: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::zone::Zone;
+    use zone_pki::Host;
+
+    fn zone() -> Zone {
+        Zone {
+            name: "example.zone".into(),
+            addr_info: vec![AddrInfo {
+                protocol: "https".into(),
+                address: "192.168.1.1".into(),
+                port: 3456,
+            }],
+            members: vec![Member {
+                node_name: "node1.example.zone".into(),
+                address: Some(Host::parse("10.0.0.1")),
+                peer_port: 2380,
+                client_port: 2379,
+            }],
+        }
+    }
+
+    fn signed() -> (String, CertInfo, Authority) {
+        let root = Authority::new_root("example.zone").unwrap();
+        let info = CertInfo::parse(root.cert_der()).unwrap();
+        let text = sign(&zone(), &root, OffsetDateTime::now_utc()).unwrap();
+        (text, info, root)
+    }
+
+    #[test]
+    fn canonical_form_sorts_keys_and_drops_whitespace() {
+        let value: Value =
+            serde_json::from_str(r#"{ "b": [1, {"z": "\u00e9\n", "a": null}], "a": true }"#)
+                .unwrap();
+        assert_eq!(
+            canonical(&value).unwrap(),
+            "{\"a\":true,\"b\":[1,{\"a\":null,\"z\":\"é\\n\"}]}"
+        );
+        let float: Value = serde_json::from_str(r#"{"a": 1.5}"#).unwrap();
+        assert!(canonical(&float).unwrap_err().contains("only integers"));
+    }
+
+    #[test]
+    fn a_signed_document_verifies_and_yields_its_members() {
+        let (text, info, _) = signed();
+        let doc = verify(&text, "example.zone", &info).unwrap();
+        assert_eq!(doc.members, zone().members);
+        // Whitespace and key order do not matter: the signature covers the canonical form.
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert!(verify(&value.to_string(), "example.zone", &info).is_ok());
+    }
+
+    #[test]
+    fn every_change_is_refused_with_its_reason() {
+        let (text, info, _) = signed();
+        let err = |t: &str| verify(t, "example.zone", &info).unwrap_err().to_string();
+        let tampered = text.replace("10.0.0.1", "10.0.0.9");
+        assert!(err(&tampered).contains("was changed after it was signed"));
+        let added_field = text.replacen('{', "{\"x\": 1,", 1);
+        assert!(err(&added_field).contains("was changed after it was signed"));
+        assert!(err(&text[..text.len() / 2]).contains("truncated JSON"));
+        assert!(verify(&text, "other.zone", &info)
+            .unwrap_err()
+            .to_string()
+            .contains("is for zone \"example.zone\", not this node's zone \"other.zone\""));
+        let other = Authority::new_root("example.zone").unwrap();
+        let foreign = sign(&zone(), &other, OffsetDateTime::now_utc()).unwrap();
+        assert!(err(&foreign).contains("signed by another CA"));
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let mut unsigned = value.clone();
+        unsigned.as_object_mut().unwrap().remove("sign");
+        assert!(err(&unsigned.to_string()).contains("not signed"));
+        assert!(err("[1]").contains("not a JSON object"));
+    }
+
+    #[test]
+    fn a_signed_but_invalid_member_list_is_refused() {
+        let (_, info, root) = signed();
+        let mut bad = zone();
+        bad.members.push(bad.members[0].clone());
+        let text = sign(&bad, &root, OffsetDateTime::now_utc()).unwrap();
+        let err = verify(&text, "example.zone", &info).unwrap_err().to_string();
+        assert!(err.contains("etcd #2 node_name"), "{err}");
+    }
+}

@@ -42,6 +42,10 @@ enum Cmd {
         /// The node's DNS name, e.g. node1.example.zone.
         #[arg(long, value_name = "NODE_NAME")]
         node: String,
+        /// The node follows the member list the nameservice at URL publishes (signed with
+        /// `zone sign`) instead of keeping a copy in node.toml.
+        #[arg(long, value_name = "URL")]
+        nameservice: Option<String>,
         /// Where to write the bundle (must not exist, or be empty).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -133,8 +137,9 @@ fn main() -> ExitCode {
             ca,
             zone,
             node,
+            nameservice,
             out,
-        } => commands::activate::run(ca, zone, node, out),
+        } => commands::activate::run(ca, zone, node, nameservice.as_deref(), out),
         Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
         Cmd::Launch {
             config,

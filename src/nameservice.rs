@@ -140,7 +140,7 @@ fn no_member_list(url: &str, why: &str, cache: &Path, cache_why: &str) -> Error 
         cache.display()
     ))
     .field("etcd")
-    .fix("start the zone's nameservice (or set nameservice = \"<url>\" in the node config), or add the [[etcd]] member list to it")
+    .fix("start the zone's nameservice or set nameservice = \"<its URL>\" in the node config; or add the [[etcd]] member list to the node config")
 }
 
 /// The cached document, verified again; `Ok(None)` when there is none.

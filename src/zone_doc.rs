@@ -127,11 +127,11 @@ pub fn verify(text: &str, zone: &str, zone_ca: &CertInfo) -> Result<ZoneDocument
         match object.get(field) {
             None => {}
             Some(Value::String(s)) if s == expected => {}
-            Some(other) => {
-                return Err(Error::new(format!("is {other}, expected {expected:?}"))
-                    .field(field)
-                    .fix("serve the zone document of api_version v1, as `zone-etcd zone sign` writes it"))
-            }
+            Some(other) => return Err(Error::new(format!("is {other}, expected {expected:?}"))
+                .field(field)
+                .fix(
+                    "serve the zone document of api_version v1, as `zone-etcd zone sign` writes it",
+                )),
         }
     }
     let sign = match object.remove("sign") {
@@ -204,9 +204,7 @@ fn check_signature(unsigned: &Value, sign: &str, zone_ca: &CertInfo) -> Result<(
         .field("sign")
         .fix("sign the document with `zone-etcd zone sign`"));
     }
-    let signature = base64_engine()
-        .decode(signature)
-        .map_err(|_| malformed())?;
+    let signature = base64_engine().decode(signature).map_err(|_| malformed())?;
     let ours = zone_ca.fingerprint_hex();
     if !key_id.eq_ignore_ascii_case(&ours) {
         return Err(Error::new(format!(
@@ -370,7 +368,9 @@ mod tests {
         let mut bad = zone();
         bad.members.push(bad.members[0].clone());
         let text = sign(&bad, &root, OffsetDateTime::now_utc()).unwrap();
-        let err = verify(&text, "example.zone", &info).unwrap_err().to_string();
+        let err = verify(&text, "example.zone", &info)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("etcd #2 node_name"), "{err}");
     }
 }

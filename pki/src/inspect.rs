@@ -182,7 +182,10 @@ impl CertInfo {
     /// The fingerprint in lowercase hex, as `openssl x509 -fingerprint -sha256` shows it
     /// (without the colons).
     pub fn fingerprint_hex(&self) -> String {
-        self.fingerprint().iter().map(|b| format!("{b:02x}")).collect()
+        self.fingerprint()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 

@@ -9,13 +9,40 @@ use zone_pki::{Authority, Error, NodeIdentity};
 use crate::config::check_dns_name;
 use crate::config::node::NodeFile;
 use crate::config::zone::{check_name_is_not_reserved, is_parent_domain, RawMember, Zone};
+use crate::nameservice::check_url;
 
-pub fn run(ca_dir: &Path, zone_file: &Path, node_name: &str, out: &Path) -> Result<(), Error> {
+/// Where an activated node finds the zone's member list.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberList<'a> {
+    /// A copy in node.toml, as it is now (offline zones).
+    Copy,
+    /// The nameservice at this base URL: the node follows the owner's signed document.
+    Nameservice(&'a str),
+}
+
+pub fn run(
+    ca_dir: &Path,
+    zone_file: &Path,
+    node_name: &str,
+    nameservice: Option<&str>,
+    out: &Path,
+) -> Result<(), Error> {
     let zone = Zone::load(zone_file)?;
     check_node_name(&zone, node_name)?;
+    let members = match nameservice {
+        Some(url) => {
+            check_url(url).map_err(|p| {
+                Error::new(p)
+                    .field("--nameservice")
+                    .fix("give the nameservice's base URL, e.g. http://127.0.0.1:3456")
+            })?;
+            MemberList::Nameservice(url)
+        }
+        None => MemberList::Copy,
+    };
     let root = super::load_root(ca_dir, &zone.name)?;
     let staging = Staging::new(out)?;
-    write_bundle(staging.path(), &root, &zone, node_name)?;
+    write_bundle(staging.path(), &root, &zone, node_name, members)?;
     staging.commit()?;
     let role = match zone.member(node_name) {
         Some(_) => "etcd member",
@@ -56,6 +83,7 @@ pub fn write_bundle(
     root: &Authority,
     zone: &Zone,
     node_name: &str,
+    members: MemberList<'_>,
 ) -> Result<(), Error> {
     let member = zone.member(node_name);
     let identity = NodeIdentity {
@@ -88,13 +116,20 @@ pub fn write_bundle(
         ca: Some("pki/ca.crt".into()),
         cert: Some("pki/node.crt".into()),
         key: Some("pki/node.key".into()),
-        etcd: Some(zone.members.iter().map(RawMember::from).collect()),
+        etcd: match members {
+            MemberList::Copy => Some(zone.members.iter().map(RawMember::from).collect()),
+            MemberList::Nameservice(_) => None,
+        },
+        nameservice: match members {
+            MemberList::Copy => None,
+            MemberList::Nameservice(url) => Some(url.to_string()),
+        },
         ..NodeFile::default()
     };
     let text =
         toml::to_string(&config).map_err(|e| Error::new(format!("cannot write node.toml: {e}")))?;
     let header = format!(
-        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin.\n\n",
+        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n\n",
         zone.name
     );
     private_files::write_new(

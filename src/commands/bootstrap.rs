@@ -6,7 +6,7 @@ use std::path::Path;
 use zone_pki::private_files::Staging;
 use zone_pki::Error;
 
-use super::activate::write_bundle;
+use super::activate::{write_bundle, MemberList};
 use crate::config::zone::Zone;
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
@@ -15,7 +15,7 @@ pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
     let staging = Staging::new(out)?;
     for member in &zone.members {
         let dir = staging.subdir(Path::new(&member.node_name))?;
-        write_bundle(&dir, &root, &zone, &member.node_name)?;
+        write_bundle(&dir, &root, &zone, &member.node_name, MemberList::Copy)?;
     }
     staging.commit()?;
     eprintln!(

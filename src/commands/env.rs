@@ -75,9 +75,7 @@ fn render(env: &ClientEnv, format: EnvFormat) -> Result<String, Error> {
             }
             out
         }
-        EnvFormat::Json => {
-            serde_json::to_string_pretty(env).map_err(|e| serialise(&e))? + "\n"
-        }
+        EnvFormat::Json => serde_json::to_string_pretty(env).map_err(|e| serialise(&e))? + "\n",
         EnvFormat::Toml => toml::to_string(env).map_err(|e| serialise(&e))?,
     })
 }

@@ -13,8 +13,8 @@ use zone_pki::profile::peer_name;
 use zone_pki::{Authority, CertInfo, Error, Host, NodeIdentity};
 
 use super::zone::{validate_members, Member, RawMember};
-use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
 use super::{check_dns_name, parse, read_config};
+use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
 
 /// node.toml as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -168,9 +168,9 @@ impl Node {
         let state_dir = base.join(file.state_dir.as_deref().unwrap_or("state"));
         let nameservice = file.nameservice.as_deref().unwrap_or(DEFAULT_NAMESERVICE);
         nameservice::check_url(nameservice).map_err(|p| {
-            Error::new(p)
-                .field("nameservice")
-                .fix("write the nameservice's base URL, e.g. nameservice = \"http://127.0.0.1:3456\"")
+            Error::new(p).field("nameservice").fix(
+                "write the nameservice's base URL, e.g. nameservice = \"http://127.0.0.1:3456\"",
+            )
         })?;
         let (members, members_source) = match &file.etcd {
             Some(list) => (validate_members(&zone, list)?, Source::LocalConfig),

@@ -256,14 +256,20 @@ pub struct Running {
 
 impl Running {
     pub fn start(config: &Path, log_path: &Path) -> Running {
+        let mut cmd = zone_etcd();
+        cmd.args(["launch", "--config", config.to_str().unwrap()]);
+        Running::spawn(cmd, log_path)
+    }
+
+    /// Starts any command (etcd itself, say) with its output in `log_path`.
+    pub fn spawn(mut cmd: Command, log_path: &Path) -> Running {
         let log = fs::File::create(log_path).unwrap();
-        let child = zone_etcd()
-            .args(["launch", "--config", config.to_str().unwrap()])
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("zone-etcd launch starts");
+            .expect("the command starts");
         Running {
             child,
             log_path: log_path.to_path_buf(),
@@ -390,4 +396,136 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
     }
     walk(dir, dir, &mut out);
     out
+}
+
+/// A stand-in for the zone's nameservice: answers `GET /resolve?name=<zone>` with whatever
+/// the test sets (a document, or an HTTP error), counts requests, and stops when dropped.
+pub struct TestNameservice {
+    pub url: String,
+    addr: std::net::SocketAddr,
+    state: Arc<std::sync::Mutex<NameserviceState>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct NameserviceState {
+    status: u16,
+    body: Vec<u8>,
+    requests: usize,
+}
+
+impl TestNameservice {
+    /// Listens on `ip` (a port the kernel picks) for zone `zone`; answers 503 until told.
+    pub fn start(ip: &str, zone: &str) -> TestNameservice {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("nameservice binds");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(std::sync::Mutex::new(NameserviceState {
+            status: 503,
+            body: Vec::new(),
+            requests: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let want = format!("GET /resolve?name={zone} ");
+        let thread = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(mut stream) = stream else { continue };
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let (status, body) = {
+                        let mut s = state.lock().unwrap();
+                        s.requests += 1;
+                        if String::from_utf8_lossy(&head).starts_with(&want) {
+                            (s.status, s.body.clone())
+                        } else {
+                            (404, b"unknown name".to_vec())
+                        }
+                    };
+                    let header = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(header.as_bytes());
+                    let _ = stream.write_all(&body);
+                }
+            })
+        };
+        TestNameservice {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Serves `body` with 200 from now on.
+    pub fn serve(&self, body: &[u8]) {
+        let mut s = self.state.lock().unwrap();
+        s.status = 200;
+        s.body = body.to_vec();
+    }
+
+    /// Answers every request with `status` and an empty body.
+    pub fn fail_with(&self, status: u16) {
+        let mut s = self.state.lock().unwrap();
+        s.status = status;
+        s.body.clear();
+    }
+
+    /// How many requests arrived so far.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+}
+
+impl Drop for TestNameservice {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A URL where nothing listens: a port the kernel handed out and took back.
+pub fn closed_url(ip: &str) -> String {
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Rewrites a bundle's node.toml into the seed's local JSON form (`name`, `ca`, `cert`,
+/// `key` as inline PEM, plus `extra` fields), mode 0600 as it holds the key.
+pub fn seed_json_config(node_dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
+    let pem = |f: &str| fs::read_to_string(node_dir.join("pki").join(f)).unwrap();
+    let toml_text = fs::read_to_string(node_dir.join("node.toml")).unwrap();
+    let table: toml::Table = toml_text.parse().unwrap();
+    let mut json = serde_json::json!({
+        "name": table["name"].as_str().unwrap(),
+        "ca": pem("ca.crt"),
+        "cert": pem("node.crt"),
+        "key": pem("node.key"),
+    });
+    for (k, v) in extra {
+        json[*k] = serde_json::Value::String(v.to_string());
+    }
+    let path = node_dir.join("node.json");
+    fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    path
 }

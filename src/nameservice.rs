@@ -193,7 +193,13 @@ fn get_once(agent: &ureq::Agent, url: &str, zone: &str) -> Result<String, Failur
         .get(url)
         .header("Accept", "application/json")
         .call()
-        .map_err(|e| Failure::Transient(transport_reason(&e)))?;
+        .map_err(|e| match tls_failure(&e) {
+            // A certificate the zone CA does not vouch for stays so on a retry.
+            Some(tls) => Failure::Permanent(format!(
+                "TLS: {tls} (an https nameservice needs a certificate issued under the zone CA)"
+            )),
+            None => Failure::Transient(transport_reason(&e)),
+        })?;
     let status = response.status();
     if status.is_server_error() {
         return Err(Failure::Transient(format!("HTTP {status}")));
@@ -235,6 +241,19 @@ fn agent(zone_ca_der: &[u8]) -> ureq::Agent {
         )
         .build()
         .into()
+}
+
+/// The TLS error inside a ureq error, if the failure was the TLS handshake.
+fn tls_failure(e: &ureq::Error) -> Option<String> {
+    match e {
+        ureq::Error::Rustls(tls) => Some(tls.to_string()),
+        ureq::Error::Tls(what) => Some(what.to_string()),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .map(ToString::to_string),
+        _ => None,
+    }
 }
 
 fn transport_reason(e: &ureq::Error) -> String {

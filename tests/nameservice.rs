@@ -455,3 +455,80 @@ fn a_seed_json_config_holding_a_key_must_be_private() {
     assert!(stderr.contains("chmod 600"), "{stderr}");
     assert!(!stderr.contains("PRIVATE KEY"));
 }
+
+#[test]
+fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
+    // node2 keeps a local member list and serves the nameservice with its server leaf;
+    // node1 asks it over https, trusting only the zone CA.
+    let owner = Owner::new(
+        ZONE,
+        &[
+            (&format!("node1.{ZONE}"), "127.0.41.1"),
+            (&format!("node2.{ZONE}"), "127.0.41.2"),
+        ],
+    );
+    let host = owner.path(&format!("nodes/node2.{ZONE}"));
+    run_ok(&activate_args(
+        owner.arg("ca"),
+        owner.arg("zone.toml"),
+        &format!("node2.{ZONE}"),
+        host.to_str().unwrap(),
+    ));
+    run_ok(&["env", "--config", host.join("node.toml").to_str().unwrap()]);
+    let tls = host.join("state/tls/current");
+    let nameservice = TestNameservice::start_tls(
+        "127.0.41.2",
+        ZONE,
+        &tls.join("server.crt"),
+        &tls.join("server.key"),
+    );
+    let document = owner.sign("zone.json");
+    nameservice.serve(document.as_bytes());
+    let node1 = owner.activate(&format!("node1.{ZONE}"), &nameservice.url);
+    let config = node1.join("node.toml");
+    let json: serde_json::Value = serde_json::from_str(&run_ok(&[
+        "env",
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert!(json["members_from"].as_str().unwrap().contains("https://"));
+    assert_eq!(
+        fs::read_to_string(node1.join("state/zone.json")).unwrap(),
+        document
+    );
+
+    // The same document behind a certificate from another CA: refused at once, not retried.
+    let impostor = Owner::new(ZONE, &[(&format!("node2.{ZONE}"), "127.0.41.2")]);
+    let fake_host = impostor.path("nodes/node2");
+    run_ok(&activate_args(
+        impostor.arg("ca"),
+        impostor.arg("zone.toml"),
+        &format!("node2.{ZONE}"),
+        fake_host.to_str().unwrap(),
+    ));
+    run_ok(&[
+        "env",
+        "--config",
+        fake_host.join("node.toml").to_str().unwrap(),
+    ]);
+    let fake_tls = fake_host.join("state/tls/current");
+    let fake = TestNameservice::start_tls(
+        "127.0.41.2",
+        ZONE,
+        &fake_tls.join("server.crt"),
+        &fake_tls.join("server.key"),
+    );
+    fake.serve(document.as_bytes());
+    let node3 = owner.activate(&format!("node3.{ZONE}"), &fake.url);
+    let (ok, _, stderr) = run(&["env", "--config", node3.join("node.toml").to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("TLS:") && stderr.contains("zone CA"),
+        "{stderr}"
+    );
+    assert_eq!(fake.requests(), 1, "a certificate error is not retried");
+    assert!(!node3.join("state/zone.json").exists());
+}

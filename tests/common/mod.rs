@@ -417,6 +417,29 @@ struct NameserviceState {
 impl TestNameservice {
     /// Listens on `ip` (a port the kernel picks) for zone `zone`; answers 503 until told.
     pub fn start(ip: &str, zone: &str) -> TestNameservice {
+        Self::start_with(ip, zone, None)
+    }
+
+    /// Like [`TestNameservice::start`], over HTTPS with this certificate chain and key.
+    pub fn start_tls(ip: &str, zone: &str, chain: &Path, key: &Path) -> TestNameservice {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain)
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::start_with(ip, zone, Some(Arc::new(config)))
+    }
+
+    fn start_with(ip: &str, zone: &str, tls: Option<Arc<rustls::ServerConfig>>) -> TestNameservice {
         use std::sync::atomic::{AtomicBool, Ordering};
         let listener = std::net::TcpListener::bind((ip, 0)).expect("nameservice binds");
         let addr = listener.local_addr().unwrap();
@@ -427,6 +450,7 @@ impl TestNameservice {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let want = format!("GET /resolve?name={zone} ");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let thread = {
             let (state, stop) = (state.clone(), stop.clone());
             std::thread::spawn(move || {
@@ -436,34 +460,49 @@ impl TestNameservice {
                     }
                     let Ok(mut stream) = stream else { continue };
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
-                        match stream.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                    let answer = |io: &mut dyn ReadWrite| {
+                        let mut head = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+                            match io.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let (status, body) = {
+                            let mut s = state.lock().unwrap();
+                            s.requests += 1;
+                            if String::from_utf8_lossy(&head).starts_with(&want) {
+                                (s.status, s.body.clone())
+                            } else {
+                                (404, b"unknown name".to_vec())
+                            }
+                        };
+                        let header = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = io.write_all(header.as_bytes());
+                        let _ = io.write_all(&body);
+                        let _ = io.flush();
+                    };
+                    match &tls {
+                        None => answer(&mut stream),
+                        Some(config) => {
+                            let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else {
+                                continue;
+                            };
+                            let mut io = rustls::Stream::new(&mut conn, &mut stream);
+                            answer(&mut io);
+                            io.conn.send_close_notify();
+                            let _ = io.flush();
                         }
                     }
-                    let (status, body) = {
-                        let mut s = state.lock().unwrap();
-                        s.requests += 1;
-                        if String::from_utf8_lossy(&head).starts_with(&want) {
-                            (s.status, s.body.clone())
-                        } else {
-                            (404, b"unknown name".to_vec())
-                        }
-                    };
-                    let header = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(header.as_bytes());
-                    let _ = stream.write_all(&body);
                 }
             })
         };
         TestNameservice {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             state,
             stop,
@@ -500,6 +539,10 @@ impl Drop for TestNameservice {
         }
     }
 }
+
+/// What the test nameservice talks over: a TCP stream, or TLS on one.
+pub trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// A URL where nothing listens: a port the kernel handed out and took back.
 pub fn closed_url(ip: &str) -> String {

@@ -368,3 +368,46 @@ fn a_node_activated_as_client_cannot_launch_as_member() {
         ],
     );
 }
+
+#[test]
+fn nameservice_urls_that_are_not_http_base_urls() {
+    let (dir, zone) = ca_and_zone("example.zone");
+    let ca = dir.path().join("ca");
+    let out = dir.path().join("node1");
+    let mut args = activate_args(
+        ca.to_str().unwrap(),
+        zone.to_str().unwrap(),
+        "node1.example.zone",
+        out.to_str().unwrap(),
+    );
+    args.extend(["--nameservice".into(), "ftp://127.0.0.1:3456".into()]);
+    refused(
+        dir.path(),
+        &args,
+        &["--nameservice: \"ftp://127.0.0.1:3456\" is not an http:// or https:// URL"],
+    );
+
+    // A node config edited to a URL with a query: named with its field.
+    common::run_ok(&activate_args(
+        ca.to_str().unwrap(),
+        zone.to_str().unwrap(),
+        "node1.example.zone",
+        out.to_str().unwrap(),
+    ));
+    let config = out.join("node.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        format!("nameservice = \"http://127.0.0.1:3456/resolve?name=x\"\n{text}"),
+    )
+    .unwrap();
+    refused(
+        dir.path(),
+        &["launch", "--config", config.to_str().unwrap()],
+        &[
+            "node.toml: nameservice: ",
+            "is not a base URL",
+            "fix: write the nameservice's base URL",
+        ],
+    );
+}

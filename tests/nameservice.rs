@@ -352,6 +352,10 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     std::thread::sleep(std::time::Duration::from_millis(1100)); // signed_at has seconds
     let good = case.owner.sign("zone.json");
     nameservice.serve(good.as_bytes());
+    let before = snapshot(&case.node_dir);
+    let argv = run_ok(&["launch", "--config", &case.config(), "--dry-run"]);
+    assert!(argv.contains("--initial-cluster=node1.ns.example.zone=https://127.0.41.1:2380"));
+    assert_eq!(snapshot(&case.node_dir), before, "a dry run writes nothing");
     case.launches();
     assert_eq!(fs::read_to_string(case.cache()).unwrap(), good);
 
@@ -531,4 +535,15 @@ fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
     );
     assert_eq!(fake.requests(), 1, "a certificate error is not retried");
     assert!(!node3.join("state/zone.json").exists());
+}
+
+#[test]
+fn a_silent_nameservice_times_out_instead_of_hanging() {
+    // Connections are accepted by the kernel but never answered.
+    let silent = std::net::TcpListener::bind(("127.0.41.104", 0)).unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let case = Refusals::new(&url);
+    // Returns at all (3 attempts, each cut by its own timeout), and says why.
+    case.refused("timed out");
+    case.refused("(3 attempts)");
 }

@@ -21,6 +21,7 @@
 //! Invariant: verification and extraction use one parsed value, so what was verified is
 //! exactly what is used (no second parse that could read duplicate keys differently).
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -279,8 +280,6 @@ fn write_canonical(value: &Value, out: &mut String) -> Result<(), String> {
 fn base64_engine() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
-
-use base64::Engine as _;
 
 fn internal(e: serde_json::Error) -> Error {
     Error::new(format!("cannot serialise the zone document: {e}"))

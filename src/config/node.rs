@@ -4,7 +4,8 @@
 //! `key`, `etcd`), which is accepted too, with the PEM inline. Paths are relative to the
 //! config file. Loading checks the whole chain of trust before anything uses it: the node
 //! certificate is a CA signed by the zone CA, its key matches and is private, and its name
-//! constraints cover the node's name and address.
+//! constraints cover the node's name and address. A config without a member list gets one
+//! from the zone's nameservice (see [`crate::nameservice`]), verified against that zone CA.
 
 use std::path::{Path, PathBuf};
 

@@ -147,6 +147,32 @@ pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcom
     }
 }
 
+/// Issues a new set now, whatever the state of the current one (`rotate`). etcd reads
+/// its serving certificate on every new TLS handshake, so a running etcd uses the new
+/// set from its next connection on.
+pub fn rotate(node: &Node, identity: &NodeIdentity) -> Result<LeafPaths, Error> {
+    let _lock = state::lock(&node.state_dir)?;
+    issue_new_set(node, identity)?;
+    Ok(LeafPaths::for_state_dir(&node.state_dir))
+}
+
+/// When the current set becomes due: the earliest moment a leaf passes two thirds of its
+/// life. `None` when a leaf cannot be read (it is due now).
+pub fn next_renewal(node: &Node, identity: &NodeIdentity) -> Option<OffsetDateTime> {
+    let paths = LeafPaths::for_state_dir(&node.state_dir);
+    kinds_for(identity)
+        .iter()
+        .map(|&kind| {
+            let pem = fs::read_to_string(paths.cert(kind)).ok()?;
+            let info = CertInfo::parse_pem(&pem).ok()?;
+            let life = info.not_after - info.not_before;
+            Some(info.not_before + life * RENEW_AT_LIFE_USED)
+        })
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .min()
+}
+
 /// Issues the node's leaves ([`kinds_for`]) with new keys into a new set and makes it current.
 /// Called under the state lock, which also made the state directory.
 fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
@@ -177,7 +203,7 @@ fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
     staging.commit()?;
     let previous = fs::read_link(tls.join("current")).ok();
     point_current_at(&tls, &id)?;
-    prune(&sets, &id, previous.as_deref())
+    prune(&tls, &id, previous.as_deref())
 }
 
 /// A sortable, unique set name: issue time in nanoseconds, then the process id.
@@ -198,8 +224,17 @@ fn point_current_at(tls: &Path, id: &str) -> Result<(), Error> {
     private_files::sync_dir(tls)
 }
 
-/// Removes sets other than the current and the previous one.
-fn prune(sets: &Path, current: &str, previous: Option<&Path>) -> Result<(), Error> {
+/// Removes sets other than the current and the previous one, and what writers killed
+/// half-way left behind (staging directories, temporary links): under the state lock no
+/// other writer is at work, so these are stale.
+fn prune(tls: &Path, current: &str, previous: Option<&Path>) -> Result<(), Error> {
+    for entry in fs::read_dir(tls).map_err(|e| Error::io("read directory", tls, &e))? {
+        let Ok(entry) = entry else { continue };
+        if entry.file_name().to_string_lossy().starts_with(".current-") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    let sets = &tls.join("sets");
     let keep_previous = previous
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned());

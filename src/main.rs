@@ -72,6 +72,15 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "args", requires = "dry_run")]
         format: commands::launch::DryRunFormat,
     },
+    /// New server, peer and client certificates (new keys), used by a running etcd at once.
+    Rotate {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Only renew what is due (past 2/3 of its life, expired, names changed): for a timer.
+        #[arg(long)]
+        if_due: bool,
+    },
     /// What local services need to reach the zone's etcd: endpoints, CA, client certificate.
     Env {
         /// The node's config (node.toml from its bundle, or the seed's JSON form).
@@ -146,6 +155,7 @@ fn main() -> ExitCode {
             dry_run,
             format,
         } => commands::launch::run(config, *dry_run, *format),
+        Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
         Cmd::Env { config, format } => commands::env::run(config, *format),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
         Cmd::Demo { dir } => commands::demo::run(dir),

@@ -7,43 +7,11 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{run, TestZone};
-use zone_pki::{CertInfo, LeafKind};
-
-/// A one-member zone whose launch execs /bin/true instead of etcd.
-fn zone_with_true_etcd(subnet: u8) -> TestZone {
-    let zone = TestZone::bootstrap("leaves.zone", subnet, 1);
-    let config = zone.config(0);
-    let text = fs::read_to_string(&config).unwrap();
-    fs::write(&config, format!("etcd_bin = \"/bin/true\"\n{text}")).unwrap();
-    zone
-}
+use common::{assert_whole_set, run, serial, zone_with_true_etcd, TestZone};
 
 fn launch(zone: &TestZone) {
     let (ok, _, err) = run(&["launch", "--config", zone.config(0).to_str().unwrap()]);
     assert!(ok, "{err}");
-}
-
-fn serial(path: &Path) -> String {
-    CertInfo::parse_pem(&fs::read_to_string(path).unwrap())
-        .unwrap()
-        .serial_hex
-}
-
-/// Every leaf of the current set is whole: its key matches, and it chains to the node CA.
-fn assert_whole_set(zone: &TestZone) {
-    let node_ca =
-        CertInfo::parse_pem(&fs::read_to_string(zone.node_dir(0).join("pki/node.crt")).unwrap())
-            .unwrap();
-    for kind in LeafKind::ALL {
-        let stem = kind.file_stem();
-        let info =
-            CertInfo::parse_pem(&fs::read_to_string(zone.tls(0, &format!("{stem}.crt"))).unwrap())
-                .unwrap();
-        let key = zone_pki::authority::load_key(&zone.tls(0, &format!("{stem}.key"))).unwrap();
-        assert!(info.public_key_matches(&key), "{stem}: key matches");
-        assert!(info.is_signed_by(&node_ca), "{stem}: issued by the node CA");
-    }
 }
 
 #[test]

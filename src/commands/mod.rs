@@ -7,6 +7,7 @@ pub mod ca_init;
 pub mod demo;
 pub mod env;
 pub mod launch;
+pub mod rotate;
 pub mod zone_sign;
 
 use std::path::Path;

@@ -321,8 +321,21 @@ pub fn https_get(
     identity: Option<&Identity>,
     path: &str,
 ) -> Result<String, String> {
+    https_request(addr, ca, identity, "GET", path, "").map(|r| r.status_line)
+}
+
+/// What one HTTPS exchange gave: the status line, the body, and the serial number (hex)
+/// of the certificate the server presented.
+pub struct HttpsResponse {
+    pub status_line: String,
+    pub body: String,
+    pub server_serial: String,
+}
+
+/// Loads a client identity for rustls.
+fn client_config(ca: &Path, identity: Option<&Identity>) -> Arc<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
@@ -333,7 +346,7 @@ pub fn https_get(
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
-    let config = match identity {
+    Arc::new(match identity {
         Some(id) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&id.chain)
                 .unwrap()
@@ -343,7 +356,21 @@ pub fn https_get(
             builder.with_client_auth_cert(chain, key).unwrap()
         }
         None => builder.with_no_client_auth(),
-    };
+    })
+}
+
+/// One request on a new TCP connection and a new TLS session (no resumption): every
+/// call makes the server load its certificate again.
+pub fn https_request(
+    addr: &str,
+    ca: &Path,
+    identity: Option<&Identity>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<HttpsResponse, String> {
+    use rustls::pki_types::ServerName;
+    let config = client_config(ca, identity);
     let host: IpAddr = addr
         .rsplit_once(':')
         .unwrap()
@@ -351,13 +378,15 @@ pub fn https_get(
         .trim_matches(['[', ']'])
         .parse()
         .unwrap();
-    let mut conn =
-        rustls::ClientConnection::new(Arc::new(config), ServerName::IpAddress(host.into()))
-            .unwrap();
+    let mut conn = rustls::ClientConnection::new(config, ServerName::IpAddress(host.into()))
+        .map_err(|e| format!("tls: {e}"))?;
     let mut sock = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     tls.write_all(request.as_bytes())
         .map_err(|e| format!("write: {e}"))?;
     let mut response = Vec::new();
@@ -367,11 +396,51 @@ pub fn https_get(
         Err(e) if !response.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {}
         Err(e) => return Err(format!("read: {e}")),
     }
-    let text = String::from_utf8_lossy(&response);
-    text.lines()
+    let server_serial = conn
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|der| {
+            zone_pki::CertInfo::parse(der)
+                .map(|info| info.serial_hex)
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status_line = head
+        .lines()
         .next()
         .map(str::to_string)
-        .ok_or_else(|| "empty response".to_string())
+        .ok_or_else(|| "empty response".to_string())?;
+    Ok(HttpsResponse {
+        status_line,
+        body: body.to_string(),
+        server_serial,
+    })
+}
+
+/// The serial (hex) of the certificate a TLS server at `addr` presents to `identity`.
+pub fn served_serial(addr: &str, ca: &Path, identity: &Identity) -> String {
+    use rustls::pki_types::ServerName;
+    let host: IpAddr = addr
+        .rsplit_once(':')
+        .unwrap()
+        .0
+        .trim_matches(['[', ']'])
+        .parse()
+        .unwrap();
+    let mut conn = rustls::ClientConnection::new(
+        client_config(ca, Some(identity)),
+        ServerName::IpAddress(host.into()),
+    )
+    .unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).expect("handshake");
+    }
+    let der = conn.peer_certificates().unwrap().first().unwrap().clone();
+    zone_pki::CertInfo::parse(&der).unwrap().serial_hex
 }
 
 /// Everything under `dir`: relative path → (mode, contents), for "nothing changed" checks.
@@ -571,4 +640,39 @@ pub fn seed_json_config(node_dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     path
+}
+
+/// A one-member zone on 127.0.<subnet>.1 whose launch execs /bin/true instead of etcd:
+/// for tests of what launch and rotate write, with no server.
+pub fn zone_with_true_etcd(subnet: u8) -> TestZone {
+    let zone = TestZone::bootstrap("leaves.zone", subnet, 1);
+    let config = zone.config(0);
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("etcd_bin = \"/bin/true\"\n{text}")).unwrap();
+    zone
+}
+
+/// The serial (hex) of the first certificate in a PEM file.
+pub fn serial(path: &Path) -> String {
+    zone_pki::CertInfo::parse_pem(&fs::read_to_string(path).unwrap())
+        .unwrap()
+        .serial_hex
+}
+
+/// Every leaf of member 0's current set is whole: its key matches, and it chains to the
+/// node CA.
+pub fn assert_whole_set(zone: &TestZone) {
+    use zone_pki::{CertInfo, LeafKind};
+    let node_ca =
+        CertInfo::parse_pem(&fs::read_to_string(zone.node_dir(0).join("pki/node.crt")).unwrap())
+            .unwrap();
+    for kind in LeafKind::ALL {
+        let stem = kind.file_stem();
+        let info =
+            CertInfo::parse_pem(&fs::read_to_string(zone.tls(0, &format!("{stem}.crt"))).unwrap())
+                .unwrap();
+        let key = zone_pki::authority::load_key(&zone.tls(0, &format!("{stem}.key"))).unwrap();
+        assert!(info.public_key_matches(&key), "{stem}: key matches");
+        assert!(info.is_signed_by(&node_ca), "{stem}: issued by the node CA");
+    }
 }

@@ -1,0 +1,53 @@
+//! `zone-etcd rotate`: new leaves with new keys from the node CA, swapped in while etcd
+//! runs. etcd reads its certificate and key files on every new TLS handshake, so the new
+//! set serves from the next connection on, with no restart. `--if-due` only renews what
+//! launch would renew (for a timer).
+//!
+//! The swap is one rename of the `current` link (see [`crate::leaves`]): on disk a set is
+//! always whole. etcd itself reads the certificate and then the key as two files; a
+//! handshake whose two reads straddle the rename sees a mismatched pair and fails once
+//! (measured in BENCHMARKS.md). No layout can close that window from outside etcd, as any
+//! change of key must change both files; the README says so.
+
+use std::path::Path;
+
+use time::format_description::well_known::Rfc3339;
+use zone_pki::Error;
+
+use crate::config::node::Node;
+use crate::leaves::{self, Outcome};
+
+pub fn run(config: &Path, if_due: bool) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let identity = node.identity();
+    node.check_node_ca_covers(&identity)
+        .map_err(|e| e.file(config))?;
+    let what = if identity.member {
+        "server, peer and client certificates"
+    } else {
+        "client certificate"
+    };
+    let reason = if if_due {
+        match leaves::ensure(&node, &identity)?.1 {
+            Outcome::Reused => {
+                let next = leaves::next_renewal(&node, &identity)
+                    .and_then(|t| t.format(&Rfc3339).ok())
+                    .unwrap_or_else(|| "now".into());
+                println!(
+                    "zone-etcd: the {what} of {} are not due; next renewal after {next}",
+                    node.name
+                );
+                return Ok(());
+            }
+            Outcome::Issued { reason } => reason,
+        }
+    } else {
+        leaves::rotate(&node, &identity)?;
+        "rotation requested".to_string()
+    };
+    println!(
+        "zone-etcd: rotated the {what} of {} ({reason}); new connections use them, no restart needed",
+        node.name
+    );
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Certificate rotation while the zone serves, rotation killed at any point, and renewal
+//! of due leaves at launch and by `rotate --if-due`.
+//!
+//! Subnets: 127.0.42.0/24 (a real zone under load), 43 and 44 (no etcd: /bin/true).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::*;
+use zone_pki::{Authority, Host, LeafKind, NodeIdentity};
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Copies a leaf and its key out of the state directory, so a probe keeps a fixed
+/// identity while the node rotates its own.
+fn fixed_identity(zone: &TestZone, index: usize, stem: &str, into: &Path) -> Identity {
+    let chain = into.join(format!("{stem}.crt"));
+    let key = into.join(format!("{stem}.key"));
+    fs::copy(zone.tls(index, &format!("{stem}.crt")), &chain).unwrap();
+    fs::copy(zone.tls(index, &format!("{stem}.key")), &key).unwrap();
+    Identity { chain, key }
+}
+
+#[test]
+fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
+    let zone = TestZone::bootstrap("rotate.zone", 42, 3);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let probes = tempfile::tempdir().unwrap();
+    let ca = zone.path("ca/ca.crt");
+    let client = fixed_identity(&zone, 0, "client", probes.path());
+    let peer = fixed_identity(&zone, 0, "peer", probes.path());
+    let served = |i: usize| {
+        (
+            served_serial(&zone.client_addr(i), &ca, &client),
+            served_serial(&zone.peer_addr(i), &ca, &peer),
+        )
+    };
+    let before: Vec<_> = (0..3).map(served).collect();
+
+    // One writer per member, each request on a new TCP connection and TLS session.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..3)
+        .map(|i| {
+            let (stop, acknowledged, failures) =
+                (stop.clone(), acknowledged.clone(), failures.clone());
+            let (addr, ca) = (zone.client_addr(i), ca.clone());
+            let client = Identity {
+                chain: client.chain.clone(),
+                key: client.key.clone(),
+            };
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let key = format!("load/{i}/{n:06}");
+                    let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(&key), b64("v"));
+                    match https_request(&addr, &ca, Some(&client), "POST", "/v3/kv/put", &body) {
+                        Ok(r) if r.status_line.contains(" 200 ") => {
+                            acknowledged.lock().unwrap().push(key)
+                        }
+                        Ok(r) => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{key}: {} {}", r.status_line, r.body)),
+                        Err(e) => failures.lock().unwrap().push(format!("{key}: {e}")),
+                    }
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+            })
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_millis(500));
+    for _round in 0..3 {
+        for i in 0..3 {
+            let out = run_ok(&["rotate", "--config", zone.config(i).to_str().unwrap()]);
+            assert!(out.contains("no restart needed"), "{out}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    eprintln!("{} writes acknowledged, {} failed", acknowledged.len(), failures.len());
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(
+        acknowledged.len() >= 60,
+        "the load ran: {} writes",
+        acknowledged.len()
+    );
+
+    // Every port now serves a certificate of the new set; etcd never restarted.
+    for (i, (client_before, peer_before)) in before.iter().enumerate() {
+        let (client_now, peer_now) = served(i);
+        assert_ne!(&client_now, client_before, "member {i} client port");
+        assert_ne!(&peer_now, peer_before, "member {i} peer port");
+        assert_eq!(client_now, serial(&zone.tls(i, "server.crt")));
+        assert_eq!(peer_now, serial(&zone.tls(i, "peer.crt")));
+        assert!(
+            running[i].child.try_wait().unwrap().is_none(),
+            "still running"
+        );
+        let sets = fs::read_dir(zone.node_dir(i).join("state/tls/sets")).unwrap();
+        assert_eq!(sets.count(), 2, "current and previous set kept");
+    }
+    // Nothing acknowledged is lost.
+    let (ok, keys, err) = zone.etcdctl(
+        1,
+        &zone.endpoints(),
+        &["get", "load/", "--prefix", "--keys-only"],
+    );
+    assert!(ok, "{err}");
+    let stored: Vec<&str> = keys.lines().filter(|l| !l.is_empty()).collect();
+    for key in &acknowledged {
+        assert!(stored.contains(&key.as_str()), "{key} lost");
+    }
+}
+
+#[test]
+fn rotate_killed_at_any_point_leaves_a_whole_set_and_launch_works() {
+    let zone = zone_with_true_etcd(43);
+    let config = zone.config(0);
+    run_ok(&["launch", "--config", config.to_str().unwrap()]);
+    let rotate = || {
+        let mut cmd = zone_etcd();
+        cmd.args(["rotate", "--config", config.to_str().unwrap()]);
+        cmd
+    };
+    let started = Instant::now();
+    assert!(rotate().status().unwrap().success());
+    let takes = started.elapsed();
+
+    // Kill points spread over 0 to 1.5 times a whole rotation.
+    let trials = 60;
+    for trial in 0..trials {
+        let mut child = rotate()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(takes * trial * 3 / (2 * trials));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        assert_whole_set(&zone);
+    }
+    run_ok(&["launch", "--config", config.to_str().unwrap()]);
+    run_ok(&["rotate", "--config", config.to_str().unwrap()]);
+    assert_whole_set(&zone);
+    let leftovers = |dir: PathBuf| -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let sets = leftovers(zone.node_dir(0).join("state/tls/sets"));
+    assert_eq!(
+        sets.len(),
+        2,
+        "killed writers' staging directories are pruned: {sets:?}"
+    );
+    let tls = leftovers(zone.node_dir(0).join("state/tls"));
+    assert_eq!(tls.len(), 2, "only current and sets remain: {tls:?}");
+}
+
+/// Replaces member 0's current server leaf with one issued `age_days` ago.
+fn age_server_leaf(zone: &TestZone, age_days: i64) {
+    let dir = zone.node_dir(0);
+    let node_ca = Authority::from_pem(
+        &fs::read_to_string(dir.join("pki/node.crt")).unwrap(),
+        &fs::read_to_string(dir.join("pki/node.key")).unwrap(),
+    )
+    .unwrap();
+    let identity = NodeIdentity {
+        zone: zone.name.clone(),
+        node_name: zone.members[0].0.clone(),
+        address: Some(Host::parse(&zone.members[0].1)),
+        member: true,
+    };
+    let issued_at = time::OffsetDateTime::now_utc() - time::Duration::days(age_days);
+    let params = zone_pki::profile::leaf(LeafKind::Server, &identity, None, issued_at).unwrap();
+    let issued = node_ca.issue(params).unwrap();
+    // Through the link: the set in use is edited in place (for the test only).
+    fs::write(zone.tls(0, "server.crt"), issued.chain_pem).unwrap();
+    fs::write(zone.tls(0, "server.key"), issued.key_pem).unwrap();
+}
+
+#[test]
+fn due_leaves_are_renewed_at_launch_and_by_rotate_if_due() {
+    let zone = zone_with_true_etcd(44);
+    let config = zone.config(0);
+    let config = config.to_str().unwrap();
+    run_ok(&["launch", "--config", config]);
+    let first = serial(&zone.tls(0, "server.crt"));
+    let out = run_ok(&["rotate", "--if-due", "--config", config]);
+    assert!(out.contains("are not due; next renewal after"), "{out}");
+    assert_eq!(serial(&zone.tls(0, "server.crt")), first);
+
+    // 61 of 90 days used: due (the threshold is 60).
+    age_server_leaf(&zone, 61);
+    let aged = serial(&zone.tls(0, "server.crt"));
+    let out = run_ok(&["rotate", "--if-due", "--config", config]);
+    assert!(out.contains("past two thirds of its life"), "{out}");
+    assert_ne!(serial(&zone.tls(0, "server.crt")), aged);
+    assert_whole_set(&zone);
+
+    // 59 days: not yet.
+    age_server_leaf(&zone, 59);
+    let young = serial(&zone.tls(0, "server.crt"));
+    run_ok(&["launch", "--config", config]);
+    assert_eq!(serial(&zone.tls(0, "server.crt")), young);
+
+    // Expired, at launch.
+    age_server_leaf(&zone, 100);
+    let (ok, _, stderr) = run(&["launch", "--config", config]);
+    assert!(
+        ok && stderr.contains("server certificate: expired"),
+        "{stderr}"
+    );
+    assert_whole_set(&zone);
+
+    // The member's address changes to its node name: the SANs follow at the next launch.
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        config,
+        text.replace("address = \"127.0.44.1\"", "address = \"\""),
+    )
+    .unwrap();
+    let (ok, _, stderr) = run(&["launch", "--config", config]);
+    assert!(ok && stderr.contains("names no longer match"), "{stderr}");
+    let info =
+        zone_pki::CertInfo::parse_pem(&fs::read_to_string(zone.tls(0, "server.crt")).unwrap())
+            .unwrap();
+    assert!(info.sans.contains(&Host::Dns("node1.leaves.zone".into())));
+    assert!(!info.sans.contains(&Host::parse("127.0.44.1")));
+}

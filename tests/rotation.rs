@@ -234,7 +234,7 @@ fn due_leaves_are_renewed_at_launch_and_by_rotate_if_due() {
     assert_whole_set(&zone);
 
     // The member's address changes to its node name: the SANs follow at the next launch.
-    let text = fs::read_to_string(&config).unwrap();
+    let text = fs::read_to_string(config).unwrap();
     fs::write(
         config,
         text.replace("address = \"127.0.44.1\"", "address = \"\""),

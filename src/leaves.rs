@@ -178,6 +178,7 @@ pub fn next_renewal(node: &Node, identity: &NodeIdentity) -> Option<OffsetDateTi
 fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
     let tls = node.state_dir.join("tls");
     let sets = tls.join("sets");
+    private_files::ensure_private_dir(&tls)?;
     private_files::ensure_private_dir(&sets)?;
     let id = set_id();
     let staging = Staging::new(&sets.join(&id))?;

@@ -81,6 +81,15 @@ enum Cmd {
         #[arg(long)]
         if_due: bool,
     },
+    /// Inspect the node's certificates: expiry, names, key usage, chain, keys, modes.
+    Check {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// What local services need to reach the zone's etcd: endpoints, CA, client certificate.
     Env {
         /// The node's config (node.toml from its bundle, or the seed's JSON form).
@@ -156,6 +165,7 @@ fn main() -> ExitCode {
             format,
         } => commands::launch::run(config, *dry_run, *format),
         Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
+        Cmd::Check { config, json } => commands::check::run(config, *json),
         Cmd::Env { config, format } => commands::env::run(config, *format),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
         Cmd::Demo { dir } => commands::demo::run(dir),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::*;
-use zone_pki::{Authority, Host, LeafKind, NodeIdentity};
+use zone_pki::{Host, LeafKind};
 
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
@@ -96,7 +96,11 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
     }
     let failures = failures.lock().unwrap().clone();
     let acknowledged = acknowledged.lock().unwrap().clone();
-    eprintln!("{} writes acknowledged, {} failed", acknowledged.len(), failures.len());
+    eprintln!(
+        "{} writes acknowledged, {} failed",
+        acknowledged.len(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     assert!(
         acknowledged.len() >= 60,
@@ -142,7 +146,11 @@ fn rotate_killed_at_any_point_leaves_a_whole_set_and_launch_works() {
         cmd
     };
     let started = Instant::now();
-    assert!(rotate().status().unwrap().success());
+    assert!(rotate()
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success());
     let takes = started.elapsed();
 
     // Kill points spread over 0 to 1.5 times a whole rotation.
@@ -179,24 +187,12 @@ fn rotate_killed_at_any_point_leaves_a_whole_set_and_launch_works() {
 
 /// Replaces member 0's current server leaf with one issued `age_days` ago.
 fn age_server_leaf(zone: &TestZone, age_days: i64) {
-    let dir = zone.node_dir(0);
-    let node_ca = Authority::from_pem(
-        &fs::read_to_string(dir.join("pki/node.crt")).unwrap(),
-        &fs::read_to_string(dir.join("pki/node.key")).unwrap(),
-    )
-    .unwrap();
-    let identity = NodeIdentity {
-        zone: zone.name.clone(),
-        node_name: zone.members[0].0.clone(),
-        address: Some(Host::parse(&zone.members[0].1)),
-        member: true,
-    };
     let issued_at = time::OffsetDateTime::now_utc() - time::Duration::days(age_days);
-    let params = zone_pki::profile::leaf(LeafKind::Server, &identity, None, issued_at).unwrap();
-    let issued = node_ca.issue(params).unwrap();
-    // Through the link: the set in use is edited in place (for the test only).
-    fs::write(zone.tls(0, "server.crt"), issued.chain_pem).unwrap();
-    fs::write(zone.tls(0, "server.key"), issued.key_pem).unwrap();
+    let params =
+        zone_pki::profile::leaf(LeafKind::Server, &member_identity(zone, 0), None, issued_at)
+            .unwrap();
+    let issued = node_authority(zone, 0).issue(params).unwrap();
+    put_leaf(zone, "server", &issued);
 }
 
 #[test]

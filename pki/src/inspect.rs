@@ -157,6 +157,29 @@ impl CertInfo {
             .is_ok()
     }
 
+    /// True when this CA's name constraints permit `host`: a DNS name equal to or below a
+    /// permitted name, or an IP address inside a permitted network. A CA without name
+    /// constraints permits everything.
+    pub fn permits(&self, host: &Host) -> bool {
+        if self.permitted.is_empty() {
+            return true;
+        }
+        self.permitted.iter().any(|subtree| match host {
+            Host::Dns(name) => {
+                name == subtree
+                    || (name.len() > subtree.len()
+                        && name.ends_with(subtree.as_str())
+                        && name[..name.len() - subtree.len()].ends_with('.'))
+            }
+            Host::Ip(ip) => subtree
+                .split_once('/')
+                .and_then(|(net, prefix)| {
+                    Some((net.parse::<IpAddr>().ok()?, prefix.parse::<u32>().ok()?))
+                })
+                .is_some_and(|(net, prefix)| in_network(*ip, net, prefix)),
+        })
+    }
+
     /// Fraction of the lifetime elapsed at `now` (0 at not_before, 1 at not_after).
     pub fn life_used(&self, now: OffsetDateTime) -> f64 {
         let total = (self.not_after - self.not_before).as_seconds_f64();
@@ -186,6 +209,20 @@ impl CertInfo {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, prefix: u32) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) if prefix <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) if prefix <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
     }
 }
 

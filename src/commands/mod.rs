@@ -4,6 +4,7 @@
 pub mod activate;
 pub mod bootstrap;
 pub mod ca_init;
+pub mod check;
 pub mod demo;
 pub mod env;
 pub mod launch;

@@ -75,11 +75,7 @@ impl Node {
     }
 
     fn from_file(path: &Path, file: NodeFile, policy: CachePolicy) -> Result<Node, Error> {
-        // Absolute, so the etcd command line does not depend on the working directory.
-        let base = std::path::absolute(path)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
+        let base = base_dir(path);
         let name = required(&file.name, "name", "add name = \"<node>.<zone>\"")?;
         check_dns_name(&name)
             .map_err(|p| Error::new(p).field("name").fix("use the node's DNS name"))?;
@@ -166,7 +162,7 @@ impl Node {
             ));
         }
 
-        let state_dir = base.join(file.state_dir.as_deref().unwrap_or("state"));
+        let state_dir = state_dir(path, &file);
         let nameservice = file.nameservice.as_deref().unwrap_or(DEFAULT_NAMESERVICE);
         nameservice::check_url(nameservice).map_err(|p| {
             Error::new(p).field("nameservice").fix(
@@ -256,6 +252,20 @@ impl Node {
     }
 }
 
+/// The directory paths in a node config are relative to, made absolute so the etcd
+/// command line does not depend on the working directory.
+pub fn base_dir(config: &Path) -> PathBuf {
+    std::path::absolute(config)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+}
+
+/// The state directory a node config names (default `state` beside it).
+pub fn state_dir(config: &Path, file: &NodeFile) -> PathBuf {
+    base_dir(config).join(file.state_dir.as_deref().unwrap_or("state"))
+}
+
 fn required(value: &Option<String>, field: &str, fix: &str) -> Result<String, Error> {
     match value {
         Some(v) if !v.trim().is_empty() => Ok(v.clone()),
@@ -263,12 +273,12 @@ fn required(value: &Option<String>, field: &str, fix: &str) -> Result<String, Er
     }
 }
 
-fn inline_pem(value: &str) -> bool {
+pub fn inline_pem(value: &str) -> bool {
     value.trim_start().starts_with("-----BEGIN")
 }
 
 /// A PEM field is either inline PEM (seed JSON) or a path relative to the config.
-fn read_pem_field(
+pub fn read_pem_field(
     base: &Path,
     value: &str,
     field: &str,

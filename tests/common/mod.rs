@@ -676,3 +676,30 @@ pub fn assert_whole_set(zone: &TestZone) {
         assert!(info.is_signed_by(&node_ca), "{stem}: issued by the node CA");
     }
 }
+
+/// Member `index`'s node CA, from its bundle.
+pub fn node_authority(zone: &TestZone, index: usize) -> zone_pki::Authority {
+    let dir = zone.node_dir(index);
+    zone_pki::Authority::from_pem(
+        &fs::read_to_string(dir.join("pki/node.crt")).unwrap(),
+        &fs::read_to_string(dir.join("pki/node.key")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Member `index` as its certificates describe it.
+pub fn member_identity(zone: &TestZone, index: usize) -> zone_pki::NodeIdentity {
+    zone_pki::NodeIdentity {
+        zone: zone.name.clone(),
+        node_name: zone.members[index].0.clone(),
+        address: Some(zone_pki::Host::parse(&zone.members[index].1)),
+        member: true,
+    }
+}
+
+/// Overwrites a leaf of member 0's current set in place (through the `current` link), as
+/// a test that breaks things on purpose does.
+pub fn put_leaf(zone: &TestZone, stem: &str, issued: &zone_pki::Issued) {
+    fs::write(zone.tls(0, &format!("{stem}.crt")), &issued.chain_pem).unwrap();
+    fs::write(zone.tls(0, &format!("{stem}.key")), &issued.key_pem).unwrap();
+}

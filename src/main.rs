@@ -90,6 +90,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// A client certificate for a local service, CN = its name (for etcd's RBAC).
+    IssueClient {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The service's name: the certificate's CN, which etcd's RBAC maps to a user.
+        #[arg(long, value_name = "SERVICE")]
+        name: String,
+        /// Where to write ca.crt, client.crt and client.key (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// What local services need to reach the zone's etcd: endpoints, CA, client certificate.
     Env {
         /// The node's config (node.toml from its bundle, or the seed's JSON form).
@@ -166,6 +178,7 @@ fn main() -> ExitCode {
         } => commands::launch::run(config, *dry_run, *format),
         Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
         Cmd::Check { config, json } => commands::check::run(config, *json),
+        Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
         Cmd::Env { config, format } => commands::env::run(config, *format),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
         Cmd::Demo { dir } => commands::demo::run(dir),

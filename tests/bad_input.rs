@@ -411,3 +411,30 @@ fn nameservice_urls_that_are_not_http_base_urls() {
         ],
     );
 }
+
+#[test]
+fn issue_client_refuses_names_that_speak_for_someone_else() {
+    let zone = TestZone::bootstrap("example.zone", 46, 2);
+    let config = zone.config(0);
+    let out = zone.path("svc");
+    for (name, expected) in [
+        ("root", "etcd maps CN root to its superuser"),
+        ("etcd-peer.example.zone", "the zone's peer name"),
+        ("node2.example.zone", "the name of a node of the zone"),
+        ("Bad Name", "is not a service name"),
+    ] {
+        refused(
+            zone.dir.path(),
+            &[
+                "issue-client",
+                "--config",
+                config.to_str().unwrap(),
+                "--name",
+                name,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &["--name: ", expected, "fix: choose the service's own name"],
+        );
+    }
+}

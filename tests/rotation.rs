@@ -122,6 +122,42 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
         let sets = fs::read_dir(zone.node_dir(i).join("state/tls/sets")).unwrap();
         assert_eq!(sets.count(), 2, "current and previous set kept");
     }
+    // A service certificate from a member's CA works against the rotated zone, CN = service.
+    let service = zone.path("nameservice-tls");
+    run_ok(&[
+        "issue-client",
+        "--config",
+        zone.config(1).to_str().unwrap(),
+        "--name",
+        "nameservice",
+        "--out",
+        service.to_str().unwrap(),
+    ]);
+    let cert = service.join("client.crt");
+    assert_eq!(
+        zone_pki::CertInfo::parse_pem(&fs::read_to_string(&cert).unwrap())
+            .unwrap()
+            .subject_cn,
+        "nameservice"
+    );
+    let response = https_request(
+        &zone.client_addr(2),
+        &service.join("ca.crt"),
+        Some(&Identity {
+            chain: cert,
+            key: service.join("client.key"),
+        }),
+        "POST",
+        "/v3/kv/range",
+        &format!("{{\"key\":\"{}\"}}", b64("load/0/000000")),
+    )
+    .unwrap();
+    assert!(
+        response.status_line.contains(" 200 "),
+        "{}",
+        response.status_line
+    );
+
     // Nothing acknowledged is lost.
     let (ok, keys, err) = zone.etcdctl(
         1,

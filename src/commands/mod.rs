@@ -7,6 +7,7 @@ pub mod ca_init;
 pub mod check;
 pub mod demo;
 pub mod env;
+pub mod issue_client;
 pub mod launch;
 pub mod rotate;
 pub mod zone_sign;

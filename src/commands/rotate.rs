@@ -6,7 +6,7 @@
 //! The swap is one rename of the `current` link (see [`crate::leaves`]): on disk a set is
 //! always whole. etcd itself reads the certificate and then the key as two files; a
 //! handshake whose two reads straddle the rename sees a mismatched pair and fails once
-//! (measured in BENCHMARKS.md). No layout can close that window from outside etcd, as any
+//! (measured: see the README). No layout can close that window from outside etcd, as any
 //! change of key must change both files; the README says so.
 
 use std::path::Path;

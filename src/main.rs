@@ -102,6 +102,15 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Install the zone roots this node trusts (zone CA rotation); restart the member after.
+    Trust {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The trust file from the owner: trust.crt (both roots) or the new ca.crt.
+        #[arg(long, value_name = "FILE")]
+        ca: PathBuf,
+    },
     /// What local services need to reach the zone's etcd: endpoints, CA, client certificate.
     Env {
         /// The node's config (node.toml from its bundle, or the seed's JSON form).
@@ -140,6 +149,21 @@ enum ZoneCmd {
 
 #[derive(Subcommand)]
 enum CaCmd {
+    /// Zone CA rotation, phase 1: a new root in DIR, and DIR/trust.crt with both roots.
+    Rotate {
+        /// The current zone CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Where to make the new CA (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Zone CA rotation, phase 3: stop trusting the old root (removes DIR/trust.crt).
+    Retire {
+        /// The new zone CA directory (made by `ca rotate`).
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+    },
     /// Make the zone root CA (ECDSA P-256, 10 years) in DIR/ca.crt and DIR/ca.key.
     Init {
         /// The zone's DNS name, e.g. example.zone.
@@ -163,6 +187,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Cmd::Ca(CaCmd::Init { zone, out }) => commands::ca_init::run(zone, out),
+        Cmd::Ca(CaCmd::Rotate { ca, out }) => commands::ca_rotation::begin(ca, out),
+        Cmd::Ca(CaCmd::Retire { ca }) => commands::ca_rotation::retire(ca),
+        Cmd::Trust { config, ca } => commands::trust::run(config, ca),
         Cmd::Activate {
             ca,
             zone,

@@ -35,7 +35,8 @@ const MAX_DOCUMENT_BYTES: u64 = 1 << 20;
 /// What a node needs to look up its zone.
 pub struct Lookup<'a> {
     pub zone: &'a str,
-    pub zone_ca: &'a CertInfo,
+    /// The zone roots the node trusts; the document must be signed by one of them.
+    pub trusted_roots: &'a [CertInfo],
     /// Base URL of the nameservice (`http://` or `https://`; https trusts the zone CA).
     pub nameservice: &'a str,
     pub state_dir: &'a Path,
@@ -100,7 +101,7 @@ pub fn zone_document(
     let cache = cache_path(lookup.state_dir);
     let cached = read_cache(lookup, &cache);
     let fresh = fetch(lookup, &url).and_then(|text| {
-        let doc = zone_doc::verify(&text, lookup.zone, lookup.zone_ca)
+        let doc = zone_doc::verify(&text, lookup.zone, lookup.trusted_roots)
             .map_err(|e| describe(&e))?;
         if let Ok(Some((old, _))) = &cached {
             if doc.signed_at < old.signed_at {
@@ -150,7 +151,7 @@ fn read_cache(lookup: &Lookup<'_>, cache: &Path) -> Result<Option<(ZoneDocument,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read it: {e}")),
     };
-    let doc = zone_doc::verify(&text, lookup.zone, lookup.zone_ca)
+    let doc = zone_doc::verify(&text, lookup.zone, lookup.trusted_roots)
         .map_err(|e| format!("refused: {}", describe(&e)))?;
     Ok(Some((doc, text)))
 }
@@ -163,7 +164,7 @@ fn write_cache(state_dir: &Path, cache: &Path, text: &str) -> Result<(), Error> 
 
 /// GETs the document, retrying connection failures, timeouts and server errors.
 fn fetch(lookup: &Lookup<'_>, url: &str) -> Result<String, String> {
-    let agent = agent(lookup.zone_ca.der());
+    let agent = agent(lookup.trusted_roots);
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
@@ -225,9 +226,12 @@ fn get_once(agent: &ureq::Agent, url: &str, zone: &str) -> Result<String, Failur
         })
 }
 
-fn agent(zone_ca_der: &[u8]) -> ureq::Agent {
+fn agent(trusted_roots: &[CertInfo]) -> ureq::Agent {
     use ureq::tls::{Certificate, RootCerts, TlsConfig};
-    let roots = vec![Certificate::from_der(zone_ca_der).to_owned()];
+    let roots = trusted_roots
+        .iter()
+        .map(|root| Certificate::from_der(root.der()).to_owned())
+        .collect();
     ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(ATTEMPT_TIMEOUT))

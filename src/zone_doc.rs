@@ -91,9 +91,10 @@ pub fn sign(zone: &Zone, root: &Authority, signed_at: OffsetDateTime) -> Result<
     Ok(text)
 }
 
-/// Parses and verifies a document for `zone` against the zone CA of the node's bundle.
-/// Errors carry the field at fault; the caller adds where the document came from.
-pub fn verify(text: &str, zone: &str, zone_ca: &CertInfo) -> Result<ZoneDocument, Error> {
+/// Parses and verifies a document for `zone` against the zone roots the node trusts (one,
+/// or two during a zone CA rotation). Errors carry the field at fault; the caller adds
+/// where the document came from.
+pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument, Error> {
     let mut value: Value = serde_json::from_str(text).map_err(|e| {
         let what = if e.is_eof() {
             "truncated JSON (it ends too early)".to_string()
@@ -150,7 +151,7 @@ pub fn verify(text: &str, zone: &str, zone_ca: &CertInfo) -> Result<ZoneDocument
             )
         }
     };
-    check_signature(&value, &sign, zone_ca)?;
+    check_signature(&value, &sign, roots)?;
 
     let raw_members = value
         .get("extend")
@@ -185,7 +186,7 @@ pub fn verify(text: &str, zone: &str, zone_ca: &CertInfo) -> Result<ZoneDocument
 }
 
 /// Checks `sign` over the canonical form of `unsigned` (the document without `sign`).
-fn check_signature(unsigned: &Value, sign: &str, zone_ca: &CertInfo) -> Result<(), Error> {
+fn check_signature(unsigned: &Value, sign: &str, roots: &[CertInfo]) -> Result<(), Error> {
     let malformed = || {
         Error::new(format!(
             "malformed: expected \"{SIGN_SCHEME}:<key id>:<base64 signature>\""
@@ -206,17 +207,22 @@ fn check_signature(unsigned: &Value, sign: &str, zone_ca: &CertInfo) -> Result<(
         .fix("sign the document with `zone-etcd zone sign`"));
     }
     let signature = base64_engine().decode(signature).map_err(|_| malformed())?;
-    let ours = zone_ca.fingerprint_hex();
-    if !key_id.eq_ignore_ascii_case(&ours) {
+    let Some(zone_ca) = roots
+        .iter()
+        .find(|root| key_id.eq_ignore_ascii_case(&root.fingerprint_hex()))
+    else {
+        let ours: Vec<String> = roots
+            .iter()
+            .map(|r| format!("{:?} ({}…)", r.subject_cn, short_id(&r.fingerprint_hex())))
+            .collect();
         return Err(Error::new(format!(
-            "signed by another CA (key id {}…), not by this node's zone CA {:?} ({}…)",
+            "signed by another CA (key id {}…), not by this node's zone CA {}",
             short_id(key_id),
-            zone_ca.subject_cn,
-            short_id(&ours)
+            ours.join(" or ")
         ))
         .field("sign")
         .fix("sign the document with this zone's root CA (zone-etcd zone sign --ca <the zone's CA dir>)"));
-    }
+    };
     let payload = canonical(unsigned).map_err(|p| Error::new(p).field("sign"))?;
     if !zone_ca.verifies(payload.as_bytes(), &signature) {
         return Err(Error::new(format!(
@@ -331,29 +337,42 @@ mod tests {
     #[test]
     fn a_signed_document_verifies_and_yields_its_members() {
         let (text, info, _) = signed();
-        let doc = verify(&text, "example.zone", &info).unwrap();
+        let doc = verify(&text, "example.zone", std::slice::from_ref(&info)).unwrap();
         assert_eq!(doc.members, zone().members);
         // Whitespace and key order do not matter: the signature covers the canonical form.
         let value: Value = serde_json::from_str(&text).unwrap();
-        assert!(verify(&value.to_string(), "example.zone", &info).is_ok());
+        assert!(verify(
+            &value.to_string(),
+            "example.zone",
+            std::slice::from_ref(&info)
+        )
+        .is_ok());
     }
 
     #[test]
     fn every_change_is_refused_with_its_reason() {
         let (text, info, _) = signed();
-        let err = |t: &str| verify(t, "example.zone", &info).unwrap_err().to_string();
+        let err = |t: &str| {
+            verify(t, "example.zone", std::slice::from_ref(&info))
+                .unwrap_err()
+                .to_string()
+        };
         let tampered = text.replace("10.0.0.1", "10.0.0.9");
         assert!(err(&tampered).contains("was changed after it was signed"));
         let added_field = text.replacen('{', "{\"x\": 1,", 1);
         assert!(err(&added_field).contains("was changed after it was signed"));
         assert!(err(&text[..text.len() / 2]).contains("truncated JSON"));
-        assert!(verify(&text, "other.zone", &info)
+        assert!(verify(&text, "other.zone", std::slice::from_ref(&info))
             .unwrap_err()
             .to_string()
             .contains("is for zone \"example.zone\", not this node's zone \"other.zone\""));
         let other = Authority::new_root("example.zone").unwrap();
         let foreign = sign(&zone(), &other, OffsetDateTime::now_utc()).unwrap();
         assert!(err(&foreign).contains("signed by another CA"));
+        // While the zone CA rotates, nodes trust both roots: either signature is good.
+        let both = [info.clone(), CertInfo::parse(other.cert_der()).unwrap()];
+        assert!(verify(&foreign, "example.zone", &both).is_ok());
+        assert!(verify(&text, "example.zone", &both).is_ok());
         let value: Value = serde_json::from_str(&text).unwrap();
         let mut unsigned = value.clone();
         unsigned.as_object_mut().unwrap().remove("sign");
@@ -367,7 +386,7 @@ mod tests {
         let mut bad = zone();
         bad.members.push(bad.members[0].clone());
         let text = sign(&bad, &root, OffsetDateTime::now_utc()).unwrap();
-        let err = verify(&text, "example.zone", &info)
+        let err = verify(&text, "example.zone", std::slice::from_ref(&info))
             .unwrap_err()
             .to_string();
         assert!(err.contains("etcd #2 node_name"), "{err}");

@@ -42,7 +42,8 @@ pub fn run(
     };
     let root = super::load_root(ca_dir, &zone.name)?;
     let staging = Staging::new(out)?;
-    write_bundle(staging.path(), &root, &zone, node_name, members)?;
+    let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
+    write_bundle(staging.path(), &root, &trust, &zone, node_name, members)?;
     staging.commit()?;
     let role = match zone.member(node_name) {
         Some(_) => "etcd member",
@@ -78,9 +79,11 @@ pub fn check_node_name(zone: &Zone, node_name: &str) -> Result<(), Error> {
 
 /// Writes a node bundle into `dir` (a staging directory): node.toml, pki/ca.crt,
 /// pki/node.crt (node CA, then nothing: the root is in ca.crt), pki/node.key.
+/// `trust` is what the node trusts: the root, or both roots during a zone CA rotation.
 pub fn write_bundle(
     dir: &Path,
     root: &Authority,
+    trust: &str,
     zone: &Zone,
     node_name: &str,
     members: MemberList<'_>,
@@ -95,11 +98,7 @@ pub fn write_bundle(
     let node_ca = root.issue_node_ca(&identity)?;
     let pki = dir.join("pki");
     private_files::ensure_private_dir(&pki)?;
-    private_files::write_new(
-        &pki.join("ca.crt"),
-        root.chain_pem().as_bytes(),
-        PUBLIC_MODE,
-    )?;
+    private_files::write_new(&pki.join("ca.crt"), trust.as_bytes(), PUBLIC_MODE)?;
     private_files::write_new(
         &pki.join("node.crt"),
         node_ca.chain_pem().as_bytes(),

@@ -12,10 +12,18 @@ use crate::config::zone::Zone;
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
     let zone = Zone::load(zone_file)?;
     let root = super::load_root(ca_dir, &zone.name)?;
+    let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
     let staging = Staging::new(out)?;
     for member in &zone.members {
         let dir = staging.subdir(Path::new(&member.node_name))?;
-        write_bundle(&dir, &root, &zone, &member.node_name, MemberList::Copy)?;
+        write_bundle(
+            &dir,
+            &root,
+            &trust,
+            &zone,
+            &member.node_name,
+            MemberList::Copy,
+        )?;
     }
     staging.commit()?;
     eprintln!(

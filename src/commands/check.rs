@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, Error, Host, LeafKind, NodeIdentity};
 
-use crate::config::node::{read_pem_field, state_dir, Node, NodeFile};
+use crate::config::node::{read_pem_field, state_dir, trusted_roots, Node, NodeFile};
 use crate::config::{parse, read_config};
 use crate::leaves::{LeafPaths, RENEW_AT_LIFE_USED};
 use crate::nameservice::CachePolicy;
@@ -125,6 +125,13 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         );
     }
 
+    // Every root of the trust file (two while the zone CA rotates).
+    let roots: Vec<CertInfo> = file
+        .ca
+        .as_deref()
+        .and_then(|v| read_pem_field(&base, v, "ca").ok())
+        .and_then(|(pem, _)| trusted_roots(&pem).ok())
+        .unwrap_or_default();
     let (mut node_row, node_ca) = cert_row("node CA", &base, file.cert.as_deref(), "cert");
     if let Some(node_ca) = &node_ca {
         if !node_ca.is_ca || node_ca.path_len != Some(0) {
@@ -132,12 +139,10 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
                 .problems
                 .push(problem("not a pathlen:0 CA certificate", reactivate));
         }
-        if let Some(zone_ca) = &zone_ca {
-            if !node_ca.is_signed_by(zone_ca) {
-                node_row
-                    .problems
-                    .push(problem("does not chain to the zone CA", reactivate));
-            }
+        if zone_ca.is_some() && !roots.iter().any(|root| node_ca.is_signed_by(root)) {
+            node_row
+                .problems
+                .push(problem("does not chain to the zone CA", reactivate));
         }
         if !node_ca.permits(&Host::Dns(name.clone())) {
             node_row.problems.push(problem(
@@ -166,7 +171,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
             kind,
             &paths,
             node_ca.as_ref(),
-            zone_ca.as_ref(),
+            &roots,
             identity.as_ref(),
             now,
             &rotate,
@@ -339,7 +344,7 @@ fn leaf_row(
     kind: LeafKind,
     paths: &LeafPaths,
     node_ca: Option<&CertInfo>,
-    zone_ca: Option<&CertInfo>,
+    roots: &[CertInfo],
     identity: Option<&NodeIdentity>,
     now: OffsetDateTime,
     rotate: &str,
@@ -374,7 +379,7 @@ fn leaf_row(
             "not issued by this node's CA, so it does not chain to the zone CA",
             rotate,
         )),
-        Some(node_ca) if zone_ca.is_some_and(|z| !node_ca.is_signed_by(z)) => {
+        Some(node_ca) if !roots.iter().any(|root| node_ca.is_signed_by(root)) => {
             row.problems.push(problem(
                 "its node CA does not chain to the zone CA",
                 "re-activate the node",

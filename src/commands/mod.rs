@@ -4,12 +4,14 @@
 pub mod activate;
 pub mod bootstrap;
 pub mod ca_init;
+pub mod ca_rotation;
 pub mod check;
 pub mod demo;
 pub mod env;
 pub mod issue_client;
 pub mod launch;
 pub mod rotate;
+pub mod trust;
 pub mod zone_sign;
 
 use std::path::Path;

@@ -24,7 +24,7 @@ pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
     let text = zone_doc::sign(&zone, &root, OffsetDateTime::now_utc())?;
     // What a node will check, checked before it is published.
     let info = CertInfo::parse(root.cert_der())?;
-    zone_doc::verify(&text, &zone.name, &info)?;
+    zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info))?;
     private_files::write_atomic(out, text.as_bytes(), PUBLIC_MODE)?;
     eprintln!(
         "zone-etcd: signed the zone document of {} ({} etcd members) into {}; the nameservice serves it at {}",

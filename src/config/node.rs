@@ -48,8 +48,10 @@ pub struct NodeFile {
 pub struct Node {
     pub name: String,
     pub zone: String,
-    /// The zone root certificate (PEM) and its file, as etcd needs a file.
+    /// The zone root certificates the node trusts (PEM): one, or two while the owner
+    /// rotates the zone CA. etcd is given them as its trusted CA file.
     pub zone_ca_pem: String,
+    /// The root among them that signed this node's CA.
     pub zone_ca_info: CertInfo,
     pub node_ca: Authority,
     pub node_ca_info: CertInfo,
@@ -100,16 +102,8 @@ impl Node {
             "add ca = \"pki/ca.crt\" (the zone root certificate)",
         )?;
         let (zone_ca_pem, ca_file) = read_pem_field(&base, &ca_field, "ca")?;
-        let zone_ca_info =
-            first_cert(&zone_ca_pem).map_err(|e| locate(e, ca_file.as_deref(), "ca"))?;
-        if !zone_ca_info.is_ca {
-            return Err(locate(
-                Error::new("the zone root certificate is not a CA certificate")
-                    .fix("point ca to the zone's ca.crt from `zone-etcd ca init`"),
-                ca_file.as_deref(),
-                "ca",
-            ));
-        }
+        let trusted_roots =
+            trusted_roots(&zone_ca_pem).map_err(|e| locate(e, ca_file.as_deref(), "ca"))?;
 
         let cert_field = required(&file.cert, "cert", "add cert = \"pki/node.crt\"")?;
         let key_field = required(&file.key, "key", "add key = \"pki/node.key\"")?;
@@ -139,17 +133,26 @@ impl Node {
         }
         let node_ca = Authority::with_key(&cert_pem, key)
             .map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
-        if !node_ca_info.is_signed_by(&zone_ca_info) {
+        let Some(zone_ca_info) = trusted_roots
+            .iter()
+            .find(|root| node_ca_info.is_signed_by(root))
+            .cloned()
+        else {
+            let names: Vec<&str> = trusted_roots
+                .iter()
+                .map(|r| r.subject_cn.as_str())
+                .collect();
             return Err(locate(
                 Error::new(format!(
                     "the node certificate {:?} is not signed by the zone CA {:?}",
-                    node_ca_info.subject_cn, zone_ca_info.subject_cn
+                    node_ca_info.subject_cn,
+                    names.join("\" or \"")
                 ))
                 .fix("re-activate this node with the zone's CA (zone-etcd activate), or point ca to the right ca.crt"),
                 cert_file.as_deref(),
                 "cert",
             ));
-        }
+        };
         if !node_ca_info.permitted.iter().any(|p| p == &name) {
             return Err(locate(
                 Error::new(format!(
@@ -174,7 +177,7 @@ impl Node {
             None => {
                 let lookup = Lookup {
                     zone: &zone,
-                    zone_ca: &zone_ca_info,
+                    trusted_roots: &trusted_roots,
                     nameservice,
                     state_dir: &state_dir,
                 };
@@ -289,6 +292,25 @@ pub fn read_pem_field(
     let path = base.join(value);
     let text = zone_pki::authority::read_text(&path).map_err(|e| e.field(field))?;
     Ok((text, Some(path)))
+}
+
+/// Every certificate of a trust file, each a self-signed CA: the zone root, or the old
+/// and new roots during a zone CA rotation.
+pub fn trusted_roots(pem: &str) -> Result<Vec<CertInfo>, Error> {
+    let certs = zone_pki::authority::parse_cert_chain(pem)?;
+    let mut roots = Vec::with_capacity(certs.len());
+    for der in &certs {
+        let info = CertInfo::parse(der)?;
+        if !info.is_ca || !info.is_self_issued() {
+            return Err(Error::new(format!(
+                "{:?} is not a root CA certificate",
+                info.subject_cn
+            ))
+            .fix("point ca to the zone's ca.crt from `zone-etcd ca init` (or the trust.crt of a CA rotation)"));
+        }
+        roots.push(info);
+    }
+    Ok(roots)
 }
 
 fn first_cert(pem: &str) -> Result<CertInfo, Error> {

@@ -25,30 +25,54 @@ use crate::state;
 /// Renew a leaf once this fraction of its life has passed.
 pub const RENEW_AT_LIFE_USED: f64 = 2.0 / 3.0;
 
-/// The stable paths of the current leaf set (through the `current` symlink).
+/// Where etcd and clients find the trusted CA file and each leaf: through the `current`
+/// link of the state directory, or the operator's own files (`[external]`).
 #[derive(Debug, Clone)]
 pub struct LeafPaths {
-    dir: PathBuf,
+    ca: PathBuf,
+    /// Certificate and key per [`LeafKind`], in [`LeafKind::ALL`] order.
+    leaves: [(PathBuf, PathBuf); 3],
 }
 
 impl LeafPaths {
     pub fn for_state_dir(state_dir: &Path) -> Self {
+        let dir = state_dir.join("tls").join("current");
+        let leaf = |kind: LeafKind| {
+            let stem = kind.file_stem();
+            (
+                dir.join(format!("{stem}.crt")),
+                dir.join(format!("{stem}.key")),
+            )
+        };
         LeafPaths {
-            dir: state_dir.join("tls").join("current"),
+            ca: dir.join("ca.crt"),
+            leaves: LeafKind::ALL.map(leaf),
         }
     }
 
+    /// Paths chosen by the operator; `leaves` in [`LeafKind::ALL`] order.
+    pub fn external(ca: PathBuf, leaves: [(PathBuf, PathBuf); 3]) -> Self {
+        LeafPaths { ca, leaves }
+    }
+
     pub fn ca(&self) -> PathBuf {
-        self.dir.join("ca.crt")
+        self.ca.clone()
     }
 
     pub fn cert(&self, kind: LeafKind) -> PathBuf {
-        self.dir.join(format!("{}.crt", kind.file_stem()))
+        self.leaves[index(kind)].0.clone()
     }
 
     pub fn key(&self, kind: LeafKind) -> PathBuf {
-        self.dir.join(format!("{}.key", kind.file_stem()))
+        self.leaves[index(kind)].1.clone()
     }
+}
+
+fn index(kind: LeafKind) -> usize {
+    LeafKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or_default()
 }
 
 /// What [`ensure`] did.
@@ -74,7 +98,7 @@ pub fn renewal_reason(
     now: OffsetDateTime,
 ) -> Result<Option<String>, Error> {
     let paths = LeafPaths::for_state_dir(&node.state_dir);
-    if !paths.dir.exists() {
+    if !node.state_dir.join("tls").join("current").exists() {
         return Ok(Some("no certificates issued yet".into()));
     }
     match fs::read_to_string(paths.ca()) {
@@ -114,7 +138,7 @@ fn leaf_problem(
     if !info.public_key_matches(&key) {
         return Ok(Some("key does not match".into()));
     }
-    if !info.is_signed_by(&node.node_ca_info) {
+    if !info.is_signed_by(&node.node_ca()?.info) {
         return Ok(Some("not issued by this node's CA".into()));
     }
     if now >= info.not_after {
@@ -188,7 +212,7 @@ fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
         PUBLIC_MODE,
     )?;
     for &kind in kinds_for(identity) {
-        let issued = node.node_ca.issue_leaf(kind, identity, None)?;
+        let issued = node.node_ca()?.authority.issue_leaf(kind, identity, None)?;
         let stem = kind.file_stem();
         private_files::write_new(
             &staging.path().join(format!("{stem}.crt")),

@@ -5,6 +5,7 @@ mod cluster;
 mod commands;
 mod config;
 mod etcd;
+mod inspection;
 mod leaves;
 mod nameservice;
 mod state;

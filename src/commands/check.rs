@@ -10,37 +10,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime};
-use zone_pki::profile::peer_name;
-use zone_pki::{CertInfo, Error, Host, LeafKind, NodeIdentity};
+use time::OffsetDateTime;
+use zone_pki::{CertInfo, Error, Host, LeafKind};
 
 use crate::config::node::{read_pem_field, state_dir, trusted_roots, Node, NodeFile};
 use crate::config::{parse, read_config};
-use crate::leaves::{LeafPaths, RENEW_AT_LIFE_USED};
+use crate::inspection::{
+    expiry, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem, Row,
+};
+use crate::leaves::LeafPaths;
 use crate::nameservice::CachePolicy;
-
-/// A CA with less than this left is reported as expiring: re-activation takes planning.
-const CA_WARNING: Duration = Duration::days(180);
-
-/// One certificate's row.
-#[derive(Debug, Serialize)]
-pub struct Row {
-    pub name: &'static str,
-    pub file: Option<String>,
-    pub subject: Option<String>,
-    pub issuer: Option<String>,
-    pub not_after: Option<String>,
-    pub seconds_left: Option<i64>,
-    pub problems: Vec<Problem>,
-}
-
-/// Something wrong, and what to do about it.
-#[derive(Debug, Serialize, Clone)]
-pub struct Problem {
-    pub problem: String,
-    pub fix: String,
-}
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -81,7 +60,12 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
 }
 
 fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
-    let rotate = format!("zone-etcd rotate --config {}", config.display());
+    let rotate = if file.external.is_some() {
+        "renew it with the PKI that made it (zone-etcd never rewrites external certificates)"
+            .to_string()
+    } else {
+        format!("zone-etcd rotate --config {}", config.display())
+    };
     let reactivate =
         "re-activate the node with the zone CA (zone-etcd activate) and copy the new bundle";
     let base = crate::config::node::base_dir(config);
@@ -132,7 +116,13 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         .and_then(|v| read_pem_field(&base, v, "ca").ok())
         .and_then(|(pem, _)| trusted_roots(&pem).ok())
         .unwrap_or_default();
-    let (mut node_row, node_ca) = cert_row("node CA", &base, file.cert.as_deref(), "cert");
+    // External leaves may come without a node CA: then there is no row for it.
+    let skip_node_ca = file.external.is_some() && file.cert.is_none();
+    let (mut node_row, node_ca) = if skip_node_ca {
+        (Row::new("node CA", None), None)
+    } else {
+        cert_row("node CA", &base, file.cert.as_deref(), "cert")
+    };
     if let Some(node_ca) = &node_ca {
         if !node_ca.is_ca || node_ca.path_len != Some(0) {
             node_row
@@ -155,10 +145,16 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         }
         expiry(&mut node_row, node_ca, now, None, reactivate);
     }
-    rows.push(node_row);
+    if !skip_node_ca {
+        rows.push(node_row);
+    }
 
     let state = state_dir(config, file);
-    let paths = LeafPaths::for_state_dir(&state);
+    let paths = node
+        .as_ref()
+        .ok()
+        .and_then(|n| n.external.clone())
+        .unwrap_or_else(|| LeafPaths::for_state_dir(&state));
     let kinds: Vec<LeafKind> = match &identity {
         Some(id) => crate::leaves::kinds_for(id).to_vec(),
         None => LeafKind::ALL
@@ -170,7 +166,11 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         rows.push(leaf_row(
             kind,
             &paths,
-            node_ca.as_ref(),
+            match (&file.external, &node_ca) {
+                (Some(_), _) => LeafIssuer::External,
+                (None, Some(ca)) => LeafIssuer::NodeCa(ca),
+                (None, None) => LeafIssuer::Unknown,
+            },
             &roots,
             identity.as_ref(),
             now,
@@ -214,13 +214,6 @@ fn private_dirs(state: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-fn problem(problem: impl Into<String>, fix: impl Into<String>) -> Problem {
-    Problem {
-        problem: problem.into(),
-        fix: fix.into(),
-    }
-}
-
 /// Reads one certificate named by a node config field (inline PEM or a path).
 fn cert_row(
     name: &'static str,
@@ -252,188 +245,6 @@ fn cert_row(
             (row, None)
         }
     }
-}
-
-/// Fills a row from a certificate's PEM (its first certificate).
-fn parse_into(mut row: Row, pem: &str) -> (Row, Option<CertInfo>) {
-    match CertInfo::parse_pem(pem) {
-        Ok(info) => {
-            row.subject = Some(info.subject_cn.clone());
-            row.issuer = Some(info.issuer_cn.clone());
-            row.not_after = info.not_after.format(&Rfc3339).ok();
-            row.seconds_left = Some((info.not_after - OffsetDateTime::now_utc()).whole_seconds());
-            (row, Some(info))
-        }
-        Err(e) => {
-            row.problems.push(problem(
-                format!("unreadable: {}", e.problem()),
-                "restore the file",
-            ));
-            (row, None)
-        }
-    }
-}
-
-impl Row {
-    fn new(name: &'static str, file: Option<String>) -> Row {
-        Row {
-            name,
-            file,
-            subject: None,
-            issuer: None,
-            not_after: None,
-            seconds_left: None,
-            problems: Vec::new(),
-        }
-    }
-}
-
-/// Reports a key that is too open, unreadable, or not the certificate's.
-fn key_problems(row: &mut Row, base: &Path, key: &str, cert: &CertInfo, fix: &str) {
-    let loaded = if crate::config::node::inline_pem(key) {
-        zone_pki::authority::parse_key(key)
-    } else {
-        let path = base.join(key);
-        if let Ok(meta) = std::fs::metadata(&path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                row.problems.push(problem(
-                    format!(
-                        "key file {} is readable by group or others (mode {mode:o})",
-                        path.display()
-                    ),
-                    format!(
-                        "chmod 600 {} (and consider the key exposed: rotate it)",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-        zone_pki::authority::read_text(&path).and_then(|t| zone_pki::authority::parse_key(&t))
-    };
-    match loaded {
-        Ok(key) if cert.public_key_matches(&key) => {}
-        Ok(_) => row
-            .problems
-            .push(problem("the key does not match the certificate", fix)),
-        Err(e) => row
-            .problems
-            .push(problem(format!("key unreadable: {}", e.problem()), fix)),
-    }
-}
-
-fn expiry(row: &mut Row, info: &CertInfo, now: OffsetDateTime, renew_at: Option<f64>, fix: &str) {
-    if now >= info.not_after {
-        row.problems.push(problem("expired", fix));
-    } else if let Some(fraction) = renew_at {
-        if info.life_used(now) >= fraction {
-            row.problems.push(problem(
-                "due for renewal (past two thirds of its life) and not renewed",
-                format!("{fix}; enable zone-etcd-rotate.timer (scripts/systemd/)"),
-            ));
-        }
-    } else if info.not_after - now < CA_WARNING {
-        row.problems.push(problem(
-            format!("expires in {} days", (info.not_after - now).whole_days()),
-            fix,
-        ));
-    }
-}
-
-fn leaf_row(
-    kind: LeafKind,
-    paths: &LeafPaths,
-    node_ca: Option<&CertInfo>,
-    roots: &[CertInfo],
-    identity: Option<&NodeIdentity>,
-    now: OffsetDateTime,
-    rotate: &str,
-) -> Row {
-    let name = match kind {
-        LeafKind::Server => "server",
-        LeafKind::Peer => "peer",
-        LeafKind::Client => "client",
-    };
-    let cert_path = paths.cert(kind);
-    let mut row = Row::new(name, Some(cert_path.display().to_string()));
-    let pem = match std::fs::read_to_string(&cert_path) {
-        Ok(pem) => pem,
-        Err(_) => {
-            row.problems
-                .push(problem("missing", format!("{rotate} (or launch)")));
-            return row;
-        }
-    };
-    let (mut row, info) = parse_into(row, &pem);
-    let Some(info) = info else { return row };
-    let key = paths.key(kind);
-    key_problems(
-        &mut row,
-        Path::new("/"),
-        &key.display().to_string(),
-        &info,
-        rotate,
-    );
-    match node_ca {
-        Some(node_ca) if !info.is_signed_by(node_ca) => row.problems.push(problem(
-            "not issued by this node's CA, so it does not chain to the zone CA",
-            rotate,
-        )),
-        Some(node_ca) if !roots.iter().any(|root| node_ca.is_signed_by(root)) => {
-            row.problems.push(problem(
-                "its node CA does not chain to the zone CA",
-                "re-activate the node",
-            ))
-        }
-        _ => {}
-    }
-    if info.is_ca {
-        row.problems
-            .push(problem("is a CA certificate, not a leaf", rotate));
-    }
-    let eku_ok = match kind {
-        LeafKind::Server | LeafKind::Peer => info.server_auth && info.client_auth,
-        LeafKind::Client => info.client_auth,
-    };
-    if !eku_ok {
-        let want = match kind {
-            LeafKind::Client => "clientAuth",
-            _ => "serverAuth and clientAuth",
-        };
-        row.problems.push(problem(
-            format!("wrong extended key usage: needs {want}"),
-            rotate,
-        ));
-    }
-    if let Some(node_ca) = node_ca {
-        for san in &info.sans {
-            if !node_ca.permits(san) {
-                row.problems.push(problem(
-                    format!("names {san}, outside its node CA's name constraints (Go and etcd refuse it)"),
-                    rotate,
-                ));
-            }
-        }
-    }
-    if let Some(identity) = identity {
-        let mut needed = vec![Host::Dns(identity.node_name.clone())];
-        if kind != LeafKind::Client {
-            needed.push(identity.host());
-        }
-        if kind == LeafKind::Peer {
-            needed.push(Host::Dns(peer_name(&identity.zone)));
-        }
-        for host in needed {
-            if !info.sans.contains(&host) {
-                row.problems.push(problem(
-                    format!("does not name {host}, which this node advertises"),
-                    rotate,
-                ));
-            }
-        }
-    }
-    expiry(&mut row, &info, now, Some(RENEW_AT_LIFE_USED), rotate);
-    row
 }
 
 /// The text report: a table, then each problem with its fix.

@@ -41,10 +41,19 @@ pub fn run(config: &Path, format: EnvFormat) -> Result<(), Error> {
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
-    let (paths, outcome) = leaves::ensure(&node, &identity)?;
-    if let Outcome::Issued { reason } = outcome {
-        tracing::info!("issued new certificates ({reason})");
-    }
+    let paths = match &node.external {
+        Some(paths) => {
+            crate::inspection::validate_external(&node, paths, &[LeafKind::Client])?;
+            paths.clone()
+        }
+        None => {
+            let (paths, outcome) = leaves::ensure(&node, &identity)?;
+            if let Outcome::Issued { reason } = outcome {
+                tracing::info!("issued new certificates ({reason})");
+            }
+            paths
+        }
+    };
     let env = ClientEnv {
         zone: node.zone.clone(),
         node: node.name.clone(),

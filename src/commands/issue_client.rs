@@ -21,7 +21,9 @@ pub fn run(config: &Path, service: &str, out: &Path) -> Result<(), Error> {
     check_service_name(&node, service)?;
     let identity = node.identity();
     let issued = node
-        .node_ca
+        .node_ca()
+        .map_err(|e| e.file(config))?
+        .authority
         .issue_leaf(LeafKind::Client, &identity, Some(service))?;
     let staging = Staging::new(out).map_err(|e| e.field("--out"))?;
     private_files::write_new(

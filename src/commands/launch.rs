@@ -6,11 +6,12 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use zone_pki::Error;
+use zone_pki::{Error, LeafKind};
 
 use crate::cluster::{self, ClusterState};
 use crate::config::node::Node;
 use crate::etcd::{self, EtcdPlan};
+use crate::inspection;
 use crate::leaves::{self, LeafPaths, Outcome};
 use crate::nameservice::CachePolicy;
 
@@ -41,7 +42,10 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
     let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-    let tls = LeafPaths::for_state_dir(&node.state_dir);
+    let tls = match &node.external {
+        Some(paths) => paths.clone(),
+        None => LeafPaths::for_state_dir(&node.state_dir),
+    };
     let plan = EtcdPlan {
         zone: &node.zone,
         member,
@@ -74,7 +78,10 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         return Ok(());
     }
     let args = etcd::args(&plan);
-    if let (_, Outcome::Issued { reason }) = leaves::ensure(&node, &identity)? {
+    if node.external.is_some() {
+        inspection::validate_external(&node, &tls, &[LeafKind::Server, LeafKind::Peer])
+            .map_err(|e| e.file(config))?;
+    } else if let (_, Outcome::Issued { reason }) = leaves::ensure(&node, &identity)? {
         tracing::info!("issued new server, peer and client certificates ({reason})");
     }
     tracing::info!(

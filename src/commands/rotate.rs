@@ -22,6 +22,24 @@ pub fn run(config: &Path, if_due: bool) -> Result<(), Error> {
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
+    if let Some(paths) = &node.external {
+        let kinds = crate::leaves::kinds_for(&identity);
+        crate::inspection::validate_external(&node, paths, kinds)?;
+        if if_due {
+            println!(
+                "zone-etcd: the certificates of {} are external and valid; their PKI renews them",
+                node.name
+            );
+            return Ok(());
+        }
+        return Err(Error::new(format!(
+            "the certificates of {} are external ([external] in the node config): zone-etcd never rewrites them (they are valid now)",
+            node.name
+        ))
+        .file(config)
+        .field("external")
+        .fix("renew them with the PKI that made them; etcd picks up new files on its next handshake"));
+    }
     let what = if identity.member {
         "server, peer and client certificates"
     } else {

@@ -15,6 +15,7 @@ use zone_pki::{Authority, CertInfo, Error, Host, NodeIdentity};
 
 use super::zone::{validate_members, Member, RawMember};
 use super::{check_dns_name, parse, read_config};
+use crate::leaves::LeafPaths;
 use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
 
 /// node.toml as written.
@@ -42,6 +43,28 @@ pub struct NodeFile {
     pub nameservice: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd: Option<Vec<RawMember>>,
+    /// Leaves made by the operator's own PKI instead of the node CA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalFiles>,
+}
+
+/// `[external]`: leaf certificates (chain PEM) and keys made elsewhere, chaining to `ca`.
+/// A member needs server and peer; `env` needs client. Paths are relative to the config.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalFiles {
+    pub server_cert: Option<String>,
+    pub server_key: Option<String>,
+    pub peer_cert: Option<String>,
+    pub peer_key: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+}
+
+/// A node CA with its key, and what its certificate says.
+pub struct NodeCa {
+    pub authority: Authority,
+    pub info: CertInfo,
 }
 
 /// A loaded, verified node: its identity, its CA, and the zone's members.
@@ -53,8 +76,10 @@ pub struct Node {
     pub zone_ca_pem: String,
     /// The root among them that signed this node's CA.
     pub zone_ca_info: CertInfo,
-    pub node_ca: Authority,
-    pub node_ca_info: CertInfo,
+    /// The node's own CA; `None` only when every leaf is external.
+    pub node_ca: Option<NodeCa>,
+    /// `[external]` leaves: made by the operator's PKI, validated, never rewritten.
+    pub external: Option<LeafPaths>,
     pub members: Vec<Member>,
     /// Where `members` came from: node.toml, the nameservice, or its cached document.
     pub members_source: Source,
@@ -105,65 +130,18 @@ impl Node {
         let trusted_roots =
             trusted_roots(&zone_ca_pem).map_err(|e| locate(e, ca_file.as_deref(), "ca"))?;
 
-        let cert_field = required(&file.cert, "cert", "add cert = \"pki/node.crt\"")?;
-        let key_field = required(&file.key, "key", "add key = \"pki/node.key\"")?;
-        let (cert_pem, cert_file) = read_pem_field(&base, &cert_field, "cert")?;
-        let node_ca_info =
-            first_cert(&cert_pem).map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
-        let (key, key_file) = if inline_pem(&key_field) {
-            // The config itself holds the key (the seed's JSON form): it must be private.
-            zone_pki::private_files::check_key_mode(path)?;
-            let key = zone_pki::authority::parse_key(&key_field).map_err(|e| e.field("key"))?;
-            (key, None)
-        } else {
-            let key_path = base.join(&key_field);
-            let key = zone_pki::authority::load_key(&key_path).map_err(|e| e.field("key"))?;
-            (key, Some(key_path))
+        // With external leaves the operator's PKI may have no node CA at all.
+        let (node_ca, zone_ca_info) = match (&file.external, &file.cert, &file.key) {
+            (Some(_), None, None) => (None, trusted_roots[0].clone()),
+            _ => {
+                let (node_ca, root) = load_node_ca(path, &base, &file, &trusted_roots, &name)?;
+                (Some(node_ca), root)
+            }
         };
-        if !node_ca_info.public_key_matches(&key) {
-            return Err(locate(
-                Error::new(format!(
-                    "the private key does not match the node certificate {:?}",
-                    node_ca_info.subject_cn
-                ))
-                .fix("restore node.key from the bundle made with this node.crt, or re-activate the node"),
-                key_file.as_deref(),
-                "key",
-            ));
-        }
-        let node_ca = Authority::with_key(&cert_pem, key)
-            .map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
-        let Some(zone_ca_info) = trusted_roots
-            .iter()
-            .find(|root| node_ca_info.is_signed_by(root))
-            .cloned()
-        else {
-            let names: Vec<&str> = trusted_roots
-                .iter()
-                .map(|r| r.subject_cn.as_str())
-                .collect();
-            return Err(locate(
-                Error::new(format!(
-                    "the node certificate {:?} is not signed by the zone CA {:?}",
-                    node_ca_info.subject_cn,
-                    names.join("\" or \"")
-                ))
-                .fix("re-activate this node with the zone's CA (zone-etcd activate), or point ca to the right ca.crt"),
-                cert_file.as_deref(),
-                "cert",
-            ));
+        let external = match &file.external {
+            Some(files) => Some(external_paths(&base, files, ca_file.as_deref())?),
+            None => None,
         };
-        if !node_ca_info.permitted.iter().any(|p| p == &name) {
-            return Err(locate(
-                Error::new(format!(
-                    "the node certificate does not permit the node name {name:?} (it permits {})",
-                    node_ca_info.permitted.join(", ")
-                ))
-                .fix("use the bundle activated for this node, or re-activate it"),
-                cert_file.as_deref(),
-                "cert",
-            ));
-        }
 
         let state_dir = state_dir(path, &file);
         let nameservice = file.nameservice.as_deref().unwrap_or(DEFAULT_NAMESERVICE);
@@ -196,11 +174,23 @@ impl Node {
             zone_ca_pem,
             zone_ca_info,
             node_ca,
-            node_ca_info,
+            external,
             members,
             members_source,
             state_dir,
             data_dir,
+        })
+    }
+
+    /// The node CA, for commands that issue leaves.
+    pub fn node_ca(&self) -> Result<&NodeCa, Error> {
+        self.node_ca.as_ref().ok_or_else(|| {
+            Error::new(format!(
+                "{} has no node CA: its certificates are external ([external] in the node config)",
+                self.name
+            ))
+            .field("external")
+            .fix("renew external certificates with the PKI that made them")
         })
     }
 
@@ -223,13 +213,14 @@ impl Node {
     /// Checks that the node CA may issue what this node needs now: its address, and the
     /// peer name if it is a member. The zone file may have changed since activation.
     pub fn check_node_ca_covers(&self, identity: &NodeIdentity) -> Result<(), Error> {
+        let Some(node_ca) = &self.node_ca else {
+            return Ok(()); // external leaves are checked on their own
+        };
         let permits = |host: &Host| match host {
-            Host::Dns(name) => self.node_ca_info.permitted.iter().any(|p| p == name),
+            Host::Dns(name) => node_ca.info.permitted.iter().any(|p| p == name),
             Host::Ip(ip) => {
                 let prefix = if ip.is_ipv4() { 32 } else { 128 };
-                self.node_ca_info
-                    .permitted
-                    .contains(&format!("{ip}/{prefix}"))
+                node_ca.info.permitted.contains(&format!("{ip}/{prefix}"))
             }
         };
         // The peer name first: a node activated as a client needs a new bundle anyway.
@@ -267,6 +258,113 @@ pub fn base_dir(config: &Path) -> PathBuf {
 /// The state directory a node config names (default `state` beside it).
 pub fn state_dir(config: &Path, file: &NodeFile) -> PathBuf {
     base_dir(config).join(file.state_dir.as_deref().unwrap_or("state"))
+}
+
+/// Loads and verifies the node CA (`cert`, `key`): signed by a trusted root, its key
+/// matching and private, its constraints permitting the node name. Returns it with the
+/// root that signed it.
+fn load_node_ca(
+    path: &Path,
+    base: &Path,
+    file: &NodeFile,
+    trusted_roots: &[CertInfo],
+    name: &str,
+) -> Result<(NodeCa, CertInfo), Error> {
+    let cert_field = required(&file.cert, "cert", "add cert = \"pki/node.crt\"")?;
+    let key_field = required(&file.key, "key", "add key = \"pki/node.key\"")?;
+    let (cert_pem, cert_file) = read_pem_field(base, &cert_field, "cert")?;
+    let node_ca_info =
+        first_cert(&cert_pem).map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
+    let (key, key_file) = if inline_pem(&key_field) {
+        // The config itself holds the key (the seed's JSON form): it must be private.
+        zone_pki::private_files::check_key_mode(path)?;
+        let key = zone_pki::authority::parse_key(&key_field).map_err(|e| e.field("key"))?;
+        (key, None)
+    } else {
+        let key_path = base.join(&key_field);
+        let key = zone_pki::authority::load_key(&key_path).map_err(|e| e.field("key"))?;
+        (key, Some(key_path))
+    };
+    if !node_ca_info.public_key_matches(&key) {
+        return Err(locate(
+            Error::new(format!(
+                "the private key does not match the node certificate {:?}",
+                node_ca_info.subject_cn
+            ))
+            .fix(
+                "restore node.key from the bundle made with this node.crt, or re-activate the node",
+            ),
+            key_file.as_deref(),
+            "key",
+        ));
+    }
+    let node_ca =
+        Authority::with_key(&cert_pem, key).map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
+    let Some(zone_ca_info) = trusted_roots
+        .iter()
+        .find(|root| node_ca_info.is_signed_by(root))
+        .cloned()
+    else {
+        let names: Vec<&str> = trusted_roots
+            .iter()
+            .map(|r| r.subject_cn.as_str())
+            .collect();
+        return Err(locate(
+            Error::new(format!(
+                "the node certificate {:?} is not signed by the zone CA {:?}",
+                node_ca_info.subject_cn,
+                names.join("\" or \"")
+            ))
+            .fix("re-activate this node with the zone's CA (zone-etcd activate), or point ca to the right ca.crt"),
+            cert_file.as_deref(),
+            "cert",
+        ));
+    };
+    if !node_ca_info.permitted.iter().any(|p| p == name) {
+        return Err(locate(
+            Error::new(format!(
+                "the node certificate does not permit the node name {name:?} (it permits {})",
+                node_ca_info.permitted.join(", ")
+            ))
+            .fix("use the bundle activated for this node, or re-activate it"),
+            cert_file.as_deref(),
+            "cert",
+        ));
+    }
+    Ok((
+        NodeCa {
+            authority: node_ca,
+            info: node_ca_info,
+        },
+        zone_ca_info,
+    ))
+}
+
+/// The paths of `[external]` leaves; etcd also needs the trusted CA as a file.
+fn external_paths(
+    base: &Path,
+    files: &ExternalFiles,
+    ca_file: Option<&Path>,
+) -> Result<LeafPaths, Error> {
+    let ca = ca_file.map(Path::to_path_buf).ok_or_else(|| {
+        Error::new("external certificates need the zone CA in a file (etcd reads it by path)")
+            .field("ca")
+            .fix("write the PEM to a file and set ca = \"<that file>\"")
+    })?;
+    let pair = |cert: &Option<String>, key: &Option<String>| {
+        (
+            base.join(cert.as_deref().unwrap_or_default()),
+            base.join(key.as_deref().unwrap_or_default()),
+        )
+    };
+    Ok(LeafPaths::external(
+        ca,
+        [
+            pair(&files.server_cert, &files.server_key),
+            pair(&files.peer_cert, &files.peer_key),
+            pair(&files.client_cert, &files.client_key),
+        ],
+    ))
 }
 
 fn required(value: &Option<String>, field: &str, fix: &str) -> Result<String, Error> {

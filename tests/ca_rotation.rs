@@ -22,6 +22,24 @@ fn put(zone: &TestZone, index: usize, key: &str) {
     assert!(ok, "put {key} through member {index}: {err}");
 }
 
+/// A service certificate from member `index`'s node CA, as a client identity.
+fn issue_client(zone: &TestZone, index: usize, service: &str) -> Identity {
+    let out = zone.path(service);
+    run_ok(&[
+        "issue-client",
+        "--config",
+        arg(&zone.config(index)),
+        "--name",
+        service,
+        "--out",
+        arg(&out),
+    ]);
+    Identity {
+        chain: out.join("client.crt"),
+        key: out.join("client.key"),
+    }
+}
+
 /// Restarts the members one at a time, each healthy before the next (quorum kept).
 fn rolling_restart(zone: &TestZone, running: &mut Vec<Running>, phase: &str) {
     for i in 0..running.len() {
@@ -38,16 +56,7 @@ fn the_zone_ca_rotates_in_phases_and_the_zone_keeps_serving() {
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     put(&zone, 0, "before");
-    let legacy = zone.path("legacy");
-    run_ok(&[
-        "issue-client",
-        "--config",
-        arg(&zone.config(0)),
-        "--name",
-        "legacy",
-        "--out",
-        arg(&legacy),
-    ]);
+    let legacy = issue_client(&zone, 0, "legacy");
     let old_ca = zone.path("ca");
     let new_ca = zone.path("ca-next");
 
@@ -138,24 +147,8 @@ fn the_zone_ca_rotates_in_phases_and_the_zone_keeps_serving() {
     }
     // A certificate under the old root no longer opens any member; a new one does.
     let ca = new_ca.join("ca.crt");
-    let old_identity = Identity {
-        chain: legacy.join("client.crt"),
-        key: legacy.join("client.key"),
-    };
-    let fresh = zone.path("fresh");
-    run_ok(&[
-        "issue-client",
-        "--config",
-        arg(&zone.config(1)),
-        "--name",
-        "fresh",
-        "--out",
-        arg(&fresh),
-    ]);
-    let new_identity = Identity {
-        chain: fresh.join("client.crt"),
-        key: fresh.join("client.key"),
-    };
+    let old_identity = legacy;
+    let new_identity = issue_client(&zone, 1, "fresh");
     for i in 0..3 {
         let addr = zone.client_addr(i);
         assert!(

@@ -42,16 +42,7 @@ rm -f *.csr *.ext *.leaf *.srl
 "#,
         dir = dir.display()
     );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    bash(&script);
 }
 
 fn node_toml(pki: &Path) -> String {

@@ -284,17 +284,7 @@ fn resign_with_openssl(doc: &str, ca_dir: &Path, edit: &str) -> String {
         d = dir.path().display(),
         ca = ca_dir.display()
     );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    bash(&script)
 }
 
 #[test]
@@ -405,17 +395,7 @@ fn the_signature_is_checkable_with_jq_and_openssl() {
          test \"$(jq -r .sign zone.json | cut -d: -f2)\" = \"$(openssl x509 -in ca/ca.crt -outform DER | sha256sum | cut -d' ' -f1)\"",
         d = owner.dir.path().display()
     );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Verified OK");
+    assert_eq!(bash(&script).trim(), "Verified OK");
 
     // zone sign refuses another zone's CA and a directory as --out, writing nothing.
     let other = Owner::new("other.zone", &[("node1.other.zone", "127.0.41.1")]);

@@ -371,13 +371,7 @@ pub fn https_request(
 ) -> Result<HttpsResponse, String> {
     use rustls::pki_types::ServerName;
     let config = client_config(ca, identity);
-    let host: IpAddr = addr
-        .rsplit_once(':')
-        .unwrap()
-        .0
-        .trim_matches(['[', ']'])
-        .parse()
-        .unwrap();
+    let host = ip_of(addr);
     let mut conn = rustls::ClientConnection::new(config, ServerName::IpAddress(host.into()))
         .map_err(|e| format!("tls: {e}"))?;
     let mut sock = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
@@ -422,13 +416,7 @@ pub fn https_request(
 /// The serial (hex) of the certificate a TLS server at `addr` presents to `identity`.
 pub fn served_serial(addr: &str, ca: &Path, identity: &Identity) -> String {
     use rustls::pki_types::ServerName;
-    let host: IpAddr = addr
-        .rsplit_once(':')
-        .unwrap()
-        .0
-        .trim_matches(['[', ']'])
-        .parse()
-        .unwrap();
+    let host = ip_of(addr);
     let mut conn = rustls::ClientConnection::new(
         client_config(ca, Some(identity)),
         ServerName::IpAddress(host.into()),
@@ -702,4 +690,25 @@ pub fn member_identity(zone: &TestZone, index: usize) -> zone_pki::NodeIdentity 
 pub fn put_leaf(zone: &TestZone, stem: &str, issued: &zone_pki::Issued) {
     fs::write(zone.tls(0, &format!("{stem}.crt")), &issued.chain_pem).unwrap();
     fs::write(zone.tls(0, &format!("{stem}.key")), &issued.key_pem).unwrap();
+}
+
+/// The IP address of a `host:port` (IPv6 in brackets).
+fn ip_of(addr: &str) -> IpAddr {
+    addr.rsplit_once(':')
+        .unwrap()
+        .0
+        .trim_matches(['[', ']'])
+        .parse()
+        .unwrap()
+}
+
+/// Runs a bash script and insists it succeeds; returns its standard output.
+pub fn bash(script: &str) -> String {
+    let out = Command::new("bash").arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

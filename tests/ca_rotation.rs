@@ -40,6 +40,13 @@ fn issue_client(zone: &TestZone, index: usize, service: &str) -> Identity {
     }
 }
 
+/// Every node trusts the roots in `file` from now on (`zone-etcd trust`).
+fn install_trust(zone: &TestZone, file: &Path) {
+    for i in 0..zone.members.len() {
+        run_ok(&["trust", "--config", arg(&zone.config(i)), "--ca", arg(file)]);
+    }
+}
+
 /// Restarts the members one at a time, each healthy before the next (quorum kept).
 fn rolling_restart(zone: &TestZone, running: &mut Vec<Running>, phase: &str) {
     for i in 0..running.len() {
@@ -62,15 +69,7 @@ fn the_zone_ca_rotates_in_phases_and_the_zone_keeps_serving() {
 
     // Phase 1: every node trusts both roots; members restart one at a time.
     run_ok(&["ca", "rotate", "--ca", arg(&old_ca), "--out", arg(&new_ca)]);
-    for i in 0..3 {
-        run_ok(&[
-            "trust",
-            "--config",
-            arg(&zone.config(i)),
-            "--ca",
-            arg(&new_ca.join("trust.crt")),
-        ]);
-    }
+    install_trust(&zone, &new_ca.join("trust.crt"));
     rolling_restart(&zone, &mut running, "phase1");
 
     // Phase 2: re-activated under the new root, leaves rotated while etcd runs.
@@ -119,15 +118,7 @@ fn the_zone_ca_rotates_in_phases_and_the_zone_keeps_serving() {
     // Phase 3: the old root is dropped everywhere; members restart one at a time.
     run_ok(&["ca", "retire", "--ca", arg(&new_ca)]);
     assert!(!new_ca.join("trust.crt").exists());
-    for i in 0..3 {
-        run_ok(&[
-            "trust",
-            "--config",
-            arg(&zone.config(i)),
-            "--ca",
-            arg(&new_ca.join("ca.crt")),
-        ]);
-    }
+    install_trust(&zone, &new_ca.join("ca.crt"));
     rolling_restart(&zone, &mut running, "phase3");
 
     // Nothing written on the way is lost.

@@ -77,31 +77,33 @@ impl Row {
 }
 
 /// Reports a key that is too open, unreadable, or not the certificate's.
-pub fn key_problems(row: &mut Row, base: &Path, key: &str, cert: &CertInfo, fix: &str) {
-    let loaded = if crate::config::node::inline_pem(key) {
-        zone_pki::authority::parse_key(key)
-    } else {
-        let path = base.join(key);
-        if let Ok(meta) = std::fs::metadata(&path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                row.problems.push(problem(
-                    format!(
-                        "key file {} is readable by group or others (mode {mode:o})",
-                        path.display()
-                    ),
-                    format!(
-                        "chmod 600 {} (and consider the key exposed: rotate it)",
-                        path.display()
-                    ),
-                ));
-            }
+pub fn key_problems(row: &mut Row, path: &Path, cert: &CertInfo, fix: &str) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            row.problems.push(problem(
+                format!(
+                    "key file {} is readable by group or others (mode {mode:o})",
+                    path.display()
+                ),
+                format!(
+                    "chmod 600 {} (and consider the key exposed: rotate it)",
+                    path.display()
+                ),
+            ));
         }
-        zone_pki::authority::read_text(&path).and_then(|t| zone_pki::authority::parse_key(&t))
-    };
-    match loaded {
-        Ok(key) if cert.public_key_matches(&key) => {}
-        Ok(_) => row
+    }
+    let matches = zone_pki::authority::read_text(path)
+        .and_then(|t| zone_pki::authority::parse_key(&t))
+        .map(|key| cert.public_key_matches(&key));
+    key_match_problems(row, matches, fix);
+}
+
+/// Reports a key that could not be read (`Err`), or is not the certificate's (`Ok(false)`).
+pub fn key_match_problems(row: &mut Row, matches: Result<bool, zone_pki::Error>, fix: &str) {
+    match matches {
+        Ok(true) => {}
+        Ok(false) => row
             .problems
             .push(problem("the key does not match the certificate", fix)),
         Err(e) => row
@@ -169,21 +171,13 @@ pub fn leaf_row(
     let pem = match std::fs::read_to_string(&cert_path) {
         Ok(pem) => pem,
         Err(_) => {
-            row.problems
-                .push(problem("missing", format!("{rotate} (or launch)")));
+            row.problems.push(problem("missing", rotate));
             return row;
         }
     };
     let (mut row, info) = parse_into(row, &pem);
     let Some(info) = info else { return row };
-    let key = paths.key(kind);
-    key_problems(
-        &mut row,
-        Path::new("/"),
-        &key.display().to_string(),
-        &info,
-        rotate,
-    );
+    key_problems(&mut row, &paths.key(kind), &info, rotate);
     if matches!(issuer, LeafIssuer::External) && !chains_to_roots(&pem, roots) {
         row.problems.push(problem(
             "does not chain to the zone CA (ca): the file must hold the leaf, then any intermediates",

@@ -13,10 +13,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zone_pki::{CertInfo, Error, Host, LeafKind};
 
-use crate::config::node::{read_pem_field, state_dir, trusted_roots, Node, NodeFile};
+use crate::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, Node, NodeFile};
 use crate::config::{parse, read_config};
 use crate::inspection::{
-    expiry, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem, Row,
+    expiry, key_match_problems, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem,
+    Row,
 };
 use crate::leaves::LeafPaths;
 use crate::nameservice::CachePolicy;
@@ -140,8 +141,14 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
                 reactivate,
             ));
         }
-        if let Some(key) = &file.key {
-            key_problems(&mut node_row, &base, key, node_ca, reactivate);
+        match file.key.as_deref() {
+            Some(key) if inline_pem(key) => {
+                let matches =
+                    zone_pki::authority::parse_key(key).map(|k| node_ca.public_key_matches(&k));
+                key_match_problems(&mut node_row, matches, reactivate);
+            }
+            Some(key) => key_problems(&mut node_row, &base.join(key), node_ca, reactivate),
+            None => {}
         }
         expiry(&mut node_row, node_ca, now, None, reactivate);
     }

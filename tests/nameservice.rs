@@ -92,9 +92,7 @@ fn environment_file(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_zone_launches_from_the_signed_document_and_services_reach_it_with_env() {
-    let members: Vec<(String, String)> = (1..=3)
-        .map(|i| (format!("node{i}.{ZONE}"), format!("127.0.40.{i}")))
-        .collect();
+    let members = loopback_members(ZONE, 40, 3);
     let pairs: Vec<(&str, &str)> = members
         .iter()
         .map(|(n, a)| (n.as_str(), a.as_str()))

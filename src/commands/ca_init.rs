@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
+use zone_pki::private_files::Staging;
 use zone_pki::{Authority, Error};
 
 use super::{CA_CERT, CA_KEY};
@@ -23,16 +23,7 @@ pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     }
     let root = Authority::new_root(zone)?;
     let staging = Staging::new(out)?;
-    private_files::write_new(
-        &staging.path().join(CA_KEY),
-        root.key_pem().as_bytes(),
-        KEY_MODE,
-    )?;
-    private_files::write_new(
-        &staging.path().join(CA_CERT),
-        root.chain_pem().as_bytes(),
-        PUBLIC_MODE,
-    )?;
+    super::write_root(staging.path(), &root)?;
     staging.commit()?;
     eprintln!(
         "zone-etcd: zone {zone}: root CA written to {} (keep {CA_KEY} offline; nodes need only {CA_CERT})",

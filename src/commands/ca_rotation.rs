@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
+use zone_pki::private_files::{self, Staging, PUBLIC_MODE};
 use zone_pki::{Authority, CertInfo, Error};
 
 use super::{CA_CERT, CA_KEY};
@@ -63,16 +63,7 @@ pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
     let (old, zone) = zone_of(old_dir)?;
     let new = Authority::new_root(&zone)?;
     let staging = Staging::new(out).map_err(|e| e.field("--out"))?;
-    private_files::write_new(
-        &staging.path().join(CA_KEY),
-        new.key_pem().as_bytes(),
-        KEY_MODE,
-    )?;
-    private_files::write_new(
-        &staging.path().join(CA_CERT),
-        new.chain_pem().as_bytes(),
-        PUBLIC_MODE,
-    )?;
+    super::write_root(staging.path(), &new)?;
     let trust = format!("{}{}", new.chain_pem(), old.chain_pem());
     private_files::write_new(
         &staging.path().join(TRUST_FILE),

@@ -99,6 +99,13 @@ pub fn zone_toml(zone: &str, members: &[(&str, &str)]) -> String {
     text
 }
 
+/// Members node1..=count of `zone` on 127.0.<subnet>.1..=count, as (name, address).
+pub fn loopback_members(zone: &str, subnet: u8, count: u8) -> Vec<(String, String)> {
+    (1..=count)
+        .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
+        .collect()
+}
+
 /// A zone made on disk with `ca init` and `bootstrap`, members on 127.0.<subnet>.1..=n.
 pub struct TestZone {
     pub dir: tempfile::TempDir,
@@ -110,9 +117,7 @@ pub struct TestZone {
 
 impl TestZone {
     pub fn bootstrap(zone: &str, subnet: u8, count: u8) -> TestZone {
-        let members: Vec<(String, String)> = (1..=count)
-            .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
-            .collect();
+        let members = loopback_members(zone, subnet, count);
         let pairs: Vec<(&str, &str)> = members
             .iter()
             .map(|(n, a)| (n.as_str(), a.as_str()))

@@ -1,20 +1,11 @@
 //! zone-etcd: the etcd launcher of a zone. The command line only; each command lives in
-//! its own module under `commands`.
-
-mod cluster;
-mod commands;
-mod config;
-mod etcd;
-mod inspection;
-mod leaves;
-mod nameservice;
-mod state;
-mod zone_doc;
+//! its own module under `zone_etcd::commands`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use zone_etcd::commands;
 
 #[derive(Parser)]
 #[command(

@@ -1,0 +1,13 @@
+//! zone-etcd as a library: the commands behind the CLI and the pieces they are made of.
+//! The binary (`main.rs`) only parses the command line; fuzz targets and the benchmark
+//! program use the parsers and the derivation from here.
+
+pub mod cluster;
+pub mod commands;
+pub mod config;
+pub mod etcd;
+pub mod inspection;
+pub mod leaves;
+pub mod nameservice;
+pub mod state;
+pub mod zone_doc;

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/fetch-etcd.sh
+# etcd-client compiles etcd's API from its .proto files.
+./scripts/need.sh protoc:protobuf-compiler
 cargo build --release --locked
 # The bundle: zone-etcd beside etcd and etcdctl, where it looks for them first.
 install -m 0755 target/release/zone-etcd bin/zone-etcd

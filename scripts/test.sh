@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check and test of zone-etcd. On a fresh machine it first installs what the
-# tests need (idempotent): the bundled etcd (scripts/fetch-etcd.sh), jq and openssl (the
-# tests check the zone document's signature with them, as a reviewer would), and the
-# Rust components for the lint steps.
+# tests need (idempotent): the bundled etcd (scripts/fetch-etcd.sh), protoc (etcd-client
+# compiles etcd's API from its .proto files), jq and openssl (the tests check the zone
+# document's signature with them, as a reviewer would), and the Rust components for the
+# lint steps.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/fetch-etcd.sh
 
-missing=()
-for tool in jq openssl; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-fi
+./scripts/need.sh protoc:protobuf-compiler jq openssl
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

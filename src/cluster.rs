@@ -6,6 +6,7 @@
 
 use zone_pki::Host;
 
+use crate::cluster_api::ClusterMember;
 use crate::config::zone::Member;
 
 /// etcd's `--initial-cluster-state`.
@@ -43,6 +44,20 @@ pub fn initial_cluster(members: &[Member]) -> String {
     members
         .iter()
         .map(|m| format!("{}={}", m.node_name, peer_url(m)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `--initial-cluster` for a member joining a running cluster: the members the cluster
+/// returned when it added this one, with its own (still unnamed) entry named, as
+/// `etcdctl member add` prints it. etcd checks this list against the running cluster's.
+pub fn joining_initial_cluster(members: &[ClusterMember], joining_id: u64, name: &str) -> String {
+    members
+        .iter()
+        .flat_map(|m| {
+            let name = if m.id == joining_id { name } else { &m.name };
+            m.peer_urls.iter().map(move |url| format!("{name}={url}"))
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -134,6 +149,26 @@ mod tests {
         assert_eq!(
             initial_cluster(&members),
             "node1.example.zone=https://10.0.1.10:2380,node2.example.zone=https://10.0.1.11:2380,node3.example.zone=https://10.0.1.12:2380"
+        );
+    }
+
+    #[test]
+    fn a_joining_member_names_itself_in_the_clusters_list() {
+        let running = |id: u64, name: &str, url: &str| ClusterMember {
+            id,
+            name: name.into(),
+            peer_urls: vec![url.into()],
+            client_urls: vec![],
+            learner: false,
+        };
+        let members = [
+            running(1, "node1.example.zone", "https://10.0.1.10:2380"),
+            running(9, "", "https://10.0.1.13:2380"),
+            running(2, "node2.example.zone", "https://10.0.1.11:2380"),
+        ];
+        assert_eq!(
+            joining_initial_cluster(&members, 9, "node4.example.zone"),
+            "node1.example.zone=https://10.0.1.10:2380,node4.example.zone=https://10.0.1.13:2380,node2.example.zone=https://10.0.1.11:2380"
         );
     }
 

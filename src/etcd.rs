@@ -25,7 +25,9 @@ pub const CIPHER_SUITES: [&str; 3] = [
 pub struct EtcdPlan<'a> {
     pub zone: &'a str,
     pub member: &'a Member,
-    pub members: &'a [Member],
+    /// `--initial-cluster`: the zone's members for a bootstrap ([`cluster::initial_cluster`]),
+    /// or the running cluster's list for a join ([`cluster::joining_initial_cluster`]).
+    pub initial_cluster: String,
     pub token: String,
     pub state: ClusterState,
     pub data_dir: &'a Path,
@@ -83,7 +85,7 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
             "initial-advertise-peer-urls",
             cluster::peer_url(plan.member),
         ),
-        ("initial-cluster", cluster::initial_cluster(plan.members)),
+        ("initial-cluster", plan.initial_cluster.clone()),
         ("initial-cluster-token", plan.token.clone()),
         ("initial-cluster-state", plan.state.as_str().to_string()),
         // Client port: only certificates from the zone.

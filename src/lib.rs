@@ -3,11 +3,14 @@
 //! program use the parsers and the derivation from here.
 
 pub mod cluster;
+pub mod cluster_api;
 pub mod commands;
 pub mod config;
 pub mod etcd;
 pub mod inspection;
 pub mod leaves;
+pub mod membership;
 pub mod nameservice;
 pub mod state;
+pub mod wal;
 pub mod zone_doc;

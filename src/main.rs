@@ -64,6 +64,48 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "args", requires = "dry_run")]
         format: commands::launch::DryRunFormat,
     },
+    /// Join the running cluster: add this node as a learner, start etcd, promote it.
+    Join {
+        /// The node's config (node.toml from its bundle, listing it as a member).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+    },
+    /// Remove a member (this node by default) from the running cluster; its data is kept aside.
+    Leave {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The member to remove, by node name (default: this node).
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+        /// Remove it even if the voters left would not have a healthy quorum.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The running cluster's members: role, leader, raft index, size, health, TLS latency.
+    Status {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the table as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: started by join and launch to promote this node's learner once caught up.
+    #[command(hide = true)]
+    PromoteLearner {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The learner's member ID (hex).
+        #[arg(long, value_name = "ID")]
+        member_id: String,
+        /// Stop when this process (etcd) exits.
+        #[arg(long, value_name = "PID")]
+        watch_pid: u32,
+        /// Start the promoter in the background and return at once.
+        #[arg(long)]
+        detach: bool,
+    },
     /// New server, peer and client certificates (new keys), used by a running etcd at once.
     Rotate {
         /// The node's config (node.toml from its bundle).
@@ -195,6 +237,19 @@ fn main() -> ExitCode {
             dry_run,
             format,
         } => commands::launch::run(config, *dry_run, *format),
+        Cmd::Join { config } => commands::join::run(config),
+        Cmd::Leave {
+            config,
+            node,
+            force,
+        } => commands::leave::run(config, node.as_deref(), *force),
+        Cmd::Status { config, json } => commands::status::run(config, *json),
+        Cmd::PromoteLearner {
+            config,
+            member_id,
+            watch_pid,
+            detach,
+        } => commands::promote_learner::run(config, member_id, *watch_pid, *detach),
         Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
         Cmd::Check { config, json } => commands::check::run(config, *json),
         Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),

@@ -7,17 +7,10 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use common::*;
 use zone_pki::{Host, LeafKind};
-
-fn b64(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(text)
-}
 
 /// Copies a leaf and its key out of the state directory, so a probe keeps a fixed
 /// identity while the node rotates its own.
@@ -47,39 +40,8 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
     let before: Vec<_> = (0..3).map(served).collect();
 
     // One writer per member, each request on a new TCP connection and TLS session.
-    let stop = Arc::new(AtomicBool::new(false));
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let writers: Vec<_> = (0..3)
-        .map(|i| {
-            let (stop, acknowledged, failures) =
-                (stop.clone(), acknowledged.clone(), failures.clone());
-            let (addr, ca) = (zone.client_addr(i), ca.clone());
-            let client = Identity {
-                chain: client.chain.clone(),
-                key: client.key.clone(),
-            };
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while !stop.load(Ordering::SeqCst) {
-                    let key = format!("load/{i}/{n:06}");
-                    let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(&key), b64("v"));
-                    match https_request(&addr, &ca, Some(&client), "POST", "/v3/kv/put", &body) {
-                        Ok(r) if r.status_line.contains(" 200 ") => {
-                            acknowledged.lock().unwrap().push(key)
-                        }
-                        Ok(r) => failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("{key}: {} {}", r.status_line, r.body)),
-                        Err(e) => failures.lock().unwrap().push(format!("{key}: {e}")),
-                    }
-                    n += 1;
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-            })
-        })
-        .collect();
+    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
+    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(25));
 
     std::thread::sleep(Duration::from_millis(500));
     for _round in 0..3 {
@@ -90,12 +52,10 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::SeqCst);
-    for writer in writers {
-        writer.join().unwrap();
-    }
-    let failures = failures.lock().unwrap().clone();
-    let acknowledged = acknowledged.lock().unwrap().clone();
+    let LoadResult {
+        acknowledged,
+        failures,
+    } = load.stop();
     eprintln!(
         "{} writes acknowledged, {} failed",
         acknowledged.len(),

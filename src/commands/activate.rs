@@ -45,14 +45,23 @@ pub fn run(
     let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
     write_bundle(staging.path(), &root, &trust, &zone, node_name, members)?;
     staging.commit()?;
-    let role = match zone.member(node_name) {
-        Some(_) => "etcd member",
-        None => "client node (not an etcd member)",
+    let config = out.join("node.toml");
+    let (role, next) = match zone.member(node_name) {
+        Some(_) => (
+            "etcd member",
+            format!(
+                "`zone-etcd launch --config {0}` in a new zone, or `zone-etcd join --config {0}` to add it to a running one",
+                config.display()
+            ),
+        ),
+        None => (
+            "client node (not an etcd member)",
+            format!("`zone-etcd env --config {}`", config.display()),
+        ),
     };
     eprintln!(
-        "zone-etcd: activated {node_name} as {role}: bundle in {} (copy it to the node, then run `zone-etcd launch --config {}`)",
+        "zone-etcd: activated {node_name} as {role}: bundle in {} (copy it to the node, then run {next})",
         out.display(),
-        out.join("node.toml").display()
     );
     Ok(())
 }

@@ -10,7 +10,6 @@ use zone_pki::{Error, LeafKind};
 
 use crate::cluster;
 use crate::config::node::Node;
-use crate::leaves::{self, Outcome};
 
 /// Output formats of `env`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,19 +40,7 @@ pub fn run(config: &Path, format: EnvFormat) -> Result<(), Error> {
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
-    let paths = match &node.external {
-        Some(paths) => {
-            crate::inspection::validate_external(&node, paths, &[LeafKind::Client])?;
-            paths.clone()
-        }
-        None => {
-            let (paths, outcome) = leaves::ensure(&node, &identity)?;
-            if let Outcome::Issued { reason } = outcome {
-                tracing::info!("issued new certificates ({reason})");
-            }
-            paths
-        }
-    };
+    let paths = super::current_leaves(&node, &[LeafKind::Client])?;
     let env = ClientEnv {
         zone: node.zone.clone(),
         node: node.name.clone(),

@@ -1,19 +1,23 @@
 //! `zone-etcd launch`: load the bundle, make sure valid leaves are current, derive the
 //! cluster, and replace this process with etcd (same PID, so a supervisor's signals and
-//! `Type=notify` reach etcd directly).
+//! `Type=notify` reach etcd directly). Over existing data it first checks, briefly, that
+//! the data still belongs to the running cluster (see [`crate::membership`]).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use zone_pki::{Error, LeafKind};
 
 use crate::cluster::{self, ClusterState};
+use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 use crate::etcd::{self, EtcdPlan};
-use crate::inspection;
-use crate::leaves::{self, LeafPaths, Outcome};
+use crate::leaves::LeafPaths;
+use crate::membership::{self, Conflict};
 use crate::nameservice::CachePolicy;
+use crate::wal::{self, LocalMember};
 
 /// How `--dry-run` prints etcd's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,12 +50,19 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         Some(paths) => paths.clone(),
         None => LeafPaths::for_state_dir(&node.state_dir),
     };
+    let local = wal::local_member(&node.data_dir)?;
     let plan = EtcdPlan {
         zone: &node.zone,
         member,
-        members: &node.members,
+        initial_cluster: cluster::initial_cluster(&node.members),
         token: cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint()),
-        state: cluster_state(&node.data_dir),
+        // `existing` once the data directory holds a member: etcd then restarts from its
+        // own log and ignores the initial cluster.
+        state: if local.is_some() {
+            ClusterState::Existing
+        } else {
+            ClusterState::New
+        },
         data_dir: &node.data_dir,
         tls: &tls,
     };
@@ -78,11 +89,17 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         return Ok(());
     }
     let args = etcd::args(&plan);
-    if node.external.is_some() {
-        inspection::validate_external(&node, &tls, &[LeafKind::Server, LeafKind::Peer])
-            .map_err(|e| e.file(config))?;
-    } else if let (_, Outcome::Issued { reason }) = leaves::ensure(&node, &identity)? {
-        tracing::info!("issued new server, peer and client certificates ({reason})");
+    super::current_leaves(&node, &[LeafKind::Server, LeafKind::Peer])
+        .map_err(|e| e.file(config))?;
+    let learner = match local {
+        None => {
+            refuse_removed_member(&node)?;
+            None
+        }
+        Some(local) => check_restart(&node, &tls, local)?,
+    };
+    if let Some(id) = learner {
+        super::promote_learner::spawn(config, id)?;
     }
     tracing::info!(
         "exec {} as member {} of zone {} (members from {})",
@@ -95,12 +112,62 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     Err(Error::io("exec etcd", &binary, &err))
 }
 
-/// `new` for a fresh data directory; `existing` once it holds a member (etcd then
-/// ignores the initial cluster and restarts from its own log).
-pub fn cluster_state(data_dir: &Path) -> ClusterState {
-    if data_dir.join("member").is_dir() {
-        ClusterState::Existing
-    } else {
-        ClusterState::New
+/// How long a restart waits for another member to say whether its data still belongs.
+const RESTART_CHECK: Duration = Duration::from_secs(1);
+
+/// Before etcd starts over existing data: asks the other members, briefly, whether the
+/// data still belongs to the running cluster. Returns the member ID when it is still a
+/// learner (to promote). Nobody answering is not an error: the whole zone may be
+/// restarting, and etcd itself refuses peers of another cluster.
+fn check_restart(node: &Node, tls: &LeafPaths, local: LocalMember) -> Result<Option<u64>, Error> {
+    let others = super::other_members(node);
+    if others.is_empty() {
+        return Ok(None);
+    }
+    let creds = match Credentials::load(tls) {
+        Ok(creds) => creds,
+        Err(e) => {
+            tracing::warn!("not checking the data directory against the cluster: {e}");
+            return Ok(None);
+        }
+    };
+    let answer = cluster_api::runtime()?.block_on(async {
+        tokio::time::timeout(RESTART_CHECK, cluster_api::view(&others, &creds)).await
+    });
+    let Ok(Ok(view)) = answer else {
+        tracing::info!(
+            "no other member answered within {RESTART_CHECK:?}; starting member {} from its data",
+            cluster_api::hex_id(local.member_id)
+        );
+        return Ok(None);
+    };
+    match membership::restart_standing(local, &view) {
+        Ok(m) => Ok(m.learner.then_some(m.id)),
+        Err(Conflict::Removed { local }) => {
+            let moved = membership::move_aside(&node.data_dir, local.member_id)?;
+            Err(Error::new(format!(
+                "member {} was removed from the cluster (asked at {}); its data directory was moved to {}",
+                cluster_api::hex_id(local.member_id),
+                view.answered_by,
+                moved.unwrap_or_default().display()
+            ))
+            .file(&node.data_dir)
+            .fix("run zone-etcd join to become a member again"))
+        }
+        Err(conflict) => Err(conflict.into_error(&node.name, &node.data_dir, &view.answered_by)),
+    }
+}
+
+/// A node whose member was removed (its data moved aside by `leave` or a restart) must
+/// not bootstrap a new cluster from an empty data directory: it joins again instead.
+fn refuse_removed_member(node: &Node) -> Result<(), Error> {
+    match membership::removed_data(&node.data_dir).last() {
+        None => Ok(()),
+        Some(removed) => Err(Error::new(format!(
+            "this node's member was removed from the cluster (its data is in {}); a new bootstrap here would split the zone",
+            removed.display()
+        ))
+        .file(&node.data_dir)
+        .fix("run zone-etcd join to become a member again (or delete the removed data to bootstrap a new zone)")),
     }
 }

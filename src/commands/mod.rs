@@ -9,14 +9,23 @@ pub mod check;
 pub mod demo;
 pub mod env;
 pub mod issue_client;
+pub mod join;
 pub mod launch;
+pub mod leave;
+pub mod promote_learner;
 pub mod rotate;
+pub mod status;
 pub mod trust;
 pub mod zone_sign;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use zone_pki::{Authority, CertInfo, Error};
+use zone_pki::{Authority, CertInfo, Error, LeafKind};
+
+use crate::cluster_api::Credentials;
+use crate::config::node::Node;
+use crate::leaves::{self, LeafPaths, Outcome};
 
 /// The zone root CA files inside a CA directory.
 pub const CA_CERT: &str = "ca.crt";
@@ -53,4 +62,52 @@ pub fn load_root(dir: &Path, zone: &str) -> Result<Authority, Error> {
         }
     }
     Ok(root)
+}
+
+/// The node's leaves, ready to use: `[external]` ones validated for `external_kinds`,
+/// else the node CA's set reused, or issued when missing or due.
+pub fn current_leaves(node: &Node, external_kinds: &[LeafKind]) -> Result<LeafPaths, Error> {
+    if let Some(paths) = &node.external {
+        crate::inspection::validate_external(node, paths, external_kinds)?;
+        return Ok(paths.clone());
+    }
+    let (paths, outcome) = leaves::ensure(node, &node.identity())?;
+    if let Outcome::Issued { reason } = outcome {
+        tracing::info!("issued new certificates ({reason})");
+    }
+    Ok(paths)
+}
+
+/// What `join`, `leave` and `status` talk to the cluster with: the node's client
+/// certificate, after the same checks as `env`.
+pub fn client_credentials(node: &Node, config: &Path) -> Result<Arc<Credentials>, Error> {
+    node.check_node_ca_covers(&node.identity())
+        .map_err(|e| e.file(config))?;
+    Credentials::load(&current_leaves(node, &[LeafKind::Client])?)
+}
+
+/// The client URLs of the zone's members other than this node: where to reach the
+/// running cluster from a node that may not be serving yet.
+pub fn other_members(node: &Node) -> Vec<String> {
+    node.members
+        .iter()
+        .filter(|m| m.node_name != node.name)
+        .map(crate::cluster::client_url)
+        .collect()
+}
+
+/// The one line for "no member answered", with each endpoint's reason.
+pub fn unreachable(failures: &[(String, String)], config: &Path) -> Error {
+    let reasons: Vec<String> = failures.iter().map(|(e, r)| format!("{e}: {r}")).collect();
+    Error::new(format!(
+        "no member of the zone's cluster answered ({})",
+        if reasons.is_empty() {
+            "the member list names no other member".to_string()
+        } else {
+            reasons.join("; ")
+        }
+    ))
+    .file(config)
+    .field("etcd")
+    .fix("start the members (zone-etcd launch) or check the member list and the network")
 }

@@ -4,6 +4,9 @@
 //! every process a test starts is killed by its PID when the test ends, pass or fail.
 #![allow(dead_code)]
 
+mod load;
+pub use load::*;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -90,13 +93,35 @@ pub fn activate_args(ca: &str, zone_file: &str, node: &str, out: &str) -> Vec<St
 
 /// Writes a zone file for `zone` with members (node name, address) on default ports.
 pub fn zone_toml(zone: &str, members: &[(&str, &str)]) -> String {
+    zone_toml_on(zone, members, 2380, 2379)
+}
+
+/// A zone file with every member on `peer_port` and `client_port`.
+pub fn zone_toml_on(
+    zone: &str,
+    members: &[(&str, &str)],
+    peer_port: u16,
+    client_port: u16,
+) -> String {
     let mut text = format!("name = \"{zone}\"\n");
     for (name, address) in members {
         text += &format!(
-            "\n[[etcd]]\nnode_name = \"{name}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = 2380\nclient_port = 2379\n"
+            "\n[[etcd]]\nnode_name = \"{name}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = {peer_port}\nclient_port = {client_port}\n"
         );
     }
     text
+}
+
+/// Polls `done` every 200 ms until it returns true; panics after `limit` with `what`.
+pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Members node1..=count of `zone` on 127.0.<subnet>.1..=count, as (name, address).
@@ -123,6 +148,62 @@ impl TestZone {
             .map(|(n, a)| (n.as_str(), a.as_str()))
             .collect();
         Self::from_zone_file(zone, &zone_toml(zone, &pairs), members, 2380, 2379)
+    }
+
+    /// Like [`TestZone::bootstrap`], on the given addresses and ports.
+    pub fn bootstrap_on(
+        zone: &str,
+        members: Vec<(String, String)>,
+        peer_port: u16,
+        client_port: u16,
+    ) -> TestZone {
+        let pairs: Vec<(&str, &str)> = members
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.as_str()))
+            .collect();
+        let text = zone_toml_on(zone, &pairs, peer_port, client_port);
+        Self::from_zone_file(zone, &text, members, peer_port, client_port)
+    }
+
+    /// The owner adds a member: the zone file gains it, and it is activated into
+    /// nodes/<name>/ (the other bundles keep their old member list). Returns its index.
+    pub fn add_member(&mut self, name: &str, address: &str) -> usize {
+        self.members.push((name.to_string(), address.to_string()));
+        let pairs: Vec<(&str, &str)> = self
+            .members
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.as_str()))
+            .collect();
+        let text = zone_toml_on(&self.name, &pairs, self.peer_port, self.client_port);
+        let file = self.path("zone-grown.toml");
+        fs::write(&file, text).unwrap();
+        run_ok(&activate_args(
+            self.path("ca").to_str().unwrap(),
+            file.to_str().unwrap(),
+            name,
+            self.node_dir(self.members.len() - 1).to_str().unwrap(),
+        ));
+        self.members.len() - 1
+    }
+
+    /// `zone-etcd <command> --config <member index's node.toml>` in the background.
+    pub fn spawn(&self, command: &str, index: usize) -> Running {
+        let mut cmd = zone_etcd();
+        cmd.args([command, "--config", self.config(index).to_str().unwrap()]);
+        let log = self.path(&format!("{}.{command}.log", self.members[index].0));
+        Running::spawn(cmd, &log)
+    }
+
+    /// `zone-etcd status --json` from member `index`: (exit success, the JSON, stderr).
+    pub fn status(&self, index: usize) -> (bool, serde_json::Value, String) {
+        let (ok, stdout, stderr) = run(&[
+            "status",
+            "--json",
+            "--config",
+            self.config(index).to_str().unwrap(),
+        ]);
+        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        (ok, json, stderr)
     }
 
     /// Bootstraps a zone from zone file `text`; `members` are (name, address) as the file

@@ -1,0 +1,165 @@
+//! `zone-etcd join`: bring an activated node into the running cluster, by etcd's runtime
+//! reconfiguration (seeds/002): add it as a learner through a healthy member, start etcd
+//! (exec, as `launch` does) as an `existing` member with the initial cluster the cluster
+//! returned, and promote it to a voter once its log has caught up.
+//!
+//! A learner does not count toward quorum, so the zone keeps its fault tolerance while the
+//! new member copies the data. Every step may be repeated: a join stopped after the add
+//! finds its member by peer URL and does not add it twice; one stopped after etcd started
+//! finds its data directory and only starts and promotes it (see [`crate::membership`]).
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use zone_pki::{Error, LeafKind};
+
+use crate::cluster::{self, ClusterState};
+use crate::cluster_api::{self, hex_id, Credentials};
+use crate::config::node::Node;
+use crate::etcd::{self, EtcdPlan};
+use crate::membership::{self, JoinStep};
+use crate::state;
+use crate::wal;
+
+pub fn run(config: &Path) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let Some(member) = node.member() else {
+        return Err(Error::new(format!(
+            "{} is not in zone {}'s member list, so it cannot join the cluster",
+            node.name, node.zone
+        ))
+        .file(config)
+        .field("etcd")
+        .fix("the owner adds the node to the zone file (or the nameservice's document) and activates it again"));
+    };
+    node.check_node_ca_covers(&node.identity())
+        .map_err(|e| e.file(config))?;
+    let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let tls = super::current_leaves(&node, &LeafKind::ALL).map_err(|e| e.file(config))?;
+    let creds = Credentials::load(&tls)?;
+    let others = super::other_members(&node);
+    let peer_url = cluster::peer_url(member);
+    let runtime = cluster_api::runtime()?;
+
+    // Two joins of one node must not both add it.
+    let lock = state::lock(&node.state_dir)?;
+    let local = wal::local_member(&node.data_dir)?;
+    let view = runtime
+        .block_on(cluster_api::view(&others, &creds))
+        .map_err(|failures| super::unreachable(&failures, config))?;
+    let step = membership::plan_join(local, &view, &node.name, &peer_url)
+        .map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?;
+    let (id, members, learner) = match step {
+        JoinStep::Restart { id, learner } => {
+            tracing::info!(
+                "{} is already member {} of the cluster; starting it from its data",
+                node.name,
+                hex_id(id)
+            );
+            (id, view.members.clone(), learner)
+        }
+        JoinStep::Start { id } => {
+            require_healthy(&runtime, &view, &creds, id, config)?;
+            tracing::info!(
+                "the cluster added {} as member {} before (an earlier join); starting it",
+                node.name,
+                hex_id(id)
+            );
+            (id, view.members.clone(), true)
+        }
+        JoinStep::Add => {
+            require_healthy(&runtime, &view, &creds, 0, config)?;
+            let (id, members) = runtime
+                .block_on(cluster_api::add_learner(
+                    &view.client_urls(),
+                    &creds,
+                    &peer_url,
+                ))
+                .map_err(|reason| {
+                    Error::new(format!(
+                        "the cluster refused to add {}: {reason}",
+                        node.name
+                    ))
+                    .file(config)
+                    .fix("see `zone-etcd status`; etcd allows one learner at a time")
+                })?;
+            tracing::info!(
+                "added {} to the cluster as learner {}",
+                node.name,
+                hex_id(id)
+            );
+            (id, members, true)
+        }
+    };
+    drop(lock);
+
+    let plan = EtcdPlan {
+        zone: &node.zone,
+        member,
+        initial_cluster: cluster::joining_initial_cluster(&members, id, &node.name),
+        token: cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint()),
+        state: ClusterState::Existing,
+        data_dir: &node.data_dir,
+        tls: &tls,
+    };
+    if learner {
+        super::promote_learner::spawn(config, id)?;
+    }
+    tracing::info!(
+        "exec {} as member {} of zone {} (joining cluster {})",
+        binary.display(),
+        node.name,
+        node.zone,
+        hex_id(view.cluster_id)
+    );
+    let err = Command::new(&binary).args(etcd::args(&plan)).exec();
+    Err(Error::io("exec etcd", &binary, &err))
+}
+
+/// Refuses to grow a cluster whose voters are not all healthy: once promoted, the new
+/// member raises the quorum, and a cluster already short of members could lose it.
+/// `joining` is this node's member ID when the cluster already lists it (it is not asked).
+fn require_healthy(
+    runtime: &tokio::runtime::Runtime,
+    view: &cluster_api::ClusterView,
+    creds: &std::sync::Arc<Credentials>,
+    joining: u64,
+    config: &Path,
+) -> Result<(), Error> {
+    let voters: Vec<&cluster_api::ClusterMember> = view
+        .members
+        .iter()
+        .filter(|m| !m.learner && m.id != joining)
+        .collect();
+    let mut problems = Vec::new();
+    let mut endpoints = Vec::new();
+    for m in &voters {
+        if m.client_urls.is_empty() {
+            problems.push(format!("{} has never started", describe_member(m)));
+        }
+        endpoints.extend(m.client_urls.iter().map(|u| (u.clone(), true)));
+    }
+    for report in runtime.block_on(cluster_api::probe_all(endpoints, creds)) {
+        if let Some(problem) = report.problem() {
+            problems.push(format!("{}: {problem}", report.endpoint));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "the cluster is not healthy, so no member is added: {}",
+        problems.join("; ")
+    ))
+    .file(config)
+    .fix("bring the member back (zone-etcd launch on it), or remove it (zone-etcd leave --node NAME), then join again"))
+}
+
+fn describe_member(m: &cluster_api::ClusterMember) -> String {
+    if m.name.is_empty() {
+        format!("member {}", hex_id(m.id))
+    } else {
+        format!("{} (member {})", m.name, hex_id(m.id))
+    }
+}

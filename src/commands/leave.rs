@@ -1,0 +1,171 @@
+//! `zone-etcd leave`: remove a member from the running cluster (this node's by default),
+//! then move the removed member's data directory aside, so that it can never start again
+//! with stale data.
+//!
+//! It refuses to remove the last member, and to remove a voter when the voters left would
+//! not have a healthy quorum (unless `--force`): a removal that loses quorum cannot be
+//! undone without rebuilding the cluster from a snapshot. A node removed from elsewhere
+//! (`--node`) has its data moved aside by its own next `launch`.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use zone_pki::Error;
+
+use crate::cluster_api::{self, hex_id};
+use crate::config::check_dns_name;
+use crate::config::node::Node;
+use crate::membership;
+use crate::wal;
+
+/// How long to wait for this node's etcd to stop after its own removal (etcd stops by
+/// itself once it applies it) before its data directory is moved anyway.
+const STOP_WAIT: Duration = Duration::from_secs(15);
+
+pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let target = target.unwrap_or(&node.name).to_string();
+    check_dns_name(&target).map_err(|p| {
+        Error::new(format!("node name {p}"))
+            .field("--node")
+            .fix("give the member's node name, e.g. node2.example.zone")
+    })?;
+    let creds = super::client_credentials(&node, config)?;
+    let runtime = cluster_api::runtime()?;
+    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let view = runtime
+        .block_on(cluster_api::view(&endpoints, &creds))
+        .map_err(|failures| super::unreachable(&failures, config))?;
+    // A member that never started has no name yet: find it by the peer URL the zone
+    // file gives it.
+    let by_url = node
+        .members
+        .iter()
+        .find(|m| m.node_name == target)
+        .and_then(|m| view.by_peer_url(&crate::cluster::peer_url(m)));
+    let Some(member) = view.by_name(&target).or(by_url).cloned() else {
+        let names: Vec<String> = view
+            .members
+            .iter()
+            .map(|m| {
+                if m.started() {
+                    m.name.clone()
+                } else {
+                    hex_id(m.id)
+                }
+            })
+            .collect();
+        return Err(Error::new(format!(
+            "{target} is not a member of the running cluster (members: {})",
+            names.join(", ")
+        ))
+        .field("--node")
+        .fix("give one of the members' names (see zone-etcd status)"));
+    };
+
+    let voters: Vec<(String, bool)> = view
+        .members
+        .iter()
+        .filter(|m| !m.learner)
+        .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), true)))
+        .collect();
+    let reports = runtime.block_on(cluster_api::probe_all(voters, &creds));
+    let healthy: Vec<u64> = view
+        .members
+        .iter()
+        .filter(|m| {
+            m.started()
+                && m.client_urls
+                    .iter()
+                    .all(|url| reports.iter().any(|r| &r.endpoint == url && r.healthy()))
+        })
+        .map(|m| m.id)
+        .collect();
+    if let Some(refusal) = membership::leave_refusal(&view, member.id, &healthy) {
+        if force && view.members.len() > 1 {
+            tracing::warn!("removing {target} anyway (--force): {refusal}");
+        } else {
+            return Err(Error::new(format!("not removing {target}: {refusal}"))
+                .field("--node")
+                .fix(if view.members.len() > 1 {
+                    "bring the unhealthy members back first (see zone-etcd status), or pass --force to remove it anyway"
+                } else {
+                    "stop its etcd instead; a zone needs at least one member"
+                }));
+        }
+    }
+
+    // Ask the members that stay, so the answer does not depend on the one leaving.
+    let mut stay: Vec<String> = view
+        .members
+        .iter()
+        .filter(|m| m.id != member.id)
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    stay.extend(member.client_urls.iter().cloned());
+    runtime
+        .block_on(cluster_api::remove(&stay, &creds, member.id))
+        .map_err(|reason| {
+            Error::new(format!("the cluster refused to remove {target}: {reason}"))
+                .file(config)
+                .fix("see zone-etcd status; a cluster without quorum cannot change its members")
+        })?;
+    let left = view
+        .members
+        .iter()
+        .filter(|m| !m.learner && m.id != member.id)
+        .count();
+    println!(
+        "zone-etcd: removed {target} (member {}) from the cluster; {left} voting members remain",
+        hex_id(member.id)
+    );
+
+    if target != node.name {
+        println!(
+            "zone-etcd: its etcd stops by itself; its next `zone-etcd launch` moves its data aside and refuses to start (run `zone-etcd join` there to come back)"
+        );
+        return Ok(());
+    }
+    let own = wal::local_member(&node.data_dir).ok().flatten();
+    if own.is_some_and(|local| local.member_id != member.id) {
+        // The data belongs to another member (not the one removed): leave it be.
+        return Ok(());
+    }
+    if let Some(url) = member.client_urls.first() {
+        if !wait_until_closed(url, STOP_WAIT) {
+            tracing::warn!(
+                "etcd still serves {url} after {STOP_WAIT:?}; moving its data aside anyway"
+            );
+        }
+    }
+    if let Some(moved) = membership::move_aside(&node.data_dir, member.id)? {
+        println!(
+            "zone-etcd: moved its data directory to {} (kept, never used again)",
+            moved.display()
+        );
+    }
+    Ok(())
+}
+
+/// Waits until nothing accepts connections at `url`'s address (etcd has stopped).
+fn wait_until_closed(url: &str, limit: Duration) -> bool {
+    let addr = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .trim_end_matches('/')
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next());
+    let Some(addr) = addr else {
+        return true;
+    };
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

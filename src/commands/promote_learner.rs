@@ -1,0 +1,124 @@
+//! `zone-etcd promote-learner` (internal; `join` and `launch` start it): promotes this
+//! node's learner to a voting member once its log has caught up with the leader's.
+//!
+//! It runs beside etcd, detached (started through a short-lived intermediate process, so
+//! it is not etcd's child: etcd never reaps children it did not start). It ends when the
+//! member is a voter, when the member was removed, or when the etcd it watches exits.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use zone_pki::Error;
+
+use crate::cluster_api::{self, hex_id, Credentials};
+use crate::config::node::Node;
+use crate::leaves::LeafPaths;
+use crate::nameservice::CachePolicy;
+
+/// Between two promotion attempts: etcd accepts one once the learner's log is within 10%
+/// of the leader's, which takes from milliseconds to minutes with the data's size.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Starts the promoter for member `id`, watching this process (which is about to become
+/// etcd by exec). Returns once it runs detached.
+pub fn spawn(config: &Path, id: u64) -> Result<(), Error> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::new(format!("cannot find zone-etcd's own executable: {e}")))?;
+    let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
+    let status = Command::new(&exe)
+        .args(promoter_args(&config, id, std::process::id()))
+        .arg("--detach")
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| Error::io("start the learner promoter", &exe, &e))?;
+    if !status.success() {
+        return Err(Error::new(format!(
+            "the learner promoter did not start ({status})"
+        )));
+    }
+    tracing::info!(
+        "member {} is a learner: it is promoted to a voter once it has caught up",
+        hex_id(id)
+    );
+    Ok(())
+}
+
+fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
+    vec![
+        "promote-learner".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--member-id".into(),
+        hex_id(id),
+        "--watch-pid".into(),
+        watch_pid.to_string(),
+    ]
+}
+
+pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Result<(), Error> {
+    let id = u64::from_str_radix(member_id, 16).map_err(|_| {
+        Error::new(format!("{member_id:?} is not a member ID"))
+            .field("--member-id")
+            .fix("give the member's ID in hex, as etcdctl member list prints it")
+    })?;
+    if detach {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::new(format!("cannot find zone-etcd's own executable: {e}")))?;
+        Command::new(&exe)
+            .args(promoter_args(config, id, watch_pid))
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::io("start the learner promoter", &exe, &e))?;
+        return Ok(());
+    }
+    let node = Node::load_with(config, CachePolicy::ReadOnly)?;
+    let paths = match &node.external {
+        Some(paths) => paths.clone(),
+        None => LeafPaths::for_state_dir(&node.state_dir),
+    };
+    let creds = Credentials::load(&paths)?;
+    let others = super::other_members(&node);
+    let runtime = cluster_api::runtime()?;
+    let mut attempts = 0u32;
+    loop {
+        if kill(Pid::from_raw(watch_pid as i32), None).is_err() {
+            tracing::info!(
+                "etcd (pid {watch_pid}) has exited; stopped waiting to promote {}",
+                hex_id(id)
+            );
+            return Ok(());
+        }
+        attempts += 1;
+        match runtime.block_on(cluster_api::promote(&others, &creds, id)) {
+            Ok(()) => {
+                tracing::info!(
+                    "promoted {} (member {}) to a voting member",
+                    node.name,
+                    hex_id(id)
+                );
+                return Ok(());
+            }
+            Err(reason) if reason.ends_with("can only promote a learner member") => {
+                tracing::info!("{} (member {}) is already a voter", node.name, hex_id(id));
+                return Ok(());
+            }
+            Err(reason) if reason.contains("member not found") => {
+                return Err(Error::new(format!(
+                    "member {} was removed before it could be promoted",
+                    hex_id(id)
+                ))
+                .fix("run zone-etcd join again"));
+            }
+            Err(reason) => {
+                // "not in sync with leader" until the log catches up; say so now and then.
+                if attempts % 20 == 1 {
+                    tracing::info!("not promoted yet (attempt {attempts}): {reason}");
+                }
+            }
+        }
+        std::thread::sleep(RETRY_EVERY);
+    }
+}

@@ -1,0 +1,261 @@
+//! `zone-etcd status`: the running cluster's member table, from this node's client
+//! certificate: each member's ID, URLs, role, leader, raft index, database size, health
+//! and TLS handshake time, asked of every member at once.
+//!
+//! Healthy means the member completes a TLS handshake with the zone's certificates,
+//! answers its status without errors and, for a voter, serves a linearizable read (which
+//! needs a leader and a quorum). The exit status is non-zero when quorum is lost or any
+//! member is unhealthy, for scripts and monitors.
+
+use std::path::Path;
+
+use serde::Serialize;
+use zone_pki::Error;
+
+use crate::cluster_api::{self, hex_id, ClusterMember, EndpointReport};
+use crate::config::node::Node;
+
+/// One member's row (also the JSON output).
+#[derive(Debug, Serialize)]
+struct MemberRow {
+    name: String,
+    id: String,
+    role: &'static str,
+    leader: bool,
+    healthy: bool,
+    peer_urls: Vec<String>,
+    client_urls: Vec<String>,
+    raft_index: Option<u64>,
+    raft_term: Option<u64>,
+    db_size: Option<i64>,
+    version: Option<String>,
+    handshake_ms: Option<f64>,
+    problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ClusterStatus {
+    zone: String,
+    cluster_id: String,
+    leader: Option<String>,
+    voters: usize,
+    healthy_voters: usize,
+    quorum: bool,
+    members: Vec<MemberRow>,
+    /// Members of the zone's list that the cluster does not know (they still have to join).
+    not_joined: Vec<String>,
+}
+
+pub fn run(config: &Path, json: bool) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let creds = super::client_credentials(&node, config)?;
+    let runtime = cluster_api::runtime()?;
+    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let view = runtime
+        .block_on(cluster_api::view(&endpoints, &creds))
+        .map_err(|failures| super::unreachable(&failures, config))?;
+    let probes: Vec<(String, bool)> = view
+        .members
+        .iter()
+        .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), !m.learner)))
+        .collect();
+    let reports = runtime.block_on(cluster_api::probe_all(probes, &creds));
+    let status = summarise(&node, &view, &reports);
+    if json {
+        let text = serde_json::to_string_pretty(&status)
+            .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", table(&status));
+    }
+    if status.quorum && status.members.iter().all(|m| m.healthy) {
+        return Ok(());
+    }
+    let unhealthy: Vec<&str> = status
+        .members
+        .iter()
+        .filter(|m| !m.healthy)
+        .map(|m| m.name.as_str())
+        .collect();
+    Err(Error::new(if status.quorum {
+        format!("unhealthy members: {}", unhealthy.join(", "))
+    } else {
+        format!(
+            "quorum lost: {} of {} voting members healthy (unhealthy: {})",
+            status.healthy_voters,
+            status.voters,
+            unhealthy.join(", ")
+        )
+    })
+    .fix("start the stopped members (zone-etcd launch on each), or remove dead ones (zone-etcd leave --node NAME)"))
+}
+
+fn summarise(
+    node: &Node,
+    view: &cluster_api::ClusterView,
+    reports: &[EndpointReport],
+) -> ClusterStatus {
+    let leader_id = reports
+        .iter()
+        .filter_map(|r| r.status.as_ref().ok())
+        .map(|s| s.leader)
+        .find(|&id| id != 0);
+    let members: Vec<MemberRow> = view
+        .members
+        .iter()
+        .map(|m| row(m, reports, leader_id))
+        .collect();
+    let voters = members.iter().filter(|m| m.role == "voter").count();
+    let healthy_voters = members
+        .iter()
+        .filter(|m| m.role == "voter" && m.healthy)
+        .count();
+    let not_joined = node
+        .members
+        .iter()
+        .filter(|m| {
+            view.by_name(&m.node_name).is_none()
+                && view.by_peer_url(&crate::cluster::peer_url(m)).is_none()
+        })
+        .map(|m| m.node_name.clone())
+        .collect();
+    ClusterStatus {
+        zone: node.zone.clone(),
+        cluster_id: hex_id(view.cluster_id),
+        leader: leader_id
+            .and_then(|id| view.by_id(id))
+            .map(|m| m.name.clone()),
+        voters,
+        healthy_voters,
+        quorum: voters > 0 && healthy_voters > voters / 2,
+        members,
+        not_joined,
+    }
+}
+
+fn row(m: &ClusterMember, reports: &[EndpointReport], leader: Option<u64>) -> MemberRow {
+    let mine: Vec<&EndpointReport> = reports
+        .iter()
+        .filter(|r| m.client_urls.contains(&r.endpoint))
+        .collect();
+    let status = mine.iter().find_map(|r| r.status.as_ref().ok());
+    let problem = if !m.started() {
+        Some("never started (added, waiting for its node to join)".to_string())
+    } else {
+        mine.iter()
+            .find_map(|r| r.problem().map(|p| format!("{}: {p}", r.endpoint)))
+    };
+    MemberRow {
+        name: if m.started() {
+            m.name.clone()
+        } else {
+            "(not started)".into()
+        },
+        id: hex_id(m.id),
+        role: if m.learner { "learner" } else { "voter" },
+        leader: leader == Some(m.id),
+        healthy: problem.is_none() && !mine.is_empty(),
+        peer_urls: m.peer_urls.clone(),
+        client_urls: m.client_urls.clone(),
+        raft_index: status.map(|s| s.raft_index),
+        raft_term: status.map(|s| s.raft_term),
+        db_size: status.map(|s| s.db_size),
+        version: status.map(|s| s.version.clone()),
+        handshake_ms: mine
+            .iter()
+            .find_map(|r| r.handshake.as_ref().ok())
+            .map(|d| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+        problem,
+    }
+}
+
+fn table(status: &ClusterStatus) -> String {
+    let header = [
+        "NAME",
+        "ID",
+        "ROLE",
+        "LEADER",
+        "HEALTH",
+        "RAFT INDEX",
+        "DB SIZE",
+        "TLS",
+        "CLIENT URL",
+        "PEER URL",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for m in &status.members {
+        rows.push(vec![
+            m.name.clone(),
+            m.id.clone(),
+            m.role.into(),
+            if m.leader { "*".into() } else { String::new() },
+            if m.healthy { "ok" } else { "UNHEALTHY" }.into(),
+            m.raft_index.map_or("-".into(), |i| i.to_string()),
+            m.db_size.map_or("-".into(), human_size),
+            m.handshake_ms
+                .map_or("-".into(), |ms| format!("{ms:.2} ms")),
+            m.client_urls.join(","),
+            m.peer_urls.join(","),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("zone {}, cluster {}\n", status.zone, status.cluster_id);
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    for m in status.members.iter().filter(|m| m.problem.is_some()) {
+        out.push_str(&format!(
+            "{}: {}\n",
+            m.name,
+            m.problem.as_deref().unwrap_or_default()
+        ));
+    }
+    for name in &status.not_joined {
+        out.push_str(&format!(
+            "{name}: in the zone's member list but not in the cluster (run zone-etcd join on it, or take it out of the zone file)\n"
+        ));
+    }
+    out.push_str(&format!(
+        "quorum: {} ({} of {} voters healthy), leader: {}\n",
+        if status.quorum { "yes" } else { "LOST" },
+        status.healthy_voters,
+        status.voters,
+        status.leader.as_deref().unwrap_or("none")
+    ));
+    out
+}
+
+fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_etcdctl() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(20480), "20.0 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 + 1024 * 512), "3.5 MiB");
+    }
+}

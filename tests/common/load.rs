@@ -1,0 +1,109 @@
+//! A write load on a zone: writer threads that each put a new key per request, on a new
+//! TCP connection and TLS session (etcd's gRPC gateway), and remember which writes etcd
+//! acknowledged, so a test can prove none of them is lost.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use super::{https_request, Identity};
+
+pub fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// What a load saw: keys etcd acknowledged, and requests that failed (with why).
+#[derive(Debug, Default, Clone)]
+pub struct LoadResult {
+    pub acknowledged: Vec<String>,
+    pub failures: Vec<String>,
+}
+
+pub struct WriteLoad {
+    stop: Arc<AtomicBool>,
+    result: Arc<Mutex<LoadResult>>,
+    writers: Vec<JoinHandle<()>>,
+}
+
+impl WriteLoad {
+    /// One writer per `host:port` in `addrs`, writing keys `<prefix>/<writer>/<n>` every
+    /// `pause`, with the client certificate `identity` and trust anchor `ca`.
+    pub fn start(
+        addrs: &[String],
+        ca: &Path,
+        identity: &Identity,
+        prefix: &str,
+        pause: Duration,
+    ) -> WriteLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let result = Arc::new(Mutex::new(LoadResult::default()));
+        let writers = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let (stop, result) = (stop.clone(), result.clone());
+                let (addr, ca) = (addr.clone(), ca.to_path_buf());
+                let identity = Identity {
+                    chain: identity.chain.clone(),
+                    key: identity.key.clone(),
+                };
+                let prefix = prefix.to_string();
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        let key = format!("{prefix}/{i}/{n:06}");
+                        let outcome = put(&addr, &ca, &identity, &key);
+                        let mut result = result.lock().unwrap();
+                        match outcome {
+                            Ok(()) => result.acknowledged.push(key),
+                            Err(e) => result.failures.push(format!("{key}: {e}")),
+                        }
+                        drop(result);
+                        n += 1;
+                        std::thread::sleep(pause);
+                    }
+                })
+            })
+            .collect();
+        WriteLoad {
+            stop,
+            result,
+            writers,
+        }
+    }
+
+    /// How many writes were acknowledged so far.
+    pub fn acknowledged(&self) -> usize {
+        self.result.lock().unwrap().acknowledged.len()
+    }
+
+    /// Stops every writer and returns what they saw.
+    pub fn stop(mut self) -> LoadResult {
+        self.stop.store(true, Ordering::SeqCst);
+        for writer in self.writers.drain(..) {
+            writer.join().unwrap();
+        }
+        self.result.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WriteLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One put through etcd's gateway; Ok only when etcd answered 200.
+pub fn put(addr: &str, ca: &PathBuf, identity: &Identity, key: &str) -> Result<(), String> {
+    let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(key), b64("v"));
+    match https_request(addr, ca, Some(identity), "POST", "/v3/kv/put", &body) {
+        Ok(r) if r.status_line.contains(" 200 ") => Ok(()),
+        Ok(r) => Err(format!("{} {}", r.status_line, r.body)),
+        Err(e) => Err(e),
+    }
+}

@@ -40,6 +40,9 @@ struct ClusterStatus {
     leader: Option<String>,
     voters: usize,
     healthy_voters: usize,
+    /// Voters that answered their status, with or without a quorum behind them.
+    answering_voters: usize,
+    /// Whether a linearizable read went through: a leader with a quorum exists.
     quorum: bool,
     members: Vec<MemberRow>,
     /// Members of the zone's list that the cluster does not know (they still have to join).
@@ -81,8 +84,8 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         format!("unhealthy members: {}", unhealthy.join(", "))
     } else {
         format!(
-            "quorum lost: {} of {} voting members healthy (unhealthy: {})",
-            status.healthy_voters,
+            "quorum lost: {} of {} voting members answering, none serves a quorum read (unhealthy: {})",
+            status.answering_voters,
             status.voters,
             unhealthy.join(", ")
         )
@@ -95,11 +98,17 @@ fn summarise(
     view: &cluster_api::ClusterView,
     reports: &[EndpointReport],
 ) -> ClusterStatus {
+    // Only a member that just served a quorum read knows the leader for sure; one cut off
+    // from its peers may still name itself.
     let leader_id = reports
         .iter()
+        .filter(|r| r.healthy() && r.quorum_read.is_some())
         .filter_map(|r| r.status.as_ref().ok())
         .map(|s| s.leader)
         .find(|&id| id != 0);
+    let quorum = reports
+        .iter()
+        .any(|r| matches!(r.quorum_read, Some(Ok(()))));
     let members: Vec<MemberRow> = view
         .members
         .iter()
@@ -109,6 +118,10 @@ fn summarise(
     let healthy_voters = members
         .iter()
         .filter(|m| m.role == "voter" && m.healthy)
+        .count();
+    let answering_voters = members
+        .iter()
+        .filter(|m| m.role == "voter" && m.raft_index.is_some())
         .count();
     let not_joined = node
         .members
@@ -127,7 +140,8 @@ fn summarise(
             .map(|m| m.name.clone()),
         voters,
         healthy_voters,
-        quorum: voters > 0 && healthy_voters > voters / 2,
+        answering_voters,
+        quorum,
         members,
         not_joined,
     }
@@ -223,13 +237,19 @@ fn table(status: &ClusterStatus) -> String {
             "{name}: in the zone's member list but not in the cluster (run zone-etcd join on it, or take it out of the zone file)\n"
         ));
     }
-    out.push_str(&format!(
-        "quorum: {} ({} of {} voters healthy), leader: {}\n",
-        if status.quorum { "yes" } else { "LOST" },
-        status.healthy_voters,
-        status.voters,
-        status.leader.as_deref().unwrap_or("none")
-    ));
+    out.push_str(&if status.quorum {
+        format!(
+            "quorum: yes ({} of {} voters healthy), leader: {}\n",
+            status.healthy_voters,
+            status.voters,
+            status.leader.as_deref().unwrap_or("none")
+        )
+    } else {
+        format!(
+            "quorum: LOST ({} of {} voters answering), leader: none\n",
+            status.answering_voters, status.voters
+        )
+    });
     out
 }
 

@@ -3,7 +3,7 @@
 //! acknowledged, so a test can prove none of them is lost.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -99,7 +99,7 @@ impl Drop for WriteLoad {
 }
 
 /// One put through etcd's gateway; Ok only when etcd answered 200.
-pub fn put(addr: &str, ca: &PathBuf, identity: &Identity, key: &str) -> Result<(), String> {
+pub fn put(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<(), String> {
     let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(key), b64("v"));
     match https_request(addr, ca, Some(identity), "POST", "/v3/kv/put", &body) {
         Ok(r) if r.status_line.contains(" 200 ") => Ok(()),

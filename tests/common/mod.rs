@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod load;
+#[allow(unused_imports)]
 pub use load::*;
 
 use std::collections::BTreeMap;

@@ -326,14 +326,36 @@ fn status_shows_the_leader_and_fails_when_quorum_is_lost() {
 }
 
 #[test]
-fn removed_or_foreign_data_never_starts_and_leave_keeps_quorum() {
-    let zone = TestZone::bootstrap("guard.zone", 53, 3);
-    let mut running = zone.launch_all();
-    zone.wait_healthy(&mut running);
+fn removed_data_never_starts_and_changes_need_a_healthy_cluster() {
+    let mut zone = TestZone::bootstrap("guard.zone", 53, 3);
+    let node4 = zone.add_member("node4.guard.zone", "127.0.53.4");
+    let join4 = |zone: &TestZone| run(&["join", "--config", zone.config(node4).to_str().unwrap()]);
+    // Nobody to join yet.
+    let (ok, _, err) = join4(&zone);
+    assert!(
+        !ok && err.contains("no member of the zone's cluster answered"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{err}"
+    );
+
+    let mut running: Vec<Running> = (0..3).map(|i| zone.launch(i)).collect();
+    wait_for_voters(&zone, 0, 3);
     let config = |i: usize| zone.config(i).to_str().unwrap().to_string();
 
-    // With node3 stopped, removing node2 would leave 1 healthy of 2 voters.
+    // With node3 stopped, the zone may not grow, and removing node2 would leave 1
+    // healthy of 2 voters.
     running.pop().unwrap().stop();
+    let (ok, _, err) = join4(&zone);
+    assert!(
+        !ok && err.contains("the cluster is not healthy") && err.contains("127.0.53.3"),
+        "{err}"
+    );
+    let (_, status, _) = zone.status(0);
+    assert_eq!(roles(&status), (3, 0), "nothing added: {status}");
     let (ok, _, err) = run(&[
         "leave",
         "--config",

@@ -320,6 +320,13 @@ fn load_node_ca(
             "cert",
         ));
     };
+    // Go (and so etcd and its peers) refuses every leaf under an expired CA.
+    for (info, file, field) in [
+        (&node_ca_info, cert_file.as_deref(), "cert"),
+        (&zone_ca_info, ca_file_of(file, base).as_deref(), "ca"),
+    ] {
+        check_validity(info).map_err(|e| locate(e, file, field))?;
+    }
     if !node_ca_info.permitted.iter().any(|p| p == name) {
         return Err(locate(
             Error::new(format!(
@@ -409,6 +416,40 @@ pub fn trusted_roots(pem: &str) -> Result<Vec<CertInfo>, Error> {
         roots.push(info);
     }
     Ok(roots)
+}
+
+/// Refuses a CA certificate outside its validity period.
+fn check_validity(info: &CertInfo) -> Result<(), Error> {
+    let now = time::OffsetDateTime::now_utc();
+    let at = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| t.to_string())
+    };
+    let problem = if now >= info.not_after {
+        format!(
+            "the certificate {:?} expired at {}",
+            info.subject_cn,
+            at(info.not_after)
+        )
+    } else if now < info.not_before {
+        format!(
+            "the certificate {:?} is not valid until {} (is the clock right?)",
+            info.subject_cn,
+            at(info.not_before)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(problem)
+        .fix("re-activate the node with a valid zone CA (zone-etcd activate), and check the clock"))
+}
+
+/// The file the `ca` field names, when it is a path.
+fn ca_file_of(file: &NodeFile, base: &Path) -> Option<PathBuf> {
+    file.ca
+        .as_deref()
+        .filter(|v| !inline_pem(v))
+        .map(|v| base.join(v))
 }
 
 fn first_cert(pem: &str) -> Result<CertInfo, Error> {

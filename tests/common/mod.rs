@@ -437,6 +437,7 @@ pub fn served_serial(addr: &str, ca: &Path, identity: &Identity) -> String {
 }
 
 /// Everything under `dir`: relative path → (mode, contents), for "nothing changed" checks.
+/// A symbolic link is recorded by its target, a FIFO or device by its mode only.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
     let mut out = BTreeMap::new();
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (u32, Vec<u8>)>) {
@@ -451,8 +452,14 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
             if meta.is_dir() {
                 out.insert(rel, (mode, Vec::new()));
                 walk(root, &path, out);
-            } else {
+            } else if meta.is_symlink() {
+                // The link itself (a FIFO or /dev/zero behind it must not be read).
+                let target = fs::read_link(&path).unwrap_or_default();
+                out.insert(rel, (mode, target.into_os_string().into_encoded_bytes()));
+            } else if meta.is_file() {
                 out.insert(rel, (mode, fs::read(&path).unwrap_or_default()));
+            } else {
+                out.insert(rel, (mode, Vec::new()));
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod etcd;
+pub mod fuzzing;
 pub mod inspection;
 pub mod leaves;
 pub mod nameservice;

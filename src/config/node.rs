@@ -48,6 +48,35 @@ pub struct NodeFile {
     pub external: Option<ExternalFiles>,
 }
 
+impl NodeFile {
+    /// Parses a node config's text; `path` names it in errors (and picks the format).
+    pub fn parse(path: &Path, text: &str) -> Result<NodeFile, Error> {
+        parse(path, text)
+    }
+
+    /// The node's name and zone, checked as DNS names. Without `zone` (the seed's JSON),
+    /// the zone is the node name minus its first label.
+    pub fn names(&self) -> Result<(String, String), Error> {
+        let name = required(&self.name, "name", "add name = \"<node>.<zone>\"")?;
+        check_dns_name(&name)
+            .map_err(|p| Error::new(p).field("name").fix("use the node's DNS name"))?;
+        let zone = match &self.zone {
+            Some(zone) => zone.clone(),
+            None => name
+                .split_once('.')
+                .map(|(_, z)| z.to_string())
+                .ok_or_else(|| {
+                    Error::new("missing, and the node name has no zone part")
+                        .field("zone")
+                        .fix("add zone = \"<zone>\"")
+                })?,
+        };
+        check_dns_name(&zone)
+            .map_err(|p| Error::new(p).field("zone").fix("use the zone's DNS name"))?;
+        Ok((name, zone))
+    }
+}
+
 /// `[external]`: leaf certificates (chain PEM) and keys made elsewhere, chaining to `ca`.
 /// A member needs server and peer; `env` needs client. Paths are relative to the config.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -103,23 +132,7 @@ impl Node {
 
     fn from_file(path: &Path, file: NodeFile, policy: CachePolicy) -> Result<Node, Error> {
         let base = base_dir(path);
-        let name = required(&file.name, "name", "add name = \"<node>.<zone>\"")?;
-        check_dns_name(&name)
-            .map_err(|p| Error::new(p).field("name").fix("use the node's DNS name"))?;
-        let zone = match &file.zone {
-            Some(zone) => zone.clone(),
-            // The seed's local JSON has no zone field: a node is named <host>.<zone>.
-            None => name
-                .split_once('.')
-                .map(|(_, z)| z.to_string())
-                .ok_or_else(|| {
-                    Error::new("missing, and the node name has no zone part")
-                        .field("zone")
-                        .fix("add zone = \"<zone>\"")
-                })?,
-        };
-        check_dns_name(&zone)
-            .map_err(|p| Error::new(p).field("zone").fix("use the zone's DNS name"))?;
+        let (name, zone) = file.names()?;
 
         let ca_field = required(
             &file.ca,

@@ -223,17 +223,7 @@ fn key_lines(dir: &Path) -> Vec<String> {
         if !text.contains("PRIVATE KEY") || path.extension().is_some_and(|e| e == "crt") {
             continue;
         }
-        let text = text.replace("\\n", "\n"); // inline PEM in JSON
-        let mut inside = false;
-        for line in text.lines() {
-            if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
-                inside = true;
-            } else if line.contains("-----END") {
-                inside = false;
-            } else if inside && line.trim().len() >= 16 {
-                lines.push(line.trim().to_string());
-            }
-        }
+        lines.extend(common::key_body_lines(&text));
     }
     lines
 }

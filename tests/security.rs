@@ -71,7 +71,7 @@ impl Transcript {
         check_modes(root, step, self.exempt.as_deref());
         for key in private_files(root) {
             let text = fs::read_to_string(&key).unwrap_or_default();
-            self.key_lines.extend(key_body_lines(&text));
+            self.key_lines.extend(common::key_body_lines(&text));
         }
     }
 }
@@ -100,22 +100,6 @@ fn private_files(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn key_body_lines(text: &str) -> Vec<String> {
-    let text = text.replace("\\n", "\n");
-    let mut inside = false;
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
-            inside = true;
-        } else if line.contains("-----END") {
-            inside = false;
-        } else if inside && line.trim().len() >= 16 {
-            lines.push(line.trim().to_string());
-        }
-    }
-    lines
 }
 
 /// Every private key file 0600; every directory between `root` and a key 0700.

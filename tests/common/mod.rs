@@ -724,3 +724,21 @@ pub fn bash(script: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The base64 body lines of the private keys in a PEM text (inline PEM in JSON too):
+/// what must never appear in any output.
+pub fn key_body_lines(text: &str) -> Vec<String> {
+    let text = text.replace("\\n", "\n");
+    let mut inside = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
+            inside = true;
+        } else if line.contains("-----END") {
+            inside = false;
+        } else if inside && line.trim().len() >= 16 {
+            lines.push(line.trim().to_string());
+        }
+    }
+    lines
+}

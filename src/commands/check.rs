@@ -168,7 +168,11 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         None => crate::leaves::check_tls_layout(&state),
     };
     if let Err(e) = &layout {
-        other.push(problem(e.to_string(), "see the fix in the problem"));
+        let path = e.file_path().map(|p| p.display().to_string());
+        other.push(problem(
+            format!("{}: {}", path.unwrap_or_default(), e.problem()),
+            e.fix_text().unwrap_or("restore the state directory"),
+        ));
     }
     let kinds: Vec<LeafKind> = match &identity {
         _ if layout.is_err() => Vec::new(),

@@ -121,6 +121,11 @@ pub fn expiry(
 ) {
     if now >= info.not_after {
         row.problems.push(problem("expired", fix));
+    } else if now < info.not_before {
+        row.problems.push(problem(
+            format!("not valid yet (from {})", rfc3339(info.not_before)),
+            fix,
+        ));
     } else if let Some(fraction) = renew_at {
         if info.life_used(now) >= fraction {
             row.problems.push(problem(
@@ -134,6 +139,10 @@ pub fn expiry(
             fix,
         ));
     }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 /// Who issued a leaf: this node's CA, or the operator's own PKI (`[external]`).
@@ -168,10 +177,14 @@ pub fn leaf_row(
     };
     let cert_path = paths.cert(kind);
     let mut row = Row::new(name, Some(cert_path.display().to_string()));
-    let pem = match std::fs::read_to_string(&cert_path) {
+    let pem = match zone_pki::authority::read_text(&cert_path) {
         Ok(pem) => pem,
-        Err(_) => {
+        Err(_) if !cert_path.exists() => {
             row.problems.push(problem("missing", rotate));
+            return row;
+        }
+        Err(e) => {
+            row.problems.push(problem(e.problem(), rotate));
             return row;
         }
     };
@@ -215,11 +228,21 @@ pub fn leaf_row(
             rotate,
         ));
     }
-    if let Some(node_ca) = node_ca {
+    // The CAs whose name constraints bind this leaf: its node CA, or the intermediates
+    // an external chain carries.
+    let constraining: Vec<CertInfo> = match issuer {
+        LeafIssuer::NodeCa(ca) => vec![ca.clone()],
+        LeafIssuer::External => chain_cas(&pem),
+        LeafIssuer::Unknown => Vec::new(),
+    };
+    for ca in &constraining {
         for san in &info.sans {
-            if !node_ca.permits(san) {
+            if !ca.permits(san) {
                 row.problems.push(problem(
-                    format!("names {san}, outside its node CA's name constraints (Go and etcd refuse it)"),
+                    format!(
+                        "names {san}, outside the name constraints of its CA {:?} (Go and etcd refuse it)",
+                        ca.subject_cn
+                    ),
                     rotate,
                 ));
             }
@@ -244,6 +267,19 @@ pub fn leaf_row(
     }
     expiry(&mut row, &info, now, Some(RENEW_AT_LIFE_USED), rotate);
     row
+}
+
+/// The CA certificates after the leaf in a chain file.
+fn chain_cas(chain_pem: &str) -> Vec<CertInfo> {
+    zone_pki::authority::parse_cert_chain(chain_pem)
+        .map(|ders| {
+            ders.iter()
+                .skip(1)
+                .filter_map(|der| CertInfo::parse(der).ok())
+                .filter(|c| c.is_ca)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// True when the first certificate of `chain_pem` leads, through the certificates that

@@ -12,7 +12,7 @@
 //! given paths through `current`. The previous set is kept; older ones are pruned.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use time::OffsetDateTime;
 use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
@@ -91,12 +91,83 @@ pub fn kinds_for(identity: &NodeIdentity) -> &'static [LeafKind] {
     }
 }
 
+/// Refuses a state directory whose TLS part leads out of it. Everything under `tls/` is
+/// made by zone-etcd: real directories, real files, and `current` -> `sets/<id>`. A link
+/// anywhere else was put there by someone else: etcd would serve the keys it points to,
+/// and pruning old sets through a linked `sets` would delete files outside the state.
+pub fn check_tls_layout(state_dir: &Path) -> Result<(), Error> {
+    let tls = state_dir.join("tls");
+    let sets = tls.join("sets");
+    for dir in [&tls, &sets] {
+        match fs::symlink_metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(foreign(
+                    dir,
+                    "is a symbolic link or a file, not a directory",
+                ))
+            }
+            Err(_) => return Ok(()), // nothing issued yet
+        }
+    }
+    let current = tls.join("current");
+    let Ok(meta) = fs::symlink_metadata(&current) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_symlink() {
+        return Err(foreign(
+            &current,
+            "is not the symbolic link zone-etcd makes",
+        ));
+    }
+    let target = fs::read_link(&current).map_err(|e| Error::io("read the link", &current, &e))?;
+    let parts: Vec<_> = target.components().collect();
+    let inside = matches!(
+        parts.as_slice(),
+        [Component::Normal(dir), Component::Normal(_)] if *dir == "sets"
+    );
+    if !inside {
+        return Err(foreign(
+            &current,
+            &format!(
+                "points to {}, outside the state directory's tls/sets/",
+                target.display()
+            ),
+        ));
+    }
+    // Named through `current`, as etcd is given them.
+    let Ok(entries) = fs::read_dir(&current) else {
+        return Ok(()); // a missing set is renewed
+    };
+    for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            return Err(foreign(
+                &entry.path(),
+                "is a symbolic link or not a regular file",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn foreign(path: &Path, what: &str) -> Error {
+    Error::new(format!(
+        "{what}: zone-etcd never follows links it did not make out of the state directory"
+    ))
+    .file(path)
+    .fix(format!(
+        "remove {} (zone-etcd rotate issues a new set)",
+        path.display()
+    ))
+}
+
 /// Why the current set cannot be used as it is, or `None` when every leaf is fine.
 pub fn renewal_reason(
     node: &Node,
     identity: &NodeIdentity,
     now: OffsetDateTime,
 ) -> Result<Option<String>, Error> {
+    check_tls_layout(&node.state_dir)?;
     let paths = LeafPaths::for_state_dir(&node.state_dir);
     if !node.state_dir.join("tls").join("current").exists() {
         return Ok(Some("no certificates issued yet".into()));
@@ -176,6 +247,7 @@ pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcom
 /// set from its next connection on.
 pub fn rotate(node: &Node, identity: &NodeIdentity) -> Result<LeafPaths, Error> {
     let _lock = state::lock(&node.state_dir)?;
+    check_tls_layout(&node.state_dir)?;
     issue_new_set(node, identity)?;
     Ok(LeafPaths::for_state_dir(&node.state_dir))
 }

@@ -7,6 +7,7 @@ pub mod cluster_api;
 pub mod commands;
 pub mod config;
 pub mod etcd;
+pub mod fuzzing;
 pub mod inspection;
 pub mod leaves;
 pub mod membership;

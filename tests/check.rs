@@ -149,7 +149,7 @@ fn a_clean_node_passes_and_each_problem_is_reported() {
     reported(
         &zone,
         "server",
-        "names 10.9.9.9, outside its node CA's name constraints",
+        "names 10.9.9.9, outside the name constraints of its CA",
     );
     clean(&zone);
 

@@ -95,6 +95,15 @@ impl Authority {
             ))
             .fix("point to a CA certificate made by `zone-etcd ca init` or `zone-etcd activate`"));
         }
+        // The zone is ECDSA P-256 throughout: zone documents are verified as such, and
+        // an RSA CA would hand etcd certificates its ECDSA-only TLS settings refuse.
+        if key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
+            return Err(Error::new(format!(
+                "the key of CA {:?} is not an ECDSA P-256 key",
+                info.subject_cn
+            ))
+            .fix("use a CA made by `zone-etcd ca init` or `zone-etcd activate` (ECDSA P-256)"));
+        }
         if !info.public_key_matches(&key) {
             return Err(Error::new(format!(
                 "the private key does not match certificate {:?}",
@@ -204,9 +213,81 @@ fn sign_error(e: rcgen::Error) -> Error {
     Error::new(format!("cannot sign the certificate: {e}"))
 }
 
+/// The largest PEM, key, config or zone document zone-etcd reads: real ones are a few
+/// kilobytes, so anything bigger is a mistake (or hostile) and is refused before it is
+/// read into memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Whether [`read_small_file`] follows a symbolic link at the path itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    Follow,
+    /// For files zone-etcd makes itself (the state directory): a link there was put by
+    /// someone else and may lead anywhere.
+    Refuse,
+}
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]. A FIFO or device (`/dev/zero`) is
+/// refused without waiting on it, a directory or a huge file before it is read.
+pub fn read_small_file(path: &Path, links: Links) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = nix::fcntl::OFlag::O_NONBLOCK; // opening a FIFO must not wait for a writer
+    if links == Links::Refuse {
+        flags |= nix::fcntl::OFlag::O_NOFOLLOW;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == nix::errno::Errno::ELOOP as i32 && links == Links::Refuse => {
+                Error::new("is a symbolic link; zone-etcd never follows links it did not make")
+                    .file(path)
+                    .fix(format!(
+                        "remove {} (zone-etcd writes it again)",
+                        path.display()
+                    ))
+            }
+            _ => Error::io("read", path, &e),
+        })?;
+    let meta = file.metadata().map_err(|e| Error::io("read", path, &e))?;
+    if meta.is_dir() {
+        return Err(Error::new("is a directory, not a file")
+            .file(path)
+            .fix("point to the file itself (for a bundle: <dir>/node.toml)"));
+    }
+    if !meta.is_file() {
+        return Err(
+            Error::new("is not a regular file (a FIFO, socket or device)")
+                .file(path)
+                .fix("point to a regular file"),
+        );
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(path, meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(path, bytes.len() as u64)); // it grew while we read it
+    }
+    Ok(bytes)
+}
+
+fn too_big(path: &Path, len: u64) -> Error {
+    Error::new(format!(
+        "file is {len} bytes; zone-etcd reads files of at most {MAX_FILE_BYTES}"
+    ))
+    .file(path)
+    .fix("point to the right file")
+}
+
 /// Reads a small text file (PEM or config), naming the file on failure.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = read_small_file(path, Links::Follow)?;
     String::from_utf8(bytes).map_err(|_| {
         Error::new("file is not UTF-8 text")
             .file(path)
@@ -238,7 +319,7 @@ pub fn load_key(path: &Path) -> Result<KeyPair> {
 /// Parses a PEM private key (PKCS#8, or SEC1 "EC PRIVATE KEY").
 pub fn parse_key(pem: &str) -> Result<KeyPair> {
     let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
-        Error::new("no private key found (expected a PEM PRIVATE KEY block)")
+        Error::new("no private key found (expected a PEM block of a PKCS#8 or EC private key)")
             .fix("point to the .key file written together with the certificate")
     })?;
     KeyPair::try_from(&der).map_err(|e| {

@@ -65,6 +65,10 @@ impl Error {
         self.field.as_deref()
     }
 
+    pub fn fix_text(&self) -> Option<&str> {
+        self.fix.as_deref()
+    }
+
     /// Wraps an I/O failure on `path` with a hint that fits its kind.
     pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Self {
         use std::io::ErrorKind;

@@ -162,7 +162,20 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         .ok()
         .and_then(|n| n.external.clone())
         .unwrap_or_else(|| LeafPaths::for_state_dir(&state));
+    // Leaves are read through the state directory's links only when they stay inside it.
+    let layout = match &file.external {
+        Some(_) => Ok(()),
+        None => crate::leaves::check_tls_layout(&state),
+    };
+    if let Err(e) = &layout {
+        let path = e.file_path().map(|p| p.display().to_string());
+        other.push(problem(
+            format!("{}: {}", path.unwrap_or_default(), e.problem()),
+            e.fix_text().unwrap_or("restore the state directory"),
+        ));
+    }
     let kinds: Vec<LeafKind> = match &identity {
+        _ if layout.is_err() => Vec::new(),
         Some(id) => crate::leaves::kinds_for(id).to_vec(),
         None => LeafKind::ALL
             .into_iter()

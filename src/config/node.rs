@@ -48,6 +48,35 @@ pub struct NodeFile {
     pub external: Option<ExternalFiles>,
 }
 
+impl NodeFile {
+    /// Parses a node config's text; `path` names it in errors (and picks the format).
+    pub fn parse(path: &Path, text: &str) -> Result<NodeFile, Error> {
+        parse(path, text)
+    }
+
+    /// The node's name and zone, checked as DNS names. Without `zone` (the seed's JSON),
+    /// the zone is the node name minus its first label.
+    pub fn names(&self) -> Result<(String, String), Error> {
+        let name = required(&self.name, "name", "add name = \"<node>.<zone>\"")?;
+        check_dns_name(&name)
+            .map_err(|p| Error::new(p).field("name").fix("use the node's DNS name"))?;
+        let zone = match &self.zone {
+            Some(zone) => zone.clone(),
+            None => name
+                .split_once('.')
+                .map(|(_, z)| z.to_string())
+                .ok_or_else(|| {
+                    Error::new("missing, and the node name has no zone part")
+                        .field("zone")
+                        .fix("add zone = \"<zone>\"")
+                })?,
+        };
+        check_dns_name(&zone)
+            .map_err(|p| Error::new(p).field("zone").fix("use the zone's DNS name"))?;
+        Ok((name, zone))
+    }
+}
+
 /// `[external]`: leaf certificates (chain PEM) and keys made elsewhere, chaining to `ca`.
 /// A member needs server and peer; `env` needs client. Paths are relative to the config.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -103,23 +132,7 @@ impl Node {
 
     fn from_file(path: &Path, file: NodeFile, policy: CachePolicy) -> Result<Node, Error> {
         let base = base_dir(path);
-        let name = required(&file.name, "name", "add name = \"<node>.<zone>\"")?;
-        check_dns_name(&name)
-            .map_err(|p| Error::new(p).field("name").fix("use the node's DNS name"))?;
-        let zone = match &file.zone {
-            Some(zone) => zone.clone(),
-            // The seed's local JSON has no zone field: a node is named <host>.<zone>.
-            None => name
-                .split_once('.')
-                .map(|(_, z)| z.to_string())
-                .ok_or_else(|| {
-                    Error::new("missing, and the node name has no zone part")
-                        .field("zone")
-                        .fix("add zone = \"<zone>\"")
-                })?,
-        };
-        check_dns_name(&zone)
-            .map_err(|p| Error::new(p).field("zone").fix("use the zone's DNS name"))?;
+        let (name, zone) = file.names()?;
 
         let ca_field = required(
             &file.ca,
@@ -320,6 +333,13 @@ fn load_node_ca(
             "cert",
         ));
     };
+    // Go (and so etcd and its peers) refuses every leaf under an expired CA.
+    for (info, file, field) in [
+        (&node_ca_info, cert_file.as_deref(), "cert"),
+        (&zone_ca_info, ca_file_of(file, base).as_deref(), "ca"),
+    ] {
+        check_validity(info).map_err(|e| locate(e, file, field))?;
+    }
     if !node_ca_info.permitted.iter().any(|p| p == name) {
         return Err(locate(
             Error::new(format!(
@@ -409,6 +429,40 @@ pub fn trusted_roots(pem: &str) -> Result<Vec<CertInfo>, Error> {
         roots.push(info);
     }
     Ok(roots)
+}
+
+/// Refuses a CA certificate outside its validity period.
+fn check_validity(info: &CertInfo) -> Result<(), Error> {
+    let now = time::OffsetDateTime::now_utc();
+    let at = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| t.to_string())
+    };
+    let problem = if now >= info.not_after {
+        format!(
+            "the certificate {:?} expired at {}",
+            info.subject_cn,
+            at(info.not_after)
+        )
+    } else if now < info.not_before {
+        format!(
+            "the certificate {:?} is not valid until {} (is the clock right?)",
+            info.subject_cn,
+            at(info.not_before)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(problem)
+        .fix("re-activate the node with a valid zone CA (zone-etcd activate), and check the clock"))
+}
+
+/// The file the `ca` field names, when it is a path.
+fn ca_file_of(file: &NodeFile, base: &Path) -> Option<PathBuf> {
+    file.ca
+        .as_deref()
+        .filter(|v| !inline_pem(v))
+        .map(|v| base.join(v))
 }
 
 fn first_cert(pem: &str) -> Result<CertInfo, Error> {

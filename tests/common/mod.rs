@@ -519,6 +519,7 @@ pub fn served_serial(addr: &str, ca: &Path, identity: &Identity) -> String {
 }
 
 /// Everything under `dir`: relative path → (mode, contents), for "nothing changed" checks.
+/// A symbolic link is recorded by its target, a FIFO or device by its mode only.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
     let mut out = BTreeMap::new();
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (u32, Vec<u8>)>) {
@@ -533,8 +534,14 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
             if meta.is_dir() {
                 out.insert(rel, (mode, Vec::new()));
                 walk(root, &path, out);
-            } else {
+            } else if meta.is_symlink() {
+                // The link itself (a FIFO or /dev/zero behind it must not be read).
+                let target = fs::read_link(&path).unwrap_or_default();
+                out.insert(rel, (mode, target.into_os_string().into_encoded_bytes()));
+            } else if meta.is_file() {
                 out.insert(rel, (mode, fs::read(&path).unwrap_or_default()));
+            } else {
+                out.insert(rel, (mode, Vec::new()));
             }
         }
     }
@@ -798,4 +805,22 @@ pub fn bash(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The base64 body lines of the private keys in a PEM text (inline PEM in JSON too):
+/// what must never appear in any output.
+pub fn key_body_lines(text: &str) -> Vec<String> {
+    let text = text.replace("\\n", "\n");
+    let mut inside = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
+            inside = true;
+        } else if line.contains("-----END") {
+            inside = false;
+        } else if inside && line.trim().len() >= 16 {
+            lines.push(line.trim().to_string());
+        }
+    }
+    lines
 }

@@ -37,13 +37,11 @@ pub struct Credentials {
 impl Credentials {
     /// Reads the client leaf and the CA the node's etcd members trust.
     pub fn load(paths: &LeafPaths) -> Result<Arc<Credentials>, Error> {
-        let read = |path: std::path::PathBuf| {
-            std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, &e))
-        };
+        use zone_pki::authority::read_text;
         Ok(Arc::new(Credentials {
-            ca: read(paths.ca())?,
-            cert: read(paths.cert(LeafKind::Client))?,
-            key: read(paths.key(LeafKind::Client))?,
+            ca: read_text(&paths.ca())?,
+            cert: read_text(&paths.cert(LeafKind::Client))?,
+            key: read_text(&paths.key(LeafKind::Client))?,
         }))
     }
 }

@@ -411,7 +411,11 @@ fn every_command_keeps_keys_private_and_out_of_every_output() {
     t.ok(root, &["rotate", "--config", &config, "--if-due"]);
     t.ok(root, &["check", "--config", &config]);
     t.ok(root, &["check", "--config", &config, "--json"]);
-    // After the rotation etcd serves the new set, still over TLS 1.3 only.
+    t.ok(root, &["status", "--config", &config]);
+    t.ok(root, &["status", "--config", &config, "--json"]);
+    t.fails(root, &["leave", "--config", &config]); // the last member
+    t.fails(root, &["join", "--config", &p("app/node.toml")]); // not a member
+                                                               // After the rotation etcd serves the new set, still over TLS 1.3 only.
     assert!(etcdctl(&tls, &["get", "k"]).1.contains('v'));
     t.ok(
         root,

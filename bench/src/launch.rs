@@ -4,7 +4,8 @@
 //!   /bin/true, against /bin/true started directly with the same argv (from
 //!   `launch --dry-run`): the difference is everything the launcher does before its exec.
 //! - Time to a healthy 3-member zone: three `zone-etcd launch` against the three etcd
-//!   argvs of `launch --dry-run` started directly, fresh data directories each time.
+//!   argvs of `launch --dry-run` started directly, fresh data directories each time,
+//!   `4 x runs` starts each way.
 //! - Peak memory: `/usr/bin/time -f %M` (ru_maxrss) of launch. Linux keeps a process's
 //!   peak RSS across exec (the old image's high-water mark is folded into it), so with
 //!   etcd_bin = /bin/true the figure is max(launcher, /bin/true); /bin/true alone is
@@ -105,7 +106,9 @@ fn healthy(zone: &Zone, runs: usize) -> Result<Value> {
     let argvs: Vec<Vec<String>> = (0..3).map(|i| zone.etcd_argv(i)).collect::<Result<_>>()?;
     let client = zone.client(0)?;
     let (mut launcher, mut direct) = (Vec::new(), Vec::new());
-    for run in 0..runs * 2 {
+    // etcd's randomised election timeouts make one start vary from 0.3 to 2.5 s: many
+    // starts each way, in ABBA order.
+    for run in 0..runs * 8 {
         let through = (run % 4 == 0) || (run % 4 == 3);
         for i in 0..3 {
             let data = zone.node_dir(i).join("state/data");

@@ -3,9 +3,9 @@
 //! - Overhead: `zone-etcd launch` with valid leaves in place, its etcd_bin set to
 //!   /bin/true, against /bin/true started directly with the same argv (from
 //!   `launch --dry-run`): the difference is everything the launcher does before its exec.
-//! - Time to a healthy 3-member zone: three `zone-etcd launch` against the three etcd
-//!   argvs of `launch --dry-run` started directly, fresh data directories each time,
-//!   `4 x runs` starts each way.
+//! - Time to a 3-member zone: three `zone-etcd launch` against the three etcd argvs of
+//!   `launch --dry-run` started directly, fresh data directories each time, `4 x runs`
+//!   starts each way; until all listen on their peer ports, and until all are healthy.
 //! - Peak memory: `/usr/bin/time -f %M` (ru_maxrss) of launch. Linux keeps a process's
 //!   peak RSS across exec (the old image's high-water mark is folded into it), so with
 //!   etcd_bin = /bin/true the figure is max(launcher, /bin/true); /bin/true alone is
@@ -90,10 +90,11 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         "overhead_ms": summary(&paired),
         "argv_len": argv.len(),
     });
-    Ok(json!({ "overhead": overhead, "healthy": healthy(&zone, runs)? }))
+    Ok(json!({ "overhead": overhead, "zone_start": healthy(&zone, runs)? }))
 }
 
-/// Time from starting three members to all three answering /health with true.
+/// Time from starting three members to all three listening on their peer ports, and to
+/// all three answering /health with true (which waits for etcd's randomised election).
 fn healthy(zone: &Zone, runs: usize) -> Result<Value> {
     // Leaves first (rotate writes a set with no etcd running), so both ways reuse them.
     for i in 0..3 {
@@ -105,9 +106,8 @@ fn healthy(zone: &Zone, runs: usize) -> Result<Value> {
     }
     let argvs: Vec<Vec<String>> = (0..3).map(|i| zone.etcd_argv(i)).collect::<Result<_>>()?;
     let client = zone.client(0)?;
-    let (mut launcher, mut direct) = (Vec::new(), Vec::new());
-    // etcd's randomised election timeouts make one start vary from 0.3 to 2.5 s: many
-    // starts each way, in ABBA order.
+    let (mut launcher, mut direct) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    // One start varies from 0.3 to 3 s with etcd's election: many starts each way, ABBA.
     for run in 0..runs * 8 {
         let through = (run % 4 == 0) || (run % 4 == 3);
         for i in 0..3 {
@@ -126,28 +126,33 @@ fn healthy(zone: &Zone, runs: usize) -> Result<Value> {
                 }
             })
             .collect::<Result<_>>()?;
-        let took = zone.wait_healthy(&client, started)?;
+        let (listening, healthy) = zone.wait_healthy(&client, started)?;
         if !members.iter_mut().all(Process::is_running) {
             return Err("a member exited during the measurement".into());
         }
         drop(members);
-        if through {
-            launcher.push(ms(took));
-        } else {
-            direct.push(ms(took));
-        }
+        let side = if through { &mut launcher } else { &mut direct };
+        side[0].push(ms(listening));
+        side[1].push(ms(healthy));
     }
-    let ratio = median(&launcher) / median(&direct);
-    eprintln!(
-        "  healthy 3-member zone: launcher {:.0} ms, direct {:.0} ms, ratio {ratio:.3}",
-        median(&launcher),
-        median(&direct)
-    );
-    Ok(json!({
-        "launcher_ms": summary(&launcher),
-        "direct_ms": summary(&direct),
-        "ratio": round(ratio),
-    }))
+    let mut out = json!({});
+    for (k, what) in ["listening", "healthy"].iter().enumerate() {
+        let ratio = median(&launcher[k]) / median(&direct[k]);
+        eprintln!(
+            "  3-member zone {what}: launcher {:.0} ms, direct {:.0} ms, ratio {ratio:.3}",
+            median(&launcher[k]),
+            median(&direct[k])
+        );
+        let samples = |v: &[f64]| v.iter().map(|x| x.round()).collect::<Vec<_>>();
+        out[*what] = json!({
+            "launcher_ms": summary(&launcher[k]),
+            "direct_ms": summary(&direct[k]),
+            "ratio": round(ratio),
+            "launcher_samples_ms": samples(&launcher[k]),
+            "direct_samples_ms": samples(&direct[k]),
+        });
+    }
+    Ok(out)
 }
 
 /// Peak resident memory (KiB) of launch, as /usr/bin/time reports it.

@@ -233,21 +233,37 @@ impl Zone {
         Ok(text.lines().map(str::to_string).collect())
     }
 
-    /// Waits until every member answers /health with "true"; the time it took.
-    pub fn wait_healthy(&self, client: &TlsClient, since: Instant) -> Result<Duration> {
+    /// Waits until every member answers /health with "true". Returns the time until all
+    /// listened on their peer port (etcd opens it first, before any election) and until
+    /// all were healthy (a leader elected: etcd serves clients only then).
+    pub fn wait_healthy(&self, client: &TlsClient, since: Instant) -> Result<(Duration, Duration)> {
         let deadline = since + Duration::from_secs(90);
-        let mut healthy = vec![false; self.members.len()];
+        let n = self.members.len();
+        // When each member was first seen listening.
+        let mut listening: Vec<Option<Duration>> = vec![None; n];
+        let mut healthy = vec![false; n];
         loop {
-            for (i, ok) in healthy.iter_mut().enumerate() {
-                if !*ok {
-                    let url = format!("{}/health", self.client_url(i));
-                    *ok = client
-                        .get(&url)
+            for i in 0..n {
+                if listening[i].is_none() {
+                    let addr = format!("{}:2380", self.members[i].1);
+                    let open = addr.parse().is_ok_and(|addr| {
+                        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+                    });
+                    listening[i] = open.then(|| since.elapsed());
+                }
+            }
+            // Health only once all listen: a request may block until etcd is ready.
+            for i in 0..n {
+                if listening.iter().all(Option::is_some) && !healthy[i] {
+                    healthy[i] = client
+                        .get(&format!("{}/health", self.client_url(i)))
                         .is_ok_and(|body| body.contains("\"health\":\"true\""));
                 }
             }
             if healthy.iter().all(|ok| *ok) {
-                return Ok(since.elapsed());
+                let all_healthy = since.elapsed();
+                let all_listening = listening.iter().flatten().max().copied();
+                return Ok((all_listening.unwrap_or(all_healthy), all_healthy));
             }
             if Instant::now() > deadline {
                 return Err(format!(

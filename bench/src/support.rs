@@ -243,19 +243,18 @@ impl Zone {
         let mut listening: Vec<Option<Duration>> = vec![None; n];
         let mut healthy = vec![false; n];
         loop {
-            for i in 0..n {
-                if listening[i].is_none() {
-                    let addr = format!("{}:2380", self.members[i].1);
-                    let open = addr.parse().is_ok_and(|addr| {
+            for (slot, (_, address)) in listening.iter_mut().zip(&self.members) {
+                if slot.is_none() {
+                    let open = format!("{address}:2380").parse().is_ok_and(|addr| {
                         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
                     });
-                    listening[i] = open.then(|| since.elapsed());
+                    *slot = open.then(|| since.elapsed());
                 }
             }
             // Health only once all listen: a request may block until etcd is ready.
-            for i in 0..n {
-                if listening.iter().all(Option::is_some) && !healthy[i] {
-                    healthy[i] = client
+            if listening.iter().all(Option::is_some) {
+                for (i, ok) in healthy.iter_mut().enumerate().filter(|(_, ok)| !**ok) {
+                    *ok = client
                         .get(&format!("{}/health", self.client_url(i)))
                         .is_ok_and(|body| body.contains("\"health\":\"true\""));
                 }

@@ -135,7 +135,7 @@ fn kill_trials(
     tally
 }
 
-/// `zone-etcd` with `args`, its output discarded unless asked for.
+/// `zone-etcd` with `args` (kill_trials discards its output).
 fn command<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
     let mut cmd = zone_etcd();
     cmd.args(args);

@@ -234,7 +234,10 @@ pub fn ensure(node: &Node, identity: &NodeIdentity) -> Result<(LeafPaths, Outcom
     let paths = LeafPaths::for_state_dir(&node.state_dir);
     let _lock = state::lock(&node.state_dir)?;
     match renewal_reason(node, identity, OffsetDateTime::now_utc())? {
-        None => Ok((paths, Outcome::Reused)),
+        None => {
+            clear_leftovers(&node.state_dir.join("tls"))?;
+            Ok((paths, Outcome::Reused))
+        }
         Some(reason) => {
             issue_new_set(node, identity)?;
             Ok((paths, Outcome::Issued { reason }))
@@ -322,15 +325,10 @@ fn point_current_at(tls: &Path, id: &str) -> Result<(), Error> {
 }
 
 /// Removes sets other than the current and the previous one, and what writers killed
-/// half-way left behind (staging directories, temporary links): under the state lock no
-/// other writer is at work, so these are stale.
+/// half-way left behind: under the state lock no other writer is at work, so these are
+/// stale.
 fn prune(tls: &Path, current: &str, previous: Option<&Path>) -> Result<(), Error> {
-    for entry in fs::read_dir(tls).map_err(|e| Error::io("read directory", tls, &e))? {
-        let Ok(entry) = entry else { continue };
-        if entry.file_name().to_string_lossy().starts_with(".current-") {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
+    clear_leftovers(tls)?;
     let sets = &tls.join("sets");
     let keep_previous = previous
         .and_then(|p| p.file_name())
@@ -338,10 +336,39 @@ fn prune(tls: &Path, current: &str, previous: Option<&Path>) -> Result<(), Error
     for entry in fs::read_dir(sets).map_err(|e| Error::io("read directory", sets, &e))? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == current || Some(&name) == keep_previous.as_ref() {
+        if name == current || Some(&name) == keep_previous.as_ref() || name.starts_with('.') {
             continue;
         }
-        let _ = fs::remove_dir_all(entry.path());
+        // Renamed aside first, so a kill half-way through the removal never leaves a
+        // partial set under a set's name.
+        let aside = sets.join(format!(".old-{name}"));
+        if fs::rename(entry.path(), &aside).is_ok() {
+            let _ = fs::remove_dir_all(aside);
+        }
+    }
+    Ok(())
+}
+
+/// Removes what killed writers leave: temporary `current` links, and hidden entries of
+/// `sets/` (staging directories, sets half removed). Called under the state lock.
+fn clear_leftovers(tls: &Path) -> Result<(), Error> {
+    let hidden = |dir: &Path, prefix: &str| -> Result<Vec<PathBuf>, Error> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read directory", dir, &e)),
+        };
+        Ok(entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .map(|e| e.path())
+            .collect())
+    };
+    for link in hidden(tls, ".current-")? {
+        let _ = fs::remove_file(link);
+    }
+    for dir in hidden(&tls.join("sets"), ".")? {
+        let _ = fs::remove_dir_all(dir);
     }
     Ok(())
 }

@@ -1,26 +1,15 @@
-//! Certificate rotation while the zone serves, rotation killed at any point, and renewal
-//! of due leaves at launch and by `rotate --if-due`.
+//! Certificate rotation while the zone serves, and renewal of due leaves at launch and by
+//! `rotate --if-due`. Rotation killed at any point is in faults.rs.
 //!
-//! Subnets: 127.0.42.0/24 (a real zone under load), 43 and 44 (no etcd: /bin/true).
+//! Subnets: 127.0.42.0/24 (a real zone under load), 44 (no etcd: /bin/true).
 
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use zone_pki::{Host, LeafKind};
-
-/// Copies a leaf and its key out of the state directory, so a probe keeps a fixed
-/// identity while the node rotates its own.
-fn fixed_identity(zone: &TestZone, index: usize, stem: &str, into: &Path) -> Identity {
-    let chain = into.join(format!("{stem}.crt"));
-    let key = into.join(format!("{stem}.key"));
-    fs::copy(zone.tls(index, &format!("{stem}.crt")), &chain).unwrap();
-    fs::copy(zone.tls(index, &format!("{stem}.key")), &key).unwrap();
-    Identity { chain, key }
-}
 
 #[test]
 fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
@@ -129,56 +118,6 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
     for key in &acknowledged {
         assert!(stored.contains(&key.as_str()), "{key} lost");
     }
-}
-
-#[test]
-fn rotate_killed_at_any_point_leaves_a_whole_set_and_launch_works() {
-    let zone = zone_with_true_etcd(43);
-    let config = zone.config(0);
-    run_ok(&["launch", "--config", config.to_str().unwrap()]);
-    let rotate = || {
-        let mut cmd = zone_etcd();
-        cmd.args(["rotate", "--config", config.to_str().unwrap()]);
-        cmd
-    };
-    let started = Instant::now();
-    assert!(rotate()
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success());
-    let takes = started.elapsed();
-
-    // Kill points spread over 0 to 1.5 times a whole rotation.
-    let trials = 60;
-    for trial in 0..trials {
-        let mut child = rotate()
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(takes * trial * 3 / (2 * trials));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        assert_whole_set(&zone);
-    }
-    run_ok(&["launch", "--config", config.to_str().unwrap()]);
-    run_ok(&["rotate", "--config", config.to_str().unwrap()]);
-    assert_whole_set(&zone);
-    let leftovers = |dir: PathBuf| -> Vec<String> {
-        fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect()
-    };
-    let sets = leftovers(zone.node_dir(0).join("state/tls/sets"));
-    assert_eq!(
-        sets.len(),
-        2,
-        "killed writers' staging directories are pruned: {sets:?}"
-    );
-    let tls = leftovers(zone.node_dir(0).join("state/tls"));
-    assert_eq!(tls.len(), 2, "only current and sets remain: {tls:?}");
 }
 
 /// Replaces member 0's current server leaf with one issued `age_days` ago.

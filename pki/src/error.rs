@@ -76,6 +76,9 @@ impl Error {
             ErrorKind::NotFound => "check the path; create the file or point to the right one",
             ErrorKind::PermissionDenied => "check the file's owner and mode, or run as its owner",
             ErrorKind::AlreadyExists => "move it aside or choose another path",
+            ErrorKind::StorageFull => {
+                "free space on the file system that holds it (see `df`), then run the command again"
+            }
             _ => "check the file system (space, mounts, permissions)",
         };
         Error::new(format!("cannot {action}: {}", io_reason(err)))

@@ -7,12 +7,15 @@
 //! - the temp file has its final mode *before* the secret is written into it, so a key is
 //!   never readable by others, not even for an instant;
 //! - a [`Staging`] directory is built beside its target and renamed onto it as a whole, so a
-//!   multi-file result (a bundle, a CA) appears completely or not at all.
+//!   multi-file result (a bundle, a CA) appears completely or not at all; one a killed
+//!   process left behind (it holds keys) is removed by the next staging of the same target.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{Error, Result};
 
@@ -23,9 +26,19 @@ pub const KEY_MODE: u32 = 0o600;
 /// Mode of certificates and configs (public material).
 pub const PUBLIC_MODE: u32 = 0o644;
 
-/// Creates `dir` (and its parents) if missing and makes it 0700.
+/// Creates `dir` (and its parents, with the default mode) if missing and makes it 0700.
+/// `dir` is created 0700 from the start, so no instant (nor a kill) leaves it open.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, &e))?;
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, &e))?;
+    }
+    match fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::io("create directory", dir, &e))
+        }
+        _ => {}
+    }
     fs::set_permissions(dir, Permissions::from_mode(PRIVATE_DIR_MODE))
         .map_err(|e| Error::io("set mode 0700 on directory", dir, &e))
 }
@@ -103,9 +116,13 @@ pub fn is_absent_or_empty(dir: &Path) -> Result<bool> {
 /// A private directory built beside its target and renamed onto it when complete.
 ///
 /// Dropped without [`Staging::commit`], it removes itself: a failed command leaves
-/// nothing behind.
+/// nothing behind. A killed command cannot remove it, so the staging directory is named
+/// after its target and locked (flock) while in use: the next staging of the same target
+/// removes those nobody holds.
 pub struct Staging {
     dir: Option<tempfile::TempDir>,
+    /// The flock on the staging directory, held until it is committed or dropped.
+    _lock: Flock<File>,
     target: PathBuf,
 }
 
@@ -121,15 +138,31 @@ impl Staging {
         }
         let parent = parent_of(target);
         fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, &e))?;
-        let dir = tempfile::Builder::new()
-            .prefix(".staging-")
-            .permissions(Permissions::from_mode(PRIVATE_DIR_MODE))
-            .tempdir_in(parent)
-            .map_err(|e| Error::io("create a staging directory in", parent, &e))?;
-        Ok(Staging {
-            dir: Some(dir),
-            target: target.to_path_buf(),
-        })
+        let prefix = format!(
+            ".staging-{}.",
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
+        remove_abandoned(parent, &prefix);
+        loop {
+            let dir = tempfile::Builder::new()
+                .prefix(&prefix)
+                .permissions(Permissions::from_mode(PRIVATE_DIR_MODE))
+                .tempdir_in(parent)
+                .map_err(|e| Error::io("create a staging directory in", parent, &e))?;
+            let lock = lock_dir(dir.path(), FlockArg::LockExclusive)
+                .map_err(|e| Error::io("lock the staging directory", dir.path(), &e))?;
+            // Another run clearing abandoned staging may have removed it before the lock.
+            if lock.metadata().is_ok_and(|m| m.nlink() > 0) {
+                return Ok(Staging {
+                    dir: Some(dir),
+                    _lock: lock,
+                    target: target.to_path_buf(),
+                });
+            }
+        }
     }
 
     /// Where to write the contents while staging.
@@ -143,9 +176,7 @@ impl Staging {
     /// Makes a private subdirectory inside the staging directory.
     pub fn subdir(&self, rel: &Path) -> Result<PathBuf> {
         let dir = self.path().join(rel);
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, &e))?;
-        fs::set_permissions(&dir, Permissions::from_mode(PRIVATE_DIR_MODE))
-            .map_err(|e| Error::io("set mode 0700 on directory", &dir, &e))?;
+        ensure_private_dir(&dir)?;
         Ok(dir)
     }
 
@@ -167,6 +198,30 @@ impl Staging {
         }
         sync_dir(parent_of(&self.target))?;
         Ok(self.target.clone())
+    }
+}
+
+/// Opens a directory and takes its flock (`arg` says whether to wait).
+fn lock_dir(dir: &Path, arg: FlockArg) -> std::io::Result<Flock<File>> {
+    let file = File::open(dir)?;
+    Flock::lock(file, arg).map_err(|(_, errno)| std::io::Error::from(errno))
+}
+
+/// Removes the staging directories named `prefix*` in `parent` that no live process
+/// holds: what a killed run left. Best effort: one that cannot be removed stays hidden
+/// and private, and the next run tries again.
+fn remove_abandoned(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        if let Ok(_lock) = lock_dir(&path, FlockArg::LockExclusiveNonblock) {
+            let _ = fs::remove_dir_all(&path);
+        }
     }
 }
 
@@ -233,8 +288,34 @@ mod tests {
         write_new(&sub.join("k"), b"k", KEY_MODE).unwrap();
         staging.commit().unwrap();
         assert_eq!(fs::read(target.join("pki/k")).unwrap(), b"k");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "only the target"
+        );
         assert_eq!(mode(&target), 0o700);
         assert_eq!(mode(&target.join("pki")), 0o700);
         assert!(Staging::new(&target).is_err(), "refuses a non-empty target");
+    }
+
+    #[test]
+    fn abandoned_staging_of_the_same_target_is_removed_live_one_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("bundle");
+        // What a killed run leaves: a staging directory nobody holds.
+        let abandoned = tmp.path().join(".staging-bundle.killed");
+        fs::create_dir(&abandoned).unwrap();
+        fs::write(abandoned.join("node.key"), b"k").unwrap();
+        // Another target's staging, and a live one of this target, stay.
+        let other = tmp.path().join(".staging-other.x");
+        fs::create_dir(&other).unwrap();
+        let live = Staging::new(&target).unwrap();
+        assert!(!abandoned.exists(), "abandoned staging removed");
+        assert!(other.exists(), "another target's staging kept");
+        let second = Staging::new(&target).unwrap();
+        assert!(live.path().exists(), "a staging in use is kept");
+        drop(second);
+        live.commit().unwrap();
+        assert!(target.exists());
     }
 }

@@ -744,19 +744,61 @@ pub fn serial(path: &Path) -> String {
 /// Every leaf of member 0's current set is whole: its key matches, and it chains to the
 /// node CA.
 pub fn assert_whole_set(zone: &TestZone) {
+    let node_dir = zone.node_dir(0);
+    assert_whole_set_at(
+        &node_dir.join("state/tls/current"),
+        &node_dir.join("pki/node.crt"),
+    );
+}
+
+/// The mode bits (permissions only) of `path`, not following a final symlink.
+pub fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A leaf set directory is whole: a private directory with the zone CA and, for each
+/// leaf, a certificate issued by the node CA in `node_ca` and a 0600 key matching it.
+pub fn assert_whole_set_at(set: &Path, node_ca: &Path) {
     use zone_pki::{CertInfo, LeafKind};
-    let node_ca =
-        CertInfo::parse_pem(&fs::read_to_string(zone.node_dir(0).join("pki/node.crt")).unwrap())
-            .unwrap();
+    let node_ca = CertInfo::parse_pem(&fs::read_to_string(node_ca).unwrap()).unwrap();
+    assert_eq!(
+        mode(&set.canonicalize().unwrap()),
+        0o700,
+        "{}",
+        set.display()
+    );
+    assert!(set.join("ca.crt").is_file(), "{}: ca.crt", set.display());
     for kind in LeafKind::ALL {
         let stem = kind.file_stem();
-        let info =
-            CertInfo::parse_pem(&fs::read_to_string(zone.tls(0, &format!("{stem}.crt"))).unwrap())
-                .unwrap();
-        let key = zone_pki::authority::load_key(&zone.tls(0, &format!("{stem}.key"))).unwrap();
-        assert!(info.public_key_matches(&key), "{stem}: key matches");
-        assert!(info.is_signed_by(&node_ca), "{stem}: issued by the node CA");
+        let (cert, key) = (
+            set.join(format!("{stem}.crt")),
+            set.join(format!("{stem}.key")),
+        );
+        let info = CertInfo::parse_pem(&fs::read_to_string(&cert).unwrap()).unwrap();
+        let key_pair = zone_pki::authority::load_key(&key).unwrap();
+        assert!(
+            info.public_key_matches(&key_pair),
+            "{}: key matches",
+            cert.display()
+        );
+        assert!(
+            info.is_signed_by(&node_ca),
+            "{}: issued by the node CA",
+            cert.display()
+        );
+        assert_eq!(mode(&key), 0o600, "{}", key.display());
+        assert_eq!(mode(&cert), 0o644, "{}", cert.display());
     }
+}
+
+/// Copies member `index`'s current leaf `stem` and its key into `into`, so a probe keeps
+/// a fixed identity while the node rotates its own.
+pub fn fixed_identity(zone: &TestZone, index: usize, stem: &str, into: &Path) -> Identity {
+    let chain = into.join(format!("{stem}.crt"));
+    let key = into.join(format!("{stem}.key"));
+    fs::copy(zone.tls(index, &format!("{stem}.crt")), &chain).unwrap();
+    fs::copy(zone.tls(index, &format!("{stem}.key")), &key).unwrap();
+    Identity { chain, key }
 }
 
 /// Member `index`'s node CA, from its bundle.

@@ -1,0 +1,391 @@
+//! What every section of the benchmark uses: the release binaries, timed commands,
+//! medians, loopback zones made with the real `zone-etcd`, etcd processes killed by PID,
+//! and an HTTPS client that opens a new TLS session per request.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// The repository root (the bench crate sits in bench/).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The `zone-etcd` binary built with this program (same target directory and profile).
+pub fn zone_etcd_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let bin = exe.with_file_name("zone-etcd");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} is missing (fix: cargo build --release --workspace, or run scripts/bench.sh)",
+            bin.display()
+        ))
+    }
+}
+
+/// A `zone-etcd` command with the bundled etcd (bin/) first on PATH, output discarded.
+pub fn zone_etcd<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Command> {
+    let mut cmd = Command::new(zone_etcd_bin()?);
+    cmd.args(args)
+        .env("PATH", path_with_bundle())
+        .env_remove("ZONE_ETCD_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Ok(cmd)
+}
+
+pub fn path_with_bundle() -> String {
+    format!(
+        "{}:{}",
+        repo().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Runs `cmd` to completion and insists it succeeds; returns its stdout.
+pub fn output(mut cmd: Command) -> Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Wall time of `cmd` from spawn to exit; it must succeed.
+pub fn timed(mut cmd: Command) -> Result<Duration> {
+    let started = Instant::now();
+    let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+    let took = started.elapsed();
+    if !status.success() {
+        return Err(format!("{cmd:?} failed ({status})"));
+    }
+    Ok(took)
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Median, minimum, maximum and count, for the JSON results.
+pub fn summary(values: &[f64]) -> Value {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    json!({ "median": round(median(values)), "min": round(min), "max": round(max), "n": values.len() })
+}
+
+/// Three significant decimals are plenty for milliseconds and ratios.
+pub fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The machine and its load, for the record.
+pub fn machine() -> Value {
+    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let mem_kb = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_default();
+    let openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": cpu,
+        "memory_gib": round(mem_kb as f64 / 1024.0 / 1024.0),
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "openssl": openssl,
+        "commit": commit,
+    })
+}
+
+/// The 1, 5 and 15 minute load averages now.
+pub fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A zone of `count` members on 127.0.<subnet>.1..=count (ports 2379/2380), made on disk
+/// with `zone-etcd ca init` and `bootstrap` under `dir`.
+pub struct Zone {
+    pub dir: PathBuf,
+    pub members: Vec<(String, String)>,
+}
+
+impl Zone {
+    pub fn bootstrap(dir: &Path, zone: &str, subnet: u8, count: u8) -> Result<Zone> {
+        let members: Vec<(String, String)> = (1..=count)
+            .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
+            .collect();
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        write(&dir.join("zone.toml"), &zone_toml(zone, &members))?;
+        let ca = dir.join("ca");
+        output(zone_etcd(&[
+            "ca",
+            "init",
+            "--zone",
+            zone,
+            "--out",
+            &ca.to_string_lossy(),
+        ])?)?;
+        output(zone_etcd(&[
+            "bootstrap",
+            "--ca",
+            &ca.to_string_lossy(),
+            "--zone",
+            &dir.join("zone.toml").to_string_lossy(),
+            "--out",
+            &dir.join("nodes").to_string_lossy(),
+        ])?)?;
+        Ok(Zone {
+            dir: dir.to_path_buf(),
+            members,
+        })
+    }
+
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join("nodes").join(&self.members[i].0)
+    }
+
+    pub fn config(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("node.toml")
+    }
+
+    pub fn client_url(&self, i: usize) -> String {
+        format!("https://{}:2379", self.members[i].1)
+    }
+
+    /// A client of the zone with member `i`'s current client certificate.
+    pub fn client(&self, i: usize) -> Result<TlsClient> {
+        let tls = self.node_dir(i).join("state/tls/current");
+        TlsClient::new(
+            &tls.join("ca.crt"),
+            &tls.join("client.crt"),
+            &tls.join("client.key"),
+        )
+    }
+
+    /// Starts `zone-etcd launch` for member `i` (etcd after the exec).
+    pub fn launch(&self, i: usize) -> Result<Process> {
+        let config = self.config(i);
+        let cmd = zone_etcd(&["launch", "--config", &config.to_string_lossy()])?;
+        Process::spawn(cmd, &self.dir.join(format!("{}.log", self.members[i].0)))
+    }
+
+    /// The etcd command line `launch --dry-run` prints for member `i`: binary, then args.
+    pub fn etcd_argv(&self, i: usize) -> Result<Vec<String>> {
+        let config = self.config(i);
+        let text = output(zone_etcd(&[
+            "launch",
+            "--config",
+            &config.to_string_lossy(),
+            "--dry-run",
+        ])?)?;
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
+    /// Waits until every member answers /health with "true". Returns the time until all
+    /// listened on their peer port (etcd opens it first, before any election) and until
+    /// all were healthy (a leader elected: etcd serves clients only then).
+    pub fn wait_healthy(&self, client: &TlsClient, since: Instant) -> Result<(Duration, Duration)> {
+        let deadline = since + Duration::from_secs(90);
+        let n = self.members.len();
+        // When each member was first seen listening.
+        let mut listening: Vec<Option<Duration>> = vec![None; n];
+        let mut healthy = vec![false; n];
+        loop {
+            for (slot, (_, address)) in listening.iter_mut().zip(&self.members) {
+                if slot.is_none() {
+                    let open = format!("{address}:2380").parse().is_ok_and(|addr| {
+                        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+                    });
+                    *slot = open.then(|| since.elapsed());
+                }
+            }
+            // Health only once all listen: a request may block until etcd is ready.
+            if listening.iter().all(Option::is_some) {
+                for (i, ok) in healthy.iter_mut().enumerate().filter(|(_, ok)| !**ok) {
+                    *ok = client
+                        .get(&format!("{}/health", self.client_url(i)))
+                        .is_ok_and(|body| body.contains("\"health\":\"true\""));
+                }
+            }
+            if healthy.iter().all(|ok| *ok) {
+                let all_healthy = since.elapsed();
+                let all_listening = listening.iter().flatten().max().copied();
+                return Ok((all_listening.unwrap_or(all_healthy), all_healthy));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "zone in {} not healthy after 90 s: see the logs there",
+                    self.dir.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// A zone file with `members` (name, address) on the default ports.
+pub fn zone_toml(zone: &str, members: &[(String, String)]) -> String {
+    format!("name = \"{zone}\"\n{}", members_toml(members))
+}
+
+/// The `[[etcd]]` list as zone files and node.toml carry it.
+pub fn members_toml(members: &[(String, String)]) -> String {
+    members
+        .iter()
+        .map(|(name, address)| {
+            format!(
+                "\n[[etcd]]\nnode_name = \"{name}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = 2380\nclient_port = 2379\n"
+            )
+        })
+        .collect()
+}
+
+pub fn write(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A process this program started, killed by its PID when dropped.
+pub struct Process(Child);
+
+impl Process {
+    pub fn spawn(mut cmd: Command, log: &Path) -> Result<Process> {
+        let file = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = file
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
+        cmd.stdout(file).stderr(err);
+        cmd.spawn()
+            .map(Process)
+            .map_err(|e| format!("{cmd:?}: {e}"))
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTPS client with a zone client certificate. Each request gets a new agent, so a
+/// new TCP connection and a full TLS handshake: the server loads its certificate again.
+pub struct TlsClient {
+    tls: ureq::tls::TlsConfig,
+}
+
+impl TlsClient {
+    pub fn new(ca: &Path, chain: &Path, key: &Path) -> Result<TlsClient> {
+        use std::sync::Arc;
+        use ureq::tls::{parse_pem, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+        let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        let certs = |p: &Path| -> Result<Vec<_>> {
+            Ok(parse_pem(&read(p)?)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect())
+        };
+        let key =
+            PrivateKey::from_pem(&read(key)?).map_err(|e| format!("{}: {e}", key.display()))?;
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::Specific(Arc::new(certs(ca)?)))
+            .client_cert(Some(ClientCert::new_with_certs(&certs(chain)?, key)))
+            .build();
+        Ok(TlsClient { tls })
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .proxy(None)
+            .tls_config(self.tls.clone())
+            .build()
+            .into()
+    }
+
+    pub fn get(&self, url: &str) -> Result<String> {
+        let mut response = self.agent().get(url).call().map_err(|e| e.to_string())?;
+        body_if_ok(&mut response)
+    }
+
+    pub fn post(&self, url: &str, body: &str) -> Result<String> {
+        let mut response = self
+            .agent()
+            .post(url)
+            .content_type("application/json")
+            .send(body)
+            .map_err(|e| e.to_string())?;
+        body_if_ok(&mut response)
+    }
+}
+
+fn body_if_ok(response: &mut ureq::http::Response<ureq::Body>) -> Result<String> {
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("HTTP {status}: {body}"))
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Reproduces every figure of BENCHMARKS.md with public tools, on this machine:
+#   - zone-etcd-bench (bench/, release build): all figures, medians of RUNS runs, side by
+#     side -> bench/results/results.json, pki-scaling.csv, table.txt;
+#   - hyperfine: launch overhead (launch -> exec of /bin/true vs /bin/true with the same
+#     argv) and a 7-member bootstrap against the openssl script -> bench/results/hyperfine-*;
+#   - /usr/bin/time -v: the launcher's peak memory -> bench/results/time-v-launch.txt;
+#   - gnuplot: the scaling plot -> bench/results/pki-scaling.png.
+# Installs what is missing (idempotent): the etcd bundle, openssl, hyperfine, GNU time,
+# gnuplot. Zones run on 127.0.75-79.x. Not part of scripts/test.sh: it measures, it does
+# not test. Takes about 5 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=${RUNS:-5}
+out=bench/results
+
+./scripts/fetch-etcd.sh
+missing=()
+command -v openssl >/dev/null || missing+=(openssl)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
+[ -x /usr/bin/time ] || missing+=(time)
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+cargo build --release --locked --workspace
+zone_etcd=$PWD/target/release/zone-etcd
+mkdir -p "$out"
+
+echo "== zone-etcd-bench --runs $runs"
+./target/release/zone-etcd-bench --runs "$runs" --out "$out" | tee "$out/table.txt"
+
+echo "== hyperfine and /usr/bin/time"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+{
+    echo 'name = "hf.zone"'
+    for i in 1 2 3 4 5 6 7; do
+        printf '\n[[etcd]]\nnode_name = "node%s.hf.zone"\naddress = "127.0.79.%s"\n' "$i" "$i"
+    done
+} >"$tmp/zone.toml"
+"$zone_etcd" ca init --zone hf.zone --out "$tmp/ca" 2>/dev/null
+"$zone_etcd" bootstrap --ca "$tmp/ca" --zone "$tmp/zone.toml" --out "$tmp/nodes" 2>/dev/null
+
+# Launch overhead: leaves in place (a first launch issues them), etcd_bin = /bin/true.
+node=$tmp/nodes/node1.hf.zone
+sed -i '1i etcd_bin = "/bin/true"' "$node/node.toml"
+"$zone_etcd" launch --config "$node/node.toml" 2>/dev/null
+argv=$("$zone_etcd" launch --config "$node/node.toml" --dry-run | tr '\n' ' ')
+hyperfine -N --warmup 20 --runs 300 --export-json "$out/hyperfine-launch.json" \
+    --export-markdown "$out/hyperfine-launch.md" \
+    "$zone_etcd launch --config $node/node.toml" "$argv"
+
+# PKI: a 7-member bootstrap against the openssl script making the same set.
+awk '/^node_name/ {gsub(/"/, "", $3); n=$3} /^address/ {gsub(/"/, "", $3); print n, $3, "member"}' \
+    "$tmp/zone.toml" >"$tmp/nodes.txt"
+sed -n '/^\[\[etcd\]\]/,$p' "$node/node.toml" >"$tmp/members.toml"
+hyperfine --warmup 1 --runs 10 --prepare "rm -rf $tmp/b" \
+    --export-json "$out/hyperfine-bootstrap7.json" --export-markdown "$out/hyperfine-bootstrap7.md" \
+    "$zone_etcd bootstrap --ca $tmp/ca --zone $tmp/zone.toml --out $tmp/b 2>/dev/null" \
+    "bash scripts/openssl-bootstrap.sh $tmp/ca hf.zone $tmp/nodes.txt $tmp/members.toml $tmp/b"
+
+# Peak memory of launch (ru_maxrss survives exec: max of launcher and /bin/true).
+rm -rf "$node/state/tls"
+/usr/bin/time -v "$zone_etcd" launch --config "$node/node.toml" 2>"$out/time-v-launch.txt"
+/usr/bin/time -v /bin/true 2>"$out/time-v-true.txt"
+grep 'Maximum resident' "$out/time-v-launch.txt" "$out/time-v-true.txt"
+
+echo "== plot"
+gnuplot -e "csv='$out/pki-scaling.csv'; png='$out/pki-scaling.png'" scripts/plot-scaling.gp
+echo "bench: results in $out/"

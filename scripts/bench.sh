@@ -15,17 +15,7 @@ runs=${RUNS:-5}
 out=bench/results
 
 ./scripts/fetch-etcd.sh
-missing=()
-command -v openssl >/dev/null || missing+=(openssl)
-command -v hyperfine >/dev/null || missing+=(hyperfine)
-command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
-[ -x /usr/bin/time ] || missing+=(time)
-if ((${#missing[@]})); then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-fi
+./scripts/need.sh protoc:protobuf-compiler openssl hyperfine gnuplot:gnuplot-nox /usr/bin/time:time
 
 cargo build --release --locked --workspace
 zone_etcd=$PWD/target/release/zone-etcd

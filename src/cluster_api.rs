@@ -291,6 +291,8 @@ pub struct EndpointStatus {
     pub db_size: i64,
     pub version: String,
     pub learner: bool,
+    /// What etcd itself reports wrong ("no leader", an alarm).
+    pub errors: Vec<String>,
 }
 
 /// One endpoint's health: the bare TLS handshake, its status, and (for voters) a
@@ -306,7 +308,7 @@ pub struct EndpointReport {
 
 impl EndpointReport {
     pub fn healthy(&self) -> bool {
-        self.handshake.is_ok() && self.status.is_ok() && !matches!(self.quorum_read, Some(Err(_)))
+        self.problem().is_none()
     }
 
     /// The first reason this endpoint is not healthy.
@@ -314,8 +316,13 @@ impl EndpointReport {
         if let Err(e) = &self.handshake {
             return Some(format!("TLS handshake failed: {e}"));
         }
-        if let Err(e) = &self.status {
-            return Some(e.clone());
+        match &self.status {
+            Err(e) => return Some(e.clone()),
+            Ok(status) => {
+                if let Some(error) = status.errors.first() {
+                    return Some(format!("etcd reports: {error}"));
+                }
+            }
         }
         if let Some(Err(e)) = &self.quorum_read {
             return Some(format!("quorum read failed: {e}"));
@@ -368,19 +375,15 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
         .status()
         .await
         .map_err(|e| describe(&e))
-        .and_then(|s| {
-            if let Some(problem) = s.errors().first() {
-                return Err(format!("etcd reports: {problem}"));
-            }
-            Ok(EndpointStatus {
-                member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
-                leader: s.leader(),
-                raft_index: s.raft_index(),
-                raft_term: s.raft_term(),
-                db_size: s.db_size(),
-                version: s.version().to_string(),
-                learner: s.is_learner(),
-            })
+        .map(|s| EndpointStatus {
+            member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
+            leader: s.leader(),
+            raft_index: s.raft_index(),
+            raft_term: s.raft_term(),
+            db_size: s.db_size(),
+            version: s.version().to_string(),
+            learner: s.is_learner(),
+            errors: s.errors().to_vec(),
         });
     if voter {
         let read = client

@@ -162,62 +162,99 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     drop(joined);
 }
 
+/// The index of the member `status` names as leader.
+fn leader_index(zone: &TestZone, from: usize) -> usize {
+    let (_, status, _) = zone.status(from);
+    let leader = status["leader"].as_str().expect("a leader").to_string();
+    zone.members
+        .iter()
+        .position(|(name, _)| *name == leader)
+        .unwrap()
+}
+
 #[test]
-fn a_killed_member_comes_back_with_launch_and_catches_up_under_load() {
+fn killed_members_come_back_with_launch_and_catch_up_under_load() {
     let zone = TestZone::bootstrap("crash.zone", 50, 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let ids = tempfile::tempdir().unwrap();
     let ca = zone.path("ca/ca.crt");
     let client = client_identity(&zone, 0, ids.path());
-    let survivors: Vec<String> = (0..2).map(|i| zone.client_addr(i)).collect();
-    let load = WriteLoad::start(&survivors, &ca, &client, "load", Duration::from_millis(20));
+    // Writer i writes through member i.
+    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
+    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
 
-    running[2].child.kill().unwrap(); // SIGKILL
-    running[2].child.wait().unwrap();
-    let at_kill = load.acknowledged();
-    wait_for(
-        Duration::from_secs(20),
-        "writes to go on with 2 of 3",
-        || load.acknowledged() > at_kill + 50,
-    );
-    let (ok, status, _) = zone.status(0);
-    assert!(!ok, "a stopped member is unhealthy: {status}");
-    assert_eq!(status["quorum"], true, "{status}");
-
-    running[2] = zone.launch(2);
-    let status = wait_for_voters(&zone, 0, 3);
-    assert_eq!(status["members"].as_array().unwrap().len(), 3);
-    let log = running[2].log();
-    assert!(
-        log.contains("initial-cluster-state=existing"),
-        "restarted as the same member:\n{log}"
-    );
+    // First a follower, then the leader, each SIGKILLed and relaunched with launch.
+    for kill_leader in [false, true] {
+        let leader = leader_index(&zone, 0);
+        let victim = if kill_leader {
+            leader
+        } else {
+            (leader + 1) % 3
+        };
+        let witness = (victim + 1) % 3;
+        let failed_before = load.failures().len();
+        running[victim].child.kill().unwrap();
+        running[victim].child.wait().unwrap();
+        let at_kill = load.acknowledged();
+        wait_for(
+            Duration::from_secs(20),
+            "writes to go on with 2 of 3",
+            || load.acknowledged() > at_kill + 50,
+        );
+        let (ok, status, _) = zone.status(witness);
+        assert!(!ok, "a stopped member is unhealthy: {status}");
+        assert_eq!(status["quorum"], true, "{status}");
+        if !kill_leader {
+            // Losing a follower costs the others nothing; writes through it fail.
+            let through_victim = format!("load/{victim}/");
+            let others: Vec<String> = load.failures()[failed_before..]
+                .iter()
+                .filter(|f| !f.starts_with(&through_victim))
+                .cloned()
+                .collect();
+            assert!(
+                others.is_empty(),
+                "writes through the survivors failed: {others:?}"
+            );
+        }
+        // (Losing the leader fails the writes of one election: never acknowledged.)
+        running[victim] = zone.launch(victim);
+        let status = wait_for_voters(&zone, witness, 3);
+        assert_eq!(status["members"].as_array().unwrap().len(), 3);
+        let log = running[victim].log();
+        assert!(
+            log.contains("initial-cluster-state=existing"),
+            "restarted as the same member:\n{log}"
+        );
+    }
     std::thread::sleep(Duration::from_millis(500));
     let result = load.stop();
-    assert!(
-        result.failures.is_empty(),
-        "writes to the survivors failed: {:?}",
-        result.failures
+    eprintln!(
+        "{} writes acknowledged, {} failed",
+        result.acknowledged.len(),
+        result.failures.len()
     );
-    // The relaunched member's own copy holds everything acknowledged, including what was
-    // written while it was down.
-    wait_for(Duration::from_secs(20), "node3 to catch up", || {
-        let (ok, keys, _) = zone.etcdctl(
-            2,
-            &zone.client_url(2),
-            &["get", "load/", "--prefix", "--keys-only", "--consistency=s"],
+    // Every member's own copy holds everything acknowledged, including what was written
+    // while it was down.
+    for member in 0..3 {
+        wait_for(Duration::from_secs(20), "every member to catch up", || {
+            let (ok, keys, _) = zone.etcdctl(
+                member,
+                &zone.client_url(member),
+                &["get", "load/", "--prefix", "--keys-only", "--consistency=s"],
+            );
+            ok && keys.lines().filter(|l| !l.is_empty()).count() >= result.acknowledged.len()
+        });
+        assert_all_stored(
+            &zone,
+            member,
+            &zone.client_url(member),
+            &["--consistency=s"],
+            &result.acknowledged,
         );
-        ok && keys.lines().filter(|l| !l.is_empty()).count() >= result.acknowledged.len()
-    });
-    assert_all_stored(
-        &zone,
-        2,
-        &zone.client_url(2),
-        &["--consistency=s"],
-        &result.acknowledged,
-    );
+    }
 }
 
 #[test]

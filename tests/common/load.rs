@@ -82,6 +82,11 @@ impl WriteLoad {
         self.result.lock().unwrap().acknowledged.len()
     }
 
+    /// The failures so far, oldest first.
+    pub fn failures(&self) -> Vec<String> {
+        self.result.lock().unwrap().failures.clone()
+    }
+
     /// Stops every writer and returns what they saw.
     pub fn stop(mut self) -> LoadResult {
         self.stop.store(true, Ordering::SeqCst);

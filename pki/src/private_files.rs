@@ -8,7 +8,9 @@
 //!   never readable by others, not even for an instant;
 //! - a [`Staging`] directory is built beside its target and renamed onto it as a whole, so a
 //!   multi-file result (a bundle, a CA) appears completely or not at all; one a killed
-//!   process left behind (it holds keys) is removed by the next staging of the same target.
+//!   process left behind (it holds keys) is removed by the next staging of the same target;
+//! - a staged tree is durable before its rename (one `syncfs` of its file system), and the
+//!   rename after it (an fsync of the parent).
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;

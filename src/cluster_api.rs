@@ -331,6 +331,21 @@ impl EndpointReport {
     }
 }
 
+/// Why a member is not healthy, from the reports on its client URLs; `None` when it has
+/// started and every one of its URLs answered healthy.
+pub fn member_problem(member: &ClusterMember, reports: &[EndpointReport]) -> Option<String> {
+    if !member.started() {
+        return Some("never started (added, waiting for its node to join)".into());
+    }
+    member
+        .client_urls
+        .iter()
+        .find_map(|url| match reports.iter().find(|r| &r.endpoint == url) {
+            None => Some(format!("{url}: not asked")),
+            Some(report) => report.problem().map(|p| format!("{url}: {p}")),
+        })
+}
+
 /// Checks every endpoint at once; `voter` tells which ones must serve a quorum read.
 pub async fn probe_all(
     endpoints: Vec<(String, bool)>,
@@ -452,7 +467,7 @@ pub fn time_handshake(endpoint: &str, creds: &Credentials) -> Result<Duration, S
 }
 
 /// `https://host:port` (IPv6 in brackets) into host and port.
-fn host_port(url: &str) -> Option<(String, u16)> {
+pub fn host_port(url: &str) -> Option<(String, u16)> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let rest = rest.split('/').next()?;
     let (host, port) = rest.rsplit_once(':')?;

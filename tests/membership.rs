@@ -70,14 +70,6 @@ fn assert_all_stored(
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 }
 
-fn client_identity(zone: &TestZone, index: usize, into: &std::path::Path) -> Identity {
-    let chain = into.join(format!("client{index}.crt"));
-    let key = into.join(format!("client{index}.key"));
-    fs::copy(zone.tls(index, "client.crt"), &chain).unwrap();
-    fs::copy(zone.tls(index, "client.key"), &key).unwrap();
-    Identity { chain, key }
-}
-
 #[test]
 fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_under_load() {
     let members = loopback_members("grow.zone", 0, 3);
@@ -86,7 +78,7 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     zone.wait_healthy(&mut running);
     let ids = tempfile::tempdir().unwrap();
     let ca = zone.path("ca/ca.crt");
-    let client = client_identity(&zone, 1, ids.path());
+    let client = fixed_identity(&zone, 1, "client", ids.path());
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
     let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
@@ -142,12 +134,7 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     );
 
     std::thread::sleep(Duration::from_millis(500));
-    let result = load.stop();
-    eprintln!(
-        "{} writes acknowledged, {} failed (writes to node1 fail once it is gone)",
-        result.acknowledged.len(),
-        result.failures.len()
-    );
+    let result = load.stop(); // writes to node1 fail once it is gone
     assert!(result.acknowledged.len() > 100, "the load ran");
     // Read back from the new member's own copy and through the quorum.
     let endpoints = format!("{},{}", zone.client_url(1), zone.client_url(node4));
@@ -179,7 +166,7 @@ fn killed_members_come_back_with_launch_and_catch_up_under_load() {
     zone.wait_healthy(&mut running);
     let ids = tempfile::tempdir().unwrap();
     let ca = zone.path("ca/ca.crt");
-    let client = client_identity(&zone, 0, ids.path());
+    let client = fixed_identity(&zone, 0, "client", ids.path());
     // Writer i writes through member i.
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
     let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
@@ -231,11 +218,6 @@ fn killed_members_come_back_with_launch_and_catch_up_under_load() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let result = load.stop();
-    eprintln!(
-        "{} writes acknowledged, {} failed",
-        result.acknowledged.len(),
-        result.failures.len()
-    );
     // Every member's own copy holds everything acknowledged, including what was written
     // while it was down.
     for member in 0..3 {

@@ -45,11 +45,6 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
         acknowledged,
         failures,
     } = load.stop();
-    eprintln!(
-        "{} writes acknowledged, {} failed",
-        acknowledged.len(),
-        failures.len()
-    );
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     assert!(
         acknowledged.len() >= 60,

@@ -132,19 +132,17 @@ fn require_healthy(
         .iter()
         .filter(|m| !m.learner && m.id != joining)
         .collect();
-    let mut problems = Vec::new();
-    let mut endpoints = Vec::new();
-    for m in &voters {
-        if m.client_urls.is_empty() {
-            problems.push(format!("{} has never started", describe_member(m)));
-        }
-        endpoints.extend(m.client_urls.iter().map(|u| (u.clone(), true)));
-    }
-    for report in runtime.block_on(cluster_api::probe_all(endpoints, creds)) {
-        if let Some(problem) = report.problem() {
-            problems.push(format!("{}: {problem}", report.endpoint));
-        }
-    }
+    let endpoints = voters
+        .iter()
+        .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), true)))
+        .collect();
+    let reports = runtime.block_on(cluster_api::probe_all(endpoints, creds));
+    let problems: Vec<String> = voters
+        .iter()
+        .filter_map(|m| {
+            cluster_api::member_problem(m, &reports).map(|p| format!("{}: {p}", describe_member(m)))
+        })
+        .collect();
     if problems.is_empty() {
         return Ok(());
     }

@@ -46,10 +46,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
     let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-    let tls = match &node.external {
-        Some(paths) => paths.clone(),
-        None => LeafPaths::for_state_dir(&node.state_dir),
-    };
+    let tls = node.leaf_paths();
     let local = wal::local_member(&node.data_dir)?;
     let plan = EtcdPlan {
         zone: &node.zone,

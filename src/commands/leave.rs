@@ -31,12 +31,11 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
             .field("--node")
             .fix("give the member's node name, e.g. node2.example.zone")
     })?;
-    let creds = super::client_credentials(&node, config)?;
-    let runtime = cluster_api::runtime()?;
-    let endpoints = crate::cluster::client_endpoints(&node.members);
-    let view = runtime
-        .block_on(cluster_api::view(&endpoints, &creds))
-        .map_err(|failures| super::unreachable(&failures, config))?;
+    let super::Cluster {
+        runtime,
+        creds,
+        view,
+    } = super::ask_cluster(&node, config)?;
     // A member that never started has no name yet: find it by the peer URL the zone
     // file gives it.
     let by_url = node
@@ -74,12 +73,7 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
     let healthy: Vec<u64> = view
         .members
         .iter()
-        .filter(|m| {
-            m.started()
-                && m.client_urls
-                    .iter()
-                    .all(|url| reports.iter().any(|r| &r.endpoint == url && r.healthy()))
-        })
+        .filter(|m| cluster_api::member_problem(m, &reports).is_none())
         .map(|m| m.id)
         .collect();
     if let Some(refusal) = membership::leave_refusal(&view, member.id, &healthy) {
@@ -150,12 +144,8 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
 
 /// Waits until nothing accepts connections at `url`'s address (etcd has stopped).
 fn wait_until_closed(url: &str, limit: Duration) -> bool {
-    let addr = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .trim_end_matches('/')
-        .to_socket_addrs()
-        .ok()
+    let addr = cluster_api::host_port(url)
+        .and_then(|(host, port)| (host.as_str(), port).to_socket_addrs().ok())
         .and_then(|mut a| a.next());
     let Some(addr) = addr else {
         return true;

@@ -86,6 +86,29 @@ pub fn client_credentials(node: &Node, config: &Path) -> Result<Arc<Credentials>
     Credentials::load(&current_leaves(node, &[LeafKind::Client])?)
 }
 
+/// The running cluster as the first of the zone's members to answer lists it, with what
+/// `leave` and `status` ask it more with.
+pub struct Cluster {
+    pub runtime: tokio::runtime::Runtime,
+    pub creds: Arc<Credentials>,
+    pub view: crate::cluster_api::ClusterView,
+}
+
+/// Asks every member of the node's list at once, with the node's client certificate.
+pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
+    let creds = client_credentials(node, config)?;
+    let runtime = crate::cluster_api::runtime()?;
+    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let view = runtime
+        .block_on(crate::cluster_api::view(&endpoints, &creds))
+        .map_err(|failures| unreachable(&failures, config))?;
+    Ok(Cluster {
+        runtime,
+        creds,
+        view,
+    })
+}
+
 /// The client URLs of the zone's members other than this node: where to reach the
 /// running cluster from a node that may not be serving yet.
 pub fn other_members(node: &Node) -> Vec<String> {

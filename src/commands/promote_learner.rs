@@ -15,7 +15,6 @@ use zone_pki::Error;
 
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::config::node::Node;
-use crate::leaves::LeafPaths;
 use crate::nameservice::CachePolicy;
 
 /// Between two promotion attempts: etcd accepts one once the learner's log is within 10%
@@ -76,11 +75,7 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Resu
         return Ok(());
     }
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
-    let paths = match &node.external {
-        Some(paths) => paths.clone(),
-        None => LeafPaths::for_state_dir(&node.state_dir),
-    };
-    let creds = Credentials::load(&paths)?;
+    let creds = Credentials::load(&node.leaf_paths())?;
     let others = super::other_members(&node);
     let runtime = cluster_api::runtime()?;
     let mut attempts = 0u32;

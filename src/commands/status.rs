@@ -51,12 +51,11 @@ struct ClusterStatus {
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let creds = super::client_credentials(&node, config)?;
-    let runtime = cluster_api::runtime()?;
-    let endpoints = crate::cluster::client_endpoints(&node.members);
-    let view = runtime
-        .block_on(cluster_api::view(&endpoints, &creds))
-        .map_err(|failures| super::unreachable(&failures, config))?;
+    let super::Cluster {
+        runtime,
+        creds,
+        view,
+    } = super::ask_cluster(&node, config)?;
     let probes: Vec<(String, bool)> = view
         .members
         .iter()
@@ -153,12 +152,7 @@ fn row(m: &ClusterMember, reports: &[EndpointReport], leader: Option<u64>) -> Me
         .filter(|r| m.client_urls.contains(&r.endpoint))
         .collect();
     let status = mine.iter().find_map(|r| r.status.as_ref().ok());
-    let problem = if !m.started() {
-        Some("never started (added, waiting for its node to join)".to_string())
-    } else {
-        mine.iter()
-            .find_map(|r| r.problem().map(|p| format!("{}: {p}", r.endpoint)))
-    };
+    let problem = cluster_api::member_problem(m, reports);
     MemberRow {
         name: if m.started() {
             m.name.clone()
@@ -168,7 +162,7 @@ fn row(m: &ClusterMember, reports: &[EndpointReport], leader: Option<u64>) -> Me
         id: hex_id(m.id),
         role: if m.learner { "learner" } else { "voter" },
         leader: leader == Some(m.id),
-        healthy: problem.is_none() && !mine.is_empty(),
+        healthy: problem.is_none(),
         peer_urls: m.peer_urls.clone(),
         client_urls: m.client_urls.clone(),
         raft_index: status.map(|s| s.raft_index),

@@ -207,6 +207,14 @@ impl Node {
         })
     }
 
+    /// Where this node's leaves are: its `[external]` files, or the state directory's
+    /// current set.
+    pub fn leaf_paths(&self) -> LeafPaths {
+        self.external
+            .clone()
+            .unwrap_or_else(|| LeafPaths::for_state_dir(&self.state_dir))
+    }
+
     /// This node's entry in the member list, if the owner made it an etcd member.
     pub fn member(&self) -> Option<&Member> {
         self.members.iter().find(|m| m.node_name == self.name)

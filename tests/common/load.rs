@@ -87,13 +87,19 @@ impl WriteLoad {
         self.result.lock().unwrap().failures.clone()
     }
 
-    /// Stops every writer and returns what they saw.
+    /// Stops every writer and returns what they saw (and says how much, in the test log).
     pub fn stop(mut self) -> LoadResult {
         self.stop.store(true, Ordering::SeqCst);
         for writer in self.writers.drain(..) {
             writer.join().unwrap();
         }
-        self.result.lock().unwrap().clone()
+        let result = self.result.lock().unwrap().clone();
+        eprintln!(
+            "{} writes acknowledged, {} failed",
+            result.acknowledged.len(),
+            result.failures.len()
+        );
+        result
     }
 }
 

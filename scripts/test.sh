@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-./scripts/fetch-etcd.sh
+./scripts/fetch-etcd.sh --compat
 
 ./scripts/need.sh protoc:protobuf-compiler jq openssl
 

@@ -1,7 +1,7 @@
 //! `zone-etcd check`: a clean node passes; each problem, made on purpose, is reported on
 //! the right certificate with a fix, and the exit status is non-zero.
 //!
-//! Subnet: 127.0.45.0/24 (no etcd: /bin/true).
+//! Subnet: 127.0.45.0/24 (no etcd: a stand-in).
 
 mod common;
 

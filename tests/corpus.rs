@@ -6,7 +6,7 @@
 //!
 //! Inputs that cannot be static (certificates relative to now, links, FIFOs, huge files)
 //! are made at run time by the generator the case names; what goes where and what must be
-//! said still lives in the corpus. No etcd runs: the member fixture execs /bin/true.
+//! said still lives in the corpus. No etcd runs: the member fixture execs a stand-in.
 //! Subnet: 127.0.60.0/24 (addresses only; nothing listens).
 
 mod common;
@@ -260,7 +260,7 @@ impl Vars {
 
 /// Valid setups, made once and copied for each case (paths in node.toml are relative):
 /// - `ca`: ca/ (zone CA of example.zone) and zone.toml with one member;
-/// - `member`: plus the bundle nodes/node1.example.zone/ (etcd_bin = /bin/true), launched
+/// - `member`: plus the bundle nodes/node1.example.zone/ (etcd_bin = the stand-in), launched
 ///   once, so its state holds a leaf set;
 /// - `nameservice`: like `member`, but the node follows a dead nameservice and lives on
 ///   its cached, signed state/zone.json;
@@ -289,7 +289,7 @@ impl Fixtures {
             member.join("zone.toml").to_str().unwrap(),
             member.join("nodes").to_str().unwrap(),
         ));
-        use_true_etcd(&vars.path("config"));
+        common::use_stand_in_etcd(&vars.path("config"));
         run_ok(&["launch", "--config", &vars.0["config"]]);
 
         let nameservice = root.path().join("nameservice");
@@ -303,7 +303,7 @@ impl Fixtures {
         );
         args.extend(["--nameservice".into(), DEAD_NAMESERVICE.into()]);
         run_ok(&args);
-        use_true_etcd(&vars.path("config"));
+        common::use_stand_in_etcd(&vars.path("config"));
         fs::create_dir(vars.path("state")).unwrap();
         fs::set_permissions(vars.path("state"), fs::Permissions::from_mode(0o700)).unwrap();
         run_ok(&[
@@ -356,11 +356,6 @@ fn copy_tree(from: &Path, to: &Path) {
         from = from.display(),
         to = to.display()
     ));
-}
-
-fn use_true_etcd(config: &Path) {
-    let text = fs::read_to_string(config).unwrap();
-    fs::write(config, format!("etcd_bin = \"/bin/true\"\n{text}")).unwrap();
 }
 
 fn identity() -> NodeIdentity {
@@ -467,7 +462,10 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
         }
         // The seed's JSON form of the node config, with the node key inline.
         "seed_json" => {
-            let json = common::seed_json_config(&vars.path("node"), &[("etcd_bin", "/bin/true")]);
+            let json = common::seed_json_config(
+                &vars.path("node"),
+                &[("etcd_bin", common::stand_in_etcd().to_str().unwrap())],
+            );
             fs::rename(json, place).unwrap();
         }
         "rsa_key" => {

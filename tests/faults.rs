@@ -10,7 +10,7 @@
 //! command's measured duration; each test prints its seed, and `ZONE_ETCD_FAULT_SEED=<n>`
 //! replays a run.
 //!
-//! Subnets: 127.0.70.0/24 (no etcd: /bin/true), 127.0.71.0/24 (a real member, full disk).
+//! Subnets: 127.0.70.0/24 (no etcd: a stand-in), 127.0.71.0/24 (a real member, full disk).
 
 mod common;
 
@@ -68,7 +68,7 @@ impl Rng {
 struct Tally {
     /// The process was still running when SIGKILL arrived.
     killed_mid_run: u32,
-    /// It had finished (or exec'd /bin/true) first.
+    /// It had finished (or exec'd the stand-in) first.
     finished_first: u32,
 }
 

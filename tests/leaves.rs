@@ -1,5 +1,5 @@
 //! Leaf sets at launch: reused while valid, reissued whole when not, and launches of one
-//! node serialised by the state lock. etcd is replaced by /bin/true here: these tests are
+//! node serialised by the state lock. etcd is replaced by a stand-in here: these tests are
 //! about what launch writes before exec, and start no server.
 
 mod common;

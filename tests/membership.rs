@@ -306,7 +306,7 @@ fn status_shows_the_leader_and_fails_when_quorum_is_lost() {
     assert!(leader_rows[0].starts_with(&leader), "{table}");
     assert!(
         table.contains(&format!(
-            "quorum: yes (3 of 3 voters healthy), leader: {leader}"
+            "quorum: yes (3 of 3 voters healthy, 1 more may fail), leader: {leader}"
         )),
         "{table}"
     );

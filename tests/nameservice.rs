@@ -219,7 +219,7 @@ fn a_zone_launches_from_the_signed_document_and_services_reach_it_with_env() {
     );
 }
 
-/// A one-member zone on 127.0.41.1 whose node follows `url`, with etcd_bin = /bin/true so
+/// A one-member zone on 127.0.41.1 whose node follows `url`, with etcd_bin = a stand-in so
 /// a launch that (wrongly) got a member list would exec and exit 0 without a server.
 struct Refusals {
     owner: Owner,
@@ -231,8 +231,7 @@ impl Refusals {
         let owner = Owner::new(ZONE, &[(&format!("node1.{ZONE}"), "127.0.41.1")]);
         let node_dir = owner.activate(&format!("node1.{ZONE}"), url);
         let config = node_dir.join("node.toml");
-        let text = fs::read_to_string(&config).unwrap();
-        fs::write(&config, format!("etcd_bin = \"/bin/true\"\n{text}")).unwrap();
+        common::use_stand_in_etcd(&config);
         Refusals { owner, node_dir }
     }
 
@@ -260,7 +259,7 @@ impl Refusals {
         assert!(!self.cache().exists());
     }
 
-    /// `launch` succeeds (exec /bin/true); returns stderr.
+    /// `launch` succeeds (exec the stand-in); returns stderr.
     fn launches(&self) -> String {
         let (ok, _, stderr) = run(&["launch", "--config", &self.config()]);
         assert!(ok, "launch failed: {stderr}");

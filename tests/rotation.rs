@@ -1,7 +1,7 @@
 //! Certificate rotation while the zone serves, and renewal of due leaves at launch and by
 //! `rotate --if-due`. Rotation killed at any point is in faults.rs.
 //!
-//! Subnets: 127.0.42.0/24 (a real zone under load), 44 (no etcd: /bin/true).
+//! Subnets: 127.0.42.0/24 (a real zone under load), 44 (no etcd: a stand-in).
 
 mod common;
 

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bundled, zone_etcd, Running};
+use common::{bundled, s_client, zone_etcd, Running};
 
 const ZONE: &str = "sec.zone";
 const MEMBER: &str = "node1.sec.zone";
@@ -177,34 +177,6 @@ fn etcd_gets_tls_1_3_only_where_it_supports_the_flag() {
     ]);
     assert!(env.contains("ETCD_TLS_MIN_VERSION=TLS1.3\n"), "{env}");
     assert!(!env.contains("ETCD_CIPHER_SUITES"), "{env}");
-}
-
-/// `openssl s_client` against `addr` with a client identity; returns (handshake done,
-/// everything it printed).
-fn s_client(addr: &str, ca: &Path, cert: &Path, key: &Path, options: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            addr,
-            "-servername",
-            ADDRESS,
-            "-brief",
-        ])
-        .arg("-CAfile")
-        .arg(ca)
-        .arg("-cert")
-        .arg(cert)
-        .arg("-key")
-        .arg(key)
-        .args(options)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("openssl runs (scripts/test.sh installs it)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let done = text.contains("Protocol version: TLSv1") && text.contains("Verification: OK");
-    (done, text)
 }
 
 /// A handshake with rustls limited to `versions`; Ok(negotiated version) or Err(why).

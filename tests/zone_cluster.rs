@@ -1,12 +1,14 @@
-//! A real 3-member zone on 127.0.10.1-3: bootstrap, launch through `zone-etcd launch`,
-//! write and read with client certificates, and every kind of intruder refused.
+//! A real 3-member zone: bootstrap, launch through `zone-etcd launch`, write and read with
+//! client certificates, and every kind of intruder refused; on the bundled etcd 3.5.30
+//! (127.0.10.1-3) and on the older releases the launcher supports, Debian bookworm's 3.4.23
+//! (127.0.13.x, no --tls-min-version: cipher suites instead) and trixie's 3.5.16 (127.0.14.x).
 
 mod common;
 
 use std::fs;
 use std::path::Path;
 
-use common::{activate_args, https_get, Identity, TestZone};
+use common::{activate_args, https_get, s_client, Identity, TestZone};
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 
 /// Writes an issued certificate and key where `https_get` can use them.
@@ -20,16 +22,45 @@ fn identity(dir: &Path, name: &str, issued: &zone_pki::Issued) -> Identity {
 
 #[test]
 fn three_members_with_mutual_tls_refuse_every_intruder() {
-    let zone = TestZone::bootstrap("example.zone", 10, 3);
+    acceptance(None, "3.5.30", 10);
+}
+
+#[test]
+fn the_same_zone_on_etcd_3_4_23() {
+    acceptance(Some("3.4.23"), "3.4.23", 13);
+}
+
+#[test]
+fn the_same_zone_on_etcd_3_5_16() {
+    acceptance(Some("3.5.16"), "3.5.16", 14);
+}
+
+/// The acceptance of issue 2 on the etcd `release` (the bundle for `None`), which must
+/// report `version`.
+fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
+    let zone = TestZone::bootstrap("example.zone", subnet, 3);
+    let etcd = common::etcd_release(release);
+    for i in 0..3 {
+        zone.set_etcd_bin(i, &etcd);
+    }
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
 
     // exec: the PID we started is etcd's.
-    let etcd = fs::canonicalize(common::bundled("etcd")).unwrap();
+    let etcd = fs::canonicalize(&etcd).unwrap();
     for member in &running {
         let exe = fs::read_link(format!("/proc/{}/exe", member.pid())).unwrap();
         assert_eq!(exe, etcd, "launch must exec etcd in place");
     }
+    // status names the release of every member and the cluster's version.
+    let (ok, json, err) = zone.status(0);
+    assert!(ok, "{err}\n{json}");
+    for member in json["members"].as_array().unwrap() {
+        assert_eq!(member["version"], version, "{json}");
+    }
+    let series = version.rsplit_once('.').unwrap().0;
+    assert_eq!(json["cluster_version"], format!("{series}.0"), "{json}");
+    check_tls_floor(&zone, version);
 
     // Write on node1, read on node3, each with its own node's client certificate.
     let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "greeting", "hello zone"]);
@@ -209,4 +240,48 @@ fn a_one_member_zone_launches() {
     assert!(ok, "{err}");
     let (ok, out, _) = zone.etcdctl(0, &zone.client_url(0), &["get", "k", "--print-value-only"]);
     assert!(ok && out.trim() == "v");
+}
+
+/// The TLS the launcher gave this release holds: TLS 1.3 works everywhere; TLS 1.2 is
+/// refused where etcd has --tls-min-version, and limited to ECDHE-ECDSA with AES-GCM or
+/// ChaCha20 where it does not (3.4.0-3.4.24, 3.5.0-3.5.7).
+fn check_tls_floor(zone: &TestZone, version: &str) {
+    let dry_run = common::run_ok(&[
+        "launch",
+        "--dry-run",
+        "--config",
+        zone.config(0).to_str().unwrap(),
+    ]);
+    let tls13_only = dry_run.lines().any(|l| l == "--tls-min-version=TLS1.3");
+    let ciphers = dry_run.lines().any(|l| l.starts_with("--cipher-suites="));
+    assert!(tls13_only != ciphers, "exactly one TLS floor:\n{dry_run}");
+    assert_eq!(ciphers, version == "3.4.23", "{version}:\n{dry_run}");
+    let (ca, cert, key) = (
+        zone.tls(0, "ca.crt"),
+        zone.tls(0, "client.crt"),
+        zone.tls(0, "client.key"),
+    );
+    let addr = zone.client_addr(0);
+    let (done, text) = s_client(&addr, &ca, &cert, &key, &["-tls1_3"]);
+    assert!(done, "{version}: TLS 1.3 refused:\n{text}");
+    let strong = s_client(
+        &addr,
+        &ca,
+        &cert,
+        &key,
+        &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+    );
+    assert_eq!(
+        strong.0, ciphers,
+        "{version}: TLS 1.2 with ECDHE-ECDSA-AES128-GCM:\n{}",
+        strong.1
+    );
+    for weak in [
+        "AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES128-SHA",
+        "ECDHE-ECDSA-AES256-SHA384",
+    ] {
+        let (done, text) = s_client(&addr, &ca, &cert, &key, &["-tls1_2", "-cipher", weak]);
+        assert!(!done, "{version}: TLS 1.2 with {weak} accepted:\n{text}");
+    }
 }

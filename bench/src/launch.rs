@@ -1,15 +1,19 @@
 //! Launch: what the launcher costs before etcd runs.
 //!
-//! - Overhead: `zone-etcd launch` with valid leaves in place, its etcd_bin set to
-//!   /bin/true, against /bin/true started directly with the same argv (from
-//!   `launch --dry-run`): the difference is everything the launcher does before its exec.
+//! - Overhead: `zone-etcd launch` with valid leaves in place, its etcd_bin set to a
+//!   stand-in (a shell script that answers `--version` by running the bundled etcd's
+//!   `--version`, and otherwise exits 0 like /bin/true), against the stand-in started
+//!   directly with the same argv (from `launch --dry-run`): the difference is everything the
+//!   launcher does before its exec. Twice: with the etcd version known (the launcher's
+//!   cache in the state directory matches the binary), and unknown (the cache removed
+//!   before each launch, as after a binary change: the launcher runs `--version` first).
 //! - Time to a 3-member zone: three `zone-etcd launch` against the three etcd argvs of
 //!   `launch --dry-run` started directly, fresh data directories each time, `4 x runs`
 //!   starts each way; until all listen on their peer ports, and until all are healthy.
 //! - Peak memory: `/usr/bin/time -f %M` (ru_maxrss) of launch. Linux keeps a process's
 //!   peak RSS across exec (the old image's high-water mark is folded into it), so with
-//!   etcd_bin = /bin/true the figure is max(launcher, /bin/true); /bin/true alone is
-//!   measured too, and `--dry-run` (no exec at all) cross-checks it.
+//!   etcd_bin = the stand-in the figure is max(launcher, sh); /bin/true alone is measured
+//!   too, and `--dry-run` (no exec at all) cross-checks it.
 
 use std::fs;
 use std::path::Path;
@@ -20,8 +24,11 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-/// Member 1 of `zone` copied into `<zone>/true-node` with etcd_bin = /bin/true, its
-/// leaves issued by a first launch.
+/// The launcher's version cache in a node's state directory.
+const VERSION_CACHE: &str = "state/etcd-versions.json";
+
+/// Member 1 of `zone` copied into `<zone>/true-node` with etcd_bin = the stand-in, its
+/// leaves issued (and the stand-in's version remembered) by a first launch.
 fn true_node(zone: &Zone) -> Result<std::path::PathBuf> {
     let src = zone.node_dir(0);
     let dst = zone.dir.join("true-node");
@@ -31,7 +38,21 @@ fn true_node(zone: &Zone) -> Result<std::path::PathBuf> {
     }
     let text = fs::read_to_string(src.join("node.toml")).map_err(|e| e.to_string())?;
     let config = dst.join("node.toml");
-    write(&config, &format!("etcd_bin = \"/bin/true\"\n{text}"))?;
+    let stand_in = zone.dir.join("stand-in-etcd");
+    let etcd = repo().join("bin/etcd");
+    write(
+        &stand_in,
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exec {} --version\nexit 0\n",
+            etcd.display()
+        ),
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    write(
+        &config,
+        &format!("etcd_bin = \"{}\"\n{text}", stand_in.display()),
+    )?;
     output(zone_etcd(&[
         "launch",
         "--config",
@@ -54,15 +75,43 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
     .lines()
     .map(str::to_string)
     .collect();
-    if argv.first().map(String::as_str) != Some("/bin/true") {
+    if !argv.first().is_some_and(|b| b.ends_with("stand-in-etcd")) {
         return Err(format!(
-            "dry run of {config_arg} does not name /bin/true: {argv:?}"
+            "dry run of {config_arg} does not name the stand-in: {argv:?}"
         ));
     }
+    let cache = zone.dir.join("true-node").join(VERSION_CACHE);
+    if !cache.exists() {
+        return Err(format!(
+            "the first launch did not remember the version in {}",
+            cache.display()
+        ));
+    }
+    let known = overhead(&config_arg, &argv, runs, None)?;
+    let unknown = overhead(&config_arg, &argv, runs, Some(&cache))?;
+    Ok(json!({
+        "overhead": known,
+        "overhead_version_unknown": unknown,
+        "zone_start": healthy(&zone, runs)?,
+    }))
+}
+
+/// Launch to exec through the launcher against the stand-in run directly, paired runs in
+/// alternating order; with `forget`, the version cache is removed before each launch.
+fn overhead(
+    config_arg: &str,
+    argv: &[String],
+    runs: usize,
+    forget: Option<&Path>,
+) -> Result<Value> {
     let (mut launcher, mut direct, mut paired) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs * 40 {
-        let through =
-            || -> Result<f64> { Ok(ms(timed(zone_etcd(&["launch", "--config", &config_arg])?)?)) };
+        let through = || -> Result<f64> {
+            if let Some(cache) = forget {
+                fs::remove_file(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+            }
+            Ok(ms(timed(zone_etcd(&["launch", "--config", config_arg])?)?))
+        };
         let straight = || -> Result<f64> {
             let mut cmd = Command::new(&argv[0]);
             cmd.args(&argv[1..]);
@@ -79,18 +128,18 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         paired.push(a - b);
     }
     eprintln!(
-        "  launch to exec: launcher {:.2} ms, /bin/true direct {:.2} ms, overhead {:.2} ms (median of paired differences)",
+        "  launch to exec (etcd version {}): launcher {:.2} ms, stand-in direct {:.2} ms, overhead {:.2} ms (median of paired differences)",
+        if forget.is_some() { "unknown" } else { "known" },
         median(&launcher),
         median(&direct),
         median(&paired)
     );
-    let overhead = json!({
+    Ok(json!({
         "launcher_ms": summary(&launcher),
         "direct_ms": summary(&direct),
         "overhead_ms": summary(&paired),
         "argv_len": argv.len(),
-    });
-    Ok(json!({ "overhead": overhead, "zone_start": healthy(&zone, runs)? }))
+    }))
 }
 
 /// Time from starting three members to all three listening on their peer ports, and to

@@ -1,6 +1,7 @@
 //! `zone-etcd check`: one row per certificate of the node (zone CA, node CA, server,
 //! peer, client) with subject, issuer, expiry and time left, then every problem found and
-//! how to fix it. Exit 0 when clean, 1 when anything is wrong.
+//! how to fix it, and the etcd binary a launch would run (its version, and the known
+//! defects of that release as warnings). Exit 0 when clean, 1 when anything is wrong.
 //!
 //! Unlike the other commands it does not stop at the first fault: each certificate is
 //! read on its own, so a broken node CA still gets its leaves inspected. It writes
@@ -27,8 +28,20 @@ struct Report {
     node: String,
     ok: bool,
     certificates: Vec<Row>,
-    /// Problems that belong to no certificate: the node config, directory modes.
+    /// Problems that belong to no certificate: the node config, directory modes, etcd.
     other_problems: Vec<Problem>,
+    /// The etcd binary of a member (`None` for a node that runs no etcd, or whose config
+    /// did not load).
+    etcd: Option<EtcdBinary>,
+}
+
+/// The etcd a launch of this node would run.
+#[derive(Debug, Serialize)]
+struct EtcdBinary {
+    path: String,
+    /// `None` when it is not an etcd the launcher runs (the problem says why).
+    version: Option<String>,
+    warnings: Vec<String>,
 }
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
@@ -212,13 +225,44 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
             }
         }
     }
+    let etcd = node
+        .as_ref()
+        .ok()
+        .filter(|n| n.member().is_some())
+        .and_then(|n| etcd_binary(n, config, &mut other));
     let ok = rows.iter().all(|r| r.problems.is_empty()) && other.is_empty();
     Report {
         node: name,
         ok,
         certificates: rows,
         other_problems: other,
+        etcd,
     }
+}
+
+/// The member's etcd as `launch` finds and identifies it (without remembering it).
+fn etcd_binary(node: &Node, config: &Path, other: &mut Vec<Problem>) -> Option<EtcdBinary> {
+    let binary = match crate::etcd::find_binary(node.etcd_bin.as_deref(), config) {
+        Ok(binary) => binary,
+        Err(e) => {
+            other.push(problem(e.problem(), e.fix_text().unwrap_or_default()));
+            return None;
+        }
+    };
+    let identified =
+        crate::etcd::identify(&binary, &node.state_dir, crate::etcd::Remember::No, config);
+    let (version, warnings) = match identified {
+        Ok(profile) => (Some(profile.version.to_string()), profile.warnings),
+        Err(e) => {
+            other.push(problem(e.problem(), e.fix_text().unwrap_or_default()));
+            (None, Vec::new())
+        }
+    };
+    Some(EtcdBinary {
+        path: binary.display().to_string(),
+        version,
+        warnings,
+    })
 }
 
 /// The directories that hold keys: the state directory and the leaf sets.
@@ -315,6 +359,16 @@ fn render(report: &Report) -> String {
     out += &line(headers);
     for row in &rows {
         out += &line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    }
+    if let Some(etcd) = &report.etcd {
+        out += &format!(
+            "etcd: {} (version {})\n",
+            etcd.path,
+            etcd.version.as_deref().unwrap_or("not supported")
+        );
+        for warning in &etcd.warnings {
+            out += &format!("warning: {warning}\n");
+        }
     }
     let problems: Vec<(&str, &Problem)> = report
         .certificates

@@ -35,7 +35,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     };
     node.check_node_ca_covers(&node.identity())
         .map_err(|e| e.file(config))?;
-    let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let (binary, release) = super::local_etcd(&node, config, etcd::Remember::Yes)?;
     let tls = super::current_leaves(&node, &LeafKind::ALL).map_err(|e| e.file(config))?;
     let creds = Credentials::load(&tls)?;
     let others = super::other_members(&node);
@@ -48,6 +48,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let view = runtime
         .block_on(cluster_api::view(&others, &creds))
         .map_err(|failures| super::unreachable(&failures, config))?;
+    super::check_upgrade(&release, &view.answered_by, &creds, config)?;
     let step = membership::plan_join(local, &view, &node.name, &peer_url)
         .map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?;
     let (id, members, learner) = match step {
@@ -102,6 +103,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
         state: ClusterState::Existing,
         data_dir: &node.data_dir,
         tls: &tls,
+        etcd: &release,
     };
     if learner {
         super::promote_learner::spawn(config, id)?;

@@ -45,7 +45,12 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
-    let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let remember = if dry_run {
+        etcd::Remember::No
+    } else {
+        etcd::Remember::Yes
+    };
+    let (binary, release) = super::local_etcd(&node, config, remember)?;
     let tls = node.leaf_paths();
     let local = wal::local_member(&node.data_dir)?;
     let plan = EtcdPlan {
@@ -62,6 +67,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         },
         data_dir: &node.data_dir,
         tls: &tls,
+        etcd: &release,
     };
     if dry_run {
         match format {
@@ -93,7 +99,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
             refuse_removed_member(&node)?;
             None
         }
-        Some(local) => check_restart(&node, &tls, local)?,
+        Some(local) => check_restart(&node, &tls, local, &release, config)?,
     };
     if let Some(id) = learner {
         super::promote_learner::spawn(config, id)?;
@@ -114,9 +120,16 @@ const RESTART_CHECK: Duration = Duration::from_secs(1);
 
 /// Before etcd starts over existing data: asks the other members, briefly, whether the
 /// data still belongs to the running cluster. Returns the member ID when it is still a
-/// learner (to promote). Nobody answering is not an error: the whole zone may be
+/// learner (to promote). An etcd the running cluster's version does not admit is refused
+/// (see [`super::check_upgrade`]). Nobody answering is not an error: the whole zone may be
 /// restarting, and etcd itself refuses peers of another cluster.
-fn check_restart(node: &Node, tls: &LeafPaths, local: LocalMember) -> Result<Option<u64>, Error> {
+fn check_restart(
+    node: &Node,
+    tls: &LeafPaths,
+    local: LocalMember,
+    release: &etcd::Profile,
+    config: &Path,
+) -> Result<Option<u64>, Error> {
     let others = super::other_members(node);
     if others.is_empty() {
         return Ok(None);
@@ -139,7 +152,10 @@ fn check_restart(node: &Node, tls: &LeafPaths, local: LocalMember) -> Result<Opt
         return Ok(None);
     };
     match membership::restart_standing(local, &view) {
-        Ok(m) => Ok(m.learner.then_some(m.id)),
+        Ok(m) => {
+            super::check_upgrade(release, &view.answered_by, &creds, config)?;
+            Ok(m.learner.then_some(m.id))
+        }
         Err(Conflict::Removed { local }) => {
             let moved = membership::move_aside(&node.data_dir, local.member_id)?;
             Err(Error::new(format!(

@@ -18,13 +18,14 @@ pub mod status;
 pub mod trust;
 pub mod zone_sign;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use zone_pki::{Authority, CertInfo, Error, LeafKind};
 
 use crate::cluster_api::Credentials;
 use crate::config::node::Node;
+use crate::etcd::{self, version, Profile, Remember, Version};
 use crate::leaves::{self, LeafPaths, Outcome};
 
 /// The zone root CA files inside a CA directory.
@@ -133,4 +134,54 @@ pub fn unreachable(failures: &[(String, String)], config: &Path) -> Error {
     .file(config)
     .field("etcd")
     .fix("start the members (zone-etcd launch) or check the member list and the network")
+}
+
+/// The etcd this node runs and what the launcher makes of it (the version table); its
+/// known defects are logged as warnings. Refused before anything is written when it is not
+/// an etcd the launcher supports.
+pub fn local_etcd(
+    node: &Node,
+    config: &Path,
+    remember: Remember,
+) -> Result<(PathBuf, Profile), Error> {
+    let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let profile = etcd::identify(&binary, &node.state_dir, remember, config)?;
+    for warning in &profile.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok((binary, profile))
+}
+
+/// Refuses to start this node's etcd in the cluster that `endpoint` serves when etcd would
+/// stop it: older than the cluster's version, or a minor version skipped. A member that
+/// does not tell its versions (or a cluster that has not decided one yet) is no refusal:
+/// etcd itself still checks.
+pub fn check_upgrade(
+    profile: &Profile,
+    endpoint: &str,
+    creds: &Credentials,
+    config: &Path,
+) -> Result<(), Error> {
+    let versions = match crate::cluster_api::versions(endpoint, creds) {
+        Ok(versions) => versions,
+        Err(reason) => {
+            tracing::warn!(
+                "not checking etcd's version against the cluster's: {endpoint}: {reason}"
+            );
+            return Ok(());
+        }
+    };
+    let Some(cluster) = Version::parse(&versions.cluster) else {
+        return Ok(());
+    };
+    match version::upgrade_refusal(profile.version, cluster) {
+        None => Ok(()),
+        Some((problem, fix)) => Err(Error::new(format!(
+            "{problem}; the cluster's version is {} (asked at {endpoint})",
+            versions.cluster
+        ))
+        .file(config)
+        .field("etcd_bin")
+        .fix(fix)),
+    }
 }

@@ -1,6 +1,7 @@
 //! `zone-etcd status`: the running cluster's member table, from this node's client
 //! certificate: each member's ID, URLs, role, leader, raft index, database size, health
-//! and TLS handshake time, asked of every member at once.
+//! TLS handshake time and etcd version, asked of every member at once, with the cluster's
+//! version and the known defects of the etcd releases it runs.
 //!
 //! Healthy means the member completes a TLS handshake with the zone's certificates,
 //! answers its status without errors and, for a voter, serves a linearizable read (which
@@ -44,6 +45,13 @@ struct ClusterStatus {
     answering_voters: usize,
     /// Whether a linearizable read went through: a leader with a quorum exists.
     quorum: bool,
+    /// How many more voters may fail before quorum is lost (0 when it already is).
+    fault_tolerance: usize,
+    /// etcd's cluster version (the lowest minor series among the members), as a member
+    /// reports it.
+    cluster_version: Option<String>,
+    /// Known defects of the etcd releases the members run (the launcher's version table).
+    warnings: Vec<String>,
     members: Vec<MemberRow>,
     /// Members of the zone's list that the cluster does not know (they still have to join).
     not_joined: Vec<String>,
@@ -122,6 +130,28 @@ fn summarise(
         .iter()
         .filter(|m| m.role == "voter" && m.raft_index.is_some())
         .count();
+    let fault_tolerance = healthy_voters.saturating_sub(voters / 2 + 1);
+    let fault_tolerance = if quorum { fault_tolerance } else { 0 };
+    let cluster_version = reports
+        .iter()
+        .filter_map(|r| r.versions.as_ref())
+        .map(|v| v.cluster.clone())
+        .next();
+    let warnings = members
+        .iter()
+        .filter_map(|m| {
+            let version = crate::etcd::Version::parse(m.version.as_deref()?)?;
+            let profile = crate::etcd::version::profile(version).ok()?;
+            Some(
+                profile
+                    .warnings
+                    .into_iter()
+                    .map(|w| format!("{}: {w}", m.name))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect();
     let not_joined = node
         .members
         .iter()
@@ -141,6 +171,9 @@ fn summarise(
         healthy_voters,
         answering_voters,
         quorum,
+        fault_tolerance,
+        cluster_version,
+        warnings,
         members,
         not_joined,
     }
@@ -186,6 +219,7 @@ fn table(status: &ClusterStatus) -> String {
         "HEALTH",
         "RAFT INDEX",
         "DB SIZE",
+        "VERSION",
         "TLS",
         "CLIENT URL",
         "PEER URL",
@@ -200,6 +234,7 @@ fn table(status: &ClusterStatus) -> String {
             if m.healthy { "ok" } else { "UNHEALTHY" }.into(),
             m.raft_index.map_or("-".into(), |i| i.to_string()),
             m.db_size.map_or("-".into(), human_size),
+            m.version.clone().unwrap_or_else(|| "-".into()),
             m.handshake_ms
                 .map_or("-".into(), |ms| format!("{ms:.2} ms")),
             m.client_urls.join(","),
@@ -209,7 +244,22 @@ fn table(status: &ClusterStatus) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
-    let mut out = format!("zone {}, cluster {}\n", status.zone, status.cluster_id);
+    let decided = status
+        .cluster_version
+        .as_deref()
+        .and_then(crate::etcd::Version::parse)
+        .is_some_and(crate::etcd::version::cluster_version_decided);
+    let mut out = format!(
+        "zone {}, cluster {}, cluster version {}{}\n",
+        status.zone,
+        status.cluster_id,
+        status.cluster_version.as_deref().unwrap_or("unknown"),
+        if decided {
+            ""
+        } else {
+            " (not decided: etcd sets it once every member has been seen)"
+        }
+    );
     for r in &rows {
         let cells: Vec<String> = r
             .iter()
@@ -231,11 +281,15 @@ fn table(status: &ClusterStatus) -> String {
             "{name}: in the zone's member list but not in the cluster (run zone-etcd join on it, or take it out of the zone file)\n"
         ));
     }
+    for warning in &status.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
     out.push_str(&if status.quorum {
         format!(
-            "quorum: yes ({} of {} voters healthy), leader: {}\n",
+            "quorum: yes ({} of {} voters healthy, {} more may fail), leader: {}\n",
             status.healthy_voters,
             status.voters,
+            status.fault_tolerance,
             status.leader.as_deref().unwrap_or("none")
         )
     } else {

@@ -40,14 +40,41 @@ impl WriteLoad {
         prefix: &str,
         pause: Duration,
     ) -> WriteLoad {
+        let routes = addrs.iter().map(|a| vec![a.clone()]).collect();
+        Self::start_routes(routes, ca, identity, prefix, pause)
+    }
+
+    /// One writer per `host:port` in `addrs`, each starting at its own endpoint and, when a
+    /// request fails there, trying the others in turn, as a client given every endpoint
+    /// does: a failure is a write no endpoint acknowledged.
+    pub fn start_failover(
+        addrs: &[String],
+        ca: &Path,
+        identity: &Identity,
+        prefix: &str,
+        pause: Duration,
+    ) -> WriteLoad {
+        let routes = (0..addrs.len())
+            .map(|i| addrs[i..].iter().chain(&addrs[..i]).cloned().collect())
+            .collect();
+        Self::start_routes(routes, ca, identity, prefix, pause)
+    }
+
+    fn start_routes(
+        routes: Vec<Vec<String>>,
+        ca: &Path,
+        identity: &Identity,
+        prefix: &str,
+        pause: Duration,
+    ) -> WriteLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let result = Arc::new(Mutex::new(LoadResult::default()));
-        let writers = addrs
-            .iter()
+        let writers = routes
+            .into_iter()
             .enumerate()
-            .map(|(i, addr)| {
+            .map(|(i, route)| {
                 let (stop, result) = (stop.clone(), result.clone());
-                let (addr, ca) = (addr.clone(), ca.to_path_buf());
+                let ca = ca.to_path_buf();
                 let identity = Identity {
                     chain: identity.chain.clone(),
                     key: identity.key.clone(),
@@ -57,7 +84,13 @@ impl WriteLoad {
                     let mut n = 0;
                     while !stop.load(Ordering::SeqCst) {
                         let key = format!("{prefix}/{i}/{n:06}");
-                        let outcome = put(&addr, &ca, &identity, &key);
+                        let mut outcome = Err("no endpoint".to_string());
+                        for addr in &route {
+                            outcome = put(addr, &ca, &identity, &key);
+                            if outcome.is_ok() {
+                                break;
+                            }
+                        }
                         let mut result = result.lock().unwrap();
                         match outcome {
                             Ok(()) => result.acknowledged.push(key),

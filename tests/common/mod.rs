@@ -33,6 +33,24 @@ pub fn bundled(tool: &str) -> PathBuf {
     path
 }
 
+/// The etcd binary of an older release the compatibility tests run (`scripts/fetch-etcd.sh
+/// --compat` puts each in bin/etcd-<version>/); the bundle's for `None`.
+pub fn etcd_release(version: Option<&str>) -> PathBuf {
+    let Some(version) = version else {
+        return bundled("etcd");
+    };
+    let path = repo()
+        .join("bin")
+        .join(format!("etcd-{version}"))
+        .join("etcd");
+    assert!(
+        path.exists(),
+        "{} missing: run scripts/fetch-etcd.sh --compat (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
 /// PATH with the bundle first, so `zone-etcd launch` finds etcd as an operator's would.
 fn path_with_bundle() -> String {
     format!(
@@ -185,6 +203,18 @@ impl TestZone {
             self.node_dir(self.members.len() - 1).to_str().unwrap(),
         ));
         self.members.len() - 1
+    }
+
+    /// Points member `index`'s node.toml at another etcd binary (`etcd_bin`).
+    pub fn set_etcd_bin(&self, index: usize, etcd: &Path) {
+        let config = self.config(index);
+        let text = fs::read_to_string(&config).unwrap();
+        let rest: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("etcd_bin"))
+            .collect();
+        let line = format!("etcd_bin = \"{}\"", etcd.display());
+        fs::write(&config, format!("{line}\n{}\n", rest.join("\n"))).unwrap();
     }
 
     /// `zone-etcd <command> --config <member index's node.toml>` in the background.
@@ -409,6 +439,43 @@ pub fn https_get(
     path: &str,
 ) -> Result<String, String> {
     https_request(addr, ca, identity, "GET", path, "").map(|r| r.status_line)
+}
+
+/// `openssl s_client` against `addr` with a client identity; returns (handshake done,
+/// everything it printed).
+pub fn s_client(
+    addr: &str,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    options: &[&str],
+) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            "-servername",
+            addr.rsplit_once(':').map_or(addr, |(host, _)| host),
+            "-brief",
+        ])
+        .arg("-CAfile")
+        .arg(ca)
+        .arg("-cert")
+        .arg(cert)
+        // The file holds the leaf and its node CA: send both, as etcd's clients do.
+        .arg("-cert_chain")
+        .arg(cert)
+        .arg("-key")
+        .arg(key)
+        .args(options)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs (scripts/test.sh installs it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let done = text.contains("Protocol version: TLSv1") && text.contains("Verification: OK");
+    (done, text)
 }
 
 /// What one HTTPS exchange gave: the status line, the body, and the serial number (hex)
@@ -724,13 +791,23 @@ pub fn seed_json_config(node_dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-/// A one-member zone on 127.0.<subnet>.1 whose launch execs /bin/true instead of etcd:
+/// A stand-in for etcd: answers `--version` as etcd 3.5.30, else exits 0 like /bin/true.
+pub fn stand_in_etcd() -> PathBuf {
+    repo().join("tests/common/etcd-stand-in")
+}
+
+/// Puts `etcd_bin = <the stand-in>` at the top of a node config.
+pub fn use_stand_in_etcd(config: &Path) {
+    let text = fs::read_to_string(config).unwrap();
+    let line = format!("etcd_bin = \"{}\"\n", stand_in_etcd().display());
+    fs::write(config, line + &text).unwrap();
+}
+
+/// A one-member zone on 127.0.<subnet>.1 whose launch execs the stand-in instead of etcd:
 /// for tests of what launch and rotate write, with no server.
 pub fn zone_with_true_etcd(subnet: u8) -> TestZone {
     let zone = TestZone::bootstrap("leaves.zone", subnet, 1);
-    let config = zone.config(0);
-    let text = fs::read_to_string(&config).unwrap();
-    fs::write(&config, format!("etcd_bin = \"/bin/true\"\n{text}")).unwrap();
+    use_stand_in_etcd(&zone.config(0));
     zone
 }
 

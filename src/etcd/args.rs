@@ -1,20 +1,23 @@
-//! The etcd command line, and where the etcd binary is.
+//! The etcd command line.
 //!
-//! [`args`] is pure: the same node, members and paths give the same argv on every run,
-//! which `launch --dry-run` prints and tests read back. Both ports use mutual TLS with the
+//! [`args`] is pure: the same node, members, paths and etcd release give the same argv on
+//! every run, which `launch --dry-run` prints and tests read back. Both ports use mutual TLS with the
 //! zone root as the only trust anchor; the peer port additionally demands the zone's peer
 //! name in the client certificate, which only peer leaves carry.
 
 use std::path::{Path, PathBuf};
 
 use zone_pki::profile::peer_name;
-use zone_pki::{Error, LeafKind};
+use zone_pki::LeafKind;
 
 use crate::cluster::{self, ClusterState};
 use crate::config::zone::Member;
 use crate::leaves::LeafPaths;
 
-/// The oldest TLS version etcd accepts, on both ports. TLS 1.3 only is the strictest
+use super::version::{Profile, TlsFloor};
+
+/// The oldest TLS version etcd accepts, on both ports, where the etcd release has the flag
+/// ([`TlsFloor::Tls13Only`]). TLS 1.3 only is the strictest
 /// setting etcd has: every TLS 1.3 suite is ephemeral (EC)DHE with an AEAD cipher, and
 /// etcd's flag takes no lower bound above it. Every client of the zone speaks 1.3 (etcd's
 /// peers, etcdctl and Go clients, rustls). etcd refuses `--cipher-suites` together with
@@ -32,6 +35,8 @@ pub struct EtcdPlan<'a> {
     pub state: ClusterState,
     pub data_dir: &'a Path,
     pub tls: &'a LeafPaths,
+    /// The etcd release that will run this argv ([`super::version::profile`]).
+    pub etcd: &'a Profile,
 }
 
 /// The etcd argv after the binary, one `--flag=value` per argument.
@@ -69,6 +74,12 @@ pub fn env_lines(plan: &EtcdPlan<'_>) -> Vec<String> {
 fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
     let path = |p: PathBuf| p.display().to_string();
     let tls = plan.tls;
+    let tls_floor = match &plan.etcd.tls {
+        // TLS 1.3 only: forward secrecy and AEAD on every connection (see TLS_MIN_VERSION).
+        TlsFloor::Tls13Only => ("tls-min-version", TLS_MIN_VERSION.to_string()),
+        // An etcd without --tls-min-version: TLS 1.2 limited to ECDHE-ECDSA + AEAD.
+        TlsFloor::CipherSuites(suites) => ("cipher-suites", suites.join(",")),
+    };
     vec![
         ("name", plan.member.node_name.clone()),
         ("data-dir", plan.data_dir.display().to_string()),
@@ -99,59 +110,6 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         ("peer-cert-file", path(tls.cert(LeafKind::Peer))),
         ("peer-key-file", path(tls.key(LeafKind::Peer))),
         ("peer-cert-allowed-hostname", peer_name(plan.zone)),
-        // TLS 1.3 only: forward secrecy and AEAD on every connection (see TLS_MIN_VERSION).
-        ("tls-min-version", TLS_MIN_VERSION.into()),
+        tls_floor,
     ]
-}
-
-/// Finds etcd: `etcd_bin` from node.toml, else `etcd` beside this executable (the
-/// bundle), else `PATH`.
-pub fn find_binary(configured: Option<&Path>, config_file: &Path) -> Result<PathBuf, Error> {
-    find_tool("etcd", configured, config_file)
-}
-
-/// Finds a bundled tool (`etcd`, `etcdctl`) the same way as etcd itself: beside the
-/// configured etcd, beside this executable, then on `PATH`.
-pub fn find_tool(
-    name: &str,
-    configured_etcd: Option<&Path>,
-    config_file: &Path,
-) -> Result<PathBuf, Error> {
-    if let Some(etcd) = configured_etcd {
-        let candidate = match name {
-            "etcd" => etcd.to_path_buf(),
-            _ => etcd.with_file_name(name),
-        };
-        return if is_executable(&candidate) {
-            Ok(candidate)
-        } else {
-            Err(
-                Error::new(format!("{} is not an executable file", candidate.display()))
-                    .file(config_file)
-                    .field("etcd_bin")
-                    .fix("point etcd_bin to the etcd binary, or remove it to use the bundled one"),
-            )
-        };
-    }
-    if let Some(beside) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join(name)))
-    {
-        if is_executable(&beside) {
-            return Ok(beside);
-        }
-    }
-    which::which(name).map_err(|_| {
-        Error::new(format!(
-            "cannot find {name}: not set in etcd_bin, not beside zone-etcd, not on PATH"
-        ))
-        .file(config_file)
-        .field("etcd_bin")
-        .fix("run scripts/fetch-etcd.sh and put bin/ on PATH, or set etcd_bin in node.toml")
-    })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

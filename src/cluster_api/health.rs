@@ -1,0 +1,322 @@
+//! What each endpoint says of itself: the bare TLS handshake (timed), etcd's versions
+//! over HTTPS, its status and, for voters, a linearizable read, which only succeeds while
+//! the cluster has a leader and a quorum.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::GetOptions;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::task::JoinSet;
+
+use super::members::ClusterMember;
+use super::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
+
+/// What one endpoint says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointStatus {
+    pub member_id: u64,
+    pub leader: u64,
+    pub raft_index: u64,
+    pub raft_term: u64,
+    pub db_size: i64,
+    pub version: String,
+    pub learner: bool,
+    /// What etcd itself reports wrong ("no leader", an alarm).
+    pub errors: Vec<String>,
+}
+
+/// One endpoint's health: the bare TLS handshake, its status, and (for voters) a
+/// linearizable read, which only succeeds while the cluster has a leader and quorum.
+#[derive(Debug, Clone)]
+pub struct EndpointReport {
+    pub endpoint: String,
+    pub handshake: Result<Duration, String>,
+    /// etcd's versions from this endpoint; `None` when it did not say (no health problem
+    /// by itself: the status says whether the member serves).
+    pub versions: Option<Versions>,
+    pub status: Result<EndpointStatus, String>,
+    /// `Some` for voters: whether a quorum read through this endpoint succeeded.
+    pub quorum_read: Option<Result<(), String>>,
+}
+
+impl EndpointReport {
+    pub fn healthy(&self) -> bool {
+        self.problem().is_none()
+    }
+
+    /// The first reason this endpoint is not healthy.
+    pub fn problem(&self) -> Option<String> {
+        if let Err(e) = &self.handshake {
+            return Some(format!("TLS handshake failed: {e}"));
+        }
+        match &self.status {
+            Err(e) => return Some(e.clone()),
+            Ok(status) => {
+                if let Some(error) = status.errors.first() {
+                    return Some(format!("etcd reports: {error}"));
+                }
+            }
+        }
+        if let Some(Err(e)) = &self.quorum_read {
+            return Some(format!("quorum read failed: {e}"));
+        }
+        None
+    }
+}
+
+/// Why a member is not healthy, from the reports on its client URLs; `None` when it has
+/// started and every one of its URLs answered healthy.
+pub fn member_problem(member: &ClusterMember, reports: &[EndpointReport]) -> Option<String> {
+    if !member.started() {
+        return Some("never started (added, waiting for its node to join)".into());
+    }
+    if member.client_urls.is_empty() {
+        // A member of the static bootstrap is listed, with its name, from the start; it
+        // publishes its client URLs when its etcd first joins the others.
+        return Some(format!(
+            "never started: its etcd has not once joined the cluster (no client URLs published); run zone-etcd launch on {} and check its log",
+            member.name
+        ));
+    }
+    member
+        .client_urls
+        .iter()
+        .find_map(|url| match reports.iter().find(|r| &r.endpoint == url) {
+            None => Some(format!("{url}: not asked")),
+            Some(report) => report.problem().map(|p| format!("{url}: {p}")),
+        })
+}
+
+/// Checks every endpoint at once; `voter` tells which ones must serve a quorum read.
+pub async fn probe_all(
+    endpoints: Vec<(String, bool)>,
+    creds: &Arc<Credentials>,
+) -> Vec<EndpointReport> {
+    let mut probes = JoinSet::new();
+    for (index, (endpoint, voter)) in endpoints.into_iter().enumerate() {
+        let creds = creds.clone();
+        probes.spawn(async move { (index, probe(endpoint, voter, creds).await) });
+    }
+    let mut reports: Vec<(usize, EndpointReport)> = Vec::new();
+    while let Some(joined) = probes.join_next().await {
+        if let Ok(report) = joined {
+            reports.push(report);
+        }
+    }
+    reports.sort_by_key(|(index, _)| *index);
+    reports.into_iter().map(|(_, r)| r).collect()
+}
+
+async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> EndpointReport {
+    let (handshake, versions) = {
+        let (endpoint, creds) = (endpoint.clone(), creds.clone());
+        tokio::task::spawn_blocking(move || {
+            let handshake = time_handshake(&endpoint, &creds);
+            let versions = handshake
+                .is_ok()
+                .then(|| versions(&endpoint, &creds).ok())
+                .flatten();
+            (handshake, versions)
+        })
+        .await
+        .unwrap_or_else(|e| (Err(e.to_string()), None))
+    };
+    let mut report = EndpointReport {
+        endpoint: endpoint.clone(),
+        handshake,
+        versions,
+        status: Err("not asked".into()),
+        quorum_read: None,
+    };
+    let mut client = match connect(&endpoint, &creds).await {
+        Ok(client) => client,
+        Err(reason) => {
+            report.status = Err(reason);
+            return report;
+        }
+    };
+    report.status = client
+        .status()
+        .await
+        .map_err(|e| describe(&e))
+        .map(|s| EndpointStatus {
+            member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
+            leader: s.leader(),
+            raft_index: s.raft_index(),
+            raft_term: s.raft_term(),
+            db_size: s.db_size(),
+            version: s.version().to_string(),
+            learner: s.is_learner(),
+            errors: s.errors().to_vec(),
+        });
+    if voter {
+        let read = client
+            .get(
+                "zone-etcd/health",
+                Some(GetOptions::new().with_count_only()),
+            )
+            .await;
+        report.quorum_read = Some(match read {
+            Ok(_) => Ok(()),
+            // etcd's RBAC may deny the key; the read still went through the leader.
+            Err(e) if describe(&e).contains("permission denied") => Ok(()),
+            Err(e) => Err(describe(&e)),
+        });
+    }
+    report
+}
+
+/// etcd's versions, as its `/version` endpoint gives them: the member's own release and
+/// the cluster's version (the lowest minor series among the members, `3.5.0`; etcd says
+/// `not_decided` until the members agreed on one).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Versions {
+    #[serde(rename = "etcdserver")]
+    pub server: String,
+    #[serde(rename = "etcdcluster")]
+    pub cluster: String,
+}
+
+/// The most of a `/version` answer that is read (it is about 50 bytes).
+const VERSION_RESPONSE_BYTES: usize = 16 * 1024;
+
+/// A TLS session to one endpoint with the node's client certificate, verifying the
+/// member's server certificate against the zone CA; with the time the handshake took
+/// (after the TCP connect).
+fn tls_session(
+    endpoint: &str,
+    creds: &Credentials,
+) -> Result<(rustls::ClientConnection, TcpStream, Duration), String> {
+    let (host, port) = host_port(endpoint).ok_or_else(|| format!("bad URL {endpoint}"))?;
+    let roots = {
+        let mut store = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(creds.ca.as_bytes()).flatten() {
+            store.add(cert).map_err(|e| e.to_string())?;
+        }
+        store
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(creds.cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("client certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(creds.key.as_bytes())
+        .map_err(|_| "client key: not a PEM private key".to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .map_err(|e| e.to_string())?;
+    let server_name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let mut tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(CONNECT_TIMEOUT))
+        .and_then(|_| tcp.set_write_timeout(Some(CONNECT_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let mut tls =
+        rustls::ClientConnection::new(Arc::new(config), server_name).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+    }
+    Ok((tls, tcp, started.elapsed()))
+}
+
+/// Times a bare TLS handshake with the node's client certificate.
+pub fn time_handshake(endpoint: &str, creds: &Credentials) -> Result<Duration, String> {
+    let (mut tls, mut tcp, elapsed) = tls_session(endpoint, creds)?;
+    // TLS 1.3 servers check the client certificate after the client's last flight: one
+    // more round trip shows whether the member accepted it.
+    tls.send_close_notify();
+    let _ = tls.write_tls(&mut tcp);
+    let _ = tcp.flush();
+    Ok(elapsed)
+}
+
+/// Asks one member for its versions (`GET /version` on its client port, mutual TLS).
+pub fn versions(endpoint: &str, creds: &Credentials) -> Result<Versions, String> {
+    let (mut tls, mut tcp, _) = tls_session(endpoint, creds)?;
+    let host = host_port(endpoint)
+        .map(|(h, p)| format!("{h}:{p}"))
+        .unwrap_or_default();
+    let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
+    stream
+        .write_all(
+            format!("GET /version HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .map_err(|e| format!("/version: {e}"))?;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Until the peer closes (Connection: close), the body is complete, or the cap.
+    while response.len() < VERSION_RESPONSE_BYTES && !http_complete(&response) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(_) if !response.is_empty() => break,
+            Err(e) => return Err(format!("/version: {e}")),
+        }
+    }
+    parse_version_response(&response)
+}
+
+/// Whether an HTTP/1.1 response holds its headers and a body of its Content-Length.
+fn http_complete(response: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(response);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .is_some_and(|len| body.len() >= len)
+}
+
+/// etcd's `/version` answer: `HTTP/1.1 200 OK`, then `{"etcdserver":…,"etcdcluster":…}`.
+fn parse_version_response(response: &[u8]) -> Result<Versions, String> {
+    let text = String::from_utf8_lossy(response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("/version: no complete HTTP answer")?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("/version answered {status}"));
+    }
+    serde_json::from_str(body.trim()).map_err(|e| format!("/version: unexpected answer ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_answers_parse() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 45\r\n\r\n{\"etcdserver\":\"3.5.30\",\"etcdcluster\":\"3.5.0\"}";
+        assert!(http_complete(ok));
+        assert!(!http_complete(&ok[..ok.len() - 1]));
+        assert_eq!(
+            parse_version_response(ok).unwrap(),
+            Versions {
+                server: "3.5.30".into(),
+                cluster: "3.5.0".into()
+            }
+        );
+        let denied = b"HTTP/1.1 403 Forbidden\r\n\r\n";
+        assert!(parse_version_response(denied).unwrap_err().contains("403"));
+        assert!(parse_version_response(b"HTTP/1.1 200 OK\r\n").is_err());
+        assert!(parse_version_response(b"HTTP/1.1 200 OK\r\n\r\n{}").is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! The running cluster, seen through etcd's v3 API with this node's client certificate.
+//!
+//! Only `join`, `leave`, `status` and launch's restart check talk to the cluster; the
+//! derivation in [`crate::cluster`] never does. Every call has a deadline, so a member that
+//! is down or silent costs at most [`CONNECT_TIMEOUT`] plus [`REQUEST_TIMEOUT`], never a
+//! hang. Errors are returned as short strings: callers put them in one line with the
+//! endpoint, and the operator needs etcd's message, not the transport's layers.
+
+//!
+//! - [`members`]: the member list and its changes (add as learner, promote, remove);
+//! - [`health`]: what each endpoint says of itself (status, a quorum read, the TLS
+//!   handshake and etcd's versions), for `status` and the upgrade checks.
+
+mod health;
+mod members;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use zone_pki::{Error, LeafKind};
+
+use crate::leaves::LeafPaths;
+
+pub use health::{
+    member_problem, probe_all, time_handshake, versions, EndpointReport, EndpointStatus, Versions,
+};
+pub use members::{add_learner, promote, remove, view, ClusterMember, ClusterView, SETTLE};
+
+/// How long to wait for a TCP and TLS connection to one member.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait for one request once connected.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The zone CA and this node's client certificate and key, as PEM. Not `Debug`: it holds
+/// a private key.
+pub struct Credentials {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+impl Credentials {
+    /// Reads the client leaf and the CA the node's etcd members trust.
+    pub fn load(paths: &LeafPaths) -> Result<Arc<Credentials>, Error> {
+        use zone_pki::authority::read_text;
+        Ok(Arc::new(Credentials {
+            ca: read_text(&paths.ca())?,
+            cert: read_text(&paths.cert(LeafKind::Client))?,
+            key: read_text(&paths.key(LeafKind::Client))?,
+        }))
+    }
+}
+
+/// A single-threaded runtime: the commands make a handful of concurrent requests, and a
+/// thread pool would only add start-up time before launch's exec.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(format!("cannot start the async runtime: {e}")))
+}
+
+/// Formats a member ID the way etcdctl prints it.
+pub fn hex_id(id: u64) -> String {
+    format!("{id:x}")
+}
+
+/// Opens a client to exactly one endpoint.
+pub async fn connect(endpoint: &str, creds: &Credentials) -> Result<Client, String> {
+    let tls = TlsOptions::new()
+        .ca_certificate(Certificate::from_pem(&creds.ca))
+        .identity(Identity::from_pem(&creds.cert, &creds.key));
+    let options = ConnectOptions::new()
+        .with_tls(tls)
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(REQUEST_TIMEOUT);
+    Client::connect([endpoint], Some(options))
+        .await
+        .map_err(|e| describe(&e))
+}
+
+/// `https://host:port` (IPv6 in brackets) into host and port.
+pub fn host_port(url: &str) -> Option<(String, u16)> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split('/').next()?;
+    let (host, port) = rest.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_string(), port.parse().ok()?))
+}
+
+/// Whether etcd answered (and refused), as opposed to the request not getting through.
+fn is_refusal(err: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    matches!(err, etcd_client::Error::GRpcStatus(s)
+        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
+}
+
+/// etcd's own message for a refused request; the innermost cause for a transport failure
+/// (connection refused, a certificate the member did not accept, a timeout).
+pub fn describe(err: &etcd_client::Error) -> String {
+    match err {
+        etcd_client::Error::GRpcStatus(status) => {
+            let message = status.message();
+            if message.is_empty() {
+                format!("{:?}", status.code())
+            } else {
+                // A transport failure inside a request comes as an Unknown/Unavailable
+                // status whose message holds the whole chain: keep its end.
+                innermost(message).to_string()
+            }
+        }
+        other => {
+            let mut cause: &dyn std::error::Error = other;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            innermost(&cause.to_string()).to_string()
+        }
+    }
+}
+
+fn innermost(message: &str) -> &str {
+    message.rsplit(": ").next().unwrap_or(message).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_host_and_port() {
+        assert_eq!(
+            host_port("https://127.0.0.4:2379"),
+            Some(("127.0.0.4".into(), 2379))
+        );
+        assert_eq!(
+            host_port("https://[::1]:23790"),
+            Some(("::1".into(), 23790))
+        );
+        assert_eq!(
+            host_port("https://node1.example.zone:2379/"),
+            Some(("node1.example.zone".into(), 2379))
+        );
+        assert_eq!(host_port("https://nohost"), None);
+    }
+
+    #[test]
+    fn ids_print_like_etcdctl() {
+        assert_eq!(hex_id(0x8e9e05c52164694d), "8e9e05c52164694d");
+    }
+}

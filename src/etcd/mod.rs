@@ -1,0 +1,10 @@
+//! etcd: its command line ([`args`]), the table of versions and their flags ([`version`]),
+//! and where the binary is and which etcd it is ([`binary`]).
+
+pub mod args;
+pub mod binary;
+pub mod version;
+
+pub use args::{args, env_lines, EtcdPlan};
+pub use binary::{find_binary, find_tool, identify, Remember};
+pub use version::{Profile, TlsFloor, Version};

@@ -1,6 +1,7 @@
-//! A node's state directory (`state_dir`): leaves, the cached zone document, etcd's data.
-//! Every writer of it holds [`lock`] while it writes, so a launch, an `env` and a rotation
-//! of the same node never interleave.
+//! A node's state directory (`state_dir`): leaves, the cached zone document, the etcd
+//! version cache, etcd's data. Every writer of it holds [`lock`] while it writes, so a
+//! launch, an `env` and a rotation of the same node never interleave; and so a temporary
+//! file found in it by the lock's holder was left by a killed writer, and is removed.
 
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
@@ -34,6 +35,23 @@ pub fn lock(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
             }
             _ => Error::io("open the state lock", &path, &e),
         })?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| Error::io("lock", &path, &std::io::Error::from(errno)))
+    let lock = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| Error::io("lock", &path, &std::io::Error::from(errno)))?;
+    remove_abandoned_temps(state_dir);
+    Ok(lock)
+}
+
+/// Removes the temporary files of atomic writes (`.tmp-*`, see
+/// [`private_files::write_atomic`]) that a writer killed mid-write left in the state
+/// directory. Only the lock's holder may call it: no other writer is under way then.
+fn remove_abandoned_temps(state_dir: &Path) {
+    let Ok(entries) = fs::read_dir(state_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }

@@ -317,6 +317,14 @@ fn assert_state(zone: &TestZone, settled: bool) {
         return;
     }
     assert_eq!(mode(&state), 0o700);
+    if settled {
+        // A write killed mid-way may leave its temporary file; the next writer removes it.
+        let temps: Vec<String> = names(&state)
+            .into_iter()
+            .filter(|n| n.starts_with(".tmp-"))
+            .collect();
+        assert!(temps.is_empty(), "abandoned temporary files: {temps:?}");
+    }
     let tls = state.join("tls");
     if !tls.exists() {
         assert!(!settled);
@@ -366,6 +374,8 @@ fn launch_killed_before_exec_leaves_the_old_state_or_a_whole_set() {
                 let _ = fs::remove_dir_all(&state);
             } else {
                 let _ = fs::remove_file(state.join("tls/current"));
+                // What a write killed mid-way leaves (a temporary file of write_atomic).
+                let _ = fs::write(state.join(".tmp-killed"), "{\"partial");
             }
         },
         |_| command(&args),

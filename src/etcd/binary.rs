@@ -218,9 +218,10 @@ fn read_cache(path: &Path) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
+/// Under the state lock, as every write into the state directory; the caller holds none.
 fn write_cache(path: &Path, cache: &[Entry]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    private_files::ensure_private_dir(dir)?;
+    let _lock = crate::state::lock(dir)?;
     let text = serde_json::to_vec_pretty(cache)
         .map_err(|e| Error::new(format!("cannot write the etcd version cache: {e}")))?;
     private_files::write_atomic(path, &text, PUBLIC_MODE)

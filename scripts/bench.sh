@@ -2,8 +2,10 @@
 # Reproduces every figure of BENCHMARKS.md with public tools, on this machine:
 #   - zone-etcd-bench (bench/, release build): all figures, medians of RUNS runs, side by
 #     side -> bench/results/results.json, pki-scaling.csv, table.txt;
-#   - hyperfine: launch overhead (launch -> exec of /bin/true vs /bin/true with the same
-#     argv) and a 7-member bootstrap against the openssl script -> bench/results/hyperfine-*;
+#   - hyperfine: launch overhead (launch -> exec of a stand-in etcd vs the stand-in with the
+#     same argv; with the etcd version known, and unknown: the launcher's version cache
+#     removed before each run) and a 7-member bootstrap against the openssl script
+#     -> bench/results/hyperfine-*;
 #   - /usr/bin/time -v: the launcher's peak memory -> bench/results/time-v-launch.txt;
 #   - gnuplot: the scaling plot -> bench/results/pki-scaling.png.
 # Installs what is missing (idempotent): the etcd bundle, openssl, hyperfine, GNU time,
@@ -36,14 +38,23 @@ trap 'rm -rf "$tmp"' EXIT
 "$zone_etcd" ca init --zone hf.zone --out "$tmp/ca" 2>/dev/null
 "$zone_etcd" bootstrap --ca "$tmp/ca" --zone "$tmp/zone.toml" --out "$tmp/nodes" 2>/dev/null
 
-# Launch overhead: leaves in place (a first launch issues them), etcd_bin = /bin/true.
+# Launch overhead: leaves in place (a first launch issues them), etcd_bin = a stand-in
+# that answers --version through the bundled etcd and otherwise exits 0 (like /bin/true).
 node=$tmp/nodes/node1.hf.zone
-sed -i '1i etcd_bin = "/bin/true"' "$node/node.toml"
+printf '#!/bin/sh\n[ "$1" = --version ] && exec %s --version\nexit 0\n' "$PWD/bin/etcd" >"$tmp/stand-in-etcd"
+chmod 755 "$tmp/stand-in-etcd"
+sed -i "1i etcd_bin = \"$tmp/stand-in-etcd\"" "$node/node.toml"
 "$zone_etcd" launch --config "$node/node.toml" 2>/dev/null
 argv=$("$zone_etcd" launch --config "$node/node.toml" --dry-run | tr '\n' ' ')
 hyperfine -N --warmup 20 --runs 300 --export-json "$out/hyperfine-launch.json" \
     --export-markdown "$out/hyperfine-launch.md" \
     "$zone_etcd launch --config $node/node.toml" "$argv"
+# The same with the etcd version unknown (first launch after a binary change).
+hyperfine -N --warmup 5 --runs 100 --export-json "$out/hyperfine-launch-unknown.json" \
+    --export-markdown "$out/hyperfine-launch-unknown.md" \
+    --prepare "rm -f $node/state/etcd-versions.json" \
+    "$zone_etcd launch --config $node/node.toml" \
+    --prepare "true" "$argv"
 
 # PKI: a 7-member bootstrap against the openssl script making the same set.
 awk '/^node_name/ {gsub(/"/, "", $3); n=$3} /^address/ {gsub(/"/, "", $3); print n, $3, "member"}' \
@@ -54,7 +65,7 @@ hyperfine --warmup 1 --runs 10 --prepare "rm -rf $tmp/b" \
     "$zone_etcd bootstrap --ca $tmp/ca --zone $tmp/zone.toml --out $tmp/b 2>/dev/null" \
     "bash scripts/openssl-bootstrap.sh $tmp/ca hf.zone $tmp/nodes.txt $tmp/members.toml $tmp/b"
 
-# Peak memory of launch (ru_maxrss survives exec: max of launcher and /bin/true).
+# Peak memory of launch (ru_maxrss survives exec: max of launcher and the stand-in's sh).
 rm -rf "$node/state/tls"
 /usr/bin/time -v "$zone_etcd" launch --config "$node/node.toml" 2>"$out/time-v-launch.txt"
 /usr/bin/time -v /bin/true 2>"$out/time-v-true.txt"

@@ -256,6 +256,25 @@ fn check_tls_floor(zone: &TestZone, version: &str) {
     let ciphers = dry_run.lines().any(|l| l.starts_with("--cipher-suites="));
     assert!(tls13_only != ciphers, "exactly one TLS floor:\n{dry_run}");
     assert_eq!(ciphers, version == "3.4.23", "{version}:\n{dry_run}");
+    // The EnvironmentFile form says the same.
+    let env = common::run_ok(&[
+        "launch",
+        "--dry-run",
+        "--format",
+        "env",
+        "--config",
+        zone.config(0).to_str().unwrap(),
+    ]);
+    assert_eq!(
+        env.contains("\nETCD_CIPHER_SUITES=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,"),
+        ciphers,
+        "{env}"
+    );
+    assert_eq!(
+        env.contains("\nETCD_TLS_MIN_VERSION=TLS1.3\n"),
+        tls13_only,
+        "{env}"
+    );
     let (ca, cert, key) = (
         zone.tls(0, "ca.crt"),
         zone.tls(0, "client.crt"),

@@ -61,6 +61,7 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
     let series = version.rsplit_once('.').unwrap().0;
     assert_eq!(json["cluster_version"], format!("{series}.0"), "{json}");
     check_tls_floor(&zone, version);
+    check_learner_warning(&zone, &running, version);
 
     // Write on node1, read on node3, each with its own node's client certificate.
     let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "greeting", "hello zone"]);
@@ -303,4 +304,40 @@ fn check_tls_floor(zone: &TestZone, version: &str) {
         let (done, text) = s_client(&addr, &ca, &cert, &key, &["-tls1_2", "-cipher", weak]);
         assert!(!done, "{version}: TLS 1.2 with {weak} accepted:\n{text}");
     }
+}
+
+/// 3.5.1-3.5.19 (etcd #19557) start with one warning line at launch, and `status` and
+/// `check` show the same warning; other releases show none.
+fn check_learner_warning(zone: &TestZone, running: &[common::Running], version: &str) {
+    let affected = version == "3.5.16";
+    let log = running[0].log();
+    let launch_lines = log.lines().filter(|l| l.contains("#19557")).count();
+    assert_eq!(
+        launch_lines,
+        usize::from(affected),
+        "{version} launch log:\n{log}"
+    );
+    let config = zone.config(0);
+    let (_, table, _) = common::run(&["status", "--config", config.to_str().unwrap()]);
+    let status_lines = table
+        .lines()
+        .filter(|l| l.starts_with("warning: ") && l.contains("#19557") && l.contains("3.5.20"))
+        .count();
+    assert_eq!(
+        status_lines,
+        if affected { 3 } else { 0 },
+        "{version} status:\n{table}"
+    );
+    let (_, check, _) = common::run(&["check", "--config", config.to_str().unwrap()]);
+    assert!(
+        check.contains(&format!("(version {version})")),
+        "check names the local etcd's version:\n{check}"
+    );
+    assert_eq!(
+        check
+            .lines()
+            .any(|l| l.starts_with("warning: ") && l.contains("#19557")),
+        affected,
+        "{version} check:\n{check}"
+    );
 }

@@ -10,6 +10,7 @@ pub mod etcd;
 pub mod fuzzing;
 pub mod inspection;
 pub mod leaves;
+pub mod maintenance;
 pub mod membership;
 pub mod nameservice;
 pub mod state;

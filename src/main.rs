@@ -91,6 +91,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Defragment members one at a time when it gives back much space, and clear NOSPACE.
+    Maintain {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Defragment the members that answer even while a voter is down.
+        #[arg(long)]
+        force: bool,
+    },
     /// Internal: started by join and launch to promote this node's learner once caught up.
     #[command(hide = true)]
     PromoteLearner {
@@ -244,6 +256,11 @@ fn main() -> ExitCode {
             force,
         } => commands::leave::run(config, node.as_deref(), *force),
         Cmd::Status { config, json } => commands::status::run(config, *json),
+        Cmd::Maintain {
+            config,
+            json,
+            force,
+        } => commands::maintain::run(config, *json, *force),
         Cmd::PromoteLearner {
             config,
             member_id,

@@ -22,7 +22,12 @@ pub struct EndpointStatus {
     pub leader: u64,
     pub raft_index: u64,
     pub raft_term: u64,
+    /// The store's revision when the member answered.
+    pub revision: i64,
     pub db_size: i64,
+    /// The part of the database file that holds data; the rest is free pages that only a
+    /// defragmentation gives back.
+    pub db_size_in_use: i64,
     pub version: String,
     pub learner: bool,
     /// What etcd itself reports wrong ("no leader", an alarm).
@@ -148,7 +153,9 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
             leader: s.leader(),
             raft_index: s.raft_index(),
             raft_term: s.raft_term(),
+            revision: s.header().map(|h| h.revision()).unwrap_or(0),
             db_size: s.db_size(),
+            db_size_in_use: s.raft_used_db_size(),
             version: s.version().to_string(),
             learner: s.is_learner(),
             errors: s.errors().to_vec(),

@@ -9,9 +9,11 @@
 //!
 //! - [`members`]: the member list and its changes (add as learner, promote, remove);
 //! - [`health`]: what each endpoint says of itself (status, a quorum read, the TLS
-//!   handshake and etcd's versions), for `status` and the upgrade checks.
+//!   handshake and etcd's versions), for `status` and the upgrade checks;
+//! - [`maintenance`]: alarms, compaction, defragmentation.
 
 mod health;
+mod maintenance;
 mod members;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use crate::leaves::LeafPaths;
 pub use health::{
     member_problem, probe_all, time_handshake, versions, EndpointReport, EndpointStatus, Versions,
 };
+pub use maintenance::{alarms, compact, defragment, disarm, Alarm};
 pub use members::{add_learner, promote, remove, view, ClusterMember, ClusterView, SETTLE};
 
 /// How long to wait for a TCP and TLS connection to one member.

@@ -12,6 +12,7 @@ pub mod issue_client;
 pub mod join;
 pub mod launch;
 pub mod leave;
+pub mod maintain;
 pub mod promote_learner;
 pub mod rotate;
 pub mod status;

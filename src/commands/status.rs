@@ -1,7 +1,8 @@
 //! `zone-etcd status`: the running cluster's member table, from this node's client
-//! certificate: each member's ID, URLs, role, leader, raft index, database size, health
-//! TLS handshake time and etcd version, asked of every member at once, with the cluster's
-//! version and the known defects of the etcd releases it runs.
+//! certificate: each member's ID, URLs, role, leader, raft index, database size (file and
+//! in use), health, TLS handshake time and etcd version, asked of every member at once,
+//! with the cluster's version, the active alarms, and the known defects of the etcd
+//! releases it runs.
 //!
 //! Healthy means the member completes a TLS handshake with the zone's certificates,
 //! answers its status without errors and, for a voter, serves a linearizable read (which
@@ -29,9 +30,17 @@ struct MemberRow {
     raft_index: Option<u64>,
     raft_term: Option<u64>,
     db_size: Option<i64>,
+    /// What of the database file holds data (the rest is free until a defragmentation).
+    db_size_in_use: Option<i64>,
     version: Option<String>,
     handshake_ms: Option<f64>,
     problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct AlarmRow {
+    member: String,
+    alarm: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +61,9 @@ struct ClusterStatus {
     cluster_version: Option<String>,
     /// Known defects of the etcd releases the members run (the launcher's version table).
     warnings: Vec<String>,
+    /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are
+    /// refused; CORRUPT: the members' data disagree).
+    alarms: Vec<AlarmRow>,
     members: Vec<MemberRow>,
     /// Members of the zone's list that the cluster does not know (they still have to join).
     not_joined: Vec<String>,
@@ -70,7 +82,30 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), !m.learner)))
         .collect();
     let reports = runtime.block_on(cluster_api::probe_all(probes, &creds));
-    let status = summarise(&node, &view, &reports);
+    // Alarms are the cluster's: ask the members that answered, the first that tells wins.
+    let answering: Vec<String> = reports
+        .iter()
+        .filter(|r| r.status.is_ok())
+        .map(|r| r.endpoint.clone())
+        .collect();
+    let alarms = runtime.block_on(async {
+        for endpoint in &answering {
+            if let Ok(alarms) = cluster_api::alarms(endpoint, &creds).await {
+                return alarms;
+            }
+        }
+        Vec::new()
+    });
+    let mut status = summarise(&node, &view, &reports);
+    status.alarms = alarms
+        .iter()
+        .map(|a| AlarmRow {
+            member: view
+                .by_id(a.member_id)
+                .map_or_else(|| hex_id(a.member_id), |m| m.name.clone()),
+            alarm: a.kind.clone(),
+        })
+        .collect();
     if json {
         let text = serde_json::to_string_pretty(&status)
             .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
@@ -80,6 +115,12 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     }
     if status.quorum && status.members.iter().all(|m| m.healthy) {
         return Ok(());
+    }
+    if status.quorum && !status.alarms.is_empty() && status.members.iter().all(|m| m.healthy) {
+        return Err(
+            Error::new(format!("active alarms: {}", alarm_list(&status.alarms)))
+                .fix(format!("zone-etcd maintain --config {}", config.display())),
+        );
     }
     let unhealthy: Vec<&str> = status
         .members
@@ -174,6 +215,7 @@ fn summarise(
         fault_tolerance,
         cluster_version,
         warnings,
+        alarms: Vec::new(),
         members,
         not_joined,
     }
@@ -201,6 +243,7 @@ fn row(m: &ClusterMember, reports: &[EndpointReport], leader: Option<u64>) -> Me
         raft_index: status.map(|s| s.raft_index),
         raft_term: status.map(|s| s.raft_term),
         db_size: status.map(|s| s.db_size),
+        db_size_in_use: status.map(|s| s.db_size_in_use),
         version: status.map(|s| s.version.clone()),
         handshake_ms: mine
             .iter()
@@ -218,7 +261,7 @@ fn table(status: &ClusterStatus) -> String {
         "LEADER",
         "HEALTH",
         "RAFT INDEX",
-        "DB SIZE",
+        "DB SIZE (IN USE)",
         "VERSION",
         "TLS",
         "CLIENT URL",
@@ -233,7 +276,10 @@ fn table(status: &ClusterStatus) -> String {
             if m.leader { "*".into() } else { String::new() },
             if m.healthy { "ok" } else { "UNHEALTHY" }.into(),
             m.raft_index.map_or("-".into(), |i| i.to_string()),
-            m.db_size.map_or("-".into(), human_size),
+            match (m.db_size, m.db_size_in_use) {
+                (Some(size), Some(used)) => format!("{} ({})", human_size(size), human_size(used)),
+                _ => "-".into(),
+            },
             m.version.clone().unwrap_or_else(|| "-".into()),
             m.handshake_ms
                 .map_or("-".into(), |ms| format!("{ms:.2} ms")),
@@ -281,6 +327,12 @@ fn table(status: &ClusterStatus) -> String {
             "{name}: in the zone's member list but not in the cluster (run zone-etcd join on it, or take it out of the zone file)\n"
         ));
     }
+    if !status.alarms.is_empty() {
+        out.push_str(&format!(
+            "alarms: {} (writes are refused while NOSPACE is active; zone-etcd maintain clears it)\n",
+            alarm_list(&status.alarms)
+        ));
+    }
     for warning in &status.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }
@@ -301,7 +353,15 @@ fn table(status: &ClusterStatus) -> String {
     out
 }
 
-fn human_size(bytes: i64) -> String {
+fn alarm_list(alarms: &[AlarmRow]) -> String {
+    alarms
+        .iter()
+        .map(|a| format!("{} on {}", a.alarm, a.member))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn human_size(bytes: i64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

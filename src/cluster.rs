@@ -115,6 +115,26 @@ pub fn listen_peer_urls(member: &Member) -> Vec<String> {
     listen_urls(member, member.peer_port, false)
 }
 
+/// Where a member serves its metrics over plain HTTP: loopback only, so a local Prometheus
+/// scrapes them without a client certificate and nothing new listens on a routable
+/// address. A loopback member (tests, demos) uses its own address; every other member
+/// 127.0.0.1. The port is the peer port + 1 (2381 beside the default 2380, as kubeadm).
+pub fn metrics_url(member: &Member) -> String {
+    format!(
+        "http://{}:{}",
+        metrics_host(member).url_host(),
+        member.metrics_port()
+    )
+}
+
+/// The address the metrics listener binds.
+pub fn metrics_host(member: &Member) -> Host {
+    match member.host() {
+        Host::Ip(ip) if ip.is_loopback() => Host::Ip(ip),
+        _ => Host::Ip(std::net::Ipv4Addr::LOCALHOST.into()),
+    }
+}
+
 /// The client endpoints of the whole zone, for etcdctl and services.
 pub fn client_endpoints(members: &[Member]) -> Vec<String> {
     members.iter().map(client_url).collect()

@@ -13,6 +13,7 @@ pub mod leaves;
 pub mod maintenance;
 pub mod membership;
 pub mod nameservice;
+pub mod settings;
 pub mod state;
 pub mod wal;
 pub mod zone_doc;

@@ -3,7 +3,8 @@
 //!
 //! ```json
 //! { "name": "example.zone", "type": "zone", "addr_info": [...], "api_version": "v1",
-//!   "signed_at": "2026-11-21T10:00:00Z", "extend": { "etcd": [ ...members... ] },
+//!   "signed_at": "2026-11-21T10:00:00Z",
+//!   "extend": { "etcd": [ ...members... ], "settings": { ...if the zone has any... } },
 //!   "sign": "ecdsa-sha256:<key id>:<signature>" }
 //! ```
 //!
@@ -29,6 +30,7 @@ use time::OffsetDateTime;
 use zone_pki::{Authority, CertInfo, Error};
 
 use crate::config::zone::{validate_members, AddrInfo, Member, RawMember, Zone};
+use crate::settings::Settings;
 
 /// The signature scheme named at the start of `sign`.
 pub const SIGN_SCHEME: &str = "ecdsa-sha256";
@@ -38,6 +40,8 @@ pub const SIGN_SCHEME: &str = "ecdsa-sha256";
 pub struct ZoneDocument {
     pub zone: String,
     pub members: Vec<Member>,
+    /// `extend.settings`, signed with the members.
+    pub settings: Settings,
     pub signed_at: OffsetDateTime,
 }
 
@@ -58,6 +62,8 @@ struct Written<'a> {
 #[derive(Serialize, Deserialize)]
 struct Extend {
     etcd: Vec<RawMember>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    settings: serde_json::Map<String, Value>,
 }
 
 /// Builds and signs the document of `zone` with its root CA; returns pretty JSON.
@@ -75,6 +81,7 @@ pub fn sign(zone: &Zone, root: &Authority, signed_at: OffsetDateTime) -> Result<
         signed_at,
         extend: Extend {
             etcd: zone.members.iter().map(RawMember::from).collect(),
+            settings: zone.settings.to_value(),
         },
         sign: None,
     };
@@ -169,6 +176,11 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
     })?;
     let members = validate_members(zone, &raw_members)
         .map_err(|e| e.fix("fix the zone file and sign it again"))?;
+    let settings = match value.get("extend").and_then(|e| e.get("settings")) {
+        // The fix names the key to change: in the zone file, then sign again.
+        Some(table) => Settings::parse(table, "extend.settings")?,
+        None => Settings::default(),
+    };
     let signed_at = value
         .get("signed_at")
         .and_then(Value::as_str)
@@ -181,6 +193,7 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
     Ok(ZoneDocument {
         zone: zone.to_string(),
         members,
+        settings,
         signed_at,
     })
 }
@@ -311,6 +324,7 @@ mod tests {
                 peer_port: 2380,
                 client_port: 2379,
             }],
+            settings: Settings::default(),
         }
     }
 

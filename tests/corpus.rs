@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use zone_etcd::config::zone::Member;
+use zone_etcd::settings::Settings;
 use zone_pki::{Authority, Host, LeafKind, NodeIdentity};
 
 use common::{activate_args, bootstrap_args, ca_init_args, run_ok, snapshot, zone_etcd};
@@ -515,7 +516,12 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
             fs::copy(pki.join("node.key"), place.with_extension("key")).unwrap();
         }
         // Zone documents with valid signatures, wrong in what they say or who signed.
-        "doc_tampered" | "doc_other_ca" | "doc_bad_member" | "doc_other_zone" => {
+        "doc_tampered"
+        | "doc_other_ca"
+        | "doc_bad_member"
+        | "doc_other_zone"
+        | "doc_settings_tampered"
+        | "doc_bad_settings" => {
             let root = match name {
                 "doc_other_ca" => Authority::new_root(ZONE).unwrap(),
                 _ => zone_root(vars),
@@ -534,10 +540,29 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
                 },
                 addr_info: Vec::new(),
                 members: vec![member],
+                settings: Settings {
+                    heartbeat_interval_ms: Some(300),
+                    // 1000 ms is under 5 heartbeats: only `sign` of a struct made here
+                    // (never of a zone file, which is validated) can write it.
+                    election_timeout_ms: Some(if name == "doc_bad_settings" {
+                        1000
+                    } else {
+                        3000
+                    }),
+                    ..Settings::default()
+                },
             };
             let mut text = zone_etcd::zone_doc::sign(&zone, &root, now).unwrap();
             if name == "doc_tampered" {
                 text = text.replace(ADDRESS, "127.0.60.66");
+            }
+            if name == "doc_settings_tampered" {
+                let tampered = text.replace(
+                    "\"election_timeout_ms\": 3000",
+                    "\"election_timeout_ms\": 2000",
+                );
+                assert_ne!(tampered, text, "the generator must change the settings");
+                text = tampered;
             }
             fs::write(place, text).unwrap();
         }

@@ -132,12 +132,18 @@ pub fn write_bundle(
             MemberList::Copy => None,
             MemberList::Nameservice(url) => Some(url.to_string()),
         },
+        settings: match members {
+            MemberList::Copy if !zone.settings.is_empty() => {
+                Some(serde_json::Value::Object(zone.settings.to_value()))
+            }
+            _ => None,
+        },
         ..NodeFile::default()
     };
     let text =
         toml::to_string(&config).map_err(|e| Error::new(format!("cannot write node.toml: {e}")))?;
     let header = format!(
-        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n\n",
+        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings] is the zone file's [settings]: keep it the same on every node of the zone.\n\n",
         zone.name
     );
     private_files::write_new(

@@ -104,6 +104,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
         data_dir: &node.data_dir,
         tls: &tls,
         etcd: &release,
+        settings: &node.settings,
     };
     if learner {
         super::promote_learner::spawn(config, id)?;

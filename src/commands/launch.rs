@@ -68,6 +68,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         data_dir: &node.data_dir,
         tls: &tls,
         etcd: &release,
+        settings: &node.settings,
     };
     if dry_run {
         match format {

@@ -237,9 +237,10 @@ fn state(member: &ClusterMember, reports: &[EndpointReport]) -> MemberState {
     }
 }
 
-/// The members' backend quota: etcd's default until the zone's settings say otherwise.
-fn quota_bytes(_node: &Node) -> i64 {
-    2 << 30
+/// The members' backend quota: the zone's `quota_backend_bytes`, else the default every
+/// member runs with (both are in each member's argv).
+fn quota_bytes(node: &Node) -> i64 {
+    i64::try_from(node.settings.quota_bytes()).unwrap_or(i64::MAX)
 }
 
 fn display_name(member: &ClusterMember) -> String {

@@ -17,6 +17,7 @@ use super::zone::{validate_members, Member, RawMember};
 use super::{check_dns_name, parse, read_config};
 use crate::leaves::LeafPaths;
 use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
+use crate::settings::Settings;
 
 /// node.toml as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -43,6 +44,10 @@ pub struct NodeFile {
     pub nameservice: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd: Option<Vec<RawMember>>,
+    /// The zone's `[settings]`, copied with the member list (a node that follows the
+    /// nameservice takes them from the signed document instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
     /// Leaves made by the operator's own PKI instead of the node CA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalFiles>,
@@ -112,6 +117,8 @@ pub struct Node {
     pub members: Vec<Member>,
     /// Where `members` came from: node.toml, the nameservice, or its cached document.
     pub members_source: Source,
+    /// The zone's etcd settings, from where the members came from.
+    pub settings: Settings,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
@@ -163,8 +170,22 @@ impl Node {
                 "write the nameservice's base URL, e.g. nameservice = \"http://127.0.0.1:3456\"",
             )
         })?;
-        let (members, members_source) = match &file.etcd {
-            Some(list) => (validate_members(&zone, list)?, Source::LocalConfig),
+        let (members, members_source, settings) = match &file.etcd {
+            Some(list) => (
+                validate_members(&zone, list)?,
+                Source::LocalConfig,
+                match &file.settings {
+                    Some(table) => Settings::parse(table, "settings")?,
+                    None => Settings::default(),
+                },
+            ),
+            None if file.settings.is_some() => {
+                return Err(Error::new(
+                    "a node without a member list takes the zone's settings from the signed zone document",
+                )
+                .field("settings")
+                .fix("remove [settings] here and set them in the zone file's [settings] (then zone-etcd zone sign), or add the [[etcd]] member list too"))
+            }
             None => {
                 let lookup = Lookup {
                     zone: &zone,
@@ -173,7 +194,7 @@ impl Node {
                     state_dir: &state_dir,
                 };
                 let (doc, source) = nameservice::zone_document(&lookup, policy)?;
-                (doc.members, source)
+                (doc.members, source, doc.settings)
             }
         };
         let data_dir = match &file.data_dir {
@@ -190,6 +211,7 @@ impl Node {
             external,
             members,
             members_source,
+            settings,
             state_dir,
             data_dir,
         })

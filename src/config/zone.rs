@@ -1,8 +1,9 @@
 //! The zone file: the zone's name and its etcd members.
 //!
-//! Accepted forms: TOML (`name` + `[[etcd]]`), or the seed's nameservice JSON document
-//! (`name` + `extend.etcd`), or JSON with a top-level `etcd`. Validation refuses everything
-//! that would make an unbootable or unsafe cluster: see [`validate_members`].
+//! Accepted forms: TOML (`name` + `[[etcd]]` + optional `[settings]`), or the seed's
+//! nameservice JSON document (`name` + `extend.etcd` + optional `extend.settings`), or JSON
+//! with a top-level `etcd` and `settings`. Validation refuses everything that would make an
+//! unbootable or unsafe cluster: see [`validate_members`] and [`Settings::parse`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +13,7 @@ use zone_pki::profile::peer_name;
 use zone_pki::{Error, Host};
 
 use super::{check_dns_name, parse, read_config};
+use crate::settings::Settings;
 
 pub const DEFAULT_PEER_PORT: u16 = 2380;
 pub const DEFAULT_CLIENT_PORT: u16 = 2379;
@@ -27,6 +29,12 @@ pub struct Member {
 }
 
 impl Member {
+    /// The port of its metrics listener on loopback (see `cluster::metrics_url`): the peer
+    /// port + 1; the member list's validation keeps it free and within 1-65535.
+    pub fn metrics_port(&self) -> u16 {
+        self.peer_port.saturating_add(1)
+    }
+
     /// Where peers and clients reach this member: its address, else its node name.
     pub fn host(&self) -> Host {
         self.address
@@ -43,6 +51,8 @@ pub struct Zone {
     /// document, not used by the launcher itself.
     pub addr_info: Vec<AddrInfo>,
     pub members: Vec<Member>,
+    /// `[settings]`: the zone's etcd timing, quota and compaction.
+    pub settings: Settings,
 }
 
 /// One `[[addr_info]]` entry: an address of the zone's nameservice.
@@ -75,15 +85,25 @@ impl Zone {
         })?;
         check_dns_name(&name)
             .map_err(|p| Error::new(p).field("name").fix("use the zone's DNS name"))?;
-        let raw_members = match (raw.etcd, raw.extend.and_then(|e| e.etcd)) {
+        let (extend_etcd, extend_settings) = match raw.extend {
+            Some(extend) => (extend.etcd, extend.settings),
+            None => (None, None),
+        };
+        let raw_members = match (raw.etcd, extend_etcd) {
             (Some(list), _) | (None, Some(list)) => list,
             (None, None) => Vec::new(),
         };
         let members = validate_members(&name, &raw_members)?;
+        let settings = match (raw.settings, extend_settings) {
+            (Some(table), _) => Settings::parse(&table, "settings")?,
+            (None, Some(table)) => Settings::parse(&table, "extend.settings")?,
+            (None, None) => Settings::default(),
+        };
         Ok(Zone {
             name,
             addr_info: raw.addr_info.unwrap_or_default(),
             members,
+            settings,
         })
     }
 
@@ -94,18 +114,31 @@ impl Zone {
 
 /// The zone file as written, before validation. The other top-level keys of the seed's
 /// JSON (`type`, `api_version`, `signed_at`, `sign`) are accepted and ignored: a zone file
-/// is the owner's own input, trusted without a signature.
+/// is the owner's own input, trusted without a signature. Any other key is refused, so a
+/// misspelt `[setings]` is not silently ignored.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawZone {
+    #[serde(rename = "type")]
+    _kind: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "api_version")]
+    _api_version: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "signed_at")]
+    _signed_at: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "sign")]
+    _sign: Option<serde::de::IgnoredAny>,
     name: Option<String>,
     addr_info: Option<Vec<AddrInfo>>,
     etcd: Option<Vec<RawMember>>,
+    settings: Option<serde_json::Value>,
     extend: Option<RawExtend>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawExtend {
     etcd: Option<Vec<RawMember>>,
+    settings: Option<serde_json::Value>,
 }
 
 /// One `[[etcd]]` entry as written; also how node.toml stores the member list.
@@ -194,7 +227,47 @@ pub fn validate_members(zone: &str, raw: &[RawMember]) -> Result<Vec<Member>, Er
             }
         }
     }
+    check_metrics_ports(&members)?;
     Ok(members)
+}
+
+/// Each member's metrics port (peer port + 1, on loopback) must exist and be free: not its
+/// own client port (which also listens on loopback), and not a port of another member on
+/// the same loopback address.
+fn check_metrics_ports(members: &[Member]) -> Result<(), Error> {
+    for (index, member) in members.iter().enumerate() {
+        let at = format!("etcd #{} peer_port", index + 1);
+        let metrics = member.metrics_port();
+        let fix = "leave the port after each peer port free for its metrics (e.g. peer_port = 2380, client_port = 2379: metrics on 2381)";
+        if member.peer_port == u16::MAX {
+            return Err(Error::new(
+                "65535 leaves no port for the member's metrics (peer_port + 1)",
+            )
+            .field(at)
+            .fix(fix));
+        }
+        let loopback = |m: &Member| match m.host() {
+            Host::Ip(ip) if ip.is_loopback() => Some(ip),
+            _ => None,
+        };
+        let clash = members.iter().enumerate().find(|(other_index, other)| {
+            if *other_index == index {
+                return other.client_port == metrics;
+            }
+            loopback(member).is_some()
+                && loopback(member) == loopback(other)
+                && [other.client_port, other.peer_port, other.metrics_port()].contains(&metrics)
+        });
+        if let Some((other, _)) = clash {
+            return Err(Error::new(format!(
+                "port {metrics} (peer_port + 1) is this member's metrics port, but etcd #{} uses it already",
+                other + 1
+            ))
+            .field(at)
+            .fix(fix));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses the zone's reserved peer name, and any name that is a parent domain of it.
@@ -326,6 +399,28 @@ mod tests {
             "{clash}"
         );
         assert!(refuse(&[raw("a.example.zone", "10.0.0.1", 2379, 2379)]).contains("already used"));
+        let metrics = refuse(&[raw("a.example.zone", "10.0.0.1", 2380, 2381)]);
+        assert!(
+            metrics.contains(
+                "etcd #1 peer_port: port 2381 (peer_port + 1) is this member's metrics port"
+            ),
+            "{metrics}"
+        );
+        assert!(refuse(&[raw("a.example.zone", "10.0.0.1", 65535, 2379)]).contains("no port"));
+        let shared = refuse(&[
+            raw("a.example.zone", "127.0.0.1", 2380, 2379),
+            raw("b.example.zone", "127.0.0.1", 2480, 2381),
+        ]);
+        assert!(shared.contains("etcd #2 uses it already"), "{shared}");
+        // Members on other machines each have their own loopback.
+        validate_members(
+            "example.zone",
+            &[
+                raw("a.example.zone", "10.0.0.1", 2380, 2379),
+                raw("b.example.zone", "10.0.0.2", 2381, 2379),
+            ],
+        )
+        .unwrap();
         let cyfs = RawMember {
             protocol: Some("cyfs".into()),
             ..a.clone()

@@ -13,6 +13,7 @@ use zone_pki::LeafKind;
 use crate::cluster::{self, ClusterState};
 use crate::config::zone::Member;
 use crate::leaves::LeafPaths;
+use crate::settings::Settings;
 
 use super::version::{Profile, TlsFloor};
 
@@ -37,6 +38,8 @@ pub struct EtcdPlan<'a> {
     pub tls: &'a LeafPaths,
     /// The etcd release that will run this argv ([`super::version::profile`]).
     pub etcd: &'a Profile,
+    /// The zone's settings (timing, quota, compaction), defaults included.
+    pub settings: &'a Settings,
 }
 
 /// The etcd argv after the binary, one `--flag=value` per argument.
@@ -80,7 +83,7 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         // An etcd without --tls-min-version: TLS 1.2 limited to ECDHE-ECDSA + AEAD.
         TlsFloor::CipherSuites(suites) => ("cipher-suites", suites.join(",")),
     };
-    vec![
+    let mut settings = vec![
         ("name", plan.member.node_name.clone()),
         ("data-dir", plan.data_dir.display().to_string()),
         (
@@ -111,5 +114,11 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         ("peer-key-file", path(tls.key(LeafKind::Peer))),
         ("peer-cert-allowed-hostname", peer_name(plan.zone)),
         tls_floor,
-    ]
+        // Metrics without a client certificate, on loopback only.
+        ("listen-metrics-urls", cluster::metrics_url(plan.member)),
+        // Before serving, compare this member's data with its peers'.
+        plan.etcd.corrupt_check.flag(),
+    ];
+    settings.extend(plan.settings.flags());
+    settings
 }

@@ -7,4 +7,4 @@ pub mod version;
 
 pub use args::{args, env_lines, EtcdPlan};
 pub use binary::{find_binary, find_tool, identify, Remember};
-pub use version::{Profile, TlsFloor, Version};
+pub use version::{CorruptCheck, Profile, TlsFloor, Version};

@@ -99,11 +99,31 @@ pub const FORWARD_SECRET_AEAD: &[&str] = &[
     "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
 ];
 
+/// How a release is told to check its data against its peers' before serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorruptCheck {
+    /// `--experimental-initial-corrupt-check=true` (3.3 to 3.5).
+    ExperimentalFlag,
+    /// `--feature-gates=InitialCorruptCheck=true` (3.6 renamed its experimental flags).
+    FeatureGate,
+}
+
+impl CorruptCheck {
+    /// The (flag, value) pair for etcd's command line.
+    pub fn flag(self) -> (&'static str, String) {
+        match self {
+            CorruptCheck::ExperimentalFlag => ("experimental-initial-corrupt-check", "true".into()),
+            CorruptCheck::FeatureGate => ("feature-gates", "InitialCorruptCheck=true".into()),
+        }
+    }
+}
+
 /// What the launcher does with one etcd release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     pub version: Version,
     pub tls: TlsFloor,
+    pub corrupt_check: CorruptCheck,
     /// Lines to show at launch, in `status` and in `check`: known defects of this release.
     pub warnings: Vec<String>,
 }
@@ -144,9 +164,15 @@ pub fn profile(version: Version) -> Result<Profile, String> {
             NEWEST_KNOWN.0, NEWEST_KNOWN.1, NEWEST_KNOWN.0, NEWEST_KNOWN.1
         ));
     }
+    let corrupt_check = if version.series() >= (3, 6) {
+        CorruptCheck::FeatureGate
+    } else {
+        CorruptCheck::ExperimentalFlag
+    };
     Ok(Profile {
         version,
         tls,
+        corrupt_check,
         warnings,
     })
 }
@@ -238,6 +264,18 @@ mod tests {
         assert_eq!(table("3.5.16").unwrap().tls, TlsFloor::Tls13Only);
         assert_eq!(table("3.5.30").unwrap().tls, TlsFloor::Tls13Only);
         assert_eq!(table("3.6.4").unwrap().tls, TlsFloor::Tls13Only);
+        assert_eq!(
+            table("3.4.23").unwrap().corrupt_check,
+            CorruptCheck::ExperimentalFlag
+        );
+        assert_eq!(
+            table("3.5.30").unwrap().corrupt_check,
+            CorruptCheck::ExperimentalFlag
+        );
+        assert_eq!(
+            table("3.6.4").unwrap().corrupt_check,
+            CorruptCheck::FeatureGate
+        );
         // Only forward-secret AEAD suites, never CBC or static RSA.
         for suite in FORWARD_SECRET_AEAD {
             assert!(suite.starts_with("TLS_ECDHE_ECDSA_WITH_"), "{suite}");

@@ -143,7 +143,7 @@ pub fn write_bundle(
     let text =
         toml::to_string(&config).map_err(|e| Error::new(format!("cannot write node.toml: {e}")))?;
     let header = format!(
-        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings] is the zone file's [settings]: keep it the same on every node of the zone.\n\n",
+        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings], when present, is the zone file's: keep it the same on every node.\n\n",
         zone.name
     );
     private_files::write_new(

@@ -2,13 +2,16 @@
 //!
 //! Run it in release from the repository (`scripts/bench.sh` does): it drives the
 //! release `zone-etcd` built beside it, the bundled etcd in bin/ and openssl; zones run on
-//! 127.0.75-78.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
+//! 127.0.72-78.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintenance]
+//!
+//! With `--only`, the other sections of an existing results.json are kept.
 
 mod launch;
+mod maintenance;
 mod pki;
 mod rotation;
 mod support;
@@ -20,7 +23,7 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 4] = ["pki", "launch", "rotation", "memory"];
+const SECTIONS: [&str; 5] = ["pki", "launch", "rotation", "memory", "maintenance"];
 
 struct Args {
     runs: usize,
@@ -58,7 +61,7 @@ fn parse_args() -> Result<Args> {
                 }
             }
             "-h" | "--help" => {
-                println!("usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory]");
+                println!("usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintenance]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (fix: see --help)")),
@@ -84,7 +87,15 @@ fn run() -> Result<()> {
         .prefix("zone-etcd-bench-")
         .tempdir()
         .map_err(|e| format!("temporary directory: {e}"))?;
-    let mut results = json!({ "machine": machine(), "runs": args.runs, "load_before": loadavg() });
+    // A subset updates its sections of the last results and keeps the others.
+    let previous = (args.only.len() < SECTIONS.len())
+        .then(|| std::fs::read_to_string(args.out.join("results.json")).ok())
+        .flatten()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    let mut results = previous.unwrap_or_else(|| json!({}));
+    results["machine"] = machine();
+    results["runs"] = json!(args.runs);
+    results["load_before"] = json!(loadavg());
     eprintln!(
         "zone-etcd-bench: {} runs per figure; load {}",
         args.runs,
@@ -101,6 +112,9 @@ fn run() -> Result<()> {
     }
     if wants("memory") {
         results["memory"] = launch::memory(work.path(), args.runs)?;
+    }
+    if wants("maintenance") {
+        results["maintenance"] = maintenance::run(work.path(), args.runs)?;
     }
     results["load_after"] = json!(loadavg());
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
@@ -221,6 +235,26 @@ fn table(r: &Value) -> String {
                 "< 10 MB: {}",
                 if kib < 10.0 * 1024.0 { "met" } else { "MISSED" }
             ),
+        ]);
+    }
+    if let Some(c) = r["maintenance"].get("churn") {
+        rows.push([
+            format!("database after {} rewrites of 1 KiB", c["rewrites"]),
+            format!("{} MiB", c["zone_etcd_mib"]),
+            format!("etcd defaults {} MiB", c["etcd_defaults_mib"]),
+            format!("x{}", c["ratio"]),
+            format!("after maintain {} MiB", c["zone_etcd_after_maintain_mib"]),
+        ]);
+    }
+    if let Some(l) = r["maintenance"].get("latency") {
+        let (with, without) = (&l["with_maintain"], &l["without"]);
+        let failed = with["failed"].as_u64().unwrap_or(u64::MAX);
+        rows.push([
+            "writer p50/p99 during maintain".into(),
+            format!("{}/{} ms", with["p50_ms"], with["p99_ms"]),
+            format!("without {}/{} ms", without["p50_ms"], without["p99_ms"]),
+            format!("{failed} failed"),
+            format!("0 failed: {}", if failed == 0 { "met" } else { "MISSED" }),
         ]);
     }
     let widths: Vec<usize> = (0..5)

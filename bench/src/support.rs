@@ -351,7 +351,8 @@ impl TlsClient {
         Ok(TlsClient { tls })
     }
 
-    fn agent(&self) -> ureq::Agent {
+    /// An agent of its own: requests through it reuse one TLS connection (keep-alive).
+    pub fn agent(&self) -> ureq::Agent {
         ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(5)))
             .http_status_as_error(false)

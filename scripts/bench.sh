@@ -9,8 +9,9 @@
 #   - /usr/bin/time -v: the launcher's peak memory -> bench/results/time-v-launch.txt;
 #   - gnuplot: the scaling plot -> bench/results/pki-scaling.png.
 # Installs what is missing (idempotent): the etcd bundle, openssl, hyperfine, GNU time,
-# gnuplot. Zones run on 127.0.75-79.x. Not part of scripts/test.sh: it measures, it does
-# not test. Takes about 5 minutes on 2 cores.
+# gnuplot. Zones run on 127.0.72-79.x. Not part of scripts/test.sh: it measures, it does
+# not test. Takes about 40 minutes on 2 cores, 30 of them the churn of 100,000 rewrites
+# (CHURN_SECONDS=1800; lower it for a quicker, less telling run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${RUNS:-5}
@@ -24,7 +25,8 @@ zone_etcd=$PWD/target/release/zone-etcd
 mkdir -p "$out"
 
 echo "== zone-etcd-bench --runs $runs"
-./target/release/zone-etcd-bench --runs "$runs" --out "$out" | tee "$out/table.txt"
+./target/release/zone-etcd-bench --runs "$runs" --churn-seconds "${CHURN_SECONDS:-1800}" \
+    --out "$out" | tee "$out/table.txt"
 
 echo "== hyperfine and /usr/bin/time"
 tmp=$(mktemp -d)

@@ -26,7 +26,7 @@ cargo test --workspace --locked --no-run
 # (a killed test could not stop the etcd processes it started).
 slow_log=$(mktemp)
 slow_bin=$(cargo test --locked --no-run --test compaction --message-format=json 2>/dev/null |
-    jq -r 'select(.executable != null) | .executable')
+    jq -r 'select(.target.name == "compaction" and .executable != null) | .executable')
 [ -x "$slow_bin" ] || { echo "test.sh: no compaction test binary" >&2; exit 1; }
 "$slow_bin" >"$slow_log" 2>&1 &
 slow_pid=$!

@@ -6,7 +6,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintenance]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn] [--churn-seconds S]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -23,10 +23,11 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 5] = ["pki", "launch", "rotation", "memory", "maintenance"];
+const SECTIONS: [&str; 6] = ["pki", "launch", "rotation", "memory", "maintain", "churn"];
 
 struct Args {
     runs: usize,
+    churn_seconds: u64,
     out: PathBuf,
     only: Vec<String>,
 }
@@ -34,6 +35,7 @@ struct Args {
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         runs: 5,
+        churn_seconds: 1800,
         out: repo().join("bench/results"),
         only: SECTIONS.iter().map(|s| s.to_string()).collect(),
     };
@@ -52,6 +54,15 @@ fn parse_args() -> Result<Args> {
                     .ok_or("--runs: not a positive number (fix: e.g. --runs 5)")?
             }
             "--out" => args.out = PathBuf::from(value("--out")?),
+            "--churn-seconds" => {
+                args.churn_seconds = value("--churn-seconds")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(
+                        "--churn-seconds: not a positive number (fix: e.g. --churn-seconds 1800)",
+                    )?
+            }
             "--only" => {
                 args.only = value("--only")?.split(',').map(str::to_string).collect();
                 if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
@@ -61,7 +72,7 @@ fn parse_args() -> Result<Args> {
                 }
             }
             "-h" | "--help" => {
-                println!("usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintenance]");
+                println!("usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn] [--churn-seconds S]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (fix: see --help)")),
@@ -113,8 +124,11 @@ fn run() -> Result<()> {
     if wants("memory") {
         results["memory"] = launch::memory(work.path(), args.runs)?;
     }
-    if wants("maintenance") {
-        results["maintenance"] = maintenance::run(work.path(), args.runs)?;
+    if wants("maintain") {
+        results["maintain"] = maintenance::latency(work.path(), args.runs)?;
+    }
+    if wants("churn") {
+        results["churn"] = maintenance::churn(work.path(), args.churn_seconds)?;
     }
     results["load_after"] = json!(loadavg());
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
@@ -237,7 +251,7 @@ fn table(r: &Value) -> String {
             ),
         ]);
     }
-    if let Some(c) = r["maintenance"].get("churn") {
+    if let Some(c) = r.get("churn") {
         rows.push([
             format!("database after {} rewrites of 1 KiB", c["rewrites"]),
             format!("{} MiB", c["zone_etcd_mib"]),
@@ -246,7 +260,7 @@ fn table(r: &Value) -> String {
             format!("after maintain {} MiB", c["zone_etcd_after_maintain_mib"]),
         ]);
     }
-    if let Some(l) = r["maintenance"].get("latency") {
+    if let Some(l) = r.get("maintain") {
         let (with, without) = (&l["with_maintain"], &l["without"]);
         let failed = with["failed"].as_u64().unwrap_or(u64::MAX);
         rows.push([

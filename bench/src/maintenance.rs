@@ -1,6 +1,7 @@
 //! A database that never fills up, measured:
-//! - `churn`: the same 1 KiB key rewritten 100,000 times at a steady rate over about
-//!   12 minutes, on two one-member zones side by side: one launched by zone-etcd (its
+//! - `churn`: the same 1 KiB key rewritten 100,000 times at a steady rate over
+//!   `--churn-seconds` (default 30 minutes: six compaction windows), on two one-member
+//!   zones side by side: one launched by zone-etcd (its
 //!   default settings: periodic compaction keeping 5 minutes, explicit quota), one running
 //!   the same etcd with the same TLS but etcd's own defaults (the argv without zone-etcd's
 //!   compaction and quota flags). Figures: each database file and the part in use at the
@@ -22,9 +23,8 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-/// Rewrites in the churn, and the time they are spread over.
+/// Rewrites in the churn.
 const REWRITES: usize = 100_000;
-const CHURN_SECONDS: u64 = 720;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -91,14 +91,8 @@ fn mib(bytes: u64) -> f64 {
     round(bytes as f64 / (1024.0 * 1024.0))
 }
 
-pub fn run(dir: &Path, runs: usize) -> Result<Value> {
-    Ok(json!({
-        "latency": latency(dir, runs)?,
-        "churn": churn(dir)?,
-    }))
-}
-
-fn churn(dir: &Path) -> Result<Value> {
+/// The `churn` section: 100,000 rewrites spread over `seconds`.
+pub fn churn(dir: &Path, seconds: u64) -> Result<Value> {
     let ours = Zone::bootstrap(&dir.join("churn-ours"), "ours.zone", 74, 1)?;
     let theirs = Zone::bootstrap(&dir.join("churn-defaults"), "defaults.zone", 73, 1)?;
     let mut ours_member = ours.launch(0)?;
@@ -123,9 +117,7 @@ fn churn(dir: &Path) -> Result<Value> {
     ours.wait_healthy(&ours_client, Instant::now())?;
     theirs.wait_healthy(&theirs_client, Instant::now())?;
 
-    eprintln!(
-        "  churn: {REWRITES} rewrites of 1 KiB over {CHURN_SECONDS} s on each zone, side by side"
-    );
+    eprintln!("  churn: {REWRITES} rewrites of 1 KiB over {seconds} s on each zone, side by side");
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let writers: Vec<_> = [(&ours, &ours_client), (&theirs, &theirs_client)]
         .into_iter()
@@ -134,7 +126,7 @@ fn churn(dir: &Path) -> Result<Value> {
             let base = zone.client_url(0);
             let failures = failures.clone();
             std::thread::spawn(move || {
-                let interval = Duration::from_secs(CHURN_SECONDS).div_f64(REWRITES as f64);
+                let interval = Duration::from_secs(seconds).div_f64(REWRITES as f64);
                 let start = Instant::now();
                 for n in 0..REWRITES {
                     let due = start + interval.mul_f64(n as f64);
@@ -272,7 +264,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn latency(dir: &Path, runs: usize) -> Result<Value> {
+/// The `maintain` section: writer latency with and without `maintain`, `runs` times each.
+pub fn latency(dir: &Path, runs: usize) -> Result<Value> {
     let zone = Zone::bootstrap(&dir.join("maintain"), "maintain.zone", 72, 3)?;
     let mut members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
     let current = zone.node_dir(0).join("state/tls/current/client.key");

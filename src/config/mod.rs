@@ -3,7 +3,9 @@
 //! Both are read in full and validated before anything acts on them, so a command fails
 //! before it writes. Both accept TOML or the seed's JSON forms.
 
+pub mod members;
 pub mod node;
+mod trust;
 pub mod zone;
 
 use std::path::Path;

@@ -12,8 +12,12 @@
 //!   or negative values, an election timeout under 5 heartbeats or over 50 s, a quota over
 //!   8 GiB and a malformed retention are refused, naming the key (`settings.<key>`).
 
+mod retention;
+
 use serde_json::{Map, Value};
 use zone_pki::Error;
+
+pub use retention::{check_retention, CompactionMode};
 
 /// etcd's default heartbeat interval (ms).
 pub const DEFAULT_HEARTBEAT_MS: u64 = 100;
@@ -32,9 +36,6 @@ pub const MAX_QUOTA_BYTES: u64 = 8 << 30;
 pub const MIN_QUOTA_BYTES: u64 = 1 << 20;
 /// The history kept when the zone sets no compaction (README: "Compaction").
 pub const DEFAULT_RETENTION: &str = "5m";
-/// A longer periodic retention keeps a year of history: certainly a mistake.
-const MAX_RETENTION_SECONDS: u64 = 365 * 24 * 3600;
-const MAX_RETENTION_REVISIONS: u64 = 1_000_000_000;
 const MAX_SNAPSHOT_COUNT: u64 = 10_000_000;
 
 /// The keys of `[settings]`, in the order they are written.
@@ -46,24 +47,6 @@ pub const KEYS: [&str; 6] = [
     "auto_compaction_retention",
     "snapshot_count",
 ];
-
-/// etcd's `--auto-compaction-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompactionMode {
-    /// Keep the history of a time window (`retention` is a duration: `5m`, `1h`).
-    Periodic,
-    /// Keep the last N revisions (`retention` is a count: `10000`).
-    Revision,
-}
-
-impl CompactionMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CompactionMode::Periodic => "periodic",
-            CompactionMode::Revision => "revision",
-        }
-    }
-}
 
 /// A validated `[settings]` table: what the zone set, each `None` when left to the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -286,72 +269,6 @@ fn positive(value: &Value) -> Result<u64, Error> {
     }
 }
 
-/// Checks a retention as etcd reads it for `mode`: a duration of whole hours, minutes and
-/// seconds for periodic (a bare number would mean hours to etcd, so it is refused), a
-/// revision count for revision.
-pub fn check_retention(mode: CompactionMode, retention: &str) -> Result<(), Error> {
-    match mode {
-        CompactionMode::Periodic => {
-            if !retention.is_empty() && retention.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Error::new(format!(
-                    "{retention:?} has no unit: in periodic mode etcd reads a bare number as hours"
-                ))
-                .fix(format!(
-                    "write the unit (\"{retention}h\", \"{retention}m\"), or set auto_compaction_mode = \"revision\" to keep {retention} revisions"
-                )));
-            }
-            match duration_seconds(retention) {
-                Some(s) if s > 0 && s <= MAX_RETENTION_SECONDS => Ok(()),
-                Some(0) => Err(Error::new("a retention of 0 turns compaction off")
-                    .fix("keep some history, e.g. \"5m\" or \"1h\"")),
-                Some(_) => Err(Error::new(format!("{retention:?} is more than a year"))
-                    .fix("keep hours or days of history, e.g. \"1h\" or \"24h\"")),
-                None => Err(Error::new(format!("{retention:?} is not a duration"))
-                    .fix("write hours, minutes or seconds as etcd does: \"1h\", \"30m\", \"1h30m\", \"90s\"")),
-            }
-        }
-        CompactionMode::Revision => match retention.parse::<u64>() {
-            Ok(n) if n > 0 && n <= MAX_RETENTION_REVISIONS => Ok(()),
-            Ok(0) => Err(Error::new("a retention of 0 turns compaction off")
-                .fix("keep some revisions, e.g. \"10000\"")),
-            _ => Err(Error::new(format!(
-                "{retention:?} is not a number of revisions from 1 to {MAX_RETENTION_REVISIONS}"
-            ))
-            .fix("write the number of revisions to keep, e.g. \"10000\" (or use auto_compaction_mode = \"periodic\" with \"1h\")")),
-        },
-    }
-}
-
-/// `1h30m`, `5m`, `90s`: whole numbers with h, m or s, in that order of size, each once.
-fn duration_seconds(text: &str) -> Option<u64> {
-    let mut total: u64 = 0;
-    let mut rest = text;
-    let mut last_unit = u64::MAX;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        let unit = match rest.as_bytes().get(digits)? {
-            b'h' => 3600,
-            b'm' => 60,
-            b's' => 1,
-            _ => return None,
-        };
-        if unit >= last_unit {
-            return None;
-        }
-        last_unit = unit;
-        total = total.checked_add(number.checked_mul(unit)?)?;
-        rest = &rest[digits + 1..];
-    }
-    Some(total)
-}
-
 fn unknown_key(key: &str) -> Error {
     let security = [
         "tls", "cert", "key", "cipher", "auth", "trusted", "ca", "url", "listen", "cluster",
@@ -383,182 +300,4 @@ fn kind(value: &Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn parse(value: Value) -> Result<Settings, String> {
-        Settings::parse(&value, "settings").map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn an_empty_table_gives_the_defaults() {
-        let settings = parse(json!({})).unwrap();
-        assert!(settings.is_empty());
-        let flags = settings.flags();
-        assert_eq!(
-            flags,
-            vec![
-                ("heartbeat-interval", "100".to_string()),
-                ("election-timeout", "1000".to_string()),
-                ("quota-backend-bytes", "2147483648".to_string()),
-                ("auto-compaction-mode", "periodic".to_string()),
-                ("auto-compaction-retention", "5m".to_string()),
-            ]
-        );
-    }
-
-    #[test]
-    fn every_key_reaches_its_flag_and_round_trips() {
-        let table = json!({
-            "heartbeat_interval_ms": 300, "election_timeout_ms": 3000,
-            "quota_backend_bytes": 16777216, "auto_compaction_mode": "revision",
-            "auto_compaction_retention": 1000, "snapshot_count": 5000,
-        });
-        let settings = parse(table).unwrap();
-        let flags = settings.flags();
-        for expected in [
-            ("heartbeat-interval", "300"),
-            ("election-timeout", "3000"),
-            ("quota-backend-bytes", "16777216"),
-            ("auto-compaction-mode", "revision"),
-            ("auto-compaction-retention", "1000"),
-            ("snapshot-count", "5000"),
-        ] {
-            assert!(
-                flags.contains(&(expected.0, expected.1.to_string())),
-                "{expected:?} in {flags:?}"
-            );
-        }
-        let written = Value::Object(settings.to_value());
-        assert_eq!(parse(written).unwrap(), settings);
-        // Only what the zone set is written back.
-        let partial = parse(json!({"heartbeat_interval_ms": 150})).unwrap();
-        assert_eq!(partial.to_value().len(), 1);
-    }
-
-    #[test]
-    fn each_bad_table_is_refused_naming_its_key() {
-        let refused = |value: Value, key: &str, words: &str| {
-            let message = parse(value.clone()).unwrap_err();
-            assert!(
-                message.contains(&format!("settings.{key}:")) && message.contains(words),
-                "{value} -> {message}"
-            );
-            assert!(message.contains("(fix: "), "{message}");
-        };
-        refused(
-            json!({"heartbeat_interval_ms": 300, "election_timeout_ms": 1000}),
-            "election_timeout_ms",
-            "under 5 heartbeats",
-        );
-        refused(
-            json!({"heartbeat_interval_ms": 300}),
-            "heartbeat_interval_ms",
-            "default election timeout",
-        );
-        refused(
-            json!({"heartbeat_interval_ms": 10000, "election_timeout_ms": 50000}),
-            "election_timeout_ms",
-            "50 s",
-        );
-        refused(
-            json!({"quota_backend_bytes": 8589934593_u64}),
-            "quota_backend_bytes",
-            "8 GiB",
-        );
-        refused(
-            json!({"quota_backend_bytes": 1000}),
-            "quota_backend_bytes",
-            "1 MiB",
-        );
-        refused(
-            json!({"snapshot_count": 0}),
-            "snapshot_count",
-            "0 is not allowed",
-        );
-        refused(
-            json!({"heartbeat_interval_ms": -5}),
-            "heartbeat_interval_ms",
-            "negative",
-        );
-        refused(
-            json!({"heartbeat_interval_ms": 1.5}),
-            "heartbeat_interval_ms",
-            "whole",
-        );
-        refused(
-            json!({"heartbeat_interval_ms": "300"}),
-            "heartbeat_interval_ms",
-            "not a string",
-        );
-        refused(
-            json!({"snapshot_count": 100000000}),
-            "snapshot_count",
-            "in memory",
-        );
-        refused(json!({"heartbeat": 100}), "heartbeat", "unknown key");
-        refused(json!({"cert_file": "x"}), "cert_file", "cannot be set");
-        refused(
-            json!({"tls_min_version": "TLS1.2"}),
-            "tls_min_version",
-            "cannot be set",
-        );
-        refused(
-            json!({"auto_compaction_mode": "daily"}),
-            "auto_compaction_mode",
-            "not a compaction mode",
-        );
-        refused(
-            json!({"auto_compaction_retention": "1 hour"}),
-            "auto_compaction_retention",
-            "not a duration",
-        );
-        refused(
-            json!({"auto_compaction_retention": "1000"}),
-            "auto_compaction_retention",
-            "bare number as hours",
-        );
-        refused(
-            json!({"auto_compaction_retention": "0s"}),
-            "auto_compaction_retention",
-            "turns compaction off",
-        );
-        refused(
-            json!({"auto_compaction_retention": true}),
-            "auto_compaction_retention",
-            "not a retention",
-        );
-        refused(
-            json!({"auto_compaction_mode": "revision"}),
-            "auto_compaction_retention",
-            "missing",
-        );
-        refused(
-            json!({"auto_compaction_mode": "revision", "auto_compaction_retention": "1h"}),
-            "auto_compaction_retention",
-            "number of revisions",
-        );
-        let not_table = parse(json!([1])).unwrap_err();
-        assert!(
-            not_table.contains("settings: must be a table"),
-            "{not_table}"
-        );
-    }
-
-    #[test]
-    fn durations_read_as_etcd_reads_them() {
-        assert_eq!(duration_seconds("5m"), Some(300));
-        assert_eq!(duration_seconds("1h30m"), Some(5400));
-        assert_eq!(duration_seconds("90s"), Some(90));
-        assert_eq!(duration_seconds("2h0m5s"), Some(7205));
-        for bad in [
-            "", "h", "5", "5x", "1m1h", "1h1h", "1.5h", "-1h", "1 h", "5ms",
-        ] {
-            assert_eq!(duration_seconds(bad), None, "{bad}");
-        }
-        assert!(check_retention(CompactionMode::Periodic, "9000h").is_err());
-        assert!(check_retention(CompactionMode::Periodic, "24h").is_ok());
-        assert!(check_retention(CompactionMode::Revision, "10000").is_ok());
-    }
-}
+mod tests;

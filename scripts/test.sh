@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/fetch-etcd.sh --compat
 
-./scripts/need.sh protoc:protobuf-compiler jq openssl
+./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

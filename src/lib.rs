@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod membership;
 pub mod nameservice;
 pub mod settings;
+pub mod snapshot;
 pub mod state;
 pub mod wal;
 pub mod zone_doc;

@@ -169,11 +169,44 @@ enum Cmd {
     /// The zone document the nameservice publishes.
     #[command(subcommand)]
     Zone(ZoneCmd),
+    /// Backups of the zone's data: save, list, prune.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
     /// A whole local 3-member zone on 127.0.0.1-3, until Ctrl-C.
     Demo {
         /// Where the demo keeps its CA, bundles, data and logs.
         #[arg(long, value_name = "DIR", default_value = "zone-demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCmd {
+    /// Save a snapshot of the zone's data (from the local member when it answers, else
+    /// another), checked against etcd's integrity hash, with a manifest beside it.
+    Save {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Where to write it (default: <state>/snapshots/<zone>-<time>-r<revision>.db).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Then keep only the newest K snapshots of that directory.
+        #[arg(long, value_name = "K")]
+        keep: Option<usize>,
+    },
+    /// List the snapshots of <state>/snapshots/.
+    List {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the newest K snapshots of <state>/snapshots/, remove the others.
+    Prune {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "K")]
+        keep: usize,
     },
 }
 
@@ -272,6 +305,15 @@ fn main() -> ExitCode {
         Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
         Cmd::Env { config, format } => commands::env::run(config, *format),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
+        Cmd::Snapshot(SnapshotCmd::Save { config, out, keep }) => {
+            commands::snapshot::save(config, out.as_deref(), *keep)
+        }
+        Cmd::Snapshot(SnapshotCmd::List { config, json }) => {
+            commands::snapshot::list(config, *json)
+        }
+        Cmd::Snapshot(SnapshotCmd::Prune { config, keep }) => {
+            commands::snapshot::prune(config, *keep)
+        }
         Cmd::Demo { dir } => commands::demo::run(dir),
     };
     match result {

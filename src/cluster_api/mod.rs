@@ -15,6 +15,7 @@
 mod health;
 mod maintenance;
 mod members;
+mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use health::{
 };
 pub use maintenance::{alarms, compact, defragment, disarm, Alarm};
 pub use members::{add_learner, promote, remove, view, ClusterMember, ClusterView, SETTLE};
+pub use snapshot::{snapshot, Streamed};
 
 /// How long to wait for a TCP and TLS connection to one member.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -15,6 +15,7 @@ pub mod leave;
 pub mod maintain;
 pub mod promote_learner;
 pub mod rotate;
+pub mod snapshot;
 pub mod status;
 pub mod trust;
 pub mod zone_sign;

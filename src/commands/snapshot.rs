@@ -1,0 +1,326 @@
+//! `zone-etcd snapshot save | list | prune`: backups of the zone's data.
+//!
+//! `save` streams a snapshot through etcd's Snapshot API with the node's client
+//! certificate, from the local member when it answers, else from another member. The file
+//! is written under a temporary name in its directory, checked against etcd's integrity
+//! hash as it arrives, fsynced and only then renamed to its final name (0600, in a 0700
+//! directory; default `<state>/snapshots/`), so a snapshot under its final name is always
+//! whole. Its manifest (`<file>.json`) follows the same way. The rules are in
+//! [`crate::snapshot`].
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use zone_pki::private_files::{ensure_private_dir, sync_dir, write_atomic};
+use zone_pki::Error;
+
+use crate::cluster_api::{self, hex_id};
+use crate::config::node::Node;
+use crate::snapshot::{self, Integrity, Manifest};
+
+const SNAPSHOT_MODE: u32 = 0o600;
+/// Temporary files of a save; `prune` removes those older than [`STALE`] (a save writes
+/// its file continuously, so a live one is never that old).
+const TMP_PREFIX: &str = ".tmp-snapshot-";
+const STALE: Duration = Duration::from_secs(3600);
+
+/// The default snapshot directory of a node.
+pub fn default_dir(node: &Node) -> PathBuf {
+    node.state_dir.join("snapshots")
+}
+
+pub fn save(config: &Path, out: Option<&Path>, keep: Option<usize>) -> Result<(), Error> {
+    check_keep(keep)?;
+    let node = Node::load(config)?;
+    let creds = super::client_credentials(&node, config)?;
+    let etcdutl = etcdutl(&node, config)?;
+    let (dir, target) = match out {
+        Some(file) => {
+            let dir = match file.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !dir.is_dir() {
+                ensure_private_dir(&dir)?;
+            }
+            (dir, Some(file.to_path_buf()))
+        }
+        None => {
+            let dir = default_dir(&node);
+            ensure_private_dir(&dir)?;
+            (dir, None)
+        }
+    };
+    if let Some(file) = &target {
+        refuse_existing(file)?;
+    }
+    // The local member first, then the others in the zone's order.
+    let mut members: Vec<_> = node.members.iter().collect();
+    members.sort_by_key(|m| m.node_name != node.name);
+    let runtime = cluster_api::runtime()?;
+    let mut failures = Vec::new();
+    for member in members {
+        let endpoint = crate::cluster::client_url(member);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(SNAPSHOT_MODE))
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create a temporary file in", &dir, &e))?;
+        let taken_at = OffsetDateTime::now_utc();
+        let mut integrity = Integrity::default();
+        let streamed = {
+            let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+            let result = runtime.block_on(cluster_api::snapshot(
+                &endpoint,
+                &creds,
+                &mut writer,
+                |chunk| integrity.update(chunk),
+            ));
+            result.and_then(|s| {
+                writer
+                    .flush()
+                    .map(|()| s)
+                    .map_err(|e| format!("cannot write the snapshot: {e}"))
+            })
+        };
+        let streamed = match streamed {
+            Ok(s) => s,
+            Err(reason) => {
+                failures.push((endpoint, reason));
+                continue;
+            }
+        };
+        let (size, sha256) = integrity.finish().map_err(|problem| {
+            Error::new(format!("the snapshot {member} streamed is not whole: {problem}", member = member.node_name))
+                .file(config)
+                .fix("run snapshot save again; if it fails the same way, check that member's disk and logs")
+        })?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync", tmp.path(), &e))?;
+        let revision = snapshot_revision(&etcdutl, tmp.path()).map_err(|e| e.file(config))?;
+        let name = snapshot::file_name(&node.zone, taken_at, revision);
+        let path = target.clone().unwrap_or_else(|| dir.join(&name));
+        refuse_existing(&path)?;
+        let manifest = Manifest {
+            zone: node.zone.clone(),
+            cluster_id: hex_id(streamed.cluster_id),
+            member: member.node_name.clone(),
+            member_id: hex_id(streamed.member_id),
+            revision,
+            taken_at: taken_at
+                .replace_nanosecond(0)
+                .unwrap_or(taken_at)
+                .format(&Rfc3339)
+                .map_err(|e| Error::new(format!("cannot format the time: {e}")))?,
+            size,
+            sha256,
+            etcd_version: cluster_api::versions(&endpoint, &creds)
+                .map(|v| v.server)
+                .unwrap_or_else(|_| "unknown".into()),
+        };
+        tmp.persist_noclobber(&path)
+            .map_err(|e| Error::io("rename into place", &path, &e.error))?;
+        let manifest_path = manifest_path(&path);
+        let text = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| Error::new(format!("cannot write the manifest: {e}")))?;
+        write_atomic(&manifest_path, (text + "\n").as_bytes(), SNAPSHOT_MODE)?;
+        sync_dir(&dir)?;
+        println!(
+            "snapshot of zone {} at revision {} from {}: {} ({}, sha256 {})",
+            manifest.zone,
+            manifest.revision,
+            manifest.member,
+            path.display(),
+            super::status::human_size(size as i64),
+            &manifest.sha256[..16]
+        );
+        if let Some(keep) = keep {
+            prune_dir(&dir, keep)?;
+        }
+        return Ok(());
+    }
+    Err(super::unreachable(&failures, config))
+}
+
+/// The etcdutl to read and restore snapshots with: beside the node's etcd, else the
+/// bundled one (an etcd 3.4 has none: its snapshots are 3.5's format too).
+pub fn etcdutl(node: &Node, config: &Path) -> Result<PathBuf, Error> {
+    crate::etcd::find_tool("etcdutl", node.etcd_bin.as_deref(), config)
+        .or_else(|_| crate::etcd::find_tool("etcdutl", None, config))
+}
+
+/// The revision a snapshot file holds, as `etcdutl snapshot status` reads it from the
+/// file itself.
+pub fn snapshot_revision(etcdutl: &Path, file: &Path) -> Result<i64, Error> {
+    let out = std::process::Command::new(etcdutl)
+        .args(["snapshot", "status", "--write-out", "json"])
+        .arg(file)
+        .output()
+        .map_err(|e| Error::io("run", etcdutl, &e))?;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+        Error::new(format!(
+            "etcdutl snapshot status could not read it: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+        .fix("run snapshot save again")
+    })?;
+    status["revision"].as_i64().ok_or_else(|| {
+        Error::new(format!(
+            "etcdutl snapshot status gave no revision: {status}"
+        ))
+        .fix("run snapshot save again")
+    })
+}
+
+fn check_keep(keep: Option<usize>) -> Result<(), Error> {
+    if keep == Some(0) {
+        return Err(Error::new("0 would remove every snapshot")
+            .field("--keep")
+            .fix("keep at least 1, e.g. --keep 5"));
+    }
+    Ok(())
+}
+
+fn refuse_existing(path: &Path) -> Result<(), Error> {
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(
+            Error::new("exists already; a snapshot never replaces a file")
+                .file(path)
+                .fix("choose another --out, or move that file away first"),
+        );
+    }
+    Ok(())
+}
+
+/// `<snapshot>.json` beside the snapshot.
+pub fn manifest_path(snapshot: &Path) -> PathBuf {
+    let mut name = snapshot.as_os_str().to_os_string();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// One snapshot found in a directory: its file, and its manifest when it has a valid one.
+pub struct Found {
+    pub file: PathBuf,
+    pub manifest: Result<Manifest, String>,
+}
+
+/// The snapshots in `dir` (files ending in `.db`, with or without a manifest), by name.
+pub fn find(dir: &Path) -> Result<Vec<Found>, Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read directory", dir, &e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read directory", dir, &e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(snapshot::EXTENSION) || name.starts_with('.') {
+            continue;
+        }
+        let file = entry.path();
+        let manifest = read_manifest(&manifest_path(&file));
+        found.push(Found { file, manifest });
+    }
+    found.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(found)
+}
+
+/// Reads a manifest (small: at most 64 KiB).
+pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
+    let text = zone_pki::authority::read_text(path).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a snapshot manifest: {e}", path.display()))
+}
+
+pub fn list(config: &Path, json: bool) -> Result<(), Error> {
+    let node = Node::load_with(config, crate::nameservice::CachePolicy::ReadOnly)?;
+    let dir = default_dir(&node);
+    let found = find(&dir)?;
+    if json {
+        let rows: Vec<serde_json::Value> = found
+            .iter()
+            .map(|f| match &f.manifest {
+                Ok(m) => serde_json::json!({ "file": f.file, "manifest": m }),
+                Err(problem) => serde_json::json!({ "file": f.file, "problem": problem }),
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "dir": dir, "snapshots": rows }));
+        return Ok(());
+    }
+    println!("{}", dir.display());
+    if found.is_empty() {
+        println!(
+            "no snapshots (zone-etcd snapshot save --config {})",
+            config.display()
+        );
+    }
+    for f in &found {
+        let name = f.file.file_name().unwrap_or_default().to_string_lossy();
+        match &f.manifest {
+            Ok(m) => println!(
+                "{name}  {}  revision {}  {}  from {}  etcd {}",
+                m.taken_at,
+                m.revision,
+                super::status::human_size(m.size as i64),
+                m.member,
+                m.etcd_version
+            ),
+            Err(problem) => println!("{name}  no usable manifest ({problem})"),
+        }
+    }
+    Ok(())
+}
+
+pub fn prune(config: &Path, keep: usize) -> Result<(), Error> {
+    check_keep(Some(keep))?;
+    let node = Node::load_with(config, crate::nameservice::CachePolicy::ReadOnly)?;
+    prune_dir(&default_dir(&node), keep)
+}
+
+/// Keeps the newest `keep` snapshots of `dir` (by their manifests' time), removes the
+/// others with their manifests, and temporary files of saves that died.
+fn prune_dir(dir: &Path, keep: usize) -> Result<(), Error> {
+    let found = find(dir)?;
+    let dated: Vec<(String, String)> = found
+        .iter()
+        .filter_map(|f| {
+            let m = f.manifest.as_ref().ok()?;
+            Some((f.file.to_string_lossy().into_owned(), m.taken_at.clone()))
+        })
+        .collect();
+    for file in snapshot::to_prune(dated, keep) {
+        let file = PathBuf::from(file);
+        remove(&file)?;
+        remove(&manifest_path(&file))?;
+        println!("removed {}", file.display());
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let stale = entry.file_name().to_string_lossy().starts_with(TMP_PREFIX)
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() > STALE);
+            if stale {
+                remove(&entry.path())?;
+            }
+        }
+    }
+    sync_dir(dir)
+}
+
+fn remove(path: &Path) -> Result<(), Error> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, &e)),
+    }
+}

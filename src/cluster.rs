@@ -66,27 +66,56 @@ pub fn joining_initial_cluster(members: &[ClusterMember], joining_id: u64, name:
 /// member set (order-insensitive: etcd compares the initial cluster as a set) and the
 /// zone CA's fingerprint.
 pub fn cluster_token(zone: &str, members: &[Member], zone_ca_fingerprint: &[u8; 32]) -> String {
+    format!(
+        "{zone}-{}",
+        token_hash(zone, members, zone_ca_fingerprint, &[])
+    )
+}
+
+/// `--initial-cluster-token` of a cluster restored from a snapshot: `<zone>-r-` and 16
+/// bytes of SHA-256 over what [`cluster_token`] hashes and the snapshot's SHA-256. Every
+/// member that restores the same snapshot derives it alone, so they form one cluster
+/// without talking first; it differs from the zone's first token and from a restore of
+/// any other snapshot, so no member holding other data can ever merge with them.
+pub fn restored_token(
+    zone: &str,
+    members: &[Member],
+    zone_ca_fingerprint: &[u8; 32],
+    snapshot_sha256: &str,
+) -> String {
+    format!(
+        "{zone}-r-{}",
+        token_hash(
+            zone,
+            members,
+            zone_ca_fingerprint,
+            snapshot_sha256.as_bytes()
+        )
+    )
+}
+
+fn token_hash(zone: &str, members: &[Member], ca: &[u8; 32], extra: &[u8]) -> String {
     let mut entries: Vec<String> = members
         .iter()
         .map(|m| format!("{}={}", m.node_name, peer_url(m)))
         .collect();
     entries.sort();
     let mut input = Vec::new();
-    for part in [
-        zone.as_bytes(),
-        entries.join(",").as_bytes(),
-        zone_ca_fingerprint,
-    ] {
+    let entries = entries.join(",");
+    let parts: [&[u8]; 3] = [zone.as_bytes(), entries.as_bytes(), ca];
+    for part in parts
+        .into_iter()
+        .chain((!extra.is_empty()).then_some(extra))
+    {
         // Length-prefixed, so no two different inputs serialise alike.
         input.extend_from_slice(&(part.len() as u64).to_be_bytes());
         input.extend_from_slice(part);
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, &input);
-    let hex: String = digest.as_ref()[..16]
+    digest.as_ref()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{zone}-{hex}")
+        .collect()
 }
 
 /// Where a member listens on one port: its IP address, plus 127.0.0.1 for local clients

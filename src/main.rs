@@ -169,6 +169,19 @@ enum Cmd {
     /// The zone document the nameservice publishes.
     #[command(subcommand)]
     Zone(ZoneCmd),
+    /// After the zone lost its quorum for good: make this member's data anew from a
+    /// snapshot (then launch; the same on every member).
+    Restore {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The snapshot (its manifest .json beside it).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Restore even though a quorum of the zone still answers (it splits the zone
+        /// unless every member restores).
+        #[arg(long)]
+        force: bool,
+    },
     /// Backups of the zone's data: save, list, prune.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
@@ -314,6 +327,11 @@ fn main() -> ExitCode {
         Cmd::Snapshot(SnapshotCmd::Prune { config, keep }) => {
             commands::snapshot::prune(config, *keep)
         }
+        Cmd::Restore {
+            config,
+            from,
+            force,
+        } => commands::restore::run(config, from, *force),
         Cmd::Demo { dir } => commands::demo::run(dir),
     };
     match result {

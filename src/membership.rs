@@ -62,14 +62,14 @@ impl Conflict {
                 "remove {other} first (zone-etcd leave --node {other}), or give {name} another address in the zone file"
             )),
             Conflict::OtherCluster { local, running } => Error::new(format!(
-                "the data directory holds member {} of etcd cluster {}, but the zone's running cluster (asked at {answered_by}) is {}: it was left by an earlier bootstrap of the zone",
+                "the data directory holds member {} of etcd cluster {}, but the zone's running cluster (asked at {answered_by}) is {}: the zone was restored from a snapshot, or bootstrapped again, without this member",
                 hex_id(local.member_id),
                 hex_id(local.cluster_id),
                 hex_id(running)
             ))
             .file(data_dir)
             .fix(format!(
-                "if the zone was bootstrapped again, move it aside (mv {data} {data}.old) and run zone-etcd join"
+                "if the zone was restored, run zone-etcd restore --config <node.toml> --from <the same snapshot> here (it moves this data aside); if it was bootstrapped again, move it aside (mv {data} {data}.old) and run zone-etcd join"
             )),
             Conflict::Removed { local } => Error::new(format!(
                 "member {} in the data directory was removed from the cluster (asked at {answered_by})",

@@ -480,7 +480,7 @@ fn data_from_an_earlier_bootstrap_of_the_zone_is_refused() {
     assert_eq!(errors.len(), 1, "{err}");
     assert!(
         err.contains("of etcd cluster")
-            && err.contains("earlier bootstrap")
+            && err.contains("bootstrapped again")
             && err.contains(data.to_str().unwrap()),
         "{err}"
     );

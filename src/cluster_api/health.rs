@@ -18,6 +18,7 @@ use super::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
 /// What one endpoint says about itself.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointStatus {
+    pub cluster_id: u64,
     pub member_id: u64,
     pub leader: u64,
     pub raft_index: u64,
@@ -149,6 +150,7 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
         .await
         .map_err(|e| describe(&e))
         .map(|s| EndpointStatus {
+            cluster_id: s.header().map(|h| h.cluster_id()).unwrap_or(0),
             member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
             leader: s.leader(),
             raft_index: s.raft_index(),

@@ -168,6 +168,19 @@ fn check_restart(
             .file(&node.data_dir)
             .fix("run zone-etcd join to become a member again"))
         }
+        // This node restored a snapshot on purpose: the cluster that answered is the one
+        // the restore replaced (etcd refuses its peers: they never merge).
+        Err(Conflict::OtherCluster { local, running })
+            if super::restore::restored_record(&node.state_dir, local.cluster_id).is_some() =>
+        {
+            tracing::warn!(
+                "{} still runs cluster {}, which this node's restore replaced with {}; starting the restored member",
+                view.answered_by,
+                cluster_api::hex_id(running),
+                cluster_api::hex_id(local.cluster_id)
+            );
+            Ok(None)
+        }
         Err(conflict) => Err(conflict.into_error(&node.name, &node.data_dir, &view.answered_by)),
     }
 }

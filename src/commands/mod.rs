@@ -14,6 +14,7 @@ pub mod launch;
 pub mod leave;
 pub mod maintain;
 pub mod promote_learner;
+pub mod restore;
 pub mod rotate;
 pub mod snapshot;
 pub mod status;

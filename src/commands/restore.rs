@@ -1,0 +1,284 @@
+//! `zone-etcd restore --config NODE_FILE --from FILE [--force]`: the way back after the
+//! zone lost its quorum for good. Every member of the zone's list restores the same
+//! snapshot, then launches: as in etcd's recovery guide, each member's data directory is
+//! made anew from the snapshot with the bundled `etcdutl`, for a new cluster whose token
+//! every member derives alone ([`cluster::restored_token`]): from the zone, its members,
+//! its CA and the snapshot's SHA-256.
+//!
+//! Safety, in order, before anything on disk changes:
+//! - the snapshot must be this zone's, whole (etcd's integrity hash) and unchanged (the
+//!   SHA-256 of its manifest);
+//! - the local member must not be running (its data directory is in use);
+//! - the snapshot is restored into a staging directory first, which gives the new
+//!   cluster's ID; if a quorum of any *other* cluster answers (the zone is still alive),
+//!   restoring would split it: refused unless `--force`. A quorum of the restored cluster
+//!   itself (members that restored the same snapshot first) is what this member joins.
+//!
+//! Then the old data directory is moved aside (`<data>.before-restore-<time>`, never
+//! deleted), the staged one renamed into place, and `<state>/restored.json` records what
+//! was restored, so `launch` knows this data replaced the old cluster on purpose.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use zone_pki::private_files::{sync_dir, write_atomic, PUBLIC_MODE};
+use zone_pki::Error;
+
+use super::snapshot::{etcdutl, manifest_path, read_manifest};
+use crate::cluster::{self, restored_token};
+use crate::cluster_api::{self, hex_id};
+use crate::config::node::Node;
+use crate::snapshot::{Integrity, Manifest};
+use crate::wal;
+
+/// etcd's advice for a restore: bump every revision far past what any watcher has seen,
+/// and mark them compacted, so watchers of the old cluster re-list instead of silently
+/// missing what happened after the snapshot.
+pub const BUMP_REVISION: u64 = 1_000_000_000;
+/// The record of a restore, in the state directory.
+pub const RECORD_FILE: &str = "restored.json";
+
+/// What `restore` leaves in `<state>/restored.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Restored {
+    /// The restored cluster's ID (hex): the data directory holds a member of it.
+    pub cluster_id: String,
+    pub snapshot: String,
+    pub sha256: String,
+    pub revision: i64,
+    /// Where the data directory before the restore went, if there was one.
+    pub moved_aside: Option<PathBuf>,
+    pub restored_at: String,
+}
+
+pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let Some(member) = node.member().cloned() else {
+        return Err(Error::new(format!(
+            "{} is not an etcd member of zone {}: only members restore",
+            node.name, node.zone
+        ))
+        .file(config)
+        .fix("run restore on each member of the zone's list"));
+    };
+    let manifest = check_snapshot(&node, from)?;
+    let creds = super::client_credentials(&node, config)?;
+    let runtime = cluster_api::runtime()?;
+    let endpoints: Vec<(String, bool)> = node
+        .members
+        .iter()
+        .map(|m| (cluster::client_url(m), true))
+        .collect();
+    let reports = runtime.block_on(cluster_api::probe_all(endpoints, &creds));
+    let own = cluster::client_url(&member);
+    if reports
+        .iter()
+        .any(|r| r.endpoint == own && r.status.is_ok())
+    {
+        return Err(Error::new(format!(
+            "this node's etcd member is running ({own} answers): its data directory is in use"
+        ))
+        .file(config)
+        .fix(
+            "stop it first (systemctl stop zone-etcd, or kill its zone-etcd launch), then restore",
+        ));
+    }
+
+    // Stage the new data directory beside the old one (same file system: one rename).
+    let parent = node
+        .data_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    zone_pki::private_files::ensure_private_dir(&parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".restore-")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io("create a staging directory in", &parent, &e))?;
+    let staged = staging.path().join("data");
+    let token = restored_token(
+        &node.zone,
+        &node.members,
+        &node.zone_ca_info.fingerprint(),
+        &manifest.sha256,
+    );
+    let etcdutl = etcdutl(&node, config)?;
+    let out = Command::new(&etcdutl)
+        .arg("snapshot")
+        .arg("restore")
+        .arg(from)
+        .arg(format!("--name={}", member.node_name))
+        .arg(format!(
+            "--initial-cluster={}",
+            cluster::initial_cluster(&node.members)
+        ))
+        .arg(format!("--initial-cluster-token={token}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls={}",
+            cluster::peer_url(&member)
+        ))
+        .arg(format!("--data-dir={}", staged.display()))
+        .arg(format!("--bump-revision={BUMP_REVISION}"))
+        .arg("--mark-compacted")
+        .output()
+        .map_err(|e| Error::io("run", &etcdutl, &e))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(Error::new(format!("etcdutl snapshot restore failed: {last}"))
+            .file(from)
+            .fix("check the snapshot with zone-etcd snapshot list; if it is damaged, use another"));
+    }
+    let restored = wal::local_member(&staged)?.ok_or_else(|| {
+        Error::new("etcdutl left no member in the restored data directory")
+            .file(&staged)
+            .fix("run restore again")
+    })?;
+
+    // A live quorum of another cluster: the zone is not lost, restoring would split it.
+    let live: Vec<String> = reports
+        .iter()
+        .filter_map(|r| {
+            let status = r.status.as_ref().ok()?;
+            let quorum = matches!(r.quorum_read, Some(Ok(())));
+            (quorum && status.cluster_id != restored.cluster_id)
+                .then(|| format!("{} (cluster {})", r.endpoint, hex_id(status.cluster_id)))
+        })
+        .collect();
+    if !live.is_empty() {
+        if !force {
+            return Err(Error::new(format!(
+                "the zone's cluster still has a quorum ({} serve{} quorum reads): restoring this member would split the zone, so nothing was changed",
+                live.join(", "),
+                if live.len() == 1 { "s" } else { "" }
+            ))
+            .file(config)
+            .fix("restore only when the quorum is lost for good; a member that lost its disk comes back with zone-etcd join --replace; to go back to the snapshot anyway, stop every member first or pass --force"));
+        }
+        tracing::warn!("--force: restoring while {} answer", live.join(", "));
+    }
+
+    // Move the old data aside, the restored data into place.
+    let _lock = crate::state::lock(&node.state_dir)?;
+    let moved_aside = if fs::symlink_metadata(&node.data_dir).is_ok() {
+        let aside = aside_path(&node.data_dir);
+        fs::rename(&node.data_dir, &aside)
+            .map_err(|e| Error::io("move aside", &node.data_dir, &e))?;
+        Some(aside)
+    } else {
+        None
+    };
+    fs::rename(&staged, &node.data_dir).map_err(|e| Error::io("move into place", &staged, &e))?;
+    sync_dir(&parent)?;
+    let record = Restored {
+        cluster_id: hex_id(restored.cluster_id),
+        snapshot: from.display().to_string(),
+        sha256: manifest.sha256.clone(),
+        revision: manifest.revision,
+        moved_aside: moved_aside.clone(),
+        restored_at: now_rfc3339(),
+    };
+    let text = serde_json::to_string_pretty(&record)
+        .map_err(|e| Error::new(format!("cannot write the restore record: {e}")))?;
+    write_atomic(
+        &node.state_dir.join(RECORD_FILE),
+        (text + "\n").as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    println!(
+        "restored {} (zone {}, revision {}, taken {}) as member {} of new cluster {}",
+        from.display(),
+        manifest.zone,
+        manifest.revision,
+        manifest.taken_at,
+        member.node_name,
+        hex_id(restored.cluster_id)
+    );
+    if let Some(aside) = moved_aside {
+        println!(
+            "the data directory before the restore is in {}",
+            aside.display()
+        );
+    }
+    println!(
+        "next: zone-etcd launch --config {} here; restore the same snapshot on every other member of the zone, then launch each",
+        config.display()
+    );
+    Ok(())
+}
+
+/// The snapshot's manifest, once the file is found to be this zone's, whole and unchanged.
+fn check_snapshot(node: &Node, from: &Path) -> Result<Manifest, Error> {
+    let manifest_file = manifest_path(from);
+    let manifest = read_manifest(&manifest_file).map_err(|problem| {
+        Error::new(format!("no usable manifest beside the snapshot: {problem}"))
+            .file(from)
+            .fix("restore a snapshot saved by zone-etcd snapshot save, with its .json beside it")
+    })?;
+    if manifest.zone != node.zone {
+        return Err(Error::new(format!(
+            "a snapshot of zone {:?}, not of this node's zone {:?}",
+            manifest.zone, node.zone
+        ))
+        .file(from)
+        .fix("restore a snapshot of this zone"));
+    }
+    let mut file = fs::File::open(from).map_err(|e| Error::io("open", from, &e))?;
+    let mut integrity = Integrity::default();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| Error::io("read", from, &e))?;
+        if n == 0 {
+            break;
+        }
+        integrity.update(&buffer[..n]);
+    }
+    let fix = "use another snapshot (zone-etcd snapshot list), or copy this one again from where it was saved";
+    let (size, sha256) = integrity
+        .finish()
+        .map_err(|problem| Error::new(problem).file(from).fix(fix))?;
+    if sha256 != manifest.sha256 || size != manifest.size {
+        return Err(Error::new(format!(
+            "the file ({size} bytes) does not match its manifest ({} bytes, sha256 {}…): it was changed or replaced",
+            manifest.size,
+            &manifest.sha256[..manifest.sha256.len().min(16)]
+        ))
+        .file(from)
+        .fix(fix));
+    }
+    Ok(manifest)
+}
+
+/// `<data>.before-restore-<unix seconds>`.
+fn aside_path(data_dir: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = data_dir.as_os_str().to_os_string();
+    name.push(format!(".before-restore-{secs}"));
+    PathBuf::from(name)
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The record of the restore that made this node's data, if its cluster is `cluster_id`.
+pub fn restored_record(state_dir: &Path, cluster_id: u64) -> Option<Restored> {
+    let text = zone_pki::authority::read_text(&state_dir.join(RECORD_FILE)).ok()?;
+    let record: Restored = serde_json::from_str(&text).ok()?;
+    (record.cluster_id == hex_id(cluster_id)).then_some(record)
+}

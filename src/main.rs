@@ -66,11 +66,13 @@ enum Cmd {
     },
     /// Join the running cluster: add this node as a learner, start etcd, promote it.
     Join {
-        /// The node's config (node.toml from its bundle, listing it as a member).
         #[arg(long, value_name = "NODE_FILE")]
         config: PathBuf,
+        /// This node's member lost its data (a new disk): remove it from the cluster once
+        /// it answers nowhere, and join anew under a new member ID.
+        #[arg(long)]
+        replace: bool,
     },
-    /// Remove a member (this node by default) from the running cluster; its data is kept aside.
     Leave {
         /// The node's config (node.toml from its bundle).
         #[arg(long, value_name = "NODE_FILE")]
@@ -295,7 +297,7 @@ fn main() -> ExitCode {
             dry_run,
             format,
         } => commands::launch::run(config, *dry_run, *format),
-        Cmd::Join { config } => commands::join::run(config),
+        Cmd::Join { config, replace } => commands::join::run(config, *replace),
         Cmd::Leave {
             config,
             node,

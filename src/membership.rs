@@ -82,9 +82,9 @@ impl Conflict {
                 hex_id(id)
             ))
             .file(data_dir)
-            .fix(format!(
-                "restore the data directory, or remove the member (zone-etcd leave --node {name}) and join again"
-            )),
+            .fix(
+                "bring it back as a new member with zone-etcd join --replace --config <node.toml> (it removes the lost member first, once it answers nowhere)",
+            ),
         }
     }
 }

@@ -271,3 +271,142 @@ fn restore_refuses_a_live_quorum_and_bad_snapshots_changing_nothing() {
         member.stop();
     }
 }
+
+#[test]
+fn a_member_that_lost_its_disk_comes_back_with_join_replace_under_writes() {
+    let members = vec![
+        ("node1.disk.zone".to_string(), "127.0.85.21".to_string()),
+        ("node2.disk.zone".to_string(), "127.0.85.22".to_string()),
+        ("node3.disk.zone".to_string(), "127.0.85.23".to_string()),
+    ];
+    let pairs: Vec<(&str, &str)> = members
+        .iter()
+        .map(|(n, a)| (n.as_str(), a.as_str()))
+        .collect();
+    let text = common::zone_toml("disk.zone", &pairs);
+    let zone = TestZone::from_zone_file("disk.zone", &text, members, 2380, 2379);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    for i in 0..30 {
+        let (ok, _, err) = zone.etcdctl(
+            0,
+            &zone.endpoints(),
+            &["put", &format!("before/{i:02}"), "x"],
+        );
+        assert!(ok, "{err}");
+    }
+    let (_, status, _) = zone.status(0);
+    let old_id = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "node3.disk.zone")
+        .map(|m| m["id"].clone())
+        .unwrap();
+
+    // Another copy of node3's bundle (fresh state) while node3 still runs: not lost.
+    let copy = zone.path("node3-copy");
+    fs::create_dir_all(&copy).unwrap();
+    for item in ["node.toml", "pki"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(zone.node_dir(2).join(item))
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let copy_config = copy.join("node.toml");
+    let (ok, _, err) = run(&[
+        "join",
+        "--replace",
+        "--config",
+        copy_config.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    let line = one_error_line(&err);
+    assert!(
+        line.contains("still answers") && line.contains("not replaced"),
+        "{line}"
+    );
+
+    // node3's disk is lost.
+    drop(running.pop().unwrap()); // SIGKILL
+    fs::remove_dir_all(zone.node_dir(2).join("state/data")).unwrap();
+    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
+    let identity = common::Identity {
+        chain: zone.tls(0, "client.crt"),
+        key: zone.tls(0, "client.key"),
+    };
+    let load = common::WriteLoad::start_failover(
+        &addrs,
+        &zone.tls(0, "ca.crt"),
+        &identity,
+        "during",
+        std::time::Duration::from_millis(20),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // launch refuses, naming the fix.
+    let (ok, _, err) = run(&["launch", "--config", zone.config(2).to_str().unwrap()]);
+    assert!(!ok, "a blank member must not start under the old identity");
+    let line = one_error_line(&err);
+    assert!(
+        line.contains("holds no member") && line.contains("join --replace"),
+        "{line}"
+    );
+    // The fix.
+    let mut join = common::zone_etcd();
+    join.args([
+        "join",
+        "--replace",
+        "--config",
+        zone.config(2).to_str().unwrap(),
+    ]);
+    let mut node3 = common::Running::spawn(join, &zone.path("node3.join.log"));
+    // join execs etcd: wait for node3 to be a voter with a new ID.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, status, _) = zone.status(0);
+        let promoted = status["members"].as_array().is_some_and(|members| {
+            members.iter().any(|m| {
+                m["name"] == "node3.disk.zone"
+                    && m["role"] == "voter"
+                    && m["id"] != old_id
+                    && m["healthy"] == true
+            })
+        });
+        if promoted {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node3 not promoted after 60 s: {status}\n{}",
+            node3.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Writes go on a while with node3 a voter again.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let result = load.stop();
+    assert!(result.failures.is_empty(), "{:?}", result.failures);
+    assert!(
+        result.acknowledged.len() > 10,
+        "{}",
+        result.acknowledged.len()
+    );
+    // node3 holds every key: the old ones and every acknowledged write.
+    let stored = keys(&zone, 2);
+    for i in 0..30 {
+        assert!(stored.contains(&format!("before/{i:02}")), "before/{i:02}");
+    }
+    for key in &result.acknowledged {
+        assert!(stored.contains(key), "{key} missing on node3");
+    }
+    let (ok, status, err) = zone.status(0);
+    assert!(ok, "{err}\n{status}");
+    assert!(node3.child.try_wait().unwrap().is_none(), "{}", node3.log());
+    node3.stop();
+    for member in running {
+        member.stop();
+    }
+}

@@ -22,7 +22,9 @@ use crate::membership::{self, JoinStep};
 use crate::state;
 use crate::wal;
 
-pub fn run(config: &Path) -> Result<(), Error> {
+/// `replace`: when the cluster lists this node as a started member but its data directory
+/// holds none (a lost disk), remove that member and join anew, once it answers nowhere.
+pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
     let Some(member) = node.member() else {
         return Err(Error::new(format!(
@@ -49,8 +51,16 @@ pub fn run(config: &Path) -> Result<(), Error> {
         .block_on(cluster_api::view(&others, &creds))
         .map_err(|failures| super::unreachable(&failures, config))?;
     super::check_upgrade(&release, &view.answered_by, &creds, config)?;
-    let step = membership::plan_join(local, &view, &node.name, &peer_url)
-        .map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?;
+    // The lost member this join removed: the view still lists it, the health check not.
+    let mut replaced = 0;
+    let step = match membership::plan_join(local, &view, &node.name, &peer_url) {
+        Err(membership::Conflict::StartedWithoutData { id }) if replace => {
+            replace_lost(&runtime, &view, &creds, id, &node.name, config)?;
+            replaced = id;
+            JoinStep::Add
+        }
+        other => other.map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?,
+    };
     let (id, members, learner) = match step {
         JoinStep::Restart { id, learner } => {
             tracing::info!(
@@ -70,7 +80,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
             (id, view.members.clone(), true)
         }
         JoinStep::Add => {
-            require_healthy(&runtime, &view, &creds, 0, config)?;
+            require_healthy(&runtime, &view, &creds, replaced, config)?;
             let (id, members) = runtime
                 .block_on(cluster_api::add_learner(
                     &view.client_urls(),
@@ -118,6 +128,47 @@ pub fn run(config: &Path) -> Result<(), Error> {
     );
     let err = Command::new(&binary).args(etcd::args(&plan)).exec();
     Err(Error::io("exec etcd", &binary, &err))
+}
+
+/// Removes member `id` (this node's, its data lost) so the node can join anew: only when
+/// none of its client URLs answers (a member still running elsewhere is not lost) and the
+/// other voters are healthy (they keep the quorum without it).
+fn replace_lost(
+    runtime: &tokio::runtime::Runtime,
+    view: &cluster_api::ClusterView,
+    creds: &std::sync::Arc<Credentials>,
+    id: u64,
+    name: &str,
+    config: &Path,
+) -> Result<(), Error> {
+    let lost = view
+        .by_id(id)
+        .map(|m| m.client_urls.clone())
+        .unwrap_or_default();
+    let probes = lost.iter().map(|u| (u.clone(), false)).collect();
+    let reports = runtime.block_on(cluster_api::probe_all(probes, creds));
+    if let Some(alive) = reports.iter().find(|r| r.status.is_ok()) {
+        return Err(Error::new(format!(
+            "member {} ({name}) still answers at {}: it is not lost, so it is not replaced",
+            hex_id(id),
+            alive.endpoint
+        ))
+        .file(config)
+        .fix("stop the etcd that still runs as this member (on the old machine or disk), then run join --replace again"));
+    }
+    require_healthy(runtime, view, creds, id, config)?;
+    runtime
+        .block_on(cluster_api::remove(&view.client_urls(), creds, id))
+        .map_err(|reason| {
+            Error::new(format!(
+                "the cluster refused to remove lost member {}: {reason}",
+                hex_id(id)
+            ))
+            .file(config)
+            .fix("see zone-etcd status, then run join --replace again")
+        })?;
+    tracing::info!("removed lost member {} ({name}); joining anew", hex_id(id));
+    Ok(())
 }
 
 /// Refuses to grow a cluster whose voters are not all healthy: once promoted, the new

@@ -98,6 +98,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let learner = match local {
         None => {
             refuse_removed_member(&node)?;
+            refuse_lost_member(&node, &tls, member)?;
             None
         }
         Some(local) => check_restart(&node, &tls, local, &release, config)?,
@@ -182,6 +183,36 @@ fn check_restart(
             Ok(None)
         }
         Err(conflict) => Err(conflict.into_error(&node.name, &node.data_dir, &view.answered_by)),
+    }
+}
+
+/// A node whose data directory is empty while the running cluster lists it as a started
+/// member lost its data (a new disk, a deleted directory): starting etcd would bring up a
+/// blank member under the old identity. Asks the others briefly (nobody answering is
+/// normal for a zone's first start) and refuses with the fix, `join --replace`.
+fn refuse_lost_member(
+    node: &Node,
+    tls: &LeafPaths,
+    member: &crate::config::zone::Member,
+) -> Result<(), Error> {
+    let others = super::other_members(node);
+    if others.is_empty() {
+        return Ok(());
+    }
+    let Ok(creds) = Credentials::load(tls) else {
+        return Ok(());
+    };
+    let answer = cluster_api::runtime()?.block_on(async {
+        tokio::time::timeout(RESTART_CHECK, cluster_api::view(&others, &creds)).await
+    });
+    let Ok(Ok(view)) = answer else {
+        return Ok(());
+    };
+    match membership::plan_join(None, &view, &node.name, &cluster::peer_url(member)) {
+        Err(conflict @ Conflict::StartedWithoutData { .. }) => {
+            Err(conflict.into_error(&node.name, &node.data_dir, &view.answered_by))
+        }
+        _ => Ok(()),
     }
 }
 

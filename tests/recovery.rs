@@ -410,3 +410,91 @@ fn a_member_that_lost_its_disk_comes_back_with_join_replace_under_writes() {
         member.stop();
     }
 }
+
+/// Each data directory under `state`: (path, the cluster its member belongs to).
+fn data_dirs(state: &Path) -> Vec<(PathBuf, u64)> {
+    let mut found: Vec<(PathBuf, u64)> = fs::read_dir(state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name == "data" || name.starts_with("data.before-restore-")
+        })
+        .map(|p| {
+            let member = zone_etcd::wal::local_member(&p)
+                .unwrap()
+                .unwrap_or_else(|| {
+                    panic!("{} holds no member: a partial data directory", p.display())
+                });
+            (p, member.cluster_id)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_restore_killed_at_any_instant_loses_no_data_directory_and_completes_when_run_again() {
+    let members = vec![("node1.crash.zone".to_string(), "127.0.85.30".to_string())];
+    let text = common::zone_toml("crash.zone", &[("node1.crash.zone", "127.0.85.30")]);
+    let zone = TestZone::from_zone_file("crash.zone", &text, members, 2380, 2379);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    for i in 0..200 {
+        let (ok, _, err) = zone.etcdctl(
+            0,
+            &zone.client_url(0),
+            &["put", &format!("k/{i:03}"), &"v".repeat(4096)],
+        );
+        assert!(ok, "{err}");
+    }
+    let backup = save_and_copy(&zone, 0);
+    running.pop().unwrap().stop();
+    let state = zone.node_dir(0).join("state");
+    let original = data_dirs(&state);
+    assert_eq!(original.len(), 1);
+    let original_cluster = original[0].1;
+    let config = zone.config(0);
+    for delay_ms in (0..600).step_by(30) {
+        let mut restore = common::zone_etcd();
+        restore.args([
+            "restore",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            backup.to_str().unwrap(),
+        ]);
+        let mut child = restore
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = child.wait();
+        // Every data directory there is whole, and the original one is never lost.
+        let dirs = data_dirs(&state);
+        assert!(
+            dirs.iter().any(|(_, cluster)| *cluster == original_cluster),
+            "the original data is gone after a kill at {delay_ms} ms: {dirs:?}"
+        );
+    }
+    // Run again to the end: it completes, and the member serves the snapshot's keys.
+    let (ok, out, err) = restore(&zone, 0, &backup);
+    assert!(ok, "{err}\n{out}");
+    let leftovers: Vec<String> = fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".restore-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let mut restored = vec![zone.launch(0)];
+    zone.wait_healthy(&mut restored);
+    assert_eq!(keys(&zone, 0).len(), 200);
+    for member in restored {
+        member.stop();
+    }
+}

@@ -87,13 +87,17 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         ));
     }
 
-    // Stage the new data directory beside the old one (same file system: one rename).
+    // Stage the new data directory beside the old one (same file system: one rename),
+    // under the state lock: one restore at a time, so a staging directory left by a killed
+    // restore (made from the snapshot, never a member's data) can go.
     let parent = node
         .data_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     zone_pki::private_files::ensure_private_dir(&parent)?;
+    let _lock = crate::state::lock(&node.state_dir)?;
+    remove_stale_staging(&parent)?;
     let staging = tempfile::Builder::new()
         .prefix(".restore-")
         .tempdir_in(&parent)
@@ -166,7 +170,6 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
     }
 
     // Move the old data aside, the restored data into place.
-    let _lock = crate::state::lock(&node.state_dir)?;
     let moved_aside = if fs::symlink_metadata(&node.data_dir).is_ok() {
         let aside = aside_path(&node.data_dir);
         fs::rename(&node.data_dir, &aside)
@@ -258,14 +261,31 @@ fn check_snapshot(node: &Node, from: &Path) -> Result<Manifest, Error> {
     Ok(manifest)
 }
 
-/// `<data>.before-restore-<unix seconds>`.
+/// Removes the staging directories (`.restore-*`) of restores that were killed.
+fn remove_stale_staging(parent: &Path) -> Result<(), Error> {
+    let entries = fs::read_dir(parent).map_err(|e| Error::io("read directory", parent, &e))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".restore-") {
+            fs::remove_dir_all(entry.path())
+                .map_err(|e| Error::io("remove the staging directory", &entry.path(), &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// `<data>.before-restore-<unix seconds>` (with `-2`, `-3`… when taken already).
 fn aside_path(data_dir: &Path) -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut name = data_dir.as_os_str().to_os_string();
-    name.push(format!(".before-restore-{secs}"));
-    PathBuf::from(name)
+    let base = format!("{}.before-restore-{secs}", data_dir.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 1;
+    while fs::symlink_metadata(&candidate).is_ok() {
+        n += 1;
+        candidate = PathBuf::from(format!("{base}-{n}"));
+    }
+    candidate
 }
 
 fn now_rfc3339() -> String {

@@ -6,7 +6,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn] [--churn-seconds S]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot] [--churn-seconds S]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -14,6 +14,7 @@ mod launch;
 mod maintenance;
 mod pki;
 mod rotation;
+mod snapshots;
 mod support;
 
 use std::path::PathBuf;
@@ -23,7 +24,9 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 6] = ["pki", "launch", "rotation", "memory", "maintain", "churn"];
+const SECTIONS: [&str; 7] = [
+    "pki", "launch", "rotation", "memory", "maintain", "churn", "snapshot",
+];
 
 struct Args {
     runs: usize,
@@ -72,7 +75,7 @@ fn parse_args() -> Result<Args> {
                 }
             }
             "-h" | "--help" => {
-                println!("usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn] [--churn-seconds S]");
+                println!("usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot] [--churn-seconds S]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (fix: see --help)")),
@@ -126,6 +129,9 @@ fn run() -> Result<()> {
     }
     if wants("maintain") {
         results["maintain"] = maintenance::latency(work.path(), args.runs)?;
+    }
+    if wants("snapshot") {
+        results["snapshot"] = snapshots::run(work.path(), args.runs)?;
     }
     if wants("churn") {
         results["churn"] = maintenance::churn(work.path(), args.churn_seconds)?;
@@ -269,6 +275,27 @@ fn table(r: &Value) -> String {
             format!("without {}/{} ms", without["p50_ms"], without["p99_ms"]),
             format!("{failed} failed"),
             format!("0 failed: {}", if failed == 0 { "met" } else { "MISSED" }),
+        ]);
+    }
+    if let Some(sn) = r.get("snapshot") {
+        let (save, restore) = (&sn["save_ms"], &sn["restore_to_healthy_ms"]);
+        let ratio = f(&save["ratio"]);
+        rows.push([
+            format!("snapshot save, {:.0} MB", f(&sn["database_bytes"]) / 1e6),
+            format!("{:.0} ms", f(&save["zone_etcd"]["median"])),
+            format!("etcdctl {:.0} ms", f(&save["etcdctl"]["median"])),
+            format!("x{ratio:.3}"),
+            format!(
+                "within 10%: {}",
+                if ratio <= 1.10 { "met" } else { "MISSED" }
+            ),
+        ]);
+        rows.push([
+            "restore to a healthy 3-member zone".into(),
+            format!("{:.0} ms", f(&restore["zone_etcd"]["median"])),
+            format!("by hand {:.0} ms", f(&restore["manual"]["median"])),
+            format!("x{:.3}", f(&restore["ratio"])),
+            String::new(),
         ]);
     }
     let widths: Vec<usize> = (0..5)

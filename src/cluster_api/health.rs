@@ -138,6 +138,11 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
         status: Err("not asked".into()),
         quorum_read: None,
     };
+    // No TLS session, no status: do not wait on it twice.
+    if let Err(reason) = &report.handshake {
+        report.status = Err(reason.clone());
+        return report;
+    }
     let mut client = match connect(&endpoint, &creds).await {
         Ok(client) => client,
         Err(reason) => {
@@ -145,36 +150,37 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
             return report;
         }
     };
-    report.status = client
-        .status()
-        .await
-        .map_err(|e| describe(&e))
-        .map(|s| EndpointStatus {
-            cluster_id: s.header().map(|h| h.cluster_id()).unwrap_or(0),
-            member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
-            leader: s.leader(),
-            raft_index: s.raft_index(),
-            raft_term: s.raft_term(),
-            revision: s.header().map(|h| h.revision()).unwrap_or(0),
-            db_size: s.db_size(),
-            db_size_in_use: s.raft_used_db_size(),
-            version: s.version().to_string(),
-            learner: s.is_learner(),
-            errors: s.errors().to_vec(),
-        });
-    if voter {
-        let read = client
-            .get(
-                "zone-etcd/health",
-                Some(GetOptions::new().with_count_only()),
-            )
-            .await;
-        report.quorum_read = Some(match read {
-            Ok(_) => Ok(()),
-            // etcd's RBAC may deny the key; the read still went through the leader.
-            Err(e) if describe(&e).contains("permission denied") => Ok(()),
-            Err(e) => Err(describe(&e)),
-        });
+    let status = super::within(async { client.status().await.map_err(|e| describe(&e)) }).await;
+    report.status = status.map(|s| EndpointStatus {
+        cluster_id: s.header().map(|h| h.cluster_id()).unwrap_or(0),
+        member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
+        leader: s.leader(),
+        raft_index: s.raft_index(),
+        raft_term: s.raft_term(),
+        revision: s.header().map(|h| h.revision()).unwrap_or(0),
+        db_size: s.db_size(),
+        db_size_in_use: s.raft_used_db_size(),
+        version: s.version().to_string(),
+        learner: s.is_learner(),
+        errors: s.errors().to_vec(),
+    });
+    if voter && report.status.is_ok() {
+        let read = super::within(async {
+            match client
+                .get(
+                    "zone-etcd/health",
+                    Some(GetOptions::new().with_count_only()),
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                // etcd's RBAC may deny the key; the read still went through the leader.
+                Err(e) if describe(&e).contains("permission denied") => Ok(()),
+                Err(e) => Err(describe(&e)),
+            }
+        })
+        .await;
+        report.quorum_read = Some(read);
     }
     report
 }

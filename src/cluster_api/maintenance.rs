@@ -15,6 +15,10 @@ pub struct Alarm {
 /// The cluster's active alarms, as `endpoint` reports them (alarms are replicated: any
 /// member answers for the whole cluster).
 pub async fn alarms(endpoint: &str, creds: &Credentials) -> Result<Vec<Alarm>, String> {
+    super::within(alarms_call(endpoint, creds)).await
+}
+
+async fn alarms_call(endpoint: &str, creds: &Credentials) -> Result<Vec<Alarm>, String> {
     let mut client = connect(endpoint, creds).await?;
     let response = client
         .alarm(AlarmAction::Get, AlarmType::None, None)
@@ -41,6 +45,10 @@ fn alarm_name(kind: AlarmType) -> &'static str {
 /// Defragments one member: it rewrites its database file without the free pages, and
 /// serves no request meanwhile. Returns once done (or failed).
 pub async fn defragment(endpoint: &str, creds: &Credentials) -> Result<(), String> {
+    super::within(defragment_call(endpoint, creds)).await
+}
+
+async fn defragment_call(endpoint: &str, creds: &Credentials) -> Result<(), String> {
     let mut client = connect(endpoint, creds).await?;
     client
         .defragment()
@@ -52,6 +60,10 @@ pub async fn defragment(endpoint: &str, creds: &Credentials) -> Result<(), Strin
 /// Compacts the cluster's history up to `revision` (replicated through the leader), and
 /// waits until the compaction is applied on the member asked.
 pub async fn compact(endpoint: &str, creds: &Credentials, revision: i64) -> Result<(), String> {
+    super::within(compact_call(endpoint, creds, revision)).await
+}
+
+async fn compact_call(endpoint: &str, creds: &Credentials, revision: i64) -> Result<(), String> {
     let mut client = connect(endpoint, creds).await?;
     match client
         .compact(
@@ -68,6 +80,10 @@ pub async fn compact(endpoint: &str, creds: &Credentials, revision: i64) -> Resu
 
 /// Deactivates one alarm.
 pub async fn disarm(endpoint: &str, creds: &Credentials, alarm: &Alarm) -> Result<(), String> {
+    super::within(disarm_call(endpoint, creds, alarm)).await
+}
+
+async fn disarm_call(endpoint: &str, creds: &Credentials, alarm: &Alarm) -> Result<(), String> {
     let mut client = connect(endpoint, creds).await?;
     let kind = match alarm.kind.as_str() {
         "NOSPACE" => AlarmType::Nospace,

@@ -69,7 +69,7 @@ pub async fn view(
     for endpoint in endpoints {
         let (endpoint, creds) = (endpoint.clone(), creds.clone());
         asks.spawn(async move {
-            let result = member_list(&endpoint, &creds).await;
+            let result = super::within(member_list(&endpoint, &creds)).await;
             (endpoint, result)
         });
     }
@@ -128,10 +128,14 @@ where
                 continue;
             }
         };
-        match request(client).await {
-            Ok(value) => return Ok(value),
-            Err(e) if is_refusal(&e) => return Err(format!("{endpoint}: {}", describe(&e))),
-            Err(e) => reasons.push((endpoint.clone(), describe(&e))),
+        match tokio::time::timeout(super::CALL_DEADLINE, request(client)).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) if is_refusal(&e) => return Err(format!("{endpoint}: {}", describe(&e))),
+            Ok(Err(e)) => reasons.push((endpoint.clone(), describe(&e))),
+            Err(_) => reasons.push((
+                endpoint.clone(),
+                format!("no answer within {:?}", super::CALL_DEADLINE),
+            )),
         }
     }
     Err(summarise(&reasons))

@@ -85,6 +85,39 @@ pub async fn connect(endpoint: &str, creds: &Credentials) -> Result<Client, Stri
         .map_err(|e| describe(&e))
 }
 
+/// The most one call to one member may take: the connection (made lazily, by the first
+/// request) and the request.
+pub const CALL_DEADLINE: std::time::Duration = CONNECT_TIMEOUT.saturating_add(REQUEST_TIMEOUT);
+
+/// Runs one call to a member under [`CALL_DEADLINE`]. tonic's own timeouts do not cover
+/// everything: a member whose port accepts connections but never completes the TLS
+/// handshake (etcd before it has published itself, which needs a quorum) holds the first
+/// request of a lazy channel for ever.
+pub async fn within<T>(
+    call: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(CALL_DEADLINE, call)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {CALL_DEADLINE:?}")))
+}
+
+/// Whether anything accepts TCP connections at `url`'s host and port: an etcd that runs
+/// but does not serve yet (no quorum to publish itself) accepts them all the same.
+pub fn listening(url: &str) -> bool {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let Some((host, port)) = host_port(url) else {
+        return false;
+    };
+    (host.as_str(), port)
+        .to_socket_addrs()
+        .map(|addrs| {
+            addrs
+                .into_iter()
+                .any(|addr| TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).is_ok())
+        })
+        .unwrap_or(false)
+}
+
 /// `https://host:port` (IPv6 in brackets) into host and port.
 pub fn host_port(url: &str) -> Option<(String, u16)> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);

@@ -38,7 +38,7 @@ pub async fn snapshot(
         .await
         .map_err(|e| describe(&e))?;
     // etcd's snapshot messages carry no header: ask who this is first.
-    let status = client.status().await.map_err(|e| describe(&e))?;
+    let status = super::within(async { client.status().await.map_err(|e| describe(&e)) }).await?;
     let header = status
         .header()
         .ok_or_else(|| "the member's status has no header".to_string())?;

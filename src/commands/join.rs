@@ -147,11 +147,25 @@ fn replace_lost(
         .unwrap_or_default();
     let probes = lost.iter().map(|u| (u.clone(), false)).collect();
     let reports = runtime.block_on(cluster_api::probe_all(probes, creds));
-    if let Some(alive) = reports.iter().find(|r| r.status.is_ok()) {
+    let peers = view
+        .by_id(id)
+        .map(|m| m.peer_urls.clone())
+        .unwrap_or_default();
+    let alive = reports
+        .iter()
+        .filter(|r| r.status.is_ok())
+        .map(|r| r.endpoint.clone())
+        .chain(
+            lost.iter()
+                .chain(&peers)
+                .filter(|u| cluster_api::listening(u))
+                .cloned(),
+        )
+        .next();
+    if let Some(alive) = alive {
         return Err(Error::new(format!(
-            "member {} ({name}) still answers at {}: it is not lost, so it is not replaced",
+            "member {} ({name}) still answers at {alive}: it is not lost, so it is not replaced",
             hex_id(id),
-            alive.endpoint
         ))
         .file(config)
         .fix("stop the etcd that still runs as this member (on the old machine or disk), then run join --replace again"));

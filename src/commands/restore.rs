@@ -73,13 +73,13 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .map(|m| (cluster::client_url(m), true))
         .collect();
     let reports = runtime.block_on(cluster_api::probe_all(endpoints, &creds));
-    let own = cluster::client_url(&member);
-    if reports
-        .iter()
-        .any(|r| r.endpoint == own && r.status.is_ok())
-    {
+    // An etcd without a quorum does not answer requests, but it listens.
+    let running = [cluster::peer_url(&member), cluster::client_url(&member)]
+        .into_iter()
+        .find(|url| cluster_api::listening(url));
+    if let Some(url) = running {
         return Err(Error::new(format!(
-            "this node's etcd member is running ({own} answers): its data directory is in use"
+            "this node's etcd member is running (something listens on {url}): its data directory is in use"
         ))
         .file(config)
         .fix(

@@ -117,12 +117,15 @@ fn snapshots_are_saved_whole_listed_and_pruned() {
     let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(listed["snapshots"].as_array().unwrap().len(), 2, "{listed}");
 
-    // --keep 2 on a third save, then prune --keep 1: the newest stay.
+    // A third save, then prune --keep 2 and --keep 1: the newest stay.
     std::thread::sleep(Duration::from_millis(1100));
-    let (ok, _, err) = run(&["snapshot", "save", "--config", config, "--keep", "2"]);
+    let (ok, _, err) = run(&["snapshot", "save", "--config", config]);
+    assert!(ok, "{err}");
+    assert_eq!(snapshots(&dir).len(), 3);
+    let (ok, out, err) = run(&["snapshot", "prune", "--config", config, "--keep", "2"]);
     assert!(ok, "{err}");
     let kept = snapshots(&dir);
-    assert_eq!(kept.len(), 2);
+    assert_eq!(kept.len(), 2, "{out}");
     assert!(!kept.contains(file), "the oldest must go: {kept:?}");
     let (ok, _, err) = run(&["snapshot", "prune", "--config", config, "--keep", "1"]);
     assert!(ok, "{err}");

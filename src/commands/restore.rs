@@ -64,15 +64,21 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .file(config)
         .fix("run restore on each member of the zone's list"));
     };
-    let manifest = check_snapshot(&node, from)?;
     let creds = super::client_credentials(&node, config)?;
-    let runtime = cluster_api::runtime()?;
+    // Ask the members while the snapshot is checked and restored: a restored member that
+    // waits for its quorum holds each question up to the connect timeout.
     let endpoints: Vec<(String, bool)> = node
         .members
         .iter()
         .map(|m| (cluster::client_url(m), true))
         .collect();
-    let reports = runtime.block_on(cluster_api::probe_all(endpoints, &creds));
+    let probe = {
+        let creds = creds.clone();
+        std::thread::spawn(move || {
+            cluster_api::runtime().map(|rt| rt.block_on(cluster_api::probe_all(endpoints, &creds)))
+        })
+    };
+    let manifest = check_snapshot(&node, from)?;
     // An etcd without a quorum does not answer requests, but it listens.
     let running = [cluster::peer_url(&member), cluster::client_url(&member)]
         .into_iter()
@@ -146,6 +152,9 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
             .fix("run restore again")
     })?;
 
+    let reports = probe
+        .join()
+        .map_err(|_| Error::new("asking the members failed").fix("run restore again"))??;
     // A live quorum of another cluster: the zone is not lost, restoring would split it.
     let live: Vec<String> = reports
         .iter()

@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::TestZone;
@@ -27,26 +25,8 @@ fn rewrite(zone: &TestZone, count: usize, round: usize) {
     let ops: String = (0..count)
         .map(|i| format!("put churn/{i:03} {value}\n"))
         .collect();
-    let mut child = Command::new(common::bundled("etcdctl"))
-        .arg(format!("--endpoints={}", zone.endpoints()))
-        .arg(format!("--cacert={}", zone.tls(0, "ca.crt").display()))
-        .arg(format!("--cert={}", zone.tls(0, "client.crt").display()))
-        .arg(format!("--key={}", zone.tls(0, "client.key").display()))
-        .arg("txn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    write!(stdin, "\n{ops}\n\n").unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "rewrite round {round}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, err) = zone.txn(0, &zone.endpoints(), &ops);
+    assert!(ok, "rewrite round {round}: {err}");
 }
 
 /// Each member's (database size, size in use), from `etcdctl endpoint status`.

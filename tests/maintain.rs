@@ -14,25 +14,11 @@ use common::{run, Identity, TestZone, WriteLoad};
 fn fill_and_free(zone: &TestZone, rounds: usize) {
     let value = "x".repeat(8 * 1024);
     for round in 0..rounds {
-        // etcdctl txn reads: compares, a blank line, the success ops, a blank line.
         let ops: String = (0..100)
             .map(|i| format!("put junk/{round:02}/{i:03} {value}\n"))
             .collect();
-        let mut child = std::process::Command::new(common::bundled("etcdctl"))
-            .arg(format!("--endpoints={}", zone.client_url(0)))
-            .arg(format!("--cacert={}", zone.tls(0, "ca.crt").display()))
-            .arg(format!("--cert={}", zone.tls(0, "client.crt").display()))
-            .arg(format!("--key={}", zone.tls(0, "client.key").display()))
-            .arg("txn")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        write!(stdin, "\n{ops}\n\n").unwrap();
-        drop(stdin);
-        assert!(child.wait().unwrap().success(), "txn {round}");
+        let (ok, err) = zone.txn(0, &zone.client_url(0), &ops);
+        assert!(ok, "txn {round}: {err}");
     }
     let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["del", "junk/", "--prefix"]);
     assert!(ok, "{err}");

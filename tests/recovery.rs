@@ -170,14 +170,13 @@ fn a_zone_that_lost_two_of_three_members_comes_back_from_a_snapshot() {
         assert_eq!(keys(&zone, i), expected, "member {i}");
     }
     // A watcher of the old cluster resuming at its last revision is told to re-list.
+    // etcdctl watch ends when the server cancels the watch; a bound in case it would not.
+    let mut watch = zone.etcdctl_command(0, &zone.endpoints());
+    watch.args(["watch", "a/00", "--rev=31"]);
     let out = Command::new("timeout")
         .arg("10")
-        .arg(common::bundled("etcdctl"))
-        .arg(format!("--endpoints={}", zone.endpoints()))
-        .arg(format!("--cacert={}", zone.tls(0, "ca.crt").display()))
-        .arg(format!("--cert={}", zone.tls(0, "client.crt").display()))
-        .arg(format!("--key={}", zone.tls(0, "client.key").display()))
-        .args(["watch", "a/00", "--rev=31"])
+        .arg(watch.get_program())
+        .args(watch.get_args())
         .output()
         .unwrap();
     let said = format!(

@@ -47,25 +47,7 @@ fn rewrite_round(zone: &TestZone) -> (bool, String) {
     let ops: String = (0..100)
         .map(|i| format!("put churn/{i:03} {value}\n"))
         .collect();
-    let mut child = std::process::Command::new(common::bundled("etcdctl"))
-        .arg(format!("--endpoints={}", zone.client_url(0)))
-        .arg(format!("--cacert={}", zone.tls(0, "ca.crt").display()))
-        .arg(format!("--cert={}", zone.tls(0, "client.crt").display()))
-        .arg(format!("--key={}", zone.tls(0, "client.key").display()))
-        .arg("txn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    write!(stdin, "\n{ops}\n\n").unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    zone.txn(0, &zone.client_url(0), &ops)
 }
 
 /// GET http://<addr>/metrics over plain HTTP: the status line and the body.

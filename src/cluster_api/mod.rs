@@ -73,13 +73,23 @@ pub fn hex_id(id: u64) -> String {
 
 /// Opens a client to exactly one endpoint.
 pub async fn connect(endpoint: &str, creds: &Credentials) -> Result<Client, String> {
+    connect_for(endpoint, creds, REQUEST_TIMEOUT).await
+}
+
+/// Opens a client to exactly one endpoint whose requests may take up to `timeout` (a
+/// snapshot streams for longer than a request).
+pub async fn connect_for(
+    endpoint: &str,
+    creds: &Credentials,
+    timeout: std::time::Duration,
+) -> Result<Client, String> {
     let tls = TlsOptions::new()
         .ca_certificate(Certificate::from_pem(&creds.ca))
         .identity(Identity::from_pem(&creds.cert, &creds.key));
     let options = ConnectOptions::new()
         .with_tls(tls)
         .with_connect_timeout(CONNECT_TIMEOUT)
-        .with_timeout(REQUEST_TIMEOUT);
+        .with_timeout(timeout);
     Client::connect([endpoint], Some(options))
         .await
         .map_err(|e| describe(&e))

@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
-
-use super::{describe, Credentials, CONNECT_TIMEOUT};
+use super::{describe, Credentials};
 
 /// A snapshot streams for as long as the database takes to send; a member that stops
 /// sending for this long has failed.
@@ -27,16 +25,7 @@ pub async fn snapshot(
     out: &mut impl Write,
     mut seen: impl FnMut(&[u8]),
 ) -> Result<Streamed, String> {
-    let tls = TlsOptions::new()
-        .ca_certificate(Certificate::from_pem(&creds.ca))
-        .identity(Identity::from_pem(&creds.cert, &creds.key));
-    let options = ConnectOptions::new()
-        .with_tls(tls)
-        .with_connect_timeout(CONNECT_TIMEOUT)
-        .with_timeout(STREAM_TIMEOUT);
-    let mut client = Client::connect([endpoint], Some(options))
-        .await
-        .map_err(|e| describe(&e))?;
+    let mut client = super::connect_for(endpoint, creds, STREAM_TIMEOUT).await?;
     // etcd's snapshot messages carry no header: ask who this is first.
     let status = super::within(async { client.status().await.map_err(|e| describe(&e)) }).await?;
     let header = status

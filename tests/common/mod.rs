@@ -324,14 +324,8 @@ impl TestZone {
 
     /// etcdctl against `endpoints` with member `index`'s client certificate.
     pub fn etcdctl(&self, index: usize, endpoints: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(bundled("etcdctl"))
-            .arg(format!("--endpoints={endpoints}"))
-            .arg(format!("--cacert={}", self.tls(index, "ca.crt").display()))
-            .arg(format!(
-                "--cert={}",
-                self.tls(index, "client.crt").display()
-            ))
-            .arg(format!("--key={}", self.tls(index, "client.key").display()))
+        let out = self
+            .etcdctl_command(index, endpoints)
             .arg("--command-timeout=5s")
             .args(args)
             .output()
@@ -339,6 +333,43 @@ impl TestZone {
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The bundled etcdctl aimed at `endpoints` with member `index`'s client certificate.
+    pub fn etcdctl_command(&self, index: usize, endpoints: &str) -> Command {
+        let mut cmd = Command::new(bundled("etcdctl"));
+        cmd.arg(format!("--endpoints={endpoints}"))
+            .arg(format!("--cacert={}", self.tls(index, "ca.crt").display()))
+            .arg(format!(
+                "--cert={}",
+                self.tls(index, "client.crt").display()
+            ))
+            .arg(format!("--key={}", self.tls(index, "client.key").display()));
+        cmd
+    }
+
+    /// `etcdctl txn` through `endpoints` with member `index`'s client certificate, with
+    /// `ops` (one `put key value` a line) as the success branch of a transaction without
+    /// compares: (success, stderr).
+    pub fn txn(&self, index: usize, endpoints: &str, ops: &str) -> (bool, String) {
+        use std::io::Write;
+        let mut child = self
+            .etcdctl_command(index, endpoints)
+            .arg("txn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("etcdctl runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // etcdctl txn reads: compares, a blank line, the success ops, a blank line.
+        write!(stdin, "\n{ops}\n\n").expect("write the transaction");
+        drop(stdin);
+        let out = child.wait_with_output().expect("etcdctl ends");
+        (
+            out.status.success(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }

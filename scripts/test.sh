@@ -31,7 +31,7 @@ slow_bin=$(cargo test --locked --no-run --test compaction --message-format=json 
 "$slow_bin" >"$slow_log" 2>&1 &
 slow_pid=$!
 status=0
-cargo test --workspace --locked -- --skip churn_with_the_default_settings || status=$?
+cargo test --workspace --locked --no-fail-fast -- --skip churn_with_the_default_settings || status=$?
 echo "== tests/compaction.rs (beside the rest)"
 wait "$slow_pid" || status=$?
 cat "$slow_log"

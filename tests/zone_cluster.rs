@@ -52,8 +52,15 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
         let exe = fs::read_link(format!("/proc/{}/exe", member.pid())).unwrap();
         assert_eq!(exe, etcd, "launch must exec etcd in place");
     }
-    // status names the release of every member and the cluster's version.
-    let (ok, json, err) = zone.status(0);
+    // status names the release of every member and the cluster's version (etcd decides
+    // the cluster version a moment after it has heard from every member: wait for it).
+    let mut status = zone.status(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while status.1["cluster_version"] == "3.0.0" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        status = zone.status(0);
+    }
+    let (ok, json, err) = status;
     assert!(ok, "{err}\n{json}");
     for member in json["members"].as_array().unwrap() {
         assert_eq!(member["version"], version, "{json}");

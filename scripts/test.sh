@@ -2,14 +2,15 @@
 # Runs every check and test of zone-etcd. On a fresh machine it first installs what the
 # tests need (idempotent): the bundled etcd (scripts/fetch-etcd.sh), protoc (etcd-client
 # compiles etcd's API from its .proto files), jq and openssl (the tests check the zone
-# document's signature with them, as a reviewer would), and the Rust components for the
-# lint steps.
+# document's signature with them, as a reviewer would), systemd-analyze (the units are
+# verified), iptables (multi-machine tests partition network namespaces), and the Rust
+# components for the lint steps.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/fetch-etcd.sh --compat
 
-./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd
+./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd iptables:iptables
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

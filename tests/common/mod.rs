@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod load;
+pub mod netns;
 #[allow(unused_imports)]
 pub use load::*;
 

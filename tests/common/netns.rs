@@ -1,0 +1,173 @@
+//! Machines as network namespaces, for tests of a zone spread over several machines.
+//!
+//! A [`Net`] is a switch (a namespace holding a bridge) and machines: each its own network
+//! namespace with one veth link to the bridge, an address in 198.18.0.0/15 and its own
+//! hosts file (`/etc/netns/<ns>/hosts`, which `ip netns exec` puts over /etc/hosts). These
+//! addresses exist only inside the namespaces. Processes run inside with [`Net::inside`];
+//! a partition drops every packet of a machine but loopback (iptables in its namespace).
+//! Dropping the `Net` deletes every namespace it made (their links go with them) and their
+//! hosts files, also when the test failed; the processes are the test's to kill first
+//! ([`super::Running`] does, by PID). Without root, [`Net::new`] panics: such tests fail,
+//! they never pass.
+#![allow(dead_code)]
+
+use std::fs;
+use std::process::Command;
+
+/// One machine: its namespace and address.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub ns: String,
+    pub address: String,
+}
+
+pub struct Net {
+    tag: String,
+    switch: String,
+    namespaces: Vec<String>,
+}
+
+/// Runs a command, panicking with its output when it fails: the harness cannot go on.
+pub fn must(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Net {
+    /// A switch for machines whose namespaces are named `ze<tag>-<n>` (`tag`: a few
+    /// characters unique among the tests of the suite).
+    pub fn new(tag: &str) -> Net {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "multi-machine tests make network namespaces and need root"
+        );
+        let switch = format!("ze{tag}-sw");
+        let net = Net {
+            tag: tag.to_string(),
+            switch: switch.clone(),
+            namespaces: Vec::new(),
+        };
+        // Leftovers of a killed run of this very test.
+        for n in 0..16 {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &format!("ze{tag}-{n}")])
+                .output();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &switch]).output();
+        let mut net = net;
+        must("ip", &["netns", "add", &switch]);
+        net.namespaces.push(switch.clone());
+        net.run_in(&switch, "ip", &["link", "add", "br0", "type", "bridge"]);
+        net.run_in(&switch, "ip", &["link", "set", "br0", "up"]);
+        net
+    }
+
+    /// Adds machine `n` at `address` (a 198.18.0.0/16 address) with a hosts file mapping
+    /// each (name, address) of `hosts`.
+    pub fn machine(&mut self, n: usize, address: &str, hosts: &[(String, String)]) -> Machine {
+        assert!(
+            address.starts_with("198.18."),
+            "test addresses stay in 198.18.0.0/15"
+        );
+        let ns = format!("ze{}-{n}", self.tag);
+        must("ip", &["netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        let (inner, outer) = (format!("ze{}i{n}", self.tag), format!("ze{}o{n}", self.tag));
+        must(
+            "ip",
+            &[
+                "link",
+                "add",
+                &inner,
+                "netns",
+                &ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &outer,
+                "netns",
+                &self.switch,
+            ],
+        );
+        self.run_in(
+            &self.switch,
+            "ip",
+            &["link", "set", &outer, "master", "br0", "up"],
+        );
+        self.run_in(
+            &ns,
+            "ip",
+            &["addr", "add", &format!("{address}/16"), "dev", &inner],
+        );
+        self.run_in(&ns, "ip", &["link", "set", &inner, "up"]);
+        self.run_in(&ns, "ip", &["link", "set", "lo", "up"]);
+        let dir = format!("/etc/netns/{ns}");
+        fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from("127.0.0.1 localhost\n");
+        for (name, addr) in hosts {
+            text += &format!("{addr} {name}\n");
+        }
+        fs::write(format!("{dir}/hosts"), text).unwrap();
+        Machine {
+            ns,
+            address: address.to_string(),
+        }
+    }
+
+    fn run_in(&self, ns: &str, program: &str, args: &[&str]) {
+        let mut full = vec!["netns", "exec", ns, program];
+        full.extend_from_slice(args);
+        must("ip", &full);
+    }
+
+    /// `cmd` run inside `machine`'s namespace (same PID: `ip netns exec` execs it).
+    pub fn inside(machine: &Machine, cmd: &Command) -> Command {
+        let mut wrapped = Command::new("ip");
+        wrapped
+            .args(["netns", "exec", &machine.ns])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        wrapped
+    }
+
+    /// Drops every packet to and from `machine` except on loopback.
+    pub fn partition(&self, machine: &Machine) {
+        for rule in [
+            ["-A", "INPUT", "!", "-i", "lo"],
+            ["-A", "OUTPUT", "!", "-o", "lo"],
+        ] {
+            let mut args: Vec<&str> = rule.to_vec();
+            args.extend(["-j", "DROP"]);
+            self.run_in(&machine.ns, "iptables", &args);
+        }
+    }
+
+    /// Ends a partition.
+    pub fn heal(&self, machine: &Machine) {
+        self.run_in(&machine.ns, "iptables", &["-F"]);
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+            let _ = fs::remove_dir_all(format!("/etc/netns/{ns}"));
+        }
+    }
+}

@@ -4,6 +4,8 @@
 //! talking to anyone. The token binds a cluster to its zone name, member set and CA, so a
 //! re-bootstrapped zone (new CA or new members) can never merge with stale members.
 
+use std::net::IpAddr;
+
 use zone_pki::Host;
 
 use crate::cluster_api::ClusterMember;
@@ -118,30 +120,37 @@ fn token_hash(zone: &str, members: &[Member], ca: &[u8; 32], extra: &[u8]) -> St
         .collect()
 }
 
-/// Where a member listens on one port: its IP address, plus 127.0.0.1 for local clients
-/// when that address is not loopback. etcd binds only IPs, so a member known by a DNS name
-/// listens on all IPv4 addresses.
-fn listen_urls(member: &Member, port: u16, with_local: bool) -> Vec<String> {
-    match member.host() {
-        Host::Ip(ip) => {
-            let mut urls = vec![format!("https://{}:{port}", Host::Ip(ip).url_host())];
-            if with_local && !ip.is_loopback() && !ip.is_unspecified() {
-                urls.push(format!("https://127.0.0.1:{port}"));
-            }
-            urls
-        }
-        Host::Dns(_) => vec![format!("https://0.0.0.0:{port}")],
+/// Where a member listens on one port: the node's `listen_address` when it has one (a
+/// member behind NAT listens on its LAN address and advertises the router's), else its
+/// IP address; plus 127.0.0.1 for local clients when that address is neither loopback nor
+/// unspecified. etcd binds only IPs, so a member known by a DNS name and without
+/// `listen_address` listens on all IPv4 addresses.
+fn listen_urls(
+    member: &Member,
+    listen: Option<IpAddr>,
+    port: u16,
+    with_local: bool,
+) -> Vec<String> {
+    let ip = match (listen, member.host()) {
+        (Some(ip), _) | (None, Host::Ip(ip)) => ip,
+        (None, Host::Dns(_)) => return vec![format!("https://0.0.0.0:{port}")],
+    };
+    let mut urls = vec![format!("https://{}:{port}", Host::Ip(ip).url_host())];
+    if with_local && !ip.is_loopback() && !ip.is_unspecified() {
+        urls.push(format!("https://127.0.0.1:{port}"));
     }
+    urls
 }
 
-/// `--listen-client-urls`: the member's address, and loopback for local clients.
-pub fn listen_client_urls(member: &Member) -> Vec<String> {
-    listen_urls(member, member.client_port, true)
+/// `--listen-client-urls`: the member's address (or `listen`), and loopback for local
+/// clients.
+pub fn listen_client_urls(member: &Member, listen: Option<IpAddr>) -> Vec<String> {
+    listen_urls(member, listen, member.client_port, true)
 }
 
-/// `--listen-peer-urls`: the member's address only (peers are never local).
-pub fn listen_peer_urls(member: &Member) -> Vec<String> {
-    listen_urls(member, member.peer_port, false)
+/// `--listen-peer-urls`: the member's address (or `listen`) only: peers are never local.
+pub fn listen_peer_urls(member: &Member, listen: Option<IpAddr>) -> Vec<String> {
+    listen_urls(member, listen, member.peer_port, false)
 }
 
 /// Where a member serves its metrics over plain HTTP: loopback only, so a local Prometheus
@@ -226,14 +235,39 @@ mod tests {
         let v6 = member("n.z", Some("fd00::10"));
         assert_eq!(peer_url(&v6), "https://[fd00::10]:2380");
         assert_eq!(
-            listen_client_urls(&v6),
+            listen_client_urls(&v6, None),
             ["https://[fd00::10]:2379", "https://127.0.0.1:2379"]
         );
         let named = member("n.z", None);
         assert_eq!(client_url(&named), "https://n.z:2379");
-        assert_eq!(listen_peer_urls(&named), ["https://0.0.0.0:2380"]);
+        assert_eq!(listen_peer_urls(&named, None), ["https://0.0.0.0:2380"]);
         let local = member("n.z", Some("127.0.0.2"));
-        assert_eq!(listen_client_urls(&local), ["https://127.0.0.2:2379"]);
+        assert_eq!(listen_client_urls(&local, None), ["https://127.0.0.2:2379"]);
+    }
+
+    #[test]
+    fn listen_address_replaces_the_address_listened_on_not_the_one_advertised() {
+        let natted = member("n.z", Some("203.0.113.7"));
+        let lan: IpAddr = "192.168.1.20".parse().unwrap();
+        assert_eq!(
+            listen_peer_urls(&natted, Some(lan)),
+            ["https://192.168.1.20:2380"]
+        );
+        assert_eq!(
+            listen_client_urls(&natted, Some(lan)),
+            ["https://192.168.1.20:2379", "https://127.0.0.1:2379"]
+        );
+        assert_eq!(peer_url(&natted), "https://203.0.113.7:2380");
+        let all: IpAddr = "0.0.0.0".parse().unwrap();
+        assert_eq!(
+            listen_client_urls(&natted, Some(all)),
+            ["https://0.0.0.0:2379"]
+        );
+        let named = member("n.z", None);
+        assert_eq!(
+            listen_peer_urls(&named, Some(lan)),
+            ["https://192.168.1.20:2380"]
+        );
     }
 
     #[test]

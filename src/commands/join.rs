@@ -37,6 +37,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     };
     node.check_node_ca_covers(&node.identity())
         .map_err(|e| e.file(config))?;
+    node.check_listen_address().map_err(|e| e.file(config))?;
     let (binary, release) = super::local_etcd(&node, config, etcd::Remember::Yes)?;
     let tls = super::current_leaves(&node, &LeafKind::ALL).map_err(|e| e.file(config))?;
     let creds = Credentials::load(&tls)?;
@@ -119,6 +120,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         tls: &tls,
         etcd: &release,
         settings: &node.settings,
+        listen: node.listen_address,
     };
     if learner {
         super::promote_learner::spawn(config, id)?;

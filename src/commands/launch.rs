@@ -45,6 +45,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
+    node.check_listen_address().map_err(|e| e.file(config))?;
     let remember = if dry_run {
         etcd::Remember::No
     } else {
@@ -69,6 +70,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         tls: &tls,
         etcd: &release,
         settings: &node.settings,
+        listen: node.listen_address,
     };
     if dry_run {
         match format {

@@ -147,7 +147,7 @@ fn validate_member(number: usize, raw: &RawMember) -> Result<Member, Error> {
         "cyfs" => {
             return Err(Error::new("protocol \"cyfs\" is not supported yet")
                 .field(format!("{at} protocol"))
-                .fix("use protocol = \"https\""))
+                .fix("use protocol = \"https\"; for a member behind NAT, give the router's public address here, forward its peer and client ports to the member, and set listen_address = \"<its LAN address>\" in that node's node.toml (README: members behind NAT)"))
         }
         other => {
             return Err(Error::new(format!("unknown protocol {other:?}"))
@@ -266,8 +266,9 @@ mod tests {
             protocol: Some("cyfs".into()),
             ..a.clone()
         };
-        assert!(refuse(&[cyfs])
-            .contains("\"cyfs\" is not supported yet (fix: use protocol = \"https\")"));
+        assert!(refuse(&[cyfs]).contains(
+            "\"cyfs\" is not supported yet (fix: use protocol = \"https\"; for a member behind NAT"
+        ));
         let ftp = RawMember {
             protocol: Some("ftp".into()),
             ..a.clone()

@@ -40,6 +40,11 @@ pub struct NodeFile {
     /// The etcd binary; default: `etcd` beside zone-etcd, then `PATH`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd_bin: Option<String>,
+    /// Where this member listens, when not on the address the zone file gives: an address
+    /// of this machine (its LAN address behind a router's port forward), or `0.0.0.0` /
+    /// `::`. Peers and clients still dial the zone file's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen_address: Option<String>,
     /// Base URL of the zone's nameservice, asked for the member list when `etcd` is absent;
     /// default [`DEFAULT_NAMESERVICE`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +129,9 @@ pub struct Node {
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
+    /// `listen_address`, checked to be an IP address (that it is this machine's is
+    /// checked where etcd is started: see [`Node::check_listen_address`]).
+    pub listen_address: Option<std::net::IpAddr>,
 }
 
 impl Node {
@@ -203,7 +211,21 @@ impl Node {
             Some(dir) => base.join(dir),
             None => state_dir.join("data"),
         };
+        let listen_address = match file.listen_address.as_deref().map(str::trim) {
+            None => None,
+            Some(text) => Some(
+                text.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| {
+                        Error::new(format!("{text:?} is not an IP address"))
+                            .field("listen_address")
+                            .fix("write an address of this machine (e.g. its LAN address 192.168.1.20), or 0.0.0.0 to listen on all")
+                    })?,
+            ),
+        };
         Ok(Node {
+            listen_address,
             etcd_bin: file.etcd_bin.as_ref().map(|b| base.join(b)),
             name,
             zone,
@@ -237,6 +259,59 @@ impl Node {
         self.external
             .clone()
             .unwrap_or_else(|| LeafPaths::for_state_dir(&self.state_dir))
+    }
+
+    /// Refuses to start etcd where it could not listen (it would die with "bind: cannot
+    /// assign requested address"): a `listen_address` must be one of this machine's
+    /// addresses or unspecified (`0.0.0.0`, `::`); without one, the member's own IP address
+    /// from the zone file must be this machine's (behind a router it is not: the fix names
+    /// `listen_address`).
+    pub fn check_listen_address(&self) -> Result<(), Error> {
+        let (ip, from_zone) = match (self.listen_address, self.member().map(Member::host)) {
+            (Some(ip), _) => (ip, false),
+            (None, Some(Host::Ip(ip))) => (ip, true),
+            _ => return Ok(()),
+        };
+        if ip.is_unspecified() || (ip.is_loopback() && ip.is_ipv4()) {
+            return Ok(());
+        }
+        let mut own: Vec<std::net::IpAddr> = nix::ifaddrs::getifaddrs()
+            .map_err(|e| Error::new(format!("cannot list this machine's addresses: {e}")))?
+            .filter_map(|a| {
+                let address = a.address?;
+                address
+                    .as_sockaddr_in()
+                    .map(|v4| std::net::IpAddr::V4(v4.ip()))
+                    .or_else(|| {
+                        address
+                            .as_sockaddr_in6()
+                            .map(|v6| std::net::IpAddr::V6(v6.ip()))
+                    })
+            })
+            .collect();
+        if own.contains(&ip) {
+            return Ok(());
+        }
+        own.sort();
+        own.dedup();
+        let listed: Vec<String> = own.iter().map(ToString::to_string).collect();
+        let error = if from_zone {
+            Error::new(format!(
+                "the zone file gives {} the address {ip}, which this machine does not have (it has {}): etcd could not listen there",
+                self.name,
+                listed.join(", ")
+            ))
+            .field("listen_address")
+            .fix("behind a router that forwards the ports to this machine, set listen_address = \"<this machine's LAN address>\" here (README: members behind NAT); otherwise correct the address in the zone file")
+        } else {
+            Error::new(format!(
+                "{ip} is not an address of this machine (it has {})",
+                listed.join(", ")
+            ))
+            .field("listen_address")
+            .fix("set it to one of those (behind a router: this machine's LAN address), or to 0.0.0.0")
+        };
+        Err(error)
     }
 
     /// This node's entry in the member list, if the owner made it an etcd member.

@@ -29,6 +29,9 @@ pub const TLS_MIN_VERSION: &str = "TLS1.3";
 pub struct EtcdPlan<'a> {
     pub zone: &'a str,
     pub member: &'a Member,
+    /// The node's `listen_address`: where it listens when that is not the address the
+    /// zone file gives (behind NAT).
+    pub listen: Option<std::net::IpAddr>,
     /// `--initial-cluster`: the zone's members for a bootstrap ([`cluster::initial_cluster`]),
     /// or the running cluster's list for a join ([`cluster::joining_initial_cluster`]).
     pub initial_cluster: String,
@@ -88,12 +91,12 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         ("data-dir", plan.data_dir.display().to_string()),
         (
             "listen-client-urls",
-            cluster::listen_client_urls(plan.member).join(","),
+            cluster::listen_client_urls(plan.member, plan.listen).join(","),
         ),
         ("advertise-client-urls", cluster::client_url(plan.member)),
         (
             "listen-peer-urls",
-            cluster::listen_peer_urls(plan.member).join(","),
+            cluster::listen_peer_urls(plan.member, plan.listen).join(","),
         ),
         (
             "initial-advertise-peer-urls",

@@ -57,9 +57,9 @@ impl Net {
         };
         // Leftovers of a killed run of this very test.
         for n in 0..16 {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &format!("ze{tag}-{n}")])
-                .output();
+            for name in [format!("ze{tag}-{n}"), format!("ze{tag}-h{n}")] {
+                let _ = Command::new("ip").args(["netns", "del", &name]).output();
+            }
         }
         let _ = Command::new("ip").args(["netns", "del", &switch]).output();
         let mut net = net;
@@ -121,6 +121,107 @@ impl Net {
             ns,
             address: address.to_string(),
         }
+    }
+
+    /// A home behind a router: the router's WAN side on the switch at `wan` (its public
+    /// address), a LAN 198.19.<lan>.0/24 of its own with one machine at .2 (the router at
+    /// .1, its default route), TCP `ports` forwarded from `wan` to that machine, and the
+    /// LAN masqueraded on its way out, as a home router with port forwards does. Returns
+    /// (router, home machine).
+    pub fn home(
+        &mut self,
+        n: usize,
+        wan: &str,
+        lan: u8,
+        ports: &[u16],
+        hosts: &[(String, String)],
+    ) -> (Machine, Machine) {
+        let router = self.machine(n, wan, hosts);
+        let home_ns = format!("ze{}-h{n}", self.tag);
+        must("ip", &["netns", "add", &home_ns]);
+        self.namespaces.push(home_ns.clone());
+        let (router_if, home_if) = (format!("ze{}l{n}", self.tag), format!("ze{}h{n}", self.tag));
+        must(
+            "ip",
+            &[
+                "link", "add", &router_if, "netns", &router.ns, "type", "veth", "peer", "name",
+                &home_if, "netns", &home_ns,
+            ],
+        );
+        let (gateway, address) = (format!("198.19.{lan}.1"), format!("198.19.{lan}.2"));
+        self.run_in(
+            &router.ns,
+            "ip",
+            &["addr", "add", &format!("{gateway}/24"), "dev", &router_if],
+        );
+        self.run_in(&router.ns, "ip", &["link", "set", &router_if, "up"]);
+        self.run_in(&router.ns, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+        for port in ports {
+            let port = port.to_string();
+            self.run_in(
+                &router.ns,
+                "iptables",
+                &[
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-d",
+                    wan,
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    &port,
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    &format!("{address}:{port}"),
+                ],
+            );
+        }
+        self.run_in(
+            &router.ns,
+            "iptables",
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-s",
+                &format!("198.19.{lan}.0/24"),
+                "!",
+                "-o",
+                &router_if,
+                "-j",
+                "MASQUERADE",
+            ],
+        );
+        self.run_in(
+            &home_ns,
+            "ip",
+            &["addr", "add", &format!("{address}/24"), "dev", &home_if],
+        );
+        self.run_in(&home_ns, "ip", &["link", "set", &home_if, "up"]);
+        self.run_in(&home_ns, "ip", &["link", "set", "lo", "up"]);
+        self.run_in(
+            &home_ns,
+            "ip",
+            &["route", "add", "default", "via", &gateway],
+        );
+        let dir = format!("/etc/netns/{home_ns}");
+        fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from("127.0.0.1 localhost\n");
+        for (name, addr) in hosts {
+            text += &format!("{addr} {name}\n");
+        }
+        fs::write(format!("{dir}/hosts"), text).unwrap();
+        (
+            router,
+            Machine {
+                ns: home_ns,
+                address,
+            },
+        )
     }
 
     fn run_in(&self, ns: &str, program: &str, args: &[&str]) {

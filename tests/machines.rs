@@ -37,6 +37,24 @@ fn etcdctl(
     )
 }
 
+/// Waits until every endpoint of `endpoints` is healthy, asked from `machine`; panics
+/// with a log when a member exits or after a minute.
+fn wait_healthy(zone: &TestZone, machine: &Machine, endpoints: &str, running: &mut [Running]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !etcdctl(zone, machine, 0, endpoints, &["endpoint", "health"]).0 {
+        for member in running.iter_mut() {
+            if let Ok(Some(status)) = member.child.try_wait() {
+                panic!("member exited ({status}):\n{}", member.log());
+            }
+        }
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = running.iter().map(Running::log).collect();
+            panic!("zone not healthy:\n{}", logs.join("\n----\n"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 fn url(i: usize) -> String {
     format!("https://node{}.{ZONE}:2379", i + 1)
 }
@@ -68,20 +86,7 @@ fn a_dns_named_zone_over_three_machines_survives_a_partition_and_serves_a_client
         })
         .collect();
     let all = (0..3).map(url).collect::<Vec<_>>().join(",");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !etcdctl(&zone, &machines[0], 0, &all, &["endpoint", "health"]).0 {
-        for member in running.iter_mut() {
-            if let Ok(Some(status)) = member.child.try_wait() {
-                panic!("member exited ({status}):\n{}", member.log());
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "zone not healthy:\n{}",
-            running[0].log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_healthy(&zone, &machines[0], &all, &mut running);
 
     // node3 is cut off; writes go on through node1 and node2.
     net.partition(&machines[2]);
@@ -235,23 +240,7 @@ fn a_member_behind_a_home_router_listens_on_its_lan_address_and_serves_the_zone(
         Running::spawn(launch_in(&home, 2), &zone.path("node3.log")),
     ];
     let all = zone.endpoints();
-    let healthy = |running: &mut Vec<Running>| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !etcdctl(&zone, &m1, 0, &all, &["endpoint", "health"]).0 {
-            for member in running.iter_mut() {
-                if let Ok(Some(status)) = member.child.try_wait() {
-                    panic!("member exited ({status}):\n{}", member.log());
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "zone not healthy:\n{}",
-                running[2].log()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    };
-    healthy(&mut running);
+    wait_healthy(&zone, &m1, &all, &mut running);
 
     // The member behind the router serves writes from outside, through the port forward,
     // and reads for its own machine's clients on loopback.
@@ -277,7 +266,7 @@ fn a_member_behind_a_home_router_listens_on_its_lan_address_and_serves_the_zone(
         launch_in(&home, 2),
         &zone.path("node3.again.log"),
     ));
-    healthy(&mut running);
+    wait_healthy(&zone, &m1, &all, &mut running);
     let (ok, _, err) = etcdctl(
         &zone,
         &home,

@@ -103,20 +103,8 @@ impl Net {
             "ip",
             &["link", "set", &outer, "master", "br0", "up"],
         );
-        self.run_in(
-            &ns,
-            "ip",
-            &["addr", "add", &format!("{address}/16"), "dev", &inner],
-        );
-        self.run_in(&ns, "ip", &["link", "set", &inner, "up"]);
-        self.run_in(&ns, "ip", &["link", "set", "lo", "up"]);
-        let dir = format!("/etc/netns/{ns}");
-        fs::create_dir_all(&dir).unwrap();
-        let mut text = String::from("127.0.0.1 localhost\n");
-        for (name, addr) in hosts {
-            text += &format!("{addr} {name}\n");
-        }
-        fs::write(format!("{dir}/hosts"), text).unwrap();
+        self.address(&ns, &inner, &format!("{address}/16"));
+        write_hosts(&ns, hosts);
         Machine {
             ns,
             address: address.to_string(),
@@ -196,25 +184,13 @@ impl Net {
                 "MASQUERADE",
             ],
         );
-        self.run_in(
-            &home_ns,
-            "ip",
-            &["addr", "add", &format!("{address}/24"), "dev", &home_if],
-        );
-        self.run_in(&home_ns, "ip", &["link", "set", &home_if, "up"]);
-        self.run_in(&home_ns, "ip", &["link", "set", "lo", "up"]);
+        self.address(&home_ns, &home_if, &format!("{address}/24"));
         self.run_in(
             &home_ns,
             "ip",
             &["route", "add", "default", "via", &gateway],
         );
-        let dir = format!("/etc/netns/{home_ns}");
-        fs::create_dir_all(&dir).unwrap();
-        let mut text = String::from("127.0.0.1 localhost\n");
-        for (name, addr) in hosts {
-            text += &format!("{addr} {name}\n");
-        }
-        fs::write(format!("{dir}/hosts"), text).unwrap();
+        write_hosts(&home_ns, hosts);
         (
             router,
             Machine {
@@ -222,6 +198,13 @@ impl Net {
                 address,
             },
         )
+    }
+
+    /// Gives `link` in `ns` the address `cidr` and brings it and loopback up.
+    fn address(&self, ns: &str, link: &str, cidr: &str) {
+        self.run_in(ns, "ip", &["addr", "add", cidr, "dev", link]);
+        self.run_in(ns, "ip", &["link", "set", link, "up"]);
+        self.run_in(ns, "ip", &["link", "set", "lo", "up"]);
     }
 
     fn run_in(&self, ns: &str, program: &str, args: &[&str]) {
@@ -262,6 +245,17 @@ impl Net {
     pub fn heal(&self, machine: &Machine) {
         self.run_in(&machine.ns, "iptables", &["-F"]);
     }
+}
+
+/// `/etc/netns/<ns>/hosts`: localhost and each (name, address).
+fn write_hosts(ns: &str, hosts: &[(String, String)]) {
+    let dir = format!("/etc/netns/{ns}");
+    fs::create_dir_all(&dir).unwrap();
+    let mut text = String::from("127.0.0.1 localhost\n");
+    for (name, addr) in hosts {
+        text += &format!("{addr} {name}\n");
+    }
+    fs::write(format!("{dir}/hosts"), text).unwrap();
 }
 
 impl Drop for Net {

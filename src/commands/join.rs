@@ -191,6 +191,9 @@ fn replace_lost(
     Ok(())
 }
 
+/// How long a join waits for a cluster whose voters all answer to have a leader again.
+const ELECTION_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Refuses to grow a cluster whose voters are not all healthy: once promoted, the new
 /// member raises the quorum, and a cluster already short of members could lose it.
 /// `joining` is this node's member ID when the cluster already lists it (it is not asked).
@@ -206,17 +209,31 @@ fn require_healthy(
         .iter()
         .filter(|m| !m.learner && m.id != joining)
         .collect();
-    let endpoints = voters
+    let endpoints: Vec<(String, bool)> = voters
         .iter()
         .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), true)))
         .collect();
-    let reports = runtime.block_on(cluster_api::probe_all(endpoints, creds));
-    let problems: Vec<String> = voters
-        .iter()
-        .filter_map(|m| {
-            cluster_api::member_problem(m, &reports).map(|p| format!("{}: {p}", describe_member(m)))
-        })
-        .collect();
+    // A cluster that just lost its leader elects another within an election timeout;
+    // quorum reads fail meanwhile ("leader changed"). Ask again for a few seconds while
+    // every voter answers and only such reads fail.
+    let deadline = std::time::Instant::now() + ELECTION_GRACE;
+    let problems = loop {
+        let reports = runtime.block_on(cluster_api::probe_all(endpoints.clone(), creds));
+        let problems: Vec<String> = voters
+            .iter()
+            .filter_map(|m| {
+                cluster_api::member_problem(m, &reports)
+                    .map(|p| format!("{}: {p}", describe_member(m)))
+            })
+            .collect();
+        let transient = reports
+            .iter()
+            .all(|r| r.status.is_ok() && r.handshake.is_ok());
+        if problems.is_empty() || !transient || std::time::Instant::now() >= deadline {
+            break problems;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
     if problems.is_empty() {
         return Ok(());
     }

@@ -143,6 +143,32 @@ pub fn restart_standing(
         .ok_or(Conflict::Removed { local })
 }
 
+/// Whether member `id` moved: the cluster lists other peer URLs for it than `peer_url`
+/// (the zone file changed its address). Returns the URLs the cluster had, to replace; a
+/// `peer_url` another member has is refused.
+pub fn moved(view: &ClusterView, id: u64, peer_url: &str) -> Result<Option<Vec<String>>, Conflict> {
+    let Some(me) = view.by_id(id) else {
+        return Ok(None);
+    };
+    if me.peer_urls == [peer_url] {
+        return Ok(None);
+    }
+    if let Some(other) = view
+        .members
+        .iter()
+        .find(|m| m.id != id && m.peer_urls.iter().any(|u| u == peer_url))
+    {
+        return Err(Conflict::AddressTaken {
+            name: if other.name.is_empty() {
+                hex_id(other.id)
+            } else {
+                other.name.clone()
+            },
+        });
+    }
+    Ok(Some(me.peer_urls.clone()))
+}
+
 /// Why removing a member would break the cluster, if it would.
 pub fn leave_refusal(view: &ClusterView, target: u64, healthy: &[u64]) -> Option<String> {
     if view.members.len() <= 1 {
@@ -255,6 +281,24 @@ mod tests {
             members,
             answered_by: "https://127.0.0.1:2379".into(),
         }
+    }
+
+    #[test]
+    fn a_member_that_moved_replaces_its_peer_url_unless_another_member_has_it() {
+        let v = view(vec![]);
+        assert_eq!(moved(&v, 3, "https://127.0.0.3:2380"), Ok(None));
+        assert_eq!(
+            moved(&v, 3, "https://127.0.0.13:2380"),
+            Ok(Some(vec!["https://127.0.0.3:2380".to_string()]))
+        );
+        assert_eq!(
+            moved(&v, 3, "https://127.0.0.1:2380"),
+            Err(Conflict::AddressTaken {
+                name: "node1.example.zone".into()
+            })
+        );
+        // A member the cluster does not list has nothing to move.
+        assert_eq!(moved(&v, 9, "https://127.0.0.9:2380"), Ok(None));
     }
 
     fn local(member_id: u64, cluster_id: u64) -> Option<LocalMember> {

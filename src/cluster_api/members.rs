@@ -211,6 +211,25 @@ pub async fn promote(endpoints: &[String], creds: &Credentials, id: u64) -> Resu
 }
 
 /// MemberRemove.
+/// Changes member `id`'s peer URLs (a member that moved): a membership change, so it
+/// needs a quorum, like the others.
+pub async fn update_peer_urls(
+    endpoints: &[String],
+    creds: &Credentials,
+    id: u64,
+    peer_urls: Vec<String>,
+) -> Result<(), String> {
+    settled(|| {
+        let peer_urls = peer_urls.clone();
+        first_success(endpoints, creds, move |mut client| {
+            let peer_urls = peer_urls.clone();
+            async move { client.member_update(id, peer_urls).await }
+        })
+    })
+    .await
+    .map(|_| ())
+}
+
 pub async fn remove(endpoints: &[String], creds: &Credentials, id: u64) -> Result<(), String> {
     settled(|| {
         first_success(endpoints, creds, |mut client| async move {

@@ -29,7 +29,9 @@ pub use health::{
     member_problem, probe_all, time_handshake, versions, EndpointReport, EndpointStatus, Versions,
 };
 pub use maintenance::{alarms, compact, defragment, disarm, Alarm};
-pub use members::{add_learner, promote, remove, view, ClusterMember, ClusterView, SETTLE};
+pub use members::{
+    add_learner, promote, remove, update_peer_urls, view, ClusterMember, ClusterView, SETTLE,
+};
 pub use snapshot::{snapshot, Streamed};
 
 /// How long to wait for a TCP and TLS connection to one member.

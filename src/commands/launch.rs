@@ -103,8 +103,9 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
             refuse_lost_member(&node, &tls, member)?;
             None
         }
-        Some(local) => check_restart(&node, &tls, local, &release, config)?,
+        Some(local) => check_restart(&node, member, &tls, local, &release, config)?,
     };
+    remember_peer_url(&node, &cluster::peer_url(member))?;
     if let Some(id) = learner {
         super::promote_learner::spawn(config, id)?;
     }
@@ -129,6 +130,7 @@ const RESTART_CHECK: Duration = Duration::from_secs(1);
 /// restarting, and etcd itself refuses peers of another cluster.
 fn check_restart(
     node: &Node,
+    member: &crate::config::zone::Member,
     tls: &LeafPaths,
     local: LocalMember,
     release: &etcd::Profile,
@@ -148,7 +150,15 @@ fn check_restart(
     let answer = cluster_api::runtime()?.block_on(async {
         tokio::time::timeout(RESTART_CHECK, cluster_api::view(&others, &creds)).await
     });
+    let peer_url = cluster::peer_url(member);
     let Ok(Ok(view)) = answer else {
+        if let Some(last) = last_peer_url(node).filter(|last| *last != peer_url) {
+            return Err(Error::new(format!(
+                "this member moved (peer URL {last} -> {peer_url}), but no other member answered: the cluster must learn the new URL first, and that needs a quorum"
+            ))
+            .file(config)
+            .fix("start the other members (zone-etcd launch on them), then launch here again"));
+        }
         tracing::info!(
             "no other member answered within {RESTART_CHECK:?}; starting member {} from its data",
             cluster_api::hex_id(local.member_id)
@@ -158,6 +168,31 @@ fn check_restart(
     match membership::restart_standing(local, &view) {
         Ok(m) => {
             super::check_upgrade(release, &view.answered_by, &creds, config)?;
+            let old = membership::moved(&view, m.id, &peer_url)
+                .map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?;
+            if let Some(old) = old {
+                let runtime = cluster_api::runtime()?;
+                runtime
+                    .block_on(cluster_api::update_peer_urls(
+                        &view.client_urls(),
+                        &creds,
+                        m.id,
+                        vec![peer_url.clone()],
+                    ))
+                    .map_err(|reason| {
+                        Error::new(format!(
+                            "this member moved (peer URL {} -> {peer_url}), and the cluster could not record it: {reason}",
+                            old.join(",")
+                        ))
+                        .file(config)
+                        .fix("a quorum of the other members must answer: start them, then launch here again")
+                    })?;
+                tracing::info!(
+                    "member {} moved: peer URL {} -> {peer_url}, recorded by the cluster",
+                    node.name,
+                    old.join(",")
+                );
+            }
             Ok(m.learner.then_some(m.id))
         }
         Err(Conflict::Removed { local }) => {
@@ -186,6 +221,29 @@ fn check_restart(
         }
         Err(conflict) => Err(conflict.into_error(&node.name, &node.data_dir, &view.answered_by)),
     }
+}
+
+/// Where the peer URL of the last launch is kept: a launch that finds another one (the
+/// member moved) must have the cluster record the new one, which needs a quorum.
+const PEER_URL_FILE: &str = "peer-url";
+
+fn last_peer_url(node: &Node) -> Option<String> {
+    zone_pki::authority::read_text(&node.state_dir.join(PEER_URL_FILE))
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
+/// Records the peer URL this launch starts etcd with (written only when it changed, so a
+/// launch over an unchanged member writes nothing).
+fn remember_peer_url(node: &Node, peer_url: &str) -> Result<(), Error> {
+    if last_peer_url(node).as_deref() == Some(peer_url) {
+        return Ok(());
+    }
+    zone_pki::private_files::write_atomic(
+        &node.state_dir.join(PEER_URL_FILE),
+        format!("{peer_url}\n").as_bytes(),
+        zone_pki::private_files::PUBLIC_MODE,
+    )
 }
 
 /// A node whose data directory is empty while the running cluster lists it as a started

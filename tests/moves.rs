@@ -132,6 +132,40 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
         assert!(out.lines().any(|l| l == key), "{key} missing on node3");
     }
 
+    // A move onto another member's address: the owner's activate refuses it, in one line,
+    // and writes nothing.
+    let clash = zone.path("zone-clash.toml");
+    fs::write(
+        &clash,
+        common::zone_toml(
+            ZONE,
+            &[
+                (&format!("node1.{ZONE}"), "127.0.83.1"),
+                (&format!("node2.{ZONE}"), "127.0.83.2"),
+                (&format!("node3.{ZONE}"), "127.0.83.1"),
+            ],
+        ),
+    )
+    .unwrap();
+    let out_dir = zone.path("clash-node3");
+    let (ok, _, err) = run(&activate_args(
+        zone.path("ca").to_str().unwrap(),
+        clash.to_str().unwrap(),
+        &format!("node3.{ZONE}"),
+        out_dir.to_str().unwrap(),
+    ));
+    assert!(!ok);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("zone-etcd: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("127.0.83.1:2380 is already used by etcd #1"),
+        "{err}"
+    );
+    assert!(!out_dir.exists());
+
     // A move with no quorum answering: refused, nothing changed.
     running.pop().unwrap().stop();
     for member in running.drain(..) {

@@ -239,6 +239,9 @@ fn remember_peer_url(node: &Node, peer_url: &str) -> Result<(), Error> {
     if last_peer_url(node).as_deref() == Some(peer_url) {
         return Ok(());
     }
+    // Under the state lock: its holders remove temporary files they find in the state
+    // directory (left by killed writes), which would include this one.
+    let _lock = crate::state::lock(&node.state_dir)?;
     zone_pki::private_files::write_atomic(
         &node.state_dir.join(PEER_URL_FILE),
         format!("{peer_url}\n").as_bytes(),

@@ -384,8 +384,9 @@ fn a_member_that_lost_its_disk_comes_back_with_join_replace_under_writes() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    // Writes go on a while with node3 a voter again.
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // Writes go on a while with node3 a voter again (long enough for writers that were
+    // waiting out a leader election when node3, the leader perhaps, was killed).
+    std::thread::sleep(std::time::Duration::from_secs(3));
     let result = load.stop();
     assert!(result.failures.is_empty(), "{:?}", result.failures);
     assert!(

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{run, Identity, TestZone, WriteLoad};
+use common::{run, TestZone};
 
 /// Writes `rounds` transactions of 100 keys of 8 KiB through member 0, deletes them and
 /// compacts the history physically: the members' database files are left mostly free
@@ -49,18 +49,7 @@ fn maintain_defragments_one_by_one_under_writes_and_refuses_with_a_voter_down() 
     zone.wait_healthy(&mut running);
     fill_and_free(&zone, 6);
 
-    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
-    let identity = Identity {
-        chain: zone.tls(0, "client.crt"),
-        key: zone.tls(0, "client.key"),
-    };
-    let load = WriteLoad::start_failover(
-        &addrs,
-        &zone.tls(0, "ca.crt"),
-        &identity,
-        "tidy",
-        Duration::from_millis(10),
-    );
+    let load = zone.failover_load(&[], "tidy", Duration::from_millis(10));
     std::thread::sleep(Duration::from_millis(500));
     let config = zone.config(0);
     let (ok, out, err) = run(&["maintain", "--json", "--config", config.to_str().unwrap()]);

@@ -11,7 +11,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{activate_args, run, run_ok, Identity, TestZone, WriteLoad};
+use common::{activate_args, run, run_ok, TestZone};
 
 const ZONE: &str = "moving.zone";
 
@@ -62,19 +62,7 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
         .map(|m| m["id"].clone())
         .unwrap();
 
-    let mut addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
-    addrs.push("127.0.83.13:2379".to_string());
-    let identity = Identity {
-        chain: zone.tls(0, "client.crt"),
-        key: zone.tls(0, "client.key"),
-    };
-    let load = WriteLoad::start_failover(
-        &addrs,
-        &zone.tls(0, "ca.crt"),
-        &identity,
-        "move",
-        Duration::from_millis(20),
-    );
+    let load = zone.failover_load(&["127.0.83.13:2379"], "move", Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
 
     // The move: stop node3, re-activate it at 127.0.83.13, launch.
@@ -155,13 +143,9 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
         out_dir.to_str().unwrap(),
     ));
     assert!(!ok);
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("zone-etcd: error:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{err}");
+    let line = common::one_error_line(&err);
     assert!(
-        lines[0].contains("127.0.83.1:2380 is already used by etcd #1"),
+        line.contains("127.0.83.1:2380 is already used by etcd #1"),
         "{err}"
     );
     assert!(!out_dir.exists());
@@ -175,14 +159,10 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
     let before = common::snapshot(&zone.node_dir(2).join("state/data"));
     let (ok, _, err) = run(&["launch", "--config", zone.config(2).to_str().unwrap()]);
     assert!(!ok);
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("zone-etcd: error:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{err}");
+    let line = common::one_error_line(&err);
     assert!(
-        lines[0].contains("https://127.0.83.13:2380 -> https://127.0.83.23:2380")
-            && lines[0].contains("no other member answered"),
+        line.contains("https://127.0.83.13:2380 -> https://127.0.83.23:2380")
+            && line.contains("no other member answered"),
         "{err}"
     );
     assert_eq!(

@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run, snapshot, TestZone};
+use common::{one_error_line, run, snapshot, TestZone};
 
 /// `snapshot save` from member `index`, copied to `<zone dir>/backup/` as an owner would
 /// copy it off the machine; returns the copy.
@@ -59,15 +59,6 @@ fn restore(zone: &TestZone, index: usize, from: &Path) -> (bool, String, String)
         "--from",
         from.to_str().unwrap(),
     ])
-}
-
-fn one_error_line(err: &str) -> String {
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("zone-etcd: error:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    lines[0].to_string()
 }
 
 #[test]
@@ -332,18 +323,7 @@ fn a_member_that_lost_its_disk_comes_back_with_join_replace_under_writes() {
     // node3's disk is lost.
     drop(running.pop().unwrap()); // SIGKILL
     fs::remove_dir_all(zone.node_dir(2).join("state/data")).unwrap();
-    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
-    let identity = common::Identity {
-        chain: zone.tls(0, "client.crt"),
-        key: zone.tls(0, "client.key"),
-    };
-    let load = common::WriteLoad::start_failover(
-        &addrs,
-        &zone.tls(0, "ca.crt"),
-        &identity,
-        "during",
-        std::time::Duration::from_millis(20),
-    );
+    let load = zone.failover_load(&[], "during", std::time::Duration::from_millis(20));
     std::thread::sleep(std::time::Duration::from_millis(500));
     // launch refuses, naming the fix.
     let (ok, _, err) = run(&["launch", "--config", zone.config(2).to_str().unwrap()]);

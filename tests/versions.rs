@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{run, snapshot, wait_for, Identity, TestZone, WriteLoad};
+use common::{run, snapshot, wait_for, TestZone};
 
 /// `status` exits 0: every member healthy and a quorum.
 fn healthy(zone: &TestZone, index: usize) -> bool {
@@ -33,18 +33,7 @@ fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
     assert_eq!(json["cluster_version"], "3.4.0", "{json}");
 
     // A client that knows every endpoint writes all along.
-    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
-    let identity = Identity {
-        chain: zone.tls(0, "client.crt"),
-        key: zone.tls(0, "client.key"),
-    };
-    let load = WriteLoad::start_failover(
-        &addrs,
-        &zone.tls(0, "ca.crt"),
-        &identity,
-        "upgrade",
-        Duration::from_millis(20),
-    );
+    let load = zone.failover_load(&[], "upgrade", Duration::from_millis(20));
 
     // One member at a time: stop, point etcd_bin at the new etcd, launch, wait for health.
     for i in 0..3 {

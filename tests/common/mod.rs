@@ -375,6 +375,20 @@ impl TestZone {
         )
     }
 
+    /// A writer per member endpoint (and per `extra` host:port), each failing over to the
+    /// others, with member 0's client certificate: a client that knows every endpoint.
+    pub fn failover_load(&self, extra: &[&str], prefix: &str, pause: Duration) -> WriteLoad {
+        let mut addrs: Vec<String> = (0..self.members.len())
+            .map(|i| self.client_addr(i))
+            .collect();
+        addrs.extend(extra.iter().map(|a| a.to_string()));
+        let identity = Identity {
+            chain: self.tls(0, "client.crt"),
+            key: self.tls(0, "client.key"),
+        };
+        WriteLoad::start_failover(&addrs, &self.tls(0, "ca.crt"), &identity, prefix, pause)
+    }
+
     /// Waits until every member answers `endpoint health`; panics with the logs if not.
     pub fn wait_healthy(&self, running: &mut [Running]) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -454,6 +468,16 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The one `zone-etcd: error: ...` line of a refusal on stderr (asserting there is one).
+pub fn one_error_line(err: &str) -> String {
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("zone-etcd: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    lines[0].to_string()
 }
 
 /// A TLS client identity (certificate chain PEM and key PEM files), or none.

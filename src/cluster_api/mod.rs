@@ -113,9 +113,10 @@ pub async fn within<T>(
         .unwrap_or_else(|_| Err(format!("no answer within {CALL_DEADLINE:?}")))
 }
 
-/// Whether anything accepts TCP connections at `url`'s host and port: an etcd that runs
-/// but does not serve yet (no quorum to publish itself) accepts them all the same.
-pub fn listening(url: &str) -> bool {
+/// Whether anything accepts TCP connections at `url`'s host and port within `timeout`:
+/// an etcd that runs but does not serve yet (no quorum to publish itself) accepts them
+/// all the same.
+pub fn listening(url: &str, timeout: std::time::Duration) -> bool {
     use std::net::{TcpStream, ToSocketAddrs};
     let Some((host, port)) = host_port(url) else {
         return false;
@@ -125,9 +126,20 @@ pub fn listening(url: &str) -> bool {
         .map(|addrs| {
             addrs
                 .into_iter()
-                .any(|addr| TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).is_ok())
+                .any(|addr| TcpStream::connect_timeout(&addr, timeout).is_ok())
         })
         .unwrap_or(false)
+}
+
+/// Whether any of `urls` is [`listening`], all asked at once.
+pub fn any_listening(urls: &[String], timeout: std::time::Duration) -> bool {
+    std::thread::scope(|scope| {
+        let asks: Vec<_> = urls
+            .iter()
+            .map(|url| scope.spawn(move || listening(url, timeout)))
+            .collect();
+        asks.into_iter().any(|ask| ask.join().unwrap_or(false))
+    })
 }
 
 /// `https://host:port` (IPv6 in brackets) into host and port.

@@ -164,7 +164,7 @@ fn replace_lost(
         .chain(
             lost.iter()
                 .chain(&peers)
-                .filter(|u| cluster_api::listening(u))
+                .filter(|u| cluster_api::listening(u, cluster_api::CONNECT_TIMEOUT))
                 .cloned(),
         )
         .next();

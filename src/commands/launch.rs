@@ -223,27 +223,6 @@ fn check_restart(
     }
 }
 
-/// Whether any of `urls` accepts a TCP connection within a moment (all asked at once).
-fn any_listening(urls: &[String]) -> bool {
-    use std::net::{TcpStream, ToSocketAddrs};
-    const QUICK: Duration = Duration::from_millis(300);
-    std::thread::scope(|scope| {
-        let asks: Vec<_> = urls
-            .iter()
-            .map(|url| {
-                scope.spawn(move || {
-                    cluster_api::host_port(url)
-                        .and_then(|(host, port)| (host.as_str(), port).to_socket_addrs().ok())
-                        .into_iter()
-                        .flatten()
-                        .any(|addr| TcpStream::connect_timeout(&addr, QUICK).is_ok())
-                })
-            })
-            .collect();
-        asks.into_iter().any(|ask| ask.join().unwrap_or(false))
-    })
-}
-
 /// Where the peer URL of the last launch is kept: a launch that finds another one (the
 /// member moved) must have the cluster record the new one, which needs a quorum.
 const PEER_URL_FILE: &str = "peer-url";
@@ -283,7 +262,10 @@ fn refuse_lost_member(
     // Only a member that started before can have lost its data (its last start left
     // state/peer-url), and only a member that listens can say so: a zone's first start
     // (nobody has started, or the others are starting too) pays nothing.
-    if others.is_empty() || last_peer_url(node).is_none() || !any_listening(&others) {
+    if others.is_empty()
+        || last_peer_url(node).is_none()
+        || !cluster_api::any_listening(&others, Duration::from_millis(300))
+    {
         return Ok(());
     }
     let Ok(creds) = Credentials::load(tls) else {

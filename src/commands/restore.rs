@@ -82,7 +82,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
     // An etcd without a quorum does not answer requests, but it listens.
     let running = [cluster::peer_url(&member), cluster::client_url(&member)]
         .into_iter()
-        .find(|url| cluster_api::listening(url));
+        .find(|url| cluster_api::listening(url, cluster_api::CONNECT_TIMEOUT));
     if let Some(url) = running {
         return Err(Error::new(format!(
             "this node's etcd member is running (something listens on {url}): its data directory is in use"

@@ -13,6 +13,7 @@ pub struct Error {
     file: Option<PathBuf>,
     field: Option<String>,
     fix: Option<String>,
+    permanent: bool,
 }
 
 impl Error {
@@ -23,7 +24,21 @@ impl Error {
             file: None,
             field: None,
             fix: None,
+            permanent: false,
         }
+    }
+
+    /// Marks a failure that running the same command again cannot cure: a person must
+    /// act first (fix the file, move the data aside). A supervisor should not retry it.
+    #[must_use]
+    pub fn permanent(mut self) -> Self {
+        self.permanent = true;
+        self
+    }
+
+    /// True when retrying cannot help (see [`Error::permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
     }
 
     /// The file at fault (kept if one was already set by a deeper layer).

@@ -1,0 +1,368 @@
+//! The command line: every command, flag and help text, defined once. `main.rs` parses
+//! it, `zone-etcd completions` and `zone-etcd man` generate shell completions and man
+//! pages from it, so neither can disagree with `--help`.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use zone_pki::Error;
+
+use crate::commands;
+
+/// The clap definition of the whole command line (for completions and man pages).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[derive(Parser)]
+#[command(
+    name = "zone-etcd",
+    version,
+    about = "Run a zone's etcd cluster with mutual TLS: zone CA, node certificates, static cluster, exec etcd."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// The zone root CA.
+    #[command(subcommand)]
+    Ca(CaCmd),
+    /// Issue one node its bundle: node.toml, the zone CA and the node's own CA.
+    Activate {
+        /// Directory with the zone root CA (ca.crt, ca.key).
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The zone file (TOML, or the nameservice JSON document).
+        #[arg(long, value_name = "ZONE_FILE")]
+        zone: PathBuf,
+        /// The node's DNS name, e.g. node1.example.zone.
+        #[arg(long, value_name = "NODE_NAME")]
+        node: String,
+        /// The node follows the member list the nameservice at URL publishes (signed with
+        /// `zone sign`) instead of keeping a copy in node.toml.
+        #[arg(long, value_name = "URL")]
+        nameservice: Option<String>,
+        /// Where to write the bundle (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Offline bootstrap: a bundle for every etcd member, under DIR/<node_name>/.
+    Bootstrap {
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        #[arg(long, value_name = "ZONE_FILE")]
+        zone: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Issue or reuse this node's leaves, derive the cluster, and exec etcd.
+    Launch {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the etcd command line, one argument per line, and start nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: `args` (the command line) or `env` (ETCD_* variables for a
+        /// systemd EnvironmentFile).
+        #[arg(long, value_enum, default_value = "args", requires = "dry_run")]
+        format: commands::launch::DryRunFormat,
+    },
+    /// Join the running cluster: add this node as a learner, start etcd, promote it.
+    Join {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// This node's member lost its data (a new disk): remove it from the cluster once
+        /// it answers nowhere, and join anew under a new member ID.
+        #[arg(long)]
+        replace: bool,
+    },
+    Leave {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The member to remove, by node name (default: this node).
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+        /// Remove it even if the voters left would not have a healthy quorum.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The running cluster's members: role, leader, raft index, size, health, TLS latency.
+    Status {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the table as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Defragment members one at a time when it gives back much space, and clear NOSPACE.
+    Maintain {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Defragment the members that answer even while a voter is down.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Internal: started by join and launch to promote this node's learner once caught up.
+    #[command(hide = true)]
+    PromoteLearner {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The learner's member ID (hex).
+        #[arg(long, value_name = "ID")]
+        member_id: String,
+        /// Stop when this process (etcd) exits.
+        #[arg(long, value_name = "PID")]
+        watch_pid: u32,
+        /// Start the promoter in the background and return at once.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// New server, peer and client certificates (new keys), used by a running etcd at once.
+    Rotate {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Only renew what is due (past 2/3 of its life, expired, names changed): for a timer.
+        #[arg(long)]
+        if_due: bool,
+    },
+    /// Inspect the node's certificates: expiry, names, key usage, chain, keys, modes.
+    Check {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A client certificate for a local service, CN = its name (for etcd's RBAC).
+    IssueClient {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The service's name: the certificate's CN, which etcd's RBAC maps to a user.
+        #[arg(long, value_name = "SERVICE")]
+        name: String,
+        /// Where to write ca.crt, client.crt and client.key (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Install the zone roots this node trusts (zone CA rotation); restart the member after.
+    Trust {
+        /// The node's config (node.toml from its bundle).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The trust file from the owner: trust.crt (both roots) or the new ca.crt.
+        #[arg(long, value_name = "FILE")]
+        ca: PathBuf,
+    },
+    /// What local services need to reach the zone's etcd: endpoints, CA, client certificate.
+    Env {
+        /// The node's config (node.toml from its bundle, or the seed's JSON form).
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// `shell` prints ETCDCTL_* exports for `eval "$(zone-etcd env ...)"`.
+        #[arg(long, value_enum, default_value = "shell")]
+        format: commands::env::EnvFormat,
+    },
+    /// The zone document the nameservice publishes.
+    #[command(subcommand)]
+    Zone(ZoneCmd),
+    /// After the zone lost its quorum for good: make this member's data anew from a
+    /// snapshot (then launch; the same on every member).
+    Restore {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The snapshot (its manifest .json beside it).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Restore even though a quorum of the zone still answers (it splits the zone
+        /// unless every member restores).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Backups of the zone's data: save, list, prune.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
+    /// A whole local 3-member zone on 127.0.0.1-3, until Ctrl-C.
+    Demo {
+        /// Where the demo keeps its CA, bundles, data and logs.
+        #[arg(long, value_name = "DIR", default_value = "zone-demo")]
+        dir: PathBuf,
+    },
+    /// Print the shell completions of zone-etcd (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Internal (packaging): write the man pages, one per command, into DIR.
+    #[command(hide = true)]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SnapshotCmd {
+    /// Save a snapshot of the zone's data (from the local member when it answers, else
+    /// another), checked against etcd's integrity hash, with a manifest beside it.
+    Save {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Where to write it (default: <state>/snapshots/<zone>-<time>-r<revision>.db).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Then keep only the newest K snapshots of that directory.
+        #[arg(long, value_name = "K")]
+        keep: Option<usize>,
+    },
+    /// List the snapshots of <state>/snapshots/.
+    List {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the newest K snapshots of <state>/snapshots/, remove the others.
+    Prune {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "K")]
+        keep: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ZoneCmd {
+    /// Sign the zone document (member list) with the zone root key, for the nameservice.
+    Sign {
+        /// Directory with the zone root CA (ca.crt, ca.key).
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The zone file (TOML, or the nameservice JSON document).
+        #[arg(long, value_name = "ZONE_FILE")]
+        zone: PathBuf,
+        /// Where to write the signed document (JSON); replaced atomically.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CaCmd {
+    /// Zone CA rotation, phase 1: a new root in DIR, and DIR/trust.crt with both roots.
+    Rotate {
+        /// The current zone CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Where to make the new CA (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Zone CA rotation, phase 3: stop trusting the old root (removes DIR/trust.crt).
+    Retire {
+        /// The new zone CA directory (made by `ca rotate`).
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+    },
+    /// Make the zone root CA (ECDSA P-256, 10 years) in DIR/ca.crt and DIR/ca.key.
+    Init {
+        /// The zone's DNS name, e.g. example.zone.
+        #[arg(long, value_name = "NAME")]
+        zone: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// Runs the command the line names.
+pub fn run(cli: &Cli) -> Result<(), Error> {
+    match &cli.command {
+        Cmd::Ca(CaCmd::Init { zone, out }) => commands::ca_init::run(zone, out),
+        Cmd::Ca(CaCmd::Rotate { ca, out }) => commands::ca_rotation::begin(ca, out),
+        Cmd::Ca(CaCmd::Retire { ca }) => commands::ca_rotation::retire(ca),
+        Cmd::Trust { config, ca } => commands::trust::run(config, ca),
+        Cmd::Activate {
+            ca,
+            zone,
+            node,
+            nameservice,
+            out,
+        } => commands::activate::run(ca, zone, node, nameservice.as_deref(), out),
+        Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
+        Cmd::Launch {
+            config,
+            dry_run,
+            format,
+        } => commands::launch::run(config, *dry_run, *format),
+        Cmd::Join { config, replace } => commands::join::run(config, *replace),
+        Cmd::Leave {
+            config,
+            node,
+            force,
+        } => commands::leave::run(config, node.as_deref(), *force),
+        Cmd::Status { config, json } => commands::status::run(config, *json),
+        Cmd::Maintain {
+            config,
+            json,
+            force,
+        } => commands::maintain::run(config, *json, *force),
+        Cmd::PromoteLearner {
+            config,
+            member_id,
+            watch_pid,
+            detach,
+        } => commands::promote_learner::run(config, member_id, *watch_pid, *detach),
+        Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
+        Cmd::Check { config, json } => commands::check::run(config, *json),
+        Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
+        Cmd::Env { config, format } => commands::env::run(config, *format),
+        Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
+        Cmd::Snapshot(SnapshotCmd::Save { config, out, keep }) => {
+            commands::snapshot::save(config, out.as_deref(), *keep)
+        }
+        Cmd::Snapshot(SnapshotCmd::List { config, json }) => {
+            commands::snapshot::list(config, *json)
+        }
+        Cmd::Snapshot(SnapshotCmd::Prune { config, keep }) => {
+            commands::snapshot::prune(config, *keep)
+        }
+        Cmd::Restore {
+            config,
+            from,
+            force,
+        } => commands::restore::run(config, from, *force),
+        Cmd::Demo { dir } => commands::demo::run(dir),
+        Cmd::Completions { shell } => {
+            commands::generate::completions(command(), *shell, &mut std::io::stdout())
+        }
+        Cmd::Man { out } => commands::generate::man_pages(command(), out),
+    }
+}
+
+/// The exit status of a command that failed and that retrying cannot help: the bundle,
+/// the data directory or the cluster's membership needs a person first (a removed member,
+/// another cluster's data, a config error). 78 is sysexits' EX_CONFIG; the member unit
+/// names it in `RestartPreventExitStatus=` so systemd does not restart such a launch.
+pub const EXIT_DO_NOT_RETRY: u8 = 78;
+
+/// The exit status of a failed command: [`EXIT_DO_NOT_RETRY`] when the error says a
+/// person must act first, 1 otherwise.
+pub fn exit_code(err: &Error) -> u8 {
+    if err.is_permanent() {
+        EXIT_DO_NOT_RETRY
+    } else {
+        1
+    }
+}

@@ -1,0 +1,98 @@
+//! `zone-etcd completions SHELL` and the hidden `zone-etcd man --out DIR`: shell
+//! completions and man pages generated from the one clap definition (`crate::cli`), so
+//! what a package installs can never disagree with `--help`.
+
+use std::io::Write;
+use std::path::Path;
+
+use zone_pki::private_files::{write_atomic, PUBLIC_MODE};
+use zone_pki::Error;
+
+/// Writes the completions of `cmd` for `shell` to `out`.
+pub fn completions(
+    mut cmd: clap::Command,
+    shell: clap_complete::Shell,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let name = cmd.get_name().to_string();
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut buf);
+    out.write_all(&buf)
+        .map_err(|e| Error::new(format!("cannot write the completions: {e}")))
+}
+
+/// Writes `zone-etcd.1` and one page per visible command (`zone-etcd-launch.1`,
+/// `zone-etcd-snapshot-save.1`, ...) into `dir`, which must exist.
+pub fn man_pages(cmd: clap::Command, dir: &Path) -> Result<(), Error> {
+    let mut pages = Vec::new();
+    collect(cmd.disable_help_subcommand(true), None, &mut pages);
+    for (name, page) in pages {
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut roff)
+            .map_err(|e| Error::new(format!("cannot render the man page {name}: {e}")))?;
+        write_atomic(&dir.join(format!("{name}.1")), &roff, PUBLIC_MODE)?;
+    }
+    Ok(())
+}
+
+/// The page of `cmd` under its full name (`zone-etcd-snapshot-save`, the synopsis
+/// `zone-etcd snapshot save`), then its visible subcommands' pages.
+fn collect(
+    cmd: clap::Command,
+    parent: Option<(&str, &str)>,
+    pages: &mut Vec<(String, clap::Command)>,
+) {
+    let (name, bin) = match parent {
+        None => (cmd.get_name().to_string(), cmd.get_name().to_string()),
+        Some((name, bin)) => (
+            format!("{name}-{}", cmd.get_name()),
+            format!("{bin} {}", cmd.get_name()),
+        ),
+    };
+    let subcommands: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .cloned()
+        .collect();
+    // clap_mangen titles a page with the command's name and writes the synopsis with its
+    // bin name.
+    pages.push((name.clone(), cmd.name(name.clone()).bin_name(bin.clone())));
+    for sub in subcommands {
+        collect(sub, Some((&name, &bin)), pages);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_page_per_visible_command_and_completions_for_bash() {
+        let dir = tempfile::tempdir().unwrap();
+        man_pages(crate::cli::command(), dir.path()).unwrap();
+        for page in [
+            "zone-etcd.1",
+            "zone-etcd-launch.1",
+            "zone-etcd-snapshot-save.1",
+            "zone-etcd-ca-init.1",
+            "zone-etcd-completions.1",
+        ] {
+            let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+            assert!(text.starts_with(".ie"), "{page} is roff: {text:.40}");
+        }
+        assert!(!dir.path().join("zone-etcd-promote-learner.1").exists());
+        assert!(!dir.path().join("zone-etcd-man.1").exists());
+        let launch = std::fs::read_to_string(dir.path().join("zone-etcd-launch.1")).unwrap();
+        assert!(
+            launch.contains("dry\\-run"),
+            "the launch page lists --dry-run"
+        );
+
+        let mut out = Vec::new();
+        completions(crate::cli::command(), clap_complete::Shell::Bash, &mut out).unwrap();
+        let script = String::from_utf8(out).unwrap();
+        assert!(script.contains("complete -F _zone__etcd"), "{script:.200}");
+        assert!(script.contains("--dry-run"));
+    }
+}

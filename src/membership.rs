@@ -47,7 +47,9 @@ impl Conflict {
     /// The one-line error, naming the data directory where it is at fault.
     pub fn into_error(self, name: &str, data_dir: &Path, answered_by: &str) -> Error {
         let data = data_dir.display();
-        match self {
+        // Every conflict needs a person (a leave, a restore, a new data directory):
+        // retrying the same command cannot resolve it.
+        let err = match self {
             Conflict::NameTaken { urls } => Error::new(format!(
                 "the cluster (asked at {answered_by}) already has a member named {name} with peer URLs {}",
                 urls.join(",")
@@ -85,7 +87,8 @@ impl Conflict {
             .fix(
                 "bring it back as a new member with zone-etcd join --replace --config <node.toml> (it removes the lost member first, once it answers nowhere)",
             ),
-        }
+        };
+        err.permanent()
     }
 }
 

@@ -204,7 +204,8 @@ fn check_restart(
                 moved.unwrap_or_default().display()
             ))
             .file(&node.data_dir)
-            .fix("run zone-etcd join to become a member again"))
+            .fix("run zone-etcd join to become a member again")
+            .permanent())
         }
         // This node restored a snapshot on purpose: the cluster that answered is the one
         // the restore replaced (etcd refuses its peers: they never merge).
@@ -295,6 +296,7 @@ fn refuse_removed_member(node: &Node) -> Result<(), Error> {
             removed.display()
         ))
         .file(&node.data_dir)
-        .fix("run zone-etcd join to become a member again (or delete the removed data to bootstrap a new zone)")),
+        .fix("run zone-etcd join to become a member again (or delete the removed data to bootstrap a new zone)")
+        .permanent()),
     }
 }

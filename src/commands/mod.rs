@@ -186,6 +186,7 @@ pub fn check_upgrade(
         ))
         .file(config)
         .field("etcd_bin")
-        .fix(fix)),
+        .fix(fix)
+        .permanent()),
     }
 }

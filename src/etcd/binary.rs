@@ -23,13 +23,15 @@ use zone_pki::Error;
 use super::version::{self, Profile, Version};
 
 /// Finds etcd: `etcd_bin` from node.toml, else `etcd` beside this executable (the
-/// bundle), else `PATH`.
+/// bundle), else in `../lib/zone-etcd/` from it (the package: /usr/bin/zone-etcd runs
+/// /usr/lib/zone-etcd/etcd), else `PATH`.
 pub fn find_binary(configured: Option<&Path>, config_file: &Path) -> Result<PathBuf, Error> {
     find_tool("etcd", configured, config_file)
 }
 
-/// Finds a bundled tool (`etcd`, `etcdctl`) the same way as etcd itself: beside the
-/// configured etcd, beside this executable, then on `PATH`.
+/// Finds a bundled tool (`etcd`, `etcdctl`, `etcdutl`) the same way as etcd itself:
+/// beside the configured etcd, beside this executable, in the package's
+/// `../lib/zone-etcd/`, then on `PATH`.
 pub fn find_tool(
     name: &str,
     configured_etcd: Option<&Path>,
@@ -51,23 +53,30 @@ pub fn find_tool(
             )
         };
     }
-    if let Some(beside) = std::env::current_exe()
+    if let Some(dir) = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join(name)))
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
     {
-        if is_executable(&beside) {
-            return Ok(beside);
+        let packaged = dir.join(PACKAGE_LIB).join(name);
+        if let Some(found) = [dir.join(name), packaged]
+            .into_iter()
+            .find(|p| is_executable(p))
+        {
+            return Ok(found);
         }
     }
     which::which(name).map_err(|_| {
         Error::new(format!(
-            "cannot find {name}: not set in etcd_bin, not beside zone-etcd, not on PATH"
+            "cannot find {name}: not set in etcd_bin, not beside zone-etcd nor in {PACKAGE_LIB}/ from it, not on PATH"
         ))
         .file(config_file)
         .field("etcd_bin")
         .fix("run scripts/fetch-etcd.sh and put bin/ on PATH, or set etcd_bin in node.toml")
     })
 }
+
+/// Where the package puts the bundled etcd, relative to the directory of zone-etcd.
+pub const PACKAGE_LIB: &str = "../lib/zone-etcd";
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;

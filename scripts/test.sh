@@ -3,14 +3,16 @@
 # tests need (idempotent): the bundled etcd (scripts/fetch-etcd.sh), protoc (etcd-client
 # compiles etcd's API from its .proto files), jq and openssl (the tests check the zone
 # document's signature with them, as a reviewer would), systemd-analyze (the units are
-# verified), iptables (multi-machine tests partition network namespaces), and the Rust
-# components for the lint steps.
+# verified; Debian's systemd also boots as PID 1 in tests/systemd.rs), iptables
+# (multi-machine tests partition network namespaces), man-db (the package test renders the
+# installed man pages), the Rust components for the lint steps, and cargo-deb
+# (scripts/package.sh builds the Debian package the package and systemd tests install).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/fetch-etcd.sh --compat
 
-./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd iptables:iptables
+./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd iptables:iptables man:man-db nsenter:util-linux ss:iproute2
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
@@ -22,6 +24,10 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked --no-run
+# The package first, alone: its release build would otherwise compete with the tests'
+# etcd processes for the two cores (the tests reuse it while it is newer than its sources).
+echo "== scripts/package.sh"
+./scripts/package.sh
 # tests/compaction.rs waits about 5 minutes for etcd's own periodic compactor, mostly
 # idle: it runs beside the rest of the suite, and is waited for even when the rest fails
 # (a killed test could not stop the etcd processes it started).

@@ -148,9 +148,15 @@ impl Machine {
             .stderr(console)
             .spawn()
             .expect("bash tests/sysroot/enter.sh starts");
-        let machine = Machine { enter, base, log };
+        let mut machine = Machine { enter, base, log };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
+            if let Ok(Some(status)) = machine.enter.try_wait() {
+                panic!(
+                    "could not boot systemd as PID 1 in a PID+mount namespace: the setup ended ({status}):\n{}",
+                    machine.console()
+                );
+            }
             if let Some(pid) = machine.init_pid() {
                 let state = machine.sh_output(pid, "systemctl is-system-running --wait");
                 let state = String::from_utf8_lossy(&state.stdout).trim().to_string();
@@ -262,7 +268,7 @@ impl Drop for Machine {
         let _ = self.enter.kill();
         let _ = self.enter.wait();
         remove_cgroup(self.enter.id());
-        let _ = &self.base;
+        let _ = fs::remove_file(&self.log);
     }
 }
 

@@ -45,16 +45,23 @@ rm -f "$root/etc/dpkg/dpkg.cfg.d/excludes"
 cp "$deb" "$root/root/zone-etcd.deb"
 hostname zone-etcd-sysroot
 ip link set lo up
+# Into the new root for good (pivot_root, not chroot: /proc shows clean paths inside).
+[ "$mode" = run ] && cp "$4" "$root/root/test.sh"
+cd "$root"
+mkdir -p .old-root
+pivot_root . .old-root
+umount -l /.old-root
+rmdir /.old-root
+cd /
 case "$mode" in
 run)
-    cp "$4" "$root/root/test.sh"
-    exec chroot "$root" /bin/bash /root/test.sh
+    exec /bin/bash /root/test.sh
     ;;
 boot)
-    chroot "$root" dpkg -i /root/zone-etcd.deb >"$root/root/dpkg-install.log" 2>&1 ||
-        { cat "$root/root/dpkg-install.log" >&2; exit 1; }
+    dpkg -i /root/zone-etcd.deb >/root/dpkg-install.log 2>&1 ||
+        { cat /root/dpkg-install.log >&2; exit 1; }
     export container=zone-etcd-sysroot
-    exec chroot "$root" /lib/systemd/systemd --system --unit=basic.target
+    exec /lib/systemd/systemd --system --unit=basic.target
     ;;
 esac
 echo "root.sh: unknown mode $mode (fix: run SCRIPT or boot)" >&2

@@ -5,14 +5,18 @@
 # document's signature with them, as a reviewer would), systemd-analyze (the units are
 # verified; Debian's systemd also boots as PID 1 in tests/systemd.rs), iptables
 # (multi-machine tests partition network namespaces), man-db (the package test renders the
-# installed man pages), the Rust components for the lint steps, and cargo-deb
-# (scripts/package.sh builds the Debian package the package and systemd tests install).
+# installed man pages), the Rust components for the lint steps, cargo-deb
+# (scripts/package.sh builds the Debian package the package and systemd tests install),
+# and Python's prometheus_client (tests/check_metrics.rs parses `check --format
+# prometheus` with it, as a scraper would).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/fetch-etcd.sh --compat
 
 ./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd iptables:iptables man:man-db nsenter:util-linux ss:iproute2
+
+python3 -c 'import prometheus_client' 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'prometheus_client==0.26.0'; }
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

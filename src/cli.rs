@@ -141,9 +141,15 @@ pub enum Cmd {
         /// The node's config (node.toml from its bundle).
         #[arg(long, value_name = "NODE_FILE")]
         config: PathBuf,
-        /// Print the report as JSON.
-        #[arg(long)]
+        /// Print the report as JSON (the same as --format json).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// text, json, or prometheus (for node_exporter's textfile collector).
+        #[arg(long, value_enum, default_value = "text")]
+        format: commands::check::CheckFormat,
+        /// Write the report to FILE (replaced whole, mode 0644), even when problems are found.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// A client certificate for a local service, CN = its name (for etcd's RBAC).
     IssueClient {
@@ -325,7 +331,19 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             detach,
         } => commands::promote_learner::run(config, member_id, *watch_pid, *detach),
         Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
-        Cmd::Check { config, json } => commands::check::run(config, *json),
+        Cmd::Check {
+            config,
+            json,
+            format,
+            out,
+        } => {
+            let format = if *json {
+                commands::check::CheckFormat::Json
+            } else {
+                *format
+            };
+            commands::check::run(config, format, out.as_deref())
+        }
         Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
         Cmd::Env { config, format } => commands::env::run(config, *format),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
@@ -364,5 +382,29 @@ pub fn exit_code(err: &Error) -> u8 {
         EXIT_DO_NOT_RETRY
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_a_person_must_cure_exit_78() {
+        assert_eq!(exit_code(&Error::new("no member answered")), 1);
+        assert_eq!(
+            exit_code(&Error::new("member was removed").permanent()),
+            EXIT_DO_NOT_RETRY
+        );
+        // The units name the same status.
+        let unit = include_str!("../scripts/systemd/zone-etcd.service");
+        assert!(unit.contains(&format!("RestartPreventExitStatus={EXIT_DO_NOT_RETRY}")));
+        let template = include_str!("../scripts/systemd/zone-etcd@.service");
+        assert!(template.contains(&format!("RestartPreventExitStatus={EXIT_DO_NOT_RETRY}")));
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        command().debug_assert();
     }
 }

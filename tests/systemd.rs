@@ -63,6 +63,7 @@ client_port = 2379
 TOML
 zone-etcd bootstrap --ca /root/ca-one --zone /root/one.toml --out /root/one
 cp -a /root/one/node21.one.zone/. /etc/zone-etcd/
+sed -i '1i state_dir = "/var/lib/zone-etcd"' /etc/zone-etcd/node.toml
 zone-etcd ca init --zone lab.zone --out /root/ca-lab
 { echo 'name = "lab.zone"'
   for n in 11 12 13; do printf '[[etcd]]\nnode_name = "node%s.lab.zone"\nprotocol = "https"\naddress = "127.0.0.%s"\npeer_port = 2380\nclient_port = 2379\n' $n $n; done
@@ -120,7 +121,7 @@ fn the_member_unit(machine: &Machine) {
     // UMask=0077: the process's mask, and a file launch wrote (0644 without the mask).
     let umask = machine.sh(&format!("grep Umask /proc/{pid}/status"));
     assert!(umask.contains("0077"), "etcd runs with {umask}");
-    let mode = machine.sh("stat -c %a /etc/zone-etcd/state/peer-url");
+    let mode = machine.sh("stat -c %a /var/lib/zone-etcd/peer-url");
     assert_eq!(mode.trim(), "600", "state/peer-url is {mode}");
     let timer = property(machine, "zone-etcd-rotate.timer", "ActiveState");
     assert_eq!(timer, "active", "the renewal timer is not active");
@@ -130,7 +131,7 @@ fn the_member_unit(machine: &Machine) {
 /// leaves are no longer issued by it): renewed while etcd serves, with the same PID.
 fn the_renewal_service(machine: &Machine) {
     let pid = property(machine, "zone-etcd.service", "MainPID");
-    let server = "/etc/zone-etcd/state/tls/current/server.crt";
+    let server = "/var/lib/zone-etcd/tls/current/server.crt";
     let before = machine.sh(&format!("sha256sum {server}"));
     machine.sh("systemctl start zone-etcd-rotate.service");
     assert_eq!(

@@ -5,7 +5,8 @@
 //!
 //! Unlike the other commands it does not stop at the first fault: each certificate is
 //! read on its own, so a broken node CA still gets its leaves inspected. It writes
-//! nothing (the member list is looked up without caching).
+//! nothing (the member list is looked up without caching) but the `--out` file, which
+//! is written even when problems are found: that is what metrics are for.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,11 @@ use crate::inspection::{
 use crate::leaves::LeafPaths;
 use crate::nameservice::CachePolicy;
 
+mod output;
+mod prometheus;
 mod render;
+use output::emit;
+pub use output::CheckFormat;
 use render::render;
 
 #[derive(Debug, Serialize)]
@@ -47,32 +52,65 @@ struct EtcdBinary {
     warnings: Vec<String>,
 }
 
-pub fn run(config: &Path, json: bool) -> Result<(), Error> {
-    let text = read_config(config)?;
-    let file: NodeFile = parse(config, &text)?;
-    let report = inspect(config, &file, OffsetDateTime::now_utc());
-    if json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::new(format!("cannot write JSON: {e}")))?;
-        println!("{text}");
-    } else {
-        print!("{}", render(&report));
-    }
-    let count = report
-        .certificates
-        .iter()
-        .map(|r| r.problems.len())
-        .sum::<usize>()
-        + report.other_problems.len();
+pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(), Error> {
+    let now = OffsetDateTime::now_utc();
+    let report = match read_config(config).and_then(|text| parse::<NodeFile>(config, &text)) {
+        Ok(file) => inspect(config, &file, now),
+        // Metrics say a node whose config does not load is broken, instead of leaving the
+        // last run's numbers in place; the other formats give the error line alone.
+        Err(e) if format == CheckFormat::Prometheus => {
+            emit(&prometheus::render(&Report::unreadable(&e), now), out)?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let text = match format {
+        CheckFormat::Text => render(&report),
+        CheckFormat::Json => {
+            serde_json::to_string_pretty(&report)
+                .map_err(|e| Error::new(format!("cannot write JSON: {e}")))?
+                + "\n"
+        }
+        CheckFormat::Prometheus => prometheus::render(&report, now),
+    };
+    emit(&text, out)?;
+    let count = report.problem_count();
     if count == 0 {
-        Ok(())
-    } else {
-        Err(Error::new(format!(
-            "{count} problem{} found",
-            if count == 1 { "" } else { "s" }
-        ))
-        .file(config)
-        .fix("see the list above, each with its fix"))
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{count} problem{} found",
+        if count == 1 { "" } else { "s" }
+    ))
+    .file(config)
+    .fix(output::where_listed(config, format, out)))
+}
+
+impl Report {
+    /// Every problem: those of the certificates and the others.
+    fn problem_count(&self) -> usize {
+        self.certificates
+            .iter()
+            .map(|r| r.problems.len())
+            .sum::<usize>()
+            + self.other_problems.len()
+    }
+
+    /// The report of a node whose config could not be read: that one problem.
+    fn unreadable(error: &Error) -> Report {
+        Report {
+            node: String::new(),
+            ok: false,
+            certificates: Vec::new(),
+            other_problems: vec![problem(
+                match error.file_path() {
+                    Some(file) => format!("{}: {}", file.display(), error.problem()),
+                    None => error.problem().to_string(),
+                },
+                error.fix_text().unwrap_or("fix the node config"),
+            )],
+            etcd: None,
+        }
     }
 }
 

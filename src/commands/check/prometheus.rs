@@ -1,0 +1,292 @@
+//! `check --format prometheus`: the report as metrics in Prometheus' text exposition
+//! format 0.0.4, for node_exporter's textfile collector (`--out` into its directory).
+//!
+//! Every family is a gauge with `# HELP` and `# TYPE` lines, named `zone_etcd_*`, and
+//! every series carries `node`; certificate series carry `certificate` too, named as in
+//! the text and JSON reports (`zone CA`, `node CA`, `server`, `peer`, `client`). A
+//! certificate that could not be read has its problems series and no expiry series.
+//! Only counts and dates: no problem text, no path, no key material.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::Report;
+use crate::inspection::Row;
+
+/// The metrics of `report`, for a check that ran at `now`.
+pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
+    let now = now.unix_timestamp();
+    let node = ("node", report.node.as_str());
+    let of = |row: &Row| labels(&[("certificate", row.name), node]);
+    let dated: Vec<(&Row, i64)> = report
+        .certificates
+        .iter()
+        .filter_map(|row| not_after(row, now).map(|t| (row, t)))
+        .collect();
+    let total = report.problem_count();
+
+    let mut out = String::new();
+    family(
+        &mut out,
+        "zone_etcd_certificate_expiry_seconds",
+        "Seconds until the certificate's notAfter, negative once it has expired.",
+        dated.iter().map(|(row, t)| (of(row), t - now)),
+    );
+    family(
+        &mut out,
+        "zone_etcd_certificate_not_after_timestamp_seconds",
+        "The certificate's notAfter, in seconds since the Unix epoch.",
+        dated.iter().map(|(row, t)| (of(row), *t)),
+    );
+    family(
+        &mut out,
+        "zone_etcd_certificate_problems",
+        "Problems zone-etcd check found in the certificate (0 when clean).",
+        report
+            .certificates
+            .iter()
+            .map(|row| (of(row), count(row.problems.len()))),
+    );
+    family(
+        &mut out,
+        "zone_etcd_check_problems",
+        "Problems zone-etcd check found on the node, with those of no certificate.",
+        [(labels(&[node]), count(total))],
+    );
+    family(
+        &mut out,
+        "zone_etcd_check_ok",
+        "1 when zone-etcd check found no problem, else 0.",
+        [(labels(&[node]), i64::from(total == 0))],
+    );
+    family(
+        &mut out,
+        "zone_etcd_check_timestamp_seconds",
+        "When zone-etcd check ran, in seconds since the Unix epoch.",
+        [(labels(&[node]), now)],
+    );
+    out
+}
+
+/// A row's notAfter in Unix seconds; `None` for a certificate that could not be read.
+fn not_after(row: &Row, now: i64) -> Option<i64> {
+    row.not_after
+        .as_deref()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .map(OffsetDateTime::unix_timestamp)
+        .or_else(|| row.seconds_left.map(|left| now.saturating_add(left)))
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// One gauge family: HELP, TYPE, then its samples, each `(labels, value)`.
+fn family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, i64)>,
+) {
+    out.push_str(&format!("# HELP {name} {}\n", escape_help(help)));
+    out.push_str(&format!("# TYPE {name} gauge\n"));
+    for (labels, value) in samples {
+        out.push_str(&format!("{name}{{{labels}}} {value}\n"));
+    }
+}
+
+/// `name="value",...` with each value escaped.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}=\"{}\"", escape_label(value)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A label value as the format requires: backslash, double quote and line feed escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A HELP text: backslash and line feed escaped.
+fn escape_help(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspection::problem;
+    use time::Duration;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a valid time")
+    }
+
+    fn row(name: &'static str, not_after: Option<OffsetDateTime>, problems: usize) -> Row {
+        let mut row = Row::new(name, None);
+        row.not_after = not_after.and_then(|t| t.format(&Rfc3339).ok());
+        row.seconds_left = not_after.map(|t| (t - now()).whole_seconds());
+        row.problems = (0..problems).map(|_| problem("wrong", "fix it")).collect();
+        row
+    }
+
+    fn report(node: &str, certificates: Vec<Row>, other: usize) -> Report {
+        Report {
+            node: node.to_string(),
+            ok: certificates.iter().all(|r| r.problems.is_empty()) && other == 0,
+            certificates,
+            other_problems: (0..other).map(|_| problem("odd", "fix it")).collect(),
+            etcd: None,
+        }
+    }
+
+    /// The lines of `text` that are samples of `name` (not HELP or TYPE).
+    fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .collect()
+    }
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        assert_eq!(escape_label(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(escape_label("two\nlines"), r"two\nlines");
+        assert_eq!(escape_label(r#"\""#), r#"\\\""#);
+        assert_eq!(escape_help("a\\b\nc"), r"a\\b\nc");
+        let text = render(
+            &report("odd\"node\\\nname", vec![row("server", None, 0)], 0),
+            now(),
+        );
+        assert_eq!(
+            samples(&text, "zone_etcd_check_ok"),
+            [r#"zone_etcd_check_ok{node="odd\"node\\\nname"} 1"#]
+        );
+        // Every line is a comment or one whole sample: no raw newline inside a value.
+        for line in text.lines() {
+            assert!(
+                line.starts_with("# HELP zone_etcd_")
+                    || line.starts_with("# TYPE zone_etcd_")
+                    || line.starts_with("zone_etcd_"),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_clean_node_has_every_family_and_is_ok() {
+        let in_90_days = now() + Duration::days(90);
+        let text = render(
+            &report(
+                "node1.example.zone",
+                vec![
+                    row("zone CA", Some(now() + Duration::days(3650)), 0),
+                    row("server", Some(in_90_days), 0),
+                ],
+                0,
+            ),
+            now(),
+        );
+        assert!(text.ends_with('\n'));
+        for name in [
+            "zone_etcd_certificate_expiry_seconds",
+            "zone_etcd_certificate_not_after_timestamp_seconds",
+            "zone_etcd_certificate_problems",
+            "zone_etcd_check_problems",
+            "zone_etcd_check_ok",
+            "zone_etcd_check_timestamp_seconds",
+        ] {
+            let help = format!("# HELP {name} ");
+            let kind = format!("# TYPE {name} gauge\n{name}{{");
+            assert!(text.contains(&help), "{name}:\n{text}");
+            assert!(text.contains(&kind), "{name}:\n{text}");
+        }
+        let server = r#"{certificate="server",node="node1.example.zone"}"#;
+        assert!(text.contains(&format!(
+            "zone_etcd_certificate_expiry_seconds{server} {}\n",
+            90 * 86_400
+        )));
+        assert!(text.contains(&format!(
+            "zone_etcd_certificate_not_after_timestamp_seconds{server} {}\n",
+            in_90_days.unix_timestamp()
+        )));
+        assert!(text.contains(&format!("zone_etcd_certificate_problems{server} 0\n")));
+        assert!(text.contains(r#"zone_etcd_certificate_problems{certificate="zone CA","#));
+        assert!(text.contains("zone_etcd_check_problems{node=\"node1.example.zone\"} 0\n"));
+        assert!(text.contains("zone_etcd_check_ok{node=\"node1.example.zone\"} 1\n"));
+        assert!(text.contains(
+            "zone_etcd_check_timestamp_seconds{node=\"node1.example.zone\"} 1800000000\n"
+        ));
+    }
+
+    #[test]
+    fn an_expired_certificate_has_a_negative_expiry_and_its_problem() {
+        let expired = now() - Duration::days(3);
+        let text = render(&report("n", vec![row("peer", Some(expired), 1)], 0), now());
+        assert_eq!(
+            samples(&text, "zone_etcd_certificate_expiry_seconds"),
+            [format!(
+                r#"zone_etcd_certificate_expiry_seconds{{certificate="peer",node="n"}} {}"#,
+                -3 * 86_400
+            )]
+        );
+        assert_eq!(
+            samples(&text, "zone_etcd_certificate_not_after_timestamp_seconds"),
+            [format!(
+                r#"zone_etcd_certificate_not_after_timestamp_seconds{{certificate="peer",node="n"}} {}"#,
+                expired.unix_timestamp()
+            )]
+        );
+        assert_eq!(
+            samples(&text, "zone_etcd_certificate_problems"),
+            [r#"zone_etcd_certificate_problems{certificate="peer",node="n"} 1"#]
+        );
+        assert_eq!(
+            samples(&text, "zone_etcd_check_ok"),
+            [r#"zone_etcd_check_ok{node="n"} 0"#]
+        );
+    }
+
+    #[test]
+    fn a_missing_certificate_has_problems_and_no_expiry() {
+        let text = render(
+            &report(
+                "n",
+                vec![
+                    row("server", Some(now() + Duration::days(80)), 0),
+                    row("client", None, 1),
+                ],
+                2,
+            ),
+            now(),
+        );
+        for name in [
+            "zone_etcd_certificate_expiry_seconds",
+            "zone_etcd_certificate_not_after_timestamp_seconds",
+        ] {
+            let series = samples(&text, name);
+            assert_eq!(series.len(), 1, "{series:?}");
+            assert!(series[0].contains(r#"certificate="server""#), "{series:?}");
+        }
+        assert_eq!(
+            samples(&text, "zone_etcd_certificate_problems"),
+            [
+                r#"zone_etcd_certificate_problems{certificate="server",node="n"} 0"#,
+                r#"zone_etcd_certificate_problems{certificate="client",node="n"} 1"#,
+            ]
+        );
+        // The node's own problems count in the total, under no certificate.
+        assert_eq!(
+            samples(&text, "zone_etcd_check_problems"),
+            [r#"zone_etcd_check_problems{node="n"} 3"#]
+        );
+        assert_eq!(
+            samples(&text, "zone_etcd_check_ok"),
+            [r#"zone_etcd_check_ok{node="n"} 0"#]
+        );
+    }
+}

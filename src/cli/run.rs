@@ -1,0 +1,124 @@
+//! From a parsed command line to the command's module, and from its outcome to the exit
+//! status (78 when retrying cannot help).
+
+use zone_pki::Error;
+
+use super::{command, CaCmd, Cli, Cmd, SnapshotCmd, ZoneCmd};
+use crate::commands;
+
+/// Runs the command the line names.
+pub fn run(cli: &Cli) -> Result<(), Error> {
+    match &cli.command {
+        Cmd::Ca(CaCmd::Init { zone, out }) => commands::ca_init::run(zone, out),
+        Cmd::Ca(CaCmd::Rotate { ca, out }) => commands::ca_rotation::begin(ca, out),
+        Cmd::Ca(CaCmd::Retire { ca }) => commands::ca_rotation::retire(ca),
+        Cmd::Trust { config, ca } => commands::trust::run(config, ca),
+        Cmd::Activate {
+            ca,
+            zone,
+            node,
+            nameservice,
+            out,
+        } => commands::activate::run(ca, zone, node, nameservice.as_deref(), out),
+        Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
+        Cmd::Launch {
+            config,
+            dry_run,
+            format,
+        } => commands::launch::run(config, *dry_run, *format),
+        Cmd::Join { config, replace } => commands::join::run(config, *replace),
+        Cmd::Leave {
+            config,
+            node,
+            force,
+        } => commands::leave::run(config, node.as_deref(), *force),
+        Cmd::Status { config, json } => commands::status::run(config, *json),
+        Cmd::Maintain {
+            config,
+            json,
+            force,
+        } => commands::maintain::run(config, *json, *force),
+        Cmd::PromoteLearner {
+            config,
+            member_id,
+            watch_pid,
+            detach,
+        } => commands::promote_learner::run(config, member_id, *watch_pid, *detach),
+        Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
+        Cmd::Check {
+            config,
+            json,
+            format,
+            out,
+        } => {
+            let format = if *json {
+                commands::check::CheckFormat::Json
+            } else {
+                *format
+            };
+            commands::check::run(config, format, out.as_deref())
+        }
+        Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
+        Cmd::Env { config, format } => commands::env::run(config, *format),
+        Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
+        Cmd::Snapshot(SnapshotCmd::Save { config, out, keep }) => {
+            commands::snapshot::save(config, out.as_deref(), *keep)
+        }
+        Cmd::Snapshot(SnapshotCmd::List { config, json }) => {
+            commands::snapshot::list(config, *json)
+        }
+        Cmd::Snapshot(SnapshotCmd::Prune { config, keep }) => {
+            commands::snapshot::prune(config, *keep)
+        }
+        Cmd::Restore {
+            config,
+            from,
+            force,
+        } => commands::restore::run(config, from, *force),
+        Cmd::Demo { dir } => commands::demo::run(dir),
+        Cmd::Completions { shell } => {
+            commands::generate::completions(command(), *shell, &mut std::io::stdout())
+        }
+        Cmd::Man { out } => commands::generate::man_pages(command(), out),
+    }
+}
+
+/// The exit status of a command that failed and that retrying cannot help: the bundle,
+/// the data directory or the cluster's membership needs a person first (a removed member,
+/// another cluster's data, a config error). 78 is sysexits' EX_CONFIG; the member unit
+/// names it in `RestartPreventExitStatus=` so systemd does not restart such a launch.
+pub const EXIT_DO_NOT_RETRY: u8 = 78;
+
+/// The exit status of a failed command: [`EXIT_DO_NOT_RETRY`] when the error says a
+/// person must act first, 1 otherwise.
+pub fn exit_code(err: &Error) -> u8 {
+    if err.is_permanent() {
+        EXIT_DO_NOT_RETRY
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_a_person_must_cure_exit_78() {
+        assert_eq!(exit_code(&Error::new("no member answered")), 1);
+        assert_eq!(
+            exit_code(&Error::new("member was removed").permanent()),
+            EXIT_DO_NOT_RETRY
+        );
+        // The units name the same status.
+        let unit = include_str!("../../scripts/systemd/zone-etcd.service");
+        assert!(unit.contains(&format!("RestartPreventExitStatus={EXIT_DO_NOT_RETRY}")));
+        let template = include_str!("../../scripts/systemd/zone-etcd@.service");
+        assert!(template.contains(&format!("RestartPreventExitStatus={EXIT_DO_NOT_RETRY}")));
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        command().debug_assert();
+    }
+}

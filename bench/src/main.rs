@@ -16,6 +16,7 @@ mod pki;
 mod rotation;
 mod snapshots;
 mod support;
+mod writer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

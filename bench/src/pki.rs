@@ -73,10 +73,15 @@ impl Case {
     }
 }
 
-/// Where the sets are written: the disk (zone-etcd fsyncs every file and directory, the
-/// script does not) and a tmpfs (neither pays for the disk: the work itself).
+/// Where the sets are written: the disk (zone-etcd makes every bundle durable, the
+/// script does not), the same disk while another process writes 4 GiB rounds to it
+/// ("disk-busy": durable writes must not pay for other writers), and a tmpfs (neither
+/// pays for the disk: the work itself).
 pub fn media() -> Vec<(&'static str, PathBuf)> {
-    let mut media = vec![("disk", std::env::temp_dir())];
+    let mut media = vec![
+        ("disk", std::env::temp_dir()),
+        ("disk-busy", std::env::temp_dir()),
+    ];
     if Path::new("/dev/shm").is_dir() {
         media.push(("tmpfs", PathBuf::from("/dev/shm")));
     }
@@ -91,6 +96,10 @@ pub fn run(runs: usize) -> Result<Value> {
             .prefix("zone-etcd-bench-")
             .tempdir_in(&base)
             .map_err(|e| format!("{}: {e}", base.display()))?;
+        let _writer = match medium {
+            "disk-busy" => Some(crate::writer::Writer::start(dir.path())?),
+            _ => None,
+        };
         let ca = dir.path().join("ca");
         output(zone_etcd(&[
             "ca",

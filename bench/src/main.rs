@@ -183,6 +183,30 @@ fn table(r: &Value) -> String {
             format!(">= x20: {}", if speedup >= 20.0 { "met" } else { "MISSED" }),
         ]);
     }
+    // Beside a concurrent writer against the same case on the quiet disk.
+    let processes = r["pki"]["processes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for busy in processes.iter().filter(|p| p["medium"] == "disk-busy") {
+        let Some(quiet) = processes
+            .iter()
+            .find(|p| p["medium"] == "disk" && p["case"] == busy["case"])
+        else {
+            continue;
+        };
+        let ratio = f(&busy["zone_etcd_ms"]["median"]) / f(&quiet["zone_etcd_ms"]["median"]);
+        rows.push([
+            format!(
+                "PKI {} beside a 4 GiB writer / quiet",
+                busy["case"].as_str().unwrap_or_default()
+            ),
+            format!("{:.1} ms", f(&busy["zone_etcd_ms"]["median"])),
+            format!("quiet {:.1} ms", f(&quiet["zone_etcd_ms"]["median"])),
+            format!("x{ratio:.2}"),
+            format!("<= x1.5: {}", if ratio <= 1.5 { "met" } else { "MISSED" }),
+        ]);
+    }
     if let Some(p) = r["pki"].get("in_process") {
         for (what, key) in [("node CA", "node_ca_ms"), ("leaf", "leaf_ms")] {
             let v = f(&p[key]["median"]);
@@ -244,6 +268,16 @@ fn table(r: &Value) -> String {
             format!("{failed} failed"),
             format!("0 failed: {}", if failed == 0 { "met" } else { "MISSED" }),
         ]);
+        if rot.get("rotate_busy_ms").is_some() {
+            let ratio = f(&rot["busy_over_quiet"]);
+            rows.push([
+                "rotate one member, beside a 4 GiB writer".into(),
+                format!("{:.1} ms", f(&rot["rotate_busy_ms"]["median"])),
+                format!("quiet {:.1} ms", f(&rot["rotate_ms"]["median"])),
+                format!("x{ratio:.2}"),
+                format!("<= x1.5: {}", if ratio <= 1.5 { "met" } else { "MISSED" }),
+            ]);
+        }
     }
     if let Some(m) = r.get("memory") {
         let kib = f(&m["launch_issue_kib"]["max"]).max(f(&m["launch_reuse_kib"]["max"]));

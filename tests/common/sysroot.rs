@@ -5,7 +5,7 @@
 //!
 //! Everything it makes is removed when it is dropped, pass or fail: the namespace's PID 1
 //! is killed by PID (the kernel then kills every process in it, and its mounts go with
-//! it), and the cgroup enter.sh made is removed. Its own files live under target/, never
+//! it), and the cgroup enter.sh made is removed. Its own files live under /var/tmp, never
 //! in the machine's /tmp. A setup that cannot run panics: these tests never pass without
 //! the real thing.
 #![allow(dead_code)]
@@ -82,13 +82,14 @@ fn fresh(deb: &Path, repo: &Path) -> bool {
     built > newest
 }
 
-/// The work directory of one throwaway machine, outside /tmp.
+/// The work directory of one throwaway machine: under /var/tmp, never in the machine's
+/// /tmp (a checkout, and so target/, may be there). Only a mount point outside the
+/// namespace: the machine's files live in a tmpfs mounted on it inside.
 fn base() -> tempfile::TempDir {
-    let target = super::repo().join("target");
     tempfile::Builder::new()
-        .prefix("sysroot-")
-        .tempdir_in(target)
-        .expect("a directory under target/")
+        .prefix("zone-etcd-sysroot-")
+        .tempdir_in("/var/tmp")
+        .expect("a directory under /var/tmp")
 }
 
 fn enter_script() -> PathBuf {

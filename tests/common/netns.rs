@@ -146,13 +146,9 @@ impl Net {
         self.run_in(&router.ns, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
         for port in ports {
             let port = port.to_string();
-            self.run_in(
+            self.nat_rule(
                 &router.ns,
-                "iptables",
                 &[
-                    "-t",
-                    "nat",
-                    "-A",
                     "PREROUTING",
                     "-d",
                     wan,
@@ -167,13 +163,9 @@ impl Net {
                 ],
             );
         }
-        self.run_in(
+        self.nat_rule(
             &router.ns,
-            "iptables",
             &[
-                "-t",
-                "nat",
-                "-A",
                 "POSTROUTING",
                 "-s",
                 &format!("198.19.{lan}.0/24"),
@@ -205,6 +197,13 @@ impl Net {
         self.run_in(ns, "ip", &["addr", "add", cidr, "dev", link]);
         self.run_in(ns, "ip", &["link", "set", link, "up"]);
         self.run_in(ns, "ip", &["link", "set", "lo", "up"]);
+    }
+
+    /// Appends `rule` (chain first) to the nat table of namespace `ns`.
+    fn nat_rule(&self, ns: &str, rule: &[&str]) {
+        let mut args = vec!["-t", "nat", "-A"];
+        args.extend_from_slice(rule);
+        self.run_in(ns, "iptables", &args);
     }
 
     fn run_in(&self, ns: &str, program: &str, args: &[&str]) {

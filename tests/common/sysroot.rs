@@ -118,9 +118,8 @@ pub fn run(deb: &Path, script: &str) -> Output {
         base,
         log: script_file.clone(),
     };
-    let out = guard.wait_output(Duration::from_secs(600));
-    let _ = fs::remove_file(&script_file);
-    out
+    // Dropping the machine after its output removes the script file too (its `log`).
+    guard.wait_output(Duration::from_secs(600))
 }
 
 /// A throwaway machine whose PID 1 is systemd.

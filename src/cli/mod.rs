@@ -234,6 +234,10 @@ pub enum SnapshotCmd {
         /// Then keep only the newest K snapshots of that directory.
         #[arg(long, value_name = "K")]
         keep: Option<usize>,
+        /// Make it from this member's own data directory while its etcd is stopped (when
+        /// a majority of members lost their data and this one kept it), not through etcd.
+        #[arg(long)]
+        from_data: bool,
     },
     /// List the snapshots of <state>/snapshots/.
     List {

@@ -61,9 +61,12 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
         Cmd::Env { config, format } => commands::env::run(config, *format),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
-        Cmd::Snapshot(SnapshotCmd::Save { config, out, keep }) => {
-            commands::snapshot::save(config, out.as_deref(), *keep)
-        }
+        Cmd::Snapshot(SnapshotCmd::Save {
+            config,
+            out,
+            keep,
+            from_data,
+        }) => commands::snapshot::save(config, out.as_deref(), *keep, *from_data),
         Cmd::Snapshot(SnapshotCmd::List { config, json }) => {
             commands::snapshot::list(config, *json)
         }

@@ -6,7 +6,10 @@
 //! hash as it arrives, fsynced and only then renamed to its final name (0600, in a 0700
 //! directory; default `<state>/snapshots/`), so a snapshot under its final name is always
 //! whole. Its manifest (`<file>.json`) follows the same way. The rules are in
-//! [`crate::snapshot`].
+//! [`crate::snapshot`]. `save --from-data` makes the same file from the member's own data
+//! directory while its etcd is stopped ([`from_data`]).
+
+mod from_data;
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -34,31 +37,20 @@ pub fn default_dir(node: &Node) -> PathBuf {
     node.state_dir.join("snapshots")
 }
 
-pub fn save(config: &Path, out: Option<&Path>, keep: Option<usize>) -> Result<(), Error> {
+pub fn save(
+    config: &Path,
+    out: Option<&Path>,
+    keep: Option<usize>,
+    from_data: bool,
+) -> Result<(), Error> {
     check_keep(keep)?;
     let node = Node::load(config)?;
+    if from_data {
+        return from_data::save(&node, config, out, keep);
+    }
     let creds = super::client_credentials(&node, config)?;
     let etcdutl = etcdutl(&node, config)?;
-    let (dir, target) = match out {
-        Some(file) => {
-            let dir = match file.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            if !dir.is_dir() {
-                ensure_private_dir(&dir)?;
-            }
-            (dir, Some(file.to_path_buf()))
-        }
-        None => {
-            let dir = default_dir(&node);
-            ensure_private_dir(&dir)?;
-            (dir, None)
-        }
-    };
-    if let Some(file) = &target {
-        refuse_existing(file)?;
-    }
+    let place = Place::of(&node, out)?;
     // The local member first, then the others in the zone's order.
     let mut members: Vec<_> = node.members.iter().collect();
     members.sort_by_key(|m| m.node_name != node.name);
@@ -66,11 +58,7 @@ pub fn save(config: &Path, out: Option<&Path>, keep: Option<usize>) -> Result<()
     let mut failures = Vec::new();
     for member in members {
         let endpoint = crate::cluster::client_url(member);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(SNAPSHOT_MODE))
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io("create a temporary file in", &dir, &e))?;
+        let mut tmp = place.temporary()?;
         let taken_at = OffsetDateTime::now_utc();
         let mut integrity = Integrity::default();
         let streamed = {
@@ -100,52 +88,134 @@ pub fn save(config: &Path, out: Option<&Path>, keep: Option<usize>) -> Result<()
                 .file(config)
                 .fix("run snapshot save again; if it fails the same way, check that member's disk and logs")
         })?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("sync", tmp.path(), &e))?;
-        let revision = snapshot_revision(&etcdutl, tmp.path()).map_err(|e| e.file(config))?;
-        let name = snapshot::file_name(&node.zone, taken_at, revision);
-        let path = target.clone().unwrap_or_else(|| dir.join(&name));
-        refuse_existing(&path)?;
-        let manifest = Manifest {
-            zone: node.zone.clone(),
-            cluster_id: hex_id(streamed.cluster_id),
-            member: member.node_name.clone(),
-            member_id: hex_id(streamed.member_id),
-            revision,
-            taken_at: taken_at
-                .replace_nanosecond(0)
-                .unwrap_or(taken_at)
-                .format(&Rfc3339)
-                .map_err(|e| Error::new(format!("cannot format the time: {e}")))?,
+        let taken = Taken {
+            tmp,
+            taken_at,
             size,
             sha256,
+            cluster_id: streamed.cluster_id,
+            member: member.node_name.clone(),
+            member_id: streamed.member_id,
             etcd_version: cluster_api::versions(&endpoint, &creds)
                 .map(|v| v.server)
                 .unwrap_or_else(|_| "unknown".into()),
         };
-        tmp.persist_noclobber(&path)
+        return place.keep(&node, config, &etcdutl, taken, keep);
+    }
+    Err(super::unreachable(&failures, config))
+}
+
+/// Where a save writes: the directory, and the file when `--out` names one.
+struct Place {
+    dir: PathBuf,
+    target: Option<PathBuf>,
+}
+
+/// A whole snapshot in its temporary file, and what its manifest says of it.
+struct Taken {
+    tmp: tempfile::NamedTempFile,
+    taken_at: OffsetDateTime,
+    size: u64,
+    /// SHA-256 (hex) of the whole file.
+    sha256: String,
+    cluster_id: u64,
+    member: String,
+    member_id: u64,
+    etcd_version: String,
+}
+
+impl Place {
+    /// `--out FILE` (its directory made private if missing; an existing file refused), or
+    /// the node's snapshot directory.
+    fn of(node: &Node, out: Option<&Path>) -> Result<Place, Error> {
+        let place = match out {
+            Some(file) => {
+                let dir = match file.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                if !dir.is_dir() {
+                    ensure_private_dir(&dir)?;
+                }
+                refuse_existing(file)?;
+                Place {
+                    dir,
+                    target: Some(file.to_path_buf()),
+                }
+            }
+            None => {
+                let dir = default_dir(node);
+                ensure_private_dir(&dir)?;
+                Place { dir, target: None }
+            }
+        };
+        Ok(place)
+    }
+
+    /// A temporary file in the directory, 0600, removed unless kept.
+    fn temporary(&self) -> Result<tempfile::NamedTempFile, Error> {
+        tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(SNAPSHOT_MODE))
+            .tempfile_in(&self.dir)
+            .map_err(|e| Error::io("create a temporary file in", &self.dir, &e))
+    }
+
+    /// Makes a whole snapshot durable under its final name, then its manifest; prunes.
+    fn keep(
+        &self,
+        node: &Node,
+        config: &Path,
+        etcdutl: &Path,
+        taken: Taken,
+        keep: Option<usize>,
+    ) -> Result<(), Error> {
+        let Taken { tmp, taken_at, .. } = &taken;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync", tmp.path(), &e))?;
+        let revision = snapshot_revision(etcdutl, tmp.path()).map_err(|e| e.file(config))?;
+        let name = snapshot::file_name(&node.zone, *taken_at, revision);
+        let path = self.target.clone().unwrap_or_else(|| self.dir.join(&name));
+        refuse_existing(&path)?;
+        let manifest = Manifest {
+            zone: node.zone.clone(),
+            cluster_id: hex_id(taken.cluster_id),
+            member: taken.member.clone(),
+            member_id: hex_id(taken.member_id),
+            revision,
+            taken_at: taken_at
+                .replace_nanosecond(0)
+                .unwrap_or(*taken_at)
+                .format(&Rfc3339)
+                .map_err(|e| Error::new(format!("cannot format the time: {e}")))?,
+            size: taken.size,
+            sha256: taken.sha256.clone(),
+            etcd_version: taken.etcd_version.clone(),
+        };
+        taken
+            .tmp
+            .persist_noclobber(&path)
             .map_err(|e| Error::io("rename into place", &path, &e.error))?;
         let manifest_path = manifest_path(&path);
         let text = serde_json::to_string_pretty(&manifest)
             .map_err(|e| Error::new(format!("cannot write the manifest: {e}")))?;
         write_atomic(&manifest_path, (text + "\n").as_bytes(), SNAPSHOT_MODE)?;
-        sync_dir(&dir)?;
+        sync_dir(&self.dir)?;
         println!(
             "snapshot of zone {} at revision {} from {}: {} ({}, sha256 {})",
             manifest.zone,
             manifest.revision,
             manifest.member,
             path.display(),
-            super::status::human_size(size as i64),
+            super::status::human_size(manifest.size as i64),
             &manifest.sha256[..16]
         );
         if let Some(keep) = keep {
-            prune_dir(&dir, keep)?;
+            prune_dir(&self.dir, keep)?;
         }
-        return Ok(());
+        Ok(())
     }
-    Err(super::unreachable(&failures, config))
 }
 
 /// The etcdutl to read and restore snapshots with: beside the node's etcd, else the

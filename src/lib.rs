@@ -8,6 +8,7 @@ pub mod cluster_api;
 pub mod commands;
 pub mod config;
 pub mod etcd;
+pub mod first_start;
 pub mod fuzzing;
 pub mod inspection;
 pub mod leaves;

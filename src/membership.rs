@@ -123,7 +123,7 @@ pub fn plan_join(
             })
         }
         None => match by_peer {
-            Some(m) if m.started() => Err(Conflict::StartedWithoutData { id: m.id }),
+            Some(m) if m.published() => Err(Conflict::StartedWithoutData { id: m.id }),
             Some(m) => Ok(JoinStep::Start { id: m.id }),
             None => Ok(JoinStep::Add),
         },

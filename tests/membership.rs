@@ -462,14 +462,17 @@ fn data_from_an_earlier_bootstrap_of_the_zone_is_refused() {
         member.stop();
     }
     let zone = TestZone::bootstrap("again.zone", 54, 3);
-    let _second = zone.launch(1);
-    let _third = zone.launch(2);
+    // The new zone's first start needs every member (node1 too, with an empty data
+    // directory); then node1 is stopped and its old data put back in place.
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    running.remove(0).stop();
+    let data = zone.node_dir(0).join("state/data");
+    fs::rename(&data, zone.node_dir(0).join("state/data.new")).unwrap();
+    fs::rename(old.node_dir(0).join("state/data"), &data).unwrap();
     wait_for(Duration::from_secs(60), "the new cluster's quorum", || {
         zone.status(1).1["quorum"] == true
     });
-    let data = zone.node_dir(0).join("state/data");
-    fs::create_dir_all(data.parent().unwrap()).unwrap();
-    fs::rename(old.node_dir(0).join("state/data"), &data).unwrap();
     let before = snapshot(&data);
     let (ok, _, err) = run(&["launch", "--config", zone.config(0).to_str().unwrap()]);
     assert!(!ok, "foreign data must not start");

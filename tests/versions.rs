@@ -119,7 +119,15 @@ fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
 #[test]
 fn status_counts_a_member_that_never_started() {
     let zone = TestZone::bootstrap("lazy.zone", 92, 3);
+    // node3 takes part in the zone's first start (every member must), but its "etcd" is
+    // the stand-in, which exits at once: it never starts.
+    zone.set_etcd_bin(2, &common::stand_in_etcd());
     let mut running = [zone.launch(0), zone.launch(1)];
+    let mut node3 = zone.launch(2);
+    wait_for(Duration::from_secs(60), "node3's launch to end", || {
+        node3.child.try_wait().unwrap().is_some()
+    });
+    assert!(node3.child.wait().unwrap().success(), "{}", node3.log());
     let two = format!("{},{}", zone.client_url(0), zone.client_url(1));
     wait_for(Duration::from_secs(60), "two members serving", || {
         for member in running.iter_mut() {

@@ -202,7 +202,7 @@ const VERSION_RESPONSE_BYTES: usize = 16 * 1024;
 /// A TLS session to one endpoint with the node's client certificate, verifying the
 /// member's server certificate against the zone CA; with the time the handshake took
 /// (after the TCP connect).
-fn tls_session(
+pub(super) fn tls_session(
     endpoint: &str,
     creds: &Credentials,
 ) -> Result<(rustls::ClientConnection, TcpStream, Duration), String> {
@@ -285,7 +285,7 @@ pub fn versions(endpoint: &str, creds: &Credentials) -> Result<Versions, String>
 }
 
 /// Whether an HTTP/1.1 response holds its headers and a body of its Content-Length.
-fn http_complete(response: &[u8]) -> bool {
+pub(super) fn http_complete(response: &[u8]) -> bool {
     let text = String::from_utf8_lossy(response);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return false;

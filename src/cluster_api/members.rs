@@ -25,6 +25,13 @@ impl ClusterMember {
     pub fn started(&self) -> bool {
         !self.name.is_empty()
     }
+
+    /// Whether its etcd ever ran: it published its client URLs when it first joined the
+    /// others. A member of the static bootstrap is listed with its name from the start, so
+    /// [`ClusterMember::started`] alone does not tell.
+    pub fn published(&self) -> bool {
+        !self.client_urls.is_empty()
+    }
 }
 
 /// The member list, as one member answered it.

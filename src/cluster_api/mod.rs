@@ -10,11 +10,14 @@
 //! - [`members`]: the member list and its changes (add as learner, promote, remove);
 //! - [`health`]: what each endpoint says of itself (status, a quorum read, the TLS
 //!   handshake and etcd's versions), for `status` and the upgrade checks;
-//! - [`maintenance`]: alarms, compaction, defragmentation.
+//! - [`maintenance`]: alarms, compaction, defragmentation;
+//! - [`peer_port`]: what a member's peer port says before etcd's client port serves (its
+//!   member list, or a launch waiting for the zone's first start).
 
 mod health;
 mod maintenance;
 mod members;
+mod peer_port;
 mod snapshot;
 
 use std::sync::Arc;
@@ -32,6 +35,7 @@ pub use maintenance::{alarms, compact, defragment, disarm, Alarm};
 pub use members::{
     add_learner, promote, remove, update_peer_urls, view, ClusterMember, ClusterView, SETTLE,
 };
+pub use peer_port::{ask_peer, ask_peers};
 pub use snapshot::{snapshot, Streamed};
 
 /// How long to wait for a TCP and TLS connection to one member.
@@ -50,11 +54,20 @@ pub struct Credentials {
 impl Credentials {
     /// Reads the client leaf and the CA the node's etcd members trust.
     pub fn load(paths: &LeafPaths) -> Result<Arc<Credentials>, Error> {
+        Credentials::load_kind(paths, LeafKind::Client)
+    }
+
+    /// Reads the peer leaf and the CA: what the members' peer ports accept.
+    pub fn load_peer(paths: &LeafPaths) -> Result<Arc<Credentials>, Error> {
+        Credentials::load_kind(paths, LeafKind::Peer)
+    }
+
+    fn load_kind(paths: &LeafPaths, kind: LeafKind) -> Result<Arc<Credentials>, Error> {
         use zone_pki::authority::read_text;
         Ok(Arc::new(Credentials {
             ca: read_text(&paths.ca())?,
-            cert: read_text(&paths.cert(LeafKind::Client))?,
-            key: read_text(&paths.key(LeafKind::Client))?,
+            cert: read_text(&paths.cert(kind))?,
+            key: read_text(&paths.key(kind))?,
         }))
     }
 }

@@ -1,7 +1,11 @@
 //! `zone-etcd launch`: load the bundle, make sure valid leaves are current, derive the
 //! cluster, and replace this process with etcd (same PID, so a supervisor's signals and
 //! `Type=notify` reach etcd directly). Over existing data it first checks, briefly, that
-//! the data still belongs to the running cluster (see [`crate::membership`]).
+//! the data still belongs to the running cluster (see [`crate::membership`]); over an
+//! empty data directory it starts a new member only at the zone's first start or as a
+//! late member of it ([`fresh`], the rules in [`crate::first_start`]).
+
+mod fresh;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -14,6 +18,7 @@ use crate::cluster::{self, ClusterState};
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 use crate::etcd::{self, EtcdPlan};
+use crate::first_start::record;
 use crate::leaves::LeafPaths;
 use crate::membership::{self, Conflict};
 use crate::nameservice::CachePolicy;
@@ -54,11 +59,12 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let (binary, release) = super::local_etcd(&node, config, remember)?;
     let tls = node.leaf_paths();
     let local = wal::local_member(&node.data_dir)?;
+    let token = cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint());
     let plan = EtcdPlan {
         zone: &node.zone,
         member,
         initial_cluster: cluster::initial_cluster(&node.members),
-        token: cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint()),
+        token: token.clone(),
         // `existing` once the data directory holds a member: etcd then restarts from its
         // own log and ignores the initial cluster.
         state: if local.is_some() {
@@ -99,11 +105,14 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         .map_err(|e| e.file(config))?;
     let learner = match local {
         None => {
-            refuse_removed_member(&node)?;
-            refuse_lost_member(&node, &tls, member)?;
+            fresh::may_start(&node, member, &tls, &token, config)?;
             None
         }
-        Some(local) => check_restart(&node, member, &tls, local, &release, config)?,
+        Some(local) => {
+            let learner = check_restart(&node, member, &tls, local, &release, config)?;
+            record::remember(&node.state_dir, local)?;
+            learner
+        }
     };
     remember_peer_url(&node, &cluster::peer_url(member))?;
     if let Some(id) = learner {
@@ -248,55 +257,4 @@ fn remember_peer_url(node: &Node, peer_url: &str) -> Result<(), Error> {
         format!("{peer_url}\n").as_bytes(),
         zone_pki::private_files::PUBLIC_MODE,
     )
-}
-
-/// A node whose data directory is empty while the running cluster lists it as a started
-/// member lost its data (a new disk, a deleted directory): starting etcd would bring up a
-/// blank member under the old identity. Asks the others briefly (nobody answering is
-/// normal for a zone's first start) and refuses with the fix, `join --replace`.
-fn refuse_lost_member(
-    node: &Node,
-    tls: &LeafPaths,
-    member: &crate::config::zone::Member,
-) -> Result<(), Error> {
-    let others = super::other_members(node);
-    // Only a member that started before can have lost its data (its last start left
-    // state/peer-url), and only a member that listens can say so: a zone's first start
-    // (nobody has started, or the others are starting too) pays nothing.
-    if others.is_empty()
-        || last_peer_url(node).is_none()
-        || !cluster_api::any_listening(&others, Duration::from_millis(300))
-    {
-        return Ok(());
-    }
-    let Ok(creds) = Credentials::load(tls) else {
-        return Ok(());
-    };
-    let answer = cluster_api::runtime()?.block_on(async {
-        tokio::time::timeout(RESTART_CHECK, cluster_api::view(&others, &creds)).await
-    });
-    let Ok(Ok(view)) = answer else {
-        return Ok(());
-    };
-    match membership::plan_join(None, &view, &node.name, &cluster::peer_url(member)) {
-        Err(conflict @ Conflict::StartedWithoutData { .. }) => {
-            Err(conflict.into_error(&node.name, &node.data_dir, &view.answered_by))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A node whose member was removed (its data moved aside by `leave` or a restart) must
-/// not bootstrap a new cluster from an empty data directory: it joins again instead.
-fn refuse_removed_member(node: &Node) -> Result<(), Error> {
-    match membership::removed_data(&node.data_dir).last() {
-        None => Ok(()),
-        Some(removed) => Err(Error::new(format!(
-            "this node's member was removed from the cluster (its data is in {}); a new bootstrap here would split the zone",
-            removed.display()
-        ))
-        .file(&node.data_dir)
-        .fix("run zone-etcd join to become a member again (or delete the removed data to bootstrap a new zone)")
-        .permanent()),
-    }
 }

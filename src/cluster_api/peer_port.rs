@@ -1,0 +1,171 @@
+//! What a member's peer port says: `GET /members` with this node's peer certificate, the
+//! question etcd's own peers ask. A running etcd answers it from its own store, with or
+//! without a quorum; a launch waiting for the zone's first start answers it with what it
+//! waits for ([`crate::first_start::beacon`]). Anything else is silence, with its reason.
+
+use std::io::{Read, Write};
+
+use crate::first_start::{beacon, Answer, Waiting};
+
+use super::health::{http_complete, tls_session};
+use super::{ClusterMember, ClusterView, Credentials};
+
+/// The most of an answer that is read: a member list of a few hundred members.
+const ANSWER_BYTES: usize = 1 << 20;
+
+/// Asks every `(name, peer URL)` at once.
+pub fn ask_peers(peers: &[(String, String)], creds: &Credentials) -> Vec<(String, Answer)> {
+    std::thread::scope(|scope| {
+        let asks: Vec<_> = peers
+            .iter()
+            .map(|(name, url)| (name, scope.spawn(move || ask_peer(url, creds))))
+            .collect();
+        asks.into_iter()
+            .map(|(name, ask)| {
+                let answer = ask
+                    .join()
+                    .unwrap_or_else(|_| Answer::Silent("the question failed".into()));
+                (name.clone(), answer)
+            })
+            .collect()
+    })
+}
+
+/// Asks the peer port at `peer_url` who is there.
+pub fn ask_peer(peer_url: &str, creds: &Credentials) -> Answer {
+    match get_members(peer_url, creds) {
+        Ok(response) => read_answer(peer_url, &response),
+        Err(reason) => Answer::Silent(reason),
+    }
+}
+
+fn get_members(peer_url: &str, creds: &Credentials) -> Result<Vec<u8>, String> {
+    let (mut tls, mut tcp, _) = tls_session(peer_url, creds)?;
+    let host = super::host_port(peer_url)
+        .map(|(h, p)| format!("{h}:{p}"))
+        .unwrap_or_default();
+    let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
+    stream
+        .write_all(
+            format!("GET /members HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 8192];
+    while response.len() < ANSWER_BYTES && !http_complete(&response) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(_) if !response.is_empty() => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(response)
+}
+
+/// etcd's member list as its peer port serves it.
+#[derive(serde::Deserialize)]
+struct Listed {
+    id: u64,
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "peerURLs", default)]
+    peer_urls: Vec<String>,
+    #[serde(rename = "clientURLs", default)]
+    client_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    learner: bool,
+}
+
+/// An HTTP/1.1 response to `GET /members`: an etcd's list (200, JSON array, the cluster ID
+/// in `X-Etcd-Cluster-Id`), a waiting launch (its header and JSON), or silence.
+fn read_answer(peer_url: &str, response: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(response);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return Answer::Silent("no complete HTTP answer".into());
+    };
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or_default().to_string();
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    if header(beacon::HEADER).is_some() {
+        return match serde_json::from_str::<Waiting>(body.trim()) {
+            Ok(waiting) => Answer::Waiting(waiting),
+            Err(e) => Answer::Silent(format!("a waiting launch's answer did not read: {e}")),
+        };
+    }
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Answer::Silent(format!("/members answered {status}"));
+    }
+    let cluster_id = header("X-Etcd-Cluster-Id")
+        .and_then(|id| u64::from_str_radix(&id, 16).ok())
+        .unwrap_or(0);
+    match serde_json::from_str::<Vec<Listed>>(body.trim()) {
+        Ok(listed) => Answer::Etcd(ClusterView {
+            cluster_id,
+            members: listed
+                .into_iter()
+                .map(|m| ClusterMember {
+                    id: m.id,
+                    name: m.name,
+                    peer_urls: m.peer_urls,
+                    client_urls: m.client_urls,
+                    learner: m.learner,
+                })
+                .collect(),
+            answered_by: peer_url.to_string(),
+        }),
+        Err(e) => Answer::Silent(format!("/members: unexpected answer ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_etcd_member_list_reads() {
+        // As etcd 3.5.30's peer port answered it, node3 never started.
+        let body = r#"[{"id":1739553078903460296,"peerURLs":["https://127.0.77.2:2380"],"name":"node2.exp.zone","clientURLs":["https://127.0.77.2:2379"]},{"id":12598240920932805869,"peerURLs":["https://127.0.77.3:2380"],"name":"node3.exp.zone"}]"#;
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Etcd-Cluster-Id: e7c0e5fe9c71ba11\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let Answer::Etcd(view) = read_answer("https://127.0.77.2:2380", response.as_bytes()) else {
+            panic!("not read as etcd");
+        };
+        assert_eq!(view.cluster_id, 0xe7c0e5fe9c71ba11);
+        let node3 = view.by_peer_url("https://127.0.77.3:2380").unwrap();
+        assert!(node3.started() && !node3.published());
+        assert!(view.by_name("node2.exp.zone").unwrap().published());
+    }
+
+    #[test]
+    fn a_waiting_launch_and_silence_read() {
+        let waiting = beacon::response(&Waiting {
+            node: "node2".into(),
+            token: "t".into(),
+            seen: ["node1".to_string()].into(),
+        });
+        let Answer::Waiting(w) = read_answer("u", &waiting) else {
+            panic!("not read as waiting");
+        };
+        assert_eq!(w.node, "node2");
+        assert!(w.seen.contains("node1"));
+        for junk in [
+            &b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\n\r\n{\"not\":\"a list\"}",
+            b"SSH-2.0-OpenSSH",
+            b"",
+        ] {
+            assert!(matches!(read_answer("u", junk), Answer::Silent(_)));
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! When a member whose data directory is empty may start etcd: a zone is bootstrapped once.
+//!
+//! Static bootstrap derives the same members and token on every node, so any majority of
+//! empty members started with `--initial-cluster-state=new` would form the zone's cluster
+//! again, empty, and the members that still hold the zone's data could never rejoin it.
+//! The rule, as Consul's `bootstrap_expect` but for every member:
+//!
+//! - **A new cluster starts only when every member of the zone's list is present and
+//!   empty.** While it waits, a launch over an empty data directory answers on its peer
+//!   port (the [`beacon`]: mutual TLS, the zone's peer certificates only) that it waits for
+//!   the first start, which members it has seen waiting, and its cluster token. It asks
+//!   every other member's peer port the same question etcd's peers ask (`GET /members`).
+//!   It starts once it has seen every other member waiting with the same token *and* every
+//!   other member has said it saw this one: so no member leaves the rendezvous before the
+//!   others have seen it, and a member holding data (which never waits: it starts from its
+//!   data) keeps every empty member waiting. A member that went ahead is an etcd that lists
+//!   this one as not started yet: a late member of the same first start.
+//! - **An etcd that answers decides**: from its own member list (served without a quorum),
+//!   this node is a started member (it lost its data: refused), a member not started yet
+//!   (it starts, as a late member of the static bootstrap, if the cluster is the one that
+//!   bootstrap makes: [`crate::cluster::static_cluster_id`]), a member added by `join`
+//!   (run `join`), or no member at all (run `join`).
+//! - **A member that ran before never waits**: its state directory records its last launch
+//!   (`<state>/peer-url`); with an empty data directory and no etcd answering, it lost its
+//!   data, and it is refused at once with what to do.
+//!
+//! [`Rendezvous::decide`] is pure: it reads what each member answered and what this launch
+//! saw before; the asking is in [`crate::cluster_api::ask_peer`], the answering in
+//! [`beacon`].
+
+pub mod beacon;
+pub mod record;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::cluster_api::ClusterView;
+
+/// What one other member's peer port answered.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Nothing usable: refused, timed out, not TLS, another service. The reason.
+    Silent(String),
+    /// A zone-etcd launch waiting for the zone's first start.
+    Waiting(Waiting),
+    /// An etcd member, with the member list from its own store.
+    Etcd(ClusterView),
+}
+
+/// What a waiting launch says of itself (the beacon's JSON answer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Waiting {
+    pub node: String,
+    /// Its `--initial-cluster-token`: the same zone, members and CA give the same one.
+    pub token: String,
+    /// The members it has seen waiting with its token.
+    pub seen: BTreeSet<String>,
+}
+
+/// What the launch does now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Start etcd with `--initial-cluster-state=new`.
+    Start(Why),
+    /// Keep waiting: each member not yet confirmed, with the reason.
+    Wait(Vec<(String, String)>),
+    /// Never start this data directory.
+    Refuse(Refusal),
+}
+
+/// Why a new member may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// Every member was seen waiting and saw this one: the zone's first start.
+    FirstStart,
+    /// A running etcd lists this node as a member of the static bootstrap that has not
+    /// started yet.
+    LateMember { answered_by: String },
+}
+
+/// Why a member with an empty data directory must not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A running member lists this node as started: its data is lost.
+    LostData { answered_by: String, id: u64 },
+    /// A running member lists this node as added by `join` and not started.
+    JoinPending { answered_by: String, id: u64 },
+    /// A running member's cluster does not list this node's peer URL.
+    NotAMember { answered_by: String },
+    /// A running member lists this node as not started, in a cluster the zone's static
+    /// bootstrap does not make (restored from a snapshot, or bootstrapped again).
+    OtherCluster { answered_by: String, running: u64 },
+    /// This node ran etcd before (its state says so) and no etcd answers.
+    RanBefore {
+        waiting: Vec<String>,
+        silent: Vec<String>,
+    },
+}
+
+/// One launch's rendezvous: who this node is, and what it saw so far.
+#[derive(Debug, Clone)]
+pub struct Rendezvous {
+    pub me: String,
+    pub peer_url: String,
+    pub token: String,
+    /// The cluster ID the zone's static bootstrap with `token` makes.
+    pub cluster_id: u64,
+    /// The other members' names.
+    pub others: BTreeSet<String>,
+    /// This node's state records an earlier launch.
+    pub ran_before: bool,
+    /// Members seen waiting with this token, at any time in this launch.
+    seen: BTreeSet<String>,
+    /// Members that said they saw this one waiting.
+    seen_me: BTreeSet<String>,
+}
+
+impl Rendezvous {
+    pub fn new(
+        me: &str,
+        peer_url: &str,
+        (token, cluster_id): (&str, u64),
+        others: impl IntoIterator<Item = String>,
+        ran_before: bool,
+    ) -> Rendezvous {
+        Rendezvous {
+            me: me.to_string(),
+            peer_url: peer_url.to_string(),
+            token: token.to_string(),
+            cluster_id,
+            others: others.into_iter().collect(),
+            ran_before,
+            seen: BTreeSet::new(),
+            seen_me: BTreeSet::new(),
+        }
+    }
+
+    /// The members this launch has seen waiting: what its beacon tells the others.
+    pub fn seen(&self) -> &BTreeSet<String> {
+        &self.seen
+    }
+
+    /// Takes one round of answers (member name, answer) and says what to do.
+    pub fn decide(&mut self, answers: &[(String, Answer)]) -> Step {
+        if let Some(step) = self.etcd_verdict(answers) {
+            return step;
+        }
+        if self.ran_before {
+            let (waiting, silent): (Vec<_>, Vec<_>) = answers
+                .iter()
+                .partition(|(_, a)| matches!(a, Answer::Waiting(_)));
+            return Step::Refuse(Refusal::RanBefore {
+                waiting: waiting.into_iter().map(|(n, _)| n.clone()).collect(),
+                silent: silent.into_iter().map(|(n, _)| n.clone()).collect(),
+            });
+        }
+        let latest: BTreeMap<&String, &Answer> = answers.iter().map(|(n, a)| (n, a)).collect();
+        for (name, answer) in answers {
+            if let Answer::Waiting(w) = answer {
+                if self.others.contains(name) && w.token == self.token && w.node == *name {
+                    self.seen.insert(name.clone());
+                    if w.seen.contains(&self.me) {
+                        self.seen_me.insert(name.clone());
+                    }
+                }
+            }
+        }
+        let mut pending = Vec::new();
+        for name in &self.others {
+            let reason = if !self.seen.contains(name) {
+                match latest.get(name) {
+                    None => "not asked".to_string(),
+                    Some(Answer::Silent(reason)) => reason.clone(),
+                    Some(Answer::Waiting(w)) if w.node != *name => {
+                        format!("its peer port answers as {}", w.node)
+                    }
+                    Some(Answer::Waiting(_)) => {
+                        "waits for a first start with another zone file or CA (another cluster token)"
+                            .to_string()
+                    }
+                    // Handled by etcd_verdict.
+                    Some(Answer::Etcd(_)) => "runs etcd".to_string(),
+                }
+            } else if !self.seen_me.contains(name) {
+                "waiting, has not seen this member yet".to_string()
+            } else {
+                continue;
+            };
+            pending.push((name.clone(), reason));
+        }
+        if pending.is_empty() {
+            Step::Start(Why::FirstStart)
+        } else {
+            Step::Wait(pending)
+        }
+    }
+
+    /// What the running etcd members that answered say of this node, if any answered.
+    fn etcd_verdict(&self, answers: &[(String, Answer)]) -> Option<Step> {
+        let mut verdicts: Vec<Step> = answers
+            .iter()
+            .filter_map(|(name, a)| match a {
+                Answer::Etcd(view) => Some(self.listed(name, view)),
+                _ => None,
+            })
+            .collect();
+        // The gravest first: a refusal from any member outweighs a start from another.
+        verdicts.sort_by_key(|s| match s {
+            Step::Refuse(Refusal::LostData { .. }) => 0,
+            Step::Refuse(_) => 1,
+            _ => 2,
+        });
+        verdicts.into_iter().next()
+    }
+
+    fn listed(&self, answered_by: &str, view: &ClusterView) -> Step {
+        let answered_by = answered_by.to_string();
+        match view.by_peer_url(&self.peer_url) {
+            Some(m) if m.published() => Step::Refuse(Refusal::LostData {
+                answered_by,
+                id: m.id,
+            }),
+            // A member of the static bootstrap carries its name from the start; one added
+            // at runtime (`join`) has none until it starts.
+            Some(m) if m.name == self.me && view.cluster_id != self.cluster_id => {
+                Step::Refuse(Refusal::OtherCluster {
+                    answered_by,
+                    running: view.cluster_id,
+                })
+            }
+            Some(m) if m.name == self.me => Step::Start(Why::LateMember { answered_by }),
+            Some(m) => Step::Refuse(Refusal::JoinPending {
+                answered_by,
+                id: m.id,
+            }),
+            None => Step::Refuse(Refusal::NotAMember { answered_by }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

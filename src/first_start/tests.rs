@@ -1,0 +1,251 @@
+use super::*;
+use crate::cluster_api::ClusterMember;
+
+const TOKEN: &str = "zone-token";
+const CLUSTER: u64 = 7;
+
+fn url(n: u8) -> String {
+    format!("https://127.0.0.{n}:2380")
+}
+
+fn node(n: u8) -> String {
+    format!("node{n}")
+}
+
+/// node1's rendezvous in a zone of node1-node3.
+fn node1(ran_before: bool) -> Rendezvous {
+    Rendezvous::new(
+        "node1",
+        &url(1),
+        (TOKEN, CLUSTER),
+        [node(2), node(3)],
+        ran_before,
+    )
+}
+
+fn waiting(n: u8, seen: &[u8]) -> (String, Answer) {
+    (
+        node(n),
+        Answer::Waiting(Waiting {
+            node: node(n),
+            token: TOKEN.into(),
+            seen: seen.iter().map(|&s| node(s)).collect(),
+        }),
+    )
+}
+
+fn silent(n: u8) -> (String, Answer) {
+    (node(n), Answer::Silent("connection refused".into()))
+}
+
+/// An etcd at node `n` whose list has members 1-3; `published` ones have client URLs,
+/// `unnamed` ones were added by join.
+fn etcd(n: u8, published: &[u8], unnamed: &[u8]) -> (String, Answer) {
+    etcd_of(CLUSTER, n, published, unnamed)
+}
+
+fn etcd_of(cluster_id: u64, n: u8, published: &[u8], unnamed: &[u8]) -> (String, Answer) {
+    let members = (1..=3)
+        .map(|i| ClusterMember {
+            id: u64::from(i),
+            name: if unnamed.contains(&i) {
+                String::new()
+            } else {
+                node(i)
+            },
+            peer_urls: vec![url(i)],
+            client_urls: if published.contains(&i) {
+                vec![format!("https://127.0.0.{i}:2379")]
+            } else {
+                vec![]
+            },
+            learner: false,
+        })
+        .collect();
+    (
+        node(n),
+        Answer::Etcd(ClusterView {
+            cluster_id,
+            members,
+            answered_by: url(n),
+        }),
+    )
+}
+
+fn pending(step: &Step) -> Vec<String> {
+    match step {
+        Step::Wait(p) => p.iter().map(|(n, _)| n.clone()).collect(),
+        other => panic!("expected to wait, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_first_start_needs_every_member_waiting_and_seeing_this_one() {
+    let mut r = node1(false);
+    // Nobody yet.
+    assert_eq!(
+        pending(&r.decide(&[silent(2), silent(3)])),
+        ["node2", "node3"]
+    );
+    // node2 waits but has not seen node1; node3 is silent.
+    assert_eq!(
+        pending(&r.decide(&[waiting(2, &[]), silent(3)])),
+        ["node2", "node3"]
+    );
+    assert!(r.seen().contains("node2"));
+    // node2 saw node1; node3 waits and saw nobody.
+    assert_eq!(
+        pending(&r.decide(&[waiting(2, &[1]), waiting(3, &[2])])),
+        ["node3"]
+    );
+    // node2 went ahead (silent while its etcd starts): what it said stands.
+    assert_eq!(
+        r.decide(&[silent(2), waiting(3, &[1, 2])]),
+        Step::Start(Why::FirstStart)
+    );
+}
+
+#[test]
+fn a_majority_of_empty_members_never_starts_without_the_others() {
+    // The zone: node1 holds the data and is down; node2 and node3 are empty.
+    let mut node2 = Rendezvous::new(
+        "node2",
+        &url(2),
+        (TOKEN, CLUSTER),
+        [node(1), node(3)],
+        false,
+    );
+    for _ in 0..100 {
+        let step = node2.decide(&[silent(1), waiting(3, &[1, 2])]);
+        assert_eq!(pending(&step), ["node1"]);
+    }
+}
+
+#[test]
+fn a_member_holding_data_decides_from_its_member_list() {
+    let mut r = node1(false);
+    // node2 runs etcd from its data and lists node1 as started: node1 lost its data.
+    assert_eq!(
+        r.decide(&[etcd(2, &[1, 2, 3], &[]), waiting(3, &[1])]),
+        Step::Refuse(Refusal::LostData {
+            answered_by: node(2),
+            id: 1
+        })
+    );
+    // node2's etcd lists node1 as a member of the bootstrap that never started.
+    assert_eq!(
+        node1(false).decide(&[etcd(2, &[2, 3], &[]), silent(3)]),
+        Step::Start(Why::LateMember {
+            answered_by: node(2)
+        })
+    );
+    // Added by join, not started: join starts it.
+    assert_eq!(
+        node1(false).decide(&[etcd(2, &[2, 3], &[1]), silent(3)]),
+        Step::Refuse(Refusal::JoinPending {
+            answered_by: node(2),
+            id: 1
+        })
+    );
+    // Not started in a cluster the static bootstrap does not make (restored since).
+    assert_eq!(
+        node1(false).decide(&[etcd_of(9, 2, &[2, 3], &[]), silent(3)]),
+        Step::Refuse(Refusal::OtherCluster {
+            answered_by: node(2),
+            running: 9
+        })
+    );
+    // Started there: lost, whatever the cluster.
+    assert!(matches!(
+        node1(false).decide(&[etcd_of(9, 2, &[1, 2, 3], &[]), silent(3)]),
+        Step::Refuse(Refusal::LostData { .. })
+    ));
+    // One etcd that lists it as started outweighs one that does not.
+    assert!(matches!(
+        node1(false).decide(&[etcd(2, &[2, 3], &[]), etcd(3, &[1, 2, 3], &[])]),
+        Step::Refuse(Refusal::LostData { .. })
+    ));
+}
+
+#[test]
+fn a_cluster_without_this_peer_url_sends_it_to_join() {
+    let mut r = Rendezvous::new(
+        "node4",
+        &url(4),
+        (TOKEN, CLUSTER),
+        [node(1), node(2)],
+        false,
+    );
+    assert_eq!(
+        r.decide(&[etcd(1, &[1, 2, 3], &[]), silent(2)]),
+        Step::Refuse(Refusal::NotAMember {
+            answered_by: node(1)
+        })
+    );
+}
+
+#[test]
+fn a_member_that_ran_before_never_waits_for_a_first_start() {
+    let mut r = node1(true);
+    assert_eq!(
+        r.decide(&[silent(2), waiting(3, &[1, 2])]),
+        Step::Refuse(Refusal::RanBefore {
+            waiting: vec![node(3)],
+            silent: vec![node(2)],
+        })
+    );
+    // Even when every other member waits: the zone's data is gone everywhere, and that
+    // takes a restore, not a silent empty start.
+    assert!(matches!(
+        node1(true).decide(&[waiting(2, &[1, 3]), waiting(3, &[1, 2])]),
+        Step::Refuse(Refusal::RanBefore { .. })
+    ));
+    // But a running etcd that lists it as never started lets it start (its earlier etcd
+    // stopped before it wrote any data).
+    assert_eq!(
+        node1(true).decide(&[etcd(2, &[2, 3], &[]), silent(3)]),
+        Step::Start(Why::LateMember {
+            answered_by: node(2)
+        })
+    );
+}
+
+#[test]
+fn another_token_or_an_impostor_is_not_seen() {
+    let mut r = node1(false);
+    let other_zone = (
+        node(2),
+        Answer::Waiting(Waiting {
+            node: node(2),
+            token: "another".into(),
+            seen: [node(1)].into(),
+        }),
+    );
+    let impostor = (
+        node(3),
+        Answer::Waiting(Waiting {
+            node: node(2),
+            token: TOKEN.into(),
+            seen: [node(1)].into(),
+        }),
+    );
+    let step = r.decide(&[other_zone, impostor]);
+    let Step::Wait(p) = step else {
+        panic!("{step:?}")
+    };
+    assert!(p[0].1.contains("another cluster token"), "{p:?}");
+    assert!(p[1].1.contains("answers as node2"), "{p:?}");
+    assert!(r.seen().is_empty());
+}
+
+#[test]
+fn a_zone_of_one_starts_at_once() {
+    let mut r = Rendezvous::new(
+        "node1",
+        &url(1),
+        (TOKEN, CLUSTER),
+        Vec::<String>::new(),
+        false,
+    );
+    assert_eq!(r.decide(&[]), Step::Start(Why::FirstStart));
+}

@@ -115,24 +115,21 @@ fn the_survivor_brings_the_zone_back(zone: &TestZone, node1: Option<Running>) {
     assert!(ok, "{err}");
 }
 
+/// `launch` of member `index`, which must end within 30 s: its exit code and output. A
+/// launch still running then (it started etcd, or waits) fails the test.
 fn launch_output(zone: &TestZone, index: usize) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zone-etcd"))
-        .args(["launch", "--config", zone.config(index).to_str().unwrap()])
-        .env("PATH", common_path())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn common_path() -> String {
-    format!(
-        "{}:{}",
-        common::repo().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+    let mut launch = zone.launch(index);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while launch.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "launch of member {index} did not refuse:\n{}",
+            launch.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = launch.child.wait().unwrap();
+    (status.code(), launch.log())
 }
 
 #[test]

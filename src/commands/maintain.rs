@@ -239,7 +239,7 @@ fn state(member: &ClusterMember, reports: &[EndpointReport]) -> MemberState {
 
 /// The members' backend quota: the zone's `quota_backend_bytes`, else the default every
 /// member runs with (both are in each member's argv).
-fn quota_bytes(node: &Node) -> i64 {
+pub(super) fn quota_bytes(node: &Node) -> i64 {
     i64::try_from(node.settings.quota_bytes()).unwrap_or(i64::MAX)
 }
 
@@ -252,7 +252,7 @@ fn display_name(member: &ClusterMember) -> String {
 }
 
 fn render(report: &Report) -> String {
-    let size = |v: Option<i64>| v.map_or("-".to_string(), super::status::human_size);
+    let size = |v: Option<i64>| v.map_or("-".to_string(), crate::maintenance::human_size);
     let mut out = format!(
         "zone {}, quota {}\n",
         report.zone,

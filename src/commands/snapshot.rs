@@ -137,7 +137,7 @@ pub fn save(config: &Path, out: Option<&Path>, keep: Option<usize>) -> Result<()
             manifest.revision,
             manifest.member,
             path.display(),
-            super::status::human_size(size as i64),
+            crate::maintenance::human_size(size as i64),
             &manifest.sha256[..16]
         );
         if let Some(keep) = keep {
@@ -269,7 +269,7 @@ pub fn list(config: &Path, json: bool) -> Result<(), Error> {
                 "{name}  {}  revision {}  {}  from {}  etcd {}",
                 m.taken_at,
                 m.revision,
-                super::status::human_size(m.size as i64),
+                crate::maintenance::human_size(m.size as i64),
                 m.member,
                 m.etcd_version
             ),

@@ -1,5 +1,6 @@
 //! What `zone-etcd maintain` does to a running cluster, decided from what its members
-//! report (pure, unit-tested; the calls are in `commands::maintain`).
+//! report (pure, unit-tested; the calls are in `commands::maintain`), and what an active
+//! alarm means ([`alarms`], which `status` words the same way).
 //!
 //! Invariants:
 //! - a member is defragmented only when that gives back much space, and members are
@@ -8,6 +9,8 @@
 //!   defragmented would be a second voter missing, and could cost the quorum;
 //! - a NOSPACE alarm is disarmed only once every member's database is under its quota
 //!   again, so writes are not accepted only to fill it at once.
+
+pub mod alarms;
 
 /// A database file with less free space than this is left alone: rewriting it gains little.
 pub const MIN_FREE_BYTES: i64 = 1 << 20;
@@ -55,6 +58,22 @@ pub fn needs_defrag(size: DbSize, quota: i64, nospace: bool) -> bool {
 /// Whether the NOSPACE alarms may be disarmed: every member answered, under its quota.
 pub fn may_disarm(sizes: &[Option<DbSize>], quota: i64) -> bool {
     sizes.iter().all(|s| s.is_some_and(|s| s.file < quota))
+}
+
+/// A size the way etcdctl prints it: `512 B`, `20.0 KiB`, `3.5 MiB`.
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +138,12 @@ mod tests {
             q
         ));
         assert!(!may_disarm(&[Some(size(4 * MIB, MIB)), None], q));
+    }
+
+    #[test]
+    fn sizes_read_like_etcdctl() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(20480), "20.0 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 + 1024 * 512), "3.5 MiB");
     }
 }

@@ -3,17 +3,32 @@
 //! alarm means ([`alarms`], which `status` words the same way).
 //!
 //! Invariants:
-//! - a member is defragmented only when that gives back much space, and members are
-//!   defragmented one at a time (a defragmenting member answers nothing meanwhile);
+//! - a member is defragmented only when that gives back much space or, while a NOSPACE
+//!   alarm is armed, when it is at or near its quota; members are defragmented one at a
+//!   time (a defragmenting member answers nothing meanwhile);
 //! - nothing is defragmented while a voter is down, unless forced: the member being
 //!   defragmented would be a second voter missing, and could cost the quorum;
-//! - a NOSPACE alarm is disarmed only once every member's database is under its quota
-//!   again, so writes are not accepted only to fill it at once.
+//! - while NOSPACE is armed, a member is judged only from figures taken after the
+//!   compaction has been applied on it (each member compacts on its own, some time after
+//!   the leader): one whose compaction did not finish is not defragmented, and is named;
+//! - a NOSPACE alarm is disarmed only once every member's database file is under
+//!   [`FULL_PERCENT`] of its quota, so writes are not accepted only to fill it at once;
+//!   when it stays armed, each member that keeps it is named with the reason
+//!   ([`Blocker`]): its live data fills the quota, or it could not be handled.
 
 pub mod alarms;
 
 /// A database file with less free space than this is left alone: rewriting it gains little.
 pub const MIN_FREE_BYTES: i64 = 1 << 20;
+
+/// A file at this share of the quota or more is near it: worth defragmenting for any
+/// megabyte it gives back, and, under NOSPACE, whatever it holds.
+pub const NEAR_QUOTA_PERCENT: i64 = 80;
+
+/// A file at this share of the quota or more is still full: NOSPACE stays armed (etcd
+/// refuses a write that would not fit under the quota, so the alarm would come back at
+/// once).
+pub const FULL_PERCENT: i64 = 90;
 
 /// One member as `maintain` sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +52,11 @@ impl DbSize {
     }
 }
 
+/// Whether `bytes` is at least `percent` of `quota`.
+fn at_least(bytes: i64, percent: i64, quota: i64) -> bool {
+    i128::from(bytes) * 100 >= i128::from(quota) * i128::from(percent)
+}
+
 /// Why nothing may be defragmented now: the voters that are down.
 pub fn refusal(members: &[MemberState]) -> Option<Vec<String>> {
     let down: Vec<String> = members
@@ -48,16 +68,164 @@ pub fn refusal(members: &[MemberState]) -> Option<Vec<String>> {
 }
 
 /// Whether a member's database is worth defragmenting: at least [`MIN_FREE_BYTES`] free,
-/// and either half of the file free, the file at 80% of the quota or more, or a NOSPACE
-/// alarm active (then every byte given back counts).
+/// and either half of the file free, the file near the quota, or a NOSPACE alarm active
+/// (then every byte given back counts); and, while NOSPACE is armed, any file near the
+/// quota (the figures may lag the compaction by a commit: defragmenting costs seconds,
+/// leaving a member full costs the zone its writes).
 pub fn needs_defrag(size: DbSize, quota: i64, nospace: bool) -> bool {
     let free = size.free();
-    free >= MIN_FREE_BYTES && (nospace || free * 2 >= size.file || size.file * 10 >= quota * 8)
+    let near = at_least(size.file, NEAR_QUOTA_PERCENT, quota);
+    (free >= MIN_FREE_BYTES && (nospace || free * 2 >= size.file || near)) || (nospace && near)
 }
 
-/// Whether the NOSPACE alarms may be disarmed: every member answered, under its quota.
-pub fn may_disarm(sizes: &[Option<DbSize>], quota: i64) -> bool {
-    sizes.iter().all(|s| s.is_some_and(|s| s.file < quota))
+/// Where the history's compaction stands on one member, before it is judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compaction {
+    /// No compaction was asked (no NOSPACE alarm).
+    NotAsked,
+    /// The member has applied it and finished deleting the old revisions.
+    Applied,
+    /// It could not be confirmed there, with the reason.
+    NotConfirmed(String),
+}
+
+/// What to do with one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Defragment,
+    /// Left alone, with the reason.
+    Skip(&'static str),
+    /// Not handled, with the reason.
+    Fail(String),
+}
+
+/// Decides about one member from its figures (taken after its compaction when one was
+/// asked).
+pub fn step(size: Option<DbSize>, compaction: &Compaction, quota: i64, nospace: bool) -> Step {
+    let Some(size) = size else {
+        return Step::Fail("not answering".into());
+    };
+    if let Compaction::NotConfirmed(reason) = compaction {
+        return Step::Fail(format!(
+            "its compaction could not be confirmed ({reason}), so its figures may be stale and it was not defragmented"
+        ));
+    }
+    if needs_defrag(size, quota, nospace) {
+        Step::Defragment
+    } else {
+        Step::Skip("little to gain")
+    }
+}
+
+/// One member after maintenance: its figures then (`None`: it did not answer) and why it
+/// was not handled, if it was not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After {
+    pub name: String,
+    pub size: Option<DbSize>,
+    pub failure: Option<String>,
+}
+
+/// Why a member keeps the NOSPACE alarm armed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocker {
+    /// Its live data alone fills the quota: no defragmentation helps.
+    LiveData {
+        member: String,
+        in_use: i64,
+        quota: i64,
+    },
+    /// It could not be reached or handled, with the reason.
+    NotHandled { member: String, reason: String },
+    /// Its file is still full of free pages (it was not defragmented).
+    FreePages { member: String, free: i64 },
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocker::LiveData {
+                member,
+                in_use,
+                quota,
+            } => write!(
+                f,
+                "{member}: its live data ({}) fills {}% of quota_backend_bytes ({})",
+                human_size(*in_use),
+                i128::from(*in_use) * 100 / i128::from((*quota).max(1)),
+                human_size(*quota)
+            ),
+            Blocker::NotHandled { member, reason } => write!(f, "{member}: {reason}"),
+            Blocker::FreePages { member, free } => write!(
+                f,
+                "{member}: {} of free pages not given back",
+                human_size(*free)
+            ),
+        }
+    }
+}
+
+/// The members that keep NOSPACE armed, each with its reason; none means it may be
+/// disarmed.
+pub fn blockers(after: &[After], quota: i64) -> Vec<Blocker> {
+    after
+        .iter()
+        .filter_map(|m| {
+            let member = m.name.clone();
+            let Some(size) = m.size else {
+                let reason = m.failure.clone().unwrap_or_else(|| "not answering".into());
+                return Some(Blocker::NotHandled { member, reason });
+            };
+            if !at_least(size.file, FULL_PERCENT, quota) {
+                return None;
+            }
+            Some(if at_least(size.in_use, FULL_PERCENT, quota) {
+                Blocker::LiveData {
+                    member,
+                    in_use: size.in_use,
+                    quota,
+                }
+            } else if let Some(reason) = m.failure.clone() {
+                Blocker::NotHandled { member, reason }
+            } else {
+                Blocker::FreePages {
+                    member,
+                    free: size.free(),
+                }
+            })
+        })
+        .collect()
+}
+
+/// What fixes the blockers, most needed first.
+pub fn advice(blockers: &[Blocker]) -> String {
+    let mut fixes = Vec::new();
+    if blockers
+        .iter()
+        .any(|b| matches!(b, Blocker::LiveData { .. }))
+    {
+        fixes.push("the data itself is too big: raise quota_backend_bytes in the zone's [settings] and restart the members one at a time, or delete keys (etcdctl del is accepted under NOSPACE), then run maintain again".to_string());
+    }
+    let unhandled: Vec<&str> = blockers
+        .iter()
+        .filter_map(|b| match b {
+            Blocker::NotHandled { member, .. } => Some(member.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !unhandled.is_empty() {
+        fixes.push(format!(
+            "bring {} back (zone-etcd launch; zone-etcd status names what is wrong) and run maintain again",
+            unhandled.join(", ")
+        ));
+    }
+    if blockers
+        .iter()
+        .any(|b| matches!(b, Blocker::FreePages { .. }))
+    {
+        fixes.push("run maintain again".to_string());
+    }
+    fixes.join("; ")
 }
 
 /// A size the way etcdctl prints it: `512 B`, `20.0 KiB`, `3.5 MiB`.
@@ -77,73 +245,4 @@ pub fn human_size(bytes: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIB: i64 = 1 << 20;
-    const QUOTA: i64 = 2048 * MIB;
-
-    fn size(file: i64, in_use: i64) -> DbSize {
-        DbSize { file, in_use }
-    }
-
-    #[test]
-    fn defragments_only_when_much_is_free() {
-        // A fresh member: 20 KiB, nothing to gain.
-        assert!(!needs_defrag(size(20 * 1024, 16 * 1024), QUOTA, false));
-        // Half the file free: yes; a third free: no.
-        assert!(needs_defrag(size(10 * MIB, 5 * MIB), QUOTA, false));
-        assert!(!needs_defrag(size(30 * MIB, 20 * MIB), QUOTA, false));
-        // Near the quota: any megabyte counts.
-        assert!(needs_defrag(size(1700 * MIB, 1600 * MIB), QUOTA, false));
-        // NOSPACE: yes as soon as a megabyte is free.
-        assert!(needs_defrag(size(16 * MIB, 14 * MIB), 16 * MIB, true));
-        assert!(!needs_defrag(
-            size(16 * MIB, 16 * MIB - 1024),
-            16 * MIB,
-            true
-        ));
-    }
-
-    #[test]
-    fn a_voter_down_refuses_a_learner_down_does_not() {
-        let member = |name: &str, voter, up: bool| MemberState {
-            name: name.into(),
-            voter,
-            size: up.then_some(size(MIB, MIB)),
-        };
-        assert_eq!(
-            refusal(&[member("a", true, true), member("b", true, true)]),
-            None
-        );
-        assert_eq!(
-            refusal(&[member("a", true, true), member("b", true, false)]),
-            Some(vec!["b".to_string()])
-        );
-        assert_eq!(
-            refusal(&[member("a", true, true), member("l", false, false)]),
-            None
-        );
-    }
-
-    #[test]
-    fn disarms_only_when_every_member_is_under_quota() {
-        let q = 16 * MIB;
-        assert!(may_disarm(
-            &[Some(size(4 * MIB, MIB)), Some(size(5 * MIB, MIB))],
-            q
-        ));
-        assert!(!may_disarm(
-            &[Some(size(4 * MIB, MIB)), Some(size(q, MIB))],
-            q
-        ));
-        assert!(!may_disarm(&[Some(size(4 * MIB, MIB)), None], q));
-    }
-
-    #[test]
-    fn sizes_read_like_etcdctl() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(20480), "20.0 KiB");
-        assert_eq!(human_size(3 * 1024 * 1024 + 1024 * 512), "3.5 MiB");
-    }
-}
+mod tests;

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use super::members::ClusterMember;
 use super::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
+use crate::maintenance::alarms::kind_in_status_error as alarm_kind;
 
 /// What one endpoint says about itself.
 #[derive(Debug, Clone, Default)]
@@ -31,8 +32,11 @@ pub struct EndpointStatus {
     pub db_size_in_use: i64,
     pub version: String,
     pub learner: bool,
-    /// What etcd itself reports wrong ("no leader", an alarm).
+    /// What etcd itself reports wrong ("no leader"), the alarms aside.
     pub errors: Vec<String>,
+    /// The cluster's active alarms as this member lists them (`NOSPACE`, `CORRUPT`): writes
+    /// are refused, but they are no fault of the member, which still serves.
+    pub alarms: Vec<String>,
 }
 
 /// One endpoint's health: the bare TLS handshake, its status, and (for voters) a
@@ -54,7 +58,8 @@ impl EndpointReport {
         self.problem().is_none()
     }
 
-    /// The first reason this endpoint is not healthy.
+    /// The first reason this endpoint is not healthy. An active alarm is none: the member
+    /// answers and serves reads (the cluster refuses writes; `status` says so apart).
     pub fn problem(&self) -> Option<String> {
         if let Err(e) = &self.handshake {
             return Some(format!("TLS handshake failed: {e}"));
@@ -151,18 +156,27 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
         }
     };
     let status = super::within(async { client.status().await.map_err(|e| describe(&e)) }).await;
-    report.status = status.map(|s| EndpointStatus {
-        cluster_id: s.header().map(|h| h.cluster_id()).unwrap_or(0),
-        member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
-        leader: s.leader(),
-        raft_index: s.raft_index(),
-        raft_term: s.raft_term(),
-        revision: s.header().map(|h| h.revision()).unwrap_or(0),
-        db_size: s.db_size(),
-        db_size_in_use: s.raft_used_db_size(),
-        version: s.version().to_string(),
-        learner: s.is_learner(),
-        errors: s.errors().to_vec(),
+    report.status = status.map(|s| {
+        let (alarms, errors): (Vec<&String>, Vec<&String>) =
+            s.errors().iter().partition(|e| alarm_kind(e).is_some());
+        EndpointStatus {
+            cluster_id: s.header().map(|h| h.cluster_id()).unwrap_or(0),
+            member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
+            leader: s.leader(),
+            raft_index: s.raft_index(),
+            raft_term: s.raft_term(),
+            revision: s.header().map(|h| h.revision()).unwrap_or(0),
+            db_size: s.db_size(),
+            db_size_in_use: s.raft_used_db_size(),
+            version: s.version().to_string(),
+            learner: s.is_learner(),
+            errors: errors.into_iter().cloned().collect(),
+            alarms: alarms
+                .into_iter()
+                .filter_map(|e| alarm_kind(e))
+                .map(str::to_string)
+                .collect(),
+        }
     });
     if voter && report.status.is_ok() {
         let read = super::within(async {

@@ -1,9 +1,19 @@
 //! etcd's maintenance calls on the running cluster: its alarms (NOSPACE when a member's
 //! database reached its quota, CORRUPT when the members' data disagree).
 
+use std::time::Duration;
+
 use etcd_client::{AlarmAction, AlarmType};
 
-use super::{connect, describe, Credentials};
+use super::{connect, connect_for, describe, within_for, Credentials};
+
+/// The most a compaction may take on one member: it deletes the old revisions in batches,
+/// a few seconds for a database of hundreds of megabytes.
+pub const COMPACTION_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The most a defragmentation may take: it rewrites the whole database file, about a
+/// minute for a 2 GiB one on a slow disk.
+pub const DEFRAGMENT_DEADLINE: Duration = Duration::from_secs(300);
 
 /// One active alarm: the member that raised it and its kind (`NOSPACE`, `CORRUPT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +53,14 @@ fn alarm_name(kind: AlarmType) -> &'static str {
 }
 
 /// Defragments one member: it rewrites its database file without the free pages, and
-/// serves no request meanwhile. Returns once done (or failed).
+/// serves no request meanwhile. Returns once done (or failed, or after
+/// [`DEFRAGMENT_DEADLINE`]).
 pub async fn defragment(endpoint: &str, creds: &Credentials) -> Result<(), String> {
-    super::within(defragment_call(endpoint, creds)).await
+    within_for(DEFRAGMENT_DEADLINE, defragment_call(endpoint, creds)).await
 }
 
 async fn defragment_call(endpoint: &str, creds: &Credentials) -> Result<(), String> {
-    let mut client = connect(endpoint, creds).await?;
+    let mut client = connect_for(endpoint, creds, DEFRAGMENT_DEADLINE).await?;
     client
         .defragment()
         .await
@@ -58,13 +69,20 @@ async fn defragment_call(endpoint: &str, creds: &Credentials) -> Result<(), Stri
 }
 
 /// Compacts the cluster's history up to `revision` (replicated through the leader), and
-/// waits until the compaction is applied on the member asked.
+/// waits until the member asked has applied it and deleted the old revisions (a
+/// "physical" compaction). Each member compacts on its own, when it applies the request:
+/// the others may not have finished yet.
+///
+/// Asked again of another member, for a revision already compacted, etcd answers "already
+/// compacted" only once that member has finished every compaction it had started (etcd
+/// queues a barrier behind them, and a physical request waits on it): so this call, made
+/// to each member in turn, returns when each one's figures show the compaction.
 pub async fn compact(endpoint: &str, creds: &Credentials, revision: i64) -> Result<(), String> {
-    super::within(compact_call(endpoint, creds, revision)).await
+    within_for(COMPACTION_DEADLINE, compact_call(endpoint, creds, revision)).await
 }
 
 async fn compact_call(endpoint: &str, creds: &Credentials, revision: i64) -> Result<(), String> {
-    let mut client = connect(endpoint, creds).await?;
+    let mut client = connect_for(endpoint, creds, COMPACTION_DEADLINE).await?;
     match client
         .compact(
             revision,
@@ -73,7 +91,7 @@ async fn compact_call(endpoint: &str, creds: &Credentials, revision: i64) -> Res
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if describe(&e).contains("already been compacted") => Ok(()),
+        Err(e) if describe(&e).contains("has been compacted") => Ok(()),
         Err(e) => Err(describe(&e)),
     }
 }

@@ -3,7 +3,8 @@
 //! Only `join`, `leave`, `status` and launch's restart check talk to the cluster; the
 //! derivation in [`crate::cluster`] never does. Every call has a deadline, so a member that
 //! is down or silent costs at most [`CONNECT_TIMEOUT`] plus [`REQUEST_TIMEOUT`], never a
-//! hang. Errors are returned as short strings: callers put them in one line with the
+//! hang (a compaction or a defragmentation, which take as long as the database is big, get
+//! [`COMPACTION_DEADLINE`] and [`DEFRAGMENT_DEADLINE`]). Errors are returned as short strings: callers put them in one line with the
 //! endpoint, and the operator needs etcd's message, not the transport's layers.
 
 //!
@@ -31,7 +32,9 @@ use crate::leaves::LeafPaths;
 pub use health::{
     member_problem, probe_all, time_handshake, versions, EndpointReport, EndpointStatus, Versions,
 };
-pub use maintenance::{alarms, compact, defragment, disarm, Alarm};
+pub use maintenance::{
+    alarms, compact, defragment, disarm, Alarm, COMPACTION_DEADLINE, DEFRAGMENT_DEADLINE,
+};
 pub use members::{
     add_learner, promote, remove, update_peer_urls, view, ClusterMember, ClusterView, SETTLE,
 };
@@ -121,9 +124,18 @@ pub const CALL_DEADLINE: std::time::Duration = CONNECT_TIMEOUT.saturating_add(RE
 pub async fn within<T>(
     call: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
-    tokio::time::timeout(CALL_DEADLINE, call)
+    within_for(CALL_DEADLINE, call).await
+}
+
+/// Runs one call that may take longer than a request (a compaction, a defragmentation)
+/// under `deadline`.
+pub async fn within_for<T>(
+    deadline: Duration,
+    call: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(deadline, call)
         .await
-        .unwrap_or_else(|_| Err(format!("no answer within {CALL_DEADLINE:?}")))
+        .unwrap_or_else(|_| Err(format!("no answer within {deadline:?}")))
 }
 
 /// Whether anything accepts TCP connections at `url`'s host and port within `timeout`:

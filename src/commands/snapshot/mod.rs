@@ -208,7 +208,7 @@ impl Place {
             manifest.revision,
             manifest.member,
             path.display(),
-            super::status::human_size(manifest.size as i64),
+            crate::maintenance::human_size(manifest.size as i64),
             &manifest.sha256[..16]
         );
         if let Some(keep) = keep {
@@ -339,7 +339,7 @@ pub fn list(config: &Path, json: bool) -> Result<(), Error> {
                 "{name}  {}  revision {}  {}  from {}  etcd {}",
                 m.taken_at,
                 m.revision,
-                super::status::human_size(m.size as i64),
+                crate::maintenance::human_size(m.size as i64),
                 m.member,
                 m.etcd_version
             ),

@@ -6,8 +6,12 @@
 //!
 //! Healthy means the member completes a TLS handshake with the zone's certificates,
 //! answers its status without errors and, for a voter, serves a linearizable read (which
-//! needs a leader and a quorum). The exit status is non-zero when quorum is lost or any
-//! member is unhealthy, for scripts and monitors.
+//! needs a leader and a quorum). An active alarm (NOSPACE, CORRUPT) is not a member's ill
+//! health: the members still answer, lead and read; the cluster refuses writes, and
+//! `status` says so apart, with the cause and the fix. The exit status is non-zero when
+//! quorum is lost, any member is unhealthy or an alarm is active, for scripts and monitors.
+
+mod table;
 
 use std::path::Path;
 
@@ -16,6 +20,7 @@ use zone_pki::Error;
 
 use crate::cluster_api::{self, hex_id, ClusterMember, EndpointReport};
 use crate::config::node::Node;
+use crate::maintenance::alarms;
 
 /// One member's row (also the JSON output).
 #[derive(Debug, Serialize)]
@@ -64,6 +69,12 @@ struct ClusterStatus {
     /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are
     /// refused; CORRUPT: the members' data disagree).
     alarms: Vec<AlarmRow>,
+    /// Whether the cluster refuses writes now: an active alarm, or no quorum.
+    writes_refused: bool,
+    /// Why, when it does: each alarm with its cause, or the lost quorum.
+    writes_refused_because: Option<String>,
+    /// What to do when the cluster is not sound (the fix of the exit status' error line).
+    fix: Option<String>,
     members: Vec<MemberRow>,
     /// Members of the zone's list that the cluster does not know (they still have to join).
     not_joined: Vec<String>,
@@ -106,29 +117,58 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             alarm: a.kind.clone(),
         })
         .collect();
+    let quota = super::maintain::quota_bytes(&node);
+    status.writes_refused_because = writes_refused_because(&status, quota);
+    status.writes_refused = status.writes_refused_because.is_some();
+    let verdict = verdict(&status, config);
+    status.fix = verdict.as_ref().map(|(_, fix)| fix.clone());
     if json {
         let text = serde_json::to_string_pretty(&status)
             .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
         println!("{text}");
     } else {
-        print!("{}", table(&status));
+        print!("{}", table::table(&status));
     }
-    if status.quorum && status.members.iter().all(|m| m.healthy) {
-        return Ok(());
+    match verdict {
+        None => Ok(()),
+        Some((problem, fix)) => Err(Error::new(problem).fix(fix)),
     }
-    if status.quorum && !status.alarms.is_empty() && status.members.iter().all(|m| m.healthy) {
-        return Err(
-            Error::new(format!("active alarms: {}", alarm_list(&status.alarms)))
-                .fix(format!("zone-etcd maintain --config {}", config.display())),
-        );
+}
+
+/// Why writes are refused, if they are: each active alarm with its cause, and a lost
+/// quorum.
+fn writes_refused_because(status: &ClusterStatus, quota: i64) -> Option<String> {
+    let mut reasons: Vec<String> = status
+        .alarms
+        .iter()
+        .map(|a| alarms::why_writes_refused(&a.alarm, &a.member, quota))
+        .collect();
+    if !status.quorum {
+        reasons.push("no quorum: no voting member serves a linearizable read".into());
     }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// What is wrong with the cluster and its fix; `None` when it is sound.
+fn verdict(status: &ClusterStatus, config: &Path) -> Option<(String, String)> {
     let unhealthy: Vec<&str> = status
         .members
         .iter()
         .filter(|m| !m.healthy)
         .map(|m| m.name.as_str())
         .collect();
-    Err(Error::new(if status.quorum {
+    let refused = status.writes_refused_because.as_deref().unwrap_or_default();
+    if status.quorum && unhealthy.is_empty() {
+        if status.alarms.is_empty() {
+            return None;
+        }
+        let kinds: Vec<&str> = status.alarms.iter().map(|a| a.alarm.as_str()).collect();
+        return Some((
+            format!("active alarm, writes are refused: {refused}"),
+            alarms::fix(&kinds, config),
+        ));
+    }
+    let mut problem = if status.quorum {
         format!("unhealthy members: {}", unhealthy.join(", "))
     } else {
         format!(
@@ -137,8 +177,11 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             status.voters,
             unhealthy.join(", ")
         )
-    })
-    .fix("start the stopped members (zone-etcd launch on each), or remove dead ones (zone-etcd leave --node NAME)"))
+    };
+    if !status.alarms.is_empty() {
+        problem += &format!("; active alarm, writes are refused: {refused}");
+    }
+    Some((problem, "start the stopped members (zone-etcd launch on each), or remove dead ones (zone-etcd leave --node NAME)".into()))
 }
 
 fn summarise(
@@ -216,6 +259,9 @@ fn summarise(
         cluster_version,
         warnings,
         alarms: Vec::new(),
+        writes_refused: false,
+        writes_refused_because: None,
+        fix: None,
         members,
         not_joined,
     }
@@ -250,140 +296,5 @@ fn row(m: &ClusterMember, reports: &[EndpointReport], leader: Option<u64>) -> Me
             .find_map(|r| r.handshake.as_ref().ok())
             .map(|d| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
         problem,
-    }
-}
-
-fn table(status: &ClusterStatus) -> String {
-    let header = [
-        "NAME",
-        "ID",
-        "ROLE",
-        "LEADER",
-        "HEALTH",
-        "RAFT INDEX",
-        "DB SIZE (IN USE)",
-        "VERSION",
-        "TLS",
-        "CLIENT URL",
-        "PEER URL",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-    for m in &status.members {
-        rows.push(vec![
-            m.name.clone(),
-            m.id.clone(),
-            m.role.into(),
-            if m.leader { "*".into() } else { String::new() },
-            if m.healthy { "ok" } else { "UNHEALTHY" }.into(),
-            m.raft_index.map_or("-".into(), |i| i.to_string()),
-            match (m.db_size, m.db_size_in_use) {
-                (Some(size), Some(used)) => format!("{} ({})", human_size(size), human_size(used)),
-                _ => "-".into(),
-            },
-            m.version.clone().unwrap_or_else(|| "-".into()),
-            m.handshake_ms
-                .map_or("-".into(), |ms| format!("{ms:.2} ms")),
-            m.client_urls.join(","),
-            m.peer_urls.join(","),
-        ]);
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let decided = status
-        .cluster_version
-        .as_deref()
-        .and_then(crate::etcd::Version::parse)
-        .is_some_and(crate::etcd::version::cluster_version_decided);
-    let mut out = format!(
-        "zone {}, cluster {}, cluster version {}{}\n",
-        status.zone,
-        status.cluster_id,
-        status.cluster_version.as_deref().unwrap_or("unknown"),
-        if decided {
-            ""
-        } else {
-            " (not decided: etcd sets it once every member has been seen)"
-        }
-    );
-    for r in &rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    for m in status.members.iter().filter(|m| m.problem.is_some()) {
-        out.push_str(&format!(
-            "{}: {}\n",
-            m.name,
-            m.problem.as_deref().unwrap_or_default()
-        ));
-    }
-    for name in &status.not_joined {
-        out.push_str(&format!(
-            "{name}: in the zone's member list but not in the cluster (run zone-etcd join on it, or take it out of the zone file)\n"
-        ));
-    }
-    if !status.alarms.is_empty() {
-        out.push_str(&format!(
-            "alarms: {} (writes are refused while NOSPACE is active; zone-etcd maintain clears it)\n",
-            alarm_list(&status.alarms)
-        ));
-    }
-    for warning in &status.warnings {
-        out.push_str(&format!("warning: {warning}\n"));
-    }
-    out.push_str(&if status.quorum {
-        format!(
-            "quorum: yes ({} of {} voters healthy, {} more may fail), leader: {}\n",
-            status.healthy_voters,
-            status.voters,
-            status.fault_tolerance,
-            status.leader.as_deref().unwrap_or("none")
-        )
-    } else {
-        format!(
-            "quorum: LOST ({} of {} voters answering), leader: none\n",
-            status.answering_voters, status.voters
-        )
-    });
-    out
-}
-
-fn alarm_list(alarms: &[AlarmRow]) -> String {
-    alarms
-        .iter()
-        .map(|a| format!("{} on {}", a.alarm, a.member))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-pub(crate) fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_etcdctl() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(20480), "20.0 KiB");
-        assert_eq!(human_size(3 * 1024 * 1024 + 1024 * 512), "3.5 MiB");
     }
 }

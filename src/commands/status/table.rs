@@ -1,0 +1,119 @@
+//! `status`'s table: one row per member, then what is wrong, the alarms, the quorum and,
+//! while an alarm is active, why writes are refused and the fix.
+
+use super::{AlarmRow, ClusterStatus};
+use crate::maintenance::human_size;
+
+pub(super) fn table(status: &ClusterStatus) -> String {
+    let header = [
+        "NAME",
+        "ID",
+        "ROLE",
+        "LEADER",
+        "HEALTH",
+        "RAFT INDEX",
+        "DB SIZE (IN USE)",
+        "VERSION",
+        "TLS",
+        "CLIENT URL",
+        "PEER URL",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for m in &status.members {
+        rows.push(vec![
+            m.name.clone(),
+            m.id.clone(),
+            m.role.into(),
+            if m.leader { "*".into() } else { String::new() },
+            if m.healthy { "ok" } else { "UNHEALTHY" }.into(),
+            m.raft_index.map_or("-".into(), |i| i.to_string()),
+            match (m.db_size, m.db_size_in_use) {
+                (Some(size), Some(used)) => format!("{} ({})", human_size(size), human_size(used)),
+                _ => "-".into(),
+            },
+            m.version.clone().unwrap_or_else(|| "-".into()),
+            m.handshake_ms
+                .map_or("-".into(), |ms| format!("{ms:.2} ms")),
+            m.client_urls.join(","),
+            m.peer_urls.join(","),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let decided = status
+        .cluster_version
+        .as_deref()
+        .and_then(crate::etcd::Version::parse)
+        .is_some_and(crate::etcd::version::cluster_version_decided);
+    let mut out = format!(
+        "zone {}, cluster {}, cluster version {}{}\n",
+        status.zone,
+        status.cluster_id,
+        status.cluster_version.as_deref().unwrap_or("unknown"),
+        if decided {
+            ""
+        } else {
+            " (not decided: etcd sets it once every member has been seen)"
+        }
+    );
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    for m in status.members.iter().filter(|m| m.problem.is_some()) {
+        out.push_str(&format!(
+            "{}: {}\n",
+            m.name,
+            m.problem.as_deref().unwrap_or_default()
+        ));
+    }
+    for name in &status.not_joined {
+        out.push_str(&format!(
+            "{name}: in the zone's member list but not in the cluster (run zone-etcd join on it, or take it out of the zone file)\n"
+        ));
+    }
+    if !status.alarms.is_empty() {
+        out.push_str(&format!("alarms: {}\n", alarm_list(&status.alarms)));
+    }
+    for warning in &status.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
+    out.push_str(&if status.quorum {
+        format!(
+            "quorum: yes ({} of {} voters healthy, {} more may fail), leader: {}\n",
+            status.healthy_voters,
+            status.voters,
+            status.fault_tolerance,
+            status.leader.as_deref().unwrap_or("none")
+        )
+    } else {
+        format!(
+            "quorum: LOST ({} of {} voters answering), leader: none\n",
+            status.answering_voters, status.voters
+        )
+    });
+    // An alarm is news: say what it stops and what clears it.
+    if !status.alarms.is_empty() {
+        if let Some(why) = &status.writes_refused_because {
+            out.push_str(&format!("writes are refused: {why}\n"));
+        }
+        if let Some(fix) = &status.fix {
+            out.push_str(&format!("fix: {fix}\n"));
+        }
+    }
+    out
+}
+
+fn alarm_list(alarms: &[AlarmRow]) -> String {
+    alarms
+        .iter()
+        .map(|a| format!("{} on {}", a.alarm, a.member))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,5 +1,5 @@
-//! Faults: SIGKILL at random points of `bootstrap`, `activate`, `launch` (before exec) and
-//! `rotate`; a full disk during `rotate` while a real etcd member serves.
+//! Faults: SIGKILL at random points of `bootstrap`, `activate`, `launch` (before exec),
+//! `rotate` and `snapshot save --from-data`; a full disk during `rotate` while a real etcd member serves.
 //!
 //! After every kill, whatever the command writes is either as it was before or complete
 //! (a staging directory, hidden and private, is the only other thing a kill may leave, and
@@ -10,7 +10,8 @@
 //! command's measured duration; each test prints its seed, and `ZONE_ETCD_FAULT_SEED=<n>`
 //! replays a run.
 //!
-//! Subnets: 127.0.70.0/24 (no etcd: a stand-in), 127.0.71.0/24 (a real member, full disk).
+//! Subnets: 127.0.70.0/24 (no etcd: a stand-in), 127.0.71.0/24 (a real member, full disk),
+//! 127.0.72.0/24 (a stopped member whose data `snapshot save --from-data` reads).
 
 mod common;
 
@@ -514,4 +515,85 @@ fn full_disk_during_rotate_fails_cleanly_and_the_old_set_is_still_served() {
     assert_ne!(new, old);
     assert_eq!(served_serial(&zone.client_addr(0), &ca, &client), new);
     drop(running); // etcd stops before the tmpfs goes
+}
+
+/// What `snapshot save --from-data` killed at any instant leaves: etcd's data directory as
+/// it was (it is only read), and under the final name nothing, or a whole snapshot (etcd's
+/// trailing hash matches, and its manifest, when written, names the file's SHA-256); its
+/// temporary file is hidden and private.
+#[test]
+fn save_from_data_killed_at_any_point_leaves_the_data_untouched_and_no_partial_snapshot() {
+    let zone = TestZone::bootstrap("rescue.zone", 72, 1);
+    let mut running = vec![zone.launch(0)];
+    zone.wait_healthy(&mut running);
+    // About 16 MiB of values, so that the copy takes a while.
+    let value = "x".repeat(64 * 1024);
+    for round in 0..16 {
+        let ops: String = (0..16)
+            .map(|i| format!("put big/{round}/{i:02} {value}\n"))
+            .collect();
+        let (ok, err) = zone.txn(0, &zone.client_url(0), &ops);
+        assert!(ok, "{err}");
+    }
+    running.pop().unwrap().stop();
+    let config = zone.config(0);
+    let data = zone.node_dir(0).join("state/data");
+    let before = snapshot(&data);
+    let out = zone.path("rescue");
+    let target = |trial: u32| out.join(format!("trial-{trial}.db"));
+    let args = |trial: u32| {
+        vec![
+            "snapshot".to_string(),
+            "save".into(),
+            "--config".into(),
+            config.to_str().unwrap().into(),
+            "--from-data".into(),
+            "--out".into(),
+            target(trial).to_str().unwrap().into(),
+        ]
+    };
+    let mut whole = 0;
+    let tally = kill_trials(
+        "save --from-data",
+        40,
+        |_| {},
+        |trial| command(&args(trial)),
+        |trial| {
+            assert!(snapshot(&data) == before, "the data directory changed");
+            for name in names(&out) {
+                let path = out.join(&name);
+                if name.starts_with(".tmp-snapshot-") {
+                    assert_eq!(mode(&path), 0o600, "{name} is private");
+                    continue;
+                }
+                assert!(
+                    name.starts_with("trial-") && !name.starts_with('.'),
+                    "unexpected {name}"
+                );
+            }
+            let file = target(trial);
+            let Ok(bytes) = fs::read(&file) else {
+                assert!(
+                    !out.join(format!("trial-{trial}.db.json")).exists(),
+                    "a manifest without its snapshot"
+                );
+                return;
+            };
+            let mut check = zone_etcd::snapshot::Integrity::default();
+            check.update(&bytes);
+            let (_, sha256) = check
+                .finish()
+                .unwrap_or_else(|p| panic!("a partial snapshot under its final name: {p}"));
+            if let Ok(text) = fs::read_to_string(format!("{}.json", file.display())) {
+                let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(manifest["sha256"], sha256.as_str());
+            }
+            whole += 1;
+        },
+    );
+    assert!(whole > 0 && tally.killed_mid_run > 0);
+    // A run after the kills completes, and restores.
+    let (ok, _, err) = run(&args(1000));
+    assert!(ok, "{err}");
+    assert!(snapshot(&data) == before, "the data directory changed");
 }

@@ -42,7 +42,11 @@ trap 'rm -rf "$tmp"' EXIT
 
 # Launch overhead: leaves in place (a first launch issues them), etcd_bin = a stand-in
 # that answers --version through the bundled etcd and otherwise exits 0 (like /bin/true).
-node=$tmp/nodes/node1.hf.zone
+# A one-member zone: a member of a larger zone whose stand-in never writes data would wait
+# for the zone's first start (every member present and empty).
+printf 'name = "hf.zone"\n\n[[etcd]]\nnode_name = "node1.hf.zone"\naddress = "127.0.79.1"\n' >"$tmp/solo.toml"
+"$zone_etcd" bootstrap --ca "$tmp/ca" --zone "$tmp/solo.toml" --out "$tmp/solo" 2>/dev/null
+node=$tmp/solo/node1.hf.zone
 printf '#!/bin/sh\n[ "$1" = --version ] && exec %s --version\nexit 0\n' "$PWD/bin/etcd" >"$tmp/stand-in-etcd"
 chmod 755 "$tmp/stand-in-etcd"
 sed -i "1i etcd_bin = \"$tmp/stand-in-etcd\"" "$node/node.toml"
@@ -61,7 +65,7 @@ hyperfine -N --warmup 5 --runs 100 --export-json "$out/hyperfine-launch-unknown.
 # PKI: a 7-member bootstrap against the openssl script making the same set.
 awk '/^node_name/ {gsub(/"/, "", $3); n=$3} /^address/ {gsub(/"/, "", $3); print n, $3, "member"}' \
     "$tmp/zone.toml" >"$tmp/nodes.txt"
-sed -n '/^\[\[etcd\]\]/,$p' "$node/node.toml" >"$tmp/members.toml"
+sed -n '/^\[\[etcd\]\]/,$p' "$tmp/nodes/node1.hf.zone/node.toml" >"$tmp/members.toml"
 hyperfine --warmup 1 --runs 10 --prepare "rm -rf $tmp/b" \
     --export-json "$out/hyperfine-bootstrap7.json" --export-markdown "$out/hyperfine-bootstrap7.md" \
     "$zone_etcd bootstrap --ca $tmp/ca --zone $tmp/zone.toml --out $tmp/b 2>/dev/null" \

@@ -239,13 +239,14 @@ impl Zone {
     pub fn wait_healthy(&self, client: &TlsClient, since: Instant) -> Result<(Duration, Duration)> {
         let deadline = since + Duration::from_secs(90);
         let n = self.members.len();
-        // When each member was first seen listening.
+        // When each member was first seen listening on its client port: etcd itself (a
+        // launch waiting for the zone's first start answers only on the peer port).
         let mut listening: Vec<Option<Duration>> = vec![None; n];
         let mut healthy = vec![false; n];
         loop {
             for (slot, (_, address)) in listening.iter_mut().zip(&self.members) {
                 if slot.is_none() {
-                    let open = format!("{address}:2380").parse().is_ok_and(|addr| {
+                    let open = format!("{address}:2379").parse().is_ok_and(|addr| {
                         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
                     });
                     *slot = open.then(|| since.elapsed());

@@ -19,11 +19,11 @@ use crate::leaves::LeafPaths;
 use crate::membership;
 
 /// Between two rounds of questions while waiting.
-const ROUND: Duration = Duration::from_millis(250);
+const ROUND: Duration = Duration::from_millis(100);
 /// How long the answers go on after this member decided to start: a few of the others'
 /// rounds, so each reads that this member saw it (one whose etcd then never serves would
 /// otherwise leave the others waiting for its next launch).
-const LINGER: Duration = Duration::from_secs(1);
+const LINGER: Duration = Duration::from_millis(500);
 /// How often the same wait is reported again.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 

@@ -220,6 +220,15 @@ pub(super) fn tls_session(
     endpoint: &str,
     creds: &Credentials,
 ) -> Result<(rustls::ClientConnection, TcpStream, Duration), String> {
+    tls_session_within(endpoint, creds, CONNECT_TIMEOUT)
+}
+
+/// [`tls_session`] whose connect, reads and writes each give up after `timeout`.
+pub(super) fn tls_session_within(
+    endpoint: &str,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Result<(rustls::ClientConnection, TcpStream, Duration), String> {
     let (host, port) = host_port(endpoint).ok_or_else(|| format!("bad URL {endpoint}"))?;
     let roots = {
         let mut store = rustls::RootCertStore::empty();
@@ -247,9 +256,9 @@ pub(super) fn tls_session(
         .map_err(|e| e.to_string())?
         .next()
         .ok_or_else(|| format!("{host} has no address"))?;
-    let mut tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(CONNECT_TIMEOUT))
-        .and_then(|_| tcp.set_write_timeout(Some(CONNECT_TIMEOUT)))
+    let mut tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(timeout))
+        .and_then(|_| tcp.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
     let mut tls =
         rustls::ClientConnection::new(Arc::new(config), server_name).map_err(|e| e.to_string())?;

@@ -4,21 +4,28 @@
 //! waits for ([`crate::first_start::beacon`]). Anything else is silence, with its reason.
 
 use std::io::{Read, Write};
+use std::time::Duration;
 
 use crate::first_start::{beacon, Answer, Waiting};
 
-use super::health::{http_complete, tls_session};
+use super::health::{http_complete, tls_session_within};
 use super::{ClusterMember, ClusterView, Credentials};
 
 /// The most of an answer that is read: a member list of a few hundred members.
 const ANSWER_BYTES: usize = 1 << 20;
 
-/// Asks every `(name, peer URL)` at once.
-pub fn ask_peers(peers: &[(String, String)], creds: &Credentials) -> Vec<(String, Answer)> {
+/// Asks every `(name, peer URL)` at once; each connection and read gives up after
+/// `timeout` (an etcd that just started holds the TLS handshake until it serves its
+/// peers).
+pub fn ask_peers(
+    peers: &[(String, String)],
+    creds: &Credentials,
+    timeout: Duration,
+) -> Vec<(String, Answer)> {
     std::thread::scope(|scope| {
         let asks: Vec<_> = peers
             .iter()
-            .map(|(name, url)| (name, scope.spawn(move || ask_peer(url, creds))))
+            .map(|(name, url)| (name, scope.spawn(move || ask_peer(url, creds, timeout))))
             .collect();
         asks.into_iter()
             .map(|(name, ask)| {
@@ -32,15 +39,22 @@ pub fn ask_peers(peers: &[(String, String)], creds: &Credentials) -> Vec<(String
 }
 
 /// Asks the peer port at `peer_url` who is there.
-pub fn ask_peer(peer_url: &str, creds: &Credentials) -> Answer {
-    match get_members(peer_url, creds) {
+pub fn ask_peer(peer_url: &str, creds: &Credentials, timeout: Duration) -> Answer {
+    match get_members(peer_url, creds, timeout) {
         Ok(response) => read_answer(peer_url, &response),
-        Err(reason) => Answer::Silent(reason),
+        Err(reason) => Answer::Silent(
+            // "Connection refused (os error 111)": the reason, not the number.
+            reason
+                .split(" (os error")
+                .next()
+                .unwrap_or(&reason)
+                .to_lowercase(),
+        ),
     }
 }
 
-fn get_members(peer_url: &str, creds: &Credentials) -> Result<Vec<u8>, String> {
-    let (mut tls, mut tcp, _) = tls_session(peer_url, creds)?;
+fn get_members(peer_url: &str, creds: &Credentials, timeout: Duration) -> Result<Vec<u8>, String> {
+    let (mut tls, mut tcp, _) = tls_session_within(peer_url, creds, timeout)?;
     let host = super::host_port(peer_url)
         .map(|(h, p)| format!("{h}:{p}"))
         .unwrap_or_default();
@@ -153,6 +167,7 @@ mod tests {
             node: "node2".into(),
             token: "t".into(),
             seen: ["node1".to_string()].into(),
+            acked: Default::default(),
         });
         let Answer::Waiting(w) = read_answer("u", &waiting) else {
             panic!("not read as waiting");

@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub const HEADER: &str = "X-Zone-Etcd-First-Start";
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most of a request that is read.
 const REQUEST_BYTES: usize = 8 * 1024;
+/// The most connections answered at once (a zone's members ask one at a time each).
+const CONNECTIONS: usize = 64;
 
 /// The answering peer port; it answers until the process execs or exits.
 pub struct Beacon {
@@ -70,19 +73,31 @@ impl Beacon {
         for listener in listeners {
             let (config, state, peer) = (config.clone(), state.clone(), peer.clone());
             std::thread::spawn(move || {
+                let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 for stream in listener.incoming().flatten() {
-                    // One connection at a time: each is bounded by CONNECTION_TIMEOUT.
-                    let _ = answer(stream, &config, &state, &peer);
+                    // Each connection on its own thread (a peer's etcd may connect and
+                    // send nothing for a while), at most CONNECTIONS at once; each is
+                    // bounded by CONNECTION_TIMEOUT.
+                    if busy.fetch_add(1, Ordering::SeqCst) >= CONNECTIONS {
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    let (config, state, peer, busy) =
+                        (config.clone(), state.clone(), peer.clone(), busy.clone());
+                    std::thread::spawn(move || {
+                        let _ = answer(stream, &config, &state, &peer);
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                    });
                 }
             });
         }
         Ok(Beacon { state })
     }
 
-    /// What the beacon tells from now on: the members this launch has seen waiting.
-    pub fn set_seen(&self, seen: &std::collections::BTreeSet<String>) {
+    /// What the beacon tells from now on.
+    pub fn tell(&self, waiting: Waiting) {
         if let Ok(mut state) = self.state.lock() {
-            state.seen = seen.clone();
+            *state = waiting;
         }
     }
 }

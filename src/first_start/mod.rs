@@ -15,11 +15,13 @@
 //!   others have seen it, and a member holding data (which never waits: it starts from its
 //!   data) keeps every empty member waiting. A member that went ahead is an etcd that lists
 //!   this one as not started yet: a late member of the same first start.
-//! - **An etcd that answers decides**: from its own member list (served without a quorum),
-//!   this node is a started member (it lost its data: refused), a member not started yet
-//!   (it starts, as a late member of the static bootstrap, if the cluster is the one that
-//!   bootstrap makes: [`crate::cluster::static_cluster_id`]), a member added by `join`
-//!   (run `join`), or no member at all (run `join`).
+//! - **An etcd that answers decides**: an etcd whose own member list (its peer port
+//!   serves it without a quorum) names this node as started says it lost its data
+//!   (refused). Any other verdict takes the member list of a member that serves clients
+//!   (a quorum, its log applied): this node is a member not started yet (it starts, as a
+//!   late member of the static bootstrap, if the cluster is the one that bootstrap makes:
+//!   [`crate::cluster::static_cluster_id`]), a member added by `join` (run `join`), or no
+//!   member at all (run `join`). An etcd that does not serve yet counts as not waiting.
 //! - **A member that ran before never waits**: its state directory records its last launch
 //!   (`<state>/peer-url`); with an empty data directory and no etcd answering, it lost its
 //!   data, and it is refused at once with what to do.
@@ -54,6 +56,9 @@ pub struct Waiting {
     pub token: String,
     /// The members it has seen waiting with its token.
     pub seen: BTreeSet<String>,
+    /// The members that said they saw it.
+    #[serde(default)]
+    pub acked: BTreeSet<String>,
 }
 
 /// What the launch does now.
@@ -112,6 +117,8 @@ pub struct Rendezvous {
     seen: BTreeSet<String>,
     /// Members that said they saw this one waiting.
     seen_me: BTreeSet<String>,
+    /// Members that read that this one saw them (so they need its answers no more).
+    confirmed: BTreeSet<String>,
 }
 
 impl Rendezvous {
@@ -131,17 +138,63 @@ impl Rendezvous {
             ran_before,
             seen: BTreeSet::new(),
             seen_me: BTreeSet::new(),
+            confirmed: BTreeSet::new(),
         }
     }
 
-    /// The members this launch has seen waiting: what its beacon tells the others.
-    pub fn seen(&self) -> &BTreeSet<String> {
-        &self.seen
+    /// What this launch's beacon tells the others.
+    pub fn waiting(&self) -> Waiting {
+        Waiting {
+            node: self.me.clone(),
+            token: self.token.clone(),
+            seen: self.seen.clone(),
+            acked: self.seen_me.clone(),
+        }
     }
 
-    /// Takes one round of answers (member name, answer) and says what to do.
-    pub fn decide(&mut self, answers: &[(String, Answer)]) -> Step {
-        if let Some(step) = self.etcd_verdict(answers) {
+    /// After [`Step::Start`]: whether this member may stop answering. It may once no other
+    /// member still waits without having read that this one saw it (a member that went
+    /// ahead, or went silent, needs nothing more from it).
+    pub fn may_leave(&mut self, answers: &[(String, Answer)]) -> bool {
+        self.observe(answers);
+        answers.iter().all(|(name, answer)| {
+            !matches!(answer, Answer::Waiting(_)) || self.confirmed.contains(name)
+        })
+    }
+
+    /// Of `peers` (name, URL), those not known to have read that this member saw them.
+    pub fn unconfirmed(&self, peers: &[(String, String)]) -> Vec<(String, String)> {
+        peers
+            .iter()
+            .filter(|(name, _)| !self.confirmed.contains(name))
+            .cloned()
+            .collect()
+    }
+
+    /// Takes in what the waiting members said of themselves.
+    fn observe(&mut self, answers: &[(String, Answer)]) {
+        for (name, answer) in answers {
+            let Answer::Waiting(w) = answer else {
+                continue;
+            };
+            if !self.others.contains(name) || w.token != self.token || w.node != *name {
+                continue;
+            }
+            self.seen.insert(name.clone());
+            if w.seen.contains(&self.me) {
+                self.seen_me.insert(name.clone());
+            }
+            if w.acked.contains(&self.me) {
+                self.confirmed.insert(name.clone());
+            }
+        }
+    }
+
+    /// Takes one round of answers (member name, answer) and, when a member serves
+    /// etcd's client API, the member list it answered there (`serving`), and says what to
+    /// do.
+    pub fn decide(&mut self, answers: &[(String, Answer)], serving: Option<&ClusterView>) -> Step {
+        if let Some(step) = self.etcd_verdict(answers, serving) {
             return step;
         }
         if self.ran_before {
@@ -154,16 +207,7 @@ impl Rendezvous {
             });
         }
         let latest: BTreeMap<&String, &Answer> = answers.iter().map(|(n, a)| (n, a)).collect();
-        for (name, answer) in answers {
-            if let Answer::Waiting(w) = answer {
-                if self.others.contains(name) && w.token == self.token && w.node == *name {
-                    self.seen.insert(name.clone());
-                    if w.seen.contains(&self.me) {
-                        self.seen_me.insert(name.clone());
-                    }
-                }
-            }
-        }
+        self.observe(answers);
         let mut pending = Vec::new();
         for name in &self.others {
             let reason = if !self.seen.contains(name) {
@@ -177,8 +221,9 @@ impl Rendezvous {
                         "waits for a first start with another zone file or CA (another cluster token)"
                             .to_string()
                     }
-                    // Handled by etcd_verdict.
-                    Some(Answer::Etcd(_)) => "runs etcd".to_string(),
+                    Some(Answer::Etcd(_)) => {
+                        "runs etcd, which does not serve clients yet (no quorum)".to_string()
+                    }
                 }
             } else if !self.seen_me.contains(name) {
                 "waiting, has not seen this member yet".to_string()
@@ -194,22 +239,33 @@ impl Rendezvous {
         }
     }
 
-    /// What the running etcd members that answered say of this node, if any answered.
-    fn etcd_verdict(&self, answers: &[(String, Answer)]) -> Option<Step> {
-        let mut verdicts: Vec<Step> = answers
-            .iter()
-            .filter_map(|(name, a)| match a {
-                Answer::Etcd(view) => Some(self.listed(name, view)),
-                _ => None,
-            })
-            .collect();
-        // The gravest first: a refusal from any member outweighs a start from another.
-        verdicts.sort_by_key(|s| match s {
-            Step::Refuse(Refusal::LostData { .. }) => 0,
-            Step::Refuse(_) => 1,
-            _ => 2,
+    /// What running etcd members say of this node, when they tell for sure.
+    ///
+    /// A member's peer port answers from its own store, which lags its log right after a
+    /// restart (it lists what it has replayed so far: members without the client URLs
+    /// they published, or none added later). So only "started" is sure from any member
+    /// (a start is never listed before it happened); every other verdict takes the member
+    /// list of a member that serves clients, which it does only once it has applied its
+    /// log and has a quorum.
+    fn etcd_verdict(
+        &self,
+        answers: &[(String, Answer)],
+        serving: Option<&ClusterView>,
+    ) -> Option<Step> {
+        let lost = answers.iter().find_map(|(name, a)| match a {
+            Answer::Etcd(view) => view
+                .by_peer_url(&self.peer_url)
+                .filter(|m| m.published())
+                .map(|m| Refusal::LostData {
+                    answered_by: name.clone(),
+                    id: m.id,
+                }),
+            _ => None,
         });
-        verdicts.into_iter().next()
+        if let Some(lost) = lost {
+            return Some(Step::Refuse(lost));
+        }
+        serving.map(|view| self.listed(&view.answered_by, view))
     }
 
     fn listed(&self, answered_by: &str, view: &ClusterView) -> Step {

@@ -24,12 +24,17 @@ fn node1(ran_before: bool) -> Rendezvous {
 }
 
 fn waiting(n: u8, seen: &[u8]) -> (String, Answer) {
+    waiting_acked(n, seen, &[])
+}
+
+fn waiting_acked(n: u8, seen: &[u8], acked: &[u8]) -> (String, Answer) {
     (
         node(n),
         Answer::Waiting(Waiting {
             node: node(n),
             token: TOKEN.into(),
             seen: seen.iter().map(|&s| node(s)).collect(),
+            acked: acked.iter().map(|&s| node(s)).collect(),
         }),
     )
 }
@@ -72,6 +77,14 @@ fn etcd_of(cluster_id: u64, n: u8, published: &[u8], unnamed: &[u8]) -> (String,
     )
 }
 
+/// The member list a serving member answers on its client API.
+fn serving(answer: (String, Answer)) -> ClusterView {
+    match answer.1 {
+        Answer::Etcd(view) => view,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn pending(step: &Step) -> Vec<String> {
     match step {
         Step::Wait(p) => p.iter().map(|(n, _)| n.clone()).collect(),
@@ -84,23 +97,23 @@ fn a_first_start_needs_every_member_waiting_and_seeing_this_one() {
     let mut r = node1(false);
     // Nobody yet.
     assert_eq!(
-        pending(&r.decide(&[silent(2), silent(3)])),
+        pending(&r.decide(&[silent(2), silent(3)], None)),
         ["node2", "node3"]
     );
     // node2 waits but has not seen node1; node3 is silent.
     assert_eq!(
-        pending(&r.decide(&[waiting(2, &[]), silent(3)])),
+        pending(&r.decide(&[waiting(2, &[]), silent(3)], None)),
         ["node2", "node3"]
     );
-    assert!(r.seen().contains("node2"));
+    assert!(r.waiting().seen.contains("node2"));
     // node2 saw node1; node3 waits and saw nobody.
     assert_eq!(
-        pending(&r.decide(&[waiting(2, &[1]), waiting(3, &[2])])),
+        pending(&r.decide(&[waiting(2, &[1]), waiting(3, &[2])], None)),
         ["node3"]
     );
     // node2 went ahead (silent while its etcd starts): what it said stands.
     assert_eq!(
-        r.decide(&[silent(2), waiting(3, &[1, 2])]),
+        r.decide(&[silent(2), waiting(3, &[1, 2])], None),
         Step::Start(Why::FirstStart)
     );
 }
@@ -116,7 +129,7 @@ fn a_majority_of_empty_members_never_starts_without_the_others() {
         false,
     );
     for _ in 0..100 {
-        let step = node2.decide(&[silent(1), waiting(3, &[1, 2])]);
+        let step = node2.decide(&[silent(1), waiting(3, &[1, 2])], None);
         assert_eq!(pending(&step), ["node1"]);
     }
 }
@@ -126,43 +139,46 @@ fn a_member_holding_data_decides_from_its_member_list() {
     let mut r = node1(false);
     // node2 runs etcd from its data and lists node1 as started: node1 lost its data.
     assert_eq!(
-        r.decide(&[etcd(2, &[1, 2, 3], &[]), waiting(3, &[1])]),
+        r.decide(&[etcd(2, &[1, 2, 3], &[]), waiting(3, &[1])], None),
         Step::Refuse(Refusal::LostData {
             answered_by: node(2),
             id: 1
         })
     );
-    // node2's etcd lists node1 as a member of the bootstrap that never started.
+    // A serving member lists node1 as a member of the bootstrap that never started.
+    let two_and_three = serving(etcd(2, &[2, 3], &[]));
     assert_eq!(
-        node1(false).decide(&[etcd(2, &[2, 3], &[]), silent(3)]),
+        node1(false).decide(&[etcd(2, &[2, 3], &[]), silent(3)], Some(&two_and_three)),
         Step::Start(Why::LateMember {
-            answered_by: node(2)
+            answered_by: url(2)
         })
     );
     // Added by join, not started: join starts it.
+    let joined = serving(etcd(2, &[2, 3], &[1]));
     assert_eq!(
-        node1(false).decide(&[etcd(2, &[2, 3], &[1]), silent(3)]),
+        node1(false).decide(&[etcd(2, &[2, 3], &[1]), silent(3)], Some(&joined)),
         Step::Refuse(Refusal::JoinPending {
-            answered_by: node(2),
+            answered_by: url(2),
             id: 1
         })
     );
     // Not started in a cluster the static bootstrap does not make (restored since).
+    let restored = serving(etcd_of(9, 2, &[2, 3], &[]));
     assert_eq!(
-        node1(false).decide(&[etcd_of(9, 2, &[2, 3], &[]), silent(3)]),
+        node1(false).decide(&[silent(2), silent(3)], Some(&restored)),
         Step::Refuse(Refusal::OtherCluster {
-            answered_by: node(2),
+            answered_by: url(2),
             running: 9
         })
     );
     // Started there: lost, whatever the cluster.
     assert!(matches!(
-        node1(false).decide(&[etcd_of(9, 2, &[1, 2, 3], &[]), silent(3)]),
+        node1(false).decide(&[etcd_of(9, 2, &[1, 2, 3], &[]), silent(3)], None),
         Step::Refuse(Refusal::LostData { .. })
     ));
     // One etcd that lists it as started outweighs one that does not.
     assert!(matches!(
-        node1(false).decide(&[etcd(2, &[2, 3], &[]), etcd(3, &[1, 2, 3], &[])]),
+        node1(false).decide(&[etcd(2, &[2, 3], &[]), etcd(3, &[1, 2, 3], &[])], None),
         Step::Refuse(Refusal::LostData { .. })
     ));
 }
@@ -176,11 +192,36 @@ fn a_cluster_without_this_peer_url_sends_it_to_join() {
         [node(1), node(2)],
         false,
     );
+    let three = serving(etcd(1, &[1, 2, 3], &[]));
     assert_eq!(
-        r.decide(&[etcd(1, &[1, 2, 3], &[]), silent(2)]),
+        r.decide(&[etcd(1, &[1, 2, 3], &[]), silent(2)], Some(&three)),
         Step::Refuse(Refusal::NotAMember {
-            answered_by: node(1)
+            answered_by: url(1)
         })
+    );
+}
+
+#[test]
+fn only_a_start_is_sure_from_an_etcd_that_does_not_serve() {
+    // node2 restarts from its data and has not replayed node1's start yet: it lists node1
+    // without client URLs, and serves no client. Not a late member: node1 waits.
+    let mut r = node1(false);
+    let step = r.decide(&[etcd(2, &[2, 3], &[]), silent(3)], None);
+    assert_eq!(pending(&step), ["node2", "node3"]);
+    let Step::Wait(p) = step else { unreachable!() };
+    assert!(p[0].1.contains("does not serve clients yet"), "{p:?}");
+    // Once replayed, it lists node1 as started: lost.
+    assert!(matches!(
+        r.decide(&[etcd(2, &[1, 2, 3], &[]), silent(3)], None),
+        Step::Refuse(Refusal::LostData { .. })
+    ));
+    // A member that went ahead in this first start (seen waiting, it saw node1) and does
+    // not serve yet: the rendezvous decides.
+    let mut r = node1(false);
+    r.decide(&[waiting(2, &[1, 3]), waiting(3, &[1, 2])], None);
+    assert_eq!(
+        r.decide(&[etcd(2, &[2], &[]), waiting(3, &[1, 2])], None),
+        Step::Start(Why::FirstStart)
     );
 }
 
@@ -188,7 +229,7 @@ fn a_cluster_without_this_peer_url_sends_it_to_join() {
 fn a_member_that_ran_before_never_waits_for_a_first_start() {
     let mut r = node1(true);
     assert_eq!(
-        r.decide(&[silent(2), waiting(3, &[1, 2])]),
+        r.decide(&[silent(2), waiting(3, &[1, 2])], None),
         Step::Refuse(Refusal::RanBefore {
             waiting: vec![node(3)],
             silent: vec![node(2)],
@@ -197,15 +238,16 @@ fn a_member_that_ran_before_never_waits_for_a_first_start() {
     // Even when every other member waits: the zone's data is gone everywhere, and that
     // takes a restore, not a silent empty start.
     assert!(matches!(
-        node1(true).decide(&[waiting(2, &[1, 3]), waiting(3, &[1, 2])]),
+        node1(true).decide(&[waiting(2, &[1, 3]), waiting(3, &[1, 2])], None),
         Step::Refuse(Refusal::RanBefore { .. })
     ));
     // But a running etcd that lists it as never started lets it start (its earlier etcd
     // stopped before it wrote any data).
+    let two_and_three = serving(etcd(2, &[2, 3], &[]));
     assert_eq!(
-        node1(true).decide(&[etcd(2, &[2, 3], &[]), silent(3)]),
+        node1(true).decide(&[etcd(2, &[2, 3], &[]), silent(3)], Some(&two_and_three)),
         Step::Start(Why::LateMember {
-            answered_by: node(2)
+            answered_by: url(2)
         })
     );
 }
@@ -219,6 +261,7 @@ fn another_token_or_an_impostor_is_not_seen() {
             node: node(2),
             token: "another".into(),
             seen: [node(1)].into(),
+            acked: [node(1)].into(),
         }),
     );
     let impostor = (
@@ -227,15 +270,16 @@ fn another_token_or_an_impostor_is_not_seen() {
             node: node(2),
             token: TOKEN.into(),
             seen: [node(1)].into(),
+            acked: [node(1)].into(),
         }),
     );
-    let step = r.decide(&[other_zone, impostor]);
+    let step = r.decide(&[other_zone, impostor], None);
     let Step::Wait(p) = step else {
         panic!("{step:?}")
     };
     assert!(p[0].1.contains("another cluster token"), "{p:?}");
     assert!(p[1].1.contains("answers as node2"), "{p:?}");
-    assert!(r.seen().is_empty());
+    assert!(r.waiting().seen.is_empty());
 }
 
 #[test]
@@ -247,5 +291,26 @@ fn a_zone_of_one_starts_at_once() {
         Vec::<String>::new(),
         false,
     );
-    assert_eq!(r.decide(&[]), Step::Start(Why::FirstStart));
+    assert_eq!(r.decide(&[], None), Step::Start(Why::FirstStart));
+}
+
+#[test]
+fn a_started_member_answers_until_every_waiting_one_read_it() {
+    let mut r = node1(false);
+    assert_eq!(
+        r.decide(&[waiting(2, &[1, 3]), waiting(3, &[1, 2])], None),
+        Step::Start(Why::FirstStart)
+    );
+    // What it tells: it saw both, and both saw it.
+    assert_eq!(r.waiting().acked, [node(2), node(3)].into());
+    // node2 read that; node3 not yet.
+    assert!(!r.may_leave(&[waiting_acked(2, &[1, 3], &[1]), waiting(3, &[1, 2])]));
+    // node3 went ahead (its etcd answers, or it is silent for a moment): nothing to wait for.
+    assert!(r.may_leave(&[silent(2), etcd(3, &[3], &[])]));
+    let mut r = node1(false);
+    r.decide(&[waiting(2, &[1, 3]), waiting(3, &[1, 2])], None);
+    assert!(r.may_leave(&[
+        waiting_acked(2, &[1, 3], &[1]),
+        waiting_acked(3, &[1, 2], &[1])
+    ]));
 }

@@ -10,20 +10,25 @@ use std::time::{Duration, Instant};
 use zone_pki::Error;
 
 use crate::cluster;
+use crate::cluster_api::ClusterView;
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::config::node::Node;
 use crate::config::zone::Member;
 use crate::first_start::beacon::Beacon;
-use crate::first_start::{record, Refusal, Rendezvous, Step, Waiting, Why};
+use crate::first_start::{record, Answer, Refusal, Rendezvous, Step, Why};
 use crate::leaves::LeafPaths;
 use crate::membership;
 
 /// Between two rounds of questions while waiting.
 const ROUND: Duration = Duration::from_millis(100);
-/// How long the answers go on after this member decided to start: a few of the others'
-/// rounds, so each reads that this member saw it (one whose etcd then never serves would
-/// otherwise leave the others waiting for its next launch).
-const LINGER: Duration = Duration::from_millis(500);
+/// The most the answers go on after this member decided to start, until every member
+/// still waiting has read that this one saw it.
+const LINGER: Duration = Duration::from_secs(1);
+/// How long one question may take while waiting (a member far away; an etcd that just
+/// started holds the TLS handshake until it serves its peers).
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one question may take once this member decided to start.
+const LINGER_ASK_TIMEOUT: Duration = Duration::from_millis(250);
 /// How often the same wait is reported again.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -51,29 +56,62 @@ pub fn may_start(
         others.iter().map(|(n, _)| n.clone()),
         ran_before.is_some(),
     );
+    let started = Instant::now();
     let creds = if others.is_empty() {
         None
     } else {
         Some(Credentials::load_peer(tls).map_err(|e| e.file(config))?)
     };
-    let mut beacon: Option<Beacon> = None;
+    // Answering from the start (unless this member ran before: it never takes part in a
+    // first start), so members launched together see each other in their first round.
+    let beacon = match &creds {
+        Some(_) if ran_before.is_none() => Some(Beacon::start(
+            &cluster::listen_peer_urls(member, node.listen_address),
+            tls,
+            &node.zone,
+            rendezvous.waiting(),
+        )?),
+        _ => None,
+    };
+    let ask = |peers: &[(String, String)], timeout| match &creds {
+        Some(creds) => cluster_api::ask_peers(peers, creds, timeout),
+        None => Vec::new(),
+    };
     let mut reported: Option<(Vec<String>, Instant)> = None;
     loop {
-        let answers = match &creds {
-            Some(creds) => cluster_api::ask_peers(&others, creds),
-            None => Vec::new(),
+        let answers = ask(&others, ASK_TIMEOUT);
+        // A member running etcd: what the cluster says, if a member serves clients.
+        let serving = if answers.iter().any(|(_, a)| matches!(a, Answer::Etcd(_))) {
+            serving_view(node, tls)
+        } else {
+            None
         };
-        match rendezvous.decide(&answers) {
+        let step = rendezvous.decide(&answers, serving.as_ref());
+        if let Some(beacon) = &beacon {
+            beacon.tell(rendezvous.waiting());
+        }
+        match step {
             Step::Start(Why::FirstStart) => {
                 if let Some(beacon) = &beacon {
                     tracing::info!(
                         "every member of zone {} is present with an empty data directory: the zone's first start",
                         node.zone
                     );
-                    // The others may not have read yet that this member saw them all:
-                    // a few more rounds of answers, so none is left waiting for it.
-                    beacon.set_seen(rendezvous.seen());
-                    std::thread::sleep(LINGER);
+                    // Answer until every member still waiting has read that this one saw
+                    // it (one whose etcd then never served would leave the others
+                    // waiting for its next launch), for at most LINGER.
+                    // Only those not known to have read it are asked, briefly: one that
+                    // does not answer at once has gone ahead (its etcd starting).
+                    let until = Instant::now() + LINGER;
+                    while Instant::now() < until {
+                        let unsure = rendezvous.unconfirmed(&others);
+                        let answers = ask(&unsure, LINGER_ASK_TIMEOUT);
+                        beacon.tell(rendezvous.waiting());
+                        if rendezvous.may_leave(&answers) {
+                            break;
+                        }
+                        std::thread::sleep(ROUND);
+                    }
                 }
                 return Ok(());
             }
@@ -90,25 +128,13 @@ pub fn may_start(
                 ))
             }
             Step::Wait(pending) => {
-                let beacon = match &beacon {
-                    Some(b) => b,
-                    None => beacon.insert(Beacon::start(
-                        &cluster::listen_peer_urls(member, node.listen_address),
-                        tls,
-                        &node.zone,
-                        Waiting {
-                            node: node.name.clone(),
-                            token: token.to_string(),
-                            seen: rendezvous.seen().clone(),
-                        },
-                    )?),
-                };
-                beacon.set_seen(rendezvous.seen());
                 let names: Vec<String> = pending.iter().map(|(n, _)| n.clone()).collect();
                 let due = reported
                     .as_ref()
                     .is_none_or(|(last, at)| *last != names || at.elapsed() >= REPORT_EVERY);
-                if due {
+                // The first round finds members launched at the same instant not yet
+                // answering: report from the second on.
+                if due && (reported.is_some() || started.elapsed() >= ROUND) {
                     report_wait(&pending);
                     reported = Some((names, Instant::now()));
                 }
@@ -116,6 +142,23 @@ pub fn may_start(
             }
         }
     }
+}
+
+/// The member list from the first other member that serves etcd's client API (it has a
+/// quorum and has applied its log), asked briefly; `None` when none does.
+fn serving_view(node: &Node, tls: &LeafPaths) -> Option<ClusterView> {
+    let creds = Credentials::load(tls).ok()?;
+    let runtime = cluster_api::runtime().ok()?;
+    runtime
+        .block_on(async {
+            tokio::time::timeout(
+                ASK_TIMEOUT,
+                cluster_api::view(&super::super::other_members(node), &creds),
+            )
+            .await
+        })
+        .ok()?
+        .ok()
 }
 
 fn report_wait(pending: &[(String, String)]) {

@@ -162,6 +162,17 @@ impl Rendezvous {
         })
     }
 
+    /// Of `peers` (name, URL), those still to ask: the members not yet seen waiting, or
+    /// that have not said they saw this one. The others were empty and waiting during this
+    /// launch and saw it: whatever they say now cannot change the outcome.
+    pub fn unsettled(&self, peers: &[(String, String)]) -> Vec<(String, String)> {
+        peers
+            .iter()
+            .filter(|(name, _)| !(self.seen.contains(name) && self.seen_me.contains(name)))
+            .cloned()
+            .collect()
+    }
+
     /// Of `peers` (name, URL), those not known to have read that this member saw them.
     pub fn unconfirmed(&self, peers: &[(String, String)]) -> Vec<(String, String)> {
         peers
@@ -194,8 +205,21 @@ impl Rendezvous {
     /// etcd's client API, the member list it answered there (`serving`), and says what to
     /// do.
     pub fn decide(&mut self, answers: &[(String, Answer)], serving: Option<&ClusterView>) -> Step {
-        if let Some(step) = self.etcd_verdict(answers, serving) {
-            return step;
+        if let Some(lost) = self.lost(answers) {
+            return Step::Refuse(lost);
+        }
+        if !self.ran_before {
+            self.observe(answers);
+            if self
+                .others
+                .iter()
+                .all(|n| self.seen.contains(n) && self.seen_me.contains(n))
+            {
+                return Step::Start(Why::FirstStart);
+            }
+        }
+        if let Some(view) = serving {
+            return self.listed(&view.answered_by, view);
         }
         if self.ran_before {
             let (waiting, silent): (Vec<_>, Vec<_>) = answers
@@ -207,12 +231,11 @@ impl Rendezvous {
             });
         }
         let latest: BTreeMap<&String, &Answer> = answers.iter().map(|(n, a)| (n, a)).collect();
-        self.observe(answers);
         let mut pending = Vec::new();
         for name in &self.others {
             let reason = if !self.seen.contains(name) {
                 match latest.get(name) {
-                    None => "not asked".to_string(),
+                    None => "no answer".to_string(),
                     Some(Answer::Silent(reason)) => reason.clone(),
                     Some(Answer::Waiting(w)) if w.node != *name => {
                         format!("its peer port answers as {}", w.node)
@@ -239,20 +262,16 @@ impl Rendezvous {
         }
     }
 
-    /// What running etcd members say of this node, when they tell for sure.
+    /// Whether a running etcd lists this node as started: it lost its data.
     ///
     /// A member's peer port answers from its own store, which lags its log right after a
     /// restart (it lists what it has replayed so far: members without the client URLs
     /// they published, or none added later). So only "started" is sure from any member
     /// (a start is never listed before it happened); every other verdict takes the member
-    /// list of a member that serves clients, which it does only once it has applied its
-    /// log and has a quorum.
-    fn etcd_verdict(
-        &self,
-        answers: &[(String, Answer)],
-        serving: Option<&ClusterView>,
-    ) -> Option<Step> {
-        let lost = answers.iter().find_map(|(name, a)| match a {
+    /// list of a member that serves clients (`serving` in [`Rendezvous::decide`]), which
+    /// it does only once it has applied its log and has a quorum.
+    fn lost(&self, answers: &[(String, Answer)]) -> Option<Refusal> {
+        answers.iter().find_map(|(name, a)| match a {
             Answer::Etcd(view) => view
                 .by_peer_url(&self.peer_url)
                 .filter(|m| m.published())
@@ -261,11 +280,7 @@ impl Rendezvous {
                     id: m.id,
                 }),
             _ => None,
-        });
-        if let Some(lost) = lost {
-            return Some(Step::Refuse(lost));
-        }
-        serving.map(|view| self.listed(&view.answered_by, view))
+        })
     }
 
     fn listed(&self, answered_by: &str, view: &ClusterView) -> Step {

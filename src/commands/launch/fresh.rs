@@ -79,14 +79,19 @@ pub fn may_start(
     };
     let mut reported: Option<(Vec<String>, Instant)> = None;
     loop {
-        let answers = ask(&others, ASK_TIMEOUT);
-        // A member running etcd: what the cluster says, if a member serves clients.
-        let serving = if answers.iter().any(|(_, a)| matches!(a, Answer::Etcd(_))) {
-            serving_view(node, tls)
-        } else {
-            None
-        };
-        let step = rendezvous.decide(&answers, serving.as_ref());
+        let answers = ask(&rendezvous.unsettled(&others), ASK_TIMEOUT);
+        let mut step = rendezvous.decide(&answers, None);
+        // A member running etcd, and the rendezvous did not decide: what the cluster says,
+        // if a member serves clients.
+        if !matches!(
+            step,
+            Step::Start(_) | Step::Refuse(Refusal::LostData { .. })
+        ) && answers.iter().any(|(_, a)| matches!(a, Answer::Etcd(_)))
+        {
+            if let Some(view) = serving_view(node, tls) {
+                step = rendezvous.decide(&answers, Some(&view));
+            }
+        }
         if let Some(beacon) = &beacon {
             beacon.tell(rendezvous.waiting());
         }

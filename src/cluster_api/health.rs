@@ -282,33 +282,52 @@ pub fn time_handshake(endpoint: &str, creds: &Credentials) -> Result<Duration, S
 
 /// Asks one member for its versions (`GET /version` on its client port, mutual TLS).
 pub fn versions(endpoint: &str, creds: &Credentials) -> Result<Versions, String> {
-    let (mut tls, mut tcp, _) = tls_session(endpoint, creds)?;
+    let response = https_get(
+        endpoint,
+        creds,
+        "/version",
+        VERSION_RESPONSE_BYTES,
+        CONNECT_TIMEOUT,
+    )
+    .map_err(|e| format!("/version: {e}"))?;
+    parse_version_response(&response)
+}
+
+/// `GET path` over mutual TLS with the node's certificate (`Connection: close`): the raw
+/// HTTP/1.1 response, read until the peer closes, the body is complete, or `limit` bytes;
+/// the connection and each read give up after `timeout`.
+pub(super) fn https_get(
+    endpoint: &str,
+    creds: &Credentials,
+    path: &str,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
+    let (mut tls, mut tcp, _) = tls_session_within(endpoint, creds, timeout)?;
     let host = host_port(endpoint)
         .map(|(h, p)| format!("{h}:{p}"))
         .unwrap_or_default();
     let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
     stream
         .write_all(
-            format!("GET /version HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
         )
-        .map_err(|e| format!("/version: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let mut response = Vec::new();
-    let mut buf = [0u8; 4096];
-    // Until the peer closes (Connection: close), the body is complete, or the cap.
-    while response.len() < VERSION_RESPONSE_BYTES && !http_complete(&response) {
+    let mut buf = [0u8; 8192];
+    while response.len() < limit && !http_complete(&response) {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => response.extend_from_slice(&buf[..n]),
             Err(_) if !response.is_empty() => break,
-            Err(e) => return Err(format!("/version: {e}")),
+            Err(e) => return Err(e.to_string()),
         }
     }
-    parse_version_response(&response)
+    Ok(response)
 }
 
 /// Whether an HTTP/1.1 response holds its headers and a body of its Content-Length.
-pub(super) fn http_complete(response: &[u8]) -> bool {
+fn http_complete(response: &[u8]) -> bool {
     let text = String::from_utf8_lossy(response);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return false;

@@ -3,12 +3,11 @@
 //! without a quorum; a launch waiting for the zone's first start answers it with what it
 //! waits for ([`crate::first_start::beacon`]). Anything else is silence, with its reason.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::first_start::{beacon, Answer, Waiting};
 
-use super::health::{http_complete, tls_session_within};
+use super::health::https_get;
 use super::{ClusterMember, ClusterView, Credentials};
 
 /// The most of an answer that is read: a member list of a few hundred members.
@@ -40,7 +39,7 @@ pub fn ask_peers(
 
 /// Asks the peer port at `peer_url` who is there.
 pub fn ask_peer(peer_url: &str, creds: &Credentials, timeout: Duration) -> Answer {
-    match get_members(peer_url, creds, timeout) {
+    match https_get(peer_url, creds, "/members", ANSWER_BYTES, timeout) {
         Ok(response) => read_answer(peer_url, &response),
         Err(reason) => Answer::Silent(
             // "Connection refused (os error 111)": the reason, not the number.
@@ -51,31 +50,6 @@ pub fn ask_peer(peer_url: &str, creds: &Credentials, timeout: Duration) -> Answe
                 .to_lowercase(),
         ),
     }
-}
-
-fn get_members(peer_url: &str, creds: &Credentials, timeout: Duration) -> Result<Vec<u8>, String> {
-    let (mut tls, mut tcp, _) = tls_session_within(peer_url, creds, timeout)?;
-    let host = super::host_port(peer_url)
-        .map(|(h, p)| format!("{h}:{p}"))
-        .unwrap_or_default();
-    let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
-    stream
-        .write_all(
-            format!("GET /members HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    let mut buf = [0u8; 8192];
-    while response.len() < ANSWER_BYTES && !http_complete(&response) {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => response.extend_from_slice(&buf[..n]),
-            Err(_) if !response.is_empty() => break,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok(response)
 }
 
 /// etcd's member list as its peer port serves it.

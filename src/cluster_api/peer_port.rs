@@ -2,6 +2,9 @@
 //! question etcd's own peers ask. A running etcd answers it from its own store, with or
 //! without a quorum; a launch waiting for the zone's first start answers it with what it
 //! waits for ([`crate::first_start::beacon`]). Anything else is silence, with its reason.
+//! An etcd whose store lists no started member is asked its versions too: one that never
+//! had a quorum is a member of a first start started without the launcher (a systemd
+//! `EnvironmentFile` from `launch --dry-run --format env`).
 
 use std::time::Duration;
 
@@ -40,7 +43,17 @@ pub fn ask_peers(
 /// Asks the peer port at `peer_url` who is there.
 pub fn ask_peer(peer_url: &str, creds: &Credentials, timeout: Duration) -> Answer {
     match https_get(peer_url, creds, "/members", ANSWER_BYTES, timeout) {
-        Ok(response) => read_answer(peer_url, &response),
+        Ok(response) => match read_answer(peer_url, &response) {
+            // Nobody ever started in that member's store: is it a fresh bootstrap?
+            Answer::Etcd(view) if view.members.iter().all(|m| !m.published()) => {
+                if bootstrapping(peer_url, creds, timeout) {
+                    Answer::Bootstrapping(view)
+                } else {
+                    Answer::Etcd(view)
+                }
+            }
+            answer => answer,
+        },
         Err(reason) => Answer::Silent(
             // "Connection refused (os error 111)": the reason, not the number.
             reason
@@ -50,6 +63,27 @@ pub fn ask_peer(peer_url: &str, creds: &Credentials, timeout: Duration) -> Answe
                 .to_lowercase(),
         ),
     }
+}
+
+/// Whether the etcd at `peer_url` has not decided a cluster version yet, and is 3.5 or
+/// newer: etcd 3.5 keeps the cluster version in its database and reads it back before it
+/// serves anything, so a member restarting over data of a cluster that ever had a quorum
+/// says it at once; only a member that started fresh and never had a quorum says
+/// `not_decided`. (3.4 keeps it only in the log it replays: its word proves nothing.)
+fn bootstrapping(peer_url: &str, creds: &Credentials, timeout: Duration) -> bool {
+    let Ok(response) = https_get(peer_url, creds, "/version", 4096, timeout) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&response);
+    let Some((_, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let Ok(versions) = serde_json::from_str::<super::Versions>(body.trim()) else {
+        return false;
+    };
+    versions.cluster == "not_decided"
+        && crate::etcd::Version::parse(&versions.server)
+            .is_some_and(|v| v >= crate::etcd::Version::new(3, 5, 0))
 }
 
 /// etcd's member list as its peer port serves it.

@@ -46,6 +46,11 @@ pub enum Answer {
     Waiting(Waiting),
     /// An etcd member, with the member list from its own store.
     Etcd(ClusterView),
+    /// An etcd (3.5 or newer) that has never had a quorum and whose store lists no started
+    /// member: started fresh, holding no data. One of this zone's static bootstrap (its
+    /// cluster ID) takes part in the first start as a member that went ahead: etcd run
+    /// directly from `launch --dry-run --format env`, or a launch that went ahead.
+    Bootstrapping(ClusterView),
 }
 
 /// What a waiting launch says of itself (the beacon's JSON answer).
@@ -185,8 +190,18 @@ impl Rendezvous {
     /// Takes in what the waiting members said of themselves.
     fn observe(&mut self, answers: &[(String, Answer)]) {
         for (name, answer) in answers {
-            let Answer::Waiting(w) = answer else {
-                continue;
+            let w = match answer {
+                Answer::Waiting(w) => w,
+                Answer::Bootstrapping(view)
+                    if view.cluster_id == self.cluster_id && self.others.contains(name) =>
+                {
+                    // Present, empty, and it needs nothing more from this member.
+                    self.seen.insert(name.clone());
+                    self.seen_me.insert(name.clone());
+                    self.confirmed.insert(name.clone());
+                    continue;
+                }
+                _ => continue,
             };
             if !self.others.contains(name) || w.token != self.token || w.node != *name {
                 continue;
@@ -247,6 +262,10 @@ impl Rendezvous {
                     Some(Answer::Etcd(_)) => {
                         "runs etcd, which does not serve clients yet (no quorum)".to_string()
                     }
+                    Some(Answer::Bootstrapping(view)) => format!(
+                        "runs a new etcd cluster {}, not the one this zone's first start makes",
+                        crate::cluster_api::hex_id(view.cluster_id)
+                    ),
                 }
             } else if !self.seen_me.contains(name) {
                 "waiting, has not seen this member yet".to_string()

@@ -314,3 +314,30 @@ fn a_started_member_answers_until_every_waiting_one_read_it() {
         waiting_acked(3, &[1, 2], &[1])
     ]));
 }
+
+#[test]
+fn an_etcd_started_directly_for_the_first_start_counts_as_present() {
+    // node3 runs etcd from `launch --dry-run --format env`: fresh, no quorum yet.
+    let fresh = |cluster_id| match etcd_of(cluster_id, 3, &[], &[]) {
+        (name, Answer::Etcd(view)) => (name, Answer::Bootstrapping(view)),
+        _ => unreachable!(),
+    };
+    let mut r = node1(false);
+    assert_eq!(
+        pending(&r.decide(&[waiting(2, &[3]), fresh(CLUSTER)], None)),
+        ["node2"]
+    );
+    assert_eq!(
+        r.decide(&[waiting(2, &[1, 3]), fresh(CLUSTER)], None),
+        Step::Start(Why::FirstStart)
+    );
+    // Another cluster's fresh etcd is no member of this first start.
+    let mut r = node1(false);
+    let step = r.decide(&[waiting(2, &[1, 3]), fresh(9)], None);
+    let Step::Wait(p) = step else {
+        panic!("{step:?}")
+    };
+    assert!(p
+        .iter()
+        .any(|(n, why)| n == "node3" && why.contains("new etcd cluster 9")));
+}

@@ -104,15 +104,15 @@ pub fn may_start(
                     );
                     // Answer until every member still waiting has read that this one saw
                     // it (one whose etcd then never served would leave the others
-                    // waiting for its next launch), for at most LINGER.
-                    // Only those not known to have read it are asked, briefly: one that
-                    // does not answer at once has gone ahead (its etcd starting).
+                    // waiting for its next launch), for at most LINGER. Only those not
+                    // known to have read it are asked, briefly: one that does not answer
+                    // at once has gone ahead (its etcd starting).
                     let until = Instant::now() + LINGER;
                     while Instant::now() < until {
-                        let unsure = rendezvous.unconfirmed(&others);
-                        let answers = ask(&unsure, LINGER_ASK_TIMEOUT);
+                        let answers = ask(&rendezvous.unconfirmed(&others), LINGER_ASK_TIMEOUT);
+                        let done = rendezvous.may_leave(&answers);
                         beacon.tell(rendezvous.waiting());
-                        if rendezvous.may_leave(&answers) {
+                        if done {
                             break;
                         }
                         std::thread::sleep(ROUND);

@@ -1,11 +1,13 @@
 //! The running cluster, seen through etcd's v3 API with this node's client certificate.
 //!
-//! Only `join`, `leave`, `status` and launch's restart check talk to the cluster; the
+//! Only `join`, `leave`, `status`, `maintain`, `snapshot`, `restore` and launch's checks
+//! (a restart's, and a first start's questions to the peer ports) talk to the cluster; the
 //! derivation in [`crate::cluster`] never does. Every call has a deadline, so a member that
 //! is down or silent costs at most [`CONNECT_TIMEOUT`] plus [`REQUEST_TIMEOUT`], never a
 //! hang (a compaction or a defragmentation, which take as long as the database is big, get
-//! [`COMPACTION_DEADLINE`] and [`DEFRAGMENT_DEADLINE`]). Errors are returned as short strings: callers put them in one line with the
-//! endpoint, and the operator needs etcd's message, not the transport's layers.
+//! [`COMPACTION_DEADLINE`] and [`DEFRAGMENT_DEADLINE`]). Errors are returned as short
+//! strings: callers put them in one line with the endpoint, and the operator needs etcd's
+//! message, not the transport's layers.
 
 //!
 //! - [`members`]: the member list and its changes (add as learner, promote, remove);
@@ -154,17 +156,6 @@ pub fn listening(url: &str, timeout: std::time::Duration) -> bool {
                 .any(|addr| TcpStream::connect_timeout(&addr, timeout).is_ok())
         })
         .unwrap_or(false)
-}
-
-/// Whether any of `urls` is [`listening`], all asked at once.
-pub fn any_listening(urls: &[String], timeout: std::time::Duration) -> bool {
-    std::thread::scope(|scope| {
-        let asks: Vec<_> = urls
-            .iter()
-            .map(|url| scope.spawn(move || listening(url, timeout)))
-            .collect();
-        asks.into_iter().any(|ask| ask.join().unwrap_or(false))
-    })
 }
 
 /// `https://host:port` (IPv6 in brackets) into host and port.

@@ -21,10 +21,15 @@
 //!   (a quorum, its log applied): this node is a member not started yet (it starts, as a
 //!   late member of the static bootstrap, if the cluster is the one that bootstrap makes:
 //!   [`crate::cluster::static_cluster_id`]), a member added by `join` (run `join`), or no
-//!   member at all (run `join`). An etcd that does not serve yet counts as not waiting.
-//! - **A member that ran before never waits**: its state directory records its last launch
-//!   (`<state>/peer-url`); with an empty data directory and no etcd answering, it lost its
-//!   data, and it is refused at once with what to do.
+//!   member at all (run `join`). Any other etcd that does not serve yet counts as not
+//!   waiting.
+//! - **A member that ran before never waits**: every launch over existing data records the
+//!   member in its state directory ([`record`], `<state>/member.json`); with that record,
+//!   an empty data directory and no etcd answering, it lost its data, and it is refused at
+//!   once with what to do.
+//! - **An etcd 3.5+ started fresh for this first start** (run directly from `launch
+//!   --dry-run --format env`, or a launch that went ahead) counts as present: it never had
+//!   a quorum, lists no started member, and has the zone's cluster ID.
 //!
 //! [`Rendezvous::decide`] is pure: it reads what each member answered and what this launch
 //! saw before; the asking is in [`crate::cluster_api::ask_peer`], the answering in

@@ -25,6 +25,14 @@ pub struct Record {
 }
 
 impl Record {
+    /// What an unreadable record says: a member ran here, its IDs unknown.
+    pub fn unknown() -> Record {
+        Record {
+            member_id: "?".into(),
+            cluster_id: "?".into(),
+        }
+    }
+
     fn of(local: LocalMember) -> Record {
         Record {
             member_id: hex_id(local.member_id),
@@ -47,10 +55,7 @@ pub fn read(state_dir: &Path) -> Option<Record> {
         zone_pki::authority::read_text(&path)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Record {
-                member_id: "?".into(),
-                cluster_id: "?".into(),
-            }),
+            .unwrap_or_else(Record::unknown),
     )
 }
 

@@ -221,10 +221,7 @@ fn refusal_error(
         .fix("if the zone was restored, run zone-etcd restore --config <node.toml> --from <the same snapshot> here; if it was bootstrapped again, this bundle is from before: use the new one")
         .permanent(),
         Refusal::RanBefore { waiting, silent } => {
-            let record = ran_before.unwrap_or(record::Record {
-                member_id: "?".into(),
-                cluster_id: "?".into(),
-            });
+            let record = ran_before.unwrap_or_else(record::Record::unknown);
             let mut others = Vec::new();
             if !silent.is_empty() {
                 others.push(format!("{} silent", silent.join(", ")));

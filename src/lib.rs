@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) only parses the command line; fuzz targets and the benchmark
 //! program use the parsers and the derivation from here.
 
+pub mod backup;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_api;

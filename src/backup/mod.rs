@@ -1,0 +1,7 @@
+//! Backups that outlive the house (issue 22): a continuous, encrypted, signed chain of
+//! full snapshots and delta segments, shipped off the machine and restored every day.
+//!
+//! The family, kept apart the way restic keeps repository, backend and crypto apart:
+//! - [`settings`]: the zone's `[backup]` table (pure);
+
+pub mod settings;

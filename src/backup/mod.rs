@@ -3,5 +3,10 @@
 //!
 //! The family, kept apart the way restic keeps repository, backend and crypto apart:
 //! - [`settings`]: the zone's `[backup]` table (pure);
+//! - [`chain`]: the links of a backup chain, their names and the rules that make it
+//!   trustworthy (pure);
+//! - [`segment`]: a delta segment's encoding (gzip'd JSON lines) and its checks (pure);
 
+pub mod chain;
+pub mod segment;
 pub mod settings;

@@ -1,0 +1,299 @@
+//! The chain: what a backup target holds and the rules that make it trustworthy. Pure (no
+//! I/O; the runner and the drill fetch and hand over), so every rule is unit-tested.
+//!
+//! Layout under a target's root (and the same under `<state_dir>/backup/chain` locally):
+//! - `chain/<seq>-<session>.json`: one signed manifest per link (see `backup::signing`),
+//!   plaintext metadata only (revisions, times, sizes, hashes: never a key or a value);
+//! - `full/<seq>-<session>-r<revision>.db.age`: a full snapshot, exactly as etcd's
+//!   Snapshot API streamed it (etcd's integrity hash included), age-encrypted, so
+//!   `age -d` then `etcdutl snapshot restore` restores it by hand;
+//! - `delta/<seq>-<session>-r<first>-r<last>.jsonl.gz.age`: a delta segment (see
+//!   `backup::segment`), age-encrypted.
+//!
+//! Invariants:
+//! - every link names the SHA-256 of the previous link's manifest file (`prev`) and its
+//!   sequence number is the previous one's + 1: a removed, reordered or replaced link
+//!   breaks the chain where it happened, and [`check_links`] names it;
+//! - a delta starts at the revision after the previous delta's last (fulls are
+//!   checkpoints beside the deltas, they do not move the delta revision); a `gap` link
+//!   records the revisions that were compacted away before the watch reached them, and
+//!   is never skipped over silently;
+//! - an object is written before its manifest, so a manifest never names an object that
+//!   is missing or partial; an object's size and SHA-256 (of the encrypted bytes) are in
+//!   its manifest, so a changed object is detected before it is decrypted.
+
+use serde::{Deserialize, Serialize};
+
+/// The `format` of a manifest body.
+pub const FORMAT: &str = "zone-etcd-backup/1";
+/// Sequence numbers are written with this many digits, so names sort in chain order.
+const SEQ_DIGITS: usize = 12;
+
+/// What a link holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A full snapshot at `last_revision` (`first_revision` is the same).
+    Full,
+    /// The changes of `first_revision..=last_revision` (empty when `first` is `last` + 1:
+    /// a heartbeat saying nothing changed until `last_time`).
+    Delta,
+    /// Revisions `first_revision..=last_revision` were compacted before they were seen.
+    Gap,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Full => "full",
+            Kind::Delta => "delta",
+            Kind::Gap => "gap",
+        }
+    }
+}
+
+/// The body of a manifest: what the writer signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub format: String,
+    pub zone: String,
+    /// etcd's cluster ID (hex), so two clusters' chains never mix.
+    pub cluster_id: String,
+    pub seq: u64,
+    /// The writer's session: a random ID per `backup run` activation.
+    pub session: String,
+    /// The node that wrote and signed it.
+    pub writer: String,
+    pub kind: Kind,
+    pub first_revision: i64,
+    pub last_revision: i64,
+    /// When the first and the last revision were received (Unix ms); for a full, when
+    /// the snapshot was taken. For a delta, `last_time` is also the time up to which the
+    /// writer knew nothing else had changed.
+    pub first_time_ms: i64,
+    pub last_time_ms: i64,
+    /// The object's name, its size and the SHA-256 (hex) of its encrypted bytes; `None`
+    /// for a gap.
+    pub object: Option<String>,
+    pub object_size: u64,
+    pub object_sha256: String,
+    /// SHA-256 (hex) of the previous link's manifest file, `None` for the first link.
+    pub prev: Option<String>,
+    /// Signing time (Unix ms): the certificates are checked at this time.
+    pub signed_ms: i64,
+}
+
+impl Link {
+    /// The manifest's name for this link.
+    pub fn manifest_name(&self) -> String {
+        manifest_name(self.seq, &self.session)
+    }
+
+    /// The delta revision after this link: the next delta starts there.
+    pub fn next_revision(&self) -> Option<i64> {
+        match self.kind {
+            Kind::Full => None,
+            Kind::Delta | Kind::Gap => Some(self.last_revision + 1),
+        }
+    }
+}
+
+pub fn manifest_name(seq: u64, session: &str) -> String {
+    format!("chain/{seq:0SEQ_DIGITS$}-{session}.json")
+}
+
+pub fn full_name(seq: u64, session: &str, revision: i64) -> String {
+    format!("full/{seq:0SEQ_DIGITS$}-{session}-r{revision}.db.age")
+}
+
+pub fn delta_name(seq: u64, session: &str, first: i64, last: i64) -> String {
+    format!("delta/{seq:0SEQ_DIGITS$}-{session}-r{first}-r{last}.jsonl.gz.age")
+}
+
+/// The sequence number a manifest's name carries, `None` for any other name.
+pub fn manifest_seq(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("chain/")?.strip_suffix(".json")?;
+    let (seq, session) = rest.split_once('-')?;
+    if seq.len() != SEQ_DIGITS
+        || session.is_empty()
+        || !session.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    seq.parse().ok()
+}
+
+/// Why a chain cannot be trusted, naming the object at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub object: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.object, self.problem)
+    }
+}
+
+/// One verified manifest: its name, the SHA-256 (hex) of its file and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub name: String,
+    pub sha256: String,
+    pub link: Link,
+}
+
+/// Checks the links in chain order (as listed: names sort by sequence): each names its
+/// own file, the zone and the cluster, follows the previous one (sequence, hash, delta
+/// revisions), and every link's object name is the one its kind and revisions give.
+/// The first link may follow a pruned one (its `prev` is then not checked).
+pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
+    let mut prev: Option<&Verified> = None;
+    let mut next_delta: Option<i64> = None;
+    let mut cluster: Option<&str> = None;
+    let mut first_full: Option<i64> = None;
+    for v in links {
+        let l = &v.link;
+        let broken = |problem: String| Broken {
+            object: v.name.clone(),
+            problem,
+        };
+        if l.format != FORMAT {
+            return Err(broken(format!("unknown format {:?}", l.format)));
+        }
+        if l.zone != zone {
+            return Err(broken(format!(
+                "belongs to zone {:?}, not {zone:?}",
+                l.zone
+            )));
+        }
+        if v.name != l.manifest_name() {
+            return Err(broken(format!(
+                "its body is link {} ({}), stored under another link's name",
+                l.seq,
+                l.manifest_name()
+            )));
+        }
+        match cluster {
+            Some(c) if c != l.cluster_id => {
+                return Err(broken(format!(
+                    "belongs to etcd cluster {}, the links before it to {c}",
+                    l.cluster_id
+                )))
+            }
+            _ => cluster = Some(&l.cluster_id),
+        }
+        if l.first_revision < 1 || l.last_revision < l.first_revision - 1 {
+            return Err(broken(format!(
+                "revisions {}..{} are not a range",
+                l.first_revision, l.last_revision
+            )));
+        }
+        let expected_object = match l.kind {
+            Kind::Full => Some(full_name(l.seq, &l.session, l.last_revision)),
+            Kind::Delta => Some(delta_name(
+                l.seq,
+                &l.session,
+                l.first_revision,
+                l.last_revision,
+            )),
+            Kind::Gap => None,
+        };
+        if l.object != expected_object {
+            return Err(broken(format!(
+                "names object {:?}, a {} at these revisions is {:?}",
+                l.object,
+                l.kind.as_str(),
+                expected_object
+            )));
+        }
+        if l.kind == Kind::Full && l.first_revision != l.last_revision {
+            return Err(broken("a full snapshot is at one revision".into()));
+        }
+        if let Some(p) = prev {
+            if l.seq != p.link.seq + 1 {
+                return Err(broken(format!(
+                    "follows link {} but is link {}: link {} is missing",
+                    p.link.seq,
+                    l.seq,
+                    p.link.seq + 1
+                )));
+            }
+            if l.prev.as_deref() != Some(p.sha256.as_str()) {
+                return Err(broken(format!(
+                    "does not follow {} (its prev hash names another manifest): a link was replaced or removed",
+                    p.name
+                )));
+            }
+        }
+        if matches!(l.kind, Kind::Delta | Kind::Gap) {
+            match (next_delta, first_full) {
+                (Some(expected), _) if l.first_revision != expected => {
+                    return Err(broken(format!(
+                        "starts at revision {}, the delta before it ended at {}",
+                        l.first_revision,
+                        expected - 1
+                    )))
+                }
+                // The first delta after the chain's first full snapshot may start before
+                // it (the watch ran ahead), never after it.
+                (None, Some(full)) if l.first_revision > full + 1 => {
+                    return Err(broken(format!(
+                        "starts at revision {}, after the full snapshot at {full}: revisions {}..{} are missing",
+                        l.first_revision,
+                        full + 1,
+                        l.first_revision - 1
+                    )))
+                }
+                _ => {}
+            }
+            next_delta = l.next_revision();
+        } else if first_full.is_none() {
+            first_full = Some(l.last_revision);
+        }
+        prev = Some(v);
+    }
+    Ok(())
+}
+
+/// What a restore to the newest point replays: a full snapshot and the deltas after it.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    pub full: &'a Verified,
+    /// Every delta or gap link with revisions after the full's, in chain order (the first
+    /// may start before the full: its older revisions are skipped on replay).
+    pub deltas: Vec<&'a Verified>,
+}
+
+/// The newest full snapshot and the deltas after it, or `None` when the chain has no full
+/// snapshot. The links must have passed [`check_links`].
+pub fn newest_restorable(links: &[Verified]) -> Option<Plan<'_>> {
+    let full = links.iter().rev().find(|v| v.link.kind == Kind::Full)?;
+    let after = full.link.last_revision;
+    let deltas = links
+        .iter()
+        .filter(|v| v.link.kind != Kind::Full && v.link.last_revision > after)
+        .collect();
+    Some(Plan { full, deltas })
+}
+
+/// The gaps (first, last revision) in `links` that no later full snapshot closes: a
+/// restore to the newest point must cross them.
+pub fn open_gaps(links: &[Verified]) -> Vec<(i64, i64)> {
+    let after = links
+        .iter()
+        .rev()
+        .find(|v| v.link.kind == Kind::Full)
+        .map_or(0, |v| v.link.last_revision);
+    links
+        .iter()
+        .filter(|v| v.link.kind == Kind::Gap && v.link.last_revision > after)
+        .map(|v| (v.link.first_revision, v.link.last_revision))
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;

@@ -1,0 +1,158 @@
+use super::*;
+
+const ZONE: &str = "example.zone";
+
+/// A well-formed chain: full at 10, deltas 11-20 and 21-30, a heartbeat, full at 25,
+/// delta 31-40.
+fn chain() -> Vec<Verified> {
+    let specs = [
+        (Kind::Full, 10, 10),
+        (Kind::Delta, 11, 20),
+        (Kind::Delta, 21, 30),
+        (Kind::Delta, 31, 30),
+        (Kind::Full, 25, 25),
+        (Kind::Delta, 31, 40),
+    ];
+    build(&specs)
+}
+
+fn build(specs: &[(Kind, i64, i64)]) -> Vec<Verified> {
+    let mut out: Vec<Verified> = Vec::new();
+    for (i, (kind, first, last)) in specs.iter().copied().enumerate() {
+        let seq = i as u64 + 1;
+        let session = "ab12cd34";
+        let object = match kind {
+            Kind::Full => Some(full_name(seq, session, last)),
+            Kind::Delta => Some(delta_name(seq, session, first, last)),
+            Kind::Gap => None,
+        };
+        let link = Link {
+            format: FORMAT.into(),
+            zone: ZONE.into(),
+            cluster_id: "c1".into(),
+            seq,
+            session: session.into(),
+            writer: "node1.example.zone".into(),
+            kind,
+            first_revision: first,
+            last_revision: last,
+            first_time_ms: 1000 * seq as i64,
+            last_time_ms: 1000 * seq as i64,
+            object,
+            object_size: 1,
+            object_sha256: "00".into(),
+            prev: out.last().map(|p| p.sha256.clone()),
+            signed_ms: 0,
+        };
+        out.push(Verified {
+            name: link.manifest_name(),
+            sha256: format!("hash{seq}"),
+            link,
+        });
+    }
+    out
+}
+
+fn problem(links: &[Verified]) -> String {
+    check_links(ZONE, links).unwrap_err().to_string()
+}
+
+#[test]
+fn a_well_formed_chain_passes_and_restores_from_its_newest_full() {
+    let links = chain();
+    check_links(ZONE, &links).unwrap();
+    // Older links pruned: the delta that holds revisions 26-30 must stay.
+    check_links(ZONE, &links[2..]).unwrap();
+    let p = check_links(ZONE, &links[4..]).unwrap_err().to_string();
+    assert!(p.contains("revisions 26..30 are missing"), "{p}");
+    let plan = newest_restorable(&links).unwrap();
+    assert_eq!(plan.full.link.last_revision, 25);
+    let deltas: Vec<_> = plan.deltas.iter().map(|v| v.link.first_revision).collect();
+    assert_eq!(deltas, vec![21, 31, 31]);
+    assert!(open_gaps(&links).is_empty());
+    assert_eq!(manifest_seq(&links[2].name), Some(3));
+    assert_eq!(manifest_seq("chain/12-x.json"), None);
+    assert_eq!(manifest_seq("full/000000000001-x.json"), None);
+}
+
+#[test]
+fn a_removed_link_is_named() {
+    let mut links = chain();
+    links.remove(2);
+    let p = problem(&links);
+    assert!(p.starts_with("chain/000000000004-ab12cd34.json"), "{p}");
+    assert!(p.contains("link 3 is missing"), "{p}");
+}
+
+#[test]
+fn a_replaced_link_breaks_the_hash_chain() {
+    let mut links = chain();
+    links[2].sha256 = "forged".into();
+    let p = problem(&links);
+    assert!(
+        p.contains("000000000004") && p.contains("replaced or removed"),
+        "{p}"
+    );
+}
+
+#[test]
+fn an_older_full_under_the_newest_name_is_refused() {
+    let mut links = chain();
+    let older = links[0].link.clone();
+    links[4].link = Link { seq: 5, ..older };
+    let p = problem(&links);
+    assert!(
+        p.contains("000000000005") && p.contains("names object"),
+        "{p}"
+    );
+    // The same body stored under the newer link's name.
+    let mut links = chain();
+    links[4].link = links[0].link.clone();
+    let p = problem(&links);
+    assert!(p.contains("another link's name"), "{p}");
+}
+
+#[test]
+fn a_revision_hole_between_deltas_is_named() {
+    let links = build(&[
+        (Kind::Full, 10, 10),
+        (Kind::Delta, 11, 20),
+        (Kind::Delta, 22, 30),
+    ]);
+    let p = problem(&links);
+    assert!(
+        p.contains("starts at revision 22") && p.contains("ended at 20"),
+        "{p}"
+    );
+    let links = build(&[(Kind::Full, 10, 10), (Kind::Delta, 12, 20)]);
+    assert!(problem(&links).contains("starts at revision 12"));
+}
+
+#[test]
+fn a_gap_is_recorded_and_open_until_a_full_follows() {
+    let mut specs = vec![
+        (Kind::Full, 10, 10),
+        (Kind::Delta, 11, 20),
+        (Kind::Gap, 21, 99),
+    ];
+    let links = build(&specs);
+    check_links(ZONE, &links).unwrap();
+    assert_eq!(open_gaps(&links), vec![(21, 99)]);
+    specs.push((Kind::Full, 120, 120));
+    specs.push((Kind::Delta, 100, 130));
+    let links = build(&specs);
+    check_links(ZONE, &links).unwrap();
+    assert!(open_gaps(&links).is_empty());
+}
+
+#[test]
+fn other_zones_and_clusters_are_refused() {
+    let links = chain();
+    assert!(check_links("other.zone", &links)
+        .unwrap_err()
+        .problem
+        .contains("belongs to zone"));
+    let mut links = chain();
+    links[3].link.cluster_id = "c2".into();
+    assert!(problem(&links).contains("etcd cluster c2"));
+}

@@ -1,0 +1,258 @@
+//! Delta segments: the changes of a run of revisions, as the watch delivered them. Pure.
+//!
+//! A segment is gzip'd JSON lines (so `age -d seg | gunzip | jq` reads it by hand): a
+//! header line, then one line per revision with the time it was received and its events,
+//! keys and values in base64. Invariants, checked by [`decode`]:
+//! - the header names the zone and the revisions `first..=last`; the lines hold exactly
+//!   those revisions, each once, in order (every etcd revision has at least one event);
+//! - an event's `mod_revision` is its line's revision; a put's `create_revision` is at
+//!   most its `mod_revision` and its `version` at least 1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+
+use base64::Engine;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use serde::{Deserialize, Serialize};
+
+/// The `format` of a segment's header line.
+pub const FORMAT: &str = "zone-etcd-delta/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: String,
+    pub zone: String,
+    pub first_revision: i64,
+    pub last_revision: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Put,
+    Delete,
+}
+
+/// One change of one key, as etcd's watch reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    #[serde(with = "b64")]
+    pub key: Vec<u8>,
+    #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
+    pub value: Vec<u8>,
+    #[serde(default)]
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    #[serde(default)]
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lease: i64,
+}
+
+/// The events of one revision and when the writer received them (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revision {
+    pub revision: i64,
+    pub time_ms: i64,
+    pub events: Vec<Event>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Encodes the revisions `first..=last` (`revisions` may be empty: a heartbeat, then
+/// `last` is `first - 1`).
+pub fn encode(zone: &str, first: i64, last: i64, revisions: &[Revision]) -> Vec<u8> {
+    let header = Header {
+        format: FORMAT.into(),
+        zone: zone.into(),
+        first_revision: first,
+        last_revision: last,
+    };
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    write_line(&mut gz, &header);
+    for r in revisions {
+        write_line(&mut gz, r);
+    }
+    // Writing to a Vec cannot fail.
+    gz.finish().unwrap_or_default()
+}
+
+fn write_line(gz: &mut GzEncoder<Vec<u8>>, value: &impl Serialize) {
+    // These types always serialise, and a Vec takes every write.
+    let _ = serde_json::to_writer(&mut *gz, value);
+    let _ = gz.write_all(b"\n");
+}
+
+/// Decodes and checks a segment; `limit` bounds the decompressed size (a hostile or
+/// corrupt segment cannot exhaust memory).
+pub fn decode(bytes: &[u8], zone: &str, limit: u64) -> Result<(Header, Vec<Revision>), String> {
+    let reader = BufReader::new(GzDecoder::new(bytes).take(limit + 1));
+    let mut lines = reader.lines();
+    let mut read = 0u64;
+    let mut next_line = |lines: &mut std::io::Lines<_>| -> Result<Option<String>, String> {
+        match lines.next() {
+            None => Ok(None),
+            Some(Ok(l)) => {
+                read += l.len() as u64 + 1;
+                if read > limit {
+                    return Err(format!("holds more than {limit} bytes"));
+                }
+                Ok(Some(l))
+            }
+            Some(Err(e)) => Err(format!("is not a whole gzip stream: {e}")),
+        }
+    };
+    let header: Header = match next_line(&mut lines)? {
+        Some(l) => serde_json::from_str(&l).map_err(|e| format!("has no valid header: {e}"))?,
+        None => return Err("is empty".into()),
+    };
+    if header.format != FORMAT {
+        return Err(format!("has unknown format {:?}", header.format));
+    }
+    if header.zone != zone {
+        return Err(format!("belongs to zone {:?}, not {zone:?}", header.zone));
+    }
+    let mut revisions = Vec::new();
+    let mut expected = header.first_revision;
+    while let Some(l) = next_line(&mut lines)? {
+        let r: Revision = serde_json::from_str(&l)
+            .map_err(|e| format!("revision line {}: {e}", revisions.len() + 1))?;
+        if r.revision != expected {
+            return Err(format!(
+                "holds revision {} where revision {expected} belongs",
+                r.revision
+            ));
+        }
+        check_events(&r)?;
+        expected += 1;
+        revisions.push(r);
+    }
+    if expected != header.last_revision + 1 {
+        return Err(format!(
+            "ends at revision {}, its header says {}",
+            expected - 1,
+            header.last_revision
+        ));
+    }
+    Ok((header, revisions))
+}
+
+fn check_events(r: &Revision) -> Result<(), String> {
+    if r.events.is_empty() {
+        return Err(format!("revision {} has no events", r.revision));
+    }
+    for e in &r.events {
+        let bad = e.mod_revision != r.revision
+            || (e.kind == EventKind::Put && (e.version < 1 || e.create_revision > e.mod_revision));
+        if bad {
+            return Err(format!(
+                "revision {} has an event of key {} at revision {} (version {}, created {})",
+                r.revision,
+                base64::engine::general_purpose::STANDARD.encode(&e.key),
+                e.mod_revision,
+                e.version,
+                e.create_revision
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str, rev: i64, version: i64) -> Event {
+        Event {
+            kind: EventKind::Put,
+            key: key.into(),
+            value: value.into(),
+            create_revision: rev - version + 1,
+            mod_revision: rev,
+            version,
+            lease: 0,
+        }
+    }
+
+    fn sample() -> Vec<Revision> {
+        vec![
+            Revision {
+                revision: 5,
+                time_ms: 1,
+                events: vec![put("a", "1", 5, 1), put("b", "\u{0}x", 5, 1)],
+            },
+            Revision {
+                revision: 6,
+                time_ms: 2,
+                events: vec![Event {
+                    kind: EventKind::Delete,
+                    key: b"a".to_vec(),
+                    value: vec![],
+                    create_revision: 0,
+                    mod_revision: 6,
+                    version: 0,
+                    lease: 0,
+                }],
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trips_and_heartbeats() {
+        let bytes = encode("z", 5, 6, &sample());
+        let (h, revs) = decode(&bytes, "z", 1 << 20).unwrap();
+        assert_eq!((h.first_revision, h.last_revision), (5, 6));
+        assert_eq!(revs, sample());
+        let (h, revs) = decode(&encode("z", 7, 6, &[]), "z", 1 << 20).unwrap();
+        assert_eq!((h.first_revision, h.last_revision, revs.len()), (7, 6, 0));
+    }
+
+    #[test]
+    fn holes_extra_revisions_and_corruption_are_refused() {
+        let s = sample();
+        assert!(decode(&encode("z", 5, 7, &s), "z", 1 << 20)
+            .unwrap_err()
+            .contains("ends at revision 6"));
+        assert!(decode(&encode("z", 4, 6, &s), "z", 1 << 20)
+            .unwrap_err()
+            .contains("where revision 4"));
+        assert!(decode(&encode("z", 5, 6, &s), "y", 1 << 20)
+            .unwrap_err()
+            .contains("zone"));
+        let mut bytes = encode("z", 5, 6, &s);
+        let n = bytes.len();
+        bytes.truncate(n - 5);
+        assert!(decode(&bytes, "z", 1 << 20).is_err());
+        assert!(decode(&encode("z", 5, 6, &s), "z", 10)
+            .unwrap_err()
+            .contains("more than"));
+        let mut odd = sample();
+        odd[0].events[0].mod_revision = 4;
+        assert!(decode(&encode("z", 5, 6, &odd), "z", 1 << 20)
+            .unwrap_err()
+            .contains("revision 5 has an event"));
+    }
+}

@@ -29,6 +29,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use zone_pki::{Authority, CertInfo, Error};
 
+use crate::backup::settings::BackupSettings;
 use crate::config::zone::{validate_members, AddrInfo, Member, RawMember, Zone};
 use crate::settings::Settings;
 
@@ -42,6 +43,8 @@ pub struct ZoneDocument {
     pub members: Vec<Member>,
     /// `extend.settings`, signed with the members.
     pub settings: Settings,
+    /// `extend.backup`, signed with the members.
+    pub backup: BackupSettings,
     pub signed_at: OffsetDateTime,
 }
 
@@ -64,6 +67,8 @@ struct Extend {
     etcd: Vec<RawMember>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     settings: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    backup: serde_json::Map<String, Value>,
 }
 
 /// Builds and signs the document of `zone` with its root CA; returns pretty JSON.
@@ -82,6 +87,7 @@ pub fn sign(zone: &Zone, root: &Authority, signed_at: OffsetDateTime) -> Result<
         extend: Extend {
             etcd: zone.members.iter().map(RawMember::from).collect(),
             settings: zone.settings.to_value(),
+            backup: zone.backup.to_value(),
         },
         sign: None,
     };
@@ -181,6 +187,10 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
         Some(table) => Settings::parse(table, "extend.settings")?,
         None => Settings::default(),
     };
+    let backup = match value.get("extend").and_then(|e| e.get("backup")) {
+        Some(table) => BackupSettings::parse(table, "extend.backup")?,
+        None => BackupSettings::default(),
+    };
     let signed_at = value
         .get("signed_at")
         .and_then(Value::as_str)
@@ -194,6 +204,7 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
         zone: zone.to_string(),
         members,
         settings,
+        backup,
         signed_at,
     })
 }
@@ -325,6 +336,7 @@ mod tests {
                 client_port: 2379,
             }],
             settings: Settings::default(),
+            backup: BackupSettings::default(),
         }
     }
 

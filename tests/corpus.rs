@@ -539,6 +539,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
                     ZONE.into()
                 },
                 addr_info: Vec::new(),
+                backup: Default::default(),
                 members: vec![member],
                 settings: Settings {
                     heartbeat_interval_ms: Some(300),

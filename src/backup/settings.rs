@@ -442,7 +442,7 @@ pub fn format_duration(d: Duration) -> String {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
-    for (unit, size) in [("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)] {
+    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] {
         if s % size == 0 {
             return format!("{}{unit}", s / size);
         }

@@ -138,12 +138,18 @@ pub fn write_bundle(
             }
             _ => None,
         },
+        backup: match members {
+            MemberList::Copy if zone.backup.present => {
+                Some(serde_json::Value::Object(zone.backup.to_value()))
+            }
+            _ => None,
+        },
         ..NodeFile::default()
     };
     let text =
         toml::to_string(&config).map_err(|e| Error::new(format!("cannot write node.toml: {e}")))?;
     let header = format!(
-        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings], when present, is the zone file's: keep it the same on every node.\n\n",
+        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings] and [backup], when present, are the zone file's: keep them the same on every node.\n\n",
         zone.name
     );
     private_files::write_new(

@@ -17,6 +17,7 @@ use super::trust::{external_paths, load_node_ca, locate};
 pub use super::trust::{inline_pem, read_pem_field, trusted_roots};
 use super::zone::{validate_members, Member, RawMember};
 use super::{check_dns_name, parse, read_config};
+use crate::backup::settings::BackupSettings;
 use crate::leaves::LeafPaths;
 use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
 use crate::settings::Settings;
@@ -55,6 +56,9 @@ pub struct NodeFile {
     /// nameservice takes them from the signed document instead).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<serde_json::Value>,
+    /// The zone's `[backup]`, copied with the member list likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<serde_json::Value>,
     /// Leaves made by the operator's own PKI instead of the node CA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalFiles>,
@@ -126,6 +130,8 @@ pub struct Node {
     pub members_source: Source,
     /// The zone's etcd settings, from where the members came from.
     pub settings: Settings,
+    /// The zone's backup policy and targets, from where the members came from.
+    pub backup: BackupSettings,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
@@ -180,7 +186,7 @@ impl Node {
                 "write the nameservice's base URL, e.g. nameservice = \"http://127.0.0.1:3456\"",
             )
         })?;
-        let (members, members_source, settings) = match &file.etcd {
+        let (members, members_source, settings, backup) = match &file.etcd {
             Some(list) => (
                 validate_members(&zone, list)?,
                 Source::LocalConfig,
@@ -188,7 +194,18 @@ impl Node {
                     Some(table) => Settings::parse(table, "settings")?,
                     None => Settings::default(),
                 },
+                match &file.backup {
+                    Some(table) => BackupSettings::parse(table, "backup")?,
+                    None => BackupSettings::default(),
+                },
             ),
+            None if file.backup.is_some() => {
+                return Err(Error::new(
+                    "a node without a member list takes the zone's backup settings from the signed zone document",
+                )
+                .field("backup")
+                .fix("remove [backup] here and set it in the zone file's [backup] (then zone-etcd zone sign), or add the [[etcd]] member list too"))
+            }
             None if file.settings.is_some() => {
                 return Err(Error::new(
                     "a node without a member list takes the zone's settings from the signed zone document",
@@ -204,7 +221,7 @@ impl Node {
                     state_dir: &state_dir,
                 };
                 let (doc, source) = nameservice::zone_document(&lookup, policy)?;
-                (doc.members, source, doc.settings)
+                (doc.members, source, doc.settings, doc.backup)
             }
         };
         let data_dir = match &file.data_dir {
@@ -236,6 +253,7 @@ impl Node {
             members,
             members_source,
             settings,
+            backup,
             state_dir,
             data_dir,
         })

@@ -12,6 +12,7 @@ use zone_pki::{Error, Host};
 
 pub use super::members::{check_name_is_not_reserved, is_parent_domain, validate_members};
 use super::{check_dns_name, parse, read_config};
+use crate::backup::settings::BackupSettings;
 use crate::settings::Settings;
 
 pub const DEFAULT_PEER_PORT: u16 = 2380;
@@ -52,6 +53,8 @@ pub struct Zone {
     pub members: Vec<Member>,
     /// `[settings]`: the zone's etcd timing, quota and compaction.
     pub settings: Settings,
+    /// `[backup]`: where and how often the zone's data is backed up.
+    pub backup: BackupSettings,
 }
 
 /// One `[[addr_info]]` entry: an address of the zone's nameservice.
@@ -84,9 +87,9 @@ impl Zone {
         })?;
         check_dns_name(&name)
             .map_err(|p| Error::new(p).field("name").fix("use the zone's DNS name"))?;
-        let (extend_etcd, extend_settings) = match raw.extend {
-            Some(extend) => (extend.etcd, extend.settings),
-            None => (None, None),
+        let (extend_etcd, extend_settings, extend_backup) = match raw.extend {
+            Some(extend) => (extend.etcd, extend.settings, extend.backup),
+            None => (None, None, None),
         };
         let raw_members = match (raw.etcd, extend_etcd) {
             (Some(list), _) | (None, Some(list)) => list,
@@ -98,11 +101,17 @@ impl Zone {
             (None, Some(table)) => Settings::parse(&table, "extend.settings")?,
             (None, None) => Settings::default(),
         };
+        let backup = match (raw.backup, extend_backup) {
+            (Some(table), _) => BackupSettings::parse(&table, "backup")?,
+            (None, Some(table)) => BackupSettings::parse(&table, "extend.backup")?,
+            (None, None) => BackupSettings::default(),
+        };
         Ok(Zone {
             name,
             addr_info: raw.addr_info.unwrap_or_default(),
             members,
             settings,
+            backup,
         })
     }
 
@@ -130,6 +139,7 @@ struct RawZone {
     addr_info: Option<Vec<AddrInfo>>,
     etcd: Option<Vec<RawMember>>,
     settings: Option<serde_json::Value>,
+    backup: Option<serde_json::Value>,
     extend: Option<RawExtend>,
 }
 
@@ -138,6 +148,7 @@ struct RawZone {
 struct RawExtend {
     etcd: Option<Vec<RawMember>>,
     settings: Option<serde_json::Value>,
+    backup: Option<serde_json::Value>,
 }
 
 /// One `[[etcd]]` entry as written; also how node.toml stores the member list.

@@ -78,6 +78,10 @@ pub struct Link {
     pub object: Option<String>,
     pub object_size: u64,
     pub object_sha256: String,
+    /// Where the next delta starts: `last_revision + 1` for a delta or a gap; for a full
+    /// snapshot, where the delta log stood when it was linked (the chain's first full:
+    /// its revision + 1). A writer that takes over resumes from the last link alone.
+    pub next_delta: i64,
     /// SHA-256 (hex) of the previous link's manifest file, `None` for the first link.
     pub prev: Option<String>,
     /// Signing time (Unix ms): the certificates are checked at this time.
@@ -88,14 +92,6 @@ impl Link {
     /// The manifest's name for this link.
     pub fn manifest_name(&self) -> String {
         manifest_name(self.seq, &self.session)
-    }
-
-    /// The delta revision after this link: the next delta starts there.
-    pub fn next_revision(&self) -> Option<i64> {
-        match self.kind {
-            Kind::Full => None,
-            Kind::Delta | Kind::Gap => Some(self.last_revision + 1),
-        }
     }
 }
 
@@ -151,9 +147,7 @@ pub struct Verified {
 /// The first link may follow a pruned one (its `prev` is then not checked).
 pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
     let mut prev: Option<&Verified> = None;
-    let mut next_delta: Option<i64> = None;
     let mut cluster: Option<&str> = None;
-    let mut first_full: Option<i64> = None;
     for v in links {
         let l = &v.link;
         let broken = |problem: String| Broken {
@@ -228,30 +222,40 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
                 )));
             }
         }
-        if matches!(l.kind, Kind::Delta | Kind::Gap) {
-            match (next_delta, first_full) {
-                (Some(expected), _) if l.first_revision != expected => {
-                    return Err(broken(format!(
-                        "starts at revision {}, the delta before it ended at {}",
-                        l.first_revision,
-                        expected - 1
-                    )))
-                }
-                // The first delta after the chain's first full snapshot may start before
-                // it (the watch ran ahead), never after it.
-                (None, Some(full)) if l.first_revision > full + 1 => {
-                    return Err(broken(format!(
-                        "starts at revision {}, after the full snapshot at {full}: revisions {}..{} are missing",
-                        l.first_revision,
-                        full + 1,
-                        l.first_revision - 1
-                    )))
-                }
-                _ => {}
+        let delta = matches!(l.kind, Kind::Delta | Kind::Gap);
+        if delta && l.next_delta != l.last_revision + 1 {
+            return Err(broken(format!(
+                "a {} ending at revision {} says the next delta starts at {}",
+                l.kind.as_str(),
+                l.last_revision,
+                l.next_delta
+            )));
+        }
+        if let Some(p) = prev {
+            let expected = p.link.next_delta;
+            if delta && l.first_revision != expected {
+                return Err(broken(format!(
+                    "starts at revision {}, the delta before it ended at {}",
+                    l.first_revision,
+                    expected - 1
+                )));
             }
-            next_delta = l.next_revision();
-        } else if first_full.is_none() {
-            first_full = Some(l.last_revision);
+            if !delta && l.next_delta != expected {
+                return Err(broken(format!(
+                    "says the next delta starts at revision {}, the link before it at {expected}",
+                    l.next_delta
+                )));
+            }
+        } else if !delta && l.next_delta > l.last_revision + 1 {
+            // The first link kept: a full snapshot whose following revisions are not in
+            // the chain.
+            return Err(broken(format!(
+                "deltas start at revision {}, after this full snapshot at {}: revisions {}..{} are missing",
+                l.next_delta,
+                l.last_revision,
+                l.last_revision + 1,
+                l.next_delta - 1
+            )));
         }
         prev = Some(v);
     }

@@ -26,7 +26,14 @@ fn build(specs: &[(Kind, i64, i64)]) -> Vec<Verified> {
             Kind::Delta => Some(delta_name(seq, session, first, last)),
             Kind::Gap => None,
         };
+        let next_delta = match kind {
+            Kind::Full => out
+                .last()
+                .map_or(last + 1, |p: &Verified| p.link.next_delta),
+            _ => last + 1,
+        };
         let link = Link {
+            next_delta,
             format: FORMAT.into(),
             zone: ZONE.into(),
             cluster_id: "c1".into(),
@@ -65,6 +72,12 @@ fn a_well_formed_chain_passes_and_restores_from_its_newest_full() {
     check_links(ZONE, &links[2..]).unwrap();
     let p = check_links(ZONE, &links[4..]).unwrap_err().to_string();
     assert!(p.contains("revisions 26..30 are missing"), "{p}");
+    let mut bad = chain();
+    bad[4].link.next_delta = 26;
+    assert!(check_links(ZONE, &bad)
+        .unwrap_err()
+        .problem
+        .contains("says the next delta starts at revision 26"));
     let plan = newest_restorable(&links).unwrap();
     assert_eq!(plan.full.link.last_revision, 25);
     let deltas: Vec<_> = plan.deltas.iter().map(|v| v.link.first_revision).collect();
@@ -126,6 +139,9 @@ fn a_revision_hole_between_deltas_is_named() {
     );
     let links = build(&[(Kind::Full, 10, 10), (Kind::Delta, 12, 20)]);
     assert!(problem(&links).contains("starts at revision 12"));
+    let mut links = build(&[(Kind::Full, 10, 10), (Kind::Delta, 11, 20)]);
+    links[1].link.next_delta = 20;
+    assert!(problem(&links).contains("says the next delta starts at 20"));
 }
 
 #[test]

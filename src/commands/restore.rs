@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-use zone_pki::private_files::{sync_dir, write_atomic, PUBLIC_MODE};
+use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 use zone_pki::Error;
 
 use super::snapshot::{etcdutl, manifest_path, read_manifest};
@@ -101,7 +101,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    zone_pki::private_files::ensure_private_dir(&parent)?;
+    zone_io::ensure_private_dir(&parent)?;
     let _lock = crate::state::lock(&node.state_dir)?;
     remove_stale_staging(&parent)?;
     let staging = tempfile::Builder::new()
@@ -307,7 +307,7 @@ fn now_rfc3339() -> String {
 
 /// The record of the restore that made this node's data, if its cluster is `cluster_id`.
 pub fn restored_record(state_dir: &Path, cluster_id: u64) -> Option<Restored> {
-    let text = zone_pki::authority::read_text(&state_dir.join(RECORD_FILE)).ok()?;
+    let text = zone_io::read_text(&state_dir.join(RECORD_FILE)).ok()?;
     let record: Restored = serde_json::from_str(&text).ok()?;
     (record.cluster_id == hex_id(cluster_id)).then_some(record)
 }

@@ -19,7 +19,6 @@
 //! was restored, so `launch` knows this data replaced the old cluster on purpose.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -244,16 +243,10 @@ fn check_snapshot(node: &Node, from: &Path) -> Result<Manifest, Error> {
     }
     let mut file = fs::File::open(from).map_err(|e| Error::io("open", from, &e))?;
     let mut integrity = Integrity::default();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|e| Error::io("read", from, &e))?;
-        if n == 0 {
-            break;
-        }
-        integrity.update(&buffer[..n]);
-    }
+    zone_io::for_each_chunk(&mut file, from, |chunk| {
+        integrity.update(chunk);
+        Ok(())
+    })?;
     let fix = "use another snapshot (zone-etcd snapshot list), or copy this one again from where it was saved";
     let (size, sha256) = integrity
         .finish()

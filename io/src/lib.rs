@@ -4,7 +4,7 @@
 //! - [`error`]: [`Error`], one line naming the file and field at fault and the fix.
 //! - [`read`]: bounded reads of small files (PEM, configs, records), streamed reads and
 //!   SHA-256 of large ones.
-//! - [`write`]: atomic, durable writes (temp file, fsync, rename, fsync of the
+//! - [`write`](mod@write): atomic, durable writes (temp file, fsync, rename, fsync of the
 //!   directory), from memory or streamed from a reader; the modes of private and public
 //!   files.
 //! - [`dir`]: private (0700) directories and trees, directory fsyncs.

@@ -93,7 +93,7 @@ pub fn key_problems(row: &mut Row, path: &Path, cert: &CertInfo, fix: &str) {
             ));
         }
     }
-    let matches = zone_pki::authority::read_text(path)
+    let matches = zone_io::read_text(path)
         .and_then(|t| zone_pki::authority::parse_key(&t))
         .map(|key| cert.public_key_matches(&key));
     key_match_problems(row, matches, fix);
@@ -177,7 +177,7 @@ pub fn leaf_row(
     };
     let cert_path = paths.cert(kind);
     let mut row = Row::new(name, Some(cert_path.display().to_string()));
-    let pem = match zone_pki::authority::read_text(&cert_path) {
+    let pem = match zone_io::read_text(&cert_path) {
         Ok(pem) => pem,
         Err(_) if !cert_path.exists() => {
             row.problems.push(problem("missing", rotate));

@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use time::OffsetDateTime;
-use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
+use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, Error, LeafKind, NodeIdentity};
 
@@ -202,7 +202,7 @@ fn leaf_problem(
         return Ok(Some("key missing".into()));
     }
     // A key others can read was exposed: say so rather than silently replacing it.
-    private_files::check_key_mode(&key_path)?;
+    zone_io::check_key_mode(&key_path)?;
     let Ok(key) = zone_pki::authority::load_key(&key_path) else {
         return Ok(Some("key missing or unreadable".into()));
     };
@@ -277,11 +277,11 @@ pub fn next_renewal(node: &Node, identity: &NodeIdentity) -> Option<OffsetDateTi
 fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
     let tls = node.state_dir.join("tls");
     let sets = tls.join("sets");
-    private_files::ensure_private_dir(&tls)?;
-    private_files::ensure_private_dir(&sets)?;
+    zone_io::ensure_private_dir(&tls)?;
+    zone_io::ensure_private_dir(&sets)?;
     let id = set_id();
     let staging = Staging::new(&sets.join(&id))?;
-    private_files::write_new(
+    zone_io::write_new(
         &staging.path().join("ca.crt"),
         node.zone_ca_pem.as_bytes(),
         PUBLIC_MODE,
@@ -289,12 +289,12 @@ fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
     for &kind in kinds_for(identity) {
         let issued = node.node_ca()?.authority.issue_leaf(kind, identity, None)?;
         let stem = kind.file_stem();
-        private_files::write_new(
+        zone_io::write_new(
             &staging.path().join(format!("{stem}.crt")),
             issued.chain_pem.as_bytes(),
             PUBLIC_MODE,
         )?;
-        private_files::write_new(
+        zone_io::write_new(
             &staging.path().join(format!("{stem}.key")),
             issued.key_pem.as_bytes(),
             KEY_MODE,
@@ -321,7 +321,7 @@ fn point_current_at(tls: &Path, id: &str) -> Result<(), Error> {
     let current = tls.join("current");
     fs::rename(&tmp, &current)
         .map_err(|e| Error::io("switch the current certificate set at", &current, &e))?;
-    private_files::sync_dir(tls)
+    zone_io::sync_dir(tls)
 }
 
 /// Removes sets other than the current and the previous one, and what writers killed

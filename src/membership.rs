@@ -229,7 +229,7 @@ pub fn move_aside(data_dir: &Path, member_id: u64) -> Result<Option<PathBuf>, Er
     std::fs::rename(data_dir, &target)
         .map_err(|e| Error::io("move the removed member's data aside", data_dir, &e))?;
     if let Some(parent) = data_dir.parent() {
-        zone_pki::private_files::sync_dir(parent)?;
+        zone_io::sync_dir(parent)?;
     }
     Ok(Some(target))
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use time::format_description::well_known::Rfc3339;
-use zone_pki::private_files::{self, PUBLIC_MODE};
+use zone_io::PUBLIC_MODE;
 use zone_pki::{CertInfo, Error};
 
 use crate::state;
@@ -150,7 +150,7 @@ fn read_cache(lookup: &Lookup<'_>, cache: &Path) -> Result<Option<(ZoneDocument,
         return Ok(None);
     }
     // The cache is zone-etcd's own file: bounded, and never read through a link.
-    let bytes = zone_pki::authority::read_small_file(cache, zone_pki::authority::Links::Refuse)
+    let bytes = zone_io::read_small_file(cache, zone_io::Links::Refuse)
         .map_err(|e| e.problem().to_string())?;
     let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
     let doc = zone_doc::verify(&text, lookup.zone, lookup.trusted_roots)
@@ -161,7 +161,7 @@ fn read_cache(lookup: &Lookup<'_>, cache: &Path) -> Result<Option<(ZoneDocument,
 /// Replaces the cache under the state lock, unless a newer copy landed meanwhile.
 fn write_cache(state_dir: &Path, cache: &Path, text: &str) -> Result<(), Error> {
     let _lock = state::lock(state_dir)?;
-    private_files::write_atomic(cache, text.as_bytes(), PUBLIC_MODE)
+    zone_io::write_atomic(cache, text.as_bytes(), PUBLIC_MODE)
 }
 
 /// GETs the document, retrying connection failures, timeouts and server errors.

@@ -8,14 +8,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
-use zone_pki::private_files;
 use zone_pki::Error;
 
 /// Takes the node's state lock (`<state>/lock`, flock), waiting for another launch or
 /// rotation of the same node to finish. Released on drop; not inherited by etcd, whose
 /// exec closes it (Rust opens files close-on-exec).
 pub fn lock(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
-    private_files::ensure_private_dir(state_dir)?;
+    zone_io::ensure_private_dir(state_dir)?;
     let path = state_dir.join("lock");
     // Never through a link: the lock file is created if missing.
     let file = fs::OpenOptions::new()
@@ -42,7 +41,7 @@ pub fn lock(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
 }
 
 /// Removes the temporary files of atomic writes (`.tmp-*`, see
-/// [`private_files::write_atomic`]) that a writer killed mid-write left in the state
+/// [`zone_io::write_atomic`]) that a writer killed mid-write left in the state
 /// directory. Only the lock's holder may call it: no other writer is under way then.
 fn remove_abandoned_temps(state_dir: &Path) {
     let Ok(entries) = fs::read_dir(state_dir) else {

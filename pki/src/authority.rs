@@ -11,8 +11,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
+use zone_io::{read_text, Error, Result};
 
-use crate::error::{Error, Result};
 use crate::inspect::CertInfo;
 use crate::profile::{self, LeafKind, NodeIdentity};
 
@@ -213,88 +213,6 @@ fn sign_error(e: rcgen::Error) -> Error {
     Error::new(format!("cannot sign the certificate: {e}"))
 }
 
-/// The largest PEM, key, config or zone document zone-etcd reads: real ones are a few
-/// kilobytes, so anything bigger is a mistake (or hostile) and is refused before it is
-/// read into memory.
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
-
-/// Whether [`read_small_file`] follows a symbolic link at the path itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Links {
-    Follow,
-    /// For files zone-etcd makes itself (the state directory): a link there was put by
-    /// someone else and may lead anywhere.
-    Refuse,
-}
-
-/// Reads a regular file of at most [`MAX_FILE_BYTES`]. A FIFO or device (`/dev/zero`) is
-/// refused without waiting on it, a directory or a huge file before it is read.
-pub fn read_small_file(path: &Path, links: Links) -> Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut flags = nix::fcntl::OFlag::O_NONBLOCK; // opening a FIFO must not wait for a writer
-    if links == Links::Refuse {
-        flags |= nix::fcntl::OFlag::O_NOFOLLOW;
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits())
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(code) if code == nix::errno::Errno::ELOOP as i32 && links == Links::Refuse => {
-                Error::new("is a symbolic link; zone-etcd never follows links it did not make")
-                    .file(path)
-                    .fix(format!(
-                        "remove {} (zone-etcd writes it again)",
-                        path.display()
-                    ))
-            }
-            _ => Error::io("read", path, &e),
-        })?;
-    let meta = file.metadata().map_err(|e| Error::io("read", path, &e))?;
-    if meta.is_dir() {
-        return Err(Error::new("is a directory, not a file")
-            .file(path)
-            .fix("point to the file itself (for a bundle: <dir>/node.toml)"));
-    }
-    if !meta.is_file() {
-        return Err(
-            Error::new("is not a regular file (a FIFO, socket or device)")
-                .file(path)
-                .fix("point to a regular file"),
-        );
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big(path, meta.len()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("read", path, &e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big(path, bytes.len() as u64)); // it grew while we read it
-    }
-    Ok(bytes)
-}
-
-fn too_big(path: &Path, len: u64) -> Error {
-    Error::new(format!(
-        "file is {len} bytes; zone-etcd reads files of at most {MAX_FILE_BYTES}"
-    ))
-    .file(path)
-    .fix("point to the right file")
-}
-
-/// Reads a small text file (PEM or config), naming the file on failure.
-pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = read_small_file(path, Links::Follow)?;
-    String::from_utf8(bytes).map_err(|_| {
-        Error::new("file is not UTF-8 text")
-            .file(path)
-            .fix("point to a PEM file (text starting with -----BEGIN)")
-    })
-}
-
 /// Parses every CERTIFICATE block of a PEM text, in order.
 pub fn parse_cert_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
     let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
@@ -312,7 +230,7 @@ pub fn parse_cert_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
 
 /// Loads a private key file after checking that only its owner can read it.
 pub fn load_key(path: &Path) -> Result<KeyPair> {
-    crate::private_files::check_key_mode(path)?;
+    zone_io::check_key_mode(path)?;
     parse_key(&read_text(path)?).map_err(|e| e.file(path))
 }
 

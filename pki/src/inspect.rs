@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
+use zone_io::{Error, Result};
 
-use crate::error::{Error, Result};
 use crate::profile::Host;
 
 /// The facts of one certificate that zone-etcd cares about.

@@ -17,8 +17,7 @@ use rcgen::{
     ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyUsagePurpose, NameConstraints, SanType,
 };
 use time::{Duration, OffsetDateTime};
-
-use crate::error::{Error, Result};
+use zone_io::{Error, Result};
 
 /// Default lifetimes, from the design's profile table.
 pub const ROOT_CA_DAYS: i64 = 3650;

@@ -68,7 +68,7 @@ impl Credentials {
     }
 
     fn load_kind(paths: &LeafPaths, kind: LeafKind) -> Result<Arc<Credentials>, Error> {
-        use zone_pki::authority::read_text;
+        use zone_io::read_text;
         Ok(Arc::new(Credentials {
             ca: read_text(&paths.ca())?,
             cert: read_text(&paths.cert(kind))?,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
+use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::{Authority, Error, NodeIdentity};
 
 use crate::config::check_dns_name;
@@ -106,14 +106,14 @@ pub fn write_bundle(
     };
     let node_ca = root.issue_node_ca(&identity)?;
     let pki = dir.join("pki");
-    private_files::ensure_private_dir(&pki)?;
-    private_files::write_new(&pki.join("ca.crt"), trust.as_bytes(), PUBLIC_MODE)?;
-    private_files::write_new(
+    zone_io::ensure_private_dir(&pki)?;
+    zone_io::write_new(&pki.join("ca.crt"), trust.as_bytes(), PUBLIC_MODE)?;
+    zone_io::write_new(
         &pki.join("node.crt"),
         node_ca.chain_pem().as_bytes(),
         PUBLIC_MODE,
     )?;
-    private_files::write_new(
+    zone_io::write_new(
         &pki.join("node.key"),
         node_ca.key_pem().as_bytes(),
         KEY_MODE,
@@ -152,7 +152,7 @@ pub fn write_bundle(
         "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings] and [backup], when present, are the zone file's: keep them the same on every node.\n\n",
         zone.name
     );
-    private_files::write_new(
+    zone_io::write_new(
         &dir.join("node.toml"),
         (header + &text).as_bytes(),
         PUBLIC_MODE,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use zone_pki::private_files::Staging;
+use zone_io::Staging;
 use zone_pki::Error;
 
 use super::activate::{write_bundle, MemberList};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use zone_pki::private_files::Staging;
+use zone_io::Staging;
 use zone_pki::{Authority, Error};
 
 use super::{CA_CERT, CA_KEY};

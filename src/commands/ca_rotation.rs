@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use zone_pki::private_files::{self, Staging, PUBLIC_MODE};
+use zone_io::{Staging, PUBLIC_MODE};
 use zone_pki::{Authority, CertInfo, Error};
 
 use super::{CA_CERT, CA_KEY};
@@ -24,7 +24,7 @@ pub const TRUST_FILE: &str = "trust.crt";
 pub fn trust_pem(dir: &Path, root: &Authority) -> Result<String, Error> {
     let trust = dir.join(TRUST_FILE);
     if trust.exists() {
-        zone_pki::authority::read_text(&trust)
+        zone_io::read_text(&trust)
     } else {
         Ok(root.chain_pem().to_string())
     }
@@ -65,7 +65,7 @@ pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
     let staging = Staging::new(out).map_err(|e| e.field("--out"))?;
     super::write_root(staging.path(), &new)?;
     let trust = format!("{}{}", new.chain_pem(), old.chain_pem());
-    private_files::write_new(
+    zone_io::write_new(
         &staging.path().join(TRUST_FILE),
         trust.as_bytes(),
         PUBLIC_MODE,
@@ -92,7 +92,7 @@ pub fn retire(dir: &Path) -> Result<(), Error> {
     }
     let (_, zone) = zone_of(dir)?;
     std::fs::remove_file(&trust).map_err(|e| Error::io("remove", &trust, &e))?;
-    private_files::sync_dir(dir)?;
+    zone_io::sync_dir(dir)?;
     println!(
         "zone-etcd: zone {zone} now trusts only {ca}. On every node run `zone-etcd trust --config node.toml --ca {ca}` (a copy of it), then restart the members one at a time. Re-sign the zone document with --ca {dir}. The old root key can then be destroyed.",
         ca = dir.join(CA_CERT).display(),

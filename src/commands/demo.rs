@@ -48,10 +48,10 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub fn run(dir: &Path) -> Result<(), Error> {
-    zone_pki::private_files::ensure_private_dir(dir)?;
+    zone_io::ensure_private_dir(dir)?;
     let zone_file = dir.join("zone.toml");
     if !zone_file.exists() {
-        zone_pki::private_files::write_atomic(&zone_file, DEMO_ZONE.as_bytes(), 0o644)?;
+        zone_io::write_atomic(&zone_file, DEMO_ZONE.as_bytes(), 0o644)?;
     }
     let zone = Zone::load(&zone_file)?;
     let ca_dir = dir.join("ca");

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use zone_pki::private_files::{write_atomic, PUBLIC_MODE};
+use zone_io::{write_atomic, PUBLIC_MODE};
 use zone_pki::Error;
 
 /// Writes the completions of `cmd` for `shell` to `out`.

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use time::format_description::well_known::Rfc3339;
-use zone_pki::private_files::{self, Staging, KEY_MODE, PUBLIC_MODE};
+use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, Error, LeafKind};
 
@@ -26,17 +26,17 @@ pub fn run(config: &Path, service: &str, out: &Path) -> Result<(), Error> {
         .authority
         .issue_leaf(LeafKind::Client, &identity, Some(service))?;
     let staging = Staging::new(out).map_err(|e| e.field("--out"))?;
-    private_files::write_new(
+    zone_io::write_new(
         &staging.path().join("ca.crt"),
         node.zone_ca_pem.as_bytes(),
         PUBLIC_MODE,
     )?;
-    private_files::write_new(
+    zone_io::write_new(
         &staging.path().join("client.crt"),
         issued.chain_pem.as_bytes(),
         PUBLIC_MODE,
     )?;
-    private_files::write_new(
+    zone_io::write_new(
         &staging.path().join("client.key"),
         issued.key_pem.as_bytes(),
         KEY_MODE,

@@ -38,7 +38,7 @@ pub const CA_KEY: &str = "ca.key";
 
 /// Writes a root CA's key (0600) and certificate into a staging directory.
 pub fn write_root(dir: &Path, root: &Authority) -> Result<(), Error> {
-    use zone_pki::private_files::{write_new, KEY_MODE, PUBLIC_MODE};
+    use zone_io::{write_new, KEY_MODE, PUBLIC_MODE};
     write_new(&dir.join(CA_KEY), root.key_pem().as_bytes(), KEY_MODE)?;
     write_new(&dir.join(CA_CERT), root.chain_pem().as_bytes(), PUBLIC_MODE)
 }

@@ -19,12 +19,11 @@
 //! was restored, so `launch` knows this data replaced the old cluster on purpose.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-use zone_pki::private_files::{sync_dir, write_atomic, PUBLIC_MODE};
+use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 use zone_pki::Error;
 
 use super::snapshot::{etcdutl, manifest_path, read_manifest};
@@ -101,7 +100,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    zone_pki::private_files::ensure_private_dir(&parent)?;
+    zone_io::ensure_private_dir(&parent)?;
     let _lock = crate::state::lock(&node.state_dir)?;
     remove_stale_staging(&parent)?;
     let staging = tempfile::Builder::new()
@@ -244,16 +243,10 @@ fn check_snapshot(node: &Node, from: &Path) -> Result<Manifest, Error> {
     }
     let mut file = fs::File::open(from).map_err(|e| Error::io("open", from, &e))?;
     let mut integrity = Integrity::default();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|e| Error::io("read", from, &e))?;
-        if n == 0 {
-            break;
-        }
-        integrity.update(&buffer[..n]);
-    }
+    zone_io::for_each_chunk(&mut file, from, |chunk| {
+        integrity.update(chunk);
+        Ok(())
+    })?;
     let fix = "use another snapshot (zone-etcd snapshot list), or copy this one again from where it was saved";
     let (size, sha256) = integrity
         .finish()
@@ -307,7 +300,7 @@ fn now_rfc3339() -> String {
 
 /// The record of the restore that made this node's data, if its cluster is `cluster_id`.
 pub fn restored_record(state_dir: &Path, cluster_id: u64) -> Option<Restored> {
-    let text = zone_pki::authority::read_text(&state_dir.join(RECORD_FILE)).ok()?;
+    let text = zone_io::read_text(&state_dir.join(RECORD_FILE)).ok()?;
     let record: Restored = serde_json::from_str(&text).ok()?;
     (record.cluster_id == hex_id(cluster_id)).then_some(record)
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use zone_pki::private_files::{self, PUBLIC_MODE};
+use zone_io::PUBLIC_MODE;
 use zone_pki::Error;
 
 use crate::config::node::{base_dir, inline_pem, trusted_roots, Node, NodeFile};
@@ -12,7 +12,7 @@ use crate::config::{parse, read_config};
 
 pub fn run(config: &Path, trust_file: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let text = zone_pki::authority::read_text(trust_file).map_err(|e| e.field("--ca"))?;
+    let text = zone_io::read_text(trust_file).map_err(|e| e.field("--ca"))?;
     let roots = trusted_roots(&text).map_err(|e| e.file(trust_file).field("--ca"))?;
     let expected_cn = format!("{} root CA", node.zone);
     if let Some(other) = roots.iter().find(|r| r.subject_cn != expected_cn) {
@@ -43,7 +43,7 @@ pub fn run(config: &Path, trust_file: &Path) -> Result<(), Error> {
             .fix("replace the ca value with the trust file's PEM by hand, or point ca to a file"));
     }
     let target = base_dir(config).join(&ca_field);
-    private_files::write_atomic(&target, text.as_bytes(), PUBLIC_MODE)?;
+    zone_io::write_atomic(&target, text.as_bytes(), PUBLIC_MODE)?;
     let names: Vec<String> = roots
         .iter()
         .map(|r| r.fingerprint_hex()[..16].to_string())

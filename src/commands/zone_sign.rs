@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use time::OffsetDateTime;
-use zone_pki::private_files::{self, PUBLIC_MODE};
+use zone_io::PUBLIC_MODE;
 use zone_pki::{CertInfo, Error};
 
 use crate::config::zone::Zone;
@@ -25,7 +25,7 @@ pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
     // What a node will check, checked before it is published.
     let info = CertInfo::parse(root.cert_der())?;
     zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info))?;
-    private_files::write_atomic(out, text.as_bytes(), PUBLIC_MODE)?;
+    zone_io::write_atomic(out, text.as_bytes(), PUBLIC_MODE)?;
     eprintln!(
         "zone-etcd: signed the zone document of {} ({} etcd members) into {}; the nameservice serves it at {}",
         zone.name,

@@ -66,7 +66,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<
 /// Reads a config file as UTF-8 text, bounded in size (configs are small; a huge file is
 /// a mistake, not a config) and only from a regular file.
 pub fn read_config(path: &Path) -> Result<String, Error> {
-    zone_pki::authority::read_text(path)
+    zone_io::read_text(path)
 }
 
 /// Names the field of a parser error by the key its line sets (`key = ...` in TOML,

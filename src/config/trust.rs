@@ -27,7 +27,7 @@ pub(super) fn load_node_ca(
         first_cert(&cert_pem).map_err(|e| locate(e, cert_file.as_deref(), "cert"))?;
     let (key, key_file) = if inline_pem(&key_field) {
         // The config itself holds the key (the seed's JSON form): it must be private.
-        zone_pki::private_files::check_key_mode(path)?;
+        zone_io::check_key_mode(path)?;
         let key = zone_pki::authority::parse_key(&key_field).map_err(|e| e.field("key"))?;
         (key, None)
     } else {
@@ -138,7 +138,7 @@ pub fn read_pem_field(
         return Ok((value.to_string(), None));
     }
     let path = base.join(value);
-    let text = zone_pki::authority::read_text(&path).map_err(|e| e.field(field))?;
+    let text = zone_io::read_text(&path).map_err(|e| e.field(field))?;
     Ok((text, Some(path)))
 }
 

@@ -16,8 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use zone_pki::authority::{read_small_file, Links};
-use zone_pki::private_files::{self, PUBLIC_MODE};
+use zone_io::{read_small_file, Links, PUBLIC_MODE};
 use zone_pki::Error;
 
 use super::version::{self, Profile, Version};
@@ -233,7 +232,7 @@ fn write_cache(path: &Path, cache: &[Entry]) -> Result<(), Error> {
     let _lock = crate::state::lock(dir)?;
     let text = serde_json::to_vec_pretty(cache)
         .map_err(|e| Error::new(format!("cannot write the etcd version cache: {e}")))?;
-    private_files::write_atomic(path, &text, PUBLIC_MODE)
+    zone_io::write_atomic(path, &text, PUBLIC_MODE)
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ pub fn response(waiting: &Waiting) -> Vec<u8> {
 }
 
 fn server_config(tls: &LeafPaths) -> Result<rustls::ServerConfig, Error> {
-    use zone_pki::authority::read_text;
+    use zone_io::read_text;
     let bad = |what: &str, e: &dyn std::fmt::Display| {
         Error::new(format!(
             "cannot use the {what} for the first-start answer: {e}"

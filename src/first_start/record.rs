@@ -52,7 +52,7 @@ pub fn read(state_dir: &Path) -> Option<Record> {
         return None;
     }
     Some(
-        zone_pki::authority::read_text(&path)
+        zone_io::read_text(&path)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_else(Record::unknown),
@@ -70,9 +70,9 @@ pub fn remember(state_dir: &Path, local: LocalMember) -> Result<(), Error> {
     // Under the state lock: its holders remove temporary files they find in the state
     // directory (left by killed writes), which would include this one.
     let _lock = crate::state::lock(state_dir)?;
-    zone_pki::private_files::write_atomic(
+    zone_io::write_atomic(
         &path(state_dir),
         format!("{text}\n").as_bytes(),
-        zone_pki::private_files::PUBLIC_MODE,
+        zone_io::PUBLIC_MODE,
     )
 }

@@ -33,7 +33,7 @@ pub(super) fn emit(text: &str, out: Option<&Path>) -> Result<(), Error> {
         ));
     }
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    let written = zone_pki::private_files::write_atomic(out, text.as_bytes(), 0o644);
+    let written = zone_io::write_atomic(out, text.as_bytes(), 0o644);
     nix::sys::stat::umask(umask);
     written
 }

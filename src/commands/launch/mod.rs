@@ -238,7 +238,7 @@ fn check_restart(
 const PEER_URL_FILE: &str = "peer-url";
 
 fn last_peer_url(node: &Node) -> Option<String> {
-    zone_pki::authority::read_text(&node.state_dir.join(PEER_URL_FILE))
+    zone_io::read_text(&node.state_dir.join(PEER_URL_FILE))
         .ok()
         .map(|t| t.trim().to_string())
 }
@@ -252,9 +252,9 @@ fn remember_peer_url(node: &Node, peer_url: &str) -> Result<(), Error> {
     // Under the state lock: its holders remove temporary files they find in the state
     // directory (left by killed writes), which would include this one.
     let _lock = crate::state::lock(&node.state_dir)?;
-    zone_pki::private_files::write_atomic(
+    zone_io::write_atomic(
         &node.state_dir.join(PEER_URL_FILE),
         format!("{peer_url}\n").as_bytes(),
-        zone_pki::private_files::PUBLIC_MODE,
+        zone_io::PUBLIC_MODE,
     )
 }

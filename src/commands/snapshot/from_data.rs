@@ -18,7 +18,7 @@
 //! once and stop it, then save (the README's 3 a.m. procedure says so).
 
 use std::fs;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -103,21 +103,14 @@ fn copy_with_hash(
     let out_path = out.path().to_path_buf();
     let mut database = Context::new(&SHA256);
     let mut integrity = Integrity::default();
-    let mut writer = BufWriter::with_capacity(1 << 20, out.as_file_mut());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = db
-            .read(&mut buf)
-            .map_err(|e| Error::io("read", db_path, &e))?;
-        if n == 0 {
-            break;
-        }
-        database.update(&buf[..n]);
-        integrity.update(&buf[..n]);
+    let mut writer = BufWriter::with_capacity(zone_io::CHUNK_BYTES, out.as_file_mut());
+    zone_io::for_each_chunk(&mut db, db_path, |chunk| {
+        database.update(chunk);
+        integrity.update(chunk);
         writer
-            .write_all(&buf[..n])
-            .map_err(|e| Error::io("write", &out_path, &e))?;
-    }
+            .write_all(chunk)
+            .map_err(|e| Error::io("write", &out_path, &e))
+    })?;
     let hash = database.finish();
     integrity.update(hash.as_ref());
     writer

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use zone_pki::private_files::{ensure_private_dir, sync_dir, write_atomic};
+use zone_io::{ensure_private_dir, sync_dir, write_atomic};
 use zone_pki::Error;
 
 use crate::cluster_api::{self, hex_id};
@@ -305,7 +305,7 @@ pub fn find(dir: &Path) -> Result<Vec<Found>, Error> {
 
 /// Reads a manifest (small: at most 64 KiB).
 pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
-    let text = zone_pki::authority::read_text(path).map_err(|e| e.to_string())?;
+    let text = zone_io::read_text(path).map_err(|e| e.to_string())?;
     serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a snapshot manifest: {e}", path.display()))
 }

@@ -1,121 +1,25 @@
-//! Writing secrets to disk so that a crash or a failure never leaves a half-written file.
+//! Multi-file results (a bundle, a CA, a set of leaves) that appear whole or not at all.
 //!
 //! Invariants this module keeps:
-//! - a file is replaced by `rename(2)` of a fully written, fsynced temp file created in the
-//!   same directory, and the directory is fsynced after, so readers see old or new, never a
-//!   mix, even across a power cut;
-//! - the temp file has its final mode *before* the secret is written into it, so a key is
-//!   never readable by others, not even for an instant;
 //! - a [`Staging`] directory is built beside its target and renamed onto it as a whole, so a
 //!   multi-file result (a bundle, a CA) appears completely or not at all; one a killed
 //!   process left behind (it holds keys) is removed by the next staging of the same target;
+//! - a staging directory is private (0700) from its creation, and held under a `flock`
+//!   while in use, so a live one is never taken for an abandoned one;
 //! - a staged tree is durable before its rename (an fsync of each of its files and
 //!   directories, concurrently, and of nothing else: the cost does not follow what other
 //!   programs write to the same file system), and the rename after it (an fsync of the
 //!   parent).
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File, Permissions};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::dir::{ensure_private_dir, is_absent_or_empty, parent_of, sync_dir};
 use crate::error::{Error, Result};
-
-/// Mode of every directory that holds keys.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
-/// Mode of every private key file.
-pub const KEY_MODE: u32 = 0o600;
-/// Mode of certificates and configs (public material).
-pub const PUBLIC_MODE: u32 = 0o644;
-
-/// Creates `dir` (and its parents, with the default mode) if missing and makes it 0700.
-/// `dir` is created 0700 from the start, so no instant (nor a kill) leaves it open.
-pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, &e))?;
-    }
-    match fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::io("create directory", dir, &e))
-        }
-        _ => {}
-    }
-    fs::set_permissions(dir, Permissions::from_mode(PRIVATE_DIR_MODE))
-        .map_err(|e| Error::io("set mode 0700 on directory", dir, &e))
-}
-
-/// Atomically replaces (or creates) `path` with `contents`, with `mode`.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = parent_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, &e))?;
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", tmp.path(), &e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("rename into place", path, &e.error))?;
-    sync_dir(dir)
-}
-
-/// Writes a new file with `mode` directly, for use inside a [`Staging`] directory: its
-/// final rename provides the atomicity, and its commit makes the whole tree durable (the
-/// fsyncs of all its files at once). Refuses to replace an existing file.
-pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| Error::io("create", path, &e))?;
-    // The umask may have cleared bits we asked for; make the mode exact.
-    file.set_permissions(Permissions::from_mode(mode))
-        .map_err(|e| Error::io("set the mode of", path, &e))?;
-    file.write_all(contents)
-        .map_err(|e| Error::io("write", path, &e))
-}
-
-/// fsyncs a directory so that a rename inside it survives a crash.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync directory", dir, &e))
-}
-
-fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Refuses a key file that group or others can read or write, naming the chmod that fixes it.
-pub fn check_key_mode(path: &Path) -> Result<()> {
-    let meta = fs::metadata(path).map_err(|e| Error::io("read", path, &e))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::new(format!(
-            "private key file has mode {mode:04o}: group or others can access it"
-        ))
-        .file(path)
-        .fix(format!("chmod 600 {}", path.display())));
-    }
-    Ok(())
-}
-
-/// True when `dir` does not exist or is an empty directory.
-pub fn is_absent_or_empty(dir: &Path) -> Result<bool> {
-    match fs::read_dir(dir) {
-        Ok(mut entries) => Ok(entries.next().is_none()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(Error::io("read directory", dir, &e)),
-    }
-}
+use crate::write::PRIVATE_DIR_MODE;
 
 /// A private directory built beside its target and renamed onto it when complete.
 ///
@@ -281,37 +185,8 @@ const SYNC_WORKERS: usize = 16;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mode(path: &Path) -> u32 {
-        fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
-
-    #[test]
-    fn atomic_write_sets_mode_and_replaces() {
-        let tmp = tempfile::tempdir().unwrap();
-        let key = tmp.path().join("k.key");
-        write_atomic(&key, b"one", KEY_MODE).unwrap();
-        write_atomic(&key, b"two", KEY_MODE).unwrap();
-        assert_eq!(fs::read(&key).unwrap(), b"two");
-        assert_eq!(mode(&key), 0o600);
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temp file left behind");
-    }
-
-    #[test]
-    fn key_mode_check_names_the_chmod() {
-        let tmp = tempfile::tempdir().unwrap();
-        let key = tmp.path().join("k.key");
-        write_atomic(&key, b"x", 0o640).unwrap();
-        let err = check_key_mode(&key).unwrap_err().to_string();
-        assert!(err.contains("mode 0640"), "{err}");
-        assert!(
-            err.contains(&format!("chmod 600 {}", key.display())),
-            "{err}"
-        );
-        fs::set_permissions(&key, Permissions::from_mode(0o600)).unwrap();
-        check_key_mode(&key).unwrap();
-    }
+    use crate::test_support::mode;
+    use crate::write::{write_new, KEY_MODE, PUBLIC_MODE};
 
     #[test]
     fn staging_appears_whole_or_not_at_all() {

@@ -3,5 +3,7 @@
 //!
 //! The family, kept apart the way restic keeps repository, backend and crypto apart:
 //! - [`settings`]: the zone's `[backup]` table (pure);
+//! - [`crypto`]: age encryption to the owner's recipients, streamed, written atomically;
 
+pub mod crypto;
 pub mod settings;

@@ -29,6 +29,8 @@ pub struct CertInfo {
     pub digital_signature: bool,
     pub server_auth: bool,
     pub client_auth: bool,
+    /// The codeSigning extended key usage: what a backup signer has, and a TLS leaf not.
+    pub code_signing: bool,
     /// Subject alternative names: DNS names and IP addresses.
     pub sans: Vec<Host>,
     /// Permitted name-constraint subtrees: DNS names, and IP networks as `addr/prefix`.
@@ -108,6 +110,7 @@ impl CertInfo {
                 .is_some_and(|k| k.value.digital_signature()),
             server_auth: eku.as_ref().is_some_and(|e| e.value.server_auth),
             client_auth: eku.as_ref().is_some_and(|e| e.value.client_auth),
+            code_signing: eku.as_ref().is_some_and(|e| e.value.code_signing),
             sans,
             permitted,
             name_constraints_critical,

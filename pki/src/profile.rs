@@ -208,6 +208,21 @@ pub fn leaf(
     Ok(params)
 }
 
+/// The backup signer a node issues itself: it signs the manifests of the zone's backups
+/// and nothing else. CN and only SAN the node name, so the node CA's name constraints bind
+/// it to its node; keyUsage digitalSignature; EKU codeSigning alone, so no TLS endpoint
+/// accepts it (no serverAuth/clientAuth) and a manifest verifier that demands codeSigning
+/// refuses every TLS leaf.
+pub fn backup_signer(node: &NodeIdentity, now: OffsetDateTime) -> Result<CertificateParams> {
+    let mut params = base(node.node_name.clone(), &node.zone, now, LEAF_DAYS);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    params.subject_alt_names = vec![san(Host::Dns(node.node_name.clone()))?];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    Ok(params)
+}
+
 /// The subject alternative names of a leaf: what launch compares against to decide whether
 /// a leaf still fits the node (an address change renews it).
 pub fn leaf_sans(kind: LeafKind, node: &NodeIdentity) -> Vec<Host> {

@@ -342,3 +342,30 @@ fn loading_refuses_a_key_of_another_certificate_and_non_ca_certificates() {
         .unwrap();
     assert!(err.to_string().contains("not a CA certificate"), "{err}");
 }
+
+#[test]
+fn the_backup_signer_signs_only_and_tls_leaves_never_sign_code() {
+    let root = Authority::new_root("example.zone").unwrap();
+    let identity = node(Some("10.0.1.10"), true);
+    let node_ca = root.issue_node_ca(&identity).unwrap();
+    let params = zone_pki::profile::backup_signer(&identity, ::time::OffsetDateTime::now_utc());
+    let issued = node_ca.issue(params.unwrap()).unwrap();
+    let chain = ders(&issued.chain_pem);
+    assert_eq!(chain.len(), 2, "leaf then node CA");
+    let (_, leaf) = X509Certificate::from_der(&chain[0]).unwrap();
+    assert_eq!(cn(&leaf), "node1.example.zone");
+    assert_eq!(sans(&leaf), ["node1.example.zone"]);
+    let eku = leaf.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.code_signing && !eku.server_auth && !eku.client_auth && !eku.any);
+    let usage = leaf.key_usage().unwrap().unwrap().value;
+    assert!(usage.digital_signature() && !usage.key_cert_sign() && !usage.key_encipherment());
+    assert!(!leaf.basic_constraints().unwrap().unwrap().value.ca);
+    assert!((89..=91).contains(&days(&leaf)));
+    for kind in LeafKind::ALL {
+        let tls = node_ca.issue_leaf(kind, &identity, None).unwrap();
+        let der = ders(&tls.chain_pem);
+        let (_, leaf) = X509Certificate::from_der(&der[0]).unwrap();
+        let eku = leaf.extended_key_usage().unwrap().unwrap().value;
+        assert!(!eku.code_signing, "{kind:?} must not be a signer");
+    }
+}

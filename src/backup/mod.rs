@@ -6,7 +6,11 @@
 //! - [`chain`]: the links of a backup chain, their names and the rules that make it
 //!   trustworthy (pure);
 //! - [`segment`]: a delta segment's encoding (gzip'd JSON lines) and its checks (pure);
+//! - [`crypto`]: age encryption to the owner's recipients, streamed, written atomically;
+//! - [`signing`]: manifests signed by the node's backup signer, verified up to the zone CA;
 
 pub mod chain;
+pub mod crypto;
 pub mod segment;
 pub mod settings;
+pub mod signing;

@@ -438,12 +438,12 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
     for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] {
-        if s % size == 0 {
+        if s.is_multiple_of(size) {
             return format!("{}{unit}", s / size);
         }
     }

@@ -42,6 +42,8 @@ fn every_unit_passes_systemd_analyze_verify() {
         "zone-etcd-snapshot.timer",
         "zone-etcd-maintain.timer",
         "zone-etcd@.service",
+        "zone-etcd-backup.service",
+        "zone-etcd-backup-drill.timer",
     ] {
         assert!(
             units.iter().any(|u| u == expected),

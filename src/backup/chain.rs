@@ -2,8 +2,10 @@
 //! I/O; the runner and the drill fetch and hand over), so every rule is unit-tested.
 //!
 //! Layout under a target's root (and the same under `<state_dir>/backup/chain` locally):
-//! - `chain/<seq>-<session>.json`: one signed manifest per link (see `backup::signing`),
-//!   plaintext metadata only (revisions, times, sizes, hashes: never a key or a value);
+//! - `chain/<seq>-<session>-<kind>.json`: one signed manifest per link (see
+//!   `backup::signing`): plaintext metadata only (revisions, times, sizes, hashes: never
+//!   a key or a value); the kind in the name lets `status` find the newest full snapshot
+//!   without reading every manifest;
 //! - `full/<seq>-<session>-r<revision>.db.age`: a full snapshot, exactly as etcd's
 //!   Snapshot API streamed it (etcd's integrity hash included), age-encrypted, so
 //!   `age -d` then `etcdutl snapshot restore` restores it by hand;
@@ -30,7 +32,7 @@ pub const FORMAT: &str = "zone-etcd-backup/1";
 const SEQ_DIGITS: usize = 12;
 
 /// What a link holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A full snapshot at `last_revision` (`first_revision` is the same).
@@ -91,12 +93,12 @@ pub struct Link {
 impl Link {
     /// The manifest's name for this link.
     pub fn manifest_name(&self) -> String {
-        manifest_name(self.seq, &self.session)
+        manifest_name(self.seq, &self.session, self.kind)
     }
 }
 
-pub fn manifest_name(seq: u64, session: &str) -> String {
-    format!("chain/{seq:0SEQ_DIGITS$}-{session}.json")
+pub fn manifest_name(seq: u64, session: &str, kind: Kind) -> String {
+    format!("chain/{seq:0SEQ_DIGITS$}-{session}-{}.json", kind.as_str())
 }
 
 pub fn full_name(seq: u64, session: &str, revision: i64) -> String {
@@ -109,15 +111,25 @@ pub fn delta_name(seq: u64, session: &str, first: i64, last: i64) -> String {
 
 /// The sequence number a manifest's name carries, `None` for any other name.
 pub fn manifest_seq(name: &str) -> Option<u64> {
+    parse_manifest_name(name).map(|(seq, _)| seq)
+}
+
+/// The sequence number and kind a manifest's name carries.
+pub fn parse_manifest_name(name: &str) -> Option<(u64, Kind)> {
     let rest = name.strip_prefix("chain/")?.strip_suffix(".json")?;
-    let (seq, session) = rest.split_once('-')?;
-    if seq.len() != SEQ_DIGITS
+    let mut parts = rest.split('-');
+    let (seq, session, kind) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || seq.len() != SEQ_DIGITS
         || session.is_empty()
         || !session.bytes().all(|b| b.is_ascii_alphanumeric())
     {
         return None;
     }
-    seq.parse().ok()
+    let kind = [Kind::Full, Kind::Delta, Kind::Gap]
+        .into_iter()
+        .find(|k| k.as_str() == kind)?;
+    Some((seq.parse().ok()?, kind))
 }
 
 /// Why a chain cannot be trusted, naming the object at fault.
@@ -170,15 +182,17 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
                 l.manifest_name()
             )));
         }
-        match cluster {
-            Some(c) if c != l.cluster_id => {
-                return Err(broken(format!(
-                    "belongs to etcd cluster {}, the links before it to {c}",
-                    l.cluster_id
-                )))
-            }
-            _ => cluster = Some(&l.cluster_id),
+        // A restored zone is a new etcd cluster: its chain goes on from a full snapshot of
+        // the new cluster, whose deltas start right after it.
+        let new_cluster = cluster.is_some_and(|c| c != l.cluster_id);
+        if new_cluster && (l.kind != Kind::Full || l.next_delta != l.last_revision + 1) {
+            return Err(broken(format!(
+                "belongs to etcd cluster {}, the links before it to {}, and is not a full snapshot that starts it",
+                l.cluster_id,
+                cluster.unwrap_or_default()
+            )));
         }
+        cluster = Some(&l.cluster_id);
         if l.first_revision < 1 || l.last_revision < l.first_revision - 1 {
             return Err(broken(format!(
                 "revisions {}..{} are not a range",
@@ -240,7 +254,7 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
                     expected - 1
                 )));
             }
-            if !delta && l.next_delta != expected {
+            if !delta && !new_cluster && l.next_delta != expected {
                 return Err(broken(format!(
                     "says the next delta starts at revision {}, the link before it at {expected}",
                     l.next_delta

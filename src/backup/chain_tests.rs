@@ -84,7 +84,12 @@ fn a_well_formed_chain_passes_and_restores_from_its_newest_full() {
     assert_eq!(deltas, vec![21, 31, 31]);
     assert!(open_gaps(&links).is_empty());
     assert_eq!(manifest_seq(&links[2].name), Some(3));
-    assert_eq!(manifest_seq("chain/12-x.json"), None);
+    assert_eq!(manifest_seq("chain/12-x-full.json"), None);
+    assert_eq!(manifest_seq("chain/000000000003-x.json"), None);
+    assert_eq!(
+        parse_manifest_name("chain/000000000003-x-gap.json"),
+        Some((3, Kind::Gap))
+    );
     assert_eq!(manifest_seq("full/000000000001-x.json"), None);
 }
 
@@ -93,7 +98,10 @@ fn a_removed_link_is_named() {
     let mut links = chain();
     links.remove(2);
     let p = problem(&links);
-    assert!(p.starts_with("chain/000000000004-ab12cd34.json"), "{p}");
+    assert!(
+        p.starts_with("chain/000000000004-ab12cd34-delta.json"),
+        "{p}"
+    );
     assert!(p.contains("link 3 is missing"), "{p}");
 }
 
@@ -171,4 +179,13 @@ fn other_zones_and_clusters_are_refused() {
     let mut links = chain();
     links[3].link.cluster_id = "c2".into();
     assert!(problem(&links).contains("etcd cluster c2"));
+    // A restored zone goes on from a full snapshot of its new cluster.
+    let mut links = chain();
+    for l in &mut links[4..] {
+        l.link.cluster_id = "c2".into();
+    }
+    links[4].link.next_delta = 26;
+    links[5].link.first_revision = 26;
+    links[5].link.object = Some(delta_name(6, "ab12cd34", 26, 40));
+    check_links(ZONE, &links).unwrap();
 }

@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use age::x25519;
-use zone_pki::private_files::{self, KEY_MODE};
+use zone_io::KEY_MODE;
 use zone_pki::Error;
 
 /// An encrypted file as written: what a manifest records of it.
@@ -100,8 +100,8 @@ pub fn encrypt_bytes(plaintext: &[u8], recipients: &[x25519::Recipient]) -> Resu
 /// Loads the owner's identities from a file as `age-keygen` writes it (comment lines and
 /// `AGE-SECRET-KEY-1...` lines). The file must be private (0600), as a key file.
 pub fn load_identities(path: &Path) -> Result<Identities, Error> {
-    private_files::check_key_mode(path)?;
-    let mut bytes = zone_pki::authority::read_small_file(path, zone_pki::authority::Links::Follow)?;
+    zone_io::check_key_mode(path)?;
+    let mut bytes = zone_io::read_small_file(path, zone_io::Links::Follow)?;
     let parsed = age::IdentityFile::from_buffer(bytes.as_slice());
     bytes.fill(0);
     std::hint::black_box(&bytes);
@@ -238,7 +238,7 @@ fn write_atomically<T>(
         .map_err(|e| Error::io("write", dst, &e))?;
     tmp.persist(dst)
         .map_err(|e| Error::io("rename into place", dst, &e.error))?;
-    private_files::sync_dir(dir)?;
+    zone_io::sync_dir(dir)?;
     Ok(result)
 }
 

@@ -8,9 +8,22 @@
 //! - [`segment`]: a delta segment's encoding (gzip'd JSON lines) and its checks (pure);
 //! - [`crypto`]: age encryption to the owner's recipients, streamed, written atomically;
 //! - [`signing`]: manifests signed by the node's backup signer, verified up to the zone CA;
+//! - [`manifest`]: verifying a stored manifest into a link;
+//! - [`local`]: the node's own copy of the chain (encrypted, and plain for the drill);
+//! - [`runner`]: `backup run`: the election, the watch, the writer and the shippers;
+//! - [`report`]: what `backup status` reports and when it fails (pure);
+//! - [`scratch`]: a scratch etcd the drills restore into and replay;
+//! - [`verify`]: checking a stored chain, its manifests and objects (the drills).
 
 pub mod chain;
 pub mod crypto;
+pub mod local;
+pub mod manifest;
+pub mod report;
+pub mod runner;
+pub mod scratch;
 pub mod segment;
 pub mod settings;
 pub mod signing;
+pub mod target;
+pub mod verify;

@@ -26,8 +26,9 @@ use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use zone_pki::authority::{parse_cert_chain, parse_key, read_small_file, Links};
-use zone_pki::private_files::{self, KEY_MODE, PUBLIC_MODE};
+use zone_io::{read_small_file, Links};
+use zone_io::{KEY_MODE, PUBLIC_MODE};
+use zone_pki::authority::{parse_cert_chain, parse_key};
 use zone_pki::{CertInfo, Error, Host};
 
 use crate::config::node::Node;
@@ -99,7 +100,7 @@ impl Signer {
         }
         if key_path.exists() {
             // A key others could read was exposed: say so rather than silently replace it.
-            private_files::check_key_mode(&key_path)?;
+            zone_io::check_key_mode(&key_path)?;
         }
         let now = OffsetDateTime::now_utc();
         let reason = match Signer::load(&cert_path, &key_path) {
@@ -111,11 +112,11 @@ impl Signer {
         };
         let profile = zone_pki::profile::backup_signer(&node.identity(), now)?;
         let issued = node_ca.authority.issue(profile)?;
-        private_files::ensure_private_dir(&dir)?;
+        zone_io::ensure_private_dir(&dir)?;
         // The key first: a kill between the two writes leaves a pair that does not match,
         // which the next call renews.
-        private_files::write_atomic(&key_path, issued.key_pem.as_bytes(), KEY_MODE)?;
-        private_files::write_atomic(&cert_path, issued.chain_pem.as_bytes(), PUBLIC_MODE)?;
+        zone_io::write_atomic(&key_path, issued.key_pem.as_bytes(), KEY_MODE)?;
+        zone_io::write_atomic(&cert_path, issued.chain_pem.as_bytes(), PUBLIC_MODE)?;
         tracing::info!("backup signer of {}: issued ({reason})", node.name);
         Signer::from_pem(&issued.chain_pem, &issued.key_pem)
     }

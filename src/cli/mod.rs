@@ -8,7 +8,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands;
 
+mod backup;
 mod run;
+
+pub use backup::BackupCmd;
 pub use run::{exit_code, run, EXIT_DO_NOT_RETRY};
 
 /// The clap definition of the whole command line (for completions and man pages).
@@ -202,6 +205,9 @@ pub enum Cmd {
     /// Backups of the zone's data: save, list, prune.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
+    /// Continuous backups off the machine: run, status, drill.
+    #[command(subcommand)]
+    Backup(BackupCmd),
     /// A whole local 3-member zone on 127.0.0.1-3, until Ctrl-C.
     Demo {
         /// Where the demo keeps its CA, bundles, data and logs.

@@ -3,7 +3,7 @@
 
 use zone_pki::Error;
 
-use super::{command, CaCmd, Cli, Cmd, SnapshotCmd, ZoneCmd};
+use super::{command, BackupCmd, CaCmd, Cli, Cmd, SnapshotCmd, ZoneCmd};
 use crate::commands;
 
 /// Runs the command the line names.
@@ -67,6 +67,41 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             keep,
             from_data,
         }) => commands::snapshot::save(config, out.as_deref(), *keep, *from_data),
+        Cmd::Backup(BackupCmd::Run { config }) => commands::backup::run(config),
+        Cmd::Backup(BackupCmd::Status {
+            config,
+            json,
+            format,
+            out,
+        }) => {
+            let format = if *json {
+                commands::check::CheckFormat::Json
+            } else {
+                *format
+            };
+            commands::backup::status::run(config, format, out.as_deref())
+        }
+        Cmd::Backup(BackupCmd::Drill {
+            config,
+            from,
+            ca,
+            identity,
+            endpoint,
+            region,
+        }) => match (config, from, ca, identity) {
+            (Some(config), _, _, _) => commands::backup::drill::run(config),
+            (None, Some(from), Some(ca), Some(identity)) => {
+                commands::backup::drill_owner::run(&commands::backup::drill_owner::Owner {
+                    from,
+                    ca_dir: ca,
+                    identity,
+                    endpoint: endpoint.as_deref(),
+                    region: region.as_deref(),
+                })
+            }
+            _ => Err(zone_pki::Error::new("give --config NODE_FILE (on a member), or --from TARGET_URL --ca CA_DIR --identity FILE (the owner's check)")
+                .field("--from")),
+        },
         Cmd::Snapshot(SnapshotCmd::List { config, json }) => {
             commands::snapshot::list(config, *json)
         }

@@ -62,6 +62,15 @@ impl Credentials {
         Credentials::load_kind(paths, LeafKind::Client)
     }
 
+    /// Credentials from PEM text already in hand (a drill's throwaway CA).
+    pub fn from_pem(ca: &str, cert: &str, key: &str) -> Credentials {
+        Credentials {
+            ca: ca.to_string(),
+            cert: cert.to_string(),
+            key: key.to_string(),
+        }
+    }
+
     /// Reads the peer leaf and the CA: what the members' peer ports accept.
     pub fn load_peer(paths: &LeafPaths) -> Result<Arc<Credentials>, Error> {
         Credentials::load_kind(paths, LeafKind::Peer)
@@ -111,6 +120,27 @@ pub async fn connect_for(
         .with_connect_timeout(CONNECT_TIMEOUT)
         .with_timeout(timeout);
     Client::connect([endpoint], Some(options))
+        .await
+        .map_err(|e| describe(&e))
+}
+
+/// Opens a client balanced over `endpoints` for long-lived calls (watches, elections,
+/// lease keep-alives): requests may take up to `timeout`; wrap each call in
+/// [`within_for`] for its own deadline.
+pub async fn connect_many(
+    endpoints: &[String],
+    creds: &Credentials,
+    timeout: std::time::Duration,
+) -> Result<Client, String> {
+    let tls = TlsOptions::new()
+        .ca_certificate(Certificate::from_pem(&creds.ca))
+        .identity(Identity::from_pem(&creds.cert, &creds.key));
+    let options = ConnectOptions::new()
+        .with_tls(tls)
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(timeout)
+        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
+    Client::connect(endpoints, Some(options))
         .await
         .map_err(|e| describe(&e))
 }

@@ -2,6 +2,7 @@
 //! and writes through staging directories or atomic renames, so a failure changes nothing.
 
 pub mod activate;
+pub mod backup;
 pub mod bootstrap;
 pub mod ca_init;
 pub mod ca_rotation;

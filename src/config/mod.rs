@@ -6,6 +6,7 @@
 pub mod members;
 pub mod node;
 mod trust;
+pub use trust::trusted_roots;
 pub mod zone;
 
 use std::path::Path;

@@ -24,8 +24,8 @@ use crate::inspection::{
 use crate::leaves::LeafPaths;
 use crate::nameservice::CachePolicy;
 
-mod output;
-mod prometheus;
+pub(crate) mod output;
+pub(crate) mod prometheus;
 mod render;
 use output::emit;
 pub use output::CheckFormat;

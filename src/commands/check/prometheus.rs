@@ -82,7 +82,7 @@ fn count(n: usize) -> i64 {
 }
 
 /// One gauge family: HELP, TYPE, then its samples, each `(labels, value)`.
-fn family(
+pub(crate) fn family(
     out: &mut String,
     name: &str,
     help: &str,
@@ -96,7 +96,7 @@ fn family(
 }
 
 /// `name="value",...` with each value escaped.
-fn labels(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(name, value)| format!("{name}=\"{}\"", escape_label(value)))

@@ -1,0 +1,64 @@
+//! Reading a stored manifest: its signature (a signer leaf that chains to the zone CA, valid
+//! when the manifest was signed), then its body as a [`Link`]. Used wherever a link is
+//! trusted: the runner's resume, `status`, the drills.
+
+use time::OffsetDateTime;
+use zone_pki::CertInfo;
+
+use super::chain::{Link, Verified};
+use super::local::{sha256_hex, Stored};
+use super::signing;
+
+/// The signing time a body names (`signed_ms`), for the certificate checks.
+fn signed_at(body: &[u8]) -> Option<OffsetDateTime> {
+    #[derive(serde::Deserialize)]
+    struct Signed {
+        signed_ms: i64,
+    }
+    let signed: Signed = serde_json::from_slice(body).ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(signed.signed_ms) * 1_000_000).ok()
+}
+
+/// Verifies one manifest of `zone` against the zone roots; the problem names nothing but
+/// what failed (the caller names the object).
+pub fn verify(stored: &Stored, zone: &str, roots: &[CertInfo]) -> Result<Verified, String> {
+    let verified = signing::verify(&stored.bytes, zone, roots, signed_at)?;
+    let link: Link = serde_json::from_slice(&verified.body)
+        .map_err(|e| format!("its signed body is not a chain link: {e}"))?;
+    if link.writer != verified.node {
+        return Err(format!(
+            "says it was written by {}, but {} signed it",
+            link.writer, verified.node
+        ));
+    }
+    Ok(Verified {
+        name: stored.name.clone(),
+        sha256: stored.sha256.clone(),
+        link,
+    })
+}
+
+/// A manifest fetched from a target.
+pub fn stored(name: &str, bytes: Vec<u8>) -> Stored {
+    Stored {
+        name: name.to_string(),
+        sha256: sha256_hex(&bytes),
+        bytes,
+    }
+}
+
+/// The zone a manifest says it belongs to, before any check (the owner's drill learns the
+/// zone from the chain, then verifies every link against the owner's CA).
+pub fn claimed_zone(envelope: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        body: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        zone: String,
+    }
+    let env: Envelope = serde_json::from_slice(envelope).ok()?;
+    let body: Body = serde_json::from_str(&env.body).ok()?;
+    Some(body.zone)
+}

@@ -1,0 +1,140 @@
+//! Shipping the local chain to one target, on a thread of its own, so a slow or absent
+//! store never holds up the chain or the other targets.
+//!
+//! Invariants:
+//! - links go in chain order, each object before its manifest: a manifest on a target
+//!   never names an object that is missing or partial (targets store all or nothing);
+//! - a manifest is sent only while this node holds the election lease, so a writer that
+//!   lost it never adds a link after the next writer has read where the chain ends;
+//! - a failure is retried with backoff (1 s doubling to 30 s) for ever: the local chain
+//!   keeps everything until it is shipped.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::writer::LeaseGuard;
+use crate::backup::chain::Link;
+use crate::backup::local::LocalChain;
+use crate::backup::target::Target;
+
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Wakes the shippers when a link is appended.
+#[derive(Default)]
+pub struct Bell {
+    rung: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Bell {
+    pub fn ring(&self) {
+        if let Ok(mut n) = self.rung.lock() {
+            *n += 1;
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits until rung after `seen`, or `timeout`; returns the count now.
+    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let Ok(guard) = self.rung.lock() else {
+            return seen;
+        };
+        match self.cond.wait_timeout_while(guard, timeout, |n| *n == seen) {
+            Ok((n, _)) => *n,
+            Err(_) => seen,
+        }
+    }
+}
+
+pub struct Shipper {
+    pub target: Arc<dyn Target>,
+    pub local: Arc<LocalChain>,
+    pub bell: Arc<Bell>,
+    pub guard: Arc<LeaseGuard>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Shipper {
+    pub fn run(self) {
+        let mut present: Option<BTreeSet<String>> = None;
+        let mut backoff = BACKOFF_MIN;
+        let mut seen = 0;
+        while !self.stop.load(Ordering::SeqCst) {
+            match self.ship_once(&mut present) {
+                Ok(()) => {
+                    backoff = BACKOFF_MIN;
+                    seen = self.bell.wait(seen, Duration::from_secs(1));
+                }
+                Err(problem) => {
+                    tracing::warn!(
+                        "backup target {}: {problem}; retrying in {backoff:?}",
+                        self.target.url()
+                    );
+                    let until = std::time::Instant::now() + backoff;
+                    while !self.stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    fn ship_once(&self, present: &mut Option<BTreeSet<String>>) -> Result<(), String> {
+        if present.is_none() {
+            let listed = self.target.list("chain/").map_err(|e| e.to_string())?;
+            *present = Some(listed.into_iter().map(|o| o.name).collect());
+        }
+        let Some(present) = present.as_mut() else {
+            return Ok(());
+        };
+        let names = self.local.manifests().map_err(|e| e.to_string())?;
+        let missing: Vec<&String> = names.iter().filter(|n| !present.contains(*n)).collect();
+        for name in missing {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let stored = self.local.read_manifest(name).map_err(|e| e.to_string())?;
+            let link = parse_own(&stored.bytes).map_err(|p| format!("{name}: {p}"))?;
+            if let Some(object) = &link.object {
+                let path = self.local.object_path(object);
+                if !path.exists() {
+                    // A link adopted from another target: its object is there, not here.
+                    return Err(format!(
+                        "{object} is on another target only; {name} and the links after it wait"
+                    ));
+                }
+                self.target
+                    .put_file(object, &path)
+                    .map_err(|e| e.to_string())?;
+            }
+            if !self.guard.holds() {
+                return Err("no longer the active writer: the rest is left to the next".into());
+            }
+            self.target
+                .put(name, &stored.bytes)
+                .map_err(|e| e.to_string())?;
+            present.insert(name.clone());
+        }
+        // Forget what retention removed locally (and so on the targets).
+        if let Some(first) = names.first() {
+            present.retain(|n| n >= first);
+        }
+        Ok(())
+    }
+}
+
+/// The body of a manifest this node wrote (its signature was made here; the targets'
+/// copies are verified where they are read back).
+fn parse_own(envelope: &[u8]) -> Result<Link, String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        body: String,
+    }
+    let env: Envelope =
+        serde_json::from_slice(envelope).map_err(|e| format!("not a signed manifest: {e}"))?;
+    serde_json::from_str(&env.body).map_err(|e| format!("not a chain link: {e}"))
+}

@@ -1,0 +1,211 @@
+//! Appending links to the local chain: encrypt the object, write it, sign the manifest,
+//! write it. One writer at a time (the active node), and only while its lease holds.
+//!
+//! Invariants: a link is appended only while [`LeaseGuard::holds`] (the election's lease
+//! is certainly alive), so no link is written after another node may have taken over; the
+//! head (sequence, hash, next delta) advances only after the manifest is durable.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zone_pki::Error;
+
+use crate::backup::chain::{self, Kind, Link};
+use crate::backup::crypto;
+use crate::backup::local::{sha256_hex, LocalChain, Stored};
+use crate::backup::segment::{self, Revision};
+use crate::backup::signing::Signer;
+
+/// Until when this node may write: the election lease's last confirmed renewal plus its
+/// time to live, less a margin for clocks and requests in flight.
+#[derive(Default)]
+pub struct LeaseGuard {
+    until: Mutex<Option<Instant>>,
+}
+
+impl LeaseGuard {
+    pub fn renewed(&self, sent_at: Instant, ttl: Duration, margin: Duration) {
+        if let Ok(mut until) = self.until.lock() {
+            *until = Some(sent_at + ttl.saturating_sub(margin));
+        }
+    }
+
+    pub fn revoke(&self) {
+        if let Ok(mut until) = self.until.lock() {
+            *until = None;
+        }
+    }
+
+    pub fn holds(&self) -> bool {
+        self.until
+            .lock()
+            .ok()
+            .and_then(|u| *u)
+            .is_some_and(|u| Instant::now() < u)
+    }
+}
+
+/// Where the chain stands: the last link's sequence and manifest hash, and the revision
+/// the next delta starts at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub sha256: Option<String>,
+    pub next_delta: i64,
+}
+
+pub struct ChainWriter {
+    pub local: Arc<LocalChain>,
+    pub zone: String,
+    pub cluster_id: String,
+    pub session: String,
+    pub node: String,
+    pub recipients: Vec<age::x25519::Recipient>,
+    pub signer: Signer,
+    pub guard: Arc<LeaseGuard>,
+    pub head: Head,
+}
+
+/// An encrypted full snapshot waiting for its link: its temporary files and what it is.
+pub struct FullReady {
+    /// A hidden file in the local chain's `full/`, written whole (atomically).
+    pub encrypted: PathBuf,
+    pub plain: tempfile::NamedTempFile,
+    pub revision: i64,
+    pub taken_ms: i64,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl ChainWriter {
+    /// Appends the delta of `revisions` (none: a heartbeat up to `now_ms`).
+    pub fn append_delta(&mut self, revisions: &[Revision], now_ms: i64) -> Result<Link, Error> {
+        let first = self.head.next_delta;
+        let last = revisions.last().map_or(first - 1, |r| r.revision);
+        let bytes = segment::encode(&self.zone, first, last, revisions);
+        let seq = self.head.seq + 1;
+        let name = chain::delta_name(seq, &self.session, first, last);
+        self.check_guard()?;
+        self.local.write(&self.local.plain_path(&name), &bytes)?;
+        let encrypted = crypto::encrypt_bytes(&bytes, &self.recipients)?;
+        self.local
+            .write(&self.local.object_path(&name), &encrypted)?;
+        let first_time = revisions.first().map_or(now_ms, |r| r.time_ms);
+        self.link(
+            Kind::Delta,
+            (first, last),
+            (first_time, now_ms),
+            Some((name, encrypted.len() as u64, sha256_hex(&encrypted))),
+        )
+    }
+
+    /// Records that `first..=last` were compacted away before the watch saw them.
+    pub fn append_gap(&mut self, last: i64, now_ms: i64) -> Result<Link, Error> {
+        let first = self.head.next_delta;
+        self.link(Kind::Gap, (first, last), (now_ms, now_ms), None)
+    }
+
+    /// Links a full snapshot made by [`crate::backup::runner::full`].
+    pub fn append_full(&mut self, full: FullReady) -> Result<Link, Error> {
+        let seq = self.head.seq + 1;
+        let name = chain::full_name(seq, &self.session, full.revision);
+        self.check_guard()?;
+        LocalChain::place(full.plain, &self.local.plain_path(&name))?;
+        LocalChain::rename(&full.encrypted, &self.local.object_path(&name))?;
+        let rev = full.revision;
+        self.link(
+            Kind::Full,
+            (rev, rev),
+            (full.taken_ms, full.taken_ms),
+            Some((name, full.size, full.sha256)),
+        )
+    }
+
+    fn check_guard(&self) -> Result<(), Error> {
+        if self.guard.holds() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                "this node's election lease may have expired: it no longer writes the chain",
+            ))
+        }
+    }
+
+    fn link(
+        &mut self,
+        kind: Kind,
+        (first, last): (i64, i64),
+        (first_time_ms, last_time_ms): (i64, i64),
+        object: Option<(String, u64, String)>,
+    ) -> Result<Link, Error> {
+        let seq = self.head.seq + 1;
+        let next_delta = match kind {
+            Kind::Full => self.head.next_delta,
+            Kind::Delta | Kind::Gap => last + 1,
+        };
+        let (object, object_size, object_sha256) = match object {
+            Some((n, s, h)) => (Some(n), s, h),
+            None => (None, 0, String::new()),
+        };
+        let link = Link {
+            format: chain::FORMAT.into(),
+            zone: self.zone.clone(),
+            cluster_id: self.cluster_id.clone(),
+            seq,
+            session: self.session.clone(),
+            writer: self.node.clone(),
+            kind,
+            first_revision: first,
+            last_revision: last,
+            first_time_ms,
+            last_time_ms,
+            object,
+            object_size,
+            object_sha256,
+            next_delta,
+            prev: self.head.sha256.clone(),
+            signed_ms: now_ms(),
+        };
+        let body = serde_json::to_vec(&link)
+            .map_err(|e| Error::new(format!("cannot write a manifest: {e}")))?;
+        let envelope = self.signer.sign(&body)?;
+        self.check_guard()?;
+        let name = link.manifest_name();
+        self.local
+            .write(&self.local.object_path(&name), &envelope)?;
+        self.head = Head {
+            seq,
+            sha256: Some(sha256_hex(&envelope)),
+            next_delta,
+        };
+        Ok(link)
+    }
+
+    /// Adopts `stored` (the targets' last link) as the head, keeping a copy of its
+    /// manifest locally so the local chain links to it.
+    pub fn adopt(&mut self, stored: &Stored, link: &Link) -> Result<(), Error> {
+        let path = self.local.object_path(&stored.name);
+        if !path.exists() {
+            self.local.write(&path, &stored.bytes)?;
+        }
+        self.head = Head {
+            seq: link.seq,
+            sha256: Some(stored.sha256.clone()),
+            next_delta: link.next_delta,
+        };
+        Ok(())
+    }
+}
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A random session ID: 8 hex digits.
+pub fn new_session() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 4];
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    crate::snapshot::hex(&bytes)
+}

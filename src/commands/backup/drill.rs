@@ -1,0 +1,217 @@
+//! `backup drill --config NODE_FILE`: the daily proof that the backups restore. On the
+//! active writer's node: the newest local chain (a full snapshot and the deltas after it)
+//! is restored into a scratch etcd, replayed to its last revision, and its HashKV there is
+//! compared with the live cluster's; every target must hold every link of the local chain
+//! with its object, and those of the newest restorable part byte-identical. The result
+//! is kept (`<state>/backup/drill.json`, and in etcd for `status` on every member).
+
+use std::path::Path;
+
+use zone_pki::Error;
+
+use crate::backup::chain::{newest_restorable, Kind, Plan};
+use crate::backup::local::LocalChain;
+use crate::backup::report::Drill;
+use crate::backup::runner::active::ELECTION;
+use crate::backup::runner::writer::now_ms;
+use crate::backup::scratch::{hash_kv, Scratch};
+use crate::backup::segment;
+use crate::backup::verify;
+use crate::cluster_api::{self, describe, within};
+use crate::config::node::Node;
+
+use super::status::DRILL_KEY;
+
+/// The most a delta segment may hold, decompressed.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
+pub fn run(config: &Path) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let targets = super::open_targets(&node, config)?;
+    let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
+    let creds = crate::commands::client_credentials(&node, config)?;
+    let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
+    let local = LocalChain::open(&node.state_dir)?;
+    let endpoints: Vec<String> = node
+        .members
+        .iter()
+        .map(crate::cluster::client_url)
+        .collect();
+    let runtime = cluster_api::runtime()?;
+    let active = runtime.block_on(async {
+        let client =
+            cluster_api::connect_many(&endpoints, &creds, cluster_api::CALL_DEADLINE).await?;
+        let leader = within(async {
+            client
+                .election_client()
+                .leader(ELECTION)
+                .await
+                .map_err(|e| describe(&e))
+        })
+        .await?;
+        Ok::<_, String>(
+            leader
+                .kv()
+                .map(|kv| String::from_utf8_lossy(kv.value()).to_string())
+                .unwrap_or_default(),
+        )
+    });
+    match active {
+        Ok(value) if value.split(' ').next() == Some(node.name.as_str()) => {}
+        Ok(value) if !value.is_empty() => {
+            eprintln!(
+                "zone-etcd: backup drill: {} writes the chain, not {}: its drill runs there",
+                value.split(' ').next().unwrap_or("?"),
+                node.name
+            );
+            return Ok(());
+        }
+        Ok(_) => {
+            return Err(Error::new("no backup writer is active in the zone")
+                .file(config)
+                .fix("start zone-etcd-backup.service on the members (backup run)"))
+        }
+        Err(p) => {
+            return Err(Error::new(format!("the cluster does not answer: {p}"))
+                .file(config)
+                .fix("check the zone with `zone-etcd status`"))
+        }
+    }
+    let outcome = (|| -> Result<String, String> {
+        let links = verify::local_links(&local, &node.zone, &roots)?;
+        let plan = newest_restorable(&links).ok_or(
+            "the local chain holds no full snapshot yet (backup run takes one when it starts)",
+        )?;
+        let (revision, hash) = runtime.block_on(restore_and_compare(
+            &plan, &local, &node.zone, &etcd, &etcdutl, &endpoints, &creds,
+        ))?;
+        let mut deep: Vec<_> = vec![plan.full];
+        deep.extend(plan.deltas.iter().copied());
+        let mut held = Vec::new();
+        for target in &targets {
+            let n = verify::target_holds(target.as_ref(), &local, &links, &deep)?;
+            held.push(format!("{} holds all {n} links", target.url()));
+        }
+        Ok(format!(
+            "restored the full snapshot at revision {} and {} deltas to revision {revision}: HashKV {hash:#010x} equals the live cluster's; {}",
+            plan.full.link.last_revision,
+            plan.deltas.len(),
+            held.join(", ")
+        ))
+    })();
+    let drill = Drill {
+        ok: outcome.is_ok(),
+        time_ms: now_ms(),
+        node: node.name.clone(),
+        summary: match &outcome {
+            Ok(s) => s.clone(),
+            Err(p) => p.clone(),
+        },
+    };
+    record(&local, &drill, &endpoints, &creds, &runtime);
+    match outcome {
+        Ok(summary) => {
+            println!("zone-etcd: backup drill passed: {summary}");
+            Ok(())
+        }
+        Err(problem) => Err(Error::new(format!("backup drill failed: {problem}"))
+            .file(config)
+            .fix("see the README's \"Backups\" section: a failed drill means the chain cannot be trusted until the next full snapshot")),
+    }
+}
+
+/// Restores `plan` from the local plain copies into a scratch etcd, replays it, and
+/// compares HashKV at the last revision with the live cluster's.
+async fn restore_and_compare(
+    plan: &Plan<'_>,
+    local: &LocalChain,
+    zone: &str,
+    etcd: &Path,
+    etcdutl: &Path,
+    endpoints: &[String],
+    creds: &std::sync::Arc<cluster_api::Credentials>,
+) -> Result<(i64, u32), String> {
+    let full_object = plan.full.link.object.as_deref().unwrap_or_default();
+    let mut scratch =
+        Scratch::restore(etcd, etcdutl, &local.plain_path(full_object), local.root())?;
+    let mut client = scratch.connect().await?;
+    let mut revision = plan.full.link.last_revision;
+    for v in &plan.deltas {
+        if v.link.kind == Kind::Gap {
+            return Err(format!(
+                "{}: revisions {}..{} were lost (a gap) after the newest full snapshot",
+                v.name, v.link.first_revision, v.link.last_revision
+            ));
+        }
+        let object = v.link.object.as_deref().unwrap_or_default();
+        let path = local.plain_path(object);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (_, revisions) = segment::decode(&bytes, zone, MAX_SEGMENT_BYTES)
+            .map_err(|p| format!("{}: {p}", path.display()))?;
+        revision = scratch.replay(&mut client, &revisions, revision).await?;
+    }
+    let mut live = cluster_api::connect_many(endpoints, creds, cluster_api::CALL_DEADLINE).await?;
+    let (live_hash, live_compacted) = hash_kv(&mut live, revision)
+        .await
+        .map_err(|p| format!("the live cluster's HashKV at revision {revision}: {p}"))?;
+    let (_, scratch_compacted) = hash_kv(&mut client, revision).await?;
+    if live_compacted > scratch_compacted && live_compacted <= revision {
+        // The live cluster compacted since the snapshot: the scratch member does the same,
+        // so both hash the same history.
+        within(async {
+            client
+                .compact(
+                    live_compacted,
+                    Some(etcd_client::CompactionOptions::new().with_physical()),
+                )
+                .await
+                .map_err(|e| describe(&e))
+        })
+        .await?;
+    }
+    let (hash, _) = hash_kv(&mut client, revision).await?;
+    if hash != live_hash {
+        return Err(format!(
+            "the restored chain's HashKV at revision {revision} is {hash:#010x}, the live cluster's {live_hash:#010x}: the chain does not hold what etcd holds"
+        ));
+    }
+    Ok((revision, hash))
+}
+
+/// Keeps the result locally and in etcd (best effort: a drill that cannot record still
+/// reports).
+fn record(
+    local: &LocalChain,
+    drill: &Drill,
+    endpoints: &[String],
+    creds: &std::sync::Arc<cluster_api::Credentials>,
+    runtime: &tokio::runtime::Runtime,
+) {
+    let Ok(json) = serde_json::to_vec(drill) else {
+        return;
+    };
+    if let Err(e) =
+        zone_io::write_atomic(&local.root().join("drill.json"), &json, zone_io::KEY_MODE)
+    {
+        eprintln!("zone-etcd: backup drill: cannot record the result: {e}");
+    }
+    let _ = runtime.block_on(async {
+        let mut client =
+            cluster_api::connect_many(endpoints, creds, cluster_api::CALL_DEADLINE).await?;
+        within(async {
+            client
+                .put(DRILL_KEY, json.clone(), None)
+                .await
+                .map_err(|e| describe(&e))
+        })
+        .await
+    });
+}
+
+/// The last drill this node recorded, if any.
+pub fn last_local(node: &Node) -> Option<Drill> {
+    let path = node.state_dir.join("backup/drill.json");
+    let bytes = zone_io::read_small_file(&path, zone_io::Links::Refuse).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

@@ -1,0 +1,162 @@
+//! `backup drill --from TARGET_URL --ca CA_DIR --identity FILE`: the owner's full check,
+//! from a target alone, on the owner's machine. Every manifest must be signed by a node of
+//! the zone whose CA is in CA_DIR, the links must follow each other, every object must be
+//! the one its manifest names; every object is decrypted with the owner's identity and
+//! checked (a segment's revisions, a snapshot's revision); then the newest full snapshot
+//! and the deltas after it are restored into a scratch etcd and replayed. Nothing on the
+//! target is changed; the first problem is one line naming the object.
+
+use std::path::Path;
+
+use zone_pki::Error;
+
+use crate::backup::chain::{newest_restorable, Kind, Verified};
+use crate::backup::scratch::{hash_kv, Scratch};
+use crate::backup::{crypto, segment, target, verify};
+use crate::cluster_api;
+
+use super::drill::MAX_SEGMENT_BYTES;
+
+pub struct Owner<'a> {
+    pub from: &'a str,
+    pub ca_dir: &'a Path,
+    pub identity: &'a Path,
+    pub endpoint: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
+    let ca_file = {
+        let trust = owner.ca_dir.join("trust.crt");
+        if trust.exists() {
+            trust
+        } else {
+            owner.ca_dir.join("ca.crt")
+        }
+    };
+    let roots = crate::config::trusted_roots(&zone_io::read_text(&ca_file)?)
+        .map_err(|e| e.file(&ca_file))?;
+    let identities = crypto::load_identities(owner.identity)?;
+    let target = target::open_url(owner.from, owner.endpoint, owner.region, None)?;
+    // Where the tools and scratch files live on the owner's machine.
+    let etcd = crate::etcd::find_tool("etcd", None, owner.identity)?;
+    let etcdutl = crate::etcd::find_tool("etcdutl", None, owner.identity)?;
+    let work = tempfile::Builder::new()
+        .prefix("zone-etcd-drill-")
+        .tempdir()
+        .map_err(|e| Error::new(format!("cannot make a scratch directory: {e}")))?;
+    let fail = |p: String| {
+        Error::new(format!("backup drill failed: {}: {p}", owner.from))
+            .fix("do not trust this chain; see the README's \"Backups\" section")
+    };
+    let (links, _) = verify::target_links(target.as_ref(), None, &roots).map_err(fail)?;
+    let zone = links
+        .first()
+        .map(|v| v.link.zone.clone())
+        .ok_or_else(|| fail("holds no backup chain".into()))?;
+    let mut segments = std::collections::BTreeMap::new();
+    for v in &links {
+        let Some(object) = &v.link.object else {
+            continue;
+        };
+        let encrypted = work.path().join("object.age");
+        let found = target
+            .get_to_file(object, &encrypted)
+            .map_err(|e| fail(e.to_string()))?;
+        if !found {
+            return Err(fail(format!("{object} is missing (named by {})", v.name)));
+        }
+        let bytes_ok = zone_io::sha256_file(&encrypted)
+            .map(|(size, sha)| {
+                size == v.link.object_size && crate::snapshot::hex(&sha) == v.link.object_sha256
+            })
+            .map_err(|e| fail(e.to_string()))?;
+        if !bytes_ok {
+            return Err(fail(format!(
+                "{object}: its bytes are not those {} names (changed or replaced)",
+                v.name
+            )));
+        }
+        match v.link.kind {
+            Kind::Delta => {
+                let plain = crypto::decrypt_bytes(
+                    &std::fs::read(&encrypted).map_err(|e| fail(e.to_string()))?,
+                    &identities,
+                )
+                .map_err(|e| fail(format!("{object}: {}", e.problem())))?;
+                let (header, revisions) = segment::decode(&plain, &zone, MAX_SEGMENT_BYTES)
+                    .map_err(|p| fail(format!("{object}: {p}")))?;
+                if (header.first_revision, header.last_revision)
+                    != (v.link.first_revision, v.link.last_revision)
+                {
+                    return Err(fail(format!(
+                        "{object}: holds other revisions than {} names",
+                        v.name
+                    )));
+                }
+                segments.insert(v.name.clone(), revisions);
+            }
+            Kind::Full => {
+                let plain = work.path().join(format!("{}.db", v.link.seq));
+                crypto::decrypt_file(&encrypted, &plain, &identities)
+                    .map_err(|e| fail(format!("{object}: {}", e.problem())))?;
+                let revision = crate::commands::snapshot::snapshot_revision(&etcdutl, &plain)
+                    .map_err(|e| fail(format!("{object}: {}", e.problem())))?;
+                if revision != v.link.last_revision {
+                    return Err(fail(format!(
+                        "{object}: holds revision {revision}, {} names {}",
+                        v.name, v.link.last_revision
+                    )));
+                }
+            }
+            Kind::Gap => {}
+        }
+    }
+    let plan = newest_restorable(&links).ok_or_else(|| fail("holds no full snapshot".into()))?;
+    let full_plain = work.path().join(format!("{}.db", plan.full.link.seq));
+    let (revision, hash) = cluster_api::runtime()?
+        .block_on(replay(
+            &etcd,
+            &etcdutl,
+            &full_plain,
+            work.path(),
+            plan.full,
+            &plan.deltas,
+            &segments,
+        ))
+        .map_err(fail)?;
+    println!(
+        "zone-etcd: backup drill passed: {} holds {} verified links of zone {zone}; the newest full snapshot (revision {}) and {} deltas restore to revision {revision} (HashKV {hash:#010x})",
+        owner.from,
+        links.len(),
+        plan.full.link.last_revision,
+        plan.deltas.len()
+    );
+    Ok(())
+}
+
+async fn replay(
+    etcd: &Path,
+    etcdutl: &Path,
+    full: &Path,
+    work: &Path,
+    full_link: &Verified,
+    deltas: &[&Verified],
+    segments: &std::collections::BTreeMap<String, Vec<segment::Revision>>,
+) -> Result<(i64, u32), String> {
+    let mut scratch = Scratch::restore(etcd, etcdutl, full, work)?;
+    let mut client = scratch.connect().await?;
+    let mut revision = full_link.link.last_revision;
+    for v in deltas {
+        if v.link.kind == Kind::Gap {
+            return Err(format!(
+                "{}: revisions {}..{} were lost (a gap) after the newest full snapshot",
+                v.name, v.link.first_revision, v.link.last_revision
+            ));
+        }
+        let revisions = segments.get(&v.name).map(Vec::as_slice).unwrap_or_default();
+        revision = scratch.replay(&mut client, revisions, revision).await?;
+    }
+    let (hash, _) = hash_kv(&mut client, revision).await?;
+    Ok((revision, hash))
+}

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 mod load;
+pub mod backup;
 pub mod netns;
+pub mod seaweed;
 pub mod sysroot;
 #[allow(unused_imports)]
 pub use load::*;
@@ -54,7 +56,7 @@ pub fn etcd_release(version: Option<&str>) -> PathBuf {
 }
 
 /// PATH with the bundle first, so `zone-etcd launch` finds etcd as an operator's would.
-fn path_with_bundle() -> String {
+pub fn path_with_bundle() -> String {
     format!(
         "{}:{}",
         repo().join("bin").display(),

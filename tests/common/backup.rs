@@ -1,0 +1,213 @@
+//! A zone with backups for the tests: three members on loopback, SeaweedFS as the S3
+//! target (plus a directory target), the owner's age identity made with Debian's
+//! `age-keygen`, and `backup run` processes with the store's credentials.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::seaweed::{Seaweed, BUCKET};
+use super::{loopback_members, wait_for, zone_etcd, zone_toml, Running, TestZone};
+
+pub struct BackupZone {
+    pub zone: TestZone,
+    pub weed: Seaweed,
+    pub aux: tempfile::TempDir,
+    pub members: Vec<Running>,
+    pub s3_url: String,
+}
+
+/// Runs a tool that must be installed (scripts/test.sh installs Debian's age).
+pub fn tool(name: &str) -> Command {
+    which::which(name).unwrap_or_else(|_| {
+        panic!("{name} is missing: install Debian's age (./scripts/need.sh age; scripts/test.sh does)")
+    });
+    Command::new(name)
+}
+
+impl BackupZone {
+    /// A running 3-member zone on 127.0.<subnet>.1-3 with `[backup]` (`policy` holds its
+    /// extra keys, e.g. `delta_every = "1s"`), its S3 store on `weed_ip`.
+    pub fn start(zone_name: &str, subnet: u8, weed_ip: &str, policy: &str) -> BackupZone {
+        let aux = tempfile::tempdir().unwrap();
+        let key = aux.path().join("owner.key");
+        let out = tool("age-keygen").arg("-o").arg(&key).output().unwrap();
+        assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
+        let out = tool("age-keygen").arg("-y").arg(&key).output().unwrap();
+        let recipient = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(recipient.starts_with("age1"), "no recipient from age-keygen -y: {recipient:?}");
+        let weed = Seaweed::start(&aux.path().join("weed"), weed_ip);
+        let members = loopback_members(zone_name, subnet, 3);
+        let pairs: Vec<(&str, &str)> = members.iter().map(|(n, a)| (n.as_str(), a.as_str())).collect();
+        let usb = aux.path().join("usb");
+        fs::create_dir_all(&usb).unwrap();
+        let s3_url = format!("s3://{BUCKET}/zones/{zone_name}");
+        let text = format!(
+            "{}\n[backup]\nrecipients = [\"{recipient}\"]\n{policy}\n\n[[backup.target]]\nurl = \"{s3_url}\"\nendpoint = \"{}\"\n\n[[backup.target]]\nurl = \"file://{}\"\n",
+            zone_toml(zone_name, &pairs),
+            weed.endpoint(),
+            usb.display()
+        );
+        let zone = TestZone::from_zone_file(zone_name, &text, members, 2380, 2379);
+        let mut running = zone.launch_all();
+        zone.wait_healthy(&mut running);
+        BackupZone {
+            zone,
+            weed,
+            aux,
+            members: running,
+            s3_url,
+        }
+    }
+
+    pub fn owner_key(&self) -> PathBuf {
+        self.aux.path().join("owner.key")
+    }
+
+    pub fn usb(&self) -> PathBuf {
+        self.aux.path().join("usb")
+    }
+
+    pub fn file_url(&self) -> String {
+        format!("file://{}", self.usb().display())
+    }
+
+    /// A zone-etcd command with this store's credentials.
+    pub fn command(&self) -> Command {
+        let mut cmd = zone_etcd();
+        cmd.env("AWS_ACCESS_KEY_ID", self.weed.access_key())
+            .env("AWS_SECRET_ACCESS_KEY", self.weed.secret_key())
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE");
+        cmd
+    }
+
+    /// `backup run` on member `index`.
+    pub fn backup_run(&self, index: usize) -> Running {
+        let mut cmd = self.command();
+        cmd.args(["backup", "run", "--config"]).arg(self.zone.config(index));
+        let log = self.zone.path(&format!("{}.backup-run.{}.log", self.zone.members[index].0, now_ms()));
+        Running::spawn(cmd, &log)
+    }
+
+    /// `backup status --json` on member `index`: (exit success, JSON, stderr).
+    pub fn status(&self, index: usize) -> (bool, serde_json::Value, String) {
+        let out = self
+            .command()
+            .args(["backup", "status", "--json", "--config"])
+            .arg(self.zone.config(index))
+            .output()
+            .unwrap();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The active writer's index, as `status` names it.
+    pub fn active(&self) -> Option<usize> {
+        let (_, json, _) = self.status(0);
+        let node = json["active_node"].as_str()?.to_string();
+        self.zone.members.iter().position(|(n, _)| *n == node)
+    }
+
+    /// Waits until every target's newest delta is at `revision` or later.
+    pub fn wait_shipped(&self, revision: i64, limit: Duration) {
+        wait_for(limit, &format!("deltas up to revision {revision} on every target"), || {
+            let (_, json, _) = self.status(0);
+            json["targets"].as_array().is_some_and(|targets| {
+                targets.len() == 2
+                    && targets
+                        .iter()
+                        .all(|t| t["newest_delta"]["revision"].as_i64().unwrap_or(0) >= revision)
+            })
+        });
+    }
+
+    /// The store's current revision (etcdctl's header).
+    pub fn revision(&self) -> i64 {
+        let (ok, out, err) = self.zone.etcdctl(0, &self.zone.endpoints(), &["get", "x", "-w", "json"]);
+        assert!(ok, "etcdctl get: {err}");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json["header"]["revision"].as_i64().unwrap()
+    }
+
+    /// `backup drill --from URL --ca --identity`: (exit success, stdout, stderr).
+    pub fn owner_drill(&self, url: &str) -> (bool, String, String) {
+        let out = self
+            .command()
+            .args(["backup", "drill", "--from", url, "--ca"])
+            .arg(self.zone.path("ca"))
+            .arg("--identity")
+            .arg(self.owner_key())
+            .args(["--endpoint", &self.weed.endpoint()])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+/// The objects the manifests under `dir` (a directory target) name, by kind.
+pub fn named_objects(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut manifests: Vec<PathBuf> = fs::read_dir(dir.join("chain"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    manifests.sort();
+    for path in manifests {
+        let envelope: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap();
+        if let Some(object) = body["object"].as_str() {
+            out.push((body["kind"].as_str().unwrap().to_string(), object.to_string()));
+        }
+    }
+    out
+}
+
+/// Every revision the delta segments the manifests under `dir` (a directory target) name
+/// hold, decrypted with Debian's `age` and the owner's identity, with the keys put in
+/// each: (revision, keys).
+pub fn delta_revisions(dir: &Path, identity: &Path) -> Vec<(i64, Vec<String>)> {
+    let mut out = Vec::new();
+    let names: Vec<PathBuf> = named_objects(dir)
+        .into_iter()
+        .filter(|(kind, _)| kind == "delta")
+        .map(|(_, object)| dir.join(object))
+        .collect();
+    for path in names {
+        let plain = tool("age").arg("-d").arg("-i").arg(identity).arg(&path).output().unwrap();
+        assert!(plain.status.success(), "age -d {}: {}", path.display(), String::from_utf8_lossy(&plain.stderr));
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&plain.stdout[..]).read_to_string(&mut text).unwrap();
+        for line in text.lines().skip(1) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let keys = v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    use base64::Engine;
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(e["key"].as_str().unwrap())
+                        .unwrap();
+                    String::from_utf8_lossy(&raw).into_owned()
+                })
+                .collect();
+            out.push((v["revision"].as_i64().unwrap(), keys));
+        }
+    }
+    out
+}

@@ -25,5 +25,4 @@ pub mod scratch;
 pub mod segment;
 pub mod settings;
 pub mod signing;
-pub mod target;
 pub mod verify;

@@ -353,7 +353,7 @@ pub fn parse_location(url: &str) -> Result<Location, Error> {
         .fix("write url = \"s3://BUCKET/PREFIX\" (with endpoint for a store other than AWS) or \"file:///mnt/usb/zone-backups\""))
 }
 
-fn check_endpoint(endpoint: &str) -> Result<(), Error> {
+pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), Error> {
     let rest = endpoint
         .strip_prefix("https://")
         .or_else(|| endpoint.strip_prefix("http://"))
@@ -438,12 +438,12 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
     for (unit, size) in [("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)] {
-        if s % size == 0 {
+        if s.is_multiple_of(size) {
             return format!("{}{unit}", s / size);
         }
     }

@@ -6,6 +6,7 @@
 
 mod load;
 pub mod netns;
+pub mod seaweed;
 pub mod sysroot;
 #[allow(unused_imports)]
 pub use load::*;

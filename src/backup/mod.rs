@@ -27,5 +27,5 @@ pub mod scratch;
 pub mod segment;
 pub mod settings;
 pub mod signing;
-pub mod verify;
 pub mod target;
+pub mod verify;

@@ -22,7 +22,9 @@ pub struct BackupZone {
 /// Runs a tool that must be installed (scripts/test.sh installs Debian's age).
 pub fn tool(name: &str) -> Command {
     which::which(name).unwrap_or_else(|_| {
-        panic!("{name} is missing: install Debian's age (./scripts/need.sh age; scripts/test.sh does)")
+        panic!(
+            "{name} is missing: install Debian's age (./scripts/need.sh age; scripts/test.sh does)"
+        )
     });
     Command::new(name)
 }
@@ -34,13 +36,23 @@ impl BackupZone {
         let aux = tempfile::tempdir().unwrap();
         let key = aux.path().join("owner.key");
         let out = tool("age-keygen").arg("-o").arg(&key).output().unwrap();
-        assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "age-keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = tool("age-keygen").arg("-y").arg(&key).output().unwrap();
         let recipient = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(recipient.starts_with("age1"), "no recipient from age-keygen -y: {recipient:?}");
+        assert!(
+            recipient.starts_with("age1"),
+            "no recipient from age-keygen -y: {recipient:?}"
+        );
         let weed = Seaweed::start(&aux.path().join("weed"), weed_ip);
         let members = loopback_members(zone_name, subnet, 3);
-        let pairs: Vec<(&str, &str)> = members.iter().map(|(n, a)| (n.as_str(), a.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = members
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.as_str()))
+            .collect();
         let usb = aux.path().join("usb");
         fs::create_dir_all(&usb).unwrap();
         let s3_url = format!("s3://{BUCKET}/zones/{zone_name}");
@@ -87,8 +99,13 @@ impl BackupZone {
     /// `backup run` on member `index`.
     pub fn backup_run(&self, index: usize) -> Running {
         let mut cmd = self.command();
-        cmd.args(["backup", "run", "--config"]).arg(self.zone.config(index));
-        let log = self.zone.path(&format!("{}.backup-run.{}.log", self.zone.members[index].0, now_ms()));
+        cmd.args(["backup", "run", "--config"])
+            .arg(self.zone.config(index));
+        let log = self.zone.path(&format!(
+            "{}.backup-run.{}.log",
+            self.zone.members[index].0,
+            now_ms()
+        ));
         Running::spawn(cmd, &log)
     }
 
@@ -101,7 +118,11 @@ impl BackupZone {
             .output()
             .unwrap();
         let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// The active writer's index, as `status` names it.
@@ -113,20 +134,26 @@ impl BackupZone {
 
     /// Waits until every target's newest delta is at `revision` or later.
     pub fn wait_shipped(&self, revision: i64, limit: Duration) {
-        wait_for(limit, &format!("deltas up to revision {revision} on every target"), || {
-            let (_, json, _) = self.status(0);
-            json["targets"].as_array().is_some_and(|targets| {
-                targets.len() == 2
-                    && targets
-                        .iter()
-                        .all(|t| t["newest_delta"]["revision"].as_i64().unwrap_or(0) >= revision)
-            })
-        });
+        wait_for(
+            limit,
+            &format!("deltas up to revision {revision} on every target"),
+            || {
+                let (_, json, _) = self.status(0);
+                json["targets"].as_array().is_some_and(|targets| {
+                    targets.len() == 2
+                        && targets.iter().all(|t| {
+                            t["newest_delta"]["revision"].as_i64().unwrap_or(0) >= revision
+                        })
+                })
+            },
+        );
     }
 
     /// The store's current revision (etcdctl's header).
     pub fn revision(&self) -> i64 {
-        let (ok, out, err) = self.zone.etcdctl(0, &self.zone.endpoints(), &["get", "x", "-w", "json"]);
+        let (ok, out, err) =
+            self.zone
+                .etcdctl(0, &self.zone.endpoints(), &["get", "x", "-w", "json"]);
         assert!(ok, "etcdctl get: {err}");
         let json: serde_json::Value = serde_json::from_str(&out).unwrap();
         json["header"]["revision"].as_i64().unwrap()
@@ -167,10 +194,15 @@ pub fn named_objects(dir: &Path) -> Vec<(String, String)> {
     manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
     manifests.sort();
     for path in manifests {
-        let envelope: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        let body: serde_json::Value = serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap();
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap();
         if let Some(object) = body["object"].as_str() {
-            out.push((body["kind"].as_str().unwrap().to_string(), object.to_string()));
+            out.push((
+                body["kind"].as_str().unwrap().to_string(),
+                object.to_string(),
+            ));
         }
     }
     out
@@ -187,11 +219,24 @@ pub fn delta_revisions(dir: &Path, identity: &Path) -> Vec<(i64, Vec<String>)> {
         .map(|(_, object)| dir.join(object))
         .collect();
     for path in names {
-        let plain = tool("age").arg("-d").arg("-i").arg(identity).arg(&path).output().unwrap();
-        assert!(plain.status.success(), "age -d {}: {}", path.display(), String::from_utf8_lossy(&plain.stderr));
+        let plain = tool("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(identity)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            plain.status.success(),
+            "age -d {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&plain.stderr)
+        );
         let mut text = String::new();
         use std::io::Read;
-        flate2::read::GzDecoder::new(&plain.stdout[..]).read_to_string(&mut text).unwrap();
+        flate2::read::GzDecoder::new(&plain.stdout[..])
+            .read_to_string(&mut text)
+            .unwrap();
         for line in text.lines().skip(1) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let keys = v["events"]

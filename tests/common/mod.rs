@@ -4,8 +4,8 @@
 //! every process a test starts is killed by its PID when the test ends, pass or fail.
 #![allow(dead_code)]
 
-mod load;
 pub mod backup;
+mod load;
 pub mod netns;
 pub mod seaweed;
 pub mod sysroot;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusty_s3::{Method, S3Action};
 use ureq::http::Response;
-use zone_pki::authority::{read_small_file, Links};
+use zone_io::{read_small_file, Links};
 use zone_pki::Error;
 
 use super::super::retry::{self, Failure, Policy};

@@ -132,21 +132,51 @@ impl BackupZone {
         self.zone.members.iter().position(|(n, _)| *n == node)
     }
 
-    /// Waits until every target's newest delta is at `revision` or later.
+    /// Waits until every target's newest delta is at `revision` or later; panics with
+    /// the status and the `backup run` logs if not.
     pub fn wait_shipped(&self, revision: i64, limit: Duration) {
-        wait_for(
-            limit,
-            &format!("deltas up to revision {revision} on every target"),
-            || {
-                let (_, json, _) = self.status(0);
-                json["targets"].as_array().is_some_and(|targets| {
-                    targets.len() == 2
-                        && targets.iter().all(|t| {
-                            t["newest_delta"]["revision"].as_i64().unwrap_or(0) >= revision
-                        })
-                })
-            },
-        );
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let (_, json, stderr) = self.status(0);
+            let done = json["targets"].as_array().is_some_and(|targets| {
+                targets.len() == 2
+                    && targets
+                        .iter()
+                        .all(|t| t["newest_delta"]["revision"].as_i64().unwrap_or(0) >= revision)
+            });
+            if done {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "no deltas up to revision {revision} on every target after {limit:?}:\n{json:#}\n{stderr}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The `backup run` logs, last lines of each.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut paths: Vec<_> = fs::read_dir(self.zone.path(""))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains(".backup-run."))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let text = fs::read_to_string(&p).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out += &format!(
+                "---- {}\n{}\n",
+                p.display(),
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            );
+        }
+        out
     }
 
     /// The store's current revision (etcdctl's header).
@@ -161,15 +191,15 @@ impl BackupZone {
 
     /// `backup drill --from URL --ca --identity`: (exit success, stdout, stderr).
     pub fn owner_drill(&self, url: &str) -> (bool, String, String) {
-        let out = self
-            .command()
-            .args(["backup", "drill", "--from", url, "--ca"])
+        let mut cmd = self.command();
+        cmd.args(["backup", "drill", "--from", url, "--ca"])
             .arg(self.zone.path("ca"))
             .arg("--identity")
-            .arg(self.owner_key())
-            .args(["--endpoint", &self.weed.endpoint()])
-            .output()
-            .unwrap();
+            .arg(self.owner_key());
+        if url.starts_with("s3://") {
+            cmd.args(["--endpoint", &self.weed.endpoint()]);
+        }
+        let out = cmd.output().unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::writer::LeaseGuard;
 use crate::backup::chain::Link;
-use crate::backup::local::LocalChain;
+use crate::backup::local::{LocalChain, MAX_MANIFEST_BYTES};
 use crate::backup::target::Target;
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -62,7 +62,14 @@ impl Shipper {
         let mut present: Option<BTreeSet<String>> = None;
         let mut backoff = BACKOFF_MIN;
         let mut seen = 0;
+        let mut was_active = false;
         while !self.stop.load(Ordering::SeqCst) {
+            // A new term: the target has links of the last writer since it was listed.
+            let active = self.guard.holds();
+            if active && !was_active {
+                present = None;
+            }
+            was_active = active;
             match self.ship_once(&mut present) {
                 Ok(()) => {
                     backoff = BACKOFF_MIN;
@@ -102,7 +109,16 @@ impl Shipper {
             if let Some(object) = &link.object {
                 let path = self.local.object_path(object);
                 if !path.exists() {
-                    // A link adopted from another target: its object is there, not here.
+                    // A link adopted from the targets (the last writer's): this target may
+                    // have it since it was listed.
+                    let there = self
+                        .target
+                        .get(name, MAX_MANIFEST_BYTES)
+                        .map_err(|e| e.to_string())?;
+                    if there.as_deref() == Some(&stored.bytes[..]) {
+                        present.insert(name.clone());
+                        continue;
+                    }
                     return Err(format!(
                         "{object} is on another target only; {name} and the links after it wait"
                     ));

@@ -428,6 +428,7 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
         assert!(!ok, "{what}: the drill passed");
         let line: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(line.len(), 1, "{what}: not one line: {stderr}");
+        eprintln!("{what}: {}", line[0]);
         assert!(
             line[0].contains(&object),
             "{what}: the line does not name {object}: {stderr}"

@@ -258,6 +258,67 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
     );
 }
 
+/// SIGKILL of every member (and every `backup run`) at once under the writer: every write
+/// acknowledged more than delta_every + 2 s before the kill is in the targets' chain.
+#[test]
+fn every_write_older_than_delta_every_plus_2s_survives_killing_every_member() {
+    let mut z = BackupZone::start("killall.zone", 102, "127.0.97.12", POLICY);
+    let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
+    wait_for(Duration::from_secs(60), "an active writer", || {
+        z.active().is_some()
+    });
+    z.wait_shipped(z.revision(), Duration::from_secs(60));
+    let load = z
+        .zone
+        .failover_load(&[], "killall", Duration::from_millis(10));
+    std::thread::sleep(Duration::from_secs(8));
+    let killed_at = Instant::now();
+    for member in z.members.drain(..) {
+        drop(member); // SIGKILL by PID
+    }
+    for run in runs.iter_mut() {
+        drop(run.take());
+    }
+    let result = load.stop();
+    // delta_every (1 s) + 2 s.
+    let bound = killed_at - Duration::from_secs(3);
+    let due: Vec<&String> = result
+        .acknowledged
+        .iter()
+        .zip(&result.acknowledged_at)
+        .filter(|(_, at)| **at < bound)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        due.len() > 100,
+        "too few writes before the bound: {}",
+        due.len()
+    );
+    let revisions = delta_revisions(&z.usb(), &z.owner_key());
+    let written: BTreeSet<&String> = revisions.iter().flat_map(|(_, k)| k).collect();
+    let lost: Vec<&&String> = due.iter().filter(|k| !written.contains(**k)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} writes acknowledged over 3 s before the kill are not in the chain: {:?}",
+        lost.len(),
+        due.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let newest = result
+        .acknowledged
+        .iter()
+        .zip(&result.acknowledged_at)
+        .filter(|(k, _)| written.contains(k))
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap();
+    eprintln!(
+        "{} writes acknowledged; the newest in the chain was acknowledged {:?} before the kill",
+        result.acknowledged.len(),
+        killed_at.saturating_duration_since(newest)
+    );
+}
+
 /// Nothing the writer wrote is readable on the targets; the README's recipe (Debian's age,
 /// then etcdutl) restores the newest full snapshot into a member that holds its keys; the
 /// drill refuses, in one line naming the object, a flipped byte, a segment removed from
@@ -373,7 +434,7 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
     let middle = deltas[deltas.len() / 2].clone();
     let newest_full = fulls.last().unwrap().to_string();
     let older_full = fulls[0].to_string();
-    let other = BackupZone::foreign_manifest(&z);
+    let other = BackupZone::foreign_manifest(&z, 104);
     type Tamper = Box<dyn Fn(&std::path::Path)>;
     let cases: Vec<(&str, String, Tamper)> = vec![
         (
@@ -444,7 +505,7 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
 impl BackupZone {
     /// One of this chain's manifests, its body unchanged, signed by a node of another
     /// zone (its own CA, made here): a forgery under the name of a link in the middle.
-    fn foreign_manifest(z: &BackupZone) -> (String, Vec<u8>) {
+    fn foreign_manifest(z: &BackupZone, subnet: u8) -> (String, Vec<u8>) {
         let other = tempfile::tempdir().unwrap();
         let at = |p: &str| other.path().join(p).display().to_string();
         fs::write(

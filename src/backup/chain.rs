@@ -20,6 +20,19 @@
 //!   checkpoints beside the deltas, they do not move the delta revision); a `gap` link
 //!   records the revisions that were compacted away before the watch reached them, and
 //!   is never skipped over silently;
+//! - retention (see `backup::retention`) keeps old full snapshots alone (restore points,
+//!   not restored from) and the recent part whole, so a kept chain is segments of
+//!   consecutive links: every segment but the last holds full snapshots only, and a
+//!   segment that follows skipped sequence numbers starts with a full snapshot or with
+//!   the delta that holds the revision right after a full snapshot of its segment (the
+//!   first delta that full needs). Anything else that skips a number is a link missing:
+//!   a link removed from the recent part (a delta after a full, a full between deltas,
+//!   a run of deltas ending anywhere but at a full's first needed delta) leaves deltas
+//!   before the skip, or a delta no full needs after it. What this cannot tell from
+//!   retention is the removal of everything older than some point: a shorter
+//!   recoverable window, which `status` shows;
+//! - the newest full snapshot restores to the last link: every revision after it is in
+//!   the deltas of its segment;
 //! - an object is written before its manifest, so a manifest never names an object that
 //!   is missing or partial; an object's size and SHA-256 (of the encrypted bytes) are in
 //!   its manifest, so a changed object is detected before it is decrypted.
@@ -156,11 +169,19 @@ pub struct Verified {
 /// Checks the links in chain order (as listed: names sort by sequence): each names its
 /// own file, the zone and the cluster, follows the previous one (sequence, hash, delta
 /// revisions), and every link's object name is the one its kind and revisions give.
-/// The first link may follow a pruned one (its `prev` is then not checked).
+/// The first link may follow a pruned one (its `prev` is then not checked); after
+/// retention, the links may skip sequence numbers only where [`break_allowed`] says (see
+/// the invariants above), and the newest full snapshot must restore to the last link.
 pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
-    let mut prev: Option<&Verified> = None;
+    // The link listed before this one, and whether its segment holds full snapshots only.
+    let mut before: Option<&Verified> = None;
+    let mut fulls_only = true;
     let mut cluster: Option<&str> = None;
-    for v in links {
+    // Where the delta log of the current segment (or cluster) starts, and the newest full
+    // snapshot with that start as it was when the full was reached.
+    let mut coverage = 0;
+    let mut newest_full: Option<(&Verified, i64)> = None;
+    for (i, v) in links.iter().enumerate() {
         let l = &v.link;
         let broken = |problem: String| Broken {
             object: v.name.clone(),
@@ -181,6 +202,12 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
                 l.seq,
                 l.manifest_name()
             )));
+        }
+        // `prev`: the link before, when this one follows it (no link pruned between).
+        let follows = before.is_some_and(|p| l.seq == p.link.seq + 1);
+        let prev = before.filter(|_| follows);
+        if !follows {
+            cluster = None;
         }
         // A restored zone is a new etcd cluster: its chain goes on from a full snapshot of
         // the new cluster, whose deltas start right after it.
@@ -220,8 +247,8 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
         if l.kind == Kind::Full && l.first_revision != l.last_revision {
             return Err(broken("a full snapshot is at one revision".into()));
         }
-        if let Some(p) = prev {
-            if l.seq != p.link.seq + 1 {
+        if let Some(p) = before.filter(|_| !follows) {
+            if !break_allowed(links, i, p, fulls_only) {
                 return Err(broken(format!(
                     "follows link {} but is link {}: link {} is missing",
                     p.link.seq,
@@ -229,6 +256,8 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
                     p.link.seq + 1
                 )));
             }
+        }
+        if let Some(p) = prev {
             if l.prev.as_deref() != Some(p.sha256.as_str()) {
                 return Err(broken(format!(
                     "does not follow {} (its prev hash names another manifest): a link was replaced or removed",
@@ -260,20 +289,67 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
                     l.next_delta
                 )));
             }
-        } else if !delta && l.next_delta > l.last_revision + 1 {
-            // The first link kept: a full snapshot whose following revisions are not in
-            // the chain.
-            return Err(broken(format!(
-                "deltas start at revision {}, after this full snapshot at {}: revisions {}..{} are missing",
-                l.next_delta,
-                l.last_revision,
-                l.last_revision + 1,
-                l.next_delta - 1
-            )));
         }
-        prev = Some(v);
+        if prev.is_none() || new_cluster {
+            coverage = if delta {
+                l.first_revision
+            } else {
+                l.next_delta
+            };
+        }
+        fulls_only = l.kind == Kind::Full && (fulls_only || !follows);
+        if l.kind == Kind::Full {
+            newest_full = Some((v, coverage));
+        }
+        before = Some(v);
+    }
+    // The newest full snapshot restores to the last link: every revision after it is in
+    // the deltas of its segment.
+    if let Some((v, coverage)) = newest_full {
+        let l = &v.link;
+        if coverage > l.last_revision + 1 {
+            return Err(Broken {
+                object: v.name.clone(),
+                problem: format!(
+                    "deltas start at revision {coverage}, after this full snapshot at {}: revisions {}..{} are missing",
+                    l.last_revision,
+                    l.last_revision + 1,
+                    coverage - 1
+                ),
+            });
+        }
     }
     Ok(())
+}
+
+/// Whether link `i` may follow `before` with links pruned between them (retention keeps
+/// old full snapshots alone, then the recent part whole): the links from the previous
+/// break up to `before` are full snapshots only (`fulls_only`), and link `i` is a full
+/// snapshot or the delta (or gap) that holds the revision right after a full snapshot
+/// later in its own segment (the first link that full needs).
+pub fn break_allowed(links: &[Verified], i: usize, before: &Verified, fulls_only: bool) -> bool {
+    let l = &links[i].link;
+    if l.seq <= before.link.seq || !fulls_only {
+        return false;
+    }
+    if l.kind == Kind::Full {
+        return true;
+    }
+    let mut seq = l.seq;
+    for v in &links[i + 1..] {
+        if v.link.seq != seq + 1 {
+            return false;
+        }
+        seq = v.link.seq;
+        let after = v.link.last_revision + 1;
+        if v.link.kind == Kind::Full
+            && v.link.cluster_id == l.cluster_id
+            && (l.first_revision..=l.last_revision).contains(&after)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// What a restore to the newest point replays: a full snapshot and the deltas after it.

@@ -189,3 +189,88 @@ fn other_zones_and_clusters_are_refused() {
     links[5].link.object = Some(delta_name(6, "ab12cd34", 26, 40));
     check_links(ZONE, &links).unwrap();
 }
+
+/// Full at 10, delta 11-20, full at 20, deltas 21-30 and 31-40, a full at 35 linked after
+/// them (so it needs 31-40), delta 41-50.
+fn thinned() -> Vec<Verified> {
+    build(&[
+        (Kind::Full, 10, 10),
+        (Kind::Delta, 11, 20),
+        (Kind::Full, 20, 20),
+        (Kind::Delta, 21, 30),
+        (Kind::Delta, 31, 40),
+        (Kind::Full, 35, 35),
+        (Kind::Delta, 41, 50),
+    ])
+}
+
+fn pick(links: &[Verified], seqs: &[u64]) -> Vec<Verified> {
+    links
+        .iter()
+        .filter(|v| seqs.contains(&v.link.seq))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn old_full_snapshots_kept_alone_before_the_recent_part() {
+    let links = thinned();
+    check_links(ZONE, &links).unwrap();
+    // Retention: old fulls alone, then the recent part from the first delta the full at 35
+    // needs (31-40), or from a full snapshot.
+    check_links(ZONE, &pick(&links, &[1, 3, 5, 6, 7])).unwrap();
+    check_links(ZONE, &pick(&links, &[1, 5, 6, 7])).unwrap();
+    check_links(ZONE, &pick(&links, &[1, 3, 4, 5, 6, 7])).unwrap();
+    check_links(ZONE, &pick(&links, &[1, 3])).unwrap();
+    // Without the delta it needs, the newest full does not restore to the head.
+    let p = check_links(ZONE, &pick(&links, &[1, 3, 6, 7])).unwrap_err();
+    assert!(
+        p.object.contains("000000000006") && p.problem.contains("revisions 36..40 are missing"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_link_removed_from_the_recent_part_is_still_named() {
+    let links = thinned();
+    // (Links 2 and 4 removed is what retention does, [1, 3, 5, 6, 7] above: removing all
+    // of a chain's deltas older than some point cannot be told from retention.)
+    let p = problem(&pick(&links, &[1, 2, 3, 5, 6, 7]));
+    assert!(
+        p.starts_with("chain/000000000005") && p.contains("link 4 is missing"),
+        "{p}"
+    );
+    let p = problem(&pick(&links, &[1, 3, 4, 6, 7]));
+    assert!(p.contains("link 5 is missing"), "{p}");
+    // A delta no full snapshot after it needs, after a skip.
+    let p = problem(&pick(&links, &[1, 4, 5, 6, 7]));
+    assert!(
+        p.starts_with("chain/000000000004") && p.contains("link 2 is missing"),
+        "{p}"
+    );
+    // Deltas before a skip: the run removed after them is named, even when it ends at a
+    // delta a full needs.
+    let p = problem(&pick(&links, &[1, 2, 5, 6, 7]));
+    assert!(p.contains("link 3 is missing"), "{p}");
+    // The newest full removed.
+    let p = problem(&pick(&links, &[1, 3, 4, 5, 7]));
+    assert!(p.contains("link 6 is missing"), "{p}");
+    // The delta after a full snapshot removed: the one after it is needed by no full.
+    let links = build(&[
+        (Kind::Full, 10, 10),
+        (Kind::Delta, 11, 20),
+        (Kind::Full, 20, 20),
+        (Kind::Delta, 21, 30),
+        (Kind::Delta, 31, 40),
+        (Kind::Full, 40, 40),
+    ]);
+    let p = problem(&pick(&links, &[1, 3, 5, 6]));
+    assert!(
+        p.starts_with("chain/000000000005") && p.contains("link 4 is missing"),
+        "{p}"
+    );
+    // Two links under one number.
+    let mut twice = pick(&links, &[1, 3, 4]);
+    twice.insert(2, twice[1].clone());
+    assert!(problem(&twice).contains("link 4 is missing"));
+}

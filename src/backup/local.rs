@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use zone_io::{ensure_private_dir, sync_dir, write_atomic, Links, KEY_MODE};
 use zone_pki::Error;
 
-use super::chain::{manifest_seq, Link};
+use super::chain::manifest_seq;
 
 /// A manifest file as stored: its name, bytes and the SHA-256 (hex) of the bytes.
 #[derive(Debug, Clone)]
@@ -144,10 +144,12 @@ impl LocalChain {
         Ok(aside)
     }
 
-    /// Removes a link's files (retention: only links the policy no longer keeps).
-    pub fn remove_link(&self, manifest: &str, link: &Link) -> Result<(), Error> {
+    /// Removes a link's files (retention: only links the policy no longer keeps): its
+    /// manifest first, so a manifest never names a missing object. An absent file is not
+    /// an error.
+    pub fn remove_link(&self, manifest: &str, object: Option<&str>) -> Result<(), Error> {
         let mut paths = vec![self.object_path(manifest)];
-        if let Some(object) = &link.object {
+        if let Some(object) = object {
             paths.push(self.object_path(object));
             paths.push(self.plain_path(object));
         }

@@ -38,6 +38,19 @@ pub fn verify(stored: &Stored, zone: &str, roots: &[CertInfo]) -> Result<Verifie
     })
 }
 
+/// The body of a manifest, its signature NOT checked: for manifests this node wrote (the
+/// signature was made here) and for the names retention deletes; anything trusted goes
+/// through [`verify`].
+pub fn body_unverified(envelope: &[u8]) -> Result<Link, String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        body: String,
+    }
+    let env: Envelope =
+        serde_json::from_slice(envelope).map_err(|e| format!("not a signed manifest: {e}"))?;
+    serde_json::from_str(&env.body).map_err(|e| format!("not a chain link: {e}"))
+}
+
 /// A manifest fetched from a target.
 pub fn stored(name: &str, bytes: Vec<u8>) -> Stored {
     Stored {

@@ -10,6 +10,8 @@
 //! - [`signing`]: manifests signed by the node's backup signer, verified up to the zone CA;
 //! - [`manifest`]: verifying a stored manifest into a link;
 //! - [`local`]: the node's own copy of the chain (encrypted, and plain for the drill);
+//! - [`retention`]: which links a chain keeps (pure); [`prune`]: deleting the others from
+//!   the local chain and a target;
 //! - [`runner`]: `backup run`: the election, the watch, the writer and the shippers;
 //! - [`report`]: what `backup status` reports and when it fails (pure);
 //! - [`scratch`]: a scratch etcd the drills restore into and replay;
@@ -21,7 +23,9 @@ pub mod chain;
 pub mod crypto;
 pub mod local;
 pub mod manifest;
+pub mod prune;
 pub mod report;
+pub mod retention;
 pub mod runner;
 pub mod scratch;
 pub mod segment;

@@ -21,6 +21,8 @@ pub fn b64(text: &str) -> String {
 #[derive(Debug, Default, Clone)]
 pub struct LoadResult {
     pub acknowledged: Vec<String>,
+    /// When each of `acknowledged` was acknowledged (same order).
+    pub acknowledged_at: Vec<std::time::Instant>,
     pub failures: Vec<String>,
 }
 
@@ -93,7 +95,10 @@ impl WriteLoad {
                         }
                         let mut result = result.lock().unwrap();
                         match outcome {
-                            Ok(()) => result.acknowledged.push(key),
+                            Ok(()) => {
+                                result.acknowledged.push(key);
+                                result.acknowledged_at.push(std::time::Instant::now());
+                            }
                             Err(e) => result.failures.push(format!("{key}: {e}")),
                         }
                         drop(result);

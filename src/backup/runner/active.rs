@@ -7,7 +7,9 @@
 //!   link is seen once; a revision already compacted is recorded as a gap link, never
 //!   skipped, and a full snapshot follows at once;
 //! - a full snapshot is taken when a term starts and every `full_every`, beside the
-//!   watch; a new chain starts with one, so its deltas start right after it.
+//!   watch; a new chain starts with one, so its deltas start right after it;
+//! - retention prunes the local chain every few minutes and after each full snapshot, on
+//!   a blocking thread, and orders the shippers to prune their targets (see `retain`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,8 +20,10 @@ use zone_pki::Error;
 
 use super::batch::Batch;
 use super::full::{self, FullSource};
+use super::retain::Pruner;
 use super::writer::{now_ms, ChainWriter, FullReady, Head, LeaseGuard};
 use super::Context;
+use crate::backup::retention::Policy;
 use crate::backup::segment::{Event, EventKind, Revision};
 use crate::cluster_api::{describe, within};
 
@@ -167,7 +171,19 @@ async fn write(
         writer.append_full(full)?;
         ctx.bell.ring();
     }
-    follow(ctx, client, &mut writer, &source, lost, continues).await
+    let mut pruner = Pruner::default();
+    let result = follow(
+        ctx,
+        client,
+        &mut writer,
+        &source,
+        lost,
+        continues,
+        &mut pruner,
+    )
+    .await;
+    pruner.finish().await;
+    result
 }
 
 async fn follow(
@@ -177,6 +193,7 @@ async fn follow(
     source: &FullSource,
     lost: &mut watch::Receiver<bool>,
     full_now: bool,
+    pruner: &mut Pruner,
 ) -> Result<(), Error> {
     let mut batch = Batch::new(ctx.settings.delta_every, Instant::now());
     let mut next_full = if full_now {
@@ -198,7 +215,9 @@ async fn follow(
         .watch("", Some(options(watch_from)))
         .await
         .map_err(|e| Error::new(format!("cannot watch the key space: {}", describe(&e))))?;
+    let policy = Policy::of(&ctx.settings);
     loop {
+        pruner.step(&ctx.local, policy, &ctx.orders).await;
         if full_task.is_none() && Instant::now() >= next_full {
             let src = FullSource {
                 endpoints: source.endpoints.clone(),
@@ -268,6 +287,7 @@ async fn follow(
                     Ok(Ok(full)) => {
                         writer.append_full(full)?;
                         ctx.bell.ring();
+                        pruner.soon();
                     }
                     Ok(Err(e)) => tracing::warn!("backup: full snapshot failed: {e}; retrying at the next"),
                     Err(e) => tracing::warn!("backup: full snapshot task failed: {e}"),

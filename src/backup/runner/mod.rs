@@ -4,12 +4,14 @@
 //! ([`ship`]), so a writer that lost its term still delivers what it wrote in it.
 //!
 //! The parts: [`batch`] (when a segment is cut, pure), [`writer`] (appending links),
-//! [`full`] (full snapshots), [`resume`] (where a new term goes on from).
+//! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`retain`]
+//! (retention of the local chain and of each target).
 
 pub mod active;
 pub mod batch;
 pub mod full;
 pub mod resume;
+pub mod retain;
 pub mod ship;
 pub mod writer;
 
@@ -44,6 +46,8 @@ pub struct Context {
     pub targets: Vec<Arc<dyn Target>>,
     pub guard: Arc<writer::LeaseGuard>,
     pub bell: Arc<ship::Bell>,
+    /// The writer's retention orders, for the shippers.
+    pub orders: Arc<retain::Orders>,
 }
 
 impl Context {
@@ -98,6 +102,7 @@ pub fn prepare(config: &Path) -> Result<Context, Error> {
         targets,
         guard: Arc::new(writer::LeaseGuard::default()),
         bell: Arc::new(ship::Bell::default()),
+        orders: Arc::new(retain::Orders::default()),
         node,
     })
 }
@@ -114,6 +119,9 @@ pub fn run(config: &Path) -> Result<(), Error> {
             bell: ctx.bell.clone(),
             guard: ctx.guard.clone(),
             stop: stop.clone(),
+            zone: ctx.zone.clone(),
+            roots: ctx.roots.clone(),
+            orders: ctx.orders.clone(),
         };
         std::thread::Builder::new()
             .name(format!("ship {}", target.url()))

@@ -7,16 +7,24 @@
 //! - a manifest is sent only while this node holds the election lease, so a writer that
 //!   lost it never adds a link after the next writer has read where the chain ends;
 //! - a failure is retried with backoff (1 s doubling to 30 s) for ever: the local chain
-//!   keeps everything until it is shipped.
+//!   keeps everything until it is shipped (or until retention drops it locally: a target
+//!   that was away longer than the window gets the links still kept, and its own plan
+//!   then drops the old links it holds before the hole);
+//! - after shipping, while this node holds the lease, the target is pruned by the
+//!   writer's latest retention order (see [`super::retain`]).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use zone_pki::CertInfo;
+
+use super::retain::{self, Orders};
 use super::writer::LeaseGuard;
-use crate::backup::chain::Link;
 use crate::backup::local::{LocalChain, MAX_MANIFEST_BYTES};
+use crate::backup::manifest::body_unverified;
+use crate::backup::prune::Links;
 use crate::backup::target::Target;
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -55,11 +63,18 @@ pub struct Shipper {
     pub bell: Arc<Bell>,
     pub guard: Arc<LeaseGuard>,
     pub stop: Arc<AtomicBool>,
+    /// The zone and its CA roots: a target's manifests are verified before retention
+    /// trusts their times.
+    pub zone: String,
+    pub roots: Vec<CertInfo>,
+    pub orders: Arc<Orders>,
 }
 
 impl Shipper {
     pub fn run(self) {
         let mut present: Option<BTreeSet<String>> = None;
+        let mut links = Links::default();
+        let mut pruned = 0;
         let mut backoff = BACKOFF_MIN;
         let mut seen = 0;
         let mut was_active = false;
@@ -70,9 +85,12 @@ impl Shipper {
                 present = None;
             }
             was_active = active;
-            match self.ship_once(&mut present) {
+            match self.ship_once(&mut present, &mut links) {
                 Ok(()) => {
                     backoff = BACKOFF_MIN;
+                    if let Some(present) = present.as_mut() {
+                        self.prune(present, &mut links, &mut pruned);
+                    }
                     seen = self.bell.wait(seen, Duration::from_secs(1));
                 }
                 Err(problem) => {
@@ -90,7 +108,35 @@ impl Shipper {
         }
     }
 
-    fn ship_once(&self, present: &mut Option<BTreeSet<String>>) -> Result<(), String> {
+    /// Applies the writer's latest retention order to the target, once (again at once
+    /// while the budget of a round leaves some of it).
+    fn prune(&self, present: &mut BTreeSet<String>, links: &mut Links, pruned: &mut u64) {
+        let Some(order) = self.orders.latest() else {
+            return;
+        };
+        if order.round <= *pruned || !self.guard.holds() {
+            return;
+        }
+        let roots = (self.zone.as_str(), self.roots.as_slice());
+        match retain::target_round(&*self.target, &self.local, present, links, roots, &order) {
+            Ok(true) => {}
+            Ok(false) => *pruned = order.round,
+            Err(problem) => {
+                // Tried again at the next order; the drill names a manifest that is bad.
+                *pruned = order.round;
+                tracing::warn!(
+                    "backup target {}: retention skipped: {problem}",
+                    self.target.url()
+                );
+            }
+        }
+    }
+
+    fn ship_once(
+        &self,
+        present: &mut Option<BTreeSet<String>>,
+        links: &mut Links,
+    ) -> Result<(), String> {
         if present.is_none() {
             let listed = self.target.list("chain/").map_err(|e| e.to_string())?;
             *present = Some(listed.into_iter().map(|o| o.name).collect());
@@ -105,7 +151,7 @@ impl Shipper {
                 return Ok(());
             }
             let stored = self.local.read_manifest(name).map_err(|e| e.to_string())?;
-            let link = parse_own(&stored.bytes).map_err(|p| format!("{name}: {p}"))?;
+            let link = body_unverified(&stored.bytes).map_err(|p| format!("{name}: {p}"))?;
             if let Some(object) = &link.object {
                 let path = self.local.object_path(object);
                 if !path.exists() {
@@ -123,6 +169,9 @@ impl Shipper {
                         "{object} is on another target only; {name} and the links after it wait"
                     ));
                 }
+                if !self.guard.holds() {
+                    return Err("no longer the active writer: the rest is left to the next".into());
+                }
                 self.target
                     .put_file(object, &path)
                     .map_err(|e| e.to_string())?;
@@ -134,23 +183,8 @@ impl Shipper {
                 .put(name, &stored.bytes)
                 .map_err(|e| e.to_string())?;
             present.insert(name.clone());
-        }
-        // Forget what retention removed locally (and so on the targets).
-        if let Some(first) = names.first() {
-            present.retain(|n| n >= first);
+            links.learn(name, &link);
         }
         Ok(())
     }
-}
-
-/// The body of a manifest this node wrote (its signature was made here; the targets'
-/// copies are verified where they are read back).
-fn parse_own(envelope: &[u8]) -> Result<Link, String> {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        body: String,
-    }
-    let env: Envelope =
-        serde_json::from_slice(envelope).map_err(|e| format!("not a signed manifest: {e}"))?;
-    serde_json::from_str(&env.body).map_err(|e| format!("not a chain link: {e}"))
 }

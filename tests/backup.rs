@@ -508,9 +508,11 @@ impl BackupZone {
     fn foreign_manifest(z: &BackupZone, subnet: u8) -> (String, Vec<u8>) {
         let other = tempfile::tempdir().unwrap();
         let at = |p: &str| other.path().join(p).display().to_string();
+        // Never launched: its address only has to be a valid one.
+        let address = format!("127.0.{subnet}.1");
         fs::write(
             other.path().join("zone.toml"),
-            common::zone_toml("other.zone", &[("node1.other.zone", "127.0.102.1")]),
+            common::zone_toml("other.zone", &[("node1.other.zone", address.as_str())]),
         )
         .unwrap();
         common::run_ok(&common::ca_init_args("other.zone", &at("ca")));

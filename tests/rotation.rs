@@ -44,6 +44,7 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
     let LoadResult {
         acknowledged,
         failures,
+        ..
     } = load.stop();
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     assert!(

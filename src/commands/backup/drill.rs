@@ -80,6 +80,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     }
     let outcome = (|| -> Result<String, String> {
         let links = verify::local_links(&local, &node.zone, &roots)?;
+        let checked = check_local_segments(&local, &node.zone, &links)?;
         let plan = newest_restorable(&links).ok_or(
             "the local chain holds no full snapshot yet (backup run takes one when it starts)",
         )?;
@@ -94,7 +95,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
             held.push(format!("{} holds all {n} links", target.url()));
         }
         Ok(format!(
-            "restored the full snapshot at revision {} and {} deltas to revision {revision}: HashKV {hash:#010x} equals the live cluster's; {}",
+            "{checked} local segments read whole; restored the full snapshot at revision {} and {} deltas to revision {revision}: HashKV {hash:#010x} equals the live cluster's; {}",
             plan.full.link.last_revision,
             plan.deltas.len(),
             held.join(", ")
@@ -119,6 +120,41 @@ pub fn run(config: &Path) -> Result<(), Error> {
             .file(config)
             .fix("see the README's \"Backups\" section: a failed drill means the chain cannot be trusted until the next full snapshot")),
     }
+}
+
+/// Reads every delta segment the local chain keeps a plain copy of (not only those the
+/// restore replays): each must decode whole and hold the revisions its link names.
+fn check_local_segments(
+    local: &LocalChain,
+    zone: &str,
+    links: &[crate::backup::chain::Verified],
+) -> Result<usize, String> {
+    let mut checked = 0;
+    for v in links.iter().filter(|v| v.link.kind == Kind::Delta) {
+        let Some(object) = &v.link.object else {
+            continue;
+        };
+        let path = local.plain_path(object);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            // A link adopted from the targets has no local copy.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let (header, _) = segment::decode(&bytes, zone, MAX_SEGMENT_BYTES)
+            .map_err(|p| format!("{}: {p}", path.display()))?;
+        if (header.first_revision, header.last_revision)
+            != (v.link.first_revision, v.link.last_revision)
+        {
+            return Err(format!(
+                "{}: holds other revisions than {} names",
+                path.display(),
+                v.name
+            ));
+        }
+        checked += 1;
+    }
+    Ok(checked)
 }
 
 /// Restores `plan` from the local plain copies into a scratch etcd, replays it, and

@@ -575,3 +575,67 @@ fn tree_digest(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Pruning with short windows: every link of the window stays, with the newest full
+/// snapshot at or before its start and what that full needs; every older link and its
+/// object goes, on every target and locally; the pruned chains still pass the drill.
+#[test]
+fn pruning_keeps_the_window_and_drops_the_rest() {
+    let policy = "full_every = \"4s\"\ndelta_every = \"1s\"\nwindow = \"12s\"\nkeep_hourly = \"1s\"\nkeep_daily = \"1s\"\nkeep_weekly = \"1s\"";
+    let z = BackupZone::start("prune.zone", 105, "127.0.97.15", policy);
+    let _runs: Vec<_> = (0..3).map(|i| z.backup_run(i)).collect();
+    wait_for(Duration::from_secs(60), "an active writer", || {
+        z.active().is_some()
+    });
+    let load = z
+        .zone
+        .failover_load(&[], "prune", Duration::from_millis(50));
+    std::thread::sleep(Duration::from_secs(40));
+    load.stop();
+    z.wait_shipped(z.revision(), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(6)); // another full, and its pruning
+    let now = common::backup::now_ms() as i64;
+    let active = z.active().unwrap();
+    let local = z.zone.node_dir(active).join("state/backup/chain");
+    for root in [z.usb(), local] {
+        let links = common::backup::links(&root);
+        assert!(links[0].seq > 1, "{}: nothing was pruned", root.display());
+        let fulls: Vec<_> = links.iter().filter(|l| l.kind == "full").collect();
+        let window_start = now - 12_000;
+        // Older than the window (with the slack of one full_every and a pruning round):
+        // only the full the window's start restores from.
+        let old: Vec<_> = fulls
+            .iter()
+            .filter(|l| l.time_ms < window_start - 6_000)
+            .collect();
+        assert!(
+            old.len() <= 1,
+            "{}: fulls older than the window ({window_start}) kept: {old:?}\nall: {links:?}\n{}",
+            root.display(),
+            z.logs()
+        );
+        assert!(
+            fulls.first().is_some_and(|f| f.time_ms <= window_start),
+            "{}: the window's start cannot be restored: {fulls:?}",
+            root.display()
+        );
+        // No object without its manifest, none left of a pruned link.
+        let named: BTreeSet<String> = links.iter().filter_map(|l| l.object.clone()).collect();
+        for dir in ["full", "delta"] {
+            for entry in fs::read_dir(root.join(dir)).unwrap().flatten() {
+                let name = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                if !name.contains("/.") {
+                    assert!(
+                        named.contains(&name),
+                        "{}: {name} outlived its link",
+                        root.display()
+                    );
+                }
+            }
+        }
+    }
+    for url in [z.file_url(), z.s3_url.clone()] {
+        let (ok, _, stderr) = z.owner_drill(&url);
+        assert!(ok, "the pruned chain on {url}: {stderr}");
+    }
+}

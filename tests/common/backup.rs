@@ -286,3 +286,37 @@ pub fn delta_revisions(dir: &Path, identity: &Path) -> Vec<(i64, Vec<String>)> {
     }
     out
 }
+
+/// A link as a test reads it from a manifest under `root` (a directory target or a local
+/// chain), unverified.
+#[derive(Debug, Clone)]
+pub struct TestLink {
+    pub seq: u64,
+    pub kind: String,
+    pub time_ms: i64,
+    pub object: Option<String>,
+}
+
+/// The links under `root`, in chain order.
+pub fn links(root: &Path) -> Vec<TestLink> {
+    let mut manifests: Vec<PathBuf> = fs::read_dir(root.join("chain"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    manifests.sort();
+    manifests
+        .iter()
+        .map(|path| {
+            let envelope: serde_json::Value =
+                serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+            let body: serde_json::Value =
+                serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap();
+            TestLink {
+                seq: body["seq"].as_u64().unwrap(),
+                kind: body["kind"].as_str().unwrap().to_string(),
+                time_ms: body["last_time_ms"].as_i64().unwrap(),
+                object: body["object"].as_str().map(String::from),
+            }
+        })
+        .collect()
+}

@@ -25,10 +25,14 @@ pub fn target_links(
     let mut links = Vec::with_capacity(names.len());
     let mut zone = zone.map(str::to_string);
     for name in names {
-        let bytes = target
+        let Some(bytes) = target
             .get(name, MAX_MANIFEST_BYTES)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{name}: vanished while read"))?;
+        else {
+            // Pruned since the listing (retention removes the oldest links first); a link
+            // gone from the middle still breaks the chain in `check_links`.
+            continue;
+        };
         let stored = manifest::stored(name, bytes);
         let z = match &zone {
             Some(z) => z.clone(),

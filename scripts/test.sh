@@ -36,19 +36,32 @@ cargo test --workspace --locked --no-run
 # etcd processes for the two cores (the tests reuse it while it is newer than its sources).
 echo "== scripts/package.sh"
 ./scripts/package.sh
-# tests/compaction.rs waits about 5 minutes for etcd's own periodic compactor, mostly
-# idle: it runs beside the rest of the suite, and is waited for even when the rest fails
-# (a killed test could not stop the etcd processes it started).
+# tests/compaction.rs waits about 5 minutes for etcd's own periodic compactor, and
+# tests/backup.rs's store outage lasts over 2 minutes, both mostly idle: they run beside
+# the rest of the suite, and are waited for even when the rest fails (a killed test could
+# not stop the processes it started).
+test_binary() {
+    cargo test --locked --no-run --test "$1" --message-format=json 2>/dev/null |
+        jq -r --arg name "$1" 'select(.target.name == $name and .executable != null) | .executable'
+}
 slow_log=$(mktemp)
-slow_bin=$(cargo test --locked --no-run --test compaction --message-format=json 2>/dev/null |
-    jq -r 'select(.target.name == "compaction" and .executable != null) | .executable')
+slow_bin=$(test_binary compaction)
 [ -x "$slow_bin" ] || { echo "test.sh: no compaction test binary" >&2; exit 1; }
 "$slow_bin" >"$slow_log" 2>&1 &
 slow_pid=$!
+outage_log=$(mktemp)
+outage_bin=$(test_binary backup)
+[ -x "$outage_bin" ] || { echo "test.sh: no backup test binary" >&2; exit 1; }
+"$outage_bin" --exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link >"$outage_log" 2>&1 &
+outage_pid=$!
 status=0
-cargo test --workspace --locked --no-fail-fast -- --skip churn_with_the_default_settings || status=$?
+cargo test --workspace --locked --no-fail-fast -- --skip churn_with_the_default_settings \
+    --skip a_store_outage_is_caught_up_and_kills_leave_no_partial_link || status=$?
 echo "== tests/compaction.rs (beside the rest)"
 wait "$slow_pid" || status=$?
 cat "$slow_log"
-rm -f "$slow_log"
+echo "== tests/backup.rs: the store outage (beside the rest)"
+wait "$outage_pid" || status=$?
+cat "$outage_log"
+rm -f "$slow_log" "$outage_log"
 exit "$status"

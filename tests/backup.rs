@@ -208,7 +208,7 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
 
     // SIGKILL the writer at many instants of its uploads, starting it again each time.
     let mut rng = 0x9e3779b97f4a7c15u64;
-    for round in 0..8 {
+    for round in 0..6 {
         let mut writer = None;
         wait_for(Duration::from_secs(30), "an active writer", || {
             let (_, json, _) = z.status(0);

@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use zone_pki::Error;
 
+use crate::settings::kind;
+
 /// The keys of `[backup]`.
 pub const KEYS: [&str; 8] = [
     "recipients",
@@ -473,15 +475,6 @@ fn unknown(key: &str, keys: &[&str]) -> Error {
     Error::new(format!("unknown key {key:?}")).fix(format!("use only {}", keys.join(", ")))
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a table",
-    }
 }
 
 #[cfg(test)]

@@ -112,16 +112,20 @@ pub async fn connect_for(
     creds: &Credentials,
     timeout: std::time::Duration,
 ) -> Result<Client, String> {
+    Client::connect([endpoint], Some(options(creds, timeout)))
+        .await
+        .map_err(|e| describe(&e))
+}
+
+/// Mutual TLS with the node's credentials, and the timeouts.
+fn options(creds: &Credentials, timeout: Duration) -> ConnectOptions {
     let tls = TlsOptions::new()
         .ca_certificate(Certificate::from_pem(&creds.ca))
         .identity(Identity::from_pem(&creds.cert, &creds.key));
-    let options = ConnectOptions::new()
+    ConnectOptions::new()
         .with_tls(tls)
         .with_connect_timeout(CONNECT_TIMEOUT)
-        .with_timeout(timeout);
-    Client::connect([endpoint], Some(options))
-        .await
-        .map_err(|e| describe(&e))
+        .with_timeout(timeout)
 }
 
 /// Opens a client balanced over `endpoints` for long-lived calls (watches, elections,
@@ -132,14 +136,8 @@ pub async fn connect_many(
     creds: &Credentials,
     timeout: std::time::Duration,
 ) -> Result<Client, String> {
-    let tls = TlsOptions::new()
-        .ca_certificate(Certificate::from_pem(&creds.ca))
-        .identity(Identity::from_pem(&creds.cert, &creds.key));
-    let options = ConnectOptions::new()
-        .with_tls(tls)
-        .with_connect_timeout(CONNECT_TIMEOUT)
-        .with_timeout(timeout)
-        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
+    let options =
+        options(creds, timeout).with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
     Client::connect(endpoints, Some(options))
         .await
         .map_err(|e| describe(&e))

@@ -288,7 +288,8 @@ fn unknown_key(key: &str) -> Error {
     Error::new(problem).fix(format!("use only {}", KEYS.join(", ")))
 }
 
-fn kind(value: &Value) -> &'static str {
+/// How a value is called in messages ("a string", "a table").
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

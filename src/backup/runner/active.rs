@@ -38,6 +38,31 @@ const LEASE_MARGIN: Duration = Duration::from_secs(2);
 /// response batches several.
 const MAX_WATCH_MESSAGE: usize = 64 << 20;
 
+/// The active writer as the election's leader names it: `(node, session)`, `None` when
+/// no one writes; `Err` when the cluster does not answer.
+pub async fn active_writer(client: &Client) -> Result<Option<(String, String)>, String> {
+    let asked = within(async {
+        client
+            .election_client()
+            .leader(ELECTION)
+            .await
+            .map_err(|e| describe(&e))
+    })
+    .await;
+    match asked {
+        Ok(leader) => Ok(leader
+            .kv()
+            .map(|kv| String::from_utf8_lossy(kv.value()).to_string())
+            .and_then(|v| {
+                v.split_once(' ')
+                    .map(|(n, s)| (n.to_string(), s.to_string()))
+            })),
+        // etcd's ErrElectionNoLeader: nobody campaigns.
+        Err(p) if p.contains("no leader") => Ok(None),
+        Err(p) => Err(p),
+    }
+}
+
 /// Campaigns, then writes until the term ends; `Ok` when the lease was lost (campaign
 /// again), `Err` for what the operator must fix.
 pub async fn term(ctx: &Context, client: &mut Client) -> Result<(), Error> {

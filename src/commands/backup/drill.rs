@@ -12,7 +12,7 @@ use zone_pki::Error;
 use crate::backup::chain::{newest_restorable, Kind, Plan};
 use crate::backup::local::LocalChain;
 use crate::backup::report::Drill;
-use crate::backup::runner::active::ELECTION;
+use crate::backup::runner::active::active_writer;
 use crate::backup::runner::writer::now_ms;
 use crate::backup::scratch::{hash_kv, Scratch};
 use crate::backup::segment;
@@ -42,32 +42,18 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let active = runtime.block_on(async {
         let client =
             cluster_api::connect_many(&endpoints, &creds, cluster_api::CALL_DEADLINE).await?;
-        let leader = within(async {
-            client
-                .election_client()
-                .leader(ELECTION)
-                .await
-                .map_err(|e| describe(&e))
-        })
-        .await?;
-        Ok::<_, String>(
-            leader
-                .kv()
-                .map(|kv| String::from_utf8_lossy(kv.value()).to_string())
-                .unwrap_or_default(),
-        )
+        active_writer(&client).await
     });
     match active {
-        Ok(value) if value.split(' ').next() == Some(node.name.as_str()) => {}
-        Ok(value) if !value.is_empty() => {
+        Ok(Some((writer, _))) if writer == node.name => {}
+        Ok(Some((writer, _))) => {
             eprintln!(
-                "zone-etcd: backup drill: {} writes the chain, not {}: its drill runs there",
-                value.split(' ').next().unwrap_or("?"),
+                "zone-etcd: backup drill: {writer} writes the chain, not {}: its drill runs there",
                 node.name
             );
             return Ok(());
         }
-        Ok(_) => {
+        Ok(None) => {
             return Err(Error::new("no backup writer is active in the zone")
                 .file(config)
                 .fix("start zone-etcd-backup.service on the members (backup run)"))

@@ -11,7 +11,7 @@ use crate::backup::chain::{parse_manifest_name, Kind, Verified};
 use crate::backup::local::MAX_MANIFEST_BYTES;
 use crate::backup::manifest;
 use crate::backup::report::{self, Drill, Report, TargetFacts};
-use crate::backup::runner::active::ELECTION;
+use crate::backup::runner::active::active_writer;
 use crate::backup::target::Target;
 use crate::cluster_api::{self, describe, within};
 use crate::commands::check::output::{emit, CheckFormat};
@@ -109,23 +109,7 @@ fn ask_cluster(node: &Node, config: &Path) -> (Option<(String, String)>, Option<
         else {
             return (None, None);
         };
-        let leader = within(async {
-            client
-                .election_client()
-                .leader(ELECTION)
-                .await
-                .map_err(|e| describe(&e))
-        })
-        .await
-        .ok()
-        .and_then(|r| {
-            r.kv()
-                .map(|kv| String::from_utf8_lossy(kv.value()).to_string())
-        })
-        .and_then(|v| {
-            v.split_once(' ')
-                .map(|(n, s)| (n.to_string(), s.to_string()))
-        });
+        let leader = active_writer(&client).await.ok().flatten();
         let drill = within(async { client.get(DRILL_KEY, None).await.map_err(|e| describe(&e)) })
             .await
             .ok()

@@ -475,8 +475,6 @@ fn unknown(key: &str, keys: &[&str]) -> Error {
     Error::new(format!("unknown key {key:?}")).fix(format!("use only {}", keys.join(", ")))
 }
 
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

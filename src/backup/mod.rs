@@ -2,7 +2,7 @@
 //! full snapshots and delta segments, shipped off the machine and restored every day.
 //!
 //! The family, kept apart the way restic keeps repository, backend and crypto apart:
-//! - [`settings`]: the zone's `[backup]` table (pure);
+//! - [`settings`]: the zone's `[backup]` table, [`duration`] its durations (pure);
 //! - [`chain`]: the links of a backup chain, their names and the rules that make it
 //!   trustworthy (pure);
 //! - [`segment`]: a delta segment's encoding (gzip'd JSON lines) and its checks (pure);
@@ -21,6 +21,7 @@
 
 pub mod chain;
 pub mod crypto;
+pub mod duration;
 pub mod local;
 pub mod manifest;
 pub mod prune;

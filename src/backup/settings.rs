@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use zone_pki::Error;
 
+use super::duration::{format_duration, parse_duration_value};
 use crate::settings::kind;
 
 /// The keys of `[backup]`.
@@ -39,8 +40,6 @@ pub const DEFAULT_KEEP_DAILY: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const DEFAULT_KEEP_WEEKLY: Duration = Duration::from_secs(12 * 7 * 24 * 3600);
 /// Deltas more often than this would be a PUT storm on the targets.
 const MIN_DELTA_EVERY: Duration = Duration::from_secs(1);
-/// A policy longer than this is a typo (10 years).
-const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 
 /// Where backups go.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -401,205 +400,10 @@ fn check_recipient(value: &Value) -> Result<String, Error> {
     Ok(text.to_string())
 }
 
-/// `500ms`, `5s`, `10m`, `1h`, `7d`, `12w`, and sums of them (`1h30m`).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        let after = &rest[digits..];
-        let (unit, len) = if after.starts_with("ms") {
-            (Duration::from_millis(1), 2)
-        } else {
-            let secs = match after.as_bytes().first()? {
-                b's' => 1,
-                b'm' => 60,
-                b'h' => 3600,
-                b'd' => 86400,
-                b'w' => 7 * 86400,
-                _ => return None,
-            };
-            (Duration::from_secs(secs), 1)
-        };
-        total = total.checked_add(unit.checked_mul(u32::try_from(number).ok()?)?)?;
-        rest = &after[len..];
-    }
-    Some(total)
-}
-
-/// The shortest way to write `d` in the units [`parse_duration`] reads.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    if !ms.is_multiple_of(1000) {
-        return format!("{ms}ms");
-    }
-    let s = d.as_secs();
-    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] {
-        if s.is_multiple_of(size) {
-            return format!("{}{unit}", s / size);
-        }
-    }
-    format!("{s}s")
-}
-
-fn parse_duration_value(value: &Value) -> Result<Duration, Error> {
-    let Value::String(text) = value else {
-        return Err(
-            Error::new(format!("must be a duration string, not {}", kind(value)))
-                .fix("write it in quotes with a unit, e.g. \"5s\", \"1h\", \"7d\""),
-        );
-    };
-    match parse_duration(text) {
-        Some(d) if d.is_zero() => Err(Error::new("must be longer than 0")
-            .fix("write a duration with a unit, e.g. \"5s\", \"1h\", \"7d\"")),
-        Some(d) if d > MAX_DURATION => Err(Error::new(format!("{text:?} is more than 10 years"))
-            .fix("write hours, days or weeks, e.g. \"7d\"")),
-        Some(d) => Ok(d),
-        None => Err(Error::new(format!("{text:?} is not a duration")).fix(
-            "write whole numbers with ms, s, m, h, d or w, e.g. \"5s\", \"1h\", \"7d\", \"12w\"",
-        )),
-    }
-}
-
 fn unknown(key: &str, keys: &[&str]) -> Error {
     Error::new(format!("unknown key {key:?}")).fix(format!("use only {}", keys.join(", ")))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const R: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
-
-    #[test]
-    fn the_contract_example_parses_and_round_trips() {
-        let v = json!({
-            "recipients": [R], "full_every": "1h", "delta_every": "5s", "window": "7d",
-            "target": [
-                {"url": "s3://bucket/zones/example", "endpoint": "https://s3.example.net"},
-                {"url": "file:///mnt/usb/zone-backups"},
-            ]
-        });
-        let s = BackupSettings::parse(&v, "backup").unwrap();
-        assert_eq!(s.delta_every, Duration::from_secs(5));
-        assert_eq!(s.window, DEFAULT_WINDOW);
-        assert_eq!(
-            s.targets[0].location,
-            Location::S3 {
-                bucket: "bucket".into(),
-                prefix: "zones/example".into()
-            }
-        );
-        assert_eq!(
-            s.targets[1].location,
-            Location::Dir("/mnt/usb/zone-backups".into())
-        );
-        let again = BackupSettings::parse(&Value::Object(s.to_value()), "backup").unwrap();
-        assert_eq!(again, s);
-        assert!(BackupSettings::default().to_value().is_empty());
-    }
-
-    #[test]
-    fn mistakes_name_their_key() {
-        let field = |v: Value| {
-            BackupSettings::parse(&v, "backup")
-                .unwrap_err()
-                .field_name()
-                .map(String::from)
-        };
-        let t = json!([{"url": "file:///b"}]);
-        assert_eq!(
-            field(json!({"target": t})),
-            Some("backup.recipients".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": ["age1nope"]})),
-            Some("backup.recipients[0]".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "delta_every": "5"})),
-            Some("backup.delta_every".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "delta_every": "100ms"})),
-            Some("backup.delta_every".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "full_every": "1s"})),
-            Some("backup.full_every".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "windw": "1d"})),
-            Some("backup.windw".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "target": [{"url": "http://x"}]})),
-            Some("backup.target[0].url".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "target": [{"url": "file://rel"}]})),
-            Some("backup.target[0].url".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "target": [{"url": "s3://B"}]})),
-            Some("backup.target[0].url".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "target": [{"url": "s3://bkt", "secret_key": "x"}]})),
-            Some("backup.target[0].secret_key".into())
-        );
-        assert_eq!(
-            field(json!({"recipients": [R], "target": [{"url": "file:///b", "region": "x"}]})),
-            Some("backup.target[0].region".into())
-        );
-        assert_eq!(
-            field(
-                json!({"recipients": [R], "target": [{"url": "s3://bkt", "endpoint": "s3.example.net"}]})
-            ),
-            Some("backup.target[0].endpoint".into())
-        );
-        assert_eq!(
-            field(
-                json!({"recipients": [R], "target": [{"url": "file:///b"}, {"url": "file:///b"}]})
-            ),
-            Some("backup.target[1].url".into())
-        );
-        let secret =
-            BackupSettings::parse(&json!({"recipients": ["AGE-SECRET-KEY-1XYZ"]}), "backup")
-                .unwrap_err();
-        assert!(
-            secret.problem().contains("secret key"),
-            "{}",
-            secret.problem()
-        );
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(
-            parse_duration("12w"),
-            Some(Duration::from_secs(12 * 7 * 86400))
-        );
-        for bad in ["", "5", "h", "1.5h", "-1s", "5x", "s5"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-        for d in [1, 5, 60, 90, 3600, 86400, 7 * 86400, 8 * 86400] {
-            let d = Duration::from_secs(d);
-            assert_eq!(parse_duration(&format_duration(d)), Some(d));
-        }
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-    }
-}
+#[path = "settings_tests.rs"]
+mod tests;

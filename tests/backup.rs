@@ -640,3 +640,63 @@ fn pruning_keeps_the_window_and_drops_the_rest() {
         assert!(ok, "the pruned chain on {url}: {stderr}");
     }
 }
+
+/// Bad backup input: one line naming the file and key, a non-zero exit, nothing written.
+#[test]
+fn bad_backup_input_is_one_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |p: &str| dir.path().join(p).display().to_string();
+    common::run_ok(&common::ca_init_args("bad.zone", &at("ca")));
+    let zone = common::zone_toml("bad.zone", &[("node1.bad.zone", "127.0.106.1")]);
+    let one_line = |args: &[String], expect: &[&str]| {
+        let (ok, _, stderr) = common::run(args);
+        assert!(!ok, "{args:?} succeeded");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line:\n{stderr}");
+        for e in expect {
+            assert!(lines[0].contains(e), "{args:?}: {e:?} not in {}", lines[0]);
+        }
+    };
+    let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    for (table, key) in [
+        (format!("[backup]\nrecipients = [\"{recipient}\"]\ndelta_every = \"5\"\n"), "backup.delta_every"),
+        ("[backup]\n[[backup.target]]\nurl = \"file:///mnt/usb\"\n".to_string(), "backup.recipients"),
+        (format!("[backup]\nrecipients = [\"{recipient}\"]\n[[backup.target]]\nurl = \"s3://b\"\n"), "backup.target[0].url"),
+        (format!("[backup]\nrecipients = [\"{recipient}\"]\n[[backup.target]]\nurl = \"s3://bucket\"\naws_secret_access_key = \"x\"\n"), "backup.target[0].aws_secret_access_key"),
+    ] {
+        fs::write(dir.path().join("zone.toml"), format!("{zone}\n{table}")).unwrap();
+        one_line(&common::bootstrap_args(&at("ca"), &at("zone.toml"), &at("out")), &["zone.toml", key]);
+        assert!(!dir.path().join("out").exists(), "{key}: bootstrap wrote something");
+    }
+    // A zone without [backup]: backup run and status say so, naming the key.
+    fs::write(dir.path().join("zone.toml"), &zone).unwrap();
+    common::run_ok(&common::bootstrap_args(
+        &at("ca"),
+        &at("zone.toml"),
+        &at("out"),
+    ));
+    let config = at("out/node1.bad.zone/node.toml");
+    for command in ["run", "status"] {
+        let args: Vec<String> = ["backup", command, "--config", &config]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        one_line(&args, &["node.toml", "backup.target"]);
+    }
+    // The owner's identity readable by others is refused before anything is read.
+    fs::write(dir.path().join("owner.key"), "AGE-SECRET-KEY-1\n").unwrap();
+    let args: Vec<String> = [
+        "backup",
+        "drill",
+        "--from",
+        &format!("file://{}", at("usb")),
+        "--ca",
+        &at("ca"),
+        "--identity",
+        &at("owner.key"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    one_line(&args, &["owner.key", "chmod 600"]);
+}

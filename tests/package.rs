@@ -42,6 +42,10 @@ step paths
 for tool in etcd etcdctl etcdutl; do [ -x /usr/lib/zone-etcd/$tool ] || fail "/usr/lib/zone-etcd/$tool"; done
 [ -f /usr/lib/systemd/system/zone-etcd.service ] || fail "unit missing"
 [ -f /usr/lib/systemd/system/zone-etcd@.service ] || fail "template unit missing"
+for unit in zone-etcd-backup.service zone-etcd-backup-drill.service zone-etcd-backup-drill.timer; do
+    [ -f /usr/lib/systemd/system/$unit ] || fail "$unit missing"
+done
+[ -f /usr/share/man/man1/zone-etcd-backup-run.1.gz ] || [ -f /usr/share/man/man1/zone-etcd-backup-run.1 ] || fail "man page zone-etcd-backup-run(1) missing"
 zone-etcd --version
 
 step demo

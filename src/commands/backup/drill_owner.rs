@@ -39,15 +39,30 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
     let identities = crypto::load_identities(owner.identity)?;
     let target = target::open_url(owner.from, owner.endpoint, owner.region, None)?;
     // Where the tools and scratch files live on the owner's machine.
-    let etcd = crate::etcd::find_tool("etcd", None, owner.identity)?;
-    let etcdutl = crate::etcd::find_tool("etcdutl", None, owner.identity)?;
+    let tool = |name: &str| {
+        crate::etcd::find_tool(name, None, owner.identity).map_err(|_| {
+            Error::new(format!(
+                "{name} is needed to check the snapshots and restore the chain, and it is neither beside zone-etcd, in ../lib/zone-etcd/ from it, nor on PATH"
+            ))
+            .fix("install the zone-etcd package (it carries etcd and etcdutl), or put etcd and etcdutl of an etcd 3.5 release on PATH")
+        })
+    };
+    let etcd = tool("etcd")?;
+    let etcdutl = tool("etcdutl")?;
     let work = tempfile::Builder::new()
         .prefix("zone-etcd-drill-")
         .tempdir()
         .map_err(|e| Error::new(format!("cannot make a scratch directory: {e}")))?;
     let fail = |p: String| {
-        Error::new(format!("backup drill failed: {}: {p}", owner.from))
-            .fix("do not trust this chain; see the README's \"Backups\" section")
+        // A target's own errors name it and say their fix already.
+        let prefix = format!("{}: ", owner.from);
+        let p = p.strip_prefix(&prefix).unwrap_or(&p);
+        let error = Error::new(format!("backup drill failed: {}: {p}", owner.from));
+        if p.contains("(fix: ") {
+            error
+        } else {
+            error.fix("do not trust this chain; see the README's \"Backups\" section")
+        }
     };
     let (links, _) = verify::target_links(target.as_ref(), None, &roots).map_err(fail)?;
     let zone = links

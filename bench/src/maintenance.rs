@@ -256,14 +256,6 @@ fn fill_and_free(zone: &Zone, client: &TlsClient) -> Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 /// The `maintain` section: writer latency with and without `maintain`, `runs` times each.
 pub fn latency(dir: &Path, runs: usize) -> Result<Value> {
     let zone = Zone::bootstrap(&dir.join("maintain"), "maintain.zone", 72, 3)?;

@@ -103,6 +103,15 @@ pub fn summary(values: &[f64]) -> Value {
     json!({ "median": round(median(values)), "min": round(min), "max": round(max), "n": values.len() })
 }
 
+/// The nearest-rank percentile `p` (0-100) of `sorted` (ascending).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
 /// Three significant decimals are plenty for milliseconds and ratios.
 pub fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
@@ -163,11 +172,25 @@ pub struct Zone {
 
 impl Zone {
     pub fn bootstrap(dir: &Path, zone: &str, subnet: u8, count: u8) -> Result<Zone> {
+        Zone::bootstrap_with(dir, zone, subnet, count, "")
+    }
+
+    /// The same, with `extra` appended to the zone file (e.g. a `[backup]` table).
+    pub fn bootstrap_with(
+        dir: &Path,
+        zone: &str,
+        subnet: u8,
+        count: u8,
+        extra: &str,
+    ) -> Result<Zone> {
         let members: Vec<(String, String)> = (1..=count)
             .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
             .collect();
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        write(&dir.join("zone.toml"), &zone_toml(zone, &members))?;
+        write(
+            &dir.join("zone.toml"),
+            &format!("{}{extra}", zone_toml(zone, &members)),
+        )?;
         let ca = dir.join("ca");
         output(zone_etcd(&[
             "ca",
@@ -310,6 +333,10 @@ impl Process {
         cmd.spawn()
             .map(Process)
             .map_err(|e| format!("{cmd:?}: {e}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
     }
 
     pub fn is_running(&mut self) -> bool {

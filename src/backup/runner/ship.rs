@@ -5,7 +5,9 @@
 //! - links go in chain order, each object before its manifest: a manifest on a target
 //!   never names an object that is missing or partial (targets store all or nothing);
 //! - a manifest is sent only while this node holds the election lease, so a writer that
-//!   lost it never adds a link after the next writer has read where the chain ends;
+//!   lost it never adds a link after the next writer has read where the chain ends; nor is
+//!   an object, which no manifest would then name (a node killed mid-upload and started
+//!   again while another writes would otherwise upload it again at every retry);
 //! - a failure is retried with backoff (1 s doubling to 30 s) for ever: the local chain
 //!   keeps everything until it is shipped (or until retention drops it locally: a target
 //!   that was away longer than the window gets the links still kept, and its own plan
@@ -27,6 +29,8 @@ use crate::backup::manifest::body_unverified;
 use crate::backup::prune::Links;
 use crate::backup::target::Target;
 
+/// Why a node that lost (or never had) the election ships nothing.
+const NOT_WRITER: &str = "no longer the active writer: the rest is left to the next";
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -169,15 +173,17 @@ impl Shipper {
                         "{object} is on another target only; {name} and the links after it wait"
                     ));
                 }
+                // Not the writer: no manifest would ever name this object, so uploading
+                // it again at every retry (a full snapshot is GiBs) only wastes the link.
                 if !self.guard.holds() {
-                    return Err("no longer the active writer: the rest is left to the next".into());
+                    return Err(NOT_WRITER.into());
                 }
                 self.target
                     .put_file(object, &path)
                     .map_err(|e| e.to_string())?;
             }
             if !self.guard.holds() {
-                return Err("no longer the active writer: the rest is left to the next".into());
+                return Err(NOT_WRITER.into());
             }
             self.target
                 .put(name, &stored.bytes)
@@ -186,5 +192,115 @@ impl Shipper {
             links.learn(name, &link);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::backup::chain::{self, Kind, Link};
+    use crate::backup::target::{ObjectInfo, TargetError};
+
+    /// A target that stores nothing and records what was put.
+    #[derive(Default)]
+    struct Recording {
+        puts: Mutex<Vec<String>>,
+    }
+
+    impl Target for Recording {
+        fn url(&self) -> &str {
+            "test://recording"
+        }
+        fn put(&self, name: &str, _: &[u8]) -> Result<(), TargetError> {
+            self.puts.lock().unwrap().push(name.to_string());
+            Ok(())
+        }
+        fn put_file(&self, name: &str, _: &Path) -> Result<(), TargetError> {
+            self.puts.lock().unwrap().push(name.to_string());
+            Ok(())
+        }
+        fn get(&self, _: &str, _: u64) -> Result<Option<Vec<u8>>, TargetError> {
+            Ok(None)
+        }
+        fn get_to_file(&self, _: &str, _: &Path) -> Result<bool, TargetError> {
+            Ok(false)
+        }
+        fn list(&self, _: &str) -> Result<Vec<ObjectInfo>, TargetError> {
+            Ok(Vec::new())
+        }
+        fn delete(&self, _: &str) -> Result<(), TargetError> {
+            Ok(())
+        }
+    }
+
+    /// A node whose local chain holds a link it never shipped (killed mid-upload), now
+    /// not the writer: it uploads nothing, not even the object (which no manifest would
+    /// ever name), however often it retries. Once it holds the lease, object then manifest.
+    #[test]
+    fn a_node_that_is_not_the_writer_uploads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Arc::new(LocalChain::open(dir.path()).unwrap());
+        let object = chain::delta_name(1, "abc", 5, 6);
+        local
+            .write(&local.object_path(&object), b"encrypted segment")
+            .unwrap();
+        let link = Link {
+            format: chain::FORMAT.into(),
+            zone: "z".into(),
+            cluster_id: "c".into(),
+            seq: 1,
+            session: "abc".into(),
+            writer: "node1.z".into(),
+            kind: Kind::Delta,
+            first_revision: 5,
+            last_revision: 6,
+            first_time_ms: 1,
+            last_time_ms: 2,
+            object: Some(object.clone()),
+            object_size: 17,
+            object_sha256: String::new(),
+            next_delta: 7,
+            prev: None,
+            signed_ms: 2,
+        };
+        let manifest = link.manifest_name();
+        let envelope = serde_json::json!({ "body": serde_json::to_string(&link).unwrap() });
+        local
+            .write(
+                &local.object_path(&manifest),
+                envelope.to_string().as_bytes(),
+            )
+            .unwrap();
+        let target = Arc::new(Recording::default());
+        let shipper = Shipper {
+            target: target.clone(),
+            local,
+            bell: Arc::new(Bell::default()),
+            guard: Arc::new(LeaseGuard::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            zone: "z".into(),
+            roots: Vec::new(),
+            orders: Arc::new(Orders::default()),
+        };
+        let mut links = Links::default();
+        let mut present = None;
+        for _ in 0..3 {
+            assert!(shipper.ship_once(&mut present, &mut links).is_err());
+        }
+        assert!(
+            target.puts.lock().unwrap().is_empty(),
+            "uploaded without the lease: {:?}",
+            target.puts.lock().unwrap()
+        );
+        shipper.guard.renewed(
+            Instant::now(),
+            Duration::from_secs(8),
+            Duration::from_secs(2),
+        );
+        shipper.ship_once(&mut present, &mut links).unwrap();
+        assert_eq!(*target.puts.lock().unwrap(), vec![object, manifest]);
     }
 }

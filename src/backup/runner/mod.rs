@@ -1,7 +1,9 @@
 //! `backup run`: the long-running service on every member. Exactly one of them writes the
-//! chain at a time, chosen through etcd's election API under a lease ([`active`]); every
-//! one ships the links its own local chain holds to each target on a thread per target
-//! ([`ship`]), so a writer that lost its term still delivers what it wrote in it.
+//! chain at a time, chosen through etcd's election API under a lease ([`active`]); it
+//! ships its local chain to each target on a thread per target ([`ship`]), so a slow
+//! store never holds up the others. A node ships only while it holds the lease: links it
+//! wrote but did not ship before losing it are left behind (the next writer goes on from
+//! the targets, and this node's stale local chain is moved aside when it writes again).
 //!
 //! The parts: [`batch`] (when a segment is cut, pure), [`writer`] (appending links),
 //! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`retain`]

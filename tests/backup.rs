@@ -700,3 +700,57 @@ fn bad_backup_input_is_one_line_and_changes_nothing() {
     .collect();
     one_line(&args, &["owner.key", "chmod 600"]);
 }
+
+/// The watch fell behind etcd's compaction (no writer ran while the zone was written and
+/// compacted): the next writer records the gap as a link, never a silent hole, takes a
+/// full snapshot at once, and `status` shows the gap; the chain after it restores.
+#[test]
+fn a_compacted_stretch_is_recorded_as_a_gap_and_a_full_follows() {
+    let z = BackupZone::start("gap.zone", 107, "127.0.97.17", POLICY);
+    let run = z.backup_run(0);
+    wait_for(Duration::from_secs(60), "an active writer", || {
+        z.active().is_some()
+    });
+    z.wait_shipped(z.revision(), Duration::from_secs(60));
+    let chain_end = z.revision();
+    drop(run);
+    let endpoints = z.zone.endpoints();
+    for i in 0..20 {
+        let (ok, _, err) = z
+            .zone
+            .etcdctl(0, &endpoints, &["put", &format!("gap/{i}"), "v"]);
+        assert!(ok, "{err}");
+    }
+    let compacted = z.revision();
+    let (ok, _, err) = z.zone.etcdctl(
+        0,
+        &endpoints,
+        &["compact", &compacted.to_string(), "--physical"],
+    );
+    assert!(ok, "{err}");
+    let _run = z.backup_run(1);
+    wait_for(Duration::from_secs(60), "a gap on every target", || {
+        let (_, json, _) = z.status(0);
+        json["targets"].as_array().is_some_and(|t| {
+            t.len() == 2
+                && t.iter()
+                    .all(|t| t["gaps"].as_array().is_some_and(|g| !g.is_empty()))
+        })
+    });
+    let (_, json, _) = z.status(0);
+    for t in json["targets"].as_array().unwrap() {
+        let gap = &t["gaps"][0];
+        assert_eq!(gap[0].as_i64(), Some(chain_end + 1), "{json}");
+        assert_eq!(gap[1].as_i64(), Some(compacted - 1), "{json}");
+    }
+    // A full snapshot closes it: status passes again, and the chain restores.
+    wait_for(
+        Duration::from_secs(60),
+        "the gap closed by a full snapshot",
+        || z.status(0).0,
+    );
+    for url in [z.file_url(), z.s3_url.clone()] {
+        let (ok, _, stderr) = z.owner_drill(&url);
+        assert!(ok, "the chain with a gap on {url}: {stderr}");
+    }
+}

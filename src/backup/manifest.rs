@@ -59,19 +59,3 @@ pub fn stored(name: &str, bytes: Vec<u8>) -> Stored {
         bytes,
     }
 }
-
-/// The zone a manifest says it belongs to, before any check (the owner's drill learns the
-/// zone from the chain, then verifies every link against the owner's CA).
-pub fn claimed_zone(envelope: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        body: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Body {
-        zone: String,
-    }
-    let env: Envelope = serde_json::from_slice(envelope).ok()?;
-    let body: Body = serde_json::from_str(&env.body).ok()?;
-    Some(body.zone)
-}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, DeleteOptions, LeaseGrantOptions, PutOptions, Txn, TxnOp};
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 
+use super::chain::{Kind, Plan, Verified};
 use super::segment::{EventKind, Revision};
 use crate::cluster_api::{self, describe, within, Credentials};
 
@@ -104,12 +105,7 @@ impl Scratch {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", etcdutl.display()))?;
         if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
+            let last = crate::etcd::last_stderr_line(&out.stderr);
             return Err(format!("etcdutl snapshot restore failed: {last}"));
         }
         let (server, peer, client) = (&files["server"], &files["peer"], &files["client"]);
@@ -223,6 +219,28 @@ impl Scratch {
             last = r.revision;
         }
         Ok(last)
+    }
+
+    /// Replays the deltas of `plan` after its full snapshot (restored here), each
+    /// segment's revisions given by `revisions`; a gap cannot be replayed past. Returns the
+    /// last revision replayed.
+    pub async fn replay_plan(
+        &mut self,
+        client: &mut Client,
+        plan: &Plan<'_>,
+        mut revisions: impl FnMut(&Verified) -> Result<Vec<Revision>, String>,
+    ) -> Result<i64, String> {
+        let mut revision = plan.full.link.last_revision;
+        for v in &plan.deltas {
+            if v.link.kind == Kind::Gap {
+                return Err(format!(
+                    "{}: revisions {}..{} were lost (a gap) after the newest full snapshot",
+                    v.name, v.link.first_revision, v.link.last_revision
+                ));
+            }
+            revision = self.replay(client, &revisions(v)?, revision).await?;
+        }
+        Ok(revision)
     }
 
     async fn grant(&mut self, client: &mut Client, id: i64) -> Result<(), String> {

@@ -135,12 +135,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .output()
         .map_err(|e| Error::io("run", &etcdutl, &e))?;
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
+        let last = crate::etcd::last_stderr_line(&out.stderr);
         return Err(Error::new(format!("etcdutl snapshot restore failed: {last}"))
             .file(from)
             .fix("check the snapshot with zone-etcd snapshot list; if it is damaged, use another"));

@@ -235,6 +235,17 @@ fn write_cache(path: &Path, cache: &[Entry]) -> Result<(), Error> {
     zone_io::write_atomic(path, &text, PUBLIC_MODE)
 }
 
+/// The last non-empty line an etcd tool wrote to stderr: its error, without the log lines
+/// before it.
+pub fn last_stderr_line(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,21 +158,16 @@ async fn restore_and_compare(
     let mut scratch =
         Scratch::restore(etcd, etcdutl, &local.plain_path(full_object), local.root())?;
     let mut client = scratch.connect().await?;
-    let mut revision = plan.full.link.last_revision;
-    for v in &plan.deltas {
-        if v.link.kind == Kind::Gap {
-            return Err(format!(
-                "{}: revisions {}..{} were lost (a gap) after the newest full snapshot",
-                v.name, v.link.first_revision, v.link.last_revision
-            ));
-        }
-        let object = v.link.object.as_deref().unwrap_or_default();
-        let path = local.plain_path(object);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let (_, revisions) = segment::decode(&bytes, zone, MAX_SEGMENT_BYTES)
-            .map_err(|p| format!("{}: {p}", path.display()))?;
-        revision = scratch.replay(&mut client, &revisions, revision).await?;
-    }
+    let revision = scratch
+        .replay_plan(&mut client, plan, |v| {
+            let object = v.link.object.as_deref().unwrap_or_default();
+            let path = local.plain_path(object);
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            segment::decode(&bytes, zone, MAX_SEGMENT_BYTES)
+                .map(|(_, revisions)| revisions)
+                .map_err(|p| format!("{}: {p}", path.display()))
+        })
+        .await?;
     let mut live = cluster_api::connect_many(endpoints, creds, cluster_api::CALL_DEADLINE).await?;
     let (live_hash, live_compacted) = hash_kv(&mut live, revision)
         .await

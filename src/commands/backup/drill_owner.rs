@@ -10,7 +10,7 @@ use std::path::Path;
 
 use zone_pki::Error;
 
-use crate::backup::chain::{newest_restorable, Kind, Verified};
+use crate::backup::chain::{newest_restorable, Kind, Plan};
 use crate::backup::scratch::{hash_kv, Scratch};
 use crate::backup::{crypto, segment, target, verify};
 use crate::cluster_api;
@@ -144,9 +144,8 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
             &etcdutl,
             &full_plain,
             work.path(),
-            plan.full,
-            &plan.deltas,
-            &segments,
+            &plan,
+            segments,
         ))
         .map_err(fail)?;
     println!(
@@ -164,23 +163,16 @@ async fn replay(
     etcdutl: &Path,
     full: &Path,
     work: &Path,
-    full_link: &Verified,
-    deltas: &[&Verified],
-    segments: &std::collections::BTreeMap<String, Vec<segment::Revision>>,
+    plan: &Plan<'_>,
+    mut segments: std::collections::BTreeMap<String, Vec<segment::Revision>>,
 ) -> Result<(i64, u32), String> {
     let mut scratch = Scratch::restore(etcd, etcdutl, full, work)?;
     let mut client = scratch.connect().await?;
-    let mut revision = full_link.link.last_revision;
-    for v in deltas {
-        if v.link.kind == Kind::Gap {
-            return Err(format!(
-                "{}: revisions {}..{} were lost (a gap) after the newest full snapshot",
-                v.name, v.link.first_revision, v.link.last_revision
-            ));
-        }
-        let revisions = segments.get(&v.name).map(Vec::as_slice).unwrap_or_default();
-        revision = scratch.replay(&mut client, revisions, revision).await?;
-    }
+    let revision = scratch
+        .replay_plan(&mut client, plan, |v| {
+            Ok(segments.remove(&v.name).unwrap_or_default())
+        })
+        .await?;
     let (hash, _) = hash_kv(&mut client, revision).await?;
     Ok((revision, hash))
 }

@@ -55,6 +55,9 @@ fn fresh(deb: &Path, repo: &Path) -> bool {
     let mut stack: Vec<PathBuf> = [
         "src",
         "pki/src",
+        "pki/Cargo.toml",
+        "io/src",
+        "io/Cargo.toml",
         "scripts",
         "Cargo.toml",
         "Cargo.lock",

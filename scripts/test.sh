@@ -62,11 +62,15 @@ outage_bin=$(test_binary backup)
 "$outage_bin" --exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link >"$outage_log" 2>&1 &
 outage_pid=$!
 status=0
+# The tests of the installed package last, once the package is built.
 cargo test --workspace --locked --no-fail-fast -- --skip churn_with_the_default_settings \
-    --skip a_store_outage_is_caught_up_and_kills_leave_no_partial_link || status=$?
+    --skip a_store_outage_is_caught_up_and_kills_leave_no_partial_link \
+    --skip installed_package_ --skip the_packaged_units_ || status=$?
 echo "== scripts/package.sh (beside the rest)"
 wait "$package_pid" || status=$?
 cat "$package_log"
+echo "== the installed package: tests/package.rs and tests/systemd.rs"
+cargo test --locked --no-fail-fast --test package --test systemd || status=$?
 echo "== tests/compaction.rs (beside the rest)"
 wait "$slow_pid" || status=$?
 cat "$slow_log"

@@ -24,6 +24,7 @@ pub mod crypto;
 pub mod duration;
 pub mod local;
 pub mod manifest;
+pub mod pitr;
 pub mod prune;
 pub mod report;
 pub mod retention;

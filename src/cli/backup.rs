@@ -60,4 +60,43 @@ pub enum BackupCmd {
         #[arg(long, value_name = "REGION")]
         region: Option<String>,
     },
+    /// The zone as it was at a revision or a time, as a snapshot `restore` takes: the full
+    /// snapshot before the point and the deltas after it, verified, replayed in a scratch
+    /// etcd up to the point. From a target (the owner's machine: --ca and --identity) or
+    /// from a node's own chain (--from local --config NODE_FILE).
+    Export {
+        /// s3://BUCKET/PREFIX, file:///DIR, or `local` (with --config: the node's own chain).
+        #[arg(long, value_name = "SOURCE")]
+        from: String,
+        /// An RFC 3339 time (2026-11-23T10:15:00Z, or with an offset): the last revision
+        /// received at or before it.
+        #[arg(
+            long,
+            value_name = "TIME",
+            required_unless_present = "revision",
+            conflicts_with = "revision"
+        )]
+        at: Option<String>,
+        /// Exactly this revision.
+        #[arg(long, value_name = "REV")]
+        revision: Option<i64>,
+        /// The snapshot to write (its manifest FILE.json beside it; neither may exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The node's config, for --from local.
+        #[arg(long, value_name = "NODE_FILE", conflicts_with_all = ["ca", "identity"])]
+        config: Option<PathBuf>,
+        /// The zone CA directory (ca.crt; trust.crt during a CA rotation).
+        #[arg(long, value_name = "CA_DIR", requires = "identity")]
+        ca: Option<PathBuf>,
+        /// The owner's age identity file (from age-keygen), to decrypt with.
+        #[arg(long, value_name = "FILE", requires = "ca")]
+        identity: Option<PathBuf>,
+        /// The S3 endpoint (else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// The S3 region (else AWS_REGION).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+    },
 }

@@ -202,6 +202,33 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Take the keys under a prefix back to what they were at a revision or a time, in the
+    /// running zone, as new writes; keys changed again since are listed and left alone.
+    Undo {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The keys to take back: every key that starts with PREFIX.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: String,
+        /// An RFC 3339 time (2026-11-23T10:15:00Z, or with an offset): the last revision
+        /// received at or before it (from the node's backup chain).
+        #[arg(
+            long,
+            value_name = "TIME",
+            required_unless_present = "revision",
+            conflicts_with = "revision"
+        )]
+        at: Option<String>,
+        /// Exactly this revision.
+        #[arg(long, value_name = "REV")]
+        revision: Option<i64>,
+        /// Print the change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also take back keys changed again since the point.
+        #[arg(long)]
+        force: bool,
+    },
     /// Backups of the zone's data: save, list, prune.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),

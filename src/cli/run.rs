@@ -81,6 +81,42 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             };
             commands::backup::status::run(config, format, out.as_deref())
         }
+        Cmd::Backup(BackupCmd::Export {
+            from,
+            at,
+            revision,
+            out,
+            config,
+            ca,
+            identity,
+            endpoint,
+            region,
+        }) => commands::backup::export::run(&commands::backup::export::Export {
+            from,
+            at: at.as_deref(),
+            revision: *revision,
+            out,
+            config: config.as_deref(),
+            ca: ca.as_deref(),
+            identity: identity.as_deref(),
+            endpoint: endpoint.as_deref(),
+            region: region.as_deref(),
+        }),
+        Cmd::Undo {
+            config,
+            prefix,
+            at,
+            revision,
+            dry_run,
+            force,
+        } => commands::undo::run(&commands::undo::Undo {
+            config,
+            prefix,
+            at: at.as_deref(),
+            revision: *revision,
+            dry_run: *dry_run,
+            force: *force,
+        }),
         Cmd::Backup(BackupCmd::Drill {
             config,
             from,

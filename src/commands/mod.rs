@@ -21,6 +21,7 @@ pub mod rotate;
 pub mod snapshot;
 pub mod status;
 pub mod trust;
+pub mod undo;
 pub mod zone_sign;
 
 use std::path::{Path, PathBuf};

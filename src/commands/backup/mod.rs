@@ -3,6 +3,7 @@
 
 pub mod drill;
 pub mod drill_owner;
+pub mod export;
 pub mod status;
 
 use std::path::Path;

@@ -23,6 +23,11 @@ pub struct LoadResult {
     pub acknowledged: Vec<String>,
     /// When each of `acknowledged` was acknowledged (same order).
     pub acknowledged_at: Vec<std::time::Instant>,
+    /// When each of `acknowledged` was sent (its first attempt; same order).
+    pub sent_at: Vec<std::time::Instant>,
+    /// The revision etcd's answer named for each of `acknowledged` (same order; 0 when the
+    /// answer named none).
+    pub revisions: Vec<i64>,
     pub failures: Vec<String>,
 }
 
@@ -86,18 +91,21 @@ impl WriteLoad {
                     let mut n = 0;
                     while !stop.load(Ordering::SeqCst) {
                         let key = format!("{prefix}/{i}/{n:06}");
+                        let sent = std::time::Instant::now();
                         let mut outcome = Err("no endpoint".to_string());
                         for addr in &route {
-                            outcome = put(addr, &ca, &identity, &key);
+                            outcome = put_revision(addr, &ca, &identity, &key);
                             if outcome.is_ok() {
                                 break;
                             }
                         }
                         let mut result = result.lock().unwrap();
                         match outcome {
-                            Ok(()) => {
+                            Ok(revision) => {
                                 result.acknowledged.push(key);
                                 result.acknowledged_at.push(std::time::Instant::now());
+                                result.sent_at.push(sent);
+                                result.revisions.push(revision);
                             }
                             Err(e) => result.failures.push(format!("{key}: {e}")),
                         }
@@ -149,9 +157,24 @@ impl Drop for WriteLoad {
 
 /// One put through etcd's gateway; Ok only when etcd answered 200.
 pub fn put(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<(), String> {
+    put_revision(addr, ca, identity, key).map(|_| ())
+}
+
+/// One put through etcd's gateway; Ok(the revision its header names, 0 if none) only when
+/// etcd answered 200.
+pub fn put_revision(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, String> {
     let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(key), b64("v"));
     match https_request(addr, ca, Some(identity), "POST", "/v3/kv/put", &body) {
-        Ok(r) if r.status_line.contains(" 200 ") => Ok(()),
+        Ok(r) if r.status_line.contains(" 200 ") => {
+            // The gateway writes int64 as a JSON string.
+            let json: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+            let revision = &json["header"]["revision"];
+            Ok(revision
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| revision.as_i64())
+                .unwrap_or(0))
+        }
         Ok(r) => Err(format!("{} {}", r.status_line, r.body)),
         Err(e) => Err(e),
     }

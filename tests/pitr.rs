@@ -136,10 +136,22 @@ fn wall_ms(at: SystemTime) -> i64 {
     at.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-/// A point as a refusal line may name it: its revision, or its time (to the second).
+/// A point as a refusal line may name it: its revision (a number of its own, not digits of
+/// another), or its time (RFC 3339, UTC, to the second).
 fn names_point(line: &str, revision: i64, time_ms: i64) -> bool {
     let time = rfc3339(time_ms);
-    line.contains(&revision.to_string()) || line.contains(&time[..19.min(time.len())])
+    names_number(line, revision) || line.contains(&time[..19.min(time.len())])
+}
+
+/// `line` holds `n` as a whole number (not inside a longer run of digits).
+fn names_number(line: &str, n: i64) -> bool {
+    let digits = n.to_string();
+    let bytes = line.as_bytes();
+    line.match_indices(&digits).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + digits.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
 }
 
 /// Every key under `prefix` in the zone, as (key, mod_revision), through member `index`.
@@ -737,7 +749,7 @@ fn export_refusals_are_one_line_and_write_nothing() {
     );
     let (below, above) = (gap_first - 1, rev(after_gap, "last_revision"));
     assert!(
-        line.contains(&below.to_string()) && line.contains(&above.to_string()),
+        names_number(&line, below) && names_number(&line, above),
         "the gap {gap_first}..={gap_last}: the nearest points {below} and {above} are not named: {line}"
     );
     let (line, _d) = case(

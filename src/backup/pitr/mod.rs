@@ -12,6 +12,10 @@ use zone_pki::Error;
 
 use crate::config::node::Node;
 
+pub mod reach;
+pub mod rebuild;
+pub mod source;
+
 /// A point to go back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Point {

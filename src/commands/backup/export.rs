@@ -143,7 +143,7 @@ pub fn run(export: &Export<'_>) -> Result<(), Error> {
     );
     if leased > 0 {
         println!(
-            "zone-etcd: backup export: {leased} {} attached to leases: each comes back with its lease, which expires after its TTL ({REPLAY_LEASE_TTL} s for a lease granted after the full snapshot: the chain records no grant) unless its holder renews it, as after any etcd restore",
+            "zone-etcd: backup export: {leased} {} attached to a lease: leases come back too, and each expires after its TTL unless its holder renews it, as after any etcd restore (a lease granted after the full snapshot gets {REPLAY_LEASE_TTL} s: the chain records no grant)",
             if leased == 1 { "key is" } else { "keys are" }
         );
     }

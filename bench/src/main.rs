@@ -7,13 +7,14 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup] [--churn-seconds S] [--backup-seconds S] [--backup-kills K]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
 mod backup;
 mod launch;
 mod maintenance;
+mod pitr;
 mod pki;
 mod rotation;
 mod seaweed;
@@ -28,17 +29,19 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 8] = [
-    "pki", "launch", "rotation", "memory", "maintain", "churn", "snapshot", "backup",
+const SECTIONS: [&str; 9] = [
+    "pki", "launch", "rotation", "memory", "maintain", "churn", "snapshot", "backup", "pitr",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup] [--churn-seconds S] [--backup-seconds S] [--backup-kills K]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N]";
 
 struct Args {
     runs: usize,
     churn_seconds: u64,
     backup_seconds: u64,
     backup_kills: Option<usize>,
+    pitr_values: usize,
+    pitr_writes: u64,
     out: PathBuf,
     only: Vec<String>,
 }
@@ -49,6 +52,8 @@ fn parse_args() -> Result<Args> {
         churn_seconds: 1800,
         backup_seconds: 12,
         backup_kills: None,
+        pitr_values: 16384,
+        pitr_writes: 360_000,
         out: repo().join("bench/results"),
         only: SECTIONS.iter().map(|s| s.to_string()).collect(),
     };
@@ -83,6 +88,22 @@ fn parse_args() -> Result<Args> {
                     .filter(|n| *n > 0)
                     .ok_or(
                         "--backup-seconds: not a positive number (fix: e.g. --backup-seconds 12)",
+                    )?
+            }
+            "--pitr-values" => {
+                args.pitr_values = value("--pitr-values")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("--pitr-values: not a positive number (fix: e.g. --pitr-values 16384)")?
+            }
+            "--pitr-writes" => {
+                args.pitr_writes = value("--pitr-writes")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(
+                        "--pitr-writes: not a positive number (fix: e.g. --pitr-writes 360000)",
                     )?
             }
             "--backup-kills" => {
@@ -170,6 +191,15 @@ fn run() -> Result<()> {
                 runs: args.runs,
                 seconds: args.backup_seconds,
                 kills: args.backup_kills.unwrap_or(2 * args.runs),
+            },
+        )?;
+    }
+    if wants("pitr") {
+        results["pitr"] = pitr::run(
+            work.path(),
+            &pitr::Settings {
+                big_values: args.pitr_values,
+                writes: args.pitr_writes,
             },
         )?;
     }

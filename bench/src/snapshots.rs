@@ -138,7 +138,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
 }
 
 /// `restore` + `launch` on each member, from the first restore until all are healthy.
-fn restore_ours(zone: &Zone, snapshot: &Path) -> Result<f64> {
+pub(crate) fn restore_ours(zone: &Zone, snapshot: &Path) -> Result<f64> {
     let started = Instant::now();
     let mut members = Vec::new();
     for i in 0..3 {
@@ -161,7 +161,12 @@ fn restore_ours(zone: &Zone, snapshot: &Path) -> Result<f64> {
 
 /// etcd's recovery guide: `etcdutl snapshot restore` on each member with the initial
 /// cluster and a new token, then etcd on the restored data with the member's flags.
-fn restore_manual(zone: &Zone, snapshot: &Path, argv: &[Vec<String>], dir: &Path) -> Result<f64> {
+pub(crate) fn restore_manual(
+    zone: &Zone,
+    snapshot: &Path,
+    argv: &[Vec<String>],
+    dir: &Path,
+) -> Result<f64> {
     let flag = |args: &[String], name: &str| -> String {
         args.iter()
             .find_map(|a| a.strip_prefix(&format!("--{name}=")))

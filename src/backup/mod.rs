@@ -14,7 +14,8 @@
 //!   the local chain and a target;
 //! - [`runner`]: `backup run`: the election, the watch, the writer and the shippers;
 //! - [`report`]: what `backup status` reports and when it fails (pure);
-//! - [`scratch`]: a scratch etcd the drills restore into and replay;
+//! - [`scratch`]: a scratch etcd the drills and [`pitr`] restore into and replay;
+//! - [`pitr`]: the zone at any point of the chain (`backup export`, `undo`);
 //! - [`verify`]: checking a stored chain, its manifests and objects (the drills);
 //! - [`target`]: where backups go (S3-compatible stores, directories) behind one trait,
 //!   with the node-local S3 credentials;

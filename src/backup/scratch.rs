@@ -5,12 +5,17 @@
 //!
 //! Invariants: the scratch member is never of the zone (its own CA, its own cluster),
 //! listens on 127.0.0.1 only, and is killed by the PID this module started; a replayed
-//! revision must land at the revision it had, or the replay stops and says where.
+//! revision must land at the revision it had, or the replay stops and says where; no
+//! lease expires in it while it replays (a thread of its own keeps every lease alive, so
+//! an expiry can never add a revision the chain does not have, however long the replay or
+//! a download between two segments takes).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, DeleteOptions, LeaseGrantOptions, PutOptions, Txn, TxnOp};
@@ -20,8 +25,13 @@ use super::chain::{Kind, Plan, Verified};
 use super::segment::{EventKind, Revision};
 use crate::cluster_api::{self, describe, within, Credentials};
 
-/// Leases of replayed keys are granted for this long: the drill ends well before.
-const REPLAY_LEASE_TTL: i64 = 3600;
+/// A lease a replayed key was put with is granted again under its ID for this long (the
+/// chain records no grant, so not its TTL): kept alive while the scratch member replays,
+/// it expires this long after a zone restored from the result starts, unless its owner
+/// renews it, as the full snapshot's own leases do after their TTL.
+pub const REPLAY_LEASE_TTL: i64 = 60;
+/// How often the scratch member's leases are renewed.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(1);
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Scratch {
@@ -29,14 +39,58 @@ pub struct Scratch {
     pub endpoint: String,
     pub creds: Arc<Credentials>,
     leases: BTreeSet<i64>,
+    keeper: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if let Some((stop, thread)) = self.keeper.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Renews every lease of the member at `endpoint` every [`KEEP_ALIVE_EVERY`] until
+/// `stop`; on a thread and a runtime of its own.
+fn keep_alive(endpoint: String, creds: Arc<Credentials>, stop: Arc<AtomicBool>) {
+    let Ok(runtime) = cluster_api::runtime() else {
+        return;
+    };
+    runtime.block_on(async {
+        let mut client = None;
+        while !stop.load(Ordering::Relaxed) {
+            if client.is_none() {
+                client = cluster_api::connect(&endpoint, &creds).await.ok();
+            }
+            if let Some(c) = client.as_mut() {
+                if renew_all(c).await.is_err() {
+                    client = None;
+                }
+            }
+            tokio::time::sleep(KEEP_ALIVE_EVERY).await;
+        }
+    });
+}
+
+async fn renew_all(client: &mut Client) -> Result<(), String> {
+    let leases = within(async { client.leases().await.map_err(|e| describe(&e)) }).await?;
+    for lease in leases.leases() {
+        within(async {
+            let (mut keeper, mut responses) = client
+                .lease_keep_alive(lease.id())
+                .await
+                .map_err(|e| describe(&e))?;
+            keeper.keep_alive().await.map_err(|e| describe(&e))?;
+            responses.message().await.map_err(|e| describe(&e))?;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 fn free_port() -> Result<u16, String> {
@@ -109,6 +163,13 @@ impl Scratch {
             return Err(format!("etcdutl snapshot restore failed: {last}"));
         }
         let (server, peer, client) = (&files["server"], &files["peer"], &files["client"]);
+        // A throwaway member: what it holds is read back through its API (the snapshot
+        // stream is consistent), so its disk writes need no fsync; replays go several
+        // times faster where etcd takes the flag.
+        let no_fsync = crate::etcd::binary::ask_version(etcd)
+            .ok()
+            .and_then(|v| crate::etcd::version::profile(v).ok())
+            .is_some_and(|p| p.unsafe_no_fsync);
         let log = std::fs::File::create(dir.path().join("etcd.log"))
             .map_err(|e| format!("cannot make the scratch log: {e}"))?;
         let child = Command::new(etcd)
@@ -130,6 +191,7 @@ impl Scratch {
             .arg(format!("--peer-trusted-ca-file={}", ca.display()))
             .arg(format!("--peer-cert-file={}", peer.0.display()))
             .arg(format!("--peer-key-file={}", peer.1.display()))
+            .args(no_fsync.then_some("--unsafe-no-fsync"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -145,12 +207,25 @@ impl Scratch {
             endpoint,
             creds,
             leases: BTreeSet::new(),
+            keeper: None,
             _dir: dir,
         })
     }
 
-    /// Connects once the scratch member serves (its status answers).
+    /// Connects once the scratch member serves (its status answers), and from then on
+    /// keeps its leases alive.
     pub async fn connect(&mut self) -> Result<Client, String> {
+        let client = self.serving().await?;
+        if self.keeper.is_none() {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (endpoint, creds, flag) = (self.endpoint.clone(), self.creds.clone(), stop.clone());
+            let thread = std::thread::spawn(move || keep_alive(endpoint, creds, flag));
+            self.keeper = Some((stop, thread));
+        }
+        Ok(client)
+    }
+
+    async fn serving(&mut self) -> Result<Client, String> {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -183,8 +258,25 @@ impl Scratch {
         revisions: &[Revision],
         after: i64,
     ) -> Result<i64, String> {
+        self.replay_while(client, revisions, after, |_| true)
+            .await
+            .map(|(last, _)| last)
+    }
+
+    /// [`Scratch::replay`] up to the first revision `wanted` refuses; returns the last
+    /// revision replayed and whether one was refused (the point is reached).
+    pub async fn replay_while(
+        &mut self,
+        client: &mut Client,
+        revisions: &[Revision],
+        after: i64,
+        wanted: impl Fn(&Revision) -> bool,
+    ) -> Result<(i64, bool), String> {
         let mut last = after;
         for r in revisions.iter().filter(|r| r.revision > after) {
+            if !wanted(r) {
+                return Ok((last, true));
+            }
             let mut ops = Vec::with_capacity(r.events.len());
             for e in &r.events {
                 match e.kind {
@@ -218,7 +310,7 @@ impl Scratch {
             }
             last = r.revision;
         }
-        Ok(last)
+        Ok((last, false))
     }
 
     /// Replays the deltas of `plan` after its full snapshot (restored here), each

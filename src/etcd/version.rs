@@ -124,6 +124,9 @@ pub struct Profile {
     pub version: Version,
     pub tls: TlsFloor,
     pub corrupt_check: CorruptCheck,
+    /// Whether it takes `--unsafe-no-fsync` (3.5 and later): only ever given to a
+    /// throwaway scratch member, never to a member of the zone.
+    pub unsafe_no_fsync: bool,
     /// Lines to show at launch, in `status` and in `check`: known defects of this release.
     pub warnings: Vec<String>,
 }
@@ -173,6 +176,7 @@ pub fn profile(version: Version) -> Result<Profile, String> {
         version,
         tls,
         corrupt_check,
+        unsafe_no_fsync: version.series() >= (3, 5),
         warnings,
     })
 }

@@ -12,6 +12,11 @@ use zone_pki::Error;
 
 use crate::config::node::Node;
 
+mod node;
+pub mod reach;
+pub mod rebuild;
+pub mod source;
+
 /// A point to go back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Point {
@@ -60,8 +65,7 @@ pub struct PrefixHistory {
 
 /// From the node's own backup chain: the last revision received at or before `time_ms`.
 pub fn local_revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64, Error> {
-    let _ = (node, time_ms);
-    Err(Error::new("not built yet").file(config))
+    node::revision_at(node, config, time_ms)
 }
 
 /// From the node's own backup chain: the keys under `prefix` at `revision` and their
@@ -72,6 +76,5 @@ pub fn local_prefix_history(
     prefix: &[u8],
     revision: i64,
 ) -> Result<PrefixHistory, Error> {
-    let _ = (node, prefix, revision);
-    Err(Error::new("not built yet").file(config))
+    node::prefix_history(node, config, prefix, revision)
 }

@@ -1,9 +1,33 @@
 //! `backup export --from SOURCE (--at TIME | --revision REV) --out FILE`: the zone as it
 //! was at a point, as a snapshot `restore` takes (see [`crate::backup::pitr`]).
+//!
+//! SOURCE is a target, read on the owner's machine with the owner's CA (every manifest is
+//! verified up to it, so another zone's chain is refused) and age identity; or `local`
+//! with `--config`: the node's own chain, whose plain copies need no identity. Before
+//! anything is written: the chain is verified and checked whole, and the point must be
+//! reachable (else one line names the nearest points that are). Then FILE is written
+//! under a temporary name, checked against etcd's integrity hash, fsynced and renamed,
+//! and its manifest `FILE.json` beside it: nothing is left at FILE on failure.
 
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use etcd_client::GetOptions;
+use time::OffsetDateTime;
 use zone_pki::Error;
+
+use crate::backup::crypto;
+use crate::backup::local::LocalChain;
+use crate::backup::pitr::reach::{reach, stretches};
+use crate::backup::pitr::rebuild::{rebuild, Rebuilt, Tools};
+use crate::backup::pitr::source::Source;
+use crate::backup::pitr::{format_time, parse_time, Point};
+use crate::backup::scratch::REPLAY_LEASE_TTL;
+use crate::backup::target;
+use crate::cluster_api::{self, describe, within};
+use crate::commands::snapshot::{Place, Taken};
+use crate::config::node::Node;
+use crate::snapshot::{Integrity, Manifest};
 
 pub struct Export<'a> {
     pub from: &'a str,
@@ -17,7 +41,229 @@ pub struct Export<'a> {
     pub region: Option<&'a str>,
 }
 
+/// Where the chain comes from, and what it is checked against and run with.
+struct Opened {
+    source: Source,
+    roots: Vec<zone_pki::CertInfo>,
+    /// The zone, when the source is a node's (a target's is learned from its chain).
+    zone: Option<String>,
+    etcd: std::path::PathBuf,
+    etcdutl: std::path::PathBuf,
+}
+
 pub fn run(export: &Export<'_>) -> Result<(), Error> {
-    let _ = export;
-    Err(Error::new("backup export is not built yet"))
+    let point = parse_point(export)?;
+    refuse_existing(export.out)?;
+    let opened = open(export)?;
+    let fail = |p: String| {
+        let what = opened.source.describe();
+        let prefix = format!("{what}: ");
+        let p = p.strip_prefix(&prefix).unwrap_or(&p).to_string();
+        Error::new(format!("backup export failed: {what}: {p}"))
+            .fix("see the README's \"Back to any second\" section")
+    };
+    let links = opened.source.links(&opened.roots).map_err(fail)?;
+    let zone = match (&opened.zone, links.first()) {
+        (Some(z), _) => z.clone(),
+        (None, Some(v)) => v.link.zone.clone(),
+        (None, None) => return Err(fail("holds no backup chain".into())),
+    };
+    let all = stretches(&links);
+    let stretch = reach(&all, &links, point).map_err(fail)?;
+    let place = Place::file(export.out)?;
+    let work = tempfile::Builder::new()
+        .prefix(".export-")
+        .tempdir_in(place.dir())
+        .map_err(|e| Error::io("make a scratch directory in", place.dir(), &e))?;
+    let tools = Tools {
+        etcd: &opened.etcd,
+        etcdutl: &opened.etcdutl,
+    };
+    let runtime = cluster_api::runtime()?;
+    let (rebuilt, leased, tmp, integrity, version) = runtime
+        .block_on(async {
+            let mut rebuilt =
+                rebuild(&opened.source, &zone, stretch, point, &tools, work.path()).await?;
+            let leased = leased_keys(&mut rebuilt).await?;
+            let mut tmp = place.temporary().map_err(|e| e.to_string())?;
+            let mut integrity = Integrity::default();
+            {
+                let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                cluster_api::snapshot(
+                    &rebuilt.scratch.endpoint,
+                    &rebuilt.scratch.creds,
+                    &mut writer,
+                    |chunk| integrity.update(chunk),
+                )
+                .await?;
+                writer
+                    .flush()
+                    .map_err(|e| format!("cannot write the snapshot: {e}"))?;
+            }
+            let version = cluster_api::versions(&rebuilt.scratch.endpoint, &rebuilt.scratch.creds)
+                .map(|v| v.server)
+                .unwrap_or_else(|_| "unknown".into());
+            Ok::<_, String>((rebuilt, leased, tmp, integrity, version))
+        })
+        .map_err(fail)?;
+    let Rebuilt {
+        scratch,
+        revision,
+        time_ms,
+        full_revision,
+        replayed,
+        ..
+    } = rebuilt;
+    drop(scratch);
+    let (size, sha256) = integrity
+        .finish()
+        .map_err(|p| fail(format!("the scratch member's snapshot is not whole: {p}")))?;
+    let cluster_id = u64::from_str_radix(&stretch.full.link.cluster_id, 16).unwrap_or(0);
+    let taken = Taken {
+        tmp,
+        taken_at: OffsetDateTime::from_unix_timestamp_nanos(i128::from(time_ms) * 1_000_000)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+        size,
+        sha256,
+        cluster_id,
+        member: format!("backup export from {}", opened.source.describe()),
+        member_id: 0,
+        etcd_version: version,
+    };
+    let manifest: Manifest = place.keep(&zone, &opened.etcdutl, taken, None)?;
+    if manifest.revision != revision {
+        return Err(fail(format!(
+            "the exported snapshot holds revision {}, not {revision}",
+            manifest.revision
+        )));
+    }
+    println!(
+        "zone-etcd: backup export: zone {zone} at revision {revision} (received {}): the full snapshot at revision {full_revision} and {replayed} revisions replayed after it",
+        format_time(time_ms)
+    );
+    if leased > 0 {
+        println!(
+            "zone-etcd: backup export: {leased} {} attached to a lease: leases come back too, and each expires after its TTL unless its holder renews it, as after any etcd restore (a lease granted after the full snapshot gets {REPLAY_LEASE_TTL} s: the chain records no grant)",
+            if leased == 1 { "key is" } else { "keys are" }
+        );
+    }
+    Ok(())
+}
+
+fn parse_point(export: &Export<'_>) -> Result<Point, Error> {
+    match (export.at, export.revision) {
+        (Some(at), None) => parse_time(at)
+            .map(Point::Time)
+            .map_err(|p| Error::new(p).field("--at")),
+        (None, Some(r)) if r >= 1 => Ok(Point::Revision(r)),
+        (None, Some(r)) => Err(Error::new(format!("revision {r} is not a revision"))
+            .field("--revision")
+            .fix("give a revision of 1 or more")),
+        _ => Err(Error::new("give --at TIME or --revision REV").field("--at")),
+    }
+}
+
+fn refuse_existing(out: &Path) -> Result<(), Error> {
+    for path in [
+        out.to_path_buf(),
+        crate::commands::snapshot::manifest_path(out),
+    ] {
+        if path.exists() {
+            return Err(
+                Error::new("already exists: export never overwrites a snapshot")
+                    .file(&path)
+                    .fix("choose another --out, or move the old file away"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn open(export: &Export<'_>) -> Result<Opened, Error> {
+    if export.from == "local" {
+        let Some(config) = export.config else {
+            return Err(Error::new(
+                "--from local reads a node's own chain: give --config NODE_FILE",
+            )
+            .field("--config"));
+        };
+        let node = Node::load(config)?;
+        if !node.state_dir.join("backup/chain/chain").is_dir() {
+            return Err(Error::new(format!(
+                "{} keeps no backup chain (only a node that wrote the chain does)",
+                node.name
+            ))
+            .file(config)
+            .fix("run it on the node `backup status` names as the writer, or export from a target with --ca and --identity"));
+        }
+        let chain = LocalChain::open(&node.state_dir)?;
+        let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
+        let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+        let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
+        return Ok(Opened {
+            source: Source::Local {
+                chain,
+                zone: node.zone.clone(),
+            },
+            roots,
+            zone: Some(node.zone.clone()),
+            etcd,
+            etcdutl,
+        });
+    }
+    let (Some(ca_dir), Some(identity)) = (export.ca, export.identity) else {
+        return Err(Error::new(
+            "a target is read with the owner's CA and identity: give --ca CA_DIR --identity FILE",
+        )
+        .field("--ca")
+        .fix("or --from local --config NODE_FILE on the node that writes the chain"));
+    };
+    let ca_file = {
+        let trust = ca_dir.join("trust.crt");
+        if trust.exists() {
+            trust
+        } else {
+            ca_dir.join("ca.crt")
+        }
+    };
+    let roots = crate::config::trusted_roots(&zone_io::read_text(&ca_file)?)
+        .map_err(|e| e.file(&ca_file))?;
+    let identities = crypto::load_identities(identity)?;
+    let target = target::open_url(export.from, export.endpoint, export.region, None)?;
+    let tool = |name: &str| {
+        crate::etcd::find_tool(name, None, identity).map_err(|_| {
+            Error::new(format!(
+                "{name} is needed to rebuild the zone, and it is neither beside zone-etcd, in ../lib/zone-etcd/ from it, nor on PATH"
+            ))
+            .fix("install the zone-etcd package (it carries etcd and etcdutl), or put etcd and etcdutl of an etcd 3.5 release on PATH")
+        })
+    };
+    Ok(Opened {
+        source: Source::Target { target, identities },
+        roots,
+        zone: None,
+        etcd: tool("etcd")?,
+        etcdutl: tool("etcdutl")?,
+    })
+}
+
+/// How many keys of the rebuilt zone are attached to a lease.
+async fn leased_keys(rebuilt: &mut Rebuilt) -> Result<usize, String> {
+    let resp = within(async {
+        rebuilt
+            .client
+            .get(
+                "",
+                Some(
+                    GetOptions::new()
+                        .with_all_keys()
+                        .with_keys_only()
+                        .with_revision(rebuilt.revision),
+                ),
+            )
+            .await
+            .map_err(|e| describe(&e))
+    })
+    .await?;
+    Ok(resp.kvs().iter().filter(|kv| kv.lease() != 0).count())
 }

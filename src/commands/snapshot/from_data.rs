@@ -87,7 +87,9 @@ pub fn save(
         member_id: local.member_id,
         etcd_version,
     };
-    place.keep(node, config, &etcdutl, taken, keep)?;
+    place
+        .keep(&node.zone, &etcdutl, taken, keep)
+        .map_err(|e| e.file(config))?;
     drop(db);
     Ok(())
 }

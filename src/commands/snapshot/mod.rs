@@ -100,60 +100,71 @@ pub fn save(
                 .map(|v| v.server)
                 .unwrap_or_else(|_| "unknown".into()),
         };
-        return place.keep(&node, config, &etcdutl, taken, keep);
+        return place
+            .keep(&node.zone, &etcdutl, taken, keep)
+            .map(|_| ())
+            .map_err(|e| e.file(config));
     }
     Err(super::unreachable(&failures, config))
 }
 
 /// Where a save writes: the directory, and the file when `--out` names one.
-struct Place {
+pub(crate) struct Place {
     dir: PathBuf,
     target: Option<PathBuf>,
 }
 
 /// A whole snapshot in its temporary file, and what its manifest says of it.
-struct Taken {
-    tmp: tempfile::NamedTempFile,
-    taken_at: OffsetDateTime,
-    size: u64,
+pub(crate) struct Taken {
+    pub tmp: tempfile::NamedTempFile,
+    pub taken_at: OffsetDateTime,
+    pub size: u64,
     /// SHA-256 (hex) of the whole file.
-    sha256: String,
-    cluster_id: u64,
-    member: String,
-    member_id: u64,
-    etcd_version: String,
+    pub sha256: String,
+    pub cluster_id: u64,
+    pub member: String,
+    pub member_id: u64,
+    pub etcd_version: String,
 }
 
 impl Place {
     /// `--out FILE` (its directory made private if missing; an existing file refused), or
     /// the node's snapshot directory.
-    fn of(node: &Node, out: Option<&Path>) -> Result<Place, Error> {
-        let place = match out {
-            Some(file) => {
-                let dir = match file.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                if !dir.is_dir() {
-                    ensure_private_dir(&dir)?;
-                }
-                refuse_existing(file)?;
-                Place {
-                    dir,
-                    target: Some(file.to_path_buf()),
-                }
-            }
+    pub(crate) fn of(node: &Node, out: Option<&Path>) -> Result<Place, Error> {
+        match out {
+            Some(file) => Place::file(file),
             None => {
                 let dir = default_dir(node);
                 ensure_private_dir(&dir)?;
-                Place { dir, target: None }
+                Ok(Place { dir, target: None })
             }
+        }
+    }
+
+    /// FILE, its directory made private if missing; an existing file (or manifest) refused.
+    pub(crate) fn file(file: &Path) -> Result<Place, Error> {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
         };
-        Ok(place)
+        if !dir.is_dir() {
+            ensure_private_dir(&dir)?;
+        }
+        refuse_existing(file)?;
+        refuse_existing(&manifest_path(file))?;
+        Ok(Place {
+            dir,
+            target: Some(file.to_path_buf()),
+        })
+    }
+
+    /// The directory it writes in.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// A temporary file in the directory, 0600, removed unless kept.
-    fn temporary(&self) -> Result<tempfile::NamedTempFile, Error> {
+    pub(crate) fn temporary(&self) -> Result<tempfile::NamedTempFile, Error> {
         tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .permissions(fs::Permissions::from_mode(SNAPSHOT_MODE))
@@ -162,24 +173,23 @@ impl Place {
     }
 
     /// Makes a whole snapshot durable under its final name, then its manifest; prunes.
-    fn keep(
+    pub(crate) fn keep(
         &self,
-        node: &Node,
-        config: &Path,
+        zone: &str,
         etcdutl: &Path,
         taken: Taken,
         keep: Option<usize>,
-    ) -> Result<(), Error> {
+    ) -> Result<Manifest, Error> {
         let Taken { tmp, taken_at, .. } = &taken;
         tmp.as_file()
             .sync_all()
             .map_err(|e| Error::io("sync", tmp.path(), &e))?;
-        let revision = snapshot_revision(etcdutl, tmp.path()).map_err(|e| e.file(config))?;
-        let name = snapshot::file_name(&node.zone, *taken_at, revision);
+        let revision = snapshot_revision(etcdutl, tmp.path())?;
+        let name = snapshot::file_name(zone, *taken_at, revision);
         let path = self.target.clone().unwrap_or_else(|| self.dir.join(&name));
         refuse_existing(&path)?;
         let manifest = Manifest {
-            zone: node.zone.clone(),
+            zone: zone.to_string(),
             cluster_id: hex_id(taken.cluster_id),
             member: taken.member.clone(),
             member_id: hex_id(taken.member_id),
@@ -214,7 +224,7 @@ impl Place {
         if let Some(keep) = keep {
             prune_dir(&self.dir, keep)?;
         }
-        Ok(())
+        Ok(manifest)
     }
 }
 

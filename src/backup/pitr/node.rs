@@ -1,0 +1,231 @@
+//! A node's own chain as the source of history for `undo`: which revision a time names,
+//! and the keys under a prefix at a revision etcd has compacted away. Blocking (a runtime
+//! of its own for the scratch member).
+//!
+//! Invariants: only links verified up to the zone CA and checked whole are read; a time
+//! maps to the last revision received at or before it (the revisions before the first
+//! one received after it), never to a revision inside a gap; the history after the point
+//! stops at the first gap (`through`), so a caller never takes a hole for "unchanged".
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use etcd_client::GetOptions;
+use zone_pki::Error;
+
+use super::reach::{reach, stretches};
+use super::rebuild::{rebuild, Tools};
+use super::source::Source;
+use super::{format_time, OldKey, Point, PrefixHistory};
+use crate::backup::chain::{Kind, Verified};
+use crate::backup::local::LocalChain;
+use crate::cluster_api::{self, describe, within};
+use crate::config::node::Node;
+
+/// The node's chain, opened and checked.
+struct Opened {
+    source: Source,
+    links: Vec<Verified>,
+}
+
+fn open(node: &Node, config: &Path) -> Result<Opened, Error> {
+    if !node.state_dir.join("backup/chain/chain").is_dir() {
+        return Err(Error::new(format!(
+            "{} keeps no backup chain, and etcd no longer has that history (only the node that writes the chain keeps one)",
+            node.name
+        ))
+        .file(config)
+        .fix("run this on the node `zone-etcd backup status` names as the writer, or give --revision of a point etcd still has"));
+    }
+    let chain = LocalChain::open(&node.state_dir)?;
+    let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
+    let source = Source::Local {
+        chain,
+        zone: node.zone.clone(),
+    };
+    let links = source.links(&roots).map_err(|p| chain_error(config, p))?;
+    Ok(Opened { source, links })
+}
+
+fn chain_error(config: &Path, problem: String) -> Error {
+    Error::new(format!("the local backup chain: {problem}"))
+        .file(config)
+        .fix("see `zone-etcd backup status`; a broken chain is whole again after the next full snapshot")
+}
+
+/// The last revision received at or before `time_ms`, from the chain's deltas.
+pub fn revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64, Error> {
+    let opened = open(node, config)?;
+    let deltas: Vec<&Verified> = opened
+        .links
+        .iter()
+        .filter(|v| v.link.kind != Kind::Full)
+        .collect();
+    let Some(first) = deltas
+        .iter()
+        .find(|v| v.link.kind == Kind::Delta && v.link.first_revision <= v.link.last_revision)
+    else {
+        return Err(chain_error(config, "holds no changes yet".into()));
+    };
+    if first.link.first_time_ms > time_ms {
+        return Err(chain_error(
+            config,
+            format!(
+                "{} is before its oldest change ({}, revision {})",
+                format_time(time_ms),
+                format_time(first.link.first_time_ms),
+                first.link.first_revision
+            ),
+        ));
+    }
+    let newest = deltas
+        .iter()
+        .map(|v| v.link.last_time_ms)
+        .max()
+        .unwrap_or(0);
+    if time_ms > newest {
+        return Err(chain_error(
+            config,
+            format!(
+                "{} is after the newest point it holds ({}): backup run ships the newest changes every delta_every",
+                format_time(time_ms),
+                format_time(newest)
+            ),
+        ));
+    }
+    let work = node.state_dir.join("backup");
+    let mut answer = None;
+    for v in &deltas {
+        let l = &v.link;
+        if l.first_revision > l.last_revision || l.last_time_ms <= time_ms {
+            answer = Some((l.last_revision, v));
+            continue;
+        }
+        if l.first_time_ms > time_ms {
+            answer = Some((l.first_revision - 1, v));
+            break;
+        }
+        let revisions = opened
+            .source
+            .segment(v, &node.zone, &work)
+            .map_err(|p| chain_error(config, p))?;
+        let received = revisions.iter().take_while(|r| r.time_ms <= time_ms).last();
+        answer = Some((received.map_or(l.first_revision - 1, |r| r.revision), v));
+        break;
+    }
+    let Some((revision, _)) = answer else {
+        return Err(chain_error(config, "holds no changes yet".into()));
+    };
+    if let Some(gap) = opened.links.iter().find(|v| {
+        v.link.kind == Kind::Gap
+            && (v.link.first_revision..=v.link.last_revision).contains(&revision)
+    }) {
+        return Err(chain_error(
+            config,
+            format!(
+                "{} falls in a gap: revisions {}..{} were compacted before the backup saw them ({})",
+                format_time(time_ms),
+                gap.link.first_revision,
+                gap.link.last_revision,
+                gap.name
+            ),
+        ));
+    }
+    Ok(revision)
+}
+
+/// The keys under `prefix` at `revision`, rebuilt in a scratch etcd from the chain, and
+/// their changes after it through the chain's newest revision (or the first gap).
+pub fn prefix_history(
+    node: &Node,
+    config: &Path,
+    prefix: &[u8],
+    revision: i64,
+) -> Result<PrefixHistory, Error> {
+    let opened = open(node, config)?;
+    let all = stretches(&opened.links);
+    let stretch = reach(&all, &opened.links, Point::Revision(revision))
+        .map_err(|p| chain_error(config, p))?;
+    let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let etcdutl = crate::commands::snapshot::etcdutl(node, config)?;
+    let under = node.state_dir.join("backup");
+    let work = tempfile::Builder::new()
+        .prefix(".undo-")
+        .tempdir_in(&under)
+        .map_err(|e| Error::io("make a scratch directory in", &under, &e))?;
+    let tools = Tools {
+        etcd: &etcd,
+        etcdutl: &etcdutl,
+    };
+    let keys = cluster_api::runtime()?
+        .block_on(async {
+            let mut rebuilt = rebuild(
+                &opened.source,
+                &node.zone,
+                stretch,
+                Point::Revision(revision),
+                &tools,
+                work.path(),
+            )
+            .await?;
+            let resp = within(async {
+                rebuilt
+                    .client
+                    .get(
+                        prefix,
+                        Some(GetOptions::new().with_prefix().with_revision(revision)),
+                    )
+                    .await
+                    .map_err(|e| describe(&e))
+            })
+            .await?;
+            Ok::<_, String>(
+                resp.kvs()
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.key().to_vec(),
+                            OldKey {
+                                value: kv.value().to_vec(),
+                                mod_revision: kv.mod_revision(),
+                            },
+                        )
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        })
+        .map_err(|p| chain_error(config, p))?;
+    let mut history = PrefixHistory {
+        revision,
+        keys,
+        changes: BTreeMap::new(),
+        through: revision,
+    };
+    // The changes after the point, in chain order, through the first gap.
+    for v in opened
+        .links
+        .iter()
+        .filter(|v| v.link.kind != Kind::Full && v.link.last_revision > revision)
+    {
+        if v.link.kind == Kind::Gap || v.link.first_revision > history.through + 1 {
+            break;
+        }
+        if v.link.first_revision > v.link.last_revision {
+            continue;
+        }
+        let revisions = opened
+            .source
+            .segment(v, &node.zone, work.path())
+            .map_err(|p| chain_error(config, p))?;
+        for r in revisions.iter().filter(|r| r.revision > revision) {
+            for e in r.events.iter().filter(|e| e.key.starts_with(prefix)) {
+                let seen = history.changes.entry(e.key.clone()).or_default();
+                if seen.last() != Some(&r.revision) {
+                    seen.push(r.revision);
+                }
+            }
+        }
+        history.through = history.through.max(v.link.last_revision);
+    }
+    Ok(history)
+}

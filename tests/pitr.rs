@@ -429,6 +429,40 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
     );
     let (ok, out, err) = common::run(&["status", "--config", z.zone.config(1).to_str().unwrap()]);
     assert!(ok, "status after the restore: {err}\n{out}");
+
+    // Backups again (the README's last step): the restored zone is a new etcd cluster; its
+    // writer starts its chain on the same targets with a full snapshot of it, and the
+    // owner's drill passes on the chain that now holds both clusters.
+    let old_clusters: std::collections::BTreeSet<String> = bodies(&z.usb())
+        .iter()
+        .filter_map(|b| b["cluster_id"].as_str().map(String::from))
+        .collect();
+    assert_eq!(old_clusters.len(), 1, "the chain before the restore");
+    let run = z.backup_run(0);
+    let started = Instant::now();
+    wait_for(
+        Duration::from_secs(90),
+        "a full snapshot of the restored cluster on the directory target",
+        || {
+            bodies(&z.usb()).iter().any(|b| {
+                b["kind"] == "full"
+                    && b["cluster_id"]
+                        .as_str()
+                        .is_some_and(|c| !old_clusters.contains(c))
+            })
+        },
+    );
+    eprintln!(
+        "the restored zone's first full snapshot shipped {:?} after backup run started",
+        started.elapsed()
+    );
+    let (ok, stdout, stderr) = z.owner_drill(&z.file_url());
+    assert!(
+        ok,
+        "the owner's drill after the restore: {stderr}\n{stdout}\n{}",
+        z.logs()
+    );
+    drop(run);
     drop(restored);
 
     // At a revision: the snapshot's HashKV is the original cluster's at that revision.

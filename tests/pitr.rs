@@ -127,6 +127,45 @@ fn bodies(root: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The time each revision was received, as the delta segments under `dir` (a directory
+/// target) record it, read with Debian's `age` and the owner's identity.
+fn receive_times(dir: &Path, identity: &Path) -> BTreeMap<i64, i64> {
+    use std::io::Read;
+    let mut out = BTreeMap::new();
+    for body in bodies(dir) {
+        if body["kind"] != "delta" {
+            continue;
+        }
+        let path = dir.join(body["object"].as_str().unwrap());
+        let plain = tool("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(identity)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            plain.status.success(),
+            "age -d {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&plain.stderr)
+        );
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&plain.stdout[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        // The first line is the segment's header; then one line per revision.
+        for line in text.lines().skip(1) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            out.insert(
+                v["revision"].as_i64().unwrap(),
+                v["time_ms"].as_i64().unwrap(),
+            );
+        }
+    }
+    out
+}
+
 /// Unix ms as RFC 3339, to the millisecond, as an owner would write it.
 fn rfc3339(ms: i64) -> String {
     format_time(ms)
@@ -357,8 +396,24 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
         "the manifest's revision"
     );
 
-    // R_export is the revision received at T: every write acknowledged well before T is
-    // in it, none sent after T is.
+    // R_export is the last revision received at or before T, as the chain's own receive
+    // times say (read with Debian's age)...
+    let received = receive_times(&z.usb(), &z.owner_key());
+    let last_at_t = received
+        .iter()
+        .filter(|(_, time)| **time <= t_ms)
+        .map(|(rev, _)| *rev)
+        .max()
+        .expect("revisions received before T");
+    assert_eq!(
+        r_export,
+        last_at_t,
+        "the export at T ({}) against the chain's receive times (the next: {:?})",
+        rfc3339(t_ms),
+        received.range(last_at_t + 1..).next()
+    );
+    // ... and as the writer saw it: every write acknowledged well before T is in it, none
+    // sent after T is.
     for (i, key) in log.acknowledged.iter().enumerate() {
         if log.acknowledged_at[i] + RECEIVE_SLACK < t_instant {
             assert!(

@@ -284,8 +284,10 @@ fn throwaway_etcd(snapshot: &Path, work: &Path, ip: &str) -> Running {
 /// The "Done means": a zone under a writer, every member's data destroyed, and the
 /// zone rebuilt from the S3 target alone (new bundles, new data directories, the owner's CA
 /// and identity) at a time in the middle of the writes holds exactly the writes up to the
-/// revision received at that time, key by key against the writer's own log; and an export
-/// at a revision has the original cluster's HashKV at that revision.
+/// revision received at that time, key by key against the writer's own log (the point
+/// checked against the chain's receive times and the writer's clock); backups start again
+/// on the restored zone; and an export at a revision has the original cluster's HashKV at
+/// that revision.
 #[test]
 fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
     let mut z = BackupZone::start("pitr.zone", 108, "127.0.97.20", POLICY);

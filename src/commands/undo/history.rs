@@ -98,7 +98,17 @@ pub async fn read(
             None,
         ),
         Err(Fail::Compacted) => {
-            let mut chain = pitr::local_prefix_history(node, config, prefix, point)?;
+            let mut chain =
+                pitr::local_prefix_history(node, config, prefix, point).map_err(|e| {
+                    Error::new(format!(
+                        "etcd no longer holds revision {point} (compacted), and the node's backup chain does not give it: {}",
+                        e.problem()
+                    ))
+                    .file(e.file_path().unwrap_or(config))
+                    .fix(e.fix_text().unwrap_or(
+                        "run undo on the node that writes the backup chain (backup status), or pick a later point",
+                    ))
+                })?;
             let newest = chain.through;
             trim(&mut chain, revision);
             (chain, Some(newest))

@@ -18,9 +18,9 @@
 //! - [`plan`]: what to write (pure);
 //! - [`apply`]: the guarded transactions.
 
-mod apply;
-mod history;
-mod plan;
+pub mod apply;
+pub mod history;
+pub mod plan;
 
 use std::path::Path;
 
@@ -202,13 +202,16 @@ fn print_applied(applied: &apply::Applied<'_>, point: i64) {
         Some((first, last)) => format!(", revisions {first}..{last}"),
         None => String::new(),
     };
+    let meanwhile = match applied.changed_meanwhile.len() {
+        0 => String::new(),
+        n => format!("; {n} changed while undo ran, left alone"),
+    };
     println!(
-        "applied (back to revision {point}): {} re-created, {} set back, {} deleted in {} transaction(s){revisions}; {} changed while undo ran, left alone",
+        "applied (back to revision {point}): {} re-created, {} set back, {} deleted in {} transaction(s){revisions}{meanwhile}",
         applied.count(Kind::Recreate),
         applied.count(Kind::SetBack),
         applied.count(Kind::Delete),
         applied.transactions,
-        applied.changed_meanwhile.len(),
     );
 }
 

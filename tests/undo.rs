@@ -109,11 +109,14 @@ struct Seen {
     failures: Vec<String>,
 }
 
-/// A writer that keeps putting `other/w/<n>`, and once `into_app` is set, rewrites
-/// [`WRITER_APP_KEYS`] every round too. `pause` parks it between requests.
+/// A key under app/ the writer keeps rewriting, also while undo runs.
+const LIVE_KEY: &str = "app/live";
+
+/// A writer that keeps putting `other/w/<n>`, and rewrites the keys in `app_keys` every
+/// round too. `pause` parks it between requests.
 struct Writer {
     stop: Arc<AtomicBool>,
-    into_app: Arc<AtomicBool>,
+    app_keys: Arc<Mutex<Vec<&'static str>>>,
     pause: Arc<AtomicBool>,
     parked: Arc<AtomicBool>,
     app_rounds: Arc<AtomicUsize>,
@@ -131,16 +134,16 @@ impl Writer {
         };
         let mut writer = Writer {
             stop: Arc::default(),
-            into_app: Arc::default(),
+            app_keys: Arc::default(),
             pause: Arc::default(),
             parked: Arc::default(),
             app_rounds: Arc::default(),
             seen: Arc::default(),
             thread: None,
         };
-        let (stop, into_app, pause, parked, rounds, seen) = (
+        let (stop, app_keys, pause, parked, rounds, seen) = (
             writer.stop.clone(),
-            writer.into_app.clone(),
+            writer.app_keys.clone(),
             writer.pause.clone(),
             writer.parked.clone(),
             writer.app_rounds.clone(),
@@ -163,8 +166,9 @@ impl Writer {
                     Err(e) => s.failures.push(format!("{key}: {e}")),
                 }
                 drop(s);
-                if into_app.load(Ordering::SeqCst) {
-                    for key in WRITER_APP_KEYS {
+                let keys = app_keys.lock().unwrap().clone();
+                if !keys.is_empty() {
+                    for key in keys {
                         let value = format!("writer-{n}");
                         let outcome = put(&addrs, &ca, &id, key, &value);
                         let mut s = seen.lock().unwrap();
@@ -271,9 +275,18 @@ fn undo_takes_a_prefix_back_leaves_later_writes_alone_and_never_touches_other_ke
         ops += &format!("put app/c/new{i} bad\n");
     }
     let overwritten_at = txn(&zone, &ops);
-    writer.into_app.store(true, Ordering::SeqCst);
+    // The writer rewrites three app/ keys a few times (one the bad write deleted, one it
+    // overwrote, one it left), then goes on rewriting only app/live, through the undo.
+    let mut keys = WRITER_APP_KEYS.to_vec();
+    keys.push(LIVE_KEY);
+    *writer.app_keys.lock().unwrap() = keys;
     common::wait_for(Duration::from_secs(30), "the writer into app/", || {
         writer.app_rounds.load(Ordering::SeqCst) >= 3
+    });
+    *writer.app_keys.lock().unwrap() = vec![LIVE_KEY];
+    let rounds = writer.app_rounds.load(Ordering::SeqCst);
+    common::wait_for(Duration::from_secs(30), "the writer's rounds", || {
+        writer.app_rounds.load(Ordering::SeqCst) >= rounds + 2
     });
 
     // --dry-run (also with --force) changes nothing: the whole key space, its mod
@@ -330,13 +343,28 @@ fn undo_takes_a_prefix_back_leaves_later_writes_alone_and_never_touches_other_ke
         failures,
     } = writer.stop();
     assert!(failures.is_empty(), "writer requests failed: {failures:?}");
+    // The keys the writer rewrote after the bad write are in the plan as left alone;
+    // app/live, which it rewrites while undo runs, is left alone too (by the plan, or by
+    // the compare of its transaction).
+    let listed = |key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("left alone {key}: ")))
+            .unwrap_or_default()
+            .to_string()
+    };
     for key in WRITER_APP_KEYS {
         assert!(
-            out.contains(&format!("left alone {key}: changed")),
+            listed(key).contains(&format!(" times since revision {point}, last at ")),
             "{key} not listed as left alone:\n{out}"
         );
     }
+    assert!(!listed(LIVE_KEY).is_empty(), "{out}");
     let (_, after) = dump(&zone, "");
+    assert_eq!(
+        after.get(LIVE_KEY).map(|(v, _)| v),
+        writer_app.get(LIVE_KEY),
+        "the writer's {LIVE_KEY} was not kept"
+    );
     for (key, value) in &seeded {
         let now = after.get(key).map(|(v, _)| v.as_str());
         if let Some(latest) = writer_app.get(key) {
@@ -387,8 +415,15 @@ fn undo_takes_a_prefix_back_leaves_later_writes_alone_and_never_touches_other_ke
     assert!(ok, "undo --force: {err}\n{out}");
     eprintln!("undo --force:\n{out}");
     for key in WRITER_APP_KEYS {
-        assert!(out.contains(&format!(" {key} (changed ")), "{key}: {out}");
+        assert!(
+            out.contains(&format!("set back {key} (changed ")),
+            "{key}: {out}"
+        );
     }
+    assert!(
+        out.contains(&format!("delete {LIVE_KEY} (changed ")),
+        "{out}"
+    );
     let (_, forced) = dump(&zone, "");
     let app: BTreeMap<String, String> = only(&forced, "app/")
         .into_iter()

@@ -46,6 +46,9 @@ pub struct Read {
 
 enum Fail {
     Compacted,
+    /// etcd answered, and refused.
+    Refused(String),
+    /// No answer (or the request did not get through).
     Other(String),
 }
 
@@ -66,6 +69,7 @@ pub async fn read(
     let (revision, now) = match read_prefix(client, prefix, 0).await {
         Ok(read) => read,
         Err(Fail::Compacted) => return Err(cluster_error("the keys now", "compacted".into())),
+        Err(Fail::Refused(reason)) => return Err(cluster_error("the keys now", reason)),
         Err(Fail::Other(reason)) => {
             let endpoints = crate::cluster::client_endpoints(&node.members).join(",");
             return Err(crate::commands::unreachable(&[(endpoints, reason)], config));
@@ -113,7 +117,7 @@ pub async fn read(
             trim(&mut chain, revision);
             (chain, Some(newest))
         }
-        Err(Fail::Other(reason)) => {
+        Err(Fail::Refused(reason) | Fail::Other(reason)) => {
             return Err(cluster_error(
                 &format!("the keys at revision {point}"),
                 reason,
@@ -139,7 +143,7 @@ pub async fn read(
                 .file(config)
                 .fix("wait for backup run to catch up (backup status), or pick a later point"))
             }
-            Err(Fail::Other(reason)) => {
+            Err(Fail::Refused(reason) | Fail::Other(reason)) => {
                 return Err(cluster_error(
                     &format!("the changes since revision {}", from - 1),
                     reason,
@@ -196,6 +200,7 @@ async fn read_prefix(
             match tokio::time::timeout(CALL_DEADLINE, kv.get(start.clone(), Some(options))).await {
                 Err(_) => return Err(Fail::Other(format!("no answer within {CALL_DEADLINE:?}"))),
                 Ok(Err(e)) if is_compacted(&e) => return Err(Fail::Compacted),
+                Ok(Err(e)) if is_refusal(&e) => return Err(Fail::Refused(describe(&e))),
                 Ok(Err(e)) => return Err(Fail::Other(describe(&e))),
                 Ok(Ok(resp)) => resp,
             };
@@ -217,6 +222,13 @@ async fn read_prefix(
             _ => return Ok((at, keys)),
         }
     }
+}
+
+/// Whether etcd answered and refused, as opposed to the request not getting through.
+fn is_refusal(err: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    matches!(err, etcd_client::Error::GRpcStatus(s)
+        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
 }
 
 fn is_compacted(err: &etcd_client::Error) -> bool {

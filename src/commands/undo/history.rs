@@ -8,19 +8,15 @@
 //! - the keys at the point come from etcd's history while it still has the point, else
 //!   from the node's own backup chain ([`pitr::local_prefix_history`]); the changes after
 //!   what that covers come from a watch of the prefix from the next revision;
-//! - the watch ends only once etcd has confirmed it delivered everything through NOW (a
-//!   progress notification at or after NOW, which etcd sends once the watcher has caught
-//!   up, or an event after NOW); events after NOW are ignored; it never waits longer than
-//!   [`WATCH_DEADLINE`];
+//! - the changes come from [`super::watch`], checked link by link before they join;
 //! - a point or watch start etcd has compacted, a point in the future or a cluster that
 //!   does not answer is an error, never a partial history;
 //! - nothing here writes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use etcd_client::{Client, GetOptions, WatchOptions};
+use etcd_client::{Client, GetOptions};
 use zone_pki::Error;
 
 use super::plan::NowKey;
@@ -30,10 +26,6 @@ use crate::config::node::Node;
 
 /// Keys read per request.
 const PAGE: i64 = 1000;
-/// The most the watch of the changes may take to reach NOW.
-pub const WATCH_DEADLINE: Duration = Duration::from_secs(30);
-/// The largest watch response accepted (a batch of catch-up events).
-const MAX_WATCH_MESSAGE: usize = 64 << 20;
 
 /// The keys under the prefix now and their history since the point.
 pub struct Read {
@@ -44,7 +36,7 @@ pub struct Read {
     pub from_chain: Option<i64>,
 }
 
-enum Fail {
+pub(super) enum Fail {
     Compacted,
     /// etcd answered, and refused.
     Refused(String),
@@ -134,8 +126,11 @@ pub async fn read(
     }
     if history.through < revision {
         let from = history.through + 1;
-        match watch_changes(client, prefix, from, revision, &mut history.changes).await {
-            Ok(()) => history.through = revision,
+        let watched = super::watch::changes(client, prefix, from, revision).await;
+        match watched.and_then(|w| {
+            super::watch::merge(&mut history, w, revision).map_err(Fail::Other)
+        }) {
+            Ok(()) => {}
             Err(Fail::Compacted) => {
                 return Err(Error::new(format!(
                     "etcd no longer holds the changes from revision {from} (compacted), and the node's backup chain ends before them"
@@ -234,85 +229,6 @@ fn is_refusal(err: &etcd_client::Error) -> bool {
 fn is_compacted(err: &etcd_client::Error) -> bool {
     matches!(err, etcd_client::Error::GRpcStatus(s)
         if s.code() == tonic::Code::OutOfRange && s.message().contains("compacted"))
-}
-
-/// Adds every change to a key under `prefix` from revision `from` through `to` to
-/// `changes` (each key's revisions ascending).
-async fn watch_changes(
-    client: &Client,
-    prefix: &[u8],
-    from: i64,
-    to: i64,
-    changes: &mut BTreeMap<Vec<u8>, Vec<i64>>,
-) -> Result<(), Fail> {
-    let deadline = tokio::time::Instant::now() + WATCH_DEADLINE;
-    let late = || {
-        Fail::Other(format!(
-            "the watch did not reach revision {to} within {WATCH_DEADLINE:?}"
-        ))
-    };
-    let mut watch = client
-        .watch_client()
-        .max_decoding_message_size(MAX_WATCH_MESSAGE);
-    let options = WatchOptions::new().with_prefix().with_start_revision(from);
-    let mut stream = tokio::time::timeout_at(deadline, watch.watch(prefix.to_vec(), Some(options)))
-        .await
-        .map_err(|_| late())?
-        .map_err(|e| Fail::Other(describe(&e)))?;
-    loop {
-        let message = match tokio::time::timeout(Duration::from_secs(1), stream.message()).await {
-            Err(_) => {
-                // Nothing for a second: ask again where the watch is.
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(late());
-                }
-                stream
-                    .request_progress()
-                    .await
-                    .map_err(|e| Fail::Other(describe(&e)))?;
-                continue;
-            }
-            Ok(Err(e)) => return Err(Fail::Other(describe(&e))),
-            Ok(Ok(None)) => return Err(Fail::Other("the watch ended".into())),
-            Ok(Ok(Some(message))) => message,
-        };
-        if message.compact_revision() > 0 {
-            return Err(Fail::Compacted);
-        }
-        if message.canceled() {
-            return Err(Fail::Other(format!(
-                "the watch was canceled ({})",
-                message.cancel_reason()
-            )));
-        }
-        if message.created() {
-            stream
-                .request_progress()
-                .await
-                .map_err(|e| Fail::Other(describe(&e)))?;
-            continue;
-        }
-        let mut past = false;
-        for event in message.events() {
-            let Some(kv) = event.kv() else { continue };
-            if kv.mod_revision() > to {
-                past = true;
-                continue;
-            }
-            let revisions = changes.entry(kv.key().to_vec()).or_default();
-            if revisions.last() != Some(&kv.mod_revision()) {
-                revisions.push(kv.mod_revision());
-            }
-        }
-        let progress =
-            message.events().is_empty() && message.header().is_some_and(|h| h.revision() >= to);
-        if past || progress {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(late());
-        }
-    }
 }
 
 #[cfg(test)]

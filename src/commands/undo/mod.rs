@@ -14,13 +14,15 @@
 //!   plan saw it is never overwritten;
 //! - exit 0 once the plan is applied, also with keys left alone (they are listed).
 //!
-//! - [`history`]: the keys now and at the point, and their changes in between;
+//! - [`history`]: the keys now and at the point, and their changes in between (the
+//!   changes from etcd through [`watch`]);
 //! - [`plan`]: what to write (pure);
 //! - [`apply`]: the guarded transactions.
 
 pub mod apply;
 pub mod history;
 pub mod plan;
+mod watch;
 
 use std::path::Path;
 

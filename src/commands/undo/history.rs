@@ -131,6 +131,13 @@ pub async fn read(
             super::watch::merge(&mut history, w, revision).map_err(Fail::Other)
         }) {
             Ok(()) => {}
+            Err(Fail::Compacted) if from_chain.is_none() => {
+                return Err(Error::new(format!(
+                    "etcd compacted revision {from} while undo read the changes since"
+                ))
+                .file(config)
+                .fix("run undo again (it then takes the point from the node's backup chain), or pick a later point"))
+            }
             Err(Fail::Compacted) => {
                 return Err(Error::new(format!(
                     "etcd no longer holds the changes from revision {from} (compacted), and the node's backup chain ends before them"

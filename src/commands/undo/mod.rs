@@ -117,7 +117,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
             Err((applied, reason)) => {
                 print_applied(&applied, plan.point);
                 Err(Error::new(format!(
-                    "the cluster stopped answering after {} of {} keys were written: {reason}",
+                    "the cluster stopped answering after {} of {} keys were written (the last transaction may or may not have been applied): {reason}",
                     applied.written.len(),
                     plan.actions.len()
                 ))

@@ -63,12 +63,15 @@ pub fn manifest_name(snapshot_name: &str) -> String {
 
 /// Checks etcd's integrity hash while a snapshot streams by, and hashes the whole file for
 /// the manifest. Feed every chunk in order, then [`Integrity::finish`].
+///
+/// One SHA-256 pass serves both: the whole file is the database followed by its
+/// [`HASH_LEN`]-byte hash, so the database's digest is the running digest just before the
+/// tail, and the whole file's is the same state fed the tail.
 pub struct Integrity {
-    /// SHA-256 of the database part (everything but the last [`HASH_LEN`] bytes seen).
+    /// SHA-256 of the database part: everything but the last [`HASH_LEN`] bytes seen.
     database: Context,
-    /// SHA-256 of everything.
-    whole: Context,
-    /// The last bytes seen, not yet known to be database rather than the trailing hash.
+    /// The last bytes seen (at most [`HASH_LEN`]), not yet known to be database rather
+    /// than the trailing hash.
     tail: Vec<u8>,
     size: u64,
 }
@@ -77,7 +80,6 @@ impl Default for Integrity {
     fn default() -> Self {
         Integrity {
             database: Context::new(&SHA256),
-            whole: Context::new(&SHA256),
             tail: Vec::with_capacity(2 * HASH_LEN),
             size: 0,
         }
@@ -86,7 +88,6 @@ impl Default for Integrity {
 
 impl Integrity {
     pub fn update(&mut self, chunk: &[u8]) {
-        self.whole.update(chunk);
         self.size += chunk.len() as u64;
         // Everything but the last HASH_LEN bytes is database.
         if chunk.len() >= HASH_LEN {
@@ -113,14 +114,16 @@ impl Integrity {
                 self.size
             ));
         }
-        let computed = self.database.finish();
+        let computed = self.database.clone().finish();
         if computed.as_ref() != self.tail.as_slice() {
             return Err(format!(
                 "etcd's integrity hash at the end of the file does not match its {} bytes of data (truncated or changed)",
                 self.size - HASH_LEN as u64
             ));
         }
-        Ok((self.size, hex(self.whole.finish().as_ref())))
+        let mut whole = self.database;
+        whole.update(&self.tail);
+        Ok((self.size, hex(whole.finish().as_ref())))
     }
 }
 

@@ -107,19 +107,33 @@ pub async fn probe_all(
     endpoints: Vec<(String, bool)>,
     creds: &Arc<Credentials>,
 ) -> Vec<EndpointReport> {
+    let mut reports: Vec<(usize, EndpointReport)> = Vec::new();
+    probe_each(endpoints, creds, |index, report| {
+        reports.push((index, report))
+    })
+    .await;
+    reports.sort_by_key(|(index, _)| *index);
+    reports.into_iter().map(|(_, r)| r).collect()
+}
+
+/// [`probe_all`], handing each report to `each` (with the endpoint's index) as soon as
+/// that endpoint is done: a caller may decide before the slowest one (a member that holds
+/// the TLS handshake until its connect timeout).
+pub async fn probe_each(
+    endpoints: Vec<(String, bool)>,
+    creds: &Arc<Credentials>,
+    mut each: impl FnMut(usize, EndpointReport),
+) {
     let mut probes = JoinSet::new();
     for (index, (endpoint, voter)) in endpoints.into_iter().enumerate() {
         let creds = creds.clone();
         probes.spawn(async move { (index, probe(endpoint, voter, creds).await) });
     }
-    let mut reports: Vec<(usize, EndpointReport)> = Vec::new();
     while let Some(joined) = probes.join_next().await {
-        if let Ok(report) = joined {
-            reports.push(report);
+        if let Ok((index, report)) = joined {
+            each(index, report);
         }
     }
-    reports.sort_by_key(|(index, _)| *index);
-    reports.into_iter().map(|(_, r)| r).collect()
 }
 
 async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> EndpointReport {

@@ -92,7 +92,9 @@ pub async fn view(
     Err(failures)
 }
 
-async fn member_list(endpoint: &str, creds: &Credentials) -> Result<ClusterView, String> {
+/// The member list as the client port at `endpoint` answers it (no deadline of its own:
+/// wrap it in [`super::within`]).
+pub async fn member_list(endpoint: &str, creds: &Credentials) -> Result<ClusterView, String> {
     let mut client = connect(endpoint, creds).await?;
     let response = client.member_list().await.map_err(|e| describe(&e))?;
     let cluster_id = response.header().map(|h| h.cluster_id()).unwrap_or(0);

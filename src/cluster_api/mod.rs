@@ -32,13 +32,15 @@ use zone_pki::{Error, LeafKind};
 use crate::leaves::LeafPaths;
 
 pub use health::{
-    member_problem, probe_all, time_handshake, versions, EndpointReport, EndpointStatus, Versions,
+    member_problem, probe_all, probe_each, time_handshake, versions, EndpointReport,
+    EndpointStatus, Versions,
 };
 pub use maintenance::{
     alarms, compact, defragment, disarm, Alarm, COMPACTION_DEADLINE, DEFRAGMENT_DEADLINE,
 };
 pub use members::{
-    add_learner, promote, remove, update_peer_urls, view, ClusterMember, ClusterView, SETTLE,
+    add_learner, member_list, promote, remove, update_peer_urls, view, ClusterMember, ClusterView,
+    SETTLE,
 };
 pub use peer_port::{ask_peer, ask_peers};
 pub use snapshot::{snapshot, Streamed};

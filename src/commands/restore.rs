@@ -5,18 +5,23 @@
 //! every member derives alone ([`cluster::restored_token`]): from the zone, its members,
 //! its CA and the snapshot's SHA-256.
 //!
-//! Safety, in order, before anything on disk changes:
-//! - the snapshot must be this zone's, whole (etcd's integrity hash) and unchanged (the
-//!   SHA-256 of its manifest);
+//! Safety, before the data directory changes (only a staging directory beside it is
+//! written until all of them passed):
+//! - the snapshot must be this zone's (its manifest), whole (etcd's integrity hash) and
+//!   unchanged (the SHA-256 of its manifest); the file is read once for both hashes, while
+//!   `etcdutl` restores it into the staging directory;
 //! - the local member must not be running (its data directory is in use);
-//! - the snapshot is restored into a staging directory first, which gives the new
-//!   cluster's ID; if a quorum of any *other* cluster answers (the zone is still alive),
-//!   restoring would split it: refused unless `--force`. A quorum of the restored cluster
-//!   itself (members that restored the same snapshot first) is what this member joins.
+//! - the staged restore gives the new cluster's ID; if a quorum of any *other* cluster
+//!   answers (the zone is still alive), restoring would split it: refused unless
+//!   `--force`. A quorum of the restored cluster itself (members that restored the same
+//!   snapshot first) is what this member joins. The members are asked from the start,
+//!   and the answer is taken as soon as it is known ([`live`]).
 //!
 //! Then the old data directory is moved aside (`<data>.before-restore-<time>`, never
 //! deleted), the staged one renamed into place, and `<state>/restored.json` records what
 //! was restored, so `launch` knows this data replaced the old cluster on purpose.
+
+mod live;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,7 +33,7 @@ use zone_pki::Error;
 
 use super::snapshot::{etcdutl, manifest_path, read_manifest};
 use crate::cluster::{self, restored_token};
-use crate::cluster_api::{self, hex_id};
+use crate::cluster_api::{self, hex_id, Credentials};
 use crate::config::node::Node;
 use crate::snapshot::{Integrity, Manifest};
 use crate::wal;
@@ -65,19 +70,10 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
     };
     let creds = super::client_credentials(&node, config)?;
     // Ask the members while the snapshot is checked and restored: a restored member that
-    // waits for its quorum holds each question up to the connect timeout.
-    let endpoints: Vec<(String, bool)> = node
-        .members
-        .iter()
-        .map(|m| (cluster::client_url(m), true))
-        .collect();
-    let probe = {
-        let creds = creds.clone();
-        std::thread::spawn(move || {
-            cluster_api::runtime().map(|rt| rt.block_on(cluster_api::probe_all(endpoints, &creds)))
-        })
-    };
-    let manifest = check_snapshot(&node, from)?;
+    // waits for its quorum holds each question on its client port, not on its peer port.
+    let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
+    let probe = live::Probe::start(&node.members, &creds, peer_creds);
+    let manifest = check_manifest(&node, from)?;
     // An etcd without a quorum does not answer requests, but it listens.
     let running = [cluster::peer_url(&member), cluster::client_url(&member)]
         .into_iter()
@@ -115,6 +111,15 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         &manifest.sha256,
     );
     let etcdutl = etcdutl(&node, config)?;
+    // The file's two hashes while etcdutl restores it: nothing leaves the staging
+    // directory before they passed. etcdutl is told not to check etcd's hash a second
+    // time (a third of its time); the file must then be the same file, unchanged, from
+    // before etcdutl started until both reads ended.
+    let before = file_identity(from)?;
+    let hashing = {
+        let (from, manifest) = (from.to_path_buf(), manifest.clone());
+        std::thread::spawn(move || check_unchanged(&from, &manifest))
+    };
     let out = Command::new(&etcdutl)
         .arg("snapshot")
         .arg("restore")
@@ -132,8 +137,21 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .arg(format!("--data-dir={}", staged.display()))
         .arg(format!("--bump-revision={BUMP_REVISION}"))
         .arg("--mark-compacted")
+        .arg("--skip-hash-check")
         .output()
-        .map_err(|e| Error::io("run", &etcdutl, &e))?;
+        .map_err(|e| Error::io("run", &etcdutl, &e));
+    // A damaged file is named as such, before etcdutl's own failure over it.
+    hashing.join().map_err(|_| {
+        Error::new("checking the snapshot's hashes failed").fix("run restore again")
+    })??;
+    if file_identity(from)? != before {
+        return Err(Error::new(
+            "the file changed while it was restored (its inode, size or change time differ)",
+        )
+        .file(from)
+        .fix("restore it again once nothing writes to it"));
+    }
+    let out = out?;
     if !out.status.success() {
         let last = crate::etcd::last_stderr_line(&out.stderr);
         return Err(Error::new(format!("etcdutl snapshot restore failed: {last}"))
@@ -146,19 +164,8 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
             .fix("run restore again")
     })?;
 
-    let reports = probe
-        .join()
-        .map_err(|_| Error::new("asking the members failed").fix("run restore again"))??;
     // A live quorum of another cluster: the zone is not lost, restoring would split it.
-    let live: Vec<String> = reports
-        .iter()
-        .filter_map(|r| {
-            let status = r.status.as_ref().ok()?;
-            let quorum = matches!(r.quorum_read, Some(Ok(())));
-            (quorum && status.cluster_id != restored.cluster_id)
-                .then(|| format!("{} (cluster {})", r.endpoint, hex_id(status.cluster_id)))
-        })
-        .collect();
+    let live = probe.live_others(restored.cluster_id)?;
     if !live.is_empty() {
         if !force {
             return Err(Error::new(format!(
@@ -220,8 +227,9 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// The snapshot's manifest, once the file is found to be this zone's, whole and unchanged.
-fn check_snapshot(node: &Node, from: &Path) -> Result<Manifest, Error> {
+/// The snapshot's manifest, once it is found to be this zone's (the file itself is
+/// checked by [`check_unchanged`]).
+fn check_manifest(node: &Node, from: &Path) -> Result<Manifest, Error> {
     let manifest_file = manifest_path(from);
     let manifest = read_manifest(&manifest_file).map_err(|problem| {
         Error::new(format!("no usable manifest beside the snapshot: {problem}"))
@@ -236,6 +244,12 @@ fn check_snapshot(node: &Node, from: &Path) -> Result<Manifest, Error> {
         .file(from)
         .fix("restore a snapshot of this zone"));
     }
+    Ok(manifest)
+}
+
+/// Reads the snapshot once: whole (etcd's integrity hash at its end) and unchanged (the
+/// size and SHA-256 of its manifest).
+fn check_unchanged(from: &Path, manifest: &Manifest) -> Result<(), Error> {
     let mut file = fs::File::open(from).map_err(|e| Error::io("open", from, &e))?;
     let mut integrity = Integrity::default();
     zone_io::for_each_chunk(&mut file, from, |chunk| {
@@ -255,7 +269,23 @@ fn check_snapshot(node: &Node, from: &Path) -> Result<Manifest, Error> {
         .file(from)
         .fix(fix));
     }
-    Ok(manifest)
+    Ok(())
+}
+
+/// What tells a file from another, or from itself changed: device, inode, size, and the
+/// modification and status-change times (a write or a rename over it changes one).
+fn file_identity(file: &Path) -> Result<[i64; 7], Error> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(file).map_err(|e| Error::io("read the metadata of", file, &e))?;
+    Ok([
+        m.dev() as i64,
+        m.ino() as i64,
+        m.size() as i64,
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ])
 }
 
 /// Removes the staging directories (`.restore-*`) of restores that were killed.

@@ -69,12 +69,20 @@ pub fn local_revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64
 }
 
 /// From the node's own backup chain: the keys under `prefix` at `revision` and their
-/// changes after it, through the chain's newest revision.
+/// changes after it, through the chain's newest revision. Blocking; callable from inside
+/// an async runtime.
 pub fn local_prefix_history(
     node: &Node,
     config: &Path,
     prefix: &[u8],
     revision: i64,
 ) -> Result<PrefixHistory, Error> {
-    node::prefix_history(node, config, prefix, revision)
+    // On a thread of its own: the scratch member runs on a runtime of its own, and the
+    // caller (undo) may be inside one.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| node::prefix_history(node, config, prefix, revision))
+            .join()
+            .unwrap_or_else(|_| Err(Error::new("rebuilding the point from the chain panicked")))
+    })
 }

@@ -6,6 +6,7 @@
 //! late member of it ([`fresh`], the rules in [`crate::first_start`]).
 
 mod fresh;
+mod others;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -129,7 +130,8 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     Err(Error::io("exec etcd", &binary, &err))
 }
 
-/// How long a restart waits for another member to say whether its data still belongs.
+/// The longest a restart waits for another member to say whether its data still belongs;
+/// it stops sooner when none can answer before this member starts ([`others`]).
 const RESTART_CHECK: Duration = Duration::from_secs(1);
 
 /// Before etcd starts over existing data: asks the other members, briefly, whether the
@@ -145,8 +147,8 @@ fn check_restart(
     release: &etcd::Profile,
     config: &Path,
 ) -> Result<Option<u64>, Error> {
-    let others = super::other_members(node);
-    if others.is_empty() {
+    let clients = super::other_members(node);
+    if clients.is_empty() {
         return Ok(None);
     }
     let creds = match Credentials::load(tls) {
@@ -156,11 +158,23 @@ fn check_restart(
             return Ok(None);
         }
     };
+    // Peer ports say at once whether a member waits for a quorum (see [`others`]).
+    let peer_creds = Credentials::load_peer(tls).ok();
+    let peers: Vec<String> = node
+        .members
+        .iter()
+        .filter(|m| m.node_name != node.name)
+        .map(cluster::peer_url)
+        .collect();
     let answer = cluster_api::runtime()?.block_on(async {
-        tokio::time::timeout(RESTART_CHECK, cluster_api::view(&others, &creds)).await
+        tokio::time::timeout(
+            RESTART_CHECK,
+            others::view_or_nobody(&clients, &peers, &creds, peer_creds, local, RESTART_CHECK),
+        )
+        .await
     });
     let peer_url = cluster::peer_url(member);
-    let Ok(Ok(view)) = answer else {
+    let Ok(Some(view)) = answer else {
         if let Some(last) = last_peer_url(node).filter(|last| *last != peer_url) {
             return Err(Error::new(format!(
                 "this member moved (peer URL {last} -> {peer_url}), but no other member answered: the cluster must learn the new URL first, and that needs a quorum"
@@ -169,7 +183,7 @@ fn check_restart(
             .fix("start the other members (zone-etcd launch on them), then launch here again"));
         }
         tracing::info!(
-            "no other member answered within {RESTART_CHECK:?}; starting member {} from its data",
+            "no other member answered (none within {RESTART_CHECK:?}, or none can before this one starts); starting member {} from its data",
             cluster_api::hex_id(local.member_id)
         );
         return Ok(None);

@@ -1,0 +1,151 @@
+//! A restart's question to the other members: the cluster's member list from the first
+//! client port that answers, or the knowledge that none will before this member starts.
+//!
+//! An etcd serves its client port only once it has published itself, which needs a
+//! quorum; until then it accepts connections and holds the TLS handshake. Its peer port
+//! answers at once (`GET /members`, from its own store). So the question also asks every
+//! peer port, and stops waiting when [`nobody_will_answer`]: every other member either
+//! failed on its client port (refused: not running) or runs this member's cluster
+//! without serving, and those that run it are fewer than its quorum, so no quorum forms
+//! without this member. A member of another cluster, or one not heard from, is waited
+//! for (its client port may yet answer), up to the caller's deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::cluster_api::{self, ClusterView, Credentials};
+use crate::first_start::Answer;
+use crate::wal::LocalMember;
+
+/// What one other member said so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// Its client port failed (refused, an error): it will not answer this question.
+    pub client_failed: bool,
+    /// Its peer port, as an etcd: its cluster and how many voters that cluster lists.
+    pub peer: Option<(u64, usize)>,
+}
+
+/// Whether no other member's client port can answer before this member starts (see the
+/// module's rule).
+pub fn nobody_will_answer(others: &[Heard], local: LocalMember) -> bool {
+    let ours = |h: &Heard| h.peer.filter(|(cluster, _)| *cluster == local.cluster_id);
+    if !others.iter().all(|h| h.client_failed || ours(h).is_some()) {
+        return false;
+    }
+    let running = others.iter().filter(|h| ours(h).is_some()).count();
+    let voters = others
+        .iter()
+        .filter_map(|h| ours(h).map(|(_, voters)| voters))
+        .max()
+        .unwrap_or(0);
+    running < voters / 2 + 1
+}
+
+enum Event {
+    Client(usize, Result<ClusterView, String>),
+    Peer(usize, Answer),
+}
+
+/// The member list from the first of `clients` to answer; `None` once every client port
+/// failed or [`nobody_will_answer`]. `peers` are the same members' peer URLs (asked with
+/// `peer_creds`, each within `timeout`); the caller bounds the whole.
+pub async fn view_or_nobody(
+    clients: &[String],
+    peers: &[String],
+    creds: &Arc<Credentials>,
+    peer_creds: Option<Arc<Credentials>>,
+    local: LocalMember,
+    timeout: Duration,
+) -> Option<ClusterView> {
+    let (tx, mut events) = mpsc::unbounded_channel();
+    for (index, endpoint) in clients.iter().enumerate() {
+        let (tx, endpoint, creds) = (tx.clone(), endpoint.clone(), creds.clone());
+        tokio::spawn(async move {
+            let answer = cluster_api::within(cluster_api::member_list(&endpoint, &creds)).await;
+            let _ = tx.send(Event::Client(index, answer));
+        });
+    }
+    if let Some(peer_creds) = peer_creds {
+        // Threads, not the runtime's blocking pool: dropping the runtime would wait for
+        // them, and launch execs etcd without waiting.
+        for (index, url) in peers.iter().enumerate() {
+            let (tx, url, creds) = (tx.clone(), url.clone(), peer_creds.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(Event::Peer(
+                    index,
+                    cluster_api::ask_peer(&url, &creds, timeout),
+                ));
+            });
+        }
+    }
+    drop(tx);
+    let mut heard = vec![Heard::default(); clients.len()];
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Client(_, Ok(view)) => return Some(view),
+            Event::Client(i, Err(_)) => heard[i].client_failed = true,
+            Event::Peer(i, Answer::Etcd(view) | Answer::Bootstrapping(view)) => {
+                let voters = view.members.iter().filter(|m| !m.learner).count();
+                heard[i].peer = Some((view.cluster_id, voters));
+            }
+            Event::Peer(..) => {}
+        }
+        if heard.iter().all(|h| h.client_failed) || nobody_will_answer(&heard, local) {
+            return None;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCAL: LocalMember = LocalMember {
+        member_id: 1,
+        cluster_id: 0xaa,
+    };
+
+    fn down() -> Heard {
+        Heard {
+            client_failed: true,
+            peer: None,
+        }
+    }
+
+    fn waiting(cluster: u64, voters: usize) -> Heard {
+        Heard {
+            client_failed: false,
+            peer: Some((cluster, voters)),
+        }
+    }
+
+    #[test]
+    fn fewer_than_a_quorum_of_others_running_this_cluster_cannot_answer() {
+        // The second member of a restored 3-member zone: the first one waits for it.
+        assert!(nobody_will_answer(&[waiting(0xaa, 3), down()], LOCAL));
+        // Every other member down.
+        assert!(nobody_will_answer(&[down(), down()], LOCAL));
+        // Two of five others running: no quorum (3) without this member.
+        assert!(nobody_will_answer(
+            &[waiting(0xaa, 5), waiting(0xaa, 5), down(), down()],
+            LOCAL
+        ));
+    }
+
+    #[test]
+    fn a_quorum_of_others_or_a_member_not_settled_is_waited_for() {
+        // The third member: the other two make a quorum and will serve.
+        assert!(!nobody_will_answer(
+            &[waiting(0xaa, 3), waiting(0xaa, 3)],
+            LOCAL
+        ));
+        // Another cluster's member may answer on its client port (and be refused).
+        assert!(!nobody_will_answer(&[waiting(0xbb, 3), down()], LOCAL));
+        // Not heard from yet.
+        assert!(!nobody_will_answer(&[Heard::default(), down()], LOCAL));
+    }
+}

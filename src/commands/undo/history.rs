@@ -1,0 +1,269 @@
+//! What undo plans from, read from the running zone: the keys under the prefix now (at
+//! one revision, NOW), the keys under it at the point, and every change to them from the
+//! point through NOW, as one [`PrefixHistory`] covering the point..=NOW.
+//!
+//! Invariants:
+//! - the keys now are read at one revision (every page of a long prefix at the first
+//!   page's revision), so they and NOW agree;
+//! - the keys at the point come from etcd's history while it still has the point, else
+//!   from the node's own backup chain ([`pitr::local_prefix_history`]); the changes after
+//!   what that covers come from a watch of the prefix from the next revision;
+//! - the changes come from [`super::watch`], checked link by link before they join;
+//! - a point or watch start etcd has compacted, a point in the future or a cluster that
+//!   does not answer is an error, never a partial history;
+//! - nothing here writes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use etcd_client::{Client, GetOptions};
+use zone_pki::Error;
+
+use super::plan::NowKey;
+use crate::backup::pitr::{self, OldKey, PrefixHistory};
+use crate::cluster_api::{describe, CALL_DEADLINE};
+use crate::config::node::Node;
+
+/// Keys read per request.
+const PAGE: i64 = 1000;
+
+/// The keys under the prefix now and their history since the point.
+pub struct Read {
+    pub now: BTreeMap<Vec<u8>, NowKey>,
+    pub history: PrefixHistory,
+    /// Whether the keys at the point came from the node's backup chain (etcd had
+    /// compacted the point), with the chain's newest revision.
+    pub from_chain: Option<i64>,
+}
+
+pub(super) enum Fail {
+    Compacted,
+    /// etcd answered, and refused.
+    Refused(String),
+    /// No answer (or the request did not get through).
+    Other(String),
+}
+
+/// Reads the keys under `prefix` now and their history since `point`.
+pub async fn read(
+    client: &Client,
+    node: &Node,
+    config: &Path,
+    prefix: &[u8],
+    point: i64,
+) -> Result<Read, Error> {
+    let cluster_error = |what: &str, reason: String| {
+        Error::new(format!("cannot read {what}: {reason}"))
+            .file(config)
+            .field("etcd")
+            .fix("check the zone with `zone-etcd status`, then run undo again")
+    };
+    let (revision, now) = match read_prefix(client, prefix, 0).await {
+        Ok(read) => read,
+        Err(Fail::Compacted) => return Err(cluster_error("the keys now", "compacted".into())),
+        Err(Fail::Refused(reason)) => return Err(cluster_error("the keys now", reason)),
+        Err(Fail::Other(reason)) => {
+            let endpoints = crate::cluster::client_endpoints(&node.members).join(",");
+            return Err(crate::commands::unreachable(&[(endpoints, reason)], config));
+        }
+    };
+    if point > revision {
+        return Err(Error::new(format!(
+            "revision {point} is in the future: the zone is at revision {revision}"
+        ))
+        .file(config)
+        .fix("give a revision the zone has passed (--revision), or a time (--at)"));
+    }
+    let (mut history, from_chain) = match read_prefix(client, prefix, point).await {
+        Ok((_, keys)) => (
+            PrefixHistory {
+                revision: point,
+                keys: keys
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let old = OldKey {
+                            value: v.value,
+                            mod_revision: v.mod_revision,
+                        };
+                        (k, old)
+                    })
+                    .collect(),
+                changes: BTreeMap::new(),
+                through: point,
+            },
+            None,
+        ),
+        Err(Fail::Compacted) => {
+            let mut chain =
+                pitr::local_prefix_history(node, config, prefix, point).map_err(|e| {
+                    Error::new(format!(
+                        "etcd no longer holds revision {point} (compacted), and the node's backup chain does not give it: {}",
+                        e.problem()
+                    ))
+                    .file(e.file_path().unwrap_or(config))
+                    .fix(e.fix_text().unwrap_or(
+                        "run undo on the node that writes the backup chain (backup status), or pick a later point",
+                    ))
+                })?;
+            let newest = chain.through;
+            trim(&mut chain, revision);
+            (chain, Some(newest))
+        }
+        Err(Fail::Refused(reason) | Fail::Other(reason)) => {
+            return Err(cluster_error(
+                &format!("the keys at revision {point}"),
+                reason,
+            ))
+        }
+    };
+    if history.through < history.revision {
+        return Err(Error::new(format!(
+            "the node's backup chain covers revisions only up to {}, before the point {point}",
+            history.through
+        ))
+        .file(config)
+        .fix("wait for backup run to catch up, or pick a later point"));
+    }
+    if history.through < revision {
+        let from = history.through + 1;
+        let watched = super::watch::changes(client, prefix, from, revision).await;
+        match watched.and_then(|w| {
+            super::watch::merge(&mut history, w, revision).map_err(Fail::Other)
+        }) {
+            Ok(()) => {}
+            Err(Fail::Compacted) if from_chain.is_none() => {
+                return Err(Error::new(format!(
+                    "etcd compacted revision {from} while undo read the changes since"
+                ))
+                .file(config)
+                .fix("run undo again (it then takes the point from the node's backup chain), or pick a later point"))
+            }
+            Err(Fail::Compacted) => {
+                return Err(Error::new(format!(
+                    "etcd no longer holds the changes from revision {from} (compacted), and the node's backup chain ends before them"
+                ))
+                .file(config)
+                .fix("wait for backup run to catch up (backup status), or pick a later point"))
+            }
+            Err(Fail::Refused(reason) | Fail::Other(reason)) => {
+                return Err(cluster_error(
+                    &format!("the changes since revision {}", from - 1),
+                    reason,
+                ))
+            }
+        }
+    }
+    Ok(Read {
+        now,
+        history,
+        from_chain,
+    })
+}
+
+/// Drops what a chain saw after NOW (the zone moved on since the keys now were read).
+fn trim(history: &mut PrefixHistory, now: i64) {
+    for revisions in history.changes.values_mut() {
+        revisions.retain(|&r| r <= now);
+    }
+    history.changes.retain(|_, revisions| !revisions.is_empty());
+    history.through = history.through.min(now);
+}
+
+/// The end of the range of the keys that start with `prefix` (etcd's prefix range end).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// The keys under `prefix` at `revision` (0: now), in pages, every page at the same
+/// revision; with the revision read at.
+async fn read_prefix(
+    client: &Client,
+    prefix: &[u8],
+    revision: i64,
+) -> Result<(i64, BTreeMap<Vec<u8>, NowKey>), Fail> {
+    let mut kv = client.kv_client();
+    let end = prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    let mut at = revision;
+    let mut keys = BTreeMap::new();
+    loop {
+        let options = GetOptions::new()
+            .with_range(end.clone())
+            .with_limit(PAGE)
+            .with_revision(at);
+        let resp =
+            match tokio::time::timeout(CALL_DEADLINE, kv.get(start.clone(), Some(options))).await {
+                Err(_) => return Err(Fail::Other(format!("no answer within {CALL_DEADLINE:?}"))),
+                Ok(Err(e)) if is_compacted(&e) => return Err(Fail::Compacted),
+                Ok(Err(e)) if is_refusal(&e) => return Err(Fail::Refused(describe(&e))),
+                Ok(Err(e)) => return Err(Fail::Other(describe(&e))),
+                Ok(Ok(resp)) => resp,
+            };
+        if at == 0 {
+            at = resp.header().map_or(0, |h| h.revision());
+        }
+        for kv in resp.kvs() {
+            let key = NowKey {
+                value: kv.value().to_vec(),
+                mod_revision: kv.mod_revision(),
+            };
+            keys.insert(kv.key().to_vec(), key);
+        }
+        match resp.kvs().last() {
+            Some(last) if resp.more() => {
+                start = last.key().to_vec();
+                start.push(0);
+            }
+            _ => return Ok((at, keys)),
+        }
+    }
+}
+
+/// Whether etcd answered and refused, as opposed to the request not getting through.
+fn is_refusal(err: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    matches!(err, etcd_client::Error::GRpcStatus(s)
+        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
+}
+
+fn is_compacted(err: &etcd_client::Error) -> bool {
+    matches!(err, etcd_client::Error::GRpcStatus(s)
+        if s.code() == tonic::Code::OutOfRange && s.message().contains("compacted"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends_like_etcds() {
+        assert_eq!(prefix_end(b"app/"), b"app0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+
+    #[test]
+    fn a_chain_is_trimmed_to_now() {
+        let mut h = PrefixHistory {
+            revision: 10,
+            keys: BTreeMap::new(),
+            changes: [(b"a".to_vec(), vec![11, 20]), (b"b".to_vec(), vec![21])]
+                .into_iter()
+                .collect(),
+            through: 25,
+        };
+        trim(&mut h, 20);
+        assert_eq!(h.through, 20);
+        assert_eq!(
+            h.changes,
+            [(b"a".to_vec(), vec![11, 20])].into_iter().collect()
+        );
+    }
+}

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::backup::{now_ms, tool, BackupZone};
+use common::backup::{delta_lines, manifest_bodies, now_ms, tool, BackupZone};
 use common::{wait_for, zone_etcd, Running, TestZone};
 use zone_etcd::backup::pitr::format_time;
 
@@ -110,60 +110,13 @@ fn parse_hashkv(out: &str) -> (u64, i64) {
     )
 }
 
-/// Every manifest body under `root` (a directory target), in chain order, unverified.
-fn bodies(root: &Path) -> Vec<serde_json::Value> {
-    let mut manifests: Vec<PathBuf> = fs::read_dir(root.join("chain"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    manifests.sort();
-    manifests
-        .iter()
-        .map(|path| {
-            let envelope: serde_json::Value =
-                serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-            serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap()
-        })
-        .collect()
-}
-
 /// The time each revision was received, as the delta segments under `dir` (a directory
 /// target) record it, read with Debian's `age` and the owner's identity.
 fn receive_times(dir: &Path, identity: &Path) -> BTreeMap<i64, i64> {
-    use std::io::Read;
-    let mut out = BTreeMap::new();
-    for body in bodies(dir) {
-        if body["kind"] != "delta" {
-            continue;
-        }
-        let path = dir.join(body["object"].as_str().unwrap());
-        let plain = tool("age")
-            .arg("-d")
-            .arg("-i")
-            .arg(identity)
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            plain.status.success(),
-            "age -d {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&plain.stderr)
-        );
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(&plain.stdout[..])
-            .read_to_string(&mut text)
-            .unwrap();
-        // The first line is the segment's header; then one line per revision.
-        for line in text.lines().skip(1) {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            out.insert(
-                v["revision"].as_i64().unwrap(),
-                v["time_ms"].as_i64().unwrap(),
-            );
-        }
-    }
-    out
+    delta_lines(dir, identity)
+        .iter()
+        .map(|v| (v["revision"].as_i64().unwrap(), v["time_ms"].as_i64().unwrap()))
+        .collect()
 }
 
 /// Unix ms as RFC 3339, to the millisecond, as an owner would write it.
@@ -490,7 +443,7 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
     // Backups again (the README's last step): the restored zone is a new etcd cluster; its
     // writer starts its chain on the same targets with a full snapshot of it, and the
     // owner's drill passes on the chain that now holds both clusters.
-    let old_clusters: std::collections::BTreeSet<String> = bodies(&z.usb())
+    let old_clusters: std::collections::BTreeSet<String> = manifest_bodies(&z.usb())
         .iter()
         .filter_map(|b| b["cluster_id"].as_str().map(String::from))
         .collect();
@@ -501,7 +454,7 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
         Duration::from_secs(90),
         "a full snapshot of the restored cluster on the directory target",
         || {
-            bodies(&z.usb()).iter().any(|b| {
+            manifest_bodies(&z.usb()).iter().any(|b| {
                 b["kind"] == "full"
                     && b["cluster_id"]
                         .as_str()
@@ -607,7 +560,7 @@ impl OtherZone {
     fn wait_chain(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let kinds: Vec<String> = bodies(&self.usb)
+            let kinds: Vec<String> = manifest_bodies(&self.usb)
                 .iter()
                 .map(|b| b["kind"].as_str().unwrap_or("").to_string())
                 .collect();
@@ -742,7 +695,7 @@ fn export_refusals_are_one_line_and_write_nothing() {
     // The chain as it stands, copied: every case reads a copy of its own.
     let base = tempfile::tempdir().unwrap();
     copy_tree(&z.usb(), base.path());
-    let links = bodies(base.path());
+    let links = manifest_bodies(base.path());
     let kind = |b: &serde_json::Value| b["kind"].as_str().unwrap_or("").to_string();
     let rev = |b: &serde_json::Value, f: &str| b[f].as_i64().unwrap();
     let oldest = links.iter().find(|b| kind(b) == "full").unwrap();

@@ -242,7 +242,11 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         ])?;
         cmd.env("AWS_ACCESS_KEY_ID", seaweed::ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY);
-        Ok(timed(cmd)?.as_secs_f64())
+        let started = Instant::now();
+        let said = output(cmd)?;
+        let took = started.elapsed().as_secs_f64();
+        eprintln!("  pitr: {}", said.lines().next().unwrap_or_default());
+        Ok(took)
     };
     eprintln!("  pitr: export at revision {last} and at the full's {full_revision}");
     let export_last_s = export(last, "last.db")?;

@@ -113,7 +113,7 @@ impl Seaweed {
             "-master.electionTimeout=1s".into(),
             "-master.volumeSizeLimitMB=64".into(),
             "-master.telemetry=false".into(),
-            "-volume.max=8".into(),
+            "-volume.max=100".into(), // 6.4 GB of 64 MB volumes, made as they fill
             "-s3".into(),
             format!("-s3.config={}", d("s3.json")),
             "-s3.port.iceberg=0".into(),

@@ -16,11 +16,13 @@
 //! - [`maintenance`]: alarms, compaction, defragmentation;
 //! - [`peer_port`]: what a member's peer port says before etcd's client port serves (its
 //!   member list, or a launch waiting for the zone's first start).
+//! - [`range`]: every key under a prefix at one revision, in pages;
 
 mod health;
 mod maintenance;
 mod members;
 mod peer_port;
+pub mod range;
 mod snapshot;
 
 use std::sync::Arc;

@@ -217,38 +217,42 @@ pub fn now_ms() -> u128 {
 
 /// The objects the manifests under `dir` (a directory target) name, by kind.
 pub fn named_objects(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    manifest_bodies(dir)
+        .iter()
+        .filter_map(|body| {
+            Some((
+                body["kind"].as_str()?.to_string(),
+                body["object"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The bodies of the manifests under `dir` (a directory target or a local chain), in
+/// chain order, unverified.
+pub fn manifest_bodies(dir: &Path) -> Vec<serde_json::Value> {
     let mut manifests: Vec<PathBuf> = fs::read_dir(dir.join("chain"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
     manifests.sort();
-    for path in manifests {
-        let envelope: serde_json::Value =
-            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        let body: serde_json::Value =
-            serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap();
-        if let Some(object) = body["object"].as_str() {
-            out.push((
-                body["kind"].as_str().unwrap().to_string(),
-                object.to_string(),
-            ));
-        }
-    }
-    out
+    manifests
+        .iter()
+        .map(|path| {
+            let envelope: serde_json::Value =
+                serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+            serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap()
+        })
+        .collect()
 }
 
-/// Every revision the delta segments the manifests under `dir` (a directory target) name
-/// hold, decrypted with Debian's `age` and the owner's identity, with the keys put in
-/// each: (revision, keys).
-pub fn delta_revisions(dir: &Path, identity: &Path) -> Vec<(i64, Vec<String>)> {
+/// Every revision line of the delta segments the manifests under `dir` (a directory
+/// target) name, decrypted with Debian's `age` and the owner's identity, in chain order.
+pub fn delta_lines(dir: &Path, identity: &Path) -> Vec<serde_json::Value> {
+    use std::io::Read;
     let mut out = Vec::new();
-    let names: Vec<PathBuf> = named_objects(dir)
-        .into_iter()
-        .filter(|(kind, _)| kind == "delta")
-        .map(|(_, object)| dir.join(object))
-        .collect();
-    for path in names {
+    for (_, object) in named_objects(dir).into_iter().filter(|(k, _)| k == "delta") {
+        let path = dir.join(object);
         let plain = tool("age")
             .arg("-d")
             .arg("-i")
@@ -263,12 +267,23 @@ pub fn delta_revisions(dir: &Path, identity: &Path) -> Vec<(i64, Vec<String>)> {
             String::from_utf8_lossy(&plain.stderr)
         );
         let mut text = String::new();
-        use std::io::Read;
         flate2::read::GzDecoder::new(&plain.stdout[..])
             .read_to_string(&mut text)
             .unwrap();
+        // The first line is the segment's header; then one line per revision.
         for line in text.lines().skip(1) {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            out.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    out
+}
+
+/// Every revision the delta segments under `dir` hold, with the keys put in each:
+/// (revision, keys).
+pub fn delta_revisions(dir: &Path, identity: &Path) -> Vec<(i64, Vec<String>)> {
+    delta_lines(dir, identity)
+        .iter()
+        .map(|v| {
             let keys = v["events"]
                 .as_array()
                 .unwrap()
@@ -281,10 +296,9 @@ pub fn delta_revisions(dir: &Path, identity: &Path) -> Vec<(i64, Vec<String>)> {
                     String::from_utf8_lossy(&raw).into_owned()
                 })
                 .collect();
-            out.push((v["revision"].as_i64().unwrap(), keys));
-        }
-    }
-    out
+            (v["revision"].as_i64().unwrap(), keys)
+        })
+        .collect()
 }
 
 /// A link as a test reads it from a manifest under `root` (a directory target or a local

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use etcd_client::GetOptions;
 use zone_pki::Error;
 
 use super::reach::{reach, stretches};
@@ -19,7 +18,7 @@ use super::source::Source;
 use super::{format_time, OldKey, Point, PrefixHistory};
 use crate::backup::chain::{Kind, Verified};
 use crate::backup::local::LocalChain;
-use crate::cluster_api::{self, describe, within};
+use crate::cluster_api::{self, range::read_prefix};
 use crate::config::node::Node;
 
 /// The node's chain, opened and checked.
@@ -159,7 +158,7 @@ pub fn prefix_history(
     };
     let keys = cluster_api::runtime()?
         .block_on(async {
-            let mut rebuilt = rebuild(
+            let rebuilt = rebuild(
                 &opened.source,
                 &node.zone,
                 stretch,
@@ -168,29 +167,12 @@ pub fn prefix_history(
                 work.path(),
             )
             .await?;
-            let resp = within(async {
-                rebuilt
-                    .client
-                    .get(
-                        prefix,
-                        Some(GetOptions::new().with_prefix().with_revision(revision)),
-                    )
-                    .await
-                    .map_err(|e| describe(&e))
-            })
-            .await?;
+            let (_, keys) = read_prefix(&rebuilt.client, prefix, revision)
+                .await
+                .map_err(|f| f.to_string())?;
             Ok::<_, String>(
-                resp.kvs()
-                    .iter()
-                    .map(|kv| {
-                        (
-                            kv.key().to_vec(),
-                            OldKey {
-                                value: kv.value().to_vec(),
-                                mod_revision: kv.mod_revision(),
-                            },
-                        )
-                    })
+                keys.into_iter()
+                    .map(|(key, (value, mod_revision))| (key, OldKey { value, mod_revision }))
                     .collect::<BTreeMap<_, _>>(),
             )
         })

@@ -12,7 +12,7 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use etcd_client::GetOptions;
+use etcd_client::LeaseTimeToLiveOptions;
 use time::OffsetDateTime;
 use zone_pki::Error;
 
@@ -247,23 +247,21 @@ fn open(export: &Export<'_>) -> Result<Opened, Error> {
     })
 }
 
-/// How many keys of the rebuilt zone are attached to a lease.
+/// How many keys of the rebuilt zone are attached to a lease (asked lease by lease: a
+/// zone's leases are few, its keys may be millions).
 async fn leased_keys(rebuilt: &mut Rebuilt) -> Result<usize, String> {
-    let resp = within(async {
-        rebuilt
-            .client
-            .get(
-                "",
-                Some(
-                    GetOptions::new()
-                        .with_all_keys()
-                        .with_keys_only()
-                        .with_revision(rebuilt.revision),
-                ),
-            )
-            .await
-            .map_err(|e| describe(&e))
-    })
-    .await?;
-    Ok(resp.kvs().iter().filter(|kv| kv.lease() != 0).count())
+    let client = &mut rebuilt.client;
+    let leases = within(async { client.leases().await.map_err(|e| describe(&e)) }).await?;
+    let mut keys = 0;
+    for lease in leases.leases() {
+        let ttl = within(async {
+            client
+                .lease_time_to_live(lease.id(), Some(LeaseTimeToLiveOptions::new().with_keys()))
+                .await
+                .map_err(|e| describe(&e))
+        })
+        .await?;
+        keys += ttl.keys().len();
+    }
+    Ok(keys)
 }

@@ -16,16 +16,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use etcd_client::{Client, GetOptions};
+use etcd_client::Client;
 use zone_pki::Error;
 
 use super::plan::NowKey;
 use crate::backup::pitr::{self, OldKey, PrefixHistory};
-use crate::cluster_api::{describe, CALL_DEADLINE};
+use crate::cluster_api::range::read_prefix as read_range;
 use crate::config::node::Node;
 
-/// Keys read per request.
-const PAGE: i64 = 1000;
 
 /// The keys under the prefix now and their history since the point.
 pub struct Read {
@@ -36,13 +34,7 @@ pub struct Read {
     pub from_chain: Option<i64>,
 }
 
-pub(super) enum Fail {
-    Compacted,
-    /// etcd answered, and refused.
-    Refused(String),
-    /// No answer (or the request did not get through).
-    Other(String),
-}
+pub(super) use crate::cluster_api::range::Fail;
 
 /// Reads the keys under `prefix` now and their history since `point`.
 pub async fn read(
@@ -160,6 +152,20 @@ pub async fn read(
     })
 }
 
+/// The keys under `prefix` at `revision` (0: now), with the revision read at.
+async fn read_prefix(
+    client: &Client,
+    prefix: &[u8],
+    revision: i64,
+) -> Result<(i64, BTreeMap<Vec<u8>, NowKey>), Fail> {
+    let (at, keys) = read_range(client, prefix, revision).await?;
+    let keys = keys
+        .into_iter()
+        .map(|(key, (value, mod_revision))| (key, NowKey { value, mod_revision }))
+        .collect();
+    Ok((at, keys))
+}
+
 /// Drops what a chain saw after NOW (the zone moved on since the keys now were read).
 fn trim(history: &mut PrefixHistory, now: i64) {
     for revisions in history.changes.values_mut() {
@@ -169,85 +175,9 @@ fn trim(history: &mut PrefixHistory, now: i64) {
     history.through = history.through.min(now);
 }
 
-/// The end of the range of the keys that start with `prefix` (etcd's prefix range end).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
-/// The keys under `prefix` at `revision` (0: now), in pages, every page at the same
-/// revision; with the revision read at.
-async fn read_prefix(
-    client: &Client,
-    prefix: &[u8],
-    revision: i64,
-) -> Result<(i64, BTreeMap<Vec<u8>, NowKey>), Fail> {
-    let mut kv = client.kv_client();
-    let end = prefix_end(prefix);
-    let mut start = prefix.to_vec();
-    let mut at = revision;
-    let mut keys = BTreeMap::new();
-    loop {
-        let options = GetOptions::new()
-            .with_range(end.clone())
-            .with_limit(PAGE)
-            .with_revision(at);
-        let resp =
-            match tokio::time::timeout(CALL_DEADLINE, kv.get(start.clone(), Some(options))).await {
-                Err(_) => return Err(Fail::Other(format!("no answer within {CALL_DEADLINE:?}"))),
-                Ok(Err(e)) if is_compacted(&e) => return Err(Fail::Compacted),
-                Ok(Err(e)) if is_refusal(&e) => return Err(Fail::Refused(describe(&e))),
-                Ok(Err(e)) => return Err(Fail::Other(describe(&e))),
-                Ok(Ok(resp)) => resp,
-            };
-        if at == 0 {
-            at = resp.header().map_or(0, |h| h.revision());
-        }
-        for kv in resp.kvs() {
-            let key = NowKey {
-                value: kv.value().to_vec(),
-                mod_revision: kv.mod_revision(),
-            };
-            keys.insert(kv.key().to_vec(), key);
-        }
-        match resp.kvs().last() {
-            Some(last) if resp.more() => {
-                start = last.key().to_vec();
-                start.push(0);
-            }
-            _ => return Ok((at, keys)),
-        }
-    }
-}
-
-/// Whether etcd answered and refused, as opposed to the request not getting through.
-fn is_refusal(err: &etcd_client::Error) -> bool {
-    use tonic::Code;
-    matches!(err, etcd_client::Error::GRpcStatus(s)
-        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
-}
-
-fn is_compacted(err: &etcd_client::Error) -> bool {
-    matches!(err, etcd_client::Error::GRpcStatus(s)
-        if s.code() == tonic::Code::OutOfRange && s.message().contains("compacted"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_ends_like_etcds() {
-        assert_eq!(prefix_end(b"app/"), b"app0".to_vec());
-        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
-    }
 
     #[test]
     fn a_chain_is_trimmed_to_now() {

@@ -1,0 +1,112 @@
+//! Reading every key under a prefix at one revision, in pages (a long prefix never needs
+//! one answer larger than the client takes), and telling etcd's refusals apart.
+//!
+//! Invariants: every page is read at the first page's revision, so the keys returned are
+//! the prefix at exactly one revision; a revision etcd compacted is [`Fail::Compacted`],
+//! never a partial answer.
+
+use std::collections::BTreeMap;
+
+use etcd_client::{Client, GetOptions};
+
+use super::{describe, CALL_DEADLINE};
+
+/// Keys read per request.
+const PAGE: i64 = 1000;
+
+/// Why a read gave no answer.
+pub enum Fail {
+    /// The revision is older than etcd's compaction.
+    Compacted,
+    /// etcd answered, and refused.
+    Refused(String),
+    /// No answer (or the request did not get through).
+    Other(String),
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fail::Compacted => write!(f, "etcd has compacted that revision"),
+            Fail::Refused(r) | Fail::Other(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// The end of the range of the keys that start with `prefix` (etcd's prefix range end).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// The keys under `prefix` at `revision` (0: now) with their values and mod revisions,
+/// and the revision read at.
+pub async fn read_prefix(
+    client: &Client,
+    prefix: &[u8],
+    revision: i64,
+) -> Result<(i64, BTreeMap<Vec<u8>, (Vec<u8>, i64)>), Fail> {
+    let mut kv = client.kv_client();
+    let end = prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    let mut at = revision;
+    let mut keys = BTreeMap::new();
+    loop {
+        let options = GetOptions::new()
+            .with_range(end.clone())
+            .with_limit(PAGE)
+            .with_revision(at);
+        let resp =
+            match tokio::time::timeout(CALL_DEADLINE, kv.get(start.clone(), Some(options))).await {
+                Err(_) => return Err(Fail::Other(format!("no answer within {CALL_DEADLINE:?}"))),
+                Ok(Err(e)) if is_compacted(&e) => return Err(Fail::Compacted),
+                Ok(Err(e)) if is_refusal(&e) => return Err(Fail::Refused(describe(&e))),
+                Ok(Err(e)) => return Err(Fail::Other(describe(&e))),
+                Ok(Ok(resp)) => resp,
+            };
+        if at == 0 {
+            at = resp.header().map_or(0, |h| h.revision());
+        }
+        for kv in resp.kvs() {
+            keys.insert(kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()));
+        }
+        match resp.kvs().last() {
+            Some(last) if resp.more() => {
+                start = last.key().to_vec();
+                start.push(0);
+            }
+            _ => return Ok((at, keys)),
+        }
+    }
+}
+
+/// Whether etcd answered and refused, as opposed to the request not getting through.
+pub fn is_refusal(err: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    matches!(err, etcd_client::Error::GRpcStatus(s)
+        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
+}
+
+/// Whether etcd refused a revision it has compacted.
+pub fn is_compacted(err: &etcd_client::Error) -> bool {
+    matches!(err, etcd_client::Error::GRpcStatus(s)
+        if s.code() == tonic::Code::OutOfRange && s.message().contains("compacted"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends_like_etcds() {
+        assert_eq!(prefix_end(b"app/"), b"app0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+}

@@ -61,21 +61,31 @@ outage_bin=$(test_binary backup)
 [ -x "$outage_bin" ] || { echo "test.sh: no backup test binary" >&2; exit 1; }
 "$outage_bin" --exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link >"$outage_log" 2>&1 &
 outage_pid=$!
+# tests/pitr.rs (about 90 s, mostly writers and backup run waiting on each other) too.
+pitr_log=$(mktemp)
+pitr_bin=$(test_binary pitr)
+[ -x "$pitr_bin" ] || { echo "test.sh: no pitr test binary" >&2; exit 1; }
+"$pitr_bin" >"$pitr_log" 2>&1 &
+pitr_pid=$!
 status=0
 # The tests of the installed package last, once the package is built.
 cargo test --workspace --locked --no-fail-fast -- --skip churn_with_the_default_settings \
     --skip a_store_outage_is_caught_up_and_kills_leave_no_partial_link \
-    --skip installed_package_ --skip the_packaged_units_ || status=$?
+    --skip installed_package_ --skip the_packaged_units_ \
+    --skip export_at_a_time_then_restore_ --skip export_refusals_are_one_line_ || status=$?
 echo "== scripts/package.sh (beside the rest)"
 wait "$package_pid" || status=$?
 cat "$package_log"
 echo "== the installed package: tests/package.rs and tests/systemd.rs"
 cargo test --locked --no-fail-fast --test package --test systemd || status=$?
+echo "== tests/pitr.rs (beside the rest)"
+wait "$pitr_pid" || status=$?
+cat "$pitr_log"
 echo "== tests/compaction.rs (beside the rest)"
 wait "$slow_pid" || status=$?
 cat "$slow_log"
 echo "== tests/backup.rs: the store outage (beside the rest)"
 wait "$outage_pid" || status=$?
 cat "$outage_log"
-rm -f "$slow_log" "$outage_log" "$package_log"
+rm -f "$slow_log" "$outage_log" "$package_log" "$pitr_log"
 exit "$status"

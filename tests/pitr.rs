@@ -115,7 +115,12 @@ fn parse_hashkv(out: &str) -> (u64, i64) {
 fn receive_times(dir: &Path, identity: &Path) -> BTreeMap<i64, i64> {
     delta_lines(dir, identity)
         .iter()
-        .map(|v| (v["revision"].as_i64().unwrap(), v["time_ms"].as_i64().unwrap()))
+        .map(|v| {
+            (
+                v["revision"].as_i64().unwrap(),
+                v["time_ms"].as_i64().unwrap(),
+            )
+        })
         .collect()
 }
 

@@ -33,9 +33,7 @@ use zone_etcd::backup::chain::{check_links, Kind, Link, Verified};
 use zone_etcd::backup::crypto::{self, Identities};
 use zone_etcd::backup::local::sha256_hex;
 use zone_etcd::backup::segment;
-use zone_etcd::backup::target::credentials::Credentials;
 use zone_etcd::backup::target::file::DirTarget;
-use zone_etcd::backup::target::s3::{Options, S3Target, Store};
 use zone_etcd::backup::target::Target;
 
 use crate::seaweed::{self, Seaweed};
@@ -664,23 +662,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     }
     let client = zone.client(0)?;
     zone.wait_healthy(&client, Instant::now())?;
-    let s3 = S3Target::new(
-        &s3_url,
-        &Store {
-            bucket: seaweed::BUCKET,
-            prefix: &format!("zones/{ZONE}"),
-            endpoint: &weed.endpoint(),
-            region: "us-east-1",
-            ca_file: None,
-        },
-        Credentials {
-            access_key: seaweed::ACCESS_KEY.into(),
-            secret_key: seaweed::SECRET_KEY.into(),
-            session_token: None,
-        },
-        Options::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let s3 = weed.s3_target(ZONE)?;
     let reader = |name, target: Box<dyn Target>| ChainReader {
         name,
         target,

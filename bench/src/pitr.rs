@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use zone_etcd::backup::chain::Kind;
-use zone_etcd::backup::target::credentials::Credentials;
-use zone_etcd::backup::target::s3::{Options, S3Target, Store};
 use zone_etcd::backup::target::Target;
 
 use crate::seaweed::{self, Seaweed};
@@ -155,23 +153,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         zone.client(0)
     })?;
     zone.wait_healthy(&client, Instant::now())?;
-    let s3 = S3Target::new(
-        &s3_url,
-        &Store {
-            bucket: seaweed::BUCKET,
-            prefix: &format!("zones/{ZONE}"),
-            endpoint: &weed.endpoint(),
-            region: "us-east-1",
-            ca_file: None,
-        },
-        Credentials {
-            access_key: seaweed::ACCESS_KEY.into(),
-            secret_key: seaweed::SECRET_KEY.into(),
-            session_token: None,
-        },
-        Options::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let s3 = weed.s3_target(ZONE)?;
 
     eprintln!("  pitr: {} values of 64 KiB", opts.big_values);
     let filled = Instant::now();

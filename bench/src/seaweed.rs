@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
+use zone_etcd::backup::target::credentials::Credentials as TargetCredentials;
+use zone_etcd::backup::target::s3::{Options, S3Target, Store};
+
 use crate::support::Result;
 
 pub const BUCKET: &str = "zone-backups";
@@ -183,6 +186,27 @@ impl Seaweed {
             200 | 204 => Ok(()),
             other => Err(format!("delete: HTTP {other}")),
         }
+    }
+
+    /// The S3 target `s3://BUCKET/zones/ZONE` on this store, with its credentials.
+    pub fn s3_target(&self, zone: &str) -> Result<S3Target> {
+        S3Target::new(
+            &format!("s3://{BUCKET}/zones/{zone}"),
+            &Store {
+                bucket: BUCKET,
+                prefix: &format!("zones/{zone}"),
+                endpoint: &self.endpoint(),
+                region: "us-east-1",
+                ca_file: None,
+            },
+            TargetCredentials {
+                access_key: ACCESS_KEY.into(),
+                secret_key: SECRET_KEY.into(),
+                session_token: None,
+            },
+            Options::default(),
+        )
+        .map_err(|e| e.to_string())
     }
 
     pub fn pid(&self) -> u32 {

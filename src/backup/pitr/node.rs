@@ -172,7 +172,15 @@ pub fn prefix_history(
                 .map_err(|f| f.to_string())?;
             Ok::<_, String>(
                 keys.into_iter()
-                    .map(|(key, (value, mod_revision))| (key, OldKey { value, mod_revision }))
+                    .map(|(key, (value, mod_revision))| {
+                        (
+                            key,
+                            OldKey {
+                                value,
+                                mod_revision,
+                            },
+                        )
+                    })
                     .collect::<BTreeMap<_, _>>(),
             )
         })

@@ -24,7 +24,6 @@ use crate::backup::pitr::{self, OldKey, PrefixHistory};
 use crate::cluster_api::range::read_prefix as read_range;
 use crate::config::node::Node;
 
-
 /// The keys under the prefix now and their history since the point.
 pub struct Read {
     pub now: BTreeMap<Vec<u8>, NowKey>,
@@ -161,7 +160,15 @@ async fn read_prefix(
     let (at, keys) = read_range(client, prefix, revision).await?;
     let keys = keys
         .into_iter()
-        .map(|(key, (value, mod_revision))| (key, NowKey { value, mod_revision }))
+        .map(|(key, (value, mod_revision))| {
+            (
+                key,
+                NowKey {
+                    value,
+                    mod_revision,
+                },
+            )
+        })
         .collect();
     Ok((at, keys))
 }

@@ -389,5 +389,9 @@ pub fn open_gaps(links: &[Verified]) -> Vec<(i64, i64)> {
 }
 
 #[cfg(test)]
+#[path = "chain_testing.rs"]
+pub(crate) mod testing;
+
+#[cfg(test)]
 #[path = "chain_tests.rs"]
 mod tests;

@@ -20,42 +20,20 @@ fn build(specs: &[(Kind, i64, i64)]) -> Vec<Verified> {
     let mut out: Vec<Verified> = Vec::new();
     for (i, (kind, first, last)) in specs.iter().copied().enumerate() {
         let seq = i as u64 + 1;
-        let session = "ab12cd34";
-        let object = match kind {
-            Kind::Full => Some(full_name(seq, session, last)),
-            Kind::Delta => Some(delta_name(seq, session, first, last)),
-            Kind::Gap => None,
-        };
         let next_delta = match kind {
-            Kind::Full => out
-                .last()
-                .map_or(last + 1, |p: &Verified| p.link.next_delta),
+            Kind::Full => out.last().map_or(last + 1, |p| p.link.next_delta),
             _ => last + 1,
         };
-        let link = Link {
-            next_delta,
-            format: FORMAT.into(),
-            zone: ZONE.into(),
-            cluster_id: "c1".into(),
+        let v = testing::verified(testing::Spec {
             seq,
-            session: session.into(),
-            writer: "node1.example.zone".into(),
             kind,
-            first_revision: first,
-            last_revision: last,
-            first_time_ms: 1000 * seq as i64,
-            last_time_ms: 1000 * seq as i64,
-            object,
-            object_size: 1,
-            object_sha256: "00".into(),
-            prev: out.last().map(|p| p.sha256.clone()),
-            signed_ms: 0,
-        };
-        out.push(Verified {
-            name: link.manifest_name(),
-            sha256: format!("hash{seq}"),
-            link,
+            revisions: (first, last),
+            times: (1000 * seq as i64, 1000 * seq as i64),
+            next_delta,
+            cluster: "c1",
+            prev: out.last(),
         });
+        out.push(v);
     }
     out
 }

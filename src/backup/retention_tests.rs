@@ -1,5 +1,5 @@
 use super::*;
-use crate::backup::chain::{check_links, delta_name, full_name, FORMAT};
+use crate::backup::chain::{check_links, testing};
 
 const ZONE: &str = "example.zone";
 /// 2024-01-01T00:00:00Z, a Monday (the first day of ISO week 2024-W01).
@@ -29,40 +29,19 @@ impl Chain {
     }
 
     fn push(&mut self, kind: Kind, (first, last): (i64, i64), (t0, t1): (i64, i64)) {
-        let seq = self.links.len() as u64 + 1;
-        let session = "ab12cd34";
-        let object = match kind {
-            Kind::Full => Some(full_name(seq, session, last)),
-            Kind::Delta => Some(delta_name(seq, session, first, last)),
-            Kind::Gap => None,
-        };
         if kind != Kind::Full || self.links.is_empty() {
             self.next_delta = last + 1;
-        }
-        let link = Link {
-            format: FORMAT.into(),
-            zone: ZONE.into(),
-            cluster_id: self.cluster.clone(),
-            seq,
-            session: session.into(),
-            writer: "node1.example.zone".into(),
-            kind,
-            first_revision: first,
-            last_revision: last,
-            first_time_ms: t0,
-            last_time_ms: t1,
-            object,
-            object_size: 1,
-            object_sha256: "00".into(),
-            next_delta: self.next_delta,
-            prev: self.links.last().map(|p| p.sha256.clone()),
-            signed_ms: t1,
         };
-        self.links.push(Verified {
-            name: link.manifest_name(),
-            sha256: format!("hash{seq}"),
-            link,
+        let v = testing::verified(testing::Spec {
+            seq: self.links.len() as u64 + 1,
+            kind,
+            revisions: (first, last),
+            times: (t0, t1),
+            next_delta: self.next_delta,
+            cluster: &self.cluster,
+            prev: self.links.last(),
         });
+        self.links.push(v);
     }
 
     /// A delta of `count` revisions cut at `t` (none: a heartbeat).

@@ -1,21 +1,15 @@
 use super::*;
-use crate::backup::chain::{check_links, delta_name, full_name, Link, FORMAT};
+use crate::backup::chain::{check_links, testing};
 
 const ZONE: &str = "example.zone";
 
-/// Links of (kind, first, last, time of first, time of last), in chain order; a seq of 0
-/// in `skip` leaves a hole (retention) before that link.
+/// Links of (kind, first, last, time of first, time of last), in chain order; an index in
+/// `skip_before` leaves a hole (retention) before that link.
 fn build(specs: &[(Kind, i64, i64, i64, i64)], skip_before: &[usize]) -> Vec<Verified> {
     let mut out: Vec<Verified> = Vec::new();
     let mut seq = 0;
     for (i, &(kind, first, last, t0, t1)) in specs.iter().enumerate() {
         seq += if skip_before.contains(&i) { 2 } else { 1 };
-        let session = "ab12cd34";
-        let object = match kind {
-            Kind::Full => Some(full_name(seq, session, last)),
-            Kind::Delta => Some(delta_name(seq, session, first, last)),
-            Kind::Gap => None,
-        };
         let next_delta = match kind {
             Kind::Full => out
                 .last()
@@ -23,30 +17,16 @@ fn build(specs: &[(Kind, i64, i64, i64, i64)], skip_before: &[usize]) -> Vec<Ver
                 .map_or(last + 1, |p| p.link.next_delta),
             _ => last + 1,
         };
-        let link = Link {
-            next_delta,
-            format: FORMAT.into(),
-            zone: ZONE.into(),
-            cluster_id: "c1".into(),
+        let v = testing::verified(testing::Spec {
             seq,
-            session: session.into(),
-            writer: "node1.example.zone".into(),
             kind,
-            first_revision: first,
-            last_revision: last,
-            first_time_ms: t0,
-            last_time_ms: t1,
-            object,
-            object_size: 1,
-            object_sha256: "00".into(),
-            prev: out.last().map(|p| p.sha256.clone()),
-            signed_ms: 0,
-        };
-        out.push(Verified {
-            name: link.manifest_name(),
-            sha256: format!("hash{seq}"),
-            link,
+            revisions: (first, last),
+            times: (t0, t1),
+            next_delta,
+            cluster: "c1",
+            prev: out.last(),
         });
+        out.push(v);
     }
     check_links(ZONE, &out).unwrap();
     out

@@ -103,6 +103,7 @@ pub fn write_bundle(
         node_name: node_name.to_string(),
         address: member.and_then(|m| m.address.clone()),
         member: member.is_some(),
+        tunneled: false,
     };
     let node_ca = root.issue_node_ca(&identity)?;
     let pki = dir.join("pki");

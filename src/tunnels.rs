@@ -189,7 +189,9 @@ pub fn cyfs_gateway_yaml(plan: &Plan, config: &str) -> String {
             out.push_str(&format!("      - {tunnel}\n"));
         }
     }
-    out.push_str("    inbound_admission:\n      anonymous: reject\n      named_min_relation: same_zone\n");
+    out.push_str(
+        "    inbound_admission:\n      anonymous: reject\n      named_min_relation: same_zone\n",
+    );
     let mut admit: Vec<String> = plan
         .admits
         .iter()

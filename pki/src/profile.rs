@@ -248,8 +248,7 @@ pub fn leaf_sans(kind: LeafKind, node: &NodeIdentity) -> Vec<Host> {
             // against the address its connection came from.
             // Through the zone gateway's tunnels a peer is dialled at 127.0.0.1 and its
             // connections arrive from there.
-            if node.tunneled
-                || matches!(node.host(), Host::Ip(IpAddr::V4(ip)) if ip.is_loopback())
+            if node.tunneled || matches!(node.host(), Host::Ip(IpAddr::V4(ip)) if ip.is_loopback())
             {
                 push_unique(&mut hosts, Host::Ip(IpAddr::from([127, 0, 0, 1])));
             }

@@ -60,7 +60,12 @@ pub fn require_listeners(node: &Node, config: &Path) -> Result<(), Error> {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
             )
         })
-        .map(|forward| format!("{} (cyfs member {}'s peer port)", forward.bind, forward.node))
+        .map(|forward| {
+            format!(
+                "{} (cyfs member {}'s peer port)",
+                forward.bind, forward.node
+            )
+        })
         .collect();
     if missing.is_empty() {
         return Ok(());

@@ -240,6 +240,39 @@ impl Net {
         }
     }
 
+    /// Lets into `machine` only TCP to `ports` (and loopback, and replies to its own
+    /// connections): every other port of it is unreachable from the other machines.
+    pub fn only_tcp_ports(&self, machine: &Machine, ports: &[u16]) {
+        self.run_in(
+            &machine.ns,
+            "iptables",
+            &["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"],
+        );
+        self.run_in(
+            &machine.ns,
+            "iptables",
+            &[
+                "-A",
+                "INPUT",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "ESTABLISHED,RELATED",
+                "-j",
+                "ACCEPT",
+            ],
+        );
+        for port in ports {
+            let port = port.to_string();
+            self.run_in(
+                &machine.ns,
+                "iptables",
+                &["-A", "INPUT", "-p", "tcp", "--dport", &port, "-j", "ACCEPT"],
+            );
+        }
+        self.run_in(&machine.ns, "iptables", &["-A", "INPUT", "-j", "DROP"]);
+    }
+
     /// Ends a partition.
     pub fn heal(&self, machine: &Machine) {
         self.run_in(&machine.ns, "iptables", &["-F"]);

@@ -318,7 +318,7 @@ fn internal(e: serde_json::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::zone::Zone;
+    use crate::config::zone::{Protocol, Zone};
     use zone_pki::Host;
 
     fn zone() -> Zone {
@@ -374,6 +374,25 @@ mod tests {
             std::slice::from_ref(&info)
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_cyfs_member_keeps_its_protocol_through_the_signed_document() {
+        let root = Authority::new_root("example.zone").unwrap();
+        let info = CertInfo::parse(root.cert_der()).unwrap();
+        let mut zone = zone();
+        zone.members.push(Member {
+            node_name: "home1.example.zone".into(),
+            address: None,
+            peer_port: 2480,
+            client_port: 2479,
+            protocol: Protocol::Cyfs,
+        });
+        let text = sign(&zone, &root, OffsetDateTime::now_utc()).unwrap();
+        assert!(text.contains("\"protocol\": \"cyfs\""), "{text}");
+        let doc = verify(&text, "example.zone", std::slice::from_ref(&info)).unwrap();
+        assert_eq!(doc.members, zone.members);
+        assert_eq!(doc.members[1].protocol, Protocol::Cyfs);
     }
 
     #[test]

@@ -349,6 +349,21 @@ fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
     ] {
         assert!(home1.iter().any(|l| l == expected), "{expected} not in:\n{home1:#?}");
     }
+    // A cyfs member listens on loopback only: a listen_address is refused.
+    let config = zone.config(1);
+    let original = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("listen_address = \"0.0.0.0\"\n{original}")).unwrap();
+    let mut cmd = zone_etcd();
+    cmd.args(["launch", "--dry-run", "--config", config.to_str().unwrap()]);
+    let (ok, _, err) = inside(&machines[1], &cmd);
+    fs::write(&config, original).unwrap();
+    assert!(!ok, "a cyfs member took a listen_address");
+    assert!(
+        common::one_error_line(&err).contains(
+            "listen_address: home1.cyfs.zone is a cyfs member: it listens only on 127.0.0.1"
+        ),
+        "{err}"
+    );
     let skip = "--experimental-peer-skip-client-san-verification=true";
     assert!(
         !home1.iter().any(|l| l.contains("skip-client-san")),
@@ -572,4 +587,77 @@ fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
         member.stop();
     }
     drop(tunnels);
+}
+
+/// The zone file's and the seed JSON's `cyfs`, the refusal of two cyfs members on one
+/// port (one line naming both, nothing written), and `gateway`'s output for the README's
+/// zone against the expected configuration, through the command line.
+#[test]
+fn cyfs_in_zone_files_and_the_gateway_configuration_of_a_fixed_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
+    common::run_ok(&common::ca_init_args("example.zone", &path("ca")));
+
+    // The seed's JSON document, with a cyfs member.
+    let json = r#"{"name": "example.zone", "type": "zone", "extend": {"etcd": [
+        {"node_name": "server.example.zone", "protocol": "https", "address": "203.0.113.7", "peer_port": 2380, "client_port": 2379},
+        {"node_name": "home1.example.zone", "protocol": "cyfs", "address": "", "peer_port": 2480, "client_port": 2479}]}}"#;
+    fs::write(path("zone.json"), json).unwrap();
+    common::run_ok(&common::bootstrap_args(
+        &path("ca"),
+        &path("zone.json"),
+        &path("json-nodes"),
+    ));
+    let config = path("json-nodes/server.example.zone/node.toml");
+    let (ok, out, err) = run(&["gateway", "--format", "json", "--config", &config]);
+    assert!(ok, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["forwards"][0]["bind"], "127.0.0.1:2480", "{plan}");
+
+    // Two cyfs members on one port: one line naming both, nothing written.
+    let clash = common::repo().join("tests/data/gateway/zone.toml");
+    let text = fs::read_to_string(&clash)
+        .unwrap()
+        .replace("peer_port = 2580", "peer_port = 2480");
+    fs::write(path("clash.toml"), text).unwrap();
+    let (ok, _, err) = run(&common::bootstrap_args(
+        &path("ca"),
+        &path("clash.toml"),
+        &path("clash-nodes"),
+    ));
+    assert!(
+        !ok,
+        "a zone with two cyfs members on port 2480 was bootstrapped"
+    );
+    let line = common::one_error_line(&err);
+    assert!(
+        line.contains("etcd #2 peer_port: port 2480 is the peer_port of cyfs member home1.example.zone (etcd #2) and the peer_port of home2.example.zone (etcd #3)"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("clash-nodes").exists(),
+        "the refusal wrote a bundle"
+    );
+
+    // The README's zone: each node's configuration is the expected one.
+    let zone = common::repo().join("tests/data/gateway/zone.toml");
+    common::run_ok(&common::bootstrap_args(
+        &path("ca"),
+        zone.to_str().unwrap(),
+        &path("nodes"),
+    ));
+    for node in ["home1", "server"] {
+        let config = path(&format!("nodes/{node}.example.zone/node.toml"));
+        let (ok, out, err) = run(&["gateway", "--config", &config]);
+        assert!(ok, "{err}");
+        let expected =
+            fs::read_to_string(common::repo().join(format!("tests/data/gateway/{node}.yaml")))
+                .unwrap()
+                .replace("/etc/zone-etcd/node.toml", &config);
+        assert!(
+            expected.contains("forward \"rtcp://"),
+            "the expected file is empty"
+        );
+        assert_eq!(out, expected, "{node}");
+    }
 }

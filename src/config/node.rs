@@ -283,8 +283,19 @@ impl Node {
     /// assign requested address"): a `listen_address` must be one of this machine's
     /// addresses or unspecified (`0.0.0.0`, `::`); without one, the member's own IP address
     /// from the zone file must be this machine's (behind a router it is not: the fix names
-    /// `listen_address`).
+    /// `listen_address`). A cyfs member listens only on loopback, where its gateway
+    /// delivers: it takes no `listen_address`.
     pub fn check_listen_address(&self) -> Result<(), Error> {
+        if let (Some(ip), Some(member)) = (self.listen_address, self.member()) {
+            if member.protocol == crate::config::zone::Protocol::Cyfs {
+                return Err(Error::new(format!(
+                    "{} is a cyfs member: it listens only on 127.0.0.1, where its gateway delivers its peers' and clients' connections, never on {ip}",
+                    self.name
+                ))
+                .field("listen_address")
+                .fix("remove listen_address from this node's node.toml"));
+            }
+        }
         let (ip, from_zone) = match (self.listen_address, self.member().map(Member::host)) {
             (Some(ip), _) => (ip, false),
             (None, Some(Host::Ip(ip))) => (ip, true),

@@ -133,7 +133,7 @@ fn empty_member_list() {
 }
 
 #[test]
-fn unknown_protocol_and_cyfs() {
+fn unknown_protocol_and_a_cyfs_member_with_an_address() {
     let base = one_member();
     bootstrap_refused(
         &base.replace("\"https\"", "\"gopher\""),
@@ -143,12 +143,13 @@ fn unknown_protocol_and_cyfs() {
             "use protocol = \"https\"",
         ],
     );
+    // A cyfs member is reached through the gateway at 127.0.0.1: an address is refused.
     bootstrap_refused(
         &base.replace("\"https\"", "\"cyfs\""),
         &[
-            "etcd #1 protocol",
-            "protocol \"cyfs\" is not supported yet",
-            "fix: use protocol = \"https\"",
+            "etcd #1 address",
+            "a cyfs member is reached only through the zone gateway",
+            "fix: leave address empty for a cyfs member",
         ],
     );
 }

@@ -16,8 +16,57 @@ use base64::Engine;
 use common::*;
 use rustls_pki_types::pem::PemObject;
 
+fn text(path: &Path) -> String {
+    path.to_str().unwrap().to_string()
+}
+
+/// `activate request --node NODE --out REQ_DIR` (on the node).
+fn request_args(node: &str, req: &Path) -> Vec<String> {
+    vec![
+        "activate".into(),
+        "request".into(),
+        "--node".into(),
+        node.into(),
+        "--out".into(),
+        text(req),
+    ]
+}
+
+/// `activate --ca CA --zone ZONE_FILE --request CSR --out ANSWER_DIR` (the owner).
+fn answer_args(ca: &Path, zone_file: &Path, csr: &Path, answer: &Path) -> Vec<String> {
+    [
+        "activate",
+        "--ca",
+        &text(ca),
+        "--zone",
+        &text(zone_file),
+        "--request",
+        &text(csr),
+        "--out",
+        &text(answer),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `activate install --request REQ_DIR --answer ANSWER_DIR --out BUNDLE_DIR` (the node).
+fn install_args(req: &Path, answer: &Path, bundle: &Path) -> Vec<String> {
+    [
+        "activate",
+        "install",
+        "--request",
+        &text(req),
+        "--answer",
+        &text(answer),
+        "--out",
+        &text(bundle),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Runs zone-etcd, insists it succeeds, and keeps everything it printed in `printed`.
-fn ok_printing(printed: &mut String, args: &[&str]) {
+fn ok_printing(printed: &mut String, args: &[String]) {
     let (ok, stdout, stderr) = run(args);
     assert!(ok, "zone-etcd {args:?} failed:\n{stderr}");
     printed.push_str(&stdout);
@@ -36,38 +85,12 @@ fn activate_by_request(
     bundle: &Path,
 ) -> String {
     let mut printed = String::new();
-    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok_printing(&mut printed, &request_args(node, req));
     ok_printing(
         &mut printed,
-        &["activate", "request", "--node", node, "--out", &s(req)],
+        &answer_args(ca, zone_file, &req.join("request.csr"), answer),
     );
-    ok_printing(
-        &mut printed,
-        &[
-            "activate",
-            "--ca",
-            &s(ca),
-            "--zone",
-            &s(zone_file),
-            "--request",
-            &s(&req.join("request.csr")),
-            "--out",
-            &s(answer),
-        ],
-    );
-    ok_printing(
-        &mut printed,
-        &[
-            "activate",
-            "install",
-            "--request",
-            &s(req),
-            "--answer",
-            &s(answer),
-            "--out",
-            &s(bundle),
-        ],
-    );
+    ok_printing(&mut printed, &install_args(req, answer, bundle));
     printed
 }
 
@@ -369,7 +392,7 @@ fn flip_signature_byte(csr_pem: &str) -> String {
 
 /// Runs a command that must be refused: non-zero exit, one error line containing every
 /// one of `says`, and nothing changed under `root`. Returns the line.
-fn refused(root: &Path, args: &[&str], says: &[&str]) -> String {
+fn refused(root: &Path, args: &[String], says: &[&str]) -> String {
     let before = snapshot(root);
     let (ok, _, stderr) = run(args);
     assert!(!ok, "zone-etcd {args:?} was not refused");
@@ -388,90 +411,53 @@ fn refused(root: &Path, args: &[&str], says: &[&str]) -> String {
     line
 }
 
-#[test]
-fn what_does_not_belong_together_is_refused_in_one_line_writing_nothing() {
-    let name = "refuse.zone";
-    let node1 = format!("node1.{name}");
+/// A zone file with one member at `address` and its CA, in a new directory.
+fn owner(name: &str, address: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let p = |rel: &str| root.join(rel).to_str().unwrap().to_string();
+    let node1 = format!("node1.{name}");
     fs::write(
-        root.join("zone.toml"),
-        zone_toml(name, &[(node1.as_str(), "127.0.115.3")]),
+        dir.path().join("zone.toml"),
+        zone_toml(name, &[(node1.as_str(), address)]),
     )
     .unwrap();
-    run_ok(&ca_init_args(name, &p("ca")));
-    let request =
-        |node: &str, out: &str| run_ok(&["activate", "request", "--node", node, "--out", &p(out)]);
-    let answer = |csr: &str, out: &str| {
-        run_ok(&[
-            "activate",
-            "--ca",
-            &p("ca"),
-            "--zone",
-            &p("zone.toml"),
-            "--request",
-            &p(csr),
-            "--out",
-            &p(out),
-        ])
-    };
-    request(&node1, "req-a");
-    request(&node1, "req-b"); // the same node, another key
-    request(&format!("client2.{name}"), "req-c"); // another node
-    request("node9.other.zone", "req-outside");
-    answer("req-a/request.csr", "answer-a");
-    answer("req-c/request.csr", "answer-c");
+    run_ok(&ca_init_args(name, &text(&dir.path().join("ca"))));
+    dir
+}
+
+#[test]
+fn what_does_not_belong_together_is_refused_in_one_line_writing_nothing() {
+    let dir = owner("refuse.zone", "127.0.115.3");
+    let root = dir.path();
+    let p = |rel: &str| root.join(rel);
+    let answer = |csr: &str, out: &str| answer_args(&p("ca"), &p("zone.toml"), &p(csr), &p(out));
+    run_ok(&request_args("node1.refuse.zone", &p("req-a")));
+    run_ok(&request_args("node1.refuse.zone", &p("req-b"))); // the same node, another key
+    run_ok(&request_args("client2.refuse.zone", &p("req-c"))); // another node
+    run_ok(&request_args("node9.other.zone", &p("req-outside")));
+    run_ok(&answer("req-a/request.csr", "answer-a"));
+    run_ok(&answer("req-c/request.csr", "answer-c"));
 
     // A name outside the zone: named, with the way out.
     refused(
         root,
+        &answer("req-outside/request.csr", "answer-outside"),
         &[
-            "activate",
-            "--ca",
-            &p("ca"),
-            "--zone",
-            &p("zone.toml"),
-            "--request",
-            &p("req-outside/request.csr"),
-            "--out",
-            &p("answer-outside"),
-        ],
-        &[
+            "req-outside/request.csr",
             "\"node9.other.zone\"",
             "neither a member of zone \"refuse.zone\"",
-            "request.csr",
             "activate request --node",
         ],
     );
     // An answer for another key: another request of the same node.
     refused(
         root,
-        &[
-            "activate",
-            "install",
-            "--request",
-            &p("req-b"),
-            "--answer",
-            &p("answer-a"),
-            "--out",
-            &p("bundle"),
-        ],
-        &["another key", "answer-a/pki/node.crt"],
+        &install_args(&p("req-b"), &p("answer-a"), &p("bundle")),
+        &["answer-a/pki/node.crt", "another key"],
     );
     // An answer for another node.
     refused(
         root,
-        &[
-            "activate",
-            "install",
-            "--request",
-            &p("req-a"),
-            "--answer",
-            &p("answer-c"),
-            "--out",
-            &p("bundle"),
-        ],
+        &install_args(&p("req-a"), &p("answer-c"), &p("bundle")),
         &[
             "answer-c/pki/node.crt",
             "another node",
@@ -480,158 +466,71 @@ fn what_does_not_belong_together_is_refused_in_one_line_writing_nothing() {
         ],
     );
     // A request whose signature does not verify.
-    let csr = fs::read_to_string(root.join("req-a/request.csr")).unwrap();
-    fs::write(root.join("bad.csr"), flip_signature_byte(&csr)).unwrap();
+    let csr = fs::read_to_string(p("req-a/request.csr")).unwrap();
+    fs::write(p("bad.csr"), flip_signature_byte(&csr)).unwrap();
     refused(
         root,
-        &[
-            "activate",
-            "--ca",
-            &p("ca"),
-            "--zone",
-            &p("zone.toml"),
-            "--request",
-            &p("bad.csr"),
-            "--out",
-            &p("answer-bad"),
-        ],
-        &["signature does not verify", "bad.csr"],
+        &answer("bad.csr", "answer-bad"),
+        &["bad.csr", "signature does not verify"],
     );
     // An existing, non-empty --out, for each of the three.
-    fs::create_dir(root.join("taken")).unwrap();
-    fs::write(root.join("taken/something"), "x").unwrap();
-    refused(
-        root,
-        &[
-            "activate",
-            "request",
-            "--node",
-            &node1,
-            "--out",
-            &p("taken"),
-        ],
-        &["not empty"],
-    );
-    refused(
-        root,
-        &[
-            "activate",
-            "--ca",
-            &p("ca"),
-            "--zone",
-            &p("zone.toml"),
-            "--request",
-            &p("req-a/request.csr"),
-            "--out",
-            &p("taken"),
-        ],
-        &["not empty"],
-    );
-    refused(
-        root,
-        &[
-            "activate",
-            "install",
-            "--request",
-            &p("req-a"),
-            "--answer",
-            &p("answer-a"),
-            "--out",
-            &p("taken"),
-        ],
-        &["not empty"],
-    );
+    fs::create_dir(p("taken")).unwrap();
+    fs::write(p("taken/something"), "x").unwrap();
+    for args in [
+        request_args("node1.refuse.zone", &p("taken")),
+        answer("req-a/request.csr", "taken"),
+        install_args(&p("req-a"), &p("answer-a"), &p("taken")),
+    ] {
+        refused(root, &args, &["taken", "not empty"]);
+    }
 
-    // The one that belongs together installs, and the refused ones wrote nothing.
-    run_ok(&[
-        "activate",
-        "install",
-        "--request",
-        &p("req-a"),
-        "--answer",
-        &p("answer-a"),
-        "--out",
-        &p("bundle"),
-    ]);
+    // What belongs together installs; the refused ones wrote nothing.
+    run_ok(&install_args(&p("req-a"), &p("answer-a"), &p("bundle")));
     for never in ["answer-outside", "answer-bad"] {
-        assert!(!root.join(never).exists(), "{never}");
+        assert!(!p(never).exists(), "{never}");
     }
 }
 
 #[test]
 fn an_answer_follows_the_nameservice_when_asked() {
-    let name = "follow.zone";
-    let node1 = format!("node1.{name}");
-    let dir = tempfile::tempdir().unwrap();
-    let p = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
-    fs::write(
-        dir.path().join("zone.toml"),
-        zone_toml(name, &[(node1.as_str(), "127.0.115.4")]),
-    )
-    .unwrap();
-    run_ok(&ca_init_args(name, &p("ca")));
-    run_ok(&["activate", "request", "--node", &node1, "--out", &p("req")]);
+    let dir = owner("follow.zone", "127.0.115.4");
+    let p = |rel: &str| dir.path().join(rel);
     let url = "http://127.0.116.1:3456";
-    run_ok(&[
-        "activate",
-        "--ca",
+    let with_nameservice = |mut args: Vec<String>, url: &str| {
+        args.extend(["--nameservice".to_string(), url.to_string()]);
+        args
+    };
+    run_ok(&request_args("node1.follow.zone", &p("req")));
+    let answer = answer_args(
         &p("ca"),
-        "--zone",
         &p("zone.toml"),
-        "--request",
         &p("req/request.csr"),
-        "--nameservice",
-        url,
-        "--out",
         &p("answer"),
-    ]);
-    run_ok(&[
-        "activate",
-        "install",
-        "--request",
-        &p("req"),
-        "--answer",
-        &p("answer"),
-        "--out",
-        &p("bundle"),
-    ]);
-    run_ok(&[
-        "activate",
-        "--ca",
-        &p("ca"),
-        "--zone",
-        &p("zone.toml"),
-        "--node",
-        &node1,
-        "--nameservice",
-        url,
-        "--out",
-        &p("classic"),
-    ]);
-    let config = fs::read_to_string(dir.path().join("bundle/node.toml")).unwrap();
-    assert_eq!(
-        config,
-        fs::read_to_string(dir.path().join("classic/node.toml")).unwrap()
     );
+    run_ok(&with_nameservice(answer, url));
+    run_ok(&install_args(&p("req"), &p("answer"), &p("bundle")));
+    let classic = activate_args(
+        &text(&p("ca")),
+        &text(&p("zone.toml")),
+        "node1.follow.zone",
+        &text(&p("classic")),
+    );
+    run_ok(&with_nameservice(classic, url));
+    let config = fs::read_to_string(p("bundle/node.toml")).unwrap();
+    assert_eq!(config, fs::read_to_string(p("classic/node.toml")).unwrap());
     let table: toml::Table = config.parse().unwrap();
     assert_eq!(table["nameservice"].as_str(), Some(url));
     assert!(!table.contains_key("etcd"), "no member list copy: {config}");
     // A bad URL is refused as `activate --node` refuses it.
+    let answer = answer_args(
+        &p("ca"),
+        &p("zone.toml"),
+        &p("req/request.csr"),
+        &p("answer2"),
+    );
     refused(
         dir.path(),
-        &[
-            "activate",
-            "--ca",
-            &p("ca"),
-            "--zone",
-            &p("zone.toml"),
-            "--request",
-            &p("req/request.csr"),
-            "--nameservice",
-            "ftp://nowhere",
-            "--out",
-            &p("answer2"),
-        ],
+        &with_nameservice(answer, "ftp://nowhere"),
         &["--nameservice"],
     );
 }

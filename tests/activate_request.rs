@@ -465,6 +465,28 @@ fn what_does_not_belong_together_is_refused_in_one_line_writing_nothing() {
             "\"node1.refuse.zone\"",
         ],
     );
+    // A request directory whose key is not its request's.
+    fs::create_dir(p("req-mixed")).unwrap();
+    fs::copy(p("req-a/request.csr"), p("req-mixed/request.csr")).unwrap();
+    fs::copy(p("req-b/node.key"), p("req-mixed/node.key")).unwrap();
+    refused(
+        root,
+        &install_args(&p("req-mixed"), &p("answer-a"), &p("bundle")),
+        &["req-mixed/node.key", "not the key of"],
+    );
+    // An answer whose ca.crt holds more than zone roots (here the node CA too).
+    fs::create_dir_all(p("answer-mixed/pki")).unwrap();
+    for file in ["node.toml", "pki/node.crt"] {
+        fs::copy(p("answer-a").join(file), p("answer-mixed").join(file)).unwrap();
+    }
+    let read = |rel: &str| fs::read_to_string(p(rel)).unwrap();
+    let both = read("answer-a/pki/node.crt") + &read("answer-a/pki/ca.crt");
+    fs::write(p("answer-mixed/pki/ca.crt"), both).unwrap();
+    refused(
+        root,
+        &install_args(&p("req-a"), &p("answer-mixed"), &p("bundle")),
+        &["answer-mixed/pki/ca.crt", "is not a root CA certificate"],
+    );
     // A request whose signature does not verify.
     let csr = fs::read_to_string(p("req-a/request.csr")).unwrap();
     fs::write(p("bad.csr"), flip_signature_byte(&csr)).unwrap();

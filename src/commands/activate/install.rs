@@ -17,14 +17,16 @@ use zone_pki::{Error, NodeRequest};
 
 use super::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
 use super::request;
-use crate::config::node::NodeFile;
+use crate::config::node::{trusted_roots, NodeFile};
 
 pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Error> {
     let csr_path = request_dir.join(request::REQUEST_FILE);
     let key_path = request_dir.join(request::KEY_FILE);
     let request =
         NodeRequest::from_pem(&zone_io::read_text(&csr_path)?).map_err(|e| e.file(&csr_path))?;
-    let key = zone_pki::authority::load_key(&key_path)?;
+    zone_io::check_key_mode(&key_path)?;
+    let key_pem = zone_io::read_text(&key_path)?;
+    let key = zone_pki::authority::parse_key(&key_pem).map_err(|e| e.file(&key_path))?;
     if !request.key_matches(&key) {
         return Err(Error::new(format!(
             "this key is not the key of {}",
@@ -33,11 +35,12 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
         .file(&key_path)
         .fix("give --request the directory `zone-etcd activate request` wrote, as it wrote it"));
     }
-    let key_pem = zone_io::read_text(&key_path)?;
 
     let (cert_path, ca_path) = (answer_dir.join(CERT_FILE), answer_dir.join(CA_FILE));
     let cert_pem = zone_io::read_text(&cert_path)?;
     let ca_pem = zone_io::read_text(&ca_path)?;
+    // What launch will trust: zone roots only (one, or two during a CA rotation).
+    trusted_roots(&ca_pem).map_err(|e| e.file(&ca_path))?;
     let (node_ca, root) = zone_pki::request::check_answer(&request, &cert_pem, &ca_pem)
         .map_err(|e| e.file(&cert_path))?;
 

@@ -211,6 +211,7 @@ pub fn client_endpoints(members: &[Member]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::zone::Protocol;
 
     fn member(name: &str, address: Option<&str>) -> Member {
         Member {
@@ -218,6 +219,7 @@ mod tests {
             address: address.map(Host::parse),
             peer_port: 2380,
             client_port: 2379,
+            protocol: Protocol::Https,
         }
     }
 
@@ -280,6 +282,32 @@ mod tests {
         assert_eq!(
             joining_initial_cluster(&members, 9, "node4.example.zone"),
             "node1.example.zone=https://10.0.1.10:2380,node4.example.zone=https://10.0.1.13:2380,node2.example.zone=https://10.0.1.11:2380"
+        );
+    }
+
+    #[test]
+    fn a_cyfs_member_is_reached_and_listens_only_on_loopback() {
+        let home = Member {
+            protocol: Protocol::Cyfs,
+            peer_port: 2480,
+            client_port: 2479,
+            ..member("home1.example.zone", None)
+        };
+        assert_eq!(peer_url(&home), "https://127.0.0.1:2480");
+        assert_eq!(client_url(&home), "https://127.0.0.1:2479");
+        assert_eq!(listen_peer_urls(&home, None), ["https://127.0.0.1:2480"]);
+        assert_eq!(listen_client_urls(&home, None), ["https://127.0.0.1:2479"]);
+        let server = member("server.example.zone", Some("203.0.113.7"));
+        assert_eq!(
+            initial_cluster(&[server.clone(), home.clone()]),
+            "server.example.zone=https://203.0.113.7:2380,home1.example.zone=https://127.0.0.1:2480"
+        );
+        // Making a member cyfs changes the zone's token: it is another cluster.
+        let ca = [7u8; 32];
+        let https_home = member("home1.example.zone", None);
+        assert_ne!(
+            cluster_token("example.zone", &[server.clone(), home], &ca),
+            cluster_token("example.zone", &[server, https_home], &ca)
         );
     }
 

@@ -19,5 +19,6 @@ pub mod nameservice;
 pub mod settings;
 pub mod snapshot;
 pub mod state;
+pub mod tunnels;
 pub mod wal;
 pub mod zone_doc;

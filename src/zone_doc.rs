@@ -334,6 +334,7 @@ mod tests {
                 address: Some(Host::parse("10.0.0.1")),
                 peer_port: 2380,
                 client_port: 2379,
+                protocol: Default::default(),
             }],
             settings: Settings::default(),
             backup: BackupSettings::default(),

@@ -365,6 +365,7 @@ fn identity() -> NodeIdentity {
         node_name: NODE.into(),
         address: Some(Host::parse(ADDRESS)),
         member: true,
+        tunneled: false,
     }
 }
 
@@ -531,6 +532,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
                 address: Some(Host::parse(ADDRESS)),
                 peer_port: if name == "doc_bad_member" { 0 } else { 2380 },
                 client_port: 2379,
+                protocol: Default::default(),
             };
             let zone = zone_etcd::config::zone::Zone {
                 name: if name == "doc_other_zone" {

@@ -124,6 +124,7 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
         node_name: "node1.other.zone".into(),
         address: None,
         member: true,
+        tunneled: false,
     };
     let other_ca = other_root.issue_node_ca(&other_node).unwrap();
     let foreign = identity(
@@ -156,6 +157,7 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
         node_name: zone.members[1].0.clone(),
         address: Some(zone_pki::Host::parse(&zone.members[1].1)),
         member: true,
+        tunneled: false,
     };
     for kind in [LeafKind::Client, LeafKind::Peer] {
         let forged = identity(
@@ -186,6 +188,7 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
         node_name: "client9.example.zone".into(),
         address: None,
         member: true,
+        tunneled: false,
     };
     let fake_peer = identity(
         zone.dir.path(),

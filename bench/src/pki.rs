@@ -368,6 +368,7 @@ fn in_process(runs: usize) -> Result<Value> {
         node_name: format!("node{i}.{ZONE}"),
         address: (i <= 5).then(|| Host::parse(&format!("127.0.77.{i}"))),
         member: i <= 5,
+        tunneled: false,
     };
     let node_ca = root
         .issue_node_ca(&identity(1))

@@ -86,6 +86,11 @@ pub struct NodeIdentity {
     pub address: Option<Host>,
     /// Whether the owner made this node an etcd member (its CA may then issue peer certs).
     pub member: bool,
+    /// Whether some member of the zone is reached through the zone gateway's loopback
+    /// tunnels: peers then dial `127.0.0.1` and connections arrive from it, so the peer
+    /// leaf carries `127.0.0.1` too (loopback names are always within the node CA's
+    /// constraints).
+    pub tunneled: bool,
 }
 
 impl NodeIdentity {
@@ -241,7 +246,11 @@ pub fn leaf_sans(kind: LeafKind, node: &NodeIdentity) -> Vec<Host> {
         LeafKind::Peer => {
             // Linux dials a 127.0.0.x peer from 127.0.0.1, and etcd checks a peer's SANs
             // against the address its connection came from.
-            if matches!(node.host(), Host::Ip(IpAddr::V4(ip)) if ip.is_loopback()) {
+            // Through the zone gateway's tunnels a peer is dialled at 127.0.0.1 and its
+            // connections arrive from there.
+            if node.tunneled
+                || matches!(node.host(), Host::Ip(IpAddr::V4(ip)) if ip.is_loopback())
+            {
                 push_unique(&mut hosts, Host::Ip(IpAddr::from([127, 0, 0, 1])));
             }
             hosts.push(Host::Dns(peer_name(&node.zone)));

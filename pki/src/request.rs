@@ -221,6 +221,7 @@ mod tests {
             node_name: name.into(),
             address: Some(Host::parse("10.0.0.1")),
             member,
+            tunneled: false,
         }
     }
 

@@ -7,6 +7,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::*;
+use zone_pki::profile::leaf_sans;
 use zone_pki::{Authority, Host, LeafKind, NodeIdentity};
 
 fn ders(pem: &str) -> Vec<CertificateDer<'static>> {
@@ -21,6 +22,7 @@ fn node(address: Option<&str>, member: bool) -> NodeIdentity {
         node_name: "node1.example.zone".into(),
         address: address.map(Host::parse),
         member,
+        tunneled: false,
     }
 }
 
@@ -368,4 +370,25 @@ fn the_backup_signer_signs_only_and_tls_leaves_never_sign_code() {
         let eku = leaf.extended_key_usage().unwrap().unwrap().value;
         assert!(!eku.code_signing, "{kind:?} must not be a signer");
     }
+}
+
+#[test]
+fn a_zone_with_tunnels_puts_loopback_in_peer_leaves() {
+    let plain = node(Some("203.0.113.7"), true);
+    let tunneled = NodeIdentity {
+        tunneled: true,
+        ..plain.clone()
+    };
+    let loopback = Host::parse("127.0.0.1");
+    assert!(!leaf_sans(LeafKind::Peer, &plain).contains(&loopback));
+    assert!(leaf_sans(LeafKind::Peer, &tunneled).contains(&loopback));
+    // Only the peer leaf changes: the client leaf still names its node alone.
+    assert_eq!(
+        leaf_sans(LeafKind::Client, &tunneled),
+        leaf_sans(LeafKind::Client, &plain)
+    );
+    // And the node CA permits it, so the leaf can be issued.
+    let root = Authority::new_root("example.zone").unwrap();
+    let node_ca = root.issue_node_ca(&tunneled).unwrap();
+    node_ca.issue_leaf(LeafKind::Peer, &tunneled, None).unwrap();
 }

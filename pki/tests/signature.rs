@@ -26,6 +26,7 @@ fn name_constraints_permit_own_names_and_subdomains_only() {
         node_name: "node1.example.zone".into(),
         address: Some(Host::parse("10.0.0.1")),
         member: true,
+        tunneled: false,
     };
     let ca = CertInfo::parse(root.issue_node_ca(&node).unwrap().cert_der()).unwrap();
     for ok in [

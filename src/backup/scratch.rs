@@ -130,6 +130,7 @@ impl Scratch {
             node_name: "scratch.drill.invalid".into(),
             address: Some(zone_pki::Host::parse("127.0.0.1")),
             member: true,
+            tunneled: false,
         };
         let root = Authority::new_root(&node.zone).map_err(|e| e.to_string())?;
         let node_ca = root.issue_node_ca(&node).map_err(|e| e.to_string())?;

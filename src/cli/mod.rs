@@ -215,6 +215,16 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// The zone gateway's tunnels this node needs for the zone's cyfs members, as
+    /// cyfs-gateway stack configuration (or JSON).
+    Gateway {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// `cyfs-gateway` (YAML stacks to include from the gateway's configuration) or
+        /// `json` (the same plan, for any other forwarder).
+        #[arg(long, value_enum, default_value = "cyfs-gateway")]
+        format: commands::gateway::Format,
+    },
     /// Backups of the zone's data: save, list, prune.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),

@@ -98,6 +98,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             endpoint: endpoint.as_deref(),
             region: region.as_deref(),
         }),
+        Cmd::Gateway { config, format } => commands::gateway::run(config, *format),
         Cmd::Undo {
             config,
             prefix,

@@ -38,6 +38,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     node.check_node_ca_covers(&node.identity())
         .map_err(|e| e.file(config))?;
     node.check_listen_address().map_err(|e| e.file(config))?;
+    super::gateway::require_listeners(&node, config)?;
     let (binary, release) = super::local_etcd(&node, config, etcd::Remember::Yes)?;
     let tls = super::current_leaves(&node, &LeafKind::ALL).map_err(|e| e.file(config))?;
     let creds = Credentials::load(&tls)?;
@@ -121,6 +122,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         etcd: &release,
         settings: &node.settings,
         listen: node.listen_address,
+        tunneled: crate::config::zone::has_tunnels(&node.members),
     };
     if learner {
         super::promote_learner::spawn(config, id)?;

@@ -9,6 +9,7 @@ pub mod ca_rotation;
 pub mod check;
 pub mod demo;
 pub mod env;
+pub mod gateway;
 pub mod generate;
 pub mod issue_client;
 pub mod join;

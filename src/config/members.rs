@@ -8,11 +8,15 @@ use zone_pki::profile::peer_name;
 use zone_pki::{Error, Host};
 
 use super::check_dns_name;
-use super::zone::{Member, RawMember, DEFAULT_CLIENT_PORT, DEFAULT_PEER_PORT};
+use super::zone::{
+    Member, Protocol, RawMember, DEFAULT_CLIENT_PORT, DEFAULT_PEER_PORT, TUNNEL_HOST,
+};
 
 /// Validates a member list (from a zone file, a node config or a nameservice document):
 /// non-empty; DNS node names, unique, none a parent domain of another or of the zone's
-/// reserved peer name; protocol https; ports 1–65535; no address:port used twice.
+/// reserved peer name; protocol https or cyfs; ports 1–65535; no address:port used twice;
+/// a cyfs member's ports used by no other member (every node's gateway binds them on
+/// loopback).
 pub fn validate_members(zone: &str, raw: &[RawMember]) -> Result<Vec<Member>, Error> {
     if raw.is_empty() {
         return Err(Error::new("the etcd member list is empty")
@@ -25,6 +29,7 @@ pub fn validate_members(zone: &str, raw: &[RawMember]) -> Result<Vec<Member>, Er
     for (index, entry) in raw.iter().enumerate() {
         members.push(validate_member(index + 1, entry)?);
     }
+    check_tunnel_ports(&members)?;
     let mut seen_names: HashMap<&str, usize> = HashMap::new();
     let mut seen_endpoints: HashMap<(Host, u16), (usize, &'static str)> = HashMap::new();
     for (index, member) in members.iter().enumerate() {
@@ -70,6 +75,56 @@ pub fn validate_members(zone: &str, raw: &[RawMember]) -> Result<Vec<Member>, Er
     }
     check_metrics_ports(&members)?;
     Ok(members)
+}
+
+/// A cyfs member is reached at its ports on `127.0.0.1` of every node, where the node's
+/// gateway (or, on its own node, its etcd) listens: no other member may use its peer or
+/// client port, in any role (peer, client or metrics port), or one node would need two
+/// listeners on one loopback port.
+fn check_tunnel_ports(members: &[Member]) -> Result<(), Error> {
+    let ports = |m: &Member| {
+        [
+            (m.peer_port, "peer_port"),
+            (m.client_port, "client_port"),
+            (m.metrics_port(), "metrics port (peer_port + 1)"),
+        ]
+    };
+    for (index, cyfs) in members.iter().enumerate() {
+        if cyfs.protocol != Protocol::Cyfs {
+            continue;
+        }
+        for (port, what) in ports(cyfs).into_iter().take(2) {
+            for (other_index, other) in members.iter().enumerate() {
+                if other_index == index {
+                    continue;
+                }
+                let Some((_, other_what)) = ports(other).into_iter().find(|(p, _)| *p == port)
+                else {
+                    continue;
+                };
+                let (both, fix) = match other.protocol {
+                    Protocol::Cyfs => (
+                        "both are cyfs members, and every node reaches each cyfs member at its own ports on 127.0.0.1",
+                        "give each cyfs member its own peer_port and client_port, e.g. 2380/2379 for one and 2480/2479 for the next",
+                    ),
+                    Protocol::Https => (
+                        "every node's gateway listens on a cyfs member's ports on 127.0.0.1, where that member's etcd listens too",
+                        "give the cyfs member ports no other member uses, e.g. peer_port = 2480 and client_port = 2479",
+                    ),
+                };
+                return Err(Error::new(format!(
+                    "port {port} is the {what} of cyfs member {} (etcd #{}) and the {other_what} of {} (etcd #{}): {both}",
+                    cyfs.node_name,
+                    index + 1,
+                    other.node_name,
+                    other_index + 1
+                ))
+                .field(format!("etcd #{} {what}", index + 1))
+                .fix(fix));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each member's metrics port (peer port + 1, on loopback) must exist and be free: not its
@@ -142,19 +197,15 @@ fn validate_member(number: usize, raw: &RawMember) -> Result<Member, Error> {
             .field(format!("{at} node_name"))
             .fix("use the node's DNS name, e.g. node1.example.zone")
     })?;
-    match raw.protocol.as_deref().unwrap_or("https") {
-        "https" => {}
-        "cyfs" => {
-            return Err(Error::new("protocol \"cyfs\" is not supported yet")
-                .field(format!("{at} protocol"))
-                .fix("use protocol = \"https\"; for a member behind NAT, give the router's public address here, forward its peer and client ports to the member, and set listen_address = \"<its LAN address>\" in that node's node.toml (README: members behind NAT)"))
-        }
+    let protocol = match raw.protocol.as_deref().unwrap_or("https") {
+        "https" => Protocol::Https,
+        "cyfs" => Protocol::Cyfs,
         other => {
             return Err(Error::new(format!("unknown protocol {other:?}"))
                 .field(format!("{at} protocol"))
-                .fix("use protocol = \"https\""))
+                .fix("use protocol = \"https\" (reached at its address) or \"cyfs\" (reached only through the zone gateway's tunnels)"))
         }
-    }
+    };
     let address = match raw.address.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => {
@@ -182,7 +233,19 @@ fn validate_member(number: usize, raw: &RawMember) -> Result<Member, Error> {
             }),
         }
     };
+    let address = match (protocol, address) {
+        (Protocol::Cyfs, Some(host)) if host != Host::Ip(TUNNEL_HOST) => {
+            return Err(Error::new(format!(
+                "a cyfs member is reached only through the zone gateway, at {TUNNEL_HOST} on every node; the address {host} would not be used"
+            ))
+            .field(format!("{at} address"))
+            .fix("leave address empty for a cyfs member (or make it an https member reached at that address)"))
+        }
+        (Protocol::Cyfs, _) => None,
+        (Protocol::Https, address) => address,
+    };
     Ok(Member {
+        protocol,
         peer_port: port(raw.peer_port, DEFAULT_PEER_PORT, "peer_port")?,
         client_port: port(raw.client_port, DEFAULT_CLIENT_PORT, "client_port")?,
         node_name,
@@ -223,6 +286,63 @@ mod tests {
         assert_eq!(members[0].node_name, "node2.example.zone");
         assert_eq!(members[1].address, None);
         assert_eq!(members[1].host(), Host::Dns("node1.example.zone".into()));
+    }
+
+    fn cyfs(name: &str, peer: i64, client: i64) -> RawMember {
+        RawMember {
+            protocol: Some("cyfs".into()),
+            ..raw(name, "", peer, client)
+        }
+    }
+
+    #[test]
+    fn cyfs_members_are_reached_on_loopback_at_ports_of_their_own() {
+        let members = validate_members(
+            "example.zone",
+            &[
+                raw("server.example.zone", "203.0.113.7", 2380, 2379),
+                cyfs("home1.example.zone", 2480, 2479),
+                cyfs("home2.example.zone", 2580, 2579),
+            ],
+        )
+        .unwrap();
+        assert_eq!(members[1].protocol, Protocol::Cyfs);
+        assert_eq!(members[1].address, None);
+        assert_eq!(members[1].host(), Host::Ip(TUNNEL_HOST));
+        assert_eq!(members[0].host(), Host::parse("203.0.113.7"));
+        // An address that is loopback already says nothing new.
+        let mut loopback = cyfs("home1.example.zone", 2480, 2479);
+        loopback.address = Some("127.0.0.1".into());
+        validate_members("example.zone", &[loopback]).unwrap();
+
+        let two = refuse(&[
+            raw("server.example.zone", "203.0.113.7", 2380, 2379),
+            cyfs("home1.example.zone", 2480, 2479),
+            cyfs("home2.example.zone", 2480, 2579),
+        ]);
+        assert!(
+            two.starts_with("etcd #2 peer_port: port 2480 is the peer_port of cyfs member home1.example.zone (etcd #2) and the peer_port of home2.example.zone (etcd #3): both are cyfs members"),
+            "{two}"
+        );
+        assert!(two.contains("(fix: give each cyfs member its own peer_port and client_port"));
+        // An https member on another machine still may not take a cyfs member's port:
+        // every node's gateway listens there on loopback.
+        let https = refuse(&[
+            raw("server.example.zone", "203.0.113.7", 2380, 2479),
+            cyfs("home1.example.zone", 2480, 2479),
+        ]);
+        assert!(
+            https.starts_with("etcd #2 client_port: port 2479 is the client_port of cyfs member home1.example.zone (etcd #2) and the client_port of server.example.zone (etcd #1): every node's gateway"),
+            "{https}"
+        );
+        let metrics = refuse(&[
+            raw("server.example.zone", "203.0.113.7", 2380, 2379),
+            cyfs("home1.example.zone", 2381, 2479),
+        ]);
+        assert!(
+            metrics.contains("the metrics port (peer_port + 1) of server.example.zone"),
+            "{metrics}"
+        );
     }
 
     #[test]
@@ -267,7 +387,7 @@ mod tests {
             ..a.clone()
         };
         assert!(refuse(&[cyfs]).contains(
-            "\"cyfs\" is not supported yet (fix: use protocol = \"https\"; for a member behind NAT"
+            "etcd #1 address: a cyfs member is reached only through the zone gateway, at 127.0.0.1 on every node; the address 10.0.0.1 would not be used (fix: leave address empty"
         ));
         let ftp = RawMember {
             protocol: Some("ftp".into()),

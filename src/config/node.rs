@@ -345,6 +345,7 @@ impl Node {
             node_name: self.name.clone(),
             address: member.and_then(|m| m.address.clone()),
             member: member.is_some(),
+            tunneled: crate::config::zone::has_tunnels(&self.members),
         }
     }
 

@@ -11,7 +11,7 @@ use zone_pki::profile::peer_name;
 use zone_pki::LeafKind;
 
 use crate::cluster::{self, ClusterState};
-use crate::config::zone::Member;
+use crate::config::zone::{Member, Protocol};
 use crate::leaves::LeafPaths;
 use crate::settings::Settings;
 
@@ -43,6 +43,9 @@ pub struct EtcdPlan<'a> {
     pub etcd: &'a Profile,
     /// The zone's settings (timing, quota, compaction), defaults included.
     pub settings: &'a Settings,
+    /// Whether the zone has members reached through the gateway's tunnels
+    /// ([`crate::config::zone::has_tunnels`]).
+    pub tunneled: bool,
 }
 
 /// The etcd argv after the binary, one `--flag=value` per argument.
@@ -122,6 +125,16 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         // Before serving, compare this member's data with its peers'.
         plan.etcd.corrupt_check.flag(),
     ];
+    if plan.tunneled && plan.member.protocol == Protocol::Https {
+        // A cyfs member dials this one from wherever its home network is (a shared
+        // carrier-grade NAT address, not one its certificate could name), so the peer
+        // port cannot also demand that the dialling peer's certificate name the address
+        // its connection comes from. What admits a peer is unchanged: a certificate
+        // chained to the zone root bearing the zone's peer name, which only a member's
+        // node CA can issue. (A cyfs member keeps the check: everything reaches it from
+        // 127.0.0.1, which every peer certificate of such a zone carries.)
+        settings.push((plan.etcd.peer_skip_san_check, "true".into()));
+    }
     settings.extend(plan.settings.flags());
     settings
 }

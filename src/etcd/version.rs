@@ -127,6 +127,9 @@ pub struct Profile {
     /// Whether it takes `--unsafe-no-fsync` (3.5 and later): only ever given to a
     /// throwaway scratch member, never to a member of the zone.
     pub unsafe_no_fsync: bool,
+    /// The flag that turns off the peer port's check of a dialling peer's certificate
+    /// against the address its connection comes from: 3.6 dropped `experimental-`.
+    pub peer_skip_san_check: &'static str,
     /// Lines to show at launch, in `status` and in `check`: known defects of this release.
     pub warnings: Vec<String>,
 }
@@ -177,6 +180,11 @@ pub fn profile(version: Version) -> Result<Profile, String> {
         tls,
         corrupt_check,
         unsafe_no_fsync: version.series() >= (3, 5),
+        peer_skip_san_check: if version.series() >= (3, 6) {
+            "peer-skip-client-san-verification"
+        } else {
+            "experimental-peer-skip-client-san-verification"
+        },
         warnings,
     })
 }

@@ -954,6 +954,7 @@ pub fn member_identity(zone: &TestZone, index: usize) -> zone_pki::NodeIdentity 
         node_name: zone.members[index].0.clone(),
         address: Some(zone_pki::Host::parse(&zone.members[index].1)),
         member: true,
+        tunneled: false,
     }
 }
 

@@ -38,6 +38,8 @@ pub fn node_identity(zone: &Zone, node_name: &str) -> NodeIdentity {
         node_name: node_name.to_string(),
         address: member.and_then(|m| m.address.clone()),
         member: member.is_some(),
+        // Only leaves differ for a zone with tunnels; a node CA permits loopback anyway.
+        tunneled: false,
     }
 }
 

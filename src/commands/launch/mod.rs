@@ -52,6 +52,9 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
     node.check_listen_address().map_err(|e| e.file(config))?;
+    if !dry_run {
+        super::gateway::require_listeners(&node, config)?;
+    }
     let remember = if dry_run {
         etcd::Remember::No
     } else {
@@ -78,6 +81,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         etcd: &release,
         settings: &node.settings,
         listen: node.listen_address,
+        tunneled: crate::config::zone::has_tunnels(&node.members),
     };
     if dry_run {
         match format {

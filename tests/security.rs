@@ -324,6 +324,59 @@ fn every_command_keeps_keys_private_and_out_of_every_output() {
             &p("app"),
         ],
     );
+    // Activation by request: the node's key, the owner's answer, the node's bundle; and
+    // the install of another node's answer, refused.
+    let (req, answer) = (p("laptop-req"), p("laptop-answer"));
+    let csr = p("laptop-req/request.csr");
+    let (ca, zone) = (p("ca"), p("zone.toml"));
+    for args in [
+        [
+            "activate",
+            "request",
+            "--node",
+            "laptop.sec.zone",
+            "--out",
+            &req,
+        ]
+        .as_slice(),
+        &[
+            "activate",
+            "--ca",
+            &ca,
+            "--zone",
+            &zone,
+            "--request",
+            &csr,
+            "--out",
+            &answer,
+        ],
+        &[
+            "activate",
+            "install",
+            "--request",
+            &req,
+            "--answer",
+            &answer,
+            "--out",
+            &p("laptop"),
+        ],
+    ] {
+        t.ok(root, args);
+    }
+    let other_node = p("app");
+    t.fails(
+        root,
+        &[
+            "activate",
+            "install",
+            "--request",
+            &req,
+            "--answer",
+            &other_node,
+            "--out",
+            &p("laptop2"),
+        ],
+    );
     t.ok(
         root,
         &[

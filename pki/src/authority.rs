@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-use rcgen::{CertificateParams, Issuer, KeyPair, SerialNumber, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    Certificate, CertificateParams, Issuer, KeyPair, PublicKeyData, SerialNumber,
+    PKCS_ECDSA_P256_SHA256,
+};
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -15,6 +18,7 @@ use zone_io::{read_text, Error, Result};
 
 use crate::inspect::CertInfo;
 use crate::profile::{self, LeafKind, NodeIdentity};
+use crate::request::NodeRequest;
 
 /// A CA certificate (with the chain above it, root excluded) and its signing key.
 pub struct Authority {
@@ -146,17 +150,47 @@ impl Authority {
             .map_err(|e| Error::new(format!("cannot sign: {e}")))
     }
 
-    /// Issues a node its own name-constrained CA.
+    /// Issues a node its own name-constrained CA, with a fresh key.
     pub fn issue_node_ca(&self, node: &NodeIdentity) -> Result<Authority> {
-        let params = with_serial(profile::node_ca(node, OffsetDateTime::now_utc())?)?;
         let key = new_key()?;
-        let cert = params.signed_by(&key, &self.issuer).map_err(sign_error)?;
+        let (params, cert) = self.sign_node_ca(node, &key)?;
         Ok(Authority {
             chain_pem: format!("{}{}", cert.pem(), self.chain_below_root()),
             is_root: false,
             cert: cert.der().clone(),
             issuer: Issuer::new(params, key),
         })
+    }
+
+    /// Issues a node its own name-constrained CA for the public key of its request: the
+    /// same profile as [`Authority::issue_node_ca`], for the key the node keeps. Only the
+    /// request's key is used; what the certificate says comes from `node` (the owner's
+    /// zone file), never from the request. Returns the chain PEM (node CA, then the CAs
+    /// below the root), what `node.crt` holds.
+    pub fn issue_node_ca_for(&self, node: &NodeIdentity, request: &NodeRequest) -> Result<String> {
+        if request.node_name() != node.node_name {
+            return Err(Error::new(format!(
+                "the request is for node {:?}, not {:?}",
+                request.node_name(),
+                node.node_name
+            )));
+        }
+        let (_, cert) = self.sign_node_ca(node, request.public_key())?;
+        Ok(format!("{}{}", cert.pem(), self.chain_below_root()))
+    }
+
+    /// The one path every node CA is signed on: the node-CA profile, a fresh serial,
+    /// this CA's signature over `public_key`.
+    fn sign_node_ca(
+        &self,
+        node: &NodeIdentity,
+        public_key: &impl PublicKeyData,
+    ) -> Result<(CertificateParams, Certificate)> {
+        let params = with_serial(profile::node_ca(node, OffsetDateTime::now_utc())?)?;
+        let cert = params
+            .signed_by(public_key, &self.issuer)
+            .map_err(sign_error)?;
+        Ok((params, cert))
     }
 
     /// Issues a leaf (server, peer or client) for `node`; `client_name` sets a client's CN.
@@ -193,7 +227,7 @@ impl Authority {
     }
 }
 
-fn new_key() -> Result<KeyPair> {
+pub(crate) fn new_key() -> Result<KeyPair> {
     KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
         .map_err(|e| Error::new(format!("cannot generate an ECDSA P-256 key: {e}")))
 }
@@ -209,7 +243,7 @@ fn with_serial(mut params: CertificateParams) -> Result<CertificateParams> {
     Ok(params)
 }
 
-fn sign_error(e: rcgen::Error) -> Error {
+pub(crate) fn sign_error(e: rcgen::Error) -> Error {
     Error::new(format!("cannot sign the certificate: {e}"))
 }
 

@@ -132,6 +132,11 @@ impl CertInfo {
         key.public_key_raw() == self.spki.as_slice()
     }
 
+    /// The subject public key (the BIT STRING's bytes of its SubjectPublicKeyInfo).
+    pub fn public_key_bits(&self) -> &[u8] {
+        &self.spki
+    }
+
     /// True for a certificate whose issuer is itself (a root).
     pub fn is_self_issued(&self) -> bool {
         self.raw_subject == self.raw_issuer

@@ -3,6 +3,8 @@
 //! - [`profile`]: what each certificate says (pure).
 //! - [`authority`]: the zone root and node CAs that sign them.
 //! - [`inspect`]: reading certificates back to check them.
+//! - [`request`]: activation by request: a node's key and PKCS#10 request, read back
+//!   and verified, and the owner's answer checked against them.
 //!
 //! Files are read and written through zone-io (bounded reads, private atomic writes,
 //! staged directories), and [`Error`] is zone-io's house error type
@@ -11,14 +13,18 @@
 //!
 //! Trust model: the zone root CA stays with the owner; each node gets a `pathlen:0` CA
 //! name-constrained to its own names and issues its own server, peer and client leaves,
-//! so no private key travels after activation and no node can speak for another.
+//! so no private key travels after activation and no node can speak for another. With
+//! activation by request ([`request`]) not even the node CA's key travels: the node makes
+//! it and the owner certifies its public key.
 
 pub mod authority;
 pub mod inspect;
 pub mod profile;
+pub mod request;
 
 pub use authority::{Authority, Issued};
 pub use inspect::CertInfo;
 pub use profile::{Host, LeafKind, NodeIdentity};
+pub use request::{NewRequest, NodeRequest};
 /// The house error type, defined in zone-io (see the crate docs).
 pub use zone_io::{Error, Result};

@@ -8,9 +8,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands;
 
+mod activate;
 mod backup;
 mod run;
 
+pub use activate::{ActivateArgs, ActivateStep};
 pub use backup::BackupCmd;
 pub use run::{exit_code, run, EXIT_DO_NOT_RETRY};
 
@@ -35,25 +37,9 @@ pub enum Cmd {
     /// The zone root CA.
     #[command(subcommand)]
     Ca(CaCmd),
-    /// Issue one node its bundle: node.toml, the zone CA and the node's own CA.
-    Activate {
-        /// Directory with the zone root CA (ca.crt, ca.key).
-        #[arg(long, value_name = "DIR")]
-        ca: PathBuf,
-        /// The zone file (TOML, or the nameservice JSON document).
-        #[arg(long, value_name = "ZONE_FILE")]
-        zone: PathBuf,
-        /// The node's DNS name, e.g. node1.example.zone.
-        #[arg(long, value_name = "NODE_NAME")]
-        node: String,
-        /// The node follows the member list the nameservice at URL publishes (signed with
-        /// `zone sign`) instead of keeping a copy in node.toml.
-        #[arg(long, value_name = "URL")]
-        nameservice: Option<String>,
-        /// Where to write the bundle (must not exist, or be empty).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
+    /// Issue one node its bundle: node.toml, the zone CA and the node's own CA; or answer
+    /// a node's request, so its key never leaves it (`activate request`, then `install`).
+    Activate(ActivateArgs),
     /// Offline bootstrap: a bundle for every etcd member, under DIR/<node_name>/.
     Bootstrap {
         #[arg(long, value_name = "DIR")]

@@ -3,7 +3,9 @@
 
 use zone_pki::Error;
 
-use super::{command, BackupCmd, CaCmd, Cli, Cmd, SnapshotCmd, ZoneCmd};
+use super::{
+    command, ActivateArgs, ActivateStep, BackupCmd, CaCmd, Cli, Cmd, SnapshotCmd, ZoneCmd,
+};
 use crate::commands;
 
 /// Runs the command the line names.
@@ -13,13 +15,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Ca(CaCmd::Rotate { ca, out }) => commands::ca_rotation::begin(ca, out),
         Cmd::Ca(CaCmd::Retire { ca }) => commands::ca_rotation::retire(ca),
         Cmd::Trust { config, ca } => commands::trust::run(config, ca),
-        Cmd::Activate {
-            ca,
-            zone,
-            node,
-            nameservice,
-            out,
-        } => commands::activate::run(ca, zone, node, nameservice.as_deref(), out),
+        Cmd::Activate(args) => activate(args),
         Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
         Cmd::Launch {
             config,
@@ -155,6 +151,36 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             commands::generate::completions(command(), *shell, &mut std::io::stdout())
         }
         Cmd::Man { out } => commands::generate::man_pages(command(), out),
+    }
+}
+
+/// `activate`: the node's steps, or the owner's form with --node or --request (clap
+/// requires --ca, --zone, --out and one of those without a step).
+fn activate(args: &ActivateArgs) -> Result<(), Error> {
+    use commands::activate;
+    let missing = |flag: &str| {
+        Error::new("missing")
+            .field(flag)
+            .fix(format!("give {flag}"))
+    };
+    match &args.step {
+        Some(ActivateStep::Request { node, out }) => activate::request::run(node, out),
+        Some(ActivateStep::Install {
+            request,
+            answer,
+            out,
+        }) => activate::install::run(request, answer, out),
+        None => {
+            let ca = args.ca.as_deref().ok_or_else(|| missing("--ca"))?;
+            let zone = args.zone.as_deref().ok_or_else(|| missing("--zone"))?;
+            let out = args.out.as_deref().ok_or_else(|| missing("--out"))?;
+            let nameservice = args.nameservice.as_deref();
+            match (&args.node, &args.request) {
+                (Some(node), None) => activate::run(ca, zone, node, nameservice, out),
+                (None, Some(request)) => activate::answer::run(ca, zone, request, nameservice, out),
+                _ => Err(missing("--node").fix("give --node NODE_NAME or --request REQUEST_FILE")),
+            }
+        }
     }
 }
 

@@ -1,0 +1,119 @@
+//! What `activate` writes: a node's bundle (node.toml, pki/ca.crt, pki/node.crt,
+//! pki/node.key) or, answering a node's request, the same without the key.
+//!
+//! Invariants: a bundle and an answer come from one writer ([`write_answer`]), so an
+//! answer installed beside its key is byte for byte what `activate --node` lays out;
+//! node.toml names the files as `pki/ca.crt`, `pki/node.crt`, `pki/node.key` in both;
+//! the node CA is always issued for the identity the owner's zone file gives.
+
+use std::path::Path;
+
+use zone_io::{KEY_MODE, PUBLIC_MODE};
+use zone_pki::{Authority, Error, NodeIdentity};
+
+use crate::config::node::NodeFile;
+use crate::config::zone::{RawMember, Zone};
+
+/// Where an activated node finds the zone's member list.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberList<'a> {
+    /// A copy in node.toml, as it is now (offline zones).
+    Copy,
+    /// The nameservice at this base URL: the node follows the owner's signed document.
+    Nameservice(&'a str),
+}
+
+/// The files of a bundle, relative to its directory (node.toml names them so).
+pub const CA_FILE: &str = "pki/ca.crt";
+pub const CERT_FILE: &str = "pki/node.crt";
+pub const KEY_FILE: &str = "pki/node.key";
+pub const CONFIG_FILE: &str = "node.toml";
+
+/// Who `node_name` is in `zone`, as its node CA says it: a member with its address, or
+/// a client node reached by its name.
+pub fn node_identity(zone: &Zone, node_name: &str) -> NodeIdentity {
+    let member = zone.member(node_name);
+    NodeIdentity {
+        zone: zone.name.clone(),
+        node_name: node_name.to_string(),
+        address: member.and_then(|m| m.address.clone()),
+        member: member.is_some(),
+        // Only leaves differ for a zone with tunnels; a node CA permits loopback anyway.
+        tunneled: false,
+    }
+}
+
+/// Writes a node bundle into `dir` (a staging directory): node.toml, pki/ca.crt,
+/// pki/node.crt (node CA, then nothing: the root is in ca.crt), pki/node.key.
+/// `trust` is what the node trusts: the root, or both roots during a zone CA rotation.
+pub fn write_bundle(
+    dir: &Path,
+    root: &Authority,
+    trust: &str,
+    zone: &Zone,
+    node_name: &str,
+    members: MemberList<'_>,
+) -> Result<(), Error> {
+    let node_ca = root.issue_node_ca(&node_identity(zone, node_name))?;
+    write_answer(dir, trust, node_ca.chain_pem(), zone, node_name, members)?;
+    zone_io::write_new(&dir.join(KEY_FILE), node_ca.key_pem().as_bytes(), KEY_MODE)
+}
+
+/// Writes everything of a bundle but the key into `dir` (a staging directory):
+/// node.toml, pki/ca.crt (`trust`), pki/node.crt (`node_ca_chain`).
+pub fn write_answer(
+    dir: &Path,
+    trust: &str,
+    node_ca_chain: &str,
+    zone: &Zone,
+    node_name: &str,
+    members: MemberList<'_>,
+) -> Result<(), Error> {
+    zone_io::ensure_private_dir(&dir.join("pki"))?;
+    zone_io::write_new(&dir.join(CA_FILE), trust.as_bytes(), PUBLIC_MODE)?;
+    zone_io::write_new(&dir.join(CERT_FILE), node_ca_chain.as_bytes(), PUBLIC_MODE)?;
+    zone_io::write_new(
+        &dir.join(CONFIG_FILE),
+        node_toml(zone, node_name, members)?.as_bytes(),
+        PUBLIC_MODE,
+    )
+}
+
+/// The text of a bundle's node.toml.
+fn node_toml(zone: &Zone, node_name: &str, members: MemberList<'_>) -> Result<String, Error> {
+    let config = NodeFile {
+        name: Some(node_name.to_string()),
+        zone: Some(zone.name.clone()),
+        ca: Some(CA_FILE.into()),
+        cert: Some(CERT_FILE.into()),
+        key: Some(KEY_FILE.into()),
+        etcd: match members {
+            MemberList::Copy => Some(zone.members.iter().map(RawMember::from).collect()),
+            MemberList::Nameservice(_) => None,
+        },
+        nameservice: match members {
+            MemberList::Copy => None,
+            MemberList::Nameservice(url) => Some(url.to_string()),
+        },
+        settings: match members {
+            MemberList::Copy if !zone.settings.is_empty() => {
+                Some(serde_json::Value::Object(zone.settings.to_value()))
+            }
+            _ => None,
+        },
+        backup: match members {
+            MemberList::Copy if zone.backup.present => {
+                Some(serde_json::Value::Object(zone.backup.to_value()))
+            }
+            _ => None,
+        },
+        ..NodeFile::default()
+    };
+    let text =
+        toml::to_string(&config).map_err(|e| Error::new(format!("cannot write node.toml: {e}")))?;
+    let header = format!(
+        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings] and [backup], when present, are the zone file's: keep them the same on every node.\n\n",
+        zone.name
+    );
+    Ok(header + &text)
+}

@@ -1,0 +1,110 @@
+//! `zone-etcd activate`: the owner issues one node its bundle (node.toml, the zone root
+//! certificate, and the node's own name-constrained CA). The root key never enters it.
+//!
+//! Activation by request keeps the node CA's key on the node as well, in three steps:
+//! [`request`] (on the node: the key and a PKCS#10 request), [`answer`] (the owner:
+//! `activate --request`, a bundle without the key) and [`install`] (on the node: the key
+//! and the answer together, laid out as [`bundle::write_bundle`] lays out a bundle).
+//!
+//! Invariants: every step checks all its input before it writes, and writes its whole
+//! output directory through a staging directory (private, renamed into place), so a
+//! refusal leaves the disk as it was; a node CA is issued only for a node name the zone
+//! file allows ([`check_node_name`]); no step prints a key.
+
+pub mod answer;
+pub mod bundle;
+pub mod install;
+pub mod request;
+
+use std::path::Path;
+
+use zone_io::Staging;
+use zone_pki::Error;
+
+pub use bundle::{write_bundle, MemberList};
+
+use crate::config::check_dns_name;
+use crate::config::zone::{check_name_is_not_reserved, is_parent_domain, Zone};
+use crate::nameservice::check_url;
+
+pub fn run(
+    ca_dir: &Path,
+    zone_file: &Path,
+    node_name: &str,
+    nameservice: Option<&str>,
+    out: &Path,
+) -> Result<(), Error> {
+    let zone = Zone::load(zone_file)?;
+    check_node_name(&zone, node_name)?;
+    let members = member_list(nameservice)?;
+    let root = super::load_root(ca_dir, &zone.name)?;
+    let staging = Staging::new(out)?;
+    let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
+    write_bundle(staging.path(), &root, &trust, &zone, node_name, members)?;
+    staging.commit()?;
+    let (role, next) = role_and_next_step(zone.member(node_name).is_some(), out);
+    eprintln!(
+        "zone-etcd: activated {node_name} as {role}: bundle in {} (copy it to the node, then run {next})",
+        out.display(),
+    );
+    Ok(())
+}
+
+/// Where the node will find the member list: `--nameservice URL`, checked, or a copy.
+pub fn member_list(nameservice: Option<&str>) -> Result<MemberList<'_>, Error> {
+    match nameservice {
+        Some(url) => {
+            check_url(url).map_err(|p| {
+                Error::new(p)
+                    .field("--nameservice")
+                    .fix("give the nameservice's base URL, e.g. http://127.0.0.1:3456")
+            })?;
+            Ok(MemberList::Nameservice(url))
+        }
+        None => Ok(MemberList::Copy),
+    }
+}
+
+/// What the node is, and the command that starts it from the bundle in `bundle`.
+pub fn role_and_next_step(member: bool, bundle: &Path) -> (&'static str, String) {
+    let config = bundle.join(bundle::CONFIG_FILE);
+    if member {
+        (
+            "etcd member",
+            format!(
+                "`zone-etcd launch --config {0}` in a new zone, or `zone-etcd join --config {0}` to add it to a running one",
+                config.display()
+            ),
+        )
+    } else {
+        (
+            "client node (not an etcd member)",
+            format!("`zone-etcd env --config {}`", config.display()),
+        )
+    }
+}
+
+/// Refuses a node name that is not a DNS name, or whose CA could issue for a member's name.
+pub fn check_node_name(zone: &Zone, node_name: &str) -> Result<(), Error> {
+    check_node_name_in(zone, node_name, "--node")
+}
+
+/// [`check_node_name`] for a name given in `field` (an option, or a request's subject).
+pub fn check_node_name_in(zone: &Zone, node_name: &str, field: &str) -> Result<(), Error> {
+    let fix = "give the node's DNS name, e.g. node1.example.zone";
+    check_dns_name(node_name).map_err(|p| Error::new(p).field(field).fix(fix))?;
+    check_name_is_not_reserved(&zone.name, node_name).map_err(|e| e.field(field))?;
+    if let Some(member) = zone
+        .members
+        .iter()
+        .find(|m| is_parent_domain(node_name, &m.node_name))
+    {
+        return Err(Error::new(format!(
+            "{node_name:?} is a parent domain of member {:?}: its node CA could issue certificates for that member",
+            member.node_name
+        ))
+        .field(field)
+        .fix(fix));
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -510,6 +511,14 @@ fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
         stderr.contains("TLS:") && stderr.contains("zone CA"),
         "{stderr}"
     );
+    // The server counts a connection once its read ends (on the client's alert), which may
+    // be after `env` exited: wait for the first, then give a retry time to show.
+    wait_for(
+        Duration::from_secs(5),
+        "the nameservice to see the connection",
+        || fake.requests() >= 1,
+    );
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fake.requests(), 1, "a certificate error is not retried");
     assert!(!node3.join("state/zone.json").exists());
 }

@@ -6,6 +6,7 @@
 //! endpoint it needs has no listener at all (etcd would retry it forever, silently);
 //! the check writes nothing, so the refusal leaves the node as it was.
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
@@ -28,18 +29,21 @@ pub enum Format {
 pub fn run(config: &Path, format: Format) -> Result<(), Error> {
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
     let plan = tunnels::plan(&node.zone, &node.members, &node.name);
-    match format {
-        Format::CyfsGateway => print!(
-            "{}",
-            tunnels::cyfs_gateway_yaml(&plan, &config.display().to_string())
-        ),
-        Format::Json => println!(
-            "{}",
+    let text = match format {
+        Format::CyfsGateway => tunnels::cyfs_gateway_yaml(&plan, &config.display().to_string()),
+        Format::Json => {
             serde_json::to_string_pretty(&plan)
                 .map_err(|e| Error::new(format!("cannot write the plan as JSON: {e}")))?
-        ),
+                + "\n"
+        }
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::new(format!("cannot write to standard output: {e}")))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// How long a probe of one loopback endpoint may take: a listener answers at once.

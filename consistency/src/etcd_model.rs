@@ -32,7 +32,7 @@
 use crate::wgl::Model;
 
 /// One key's operation, with its result, values as ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KeyOp {
     Get {
         value: Option<u32>,

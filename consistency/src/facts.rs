@@ -37,6 +37,11 @@ pub struct Facts {
     pub events: BTreeMap<String, BTreeMap<i64, Known>>,
     /// (key, value) written by an operation of unknown outcome.
     pub unknown: HashSet<(String, String)>,
+    /// (revision, time) pairs, by revision, each time the earliest at which a response
+    /// showed that revision or a later one: sorted, times non-decreasing.
+    existed: Vec<(i64, u64)>,
+    /// (return time, revision) of ok responses, by time, revisions made running maxima.
+    returned: Vec<(u64, i64)>,
 }
 
 impl Facts {
@@ -50,6 +55,23 @@ impl Facts {
     pub fn unresolved(&self, key: &str, value: &str) -> bool {
         let kv = (key.to_string(), value.to_string());
         self.unknown.contains(&kv) && !self.value_rev.contains_key(&kv)
+    }
+
+    /// A time by which revision `rev` certainly existed: the earliest return of an ok
+    /// response with a header revision ≥ `rev`, or receipt of a watch response with a
+    /// header or event revision ≥ `rev`. (A response is made at its header revision, so
+    /// every revision up to it was committed before it arrived.)
+    pub fn existed_by(&self, rev: i64) -> Option<u64> {
+        let i = self.existed.partition_point(|&(r, _)| r < rev);
+        self.existed.get(i).map(|&(_, t)| t)
+    }
+
+    /// The highest header revision among ok responses that returned strictly before `t`
+    /// (0 if none): every revision up to it existed before `t`, so a write called at `t`
+    /// gets a higher one.
+    pub fn revision_before(&self, t: u64) -> i64 {
+        let i = self.returned.partition_point(|&(r, _)| r < t);
+        i.checked_sub(1).map_or(0, |i| self.returned[i].1)
     }
 
     /// The latest write to `key` known before revision `rev`.
@@ -127,6 +149,32 @@ pub fn gather(h: &History) -> (Facts, Vec<Anomaly>) {
             _ => {}
         }
     }
+    let mut existed: Vec<(i64, u64)> = h
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Ok)
+        .filter_map(|o| Some((o.revision?, o.return_ns?)))
+        .collect();
+    for w in &h.watches {
+        let last_event = w.events.iter().map(|e| e.mod_revision).max().unwrap_or(0);
+        existed.push((w.revision.max(last_event), w.time_ns));
+    }
+    existed.sort_unstable();
+    for i in (1..existed.len()).rev() {
+        existed[i - 1].1 = existed[i - 1].1.min(existed[i].1);
+    }
+    g.facts.existed = existed;
+    let mut returned: Vec<(u64, i64)> = h
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Ok)
+        .filter_map(|o| Some((o.return_ns?, o.revision?)))
+        .collect();
+    returned.sort_unstable();
+    for i in 1..returned.len() {
+        returned[i].1 = returned[i].1.max(returned[i - 1].1);
+    }
+    g.facts.returned = returned;
     let end = h.end_ns();
     for f in &h.finals {
         if let Some(v) = &f.value {

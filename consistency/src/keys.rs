@@ -2,18 +2,25 @@
 //! failed search said in words.
 //!
 //! Invariants: each key gets its own operations in history order: failed operations and
-//! gets of unknown outcome are dropped (they took no effect and tell nothing); an unknown
-//! write has no return time and the mod revision `facts.rs` knows for its value, if any;
+//! gets of unknown outcome are dropped (they took no effect and tell nothing), and so are
+//! unknown writes `unseen.rs` rules out (nothing saw them on a key a watcher covered to
+//! the end: they took effect after the final read or never); an unknown
+//! write has the mod revision `facts.rs` knows for its value, if any, and then a return
+//! time: the first response that showed that revision (it took effect before); else none;
 //! an ok write's mod revision is its response's revision. The key's final read, if any, is
 //! a get called and returned at `History::end_ns`. Values become small ids, each with its
-//! known mod revision in the model.
+//! known mod revision in the model; the values of unknown writes that no get or final
+//! read returned and whose mod revision nothing tells all share one id: the model cannot
+//! tell them apart (no read matches them, their compares may hold or fail alike), and one
+//! id lets the search's cache see that a chain of such writes leaves the same state.
 
 use crate::anomaly::{Anomaly, Rule};
 use crate::etcd_model::{KeyModel, KeyOp};
 use crate::facts::Facts;
 use crate::history::{History, OpKind, Outcome};
+use crate::unseen::Unseen;
 use crate::wgl::{check, Operation};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One key's history, ready for the search.
 #[derive(Debug, Default)]
@@ -26,6 +33,7 @@ pub struct KeyHistory {
     /// Value ids to values.
     pub values: Vec<String>,
     ids: HashMap<String, u32>,
+    unseen: Option<u32>,
 }
 
 impl KeyHistory {
@@ -40,8 +48,24 @@ impl KeyHistory {
         id
     }
 
+    /// The id shared by the values of unknown writes that no read returned and nothing
+    /// placed.
+    fn unseen(&mut self) -> u32 {
+        if let Some(id) = self.unseen {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(String::new());
+        self.model.revs.push(None);
+        self.unseen = Some(id);
+        id
+    }
+
     fn value(&self, v: Option<u32>) -> String {
         match v {
+            Some(id) if Some(id) == self.unseen => {
+                "a value of unknown outcome that no read returned".to_string()
+            }
             Some(id) => format!("{:?}", self.values[id as usize]),
             None => "absent".to_string(),
         }
@@ -51,8 +75,23 @@ impl KeyHistory {
 /// Splits `h` into one history per key, keys in order.
 pub fn per_key(h: &History, facts: &Facts) -> Vec<KeyHistory> {
     let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
+    let unseen = Unseen::new(h);
+    let mut read: HashSet<(&str, &str)> = HashSet::new();
+    for o in h.ops.iter().filter(|o| o.outcome == Outcome::Ok) {
+        if let Some(v) = &o.result_value {
+            read.insert((&o.key, v));
+        }
+    }
+    for f in &h.finals {
+        if let Some(v) = &f.value {
+            read.insert((&f.key, v));
+        }
+    }
     for (i, o) in h.ops.iter().enumerate() {
-        if o.outcome == Outcome::Failed || (o.outcome == Outcome::Unknown && o.op == OpKind::Get) {
+        if o.outcome == Outcome::Failed
+            || (o.outcome == Outcome::Unknown && o.op == OpKind::Get)
+            || unseen.ruled_out(o, facts)
+        {
             continue;
         }
         let k = keys.entry(&o.key).or_insert_with(|| KeyHistory {
@@ -61,7 +100,13 @@ pub fn per_key(h: &History, facts: &Facts) -> Vec<KeyHistory> {
         });
         let ok = o.outcome == Outcome::Ok;
         let header = o.revision.unwrap_or(0);
-        let written = o.value.as_deref().map(|v| k.id(v, facts));
+        let written = o.value.as_deref().map(|v| {
+            if !ok && facts.rev_of(&o.key, v).is_none() && !read.contains(&(&o.key, v)) {
+                k.unseen()
+            } else {
+                k.id(v, facts)
+            }
+        });
         let op = match (o.op, written) {
             (OpKind::Get, _) => KeyOp::Get {
                 value: o.result_value.as_deref().map(|v| k.id(v, facts)),
@@ -99,9 +144,20 @@ pub fn per_key(h: &History, facts: &Facts) -> Vec<KeyHistory> {
             // A parsed history has a value on every put and cas.
             _ => continue,
         };
+        // An unknown write whose value something observed at a revision took effect,
+        // before that revision first showed in a response.
+        let placed = match op {
+            KeyOp::Put { rev, .. } | KeyOp::CasUnknown { rev, .. } if !ok => rev,
+            _ => None,
+        };
+        let ret = match placed {
+            _ if ok => o.return_ns,
+            Some(r) => facts.existed_by(r).map(|t| t.max(o.call_ns)),
+            None => None,
+        };
         k.ops.push(Operation {
             call: o.call_ns,
-            ret: if ok { o.return_ns } else { None },
+            ret,
             op,
         });
         k.sources.push(Some(i));
@@ -247,6 +303,28 @@ mod tests {
         );
         assert_eq!(k[1].sources, [Some(0), Some(1), None]);
         assert!(k.iter().all(|k| check_key(&h, k).is_none()));
+    }
+
+    #[test]
+    fn an_unknown_write_someone_read_returns_when_its_revision_first_showed() {
+        // c took effect (read at revision 7) before any response showed revision 7: the
+        // get at line 3 returned at 50. An unknown write nobody read stays open.
+        let c = r#"{"type":"op","client":3,"op":"put","key":"k","value":"c","call_ns":5,"outcome":"unknown"}"#;
+        let d = r#"{"type":"op","client":4,"op":"put","key":"k","value":"d","call_ns":6,"outcome":"unknown"}"#;
+        let get = r#"{"type":"op","client":5,"op":"get","key":"k","call_ns":45,"return_ns":50,"outcome":"ok","revision":7,"result_value":"c","result_mod_revision":7}"#;
+        let (_, k) = keys(&[PUT_A, c, get, d].join("\n"));
+        assert_eq!(
+            k[0].ops[1],
+            Operation {
+                call: 5,
+                ret: Some(50),
+                op: KeyOp::Put {
+                    value: 1,
+                    rev: Some(7)
+                }
+            }
+        );
+        assert_eq!(k[0].ops[3].ret, None);
     }
 
     #[test]

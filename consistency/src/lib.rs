@@ -64,6 +64,7 @@ pub mod jepsen;
 pub mod keys;
 pub mod models;
 pub mod parse;
+pub mod unseen;
 pub mod watch;
 pub mod wellformed;
 pub mod wgl;

@@ -12,7 +12,7 @@
 use crate::wgl::Model;
 
 /// One operation of the register, with its result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CasOp {
     Read(Option<i64>),
     Write(i64),

@@ -193,3 +193,62 @@ fn mangled_histories_never_panic() {
     eprintln!("{checked} mangled histories parsed, {found} with anomalies");
     assert!(checked > 200, "only {checked} mangled histories parsed");
 }
+
+#[test]
+fn hard_histories_stay_well_under_a_minute() {
+    // One key for everything, 10 clients, many unknown outcomes; without watchers or final
+    // reads nothing places the unknown writes (the widest search), with them most are
+    // placed or ruled out. With watchers, also a stale read late in the history, so the
+    // search must exhaust every order of the 1,800 operations before it.
+    for (seed, unknown, watchers) in [(1, 100, 0), (2, 200, 0), (3, 100, 3), (5, 200, 4)] {
+        let cfg = Config {
+            seed,
+            clients: 10,
+            keys: 1,
+            ops: 2000,
+            watchers,
+            unknown_per_mille: unknown,
+            failed_per_mille: 10,
+        };
+        let mut g = generate(cfg);
+        if watchers == 0 {
+            g.history.finals.clear();
+        }
+        let start = Instant::now();
+        let report = check_history(&g.history);
+        let took = start.elapsed();
+        let unknowns = g
+            .history
+            .ops
+            .iter()
+            .filter(|o| o.outcome == zone_consistency::Outcome::Unknown)
+            .count();
+        eprintln!(
+            "1 key, 10 clients, {} operations ({unknowns} unknown), {watchers} watchers: {:.3} s",
+            report.ops,
+            took.as_secs_f64()
+        );
+        assert!(
+            report.anomalies.is_empty(),
+            "seed {seed}: {}",
+            report.anomalies[0]
+        );
+        assert!(took.as_secs() < 60, "{took:?}");
+        if watchers > 0 {
+            let late = g.history.ops.iter().map(|o| o.call_ns).max().unwrap_or(0) / 10 * 9;
+            let (broken, what) = common::inject::stale_read_after(&g, late).expect("a late get");
+            let start = Instant::now();
+            let report = check_history(&broken);
+            let took = start.elapsed();
+            eprintln!(
+                "  with a late stale read ({what}): {:.3} s",
+                took.as_secs_f64()
+            );
+            assert!(report
+                .anomalies
+                .iter()
+                .any(|a| a.rule == zone_consistency::Rule::Linearizable));
+            assert!(took.as_secs() < 60, "{took:?}");
+        }
+    }
+}

@@ -9,9 +9,14 @@ use zone_consistency::{History, OpKind, Outcome};
 /// A stale read: a get returns an older value of its key (with that value's real mod
 /// revision) although a newer write was acknowledged before the get was called.
 pub fn stale_read(g: &Generated) -> Option<(History, String)> {
+    stale_read_after(g, 0)
+}
+
+/// A stale read as above, by a get called at `after_ns` or later.
+pub fn stale_read_after(g: &Generated, after_ns: u64) -> Option<(History, String)> {
     let h = &g.history;
     for (gi, get) in h.ops.iter().enumerate() {
-        if get.op != OpKind::Get || get.outcome != Outcome::Ok {
+        if get.op != OpKind::Get || get.outcome != Outcome::Ok || get.call_ns < after_ns {
             continue;
         }
         // The newest write of the key acknowledged before the get was called...

@@ -67,7 +67,7 @@ impl KeyHistory {
                 "a value of unknown outcome that no read returned".to_string()
             }
             Some(id) => format!("{:?}", self.values[id as usize]),
-            None => "absent".to_string(),
+            None => "nothing (absent)".to_string(),
         }
     }
 }

@@ -64,11 +64,7 @@ fn inside(machine: &Machine, cmd: &Command) -> (bool, String, String) {
     let out = Net::inside(machine, cmd)
         .output()
         .expect("the command runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::outcome(out)
 }
 
 fn etcdctl(
@@ -279,11 +275,16 @@ fn keygen(path: &Path) {
     );
 }
 
-fn launch(zone: &TestZone, machines: &[Machine], i: usize) -> Running {
+/// `zone-etcd ARGS --config <node i's node.toml>`.
+fn command_for(zone: &TestZone, i: usize, args: &[&str]) -> Command {
     let mut cmd = zone_etcd();
-    cmd.args(["launch", "--config", zone.config(i).to_str().unwrap()]);
+    cmd.args(args).arg("--config").arg(zone.config(i));
+    cmd
+}
+
+fn launch(zone: &TestZone, machines: &[Machine], i: usize) -> Running {
     Running::spawn(
-        Net::inside(&machines[i], &cmd),
+        Net::inside(&machines[i], &command_for(zone, i, &["launch"])),
         &zone.path(&format!("{}.log", NODES[i].0)),
     )
 }
@@ -307,14 +308,7 @@ fn wait_healthy(zone: &TestZone, machines: &[Machine], running: &mut [Running]) 
 }
 
 fn dry_run(zone: &TestZone, machine: &Machine, i: usize) -> Vec<String> {
-    let mut cmd = zone_etcd();
-    cmd.args([
-        "launch",
-        "--dry-run",
-        "--config",
-        zone.config(i).to_str().unwrap(),
-    ]);
-    let (ok, out, err) = inside(machine, &cmd);
+    let (ok, out, err) = inside(machine, &command_for(zone, i, &["launch", "--dry-run"]));
     assert!(ok, "launch --dry-run of {}: {err}", NODES[i].0);
     out.lines().map(str::to_string).collect()
 }
@@ -353,9 +347,10 @@ fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
     let config = zone.config(1);
     let original = fs::read_to_string(&config).unwrap();
     fs::write(&config, format!("listen_address = \"0.0.0.0\"\n{original}")).unwrap();
-    let mut cmd = zone_etcd();
-    cmd.args(["launch", "--dry-run", "--config", config.to_str().unwrap()]);
-    let (ok, _, err) = inside(&machines[1], &cmd);
+    let (ok, _, err) = inside(
+        &machines[1],
+        &command_for(&zone, 1, &["launch", "--dry-run"]),
+    );
     fs::write(&config, original).unwrap();
     assert!(!ok, "a cyfs member took a listen_address");
     assert!(
@@ -374,8 +369,7 @@ fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
 
     // No gateway yet: home1's launch refuses in one line and writes nothing.
     let before = snapshot(&zone.node_dir(1));
-    let mut cmd = zone_etcd();
-    cmd.args(["launch", "--config", zone.config(1).to_str().unwrap()]);
+    let cmd = command_for(&zone, 1, &["launch"]);
     let mut refused = Running::spawn(Net::inside(&machines[1], &cmd), &zone.path("refused.log"));
     let mut code = None;
     wait_for(
@@ -475,14 +469,7 @@ fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
 
     // status, from the server, sees every member healthy.
     let status = |machine: &Machine, i: usize| {
-        let mut cmd = zone_etcd();
-        cmd.args([
-            "status",
-            "--json",
-            "--config",
-            zone.config(i).to_str().unwrap(),
-        ]);
-        let (_, out, err) = inside(machine, &cmd);
+        let (_, out, err) = inside(machine, &command_for(&zone, i, &["status", "--json"]));
         let json: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
         (json, err)
     };

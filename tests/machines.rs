@@ -30,11 +30,7 @@ fn etcdctl(
     let mut cmd = zone.etcdctl_command(index, endpoints);
     cmd.arg("--command-timeout=5s").args(args);
     let out = Net::inside(machine, &cmd).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::outcome(out)
 }
 
 /// Waits until every endpoint of `endpoints` is healthy, asked from `machine`; panics
@@ -292,11 +288,7 @@ fn a_member_behind_a_home_router_listens_on_its_lan_address_and_serves_the_zone(
             zone.config(0).to_str().unwrap(),
         ]);
         let out = Net::inside(&m1, &cmd).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::outcome(out)
     };
     assert!(ok, "{err}\n{status}");
     for member in running.drain(..) {

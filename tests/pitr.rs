@@ -37,11 +37,7 @@ fn export(z: &BackupZone, args: &[OsString]) -> (bool, String, String) {
         .args(args)
         .output()
         .expect("zone-etcd runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::outcome(out)
 }
 
 /// The owner's export: `--from URL POINT --out OUT --ca CA --identity IDENTITY` (and the

@@ -67,11 +67,7 @@ fn undo(z: &BackupZone, index: usize, at: &str, extra: &[&str]) -> (bool, String
         .args(extra)
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::outcome(out)
 }
 
 #[test]

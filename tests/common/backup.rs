@@ -200,11 +200,7 @@ impl BackupZone {
             cmd.args(["--endpoint", &self.weed.endpoint()]);
         }
         let out = cmd.output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        super::outcome(out)
     }
 }
 

@@ -72,17 +72,22 @@ pub fn zone_etcd() -> Command {
     cmd
 }
 
+/// A finished command's (exit success, stdout, stderr).
+pub fn outcome(out: Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs zone-etcd with `args`; returns (exit success, stdout, stderr).
 pub fn run<S: AsRef<str>>(args: &[S]) -> (bool, String, String) {
     let out: Output = zone_etcd()
         .args(args.iter().map(AsRef::as_ref))
         .output()
         .expect("zone-etcd runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(out)
 }
 
 /// Runs zone-etcd and insists it succeeds.
@@ -334,11 +339,7 @@ impl TestZone {
             .args(args)
             .output()
             .expect("etcdctl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(out)
     }
 
     /// The bundled etcdctl aimed at `endpoints` with member `index`'s client certificate.

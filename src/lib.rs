@@ -16,6 +16,7 @@ pub mod leaves;
 pub mod maintenance;
 pub mod membership;
 pub mod nameservice;
+pub mod revocation;
 pub mod settings;
 pub mod snapshot;
 pub mod state;

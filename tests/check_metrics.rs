@@ -135,13 +135,15 @@ fn check_metrics(config: &Path, file: &Path) -> (Option<i32>, String, Families) 
 }
 
 const CERTIFICATES: [&str; 5] = ["zone CA", "node CA", "server", "peer", "client"];
-const FAMILIES: [&str; 6] = [
+const FAMILIES: [&str; 8] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
     "zone_etcd_check_problems",
     "zone_etcd_check_ok",
     "zone_etcd_check_timestamp_seconds",
+    "zone_etcd_crl_number",
+    "zone_etcd_crl_age_seconds",
 ];
 
 #[test]
@@ -181,6 +183,8 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
         assert_eq!(certs, BTreeSet::from(CERTIFICATES), "{family}");
     }
     let v = values(&metrics);
+    // Nothing revoked in this zone: CRL number 0 (and no age: tests/revocation.rs).
+    assert_eq!(get(&v, "zone_etcd_crl_number", ""), 0.0);
     let ran = get(&v, "zone_etcd_check_timestamp_seconds", "");
     assert!(
         before <= ran && ran <= after,

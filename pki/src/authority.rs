@@ -125,6 +125,11 @@ impl Authority {
         })
     }
 
+    /// What signs for this CA (certificates, CRLs).
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
     /// This CA's certificate in DER.
     pub fn cert_der(&self) -> &CertificateDer<'static> {
         &self.cert

@@ -38,6 +38,7 @@ pub struct CertInfo {
     /// Whether the name constraints extension is marked critical.
     pub name_constraints_critical: bool,
     spki: Vec<u8>,
+    serial: Vec<u8>,
     raw_subject: Vec<u8>,
     raw_issuer: Vec<u8>,
     der: Vec<u8>,
@@ -100,6 +101,7 @@ impl CertInfo {
             subject_cn: common_name(cert.subject()),
             issuer_cn: common_name(cert.issuer()),
             serial_hex: cert.raw_serial_as_string(),
+            serial: crate::revocation::normalize_serial(cert.raw_serial()),
             not_before: time(cert.validity().not_before),
             not_after: time(cert.validity().not_after),
             is_ca: basic.as_ref().is_some_and(|b| b.value.ca),
@@ -127,6 +129,11 @@ impl CertInfo {
         Self::parse(&chain[0])
     }
 
+    /// This certificate alone as PEM.
+    pub fn pem(&self) -> String {
+        crate::revocation::pem_lf(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+    }
+
     /// True when `key` is the private half of this certificate's public key.
     pub fn public_key_matches(&self, key: &KeyPair) -> bool {
         key.public_key_raw() == self.spki.as_slice()
@@ -135,6 +142,12 @@ impl CertInfo {
     /// The subject public key (the BIT STRING's bytes of its SubjectPublicKeyInfo).
     pub fn public_key_bits(&self) -> &[u8] {
         &self.spki
+    }
+
+    /// The serial number's bytes, big-endian, without leading zeros (as a CRL lists it
+    /// after [`crate::revocation::normalize_serial`]).
+    pub fn serial(&self) -> &[u8] {
+        &self.serial
     }
 
     /// True for a certificate whose issuer is itself (a root).

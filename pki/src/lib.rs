@@ -3,6 +3,7 @@
 //! - [`profile`]: what each certificate says (pure).
 //! - [`authority`]: the zone root and node CAs that sign them.
 //! - [`inspect`]: reading certificates back to check them.
+//! - [`revocation`]: the zone root's CRL, naming revoked node CAs by serial.
 //! - [`request`]: activation by request: a node's key and PKCS#10 request, read back
 //!   and verified, and the owner's answer checked against them.
 //!
@@ -21,6 +22,7 @@ pub mod authority;
 pub mod inspect;
 pub mod profile;
 pub mod request;
+pub mod revocation;
 
 pub use authority::{Authority, Issued};
 pub use inspect::CertInfo;

@@ -27,7 +27,9 @@ fn zone_with_root(root: Authority) -> Fixture {
     let zone = Zone::parse(&zone_file, &text).unwrap();
     let bundle = dir.path().join("node1");
     fs::create_dir(&bundle).unwrap();
+    zone_io::ensure_private_dir(&dir.path().join("ca")).unwrap();
     write_bundle(
+        &dir.path().join("ca"),
         &bundle,
         &root,
         root.chain_pem(),

@@ -103,6 +103,38 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Revoke a node: its node CA, and every leaf it issued, goes on the zone's CRL, which
+    /// every member enforces on both ports within seconds; a member is also removed.
+    Revoke {
+        /// The zone root CA directory (from `zone-etcd ca init`).
+        #[arg(long, value_name = "CA_DIR")]
+        ca: PathBuf,
+        /// The node to revoke, by node name.
+        #[arg(long, value_name = "NODE_NAME")]
+        node: String,
+        /// Any node's config (node.toml from its bundle): how to reach the running zone.
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The node CA certificate to revoke when the CA directory has no record of it (a
+        /// node activated before zone-etcd recorded them): pki/node.crt of its bundle.
+        #[arg(long, value_name = "FILE")]
+        node_ca: Vec<PathBuf>,
+        /// Remove a revoked member even if the voters left would not have a healthy quorum.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Internal: started by launch and join to keep this member's CRL current.
+    #[command(hide = true)]
+    KeepRevocations {
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// Stop when this process (etcd) exits.
+        #[arg(long, value_name = "PID")]
+        watch_pid: u32,
+        /// Start the keeper in the background and return at once.
+        #[arg(long)]
+        detach: bool,
+    },
     /// Internal: started by join and launch to promote this node's learner once caught up.
     #[command(hide = true)]
     PromoteLearner {

@@ -34,6 +34,18 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             json,
             force,
         } => commands::maintain::run(config, *json, *force),
+        Cmd::Revoke {
+            ca,
+            node,
+            config,
+            node_ca,
+            force,
+        } => commands::revoke::run(ca, node, config, node_ca, *force),
+        Cmd::KeepRevocations {
+            config,
+            watch_pid,
+            detach,
+        } => crate::revocation::keeper::run(config, *watch_pid, *detach),
         Cmd::PromoteLearner {
             config,
             member_id,

@@ -17,6 +17,7 @@ pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
     for member in &zone.members {
         let dir = staging.subdir(Path::new(&member.node_name))?;
         write_bundle(
+            ca_dir,
             &dir,
             &root,
             &trust,

@@ -45,6 +45,8 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     let others = super::other_members(&node);
     let peer_url = cluster::peer_url(member);
     let runtime = cluster_api::runtime()?;
+    crate::revocation::before_start(&node, config)?;
+    let crl = crate::revocation::store::crl_path(&node.state_dir);
 
     // Two joins of one node must not both add it.
     let lock = state::lock(&node.state_dir)?;
@@ -123,10 +125,12 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         settings: &node.settings,
         listen: node.listen_address,
         tunneled: crate::config::zone::has_tunnels(&node.members),
+        crl: Some(&crl),
     };
     if learner {
         super::promote_learner::spawn(config, id)?;
     }
+    crate::revocation::keeper::spawn(config)?;
     tracing::info!(
         "exec {} as member {} of zone {} (joining cluster {})",
         binary.display(),

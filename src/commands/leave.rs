@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use zone_pki::Error;
 
-use crate::cluster_api::{self, hex_id};
+use crate::cluster_api::{self, hex_id, ClusterMember, ClusterView};
 use crate::config::check_dns_name;
 use crate::config::node::Node;
 use crate::membership;
@@ -31,20 +31,10 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
             .field("--node")
             .fix("give the member's node name, e.g. node2.example.zone")
     })?;
-    let super::Cluster {
-        runtime,
-        creds,
-        view,
-    } = super::ask_cluster(&node, config)?;
-    // A member that never started has no name yet: find it by the peer URL the zone
-    // file gives it.
-    let by_url = node
-        .members
-        .iter()
-        .find(|m| m.node_name == target)
-        .and_then(|m| view.by_peer_url(&crate::cluster::peer_url(m)));
-    let Some(member) = view.by_name(&target).or(by_url).cloned() else {
-        let names: Vec<String> = view
+    let cluster = super::ask_cluster(&node, config)?;
+    let Some(member) = find(&cluster.view, &node, &target) else {
+        let names: Vec<String> = cluster
+            .view
             .members
             .iter()
             .map(|m| {
@@ -62,58 +52,7 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
         .field("--node")
         .fix("give one of the members' names (see zone-etcd status)"));
     };
-
-    let voters: Vec<(String, bool)> = view
-        .members
-        .iter()
-        .filter(|m| !m.learner)
-        .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), true)))
-        .collect();
-    let reports = runtime.block_on(cluster_api::probe_all(voters, &creds));
-    let healthy: Vec<u64> = view
-        .members
-        .iter()
-        .filter(|m| cluster_api::member_problem(m, &reports).is_none())
-        .map(|m| m.id)
-        .collect();
-    if let Some(refusal) = membership::leave_refusal(&view, member.id, &healthy) {
-        if force && view.members.len() > 1 {
-            tracing::warn!("removing {target} anyway (--force): {refusal}");
-        } else {
-            return Err(Error::new(format!("not removing {target}: {refusal}"))
-                .field("--node")
-                .fix(if view.members.len() > 1 {
-                    "bring the unhealthy members back first (see zone-etcd status), or pass --force to remove it anyway"
-                } else {
-                    "stop its etcd instead; a zone needs at least one member"
-                }));
-        }
-    }
-
-    // Ask the members that stay, so the answer does not depend on the one leaving.
-    let mut stay: Vec<String> = view
-        .members
-        .iter()
-        .filter(|m| m.id != member.id)
-        .flat_map(|m| m.client_urls.iter().cloned())
-        .collect();
-    stay.extend(member.client_urls.iter().cloned());
-    runtime
-        .block_on(cluster_api::remove(&stay, &creds, member.id))
-        .map_err(|reason| {
-            Error::new(format!("the cluster refused to remove {target}: {reason}"))
-                .file(config)
-                .fix("see zone-etcd status; a cluster without quorum cannot change its members")
-        })?;
-    let left = view
-        .members
-        .iter()
-        .filter(|m| !m.learner && m.id != member.id)
-        .count();
-    println!(
-        "zone-etcd: removed {target} (member {}) from the cluster; {left} voting members remain",
-        hex_id(member.id)
-    );
+    remove(&cluster, &member, &target, force, config)?;
 
     if target != node.name {
         println!(
@@ -139,6 +78,85 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
             moved.display()
         );
     }
+    Ok(())
+}
+
+/// The running cluster's member for node `target`: by name, or (a member that never
+/// started has no name yet) by the peer URL the zone file gives it.
+pub fn find(view: &ClusterView, node: &Node, target: &str) -> Option<ClusterMember> {
+    let by_url = node
+        .members
+        .iter()
+        .find(|m| m.node_name == target)
+        .and_then(|m| view.by_peer_url(&crate::cluster::peer_url(m)));
+    view.by_name(target).or(by_url).cloned()
+}
+
+/// Removes `member` (node `target`) from the cluster, unless the voters left would not
+/// have a healthy quorum (then only with `force`) or it is the last member.
+pub fn remove(
+    cluster: &super::Cluster,
+    member: &ClusterMember,
+    target: &str,
+    force: bool,
+    config: &Path,
+) -> Result<(), Error> {
+    let super::Cluster {
+        runtime,
+        creds,
+        view,
+    } = cluster;
+    let voters: Vec<(String, bool)> = view
+        .members
+        .iter()
+        .filter(|m| !m.learner)
+        .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), true)))
+        .collect();
+    let reports = runtime.block_on(cluster_api::probe_all(voters, creds));
+    let healthy: Vec<u64> = view
+        .members
+        .iter()
+        .filter(|m| cluster_api::member_problem(m, &reports).is_none())
+        .map(|m| m.id)
+        .collect();
+    if let Some(refusal) = membership::leave_refusal(view, member.id, &healthy) {
+        if force && view.members.len() > 1 {
+            tracing::warn!("removing {target} anyway (--force): {refusal}");
+        } else {
+            return Err(Error::new(format!("not removing {target}: {refusal}"))
+                .field("--node")
+                .fix(if view.members.len() > 1 {
+                    "bring the unhealthy members back first (see zone-etcd status), or pass --force to remove it anyway"
+                } else {
+                    "stop its etcd instead; a zone needs at least one member"
+                }));
+        }
+    }
+
+    // Ask the members that stay, so the answer does not depend on the one leaving.
+    let mut stay: Vec<String> = view
+        .members
+        .iter()
+        .filter(|m| m.id != member.id)
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    stay.extend(member.client_urls.iter().cloned());
+    runtime
+        .block_on(cluster_api::remove(&stay, creds, member.id))
+        .map_err(|reason| {
+            Error::new(format!("the cluster refused to remove {target}: {reason}"))
+                .file(config)
+                .fix("see zone-etcd status; a cluster without quorum cannot change its members")
+        })?;
+    let left = view
+        .members
+        .iter()
+        .filter(|m| !m.learner && m.id != member.id)
+        .count();
+    println!(
+        "zone-etcd: removed {target} (member {}) from the cluster; {left} voting members remain",
+        hex_id(member.id)
+    );
     Ok(())
 }
 

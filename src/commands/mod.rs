@@ -18,6 +18,7 @@ pub mod leave;
 pub mod maintain;
 pub mod promote_learner;
 pub mod restore;
+pub mod revoke;
 pub mod rotate;
 pub mod snapshot;
 pub mod status;
@@ -192,4 +193,39 @@ pub fn check_upgrade(
         .fix(fix)
         .permanent()),
     }
+}
+
+/// Starts a helper of etcd (`zone-etcd <args>`) detached, through a short-lived
+/// intermediate (`<args> --detach`, which runs [`respawn_detached`]), so it is not the
+/// child of the process about to become etcd: etcd never reaps children it did not start.
+/// `what` names it in errors.
+pub fn spawn_detached(args: &[String], what: &str) -> Result<(), Error> {
+    let exe = own_executable()?;
+    let status = std::process::Command::new(&exe)
+        .args(args)
+        .arg("--detach")
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| Error::io(&format!("start the {what}"), &exe, &e))?;
+    if !status.success() {
+        return Err(Error::new(format!("the {what} did not start ({status})")));
+    }
+    Ok(())
+}
+
+/// The intermediate's step of [`spawn_detached`]: `zone-etcd <args>` in the background.
+pub fn respawn_detached(args: &[String], what: &str) -> Result<(), Error> {
+    let exe = own_executable()?;
+    std::process::Command::new(&exe)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io(&format!("start the {what}"), &exe, &e))?;
+    Ok(())
+}
+
+fn own_executable() -> Result<PathBuf, Error> {
+    std::env::current_exe()
+        .map_err(|e| Error::new(format!("cannot find zone-etcd's own executable: {e}")))
 }

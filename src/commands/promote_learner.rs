@@ -6,7 +6,6 @@
 //! member is a voter, when the member was removed, or when the etcd it watches exits.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::kill;
@@ -24,20 +23,11 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 /// Starts the promoter for member `id`, watching this process (which is about to become
 /// etcd by exec). Returns once it runs detached.
 pub fn spawn(config: &Path, id: u64) -> Result<(), Error> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::new(format!("cannot find zone-etcd's own executable: {e}")))?;
     let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
-    let status = Command::new(&exe)
-        .args(promoter_args(&config, id, std::process::id()))
-        .arg("--detach")
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| Error::io("start the learner promoter", &exe, &e))?;
-    if !status.success() {
-        return Err(Error::new(format!(
-            "the learner promoter did not start ({status})"
-        )));
-    }
+    super::spawn_detached(
+        &promoter_args(&config, id, std::process::id()),
+        "learner promoter",
+    )?;
     tracing::info!(
         "member {} is a learner: it is promoted to a voter once it has caught up",
         hex_id(id)
@@ -64,15 +54,7 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Resu
             .fix("give the member's ID in hex, as etcdctl member list prints it")
     })?;
     if detach {
-        let exe = std::env::current_exe()
-            .map_err(|e| Error::new(format!("cannot find zone-etcd's own executable: {e}")))?;
-        Command::new(&exe)
-            .args(promoter_args(config, id, watch_pid))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| Error::io("start the learner promoter", &exe, &e))?;
-        return Ok(());
+        return super::respawn_detached(&promoter_args(config, id, watch_pid), "learner promoter");
     }
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
     let creds = Credentials::load(&node.leaf_paths())?;
@@ -122,7 +104,7 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Resu
 /// Whether process `pid` still runs. A zombie does not: it has exited, and its parent
 /// (a supervisor, a shell) may be waiting for this process to close the output it shares
 /// before it reaps it.
-fn running(pid: u32) -> bool {
+pub(crate) fn running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself hold ')'.
         Ok(stat) => stat

@@ -5,7 +5,7 @@
 
 pub mod members;
 pub mod node;
-mod trust;
+pub mod trust;
 pub use trust::trusted_roots;
 pub mod zone;
 

@@ -43,6 +43,11 @@ pub struct EtcdPlan<'a> {
     pub etcd: &'a Profile,
     /// The zone's settings (timing, quota, compaction), defaults included.
     pub settings: &'a Settings,
+    /// The zone's CRL as this node keeps it ([`crate::revocation::store::crl_path`]):
+    /// etcd rereads it on every new connection, on both ports. `None` only for a
+    /// `--dry-run` of a node that never launched (etcd refuses every connection when
+    /// its CRL file is missing, so an argv for one must not name it).
+    pub crl: Option<&'a Path>,
     /// Whether the zone has members reached through the gateway's tunnels
     /// ([`crate::config::zone::has_tunnels`]).
     pub tunneled: bool,
@@ -125,6 +130,13 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         // Before serving, compare this member's data with its peers'.
         plan.etcd.corrupt_check.flag(),
     ];
+    // Both ports refuse every certificate chain with a node CA the zone revoked. (Never
+    // --listen-client-http-urls: etcd before 3.5.32 skips the CRL on the gRPC listener
+    // when it is set, GHSA-3wh4-j44w-pg92; HTTP is served on the client port itself.)
+    if let Some(crl) = plan.crl {
+        settings.push(("client-crl-file", crl.display().to_string()));
+        settings.push(("peer-crl-file", crl.display().to_string()));
+    }
     if plan.tunneled && plan.member.protocol == Protocol::Https {
         // A cyfs member dials this one from wherever its home network is (a shared
         // carrier-grade NAT address, not one its certificate could name), so the peer

@@ -32,8 +32,10 @@ pub fn run(
     let root = super::super::load_root(ca_dir, &zone.name)?;
     let trust = super::super::ca_rotation::trust_pem(ca_dir, &root)?;
     let identity = node_identity(&zone, node_name);
-    let node_ca = root.issue_node_ca_for(&identity, &request)?;
+    // The output directory is checked before the CA directory records anything.
     let staging = Staging::new(out)?;
+    let node_ca = root.issue_node_ca_for(&identity, &request)?;
+    crate::revocation::issued::record(ca_dir, node_name, &node_ca)?;
     write_answer(staging.path(), &trust, &node_ca, &zone, node_name, members)?;
     staging.commit()?;
     let (role, _) = super::role_and_next_step(identity.member, out);

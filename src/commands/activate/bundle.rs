@@ -46,7 +46,9 @@ pub fn node_identity(zone: &Zone, node_name: &str) -> NodeIdentity {
 /// Writes a node bundle into `dir` (a staging directory): node.toml, pki/ca.crt,
 /// pki/node.crt (node CA, then nothing: the root is in ca.crt), pki/node.key.
 /// `trust` is what the node trusts: the root, or both roots during a zone CA rotation.
+/// The node CA is recorded in `ca_dir` ([`crate::revocation::issued`]) first.
 pub fn write_bundle(
+    ca_dir: &Path,
     dir: &Path,
     root: &Authority,
     trust: &str,
@@ -55,6 +57,7 @@ pub fn write_bundle(
     members: MemberList<'_>,
 ) -> Result<(), Error> {
     let node_ca = root.issue_node_ca(&node_identity(zone, node_name))?;
+    crate::revocation::issued::record(ca_dir, node_name, node_ca.chain_pem())?;
     write_answer(dir, trust, node_ca.chain_pem(), zone, node_name, members)?;
     zone_io::write_new(&dir.join(KEY_FILE), node_ca.key_pem().as_bytes(), KEY_MODE)
 }

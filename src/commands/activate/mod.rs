@@ -40,7 +40,15 @@ pub fn run(
     let root = super::load_root(ca_dir, &zone.name)?;
     let staging = Staging::new(out)?;
     let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
-    write_bundle(staging.path(), &root, &trust, &zone, node_name, members)?;
+    write_bundle(
+        ca_dir,
+        staging.path(),
+        &root,
+        &trust,
+        &zone,
+        node_name,
+        members,
+    )?;
     staging.commit()?;
     let (role, next) = role_and_next_step(zone.member(node_name).is_some(), out);
     eprintln!(

@@ -24,6 +24,7 @@ use crate::inspection::{
 use crate::leaves::LeafPaths;
 use crate::nameservice::CachePolicy;
 
+mod crl;
 pub(crate) mod output;
 pub(crate) mod prometheus;
 mod render;
@@ -41,6 +42,8 @@ struct Report {
     /// The etcd binary of a member (`None` for a node that runs no etcd, or whose config
     /// did not load).
     etcd: Option<EtcdBinary>,
+    /// The zone's CRL as this node holds it (`None`: nothing revoked, or not known here).
+    crl: Option<crate::revocation::summary::CrlSummary>,
 }
 
 /// The etcd a launch of this node would run.
@@ -110,6 +113,7 @@ impl Report {
                 error.fix_text().unwrap_or("fix the node config"),
             )],
             etcd: None,
+            crl: None,
         }
     }
 }
@@ -271,6 +275,10 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         .ok()
         .filter(|n| n.member().is_some())
         .and_then(|n| etcd_binary(n, config, &mut other));
+    let crl = node
+        .as_ref()
+        .ok()
+        .and_then(|n| crl::inspect(n, now, &mut other));
     let ok = rows.iter().all(|r| r.problems.is_empty()) && other.is_empty();
     Report {
         node: name,
@@ -278,6 +286,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         certificates: rows,
         other_problems: other,
         etcd,
+        crl,
     }
 }
 

@@ -61,6 +61,21 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
     );
     family(
         &mut out,
+        "zone_etcd_crl_number",
+        "The number of the zone's CRL in force on the node (0: the zone has revoked nothing).",
+        [(
+            labels(&[node]),
+            report.crl.as_ref().map_or(0, |c| c.number as i64),
+        )],
+    );
+    family(
+        &mut out,
+        "zone_etcd_crl_age_seconds",
+        "Seconds since the zone's CRL in force on the node was signed (absent: no CRL).",
+        report.crl.iter().map(|c| (labels(&[node]), c.age_seconds)),
+    );
+    family(
+        &mut out,
         "zone_etcd_check_timestamp_seconds",
         "When zone-etcd check ran, in seconds since the Unix epoch.",
         [(labels(&[node]), now)],
@@ -142,6 +157,7 @@ mod tests {
             certificates,
             other_problems: (0..other).map(|_| problem("odd", "fix it")).collect(),
             etcd: None,
+            crl: None,
         }
     }
 
@@ -221,6 +237,31 @@ mod tests {
         assert!(text.contains(
             "zone_etcd_check_timestamp_seconds{node=\"node1.example.zone\"} 1800000000\n"
         ));
+        // No CRL: number 0, and no age sample.
+        assert!(text.contains("zone_etcd_crl_number{node=\"node1.example.zone\"} 0\n"));
+        assert!(samples(&text, "zone_etcd_crl_age_seconds").is_empty());
+    }
+
+    #[test]
+    fn the_crl_in_force_has_its_number_and_age() {
+        let mut with_crl = report("node1.example.zone", vec![], 0);
+        with_crl.crl = Some(crate::revocation::summary::CrlSummary {
+            number: 3,
+            this_update: "2027-01-15T08:00:00Z".into(),
+            next_update: None,
+            age_seconds: 3600,
+            revoked: vec!["laptop.example.zone".into()],
+            overdue: false,
+        });
+        let text = render(&with_crl, now());
+        assert!(
+            text.contains("zone_etcd_crl_number{node=\"node1.example.zone\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zone_etcd_crl_age_seconds{node=\"node1.example.zone\"} 3600\n"),
+            "{text}"
+        );
     }
 
     #[test]

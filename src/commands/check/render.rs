@@ -63,6 +63,8 @@ pub(super) fn render(report: &Report) -> String {
             out += &format!("warning: {warning}\n");
         }
     }
+    out += &crate::revocation::summary::line(report.crl.as_ref());
+    out.push('\n');
     let problems: Vec<(&str, &Problem)> = report
         .certificates
         .iter()

@@ -64,6 +64,12 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let tls = node.leaf_paths();
     let local = wal::local_member(&node.data_dir)?;
     let token = cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint());
+    if !dry_run {
+        super::current_leaves(&node, &[LeafKind::Server, LeafKind::Peer])
+            .map_err(|e| e.file(config))?;
+        crate::revocation::before_start(&node, config)?;
+    }
+    let crl = crate::revocation::store::crl_path(&node.state_dir);
     let plan = EtcdPlan {
         zone: &node.zone,
         member,
@@ -82,6 +88,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         settings: &node.settings,
         listen: node.listen_address,
         tunneled: crate::config::zone::has_tunnels(&node.members),
+        crl: crl.exists().then_some(crl.as_path()),
     };
     if dry_run {
         match format {
@@ -106,8 +113,6 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         return Ok(());
     }
     let args = etcd::args(&plan);
-    super::current_leaves(&node, &[LeafKind::Server, LeafKind::Peer])
-        .map_err(|e| e.file(config))?;
     let learner = match local {
         None => {
             fresh::may_start(&node, member, &tls, &token, config)?;
@@ -123,6 +128,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     if let Some(id) = learner {
         super::promote_learner::spawn(config, id)?;
     }
+    crate::revocation::keeper::spawn(config)?;
     tracing::info!(
         "exec {} as member {} of zone {} (members from {})",
         binary.display(),

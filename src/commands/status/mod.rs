@@ -21,6 +21,8 @@ use zone_pki::Error;
 use crate::cluster_api::{self, hex_id, ClusterMember, EndpointReport};
 use crate::config::node::Node;
 use crate::maintenance::alarms;
+use crate::revocation::doc::Revocations;
+use crate::revocation::summary::{self, CrlSummary};
 
 /// One member's row (also the JSON output).
 #[derive(Debug, Serialize)]
@@ -78,6 +80,9 @@ struct ClusterStatus {
     members: Vec<MemberRow>,
     /// Members of the zone's list that the cluster does not know (they still have to join).
     not_joined: Vec<String>,
+    /// The CRL the zone publishes (`None`: it has revoked nothing), when this node's
+    /// zone root signed it.
+    crl: Option<CrlSummary>,
 }
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
@@ -117,6 +122,10 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             alarm: a.kind.clone(),
         })
         .collect();
+    status.crl = zone_crl(&node, &runtime, &answering, &creds);
+    if let Some((problem, fix)) = status.crl.as_ref().and_then(summary::overdue) {
+        status.warnings.push(format!("{problem}: {fix}"));
+    }
     let quota = super::maintain::quota_bytes(&node);
     status.writes_refused_because = writes_refused_because(&status, quota);
     status.writes_refused = status.writes_refused_because.is_some();
@@ -133,6 +142,22 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(problem).fix(fix)),
     }
+}
+
+/// The zone's published CRL, verified against the node's zone roots.
+fn zone_crl(
+    node: &Node,
+    runtime: &tokio::runtime::Runtime,
+    endpoints: &[String],
+    creds: &cluster_api::Credentials,
+) -> Option<CrlSummary> {
+    let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem).ok()?;
+    let (text, _) = runtime
+        .block_on(crate::revocation::published(endpoints, creds, false))
+        .ok()?;
+    let doc = Revocations::parse(&text?).ok()?;
+    doc.verify(&roots).ok()?;
+    Some(summary::summarise(&doc, time::OffsetDateTime::now_utc()))
 }
 
 /// Why writes are refused, if they are: each active alarm with its cause, and a lost
@@ -264,6 +289,7 @@ fn summarise(
         fix: None,
         members,
         not_joined,
+        crl: None,
     }
 }
 

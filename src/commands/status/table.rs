@@ -84,6 +84,8 @@ pub(super) fn table(status: &ClusterStatus) -> String {
     for warning in &status.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }
+    out.push_str(&crate::revocation::summary::line(status.crl.as_ref()));
+    out.push('\n');
     out.push_str(&if status.quorum {
         format!(
             "quorum: yes ({} of {} voters healthy, {} more may fail), leader: {}\n",

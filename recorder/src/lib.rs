@@ -1,0 +1,27 @@
+//! zone-recorder: records etcd histories against real zones, in the format zone-consistency
+//! checks (its crate header; README "Consistency histories (format)"), while faults are
+//! done to the zone (issue 24).
+//!
+//! - [`record`]: the recorder proper: clients, watchers, the fence and the final reads,
+//!   against any etcd endpoints with a client certificate; [`client`] one client's
+//!   operations, [`watcher`] one watcher, [`sink`] the clock and the lines.
+//! - [`zone`]: a local zone made with the zone-etcd binary (bootstrap, launch, kill, stop),
+//!   every process it starts killed by PID when it is dropped.
+//! - [`scenarios`]: each fault, done to a zone while the recorder runs; [`faults`] the
+//!   fault actions they are made of.
+//!
+//! Invariants of every history written: its keys are fresh (a unique prefix per history)
+//! and only its own operations write them; every value written is unique; every time is
+//! from one monotonic clock; a client has one operation in flight and never retries; an
+//! outcome is `unknown` unless the response arrived (`ok`) or the request definitely did
+//! not take effect (`failed`).
+
+pub mod client;
+pub mod faults;
+pub mod membership;
+pub mod record;
+pub mod rng;
+pub mod scenarios;
+pub mod sink;
+pub mod watcher;
+pub mod zone;

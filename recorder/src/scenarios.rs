@@ -1,0 +1,213 @@
+//! The scenarios: a fresh 3-member zone per history, the recorder's load on it, and one
+//! kind of fault done to it while the recorder runs.
+//!
+//! Invariants:
+//! - A scenario whose setup or fault fails is an error (the run fails loudly), never a
+//!   history: a history is written only when the fault happened as planned and the zone
+//!   was whole again before the recorder's clients stopped.
+//! - The clients run at least the planned operations and until the fault is over, so
+//!   each history holds operations before, during and after the fault.
+//! - The zone, and every process it started, is gone when [`run`] returns, pass or fail.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::faults::{self, at, Target};
+use crate::membership;
+use crate::record::{record, Control, Plan, Summary};
+use crate::sink::Sink;
+use crate::zone::{LocalZone, Tools};
+
+/// Every scenario, in the order `scripts/consistency.sh` runs them.
+pub const ALL: [&str; 9] = [
+    "baseline",
+    "kill",
+    "stop",
+    "maintain",
+    "rotate",
+    "membership",
+    "ca-rotate",
+    "upgrade",
+    "restore",
+];
+
+/// How one history is to be recorded.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub tools: Tools,
+    /// The zone's members are on 127.0.<subnet>.1-3.
+    pub subnet: u8,
+    pub ops: u64,
+    pub seed: u64,
+    /// Where the history is written.
+    pub out: PathBuf,
+    /// Unique among the histories of a run (part of the key prefix).
+    pub history: String,
+}
+
+/// What one scenario run did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub summary: Summary,
+    /// What the fault did, in order.
+    pub faults: Vec<String>,
+    pub seconds: f64,
+}
+
+type Fault = fn(&mut LocalZone, &Control) -> Result<Vec<String>, String>;
+
+fn fault_of(name: &str) -> Option<(Fault, &'static str)> {
+    Some(match name {
+        "baseline" => (baseline, ""),
+        "kill" => (kill, ""),
+        "stop" => (stop, ""),
+        "maintain" => (maintain, ""),
+        "rotate" => (rotate, ""),
+        "membership" => (membership, ""),
+        "ca-rotate" => (ca_rotate, ""),
+        "upgrade" => (upgrade, ""),
+        "restore" => (restore, ""),
+        _ => return None,
+    })
+}
+
+/// Records one history of scenario `name`.
+pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
+    let (fault, settings) = fault_of(name)
+        .ok_or_else(|| format!("unknown scenario {name:?} (known: {})", ALL.join(", ")))?;
+    let started = Instant::now();
+    let mut zone = LocalZone::create(&o.tools, o.subnet, 3, settings)?;
+    if name == "upgrade" {
+        let old = membership::old_etcd(&zone)?;
+        (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &old))?;
+    }
+    zone.launch_all()?;
+    zone.wait_healthy(Duration::from_secs(60))?;
+    prepare(name, &zone)?;
+    let plan = Plan {
+        endpoints: zone.endpoints(),
+        creds: zone.recorder_creds(0)?,
+        prefix: format!("/cz/{}/", o.history),
+        keys: 5,
+        ops: o.ops,
+        clients_all: 3,
+        op_timeout: Duration::from_secs(2),
+        seed: o.seed,
+    };
+    let control = Arc::new(Control::default());
+    let sink = Arc::new(Sink::new());
+    let rt = crate::record::runtime()?;
+    let (recorded, faulted) = std::thread::scope(|s| {
+        let control_f = control.clone();
+        let zone = &mut zone;
+        let f = s.spawn(move || {
+            let r = fault(zone, &control_f);
+            if r.is_err() {
+                control_f.abort.store(true, Ordering::SeqCst);
+            }
+            control_f.fault_done.store(true, Ordering::SeqCst);
+            r
+        });
+        let recorded = rt.block_on(record(&plan, control.clone(), sink.clone()));
+        if recorded.is_err() {
+            control.abort.store(true, Ordering::SeqCst);
+        }
+        let faulted = f
+            .join()
+            .unwrap_or_else(|_| Err("the fault thread panicked".into()));
+        (recorded, faulted)
+    });
+    let faults = faulted.map_err(|e| format!("scenario {name}: the fault failed: {e}"))?;
+    let summary = recorded.map_err(|e| format!("scenario {name}: recording failed: {e}"))?;
+    sink.write(&o.out)?;
+    drop(zone);
+    if name == "restore" && !sink.history().watches.iter().any(|w| w.compacted) {
+        return Err(format!(
+            "scenario restore: no watcher of the old cluster was told \"compacted\" (history in {})",
+            o.out.display()
+        ));
+    }
+    Ok(Outcome {
+        summary,
+        faults,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What a scenario needs done before the recording starts.
+fn prepare(name: &str, zone: &LocalZone) -> Result<(), String> {
+    match name {
+        "maintain" => faults::fill_and_free(zone),
+        _ => Ok(()),
+    }
+}
+
+fn baseline(_: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.0)?;
+    Ok(vec![])
+}
+
+fn kill(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.15)?;
+    let a = faults::kill_and_restart(z, Target::Follower, Duration::from_secs(2))?;
+    at(c, 0.5)?;
+    let b = faults::kill_and_restart(z, Target::Leader, Duration::from_secs(2))?;
+    Ok(vec![a, b])
+}
+
+fn stop(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.15)?;
+    let a = faults::stop_and_continue(z, Target::Follower, Duration::from_secs(3))?;
+    at(c, 0.5)?;
+    let b = faults::stop_and_continue(z, Target::Leader, Duration::from_secs(3))?;
+    Ok(vec![a, b])
+}
+
+fn maintain(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.15)?;
+    let a = faults::maintain(z, 0)?;
+    at(c, 0.5)?;
+    let b = faults::snapshot_save(z, 1)?;
+    Ok(vec![a, b])
+}
+
+fn rotate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.15)?;
+    let a = membership::rotate_all(z)?;
+    at(c, 0.5)?;
+    let b = membership::rotate_all(z)?;
+    Ok(vec![a, b])
+}
+
+fn membership(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.1)?;
+    let follower = z.follower()?;
+    let a = membership::leave_and_join(z, follower)?;
+    at(c, 0.4)?;
+    let leader = z.leader()?;
+    let b = membership::leave_and_join(z, leader)?;
+    at(c, 0.6)?;
+    let other = z.follower()?;
+    let d = membership::replace(z, other)?;
+    Ok(vec![a, b, d])
+}
+
+fn ca_rotate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.1)?;
+    let a = membership::ca_trust_both(z)?;
+    let b = membership::ca_reactivate(z)?;
+    let d = membership::ca_retire(z)?;
+    Ok(vec![a, b, d])
+}
+
+fn upgrade(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.15)?;
+    Ok(vec![membership::upgrade(z)?])
+}
+
+fn restore(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.3)?;
+    Ok(vec![faults::restore(z, c)?])
+}

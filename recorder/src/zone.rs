@@ -1,0 +1,393 @@
+//! A local zone for a scenario: made with the zone-etcd binary (`ca init`, `bootstrap`),
+//! its members started with `zone-etcd launch` on 127.0.<subnet>.<i>, and the few things
+//! faults do to them.
+//!
+//! Invariants: every process this module starts is a child it holds by PID; dropping the
+//! zone sends each SIGCONT then SIGKILL and reaps it, so a failing scenario leaves no etcd
+//! behind; nothing is ever killed by name. The zone's directory is a temporary directory
+//! removed on drop (kept when `ZONE_RECORDER_KEEP` is set, for a post-mortem).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::client::{connect_now, CredFiles};
+
+/// The zone-etcd binary and the directory holding the bundled etcd.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub zone_etcd: PathBuf,
+    pub bin_dir: PathBuf,
+}
+
+pub struct LocalZone {
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+    pub tools: Tools,
+    pub name: String,
+    /// (node name, address) in zone-file order; index = member index.
+    pub members: Vec<(String, String)>,
+    procs: Vec<Option<Child>>,
+}
+
+pub const CLIENT_PORT: u16 = 2379;
+pub const PEER_PORT: u16 = 2380;
+
+fn zone_file(name: &str, members: &[(String, String)], settings: &str) -> String {
+    let mut text = format!("name = \"{name}\"\n");
+    for (node, address) in members {
+        text += &format!(
+            "\n[[etcd]]\nnode_name = \"{node}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = {PEER_PORT}\nclient_port = {CLIENT_PORT}\n"
+        );
+    }
+    if !settings.is_empty() {
+        text += &format!("\n[settings]\n{settings}\n");
+    }
+    text
+}
+
+impl LocalZone {
+    /// Bootstraps a zone of `count` members on 127.0.<subnet>.1..=count (`settings`: the
+    /// body of a `[settings]` table, or empty). Nothing runs yet.
+    pub fn create(
+        tools: &Tools,
+        subnet: u8,
+        count: u8,
+        settings: &str,
+    ) -> Result<LocalZone, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("zone-recorder.")
+            .tempdir()
+            .map_err(|e| format!("a temporary directory: {e}"))?;
+        let path = dir.path().to_path_buf();
+        let name = "cz.zone".to_string();
+        let members: Vec<(String, String)> = (1..=count)
+            .map(|i| (format!("node{i}.{name}"), format!("127.0.{subnet}.{i}")))
+            .collect();
+        std::fs::write(path.join("zone.toml"), zone_file(&name, &members, settings))
+            .map_err(|e| format!("zone.toml: {e}"))?;
+        let (dir, path) = if std::env::var_os("ZONE_RECORDER_KEEP").is_some() {
+            eprintln!("zone-recorder: keeping {}", path.display());
+            (None, dir.keep())
+        } else {
+            (Some(dir), path)
+        };
+        let zone = LocalZone {
+            dir,
+            path,
+            tools: tools.clone(),
+            name,
+            procs: members.iter().map(|_| None).collect(),
+            members,
+        };
+        let p = |s: &str| zone.path.join(s).display().to_string();
+        zone.zone_etcd(&["ca", "init", "--zone", &zone.name, "--out", &p("ca")])?;
+        zone.zone_etcd(&[
+            "bootstrap",
+            "--ca",
+            &p("ca"),
+            "--zone",
+            &p("zone.toml"),
+            "--out",
+            &p("nodes"),
+        ])?;
+        Ok(zone)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.path.join("nodes").join(&self.members[i].0)
+    }
+
+    pub fn config(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("node.toml")
+    }
+
+    pub fn client_url(&self, i: usize) -> String {
+        format!("https://{}:{CLIENT_PORT}", self.members[i].1)
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        (0..self.members.len())
+            .map(|i| self.client_url(i))
+            .collect()
+    }
+
+    /// Member `i`'s current client credentials (issued by its launch).
+    pub fn creds(&self, i: usize) -> CredFiles {
+        let tls = self.node_dir(i).join("state/tls/current");
+        CredFiles {
+            ca: tls.join("ca.crt"),
+            cert: tls.join("client.crt"),
+            key: tls.join("client.key"),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let path = format!(
+            "{}:{}",
+            self.tools.bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new(&self.tools.zone_etcd);
+        cmd.env("PATH", path).env_remove("ZONE_ETCD_LOG");
+        cmd
+    }
+
+    /// Runs `zone-etcd ARGS` to its end: its stdout, or an error naming its stderr.
+    pub fn zone_etcd(&self, args: &[&str]) -> Result<String, String> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", self.tools.zone_etcd.display()))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "zone-etcd {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// `zone-etcd COMMAND... --config <member i's node.toml>`.
+    pub fn on(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        let config = self.config(i).display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", &config]);
+        self.zone_etcd(&all)
+    }
+
+    /// Starts `zone-etcd launch` for member `i` (its log in the zone's directory).
+    pub fn launch(&mut self, i: usize) -> Result<(), String> {
+        self.start(i, &["launch"])
+    }
+
+    /// Starts `zone-etcd ARGS --config <member i's node.toml>` as member `i`'s process
+    /// (`launch`, `join`: they exec etcd), after killing the one it had.
+    pub fn start(&mut self, i: usize, args: &[&str]) -> Result<(), String> {
+        self.kill(i);
+        let log_path = self.path.join(format!("{}.log", self.members[i].0));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let err = log.try_clone().map_err(|e| e.to_string())?;
+        let child = self
+            .command()
+            .args(args)
+            .arg("--config")
+            .arg(self.config(i))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+        self.procs[i] = Some(child);
+        Ok(())
+    }
+
+    /// Waits up to `limit` for member `i`'s process to exit by itself (then reaps it).
+    pub fn wait_exit(&mut self, i: usize, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        while !self.exited(i) {
+            if Instant::now() > deadline {
+                return Err(format!("{} still runs after {limit:?}", self.members[i].0));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.kill(i);
+        Ok(())
+    }
+
+    /// SIGTERM, as a supervisor stops a member, and waits for it (SIGKILL after 10 s).
+    pub fn terminate(&mut self, i: usize) -> Result<(), String> {
+        self.signal(i, nix::sys::signal::Signal::SIGTERM)?;
+        let _ = self.wait_exit(i, Duration::from_secs(10));
+        self.kill(i);
+        Ok(())
+    }
+
+    pub fn launch_all(&mut self) -> Result<(), String> {
+        (0..self.members.len()).try_for_each(|i| self.launch(i))
+    }
+
+    /// The tail of member `i`'s log, for an error message.
+    pub fn log_tail(&self, i: usize) -> String {
+        let log = self.path.join(format!("{}.log", self.members[i].0));
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join("\n")
+    }
+
+    pub fn pid(&self, i: usize) -> Option<Pid> {
+        self.procs[i].as_ref().map(|c| Pid::from_raw(c.id() as i32))
+    }
+
+    /// Sends `signal` to member `i`'s process (etcd, after launch's exec).
+    pub fn signal(&self, i: usize, signal: Signal) -> Result<(), String> {
+        let pid = self
+            .pid(i)
+            .ok_or_else(|| format!("member {i} is not running"))?;
+        kill(pid, signal).map_err(|e| format!("kill -{signal} {pid}: {e}"))
+    }
+
+    /// SIGKILLs member `i` (if it runs) and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.procs[i].take() {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, Signal::SIGCONT);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether member `i`'s process has exited (or was never started).
+    pub fn exited(&mut self, i: usize) -> bool {
+        match &mut self.procs[i] {
+            None => true,
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+        }
+    }
+
+    /// Waits until every running member answers a status and the zone a quorum read.
+    pub fn wait_healthy(&mut self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let running: Vec<usize> = (0..self.members.len())
+                .filter(|&i| self.procs[i].is_some())
+                .collect();
+            for &i in &running {
+                if self.exited(i) {
+                    return Err(format!(
+                        "{} exited:\n{}",
+                        self.members[i].0,
+                        self.log_tail(i)
+                    ));
+                }
+            }
+            let ok = running.iter().all(|&i| self.status(i).is_ok());
+            if ok && self.quorum_read(&running).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = running.iter().map(|&i| self.log_tail(i)).collect();
+                return Err(format!(
+                    "the zone is not healthy after {limit:?}:\n{}",
+                    logs.join("\n--\n")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Member `i`'s (member id, leader id), from its status.
+    pub fn status(&self, i: usize) -> Result<(u64, u64), String> {
+        let url = vec![self.client_url(i)];
+        let creds = self.creds(0);
+        block_on(async move {
+            let mut c = connect_now(&url, &creds, Duration::from_secs(2)).await?;
+            let s = c.status().await.map_err(|e| e.to_string())?;
+            let id = s.header().map_or(0, |h| h.member_id());
+            Ok((id, s.leader()))
+        })
+    }
+
+    /// A linearizable read through the endpoints of members `of`.
+    fn quorum_read(&self, of: &[usize]) -> Result<(), String> {
+        let urls: Vec<String> = of.iter().map(|&i| self.client_url(i)).collect();
+        let creds = self.creds(0);
+        block_on(async move {
+            let mut c = connect_now(&urls, &creds, Duration::from_secs(2)).await?;
+            c.get("/cz-health", None).await.map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    }
+
+    /// The index of the current leader, as the running members see it.
+    pub fn leader(&self) -> Result<usize, String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ids: Vec<Option<(u64, u64)>> = (0..self.members.len())
+                .map(|i| self.status(i).ok())
+                .collect();
+            for (i, s) in ids.iter().enumerate() {
+                if let Some((id, leader)) = s {
+                    if id == leader {
+                        return Ok(i);
+                    }
+                    let _ = i;
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("no member says it is the leader".into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A member that is not the leader.
+    pub fn follower(&self) -> Result<usize, String> {
+        let leader = self.leader()?;
+        Ok((leader + 1) % self.members.len())
+    }
+}
+
+/// Runs a future on a runtime of its own (fault threads are not in the recorder's).
+pub fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), f)
+            .await
+            .unwrap_or_else(|_| Err("no answer in 10 s".into()))
+    })
+}
+
+impl Drop for LocalZone {
+    fn drop(&mut self) {
+        for i in 0..self.procs.len() {
+            self.kill(i);
+        }
+        drop(self.dir.take());
+    }
+}
+
+impl LocalZone {
+    /// Copies member `i`'s current client credentials to `recorder-tls/` in the zone's
+    /// directory (each file through a rename) and returns them there: the recorder's
+    /// identity, which stays put while members rotate, leave or lose their disks.
+    pub fn recorder_creds(&self, i: usize) -> Result<CredFiles, String> {
+        let dir = self.path.join("recorder-tls");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let from = self.creds(i);
+        let to = CredFiles {
+            ca: dir.join("ca.crt"),
+            cert: dir.join("client.crt"),
+            key: dir.join("client.key"),
+        };
+        for (a, b) in [
+            (&from.ca, &to.ca),
+            (&from.cert, &to.cert),
+            (&from.key, &to.key),
+        ] {
+            let tmp = b.with_extension("new");
+            std::fs::copy(a, &tmp)
+                .and_then(|_| std::fs::rename(&tmp, b))
+                .map_err(|e| format!("{} -> {}: {e}", a.display(), b.display()))?;
+        }
+        Ok(to)
+    }
+}

@@ -1,0 +1,336 @@
+//! `zone-etcd revoke --ca CA_DIR --node NODE_NAME --config NODE_FILE`: the owner locks a
+//! node out of the zone. Every node CA the CA directory issued to the node (and any given
+//! with `--node-ca`) goes on a new CRL signed by the zone root, with a CRL number above
+//! every one before; the CRL is published in the running zone ([`KEY`]), where each
+//! member's keeper installs it and cuts the connections opened before it
+//! ([`crate::revocation`]). Then a revoked member is removed from the cluster, with the
+//! safety rules of `leave --node`.
+//!
+//! Invariants: everything is checked before anything is written; the publication is one
+//! transaction that succeeds only when the zone's document is still the one read (two
+//! owners' revocations never overwrite each other); the CA directory keeps the last
+//! document it published (`revocations.json`), so a number never repeats even when the
+//! zone's copy was lost; revoking a node revoked before signs a fresh CRL (the way to
+//! renew one past its next update).
+
+use std::path::Path;
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use time::OffsetDateTime;
+use zone_pki::revocation::{serial_hex, Crl, RevokedCa};
+use zone_pki::{CertInfo, Error};
+
+use crate::cluster_api::{self, Credentials};
+use crate::config::check_dns_name;
+use crate::config::node::Node;
+use crate::revocation::doc::{Revocations, RevokedNode, KEY};
+use crate::revocation::issued;
+
+/// The last document this CA directory published.
+pub const CA_DOC: &str = "revocations.json";
+
+pub fn run(
+    ca_dir: &Path,
+    target: &str,
+    config: &Path,
+    node_ca_files: &[std::path::PathBuf],
+    force: bool,
+) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    check_dns_name(target).map_err(|p| {
+        Error::new(format!("node name {p}"))
+            .field("--node")
+            .fix("give the node's name, e.g. laptop.example.zone")
+    })?;
+    if target == node.name {
+        return Err(Error::new(format!(
+            "--config is the bundle of {target}, the node being revoked: its certificates stop working the moment the revocation takes effect"
+        ))
+        .file(config)
+        .fix("pass the node.toml of another node of the zone (any member's or client's bundle)"));
+    }
+    let root = super::load_root(ca_dir, &node.zone)?;
+    let trusted = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
+    if !trusted.iter().any(|r| r.der() == root.cert_der().as_ref()) {
+        return Err(Error::new(format!(
+            "the root CA in {} is not the root this zone trusts (its nodes would refuse what it signs)",
+            ca_dir.display()
+        ))
+        .field("--ca")
+        .fix("point --ca to the zone's own CA directory (the one its bundles were activated from)"));
+    }
+    let roots =
+        crate::config::trust::trusted_roots(&super::ca_rotation::trust_pem(ca_dir, &root)?)?;
+    let cas = node_cas(ca_dir, target, node_ca_files, &roots)?;
+
+    let cluster = super::ask_cluster(&node, config)?;
+    let endpoints = cluster.view.client_urls();
+    let (published, mod_revision) = cluster
+        .runtime
+        .block_on(crate::revocation::published(
+            &endpoints,
+            &cluster.creds,
+            false,
+        ))
+        .map_err(|reason| {
+            Error::new(format!(
+                "cannot read the zone's revocations ({KEY}): {reason}"
+            ))
+            .file(config)
+            .fix("see zone-etcd status: a quorum must answer")
+        })?;
+    let zone_doc = published.and_then(|text| match Revocations::parse(&text) {
+        Ok(doc) if doc.verify(&roots).is_ok() => Some(doc),
+        _ => {
+            tracing::warn!("the document at {KEY} is not signed by this zone root: replacing it");
+            None
+        }
+    });
+    let ca_doc_path = ca_dir.join(CA_DOC);
+    let ca_doc = if ca_doc_path.exists() {
+        let doc = Revocations::parse(&zone_io::read_text(&ca_doc_path)?)
+            .map_err(|e| e.file(&ca_doc_path))?;
+        doc.verify(&roots).map_err(|e| e.file(&ca_doc_path))?;
+        Some(doc)
+    } else {
+        None
+    };
+
+    let now = OffsetDateTime::now_utc();
+    let (number, entries) = next_list(zone_doc.as_ref(), ca_doc.as_ref(), target, &cas, now);
+    let crl_entries: Vec<RevokedCa> = entries.iter().map(|(_, e)| e.clone()).collect();
+    let crl = Crl::parse_pem(&root.sign_crl(number, &crl_entries, now)?)?;
+    let names = entries
+        .iter()
+        .map(|(node, e)| RevokedNode {
+            node: node.clone(),
+            serial: e.serial.clone(),
+        })
+        .collect();
+    let doc = Revocations::sign(&root, crl, names)?;
+
+    let json = doc.to_json();
+    cluster
+        .runtime
+        .block_on(publish(&endpoints, &cluster.creds, mod_revision, &json))
+        .map_err(|reason| {
+            Error::new(format!(
+                "the zone did not take CRL number {number}: {reason}"
+            ))
+            .file(config)
+            .fix("run zone-etcd revoke again (it reads the zone's revocations anew)")
+        })?;
+    zone_io::write_atomic(&ca_doc_path, json.as_bytes(), zone_io::PUBLIC_MODE)?;
+    let serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
+    println!(
+        "zone-etcd: revoked {target} (node CA serial {}): CRL number {number} published; every member refuses it within seconds and cuts its open connections",
+        serials.join(", ")
+    );
+
+    match super::leave::find(&cluster.view, &node, target) {
+        None => Ok(()),
+        Some(member) => {
+            super::leave::remove(&cluster, &member, target, force, config).map_err(|e| {
+                Error::new(format!(
+                "{target} is revoked (CRL number {number} is in force), but is still a member: {}",
+                e.problem()
+            ))
+                .field("--node")
+                .fix(format!(
+                    "{}; then zone-etcd leave --config {} --node {target}",
+                    e.fix_text().unwrap_or("see zone-etcd status"),
+                    config.display()
+                ))
+            })
+        }
+    }
+}
+
+/// The node CAs to revoke: those recorded as issued to `target`, and those given, each
+/// checked to be a node CA for `target` from one of `roots`.
+fn node_cas(
+    ca_dir: &Path,
+    target: &str,
+    files: &[std::path::PathBuf],
+    roots: &[CertInfo],
+) -> Result<Vec<CertInfo>, Error> {
+    let mut cas = issued::issued_to(ca_dir, target)?;
+    for file in files {
+        let info = CertInfo::parse_pem(&zone_io::read_text(file)?).map_err(|e| e.file(file))?;
+        if !info.is_ca || info.subject_cn != target || !roots.iter().any(|r| info.is_signed_by(r)) {
+            return Err(Error::new(format!(
+                "not a node CA of {target} issued by this zone root (it names {:?})",
+                info.subject_cn
+            ))
+            .file(file)
+            .field("--node-ca")
+            .fix("give pki/node.crt from the node's bundle"));
+        }
+        if !cas.iter().any(|c| c.serial() == info.serial()) {
+            cas.push(info);
+        }
+    }
+    if cas.is_empty() {
+        return Err(Error::new(format!(
+            "no node CA issued to {target} is recorded in {}",
+            issued::dir_of(ca_dir, target).display()
+        ))
+        .field("--node")
+        .fix("check the node name; for a node activated before zone-etcd kept these records, pass --node-ca with pki/node.crt of its bundle"));
+    }
+    Ok(cas)
+}
+
+/// The next CRL: one above every number seen, listing every node CA revoked before (by
+/// the zone or this CA directory) and `cas` (kept at their first revocation time).
+fn next_list(
+    zone: Option<&Revocations>,
+    ca: Option<&Revocations>,
+    target: &str,
+    cas: &[CertInfo],
+    now: OffsetDateTime,
+) -> (u64, Vec<(String, RevokedCa)>) {
+    let number = zone
+        .iter()
+        .chain(ca.iter())
+        .map(|d| d.crl.number)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut entries: Vec<(String, RevokedCa)> = Vec::new();
+    let mut add = |node: &str, entry: RevokedCa| {
+        if !entries.iter().any(|(_, e)| e.serial == entry.serial) {
+            entries.push((node.to_string(), entry));
+        }
+    };
+    for doc in zone.iter().chain(ca.iter()) {
+        for named in &doc.nodes {
+            let at = doc
+                .crl
+                .entries
+                .iter()
+                .find(|e| e.serial == named.serial)
+                .map_or(now, |e| e.revoked_at);
+            add(
+                &named.node,
+                RevokedCa {
+                    serial: named.serial.clone(),
+                    revoked_at: at,
+                },
+            );
+        }
+    }
+    for ca in cas {
+        add(
+            target,
+            RevokedCa {
+                serial: ca.serial().to_vec(),
+                revoked_at: now,
+            },
+        );
+    }
+    (number, entries)
+}
+
+/// Puts the document if the key is still at `mod_revision` (0: still absent), through
+/// the first of `endpoints` to answer, within [`cluster_api::CALL_DEADLINE`]. A write
+/// whose outcome is unknown is not retried blindly: the next run reads anew.
+async fn publish(
+    endpoints: &[String],
+    creds: &Credentials,
+    mod_revision: i64,
+    json: &str,
+) -> Result<(), String> {
+    let mut client =
+        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    let txn = Txn::new()
+        .when([Compare::mod_revision(KEY, CompareOp::Equal, mod_revision)])
+        .and_then([TxnOp::put(KEY, json, None)]);
+    let response =
+        cluster_api::within(async { client.txn(txn).await.map_err(|e| cluster_api::describe(&e)) })
+            .await?;
+    if response.succeeded() {
+        Ok(())
+    } else {
+        Err("another revocation was published meanwhile".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zone_pki::{Authority, NodeIdentity};
+
+    fn node_ca(root: &Authority, name: &str) -> CertInfo {
+        let ca = root
+            .issue_node_ca(&NodeIdentity {
+                zone: "example.zone".into(),
+                node_name: name.into(),
+                address: None,
+                member: false,
+                tunneled: false,
+            })
+            .unwrap();
+        CertInfo::parse(ca.cert_der()).unwrap()
+    }
+
+    fn doc(root: &Authority, number: u64, entries: &[(String, RevokedCa)]) -> Revocations {
+        let crl_entries: Vec<RevokedCa> = entries.iter().map(|(_, e)| e.clone()).collect();
+        let now = OffsetDateTime::now_utc();
+        let crl = Crl::parse_pem(&root.sign_crl(number, &crl_entries, now).unwrap()).unwrap();
+        let names = entries
+            .iter()
+            .map(|(n, e)| RevokedNode {
+                node: n.clone(),
+                serial: e.serial.clone(),
+            })
+            .collect();
+        Revocations::sign(root, crl, names).unwrap()
+    }
+
+    #[test]
+    fn the_next_list_keeps_every_revocation_and_numbers_above_all() {
+        let root = Authority::new_root("example.zone").unwrap();
+        let laptop = node_ca(&root, "laptop.example.zone");
+        let phone = node_ca(&root, "phone.example.zone");
+        let then = OffsetDateTime::now_utc() - time::Duration::days(3);
+        let now = OffsetDateTime::now_utc();
+        let first = RevokedCa {
+            serial: laptop.serial().to_vec(),
+            revoked_at: then,
+        };
+        let zone = doc(&root, 4, &[("laptop.example.zone".into(), first.clone())]);
+        // The CA directory's copy is older than the zone's (published from elsewhere).
+        let ca = doc(&root, 2, &[]);
+        let (number, entries) = next_list(
+            Some(&zone),
+            Some(&ca),
+            "phone.example.zone",
+            std::slice::from_ref(&phone),
+            now,
+        );
+        assert_eq!(number, 5);
+        assert_eq!(entries.len(), 2);
+        // Kept from the zone's CRL (which holds whole seconds).
+        assert_eq!(entries[0].0, "laptop.example.zone");
+        assert_eq!(entries[0].1.serial, first.serial);
+        assert_eq!(
+            entries[0].1.revoked_at.unix_timestamp(),
+            then.unix_timestamp()
+        );
+        assert_eq!(entries[1].0, "phone.example.zone");
+        // Revoking the laptop again: a fresh number, its first revocation time kept.
+        let (number, again) = next_list(Some(&zone), None, "laptop.example.zone", &[laptop], now);
+        assert_eq!(number, 5);
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].1.revoked_at.unix_timestamp(),
+            then.unix_timestamp()
+        );
+        // Nothing before: number 1.
+        assert_eq!(
+            next_list(None, None, "phone.example.zone", &[phone], now).0,
+            1
+        );
+    }
+}

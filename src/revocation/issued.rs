@@ -1,0 +1,54 @@
+//! The owner's record of the node CAs a CA directory issued, so `revoke --node NAME` can
+//! name them all: `CA_DIR/issued/<node name>/<serial>.crt`, one certificate a file.
+//!
+//! Invariants: every node CA that `activate`, `activate --request` and `bootstrap` issue
+//! is recorded before their output is committed (a bundle never exists unrecorded; a
+//! record whose bundle was never committed revokes nothing anyone holds); records are
+//! certificates only, never keys; the directory is private (0700), as the CA's.
+
+use std::path::{Path, PathBuf};
+
+use zone_pki::revocation::serial_hex;
+use zone_pki::{CertInfo, Error};
+
+pub const ISSUED_DIR: &str = "issued";
+
+/// Where the node CAs issued to `node_name` are recorded.
+pub fn dir_of(ca_dir: &Path, node_name: &str) -> PathBuf {
+    ca_dir.join(ISSUED_DIR).join(node_name)
+}
+
+/// Records the node CA at the head of `chain_pem`, issued to `node_name`.
+pub fn record(ca_dir: &Path, node_name: &str, chain_pem: &str) -> Result<(), Error> {
+    let certs = zone_pki::authority::parse_cert_chain(chain_pem)?;
+    let Some(first) = certs.first() else {
+        return Ok(());
+    };
+    let info = CertInfo::parse(first)?;
+    let dir = zone_io::ensure_private_tree(ca_dir, &Path::new(ISSUED_DIR).join(node_name))?;
+    zone_io::write_atomic(
+        &dir.join(format!("{}.crt", serial_hex(info.serial()))),
+        info.pem().as_bytes(),
+        zone_io::PUBLIC_MODE,
+    )
+}
+
+/// Every node CA recorded as issued to `node_name` (none: an empty list).
+pub fn issued_to(ca_dir: &Path, node_name: &str) -> Result<Vec<CertInfo>, Error> {
+    let dir = dir_of(ca_dir, node_name);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", &dir, &e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "crt") {
+            found
+                .push(CertInfo::parse_pem(&zone_io::read_text(&path)?).map_err(|e| e.file(&path))?);
+        }
+    }
+    found.sort_by_key(|c| c.not_before);
+    Ok(found)
+}

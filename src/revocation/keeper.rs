@@ -1,0 +1,253 @@
+//! `zone-etcd keep-revocations` (internal; `launch` and `join` start it beside etcd):
+//! keeps this member's CRL current with the zone's.
+//!
+//! It watches [`KEY`] on this member's own etcd, installs every newer document that the
+//! zone root signed ([`store::install`]), and then cuts the connections that were open
+//! before it took effect ([`cut`]). It runs detached (like the learner promoter: not
+//! etcd's child) and ends when the etcd it watches exits.
+//!
+//! Invariants: it never installs an older CRL or one no trusted root signed (each such
+//! offer is logged in one line and changes nothing); a lost watch is re-established from
+//! a fresh read, so no update is missed for longer than a reconnection (1 s).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, EventType, Txn, TxnOp, WatchOptions};
+use zone_pki::{CertInfo, Error, Host};
+
+use super::doc::{Offer, Revocations, KEY};
+use super::{cut, store};
+use crate::cluster_api::{self, Credentials};
+use crate::config::node::Node;
+use crate::config::zone::{Member, Protocol};
+use crate::nameservice::CachePolicy;
+
+/// Between two attempts to reach this member's etcd (starting, or restarting).
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Starts the keeper for this node, watching this process (about to become etcd).
+pub fn spawn(config: &Path) -> Result<(), Error> {
+    let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
+    crate::commands::spawn_detached(
+        &keeper_args(&config, std::process::id()),
+        "revocation keeper",
+    )
+}
+
+fn keeper_args(config: &Path, watch_pid: u32) -> Vec<String> {
+    vec![
+        "keep-revocations".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--watch-pid".into(),
+        watch_pid.to_string(),
+    ]
+}
+
+pub fn run(config: &Path, watch_pid: u32, detach: bool) -> Result<(), Error> {
+    if detach {
+        return crate::commands::respawn_detached(
+            &keeper_args(config, watch_pid),
+            "revocation keeper",
+        );
+    }
+    let node = Node::load_with(config, CachePolicy::ReadOnly)?;
+    let Some(member) = node.member().cloned() else {
+        return Ok(());
+    };
+    let keeper = Keeper {
+        roots: crate::config::trust::trusted_roots(&node.zone_ca_pem)?,
+        creds: Credentials::load(&node.leaf_paths())?,
+        index: node
+            .members
+            .iter()
+            .position(|m| m.node_name == member.node_name)
+            .unwrap_or(0),
+        endpoint: crate::cluster::client_url(&member),
+        member,
+        node,
+        watch_pid,
+    };
+    let runtime = cluster_api::runtime()?;
+    runtime.block_on(keeper.keep());
+    Ok(())
+}
+
+struct Keeper {
+    node: Node,
+    member: Member,
+    roots: Vec<CertInfo>,
+    creds: Arc<Credentials>,
+    endpoint: String,
+    index: usize,
+    watch_pid: u32,
+}
+
+impl Keeper {
+    async fn keep(&self) {
+        let mut said = String::new();
+        while crate::commands::promote_learner::running(self.watch_pid) {
+            match self.follow().await {
+                Ok(()) => return,
+                Err(reason) => {
+                    // Once per distinct reason: etcd starting refuses for a while.
+                    if reason != said {
+                        tracing::info!(
+                            "revocations: {}: {reason}; again in {RETRY:?}",
+                            self.endpoint
+                        );
+                        said = reason;
+                    }
+                }
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    /// Reads the zone's document, then follows it until the watch breaks (an error) or
+    /// etcd exits (`Ok`).
+    async fn follow(&self) -> Result<(), String> {
+        let mut client = cluster_api::connect(&self.endpoint, &self.creds).await?;
+        let got = client.get(KEY, None).await.map_err(|e| e.to_string())?;
+        if let Some(kv) = got.kvs().first() {
+            self.offered(kv.value(), kv.mod_revision(), &mut client)
+                .await;
+        }
+        let from = got.header().map(|h| h.revision()).unwrap_or(0) + 1;
+        let options = WatchOptions::new().with_start_revision(from);
+        let mut stream = client
+            .watch(KEY, Some(options))
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            tokio::select! {
+                message = stream.message() => {
+                    let Some(response) = message.map_err(|e| e.to_string())? else {
+                        return Err("the watch ended".into());
+                    };
+                    if response.canceled() || response.compact_revision() > 0 {
+                        return Err("the watch was canceled".into());
+                    }
+                    for event in response.events() {
+                        if let (EventType::Put, Some(kv)) = (event.event_type(), event.kv()) {
+                            self.offered(kv.value(), kv.mod_revision(), &mut client).await;
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(RETRY) => {
+                    if !crate::commands::promote_learner::running(self.watch_pid) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Installs a newer document and schedules the cut; a refused one is logged in one
+    /// line and replaced in the zone by the one in force here ([`Keeper::restore`]).
+    async fn offered(&self, value: &[u8], mod_revision: i64, client: &mut Client) {
+        let state = &self.node.state_dir;
+        let doc = match Revocations::parse(&String::from_utf8_lossy(value)) {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::warn!("refused the revocations published at {KEY}: {e}");
+                self.restore(mod_revision, client).await;
+                return;
+            }
+        };
+        match store::install(state, &self.roots, &doc) {
+            Ok(Offer::Same) => {}
+            Ok(Offer::Install) => {
+                tracing::info!(
+                    "CRL number {} in force (revoked: {}); cutting the connections open before it",
+                    doc.crl.number,
+                    doc.node_names().join(", ")
+                );
+                self.schedule_cut(&doc);
+            }
+            Err(e) => {
+                tracing::warn!("refused the revocations published at {KEY}: {e}");
+                self.restore(mod_revision, client).await;
+            }
+        }
+    }
+
+    /// Puts the document in force here back at [`KEY`] when the refused one put at
+    /// `mod_revision` is still there: a replayed older CRL must not reach members that
+    /// start later. Every member tries; the first wins, the others' compare fails.
+    async fn restore(&self, mod_revision: i64, client: &mut Client) {
+        let Ok(Some(doc)) = store::in_force(&self.node.state_dir, &self.roots) else {
+            return;
+        };
+        let txn = Txn::new()
+            .when([Compare::mod_revision(KEY, CompareOp::Equal, mod_revision)])
+            .and_then([TxnOp::put(KEY, doc.to_json(), None)]);
+        match client.txn(txn).await {
+            Ok(r) if r.succeeded() => {
+                tracing::info!("put CRL number {} back at {KEY}", doc.crl.number)
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                "could not put CRL number {} back at {KEY}: {e}",
+                doc.crl.number
+            ),
+        }
+    }
+
+    /// Takes the snapshot of open connections now (the new CRL is in place) and cuts
+    /// them after this member's turn.
+    fn schedule_cut(&self, doc: &Revocations) {
+        let listen = crate::cluster::listen_client_urls(&self.member, self.node.listen_address);
+        let mut conns = match cut::snapshot_of(&listen, self.member.client_port) {
+            Ok(conns) => conns,
+            Err(reason) => {
+                tracing::warn!("cannot list the open connections to cut: {reason}");
+                return;
+            }
+        };
+        // etcd's HTTP gateway dials etcd's own gRPC: cutting that connection would fail the
+        // requests it carries for every client at once.
+        // Nor this keeper's own watch: it would be blind while it reconnects.
+        for pid in [self.watch_pid, std::process::id()] {
+            match cut::owned_by(pid) {
+                Ok(own) => conns.retain(|c| !own.contains(&c.peer)),
+                Err(reason) => tracing::warn!("cannot tell etcd's own connections: {reason}"),
+            }
+        }
+        let revoked = doc.node_names();
+        let revoked_ips: Vec<std::net::IpAddr> = self
+            .node
+            .members
+            .iter()
+            .filter(|m| revoked.contains(&m.node_name) && m.protocol == Protocol::Https)
+            .filter_map(|m| match m.address {
+                Some(Host::Ip(ip)) => Some(ip),
+                _ => None,
+            })
+            .collect();
+        if !revoked_ips.is_empty() {
+            let listen = crate::cluster::listen_peer_urls(&self.member, self.node.listen_address);
+            if let Ok(peers) = cut::snapshot_of(&listen, self.member.peer_port) {
+                conns.extend(
+                    peers
+                        .into_iter()
+                        .filter(|c| revoked_ips.contains(&c.peer.ip())),
+                );
+            }
+        }
+        let delay = cut::stagger(self.index, self.node.members.len());
+        let number = doc.crl.number;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            match tokio::task::spawn_blocking(move || cut::cut(&conns)).await {
+                Ok(Ok(n)) => tracing::info!(
+                    "cut {n} connections open before CRL number {number} took effect"
+                ),
+                Ok(Err(reason)) => tracing::warn!("could not cut open connections: {reason}"),
+                Err(_) => {}
+            }
+        });
+    }
+}

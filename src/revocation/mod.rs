@@ -1,0 +1,116 @@
+//! Revocation on the launcher's side: the zone's revocations document ([`doc`]), a node's
+//! copy of it ([`store`]), the member process that keeps it current ([`keeper`]), and
+//! cutting the connections opened before a revocation took effect ([`cut`]).
+//!
+//! How a revocation travels: `zone-etcd revoke` (the owner, with the zone root) publishes
+//! the document at [`doc::KEY`] in the zone's etcd; each member's keeper sees it on its
+//! watch, checks the root's signature and that it is newer, writes etcd's CRL file, and
+//! cuts the old connections; a member that starts later reads it from the others before
+//! etcd starts ([`before_start`]). etcd rereads its CRL file on every new connection, on
+//! both ports, so nothing restarts.
+
+pub mod cut;
+pub mod doc;
+pub mod issued;
+pub mod keeper;
+pub mod store;
+pub mod summary;
+
+use std::path::Path;
+use std::time::Duration;
+
+use zone_pki::revocation::serial_hex;
+use zone_pki::Error;
+
+use crate::cluster_api::{self, Credentials};
+use crate::config::node::Node;
+use doc::{Revocations, KEY};
+
+/// How long a starting member asks the others for the zone's revocations: they answer
+/// at once when they run, and when none runs there is nothing newer to learn.
+const ASK_OTHERS: Duration = Duration::from_millis(1500);
+
+/// Before etcd starts on this node: installs the newest revocations the other members
+/// have (asked briefly; a member started later serves with them from its first
+/// connection), refuses to start a node whose own CA is revoked, and makes sure etcd's
+/// CRL file exists.
+pub fn before_start(node: &Node, config: &Path) -> Result<(), Error> {
+    let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
+    let others = crate::commands::other_members(node);
+    if !others.is_empty() {
+        if let Ok(creds) = Credentials::load(&node.leaf_paths()) {
+            let runtime = cluster_api::runtime()?;
+            let found = runtime
+                .block_on(async { tokio::time::timeout(ASK_OTHERS, ask(&others, &creds)).await });
+            if let Ok(Some(doc)) = found {
+                if let Err(e) = store::install(&node.state_dir, &roots, &doc) {
+                    tracing::warn!("not installing the zone's revocations: {e}");
+                }
+            }
+        }
+    }
+    if let Some(doc) = store::in_force(&node.state_dir, &roots)? {
+        refuse_if_revoked(node, &doc, config)?;
+    }
+    store::ensure_crl_file(&node.state_dir)
+}
+
+/// The document the members have (a serializable read: any member's copy will do,
+/// [`store::install`] keeps only a newer one).
+/// Each member is asked on its own, in turn: the zone may be partly down while this one
+/// starts, and a client balanced over them all waits on the dead ones.
+async fn ask(endpoints: &[String], creds: &Credentials) -> Option<Revocations> {
+    for endpoint in endpoints {
+        if let Ok((text, _)) = published(std::slice::from_ref(endpoint), creds, true).await {
+            return Revocations::parse(&text?).ok();
+        }
+    }
+    None
+}
+
+/// A node whose node CA the zone revoked does not start.
+pub fn refuse_if_revoked(node: &Node, doc: &Revocations, config: &Path) -> Result<(), Error> {
+    let Some(ca) = &node.node_ca else {
+        return Ok(());
+    };
+    if !doc.crl.revokes(ca.info.serial()) {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{} was revoked: its node CA (serial {}) is on the zone's CRL number {} of {}",
+        node.name,
+        serial_hex(ca.info.serial()),
+        doc.crl.number,
+        doc.crl.this_update.date()
+    ))
+    .file(config)
+    .fix("the zone owner revoked this node's bundle; to bring the node back, the owner activates it anew (zone-etcd activate) and it joins with the new bundle")
+    .permanent())
+}
+
+/// The zone's document and its mod revision (0: none), as the first of `endpoints` to
+/// answer has it (one client balanced over them), within [`cluster_api::CALL_DEADLINE`]:
+/// read with a quorum, or from any member's copy when `serializable`.
+pub async fn published(
+    endpoints: &[String],
+    creds: &Credentials,
+    serializable: bool,
+) -> Result<(Option<String>, i64), String> {
+    let mut client =
+        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    let options = serializable.then(|| etcd_client::GetOptions::new().with_serializable());
+    let got = cluster_api::within(async {
+        client
+            .get(KEY, options)
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    Ok(match got.kvs().first() {
+        Some(kv) => (
+            Some(String::from_utf8_lossy(kv.value()).into_owned()),
+            kv.mod_revision(),
+        ),
+        None => (None, 0),
+    })
+}

@@ -1,0 +1,85 @@
+//! A node's copy of the zone's revocations, in its state directory: `revocations.json`
+//! (the verified document in force) and `crl.pem` (its CRL, the file etcd's
+//! `--client-crl-file` and `--peer-crl-file` read on every new connection).
+//!
+//! Invariants: only a document that verifies against the node's zone roots and passes
+//! [`super::doc::offer`] is installed (never an older one); both files are written
+//! atomically under the state lock, the document first, and `crl.pem` is made to match
+//! the document in force on every install (so a crash between the two writes heals at
+//! the next one); `crl.pem` always exists once [`ensure_crl_file`] ran, a placeholder that
+//! revokes nothing until the zone revokes something (etcd refuses every connection when
+//! its CRL file is missing).
+
+use std::path::{Path, PathBuf};
+
+use zone_pki::revocation::placeholder_crl;
+use zone_pki::{CertInfo, Error};
+
+use super::doc::{offer, Offer, Revocations};
+
+pub const CRL_FILE: &str = "crl.pem";
+pub const DOC_FILE: &str = "revocations.json";
+
+/// The CRL file etcd is given.
+pub fn crl_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(CRL_FILE)
+}
+
+/// The document in force on this node, verified against `roots`. `None` when the node
+/// has none, or when its roots no longer sign it (after a zone CA rotation retired the
+/// root that did, every node CA it listed is untrusted anyway).
+pub fn in_force(state_dir: &Path, roots: &[CertInfo]) -> Result<Option<Revocations>, Error> {
+    let path = state_dir.join(DOC_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let doc = Revocations::parse(&zone_io::read_text(&path)?).map_err(|e| e.file(&path))?;
+    match doc.verify(roots) {
+        Ok(_) => Ok(Some(doc)),
+        Err(e) => {
+            tracing::warn!("{}: not in force here: {e}", path.display());
+            Ok(None)
+        }
+    }
+}
+
+/// Installs `offered` when it is newer than the one in force (see [`offer`]). Returns
+/// what was done; an older document, or one no trusted root signed, is an error and
+/// changes nothing.
+pub fn install(
+    state_dir: &Path,
+    roots: &[CertInfo],
+    offered: &Revocations,
+) -> Result<Offer, Error> {
+    offered.verify(roots)?;
+    let _lock = crate::state::lock(state_dir)?;
+    let current = in_force(state_dir, roots)?;
+    let decision = offer(current.as_ref(), offered)?;
+    if decision == Offer::Install {
+        zone_io::write_atomic(
+            &state_dir.join(DOC_FILE),
+            offered.to_json().as_bytes(),
+            zone_io::PUBLIC_MODE,
+        )?;
+    }
+    let pem = offered.crl.pem();
+    let path = crl_path(state_dir);
+    if zone_io::read_text(&path).ok().as_deref() != Some(pem.as_str()) {
+        zone_io::write_atomic(&path, pem.as_bytes(), zone_io::PUBLIC_MODE)?;
+    }
+    Ok(decision)
+}
+
+/// Makes sure etcd's CRL file exists: the placeholder when the node has none yet.
+pub fn ensure_crl_file(state_dir: &Path) -> Result<(), Error> {
+    let path = crl_path(state_dir);
+    if path.exists() {
+        return Ok(());
+    }
+    let _lock = crate::state::lock(state_dir)?;
+    if path.exists() {
+        return Ok(());
+    }
+    let pem = placeholder_crl(time::OffsetDateTime::now_utc())?;
+    zone_io::write_atomic(&path, pem.as_bytes(), zone_io::PUBLIC_MODE)
+}

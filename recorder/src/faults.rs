@@ -6,13 +6,13 @@
 //! failed: a fault that did not happen must fail the run, never pass as a clean history.
 //! Signals go to the PIDs the zone holds, never by name.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
 use crate::client::connect_now;
 use crate::record::Control;
-use crate::zone::{block_on, LocalZone};
+use crate::zone::{block_on, LocalZone, PEER_PORT};
 
 /// Who a fault is done to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,92 @@ pub fn stop_and_continue(
         "SIGSTOP {:?} {} for {stopped:?}",
         target, zone.members[i].0
     ))
+}
+
+/// A network partition between the members (their machines' own iptables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// One member cut from both others (a minority of one; clients still reach it).
+    Isolate(Target),
+    /// The leader and one follower cut apart, both still reaching the third member
+    /// (Jepsen's "bridge": no majority side, the third member bridges them).
+    Bridge,
+}
+
+/// Partitions the zone as `cut` says for `held`, heals it, and waits until the zone is
+/// whole again. Needs a zone on network-namespace machines
+/// ([`LocalZone::create_networked`]).
+///
+/// The cut is proven, not assumed: every pair it cuts must fail to connect to each other's
+/// peer port while it holds, and connect again once healed; an isolated leader must be
+/// replaced by a leader on the other side before the cut is healed.
+pub fn partition(zone: &mut LocalZone, cut: Cut, held: Duration) -> Result<String, String> {
+    let count = zone.members.len();
+    let started = Instant::now();
+    let (pairs, what, isolated_leader) = match cut {
+        Cut::Isolate(target) => {
+            let i = target.pick(zone)?;
+            let pairs: Vec<(usize, usize)> =
+                (0..count).filter(|&j| j != i).map(|j| (i, j)).collect();
+            let what = format!("{:?} {} cut from the others", target, zone.members[i].0);
+            (pairs, what, (target == Target::Leader).then_some(i))
+        }
+        Cut::Bridge => {
+            let leader = zone.leader()?;
+            let other = (leader + 1) % count;
+            let what = format!(
+                "leader {} and {} cut apart, both reaching the third",
+                zone.members[leader].0, zone.members[other].0
+            );
+            (vec![(leader, other)], what, None)
+        }
+    };
+    let net = machines(zone)?;
+    for &(a, b) in &pairs {
+        net.cut(a, b)?;
+    }
+    for &(a, b) in &pairs {
+        if net.reaches(a, b, PEER_PORT)? || net.reaches(b, a, PEER_PORT)? {
+            return Err(format!("partition: {what}, but {a} and {b} still connect"));
+        }
+    }
+    if let Some(old) = isolated_leader {
+        new_leader_without(zone, old, started + held + Duration::from_secs(10))
+            .map_err(|e| format!("partition: {what}, but {e}"))?;
+    }
+    std::thread::sleep(held.saturating_sub(started.elapsed()));
+    let net = machines(zone)?;
+    net.heal()?;
+    for &(a, b) in &pairs {
+        if !net.reaches(a, b, PEER_PORT)? {
+            return Err(format!("partition: healed, but {a} still cannot reach {b}"));
+        }
+    }
+    zone.wait_healthy(HEAL)?;
+    Ok(format!("partition: {what} for {held:?}, healed"))
+}
+
+fn machines(zone: &LocalZone) -> Result<&crate::net::Net, String> {
+    zone.net
+        .as_ref()
+        .ok_or_else(|| "the zone has no machines to partition".to_string())
+}
+
+/// Waits until a member other than `old` says a member other than `old` leads.
+fn new_leader_without(zone: &LocalZone, old: usize, deadline: Instant) -> Result<(), String> {
+    let old_id = zone.status(old)?.0;
+    loop {
+        let elected = (0..zone.members.len())
+            .filter(|&j| j != old)
+            .any(|j| zone.status(j).is_ok_and(|(_, l)| l != 0 && l != old_id));
+        if elected {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("the others elected no new leader".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Writes about 5 MiB under a prefix outside any history, deletes it and compacts the

@@ -8,7 +8,8 @@
 //! - [`zone`]: a local zone made with the zone-etcd binary (bootstrap, launch, kill, stop),
 //!   every process it starts killed by PID when it is dropped.
 //! - [`scenarios`]: each fault, done to a zone while the recorder runs; [`faults`] the
-//!   fault actions they are made of.
+//!   fault actions they are made of; [`net`] the network-namespace machines of the
+//!   partition scenario.
 //!
 //! Invariants of every history written: its keys are fresh (a unique prefix per history)
 //! and only its own operations write them; every value written is unique; every time is
@@ -19,6 +20,7 @@
 pub mod client;
 pub mod faults;
 pub mod membership;
+pub mod net;
 pub mod record;
 pub mod rng;
 pub mod scenarios;

@@ -16,15 +16,17 @@ use std::time::{Duration, Instant};
 
 use crate::faults::{self, at, Target};
 use crate::membership;
+use crate::net::Net;
 use crate::record::{record, Control, Plan, Summary};
 use crate::sink::Sink;
 use crate::zone::{LocalZone, Tools};
 
 /// Every scenario, in the order `scripts/consistency.sh` runs them.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 10] = [
     "baseline",
     "kill",
     "stop",
+    "partition",
     "maintain",
     "rotate",
     "membership",
@@ -63,6 +65,7 @@ fn fault_of(name: &str) -> Option<(Fault, &'static str)> {
         "baseline" => (baseline, ""),
         "kill" => (kill, ""),
         "stop" => (stop, ""),
+        "partition" => (partition, ""),
         "maintain" => (maintain, ""),
         "rotate" => (rotate, ""),
         "membership" => (membership, ""),
@@ -78,7 +81,12 @@ pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
     let (fault, settings) = fault_of(name)
         .ok_or_else(|| format!("unknown scenario {name:?} (known: {})", ALL.join(", ")))?;
     let started = Instant::now();
-    let mut zone = LocalZone::create(&o.tools, o.subnet, 3, settings)?;
+    let mut zone = if name == "partition" {
+        // Members on machines of their own, so a partition cuts real links.
+        LocalZone::create_networked(&o.tools, Net::new(o.subnet, 3)?, 3, settings)?
+    } else {
+        LocalZone::create(&o.tools, o.subnet, 3, settings)?
+    };
     if name == "upgrade" {
         let old = membership::old_etcd(&zone)?;
         (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &old))?;
@@ -163,6 +171,24 @@ fn stop(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
     at(c, 0.5)?;
     let b = faults::stop_and_continue(z, Target::Leader, Duration::from_secs(3))?;
     Ok(vec![a, b])
+}
+
+fn partition(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.1)?;
+    let a = faults::partition(
+        z,
+        faults::Cut::Isolate(Target::Leader),
+        Duration::from_secs(5),
+    )?;
+    at(c, 0.4)?;
+    let b = faults::partition(
+        z,
+        faults::Cut::Isolate(Target::Follower),
+        Duration::from_secs(5),
+    )?;
+    at(c, 0.7)?;
+    let d = faults::partition(z, faults::Cut::Bridge, Duration::from_secs(5))?;
+    Ok(vec![a, b, d])
 }
 
 fn maintain(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {

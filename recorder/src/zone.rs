@@ -15,6 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::client::{connect_now, CredFiles};
+use crate::net::Net;
 
 /// The zone-etcd binary and the directory holding the bundled etcd.
 #[derive(Debug, Clone)]
@@ -30,7 +31,12 @@ pub struct LocalZone {
     pub name: String,
     /// (node name, address) in zone-file order; index = member index.
     pub members: Vec<(String, String)>,
+    /// The network namespace each member's processes run in (`None`: this one).
+    netns: Vec<Option<String>>,
     procs: Vec<Option<Child>>,
+    /// The machines the members run on, when they are network namespaces (dropped after
+    /// the processes are killed).
+    pub net: Option<Net>,
 }
 
 pub const CLIENT_PORT: u16 = 2379;
@@ -58,14 +64,45 @@ impl LocalZone {
         count: u8,
         settings: &str,
     ) -> Result<LocalZone, String> {
+        let addresses = (1..=count).map(|i| format!("127.0.{subnet}.{i}")).collect();
+        Self::create_on(tools, addresses, None, settings)
+    }
+
+    /// Bootstraps a zone with one member on each of `net`'s machines; the calling thread
+    /// moves to the clients' machine ([`Net::enter_clients`]).
+    pub fn create_networked(
+        tools: &Tools,
+        net: Net,
+        count: usize,
+        settings: &str,
+    ) -> Result<LocalZone, String> {
+        net.enter_clients()?;
+        let addresses = (0..count).map(|i| net.address(i)).collect();
+        Self::create_on(tools, addresses, Some(net), settings)
+    }
+
+    /// Bootstraps a zone whose member `i` is at `addresses[i]`, on `net`'s machine `i`
+    /// when a `net` is given.
+    fn create_on(
+        tools: &Tools,
+        addresses: Vec<String>,
+        net: Option<Net>,
+        settings: &str,
+    ) -> Result<LocalZone, String> {
+        let count = addresses.len();
+        let netns = (0..count)
+            .map(|i| net.as_ref().map(|n| n.namespace(i)))
+            .collect();
         let dir = tempfile::Builder::new()
             .prefix("zone-recorder.")
             .tempdir()
             .map_err(|e| format!("a temporary directory: {e}"))?;
         let path = dir.path().to_path_buf();
         let name = "cz.zone".to_string();
-        let members: Vec<(String, String)> = (1..=count)
-            .map(|i| (format!("node{i}.{name}"), format!("127.0.{subnet}.{i}")))
+        let members: Vec<(String, String)> = addresses
+            .into_iter()
+            .enumerate()
+            .map(|(i, address)| (format!("node{}.{name}", i + 1), address))
             .collect();
         std::fs::write(path.join("zone.toml"), zone_file(&name, &members, settings))
             .map_err(|e| format!("zone.toml: {e}"))?;
@@ -81,6 +118,8 @@ impl LocalZone {
             tools: tools.clone(),
             name,
             procs: members.iter().map(|_| None).collect(),
+            netns,
+            net,
             members,
         };
         let p = |s: &str| zone.path.join(s).display().to_string();
@@ -130,12 +169,25 @@ impl LocalZone {
     }
 
     fn command(&self) -> Command {
+        self.command_in(None)
+    }
+
+    /// zone-etcd, run in network namespace `ns` (`ip netns exec` execs it: the child's PID
+    /// is zone-etcd's, and then etcd's).
+    fn command_in(&self, ns: Option<&str>) -> Command {
         let path = format!(
             "{}:{}",
             self.tools.bin_dir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut cmd = Command::new(&self.tools.zone_etcd);
+        let mut cmd = match ns {
+            None => Command::new(&self.tools.zone_etcd),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.tools.zone_etcd);
+                c
+            }
+        };
         cmd.env("PATH", path).env_remove("ZONE_ETCD_LOG");
         cmd
     }
@@ -184,7 +236,7 @@ impl LocalZone {
             .map_err(|e| format!("{}: {e}", log_path.display()))?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
         let child = self
-            .command()
+            .command_in(self.netns[i].as_deref())
             .args(args)
             .arg("--config")
             .arg(self.config(i))

@@ -9,7 +9,7 @@
 #       runs the scenarios under the recorder (zone-recorder, recorder/): N histories in
 #       all (default: one per scenario), taken round-robin over `zone-recorder list`, each
 #       on a fresh 3-member zone on 127.0.120.1-3 (127.0.120-125 are this script's; the
-#       tests use others; `partition` puts its members on network-namespace machines
+#       tests use others; `partition` and `latency` put their members on network-namespace machines
 #       zr120-* at 198.19.120.1-3 instead) with at least M operations (default 300); keeps every history
 #       and its summary in DIR (default: a new directory under /tmp), checks each with
 #       zone-consistency, prints a table per scenario and exits 0 only when no history

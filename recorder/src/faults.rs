@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::client::connect_now;
+use crate::proxy::Delay;
 use crate::record::Control;
 use crate::zone::{block_on, LocalZone, PEER_PORT};
 
@@ -148,6 +149,54 @@ fn new_leader_without(zone: &LocalZone, old: usize, deadline: Instant) -> Result
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Holds back the bytes of every peer connection as `delay` says for `held`, then lets
+/// them flow freely and waits until the zone is whole again. Needs the relays
+/// ([`LocalZone::install_relays`]).
+///
+/// The path is proven, not assumed: before, every directed pair of members must have
+/// sent bytes through the relays; while it holds, every pair must have had chunks held
+/// back.
+pub fn slow_peers(zone: &mut LocalZone, delay: Delay, held: Duration) -> Result<String, String> {
+    let relays = zone
+        .relays
+        .as_ref()
+        .ok_or("the zone's peer connections have no relays")?;
+    let count = zone.members.len();
+    let pairs: Vec<(usize, usize)> = (0..count)
+        .flat_map(|a| (0..count).filter(move |&b| b != a).map(move |b| (a, b)))
+        .collect();
+    let relayed = relays.relayed();
+    if let Some(p) = pairs
+        .iter()
+        .find(|p| relayed.get(p).copied().unwrap_or(0) == 0)
+    {
+        return Err(format!(
+            "no peer traffic from member {} to {} went through the relays",
+            p.0, p.1
+        ));
+    }
+    let before = relays.delayed();
+    relays.set(delay);
+    std::thread::sleep(held);
+    relays.set(Delay::default());
+    let after = relays.delayed();
+    let held_back = |p: &(usize, usize)| {
+        after.get(p).copied().unwrap_or(0) - before.get(p).copied().unwrap_or(0)
+    };
+    if let Some(p) = pairs.iter().find(|p| held_back(p) == 0) {
+        return Err(format!(
+            "nothing from member {} to {} was held back",
+            p.0, p.1
+        ));
+    }
+    let total: u64 = pairs.iter().map(held_back).sum();
+    zone.wait_healthy(HEAL)?;
+    Ok(format!(
+        "peer links slowed ({:?} + up to {:?}, one chunk in {} {:?} more) for {held:?}: {total} chunks held back",
+        delay.base, delay.jitter, delay.stall_one_in, delay.stall
+    ))
 }
 
 /// Writes about 5 MiB under a prefix outside any history, deletes it and compacts the

@@ -9,7 +9,8 @@
 //!   every process it starts killed by PID when it is dropped.
 //! - [`scenarios`]: each fault, done to a zone while the recorder runs; [`faults`] the
 //!   fault actions they are made of; [`net`] the network-namespace machines of the
-//!   partition scenario.
+//!   partition and latency scenarios, [`proxy`] the relays on the peer path that hold
+//!   bytes back.
 //!
 //! Invariants of every history written: its keys are fresh (a unique prefix per history)
 //! and only its own operations write them; every value written is unique; every time is
@@ -21,6 +22,7 @@ pub mod client;
 pub mod faults;
 pub mod membership;
 pub mod net;
+pub mod proxy;
 pub mod record;
 pub mod rng;
 pub mod scenarios;

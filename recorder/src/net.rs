@@ -160,18 +160,62 @@ impl Net {
             .try_for_each(|j| self.cut(i, j))
     }
 
+    /// Member `i`'s namespace, open (for `setns`).
+    pub fn namespace_file(&self, i: usize) -> Result<File, String> {
+        let path = format!("/run/netns/{}", self.namespace(i));
+        File::open(&path).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// On member `a`'s machine, sends every new TCP connection to `address:port` to
+    /// `a`'s own address at `to_port` instead, except connections carrying socket mark
+    /// `mark` (the relay's own, [`crate::proxy`]).
+    pub fn redirect(
+        &self,
+        a: usize,
+        address: &str,
+        port: u16,
+        to_port: u16,
+        mark: u32,
+    ) -> Result<(), String> {
+        let to = format!("{}:{to_port}", self.address(a));
+        run(
+            Some(&self.namespace(a)),
+            "iptables",
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "OUTPUT",
+                "-p",
+                "tcp",
+                "-d",
+                address,
+                "--dport",
+                &port.to_string(),
+                "-m",
+                "mark",
+                "!",
+                "--mark",
+                &mark.to_string(),
+                "-j",
+                "DNAT",
+                "--to-destination",
+                &to,
+            ],
+        )
+    }
+
     /// Whether member `a`'s machine opens a TCP connection to `port` on member `b`'s
     /// within a second (asked from a thread moved into `a`'s namespace): how a scenario
     /// proves a cut, and a heal, happened.
     pub fn reaches(&self, a: usize, b: usize, port: u16) -> Result<bool, String> {
-        let path = format!("/run/netns/{}", self.namespace(a));
-        let file = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        let file = self.namespace_file(a)?;
         let to: std::net::SocketAddr = format!("{}:{port}", self.address(b))
             .parse()
             .map_err(|e| format!("{e}"))?;
         std::thread::spawn(move || {
             nix::sched::setns(&file, CloneFlags::CLONE_NEWNET)
-                .map_err(|e| format!("entering {path}: {e}"))?;
+                .map_err(|e| format!("entering member {a}'s machine: {e}"))?;
             Ok(
                 std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_secs(1))
                     .is_ok(),

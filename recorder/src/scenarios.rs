@@ -17,16 +17,18 @@ use std::time::{Duration, Instant};
 use crate::faults::{self, at, Target};
 use crate::membership;
 use crate::net::Net;
+use crate::proxy::Delay;
 use crate::record::{record, Control, Plan, Summary};
 use crate::sink::Sink;
 use crate::zone::{LocalZone, Tools};
 
 /// Every scenario, in the order `scripts/consistency.sh` runs them.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     "baseline",
     "kill",
     "stop",
     "partition",
+    "latency",
     "maintain",
     "rotate",
     "membership",
@@ -66,6 +68,7 @@ fn fault_of(name: &str) -> Option<(Fault, &'static str)> {
         "kill" => (kill, ""),
         "stop" => (stop, ""),
         "partition" => (partition, ""),
+        "latency" => (latency, ""),
         "maintain" => (maintain, ""),
         "rotate" => (rotate, ""),
         "membership" => (membership, ""),
@@ -81,12 +84,17 @@ pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
     let (fault, settings) = fault_of(name)
         .ok_or_else(|| format!("unknown scenario {name:?} (known: {})", ALL.join(", ")))?;
     let started = Instant::now();
-    let mut zone = if name == "partition" {
-        // Members on machines of their own, so a partition cuts real links.
-        LocalZone::create_networked(&o.tools, Net::new(o.subnet, 3)?, 3, settings)?
-    } else {
-        LocalZone::create(&o.tools, o.subnet, 3, settings)?
+    let mut zone = match name {
+        // Members on machines of their own, so a partition cuts real links and a relay
+        // sits on real peer connections.
+        "partition" | "latency" => {
+            LocalZone::create_networked(&o.tools, Net::new(o.subnet, 3)?, 3, settings)?
+        }
+        _ => LocalZone::create(&o.tools, o.subnet, 3, settings)?,
     };
+    if name == "latency" {
+        zone.install_relays()?;
+    }
     if name == "upgrade" {
         let old = membership::old_etcd(&zone)?;
         (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &old))?;
@@ -189,6 +197,29 @@ fn partition(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
     at(c, 0.7)?;
     let d = faults::partition(z, faults::Cut::Bridge, Duration::from_secs(5))?;
     Ok(vec![a, b, d])
+}
+
+fn latency(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    let ms = Duration::from_millis;
+    at(c, 0.1)?;
+    // A slow, lossy link: 30-70 ms, one chunk in 20 as if its segment were lost.
+    let mild = Delay {
+        base: ms(30),
+        jitter: ms(40),
+        stall_one_in: 20,
+        stall: ms(250),
+    };
+    let a = faults::slow_peers(z, mild, Duration::from_secs(8))?;
+    at(c, 0.5)?;
+    // Past the heartbeat and near the election timeout (100 ms, 1 s): leaders change.
+    let severe = Delay {
+        base: ms(300),
+        jitter: ms(300),
+        stall_one_in: 10,
+        stall: ms(1000),
+    };
+    let b = faults::slow_peers(z, severe, Duration::from_secs(6))?;
+    Ok(vec![a, b])
 }
 
 fn maintain(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {

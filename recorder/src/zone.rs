@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 
 use crate::client::{connect_now, CredFiles};
 use crate::net::Net;
+use crate::proxy::Relays;
 
 /// The zone-etcd binary and the directory holding the bundled etcd.
 #[derive(Debug, Clone)]
@@ -34,8 +35,10 @@ pub struct LocalZone {
     /// The network namespace each member's processes run in (`None`: this one).
     netns: Vec<Option<String>>,
     procs: Vec<Option<Child>>,
+    /// The relays on the peer path, when installed ([`LocalZone::install_relays`]).
+    pub relays: Option<Relays>,
     /// The machines the members run on, when they are network namespaces (dropped after
-    /// the processes are killed).
+    /// the processes are killed and the relays stopped).
     pub net: Option<Net>,
 }
 
@@ -119,6 +122,7 @@ impl LocalZone {
             name,
             procs: members.iter().map(|_| None).collect(),
             netns,
+            relays: None,
             net,
             members,
         };
@@ -134,6 +138,17 @@ impl LocalZone {
             &p("nodes"),
         ])?;
         Ok(zone)
+    }
+
+    /// Puts a relay on every member's peer connections ([`crate::proxy`]); before the
+    /// members start, or their open connections bypass it.
+    pub fn install_relays(&mut self) -> Result<(), String> {
+        let net = self
+            .net
+            .as_ref()
+            .ok_or("relays need the zone on network-namespace machines")?;
+        self.relays = Some(Relays::install(net, self.members.len(), PEER_PORT)?);
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -10,7 +10,7 @@
 //! - [`scenarios`]: each fault, done to a zone while the recorder runs; [`faults`] the
 //!   fault actions they are made of; [`net`] the network-namespace machines of the
 //!   partition and latency scenarios, [`proxy`] the relays on the peer path that hold
-//!   bytes back.
+//!   bytes back; [`recovery`] `backup run` failovers and `undo`.
 //!
 //! Invariants of every history written: its keys are fresh (a unique prefix per history)
 //! and only its own operations write them; every value written is unique; every time is
@@ -24,6 +24,7 @@ pub mod membership;
 pub mod net;
 pub mod proxy;
 pub mod record;
+pub mod recovery;
 pub mod rng;
 pub mod scenarios;
 pub mod sink;

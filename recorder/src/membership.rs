@@ -231,3 +231,95 @@ fn cluster_version(zone: &LocalZone) -> Result<String, String> {
         serde_json::from_str(&out).map_err(|e| format!("status --json: {e}"))?;
     Ok(json["cluster_version"].as_str().unwrap_or("").to_string())
 }
+
+/// README "A member that moves": member `i` gets address `to` in the zone file (and in
+/// every other node's member list), is re-activated there (its node CA is constrained to
+/// its address; node.toml and pki/ copied over its bundle, state/ kept) and launched; the
+/// cluster must then list it, same member, at its new peer URL.
+pub fn move_member(zone: &mut LocalZone, i: usize, to: &str) -> Result<String, String> {
+    let (name, from) = zone.members[i].clone();
+    let step = |what: &str| {
+        let what = format!("move {name} {from} -> {to}: {what}");
+        move |e: String| format!("{what}: {e}")
+    };
+    let id_before = member_id(zone, (i + 1) % zone.members.len(), &name)?;
+    let zone_file = zone.path().join("zone.toml");
+    let mut files = vec![zone_file.clone()];
+    files.extend(
+        (0..zone.members.len())
+            .filter(|&j| j != i)
+            .map(|j| zone.config(j)),
+    );
+    for file in &files {
+        readdress(file, &from, to).map_err(step("the member lists"))?;
+    }
+    zone.terminate(i).map_err(step("stopping it"))?;
+    let bundle = zone.path().join(format!("moved-{i}-{to}"));
+    zone.zone_etcd(&[
+        "activate",
+        "--ca",
+        &s(&zone.path().join("ca")),
+        "--zone",
+        &s(&zone_file),
+        "--node",
+        &name,
+        "--out",
+        &s(&bundle),
+    ])
+    .map_err(step("activate"))?;
+    let dir = zone.node_dir(i);
+    let aside = zone.path().join(format!("pki-before-{i}-{to}"));
+    std::fs::rename(dir.join("pki"), &aside)
+        .and_then(|()| std::fs::rename(bundle.join("pki"), dir.join("pki")))
+        .and_then(|()| std::fs::rename(bundle.join("node.toml"), zone.config(i)))
+        .map_err(|e| format!("move {name}: the new bundle: {e}"))?;
+    zone.members[i].1 = to.to_string();
+    zone.launch(i).map_err(step("launch"))?;
+    zone.wait_healthy(HEAL).map_err(step("healthy"))?;
+    wait_status_ok(zone, i).map_err(step("status"))?;
+    let out = zone.on(i, &["status", "--json"])?;
+    let json: serde_json::Value =
+        serde_json::from_str(&out).map_err(|e| format!("status --json: {e}"))?;
+    let listed = json["members"].as_array().and_then(|ms| {
+        ms.iter()
+            .find(|m| m["name"] == name.as_str())
+            .map(|m| (m["id"].clone(), m["peer_urls"][0].clone()))
+    });
+    let want = serde_json::Value::from(format!("https://{to}:{}", crate::zone::PEER_PORT));
+    match listed {
+        Some((id, url)) if id == id_before && url == want => {
+            Ok(format!("move {name} {from} -> {to} (same member {id})"))
+        }
+        other => Err(format!(
+            "move {name}: the cluster lists {other:?}, not member {id_before} at {want}"
+        )),
+    }
+}
+
+/// The member ID `status --json` from member `from` gives `name`.
+fn member_id(zone: &LocalZone, from: usize, name: &str) -> Result<serde_json::Value, String> {
+    let out = zone.on(from, &["status", "--json"])?;
+    let json: serde_json::Value =
+        serde_json::from_str(&out).map_err(|e| format!("status --json: {e}"))?;
+    json["members"]
+        .as_array()
+        .and_then(|ms| {
+            ms.iter()
+                .find(|m| m["name"] == name)
+                .map(|m| m["id"].clone())
+        })
+        .ok_or_else(|| format!("status lists no member {name}: {out}"))
+}
+
+/// Rewrites the one `address = "<from>"` line of a zone file or node.toml to `to`.
+fn readdress(file: &std::path::Path, from: &str, to: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let line = format!("address = \"{from}\"");
+    if text.matches(&line).count() != 1 {
+        return Err(format!("{}: not exactly one {line}", file.display()));
+    }
+    let tmp = file.with_extension("moving");
+    std::fs::write(&tmp, text.replace(&line, &format!("address = \"{to}\"")))
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .map_err(|e| format!("{}: {e}", file.display()))
+}

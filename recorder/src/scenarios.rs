@@ -19,11 +19,12 @@ use crate::membership;
 use crate::net::Net;
 use crate::proxy::Delay;
 use crate::record::{record, Control, Plan, Summary};
+use crate::recovery;
 use crate::sink::Sink;
 use crate::zone::{LocalZone, Tools};
 
 /// Every scenario, in the order `scripts/consistency.sh` runs them.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 14] = [
     "baseline",
     "kill",
     "stop",
@@ -35,6 +36,9 @@ pub const ALL: [&str; 11] = [
     "ca-rotate",
     "upgrade",
     "restore",
+    "move",
+    "backup",
+    "undo",
 ];
 
 /// How one history is to be recorded.
@@ -62,35 +66,50 @@ pub struct Outcome {
 
 type Fault = fn(&mut LocalZone, &Control) -> Result<Vec<String>, String>;
 
-fn fault_of(name: &str) -> Option<(Fault, &'static str)> {
+fn fault_of(name: &str) -> Option<Fault> {
     Some(match name {
-        "baseline" => (baseline, ""),
-        "kill" => (kill, ""),
-        "stop" => (stop, ""),
-        "partition" => (partition, ""),
-        "latency" => (latency, ""),
-        "maintain" => (maintain, ""),
-        "rotate" => (rotate, ""),
-        "membership" => (membership, ""),
-        "ca-rotate" => (ca_rotate, ""),
-        "upgrade" => (upgrade, ""),
-        "restore" => (restore, ""),
+        "baseline" => baseline,
+        "kill" => kill,
+        "stop" => stop,
+        "partition" => partition,
+        "latency" => latency,
+        "maintain" => maintain,
+        "rotate" => rotate,
+        "membership" => membership,
+        "ca-rotate" => ca_rotate,
+        "upgrade" => upgrade,
+        "restore" => restore,
+        "move" => move_members,
+        "backup" => backup,
+        "undo" => undo,
         _ => return None,
     })
 }
 
 /// Records one history of scenario `name`.
 pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
-    let (fault, settings) = fault_of(name)
+    let fault = fault_of(name)
         .ok_or_else(|| format!("unknown scenario {name:?} (known: {})", ALL.join(", ")))?;
     let started = Instant::now();
+    // The backup scenario's owner identity and directory target, dropped after the zone.
+    let aux = tempfile::Builder::new()
+        .prefix("zone-recorder-aux.")
+        .tempdir()
+        .map_err(|e| format!("a temporary directory: {e}"))?;
+    let extra = match name {
+        "backup" => recovery::backup_table(
+            &recovery::owner_recipient(aux.path())?,
+            &recovery::target_dir(aux.path())?,
+        ),
+        _ => String::new(),
+    };
     let mut zone = match name {
         // Members on machines of their own, so a partition cuts real links and a relay
         // sits on real peer connections.
         "partition" | "latency" => {
-            LocalZone::create_networked(&o.tools, Net::new(o.subnet, 3)?, 3, settings)?
+            LocalZone::create_networked(&o.tools, Net::new(o.subnet, 3)?, 3, &extra)?
         }
-        _ => LocalZone::create(&o.tools, o.subnet, 3, settings)?,
+        _ => LocalZone::create(&o.tools, o.subnet, 3, &extra)?,
     };
     if name == "latency" {
         zone.install_relays()?;
@@ -220,6 +239,47 @@ fn latency(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
     };
     let b = faults::slow_peers(z, severe, Duration::from_secs(6))?;
     Ok(vec![a, b])
+}
+
+fn move_members(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    let mut done = Vec::new();
+    for (at_out, at_back, target) in [(0.1, 0.3, Target::Follower), (0.5, 0.7, Target::Leader)] {
+        at(c, at_out)?;
+        let i = target.pick(z)?;
+        let home = z.members[i].1.clone();
+        // 127.0.S.n -> 127.0.S.(10 + n), and back.
+        let (net, host) = home
+            .rsplit_once('.')
+            .ok_or_else(|| format!("address {home}"))?;
+        let host: u8 = host.parse().map_err(|_| format!("address {home}"))?;
+        let away = format!("{net}.{}", host + 10);
+        done.push(membership::move_member(z, i, &away)?);
+        at(c, at_back)?;
+        done.push(membership::move_member(z, i, &home)?);
+    }
+    Ok(done)
+}
+
+fn backup(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.0)?;
+    let mut runs = recovery::start_backups(z)?;
+    at(c, 0.3)?;
+    let a = recovery::writer_failover(z, &mut runs, recovery::Failure::Kill)?;
+    at(c, 0.6)?;
+    let b = recovery::writer_failover(z, &mut runs, recovery::Failure::Pause)?;
+    Ok(vec![a, b])
+}
+
+fn undo(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    let mut done = Vec::new();
+    for (when, from) in [(0.2, Target::Follower), (0.6, Target::Leader)] {
+        at(c, when)?;
+        let point = recovery::write_app(z)?;
+        std::thread::sleep(Duration::from_millis(500));
+        let i = from.pick(z)?;
+        done.push(recovery::bad_write_undone(z, point, i)?);
+    }
+    Ok(done)
 }
 
 fn maintain(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {

@@ -35,6 +35,8 @@ pub struct LocalZone {
     /// The network namespace each member's processes run in (`None`: this one).
     netns: Vec<Option<String>>,
     procs: Vec<Option<Child>>,
+    /// Processes beside the members (`backup run`), killed by PID on drop.
+    beside: Vec<Option<Child>>,
     /// The relays on the peer path, when installed ([`LocalZone::install_relays`]).
     pub relays: Option<Relays>,
     /// The machines the members run on, when they are network namespaces (dropped after
@@ -45,30 +47,26 @@ pub struct LocalZone {
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
 
-fn zone_file(name: &str, members: &[(String, String)], settings: &str) -> String {
+fn zone_file(name: &str, members: &[(String, String)], extra: &str) -> String {
     let mut text = format!("name = \"{name}\"\n");
     for (node, address) in members {
         text += &format!(
             "\n[[etcd]]\nnode_name = \"{node}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = {PEER_PORT}\nclient_port = {CLIENT_PORT}\n"
         );
     }
-    if !settings.is_empty() {
-        text += &format!("\n[settings]\n{settings}\n");
+    if !extra.is_empty() {
+        text += &format!("\n{extra}\n");
     }
     text
 }
 
 impl LocalZone {
-    /// Bootstraps a zone of `count` members on 127.0.<subnet>.1..=count (`settings`: the
-    /// body of a `[settings]` table, or empty). Nothing runs yet.
-    pub fn create(
-        tools: &Tools,
-        subnet: u8,
-        count: u8,
-        settings: &str,
-    ) -> Result<LocalZone, String> {
+    /// Bootstraps a zone of `count` members on 127.0.<subnet>.1..=count (`extra`: more
+    /// zone-file text, such as a `[settings]` or `[backup]` table, or empty). Nothing runs
+    /// yet.
+    pub fn create(tools: &Tools, subnet: u8, count: u8, extra: &str) -> Result<LocalZone, String> {
         let addresses = (1..=count).map(|i| format!("127.0.{subnet}.{i}")).collect();
-        Self::create_on(tools, addresses, None, settings)
+        Self::create_on(tools, addresses, None, extra)
     }
 
     /// Bootstraps a zone with one member on each of `net`'s machines; the calling thread
@@ -77,11 +75,11 @@ impl LocalZone {
         tools: &Tools,
         net: Net,
         count: usize,
-        settings: &str,
+        extra: &str,
     ) -> Result<LocalZone, String> {
         net.enter_clients()?;
         let addresses = (0..count).map(|i| net.address(i)).collect();
-        Self::create_on(tools, addresses, Some(net), settings)
+        Self::create_on(tools, addresses, Some(net), extra)
     }
 
     /// Bootstraps a zone whose member `i` is at `addresses[i]`, on `net`'s machine `i`
@@ -90,7 +88,7 @@ impl LocalZone {
         tools: &Tools,
         addresses: Vec<String>,
         net: Option<Net>,
-        settings: &str,
+        extra: &str,
     ) -> Result<LocalZone, String> {
         let count = addresses.len();
         let netns = (0..count)
@@ -107,7 +105,7 @@ impl LocalZone {
             .enumerate()
             .map(|(i, address)| (format!("node{}.{name}", i + 1), address))
             .collect();
-        std::fs::write(path.join("zone.toml"), zone_file(&name, &members, settings))
+        std::fs::write(path.join("zone.toml"), zone_file(&name, &members, extra))
             .map_err(|e| format!("zone.toml: {e}"))?;
         let (dir, path) = if std::env::var_os("ZONE_RECORDER_KEEP").is_some() {
             eprintln!("zone-recorder: keeping {}", path.display());
@@ -122,6 +120,7 @@ impl LocalZone {
             name,
             procs: members.iter().map(|_| None).collect(),
             netns,
+            beside: Vec::new(),
             relays: None,
             net,
             members,
@@ -226,6 +225,23 @@ impl LocalZone {
         }
     }
 
+    /// `zone-etcd COMMAND... --config <member i's node.toml>`, whatever its exit: (exit
+    /// 0, stdout).
+    pub fn on_any(&self, i: usize, args: &[&str]) -> Result<(bool, String), String> {
+        let out = self
+            .command()
+            .args(args)
+            .arg("--config")
+            .arg(self.config(i))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", self.tools.zone_etcd.display()))?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ))
+    }
+
     /// `zone-etcd COMMAND... --config <member i's node.toml>`.
     pub fn on(&self, i: usize, args: &[&str]) -> Result<String, String> {
         let config = self.config(i).display().to_string();
@@ -262,6 +278,50 @@ impl LocalZone {
             .map_err(|e| format!("{}: {e}", args.join(" ")))?;
         self.procs[i] = Some(child);
         Ok(())
+    }
+
+    /// Starts `zone-etcd ARGS --config <member i's node.toml>` beside member `i`'s etcd
+    /// (`backup run`), in its machine, its log in the zone's directory (`<node>.<tag>.log`);
+    /// returns its handle for [`LocalZone::kill_beside`].
+    pub fn start_beside(&mut self, i: usize, args: &[&str], tag: &str) -> Result<usize, String> {
+        let log_path = self.path.join(format!("{}.{tag}.log", self.members[i].0));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let err = log.try_clone().map_err(|e| e.to_string())?;
+        let child = self
+            .command_in(self.netns[i].as_deref())
+            .args(args)
+            .arg("--config")
+            .arg(self.config(i))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+        self.beside.push(Some(child));
+        Ok(self.beside.len() - 1)
+    }
+
+    /// Sends `signal` to a process started by [`LocalZone::start_beside`].
+    pub fn signal_beside(&self, handle: usize, signal: Signal) -> Result<(), String> {
+        let pid = self
+            .beside
+            .get(handle)
+            .and_then(Option::as_ref)
+            .map(|c| Pid::from_raw(c.id() as i32))
+            .ok_or_else(|| format!("process {handle} beside the members is not running"))?;
+        kill(pid, signal).map_err(|e| format!("kill -{signal} {pid}: {e}"))
+    }
+
+    /// SIGKILLs a process started by [`LocalZone::start_beside`] and reaps it.
+    pub fn kill_beside(&mut self, handle: usize) {
+        if let Some(mut child) = self.beside.get_mut(handle).and_then(Option::take) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Waits up to `limit` for member `i`'s process to exit by itself (then reaps it).
@@ -425,6 +485,9 @@ pub fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> R
 
 impl Drop for LocalZone {
     fn drop(&mut self) {
+        for handle in 0..self.beside.len() {
+            self.kill_beside(handle);
+        }
         for i in 0..self.procs.len() {
             self.kill(i);
         }

@@ -6,7 +6,8 @@
 //!   against any etcd endpoints with a client certificate; [`client`] one client's
 //!   operations, [`watcher`] one watcher, [`sink`] the clock and the lines.
 //! - [`zone`]: a local zone made with the zone-etcd binary (bootstrap, launch, kill, stop),
-//!   every process it starts killed by PID when it is dropped.
+//!   every process it starts killed by PID when it is dropped; [`health`] what it says of
+//!   itself (healthy, leader, status).
 //! - [`scenarios`]: each fault, done to a zone while the recorder runs; [`faults`] the
 //!   fault actions they are made of; [`net`] the network-namespace machines of the
 //!   partition and latency scenarios, [`proxy`] the relays on the peer path that hold
@@ -20,6 +21,7 @@
 
 pub mod client;
 pub mod faults;
+pub mod health;
 pub mod membership;
 pub mod net;
 pub mod proxy;

@@ -14,7 +14,8 @@ use nix::sys::signal::Signal;
 
 use crate::client::connect_now;
 use crate::faults::HEAL;
-use crate::zone::{block_on, LocalZone};
+use crate::health::block_on;
+use crate::zone::LocalZone;
 
 /// The `[backup]` table of the backup scenario: the owner's recipient, deltas every
 /// second, one directory target.

@@ -5,7 +5,7 @@
 #       if needed, runs `zone-consistency check FILE...` and exits with its code: 0 every
 #       file clean, 1 the first anomaly named on stderr (file, line, operation, why),
 #       2 unreadable or malformed input (file and line) or bad usage.
-#   scripts/consistency.sh [--histories N] [--ops M] [--out DIR]
+#   scripts/consistency.sh [--histories N] [--ops M] [--out DIR] [--keep-going]
 #       runs the scenarios under the recorder (zone-recorder, recorder/): N histories in
 #       all (default: one per scenario), taken round-robin over `zone-recorder list`, each
 #       on a fresh 3-member zone on 127.0.120.1-3 (127.0.120-125 are this script's; the
@@ -14,7 +14,8 @@
 #       and its summary in DIR (default: a new directory under /tmp), checks each with
 #       zone-consistency, prints a table per scenario and exits 0 only when no history
 #       has an anomaly; 1 naming the first anomaly (or a scenario whose setup or fault
-#       failed: loudly, at once), 2 on bad usage.
+#       failed: loudly, at once; with --keep-going the run goes on, the table counts it
+#       as not recorded, and the exit is 1 at the end), 2 on bad usage.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -31,6 +32,7 @@ if [ "${1:-}" = "--check" ]; then
 fi
 
 histories=""
+keep_going=""
 ops=300
 out=""
 while [ "$#" -gt 0 ]; do
@@ -38,7 +40,8 @@ while [ "$#" -gt 0 ]; do
         --histories) histories="${2:-}"; shift 2 || true ;;
         --ops) ops="${2:-}"; shift 2 || true ;;
         --out) out="${2:-}"; shift 2 || true ;;
-        *) echo "usage: scripts/consistency.sh [--histories N] [--ops M] [--out DIR] | --check FILE..." >&2; exit 2 ;;
+        --keep-going) keep_going=1; shift ;;
+        *) echo "usage: scripts/consistency.sh [--histories N] [--ops M] [--out DIR] [--keep-going] | --check FILE..." >&2; exit 2 ;;
     esac
 done
 for n in "$ops" ${histories:+"$histories"}; do
@@ -62,7 +65,7 @@ mapfile -t scenarios < <("$recorder" list)
 [ -n "$histories" ] || histories=${#scenarios[@]}
 run_id="$(date +%s)"
 
-declare -A h_count h_ops h_unknown h_anom h_check h_rec
+declare -A h_count h_ops h_unknown h_anom h_check h_rec h_failed
 first_anomaly=""
 for ((i = 0; i < histories; i++)); do
     s="${scenarios[i % ${#scenarios[@]}]}"
@@ -72,7 +75,9 @@ for ((i = 0; i < histories; i++)); do
             --history "$run_id.$i" --zone-etcd "$target/debug/zone-etcd" --bin "$root/bin" \
             >"$out/$s-$i.summary.json"; then
         echo "consistency.sh: scenario $s (history $i) failed: its setup or fault did not happen; nothing checked" >&2
-        exit 1
+        [ -n "$keep_going" ] || exit 1
+        h_failed[$s]=$(( ${h_failed[$s]:-0} + 1 ))
+        continue
     fi
     start=$(date +%s.%N)
     rc=0
@@ -91,17 +96,24 @@ for ((i = 0; i < histories; i++)); do
     fi
 done
 
-printf '\n%-12s %9s %10s %8s %9s %14s %16s\n' scenario histories operations unknown anomalies "max check (s)" "record (s/hist)"
+printf '\n%-12s %9s %10s %8s %9s %14s %16s %14s\n' scenario histories operations unknown anomalies "max check (s)" "record (s/hist)" "not recorded"
 total_anom=0
+total_failed=0
 for s in "${scenarios[@]}"; do
-    [ -n "${h_count[$s]:-}" ] || continue
-    printf '%-12s %9d %10d %8d %9d %14.2f %16.1f\n' "$s" "${h_count[$s]}" "${h_ops[$s]}" \
-        "${h_unknown[$s]}" "${h_anom[$s]:-0}" "${h_check[$s]}" \
-        "$(awk -v a="${h_rec[$s]}" -v b="${h_count[$s]}" 'BEGIN { print a / b }')"
+    [ -n "${h_count[$s]:-}${h_failed[$s]:-}" ] || continue
+    printf '%-12s %9d %10d %8d %9d %14.2f %16.1f %14d\n' "$s" "${h_count[$s]:-0}" "${h_ops[$s]:-0}" \
+        "${h_unknown[$s]:-0}" "${h_anom[$s]:-0}" "${h_check[$s]:-0}" \
+        "$(awk -v a="${h_rec[$s]:-0}" -v b="${h_count[$s]:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+        "${h_failed[$s]:-0}"
     total_anom=$((total_anom + ${h_anom[$s]:-0}))
+    total_failed=$((total_failed + ${h_failed[$s]:-0}))
 done
 echo "histories in $out"
 if [ "$total_anom" -gt 0 ]; then
     echo "consistency.sh: $total_anom histories with anomalies; the first: $first_anomaly" >&2
+    exit 1
+fi
+if [ "$total_failed" -gt 0 ]; then
+    echo "consistency.sh: $total_failed scenario runs failed before a history was recorded (--keep-going; see the lines above)" >&2
     exit 1
 fi

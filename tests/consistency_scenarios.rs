@@ -1,7 +1,9 @@
 //! Issue 24's short run: histories recorded by zone-recorder on real 3-member zones
-//! (127.0.117-119.1-3) under faults, checked by zone-consistency: the baseline, SIGKILL of
-//! a follower and of the leader, SIGSTOP of a follower and of the leader, and `maintain`
-//! defragmenting every member plus `snapshot save` under load. Any anomaly fails. And the
+//! (127.0.117-119.1-3; network-namespace machines zr115-*, zr116-* at 198.19.115-116.x)
+//! under faults, checked by zone-consistency: the baseline, SIGKILL of a follower and of
+//! the leader, SIGSTOP of a follower and of the leader, `maintain` defragmenting every
+//! member plus `snapshot save`, network partitions and slow, lossy peer links, all under
+//! load. Any anomaly fails. And the
 //! pipeline is proven to see: a recorded history with an acknowledged write's effect
 //! dropped is reported. `scripts/consistency.sh` runs the long version.
 
@@ -76,6 +78,19 @@ fn baseline_and_leader_kills_have_no_anomaly() {
 fn stopped_members_and_maintain_under_load_have_no_anomaly() {
     record_and_check(118, "stop", 300);
     record_and_check(118, "maintain", 300);
+}
+
+/// The members on network-namespace machines (198.19.116.x and 198.19.115.x): the leader,
+/// then a follower, cut from the others, then a bridge cut; and peer links slowed past
+/// the election timeout through the relays.
+#[test]
+fn partitions_have_no_anomaly() {
+    record_and_check(116, "partition", 300);
+}
+
+#[test]
+fn slow_and_lossy_peer_links_have_no_anomaly() {
+    record_and_check(115, "latency", 300);
 }
 
 /// A real recorded history, then the same with an acknowledged write's effect dropped:

@@ -3,7 +3,7 @@
 //! cuts a watch the client held open, removes the member, and the zone serves throughout;
 //! forged and older CRLs are refused and change nothing; a revoked member cannot launch.
 //!
-//! Addresses: members on 127.0.126.1-3.
+//! Addresses: members on 127.0.126.1-3; the nameservice zone on 127.0.43.1-3 and .100.
 
 mod common;
 
@@ -469,6 +469,94 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
         state_files(&zone, 0).0
     );
     drop(watch);
+}
+
+/// A zone whose nodes follow the nameservice (no member list in their node.toml) gets a
+/// revocation the same way: a client node revoked through a member's bundle is refused
+/// by every member within the promise. Members on 127.0.43.1-3, the nameservice on
+/// 127.0.43.100.
+#[test]
+fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
+    const NS_ZONE: &str = "ns-revoke.zone";
+    let laptop_name = format!("laptop.{NS_ZONE}");
+    let members = loopback_members(NS_ZONE, 43, 3);
+    let pairs: Vec<(&str, &str)> = members
+        .iter()
+        .map(|(n, a)| (n.as_str(), a.as_str()))
+        .collect();
+    let zone = TestZone {
+        dir: tempfile::tempdir().unwrap(),
+        name: NS_ZONE.into(),
+        members: members.clone(),
+        client_port: 2379,
+        peer_port: 2380,
+    };
+    let (ca, zone_file) = (zone.path("ca"), zone.path("zone.toml"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    fs::write(&zone_file, zone_toml(NS_ZONE, &pairs)).unwrap();
+    run_ok(&ca_init_args(NS_ZONE, &s(&ca)));
+    run_ok(&[
+        "zone",
+        "sign",
+        "--ca",
+        &s(&ca),
+        "--zone",
+        &s(&zone_file),
+        "--out",
+        &s(&zone.path("zone.json")),
+    ]);
+    let nameservice = TestNameservice::start("127.0.43.100", NS_ZONE);
+    nameservice.serve(&fs::read(zone.path("zone.json")).unwrap());
+    for name in members
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain([laptop_name.as_str()])
+    {
+        let mut args = activate_args(
+            &s(&ca),
+            &s(&zone_file),
+            name,
+            &s(&zone.path(&format!("nodes/{name}"))),
+        );
+        args.extend(["--nameservice".to_string(), nameservice.url.clone()]);
+        run_ok(&args);
+    }
+    let member_toml = fs::read_to_string(zone.config(0)).unwrap();
+    assert!(!member_toml.contains("[[etcd]]"), "{member_toml}");
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+
+    let laptop = zone.path(&format!("nodes/{laptop_name}"));
+    run_ok(&["env", "--config", &s(&laptop.join("node.toml"))]);
+    let tls = laptop.join("state/tls/current");
+    let ca_crt = tls.join("ca.crt");
+    let laptop_id = Identity {
+        chain: tls.join("client.crt"),
+        key: tls.join("client.key"),
+    };
+    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
+    assert!(addrs.iter().all(|a| http_reads(a, &ca_crt, &laptop_id)));
+
+    let out = run_ok(&[
+        "revoke",
+        "--ca",
+        &s(&ca),
+        "--node",
+        &laptop_name,
+        "--config",
+        &s(&zone.config(0)),
+    ]);
+    let revoked_at = Instant::now();
+    assert!(out.contains("CRL number 1 published"), "{out}");
+    let times = refused_times(&addrs, revoked_at, |a| http_reads(a, &ca_crt, &laptop_id));
+    eprintln!(
+        "members following the nameservice refused the laptop {times:?} after revoke returned"
+    );
+    assert!(!any_grpc_reads(&addrs, &ca_crt, &laptop_id));
+    // The members themselves still serve each other and their own clients.
+    let (ok, _, err) = zone.etcdctl(0, &zone.endpoints(), &["put", "after-revoke", "1"]);
+    assert!(ok, "{err}");
+    drop(running);
 }
 
 /// A revocations document as `revoke` writes one, signed by the root in `ca_dir`.

@@ -118,7 +118,6 @@ pub fn partition(zone: &mut LocalZone, cut: Cut, held: Duration) -> Result<Strin
             .map_err(|e| format!("partition: {what}, but {e}"))?;
     }
     std::thread::sleep(held.saturating_sub(started.elapsed()));
-    let net = machines(zone)?;
     net.heal()?;
     for &(a, b) in &pairs {
         if !net.reaches(a, b, PEER_PORT)? {

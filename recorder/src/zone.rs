@@ -206,14 +206,18 @@ impl LocalZone {
         cmd
     }
 
-    /// Runs `zone-etcd ARGS` to its end: its stdout, or an error naming its stderr.
-    pub fn zone_etcd(&self, args: &[&str]) -> Result<String, String> {
-        let out = self
-            .command()
+    /// Runs `zone-etcd ARGS` to its end.
+    fn output(&self, args: &[&str]) -> Result<std::process::Output, String> {
+        self.command()
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("{}: {e}", self.tools.zone_etcd.display()))?;
+            .map_err(|e| format!("{}: {e}", self.tools.zone_etcd.display()))
+    }
+
+    /// Runs `zone-etcd ARGS` to its end: its stdout, or an error naming its stderr.
+    pub fn zone_etcd(&self, args: &[&str]) -> Result<String, String> {
+        let out = self.output(args)?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
@@ -228,14 +232,8 @@ impl LocalZone {
     /// `zone-etcd COMMAND... --config <member i's node.toml>`, whatever its exit: (exit
     /// 0, stdout).
     pub fn on_any(&self, i: usize, args: &[&str]) -> Result<(bool, String), String> {
-        let out = self
-            .command()
-            .args(args)
-            .arg("--config")
-            .arg(self.config(i))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("{}: {e}", self.tools.zone_etcd.display()))?;
+        let config = self.config(i).display().to_string();
+        let out = self.output(&[args, &["--config", &config]].concat())?;
         Ok((
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -245,9 +243,7 @@ impl LocalZone {
     /// `zone-etcd COMMAND... --config <member i's node.toml>`.
     pub fn on(&self, i: usize, args: &[&str]) -> Result<String, String> {
         let config = self.config(i).display().to_string();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--config", &config]);
-        self.zone_etcd(&all)
+        self.zone_etcd(&[args, &["--config", &config]].concat())
     }
 
     /// Starts `zone-etcd launch` for member `i` (its log in the zone's directory).
@@ -259,23 +255,7 @@ impl LocalZone {
     /// (`launch`, `join`: they exec etcd), after killing the one it had.
     pub fn start(&mut self, i: usize, args: &[&str]) -> Result<(), String> {
         self.kill(i);
-        let log_path = self.path.join(format!("{}.log", self.members[i].0));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let err = log.try_clone().map_err(|e| e.to_string())?;
-        let child = self
-            .command_in(self.netns[i].as_deref())
-            .args(args)
-            .arg("--config")
-            .arg(self.config(i))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+        let child = self.spawn_logged(i, args, &format!("{}.log", self.members[i].0))?;
         self.procs[i] = Some(child);
         Ok(())
     }
@@ -284,25 +264,30 @@ impl LocalZone {
     /// (`backup run`), in its machine, its log in the zone's directory (`<node>.<tag>.log`);
     /// returns its handle for [`LocalZone::kill_beside`].
     pub fn start_beside(&mut self, i: usize, args: &[&str], tag: &str) -> Result<usize, String> {
-        let log_path = self.path.join(format!("{}.{tag}.log", self.members[i].0));
-        let log = std::fs::OpenOptions::new()
+        let child = self.spawn_logged(i, args, &format!("{}.{tag}.log", self.members[i].0))?;
+        self.beside.push(Some(child));
+        Ok(self.beside.len() - 1)
+    }
+
+    /// Spawns `zone-etcd ARGS --config <member i's node.toml>` in member `i`'s machine,
+    /// stdout and stderr appended to `log` in the zone's directory.
+    fn spawn_logged(&self, i: usize, args: &[&str], log: &str) -> Result<Child, String> {
+        let log_path = self.path.join(log);
+        let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let err = log.try_clone().map_err(|e| e.to_string())?;
-        let child = self
-            .command_in(self.netns[i].as_deref())
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        self.command_in(self.netns[i].as_deref())
             .args(args)
             .arg("--config")
             .arg(self.config(i))
             .stdin(Stdio::null())
-            .stdout(log)
+            .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-        self.beside.push(Some(child));
-        Ok(self.beside.len() - 1)
+            .map_err(|e| format!("{}: {e}", args.join(" ")))
     }
 
     /// Sends `signal` to a process started by [`LocalZone::start_beside`].

@@ -123,6 +123,16 @@ fn connections_of(pid: u32, ports: &[u16]) -> Vec<String> {
         .collect()
 }
 
+/// A node's trusted roots and its client identity, as its `env` or `launch` issued them.
+fn client_identity(node_dir: &Path) -> (std::path::PathBuf, Identity) {
+    let tls = node_dir.join("state/tls/current");
+    let identity = Identity {
+        chain: tls.join("client.crt"),
+        key: tls.join("client.key"),
+    };
+    (tls.join("ca.crt"), identity)
+}
+
 fn crl_number(state: &Path) -> Option<u64> {
     let text = fs::read_to_string(state.join("revocations.json")).ok()?;
     let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -176,12 +186,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
         "--config",
         laptop.join("node.toml").to_str().unwrap(),
     ]);
-    let tls = laptop.join("state/tls/current");
-    let ca = tls.join("ca.crt");
-    let laptop_id = Identity {
-        chain: tls.join("client.crt"),
-        key: tls.join("client.key"),
-    };
+    let (ca, laptop_id) = client_identity(&laptop);
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
     for addr in &addrs {
         assert!(
@@ -528,12 +533,7 @@ fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
 
     let laptop = zone.path(&format!("nodes/{laptop_name}"));
     run_ok(&["env", "--config", &s(&laptop.join("node.toml"))]);
-    let tls = laptop.join("state/tls/current");
-    let ca_crt = tls.join("ca.crt");
-    let laptop_id = Identity {
-        chain: tls.join("client.crt"),
-        key: tls.join("client.key"),
-    };
+    let (ca_crt, laptop_id) = client_identity(&laptop);
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
     assert!(addrs.iter().all(|a| http_reads(a, &ca_crt, &laptop_id)));
 
@@ -562,11 +562,8 @@ fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
 /// A revocations document as `revoke` writes one, signed by the root in `ca_dir`.
 fn forge(ca_dir: &Path, number: u64) -> Vec<u8> {
     use zone_etcd::revocation::doc::Revocations;
-    use zone_pki::revocation::Crl;
     let root = zone_pki::Authority::load(&ca_dir.join("ca.crt"), &ca_dir.join("ca.key")).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let crl = Crl::parse_pem(&root.sign_crl(number, &[], now).unwrap()).unwrap();
-    Revocations::sign(&root, crl, Vec::new())
+    Revocations::issue(&root, number, &[], time::OffsetDateTime::now_utc())
         .unwrap()
         .to_json()
         .into_bytes()

@@ -17,13 +17,13 @@ use std::path::Path;
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use time::OffsetDateTime;
-use zone_pki::revocation::{serial_hex, Crl, RevokedCa};
+use zone_pki::revocation::{serial_hex, RevokedCa};
 use zone_pki::{CertInfo, Error};
 
 use crate::cluster_api::{self, Credentials};
 use crate::config::check_dns_name;
 use crate::config::node::Node;
-use crate::revocation::doc::{Revocations, RevokedNode, KEY};
+use crate::revocation::doc::{Revocations, KEY};
 use crate::revocation::issued;
 
 /// The last document this CA directory published.
@@ -98,16 +98,7 @@ pub fn run(
 
     let now = OffsetDateTime::now_utc();
     let (number, entries) = next_list(zone_doc.as_ref(), ca_doc.as_ref(), target, &cas, now);
-    let crl_entries: Vec<RevokedCa> = entries.iter().map(|(_, e)| e.clone()).collect();
-    let crl = Crl::parse_pem(&root.sign_crl(number, &crl_entries, now)?)?;
-    let names = entries
-        .iter()
-        .map(|(node, e)| RevokedNode {
-            node: node.clone(),
-            serial: e.serial.clone(),
-        })
-        .collect();
-    let doc = Revocations::sign(&root, crl, names)?;
+    let doc = Revocations::issue(&root, number, &entries, now)?;
 
     let json = doc.to_json();
     cluster
@@ -275,17 +266,7 @@ mod tests {
     }
 
     fn doc(root: &Authority, number: u64, entries: &[(String, RevokedCa)]) -> Revocations {
-        let crl_entries: Vec<RevokedCa> = entries.iter().map(|(_, e)| e.clone()).collect();
-        let now = OffsetDateTime::now_utc();
-        let crl = Crl::parse_pem(&root.sign_crl(number, &crl_entries, now).unwrap()).unwrap();
-        let names = entries
-            .iter()
-            .map(|(n, e)| RevokedNode {
-                node: n.clone(),
-                serial: e.serial.clone(),
-            })
-            .collect();
-        Revocations::sign(root, crl, names).unwrap()
+        Revocations::issue(root, number, entries, OffsetDateTime::now_utc()).unwrap()
     }
 
     #[test]

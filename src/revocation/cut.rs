@@ -82,30 +82,34 @@ pub fn snapshot_of(urls: &[String], port: u16) -> Result<Vec<Conn>, String> {
 
 /// The connections established now to `port` on this machine.
 pub fn snapshot(port: u16) -> Result<Vec<Conn>, String> {
+    let filter = format!("( sport = :{port} )");
+    Ok(parse_ss(&ss(
+        &["-Htn", "state", "established", &filter],
+        "ss failed",
+    )?))
+}
+
+/// Runs `ss ARGS`: its output, or an error starting with `failed` and ss's own words.
+fn ss(args: &[&str], failed: &str) -> Result<String, String> {
     let out = Command::new("ss")
-        .args(["-Htn", "state", "established"])
-        .arg(format!("( sport = :{port} )"))
+        .args(args)
         .output()
         .map_err(|e| format!("cannot run ss: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "ss failed: {}",
+            "{failed}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(parse_ss(&String::from_utf8_lossy(&out.stdout)))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The local addresses of the TCP connections process `pid` opened or accepted: with
 /// etcd's pid, where its HTTP gateway dials etcd's own gRPC (a connection [`snapshot`]
 /// also lists from the server side, and that no revoked node holds).
 pub fn owned_by(pid: u32) -> Result<Vec<SocketAddr>, String> {
-    let out = Command::new("ss")
-        .args(["-Htnp", "state", "established"])
-        .output()
-        .map_err(|e| format!("cannot run ss: {e}"))?;
+    let text = ss(&["-Htnp", "state", "established"], "ss failed")?;
     let marker = format!("pid={pid},");
-    let text = String::from_utf8_lossy(&out.stdout);
     Ok(text
         .lines()
         .filter(|line| line.contains(&marker))
@@ -126,18 +130,11 @@ pub fn cut(conns: &[Conn]) -> Result<usize, String> {
             filter_ip(conn.peer.ip()),
             conn.peer.port()
         );
-        let out = Command::new("ss")
-            .args(["-K", "-Htn", "state", "established"])
-            .arg(filter)
-            .output()
-            .map_err(|e| format!("cannot run ss: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "ss -K failed (the kernel needs CONFIG_INET_DIAG_DESTROY, and ss CAP_NET_ADMIN): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        closed += parse_ss(&String::from_utf8_lossy(&out.stdout)).len();
+        let out = ss(
+            &["-K", "-Htn", "state", "established", &filter],
+            "ss -K failed (the kernel needs CONFIG_INET_DIAG_DESTROY, and ss CAP_NET_ADMIN)",
+        )?;
+        closed += parse_ss(&out).len();
     }
     Ok(closed)
 }

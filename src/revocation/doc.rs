@@ -7,7 +7,7 @@
 //! so neither an older CRL nor another one under the same number ever replaces it.
 
 use serde::{Deserialize, Serialize};
-use zone_pki::revocation::{hex, parse_hex, parse_serial_hex, serial_hex, Crl};
+use zone_pki::revocation::{hex, parse_hex, parse_serial_hex, serial_hex, Crl, RevokedCa};
 use zone_pki::{Authority, CertInfo, Error};
 
 /// The etcd key the zone's revocations are published under (the reserved prefix).
@@ -55,6 +55,26 @@ fn message(crl: &Crl, nodes: &[RevokedNode]) -> Vec<u8> {
 }
 
 impl Revocations {
+    /// The document listing `entries` (each node's name and its revoked node CA): the
+    /// CRL numbered `number` signed by `root` at `now`, and the names signed by it too.
+    pub fn issue(
+        root: &Authority,
+        number: u64,
+        entries: &[(String, RevokedCa)],
+        now: time::OffsetDateTime,
+    ) -> Result<Self, Error> {
+        let crl_entries: Vec<RevokedCa> = entries.iter().map(|(_, e)| e.clone()).collect();
+        let crl = Crl::parse_pem(&root.sign_crl(number, &crl_entries, now)?)?;
+        let names = entries
+            .iter()
+            .map(|(node, e)| RevokedNode {
+                node: node.clone(),
+                serial: e.serial.clone(),
+            })
+            .collect();
+        Revocations::sign(root, crl, names)
+    }
+
     /// Signs the names of `crl`'s serials with `root` (which signed `crl`).
     pub fn sign(root: &Authority, crl: Crl, nodes: Vec<RevokedNode>) -> Result<Self, Error> {
         let signature = root.sign(&message(&crl, &nodes))?;
@@ -194,26 +214,20 @@ pub fn offer(current: Option<&Revocations>, offered: &Revocations) -> Result<Off
 mod tests {
     use super::*;
     use time::OffsetDateTime;
-    use zone_pki::revocation::RevokedCa;
 
     fn doc(root: &Authority, number: u64, nodes: &[(&str, Vec<u8>)]) -> Revocations {
         let now = OffsetDateTime::now_utc();
-        let revoked: Vec<RevokedCa> = nodes
+        let entries: Vec<(String, RevokedCa)> = nodes
             .iter()
-            .map(|(_, s)| RevokedCa {
-                serial: s.clone(),
-                revoked_at: now,
+            .map(|(n, s)| {
+                let entry = RevokedCa {
+                    serial: s.clone(),
+                    revoked_at: now,
+                };
+                (n.to_string(), entry)
             })
             .collect();
-        let crl = Crl::parse_pem(&root.sign_crl(number, &revoked, now).unwrap()).unwrap();
-        let named = nodes
-            .iter()
-            .map(|(n, s)| RevokedNode {
-                node: n.to_string(),
-                serial: s.clone(),
-            })
-            .collect();
-        Revocations::sign(root, crl, named).unwrap()
+        Revocations::issue(root, number, &entries, now).unwrap()
     }
 
     fn roots(root: &Authority) -> Vec<CertInfo> {

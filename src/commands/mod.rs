@@ -229,3 +229,35 @@ fn own_executable() -> Result<PathBuf, Error> {
     std::env::current_exe()
         .map_err(|e| Error::new(format!("cannot find zone-etcd's own executable: {e}")))
 }
+
+/// Whether process `pid` still runs. A zombie does not: it has exited, and its parent
+/// (a supervisor, a shell) may be waiting for this process to close the output it shares
+/// before it reaps it.
+pub fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself hold ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => i32::try_from(pid)
+            .is_ok_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zombie_is_not_running() {
+        assert!(running(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not reaped: a zombie.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!running(pid));
+        child.wait().unwrap();
+        assert!(!running(pid));
+    }
+}

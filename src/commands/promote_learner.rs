@@ -8,8 +8,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 use zone_pki::Error;
 
 use crate::cluster_api::{self, hex_id, Credentials};
@@ -62,7 +60,7 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Resu
     let runtime = cluster_api::runtime()?;
     let mut attempts = 0u32;
     loop {
-        if !running(watch_pid) {
+        if !super::running(watch_pid) {
             tracing::info!(
                 "etcd (pid {watch_pid}) has exited; stopped waiting to promote {}",
                 hex_id(id)
@@ -98,36 +96,5 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Resu
             }
         }
         std::thread::sleep(RETRY_EVERY);
-    }
-}
-
-/// Whether process `pid` still runs. A zombie does not: it has exited, and its parent
-/// (a supervisor, a shell) may be waiting for this process to close the output it shares
-/// before it reaps it.
-pub(crate) fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name, which may itself hold ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => i32::try_from(pid).is_ok_and(|pid| kill(Pid::from_raw(pid), None).is_ok()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_zombie_is_not_running() {
-        assert!(running(std::process::id()));
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        // Exited but not reaped: a zombie.
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(!running(pid));
-        child.wait().unwrap();
-        assert!(!running(pid));
     }
 }

@@ -88,7 +88,7 @@ struct Keeper {
 impl Keeper {
     async fn keep(&self) {
         let mut said = String::new();
-        while crate::commands::promote_learner::running(self.watch_pid) {
+        while crate::commands::running(self.watch_pid) {
             match self.follow().await {
                 Ok(()) => return,
                 Err(reason) => {
@@ -137,7 +137,7 @@ impl Keeper {
                     }
                 }
                 _ = tokio::time::sleep(RETRY) => {
-                    if !crate::commands::promote_learner::running(self.watch_pid) {
+                    if !crate::commands::running(self.watch_pid) {
                         return Ok(());
                     }
                 }

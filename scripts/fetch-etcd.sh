@@ -1,47 +1,60 @@
 #!/usr/bin/env bash
-# Fetch pinned etcd releases (etcd, etcdctl and, from 3.5 on, etcdutl) into <repo>/bin/.
+# Fetch pinned etcd releases into <repo>/bin/: the bundle zone-etcd runs, and the other
+# releases the compatibility tests run.
 #
-# The versions are the rows of ETCD_VERSIONS below (version, Debian suite,
-# destination under bin/):
-#   3.5.30 from sid      into bin/               the bundle zone-etcd runs (default)
-#   3.4.23 from bookworm into bin/etcd-3.4.23/   compatibility tests (--compat)
-#   3.5.16 from trixie   into bin/etcd-3.5.16/   compatibility tests (--compat)
-# etcd 3.4 has no etcdutl, so only etcd and etcdctl are required for 3.4.x.
+# The rows of ETCD_ROWS below (version, source, destination under bin/, tools):
+#   3.6.15 official  into bin/              etcd: the bundled server (default)
+#   3.5.30 sid       into bin/              etcdctl, etcdutl: the bundle's tools (default)
+#   3.5.30 sid       into bin/etcd-3.5.30/  the bundle before 3.6 (--compat)
+#   3.4.45, 3.5.34, 3.7.2 official into bin/etcd-<version>/  (--compat)
+#   3.4.23 bookworm, 3.5.16 trixie into bin/etcd-<version>/  (--compat)
+# Bumping the bundle to a newer patch is the first row's version (and its pin, below).
 #
-# Source: Debian's etcd-server and etcd-client packages of the row's suite,
-# downloaded with `apt-get download` against a private, throw-away apt
-# configuration (its own sources list, state, lists and cache directories, one
-# set per suite), unpacked with `dpkg -x`. Nothing is installed system-wide and
-# the machine's apt state is not touched. The upstream version is checked
-# against each .deb's Version field and, after installation, against the
-# binaries' own version output. Files are installed atomically (temporary name
-# in the destination directory, then mv), etcd last.
+# Sources:
+# - "official": etcd's own release binary, from the crate etcd-bin-vendored-linux-<arch>
+#   of that version on the crate registry, pinned by the Cargo.lock checksum committed in
+#   scripts/etcd-releases/<version>/ (`--pin VERSION` makes one). `cargo fetch --locked`
+#   downloads the .crate and checks it against the lock; this script checks the .crate's
+#   SHA-256 against the lock once more, takes bin/etcd out of that archive (not out of
+#   cargo's unpacked copy), and checks the binary's own `--version` output.
+# - a Debian suite: Debian's etcd-server and etcd-client packages of that suite,
+#   downloaded with `apt-get download` against a private, throw-away apt configuration
+#   (its own sources list, state, lists and cache directories, one set per suite),
+#   unpacked with `dpkg -x`. The upstream version is checked against each .deb's Version
+#   field and, after installation, against the binaries' own version output.
+# Nothing is installed system-wide and the machine's apt state is not touched. Files are
+# installed atomically (temporary name in the destination directory, then mv), etcd last.
 #
-# Idempotent: a row whose destination already holds the wanted version (its
-# etcd --version, etcdctl version and etcdutl version report it) is skipped
-# without any network access; a run with nothing to fetch does not even look
-# for a mirror.
+# Idempotent: a row whose destination already holds the wanted version (its tools report
+# it) is skipped without any network access; a run with nothing to fetch does not even
+# look for a mirror.
 #
 # The archive mirror is taken from the machine's own apt sources
 # (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and *.sources);
 # set ETCD_DEBIAN_MIRROR=<uri> to override it.
 #
-# Usage: scripts/fetch-etcd.sh [--compat | --print-mirror]
-#   (no argument)    fetch the default bundle (first row) into bin/.
+# Usage: scripts/fetch-etcd.sh [--compat | --print-mirror | --pin VERSION]
+#   (no argument)    fetch the bundle (the rows marked default) into bin/.
 #   --compat         also fetch the versions the compatibility tests use.
 #   --print-mirror   only print the mirror URI that would be used, then exit.
+#   --pin VERSION    write scripts/etcd-releases/VERSION/ (Cargo.toml and the Cargo.lock
+#                    that pins the crate's checksum) for an official release; commit it.
 #
 # Environment (optional):
 #   ETCD_DEBIAN_MIRROR  archive URI to use instead of the one from apt sources
 #   APT_ETC_DIR         where to read apt sources from (default: /etc/apt)
-# ETCD_DEBIAN_SUITE is no longer read: each version's suite is fixed in the table.
 set -euo pipefail
 
-# version   suite      destination under bin/ ("." = bin/ itself; first row = default)
-ETCD_VERSIONS=(
-    "3.5.30    sid        ."
-    "3.4.23    bookworm   etcd-3.4.23"
-    "3.5.16    trixie     etcd-3.5.16"
+# version  source    destination ("." = bin/)  tools (etcd last)      which run
+ETCD_ROWS=(
+    "3.6.15    official  .            etcd                     default"
+    "3.5.30    sid       .            etcdctl,etcdutl          default"
+    "3.5.30    sid       etcd-3.5.30  etcdctl,etcdutl,etcd     compat"
+    "3.4.45    official  etcd-3.4.45  etcd                     compat"
+    "3.5.34    official  etcd-3.5.34  etcd                     compat"
+    "3.7.2     official  etcd-3.7.2   etcd                     compat"
+    "3.4.23    bookworm  etcd-3.4.23  etcdctl,etcd             compat"
+    "3.5.16    trixie    etcd-3.5.16  etcdctl,etcdutl,etcd     compat"
 )
 PACKAGES=(etcd-server etcd-client)
 COMPONENT="main"
@@ -51,20 +64,22 @@ KEYRING="/usr/share/keyrings/debian-archive-keyring.gpg"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 BIN_DIR="${REPO_ROOT}/bin"
-USAGE="usage: $0 [--compat | --print-mirror]"
+PINS_DIR="${SCRIPT_DIR}/etcd-releases"
+USAGE="usage: $0 [--compat | --print-mirror | --pin VERSION]"
 
 log() { echo "fetch-etcd: $*" >&2; }
 die() { echo "fetch-etcd: error: $*" >&2; exit 1; }
 
-first_line() { local out; out="$("$@" 2>&1)" || true; echo "${out%%$'\n'*}"; }
+first_line() { local out; out="$("$@" 2>/dev/null)" || true; echo "${out%%$'\n'*}"; }
 
-# The binaries a release ships, etcd last (see install_row).
-tools_for() {
-    case "$1" in
-        3.4.*) echo "etcdctl etcd" ;;
-        *) echo "etcdctl etcdutl etcd" ;;
-    esac
-}
+# The machine's architecture in Debian's and etcd's naming (amd64, arm64), and Rust's.
+ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)"
+case "${ARCH}" in
+    amd64 | x86_64) ARCH=amd64 RUST_TARGET=x86_64-unknown-linux-gnu ;;
+    arm64 | aarch64) ARCH=arm64 RUST_TARGET=aarch64-unknown-linux-gnu ;;
+    *) die "no etcd release is bundled for this machine's architecture ${ARCH} (amd64 or arm64)" ;;
+esac
+CRATE="etcd-bin-vendored-linux-${ARCH}"
 
 # The line "<tool> --version" / "<tool> version" prints for a version.
 version_line() {
@@ -74,18 +89,23 @@ version_line() {
     esac
 }
 
+# What a tool prints of its version (stdout only: etcd 3.4.45 warns on stderr).
+tool_version() {
+    if [[ "$1" == */etcd ]]; then
+        "$1" --version 2>/dev/null || true
+    else
+        "$1" version 2>/dev/null || true
+    fi
+}
+
 # --- already there? ----------------------------------------------------------
-# have_version VERSION DIR: every tool in DIR reports VERSION.
+# have_version VERSION DIR TOOLS: every tool of TOOLS (comma-separated) in DIR reports
+# VERSION.
 have_version() {
-    local version="$1" dir="$2" tool out
-    for tool in $(tools_for "${version}"); do
+    local version="$1" dir="$2" tool
+    for tool in ${3//,/ }; do
         [[ -x "${dir}/${tool}" ]] || return 1
-        if [[ "${tool}" == etcd ]]; then
-            out="$("${dir}/${tool}" --version 2>/dev/null)" || return 1
-        else
-            out="$("${dir}/${tool}" version 2>/dev/null)" || return 1
-        fi
-        grep -qxF "$(version_line "${tool}" "${version}")" <<<"${out}" || return 1
+        tool_version "${dir}/${tool}" | grep -qxF "$(version_line "${tool}" "${version}")" || return 1
     done
 }
 
@@ -180,14 +200,20 @@ find_mirror() {
     return 1
 }
 
-# --- private apt environment (shared by all rows, set up on first use) ---------
+# --- private work and apt environment (shared by all rows, set up on first use) ---
 WORK=""
 MIRROR=""
+
+setup_work() {
+    [[ -z "${WORK}" ]] || return 0
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/fetch-etcd.XXXXXX")"
+    trap 'rm -rf "${WORK}"' EXIT
+}
 declare -A UPDATED_SUITES=()
 APT_OPTS=()
 
 setup_apt() {
-    [[ -z "${WORK}" ]] || return 0
+    [[ -z "${MIRROR}" ]] || return 0
     local tool
     for tool in apt-get apt-config dpkg dpkg-deb; do
         command -v "${tool}" >/dev/null 2>&1 || die "'${tool}' not found (a Debian-based machine is required)"
@@ -195,8 +221,6 @@ setup_apt() {
     MIRROR="$(find_mirror)" || die "no Debian archive URI found in ${APT_ETC_DIR}/sources.list{,.d/*.list,.d/*.sources}; set ETCD_DEBIAN_MIRROR=<uri>"
     log "using mirror ${MIRROR}"
 
-    WORK="$(mktemp -d "${TMPDIR:-/tmp}/fetch-etcd.XXXXXX")"
-    trap 'rm -rf "${WORK}"' EXIT
     mkdir -p "${WORK}/etc/apt.conf.d" "${WORK}/etc/preferences.d"
 
     # A private main config, so that the machine's apt.conf.d (hooks such as
@@ -254,88 +278,174 @@ apt_for_suite() {
     UPDATED_SUITES[${suite}]=1
 }
 
+# --- installing ------------------------------------------------------------------
+# install_tools SRC_DIR DEST_DIR TOOLS: copy each tool of TOOLS (comma-separated, etcd
+# last) from SRC_DIR into DEST_DIR atomically, so that an etcd reporting the wanted
+# version means the whole set was installed.
+install_tools() {
+    local src="$1" dir="$2" tool
+    for tool in ${3//,/ }; do
+        [[ -f "${src}/${tool}" ]] || die "${tool} not found in ${src}"
+    done
+    mkdir -p "${dir}"
+    for tool in ${3//,/ }; do
+        install -m 0755 "${src}/${tool}" "${dir}/.${tool}.new"
+        mv -f "${dir}/.${tool}.new" "${dir}/${tool}"
+    done
+}
+
+# --- an official release, from the crate registry -----------------------------------
+# write_pin VERSION: the crate manifest and lock that pin VERSION's official binaries.
+write_pin() {
+    local version="$1" dir="${PINS_DIR}/$1"
+    [[ "${version}" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--pin takes a version like 3.6.15, not '${version}'"
+    mkdir -p "${dir}/src"
+    : >"${dir}/src/lib.rs"
+    cat >"${dir}/Cargo.toml" <<EOF
+# etcd's official ${version} release binaries, pinned by Cargo.lock's checksums:
+# scripts/fetch-etcd.sh takes bin/etcd out of the checked .crate. Made by --pin.
+[workspace]
+
+[package]
+name = "etcd-release"
+version = "${version}"
+edition = "2021"
+publish = false
+
+[target.'cfg(target_arch = "x86_64")'.dependencies]
+etcd-bin-vendored-linux-amd64 = "=${version}"
+
+[target.'cfg(target_arch = "aarch64")'.dependencies]
+etcd-bin-vendored-linux-arm64 = "=${version}"
+EOF
+    rm -f "${dir}/Cargo.lock"
+    cargo generate-lockfile --quiet --manifest-path "${dir}/Cargo.toml" ||
+        die "no crate etcd-bin-vendored-linux-* ${version} on the registry"
+    echo "fetch-etcd: pinned etcd ${version} in ${dir#"${REPO_ROOT}/"}/ (commit it)"
+}
+
+# install_official VERSION DEST TOOLS: etcd VERSION's official binary into DEST.
+install_official() {
+    local version="$1" dir="$2" tools="$3"
+    local pin="${PINS_DIR}/${version}"
+    [[ "${tools}" == etcd ]] || die "the official ${version} row can only give etcd (etcdctl and etcdutl come from Debian)"
+    [[ -f "${pin}/Cargo.lock" ]] ||
+        die "etcd ${version} is not pinned: run scripts/fetch-etcd.sh --pin ${version} and commit scripts/etcd-releases/${version}/"
+    command -v cargo >/dev/null 2>&1 || die "cargo not found (the official releases come from the crate registry)"
+    command -v jq >/dev/null 2>&1 || "${SCRIPT_DIR}/need.sh" jq
+
+    log "fetching ${CRATE} ${version} (pinned by ${pin#"${REPO_ROOT}/"}/Cargo.lock)"
+    cargo fetch --quiet --locked --manifest-path "${pin}/Cargo.toml" --target "${RUST_TARGET}" ||
+        die "cargo fetch of ${CRATE} ${version} failed (its checksum must match ${pin#"${REPO_ROOT}/"}/Cargo.lock)"
+    local want
+    want="$(awk -v name="${CRATE}" -v version="${version}" '
+        $0 == "[[package]]" { n = ""; v = "" }
+        $1 == "name" { n = $3 } $1 == "version" { v = $3 }
+        $1 == "checksum" && n == "\"" name "\"" && v == "\"" version "\"" { gsub(/"/, "", $3); print $3 }
+    ' "${pin}/Cargo.lock")"
+    [[ "${want}" =~ ^[0-9a-f]{64}$ ]] || die "${pin#"${REPO_ROOT}/"}/Cargo.lock has no checksum for ${CRATE} ${version}"
+    local cache="${CARGO_HOME:-${HOME}/.cargo}/registry/cache" crate="" f
+    for f in "${cache}"/*/"${CRATE}-${version}.crate"; do
+        [[ -f "${f}" ]] && [[ "$(sha256sum "${f}" | cut -d' ' -f1)" == "${want}" ]] && { crate="${f}"; break; }
+    done
+    [[ -n "${crate}" ]] || die "no ${CRATE}-${version}.crate with the pinned checksum ${want} in ${cache}"
+
+    setup_work
+    local row="${WORK}/official/${version}"
+    mkdir -p "${row}"
+    tar -xzf "${crate}" -C "${row}" --strip-components=2 "${CRATE}-${version}/bin/etcd" ||
+        die "${crate} holds no bin/etcd"
+    tool_version "${row}/etcd" | grep -qxF "$(version_line etcd "${version}")" ||
+        die "the etcd in ${CRATE} ${version} reports '$(first_line "${row}/etcd" --version)', not ${version}"
+    install_tools "${row}" "${dir}" etcd
+}
+
 # --- one row: fetch, check, install --------------------------------------------
-# install_row VERSION SUITE DEST: put etcd VERSION from Debian SUITE into bin/DEST.
+# install_row VERSION SOURCE DEST TOOLS: put TOOLS of etcd VERSION from SOURCE (official,
+# or a Debian suite) into bin/DEST.
 install_row() {
-    local version="$1" suite="$2" dest="$3"
+    local version="$1" source="$2" dest="$3" tools="$4"
     local dir="${BIN_DIR}"
     [[ "${dest}" == "." ]] || dir="${BIN_DIR}/${dest}"
     local shown="bin/${dest}"
     [[ "${dest}" == "." ]] && shown="bin"
 
-    if have_version "${version}" "${dir}"; then
-        echo "fetch-etcd: etcd ${version} already present in ${shown}/"
+    if have_version "${version}" "${dir}" "${tools}"; then
+        echo "fetch-etcd: ${tools//,/, } ${version} already present in ${shown}/"
         return 0
     fi
+    if [[ "${source}" == official ]]; then
+        install_official "${version}" "${dir}" "${tools}"
+    else
+        install_debian "${version}" "${source}" "${dir}" "${tools}"
+    fi
+    have_version "${version}" "${dir}" "${tools}" ||
+        die "${shown}/ does not report ${version} for ${tools//,/, }"
+    local summary="" tool
+    for tool in ${tools//,/ }; do
+        summary+="${summary:+; }$(tool_version "${dir}/${tool}" | head -n 1)"
+    done
+    log "${summary}"
+    echo "fetch-etcd: ${tools//,/, } ${version} installed in ${shown}/"
+}
 
+# install_debian VERSION SUITE DIR TOOLS: TOOLS of etcd VERSION from Debian SUITE.
+install_debian() {
+    local version="$1" suite="$2" dir="$3" tools="$4"
+    setup_work
     setup_apt
     apt_for_suite "${suite}"
 
-    local row="${WORK}/rows/${version}"
-    mkdir -p "${row}/debs" "${row}/root"
-    log "downloading ${PACKAGES[*]} from ${suite}"
-    (cd "${row}/debs" && apt-get -q "${APT_OPTS[@]}" download "${PACKAGES[@]}") >"${row}/download.log" 2>&1 || {
-        cat "${row}/download.log" >&2
-        die "apt-get download ${PACKAGES[*]} from ${suite} failed"
-    }
-
-    # Check versions and unpack.
-    local pkg deb f pkg_version upstream
-    for pkg in "${PACKAGES[@]}"; do
-        deb=""
-        for f in "${row}/debs/${pkg}"_*.deb; do
-            [[ -f "${f}" ]] && { deb="${f}"; break; }
+    local row="${WORK}/rows/${suite}-${version}"
+    if [[ ! -d "${row}/root" ]]; then
+        mkdir -p "${row}/debs" "${row}/root"
+        log "downloading ${PACKAGES[*]} from ${suite}"
+        (cd "${row}/debs" && apt-get -q "${APT_OPTS[@]}" download "${PACKAGES[@]}") >"${row}/download.log" 2>&1 || {
+            cat "${row}/download.log" >&2
+            die "apt-get download ${PACKAGES[*]} from ${suite} failed"
+        }
+        # Check versions and unpack.
+        local pkg deb f pkg_version upstream
+        for pkg in "${PACKAGES[@]}"; do
+            deb=""
+            for f in "${row}/debs/${pkg}"_*.deb; do
+                [[ -f "${f}" ]] && { deb="${f}"; break; }
+            done
+            [[ -n "${deb}" ]] || die "${pkg}: no .deb was downloaded from ${suite}"
+            pkg_version="$(dpkg-deb -f "${deb}" Version)"
+            upstream="${pkg_version#*:}"   # drop epoch
+            upstream="${upstream%-*}"      # drop Debian revision
+            upstream="${upstream%%+*}"     # drop +dfsg / +ds suffixes
+            upstream="${upstream%%~*}"
+            if [[ "${upstream}" != "${version}" ]]; then
+                die "${pkg} in ${suite} is version ${pkg_version} (upstream ${upstream}), but ${version} is wanted"
+            fi
+            log "${pkg} ${pkg_version} (${suite})"
+            dpkg -x "${deb}" "${row}/root"
         done
-        [[ -n "${deb}" ]] || die "${pkg}: no .deb was downloaded from ${suite}"
-        pkg_version="$(dpkg-deb -f "${deb}" Version)"
-        upstream="${pkg_version#*:}"   # drop epoch
-        upstream="${upstream%-*}"      # drop Debian revision
-        upstream="${upstream%%+*}"     # drop +dfsg / +ds suffixes
-        upstream="${upstream%%~*}"
-        if [[ "${upstream}" != "${version}" ]]; then
-            die "${pkg} in ${suite} is version ${pkg_version} (upstream ${upstream}), but ${version} is wanted"
-        fi
-        log "${pkg} ${pkg_version} (${suite})"
-        dpkg -x "${deb}" "${row}/root"
-    done
-
-    # Install, one file at a time, atomically; etcd last, so that an etcd
-    # reporting the wanted version means the whole set was installed.
-    local tool src
-    for tool in $(tools_for "${version}"); do
-        src="${row}/root/usr/bin/${tool}"
-        [[ -f "${src}" ]] || die "${tool} not found in ${suite}'s ${PACKAGES[*]} ${version} (looked for usr/bin/${tool})"
-    done
-    mkdir -p "${dir}"
-    for tool in $(tools_for "${version}"); do
-        install -m 0755 "${row}/root/usr/bin/${tool}" "${dir}/.${tool}.new"
-        mv -f "${dir}/.${tool}.new" "${dir}/${tool}"
-    done
-
-    have_version "${version}" "${dir}" ||
-        die "${shown}/etcd does not report ${version}: $(first_line "${dir}/etcd" --version)"
-    local summary
-    summary="$(first_line "${dir}/etcd" --version)"
-    for tool in $(tools_for "${version}"); do
-        [[ "${tool}" == etcd ]] || summary+="; $(first_line "${dir}/${tool}" version)"
-    done
-    log "${summary}"
-    echo "fetch-etcd: etcd ${version} installed in ${shown}/"
+    fi
+    install_tools "${row}/root/usr/bin" "${dir}" "${tools}"
 }
 
 # --- main -------------------------------------------------------------------------
-rows=1
+which_rows=default
 case "$#:${1:-}" in
     0:) ;;
-    1:--compat) rows=${#ETCD_VERSIONS[@]} ;;
+    1:--compat) which_rows=compat ;;
     1:--print-mirror)
         find_mirror || die "no Debian archive URI found in ${APT_ETC_DIR} sources"
+        exit 0
+        ;;
+    2:--pin)
+        write_pin "$2"
         exit 0
         ;;
     *) die "unknown argument(s): $* (${USAGE})" ;;
 esac
 
-for ((r = 0; r < rows; r++)); do
+for row in "${ETCD_ROWS[@]}"; do
     # shellcheck disable=SC2086
-    install_row ${ETCD_VERSIONS[r]}
+    set -- ${row}
+    [[ "${which_rows}" == compat || "$5" == default ]] || continue
+    install_row "$1" "$2" "$3" "$4"
 done

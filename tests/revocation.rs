@@ -143,7 +143,7 @@ fn crl_number(state: &Path) -> Option<u64> {
 fn state_files(zone: &TestZone, index: usize) -> (Vec<u8>, Vec<u8>) {
     let state = zone.node_dir(index).join("state");
     (
-        fs::read(state.join("crl.pem")).unwrap_or_default(),
+        fs::read(state.join("crl.der")).unwrap_or_default(),
         fs::read(state.join("revocations.json")).unwrap_or_default(),
     )
 }
@@ -161,7 +161,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
         "--config",
         zone.config(0).to_str().unwrap(),
     ]);
-    let crl_file = zone.node_dir(0).join("state/crl.pem");
+    let crl_file = zone.node_dir(0).join("state/crl.der");
     assert!(
         dry.contains(&format!("--client-crl-file={}", crl_file.display())),
         "{dry}"
@@ -459,7 +459,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     member1.stop();
     let state1 = zone.node_dir(1).join("state");
     fs::remove_file(state1.join("revocations.json")).unwrap();
-    fs::remove_file(state1.join("crl.pem")).unwrap();
+    fs::remove_file(state1.join("crl.der")).unwrap();
     let _member1 = zone.launch(1);
     wait_for(Duration::from_secs(20), "member 1 listens again", || {
         std::net::TcpStream::connect(zone.client_addr(1)).is_ok()
@@ -470,7 +470,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
         "member 1 serves without the zone's CRL"
     );
     assert_eq!(
-        fs::read(state1.join("crl.pem")).unwrap(),
+        fs::read(state1.join("crl.der")).unwrap(),
         state_files(&zone, 0).0
     );
     drop(watch);

@@ -331,7 +331,7 @@ fn check_learner_warning(zone: &TestZone, running: &[common::Running], version: 
     let (_, table, _) = common::run(&["status", "--config", config.to_str().unwrap()]);
     let status_lines = table
         .lines()
-        .filter(|l| l.starts_with("warning: ") && l.contains("#19557") && l.contains("3.5.20"))
+        .filter(|l| l.starts_with("warning: ") && l.contains("#19557") && l.contains("3.5.32"))
         .count();
     assert_eq!(
         status_lines,

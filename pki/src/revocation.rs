@@ -79,7 +79,7 @@ fn crl_params(
 
 /// An empty CRL (number 0) signed by a key made for it and dropped: what etcd's CRL
 /// flags read while the zone has revoked nothing. It vouches for nothing.
-pub fn placeholder_crl(now: OffsetDateTime) -> Result<String> {
+pub fn placeholder_crl(now: OffsetDateTime) -> Result<Crl> {
     let mut params = CertificateParams::default();
     params
         .distinguished_name
@@ -90,7 +90,7 @@ pub fn placeholder_crl(now: OffsetDateTime) -> Result<String> {
     let crl = crl_params(0, &[], now)
         .signed_by(&issuer)
         .map_err(sign_error)?;
-    crl.pem().map_err(sign_error)
+    Crl::parse_der(crl.der())
 }
 
 /// A CRL read back: what etcd will enforce, and what `status` shows.
@@ -146,11 +146,15 @@ impl Crl {
         })
     }
 
+    /// The CRL as DER: what etcd's `--client-crl-file` and `--peer-crl-file` read. etcd
+    /// 3.6 and later parse that file with Go's `x509.ParseRevocationList`, which takes
+    /// DER only ("x509: malformed crl" for PEM, and every connection refused); 3.4 and
+    /// 3.5 take either.
     pub fn der(&self) -> &[u8] {
         &self.der
     }
 
-    /// The CRL as PEM, as etcd's `--client-crl-file` reads it.
+    /// The CRL as PEM, as the zone's revocation document carries it.
     pub fn pem(&self) -> String {
         pem_lf(&pem::Pem::new("X509 CRL", self.der.clone()))
     }
@@ -268,7 +272,7 @@ mod tests {
     #[test]
     fn the_placeholder_revokes_nothing_and_vouches_for_nothing() {
         let root = Authority::new_root("example.zone").unwrap();
-        let crl = Crl::parse_pem(&placeholder_crl(OffsetDateTime::now_utc()).unwrap()).unwrap();
+        let crl = placeholder_crl(OffsetDateTime::now_utc()).unwrap();
         assert_eq!(crl.number, 0);
         assert!(crl.entries.is_empty());
         assert!(!crl.is_signed_by(&CertInfo::parse(root.cert_der()).unwrap()));

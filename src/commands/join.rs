@@ -54,7 +54,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     let view = runtime
         .block_on(cluster_api::view(&others, &creds))
         .map_err(|failures| super::unreachable(&failures, config))?;
-    super::check_upgrade(&release, &view.answered_by, &creds, config)?;
+    super::check_upgrade(&release, &view, &node.name, &creds, config)?;
     // The lost member this join removed (0: none).
     let mut replaced = 0;
     let step = match membership::plan_join(local, &view, &node.name, &peer_url) {

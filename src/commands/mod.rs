@@ -160,16 +160,20 @@ pub fn local_etcd(
     Ok((binary, profile))
 }
 
-/// Refuses to start this node's etcd in the cluster that `endpoint` serves when etcd would
-/// stop it: older than the cluster's version, or a minor version skipped. A member that
-/// does not tell its versions (or a cluster that has not decided one yet) is no refusal:
-/// etcd itself still checks.
+/// Refuses to start this node's etcd in the cluster `view` shows (as `view.answered_by`
+/// told it) when etcd would stop it, or when it would take a step etcd's upgrade guides
+/// forbid: older than the cluster's version, a minor version skipped, or the next minor
+/// version before every other member runs the patch that step needs (each started member
+/// is asked its release). A member that does not tell its versions (or a cluster that has
+/// not decided one yet) is no refusal: etcd itself still checks.
 pub fn check_upgrade(
     profile: &Profile,
-    endpoint: &str,
+    view: &crate::cluster_api::ClusterView,
+    own_name: &str,
     creds: &Credentials,
     config: &Path,
 ) -> Result<(), Error> {
+    let endpoint = &view.answered_by;
     let versions = match crate::cluster_api::versions(endpoint, creds) {
         Ok(versions) => versions,
         Err(reason) => {
@@ -182,7 +186,23 @@ pub fn check_upgrade(
     let Some(cluster) = Version::parse(&versions.cluster) else {
         return Ok(());
     };
-    match version::upgrade_refusal(profile.version, cluster) {
+    // Only a step up a minor version needs the others' releases.
+    let members: Vec<(String, Version)> = if profile.version.series() > cluster.series() {
+        view.members
+            .iter()
+            .filter(|m| m.started() && m.name != own_name)
+            .filter_map(|m| {
+                let told = m
+                    .client_urls
+                    .iter()
+                    .find_map(|url| crate::cluster_api::versions(url, creds).ok())?;
+                Some((m.name.clone(), Version::parse(&told.server)?))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match version::upgrade_refusal(profile.version, cluster, &members) {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(format!(
             "{problem}; the cluster's version is {} (asked at {endpoint})",

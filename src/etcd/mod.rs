@@ -1,8 +1,11 @@
-//! etcd: its command line ([`args`]), the table of versions and their flags ([`version`]),
+//! etcd: its command line ([`args`]), a release's number ([`release`]), the table of
+//! versions and their flags ([`version`]), their known vulnerabilities ([`advisories`]),
 //! and where the binary is and which etcd it is ([`binary`]).
 
+pub mod advisories;
 pub mod args;
 pub mod binary;
+pub mod release;
 pub mod version;
 
 pub use args::{args, env_lines, EtcdPlan};

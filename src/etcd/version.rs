@@ -9,74 +9,28 @@
 //! - an etcd the table does not support is refused before anything is written, in one line
 //!   that names what was found and the oldest supported version;
 //! - a member never starts an etcd older than the cluster's version, nor one that skips a
-//!   minor version (etcd upgrades one minor version at a time).
+//!   minor version (etcd upgrades one minor version at a time), nor the next minor version
+//!   before every member runs the patch etcd's upgrade guide asks for first;
+//! - every release of 3.4 to [`NEWEST_KNOWN`] gets exactly the flags it has: no
+//!   `--experimental-*` flag from 3.6 on (3.7 exits on them), feature gates instead.
 
-use std::fmt;
-
-/// An etcd release, as `etcd --version` prints it (`etcd Version: 3.5.30`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl Version {
-    pub const fn new(major: u32, minor: u32, patch: u32) -> Version {
-        Version {
-            major,
-            minor,
-            patch,
-        }
-    }
-
-    /// `3.5.30`, `3.5.30-rc.0` or `3.5` (a cluster version): the numbers in front; a missing
-    /// patch reads as 0, anything after a `-` or `+` is ignored.
-    pub fn parse(text: &str) -> Option<Version> {
-        let core = text.trim().split(['-', '+']).next()?;
-        let mut parts = core.split('.');
-        let number = |part: Option<&str>| -> Option<u32> {
-            let part = part?;
-            (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| part.parse().ok())
-                .flatten()
-        };
-        let major = number(parts.next())?;
-        let minor = number(parts.next())?;
-        let patch = match parts.next() {
-            None => 0,
-            some => number(some)?,
-        };
-        parts
-            .next()
-            .is_none()
-            .then_some(Version::new(major, minor, patch))
-    }
-
-    /// The minor series (`3.5`), what etcd's cluster version counts in.
-    pub fn series(self) -> (u32, u32) {
-        (self.major, self.minor)
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
+pub use super::release::{from_version_output, Version};
 
 /// The oldest etcd the launcher runs: 3.4 brought `--peer-cert-allowed-hostname`, without
 /// which the peer port would accept any certificate of the zone, a client's too.
 pub const OLDEST_SUPPORTED: Version = Version::new(3, 4, 0);
 /// The newest minor series whose flags the table knows; later 3.x runs with its flags.
-pub const NEWEST_KNOWN: (u32, u32) = (3, 6);
+pub const NEWEST_KNOWN: (u32, u32) = (3, 7);
 
-/// Reads the version from `etcd --version` output: the line `etcd Version: X.Y.Z`.
-pub fn from_version_output(output: &str) -> Option<Version> {
-    output
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("etcd Version:"))
-        .and_then(Version::parse)
+/// The upgrade etcd's guides require before a member of `from`'s series may run the next
+/// minor: every member on at least this release first (3.5 -> 3.6 needs 3.5.32, for the
+/// learner and zombie-member fixes; 3.6 -> 3.7 needs 3.6.11).
+pub fn minimum_before_next_minor(from: (u32, u32)) -> Option<Version> {
+    match from {
+        (3, 5) => Some(Version::new(3, 5, 32)),
+        (3, 6) => Some(Version::new(3, 6, 11)),
+        _ => None,
+    }
 }
 
 /// How a version's TLS is held to forward secrecy and AEAD.
@@ -161,9 +115,10 @@ pub fn profile(version: Version) -> Result<Profile, String> {
     let mut warnings = Vec::new();
     if (v(3, 5, 1)..=v(3, 5, 19)).contains(&version) {
         warnings.push(format!(
-            "etcd {version} records a learner's promotion only in its v2 store (etcd #19557): a zone that grew by join may fail a later upgrade to 3.6 (\"too many learner member\"); upgrade every member to etcd 3.5.20 or later (scripts/fetch-etcd.sh bundles 3.5.30) before the next join or any upgrade to 3.6"
+            "etcd {version} records a learner's promotion only in its v2 store (etcd #19557): a zone that grew by join may fail a later upgrade to 3.6 (\"too many learner member\"); upgrade every member to etcd 3.5.32 or later (the bundle carries 3.5.34) before the next join or any upgrade to 3.6"
         ));
     }
+    warnings.extend(super::advisories::security_warnings(version));
     if version.series() > NEWEST_KNOWN {
         warnings.push(format!(
             "etcd {version} is newer than the newest etcd zone-etcd knows ({}.{}); it is started with the flags of {}.{}",
@@ -197,9 +152,15 @@ pub fn cluster_version_decided(cluster: Version) -> bool {
 }
 
 /// Why a member running `binary` must not start in a cluster at `cluster` (etcd's cluster
-/// version: the lowest minor series of its members), if it must not, with the fix. etcd
-/// would stop such a member with a fatal error of its own; this says what to do instead.
-pub fn upgrade_refusal(binary: Version, cluster: Version) -> Option<(String, String)> {
+/// version: the lowest minor series of its members) whose other members run `members`
+/// (name and release, of those that told), if it must not, with the fix. etcd would stop
+/// such a member with a fatal error of its own, or, for a step from too old a patch, let
+/// it run where its upgrade guide forbids; this says what to do instead.
+pub fn upgrade_refusal(
+    binary: Version,
+    cluster: Version,
+    members: &[(String, Version)],
+) -> Option<(String, String)> {
     let (have, want) = (binary.series(), cluster.series());
     if !cluster_version_decided(cluster) {
         return None;
@@ -207,7 +168,7 @@ pub fn upgrade_refusal(binary: Version, cluster: Version) -> Option<(String, Str
     if have < want {
         return Some((
             format!(
-                "this node's etcd is {binary}, older than the cluster's version {}.{} (etcd never downgrades a running cluster)",
+                "this node's etcd is {binary}, older than the cluster's version {}.{} (etcd never runs a member older than its cluster; a zone goes back one minor version only through etcd's downgrade)",
                 want.0, want.1
             ),
             format!(
@@ -229,7 +190,31 @@ pub fn upgrade_refusal(binary: Version, cluster: Version) -> Option<(String, Str
             ),
         ));
     }
-    None
+    if have == want {
+        return None;
+    }
+    // One minor version up: every member must be on the release the step needs first.
+    let minimum = minimum_before_next_minor(want)?;
+    let behind: Vec<String> = members
+        .iter()
+        .filter(|(_, version)| version.series() == want && *version < minimum)
+        .map(|(name, version)| format!("{name} runs {version}"))
+        .collect();
+    if behind.is_empty() {
+        return None;
+    }
+    Some((
+        format!(
+            "this node's etcd is {binary}, but etcd {}.{} needs every member on etcd {minimum} or later first (etcd's upgrade guide), and {}",
+            have.0,
+            have.1,
+            behind.join(", ")
+        ),
+        format!(
+            "first move every member to the newest etcd {}.{} (the bundle carries it), one at a time, then this one",
+            want.0, want.1
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -305,14 +290,16 @@ mod tests {
                 .unwrap()
                 .warnings
                 .iter()
-                .any(|w| w.contains("#19557") && w.contains("3.5.20"))
+                .any(|w| w.contains("#19557") && w.contains("3.5.32"))
         };
         for affected in ["3.5.1", "3.5.16", "3.5.19"] {
             assert!(warned(affected), "{affected}");
         }
         for fine in ["3.4.23", "3.4.25", "3.5.0", "3.5.20", "3.5.30", "3.6.4"] {
             assert!(!warned(fine), "{fine}");
-            assert!(table(fine).unwrap().warnings.is_empty(), "{fine}");
+        }
+        for clean in ["3.5.34", "3.6.14", "3.6.15", "3.7.1", "3.7.2"] {
+            assert!(table(clean).unwrap().warnings.is_empty(), "{clean}");
         }
     }
 
@@ -325,15 +312,68 @@ mod tests {
         );
         assert!(table("2.3.8").is_err());
         assert!(table("4.0.0").unwrap_err().contains("4.0.0"));
-        // A later 3.x runs with the newest known flags, and says so.
-        let later = table("3.7.1").unwrap();
+        // 3.7 is known: no warning. A later 3.x runs with the newest known flags, and says so.
+        assert!(table("3.7.2").unwrap().warnings.is_empty());
+        let later = table("3.8.0").unwrap();
         assert_eq!(later.tls, TlsFloor::Tls13Only);
+        assert_eq!(later.corrupt_check, CorruptCheck::FeatureGate);
+        assert_eq!(
+            later.peer_skip_san_check,
+            "peer-skip-client-san-verification"
+        );
         assert!(later.warnings[0].contains("newer"), "{:?}", later.warnings);
+    }
+
+    #[test]
+    fn a_minor_step_waits_for_every_member_on_the_release_it_needs() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let members = |list: &[(&str, &str)]| -> Vec<(String, Version)> {
+            list.iter().map(|(n, s)| (n.to_string(), v(s))).collect()
+        };
+        // 3.5 -> 3.6: every member on 3.5.32 first.
+        let (problem, fix) = upgrade_refusal(
+            v("3.6.15"),
+            v("3.5.0"),
+            &members(&[("node2", "3.5.34"), ("node3", "3.5.30")]),
+        )
+        .unwrap();
+        assert!(
+            problem.contains("3.5.32") && problem.contains("node3 runs 3.5.30"),
+            "{problem}"
+        );
+        assert!(!problem.contains("node2"), "{problem}");
+        assert!(fix.contains("newest etcd 3.5"), "{fix}");
+        let ready = members(&[("node2", "3.5.34"), ("node3", "3.5.32")]);
+        assert_eq!(upgrade_refusal(v("3.6.15"), v("3.5.0"), &ready), None);
+        // A member already moved to 3.6 is no obstacle.
+        let moving = members(&[("node2", "3.6.15"), ("node3", "3.5.34")]);
+        assert_eq!(upgrade_refusal(v("3.6.15"), v("3.5.0"), &moving), None);
+        // 3.6 -> 3.7: every member on 3.6.11 first.
+        let (problem, _) =
+            upgrade_refusal(v("3.7.2"), v("3.6.0"), &members(&[("node2", "3.6.10")])).unwrap();
+        assert!(
+            problem.contains("3.6.11") && problem.contains("node2 runs 3.6.10"),
+            "{problem}"
+        );
+        assert_eq!(
+            upgrade_refusal(v("3.7.2"), v("3.6.0"), &members(&[("node2", "3.6.11")])),
+            None
+        );
+        // Patches within a series are free; 3.4 -> 3.5 has no minimum.
+        assert_eq!(
+            upgrade_refusal(v("3.5.34"), v("3.5.0"), &members(&[("n", "3.5.1")])),
+            None
+        );
+        assert_eq!(
+            upgrade_refusal(v("3.5.34"), v("3.4.0"), &members(&[("n", "3.4.1")])),
+            None
+        );
     }
 
     #[test]
     fn upgrades_go_one_minor_version_at_a_time_and_never_back() {
         let v = |s: &str| Version::parse(s).unwrap();
+        let upgrade_refusal = |binary, cluster| super::upgrade_refusal(binary, cluster, &[]);
         // Rolling 3.4 -> 3.5: the cluster stays at 3.4 until every member runs 3.5.
         assert_eq!(upgrade_refusal(v("3.4.23"), v("3.4.0")), None);
         assert_eq!(upgrade_refusal(v("3.5.30"), v("3.4.0")), None);

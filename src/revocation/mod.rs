@@ -49,10 +49,11 @@ pub fn before_start(node: &Node, config: &Path) -> Result<(), Error> {
             }
         }
     }
-    if let Some(doc) = store::in_force(&node.state_dir, &roots)? {
-        refuse_if_revoked(node, &doc, config)?;
+    let in_force = store::in_force(&node.state_dir, &roots)?;
+    if let Some(doc) = &in_force {
+        refuse_if_revoked(node, doc, config)?;
     }
-    store::ensure_crl_file(&node.state_dir)
+    store::ensure_crl_file(&node.state_dir, in_force.as_ref())
 }
 
 /// The document the members have (a serializable read: any member's copy will do,

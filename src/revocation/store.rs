@@ -1,14 +1,16 @@
 //! A node's copy of the zone's revocations, in its state directory: `revocations.json`
-//! (the verified document in force) and `crl.pem` (its CRL, the file etcd's
+//! (the verified document in force) and `crl.der` (its CRL in DER, the file etcd's
 //! `--client-crl-file` and `--peer-crl-file` read on every new connection).
 //!
 //! Invariants: only a document that verifies against the node's zone roots and passes
 //! [`super::doc::offer`] is installed (never an older one); both files are written
-//! atomically under the state lock, the document first, and `crl.pem` is made to match
-//! the document in force on every install (so a crash between the two writes heals at
-//! the next one); `crl.pem` always exists once [`ensure_crl_file`] ran, a placeholder that
-//! revokes nothing until the zone revokes something (etcd refuses every connection when
-//! its CRL file is missing).
+//! atomically under the state lock, the document first, and `crl.der` is made to match
+//! the document in force on every install and at every start (so a crash between the two
+//! writes heals at the next one); `crl.der` always exists once [`ensure_crl_file`] ran, a
+//! placeholder that revokes nothing until the zone revokes something (etcd refuses every
+//! connection when its CRL file is missing). The file is DER because etcd 3.6 and later
+//! read nothing else ("x509: malformed crl" for PEM, every connection refused); 3.4 and
+//! 3.5 read DER too.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,10 @@ use zone_pki::{CertInfo, Error};
 
 use super::doc::{offer, Offer, Revocations};
 
-pub const CRL_FILE: &str = "crl.pem";
+pub const CRL_FILE: &str = "crl.der";
+/// Where zone-etcd before 0.1's etcd-3.6 bundle kept etcd's CRL, as PEM (etcd 3.6 cannot
+/// read it): removed once `crl.der` is written.
+const OLD_PEM_FILE: &str = "crl.pem";
 pub const DOC_FILE: &str = "revocations.json";
 
 /// The CRL file etcd is given.
@@ -62,24 +67,39 @@ pub fn install(
             zone_io::PUBLIC_MODE,
         )?;
     }
-    let pem = offered.crl.pem();
-    let path = crl_path(state_dir);
-    if zone_io::read_text(&path).ok().as_deref() != Some(pem.as_str()) {
-        zone_io::write_atomic(&path, pem.as_bytes(), zone_io::PUBLIC_MODE)?;
-    }
+    let in_force = if decision == Offer::Install {
+        offered
+    } else {
+        current.as_ref().unwrap_or(offered)
+    };
+    write_crl(state_dir, in_force.crl.der())?;
     Ok(decision)
 }
 
-/// Makes sure etcd's CRL file exists: the placeholder when the node has none yet.
-pub fn ensure_crl_file(state_dir: &Path) -> Result<(), Error> {
+/// Writes etcd's CRL file when it does not hold `der` already (under the state lock).
+fn write_crl(state_dir: &Path, der: &[u8]) -> Result<(), Error> {
     let path = crl_path(state_dir);
-    if path.exists() {
-        return Ok(());
+    if std::fs::read(&path).ok().as_deref() != Some(der) {
+        zone_io::write_atomic(&path, der, zone_io::PUBLIC_MODE)?;
     }
+    let old = state_dir.join(OLD_PEM_FILE);
+    if old.exists() {
+        std::fs::remove_file(&old)
+            .map_err(|e| Error::new(format!("cannot remove: {e}")).file(&old))?;
+    }
+    Ok(())
+}
+
+/// Makes etcd's CRL file hold the CRL of `in_force` (the document in force on this node),
+/// or, when the node has none, a placeholder when the file does not exist yet.
+pub fn ensure_crl_file(state_dir: &Path, in_force: Option<&Revocations>) -> Result<(), Error> {
     let _lock = crate::state::lock(state_dir)?;
-    if path.exists() {
-        return Ok(());
+    match in_force {
+        Some(doc) => write_crl(state_dir, doc.crl.der()),
+        None if crl_path(state_dir).exists() => Ok(()),
+        None => {
+            let placeholder = placeholder_crl(time::OffsetDateTime::now_utc())?;
+            write_crl(state_dir, placeholder.der())
+        }
     }
-    let pem = placeholder_crl(time::OffsetDateTime::now_utc())?;
-    zone_io::write_atomic(&path, pem.as_bytes(), zone_io::PUBLIC_MODE)
 }

@@ -200,7 +200,7 @@ fn check_restart(
     };
     match membership::restart_standing(local, &view) {
         Ok(m) => {
-            super::check_upgrade(release, &view.answered_by, &creds, config)?;
+            super::check_upgrade(release, &view, &node.name, &creds, config)?;
             let old = membership::moved(&view, m.id, &peer_url)
                 .map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?;
             if let Some(old) = old {

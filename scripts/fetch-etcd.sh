@@ -5,8 +5,9 @@
 # The rows of ETCD_ROWS below (version, source, destination under bin/, tools):
 #   3.6.15 official  into bin/              etcd: the bundled server (default)
 #   3.5.30 sid       into bin/              etcdctl, etcdutl: the bundle's tools (default)
+#   3.5.34 official  into bin/etcd-3.5.34/  the step a zone on 3.5 takes first (default)
 #   3.5.30 sid       into bin/etcd-3.5.30/  the bundle before 3.6 (--compat)
-#   3.4.45, 3.5.34, 3.7.2 official into bin/etcd-<version>/  (--compat)
+#   3.4.45, 3.7.2 official into bin/etcd-<version>/  (--compat)
 #   3.4.23 bookworm, 3.5.16 trixie into bin/etcd-<version>/  (--compat)
 # Bumping the bundle to a newer patch is the first row's version (and its pin, below).
 #
@@ -51,7 +52,7 @@ ETCD_ROWS=(
     "3.5.30    sid       .            etcdctl,etcdutl          default"
     "3.5.30    sid       etcd-3.5.30  etcdctl,etcdutl,etcd     compat"
     "3.4.45    official  etcd-3.4.45  etcd                     compat"
-    "3.5.34    official  etcd-3.5.34  etcd                     compat"
+    "3.5.34    official  etcd-3.5.34  etcd                     default"
     "3.7.2     official  etcd-3.7.2   etcd                     compat"
     "3.4.23    bookworm  etcd-3.4.23  etcdctl,etcd             compat"
     "3.5.16    trixie    etcd-3.5.16  etcdctl,etcdutl,etcd     compat"

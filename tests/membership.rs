@@ -246,13 +246,13 @@ fn a_join_killed_between_the_add_and_the_start_completes_when_retried() {
     zone.wait_healthy(&mut running);
     let node4 = zone.add_member("node4.retry.zone", "127.0.51.4");
     // The first join dies right after the add: its "etcd" (which answers --version as
-    // 3.5.30) SIGKILLs itself at exec.
+    // 3.6.15) SIGKILLs itself at exec.
     let config = zone.config(node4);
     let original = fs::read_to_string(&config).unwrap();
     let dies = zone.path("dies-at-exec.sh");
     fs::write(
         &dies,
-        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'etcd Version: 3.5.30' && exit 0\nkill -9 $$\n",
+        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'etcd Version: 3.6.15' && exit 0\nkill -9 $$\n",
     )
     .unwrap();
     fs::set_permissions(&dies, fs::Permissions::from_mode(0o755)).unwrap();

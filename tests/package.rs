@@ -39,7 +39,9 @@ untouched upgrade
 step paths
 [ "$(command -v zone-etcd)" = /usr/bin/zone-etcd ] || fail "zone-etcd not in /usr/bin"
 ! command -v etcd >/dev/null || fail "etcd is on PATH: the lookup in /usr/lib/zone-etcd is not what is tested"
-for tool in etcd etcdctl etcdutl; do [ -x /usr/lib/zone-etcd/$tool ] || fail "/usr/lib/zone-etcd/$tool"; done
+for tool in etcd etcdctl etcdutl etcd-3.5.34/etcd; do [ -x /usr/lib/zone-etcd/$tool ] || fail "/usr/lib/zone-etcd/$tool"; done
+/usr/lib/zone-etcd/etcd --version | grep -qx 'etcd Version: 3.6.15' || fail "the bundled etcd is not 3.6.15"
+/usr/lib/zone-etcd/etcd-3.5.34/etcd --version | grep -qx 'etcd Version: 3.5.34' || fail "the step etcd is not 3.5.34"
 [ -f /usr/lib/systemd/system/zone-etcd.service ] || fail "unit missing"
 [ -f /usr/lib/systemd/system/zone-etcd@.service ] || fail "template unit missing"
 for unit in zone-etcd-backup.service zone-etcd-backup-drill.service zone-etcd-backup-drill.timer; do

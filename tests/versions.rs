@@ -1,6 +1,8 @@
-//! etcd releases under a zone: a rolling upgrade from Debian bookworm's etcd 3.4.23 to the
-//! bundled 3.5.30 under writes (127.0.91.1-3), the refusal of an etcd older than the
-//! cluster's version, `status` on a zone with a member that never started (127.0.92.1-3),
+//! etcd releases under a zone: a rolling upgrade from Debian bookworm's etcd 3.4.23 to
+//! Debian's 3.5.30 (the bundle before 3.6) under writes (127.0.91.1-3), the refusal of an etcd older than the
+//! cluster's version, the path etcd allows from 3.5.30 to 3.7.2 under writes with every
+//! forbidden step refused (127.0.201.1-3), `status` on a zone with a member that never
+//! started (127.0.92.1-3),
 //! and binaries that are not an etcd the launcher runs (127.0.93.1, nothing listens).
 
 mod common;
@@ -22,7 +24,7 @@ fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
     let zone = TestZone::bootstrap("upgrade.zone", 91, 3);
     let (old, new) = (
         common::etcd_release(Some("3.4.23")),
-        common::etcd_release(None),
+        common::etcd_release(Some("3.5.30")),
     );
     for i in 0..3 {
         zone.set_etcd_bin(i, &old);
@@ -114,6 +116,193 @@ fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
     zone.set_etcd_bin(2, &new);
     running.insert(2, zone.launch(2));
     wait_for(Duration::from_secs(60), "node3 back", || healthy(&zone, 2));
+}
+
+/// Relaunches member `i` on `etcd`: stop, point etcd_bin at it, launch, wait for health.
+fn step_member(zone: &TestZone, running: &mut Vec<common::Running>, i: usize, etcd: &Path) {
+    let member = running.remove(i);
+    member.stop();
+    zone.set_etcd_bin(i, etcd);
+    running.insert(i, zone.launch(i));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !healthy(zone, i) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "member {i} on {} not healthy within 60 s: status {}\nits log:\n{}",
+            etcd.display(),
+            zone.status(i).1,
+            running[i].log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A relaunch of member `i` on `etcd` that the launcher must refuse before etcd starts:
+/// exit 78, one error line containing each of `said`, the member's data as it was. The
+/// member is left stopped, pointed back at `back`.
+fn refused_step(
+    zone: &TestZone,
+    running: &mut Vec<common::Running>,
+    i: usize,
+    etcd: &Path,
+    back: &Path,
+    said: &[&str],
+) -> common::Running {
+    let member = running.remove(i);
+    member.stop();
+    zone.set_etcd_bin(i, etcd);
+    let data = zone.node_dir(i).join("state/data");
+    let before = snapshot(&data);
+    let out = common::zone_etcd()
+        .args(["launch", "--config", zone.config(i).to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    for text in said {
+        assert!(lines[0].contains(text), "{text:?} not in: {err}");
+    }
+    assert!(!err.contains("goroutine"), "etcd started: {err}");
+    assert_eq!(snapshot(&data), before, "the data directory changed");
+    zone.set_etcd_bin(i, back);
+    zone.launch(i)
+}
+
+/// The cluster version once it is `want`; etcd raises it a moment after the last member
+/// of the series is seen.
+fn wait_cluster_version(zone: &TestZone, want: &str) {
+    wait_for(Duration::from_secs(30), want, || {
+        zone.status(0).1["cluster_version"] == want
+    });
+}
+
+#[test]
+fn the_path_from_3_5_30_to_3_7_2_is_taken_one_allowed_step_at_a_time_under_writes() {
+    let zone = TestZone::bootstrap("path.zone", 201, 3);
+    let release = |v: &str| common::etcd_release(Some(v));
+    let (v3530, v3534, v3615, v372) = (
+        release("3.5.30"),
+        release("3.5.34"),
+        common::etcd_release(None),
+        release("3.7.2"),
+    );
+    assert_eq!(common::bundled_version(), "3.6.15");
+    for i in 0..3 {
+        zone.set_etcd_bin(i, &v3530);
+    }
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    wait_cluster_version(&zone, "3.5.0");
+    // Slow enough that etcd 3.6 (a snapshot every 10,000 entries) takes none on its own
+    // before the step to 3.7 below.
+    let load = zone.failover_load(&[], "path", Duration::from_millis(50));
+
+    // 3.6 straight from 3.5.30 is refused: every member must run 3.5.32 first.
+    let back = refused_step(
+        &zone,
+        &mut running,
+        0,
+        &v3615,
+        &v3530,
+        &[
+            "3.6.15",
+            "3.5.32",
+            "node2.path.zone runs 3.5.30",
+            "node3.path.zone runs 3.5.30",
+        ],
+    );
+    running.insert(0, back);
+    wait_for(Duration::from_secs(60), "node1 back", || healthy(&zone, 0));
+    // 3.5.34 on every member, one at a time.
+    for i in 0..3 {
+        step_member(&zone, &mut running, i, &v3534);
+    }
+    // 3.7 from 3.5 skips a minor version: refused.
+    let back = refused_step(
+        &zone,
+        &mut running,
+        1,
+        &v372,
+        &v3534,
+        &["3.7.2", "more than one minor version ahead", "3.5"],
+    );
+    running.insert(1, back);
+    wait_for(Duration::from_secs(60), "node2 back", || healthy(&zone, 1));
+    // Then 3.6.15, then 3.7.2, each on every member in turn.
+    for i in 0..3 {
+        step_member(&zone, &mut running, i, &v3615);
+    }
+    wait_cluster_version(&zone, "3.6.0");
+    // etcd 3.7 cannot replay the v2 requests etcd 3.5 wrote: refused while they are in the
+    // log past its last snapshot (without the check, 3.7.2 panics applying one and never
+    // serves).
+    let back = refused_step(
+        &zone,
+        &mut running,
+        0,
+        &v372,
+        &v3615,
+        &["3.7.2", "entries etcd 3.5 wrote", "snapshot_count"],
+    );
+    running.insert(0, back);
+    wait_for(Duration::from_secs(60), "node1 back", || healthy(&zone, 0));
+    // The fix it names: a lower snapshot_count, so 3.6 takes a snapshot past them.
+    for i in 0..3 {
+        let config = zone.config(i);
+        let text = fs::read_to_string(&config).unwrap();
+        fs::write(
+            &config,
+            format!("{text}\n[settings]\nsnapshot_count = 200\n"),
+        )
+        .unwrap();
+        step_member(&zone, &mut running, i, &v3615);
+    }
+    let before = load.acknowledged();
+    wait_for(Duration::from_secs(60), "400 writes on 3.6", || {
+        load.acknowledged() > before + 400
+    });
+    for i in 0..3 {
+        step_member(&zone, &mut running, i, &v372);
+    }
+    wait_cluster_version(&zone, "3.7.0");
+    let (ok, json, err) = zone.status(0);
+    assert!(ok, "{err}");
+    for member in json["members"].as_array().unwrap() {
+        assert_eq!(member["version"], "3.7.2", "{json}");
+    }
+
+    let result = load.stop();
+    // A write can find no leader for the moment a stopping leader hands over (every
+    // endpoint says so at once); none of those was acknowledged. What counts: few, and
+    // every acknowledged write kept.
+    assert!(
+        result.failures.len() * 50 <= result.acknowledged.len(),
+        "too many writes no endpoint took: {:?}",
+        &result.failures[..result.failures.len().min(5)]
+    );
+    assert!(
+        result.acknowledged.len() > 30,
+        "{}",
+        result.acknowledged.len()
+    );
+    for i in 0..3 {
+        let (ok, keys, err) = zone.etcdctl(
+            i,
+            &zone.client_url(i),
+            &["get", "path/", "--prefix", "--keys-only"],
+        );
+        assert!(ok, "{err}");
+        let keys: std::collections::BTreeSet<&str> =
+            keys.lines().filter(|l| !l.is_empty()).collect();
+        let missing: Vec<&String> = result
+            .acknowledged
+            .iter()
+            .filter(|k| !keys.contains(k.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "member {i} lacks {missing:?}");
+    }
 }
 
 #[test]
@@ -233,7 +422,7 @@ fn binaries_that_are_not_a_supported_etcd_are_refused() {
         &script("etcd-3.3", "echo 'etcd Version: 3.3.25'; echo 'Git SHA: 1'"),
         "is etcd 3.3.25",
     );
-    // The stand-in answers as 3.5.30: accepted, and the dry run names it.
+    // The stand-in answers as 3.6.15: accepted, and the dry run names it.
     zone.set_etcd_bin(0, &common::stand_in_etcd());
     let out = common::run_ok(&[
         "launch",

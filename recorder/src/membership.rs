@@ -193,9 +193,10 @@ pub fn old_etcd(zone: &LocalZone) -> Result<std::path::PathBuf, String> {
 }
 
 /// The rolling upgrade of README "etcd versions and rolling upgrades": one member at a
-/// time stopped, pointed at the bundled etcd, launched, healthy before the next.
+/// time stopped, pointed at Debian's etcd 3.5.30 (the bundle before 3.6; 3.4 -> 3.6 would
+/// skip a minor version), launched, healthy before the next.
 pub fn upgrade(zone: &mut LocalZone) -> Result<String, String> {
-    let new = zone.tools.bin_dir.join("etcd");
+    let new = zone.tools.bin_dir.join("etcd-3.5.30/etcd");
     let before = cluster_version(zone)?;
     if !before.starts_with("3.4") {
         return Err(format!(

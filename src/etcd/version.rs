@@ -217,6 +217,21 @@ pub fn upgrade_refusal(
     ))
 }
 
+/// Why `binary` must not start over a log that still holds, after its last snapshot, the
+/// v2 request at index `last_v2` (etcd 3.5 wrote it; see [`crate::wal::entries_before_3_6`]):
+/// etcd 3.7 and later panic replaying one. `None` when it may start.
+pub fn replay_refusal(binary: Version, last_v2: Option<u64>) -> Option<(String, String)> {
+    let index = last_v2?;
+    (binary.series() >= (3, 7)).then(|| {
+        (
+            format!(
+                "this node's etcd is {binary}, and its log still holds, past its last snapshot, entries etcd 3.5 wrote (up to index {index}): etcd 3.7 cannot replay them (it stops with \"unmarshal should never fail\")"
+            ),
+            "run etcd 3.6 on this member until it has taken a snapshot past them (every snapshot_count entries, 10000 by default; a lower snapshot_count in the zone's [settings] takes one sooner), then launch 3.7 again".to_string(),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +337,21 @@ mod tests {
             "peer-skip-client-san-verification"
         );
         assert!(later.warnings[0].contains("newer"), "{:?}", later.warnings);
+    }
+
+    #[test]
+    fn etcd_3_7_never_replays_what_3_5_wrote() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let (problem, fix) = replay_refusal(v("3.7.2"), Some(1234)).unwrap();
+        assert!(
+            problem.contains("3.7.2") && problem.contains("1234"),
+            "{problem}"
+        );
+        assert!(fix.contains("snapshot_count"), "{fix}");
+        assert_eq!(replay_refusal(v("3.7.2"), None), None);
+        assert_eq!(replay_refusal(v("3.6.15"), Some(1234)), None);
+        assert_eq!(replay_refusal(v("3.5.34"), Some(1234)), None);
+        assert!(replay_refusal(v("3.8.0"), Some(1)).is_some());
     }
 
     #[test]

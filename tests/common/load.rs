@@ -93,12 +93,15 @@ impl WriteLoad {
                         let key = format!("{prefix}/{i}/{n:06}");
                         let sent = std::time::Instant::now();
                         let mut outcome = Err("no endpoint".to_string());
+                        let mut errors = Vec::new();
                         for addr in &route {
                             outcome = put_revision(addr, &ca, &identity, &key);
-                            if outcome.is_ok() {
-                                break;
+                            match &outcome {
+                                Ok(_) => break,
+                                Err(e) => errors.push(format!("{addr}: {e}")),
                             }
                         }
+                        let outcome = outcome.map_err(|_| errors.join("; "));
                         let mut result = result.lock().unwrap();
                         match outcome {
                             Ok(revision) => {

@@ -55,6 +55,19 @@ pub fn etcd_release(version: Option<&str>) -> PathBuf {
     path
 }
 
+/// The release of the bundled etcd (bin/etcd), as its `--version` prints it: "3.6.15".
+pub fn bundled_version() -> String {
+    let out = std::process::Command::new(bundled("etcd"))
+        .arg("--version")
+        .output()
+        .expect("run bin/etcd --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("etcd Version: "))
+        .map(|v| v.trim().to_string())
+        .expect("bin/etcd --version names no version")
+}
+
 /// PATH with the bundle first, so `zone-etcd launch` finds etcd as an operator's would.
 pub fn path_with_bundle() -> String {
     format!(
@@ -851,7 +864,7 @@ pub fn seed_json_config(node_dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-/// A stand-in for etcd: answers `--version` as etcd 3.5.30, else exits 0 like /bin/true.
+/// A stand-in for etcd: answers `--version` as etcd 3.6.15, else exits 0 like /bin/true.
 pub fn stand_in_etcd() -> PathBuf {
     repo().join("tests/common/etcd-stand-in")
 }

@@ -17,16 +17,10 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use zone_pki::Error;
 
-/// `walpb.Record`.
-#[derive(Clone, PartialEq, Message)]
-struct Record {
-    #[prost(int64, tag = "1")]
-    kind: i64,
-    #[prost(uint32, tag = "2")]
-    crc: u32,
-    #[prost(bytes = "vec", tag = "3")]
-    data: Vec<u8>,
-}
+mod frames;
+mod replay;
+
+pub use replay::entries_before_3_6;
 
 /// `etcdserverpb.Metadata`.
 #[derive(Clone, PartialEq, Message)]
@@ -37,7 +31,6 @@ struct Metadata {
     cluster_id: u64,
 }
 
-const METADATA_RECORD: i64 = 1;
 /// The metadata record comes within the first few records; a file whose head is larger
 /// than this is not a WAL.
 const HEAD_LIMIT: u64 = 64 * 1024;
@@ -49,12 +42,12 @@ pub struct LocalMember {
     pub cluster_id: u64,
 }
 
-/// The member in `data_dir`, or `None` when it holds no member yet (no `member/wal`).
-pub fn local_member(data_dir: &Path) -> Result<Option<LocalMember>, Error> {
+/// The WAL files of `data_dir` in order (`member/wal/*.wal`), none when it has no log.
+pub(crate) fn wal_files(data_dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let wal_dir = data_dir.join("member").join("wal");
     let entries = match fs::read_dir(&wal_dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("read etcd's log directory", &wal_dir, &e)),
     };
     let mut files: Vec<PathBuf> = entries
@@ -63,6 +56,12 @@ pub fn local_member(data_dir: &Path) -> Result<Option<LocalMember>, Error> {
         .filter(|p| p.extension().is_some_and(|x| x == "wal"))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// The member in `data_dir`, or `None` when it holds no member yet (no `member/wal`).
+pub fn local_member(data_dir: &Path) -> Result<Option<LocalMember>, Error> {
+    let files = wal_files(data_dir)?;
     let Some(first) = files.first() else {
         return Ok(None);
     };
@@ -82,32 +81,17 @@ pub fn local_member(data_dir: &Path) -> Result<Option<LocalMember>, Error> {
 
 /// The member and cluster IDs in the head of a WAL file, if its records parse.
 pub fn metadata_of(head: &[u8]) -> Option<LocalMember> {
-    let mut rest = head;
-    while rest.len() >= 8 {
-        let (word, after) = rest.split_at(8);
-        let length = u64::from_le_bytes(word.try_into().ok()?);
-        let size = usize::try_from(length & !(0xff << 56)).ok()?;
-        let padding = if length >> 63 == 1 {
-            ((length >> 56) & 0x7) as usize
-        } else {
-            0
-        };
-        let frame = after.get(..size.checked_add(padding)?)?;
-        let record = Record::decode(&frame[..size]).ok()?;
-        if record.kind == METADATA_RECORD {
-            let meta = Metadata::decode(record.data.as_slice()).ok()?;
-            return (meta.node_id != 0 && meta.cluster_id != 0).then_some(LocalMember {
-                member_id: meta.node_id,
-                cluster_id: meta.cluster_id,
-            });
-        }
-        rest = &after[frame.len()..];
-    }
-    None
+    let record = frames::records(head).find(|r| r.kind == frames::METADATA_RECORD)?;
+    let meta = Metadata::decode(record.data.as_slice()).ok()?;
+    (meta.node_id != 0 && meta.cluster_id != 0).then_some(LocalMember {
+        member_id: meta.node_id,
+        cluster_id: meta.cluster_id,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::frames::{Record, METADATA_RECORD};
     use super::*;
 
     fn frame(record: &Record, padding: usize) -> Vec<u8> {

@@ -50,6 +50,14 @@ pub enum Cmd {
         out: PathBuf,
     },
     /// Issue or reuse this node's leaves, derive the cluster, and exec etcd.
+    ///
+    /// etcd is `etcd_bin` from node.toml, else the bundled etcd (etcd's official 3.6
+    /// release, beside zone-etcd or in /usr/lib/zone-etcd/ from the package), else PATH.
+    /// Every etcd from 3.4 to 3.7 runs with the flags and environment it takes. A step
+    /// etcd's upgrade guides forbid is refused in one line, exit 78, nothing changed: an
+    /// etcd older than the cluster, a skipped minor version, 3.6 before every member runs
+    /// 3.5.32 or later, 3.7 before every member runs 3.6.11 or later, 3.7 over a log that
+    /// still holds what etcd 3.5 wrote.
     Launch {
         /// The node's config (node.toml from its bundle).
         #[arg(long, value_name = "NODE_FILE")]

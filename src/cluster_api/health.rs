@@ -215,13 +215,16 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
 
 /// etcd's versions, as its `/version` endpoint gives them: the member's own release and
 /// the cluster's version (the lowest minor series among the members, `3.5.0`; etcd says
-/// `not_decided` until the members agreed on one).
+/// `not_decided` until the members agreed on one), and from etcd 3.6 on the storage
+/// version (the format of the member's data, `3.6.0`; what a downgrade moves back).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Versions {
     #[serde(rename = "etcdserver")]
     pub server: String,
     #[serde(rename = "etcdcluster")]
     pub cluster: String,
+    #[serde(default)]
+    pub storage: Option<String>,
 }
 
 /// The most of a `/version` answer that is read (it is about 50 bytes).
@@ -382,8 +385,14 @@ mod tests {
             parse_version_response(ok).unwrap(),
             Versions {
                 server: "3.5.30".into(),
-                cluster: "3.5.0".into()
+                cluster: "3.5.0".into(),
+                storage: None,
             }
+        );
+        let six = b"HTTP/1.1 200 OK\r\n\r\n{\"etcdserver\":\"3.6.15\",\"etcdcluster\":\"3.6.0\",\"storage\":\"3.6.0\"}";
+        assert_eq!(
+            parse_version_response(six).unwrap().storage.as_deref(),
+            Some("3.6.0")
         );
         let denied = b"HTTP/1.1 403 Forbidden\r\n\r\n";
         assert!(parse_version_response(denied).unwrap_err().contains("403"));

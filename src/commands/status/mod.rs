@@ -66,6 +66,9 @@ struct ClusterStatus {
     /// etcd's cluster version (the lowest minor series among the members), as a member
     /// reports it.
     cluster_version: Option<String>,
+    /// The format of the members' data (etcd 3.6 and later say it; what etcd's downgrade
+    /// moves back before older binaries may run), as a member reports it.
+    storage_version: Option<String>,
     /// Known defects of the etcd releases the members run (the launcher's version table).
     warnings: Vec<String>,
     /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are
@@ -246,6 +249,10 @@ fn summarise(
         .filter_map(|r| r.versions.as_ref())
         .map(|v| v.cluster.clone())
         .next();
+    let storage_version = reports
+        .iter()
+        .filter_map(|r| r.versions.as_ref())
+        .find_map(|v| v.storage.clone());
     let warnings = members
         .iter()
         .filter_map(|m| {
@@ -282,6 +289,7 @@ fn summarise(
         quorum,
         fault_tolerance,
         cluster_version,
+        storage_version,
         warnings,
         alarms: Vec::new(),
         writes_refused: false,

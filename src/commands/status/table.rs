@@ -47,7 +47,7 @@ pub(super) fn table(status: &ClusterStatus) -> String {
         .and_then(crate::etcd::Version::parse)
         .is_some_and(crate::etcd::version::cluster_version_decided);
     let mut out = format!(
-        "zone {}, cluster {}, cluster version {}{}\n",
+        "zone {}, cluster {}, cluster version {}{}{}\n",
         status.zone,
         status.cluster_id,
         status.cluster_version.as_deref().unwrap_or("unknown"),
@@ -55,7 +55,12 @@ pub(super) fn table(status: &ClusterStatus) -> String {
             ""
         } else {
             " (not decided: etcd sets it once every member has been seen)"
-        }
+        },
+        status
+            .storage_version
+            .as_deref()
+            .map(|v| format!(", storage version {v}"))
+            .unwrap_or_default()
     );
     for r in &rows {
         let cells: Vec<String> = r

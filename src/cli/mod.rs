@@ -131,6 +131,25 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Take the running cluster one minor version down through etcd's downgrade (etcd 3.6
+    /// and later): `--to 3.6` on a 3.7 cluster, then restart each member on etcd 3.6, one at
+    /// a time; or `--cancel` it.
+    Downgrade {
+        /// Any member's config (node.toml from its bundle): how to reach the running zone.
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The minor version to go to: one below the cluster's version (e.g. 3.6).
+        #[arg(
+            long,
+            value_name = "VERSION",
+            required_unless_present = "cancel",
+            conflicts_with = "cancel"
+        )]
+        to: Option<String>,
+        /// Call off a downgrade that is under way.
+        #[arg(long)]
+        cancel: bool,
+    },
     /// Internal: started by launch and join to keep this member's CRL current.
     #[command(hide = true)]
     KeepRevocations {

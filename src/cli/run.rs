@@ -41,6 +41,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             node_ca,
             force,
         } => commands::revoke::run(ca, node, config, node_ca, *force),
+        Cmd::Downgrade { config, to, cancel } => {
+            commands::downgrade::run(config, to.as_deref(), *cancel)
+        }
         Cmd::KeepRevocations {
             config,
             watch_pid,

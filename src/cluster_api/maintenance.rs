@@ -1,9 +1,10 @@
 //! etcd's maintenance calls on the running cluster: its alarms (NOSPACE when a member's
-//! database reached its quota, CORRUPT when the members' data disagree).
+//! database reached its quota, CORRUPT when the members' data disagree), compaction,
+//! defragmentation, and the cluster's downgrade.
 
 use std::time::Duration;
 
-use etcd_client::{AlarmAction, AlarmType};
+use etcd_client::{AlarmAction, AlarmType, DowngradeOptions};
 
 use super::{connect, connect_for, describe, within_for, Credentials};
 
@@ -115,4 +116,37 @@ async fn disarm_call(endpoint: &str, creds: &Credentials, alarm: &Alarm) -> Resu
         .await
         .map(|_| ())
         .map_err(|e| describe(&e))
+}
+
+/// A step of etcd's downgrade (3.6 and later): check that the cluster can go to a minor
+/// version, go there (the cluster version drops at once; members then run the older
+/// binary one at a time, and etcd ends the downgrade once all do), or call it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Downgrade {
+    Validate(String),
+    Enable(String),
+    Cancel,
+}
+
+/// Sends one downgrade step to `endpoint`; returns the cluster version it answered with.
+pub async fn downgrade(
+    endpoint: &str,
+    creds: &Credentials,
+    step: Downgrade,
+) -> Result<String, String> {
+    super::within(async {
+        let client = connect(endpoint, creds).await?;
+        let options = match step {
+            Downgrade::Validate(to) => DowngradeOptions::Validate(to),
+            Downgrade::Enable(to) => DowngradeOptions::Enable(to),
+            Downgrade::Cancel => DowngradeOptions::Cancel,
+        };
+        let response = client
+            .maintenance_client()
+            .downgrade(options)
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(response.version().to_string())
+    })
+    .await
 }

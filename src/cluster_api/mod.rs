@@ -38,7 +38,8 @@ pub use health::{
     EndpointStatus, Versions,
 };
 pub use maintenance::{
-    alarms, compact, defragment, disarm, Alarm, COMPACTION_DEADLINE, DEFRAGMENT_DEADLINE,
+    alarms, compact, defragment, disarm, downgrade, Alarm, Downgrade, COMPACTION_DEADLINE,
+    DEFRAGMENT_DEADLINE,
 };
 pub use members::{
     add_learner, member_list, promote, remove, update_peer_urls, view, ClusterMember, ClusterView,

@@ -8,6 +8,7 @@ pub mod ca_init;
 pub mod ca_rotation;
 pub mod check;
 pub mod demo;
+pub mod downgrade;
 pub mod env;
 pub mod gateway;
 pub mod generate;

@@ -217,6 +217,63 @@ pub fn upgrade_refusal(
     ))
 }
 
+/// The minor version (`3.6`) a cluster at `cluster` whose members run `members` (name and
+/// release; `None` for one that did not tell) may be downgraded to when asked for `to`, or
+/// why not, with the fix. etcd downgrades one minor version at a time, from 3.6 on, and
+/// only a cluster whose every member runs its version (no move under way).
+pub fn downgrade_target(
+    cluster: Version,
+    members: &[(String, Option<Version>)],
+    to: Version,
+) -> Result<String, (String, String)> {
+    let (from, want) = (cluster.series(), to.series());
+    if !cluster_version_decided(cluster) {
+        return Err((
+            "the cluster has not decided its version yet".into(),
+            "wait until zone-etcd status shows a cluster version, then ask again".into(),
+        ));
+    }
+    if from < (3, 6) {
+        return Err((
+            format!(
+                "the cluster runs etcd {}.{}; etcd downgrades only from 3.6 on",
+                from.0, from.1
+            ),
+            "restore a snapshot into the older etcd instead (README: backups and disaster recovery)".into(),
+        ));
+    }
+    if want.0 != from.0 || want.1 + 1 != from.1 {
+        return Err((
+            format!(
+                "--to {}.{} is not one minor version below the cluster's {}.{} (etcd downgrades one minor version at a time)",
+                want.0, want.1, from.0, from.1
+            ),
+            format!("ask for --to {}.{} first", from.0, from.1 - 1),
+        ));
+    }
+    let unready: Vec<String> = members
+        .iter()
+        .filter_map(|(name, version)| match version {
+            None => Some(format!("{name} did not answer")),
+            Some(v) if v.series() != from => Some(format!("{name} runs {v}")),
+            Some(_) => None,
+        })
+        .collect();
+    if !unready.is_empty() {
+        return Err((
+            format!(
+                "every member must run etcd {}.{} and answer before a downgrade, and {}",
+                from.0,
+                from.1,
+                unready.join(", ")
+            ),
+            "start or finish moving those members (zone-etcd status shows them), then ask again"
+                .into(),
+        ));
+    }
+    Ok(format!("{}.{}", want.0, want.1))
+}
+
 /// Why `binary` must not start over a log that still holds, after its last snapshot, the
 /// v2 request at index `last_v2` (etcd 3.5 wrote it; see [`crate::wal::entries_before_3_6`]):
 /// etcd 3.7 and later panic replaying one. `None` when it may start.
@@ -337,6 +394,41 @@ mod tests {
             "peer-skip-client-san-verification"
         );
         assert!(later.warnings[0].contains("newer"), "{:?}", later.warnings);
+    }
+
+    #[test]
+    fn downgrades_go_one_minor_version_down_from_a_settled_cluster() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let all = |s: &str| -> Vec<(String, Option<Version>)> {
+            ["n1", "n2", "n3"]
+                .iter()
+                .map(|n| (n.to_string(), Some(v(s))))
+                .collect()
+        };
+        assert_eq!(
+            downgrade_target(v("3.7.0"), &all("3.7.2"), v("3.6")).unwrap(),
+            "3.6"
+        );
+        assert_eq!(
+            downgrade_target(v("3.6.0"), &all("3.6.15"), v("3.5")).unwrap(),
+            "3.5"
+        );
+        let (skip, fix) = downgrade_target(v("3.7.0"), &all("3.7.2"), v("3.5")).unwrap_err();
+        assert!(skip.contains("one minor version at a time"), "{skip}");
+        assert!(fix.contains("--to 3.6"), "{fix}");
+        assert!(downgrade_target(v("3.7.0"), &all("3.7.2"), v("3.7")).is_err());
+        assert!(downgrade_target(v("3.7.0"), &all("3.7.2"), v("3.8")).is_err());
+        let (old, _) = downgrade_target(v("3.5.0"), &all("3.5.34"), v("3.4")).unwrap_err();
+        assert!(old.contains("only from 3.6"), "{old}");
+        let mut moving = all("3.7.2");
+        moving[1].1 = Some(v("3.6.15"));
+        moving[2].1 = None;
+        let (problem, _) = downgrade_target(v("3.6.0"), &moving, v("3.5")).unwrap_err();
+        assert!(
+            problem.contains("n1 runs 3.7.2") && problem.contains("n3 did not answer"),
+            "{problem}"
+        );
+        assert!(downgrade_target(v("3.0.0"), &all("3.6.15"), v("3.5")).is_err());
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! `zone-etcd downgrade`: take the running cluster one minor version down through etcd's
+//! downgrade API (etcd 3.6 and later), or call a downgrade off.
+//!
+//! `--to 3.6` on a 3.7 cluster: every member must answer and run 3.7 (no move under way);
+//! etcd validates the target, then enables it, and the cluster version drops to 3.6 at
+//! once. From then on a member may restart on etcd 3.6 (`launch` admits it: it is no
+//! older than the cluster), one at a time; etcd ends the downgrade by itself once every
+//! member runs 3.6. `--cancel` calls it off while members still run 3.7. Nothing is
+//! written on this node.
+
+use std::path::Path;
+
+use zone_pki::Error;
+
+use crate::cluster_api::{self, Downgrade};
+use crate::config::node::Node;
+use crate::etcd::version::{self, Version};
+
+pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let cluster = super::ask_cluster(&node, config)?;
+    let endpoint = cluster.view.answered_by.clone();
+    let creds = &cluster.creds;
+    if cancel {
+        let answer = cluster
+            .runtime
+            .block_on(cluster_api::downgrade(&endpoint, creds, Downgrade::Cancel))
+            .map_err(|e| {
+                Error::new(format!("etcd did not call the downgrade off: {e}"))
+                    .fix("see zone-etcd status: a downgrade that has finished cannot be called off")
+            })?;
+        println!("zone-etcd: downgrade called off (cluster version {answer})");
+        return Ok(());
+    }
+    let Some(to) = to else {
+        return Err(Error::new("missing")
+            .field("--to")
+            .fix("give the minor version to go to, e.g. --to 3.6, or --cancel"));
+    };
+    let target = Version::parse(to).ok_or_else(|| {
+        Error::new(format!("{to:?} is not an etcd version"))
+            .field("--to")
+            .fix("give a minor version such as 3.6")
+    })?;
+    let versions = cluster_api::versions(&endpoint, creds)
+        .map_err(|e| Error::new(format!("cannot ask {endpoint} the cluster's version: {e}")))?;
+    let cluster_version = Version::parse(&versions.cluster).ok_or_else(|| {
+        Error::new(format!(
+            "the cluster has not decided its version yet ({})",
+            versions.cluster
+        ))
+        .fix("wait until zone-etcd status shows a cluster version, then ask again")
+    })?;
+    let members: Vec<(String, Option<Version>)> = cluster
+        .view
+        .members
+        .iter()
+        .map(|m| {
+            let told = m
+                .client_urls
+                .iter()
+                .find_map(|url| cluster_api::versions(url, creds).ok())
+                .and_then(|v| Version::parse(&v.server));
+            let name = if m.started() {
+                m.name.clone()
+            } else {
+                cluster_api::hex_id(m.id)
+            };
+            (name, told)
+        })
+        .collect();
+    let target = version::downgrade_target(cluster_version, &members, target)
+        .map_err(|(problem, fix)| Error::new(problem).field("--to").fix(fix).permanent())?;
+    let step = |step: Downgrade| {
+        cluster
+            .runtime
+            .block_on(cluster_api::downgrade(&endpoint, creds, step))
+    };
+    step(Downgrade::Validate(target.clone())).map_err(|e| {
+        Error::new(format!("etcd refused a downgrade to {target}: {e}"))
+            .field("--to")
+            .fix("see etcd's reason; nothing was changed")
+            .permanent()
+    })?;
+    let answer = step(Downgrade::Enable(target.clone())).map_err(|e| {
+        Error::new(format!(
+            "etcd did not enable the downgrade to {target}: {e}"
+        ))
+        .fix("run the same command again; zone-etcd status shows the cluster version")
+    })?;
+    println!(
+        "zone-etcd: downgrade to {target} enabled (cluster version was {answer}): restart each member on etcd {target}, one at a time, each healthy before the next; etcd ends the downgrade once every member runs {target}"
+    );
+    Ok(())
+}

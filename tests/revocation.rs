@@ -12,95 +12,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::revocation::*;
 use common::*;
 
 const ZONE: &str = "revoke.zone";
 const LAPTOP: &str = "laptop.revoke.zone";
-/// The promise: every member refuses within this long after `revoke` returns.
-const PROMISE: Duration = Duration::from_secs(10);
-
-/// etcdctl with a given identity (`dir/{ca,client}.crt`, `client.key`).
-fn etcdctl_as(ca: &Path, cert: &Path, key: &Path, endpoints: &str) -> Command {
-    let mut cmd = Command::new(bundled("etcdctl"));
-    cmd.arg(format!("--endpoints={endpoints}"))
-        .arg(format!("--cacert={}", ca.display()))
-        .arg(format!("--cert={}", cert.display()))
-        .arg(format!("--key={}", key.display()))
-        .arg("--dial-timeout=1s")
-        .arg("--command-timeout=3s");
-    cmd
-}
-
-/// Whether `identity` can read through member `addr`'s gRPC API (etcdctl).
-fn grpc_reads(addr: &str, ca: &Path, identity: &Identity) -> bool {
-    etcdctl_as(
-        ca,
-        &identity.chain,
-        &identity.key,
-        &format!("https://{addr}"),
-    )
-    .args(["get", "probe"])
-    .output()
-    .map(|o| o.status.success())
-    .unwrap_or(false)
-}
-
-/// Whether any of `addrs` serves `identity` over gRPC (asked of all at once: a refused
-/// etcdctl retries until its dial timeout).
-fn any_grpc_reads(addrs: &[String], ca: &Path, identity: &Identity) -> bool {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = addrs
-            .iter()
-            .map(|addr| scope.spawn(move || grpc_reads(addr, ca, identity)))
-            .collect();
-        handles.into_iter().any(|h| h.join().unwrap())
-    })
-}
-
-/// Whether `identity` can read through member `addr`'s HTTP gateway (one new connection).
-fn http_reads(addr: &str, ca: &Path, identity: &Identity) -> bool {
-    https_request(
-        addr,
-        ca,
-        Some(identity),
-        "POST",
-        "/v3/kv/range",
-        "{\"key\":\"cHJvYmU=\"}",
-    )
-    .is_ok_and(|r| r.status_line.contains(" 200"))
-}
 
 /// Whether a peer port at `addr` answers `identity` (its /version over a new connection).
 fn peer_answers(addr: &str, ca: &Path, identity: &Identity) -> bool {
     https_get(addr, ca, Some(identity), "/version").is_ok_and(|s| s.contains(" 200"))
-}
-
-/// Polls `probe` on each address at once until it says refused; returns how long after
-/// `since` each first did (panics past the promise).
-fn refused_times(
-    addrs: &[String],
-    since: Instant,
-    probe: impl Fn(&str) -> bool + Sync,
-) -> Vec<Duration> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = addrs
-            .iter()
-            .map(|addr| {
-                let probe = &probe;
-                scope.spawn(move || loop {
-                    if !probe(addr) {
-                        return since.elapsed();
-                    }
-                    assert!(
-                        since.elapsed() < PROMISE,
-                        "{addr} still accepts {PROMISE:?} after revoke returned"
-                    );
-                    std::thread::sleep(Duration::from_millis(50));
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
 }
 
 /// The established connections of process `pid` to `ports` (as `ss -tnp` sees them).
@@ -121,16 +41,6 @@ fn connections_of(pid: u32, ports: &[u16]) -> Vec<String> {
         })
         .map(str::to_string)
         .collect()
-}
-
-/// A node's trusted roots and its client identity, as its `env` or `launch` issued them.
-fn client_identity(node_dir: &Path) -> (std::path::PathBuf, Identity) {
-    let tls = node_dir.join("state/tls/current");
-    let identity = Identity {
-        chain: tls.join("client.crt"),
-        key: tls.join("client.key"),
-    };
-    (tls.join("ca.crt"), identity)
 }
 
 fn crl_number(state: &Path) -> Option<u64> {

@@ -7,6 +7,7 @@
 pub mod backup;
 mod load;
 pub mod netns;
+pub mod revocation;
 pub mod seaweed;
 pub mod sysroot;
 #[allow(unused_imports)]

@@ -1,7 +1,8 @@
 //! etcd releases under a zone: a rolling upgrade from Debian bookworm's etcd 3.4.23 to
 //! Debian's 3.5.30 (the bundle before 3.6) under writes (127.0.91.1-3), the refusal of an etcd older than the
 //! cluster's version, the path etcd allows from 3.5.30 to 3.7.2 under writes with every
-//! forbidden step refused (127.0.201.1-3), `status` on a zone with a member that never
+//! forbidden step refused (127.0.201.1-3), the way back from 3.7.2 to 3.5.34 through etcd's
+//! downgrade under writes (127.0.202.1-3), `status` on a zone with a member that never
 //! started (127.0.92.1-3),
 //! and binaries that are not an etcd the launcher runs (127.0.93.1, nothing listens).
 
@@ -292,6 +293,119 @@ fn the_path_from_3_5_30_to_3_7_2_is_taken_one_allowed_step_at_a_time_under_write
             i,
             &zone.client_url(i),
             &["get", "path/", "--prefix", "--keys-only"],
+        );
+        assert!(ok, "{err}");
+        let keys: std::collections::BTreeSet<&str> =
+            keys.lines().filter(|l| !l.is_empty()).collect();
+        let missing: Vec<&String> = result
+            .acknowledged
+            .iter()
+            .filter(|k| !keys.contains(k.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "member {i} lacks {missing:?}");
+    }
+}
+
+/// `zone-etcd downgrade` with `args` on member `i`'s config: (exit code, stdout, stderr).
+fn downgrade(zone: &TestZone, i: usize, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = common::zone_etcd()
+        .args(["downgrade", "--config", zone.config(i).to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_zone_goes_back_from_3_7_2_to_3_5_34_through_etcds_downgrade_under_writes() {
+    let zone = TestZone::bootstrap("down.zone", 202, 3);
+    let (v3534, v3615, v372) = (
+        common::etcd_release(Some("3.5.34")),
+        common::etcd_release(None),
+        common::etcd_release(Some("3.7.2")),
+    );
+    for i in 0..3 {
+        zone.set_etcd_bin(i, &v372);
+    }
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    wait_cluster_version(&zone, "3.7.0");
+    let load = zone.failover_load(&[], "down", Duration::from_millis(50));
+
+    // Two minor versions at once, and a release older than the cluster without a
+    // downgrade, are refused in one line; nothing changes.
+    let (code, _, err) = downgrade(&zone, 0, &["--to", "3.5"]);
+    assert_eq!(code, Some(78), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--to") && err.contains("one minor version at a time"),
+        "{err}"
+    );
+    let back = refused_step(
+        &zone,
+        &mut running,
+        2,
+        &v3615,
+        &v372,
+        &["3.6.15", "older than the cluster's version 3.7"],
+    );
+    running.insert(2, back);
+    wait_for(Duration::from_secs(60), "node3 back", || healthy(&zone, 2));
+    assert_eq!(zone.status(0).1["cluster_version"], "3.7.0");
+
+    // 3.7 -> 3.6: enable, then each member on 3.6.15 in turn.
+    let (code, out, err) = downgrade(&zone, 1, &["--to", "3.6"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("downgrade to 3.6 enabled"), "{out}");
+    wait_cluster_version(&zone, "3.6.0");
+    for i in 0..3 {
+        step_member(&zone, &mut running, i, &v3615);
+    }
+    // 3.6 -> 3.5 the same way, once etcd has ended the first downgrade.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, out, err) = downgrade(&zone, 2, &["--to", "3.5"]);
+        if code == Some(0) {
+            assert!(out.contains("downgrade to 3.5 enabled"), "{out}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "downgrade to 3.5 refused: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    wait_cluster_version(&zone, "3.5.0");
+    for i in 0..3 {
+        step_member(&zone, &mut running, i, &v3534);
+    }
+    let (ok, json, err) = zone.status(0);
+    assert!(ok, "{err}");
+    assert_eq!(json["cluster_version"], "3.5.0", "{json}");
+    for member in json["members"].as_array().unwrap() {
+        assert_eq!(member["version"], "3.5.34", "{json}");
+    }
+
+    let result = load.stop();
+    assert!(
+        result.failures.len() * 50 <= result.acknowledged.len(),
+        "too many writes no endpoint took: {:?}",
+        &result.failures[..result.failures.len().min(5)]
+    );
+    assert!(
+        result.acknowledged.len() > 30,
+        "{}",
+        result.acknowledged.len()
+    );
+    for i in 0..3 {
+        let (ok, keys, err) = zone.etcdctl(
+            i,
+            &zone.client_url(i),
+            &["get", "down/", "--prefix", "--keys-only"],
         );
         assert!(ok, "{err}");
         let keys: std::collections::BTreeSet<&str> =

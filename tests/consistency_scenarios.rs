@@ -2,8 +2,9 @@
 //! (127.0.117-119.1-3; network-namespace machines zr115-*, zr116-* at 198.19.115-116.x)
 //! under faults, checked by zone-consistency: the baseline, SIGKILL of a follower and of
 //! the leader, SIGSTOP of a follower and of the leader, `maintain` defragmenting every
-//! member plus `snapshot save`, network partitions and slow, lossy peer links, all under
-//! load. Any anomaly fails. And the
+//! member plus `snapshot save`, network partitions and slow, lossy peer links, and the
+//! etcd path 3.5.30 -> 3.5.34 -> 3.6.15 -> 3.7.2 and back down through etcd's downgrade to
+//! 3.5.34 (127.0.203.1-3), all under load. Any anomaly fails. And the
 //! pipeline is proven to see: a recorded history with an acknowledged write's effect
 //! dropped is reported. `scripts/consistency.sh` runs the long version.
 
@@ -86,6 +87,13 @@ fn stopped_members_and_maintain_under_load_have_no_anomaly() {
 #[test]
 fn partitions_have_no_anomaly() {
     record_and_check(116, "partition", 300);
+}
+
+/// Every step etcd allows, up to 3.7.2 and back to 3.5.34, one member at a time, under
+/// writers and watchers (issue 33).
+#[test]
+fn the_etcd_path_up_and_back_down_has_no_anomaly() {
+    record_and_check(203, "etcd-path", 300);
 }
 
 #[test]

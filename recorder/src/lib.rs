@@ -30,5 +30,6 @@ pub mod recovery;
 pub mod rng;
 pub mod scenarios;
 pub mod sink;
+pub mod versions;
 pub mod watcher;
 pub mod zone;

@@ -226,7 +226,7 @@ pub fn upgrade(zone: &mut LocalZone) -> Result<String, String> {
 }
 
 /// The cluster version `zone-etcd status --json` reports.
-fn cluster_version(zone: &LocalZone) -> Result<String, String> {
+pub(crate) fn cluster_version(zone: &LocalZone) -> Result<String, String> {
     let out = zone.on(0, &["status", "--json"])?;
     let json: serde_json::Value =
         serde_json::from_str(&out).map_err(|e| format!("status --json: {e}"))?;

@@ -24,7 +24,7 @@ use crate::sink::Sink;
 use crate::zone::{LocalZone, Tools};
 
 /// Every scenario, in the order `scripts/consistency.sh` runs them.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     "baseline",
     "kill",
     "stop",
@@ -35,6 +35,7 @@ pub const ALL: [&str; 14] = [
     "membership",
     "ca-rotate",
     "upgrade",
+    "etcd-path",
     "restore",
     "move",
     "backup",
@@ -78,6 +79,7 @@ fn fault_of(name: &str) -> Option<Fault> {
         "membership" => membership,
         "ca-rotate" => ca_rotate,
         "upgrade" => upgrade,
+        "etcd-path" => etcd_path,
         "restore" => restore,
         "move" => move_members,
         "backup" => backup,
@@ -117,6 +119,10 @@ pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
     if name == "upgrade" {
         let old = membership::old_etcd(&zone)?;
         (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &old))?;
+    }
+    if name == "etcd-path" {
+        let first = crate::versions::first_etcd(&zone)?;
+        (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &first))?;
     }
     zone.launch_all()?;
     zone.wait_healthy(Duration::from_secs(60))?;
@@ -322,6 +328,11 @@ fn ca_rotate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
 fn upgrade(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
     at(c, 0.15)?;
     Ok(vec![membership::upgrade(z)?])
+}
+
+fn etcd_path(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.05)?;
+    crate::versions::path(z)
 }
 
 fn restore(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {

@@ -196,6 +196,17 @@ fn the_path_from_3_5_30_to_3_7_2_is_taken_one_allowed_step_at_a_time_under_write
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     wait_cluster_version(&zone, "3.5.0");
+    // status names the patch owed before 3.6.
+    let step = zone.status(0).1["next_step"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        step.contains("before etcd 3.6")
+            && step.contains("3.5.32")
+            && step.contains("node1.path.zone"),
+        "{step}"
+    );
     // Slow enough that etcd 3.6 (a snapshot every 10,000 entries) takes none on its own
     // before the step to 3.7 below.
     let load = zone.failover_load(&[], "path", Duration::from_millis(50));
@@ -362,6 +373,13 @@ fn a_zone_goes_back_from_3_7_2_to_3_5_34_through_etcds_downgrade_under_writes() 
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("downgrade to 3.6 enabled"), "{out}");
     wait_cluster_version(&zone, "3.6.0");
+    let (_, json, _) = zone.status(0);
+    assert_eq!(json["storage_version"], "3.6.0", "{json}");
+    let step = json["next_step"].as_str().unwrap_or("").to_string();
+    assert!(
+        step.contains("downgrade to etcd 3.6 under way") && step.contains("node1.down.zone"),
+        "{json}"
+    );
     for i in 0..3 {
         step_member(&zone, &mut running, i, &v3615);
     }

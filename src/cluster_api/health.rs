@@ -32,6 +32,8 @@ pub struct EndpointStatus {
     pub db_size_in_use: i64,
     pub version: String,
     pub learner: bool,
+    /// The minor version a downgrade under way goes to (etcd 3.6 and later say so).
+    pub downgrade_to: Option<String>,
     /// What etcd itself reports wrong ("no leader"), the alarms aside.
     pub errors: Vec<String>,
     /// The cluster's active alarms as this member lists them (`NOSPACE`, `CORRUPT`): writes
@@ -184,6 +186,10 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
             db_size_in_use: s.raft_used_db_size(),
             version: s.version().to_string(),
             learner: s.is_learner(),
+            downgrade_to: s
+                .downgrade_info()
+                .filter(|d| d.enabled())
+                .map(|d| d.target_version().to_string()),
             errors: errors.into_iter().cloned().collect(),
             alarms: alarms
                 .into_iter()

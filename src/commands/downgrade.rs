@@ -14,7 +14,7 @@ use zone_pki::Error;
 
 use crate::cluster_api::{self, Downgrade};
 use crate::config::node::Node;
-use crate::etcd::version::{self, Version};
+use crate::etcd::version::Version;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -69,7 +69,7 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
             (name, told)
         })
         .collect();
-    let target = version::downgrade_target(cluster_version, &members, target)
+    let target = crate::etcd::path::downgrade_target(cluster_version, &members, target)
         .map_err(|(problem, fix)| Error::new(problem).field("--to").fix(fix).permanent())?;
     let step = |step: Downgrade| {
         cluster

@@ -34,7 +34,7 @@ use zone_pki::{Authority, CertInfo, Error, LeafKind};
 
 use crate::cluster_api::Credentials;
 use crate::config::node::Node;
-use crate::etcd::{self, version, Profile, Remember, Version};
+use crate::etcd::{self, Profile, Remember, Version};
 use crate::leaves::{self, LeafPaths, Outcome};
 
 /// The zone root CA files inside a CA directory.
@@ -203,7 +203,7 @@ pub fn check_upgrade(
     } else {
         Vec::new()
     };
-    match version::upgrade_refusal(profile.version, cluster, &members) {
+    match crate::etcd::path::upgrade_refusal(profile.version, cluster, &members) {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(format!(
             "{problem}; the cluster's version is {} (asked at {endpoint})",

@@ -5,6 +5,7 @@
 pub mod advisories;
 pub mod args;
 pub mod binary;
+pub mod path;
 pub mod release;
 pub mod version;
 

@@ -142,13 +142,13 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
 }
 
 /// Refuses an etcd that cannot replay this member's log (3.7 over entries 3.5 wrote; see
-/// [`etcd::version::replay_refusal`]). The log is read only for etcd 3.7 and later.
+/// [`etcd::path::replay_refusal`]). The log is read only for etcd 3.7 and later.
 fn check_replay(node: &Node, release: &etcd::Profile, config: &Path) -> Result<(), Error> {
     if release.version.series() < (3, 7) {
         return Ok(());
     }
     let last_v2 = wal::entries_before_3_6(&node.data_dir)?;
-    match etcd::version::replay_refusal(release.version, last_v2) {
+    match etcd::path::replay_refusal(release.version, last_v2) {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(problem)
             .file(config)

@@ -69,6 +69,9 @@ struct ClusterStatus {
     /// The format of the members' data (etcd 3.6 and later say it; what etcd's downgrade
     /// moves back before older binaries may run), as a member reports it.
     storage_version: Option<String>,
+    /// What the zone does next between etcd releases (an upgrade or downgrade under way,
+    /// a patch owed before the next minor version; see [`crate::etcd::path::next_step`]).
+    next_step: Option<String>,
     /// Known defects of the etcd releases the members run (the launcher's version table).
     warnings: Vec<String>,
     /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are
@@ -253,6 +256,29 @@ fn summarise(
         .iter()
         .filter_map(|r| r.versions.as_ref())
         .find_map(|v| v.storage.clone());
+    let downgrade = reports
+        .iter()
+        .filter_map(|r| r.status.as_ref().ok())
+        .find_map(|s| {
+            s.downgrade_to
+                .as_deref()
+                .and_then(crate::etcd::Version::parse)
+        });
+    let next_step = cluster_version
+        .as_deref()
+        .and_then(crate::etcd::Version::parse)
+        .and_then(|cluster| {
+            let running: Vec<(String, crate::etcd::Version)> = members
+                .iter()
+                .filter_map(|m| {
+                    Some((
+                        m.name.clone(),
+                        crate::etcd::Version::parse(m.version.as_deref()?)?,
+                    ))
+                })
+                .collect();
+            crate::etcd::path::next_step(cluster, &running, downgrade)
+        });
     let warnings = members
         .iter()
         .filter_map(|m| {
@@ -290,6 +316,7 @@ fn summarise(
         fault_tolerance,
         cluster_version,
         storage_version,
+        next_step,
         warnings,
         alarms: Vec::new(),
         writes_refused: false,

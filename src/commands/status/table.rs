@@ -62,6 +62,9 @@ pub(super) fn table(status: &ClusterStatus) -> String {
             .map(|v| format!(", storage version {v}"))
             .unwrap_or_default()
     );
+    if let Some(step) = &status.next_step {
+        out.push_str(&format!("next: {step}\n"));
+    }
     for r in &rows {
         let cells: Vec<String> = r
             .iter()

@@ -73,7 +73,7 @@ pub fn decide(heard: &[Heard], restored: u64) -> Option<Verdict> {
 }
 
 enum Event {
-    Client(usize, EndpointReport),
+    Client(usize, Box<EndpointReport>),
     Peer(usize, Answer),
 }
 
@@ -103,7 +103,7 @@ impl Probe {
             std::thread::spawn(move || {
                 if let Ok(runtime) = cluster_api::runtime() {
                     runtime.block_on(cluster_api::probe_each(asked, &creds, |i, report| {
-                        let _ = tx.send(Event::Client(i, report));
+                        let _ = tx.send(Event::Client(i, Box::new(report)));
                     }));
                 }
             });

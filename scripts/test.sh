@@ -63,30 +63,39 @@ exec 9>&-
 # beside the main run, in chains: the jobs of one chain one after another, the chains at
 # once. Each job's output and exit status are kept and printed at the end, and every chain
 # is waited for even when the rest fails (a killed test could not stop the processes it
-# started). Their tests are skipped in the main run (the --skip list below).
+# started). The main run skips, by exact name, every test a chain or the package step runs:
+# the list is read from the binaries themselves (`--list`), so a new test can be neither
+# run twice nor forgotten, and a name two binaries share stops the suite.
 test_binary() {
     cargo test --locked --no-run --test "$1" --message-format=json 2>/dev/null |
         jq -r --arg name "$1" 'select(.target.name == $name and .executable != null) | .executable'
 }
+# list_tests BINARY [ARGS...]: the names of the tests BINARY runs with ARGS.
+list_tests() {
+    "$@" --list --format terse 2>/dev/null | sed -n 's/: test$//p'
+}
 beside_dir=$(mktemp -d)
+skip_file="$beside_dir/skip"
+: >"$skip_file"
 chains=()
 jobs_run=()
 # chain "JOB|BINARY|ARGS..." ...: runs the jobs in order in the background.
 chain() {
-    local job spec
+    local job spec bin_name args bin
     for spec in "$@"; do
         IFS='|' read -r job bin_name args <<<"$spec"
-        local bin
         bin=$(test_binary "$bin_name")
         [ -x "$bin" ] || { echo "test.sh: no $bin_name test binary" >&2; exit 1; }
         jobs_run+=("$job")
         echo "$bin $args" >"$beside_dir/$job.cmd"
+        # shellcheck disable=SC2086
+        list_tests "$bin" $args >>"$skip_file"
     done
     (
         for spec in "$@"; do
             IFS='|' read -r job _ _ <<<"$spec"
-            # shellcheck disable=SC2046
             code=0
+            # shellcheck disable=SC2046
             $(cat "$beside_dir/$job.cmd") >"$beside_dir/$job.log" 2>&1 || code=$?
             echo "$code" >"$beside_dir/$job.status"
         done
@@ -95,10 +104,13 @@ chain() {
 }
 # tests/compaction.rs waits about 5 minutes for etcd's own periodic compactor.
 chain "compaction|compaction|"
-# tests/backup.rs's store outage lasts over 2 minutes, mostly idle.
-chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link"
-# tests/pitr.rs (about 90 s, writers and backup run waiting on each other).
-chain "pitr|pitr|"
+# tests/backup.rs's store outage lasts over 2 minutes, mostly idle; then
+# tests/recovery.rs (restores and replacements, about 80 s).
+chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link" \
+    "recovery|recovery|"
+# tests/pitr.rs (about 90 s, writers and backup run waiting on each other), then
+# tests/bootstrap_once.rs (about 80 s, members waiting for each other).
+chain "pitr|pitr|" "bootstrap-once|bootstrap_once|"
 # tests/revocation.rs (about 35 s, waiting on etcd and its keepers), then the etcd path's
 # recorded history (about 3 minutes: member restarts, one at a time).
 chain "revocation|revocation|" \
@@ -108,19 +120,25 @@ chain "revocation|revocation|" \
 # downgrade, about 2.5 minutes of rolling restarts).
 chain "etcd-releases|zone_cluster|a_zone_on_etcd_ --test-threads=7" \
     "etcd-versions|versions|--test-threads=5"
+# The tests of the installed package run last, once the package is built.
+for name in package systemd; do
+    bin=$(test_binary "$name")
+    [ -x "$bin" ] || { echo "test.sh: no $name test binary" >&2; exit 1; }
+    list_tests "$bin" >>"$skip_file"
+done
+# A name to skip that two binaries share would skip the other's test too: refuse it.
+all_tests=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.executable != null and .profile.test == true) | .executable' |
+    while read -r exe; do list_tests "$exe"; done | sort)
+shared=$(sort -u "$skip_file" | while read -r name; do
+    [ "$(grep -cxF -- "$name" <<<"$all_tests")" -gt 1 ] && echo "$name"
+done || true)
+[ -z "$shared" ] || { echo "test.sh: test names in more than one binary (rename them): $shared" >&2; exit 1; }
+skips=()
+while read -r name; do skips+=(--skip "$name"); done < <(sort -u "$skip_file")
+[ "${#skips[@]}" -gt 20 ] || { echo "test.sh: only ${#skips[@]} skip arguments: the chains' test lists are missing" >&2; exit 1; }
 status=0
-# The tests of the installed package last, once the package is built.
-cargo test --workspace --locked --no-fail-fast -- --skip churn_with_the_default_settings \
-    --skip a_store_outage_is_caught_up_and_kills_leave_no_partial_link \
-    --skip installed_package_ --skip the_packaged_units_ \
-    --skip export_at_a_time_then_restore_ --skip export_refusals_are_one_line_ \
-    --skip a_revoked_client_and_member_are_locked_out_ --skip a_zone_on_etcd_ \
-    --skip a_zone_following_the_nameservice_refuses_ \
-    --skip the_etcd_path_up_and_back_down_has_no_anomaly \
-    --skip rolling_upgrade_from_3_4_to_3_5_under_writes \
-    --skip the_path_from_3_5_30_to_3_7_2_ --skip a_zone_goes_back_from_3_7_2_ \
-    --skip status_counts_a_member_that_never_started \
-    --skip binaries_that_are_not_a_supported_etcd_are_refused || status=$?
+cargo test --workspace --locked --no-fail-fast -- --exact "${skips[@]}" || status=$?
 echo "== scripts/package.sh (beside the rest)"
 wait "$package_pid" || status=$?
 cat "$package_log"

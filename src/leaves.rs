@@ -203,7 +203,7 @@ fn leaf_problem(
     }
     // A key others can read was exposed: say so rather than silently replacing it.
     zone_io::check_key_mode(&key_path)?;
-    let Ok(key) = zone_pki::authority::load_key(&key_path) else {
+    let Ok(key) = zone_pki::key::load_key(&key_path) else {
         return Ok(Some("key missing or unreadable".into()));
     };
     if !info.public_key_matches(&key) {

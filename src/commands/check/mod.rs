@@ -201,8 +201,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         }
         match file.key.as_deref() {
             Some(key) if inline_pem(key) => {
-                let matches =
-                    zone_pki::authority::parse_key(key).map(|k| node_ca.public_key_matches(&k));
+                let matches = zone_pki::key::parse_key(key).map(|k| node_ca.public_key_matches(&k));
                 key_match_problems(&mut node_row, matches, reactivate);
             }
             Some(key) => key_problems(&mut node_row, &base.join(key), node_ca, reactivate),

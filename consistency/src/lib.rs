@@ -47,7 +47,7 @@
 //!
 //! # What is checked
 //!
-//! Malformed input (`parse.rs`) stops the check. Then, each rule sound (no anomaly on a
+//! Malformed input (`parse.rs`; the error: `malformed.rs`) stops the check. Then, each rule sound (no anomaly on a
 //! correct etcd history, since etcd's default reads and all writes are linearizable):
 //! value and revision facts (`facts.rs`), real-time revision order across clients and
 //! keys (`cross.rs`), linearizability of each key (`etcd_model.rs` and `keys.rs` on
@@ -64,6 +64,7 @@ pub mod facts;
 pub mod history;
 pub mod jepsen;
 pub mod keys;
+pub mod malformed;
 pub mod models;
 pub mod parse;
 pub mod unseen;

@@ -29,7 +29,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let targets = super::open_targets(&node, config)?;
     let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
-    let creds = crate::commands::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node, config)?;
     let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
     let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
     let local = LocalChain::open(&node.state_dir)?;

@@ -88,7 +88,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
 /// The election's leader and the last drill recorded in etcd; `None`s when the cluster
 /// does not answer (the targets are still reported).
 fn ask_cluster(node: &Node, config: &Path) -> (Option<(String, String)>, Option<Drill>) {
-    let Ok(creds) = crate::commands::client_credentials(node, config) else {
+    let Ok(creds) = crate::access::client_credentials(node, config) else {
         return (None, None);
     };
     let Ok(runtime) = cluster_api::runtime() else {

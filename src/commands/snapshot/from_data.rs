@@ -74,7 +74,7 @@ pub fn save(
     let mut tmp = place.temporary()?;
     let taken_at = OffsetDateTime::now_utc();
     let (size, sha256) = copy_with_hash(&db, &db_path, &mut tmp)?;
-    let etcd_version = super::super::local_etcd(node, config, Remember::No)
+    let etcd_version = crate::preflight::etcd::local_etcd(node, config, Remember::No)
         .map(|(_, profile)| profile.version.to_string())
         .unwrap_or_else(|_| "unknown".into());
     let taken = Taken {

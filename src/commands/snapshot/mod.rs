@@ -48,7 +48,7 @@ pub fn save(
     if from_data {
         return from_data::save(&node, config, out, keep);
     }
-    let creds = super::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node, config)?;
     let etcdutl = etcdutl(&node, config)?;
     let place = Place::of(&node, out)?;
     // The local member first, then the others in the zone's order.
@@ -105,7 +105,7 @@ pub fn save(
             .map(|_| ())
             .map_err(|e| e.file(config));
     }
-    Err(super::unreachable(&failures, config))
+    Err(crate::access::unreachable(&failures, config))
 }
 
 /// Where a save writes: the directory, and the file when `--out` names one.

@@ -87,11 +87,11 @@ struct ClusterStatus {
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let super::Cluster {
+    let crate::access::Cluster {
         runtime,
         creds,
         view,
-    } = super::ask_cluster(&node, config)?;
+    } = crate::access::ask_cluster(&node, config)?;
     let probes: Vec<(String, bool)> = view
         .members
         .iter()

@@ -79,7 +79,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         }
     };
     let prefix = undo.prefix.as_bytes();
-    let creds = crate::commands::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node, config)?;
     let runtime = cluster_api::runtime()?;
     let endpoints = crate::cluster::client_endpoints(&node.members);
     runtime.block_on(async {
@@ -89,7 +89,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
             cluster_api::CALL_DEADLINE,
         ))
         .await
-        .map_err(|reason| crate::commands::unreachable(&[(endpoints.join(","), reason)], config))?;
+        .map_err(|reason| crate::access::unreachable(&[(endpoints.join(","), reason)], config))?;
         let read = history::read(&client, &node, config, prefix, point).await?;
         if let Some(newest) = read.from_chain {
             println!(

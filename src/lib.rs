@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod backup;
+pub mod bundle;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_api;

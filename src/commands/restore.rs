@@ -30,10 +30,11 @@ use std::process::Command;
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 use zone_pki::Error;
 
-use super::snapshot::{etcdutl, manifest_path, read_manifest};
+use super::snapshot::{manifest_path, read_manifest};
 use crate::cluster::{self, restored_token};
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::config::node::Node;
+use crate::etcd::etcdutl::etcdutl;
 use crate::restored::{Restored, RECORD_FILE};
 use crate::snapshot::{Integrity, Manifest};
 use crate::wal;

@@ -1,8 +1,10 @@
 //! etcd: its command line ([`args`]), the table of versions and their flags ([`version`]),
-//! and where the binary is and which etcd it is ([`binary`]).
+//! where the binary is and which etcd it is ([`binary`]), and etcdutl beside it
+//! ([`etcdutl`]).
 
 pub mod args;
 pub mod binary;
+pub mod etcdutl;
 pub mod version;
 
 pub use args::{args, env_lines, EtcdPlan};

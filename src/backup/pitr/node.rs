@@ -146,7 +146,7 @@ pub fn prefix_history(
     let stretch = reach(&all, &opened.links, Point::Revision(revision))
         .map_err(|p| chain_error(config, p))?;
     let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-    let etcdutl = crate::commands::snapshot::etcdutl(node, config)?;
+    let etcdutl = crate::etcd::etcdutl::etcdutl(node, config)?;
     let under = node.state_dir.join("backup");
     let work = tempfile::Builder::new()
         .prefix(".undo-")

@@ -79,7 +79,7 @@ pub fn prepare(config: &Path) -> Result<Context, Error> {
     let recipients =
         crypto::parse_recipients(&node.backup.recipients).map_err(|e| e.file(config))?;
     let creds = crate::access::client_credentials(&node, config)?;
-    let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
+    let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
     let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
     let local = Arc::new(LocalChain::open(&node.state_dir)?);
     Signer::for_node(&node)?;

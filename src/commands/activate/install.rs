@@ -15,8 +15,8 @@ use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::peer_name;
 use zone_pki::{Error, NodeRequest};
 
-use super::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
 use super::request;
+use crate::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
 use crate::config::node::{trusted_roots, NodeFile};
 
 pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Error> {

@@ -22,8 +22,7 @@ use crate::config::node::Node;
 
 use super::status::DRILL_KEY;
 
-/// The most a delta segment may hold, decompressed.
-pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+use crate::backup::segment::MAX_SEGMENT_BYTES;
 
 pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -31,7 +30,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
     let creds = crate::access::client_credentials(&node, config)?;
     let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-    let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
+    let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
     let local = LocalChain::open(&node.state_dir)?;
     let endpoints: Vec<String> = node
         .members

@@ -26,8 +26,9 @@ use ring::digest::{Context, SHA256};
 use time::OffsetDateTime;
 use zone_pki::Error;
 
-use super::{etcdutl, Place, Taken};
+use super::{Place, Taken};
 use crate::config::node::Node;
+use crate::etcd::etcdutl::etcdutl;
 use crate::etcd::Remember;
 use crate::snapshot::Integrity;
 use crate::wal;

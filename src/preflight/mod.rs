@@ -6,6 +6,8 @@
 //! a refusal before the version cache is written writes nothing):
 //! 1. the node CA covers this node's identity; the listen address is this machine's;
 //! 2. (not for a dry run) the zone gateway listens for the cyfs peers ([`gateway`]);
+//!    this member's listen addresses are free and no earlier etcd runs on its data
+//!    directory, waiting a bounded time for one that is stopping ([`held`]);
 //! 3. the etcd binary and its version ([`etcd`]);
 //! 4. (`launch`) what the data directory holds;
 //! 5. (not for a dry run) the leaves are current ([`crate::access::current_leaves`]) and
@@ -22,8 +24,10 @@
 pub mod etcd;
 pub mod fresh;
 pub mod gateway;
+pub mod held;
 pub mod helpers;
 pub mod others;
+pub mod procfs;
 pub mod restart;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +71,9 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
     node.check_listen_address().map_err(|e| e.file(config))?;
     if start != Start::DryRun {
         gateway::require_listeners(node, config)?;
+        if let Some(member) = node.member() {
+            held::wait_until_free(node, member, config)?;
+        }
     }
     let remember = if start == Start::DryRun {
         Remember::No

@@ -20,7 +20,7 @@ use crate::backup::verify;
 use crate::cluster_api::{self, describe, within};
 use crate::config::node::Node;
 
-use super::status::DRILL_KEY;
+use super::DRILL_KEY;
 
 use crate::backup::segment::MAX_SEGMENT_BYTES;
 
@@ -207,9 +207,11 @@ fn record(
     let Ok(json) = serde_json::to_vec(drill) else {
         return;
     };
-    if let Err(e) =
-        zone_io::write_atomic(&local.root().join("drill.json"), &json, zone_io::KEY_MODE)
-    {
+    if let Err(e) = zone_io::write_atomic(
+        &local.root().join(super::DRILL_FILE),
+        &json,
+        zone_io::KEY_MODE,
+    ) {
         eprintln!("zone-etcd: backup drill: cannot record the result: {e}");
     }
     let _ = runtime.block_on(async {
@@ -223,11 +225,4 @@ fn record(
         })
         .await
     });
-}
-
-/// The last drill this node recorded, if any.
-pub fn last_local(node: &Node) -> Option<Drill> {
-    let path = node.state_dir.join("backup/drill.json");
-    let bytes = zone_io::read_small_file(&path, zone_io::Links::Refuse).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }

@@ -10,7 +10,7 @@
 //!   it runs, so a running etcd is refused, and an etcd started meanwhile waits;
 //! - the file is etcd's database followed by its SHA-256, exactly what etcd's Snapshot
 //!   API streams, checked by [`Integrity`] as it is written; it is written under a
-//!   temporary name and renamed whole, as every snapshot ([`super::Place::keep`]).
+//!   temporary name and renamed whole, as every snapshot ([`super::store::Place::keep`]).
 //!
 //! What it holds: the database as etcd last committed it. etcd commits it at every clean
 //! stop; after a crash the newest writes (etcd commits at least every 100 ms) may live only
@@ -26,7 +26,7 @@ use ring::digest::{Context, SHA256};
 use time::OffsetDateTime;
 use zone_pki::Error;
 
-use super::{Place, Taken};
+use super::store::{Place, Taken};
 use crate::config::node::Node;
 use crate::etcd::etcdutl::etcdutl;
 use crate::etcd::Remember;

@@ -12,10 +12,10 @@ use std::path::Path;
 
 use zone_pki::Error;
 
+use super::point::{format_time, OldKey, Point, PrefixHistory};
 use super::reach::{reach, stretches};
 use super::rebuild::{rebuild, Tools};
 use super::source::Source;
-use super::{format_time, OldKey, Point, PrefixHistory};
 use crate::backup::chain::{Kind, Verified};
 use crate::backup::local::LocalChain;
 use crate::cluster_api::{self, range::read_prefix};

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use zone_pki::profile::peer_name;
 use zone_pki::{Authority, CertInfo, Error, Host, NodeIdentity};
 
+use super::text::{check_dns_name, parse, read_config};
 use super::trust::{external_paths, load_node_ca, locate};
 pub use super::trust::{inline_pem, read_pem_field, trusted_roots};
 use super::zone::{validate_members, Member, RawMember};
-use super::{check_dns_name, parse, read_config};
 use crate::backup::settings::BackupSettings;
 use crate::leaves::LeafPaths;
 use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};

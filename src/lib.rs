@@ -15,6 +15,7 @@ pub mod etcd;
 pub mod first_start;
 pub mod fuzzing;
 pub mod inspection;
+pub mod leaf_paths;
 pub mod leaves;
 pub mod maintenance;
 pub mod membership;

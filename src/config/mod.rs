@@ -6,6 +6,7 @@
 pub mod member;
 pub mod members;
 pub mod node;
+pub mod node_file;
 pub mod text;
 pub mod trust;
 pub mod zone;

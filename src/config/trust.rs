@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 
 use zone_pki::{Authority, CertInfo, Error};
 
-use super::node::{required, ExternalFiles, NodeCa, NodeFile};
-use crate::leaves::LeafPaths;
+use super::node_file::{required, ExternalFiles, NodeFile};
+use crate::leaf_paths::LeafPaths;
+
+/// A node CA with its key, and what its certificate says.
+pub struct NodeCa {
+    pub authority: Authority,
+    pub info: CertInfo,
+}
 
 /// Loads and verifies the node CA (`cert`, `key`): signed by a trusted root, its key
 /// matching and private, its constraints permitting the node name. Returns it with the

@@ -6,8 +6,9 @@
 //! a refusal before the version cache is written writes nothing):
 //! 1. the node CA covers this node's identity; the listen address is this machine's;
 //! 2. (not for a dry run) the zone gateway listens for the cyfs peers ([`gateway`]);
-//!    this member's listen addresses are free and no earlier etcd runs on its data
-//!    directory, waiting a bounded time for one that is stopping ([`held`]);
+//!    (`launch`) this member's listen addresses are free and no earlier etcd runs on its
+//!    data directory, waiting a bounded time for one that is stopping ([`held`]; `join`
+//!    keeps its own refusals of a member that still runs, which name the fix for it);
 //! 3. the etcd binary and its version ([`etcd`]);
 //! 4. (`launch`) what the data directory holds;
 //! 5. (not for a dry run) the leaves are current ([`crate::access::current_leaves`]) and
@@ -71,6 +72,8 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
     node.check_listen_address().map_err(|e| e.file(config))?;
     if start != Start::DryRun {
         gateway::require_listeners(node, config)?;
+    }
+    if start == Start::Launch {
         if let Some(member) = node.member() {
             held::wait_until_free(node, member, config)?;
         }

@@ -47,14 +47,15 @@
 //!
 //! # What is checked
 //!
-//! Malformed input (`parse.rs`; the error: `malformed.rs`) stops the check. Then, each rule sound (no anomaly on a
+//! Malformed input (`parse.rs`) stops the check. Then, each rule sound (no anomaly on a
 //! correct etcd history, since etcd's default reads and all writes are linearizable):
 //! value and revision facts (`facts.rs`), real-time revision order across clients and
 //! keys (`cross.rs`), linearizability of each key (`etcd_model.rs` and `keys.rs` on
 //! `wgl/`; `unseen.rs` leaves out unknown writes nobody saw on a key that a watcher from
 //! an explicit start revision covered to the final read), and the watch guarantees
 //! (`watch.rs`). `jepsen.rs` and `models.rs` read Jepsen's
-//! cas-register logs, to prove the search on published histories.
+//! cas-register logs, to prove the search on published histories. A malformed history
+//! is a `malformed.rs` error.
 
 pub mod anomaly;
 pub mod check;

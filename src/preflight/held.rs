@@ -1,7 +1,7 @@
 //! Before `launch` execs etcd: nothing else holds this member's listen addresses, and no
-//! earlier etcd still runs on its data directory. Without this check, a launch right after a stop
-//! (an etcd takes seconds to exit after SIGTERM) starts an etcd that dies on "bind:
-//! address already in use" with a Go stack trace.
+//! earlier etcd still runs on its data directory. Without this check, a launch right
+//! after a stop (an etcd takes seconds to exit after SIGTERM) starts an etcd that dies
+//! on "bind: address already in use" with a Go stack trace.
 //!
 //! Invariants:
 //! - An etcd on this member's data directory (its command line's `--data-dir`, or its

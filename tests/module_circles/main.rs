@@ -1,6 +1,7 @@
-//! No import circle between files, in any crate of the workspace (issue 33): a file that
-//! names an item of another file (through `use crate::…`, `super::…`, `self::…`, or a path
-//! in code) while that file, directly or through others, names an item of the first.
+//! No import circle between files, in any crate of the workspace (issue 33): a file
+//! that names an item of another file (through `use crate::…`, `super::…`, `self::…`,
+//! or a path in code) while that file, directly or through others, names an item of the
+//! first.
 //!
 //! The reading is the compiler's, approximately: the module tree from each crate root
 //! (`mod x;`, `#[path]`, inline `mod x { … }`), each module's items and imports, and

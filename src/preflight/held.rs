@@ -46,13 +46,13 @@ pub enum Decision {
     },
 }
 
-/// Whether binding `wanted` fails while `listening` listens: the same port, and the same
-/// address or either one unspecified (`0.0.0.0`, `::`).
+/// Whether `listening` holds `wanted`: the same port, and the same address or a listener
+/// on every address (`0.0.0.0`, `::`). A wildcard this member wants against another
+/// process's one address is not counted: the addresses differ, and etcd's own bind says
+/// so (as before this check; a stand-in etcd in the tests never binds at all).
 pub fn conflicts(wanted: SocketAddr, listening: SocketAddr) -> bool {
     wanted.port() == listening.port()
-        && (wanted.ip() == listening.ip()
-            || wanted.ip().is_unspecified()
-            || listening.ip().is_unspecified())
+        && (wanted.ip() == listening.ip() || listening.ip().is_unspecified())
 }
 
 /// The decision for this member's `wanted` listen addresses and `data_dir` (absolute),
@@ -92,11 +92,11 @@ pub fn decide(
     }
 }
 
-/// The addresses this member's etcd listens on: client, peer and metrics.
+/// The addresses this member's etcd listens on for clients and peers (its metrics
+/// listener, on loopback, is left to etcd's own bind).
 pub fn listen_addresses(member: &Member, listen: Option<IpAddr>) -> Vec<SocketAddr> {
     let mut urls = cluster::listen_client_urls(member, listen);
     urls.extend(cluster::listen_peer_urls(member, listen));
-    urls.push(cluster::metrics_url(member));
     urls.iter()
         .filter_map(|url| {
             let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
@@ -212,10 +212,11 @@ mod tests {
     const DATA: &str = "/var/lib/zone/data";
 
     #[test]
-    fn an_address_conflicts_on_its_port_with_itself_or_an_unspecified_one() {
+    fn an_address_is_held_by_a_listener_on_it_or_on_every_address() {
         assert!(conflicts(addr("127.0.0.1:2379"), addr("127.0.0.1:2379")));
         assert!(conflicts(addr("127.0.0.1:2379"), addr("0.0.0.0:2379")));
-        assert!(conflicts(addr("0.0.0.0:2379"), addr("10.0.0.1:2379")));
+        assert!(conflicts(addr("0.0.0.0:2379"), addr("0.0.0.0:2379")));
+        assert!(!conflicts(addr("0.0.0.0:2379"), addr("10.0.0.1:2379")));
         assert!(conflicts(addr("[::1]:2379"), addr("[::]:2379")));
         assert!(!conflicts(addr("127.0.0.1:2379"), addr("127.0.0.2:2379")));
         assert!(!conflicts(addr("127.0.0.1:2379"), addr("127.0.0.1:2380")));

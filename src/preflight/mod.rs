@@ -10,7 +10,7 @@
 //!    data directory, waiting a bounded time for one that is stopping ([`held`]; `join`
 //!    keeps its own refusals of a member that still runs, which name the fix for it);
 //! 3. the etcd binary and its version ([`etcd`]);
-//! 4. (`launch`) what the data directory holds;
+//! 4. (`launch`, also a dry run) what the data directory holds;
 //! 5. (not for a dry run) the leaves are current ([`crate::access::current_leaves`]) and
 //!    the zone's revocations are installed ([`crate::revocation::before_start`]).
 //!

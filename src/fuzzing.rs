@@ -49,7 +49,7 @@ pub fn node_file(data: &[u8]) {
             let _ = CertInfo::parse_pem(cert);
         }
         if let Some(key) = file.key.as_deref().filter(|v| inline_pem(v)) {
-            let _ = zone_pki::authority::parse_key(key);
+            let _ = zone_pki::key::parse_key(key);
         }
     }
 }

@@ -94,7 +94,7 @@ pub fn key_problems(row: &mut Row, path: &Path, cert: &CertInfo, fix: &str) {
         }
     }
     let matches = zone_io::read_text(path)
-        .and_then(|t| zone_pki::authority::parse_key(&t))
+        .and_then(|t| zone_pki::key::parse_key(&t))
         .map(|key| cert.public_key_matches(&key));
     key_match_problems(row, matches, fix);
 }
@@ -271,7 +271,7 @@ pub fn leaf_row(
 
 /// The CA certificates after the leaf in a chain file.
 fn chain_cas(chain_pem: &str) -> Vec<CertInfo> {
-    zone_pki::authority::parse_cert_chain(chain_pem)
+    zone_pki::encoding::parse_cert_chain(chain_pem)
         .map(|ders| {
             ders.iter()
                 .skip(1)
@@ -285,7 +285,7 @@ fn chain_cas(chain_pem: &str) -> Vec<CertInfo> {
 /// True when the first certificate of `chain_pem` leads, through the certificates that
 /// follow it in the file, to one of `roots`.
 pub fn chains_to_roots(chain_pem: &str, roots: &[CertInfo]) -> bool {
-    let Ok(ders) = zone_pki::authority::parse_cert_chain(chain_pem) else {
+    let Ok(ders) = zone_pki::encoding::parse_cert_chain(chain_pem) else {
         return false;
     };
     let Ok(chain) = ders

@@ -20,60 +20,11 @@ use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, Error, LeafKind, NodeIdentity};
 
 use crate::config::node::Node;
+pub use crate::leaf_paths::LeafPaths;
 use crate::state;
 
 /// Renew a leaf once this fraction of its life has passed.
 pub const RENEW_AT_LIFE_USED: f64 = 2.0 / 3.0;
-
-/// Where etcd and clients find the trusted CA file and each leaf: through the `current`
-/// link of the state directory, or the operator's own files (`[external]`).
-#[derive(Debug, Clone)]
-pub struct LeafPaths {
-    ca: PathBuf,
-    /// Certificate and key per [`LeafKind`], in [`LeafKind::ALL`] order.
-    leaves: [(PathBuf, PathBuf); 3],
-}
-
-impl LeafPaths {
-    pub fn for_state_dir(state_dir: &Path) -> Self {
-        let dir = state_dir.join("tls").join("current");
-        let leaf = |kind: LeafKind| {
-            let stem = kind.file_stem();
-            (
-                dir.join(format!("{stem}.crt")),
-                dir.join(format!("{stem}.key")),
-            )
-        };
-        LeafPaths {
-            ca: dir.join("ca.crt"),
-            leaves: LeafKind::ALL.map(leaf),
-        }
-    }
-
-    /// Paths chosen by the operator; `leaves` in [`LeafKind::ALL`] order.
-    pub fn external(ca: PathBuf, leaves: [(PathBuf, PathBuf); 3]) -> Self {
-        LeafPaths { ca, leaves }
-    }
-
-    pub fn ca(&self) -> PathBuf {
-        self.ca.clone()
-    }
-
-    pub fn cert(&self, kind: LeafKind) -> PathBuf {
-        self.leaves[index(kind)].0.clone()
-    }
-
-    pub fn key(&self, kind: LeafKind) -> PathBuf {
-        self.leaves[index(kind)].1.clone()
-    }
-}
-
-fn index(kind: LeafKind) -> usize {
-    LeafKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or_default()
-}
 
 /// What [`ensure`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +154,7 @@ fn leaf_problem(
     }
     // A key others can read was exposed: say so rather than silently replacing it.
     zone_io::check_key_mode(&key_path)?;
-    let Ok(key) = zone_pki::authority::load_key(&key_path) else {
+    let Ok(key) = zone_pki::key::load_key(&key_path) else {
         return Ok(Some("key missing or unreadable".into()));
     };
     if !info.public_key_matches(&key) {

@@ -2,20 +2,26 @@
 //! The binary (`main.rs`) only parses the command line; fuzz targets and the benchmark
 //! program use the parsers and the derivation from here.
 
+pub mod access;
 pub mod backup;
+pub mod bundle;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_api;
 pub mod commands;
 pub mod config;
+pub mod detached;
 pub mod etcd;
 pub mod first_start;
 pub mod fuzzing;
 pub mod inspection;
+pub mod leaf_paths;
 pub mod leaves;
 pub mod maintenance;
 pub mod membership;
 pub mod nameservice;
+pub mod preflight;
+pub mod restored;
 pub mod revocation;
 pub mod settings;
 pub mod snapshot;

@@ -17,11 +17,11 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    match cli::run(&cli) {
+    match cli::run::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("zone-etcd: error: {err}");
-            ExitCode::from(cli::exit_code(&err))
+            ExitCode::from(cli::run::exit_code(&err))
         }
     }
 }

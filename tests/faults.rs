@@ -178,7 +178,7 @@ fn assert_whole_bundle(dir: &Path, node: &str, root: &Path) {
     let root_pem = fs::read_to_string(root).unwrap();
     assert_eq!(fs::read_to_string(pki.join("ca.crt")).unwrap(), root_pem);
     let node_ca = CertInfo::parse_pem(&fs::read_to_string(pki.join("node.crt")).unwrap()).unwrap();
-    let key = zone_pki::authority::load_key(&pki.join("node.key")).unwrap();
+    let key = zone_pki::key::load_key(&pki.join("node.key")).unwrap();
     assert!(node_ca.is_ca && node_ca.subject_cn == node);
     assert!(node_ca.public_key_matches(&key), "{node}: key matches");
     assert!(node_ca.is_signed_by(&CertInfo::parse_pem(&root_pem).unwrap()));

@@ -288,7 +288,7 @@ fn facts(dir: &Path, ca: &Path) -> Result<BTreeMap<&'static str, String>> {
         .map(|o| o.to_id_string())
         .unwrap_or_default();
     let key_pem = read(&pki.join("node.key"))?;
-    let key = zone_pki::authority::parse_key(&key_pem).map_err(|e| e.to_string())?;
+    let key = zone_pki::key::parse_key(&key_pem).map_err(|e| e.to_string())?;
     let root = CertInfo::parse_pem(&read(&ca.join("ca.crt"))?).map_err(|e| e.to_string())?;
     let life = info.not_after - info.not_before;
     let mut facts = BTreeMap::new();

@@ -54,7 +54,8 @@
 //! `wgl/`; `unseen.rs` leaves out unknown writes nobody saw on a key that a watcher from
 //! an explicit start revision covered to the final read), and the watch guarantees
 //! (`watch.rs`). `jepsen.rs` and `models.rs` read Jepsen's
-//! cas-register logs, to prove the search on published histories.
+//! cas-register logs, to prove the search on published histories. A malformed history
+//! is a `malformed.rs` error.
 
 pub mod anomaly;
 pub mod check;
@@ -64,6 +65,7 @@ pub mod facts;
 pub mod history;
 pub mod jepsen;
 pub mod keys;
+pub mod malformed;
 pub mod models;
 pub mod parse;
 pub mod unseen;

@@ -10,27 +10,8 @@
 //! and the field, with what it should be. Blank lines are allowed and skipped.
 
 use crate::history::{EventKind, Final, History, Line, Op, OpKind, Outcome, Watch};
-use std::fmt;
-
-/// A malformed history: where, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-fn err<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
-    Err(ParseError {
-        line,
-        message: message.into(),
-    })
-}
+use crate::malformed::err;
+pub use crate::malformed::ParseError;
 
 /// Parses and validates a whole history file.
 pub fn parse(text: &str) -> Result<History, ParseError> {

@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::write::PRIVATE_DIR_MODE;
+use crate::mode::PRIVATE_DIR_MODE;
 
 /// Creates `dir` (and its parents, with the default mode) if missing and makes it 0700.
 /// `dir` is created 0700 from the start, so no instant (nor a kill) leaves it open.
@@ -94,7 +94,7 @@ pub(crate) fn parent_of(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::mode;
+    use crate::mode::test_support::mode;
 
     #[test]
     fn private_dir_is_0700_new_or_old() {

@@ -5,8 +5,8 @@
 //! - [`read`]: bounded reads of small files (PEM, configs, records), streamed reads and
 //!   SHA-256 of large ones.
 //! - [`write`](mod@write): atomic, durable writes (temp file, fsync, rename, fsync of the
-//!   directory), from memory or streamed from a reader; the modes of private and public
-//!   files.
+//!   directory), from memory or streamed from a reader.
+//! - [`mode`]: the modes of private and public files, and the check of a key's mode.
 //! - [`dir`]: private (0700) directories and trees, directory fsyncs.
 //! - [`staging`]: multi-file results built aside and renamed into place whole.
 //!
@@ -17,28 +17,16 @@
 
 pub mod dir;
 pub mod error;
+pub mod mode;
 pub mod read;
 pub mod staging;
 pub mod write;
 
 pub use dir::{ensure_private_dir, ensure_private_tree, is_absent_or_empty, sync_dir};
 pub use error::{Error, Result};
+pub use mode::{check_key_mode, KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE};
 pub use read::{
     for_each_chunk, read_small_file, read_text, sha256_file, Links, CHUNK_BYTES, MAX_FILE_BYTES,
 };
 pub use staging::Staging;
-pub use write::{
-    check_key_mode, copy_durable, write_atomic, write_atomic_from, write_new, KEY_MODE,
-    PRIVATE_DIR_MODE, PUBLIC_MODE,
-};
-
-#[cfg(test)]
-mod test_support {
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
-
-    /// The permission bits of `path`.
-    pub fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
-}
+pub use write::{copy_durable, write_atomic, write_atomic_from, write_new};

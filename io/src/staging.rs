@@ -19,7 +19,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::dir::{ensure_private_dir, is_absent_or_empty, parent_of, sync_dir};
 use crate::error::{Error, Result};
-use crate::write::PRIVATE_DIR_MODE;
+use crate::mode::PRIVATE_DIR_MODE;
 
 /// A private directory built beside its target and renamed onto it when complete.
 ///
@@ -185,8 +185,9 @@ const SYNC_WORKERS: usize = 16;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::mode;
-    use crate::write::{write_new, KEY_MODE, PUBLIC_MODE};
+    use crate::mode::test_support::mode;
+    use crate::mode::{KEY_MODE, PUBLIC_MODE};
+    use crate::write::write_new;
 
     #[test]
     fn staging_appears_whole_or_not_at_all() {

@@ -13,7 +13,7 @@
 //! - [`write_new`] never replaces a file: it is for inside a staged directory
 //!   ([`crate::Staging`]), whose rename provides the atomicity.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -24,13 +24,6 @@ use tempfile::NamedTempFile;
 use crate::dir::{parent_of, sync_dir};
 use crate::error::{Error, Result};
 use crate::read::{digest_bytes, read_chunks, CHUNK_BYTES};
-
-/// Mode of every directory that holds keys.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
-/// Mode of every private key file.
-pub const KEY_MODE: u32 = 0o600;
-/// Mode of certificates and configs (public material).
-pub const PUBLIC_MODE: u32 = 0o644;
 
 /// Atomically replaces (or creates) `path` with `contents`, with `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
@@ -123,24 +116,11 @@ pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         .map_err(|e| Error::io("write", path, &e))
 }
 
-/// Refuses a key file that group or others can read or write, naming the chmod that fixes it.
-pub fn check_key_mode(path: &Path) -> Result<()> {
-    let meta = fs::metadata(path).map_err(|e| Error::io("read", path, &e))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::new(format!(
-            "private key file has mode {mode:04o}: group or others can access it"
-        ))
-        .file(path)
-        .fix(format!("chmod 600 {}", path.display())));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::mode;
+    use crate::mode::{check_key_mode, test_support::mode, KEY_MODE, PUBLIC_MODE};
+    use std::fs;
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<_> = fs::read_dir(dir)

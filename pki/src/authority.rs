@@ -11,12 +11,13 @@ use rcgen::{
     PKCS_ECDSA_P256_SHA256,
 };
 use ring::rand::{SecureRandom, SystemRandom};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 use zone_io::{read_text, Error, Result};
 
+use crate::encoding::parse_cert_chain;
 use crate::inspect::CertInfo;
+use crate::key::{load_key, new_key, parse_key, sign_error};
 use crate::profile::{self, LeafKind, NodeIdentity};
 use crate::request::NodeRequest;
 
@@ -232,11 +233,6 @@ impl Authority {
     }
 }
 
-pub(crate) fn new_key() -> Result<KeyPair> {
-    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-        .map_err(|e| Error::new(format!("cannot generate an ECDSA P-256 key: {e}")))
-}
-
 fn with_serial(mut params: CertificateParams) -> Result<CertificateParams> {
     let mut bytes = [0u8; 20];
     SystemRandom::new()
@@ -246,41 +242,4 @@ fn with_serial(mut params: CertificateParams) -> Result<CertificateParams> {
     bytes[0] |= 0x01; // and exactly 20 bytes long
     params.serial_number = Some(SerialNumber::from_slice(&bytes));
     Ok(params)
-}
-
-pub(crate) fn sign_error(e: rcgen::Error) -> Error {
-    Error::new(format!("cannot sign the certificate: {e}"))
-}
-
-/// Parses every CERTIFICATE block of a PEM text, in order.
-pub fn parse_cert_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            Error::new(format!("malformed PEM: {e}"))
-                .fix("restore the file from the bundle it came with")
-        })?;
-    if certs.is_empty() {
-        return Err(Error::new("no CERTIFICATE block found")
-            .fix("point to a PEM certificate file (-----BEGIN CERTIFICATE-----)"));
-    }
-    Ok(certs)
-}
-
-/// Loads a private key file after checking that only its owner can read it.
-pub fn load_key(path: &Path) -> Result<KeyPair> {
-    zone_io::check_key_mode(path)?;
-    parse_key(&read_text(path)?).map_err(|e| e.file(path))
-}
-
-/// Parses a PEM private key (PKCS#8, or SEC1 "EC PRIVATE KEY").
-pub fn parse_key(pem: &str) -> Result<KeyPair> {
-    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
-        Error::new("no private key found (expected a PEM block of a PKCS#8 or EC private key)")
-            .fix("point to the .key file written together with the certificate")
-    })?;
-    KeyPair::try_from(&der).map_err(|e| {
-        Error::new(format!("unusable private key: {e}"))
-            .fix("use an ECDSA P-256 key in PKCS#8 PEM, as zone-etcd writes them")
-    })
 }

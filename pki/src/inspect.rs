@@ -101,7 +101,7 @@ impl CertInfo {
             subject_cn: common_name(cert.subject()),
             issuer_cn: common_name(cert.issuer()),
             serial_hex: cert.raw_serial_as_string(),
-            serial: crate::revocation::normalize_serial(cert.raw_serial()),
+            serial: crate::encoding::normalize_serial(cert.raw_serial()),
             not_before: time(cert.validity().not_before),
             not_after: time(cert.validity().not_after),
             is_ca: basic.as_ref().is_some_and(|b| b.value.ca),
@@ -125,13 +125,13 @@ impl CertInfo {
 
     /// Parses the first certificate of a PEM text.
     pub fn parse_pem(pem: &str) -> Result<Self> {
-        let chain = crate::authority::parse_cert_chain(pem)?;
+        let chain = crate::encoding::parse_cert_chain(pem)?;
         Self::parse(&chain[0])
     }
 
     /// This certificate alone as PEM.
     pub fn pem(&self) -> String {
-        crate::revocation::pem_lf(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        crate::encoding::pem_lf(&pem::Pem::new("CERTIFICATE", self.der.clone()))
     }
 
     /// True when `key` is the private half of this certificate's public key.
@@ -145,7 +145,7 @@ impl CertInfo {
     }
 
     /// The serial number's bytes, big-endian, without leading zeros (as a CRL lists it
-    /// after [`crate::revocation::normalize_serial`]).
+    /// after [`crate::encoding::normalize_serial`]).
     pub fn serial(&self) -> &[u8] {
         &self.serial
     }

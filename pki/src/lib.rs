@@ -3,6 +3,7 @@
 //! - [`profile`]: what each certificate says (pure).
 //! - [`authority`]: the zone root and node CAs that sign them.
 //! - [`inspect`]: reading certificates back to check them.
+//! - [`key`]: ECDSA P-256 keys, PKCS#8 PEM; [`encoding`]: PEM chains and serials.
 //! - [`revocation`]: the zone root's CRL, naming revoked node CAs by serial.
 //! - [`request`]: activation by request: a node's key and PKCS#10 request, read back
 //!   and verified, and the owner's answer checked against them.
@@ -19,7 +20,9 @@
 //! it and the owner certifies its public key.
 
 pub mod authority;
+pub mod encoding;
 pub mod inspect;
+pub mod key;
 pub mod profile;
 pub mod request;
 pub mod revocation;

@@ -25,8 +25,11 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 use zone_io::{Error, Result};
 
-use crate::authority::{new_key, sign_error, Authority};
+use crate::authority::Authority;
+pub use crate::encoding::normalize_serial;
+use crate::encoding::pem_lf;
 use crate::inspect::CertInfo;
+use crate::key::{new_key, sign_error};
 
 /// How long a CRL is current: its next update is this long after it was signed.
 /// Revoking again (any node, even one revoked before) signs a fresh one.
@@ -177,20 +180,6 @@ impl Crl {
         let serial = normalize_serial(serial);
         self.entries.iter().any(|e| e.serial == serial)
     }
-}
-
-/// PEM with `\n` line endings (the `pem` crate's default is `\r\n`).
-pub(crate) fn pem_lf(block: &pem::Pem) -> String {
-    pem::encode_config(
-        block,
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
-}
-
-/// A serial as a number's big-endian bytes, without DER's leading zero bytes.
-pub fn normalize_serial(raw: &[u8]) -> Vec<u8> {
-    let first = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
-    raw[first..].to_vec()
 }
 
 /// A serial as lowercase hex without separators (normalized first).

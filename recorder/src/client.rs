@@ -15,52 +15,17 @@
 //! - The credentials are read from their files at every (re)connection, so a client
 //!   follows a rotation of the files under it.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions};
+use etcd_client::{Client, Compare, CompareOp};
 use etcd_client::{Txn, TxnOp};
 use zone_consistency::{Op, OpKind, Outcome};
 
-use crate::record::Shared;
+use crate::connect::connect_now;
 use crate::rng::Rng;
-
-/// Where a client's TLS files are: the CA bundle, the client certificate and key.
-#[derive(Debug, Clone)]
-pub struct CredFiles {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-/// A client to `endpoints` (lazy: no request is sent), with the credentials as they are
-/// on disk now, each request bounded by `timeout`.
-pub fn connect_now(
-    endpoints: &[String],
-    creds: &CredFiles,
-    timeout: Duration,
-) -> impl std::future::Future<Output = Result<Client, String>> {
-    let read =
-        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let files = (read(&creds.ca), read(&creds.cert), read(&creds.key));
-    let endpoints = endpoints.to_vec();
-    async move {
-        let (ca, cert, key) = (files.0?, files.1?, files.2?);
-        let tls = TlsOptions::new()
-            .ca_certificate(Certificate::from_pem(ca))
-            .identity(Identity::from_pem(cert, key));
-        let options = ConnectOptions::new()
-            .with_tls(tls)
-            .with_connect_timeout(Duration::from_secs(1))
-            .with_timeout(timeout)
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
-        Client::connect(&endpoints, Some(options))
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
+use crate::shared::Shared;
 
 /// Whether a write that failed with `e` definitely did not take effect.
 pub fn definitely_not_applied(e: &etcd_client::Error) -> bool {

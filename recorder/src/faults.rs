@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::connect_now;
+use crate::connect::connect_now;
 use crate::health::block_on;
 use crate::proxy::Delay;
-use crate::record::Control;
+use crate::shared::Control;
 use crate::zone::{LocalZone, PEER_PORT};
 
 /// Who a fault is done to.

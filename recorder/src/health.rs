@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::client::{connect_now, CredFiles};
+use crate::connect::{connect_now, CredFiles};
 use crate::zone::LocalZone;
 
 impl LocalZone {

@@ -4,7 +4,9 @@
 //!
 //! - [`record`]: the recorder proper: clients, watchers, the fence and the final reads,
 //!   against any etcd endpoints with a client certificate; [`client`] one client's
-//!   operations, [`watcher`] one watcher, [`sink`] the clock and the lines.
+//!   operations, [`watcher`] one watcher, [`sink`] the clock and the lines; [`shared`]
+//!   what they and a fault share while one history is recorded, [`connect`] their
+//!   connections.
 //! - [`zone`]: a local zone made with the zone-etcd binary (bootstrap, launch, kill, stop),
 //!   every process it starts killed by PID when it is dropped; [`health`] what it says of
 //!   itself (healthy, leader, status).
@@ -20,6 +22,7 @@
 //! not take effect (`failed`).
 
 pub mod client;
+pub mod connect;
 pub mod faults;
 pub mod health;
 pub mod membership;
@@ -29,6 +32,7 @@ pub mod record;
 pub mod recovery;
 pub mod rng;
 pub mod scenarios;
+pub mod shared;
 pub mod sink;
 pub mod versions;
 pub mod watcher;

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use zone_recorder::client::CredFiles;
-use zone_recorder::record::{record, Control, Plan, Summary};
+use zone_recorder::connect::CredFiles;
+use zone_recorder::record::{record, Plan, Summary};
 use zone_recorder::rng::Rng;
 use zone_recorder::scenarios::{self, Options};
+use zone_recorder::shared::Control;
 use zone_recorder::sink::Sink;
 use zone_recorder::zone::Tools;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::connect_now;
+use crate::connect::connect_now;
 use crate::faults::HEAL;
 use crate::health::block_on;
 use crate::zone::LocalZone;

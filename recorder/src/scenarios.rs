@@ -18,8 +18,9 @@ use crate::faults::{self, at, Target};
 use crate::membership;
 use crate::net::Net;
 use crate::proxy::Delay;
-use crate::record::{record, Control, Plan, Summary};
+use crate::record::{record, Plan, Summary};
 use crate::recovery;
+use crate::shared::Control;
 use crate::sink::Sink;
 use crate::zone::{LocalZone, Tools};
 

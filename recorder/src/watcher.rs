@@ -19,8 +19,8 @@ use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 use zone_consistency::{Event, EventKind, Watch};
 
-use crate::client::connect_now;
-use crate::record::Shared;
+use crate::connect::connect_now;
+use crate::shared::Shared;
 
 /// How long a watcher may take to reach the fence once it is written.
 pub const CATCH_UP: Duration = Duration::from_secs(60);

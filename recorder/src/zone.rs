@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::client::CredFiles;
+use crate::connect::CredFiles;
 use crate::net::Net;
 use crate::proxy::Relays;
 

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 /// The `format` of a segment's header line.
 pub const FORMAT: &str = "zone-etcd-delta/1";
 
+/// The most a delta segment may hold, decompressed (what a reader gives [`decode`]).
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {

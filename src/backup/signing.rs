@@ -28,7 +28,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use zone_io::{read_small_file, Links};
 use zone_io::{KEY_MODE, PUBLIC_MODE};
-use zone_pki::authority::{parse_cert_chain, parse_key};
+use zone_pki::encoding::parse_cert_chain;
+use zone_pki::key::parse_key;
 use zone_pki::{CertInfo, Error, Host};
 
 use crate::config::node::Node;

@@ -4,7 +4,7 @@ use time::Duration;
 use zone_pki::{Authority, LeafKind};
 
 use super::*;
-use crate::commands::activate::{write_bundle, MemberList};
+use crate::bundle::{write_bundle, MemberList};
 use crate::config::node::NodeCa;
 use crate::config::zone::Zone;
 

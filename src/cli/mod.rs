@@ -1,6 +1,7 @@
 //! The command line: every command, flag and help text, defined once. `main.rs` parses
-//! it, `zone-etcd completions` and `zone-etcd man` generate shell completions and man
-//! pages from it, so neither can disagree with `--help`.
+//! it and hands it to [`run`] (the dispatch to the commands and the exit status);
+//! `zone-etcd completions` and `zone-etcd man` generate shell completions and man pages
+//! from it, so neither can disagree with `--help`.
 
 use std::path::PathBuf;
 
@@ -10,11 +11,10 @@ use crate::commands;
 
 mod activate;
 mod backup;
-mod run;
+pub mod run;
 
 pub use activate::{ActivateArgs, ActivateStep};
 pub use backup::BackupCmd;
-pub use run::{exit_code, run, EXIT_DO_NOT_RETRY};
 
 /// The clap definition of the whole command line (for completions and man pages).
 pub fn command() -> clap::Command {

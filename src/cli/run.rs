@@ -237,4 +237,33 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         command().debug_assert();
     }
+
+    #[test]
+    fn one_page_per_visible_command_and_completions_for_bash() {
+        let dir = tempfile::tempdir().unwrap();
+        commands::generate::man_pages(command(), dir.path()).unwrap();
+        for page in [
+            "zone-etcd.1",
+            "zone-etcd-launch.1",
+            "zone-etcd-snapshot-save.1",
+            "zone-etcd-ca-init.1",
+            "zone-etcd-completions.1",
+        ] {
+            let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+            assert!(text.starts_with(".ie"), "{page} is roff: {text:.40}");
+        }
+        assert!(!dir.path().join("zone-etcd-promote-learner.1").exists());
+        assert!(!dir.path().join("zone-etcd-man.1").exists());
+        let launch = std::fs::read_to_string(dir.path().join("zone-etcd-launch.1")).unwrap();
+        assert!(
+            launch.contains("dry\\-run"),
+            "the launch page lists --dry-run"
+        );
+
+        let mut out = Vec::new();
+        commands::generate::completions(command(), clap_complete::Shell::Bash, &mut out).unwrap();
+        let script = String::from_utf8(out).unwrap();
+        assert!(script.contains("complete -F _zone__etcd"), "{script:.200}");
+        assert!(script.contains("--dry-run"));
+    }
 }

@@ -12,8 +12,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::task::JoinSet;
 
+use super::client::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
 use super::members::ClusterMember;
-use super::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
 use crate::maintenance::alarms::kind_in_status_error as alarm_kind;
 
 /// What one endpoint says about itself.
@@ -171,7 +171,8 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
             return report;
         }
     };
-    let status = super::within(async { client.status().await.map_err(|e| describe(&e)) }).await;
+    let status =
+        super::client::within(async { client.status().await.map_err(|e| describe(&e)) }).await;
     report.status = status.map(|s| {
         let (alarms, errors): (Vec<&String>, Vec<&String>) =
             s.errors().iter().partition(|e| alarm_kind(e).is_some());
@@ -199,7 +200,7 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
         }
     });
     if voter && report.status.is_ok() {
-        let read = super::within(async {
+        let read = super::client::within(async {
             match client
                 .get(
                     "zone-etcd/health",

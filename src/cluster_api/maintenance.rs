@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use etcd_client::{AlarmAction, AlarmType, DowngradeOptions};
 
-use super::{connect, connect_for, describe, within_for, Credentials};
+use super::client::{connect, connect_for, describe, within_for, Credentials};
 
 /// The most a compaction may take on one member: it deletes the old revisions in batches,
 /// a few seconds for a database of hundreds of megabytes.
@@ -26,7 +26,7 @@ pub struct Alarm {
 /// The cluster's active alarms, as `endpoint` reports them (alarms are replicated: any
 /// member answers for the whole cluster).
 pub async fn alarms(endpoint: &str, creds: &Credentials) -> Result<Vec<Alarm>, String> {
-    super::within(alarms_call(endpoint, creds)).await
+    super::client::within(alarms_call(endpoint, creds)).await
 }
 
 async fn alarms_call(endpoint: &str, creds: &Credentials) -> Result<Vec<Alarm>, String> {
@@ -99,7 +99,7 @@ async fn compact_call(endpoint: &str, creds: &Credentials, revision: i64) -> Res
 
 /// Deactivates one alarm.
 pub async fn disarm(endpoint: &str, creds: &Credentials, alarm: &Alarm) -> Result<(), String> {
-    super::within(disarm_call(endpoint, creds, alarm)).await
+    super::client::within(disarm_call(endpoint, creds, alarm)).await
 }
 
 async fn disarm_call(endpoint: &str, creds: &Credentials, alarm: &Alarm) -> Result<(), String> {

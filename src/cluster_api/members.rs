@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, MemberAddOptions};
 use tokio::task::JoinSet;
 
-use super::{connect, describe, is_refusal, Credentials};
+use super::client::{connect, describe, is_refusal, Credentials};
 
 /// One member as the cluster lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub async fn view(
     for endpoint in endpoints {
         let (endpoint, creds) = (endpoint.clone(), creds.clone());
         asks.spawn(async move {
-            let result = super::within(member_list(&endpoint, &creds)).await;
+            let result = super::client::within(member_list(&endpoint, &creds)).await;
             (endpoint, result)
         });
     }
@@ -93,7 +93,7 @@ pub async fn view(
 }
 
 /// The member list as the client port at `endpoint` answers it (no deadline of its own:
-/// wrap it in [`super::within`]).
+/// wrap it in [`super::client::within`]).
 pub async fn member_list(endpoint: &str, creds: &Credentials) -> Result<ClusterView, String> {
     let mut client = connect(endpoint, creds).await?;
     let response = client.member_list().await.map_err(|e| describe(&e))?;
@@ -137,13 +137,13 @@ where
                 continue;
             }
         };
-        match tokio::time::timeout(super::CALL_DEADLINE, request(client)).await {
+        match tokio::time::timeout(super::client::CALL_DEADLINE, request(client)).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) if is_refusal(&e) => return Err(format!("{endpoint}: {}", describe(&e))),
             Ok(Err(e)) => reasons.push((endpoint.clone(), describe(&e))),
             Err(_) => reasons.push((
                 endpoint.clone(),
-                format!("no answer within {:?}", super::CALL_DEADLINE),
+                format!("no answer within {:?}", super::client::CALL_DEADLINE),
             )),
         }
     }

@@ -10,6 +10,7 @@
 //! message, not the transport's layers.
 
 //!
+//! - [`client`]: connections, deadlines, credentials, and etcd's errors in one line;
 //! - [`members`]: the member list and its changes (add as learner, promote, remove);
 //! - [`health`]: what each endpoint says of itself (status, a quorum read, the TLS
 //!   handshake and etcd's versions), for `status` and the upgrade checks;
@@ -18,6 +19,7 @@
 //!   member list, or a launch waiting for the zone's first start).
 //! - [`range`]: every key under a prefix at one revision, in pages;
 
+mod client;
 mod health;
 mod maintenance;
 mod members;
@@ -25,14 +27,10 @@ mod peer_port;
 pub mod range;
 mod snapshot;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
-use zone_pki::{Error, LeafKind};
-
-use crate::leaves::LeafPaths;
-
+pub use client::{
+    connect, connect_for, connect_many, describe, hex_id, host_port, listening, runtime, within,
+    within_for, Credentials, CALL_DEADLINE, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
+};
 pub use health::{
     member_problem, probe_all, probe_each, time_handshake, versions, EndpointReport,
     EndpointStatus, Versions,
@@ -47,217 +45,3 @@ pub use members::{
 };
 pub use peer_port::{ask_peer, ask_peers};
 pub use snapshot::{snapshot, Streamed};
-
-/// How long to wait for a TCP and TLS connection to one member.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long to wait for one request once connected.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The zone CA and this node's client certificate and key, as PEM. Not `Debug`: it holds
-/// a private key.
-pub struct Credentials {
-    ca: String,
-    cert: String,
-    key: String,
-}
-
-impl Credentials {
-    /// Reads the client leaf and the CA the node's etcd members trust.
-    pub fn load(paths: &LeafPaths) -> Result<Arc<Credentials>, Error> {
-        Credentials::load_kind(paths, LeafKind::Client)
-    }
-
-    /// Credentials from PEM text already in hand (a drill's throwaway CA).
-    pub fn from_pem(ca: &str, cert: &str, key: &str) -> Credentials {
-        Credentials {
-            ca: ca.to_string(),
-            cert: cert.to_string(),
-            key: key.to_string(),
-        }
-    }
-
-    /// Reads the peer leaf and the CA: what the members' peer ports accept.
-    pub fn load_peer(paths: &LeafPaths) -> Result<Arc<Credentials>, Error> {
-        Credentials::load_kind(paths, LeafKind::Peer)
-    }
-
-    fn load_kind(paths: &LeafPaths, kind: LeafKind) -> Result<Arc<Credentials>, Error> {
-        use zone_io::read_text;
-        Ok(Arc::new(Credentials {
-            ca: read_text(&paths.ca())?,
-            cert: read_text(&paths.cert(kind))?,
-            key: read_text(&paths.key(kind))?,
-        }))
-    }
-}
-
-/// A single-threaded runtime: the commands make a handful of concurrent requests, and a
-/// thread pool would only add start-up time before launch's exec.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::new(format!("cannot start the async runtime: {e}")))
-}
-
-/// Formats a member ID the way etcdctl prints it.
-pub fn hex_id(id: u64) -> String {
-    format!("{id:x}")
-}
-
-/// Opens a client to exactly one endpoint.
-pub async fn connect(endpoint: &str, creds: &Credentials) -> Result<Client, String> {
-    connect_for(endpoint, creds, REQUEST_TIMEOUT).await
-}
-
-/// Opens a client to exactly one endpoint whose requests may take up to `timeout` (a
-/// snapshot streams for longer than a request).
-pub async fn connect_for(
-    endpoint: &str,
-    creds: &Credentials,
-    timeout: std::time::Duration,
-) -> Result<Client, String> {
-    Client::connect([endpoint], Some(options(creds, timeout)))
-        .await
-        .map_err(|e| describe(&e))
-}
-
-/// Mutual TLS with the node's credentials, and the timeouts.
-fn options(creds: &Credentials, timeout: Duration) -> ConnectOptions {
-    let tls = TlsOptions::new()
-        .ca_certificate(Certificate::from_pem(&creds.ca))
-        .identity(Identity::from_pem(&creds.cert, &creds.key));
-    ConnectOptions::new()
-        .with_tls(tls)
-        .with_connect_timeout(CONNECT_TIMEOUT)
-        .with_timeout(timeout)
-}
-
-/// Opens a client balanced over `endpoints` for long-lived calls (watches, elections,
-/// lease keep-alives): requests may take up to `timeout`; wrap each call in
-/// [`within_for`] for its own deadline.
-pub async fn connect_many(
-    endpoints: &[String],
-    creds: &Credentials,
-    timeout: std::time::Duration,
-) -> Result<Client, String> {
-    let options =
-        options(creds, timeout).with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
-    Client::connect(endpoints, Some(options))
-        .await
-        .map_err(|e| describe(&e))
-}
-
-/// The most one call to one member may take: the connection (made lazily, by the first
-/// request) and the request.
-pub const CALL_DEADLINE: std::time::Duration = CONNECT_TIMEOUT.saturating_add(REQUEST_TIMEOUT);
-
-/// Runs one call to a member under [`CALL_DEADLINE`]. tonic's own timeouts do not cover
-/// everything: a member whose port accepts connections but never completes the TLS
-/// handshake (etcd before it has published itself, which needs a quorum) holds the first
-/// request of a lazy channel for ever.
-pub async fn within<T>(
-    call: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    within_for(CALL_DEADLINE, call).await
-}
-
-/// Runs one call that may take longer than a request (a compaction, a defragmentation)
-/// under `deadline`.
-pub async fn within_for<T>(
-    deadline: Duration,
-    call: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    tokio::time::timeout(deadline, call)
-        .await
-        .unwrap_or_else(|_| Err(format!("no answer within {deadline:?}")))
-}
-
-/// Whether anything accepts TCP connections at `url`'s host and port within `timeout`:
-/// an etcd that runs but does not serve yet (no quorum to publish itself) accepts them
-/// all the same.
-pub fn listening(url: &str, timeout: std::time::Duration) -> bool {
-    use std::net::{TcpStream, ToSocketAddrs};
-    let Some((host, port)) = host_port(url) else {
-        return false;
-    };
-    (host.as_str(), port)
-        .to_socket_addrs()
-        .map(|addrs| {
-            addrs
-                .into_iter()
-                .any(|addr| TcpStream::connect_timeout(&addr, timeout).is_ok())
-        })
-        .unwrap_or(false)
-}
-
-/// `https://host:port` (IPv6 in brackets) into host and port.
-pub fn host_port(url: &str) -> Option<(String, u16)> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.split('/').next()?;
-    let (host, port) = rest.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_string(), port.parse().ok()?))
-}
-
-/// Whether etcd answered (and refused), as opposed to the request not getting through.
-fn is_refusal(err: &etcd_client::Error) -> bool {
-    use tonic::Code;
-    matches!(err, etcd_client::Error::GRpcStatus(s)
-        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
-}
-
-/// etcd's own message for a refused request; the innermost cause for a transport failure
-/// (connection refused, a certificate the member did not accept, a timeout).
-pub fn describe(err: &etcd_client::Error) -> String {
-    match err {
-        etcd_client::Error::GRpcStatus(status) => {
-            let message = status.message();
-            if message.is_empty() {
-                format!("{:?}", status.code())
-            } else {
-                // A transport failure inside a request comes as an Unknown/Unavailable
-                // status whose message holds the whole chain: keep its end.
-                innermost(message).to_string()
-            }
-        }
-        other => {
-            let mut cause: &dyn std::error::Error = other;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            innermost(&cause.to_string()).to_string()
-        }
-    }
-}
-
-fn innermost(message: &str) -> &str {
-    message.rsplit(": ").next().unwrap_or(message).trim()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_split_into_host_and_port() {
-        assert_eq!(
-            host_port("https://127.0.0.4:2379"),
-            Some(("127.0.0.4".into(), 2379))
-        );
-        assert_eq!(
-            host_port("https://[::1]:23790"),
-            Some(("::1".into(), 23790))
-        );
-        assert_eq!(
-            host_port("https://node1.example.zone:2379/"),
-            Some(("node1.example.zone".into(), 2379))
-        );
-        assert_eq!(host_port("https://nohost"), None);
-    }
-
-    #[test]
-    fn ids_print_like_etcdctl() {
-        assert_eq!(hex_id(0x8e9e05c52164694d), "8e9e05c52164694d");
-    }
-}

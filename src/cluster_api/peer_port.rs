@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::first_start::{beacon, Answer, Waiting};
 
+use super::client::Credentials;
 use super::health::https_get;
-use super::{ClusterMember, ClusterView, Credentials};
+use super::members::{ClusterMember, ClusterView};
 
 /// The most of an answer that is read: a member list of a few hundred members.
 const ANSWER_BYTES: usize = 1 << 20;
@@ -78,7 +79,7 @@ fn bootstrapping(peer_url: &str, creds: &Credentials, timeout: Duration) -> bool
     let Some((_, body)) = text.split_once("\r\n\r\n") else {
         return false;
     };
-    let Ok(versions) = serde_json::from_str::<super::Versions>(body.trim()) else {
+    let Ok(versions) = serde_json::from_str::<super::health::Versions>(body.trim()) else {
         return false;
     };
     versions.cluster == "not_decided"

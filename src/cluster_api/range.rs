@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use etcd_client::{Client, GetOptions};
 
-use super::{describe, CALL_DEADLINE};
+use super::client::{describe, CALL_DEADLINE};
 
 /// Keys read per request.
 const PAGE: i64 = 1000;

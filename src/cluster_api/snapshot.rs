@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::{describe, Credentials};
+use super::client::{describe, Credentials};
 
 /// A snapshot streams for as long as the database takes to send; a member that stops
 /// sending for this long has failed.
@@ -25,9 +25,10 @@ pub async fn snapshot(
     out: &mut impl Write,
     mut seen: impl FnMut(&[u8]),
 ) -> Result<Streamed, String> {
-    let mut client = super::connect_for(endpoint, creds, STREAM_TIMEOUT).await?;
+    let mut client = super::client::connect_for(endpoint, creds, STREAM_TIMEOUT).await?;
     // etcd's snapshot messages carry no header: ask who this is first.
-    let status = super::within(async { client.status().await.map_err(|e| describe(&e)) }).await?;
+    let status =
+        super::client::within(async { client.status().await.map_err(|e| describe(&e)) }).await?;
     let header = status
         .header()
         .ok_or_else(|| "the member's status has no header".to_string())?;

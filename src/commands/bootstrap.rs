@@ -6,7 +6,7 @@ use std::path::Path;
 use zone_io::Staging;
 use zone_pki::Error;
 
-use super::activate::{write_bundle, MemberList};
+use crate::bundle::{write_bundle, MemberList};
 use crate::config::zone::Zone;
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {

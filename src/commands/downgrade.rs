@@ -18,7 +18,7 @@ use crate::etcd::version::Version;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let cluster = super::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node, config)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = &cluster.creds;
     if cancel {

@@ -40,7 +40,7 @@ pub fn run(config: &Path, format: EnvFormat) -> Result<(), Error> {
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
-    let paths = super::current_leaves(&node, &[LeafKind::Client])?;
+    let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
     let env = ClientEnv {
         zone: node.zone.clone(),
         node: node.name.clone(),

@@ -12,13 +12,14 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use zone_pki::{Error, LeafKind};
+use zone_pki::Error;
 
 use crate::cluster::{self, ClusterState};
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::config::node::Node;
 use crate::etcd::{self, EtcdPlan};
 use crate::membership::{self, JoinStep};
+use crate::preflight::{self, Ready, Start};
 use crate::state;
 use crate::wal;
 
@@ -35,17 +36,17 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         .field("etcd")
         .fix("the owner adds the node to the zone file (or the nameservice's document) and activates it again"));
     };
-    node.check_node_ca_covers(&node.identity())
-        .map_err(|e| e.file(config))?;
-    node.check_listen_address().map_err(|e| e.file(config))?;
-    super::gateway::require_listeners(&node, config)?;
-    let (binary, release) = super::local_etcd(&node, config, etcd::Remember::Yes)?;
-    let tls = super::current_leaves(&node, &LeafKind::ALL).map_err(|e| e.file(config))?;
+    let Ready {
+        binary,
+        release,
+        tls,
+        ..
+    } = preflight::check(&node, config, Start::Join)?;
+    let tls = tls.unwrap_or_else(|| node.leaf_paths());
     let creds = Credentials::load(&tls)?;
-    let others = super::other_members(&node);
+    let others = crate::access::other_members(&node);
     let peer_url = cluster::peer_url(member);
     let runtime = cluster_api::runtime()?;
-    crate::revocation::before_start(&node, config)?;
     let crl = crate::revocation::store::crl_path(&node.state_dir);
 
     // Two joins of one node must not both add it.
@@ -53,8 +54,8 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     let local = wal::local_member(&node.data_dir)?;
     let view = runtime
         .block_on(cluster_api::view(&others, &creds))
-        .map_err(|failures| super::unreachable(&failures, config))?;
-    super::check_upgrade(&release, &view, &node.name, &creds, config)?;
+        .map_err(|failures| crate::access::unreachable(&failures, config))?;
+    preflight::etcd::check_upgrade(&release, &view, &node.name, &creds, config)?;
     // The lost member this join removed (0: none).
     let mut replaced = 0;
     let step = match membership::plan_join(local, &view, &node.name, &peer_url) {
@@ -127,10 +128,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         tunneled: crate::config::zone::has_tunnels(&node.members),
         crl: Some(&crl),
     };
-    if learner {
-        super::promote_learner::spawn(config, id)?;
-    }
-    crate::revocation::keeper::spawn(config)?;
+    preflight::helpers::start(config, learner.then_some(id))?;
     tracing::info!(
         "exec {} as member {} of zone {} (joining cluster {})",
         binary.display(),

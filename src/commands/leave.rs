@@ -31,7 +31,7 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
             .field("--node")
             .fix("give the member's node name, e.g. node2.example.zone")
     })?;
-    let cluster = super::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node, config)?;
     let Some(member) = find(&cluster.view, &node, &target) else {
         let names: Vec<String> = cluster
             .view
@@ -95,13 +95,13 @@ pub fn find(view: &ClusterView, node: &Node, target: &str) -> Option<ClusterMemb
 /// Removes `member` (node `target`) from the cluster, unless the voters left would not
 /// have a healthy quorum (then only with `force`) or it is the last member.
 pub fn remove(
-    cluster: &super::Cluster,
+    cluster: &crate::access::Cluster,
     member: &ClusterMember,
     target: &str,
     force: bool,
     config: &Path,
 ) -> Result<(), Error> {
-    let super::Cluster {
+    let crate::access::Cluster {
         runtime,
         creds,
         view,

@@ -1,4 +1,5 @@
-//! `zone-etcd promote-learner` (internal; `join` and `launch` start it): promotes this
+//! `zone-etcd promote-learner` (internal; `join` and `launch` start it:
+//! [`crate::preflight::helpers`]): promotes this
 //! node's learner to a voting member once its log has caught up with the leader's.
 //!
 //! It runs beside etcd, detached (started through a short-lived intermediate process, so
@@ -18,33 +19,6 @@ use crate::nameservice::CachePolicy;
 /// of the leader's, which takes from milliseconds to minutes with the data's size.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
-/// Starts the promoter for member `id`, watching this process (which is about to become
-/// etcd by exec). Returns once it runs detached.
-pub fn spawn(config: &Path, id: u64) -> Result<(), Error> {
-    let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
-    super::spawn_detached(
-        &promoter_args(&config, id, std::process::id()),
-        "learner promoter",
-    )?;
-    tracing::info!(
-        "member {} is a learner: it is promoted to a voter once it has caught up",
-        hex_id(id)
-    );
-    Ok(())
-}
-
-fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
-    vec![
-        "promote-learner".into(),
-        "--config".into(),
-        config.display().to_string(),
-        "--member-id".into(),
-        hex_id(id),
-        "--watch-pid".into(),
-        watch_pid.to_string(),
-    ]
-}
-
 pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Result<(), Error> {
     let id = u64::from_str_radix(member_id, 16).map_err(|_| {
         Error::new(format!("{member_id:?} is not a member ID"))
@@ -52,15 +26,18 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Resu
             .fix("give the member's ID in hex, as etcdctl member list prints it")
     })?;
     if detach {
-        return super::respawn_detached(&promoter_args(config, id, watch_pid), "learner promoter");
+        return crate::detached::respawn_detached(
+            &crate::preflight::helpers::promoter_args(config, id, watch_pid),
+            "learner promoter",
+        );
     }
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
     let creds = Credentials::load(&node.leaf_paths())?;
-    let others = super::other_members(&node);
+    let others = crate::access::other_members(&node);
     let runtime = cluster_api::runtime()?;
     let mut attempts = 0u32;
     loop {
-        if !super::running(watch_pid) {
+        if !crate::detached::running(watch_pid) {
             tracing::info!(
                 "etcd (pid {watch_pid}) has exited; stopped waiting to promote {}",
                 hex_id(id)

@@ -27,14 +27,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 use zone_pki::Error;
 
-use super::snapshot::{etcdutl, manifest_path, read_manifest};
+use super::snapshot::{manifest_path, read_manifest};
 use crate::cluster::{self, restored_token};
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::config::node::Node;
+use crate::etcd::etcdutl::etcdutl;
+use crate::restored::{Restored, RECORD_FILE};
 use crate::snapshot::{Integrity, Manifest};
 use crate::wal;
 
@@ -42,22 +43,6 @@ use crate::wal;
 /// and mark them compacted, so watchers of the old cluster re-list instead of silently
 /// missing what happened after the snapshot.
 pub const BUMP_REVISION: u64 = 1_000_000_000;
-/// The record of a restore, in the state directory.
-pub const RECORD_FILE: &str = "restored.json";
-
-/// What `restore` leaves in `<state>/restored.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Restored {
-    /// The restored cluster's ID (hex): the data directory holds a member of it.
-    pub cluster_id: String,
-    pub snapshot: String,
-    pub sha256: String,
-    pub revision: i64,
-    /// Where the data directory before the restore went, if there was one.
-    pub moved_aside: Option<PathBuf>,
-    pub restored_at: String,
-}
-
 pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
     let Some(member) = node.member().cloned() else {
@@ -68,7 +53,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .file(config)
         .fix("run restore on each member of the zone's list"));
     };
-    let creds = super::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node, config)?;
     // Ask the members while the snapshot is checked and restored: a restored member that
     // waits for its quorum holds each question on its client port, not on its peer port.
     let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
@@ -321,11 +306,4 @@ fn now_rfc3339() -> String {
         .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// The record of the restore that made this node's data, if its cluster is `cluster_id`.
-pub fn restored_record(state_dir: &Path, cluster_id: u64) -> Option<Restored> {
-    let text = zone_io::read_text(&state_dir.join(RECORD_FILE)).ok()?;
-    let record: Restored = serde_json::from_str(&text).ok()?;
-    (record.cluster_id == hex_id(cluster_id)).then_some(record)
 }

@@ -63,7 +63,7 @@ pub fn run(
         crate::config::trust::trusted_roots(&super::ca_rotation::trust_pem(ca_dir, &root)?)?;
     let cas = node_cas(ca_dir, target, node_ca_files, &roots)?;
 
-    let cluster = super::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node, config)?;
     let endpoints = cluster.view.client_urls();
     let (published, mod_revision) = cluster
         .runtime

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use zone_pki::profile::peer_name;
 use zone_pki::{Error, Host};
 
-use super::check_dns_name;
-use super::zone::{
+use super::member::{
     Member, Protocol, RawMember, DEFAULT_CLIENT_PORT, DEFAULT_PEER_PORT, TUNNEL_HOST,
 };
+use super::text::check_dns_name;
 
 /// Validates a member list (from a zone file, a node config or a nameservice document):
 /// non-empty; DNS node names, unique, none a parent domain of another or of the zone's

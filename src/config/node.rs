@@ -9,108 +9,19 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use zone_pki::profile::peer_name;
-use zone_pki::{Authority, CertInfo, Error, Host, NodeIdentity};
+use zone_pki::{CertInfo, Error, Host, NodeIdentity};
 
+use super::node_file::required;
+pub use super::node_file::{base_dir, state_dir, ExternalFiles, NodeFile};
+use super::text::{parse, read_config};
 use super::trust::{external_paths, load_node_ca, locate};
-pub use super::trust::{inline_pem, read_pem_field, trusted_roots};
-use super::zone::{validate_members, Member, RawMember};
-use super::{check_dns_name, parse, read_config};
+pub use super::trust::{inline_pem, read_pem_field, trusted_roots, NodeCa};
+use super::zone::{validate_members, Member};
 use crate::backup::settings::BackupSettings;
-use crate::leaves::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
 use crate::settings::Settings;
-
-/// node.toml as written.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeFile {
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zone: Option<String>,
-    pub ca: Option<String>,
-    pub cert: Option<String>,
-    pub key: Option<String>,
-    /// Where launch keeps leaves and etcd's data; default `state` beside the config.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state_dir: Option<String>,
-    /// etcd's data directory; default `<state_dir>/data`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_dir: Option<String>,
-    /// The etcd binary; default: `etcd` beside zone-etcd, then `PATH`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etcd_bin: Option<String>,
-    /// Where this member listens, when not on the address the zone file gives: an address
-    /// of this machine (its LAN address behind a router's port forward), or `0.0.0.0` /
-    /// `::`. Peers and clients still dial the zone file's address.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen_address: Option<String>,
-    /// Base URL of the zone's nameservice, asked for the member list when `etcd` is absent;
-    /// default [`DEFAULT_NAMESERVICE`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nameservice: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etcd: Option<Vec<RawMember>>,
-    /// The zone's `[settings]`, copied with the member list (a node that follows the
-    /// nameservice takes them from the signed document instead).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub settings: Option<serde_json::Value>,
-    /// The zone's `[backup]`, copied with the member list likewise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup: Option<serde_json::Value>,
-    /// Leaves made by the operator's own PKI instead of the node CA.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub external: Option<ExternalFiles>,
-}
-
-impl NodeFile {
-    /// Parses a node config's text; `path` names it in errors (and picks the format).
-    pub fn parse(path: &Path, text: &str) -> Result<NodeFile, Error> {
-        parse(path, text)
-    }
-
-    /// The node's name and zone, checked as DNS names. Without `zone` (the seed's JSON),
-    /// the zone is the node name minus its first label.
-    pub fn names(&self) -> Result<(String, String), Error> {
-        let name = required(&self.name, "name", "add name = \"<node>.<zone>\"")?;
-        check_dns_name(&name)
-            .map_err(|p| Error::new(p).field("name").fix("use the node's DNS name"))?;
-        let zone = match &self.zone {
-            Some(zone) => zone.clone(),
-            None => name
-                .split_once('.')
-                .map(|(_, z)| z.to_string())
-                .ok_or_else(|| {
-                    Error::new("missing, and the node name has no zone part")
-                        .field("zone")
-                        .fix("add zone = \"<zone>\"")
-                })?,
-        };
-        check_dns_name(&zone)
-            .map_err(|p| Error::new(p).field("zone").fix("use the zone's DNS name"))?;
-        Ok((name, zone))
-    }
-}
-
-/// `[external]`: leaf certificates (chain PEM) and keys made elsewhere, chaining to `ca`.
-/// A member needs server and peer; `env` needs client. Paths are relative to the config.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExternalFiles {
-    pub server_cert: Option<String>,
-    pub server_key: Option<String>,
-    pub peer_cert: Option<String>,
-    pub peer_key: Option<String>,
-    pub client_cert: Option<String>,
-    pub client_key: Option<String>,
-}
-
-/// A node CA with its key, and what its certificate says.
-pub struct NodeCa {
-    pub authority: Authority,
-    pub info: CertInfo,
-}
 
 /// A loaded, verified node: its identity, its CA, and the zone's members.
 pub struct Node {
@@ -393,26 +304,5 @@ impl Node {
             }
         }
         Ok(())
-    }
-}
-
-/// The directory paths in a node config are relative to, made absolute so the etcd
-/// command line does not depend on the working directory.
-pub fn base_dir(config: &Path) -> PathBuf {
-    std::path::absolute(config)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_default()
-}
-
-/// The state directory a node config names (default `state` beside it).
-pub fn state_dir(config: &Path, file: &NodeFile) -> PathBuf {
-    base_dir(config).join(file.state_dir.as_deref().unwrap_or("state"))
-}
-
-pub(super) fn required(value: &Option<String>, field: &str, fix: &str) -> Result<String, Error> {
-    match value {
-        Some(v) if !v.trim().is_empty() => Ok(v.clone()),
-        _ => Err(Error::new("missing").field(field).fix(fix)),
     }
 }

@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 
 use zone_pki::{Authority, CertInfo, Error};
 
-use super::node::{required, ExternalFiles, NodeCa, NodeFile};
-use crate::leaves::LeafPaths;
+use super::node_file::{required, ExternalFiles, NodeFile};
+use crate::leaf_paths::LeafPaths;
+
+/// A node CA with its key, and what its certificate says.
+pub struct NodeCa {
+    pub authority: Authority,
+    pub info: CertInfo,
+}
 
 /// Loads and verifies the node CA (`cert`, `key`): signed by a trusted root, its key
 /// matching and private, its constraints permitting the node name. Returns it with the
@@ -28,11 +34,11 @@ pub(super) fn load_node_ca(
     let (key, key_file) = if inline_pem(&key_field) {
         // The config itself holds the key (the seed's JSON form): it must be private.
         zone_io::check_key_mode(path)?;
-        let key = zone_pki::authority::parse_key(&key_field).map_err(|e| e.field("key"))?;
+        let key = zone_pki::key::parse_key(&key_field).map_err(|e| e.field("key"))?;
         (key, None)
     } else {
         let key_path = base.join(&key_field);
-        let key = zone_pki::authority::load_key(&key_path).map_err(|e| e.field("key"))?;
+        let key = zone_pki::key::load_key(&key_path).map_err(|e| e.field("key"))?;
         (key, Some(key_path))
     };
     if !node_ca_info.public_key_matches(&key) {
@@ -145,7 +151,7 @@ pub fn read_pem_field(
 /// Every certificate of a trust file, each a self-signed CA: the zone root, or the old
 /// and new roots during a zone CA rotation.
 pub fn trusted_roots(pem: &str) -> Result<Vec<CertInfo>, Error> {
-    let certs = zone_pki::authority::parse_cert_chain(pem)?;
+    let certs = zone_pki::encoding::parse_cert_chain(pem)?;
     let mut roots = Vec::with_capacity(certs.len());
     for der in &certs {
         let info = CertInfo::parse(der)?;

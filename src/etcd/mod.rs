@@ -1,10 +1,12 @@
 //! etcd: its command line ([`args`]), a release's number ([`release`]), the table of
 //! versions and their flags ([`version`]), their known vulnerabilities ([`advisories`]),
-//! and where the binary is and which etcd it is ([`binary`]).
+//! the steps between releases etcd allows ([`path`]), where the binary is and which etcd
+//! it is ([`binary`]), and etcdutl beside it ([`etcdutl`]).
 
 pub mod advisories;
 pub mod args;
 pub mod binary;
+pub mod etcdutl;
 pub mod path;
 pub mod release;
 pub mod version;

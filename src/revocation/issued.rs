@@ -20,7 +20,7 @@ pub fn dir_of(ca_dir: &Path, node_name: &str) -> PathBuf {
 
 /// Records the node CA at the head of `chain_pem`, issued to `node_name`.
 pub fn record(ca_dir: &Path, node_name: &str, chain_pem: &str) -> Result<(), Error> {
-    let certs = zone_pki::authority::parse_cert_chain(chain_pem)?;
+    let certs = zone_pki::encoding::parse_cert_chain(chain_pem)?;
     let Some(first) = certs.first() else {
         return Ok(());
     };

@@ -30,7 +30,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Starts the keeper for this node, watching this process (about to become etcd).
 pub fn spawn(config: &Path) -> Result<(), Error> {
     let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
-    crate::commands::spawn_detached(
+    crate::detached::spawn_detached(
         &keeper_args(&config, std::process::id()),
         "revocation keeper",
     )
@@ -48,7 +48,7 @@ fn keeper_args(config: &Path, watch_pid: u32) -> Vec<String> {
 
 pub fn run(config: &Path, watch_pid: u32, detach: bool) -> Result<(), Error> {
     if detach {
-        return crate::commands::respawn_detached(
+        return crate::detached::respawn_detached(
             &keeper_args(config, watch_pid),
             "revocation keeper",
         );
@@ -88,7 +88,7 @@ struct Keeper {
 impl Keeper {
     async fn keep(&self) {
         let mut said = String::new();
-        while crate::commands::running(self.watch_pid) {
+        while crate::detached::running(self.watch_pid) {
             match self.follow().await {
                 Ok(()) => return,
                 Err(reason) => {
@@ -137,7 +137,7 @@ impl Keeper {
                     }
                 }
                 _ = tokio::time::sleep(RETRY) => {
-                    if !crate::commands::running(self.watch_pid) {
+                    if !crate::detached::running(self.watch_pid) {
                         return Ok(());
                     }
                 }

@@ -36,7 +36,7 @@ const ASK_OTHERS: Duration = Duration::from_millis(1500);
 /// CRL file exists.
 pub fn before_start(node: &Node, config: &Path) -> Result<(), Error> {
     let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
-    let others = crate::commands::other_members(node);
+    let others = crate::access::other_members(node);
     if !others.is_empty() {
         if let Ok(creds) = Credentials::load(&node.leaf_paths()) {
             let runtime = cluster_api::runtime()?;

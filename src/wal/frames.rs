@@ -1,9 +1,14 @@
-//! The framing of etcd's write-ahead log (etcd `server/storage/wal`): frames of an 8-byte
+//! The files of etcd's write-ahead log (`<data>/member/wal/*.wal`, in order) and their
+//! framing (etcd `server/storage/wal`): frames of an 8-byte
 //! little-endian length word (low 56 bits: record size; if the top bit is set, bits 56..59
 //! give the padding after it), each holding a `walpb.Record` protobuf. A zero length word
 //! (the preallocated tail of the last file) or a frame that does not parse ends the log.
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
 use prost::Message;
+use zone_pki::Error;
 
 /// `walpb.Record`.
 #[derive(Clone, PartialEq, Message)]
@@ -62,4 +67,21 @@ pub(super) fn read_records(reader: impl std::io::Read) -> impl Iterator<Item = R
         reader.read_exact(&mut frame).ok()?;
         Record::decode(&frame[..size]).ok()
     })
+}
+
+/// The WAL files of `data_dir` in order (`member/wal/*.wal`), none when it has no log.
+pub(super) fn wal_files(data_dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let wal_dir = data_dir.join("member").join("wal");
+    let entries = match fs::read_dir(&wal_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read etcd's log directory", &wal_dir, &e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    files.sort();
+    Ok(files)
 }

@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use prost::Message;
 use zone_pki::Error;
@@ -42,26 +42,9 @@ pub struct LocalMember {
     pub cluster_id: u64,
 }
 
-/// The WAL files of `data_dir` in order (`member/wal/*.wal`), none when it has no log.
-pub(crate) fn wal_files(data_dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let wal_dir = data_dir.join("member").join("wal");
-    let entries = match fs::read_dir(&wal_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read etcd's log directory", &wal_dir, &e)),
-    };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// The member in `data_dir`, or `None` when it holds no member yet (no `member/wal`).
 pub fn local_member(data_dir: &Path) -> Result<Option<LocalMember>, Error> {
-    let files = wal_files(data_dir)?;
+    let files = frames::wal_files(data_dir)?;
     let Some(first) = files.first() else {
         return Ok(None);
     };

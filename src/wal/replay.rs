@@ -14,7 +14,7 @@ use std::path::Path;
 use prost::Message;
 use zone_pki::Error;
 
-use super::frames::{read_records, ENTRY_RECORD, SNAPSHOT_RECORD};
+use super::frames::{read_records, wal_files, ENTRY_RECORD, SNAPSHOT_RECORD};
 
 /// `raftpb.Entry`, the fields read here.
 #[derive(Clone, PartialEq, Message)]
@@ -53,7 +53,7 @@ fn is_v2_request(data: &[u8]) -> bool {
 pub fn entries_before_3_6(data_dir: &Path) -> Result<Option<u64>, Error> {
     let mut snapshot = 0;
     let mut last_v2 = 0;
-    for path in super::wal_files(data_dir)? {
+    for path in wal_files(data_dir)? {
         let file =
             std::fs::File::open(&path).map_err(|e| Error::io("read etcd's log", &path, &e))?;
         for record in read_records(file) {

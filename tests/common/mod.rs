@@ -926,7 +926,7 @@ pub fn assert_whole_set_at(set: &Path, node_ca: &Path) {
             set.join(format!("{stem}.key")),
         );
         let info = CertInfo::parse_pem(&fs::read_to_string(&cert).unwrap()).unwrap();
-        let key_pair = zone_pki::authority::load_key(&key).unwrap();
+        let key_pair = zone_pki::key::load_key(&key).unwrap();
         assert!(
             info.public_key_matches(&key_pair),
             "{}: key matches",

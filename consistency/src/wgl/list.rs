@@ -4,7 +4,7 @@
 //! tail sentinels make removal and reinsertion O(1); `lift` and `unlift` of an operation
 //! must be undone in reverse order (as the search's stack does).
 
-use super::Operation;
+use super::model::Operation;
 
 /// The entries as a doubly linked list over indices, with head and tail sentinels, so
 /// lifting an operation and putting it back (in reverse order) are O(1).

@@ -12,10 +12,10 @@ use std::path::Path;
 
 use zone_pki::Error;
 
+use super::point::{format_time, OldKey, Point, PrefixHistory};
 use super::reach::{reach, stretches};
 use super::rebuild::{rebuild, Tools};
 use super::source::Source;
-use super::{format_time, OldKey, Point, PrefixHistory};
 use crate::backup::chain::{Kind, Verified};
 use crate::backup::local::LocalChain;
 use crate::cluster_api::{self, range::read_prefix};
@@ -146,7 +146,7 @@ pub fn prefix_history(
     let stretch = reach(&all, &opened.links, Point::Revision(revision))
         .map_err(|p| chain_error(config, p))?;
     let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-    let etcdutl = crate::commands::snapshot::etcdutl(node, config)?;
+    let etcdutl = crate::etcd::etcdutl::etcdutl(node, config)?;
     let under = node.state_dir.join("backup");
     let work = tempfile::Builder::new()
         .prefix(".undo-")

@@ -16,7 +16,7 @@
 //!   either side, and why it cannot: before the oldest restore point, after the newest,
 //!   inside a gap, or between restore points that retention thinned.
 
-use super::{format_time, Point};
+use super::point::{format_time, Point};
 use crate::backup::chain::{Kind, Verified};
 
 /// What one full snapshot reaches.

@@ -12,9 +12,9 @@ use std::path::Path;
 
 use etcd_client::Client;
 
+use super::point::Point;
 use super::reach::Stretch;
 use super::source::Source;
-use super::Point;
 use crate::backup::scratch::Scratch;
 use crate::backup::segment::Revision;
 

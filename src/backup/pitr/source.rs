@@ -19,7 +19,7 @@ use crate::backup::target::Target;
 use crate::backup::verify;
 
 /// The most a delta segment may hold, decompressed.
-const MAX_SEGMENT_BYTES: u64 = crate::commands::backup::drill::MAX_SEGMENT_BYTES;
+const MAX_SEGMENT_BYTES: u64 = crate::backup::segment::MAX_SEGMENT_BYTES;
 
 pub enum Source {
     /// A node's own chain (`<state>/backup/`), of its zone.
@@ -72,7 +72,7 @@ impl Source {
                 let _ = std::fs::remove_file(&encrypted);
             }
         }
-        let revision = crate::commands::snapshot::snapshot_revision(etcdutl, out)
+        let revision = crate::etcd::etcdutl::snapshot_revision(etcdutl, out)
             .map_err(|e| format!("{object}: {}", e.problem()))?;
         if revision != v.link.last_revision {
             return Err(format!(

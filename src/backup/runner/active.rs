@@ -19,10 +19,10 @@ use tokio::sync::watch;
 use zone_pki::Error;
 
 use super::batch::Batch;
+use super::context::Context;
 use super::full::{self, FullSource};
 use super::retain::Pruner;
 use super::writer::{now_ms, ChainWriter, FullReady, Head, LeaseGuard};
-use super::Context;
 use crate::backup::retention::Policy;
 use crate::backup::segment::{Event, EventKind, Revision};
 use crate::cluster_api::{describe, within};

@@ -68,7 +68,7 @@ async fn take_from(source: &FullSource, endpoint: &str) -> Result<FullReady, Str
     let local = source.local.clone();
     let recipients = source.recipients.clone();
     tokio::task::spawn_blocking(move || -> Result<FullReady, String> {
-        let revision = crate::commands::snapshot::snapshot_revision(&etcdutl, plain.path())
+        let revision = crate::etcd::etcdutl::snapshot_revision(&etcdutl, plain.path())
             .map_err(|e| e.to_string())?;
         let pending = local.root().join("chain/full").join(format!(
             ".pending-{}-r{revision}.age",

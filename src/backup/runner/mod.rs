@@ -5,109 +5,29 @@
 //! wrote but did not ship before losing it are left behind (the next writer goes on from
 //! the targets, and this node's stale local chain is moved aside when it writes again).
 //!
-//! The parts: [`batch`] (when a segment is cut, pure), [`writer`] (appending links),
+//! The parts: [`context`] (what a term needs, loaded once), [`batch`] (when a segment
+//! is cut, pure), [`writer`] (appending links),
 //! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`retain`]
 //! (retention of the local chain and of each target).
 
 pub mod active;
 pub mod batch;
+pub mod context;
 pub mod full;
 pub mod resume;
 pub mod retain;
 pub mod ship;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zone_pki::{CertInfo, Error};
+use zone_pki::Error;
 
-use crate::backup::crypto;
-use crate::backup::local::LocalChain;
-use crate::backup::settings::BackupSettings;
-use crate::backup::signing::Signer;
-use crate::backup::target::{self, Target};
-use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
-
-/// Everything a term needs, loaded and checked before the first campaign.
-pub struct Context {
-    pub node: Node,
-    pub node_name: String,
-    pub zone: String,
-    pub session: String,
-    pub settings: BackupSettings,
-    pub endpoints: Vec<String>,
-    pub creds: Arc<Credentials>,
-    pub etcdutl: PathBuf,
-    pub local: Arc<LocalChain>,
-    pub recipients: Vec<age::x25519::Recipient>,
-    pub roots: Vec<CertInfo>,
-    pub targets: Vec<Arc<dyn Target>>,
-    pub guard: Arc<writer::LeaseGuard>,
-    pub bell: Arc<ship::Bell>,
-    /// The writer's retention orders, for the shippers.
-    pub orders: Arc<retain::Orders>,
-}
-
-impl Context {
-    /// The node's signer, issued or renewed as needed (it outlives a term).
-    pub fn signer(&self) -> Result<Signer, Error> {
-        Signer::for_node(&self.node)
-    }
-}
-
-/// Loads and checks everything a term needs; every problem here is one the operator fixes.
-pub fn prepare(config: &Path) -> Result<Context, Error> {
-    let node = Node::load(config)?;
-    if !node.backup.enabled() {
-        return Err(Error::new("the zone has no backup target")
-            .file(config)
-            .field("backup.target")
-            .fix("add [backup] with recipients and a [[backup.target]] to the zone file, then copy it to the nodes (or sign the zone document again)"));
-    }
-    let base = config.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let targets = node
-        .backup
-        .targets
-        .iter()
-        .map(|spec| target::open(spec, &base).map(Arc::from))
-        .collect::<Result<Vec<Arc<dyn Target>>, _>>()
-        .map_err(|e| e.file(config))?;
-    let recipients =
-        crypto::parse_recipients(&node.backup.recipients).map_err(|e| e.file(config))?;
-    let creds = crate::commands::client_credentials(&node, config)?;
-    let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
-    let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
-    let local = Arc::new(LocalChain::open(&node.state_dir)?);
-    Signer::for_node(&node)?;
-    // The local member first: it answers fastest and is the one this node vouches for.
-    let mut members: Vec<_> = node.members.iter().collect();
-    members.sort_by_key(|m| m.node_name != node.name);
-    let endpoints = members
-        .iter()
-        .map(|m| crate::cluster::client_url(m))
-        .collect();
-    Ok(Context {
-        node_name: node.name.clone(),
-        zone: node.zone.clone(),
-        session: writer::new_session(),
-        settings: node.backup.clone(),
-        endpoints,
-        creds,
-        etcdutl,
-        local,
-        recipients,
-        roots,
-        targets,
-        guard: Arc::new(writer::LeaseGuard::default()),
-        bell: Arc::new(ship::Bell::default()),
-        orders: Arc::new(retain::Orders::default()),
-        node,
-    })
-}
+use crate::cluster_api;
+use context::prepare;
 
 /// Runs until killed: ships on a thread per target, campaigns, writes while active.
 pub fn run(config: &Path) -> Result<(), Error> {

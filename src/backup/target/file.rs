@@ -21,10 +21,10 @@ use nix::fcntl::{openat, renameat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::{fsync, unlinkat, UnlinkatFlags};
 
-use super::retry::Failure;
-use super::{
+use super::object::{
     check_name, check_prefix, write_local_atomic, ObjectInfo, Target, TargetError, Tracked,
 };
+use super::retry::Failure;
 
 const TMP_PREFIX: &str = ".tmp-";
 

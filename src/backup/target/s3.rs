@@ -12,133 +12,22 @@
 
 mod multipart;
 mod request;
+mod store;
 
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
 use rusty_s3::actions::ListObjectsV2;
-use rusty_s3::{Bucket, UrlStyle};
-use zone_pki::Error;
 
-use super::credentials::Credentials;
-use super::retry::{self, Failure, Policy};
-use super::{
+use super::object::{
     check_name, check_prefix, write_local_atomic, ObjectInfo, Target, TargetError, Tracked,
 };
-
-pub const DEFAULT_REGION: &str = "us-east-1";
-/// The AWS CLI's part size.
-pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
-/// S3's smallest part (but the last).
-pub const MIN_PART_SIZE: u64 = 5 << 20;
-const MAX_PARTS: u64 = 10_000;
-/// An error or listing response larger than this is not an S3 answer.
-const MAX_XML_BYTES: u64 = 16 << 20;
-/// The longest a presigned URL may live (S3's limit).
-const MAX_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// AWS's own endpoint for `region`, when the target names none.
-pub fn aws_endpoint(region: &str) -> String {
-    format!("https://s3.{region}.amazonaws.com")
-}
-
-/// Where the store is.
-#[derive(Debug, Clone, Copy)]
-pub struct Store<'a> {
-    pub bucket: &'a str,
-    /// No leading or trailing `/`; may be empty.
-    pub prefix: &'a str,
-    /// `http(s)://host[:port]`.
-    pub endpoint: &'a str,
-    pub region: &'a str,
-    pub ca_file: Option<&'a Path>,
-}
-
-/// Sizes and timing; the defaults suit a real store, tests shrink them.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Files at least this long are uploaded in parts of this size (at least
-    /// [`MIN_PART_SIZE`]; larger when a file would need more than 10,000 parts).
-    pub part_size: u64,
-    /// Keys per `ListObjectsV2` page (S3 answers at most 1000).
-    pub list_page: u16,
-    pub retry: Policy,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            part_size: DEFAULT_PART_SIZE,
-            list_page: 1000,
-            retry: Policy::default(),
-        }
-    }
-}
-
-/// An S3 bucket and prefix as a [`Target`].
-pub struct S3Target {
-    url: String,
-    bucket: Bucket,
-    prefix: String,
-    credentials: rusty_s3::Credentials,
-    agent: ureq::Agent,
-    options: Options,
-}
-
-impl S3Target {
-    /// The target `url` (as written, for messages) at `store`.
-    pub fn new(
-        url: &str,
-        store: &Store<'_>,
-        credentials: Credentials,
-        options: Options,
-    ) -> Result<S3Target, Error> {
-        let endpoint = store.endpoint.trim_end_matches('/');
-        let bad_endpoint = |why: String| {
-            Error::new(format!("endpoint {endpoint:?}: {why}"))
-                .fix("write the endpoint as https://host[:port] (or http://host:port on a LAN)")
-        };
-        let parsed = endpoint.parse().map_err(|e| bad_endpoint(format!("{e}")))?;
-        let bucket = Bucket::new(
-            parsed,
-            UrlStyle::Path,
-            store.bucket.to_string(),
-            store.region.to_string(),
-        )
-        .map_err(|e| bad_endpoint(e.to_string()))?;
-        let agent = request::agent(&options.retry, store.ca_file)?;
-        let credentials = match credentials.session_token {
-            Some(token) => rusty_s3::Credentials::new_with_token(
-                credentials.access_key,
-                credentials.secret_key,
-                token,
-            ),
-            None => rusty_s3::Credentials::new(credentials.access_key, credentials.secret_key),
-        };
-        Ok(S3Target {
-            url: url.to_string(),
-            bucket,
-            prefix: store.prefix.trim_matches('/').to_string(),
-            credentials,
-            agent,
-            options: Options {
-                part_size: options.part_size.max(MIN_PART_SIZE),
-                ..options
-            },
-        })
-    }
-
-    /// The key of object `name`.
-    pub fn key(&self, name: &str) -> String {
-        join_key(&self.prefix, name)
-    }
-
-    fn error(&self, object: &str, failure: Failure) -> TargetError {
-        TargetError::new(&self.url, object, failure.problem, failure.retryable)
-    }
-}
+use super::retry::{self, Failure};
+pub use store::{
+    aws_endpoint, Options, S3Target, Store, DEFAULT_PART_SIZE, DEFAULT_REGION, MIN_PART_SIZE,
+};
+use store::{join_key, MAX_XML_BYTES};
 
 impl Target for S3Target {
     fn url(&self) -> &str {
@@ -298,17 +187,11 @@ impl Target for S3Target {
     }
 }
 
-/// `prefix/name`, or `name` alone with an empty prefix.
-fn join_key(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}/{name}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::super::credentials::Credentials;
     use super::*;
     use rusty_s3::S3Action;
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use zone_io::Staging;
 use zone_pki::{Error, NodeRequest};
 
-use super::bundle::{node_identity, write_answer};
+use crate::bundle::{node_identity, write_answer};
 use crate::config::zone::{is_parent_domain, Zone};
 
 pub fn run(

@@ -15,8 +15,8 @@ use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::peer_name;
 use zone_pki::{Error, NodeRequest};
 
-use super::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
 use super::request;
+use crate::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
 use crate::config::node::{trusted_roots, NodeFile};
 
 pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Error> {
@@ -26,7 +26,7 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
         NodeRequest::from_pem(&zone_io::read_text(&csr_path)?).map_err(|e| e.file(&csr_path))?;
     zone_io::check_key_mode(&key_path)?;
     let key_pem = zone_io::read_text(&key_path)?;
-    let key = zone_pki::authority::parse_key(&key_pem).map_err(|e| e.file(&key_path))?;
+    let key = zone_pki::key::parse_key(&key_pem).map_err(|e| e.file(&key_path))?;
     if !request.key_matches(&key) {
         return Err(Error::new(format!(
             "this key is not the key of {}",

@@ -4,7 +4,7 @@
 //! Activation by request keeps the node CA's key on the node as well, in three steps:
 //! [`request`] (on the node: the key and a PKCS#10 request), [`answer`] (the owner:
 //! `activate --request`, a bundle without the key) and [`install`] (on the node: the key
-//! and the answer together, laid out as [`bundle::write_bundle`] lays out a bundle).
+//! and the answer together, laid out as [`crate::bundle::write_bundle`] lays out a bundle).
 //!
 //! Invariants: every step checks all its input before it writes, and writes its whole
 //! output directory through a staging directory (private, renamed into place), so a
@@ -12,7 +12,6 @@
 //! file allows ([`check_node_name`]); no step prints a key.
 
 pub mod answer;
-pub mod bundle;
 pub mod install;
 pub mod request;
 
@@ -21,8 +20,7 @@ use std::path::Path;
 use zone_io::Staging;
 use zone_pki::Error;
 
-pub use bundle::{write_bundle, MemberList};
-
+use crate::bundle::{write_bundle, MemberList};
 use crate::config::check_dns_name;
 use crate::config::zone::{check_name_is_not_reserved, is_parent_domain, Zone};
 use crate::nameservice::check_url;
@@ -75,7 +73,7 @@ pub fn member_list(nameservice: Option<&str>) -> Result<MemberList<'_>, Error> {
 
 /// What the node is, and the command that starts it from the bundle in `bundle`.
 pub fn role_and_next_step(member: bool, bundle: &Path) -> (&'static str, String) {
-    let config = bundle.join(bundle::CONFIG_FILE);
+    let config = bundle.join(crate::bundle::CONFIG_FILE);
     if member {
         (
             "etcd member",

@@ -20,18 +20,17 @@ use crate::backup::verify;
 use crate::cluster_api::{self, describe, within};
 use crate::config::node::Node;
 
-use super::status::DRILL_KEY;
+use super::DRILL_KEY;
 
-/// The most a delta segment may hold, decompressed.
-pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+use crate::backup::segment::MAX_SEGMENT_BYTES;
 
 pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let targets = super::open_targets(&node, config)?;
     let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
-    let creds = crate::commands::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node, config)?;
     let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-    let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
+    let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
     let local = LocalChain::open(&node.state_dir)?;
     let endpoints: Vec<String> = node
         .members
@@ -208,9 +207,11 @@ fn record(
     let Ok(json) = serde_json::to_vec(drill) else {
         return;
     };
-    if let Err(e) =
-        zone_io::write_atomic(&local.root().join("drill.json"), &json, zone_io::KEY_MODE)
-    {
+    if let Err(e) = zone_io::write_atomic(
+        &local.root().join(super::DRILL_FILE),
+        &json,
+        zone_io::KEY_MODE,
+    ) {
         eprintln!("zone-etcd: backup drill: cannot record the result: {e}");
     }
     let _ = runtime.block_on(async {
@@ -224,11 +225,4 @@ fn record(
         })
         .await
     });
-}
-
-/// The last drill this node recorded, if any.
-pub fn last_local(node: &Node) -> Option<Drill> {
-    let path = node.state_dir.join("backup/drill.json");
-    let bytes = zone_io::read_small_file(&path, zone_io::Links::Refuse).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }

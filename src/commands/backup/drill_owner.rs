@@ -15,7 +15,7 @@ use crate::backup::scratch::{hash_kv, Scratch};
 use crate::backup::{crypto, segment, target, verify};
 use crate::cluster_api;
 
-use super::drill::MAX_SEGMENT_BYTES;
+use crate::backup::segment::MAX_SEGMENT_BYTES;
 
 pub struct Owner<'a> {
     pub from: &'a str,
@@ -124,7 +124,7 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
                 let plain = work.path().join(format!("{}.db", v.link.seq));
                 crypto::decrypt_file(&encrypted, &plain, &identities)
                     .map_err(|e| fail(format!("{object}: {}", e.problem())))?;
-                let revision = crate::commands::snapshot::snapshot_revision(&etcdutl, &plain)
+                let revision = crate::etcd::etcdutl::snapshot_revision(&etcdutl, &plain)
                     .map_err(|e| fail(format!("{object}: {}", e.problem())))?;
                 if revision != v.link.last_revision {
                     return Err(fail(format!(

@@ -199,7 +199,7 @@ fn open(export: &Export<'_>) -> Result<Opened, Error> {
         let chain = LocalChain::open(&node.state_dir)?;
         let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
         let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-        let etcdutl = crate::commands::snapshot::etcdutl(&node, config)?;
+        let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
         return Ok(Opened {
             source: Source::Local {
                 chain,

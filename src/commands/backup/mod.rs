@@ -1,5 +1,11 @@
 //! `backup run|status|drill`: the zone's continuous, encrypted, signed backups (issue 22;
-//! the machinery is in [`crate::backup`]).
+//! the machinery is in [`crate::backup`]). Here, what the backup commands share: the
+//! zone's targets, and where a drill's result is kept (written by [`drill`], read by
+//! [`status`]).
+//!
+//! Invariants: a zone without a backup target is refused naming the field to add; a
+//! drill's result is kept in `<state>/backup/drill.json` and under [`DRILL_KEY`] in etcd,
+//! and one that cannot be read is no result (never an error).
 
 pub mod drill;
 pub mod drill_owner;
@@ -11,6 +17,7 @@ use std::sync::Arc;
 
 use zone_pki::Error;
 
+use crate::backup::report::Drill;
 use crate::backup::target::{self, Target};
 use crate::config::node::Node;
 
@@ -34,4 +41,16 @@ pub fn open_targets(node: &Node, config: &Path) -> Result<Vec<Arc<dyn Target>>, 
         .map(|spec| target::open(spec, base).map(Arc::from))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.file(config))
+}
+
+/// Where the last drill's result is kept in etcd, so `status` on any member shows it.
+pub const DRILL_KEY: &str = "zone-etcd/backup/last-drill";
+/// And on the drilling node, in its local backup directory (`<state>/backup/`).
+pub const DRILL_FILE: &str = "drill.json";
+
+/// The last drill this node recorded, if any.
+pub fn last_local(node: &Node) -> Option<Drill> {
+    let path = node.state_dir.join("backup").join(DRILL_FILE);
+    let bytes = zone_io::read_small_file(&path, zone_io::Links::Refuse).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }

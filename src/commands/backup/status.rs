@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use zone_pki::{CertInfo, Error};
 
+use super::DRILL_KEY;
 use crate::backup::chain::{parse_manifest_name, Kind, Verified};
 use crate::backup::local::MAX_MANIFEST_BYTES;
 use crate::backup::manifest;
@@ -21,8 +22,6 @@ use crate::config::node::Node;
 /// A target's manifest count and the links read, or why it could not be read.
 type TargetRead = Result<(usize, Vec<Verified>), String>;
 
-/// Where the last drill's result is kept in etcd, so `status` on any member shows it.
-pub const DRILL_KEY: &str = "zone-etcd/backup/last-drill";
 /// How many gap links `status` reads at most (the newest).
 const MAX_GAPS_READ: usize = 100;
 
@@ -54,7 +53,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
             )
         })
         .collect();
-    let drill = drill.or_else(|| super::drill::last_local(&node));
+    let drill = drill.or_else(|| super::last_local(&node));
     let problems = report::problems(&reports, drill.as_ref(), now);
     let (active_node, active_session) = match active {
         Some((n, s)) => (Some(n), Some(s)),
@@ -88,7 +87,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
 /// The election's leader and the last drill recorded in etcd; `None`s when the cluster
 /// does not answer (the targets are still reported).
 fn ask_cluster(node: &Node, config: &Path) -> (Option<(String, String)>, Option<Drill>) {
-    let Ok(creds) = crate::commands::client_credentials(node, config) else {
+    let Ok(creds) = crate::access::client_credentials(node, config) else {
         return (None, None);
     };
     let Ok(runtime) = cluster_api::runtime() else {

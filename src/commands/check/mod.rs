@@ -11,7 +11,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use zone_pki::{CertInfo, Error, Host, LeafKind};
 
@@ -28,32 +27,11 @@ mod crl;
 pub(crate) mod output;
 pub(crate) mod prometheus;
 mod render;
+mod report;
 use output::emit;
 pub use output::CheckFormat;
 use render::render;
-
-#[derive(Debug, Serialize)]
-struct Report {
-    node: String,
-    ok: bool,
-    certificates: Vec<Row>,
-    /// Problems that belong to no certificate: the node config, directory modes, etcd.
-    other_problems: Vec<Problem>,
-    /// The etcd binary of a member (`None` for a node that runs no etcd, or whose config
-    /// did not load).
-    etcd: Option<EtcdBinary>,
-    /// The zone's CRL as this node holds it (`None`: nothing revoked, or not known here).
-    crl: Option<crate::revocation::summary::CrlSummary>,
-}
-
-/// The etcd a launch of this node would run.
-#[derive(Debug, Serialize)]
-struct EtcdBinary {
-    path: String,
-    /// `None` when it is not an etcd the launcher runs (the problem says why).
-    version: Option<String>,
-    warnings: Vec<String>,
-}
+use report::{EtcdBinary, Report};
 
 pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
@@ -87,35 +65,6 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
     ))
     .file(config)
     .fix(output::where_listed(config, format, out)))
-}
-
-impl Report {
-    /// Every problem: those of the certificates and the others.
-    fn problem_count(&self) -> usize {
-        self.certificates
-            .iter()
-            .map(|r| r.problems.len())
-            .sum::<usize>()
-            + self.other_problems.len()
-    }
-
-    /// The report of a node whose config could not be read: that one problem.
-    fn unreadable(error: &Error) -> Report {
-        Report {
-            node: String::new(),
-            ok: false,
-            certificates: Vec::new(),
-            other_problems: vec![problem(
-                match error.file_path() {
-                    Some(file) => format!("{}: {}", file.display(), error.problem()),
-                    None => error.problem().to_string(),
-                },
-                error.fix_text().unwrap_or("fix the node config"),
-            )],
-            etcd: None,
-            crl: None,
-        }
-    }
 }
 
 fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
@@ -201,8 +150,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         }
         match file.key.as_deref() {
             Some(key) if inline_pem(key) => {
-                let matches =
-                    zone_pki::authority::parse_key(key).map(|k| node_ca.public_key_matches(&k));
+                let matches = zone_pki::key::parse_key(key).map(|k| node_ca.public_key_matches(&k));
                 key_match_problems(&mut node_row, matches, reactivate);
             }
             Some(key) => key_problems(&mut node_row, &base.join(key), node_ca, reactivate),

@@ -10,7 +10,7 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::Report;
+use super::report::Report;
 use crate::inspection::Row;
 
 /// The metrics of `report`, for a check that ran at `now`.

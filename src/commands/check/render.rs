@@ -1,7 +1,7 @@
 //! The text form of `zone-etcd check`'s report: the certificate table, the etcd binary,
 //! then each problem with its fix.
 
-use super::Report;
+use super::report::Report;
 use crate::inspection::Problem;
 
 /// The text report: a table, then each problem with its fix.

@@ -30,11 +30,11 @@ use report::{render, MemberReport, Report};
 pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
     let quota = quota_bytes(&node);
-    let super::Cluster {
+    let crate::access::Cluster {
         runtime,
         creds,
         view,
-    } = super::ask_cluster(&node, config)?;
+    } = crate::access::ask_cluster(&node, config)?;
     let reports = runtime.block_on(probe(&view.members, &creds));
     let states: Vec<MemberState> = view.members.iter().map(|m| state(m, &reports)).collect();
     if let Some(down) = maintenance::refusal(&states) {

@@ -10,7 +10,7 @@
 //!   it runs, so a running etcd is refused, and an etcd started meanwhile waits;
 //! - the file is etcd's database followed by its SHA-256, exactly what etcd's Snapshot
 //!   API streams, checked by [`Integrity`] as it is written; it is written under a
-//!   temporary name and renamed whole, as every snapshot ([`super::Place::keep`]).
+//!   temporary name and renamed whole, as every snapshot ([`super::store::Place::keep`]).
 //!
 //! What it holds: the database as etcd last committed it. etcd commits it at every clean
 //! stop; after a crash the newest writes (etcd commits at least every 100 ms) may live only
@@ -26,8 +26,9 @@ use ring::digest::{Context, SHA256};
 use time::OffsetDateTime;
 use zone_pki::Error;
 
-use super::{etcdutl, Place, Taken};
+use super::store::{Place, Taken};
 use crate::config::node::Node;
+use crate::etcd::etcdutl::etcdutl;
 use crate::etcd::Remember;
 use crate::snapshot::Integrity;
 use crate::wal;
@@ -74,7 +75,7 @@ pub fn save(
     let mut tmp = place.temporary()?;
     let taken_at = OffsetDateTime::now_utc();
     let (size, sha256) = copy_with_hash(&db, &db_path, &mut tmp)?;
-    let etcd_version = super::super::local_etcd(node, config, Remember::No)
+    let etcd_version = crate::preflight::etcd::local_etcd(node, config, Remember::No)
         .map(|(_, profile)| profile.version.to_string())
         .unwrap_or_else(|_| "unknown".into());
     let taken = Taken {

@@ -11,11 +11,11 @@
 //! `status` says so apart, with the cause and the fix. The exit status is non-zero when
 //! quorum is lost, any member is unhealthy or an alarm is active, for scripts and monitors.
 
+mod rows;
 mod table;
 
 use std::path::Path;
 
-use serde::Serialize;
 use zone_pki::Error;
 
 use crate::cluster_api::{self, hex_id, ClusterMember, EndpointReport};
@@ -23,81 +23,15 @@ use crate::config::node::Node;
 use crate::maintenance::alarms;
 use crate::revocation::doc::Revocations;
 use crate::revocation::summary::{self, CrlSummary};
-
-/// One member's row (also the JSON output).
-#[derive(Debug, Serialize)]
-struct MemberRow {
-    name: String,
-    id: String,
-    role: &'static str,
-    leader: bool,
-    healthy: bool,
-    peer_urls: Vec<String>,
-    client_urls: Vec<String>,
-    raft_index: Option<u64>,
-    raft_term: Option<u64>,
-    db_size: Option<i64>,
-    /// What of the database file holds data (the rest is free until a defragmentation).
-    db_size_in_use: Option<i64>,
-    version: Option<String>,
-    handshake_ms: Option<f64>,
-    problem: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct AlarmRow {
-    member: String,
-    alarm: String,
-}
-
-#[derive(Debug, Serialize)]
-struct ClusterStatus {
-    zone: String,
-    cluster_id: String,
-    leader: Option<String>,
-    voters: usize,
-    healthy_voters: usize,
-    /// Voters that answered their status, with or without a quorum behind them.
-    answering_voters: usize,
-    /// Whether a linearizable read went through: a leader with a quorum exists.
-    quorum: bool,
-    /// How many more voters may fail before quorum is lost (0 when it already is).
-    fault_tolerance: usize,
-    /// etcd's cluster version (the lowest minor series among the members), as a member
-    /// reports it.
-    cluster_version: Option<String>,
-    /// The format of the members' data (etcd 3.6 and later say it; what etcd's downgrade
-    /// moves back before older binaries may run), as a member reports it.
-    storage_version: Option<String>,
-    /// What the zone does next between etcd releases (an upgrade or downgrade under way,
-    /// a patch owed before the next minor version; see [`crate::etcd::path::next_step`]).
-    next_step: Option<String>,
-    /// Known defects of the etcd releases the members run (the launcher's version table).
-    warnings: Vec<String>,
-    /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are
-    /// refused; CORRUPT: the members' data disagree).
-    alarms: Vec<AlarmRow>,
-    /// Whether the cluster refuses writes now: an active alarm, or no quorum.
-    writes_refused: bool,
-    /// Why, when it does: each alarm with its cause, or the lost quorum.
-    writes_refused_because: Option<String>,
-    /// What to do when the cluster is not sound (the fix of the exit status' error line).
-    fix: Option<String>,
-    members: Vec<MemberRow>,
-    /// Members of the zone's list that the cluster does not know (they still have to join).
-    not_joined: Vec<String>,
-    /// The CRL the zone publishes (`None`: it has revoked nothing), when this node's
-    /// zone root signed it.
-    crl: Option<CrlSummary>,
-}
+use rows::{AlarmRow, ClusterStatus, MemberRow};
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let super::Cluster {
+    let crate::access::Cluster {
         runtime,
         creds,
         view,
-    } = super::ask_cluster(&node, config)?;
+    } = crate::access::ask_cluster(&node, config)?;
     let probes: Vec<(String, bool)> = view
         .members
         .iter()

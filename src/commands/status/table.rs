@@ -1,7 +1,7 @@
 //! `status`'s table: one row per member, then what is wrong, the alarms, the quorum and,
 //! while an alarm is active, why writes are refused and the fix.
 
-use super::{AlarmRow, ClusterStatus};
+use super::rows::{AlarmRow, ClusterStatus};
 use crate::maintenance::human_size;
 
 pub(super) fn table(status: &ClusterStatus) -> String {

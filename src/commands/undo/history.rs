@@ -55,7 +55,7 @@ pub async fn read(
         Err(Fail::Refused(reason)) => return Err(cluster_error("the keys now", reason)),
         Err(Fail::Other(reason)) => {
             let endpoints = crate::cluster::client_endpoints(&node.members).join(",");
-            return Err(crate::commands::unreachable(&[(endpoints, reason)], config));
+            return Err(crate::access::unreachable(&[(endpoints, reason)], config));
         }
     };
     if point > revision {

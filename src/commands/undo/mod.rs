@@ -16,12 +16,13 @@
 //!
 //! - [`history`]: the keys now and at the point, and their changes in between (the
 //!   changes from etcd through [`watch`]);
-//! - [`plan`]: what to write (pure);
+//! - [`plan`]: what to write (pure); [`show`] how a key is printed;
 //! - [`apply`]: the guarded transactions.
 
 pub mod apply;
 pub mod history;
 pub mod plan;
+mod show;
 mod watch;
 
 use std::path::Path;
@@ -32,6 +33,7 @@ use crate::backup::pitr;
 use crate::cluster_api;
 use crate::config::node::Node;
 use plan::{Action, Kind, Plan};
+use show::show_key;
 
 pub struct Undo<'a> {
     pub config: &'a Path,
@@ -79,7 +81,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         }
     };
     let prefix = undo.prefix.as_bytes();
-    let creds = crate::commands::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node, config)?;
     let runtime = cluster_api::runtime()?;
     let endpoints = crate::cluster::client_endpoints(&node.members);
     runtime.block_on(async {
@@ -89,7 +91,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
             cluster_api::CALL_DEADLINE,
         ))
         .await
-        .map_err(|reason| crate::commands::unreachable(&[(endpoints.join(","), reason)], config))?;
+        .map_err(|reason| crate::access::unreachable(&[(endpoints.join(","), reason)], config))?;
         let read = history::read(&client, &node, config, prefix, point).await?;
         if let Some(newest) = read.from_chain {
             println!(
@@ -127,16 +129,6 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
             }
         }
     })
-}
-
-/// A key as UTF-8 when it is, with control characters escaped; else with every byte
-/// outside printable ASCII escaped.
-pub fn show_key(key: &[u8]) -> String {
-    match std::str::from_utf8(key) {
-        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
-        Ok(text) => text.escape_debug().to_string(),
-        Err(_) => key.escape_ascii().to_string(),
-    }
 }
 
 /// The line of one action of the plan.
@@ -220,14 +212,6 @@ fn print_applied(applied: &apply::Applied<'_>, point: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_print_as_text_when_they_are_and_escaped_otherwise() {
-        assert_eq!(show_key(b"services/a"), "services/a");
-        assert_eq!(show_key("services/é".as_bytes()), "services/é");
-        assert_eq!(show_key(b"a\nb"), "a\\nb");
-        assert_eq!(show_key(b"a\xffb"), "a\\xffb");
-    }
 
     #[test]
     fn lines_name_the_key_and_the_revision_never_the_value() {

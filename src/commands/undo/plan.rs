@@ -140,7 +140,7 @@ fn check_accounted(
     changes: &[i64],
 ) -> Result<(), String> {
     let (point, through) = (history.revision, history.through);
-    let shown = super::show_key(key);
+    let shown = super::show::show_key(key);
     if changes.iter().any(|&r| r <= point || r > through) {
         return Err(format!(
             "the history lists a change of {shown} outside revisions {}..={through}",

@@ -147,7 +147,7 @@ pub(super) fn merge(history: &mut PrefixHistory, watched: Watched, to: i64) -> R
             if !linked || change.revision <= history.through || change.revision > to {
                 return Err(format!(
                     "the watch's change of {} at revision {} does not follow the one before it (a change is missing)",
-                    super::show_key(&key),
+                    super::show::show_key(&key),
                     change.revision
                 ));
             }

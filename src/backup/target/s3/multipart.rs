@@ -7,7 +7,7 @@ use std::io::Read;
 use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload};
 
 use super::super::retry::{self, Failure, Policy};
-use super::{S3Target, MAX_PARTS};
+use super::store::{S3Target, MAX_PARTS};
 
 impl S3Target {
     pub(super) fn put_multipart(

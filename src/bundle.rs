@@ -1,5 +1,5 @@
-//! What `activate` writes: a node's bundle (node.toml, pki/ca.crt, pki/node.crt,
-//! pki/node.key) or, answering a node's request, the same without the key.
+//! What `activate` and `bootstrap` write: a node's bundle (node.toml, pki/ca.crt,
+//! pki/node.crt, pki/node.key) or, answering a node's request, the same without the key.
 //!
 //! Invariants: a bundle and an answer come from one writer ([`write_answer`]), so an
 //! answer installed beside its key is byte for byte what `activate --node` lays out;

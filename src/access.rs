@@ -1,0 +1,88 @@
+//! How a command reaches the node's running cluster: the node's leaves ready to use, its
+//! client credentials, the other members' client URLs, the first answer of any member,
+//! and the one line when none answered.
+//!
+//! Invariants: a client certificate is used only after the node CA was checked to cover
+//! the node's identity (as `env` does); `[external]` leaves are validated, never issued;
+//! the node CA's leaves are issued only when missing or due (and then logged); "no member
+//! answered" is one error naming every endpoint's reason, the config and the fix.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use zone_pki::{Error, LeafKind};
+
+use crate::cluster_api::Credentials;
+use crate::config::node::Node;
+use crate::leaves::{self, LeafPaths, Outcome};
+
+/// The node's leaves, ready to use: `[external]` ones validated for `external_kinds`,
+/// else the node CA's set reused, or issued when missing or due.
+pub fn current_leaves(node: &Node, external_kinds: &[LeafKind]) -> Result<LeafPaths, Error> {
+    if let Some(paths) = &node.external {
+        crate::inspection::validate_external(node, paths, external_kinds)?;
+        return Ok(paths.clone());
+    }
+    let (paths, outcome) = leaves::ensure(node, &node.identity())?;
+    if let Outcome::Issued { reason } = outcome {
+        tracing::info!("issued new certificates ({reason})");
+    }
+    Ok(paths)
+}
+
+/// What `join`, `leave` and `status` talk to the cluster with: the node's client
+/// certificate, after the same checks as `env`.
+pub fn client_credentials(node: &Node, config: &Path) -> Result<Arc<Credentials>, Error> {
+    node.check_node_ca_covers(&node.identity())
+        .map_err(|e| e.file(config))?;
+    Credentials::load(&current_leaves(node, &[LeafKind::Client])?)
+}
+
+/// The running cluster as the first of the zone's members to answer lists it, with what
+/// `leave` and `status` ask it more with.
+pub struct Cluster {
+    pub runtime: tokio::runtime::Runtime,
+    pub creds: Arc<Credentials>,
+    pub view: crate::cluster_api::ClusterView,
+}
+
+/// Asks every member of the node's list at once, with the node's client certificate.
+pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
+    let creds = client_credentials(node, config)?;
+    let runtime = crate::cluster_api::runtime()?;
+    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let view = runtime
+        .block_on(crate::cluster_api::view(&endpoints, &creds))
+        .map_err(|failures| unreachable(&failures, config))?;
+    Ok(Cluster {
+        runtime,
+        creds,
+        view,
+    })
+}
+
+/// The client URLs of the zone's members other than this node: where to reach the
+/// running cluster from a node that may not be serving yet.
+pub fn other_members(node: &Node) -> Vec<String> {
+    node.members
+        .iter()
+        .filter(|m| m.node_name != node.name)
+        .map(crate::cluster::client_url)
+        .collect()
+}
+
+/// The one line for "no member answered", with each endpoint's reason.
+pub fn unreachable(failures: &[(String, String)], config: &Path) -> Error {
+    let reasons: Vec<String> = failures.iter().map(|(e, r)| format!("{e}: {r}")).collect();
+    Error::new(format!(
+        "no member of the zone's cluster answered ({})",
+        if reasons.is_empty() {
+            "the member list names no other member".to_string()
+        } else {
+            reasons.join("; ")
+        }
+    ))
+    .file(config)
+    .field("etcd")
+    .fix("start the members (zone-etcd launch) or check the member list and the network")
+}

@@ -1,0 +1,99 @@
+//! What every term of `backup run` needs, loaded and checked once before the first
+//! campaign: the node, its targets, the recipients, its client credentials, etcdutl, the
+//! trusted roots, the local chain and the state the writer and shippers share.
+//!
+//! Invariants: every problem found here is one the operator fixes (a zone without a
+//! backup target, a bad recipient, a target that does not open), reported before the
+//! node campaigns; the local member comes first among the endpoints (it answers fastest
+//! and is the one this node vouches for).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zone_pki::{CertInfo, Error};
+
+use super::{retain, ship, writer};
+use crate::backup::crypto;
+use crate::backup::local::LocalChain;
+use crate::backup::settings::BackupSettings;
+use crate::backup::signing::Signer;
+use crate::backup::target::{self, Target};
+use crate::cluster_api::Credentials;
+use crate::config::node::Node;
+
+/// Everything a term needs, loaded and checked before the first campaign.
+pub struct Context {
+    pub node: Node,
+    pub node_name: String,
+    pub zone: String,
+    pub session: String,
+    pub settings: BackupSettings,
+    pub endpoints: Vec<String>,
+    pub creds: Arc<Credentials>,
+    pub etcdutl: PathBuf,
+    pub local: Arc<LocalChain>,
+    pub recipients: Vec<age::x25519::Recipient>,
+    pub roots: Vec<CertInfo>,
+    pub targets: Vec<Arc<dyn Target>>,
+    pub guard: Arc<writer::LeaseGuard>,
+    pub bell: Arc<ship::Bell>,
+    /// The writer's retention orders, for the shippers.
+    pub orders: Arc<retain::Orders>,
+}
+
+impl Context {
+    /// The node's signer, issued or renewed as needed (it outlives a term).
+    pub fn signer(&self) -> Result<Signer, Error> {
+        Signer::for_node(&self.node)
+    }
+}
+
+/// Loads and checks everything a term needs; every problem here is one the operator fixes.
+pub fn prepare(config: &Path) -> Result<Context, Error> {
+    let node = Node::load(config)?;
+    if !node.backup.enabled() {
+        return Err(Error::new("the zone has no backup target")
+            .file(config)
+            .field("backup.target")
+            .fix("add [backup] with recipients and a [[backup.target]] to the zone file, then copy it to the nodes (or sign the zone document again)"));
+    }
+    let base = config.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let targets = node
+        .backup
+        .targets
+        .iter()
+        .map(|spec| target::open(spec, &base).map(Arc::from))
+        .collect::<Result<Vec<Arc<dyn Target>>, _>>()
+        .map_err(|e| e.file(config))?;
+    let recipients =
+        crypto::parse_recipients(&node.backup.recipients).map_err(|e| e.file(config))?;
+    let creds = crate::access::client_credentials(&node, config)?;
+    let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
+    let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
+    let local = Arc::new(LocalChain::open(&node.state_dir)?);
+    Signer::for_node(&node)?;
+    // The local member first: it answers fastest and is the one this node vouches for.
+    let mut members: Vec<_> = node.members.iter().collect();
+    members.sort_by_key(|m| m.node_name != node.name);
+    let endpoints = members
+        .iter()
+        .map(|m| crate::cluster::client_url(m))
+        .collect();
+    Ok(Context {
+        node_name: node.name.clone(),
+        zone: node.zone.clone(),
+        session: writer::new_session(),
+        settings: node.backup.clone(),
+        endpoints,
+        creds,
+        etcdutl,
+        local,
+        recipients,
+        roots,
+        targets,
+        guard: Arc::new(writer::LeaseGuard::default()),
+        bell: Arc::new(ship::Bell::default()),
+        orders: Arc::new(retain::Orders::default()),
+        node,
+    })
+}

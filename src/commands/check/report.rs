@@ -1,0 +1,64 @@
+//! What `check` found: a [`Report`] of the node's certificates, its other problems, the
+//! etcd a launch would run and the CRL it holds; the text, JSON and Prometheus renderings
+//! all read this one value.
+//!
+//! Invariants: `ok` is true only when no certificate and nothing else has a problem; a
+//! node whose config does not load is a report of that one problem (so metrics say it is
+//! broken instead of keeping the last run's numbers).
+
+use serde::Serialize;
+use zone_pki::Error;
+
+use crate::inspection::{problem, Problem, Row};
+
+#[derive(Debug, Serialize)]
+pub(super) struct Report {
+    pub(super) node: String,
+    pub(super) ok: bool,
+    pub(super) certificates: Vec<Row>,
+    /// Problems that belong to no certificate: the node config, directory modes, etcd.
+    pub(super) other_problems: Vec<Problem>,
+    /// The etcd binary of a member (`None` for a node that runs no etcd, or whose config
+    /// did not load).
+    pub(super) etcd: Option<EtcdBinary>,
+    /// The zone's CRL as this node holds it (`None`: nothing revoked, or not known here).
+    pub(super) crl: Option<crate::revocation::summary::CrlSummary>,
+}
+
+/// The etcd a launch of this node would run.
+#[derive(Debug, Serialize)]
+pub(super) struct EtcdBinary {
+    pub(super) path: String,
+    /// `None` when it is not an etcd the launcher runs (the problem says why).
+    pub(super) version: Option<String>,
+    pub(super) warnings: Vec<String>,
+}
+
+impl Report {
+    /// Every problem: those of the certificates and the others.
+    pub(super) fn problem_count(&self) -> usize {
+        self.certificates
+            .iter()
+            .map(|r| r.problems.len())
+            .sum::<usize>()
+            + self.other_problems.len()
+    }
+
+    /// The report of a node whose config could not be read: that one problem.
+    pub(super) fn unreadable(error: &Error) -> Report {
+        Report {
+            node: String::new(),
+            ok: false,
+            certificates: Vec::new(),
+            other_problems: vec![problem(
+                match error.file_path() {
+                    Some(file) => format!("{}: {}", file.display(), error.problem()),
+                    None => error.problem().to_string(),
+                },
+                error.fix_text().unwrap_or("fix the node config"),
+            )],
+            etcd: None,
+            crl: None,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! What `status` shows: the cluster's [`ClusterStatus`] with one [`MemberRow`] per member
+//! and its active alarms; the table and the JSON output both read this one value.
+//!
+//! Invariants: `fault_tolerance` is 0 once quorum is lost; `writes_refused` holds exactly
+//! when an alarm is active or there is no quorum, and then `writes_refused_because` says
+//! why; a member's `problem` is set exactly when it is not healthy.
+
+use serde::Serialize;
+
+use crate::revocation::summary::CrlSummary;
+
+/// One member's row (also the JSON output).
+#[derive(Debug, Serialize)]
+pub(super) struct MemberRow {
+    pub(super) name: String,
+    pub(super) id: String,
+    pub(super) role: &'static str,
+    pub(super) leader: bool,
+    pub(super) healthy: bool,
+    pub(super) peer_urls: Vec<String>,
+    pub(super) client_urls: Vec<String>,
+    pub(super) raft_index: Option<u64>,
+    pub(super) raft_term: Option<u64>,
+    pub(super) db_size: Option<i64>,
+    /// What of the database file holds data (the rest is free until a defragmentation).
+    pub(super) db_size_in_use: Option<i64>,
+    pub(super) version: Option<String>,
+    pub(super) handshake_ms: Option<f64>,
+    pub(super) problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct AlarmRow {
+    pub(super) member: String,
+    pub(super) alarm: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct ClusterStatus {
+    pub(super) zone: String,
+    pub(super) cluster_id: String,
+    pub(super) leader: Option<String>,
+    pub(super) voters: usize,
+    pub(super) healthy_voters: usize,
+    /// Voters that answered their status, with or without a quorum behind them.
+    pub(super) answering_voters: usize,
+    /// Whether a linearizable read went through: a leader with a quorum exists.
+    pub(super) quorum: bool,
+    /// How many more voters may fail before quorum is lost (0 when it already is).
+    pub(super) fault_tolerance: usize,
+    /// etcd's cluster version (the lowest minor series among the members), as a member
+    /// reports it.
+    pub(super) cluster_version: Option<String>,
+    /// The format of the members' data (etcd 3.6 and later say it; what etcd's downgrade
+    /// moves back before older binaries may run), as a member reports it.
+    pub(super) storage_version: Option<String>,
+    /// What the zone does next between etcd releases (an upgrade or downgrade under way,
+    /// a patch owed before the next minor version; see [`crate::etcd::path::next_step`]).
+    pub(super) next_step: Option<String>,
+    /// Known defects of the etcd releases the members run (the launcher's version table).
+    pub(super) warnings: Vec<String>,
+    /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are
+    /// refused; CORRUPT: the members' data disagree).
+    pub(super) alarms: Vec<AlarmRow>,
+    /// Whether the cluster refuses writes now: an active alarm, or no quorum.
+    pub(super) writes_refused: bool,
+    /// Why, when it does: each alarm with its cause, or the lost quorum.
+    pub(super) writes_refused_because: Option<String>,
+    /// What to do when the cluster is not sound (the fix of the exit status' error line).
+    pub(super) fix: Option<String>,
+    pub(super) members: Vec<MemberRow>,
+    /// Members of the zone's list that the cluster does not know (they still have to join).
+    pub(super) not_joined: Vec<String>,
+    /// The CRL the zone publishes (`None`: it has revoked nothing), when this node's
+    /// zone root signed it.
+    pub(super) crl: Option<CrlSummary>,
+}

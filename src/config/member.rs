@@ -1,0 +1,104 @@
+//! One etcd member of a zone: as written in a zone file or node.toml ([`RawMember`]) and
+//! validated ([`Member`]), how the other nodes reach it ([`Protocol`]), and its ports.
+//!
+//! Invariants: a [`Member`] exists only through the member list's validation
+//! ([`super::members::validate_members`]), which keeps names, addresses and ports valid
+//! and unique; a cyfs member has no address (it is reached at [`TUNNEL_HOST`]); a member
+//! written back ([`RawMember::from`]) reads back the same. Pure.
+
+use serde::{Deserialize, Serialize};
+use zone_pki::Host;
+
+pub const DEFAULT_PEER_PORT: u16 = 2380;
+pub const DEFAULT_CLIENT_PORT: u16 = 2379;
+
+/// How the other nodes reach a member (the zone file's `protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// At its address (or node name), directly.
+    #[default]
+    Https,
+    /// Only through the zone gateway's tunnels: every node reaches it at its own ports on
+    /// `127.0.0.1`, where its gateway listens and carries the connection to the member's
+    /// node (`zone-etcd gateway` writes that configuration). Member validation keeps
+    /// those ports unique in the zone.
+    Cyfs,
+}
+
+impl Protocol {
+    /// As written in a zone file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Https => "https",
+            Protocol::Cyfs => "cyfs",
+        }
+    }
+}
+
+/// Where every node reaches a cyfs member: its gateway's listener on loopback.
+pub const TUNNEL_HOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// One etcd member of the zone, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub node_name: String,
+    /// `None` when the zone file leaves it empty: the node name is used (always `None`
+    /// for a cyfs member, reached at [`TUNNEL_HOST`]).
+    pub address: Option<Host>,
+    pub peer_port: u16,
+    pub client_port: u16,
+    pub protocol: Protocol,
+}
+
+/// Whether any member of the list is reached through the gateway's tunnels: then peer
+/// connections may arrive from `127.0.0.1`, and every peer certificate must say so.
+pub fn has_tunnels(members: &[Member]) -> bool {
+    members.iter().any(|m| m.protocol == Protocol::Cyfs)
+}
+
+impl Member {
+    /// The port of its metrics listener on loopback (see `cluster::metrics_url`): the peer
+    /// port + 1; the member list's validation keeps it free and within 1-65535.
+    pub fn metrics_port(&self) -> u16 {
+        self.peer_port.saturating_add(1)
+    }
+
+    /// Where peers and clients reach this member: its address, else its node name; a cyfs
+    /// member at [`TUNNEL_HOST`].
+    pub fn host(&self) -> Host {
+        if self.protocol == Protocol::Cyfs {
+            return Host::Ip(TUNNEL_HOST);
+        }
+        self.address
+            .clone()
+            .unwrap_or_else(|| Host::Dns(self.node_name.clone()))
+    }
+}
+
+/// One `[[etcd]]` entry as written; also how node.toml stores the member list.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    #[serde(default)]
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub peer_port: Option<i64>,
+    #[serde(default)]
+    pub client_port: Option<i64>,
+}
+
+impl From<&Member> for RawMember {
+    fn from(m: &Member) -> Self {
+        RawMember {
+            node_name: Some(m.node_name.clone()),
+            protocol: Some(m.protocol.as_str().into()),
+            address: Some(m.address.as_ref().map(Host::to_string).unwrap_or_default()),
+            peer_port: Some(m.peer_port.into()),
+            client_port: Some(m.client_port.into()),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The etcd a start would exec: found, identified by the version table, and admitted by
+//! the running cluster's version.
+//!
+//! Invariants: an etcd the launcher does not support is refused before anything is
+//! written (the version cache is written only with [`Remember::Yes`]); its known defects
+//! are logged as warnings, never refusals; an etcd the running cluster's version would
+//! stop (older, or a minor version skipped), or a step etcd's guides forbid (the next
+//! minor version before every member runs the patch it needs, 3.7 over what 3.5 wrote), is
+//! refused with exit 78; a member or cluster that does not tell its versions is no
+//! refusal (etcd itself still checks).
+
+use std::path::{Path, PathBuf};
+
+use zone_pki::Error;
+
+use crate::cluster_api::Credentials;
+use crate::config::node::Node;
+use crate::etcd::{self, Profile, Remember, Version};
+
+/// The etcd this node runs and what the launcher makes of it (the version table); its
+/// known defects are logged as warnings. Refused before anything is written when it is not
+/// an etcd the launcher supports.
+pub fn local_etcd(
+    node: &Node,
+    config: &Path,
+    remember: Remember,
+) -> Result<(PathBuf, Profile), Error> {
+    let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let profile = etcd::identify(&binary, &node.state_dir, remember, config)?;
+    for warning in &profile.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok((binary, profile))
+}
+
+/// Refuses to start this node's etcd in the cluster `view` shows (as `view.answered_by`
+/// told it) when etcd would stop it, or when it would take a step etcd's upgrade guides
+/// forbid: older than the cluster's version, a minor version skipped, or the next minor
+/// version before every other member runs the patch that step needs (each started member
+/// is asked its release). A member that does not tell its versions (or a cluster that has
+/// not decided one yet) is no refusal: etcd itself still checks.
+pub fn check_upgrade(
+    profile: &Profile,
+    view: &crate::cluster_api::ClusterView,
+    own_name: &str,
+    creds: &Credentials,
+    config: &Path,
+) -> Result<(), Error> {
+    let endpoint = &view.answered_by;
+    let versions = match crate::cluster_api::versions(endpoint, creds) {
+        Ok(versions) => versions,
+        Err(reason) => {
+            tracing::warn!(
+                "not checking etcd's version against the cluster's: {endpoint}: {reason}"
+            );
+            return Ok(());
+        }
+    };
+    let Some(cluster) = Version::parse(&versions.cluster) else {
+        return Ok(());
+    };
+    // Only a step up a minor version needs the others' releases.
+    let members: Vec<(String, Version)> = if profile.version.series() > cluster.series() {
+        view.members
+            .iter()
+            .filter(|m| m.started() && m.name != own_name)
+            .filter_map(|m| {
+                let told = m
+                    .client_urls
+                    .iter()
+                    .find_map(|url| crate::cluster_api::versions(url, creds).ok())?;
+                Some((m.name.clone(), Version::parse(&told.server)?))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match etcd::path::upgrade_refusal(profile.version, cluster, &members) {
+        None => Ok(()),
+        Some((problem, fix)) => Err(Error::new(format!(
+            "{problem}; the cluster's version is {} (asked at {endpoint})",
+            versions.cluster
+        ))
+        .file(config)
+        .field("etcd_bin")
+        .fix(fix)
+        .permanent()),
+    }
+}
+
+/// Refuses an etcd that cannot replay this member's log (3.7 over entries 3.5 wrote; see
+/// [`etcd::path::replay_refusal`]). The log is read only for etcd 3.7 and later.
+pub fn check_replay(node: &Node, release: &Profile, config: &Path) -> Result<(), Error> {
+    if release.version.series() < (3, 7) {
+        return Ok(());
+    }
+    let last_v2 = crate::wal::entries_before_3_6(&node.data_dir)?;
+    match etcd::path::replay_refusal(release.version, last_v2) {
+        None => Ok(()),
+        Some((problem, fix)) => Err(Error::new(problem)
+            .file(config)
+            .field("etcd_bin")
+            .fix(fix)
+            .permanent()),
+    }
+}

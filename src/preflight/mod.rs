@@ -1,0 +1,140 @@
+//! What every start of etcd on this node checks first, below the commands: `launch` and
+//! `join` call [`check`] (then `launch` calls [`before_exec`]), and both start etcd's
+//! helpers through [`helpers::start`]. Nothing here imports a command.
+//!
+//! [`check`], in this order (each refusal one line naming the file or field and the fix;
+//! a refusal before the version cache is written writes nothing):
+//! 1. the node CA covers this node's identity; the listen address is this machine's;
+//! 2. (not for a dry run) the zone gateway listens for the cyfs peers ([`gateway`]);
+//!    (`launch`) this member's listen addresses are free and no earlier etcd runs on its
+//!    data directory, waiting a bounded time for one that is stopping ([`held`]; `join`
+//!    keeps its own refusals of a member that still runs, which name the fix for it);
+//! 3. the etcd binary and its version ([`etcd`]);
+//! 4. (`launch`, also a dry run) what the data directory holds;
+//! 5. (not for a dry run) the leaves are current ([`crate::access::current_leaves`]) and
+//!    the zone's revocations are installed ([`crate::revocation::before_start`]).
+//!
+//! [`before_exec`] (`launch` only): over an empty data directory, the first-start rules
+//! ([`fresh`]); over existing data, the restart and upgrade guards ([`restart`]); then
+//! the peer URL this launch starts with is remembered.
+//!
+//! Invariants: the checks run in the order above, every start the same; a refusal a
+//! person must cure exits 78 ([`zone_pki::Error::permanent`]); nothing here writes
+//! before step 3.
+
+pub mod etcd;
+pub mod fresh;
+pub mod gateway;
+pub mod held;
+pub mod helpers;
+pub mod others;
+pub mod procfs;
+pub mod restart;
+
+use std::path::{Path, PathBuf};
+
+use zone_pki::{Error, LeafKind};
+
+use crate::config::node::Node;
+use crate::config::zone::Member;
+use crate::etcd::{Profile, Remember};
+use crate::first_start::record;
+use crate::leaves::LeafPaths;
+use crate::wal::{self, LocalMember};
+
+/// Which start is checked: it decides which checks run and which leaves must be current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// `launch --dry-run`: only what the printed command line needs; nothing written.
+    DryRun,
+    /// `launch`: the server and peer leaves.
+    Launch,
+    /// `join`: every leaf (it talks to the cluster as a client before etcd starts).
+    Join,
+}
+
+/// What the checks found, for the start to go on with.
+pub struct Ready {
+    /// The etcd binary to exec, and what the version table makes of it.
+    pub binary: PathBuf,
+    pub release: Profile,
+    /// The member the data directory holds (`None`: empty). Read only for a launch: a
+    /// join reads it later, under the state lock.
+    pub local: Option<LocalMember>,
+    /// The node's leaves, current (`None` for a dry run, which makes none).
+    pub tls: Option<LeafPaths>,
+}
+
+/// The checks before `start` (see the module's order).
+pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
+    node.check_node_ca_covers(&node.identity())
+        .map_err(|e| e.file(config))?;
+    node.check_listen_address().map_err(|e| e.file(config))?;
+    if start != Start::DryRun {
+        gateway::require_listeners(node, config)?;
+    }
+    if start == Start::Launch {
+        if let Some(member) = node.member() {
+            held::wait_until_free(node, member, config)?;
+        }
+    }
+    let remember = if start == Start::DryRun {
+        Remember::No
+    } else {
+        Remember::Yes
+    };
+    let (binary, release) = etcd::local_etcd(node, config, remember)?;
+    let local = match start {
+        Start::Join => None,
+        Start::DryRun | Start::Launch => wal::local_member(&node.data_dir)?,
+    };
+    let kinds: &[LeafKind] = match start {
+        Start::DryRun => {
+            return Ok(Ready {
+                binary,
+                release,
+                local,
+                tls: None,
+            })
+        }
+        Start::Launch => &[LeafKind::Server, LeafKind::Peer],
+        Start::Join => &LeafKind::ALL,
+    };
+    let tls = crate::access::current_leaves(node, kinds).map_err(|e| e.file(config))?;
+    crate::revocation::before_start(node, config)?;
+    Ok(Ready {
+        binary,
+        release,
+        local,
+        tls: Some(tls),
+    })
+}
+
+/// A launch's last checks before it execs etcd: the first-start rules over an empty data
+/// directory ([`fresh`]), the restart and upgrade guards over existing data ([`restart`]),
+/// then the peer URL is remembered. Returns the member ID to promote when this member is
+/// still a learner.
+pub fn before_exec(
+    node: &Node,
+    member: &Member,
+    tls: &LeafPaths,
+    local: Option<LocalMember>,
+    release: &Profile,
+    token: &str,
+    config: &Path,
+) -> Result<Option<u64>, Error> {
+    let learner = match local {
+        None => {
+            fresh::may_start(node, member, tls, token, config)?;
+            None
+        }
+        Some(local) => {
+            let learner = restart::check_restart(node, member, tls, local, release, config)?;
+            etcd::check_replay(node, release, config)?;
+            record::remember(&node.state_dir, local)?;
+            learner
+        }
+    };
+    restart::remember_peer_url(node, &crate::cluster::peer_url(member))?;
+    Ok(learner)
+}

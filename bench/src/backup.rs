@@ -400,32 +400,6 @@ fn backup_runs(zone: &Zone, tag: &str) -> Result<Vec<Process>> {
         .collect()
 }
 
-/// CPU time (user + system) a process has used, in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    Some(ticks / hz)
-}
-
-/// The peak resident set (VmHWM) of a process, in KiB.
-fn vm_hwm_kib(pid: u32) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 struct Bench {
     zone: Zone,
     identities: Identities,
@@ -502,7 +476,7 @@ impl Bench {
     /// Records the peak memory of the runs: the active node's and the others'.
     fn record_memory(&mut self, runs: &[Process], active: &str) {
         for (i, run) in runs.iter().enumerate() {
-            if let Some(kib) = vm_hwm_kib(run.pid()) {
+            if let Some(kib) = status_kib(run.pid(), "VmHWM") {
                 if self.zone.members[i].0 == active {
                     self.active_kib.push(kib);
                 } else {

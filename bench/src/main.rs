@@ -2,12 +2,13 @@
 //!
 //! Run it in release from the repository (`scripts/bench.sh` does): it drives the
 //! release `zone-etcd` built beside it, the bundled etcd in bin/, openssl, and for the
-//! backup section SeaweedFS's `weed` and Debian's `age-keygen`; zones run on 127.0.69.x
-//! and 127.0.71-78.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
+//! backup section SeaweedFS's `weed` and Debian's `age-keygen`, for the etcd section
+//! Debian's etcd 3.5.30 (`scripts/fetch-etcd.sh --compat`); zones run on 127.0.68.x,
+//! 127.0.69.x, 127.0.71-78.x and 127.0.80-81.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -20,6 +21,7 @@ mod rotation;
 mod seaweed;
 mod snapshots;
 mod support;
+mod versions;
 mod writer;
 
 use std::path::PathBuf;
@@ -29,11 +31,12 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 9] = [
-    "pki", "launch", "rotation", "memory", "maintain", "churn", "snapshot", "backup", "pitr",
+const SECTIONS: [&str; 10] = [
+    "pki", "launch", "etcd", "rotation", "memory", "maintain", "churn", "snapshot", "backup",
+    "pitr",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N]";
 
 struct Args {
     runs: usize,
@@ -171,6 +174,9 @@ fn run() -> Result<()> {
     }
     if wants("launch") {
         results["launch"] = launch::run(work.path(), args.runs)?;
+    }
+    if wants("etcd") {
+        results["etcd"] = versions::run(work.path(), args.runs)?;
     }
     if wants("rotation") {
         results["rotation"] = rotation::run(work.path(), args.runs)?;
@@ -327,6 +333,62 @@ fn table(r: &Value) -> String {
                 },
             ]);
         }
+    }
+    if let Some(e) = r.get("etcd") {
+        let (new, old, ratio) = (
+            &e["releases"]["3.6.15"]["medians"],
+            &e["releases"]["3.5.30"]["medians"],
+            &e["ratios"],
+        );
+        let mb = |v: &Value| f(v) / 1024.0;
+        let keys = format!("{} keys of {} B", e["keys"], e["value_bytes"]);
+        for (what, key) in [
+            (
+                format!("etcd 3.6.15 RSS of a member, {keys}"),
+                "rss_member_kib",
+            ),
+            (
+                format!("etcd 3.6.15 RSS of 3 members, {keys}"),
+                "rss_sum_kib",
+            ),
+            (
+                "etcd 3.6.15 RSS of a member, empty".to_string(),
+                "rss_empty_member_kib",
+            ),
+        ] {
+            rows.push([
+                what,
+                format!("{:.1} MB", mb(&new[key])),
+                format!("3.5.30 {:.1} MB", mb(&old[key])),
+                format!("x{:.3}", f(&ratio[key])),
+                "ratio, same run".into(),
+            ]);
+        }
+        rows.push([
+            "etcd 3.6.15 writer p50/p99, steady load".into(),
+            format!("{:.2}/{:.2} ms", f(&new["p50_ms"]), f(&new["p99_ms"])),
+            format!(
+                "3.5.30 {:.2}/{:.2} ms",
+                f(&old["p50_ms"]),
+                f(&old["p99_ms"])
+            ),
+            format!("x{:.3}/x{:.3}", f(&ratio["p50_ms"]), f(&ratio["p99_ms"])),
+            "ratio, same run".into(),
+        ]);
+        rows.push([
+            format!("etcd 3.6.15 {keys}, 8 clients"),
+            format!("{:.0} writes/s", f(&new["fill_writes_per_s"])),
+            format!("3.5.30 {:.0} writes/s", f(&old["fill_writes_per_s"])),
+            format!("x{:.3}", f(&ratio["fill_writes_per_s"])),
+            "ratio, same run".into(),
+        ]);
+        rows.push([
+            "etcd 3.6.15 3-member zone launch to healthy".into(),
+            format!("{:.0} ms", f(&new["healthy_ms"])),
+            format!("3.5.30 {:.0} ms", f(&old["healthy_ms"])),
+            format!("x{:.3}", f(&ratio["healthy_ms"])),
+            "election noise".into(),
+        ]);
     }
     if let Some(rot) = r.get("rotation") {
         let failed = rot["failed"].as_u64().unwrap_or(u64::MAX);

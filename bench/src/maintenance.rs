@@ -209,13 +209,20 @@ pub fn churn(dir: &Path, seconds: u64) -> Result<Value> {
 
 /// What a writer saw: each request's latency (ms), and the failures.
 #[derive(Default)]
-struct Seen {
-    latencies: Vec<f64>,
-    failed: Vec<String>,
+pub(crate) struct Seen {
+    pub latencies: Vec<f64>,
+    pub failed: Vec<String>,
 }
 
-/// A writer putting new keys every 10 ms, round-robin over every member, until stopped.
-fn writer(zone: &Zone, client: &TlsClient, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Seen> {
+/// A writer putting new keys `load/<n>` = `value` every 10 ms, round-robin over every
+/// member, until stopped.
+pub(crate) fn writer(
+    zone: &Zone,
+    client: &TlsClient,
+    value: &[u8],
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Seen> {
+    let value = value.to_vec();
     let bases: Vec<String> = (0..zone.members.len())
         .map(|i| zone.client_url(i))
         .collect();
@@ -226,7 +233,7 @@ fn writer(zone: &Zone, client: &TlsClient, stop: Arc<AtomicBool>) -> std::thread
         while !stop.load(Ordering::SeqCst) {
             let i = n % bases.len();
             let started = Instant::now();
-            match put(&agents[i], &bases[i], &format!("load/{n}"), b"v") {
+            match put(&agents[i], &bases[i], &format!("load/{n}"), &value) {
                 Ok(()) => seen.latencies.push(ms(started.elapsed())),
                 Err(e) => seen.failed.push(e),
             }
@@ -276,7 +283,7 @@ pub fn latency(dir: &Path, runs: usize) -> Result<Value> {
         let window =
             Duration::from_millis(maintain_ms.last().copied().unwrap_or(3000.0).max(3000.0) as u64);
         let stop = Arc::new(AtomicBool::new(false));
-        let handle = writer(&zone, &client, stop.clone());
+        let handle = writer(&zone, &client, b"v", stop.clone());
         std::thread::sleep(window + Duration::from_millis(500));
         stop.store(true, Ordering::SeqCst);
         let seen = handle.join().map_err(|_| "writer panicked")?;
@@ -284,7 +291,7 @@ pub fn latency(dir: &Path, runs: usize) -> Result<Value> {
         without.failed.extend(seen.failed);
         // With: maintain defragments the three members one by one meanwhile.
         let stop = Arc::new(AtomicBool::new(false));
-        let handle = writer(&zone, &client, stop.clone());
+        let handle = writer(&zone, &client, b"v", stop.clone());
         std::thread::sleep(Duration::from_millis(250));
         let took = timed(zone_etcd(&[
             "maintain",

@@ -69,7 +69,7 @@ fn put(agent: &ureq::Agent, base: &str, key: &str, value: &[u8]) -> Result<i64> 
 
 /// `count` puts of `bytes`-byte values under `prefix`, spread over `CLIENTS` threads and
 /// the three members; the highest revision given.
-fn write_many(
+pub(crate) fn write_many(
     zone: &Zone,
     client: &TlsClient,
     prefix: &str,

@@ -237,6 +237,21 @@ impl Zone {
         )
     }
 
+    /// Points member `i`'s node.toml at another etcd binary (`etcd_bin`).
+    pub fn set_etcd_bin(&self, i: usize, etcd: &Path) -> Result<()> {
+        let config = self.config(i);
+        let text = fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("etcd_bin"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write(
+            &config,
+            &format!("etcd_bin = \"{}\"\n{kept}", etcd.display()),
+        )
+    }
+
     /// Starts `zone-etcd launch` for member `i` (etcd after the exec).
     pub fn launch(&self, i: usize) -> Result<Process> {
         let config = self.config(i);
@@ -318,6 +333,32 @@ pub fn members_toml(members: &[(String, String)]) -> String {
 
 pub fn write(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A field of /proc/<pid>/status given in kB (VmRSS, VmHWM, RssAnon, RssFile), in KiB.
+pub fn status_kib(pid: u32, field: &str) -> Option<f64> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.split_once(':').is_some_and(|(name, _)| name == field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU time (user + system) a process has used, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    Some(ticks / hz)
 }
 
 /// A process this program started, killed by its PID when dropped.

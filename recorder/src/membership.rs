@@ -179,52 +179,6 @@ pub fn set_etcd_bin(zone: &LocalZone, i: usize, etcd: &std::path::Path) -> Resul
         .map_err(|e| format!("{}: {e}", config.display()))
 }
 
-/// The older etcd of the upgrade scenario (`scripts/fetch-etcd.sh --compat`).
-pub fn old_etcd(zone: &LocalZone) -> Result<std::path::PathBuf, String> {
-    let path = zone.tools.bin_dir.join("etcd-3.4.23/etcd");
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} missing: run scripts/fetch-etcd.sh --compat",
-            path.display()
-        ))
-    }
-}
-
-/// The rolling upgrade of README "etcd versions and rolling upgrades": one member at a
-/// time stopped, pointed at Debian's etcd 3.5.30 (the bundle before 3.6; 3.4 -> 3.6 would
-/// skip a minor version), launched, healthy before the next.
-pub fn upgrade(zone: &mut LocalZone) -> Result<String, String> {
-    let new = zone.tools.bin_dir.join("etcd-3.5.30/etcd");
-    let before = cluster_version(zone)?;
-    if !before.starts_with("3.4") {
-        return Err(format!(
-            "the zone runs cluster version {before}, not 3.4 before the upgrade"
-        ));
-    }
-    for i in 0..zone.members.len() {
-        zone.terminate(i)?;
-        set_etcd_bin(zone, i, &new)?;
-        zone.launch(i)?;
-        zone.wait_healthy(HEAL)?;
-        wait_status_ok(zone, i)?;
-    }
-    let deadline = Instant::now() + HEAL;
-    loop {
-        let after = cluster_version(zone)?;
-        if after.starts_with("3.5") {
-            return Ok(format!(
-                "rolling upgrade: cluster version {before} -> {after}"
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err(format!("cluster version still {after} after the upgrade"));
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// The cluster version `zone-etcd status --json` reports.
 pub(crate) fn cluster_version(zone: &LocalZone) -> Result<String, String> {
     let out = zone.on(0, &["status", "--json"])?;

@@ -118,7 +118,7 @@ pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
         zone.install_relays()?;
     }
     if name == "upgrade" {
-        let old = membership::old_etcd(&zone)?;
+        let old = crate::versions::old_etcd(&zone)?;
         (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &old))?;
     }
     if name == "etcd-path" {
@@ -328,7 +328,7 @@ fn ca_rotate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
 
 fn upgrade(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
     at(c, 0.15)?;
-    Ok(vec![membership::upgrade(z)?])
+    Ok(vec![crate::versions::upgrade(z)?])
 }
 
 fn etcd_path(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {

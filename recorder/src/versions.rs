@@ -1,4 +1,5 @@
-//! The etcd path scenario: the zone moves along every step etcd's guides allow, from
+//! The etcd versions scenarios: the rolling upgrade 3.4.23 -> 3.5.30 (`upgrade`), and the
+//! etcd path (`etcd-path`): the zone moves along every step etcd's guides allow, from
 //! Debian's 3.5.30 (the bundle before 3.6) to etcd's official 3.5.34, 3.6.15 (the bundle)
 //! and 3.7.2, and back down through etcd's downgrade to 3.6.15 and 3.5.34 (README "etcd
 //! versions and rolling upgrades").
@@ -150,4 +151,42 @@ pub fn path(zone: &mut LocalZone) -> Result<Vec<String>, String> {
     roll(zone, "3.5.34")?;
     done.push("downgrade to 3.5: every member -> 3.5.34, cluster version 3.5".to_string());
     Ok(done)
+}
+
+/// The older etcd of the upgrade scenario (`scripts/fetch-etcd.sh --compat`).
+pub fn old_etcd(zone: &LocalZone) -> Result<std::path::PathBuf, String> {
+    release(zone, "3.4.23")
+}
+
+/// The rolling upgrade of README "etcd versions and rolling upgrades": one member at a
+/// time stopped, pointed at Debian's etcd 3.5.30 (the bundle before 3.6; 3.4 -> 3.6 would
+/// skip a minor version), launched, healthy before the next.
+pub fn upgrade(zone: &mut LocalZone) -> Result<String, String> {
+    let new = zone.tools.bin_dir.join("etcd-3.5.30/etcd");
+    let before = cluster_version(zone)?;
+    if !before.starts_with("3.4") {
+        return Err(format!(
+            "the zone runs cluster version {before}, not 3.4 before the upgrade"
+        ));
+    }
+    for i in 0..zone.members.len() {
+        zone.terminate(i)?;
+        set_etcd_bin(zone, i, &new)?;
+        zone.launch(i)?;
+        zone.wait_healthy(HEAL)?;
+        wait_status_ok(zone, i)?;
+    }
+    let deadline = Instant::now() + HEAL;
+    loop {
+        let after = cluster_version(zone)?;
+        if after.starts_with("3.5") {
+            return Ok(format!(
+                "rolling upgrade: cluster version {before} -> {after}"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("cluster version still {after} after the upgrade"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

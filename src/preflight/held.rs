@@ -24,7 +24,7 @@ use crate::cluster;
 use crate::config::node::Node;
 use crate::config::zone::Member;
 
-use super::procfs::absolute;
+use super::procfs::{absolute, database_locked, listening_sockets};
 pub use super::procfs::{look, Listening, Process};
 
 /// The longest a start waits for this member's previous etcd to exit.
@@ -92,6 +92,15 @@ pub fn decide(
     }
 }
 
+/// Whether a closer look is needed: one of `wanted` conflicts with a listening socket, or
+/// etcd's database in the data directory is locked by a process.
+pub fn maybe_held(wanted: &[SocketAddr], listening: &[SocketAddr], database_locked: bool) -> bool {
+    database_locked
+        || wanted
+            .iter()
+            .any(|w| listening.iter().any(|l| conflicts(*w, *l)))
+}
+
 /// The addresses this member's etcd listens on for clients and peers (its metrics
 /// listener, on loopback, is left to etcd's own bind).
 pub fn listen_addresses(member: &Member, listen: Option<IpAddr>) -> Vec<SocketAddr> {
@@ -111,6 +120,12 @@ pub fn listen_addresses(member: &Member, listen: Option<IpAddr>) -> Vec<SocketAd
 pub fn wait_until_free(node: &Node, member: &Member, config: &Path) -> Result<(), Error> {
     let wanted = listen_addresses(member, node.listen_address);
     let data_dir = absolute(&node.data_dir);
+    // The usual case, cheaply: no listener on these addresses and nobody on the database
+    // (no process is looked at, so a launch stays a few milliseconds).
+    let listening: Vec<SocketAddr> = listening_sockets().into_iter().map(|(a, _)| a).collect();
+    if !maybe_held(&wanted, &listening, database_locked(&data_dir)) {
+        return Ok(());
+    }
     let deadline = Instant::now() + WAIT;
     let mut said = false;
     loop {
@@ -188,6 +203,38 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+
+    #[test]
+    fn only_a_conflicting_listener_or_a_locked_database_asks_for_a_closer_look() {
+        let wanted = [addr("127.0.5.1:2379"), addr("127.0.5.1:2380")];
+        assert!(!maybe_held(&wanted, &[], false));
+        assert!(!maybe_held(
+            &wanted,
+            &[addr("127.0.5.2:2379"), addr("127.0.5.1:2381")],
+            false
+        ));
+        assert!(maybe_held(&wanted, &[addr("127.0.5.1:2380")], false));
+        assert!(maybe_held(&wanted, &[addr("0.0.0.0:2379")], false));
+        assert!(maybe_held(&wanted, &[], true));
+    }
+
+    #[test]
+    fn a_database_another_process_holds_is_seen_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!database_locked(dir.path()), "no database, no lock");
+        let snap = dir.path().join("member/snap");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::write(snap.join("db"), b"").unwrap();
+        assert!(!database_locked(dir.path()));
+        // flock belongs to an open file description: another one's lock is seen.
+        let holder = std::fs::File::open(snap.join("db")).unwrap();
+        let held = nix::fcntl::Flock::lock(holder, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| e)
+            .unwrap();
+        assert!(database_locked(dir.path()));
+        drop(held);
+        assert!(!database_locked(dir.path()), "the probe keeps no lock");
+    }
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()

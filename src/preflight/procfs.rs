@@ -2,7 +2,8 @@
 //! and the processes that hold them, and the data directory each process names, as etcd
 //! would read it.
 //!
-//! Invariants: read-only; a process or file this user cannot read is skipped (a socket
+//! Invariants: read-only (the database lock is probed, never kept); a process or file this
+//! user cannot read is skipped (a socket
 //! whose holder cannot be seen has none), never an error; a zombie is no process (it has
 //! exited); the parsing of `/proc`'s text and of a command line is pure
 //! ([`parse_listening`], [`data_dir_of`]).
@@ -66,18 +67,41 @@ pub fn absolute(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The listening TCP sockets (address and inode) of `/proc/net/tcp` and `tcp6`: cheap,
+/// no process is looked at.
+pub fn listening_sockets() -> Vec<(SocketAddr, u64)> {
+    [("/proc/net/tcp", false), ("/proc/net/tcp6", true)]
+        .into_iter()
+        .filter_map(|(file, v6)| Some(parse_listening(&std::fs::read_to_string(file).ok()?, v6)))
+        .flatten()
+        .collect()
+}
+
+/// Whether a process holds the lock on etcd's database in `data_dir`
+/// (`member/snap/db`): bbolt takes it (flock) when etcd opens the database and lets it
+/// go when etcd has closed it, last thing before it exits. Probed by taking it, without
+/// waiting, and letting it go at once; a database that is not there is not held.
+pub fn database_locked(data_dir: &Path) -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(file) = std::fs::File::open(data_dir.join("member").join("snap").join("db")) else {
+        return false;
+    };
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(held) => {
+            drop(held);
+            false
+        }
+        Err((_, errno)) => errno == nix::errno::Errno::EWOULDBLOCK,
+    }
+}
+
 /// What listens now, and which other processes run on `data_dir`, as `/proc` shows them
 /// to this user. Reads only.
 pub fn look(data_dir: &Path) -> (Vec<Listening>, Vec<Process>) {
     let own = std::process::id();
     let mut sockets: HashMap<u64, Vec<SocketAddr>> = HashMap::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let Ok(text) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        for (addr, inode) in parse_listening(&text, v6) {
-            sockets.entry(inode).or_default().push(addr);
-        }
+    for (addr, inode) in listening_sockets() {
+        sockets.entry(inode).or_default().push(addr);
     }
     let mut holders: HashMap<u64, Process> = HashMap::new();
     let mut on_data_dir = Vec::new();

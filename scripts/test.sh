@@ -15,6 +15,9 @@
 # own service kept from starting).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started=$SECONDS
+# The time since the start, for the section lines: where the suite's minutes go.
+at() { printf '(at %dm%02ds)' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
 
 ./scripts/fetch-etcd.sh --compat
 
@@ -42,17 +45,17 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     rustup component add rustfmt clippy
 fi
 
-echo "== cargo fmt --check"
+echo "== cargo fmt --check $(at)"
 cargo fmt --all --check
-echo "== cargo clippy"
+echo "== cargo clippy $(at)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+echo "== cargo test $(at)"
 cargo test --workspace --locked --no-run
 # The package's release build runs beside the tests at the lowest CPU priority, so it only
 # takes the cycles the tests' mostly idle etcd processes leave. It holds
 # target/package.lock, the lock tests/common/sysroot.rs takes before it reuses the package
 # (while it is newer than its sources): the package and systemd tests wait for it there.
-echo "== scripts/package.sh (beside the tests, at the lowest priority)"
+echo "== scripts/package.sh (beside the tests, at the lowest priority) $(at)"
 package_log=$(mktemp)
 exec 9>target/package.lock
 flock 9
@@ -108,18 +111,22 @@ chain "compaction|compaction|"
 # tests/recovery.rs (restores and replacements, about 80 s).
 chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link" \
     "recovery|recovery|"
-# tests/pitr.rs (about 90 s, writers and backup run waiting on each other), then
-# tests/bootstrap_once.rs (about 80 s, members waiting for each other).
-chain "pitr|pitr|" "bootstrap-once|bootstrap_once|"
-# tests/revocation.rs (about 35 s, waiting on etcd and its keepers), then the etcd path's
-# recorded history (about 3 minutes: member restarts, one at a time).
+# tests/pitr.rs (about 70 s, writers and backup run waiting on each other), then
+# tests/bootstrap_once.rs (about 80 s, members waiting for each other), then the rest of
+# tests/backup.rs (about 150 s, backups against SeaweedFS and a directory).
+chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" \
+    "backup|backup|--exact --skip a_store_outage_is_caught_up_and_kills_leave_no_partial_link"
+# tests/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
+# recorded history (about 3.5 minutes: member restarts, one at a time), then
+# tests/membership.rs (about 80 s of joins and leaves).
 chain "revocation|revocation|" \
-    "etcd-path-history|consistency_scenarios|--exact the_etcd_path_up_and_back_down_has_no_anomaly"
+    "etcd-path-history|consistency_scenarios|--exact the_etcd_path_up_and_back_down_has_no_anomaly" \
+    "membership|membership|"
 # tests/zone_cluster.rs's zone on each etcd release (about a minute, its 7 zones mostly
 # waiting on etcd, one thread each), then tests/versions.rs (the upgrade paths and the
-# downgrade, about 2.5 minutes of rolling restarts).
+# downgrade, about 3 minutes of rolling restarts), then tests/ca_rotation.rs (about 60 s).
 chain "etcd-releases|zone_cluster|a_zone_on_etcd_ --test-threads=7" \
-    "etcd-versions|versions|--test-threads=5"
+    "etcd-versions|versions|--test-threads=5" "ca-rotation|ca_rotation|"
 # The tests of the installed package run last, once the package is built.
 for name in package systemd; do
     bin=$(test_binary "$name")
@@ -138,15 +145,17 @@ skips=()
 while read -r name; do skips+=(--skip "$name"); done < <(sort -u "$skip_file")
 [ "${#skips[@]}" -gt 20 ] || { echo "test.sh: only ${#skips[@]} skip arguments: the chains' test lists are missing" >&2; exit 1; }
 status=0
+echo "== the main run $(at)"
 cargo test --workspace --locked --no-fail-fast -- --exact "${skips[@]}" || status=$?
-echo "== scripts/package.sh (beside the rest)"
+echo "== scripts/package.sh (beside the rest) $(at)"
 wait "$package_pid" || status=$?
 cat "$package_log"
-echo "== the installed package: tests/package.rs and tests/systemd.rs"
+echo "== the installed package: tests/package.rs and tests/systemd.rs $(at)"
 cargo test --locked --no-fail-fast --test package --test systemd || status=$?
 for pid in "${chains[@]}"; do
     wait "$pid" || status=$?
 done
+echo "== every chain done $(at)"
 for job in "${jobs_run[@]}"; do
     echo "== $job (beside the rest): $(cat "$beside_dir/$job.cmd")"
     cat "$beside_dir/$job.log" 2>/dev/null

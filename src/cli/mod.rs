@@ -158,9 +158,6 @@ pub enum Cmd {
         /// Stop when this process (etcd) exits.
         #[arg(long, value_name = "PID")]
         watch_pid: u32,
-        /// Start the keeper in the background and return at once.
-        #[arg(long)]
-        detach: bool,
     },
     /// Internal: started by join and launch to promote this node's learner once caught up.
     #[command(hide = true)]
@@ -173,9 +170,6 @@ pub enum Cmd {
         /// Stop when this process (etcd) exits.
         #[arg(long, value_name = "PID")]
         watch_pid: u32,
-        /// Start the promoter in the background and return at once.
-        #[arg(long)]
-        detach: bool,
     },
     /// New server, peer and client certificates (new keys), used by a running etcd at once.
     Rotate {

@@ -47,14 +47,12 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::KeepRevocations {
             config,
             watch_pid,
-            detach,
-        } => crate::revocation::keeper::run(config, *watch_pid, *detach),
+        } => crate::revocation::keeper::run(config, *watch_pid),
         Cmd::PromoteLearner {
             config,
             member_id,
             watch_pid,
-            detach,
-        } => commands::promote_learner::run(config, member_id, *watch_pid, *detach),
+        } => commands::promote_learner::run(config, member_id, *watch_pid),
         Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
         Cmd::Check {
             config,

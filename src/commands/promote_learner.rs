@@ -2,7 +2,7 @@
 //! [`crate::preflight::helpers`]): promotes this
 //! node's learner to a voting member once its log has caught up with the leader's.
 //!
-//! It runs beside etcd, detached (started through a short-lived intermediate process, so
+//! It runs beside etcd, detached (forked twice, so
 //! it is not etcd's child: etcd never reaps children it did not start). It ends when the
 //! member is a voter, when the member was removed, or when the etcd it watches exits.
 
@@ -19,18 +19,12 @@ use crate::nameservice::CachePolicy;
 /// of the leader's, which takes from milliseconds to minutes with the data's size.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
-pub fn run(config: &Path, member_id: &str, watch_pid: u32, detach: bool) -> Result<(), Error> {
+pub fn run(config: &Path, member_id: &str, watch_pid: u32) -> Result<(), Error> {
     let id = u64::from_str_radix(member_id, 16).map_err(|_| {
         Error::new(format!("{member_id:?} is not a member ID"))
             .field("--member-id")
             .fix("give the member's ID in hex, as etcdctl member list prints it")
     })?;
-    if detach {
-        return crate::detached::respawn_detached(
-            &crate::preflight::helpers::promoter_args(config, id, watch_pid),
-            "learner promoter",
-        );
-    }
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
     let creds = Credentials::load(&node.leaf_paths())?;
     let others = crate::access::other_members(&node);

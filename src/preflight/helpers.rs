@@ -37,7 +37,7 @@ pub fn spawn_promoter(config: &Path, id: u64) -> Result<(), Error> {
 }
 
 /// The promoter's command line (without the executable).
-pub fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
+fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
     vec![
         "promote-learner".into(),
         "--config".into(),

@@ -46,13 +46,7 @@ fn keeper_args(config: &Path, watch_pid: u32) -> Vec<String> {
     ]
 }
 
-pub fn run(config: &Path, watch_pid: u32, detach: bool) -> Result<(), Error> {
-    if detach {
-        return crate::detached::respawn_detached(
-            &keeper_args(config, watch_pid),
-            "revocation keeper",
-        );
-    }
+pub fn run(config: &Path, watch_pid: u32) -> Result<(), Error> {
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
     let Some(member) = node.member().cloned() else {
         return Ok(());

@@ -67,9 +67,8 @@ pub fn absolute(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// The listening TCP sockets (address and inode) of `/proc/net/tcp` and `tcp6`: cheap,
-/// no process is looked at.
-pub fn listening_sockets() -> Vec<(SocketAddr, u64)> {
+/// The listening TCP sockets (address and inode) of `/proc/net/tcp` and `tcp6`.
+fn listening_sockets() -> Vec<(SocketAddr, u64)> {
     [("/proc/net/tcp", false), ("/proc/net/tcp6", true)]
         .into_iter()
         .filter_map(|(file, v6)| Some(parse_listening(&std::fs::read_to_string(file).ok()?, v6)))

@@ -34,6 +34,17 @@ fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
     zone.wait_healthy(&mut running);
     let (_, json, _) = zone.status(0);
     assert_eq!(json["cluster_version"], "3.4.0", "{json}");
+    // 3.4 straight to the bundle (3.6) skips a minor version: refused, nothing changed.
+    let back = refused_step(
+        &zone,
+        &mut running,
+        0,
+        &common::etcd_release(None),
+        &old,
+        &["3.6.15", "more than one minor version ahead", "3.4"],
+    );
+    running.insert(0, back);
+    wait_for(Duration::from_secs(60), "node1 back", || healthy(&zone, 0));
 
     // A client that knows every endpoint writes all along.
     let load = zone.failover_load(&[], "upgrade", Duration::from_millis(20));

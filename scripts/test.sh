@@ -112,10 +112,10 @@ chain "compaction|compaction|"
 chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link" \
     "recovery|recovery|"
 # tests/pitr.rs (about 70 s, writers and backup run waiting on each other), then
-# tests/bootstrap_once.rs (about 80 s, members waiting for each other), then the rest of
-# tests/backup.rs (about 150 s, backups against SeaweedFS and a directory).
-chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" \
-    "backup|backup|--exact --skip a_store_outage_is_caught_up_and_kills_leave_no_partial_link"
+# tests/bootstrap_once.rs (about 80 s, members waiting for each other). The rest of
+# tests/backup.rs stays in the main run: its takeover and gap timings were missed under
+# the load of every chain at once (a gap not seen within 60 s, once in four clean runs).
+chain "pitr|pitr|" "bootstrap-once|bootstrap_once|"
 # tests/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
 # recorded history (about 3.5 minutes: member restarts, one at a time), then
 # tests/membership.rs (about 80 s of joins and leaves).

@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CARGO_DEB_VERSION=3.8.0
 
 ./scripts/fetch-etcd.sh >&2
-if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+if ! grep -q "$CARGO_DEB_VERSION" <<<"$(cargo deb --version 2>/dev/null || true)"; then
     cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" >&2
 fi
 

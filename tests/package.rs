@@ -40,8 +40,12 @@ step paths
 [ "$(command -v zone-etcd)" = /usr/bin/zone-etcd ] || fail "zone-etcd not in /usr/bin"
 ! command -v etcd >/dev/null || fail "etcd is on PATH: the lookup in /usr/lib/zone-etcd is not what is tested"
 for tool in etcd etcdctl etcdutl etcd-3.5.34/etcd; do [ -x /usr/lib/zone-etcd/$tool ] || fail "/usr/lib/zone-etcd/$tool"; done
-/usr/lib/zone-etcd/etcd --version | grep -qx 'etcd Version: 3.6.15' || fail "the bundled etcd is not 3.6.15"
-/usr/lib/zone-etcd/etcd-3.5.34/etcd --version | grep -qx 'etcd Version: 3.5.34' || fail "the step etcd is not 3.5.34"
+# Each output is read whole before grep looks at it: with pipefail, `etcd --version | grep -q`
+# fails whenever grep exits before etcd's last line is written (etcd dies of SIGPIPE).
+version=$(/usr/lib/zone-etcd/etcd --version)
+grep -qx 'etcd Version: 3.6.15' <<<"$version" || fail "the bundled etcd is not 3.6.15: $version"
+version=$(/usr/lib/zone-etcd/etcd-3.5.34/etcd --version)
+grep -qx 'etcd Version: 3.5.34' <<<"$version" || fail "the step etcd is not 3.5.34: $version"
 [ -f /usr/lib/systemd/system/zone-etcd.service ] || fail "unit missing"
 [ -f /usr/lib/systemd/system/zone-etcd@.service ] || fail "template unit missing"
 for unit in zone-etcd-backup.service zone-etcd-backup-drill.service zone-etcd-backup-drill.timer; do
@@ -75,7 +79,8 @@ MANWIDTH=100 man zone-etcd >/root/man.txt 2>/root/man.err || { cat /root/man.err
 grep -q "zone-etcd-launch" /root/man.txt || fail "man zone-etcd does not list zone-etcd-launch: $(head -20 /root/man.txt)"
 MANWIDTH=100 man zone-etcd-snapshot-save >/root/man-save.txt
 grep -q -- "--keep" /root/man-save.txt || fail "man zone-etcd-snapshot-save lacks --keep"
-zone-etcd snapshot save --help | grep -q -- "--keep" || fail "--help lacks --keep"
+help=$(zone-etcd snapshot save --help)
+grep -q -- "--keep" <<<"$help" || fail "--help lacks --keep"
 
 step completions
 words=$(bash -c 'source /usr/share/bash-completion/completions/zone-etcd

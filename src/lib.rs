@@ -23,6 +23,7 @@ pub mod nameservice;
 pub mod preflight;
 pub mod restored;
 pub mod revocation;
+pub mod rollout;
 pub mod settings;
 pub mod snapshot;
 pub mod state;

@@ -131,6 +131,27 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Move the whole zone to another etcd release, by itself: every member takes the steps
+    /// etcd allows (3.5.30 -> 3.5.34 -> 3.6.15 -> 3.7.2), one member at a time, only while
+    /// every member is healthy; a release one minor version below the cluster's goes
+    /// through etcd's downgrade. `--cancel` stops the moves.
+    UpgradeEtcd {
+        /// Any member's config (node.toml from its bundle): how to reach the running zone.
+        #[arg(long, value_name = "NODE_FILE")]
+        config: PathBuf,
+        /// The etcd release the zone runs (e.g. 3.7.2; 3.6.15 on a 3.7 zone downgrades).
+        #[arg(
+            long,
+            value_name = "VERSION",
+            required_unless_present = "cancel",
+            conflicts_with = "cancel"
+        )]
+        to: Option<String>,
+        /// Remove the zone's target release (members already moved stay) and call off a
+        /// downgrade under way.
+        #[arg(long)]
+        cancel: bool,
+    },
     /// Take the running cluster one minor version down through etcd's downgrade (etcd 3.6
     /// and later): `--to 3.6` on a 3.7 cluster, then restart each member on etcd 3.6, one at
     /// a time; or `--cancel` it.

@@ -41,13 +41,16 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             node_ca,
             force,
         } => commands::revoke::run(ca, node, config, node_ca, *force),
+        Cmd::UpgradeEtcd { config, to, cancel } => {
+            commands::upgrade_etcd::run(config, to.as_deref(), *cancel)
+        }
         Cmd::Downgrade { config, to, cancel } => {
             commands::downgrade::run(config, to.as_deref(), *cancel)
         }
         Cmd::KeepRevocations {
             config,
             watch_pid,
-        } => crate::revocation::keeper::run(config, *watch_pid),
+        } => crate::preflight::helpers::keep(config, *watch_pid),
         Cmd::PromoteLearner {
             config,
             member_id,

@@ -317,6 +317,31 @@ pub fn versions(endpoint: &str, creds: &Credentials) -> Result<Versions, String>
     parse_version_response(&response)
 }
 
+/// Each of `members` with the release it tells on its client URLs (the first URL that
+/// answers `/version`): its name (the hex id of one that never started) and its release,
+/// `None` when no URL answered or the answer names no release. Asked one after another.
+pub fn member_releases<'a>(
+    members: impl IntoIterator<Item = &'a ClusterMember>,
+    creds: &Credentials,
+) -> Vec<(String, Option<crate::etcd::Version>)> {
+    members
+        .into_iter()
+        .map(|m| {
+            let told = m
+                .client_urls
+                .iter()
+                .find_map(|url| versions(url, creds).ok())
+                .and_then(|v| crate::etcd::Version::parse(&v.server));
+            let name = if m.started() {
+                m.name.clone()
+            } else {
+                super::client::hex_id(m.id)
+            };
+            (name, told)
+        })
+        .collect()
+}
+
 /// `GET path` over mutual TLS with the node's certificate (`Connection: close`): the raw
 /// HTTP/1.1 response, read until the peer closes, the body is complete, or `limit` bytes;
 /// the connection and each read give up after `timeout`.

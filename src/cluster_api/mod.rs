@@ -32,8 +32,8 @@ pub use client::{
     within_for, Credentials, CALL_DEADLINE, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
 };
 pub use health::{
-    member_problem, probe_all, probe_each, time_handshake, versions, EndpointReport,
-    EndpointStatus, Versions,
+    member_problem, member_releases, probe_all, probe_each, time_handshake, versions,
+    EndpointReport, EndpointStatus, Versions,
 };
 pub use maintenance::{
     alarms, compact, defragment, disarm, downgrade, Alarm, Downgrade, COMPACTION_DEADLINE,

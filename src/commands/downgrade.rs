@@ -12,6 +12,7 @@ use std::path::Path;
 
 use zone_pki::Error;
 
+use crate::access::Cluster;
 use crate::cluster_api::{self, Downgrade};
 use crate::config::node::Node;
 use crate::etcd::version::Version;
@@ -42,6 +43,20 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
             .field("--to")
             .fix("give a minor version such as 3.6")
     })?;
+    let (target, answer) = enable(&cluster, target)?;
+    println!(
+        "zone-etcd: downgrade to {target} enabled (cluster version was {answer}): restart each member on etcd {target}, one at a time, each healthy before the next; etcd ends the downgrade once every member runs {target}"
+    );
+    Ok(())
+}
+
+/// Validates, then enables etcd's downgrade of the cluster to `to`'s minor version:
+/// (the minor version, the cluster version etcd answered). Refused (exit 78) when the
+/// cluster cannot take it now.
+pub fn enable(cluster: &Cluster, to: Version) -> Result<(String, String), Error> {
+    let endpoint = cluster.view.answered_by.clone();
+    let creds = &cluster.creds;
+    let target = to;
     let versions = cluster_api::versions(&endpoint, creds)
         .map_err(|e| Error::new(format!("cannot ask {endpoint} the cluster's version: {e}")))?;
     let cluster_version = Version::parse(&versions.cluster).ok_or_else(|| {
@@ -51,24 +66,7 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
         ))
         .fix("wait until zone-etcd status shows a cluster version, then ask again")
     })?;
-    let members: Vec<(String, Option<Version>)> = cluster
-        .view
-        .members
-        .iter()
-        .map(|m| {
-            let told = m
-                .client_urls
-                .iter()
-                .find_map(|url| cluster_api::versions(url, creds).ok())
-                .and_then(|v| Version::parse(&v.server));
-            let name = if m.started() {
-                m.name.clone()
-            } else {
-                cluster_api::hex_id(m.id)
-            };
-            (name, told)
-        })
-        .collect();
+    let members = cluster_api::member_releases(&cluster.view.members, creds);
     let target = crate::etcd::path::downgrade_target(cluster_version, &members, target)
         .map_err(|(problem, fix)| Error::new(problem).field("--to").fix(fix).permanent())?;
     let step = |step: Downgrade| {
@@ -88,8 +86,5 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
         ))
         .fix("run the same command again; zone-etcd status shows the cluster version")
     })?;
-    println!(
-        "zone-etcd: downgrade to {target} enabled (cluster version was {answer}): restart each member on etcd {target}, one at a time, each healthy before the next; etcd ends the downgrade once every member runs {target}"
-    );
-    Ok(())
+    Ok((target, answer))
 }

@@ -31,6 +31,7 @@ pub mod snapshot;
 pub mod status;
 pub mod trust;
 pub mod undo;
+pub mod upgrade_etcd;
 pub mod zone_sign;
 
 use std::path::Path;

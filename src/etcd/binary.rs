@@ -85,7 +85,7 @@ fn is_executable(path: &Path) -> bool {
 /// The version cache, beside the leaves in the state directory.
 const CACHE_FILE: &str = "etcd-versions.json";
 /// Binaries remembered at once (a node switches between a few at most).
-const CACHE_ENTRIES: usize = 8;
+const CACHE_ENTRIES: usize = 16;
 /// How long `etcd --version` may take (it answers in milliseconds).
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of its output that is read.

@@ -1,7 +1,8 @@
 //! etcd: its command line ([`args`]), a release's number ([`release`]), the table of
 //! versions and their flags ([`version`]), their known vulnerabilities ([`advisories`]),
 //! the steps between releases etcd allows ([`path`]), where the binary is and which etcd
-//! it is ([`binary`]), and etcdutl beside it ([`etcdutl`]).
+//! it is ([`binary`]), the releases on this machine ([`shelf`]), the next one a member
+//! moves to on the owner's way ([`step`]), and etcdutl beside it ([`etcdutl`]).
 
 pub mod advisories;
 pub mod args;
@@ -9,6 +10,8 @@ pub mod binary;
 pub mod etcdutl;
 pub mod path;
 pub mod release;
+pub mod shelf;
+pub mod step;
 pub mod version;
 
 pub use args::{args, env_lines, EtcdPlan};

@@ -25,12 +25,36 @@ pub fn local_etcd(
     config: &Path,
     remember: Remember,
 ) -> Result<(PathBuf, Profile), Error> {
-    let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-    let profile = etcd::identify(&binary, &node.state_dir, remember, config)?;
+    let (binary, profile) = match stepped(node, config, remember) {
+        Some(chosen) => chosen,
+        None => {
+            let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+            let profile = etcd::identify(&binary, &node.state_dir, remember, config)?;
+            (binary, profile)
+        }
+    };
     for warning in &profile.warnings {
         tracing::warn!("{warning}");
     }
     Ok((binary, profile))
+}
+
+/// The release this member's keeper moved it to on the owner's way
+/// ([`crate::rollout`]), while its binary still reports it; `None` when there is no step
+/// (then `etcd_bin` or the bundle runs).
+fn stepped(node: &Node, config: &Path, remember: Remember) -> Option<(PathBuf, Profile)> {
+    let step = etcd::shelf::read_step(&node.state_dir)?;
+    match etcd::identify(&step.binary, &node.state_dir, remember, config) {
+        Ok(profile) if profile.version.to_string() == step.version => Some((step.binary, profile)),
+        _ => {
+            tracing::warn!(
+                "the etcd step to {} ({}) no longer reports it: starting etcd_bin or the bundle",
+                step.version,
+                step.binary.display()
+            );
+            None
+        }
+    }
 }
 
 /// Refuses to start this node's etcd in the cluster `view` shows (as `view.answered_by`
@@ -61,16 +85,13 @@ pub fn check_upgrade(
     };
     // Only a step up a minor version needs the others' releases.
     let members: Vec<(String, Version)> = if profile.version.series() > cluster.series() {
-        view.members
+        let others = view
+            .members
             .iter()
-            .filter(|m| m.started() && m.name != own_name)
-            .filter_map(|m| {
-                let told = m
-                    .client_urls
-                    .iter()
-                    .find_map(|url| crate::cluster_api::versions(url, creds).ok())?;
-                Some((m.name.clone(), Version::parse(&told.server)?))
-            })
+            .filter(|m| m.started() && m.name != own_name);
+        crate::cluster_api::member_releases(others, creds)
+            .into_iter()
+            .filter_map(|(name, release)| Some((name, release?)))
             .collect()
     } else {
         Vec::new()

@@ -1,6 +1,8 @@
 //! The helpers `launch` and `join` start beside etcd, just before they exec it: the
 //! learner promoter (`zone-etcd promote-learner`, while the member is a learner) and the
-//! revocation keeper (`zone-etcd keep-revocations`, always).
+//! keeper (`zone-etcd keep-revocations`, always), one process that keeps the member's CRL
+//! current ([`crate::revocation::keeper`]) and moves it to the zone's etcd release
+//! ([`crate::rollout::keeper`]).
 //!
 //! Invariants: each helper is detached ([`crate::detached`]) and watches this process's
 //! PID, which etcd keeps by exec, so it ends when that etcd exits; the config path it is
@@ -47,4 +49,33 @@ fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
         "--watch-pid".into(),
         watch_pid.to_string(),
     ]
+}
+
+/// The keeper's process: both duties at once until the watched etcd exits. One that
+/// cannot start is logged; the other goes on.
+pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
+    use crate::config::node::Node;
+    use crate::nameservice::CachePolicy;
+    let load = || Node::load_with(config, CachePolicy::ReadOnly);
+    let revocations = crate::revocation::keeper::new(load()?, watch_pid)?;
+    let mover =
+        crate::rollout::keeper::Mover::new(load()?, config, watch_pid).unwrap_or_else(|e| {
+            tracing::warn!("not following the zone's etcd release: {e}");
+            None
+        });
+    let runtime = crate::cluster_api::runtime()?;
+    runtime.block_on(async {
+        let revocations = async {
+            if let Some(keeper) = &revocations {
+                keeper.keep().await;
+            }
+        };
+        let moves = async {
+            if let Some(mover) = &mover {
+                mover.keep().await;
+            }
+        };
+        tokio::join!(revocations, moves);
+    });
+    Ok(())
 }

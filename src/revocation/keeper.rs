@@ -22,7 +22,6 @@ use super::{cut, store};
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 use crate::config::zone::{Member, Protocol};
-use crate::nameservice::CachePolicy;
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).
 const RETRY: Duration = Duration::from_secs(1);
@@ -46,12 +45,13 @@ fn keeper_args(config: &Path, watch_pid: u32) -> Vec<String> {
     ]
 }
 
-pub fn run(config: &Path, watch_pid: u32) -> Result<(), Error> {
-    let node = Node::load_with(config, CachePolicy::ReadOnly)?;
+/// The keeper of `node`'s member (`None` when the node runs no member), watching
+/// `watch_pid`.
+pub fn new(node: Node, watch_pid: u32) -> Result<Option<Keeper>, Error> {
     let Some(member) = node.member().cloned() else {
-        return Ok(());
+        return Ok(None);
     };
-    let keeper = Keeper {
+    Ok(Some(Keeper {
         roots: crate::config::trust::trusted_roots(&node.zone_ca_pem)?,
         creds: Credentials::load(&node.leaf_paths())?,
         index: node
@@ -63,13 +63,10 @@ pub fn run(config: &Path, watch_pid: u32) -> Result<(), Error> {
         member,
         node,
         watch_pid,
-    };
-    let runtime = cluster_api::runtime()?;
-    runtime.block_on(keeper.keep());
-    Ok(())
+    }))
 }
 
-struct Keeper {
+pub struct Keeper {
     node: Node,
     member: Member,
     roots: Vec<CertInfo>,
@@ -80,7 +77,8 @@ struct Keeper {
 }
 
 impl Keeper {
-    async fn keep(&self) {
+    /// Follows the zone's revocations until the watched etcd exits.
+    pub async fn keep(&self) {
         let mut said = String::new();
         while crate::detached::running(self.watch_pid) {
             match self.follow().await {

@@ -63,6 +63,10 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         })
         .collect();
     status.crl = zone_crl(&node, &runtime, &answering, &creds);
+    if let Some((target, turn)) = runtime.block_on(crate::rollout::standing(&answering, &creds)) {
+        status.etcd_target = target.map(|t| t.to);
+        status.etcd_moving = turn.map(|t| format!("{} -> {}", t.member, t.to));
+    }
     if let Some((problem, fix)) = status.crl.as_ref().and_then(summary::overdue) {
         status.warnings.push(format!("{problem}: {fix}"));
     }
@@ -251,6 +255,8 @@ fn summarise(
         cluster_version,
         storage_version,
         next_step,
+        etcd_target: None,
+        etcd_moving: None,
         warnings,
         alarms: Vec::new(),
         writes_refused: false,

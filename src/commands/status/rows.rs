@@ -57,6 +57,11 @@ pub(super) struct ClusterStatus {
     /// What the zone does next between etcd releases (an upgrade or downgrade under way,
     /// a patch owed before the next minor version; see [`crate::etcd::path::next_step`]).
     pub(super) next_step: Option<String>,
+    /// The etcd release the zone's owner chose (`zone-etcd upgrade-etcd --to`), if any.
+    pub(super) etcd_target: Option<String>,
+    /// The member moving to another release now, and to which (`node2.example.zone ->
+    /// 3.6.15`).
+    pub(super) etcd_moving: Option<String>,
     /// Known defects of the etcd releases the members run (the launcher's version table).
     pub(super) warnings: Vec<String>,
     /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are

@@ -62,6 +62,16 @@ pub(super) fn table(status: &ClusterStatus) -> String {
             .map(|v| format!(", storage version {v}"))
             .unwrap_or_default()
     );
+    if let Some(target) = &status.etcd_target {
+        let moving = status
+            .etcd_moving
+            .as_deref()
+            .map(|m| format!("; moving now: {m}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "release: the zone runs toward etcd {target} (zone-etcd upgrade-etcd){moving}\n"
+        ));
+    }
     if let Some(step) = &status.next_step {
         out.push_str(&format!("next: {step}\n"));
     }

@@ -1,0 +1,264 @@
+//! The move keeper: beside each member's etcd (in the keeper process `launch` starts), it
+//! reads the zone's target release and, when this member's next step is its own to take,
+//! takes it: the turn, the step file, SIGTERM to etcd. It ends the turn of its own member
+//! once that member serves again on the release of the turn.
+//!
+//! Invariants: it never moves while [`super::TURN_KEY`] is held, while any member of the
+//! cluster is not healthy, or to a release the start would refuse (etcd 3.7 over entries
+//! 3.5 wrote); each reason it waits is logged once, when it changes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
+use zone_pki::Error;
+
+use super::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
+use crate::cluster_api::{self, Credentials};
+use crate::config::node::Node;
+use crate::etcd::shelf::{self, Shelved};
+use crate::etcd::step::{step_toward, Step};
+use crate::etcd::{Remember, Version};
+
+/// Between two looks at the target.
+const POLL: Duration = Duration::from_secs(2);
+
+pub struct Mover {
+    node: Node,
+    name: String,
+    endpoint: String,
+    creds: Arc<Credentials>,
+    watch_pid: u32,
+    /// The release this member's etcd runs (what launch started).
+    running: Version,
+    config: PathBuf,
+    /// The releases on this machine, asked for the first time a target is set.
+    shelf: OnceLock<Vec<Shelved>>,
+}
+
+impl Mover {
+    /// The mover of `node`'s member (`None` when the node runs no member), watching
+    /// `watch_pid`, the etcd started from `config`.
+    pub fn new(node: Node, config: &Path, watch_pid: u32) -> Result<Option<Mover>, Error> {
+        let Some(member) = node.member().cloned() else {
+            return Ok(None);
+        };
+        let (_, profile) = crate::preflight::etcd::local_etcd(&node, config, Remember::No)?;
+        Ok(Some(Mover {
+            creds: Credentials::load(&node.leaf_paths())?,
+            endpoint: crate::cluster::client_url(&member),
+            name: member.node_name,
+            running: profile.version,
+            config: config.to_path_buf(),
+            shelf: OnceLock::new(),
+            node,
+            watch_pid,
+        }))
+    }
+
+    /// Follows the zone's target until the watched etcd exits (or this keeper stopped it).
+    pub async fn keep(&self) {
+        let mut said = String::new();
+        while crate::detached::running(self.watch_pid) {
+            let (line, stopped) = match self.look().await {
+                Ok(Look::Quiet) => (String::new(), false),
+                Ok(Look::Said(line)) => (line, false),
+                Ok(Look::Stopped(line)) => (line, true),
+                Err(reason) => (format!("etcd release: {}: {reason}", self.endpoint), false),
+            };
+            if line != said && !line.is_empty() {
+                tracing::info!("{line}");
+            }
+            said = line;
+            if stopped {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn look(&self) -> Result<Look, String> {
+        let mut client = cluster_api::connect(&self.endpoint, &self.creds).await?;
+        let turn = read::<Turn>(&mut client, TURN_KEY).await?;
+        if let Some((turn, revision)) = &turn {
+            if turn.member == self.name && turn.to == self.running.to_string() {
+                if !self.serves().await {
+                    return Ok(Look::Said(format!(
+                        "etcd release: back on etcd {}, waiting to serve before ending this member's turn",
+                        turn.to
+                    )));
+                }
+                let txn = Txn::new()
+                    .when([Compare::mod_revision(TURN_KEY, CompareOp::Equal, *revision)])
+                    .and_then([TxnOp::delete(TURN_KEY, None)]);
+                client.txn(txn).await.map_err(|e| e.to_string())?;
+                return Ok(Look::Said(format!(
+                    "etcd release: this member serves on etcd {}: its turn ended",
+                    turn.to
+                )));
+            }
+        }
+        let Some((target, _)) = read::<Target>(&mut client, TARGET_KEY).await? else {
+            return Ok(Look::Quiet);
+        };
+        let Some(to) = Version::parse(&target.to) else {
+            return Err(format!("{TARGET_KEY} names no release ({:?})", target.to));
+        };
+        let view = cluster_api::member_list(&self.endpoint, &self.creds).await?;
+        let (endpoint, creds, name) =
+            (self.endpoint.clone(), self.creds.clone(), self.name.clone());
+        let (cluster, others) = tokio::task::spawn_blocking(move || {
+            let cluster = cluster_api::versions(&endpoint, &creds)
+                .ok()
+                .and_then(|v| Version::parse(&v.cluster));
+            let others = view.members.iter().filter(|m| m.name != name);
+            (cluster, cluster_api::member_releases(others, &creds))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let on_shelf: Vec<Version> = self.shelf().iter().filter_map(Shelved::release).collect();
+        let want = match step_toward(to, self.running, cluster, &others, &on_shelf) {
+            Step::Arrived => {
+                return Ok(Look::Said(format!(
+                    "etcd release: this member runs etcd {to}, the zone's release"
+                )))
+            }
+            Step::Wait(why) => {
+                return Ok(Look::Said(format!(
+                    "etcd release: not moving toward etcd {to} yet: {why}"
+                )))
+            }
+            Step::Move(want) => want,
+        };
+        if let Some((problem, _)) = self.replay_refusal(want)? {
+            return Ok(Look::Said(format!(
+                "etcd release: not moving to etcd {want} yet: {problem}"
+            )));
+        }
+        if let Some((turn, _)) = turn {
+            return Ok(Look::Said(format!(
+                "etcd release: waiting for {} to finish its move to etcd {}",
+                turn.member, turn.to
+            )));
+        }
+        if let Some(problem) = self.unhealthy().await? {
+            return Ok(Look::Said(format!(
+                "etcd release: not moving to etcd {want} while {problem}"
+            )));
+        }
+        if !self.take_turn(&mut client, want).await? {
+            return Ok(Look::Said(
+                "etcd release: another member took the turn first".into(),
+            ));
+        }
+        let step = self
+            .shelf()
+            .iter()
+            .find(|s| s.release() == Some(want))
+            .cloned()
+            .ok_or_else(|| format!("etcd {want} left the shelf"))?;
+        shelf::write_step(&self.node.state_dir, &step).map_err(|e| e.to_string())?;
+        let pid = nix::unistd::Pid::from_raw(self.watch_pid as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+            .map_err(|e| format!("cannot stop etcd (pid {}): {e}", self.watch_pid))?;
+        Ok(Look::Stopped(format!(
+            "etcd release: moving this member from etcd {} to etcd {want} ({}) on the way to {to}: stopped etcd (pid {}) for its supervisor to start it again",
+            self.running,
+            step.binary.display(),
+            self.watch_pid
+        )))
+    }
+
+    fn shelf(&self) -> &[Shelved] {
+        self.shelf.get_or_init(|| {
+            let node = &self.node;
+            shelf::releases(node.etcd_bin.as_deref(), &node.state_dir, &self.config)
+        })
+    }
+
+    /// Why `want` would be refused over this member's log, if it would.
+    fn replay_refusal(&self, want: Version) -> Result<Option<(String, String)>, String> {
+        if want.series() < (3, 7) {
+            return Ok(None);
+        }
+        let last_v2 =
+            crate::wal::entries_before_3_6(&self.node.data_dir).map_err(|e| e.to_string())?;
+        Ok(crate::etcd::path::replay_refusal(want, last_v2))
+    }
+
+    /// Whether this member answers healthy (status, and a quorum read).
+    async fn serves(&self) -> bool {
+        let reports =
+            cluster_api::probe_all(vec![(self.endpoint.clone(), true)], &self.creds).await;
+        reports.iter().all(|r| r.healthy())
+    }
+
+    /// The first member of the cluster that is not healthy, `None` when all are.
+    async fn unhealthy(&self) -> Result<Option<String>, String> {
+        let view = cluster_api::member_list(&self.endpoint, &self.creds).await?;
+        if view.members.len() < self.node.members.len() {
+            return Ok(Some(format!(
+                "the cluster lists {} members of the zone's {}",
+                view.members.len(),
+                self.node.members.len()
+            )));
+        }
+        let endpoints: Vec<(String, bool)> = view
+            .members
+            .iter()
+            .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), !m.learner)))
+            .collect();
+        let reports = cluster_api::probe_all(endpoints, &self.creds).await;
+        Ok(view.members.iter().find_map(|m| {
+            cluster_api::member_problem(m, &reports).map(|p| {
+                let name = if m.started() {
+                    m.name.clone()
+                } else {
+                    cluster_api::hex_id(m.id)
+                };
+                format!("{name} is not healthy ({p})")
+            })
+        }))
+    }
+
+    /// Takes the turn for a move to `want` when nobody holds it.
+    async fn take_turn(&self, client: &mut Client, want: Version) -> Result<bool, String> {
+        let lease = client
+            .lease_grant(TURN_TTL, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let turn = Turn {
+            member: self.name.clone(),
+            to: want.to_string(),
+            since: now(),
+        };
+        let value = serde_json::to_string(&turn).map_err(|e| e.to_string())?;
+        let txn = Txn::new()
+            .when([Compare::create_revision(TURN_KEY, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                TURN_KEY,
+                value,
+                Some(PutOptions::new().with_lease(lease.id())),
+            )]);
+        let taken = client
+            .txn(txn)
+            .await
+            .map_err(|e| e.to_string())?
+            .succeeded();
+        if !taken {
+            let _ = client.lease_revoke(lease.id()).await;
+        }
+        Ok(taken)
+    }
+}
+
+enum Look {
+    /// No target.
+    Quiet,
+    /// Where this member stands (logged when it changes).
+    Said(String),
+    /// It stopped its etcd to move it.
+    Stopped(String),
+}

@@ -105,8 +105,9 @@ chain() {
     ) &
     chains+=($!)
 }
-# tests/compaction.rs waits about 5 minutes for etcd's own periodic compactor.
-chain "compaction|compaction|"
+# tests/compaction.rs waits about 5 minutes for etcd's own periodic compactor, then
+# tests/upgrade_etcd.rs (about 3 minutes: twelve member restarts, one at a time).
+chain "compaction|compaction|" "upgrade-etcd|upgrade_etcd|"
 # tests/backup.rs's store outage lasts over 2 minutes, mostly idle; then
 # tests/recovery.rs (restores and replacements, about 80 s).
 chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link" \

@@ -62,10 +62,24 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
                 .fix("give a release such as 3.6.15 (zone-etcd status shows each member's)")
                 .permanent()
         })?;
-    crate::etcd::version::profile(target).map_err(|why| {
+    let newest = crate::etcd::version::NEWEST_KNOWN;
+    let known = if target.series() > newest {
+        Err(format!(
+            "newer than etcd {}.{}, the newest zone-etcd knows the flags of",
+            newest.0, newest.1
+        ))
+    } else {
+        crate::etcd::version::profile(target).map(|_| ())
+    };
+    known.map_err(|why| {
         Error::new(format!("etcd {target}: {why}"))
             .field("--to")
-            .fix("give a release from 3.4 to the newest zone-etcd knows")
+            .fix(format!(
+                "give a release from {} to {}.{}",
+                crate::etcd::version::OLDEST_SUPPORTED,
+                newest.0,
+                newest.1
+            ))
             .permanent()
     })?;
     let versions = cluster_api::versions(&endpoint, &creds)

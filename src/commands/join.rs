@@ -55,7 +55,9 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     let view = runtime
         .block_on(cluster_api::view(&others, &creds))
         .map_err(|failures| crate::access::unreachable(&failures, config))?;
-    preflight::etcd::check_upgrade(&release, &view, &node.name, &creds, config)?;
+    // The bundled etcd the cluster does not admit yet gives way to one it does.
+    let (binary, release) = preflight::etcd::check_upgrade(&node, &release, &view, &creds, config)?
+        .unwrap_or((binary, release));
     // The lost member this join removed (0: none).
     let mut replaced = 0;
     let step = match membership::plan_join(local, &view, &node.name, &peer_url) {

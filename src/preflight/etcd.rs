@@ -63,13 +63,19 @@ fn stepped(node: &Node, config: &Path, remember: Remember) -> Option<(PathBuf, P
 /// version before every other member runs the patch that step needs (each started member
 /// is asked its release). A member that does not tell its versions (or a cluster that has
 /// not decided one yet) is no refusal: etcd itself still checks.
+///
+/// The bundled etcd (no `etcd_bin`, no step of the keeper's) that the cluster does not
+/// admit yet gives way to the newest release on this machine's shelf that it does admit,
+/// returned (and remembered as the step): a zone on 3.5.30 that installs a package whose
+/// bundle is 3.6 restarts each member on the package's 3.5.34, and moves on from there by
+/// the owner's `upgrade-etcd`.
 pub fn check_upgrade(
+    node: &Node,
     profile: &Profile,
     view: &crate::cluster_api::ClusterView,
-    own_name: &str,
     creds: &Credentials,
     config: &Path,
-) -> Result<(), Error> {
+) -> Result<Option<(PathBuf, Profile)>, Error> {
     let endpoint = &view.answered_by;
     let versions = match crate::cluster_api::versions(endpoint, creds) {
         Ok(versions) => versions,
@@ -77,36 +83,64 @@ pub fn check_upgrade(
             tracing::warn!(
                 "not checking etcd's version against the cluster's: {endpoint}: {reason}"
             );
-            return Ok(());
+            return Ok(None);
         }
     };
     let Some(cluster) = Version::parse(&versions.cluster) else {
-        return Ok(());
+        return Ok(None);
     };
-    // Only a step up a minor version needs the others' releases.
-    let members: Vec<(String, Version)> = if profile.version.series() > cluster.series() {
-        let others = view
-            .members
-            .iter()
-            .filter(|m| m.started() && m.name != own_name);
-        crate::cluster_api::member_releases(others, creds)
-            .into_iter()
-            .filter_map(|(name, release)| Some((name, release?)))
-            .collect()
-    } else {
-        Vec::new()
+    let mut members: Option<Vec<(String, Version)>> = None;
+    let mut others = |binary: Version| -> Vec<(String, Version)> {
+        // Only a step up a minor version needs the others' releases.
+        if binary.series() <= cluster.series() {
+            return Vec::new();
+        }
+        members
+            .get_or_insert_with(|| {
+                let others = view
+                    .members
+                    .iter()
+                    .filter(|m| m.started() && m.name != node.name);
+                crate::cluster_api::member_releases(others, creds)
+                    .into_iter()
+                    .filter_map(|(name, release)| Some((name, release?)))
+                    .collect()
+            })
+            .clone()
     };
-    match etcd::path::upgrade_refusal(profile.version, cluster, &members) {
-        None => Ok(()),
-        Some((problem, fix)) => Err(Error::new(format!(
-            "{problem}; the cluster's version is {} (asked at {endpoint})",
-            versions.cluster
-        ))
-        .file(config)
-        .field("etcd_bin")
-        .fix(fix)
-        .permanent()),
+    let Some((problem, fix)) =
+        etcd::path::upgrade_refusal(profile.version, cluster, &others(profile.version))
+    else {
+        return Ok(None);
+    };
+    if node.etcd_bin.is_none() && etcd::shelf::read_step(&node.state_dir).is_none() {
+        let shelf = etcd::shelf::releases(None, &node.state_dir, config);
+        let admitted = shelf.iter().find(|s| {
+            s.release().is_some_and(|v| {
+                v != profile.version
+                    && etcd::path::upgrade_refusal(v, cluster, &others(v)).is_none()
+            })
+        });
+        if let Some(step) = admitted {
+            let release = etcd::identify(&step.binary, &node.state_dir, Remember::Yes, config)?;
+            etcd::shelf::write_step(&node.state_dir, step)?;
+            tracing::warn!(
+                "the bundled etcd {} cannot join this cluster yet ({problem}); starting etcd {} ({}), the step on the way (zone-etcd upgrade-etcd moves the zone on)",
+                profile.version,
+                step.version,
+                step.binary.display()
+            );
+            return Ok(Some((step.binary.clone(), release)));
+        }
     }
+    Err(Error::new(format!(
+        "{problem}; the cluster's version is {} (asked at {endpoint})",
+        versions.cluster
+    ))
+    .file(config)
+    .field("etcd_bin")
+    .fix(fix)
+    .permanent())
 }
 
 /// Refuses an etcd that cannot replay this member's log (3.7 over entries 3.5 wrote; see

@@ -113,7 +113,8 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
 /// A launch's last checks before it execs etcd: the first-start rules over an empty data
 /// directory ([`fresh`]), the restart and upgrade guards over existing data ([`restart`]),
 /// then the peer URL is remembered. Returns the member ID to promote when this member is
-/// still a learner.
+/// still a learner, and the etcd to run instead of the bundled one when the cluster does
+/// not admit that one yet.
 pub fn before_exec(
     node: &Node,
     member: &Member,
@@ -122,19 +123,20 @@ pub fn before_exec(
     release: &Profile,
     token: &str,
     config: &Path,
-) -> Result<Option<u64>, Error> {
-    let learner = match local {
+) -> Result<restart::Restart, Error> {
+    let started = match local {
         None => {
             fresh::may_start(node, member, tls, token, config)?;
-            None
+            restart::Restart::default()
         }
         Some(local) => {
-            let learner = restart::check_restart(node, member, tls, local, release, config)?;
-            etcd::check_replay(node, release, config)?;
+            let started = restart::check_restart(node, member, tls, local, release, config)?;
+            let runs = started.instead.as_ref().map_or(release, |(_, r)| r);
+            etcd::check_replay(node, runs, config)?;
             record::remember(&node.state_dir, local)?;
-            learner
+            started
         }
     };
     restart::remember_peer_url(node, &crate::cluster::peer_url(member))?;
-    Ok(learner)
+    Ok(started)
 }

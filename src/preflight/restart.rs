@@ -27,6 +27,15 @@ use crate::wal::LocalMember;
 /// it stops sooner when none can answer before this member starts ([`others`]).
 const RESTART_CHECK: Duration = Duration::from_secs(1);
 
+/// What a restart found: the member ID when it is still a learner (to promote), and the
+/// etcd to run instead of the bundled one when the cluster does not admit that one yet
+/// (see [`super::etcd::check_upgrade`]).
+#[derive(Debug, Default)]
+pub struct Restart {
+    pub learner: Option<u64>,
+    pub instead: Option<(std::path::PathBuf, etcd::Profile)>,
+}
+
 /// Before etcd starts over existing data: asks the other members, briefly, whether the
 /// data still belongs to the running cluster. Returns the member ID when it is still a
 /// learner (to promote). An etcd the running cluster's version does not admit is refused
@@ -39,16 +48,16 @@ pub fn check_restart(
     local: LocalMember,
     release: &etcd::Profile,
     config: &Path,
-) -> Result<Option<u64>, Error> {
+) -> Result<Restart, Error> {
     let clients = crate::access::other_members(node);
     if clients.is_empty() {
-        return Ok(None);
+        return Ok(Restart::default());
     }
     let creds = match Credentials::load(tls) {
         Ok(creds) => creds,
         Err(e) => {
             tracing::warn!("not checking the data directory against the cluster: {e}");
-            return Ok(None);
+            return Ok(Restart::default());
         }
     };
     // Peer ports say at once whether a member waits for a quorum (see [`others`]).
@@ -79,11 +88,11 @@ pub fn check_restart(
             "no other member answered (none within {RESTART_CHECK:?}, or none can before this one starts); starting member {} from its data",
             cluster_api::hex_id(local.member_id)
         );
-        return Ok(None);
+        return Ok(Restart::default());
     };
     match membership::restart_standing(local, &view) {
         Ok(m) => {
-            super::etcd::check_upgrade(release, &view, &node.name, &creds, config)?;
+            let instead = super::etcd::check_upgrade(node, release, &view, &creds, config)?;
             let old = membership::moved(&view, m.id, &peer_url)
                 .map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?;
             if let Some(old) = old {
@@ -109,7 +118,10 @@ pub fn check_restart(
                     old.join(",")
                 );
             }
-            Ok(m.learner.then_some(m.id))
+            Ok(Restart {
+                learner: m.learner.then_some(m.id),
+                instead,
+            })
         }
         Err(Conflict::Removed { local }) => {
             let moved = membership::move_aside(&node.data_dir, local.member_id)?;
@@ -134,7 +146,7 @@ pub fn check_restart(
                 cluster_api::hex_id(running),
                 cluster_api::hex_id(local.cluster_id)
             );
-            Ok(None)
+            Ok(Restart::default())
         }
         Err(conflict) => Err(conflict.into_error(&node.name, &node.data_dir, &view.answered_by)),
     }

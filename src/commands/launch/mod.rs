@@ -56,7 +56,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let tls = node.leaf_paths();
     let token = cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint());
     let crl = crate::revocation::store::crl_path(&node.state_dir);
-    let plan = EtcdPlan {
+    let plan = |release| EtcdPlan {
         zone: &node.zone,
         member,
         initial_cluster: cluster::initial_cluster(&node.members),
@@ -70,13 +70,14 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         },
         data_dir: &node.data_dir,
         tls: &tls,
-        etcd: &release,
+        etcd: release,
         settings: &node.settings,
         listen: node.listen_address,
         tunneled: crate::config::zone::has_tunnels(&node.members),
         crl: crl.exists().then_some(crl.as_path()),
     };
     if dry_run {
+        let plan = plan(&release);
         match format {
             DryRunFormat::Args => {
                 println!("{}", binary.display());
@@ -98,9 +99,10 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         }
         return Ok(());
     }
-    let args = etcd::args(&plan);
-    let learner = preflight::before_exec(&node, member, &tls, local, &release, &token, config)?;
-    preflight::helpers::start(config, learner)?;
+    let started = preflight::before_exec(&node, member, &tls, local, &release, &token, config)?;
+    let (binary, release) = started.instead.unwrap_or((binary, release));
+    let args = etcd::args(&plan(&release));
+    preflight::helpers::start(config, started.learner)?;
     tracing::info!(
         "exec {} as member {} of zone {} (members from {})",
         binary.display(),

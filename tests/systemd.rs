@@ -125,6 +125,17 @@ fn the_member_unit(machine: &Machine) {
     assert_eq!(mode.trim(), "600", "state/peer-url is {mode}");
     let timer = property(machine, "zone-etcd-rotate.timer", "ActiveState");
     assert_eq!(timer, "active", "the renewal timer is not active");
+    // The keeper moves a member to the zone's etcd release (upgrade-etcd) by stopping
+    // etcd with SIGTERM, which etcd ends by dying of that signal: the unit starts it again
+    // (RestartForceExitStatus=SIGTERM; Restart=on-failure alone counts it clean).
+    machine.sh(&format!("kill -TERM {pid}"));
+    machine.sh(&format!(
+        "for _ in $(seq 1 300); do p=$(systemctl show -P MainPID zone-etcd.service); \
+         [ \"$(systemctl show -P ActiveState zone-etcd.service)\" = active ] && [ \"$p\" != 0 ] && [ \"$p\" != {pid} ] && exit 0; sleep 0.1; done; \
+         systemctl status zone-etcd.service; exit 1"
+    ));
+    assert_eq!(property(machine, "zone-etcd.service", "NRestarts"), "1");
+    assert_main_pid_is_etcd(machine, "zone-etcd.service");
 }
 
 /// The renewal timer's service: nothing due, then due (the node's CA was renewed, so the

@@ -131,10 +131,13 @@ impl Drop for Supervised {
     }
 }
 
+/// Each member's name: its release and whether it answers its status.
+type Members = BTreeMap<String, (String, bool)>;
+
 /// Each member's release and whether it answers its status, as `status` tells them now
 /// (a quorum read may fail on every member for the moment of an election; a stopped
 /// member does not answer at all).
-fn releases(zone: &TestZone) -> Option<(BTreeMap<String, (String, bool)>, serde_json::Value)> {
+fn releases(zone: &TestZone) -> Option<(Members, serde_json::Value)> {
     let (_, json, _) = (0..3)
         .map(|i| zone.status(i))
         .find(|(_, j, _)| j.is_object())?;

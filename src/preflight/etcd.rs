@@ -25,18 +25,28 @@ pub fn local_etcd(
     config: &Path,
     remember: Remember,
 ) -> Result<(PathBuf, Profile), Error> {
-    let (binary, profile) = match stepped(node, config, remember) {
-        Some(chosen) => chosen,
-        None => {
-            let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-            let profile = etcd::identify(&binary, &node.state_dir, remember, config)?;
-            (binary, profile)
-        }
-    };
+    let (binary, profile) = chosen_etcd(node, config, remember)?;
     for warning in &profile.warnings {
         tracing::warn!("{warning}");
     }
     Ok((binary, profile))
+}
+
+/// [`local_etcd`] without its warnings: the keeper's step, else `etcd_bin`, else the
+/// bundle.
+pub fn chosen_etcd(
+    node: &Node,
+    config: &Path,
+    remember: Remember,
+) -> Result<(PathBuf, Profile), Error> {
+    match stepped(node, config, remember) {
+        Some(chosen) => Ok(chosen),
+        None => {
+            let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+            let profile = etcd::identify(&binary, &node.state_dir, remember, config)?;
+            Ok((binary, profile))
+        }
+    }
 }
 
 /// The release this member's keeper moved it to on the owner's way

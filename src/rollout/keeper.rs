@@ -45,7 +45,7 @@ impl Mover {
         let Some(member) = node.member().cloned() else {
             return Ok(None);
         };
-        let (_, profile) = crate::preflight::etcd::local_etcd(&node, config, Remember::No)?;
+        let (_, profile) = crate::preflight::etcd::chosen_etcd(&node, config, Remember::No)?;
         Ok(Some(Mover {
             creds: Credentials::load(&node.leaf_paths())?,
             endpoint: crate::cluster::client_url(&member),

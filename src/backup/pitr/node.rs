@@ -145,7 +145,7 @@ pub fn prefix_history(
     let all = stretches(&opened.links);
     let stretch = reach(&all, &opened.links, Point::Revision(revision))
         .map_err(|p| chain_error(config, p))?;
-    let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let etcd = crate::preflight::etcd::chosen_etcd(node, config, crate::etcd::Remember::No)?.0;
     let etcdutl = crate::etcd::etcdutl::etcdutl(node, config)?;
     let under = node.state_dir.join("backup");
     let work = tempfile::Builder::new()

@@ -29,7 +29,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let targets = super::open_targets(&node, config)?;
     let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
     let creds = crate::access::client_credentials(&node, config)?;
-    let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+    let etcd = crate::preflight::etcd::chosen_etcd(&node, config, crate::etcd::Remember::No)?.0;
     let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
     let local = LocalChain::open(&node.state_dir)?;
     let endpoints: Vec<String> = node

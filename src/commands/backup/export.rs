@@ -198,7 +198,7 @@ fn open(export: &Export<'_>) -> Result<Opened, Error> {
         }
         let chain = LocalChain::open(&node.state_dir)?;
         let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
-        let etcd = crate::etcd::find_binary(node.etcd_bin.as_deref(), config)?;
+        let etcd = crate::preflight::etcd::chosen_etcd(&node, config, crate::etcd::Remember::No)?.0;
         let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
         return Ok(Opened {
             source: Source::Local {

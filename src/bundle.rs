@@ -110,12 +110,18 @@ fn node_toml(zone: &Zone, node_name: &str, members: MemberList<'_>) -> Result<St
             }
             _ => None,
         },
+        access: match members {
+            MemberList::Copy if zone.access.present => {
+                Some(serde_json::Value::Object(zone.access.to_value()))
+            }
+            _ => None,
+        },
         ..NodeFile::default()
     };
     let text =
         toml::to_string(&config).map_err(|e| Error::new(format!("cannot write node.toml: {e}")))?;
     let header = format!(
-        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings] and [backup], when present, are the zone file's: keep them the same on every node.\n\n",
+        "# zone-etcd node config for {node_name} (zone {}), written by zone-etcd.\n# Paths are relative to this file. Optional: state_dir, data_dir, etcd_bin, nameservice.\n# [settings], [backup] and [access], when present, are the zone file's: keep them the same on every node.\n\n",
         zone.name
     );
     Ok(header + &text)

@@ -20,6 +20,7 @@ pub mod leaves;
 pub mod maintenance;
 pub mod membership;
 pub mod nameservice;
+pub mod policy;
 pub mod preflight;
 pub mod restored;
 pub mod revocation;

@@ -31,6 +31,7 @@ use zone_pki::{Authority, CertInfo, Error};
 
 use crate::backup::settings::BackupSettings;
 use crate::config::zone::{validate_members, AddrInfo, Member, RawMember, Zone};
+use crate::policy::Policy;
 use crate::settings::Settings;
 
 /// The signature scheme named at the start of `sign`.
@@ -45,6 +46,8 @@ pub struct ZoneDocument {
     pub settings: Settings,
     /// `extend.backup`, signed with the members.
     pub backup: BackupSettings,
+    /// `extend.access`, signed with the members.
+    pub access: Policy,
     pub signed_at: OffsetDateTime,
 }
 
@@ -69,6 +72,8 @@ struct Extend {
     settings: serde_json::Map<String, Value>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     backup: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    access: serde_json::Map<String, Value>,
 }
 
 /// Builds and signs the document of `zone` with its root CA; returns pretty JSON.
@@ -88,6 +93,7 @@ pub fn sign(zone: &Zone, root: &Authority, signed_at: OffsetDateTime) -> Result<
             etcd: zone.members.iter().map(RawMember::from).collect(),
             settings: zone.settings.to_value(),
             backup: zone.backup.to_value(),
+            access: zone.access.to_value(),
         },
         sign: None,
     };
@@ -191,6 +197,11 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
         Some(table) => BackupSettings::parse(table, "extend.backup")?,
         None => BackupSettings::default(),
     };
+    let names: Vec<String> = members.iter().map(|m| m.node_name.clone()).collect();
+    let access = match value.get("extend").and_then(|e| e.get("access")) {
+        Some(table) => Policy::parse(table, "extend.access", zone, &names)?,
+        None => Policy::default(),
+    };
     let signed_at = value
         .get("signed_at")
         .and_then(Value::as_str)
@@ -205,6 +216,7 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
         members,
         settings,
         backup,
+        access,
         signed_at,
     })
 }
@@ -337,6 +349,7 @@ mod tests {
                 protocol: Default::default(),
             }],
             settings: Settings::default(),
+            access: Policy::default(),
             backup: BackupSettings::default(),
         }
     }
@@ -374,6 +387,30 @@ mod tests {
             std::slice::from_ref(&info)
         )
         .is_ok());
+    }
+
+    #[test]
+    fn the_access_policy_is_signed_with_the_members_and_read_back() {
+        let root = Authority::new_root("example.zone").unwrap();
+        let info = CertInfo::parse(root.cert_der()).unwrap();
+        let mut zone = zone();
+        let table = serde_json::json!({"nodes": ["nas.example.zone"], "service": [
+            {"name": "photos", "nodes": ["nas.example.zone", "node1.example.zone"], "read_write": ["apps/photos/"]}]});
+        let names = vec!["node1.example.zone".to_string()];
+        zone.access = Policy::parse(&table, "access", "example.zone", &names).unwrap();
+        let text = sign(&zone, &root, OffsetDateTime::now_utc()).unwrap();
+        let doc = verify(&text, "example.zone", std::slice::from_ref(&info)).unwrap();
+        assert_eq!(doc.access, zone.access);
+        // A grant changed after signing is refused like a member changed.
+        let tampered = text.replace("apps/photos/", "apps/");
+        let err = verify(&tampered, "example.zone", std::slice::from_ref(&info)).unwrap_err();
+        assert!(
+            err.to_string().contains("was changed after it was signed"),
+            "{err}"
+        );
+        // Without [access], no extend.access: documents signed before it read the same.
+        let plain = sign(&self::tests::zone(), &root, OffsetDateTime::now_utc()).unwrap();
+        assert!(!plain.contains("access"), "{plain}");
     }
 
     #[test]

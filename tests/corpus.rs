@@ -542,6 +542,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
                 },
                 addr_info: Vec::new(),
                 backup: Default::default(),
+                access: Default::default(),
                 members: vec![member],
                 settings: Settings {
                     heartbeat_interval_ms: Some(300),

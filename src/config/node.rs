@@ -21,6 +21,7 @@ use super::zone::{validate_members, Member};
 use crate::backup::settings::BackupSettings;
 use crate::leaf_paths::LeafPaths;
 use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
+use crate::policy::Policy;
 use crate::settings::Settings;
 
 /// A loaded, verified node: its identity, its CA, and the zone's members.
@@ -43,6 +44,8 @@ pub struct Node {
     pub settings: Settings,
     /// The zone's backup policy and targets, from where the members came from.
     pub backup: BackupSettings,
+    /// The zone's access policy (`[access]`), from where the members came from.
+    pub access: Policy,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
@@ -97,19 +100,34 @@ impl Node {
                 "write the nameservice's base URL, e.g. nameservice = \"http://127.0.0.1:3456\"",
             )
         })?;
-        let (members, members_source, settings, backup) = match &file.etcd {
-            Some(list) => (
-                validate_members(&zone, list)?,
-                Source::LocalConfig,
-                match &file.settings {
-                    Some(table) => Settings::parse(table, "settings")?,
-                    None => Settings::default(),
-                },
-                match &file.backup {
-                    Some(table) => BackupSettings::parse(table, "backup")?,
-                    None => BackupSettings::default(),
-                },
-            ),
+        let (members, members_source, settings, backup, access) = match &file.etcd {
+            Some(list) => {
+                let members = validate_members(&zone, list)?;
+                let names: Vec<String> = members.iter().map(|m| m.node_name.clone()).collect();
+                (
+                    members,
+                    Source::LocalConfig,
+                    match &file.settings {
+                        Some(table) => Settings::parse(table, "settings")?,
+                        None => Settings::default(),
+                    },
+                    match &file.backup {
+                        Some(table) => BackupSettings::parse(table, "backup")?,
+                        None => BackupSettings::default(),
+                    },
+                    match &file.access {
+                        Some(table) => Policy::parse(table, "access", &zone, &names)?,
+                        None => Policy::default(),
+                    },
+                )
+            }
+            None if file.access.is_some() => {
+                return Err(Error::new(
+                    "a node without a member list takes the zone's access policy from the signed zone document",
+                )
+                .field("access")
+                .fix("remove [access] here and set it in the zone file's [access] (then zone-etcd zone sign), or add the [[etcd]] member list too"))
+            }
             None if file.backup.is_some() => {
                 return Err(Error::new(
                     "a node without a member list takes the zone's backup settings from the signed zone document",
@@ -132,7 +150,7 @@ impl Node {
                     state_dir: &state_dir,
                 };
                 let (doc, source) = nameservice::zone_document(&lookup, policy)?;
-                (doc.members, source, doc.settings, doc.backup)
+                (doc.members, source, doc.settings, doc.backup, doc.access)
             }
         };
         let data_dir = match &file.data_dir {
@@ -165,6 +183,7 @@ impl Node {
             members_source,
             settings,
             backup,
+            access,
             state_dir,
             data_dir,
         })

@@ -50,6 +50,9 @@ pub struct NodeFile {
     /// The zone's `[backup]`, copied with the member list likewise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<serde_json::Value>,
+    /// The zone's `[access]`, copied with the member list likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<serde_json::Value>,
     /// Leaves made by the operator's own PKI instead of the node CA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalFiles>,

@@ -1,6 +1,7 @@
 //! The zone file: the zone's name and its etcd members.
 //!
-//! Accepted forms: TOML (`name` + `[[etcd]]` + optional `[settings]`), or the seed's
+//! Accepted forms: TOML (`name` + `[[etcd]]` + optional `[settings]`, `[backup]`,
+//! `[access]`), or the seed's
 //! nameservice JSON document (`name` + `extend.etcd` + optional `extend.settings`), or JSON
 //! with a top-level `etcd` and `settings`. Validation refuses everything that would make an
 //! unbootable or unsafe cluster: see [`validate_members`] and [`Settings::parse`].
@@ -16,6 +17,7 @@ pub use super::member::{
 pub use super::members::{check_name_is_not_reserved, is_parent_domain, validate_members};
 use super::text::{check_dns_name, parse, read_config};
 use crate::backup::settings::BackupSettings;
+use crate::policy::Policy;
 use crate::settings::Settings;
 
 /// A validated zone: its name, its nameservice addresses and its members in file order.
@@ -30,6 +32,8 @@ pub struct Zone {
     pub settings: Settings,
     /// `[backup]`: where and how often the zone's data is backed up.
     pub backup: BackupSettings,
+    /// `[access]`: who may use what in the zone's etcd.
+    pub access: Policy,
 }
 
 /// One `[[addr_info]]` entry: an address of the zone's nameservice.
@@ -62,9 +66,9 @@ impl Zone {
         })?;
         check_dns_name(&name)
             .map_err(|p| Error::new(p).field("name").fix("use the zone's DNS name"))?;
-        let (extend_etcd, extend_settings, extend_backup) = match raw.extend {
-            Some(extend) => (extend.etcd, extend.settings, extend.backup),
-            None => (None, None, None),
+        let (extend_etcd, extend_settings, extend_backup, extend_access) = match raw.extend {
+            Some(extend) => (extend.etcd, extend.settings, extend.backup, extend.access),
+            None => (None, None, None, None),
         };
         let raw_members = match (raw.etcd, extend_etcd) {
             (Some(list), _) | (None, Some(list)) => list,
@@ -81,12 +85,19 @@ impl Zone {
             (None, Some(table)) => BackupSettings::parse(&table, "extend.backup")?,
             (None, None) => BackupSettings::default(),
         };
+        let names: Vec<String> = members.iter().map(|m| m.node_name.clone()).collect();
+        let access = match (raw.access, extend_access) {
+            (Some(table), _) => Policy::parse(&table, "access", &name, &names)?,
+            (None, Some(table)) => Policy::parse(&table, "extend.access", &name, &names)?,
+            (None, None) => Policy::default(),
+        };
         Ok(Zone {
             name,
             addr_info: raw.addr_info.unwrap_or_default(),
             members,
             settings,
             backup,
+            access,
         })
     }
 
@@ -115,6 +126,7 @@ struct RawZone {
     etcd: Option<Vec<RawMember>>,
     settings: Option<serde_json::Value>,
     backup: Option<serde_json::Value>,
+    access: Option<serde_json::Value>,
     extend: Option<RawExtend>,
 }
 
@@ -124,4 +136,5 @@ struct RawExtend {
     etcd: Option<Vec<RawMember>>,
     settings: Option<serde_json::Value>,
     backup: Option<serde_json::Value>,
+    access: Option<serde_json::Value>,
 }

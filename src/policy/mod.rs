@@ -26,6 +26,8 @@
 //!   the key (`access.service[N].<key>`);
 //! - [`Policy::to_value`] writes back what [`Policy::parse`] reads.
 
+pub mod apply;
+pub mod rbac;
 mod rules;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,289 @@
+//! etcd's users and roles that carry a policy, and the steps from what an etcd holds to
+//! them.
+//!
+//! Pure: [`desired`] derives the auth state from a policy, [`plan`] the operations that
+//! turn the current state into it; [`super::apply`] reads and writes a real etcd.
+//!
+//! The state the policy gives (a user is a client certificate's CN):
+//! - `root` (the owner's administrative identity) and each etcd member's node name hold
+//!   etcd's `root` role: the members run zone-etcd's machinery (membership, maintenance,
+//!   snapshots, backups, revocations), which needs it;
+//! - each other node `N` holds `node:N`: read and write on its own prefix;
+//! - each service `S` on each node `N` that may run it is the user `S@N` holding `svc:S`:
+//!   read and write on its `read_write` prefixes, read on its `read` prefixes.
+//!
+//! Invariants: only names of these shapes are managed (`root`, `node:*`, `svc:*` roles; the
+//! `root` user, the zone's node names, `*@*` users): anything else an operator made by hand
+//! is left alone; the operations come in an order that never leaves a user pointing at a
+//! missing role (add and grant first, revoke and delete after), and enabling auth last.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Policy;
+
+/// etcd's permission kinds, as its API numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Access {
+    Read = 0,
+    Write = 1,
+    ReadWrite = 2,
+}
+
+/// A permission on the keys from `key` up to (not including) `range_end`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Perm {
+    pub access: Access,
+    pub key: Vec<u8>,
+    pub range_end: Vec<u8>,
+}
+
+impl Perm {
+    /// `access` on every key under `prefix`.
+    pub fn prefix(access: Access, prefix: &str) -> Perm {
+        Perm {
+            access,
+            key: prefix.as_bytes().to_vec(),
+            range_end: prefix_end(prefix.as_bytes()),
+        }
+    }
+}
+
+/// The first key after every key that starts with `prefix` (etcd's `--prefix`).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// The users and roles of an etcd's auth store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthState {
+    pub roles: BTreeMap<String, BTreeSet<Perm>>,
+    pub users: BTreeMap<String, BTreeSet<String>>,
+    pub enabled: bool,
+}
+
+/// One change to an auth store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    AddRole(String),
+    Grant(String, Perm),
+    AddUser(String),
+    GrantRole { user: String, role: String },
+    RevokeRole { user: String, role: String },
+    DeleteUser(String),
+    Revoke(String, Perm),
+    DeleteRole(String),
+    Enable,
+}
+
+/// The role name of service `name`.
+pub fn service_role(name: &str) -> String {
+    format!("svc:{name}")
+}
+
+/// The role name of node `name`'s own identity.
+pub fn node_role(name: &str) -> String {
+    format!("node:{name}")
+}
+
+/// The user of service `service`'s instance on `node`.
+pub fn service_user(service: &str, node: &str) -> String {
+    format!("{service}@{node}")
+}
+
+/// The auth state `policy` gives a zone whose etcd members are `members`.
+pub fn desired(policy: &Policy, members: &[String]) -> AuthState {
+    let mut state = AuthState {
+        enabled: true,
+        ..AuthState::default()
+    };
+    state.roles.insert("root".into(), BTreeSet::new());
+    let root = || BTreeSet::from(["root".to_string()]);
+    state.users.insert("root".into(), root());
+    for member in members {
+        state.users.insert(member.clone(), root());
+    }
+    for node in &policy.nodes {
+        let role = node_role(node);
+        let own = Perm::prefix(Access::ReadWrite, &policy.node_prefix_of(node));
+        state.roles.insert(role.clone(), BTreeSet::from([own]));
+        state.users.insert(node.clone(), BTreeSet::from([role]));
+    }
+    for service in &policy.services {
+        let role = service_role(&service.name);
+        let perms = service
+            .read_write
+            .iter()
+            .map(|p| Perm::prefix(Access::ReadWrite, p))
+            .chain(service.read.iter().map(|p| Perm::prefix(Access::Read, p)))
+            .collect();
+        state.roles.insert(role.clone(), perms);
+        for node in &service.nodes {
+            state.users.insert(
+                service_user(&service.name, node),
+                BTreeSet::from([role.clone()]),
+            );
+        }
+    }
+    state
+}
+
+/// Whether a role of this name is the policy's to manage.
+fn managed_role(name: &str) -> bool {
+    name == "root" || name.starts_with("svc:") || name.starts_with("node:")
+}
+
+/// Whether a user of this name in a zone `zone` is the policy's to manage.
+fn managed_user(name: &str, zone: &str) -> bool {
+    name == "root" || name.contains('@') || name.ends_with(&format!(".{zone}"))
+}
+
+/// The operations that turn `current` into `want` for zone `zone`.
+pub fn plan(current: &AuthState, want: &AuthState, zone: &str) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for (role, perms) in &want.roles {
+        let have = current.roles.get(role);
+        if have.is_none() {
+            ops.push(Op::AddRole(role.clone()));
+        }
+        for perm in perms {
+            if !have.is_some_and(|h| h.contains(perm)) {
+                ops.push(Op::Grant(role.clone(), perm.clone()));
+            }
+        }
+    }
+    for (user, roles) in &want.users {
+        let have = current.users.get(user);
+        if have.is_none() {
+            ops.push(Op::AddUser(user.clone()));
+        }
+        for role in roles {
+            if !have.is_some_and(|h| h.contains(role)) {
+                ops.push(Op::GrantRole {
+                    user: user.clone(),
+                    role: role.clone(),
+                });
+            }
+        }
+    }
+    for (user, roles) in &current.users {
+        if !managed_user(user, zone) {
+            continue;
+        }
+        match want.users.get(user) {
+            None => ops.push(Op::DeleteUser(user.clone())),
+            Some(wanted) => {
+                for role in roles.difference(wanted) {
+                    ops.push(Op::RevokeRole {
+                        user: user.clone(),
+                        role: role.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for (role, perms) in &current.roles {
+        // etcd's root role lists its own all-keys grant: never the policy's to change.
+        if !managed_role(role) || role == "root" {
+            continue;
+        }
+        match want.roles.get(role) {
+            None => ops.push(Op::DeleteRole(role.clone())),
+            Some(wanted) => {
+                for perm in perms.difference(wanted) {
+                    ops.push(Op::Revoke(role.clone(), perm.clone()));
+                }
+            }
+        }
+    }
+    if want.enabled && !current.enabled {
+        ops.push(Op::Enable);
+    }
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(value: serde_json::Value) -> Policy {
+        let members = ["node1.example.zone".to_string()];
+        Policy::parse(&value, "access", "example.zone", &members).unwrap()
+    }
+
+    #[test]
+    fn prefixes_end_where_etcd_would_end_them() {
+        assert_eq!(prefix_end(b"apps/photos/"), b"apps/photos0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+
+    #[test]
+    fn a_policy_becomes_users_and_roles_and_a_change_only_what_changed() {
+        let members = ["node1.example.zone".to_string()];
+        let v1 = policy(json!({"nodes": ["nas.example.zone"], "service": [
+            {"name": "photos", "nodes": ["nas.example.zone", "node1.example.zone"], "read_write": ["apps/photos/"], "read": ["apps/shared/"]},
+            {"name": "music", "nodes": ["nas.example.zone"], "read_write": ["apps/music/"]}]}));
+        let want = desired(&v1, &members);
+        assert_eq!(
+            want.users["photos@nas.example.zone"],
+            BTreeSet::from(["svc:photos".to_string()])
+        );
+        assert_eq!(
+            want.users["node1.example.zone"],
+            BTreeSet::from(["root".to_string()])
+        );
+        assert_eq!(
+            want.roles["node:nas.example.zone"],
+            BTreeSet::from([Perm::prefix(Access::ReadWrite, "nodes/nas.example.zone/")])
+        );
+        assert_eq!(want.roles["svc:photos"].len(), 2);
+        // From nothing: every role, user and grant, and auth enabled last.
+        let ops = plan(&AuthState::default(), &want, "example.zone");
+        assert_eq!(ops.last(), Some(&Op::Enable));
+        let first_user = ops
+            .iter()
+            .position(|o| matches!(o, Op::AddUser(_)))
+            .unwrap();
+        let last_grant = ops
+            .iter()
+            .rposition(|o| matches!(o, Op::Grant(..)))
+            .unwrap();
+        assert!(last_grant < first_user, "{ops:?}");
+        // Applied, nothing is left to do.
+        assert!(plan(&want, &want, "example.zone").is_empty());
+
+        // music gone, photos' read grant moved: only those change; a hand-made user and
+        // role stay.
+        let v2 = policy(json!({"nodes": ["nas.example.zone"], "service": [
+            {"name": "photos", "nodes": ["nas.example.zone", "node1.example.zone"], "read_write": ["apps/photos/"], "read": ["apps/common/"]}]}));
+        let mut current = want.clone();
+        current
+            .users
+            .insert("alice".into(), BTreeSet::from(["reader".to_string()]));
+        current.roles.insert("reader".into(), BTreeSet::new());
+        let ops = plan(&current, &desired(&v2, &members), "example.zone");
+        assert_eq!(
+            ops,
+            vec![
+                Op::Grant(
+                    "svc:photos".into(),
+                    Perm::prefix(Access::Read, "apps/common/")
+                ),
+                Op::DeleteUser("music@nas.example.zone".into()),
+                Op::DeleteRole("svc:music".into()),
+                Op::Revoke(
+                    "svc:photos".into(),
+                    Perm::prefix(Access::Read, "apps/shared/")
+                ),
+            ]
+        );
+    }
+}

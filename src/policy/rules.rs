@@ -6,7 +6,7 @@
 
 use zone_pki::Error;
 
-use super::{Policy, OWN_PREFIX};
+use super::model::{Policy, OWN_PREFIX};
 
 /// Names a service cannot take: etcd's administrator, zone-etcd's own.
 const RESERVED: [&str; 3] = ["root", "zone-etcd", "owner"];

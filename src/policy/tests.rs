@@ -1,4 +1,5 @@
-use serde_json::json;
+use serde_json::{json, Value};
+use zone_pki::Error;
 
 use super::*;
 

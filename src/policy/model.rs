@@ -1,0 +1,87 @@
+//! The policy's types and their written form (see the parent module for the file format
+//! and [`super::parse`] for the checks).
+
+use serde_json::{Map, Value};
+
+/// zone-etcd's own keys (revocations, backups, the etcd release): no service's.
+pub const OWN_PREFIX: &str = "zone-etcd/";
+/// Where each node's own prefix lives when the zone sets none: `nodes/<node_name>/`.
+pub const DEFAULT_NODE_PREFIX: &str = "nodes/";
+
+/// The keys of `[access]`.
+pub const KEYS: [&str; 3] = ["nodes", "node_prefix", "service"];
+/// The keys of one `[[access.service]]`.
+pub const SERVICE_KEYS: [&str; 4] = ["name", "nodes", "read_write", "read"];
+
+/// A validated `[access]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Whether the zone wrote one (a zone without stays as before the policy).
+    pub present: bool,
+    /// The zone's nodes besides its etcd members.
+    pub nodes: Vec<String>,
+    /// Under it, `<node_name>/` is each node's own prefix.
+    pub node_prefix: String,
+    pub services: Vec<Service>,
+}
+
+/// One `[[access.service]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// A DNS label; the identity of its instance on a node is `<name>@<node_name>`.
+    pub name: String,
+    /// The nodes that may run it.
+    pub nodes: Vec<String>,
+    pub read_write: Vec<String>,
+    pub read: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            present: false,
+            nodes: Vec::new(),
+            node_prefix: DEFAULT_NODE_PREFIX.into(),
+            services: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The table as `parse` reads it (empty when the zone wrote none).
+    pub fn to_value(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        if !self.present {
+            return map;
+        }
+        let list = |items: &[String]| Value::from(items.to_vec());
+        map.insert("nodes".into(), list(&self.nodes));
+        map.insert("node_prefix".into(), Value::from(self.node_prefix.clone()));
+        let services: Vec<Value> = self
+            .services
+            .iter()
+            .map(|s| {
+                let mut t = Map::new();
+                t.insert("name".into(), Value::from(s.name.clone()));
+                t.insert("nodes".into(), list(&s.nodes));
+                t.insert("read_write".into(), list(&s.read_write));
+                t.insert("read".into(), list(&s.read));
+                Value::Object(t)
+            })
+            .collect();
+        map.insert("service".into(), Value::from(services));
+        map
+    }
+
+    /// The prefix of `node`'s own identity.
+    pub fn node_prefix_of(&self, node: &str) -> String {
+        format!("{}{node}/", self.node_prefix)
+    }
+
+    /// The services `node` may run.
+    pub fn services_of<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services
+            .iter()
+            .filter(move |s| s.nodes.iter().any(|n| n == node))
+    }
+}

@@ -3,7 +3,9 @@
 //! Prometheus, scraping a real zone (node_exporter's textfile collector for zone-etcd's
 //! metrics, each member's etcd for its own), sees alerts go pending, fire and resolve:
 //! a stopped member, a leaf made to expire soon, a stopped backup store. Every metric name
-//! the rules read must be one the real zone exports, so a renamed metric fails here.
+//! the rules read must be one the real zone exports, so a renamed metric fails here; and
+//! every query of the dashboard (docs/dashboards/zone-etcd.json) must parse and return
+//! series from that Prometheus.
 //!
 //! Zone on 127.0.210.1-3 (client 2379, peer 2380, etcd metrics 2381); SeaweedFS on
 //! 127.0.97.210 (the shared helper runs it on 127.0.96-97.x only); node_exporter on
@@ -164,6 +166,28 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
             let targets = api.targets();
             (targets.len() == 4 && targets.iter().all(|t| t.2 == "up")).then_some(())
         },
+    );
+    // The dashboard: every query valid PromQL, with series from this zone (the rate
+    // windows need two scrapes, the recorded series an evaluation).
+    prom::wait_some(
+        Duration::from_secs(60),
+        "every dashboard query to return series",
+        || {
+            format!(
+                "{}\n{}",
+                live::dashboard_failures(api).join("\n"),
+                mon.context()
+            )
+        },
+        || live::dashboard_failures(api).is_empty().then_some(()),
+    );
+    // Every rule evaluated on those series, then no alert, pending or firing.
+    let since = time::OffsetDateTime::now_utc();
+    prom::wait_some(
+        Duration::from_secs(30),
+        "every rule group evaluated again",
+        || mon.context(),
+        || live::evaluated_since(api, since).then_some(()),
     );
     prom::wait_some(
         Duration::from_secs(60),

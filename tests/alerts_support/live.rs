@@ -162,3 +162,60 @@ log:\n{}",
         )
     }
 }
+
+/// The dashboard's queries: (panel title, expression), every panel's every target.
+pub fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
+    let panels = dashboard["panels"]
+        .as_array()
+        .expect("the dashboard's panels");
+    let mut queries = Vec::new();
+    for panel in panels {
+        let title = panel["title"].as_str().unwrap_or_default().to_string();
+        assert!(!title.is_empty(), "a panel with no title: {panel}");
+        if panel["type"] == "row" {
+            continue;
+        }
+        let targets = panel["targets"].as_array().cloned().unwrap_or_default();
+        assert!(!targets.is_empty(), "{title}: no query");
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            assert!(!expr.is_empty(), "{title}: a target with no expr");
+            queries.push((title.clone(), expr.to_string()));
+        }
+    }
+    queries
+}
+
+/// The queries of docs/dashboards/zone-etcd.json that are not valid PromQL or return no
+/// series from the live Prometheus, each as a line.
+pub fn dashboard_failures(api: &Api) -> Vec<String> {
+    let path = crate::common::repo().join("docs/dashboards/zone-etcd.json");
+    let text = fs::read_to_string(&path).expect("docs/dashboards/zone-etcd.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let queries = dashboard_queries(&dashboard);
+    assert!(queries.len() >= 20, "{} queries", queries.len());
+    queries
+        .iter()
+        .filter_map(|(title, expr)| match api.query(expr) {
+            Ok(0) => Some(format!("{title}: {expr}: no series")),
+            Ok(_) => None,
+            Err(e) => Some(format!("{title}: {expr}: {e}")),
+        })
+        .collect()
+}
+
+/// Whether every rule group was evaluated after `since`.
+pub fn evaluated_since(api: &Api, since: time::OffsetDateTime) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    let Some(data) = api.get("/api/v1/rules") else {
+        return false;
+    };
+    let groups = data["groups"].as_array().cloned().unwrap_or_default();
+    !groups.is_empty()
+        && groups.iter().all(|g| {
+            g["lastEvaluation"]
+                .as_str()
+                .and_then(|t| time::OffsetDateTime::parse(t, &Rfc3339).ok())
+                .is_some_and(|t| t > since)
+        })
+}

@@ -235,6 +235,26 @@ impl Api {
             .unwrap_or_default()
     }
 
+    /// An instant query: the number of series it returns, or Prometheus' error (a query
+    /// that does not parse, say).
+    pub fn query(&self, expr: &str) -> Result<usize, String> {
+        let mut response = self
+            .agent
+            .get(format!("{}/api/v1/query", self.base))
+            .query("query", expr)
+            .call()
+            .map_err(|e| e.to_string())?;
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        if json["status"] != "success" {
+            return Err(format!("{}: {}", json["errorType"], json["error"]));
+        }
+        Ok(json["data"]["result"].as_array().map_or(0, Vec::len))
+    }
+
     /// Every metric name Prometheus holds series of.
     pub fn names(&self) -> BTreeSet<String> {
         self.get("/api/v1/label/__name__/values")

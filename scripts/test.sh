@@ -40,6 +40,21 @@ if ! [ -x /usr/sbin/sshd ]; then
         $sudo rm -f /usr/sbin/policy-rc.d
     fi
 fi
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-node-exporter >/dev/null 2>&1; then
+    # tests/alerts.rs: promtool checks and unit-tests the shipped alert rules, and a
+    # Prometheus and node_exporter of the test's own watch them fire against a real zone.
+    # The packages' scripts must not start the machine's own services (as for sshd above).
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -e /usr/sbin/policy-rc.d ]; then
+        ./scripts/need.sh promtool:prometheus prometheus-node-exporter:prometheus-node-exporter
+    else
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod 755 /usr/sbin/policy-rc.d
+        ./scripts/need.sh promtool:prometheus prometheus-node-exporter:prometheus-node-exporter || { $sudo rm -f /usr/sbin/policy-rc.d; exit 1; }
+        $sudo rm -f /usr/sbin/policy-rc.d
+    fi
+fi
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

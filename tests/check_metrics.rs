@@ -135,7 +135,7 @@ fn check_metrics(config: &Path, file: &Path) -> (Option<i32>, String, Families) 
 }
 
 const CERTIFICATES: [&str; 5] = ["zone CA", "node CA", "server", "peer", "client"];
-const FAMILIES: [&str; 8] = [
+const FAMILIES: [&str; 9] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
@@ -144,6 +144,7 @@ const FAMILIES: [&str; 8] = [
     "zone_etcd_check_timestamp_seconds",
     "zone_etcd_crl_number",
     "zone_etcd_crl_age_seconds",
+    "zone_etcd_etcd_warnings",
 ];
 
 #[test]
@@ -169,6 +170,8 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
             let keys: Vec<&str> = s.labels.keys().map(String::as_str).collect();
             if name.starts_with("zone_etcd_certificate_") {
                 assert_eq!(keys, ["certificate", "node"], "{name}");
+            } else if name == "zone_etcd_etcd_warnings" {
+                assert_eq!(keys, ["node", "version"], "{name}");
             } else {
                 assert_eq!(keys, ["node"], "{name}");
             }
@@ -185,6 +188,12 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
     let v = values(&metrics);
     // Nothing revoked in this zone: CRL number 0 (and no age: tests/revocation.rs).
     assert_eq!(get(&v, "zone_etcd_crl_number", ""), 0.0);
+    // The stand-in answers as etcd 3.6.15: no known defect.
+    assert_eq!(get(&v, "zone_etcd_etcd_warnings", ""), 0.0);
+    assert_eq!(
+        metrics["zone_etcd_etcd_warnings"].1[0].labels["version"],
+        "3.6.15"
+    );
     let ran = get(&v, "zone_etcd_check_timestamp_seconds", "");
     assert!(
         before <= ran && ran <= after,

@@ -51,6 +51,8 @@ grep -qx 'etcd Version: 3.5.34' <<<"$version" || fail "the step etcd is not 3.5.
 for unit in zone-etcd-backup.service zone-etcd-backup-drill.service zone-etcd-backup-drill.timer; do
     [ -f /usr/lib/systemd/system/$unit ] || fail "$unit missing"
 done
+grep -q '^      - alert: ZoneEtcdMemberDown$' /usr/share/zone-etcd/alerts/zone-etcd.rules.yml || fail "the alert rules (docs/alerts/zone-etcd.rules.yml) are not installed"
+grep -q '"uid": "zone-etcd"' /usr/share/zone-etcd/dashboards/zone-etcd.json || fail "the dashboard (docs/dashboards/zone-etcd.json) is not installed"
 [ -f /usr/share/man/man1/zone-etcd-backup-run.1.gz ] || [ -f /usr/share/man/man1/zone-etcd-backup-run.1 ] || fail "man page zone-etcd-backup-run(1) missing"
 zone-etcd --version
 

@@ -76,6 +76,18 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
     );
     family(
         &mut out,
+        "zone_etcd_etcd_warnings",
+        "Known defects of the etcd release a launch of this member runs (vulnerabilities, end of life, others): zone-etcd check names them.",
+        report.etcd.iter().filter_map(|etcd| {
+            let version = etcd.version.as_deref()?;
+            Some((
+                labels(&[node, ("version", version)]),
+                count(etcd.warnings.len()),
+            ))
+        }),
+    );
+    family(
+        &mut out,
         "zone_etcd_check_timestamp_seconds",
         "When zone-etcd check ran, in seconds since the Unix epoch.",
         [(labels(&[node]), now)],
@@ -262,6 +274,46 @@ mod tests {
             text.contains("zone_etcd_crl_age_seconds{node=\"node1.example.zone\"} 3600\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_etcd_of_a_member_has_its_version_and_known_defects() {
+        let mut member = report("node1.example.zone", vec![], 0);
+        let old = crate::etcd::release::Version::new(3, 4, 45);
+        let warnings = crate::etcd::advisories::security_warnings(old);
+        assert!(warnings.len() > 1, "3.4.45 is end-of-life and vulnerable");
+        member.etcd = Some(super::super::report::EtcdBinary {
+            path: "/usr/lib/zone-etcd/etcd".into(),
+            version: Some("3.4.45".into()),
+            warnings: warnings.clone(),
+        });
+        let text = render(&member, now());
+        assert_eq!(
+            samples(&text, "zone_etcd_etcd_warnings"),
+            [format!(
+                r#"zone_etcd_etcd_warnings{{node="node1.example.zone",version="3.4.45"}} {}"#,
+                warnings.len()
+            )]
+        );
+        // A clean release: the series is there, at 0.
+        member.etcd = Some(super::super::report::EtcdBinary {
+            path: "/usr/lib/zone-etcd/etcd".into(),
+            version: Some("3.7.2".into()),
+            warnings: Vec::new(),
+        });
+        assert_eq!(
+            samples(&render(&member, now()), "zone_etcd_etcd_warnings"),
+            [r#"zone_etcd_etcd_warnings{node="node1.example.zone",version="3.7.2"} 0"#]
+        );
+        // No etcd (not a member), or one that is not an etcd: no series.
+        member.etcd = None;
+        assert!(samples(&render(&member, now()), "zone_etcd_etcd_warnings").is_empty());
+        member.etcd = Some(super::super::report::EtcdBinary {
+            path: "/bin/true".into(),
+            version: None,
+            warnings: Vec::new(),
+        });
+        assert!(samples(&render(&member, now()), "zone_etcd_etcd_warnings").is_empty());
     }
 
     #[test]

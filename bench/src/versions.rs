@@ -126,7 +126,7 @@ fn per_member(members: &[Process], etcd: &Path, field: &str) -> Result<Vec<f64>>
 
 /// One run of `release`: a fresh zone, its starts, the keys, the steady writer; every
 /// member killed by its PID on return (the `Process`es are dropped), also on error.
-fn one(dir: &Path, release: &Release, run: usize) -> Result<Measured> {
+fn one(dir: &Path, release: &Release, run: usize, snapshot_count: Option<u64>) -> Result<Measured> {
     let etcd = binary(release)?;
     let zone = Zone::bootstrap(
         &dir.join(format!("{}-run{run}", release.version)),
@@ -136,6 +136,16 @@ fn one(dir: &Path, release: &Release, run: usize) -> Result<Measured> {
     )?;
     for i in 0..3 {
         zone.set_etcd_bin(i, &etcd)?;
+        if let Some(count) = snapshot_count {
+            let config = zone.config(i);
+            let text =
+                fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+            fs::write(
+                &config,
+                format!("{text}\n[settings]\nsnapshot_count = {count}\n"),
+            )
+            .map_err(|e| format!("{}: {e}", config.display()))?;
+        }
         // Leaves first (rotate writes a set with no etcd running), as launch.rs does.
         output(zone_etcd(&[
             "rotate",
@@ -227,7 +237,7 @@ fn sorted(values: &[f64]) -> Vec<f64> {
 }
 
 /// The `etcd` section: `runs` runs, each release once per run, alternating.
-pub fn run(dir: &Path, runs: usize) -> Result<Value> {
+pub fn run(dir: &Path, runs: usize, snapshot_count: Option<u64>) -> Result<Value> {
     let root = dir.join("etcd-versions");
     fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     let mut measured: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
@@ -239,7 +249,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
             RELEASES[first[1]].version
         ]));
         for r in first {
-            measured[r].push(one(&root, &RELEASES[r], run)?);
+            measured[r].push(one(&root, &RELEASES[r], run, snapshot_count)?);
         }
     }
     let mut out = json!({
@@ -249,6 +259,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         "starts_per_run": STARTS,
         "load_seconds": LOAD_SECONDS,
         "load_pause_ms": 10,
+        "snapshot_count": snapshot_count,
         "order": order,
         "releases": {},
     });

@@ -136,17 +136,8 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     // A passed drill, so the drill's metrics are there and say so.
     let writer = z.active().expect("an active writer");
-    let out = z
-        .command()
-        .args(["backup", "drill", "--config"])
-        .arg(z.zone.config(writer))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "member drill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, stderr) = z.member_drill(writer);
+    assert!(ok, "member drill: {stderr}");
 
     let zone_ready = started.elapsed();
     let dir = tempfile::tempdir().unwrap();

@@ -99,18 +99,9 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     }
     // The member's drill, on the active writer, against the live cluster.
     let active = z.active().unwrap();
-    let out = z
-        .command()
-        .args(["backup", "drill", "--config"])
-        .arg(z.zone.config(active))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "member drill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("equals the live cluster's"));
+    let (ok, stdout, stderr) = z.member_drill(active);
+    assert!(ok, "member drill: {stderr}");
+    assert!(stdout.contains("equals the live cluster's"));
     let (ok, status, stderr) = z.status(0);
     assert!(ok, "status after a good drill: {stderr}\n{status}");
     assert_eq!(status["last_drill"]["ok"], true, "{status}");
@@ -132,16 +123,8 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     let i = bytes.len() / 2;
     bytes[i] ^= 0xff;
     fs::write(victim, bytes).unwrap();
-    let out = z
-        .command()
-        .args(["backup", "drill", "--config"])
-        .arg(z.zone.config(active))
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "the drill passed on a corrupted segment"
-    );
+    let (ok, _, _) = z.member_drill(active);
+    assert!(!ok, "the drill passed on a corrupted segment");
     let (ok, status, _) = z.status(0);
     assert!(!ok, "status passed after a failed drill: {status}");
     assert_eq!(status["last_drill"]["ok"], false, "{status}");

@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::Policy;
+use crate::cluster_api::range::prefix_end;
 
 /// etcd's permission kinds, as its API numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,18 +47,6 @@ impl Perm {
             range_end: prefix_end(prefix.as_bytes()),
         }
     }
-}
-
-/// The first key after every key that starts with `prefix` (etcd's `--prefix`).
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 /// The users and roles of an etcd's auth store.
@@ -216,13 +205,6 @@ mod tests {
     fn policy(value: serde_json::Value) -> Policy {
         let members = ["node1.example.zone".to_string()];
         Policy::parse(&value, "access", "example.zone", &members).unwrap()
-    }
-
-    #[test]
-    fn prefixes_end_where_etcd_would_end_them() {
-        assert_eq!(prefix_end(b"apps/photos/"), b"apps/photos0");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
-        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
     }
 
     #[test]

@@ -156,11 +156,7 @@ pub fn check_upgrade(
 /// Refuses an etcd that cannot replay this member's log (3.7 over entries 3.5 wrote; see
 /// [`etcd::path::replay_refusal`]). The log is read only for etcd 3.7 and later.
 pub fn check_replay(node: &Node, release: &Profile, config: &Path) -> Result<(), Error> {
-    if release.version.series() < (3, 7) {
-        return Ok(());
-    }
-    let last_v2 = crate::wal::entries_before_3_6(&node.data_dir)?;
-    match etcd::path::replay_refusal(release.version, last_v2) {
+    match replay_refusal(node, release.version)? {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(problem)
             .file(config)
@@ -168,4 +164,14 @@ pub fn check_replay(node: &Node, release: &Profile, config: &Path) -> Result<(),
             .fix(fix)
             .permanent()),
     }
+}
+
+/// Why etcd `version` could not replay this member's log, with the fix; `None` when it
+/// can (the log is read only for etcd 3.7 and later). The keeper asks it before a move.
+pub fn replay_refusal(node: &Node, version: Version) -> Result<Option<(String, String)>, Error> {
+    if version.series() < (3, 7) {
+        return Ok(None);
+    }
+    let last_v2 = crate::wal::entries_before_3_6(&node.data_dir)?;
+    Ok(etcd::path::replay_refusal(version, last_v2))
 }

@@ -107,13 +107,17 @@ impl Mover {
             return Err(format!("{TARGET_KEY} names no release ({:?})", target.to));
         };
         let view = cluster_api::member_list(&self.endpoint, &self.creds).await?;
-        let (endpoint, creds, name) =
-            (self.endpoint.clone(), self.creds.clone(), self.name.clone());
+        let (endpoint, creds, name, members) = (
+            self.endpoint.clone(),
+            self.creds.clone(),
+            self.name.clone(),
+            view.members.clone(),
+        );
         let (cluster, others) = tokio::task::spawn_blocking(move || {
             let cluster = cluster_api::versions(&endpoint, &creds)
                 .ok()
                 .and_then(|v| Version::parse(&v.cluster));
-            let others = view.members.iter().filter(|m| m.name != name);
+            let others = members.iter().filter(|m| m.name != name);
             (cluster, cluster_api::member_releases(others, &creds))
         })
         .await
@@ -132,7 +136,8 @@ impl Mover {
             }
             Step::Move(want) => want,
         };
-        if let Some((problem, _)) = self.replay_refusal(want)? {
+        let replay = crate::preflight::etcd::replay_refusal(&self.node, want);
+        if let Some((problem, _)) = replay.map_err(|e| e.to_string())? {
             return Ok(Look::Said(format!(
                 "etcd release: not moving to etcd {want} yet: {problem}"
             )));
@@ -143,7 +148,7 @@ impl Mover {
                 turn.member, turn.to
             )));
         }
-        if let Some(problem) = self.unhealthy().await? {
+        if let Some(problem) = self.unhealthy(&view).await {
             return Ok(Look::Said(format!(
                 "etcd release: not moving to etcd {want} while {problem}"
             )));
@@ -178,16 +183,6 @@ impl Mover {
         })
     }
 
-    /// Why `want` would be refused over this member's log, if it would.
-    fn replay_refusal(&self, want: Version) -> Result<Option<(String, String)>, String> {
-        if want.series() < (3, 7) {
-            return Ok(None);
-        }
-        let last_v2 =
-            crate::wal::entries_before_3_6(&self.node.data_dir).map_err(|e| e.to_string())?;
-        Ok(crate::etcd::path::replay_refusal(want, last_v2))
-    }
-
     /// Whether this member answers healthy (status, and a quorum read).
     async fn serves(&self) -> bool {
         let reports =
@@ -195,15 +190,15 @@ impl Mover {
         reports.iter().all(|r| r.healthy())
     }
 
-    /// The first member of the cluster that is not healthy, `None` when all are.
-    async fn unhealthy(&self) -> Result<Option<String>, String> {
-        let view = cluster_api::member_list(&self.endpoint, &self.creds).await?;
+    /// The first member of the cluster `view` lists that is not healthy, `None` when all
+    /// are.
+    async fn unhealthy(&self, view: &cluster_api::ClusterView) -> Option<String> {
         if view.members.len() < self.node.members.len() {
-            return Ok(Some(format!(
+            return Some(format!(
                 "the cluster lists {} members of the zone's {}",
                 view.members.len(),
                 self.node.members.len()
-            )));
+            ));
         }
         let endpoints: Vec<(String, bool)> = view
             .members
@@ -211,7 +206,7 @@ impl Mover {
             .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), !m.learner)))
             .collect();
         let reports = cluster_api::probe_all(endpoints, &self.creds).await;
-        Ok(view.members.iter().find_map(|m| {
+        view.members.iter().find_map(|m| {
             cluster_api::member_problem(m, &reports).map(|p| {
                 let name = if m.started() {
                     m.name.clone()
@@ -220,7 +215,7 @@ impl Mover {
                 };
                 format!("{name} is not healthy ({p})")
             })
-        }))
+        })
     }
 
     /// Takes the turn for a move to `want` when nobody holds it.

@@ -189,6 +189,18 @@ impl BackupZone {
         json["header"]["revision"].as_i64().unwrap()
     }
 
+    /// `backup drill` of member `index` (the active writer's drill against the live
+    /// cluster): (exit success, stdout, stderr).
+    pub fn member_drill(&self, index: usize) -> (bool, String, String) {
+        let out = self
+            .command()
+            .args(["backup", "drill", "--config"])
+            .arg(self.zone.config(index))
+            .output()
+            .unwrap();
+        super::outcome(out)
+    }
+
     /// `backup drill --from URL --ca --identity`: (exit success, stdout, stderr).
     pub fn owner_drill(&self, url: &str) -> (bool, String, String) {
         let mut cmd = self.command();

@@ -31,6 +31,47 @@ pub struct LoadResult {
     pub failures: Vec<String>,
 }
 
+impl LoadResult {
+    /// A write can find no leader for the moment a stopping leader hands over (every
+    /// endpoint says so at once); none of those was acknowledged. What counts under
+    /// rolling restarts: few such (one in 50 at most) and more than `at_least`
+    /// acknowledged; every acknowledged write kept is checked apart
+    /// ([`LoadResult::kept_on_every_member`]).
+    pub fn few_failed_and_enough_acknowledged(&self, at_least: usize) {
+        assert!(
+            self.failures.len() * 50 <= self.acknowledged.len(),
+            "too many writes no endpoint took: {:?}",
+            &self.failures[..self.failures.len().min(5)]
+        );
+        assert!(
+            self.acknowledged.len() > at_least,
+            "{}",
+            self.acknowledged.len()
+        );
+    }
+
+    /// Every acknowledged write (keys under `prefix/`) read back through each of `zone`'s
+    /// members.
+    pub fn kept_on_every_member(&self, zone: &super::TestZone, prefix: &str) {
+        for i in 0..zone.members.len() {
+            let (ok, keys, err) = zone.etcdctl(
+                i,
+                &zone.client_url(i),
+                &["get", &format!("{prefix}/"), "--prefix", "--keys-only"],
+            );
+            assert!(ok, "{err}");
+            let keys: std::collections::BTreeSet<&str> =
+                keys.lines().filter(|l| !l.is_empty()).collect();
+            let missing: Vec<&String> = self
+                .acknowledged
+                .iter()
+                .filter(|k| !keys.contains(k.as_str()))
+                .collect();
+            assert!(missing.is_empty(), "member {i} lacks {missing:?}");
+        }
+    }
+}
+
 pub struct WriteLoad {
     stop: Arc<AtomicBool>,
     result: Arc<Mutex<LoadResult>>,

@@ -58,12 +58,25 @@ pub fn write_bundle(
 ) -> Result<(), Error> {
     let node_ca = root.issue_node_ca(&node_identity(zone, node_name))?;
     crate::revocation::issued::record(ca_dir, node_name, node_ca.chain_pem())?;
-    write_answer(dir, trust, node_ca.chain_pem(), zone, node_name, members)?;
+    let client_root = client_root(ca_dir, zone)?;
+    let member = zone.member(node_name).is_some();
+    let client = client_root.as_ref().map(|root| (root, member));
+    write_answer(dir, trust, node_ca.chain_pem(), zone, node_name, members, client)?;
     zone_io::write_new(&dir.join(KEY_FILE), node_ca.key_pem().as_bytes(), KEY_MODE)
 }
 
+/// The zone's client root, for a zone with `[access]` ([`crate::identities`]).
+pub fn client_root(ca_dir: &Path, zone: &Zone) -> Result<Option<Authority>, Error> {
+    if !zone.access.present {
+        return Ok(None);
+    }
+    crate::identities::ca::ensure_client_root(ca_dir, &zone.name).map(Some)
+}
+
 /// Writes everything of a bundle but the key into `dir` (a staging directory):
-/// node.toml, pki/ca.crt (`trust`), pki/node.crt (`node_ca_chain`).
+/// node.toml, pki/ca.crt (`trust`), pki/node.crt (`node_ca_chain`); with `client` (a
+/// zone with `[access]`: its client root, and whether to issue the node a signer),
+/// pki/client-ca.crt and the signer ([`crate::identities::ca`]).
 pub fn write_answer(
     dir: &Path,
     trust: &str,
@@ -71,20 +84,47 @@ pub fn write_answer(
     zone: &Zone,
     node_name: &str,
     members: MemberList<'_>,
+    client: Option<(&Authority, bool)>,
 ) -> Result<(), Error> {
     zone_io::ensure_private_dir(&dir.join("pki"))?;
+    let signer = match client {
+        Some((root, signer)) => {
+            crate::identities::ca::write_bundle_part(dir, root, &zone.name, node_name, signer)?
+        }
+        None => false,
+    };
+    let files = Files {
+        client_ca: client.is_some(),
+        signer,
+    };
     zone_io::write_new(&dir.join(CA_FILE), trust.as_bytes(), PUBLIC_MODE)?;
     zone_io::write_new(&dir.join(CERT_FILE), node_ca_chain.as_bytes(), PUBLIC_MODE)?;
     zone_io::write_new(
         &dir.join(CONFIG_FILE),
-        node_toml(zone, node_name, members)?.as_bytes(),
+        node_toml(zone, node_name, members, files)?.as_bytes(),
         PUBLIC_MODE,
     )
 }
 
+/// Which of the identities' files a bundle holds.
+#[derive(Debug, Clone, Copy)]
+struct Files {
+    client_ca: bool,
+    signer: bool,
+}
+
 /// The text of a bundle's node.toml.
-fn node_toml(zone: &Zone, node_name: &str, members: MemberList<'_>) -> Result<String, Error> {
+fn node_toml(
+    zone: &Zone,
+    node_name: &str,
+    members: MemberList<'_>,
+    files: Files,
+) -> Result<String, Error> {
+    use crate::identities::ca::{CLIENT_CA_FILE, SIGNER_FILE, SIGNER_KEY_FILE};
     let config = NodeFile {
+        client_ca: files.client_ca.then(|| CLIENT_CA_FILE.into()),
+        signer: files.signer.then(|| SIGNER_FILE.into()),
+        signer_key: files.signer.then(|| SIGNER_KEY_FILE.into()),
         name: Some(node_name.to_string()),
         zone: Some(zone.name.clone()),
         ca: Some(CA_FILE.into()),

@@ -127,6 +127,10 @@ pub fn renewal_reason(
         Ok(ca) if ca == node.zone_ca_pem => {}
         _ => return Ok(Some("the zone CA changed".into())),
     }
+    let set_dir = node.state_dir.join("tls").join("current");
+    if let Some(reason) = crate::identities::tls::trust_problem(node, &set_dir) {
+        return Ok(Some(reason));
+    }
     for &kind in kinds_for(identity) {
         if let Some(reason) = leaf_problem(node, identity, &paths, kind, now)? {
             return Ok(Some(format!("{} certificate: {reason}", kind.file_stem())));
@@ -160,8 +164,20 @@ fn leaf_problem(
     if !info.public_key_matches(&key) {
         return Ok(Some("key does not match".into()));
     }
-    if !info.is_signed_by(&node.node_ca()?.info) {
-        return Ok(Some("not issued by this node's CA".into()));
+    let signer = match kind {
+        LeafKind::Client => crate::identities::tls::enforced_signer(node),
+        LeafKind::Server | LeafKind::Peer => None,
+    };
+    match signer {
+        Some(signer) => {
+            if !info.is_signed_by(&CertInfo::parse(signer.cert_der())?) {
+                return Ok(Some("not issued by this member's signer".into()));
+            }
+        }
+        None if !info.is_signed_by(&node.node_ca()?.info) => {
+            return Ok(Some("not issued by this node's CA".into()));
+        }
+        None => {}
     }
     if now >= info.not_after {
         return Ok(Some("expired".into()));
@@ -169,7 +185,11 @@ fn leaf_problem(
     if info.life_used(now) >= RENEW_AT_LIFE_USED {
         return Ok(Some("past two thirds of its life".into()));
     }
-    let mut want = leaf_sans(kind, identity);
+    // An identity from a signer names no host: its CN is the etcd user.
+    let mut want = match signer {
+        Some(_) => Vec::new(),
+        None => leaf_sans(kind, identity),
+    };
     let mut have = info.sans.clone();
     want.sort_by_key(|h| h.to_string());
     have.sort_by_key(|h| h.to_string());
@@ -237,8 +257,16 @@ fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
         node.zone_ca_pem.as_bytes(),
         PUBLIC_MODE,
     )?;
+    crate::identities::tls::write_trust(node, staging.path())?;
     for &kind in kinds_for(identity) {
-        let issued = node.node_ca()?.authority.issue_leaf(kind, identity, None)?;
+        let signer = match kind {
+            LeafKind::Client => crate::identities::tls::enforced_signer(node),
+            LeafKind::Server | LeafKind::Peer => None,
+        };
+        let issued = match signer {
+            Some(signer) => signer.issue_identity(&node.name, &node.zone)?,
+            None => node.node_ca()?.authority.issue_leaf(kind, identity, None)?,
+        };
         let stem = kind.file_stem();
         zone_io::write_new(
             &staging.path().join(format!("{stem}.crt")),

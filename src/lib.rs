@@ -14,6 +14,7 @@ pub mod detached;
 pub mod etcd;
 pub mod first_start;
 pub mod fuzzing;
+pub mod identities;
 pub mod inspection;
 pub mod leaf_paths;
 pub mod leaves;

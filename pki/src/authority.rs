@@ -224,7 +224,7 @@ impl Authority {
 
     /// The chain a certificate issued by this CA carries after itself: this CA unless it
     /// is the root (verifiers hold the root already).
-    fn chain_below_root(&self) -> &str {
+    pub(crate) fn chain_below_root(&self) -> &str {
         if self.is_root {
             ""
         } else {
@@ -233,7 +233,7 @@ impl Authority {
     }
 }
 
-fn with_serial(mut params: CertificateParams) -> Result<CertificateParams> {
+pub(crate) fn with_serial(mut params: CertificateParams) -> Result<CertificateParams> {
     let mut bytes = [0u8; 20];
     SystemRandom::new()
         .fill(&mut bytes)

@@ -4,6 +4,8 @@
 //! - [`authority`]: the zone root and node CAs that sign them.
 //! - [`inspect`]: reading certificates back to check them.
 //! - [`key`]: ECDSA P-256 keys, PKCS#8 PEM; [`encoding`]: PEM chains and serials.
+//! - [`client`]: the client root, members' signers and client identities (least
+//!   privilege: no node CA can mint a client identity).
 //! - [`revocation`]: the zone root's CRL, naming revoked node CAs by serial.
 //! - [`request`]: activation by request: a node's key and PKCS#10 request, read back
 //!   and verified, and the owner's answer checked against them.
@@ -20,6 +22,7 @@
 //! it and the owner certifies its public key.
 
 pub mod authority;
+pub mod client;
 pub mod encoding;
 pub mod inspect;
 pub mod key;

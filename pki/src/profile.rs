@@ -23,6 +23,10 @@ use zone_io::{Error, Result};
 pub const ROOT_CA_DAYS: i64 = 3650;
 pub const NODE_CA_DAYS: i64 = 5 * 365;
 pub const LEAF_DAYS: i64 = 90;
+/// The client root (see [`crate::client`]) lives as long as the zone root.
+pub const CLIENT_CA_DAYS: i64 = ROOT_CA_DAYS;
+/// A member's signer lives as long as a node CA.
+pub const SIGNER_DAYS: i64 = NODE_CA_DAYS;
 
 /// Certificates start a little in the past so a peer whose clock lags still accepts them.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -270,7 +274,7 @@ fn san(host: Host) -> Result<SanType> {
     })
 }
 
-fn base(common_name: String, zone: &str, now: OffsetDateTime, days: i64) -> CertificateParams {
+pub(crate) fn base(common_name: String, zone: &str, now: OffsetDateTime, days: i64) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, zone);

@@ -24,9 +24,10 @@ pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     let root = Authority::new_root(zone)?;
     let staging = Staging::new(out)?;
     super::write_root(staging.path(), &root)?;
+    crate::identities::ca::write_client_root(staging.path(), zone)?;
     staging.commit()?;
     eprintln!(
-        "zone-etcd: zone {zone}: root CA written to {} (keep {CA_KEY} offline; nodes need only {CA_CERT})",
+        "zone-etcd: zone {zone}: root CA and client CA written to {} (keep {CA_KEY} and client-ca.key offline; nodes need only {CA_CERT})",
         out.display()
     );
     Ok(())

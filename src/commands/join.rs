@@ -129,6 +129,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         listen: node.listen_address,
         tunneled: crate::config::zone::has_tunnels(&node.members),
         crl: Some(&crl),
+        client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
     preflight::helpers::start(config, learner.then_some(id))?;
     tracing::info!(

@@ -46,6 +46,8 @@ pub struct Node {
     pub backup: BackupSettings,
     /// The zone's access policy (`[access]`), from where the members came from.
     pub access: Policy,
+    /// The client CA and, on a member, its signer (a zone with `[access]`).
+    pub identities: Option<crate::identities::node::Identities>,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
@@ -170,7 +172,9 @@ impl Node {
                     })?,
             ),
         };
+        let identities = crate::identities::node::load(&base, &file, &zone)?;
         Ok(Node {
+            identities,
             listen_address,
             etcd_bin: file.etcd_bin.as_ref().map(|b| base.join(b)),
             name,

@@ -23,6 +23,15 @@ pub struct NodeFile {
     pub ca: Option<String>,
     pub cert: Option<String>,
     pub key: Option<String>,
+    /// The zone's client CA certificate (a zone with `[access]`): what a member's client
+    /// port trusts, see [`crate::identities`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<String>,
+    /// An etcd member's signer certificate and key (issued by the client CA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_key: Option<String>,
     /// Where launch keeps leaves and etcd's data; default `state` beside the config.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<String>,

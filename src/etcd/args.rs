@@ -51,6 +51,9 @@ pub struct EtcdPlan<'a> {
     /// Whether the zone has members reached through the gateway's tunnels
     /// ([`crate::config::zone::has_tunnels`]).
     pub tunneled: bool,
+    /// The client port's own trust and identity in a zone with `[access]`
+    /// ([`crate::identities::tls::client_port`]); `None`: the client port trusts `tls.ca()`.
+    pub client_port: Option<crate::identities::tls::ClientPort>,
 }
 
 /// The etcd argv after the binary, one `--flag=value` per argument.
@@ -115,7 +118,13 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         ("initial-cluster-state", plan.state.as_str().to_string()),
         // Client port: only certificates from the zone.
         ("client-cert-auth", "true".into()),
-        ("trusted-ca-file", path(tls.ca())),
+        (
+            "trusted-ca-file",
+            match &plan.client_port {
+                Some(port) => path(port.trust.clone()),
+                None => path(tls.ca()),
+            },
+        ),
         ("cert-file", path(tls.cert(LeafKind::Server))),
         ("key-file", path(tls.key(LeafKind::Server))),
         // Peer port: only the zone's peer certificates.
@@ -133,6 +142,12 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
     // Both ports refuse every certificate chain with a node CA the zone revoked. (Never
     // --listen-client-http-urls: etcd before 3.5.32 skips the CRL on the gRPC listener
     // when it is set, GHSA-3wh4-j44w-pg92; HTTP is served on the client port itself.)
+    // etcd's HTTP gateway dials its own client port: once the port trusts the client root
+    // alone, the gateway needs an identity of its own (etcd 3.5 and later).
+    if let Some((cert, key)) = plan.client_port.as_ref().and_then(|p| p.identity.clone()) {
+        settings.push(("client-cert-file", path(cert)));
+        settings.push(("client-key-file", path(key)));
+    }
     if let Some(crl) = plan.crl {
         settings.push(("client-crl-file", crl.display().to_string()));
         settings.push(("peer-crl-file", crl.display().to_string()));

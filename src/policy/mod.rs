@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! [access]
+//! enforce = true                      # the members enforce it (default false: see below)
 //! nodes = ["nas.example.zone"]        # the zone's nodes besides its etcd members
 //! node_prefix = "nodes/"              # each node's own identity: nodes/<node_name>/
 //!

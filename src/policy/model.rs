@@ -9,7 +9,7 @@ pub const OWN_PREFIX: &str = "zone-etcd/";
 pub const DEFAULT_NODE_PREFIX: &str = "nodes/";
 
 /// The keys of `[access]`.
-pub const KEYS: [&str; 3] = ["nodes", "node_prefix", "service"];
+pub const KEYS: [&str; 4] = ["enforce", "nodes", "node_prefix", "service"];
 /// The keys of one `[[access.service]]`.
 pub const SERVICE_KEYS: [&str; 4] = ["name", "nodes", "read_write", "read"];
 
@@ -18,6 +18,10 @@ pub const SERVICE_KEYS: [&str; 4] = ["name", "nodes", "read_write", "read"];
 pub struct Policy {
     /// Whether the zone wrote one (a zone without stays as before the policy).
     pub present: bool,
+    /// Whether the members enforce it: the client port trusts the client root alone and
+    /// etcd's auth is on. Without it (the first step of moving a running zone) members
+    /// get their signers and identities but every certificate of the zone still works.
+    pub enforce: bool,
     /// The zone's nodes besides its etcd members.
     pub nodes: Vec<String>,
     /// Under it, `<node_name>/` is each node's own prefix.
@@ -40,6 +44,7 @@ impl Default for Policy {
     fn default() -> Policy {
         Policy {
             present: false,
+            enforce: false,
             nodes: Vec::new(),
             node_prefix: DEFAULT_NODE_PREFIX.into(),
             services: Vec::new(),
@@ -55,6 +60,9 @@ impl Policy {
             return map;
         }
         let list = |items: &[String]| Value::from(items.to_vec());
+        if self.enforce {
+            map.insert("enforce".into(), Value::from(true));
+        }
         map.insert("nodes".into(), list(&self.nodes));
         map.insert("node_prefix".into(), Value::from(self.node_prefix.clone()));
         let services: Vec<Value> = self

@@ -20,6 +20,11 @@ impl Policy {
             Some(Value::String(s)) => s.clone(),
             Some(other) => return Err(not_a(other, "a string", &field("node_prefix"))),
         };
+        let enforce = match table.get("enforce") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => return Err(not_a(other, "true or false", &field("enforce"))),
+        };
         let services = match table.get("service") {
             None => Vec::new(),
             Some(Value::Array(list)) => list
@@ -37,6 +42,7 @@ impl Policy {
         };
         let policy = Policy {
             present: true,
+            enforce,
             nodes,
             node_prefix,
             services,

@@ -36,7 +36,14 @@ pub fn run(
     let staging = Staging::new(out)?;
     let node_ca = root.issue_node_ca_for(&identity, &request)?;
     crate::revocation::issued::record(ca_dir, node_name, &node_ca)?;
-    write_answer(staging.path(), &trust, &node_ca, &zone, node_name, members)?;
+    // A signer's key would have to travel with the answer: a member activated by request
+    // gets none (see the README's [access]).
+    let client_root = crate::bundle::client_root(ca_dir, &zone)?;
+    if client_root.is_some() && identity.member {
+        eprintln!("zone-etcd: warning: {node_name} is an etcd member of a zone with [access]: activation by request gives it no signer, so it cannot enforce the policy; activate it with --node instead");
+    }
+    let client = client_root.as_ref().map(|root| (root, false));
+    write_answer(staging.path(), &trust, &node_ca, &zone, node_name, members, client)?;
     staging.commit()?;
     let (role, _) = super::role_and_next_step(identity.member, out);
     eprintln!(

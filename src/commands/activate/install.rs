@@ -64,6 +64,13 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
     zone_io::write_new(&dir.join(CA_FILE), ca_pem.as_bytes(), PUBLIC_MODE)?;
     zone_io::write_new(&dir.join(CERT_FILE), cert_pem.as_bytes(), PUBLIC_MODE)?;
     zone_io::write_new(&dir.join(KEY_FILE), key_pem.as_bytes(), KEY_MODE)?;
+    // A zone with [access]: the client CA comes with the answer (checked when the node
+    // loads its node.toml).
+    let client_ca = crate::identities::ca::CLIENT_CA_FILE;
+    if NodeFile::parse(&config_path, &config_text)?.client_ca.as_deref() == Some(client_ca) {
+        let pem = zone_io::read_text(&answer_dir.join(client_ca))?;
+        zone_io::write_new(&dir.join(client_ca), pem.as_bytes(), PUBLIC_MODE)?;
+    }
     zone_io::write_new(&dir.join(CONFIG_FILE), config_text.as_bytes(), PUBLIC_MODE)?;
     staging.commit()?;
 

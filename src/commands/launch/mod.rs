@@ -75,6 +75,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         listen: node.listen_address,
         tunneled: crate::config::zone::has_tunnels(&node.members),
         crl: crl.exists().then_some(crl.as_path()),
+        client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
     if dry_run {
         let plan = plan(&release);

@@ -1,0 +1,138 @@
+//! The client side of a zone under least privilege: who may open the client port.
+//!
+//! - The *client root* (`<zone> client CA`) is a second self-signed root the owner holds
+//!   offline beside the zone root. A member's client port trusts it alone, so no node CA
+//!   (issued by the zone root) can mint a client identity at all, whatever its CN: etcd
+//!   maps a certificate to a user by CN only, and name constraints never cover the CN.
+//! - Each etcd member holds a *signer*: a `pathlen:0` CA the client root issues. With it
+//!   the member issues identities (its own, its `--client-cert-file`, those of the
+//!   services the owner's policy lets a node run) without the owner's key.
+//! - An *identity* is a client leaf: CN the etcd user (`root`, a node name,
+//!   `<service>@<node>`), no SAN, EKU clientAuth only.
+//!
+//! Invariants: nothing the client root or a signer issues is trusted by a server
+//! verifier or a peer port (they trust the zone root only), so a signer cannot
+//! impersonate a member; an identity's CN comes from the issuer's caller, never from a
+//! request (only a request's public key is certified).
+
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
+use time::OffsetDateTime;
+use zone_io::Result;
+
+use crate::authority::{with_serial, Authority, Issued};
+use crate::key::{new_key, sign_error};
+use crate::profile::{base, CLIENT_CA_DAYS, LEAF_DAYS, SIGNER_DAYS};
+use crate::request::NodeRequest;
+
+/// The client root's subject CN for `zone`.
+pub fn client_root_name(zone: &str) -> String {
+    format!("{zone} client CA")
+}
+
+/// The subject CN of `node_name`'s signer.
+pub fn signer_name(node_name: &str) -> String {
+    format!("{node_name} signer")
+}
+
+/// The client root: a self-signed CA that only ever issues signers.
+pub fn client_root(zone: &str, now: OffsetDateTime) -> CertificateParams {
+    let mut params = base(client_root_name(zone), zone, now, CLIENT_CA_DAYS);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params
+}
+
+/// A member's signer: `pathlen:0`, client identities only.
+pub fn signer(node_name: &str, zone: &str, now: OffsetDateTime) -> CertificateParams {
+    let mut params = base(signer_name(node_name), zone, now, SIGNER_DAYS);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    params
+}
+
+/// An identity: CN `user` (the etcd user), no SAN, clientAuth only.
+pub fn identity(user: &str, zone: &str, now: OffsetDateTime, days: i64) -> CertificateParams {
+    let mut params = base(user.to_string(), zone, now, days);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    params
+}
+
+impl Authority {
+    /// Makes a new client root for `zone`.
+    pub fn new_client_root(zone: &str) -> Result<Authority> {
+        let params = with_serial(client_root(zone, OffsetDateTime::now_utc()))?;
+        let key = new_key()?;
+        let cert = params.self_signed(&key).map_err(sign_error)?;
+        Authority::with_key(&cert.pem(), key)
+    }
+
+    /// Issues `node_name` its signer, with a fresh key (this authority: the client root).
+    pub fn issue_signer(&self, node_name: &str, zone: &str) -> Result<Authority> {
+        let issued = self.issue(signer(node_name, zone, OffsetDateTime::now_utc()))?;
+        Authority::from_pem(&issued.chain_pem, &issued.key_pem)
+    }
+
+    /// Issues the identity `user` with a fresh key (this authority: a signer, or the
+    /// client root for the owner's own identity).
+    pub fn issue_identity(&self, user: &str, zone: &str) -> Result<Issued> {
+        self.issue(identity(user, zone, OffsetDateTime::now_utc(), LEAF_DAYS))
+    }
+
+    /// Issues the identity `user` for the public key of `request` (whose own CN is
+    /// ignored). Returns the chain PEM: the identity, then this signer.
+    pub fn issue_identity_for(
+        &self,
+        user: &str,
+        zone: &str,
+        request: &NodeRequest,
+        days: i64,
+    ) -> Result<String> {
+        let params = with_serial(identity(user, zone, OffsetDateTime::now_utc(), days))?;
+        let cert = params
+            .signed_by(request.public_key(), self.issuer())
+            .map_err(sign_error)?;
+        Ok(format!("{}{}", cert.pem(), self.chain_below_root()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::CertInfo;
+    use crate::request::new_request;
+    use rcgen::PublicKeyData;
+
+    #[test]
+    fn an_identity_chains_to_the_client_root_through_a_signer_and_names_only_its_user() {
+        let root = Authority::new_client_root("example.zone").unwrap();
+        let signer = root
+            .issue_signer("node1.example.zone", "example.zone")
+            .unwrap();
+        let info = CertInfo::parse_pem(signer.chain_pem()).unwrap();
+        assert!(info.is_ca);
+        assert_eq!(info.path_len, Some(0));
+        assert_eq!(info.subject_cn, "node1.example.zone signer");
+        assert!(info.is_signed_by(&CertInfo::parse_pem(root.chain_pem()).unwrap()));
+
+        let request = new_request("root").unwrap();
+        let parsed = NodeRequest::from_pem(&request.csr_pem).unwrap();
+        let chain = signer
+            .issue_identity_for("photos@nas.example.zone", "example.zone", &parsed, 30)
+            .unwrap();
+        let leaf = CertInfo::parse_pem(&chain).unwrap();
+        // The CN is the issuer's choice, never the request's.
+        assert_eq!(leaf.subject_cn, "photos@nas.example.zone");
+        assert!(leaf.sans.is_empty());
+        assert!(leaf.client_auth && !leaf.server_auth && !leaf.is_ca);
+        assert!(leaf.is_signed_by(&info));
+        assert_eq!(leaf.public_key_bits(), parsed.public_key().der_bytes());
+        // The chain carries the signer after the identity (the root stays out).
+        assert_eq!(crate::encoding::parse_cert_chain(&chain).unwrap().len(), 2);
+    }
+}

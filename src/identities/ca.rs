@@ -1,0 +1,98 @@
+//! The owner's side of the identities: the client root in the CA directory, and the
+//! signer and client root certificate in a bundle.
+//!
+//! Invariants: the client root is made once and never replaced (its key is written
+//! before its certificate, and a directory holding one without the other is refused,
+//! never repaired); a signer is issued with a fresh key for an etcd member only; its key
+//! is written 0600.
+
+use std::path::Path;
+
+use zone_io::{write_new, KEY_MODE, PUBLIC_MODE};
+use zone_pki::client::client_root_name;
+use zone_pki::{Authority, CertInfo, Error};
+
+/// The client root's files inside a CA directory.
+pub const CLIENT_CA_CERT: &str = "client-ca.crt";
+pub const CLIENT_CA_KEY: &str = "client-ca.key";
+
+/// The files of a bundle the identities add, relative to its directory.
+pub const CLIENT_CA_FILE: &str = "pki/client-ca.crt";
+pub const SIGNER_FILE: &str = "pki/signer.crt";
+pub const SIGNER_KEY_FILE: &str = "pki/signer.key";
+
+/// Writes a new client root for `zone` into `dir` (a staging directory of `ca init`).
+pub fn write_client_root(dir: &Path, zone: &str) -> Result<(), Error> {
+    let root = Authority::new_client_root(zone)?;
+    write_new(&dir.join(CLIENT_CA_KEY), root.key_pem().as_bytes(), KEY_MODE)?;
+    write_new(
+        &dir.join(CLIENT_CA_CERT),
+        root.chain_pem().as_bytes(),
+        PUBLIC_MODE,
+    )
+}
+
+/// The client root of `zone` in `ca_dir`, made there first when the directory has none
+/// (a CA directory made before the client root existed).
+pub fn ensure_client_root(ca_dir: &Path, zone: &str) -> Result<Authority, Error> {
+    let cert = ca_dir.join(CLIENT_CA_CERT);
+    let key = ca_dir.join(CLIENT_CA_KEY);
+    match (cert.exists(), key.exists()) {
+        (false, false) => {
+            write_client_root(ca_dir, zone)?;
+            eprintln!(
+                "zone-etcd: zone {zone}: client CA written to {} (keep {CLIENT_CA_KEY} offline, like ca.key)",
+                ca_dir.display()
+            );
+        }
+        (true, true) => {}
+        (has_cert, _) => {
+            let (missing, present) = if has_cert { (&key, &cert) } else { (&cert, &key) };
+            return Err(Error::new(format!(
+                "holds {} without {}",
+                present.display(),
+                missing.display()
+            ))
+            .file(ca_dir)
+            .fix("restore the missing file from the CA directory's backup (both were written together)"));
+        }
+    }
+    let root = Authority::load(&cert, &key)?;
+    let info = CertInfo::parse(root.cert_der()).map_err(|e| e.file(&cert))?;
+    if info.subject_cn != client_root_name(zone) {
+        return Err(Error::new(format!(
+            "this is {:?}, not the client CA of zone {zone:?}",
+            info.subject_cn
+        ))
+        .file(&cert)
+        .fix("point --ca to the zone's own CA directory"));
+    }
+    Ok(root)
+}
+
+/// Writes the identities' part of a bundle into `dir`: the client root's certificate,
+/// and for an etcd member a signer with its key. Returns whether a signer was written.
+pub fn write_bundle_part(
+    dir: &Path,
+    client_root: &Authority,
+    zone: &str,
+    node_name: &str,
+    member: bool,
+) -> Result<bool, Error> {
+    write_new(
+        &dir.join(CLIENT_CA_FILE),
+        client_root.chain_pem().as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    if !member {
+        return Ok(false);
+    }
+    let signer = client_root.issue_signer(node_name, zone)?;
+    write_new(&dir.join(SIGNER_KEY_FILE), signer.key_pem().as_bytes(), KEY_MODE)?;
+    write_new(
+        &dir.join(SIGNER_FILE),
+        signer.chain_pem().as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    Ok(true)
+}

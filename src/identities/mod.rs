@@ -1,0 +1,20 @@
+//! Least privilege (issue 34): identities no node CA can forge, and what carries them.
+//!
+//! - [`ca`]: the owner's side. The client root (`client-ca.crt`, `client-ca.key`) lives in
+//!   the CA directory beside the zone root, made by `ca init` (or on demand, for a CA
+//!   directory made before); `activate` and `bootstrap` give each etcd member of a zone
+//!   with `[access]` a signer (`pki/signer.crt`, `pki/signer.key`) and every node the
+//!   client root's certificate (`pki/client-ca.crt`).
+//! - [`node`]: a node's side: its signer loaded and checked against the client root.
+//! - [`tls`]: what a member adds to its TLS set: its own identity (CN its node name,
+//!   from its signer; etcd's `--client-cert-file` and the identity of zone-etcd's own
+//!   commands on that node) and the client port's trust file (the client root alone when
+//!   the policy is enforced, the zone roots beside it while a zone moves over).
+//!
+//! Invariants: a zone without `[access]` gets none of this and runs as before; the
+//! client port's trust never includes the zone root once `enforce` is on, so a node CA's
+//! leaf is refused at the handshake whatever its CN.
+
+pub mod ca;
+pub mod node;
+pub mod tls;

@@ -1,0 +1,78 @@
+//! What the identities add to a member's TLS set (see [`crate::leaves`]):
+//!
+//! - `client-trust.crt`, etcd's `--trusted-ca-file` (the client port's anchors): the
+//!   client root alone once the policy is enforced, the zone roots and the client root
+//!   while a zone moves over (every certificate of the zone still works);
+//! - under `enforce`, the set's `client.crt` is the member's identity from its signer
+//!   (CN its node name, no SAN) instead of a node-CA leaf: the identity zone-etcd's own
+//!   commands on that node use, and etcd's `--client-cert-file` (its HTTP gateway dials
+//!   its own client port with it).
+//!
+//! Pure but for [`write_trust`]; a node without identities gets nothing of this.
+
+use std::path::{Path, PathBuf};
+
+use zone_io::PUBLIC_MODE;
+use zone_pki::{Authority, Error};
+
+use crate::config::node::Node;
+
+/// The client port's trust file inside a set.
+pub const TRUST_FILE: &str = "client-trust.crt";
+
+/// Where the client side of a member's set is, through `current`: what etcd is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPort {
+    pub trust: PathBuf,
+    /// `--client-cert-file` and `--client-key-file`, under `enforce` only.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// The client port's files of `node`, or `None` for a node without identities (etcd
+/// then trusts the set's `ca.crt`, as before).
+pub fn client_port(node: &Node, state_dir: &Path) -> Option<ClientPort> {
+    node.identities.as_ref()?;
+    let dir = state_dir.join("tls").join("current");
+    Some(ClientPort {
+        trust: dir.join(TRUST_FILE),
+        identity: enforced_signer(node)
+            .map(|_| (dir.join("client.crt"), dir.join("client.key"))),
+    })
+}
+
+/// The client port's anchors `node` should have, or `None` without identities.
+pub fn trust_pem(node: &Node) -> Option<String> {
+    let ids = node.identities.as_ref()?;
+    Some(if node.access.enforce {
+        ids.client_ca_pem.clone()
+    } else {
+        format!("{}{}", node.zone_ca_pem, ids.client_ca_pem)
+    })
+}
+
+/// The signer that issues this node's own client leaf: its own, when the policy is
+/// enforced and the node is a member.
+pub fn enforced_signer(node: &Node) -> Option<&Authority> {
+    if !node.access.enforce {
+        return None;
+    }
+    node.identities.as_ref()?.signer.as_ref()
+}
+
+/// Writes the trust file into a set being staged.
+pub fn write_trust(node: &Node, set_dir: &Path) -> Result<(), Error> {
+    match trust_pem(node) {
+        Some(pem) => zone_io::write_new(&set_dir.join(TRUST_FILE), pem.as_bytes(), PUBLIC_MODE),
+        None => Ok(()),
+    }
+}
+
+/// Why the set in `set_dir` no longer fits the node's identities, if it does not.
+pub fn trust_problem(node: &Node, set_dir: &Path) -> Option<String> {
+    let want = trust_pem(node)?;
+    match std::fs::read_to_string(set_dir.join(TRUST_FILE)) {
+        Ok(have) if have == want => None,
+        Ok(_) => Some("the client port's trust changed (the access policy's enforce)".into()),
+        Err(_) => Some("no client port trust file yet".into()),
+    }
+}

@@ -61,7 +61,15 @@ pub fn write_bundle(
     let client_root = client_root(ca_dir, zone)?;
     let member = zone.member(node_name).is_some();
     let client = client_root.as_ref().map(|root| (root, member));
-    write_answer(dir, trust, node_ca.chain_pem(), zone, node_name, members, client)?;
+    write_answer(
+        dir,
+        trust,
+        node_ca.chain_pem(),
+        zone,
+        node_name,
+        members,
+        client,
+    )?;
     zone_io::write_new(&dir.join(KEY_FILE), node_ca.key_pem().as_bytes(), KEY_MODE)
 }
 

@@ -98,7 +98,8 @@ fn as_identity(zone: &TestZone, who: &(PathBuf, PathBuf), args: &[&str]) -> (boo
     (out.status.success() && !text.contains("Error"), text)
 }
 
-fn policy(value: serde_json::Value) -> Policy {
+fn policy(mut value: serde_json::Value) -> Policy {
+    value["enforce"] = serde_json::json!(true);
     Policy::parse(&value, "access", ZONE, &[NODE.to_string()]).unwrap()
 }
 

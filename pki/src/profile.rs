@@ -274,7 +274,12 @@ fn san(host: Host) -> Result<SanType> {
     })
 }
 
-pub(crate) fn base(common_name: String, zone: &str, now: OffsetDateTime, days: i64) -> CertificateParams {
+pub(crate) fn base(
+    common_name: String,
+    zone: &str,
+    now: OffsetDateTime,
+    days: i64,
+) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, zone);

@@ -11,10 +11,12 @@ use crate::commands;
 
 mod activate;
 mod backup;
+mod ca;
 pub mod run;
 
 pub use activate::{ActivateArgs, ActivateStep};
 pub use backup::BackupCmd;
+pub use ca::{CaCmd, ZoneCmd};
 
 /// The clap definition of the whole command line (for completions and man pages).
 pub fn command() -> clap::Command {
@@ -355,48 +357,5 @@ pub enum SnapshotCmd {
         config: PathBuf,
         #[arg(long, value_name = "K")]
         keep: usize,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum ZoneCmd {
-    /// Sign the zone document (member list) with the zone root key, for the nameservice.
-    Sign {
-        /// Directory with the zone root CA (ca.crt, ca.key).
-        #[arg(long, value_name = "DIR")]
-        ca: PathBuf,
-        /// The zone file (TOML, or the nameservice JSON document).
-        #[arg(long, value_name = "ZONE_FILE")]
-        zone: PathBuf,
-        /// Where to write the signed document (JSON); replaced atomically.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum CaCmd {
-    /// Zone CA rotation, phase 1: a new root in DIR, and DIR/trust.crt with both roots.
-    Rotate {
-        /// The current zone CA directory.
-        #[arg(long, value_name = "DIR")]
-        ca: PathBuf,
-        /// Where to make the new CA (must not exist, or be empty).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
-    /// Zone CA rotation, phase 3: stop trusting the old root (removes DIR/trust.crt).
-    Retire {
-        /// The new zone CA directory (made by `ca rotate`).
-        #[arg(long, value_name = "DIR")]
-        ca: PathBuf,
-    },
-    /// Make the zone root CA (ECDSA P-256, 10 years) in DIR/ca.crt and DIR/ca.key.
-    Init {
-        /// The zone's DNS name, e.g. example.zone.
-        #[arg(long, value_name = "NAME")]
-        zone: String,
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
     },
 }

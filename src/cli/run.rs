@@ -14,6 +14,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Ca(CaCmd::Init { zone, out }) => commands::ca_init::run(zone, out),
         Cmd::Ca(CaCmd::Rotate { ca, out }) => commands::ca_rotation::begin(ca, out),
         Cmd::Ca(CaCmd::Retire { ca }) => commands::ca_rotation::retire(ca),
+        Cmd::Ca(CaCmd::Admin { ca, out }) => commands::ca_admin::run(ca, out),
         Cmd::Trust { config, ca } => commands::trust::run(config, ca),
         Cmd::Activate(args) => activate(args),
         Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
@@ -73,6 +74,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
         Cmd::Env { config, format } => commands::env::run(config, *format),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
+        Cmd::Zone(ZoneCmd::Publish { ca, zone, config }) => {
+            commands::zone_publish::run(ca, zone, config)
+        }
         Cmd::Snapshot(SnapshotCmd::Save {
             config,
             out,

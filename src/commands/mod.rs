@@ -10,6 +10,7 @@
 pub mod activate;
 pub mod backup;
 pub mod bootstrap;
+pub mod ca_admin;
 pub mod ca_init;
 pub mod ca_rotation;
 pub mod check;
@@ -32,6 +33,7 @@ pub mod status;
 pub mod trust;
 pub mod undo;
 pub mod upgrade_etcd;
+pub mod zone_publish;
 pub mod zone_sign;
 
 use std::path::Path;

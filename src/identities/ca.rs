@@ -24,7 +24,11 @@ pub const SIGNER_KEY_FILE: &str = "pki/signer.key";
 /// Writes a new client root for `zone` into `dir` (a staging directory of `ca init`).
 pub fn write_client_root(dir: &Path, zone: &str) -> Result<(), Error> {
     let root = Authority::new_client_root(zone)?;
-    write_new(&dir.join(CLIENT_CA_KEY), root.key_pem().as_bytes(), KEY_MODE)?;
+    write_new(
+        &dir.join(CLIENT_CA_KEY),
+        root.key_pem().as_bytes(),
+        KEY_MODE,
+    )?;
     write_new(
         &dir.join(CLIENT_CA_CERT),
         root.chain_pem().as_bytes(),
@@ -47,7 +51,11 @@ pub fn ensure_client_root(ca_dir: &Path, zone: &str) -> Result<Authority, Error>
         }
         (true, true) => {}
         (has_cert, _) => {
-            let (missing, present) = if has_cert { (&key, &cert) } else { (&cert, &key) };
+            let (missing, present) = if has_cert {
+                (&key, &cert)
+            } else {
+                (&cert, &key)
+            };
             return Err(Error::new(format!(
                 "holds {} without {}",
                 present.display(),
@@ -88,7 +96,11 @@ pub fn write_bundle_part(
         return Ok(false);
     }
     let signer = client_root.issue_signer(node_name, zone)?;
-    write_new(&dir.join(SIGNER_KEY_FILE), signer.key_pem().as_bytes(), KEY_MODE)?;
+    write_new(
+        &dir.join(SIGNER_KEY_FILE),
+        signer.key_pem().as_bytes(),
+        KEY_MODE,
+    )?;
     write_new(
         &dir.join(SIGNER_FILE),
         signer.chain_pem().as_bytes(),

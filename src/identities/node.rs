@@ -46,7 +46,9 @@ pub fn load(base: &Path, file: &NodeFile, zone: &str) -> Result<Option<Identitie
             "{:?} is not the client CA of zone {zone:?}",
             client_ca.subject_cn
         ))
-        .fix("copy pki/client-ca.crt from the bundle activate or bootstrap wrote")));
+        .fix(
+            "copy pki/client-ca.crt from the bundle activate or bootstrap wrote",
+        )));
     }
     let signer = match (&file.signer, &file.signer_key) {
         (None, None) => None,

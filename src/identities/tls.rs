@@ -35,8 +35,7 @@ pub fn client_port(node: &Node, state_dir: &Path) -> Option<ClientPort> {
     let dir = state_dir.join("tls").join("current");
     Some(ClientPort {
         trust: dir.join(TRUST_FILE),
-        identity: enforced_signer(node)
-            .map(|_| (dir.join("client.crt"), dir.join("client.key"))),
+        identity: enforced_signer(node).map(|_| (dir.join("client.crt"), dir.join("client.key"))),
     })
 }
 

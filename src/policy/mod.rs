@@ -28,6 +28,7 @@
 //! - [`Policy::to_value`] writes back what [`Policy::parse`] reads.
 
 pub mod apply;
+pub mod keeper;
 mod model;
 mod parse;
 pub mod rbac;

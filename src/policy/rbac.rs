@@ -86,10 +86,11 @@ pub fn service_user(service: &str, node: &str) -> String {
     format!("{service}@{node}")
 }
 
-/// The auth state `policy` gives a zone whose etcd members are `members`.
+/// The auth state `policy` gives a zone whose etcd members are `members`: auth on
+/// when the policy is enforced.
 pub fn desired(policy: &Policy, members: &[String]) -> AuthState {
     let mut state = AuthState {
-        enabled: true,
+        enabled: policy.enforce,
         ..AuthState::default()
     };
     state.roles.insert("root".into(), BTreeSet::new());
@@ -121,6 +122,24 @@ pub fn desired(policy: &Policy, members: &[String]) -> AuthState {
         }
     }
     state
+}
+
+/// The auth state of [`desired`] for a zone that revoked the nodes `revoked`: none of
+/// them keeps a user (its node identity, its services' instances, a member's root).
+pub fn desired_without(policy: &Policy, members: &[String], revoked: &[String]) -> AuthState {
+    let kept = |nodes: &[String]| -> Vec<String> {
+        nodes
+            .iter()
+            .filter(|n| !revoked.contains(n))
+            .cloned()
+            .collect()
+    };
+    let mut policy = policy.clone();
+    policy.nodes = kept(&policy.nodes);
+    for service in &mut policy.services {
+        service.nodes = kept(&service.nodes);
+    }
+    desired(&policy, &kept(members))
 }
 
 /// Whether a role of this name is the policy's to manage.
@@ -202,9 +221,42 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn policy(value: serde_json::Value) -> Policy {
+    fn policy(mut value: serde_json::Value) -> Policy {
         let members = ["node1.example.zone".to_string()];
+        value["enforce"] = json!(true);
         Policy::parse(&value, "access", "example.zone", &members).unwrap()
+    }
+
+    #[test]
+    fn a_revoked_node_keeps_no_user_and_an_unenforced_policy_leaves_auth_off() {
+        let members = ["node1.example.zone".to_string()];
+        let p = policy(
+            json!({"nodes": ["nas.example.zone", "pi.example.zone"], "service": [
+            {"name": "photos", "nodes": ["nas.example.zone", "pi.example.zone"], "read_write": ["apps/photos/"]}]}),
+        );
+        let want = desired_without(&p, &members, &["nas.example.zone".to_string()]);
+        let users: Vec<&str> = want.users.keys().map(String::as_str).collect();
+        assert_eq!(
+            users,
+            [
+                "node1.example.zone",
+                "photos@pi.example.zone",
+                "pi.example.zone",
+                "root"
+            ]
+        );
+        // The role stays: the service runs on another node.
+        assert!(want.roles.contains_key("svc:photos"));
+        assert!(want.enabled);
+        let mut open = p.clone();
+        open.enforce = false;
+        assert!(!desired(&open, &members).enabled);
+        assert!(!plan(
+            &AuthState::default(),
+            &desired(&open, &members),
+            "example.zone"
+        )
+        .contains(&Op::Enable));
     }
 
     #[test]

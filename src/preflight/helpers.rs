@@ -51,7 +51,8 @@ fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
     ]
 }
 
-/// The keeper's process: both duties at once until the watched etcd exits. One that
+/// The keeper's process: its duties at once (the access policy's too, in a zone with
+/// `[access]`: [`crate::policy::keeper`]) until the watched etcd exits. One that
 /// cannot start is logged; the other goes on.
 pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     use crate::config::node::Node;
@@ -63,6 +64,10 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
             tracing::warn!("not following the zone's etcd release: {e}");
             None
         });
+    let access = crate::policy::keeper::AccessKeeper::new(load()?, watch_pid).unwrap_or_else(|e| {
+        tracing::warn!("not keeping the zone's access policy: {e}");
+        None
+    });
     let runtime = crate::cluster_api::runtime()?;
     runtime.block_on(async {
         let revocations = async {
@@ -75,7 +80,12 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
                 mover.keep().await;
             }
         };
-        tokio::join!(revocations, moves);
+        let policy = async {
+            if let Some(keeper) = &access {
+                keeper.keep().await;
+            }
+        };
+        tokio::join!(revocations, moves, policy);
     });
     Ok(())
 }

@@ -43,7 +43,15 @@ pub fn run(
         eprintln!("zone-etcd: warning: {node_name} is an etcd member of a zone with [access]: activation by request gives it no signer, so it cannot enforce the policy; activate it with --node instead");
     }
     let client = client_root.as_ref().map(|root| (root, false));
-    write_answer(staging.path(), &trust, &node_ca, &zone, node_name, members, client)?;
+    write_answer(
+        staging.path(),
+        &trust,
+        &node_ca,
+        &zone,
+        node_name,
+        members,
+        client,
+    )?;
     staging.commit()?;
     let (role, _) = super::role_and_next_step(identity.member, out);
     eprintln!(

@@ -67,7 +67,11 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
     // A zone with [access]: the client CA comes with the answer (checked when the node
     // loads its node.toml).
     let client_ca = crate::identities::ca::CLIENT_CA_FILE;
-    if NodeFile::parse(&config_path, &config_text)?.client_ca.as_deref() == Some(client_ca) {
+    if NodeFile::parse(&config_path, &config_text)?
+        .client_ca
+        .as_deref()
+        == Some(client_ca)
+    {
         let pem = zone_io::read_text(&answer_dir.join(client_ca))?;
         zone_io::write_new(&dir.join(client_ca), pem.as_bytes(), PUBLIC_MODE)?;
     }

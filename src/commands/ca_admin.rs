@@ -1,0 +1,53 @@
+//! `zone-etcd ca admin --ca DIR --out DIR`: the owner's administrative identity, etcd's
+//! `root` user, issued by the client CA on the owner's machine. No member's signer issues
+//! CN `root` (see [`crate::policy::rbac`]: members hold the root role under their own
+//! names), so no node can obtain it.
+//!
+//! Invariants: the key is made here and written 0600 into a new directory, with the
+//! zone roots (`ca.crt`, what verifies the members) and the identity (`client.crt`);
+//! nothing is written when the CA directory has no client CA of this zone.
+
+use std::path::Path;
+
+use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
+use zone_pki::{CertInfo, Error};
+
+pub fn run(ca_dir: &Path, out: &Path) -> Result<(), Error> {
+    let cert = ca_dir.join(super::CA_CERT);
+    let info = CertInfo::parse_pem(&zone_io::read_text(&cert)?).map_err(|e| e.file(&cert))?;
+    let zone = info
+        .subject_cn
+        .strip_suffix(" root CA")
+        .ok_or_else(|| {
+            Error::new(format!("{:?} is not a zone root CA", info.subject_cn))
+                .file(&cert)
+                .fix("point --ca to the directory made by `zone-etcd ca init`")
+        })?
+        .to_string();
+    let root = super::load_root(ca_dir, &zone)?;
+    let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
+    let client_root = crate::identities::ca::ensure_client_root(ca_dir, &zone)?;
+    let issued = client_root.issue_identity("root", &zone)?;
+    let staging = Staging::new(out).map_err(|e| e.field("--out"))?;
+    zone_io::write_new(
+        &staging.path().join("ca.crt"),
+        trust.as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    zone_io::write_new(
+        &staging.path().join("client.crt"),
+        issued.chain_pem.as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    zone_io::write_new(
+        &staging.path().join("client.key"),
+        issued.key_pem.as_bytes(),
+        KEY_MODE,
+    )?;
+    staging.commit()?;
+    eprintln!(
+        "zone-etcd: the administrative identity of zone {zone} (etcd user root) in {}: ca.crt, client.crt, client.key; use it with etcdctl --cacert, --cert, --key; keep it with the CA",
+        out.display()
+    );
+    Ok(())
+}

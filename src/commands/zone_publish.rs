@@ -1,0 +1,147 @@
+//! `zone-etcd zone publish --ca DIR --zone ZONE_FILE --config NODE_FILE`: the owner signs
+//! the zone document (as `zone sign` does) and puts it into the running zone at
+//! [`POLICY_KEY`], where every member's keeper applies its `[access]` policy to etcd's
+//! users and roles ([`crate::policy::keeper`]); then waits until every member records
+//! the new policy as applied.
+//!
+//! Invariants: the document is verified as a member will verify it before it is
+//! published; a document signed no later than the one published is refused (nothing is
+//! written), so a clock set back cannot replace a newer policy; the command says which
+//! members applied it, and exits non-zero naming those that did not within
+//! [`WAIT`] (the document stays published: they apply it once they run).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use zone_pki::{CertInfo, Error};
+
+use crate::cluster_api;
+use crate::config::node::Node;
+use crate::config::zone::Zone;
+use crate::policy::keeper::{Applied, APPLIED_PREFIX, POLICY_KEY};
+use crate::zone_doc;
+
+/// How long to wait for every member to apply the policy.
+const WAIT: Duration = Duration::from_secs(20);
+
+pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> {
+    let zone = Zone::load(zone_file)?;
+    let root = super::load_root(ca_dir, &zone.name)?;
+    let node = Node::load(config)?;
+    if node.zone != zone.name {
+        return Err(Error::new(format!(
+            "the node is in zone {:?}, the zone file is zone {:?}",
+            node.zone, zone.name
+        ))
+        .file(config)
+        .field("zone")
+        .fix("give the node.toml of a member of the zone being published"));
+    }
+    let signed_at = OffsetDateTime::now_utc();
+    let text = zone_doc::sign(&zone, &root, signed_at)?;
+    let info = CertInfo::parse(root.cert_der())?;
+    zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info))?;
+    let version = signed_at.format(&Rfc3339).unwrap_or_default();
+
+    let cluster = crate::access::ask_cluster(&node, config)?;
+    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let members: Vec<String> = zone.members.iter().map(|m| m.node_name.clone()).collect();
+    let result: Result<Vec<String>, String> = cluster.runtime.block_on(async {
+        let mut client =
+            cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT)
+                .await?;
+        let got = cluster_api::within(async {
+            client
+                .get(POLICY_KEY, None)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        if let Some(kv) = got.kvs().first() {
+            let published = zone_doc::verify(
+                &String::from_utf8_lossy(kv.value()),
+                &zone.name,
+                std::slice::from_ref(&info),
+            );
+            if let Ok(published) = published {
+                if published.signed_at >= signed_at {
+                    return Err(format!(
+                        "the zone's published document was signed at {}, not before this one ({version}): this machine's clock is behind",
+                        published.signed_at.format(&Rfc3339).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        cluster_api::within(async {
+            client
+                .put(POLICY_KEY, text.as_bytes(), None)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        let started = Instant::now();
+        loop {
+            let missing = not_applied(&mut client, &members, &version).await;
+            if missing.is_empty() || started.elapsed() >= WAIT {
+                return Ok(missing);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let missing = result.map_err(|e| {
+        Error::new(e)
+            .file(config)
+            .fix("check the clock and the zone (zone-etcd status), then publish again")
+    })?;
+    if !missing.is_empty() {
+        return Err(Error::new(format!(
+            "published the zone document signed at {version}, but {} did not apply its access policy within {WAIT:?}",
+            missing.join(", ")
+        ))
+        .file(config)
+        .fix("start the members named (zone-etcd launch): their keepers apply it; zone-etcd status shows which policy each member applies"));
+    }
+    eprintln!(
+        "zone-etcd: published the zone document of {} signed at {version}; every member ({}) applies its access policy ({})",
+        zone.name,
+        members.len(),
+        if zone.access.enforce {
+            "enforced"
+        } else if zone.access.present {
+            "not enforced yet"
+        } else {
+            "no [access]"
+        }
+    );
+    Ok(())
+}
+
+/// The members whose record does not name `version`.
+async fn not_applied(
+    client: &mut etcd_client::Client,
+    members: &[String],
+    version: &str,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for member in members {
+        let key = format!("{APPLIED_PREFIX}{member}");
+        let applied = cluster_api::within(async {
+            client
+                .get(key, None)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await
+        .ok()
+        .and_then(|got| {
+            let kv = got.kvs().first()?;
+            serde_json::from_slice::<Applied>(kv.value()).ok()
+        });
+        if applied.is_none_or(|a| a.policy != version) {
+            missing.push(member.clone());
+        }
+    }
+    missing
+}

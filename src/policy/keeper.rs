@@ -1,0 +1,261 @@
+//! The members' keeper of etcd's users and roles (a duty of the member's keeper process,
+//! [`crate::preflight::helpers::keep`]): it keeps the zone's etcd auth store in step with
+//! the policy in force, and records which policy it found applied.
+//!
+//! The policy in force is the newest signed zone document published at [`POLICY_KEY`]
+//! (`zone-etcd zone publish`), verified against the zone roots, or, before any was
+//! published, the node's own `[access]` (node.toml's copy or the nameservice's document).
+//! Nodes the zone revoked keep no user ([`rbac::desired_without`]).
+//!
+//! Invariants: a document that does not verify, names another zone or was signed before
+//! the one in force is never applied (logged once, the one in force stays); the auth store
+//! is read and planned again before every apply, so members applying at once only ever
+//! finish each other's work (an operation another member did first fails, and the next
+//! round plans without it); auth is enabled only under `enforce`; every member records
+//! `<applied>` at [`APPLIED_PREFIX`]`<member>` once its etcd holds exactly the policy's
+//! users and roles, which `status` reads.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use zone_pki::{CertInfo, Error};
+
+use super::rbac;
+use super::Policy;
+use crate::cluster_api::{self, Credentials};
+use crate::config::node::Node;
+
+/// Where `zone-etcd zone publish` puts the signed zone document.
+pub const POLICY_KEY: &str = "zone-etcd/access/policy";
+/// Under it, each member's record of the policy its etcd holds.
+pub const APPLIED_PREFIX: &str = "zone-etcd/access/applied/";
+
+/// How often the keeper looks at the published policy and the zone's revocations.
+const TICK: Duration = Duration::from_secs(1);
+/// How often it reads the whole auth store even when nothing it knows of changed (a user
+/// or role changed by hand is put back within this).
+const RECHECK: Duration = Duration::from_secs(30);
+
+/// The policy in force and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForce {
+    pub policy: Policy,
+    /// The signed document's `signed_at` (RFC 3339), or `node.toml` for the node's copy.
+    pub version: String,
+    /// The SHA-256 key id of the root that signed it (empty for the node's copy).
+    pub signer: String,
+    /// The zone's etcd members the document (or the node) names.
+    pub members: Vec<String>,
+}
+
+/// A member's record at [`APPLIED_PREFIX`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub policy: String,
+    pub signer: String,
+    pub enforced: bool,
+    pub at: String,
+}
+
+/// The keeper of one member.
+pub struct AccessKeeper {
+    node: Node,
+    roots: Vec<CertInfo>,
+    creds: Arc<Credentials>,
+    endpoint: String,
+    watch_pid: u32,
+}
+
+impl AccessKeeper {
+    /// The keeper of `node`'s member, or `None` when the zone has no `[access]` or the
+    /// node runs no member.
+    pub fn new(node: Node, watch_pid: u32) -> Result<Option<AccessKeeper>, Error> {
+        let Some(member) = node.member().cloned() else {
+            return Ok(None);
+        };
+        if node.identities.is_none() && !node.access.present {
+            return Ok(None);
+        }
+        Ok(Some(AccessKeeper {
+            roots: crate::config::trust::trusted_roots(&node.zone_ca_pem)?,
+            creds: Credentials::load(&node.leaf_paths())?,
+            endpoint: crate::cluster::client_url(&member),
+            node,
+            watch_pid,
+        }))
+    }
+
+    /// Keeps the auth store in step until the watched etcd exits.
+    pub async fn keep(&self) {
+        let mut said = String::new();
+        let mut done: Option<(InForce, Vec<String>)> = None;
+        let mut checked = Instant::now();
+        let mut client = None;
+        while crate::detached::running(self.watch_pid) {
+            let result = match client.take() {
+                Some(c) => Ok(c),
+                None => cluster_api::connect(&self.endpoint, &self.creds).await,
+            };
+            let result = match result {
+                Ok(mut c) => self
+                    .round(&mut c, &mut done, &mut checked)
+                    .await
+                    .map(|()| c),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(c) => {
+                    client = Some(c);
+                    said.clear();
+                }
+                Err(reason) => {
+                    if reason != said {
+                        tracing::info!(
+                            "access policy: {}: {reason}; again in {TICK:?}",
+                            self.endpoint
+                        );
+                        said = reason;
+                    }
+                }
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    }
+
+    /// One look: the policy in force and the revoked nodes; applied when they changed
+    /// since the last round that finished, or every [`RECHECK`].
+    async fn round(
+        &self,
+        client: &mut etcd_client::Client,
+        done: &mut Option<(InForce, Vec<String>)>,
+        checked: &mut Instant,
+    ) -> Result<(), String> {
+        let published = cluster_api::within(async {
+            client
+                .get(POLICY_KEY, None)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        let current = done.as_ref().map(|(in_force, _)| in_force);
+        let in_force = match published.kvs().first() {
+            Some(kv) => {
+                match published_policy(&self.node, &self.roots, kv.value(), current) {
+                    Ok(in_force) => in_force,
+                    Err(e) => {
+                        tracing::warn!("access policy: not applying the published document at {POLICY_KEY}: {e}");
+                        current.cloned().unwrap_or_else(|| own_policy(&self.node))
+                    }
+                }
+            }
+            None => own_policy(&self.node),
+        };
+        let revoked = revoked_nodes(&self.node, &self.roots);
+        let same = done.as_ref() == Some(&(in_force.clone(), revoked.clone()));
+        if same && checked.elapsed() < RECHECK {
+            return Ok(());
+        }
+        let want = rbac::desired_without(&in_force.policy, &in_force.members, &revoked);
+        let ops = cluster_api::within(async {
+            super::apply::apply(client, &want, &self.node.zone).await
+        })
+        .await?;
+        if !ops.is_empty() {
+            tracing::info!(
+                "access policy {} (signer {}): {} change(s) to etcd's users and roles{}",
+                in_force.version,
+                short(&in_force.signer),
+                ops.len(),
+                if want.enabled { ", auth on" } else { "" }
+            );
+        }
+        let record = Applied {
+            policy: in_force.version.clone(),
+            signer: in_force.signer.clone(),
+            enforced: want.enabled,
+            at: time::OffsetDateTime::now_utc()
+                .format(&Rfc3339)
+                .unwrap_or_default(),
+        };
+        let key = format!("{APPLIED_PREFIX}{}", self.node.name);
+        let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+        cluster_api::within(async {
+            client
+                .put(key, text, None)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        *done = Some((in_force, revoked));
+        *checked = Instant::now();
+        Ok(())
+    }
+}
+
+fn short(key_id: &str) -> &str {
+    if key_id.is_empty() {
+        "none"
+    } else {
+        &key_id[..key_id.len().min(16)]
+    }
+}
+
+/// The node's own `[access]`, before any document was published.
+pub fn own_policy(node: &Node) -> InForce {
+    InForce {
+        policy: node.access.clone(),
+        version: "node.toml".into(),
+        signer: String::new(),
+        members: node.members.iter().map(|m| m.node_name.clone()).collect(),
+    }
+}
+
+/// The published document's policy, when it verifies, is for this zone and was not
+/// signed before `current`'s.
+pub fn published_policy(
+    node: &Node,
+    roots: &[CertInfo],
+    text: &[u8],
+    current: Option<&InForce>,
+) -> Result<InForce, Error> {
+    let text = std::str::from_utf8(text).map_err(|_| Error::new("not UTF-8 text"))?;
+    let doc = crate::zone_doc::verify(text, &node.zone, roots)?;
+    let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
+    if let Some(current) = current.filter(|c| c.version != "node.toml") {
+        let older = time::OffsetDateTime::parse(&current.version, &Rfc3339)
+            .is_ok_and(|in_force| doc.signed_at < in_force);
+        if older {
+            return Err(Error::new(format!(
+                "it was signed at {version}, before the policy in force ({})",
+                current.version
+            ))
+            .fix("publish a newer document: zone-etcd zone publish"));
+        }
+    }
+    let signer = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("sign")?
+                .as_str()?
+                .split(':')
+                .nth(1)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    Ok(InForce {
+        policy: doc.access,
+        version,
+        signer,
+        members: doc.members.iter().map(|m| m.node_name.clone()).collect(),
+    })
+}
+
+/// The nodes the zone's revocations in force on this member name.
+fn revoked_nodes(node: &Node, roots: &[CertInfo]) -> Vec<String> {
+    match crate::revocation::store::in_force(&node.state_dir, roots) {
+        Ok(Some(doc)) => doc.node_names(),
+        _ => Vec::new(),
+    }
+}

@@ -168,16 +168,12 @@ fn leaf_problem(
         LeafKind::Client => crate::identities::tls::enforced_signer(node),
         LeafKind::Server | LeafKind::Peer => None,
     };
-    match signer {
-        Some(signer) => {
-            if !info.is_signed_by(&CertInfo::parse(signer.cert_der())?) {
-                return Ok(Some("not issued by this member's signer".into()));
-            }
-        }
-        None if !info.is_signed_by(&node.node_ca()?.info) => {
-            return Ok(Some("not issued by this node's CA".into()));
-        }
-        None => {}
+    let (issuer, what) = match signer {
+        Some(signer) => (CertInfo::parse(signer.cert_der())?, "this member's signer"),
+        None => (node.node_ca()?.info.clone(), "this node's CA"),
+    };
+    if !info.is_signed_by(&issuer) {
+        return Ok(Some(format!("not issued by {what}")));
     }
     if now >= info.not_after {
         return Ok(Some("expired".into()));

@@ -70,6 +70,13 @@ pub fn write_bundle(
         members,
         client,
     )?;
+    if client_root.is_some() && member {
+        // Recorded like the node CA: `revoke` puts its serial on the CRL too (etcd checks
+        // every certificate of a client's chain), so a revoked member's signer mints
+        // nothing any member takes.
+        let signer = zone_io::read_text(&dir.join(crate::identities::ca::SIGNER_FILE))?;
+        crate::revocation::issued::record(ca_dir, node_name, &signer)?;
+    }
     zone_io::write_new(&dir.join(KEY_FILE), node_ca.key_pem().as_bytes(), KEY_MODE)
 }
 

@@ -210,9 +210,24 @@ fn no_node_ca_can_mint_a_client_identity_and_the_keepers_turn_auth_on() {
         assert!(out.lines().any(|l| l == user), "{user} missing: {out}");
     }
     assert!(etcdctl(&zone, &member, &["put", "zone-etcd/probe", "x"]).0);
-    // status still works from a member, and names the policy's members as applying it.
-    let (ok, _, err) = zone.zone.status(0);
+    // status names the policy in force and the members applying it.
+    wait_for(
+        Duration::from_secs(10),
+        "every member records the policy",
+        || {
+            let (ok, json, _) = zone.zone.status(0);
+            ok && json["access"]["applied_by"].as_array().map(Vec::len) == Some(3)
+        },
+    );
+    let (ok, json, err) = zone.zone.status(1);
     assert!(ok, "{err}");
-    let _ = run(&["status", "--config", zone.zone.config(0).to_str().unwrap()]);
+    assert_eq!(json["access"]["policy"], "node.toml", "{json}");
+    assert_eq!(json["access"]["enforced"], true, "{json}");
+    let (ok, text, err) = run(&["status", "--config", zone.zone.config(2).to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("access policy: node.toml (the members' own copy), 2 service(s), enforced; applied by node1.lp.zone, node2.lp.zone, node3.lp.zone"),
+        "{text}"
+    );
     drop(zone.running);
 }

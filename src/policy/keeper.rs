@@ -13,7 +13,9 @@
 //! finish each other's work (an operation another member did first fails, and the next
 //! round plans without it); auth is enabled only under `enforce`; every member records
 //! `<applied>` at [`APPLIED_PREFIX`]`<member>` once its etcd holds exactly the policy's
-//! users and roles, which `status` reads.
+//! users and roles, which `status` reads, with whether its client port trusts the client
+//! root alone; auth goes on only once every member's record says so (auth on beside a
+//! port that still takes node-CA certificates would make a forged CN `root` etcd's root).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,7 +57,12 @@ pub struct InForce {
 pub struct Applied {
     pub policy: String,
     pub signer: String,
+    /// Whether etcd's auth was on by this member's doing (or found on).
     pub enforced: bool,
+    /// Whether this member's client port trusts the client root alone (its own
+    /// `[access] enforce` at launch): auth goes on only once every member's does.
+    #[serde(default)]
+    pub client_port_enforced: bool,
     pub at: String,
 }
 
@@ -90,7 +97,7 @@ impl AccessKeeper {
     /// Keeps the auth store in step until the watched etcd exits.
     pub async fn keep(&self) {
         let mut said = String::new();
-        let mut done: Option<(InForce, Vec<String>)> = None;
+        let mut done: Option<Done> = None;
         let mut checked = Instant::now();
         let mut client = None;
         while crate::detached::running(self.watch_pid) {
@@ -129,7 +136,7 @@ impl AccessKeeper {
     async fn round(
         &self,
         client: &mut etcd_client::Client,
-        done: &mut Option<(InForce, Vec<String>)>,
+        done: &mut Option<Done>,
         checked: &mut Instant,
     ) -> Result<(), String> {
         let published = cluster_api::within(async {
@@ -139,7 +146,7 @@ impl AccessKeeper {
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
-        let current = done.as_ref().map(|(in_force, _)| in_force);
+        let current = done.as_ref().map(|(in_force, _, _)| in_force);
         let in_force = match published.kvs().first() {
             Some(kv) => {
                 match published_policy(&self.node, &self.roots, kv.value(), current) {
@@ -153,11 +160,23 @@ impl AccessKeeper {
             None => own_policy(&self.node),
         };
         let revoked = revoked_nodes(&self.node, &self.roots);
-        let same = done.as_ref() == Some(&(in_force.clone(), revoked.clone()));
-        if same && checked.elapsed() < RECHECK {
+        let mut want = rbac::desired_without(&in_force.policy, &in_force.members, &revoked);
+        // Auth on while some member still takes node-CA certificates would make a forged
+        // CN root etcd's root there: wait until every member's client port is enforced.
+        let ports = self.enforced_ports(client).await?;
+        let waiting: Vec<&String> = in_force
+            .members
+            .iter()
+            .filter(|m| !revoked.contains(m))
+            .filter(|m| !(**m == self.node.name && self.node.access.enforce) && !ports.contains(m))
+            .collect();
+        if want.enabled && !waiting.is_empty() {
+            want.enabled = false;
+        }
+        let signature = (in_force.clone(), revoked.clone(), want.enabled);
+        if done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK {
             return Ok(());
         }
-        let want = rbac::desired_without(&in_force.policy, &in_force.members, &revoked);
         let ops = cluster_api::within(async {
             super::apply::apply(client, &want, &self.node.zone).await
         })
@@ -175,6 +194,7 @@ impl AccessKeeper {
             policy: in_force.version.clone(),
             signer: in_force.signer.clone(),
             enforced: want.enabled,
+            client_port_enforced: self.node.access.enforce,
             at: time::OffsetDateTime::now_utc()
                 .format(&Rfc3339)
                 .unwrap_or_default(),
@@ -188,9 +208,40 @@ impl AccessKeeper {
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
-        *done = Some((in_force, revoked));
+        *done = Some(signature);
         *checked = Instant::now();
         Ok(())
+    }
+}
+
+/// What the last finished round applied: the policy, the revoked nodes, auth on.
+type Done = (InForce, Vec<String>, bool);
+
+impl AccessKeeper {
+    /// The members whose records say their client port trusts the client root alone.
+    async fn enforced_ports(
+        &self,
+        client: &mut etcd_client::Client,
+    ) -> Result<Vec<String>, String> {
+        let got = cluster_api::within(async {
+            client
+                .get(
+                    APPLIED_PREFIX,
+                    Some(etcd_client::GetOptions::new().with_prefix()),
+                )
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        Ok(got
+            .kvs()
+            .iter()
+            .filter_map(|kv| {
+                let member = kv.key_str().ok()?.strip_prefix(APPLIED_PREFIX)?;
+                let record: Applied = serde_json::from_slice(kv.value()).ok()?;
+                record.client_port_enforced.then(|| member.to_string())
+            })
+            .collect())
     }
 }
 

@@ -33,6 +33,7 @@ mod model;
 mod parse;
 pub mod rbac;
 mod rules;
+pub mod standing;
 #[cfg(test)]
 mod tests;
 

@@ -2,7 +2,8 @@
 //! name them all: `CA_DIR/issued/<node name>/<serial>.crt`, one certificate a file.
 //!
 //! Invariants: every node CA that `activate`, `activate --request` and `bootstrap` issue
-//! is recorded before their output is committed (a bundle never exists unrecorded; a
+//! is recorded before their output is committed (and so is an etcd member's signer in a
+//! zone with `[access]`, under its node's name: revoking the node revokes it too) (a bundle never exists unrecorded; a
 //! record whose bundle was never committed revokes nothing anyone holds); records are
 //! certificates only, never keys; the directory is private (0700), as the CA's.
 

@@ -63,6 +63,11 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         })
         .collect();
     status.crl = zone_crl(&node, &runtime, &answering, &creds);
+    if let Ok(roots) = crate::config::trust::trusted_roots(&node.zone_ca_pem) {
+        status.access = runtime.block_on(crate::policy::standing::read(
+            &node, &roots, &answering, &creds,
+        ));
+    }
     if let Some((target, turn)) = runtime.block_on(crate::rollout::standing(&answering, &creds)) {
         status.etcd_target = target.map(|t| t.to);
         status.etcd_moving = turn.map(|t| format!("{} -> {}", t.member, t.to));
@@ -265,6 +270,7 @@ fn summarise(
         members,
         not_joined,
         crl: None,
+        access: None,
     }
 }
 

@@ -79,4 +79,6 @@ pub(super) struct ClusterStatus {
     /// The CRL the zone publishes (`None`: it has revoked nothing), when this node's
     /// zone root signed it.
     pub(super) crl: Option<CrlSummary>,
+    /// The access policy in force and which members apply it (a zone with `[access]`).
+    pub(super) access: Option<crate::policy::standing::AccessSummary>,
 }

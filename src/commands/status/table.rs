@@ -104,6 +104,10 @@ pub(super) fn table(status: &ClusterStatus) -> String {
     }
     out.push_str(&crate::revocation::summary::line(status.crl.as_ref()));
     out.push('\n');
+    if let Some(access) = &status.access {
+        out.push_str(&crate::policy::standing::line(access));
+        out.push('\n');
+    }
     out.push_str(&if status.quorum {
         format!(
             "quorum: yes ({} of {} voters healthy, {} more may fail), leader: {}\n",

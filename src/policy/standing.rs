@@ -1,0 +1,167 @@
+//! Which access policy is in force in a running zone and which members apply it: what
+//! `status` shows (issue 34, item 7).
+//!
+//! Invariants: the policy in force is the published document only when it verifies
+//! against the node's zone roots (else the node's own `[access]`); a member counts as
+//! applying it only when its record names that version; reading never fails a command
+//! (a zone that cannot be read has no summary).
+
+use serde::Serialize;
+use zone_pki::CertInfo;
+
+use super::keeper::{own_policy, published_policy, Applied, InForce, APPLIED_PREFIX, POLICY_KEY};
+use crate::cluster_api::{self, Credentials};
+use crate::config::node::Node;
+
+/// The policy in force and the members' records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessSummary {
+    /// The signed document's `signed_at`, or `node.toml` before any was published.
+    pub policy: String,
+    /// The SHA-256 key id of the root that signed it (empty: the node's own copy).
+    pub signer: String,
+    /// Whether the policy asks for enforcement and a member turned etcd's auth on.
+    pub enforced: bool,
+    pub services: usize,
+    /// The members whose etcd holds it.
+    pub applied_by: Vec<String>,
+    /// The members that do not (yet): no record, or another policy's.
+    pub not_applied_by: Vec<String>,
+}
+
+/// Reads the zone's published policy and the members' records through `endpoints`.
+pub async fn read(
+    node: &Node,
+    roots: &[CertInfo],
+    endpoints: &[String],
+    creds: &Credentials,
+) -> Option<AccessSummary> {
+    if !node.access.present && node.identities.is_none() {
+        return None;
+    }
+    let mut client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT)
+        .await
+        .ok()?;
+    let published = cluster_api::within(async {
+        client
+            .get(POLICY_KEY, None)
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await
+    .ok()?;
+    let in_force = published
+        .kvs()
+        .first()
+        .and_then(|kv| published_policy(node, roots, kv.value(), None).ok())
+        .unwrap_or_else(|| own_policy(node));
+    let records = cluster_api::within(async {
+        client
+            .get(
+                APPLIED_PREFIX,
+                Some(etcd_client::GetOptions::new().with_prefix()),
+            )
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await
+    .ok()?;
+    let applied: Vec<(String, Applied)> = records
+        .kvs()
+        .iter()
+        .filter_map(|kv| {
+            let member = kv.key_str().ok()?.strip_prefix(APPLIED_PREFIX)?.to_string();
+            Some((member, serde_json::from_slice(kv.value()).ok()?))
+        })
+        .collect();
+    Some(summarise(&in_force, &applied))
+}
+
+/// Pure: the summary of `in_force` given each member's record.
+pub fn summarise(in_force: &InForce, applied: &[(String, Applied)]) -> AccessSummary {
+    let (applied_by, not_applied_by) = in_force.members.iter().cloned().partition(|member| {
+        applied
+            .iter()
+            .any(|(m, a)| m == member && a.policy == in_force.version)
+    });
+    let auth_on = applied.iter().any(|(_, a)| a.enforced);
+    AccessSummary {
+        policy: in_force.version.clone(),
+        signer: in_force.signer.clone(),
+        enforced: in_force.policy.enforce && auth_on,
+        services: in_force.policy.services.len(),
+        applied_by,
+        not_applied_by,
+    }
+}
+
+/// The status line.
+pub fn line(summary: &AccessSummary) -> String {
+    let signer = if summary.signer.is_empty() {
+        "the members' own copy".to_string()
+    } else {
+        format!(
+            "signed by {}",
+            &summary.signer[..summary.signer.len().min(16)]
+        )
+    };
+    let mut text = format!(
+        "access policy: {} ({signer}), {} service(s), {}; applied by {}",
+        summary.policy,
+        summary.services,
+        if summary.enforced {
+            "enforced"
+        } else {
+            "not enforced yet (etcd's auth is off)"
+        },
+        if summary.applied_by.is_empty() {
+            "no member".to_string()
+        } else {
+            summary.applied_by.join(", ")
+        }
+    );
+    if !summary.not_applied_by.is_empty() {
+        text += &format!("; not yet by {}", summary.not_applied_by.join(", "));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    #[test]
+    fn a_member_applies_the_policy_in_force_only_when_its_record_names_that_version() {
+        let in_force = InForce {
+            policy: Policy {
+                present: true,
+                enforce: true,
+                ..Policy::default()
+            },
+            version: "2026-11-24T05:00:00Z".into(),
+            signer: "ab".repeat(32),
+            members: vec!["n1".into(), "n2".into(), "n3".into()],
+        };
+        let record = |v: &str| Applied {
+            policy: v.into(),
+            signer: String::new(),
+            enforced: true,
+            client_port_enforced: true,
+            at: String::new(),
+        };
+        let applied = [
+            ("n1".to_string(), record("2026-11-24T05:00:00Z")),
+            ("n2".to_string(), record("node.toml")),
+        ];
+        let summary = summarise(&in_force, &applied);
+        assert_eq!(summary.applied_by, ["n1"]);
+        assert_eq!(summary.not_applied_by, ["n2", "n3"]);
+        let text = line(&summary);
+        assert!(
+            text.contains("enforced; applied by n1; not yet by n2, n3")
+                && text.contains("signed by abababab"),
+            "{text}"
+        );
+    }
+}

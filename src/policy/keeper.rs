@@ -168,7 +168,10 @@ impl AccessKeeper {
             .members
             .iter()
             .filter(|m| !revoked.contains(m))
-            .filter(|m| !(**m == self.node.name && self.node.access.enforce) && !ports.contains(m))
+            .filter(|m| {
+                let own = **m == self.node.name && self.node.access.enforce;
+                !(own || ports.contains(m))
+            })
             .collect();
         if want.enabled && !waiting.is_empty() {
             want.enabled = false;

@@ -98,11 +98,12 @@ impl Zone {
 
 /// etcdctl as `who` through every member: (success, stdout + stderr).
 fn etcdctl(zone: &Zone, who: &Identity, args: &[&str]) -> (bool, String) {
-    let endpoints: Vec<String> = zone
-        .addrs()
-        .iter()
-        .map(|a| format!("https://{a}"))
-        .collect();
+    etcdctl_at(zone, &zone.addrs(), who, args)
+}
+
+/// etcdctl as `who` through the members at `addrs`.
+fn etcdctl_at(zone: &Zone, addrs: &[String], who: &Identity, args: &[&str]) -> (bool, String) {
+    let endpoints: Vec<String> = addrs.iter().map(|a| format!("https://{a}")).collect();
     let out = Command::new(bundled("etcdctl"))
         .arg(format!("--endpoints={}", endpoints.join(",")))
         .arg(format!("--cacert={}", zone.ca().display()))
@@ -164,7 +165,7 @@ fn wait_auth_on(zone: &Zone) {
 }
 
 #[test]
-fn no_node_ca_can_mint_a_client_identity_and_the_keepers_turn_auth_on() {
+fn no_node_ca_nor_a_revoked_members_signer_can_mint_a_client_identity() {
     let zone = Zone::start(ACCESS);
     wait_auth_on(&zone);
     let dir = tempfile::tempdir().unwrap();
@@ -229,5 +230,39 @@ fn no_node_ca_can_mint_a_client_identity_and_the_keepers_turn_auth_on() {
         text.contains("access policy: node.toml (the members' own copy), 2 service(s), enforced; applied by node1.lp.zone, node2.lp.zone, node3.lp.zone"),
         "{text}"
     );
+
+    // A member revoked: its signer is on the CRL with its node CA, so an identity it
+    // mints (even CN root) is refused by the others, and its user is gone.
+    let node3 = zone.zone.node_dir(2);
+    let signer =
+        Authority::load(&node3.join("pki/signer.crt"), &node3.join("pki/signer.key")).unwrap();
+    let minted = signer.issue_identity("root", ZONE).unwrap();
+    let stolen = Identity {
+        chain: dir.path().join("stolen.crt"),
+        key: dir.path().join("stolen.key"),
+    };
+    std::fs::write(&stolen.chain, &minted.chain_pem).unwrap();
+    std::fs::write(&stolen.key, &minted.key_pem).unwrap();
+    handshake(&zone, &zone.addrs()[0], &stolen).expect("taken before the revocation");
+    run_ok(&[
+        "revoke",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--node",
+        "node3.lp.zone",
+        "--config",
+        zone.zone.config(0).to_str().unwrap(),
+    ]);
+    for addr in &zone.addrs()[..2] {
+        wait_for(
+            Duration::from_secs(10),
+            "the stolen identity refused",
+            || handshake(&zone, addr, &stolen).is_err(),
+        );
+    }
+    wait_for(Duration::from_secs(10), "node3's user deleted", || {
+        let (ok, out) = etcdctl_at(&zone, &zone.addrs()[..2], &admin, &["user", "list"]);
+        ok && !out.lines().any(|l| l == "node3.lp.zone")
+    });
     drop(zone.running);
 }

@@ -244,6 +244,18 @@ mod tests {
     }
 
     #[test]
+    fn root_is_never_issued_whatever_the_policy_says() {
+        // A policy that skipped its checks (they refuse a node "root").
+        let forged = Policy {
+            present: true,
+            nodes: vec!["root".into()],
+            ..Policy::default()
+        };
+        let refusal = decide(&forged, &members(), "root", None).unwrap_err();
+        assert_eq!(refusal, "refused: root is never issued by a signer");
+    }
+
+    #[test]
     fn nothing_without_a_policy() {
         let none = Policy::default();
         let refusal = decide(&none, &members(), NAS, Some("photos")).unwrap_err();

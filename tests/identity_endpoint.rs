@@ -370,3 +370,27 @@ fn a_node_proves_its_name_with_its_node_ca_and_a_revoked_one_is_refused() {
     };
     assert!(ask(&url, &member_creds.tls(), Some("music"), &csr()).is_ok());
 }
+
+#[test]
+fn a_node_that_sends_its_handshake_slowly_is_let_go() {
+    let (_zone, _nas, url, _) = zone("127.0.221.3");
+    let addr = url.trim_start_matches("https://").to_string();
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    let mut writer = tcp.try_clone().unwrap();
+    // A record header announcing 16 KiB of handshake, then a byte a second: each read
+    // of the endpoint gets something, so only its whole-handshake limit ends it.
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = writer.write_all(&[0x16, 0x03, 0x01, 0x40]);
+        while writer.write_all(&[0]).is_ok() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    });
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let _ = std::io::Read::read(&mut tcp, &mut buf);
+    let took = started.elapsed().as_secs();
+    assert!((9..=16).contains(&took), "let go after {took} s");
+}

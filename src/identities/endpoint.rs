@@ -13,6 +13,8 @@
 //!   a rotated set or a new CRL applies from the next connection on; no TLS session is
 //!   resumed across connections (each has its own configuration), so every connection
 //!   is checked against the CRL of its time;
+//! - a connection is bounded: its handshake within [`HANDSHAKE_TIME`], its request within
+//!   [`super::wire::REQUEST_TIME`], at most [`CONNECTIONS`] at once;
 //! - only the request's public key is certified, as the user [`super::grant::decide`]
 //!   names, for [`super::grant::IDENTITY_DAYS`]; every decision is logged in one line;
 //! - the policy, member list, roots and signer are the node's as loaded at
@@ -24,7 +26,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
@@ -42,11 +44,12 @@ use crate::policy::Policy;
 
 /// How long each read and write of a connection may wait.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long, and how much, a refused connection is read before it is closed.
+/// How long a handshake may take in all.
+pub const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
+/// How long a refused connection is read before it is closed.
 const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 64 * 1024;
 /// The most connections answered at once.
-const CONNECTIONS: usize = 16;
+pub const CONNECTIONS: usize = 16;
 
 /// A member's identity endpoint, bound and not serving yet.
 pub struct Endpoint {
@@ -279,15 +282,13 @@ fn answer(mut tcp: TcpStream, shared: &Shared) {
     let Ok(mut tls) = rustls::ServerConnection::new(config) else {
         return;
     };
-    while tls.is_handshaking() {
-        if let Err(e) = tls.complete_io(&mut tcp) {
-            // Send the alert, and let the node read it: TLS 1.3 clients learn of the
-            // refusal only after they sent their request.
-            let _ = tls.write_tls(&mut tcp);
-            linger(&mut tcp);
-            tracing::warn!("identity endpoint: {peer}: refused at the handshake: {e}");
-            return;
-        }
+    if let Err(e) = handshake(&mut tls, &mut tcp) {
+        // Send the alert, and let the node read it: TLS 1.3 clients learn of the
+        // refusal only after they sent their request.
+        let _ = tls.write_tls(&mut tcp);
+        linger(&mut tcp);
+        tracing::warn!("identity endpoint: {peer}: refused at the handshake: {e}");
+        return;
     }
     let node = requester(tls.peer_certificates().unwrap_or_default(), &shared.roots);
     let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
@@ -322,17 +323,43 @@ fn answer(mut tcp: TcpStream, shared: &Shared) {
     }
 }
 
+/// The server's handshake, within [`HANDSHAKE_TIME`] however slowly the peer sends
+/// (each read also gives up after the socket's timeout).
+fn handshake(tls: &mut rustls::ServerConnection, tcp: &mut TcpStream) -> Result<(), String> {
+    let started = Instant::now();
+    while tls.is_handshaking() || tls.wants_write() {
+        while tls.wants_write() {
+            tls.write_tls(tcp).map_err(|e| e.to_string())?;
+        }
+        if !tls.is_handshaking() {
+            break;
+        }
+        if started.elapsed() > HANDSHAKE_TIME {
+            return Err("it took too long".into());
+        }
+        match tls.read_tls(tcp) {
+            Ok(0) => return Err("the connection ended".into()),
+            Ok(_) => tls
+                .process_new_packets()
+                .map(drop)
+                .map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
 /// Closes our side and reads what the node still sends (its request), briefly: closing
 /// with unread data would reset the connection before the node read the alert.
 fn linger(tcp: &mut TcpStream) {
     let _ = tcp.shutdown(Shutdown::Write);
     let _ = tcp.set_read_timeout(Some(LINGER));
+    let started = Instant::now();
     let mut buf = [0u8; 4096];
-    let mut drained = 0;
-    while drained < LINGER_BYTES {
+    while started.elapsed() < LINGER {
         match tcp.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
+            Ok(_) => {}
         }
     }
 }

@@ -90,6 +90,7 @@ pub fn obtain(node: &Node, name: Option<&str>) -> Result<Obtained, Error> {
         ))
         .fix("without [access], issue-client issues from this node's CA")
     })?;
+    let name = name.filter(|n| !n.is_empty());
     let user = match name {
         Some(service) => service_user(service, &node.name),
         None => node.name.clone(),

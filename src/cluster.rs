@@ -203,6 +203,22 @@ pub fn metrics_host(member: &Member) -> Host {
     }
 }
 
+/// Where the zone's nodes reach a member's identity endpoint (its signer): HTTPS with
+/// mutual TLS at its address (else node name), port peer port + 2.
+pub fn signer_url(member: &Member) -> String {
+    format!(
+        "https://{}:{}",
+        member.host().url_host(),
+        member.signer_port()
+    )
+}
+
+/// Where a member's identity endpoint listens: like its peer port, its `listen_address`
+/// or its IP address (all IPv4 addresses for a member known by a DNS name).
+pub fn listen_signer_urls(member: &Member, listen: Option<IpAddr>) -> Vec<String> {
+    listen_urls(member, listen, member.signer_port(), false)
+}
+
 /// The client endpoints of the whole zone, for etcdctl and services.
 pub fn client_endpoints(members: &[Member]) -> Vec<String> {
     members.iter().map(client_url).collect()
@@ -315,6 +331,7 @@ mod tests {
     fn ipv6_gets_brackets_and_names_stay_names() {
         let v6 = member("n.z", Some("fd00::10"));
         assert_eq!(peer_url(&v6), "https://[fd00::10]:2380");
+        assert_eq!(signer_url(&v6), "https://[fd00::10]:2382");
         assert_eq!(
             listen_client_urls(&v6, None),
             ["https://[fd00::10]:2379", "https://127.0.0.1:2379"]
@@ -322,6 +339,7 @@ mod tests {
         let named = member("n.z", None);
         assert_eq!(client_url(&named), "https://n.z:2379");
         assert_eq!(listen_peer_urls(&named, None), ["https://0.0.0.0:2380"]);
+        assert_eq!(listen_signer_urls(&named, None), ["https://0.0.0.0:2382"]);
         let local = member("n.z", Some("127.0.0.2"));
         assert_eq!(listen_client_urls(&local, None), ["https://127.0.0.2:2379"]);
     }

@@ -63,6 +63,13 @@ impl Member {
         self.peer_port.saturating_add(1)
     }
 
+    /// The port of its identity endpoint (see `cluster::signer_url`): the peer port + 2,
+    /// where a member's signer answers the zone's nodes (`crate::identities::endpoint`
+    /// refuses to bind it when it falls on another of the member's ports).
+    pub fn signer_port(&self) -> u16 {
+        self.peer_port.saturating_add(2)
+    }
+
     /// Where peers and clients reach this member: its address, else its node name; a cyfs
     /// member at [`TUNNEL_HOST`].
     pub fn host(&self) -> Host {

@@ -10,11 +10,21 @@
 //!   from its signer; etcd's `--client-cert-file` and the identity of zone-etcd's own
 //!   commands on that node) and the client port's trust file (the client root alone when
 //!   the policy is enforced, the zone roots beside it while a zone moves over).
+//! - [`grant`]: what a signer may issue to a node under the policy (pure).
+//! - [`endpoint`]: a member's identity endpoint (peer port + 2, mutual TLS): its signer
+//!   answers the zone's nodes' certificate requests; [`wire`] is its HTTP.
+//! - [`request`]: a node's side: an identity obtained from the zone, its key made here
+//!   (a member signs for itself).
 //!
 //! Invariants: a zone without `[access]` gets none of this and runs as before; the
 //! client port's trust never includes the zone root once `enforce` is on, so a node CA's
-//! leaf is refused at the handshake whatever its CN.
+//! leaf is refused at the handshake whatever its CN; a signer issues a node only what
+//! the signed policy gives it, and never `root` or a member's name.
 
 pub mod ca;
+pub mod endpoint;
+pub mod grant;
 pub mod node;
+pub mod request;
 pub mod tls;
+pub mod wire;

@@ -1,0 +1,333 @@
+//! A node's side of the identity endpoint: an identity (a service's, or the node's own)
+//! obtained from the zone. The key is made here and never leaves the process but into
+//! the caller's files; only its request travels.
+//!
+//! - A member with a signer signs for itself, through the same [`decide`] as its
+//!   endpoint: it depends on no other member being up.
+//! - Any other node asks the members in turn ([`ask`]) over mutual TLS: it proves its
+//!   name with its node CA's leaf (a member without signer: its server leaf; a node that
+//!   is not a member: its client leaf) and verifies each member against the zone roots.
+//!   A member that does not answer within [`CONNECT_TIMEOUT`] / [`REQUEST_TIMEOUT`], or
+//!   refuses, is passed for the next; when none issues, a refusal's line is the error
+//!   (verbatim), else one line with every member's reason.
+//!
+//! Invariants: what comes back is used only when it is an identity of the user asked
+//! for, for this request's key, issued by a signer the zone's client root signed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+use zone_pki::request::new_request;
+use zone_pki::{CertInfo, Error, LeafKind, NodeRequest};
+
+use super::grant::{decide, IDENTITY_DAYS};
+use super::wire::PATH;
+use crate::cluster::signer_url;
+use crate::config::node::Node;
+use crate::config::zone::Protocol;
+use crate::policy::rbac::service_user;
+
+/// How long connecting to one member may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one member may take for the whole request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of an answer that is read.
+const ANSWER_BYTES: u64 = 64 * 1024;
+
+/// An identity from the zone: its chain (the identity, then the signer) and its key.
+pub struct Obtained {
+    /// The etcd user it names.
+    pub user: String,
+    pub chain_pem: String,
+    key_pem: String,
+    /// Who issued it: a member's endpoint URL, or this member's own signer.
+    pub from: String,
+}
+
+impl Obtained {
+    /// PKCS#8 PEM of the identity's key. Never print it.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+}
+
+impl std::fmt::Debug for Obtained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Obtained")
+            .field("user", &self.user)
+            .field("from", &self.from)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why one member issued nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It answered 403: the refusal's line.
+    Refused(String),
+    /// Anything else: unreachable, refused at the handshake, a bad answer.
+    Failed(String),
+}
+
+/// The TLS side of asking a member: the zone roots that verify it, and the node's
+/// certificate chain and key that prove the node's name.
+pub struct ClientTls<'a> {
+    pub roots_pem: &'a str,
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+}
+
+/// Obtains `node`'s identity for `name` (a service; `None`: the node's own).
+pub fn obtain(node: &Node, name: Option<&str>) -> Result<Obtained, Error> {
+    let ids = node.identities.as_ref().ok_or_else(|| {
+        Error::new(format!(
+            "zone {} has no [access]: its members issue no identities",
+            node.zone
+        ))
+        .fix("without [access], issue-client issues from this node's CA")
+    })?;
+    let name = name.filter(|n| !n.is_empty());
+    let user = match name {
+        Some(service) => service_user(service, &node.name),
+        None => node.name.clone(),
+    };
+    let request = new_request(&user)?;
+    let members: Vec<String> = node.members.iter().map(|m| m.node_name.clone()).collect();
+    let (chain_pem, from) = match &ids.signer {
+        Some(signer) => {
+            let user = decide(&node.access, &members, &node.name, name).map_err(refusal)?;
+            let parsed = NodeRequest::from_pem(&request.csr_pem)?;
+            let chain = signer.issue_identity_for(&user, &node.zone, &parsed, IDENTITY_DAYS)?;
+            (chain, "this member's own signer".to_string())
+        }
+        None => from_members(node, name, &request.csr_pem)?,
+    };
+    check_identity(&chain_pem, &ids.client_ca, &user, request.key_pem()).map_err(|why| {
+        Error::new(format!("{from} answered with {why}"))
+            .fix("tell the zone's owner: that member's signer misbehaves")
+    })?;
+    Ok(Obtained {
+        user,
+        chain_pem,
+        key_pem: request.key_pem().to_string(),
+        from,
+    })
+}
+
+/// Asks each member but this node in turn; the first identity wins.
+fn from_members(node: &Node, name: Option<&str>, csr_pem: &str) -> Result<(String, String), Error> {
+    let kind = if node.member().is_some() {
+        LeafKind::Server
+    } else {
+        LeafKind::Client
+    };
+    let paths = crate::access::current_leaves(node, &[kind])?;
+    let cert_pem = zone_io::read_text(&paths.cert(kind))?;
+    let key_pem = zone_io::read_text(&paths.key(kind))?;
+    let tls = ClientTls {
+        roots_pem: &node.zone_ca_pem,
+        cert_pem: &cert_pem,
+        key_pem: &key_pem,
+    };
+    let mut refused = None;
+    let mut reasons = Vec::new();
+    for member in node.members.iter().filter(|m| m.node_name != node.name) {
+        let url = signer_url(member);
+        if member.protocol == Protocol::Cyfs {
+            reasons.push(format!(
+                "{url}: a cyfs member (the gateway carries no identity endpoint)"
+            ));
+            continue;
+        }
+        match ask(&url, &tls, name, csr_pem) {
+            Ok(chain) => return Ok((chain, url)),
+            Err(Failure::Refused(line)) => {
+                tracing::debug!("{url}: {line}");
+                refused.get_or_insert(line);
+            }
+            Err(Failure::Failed(why)) => reasons.push(format!("{url}: {why}")),
+        }
+    }
+    if let Some(line) = refused {
+        return Err(refusal(line));
+    }
+    Err(Error::new(format!(
+        "no member of the zone issued the identity ({})",
+        if reasons.is_empty() {
+            "the member list names no other member".to_string()
+        } else {
+            reasons.join("; ")
+        }
+    ))
+    .fix("check that the members run and that this node reaches them on peer_port + 2 (their identity endpoint)"))
+}
+
+/// A member's refusal, as the error.
+fn refusal(line: String) -> Error {
+    Error::new(line).fix("the zone's owner names the nodes of each service in the zone file's [access] (then zone-etcd zone sign)")
+}
+
+/// Asks the endpoint at `url` (`https://host:port`) for the identity `name` (`None`: the
+/// node's own) of `csr_pem`'s key: the identity's chain in PEM.
+pub fn ask(
+    url: &str,
+    tls: &ClientTls<'_>,
+    name: Option<&str>,
+    csr_pem: &str,
+) -> Result<String, Failure> {
+    let failed = |why: String| Failure::Failed(why);
+    let certs = |pem: &str| -> Result<Vec<Certificate<'static>>, String> {
+        CertificateDer::pem_slice_iter(pem.as_bytes())
+            .map(|c| c.map(|d| Certificate::from_der(d.as_ref()).to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())
+    };
+    let roots = certs(tls.roots_pem).map_err(|e| failed(format!("the zone roots: {e}")))?;
+    let chain = certs(tls.cert_pem).map_err(|e| failed(format!("this node's certificate: {e}")))?;
+    let key = PrivateKey::from_pem(tls.key_pem.as_bytes())
+        .map_err(|_| failed("this node's key: not a PEM private key".into()))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::Specific(Arc::new(roots)))
+                .client_cert(Some(ClientCert::new_with_certs(&chain, key)))
+                .build(),
+        )
+        .build()
+        .into();
+    let target = match name {
+        Some(service) => format!("{url}{PATH}?name={}", escape(service)),
+        None => format!("{url}{PATH}"),
+    };
+    let mut answer = agent.post(&target).send(csr_pem).map_err(|e| {
+        failed(match crate::nameservice::tls_failure(&e) {
+            // Past our side of the handshake, an alert is the member refusing us.
+            Some(tls) if tls.contains("CertificateRevoked") => format!(
+                "refused this node's certificate at the handshake: its node CA is revoked ({tls})"
+            ),
+            Some(tls) if tls.contains("received fatal alert") => {
+                format!("refused this node's certificate at the handshake ({tls})")
+            }
+            Some(tls) => format!("TLS: {tls}"),
+            None => e.to_string(),
+        })
+    })?;
+    let status = answer.status().as_u16();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(ANSWER_BYTES)
+        .read_to_string()
+        .map_err(|e| failed(format!("answered {status}, then: {e}")))?;
+    let line = body.lines().next().unwrap_or_default().trim().to_string();
+    match status {
+        200 => Ok(body),
+        403 => Err(Failure::Refused(line)),
+        _ => Err(failed(format!("answered {status}: {line}"))),
+    }
+}
+
+/// `name` for a query: anything but letters, digits and `-._~` percent-encoded.
+fn escape(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Why `chain_pem` is not the identity `user` for `key_pem`, signed by a signer of
+/// `client_ca`.
+fn check_identity(
+    chain_pem: &str,
+    client_ca: &CertInfo,
+    user: &str,
+    key_pem: &str,
+) -> Result<(), String> {
+    let certs = zone_pki::encoding::parse_cert_chain(chain_pem)
+        .map_err(|e| format!("no certificate chain ({e})"))?;
+    let infos: Vec<CertInfo> = certs
+        .iter()
+        .filter_map(|c| CertInfo::parse(c).ok())
+        .collect();
+    let [leaf, signer] = infos.as_slice() else {
+        return Err(format!(
+            "{} certificates, not an identity and its signer",
+            certs.len()
+        ));
+    };
+    if !(signer.is_ca && signer.is_signed_by(client_ca) && leaf.is_signed_by(signer)) {
+        return Err("a chain the zone's client CA did not sign".into());
+    }
+    if leaf.subject_cn != user || leaf.is_ca || !leaf.client_auth {
+        return Err(format!("the identity {:?}, not {user:?}", leaf.subject_cn));
+    }
+    let key = zone_pki::key::parse_key(key_pem).map_err(|e| e.to_string())?;
+    if !leaf.public_key_matches(&key) {
+        return Err("a certificate for another key".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zone_pki::Authority;
+
+    #[test]
+    fn only_the_identity_asked_for_this_key_from_the_zones_client_root_is_taken() {
+        let zone = "example.zone";
+        let root = Authority::new_client_root(zone).unwrap();
+        let root_info = CertInfo::parse(root.cert_der()).unwrap();
+        let signer = root.issue_signer("node1.example.zone", zone).unwrap();
+        let request = new_request("x").unwrap();
+        let parsed = NodeRequest::from_pem(&request.csr_pem).unwrap();
+        let user = "photos@nas.example.zone";
+        let chain = signer
+            .issue_identity_for(user, zone, &parsed, IDENTITY_DAYS)
+            .unwrap();
+        let key = request.key_pem();
+        assert_eq!(check_identity(&chain, &root_info, user, key), Ok(()));
+
+        let other = new_request("x").unwrap();
+        assert!(check_identity(&chain, &root_info, user, other.key_pem())
+            .unwrap_err()
+            .contains("another key"));
+        assert!(check_identity(&chain, &root_info, "root", key)
+            .unwrap_err()
+            .contains("not \"root\""));
+        let stranger = Authority::new_client_root(zone).unwrap();
+        let stranger_info = CertInfo::parse(stranger.cert_der()).unwrap();
+        assert!(check_identity(&chain, &stranger_info, user, key)
+            .unwrap_err()
+            .contains("did not sign"));
+        let leaf_only = chain
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap();
+        assert!(check_identity(leaf_only, &root_info, user, key)
+            .unwrap_err()
+            .contains("1 certificates"));
+        // The signer itself (a CA) is no identity, even for its own key.
+        let by_root = root.issue_identity_for(user, zone, &parsed, 1).unwrap();
+        assert!(check_identity(&by_root, &root_info, user, key).is_err());
+    }
+
+    #[test]
+    fn a_name_is_escaped_for_the_query() {
+        assert_eq!(escape("photos"), "photos");
+        assert_eq!(escape("a b&name=root"), "a%20b%26name%3Droot");
+    }
+}

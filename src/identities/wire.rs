@@ -1,0 +1,240 @@
+//! The identity endpoint's HTTP/1.1, by hand: one request per connection, one answer.
+//!
+//! `POST /v1/identity?name=<service>` (no `name`, or an empty one: the node's own
+//! identity) with a PKCS#10 request in PEM as the body; the answer is `200` with the
+//! identity's chain in PEM, `403` with the one refusal line, or `400`, `404`, `405`, `413`
+//! with one line saying what was wrong.
+//!
+//! Invariants: at most [`HEAD_BYTES`] of head and [`BODY_BYTES`] of body are read, the
+//! body only as long as its `Content-Length` says (no chunked bodies), and the whole
+//! request within [`REQUEST_TIME`]; nothing read is echoed beyond a short, escaped quote.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+/// The path of the one request.
+pub const PATH: &str = "/v1/identity";
+/// The most of a request's head that is read.
+pub const HEAD_BYTES: usize = 8 * 1024;
+/// The most of a body that is read: a CSR is under 1 KiB.
+pub const BODY_BYTES: usize = 16 * 1024;
+/// How long a whole request may take to arrive (each read gives up sooner: the socket's
+/// own timeout).
+pub const REQUEST_TIME: Duration = Duration::from_secs(10);
+
+/// A request the endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The service asked for; `None` for the node's own identity.
+    pub name: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// An answer that is not a certificate: its status and its one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub line: String,
+}
+
+impl Answer {
+    pub fn new(status: u16, line: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            line: line.into(),
+        }
+    }
+}
+
+/// Reads one request from `stream`.
+pub fn read_request(stream: &mut impl Read) -> Result<Request, Answer> {
+    let started = Instant::now();
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        if data.len() > HEAD_BYTES {
+            return Err(Answer::new(400, "bad request: the head is too long"));
+        }
+        read_more(stream, &mut data, &mut buf, started)?;
+    };
+    let head = std::str::from_utf8(&data[..head_end])
+        .map_err(|_| Answer::new(400, "bad request: the head is not UTF-8"))?;
+    let (name, length) = parse_head(head)?;
+    let mut body = data[head_end + 4..].to_vec();
+    while body.len() < length {
+        read_more(stream, &mut body, &mut buf, started)?;
+    }
+    if body.len() > length {
+        return Err(Answer::new(
+            400,
+            "bad request: more than Content-Length was sent (one request per connection)",
+        ));
+    }
+    Ok(Request { name, body })
+}
+
+fn read_more(
+    stream: &mut impl Read,
+    data: &mut Vec<u8>,
+    buf: &mut [u8],
+    started: Instant,
+) -> Result<(), Answer> {
+    if started.elapsed() > REQUEST_TIME {
+        return Err(Answer::new(400, "bad request: it took too long to arrive"));
+    }
+    match stream.read(buf) {
+        Ok(0) => Err(Answer::new(400, "bad request: the connection ended early")),
+        Ok(n) => {
+            data.extend_from_slice(&buf[..n]);
+            Ok(())
+        }
+        Err(e) => Err(Answer::new(400, format!("bad request: {e}"))),
+    }
+}
+
+/// The service asked for and the body's length, from a request's head.
+pub fn parse_head(head: &str) -> Result<(Option<String>, usize), Answer> {
+    let mut lines = head.split("\r\n");
+    let first = lines.next().unwrap_or_default();
+    let mut parts = first.split(' ');
+    let (method, target, version) = (parts.next(), parts.next(), parts.next());
+    if parts.next().is_some() || !version.is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return Err(Answer::new(
+            400,
+            "bad request: not an HTTP/1.1 request line",
+        ));
+    }
+    let target = target.unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if path != PATH {
+        return Err(Answer::new(404, format!("not found: ask POST {PATH}")));
+    }
+    if method != Some("POST") {
+        return Err(Answer::new(405, format!("method not allowed: POST {PATH}")));
+    }
+    let mut name = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("name", value)) if name.is_none() => name = Some(value.to_string()),
+            _ => {
+                return Err(Answer::new(
+                    400,
+                    "bad request: the query takes one parameter, name=<service>",
+                ))
+            }
+        }
+    }
+    let mut length = None;
+    for line in lines {
+        let Some((key, value)) = line.split_once(':') else {
+            return Err(Answer::new(400, "bad request: a header line without ':'"));
+        };
+        if key.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Answer::new(
+                400,
+                "bad request: send the body with a Content-Length",
+            ));
+        }
+        if key.eq_ignore_ascii_case("content-length") {
+            let parsed = value.trim().parse::<usize>().ok();
+            if length.is_some() || parsed.is_none() {
+                return Err(Answer::new(400, "bad request: a bad Content-Length"));
+            }
+            length = parsed;
+        }
+    }
+    let length = length.ok_or_else(|| Answer::new(400, "bad request: no Content-Length"))?;
+    if length > BODY_BYTES {
+        return Err(Answer::new(
+            413,
+            format!("too large: a certificate request is at most {BODY_BYTES} bytes"),
+        ));
+    }
+    Ok((name.filter(|n| !n.is_empty()), length))
+}
+
+/// The whole HTTP/1.1 answer: `status` with `body`.
+pub fn response(status: u16, body: &str) -> Vec<u8> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        _ => "Internal Server Error",
+    };
+    let kind = if status == 200 {
+        "application/pem-certificate-chain"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Request, Answer> {
+        read_request(&mut std::io::Cursor::new(text.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn one_post_with_a_sized_body_is_read_whole() {
+        let r = read(
+            "POST /v1/identity?name=photos HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        )
+        .unwrap();
+        assert_eq!(r.name.as_deref(), Some("photos"));
+        assert_eq!(r.body, b"hello");
+        for own in ["/v1/identity", "/v1/identity?name=", "/v1/identity?"] {
+            let r = read(&format!("POST {own} HTTP/1.1\r\ncontent-length: 0\r\n\r\n")).unwrap();
+            assert_eq!(r.name, None, "{own}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_answered_with_its_status_and_one_line() {
+        let status = |text: &str| read(text).unwrap_err().status;
+        assert_eq!(status("GET /v1/identity HTTP/1.1\r\n\r\n"), 405);
+        assert_eq!(status("POST /v1/other HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status("POST /v1/identity HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(
+            status("POST /v1/identity?name=a&name=b HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST /v1/identity?user=root HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST /v1/identity HTTP/1.1\r\nContent-Length: 99999\r\n\r\n"),
+            413
+        );
+        assert_eq!(
+            status("POST /v1/identity HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST /v1/identity HTTP/1.1\r\nContent-Length: 9\r\n\r\nshort"),
+            400
+        );
+        assert_eq!(
+            status("POST /v1/identity HTTP/1.1\r\nContent-Length: 1\r\n\r\ntoo long"),
+            400
+        );
+        assert_eq!(status(&"x".repeat(HEAD_BYTES * 2)), 400);
+        let answer = response(403, "refused: no\n");
+        let text = String::from_utf8(answer).unwrap();
+        assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\n"));
+        assert!(text.ends_with("Content-Length: 12\r\nConnection: close\r\n\r\nrefused: no\n"));
+    }
+}

@@ -164,16 +164,20 @@ fn leaf_problem(
     if !info.public_key_matches(&key) {
         return Ok(Some("key does not match".into()));
     }
-    let signer = match kind {
-        LeafKind::Client => crate::identities::tls::enforced_signer(node),
-        LeafKind::Server | LeafKind::Peer => None,
+    use crate::identities::tls::{client_issuer, zone_identity_problem, ClientIssuer};
+    let issuer = match kind {
+        LeafKind::Client => client_issuer(node),
+        LeafKind::Server | LeafKind::Peer => ClientIssuer::NodeCa,
     };
-    let (issuer, what) = match signer {
-        Some(signer) => (CertInfo::parse(signer.cert_der())?, "this member's signer"),
-        None => (node.node_ca()?.info.clone(), "this node's CA"),
+    let problem = match issuer {
+        ClientIssuer::NodeCa => (!info.is_signed_by(&node.node_ca()?.info))
+            .then(|| "not issued by this node's CA".to_string()),
+        ClientIssuer::Signer(signer) => (!info.is_signed_by(&CertInfo::parse(signer.cert_der())?))
+            .then(|| "not issued by this member's signer".to_string()),
+        ClientIssuer::Zone => zone_identity_problem(node, &pem),
     };
-    if !info.is_signed_by(&issuer) {
-        return Ok(Some(format!("not issued by {what}")));
+    if let Some(problem) = problem {
+        return Ok(Some(problem));
     }
     if now >= info.not_after {
         return Ok(Some("expired".into()));
@@ -182,9 +186,9 @@ fn leaf_problem(
         return Ok(Some("past two thirds of its life".into()));
     }
     // An identity from a signer names no host: its CN is the etcd user.
-    let mut want = match signer {
-        Some(_) => Vec::new(),
-        None => leaf_sans(kind, identity),
+    let mut want = match issuer {
+        ClientIssuer::NodeCa => leaf_sans(kind, identity),
+        ClientIssuer::Signer(_) | ClientIssuer::Zone => Vec::new(),
     };
     let mut have = info.sans.clone();
     want.sort_by_key(|h| h.to_string());
@@ -255,13 +259,21 @@ fn issue_new_set(node: &Node, identity: &NodeIdentity) -> Result<(), Error> {
     )?;
     crate::identities::tls::write_trust(node, staging.path())?;
     for &kind in kinds_for(identity) {
-        let signer = match kind {
-            LeafKind::Client => crate::identities::tls::enforced_signer(node),
-            LeafKind::Server | LeafKind::Peer => None,
+        use crate::identities::tls::{client_issuer, ClientIssuer};
+        let issuer = match kind {
+            LeafKind::Client => client_issuer(node),
+            LeafKind::Server | LeafKind::Peer => ClientIssuer::NodeCa,
         };
-        let issued = match signer {
-            Some(signer) => signer.issue_identity(&node.name, &node.zone)?,
-            None => node.node_ca()?.authority.issue_leaf(kind, identity, None)?,
+        let issued = match issuer {
+            ClientIssuer::NodeCa => node.node_ca()?.authority.issue_leaf(kind, identity, None)?,
+            ClientIssuer::Signer(signer) => signer.issue_identity(&node.name, &node.zone)?,
+            ClientIssuer::Zone => {
+                let obtained = crate::identities::request::obtain(node, None)?;
+                zone_pki::Issued {
+                    key_pem: obtained.key_pem().to_string(),
+                    chain_pem: obtained.chain_pem,
+                }
+            }
         };
         let stem = kind.file_stem();
         zone_io::write_new(

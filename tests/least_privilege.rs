@@ -1,9 +1,13 @@
-//! Least privilege in a running zone (issue 34), on a real 3-member zone of the bundled
-//! etcd on 127.0.170.1-3 with `[access] enforce = true`, and a node that is not a member
-//! (nas): identities no node CA can forge (each refused at the TLS handshake by every
-//! member), the members' keepers turning the owner's policy into etcd's users and roles
-//! with auth on, the owner's administrative identity, and each service identity getting
-//! its own grants only.
+//! Least privilege in a running zone (issue 34), on real 3-member zones of the bundled
+//! etcd (127.0.170.1-3 and 127.0.171.1-3) with `[access] enforce = true`, and a node that
+//! is not a member (nas): identities no node CA can forge (each refused at the TLS
+//! handshake by every member, a revoked member's signer's too), the members' keepers
+//! turning the owner's policy into etcd's users and roles with auth on, the owner's
+//! administrative identity; services' identities from the zone (`issue-client`, `env
+//! --service`) each with its own grants only, a real etcd client (etcdctl's leader
+//! election) forming and failing over under them, a published policy change applied by
+//! every member within seconds under a writer that sees no failure, and `revoke` of a
+//! node ending its services' identities while the same service elsewhere goes on.
 
 mod common;
 
@@ -44,8 +48,8 @@ struct Zone {
 }
 
 impl Zone {
-    fn start(access: &str) -> Zone {
-        let members = common::loopback_members(ZONE, 170, 3);
+    fn start(subnet: u8, access: &str) -> Zone {
+        let members = common::loopback_members(ZONE, subnet, 3);
         let pairs: Vec<(&str, &str)> = members
             .iter()
             .map(|(n, a)| (n.as_str(), a.as_str()))
@@ -166,7 +170,7 @@ fn wait_auth_on(zone: &Zone) {
 
 #[test]
 fn no_node_ca_nor_a_revoked_members_signer_can_mint_a_client_identity() {
-    let zone = Zone::start(ACCESS);
+    let zone = Zone::start(170, ACCESS);
     wait_auth_on(&zone);
     let dir = tempfile::tempdir().unwrap();
     let nas = zone.path("nodes").join(NAS);
@@ -264,5 +268,359 @@ fn no_node_ca_nor_a_revoked_members_signer_can_mint_a_client_identity() {
         let (ok, out) = etcdctl_at(&zone, &zone.addrs()[..2], &admin, &["user", "list"]);
         ok && !out.lines().any(|l| l == "node3.lp.zone")
     });
+    drop(zone.running);
+}
+
+/// `zone-etcd issue-client` for `service` on the node of `config`, into `out`.
+fn issue_client(config: &Path, service: &str, out: &Path) -> (bool, String, String) {
+    run(&[
+        "issue-client",
+        "--config",
+        config.to_str().unwrap(),
+        "--name",
+        service,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// `zone-etcd env --format json` on the node of `config` (for `service`): its identity
+/// and the etcd user it names.
+fn env_identity(config: &Path, service: Option<&str>) -> (Identity, String) {
+    let mut args = vec![
+        "env",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    if let Some(service) = service {
+        args.extend(["--service", service]);
+    }
+    let out = run_ok(&args);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    (
+        Identity {
+            chain: PathBuf::from(json["cert_file"].as_str().unwrap()),
+            key: PathBuf::from(json["key_file"].as_str().unwrap()),
+        },
+        json["user"].as_str().unwrap().to_string(),
+    )
+}
+
+fn refused(zone: &Zone, who: &Identity, args: &[&str]) {
+    let (ok, out) = etcdctl(zone, who, args);
+    assert!(
+        !ok && out.contains("permission denied"),
+        "{} {args:?}: {out}",
+        who.chain.display()
+    );
+}
+
+/// etcd's answer to a request that raced a change of its auth store.
+const AUTH_OLD: &str = "revision of auth store is old";
+
+/// A writer: puts `<prefix><n>` through every member as `who`, until stopped.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Writer {
+    fn start(zone: &Zone, who: &Identity, prefix: &str) -> Writer {
+        use zone_etcd::cluster_api::{self, Credentials};
+        let creds = Credentials::from_pem(
+            &std::fs::read_to_string(zone.ca()).unwrap(),
+            &std::fs::read_to_string(&who.chain).unwrap(),
+            &std::fs::read_to_string(&who.key).unwrap(),
+        );
+        let endpoints: Vec<String> = zone
+            .addrs()
+            .iter()
+            .map(|a| format!("https://{a}"))
+            .collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let prefix = prefix.to_string();
+        let thread = std::thread::spawn(move || {
+            let runtime = cluster_api::runtime().unwrap();
+            runtime.block_on(async {
+                let mut client =
+                    cluster_api::connect_many(&endpoints, &creds, cluster_api::REQUEST_TIMEOUT)
+                        .await
+                        .expect("the writer connects");
+                let (mut acknowledged, mut failures) = (0, Vec::new());
+                let mut n = 0;
+                while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    // As etcd's Go client does for certificate users: a request that
+                    // raced an auth change ("revision of auth store is old") is sent again.
+                    let mut tries = 0;
+                    loop {
+                        match client.put(format!("{prefix}{n:06}"), "x", None).await {
+                            Ok(_) => acknowledged += 1,
+                            Err(e) if e.to_string().contains(AUTH_OLD) && tries < 3 => {
+                                tries += 1;
+                                continue;
+                            }
+                            Err(e) => failures.push(e.to_string()),
+                        }
+                        break;
+                    }
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (acknowledged, failures)
+            })
+        });
+        Writer { stop, thread }
+    }
+
+    fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+/// `etcdctl elect apps/photos/leader <proposal>` as `who`, its output in `log`.
+fn campaign(zone: &Zone, who: &Identity, proposal: &str, log: &Path) -> Running {
+    let endpoints: Vec<String> = zone
+        .addrs()
+        .iter()
+        .map(|a| format!("https://{a}"))
+        .collect();
+    let mut cmd = Command::new(bundled("etcdctl"));
+    cmd.arg(format!("--endpoints={}", endpoints.join(",")))
+        .arg(format!("--cacert={}", zone.ca().display()))
+        .arg(format!("--cert={}", who.chain.display()))
+        .arg(format!("--key={}", who.key.display()))
+        .args(["elect", "apps/photos/leader", proposal]);
+    Running::spawn(cmd, log)
+}
+
+fn interrupt(running: &Running) {
+    let _ = Command::new("kill")
+        .args(["-INT", &running.pid().to_string()])
+        .status();
+}
+
+const ACCESS_V2: &str = r#"
+[access]
+enforce = true
+nodes = ["nas.lp.zone"]
+
+[[access.service]]
+name = "photos"
+nodes = ["nas.lp.zone", "node1.lp.zone"]
+read_write = ["apps/photos/", "apps/albums/"]
+read = ["apps/shared/"]
+"#;
+
+#[test]
+fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_ends_a_nodes_services(
+) {
+    let zone = Zone::start(171, ACCESS);
+    wait_auth_on(&zone);
+    let dir = tempfile::tempdir().unwrap();
+    let nas = zone.path("nodes").join(NAS).join("node.toml");
+    let (node1, node2) = (zone.zone.config(0), zone.zone.config(1));
+    let admin = zone.admin();
+
+    // Identities from the zone: photos on nas (from a member's endpoint) and on node1
+    // (its own signer), music on node2; nas's own; nothing the policy does not give.
+    let out = dir.path().join("photos-nas");
+    let (ok, _, err) = issue_client(&nas, "photos", &out);
+    assert!(ok, "{err}");
+    let photos_nas = Identity {
+        chain: out.join("client.crt"),
+        key: out.join("client.key"),
+    };
+    let (photos_node1, user) = env_identity(&node1, Some("photos"));
+    assert_eq!(user, "photos@node1.lp.zone");
+    let (music, user) = env_identity(&node2, Some("music"));
+    assert_eq!(user, "music@node2.lp.zone");
+    let (nas_own, user) = env_identity(&nas, None);
+    assert_eq!(user, NAS);
+    let (ok, _, err) = issue_client(&nas, "music", &dir.path().join("music-nas"));
+    assert!(!ok, "nas got music");
+    let line = common::one_error_line(&err);
+    assert!(line.contains("music") && line.contains(NAS), "{line}");
+    assert!(!dir.path().join("music-nas").exists());
+
+    for (key, value) in [
+        ("apps/shared/c", "3"),
+        ("apps/music/b", "2"),
+        ("zone-etcd/x", "4"),
+    ] {
+        assert!(etcdctl(&zone, &admin, &["put", key, value]).0);
+    }
+    // photos: its prefix read and written, the shared prefix read; nothing else.
+    assert!(etcdctl(&zone, &photos_nas, &["put", "apps/photos/a", "1"]).0);
+    let (ok, out) = etcdctl(&zone, &photos_node1, &["get", "apps/photos/a"]);
+    assert!(ok && out.contains("apps/photos/a"), "{out}");
+    assert!(etcdctl(&zone, &photos_nas, &["get", "apps/shared/c"]).0);
+    for args in [
+        &["put", "apps/shared/c", "x"][..],
+        &["get", "apps/music/b"],
+        &["put", "apps/music/b", "x"],
+        &["del", "apps/music/b"],
+        &["get", "", "--prefix"],
+        &["get", "zone-etcd/x"],
+        &["put", "zone-etcd/x", "x"],
+        &["put", "nodes/nas.lp.zone/x", "x"],
+    ] {
+        refused(&zone, &photos_nas, args);
+    }
+    // music likewise; nas's own identity has its own prefix only.
+    assert!(etcdctl(&zone, &music, &["put", "apps/music/b", "5"]).0);
+    refused(&zone, &music, &["get", "apps/photos/a"]);
+    assert!(etcdctl(&zone, &nas_own, &["put", "nodes/nas.lp.zone/x", "1"]).0);
+    refused(&zone, &nas_own, &["get", "apps/photos/a"]);
+    refused(
+        &zone,
+        &nas_own,
+        &["get", "nodes/node1.lp.zone/", "--prefix"],
+    );
+
+    // A real client: etcdctl's leader election as photos on nas and node1 forms (one
+    // leader), fails over when the leader stops; music cannot campaign in photos' keys.
+    let logs = |name: &str| dir.path().join(format!("elect-{name}.log"));
+    let first = campaign(&zone, &photos_nas, "on-nas", &logs("nas"));
+    wait_for(Duration::from_secs(10), "nas leads", || {
+        std::fs::read_to_string(logs("nas"))
+            .unwrap_or_default()
+            .contains("on-nas")
+    });
+    let second = campaign(&zone, &photos_node1, "on-node1", &logs("node1"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !std::fs::read_to_string(logs("node1"))
+            .unwrap()
+            .contains("on-node1"),
+        "two leaders"
+    );
+    interrupt(&first);
+    wait_for(Duration::from_secs(10), "node1 takes over", || {
+        std::fs::read_to_string(logs("node1"))
+            .unwrap_or_default()
+            .contains("on-node1")
+    });
+    let (ok, out) = {
+        let mut cmd = campaign(&zone, &music, "on-node2", &logs("music"));
+        std::thread::sleep(Duration::from_secs(2));
+        interrupt(&cmd);
+        let _ = cmd.child.wait();
+        (
+            false,
+            std::fs::read_to_string(logs("music")).unwrap_or_default(),
+        )
+    };
+    assert!(
+        !ok && out.contains("permission denied"),
+        "music campaigned: {out}"
+    );
+    drop(second);
+
+    // A published change under a writer (photos on node1, whose grants stay): albums for
+    // photos, music gone; every member applies it within seconds; no write fails.
+    let writer = Writer::start(&zone, &photos_node1, "apps/photos/w/");
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(zone.path("zone-v2.toml"), {
+        let text = std::fs::read_to_string(zone.path("zone.toml")).unwrap();
+        text[..text.find("\n[access]").unwrap()].to_string() + ACCESS_V2
+    })
+    .unwrap();
+    let published = std::time::Instant::now();
+    run_ok(&[
+        "zone",
+        "publish",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--zone",
+        zone.path("zone-v2.toml").to_str().unwrap(),
+        "--config",
+        node1.to_str().unwrap(),
+    ]);
+    let took = published.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(etcdctl(&zone, &photos_nas, &["put", "apps/albums/1", "x"]).0);
+    let (ok, out) = etcdctl(&zone, &music, &["get", "apps/music/b"]);
+    assert!(!ok, "music still reads: {out}");
+    std::thread::sleep(Duration::from_secs(1));
+    let (acknowledged, failures) = writer.stop();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(acknowledged > 50, "{acknowledged}");
+    let (ok, json, err) = zone.zone.status(2);
+    assert!(ok, "{err}");
+    assert_eq!(
+        json["access"]["applied_by"].as_array().unwrap().len(),
+        3,
+        "{json}"
+    );
+    assert_ne!(json["access"]["policy"], "node.toml", "{json}");
+
+    // revoke nas: its service's open watch sees nothing more and every request is
+    // refused within 10 s; photos on node1 goes on.
+    let watch_log = dir.path().join("watch.log");
+    let mut watch = Command::new(bundled("etcdctl"));
+    watch
+        .arg(format!("--endpoints=https://{}", zone.addrs()[2]))
+        .arg(format!("--cacert={}", zone.ca().display()))
+        .arg(format!("--cert={}", photos_nas.chain.display()))
+        .arg(format!("--key={}", photos_nas.key.display()))
+        .args(["watch", "--prefix", "apps/photos/seen/"]);
+    let watching = Running::spawn(watch, &watch_log);
+    wait_for(Duration::from_secs(10), "nas's watch sees a write", || {
+        etcdctl(
+            &zone,
+            &photos_node1,
+            &["put", "apps/photos/seen/before", "1"],
+        );
+        std::fs::read_to_string(&watch_log)
+            .unwrap_or_default()
+            .contains("seen/before")
+    });
+    let port = zone.zone.client_port;
+    let held = common::revocation::connections_of(watching.pid(), &[port]);
+    assert!(!held.is_empty(), "the watch holds no connection");
+    run_ok(&[
+        "revoke",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--node",
+        NAS,
+        "--config",
+        node1.to_str().unwrap(),
+    ]);
+    wait_for(Duration::from_secs(10), "nas's watch cut", || {
+        let now = common::revocation::connections_of(watching.pid(), &[port]);
+        !held.iter().any(|c| now.contains(c))
+    });
+    for addr in zone.addrs() {
+        wait_for(Duration::from_secs(10), "photos on nas refused", || {
+            !etcdctl_at(
+                &zone,
+                std::slice::from_ref(&addr),
+                &photos_nas,
+                &["get", "apps/photos/a"],
+            )
+            .0
+        });
+    }
+    assert!(
+        etcdctl(
+            &zone,
+            &photos_node1,
+            &["put", "apps/photos/seen/after", "2"]
+        )
+        .0
+    );
+    assert!(etcdctl(&zone, &photos_node1, &["get", "apps/photos/a"]).0);
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = std::fs::read_to_string(&watch_log).unwrap();
+    assert!(
+        !seen.contains("seen/after"),
+        "the revoked watch saw a later write:\n{seen}"
+    );
+    drop(watching);
     drop(zone.running);
 }

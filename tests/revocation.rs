@@ -23,26 +23,6 @@ fn peer_answers(addr: &str, ca: &Path, identity: &Identity) -> bool {
     https_get(addr, ca, Some(identity), "/version").is_ok_and(|s| s.contains(" 200"))
 }
 
-/// The established connections of process `pid` to `ports` (as `ss -tnp` sees them).
-fn connections_of(pid: u32, ports: &[u16]) -> Vec<String> {
-    let out = Command::new("ss")
-        .args(["-Htnp", "state", "established"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(&format!("pid={pid},")))
-        .filter(|l| {
-            ports.iter().any(|p| {
-                l.split_whitespace()
-                    .nth(3)
-                    .is_some_and(|peer| peer.ends_with(&format!(":{p}")))
-            })
-        })
-        .map(str::to_string)
-        .collect()
-}
-
 fn crl_number(state: &Path) -> Option<u64> {
     let text = fs::read_to_string(state.join("revocations.json")).ok()?;
     let doc: serde_json::Value = serde_json::from_str(&text).ok()?;

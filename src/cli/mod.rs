@@ -247,6 +247,10 @@ pub enum Cmd {
         /// `shell` prints ETCDCTL_* exports for `eval "$(zone-etcd env ...)"`.
         #[arg(long, value_enum, default_value = "shell")]
         format: commands::env::EnvFormat,
+        /// A service's own identity (SERVICE@<node>, a zone with [access]) instead of the
+        /// node's: obtained from the zone when missing or due.
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<String>,
     },
     /// The zone document the nameservice publishes.
     #[command(subcommand)]

@@ -72,7 +72,11 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             commands::check::run(config, format, out.as_deref())
         }
         Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
-        Cmd::Env { config, format } => commands::env::run(config, *format),
+        Cmd::Env {
+            config,
+            format,
+            service,
+        } => commands::env::run(config, *format, service.as_deref()),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
         Cmd::Zone(ZoneCmd::Publish { ca, zone, config }) => {
             commands::zone_publish::run(ca, zone, config)

@@ -1,7 +1,10 @@
 //! `zone-etcd env`: what a local service (the nameservice first, seeds/000 step 5) needs
 //! to reach the zone's etcd: every member's client endpoint, the zone CA, and this node's
 //! client certificate, issued from the node CA when missing or due. Works on every node,
-//! etcd member or not. `--format shell` is made for `eval "$(zone-etcd env ...)"`.
+//! etcd member or not. `--format shell` is made for `eval "$(zone-etcd env ...)"`. With
+//! `--service NAME` (a zone with `[access]`) the certificate is that service's own
+//! identity on this node, `NAME@<node>`, kept current in the state directory
+//! ([`crate::identities::service`]).
 
 use std::path::Path;
 
@@ -33,14 +36,42 @@ struct ClientEnv {
     ca_file: String,
     cert_file: String,
     key_file: String,
+    /// The etcd user the certificate names (a zone with `[access]`; else its CN).
+    user: String,
 }
 
-pub fn run(config: &Path, format: EnvFormat) -> Result<(), Error> {
+pub fn run(config: &Path, format: EnvFormat, service: Option<&str>) -> Result<(), Error> {
     let node = Node::load(config)?;
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
     let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
+    let (cert, key, user) = match service {
+        // A service's own identity, from the zone (a zone with [access]).
+        Some(service) => {
+            crate::commands::issue_client::check_service_name(&node, service)?;
+            if node.identities.is_none() {
+                return Err(Error::new(format!(
+                    "zone {} has no [access]: there is no service identity to give",
+                    node.zone
+                ))
+                .field("--service")
+                .fix("leave --service out (the node's own certificate), or give the zone an [access] policy"));
+            }
+            let files =
+                crate::identities::service::ensure(&node, service).map_err(|e| e.file(config))?;
+            (files.cert, files.key, files.user)
+        }
+        None => {
+            let cert = paths.cert(LeafKind::Client);
+            let user = zone_io::read_text(&cert)
+                .ok()
+                .and_then(|pem| zone_pki::CertInfo::parse_pem(&pem).ok())
+                .map(|info| info.subject_cn)
+                .unwrap_or_default();
+            (cert, paths.key(LeafKind::Client), user)
+        }
+    };
     let env = ClientEnv {
         zone: node.zone.clone(),
         node: node.name.clone(),
@@ -48,8 +79,9 @@ pub fn run(config: &Path, format: EnvFormat) -> Result<(), Error> {
         endpoints: cluster::client_endpoints(&node.members),
         members_from: node.members_source.to_string(),
         ca_file: paths.ca().display().to_string(),
-        cert_file: paths.cert(LeafKind::Client).display().to_string(),
-        key_file: paths.key(LeafKind::Client).display().to_string(),
+        cert_file: cert.display().to_string(),
+        key_file: key.display().to_string(),
+        user,
     };
     print!("{}", render(&env, format)?);
     Ok(())

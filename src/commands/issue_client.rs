@@ -87,7 +87,7 @@ fn valid_until(chain_pem: &str) -> Result<String, Error> {
 }
 
 /// Refuses names etcd would map to a user this service must not be.
-fn check_service_name(node: &Node, service: &str) -> Result<(), Error> {
+pub fn check_service_name(node: &Node, service: &str) -> Result<(), Error> {
     let fix = "choose the service's own name, e.g. --name nameservice";
     let valid = !service.is_empty()
         && service.len() <= 64

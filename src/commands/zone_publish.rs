@@ -5,8 +5,10 @@
 //! the new policy as applied.
 //!
 //! Invariants: the document is verified as a member will verify it before it is
-//! published; a document signed no later than the one published is refused (nothing is
-//! written), so a clock set back cannot replace a newer policy; the command says which
+//! published; a new document is always signed after the one published (a second after
+//! it when that one was signed within this second: documents carry whole seconds), and
+//! refused, nothing written, when the published one is newer than this machine's clock,
+//! so a clock set back cannot replace a newer policy; the command says which
 //! members applied it, and exits non-zero naming those that did not within
 //! [`WAIT`] (the document stays published: they apply it once they run).
 
@@ -39,16 +41,11 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         .field("zone")
         .fix("give the node.toml of a member of the zone being published"));
     }
-    let signed_at = OffsetDateTime::now_utc();
-    let text = zone_doc::sign(&zone, &root, signed_at)?;
     let info = CertInfo::parse(root.cert_der())?;
-    zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info))?;
-    let version = signed_at.format(&Rfc3339).unwrap_or_default();
-
     let cluster = crate::access::ask_cluster(&node, config)?;
     let endpoints = crate::cluster::client_endpoints(&node.members);
     let members: Vec<String> = zone.members.iter().map(|m| m.node_name.clone()).collect();
-    let result: Result<Vec<String>, String> = cluster.runtime.block_on(async {
+    let result: Result<(String, Vec<String>), String> = cluster.runtime.block_on(async {
         let mut client =
             cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT)
                 .await?;
@@ -59,21 +56,16 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
-        if let Some(kv) = got.kvs().first() {
-            let published = zone_doc::verify(
-                &String::from_utf8_lossy(kv.value()),
-                &zone.name,
-                std::slice::from_ref(&info),
-            );
-            if let Ok(published) = published {
-                if published.signed_at >= signed_at {
-                    return Err(format!(
-                        "the zone's published document was signed at {}, not before this one ({version}): this machine's clock is behind",
-                        published.signed_at.format(&Rfc3339).unwrap_or_default()
-                    ));
-                }
-            }
-        }
+        let published = got.kvs().first().and_then(|kv| {
+            let text = String::from_utf8_lossy(kv.value());
+            zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info)).ok()
+        });
+        let signed_at = signing_time(published.map(|p| p.signed_at), OffsetDateTime::now_utc())?;
+        let text = zone_doc::sign(&zone, &root, signed_at).map_err(|e| e.to_string())?;
+        // What a member will check, checked before it is published.
+        let doc = zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info))
+            .map_err(|e| e.to_string())?;
+        let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
         cluster_api::within(async {
             client
                 .put(POLICY_KEY, text.as_bytes(), None)
@@ -85,12 +77,12 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         loop {
             let missing = not_applied(&mut client, &members, &version).await;
             if missing.is_empty() || started.elapsed() >= WAIT {
-                return Ok(missing);
+                return Ok((version, missing));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let missing = result.map_err(|e| {
+    let (version, missing) = result.map_err(|e| {
         Error::new(e)
             .file(config)
             .fix("check the clock and the zone (zone-etcd status), then publish again")
@@ -116,6 +108,25 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         }
     );
     Ok(())
+}
+
+/// The signing time of a new document: now (to the second, as documents carry it), or,
+/// when the published one is as new (a publish within the same second), a second after
+/// it; refused when the published one is newer than that (this clock is behind).
+fn signing_time(
+    published: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, String> {
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    match published {
+        Some(p) if p >= now + Duration::from_secs(2) => Err(format!(
+            "the zone's published document was signed at {}, after this machine's clock ({}): this clock is behind",
+            p.format(&Rfc3339).unwrap_or_default(),
+            now.format(&Rfc3339).unwrap_or_default()
+        )),
+        Some(p) if p >= now => Ok(p + Duration::from_secs(1)),
+        _ => Ok(now),
+    }
 }
 
 /// The members whose record does not name `version`.
@@ -144,4 +155,24 @@ async fn not_applied(
         }
     }
     missing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_document_is_always_signed_after_the_published_one_or_refused() {
+        let now =
+            OffsetDateTime::from_unix_timestamp(1_000_000).unwrap() + Duration::from_millis(400);
+        let second = |s: i64| OffsetDateTime::from_unix_timestamp(1_000_000 + s).unwrap();
+        assert_eq!(signing_time(None, now), Ok(second(0)));
+        assert_eq!(signing_time(Some(second(-5)), now), Ok(second(0)));
+        // Published within this second (a publish just before): a second later.
+        assert_eq!(signing_time(Some(second(0)), now), Ok(second(1)));
+        assert_eq!(signing_time(Some(second(1)), now), Ok(second(2)));
+        assert!(signing_time(Some(second(2)), now)
+            .unwrap_err()
+            .contains("behind"));
+    }
 }

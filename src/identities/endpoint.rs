@@ -141,6 +141,20 @@ impl Endpoint {
     }
 }
 
+/// Where a handle lands once an endpoint started elsewhere serves.
+#[derive(Clone, Default)]
+pub struct Slot(Arc<std::sync::Mutex<Option<Handle>>>);
+
+impl Slot {
+    pub fn fill(&self, handle: Handle) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    }
+
+    pub fn get(&self) -> Option<Handle> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 impl Handle {
     /// Serves with `node`'s policy, member list, zone roots and signer from the next
     /// connection on (the keeper calls it when it reloads node.toml); the addresses stay
@@ -150,6 +164,26 @@ impl Handle {
         let mut current = self.shared.write().unwrap_or_else(|p| p.into_inner());
         *current = Arc::new(shared);
         Ok(())
+    }
+
+    /// Serves with `policy` and `members` (the policy in force, as the members' keeper
+    /// found it published) from the next connection on; the rest stays.
+    pub fn set_policy(&self, policy: Policy, members: Vec<String>) {
+        let mut current = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        let old = &**current;
+        let shared = Shared {
+            zone: old.zone.clone(),
+            policy,
+            members,
+            roots: old.roots.clone(),
+            signer: match Authority::from_pem(old.signer.chain_pem(), &old.signer.key_pem()) {
+                Ok(signer) => signer,
+                Err(_) => return,
+            },
+            leaves: old.leaves.clone(),
+            crl: old.crl.clone(),
+        };
+        *current = Arc::new(shared);
     }
 
     fn current(&self) -> Arc<Shared> {

@@ -14,7 +14,8 @@
 //! - [`endpoint`]: a member's identity endpoint (peer port + 2, mutual TLS): its signer
 //!   answers the zone's nodes' certificate requests; [`wire`] is its HTTP.
 //! - [`request`]: a node's side: an identity obtained from the zone, its key made here
-//!   (a member signs for itself).
+//!   (a member signs for itself); [`service`]: a service's identity kept current in
+//!   the node's state for `env --service`.
 //!
 //! Invariants: a zone without `[access]` gets none of this and runs as before; the
 //! client port's trust never includes the zone root once `enforce` is on, so a node CA's
@@ -26,5 +27,6 @@ pub mod endpoint;
 pub mod grant;
 pub mod node;
 pub mod request;
+pub mod service;
 pub mod tls;
 pub mod wire;

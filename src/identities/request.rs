@@ -5,8 +5,8 @@
 //! - A member with a signer signs for itself, through the same [`decide`] as its
 //!   endpoint: it depends on no other member being up.
 //! - Any other node asks the members in turn ([`ask`]) over mutual TLS: it proves its
-//!   name with its node CA's leaf (a member without signer: its server leaf; a node that
-//!   is not a member: its client leaf) and verifies each member against the zone roots.
+//!   name with a client leaf its node CA makes for the request (kept in memory only) and
+//!   verifies each member against the zone roots.
 //!   A member that does not answer within [`CONNECT_TIMEOUT`] / [`REQUEST_TIMEOUT`], or
 //!   refuses, is passed for the next; when none issues, a refusal's line is the error
 //!   (verbatim), else one line with every member's reason.
@@ -120,14 +120,14 @@ pub fn obtain(node: &Node, name: Option<&str>) -> Result<Obtained, Error> {
 
 /// Asks each member but this node in turn; the first identity wins.
 fn from_members(node: &Node, name: Option<&str>, csr_pem: &str) -> Result<(String, String), Error> {
-    let kind = if node.member().is_some() {
-        LeafKind::Server
-    } else {
-        LeafKind::Client
-    };
-    let paths = crate::access::current_leaves(node, &[kind])?;
-    let cert_pem = zone_io::read_text(&paths.cert(kind))?;
-    let key_pem = zone_io::read_text(&paths.key(kind))?;
+    // The proof of the node's name: a client leaf of its own node CA, made for this
+    // request and never written (under `enforce` the set's client.crt is the zone's
+    // identity, which proves no node name).
+    let proof = node
+        .node_ca()?
+        .authority
+        .issue_leaf(LeafKind::Client, &node.identity(), None)?;
+    let (cert_pem, key_pem) = (proof.chain_pem, proof.key_pem);
     let tls = ClientTls {
         roots_pem: &node.zone_ca_pem,
         cert_pem: &cert_pem,

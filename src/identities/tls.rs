@@ -49,13 +49,72 @@ pub fn trust_pem(node: &Node) -> Option<String> {
     })
 }
 
+/// Who issues a node's own client leaf (the set's `client.crt`).
+pub enum ClientIssuer<'a> {
+    /// Its node CA, as in a zone without `[access]` or before `enforce`.
+    NodeCa,
+    /// Under `enforce`, a member's own signer.
+    Signer(&'a Authority),
+    /// Under `enforce`, a node without a signer: a member's signer, asked over the
+    /// identity endpoint ([`super::request::obtain`]).
+    Zone,
+}
+
+/// Who issues `node`'s own client leaf.
+pub fn client_issuer(node: &Node) -> ClientIssuer<'_> {
+    match &node.identities {
+        Some(ids) if node.access.enforce => match &ids.signer {
+            Some(signer) => ClientIssuer::Signer(signer),
+            None => ClientIssuer::Zone,
+        },
+        _ => ClientIssuer::NodeCa,
+    }
+}
+
 /// The signer that issues this node's own client leaf: its own, when the policy is
 /// enforced and the node is a member.
 pub fn enforced_signer(node: &Node) -> Option<&Authority> {
-    if !node.access.enforce {
-        return None;
+    match client_issuer(node) {
+        ClientIssuer::Signer(signer) => Some(signer),
+        ClientIssuer::NodeCa | ClientIssuer::Zone => None,
     }
-    node.identities.as_ref()?.signer.as_ref()
+}
+
+/// Why `chain_pem` is not an identity of `node` from one of the zone's signers, if it is
+/// not: the leaf names the node, has no SAN, and chains to the client root through a
+/// signer presented with it.
+pub fn zone_identity_problem(node: &Node, chain_pem: &str) -> Option<String> {
+    let Ok(leaf) = zone_pki::CertInfo::parse_pem(chain_pem) else {
+        return Some("unparsable".into());
+    };
+    if leaf.subject_cn != node.name || !leaf.sans.is_empty() {
+        return Some(format!(
+            "names {:?}, not this node's identity",
+            leaf.subject_cn
+        ));
+    }
+    chain_problem(node, chain_pem)
+}
+
+/// Why `chain_pem` (an identity, then its signer) does not chain to the zone's client
+/// root, if it does not.
+pub fn chain_problem(node: &Node, chain_pem: &str) -> Option<String> {
+    let ids = node.identities.as_ref()?;
+    let Ok(certs) = zone_pki::encoding::parse_cert_chain(chain_pem) else {
+        return Some("unparsable".into());
+    };
+    let infos: Vec<zone_pki::CertInfo> = certs
+        .iter()
+        .filter_map(|c| zone_pki::CertInfo::parse(c).ok())
+        .collect();
+    match (infos.first(), infos.get(1)) {
+        (Some(leaf), Some(signer))
+            if leaf.is_signed_by(signer) && signer.is_signed_by(&ids.client_ca) =>
+        {
+            None
+        }
+        _ => Some("not issued by a signer of the zone's client CA".into()),
+    }
 }
 
 /// Writes the trust file into a set being staged.

@@ -73,12 +73,22 @@ pub struct AccessKeeper {
     creds: Arc<Credentials>,
     endpoint: String,
     watch_pid: u32,
+    /// The member's identity endpoint, told each policy that comes into force.
+    identities: Option<crate::identities::endpoint::Slot>,
+    /// Told the revoked nodes whose users are gone (the revocation keeper cuts their
+    /// connections then).
+    users_gone: crate::revocation::keeper::UsersGone,
 }
 
 impl AccessKeeper {
     /// The keeper of `node`'s member, or `None` when the zone has no `[access]` or the
     /// node runs no member.
-    pub fn new(node: Node, watch_pid: u32) -> Result<Option<AccessKeeper>, Error> {
+    pub fn new(
+        node: Node,
+        watch_pid: u32,
+        identities: Option<crate::identities::endpoint::Slot>,
+        users_gone: crate::revocation::keeper::UsersGone,
+    ) -> Result<Option<AccessKeeper>, Error> {
         let Some(member) = node.member().cloned() else {
             return Ok(None);
         };
@@ -91,6 +101,8 @@ impl AccessKeeper {
             endpoint: crate::cluster::client_url(&member),
             node,
             watch_pid,
+            identities,
+            users_gone,
         }))
     }
 
@@ -177,6 +189,10 @@ impl AccessKeeper {
             want.enabled = false;
         }
         let signature = (in_force.clone(), revoked.clone(), want.enabled);
+        // The endpoint issues by the policy in force, not by node.toml's copy.
+        if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
+            handle.set_policy(in_force.policy.clone(), in_force.members.clone());
+        }
         if done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK {
             return Ok(());
         }
@@ -211,6 +227,7 @@ impl AccessKeeper {
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
+        self.users_gone.set(revoked.clone());
         *done = Some(signature);
         *checked = Instant::now();
         Ok(())

@@ -58,16 +58,22 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     use crate::config::node::Node;
     use crate::nameservice::CachePolicy;
     let load = || Node::load_with(config, CachePolicy::ReadOnly);
-    let revocations = crate::revocation::keeper::new(load()?, watch_pid)?;
+    let users_gone = crate::revocation::keeper::UsersGone::default();
+    let first = load()?;
+    let with_access = first.access.present || first.identities.is_some();
+    let revocations =
+        crate::revocation::keeper::new(first, watch_pid, with_access.then(|| users_gone.clone()))?;
     let mover =
         crate::rollout::keeper::Mover::new(load()?, config, watch_pid).unwrap_or_else(|e| {
             tracing::warn!("not following the zone's etcd release: {e}");
             None
         });
-    let access = crate::policy::keeper::AccessKeeper::new(load()?, watch_pid).unwrap_or_else(|e| {
-        tracing::warn!("not keeping the zone's access policy: {e}");
-        None
-    });
+    let endpoint = identity_endpoint(load()?, watch_pid);
+    let access = crate::policy::keeper::AccessKeeper::new(load()?, watch_pid, endpoint, users_gone)
+        .unwrap_or_else(|e| {
+            tracing::warn!("not keeping the zone's access policy: {e}");
+            None
+        });
     let runtime = crate::cluster_api::runtime()?;
     runtime.block_on(async {
         let revocations = async {
@@ -88,4 +94,41 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
         tokio::join!(revocations, moves, policy);
     });
     Ok(())
+}
+
+/// Starts the member's identity endpoint ([`crate::identities::endpoint`]) when it runs
+/// one: bound as soon as its port is free (the keeper of a member restarted a moment ago
+/// may still hold it for a second), until the watched etcd exits. The slot holds its
+/// handle once it serves.
+fn identity_endpoint(
+    node: crate::config::node::Node,
+    watch_pid: u32,
+) -> Option<crate::identities::endpoint::Slot> {
+    use crate::identities::endpoint::Endpoint;
+    if !Endpoint::wanted(&node) {
+        return None;
+    }
+    let slot = crate::identities::endpoint::Slot::default();
+    let filled = slot.clone();
+    std::thread::spawn(move || {
+        let mut said = String::new();
+        while crate::detached::running(watch_pid) {
+            match Endpoint::bind(&node) {
+                Ok(endpoint) => {
+                    tracing::info!("identity endpoint on {:?}", endpoint.local_addrs());
+                    filled.fill(endpoint.spawn());
+                    return;
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    if reason != said {
+                        tracing::warn!("identity endpoint not serving yet: {reason}");
+                        said = reason;
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
+    Some(slot)
 }

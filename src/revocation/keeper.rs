@@ -47,7 +47,11 @@ fn keeper_args(config: &Path, watch_pid: u32) -> Vec<String> {
 
 /// The keeper of `node`'s member (`None` when the node runs no member), watching
 /// `watch_pid`.
-pub fn new(node: Node, watch_pid: u32) -> Result<Option<Keeper>, Error> {
+pub fn new(
+    node: Node,
+    watch_pid: u32,
+    users_gone: Option<UsersGone>,
+) -> Result<Option<Keeper>, Error> {
     let Some(member) = node.member().cloned() else {
         return Ok(None);
     };
@@ -63,8 +67,31 @@ pub fn new(node: Node, watch_pid: u32) -> Result<Option<Keeper>, Error> {
         member,
         node,
         watch_pid,
+        users_gone,
     }))
 }
+
+/// The revoked nodes whose etcd users the member's access keeper has deleted (a zone
+/// with `[access]`, [`crate::policy::keeper`]): their identities still pass the TLS
+/// handshake (a signer issued them, and the CRL names node CAs and signers), so the
+/// connections they hold are cut only once etcd refuses their users, or a reconnection
+/// would open their watches again.
+#[derive(Clone, Default)]
+pub struct UsersGone(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl UsersGone {
+    pub fn set(&self, nodes: Vec<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = nodes;
+    }
+
+    fn covers(&self, nodes: &[String]) -> bool {
+        let gone = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        nodes.iter().all(|n| gone.contains(n))
+    }
+}
+
+/// How long a cut waits for the access keeper to delete the revoked nodes' users.
+const USERS_GONE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Keeper {
     node: Node,
@@ -74,6 +101,7 @@ pub struct Keeper {
     endpoint: String,
     index: usize,
     watch_pid: u32,
+    users_gone: Option<UsersGone>,
 }
 
 impl Keeper {
@@ -188,27 +216,18 @@ impl Keeper {
         }
     }
 
-    /// Takes the snapshot of open connections now (the new CRL is in place) and cuts
-    /// them after this member's turn.
+    /// Takes the snapshot of open connections now (the new CRL is in place; in a zone
+    /// with `[access]`, once the revoked nodes' users are gone too) and cuts them after
+    /// this member's turn.
     fn schedule_cut(&self, doc: &Revocations) {
+        let revoked = doc.node_names();
+        let gone = self.users_gone.clone();
         let listen = crate::cluster::listen_client_urls(&self.member, self.node.listen_address);
-        let mut conns = match cut::snapshot_of(&listen, self.member.client_port) {
-            Ok(conns) => conns,
-            Err(reason) => {
-                tracing::warn!("cannot list the open connections to cut: {reason}");
-                return;
-            }
-        };
+        let client_port = self.member.client_port;
         // etcd's HTTP gateway dials etcd's own gRPC: cutting that connection would fail the
         // requests it carries for every client at once.
         // Nor this keeper's own watch: it would be blind while it reconnects.
-        for pid in [self.watch_pid, std::process::id()] {
-            match cut::owned_by(pid) {
-                Ok(own) => conns.retain(|c| !own.contains(&c.peer)),
-                Err(reason) => tracing::warn!("cannot tell etcd's own connections: {reason}"),
-            }
-        }
-        let revoked = doc.node_names();
+        let own_pids = [self.watch_pid, std::process::id()];
         let revoked_ips: Vec<std::net::IpAddr> = self
             .node
             .members
@@ -219,19 +238,42 @@ impl Keeper {
                 _ => None,
             })
             .collect();
-        if !revoked_ips.is_empty() {
-            let listen = crate::cluster::listen_peer_urls(&self.member, self.node.listen_address);
-            if let Ok(peers) = cut::snapshot_of(&listen, self.member.peer_port) {
-                conns.extend(
-                    peers
-                        .into_iter()
-                        .filter(|c| revoked_ips.contains(&c.peer.ip())),
-                );
-            }
-        }
+        let peer_listen = crate::cluster::listen_peer_urls(&self.member, self.node.listen_address);
+        let peer_port = self.member.peer_port;
         let delay = cut::stagger(self.index, self.node.members.len());
         let number = doc.crl.number;
         tokio::spawn(async move {
+            if let Some(gone) = gone {
+                let waited = std::time::Instant::now();
+                while !gone.covers(&revoked) && waited.elapsed() < USERS_GONE_WAIT {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if !gone.covers(&revoked) {
+                    tracing::warn!("the revoked nodes' etcd users are not deleted yet: cutting their connections all the same");
+                }
+            }
+            let mut conns = match cut::snapshot_of(&listen, client_port) {
+                Ok(conns) => conns,
+                Err(reason) => {
+                    tracing::warn!("cannot list the open connections to cut: {reason}");
+                    return;
+                }
+            };
+            for pid in own_pids {
+                match cut::owned_by(pid) {
+                    Ok(own) => conns.retain(|c| !own.contains(&c.peer)),
+                    Err(reason) => tracing::warn!("cannot tell etcd's own connections: {reason}"),
+                }
+            }
+            if !revoked_ips.is_empty() {
+                if let Ok(peers) = cut::snapshot_of(&peer_listen, peer_port) {
+                    conns.extend(
+                        peers
+                            .into_iter()
+                            .filter(|c| revoked_ips.contains(&c.peer.ip())),
+                    );
+                }
+            }
             tokio::time::sleep(delay).await;
             match tokio::task::spawn_blocking(move || cut::cut(&conns)).await {
                 Ok(Ok(n)) => tracing::info!(

@@ -100,3 +100,23 @@ pub fn client_identity(node_dir: &Path) -> (PathBuf, Identity) {
     };
     (tls.join("ca.crt"), identity)
 }
+
+/// The established connections of process `pid` to `ports` (as `ss -tnp` sees them).
+pub fn connections_of(pid: u32, ports: &[u16]) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-Htnp", "state", "established"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .filter(|l| {
+            ports.iter().any(|p| {
+                l.split_whitespace()
+                    .nth(3)
+                    .is_some_and(|peer| peer.ends_with(&format!(":{p}")))
+            })
+        })
+        .map(str::to_string)
+        .collect()
+}

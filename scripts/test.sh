@@ -125,9 +125,10 @@ chain() {
 # tests/upgrade_etcd.rs (about 3 minutes: twelve member restarts, one at a time).
 chain "compaction|compaction|" "upgrade-etcd|upgrade_etcd|"
 # tests/backup.rs's store outage lasts over 2 minutes, mostly idle; then
-# tests/recovery.rs (restores and replacements, about 80 s).
+# tests/recovery.rs (restores and replacements, about 80 s), then tests/least_privilege.rs
+# (two zones with [access], about 20 s, mostly waiting on keepers and revocations).
 chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link" \
-    "recovery|recovery|"
+    "recovery|recovery|" "least-privilege|least_privilege|"
 # tests/pitr.rs (about 70 s, writers and backup run waiting on each other), then
 # tests/bootstrap_once.rs (about 80 s, members waiting for each other). The rest of
 # tests/backup.rs stays in the main run: its takeover and gap timings were missed under

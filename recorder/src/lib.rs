@@ -21,6 +21,7 @@
 //! outcome is `unknown` unless the response arrived (`ok`) or the request definitely did
 //! not take effect (`failed`).
 
+pub mod access;
 pub mod client;
 pub mod connect;
 pub mod faults;

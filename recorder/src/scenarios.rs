@@ -25,7 +25,7 @@ use crate::sink::Sink;
 use crate::zone::{LocalZone, Tools};
 
 /// Every scenario, in the order `scripts/consistency.sh` runs them.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     "baseline",
     "kill",
     "stop",
@@ -41,6 +41,7 @@ pub const ALL: [&str; 15] = [
     "move",
     "backup",
     "undo",
+    "access-migrate",
 ];
 
 /// How one history is to be recorded.
@@ -85,6 +86,7 @@ fn fault_of(name: &str) -> Option<Fault> {
         "move" => move_members,
         "backup" => backup,
         "undo" => undo,
+        "access-migrate" => access_migrate,
         _ => return None,
     })
 }
@@ -131,7 +133,11 @@ pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
     let plan = Plan {
         endpoints: zone.endpoints(),
         creds: zone.recorder_creds(0)?,
-        prefix: format!("/cz/{}/", o.history),
+        // The access policy's prefixes have no leading '/'.
+        prefix: match name {
+            "access-migrate" => format!("cz/{}/", o.history),
+            _ => format!("/cz/{}/", o.history),
+        },
         keys: 5,
         ops: o.ops,
         clients_all: 3,
@@ -323,6 +329,15 @@ fn ca_rotate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
     let a = membership::ca_trust_both(z)?;
     let b = membership::ca_reactivate(z)?;
     let d = membership::ca_retire(z)?;
+    Ok(vec![a, b, d])
+}
+
+fn access_migrate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
+    at(c, 0.1)?;
+    let a = crate::access::identities(z)?;
+    let b = crate::access::service(z)?;
+    let d = crate::access::enforce(z)?;
+    at(c, 0.9)?;
     Ok(vec![a, b, d])
 }
 

@@ -117,9 +117,14 @@ pub(super) fn overlap(a: &str, b: &str) -> bool {
 
 fn prefix_shape(prefix: &str, field: &str) -> Result<(), Error> {
     if prefix.is_empty() || !prefix.ends_with('/') || prefix.starts_with('/') {
-        return Err(Error::new(format!(
-            "\"{prefix}\" is not a key prefix ending in '/'"
-        ))
+        let why = if prefix.starts_with('/') {
+            "starts with '/'"
+        } else if prefix.is_empty() {
+            "is empty"
+        } else {
+            "does not end in '/'"
+        };
+        return Err(Error::new(format!("\"{prefix}\" is not a key prefix: it {why}"))
         .field(field)
         .fix("write prefixes like \"apps/photos/\": not empty, no leading '/', ending in '/'"));
     }

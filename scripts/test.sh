@@ -135,7 +135,10 @@ chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_
 # the load of every chain at once (a gap not seen within 60 s, once in four clean runs).
 # Then tests/alerts.rs (about 75 s: a zone with backups, Prometheus waiting for alerts to
 # fire and resolve).
-chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" "alerts|alerts|"
+# Then the move of a running zone to least privilege under zone-recorder (about 60 s of
+# rolling restarts).
+chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" "alerts|alerts|" \
+    "access-migrate|consistency_scenarios|--exact the_move_to_least_privilege_has_no_anomaly_and_refuses_no_write"
 # tests/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
 # recorded history (about 3.5 minutes: member restarts, one at a time), then
 # tests/membership.rs (about 80 s of joins and leaves).

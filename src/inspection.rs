@@ -153,6 +153,9 @@ pub enum LeafIssuer<'a> {
     External,
     /// The node CA could not be read; its own row says why.
     Unknown,
+    /// Under `[access] enforce`, the node's own client leaf: an identity from a signer
+    /// (carried after it in the file) of the zone's client CA, naming no host.
+    ClientCa(&'a CertInfo),
 }
 
 /// Inspects one leaf: its key, chain, key usage, names and expiry. `fix` is what renews
@@ -191,6 +194,18 @@ pub fn leaf_row(
     let (mut row, info) = parse_into(row, &pem);
     let Some(info) = info else { return row };
     key_problems(&mut row, &paths.key(kind), &info, rotate);
+    if let LeafIssuer::ClientCa(client_ca) = issuer {
+        let cas = chain_cas(&pem);
+        let chained = cas
+            .first()
+            .is_some_and(|signer| info.is_signed_by(signer) && signer.is_signed_by(client_ca));
+        if !chained {
+            row.problems.push(problem(
+                "does not chain to the zone's client CA through a signer (the client port takes nothing else under [access] enforce)",
+                rotate,
+            ));
+        }
+    }
     if matches!(issuer, LeafIssuer::External) && !chains_to_roots(&pem, roots) {
         row.problems.push(problem(
             "does not chain to the zone CA (ca): the file must hold the leaf, then any intermediates",
@@ -233,7 +248,7 @@ pub fn leaf_row(
     let constraining: Vec<CertInfo> = match issuer {
         LeafIssuer::NodeCa(ca) => vec![ca.clone()],
         LeafIssuer::External => chain_cas(&pem),
-        LeafIssuer::Unknown => Vec::new(),
+        LeafIssuer::Unknown | LeafIssuer::ClientCa(_) => Vec::new(),
     };
     for ca in &constraining {
         for san in &info.sans {
@@ -248,6 +263,8 @@ pub fn leaf_row(
             }
         }
     }
+    // An identity names its etcd user in its CN, and no host.
+    let identity = identity.filter(|_| !matches!(issuer, LeafIssuer::ClientCa(_)));
     if let Some(identity) = identity {
         let mut needed = vec![Host::Dns(identity.node_name.clone())];
         if kind != LeafKind::Client {

@@ -235,6 +235,20 @@ fn no_node_ca_nor_a_revoked_members_signer_can_mint_a_client_identity() {
         "{text}"
     );
 
+    // check takes the identities for what they are: the client CA, the signer, and the
+    // client leaf from the signer (or, on nas, from a member's).
+    let (_, _) = env_identity(&zone.path("nodes").join(NAS).join("node.toml"), None);
+    for config in [
+        zone.zone.config(0),
+        zone.path("nodes").join(NAS).join("node.toml"),
+    ] {
+        let (ok, text, err) = run(&["check", "--config", config.to_str().unwrap()]);
+        assert!(ok, "{text}{err}");
+        assert!(text.contains("client CA"), "{text}");
+    }
+    let (_, text, _) = run(&["check", "--config", zone.zone.config(0).to_str().unwrap()]);
+    assert!(text.contains("signer"), "{text}");
+
     // A member revoked: its signer is on the CRL with its node CA, so an identity it
     // mints (even CN root) is refused by the others, and its user is gone.
     let node3 = zone.zone.node_dir(2);

@@ -4,14 +4,15 @@
 //! release `zone-etcd` built beside it, the bundled etcd in bin/, openssl, and for the
 //! backup section SeaweedFS's `weed` and Debian's `age-keygen`, for the etcd section
 //! Debian's etcd 3.5.30 (`scripts/fetch-etcd.sh --compat`); zones run on 127.0.68.x,
-//! 127.0.69.x, 127.0.71-78.x and 127.0.80-81.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
+//! 127.0.69.x, 127.0.71-78.x, 127.0.80-81.x and 127.0.240-241.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
+mod access;
 mod backup;
 mod launch;
 mod maintenance;
@@ -31,12 +32,12 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "pki", "launch", "etcd", "rotation", "memory", "maintain", "churn", "snapshot", "backup",
-    "pitr",
+    "pitr", "access",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -222,6 +223,9 @@ fn run() -> Result<()> {
             },
         )?;
     }
+    if wants("access") {
+        results["access"] = access::run(work.path(), args.runs)?;
+    }
     if wants("churn") {
         results["churn"] = maintenance::churn(work.path(), args.churn_seconds)?;
     }
@@ -232,6 +236,18 @@ fn run() -> Result<()> {
     support::write(&json_path, &(text + "\n"))?;
     if wants("pki") {
         support::write(&args.out.join("pki-scaling.csv"), &scaling_csv(&results))?;
+    }
+    if wants("access") {
+        // The section on its own too, with the machine and its load.
+        let access = json!({
+            "machine": results["machine"],
+            "runs": args.runs,
+            "load_before": results["load_before"],
+            "load_after": results["load_after"],
+            "access": results["access"],
+        });
+        let text = serde_json::to_string_pretty(&access).map_err(|e| e.to_string())?;
+        support::write(&args.out.join("access.json"), &(text + "\n"))?;
     }
     print!("{}", table(&results));
     eprintln!("results in {}", json_path.display());
@@ -545,6 +561,41 @@ fn table(r: &Value) -> String {
             format!("{:.1} MB", f(&m["active"]["max"]) / 1024.0),
             format!("idle {:.1} MB", f(&m["idle"]["max"]) / 1024.0),
             String::new(),
+            String::new(),
+        ]);
+    }
+    if let Some(a) = r.get("access") {
+        for op in ["write", "read"] {
+            let (on, off) = (&a["auth_on"][op], &a["auth_off"][op]);
+            let ratio = f(&a["ratios"][&format!("{op}_p99_ms")]);
+            rows.push([
+                format!("{op} p50/p99, etcd auth on (service identity)"),
+                format!("{:.2}/{:.2} ms", f(&on["p50_ms"]), f(&on["p99_ms"])),
+                format!(
+                    "auth off {:.2}/{:.2} ms",
+                    f(&off["p50_ms"]),
+                    f(&off["p99_ms"])
+                ),
+                format!("p99 x{ratio:.3}"),
+                format!(
+                    "p99 within 5%: {}",
+                    if ratio <= 1.05 { "met" } else { "MISSED" }
+                ),
+            ]);
+        }
+        let p = &a["policy_change"];
+        rows.push([
+            "signed policy change -> every member applied".into(),
+            format!(
+                "median {:.0} ms, worst {:.0} ms",
+                f(&p["wall_ms"]["median"]),
+                f(&p["wall_ms"]["max"])
+            ),
+            format!(
+                "unchanged file {:.0} ms",
+                f(&a["policy_unchanged"]["wall_ms"]["median"])
+            ),
+            format!("{} publishes", p["publishes"]),
             String::new(),
         ]);
     }

@@ -15,10 +15,12 @@
 //! Invariants: one member at a time, each healthy (`status` exits 0) before the next;
 //! every bundle replaced is moved aside (`*.before-access`), never deleted.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::faults::HEAL;
 use crate::membership::wait_status_ok;
+use crate::shared::Control;
 use crate::zone::LocalZone;
 
 /// The policy: the recorder's service, on member 0 (node1), owning the histories' keys.
@@ -70,8 +72,9 @@ pub fn identities(zone: &mut LocalZone) -> Result<String, String> {
     Ok("access step 1: signers and the client CA beside the zone root, rolling restart".into())
 }
 
-/// Step 2.
-pub fn service(zone: &mut LocalZone) -> Result<String, String> {
+/// Step 2 (the recorder's clients then reconnect with the new files, as the README has
+/// the services restart).
+pub fn service(zone: &mut LocalZone, control: &Control) -> Result<String, String> {
     let out = zone.path().join("cz-identity");
     zone.on(0, &["issue-client", "--name", "cz", "--out", &s(&out)])?;
     let to = zone.path().join("recorder-tls");
@@ -81,6 +84,7 @@ pub fn service(zone: &mut LocalZone) -> Result<String, String> {
             .and_then(|_| std::fs::rename(&tmp, to.join(file)))
             .map_err(|e| format!("{}: {e}", to.join(file).display()))?;
     }
+    control.reconnect.fetch_add(1, Ordering::SeqCst);
     Ok(format!(
         "access step 2: the recorder is cz@{}",
         zone.members[0].0

@@ -59,10 +59,17 @@ pub async fn run(shared: Arc<Shared>, endpoints: Vec<String>, seed: u64) {
     let mut n: u64 = 0;
     // The last mod revision this client saw per key (its cas usually expects it).
     let mut seen: Vec<i64> = vec![0; shared.keys.len()];
+    let mut epoch = shared.control.reconnect.load(Ordering::SeqCst);
     while !shared.control.clients_should_stop() {
         if shared.control.paused.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
+        }
+        let now = shared.control.reconnect.load(Ordering::SeqCst);
+        if now != epoch {
+            // New credentials: a fresh connection, as a restarted service makes.
+            epoch = now;
+            conn = None;
         }
         let mut client = match conn.take() {
             Some(c) => c,

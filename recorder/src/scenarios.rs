@@ -335,7 +335,7 @@ fn ca_rotate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
 fn access_migrate(z: &mut LocalZone, c: &Control) -> Result<Vec<String>, String> {
     at(c, 0.1)?;
     let a = crate::access::identities(z)?;
-    let b = crate::access::service(z)?;
+    let b = crate::access::service(z, c)?;
     let d = crate::access::enforce(z)?;
     at(c, 0.9)?;
     Ok(vec![a, b, d])

@@ -4,7 +4,7 @@
 //!
 //! Invariants: every counter and flag is atomic (`SeqCst`), so a fault's thread and the
 //! recorder's tasks agree on what ended; client and watcher ids are handed out once
-//! each, from 1; at most 12 distinct error notes are kept, each cut to 160 characters.
+//! each, from 1; at most 12 distinct error notes are kept, each cut to 400 characters.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,10 @@ pub struct Control {
     pub abort: AtomicBool,
     /// The operations planned (set by the recorder when it starts).
     pub(crate) target: AtomicU64,
+    /// Raised when the clients' credential files changed as a restarted service's would
+    /// (the least-privilege move): each client drops its connection and makes a new one
+    /// with the files as they are now.
+    pub reconnect: AtomicU64,
 }
 
 impl Control {
@@ -82,7 +86,7 @@ impl Shared {
     /// Keeps the first few distinct error messages, for the summary.
     pub fn note_error(&self, text: &str) {
         let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
-        let short: String = text.chars().take(160).collect();
+        let short: String = text.chars().take(400).collect();
         if notes.len() < 12 && !notes.contains(&short) {
             notes.push(short);
         }

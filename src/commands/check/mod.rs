@@ -188,14 +188,20 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
             .filter(|k| paths.cert(*k).exists())
             .collect(),
     };
+    let client_ca = identities_rows(&mut rows, &base, file, now, reactivate);
+    // Under [access] enforce the node's client leaf is its identity from the zone.
+    let enforced = node.as_ref().is_ok_and(|n| n.access.enforce);
     for kind in kinds {
         rows.push(leaf_row(
             kind,
             &paths,
-            match (&file.external, &node_ca) {
-                (Some(_), _) => LeafIssuer::External,
-                (None, Some(ca)) => LeafIssuer::NodeCa(ca),
-                (None, None) => LeafIssuer::Unknown,
+            match (&file.external, &node_ca, &client_ca) {
+                (None, _, Some(ca)) if enforced && kind == LeafKind::Client => {
+                    LeafIssuer::ClientCa(ca)
+                }
+                (Some(_), _, _) => LeafIssuer::External,
+                (None, Some(ca), _) => LeafIssuer::NodeCa(ca),
+                (None, None, _) => LeafIssuer::Unknown,
             },
             &roots,
             identity.as_ref(),
@@ -277,6 +283,49 @@ fn private_dirs(state: &Path) -> Vec<PathBuf> {
 }
 
 /// Reads one certificate named by a node config field (inline PEM or a path).
+/// The rows of a zone with `[access]`: the client CA (a self-signed CA) and a member's
+/// signer (a CA the client CA signed, its key matching); returns the client CA.
+fn identities_rows(
+    rows: &mut Vec<Row>,
+    base: &Path,
+    file: &NodeFile,
+    now: OffsetDateTime,
+    reactivate: &str,
+) -> Option<CertInfo> {
+    file.client_ca.as_ref()?;
+    let (mut row, client_ca) = cert_row("client CA", base, file.client_ca.as_deref(), "client_ca");
+    if let Some(ca) = &client_ca {
+        if !ca.is_ca || !ca.is_self_issued() {
+            row.problems
+                .push(problem("not a self-signed CA certificate", reactivate));
+        }
+        expiry(&mut row, ca, now, None, reactivate);
+    }
+    rows.push(row);
+    if file.signer.is_some() {
+        let (mut row, signer) = cert_row("signer", base, file.signer.as_deref(), "signer");
+        if let Some(signer) = &signer {
+            if !signer.is_ca || signer.path_len != Some(0) {
+                row.problems
+                    .push(problem("not a pathlen:0 CA certificate", reactivate));
+            }
+            if client_ca
+                .as_ref()
+                .is_some_and(|ca| !signer.is_signed_by(ca))
+            {
+                row.problems
+                    .push(problem("not signed by the zone's client CA", reactivate));
+            }
+            if let Some(key) = file.signer_key.as_deref() {
+                key_problems(&mut row, &base.join(key), signer, reactivate);
+            }
+            expiry(&mut row, signer, now, None, reactivate);
+        }
+        rows.push(row);
+    }
+    client_ca
+}
+
 fn cert_row(
     name: &'static str,
     base: &Path,

@@ -465,6 +465,14 @@ fn an_access_policy_is_checked_whole_and_carried_to_the_members() {
         &with("[[access.service]]\nname = \"photos\"\nnodes = [\"pi.example.zone\"]\nread_write = [\"apps/photos/\"]\n"),
         &["access.service[0].nodes", "pi.example.zone is neither an etcd member"],
     );
+    bootstrap_refused(
+        &with(photos).replace("[access]\n", "[access]\nenforce = \"yes\"\n"),
+        &["access.enforce", "true or false"],
+    );
+    bootstrap_refused(
+        &with("[[access.service]]\nname = \"photos\"\nnodes = [\"nas.example.zone\"]\nread_write = [\"/apps/\"]\n"),
+        &["access.service[0].read_write", "starts with '/'"],
+    );
 
     let (dir, zone) = ca_and_zone("example.zone");
     fs::write(&zone, with(photos)).unwrap();
@@ -514,4 +522,29 @@ fn an_access_policy_is_checked_whole_and_carried_to_the_members() {
             "zone-etcd's own keys",
         ],
     );
+    // The identities' files: the client CA beside the zone root (key 0600), a member's
+    // signer in its bundle (key 0600), named by node.toml; a signer that is not the
+    // client CA's, or one without the client CA, is refused naming the field.
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&ca.join("client-ca.key")), 0o600);
+    let bundle = out.join("node1.example.zone");
+    assert_eq!(mode(&bundle.join("pki/signer.key")), 0o600);
+    for line in [
+        "client_ca = \"pki/client-ca.crt\"",
+        "signer = \"pki/signer.crt\"",
+        "signer_key = \"pki/signer.key\"",
+    ] {
+        assert!(node.contains(line), "{line}: {node}");
+    }
+    fs::write(&config, &local).unwrap();
+    let signer = fs::read(bundle.join("pki/signer.crt")).unwrap();
+    fs::copy(bundle.join("pki/ca.crt"), bundle.join("pki/signer.crt")).unwrap();
+    refused(&out, &dry_run, &["pki/signer.crt", "signer: ", "fix: "]);
+    fs::write(bundle.join("pki/signer.crt"), signer).unwrap();
+    fs::write(
+        &config,
+        local.replace("client_ca = \"pki/client-ca.crt\"\n", ""),
+    )
+    .unwrap();
+    refused(&out, &dry_run, &["node.toml", "client_ca", "fix: "]);
 }

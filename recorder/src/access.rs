@@ -46,18 +46,7 @@ pub fn identities(zone: &mut LocalZone) -> Result<String, String> {
     append(&zone_file, &policy(zone))?;
     for i in 0..zone.members.len() {
         let bundle = zone.path().join(format!("access-bundle-{i}"));
-        let name = zone.members[i].0.clone();
-        zone.zone_etcd(&[
-            "activate",
-            "--ca",
-            &s(&zone.path().join("ca")),
-            "--zone",
-            &s(&zone_file),
-            "--node",
-            &name,
-            "--out",
-            &s(&bundle),
-        ])?;
+        crate::membership::activate(zone, &zone.path().join("ca"), &zone_file, i, &bundle)?;
         let dir = zone.node_dir(i);
         for part in ["pki", "node.toml"] {
             std::fs::rename(dir.join(part), dir.join(format!("{part}.before-access")))

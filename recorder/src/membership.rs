@@ -124,18 +124,7 @@ pub fn ca_reactivate(zone: &mut LocalZone) -> Result<String, String> {
     let new = zone.path().join("ca-next");
     for i in 0..zone.members.len() {
         let bundle = zone.path().join(format!("reactivated-{i}"));
-        let name = zone.members[i].0.clone();
-        zone.zone_etcd(&[
-            "activate",
-            "--ca",
-            &s(&new),
-            "--zone",
-            &s(&zone.path().join("zone.toml")),
-            "--node",
-            &name,
-            "--out",
-            &s(&bundle),
-        ])?;
+        activate(zone, &new, &zone.path().join("zone.toml"), i, &bundle)?;
         let pki = zone.node_dir(i).join("pki");
         std::fs::rename(&pki, zone.node_dir(i).join("pki.old"))
             .and_then(|()| std::fs::rename(bundle.join("pki"), &pki))
@@ -159,6 +148,28 @@ pub fn ca_retire(zone: &mut LocalZone) -> Result<String, String> {
     rolling_restart(zone)?;
     zone.recorder_creds(0)?;
     Ok("ca retire: the old root dropped, rolling restart".into())
+}
+
+/// `zone-etcd activate` of member `i` by the CA in `ca` and the zone file `zone_file`,
+/// its bundle into `out`.
+pub fn activate(
+    zone: &LocalZone,
+    ca: &std::path::Path,
+    zone_file: &std::path::Path,
+    i: usize,
+    out: &std::path::Path,
+) -> Result<String, String> {
+    zone.zone_etcd(&[
+        "activate",
+        "--ca",
+        &s(ca),
+        "--zone",
+        &s(zone_file),
+        "--node",
+        &zone.members[i].0,
+        "--out",
+        &s(out),
+    ])
 }
 
 fn s(p: &std::path::Path) -> String {
@@ -210,18 +221,7 @@ pub fn move_member(zone: &mut LocalZone, i: usize, to: &str) -> Result<String, S
     }
     zone.terminate(i).map_err(step("stopping it"))?;
     let bundle = zone.path().join(format!("moved-{i}-{to}"));
-    zone.zone_etcd(&[
-        "activate",
-        "--ca",
-        &s(&zone.path().join("ca")),
-        "--zone",
-        &s(&zone_file),
-        "--node",
-        &name,
-        "--out",
-        &s(&bundle),
-    ])
-    .map_err(step("activate"))?;
+    activate(zone, &zone.path().join("ca"), &zone_file, i, &bundle).map_err(step("activate"))?;
     let dir = zone.node_dir(i);
     let aside = zone.path().join(format!("pki-before-{i}-{to}"));
     std::fs::rename(dir.join("pki"), &aside)

@@ -10,21 +10,10 @@
 use std::path::Path;
 
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
-use zone_pki::{CertInfo, Error};
+use zone_pki::Error;
 
 pub fn run(ca_dir: &Path, out: &Path) -> Result<(), Error> {
-    let cert = ca_dir.join(super::CA_CERT);
-    let info = CertInfo::parse_pem(&zone_io::read_text(&cert)?).map_err(|e| e.file(&cert))?;
-    let zone = info
-        .subject_cn
-        .strip_suffix(" root CA")
-        .ok_or_else(|| {
-            Error::new(format!("{:?} is not a zone root CA", info.subject_cn))
-                .file(&cert)
-                .fix("point --ca to the directory made by `zone-etcd ca init`")
-        })?
-        .to_string();
-    let root = super::load_root(ca_dir, &zone)?;
+    let (root, zone) = super::ca_rotation::zone_of(ca_dir)?;
     let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
     let client_root = crate::identities::ca::ensure_client_root(ca_dir, &zone)?;
     let issued = client_root.issue_identity("root", &zone)?;

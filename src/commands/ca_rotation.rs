@@ -31,7 +31,7 @@ pub fn trust_pem(dir: &Path, root: &Authority) -> Result<String, Error> {
 }
 
 /// The zone a root CA belongs to, from its subject (`<zone> root CA`).
-fn zone_of(dir: &Path) -> Result<(Authority, String), Error> {
+pub(super) fn zone_of(dir: &Path) -> Result<(Authority, String), Error> {
     let cert = dir.join(CA_CERT);
     let root = Authority::load(&cert, &dir.join(CA_KEY))?;
     let info = CertInfo::parse(root.cert_der()).map_err(|e| e.file(&cert))?;

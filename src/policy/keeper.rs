@@ -243,24 +243,11 @@ impl AccessKeeper {
         &self,
         client: &mut etcd_client::Client,
     ) -> Result<Vec<String>, String> {
-        let got = cluster_api::within(async {
-            client
-                .get(
-                    APPLIED_PREFIX,
-                    Some(etcd_client::GetOptions::new().with_prefix()),
-                )
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await?;
-        Ok(got
-            .kvs()
-            .iter()
-            .filter_map(|kv| {
-                let member = kv.key_str().ok()?.strip_prefix(APPLIED_PREFIX)?;
-                let record: Applied = serde_json::from_slice(kv.value()).ok()?;
-                record.client_port_enforced.then(|| member.to_string())
-            })
+        Ok(applied_records(client)
+            .await?
+            .into_iter()
+            .filter(|(_, record)| record.client_port_enforced)
+            .map(|(member, _)| member)
             .collect())
     }
 }
@@ -329,4 +316,28 @@ fn revoked_nodes(node: &Node, roots: &[CertInfo]) -> Vec<String> {
         Ok(Some(doc)) => doc.node_names(),
         _ => Vec::new(),
     }
+}
+
+/// Every member's record at [`APPLIED_PREFIX`] (records that do not parse are skipped).
+pub async fn applied_records(
+    client: &mut etcd_client::Client,
+) -> Result<Vec<(String, Applied)>, String> {
+    let got = cluster_api::within(async {
+        client
+            .get(
+                APPLIED_PREFIX,
+                Some(etcd_client::GetOptions::new().with_prefix()),
+            )
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    Ok(got
+        .kvs()
+        .iter()
+        .filter_map(|kv| {
+            let member = kv.key_str().ok()?.strip_prefix(APPLIED_PREFIX)?.to_string();
+            Some((member, serde_json::from_slice(kv.value()).ok()?))
+        })
+        .collect())
 }

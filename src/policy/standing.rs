@@ -9,7 +9,7 @@
 use serde::Serialize;
 use zone_pki::CertInfo;
 
-use super::keeper::{own_policy, published_policy, Applied, InForce, APPLIED_PREFIX, POLICY_KEY};
+use super::keeper::{applied_records, own_policy, published_policy, Applied, InForce, POLICY_KEY};
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 
@@ -55,25 +55,7 @@ pub async fn read(
         .first()
         .and_then(|kv| published_policy(node, roots, kv.value(), None).ok())
         .unwrap_or_else(|| own_policy(node));
-    let records = cluster_api::within(async {
-        client
-            .get(
-                APPLIED_PREFIX,
-                Some(etcd_client::GetOptions::new().with_prefix()),
-            )
-            .await
-            .map_err(|e| cluster_api::describe(&e))
-    })
-    .await
-    .ok()?;
-    let applied: Vec<(String, Applied)> = records
-        .kvs()
-        .iter()
-        .filter_map(|kv| {
-            let member = kv.key_str().ok()?.strip_prefix(APPLIED_PREFIX)?.to_string();
-            Some((member, serde_json::from_slice(kv.value()).ok()?))
-        })
-        .collect();
+    let applied = applied_records(&mut client).await.ok()?;
     Some(summarise(&in_force, &applied))
 }
 

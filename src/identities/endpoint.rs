@@ -21,35 +21,19 @@
 //!   [`Endpoint::bind`] or the last [`Handle::update`]: a connection uses one of them
 //!   whole.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use zone_pki::{Authority, CertInfo, Error, LeafKind, NodeRequest};
+use zone_pki::{Authority, Error};
 
-use super::grant::{decide, requester, IDENTITY_DAYS};
-use super::wire::{read_request, response, Answer};
+use super::connection::{serve, server_config, Current, Shared};
 use crate::cluster::listen_signer_urls;
 use crate::cluster_api::host_port;
 use crate::config::node::Node;
 use crate::config::zone::{Member, Protocol};
-use crate::leaf_paths::LeafPaths;
 use crate::policy::Policy;
 
-/// How long each read and write of a connection may wait.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a handshake may take in all.
-pub const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
-/// How long a refused connection is read before it is closed.
-const LINGER: Duration = Duration::from_secs(1);
-/// The most connections answered at once.
-pub const CONNECTIONS: usize = 16;
+pub use super::connection::{CONNECTIONS, HANDSHAKE_TIME};
 
 /// A member's identity endpoint, bound and not serving yet.
 pub struct Endpoint {
@@ -61,18 +45,7 @@ pub struct Endpoint {
 /// connections.
 #[derive(Clone)]
 pub struct Handle {
-    shared: Arc<RwLock<Arc<Shared>>>,
-}
-
-/// What every connection needs, copied from the node.
-struct Shared {
-    zone: String,
-    policy: Policy,
-    members: Vec<String>,
-    roots: Vec<CertInfo>,
-    signer: Authority,
-    leaves: LeafPaths,
-    crl: PathBuf,
+    shared: Current,
 }
 
 impl Endpoint {
@@ -126,7 +99,7 @@ impl Endpoint {
     pub fn spawn(self) -> Handle {
         for listener in self.listeners {
             let handle = self.handle.clone();
-            std::thread::spawn(move || serve(listener, handle));
+            std::thread::spawn(move || serve(listener, handle.shared));
         }
         self.handle
     }
@@ -137,7 +110,7 @@ impl Endpoint {
             return;
         };
         let handle = self.spawn();
-        serve(first, handle);
+        serve(first, handle.shared);
     }
 }
 
@@ -185,13 +158,6 @@ impl Handle {
         };
         *current = Arc::new(shared);
     }
-
-    fn current(&self) -> Arc<Shared> {
-        self.shared
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
 }
 
 impl Shared {
@@ -235,203 +201,4 @@ impl Shared {
         };
         Ok((shared, member))
     }
-}
-
-/// Accepts connections, each on its own thread, at most [`CONNECTIONS`] at once.
-fn serve(listener: TcpListener, handle: Handle) {
-    let busy = Arc::new(AtomicUsize::new(0));
-    for stream in listener.incoming().flatten() {
-        if busy.fetch_add(1, Ordering::SeqCst) >= CONNECTIONS {
-            busy.fetch_sub(1, Ordering::SeqCst);
-            continue;
-        }
-        let (shared, busy) = (handle.current(), busy.clone());
-        std::thread::spawn(move || {
-            answer(stream, &shared);
-            busy.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
-}
-
-/// The TLS settings of one connection: the current server leaf, the zone roots, the
-/// current CRL, TLS 1.3 only.
-fn server_config(shared: &Shared) -> Result<Arc<rustls::ServerConfig>, Error> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| {
-        Error::new(format!("the identity endpoint cannot use the {what}: {e}"))
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for root in &shared.roots {
-        roots
-            .add(CertificateDer::from(root.der().to_vec()))
-            .map_err(|e| bad("zone root", &e))?;
-    }
-    let mut crls = Vec::new();
-    if shared.crl.exists() {
-        let der = std::fs::read(&shared.crl).map_err(|e| Error::io("read", &shared.crl, &e))?;
-        crls.push(CertificateRevocationListDer::from(der));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    // The CRL is the zone root's: a leaf's own status (its node CA publishes none) is
-    // unknown, and allowed; its node CA's is checked.
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .with_crls(crls)
-        .allow_unknown_revocation_status()
-        .build()
-        .map_err(|e| bad("zone roots or CRL", &e).file(&shared.crl))?;
-    let cert_path = shared.leaves.cert(LeafKind::Server);
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(zone_io::read_text(&cert_path)?.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad("server certificate", &e).file(&cert_path))?;
-    let key_path = shared.leaves.key(LeafKind::Server);
-    let key = PrivateKeyDer::from_pem_slice(zone_io::read_text(&key_path)?.as_bytes())
-        .map_err(|_| bad("server key", &"not a PEM private key").file(&key_path))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| bad("TLS settings", &e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| bad("server certificate", &e).file(&cert_path))?;
-    Ok(Arc::new(config))
-}
-
-/// Serves one connection: the handshake, one request, one answer, one line of log.
-fn answer(mut tcp: TcpStream, shared: &Shared) {
-    let peer = tcp
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
-    if tcp.set_read_timeout(Some(IO_TIMEOUT)).is_err()
-        || tcp.set_write_timeout(Some(IO_TIMEOUT)).is_err()
-    {
-        return;
-    }
-    let config = match server_config(shared) {
-        Ok(config) => config,
-        Err(e) => {
-            tracing::error!("identity endpoint: {peer}: not served: {e}");
-            return;
-        }
-    };
-    let Ok(mut tls) = rustls::ServerConnection::new(config) else {
-        return;
-    };
-    if let Err(e) = handshake(&mut tls, &mut tcp) {
-        // Send the alert, and let the node read it: TLS 1.3 clients learn of the
-        // refusal only after they sent their request.
-        let _ = tls.write_tls(&mut tcp);
-        linger(&mut tcp);
-        tracing::warn!("identity endpoint: {peer}: refused at the handshake: {e}");
-        return;
-    }
-    let node = requester(tls.peer_certificates().unwrap_or_default(), &shared.roots);
-    let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
-    // The request is read whole first, whoever sent it: closing with it unread would
-    // reset the connection before the node read the answer.
-    let request = read_request(&mut stream);
-    let (who, outcome) = match (node, request) {
-        (Err(why), _) => ("?".into(), Err(Answer::new(403, format!("refused: {why}")))),
-        (Ok(node), Err(answer)) => (node, Err(answer)),
-        (Ok(node), Ok(request)) => {
-            let outcome = issue(shared, &node, request.name.as_deref(), &request.body);
-            (node, outcome)
-        }
-    };
-    let (status, body) = match outcome {
-        Ok((chain, line)) => {
-            tracing::info!("identity endpoint: {peer} ({who}): {line}");
-            (200, chain)
-        }
-        Err(answer) => {
-            tracing::warn!(
-                "identity endpoint: {peer} ({who}): {} {}",
-                answer.status,
-                answer.line
-            );
-            (answer.status, format!("{}\n", answer.line))
-        }
-    };
-    if stream.write_all(&response(status, &body)).is_ok() {
-        stream.conn.send_close_notify();
-        let _ = stream.flush();
-    }
-}
-
-/// The server's handshake, within [`HANDSHAKE_TIME`] however slowly the peer sends
-/// (each read also gives up after the socket's timeout).
-fn handshake(tls: &mut rustls::ServerConnection, tcp: &mut TcpStream) -> Result<(), String> {
-    let started = Instant::now();
-    while tls.is_handshaking() || tls.wants_write() {
-        while tls.wants_write() {
-            tls.write_tls(tcp).map_err(|e| e.to_string())?;
-        }
-        if !tls.is_handshaking() {
-            break;
-        }
-        if started.elapsed() > HANDSHAKE_TIME {
-            return Err("it took too long".into());
-        }
-        match tls.read_tls(tcp) {
-            Ok(0) => return Err("the connection ended".into()),
-            Ok(_) => tls
-                .process_new_packets()
-                .map(drop)
-                .map_err(|e| e.to_string())?,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok(())
-}
-
-/// Closes our side and reads what the node still sends (its request), briefly: closing
-/// with unread data would reset the connection before the node read the alert.
-fn linger(tcp: &mut TcpStream) {
-    let _ = tcp.shutdown(Shutdown::Write);
-    let _ = tcp.set_read_timeout(Some(LINGER));
-    let started = Instant::now();
-    let mut buf = [0u8; 4096];
-    while started.elapsed() < LINGER {
-        match tcp.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// `node`'s request for `name` (a service; `None`: its own identity) with the request
-/// `csr`: the identity's chain and the log line, or the answer that refuses it.
-fn issue(
-    shared: &Shared,
-    node: &str,
-    name: Option<&str>,
-    csr: &[u8],
-) -> Result<(String, String), Answer> {
-    let asked = match name {
-        Some(service) => format!("service {service:?}"),
-        None => "its own identity".into(),
-    };
-    let user = decide(&shared.policy, &shared.members, node, name)
-        .map_err(|refusal| Answer::new(403, refusal))?;
-    let request = std::str::from_utf8(csr)
-        .map_err(|_| Error::new("not UTF-8"))
-        .and_then(NodeRequest::from_pem)
-        .map_err(|e| {
-            let why = e.problem();
-            Answer::new(
-                400,
-                format!("bad request: the body is not a PEM certificate request: {why}"),
-            )
-        })?;
-    let chain = shared
-        .signer
-        .issue_identity_for(&user, &shared.zone, &request, IDENTITY_DAYS)
-        .map_err(|e| Answer::new(500, format!("the signer could not issue {user}: {e}")))?;
-    let serial = CertInfo::parse_pem(&chain)
-        .map(|c| c.serial_hex)
-        .unwrap_or_default();
-    let line = format!(
-        "asked for {asked}: issued {user} for {IDENTITY_DAYS} days (serial {serial}, key {})",
-        request.key_fingerprint_hex()
-    );
-    Ok((chain, line))
 }

@@ -23,6 +23,7 @@
 //! the signed policy gives it, and never `root` or a member's name.
 
 pub mod ca;
+mod connection;
 pub mod endpoint;
 pub mod grant;
 pub mod node;

@@ -54,7 +54,7 @@ const LOAD_SECONDS: u64 = 20;
 /// Requests before the window (connections opened, not counted).
 const WARMUP: Duration = Duration::from_secs(1);
 /// The zones are served in turn, this long each.
-const SLICE: Duration = Duration::from_secs(2);
+const SLICE: Duration = Duration::from_millis(500);
 const VALUE_BYTES: usize = 256;
 /// Policy changes per run, and publishes of an unchanged file between them.
 const PUBLISHES: usize = 10;
@@ -327,19 +327,69 @@ const METRICS: [&str; 10] = [
     "etcd_server_apply_duration_seconds_count",
 ];
 
+/// Histograms whose buckets are read too (summed over their labels but `le`).
+const HISTOGRAMS: [&str; 3] = [
+    "etcd_disk_wal_fsync_duration_seconds",
+    "etcd_disk_backend_commit_duration_seconds",
+    "etcd_server_apply_duration_seconds",
+];
+
+/// `METRICS` summed over their labels; each of `HISTOGRAMS`' buckets as `<name>|<le>`;
+/// the applies' count and sum per operation as `<name>|op=<op>`.
 fn parse_metrics(text: &str) -> HashMap<String, f64> {
     let mut out = HashMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let name = line.split(['{', ' ']).next().unwrap_or_default();
-        if !METRICS.contains(&name) {
-            continue;
-        }
         let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
             continue;
         };
-        *out.entry(name.to_string()).or_insert(0.0) += value;
+        let label = |key: &str| {
+            let start = line.find(&format!("{key}=\""))? + key.len() + 2;
+            let len = line[start..].find('"')?;
+            Some(line[start..start + len].to_string())
+        };
+        let mut add = |key: String| *out.entry(key).or_insert(0.0) += value;
+        if METRICS.contains(&name) {
+            add(name.to_string());
+            if name.starts_with("etcd_server_apply_duration_seconds") {
+                if let Some(op) = label("op") {
+                    add(format!("{name}|op={op}"));
+                }
+            }
+        } else if let Some(base) = name.strip_suffix("_bucket") {
+            if let (true, Some(le)) = (HISTOGRAMS.contains(&base), label("le")) {
+                add(format!("{base}|{le}"));
+            }
+        }
     }
     out
+}
+
+/// The `q` quantile (0-1) of histogram `base` in `metrics`, in ms: the upper bound of the
+/// bucket it falls in (etcd's buckets double: this is within a factor of two).
+fn quantile_ms(metrics: &HashMap<String, f64>, base: &str, q: f64) -> f64 {
+    let mut buckets: Vec<(f64, f64)> = metrics
+        .iter()
+        .filter_map(|(k, v)| {
+            let le = k.strip_prefix(base)?.strip_prefix('|')?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, *v))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map(|b| b.1).unwrap_or(0.0);
+    if total <= 0.0 {
+        return f64::NAN;
+    }
+    buckets
+        .iter()
+        .find(|(_, cumulative)| *cumulative >= q * total)
+        .map(|(le, _)| round(le * 1000.0))
+        .unwrap_or(f64::NAN)
 }
 
 /// What a writer or a reader saw: each request's latency (ms), failures, retries.
@@ -837,12 +887,39 @@ fn costs(windows: &[&Window]) -> Value {
         .sum();
     let seconds: f64 = windows.iter().map(|w| w.seconds).sum();
     let etcd_cpu: f64 = windows.iter().map(|w| w.etcd_cpu_s).sum();
+    let mut merged: HashMap<String, f64> = HashMap::new();
+    for w in windows {
+        for (k, v) in &w.metrics {
+            *merged.entry(k.clone()).or_insert(0.0) += v;
+        }
+    }
+    let quantile = |base: &str, q: f64| quantile_ms(&merged, base, q);
+    let (apply, fsync, commit) = (HISTOGRAMS[2], HISTOGRAMS[0], HISTOGRAMS[1]);
+    let mut apply_by_op = serde_json::Map::new();
+    for (k, count) in &merged {
+        let Some(op) = k.strip_prefix("etcd_server_apply_duration_seconds_count|op=") else {
+            continue;
+        };
+        let sum = merged
+            .get(&format!("etcd_server_apply_duration_seconds_sum|op={op}"))
+            .copied()
+            .unwrap_or(f64::NAN);
+        apply_by_op.insert(
+            op.to_string(),
+            json!({ "count": count, "mean_ms": round(sum / count.max(1.0) * 1000.0) }),
+        );
+    }
     let helpers_cpu: f64 = windows.iter().map(|w| w.helpers_cpu_s).sum();
     json!({
         "wal_fsync_mean_ms": mean_ms("etcd_disk_wal_fsync_duration_seconds_sum", "etcd_disk_wal_fsync_duration_seconds_count"),
         "wal_fsyncs": total("etcd_disk_wal_fsync_duration_seconds_count"),
         "backend_commit_mean_ms": mean_ms("etcd_disk_backend_commit_duration_seconds_sum", "etcd_disk_backend_commit_duration_seconds_count"),
         "apply_mean_ms": mean_ms("etcd_server_apply_duration_seconds_sum", "etcd_server_apply_duration_seconds_count"),
+        "apply_mean_ms_by_op": apply_by_op,
+        // From the buckets (upper bounds; etcd's buckets double).
+        "apply_p50_p99_ms": [quantile(apply, 0.5), quantile(apply, 0.99)],
+        "wal_fsync_p50_p99_ms": [quantile(fsync, 0.5), quantile(fsync, 0.99)],
+        "backend_commit_p50_p99_ms": [quantile(commit, 0.5), quantile(commit, 0.99)],
         "applies": total("etcd_server_apply_duration_seconds_count"),
         "grpc_requests_handled": total("grpc_server_handled_total"),
         "proposals_committed": total("etcd_server_proposals_committed_total"),
@@ -896,6 +973,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
             "write": latency(&windows.iter().map(|w| &w.write).collect::<Vec<_>>()),
             "read": latency(&windows.iter().map(|w| &w.read).collect::<Vec<_>>()),
             "costs": costs(&windows),
+            "costs_per_run": windows.iter().map(|w| costs(&[w])).collect::<Vec<_>>(),
         })
     };
     let (on, off) = (side(true), side(false));

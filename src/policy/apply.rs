@@ -2,7 +2,8 @@
 //!
 //! Invariants: the operations run in [`super::rbac::plan`]'s order and stop at the first
 //! refusal (an apply that stopped half-way is finished by the next one: the plan is made
-//! from what etcd holds); users are made without a password (a client certificate's CN
+//! from what etcd holds), but for a refusal that says the operation is done already
+//! (another member's keeper applying the same plan got there first); users are made without a password (a client certificate's CN
 //! is the only way in).
 
 use std::collections::BTreeSet;
@@ -63,9 +64,33 @@ pub async fn apply(client: &mut Client, want: &AuthState, zone: &str) -> Result<
     let current = read(client).await?;
     let ops = plan(&current, want, zone);
     for op in &ops {
-        run(client, op).await.map_err(|e| format!("{op:?}: {e}"))?;
+        match run(client, op).await {
+            Ok(()) => {}
+            // Another member's keeper did it between the read and now.
+            Err(e) if done_already(op, &e.to_string()) => {}
+            Err(e) => return Err(format!("{op:?}: {e}")),
+        }
     }
     Ok(ops)
+}
+
+/// Whether etcd refused `op` because what it asks is so already (every member's keeper
+/// applies the same plan, so one may have done it first).
+fn done_already(op: &Op, error: &str) -> bool {
+    let says = |what: &str| error.contains(what);
+    match op {
+        Op::AddRole(_) => says("role name already exists"),
+        Op::AddUser(_) => says("user name already exists"),
+        Op::DeleteUser(_) => says("user name not found"),
+        Op::DeleteRole(_) => says("role name not found"),
+        Op::RevokeRole { .. } => {
+            says("role is not granted to the user") || says("user name not found")
+        }
+        Op::Revoke(..) => {
+            says("permission is not granted to the role") || says("role name not found")
+        }
+        Op::Grant(..) | Op::GrantRole { .. } | Op::Enable => false,
+    }
 }
 
 async fn run(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {

@@ -91,7 +91,7 @@ impl UsersGone {
 }
 
 /// How long a cut waits for the access keeper to delete the revoked nodes' users.
-const USERS_GONE_WAIT: Duration = Duration::from_secs(5);
+const USERS_GONE_WAIT: Duration = Duration::from_secs(30);
 
 pub struct Keeper {
     node: Node,

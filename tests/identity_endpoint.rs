@@ -19,7 +19,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{activate_args, mode, run, run_ok, zone_toml_on, TestZone};
+use common::{activate_args, issue_client, mode, run_ok, zone_toml_on, TestZone};
 use time::OffsetDateTime;
 use zone_etcd::cluster::signer_url;
 use zone_etcd::config::node::Node;
@@ -78,18 +78,6 @@ fn zone(address: &str) -> (TestZone, PathBuf, String, Handle) {
     );
     let handle = endpoint.spawn();
     (zone, nas, url, handle)
-}
-
-fn issue_client(config: &Path, name: &str, out: &Path) -> (bool, String, String) {
-    run(&[
-        "issue-client",
-        "--config",
-        config.to_str().unwrap(),
-        "--name",
-        name,
-        "--out",
-        out.to_str().unwrap(),
-    ])
 }
 
 fn read(path: &Path) -> String {

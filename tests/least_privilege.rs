@@ -16,7 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    bundled, https_request, run, run_ok, wait_for, zone_toml, Identity, Running, TestZone,
+    bundled, https_request, issue_client, run, run_ok, wait_for, zone_toml, Identity, Running,
+    TestZone,
 };
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 
@@ -301,19 +302,6 @@ fn no_node_ca_nor_a_revoked_members_signer_can_mint_a_client_identity() {
         ok && !out.lines().any(|l| l == "node3.lp.zone")
     });
     drop(zone.running);
-}
-
-/// `zone-etcd issue-client` for `service` on the node of `config`, into `out`.
-fn issue_client(config: &Path, service: &str, out: &Path) -> (bool, String, String) {
-    run(&[
-        "issue-client",
-        "--config",
-        config.to_str().unwrap(),
-        "--name",
-        service,
-        "--out",
-        out.to_str().unwrap(),
-    ])
 }
 
 /// `zone-etcd env --format json` on the node of `config` (for `service`): its identity

@@ -140,10 +140,14 @@ impl Handle {
     }
 
     /// Serves with `policy` and `members` (the policy in force, as the members' keeper
-    /// found it published) from the next connection on; the rest stays.
+    /// found it published) from the next connection on; the rest stays. The keeper calls
+    /// it every round: the same policy again changes nothing (no copy of the signer).
     pub fn set_policy(&self, policy: Policy, members: Vec<String>) {
         let mut current = self.shared.write().unwrap_or_else(|p| p.into_inner());
         let old = &**current;
+        if old.policy == policy && old.members == members {
+            return;
+        }
         let shared = Shared {
             zone: old.zone.clone(),
             policy,

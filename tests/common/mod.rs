@@ -133,6 +133,19 @@ pub fn activate_args(ca: &str, zone_file: &str, node: &str, out: &str) -> Vec<St
     ])
 }
 
+/// `zone-etcd issue-client` for `name` on the node of `config`, into `out`.
+pub fn issue_client(config: &Path, name: &str, out: &Path) -> (bool, String, String) {
+    run(&[
+        "issue-client",
+        "--config",
+        config.to_str().unwrap(),
+        "--name",
+        name,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// Writes a zone file for `zone` with members (node name, address) on default ports.
 pub fn zone_toml(zone: &str, members: &[(&str, &str)]) -> String {
     zone_toml_on(zone, members, 2380, 2379)

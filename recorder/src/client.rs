@@ -1,4 +1,5 @@
-//! One recording client: operations on the history's keys, one in flight, no retries.
+//! One recording client: operations on the history's keys, one in flight, no retries
+//! but Go's clientv3's own: a request etcd refused as racing an auth change is resent.
 //!
 //! Invariants:
 //! - `call_ns` is taken just before the request is handed to the connection and
@@ -26,6 +27,9 @@ use zone_consistency::{Op, OpKind, Outcome};
 use crate::connect::connect_now;
 use crate::rng::Rng;
 use crate::shared::Shared;
+
+/// etcd's answer to a request that raced a change of its auth store (nothing applied).
+const AUTH_OLD: &str = "revision of auth store is old";
 
 /// Whether a write that failed with `e` definitely did not take effect.
 pub fn definitely_not_applied(e: &etcd_client::Error) -> bool {
@@ -110,45 +114,59 @@ pub async fn run(shared: Arc<Shared>, endpoints: Vec<String>, seed: u64) {
         }
         let timeout = shared.op_timeout;
         op.call_ns = shared.sink.now_ns();
-        let result = match op.op {
-            OpKind::Get => tokio::time::timeout(timeout, client.get(key.as_str(), None))
-                .await
-                .map(|r| {
-                    r.map(|r| {
-                        let kv = r.kvs().first();
-                        op.revision = r.header().map(|h| h.revision());
-                        op.result_value = kv.map(|kv| String::from_utf8_lossy(kv.value()).into());
-                        op.result_mod_revision = Some(kv.map_or(0, |kv| kv.mod_revision()));
-                    })
-                }),
-            OpKind::Put => tokio::time::timeout(timeout, client.put(key.as_str(), value, None))
-                .await
-                .map(|r| r.map(|r| op.revision = r.header().map(|h| h.revision()))),
-            OpKind::Delete => tokio::time::timeout(timeout, client.delete(key.as_str(), None))
-                .await
-                .map(|r| {
-                    r.map(|r| {
-                        op.revision = r.header().map(|h| h.revision());
-                        op.deleted = Some(r.deleted());
-                    })
-                }),
-            OpKind::Cas => {
-                let txn = Txn::new()
-                    .when([Compare::mod_revision(
-                        key.as_str(),
-                        CompareOp::Equal,
-                        expect,
-                    )])
-                    .and_then([TxnOp::put(key.as_str(), value, None)]);
-                tokio::time::timeout(timeout, client.txn(txn))
+        // As etcd's Go client does for certificate users: a request etcd refused because
+        // it raced a change of the auth store (so it took no effect) is sent again.
+        let mut tries = 0;
+        let result = loop {
+            let result = match op.op {
+                OpKind::Get => tokio::time::timeout(timeout, client.get(key.as_str(), None))
+                    .await
+                    .map(|r| {
+                        r.map(|r| {
+                            let kv = r.kvs().first();
+                            op.revision = r.header().map(|h| h.revision());
+                            op.result_value =
+                                kv.map(|kv| String::from_utf8_lossy(kv.value()).into());
+                            op.result_mod_revision = Some(kv.map_or(0, |kv| kv.mod_revision()));
+                        })
+                    }),
+                OpKind::Put => {
+                    tokio::time::timeout(timeout, client.put(key.as_str(), value.clone(), None))
+                        .await
+                        .map(|r| r.map(|r| op.revision = r.header().map(|h| h.revision())))
+                }
+                OpKind::Delete => tokio::time::timeout(timeout, client.delete(key.as_str(), None))
                     .await
                     .map(|r| {
                         r.map(|r| {
                             op.revision = r.header().map(|h| h.revision());
-                            op.succeeded = Some(r.succeeded());
+                            op.deleted = Some(r.deleted());
                         })
-                    })
+                    }),
+                OpKind::Cas => {
+                    let txn = Txn::new()
+                        .when([Compare::mod_revision(
+                            key.as_str(),
+                            CompareOp::Equal,
+                            expect,
+                        )])
+                        .and_then([TxnOp::put(key.as_str(), value.clone(), None)]);
+                    tokio::time::timeout(timeout, client.txn(txn))
+                        .await
+                        .map(|r| {
+                            r.map(|r| {
+                                op.revision = r.header().map(|h| h.revision());
+                                op.succeeded = Some(r.succeeded());
+                            })
+                        })
+                }
+            };
+            let raced = matches!(&result, Ok(Err(e)) if e.to_string().contains(AUTH_OLD));
+            if raced && tries < 3 {
+                tries += 1;
+                continue;
             }
+            break result;
         };
         let return_ns = shared.sink.now_ns();
         op.outcome = match &result {

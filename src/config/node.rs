@@ -265,7 +265,7 @@ impl Node {
                 listed.join(", ")
             ))
             .field("listen_address")
-            .fix("behind a router that forwards the ports to this machine, set listen_address = \"<this machine's LAN address>\" here (README: members behind NAT); otherwise correct the address in the zone file")
+            .fix("behind a router that forwards the ports to this machine, set listen_address = \"<this machine's LAN address>\" here (guide: NAT and cyfs); otherwise correct the address in the zone file")
         } else {
             Error::new(format!(
                 "{ip} is not an address of this machine (it has {})",

@@ -52,7 +52,7 @@ pub fn upgrade_refusal(
                 want.0, want.1
             ),
             format!(
-                "first upgrade every member to etcd {}.{}, one at a time (README: rolling upgrade), or point etcd_bin to it here",
+                "first upgrade every member to etcd {}.{}, one at a time (guide: Upgrade etcd), or point etcd_bin to it here",
                 want.0,
                 want.1 + 1
             ),
@@ -107,7 +107,7 @@ pub fn downgrade_target(
                 "the cluster runs etcd {}.{}; etcd downgrades only from 3.6 on",
                 from.0, from.1
             ),
-            "restore a snapshot into the older etcd instead (README: backups and disaster recovery)".into(),
+            "restore a snapshot into the older etcd instead (guide: Restores, including the house burned down)".into(),
         ));
     }
     if want.0 != from.0 || want.1 + 1 != from.1 {

@@ -44,7 +44,7 @@ pub fn fix(kinds: &[&str], config: &Path) -> String {
     }
     if kinds.contains(&"CORRUPT") {
         fixes.push(
-            "stop the named member and replace its data (zone-etcd join --replace on its node, see the README's backups and disaster recovery), then disarm the alarm (etcdctl alarm disarm)"
+            "stop the named member and replace its data (zone-etcd join --replace on its node, guide: Restores, including the house burned down), then disarm the alarm (etcdctl alarm disarm)"
                 .to_string(),
         );
     }

@@ -172,7 +172,7 @@ fn report_wait(pending: &[(String, String)]) {
         .map(|(name, why)| format!("{name} ({why})"))
         .collect();
     tracing::warn!(
-        "waiting for the zone's first start: a new cluster starts only once every member is present with an empty data directory; not yet: {}. If the zone ran before, nothing starts here until a member that kept its data answers (see the README, \"A zone is bootstrapped once\")",
+        "waiting for the zone's first start: a new cluster starts only once every member is present with an empty data directory; not yet: {}. If the zone ran before, nothing starts here until a member that kept its data answers (guide: Restores, including the house burned down)",
         who.join(", ")
     );
 }

@@ -49,7 +49,7 @@ pub fn require_listeners(node: &Node, config: &Path) -> Result<(), Error> {
     .file(config)
     .field("etcd")
     .fix(format!(
-        "start the zone gateway with the stacks `zone-etcd gateway --config {}` prints (README: members at home behind NAT, with cyfs), then launch again",
+        "start the zone gateway with the stacks `zone-etcd gateway --config {}` prints (guide: NAT and cyfs), then launch again",
         config.display()
     )))
 }

@@ -62,6 +62,7 @@ fn fresh(deb: &Path, repo: &Path) -> bool {
         "Cargo.toml",
         "Cargo.lock",
         "README.md",
+        "docs/src",
         "bin/etcd",
     ]
     .iter()

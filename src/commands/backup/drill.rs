@@ -103,7 +103,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
         }
         Err(problem) => Err(Error::new(format!("backup drill failed: {problem}"))
             .file(config)
-            .fix("see the README's \"Backups\" section: a failed drill means the chain cannot be trusted until the next full snapshot")),
+            .fix("guide: Backups; a failed drill means the chain cannot be trusted until the next full snapshot")),
     }
 }
 

@@ -61,7 +61,7 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
         if p.contains("(fix: ") {
             error
         } else {
-            error.fix("do not trust this chain; see the README's \"Backups\" section")
+            error.fix("do not trust this chain; guide: Backups")
         }
     };
     let (links, _) = verify::target_links(target.as_ref(), None, &roots).map_err(fail)?;

@@ -59,8 +59,7 @@ pub fn run(export: &Export<'_>) -> Result<(), Error> {
         let what = opened.source.describe();
         let prefix = format!("{what}: ");
         let p = p.strip_prefix(&prefix).unwrap_or(&p).to_string();
-        Error::new(format!("backup export failed: {what}: {p}"))
-            .fix("see the README's \"Back to any second\" section")
+        Error::new(format!("backup export failed: {what}: {p}")).fix("guide: Backups")
     };
     let links = opened.source.links(&opened.roots).map_err(fail)?;
     let zone = match (&opened.zone, links.first()) {

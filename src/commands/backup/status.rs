@@ -80,7 +80,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
             if n == 1 { "" } else { "s" },
             report.problems.join("; ")
         ))
-        .fix("see `zone-etcd backup status` and the README's \"Backups\" section")),
+        .fix("see `zone-etcd backup status` and the guide: Backups")),
     }
 }
 

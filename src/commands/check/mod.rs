@@ -113,7 +113,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
             zone_ca,
             now,
             None,
-            "the owner plans a zone CA rotation (README)",
+            "the owner plans a zone CA rotation (guide: Certificates and revocation)",
         );
     }
 

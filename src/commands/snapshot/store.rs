@@ -202,7 +202,9 @@ pub fn find(dir: &Path) -> Result<Vec<Found>, Error> {
 
 /// Reads a manifest (small: at most 64 KiB).
 pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
-    let text = zone_io::read_text(path).map_err(|e| e.to_string())?;
+    // The caller gives its own fix: the read's own would make two in one line.
+    let text =
+        zone_io::read_text(path).map_err(|e| format!("{}: {}", path.display(), e.problem()))?;
     serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a snapshot manifest: {e}", path.display()))
 }

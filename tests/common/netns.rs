@@ -111,6 +111,51 @@ impl Net {
         }
     }
 
+    /// Links the network namespace of process `pid` (a booted machine's PID 1, see
+    /// sysroot.rs) to the switch as machine `n`, at `address` (198.18.0.0/16). Its link goes
+    /// with its namespace.
+    pub fn attach(&mut self, n: usize, pid: u32, address: &str) {
+        assert!(
+            address.starts_with("198.18."),
+            "test addresses stay in 198.18.0.0/15"
+        );
+        let (inner, outer) = (format!("ze{}i{n}", self.tag), format!("ze{}o{n}", self.tag));
+        let pid = pid.to_string();
+        must(
+            "ip",
+            &[
+                "link",
+                "add",
+                &inner,
+                "netns",
+                &pid,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &outer,
+                "netns",
+                &self.switch,
+            ],
+        );
+        self.run_in(
+            &self.switch,
+            "ip",
+            &["link", "set", &outer, "master", "br0", "up"],
+        );
+        let net = format!("--net=/proc/{pid}/ns/net");
+        let cidr = format!("{address}/16");
+        for args in [
+            vec!["addr", "add", cidr.as_str(), "dev", inner.as_str()],
+            vec!["link", "set", inner.as_str(), "up"],
+            vec!["link", "set", "lo", "up"],
+        ] {
+            let mut full = vec![net.as_str(), "ip"];
+            full.extend(args);
+            must("nsenter", &full);
+        }
+    }
+
     /// A home behind a router: the router's WAN side on the switch at `wan` (its public
     /// address), a LAN 198.19.<lan>.0/24 of its own with one machine at .2 (the router at
     /// .1, its default route), TCP `ports` forwarded from `wan` to that machine, and the

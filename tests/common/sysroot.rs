@@ -194,6 +194,12 @@ impl Machine {
             .ok()
     }
 
+    /// The machine's PID 1 as this machine sees it: its files are under
+    /// `/proc/<pid>/root`, its network namespace is `/proc/<pid>/ns/net`.
+    pub fn pid(&self) -> u32 {
+        self.init_pid().expect("the machine's PID 1 runs")
+    }
+
     /// What systemd and the setup printed.
     pub fn console(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

@@ -1,0 +1,155 @@
+//! The README's quick start, followed word for word on three machines: each a throwaway
+//! machine over this one with Debian's systemd as its PID 1 (tests/common/sysroot.rs), in
+//! its own network namespace linked to a switch at 198.18.0.1-3 (tests/common/netns.rs),
+//! with the built .deb. The owner's block runs on node1 (the package is installed there
+//! too); each member's block runs on its machine, with its own bundle copied over (node1's
+//! name changed for each, as the README says); then the README's checks pass on a member:
+//! every member healthy, and the backups on.
+//!
+//! Everything it makes goes with it, pass or fail: the machines are killed by their PIDs
+//! (their namespaces, links and mounts with them) and the switch namespace is deleted.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::netns::Net;
+use common::sysroot::{self, Machine};
+
+/// The README's block after `<!-- quickstart: NAME -->`.
+fn block(readme: &str, name: &str) -> String {
+    let marker = format!("<!-- quickstart: {name} -->\n```sh\n");
+    let start = readme
+        .find(&marker)
+        .unwrap_or_else(|| panic!("the README has no quick start block {name:?}"))
+        + marker.len();
+    let end = readme[start..].find("```").expect("the block ends") + start;
+    let block = readme[start..end].to_string();
+    assert!(
+        block.lines().count() >= 2,
+        "the quick start block {name:?} is empty"
+    );
+    block
+}
+
+fn copy(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .expect("cp runs");
+    assert!(
+        out.status.success(),
+        "cp -a {} {}: {}",
+        from.display(),
+        to.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `script` in /root/quickstart of `machine` (bash, stopping at the first failure).
+fn run(machine: &Machine, script: &str) -> String {
+    machine.sh(&format!(
+        "set -euo pipefail\nmkdir -p /root/quickstart\ncd /root/quickstart\n{script}"
+    ))
+}
+
+#[test]
+fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() {
+    let readme = fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let (owner, member, check) = (
+        block(&readme, "owner"),
+        block(&readme, "member"),
+        block(&readme, "check"),
+    );
+    let deb = sysroot::package();
+    let deb_name = deb.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        member.contains(&format!("dpkg -i {deb_name}")),
+        "the README's quick start installs another package than {deb_name}:\n{member}"
+    );
+
+    let machines: Vec<Machine> = (0..3).map(|_| Machine::boot(&deb)).collect();
+    let mut net = Net::new("qs");
+    for (i, machine) in machines.iter().enumerate() {
+        net.attach(i + 1, machine.pid(), &format!("198.18.0.{}", i + 1));
+    }
+
+    // The owner's block, on node1.
+    run(&machines[0], &owner);
+    let root =
+        |m: &Machine| Path::new(&format!("/proc/{}/root/root/quickstart", m.pid())).to_path_buf();
+    let bundles = root(&machines[0]).join("bundles");
+
+    // Each member's block, on its machine, with its bundle and the package beside it.
+    for (i, machine) in machines.iter().enumerate() {
+        let node = format!("node{}.example.zone", i + 1);
+        let here = root(machine);
+        fs::create_dir_all(&here).unwrap();
+        copy(&bundles.join(&node), &here.join(&node));
+        copy(&deb, &here.join(&deb_name));
+        run(machine, &member.replace("node1.example.zone", &node));
+    }
+
+    // The README's checks, on node2, until they pass: the members wait for each other at
+    // the zone's first start, and the backup writer ships its first full snapshot.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let commands: Vec<&str> = check
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(commands.len(), 2, "the README's checks: {check}");
+    for command in commands {
+        loop {
+            let out = machines[1].try_sh(&format!("cd /root/quickstart && {command}"));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() {
+                if command.contains(" status ") && !command.contains("backup") {
+                    for n in 1..=3 {
+                        assert!(
+                            text.contains(&format!("node{n}.example.zone")),
+                            "status does not show node{n}:\n{text}"
+                        );
+                    }
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{command}` did not pass within 180 s:\n{text}\nnode2's journal:\n{}",
+                machines[1]
+                    .try_sh("journalctl -u zone-etcd -u zone-etcd-backup --no-pager -n 40")
+                    .stdout
+                    .iter()
+                    .map(|&b| b as char)
+                    .collect::<String>()
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+    // The backups are on for real: a full snapshot is on the writer's target.
+    let shipped = machines
+        .iter()
+        .map(|m| {
+            m.try_sh("find /var/backups/zone-etcd -type f | wc -l")
+                .stdout
+                .iter()
+                .map(|&b| b as char)
+                .collect::<String>()
+                .trim()
+                .parse::<usize>()
+                .unwrap_or(0)
+        })
+        .sum::<usize>();
+    assert!(shipped > 0, "no backup object on any member's target");
+    drop(net);
+}

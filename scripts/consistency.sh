@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Consistency histories (issue 24; README "Consistency histories (format)").
+# Consistency histories (issue 24; guide "Consistency histories (format)").
 #   scripts/consistency.sh --check FILE...
 #       checks recorded histories alone: builds zone-consistency (consistency/, release)
 #       if needed, runs `zone-consistency check FILE...` and exits with its code: 0 every

@@ -222,7 +222,7 @@ mod tests {
     use crate::config::zone::Zone;
     use std::path::Path;
 
-    /// The zone of the README: one rented server, two homes behind NAT.
+    /// The zone of the guide's NAT and cyfs page: one rented server, two homes behind NAT.
     const ZONE_FILE: &str = include_str!("../tests/data/gateway/zone.toml");
 
     fn zone() -> Zone {

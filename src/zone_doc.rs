@@ -8,7 +8,7 @@
 //!   "sign": "ecdsa-sha256:<key id>:<signature>" }
 //! ```
 //!
-//! Signature (`sign`), checkable with jq and openssl (see the README):
+//! Signature (`sign`), checkable with jq and openssl (see the guide):
 //! - the signed bytes are the *canonical form* of the document without `sign`: JSON with
 //!   every object's keys sorted, no whitespace, strings escaped minimally. For documents of
 //!   strings, integers, arrays and objects this is RFC 8785 (JCS); other numbers are

@@ -1,6 +1,6 @@
 //! Continuous backups (issue 22), measured: a 3-member zone with `[backup]` (the default
 //! `delta_every` of 5 s and `full_every` of 1 h), SeaweedFS as the S3 target and a
-//! directory target beside it, as the tests and the README set it up, and one writer of
+//! directory target beside it, as the tests and the guide set it up, and one writer of
 //! unique keys (one put per request, 256-byte values, round-robin over the members, 10 ms
 //! between requests) running through the whole section. Figures:
 //!

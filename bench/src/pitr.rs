@@ -8,7 +8,7 @@
 //!   same export at the full snapshot's own revision (nothing replayed): the difference
 //!   is the replay, and gives the replay rate in revisions per second;
 //! - from the exported file to a healthy 3-member zone (`restore` + `launch` on each
-//!   member, as the README says), and the whole way (export + that);
+//!   member, as the guide says), and the whole way (export + that);
 //! - against etcd by hand from the same target: the newest full snapshot downloaded and
 //!   decrypted with Debian's `age`, then etcd's recovery guide (`etcdutl snapshot
 //!   restore` on each member, etcd started on it), which loses every write after it.

@@ -1,5 +1,5 @@
 //! `zone-consistency check FILE...`: checks recorded histories (format: the library's
-//! header, and README.md "Consistency histories (format)").
+//! header, and guide "Consistency histories (format)").
 //!
 //! Exit status: 0 when every file is clean (one summary line per file on stdout); 1 at the
 //! first file with an anomaly, naming its first anomaly in one line on stderr; 2 when a

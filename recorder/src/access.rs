@@ -1,5 +1,5 @@
-//! The least-privilege move of a running zone (`access-migrate`, README "Moving a running
-//! zone to least privilege"), under the recorder, in the README's three steps:
+//! The least-privilege move of a running zone (`access-migrate`, guide "Moving a running
+//! zone to least privilege"), under the recorder, in the guide's three steps:
 //!
 //! 1. identities beside the old trust: `[access]` (not enforced) in the zone file, every
 //!    member activated anew and its bundle installed over the old one (its state kept),
@@ -61,7 +61,7 @@ pub fn identities(zone: &mut LocalZone) -> Result<String, String> {
     Ok("access step 1: signers and the client CA beside the zone root, rolling restart".into())
 }
 
-/// Step 2 (the recorder's clients then reconnect with the new files, as the README has
+/// Step 2 (the recorder's clients then reconnect with the new files, as the guide has
 /// the services restart).
 pub fn service(zone: &mut LocalZone, control: &Control) -> Result<String, String> {
     let out = zone.path().join("cz-identity");

@@ -278,7 +278,7 @@ pub fn at(control: &Control, fraction: f64) -> Result<(), String> {
     control.wait_ops(fraction, Duration::from_secs(300))
 }
 
-/// Restore (README "Restore, step by step") under the recorder: the clients paused (every
+/// Restore (guide "Restore, step by step") under the recorder: the clients paused (every
 /// operation in flight returned), a snapshot saved from member 0, every member stopped
 /// and restored from it, the zone launched again, then the clients resumed. Nothing was
 /// written between the snapshot and the restore, so every read after it must agree with

@@ -1,5 +1,5 @@
 //! zone-recorder: records etcd histories against real zones, in the format zone-consistency
-//! checks (its crate header; README "Consistency histories (format)"), while faults are
+//! checks (its crate header; guide "Consistency histories (format)"), while faults are
 //! done to the zone (issue 24).
 //!
 //! - [`record`]: the recorder proper: clients, watchers, the fence and the final reads,

@@ -1,4 +1,4 @@
-//! `zone-recorder`: records etcd histories for zone-consistency (README "Consistency
+//! `zone-recorder`: records etcd histories for zone-consistency (guide "Consistency
 //! histories").
 //!
 //! - `zone-recorder scenario NAME --out FILE [--ops M] [--subnet N] [--seed S]`: a fresh

@@ -1,8 +1,8 @@
 //! The faults that change who serves and with which certificates: leaf rotation, a member
 //! leaving and joining again, a member whose disk was lost replaced (`join --replace`),
-//! the zone CA's three phases (README "Rotating the zone CA"), and rolling restarts.
+//! the zone CA's three phases (guide "Rotating the zone CA"), and rolling restarts.
 //!
-//! Invariants: each follows the README's procedure for operators, one member at a time,
+//! Invariants: each follows the guide's procedure for operators, one member at a time,
 //! and returns only once `zone-etcd status` says every member is healthy with a quorum
 //! (a joined learner is promoted by then); any step that fails is an error naming it.
 //! The recorder's own credentials are copied again from member 0 whenever that member's
@@ -198,7 +198,7 @@ pub(crate) fn cluster_version(zone: &LocalZone) -> Result<String, String> {
     Ok(json["cluster_version"].as_str().unwrap_or("").to_string())
 }
 
-/// README "A member that moves": member `i` gets address `to` in the zone file (and in
+/// guide "A member that moves": member `i` gets address `to` in the zone file (and in
 /// every other node's member list), is re-activated there (its node CA is constrained to
 /// its address; node.toml and pki/ copied over its bundle, state/ kept) and launched; the
 /// cluster must then list it, same member, at its new peer URL.

@@ -26,7 +26,7 @@ pub fn backup_table(recipient: &str, target: &std::path::Path) -> String {
     )
 }
 
-/// The directory target under `dir`, made (0700, as the README asks of one).
+/// The directory target under `dir`, made (0700, as the guide asks of one).
 pub fn target_dir(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
     use std::os::unix::fs::DirBuilderExt;
     let target = dir.join("target");

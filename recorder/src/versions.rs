@@ -1,7 +1,7 @@
 //! The etcd versions scenarios: the rolling upgrade 3.4.23 -> 3.5.30 (`upgrade`), and the
 //! etcd path (`etcd-path`): the zone moves along every step etcd's guides allow, from
 //! Debian's 3.5.30 (the bundle before 3.6) to etcd's official 3.5.34, 3.6.15 (the bundle)
-//! and 3.7.2, and back down through etcd's downgrade to 3.6.15 and 3.5.34 (README "etcd
+//! and 3.7.2, and back down through etcd's downgrade to 3.6.15 and 3.5.34 (guide "etcd
 //! versions and rolling upgrades").
 //!
 //! Invariants: one member at a time, each healthy (`zone-etcd status` exits 0) before the
@@ -158,7 +158,7 @@ pub fn old_etcd(zone: &LocalZone) -> Result<std::path::PathBuf, String> {
     release(zone, "3.4.23")
 }
 
-/// The rolling upgrade of README "etcd versions and rolling upgrades": one member at a
+/// The rolling upgrade of guide "etcd versions and rolling upgrades": one member at a
 /// time stopped, pointed at Debian's etcd 3.5.30 (the bundle before 3.6; 3.4 -> 3.6 would
 /// skip a minor version), launched, healthy before the next.
 pub fn upgrade(zone: &mut LocalZone) -> Result<String, String> {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::chain::{Kind, Verified};
 
-/// The most a target's newest delta may lag before `status` fails: the README's alert.
+/// The most a target's newest delta may lag before `status` fails: the guide's alert.
 pub const MAX_LAG_MS: i64 = 120_000;
 
 /// One link as reported: where and when.

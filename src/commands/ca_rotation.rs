@@ -1,4 +1,4 @@
-//! Zone CA rotation, in phases the owner runs (the README has the whole procedure):
+//! Zone CA rotation, in phases the owner runs (the guide has the whole procedure):
 //!
 //! 1. `ca rotate --ca OLD --out NEW`: a new root for the same zone, and `NEW/trust.crt`
 //!    holding both roots. Every node installs it (`zone-etcd trust`); members restart one

@@ -6,8 +6,8 @@
 //! The swap is one rename of the `current` link (see [`crate::leaves`]): on disk a set is
 //! always whole. etcd itself reads the certificate and then the key as two files; a
 //! handshake whose two reads straddle the rename sees a mismatched pair and fails once
-//! (measured: see the README). No layout can close that window from outside etcd, as any
-//! change of key must change both files; the README says so.
+//! (measured: see the guide). No layout can close that window from outside etcd, as any
+//! change of key must change both files; the guide says so.
 
 use std::path::Path;
 

@@ -34,7 +34,7 @@ pub const DEFAULT_QUOTA_BYTES: u64 = 2 << 30;
 pub const MAX_QUOTA_BYTES: u64 = 8 << 30;
 /// A new etcd database is already a few hundred KiB; below 1 MiB nothing fits.
 pub const MIN_QUOTA_BYTES: u64 = 1 << 20;
-/// The history kept when the zone sets no compaction (README: "Compaction").
+/// The history kept when the zone sets no compaction (the guide's files and keys, `[settings]`).
 pub const DEFAULT_RETENTION: &str = "5m";
 const MAX_SNAPSHOT_COUNT: u64 = 10_000_000;
 

@@ -37,7 +37,7 @@ pub fn run(
     let node_ca = root.issue_node_ca_for(&identity, &request)?;
     crate::revocation::issued::record(ca_dir, node_name, &node_ca)?;
     // A signer's key would have to travel with the answer: a member activated by request
-    // gets none (see the README's [access]).
+    // gets none (see the guide's [access]).
     let client_root = crate::bundle::client_root(ca_dir, &zone)?;
     if client_root.is_some() && identity.member {
         eprintln!("zone-etcd: warning: {node_name} is an etcd member of a zone with [access]: activation by request gives it no signer, so it cannot enforce the policy; activate it with --node instead");

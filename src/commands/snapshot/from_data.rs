@@ -15,7 +15,7 @@
 //! What it holds: the database as etcd last committed it. etcd commits it at every clean
 //! stop; after a crash the newest writes (etcd commits at least every 100 ms) may live only
 //! in etcd's log, which etcd replays at its next start, quorum or not: start the member
-//! once and stop it, then save (the README's 3 a.m. procedure says so).
+//! once and stop it, then save (the guide's 3 a.m. procedure says so).
 
 use std::fs;
 use std::io::{BufWriter, Write};

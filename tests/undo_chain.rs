@@ -3,9 +3,11 @@
 //! `app/a/` and a bad overwrite of keys of `app/b/` while a writer keeps writing `other/`
 //! and, after the bad write, into `app/` (again and again, as applications do); etcd compacts past it; `undo --prefix app/ --at`
 //! a time before the bad write takes the old values from the writer node's backup chain:
-//! every damaged key is back, the writer's `app/` keys are listed and keep its values,
-//! `other/` is unchanged, and no request of the writer failed. `--dry-run` changes nothing;
-//! a member that keeps no chain refuses in one line.
+//! the plan, with `--dry-run` (nothing changed); then `undo` on a member that never wrote
+//! the chain, with the owner's identity and the file target: every damaged key is back,
+//! the writer's `app/` keys are listed and keep its values, `other/` is unchanged, and no
+//! request of the writer failed. Without the identity, that member refuses in one line
+//! naming the writer, whose chain can (issue 37), and the owner's command.
 
 mod common;
 
@@ -174,11 +176,18 @@ fn undo_after_compaction_takes_old_values_from_the_chain() {
     );
     z.wait_shipped(compacted, Duration::from_secs(60));
 
-    // A member that keeps no chain refuses in one line, changing nothing.
+    // A member that never wrote the chain cannot give the point from its own: one line
+    // names the writer, whose chain can, and the owner's command from a target.
     let (ok, stdout, stderr) = undo(&z, 1, &at, &[]);
     assert!(!ok, "node 2 keeps no chain: {stdout}");
+    let writer_node = &z.zone.members[0].0;
     assert!(
-        stderr.trim().lines().count() == 1 && stderr.contains("keeps no backup chain"),
+        stderr.trim().lines().count() == 1
+            && stderr.contains("own backup chain cannot tell which revision")
+            && stderr.contains(&format!(
+                "run this on {writer_node}, the active backup writer"
+            ))
+            && stderr.contains(&format!("--from {} --endpoint", z.s3_url)),
         "{stderr}"
     );
 
@@ -208,9 +217,49 @@ fn undo_after_compaction_takes_old_values_from_the_chain() {
     }
     assert!(stdout.contains("set back app/b/02"), "{stdout}");
 
-    // undo: the damage taken back, the writer's keys listed and left alone.
-    let (ok, stdout, stderr) = undo(&z, 0, &at, &[]);
+    // The same for a revision etcd compacted away.
+    let out = z
+        .command()
+        .args([
+            "undo",
+            "--prefix",
+            "app/",
+            "--revision",
+            &seeded.to_string(),
+            "--config",
+        ])
+        .arg(z.zone.config(1))
+        .output()
+        .unwrap();
+    let (ok, stdout, stderr) = common::outcome(out);
+    assert!(!ok, "node 2 keeps no chain: {stdout}");
+    assert!(
+        stderr.trim().lines().count() == 1
+            && stderr.contains(&format!("etcd no longer holds revision {seeded}, and"))
+            && stderr.contains(&format!(
+                "run this on {writer_node}, the active backup writer"
+            )),
+        "{stderr}"
+    );
+
+    // undo on node 2, which never wrote the chain, with the owner's identity: the old
+    // values from a target; the damage taken back, the writer's keys listed and left alone.
+    let ca = z.zone.path("ca");
+    let owner = z.owner_key();
+    let from_target = [
+        "--from",
+        &z.file_url(),
+        "--ca",
+        ca.to_str().unwrap(),
+        "--identity",
+        owner.to_str().unwrap(),
+    ];
+    let (ok, stdout, stderr) = undo(&z, 1, &at, &from_target);
     assert!(ok, "undo: {stderr}\n{stdout}");
+    assert!(
+        stdout.contains(&format!("come from the backup target {}", z.file_url())),
+        "history from the target: {stdout}"
+    );
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     assert!(stdout.contains("applied"), "{stdout}");

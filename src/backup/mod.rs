@@ -21,6 +21,7 @@
 //!   with the node-local S3 credentials;
 
 pub mod chain;
+pub mod coverage;
 pub mod crypto;
 pub mod duration;
 pub mod local;

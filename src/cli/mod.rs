@@ -296,6 +296,23 @@ pub enum Cmd {
         /// Also take back keys changed again since the point.
         #[arg(long)]
         force: bool,
+        /// Take the old values from this backup target (s3://BUCKET/PREFIX or
+        /// file:///DIR) with the owner's CA and identity, on any node, instead of from the
+        /// node's own chain.
+        #[arg(long, value_name = "TARGET", requires_all = ["ca", "identity"])]
+        from: Option<String>,
+        /// The zone CA directory (ca.crt; trust.crt during a CA rotation), for --from.
+        #[arg(long, value_name = "CA_DIR", requires = "from")]
+        ca: Option<PathBuf>,
+        /// The owner's age identity file (from age-keygen), for --from.
+        #[arg(long, value_name = "FILE", requires = "from")]
+        identity: Option<PathBuf>,
+        /// The S3 endpoint of --from (else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
+        #[arg(long, value_name = "URL", requires = "from")]
+        endpoint: Option<String>,
+        /// The S3 region of --from (else AWS_REGION).
+        #[arg(long, value_name = "REGION", requires = "from")]
+        region: Option<String>,
     },
     /// The zone gateway's tunnels this node needs for the zone's cyfs members, as
     /// cyfs-gateway stack configuration (or JSON).

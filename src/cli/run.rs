@@ -130,6 +130,11 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             revision,
             dry_run,
             force,
+            from,
+            ca,
+            identity,
+            endpoint,
+            region,
         } => commands::undo::run(&commands::undo::Undo {
             config,
             prefix,
@@ -137,6 +142,16 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             revision: *revision,
             dry_run: *dry_run,
             force: *force,
+            from: match (from, ca, identity) {
+                (Some(url), Some(ca), Some(identity)) => Some(crate::backup::pitr::TargetAccess {
+                    url,
+                    endpoint: endpoint.as_deref(),
+                    region: region.as_deref(),
+                    ca,
+                    identity,
+                }),
+                _ => None,
+            },
         }),
         Cmd::Backup(BackupCmd::Drill {
             config,

@@ -16,18 +16,39 @@ pub mod rebuild;
 pub mod source;
 
 pub use point::{format_time, parse_time, OldKey, Point, PrefixHistory};
+pub use source::TargetAccess;
 
-/// From the node's own backup chain: the last revision received at or before `time_ms`.
-pub fn local_revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64, Error> {
-    node::revision_at(node, config, time_ms)
+/// The problem of the node's own chain `error` is (none kept, the point out of its
+/// reach), if it is one.
+pub fn node_chain_problem(error: &Error) -> Option<&str> {
+    node::local_chain_problem(error)
 }
 
-/// From the node's own backup chain: the keys under `prefix` at `revision` and their
-/// changes after it, through the chain's newest revision. Blocking; callable from inside
-/// an async runtime.
-pub fn local_prefix_history(
+/// Where a node reads a point's history from.
+pub enum Origin<'a> {
+    /// Its own chain: the plain copies only the node that wrote the chain keeps.
+    Local,
+    /// A target, read with the owner's CA and identity, from any node.
+    Target(TargetAccess<'a>),
+}
+
+/// From the chain of `origin`: the last revision received at or before `time_ms`.
+pub fn revision_at(
     node: &Node,
     config: &Path,
+    origin: &Origin<'_>,
+    time_ms: i64,
+) -> Result<i64, Error> {
+    node::revision_at(node, config, origin, time_ms)
+}
+
+/// From the chain of `origin`: the keys under `prefix` at `revision` and their changes
+/// after it, through the chain's newest revision. Blocking; callable from inside an async
+/// runtime.
+pub fn prefix_history(
+    node: &Node,
+    config: &Path,
+    origin: &Origin<'_>,
     prefix: &[u8],
     revision: i64,
 ) -> Result<PrefixHistory, Error> {
@@ -35,7 +56,7 @@ pub fn local_prefix_history(
     // caller (undo) may be inside one.
     std::thread::scope(|scope| {
         scope
-            .spawn(|| node::prefix_history(node, config, prefix, revision))
+            .spawn(|| node::prefix_history(node, config, origin, prefix, revision))
             .join()
             .unwrap_or_else(|_| Err(Error::new("rebuilding the point from the chain panicked")))
     })

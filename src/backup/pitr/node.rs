@@ -15,7 +15,8 @@ use zone_pki::Error;
 use super::point::{format_time, OldKey, Point, PrefixHistory};
 use super::reach::{reach, stretches};
 use super::rebuild::{rebuild, Tools};
-use super::source::Source;
+use super::source::{open_target, Source};
+use super::Origin;
 use crate::backup::chain::{Kind, Verified};
 use crate::backup::local::LocalChain;
 use crate::cluster_api::{self, range::read_prefix};
@@ -27,14 +28,31 @@ struct Opened {
     links: Vec<Verified>,
 }
 
-fn open(node: &Node, config: &Path) -> Result<Opened, Error> {
+fn open(node: &Node, config: &Path, origin: &Origin<'_>) -> Result<Opened, Error> {
+    if let Origin::Target(access) = origin {
+        let (source, roots) = open_target(access)?;
+        let links = source
+            .links(&roots)
+            .map_err(|p| target_error(access.url, p))?;
+        if let Some(other) = links.iter().find(|v| v.link.zone != node.zone) {
+            return Err(target_error(
+                access.url,
+                format!(
+                    "holds the chain of zone {}, not of this node's zone {}",
+                    other.link.zone, node.zone
+                ),
+            ));
+        }
+        return Ok(Opened { source, links });
+    }
     if !node.state_dir.join("backup/chain/chain").is_dir() {
-        return Err(Error::new(format!(
-            "{} keeps no backup chain, and etcd no longer has that history (only the node that writes the chain keeps one)",
-            node.name
-        ))
-        .file(config)
-        .fix("run this on the node `zone-etcd backup status` names as the writer, or give --revision of a point etcd still has"));
+        return Err(chain_error(
+            config,
+            format!(
+                "{} keeps none (only a node whose backup run wrote the chain keeps one)",
+                node.name
+            ),
+        ));
     }
     let chain = LocalChain::open(&node.state_dir)?;
     let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
@@ -46,15 +64,59 @@ fn open(node: &Node, config: &Path) -> Result<Opened, Error> {
     Ok(Opened { source, links })
 }
 
+fn target_error(url: &str, problem: String) -> Error {
+    Error::new(format!("the backup target {url}: {problem}"))
+        .fix("check the target with `zone-etcd backup drill --from` it, with the same --ca and --identity")
+}
+
+/// What every problem of the node's own chain starts with.
+const LOCAL_CHAIN: &str = "the local backup chain: ";
+
+/// The problem of the node's own chain `error` is, if it is one.
+pub fn local_chain_problem(error: &Error) -> Option<&str> {
+    error.problem().strip_prefix(LOCAL_CHAIN)
+}
+
 fn chain_error(config: &Path, problem: String) -> Error {
-    Error::new(format!("the local backup chain: {problem}"))
+    Error::new(format!("{LOCAL_CHAIN}{problem}"))
         .file(config)
-        .fix("see `zone-etcd backup status`; a broken chain is whole again after the next full snapshot")
+        .fix(
+        "see `zone-etcd backup status`; a broken chain is whole again after the next full snapshot",
+    )
+}
+
+/// A private scratch directory for downloads and the scratch member, removed when
+/// dropped: under the node's `backup/` when it has one (a writer's), else its state.
+fn scratch_dir(node: &Node) -> Result<tempfile::TempDir, Error> {
+    let backup = node.state_dir.join("backup");
+    let under = if backup.is_dir() {
+        backup
+    } else {
+        node.state_dir.clone()
+    };
+    tempfile::Builder::new()
+        .prefix(".undo-")
+        .tempdir_in(&under)
+        .map_err(|e| Error::io("make a scratch directory in", &under, &e))
+}
+
+/// A problem of the chain `origin` names.
+fn origin_error(origin: &Origin<'_>, config: &Path, problem: String) -> Error {
+    match origin {
+        Origin::Local => chain_error(config, problem),
+        Origin::Target(access) => target_error(access.url, problem),
+    }
 }
 
 /// The last revision received at or before `time_ms`, from the chain's deltas.
-pub fn revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64, Error> {
-    let opened = open(node, config)?;
+pub fn revision_at(
+    node: &Node,
+    config: &Path,
+    origin: &Origin<'_>,
+    time_ms: i64,
+) -> Result<i64, Error> {
+    let opened = open(node, config, origin)?;
+    let chain_error = |config: &Path, p: String| origin_error(origin, config, p);
     let deltas: Vec<&Verified> = opened
         .links
         .iter()
@@ -92,7 +154,8 @@ pub fn revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64, Erro
             ),
         ));
     }
-    let work = node.state_dir.join("backup");
+    let scratch = scratch_dir(node)?;
+    let work = scratch.path();
     let mut answer = None;
     for v in &deltas {
         let l = &v.link;
@@ -106,7 +169,7 @@ pub fn revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64, Erro
         }
         let revisions = opened
             .source
-            .segment(v, &node.zone, &work)
+            .segment(v, &node.zone, work)
             .map_err(|p| chain_error(config, p))?;
         let received = revisions.iter().take_while(|r| r.time_ms <= time_ms).last();
         answer = Some((received.map_or(l.first_revision - 1, |r| r.revision), v));
@@ -138,20 +201,18 @@ pub fn revision_at(node: &Node, config: &Path, time_ms: i64) -> Result<i64, Erro
 pub fn prefix_history(
     node: &Node,
     config: &Path,
+    origin: &Origin<'_>,
     prefix: &[u8],
     revision: i64,
 ) -> Result<PrefixHistory, Error> {
-    let opened = open(node, config)?;
+    let opened = open(node, config, origin)?;
+    let chain_error = |config: &Path, p: String| origin_error(origin, config, p);
     let all = stretches(&opened.links);
     let stretch = reach(&all, &opened.links, Point::Revision(revision))
         .map_err(|p| chain_error(config, p))?;
     let etcd = crate::preflight::etcd::chosen_etcd(node, config, crate::etcd::Remember::No)?.0;
     let etcdutl = crate::etcd::etcdutl::etcdutl(node, config)?;
-    let under = node.state_dir.join("backup");
-    let work = tempfile::Builder::new()
-        .prefix(".undo-")
-        .tempdir_in(&under)
-        .map_err(|e| Error::io("make a scratch directory in", &under, &e))?;
+    let work = scratch_dir(node)?;
     let tools = Tools {
         etcd: &etcd,
         etcdutl: &etcdutl,

@@ -18,6 +18,36 @@ use crate::backup::segment::{self, Revision};
 use crate::backup::target::Target;
 use crate::backup::verify;
 
+/// How the owner reaches a target: its URL (with the S3 endpoint and region, for an
+/// `s3://` one), the owner's CA directory and age identity.
+#[derive(Clone, Copy)]
+pub struct TargetAccess<'a> {
+    pub url: &'a str,
+    pub endpoint: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub ca: &'a Path,
+    pub identity: &'a Path,
+}
+
+/// Opens a target with the owner's CA and identity: the source, and the roots its
+/// manifests are verified against (the CA directory's `trust.crt` during a rotation, else
+/// its `ca.crt`).
+pub fn open_target(access: &TargetAccess<'_>) -> Result<(Source, Vec<CertInfo>), zone_pki::Error> {
+    let ca_file = {
+        let trust = access.ca.join("trust.crt");
+        if trust.exists() {
+            trust
+        } else {
+            access.ca.join("ca.crt")
+        }
+    };
+    let roots = crate::config::trusted_roots(&zone_io::read_text(&ca_file)?)
+        .map_err(|e| e.file(&ca_file))?;
+    let identities = crypto::load_identities(access.identity)?;
+    let target = crate::backup::target::open_url(access.url, access.endpoint, access.region, None)?;
+    Ok((Source::Target { target, identities }, roots))
+}
+
 /// The most a delta segment may hold, decompressed.
 const MAX_SEGMENT_BYTES: u64 = crate::backup::segment::MAX_SEGMENT_BYTES;
 

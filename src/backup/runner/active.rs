@@ -22,6 +22,7 @@ use super::batch::Batch;
 use super::context::Context;
 use super::full::{self, FullSource};
 use super::retain::Pruner;
+use super::span::SpanRecorder;
 use super::writer::{now_ms, ChainWriter, FullReady, Head, LeaseGuard};
 use crate::backup::retention::Policy;
 use crate::backup::segment::{Event, EventKind, Revision};
@@ -181,9 +182,11 @@ async fn write(
         local: ctx.local.clone(),
         recipients: ctx.recipients.clone(),
     };
+    let mut span = SpanRecorder::new(&ctx.node_name);
     let continues = match &resumed {
         Some(r) => {
             writer.adopt(&r.stored, &r.link.link)?;
+            span.appended(&r.link.link);
             r.link.link.cluster_id == cluster_id
         }
         None => false,
@@ -193,7 +196,7 @@ async fn write(
         // deltas right after it.
         let full = full::take(&source).await?;
         writer.head.next_delta = full.revision + 1;
-        writer.append_full(full)?;
+        span.appended(&writer.append_full(full)?);
         ctx.bell.ring();
     }
     let mut pruner = Pruner::default();
@@ -204,10 +207,11 @@ async fn write(
         &source,
         lost,
         continues,
-        &mut pruner,
+        (&mut pruner, &mut span),
     )
     .await;
     pruner.finish().await;
+    span.finish().await;
     result
 }
 
@@ -218,7 +222,7 @@ async fn follow(
     source: &FullSource,
     lost: &mut watch::Receiver<bool>,
     full_now: bool,
-    pruner: &mut Pruner,
+    (pruner, span): (&mut Pruner, &mut SpanRecorder),
 ) -> Result<(), Error> {
     let mut batch = Batch::new(ctx.settings.delta_every, Instant::now());
     let mut next_full = if full_now {
@@ -243,6 +247,7 @@ async fn follow(
     let policy = Policy::of(&ctx.settings);
     loop {
         pruner.step(&ctx.local, policy, &ctx.orders).await;
+        span.step(client, &ctx.local);
         if full_task.is_none() && Instant::now() >= next_full {
             let src = FullSource {
                 endpoints: source.endpoints.clone(),
@@ -266,11 +271,11 @@ async fn follow(
                     // The watch fell behind etcd's compaction: record the gap, go on from
                     // the oldest revision kept, and take a full snapshot at once.
                     if !batch.is_empty() {
-                        cut(writer, &mut batch, ctx)?;
+                        cut(writer, &mut batch, ctx, span)?;
                     }
                     let kept = resp.compact_revision();
                     tracing::warn!("backup: revisions {}..{} were compacted before the watch saw them: recorded as a gap", writer.head.next_delta, kept - 1);
-                    writer.append_gap(kept - 1, now_ms())?;
+                    span.appended(&writer.append_gap(kept - 1, now_ms())?);
                     ctx.bell.ring();
                     watch_from = kept;
                     next_full = Instant::now();
@@ -303,14 +308,14 @@ async fn follow(
                 }
             },
             _ = tokio::time::sleep_until(batch.next_due().into()) => {
-                cut(writer, &mut batch, ctx)?;
+                cut(writer, &mut batch, ctx, span)?;
             }
             done = full_done => {
                 full_task = None;
                 next_full = Instant::now() + ctx.settings.full_every;
                 match done {
                     Ok(Ok(full)) => {
-                        writer.append_full(full)?;
+                        span.appended(&writer.append_full(full)?);
                         ctx.bell.ring();
                         pruner.soon();
                     }
@@ -320,14 +325,19 @@ async fn follow(
             }
         }
         if batch.due(Instant::now()) {
-            cut(writer, &mut batch, ctx)?;
+            cut(writer, &mut batch, ctx, span)?;
         }
     }
 }
 
-fn cut(writer: &mut ChainWriter, batch: &mut Batch, ctx: &Context) -> Result<(), Error> {
+fn cut(
+    writer: &mut ChainWriter,
+    batch: &mut Batch,
+    ctx: &Context,
+    span: &mut SpanRecorder,
+) -> Result<(), Error> {
     let revisions: Vec<Revision> = batch.cut(Instant::now());
-    writer.append_delta(&revisions, now_ms())?;
+    span.appended(&writer.append_delta(&revisions, now_ms())?);
     ctx.bell.ring();
     Ok(())
 }

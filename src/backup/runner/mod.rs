@@ -17,6 +17,7 @@ pub mod full;
 pub mod resume;
 pub mod retain;
 pub mod ship;
+pub mod span;
 pub mod writer;
 
 use std::path::Path;

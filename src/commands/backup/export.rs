@@ -16,14 +16,14 @@ use etcd_client::LeaseTimeToLiveOptions;
 use time::OffsetDateTime;
 use zone_pki::Error;
 
-use crate::backup::crypto;
+use crate::backup::coverage;
 use crate::backup::local::LocalChain;
 use crate::backup::pitr::reach::{reach, stretches};
 use crate::backup::pitr::rebuild::{rebuild, Rebuilt, Tools};
-use crate::backup::pitr::source::Source;
+use crate::backup::pitr::source::{open_target, Source, TargetAccess};
 use crate::backup::pitr::{format_time, parse_time, Point};
+use crate::backup::runner::active::active_writer;
 use crate::backup::scratch::REPLAY_LEASE_TTL;
-use crate::backup::target;
 use crate::cluster_api::{self, describe, within};
 use crate::commands::snapshot::{Place, Taken};
 use crate::config::node::Node;
@@ -54,7 +54,7 @@ struct Opened {
 pub fn run(export: &Export<'_>) -> Result<(), Error> {
     let point = parse_point(export)?;
     refuse_existing(export.out)?;
-    let opened = open(export)?;
+    let opened = open(export, point)?;
     let fail = |p: String| {
         let what = opened.source.describe();
         let prefix = format!("{what}: ");
@@ -68,7 +68,10 @@ pub fn run(export: &Export<'_>) -> Result<(), Error> {
         (None, None) => return Err(fail("holds no backup chain".into())),
     };
     let all = stretches(&links);
-    let stretch = reach(&all, &links, point).map_err(fail)?;
+    let stretch = reach(&all, &links, point).map_err(|p| match export.config {
+        Some(config) if export.from == "local" => local_refusal(config, export, point, p),
+        _ => fail(p),
+    })?;
     let place = Place::file(export.out)?;
     let work = tempfile::Builder::new()
         .prefix(".export-")
@@ -178,7 +181,63 @@ fn refuse_existing(out: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn open(export: &Export<'_>) -> Result<Opened, Error> {
+/// This node's own chain cannot give `point`: one line naming the node whose chain can
+/// (as its backup run recorded it), or the owner's command from a target.
+fn local_refusal(config: &Path, export: &Export<'_>, point: Point, reason: String) -> Error {
+    let Ok(node) = Node::load(config) else {
+        return Error::new(reason).file(config);
+    };
+    let (records, active) = crate::access::client_credentials(&node, config)
+        .and_then(|creds| {
+            let endpoints = crate::cluster::client_endpoints(&node.members);
+            cluster_api::runtime()?.block_on(async {
+                let client = within(cluster_api::connect_many(
+                    &endpoints,
+                    &creds,
+                    cluster_api::CALL_DEADLINE,
+                ))
+                .await
+                .map_err(Error::new)?;
+                let records = coverage::recorded(&client).await.map_err(Error::new)?;
+                let active = active_writer(&client).await.ok().flatten().map(|(n, _)| n);
+                Ok((records, active))
+            })
+        })
+        .unwrap_or_default();
+    let (what, asked) = match point {
+        Point::Revision(r) => (format!("revision {r}"), format!("--revision {r}")),
+        Point::Time(ms) => (
+            format_time(ms),
+            format!("--at {}", export.at.unwrap_or_default()),
+        ),
+    };
+    let target = node
+        .backup
+        .targets
+        .first()
+        .map_or("TARGET".to_string(), |t| match &t.endpoint {
+            Some(endpoint) => format!("{} --endpoint {endpoint}", t.url),
+            None => t.url.clone(),
+        });
+    let owners = format!(
+        "zone-etcd backup export --from {target} --ca CA_DIR --identity OWNER_KEY {asked} --out {}",
+        export.out.display()
+    );
+    Error::new(format!(
+        "{}'s own backup chain cannot give {what}: {reason}",
+        node.name
+    ))
+    .file(config)
+    .fix(coverage::elsewhere(
+        &node.name,
+        &records,
+        active.as_deref(),
+        point,
+        &owners,
+    ))
+}
+
+fn open(export: &Export<'_>, point: Point) -> Result<Opened, Error> {
     if export.from == "local" {
         let Some(config) = export.config else {
             return Err(Error::new(
@@ -188,12 +247,15 @@ fn open(export: &Export<'_>) -> Result<Opened, Error> {
         };
         let node = Node::load(config)?;
         if !node.state_dir.join("backup/chain/chain").is_dir() {
-            return Err(Error::new(format!(
-                "{} keeps no backup chain (only a node that wrote the chain does)",
-                node.name
-            ))
-            .file(config)
-            .fix("run it on the node `backup status` names as the writer, or export from a target with --ca and --identity"));
+            return Err(local_refusal(
+                config,
+                export,
+                point,
+                format!(
+                    "{} keeps none (only a node whose backup run wrote the chain keeps one)",
+                    node.name
+                ),
+            ));
         }
         let chain = LocalChain::open(&node.state_dir)?;
         let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
@@ -217,18 +279,13 @@ fn open(export: &Export<'_>) -> Result<Opened, Error> {
         .field("--ca")
         .fix("or --from local --config NODE_FILE on the node that writes the chain"));
     };
-    let ca_file = {
-        let trust = ca_dir.join("trust.crt");
-        if trust.exists() {
-            trust
-        } else {
-            ca_dir.join("ca.crt")
-        }
-    };
-    let roots = crate::config::trusted_roots(&zone_io::read_text(&ca_file)?)
-        .map_err(|e| e.file(&ca_file))?;
-    let identities = crypto::load_identities(identity)?;
-    let target = target::open_url(export.from, export.endpoint, export.region, None)?;
+    let (source, roots) = open_target(&TargetAccess {
+        url: export.from,
+        endpoint: export.endpoint,
+        region: export.region,
+        ca: ca_dir,
+        identity,
+    })?;
     let tool = |name: &str| {
         crate::etcd::find_tool(name, None, identity).map_err(|_| {
             Error::new(format!(
@@ -238,7 +295,7 @@ fn open(export: &Export<'_>) -> Result<Opened, Error> {
         })
     };
     Ok(Opened {
-        source: Source::Target { target, identities },
+        source,
         roots,
         zone: None,
         etcd: tool("etcd")?,

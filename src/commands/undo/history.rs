@@ -6,8 +6,9 @@
 //! - the keys now are read at one revision (every page of a long prefix at the first
 //!   page's revision), so they and NOW agree;
 //! - the keys at the point come from etcd's history while it still has the point, else
-//!   from the node's own backup chain ([`pitr::local_prefix_history`]); the changes after
-//!   what that covers come from a watch of the prefix from the next revision;
+//!   from a backup chain ([`pitr::prefix_history`]: the node's own, or a target read with
+//!   the owner's identity); the changes after what that covers come from a watch of the
+//!   prefix from the next revision;
 //! - the changes come from [`super::watch`], checked link by link before they join;
 //! - a point or watch start etcd has compacted, a point in the future or a cluster that
 //!   does not answer is an error, never a partial history;
@@ -20,7 +21,7 @@ use etcd_client::Client;
 use zone_pki::Error;
 
 use super::plan::NowKey;
-use crate::backup::pitr::{self, OldKey, PrefixHistory};
+use crate::backup::pitr::{self, OldKey, Origin, PrefixHistory};
 use crate::cluster_api::range::read_prefix as read_range;
 use crate::config::node::Node;
 
@@ -40,6 +41,7 @@ pub async fn read(
     client: &Client,
     node: &Node,
     config: &Path,
+    (origin, owners): (&Origin<'_>, &str),
     prefix: &[u8],
     point: i64,
 ) -> Result<Read, Error> {
@@ -85,17 +87,21 @@ pub async fn read(
             None,
         ),
         Err(Fail::Compacted) => {
-            let mut chain =
-                pitr::local_prefix_history(node, config, prefix, point).map_err(|e| {
-                    Error::new(format!(
-                        "etcd no longer holds revision {point} (compacted), and the node's backup chain does not give it: {}",
+            let mut chain = match pitr::prefix_history(node, config, origin, prefix, point) {
+                Ok(chain) => chain,
+                Err(e) if pitr::node_chain_problem(&e).is_some() => {
+                    let point = pitr::Point::Revision(point);
+                    return Err(super::elsewhere::refusal(client, node, config, point, e, owners).await);
+                }
+                Err(e) => {
+                    return Err(Error::new(format!(
+                        "etcd no longer holds revision {point} (compacted), and the backup chain does not give it: {}",
                         e.problem()
                     ))
                     .file(e.file_path().unwrap_or(config))
-                    .fix(e.fix_text().unwrap_or(
-                        "run undo on the node that writes the backup chain (backup status), or pick a later point",
-                    ))
-                })?;
+                    .fix(e.fix_text().unwrap_or("pick a later point")))
+                }
+            };
             let newest = chain.through;
             trim(&mut chain, revision);
             (chain, Some(newest))

@@ -20,6 +20,7 @@
 //! - [`apply`]: the guarded transactions.
 
 pub mod apply;
+mod elsewhere;
 pub mod history;
 pub mod plan;
 mod show;
@@ -29,7 +30,7 @@ use std::path::Path;
 
 use zone_pki::Error;
 
-use crate::backup::pitr;
+use crate::backup::pitr::{self, Origin, Point, TargetAccess};
 use crate::cluster_api;
 use crate::config::node::Node;
 use plan::{Action, Kind, Plan};
@@ -42,6 +43,9 @@ pub struct Undo<'a> {
     pub revision: Option<i64>,
     pub dry_run: bool,
     pub force: bool,
+    /// A target to take the old values from, with the owner's CA and identity (else the
+    /// node's own chain).
+    pub from: Option<TargetAccess<'a>>,
 }
 
 pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
@@ -62,17 +66,10 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         .field("--revision")
         .fix("give a revision the zone has passed, or a time (--at)"));
     }
-    let node = Node::load(config)?;
-    let point = match (undo.revision, undo.at) {
-        (Some(revision), _) => revision,
+    let asked = match (undo.revision, undo.at) {
+        (Some(revision), _) => Point::Revision(revision),
         (None, Some(at)) => {
-            let ms = pitr::parse_time(at).map_err(|e| Error::new(e).file(config).field("--at"))?;
-            let revision = pitr::local_revision_at(&node, config, ms)?;
-            println!(
-                "the point: revision {revision}, the last the node's backup chain received at or before {}",
-                pitr::format_time(ms)
-            );
-            revision
+            Point::Time(pitr::parse_time(at).map_err(|e| Error::new(e).file(config).field("--at"))?)
         }
         (None, None) => {
             return Err(Error::new("no point to go back to")
@@ -80,6 +77,24 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
                 .fix("give --revision REV or --at TIME"))
         }
     };
+    let node = Node::load(config)?;
+    let origin = match undo.from {
+        Some(access) => Origin::Target(access),
+        None => Origin::Local,
+    };
+    let chain = match &origin {
+        Origin::Local => "the node's backup chain".to_string(),
+        Origin::Target(access) => format!("the backup target {}", access.url),
+    };
+    let owners = elsewhere::owners_command(
+        &node,
+        config,
+        undo.prefix,
+        &match (undo.revision, undo.at) {
+            (Some(revision), _) => format!("--revision {revision}"),
+            (None, at) => format!("--at {}", at.unwrap_or_default()),
+        },
+    );
     let prefix = undo.prefix.as_bytes();
     let creds = crate::access::client_credentials(&node, config)?;
     let runtime = cluster_api::runtime()?;
@@ -92,10 +107,26 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         ))
         .await
         .map_err(|reason| crate::access::unreachable(&[(endpoints.join(","), reason)], config))?;
-        let read = history::read(&client, &node, config, prefix, point).await?;
+        let point = match asked {
+            Point::Revision(revision) => revision,
+            Point::Time(ms) => {
+                let revision = match pitr::revision_at(&node, config, &origin, ms) {
+                    Ok(revision) => revision,
+                    Err(e) => {
+                        return Err(elsewhere::refusal(&client, &node, config, asked, e, &owners).await)
+                    }
+                };
+                println!(
+                    "the point: revision {revision}, the last {chain} received at or before {}",
+                    pitr::format_time(ms)
+                );
+                revision
+            }
+        };
+        let read = history::read(&client, &node, config, (&origin, &owners), prefix, point).await?;
         if let Some(newest) = read.from_chain {
             println!(
-                "etcd no longer holds revision {point}: the keys then come from the node's backup chain (through revision {newest}), the changes since from etcd"
+                "etcd no longer holds revision {point}: the keys then come from {chain} (through revision {newest}), the changes since from etcd"
             );
         }
         let plan = plan::plan(prefix, &read.history, &read.now, undo.force).map_err(|e| {

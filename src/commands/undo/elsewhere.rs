@@ -1,0 +1,75 @@
+//! When this node's own backup chain cannot give the point: one line naming the node whose
+//! chain can (each writer's `backup run` records its chain's span, see
+//! [`crate::backup::coverage`]), or that none can, with the owner's command that can (the
+//! same undo with `--from` a target, the owner's CA and identity).
+//!
+//! Invariants: only a problem of the local chain itself (none kept, a point before its
+//! oldest or after its newest change, a gap) is turned into this refusal, never a problem
+//! of the cluster or the machine; the records are a hint (the node named checks its own
+//! chain again), and a cluster that does not give them leaves the owner's command alone.
+
+use std::path::Path;
+
+use etcd_client::Client;
+use zone_pki::Error;
+
+use crate::backup::coverage;
+use crate::backup::pitr::{format_time, node_chain_problem, Point};
+use crate::backup::runner::active::active_writer;
+use crate::config::node::Node;
+
+/// What the owner runs instead: this undo, from the zone's first target with the owner's
+/// CA and identity.
+pub fn owners_command(node: &Node, config: &Path, prefix: &str, point: &str) -> String {
+    let target = match node.backup.targets.first() {
+        Some(t) => match &t.endpoint {
+            Some(endpoint) => format!("{} --endpoint {endpoint}", t.url),
+            None => t.url.clone(),
+        },
+        None => "TARGET".to_string(),
+    };
+    format!(
+        "zone-etcd undo --config {} --prefix {prefix} {point} --from {target} --ca CA_DIR --identity OWNER_KEY",
+        config.display()
+    )
+}
+
+/// `problem` of the node's own chain, as the one line that says who can give `point`;
+/// any other problem unchanged.
+pub async fn refusal(
+    client: &Client,
+    node: &Node,
+    config: &Path,
+    point: Point,
+    problem: Error,
+    owners: &str,
+) -> Error {
+    let Some(reason) = node_chain_problem(&problem) else {
+        return problem;
+    };
+    let records = coverage::recorded(client).await.unwrap_or_default();
+    let active = active_writer(client)
+        .await
+        .ok()
+        .flatten()
+        .map(|(node, _)| node);
+    let problem = match point {
+        Point::Revision(r) => format!(
+            "etcd no longer holds revision {r}, and {}'s own backup chain cannot give it: {reason}",
+            node.name
+        ),
+        // A time names a revision only through a chain's record of when each arrived.
+        Point::Time(ms) => format!(
+            "{}'s own backup chain cannot tell which revision {} names: {reason}",
+            node.name,
+            format_time(ms)
+        ),
+    };
+    Error::new(problem).file(config).fix(coverage::elsewhere(
+        &node.name,
+        &records,
+        active.as_deref(),
+        point,
+        owners,
+    ))
+}

@@ -426,12 +426,19 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
+    if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
+    // A literal that starts with a placeholder (a name, an address) would otherwise take
+    // any sentence before it: the value there is one word.
+    let one_word = |value: &str| first.is_empty() && value.contains(' ');
+    if parts.len() == 2 {
+        return !one_word(rest);
+    }
+    for (i, part) in parts[1..parts.len() - 1].iter().enumerate() {
         match rest.find(part) {
+            Some(at) if i == 0 && one_word(&rest[..at]) => return false,
             Some(at) => rest = &rest[at + part.len()..],
             None => return false,
         }
@@ -481,15 +488,27 @@ fn quoted_refusals() -> Vec<(PathBuf, String)> {
 }
 
 /// Whether one of the launcher's literals, its placeholders standing for anything (the
-/// guide's `[..]` included), is `part`; a problem may have the file and field before it.
+/// guide's `[..]` included), is `part`; a problem may have the file and the field before
+/// it (`FILE: FIELD: problem`), which the launcher adds.
 fn spelled_by_launcher(literals: &[String], part: &str, is_fix: bool) -> bool {
+    let mut candidates = vec![part];
+    if !is_fix {
+        let mut rest = part;
+        for _ in 0..2 {
+            // A file is a path, a field a few words (`etcd #2 peer_port`): never a sentence.
+            match rest.split_once(": ") {
+                Some((head, after)) if head.split(' ').count() <= 3 && !head.contains(',') => {
+                    rest = after;
+                    candidates.push(rest);
+                }
+                _ => break,
+            }
+        }
+    }
     literals
         .iter()
         .filter(|literal| literal.replace("[..]", "").len() >= 20)
-        .any(|literal| {
-            glob_matches(literal, part)
-                || (!is_fix && glob_matches(&format!("[..]{literal}"), part))
-        })
+        .any(|literal| candidates.iter().any(|c| glob_matches(literal, c)))
 }
 
 #[test]

@@ -157,7 +157,7 @@ chain "revocation|revocation|" \
 chain "etcd-releases|zone_cluster|a_zone_on_etcd_ --test-threads=7" \
     "etcd-versions|versions|--test-threads=5" "ca-rotation|ca_rotation|"
 # The tests of the installed package run last, once the package is built.
-for name in package systemd; do
+for name in package systemd quickstart; do
     bin=$(test_binary "$name")
     [ -x "$bin" ] || { echo "test.sh: no $name test binary" >&2; exit 1; }
     list_tests "$bin" >>"$skip_file"
@@ -179,8 +179,8 @@ cargo test --workspace --locked --no-fail-fast -- --exact "${skips[@]}" || statu
 echo "== scripts/package.sh (beside the rest) $(at)"
 wait "$package_pid" || status=$?
 cat "$package_log"
-echo "== the installed package: tests/package.rs and tests/systemd.rs $(at)"
-cargo test --locked --no-fail-fast --test package --test systemd || status=$?
+echo "== the installed package: tests/package.rs, tests/systemd.rs and tests/quickstart.rs $(at)"
+cargo test --locked --no-fail-fast --test package --test systemd --test quickstart || status=$?
 for pid in "${chains[@]}"; do
     wait "$pid" || status=$?
 done

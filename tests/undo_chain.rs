@@ -217,6 +217,26 @@ fn undo_after_compaction_takes_old_values_from_the_chain() {
     }
     assert!(stdout.contains("set back app/b/02"), "{stdout}");
 
+    // backup export --from local on that member: the same, naming the writer.
+    let out = z
+        .command()
+        .args(["backup", "export", "--from", "local", "--at", &at, "--out"])
+        .arg(z.zone.path("export-from-node2.db"))
+        .arg("--config")
+        .arg(z.zone.config(1))
+        .output()
+        .unwrap();
+    let (ok, stdout, stderr) = common::outcome(out);
+    assert!(!ok, "node 2 keeps no chain: {stdout}");
+    assert!(
+        stderr.trim().lines().count() == 1
+            && stderr.contains("own backup chain cannot give")
+            && stderr.contains(&format!("run this on {writer_node}, the active backup writer"))
+            && stderr.contains("zone-etcd backup export --from s3://"),
+        "{stderr}"
+    );
+    assert!(!z.zone.path("export-from-node2.db").exists(), "nothing written");
+
     // The same for a revision etcd compacted away.
     let out = z
         .command()

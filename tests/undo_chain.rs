@@ -231,11 +231,16 @@ fn undo_after_compaction_takes_old_values_from_the_chain() {
     assert!(
         stderr.trim().lines().count() == 1
             && stderr.contains("own backup chain cannot give")
-            && stderr.contains(&format!("run this on {writer_node}, the active backup writer"))
+            && stderr.contains(&format!(
+                "run this on {writer_node}, the active backup writer"
+            ))
             && stderr.contains("zone-etcd backup export --from s3://"),
         "{stderr}"
     );
-    assert!(!z.zone.path("export-from-node2.db").exists(), "nothing written");
+    assert!(
+        !z.zone.path("export-from-node2.db").exists(),
+        "nothing written"
+    );
 
     // The same for a revision etcd compacted away.
     let out = z

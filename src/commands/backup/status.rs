@@ -73,14 +73,32 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
         CheckFormat::Prometheus => render_metrics(&report, &node.name, now),
     };
     emit(&text, out)?;
-    match report.problems.len() {
+    // Each problem, with its own fix, is in the report; the line says where to read them
+    // (repeating them here would put two fixes in one line).
+    let listed = match (format, out) {
+        (CheckFormat::Text, None) => "see the list above, each with its fix; the guide: Backups".to_string(),
+        (CheckFormat::Json, None) => "the JSON above has each problem with its fix; the guide: Backups".to_string(),
+        (_, Some(out)) => format!("see the problems in {}, each with its fix; the guide: Backups", out.display()),
+        (_, None) => format!(
+            "zone-etcd backup status --config {} lists each problem with its fix; the guide: Backups",
+            config.display()
+        ),
+    };
+    // The problems without their fixes: one line has one fix.
+    let problems: Vec<&str> = report
+        .problems
+        .iter()
+        .map(|p| p.split(" (fix: ").next().unwrap_or(p))
+        .collect();
+    match problems.len() {
         0 => Ok(()),
         n => Err(Error::new(format!(
             "{n} backup problem{} found: {}",
             if n == 1 { "" } else { "s" },
-            report.problems.join("; ")
+            problems.join("; ")
         ))
-        .fix("see `zone-etcd backup status` and the guide: Backups")),
+        .file(config)
+        .fix(listed)),
     }
 }
 

@@ -55,7 +55,7 @@ pub async fn refusal(
         .map(|(node, _)| node);
     let problem = match point {
         Point::Revision(r) => format!(
-            "etcd no longer holds revision {r}, and {}'s own backup chain cannot give it: {reason}",
+            "etcd no longer holds revision {r} (compacted), and {}'s own backup chain cannot give it: {reason}",
             node.name
         ),
         // A time names a revision only through a chain's record of when each arrived.

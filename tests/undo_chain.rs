@@ -260,7 +260,9 @@ fn undo_after_compaction_takes_old_values_from_the_chain() {
     assert!(!ok, "node 2 keeps no chain: {stdout}");
     assert!(
         stderr.trim().lines().count() == 1
-            && stderr.contains(&format!("etcd no longer holds revision {seeded} (compacted), and"))
+            && stderr.contains(&format!(
+                "etcd no longer holds revision {seeded} (compacted), and"
+            ))
             && stderr.contains(&format!(
                 "run this on {writer_node}, the active backup writer"
             )),

@@ -131,6 +131,14 @@ pub fn wait_until_free(node: &Node, member: &Member, config: &Path) -> Result<()
         match decide(&wanted, &listening, &data_dir, &on_data_dir) {
             Decision::Free => return Ok(()),
             Decision::Held { addr, holder } => {
+                // The socket table is read before the processes: a listener whose holder
+                // was not found may be one whose process exited in between (this member's
+                // previous etcd, as it ends). It is held only if the address still does
+                // not bind; else look again (until the deadline: then it is refused).
+                if holder.is_none() && bindable(addr) && Instant::now() < deadline {
+                    std::thread::sleep(POLL);
+                    continue;
+                }
                 return Err(held_error(addr, holder.as_ref(), config));
             }
             Decision::Wait(processes) => {

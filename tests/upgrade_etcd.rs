@@ -287,12 +287,19 @@ fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
     assert!(common::one_error_line(&err).contains("--to"), "{err}");
     assert!(zone.status(0).1["etcd_target"].is_null());
 
-    // The one action: up to 3.7.2.
+    // The one action: up to 3.7.2. Each member's release is taken before it, as the first
+    // step of its path: a member may move before the first look after the command.
+    let mut seen: BTreeMap<String, Vec<String>> = releases(&zone)
+        .expect("the zone answers before the upgrade")
+        .0
+        .into_iter()
+        .map(|(name, (version, _))| (name, vec![version]))
+        .collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
     let (ok, out, err) = run(&["upgrade-etcd", "--config", config, "--to", "3.7.2"]);
     assert!(ok, "{err}");
     assert!(out.contains("now 3.7.2"), "{out}");
     assert_eq!(zone.status(0).1["etcd_target"], "3.7.2");
-    let mut seen = BTreeMap::new();
     let up = ["3.5.30", "3.5.34", "3.6.15", "3.7.2"];
     let started = Instant::now();
     follow(
@@ -336,11 +343,17 @@ fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
     );
     assert_eq!(zone.status(0).1["etcd_target"], "3.7.2");
 
-    // The same action, one minor version down: etcd's downgrade, then each member.
+    // The same action, one minor version down: etcd's downgrade, then each member (each
+    // member's release taken before it, as above).
+    let mut down: BTreeMap<String, Vec<String>> = releases(&zone)
+        .expect("the zone answers before the downgrade")
+        .0
+        .into_iter()
+        .map(|(name, (version, _))| (name, vec![version]))
+        .collect();
     let (ok, out, err) = run(&["upgrade-etcd", "--config", config, "--to", "3.6.15"]);
     assert!(ok, "{err}");
     assert!(out.contains("downgrade to 3.6 enabled"), "{out}");
-    let mut down = BTreeMap::new();
     let started = Instant::now();
     follow(
         &zone,

@@ -607,7 +607,8 @@ fn status_shape(line: &str) -> String {
             "<storage version>".to_string()
         } else if token == "*" {
             continue;
-        } else if bare.len() == 16 && bare.chars().all(|c| c.is_ascii_hexdigit()) {
+        } else if (8..=16).contains(&bare.len()) && bare.chars().all(|c| c.is_ascii_hexdigit()) {
+            // A member or cluster ID: hex, without leading zeros.
             "<id>".to_string()
         } else if !bare.is_empty() && bare.parse::<f64>().is_ok() && bare.contains('.') {
             "<n>".to_string()

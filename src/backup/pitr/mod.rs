@@ -16,20 +16,12 @@ pub mod rebuild;
 pub mod source;
 
 pub use point::{format_time, parse_time, OldKey, Point, PrefixHistory};
-pub use source::TargetAccess;
+pub use source::{Origin, TargetAccess};
 
 /// The problem of the node's own chain `error` is (none kept, the point out of its
 /// reach), if it is one.
 pub fn node_chain_problem(error: &Error) -> Option<&str> {
     node::local_chain_problem(error)
-}
-
-/// Where a node reads a point's history from.
-pub enum Origin<'a> {
-    /// Its own chain: the plain copies only the node that wrote the chain keeps.
-    Local,
-    /// A target, read with the owner's CA and identity, from any node.
-    Target(TargetAccess<'a>),
 }
 
 /// From the chain of `origin`: the last revision received at or before `time_ms`.

@@ -18,6 +18,14 @@ use crate::backup::segment::{self, Revision};
 use crate::backup::target::Target;
 use crate::backup::verify;
 
+/// Where a node reads a point's history from.
+pub enum Origin<'a> {
+    /// Its own chain: the plain copies only the node that wrote the chain keeps.
+    Local,
+    /// A target, read with the owner's CA and identity, from any node.
+    Target(TargetAccess<'a>),
+}
+
 /// How the owner reaches a target: its URL (with the S3 endpoint and region, for an
 /// `s3://` one), the owner's CA directory and age identity.
 #[derive(Clone, Copy)]

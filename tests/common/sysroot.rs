@@ -139,10 +139,24 @@ impl Machine {
     /// Boots systemd over an overlay of `/` with `deb` installed, and waits until it is
     /// running (every unit of basic.target up). Panics, with systemd's output, otherwise.
     pub fn boot(deb: &Path) -> Machine {
+        Machine::boot_sharing(deb, None)
+    }
+
+    /// [`Machine::boot`], with `share`'s first directory (of this machine) mounted at its
+    /// second path inside, as a network share would be: what one machine writes there the
+    /// others see.
+    pub fn boot_sharing(deb: &Path, share: Option<(&Path, &str)>) -> Machine {
         let base = base();
         let log = base.path().with_extension("log");
         let console = fs::File::create(&log).unwrap();
-        let enter = Command::new("bash")
+        let mut enter = Command::new("bash");
+        if let Some((from, to)) = share {
+            enter.env(
+                "ZONE_ETCD_SYSROOT_SHARE",
+                format!("{}:{to}", from.display()),
+            );
+        }
+        let enter = enter
             .arg(enter_script())
             .arg(base.path())
             .arg(deb)

@@ -45,6 +45,12 @@ pub fn run(config: &Path) -> Result<(), Error> {
             zone: ctx.zone.clone(),
             roots: ctx.roots.clone(),
             orders: ctx.orders.clone(),
+            others: ctx
+                .targets
+                .iter()
+                .filter(|other| !Arc::ptr_eq(other, target))
+                .cloned()
+                .collect(),
         };
         std::thread::Builder::new()
             .name(format!("ship {}", target.url()))

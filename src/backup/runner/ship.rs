@@ -24,6 +24,7 @@ use zone_pki::CertInfo;
 
 use super::retain::{self, Orders};
 use super::writer::LeaseGuard;
+use crate::backup::chain::Link;
 use crate::backup::local::{LocalChain, MAX_MANIFEST_BYTES};
 use crate::backup::manifest::body_unverified;
 use crate::backup::prune::Links;
@@ -72,6 +73,10 @@ pub struct Shipper {
     pub zone: String,
     pub roots: Vec<CertInfo>,
     pub orders: Arc<Orders>,
+    /// The zone's other targets: an object of a link adopted from them (the last writer
+    /// shipped it there, not here) is copied from one that has it, checked against its
+    /// link, instead of this target waiting for ever.
+    pub others: Vec<Arc<dyn Target>>,
 }
 
 impl Shipper {
@@ -169,18 +174,24 @@ impl Shipper {
                         present.insert(name.clone());
                         continue;
                     }
-                    return Err(format!(
-                        "{object} is on another target only; {name} and the links after it wait"
-                    ));
+                    if !self.guard.holds() {
+                        return Err(NOT_WRITER.into());
+                    }
+                    if !self.copy_from_others(object, &link)? {
+                        return Err(format!(
+                            "{object} is on another target only, which does not give it now; {name} and the links after it wait"
+                        ));
+                    }
+                } else {
+                    // Not the writer: no manifest would ever name this object, so uploading
+                    // it again at every retry (a full snapshot is GiBs) only wastes the link.
+                    if !self.guard.holds() {
+                        return Err(NOT_WRITER.into());
+                    }
+                    self.target
+                        .put_file(object, &path)
+                        .map_err(|e| e.to_string())?;
                 }
-                // Not the writer: no manifest would ever name this object, so uploading
-                // it again at every retry (a full snapshot is GiBs) only wastes the link.
-                if !self.guard.holds() {
-                    return Err(NOT_WRITER.into());
-                }
-                self.target
-                    .put_file(object, &path)
-                    .map_err(|e| e.to_string())?;
             }
             if !self.guard.holds() {
                 return Err(NOT_WRITER.into());
@@ -192,6 +203,38 @@ impl Shipper {
             links.learn(name, &link);
         }
         Ok(())
+    }
+}
+
+impl Shipper {
+    /// Copies `object` of `link` from another target that has it, with the size and
+    /// SHA-256 its link names, to this one; `false` when none gives it.
+    fn copy_from_others(&self, object: &str, link: &Link) -> Result<bool, String> {
+        for other in &self.others {
+            let tmp = self.local.temporary("").map_err(|e| e.to_string())?;
+            match other.get_to_file(object, tmp.path()) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => continue,
+            }
+            let (size, sha) = zone_io::sha256_file(tmp.path()).map_err(|e| e.to_string())?;
+            if size != link.object_size || crate::snapshot::hex(&sha) != link.object_sha256 {
+                tracing::warn!(
+                    "backup target {}: {object} is not the object its link names; not copied",
+                    other.url()
+                );
+                continue;
+            }
+            self.target
+                .put_file(object, tmp.path())
+                .map_err(|e| e.to_string())?;
+            tracing::info!(
+                "backup target {}: {object} copied from {} (the last writer shipped it there only)",
+                self.target.url(),
+                other.url()
+            );
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 
@@ -284,6 +327,7 @@ mod tests {
             zone: "z".into(),
             roots: Vec::new(),
             orders: Arc::new(Orders::default()),
+            others: Vec::new(),
         };
         let mut links = Links::default();
         let mut present = None;

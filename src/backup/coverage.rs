@@ -136,6 +136,18 @@ pub async fn recorded(client: &Client) -> Result<Vec<Coverage>, String> {
         .collect())
 }
 
+/// The zone's first target as the owner's `--from` names it (with `--endpoint` for an
+/// S3 store), for the owner's command in a refusal.
+pub fn owners_from(settings: &super::settings::BackupSettings) -> String {
+    match settings.targets.first() {
+        Some(t) => match &t.endpoint {
+            Some(endpoint) => format!("{} --endpoint {endpoint}", t.url),
+            None => t.url.clone(),
+        },
+        None => "TARGET".to_string(),
+    }
+}
+
 /// What to do when `this` node's own chain cannot reach `point`: run it on a node whose
 /// recorded chain reaches it, else with the owner's identity from a target. The `active`
 /// writer's chain reaches up to now, whatever its last record says.

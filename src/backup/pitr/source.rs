@@ -41,19 +41,22 @@ pub struct TargetAccess<'a> {
 /// manifests are verified against (the CA directory's `trust.crt` during a rotation, else
 /// its `ca.crt`).
 pub fn open_target(access: &TargetAccess<'_>) -> Result<(Source, Vec<CertInfo>), zone_pki::Error> {
-    let ca_file = {
-        let trust = access.ca.join("trust.crt");
-        if trust.exists() {
-            trust
-        } else {
-            access.ca.join("ca.crt")
-        }
-    };
-    let roots = crate::config::trusted_roots(&zone_io::read_text(&ca_file)?)
-        .map_err(|e| e.file(&ca_file))?;
+    let roots = owner_roots(access.ca)?;
     let identities = crypto::load_identities(access.identity)?;
     let target = crate::backup::target::open_url(access.url, access.endpoint, access.region, None)?;
     Ok((Source::Target { target, identities }, roots))
+}
+
+/// The roots the owner's CA directory trusts: its `trust.crt` during a CA rotation, else
+/// its `ca.crt`.
+pub fn owner_roots(ca_dir: &Path) -> Result<Vec<CertInfo>, zone_pki::Error> {
+    let trust = ca_dir.join("trust.crt");
+    let ca_file = if trust.exists() {
+        trust
+    } else {
+        ca_dir.join("ca.crt")
+    };
+    crate::config::trusted_roots(&zone_io::read_text(&ca_file)?).map_err(|e| e.file(&ca_file))
 }
 
 /// The most a delta segment may hold, decompressed.

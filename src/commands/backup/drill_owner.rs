@@ -26,16 +26,7 @@ pub struct Owner<'a> {
 }
 
 pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
-    let ca_file = {
-        let trust = owner.ca_dir.join("trust.crt");
-        if trust.exists() {
-            trust
-        } else {
-            owner.ca_dir.join("ca.crt")
-        }
-    };
-    let roots = crate::config::trusted_roots(&zone_io::read_text(&ca_file)?)
-        .map_err(|e| e.file(&ca_file))?;
+    let roots = crate::backup::pitr::source::owner_roots(owner.ca_dir)?;
     let identities = crypto::load_identities(owner.identity)?;
     let target = target::open_url(owner.from, owner.endpoint, owner.region, None)?;
     // Where the tools and scratch files live on the owner's machine.

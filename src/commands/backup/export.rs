@@ -211,14 +211,7 @@ fn local_refusal(config: &Path, export: &Export<'_>, point: Point, reason: Strin
             format!("--at {}", export.at.unwrap_or_default()),
         ),
     };
-    let target = node
-        .backup
-        .targets
-        .first()
-        .map_or("TARGET".to_string(), |t| match &t.endpoint {
-            Some(endpoint) => format!("{} --endpoint {endpoint}", t.url),
-            None => t.url.clone(),
-        });
+    let target = coverage::owners_from(&node.backup);
     let owners = format!(
         "zone-etcd backup export --from {target} --ca CA_DIR --identity OWNER_KEY {asked} --out {}",
         export.out.display()

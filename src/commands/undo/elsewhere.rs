@@ -21,13 +21,7 @@ use crate::config::node::Node;
 /// What the owner runs instead: this undo, from the zone's first target with the owner's
 /// CA and identity.
 pub fn owners_command(node: &Node, config: &Path, prefix: &str, point: &str) -> String {
-    let target = match node.backup.targets.first() {
-        Some(t) => match &t.endpoint {
-            Some(endpoint) => format!("{} --endpoint {endpoint}", t.url),
-            None => t.url.clone(),
-        },
-        None => "TARGET".to_string(),
-    };
+    let target = coverage::owners_from(&node.backup);
     format!(
         "zone-etcd undo --config {} --prefix {prefix} {point} --from {target} --ca CA_DIR --identity OWNER_KEY",
         config.display()

@@ -137,6 +137,13 @@ impl WriteLoad {
                         let mut errors = Vec::new();
                         for addr in &route {
                             outcome = put_revision(addr, &ca, &identity, &key);
+                            if outcome.as_ref().is_err_and(|e| was_cut(e)) {
+                                // A member that cut the connection (a revocation cuts
+                                // every old client connection once, by design) is
+                                // reconnected to once, as every etcd client does.
+                                errors.push(format!("{addr}: {}", outcome.clone().unwrap_err()));
+                                outcome = put_revision(addr, &ca, &identity, &key);
+                            }
                             match &outcome {
                                 Ok(_) => break,
                                 Err(e) => errors.push(format!("{addr}: {e}")),
@@ -206,6 +213,12 @@ pub fn put(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<(), 
 
 /// One put through etcd's gateway; Ok(the revision its header names, 0 if none) only when
 /// etcd answered 200.
+/// True for a request whose connection the member reset (`ss -K`, a revocation's cut):
+/// the error text of ECONNRESET as `https_request` reports it.
+fn was_cut(error: &str) -> bool {
+    error.contains(&std::io::Error::from_raw_os_error(nix::libc::ECONNRESET).to_string())
+}
+
 pub fn put_revision(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, String> {
     let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(key), b64("v"));
     match https_request(addr, ca, Some(identity), "POST", "/v3/kv/put", &body) {

@@ -21,6 +21,37 @@ pub struct Machine {
     pub address: String,
 }
 
+/// Where a link goes: a namespace this `Net` named, or the namespace of a process.
+enum Target<'a> {
+    Named(&'a str),
+    Process(u32),
+}
+
+impl Target<'_> {
+    /// What `ip link ... netns` takes for it.
+    fn netns(&self) -> String {
+        match self {
+            Target::Named(ns) => ns.to_string(),
+            Target::Process(pid) => pid.to_string(),
+        }
+    }
+
+    /// Runs `program args` inside it.
+    fn run(&self, program: &str, args: &[&str]) {
+        let mut full = match self {
+            Target::Named(ns) => vec!["netns".to_string(), "exec".into(), ns.to_string()],
+            Target::Process(pid) => vec![format!("--net=/proc/{pid}/ns/net")],
+        };
+        full.push(program.into());
+        full.extend(args.iter().map(|a| a.to_string()));
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        match self {
+            Target::Named(_) => must("ip", &full),
+            Target::Process(_) => must("nsenter", &full),
+        }
+    }
+}
+
 pub struct Net {
     tag: String,
     switch: String,
@@ -73,37 +104,10 @@ impl Net {
     /// Adds machine `n` at `address` (a 198.18.0.0/16 address) with a hosts file mapping
     /// each (name, address) of `hosts`.
     pub fn machine(&mut self, n: usize, address: &str, hosts: &[(String, String)]) -> Machine {
-        assert!(
-            address.starts_with("198.18."),
-            "test addresses stay in 198.18.0.0/15"
-        );
         let ns = format!("ze{}-{n}", self.tag);
         must("ip", &["netns", "add", &ns]);
         self.namespaces.push(ns.clone());
-        let (inner, outer) = (format!("ze{}i{n}", self.tag), format!("ze{}o{n}", self.tag));
-        must(
-            "ip",
-            &[
-                "link",
-                "add",
-                &inner,
-                "netns",
-                &ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &outer,
-                "netns",
-                &self.switch,
-            ],
-        );
-        self.run_in(
-            &self.switch,
-            "ip",
-            &["link", "set", &outer, "master", "br0", "up"],
-        );
-        self.address(&ns, &inner, &format!("{address}/16"));
+        self.plug(n, &Target::Named(&ns), address);
         write_hosts(&ns, hosts);
         Machine {
             ns,
@@ -115,12 +119,18 @@ impl Net {
     /// sysroot.rs) to the switch as machine `n`, at `address` (198.18.0.0/16). Its link goes
     /// with its namespace.
     pub fn attach(&mut self, n: usize, pid: u32, address: &str) {
+        self.plug(n, &Target::Process(pid), address);
+    }
+
+    /// A veth link from the switch's bridge into `target` as machine `n`, its inner end
+    /// at `address`/16, up with the target's loopback.
+    fn plug(&self, n: usize, target: &Target, address: &str) {
         assert!(
             address.starts_with("198.18."),
             "test addresses stay in 198.18.0.0/15"
         );
         let (inner, outer) = (format!("ze{}i{n}", self.tag), format!("ze{}o{n}", self.tag));
-        let pid = pid.to_string();
+        let netns = target.netns();
         must(
             "ip",
             &[
@@ -128,7 +138,7 @@ impl Net {
                 "add",
                 &inner,
                 "netns",
-                &pid,
+                &netns,
                 "type",
                 "veth",
                 "peer",
@@ -143,17 +153,7 @@ impl Net {
             "ip",
             &["link", "set", &outer, "master", "br0", "up"],
         );
-        let net = format!("--net=/proc/{pid}/ns/net");
-        let cidr = format!("{address}/16");
-        for args in [
-            vec!["addr", "add", cidr.as_str(), "dev", inner.as_str()],
-            vec!["link", "set", inner.as_str(), "up"],
-            vec!["link", "set", "lo", "up"],
-        ] {
-            let mut full = vec![net.as_str(), "ip"];
-            full.extend(args);
-            must("nsenter", &full);
-        }
+        address_link(target, &inner, &format!("{address}/16"));
     }
 
     /// A home behind a router: the router's WAN side on the switch at `wan` (its public
@@ -221,7 +221,7 @@ impl Net {
                 "MASQUERADE",
             ],
         );
-        self.address(&home_ns, &home_if, &format!("{address}/24"));
+        address_link(&Target::Named(&home_ns), &home_if, &format!("{address}/24"));
         self.run_in(
             &home_ns,
             "ip",
@@ -235,13 +235,6 @@ impl Net {
                 address,
             },
         )
-    }
-
-    /// Gives `link` in `ns` the address `cidr` and brings it and loopback up.
-    fn address(&self, ns: &str, link: &str, cidr: &str) {
-        self.run_in(ns, "ip", &["addr", "add", cidr, "dev", link]);
-        self.run_in(ns, "ip", &["link", "set", link, "up"]);
-        self.run_in(ns, "ip", &["link", "set", "lo", "up"]);
     }
 
     /// Appends `rule` (chain first) to the nat table of namespace `ns`.
@@ -322,6 +315,13 @@ impl Net {
     pub fn heal(&self, machine: &Machine) {
         self.run_in(&machine.ns, "iptables", &["-F"]);
     }
+}
+
+/// Gives `link` in `target` the address `cidr` and brings it and loopback up.
+fn address_link(target: &Target, link: &str, cidr: &str) {
+    target.run("ip", &["addr", "add", cidr, "dev", link]);
+    target.run("ip", &["link", "set", link, "up"]);
+    target.run("ip", &["link", "set", "lo", "up"]);
 }
 
 /// `/etc/netns/<ns>/hosts`: localhost and each (name, address).

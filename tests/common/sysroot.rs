@@ -30,7 +30,10 @@ pub fn host_arch() -> String {
         .output()
         .expect("dpkg --print-architecture runs");
     let arch = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!arch.is_empty(), "dpkg --print-architecture printed nothing");
+    assert!(
+        !arch.is_empty(),
+        "dpkg --print-architecture printed nothing"
+    );
     arch
 }
 
@@ -49,7 +52,10 @@ pub fn package_for(arch: &str) -> PathBuf {
         .stderr(Stdio::inherit())
         .output()
         .expect("scripts/package.sh runs");
-    assert!(out.status.success(), "scripts/package.sh --arch {arch} failed");
+    assert!(
+        out.status.success(),
+        "scripts/package.sh --arch {arch} failed"
+    );
     let deb = repo.join(String::from_utf8_lossy(&out.stdout).trim());
     assert!(
         deb.is_file(),

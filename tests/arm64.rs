@@ -1,0 +1,430 @@
+//! The arm64 package (issue 35), checked on this amd64 machine: both packages as a user's
+//! dpkg sees them (Architecture, every binary's ELF class and machine, Depends against
+//! the binaries' needs, the same files at the same paths), and the check failing on a
+//! package with an amd64 binary swapped in; the arm64 zone-etcd under qemu-user writing
+//! what the amd64 build writes; and a mixed zone over network-namespace machines (tag
+//! "a6", 198.18.64.1-4) whose third member runs the arm64 zone-etcd and etcd from the
+//! .deb under qemu-user. Emulation is slow: waits on the emulated member scale by
+//! [`SLOW`]; no assertion is loosened, and no speed is measured.
+//!
+//! Needs root, qemu-user-static, libc6-arm64-cross and binutils (scripts/package.sh
+//! --arch arm64 installs the first two and builds the package; tests/common/sysroot.rs's
+//! package_for runs it when the package is stale).
+
+mod common;
+
+#[path = "arm64_support/emulated.rs"]
+mod emulated;
+#[path = "arm64_support/package_check.rs"]
+mod package_check;
+#[path = "arm64_support/same_files.rs"]
+mod same_files;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::netns::{must, Machine, Net};
+use common::{sysroot, Running, TestZone};
+use emulated::{Binfmt, Unpacked};
+
+/// How many times longer than a native member's the waits on the emulated one are.
+const SLOW: u32 = 4;
+
+/// Runs `cmd`, insisting it succeeds; its stdout.
+fn output_ok(mut cmd: Command) -> String {
+    let (ok, stdout, stderr) = common::outcome(cmd.output().expect("the command runs"));
+    assert!(ok, "{cmd:?} failed:\n{stdout}{stderr}");
+    stdout
+}
+
+#[test]
+fn both_packages_are_what_dpkg_expects_and_a_swapped_in_amd64_binary_fails_the_check() {
+    let arm = package_check::unpack(&sysroot::package_for("arm64"));
+    let amd = package_check::unpack(&sysroot::package_for("amd64"));
+    assert_eq!(package_check::problems(&arm, "arm64"), Vec::<String>::new());
+    assert_eq!(package_check::problems(&amd, "amd64"), Vec::<String>::new());
+    for field in ["Package", "Version", "Depends", "Section", "Description"] {
+        assert_eq!(arm.field(field), amd.field(field), "control field {field}");
+    }
+
+    // The same files at the same paths, with the same modes; all but the binaries
+    // (man pages, completions, units, docs) byte for byte.
+    let (arm_files, amd_files) = (arm.files(), amd.files());
+    assert_eq!(
+        arm_files.keys().collect::<Vec<_>>(),
+        amd_files.keys().collect::<Vec<_>>()
+    );
+    for (rel, (mode, elf)) in &arm_files {
+        assert_eq!(
+            (mode, elf),
+            (&amd_files[rel].0, &amd_files[rel].1),
+            "{rel:?}"
+        );
+        let (a, b) = (arm.root.path().join(rel), amd.root.path().join(rel));
+        if !elf && a.is_file() {
+            assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap(), "{rel:?}");
+        }
+    }
+
+    // An amd64 etcd swapped into the arm64 package, and its control lowered: the check
+    // names each fault.
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    let deb = sysroot::package_for("arm64");
+    must(
+        "dpkg-deb",
+        &["-R", deb.to_str().unwrap(), tree.to_str().unwrap()],
+    );
+    let swapped = "usr/lib/zone-etcd/etcd-3.5.34/etcd";
+    fs::copy(amd.root.path().join(swapped), tree.join(swapped)).unwrap();
+    let control = tree.join("DEBIAN/control");
+    let text = fs::read_to_string(&control).unwrap();
+    assert!(text.contains("libc6 (>= 2.34)"), "{text}");
+    fs::write(&control, text.replace("libc6 (>= 2.34)", "libc6 (>= 2.17)")).unwrap();
+    let tampered = work.path().join("tampered.deb");
+    must(
+        "dpkg-deb",
+        &[
+            "-Znone",
+            "--root-owner-group",
+            "-b",
+            tree.to_str().unwrap(),
+            tampered.to_str().unwrap(),
+        ],
+    );
+    let problems = package_check::problems(&package_check::unpack(&tampered), "arm64");
+    let wrong_machine = format!(
+        "{swapped}: ELF64 Advanced Micro Devices X86-64, not ELF64 AArch64 (an arm64 package)"
+    );
+    assert!(problems.contains(&wrong_machine), "{problems:#?}");
+    assert!(
+        problems.contains(
+            &"usr/bin/zone-etcd: needs libc6 >= 2.34 (its symbol versions), Depends says >= 2.17"
+                .to_string()
+        ),
+        "{problems:#?}"
+    );
+    // An arm64 package said to be amd64 fails on the field and on every binary.
+    let problems = package_check::problems(&arm, "amd64");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("control field Architecture"))
+            && problems.len() == 1 + package_check::BINARIES.len(),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn the_arm64_build_under_qemu_writes_what_the_amd64_build_writes() {
+    let arm = Unpacked::new(&sysroot::package_for("arm64"));
+    // `check` runs the package's own (arm64) etcd --version.
+    let _binfmt = Binfmt::register();
+    let work = tempfile::tempdir().unwrap();
+    let at = |rel: &str| work.path().join(rel).to_str().unwrap().to_string();
+    let amd64 = |args: &[String]| common::run_ok(args);
+    let arm64 = |args: &[String]| output_ok(arm.command(args));
+
+    assert_eq!(
+        amd64(&["--version".to_string()]),
+        arm64(&["--version".to_string()])
+    );
+    // Each build its own zone CA: the same structure.
+    amd64(&common::ca_init_args("same.zone", &at("amd64/own-ca")));
+    arm64(&common::ca_init_args("same.zone", &at("arm64/own-ca")));
+    same_files::assert_same(
+        &work.path().join("amd64/own-ca"),
+        &work.path().join("arm64/own-ca"),
+        &[],
+    );
+
+    // One zone CA for both (a copy each, as bootstrap records what it issues there):
+    // bootstrap, activate and zone sign.
+    let zone = "name = \"same.zone\"\n\n[[etcd]]\nnode_name = \"node1.same.zone\"\naddress = \"198.18.64.1\"\n\n[[etcd]]\nnode_name = \"node2.same.zone\"\naddress = \"198.18.64.2\"\n";
+    fs::write(work.path().join("zone.toml"), zone).unwrap();
+    for build in ["amd64", "arm64"] {
+        must(
+            "cp",
+            &["-a", &at("amd64/own-ca"), &at(&format!("{build}/ca"))],
+        );
+    }
+    let steps = |build: &str| {
+        let dir = |rel: &str| at(&format!("{build}/{rel}"));
+        vec![
+            common::bootstrap_args(&dir("ca"), &at("zone.toml"), &dir("nodes")),
+            common::activate_args(
+                &dir("ca"),
+                &at("zone.toml"),
+                "node2.same.zone",
+                &dir("node2"),
+            ),
+            [
+                "zone",
+                "sign",
+                "--ca",
+                &dir("ca"),
+                "--zone",
+                &at("zone.toml"),
+                "--out",
+                &dir("zone.json"),
+            ]
+            .map(String::from)
+            .to_vec(),
+            // The leaves, as a launch would issue them.
+            [
+                "rotate",
+                "--config",
+                &dir("nodes/node1.same.zone/node.toml"),
+            ]
+            .map(String::from)
+            .to_vec(),
+        ]
+    };
+    for step in steps("amd64") {
+        amd64(&step);
+    }
+    for step in steps("arm64") {
+        arm64(&step);
+    }
+    let roots = [zone_pki::CertInfo::parse_pem(
+        &fs::read_to_string(work.path().join("amd64/ca/ca.crt")).unwrap(),
+    )
+    .unwrap()];
+    let mut documents = Vec::new();
+    for build in ["amd64", "arm64"] {
+        let file = work.path().join(build).join("zone.json");
+        let text = fs::read_to_string(&file).unwrap();
+        zone_etcd::zone_doc::verify(&text, "same.zone", &roots)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        // The same document but its time and its (randomized) ECDSA signature.
+        let stable: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("\"signed_at\"") && !l.contains("\"sign\""))
+            .collect();
+        documents.push(stable.join("\n"));
+        fs::remove_file(file).unwrap();
+    }
+    assert_eq!(documents[0], documents[1]);
+    same_files::assert_same(
+        &work.path().join("amd64"),
+        &work.path().join("arm64"),
+        &["nodes/node1.same.zone/state/lock"],
+    );
+
+    // check reads both alike; the arm64 one finds the package's arm64 etcd.
+    let report = |json: String, etcd: &Path, base: &str| {
+        let text = json
+            .replace(&etcd.display().to_string(), "<etcd>")
+            .replace(base, "<dir>");
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for cert in value["certificates"].as_array_mut().unwrap() {
+            cert["not_after"] = serde_json::Value::Null; // issued seconds apart
+            cert["seconds_left"] = serde_json::Value::Null;
+        }
+        value
+    };
+    let check = |build: &str| {
+        let config = at(&format!("{build}/nodes/node1.same.zone/node.toml"));
+        ["check", "--json", "--config", &config]
+            .map(String::from)
+            .to_vec()
+    };
+    let amd_report = report(
+        amd64(&check("amd64")),
+        &common::bundled("etcd"),
+        &at("amd64"),
+    );
+    let arm_report = report(arm64(&check("arm64")), &arm.lib("etcd"), &at("arm64"));
+    assert_eq!(amd_report["ok"], true, "{amd_report}");
+    assert_eq!(arm_report["etcd"]["version"], "3.6.15", "{arm_report}");
+    assert_eq!(amd_report, arm_report);
+}
+
+/// `status --json` from member `from` (run on the client machine): voters and learners.
+fn voters_and_learners(zone: &TestZone, from: usize) -> (usize, usize) {
+    let (ok, status, _) = zone.status(from);
+    let members = status["members"].as_array().cloned().unwrap_or_default();
+    let voters = members.iter().filter(|m| m["role"] == "voter").count();
+    if ok {
+        (voters, members.len() - voters)
+    } else {
+        (0, 0)
+    }
+}
+
+#[test]
+fn a_zone_with_an_emulated_arm64_member_rotates_snapshots_leaves_joins_and_survives_a_kill() {
+    const ZONE: &str = "mixed.zone";
+    let arm = Unpacked::new(&sysroot::package_for("arm64"));
+    // The emulated zone-etcd execs the arm64 etcd, as on a Pi.
+    let _binfmt = Binfmt::register();
+    let names: Vec<(String, String)> = (1..=3)
+        .map(|i| (format!("node{i}.{ZONE}"), format!("198.18.64.{i}")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(n, a)| (n.as_str(), a.as_str()))
+        .collect();
+    let zone = TestZone::from_zone_file(
+        ZONE,
+        &common::zone_toml(ZONE, &pairs),
+        names.clone(),
+        2380,
+        2379,
+    );
+    let mut net = Net::new("a6");
+    let mut hosts = names.clone();
+    hosts.push((format!("client.{ZONE}"), "198.18.64.4".to_string()));
+    let machines: Vec<Machine> = (0..4)
+        .map(|i| net.machine(i + 1, &hosts[i].1, &hosts))
+        .collect();
+    // This test's clients (etcdctl, status, the writer) are on the fourth machine.
+    Net::enter(&machines[3]);
+
+    let config = |i: usize| zone.config(i).to_str().unwrap().to_string();
+    let amd64 = |i: usize, log: &str| {
+        let mut launch = common::zone_etcd();
+        launch.args(["launch", "--config", &config(i)]);
+        Running::spawn(Net::inside(&machines[i], &launch), &zone.path(log))
+    };
+    let arm64 = |args: &[&str]| Net::inside(&machines[2], &arm.command(args));
+    let node3 = config(2);
+    let mut running = vec![
+        amd64(0, "node1.log"),
+        amd64(1, "node2.log"),
+        Running::spawn(
+            arm64(&["launch", "--config", &node3]),
+            &zone.path("node3.log"),
+        ),
+    ];
+    zone.wait_healthy_within(&mut running, Duration::from_secs(60) * SLOW);
+    // node3's etcd is the package's arm64 etcd, run by qemu through binfmt_misc.
+    let pid = running[2].pid();
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        Path::new(emulated::QEMU)
+    );
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let program = String::from_utf8_lossy(cmdline.split(|b| *b == 0).nth(1).unwrap()).to_string();
+    assert_eq!(
+        Path::new(&program).canonicalize().unwrap(),
+        arm.lib("etcd").canonicalize().unwrap(),
+        "node3 runs {program}"
+    );
+
+    let load = zone.failover_load(&[], "load", Duration::from_millis(50));
+    let ids = tempfile::tempdir().unwrap();
+    let ca = zone.path("ca/ca.crt");
+    let client = common::fixed_identity(&zone, 0, "client", ids.path());
+
+    // Rotation: node3 serves its new server certificate, without a restart.
+    let before = common::served_serial(&zone.client_addr(2), &ca, &client);
+    let out = output_ok(arm64(&["rotate", "--config", &node3]));
+    assert!(out.contains("no restart needed"), "{out}");
+    let rotated = common::serial(&zone.tls(2, "server.crt"));
+    assert_ne!(before, rotated);
+    common::wait_for(
+        Duration::from_secs(10) * SLOW,
+        "node3 to serve its new certificate",
+        || common::served_serial(&zone.client_addr(2), &ca, &client) == rotated,
+    );
+    assert!(
+        running[2].child.try_wait().unwrap().is_none(),
+        "node3 did not restart"
+    );
+
+    // status, from the arm64 build.
+    let status: serde_json::Value =
+        serde_json::from_str(&output_ok(arm64(&["status", "--json", "--config", &node3]))).unwrap();
+    let members = status["members"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        members.iter().filter(|m| m["role"] == "voter").count(),
+        3,
+        "{status}"
+    );
+    assert!(status["leader"].is_string(), "{status}");
+
+    // A snapshot, saved by the arm64 build and read by the amd64 etcdutl.
+    let out = output_ok(arm64(&["snapshot", "save", "--config", &node3]));
+    let dir = zone.node_dir(2).join("state/snapshots");
+    let file = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .unwrap_or_else(|| panic!("no snapshot in {}: {out}", dir.display()));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(format!("{}.json", file.display())).unwrap())
+            .unwrap();
+    assert_eq!(manifest["zone"], ZONE, "{manifest}");
+    assert_eq!(
+        manifest["etcd_version"],
+        common::bundled_version(),
+        "{manifest}"
+    );
+    let mut etcdutl = Command::new(common::bundled("etcdutl"));
+    etcdutl
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&file);
+    let read: serde_json::Value = serde_json::from_str(&output_ok(etcdutl)).unwrap();
+    assert_eq!(read["revision"], manifest["revision"], "{read} {manifest}");
+
+    // node3 leaves (its etcd stops by itself) and joins again with fresh data.
+    let out = output_ok(arm64(&["leave", "--config", &node3]));
+    assert!(out.contains(&format!("removed node3.{ZONE}")), "{out}");
+    common::wait_for(
+        Duration::from_secs(20) * SLOW,
+        "node3's etcd to stop",
+        || running[2].child.try_wait().unwrap().is_some(),
+    );
+    common::wait_for(Duration::from_secs(30), "2 voters", || {
+        voters_and_learners(&zone, 0) == (2, 0)
+    });
+    running[2] = Running::spawn(
+        arm64(&["join", "--config", &node3]),
+        &zone.path("node3.join.log"),
+    );
+    common::wait_for(
+        Duration::from_secs(60) * SLOW,
+        "node3 to join as a voter",
+        || voters_and_learners(&zone, 0) == (3, 0),
+    );
+    zone.wait_healthy_within(&mut running, Duration::from_secs(60) * SLOW);
+
+    // SIGKILL, by its PID, and a relaunch: writes go on meanwhile, and through it after.
+    running[2].child.kill().unwrap();
+    running[2].child.wait().unwrap();
+    let at_kill = load.acknowledged();
+    common::wait_for(
+        Duration::from_secs(30),
+        "writes to go on with 2 of 3",
+        || load.acknowledged() > at_kill + 20,
+    );
+    running[2] = Running::spawn(
+        arm64(&["launch", "--config", &node3]),
+        &zone.path("node3.relaunch.log"),
+    );
+    zone.wait_healthy_within(&mut running, Duration::from_secs(60) * SLOW);
+    common::wait_for(
+        Duration::from_secs(10) * SLOW,
+        "a write through node3",
+        || {
+            zone.etcdctl(
+                2,
+                &zone.client_url(2),
+                &["put", "through-node3", "after-relaunch"],
+            )
+            .0
+        },
+    );
+
+    let result = load.stop();
+    result.few_failed_and_enough_acknowledged(100);
+    result.kept_on_every_member(&zone, "load");
+    for member in running.drain(..) {
+        member.stop();
+    }
+    drop(net);
+}

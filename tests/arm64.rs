@@ -13,6 +13,8 @@
 
 mod common;
 
+#[path = "arm64_support/binfmt.rs"]
+mod binfmt;
 #[path = "arm64_support/emulated.rs"]
 mod emulated;
 #[path = "arm64_support/mixed_zone.rs"]
@@ -26,9 +28,10 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use binfmt::Binfmt;
 use common::netns::must;
 use common::sysroot;
-use emulated::{Binfmt, Unpacked};
+use emulated::Unpacked;
 
 /// How many times longer than a native member's the waits on the emulated one are.
 const SLOW: u32 = 4;

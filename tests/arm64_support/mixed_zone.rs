@@ -9,9 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use super::binfmt::Binfmt;
 use super::common::netns::{Machine, Net};
 use super::common::{self, sysroot, Running, TestZone};
-use super::emulated::{self, Binfmt, Unpacked};
+use super::emulated::{self, Unpacked};
 use super::{output_ok, SLOW};
 
 /// `status --json` from member `from` (run on the client machine): voters and learners.

@@ -19,8 +19,8 @@ impl Unpacked {
     pub fn new(deb: &Path) -> Unpacked {
         let dir = tempfile::Builder::new()
             .prefix("zone-etcd-arm64-")
-            .tempdir_in(super::common::repo().join("target"))
-            .expect("a directory under target/");
+            .tempdir()
+            .expect("a temporary directory");
         super::common::netns::must(
             "dpkg-deb",
             &["-x", deb.to_str().unwrap(), dir.path().to_str().unwrap()],

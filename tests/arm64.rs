@@ -135,6 +135,25 @@ fn the_arm64_build_under_qemu_writes_what_the_amd64_build_writes() {
         amd64(&["--version".to_string()]),
         arm64(&["--version".to_string()])
     );
+    // The same etcd releases (Git SHA and Go too), built for linux/arm64, and the same
+    // Debian etcdctl and etcdutl, each asked under qemu-user.
+    for (tool, arg) in [
+        ("etcd", "--version"),
+        ("etcd-3.5.34/etcd", "--version"),
+        ("etcdctl", "version"),
+        ("etcdutl", "version"),
+    ] {
+        let mut amd = Command::new(common::bundled(tool));
+        amd.arg(arg);
+        let mut emulated = emulated::emulated(&arm.lib(tool));
+        emulated.arg(arg);
+        let (amd, arm) = (output_ok(amd), output_ok(emulated));
+        assert_eq!(
+            amd.replace("linux/amd64", "linux/arm64"),
+            arm,
+            "{tool} {arg}"
+        );
+    }
     // Each build its own zone CA: the same structure.
     amd64(&common::ca_init_args("same.zone", &at("amd64/own-ca")));
     arm64(&common::ca_init_args("same.zone", &at("arm64/own-ca")));

@@ -34,8 +34,19 @@
 # (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and *.sources);
 # set ETCD_DEBIAN_MIRROR=<uri> to override it.
 #
-# Usage: scripts/fetch-etcd.sh [--compat | --print-mirror | --pin VERSION]
+# Another architecture's bundle (`--arch arm64` on an amd64 machine) goes into bin/<arch>/,
+# with the same layout as bin/ (the rows marked default only): the crate
+# etcd-bin-vendored-linux-<arch> checked against the same pins, Debian's packages of
+# that architecture (the private apt configuration's APT::Architecture), and each
+# binary's own version output run under qemu-user (qemu-aarch64-static, with
+# QEMU_LD_PREFIX=/usr/aarch64-linux-gnu from libc6-arm64-cross for a dynamically linked
+# one); both are installed on first use (scripts/need.sh). scripts/package.sh --arch
+# arm64 packages that directory.
+#
+# Usage: scripts/fetch-etcd.sh [--arch ARCH] [--compat | --print-mirror | --pin VERSION]
 #   (no argument)    fetch the bundle (the rows marked default) into bin/.
+#   --arch ARCH      amd64 or arm64 (default: this machine's): the bundle of ARCH, into
+#                    bin/ for this machine's architecture, else into bin/ARCH/.
 #   --compat         also fetch the versions the compatibility tests use.
 #   --print-mirror   only print the mirror URI that would be used, then exit.
 #   --pin VERSION    write scripts/etcd-releases/VERSION/ (Cargo.toml and the Cargo.lock
@@ -66,21 +77,42 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 BIN_DIR="${REPO_ROOT}/bin"
 PINS_DIR="${SCRIPT_DIR}/etcd-releases"
-USAGE="usage: $0 [--compat | --print-mirror | --pin VERSION]"
+USAGE="usage: $0 [--arch amd64|arm64] [--compat | --print-mirror | --pin VERSION]"
 
 log() { echo "fetch-etcd: $*" >&2; }
 die() { echo "fetch-etcd: error: $*" >&2; exit 1; }
 
 first_line() { local out; out="$("$@" 2>/dev/null)" || true; echo "${out%%$'\n'*}"; }
 
-# The machine's architecture in Debian's and etcd's naming (amd64, arm64), and Rust's.
-ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)"
-case "${ARCH}" in
-    amd64 | x86_64) ARCH=amd64 RUST_TARGET=x86_64-unknown-linux-gnu ;;
-    arm64 | aarch64) ARCH=arm64 RUST_TARGET=aarch64-unknown-linux-gnu ;;
-    *) die "no etcd release is bundled for this machine's architecture ${ARCH} (amd64 or arm64)" ;;
-esac
-CRATE="etcd-bin-vendored-linux-${ARCH}"
+# An architecture in Debian's and etcd's naming (amd64, arm64): ARCH, and Rust's target.
+set_arch() {
+    case "$1" in
+        amd64 | x86_64) ARCH=amd64 RUST_TARGET=x86_64-unknown-linux-gnu ;;
+        arm64 | aarch64) ARCH=arm64 RUST_TARGET=aarch64-unknown-linux-gnu ;;
+        *) return 1 ;;
+    esac
+    CRATE="etcd-bin-vendored-linux-${ARCH}"
+}
+HOST_ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)"
+set_arch "${HOST_ARCH}" ||
+    die "no etcd release is bundled for this machine's architecture ${HOST_ARCH} (amd64 or arm64)"
+HOST_ARCH="${ARCH}"
+# How a binary of ARCH runs here: directly, or under qemu-user (set by use_arch).
+RUN_AS=()
+
+# use_arch ARCH: fetch ARCH's bundle; into bin/ARCH/ when this machine is of another
+# architecture, with qemu-user to run its binaries' version checks.
+use_arch() {
+    set_arch "$1" || die "--arch: '$1' is not an architecture etcd is bundled for: use --arch amd64 or --arch arm64"
+    [[ "${ARCH}" != "${HOST_ARCH}" ]] || return 0
+    BIN_DIR="${REPO_ROOT}/bin/${ARCH}"
+    local qemu=qemu-x86_64-static prefix=/usr/x86_64-linux-gnu lib=libc6-amd64-cross
+    if [[ "${ARCH}" == arm64 ]]; then
+        qemu=qemu-aarch64-static prefix=/usr/aarch64-linux-gnu lib=libc6-arm64-cross
+    fi
+    "${SCRIPT_DIR}/need.sh" "${qemu}:qemu-user-static" "${prefix}/lib:${lib}"
+    RUN_AS=(env "QEMU_LD_PREFIX=${prefix}" "${qemu}")
+}
 
 # The line "<tool> --version" / "<tool> version" prints for a version.
 version_line() {
@@ -93,9 +125,9 @@ version_line() {
 # What a tool prints of its version (stdout only: etcd 3.4.45 warns on stderr).
 tool_version() {
     if [[ "$1" == */etcd ]]; then
-        "$1" --version 2>/dev/null || true
+        "${RUN_AS[@]}" "$1" --version 2>/dev/null || true
     else
-        "$1" version 2>/dev/null || true
+        "${RUN_AS[@]}" "$1" version 2>/dev/null || true
     fi
 }
 
@@ -238,6 +270,8 @@ Dir::Etc::Preferences "${WORK}/etc/preferences";
 Dir::Etc::PreferencesParts "${WORK}/etc/preferences.d";
 Acquire::Languages "none";
 APT::Sandbox::User "root";
+APT::Architecture "${ARCH}";
+APT::Architectures { "${ARCH}"; };
 EOF
     } >"${WORK}/apt.conf"
     export APT_CONFIG="${WORK}/apt.conf"
@@ -247,7 +281,7 @@ EOF
 # cache, running `apt-get update` for it once.
 apt_for_suite() {
     local suite="$1"
-    local d="${WORK}/suites/${suite}"
+    local d="${WORK}/suites/${suite}-${ARCH}"
     APT_OPTS=(
         -o "Dir::Etc::SourceList=${d}/sources.list"
         -o "Dir::Etc::SourceParts=${d}/sources.list.d"
@@ -357,7 +391,7 @@ install_official() {
     tar -xzf "${crate}" -C "${row}" --strip-components=2 "${CRATE}-${version}/bin/etcd" ||
         die "${crate} holds no bin/etcd"
     tool_version "${row}/etcd" | grep -qxF "$(version_line etcd "${version}")" ||
-        die "the etcd in ${CRATE} ${version} reports '$(first_line "${row}/etcd" --version)', not ${version}"
+        die "the etcd in ${CRATE} ${version} reports '$(first_line "${RUN_AS[@]}" "${row}/etcd" --version)', not ${version}"
     install_tools "${row}" "${dir}" etcd
 }
 
@@ -368,8 +402,7 @@ install_row() {
     local version="$1" source="$2" dest="$3" tools="$4"
     local dir="${BIN_DIR}"
     [[ "${dest}" == "." ]] || dir="${BIN_DIR}/${dest}"
-    local shown="bin/${dest}"
-    [[ "${dest}" == "." ]] && shown="bin"
+    local shown="${dir#"${REPO_ROOT}/"}"
 
     if have_version "${version}" "${dir}" "${tools}"; then
         echo "fetch-etcd: ${tools//,/, } ${version} already present in ${shown}/"
@@ -397,7 +430,7 @@ install_debian() {
     setup_apt
     apt_for_suite "${suite}"
 
-    local row="${WORK}/rows/${suite}-${version}"
+    local row="${WORK}/rows/${suite}-${version}-${ARCH}"
     if [[ ! -d "${row}/root" ]]; then
         mkdir -p "${row}/debs" "${row}/root"
         log "downloading ${PACKAGES[*]} from ${suite}"
@@ -421,7 +454,9 @@ install_debian() {
             if [[ "${upstream}" != "${version}" ]]; then
                 die "${pkg} in ${suite} is version ${pkg_version} (upstream ${upstream}), but ${version} is wanted"
             fi
-            log "${pkg} ${pkg_version} (${suite})"
+            [[ "$(dpkg-deb -f "${deb}" Architecture)" == "${ARCH}" ]] ||
+                die "${pkg} from ${suite} is for $(dpkg-deb -f "${deb}" Architecture), not ${ARCH}"
+            log "${pkg} ${pkg_version} (${suite}, ${ARCH})"
             dpkg -x "${deb}" "${row}/root"
         done
     fi
@@ -430,9 +465,18 @@ install_debian() {
 
 # --- main -------------------------------------------------------------------------
 which_rows=default
+if [[ "${1:-}" == --arch ]]; then
+    [[ $# -ge 2 ]] || die "--arch needs a value: --arch amd64 or --arch arm64 (${USAGE})"
+    use_arch "$2"
+    shift 2
+fi
 case "$#:${1:-}" in
     0:) ;;
-    1:--compat) which_rows=compat ;;
+    1:--compat)
+        [[ "${ARCH}" == "${HOST_ARCH}" ]] ||
+            die "--compat fetches this machine's releases only: drop --arch ${ARCH} (the ${ARCH} bundle is the default rows)"
+        which_rows=compat
+        ;;
     1:--print-mirror)
         find_mirror || die "no Debian archive URI found in ${APT_ETC_DIR} sources"
         exit 0

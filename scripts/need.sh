@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that provide missing commands, idempotently:
 #   scripts/need.sh protoc:protobuf-compiler jq openssl
-# Each argument is COMMAND or COMMAND:PACKAGE; present commands are left alone.
+# Each argument is COMMAND or COMMAND:PACKAGE, or /PATH:PACKAGE for a package known by a
+# file it installs (scripts/need.sh /usr/aarch64-linux-gnu/lib:libc6-arm64-cross);
+# present commands and files are left alone.
 set -euo pipefail
 
 missing=()
 for want in "$@"; do
     command="${want%%:*}"
     package="${want#*:}"
-    command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+    if [[ "$command" == /* ]]; then
+        [ -e "$command" ] || missing+=("$package")
+    else
+        command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+    fi
 done
 if ((${#missing[@]})); then
     sudo=""

@@ -422,7 +422,12 @@ impl TestZone {
 
     /// Waits until every member answers `endpoint health`; panics with the logs if not.
     pub fn wait_healthy(&self, running: &mut [Running]) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_healthy_within(running, Duration::from_secs(60));
+    }
+
+    /// [`TestZone::wait_healthy`] with another limit (an emulated member starts slower).
+    pub fn wait_healthy_within(&self, running: &mut [Running], limit: Duration) {
+        let deadline = Instant::now() + limit;
         loop {
             for member in running.iter_mut() {
                 if let Ok(Some(status)) = member.child.try_wait() {
@@ -435,7 +440,10 @@ impl TestZone {
             }
             if Instant::now() > deadline {
                 let logs: Vec<String> = running.iter().map(Running::log).collect();
-                panic!("zone not healthy after 60s:\n{}", logs.join("\n----\n"));
+                panic!(
+                    "zone not healthy after {limit:?}:\n{}",
+                    logs.join("\n----\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(250));
         }

@@ -266,6 +266,16 @@ impl Net {
         wrapped
     }
 
+    /// Moves the calling thread into `machine`'s network namespace: every thread and
+    /// process it starts from then on is on that machine too (a namespace is a thread's,
+    /// inherited), so a test's own clients (etcdctl, a [`super::WriteLoad`]) run there.
+    pub fn enter(machine: &Machine) {
+        let path = format!("/run/netns/{}", machine.ns);
+        let file = fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("entering {path}: {e}"));
+    }
+
     /// Drops every packet to and from `machine` except on loopback.
     pub fn partition(&self, machine: &Machine) {
         for rule in [

@@ -16,22 +16,46 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The package under test: `dist/zone-etcd_<version>_<arch>.deb`, built by
-/// scripts/package.sh (under a lock, so tests in parallel build it once) unless it is
-/// newer than everything it is made of.
+/// The package under test: `dist/zone-etcd_<version>_<arch>.deb` of this machine's
+/// architecture, built by scripts/package.sh (under a lock, so tests in parallel build it
+/// once) unless it is newer than everything it is made of.
 pub fn package() -> PathBuf {
+    package_for(&host_arch())
+}
+
+/// This machine's architecture in Debian's naming (`dpkg --print-architecture`).
+pub fn host_arch() -> String {
+    let out = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .expect("dpkg --print-architecture runs");
+    let arch = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        !arch.is_empty(),
+        "dpkg --print-architecture printed nothing"
+    );
+    arch
+}
+
+/// The package of architecture `arch` (amd64, arm64): `scripts/package.sh --arch <arch>`,
+/// as [`package`] does for this machine's.
+pub fn package_for(arch: &str) -> PathBuf {
     let repo = super::repo();
     let lock = fs::File::create(repo.join("target/package.lock")).expect("target/ is writable");
     let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .expect("lock target/package.lock");
-    if let Some(deb) = existing_package(&repo).filter(|deb| fresh(deb, &repo)) {
+    if let Some(deb) = existing_package(&repo, arch).filter(|deb| fresh(deb, &repo, arch)) {
         return deb;
     }
     let out = Command::new(repo.join("scripts/package.sh"))
+        .args(["--arch", arch])
         .stderr(Stdio::inherit())
         .output()
         .expect("scripts/package.sh runs");
-    assert!(out.status.success(), "scripts/package.sh failed");
+    assert!(
+        out.status.success(),
+        "scripts/package.sh --arch {arch} failed"
+    );
     let deb = repo.join(String::from_utf8_lossy(&out.stdout).trim());
     assert!(
         deb.is_file(),
@@ -40,16 +64,24 @@ pub fn package() -> PathBuf {
     deb
 }
 
-fn existing_package(repo: &Path) -> Option<PathBuf> {
+/// The package of `arch` in dist/ (`zone-etcd_<version>_<arch>.deb`): never another
+/// architecture's, which this machine could not install.
+fn existing_package(repo: &Path, arch: &str) -> Option<PathBuf> {
+    let suffix = format!("_{arch}.deb");
     fs::read_dir(repo.join("dist"))
         .ok()?
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("zone-etcd_") && n.ends_with(&suffix))
+        })
 }
 
-/// True when `deb` is newer than every source it is built from.
-fn fresh(deb: &Path, repo: &Path) -> bool {
+/// True when `deb` is newer than every source it is built from (the etcd of its
+/// architecture: bin/, or bin/<arch>/ for another than this machine's).
+fn fresh(deb: &Path, repo: &Path, arch: &str) -> bool {
     let built = fs::metadata(deb).map(|m| m.mtime()).unwrap_or(0);
     let mut newest = 0;
     let mut stack: Vec<PathBuf> = [
@@ -63,11 +95,16 @@ fn fresh(deb: &Path, repo: &Path) -> bool {
         "Cargo.lock",
         "README.md",
         "docs/src",
-        "bin/etcd",
     ]
     .iter()
     .map(|p| repo.join(p))
     .collect();
+    let etcd = if arch == host_arch() {
+        "bin/etcd".to_string()
+    } else {
+        format!("bin/{arch}/etcd")
+    };
+    stack.push(repo.join(etcd));
     while let Some(path) = stack.pop() {
         let Ok(meta) = fs::metadata(&path) else {
             continue;

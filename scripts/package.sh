@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Debian package dist/zone-etcd_<version>_<arch>.deb, in one command from a
-# clean clone: the bundled etcd (scripts/fetch-etcd.sh), the release build, the man pages
+# clean clone: the bundled etcd (scripts/fetch-etcd.sh), the build (release unless
+# --profile dev), the man pages
 # and shell completions generated from the clap definitions (so they cannot disagree with
 # --help), then cargo-deb over the assets Cargo.toml's [package.metadata.deb] lists.
 # Installs cargo-deb on first use (idempotent). Prints the package's path.
 #
-# Usage: scripts/package.sh [--arch amd64|arm64]   (default: this machine's architecture)
+# Usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev]
+#   --arch     default: this machine's architecture
+#   --profile  default: release; dev is the test suite's package (see below)
 #
 # Another architecture than this machine's is cross-built: zone-etcd for its Rust target
 # (rustup's target, Debian's cross gcc as linker and C compiler for ring), etcd, etcdctl
@@ -20,16 +23,29 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CARGO_DEB_VERSION=3.8.0
-USAGE="usage: scripts/package.sh [--arch amd64|arm64]"
+USAGE="usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev]"
 die() { echo "package.sh: error: $*" >&2; exit 2; }
 
 host=$(dpkg --print-architecture)
 arch=$host
-case "$#:${1:-}" in
-    0:) ;;
-    2:--arch) arch=$2 ;;
-    1:--arch) die "--arch needs a value: --arch amd64 or --arch arm64 ($USAGE)" ;;
-    *) die "unknown argument(s) '$*' ($USAGE)" ;;
+profile=release
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --arch | --profile)
+            [[ $# -ge 2 ]] || die "$1 needs a value ($USAGE)"
+            if [[ "$1" == --arch ]]; then arch=$2; else profile=$2; fi
+            shift 2
+            ;;
+        *) die "unknown argument '$1' ($USAGE)" ;;
+    esac
+done
+# release: the package users install. dev: the package the test suite installs, of the
+# unoptimised build and compressed fast (scripts/test.sh: the same code without the CPU
+# minutes of an optimised build of every dependency, per architecture).
+case "$profile" in
+    release) profile_dir=release deb_flags=() ;;
+    dev) profile_dir=debug deb_flags=(--profile dev --fast) ;;
+    *) die "--profile '$profile' is not a profile packages are built with: use --profile release or --profile dev" ;;
 esac
 # Per architecture: Rust's target, Debian's cross gcc, qemu-user, the cross libc.
 case "$arch" in
@@ -47,8 +63,14 @@ fi
 
 if [[ "$arch" == "$host" ]]; then
     etcd_dir=bin
-    cargo build --release --locked -p zone-etcd >&2
-    exe=target/release/zone-etcd
+    if [[ "$profile" == dev ]]; then
+        # The very build the tests run (cargo test's features): building it here never
+        # replaces the target/debug/zone-etcd that running tests exec.
+        cargo test --workspace --locked --no-run >&2
+    else
+        cargo build --release --locked -p zone-etcd >&2
+    fi
+    exe="target/$profile_dir/zone-etcd"
     run=()
     cross=()
 else
@@ -60,8 +82,8 @@ else
     triple=${target^^}
     triple=${triple//-/_}
     export "CARGO_TARGET_${triple}_LINKER=$gcc" "CC_${target//-/_}=$gcc"
-    cargo build --release --locked -p zone-etcd --target "$target" >&2
-    exe="target/$target/release/zone-etcd"
+    cargo build --profile "$profile" --locked -p zone-etcd --target "$target" >&2
+    exe="target/$target/$profile_dir/zone-etcd"
     run=(env "QEMU_LD_PREFIX=$sysroot" "$qemu")
     cross=(--target "$target")
 fi
@@ -81,5 +103,7 @@ version=$(cargo metadata --no-deps --format-version 1 --locked |
     jq -r '.packages[] | select(.name == "zone-etcd") | .version')
 mkdir -p dist
 deb="dist/zone-etcd_${version}_${arch}.deb"
-cargo deb --no-build --locked -p zone-etcd "${cross[@]}" --output "$deb" >&2
+# Written under a temporary name and renamed: a test that finds the package finds it whole.
+cargo deb --no-build --locked -p zone-etcd "${cross[@]}" "${deb_flags[@]}" --output "$deb.new" >&2
+mv -f "$deb.new" "$deb"
 echo "$deb"

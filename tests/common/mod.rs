@@ -78,6 +78,13 @@ pub fn path_with_bundle() -> String {
     )
 }
 
+/// The (voters, learners) a `status --json` answer lists.
+pub fn roles(status: &serde_json::Value) -> (usize, usize) {
+    let members = status["members"].as_array().cloned().unwrap_or_default();
+    let voters = members.iter().filter(|m| m["role"] == "voter").count();
+    (voters, members.len() - voters)
+}
+
 /// A `zone-etcd` command with the bundle on PATH.
 pub fn zone_etcd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zone-etcd"));

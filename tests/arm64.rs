@@ -31,7 +31,6 @@ use std::process::Command;
 use binfmt::Binfmt;
 use common::netns::must;
 use common::sysroot;
-use emulated::Unpacked;
 
 /// How many times longer than a native member's the waits on the emulated one are.
 const SLOW: u32 = 4;
@@ -123,7 +122,7 @@ fn both_packages_are_what_dpkg_expects_and_a_swapped_in_amd64_binary_fails_the_c
 
 #[test]
 fn the_arm64_build_under_qemu_writes_what_the_amd64_build_writes() {
-    let arm = Unpacked::new(&sysroot::package_for("arm64"));
+    let arm = emulated::unpack(&sysroot::package_for("arm64"));
     // `check` runs the package's own (arm64) etcd --version.
     let _binfmt = Binfmt::register();
     let work = tempfile::tempdir().unwrap();

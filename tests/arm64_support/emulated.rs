@@ -6,36 +6,22 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use super::package_check::{unpack, Unpacked};
+
 pub const QEMU: &str = "/usr/bin/qemu-aarch64-static";
 /// Where libc6-arm64-cross puts the arm64 C library (QEMU_LD_PREFIX).
 pub const SYSROOT: &str = "/usr/aarch64-linux-gnu";
 
-/// The arm64 package unpacked with `dpkg-deb -x` into a directory of its own.
-pub struct Unpacked {
-    pub dir: tempfile::TempDir,
-}
-
+/// What runs from a package unpacked by [`unpack`] (its files, never target/'s).
 impl Unpacked {
-    pub fn new(deb: &Path) -> Unpacked {
-        let dir = tempfile::Builder::new()
-            .prefix("zone-etcd-arm64-")
-            .tempdir()
-            .expect("a temporary directory");
-        super::common::netns::must(
-            "dpkg-deb",
-            &["-x", deb.to_str().unwrap(), dir.path().to_str().unwrap()],
-        );
-        Unpacked { dir }
-    }
-
     /// `usr/bin/zone-etcd` of the package.
     pub fn zone_etcd(&self) -> PathBuf {
-        self.dir.path().join("usr/bin/zone-etcd")
+        self.root.path().join("usr/bin/zone-etcd")
     }
 
     /// A tool of `usr/lib/zone-etcd/` (etcd, etcdctl, etcdutl).
     pub fn lib(&self, tool: &str) -> PathBuf {
-        self.dir.path().join("usr/lib/zone-etcd").join(tool)
+        self.root.path().join("usr/lib/zone-etcd").join(tool)
     }
 
     /// The package's zone-etcd with `args`, under qemu-user.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::binfmt::Binfmt;
 use super::common::netns::{Machine, Net};
 use super::common::{self, sysroot, Running, TestZone};
-use super::emulated::{self, Unpacked};
+use super::emulated;
 use super::{output_ok, SLOW};
 
 /// `status --json` from member `from` (run on the client machine): voters and learners.
@@ -26,7 +26,7 @@ fn voters_and_learners(zone: &TestZone, from: usize) -> (usize, usize) {
 #[test]
 fn a_zone_with_an_emulated_arm64_member_rotates_snapshots_leaves_joins_and_survives_a_kill() {
     const ZONE: &str = "mixed.zone";
-    let arm = Unpacked::new(&sysroot::package_for("arm64"));
+    let arm = emulated::unpack(&sysroot::package_for("arm64"));
     // The emulated zone-etcd execs the arm64 etcd, as on a Pi.
     let _binfmt = Binfmt::register();
     let names: Vec<(String, String)> = (1..=3)

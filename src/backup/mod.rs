@@ -9,6 +9,7 @@
 //! - [`crypto`]: age encryption to the owner's recipients, streamed, written atomically;
 //! - [`signing`]: manifests signed by the node's backup signer, verified up to the zone CA;
 //! - [`manifest`]: verifying a stored manifest into a link;
+//! - [`head`]: the head record on each target: where its chain ends, in three requests;
 //! - [`local`]: the node's own copy of the chain (encrypted, and plain for the drill);
 //! - [`retention`]: which links a chain keeps (pure); [`prune`]: deleting the others from
 //!   the local chain and a target;
@@ -24,6 +25,7 @@ pub mod chain;
 pub mod coverage;
 pub mod crypto;
 pub mod duration;
+pub mod head;
 pub mod local;
 pub mod manifest;
 pub mod pitr;
@@ -36,4 +38,6 @@ pub mod segment;
 pub mod settings;
 pub mod signing;
 pub mod target;
+#[cfg(test)]
+pub mod test_zone;
 pub mod verify;

@@ -4,57 +4,11 @@ use time::Duration;
 use zone_pki::{Authority, LeafKind};
 
 use super::*;
-use crate::bundle::{write_bundle, MemberList};
 use crate::config::node::NodeCa;
-use crate::config::zone::Zone;
 
-const ZONE: &str = "example.zone";
-const NODE: &str = "node1.example.zone";
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: Authority,
-    node: Node,
-}
-
-/// A zone of one member, its root CA, and the member's node loaded from its bundle.
-fn zone_with_root(root: Authority) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let zone_file = dir.path().join("zone.toml");
-    let text = format!(
-        "name = \"{ZONE}\"\n[[etcd]]\nnode_name = \"{NODE}\"\nprotocol = \"https\"\naddress = \"127.0.0.1\"\npeer_port = 2380\nclient_port = 2379\n"
-    );
-    let zone = Zone::parse(&zone_file, &text).unwrap();
-    let bundle = dir.path().join("node1");
-    fs::create_dir(&bundle).unwrap();
-    zone_io::ensure_private_dir(&dir.path().join("ca")).unwrap();
-    write_bundle(
-        &dir.path().join("ca"),
-        &bundle,
-        &root,
-        root.chain_pem(),
-        &zone,
-        NODE,
-        MemberList::Copy,
-    )
-    .unwrap();
-    let node = Node::load(&bundle.join("node.toml")).unwrap();
-    Fixture {
-        _dir: dir,
-        root,
-        node,
-    }
-}
-
-fn fixture() -> Fixture {
-    zone_with_root(Authority::new_root(ZONE).unwrap())
-}
+use crate::backup::test_zone::{fixture, zone_with_root, Fixture, NODE, ZONE};
 
 impl Fixture {
-    fn roots(&self) -> Vec<CertInfo> {
-        vec![CertInfo::parse(self.root.cert_der()).unwrap()]
-    }
-
     fn verify(&self, envelope: &[u8]) -> Result<Verified, String> {
         verify(envelope, ZONE, &self.roots(), signed_at)
     }

@@ -7,13 +7,15 @@
 //!
 //! The parts: [`context`] (what a term needs, loaded once), [`batch`] (when a segment
 //! is cut, pure), [`writer`] (appending links),
-//! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`retain`]
+//! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`known`] (what a target holds, for
+//! its shipper), [`retain`]
 //! (retention of the local chain and of each target).
 
 pub mod active;
 pub mod batch;
 pub mod context;
 pub mod full;
+pub mod known;
 pub mod resume;
 pub mod retain;
 pub mod ship;

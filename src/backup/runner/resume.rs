@@ -1,6 +1,10 @@
 //! Where a newly active writer goes on from: the last link on the targets (or the local
 //! chain when it is ahead of them), verified. Blocking: run off the async loop.
 //!
+//! Where a target's chain ends comes from its head record (three requests, however long
+//! the chain: see [`crate::backup::head`]); a target whose head is missing, stale or does
+//! not verify is listed instead, and the log says why.
+//!
 //! Rules:
 //! - at least one target must answer (a chain that cannot be seen could be continued by
 //!   a fork); the answers are waited for, never guessed;
@@ -13,6 +17,7 @@ use std::sync::Arc;
 use zone_pki::{CertInfo, Error};
 
 use crate::backup::chain::{manifest_seq, Verified};
+use crate::backup::head::{self, Head};
 use crate::backup::local::{LocalChain, Stored, MAX_MANIFEST_BYTES};
 use crate::backup::manifest;
 use crate::backup::target::Target;
@@ -33,42 +38,22 @@ pub fn resume(
     let mut answered = 0;
     let mut problems = Vec::new();
     for target in targets {
-        let names = match target.list("chain/") {
-            Ok(list) => list,
+        let found = match last_link(&**target, zone, roots) {
+            Ok(found) => found,
             Err(e) => {
                 problems.push(e.to_string());
                 continue;
             }
         };
         answered += 1;
-        let Some(last) = names
-            .iter()
-            .filter(|o| manifest_seq(&o.name).is_some())
-            .max_by_key(|o| manifest_seq(&o.name))
-        else {
+        let Some(found) = found else {
             continue;
         };
-        let bytes = target
-            .get(&last.name, MAX_MANIFEST_BYTES)
-            .map_err(|e| Error::new(e.to_string()))?
-            .ok_or_else(|| {
-                Error::new(format!(
-                    "{}: {} vanished while read",
-                    target.url(),
-                    last.name
-                ))
-            })?;
-        let stored = manifest::stored(&last.name, bytes);
-        let link = manifest::verify(&stored, zone, roots).map_err(|p| {
-            Error::new(format!("{} {}: {p}", target.url(), last.name)).fix(
-                "the chain on that target cannot be continued: check it with `zone-etcd backup drill`, move its objects aside, and start again",
-            )
-        })?;
         if newest
             .as_ref()
-            .is_none_or(|n| link.link.seq > n.link.link.seq)
+            .is_none_or(|n| found.link.link.seq > n.link.link.seq)
         {
-            newest = Some(Resume { stored, link });
+            newest = Some(found);
         }
     }
     if answered == 0 && !targets.is_empty() {
@@ -108,3 +93,46 @@ pub fn resume(
         .map_err(|p| Error::new(format!("{}: {p}", local.object_path(local_last).display())))?;
     Ok(Some(Resume { stored, link }))
 }
+
+/// The last link of one target: its head record when that is fresh (three requests),
+/// else the newest manifest a listing of `chain/` finds (and the log says why). `Err`
+/// when the target does not answer, or its last link does not verify.
+fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Option<Resume>, Error> {
+    let url = target.url();
+    match head::read(target, zone, roots).map_err(|e| Error::new(e.to_string()))? {
+        Head::Fresh(fresh) => {
+            let (stored, link) = *fresh;
+            tracing::info!(
+                "backup target {url}: the chain ends at {} (its head record)",
+                stored.name
+            );
+            return Ok(Some(Resume { stored, link }));
+        }
+        Head::Listed(why) => tracing::warn!("backup: {why}; listing chain/ instead"),
+    }
+    let names = target
+        .list("chain/")
+        .map_err(|e| Error::new(e.to_string()))?;
+    let Some(last) = names
+        .iter()
+        .filter(|o| manifest_seq(&o.name).is_some())
+        .max_by_key(|o| manifest_seq(&o.name))
+    else {
+        return Ok(None);
+    };
+    let bytes = target
+        .get(&last.name, MAX_MANIFEST_BYTES)
+        .map_err(|e| Error::new(e.to_string()))?
+        .ok_or_else(|| Error::new(format!("{url}: {} vanished while read", last.name)))?;
+    let stored = manifest::stored(&last.name, bytes);
+    let link = manifest::verify(&stored, zone, roots).map_err(|p| {
+        Error::new(format!("{url} {}: {p}", last.name)).fix(
+            "the chain on that target cannot be continued: check it with `zone-etcd backup drill`, move its objects aside, and start again",
+        )
+    })?;
+    Ok(Some(Resume { stored, link }))
+}
+
+#[cfg(test)]
+#[path = "resume_tests.rs"]
+mod tests;

@@ -12,19 +12,24 @@
 //!   keeps everything until it is shipped (or until retention drops it locally: a target
 //!   that was away longer than the window gets the links still kept, and its own plan
 //!   then drops the old links it holds before the hole);
+//! - after the links of a round, the target's head record is set to copy the last
+//!   manifest sent (see [`crate::backup::head`]), while this node holds the lease;
+//! - a term starts from the target's head, not a listing of its chain (see
+//!   [`super::known`]), so a takeover costs the same whatever the chain's length;
 //! - after shipping, while this node holds the lease, the target is pruned by the
 //!   writer's latest retention order (see [`super::retain`]).
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use zone_pki::CertInfo;
 
+use super::known::Known;
 use super::retain::{self, Orders};
 use super::writer::LeaseGuard;
 use crate::backup::chain::Link;
+use crate::backup::head;
 use crate::backup::local::{LocalChain, MAX_MANIFEST_BYTES};
 use crate::backup::manifest::body_unverified;
 use crate::backup::prune::Links;
@@ -81,7 +86,7 @@ pub struct Shipper {
 
 impl Shipper {
     pub fn run(self) {
-        let mut present: Option<BTreeSet<String>> = None;
+        let mut present: Option<Known> = None;
         let mut links = Links::default();
         let mut pruned = 0;
         let mut backoff = BACKOFF_MIN;
@@ -119,13 +124,24 @@ impl Shipper {
 
     /// Applies the writer's latest retention order to the target, once (again at once
     /// while the budget of a round leaves some of it).
-    fn prune(&self, present: &mut BTreeSet<String>, links: &mut Links, pruned: &mut u64) {
+    fn prune(&self, known: &mut Known, links: &mut Links, pruned: &mut u64) {
         let Some(order) = self.orders.latest() else {
             return;
         };
         if order.round <= *pruned || !self.guard.holds() {
             return;
         }
+        let present = match known.for_retention(&self.target) {
+            Ok(Some(present)) => present,
+            Ok(None) => return, // the listing is under way: the next round
+            Err(problem) => {
+                tracing::warn!(
+                    "backup target {}: retention waits: {problem}",
+                    self.target.url()
+                );
+                return;
+            }
+        };
         let roots = (self.zone.as_str(), self.roots.as_slice());
         match retain::target_round(&*self.target, &self.local, present, links, roots, &order) {
             Ok(true) => {}
@@ -141,20 +157,15 @@ impl Shipper {
         }
     }
 
-    fn ship_once(
-        &self,
-        present: &mut Option<BTreeSet<String>>,
-        links: &mut Links,
-    ) -> Result<(), String> {
+    fn ship_once(&self, present: &mut Option<Known>, links: &mut Links) -> Result<(), String> {
         if present.is_none() {
-            let listed = self.target.list("chain/").map_err(|e| e.to_string())?;
-            *present = Some(listed.into_iter().map(|o| o.name).collect());
+            *present = Some(Known::learn(&*self.target, &self.zone, &self.roots)?);
         }
         let Some(present) = present.as_mut() else {
             return Ok(());
         };
         let names = self.local.manifests().map_err(|e| e.to_string())?;
-        let missing: Vec<&String> = names.iter().filter(|n| !present.contains(*n)).collect();
+        let missing: Vec<&String> = names.iter().filter(|n| !present.holds(n)).collect();
         for name in missing {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(());
@@ -171,7 +182,7 @@ impl Shipper {
                         .get(name, MAX_MANIFEST_BYTES)
                         .map_err(|e| e.to_string())?;
                     if there.as_deref() == Some(&stored.bytes[..]) {
-                        present.insert(name.clone());
+                        present.found(name);
                         continue;
                     }
                     if !self.guard.holds() {
@@ -199,8 +210,17 @@ impl Shipper {
             self.target
                 .put(name, &stored.bytes)
                 .map_err(|e| e.to_string())?;
-            present.insert(name.clone());
+            present.sent(name, &stored.bytes);
             links.learn(name, &link);
+        }
+        if let Some(bytes) = present.head_due() {
+            if !self.guard.holds() {
+                return Err(NOT_WRITER.into());
+            }
+            self.target
+                .put(head::NAME, bytes)
+                .map_err(|e| e.to_string())?;
+            present.head_sent();
         }
         Ok(())
     }
@@ -239,112 +259,5 @@ impl Shipper {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-    use std::time::Instant;
-
-    use super::*;
-    use crate::backup::chain::{self, Kind, Link};
-    use crate::backup::target::{ObjectInfo, TargetError};
-
-    /// A target that stores nothing and records what was put.
-    #[derive(Default)]
-    struct Recording {
-        puts: Mutex<Vec<String>>,
-    }
-
-    impl Target for Recording {
-        fn url(&self) -> &str {
-            "test://recording"
-        }
-        fn put(&self, name: &str, _: &[u8]) -> Result<(), TargetError> {
-            self.puts.lock().unwrap().push(name.to_string());
-            Ok(())
-        }
-        fn put_file(&self, name: &str, _: &Path) -> Result<(), TargetError> {
-            self.puts.lock().unwrap().push(name.to_string());
-            Ok(())
-        }
-        fn get(&self, _: &str, _: u64) -> Result<Option<Vec<u8>>, TargetError> {
-            Ok(None)
-        }
-        fn get_to_file(&self, _: &str, _: &Path) -> Result<bool, TargetError> {
-            Ok(false)
-        }
-        fn list(&self, _: &str) -> Result<Vec<ObjectInfo>, TargetError> {
-            Ok(Vec::new())
-        }
-        fn delete(&self, _: &str) -> Result<(), TargetError> {
-            Ok(())
-        }
-    }
-
-    /// A node whose local chain holds a link it never shipped (killed mid-upload), now
-    /// not the writer: it uploads nothing, not even the object (which no manifest would
-    /// ever name), however often it retries. Once it holds the lease, object then manifest.
-    #[test]
-    fn a_node_that_is_not_the_writer_uploads_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let local = Arc::new(LocalChain::open(dir.path()).unwrap());
-        let object = chain::delta_name(1, "abc", 5, 6);
-        local
-            .write(&local.object_path(&object), b"encrypted segment")
-            .unwrap();
-        let link = Link {
-            format: chain::FORMAT.into(),
-            zone: "z".into(),
-            cluster_id: "c".into(),
-            seq: 1,
-            session: "abc".into(),
-            writer: "node1.z".into(),
-            kind: Kind::Delta,
-            first_revision: 5,
-            last_revision: 6,
-            first_time_ms: 1,
-            last_time_ms: 2,
-            object: Some(object.clone()),
-            object_size: 17,
-            object_sha256: String::new(),
-            next_delta: 7,
-            prev: None,
-            signed_ms: 2,
-        };
-        let manifest = link.manifest_name();
-        let envelope = serde_json::json!({ "body": serde_json::to_string(&link).unwrap() });
-        local
-            .write(
-                &local.object_path(&manifest),
-                envelope.to_string().as_bytes(),
-            )
-            .unwrap();
-        let target = Arc::new(Recording::default());
-        let shipper = Shipper {
-            target: target.clone(),
-            local,
-            bell: Arc::new(Bell::default()),
-            guard: Arc::new(LeaseGuard::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            zone: "z".into(),
-            roots: Vec::new(),
-            orders: Arc::new(Orders::default()),
-            others: Vec::new(),
-        };
-        let mut links = Links::default();
-        let mut present = None;
-        for _ in 0..3 {
-            assert!(shipper.ship_once(&mut present, &mut links).is_err());
-        }
-        assert!(
-            target.puts.lock().unwrap().is_empty(),
-            "uploaded without the lease: {:?}",
-            target.puts.lock().unwrap()
-        );
-        shipper.guard.renewed(
-            Instant::now(),
-            Duration::from_secs(8),
-            Duration::from_secs(2),
-        );
-        shipper.ship_once(&mut present, &mut links).unwrap();
-        assert_eq!(*target.puts.lock().unwrap(), vec![object, manifest]);
-    }
-}
+#[path = "ship_tests.rs"]
+mod tests;

@@ -131,9 +131,17 @@ impl DirTarget {
         result
     }
 
-    /// Every regular file below `dir` (named from `at`), depth first; links and hidden
-    /// temporary files are skipped.
-    fn walk(&self, dir: OwnedFd, at: &str, out: &mut Vec<ObjectInfo>) -> Result<(), Failure> {
+    /// Every regular file below `dir` (named from `at`) whose name starts with `prefix`,
+    /// depth first; links and hidden temporary files are skipped. An entry that cannot
+    /// match is skipped before it is looked at, so a narrow prefix costs one read of the
+    /// directory, not a `stat` of each of its (maybe 100,000) files.
+    fn walk(
+        &self,
+        dir: OwnedFd,
+        at: &str,
+        prefix: &str,
+        out: &mut Vec<ObjectInfo>,
+    ) -> Result<(), Failure> {
         let mut entries = Vec::new();
         let mut listing =
             nix::dir::Dir::from_fd(dir.try_clone().map_err(|e| io_failure("list", &e))?)
@@ -143,7 +151,9 @@ impl DirTarget {
             let Ok(name) = entry.file_name().to_str() else {
                 continue; // not UTF-8: not an object name this program writes
             };
-            if name != "." && name != ".." && !name.starts_with(TMP_PREFIX) {
+            let full = format!("{at}{name}");
+            let may_match = full.starts_with(prefix) || prefix.starts_with(&format!("{full}/"));
+            if name != "." && name != ".." && !name.starts_with(TMP_PREFIX) && may_match {
                 entries.push(name.to_string());
             }
         }
@@ -160,7 +170,7 @@ impl DirTarget {
                     Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => continue,
                     other => {
                         let sub = other.map_err(|e| failure("list", e))?;
-                        self.walk(sub, &format!("{full}/"), out)?;
+                        self.walk(sub, &format!("{full}/"), prefix, out)?;
                     }
                 }
             } else if kind == SFlag::S_IFREG {
@@ -243,7 +253,7 @@ impl Target for DirTarget {
             .open_dir(&steps, false)
             .map_err(|f| self.error(&object, f))?;
         if let Some(dir) = dir {
-            self.walk(dir, start, &mut found)
+            self.walk(dir, start, prefix, &mut found)
                 .map_err(|f| self.error(&object, f))?;
         }
         found.retain(|o| o.name.starts_with(prefix));

@@ -8,6 +8,7 @@
 //! - [`object`]: what every target is: the [`Target`] trait, its objects, its errors and
 //!   the rules of object names;
 //! - [`credentials`]: the node-local S3 keys, taken the way AWS tools take them;
+//! - [`counting`]: a target that counts the requests made to another (tests, benchmarks);
 //! - [`retry`]: timeouts, the backoff schedule, and which failures are worth retrying.
 //!
 //! Invariants every target keeps:
@@ -19,6 +20,7 @@
 //!   again later may help ([`TargetError::retryable`]); it never holds a credential or a
 //!   presigned URL's signature.
 
+pub mod counting;
 pub mod credentials;
 pub mod file;
 pub mod object;

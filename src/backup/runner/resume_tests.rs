@@ -1,0 +1,65 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::backup::head::NAME;
+use crate::backup::target::counting::Counting;
+use crate::backup::target::file::DirTarget;
+use crate::backup::test_zone::{fixture, ZONE};
+
+/// A takeover over a long chain reads each target's head, never the listing: three
+/// requests a target, whatever the chain's length; without a head (or with one that
+/// cannot be trusted) it lists `chain/`, and ends at the same link.
+#[test]
+fn a_takeover_reads_the_heads_not_the_listing() {
+    let zone = fixture();
+    let chain = zone.signed_chain(2000);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let counted: Vec<Arc<Counting>> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let target = DirTarget::new(&format!("file:///target{i}"), dir.path());
+            Arc::new(Counting::new(Arc::new(target)))
+        })
+        .collect();
+    // The first target has the whole chain; the second was away for the last 500 links.
+    for (target, upto) in counted.iter().zip([2000, 1500]) {
+        for stored in &chain[..upto] {
+            target.put(&stored.name, &stored.bytes).unwrap();
+        }
+        target.put(NAME, &chain[upto - 1].bytes).unwrap();
+        target.take();
+    }
+    let targets: Vec<Arc<dyn Target>> = counted.iter().map(|c| c.clone() as _).collect();
+    let state = tempfile::tempdir().unwrap();
+    let local = LocalChain::open(state.path()).unwrap();
+    let roots = zone.roots();
+
+    let resumed = resume(&targets, &local, ZONE, &roots).unwrap().unwrap();
+    assert_eq!(resumed.link.link.seq, 2000);
+    assert_eq!(resumed.stored.sha256, chain[1999].sha256);
+    for target in &counted {
+        let counts = target.take();
+        assert_eq!(
+            (counts.get, counts.list, counts.listed),
+            (2, 1, 0),
+            "{}: {counts:?}",
+            target.url()
+        );
+    }
+
+    // No head on the first target (a chain written before heads): listed, same link.
+    counted[0].delete(NAME).unwrap();
+    counted[0].take();
+    let resumed = resume(&targets, &local, ZONE, &roots).unwrap().unwrap();
+    assert_eq!(resumed.link.link.seq, 2000);
+    let counts = counted[0].take();
+    assert_eq!(counts.listed, 2000, "{counts:?}");
+    assert_eq!(counted[1].take().listed, 0);
+
+    // A stale head (an old one put back): never continued from, the listing wins.
+    counted[0].put(NAME, &chain[1200].bytes).unwrap();
+    let resumed = resume(&targets, &local, ZONE, &roots).unwrap().unwrap();
+    assert_eq!(resumed.link.link.seq, 2000);
+    assert_eq!(resumed.stored.sha256, chain[1999].sha256);
+}

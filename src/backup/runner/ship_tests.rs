@@ -1,0 +1,187 @@
+use std::path::Path;
+use std::time::Instant;
+
+use super::*;
+use crate::backup::chain::{self, Kind, Link};
+use crate::backup::target::{ObjectInfo, TargetError};
+
+/// A target that stores nothing and records what was put.
+#[derive(Default)]
+struct Recording {
+    puts: Mutex<Vec<String>>,
+}
+
+impl Target for Recording {
+    fn url(&self) -> &str {
+        "test://recording"
+    }
+    fn put(&self, name: &str, _: &[u8]) -> Result<(), TargetError> {
+        self.puts.lock().unwrap().push(name.to_string());
+        Ok(())
+    }
+    fn put_file(&self, name: &str, _: &Path) -> Result<(), TargetError> {
+        self.puts.lock().unwrap().push(name.to_string());
+        Ok(())
+    }
+    fn get(&self, _: &str, _: u64) -> Result<Option<Vec<u8>>, TargetError> {
+        Ok(None)
+    }
+    fn get_to_file(&self, _: &str, _: &Path) -> Result<bool, TargetError> {
+        Ok(false)
+    }
+    fn list(&self, _: &str) -> Result<Vec<ObjectInfo>, TargetError> {
+        Ok(Vec::new())
+    }
+    fn delete(&self, _: &str) -> Result<(), TargetError> {
+        Ok(())
+    }
+}
+
+/// A node whose local chain holds a link it never shipped (killed mid-upload), now
+/// not the writer: it uploads nothing, not even the object (which no manifest would
+/// ever name), however often it retries. Once it holds the lease, object then manifest.
+#[test]
+fn a_node_that_is_not_the_writer_uploads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(LocalChain::open(dir.path()).unwrap());
+    let object = chain::delta_name(1, "abc", 5, 6);
+    local
+        .write(&local.object_path(&object), b"encrypted segment")
+        .unwrap();
+    let link = Link {
+        format: chain::FORMAT.into(),
+        zone: "z".into(),
+        cluster_id: "c".into(),
+        seq: 1,
+        session: "abc".into(),
+        writer: "node1.z".into(),
+        kind: Kind::Delta,
+        first_revision: 5,
+        last_revision: 6,
+        first_time_ms: 1,
+        last_time_ms: 2,
+        object: Some(object.clone()),
+        object_size: 17,
+        object_sha256: String::new(),
+        next_delta: 7,
+        prev: None,
+        signed_ms: 2,
+    };
+    let manifest = link.manifest_name();
+    let envelope = serde_json::json!({ "body": serde_json::to_string(&link).unwrap() });
+    local
+        .write(
+            &local.object_path(&manifest),
+            envelope.to_string().as_bytes(),
+        )
+        .unwrap();
+    let target = Arc::new(Recording::default());
+    let shipper = Shipper {
+        target: target.clone(),
+        local,
+        bell: Arc::new(Bell::default()),
+        guard: Arc::new(LeaseGuard::default()),
+        stop: Arc::new(AtomicBool::new(false)),
+        zone: "z".into(),
+        roots: Vec::new(),
+        orders: Arc::new(Orders::default()),
+        others: Vec::new(),
+    };
+    let mut links = Links::default();
+    let mut present = None;
+    for _ in 0..3 {
+        assert!(shipper.ship_once(&mut present, &mut links).is_err());
+    }
+    assert!(
+        target.puts.lock().unwrap().is_empty(),
+        "uploaded without the lease: {:?}",
+        target.puts.lock().unwrap()
+    );
+    shipper.guard.renewed(
+        Instant::now(),
+        Duration::from_secs(8),
+        Duration::from_secs(2),
+    );
+    shipper.ship_once(&mut present, &mut links).unwrap();
+    assert_eq!(
+        *target.puts.lock().unwrap(),
+        vec![object, manifest, head::NAME.to_string()]
+    );
+}
+
+/// The first round of a term over a target holding a long chain reads its head, not a
+/// listing: the head (two reads, one short listing), then the new link's object, its
+/// manifest and the head again. Retention's listing comes later, on a thread, once.
+#[test]
+fn a_term_ships_from_the_head_without_listing_the_chain() {
+    use crate::backup::target::counting::Counting;
+    use crate::backup::target::file::DirTarget;
+    use crate::backup::test_zone::{fixture, ZONE};
+
+    let zone = fixture();
+    let chain = zone.signed_chain(2001);
+    let dir = tempfile::tempdir().unwrap();
+    let inner = DirTarget::new("file:///test-target", dir.path());
+    for stored in &chain[..2000] {
+        inner.put(&stored.name, &stored.bytes).unwrap();
+    }
+    inner.put(head::NAME, &chain[1999].bytes).unwrap();
+    let counted = Arc::new(Counting::new(Arc::new(inner)));
+    // The new writer's local chain: the adopted last link (its manifest only) and its own.
+    let state = tempfile::tempdir().unwrap();
+    let local = Arc::new(LocalChain::open(state.path()).unwrap());
+    for stored in &chain[1999..] {
+        local
+            .write(&local.object_path(&stored.name), &stored.bytes)
+            .unwrap();
+    }
+    let new = body_unverified(&chain[2000].bytes).unwrap();
+    let object = new.object.clone().unwrap();
+    local.write(&local.object_path(&object), b"x").unwrap();
+    let shipper = Shipper {
+        target: counted.clone(),
+        local,
+        bell: Arc::new(Bell::default()),
+        guard: Arc::new(LeaseGuard::default()),
+        stop: Arc::new(AtomicBool::new(false)),
+        zone: ZONE.into(),
+        roots: zone.roots(),
+        orders: Arc::new(Orders::default()),
+        others: Vec::new(),
+    };
+    shipper.guard.renewed(
+        Instant::now(),
+        Duration::from_secs(8),
+        Duration::from_secs(2),
+    );
+    let (mut known, mut links) = (None, Links::default());
+    shipper.ship_once(&mut known, &mut links).unwrap();
+    let counts = counted.take();
+    assert_eq!(
+        (counts.get, counts.list, counts.listed, counts.put),
+        (2, 1, 0, 3),
+        "{counts:?}"
+    );
+    let head = counted.get(head::NAME, 1 << 16).unwrap().unwrap();
+    assert_eq!(head, chain[2000].bytes);
+    assert!(counted.get(&object, 16).unwrap().is_some());
+    counted.take();
+    // Nothing new: nothing asked of the store.
+    shipper.ship_once(&mut known, &mut links).unwrap();
+    assert_eq!(counted.take().requests(), 0);
+    // Retention asks for the listing: started on a thread, then whole.
+    let known = known.as_mut().unwrap();
+    let target: Arc<dyn Target> = counted.clone();
+    assert!(known.for_retention(&target).unwrap().is_none());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let names = loop {
+        if let Some(names) = known.for_retention(&target).unwrap() {
+            break names.clone();
+        }
+        assert!(Instant::now() < deadline, "the listing never came in");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(names.len(), 2001);
+    assert!(names.contains(&chain[2000].name));
+    assert_eq!(counted.take().list, 1);
+}

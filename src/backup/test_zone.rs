@@ -1,0 +1,97 @@
+//! A zone of one member for unit tests: its root CA and the member's node, loaded from a
+//! bundle written by the real code, in a temporary directory.
+
+use std::fs;
+
+use zone_pki::{Authority, CertInfo};
+
+use crate::bundle::{write_bundle, MemberList};
+use crate::config::node::Node;
+use crate::config::zone::Zone;
+
+pub const ZONE: &str = "example.zone";
+pub const NODE: &str = "node1.example.zone";
+
+pub struct Fixture {
+    pub _dir: tempfile::TempDir,
+    pub root: Authority,
+    pub node: Node,
+}
+
+/// A zone of one member, its root CA, and the member's node loaded from its bundle.
+pub fn zone_with_root(root: Authority) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let zone_file = dir.path().join("zone.toml");
+    let text = format!(
+        "name = \"{ZONE}\"\n[[etcd]]\nnode_name = \"{NODE}\"\nprotocol = \"https\"\naddress = \"127.0.0.1\"\npeer_port = 2380\nclient_port = 2379\n"
+    );
+    let zone = Zone::parse(&zone_file, &text).unwrap();
+    let bundle = dir.path().join("node1");
+    fs::create_dir(&bundle).unwrap();
+    zone_io::ensure_private_dir(&dir.path().join("ca")).unwrap();
+    write_bundle(
+        &dir.path().join("ca"),
+        &bundle,
+        &root,
+        root.chain_pem(),
+        &zone,
+        NODE,
+        MemberList::Copy,
+    )
+    .unwrap();
+    let node = Node::load(&bundle.join("node.toml")).unwrap();
+    Fixture {
+        _dir: dir,
+        root,
+        node,
+    }
+}
+
+pub fn fixture() -> Fixture {
+    zone_with_root(Authority::new_root(ZONE).unwrap())
+}
+
+impl Fixture {
+    pub fn roots(&self) -> Vec<CertInfo> {
+        vec![CertInfo::parse(self.root.cert_der()).unwrap()]
+    }
+}
+
+impl Fixture {
+    /// `n` delta links of this zone, signed by the member's backup signer, in chain order:
+    /// each manifest as it would be stored (name, bytes, hash).
+    pub fn signed_chain(&self, n: u64) -> Vec<crate::backup::local::Stored> {
+        use crate::backup::chain::{delta_name, Kind, Link, FORMAT};
+        let signer = crate::backup::signing::Signer::for_node(&self.node).unwrap();
+        let mut out: Vec<crate::backup::local::Stored> = Vec::new();
+        for seq in 1..=n {
+            let revision = seq as i64 + 1;
+            let link = Link {
+                format: FORMAT.into(),
+                zone: ZONE.into(),
+                cluster_id: "c0ffee".into(),
+                seq,
+                session: "ab12cd34".into(),
+                writer: NODE.into(),
+                kind: Kind::Delta,
+                first_revision: revision,
+                last_revision: revision,
+                first_time_ms: 1_700_000_000_000 + revision,
+                last_time_ms: 1_700_000_000_000 + revision,
+                object: Some(delta_name(seq, "ab12cd34", revision, revision)),
+                object_size: 1,
+                object_sha256: "00".into(),
+                next_delta: revision + 1,
+                prev: out.last().map(|p| p.sha256.clone()),
+                signed_ms: time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            };
+            let body = serde_json::to_vec(&link).unwrap();
+            let bytes = signer.sign(&body).unwrap();
+            out.push(crate::backup::manifest::stored(
+                &link.manifest_name(),
+                bytes,
+            ));
+        }
+        out
+    }
+}

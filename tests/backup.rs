@@ -35,6 +35,11 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     // Exactly one: the others wait in the election (their logs say so).
     let killed_at = Instant::now();
     drop(runs[active].take()); // SIGKILL by its PID
+                               // The directory target's head put back three links (as an old head restored, or a
+                               // writer killed between manifests and the head leaves it): never continued from.
+    let usb_manifests = manifest_names(&z.usb());
+    let stale = &usb_manifests[usb_manifests.len() - 3];
+    fs::copy(z.usb().join(stale), z.usb().join("head")).unwrap();
     wait_for(Duration::from_secs(20), "another writer", || {
         z.active().is_some_and(|a| a != active)
     });
@@ -54,6 +59,19 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     );
     let end = z.revision();
     z.wait_shipped(end, Duration::from_secs(30));
+    // The new writer read the store's head, and listed the directory target (the log
+    // names the stale head); each target's head now copies its last manifest.
+    let logs = z.logs();
+    let s3_head = format!("backup target {}: the chain ends at chain/", z.s3_url);
+    assert!(logs.contains(&s3_head), "{logs}");
+    let fallback = format!("{}: head: stale: it copies {stale}", z.file_url());
+    assert!(logs.contains(&fallback), "{logs}");
+    let last = manifest_names(&z.usb()).pop().unwrap();
+    assert_eq!(
+        fs::read(z.usb().join("head")).unwrap(),
+        fs::read(z.usb().join(&last)).unwrap(),
+        "the directory target's head is not its last manifest, {last}"
+    );
 
     // The chain on the directory target, as the owner reads it with Debian's age.
     let revisions = delta_revisions(&z.usb(), &z.owner_key());
@@ -523,6 +541,18 @@ impl BackupZone {
             .unwrap();
         (name, forged)
     }
+}
+
+/// The manifests' names under a directory target (`chain/…`), in chain order.
+fn manifest_names(root: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root.join("chain"))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("chain/{}", e.file_name().to_string_lossy()))
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

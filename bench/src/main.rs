@@ -8,7 +8,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -22,6 +22,7 @@ mod rotation;
 mod seaweed;
 mod snapshots;
 mod support;
+mod takeover;
 mod versions;
 mod writer;
 
@@ -32,12 +33,12 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "pki", "launch", "etcd", "rotation", "memory", "maintain", "churn", "snapshot", "backup",
-    "pitr", "access",
+    "pitr", "access", "takeover",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -225,6 +226,9 @@ fn run() -> Result<()> {
     }
     if wants("access") {
         results["access"] = access::run(work.path(), args.runs)?;
+    }
+    if wants("takeover") {
+        results["takeover"] = takeover::run(work.path(), args.runs)?;
     }
     if wants("churn") {
         results["churn"] = maintenance::churn(work.path(), args.churn_seconds)?;

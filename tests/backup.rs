@@ -10,6 +10,8 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+
 use common::backup::{delta_revisions, named_objects, BackupZone};
 use common::wait_for;
 
@@ -39,7 +41,12 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
                                // writer killed between manifests and the head leaves it): never continued from.
     let usb_manifests = manifest_names(&z.usb());
     let stale = &usb_manifests[usb_manifests.len() - 3];
-    fs::copy(z.usb().join(stale), z.usb().join("head")).unwrap();
+    let bytes = fs::read(z.usb().join(stale)).unwrap();
+    let session = zone_etcd::backup::manifest::body_unverified(&bytes)
+        .unwrap()
+        .session;
+    let record = zone_etcd::backup::head::record(Some(&bytes), &session);
+    fs::write(z.usb().join("head"), record).unwrap();
     wait_for(Duration::from_secs(20), "another writer", || {
         z.active().is_some_and(|a| a != active)
     });
@@ -67,10 +74,15 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     let fallback = format!("{}: head: stale: it copies {stale}", z.file_url());
     assert!(logs.contains(&fallback), "{logs}");
     let last = manifest_names(&z.usb()).pop().unwrap();
+    let head: serde_json::Value =
+        serde_json::from_slice(&fs::read(z.usb().join("head")).unwrap()).unwrap();
+    let copied = base64::engine::general_purpose::STANDARD
+        .decode(head["manifest"].as_str().unwrap())
+        .unwrap();
     assert_eq!(
-        fs::read(z.usb().join("head")).unwrap(),
+        copied,
         fs::read(z.usb().join(&last)).unwrap(),
-        "the directory target's head is not its last manifest, {last}"
+        "the directory target's head is not its last manifest, {last}: {head}"
     );
 
     // The chain on the directory target, as the owner reads it with Debian's age.

@@ -87,7 +87,7 @@ fn measure(
         let head_on = matches!(i % 4, 0 | 3);
         if head_on {
             target
-                .put(head::NAME, &last.bytes)
+                .put(head::NAME, &head::record(Some(&last.bytes), "bench0001"))
                 .map_err(|e| e.to_string())?;
         } else {
             target.delete(head::NAME).map_err(|e| e.to_string())?;

@@ -1,38 +1,76 @@
-//! The head record: where a target's chain ends, found in three requests however long
-//! the chain is. A writer that takes over reads it instead of listing `chain/` (about
-//! 120,000 names for seven days of 5-second links).
+//! The head record: where a target's chain ends, found in a handful of requests however
+//! long the chain is. A writer that takes over reads it instead of listing `chain/`
+//! (about 120,000 names for seven days of 5-second links).
 //!
-//! Each target holds, beside `chain/`, the object [`NAME`]: a byte-for-byte copy of the
-//! last manifest shipped to it, put after that manifest (see `runner::ship`).
+//! Each target holds, beside `chain/`, the object [`NAME`]: a [`record`] of the last
+//! manifest shipped there (a byte-for-byte copy) and of the session that writes after it.
+//! The writer of a term puts it before its first manifest on that target (naming its own
+//! session: the announcement) and again after each round of manifests (see
+//! `runner::ship`).
 //!
 //! Invariants:
-//! - a head is trusted only as a link is: its signature up to the zone CA and its zone
-//!   ([`crate::backup::manifest::verify`]); and only when the target holds the very
-//!   manifest it copies (the same bytes under the name its link gives) and no manifest
-//!   of the next sequence number (a listing of the prefix `chain/<seq + 1>-`: one short
-//!   answer). A head older than the chain (a writer killed between a manifest and its
-//!   head, or an old head put back) is stale, a head naming a manifest the target does
-//!   not hold is not that target's head: neither is ever continued from;
+//! - a head is trusted only as a link is: its manifest's signature up to the zone CA and
+//!   its zone ([`crate::backup::manifest::verify`]); and only when the target holds that
+//!   very manifest (the same bytes under the name its link gives) and no manifest of the
+//!   next sequence number by the link's session or the announced one (those six names are
+//!   asked for directly: the next link is written by the same writer, or by the next
+//!   one, who announced itself in the head before writing it). A head older than the
+//!   chain (a writer killed between a manifest and its head, or an old head put back) is
+//!   stale; a head naming a manifest the target does not hold is not that target's head:
+//!   neither is ever continued from;
 //! - a missing, stale or unverifiable head is not an error: the caller lists `chain/` as
 //!   before and logs why ([`Head::Listed`] carries the reason);
+//! - the head adds no trust the store did not have: whoever can write the store can hide
+//!   links from a listing as well as from a head; signatures keep every link authentic;
 //! - the head is never part of the chain: listings of `chain/`, `full/` and `delta/`, the
 //!   drills and retention never see it, and a chain without heads (written before them)
 //!   is read by listing as it always was.
 
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 use zone_pki::CertInfo;
 
-use super::chain::{manifest_prefix, Verified};
+use super::chain::{manifest_name, Kind, Verified};
 use super::local::{Stored, MAX_MANIFEST_BYTES};
 use super::manifest;
 use super::target::{Target, TargetError};
 
 /// The head record's object name on every target.
 pub const NAME: &str = "head";
+/// The `format` of a head record.
+pub const FORMAT: &str = "zone-etcd-head/1";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    format: String,
+    /// The last manifest on the target (base64 of its bytes); `None` before the first.
+    manifest: Option<String>,
+    /// The session that writes the next link.
+    next_session: String,
+}
+
+/// The head record naming `manifest` (the target's last, if any) and `next_session`.
+pub fn record(manifest: Option<&[u8]>, next_session: &str) -> Vec<u8> {
+    let record = Record {
+        format: FORMAT.into(),
+        manifest: manifest.map(|m| b64().encode(m)),
+        next_session: next_session.into(),
+    };
+    serde_json::to_vec(&record).unwrap_or_default()
+}
+
+/// A head that can be continued from.
+pub struct Fresh {
+    pub stored: Stored,
+    pub link: Verified,
+    /// The session the head announces.
+    pub next_session: String,
+}
 
 /// Where a target's chain ends, as its head says.
 pub enum Head {
-    /// The head is the target's last link, verified: its stored manifest and its body.
-    Fresh(Box<(Stored, Verified)>),
+    Fresh(Box<Fresh>),
     /// The head cannot be used: why (one line, naming the target); list `chain/` instead.
     Listed(String),
 }
@@ -45,12 +83,22 @@ pub fn read(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Head,
     let Some(bytes) = target.get(NAME, MAX_MANIFEST_BYTES)? else {
         return fallback("no head record (a chain written before heads, or none yet)".into());
     };
+    let record = match serde_json::from_slice::<Record>(&bytes) {
+        Ok(r) if r.format == FORMAT && is_session(&r.next_session) => r,
+        _ => return fallback(format!("not a {FORMAT} record")),
+    };
+    let Some(manifest) = record.manifest else {
+        return fallback("names no link yet".into());
+    };
+    let Ok(bytes) = b64().decode(manifest) else {
+        return fallback("its manifest is not base64".into());
+    };
     let name = match manifest::body_unverified(&bytes) {
         Ok(link) => link.manifest_name(),
         Err(problem) => return fallback(format!("not a manifest: {problem}")),
     };
     let stored = manifest::stored(&name, bytes);
-    let verified = match manifest::verify(&stored, zone, roots) {
+    let link = match manifest::verify(&stored, zone, roots) {
         Ok(v) if v.link.zone == zone => v,
         Ok(v) => return fallback(format!("a link of zone {}, not {zone}", v.link.zone)),
         Err(problem) => return fallback(format!("does not verify: {problem}")),
@@ -60,14 +108,41 @@ pub fn read(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Head,
         Some(_) => return fallback(format!("copies {name}, which the target holds otherwise")),
         None => return fallback(format!("copies {name}, which the target does not hold")),
     }
-    let next = manifest_prefix(verified.link.seq + 1);
-    if let Some(newer) = target.list(&next)?.into_iter().next() {
-        return fallback(format!(
-            "stale: it copies {name}, but the target holds {} after it",
-            newer.name
-        ));
+    for next in successors(link.link.seq, &link.link.session, &record.next_session) {
+        if target.get(&next, MAX_MANIFEST_BYTES)?.is_some() {
+            return fallback(format!(
+                "stale: it copies {name}, but the target holds {next} after it"
+            ));
+        }
     }
-    Ok(Head::Fresh(Box::new((stored, verified))))
+    Ok(Head::Fresh(Box::new(Fresh {
+        stored,
+        link,
+        next_session: record.next_session,
+    })))
+}
+
+/// Every name the link after `seq` can have: by `session` or by `announced`, of any kind.
+fn successors(seq: u64, session: &str, announced: &str) -> Vec<String> {
+    let mut sessions = vec![session];
+    if announced != session {
+        sessions.push(announced);
+    }
+    sessions
+        .into_iter()
+        .flat_map(|s| {
+            [Kind::Delta, Kind::Full, Kind::Gap].map(|kind| manifest_name(seq + 1, s, kind))
+        })
+        .collect()
+}
+
+/// A session as manifest names carry it.
+fn is_session(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@ use std::sync::Arc;
 use super::*;
 use crate::backup::target::counting::Counting;
 use crate::backup::target::file::DirTarget;
-use crate::backup::test_zone::{fixture, Fixture};
+use crate::backup::test_zone::fixture;
+
+const SESSION: &str = "ab12cd34";
 
 /// A directory target holding the first `n` links of `chain` (and no head), counted.
 fn target_with(dir: &std::path::Path, chain: &[Stored], n: usize) -> Counting {
@@ -14,40 +16,51 @@ fn target_with(dir: &std::path::Path, chain: &[Stored], n: usize) -> Counting {
     Counting::new(Arc::new(target))
 }
 
+fn put_head(target: &Counting, manifest: &Stored, next_session: &str) {
+    target
+        .put(NAME, &record(Some(&manifest.bytes), next_session))
+        .unwrap();
+}
+
 fn fallback_reason(head: Head) -> String {
     match head {
         Head::Listed(why) => why,
-        Head::Fresh(f) => panic!("trusted the head {}", f.1.name),
+        Head::Fresh(f) => panic!("trusted the head {}", f.stored.name),
     }
 }
 
 #[test]
-fn a_fresh_head_is_the_last_link_in_three_requests() {
+fn a_fresh_head_is_the_last_link_in_five_requests() {
     let zone = fixture();
     let chain = zone.signed_chain(40);
     let dir = tempfile::tempdir().unwrap();
     let target = target_with(dir.path(), &chain, 40);
-    target.put(NAME, &chain[39].bytes).unwrap();
+    put_head(&target, &chain[39], SESSION);
     target.take();
     let Head::Fresh(fresh) = read(&target, "example.zone", &zone.roots()).unwrap() else {
         panic!("the head was not trusted");
     };
-    assert_eq!(fresh.1.link.seq, 40);
-    assert_eq!(fresh.0.name, chain[39].name);
-    assert_eq!(fresh.0.sha256, chain[39].sha256);
+    assert_eq!(fresh.link.link.seq, 40);
+    assert_eq!(fresh.stored.name, chain[39].name);
+    assert_eq!(fresh.stored.sha256, chain[39].sha256);
+    assert_eq!(fresh.next_session, SESSION);
     let counts = target.take();
-    assert_eq!(
-        (counts.get, counts.list, counts.listed),
-        (2, 1, 0),
-        "{counts:?}"
-    );
-    assert_eq!(counts.requests(), 3);
+    assert_eq!((counts.get, counts.list), (5, 0), "{counts:?}");
+    // Announcing another session: its three names are asked for too.
+    put_head(&target, &chain[39], "ef56ab78");
+    target.take();
+    assert!(matches!(
+        read(&target, "example.zone", &zone.roots()).unwrap(),
+        Head::Fresh(_)
+    ));
+    assert_eq!(target.take().requests(), 8);
 }
 
 #[test]
 fn a_missing_stale_or_forged_head_is_never_trusted() {
-    let zone: Fixture = fixture();
-    let chain = zone.signed_chain(12);
+    let zone = fixture();
+    // Links 1-10 by one writer, 11-12 by the next.
+    let chain = zone.signed_chain_with(12, |seq| if seq <= 10 { SESSION } else { "ef56ab78" });
     let dir = tempfile::tempdir().unwrap();
     let target = target_with(dir.path(), &chain, 10);
     let roots = zone.roots();
@@ -58,16 +71,25 @@ fn a_missing_stale_or_forged_head_is_never_trusted() {
     };
     check(&target, "no head record");
     // Stale: a writer killed between link 10's manifest and its head.
-    target.put(NAME, &chain[8].bytes).unwrap();
-    check(&target, "stale: it copies chain/000000000009-ab12cd34-delta.json, but the target holds chain/000000000010-");
+    put_head(&target, &chain[8], SESSION);
+    check(&target, "stale: it copies chain/000000000009-ab12cd34-delta.json, but the target holds chain/000000000010-ab12cd34-delta.json");
+    // The next writer announced itself, wrote link 11 and was killed before the head.
+    target.put(&chain[10].name, &chain[10].bytes).unwrap();
+    put_head(&target, &chain[9], "ef56ab78");
+    check(
+        &target,
+        "but the target holds chain/000000000011-ef56ab78-delta.json",
+    );
     // Ahead of the chain: a link signed but never stored on this target.
-    target.put(NAME, &chain[11].bytes).unwrap();
+    put_head(&target, &chain[11], "ef56ab78");
     check(&target, "which the target does not hold");
-    // The right name with other bytes (signed again: another signature, same body).
-    let mut changed = chain[9].bytes.clone();
+    // The right name with other bytes.
+    let mut changed = chain[10].bytes.clone();
     let at = changed.len() / 2;
     changed[at] ^= 1;
-    target.put(NAME, &changed).unwrap();
+    target
+        .put(NAME, &record(Some(&changed), "ef56ab78"))
+        .unwrap();
     let why = fallback_reason(read(&target, "example.zone", &roots).unwrap());
     assert!(
         why.contains("does not verify") || why.contains("not a manifest"),
@@ -77,17 +99,25 @@ fn a_missing_stale_or_forged_head_is_never_trusted() {
     let theirs = crate::backup::test_zone::zone_with_root(
         zone_pki::Authority::new_root("other.zone").unwrap(),
     );
-    target.put(NAME, &theirs.signed_chain(10)[9].bytes).unwrap();
+    put_head(&target, &theirs.signed_chain(11)[10], "ef56ab78");
     check(&target, "does not verify");
-    // Verified by the wrong roots: the zone's own head, another CA.
-    target.put(NAME, &chain[9].bytes).unwrap();
+    // The zone's own head, verified against another CA.
+    put_head(&target, &chain[10], "ef56ab78");
     let why = fallback_reason(read(&target, "example.zone", &theirs.roots()).unwrap());
     assert!(why.contains("does not verify"), "{why}");
-    // Garbage.
+    // Not a head record: a bare manifest, garbage, a session that is no name, none yet.
+    target.put(NAME, &chain[10].bytes).unwrap();
+    check(&target, "not a zone-etcd-head/1 record");
     target.put(NAME, b"{}").unwrap();
-    check(&target, "not a manifest");
+    check(&target, "not a zone-etcd-head/1 record");
+    target
+        .put(NAME, &record(Some(&chain[10].bytes), "../x"))
+        .unwrap();
+    check(&target, "not a zone-etcd-head/1 record");
+    target.put(NAME, &record(None, "ef56ab78")).unwrap();
+    check(&target, "names no link yet");
     // And the same head, whole, is trusted again.
-    target.put(NAME, &chain[9].bytes).unwrap();
+    put_head(&target, &chain[10], "ef56ab78");
     assert!(matches!(
         read(&target, "example.zone", &roots).unwrap(),
         Head::Fresh(_)

@@ -61,6 +61,15 @@ impl Fixture {
     /// `n` delta links of this zone, signed by the member's backup signer, in chain order:
     /// each manifest as it would be stored (name, bytes, hash).
     pub fn signed_chain(&self, n: u64) -> Vec<crate::backup::local::Stored> {
+        self.signed_chain_with(n, |_| "ab12cd34")
+    }
+
+    /// The same, link `seq` written by the session `session(seq)`.
+    pub fn signed_chain_with(
+        &self,
+        n: u64,
+        session: impl Fn(u64) -> &'static str,
+    ) -> Vec<crate::backup::local::Stored> {
         use crate::backup::chain::{delta_name, Kind, Link, FORMAT};
         let signer = crate::backup::signing::Signer::for_node(&self.node).unwrap();
         let mut out: Vec<crate::backup::local::Stored> = Vec::new();
@@ -71,14 +80,14 @@ impl Fixture {
                 zone: ZONE.into(),
                 cluster_id: "c0ffee".into(),
                 seq,
-                session: "ab12cd34".into(),
+                session: session(seq).into(),
                 writer: NODE.into(),
                 kind: Kind::Delta,
                 first_revision: revision,
                 last_revision: revision,
                 first_time_ms: 1_700_000_000_000 + revision,
                 last_time_ms: 1_700_000_000_000 + revision,
-                object: Some(delta_name(seq, "ab12cd34", revision, revision)),
+                object: Some(delta_name(seq, session(seq), revision, revision)),
                 object_size: 1,
                 object_sha256: "00".into(),
                 next_delta: revision + 1,

@@ -1,7 +1,7 @@
 //! What a shipper knows its target holds, for one term: which local links to send, and
 //! the target's manifests for retention.
 //!
-//! At a term's start the target's head record says where its chain ends (three
+//! At a term's start the target's head record says where its chain ends (a handful of
 //! requests, see [`crate::backup::head`]): every local link up to there is taken as
 //! held, and the links after it are sent. A target whose head is missing, stale or
 //! does not verify is listed instead, as before heads.
@@ -12,8 +12,11 @@
 //! - retention plans a target from a whole listing only: it is made once a term, on a
 //!   thread of its own when first asked for, so the first links of a takeover never wait
 //!   for a long chain's listing; until it is in, the target is not pruned;
-//! - after a manifest is sent, the head is sent again ([`Known::head_due`]) before the
-//!   shipper waits for the next link, so a head is stale only across a failure or a kill.
+//! - before the first manifest of a term on the target, the head announces this writer's
+//!   session ([`Known::announced`]): a reader then knows every name the next link can
+//!   have; after a round of manifests the head copies the last one ([`Known::behind`])
+//!   before the shipper waits for the next link, so a head is stale only across a
+//!   failure or a kill.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use zone_pki::CertInfo;
 
 use crate::backup::chain::manifest_seq;
 use crate::backup::head::{self, Head};
+use crate::backup::local::MAX_MANIFEST_BYTES;
 use crate::backup::target::{ObjectInfo, Target, TargetError};
 
 type Listing = Result<Vec<ObjectInfo>, TargetError>;
@@ -35,30 +39,53 @@ pub struct Known {
     /// `names` holds a whole listing (and what was sent and pruned since).
     listed: bool,
     listing: Option<JoinHandle<Listing>>,
-    /// The manifest bytes the head should copy, when it does not yet.
-    head_due: Option<Vec<u8>>,
+    /// The target's last manifest as far as known: what its head should copy.
+    last: Option<Vec<u8>>,
+    /// The target's head announces this writer's session.
+    announced: bool,
+    /// Manifests were sent since the head was.
+    behind: bool,
 }
 
 impl Known {
-    /// What `target` holds at a term's start: by its head, else by a listing.
-    pub fn learn(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Known, String> {
+    /// What `target` holds at a term's start, for the writer of `session`: by its head,
+    /// else by a listing (and its last manifest, for the head to copy).
+    pub fn learn(
+        target: &dyn Target,
+        (zone, roots): (&str, &[CertInfo]),
+        session: &str,
+    ) -> Result<Known, String> {
         match head::read(target, zone, roots).map_err(|e| e.to_string())? {
             Head::Fresh(fresh) => Ok(Known {
-                floor: fresh.1.link.seq,
+                floor: fresh.link.link.seq,
                 names: BTreeSet::new(),
                 listed: false,
                 listing: None,
-                head_due: None,
+                announced: fresh.next_session == session,
+                last: Some(fresh.stored.bytes),
+                behind: false,
             }),
             Head::Listed(why) => {
                 tracing::warn!("backup: {why}; listing chain/ instead");
                 let listed = target.list("chain/").map_err(|e| e.to_string())?;
+                let newest = listed
+                    .iter()
+                    .filter_map(|o| manifest_seq(&o.name).map(|seq| (seq, &o.name)))
+                    .max();
+                let last = match newest {
+                    Some((_, name)) => target
+                        .get(name, MAX_MANIFEST_BYTES)
+                        .map_err(|e| e.to_string())?,
+                    None => None,
+                };
                 Ok(Known {
                     floor: 0,
                     names: listed.into_iter().map(|o| o.name).collect(),
                     listed: true,
                     listing: None,
-                    head_due: None,
+                    announced: false,
+                    last,
+                    behind: false,
                 })
             }
         }
@@ -74,19 +101,32 @@ impl Known {
         self.names.insert(name.to_string());
     }
 
-    /// The manifest `name` was sent: the head is due to copy `bytes`.
+    /// The manifest `name` was sent: the head is behind until it copies `bytes`.
     pub fn sent(&mut self, name: &str, bytes: &[u8]) {
         self.names.insert(name.to_string());
-        self.head_due = Some(bytes.to_vec());
+        self.last = Some(bytes.to_vec());
+        self.behind = true;
     }
 
-    /// The bytes the head should copy now, if it is behind.
-    pub fn head_due(&self) -> Option<&[u8]> {
-        self.head_due.as_deref()
+    /// Whether the target's head announces this writer (a manifest may be sent).
+    pub fn announced(&self) -> bool {
+        self.announced
     }
 
-    pub fn head_sent(&mut self) {
-        self.head_due = None;
+    /// Whether the head is due again after manifests were sent.
+    pub fn behind(&self) -> bool {
+        self.behind
+    }
+
+    /// The head record to put now, for the writer of `session`.
+    pub fn head_record(&self, session: &str) -> Vec<u8> {
+        head::record(self.last.as_deref(), session)
+    }
+
+    /// The head record was put: it copies the last manifest and announces this writer.
+    pub fn head_put(&mut self) {
+        self.announced = true;
+        self.behind = false;
     }
 
     /// The target's manifests for retention, once a listing is in: the first call starts

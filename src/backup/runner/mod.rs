@@ -46,6 +46,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
             stop: stop.clone(),
             zone: ctx.zone.clone(),
             roots: ctx.roots.clone(),
+            session: ctx.session.clone(),
             orders: ctx.orders.clone(),
             others: ctx
                 .targets

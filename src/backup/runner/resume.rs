@@ -1,8 +1,8 @@
 //! Where a newly active writer goes on from: the last link on the targets (or the local
 //! chain when it is ahead of them), verified. Blocking: run off the async loop.
 //!
-//! Where a target's chain ends comes from its head record (three requests, however long
-//! the chain: see [`crate::backup::head`]); a target whose head is missing, stale or does
+//! Where a target's chain ends comes from its head record (five to eight requests, however
+//! long the chain: see [`crate::backup::head`]); a target whose head is missing, stale or does
 //! not verify is listed instead, and the log says why.
 //!
 //! Rules:
@@ -101,7 +101,7 @@ fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Opti
     let url = target.url();
     match head::read(target, zone, roots).map_err(|e| Error::new(e.to_string()))? {
         Head::Fresh(fresh) => {
-            let (stored, link) = *fresh;
+            let head::Fresh { stored, link, .. } = *fresh;
             tracing::info!(
                 "backup target {url}: the chain ends at {} (its head record)",
                 stored.name

@@ -12,8 +12,9 @@
 //!   keeps everything until it is shipped (or until retention drops it locally: a target
 //!   that was away longer than the window gets the links still kept, and its own plan
 //!   then drops the old links it holds before the hole);
-//! - after the links of a round, the target's head record is set to copy the last
-//!   manifest sent (see [`crate::backup::head`]), while this node holds the lease;
+//! - the target's head record announces this writer's session before its first manifest
+//!   of a term, and copies the last manifest sent after each round (see
+//!   [`crate::backup::head`]), while this node holds the lease;
 //! - a term starts from the target's head, not a listing of its chain (see
 //!   [`super::known`]), so a takeover costs the same whatever the chain's length;
 //! - after shipping, while this node holds the lease, the target is pruned by the
@@ -77,6 +78,8 @@ pub struct Shipper {
     /// trusts their times.
     pub zone: String,
     pub roots: Vec<CertInfo>,
+    /// This process's writer session, which the head announces before its manifests.
+    pub session: String,
     pub orders: Arc<Orders>,
     /// The zone's other targets: an object of a link adopted from them (the last writer
     /// shipped it there, not here) is copied from one that has it, checked against its
@@ -159,7 +162,8 @@ impl Shipper {
 
     fn ship_once(&self, present: &mut Option<Known>, links: &mut Links) -> Result<(), String> {
         if present.is_none() {
-            *present = Some(Known::learn(&*self.target, &self.zone, &self.roots)?);
+            let roots = (self.zone.as_str(), self.roots.as_slice());
+            *present = Some(Known::learn(&*self.target, roots, &self.session)?);
         }
         let Some(present) = present.as_mut() else {
             return Ok(());
@@ -204,6 +208,9 @@ impl Shipper {
                         .map_err(|e| e.to_string())?;
                 }
             }
+            if !present.announced() {
+                self.put_head(present)?;
+            }
             if !self.guard.holds() {
                 return Err(NOT_WRITER.into());
             }
@@ -213,15 +220,21 @@ impl Shipper {
             present.sent(name, &stored.bytes);
             links.learn(name, &link);
         }
-        if let Some(bytes) = present.head_due() {
-            if !self.guard.holds() {
-                return Err(NOT_WRITER.into());
-            }
-            self.target
-                .put(head::NAME, bytes)
-                .map_err(|e| e.to_string())?;
-            present.head_sent();
+        if present.behind() {
+            self.put_head(present)?;
         }
+        Ok(())
+    }
+
+    /// Puts the target's head record: its last manifest, and this writer's session.
+    fn put_head(&self, present: &mut Known) -> Result<(), String> {
+        if !self.guard.holds() {
+            return Err(NOT_WRITER.into());
+        }
+        self.target
+            .put(head::NAME, &present.head_record(&self.session))
+            .map_err(|e| e.to_string())?;
+        present.head_put();
         Ok(())
     }
 }

@@ -84,6 +84,7 @@ fn a_node_that_is_not_the_writer_uploads_nothing() {
         stop: Arc::new(AtomicBool::new(false)),
         zone: "z".into(),
         roots: Vec::new(),
+        session: "ab12cd34".into(),
         orders: Arc::new(Orders::default()),
         others: Vec::new(),
     };
@@ -105,13 +106,19 @@ fn a_node_that_is_not_the_writer_uploads_nothing() {
     shipper.ship_once(&mut present, &mut links).unwrap();
     assert_eq!(
         *target.puts.lock().unwrap(),
-        vec![object, manifest, head::NAME.to_string()]
+        vec![
+            object,
+            head::NAME.to_string(),
+            manifest,
+            head::NAME.to_string()
+        ]
     );
 }
 
 /// The first round of a term over a target holding a long chain reads its head, not a
-/// listing: the head (two reads, one short listing), then the new link's object, its
-/// manifest and the head again. Retention's listing comes later, on a thread, once.
+/// listing: the head (five reads), then the new link's object, the head announcing the
+/// new writer, its manifest and the head again. Retention's listing comes later, on a
+/// thread, once.
 #[test]
 fn a_term_ships_from_the_head_without_listing_the_chain() {
     use crate::backup::target::counting::Counting;
@@ -119,13 +126,21 @@ fn a_term_ships_from_the_head_without_listing_the_chain() {
     use crate::backup::test_zone::{fixture, ZONE};
 
     let zone = fixture();
-    let chain = zone.signed_chain(2001);
+    let chain = zone.signed_chain_with(
+        2001,
+        |seq| if seq <= 2000 { "ab12cd34" } else { "ef56ab78" },
+    );
     let dir = tempfile::tempdir().unwrap();
     let inner = DirTarget::new("file:///test-target", dir.path());
     for stored in &chain[..2000] {
         inner.put(&stored.name, &stored.bytes).unwrap();
     }
-    inner.put(head::NAME, &chain[1999].bytes).unwrap();
+    inner
+        .put(
+            head::NAME,
+            &head::record(Some(&chain[1999].bytes), "ab12cd34"),
+        )
+        .unwrap();
     let counted = Arc::new(Counting::new(Arc::new(inner)));
     // The new writer's local chain: the adopted last link (its manifest only) and its own.
     let state = tempfile::tempdir().unwrap();
@@ -146,6 +161,7 @@ fn a_term_ships_from_the_head_without_listing_the_chain() {
         stop: Arc::new(AtomicBool::new(false)),
         zone: ZONE.into(),
         roots: zone.roots(),
+        session: "ef56ab78".into(),
         orders: Arc::new(Orders::default()),
         others: Vec::new(),
     };
@@ -158,12 +174,12 @@ fn a_term_ships_from_the_head_without_listing_the_chain() {
     shipper.ship_once(&mut known, &mut links).unwrap();
     let counts = counted.take();
     assert_eq!(
-        (counts.get, counts.list, counts.listed, counts.put),
-        (2, 1, 0, 3),
+        (counts.get, counts.list, counts.put),
+        (5, 0, 4),
         "{counts:?}"
     );
     let head = counted.get(head::NAME, 1 << 16).unwrap().unwrap();
-    assert_eq!(head, chain[2000].bytes);
+    assert_eq!(head, head::record(Some(&chain[2000].bytes), "ef56ab78"));
     assert!(counted.get(&object, 16).unwrap().is_some());
     counted.take();
     // Nothing new: nothing asked of the store.

@@ -164,18 +164,24 @@ fn signed_chain(signer: &Signer, writer: &str, n: u64) -> Result<Vec<Stored>> {
     Ok(out)
 }
 
-/// The manifests uploaded by 16 threads.
+/// The manifests uploaded by 8 threads.
 fn store_s3(target: &Arc<dyn Target>, chain: &[Stored]) -> Result<()> {
     let next = AtomicU64::new(0);
     let failed = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..16 {
+        for _ in 0..8 {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst) as usize;
                 let Some(stored) = chain.get(i) else { break };
-                if let Err(e) = target.put(&stored.name, &stored.bytes) {
-                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                    break;
+                // Setting up, not measured: a store that stumbles is given a few more tries.
+                let mut tries = 0;
+                while let Err(e) = target.put(&stored.name, &stored.bytes) {
+                    tries += 1;
+                    if tries == 5 {
+                        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
                 }
             });
         }

@@ -12,8 +12,9 @@
 //! - `delta/<seq>-<session>-r<first>-r<last>.jsonl.gz.age`: a delta segment (see
 //!   `backup::segment`), age-encrypted.
 //!
-//! Beside them, on a target only, `head`: a copy of the last manifest sent there (see
-//! `backup::head`), so a new writer finds where the chain ends without listing it.
+//! Beside them, on a target only, `head`: a record of the last manifest sent there and
+//! of the session writing after it (see `backup::head`), so a new writer finds where the
+//! chain ends without listing it.
 //!
 //! Invariants:
 //! - every link names the SHA-256 of the previous link's manifest file (`prev`) and its
@@ -115,12 +116,6 @@ impl Link {
 
 pub fn manifest_name(seq: u64, session: &str, kind: Kind) -> String {
     format!("chain/{seq:0SEQ_DIGITS$}-{session}-{}.json", kind.as_str())
-}
-
-/// The prefix every manifest name of sequence number `seq` starts with (whatever its
-/// session and kind): a listing of it tells whether the link exists.
-pub fn manifest_prefix(seq: u64) -> String {
-    format!("chain/{seq:0SEQ_DIGITS$}-")
 }
 
 pub fn full_name(seq: u64, session: &str, revision: i64) -> String {

@@ -141,8 +141,10 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
 pub(crate) fn restore_ours(zone: &Zone, snapshot: &Path) -> Result<f64> {
     let started = Instant::now();
     let mut members = Vec::new();
+    let mut steps = Vec::new();
     for i in 0..3 {
         let config = zone.config(i);
+        let step = Instant::now();
         output(zone_etcd(&[
             "restore",
             "--config",
@@ -150,13 +152,26 @@ pub(crate) fn restore_ours(zone: &Zone, snapshot: &Path) -> Result<f64> {
             "--from",
             &snapshot.to_string_lossy(),
         ])?)?;
+        steps.push(ms(step.elapsed()));
         members.push(zone.launch(i)?);
     }
+    let last_start = Instant::now();
     let client = zone.client(0)?;
     zone.wait_healthy(&client, started)?;
     let took = ms(started.elapsed());
+    phases("zone-etcd restore", &steps, ms(last_start.elapsed()), took);
     drop(members);
     Ok(took)
+}
+
+/// Where one restore's time went: each member's restore command, then the wait from
+/// the last start to a healthy zone.
+fn phases(what: &str, steps: &[f64], tail: f64, took: f64) {
+    let steps: Vec<String> = steps.iter().map(|s| format!("{s:.0}")).collect();
+    eprintln!(
+        "    {what}: {} ms per member, then {tail:.0} ms to healthy; {took:.0} ms in all",
+        steps.join(" + ")
+    );
 }
 
 /// etcd's recovery guide: `etcdutl snapshot restore` on each member with the initial
@@ -175,8 +190,10 @@ pub(crate) fn restore_manual(
     };
     let started = Instant::now();
     let mut members = Vec::new();
+    let mut steps = Vec::new();
     for (i, args) in argv.iter().enumerate() {
         let data = dir.join(format!("member{i}"));
+        let step = Instant::now();
         output({
             let mut cmd = Command::new(bundled("etcdutl"));
             cmd.args(["snapshot", "restore"])
@@ -194,6 +211,7 @@ pub(crate) fn restore_manual(
                 .arg(format!("--data-dir={}", data.display()));
             cmd
         })?;
+        steps.push(ms(step.elapsed()));
         let mut etcd = Command::new(&args[0]);
         etcd.args(args[1..].iter().map(|a| {
             if a.starts_with("--data-dir=") {
@@ -207,9 +225,11 @@ pub(crate) fn restore_manual(
             &dir.with_extension(format!("{i}.log")),
         )?);
     }
+    let last_start = Instant::now();
     let client = zone.client(0)?;
     zone.wait_healthy(&client, started)?;
     let took = ms(started.elapsed());
+    phases("etcdutl by hand", &steps, ms(last_start.elapsed()), took);
     drop(members);
     Ok(took)
 }

@@ -101,7 +101,7 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
         Start::Join => &LeafKind::ALL,
     };
     let tls = crate::access::current_leaves(node, kinds).map_err(|e| e.file(config))?;
-    crate::revocation::before_start(node, config)?;
+    crate::revocation::before_start(node, local, config)?;
     Ok(Ready {
         binary,
         release,

@@ -1,14 +1,20 @@
-//! A restart's question to the other members: the cluster's member list from the first
-//! client port that answers, or the knowledge that none will before this member starts.
+//! A restart's questions to the other members (the cluster's member list, the zone's
+//! revocations): the answer of the first client port that answers, or the knowledge that
+//! none will before this member starts.
 //!
 //! An etcd serves its client port only once it has published itself, which needs a
 //! quorum; until then it accepts connections and holds the TLS handshake. Its peer port
 //! answers at once (`GET /members`, from its own store). So the question also asks every
 //! peer port, and stops waiting when [`nobody_will_answer`]: every other member either
 //! failed on its client port (refused: not running) or runs this member's cluster
-//! without serving, and those that run it are fewer than its quorum, so no quorum forms
-//! without this member. A member of another cluster, or one not heard from, is waited
-//! for (its client port may yet answer), up to the caller's deadline.
+//! without serving, and either those that run it are fewer than its quorum (no quorum
+//! forms without this member), or none of them ever had a quorum: no member of the
+//! cluster they hold has ever published itself, which is the first thing a quorum does
+//! (a zone restored from a snapshot, coming up member after member). Such a cluster has
+//! not changed since the data this member holds (its members and version change only
+//! through a quorum), so there is nothing to learn by waiting for it to serve. A member
+//! of another cluster, or one not heard from, is waited for (its client port may yet
+//! answer), up to the caller's deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,28 +30,32 @@ use crate::wal::LocalMember;
 pub struct Heard {
     /// Its client port failed (refused, an error): it will not answer this question.
     pub client_failed: bool,
-    /// Its peer port, as an etcd: its cluster and how many voters that cluster lists.
-    pub peer: Option<(u64, usize)>,
+    /// Its peer port, as an etcd: its cluster, how many voters that cluster lists, and
+    /// whether any of them ever published itself (the cluster had a quorum).
+    pub peer: Option<(u64, usize, bool)>,
 }
 
 /// Whether no other member's client port can answer before this member starts (see the
 /// module's rule).
 pub fn nobody_will_answer(others: &[Heard], local: LocalMember) -> bool {
-    let ours = |h: &Heard| h.peer.filter(|(cluster, _)| *cluster == local.cluster_id);
+    let ours = |h: &Heard| h.peer.filter(|(cluster, ..)| *cluster == local.cluster_id);
     if !others.iter().all(|h| h.client_failed || ours(h).is_some()) {
         return false;
+    }
+    if !others.iter().filter_map(ours).any(|(_, _, served)| served) {
+        return true;
     }
     let running = others.iter().filter(|h| ours(h).is_some()).count();
     let voters = others
         .iter()
-        .filter_map(|h| ours(h).map(|(_, voters)| voters))
+        .filter_map(|h| ours(h).map(|(_, voters, _)| voters))
         .max()
         .unwrap_or(0);
     running < voters / 2 + 1
 }
 
-enum Event {
-    Client(usize, Result<ClusterView, String>),
+enum Event<T> {
+    Client(usize, Result<T, String>),
     Peer(usize, Answer),
 }
 
@@ -60,12 +70,35 @@ pub async fn view_or_nobody(
     local: LocalMember,
     timeout: Duration,
 ) -> Option<ClusterView> {
+    let creds = creds.clone();
+    let ask = move |endpoint: String| {
+        let creds = creds.clone();
+        async move { cluster_api::within(cluster_api::member_list(&endpoint, &creds)).await }
+    };
+    first_answer(clients, peers, peer_creds, local, timeout, ask).await
+}
+
+/// What `ask` gets from the first of `clients` (client URLs) to answer, all asked at
+/// once; `None` once every client port failed or [`nobody_will_answer`] (see
+/// [`view_or_nobody`] for the rest).
+pub async fn first_answer<T, F, Fut>(
+    clients: &[String],
+    peers: &[String],
+    peer_creds: Option<Arc<Credentials>>,
+    local: LocalMember,
+    timeout: Duration,
+    ask: F,
+) -> Option<T>
+where
+    T: Send + 'static,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
     let (tx, mut events) = mpsc::unbounded_channel();
     for (index, endpoint) in clients.iter().enumerate() {
-        let (tx, endpoint, creds) = (tx.clone(), endpoint.clone(), creds.clone());
+        let (tx, answer) = (tx.clone(), ask(endpoint.clone()));
         tokio::spawn(async move {
-            let answer = cluster_api::within(cluster_api::member_list(&endpoint, &creds)).await;
-            let _ = tx.send(Event::Client(index, answer));
+            let _ = tx.send(Event::Client(index, answer.await));
         });
     }
     if let Some(peer_creds) = peer_creds {
@@ -85,11 +118,12 @@ pub async fn view_or_nobody(
     let mut heard = vec![Heard::default(); clients.len()];
     while let Some(event) = events.recv().await {
         match event {
-            Event::Client(_, Ok(view)) => return Some(view),
+            Event::Client(_, Ok(answer)) => return Some(answer),
             Event::Client(i, Err(_)) => heard[i].client_failed = true,
             Event::Peer(i, Answer::Etcd(view) | Answer::Bootstrapping(view)) => {
                 let voters = view.members.iter().filter(|m| !m.learner).count();
-                heard[i].peer = Some((view.cluster_id, voters));
+                let served = view.members.iter().any(|m| m.published());
+                heard[i].peer = Some((view.cluster_id, voters, served));
             }
             Event::Peer(..) => {}
         }
@@ -116,10 +150,19 @@ mod tests {
         }
     }
 
+    /// A member of `cluster` that waits for a quorum, in a cluster that had one before.
     fn waiting(cluster: u64, voters: usize) -> Heard {
         Heard {
             client_failed: false,
-            peer: Some((cluster, voters)),
+            peer: Some((cluster, voters, true)),
+        }
+    }
+
+    /// The same in a cluster that never had a quorum (restored, coming up).
+    fn restored(cluster: u64, voters: usize) -> Heard {
+        Heard {
+            client_failed: false,
+            peer: Some((cluster, voters, false)),
         }
     }
 
@@ -147,5 +190,26 @@ mod tests {
         assert!(!nobody_will_answer(&[waiting(0xbb, 3), down()], LOCAL));
         // Not heard from yet.
         assert!(!nobody_will_answer(&[Heard::default(), down()], LOCAL));
+        // Two restored members, one of them in a cluster that had its quorum already.
+        assert!(!nobody_will_answer(
+            &[restored(0xaa, 3), waiting(0xaa, 3)],
+            LOCAL
+        ));
+        // Restored members of another cluster.
+        assert!(!nobody_will_answer(
+            &[restored(0xbb, 3), restored(0xbb, 3)],
+            LOCAL
+        ));
+    }
+
+    /// The third member of a restored zone: the other two will make a quorum, but the
+    /// cluster never had one, so it is still what this member's data holds.
+    #[test]
+    fn a_restored_cluster_that_never_had_a_quorum_is_not_waited_for() {
+        assert!(nobody_will_answer(
+            &[restored(0xaa, 3), restored(0xaa, 3)],
+            LOCAL
+        ));
+        assert!(nobody_will_answer(&[restored(0xaa, 3), down()], LOCAL));
     }
 }

@@ -24,6 +24,8 @@ use zone_pki::Error;
 
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
+use crate::preflight::others;
+use crate::wal::LocalMember;
 use doc::{Revocations, KEY};
 
 /// How long a starting member asks the others for the zone's revocations: they answer
@@ -34,14 +36,21 @@ const ASK_OTHERS: Duration = Duration::from_millis(1500);
 /// have (asked briefly; a member started later serves with them from its first
 /// connection), refuses to start a node whose own CA is revoked, and makes sure etcd's
 /// CRL file exists.
-pub fn before_start(node: &Node, config: &Path) -> Result<(), Error> {
+///
+/// A member over existing data (`local`) also asks the others' peer ports, and stops
+/// asking as soon as no client port can answer before it starts (the others are down,
+/// or wait for a quorum they cannot have without it: a restored zone coming up, see
+/// [`crate::preflight::others`]); it then starts with the copy it has, and its keeper
+/// reads the zone's copy once the cluster serves.
+pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> Result<(), Error> {
     let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
     let others = crate::access::other_members(node);
     if !others.is_empty() {
         if let Ok(creds) = Credentials::load(&node.leaf_paths()) {
             let runtime = cluster_api::runtime()?;
-            let found = runtime
-                .block_on(async { tokio::time::timeout(ASK_OTHERS, ask(&others, &creds)).await });
+            let found = runtime.block_on(async {
+                tokio::time::timeout(ASK_OTHERS, ask(node, &others, creds, local)).await
+            });
             if let Ok(Some(doc)) = found {
                 if let Err(e) = store::install(&node.state_dir, &roots, &doc) {
                     tracing::warn!("not installing the zone's revocations: {e}");
@@ -57,16 +66,46 @@ pub fn before_start(node: &Node, config: &Path) -> Result<(), Error> {
 }
 
 /// The document the members have (a serializable read: any member's copy will do,
-/// [`store::install`] keeps only a newer one).
-/// Each member is asked on its own, in turn: the zone may be partly down while this one
-/// starts, and a client balanced over them all waits on the dead ones.
-async fn ask(endpoints: &[String], creds: &Credentials) -> Option<Revocations> {
-    for endpoint in endpoints {
-        if let Ok((text, _)) = published(std::slice::from_ref(endpoint), creds, true).await {
-            return Revocations::parse(&text?).ok();
+/// [`store::install`] keeps only a newer one). Each member is asked on its own, all at
+/// once: the zone may be partly down while this one starts, and a client balanced over
+/// them all waits on the dead ones.
+async fn ask(
+    node: &Node,
+    endpoints: &[String],
+    creds: std::sync::Arc<Credentials>,
+    local: Option<LocalMember>,
+) -> Option<Revocations> {
+    let read = move |endpoint: String| {
+        let creds = creds.clone();
+        async move {
+            published(std::slice::from_ref(&endpoint), &creds, true)
+                .await
+                .map(|(text, _)| text)
         }
-    }
-    None
+    };
+    let text = match local {
+        Some(local) => {
+            let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
+            let peers: Vec<String> = node
+                .members
+                .iter()
+                .filter(|m| m.node_name != node.name)
+                .map(crate::cluster::peer_url)
+                .collect();
+            others::first_answer(endpoints, &peers, peer_creds, local, ASK_OTHERS, read).await?
+        }
+        None => {
+            let mut asks: tokio::task::JoinSet<_> =
+                endpoints.iter().map(|e| read(e.clone())).collect();
+            loop {
+                match asks.join_next().await? {
+                    Ok(Ok(text)) => break text,
+                    Ok(Err(_)) | Err(_) => continue,
+                }
+            }
+        }
+    };
+    Revocations::parse(&text?).ok()
 }
 
 /// A node whose node CA the zone revoked does not start.

@@ -8,7 +8,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -38,7 +38,7 @@ const SECTIONS: [&str; 12] = [
     "pitr", "access", "takeover",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -46,6 +46,7 @@ struct Args {
     backup_seconds: u64,
     backup_kills: Option<usize>,
     pitr_values: usize,
+    snapshot_values: usize,
     pitr_writes: u64,
     /// `[settings] snapshot_count` for both releases of the etcd section (etcd's own
     /// defaults when unset: 100,000 in 3.5, 10,000 in 3.6).
@@ -61,6 +62,7 @@ fn parse_args() -> Result<Args> {
         backup_seconds: 12,
         backup_kills: None,
         pitr_values: 16384,
+        snapshot_values: snapshots::VALUES,
         pitr_writes: 360_000,
         etcd_snapshot_count: None,
         out: repo().join("bench/results"),
@@ -98,6 +100,13 @@ fn parse_args() -> Result<Args> {
                     .ok_or(
                         "--backup-seconds: not a positive number (fix: e.g. --backup-seconds 12)",
                     )?
+            }
+            "--snapshot-values" => {
+                args.snapshot_values = value("--snapshot-values")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("--snapshot-values: not a positive number (fix: e.g. --snapshot-values 16000)")?;
             }
             "--pitr-values" => {
                 args.pitr_values = value("--pitr-values")?
@@ -203,7 +212,7 @@ fn run() -> Result<()> {
         results["maintain"] = maintenance::latency(work.path(), args.runs)?;
     }
     if wants("snapshot") {
-        results["snapshot"] = snapshots::run(work.path(), args.runs)?;
+        results["snapshot"] = snapshots::run(work.path(), args.runs, args.snapshot_values)?;
     }
     if wants("backup") {
         results["backup"] = backup::run(

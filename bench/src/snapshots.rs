@@ -17,20 +17,20 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-/// The database to snapshot: 1,600 values of 64 KiB.
-const VALUES: usize = 1600;
+/// The database to snapshot: 1,600 values of 64 KiB by default (`--snapshot-values`).
+pub const VALUES: usize = 1600;
 const VALUE_BYTES: usize = 64 * 1024;
 
 fn bundled(tool: &str) -> PathBuf {
     repo().join("bin").join(tool)
 }
 
-fn fill(zone: &Zone, client: &TlsClient) -> Result<()> {
+fn fill(zone: &Zone, client: &TlsClient, values: usize) -> Result<()> {
     let agent = client.agent();
     let url = format!("{}/v3/kv/put", zone.client_url(0));
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let value = b64(&vec![b'x'; VALUE_BYTES]);
-    for i in 0..VALUES {
+    for i in 0..values {
         let body = format!(
             "{{\"key\":\"{}\",\"value\":\"{value}\"}}",
             b64(format!("big/{i:05}").as_bytes())
@@ -60,7 +60,7 @@ fn etcdctl_save(zone: &Zone, out: &Path) -> Result<Command> {
     Ok(cmd)
 }
 
-pub fn run(dir: &Path, runs: usize) -> Result<Value> {
+pub fn run(dir: &Path, runs: usize, values: usize) -> Result<Value> {
     let zone = Zone::bootstrap(&dir.join("snapshots"), "snap.zone", 69, 3)?;
     let members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
     let client = zone.client(0).or_else(|_| {
@@ -68,7 +68,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         zone.client(0)
     })?;
     zone.wait_healthy(&client, Instant::now())?;
-    fill(&zone, &client)?;
+    fill(&zone, &client, values)?;
     let config = zone.config(0);
     let config = config.to_string_lossy().into_owned();
     let out = dir.join("snapshot-files");

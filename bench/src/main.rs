@@ -8,12 +8,13 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
 mod access;
 mod backup;
+mod backup_cuts;
 mod launch;
 mod maintenance;
 mod pitr;
@@ -37,13 +38,17 @@ const SECTIONS: [&str; 11] = [
     "pitr", "access",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
     churn_seconds: u64,
     backup_seconds: u64,
     backup_kills: Option<usize>,
+    /// The zones' `delta_every` values, in seconds: one backup section each.
+    backup_delta_every: Vec<u64>,
+    backup_busy_rounds: Option<usize>,
+    backup_tmpfs_side: bool,
     pitr_values: usize,
     pitr_writes: u64,
     /// `[settings] snapshot_count` for both releases of the etcd section (etcd's own
@@ -59,6 +64,9 @@ fn parse_args() -> Result<Args> {
         churn_seconds: 1800,
         backup_seconds: 12,
         backup_kills: None,
+        backup_delta_every: vec![5],
+        backup_busy_rounds: None,
+        backup_tmpfs_side: false,
         pitr_values: 16384,
         pitr_writes: 360_000,
         etcd_snapshot_count: None,
@@ -98,6 +106,19 @@ fn parse_args() -> Result<Args> {
                         "--backup-seconds: not a positive number (fix: e.g. --backup-seconds 12)",
                     )?
             }
+            "--backup-delta-every" => {
+                args.backup_delta_every = value("--backup-delta-every")?
+                    .split(',')
+                    .map(|n| n.trim().parse().ok().filter(|n| *n > 0))
+                    .collect::<Option<Vec<u64>>>()
+                    .ok_or("--backup-delta-every: not a list of positive seconds (fix: e.g. --backup-delta-every 5,1)")?
+            }
+            "--backup-busy-rounds" => {
+                args.backup_busy_rounds = Some(value("--backup-busy-rounds")?.parse().map_err(
+                    |_| "--backup-busy-rounds: not a number (fix: e.g. --backup-busy-rounds 0)",
+                )?)
+            }
+            "--backup-tmpfs-side" => args.backup_tmpfs_side = true,
             "--pitr-values" => {
                 args.pitr_values = value("--pitr-values")?
                     .parse()
@@ -205,14 +226,25 @@ fn run() -> Result<()> {
         results["snapshot"] = snapshots::run(work.path(), args.runs)?;
     }
     if wants("backup") {
-        results["backup"] = backup::run(
-            work.path(),
-            &backup::Settings {
-                runs: args.runs,
-                seconds: args.backup_seconds,
-                kills: args.backup_kills.unwrap_or(2 * args.runs),
-            },
-        )?;
+        // The default (5 s) under "backup", as before; another delta_every beside it.
+        for every in &args.backup_delta_every {
+            let key = if *every == 5 {
+                "backup".to_string()
+            } else {
+                format!("backup_delta_{every}s")
+            };
+            results[key.as_str()] = backup::run(
+                work.path(),
+                &backup::Settings {
+                    runs: args.runs,
+                    seconds: args.backup_seconds,
+                    kills: args.backup_kills.unwrap_or(2 * args.runs),
+                    delta_every: std::time::Duration::from_secs(*every),
+                    busy_rounds: args.backup_busy_rounds.unwrap_or(args.runs.div_ceil(2)),
+                    tmpfs_side: args.backup_tmpfs_side,
+                },
+            )?;
+        }
     }
     if wants("pitr") {
         results["pitr"] = pitr::run(

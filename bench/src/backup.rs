@@ -57,6 +57,9 @@ const WITH: u8 = 3;
 /// With `backup run` active, its local chain (`<state>/backup`) bind-mounted on a tmpfs:
 /// the same run without the local chain's disk writes and fsyncs (diagnosis, issue 37).
 const WITH_TMPFS: u8 = 4;
+/// A second "without" window in each round: the A/A comparison that shows the run's
+/// own noise, against which a with/without ratio can be judged.
+const WITHOUT_AGAIN: u8 = 5;
 
 pub struct Settings {
     pub runs: usize,
@@ -68,6 +71,11 @@ pub struct Settings {
     pub busy_rounds: usize,
     /// Adds a third side to each quiet round: the local chain on a tmpfs.
     pub tmpfs_side: bool,
+    /// Adds a second "without" side to each quiet round (A/A: the noise floor).
+    pub aa_side: bool,
+    /// Keeps the targets' storage (SeaweedFS's data, the directory target) on a tmpfs:
+    /// off etcd's disk, as a store off the machine and a USB disk are in service.
+    pub targets_off_disk: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -547,19 +555,22 @@ impl Bench {
         rounds: usize,
         seconds: u64,
         offset: usize,
-        tmpfs: bool,
+        (tmpfs, aa): (bool, bool),
     ) -> Result<()> {
         for round in offset..offset + rounds {
             let mut order = vec![WITHOUT, WITH];
             if tmpfs {
                 order.push(WITH_TMPFS);
             }
+            if aa {
+                order.push(WITHOUT_AGAIN);
+            }
             if round % 2 == 1 {
                 order.reverse();
             }
             for side in order {
-                if side == WITHOUT {
-                    self.window(WITHOUT, round, seconds);
+                if side == WITHOUT || side == WITHOUT_AGAIN {
+                    self.window(side, round, seconds);
                     continue;
                 }
                 let mounted = if side == WITH_TMPFS {
@@ -600,6 +611,15 @@ impl Bench {
             self.round_loads.push(json!({"round": round, "load": load}));
         }
         Ok(())
+    }
+}
+
+/// A directory removed when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -685,7 +705,7 @@ fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Value {
     let without = describe(samples, WITHOUT, rounds.clone());
     let with = describe(samples, WITH, rounds.clone());
     let tmpfs = describe(samples, WITH_TMPFS, rounds.clone());
-    let start = describe(samples, START, rounds);
+    let start = describe(samples, START, rounds.clone());
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     let mut out = json!({
         "p50_ratio": round(f(&with, "p50_ms") / f(&without, "p50_ms")),
@@ -698,6 +718,29 @@ fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Value {
         out["tmpfs_p99_ratio"] = json!(round(f(&tmpfs, "p99_ms") / f(&out["without"], "p99_ms")));
         out["with_local_chain_on_tmpfs"] = tmpfs;
     }
+    let again = describe(samples, WITHOUT_AGAIN, rounds.clone());
+    if again["requests"].as_u64().unwrap_or(0) > 0 {
+        out["aa_p99_ratio"] = json!(round(f(&again, "p99_ms") / f(&out["without"], "p99_ms")));
+        out["without_again"] = again;
+    }
+    // Each round's own with/without ratio (its two sides minutes apart at most), median.
+    let per = |v: &Value| -> Vec<f64> {
+        v["per_round"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["p99_ms"].as_f64().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ratios: Vec<f64> = per(&out["with_active"])
+        .iter()
+        .zip(per(&out["without"]))
+        .map(|(w, o)| w / o)
+        .collect();
+    out["per_round_p99_ratio_median"] = json!(round(median(&ratios)));
+    out["per_round_p99_ratios"] = json!(ratios.iter().map(|r| round(*r)).collect::<Vec<_>>());
     out
 }
 
@@ -749,8 +792,13 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     .trim()
     .to_string();
     let identities = crypto::load_identities(&owner_key).map_err(|e| e.to_string())?;
-    let weed = Seaweed::start(&root.join("weed"), WEED_IP)?;
-    let usb = root.join("usb");
+    let off_disk = opts.targets_off_disk.then(|| {
+        Path::new("/dev/shm").join(format!("zone-etcd-bench-{}-targets", std::process::id()))
+    });
+    let _off_disk = off_disk.as_ref().map(|d| RemoveOnDrop(d.clone()));
+    let storage = off_disk.clone().unwrap_or_else(|| root.clone());
+    let weed = Seaweed::start(&storage.join("weed"), WEED_IP)?;
+    let usb = storage.join("usb");
     std::fs::create_dir_all(&usb).map_err(|e| e.to_string())?;
     let s3_url = format!("s3://{}/zones/{ZONE}", seaweed::BUCKET);
     let file_url = format!("file://{}", usb.display());
@@ -807,7 +855,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         delta_every.as_secs(),
         if opts.tmpfs_side { " / with its local chain on tmpfs" } else { "" }
     );
-    b.latency_rounds(quiet_rounds, seconds, 0, opts.tmpfs_side)?;
+    b.latency_rounds(quiet_rounds, seconds, 0, (opts.tmpfs_side, opts.aa_side))?;
 
     // 5. The same beside the 4 GiB writer.
     let busy_rounds = opts.busy_rounds;
@@ -815,7 +863,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     if busy_rounds > 0 {
         eprintln!("  backup: {busy_rounds} rounds beside a 4 GiB dd writer");
         let dd = crate::writer::Writer::start(dir)?;
-        let busy = b.latency_rounds(busy_rounds, seconds, quiet_rounds, false);
+        let busy = b.latency_rounds(busy_rounds, seconds, quiet_rounds, (false, false));
         dd_rounds = dd.stop();
         busy?;
     }
@@ -926,10 +974,16 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         .unwrap_or_default();
     let without_p99 = quiet["without"]["p99_ms"].as_f64().unwrap_or(f64::NAN);
     let mut cuts = serde_json::Map::new();
-    for (name, phase) in [("with_active", WITH), ("with_local_chain_on_tmpfs", WITH_TMPFS)] {
+    for (name, phase) in [
+        ("with_active", WITH),
+        ("with_local_chain_on_tmpfs", WITH_TMPFS),
+    ] {
         let t = timed(&samples, phase, 0..quiet_rounds);
         if !t.is_empty() {
-            cuts.insert(name.into(), backup_cuts::around_cuts(&cut_ms, &t, without_p99));
+            cuts.insert(
+                name.into(),
+                backup_cuts::around_cuts(&cut_ms, &t, without_p99),
+            );
         }
     }
     let mut extra = serde_json::Map::new();
@@ -999,6 +1053,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         "zone": "3 members, loopback, launched by zone-etcd",
         "targets": ["s3 (SeaweedFS on loopback)", "directory"],
         "delta_every_s": delta_every.as_secs(),
+        "targets_storage": if off_disk.is_some() { "tmpfs (off etcd's disk)" } else { "etcd's disk" },
         "full_every": "1h (default): one full per term start only",
         "value_bytes": VALUE_BYTES,
         "key_bytes": key(0).len(),

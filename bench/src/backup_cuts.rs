@@ -82,7 +82,10 @@ pub fn around_cuts(cuts: &[f64], with: &[Timed], without_p99_ms: f64) -> Value {
             })
         })
         .collect();
-    let total_over = with.iter().filter(|r| r.latency_ms > without_p99_ms).count();
+    let total_over = with
+        .iter()
+        .filter(|r| r.latency_ms > without_p99_ms)
+        .count();
     let near_over = with
         .iter()
         .filter(|r| r.latency_ms > without_p99_ms)

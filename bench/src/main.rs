@@ -8,7 +8,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -38,7 +38,7 @@ const SECTIONS: [&str; 11] = [
     "pitr", "access",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -49,6 +49,8 @@ struct Args {
     backup_delta_every: Vec<u64>,
     backup_busy_rounds: Option<usize>,
     backup_tmpfs_side: bool,
+    backup_aa_side: bool,
+    backup_targets_off_disk: bool,
     pitr_values: usize,
     pitr_writes: u64,
     /// `[settings] snapshot_count` for both releases of the etcd section (etcd's own
@@ -67,6 +69,8 @@ fn parse_args() -> Result<Args> {
         backup_delta_every: vec![5],
         backup_busy_rounds: None,
         backup_tmpfs_side: false,
+        backup_aa_side: false,
+        backup_targets_off_disk: false,
         pitr_values: 16384,
         pitr_writes: 360_000,
         etcd_snapshot_count: None,
@@ -119,6 +123,8 @@ fn parse_args() -> Result<Args> {
                 )?)
             }
             "--backup-tmpfs-side" => args.backup_tmpfs_side = true,
+            "--backup-aa-side" => args.backup_aa_side = true,
+            "--backup-targets-off-disk" => args.backup_targets_off_disk = true,
             "--pitr-values" => {
                 args.pitr_values = value("--pitr-values")?
                     .parse()
@@ -242,6 +248,8 @@ fn run() -> Result<()> {
                     delta_every: std::time::Duration::from_secs(*every),
                     busy_rounds: args.backup_busy_rounds.unwrap_or(args.runs.div_ceil(2)),
                     tmpfs_side: args.backup_tmpfs_side,
+                    aa_side: args.backup_aa_side,
+                    targets_off_disk: args.backup_targets_off_disk,
                 },
             )?;
         }

@@ -24,7 +24,7 @@ use zone_pki::CertInfo;
 
 use super::retain::{self, Orders};
 use super::writer::LeaseGuard;
-use crate::backup::chain::Link;
+use crate::backup::chain::{manifest_seq, Link};
 use crate::backup::local::{LocalChain, MAX_MANIFEST_BYTES};
 use crate::backup::manifest::body_unverified;
 use crate::backup::prune::Links;
@@ -146,6 +146,7 @@ impl Shipper {
         present: &mut Option<BTreeSet<String>>,
         links: &mut Links,
     ) -> Result<(), String> {
+        let fresh = present.is_none();
         if present.is_none() {
             let listed = self.target.list("chain/").map_err(|e| e.to_string())?;
             *present = Some(listed.into_iter().map(|o| o.name).collect());
@@ -153,7 +154,15 @@ impl Shipper {
         let Some(present) = present.as_mut() else {
             return Ok(());
         };
-        let names = self.local.manifests().map_err(|e| e.to_string())?;
+        // Every local link against a fresh listing (a hole is filled); then only those
+        // after the target's newest: the chain grows at its end, and comparing all of a
+        // week of 1 s deltas every second took most of a core (issue 37).
+        let newest = present.iter().rev().find_map(|n| manifest_seq(n));
+        let names = match newest.filter(|_| !fresh) {
+            Some(seq) => self.local.manifests_after(seq),
+            None => self.local.manifests(),
+        }
+        .map_err(|e| e.to_string())?;
         let missing: Vec<&String> = names.iter().filter(|n| !present.contains(*n)).collect();
         for name in missing {
             if self.stop.load(Ordering::SeqCst) {

@@ -9,7 +9,6 @@
 //! - [`mode`]: the modes of private and public files, and the check of a key's mode.
 //! - [`dir`]: private (0700) directories and trees, directory fsyncs.
 //! - [`staging`]: multi-file results built aside and renamed into place whole.
-//! - [`ordered`]: a few files made durable together, in stages that appear in order.
 //!
 //! What holds across them: a failed write leaves nothing half-written where a reader
 //! looks (the old file, or none, and no temp file; a staging directory goes whole); a key is never readable by others, not even for an
@@ -19,7 +18,6 @@
 pub mod dir;
 pub mod error;
 pub mod mode;
-pub mod ordered;
 pub mod read;
 pub mod staging;
 pub mod write;
@@ -27,7 +25,6 @@ pub mod write;
 pub use dir::{ensure_private_dir, ensure_private_tree, is_absent_or_empty, sync_dir};
 pub use error::{Error, Result};
 pub use mode::{check_key_mode, KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE};
-pub use ordered::write_atomic_staged;
 pub use read::{
     for_each_chunk, read_small_file, read_text, sha256_file, Links, CHUNK_BYTES, MAX_FILE_BYTES,
 };

@@ -83,7 +83,7 @@ fn write_stream(
 
 /// A hidden temp file (`.tmp-*`) with `mode`, in the directory of `path`, so that the
 /// rename onto `path` stays within one file system. Dropped, it removes itself.
-pub(crate) fn temp_beside(path: &Path, mode: u32) -> Result<NamedTempFile> {
+fn temp_beside(path: &Path, mode: u32) -> Result<NamedTempFile> {
     let dir = parent_of(path);
     tempfile::Builder::new()
         .prefix(".tmp-")

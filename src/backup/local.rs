@@ -120,22 +120,6 @@ impl LocalChain {
         Ok(())
     }
 
-    /// Writes one link's files durably: `objects` (whole, their directories fsynced), then
-    /// `manifest`, which is never in place before them; `proceed` is asked before each of
-    /// the two renames (the writer's lease). The fsyncs of all three files run at once,
-    /// then those of the objects' directories, then the manifest's: three journal commits
-    /// where one file after the other made six (see `zone_io::ordered`).
-    pub fn write_link(
-        &self,
-        objects: &[(&Path, &[u8])],
-        manifest: (&Path, &[u8]),
-        proceed: impl Fn() -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        zone_io::write_atomic_staged(&[objects, &[manifest]], KEY_MODE, |_| proceed())?;
-        self.learn(manifest.0);
-        Ok(())
-    }
-
     /// Adds the name of a manifest just written at `path` to the names in memory.
     fn learn(&self, path: &Path) {
         let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
@@ -290,33 +274,5 @@ mod tests {
         // Moved aside: the next ask lists the new, empty chain.
         local.move_aside().unwrap();
         assert!(local.manifests().unwrap().is_empty());
-    }
-
-    #[test]
-    fn write_link_puts_the_objects_then_the_manifest_and_stops_when_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let local = LocalChain::open(dir.path()).unwrap();
-        let object = local.object_path("delta/000000000001-abcd1234-r1-r2.jsonl.gz.age");
-        let plain = local.plain_path("delta/000000000001-abcd1234-r1-r2.jsonl.gz.age");
-        let name = manifest_name(1, "abcd1234", Kind::Delta);
-        let path = local.object_path(&name);
-        let refused = local.write_link(
-            &[(&plain, b"plain"), (&object, b"sealed")],
-            (&path, b"{}"),
-            || Err(Error::new("the lease may have expired")),
-        );
-        assert!(refused.is_err());
-        assert!(!object.exists() && !path.exists());
-        assert!(local.manifests().unwrap().is_empty());
-        local
-            .write_link(
-                &[(&plain, b"plain"), (&object, b"sealed")],
-                (&path, b"{}"),
-                || Ok(()),
-            )
-            .unwrap();
-        assert_eq!(fs::read(&plain).unwrap(), b"plain");
-        assert_eq!(fs::read(&object).unwrap(), b"sealed");
-        assert_eq!(local.manifests().unwrap(), vec![name]);
     }
 }

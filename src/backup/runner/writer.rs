@@ -2,15 +2,8 @@
 //! write it. One writer at a time (the active node), and only while its lease holds.
 //!
 //! Invariants: a link is appended only while [`LeaseGuard::holds`] (the election's lease
-//! is certainly alive, asked again just before the objects and just before the manifest
-//! are renamed into place), so no link is written after another node may have taken over;
-//! the head (sequence, hash, next delta) advances only after the manifest is durable.
-//! A delta's three files (the plain copy for the drill, the encrypted object, the signed
-//! manifest) are made durable together by [`LocalChain::write_link`]: every file fsynced,
-//! the objects renamed and their directories fsynced, and only then the manifest renamed
-//! and its directory fsynced; so after a crash a manifest never names an object that is
-//! not whole, and the plain copy is as durable as before (issue 37: three journal commits
-//! a cut instead of six one after the other, on the disk that holds etcd's WAL).
+//! is certainly alive), so no link is written after another node may have taken over; the
+//! head (sequence, hash, next delta) advances only after the manifest is durable.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -74,12 +67,6 @@ pub struct ChainWriter {
     pub head: Head,
 }
 
-/// A link and its signed manifest, not written yet.
-struct Signed {
-    link: Link,
-    envelope: Vec<u8>,
-}
-
 /// An encrypted full snapshot waiting for its link: its temporary files and what it is.
 pub struct FullReady {
     /// A hidden file in the local chain's `full/`, written whole (atomically).
@@ -100,22 +87,17 @@ impl ChainWriter {
         let seq = self.head.seq + 1;
         let name = chain::delta_name(seq, &self.session, first, last);
         self.check_guard()?;
+        self.local.write(&self.local.plain_path(&name), &bytes)?;
         let encrypted = crypto::encrypt_bytes(&bytes, &self.recipients)?;
+        self.local
+            .write(&self.local.object_path(&name), &encrypted)?;
         let first_time = revisions.first().map_or(now_ms, |r| r.time_ms);
-        let signed = self.sign(
+        self.link(
             Kind::Delta,
             (first, last),
             (first_time, now_ms),
-            Some((name.clone(), encrypted.len() as u64, sha256_hex(&encrypted))),
-        )?;
-        let (plain, object) = (self.local.plain_path(&name), self.local.object_path(&name));
-        let manifest = self.local.object_path(&signed.link.manifest_name());
-        self.local.write_link(
-            &[(&plain, &bytes), (&object, &encrypted)],
-            (&manifest, &signed.envelope),
-            || self.check_guard(),
-        )?;
-        Ok(self.advance(signed))
+            Some((name, encrypted.len() as u64, sha256_hex(&encrypted))),
+        )
     }
 
     /// Records that `first..=last` were compacted away before the watch saw them.
@@ -153,35 +135,10 @@ impl ChainWriter {
     fn link(
         &mut self,
         kind: Kind,
-        revisions: (i64, i64),
-        times: (i64, i64),
-        object: Option<(String, u64, String)>,
-    ) -> Result<Link, Error> {
-        let signed = self.sign(kind, revisions, times, object)?;
-        self.check_guard()?;
-        let path = self.local.object_path(&signed.link.manifest_name());
-        self.local.write(&path, &signed.envelope)?;
-        Ok(self.advance(signed))
-    }
-
-    /// The head after `signed`'s manifest is durable.
-    fn advance(&mut self, signed: Signed) -> Link {
-        self.head = Head {
-            seq: signed.link.seq,
-            sha256: Some(sha256_hex(&signed.envelope)),
-            next_delta: signed.link.next_delta,
-        };
-        signed.link
-    }
-
-    /// The next link and its signed manifest, nothing written.
-    fn sign(
-        &self,
-        kind: Kind,
         (first, last): (i64, i64),
         (first_time_ms, last_time_ms): (i64, i64),
         object: Option<(String, u64, String)>,
-    ) -> Result<Signed, Error> {
+    ) -> Result<Link, Error> {
         let seq = self.head.seq + 1;
         let next_delta = match kind {
             Kind::Full => self.head.next_delta,
@@ -213,7 +170,16 @@ impl ChainWriter {
         let body = serde_json::to_vec(&link)
             .map_err(|e| Error::new(format!("cannot write a manifest: {e}")))?;
         let envelope = self.signer.sign(&body)?;
-        Ok(Signed { link, envelope })
+        self.check_guard()?;
+        let name = link.manifest_name();
+        self.local
+            .write(&self.local.object_path(&name), &envelope)?;
+        self.head = Head {
+            seq,
+            sha256: Some(sha256_hex(&envelope)),
+            next_delta,
+        };
+        Ok(link)
     }
 
     /// Adopts `stored` (the targets' last link) as the head, keeping a copy of its

@@ -36,14 +36,14 @@ use zone_etcd::backup::segment;
 use zone_etcd::backup::target::file::DirTarget;
 use zone_etcd::backup::target::Target;
 
+use crate::backup_cuts;
 use crate::seaweed::{self, Seaweed};
 use crate::support::*;
 
 const ZONE: &str = "backup.zone";
 const SUBNET: u8 = 71;
 const WEED_IP: &str = "127.0.71.100";
-/// The zone's `delta_every` (the default) and what the goal allows beyond it.
-const DELTA_EVERY: Duration = Duration::from_secs(5);
+/// What the recovery-point goal allows beyond the zone's `delta_every` (issue 22: 2 s).
 const RPO_SLACK: Duration = Duration::from_secs(2);
 const VALUE_BYTES: usize = 256;
 /// Pause between two requests of the writer.
@@ -54,11 +54,28 @@ const IDLE: u8 = 0;
 const WITHOUT: u8 = 1;
 const START: u8 = 2;
 const WITH: u8 = 3;
+/// With `backup run` active, its local chain (`<state>/backup`) bind-mounted on a tmpfs:
+/// the same run without the local chain's disk writes and fsyncs (diagnosis, issue 37).
+const WITH_TMPFS: u8 = 4;
+/// A second "without" window in each round: the A/A comparison that shows the run's
+/// own noise, against which a with/without ratio can be judged.
+const WITHOUT_AGAIN: u8 = 5;
 
 pub struct Settings {
     pub runs: usize,
     pub seconds: u64,
     pub kills: usize,
+    /// The zone's `delta_every` (signed into its zone document; the default is 5 s).
+    pub delta_every: Duration,
+    /// Rounds beside the 4 GiB `dd` writer (0: none).
+    pub busy_rounds: usize,
+    /// Adds a third side to each quiet round: the local chain on a tmpfs.
+    pub tmpfs_side: bool,
+    /// Adds a second "without" side to each quiet round (A/A: the noise floor).
+    pub aa_side: bool,
+    /// Keeps the targets' storage (SeaweedFS's data, the directory target) on a tmpfs:
+    /// off etcd's disk, as a store off the machine and a USB disk are in service.
+    pub targets_off_disk: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -67,6 +84,8 @@ struct Sample {
     phase: u8,
     round: u16,
     started: Instant,
+    /// `started` on the wall clock, ms since the epoch (to place it against the cuts).
+    wall_ms: f64,
     acked: Option<Instant>,
     /// The revision etcd gave the put.
     revision: i64,
@@ -84,6 +103,12 @@ struct Load {
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn wall_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn key(n: u64) -> String {
@@ -159,6 +184,7 @@ impl Load {
                     .collect();
                 let (ph, r) = (phase.load(Ordering::SeqCst), round.load(Ordering::SeqCst));
                 let started = Instant::now();
+                let wall_ms = wall_ms();
                 let result = put(&agents[i], &bases[i], &key(n), &value);
                 let acked = Instant::now();
                 if let Err(e) = &result {
@@ -173,6 +199,7 @@ impl Load {
                         phase: ph,
                         round: r,
                         started,
+                        wall_ms,
                         acked: result.is_ok().then_some(acked),
                         revision: *result.as_ref().unwrap_or(&0),
                     });
@@ -414,6 +441,11 @@ struct Bench {
     idle_cpu: Vec<f64>,
     weed_cpu: Vec<f64>,
     weed_pid: u32,
+    client: TlsClient,
+    /// etcd's extra writes per window: (phase, JSON of `backup_cuts::extra_rates`).
+    extra: Vec<(u8, Value)>,
+    /// The load average at the end of each round.
+    round_loads: Vec<Value>,
 }
 
 impl Bench {
@@ -486,22 +518,66 @@ impl Bench {
         }
     }
 
+    /// `seconds` of the writer in `phase`, with etcd's counters read before and after.
+    fn window(&mut self, phase: u8, round: usize, seconds: u64) {
+        let base = self.zone.client_url(0);
+        let bases: Vec<String> = (0..self.zone.members.len())
+            .map(|i| self.zone.client_url(i))
+            .collect();
+        let metrics0 = backup_cuts::etcd_metrics(&self.client, &bases);
+        let before = backup_cuts::counters(&self.client, &base);
+        let t0 = Instant::now();
+        self.load.set(phase, round);
+        std::thread::sleep(Duration::from_secs(seconds));
+        self.load.set(IDLE, round);
+        let elapsed = t0.elapsed().as_secs_f64();
+        let after = backup_cuts::counters(&self.client, &base);
+        let metrics1 = backup_cuts::etcd_metrics(&self.client, &bases);
+        let puts = self
+            .load
+            .samples()
+            .iter()
+            .filter(|s| s.phase == phase && s.round as usize == round && s.acked.is_some())
+            .count();
+        let mut rates = backup_cuts::extra_rates(before, after, puts, elapsed);
+        if rates.is_object() {
+            rates["etcd"] = backup_cuts::metrics_rates(metrics0, metrics1, elapsed);
+            rates["round"] = json!(round);
+        }
+        self.extra.push((phase, rates));
+    }
+
     /// `rounds` ABBA rounds: `seconds` of the writer without `backup run`, and `seconds`
-    /// with it active (after its term's start); `offset` numbers the rounds.
-    fn latency_rounds(&mut self, rounds: usize, seconds: u64, offset: usize) -> Result<()> {
+    /// with it active (after its term's start); with `tmpfs`, a third side, ABCCBA;
+    /// `offset` numbers the rounds.
+    fn latency_rounds(
+        &mut self,
+        rounds: usize,
+        seconds: u64,
+        offset: usize,
+        (tmpfs, aa): (bool, bool),
+    ) -> Result<()> {
         for round in offset..offset + rounds {
-            let order = if round % 2 == 0 {
-                [WITHOUT, WITH]
-            } else {
-                [WITH, WITHOUT]
-            };
+            let mut order = vec![WITHOUT, WITH];
+            if tmpfs {
+                order.push(WITH_TMPFS);
+            }
+            if aa {
+                order.push(WITHOUT_AGAIN);
+            }
+            if round % 2 == 1 {
+                order.reverse();
+            }
             for side in order {
-                if side == WITHOUT {
-                    self.load.set(WITHOUT, round);
-                    std::thread::sleep(Duration::from_secs(seconds));
-                    self.load.set(IDLE, round);
+                if side == WITHOUT || side == WITHOUT_AGAIN {
+                    self.window(side, round, seconds);
                     continue;
                 }
+                let mounted = if side == WITH_TMPFS {
+                    Some(LocalOnTmpfs::mount(&self.zone)?)
+                } else {
+                    None
+                };
                 self.load.set(START, round);
                 let (runs, active) = self.start_term(&format!("r{round}"), false)?;
                 let pids: Vec<u32> = runs
@@ -511,9 +587,7 @@ impl Bench {
                     .collect();
                 let cpu0: Vec<Option<f64>> = pids.iter().map(|p| cpu_seconds(*p)).collect();
                 let t0 = Instant::now();
-                self.load.set(WITH, round);
-                std::thread::sleep(Duration::from_secs(seconds));
-                self.load.set(IDLE, round);
+                self.window(side, round, seconds);
                 let elapsed = t0.elapsed().as_secs_f64();
                 for (i, (pid, c0)) in pids.iter().zip(cpu0).enumerate() {
                     let Some(share) = c0.zip(cpu_seconds(*pid)).map(|(a, b)| (b - a) / elapsed)
@@ -530,10 +604,67 @@ impl Bench {
                 }
                 self.record_memory(&runs, &active);
                 drop(runs); // SIGKILL by PID
+                drop(mounted);
             }
-            eprintln!("    round {round} done; load {}", loadavg());
+            let load = loadavg();
+            eprintln!("    round {round} done; load {load}");
+            self.round_loads.push(json!({"round": round, "load": load}));
         }
         Ok(())
+    }
+}
+
+/// A directory removed when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every member's local chain (`<state>/backup`) bind-mounted on a fresh tmpfs directory
+/// while it lives (the bench runs as root); unmounted and removed when dropped, after
+/// the `backup run` processes are killed.
+struct LocalOnTmpfs {
+    mounts: Vec<std::path::PathBuf>,
+    shm: std::path::PathBuf,
+}
+
+impl LocalOnTmpfs {
+    fn mount(zone: &Zone) -> Result<LocalOnTmpfs> {
+        use std::os::unix::fs::DirBuilderExt;
+        let shm = Path::new("/dev/shm").join(format!("zone-etcd-bench-{}", std::process::id()));
+        let mut on = LocalOnTmpfs {
+            mounts: Vec::new(),
+            shm: shm.clone(),
+        };
+        for i in 0..zone.members.len() {
+            let from = shm.join(&zone.members[i].0);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&from)
+                .map_err(|e| format!("{}: {e}", from.display()))?;
+            let to = zone.node_dir(i).join("state/backup");
+            output({
+                let mut c = std::process::Command::new("mount");
+                c.arg("--bind").arg(&from).arg(&to);
+                c
+            })
+            .map_err(|e| format!("{e} (the tmpfs side needs root)"))?;
+            on.mounts.push(to);
+        }
+        Ok(on)
+    }
+}
+
+impl Drop for LocalOnTmpfs {
+    fn drop(&mut self) {
+        for m in &self.mounts {
+            let _ = std::process::Command::new("umount").arg(m).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.shm);
     }
 }
 
@@ -573,15 +704,58 @@ fn describe(samples: &[Sample], phase: u8, rounds: std::ops::Range<usize>) -> Va
 fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Value {
     let without = describe(samples, WITHOUT, rounds.clone());
     let with = describe(samples, WITH, rounds.clone());
-    let start = describe(samples, START, rounds);
+    let tmpfs = describe(samples, WITH_TMPFS, rounds.clone());
+    let start = describe(samples, START, rounds.clone());
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-    json!({
+    let mut out = json!({
         "p50_ratio": round(f(&with, "p50_ms") / f(&without, "p50_ms")),
         "p99_ratio": round(f(&with, "p99_ms") / f(&without, "p99_ms")),
         "without": without,
         "with_active": with,
         "term_start": start,
-    })
+    });
+    if tmpfs["requests"].as_u64().unwrap_or(0) > 0 {
+        out["tmpfs_p99_ratio"] = json!(round(f(&tmpfs, "p99_ms") / f(&out["without"], "p99_ms")));
+        out["with_local_chain_on_tmpfs"] = tmpfs;
+    }
+    let again = describe(samples, WITHOUT_AGAIN, rounds.clone());
+    if again["requests"].as_u64().unwrap_or(0) > 0 {
+        out["aa_p99_ratio"] = json!(round(f(&again, "p99_ms") / f(&out["without"], "p99_ms")));
+        out["without_again"] = again;
+    }
+    // Each round's own with/without ratio (its two sides minutes apart at most), median.
+    let per = |v: &Value| -> Vec<f64> {
+        v["per_round"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["p99_ms"].as_f64().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ratios: Vec<f64> = per(&out["with_active"])
+        .iter()
+        .zip(per(&out["without"]))
+        .map(|(w, o)| w / o)
+        .collect();
+    out["per_round_p99_ratio_median"] = json!(round(median(&ratios)));
+    out["per_round_p99_ratios"] = json!(ratios.iter().map(|r| round(*r)).collect::<Vec<_>>());
+    out
+}
+
+/// The requests of `phase` in `rounds`, acknowledged, for `backup_cuts`.
+fn timed(samples: &[Sample], phase: u8, rounds: std::ops::Range<usize>) -> Vec<backup_cuts::Timed> {
+    samples
+        .iter()
+        .filter(|s| s.phase == phase && rounds.contains(&(s.round as usize)))
+        .filter_map(|s| {
+            s.acked.map(|a| backup_cuts::Timed {
+                start_ms: s.wall_ms,
+                latency_ms: ms(a - s.started),
+            })
+        })
+        .collect()
 }
 
 /// Percentiles of `values` in seconds, for the JSON results.
@@ -599,7 +773,8 @@ fn spread(values: &[f64]) -> Value {
 
 pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     let load_start = loadavg();
-    let root = dir.join("backup");
+    let delta_every = opts.delta_every;
+    let root = dir.join(format!("backup-{}s", delta_every.as_secs()));
     std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
     // The owner's identity, made with Debian's age as an owner would.
     let owner_key = root.join("owner.key");
@@ -617,14 +792,19 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     .trim()
     .to_string();
     let identities = crypto::load_identities(&owner_key).map_err(|e| e.to_string())?;
-    let weed = Seaweed::start(&root.join("weed"), WEED_IP)?;
-    let usb = root.join("usb");
+    let off_disk = opts.targets_off_disk.then(|| {
+        Path::new("/dev/shm").join(format!("zone-etcd-bench-{}-targets", std::process::id()))
+    });
+    let _off_disk = off_disk.as_ref().map(|d| RemoveOnDrop(d.clone()));
+    let storage = off_disk.clone().unwrap_or_else(|| root.clone());
+    let weed = Seaweed::start(&storage.join("weed"), WEED_IP)?;
+    let usb = storage.join("usb");
     std::fs::create_dir_all(&usb).map_err(|e| e.to_string())?;
     let s3_url = format!("s3://{}/zones/{ZONE}", seaweed::BUCKET);
     let file_url = format!("file://{}", usb.display());
     let extra = format!(
         "\n[backup]\nrecipients = [\"{recipient}\"]\ndelta_every = \"{}s\"\n\n[[backup.target]]\nurl = \"{s3_url}\"\nendpoint = \"{}\"\n\n[[backup.target]]\nurl = \"{file_url}\"\n",
-        DELTA_EVERY.as_secs(),
+        delta_every.as_secs(),
         weed.endpoint()
     );
     let zone = Zone::bootstrap_with(&root.join("zone"), ZONE, SUBNET, 3, &extra)?;
@@ -635,6 +815,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let client = zone.client(0)?;
+    let zone_client = zone.client(0)?;
     zone.wait_healthy(&client, Instant::now())?;
     let s3 = weed.s3_target(ZONE)?;
     let reader = |name, target: Box<dyn Target>| ChainReader {
@@ -661,24 +842,31 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         idle_cpu: Vec::new(),
         weed_cpu: Vec::new(),
         weed_pid: weed.pid(),
+        client: zone_client,
+        extra: Vec::new(),
+        round_loads: Vec::new(),
     };
     let seconds = opts.seconds;
 
     // 1. Writer latency, quiet disk.
     let quiet_rounds = opts.runs;
     eprintln!(
-        "  backup: {quiet_rounds} rounds of {seconds} s without / with `backup run` (delta_every {} s)",
-        DELTA_EVERY.as_secs()
+        "  backup: {quiet_rounds} rounds of {seconds} s without / with `backup run` (delta_every {} s){}",
+        delta_every.as_secs(),
+        if opts.tmpfs_side { " / with its local chain on tmpfs" } else { "" }
     );
-    b.latency_rounds(quiet_rounds, seconds, 0)?;
+    b.latency_rounds(quiet_rounds, seconds, 0, (opts.tmpfs_side, opts.aa_side))?;
 
     // 5. The same beside the 4 GiB writer.
-    let busy_rounds = opts.runs.div_ceil(2);
-    eprintln!("  backup: {busy_rounds} rounds beside a 4 GiB dd writer");
-    let dd = crate::writer::Writer::start(dir)?;
-    let busy = b.latency_rounds(busy_rounds, seconds, quiet_rounds);
-    let dd_rounds = dd.stop();
-    busy?;
+    let busy_rounds = opts.busy_rounds;
+    let mut dd_rounds = 0;
+    if busy_rounds > 0 {
+        eprintln!("  backup: {busy_rounds} rounds beside a 4 GiB dd writer");
+        let dd = crate::writer::Writer::start(dir)?;
+        let busy = b.latency_rounds(busy_rounds, seconds, quiet_rounds, (false, false));
+        dd_rounds = dd.stop();
+        busy?;
+    }
 
     // 2. The recovery point after SIGKILL of everything at once.
     eprintln!(
@@ -696,7 +884,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         let (runs, active) = b.start_term(&format!("k{k}"), true)?;
         // A random instant relative to the segment cuts: 2 s, then up to 2 x delta_every.
         let wait = Duration::from_secs(2)
-            + Duration::from_millis(rng.next() % (2 * DELTA_EVERY.as_millis() as u64));
+            + Duration::from_millis(rng.next() % (2 * delta_every.as_millis() as u64));
         std::thread::sleep(wait);
         b.record_memory(&runs, &active);
         let pids: Vec<u32> = members.iter().chain(&runs).map(Process::pid).collect();
@@ -770,6 +958,50 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     b.refresh()?;
 
     let quiet = compare(&samples, 0..quiet_rounds);
+    // Where the tail goes: the requests of each "with" side against the cut instants
+    // (every delta link's start, heartbeats included, from the directory target).
+    let cut_ms: Vec<f64> = b
+        .readers
+        .iter()
+        .find(|r| r.name == "dir")
+        .map(|r| {
+            r.links
+                .values()
+                .filter(|l| l.link.kind == Kind::Delta)
+                .map(|l| l.link.last_time_ms as f64)
+                .collect()
+        })
+        .unwrap_or_default();
+    let without_p99 = quiet["without"]["p99_ms"].as_f64().unwrap_or(f64::NAN);
+    let mut cuts = serde_json::Map::new();
+    for (name, phase) in [
+        ("with_active", WITH),
+        ("with_local_chain_on_tmpfs", WITH_TMPFS),
+    ] {
+        let t = timed(&samples, phase, 0..quiet_rounds);
+        if !t.is_empty() {
+            cuts.insert(
+                name.into(),
+                backup_cuts::around_cuts(&cut_ms, &t, without_p99),
+            );
+        }
+    }
+    let mut extra = serde_json::Map::new();
+    for (name, phase) in [
+        ("without", WITHOUT),
+        ("with_active", WITH),
+        ("with_local_chain_on_tmpfs", WITH_TMPFS),
+    ] {
+        let windows: Vec<&Value> = b
+            .extra
+            .iter()
+            .filter(|(p, _)| *p == phase)
+            .map(|(_, v)| v)
+            .collect();
+        if !windows.is_empty() {
+            extra.insert(name.into(), json!(windows));
+        }
+    }
     let busy = compare(&samples, quiet_rounds..quiet_rounds + busy_rounds);
     let rpo = |target: &str, key: &str| -> Vec<f64> {
         kills
@@ -820,7 +1052,8 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         "machine": machine(),
         "zone": "3 members, loopback, launched by zone-etcd",
         "targets": ["s3 (SeaweedFS on loopback)", "directory"],
-        "delta_every_s": DELTA_EVERY.as_secs(),
+        "delta_every_s": delta_every.as_secs(),
+        "targets_storage": if off_disk.is_some() { "tmpfs (off etcd's disk)" } else { "etcd's disk" },
         "full_every": "1h (default): one full per term start only",
         "value_bytes": VALUE_BYTES,
         "key_bytes": key(0).len(),
@@ -830,11 +1063,14 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         "busy_rounds": busy_rounds,
         "busy_dd_rounds_of_4_gib": dd_rounds,
         "latency": quiet,
+        "latency_around_cuts": cuts,
+        "etcd_commits_per_window": extra,
+        "round_loads": b.round_loads,
         "latency_busy": busy,
         "term_start_s": spread(&b.term_start_s),
         "rpo": {
             "kills": kills.len(),
-            "goal_s": (DELTA_EVERY + RPO_SLACK).as_secs(),
+            "goal_s": (delta_every + RPO_SLACK).as_secs(),
             "targets": rpo_json,
             "samples": kills,
         },

@@ -8,12 +8,13 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
 mod access;
 mod backup;
+mod backup_cuts;
 mod launch;
 mod maintenance;
 mod pitr;
@@ -38,13 +39,19 @@ const SECTIONS: [&str; 12] = [
     "pitr", "access", "takeover",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
     churn_seconds: u64,
     backup_seconds: u64,
     backup_kills: Option<usize>,
+    /// The zones' `delta_every` values, in seconds: one backup section each.
+    backup_delta_every: Vec<u64>,
+    backup_busy_rounds: Option<usize>,
+    backup_tmpfs_side: bool,
+    backup_aa_side: bool,
+    backup_targets_off_disk: bool,
     pitr_values: usize,
     snapshot_values: usize,
     pitr_writes: u64,
@@ -61,6 +68,11 @@ fn parse_args() -> Result<Args> {
         churn_seconds: 1800,
         backup_seconds: 12,
         backup_kills: None,
+        backup_delta_every: vec![5],
+        backup_busy_rounds: None,
+        backup_tmpfs_side: false,
+        backup_aa_side: false,
+        backup_targets_off_disk: false,
         pitr_values: 16384,
         snapshot_values: snapshots::VALUES,
         pitr_writes: 360_000,
@@ -108,6 +120,21 @@ fn parse_args() -> Result<Args> {
                     .filter(|n| *n > 0)
                     .ok_or("--snapshot-values: not a positive number (fix: e.g. --snapshot-values 16000)")?;
             }
+            "--backup-delta-every" => {
+                args.backup_delta_every = value("--backup-delta-every")?
+                    .split(',')
+                    .map(|n| n.trim().parse().ok().filter(|n| *n > 0))
+                    .collect::<Option<Vec<u64>>>()
+                    .ok_or("--backup-delta-every: not a list of positive seconds (fix: e.g. --backup-delta-every 5,1)")?
+            }
+            "--backup-busy-rounds" => {
+                args.backup_busy_rounds = Some(value("--backup-busy-rounds")?.parse().map_err(
+                    |_| "--backup-busy-rounds: not a number (fix: e.g. --backup-busy-rounds 0)",
+                )?)
+            }
+            "--backup-tmpfs-side" => args.backup_tmpfs_side = true,
+            "--backup-aa-side" => args.backup_aa_side = true,
+            "--backup-targets-off-disk" => args.backup_targets_off_disk = true,
             "--pitr-values" => {
                 args.pitr_values = value("--pitr-values")?
                     .parse()
@@ -215,14 +242,27 @@ fn run() -> Result<()> {
         results["snapshot"] = snapshots::run(work.path(), args.runs, args.snapshot_values)?;
     }
     if wants("backup") {
-        results["backup"] = backup::run(
-            work.path(),
-            &backup::Settings {
-                runs: args.runs,
-                seconds: args.backup_seconds,
-                kills: args.backup_kills.unwrap_or(2 * args.runs),
-            },
-        )?;
+        // The default (5 s) under "backup", as before; another delta_every beside it.
+        for every in &args.backup_delta_every {
+            let key = if *every == 5 {
+                "backup".to_string()
+            } else {
+                format!("backup_delta_{every}s")
+            };
+            results[key.as_str()] = backup::run(
+                work.path(),
+                &backup::Settings {
+                    runs: args.runs,
+                    seconds: args.backup_seconds,
+                    kills: args.backup_kills.unwrap_or(2 * args.runs),
+                    delta_every: std::time::Duration::from_secs(*every),
+                    busy_rounds: args.backup_busy_rounds.unwrap_or(args.runs.div_ceil(2)),
+                    tmpfs_side: args.backup_tmpfs_side,
+                    aa_side: args.backup_aa_side,
+                    targets_off_disk: args.backup_targets_off_disk,
+                },
+            )?;
+        }
     }
     if wants("pitr") {
         results["pitr"] = pitr::run(

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 /// The `format` of a manifest body.
 pub const FORMAT: &str = "zone-etcd-backup/1";
 /// Sequence numbers are written with this many digits, so names sort in chain order.
-const SEQ_DIGITS: usize = 12;
+pub const SEQ_DIGITS: usize = 12;
 
 /// What a link holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

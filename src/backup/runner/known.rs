@@ -96,6 +96,12 @@ impl Known {
         manifest_seq(name).is_some_and(|seq| seq <= self.floor) || self.names.contains(name)
     }
 
+    /// The newest sequence number the target is known to hold (or to have held).
+    pub fn newest(&self) -> u64 {
+        let named = self.names.iter().rev().find_map(|n| manifest_seq(n));
+        named.unwrap_or(0).max(self.floor)
+    }
+
     /// `name` was found on the target.
     pub fn found(&mut self, name: &str) {
         self.names.insert(name.to_string());

@@ -161,6 +161,7 @@ impl Shipper {
     }
 
     fn ship_once(&self, present: &mut Option<Known>, links: &mut Links) -> Result<(), String> {
+        let fresh = present.is_none();
         if present.is_none() {
             let roots = (self.zone.as_str(), self.roots.as_slice());
             *present = Some(Known::learn(&*self.target, roots, &self.session)?);
@@ -168,7 +169,15 @@ impl Shipper {
         let Some(present) = present.as_mut() else {
             return Ok(());
         };
-        let names = self.local.manifests().map_err(|e| e.to_string())?;
+        // Every local link at a term's start (a hole is filled); then only those after
+        // the target's newest: the chain grows at its end, and comparing all of a week
+        // of 1 s deltas every second took most of a core (issue 37).
+        let names = if fresh {
+            self.local.manifests()
+        } else {
+            self.local.manifests_after(present.newest())
+        }
+        .map_err(|e| e.to_string())?;
         let missing: Vec<&String> = names.iter().filter(|n| !present.holds(n)).collect();
         for name in missing {
             if self.stop.load(Ordering::SeqCst) {

@@ -54,6 +54,28 @@ pub fn nobody_will_answer(others: &[Heard], local: LocalMember) -> bool {
     running < voters / 2 + 1
 }
 
+/// Whether no other member can answer a serializable read before this member starts:
+/// every other either failed on its client port, or runs this member's cluster that never
+/// had a quorum (its client port is not served until it publishes itself). A member that
+/// served once keeps serving reads from its own copy, quorum or not, so it is waited for.
+pub fn nobody_can_read(others: &[Heard], local: LocalMember) -> bool {
+    others.iter().all(|h| {
+        h.client_failed
+            || h.peer
+                .is_some_and(|(cluster, _, served)| cluster == local.cluster_id && !served)
+    })
+}
+
+/// When [`first_answer`] stops waiting: which questions the others' client ports can
+/// answer without a quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// A quorum (the member list): see [`nobody_will_answer`].
+    Quorum,
+    /// Any member that serves (a serializable read): see [`nobody_can_read`].
+    AnyServing,
+}
+
 enum Event<T> {
     Client(usize, Result<T, String>),
     Peer(usize, Answer),
@@ -75,7 +97,8 @@ pub async fn view_or_nobody(
         let creds = creds.clone();
         async move { cluster_api::within(cluster_api::member_list(&endpoint, &creds)).await }
     };
-    first_answer(clients, peers, peer_creds, local, timeout, ask).await
+    let rule = (local, Needs::Quorum);
+    first_answer(clients, peers, peer_creds, rule, timeout, ask).await
 }
 
 /// What `ask` gets from the first of `clients` (client URLs) to answer, all asked at
@@ -85,7 +108,7 @@ pub async fn first_answer<T, F, Fut>(
     clients: &[String],
     peers: &[String],
     peer_creds: Option<Arc<Credentials>>,
-    local: LocalMember,
+    (local, needs): (LocalMember, Needs),
     timeout: Duration,
     ask: F,
 ) -> Option<T>
@@ -127,7 +150,11 @@ where
             }
             Event::Peer(..) => {}
         }
-        if heard.iter().all(|h| h.client_failed) || nobody_will_answer(&heard, local) {
+        let nobody = match needs {
+            Needs::Quorum => nobody_will_answer(&heard, local),
+            Needs::AnyServing => nobody_can_read(&heard, local),
+        };
+        if heard.iter().all(|h| h.client_failed) || nobody {
             return None;
         }
     }
@@ -200,6 +227,17 @@ mod tests {
             &[restored(0xbb, 3), restored(0xbb, 3)],
             LOCAL
         ));
+    }
+
+    /// A serializable read: a member that served once answers without a quorum, so it is
+    /// waited for; one of a cluster that never had a quorum is not.
+    #[test]
+    fn a_read_waits_for_any_member_that_served() {
+        assert!(!nobody_can_read(&[waiting(0xaa, 3), down()], LOCAL));
+        assert!(!nobody_can_read(&[Heard::default(), down()], LOCAL));
+        assert!(!nobody_can_read(&[restored(0xbb, 3), down()], LOCAL));
+        assert!(nobody_can_read(&[restored(0xaa, 3), down()], LOCAL));
+        assert!(nobody_can_read(&[down(), down()], LOCAL));
     }
 
     /// The third member of a restored zone: the other two will make a quorum, but the

@@ -38,10 +38,11 @@ const ASK_OTHERS: Duration = Duration::from_millis(1500);
 /// CRL file exists.
 ///
 /// A member over existing data (`local`) also asks the others' peer ports, and stops
-/// asking as soon as no client port can answer before it starts (the others are down,
-/// or wait for a quorum they cannot have without it: a restored zone coming up, see
-/// [`crate::preflight::others`]); it then starts with the copy it has, and its keeper
-/// reads the zone's copy once the cluster serves.
+/// asking as soon as no client port can answer before it starts: every other is down or
+/// never served (a restored zone coming up, see [`crate::preflight::others`]). A member
+/// that served once answers this read without a quorum, so it is waited for. When none
+/// can, this member starts with the copy it has, and its keeper reads the zone's copy
+/// once the cluster serves.
 pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> Result<(), Error> {
     let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
     let others = crate::access::other_members(node);
@@ -92,7 +93,8 @@ async fn ask(
                 .filter(|m| m.node_name != node.name)
                 .map(crate::cluster::peer_url)
                 .collect();
-            others::first_answer(endpoints, &peers, peer_creds, local, ASK_OTHERS, read).await?
+            let rule = (local, others::Needs::AnyServing);
+            others::first_answer(endpoints, &peers, peer_creds, rule, ASK_OTHERS, read).await?
         }
         None => {
             let mut asks: tokio::task::JoinSet<_> =

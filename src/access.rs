@@ -71,6 +71,15 @@ pub fn other_members(node: &Node) -> Vec<String> {
         .collect()
 }
 
+/// The other members' peer URLs, in the order of [`other_members`].
+pub fn other_peers(node: &Node) -> Vec<String> {
+    node.members
+        .iter()
+        .filter(|m| m.node_name != node.name)
+        .map(crate::cluster::peer_url)
+        .collect()
+}
+
 /// The one line for "no member answered", with each endpoint's reason.
 pub fn unreachable(failures: &[(String, String)], config: &Path) -> Error {
     let reasons: Vec<String> = failures.iter().map(|(e, r)| format!("{e}: {r}")).collect();

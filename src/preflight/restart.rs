@@ -62,12 +62,7 @@ pub fn check_restart(
     };
     // Peer ports say at once whether a member waits for a quorum (see [`others`]).
     let peer_creds = Credentials::load_peer(tls).ok();
-    let peers: Vec<String> = node
-        .members
-        .iter()
-        .filter(|m| m.node_name != node.name)
-        .map(cluster::peer_url)
-        .collect();
+    let peers = crate::access::other_peers(node);
     let answer = cluster_api::runtime()?.block_on(async {
         tokio::time::timeout(
             RESTART_CHECK,

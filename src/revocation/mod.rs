@@ -87,12 +87,7 @@ async fn ask(
     let text = match local {
         Some(local) => {
             let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
-            let peers: Vec<String> = node
-                .members
-                .iter()
-                .filter(|m| m.node_name != node.name)
-                .map(crate::cluster::peer_url)
-                .collect();
+            let peers = crate::access::other_peers(node);
             let rule = (local, others::Needs::AnyServing);
             others::first_answer(endpoints, &peers, peer_creds, rule, ASK_OTHERS, read).await?
         }

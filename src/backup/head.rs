@@ -122,6 +122,24 @@ pub fn read(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Head,
     })))
 }
 
+/// What a head stands in for: the listing of `chain/`, and the newest manifest's name
+/// in it (`None` when the chain is empty).
+pub fn listed(target: &dyn Target) -> Result<Listed, TargetError> {
+    let names = target.list("chain/")?;
+    let newest = names
+        .iter()
+        .filter_map(|o| super::chain::manifest_seq(&o.name).map(|seq| (seq, &o.name)))
+        .max()
+        .map(|(_, name)| name.clone());
+    Ok(Listed { names, newest })
+}
+
+/// A listing of `chain/` and its newest manifest's name.
+pub struct Listed {
+    pub names: Vec<super::target::ObjectInfo>,
+    pub newest: Option<String>,
+}
+
 /// Every name the link after `seq` can have: by `session` or by `announced`, of any kind.
 fn successors(seq: u64, session: &str, announced: &str) -> Vec<String> {
     let mut sessions = vec![session];

@@ -67,20 +67,16 @@ impl Known {
             }),
             Head::Listed(why) => {
                 tracing::warn!("backup: {why}; listing chain/ instead");
-                let listed = target.list("chain/").map_err(|e| e.to_string())?;
-                let newest = listed
-                    .iter()
-                    .filter_map(|o| manifest_seq(&o.name).map(|seq| (seq, &o.name)))
-                    .max();
-                let last = match newest {
-                    Some((_, name)) => target
+                let listed = head::listed(target).map_err(|e| e.to_string())?;
+                let last = match &listed.newest {
+                    Some(name) => target
                         .get(name, MAX_MANIFEST_BYTES)
                         .map_err(|e| e.to_string())?,
                     None => None,
                 };
                 Ok(Known {
                     floor: 0,
-                    names: listed.into_iter().map(|o| o.name).collect(),
+                    names: listed.names.into_iter().map(|o| o.name).collect(),
                     listed: true,
                     listing: None,
                     announced: false,

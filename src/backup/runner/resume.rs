@@ -38,10 +38,10 @@ pub fn resume(
     let mut answered = 0;
     let mut problems = Vec::new();
     for target in targets {
-        let found = match last_link(&**target, zone, roots) {
-            Ok(found) => found,
-            Err(e) => {
-                problems.push(e.to_string());
+        let found = match last_link(&**target, zone, roots)? {
+            Found::Link(found) => found,
+            Found::Unanswered(problem) => {
+                problems.push(problem);
                 continue;
             }
         };
@@ -53,7 +53,7 @@ pub fn resume(
             .as_ref()
             .is_none_or(|n| found.link.link.seq > n.link.link.seq)
         {
-            newest = Some(found);
+            newest = Some(*found);
         }
     }
     if answered == 0 && !targets.is_empty() {
@@ -94,43 +94,48 @@ pub fn resume(
     Ok(Some(Resume { stored, link }))
 }
 
-/// The last link of one target: its head record when that is fresh (three requests),
-/// else the newest manifest a listing of `chain/` finds (and the log says why). `Err`
-/// when the target does not answer, or its last link does not verify.
-fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Option<Resume>, Error> {
+/// What one target says of where its chain ends.
+enum Found {
+    Link(Option<Box<Resume>>),
+    /// The target did not answer (its head could not be read, nor its chain listed).
+    Unanswered(String),
+}
+
+/// The last link of one target: its head record when that is fresh (five to eight
+/// requests), else the newest manifest a listing of `chain/` finds (and the log says
+/// why). `Err` when that manifest cannot be read or does not verify: never continued.
+fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Found, Error> {
     let url = target.url();
-    match head::read(target, zone, roots).map_err(|e| Error::new(e.to_string()))? {
-        Head::Fresh(fresh) => {
+    match head::read(target, zone, roots) {
+        Err(e) => return Ok(Found::Unanswered(e.to_string())),
+        Ok(Head::Fresh(fresh)) => {
             let head::Fresh { stored, link, .. } = *fresh;
             tracing::info!(
                 "backup target {url}: the chain ends at {} (its head record)",
                 stored.name
             );
-            return Ok(Some(Resume { stored, link }));
+            return Ok(Found::Link(Some(Box::new(Resume { stored, link }))));
         }
-        Head::Listed(why) => tracing::warn!("backup: {why}; listing chain/ instead"),
+        Ok(Head::Listed(why)) => tracing::warn!("backup: {why}; listing chain/ instead"),
     }
-    let names = target
-        .list("chain/")
-        .map_err(|e| Error::new(e.to_string()))?;
-    let Some(last) = names
-        .iter()
-        .filter(|o| manifest_seq(&o.name).is_some())
-        .max_by_key(|o| manifest_seq(&o.name))
-    else {
-        return Ok(None);
+    let newest = match head::listed(target) {
+        Ok(listed) => listed.newest,
+        Err(e) => return Ok(Found::Unanswered(e.to_string())),
+    };
+    let Some(name) = newest else {
+        return Ok(Found::Link(None));
     };
     let bytes = target
-        .get(&last.name, MAX_MANIFEST_BYTES)
+        .get(&name, MAX_MANIFEST_BYTES)
         .map_err(|e| Error::new(e.to_string()))?
-        .ok_or_else(|| Error::new(format!("{url}: {} vanished while read", last.name)))?;
-    let stored = manifest::stored(&last.name, bytes);
+        .ok_or_else(|| Error::new(format!("{url}: {name} vanished while read")))?;
+    let stored = manifest::stored(&name, bytes);
     let link = manifest::verify(&stored, zone, roots).map_err(|p| {
-        Error::new(format!("{url} {}: {p}", last.name)).fix(
+        Error::new(format!("{url} {name}: {p}")).fix(
             "the chain on that target cannot be continued: check it with `zone-etcd backup drill`, move its objects aside, and start again",
         )
     })?;
-    Ok(Some(Resume { stored, link }))
+    Ok(Found::Link(Some(Box::new(Resume { stored, link }))))
 }
 
 #[cfg(test)]

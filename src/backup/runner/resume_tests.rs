@@ -67,3 +67,32 @@ fn a_takeover_reads_the_heads_not_the_listing() {
     assert_eq!(resumed.link.link.seq, 2000);
     assert_eq!(resumed.stored.sha256, chain[1999].sha256);
 }
+
+/// A target whose last manifest does not verify is never skipped for another target's
+/// older link: the writer stops with the reason (the chain there cannot be continued).
+#[test]
+fn a_last_link_that_does_not_verify_stops_the_takeover() {
+    let zone = fixture();
+    let chain = zone.signed_chain(20);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let targets: Vec<Arc<dyn Target>> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| Arc::new(DirTarget::new(&format!("file:///target{i}"), dir.path())) as _)
+        .collect();
+    for (target, upto) in targets.iter().zip([20, 15]) {
+        for stored in &chain[..upto] {
+            target.put(&stored.name, &stored.bytes).unwrap();
+        }
+    }
+    let mut forged = chain[19].bytes.clone();
+    let at = forged.len() / 2;
+    forged[at] ^= 1;
+    targets[0].put(&chain[19].name, &forged).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let local = LocalChain::open(state.path()).unwrap();
+    let Err(e) = resume(&targets, &local, ZONE, &zone.roots()) else {
+        panic!("resumed past a manifest that does not verify");
+    };
+    assert!(e.to_string().contains(&chain[19].name), "{e}");
+}

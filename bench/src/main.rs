@@ -4,17 +4,17 @@
 //! release `zone-etcd` built beside it, the bundled etcd in bin/, openssl, and for the
 //! backup section SeaweedFS's `weed` and Debian's `age-keygen`, for the etcd section
 //! Debian's etcd 3.5.30 (`scripts/fetch-etcd.sh --compat`); zones run on 127.0.68.x,
-//! 127.0.69.x, 127.0.71-78.x, 127.0.80-81.x and 127.0.240-241.x. It prints a table and writes `results.json` and `pki-scaling.csv` into
+//! 127.0.69.x, 127.0.73-74.x, 127.0.77.x, 127.0.80-82.x, 127.0.181-182.x and 127.0.240-241.x,
+//! none of which a test uses (the suite and a benchmark may run at once). It prints a table and writes `results.json` and `pki-scaling.csv` into
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
 mod access;
 mod backup;
-mod backup_cuts;
 mod launch;
 mod maintenance;
 mod pitr;
@@ -39,7 +39,7 @@ const SECTIONS: [&str; 12] = [
     "pitr", "access", "takeover",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -50,6 +50,7 @@ struct Args {
     backup_delta_every: Vec<u64>,
     backup_busy_rounds: Option<usize>,
     backup_tmpfs_side: bool,
+    backup_nice_side: bool,
     backup_aa_side: bool,
     backup_targets_off_disk: bool,
     pitr_values: usize,
@@ -71,6 +72,7 @@ fn parse_args() -> Result<Args> {
         backup_delta_every: vec![5],
         backup_busy_rounds: None,
         backup_tmpfs_side: false,
+        backup_nice_side: false,
         backup_aa_side: false,
         backup_targets_off_disk: false,
         pitr_values: 16384,
@@ -133,6 +135,7 @@ fn parse_args() -> Result<Args> {
                 )?)
             }
             "--backup-tmpfs-side" => args.backup_tmpfs_side = true,
+            "--backup-nice-side" => args.backup_nice_side = true,
             "--backup-aa-side" => args.backup_aa_side = true,
             "--backup-targets-off-disk" => args.backup_targets_off_disk = true,
             "--pitr-values" => {
@@ -258,6 +261,7 @@ fn run() -> Result<()> {
                     delta_every: std::time::Duration::from_secs(*every),
                     busy_rounds: args.backup_busy_rounds.unwrap_or(args.runs.div_ceil(2)),
                     tmpfs_side: args.backup_tmpfs_side,
+                    nice_side: args.backup_nice_side,
                     aa_side: args.backup_aa_side,
                     targets_off_disk: args.backup_targets_off_disk,
                 },

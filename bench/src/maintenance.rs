@@ -11,7 +11,7 @@
 //!   and without `zone-etcd maintain` defragmenting the members one by one, alternating;
 //!   p50/p99/max of each request's latency, and failures.
 //!
-//! Zones on 127.0.72.x (latency), 127.0.73.1 (etcd's defaults) and 127.0.74.1 (zone-etcd).
+//! Zones on 127.0.182.x (latency), 127.0.73.1 (etcd's defaults) and 127.0.74.1 (zone-etcd).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -265,7 +265,7 @@ fn fill_and_free(zone: &Zone, client: &TlsClient) -> Result<()> {
 
 /// The `maintain` section: writer latency with and without `maintain`, `runs` times each.
 pub fn latency(dir: &Path, runs: usize) -> Result<Value> {
-    let zone = Zone::bootstrap(&dir.join("maintain"), "maintain.zone", 72, 3)?;
+    let zone = Zone::bootstrap(&dir.join("maintain"), "maintain.zone", 182, 3)?;
     let mut members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
     let current = zone.node_dir(0).join("state/tls/current/client.key");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -112,6 +112,23 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// Count, p50, p99, max and min of `values`, each key ending in `unit` (e.g. "_ms").
+pub fn spread(values: &[f64], unit: &str) -> Value {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mut out = serde_json::Map::new();
+    out.insert("n".into(), json!(v.len()));
+    for (name, x) in [
+        ("p50", percentile(&v, 50.0)),
+        ("p99", percentile(&v, 99.0)),
+        ("max", v.last().copied().unwrap_or(f64::NAN)),
+        ("min", v.first().copied().unwrap_or(f64::NAN)),
+    ] {
+        out.insert(format!("{name}{unit}"), json!(round(x)));
+    }
+    Value::Object(out)
+}
+
 /// Three significant decimals are plenty for milliseconds and ratios.
 pub fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0

@@ -12,7 +12,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{percentile, round};
+use crate::support::{round, spread};
 
 /// A request: wall-clock start (ms since the epoch) and latency (ms).
 pub struct Timed {
@@ -36,16 +36,6 @@ fn offset(cuts: &[f64], t: f64) -> Option<f64> {
         }
     }
     i.checked_sub(1).map(|p| t - cuts[p])
-}
-
-fn stats(mut v: Vec<f64>) -> Value {
-    v.sort_by(f64::total_cmp);
-    json!({
-        "n": v.len(),
-        "p50_ms": round(percentile(&v, 50.0)),
-        "p99_ms": round(percentile(&v, 99.0)),
-        "max_ms": round(v.last().copied().unwrap_or(f64::NAN)),
-    })
 }
 
 /// Latency by offset from the cuts; where the slowest 1% of the side sits; and, for
@@ -78,7 +68,7 @@ pub fn around_cuts(cuts: &[f64], with: &[Timed], without_p99_ms: f64) -> Value {
                 "from_ms": from,
                 "to_ms": to,
                 "over_without_p99": over,
-                "latency": stats(v),
+                "latency": spread(&v, "_ms"),
             })
         })
         .collect();

@@ -1,0 +1,339 @@
+//! Continuous backups (issue 22), measured: a 3-member zone with `[backup]` (the default
+//! `delta_every` of 5 s and `full_every` of 1 h), SeaweedFS as the S3 target and a
+//! directory target beside it, as the tests and the guide set it up, and one writer of
+//! unique keys (one put per request, 256-byte values, round-robin over the members, 10 ms
+//! between requests) running through the whole section. Figures:
+//!
+//! - writer latency with `backup run` active against without, same run, alternating (ABBA
+//!   rounds of `--backup-seconds` each side). A "with" side starts `backup run` on all
+//!   three members and measures once the new term's full snapshot is on both targets (the
+//!   writes during that start-up, election and full snapshot included, are reported
+//!   apart as "term start"); it ends with SIGKILL of the three;
+//! - the same on a busy disk (the 4 GiB `dd` writer of writer.rs beside it);
+//! - the recovery point after SIGKILL of every member and every `backup run` at once,
+//!   under the writer: the chain on each target is read back (manifests, then the deltas
+//!   decrypted with the owner's identity by the library), and each acknowledged write is
+//!   looked up in it. Then the zone restarts from its data, `backup run` again, a new term
+//!   continues the chain, and the next kill comes at a random instant;
+//! - bytes on the targets per write (deltas and fulls apart), the peak memory (VmHWM) of
+//!   the active `backup run` and of the idle ones, and the CPU each (and SeaweedFS) used
+//!   during the "with" windows.
+//!
+//! Zone on 127.0.181.1-3, SeaweedFS on 127.0.181.100 (a range no test uses) (ports 11800.., see seaweed.rs).
+//!
+//! Modules: [`load`] the writer, [`reader`] the chains read back as an owner would,
+//! [`rounds`] the with/without windows, [`kills`] the recovery point, [`report`] the
+//! figures, [`cuts`] where the tail goes against the cut instants.
+
+mod cuts;
+mod kills;
+mod load;
+mod reader;
+mod report;
+mod rounds;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use zone_etcd::backup::chain::Kind;
+use zone_etcd::backup::crypto;
+use zone_etcd::backup::target::file::DirTarget;
+use zone_etcd::backup::target::Target;
+
+use crate::seaweed::{self, Seaweed};
+use crate::support::*;
+use load::{key, Load};
+use reader::ChainReader;
+use report::{compare, timed};
+use rounds::{Bench, RemoveOnDrop, Sides};
+
+pub(super) const ZONE: &str = "backup.zone";
+pub(super) const SUBNET: u8 = 181;
+pub(super) const WEED_IP: &str = "127.0.181.100";
+/// What the recovery-point goal allows beyond the zone's `delta_every` (issue 22: 2 s).
+pub(super) const RPO_SLACK: Duration = Duration::from_secs(2);
+pub(super) const VALUE_BYTES: usize = 256;
+/// Pause between two requests of the writer.
+pub(super) const PAUSE: Duration = Duration::from_millis(10);
+
+/// What a request was part of.
+pub(super) const IDLE: u8 = 0;
+pub(super) const WITHOUT: u8 = 1;
+pub(super) const START: u8 = 2;
+pub(super) const WITH: u8 = 3;
+/// With `backup run` active, its local chain (`<state>/backup`) bind-mounted on a tmpfs:
+/// the same run without the local chain's disk writes and fsyncs (diagnosis, issue 37).
+pub(super) const WITH_TMPFS: u8 = 4;
+/// A second "without" window in each round: the A/A comparison that shows the run's
+/// own noise, against which a with/without ratio can be judged.
+pub(super) const WITHOUT_AGAIN: u8 = 5;
+/// With `backup run` at a lower CPU and I/O priority (nice 10, best-effort I/O level 7):
+/// whether what it costs the writer is CPU and I/O it could yield (diagnosis, issue 37).
+pub(super) const WITH_NICE: u8 = 6;
+
+pub struct Settings {
+    pub runs: usize,
+    pub seconds: u64,
+    pub kills: usize,
+    /// The zone's `delta_every` (signed into its zone document; the default is 5 s).
+    pub delta_every: Duration,
+    /// Rounds beside the 4 GiB `dd` writer (0: none).
+    pub busy_rounds: usize,
+    /// Adds a third side to each quiet round: the local chain on a tmpfs.
+    pub tmpfs_side: bool,
+    /// Adds a second "without" side to each quiet round (A/A: the noise floor).
+    pub aa_side: bool,
+    /// Adds a side with `backup run` at a lower CPU and I/O priority.
+    pub nice_side: bool,
+    /// Keeps the targets' storage (SeaweedFS's data, the directory target) on a tmpfs:
+    /// off etcd's disk, as a store off the machine and a USB disk are in service.
+    pub targets_off_disk: bool,
+}
+
+pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
+    let load_start = loadavg();
+    let delta_every = opts.delta_every;
+    let root = dir.join(format!("backup-{}s", delta_every.as_secs()));
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    // The owner's identity, made with Debian's age as an owner would.
+    let owner_key = root.join("owner.key");
+    output({
+        let mut c = std::process::Command::new("age-keygen");
+        c.arg("-o").arg(&owner_key);
+        c
+    })
+    .map_err(|e| format!("{e} (fix: ./scripts/need.sh age)"))?;
+    let recipient = output({
+        let mut c = std::process::Command::new("age-keygen");
+        c.arg("-y").arg(&owner_key);
+        c
+    })?
+    .trim()
+    .to_string();
+    let identities = crypto::load_identities(&owner_key).map_err(|e| e.to_string())?;
+    let off_disk = opts.targets_off_disk.then(|| {
+        Path::new("/dev/shm").join(format!("zone-etcd-bench-{}-targets", std::process::id()))
+    });
+    let _off_disk = off_disk.as_ref().map(|d| RemoveOnDrop(d.clone()));
+    let storage = off_disk.clone().unwrap_or_else(|| root.clone());
+    let weed = Seaweed::start(&storage.join("weed"), WEED_IP)?;
+    let usb = storage.join("usb");
+    std::fs::create_dir_all(&usb).map_err(|e| e.to_string())?;
+    let s3_url = format!("s3://{}/zones/{ZONE}", seaweed::BUCKET);
+    let file_url = format!("file://{}", usb.display());
+    let extra = format!(
+        "\n[backup]\nrecipients = [\"{recipient}\"]\ndelta_every = \"{}s\"\n\n[[backup.target]]\nurl = \"{s3_url}\"\nendpoint = \"{}\"\n\n[[backup.target]]\nurl = \"{file_url}\"\n",
+        delta_every.as_secs(),
+        weed.endpoint()
+    );
+    let zone = Zone::bootstrap_with(&root.join("zone"), ZONE, SUBNET, 3, &extra)?;
+    let mut members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
+    let current = zone.node_dir(0).join("state/tls/current/client.key");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !current.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let client = zone.client(0)?;
+    let zone_client = zone.client(0)?;
+    zone.wait_healthy(&client, Instant::now())?;
+    let s3 = weed.s3_target(ZONE)?;
+    let reader = |name, target: Box<dyn Target>| ChainReader {
+        name,
+        target,
+        links: BTreeMap::new(),
+        keys: HashSet::new(),
+        revisions: 0,
+        full_revision: 0,
+    };
+    let load = Load::start(&zone, &client);
+    let mut b = Bench {
+        readers: vec![
+            reader("s3", Box::new(s3)),
+            reader("dir", Box::new(DirTarget::new(&file_url, &usb))),
+        ],
+        zone,
+        identities,
+        load,
+        active_kib: Vec::new(),
+        idle_kib: Vec::new(),
+        term_start_s: Vec::new(),
+        active_cpu: Vec::new(),
+        idle_cpu: Vec::new(),
+        weed_cpu: Vec::new(),
+        weed_pid: weed.pid(),
+        client: zone_client,
+        extra: Vec::new(),
+        round_loads: Vec::new(),
+    };
+    let seconds = opts.seconds;
+
+    // 1. Writer latency, quiet disk.
+    let quiet_rounds = opts.runs;
+    eprintln!(
+        "  backup: {quiet_rounds} rounds of {seconds} s without / with `backup run` (delta_every {} s){}",
+        delta_every.as_secs(),
+        if opts.tmpfs_side { " / with its local chain on tmpfs" } else { "" }
+    );
+    let sides = Sides {
+        tmpfs: opts.tmpfs_side,
+        aa: opts.aa_side,
+        nice: opts.nice_side,
+    };
+    b.latency_rounds(quiet_rounds, seconds, 0, sides)?;
+
+    // 5. The same beside the 4 GiB writer.
+    let busy_rounds = opts.busy_rounds;
+    let mut dd_rounds = 0;
+    if busy_rounds > 0 {
+        eprintln!("  backup: {busy_rounds} rounds beside a 4 GiB dd writer");
+        let dd = crate::writer::Writer::start(dir)?;
+        let busy = b.latency_rounds(busy_rounds, seconds, quiet_rounds, Sides::default());
+        dd_rounds = dd.stop();
+        busy?;
+    }
+
+    // 2. The recovery point after SIGKILL of everything at once.
+    eprintln!(
+        "  backup: {} kills of every member and every `backup run`",
+        opts.kills
+    );
+    b.load.set(IDLE, 0);
+    let (kills, settled) =
+        kills::recovery_points(&mut b, &mut members, &client, opts.kills, delta_every)?;
+    // Catch up once more so the byte counts cover a whole chain.
+    let (runs, active) = b.start_term("end", true, false)?;
+    b.record_memory(&runs, &active);
+    let (samples, failures) = b.load.stop();
+    drop(runs);
+    if !members.iter_mut().all(Process::is_running) {
+        return Err("a member exited during the backup section".into());
+    }
+    drop(members);
+    b.refresh()?;
+
+    let quiet = compare(&samples, 0..quiet_rounds);
+    // Where the tail goes: the requests of each "with" side against the cut instants
+    // (every delta link's start, heartbeats included, from the directory target).
+    let cut_ms: Vec<f64> = b
+        .readers
+        .iter()
+        .find(|r| r.name == "dir")
+        .map(|r| {
+            r.links
+                .values()
+                .filter(|l| l.link.kind == Kind::Delta)
+                .map(|l| l.link.last_time_ms as f64)
+                .collect()
+        })
+        .unwrap_or_default();
+    let without_p99 = quiet["without"]["p99_ms"].as_f64().unwrap_or(f64::NAN);
+    let mut cuts = serde_json::Map::new();
+    for (name, phase) in [
+        ("with_active", WITH),
+        ("with_local_chain_on_tmpfs", WITH_TMPFS),
+        ("with_niced", WITH_NICE),
+    ] {
+        let t = timed(&samples, phase, 0..quiet_rounds);
+        if !t.is_empty() {
+            cuts.insert(name.into(), cuts::around_cuts(&cut_ms, &t, without_p99));
+        }
+    }
+    let mut extra = serde_json::Map::new();
+    for (name, phase) in [
+        ("without", WITHOUT),
+        ("with_active", WITH),
+        ("with_local_chain_on_tmpfs", WITH_TMPFS),
+        ("with_niced", WITH_NICE),
+    ] {
+        let windows: Vec<&Value> = b
+            .extra
+            .iter()
+            .filter(|(p, _)| *p == phase)
+            .map(|(_, v)| v)
+            .collect();
+        if !windows.is_empty() {
+            extra.insert(name.into(), json!(windows));
+        }
+    }
+    let busy = compare(&samples, quiet_rounds..quiet_rounds + busy_rounds);
+    let rpo_json = kills::per_target(&b.readers, &kills, &samples, settled);
+    let acked_total = samples.iter().filter(|s| s.acked.is_some()).count();
+    let bytes: serde_json::Map<String, Value> = b
+        .readers
+        .iter()
+        .map(|r| Ok((r.name.to_string(), r.bytes()?)))
+        .collect::<Result<_>>()?;
+    let chain_ok: serde_json::Map<String, Value> = b
+        .readers
+        .iter()
+        .map(|r| {
+            (
+                r.name.to_string(),
+                json!(r.check().err().unwrap_or_else(|| "ok".into())),
+            )
+        })
+        .collect();
+    let result = json!({
+        // A subset run (--only) replaces the top-level machine: keep this section's own.
+        "machine": machine(),
+        "zone": "3 members, loopback, launched by zone-etcd",
+        "targets": ["s3 (SeaweedFS on loopback)", "directory"],
+        "delta_every_s": delta_every.as_secs(),
+        "targets_storage": if off_disk.is_some() { "tmpfs (off etcd's disk)" } else { "etcd's disk" },
+        "full_every": "1h (default): one full per term start only",
+        "value_bytes": VALUE_BYTES,
+        "key_bytes": key(0).len(),
+        "window_s": seconds,
+        "writer_pause_ms": ms(PAUSE),
+        "quiet_rounds": quiet_rounds,
+        "busy_rounds": busy_rounds,
+        "busy_dd_rounds_of_4_gib": dd_rounds,
+        "latency": quiet,
+        "latency_around_cuts": cuts,
+        "etcd_commits_per_window": extra,
+        "round_loads": b.round_loads,
+        "latency_busy": busy,
+        "term_start_s": spread(&b.term_start_s, ""),
+        "rpo": {
+            "kills": kills.len(),
+            "goal_s": (delta_every + RPO_SLACK).as_secs(),
+            "targets": rpo_json,
+            "samples": kills,
+        },
+        "bytes": {
+            "acknowledged_writes": acked_total,
+            "raw_key_and_value_bytes": key(0).len() + VALUE_BYTES,
+            "targets": bytes,
+            "chain_check_at_end": chain_ok,
+        },
+        "cpu_share_of_one_core_with_active": {
+            "active_run": summary(&b.active_cpu),
+            "idle_run": summary(&b.idle_cpu),
+            "seaweedfs": summary(&b.weed_cpu),
+        },
+        "memory_kib": {
+            "active": summary(&b.active_kib),
+            "idle": summary(&b.idle_kib),
+        },
+        "writer_failures": failures.len(),
+        "writer_failures_first": failures.iter().take(3).collect::<Vec<_>>(),
+        "load_start": load_start,
+        "load_end": loadavg(),
+    });
+    drop(weed);
+    eprintln!(
+        "  backup: p50/p99 with {}/{} ms, without {}/{} ms (p99 x{}); busy x{}; RPO (s3, oldest missing) p50/p99/max {}/{}/{} s",
+        result["latency"]["with_active"]["p50_ms"],
+        result["latency"]["with_active"]["p99_ms"],
+        result["latency"]["without"]["p50_ms"],
+        result["latency"]["without"]["p99_ms"],
+        result["latency"]["p99_ratio"],
+        result["latency_busy"]["p99_ratio"],
+        result["rpo"]["targets"]["s3"]["oldest_missing_s"]["p50"],
+        result["rpo"]["targets"]["s3"]["oldest_missing_s"]["p99"],
+        result["rpo"]["targets"]["s3"]["oldest_missing_s"]["max"],
+    );
+    Ok(result)
+}

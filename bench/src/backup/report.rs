@@ -1,0 +1,157 @@
+//! The section's figures from the recorded requests.
+
+use serde_json::{json, Value};
+
+use super::cuts;
+use super::load::Sample;
+use super::{START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
+use crate::support::*;
+
+/// p50/p99/max of the acknowledged requests of `phase` in `rounds`, and the failures.
+pub(super) fn describe(samples: &[Sample], phase: u8, rounds: std::ops::Range<usize>) -> Value {
+    let chosen: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.phase == phase && rounds.contains(&(s.round as usize)))
+        .collect();
+    let mut l: Vec<f64> = chosen
+        .iter()
+        .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
+        .collect();
+    l.sort_by(f64::total_cmp);
+    let per_round: Vec<Value> = rounds
+        .clone()
+        .map(|r| {
+            let mut v: Vec<f64> = chosen
+                .iter()
+                .filter(|s| s.round as usize == r)
+                .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
+                .collect();
+            v.sort_by(f64::total_cmp);
+            json!({"round": r, "requests": v.len(), "p50_ms": round(percentile(&v, 50.0)), "p99_ms": round(percentile(&v, 99.0))})
+        })
+        .collect();
+    json!({
+        "requests": chosen.len(),
+        "failed": chosen.iter().filter(|s| s.acked.is_none()).count(),
+        "p50_ms": round(percentile(&l, 50.0)),
+        "p99_ms": round(percentile(&l, 99.0)),
+        "max_ms": round(l.last().copied().unwrap_or(f64::NAN)),
+        "per_round": per_round,
+    })
+}
+
+pub(super) fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Value {
+    let without = describe(samples, WITHOUT, rounds.clone());
+    let with = describe(samples, WITH, rounds.clone());
+    let tmpfs = describe(samples, WITH_TMPFS, rounds.clone());
+    let start = describe(samples, START, rounds.clone());
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    let mut out = json!({
+        "p50_ratio": round(f(&with, "p50_ms") / f(&without, "p50_ms")),
+        "p99_ratio": round(f(&with, "p99_ms") / f(&without, "p99_ms")),
+        "without": without,
+        "with_active": with,
+        "term_start": start,
+    });
+    if tmpfs["requests"].as_u64().unwrap_or(0) > 0 {
+        out["tmpfs_p99_ratio"] = json!(round(f(&tmpfs, "p99_ms") / f(&out["without"], "p99_ms")));
+        out["with_local_chain_on_tmpfs"] = tmpfs;
+    }
+    out["p99_ratio_interval_95"] = json!(interval(samples, (WITH, WITHOUT), rounds.clone()));
+    let niced = describe(samples, WITH_NICE, rounds.clone());
+    if niced["requests"].as_u64().unwrap_or(0) > 0 {
+        out["niced_p99_ratio"] = json!(round(f(&niced, "p99_ms") / f(&out["without"], "p99_ms")));
+        out["niced_p99_ratio_interval_95"] =
+            json!(interval(samples, (WITH_NICE, WITHOUT), rounds.clone()));
+        out["with_niced"] = niced;
+    }
+    let again = describe(samples, WITHOUT_AGAIN, rounds.clone());
+    if again["requests"].as_u64().unwrap_or(0) > 0 {
+        out["aa_p99_ratio"] = json!(round(f(&again, "p99_ms") / f(&out["without"], "p99_ms")));
+        out["aa_p99_ratio_interval_95"] =
+            json!(interval(samples, (WITHOUT_AGAIN, WITHOUT), rounds.clone()));
+        out["without_again"] = again;
+    }
+    // Each round's own with/without ratio (its two sides minutes apart at most), median.
+    let per = |v: &Value| -> Vec<f64> {
+        v["per_round"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["p99_ms"].as_f64().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ratios: Vec<f64> = per(&out["with_active"])
+        .iter()
+        .zip(per(&out["without"]))
+        .map(|(w, o)| w / o)
+        .collect();
+    out["per_round_p99_ratio_median"] = json!(round(median(&ratios)));
+    out["per_round_p99_ratios"] = json!(ratios.iter().map(|r| round(*r)).collect::<Vec<_>>());
+    out
+}
+
+/// The requests of `phase` in `rounds`, acknowledged, for `backup_cuts`.
+pub(super) fn timed(
+    samples: &[Sample],
+    phase: u8,
+    rounds: std::ops::Range<usize>,
+) -> Vec<cuts::Timed> {
+    samples
+        .iter()
+        .filter(|s| s.phase == phase && rounds.contains(&(s.round as usize)))
+        .filter_map(|s| {
+            s.acked.map(|a| cuts::Timed {
+                start_ms: s.wall_ms,
+                latency_ms: ms(a - s.started),
+            })
+        })
+        .collect()
+}
+
+/// How far the pooled p99 ratio of side `a` to side `b` moves when the rounds are drawn
+/// again (a bootstrap over whole rounds, the same rounds for both sides: a round's two
+/// sides share the machine's state of those minutes): the 2.5th and 97.5th percentiles
+/// of 2,000 draws. A goal is settled only when this interval is on one side of it.
+pub(super) fn interval(
+    samples: &[Sample],
+    (a, b): (u8, u8),
+    rounds: std::ops::Range<usize>,
+) -> [f64; 2] {
+    let latencies = |phase: u8, round: usize| -> Vec<f64> {
+        samples
+            .iter()
+            .filter(|s| s.phase == phase && s.round as usize == round)
+            .filter_map(|s| s.acked.map(|t| ms(t - s.started)))
+            .collect()
+    };
+    let per: Vec<(Vec<f64>, Vec<f64>)> =
+        rounds.map(|r| (latencies(a, r), latencies(b, r))).collect();
+    if per.is_empty() {
+        return [f64::NAN, f64::NAN];
+    }
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut ratios: Vec<f64> = (0..2000)
+        .map(|_| {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for _ in 0..per.len() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let (ra, rb) = &per[(state % per.len() as u64) as usize];
+                x.extend_from_slice(ra);
+                y.extend_from_slice(rb);
+            }
+            x.sort_by(f64::total_cmp);
+            y.sort_by(f64::total_cmp);
+            percentile(&x, 99.0) / percentile(&y, 99.0)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    [
+        round(percentile(&ratios, 2.5)),
+        round(percentile(&ratios, 97.5)),
+    ]
+}

@@ -1,0 +1,308 @@
+//! The latency windows: the writer without `backup run`, with it active (after its
+//! term's start), and the diagnostic sides (its local chain on a tmpfs, a second
+//! "without"), in alternating rounds.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use zone_etcd::backup::crypto::Identities;
+
+use super::cuts;
+use super::load::Load;
+use super::reader::ChainReader;
+use super::{IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
+
+/// The sides a round adds to "without" and "with" (diagnosis, issue 37).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Sides {
+    /// The local chain on a tmpfs.
+    pub(super) tmpfs: bool,
+    /// A second "without" (A/A).
+    pub(super) aa: bool,
+    /// `backup run` at a lower CPU and I/O priority.
+    pub(super) nice: bool,
+}
+use crate::seaweed;
+use crate::support::*;
+
+/// The zone's `backup run` processes (one per member), with the store's credentials.
+/// With `nice`, each at a lower CPU and I/O priority (`nice -n 10 ionice -c2 -n7`, what the
+/// systemd unit's `Nice=` and `IOScheduling*=` would give it).
+pub(super) fn backup_runs(zone: &Zone, tag: &str, nice: bool) -> Result<Vec<Process>> {
+    (0..zone.members.len())
+        .map(|i| {
+            let config = zone.config(i).to_string_lossy().into_owned();
+            let mut cmd = if nice {
+                let mut c = std::process::Command::new("nice");
+                c.args(["-n", "10", "ionice", "-c2", "-n7"])
+                    .arg(zone_etcd_bin()?)
+                    .args(["backup", "run", "--config", &config]);
+                c
+            } else {
+                zone_etcd(&["backup", "run", "--config", &config])?
+            };
+            cmd.env("AWS_ACCESS_KEY_ID", seaweed::ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY)
+                .env_remove("AWS_PROFILE")
+                .env_remove("AWS_SHARED_CREDENTIALS_FILE");
+            Process::spawn(
+                cmd,
+                &zone
+                    .dir
+                    .join(format!("{}.backup-run.{tag}.log", zone.members[i].0)),
+            )
+        })
+        .collect()
+}
+
+pub(super) struct Bench {
+    pub(super) zone: Zone,
+    pub(super) identities: Identities,
+    pub(super) readers: Vec<ChainReader>,
+    pub(super) load: Load,
+    pub(super) active_kib: Vec<f64>,
+    pub(super) idle_kib: Vec<f64>,
+    pub(super) term_start_s: Vec<f64>,
+    /// Share of one core used during a "with" window: the active run, each idle run,
+    /// SeaweedFS.
+    pub(super) active_cpu: Vec<f64>,
+    pub(super) idle_cpu: Vec<f64>,
+    pub(super) weed_cpu: Vec<f64>,
+    pub(super) weed_pid: u32,
+    pub(super) client: TlsClient,
+    /// etcd's extra writes per window: (phase, JSON of `cuts::extra_rates`).
+    pub(super) extra: Vec<(u8, Value)>,
+    /// The load average at the end of each round.
+    pub(super) round_loads: Vec<Value>,
+}
+
+impl Bench {
+    pub(super) fn refresh(&mut self) -> Result<()> {
+        for r in &mut self.readers {
+            r.refresh(&self.identities)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn sessions(&self) -> Vec<HashSet<String>> {
+        self.readers
+            .iter()
+            .map(ChainReader::full_sessions)
+            .collect()
+    }
+
+    /// Starts `backup run` on every member and waits until a new term's full snapshot is
+    /// linked on every target (and, with `delta`, a delta after it); returns the runs and
+    /// the active node.
+    pub(super) fn start_term(
+        &mut self,
+        tag: &str,
+        delta: bool,
+        nice: bool,
+    ) -> Result<(Vec<Process>, String)> {
+        let before = self.sessions();
+        let spawned = Instant::now();
+        let mut runs = backup_runs(&self.zone, tag, nice)?;
+        let deadline = spawned + Duration::from_secs(180);
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            self.refresh()?;
+            let news: Vec<Option<(String, String)>> = self
+                .readers
+                .iter()
+                .zip(&before)
+                .map(|(r, b)| r.new_full(b))
+                .collect();
+            if let Some(Some((session, node))) = news.first().cloned() {
+                let everywhere = news
+                    .iter()
+                    .all(|n| n.as_ref().map(|n| &n.0) == Some(&session));
+                let deltas = !delta || self.readers.iter().all(|r| r.has_delta(&session));
+                if everywhere && deltas {
+                    self.term_start_s.push(spawned.elapsed().as_secs_f64());
+                    return Ok((runs, node));
+                }
+            }
+            if !runs.iter_mut().all(Process::is_running) {
+                return Err(format!(
+                    "a `backup run` exited: see {}/*.backup-run.{tag}.log",
+                    self.zone.dir.display()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no new term's full snapshot on every target after 180 s: see {}/*.backup-run.{tag}.log",
+                    self.zone.dir.display()
+                ));
+            }
+        }
+    }
+
+    /// Records the peak memory of the runs: the active node's and the others'.
+    pub(super) fn record_memory(&mut self, runs: &[Process], active: &str) {
+        for (i, run) in runs.iter().enumerate() {
+            if let Some(kib) = status_kib(run.pid(), "VmHWM") {
+                if self.zone.members[i].0 == active {
+                    self.active_kib.push(kib);
+                } else {
+                    self.idle_kib.push(kib);
+                }
+            }
+        }
+    }
+
+    /// `seconds` of the writer in `phase`, with etcd's counters read before and after.
+    pub(super) fn window(&mut self, phase: u8, round: usize, seconds: u64) {
+        let base = self.zone.client_url(0);
+        let bases: Vec<String> = (0..self.zone.members.len())
+            .map(|i| self.zone.client_url(i))
+            .collect();
+        let metrics0 = cuts::etcd_metrics(&self.client, &bases);
+        let before = cuts::counters(&self.client, &base);
+        let t0 = Instant::now();
+        self.load.set(phase, round);
+        std::thread::sleep(Duration::from_secs(seconds));
+        self.load.set(IDLE, round);
+        let elapsed = t0.elapsed().as_secs_f64();
+        let after = cuts::counters(&self.client, &base);
+        let metrics1 = cuts::etcd_metrics(&self.client, &bases);
+        let puts = self
+            .load
+            .samples()
+            .iter()
+            .filter(|s| s.phase == phase && s.round as usize == round && s.acked.is_some())
+            .count();
+        let mut rates = cuts::extra_rates(before, after, puts, elapsed);
+        if rates.is_object() {
+            rates["etcd"] = cuts::metrics_rates(metrics0, metrics1, elapsed);
+            rates["round"] = json!(round);
+        }
+        self.extra.push((phase, rates));
+    }
+
+    /// `rounds` ABBA rounds: `seconds` of the writer without `backup run`, and `seconds`
+    /// with it active (after its term's start); each side of `sides` adds one, and odd
+    /// rounds run them in reverse (ABCCBA); `offset` numbers the rounds.
+    pub(super) fn latency_rounds(
+        &mut self,
+        rounds: usize,
+        seconds: u64,
+        offset: usize,
+        sides: Sides,
+    ) -> Result<()> {
+        for round in offset..offset + rounds {
+            let mut order = vec![WITHOUT, WITH];
+            if sides.tmpfs {
+                order.push(WITH_TMPFS);
+            }
+            if sides.nice {
+                order.push(WITH_NICE);
+            }
+            if sides.aa {
+                order.push(WITHOUT_AGAIN);
+            }
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for side in order {
+                if side == WITHOUT || side == WITHOUT_AGAIN {
+                    self.window(side, round, seconds);
+                    continue;
+                }
+                let mounted = if side == WITH_TMPFS {
+                    Some(LocalOnTmpfs::mount(&self.zone)?)
+                } else {
+                    None
+                };
+                self.load.set(START, round);
+                let (runs, active) =
+                    self.start_term(&format!("r{round}"), false, side == WITH_NICE)?;
+                let pids: Vec<u32> = runs
+                    .iter()
+                    .map(Process::pid)
+                    .chain([self.weed_pid])
+                    .collect();
+                let cpu0: Vec<Option<f64>> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+                let t0 = Instant::now();
+                self.window(side, round, seconds);
+                let elapsed = t0.elapsed().as_secs_f64();
+                for (i, (pid, c0)) in pids.iter().zip(cpu0).enumerate() {
+                    let Some(share) = c0.zip(cpu_seconds(*pid)).map(|(a, b)| (b - a) / elapsed)
+                    else {
+                        continue;
+                    };
+                    if i == runs.len() {
+                        self.weed_cpu.push(share);
+                    } else if self.zone.members[i].0 == active {
+                        self.active_cpu.push(share);
+                    } else {
+                        self.idle_cpu.push(share);
+                    }
+                }
+                self.record_memory(&runs, &active);
+                drop(runs); // SIGKILL by PID
+                drop(mounted);
+            }
+            let load = loadavg();
+            eprintln!("    round {round} done; load {load}");
+            self.round_loads.push(json!({"round": round, "load": load}));
+        }
+        Ok(())
+    }
+}
+
+/// A directory removed when dropped.
+pub(super) struct RemoveOnDrop(pub(super) std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every member's local chain (`<state>/backup`) bind-mounted on a fresh tmpfs directory
+/// while it lives (the bench runs as root); unmounted and removed when dropped, after
+/// the `backup run` processes are killed.
+pub(super) struct LocalOnTmpfs {
+    pub(super) mounts: Vec<std::path::PathBuf>,
+    pub(super) shm: std::path::PathBuf,
+}
+
+impl LocalOnTmpfs {
+    pub(super) fn mount(zone: &Zone) -> Result<LocalOnTmpfs> {
+        use std::os::unix::fs::DirBuilderExt;
+        let shm = Path::new("/dev/shm").join(format!("zone-etcd-bench-{}", std::process::id()));
+        let mut on = LocalOnTmpfs {
+            mounts: Vec::new(),
+            shm: shm.clone(),
+        };
+        for i in 0..zone.members.len() {
+            let from = shm.join(&zone.members[i].0);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&from)
+                .map_err(|e| format!("{}: {e}", from.display()))?;
+            let to = zone.node_dir(i).join("state/backup");
+            output({
+                let mut c = std::process::Command::new("mount");
+                c.arg("--bind").arg(&from).arg(&to);
+                c
+            })
+            .map_err(|e| format!("{e} (the tmpfs side needs root)"))?;
+            on.mounts.push(to);
+        }
+        Ok(on)
+    }
+}
+
+impl Drop for LocalOnTmpfs {
+    fn drop(&mut self) {
+        for m in &self.mounts {
+            let _ = std::process::Command::new("umount").arg(m).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.shm);
+    }
+}

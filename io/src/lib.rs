@@ -29,4 +29,4 @@ pub use read::{
     for_each_chunk, read_small_file, read_text, sha256_file, Links, CHUNK_BYTES, MAX_FILE_BYTES,
 };
 pub use staging::Staging;
-pub use write::{copy_durable, write_atomic, write_atomic_from, write_new};
+pub use write::{copy_durable, write_atomic, write_atomic_from, write_atomic_unsynced, write_new};

@@ -11,7 +11,9 @@
 //! - a streamed write ([`write_atomic_from`], [`copy_durable`]) holds one buffer, whatever
 //!   the size, and returns the SHA-256 of exactly the bytes that reached the file;
 //! - [`write_new`] never replaces a file: it is for inside a staged directory
-//!   ([`crate::Staging`]), whose rename provides the atomicity.
+//!   ([`crate::Staging`]), whose rename provides the atomicity;
+//! - [`write_atomic_unsynced`] is the one write without fsyncs: atomic while the machine
+//!   runs, not across a power cut; its caller must tell a torn file and recover.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{BufWriter, Read, Write};
@@ -32,6 +34,21 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("write", tmp.path(), &e))?;
     persist(tmp, path)
+}
+
+/// Replaces (or creates) `path` with `contents`, with `mode`, by the same rename of a
+/// whole temp file, but without asking the disk to flush: while the machine runs, readers
+/// see the old file or the new one, never a mix, and the kernel writes it back within
+/// about half a minute. After a power cut or a crash of the machine, the file may be
+/// missing, empty or partly written: only for files whose reader can tell (a hash, a
+/// checksum) and whose writer can make them again or do without.
+pub fn write_atomic_unsynced(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let mut tmp = temp_beside(path, mode)?;
+    tmp.write_all(contents)
+        .map_err(|e| Error::io("write", tmp.path(), &e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("rename into place", path, &e.error))?;
+    Ok(())
 }
 
 /// Atomically replaces (or creates) `path` with everything `reader` gives, with `mode`

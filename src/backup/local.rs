@@ -4,9 +4,17 @@
 //! - `plain/`: the same objects unencrypted (the node cannot decrypt what it uploads), for
 //!   the daily restore drill: the newest full snapshot and the deltas after it.
 //!
-//! Invariants: every file is written atomically (temp file, fsync, rename, fsync of the
-//! directory), an object before its manifest; a chain that does not continue the targets'
-//! is moved aside (`chain.stale-<time>`), never deleted.
+//! Invariants: every file is written atomically (temp file, rename), an object before its
+//! manifest; a chain that does not continue the targets' is moved aside
+//! (`chain.stale-<time>`), never deleted. Full snapshots, their manifests and adopted
+//! manifests are durable when written (fsync of the file and of its directory). A delta's
+//! three files (plain copy, encrypted object, manifest) are not fsynced
+//! ([`LocalChain::write_soon`]): their six fsyncs a cut were most of what a writer felt at
+//! `delta_every = "1s"` (BENCHMARKS.md, issue 37), and the kernel writes them back within
+//! about half a minute. Before the first such write of a boot, the boot is recorded
+//! durably ([`crate::backup::torn`]); after the machine restarts, every link is checked
+//! before anything reads or continues the chain, and a torn chain is moved aside (the
+//! targets hold what was shipped; etcd's history, what was not).
 //!
 //! The manifests' names are listed from the directory once and then kept in memory, up to
 //! date with every manifest this process writes or removes through [`LocalChain`] (the
@@ -19,6 +27,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -46,6 +55,8 @@ pub struct LocalChain {
     root: PathBuf,
     /// The manifests' names and when they were listed; `None`: list at the next ask.
     listed: Mutex<Option<(BTreeSet<String>, Instant)>>,
+    /// This boot is recorded as the one whose unsynced writes the chain holds.
+    boot_recorded: AtomicBool,
 }
 
 impl LocalChain {
@@ -67,6 +78,7 @@ impl LocalChain {
         Ok(LocalChain {
             root,
             listed: Mutex::new(None),
+            boot_recorded: AtomicBool::new(false),
         })
     }
 
@@ -116,6 +128,19 @@ impl LocalChain {
 
     pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
         write_atomic(path, bytes, KEY_MODE)?;
+        self.learn(path);
+        Ok(())
+    }
+
+    /// Writes a delta link's file as [`LocalChain::write`] does, but without fsyncs
+    /// ([`zone_io::write_atomic_unsynced`]), once this boot is recorded as the one whose
+    /// unsynced files the chain holds ([`crate::backup::torn::record_boot`]).
+    pub fn write_soon(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        if !self.boot_recorded.load(Ordering::SeqCst) {
+            super::torn::record_boot(self)?;
+            self.boot_recorded.store(true, Ordering::SeqCst);
+        }
+        zone_io::write_atomic_unsynced(path, bytes, KEY_MODE)?;
         self.learn(path);
         Ok(())
     }

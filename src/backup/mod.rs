@@ -11,6 +11,7 @@
 //! - [`manifest`]: verifying a stored manifest into a link;
 //! - [`head`]: the head record on each target: where its chain ends, in three requests;
 //! - [`local`]: the node's own copy of the chain (encrypted, and plain for the drill);
+//!   [`torn`]: its delta files, written without fsyncs, checked after the machine restarts;
 //! - [`retention`]: which links a chain keeps (pure); [`prune`]: deleting the others from
 //!   the local chain and a target;
 //! - [`runner`]: `backup run`: the election, the watch, the writer and the shippers;
@@ -40,4 +41,5 @@ pub mod signing;
 pub mod target;
 #[cfg(test)]
 pub mod test_zone;
+pub mod torn;
 pub mod verify;

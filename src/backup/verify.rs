@@ -60,6 +60,7 @@ pub fn local_links(
     zone: &str,
     roots: &[CertInfo],
 ) -> Result<Vec<Verified>, String> {
+    super::torn::readable(local, zone, roots)?;
     let mut links = Vec::new();
     for name in local.manifests().map_err(|e| e.to_string())? {
         let stored = local.read_manifest(&name).map_err(|e| e.to_string())?;

@@ -36,6 +36,7 @@ use context::prepare;
 pub fn run(config: &Path) -> Result<(), Error> {
     let ctx = prepare(config)?;
     let _lock = lock(&ctx.local.root().join("run.lock"))?;
+    crate::backup::torn::settle(&ctx.local, &ctx.zone, &ctx.roots)?;
     let stop = Arc::new(AtomicBool::new(false));
     for target in &ctx.targets {
         let shipper = ship::Shipper {

@@ -40,6 +40,28 @@ impl Target for Recording {
 /// A node whose local chain holds a link it never shipped (killed mid-upload), now
 /// not the writer: it uploads nothing, not even the object (which no manifest would
 /// ever name), however often it retries. Once it holds the lease, object then manifest.
+/// A shipper of `local` to `target` for `zone` (checked against `roots`), as session
+/// `session`, its lease not yet renewed.
+fn shipper(
+    target: Arc<dyn Target>,
+    local: Arc<LocalChain>,
+    (zone, roots): (&str, Vec<CertInfo>),
+    session: &str,
+) -> Shipper {
+    Shipper {
+        target,
+        local,
+        bell: Arc::new(Bell::default()),
+        guard: Arc::new(LeaseGuard::default()),
+        stop: Arc::new(AtomicBool::new(false)),
+        zone: zone.into(),
+        roots,
+        session: session.into(),
+        orders: Arc::new(Orders::default()),
+        others: Vec::new(),
+    }
+}
+
 #[test]
 fn a_node_that_is_not_the_writer_uploads_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,18 +98,7 @@ fn a_node_that_is_not_the_writer_uploads_nothing() {
         )
         .unwrap();
     let target = Arc::new(Recording::default());
-    let shipper = Shipper {
-        target: target.clone(),
-        local,
-        bell: Arc::new(Bell::default()),
-        guard: Arc::new(LeaseGuard::default()),
-        stop: Arc::new(AtomicBool::new(false)),
-        zone: "z".into(),
-        roots: Vec::new(),
-        session: "ab12cd34".into(),
-        orders: Arc::new(Orders::default()),
-        others: Vec::new(),
-    };
+    let shipper = shipper(target.clone(), local, ("z", Vec::new()), "ab12cd34");
     let mut links = Links::default();
     let mut present = None;
     for _ in 0..3 {
@@ -153,18 +164,7 @@ fn a_term_ships_from_the_head_without_listing_the_chain() {
     let new = body_unverified(&chain[2000].bytes).unwrap();
     let object = new.object.clone().unwrap();
     local.write(&local.object_path(&object), b"x").unwrap();
-    let shipper = Shipper {
-        target: counted.clone(),
-        local,
-        bell: Arc::new(Bell::default()),
-        guard: Arc::new(LeaseGuard::default()),
-        stop: Arc::new(AtomicBool::new(false)),
-        zone: ZONE.into(),
-        roots: zone.roots(),
-        session: "ef56ab78".into(),
-        orders: Arc::new(Orders::default()),
-        others: Vec::new(),
-    };
+    let shipper = shipper(counted.clone(), local, (ZONE, zone.roots()), "ef56ab78");
     shipper.guard.renewed(
         Instant::now(),
         Duration::from_secs(8),

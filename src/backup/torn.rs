@@ -1,0 +1,176 @@
+//! A local chain after the machine restarted. A delta link's three files are written
+//! without fsyncs ([`LocalChain::write_soon`]), so a power cut or a crash of the machine
+//! can leave the newest of them missing, empty or partly written. Before the first such
+//! write of a boot, the boot's ID (`/proc/sys/kernel/random/boot_id`) is written durably
+//! to `<state>/backup/unsynced-boot`; a chain whose file names another boot holds files
+//! no one checked since the restart.
+//!
+//! Invariants:
+//! - `backup run` checks such a chain before it reads or continues it ([`settle`], under
+//!   its lock): every manifest must verify, and every delta link's encrypted object must
+//!   have the size and SHA-256 its manifest names and its plain copy must decode to the
+//!   link's revisions (the first link may have neither: a link adopted from the targets).
+//!   A torn chain is moved aside, never deleted; what it held that the targets do not,
+//!   the next term takes again from etcd. Then the record is removed;
+//! - the readers of the local chain (the drill, `undo`, `backup export --from local`)
+//!   check it the same way before trusting it ([`readable`]), and say a torn chain is this
+//!   node's copy torn by the restart, not a bad backup;
+//! - a chain holding another boot's unchecked files is never written to: the record is
+//!   never overwritten ([`record_boot`]).
+
+use std::fs;
+use std::path::PathBuf;
+
+use zone_pki::{CertInfo, Error};
+
+use super::chain::Kind;
+use super::local::{sha256_hex, LocalChain};
+use super::manifest;
+use super::segment::{self, MAX_SEGMENT_BYTES};
+
+/// The record of the boot whose unsynced files the local chain holds.
+pub const BOOT_FILE: &str = "unsynced-boot";
+
+/// This boot's ID; a constant where the kernel does not tell (then no restart is seen).
+pub fn current_boot() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn boot_file(local: &LocalChain) -> PathBuf {
+    local.root().join(BOOT_FILE)
+}
+
+/// The boot whose unsynced files the chain holds, when it is not this one.
+pub fn earlier_boot(local: &LocalChain) -> Option<String> {
+    let recorded = fs::read_to_string(boot_file(local)).ok()?;
+    let recorded = recorded.trim().to_string();
+    (recorded != current_boot()).then_some(recorded)
+}
+
+/// Records, durably, that the chain holds unsynced files of this boot. Refuses when it
+/// holds another boot's, not checked yet.
+pub fn record_boot(local: &LocalChain) -> Result<(), Error> {
+    let path = boot_file(local);
+    if let Some(earlier) = earlier_boot(local) {
+        return Err(Error::new(format!(
+            "the local backup chain holds files written before this machine restarted (boot {earlier}), not checked yet"
+        ))
+        .file(&path)
+        .fix("restart `backup run` (systemctl restart zone-etcd-backup): it checks the chain first"));
+    }
+    if path.exists() {
+        return Ok(());
+    }
+    zone_io::write_atomic(
+        &path,
+        format!("{}\n", current_boot()).as_bytes(),
+        zone_io::KEY_MODE,
+    )
+}
+
+/// The first link of the chain whose files are not whole, and why (see the module's rule).
+pub fn first_torn(
+    local: &LocalChain,
+    zone: &str,
+    roots: &[CertInfo],
+) -> Result<Option<String>, Error> {
+    for (i, name) in local.manifests()?.iter().enumerate() {
+        let stored = match local.read_manifest(name) {
+            Ok(stored) => stored,
+            Err(e) => return Ok(Some(format!("{name}: {}", e.problem()))),
+        };
+        let link = match manifest::verify(&stored, zone, roots) {
+            Ok(v) => v.link,
+            Err(p) => return Ok(Some(format!("{name}: {p}"))),
+        };
+        let Some(object) = link.object.as_deref().filter(|_| link.kind == Kind::Delta) else {
+            continue;
+        };
+        let (encrypted, plain) = (local.object_path(object), local.plain_path(object));
+        if i == 0 && !encrypted.exists() && !plain.exists() {
+            continue; // adopted from the targets: no local copy
+        }
+        let whole = fs::read(&encrypted)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                if bytes.len() as u64 == link.object_size
+                    && sha256_hex(&bytes) == link.object_sha256
+                {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} bytes that do not match its manifest",
+                        bytes.len()
+                    ))
+                }
+            });
+        if let Err(problem) = whole {
+            return Ok(Some(format!("{}: {problem}", encrypted.display())));
+        }
+        let decoded = fs::read(&plain)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                let (header, _) = segment::decode(&bytes, zone, MAX_SEGMENT_BYTES)?;
+                if (header.first_revision, header.last_revision)
+                    == (link.first_revision, link.last_revision)
+                {
+                    Ok(())
+                } else {
+                    Err(format!("holds other revisions than {name} names"))
+                }
+            });
+        if let Err(problem) = decoded {
+            return Ok(Some(format!("{}: {problem}", plain.display())));
+        }
+    }
+    Ok(None)
+}
+
+/// At `backup run`'s start, under its lock: after a restart of the machine, checks the
+/// chain, moves a torn one aside, and removes the record. Returns where a torn chain went.
+pub fn settle(
+    local: &LocalChain,
+    zone: &str,
+    roots: &[CertInfo],
+) -> Result<Option<PathBuf>, Error> {
+    let Some(earlier) = earlier_boot(local) else {
+        return Ok(None);
+    };
+    let aside = match first_torn(local, zone, roots)? {
+        Some(problem) => {
+            let aside = local.move_aside()?;
+            tracing::warn!(
+                "the local backup chain was torn when this machine stopped (boot {earlier}): {problem}; moved aside to {} (the targets hold what was shipped, and the next term takes the rest from etcd)",
+                aside.display()
+            );
+            Some(aside)
+        }
+        None => {
+            tracing::info!("the local backup chain written before this machine restarted is whole");
+            None
+        }
+    };
+    let path = boot_file(local);
+    fs::remove_file(&path).map_err(|e| Error::io("remove", &path, &e))?;
+    zone_io::sync_dir(local.root())?;
+    Ok(aside)
+}
+
+/// For the chain's readers: `Err` when it holds files of an earlier boot and is torn.
+pub fn readable(local: &LocalChain, zone: &str, roots: &[CertInfo]) -> Result<(), String> {
+    if earlier_boot(local).is_none() {
+        return Ok(());
+    }
+    match first_torn(local, zone, roots).map_err(|e| e.to_string())? {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "this node's local backup chain was torn when the machine stopped before its newest files reached the disk ({problem}): that is this node's copy, not the targets' backup; `backup run` moves it aside when it starts, and the targets can be read with the owner's identity (--from TARGET)"
+        )),
+    }
+}
+
+#[cfg(test)]
+#[path = "torn_tests.rs"]
+mod tests;

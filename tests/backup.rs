@@ -1,9 +1,11 @@
 //! Continuous backups (issue 22) end to end, with real processes: a 3-member zone on
 //! loopback, SeaweedFS as the S3 target plus a directory target, `backup run` on every
 //! member, Debian's `age` and `etcdutl` as the owner's tools.
-//! Zones on 127.0.100-103.x; SeaweedFS on 127.0.97.x.
+//! Zones on 127.0.100-107.x; SeaweedFS on 127.0.97.x.
 
 mod common;
+#[path = "backup_support/torn.rs"]
+mod torn;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

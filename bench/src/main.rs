@@ -204,11 +204,21 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let args = parse_args()?;
-    let wants = |s: &str| args.only.iter().any(|o| o == s);
     let work = tempfile::Builder::new()
         .prefix("zone-etcd-bench-")
         .tempdir()
         .map_err(|e| format!("temporary directory: {e}"))?;
+    let outcome = sections(&args, &work);
+    if outcome.is_err() {
+        // The error names logs in it: keep them.
+        let kept = work.keep();
+        eprintln!("zone-etcd-bench: the logs are kept in {}", kept.display());
+    }
+    outcome
+}
+
+fn sections(args: &Args, work: &tempfile::TempDir) -> Result<()> {
+    let wants = |s: &str| args.only.iter().any(|o| o == s);
     // A subset updates its sections of the last results and keeps the others.
     let previous = (args.only.len() < SECTIONS.len())
         .then(|| std::fs::read_to_string(args.out.join("results.json")).ok())

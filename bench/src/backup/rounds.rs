@@ -34,14 +34,21 @@ pub(super) fn backup_runs(zone: &Zone, tag: &str, nice: bool) -> Result<Vec<Proc
     (0..zone.members.len())
         .map(|i| {
             let config = zone.config(i).to_string_lossy().into_owned();
+            let plain = zone_etcd(&["backup", "run", "--config", &config])?;
             let mut cmd = if nice {
                 let mut c = std::process::Command::new("nice");
                 c.args(["-n", "10", "ionice", "-c2", "-n7"])
-                    .arg(zone_etcd_bin()?)
-                    .args(["backup", "run", "--config", &config]);
+                    .arg(plain.get_program())
+                    .args(plain.get_args());
+                for (key, value) in plain.get_envs() {
+                    match value {
+                        Some(value) => c.env(key, value),
+                        None => c.env_remove(key),
+                    };
+                }
                 c
             } else {
-                zone_etcd(&["backup", "run", "--config", &config])?
+                plain
             };
             cmd.env("AWS_ACCESS_KEY_ID", seaweed::ACCESS_KEY)
                 .env("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY)

@@ -56,6 +56,12 @@ impl Seaweed {
     /// Starts weed with its data in `dir` on `ip` (127.0.x.1-255), waits until it stores
     /// objects, and creates [`BUCKET`].
     pub fn start(dir: &Path, ip: &str) -> Result<Seaweed> {
+        Seaweed::start_niced(dir, ip, None)
+    }
+
+    /// [`Seaweed::start`], at `nice` (`nice -n`) when given: a store whose CPU should not
+    /// compete with the zone's, as a store on another machine would not.
+    pub fn start_niced(dir: &Path, ip: &str, nice: Option<i32>) -> Result<Seaweed> {
         let last: u16 = ip
             .rsplit('.')
             .next()
@@ -78,7 +84,15 @@ impl Seaweed {
         };
         let log = fs::File::create(dir.join("weed.log")).map_err(|e| e.to_string())?;
         let binary = weed_binary();
-        let child = Command::new(&binary)
+        let mut command = match nice {
+            Some(n) => {
+                let mut c = Command::new("nice");
+                c.arg("-n").arg(n.to_string()).arg(&binary);
+                c
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
             .args(weed.command_line())
             .env("TMPDIR", dir.join("tmp")) // its glog files
             .stdin(Stdio::null())

@@ -87,6 +87,8 @@ pub struct Settings {
     pub aa_side: bool,
     /// Adds a side with `backup run` at a lower CPU and I/O priority.
     pub nice_side: bool,
+    /// Runs SeaweedFS at nice 19: its CPU off the zone's, as a store elsewhere.
+    pub weed_nice: bool,
     /// Keeps the targets' storage (SeaweedFS's data, the directory target) on a tmpfs:
     /// off etcd's disk, as a store off the machine and a USB disk are in service.
     pub targets_off_disk: bool,
@@ -118,7 +120,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     });
     let _off_disk = off_disk.as_ref().map(|d| RemoveOnDrop(d.clone()));
     let storage = off_disk.clone().unwrap_or_else(|| root.clone());
-    let weed = Seaweed::start(&storage.join("weed"), WEED_IP)?;
+    let weed = Seaweed::start_niced(&storage.join("weed"), WEED_IP, opts.weed_nice.then_some(19))?;
     let usb = storage.join("usb");
     std::fs::create_dir_all(&usb).map_err(|e| e.to_string())?;
     let s3_url = format!("s3://{}/zones/{ZONE}", seaweed::BUCKET);
@@ -281,6 +283,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         "zone": "3 members, loopback, launched by zone-etcd",
         "targets": ["s3 (SeaweedFS on loopback)", "directory"],
         "delta_every_s": delta_every.as_secs(),
+        "seaweedfs_nice": if opts.weed_nice { 19 } else { 0 },
         "targets_storage": if off_disk.is_some() { "tmpfs (off etcd's disk)" } else { "etcd's disk" },
         "full_every": "1h (default): one full per term start only",
         "value_bytes": VALUE_BYTES,

@@ -44,6 +44,16 @@ pub struct Stored {
     pub sha256: String,
 }
 
+/// The record of the boot whose unsynced files the chain holds (`<state>/backup/`).
+pub const BOOT_FILE: &str = "unsynced-boot";
+
+/// This boot's ID; a constant where the kernel does not tell (then no restart is seen).
+pub fn current_boot() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// The most a manifest may weigh (a few KiB in practice).
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 10;
 
@@ -134,15 +144,52 @@ impl LocalChain {
 
     /// Writes a delta link's file as [`LocalChain::write`] does, but without fsyncs
     /// ([`zone_io::write_atomic_unsynced`]), once this boot is recorded as the one whose
-    /// unsynced files the chain holds ([`crate::backup::torn::record_boot`]).
+    /// unsynced files the chain holds. Refused while the chain holds another boot's,
+    /// not checked yet ([`crate::backup::torn`]).
     pub fn write_soon(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
         if !self.boot_recorded.load(Ordering::SeqCst) {
-            super::torn::record_boot(self)?;
+            self.record_boot()?;
             self.boot_recorded.store(true, Ordering::SeqCst);
         }
         zone_io::write_atomic_unsynced(path, bytes, KEY_MODE)?;
         self.learn(path);
         Ok(())
+    }
+
+    /// The boot whose unsynced files the chain holds, when it is not this one.
+    pub fn earlier_boot(&self) -> Option<String> {
+        let recorded = fs::read_to_string(self.root.join(BOOT_FILE)).ok()?;
+        let recorded = recorded.trim().to_string();
+        (recorded != current_boot()).then_some(recorded)
+    }
+
+    /// Records, durably, that the chain holds unsynced files of this boot; refuses when
+    /// it holds another boot's, not checked yet (the record is never overwritten).
+    fn record_boot(&self) -> Result<(), Error> {
+        let path = self.root.join(BOOT_FILE);
+        if let Some(earlier) = self.earlier_boot() {
+            return Err(Error::new(format!(
+                "the local backup chain holds files written before this machine restarted (boot {earlier}), not checked yet"
+            ))
+            .file(&path)
+            .fix("restart `backup run` (systemctl restart zone-etcd-backup): it checks the chain first"));
+        }
+        if path.exists() {
+            return Ok(());
+        }
+        write_atomic(&path, format!("{}\n", current_boot()).as_bytes(), KEY_MODE)
+    }
+
+    /// Removes the record, durably, once the chain it speaks of was checked.
+    pub fn forget_boot(&self) -> Result<(), Error> {
+        let path = self.root.join(BOOT_FILE);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("remove", &path, &e))
+            }
+            _ => {}
+        }
+        sync_dir(&self.root)
     }
 
     /// Adds the name of a manifest just written at `path` to the names in memory.

@@ -16,7 +16,7 @@
 //!   check it the same way before trusting it ([`readable`]), and say a torn chain is this
 //!   node's copy torn by the restart, not a bad backup;
 //! - a chain holding another boot's unchecked files is never written to: the record is
-//!   never overwritten ([`record_boot`]).
+//!   never overwritten ([`LocalChain::write_soon`]).
 
 use std::fs;
 use std::path::PathBuf;
@@ -27,48 +27,6 @@ use super::chain::Kind;
 use super::local::{sha256_hex, LocalChain};
 use super::manifest;
 use super::segment::{self, MAX_SEGMENT_BYTES};
-
-/// The record of the boot whose unsynced files the local chain holds.
-pub const BOOT_FILE: &str = "unsynced-boot";
-
-/// This boot's ID; a constant where the kernel does not tell (then no restart is seen).
-pub fn current_boot() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|id| id.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn boot_file(local: &LocalChain) -> PathBuf {
-    local.root().join(BOOT_FILE)
-}
-
-/// The boot whose unsynced files the chain holds, when it is not this one.
-pub fn earlier_boot(local: &LocalChain) -> Option<String> {
-    let recorded = fs::read_to_string(boot_file(local)).ok()?;
-    let recorded = recorded.trim().to_string();
-    (recorded != current_boot()).then_some(recorded)
-}
-
-/// Records, durably, that the chain holds unsynced files of this boot. Refuses when it
-/// holds another boot's, not checked yet.
-pub fn record_boot(local: &LocalChain) -> Result<(), Error> {
-    let path = boot_file(local);
-    if let Some(earlier) = earlier_boot(local) {
-        return Err(Error::new(format!(
-            "the local backup chain holds files written before this machine restarted (boot {earlier}), not checked yet"
-        ))
-        .file(&path)
-        .fix("restart `backup run` (systemctl restart zone-etcd-backup): it checks the chain first"));
-    }
-    if path.exists() {
-        return Ok(());
-    }
-    zone_io::write_atomic(
-        &path,
-        format!("{}\n", current_boot()).as_bytes(),
-        zone_io::KEY_MODE,
-    )
-}
 
 /// The first link of the chain whose files are not whole, and why (see the module's rule).
 pub fn first_torn(
@@ -135,7 +93,7 @@ pub fn settle(
     zone: &str,
     roots: &[CertInfo],
 ) -> Result<Option<PathBuf>, Error> {
-    let Some(earlier) = earlier_boot(local) else {
+    let Some(earlier) = local.earlier_boot() else {
         return Ok(None);
     };
     let aside = match first_torn(local, zone, roots)? {
@@ -152,15 +110,13 @@ pub fn settle(
             None
         }
     };
-    let path = boot_file(local);
-    fs::remove_file(&path).map_err(|e| Error::io("remove", &path, &e))?;
-    zone_io::sync_dir(local.root())?;
+    local.forget_boot()?;
     Ok(aside)
 }
 
 /// For the chain's readers: `Err` when it holds files of an earlier boot and is torn.
 pub fn readable(local: &LocalChain, zone: &str, roots: &[CertInfo]) -> Result<(), String> {
-    if earlier_boot(local).is_none() {
+    if local.earlier_boot().is_none() {
         return Ok(());
     }
     match first_torn(local, zone, roots).map_err(|e| e.to_string())? {

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::backup::local::BOOT_FILE;
 use crate::backup::runner::writer::{ChainWriter, Head, LeaseGuard};
 use crate::backup::segment::{Event, EventKind, Revision};
 use crate::backup::signing::Signer;
@@ -71,7 +72,7 @@ fn a_whole_chain_after_a_restart_is_kept_and_the_record_removed() {
     let (local, names) = written(&fx, state.path(), 4);
     assert_eq!(names.len(), 4);
     // Written this boot: recorded, nothing to check.
-    assert_eq!(earlier_boot(&local), None);
+    assert_eq!(local.earlier_boot(), None);
     assert!(local.root().join(BOOT_FILE).exists());
     restarted(&local);
     assert_eq!(first_torn(&local, ZONE, &fx.roots()).unwrap(), None);

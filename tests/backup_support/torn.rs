@@ -76,6 +76,7 @@ fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
 
     // backup run again on that node: the torn chain goes aside, named in its log.
     runs[active] = Some(z.backup_run(active));
+    // Moved aside first, then logged: wait for both.
     wait_for(
         Duration::from_secs(30),
         "the torn chain moved aside",
@@ -84,9 +85,10 @@ fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
                 .unwrap()
                 .flatten()
                 .any(|e| e.file_name().to_string_lossy().starts_with("chain.stale-"))
+                && run_logs(&z).contains("was torn when this machine stopped")
         },
     );
-    let logs = z.logs();
+    let logs = run_logs(&z);
     assert!(
         logs.contains("was torn when this machine stopped") && logs.contains(&torn_name),
         "{logs}"
@@ -120,4 +122,15 @@ fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
         .filter(|k| !written.contains(k))
         .count();
     assert_eq!(lost, 0, "acknowledged writes missing from the chain");
+}
+
+/// Every `backup run` log of the zone, whole.
+fn run_logs(z: &BackupZone) -> String {
+    fs::read_dir(z.zone.path(""))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains(".backup-run."))
+        .map(|p| fs::read_to_string(p).unwrap_or_default())
+        .collect()
 }

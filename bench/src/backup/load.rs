@@ -8,7 +8,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::{IDLE, PAUSE, VALUE_BYTES};
+use super::shape::{IDLE, PAUSE, VALUE_BYTES};
 use crate::support::*;
 
 #[derive(Clone, Copy)]

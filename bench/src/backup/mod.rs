@@ -31,6 +31,7 @@ mod load;
 mod reader;
 mod report;
 mod rounds;
+mod shape;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -48,30 +49,7 @@ use load::{key, Load};
 use reader::ChainReader;
 use report::{compare, timed};
 use rounds::{Bench, RemoveOnDrop, Sides};
-
-pub(super) const ZONE: &str = "backup.zone";
-pub(super) const SUBNET: u8 = 181;
-pub(super) const WEED_IP: &str = "127.0.181.100";
-/// What the recovery-point goal allows beyond the zone's `delta_every` (issue 22: 2 s).
-pub(super) const RPO_SLACK: Duration = Duration::from_secs(2);
-pub(super) const VALUE_BYTES: usize = 256;
-/// Pause between two requests of the writer.
-pub(super) const PAUSE: Duration = Duration::from_millis(10);
-
-/// What a request was part of.
-pub(super) const IDLE: u8 = 0;
-pub(super) const WITHOUT: u8 = 1;
-pub(super) const START: u8 = 2;
-pub(super) const WITH: u8 = 3;
-/// With `backup run` active, its local chain (`<state>/backup`) bind-mounted on a tmpfs:
-/// the same run without the local chain's disk writes and fsyncs (diagnosis, issue 37).
-pub(super) const WITH_TMPFS: u8 = 4;
-/// A second "without" window in each round: the A/A comparison that shows the run's
-/// own noise, against which a with/without ratio can be judged.
-pub(super) const WITHOUT_AGAIN: u8 = 5;
-/// With `backup run` at a lower CPU and I/O priority (nice 10, best-effort I/O level 7):
-/// whether what it costs the writer is CPU and I/O it could yield (diagnosis, issue 37).
-pub(super) const WITH_NICE: u8 = 6;
+use shape::*;
 
 pub struct Settings {
     pub runs: usize,

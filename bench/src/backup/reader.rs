@@ -10,7 +10,7 @@ use zone_etcd::backup::segment;
 use zone_etcd::backup::target::Target;
 
 use super::load::Sample;
-use super::ZONE;
+use super::shape::ZONE;
 use crate::support::*;
 
 /// One link as read back from a target (manifest body, not its signature: the drills

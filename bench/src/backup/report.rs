@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::cuts;
 use super::load::Sample;
-use super::{START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
+use super::shape::{START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
 use crate::support::*;
 
 /// p50/p99/max of the acknowledged requests of `phase` in `rounds`, and the failures.

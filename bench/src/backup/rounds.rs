@@ -12,7 +12,7 @@ use zone_etcd::backup::crypto::Identities;
 use super::cuts;
 use super::load::Load;
 use super::reader::ChainReader;
-use super::{IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
+use super::shape::{IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
 
 /// The sides a round adds to "without" and "with" (diagnosis, issue 37).
 #[derive(Clone, Copy, Default)]

@@ -30,30 +30,6 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Puts `key` = `value` through `agent`.
-fn put(agent: &ureq::Agent, base: &str, key: &str, value: &[u8]) -> Result<()> {
-    let body = format!(
-        "{{\"key\":\"{}\",\"value\":\"{}\"}}",
-        b64(key.as_bytes()),
-        b64(value)
-    );
-    let mut response = agent
-        .post(&format!("{base}/v3/kv/put"))
-        .content_type("application/json")
-        .send(&body)
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("HTTP {status}: {text}"))
-    }
-}
-
 /// POSTs a JSON body to one of etcd's gateway paths; the answer as JSON.
 fn call(client: &TlsClient, base: &str, path: &str, body: &str) -> Result<Value> {
     let text = client.post(&format!("{base}{path}"), body)?;
@@ -234,7 +210,7 @@ pub(crate) fn writer(
             let i = n % bases.len();
             let started = Instant::now();
             match put(&agents[i], &bases[i], &format!("load/{n}"), &value) {
-                Ok(()) => seen.latencies.push(ms(started.elapsed())),
+                Ok(_) => seen.latencies.push(ms(started.elapsed())),
                 Err(e) => seen.failed.push(e),
             }
             n += 1;
@@ -266,14 +242,7 @@ fn fill_and_free(zone: &Zone, client: &TlsClient) -> Result<()> {
 /// The `maintain` section: writer latency with and without `maintain`, `runs` times each.
 pub fn latency(dir: &Path, runs: usize) -> Result<Value> {
     let zone = Zone::bootstrap(&dir.join("maintain"), "maintain.zone", 182, 3)?;
-    let mut members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
-    let current = zone.node_dir(0).join("state/tls/current/client.key");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !current.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let client = zone.client(0)?;
-    zone.wait_healthy(&client, Instant::now())?;
+    let (mut members, client) = zone.launch_all()?;
     let config = zone.config(0);
     let (mut with, mut without) = (Seen::default(), Seen::default());
     let mut maintain_ms: Vec<f64> = Vec::new();

@@ -129,6 +129,34 @@ pub fn spread(values: &[f64], unit: &str) -> Value {
     Value::Object(out)
 }
 
+/// Puts `key` = `value` through etcd's gateway at `base`; the revision etcd gave it.
+pub fn put(agent: &ureq::Agent, base: &str, key: &str, value: &[u8]) -> Result<i64> {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let body = format!(
+        "{{\"key\":\"{}\",\"value\":\"{}\"}}",
+        b64(key.as_bytes()),
+        b64(value)
+    );
+    let mut response = agent
+        .post(&format!("{base}/v3/kv/put"))
+        .content_type("application/json")
+        .send(&body)
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {text}"));
+    }
+    serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["header"]["revision"].as_str()?.parse().ok())
+        .ok_or_else(|| format!("a put answer without a revision: {text}"))
+}
+
 /// Three significant decimals are plenty for milliseconds and ratios.
 pub fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
@@ -274,6 +302,22 @@ impl Zone {
         let config = self.config(i);
         let cmd = zone_etcd(&["launch", "--config", &config.to_string_lossy()])?;
         Process::spawn(cmd, &self.dir.join(format!("{}.log", self.members[i].0)))
+    }
+
+    /// Launches every member, waits for the first start's client leaf and for a healthy
+    /// zone; the members (killed by PID when dropped) and a client of member 0.
+    pub fn launch_all(&self) -> Result<(Vec<Process>, TlsClient)> {
+        let members: Vec<Process> = (0..self.members.len())
+            .map(|i| self.launch(i))
+            .collect::<Result<_>>()?;
+        let current = self.node_dir(0).join("state/tls/current/client.key");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !current.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let client = self.client(0)?;
+        self.wait_healthy(&client, Instant::now())?;
+        Ok((members, client))
     }
 
     /// The etcd command line `launch --dry-run` prints for member `i`: binary, then args.

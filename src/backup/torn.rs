@@ -11,7 +11,9 @@
 //!   have the size and SHA-256 its manifest names and its plain copy must decode to the
 //!   link's revisions (the first link may have neither: a link adopted from the targets).
 //!   A torn chain is moved aside, never deleted; what it held that the targets do not,
-//!   the next term takes again from etcd. Then the record is removed;
+//!   the next term takes again from etcd's history (past etcd's compaction: a gap link,
+//!   then a full snapshot at once, as for any writer that fell behind). Then the record
+//!   is removed;
 //! - the readers of the local chain (the drill, `undo`, `backup export --from local`)
 //!   check it the same way before trusting it ([`readable`]), and say a torn chain is this
 //!   node's copy torn by the restart, not a bad backup;

@@ -5,9 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use base64::Engine as _;
-use serde_json::Value;
-
 use super::shape::{IDLE, PAUSE, VALUE_BYTES};
 use crate::support::*;
 
@@ -34,10 +31,6 @@ pub(super) struct Load {
     pub(super) handle: Option<std::thread::JoinHandle<()>>,
 }
 
-pub(super) fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 pub(super) fn wall_ms() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -46,32 +39,6 @@ pub(super) fn wall_ms() -> f64 {
 
 pub(super) fn key(n: u64) -> String {
     format!("bench/{n:09}")
-}
-
-/// Puts `key` = `value`; the revision etcd gave it.
-pub(super) fn put(agent: &ureq::Agent, base: &str, key: &str, value: &[u8]) -> Result<i64> {
-    let body = format!(
-        "{{\"key\":\"{}\",\"value\":\"{}\"}}",
-        b64(key.as_bytes()),
-        b64(value)
-    );
-    let mut response = agent
-        .post(&format!("{base}/v3/kv/put"))
-        .content_type("application/json")
-        .send(&body)
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("HTTP {status}: {text}"));
-    }
-    serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v["header"]["revision"].as_str()?.parse().ok())
-        .ok_or_else(|| format!("a put answer without a revision: {text}"))
 }
 
 pub(super) struct Rng(pub(super) u64);

@@ -35,7 +35,7 @@ mod shape;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use zone_etcd::backup::chain::Kind;
@@ -109,15 +109,8 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         weed.endpoint()
     );
     let zone = Zone::bootstrap_with(&root.join("zone"), ZONE, SUBNET, 3, &extra)?;
-    let mut members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
-    let current = zone.node_dir(0).join("state/tls/current/client.key");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !current.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let client = zone.client(0)?;
+    let (mut members, client) = zone.launch_all()?;
     let zone_client = zone.client(0)?;
-    zone.wait_healthy(&client, Instant::now())?;
     let s3 = weed.s3_target(ZONE)?;
     let reader = |name, target: Box<dyn Target>| ChainReader {
         name,

@@ -9,7 +9,8 @@
 //! - `backup run` checks such a chain before it reads or continues it ([`settle`], under
 //!   its lock): every manifest must verify, and every delta link's encrypted object must
 //!   have the size and SHA-256 its manifest names and its plain copy must decode to the
-//!   link's revisions (the first link may have neither: a link adopted from the targets).
+//!   link's revisions (the first link may have neither: a link adopted from the targets),
+//!   and the links must make a chain (no manifest lost between two that remain).
 //!   A torn chain is moved aside, never deleted; what it held that the targets do not,
 //!   the next term takes again from etcd's history (past etcd's compaction: a gap link,
 //!   then a full snapshot at once, as for any writer that fell behind). Then the record
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 
 use zone_pki::{CertInfo, Error};
 
-use super::chain::Kind;
+use super::chain::{check_links, Kind};
 use super::local::{sha256_hex, LocalChain};
 use super::manifest;
 use super::segment::{self, MAX_SEGMENT_BYTES};
@@ -36,13 +37,17 @@ pub fn first_torn(
     zone: &str,
     roots: &[CertInfo],
 ) -> Result<Option<String>, Error> {
+    let mut verified = Vec::new();
     for (i, name) in local.manifests()?.iter().enumerate() {
         let stored = match local.read_manifest(name) {
             Ok(stored) => stored,
             Err(e) => return Ok(Some(format!("{name}: {}", e.problem()))),
         };
         let link = match manifest::verify(&stored, zone, roots) {
-            Ok(v) => v.link,
+            Ok(v) => {
+                verified.push(v.clone());
+                v.link
+            }
             Err(p) => return Ok(Some(format!("{name}: {p}"))),
         };
         let Some(object) = link.object.as_deref().filter(|_| link.kind == Kind::Delta) else {
@@ -85,7 +90,8 @@ pub fn first_torn(
             return Ok(Some(format!("{}: {problem}", plain.display())));
         }
     }
-    Ok(None)
+    // A manifest lost between two that reached the disk: the chain has a hole.
+    Ok(check_links(zone, &verified).err().map(|b| b.to_string()))
 }
 
 /// At `backup run`'s start, under its lock: after a restart of the machine, checks the

@@ -43,35 +43,32 @@ pub(super) fn describe(samples: &[Sample], phase: u8, rounds: std::ops::Range<us
 pub(super) fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Value {
     let without = describe(samples, WITHOUT, rounds.clone());
     let with = describe(samples, WITH, rounds.clone());
-    let tmpfs = describe(samples, WITH_TMPFS, rounds.clone());
     let start = describe(samples, START, rounds.clone());
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     let mut out = json!({
         "p50_ratio": round(f(&with, "p50_ms") / f(&without, "p50_ms")),
         "p99_ratio": round(f(&with, "p99_ms") / f(&without, "p99_ms")),
-        "without": without,
-        "with_active": with,
+        "p99_ratio_interval_95": interval(samples, (WITH, WITHOUT), rounds.clone()),
         "term_start": start,
     });
-    if tmpfs["requests"].as_u64().unwrap_or(0) > 0 {
-        out["tmpfs_p99_ratio"] = json!(round(f(&tmpfs, "p99_ms") / f(&out["without"], "p99_ms")));
-        out["with_local_chain_on_tmpfs"] = tmpfs;
+    // The diagnostic sides, each against "without", when the run had them.
+    for (phase, prefix, key) in [
+        (WITH_TMPFS, "tmpfs", "with_local_chain_on_tmpfs"),
+        (WITH_NICE, "niced", "with_niced"),
+        (WITHOUT_AGAIN, "aa", "without_again"),
+    ] {
+        let side = describe(samples, phase, rounds.clone());
+        if side["requests"].as_u64().unwrap_or(0) == 0 {
+            continue;
+        }
+        out[format!("{prefix}_p99_ratio")] =
+            json!(round(f(&side, "p99_ms") / f(&without, "p99_ms")));
+        out[format!("{prefix}_p99_ratio_interval_95")] =
+            json!(interval(samples, (phase, WITHOUT), rounds.clone()));
+        out[key] = side;
     }
-    out["p99_ratio_interval_95"] = json!(interval(samples, (WITH, WITHOUT), rounds.clone()));
-    let niced = describe(samples, WITH_NICE, rounds.clone());
-    if niced["requests"].as_u64().unwrap_or(0) > 0 {
-        out["niced_p99_ratio"] = json!(round(f(&niced, "p99_ms") / f(&out["without"], "p99_ms")));
-        out["niced_p99_ratio_interval_95"] =
-            json!(interval(samples, (WITH_NICE, WITHOUT), rounds.clone()));
-        out["with_niced"] = niced;
-    }
-    let again = describe(samples, WITHOUT_AGAIN, rounds.clone());
-    if again["requests"].as_u64().unwrap_or(0) > 0 {
-        out["aa_p99_ratio"] = json!(round(f(&again, "p99_ms") / f(&out["without"], "p99_ms")));
-        out["aa_p99_ratio_interval_95"] =
-            json!(interval(samples, (WITHOUT_AGAIN, WITHOUT), rounds.clone()));
-        out["without_again"] = again;
-    }
+    out["without"] = without;
+    out["with_active"] = with;
     // Each round's own with/without ratio (its two sides minutes apart at most), median.
     let per = |v: &Value| -> Vec<f64> {
         v["per_round"]

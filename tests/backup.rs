@@ -565,27 +565,17 @@ impl BackupZone {
 /// Puts on the store the head record of its newest manifest (what the writer puts after
 /// each round of manifests).
 fn fresh_s3_head(z: &BackupZone) {
-    use zone_etcd::backup::target::credentials::Credentials;
-    use zone_etcd::backup::target::s3::{Options, S3Target, Store};
     use zone_etcd::backup::target::Target;
-    let endpoint = z.weed.endpoint();
     let prefix = z
         .s3_url
         .strip_prefix(&format!("s3://{}/", common::seaweed::BUCKET))
         .unwrap();
-    let store = Store {
-        bucket: common::seaweed::BUCKET,
+    let s3 = z.weed.target(
+        common::seaweed::BUCKET,
         prefix,
-        endpoint: &endpoint,
-        region: "us-east-1",
-        ca_file: None,
-    };
-    let creds = Credentials {
-        access_key: z.weed.access_key().into(),
-        secret_key: z.weed.secret_key().into(),
-        session_token: None,
-    };
-    let s3 = S3Target::new(&z.s3_url, &store, creds, Options::default()).unwrap();
+        z.weed.secret_key(),
+        Default::default(),
+    );
     let newest = s3
         .list("chain/")
         .unwrap()

@@ -14,39 +14,16 @@ use std::time::{Duration, Instant};
 use common::mode;
 use common::seaweed::{Seaweed, BUCKET};
 use zone_etcd::backup::settings::{parse_location, TargetSpec};
-use zone_etcd::backup::target::credentials::{self, Credentials};
+use zone_etcd::backup::target::credentials;
 use zone_etcd::backup::target::file::DirTarget;
 use zone_etcd::backup::target::retry::Policy;
-use zone_etcd::backup::target::s3::{Options, S3Target, Store, MIN_PART_SIZE};
+use zone_etcd::backup::target::s3::{Options, S3Target, MIN_PART_SIZE};
 use zone_etcd::backup::target::{self, ObjectInfo, Target};
 
 const PREFIX: &str = "zones/test";
 
 fn s3_target(weed: &Seaweed, prefix: &str, secret: &str, options: Options) -> S3Target {
-    s3_target_in(weed, BUCKET, prefix, secret, options)
-}
-
-fn s3_target_in(
-    weed: &Seaweed,
-    bucket: &str,
-    prefix: &str,
-    secret: &str,
-    options: Options,
-) -> S3Target {
-    let endpoint = weed.endpoint();
-    let store = Store {
-        bucket,
-        prefix,
-        endpoint: &endpoint,
-        region: "us-east-1",
-        ca_file: None,
-    };
-    let creds = Credentials {
-        access_key: weed.access_key().into(),
-        secret_key: secret.into(),
-        session_token: None,
-    };
-    S3Target::new(&format!("s3://{bucket}/{prefix}"), &store, creds, options).unwrap()
+    weed.target(BUCKET, prefix, secret, options)
 }
 
 /// 5 MiB parts (S3's least) and 7 keys a listing page, so a test file of 12 MiB takes
@@ -269,13 +246,7 @@ fn a_wrong_secret_is_one_clear_refusal() {
     assert!(!e.retryable && e.to_string().contains("list \"\""), "{e}");
 
     // A missing bucket is not a missing object.
-    let t = s3_target_in(
-        &weed,
-        "no-such-bucket",
-        "",
-        weed.secret_key(),
-        Options::default(),
-    );
+    let t = weed.target("no-such-bucket", "", weed.secret_key(), Options::default());
     let e = t.get("manifest/m", 100).unwrap_err();
     assert!(
         !e.retryable && e.to_string().contains("NoSuchBucket"),

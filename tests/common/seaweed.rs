@@ -216,6 +216,33 @@ impl Seaweed {
         format!("http://{}:{}", self.ip, self.port(14000))
     }
 
+    /// The target `s3://bucket/prefix` on this store, as `backup run` makes it, signing with
+    /// `secret` (a wrong one to test a refusal).
+    pub fn target(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        secret: &str,
+        options: zone_etcd::backup::target::s3::Options,
+    ) -> zone_etcd::backup::target::s3::S3Target {
+        use zone_etcd::backup::target::credentials::Credentials;
+        use zone_etcd::backup::target::s3::{S3Target, Store};
+        let endpoint = self.endpoint();
+        let store = Store {
+            bucket,
+            prefix,
+            endpoint: &endpoint,
+            region: "us-east-1",
+            ca_file: None,
+        };
+        let creds = Credentials {
+            access_key: self.access_key().into(),
+            secret_key: secret.into(),
+            session_token: None,
+        };
+        S3Target::new(&format!("s3://{bucket}/{prefix}"), &store, creds, options).unwrap()
+    }
+
     pub fn access_key(&self) -> &str {
         ACCESS_KEY
     }

@@ -29,6 +29,10 @@ const RECEIVE_SLACK: Duration = Duration::from_secs(2);
 /// 1 s covers the millisecond rounding of T and of the receive times.
 const SEND_SLACK: Duration = Duration::from_secs(1);
 
+/// How many writes the test waits for on each side of T (more than the 100 it checks, so
+/// those in flight at T do not decide it).
+const WRITES_EACH_SIDE: usize = 130;
+
 /// `zone-etcd backup export ARGS` with the store's credentials: (success, stdout, stderr).
 fn export(z: &BackupZone, args: &[OsString]) -> (bool, String, String) {
     let out = z
@@ -275,11 +279,20 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
         assert_eq!(*original.get_or_insert(h), h, "the members' HashKV differ");
     }
     let (original_hash, original_compacted) = original.unwrap();
+    // T lies between two runs of writes of at least WRITES_EACH_SIDE each, counted, not
+    // timed: a busy machine acknowledged 130 and 72 in the 6 s and 5 s the test once slept.
     std::thread::sleep(Duration::from_secs(3));
+    wait_for(Duration::from_secs(120), "writes before T", || {
+        load.acknowledged() >= WRITES_EACH_SIDE
+    });
     let t_wall = SystemTime::now();
     let t_instant = Instant::now();
     let t_ms = wall_ms(t_wall);
+    let before_t = load.acknowledged();
     std::thread::sleep(Duration::from_secs(5));
+    wait_for(Duration::from_secs(120), "writes after T", || {
+        load.acknowledged() >= before_t + WRITES_EACH_SIDE
+    });
     let log = load.stop();
     assert!(
         log.failures.is_empty(),

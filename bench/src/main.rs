@@ -9,7 +9,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -39,7 +39,7 @@ const SECTIONS: [&str; 12] = [
     "pitr", "access", "takeover",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -51,6 +51,7 @@ struct Args {
     backup_busy_rounds: Option<usize>,
     backup_tmpfs_side: bool,
     backup_nice_side: bool,
+    backup_away_sides: bool,
     backup_weed_nice: bool,
     backup_aa_side: bool,
     backup_targets_off_disk: bool,
@@ -74,6 +75,7 @@ fn parse_args() -> Result<Args> {
         backup_busy_rounds: None,
         backup_tmpfs_side: false,
         backup_nice_side: false,
+        backup_away_sides: false,
         backup_weed_nice: false,
         backup_aa_side: false,
         backup_targets_off_disk: false,
@@ -138,6 +140,7 @@ fn parse_args() -> Result<Args> {
             }
             "--backup-tmpfs-side" => args.backup_tmpfs_side = true,
             "--backup-nice-side" => args.backup_nice_side = true,
+            "--backup-away-sides" => args.backup_away_sides = true,
             "--backup-weed-nice" => args.backup_weed_nice = true,
             "--backup-aa-side" => args.backup_aa_side = true,
             "--backup-targets-off-disk" => args.backup_targets_off_disk = true,
@@ -275,6 +278,7 @@ fn sections(args: &Args, work: &tempfile::TempDir) -> Result<()> {
                     busy_rounds: args.backup_busy_rounds.unwrap_or(args.runs.div_ceil(2)),
                     tmpfs_side: args.backup_tmpfs_side,
                     nice_side: args.backup_nice_side,
+                    away_sides: args.backup_away_sides,
                     weed_nice: args.backup_weed_nice,
                     aa_side: args.backup_aa_side,
                     targets_off_disk: args.backup_targets_off_disk,

@@ -65,6 +65,9 @@ pub struct Settings {
     pub aa_side: bool,
     /// Adds a side with `backup run` at a lower CPU and I/O priority.
     pub nice_side: bool,
+    /// Adds two sides: SeaweedFS stopped during the window, and also the directory
+    /// target's root moved away (what the uploads cost, measured apart from the cut).
+    pub away_sides: bool,
     /// Runs SeaweedFS at nice 19: its CPU off the zone's, as a store elsewhere.
     pub weed_nice: bool,
     /// Keeps the targets' storage (SeaweedFS's data, the directory target) on a tmpfs:
@@ -136,6 +139,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         idle_cpu: Vec::new(),
         weed_cpu: Vec::new(),
         weed_pid: weed.pid(),
+        usb: usb.clone(),
         client: zone_client,
         extra: Vec::new(),
         round_loads: Vec::new(),
@@ -153,6 +157,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         tmpfs: opts.tmpfs_side,
         aa: opts.aa_side,
         nice: opts.nice_side,
+        away: opts.away_sides,
     };
     b.latency_rounds(quiet_rounds, seconds, 0, sides)?;
 
@@ -203,23 +208,24 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         .unwrap_or_default();
     let without_p99 = quiet["without"]["p99_ms"].as_f64().unwrap_or(f64::NAN);
     let mut cuts = serde_json::Map::new();
-    for (name, phase) in [
-        ("with_active", WITH),
-        ("with_local_chain_on_tmpfs", WITH_TMPFS),
-        ("with_niced", WITH_NICE),
-    ] {
+    let with_sides = DIAGNOSTIC
+        .iter()
+        .filter(|(phase, _, _)| *phase != WITHOUT_AGAIN)
+        .map(|(phase, _, name)| (*name, *phase));
+    for (name, phase) in [("with_active", WITH)]
+        .into_iter()
+        .chain(with_sides.clone())
+    {
         let t = timed(&samples, phase, 0..quiet_rounds);
         if !t.is_empty() {
             cuts.insert(name.into(), cuts::around_cuts(&cut_ms, &t, without_p99));
         }
     }
     let mut extra = serde_json::Map::new();
-    for (name, phase) in [
-        ("without", WITHOUT),
-        ("with_active", WITH),
-        ("with_local_chain_on_tmpfs", WITH_TMPFS),
-        ("with_niced", WITH_NICE),
-    ] {
+    for (name, phase) in [("without", WITHOUT), ("with_active", WITH)]
+        .into_iter()
+        .chain(with_sides)
+    {
         let windows: Vec<&Value> = b
             .extra
             .iter()

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::cuts;
 use super::load::Sample;
-use super::shape::{START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
+use super::shape::{DIAGNOSTIC, START, WITH, WITHOUT};
 use crate::support::*;
 
 /// p50/p99/max of the acknowledged requests of `phase` in `rounds`, and the failures.
@@ -52,11 +52,7 @@ pub(super) fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Val
         "term_start": start,
     });
     // The diagnostic sides, each against "without", when the run had them.
-    for (phase, prefix, key) in [
-        (WITH_TMPFS, "tmpfs", "with_local_chain_on_tmpfs"),
-        (WITH_NICE, "niced", "with_niced"),
-        (WITHOUT_AGAIN, "aa", "without_again"),
-    ] {
+    for (phase, prefix, key) in DIAGNOSTIC {
         let side = describe(samples, phase, rounds.clone());
         if side["requests"].as_u64().unwrap_or(0) == 0 {
             continue;

@@ -12,7 +12,9 @@ use zone_etcd::backup::crypto::Identities;
 use super::cuts;
 use super::load::Load;
 use super::reader::ChainReader;
-use super::shape::{IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_TMPFS};
+use super::shape::{
+    IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_NO_S3, WITH_NO_TARGETS, WITH_TMPFS,
+};
 
 /// The sides a round adds to "without" and "with" (diagnosis, issue 37).
 #[derive(Clone, Copy, Default)]
@@ -23,6 +25,8 @@ pub(super) struct Sides {
     pub(super) aa: bool,
     /// `backup run` at a lower CPU and I/O priority.
     pub(super) nice: bool,
+    /// The store stopped; the store stopped and the directory target away.
+    pub(super) away: bool,
 }
 use crate::seaweed;
 use crate::support::*;
@@ -78,6 +82,8 @@ pub(super) struct Bench {
     pub(super) idle_cpu: Vec<f64>,
     pub(super) weed_cpu: Vec<f64>,
     pub(super) weed_pid: u32,
+    /// The directory target's root.
+    pub(super) usb: std::path::PathBuf,
     pub(super) client: TlsClient,
     /// etcd's extra writes per window: (phase, JSON of `cuts::extra_rates`).
     pub(super) extra: Vec<(u8, Value)>,
@@ -139,6 +145,21 @@ impl Bench {
                 ));
             }
             if Instant::now() > deadline {
+                let mut seen = String::new();
+                for (r, b) in self.readers.iter().zip(&before) {
+                    let names: Vec<&String> = r.links.keys().collect();
+                    seen.push_str(&format!(
+                        "{}: {} links; a new full: {:?}; {names:?}\n",
+                        r.name,
+                        r.links.len(),
+                        r.new_full(b)
+                    ));
+                }
+                stacks(
+                    &runs,
+                    &seen,
+                    &self.zone.dir.join(format!("backup-run.{tag}.stacks.txt")),
+                );
                 return Err(format!(
                     "no new term's full snapshot on every target after 180 s: see {}/*.backup-run.{tag}.log",
                     self.zone.dir.display()
@@ -207,6 +228,9 @@ impl Bench {
             if sides.nice {
                 order.push(WITH_NICE);
             }
+            if sides.away {
+                order.extend([WITH_NO_S3, WITH_NO_TARGETS]);
+            }
             if sides.aa {
                 order.push(WITHOUT_AGAIN);
             }
@@ -225,12 +249,13 @@ impl Bench {
                 };
                 self.load.set(START, round);
                 let (runs, active) =
-                    self.start_term(&format!("r{round}"), false, side == WITH_NICE)?;
+                    self.start_term(&format!("r{round}s{side}"), false, side == WITH_NICE)?;
                 let pids: Vec<u32> = runs
                     .iter()
                     .map(Process::pid)
                     .chain([self.weed_pid])
                     .collect();
+                let away = Away::start(side, self.weed_pid, &self.usb)?;
                 let cpu0: Vec<Option<f64>> = pids.iter().map(|p| cpu_seconds(*p)).collect();
                 let t0 = Instant::now();
                 self.window(side, round, seconds);
@@ -250,6 +275,7 @@ impl Bench {
                 }
                 self.record_memory(&runs, &active);
                 drop(runs); // SIGKILL by PID
+                drop(away);
                 drop(mounted);
             }
             let load = loadavg();
@@ -258,6 +284,69 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// What a diagnostic side takes away for its window once the term has started: the store
+/// stopped (SIGSTOP by its PID: the S3 shipper's request waits, using no CPU), and the
+/// directory target's root moved away (its shipper finds no root and backs off). Put back
+/// when dropped, after the runs are killed; the next term ships what these did not.
+struct Away {
+    stopped: Option<u32>,
+    moved: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Away {
+    fn start(side: u8, weed_pid: u32, usb: &Path) -> Result<Away> {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let mut away = Away {
+            stopped: None,
+            moved: None,
+        };
+        if side == WITH_NO_S3 || side == WITH_NO_TARGETS {
+            kill(Pid::from_raw(weed_pid as i32), Signal::SIGSTOP)
+                .map_err(|e| format!("SIGSTOP SeaweedFS ({weed_pid}): {e}"))?;
+            away.stopped = Some(weed_pid);
+        }
+        if side == WITH_NO_TARGETS {
+            let aside = usb.with_extension("away");
+            std::fs::rename(usb, &aside).map_err(|e| format!("{}: {e}", usb.display()))?;
+            away.moved = Some((usb.to_path_buf(), aside));
+        }
+        Ok(away)
+    }
+}
+
+impl Drop for Away {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        if let Some(pid) = self.stopped {
+            let _ = kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGCONT);
+        }
+        if let Some((usb, aside)) = &self.moved {
+            let _ = std::fs::rename(aside, usb);
+        }
+    }
+}
+
+/// Every thread's stack of each run, by gdb, into `out`: what a run that stopped shipping
+/// waits on (kept with the logs of a failed run).
+fn stacks(runs: &[Process], seen: &str, out: &Path) {
+    let mut text = seen.to_string();
+    for run in runs {
+        let pid = run.pid().to_string();
+        let dump = std::process::Command::new("gdb")
+            .args(["-p", &pid, "-batch", "-ex", "thread apply all bt"])
+            .output();
+        match dump {
+            Ok(o) => text.push_str(&format!(
+                "== {pid}\n{}\n",
+                String::from_utf8_lossy(&o.stdout)
+            )),
+            Err(e) => text.push_str(&format!("== {pid}: gdb: {e}\n")),
+        }
+    }
+    let _ = std::fs::write(out, text);
 }
 
 /// A directory removed when dropped.

@@ -26,3 +26,19 @@ pub(super) const WITHOUT_AGAIN: u8 = 5;
 /// With `backup run` at a lower CPU and I/O priority (nice 10, best-effort I/O level 7):
 /// whether what it costs the writer is CPU and I/O it could yield (diagnosis, issue 37).
 pub(super) const WITH_NICE: u8 = 6;
+/// With `backup run` active while SeaweedFS is stopped (SIGSTOP, after the term's start):
+/// the S3 uploads wait, the directory target's go on (diagnosis, issue 37).
+pub(super) const WITH_NO_S3: u8 = 7;
+/// As [`WITH_NO_S3`], and the directory target's root moved away (its shipper waits
+/// too): the cut's own work alone, its local files and its CPU.
+pub(super) const WITH_NO_TARGETS: u8 = 8;
+
+/// The diagnostic sides beside "with" and "without": (phase, short name, name in the
+/// results).
+pub(super) const DIAGNOSTIC: [(u8, &str, &str); 5] = [
+    (WITH_TMPFS, "tmpfs", "with_local_chain_on_tmpfs"),
+    (WITH_NICE, "niced", "with_niced"),
+    (WITH_NO_S3, "no_s3", "with_s3_stopped"),
+    (WITH_NO_TARGETS, "no_targets", "with_targets_away"),
+    (WITHOUT_AGAIN, "aa", "without_again"),
+];

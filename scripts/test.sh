@@ -134,9 +134,11 @@ chain() {
         for spec in "$@"; do
             IFS='|' read -r job _ _ <<<"$spec"
             code=0
+            from=$(at)
             # shellcheck disable=SC2046
             $(cat "$beside_dir/$job.cmd") >"$beside_dir/$job.log" 2>&1 || code=$?
             echo "$code" >"$beside_dir/$job.status"
+            echo "from $from to $(at)" >"$beside_dir/$job.time"
         done
     ) &
     chains+=($!)
@@ -191,6 +193,7 @@ while read -r name; do skips+=(--skip "$name"); done < <(sort -u "$skip_file")
 status=0
 echo "== the main run $(at)"
 cargo test --workspace --locked --no-fail-fast -- --exact "${skips[@]}" || status=$?
+echo "== the main run done $(at)"
 echo "== scripts/package.sh --arch arm64 --profile dev (beside the rest) $(at)"
 wait "$package_pid" || status=$?
 cat "$package_log"
@@ -199,7 +202,7 @@ for pid in "${chains[@]}"; do
 done
 echo "== every chain done $(at)"
 for job in "${jobs_run[@]}"; do
-    echo "== $job (beside the rest): $(cat "$beside_dir/$job.cmd")"
+    echo "== $job (beside the rest, $(cat "$beside_dir/$job.time" 2>/dev/null)): $(cat "$beside_dir/$job.cmd")"
     cat "$beside_dir/$job.log" 2>/dev/null
     code=$(cat "$beside_dir/$job.status" 2>/dev/null || echo "never ran")
     [ "$code" = 0 ] || { echo "test.sh: $job failed ($code)"; status=1; }

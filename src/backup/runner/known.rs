@@ -9,6 +9,11 @@
 //! Invariants:
 //! - a link at or below the head's sequence number is never sent again, also when the
 //!   target no longer holds it (its retention removed it): a pruned link is not re-uploaded;
+//! - each round compares the local links after the newest of this writer's chain that
+//!   the target holds (the head's, or one sent or found this term); a listing's names
+//!   never move that point: a manifest of a writer that is out can reach the store after
+//!   a takeover (a request the store held) under this writer's next number, and this
+//!   writer's own link of that number must still be sent;
 //! - retention plans a target from a whole listing only: it is made once a term, on a
 //!   thread of its own when first asked for, so the first links of a takeover never wait
 //!   for a long chain's listing; until it is in, the target is not pruned;
@@ -36,6 +41,11 @@ pub struct Known {
     floor: u64,
     /// Manifests known on the target: a listing's, and those sent this term.
     names: BTreeSet<String>,
+    /// The newest sequence number this term knows the target holds in this writer's
+    /// chain: what it sent or found (above the head's `floor`). Not a listing's: that may
+    /// hold a late manifest of a writer that is out (a request that reached the store after
+    /// the takeover), whose number is this writer's next link too.
+    chain_seq: u64,
     /// `names` holds a whole listing (and what was sent and pruned since).
     listed: bool,
     listing: Option<JoinHandle<Listing>>,
@@ -59,6 +69,7 @@ impl Known {
             Head::Fresh(fresh) => Ok(Known {
                 floor: fresh.link.link.seq,
                 names: BTreeSet::new(),
+                chain_seq: 0,
                 listed: false,
                 listing: None,
                 announced: fresh.next_session == session,
@@ -77,6 +88,9 @@ impl Known {
                 Ok(Known {
                     floor: 0,
                     names: listed.names.into_iter().map(|o| o.name).collect(),
+                    // The listing's newest may be such a late link itself: every local
+                    // link is compared until this writer's first is sent or found.
+                    chain_seq: 0,
                     listed: true,
                     listing: None,
                     announced: false,
@@ -92,19 +106,27 @@ impl Known {
         manifest_seq(name).is_some_and(|seq| seq <= self.floor) || self.names.contains(name)
     }
 
-    /// The newest sequence number the target is known to hold (or to have held).
+    /// The newest sequence number of this writer's chain the target is known to hold
+    /// (or to have held): the local links after it are the ones to compare.
     pub fn newest(&self) -> u64 {
-        let named = self.names.iter().rev().find_map(|n| manifest_seq(n));
-        named.unwrap_or(0).max(self.floor)
+        self.chain_seq.max(self.floor)
     }
 
     /// `name` was found on the target.
     pub fn found(&mut self, name: &str) {
+        self.holds_in_chain(name);
         self.names.insert(name.to_string());
+    }
+
+    fn holds_in_chain(&mut self, name: &str) {
+        if let Some(seq) = manifest_seq(name) {
+            self.chain_seq = self.chain_seq.max(seq);
+        }
     }
 
     /// The manifest `name` was sent: the head is behind until it copies `bytes`.
     pub fn sent(&mut self, name: &str, bytes: &[u8]) {
+        self.holds_in_chain(name);
         self.names.insert(name.to_string());
         self.last = Some(bytes.to_vec());
         self.behind = true;
@@ -164,5 +186,51 @@ impl Known {
                 Ok(Some(&mut self.names))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh_at(floor: u64) -> Known {
+        Known {
+            floor,
+            names: BTreeSet::new(),
+            chain_seq: 0,
+            listed: false,
+            listing: None,
+            last: None,
+            announced: true,
+            behind: false,
+        }
+    }
+
+    /// A manifest of a writer that is out can reach the store after the takeover (a
+    /// request the store held: seen with SeaweedFS stopped, then continued). It carries
+    /// this writer's next number; the retention listing brings it in. This writer's own
+    /// link under that number must still be compared, and so sent.
+    #[test]
+    fn a_late_link_of_another_writer_does_not_hide_this_writers_link_of_that_number() {
+        let mut known = fresh_at(162);
+        assert_eq!(known.newest(), 162);
+        // The retention listing holds the head's link and the late one.
+        known.names.extend([
+            "chain/000000000162-e1752831-full.json".to_string(),
+            "chain/000000000163-e1752831-delta.json".to_string(),
+        ]);
+        known.listed = true;
+        assert_eq!(
+            known.newest(),
+            162,
+            "a listed name moved the comparison past 163"
+        );
+        let mine = "chain/000000000163-882d6eb4-full.json";
+        assert!(!known.holds(mine), "this writer's 163 counts as held");
+        known.sent(mine, b"manifest");
+        assert_eq!(known.newest(), 163);
+        assert!(known.holds(mine));
+        known.found("chain/000000000164-882d6eb4-delta.json");
+        assert_eq!(known.newest(), 164);
     }
 }

@@ -105,6 +105,15 @@ impl ChainReader {
             .collect()
     }
 
+    /// The newest link's cut time (ms since the epoch; 0 when none).
+    pub(super) fn newest_time_ms(&self) -> i64 {
+        self.links
+            .values()
+            .map(|r| r.link.last_time_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A full snapshot of a session not in `before`: (session, writer node).
     pub(super) fn new_full(&self, before: &HashSet<String>) -> Option<(String, String)> {
         self.links

@@ -168,6 +168,24 @@ impl Bench {
         }
     }
 
+    /// Waits until every target holds a link cut after now (the shippers caught up).
+    pub(super) fn catch_up(&mut self, limit: Duration) -> Result<()> {
+        let after_ms = zone_etcd::backup::runner::writer::now_ms() + 1000;
+        let deadline = Instant::now() + limit;
+        loop {
+            self.refresh()?;
+            if self.readers.iter().all(|r| r.newest_time_ms() >= after_ms) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the targets did not catch up within {limit:?} after the store came back"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Records the peak memory of the runs: the active node's and the others'.
     pub(super) fn record_memory(&mut self, runs: &[Process], active: &str) {
         for (i, run) in runs.iter().enumerate() {
@@ -274,8 +292,16 @@ impl Bench {
                     }
                 }
                 self.record_memory(&runs, &active);
+                if away.takes_any() {
+                    // The store and the directory back, and every target caught up while
+                    // the writer still runs: a request the stopped store held must not
+                    // land after the next writer's takeover (it forked the S3 chain once).
+                    drop(away);
+                    self.catch_up(Duration::from_secs(90))?;
+                } else {
+                    drop(away);
+                }
                 drop(runs); // SIGKILL by PID
-                drop(away);
                 drop(mounted);
             }
             let load = loadavg();
@@ -314,6 +340,12 @@ impl Away {
             away.moved = Some((usb.to_path_buf(), aside));
         }
         Ok(away)
+    }
+}
+
+impl Away {
+    fn takes_any(&self) -> bool {
+        self.stopped.is_some() || self.moved.is_some()
     }
 }
 

@@ -162,10 +162,12 @@ chain "backup-outage|backup|--exact a_store_outage_is_caught_up_and_kills_leave_
 # fire and resolve).
 # Then the move of a running zone to least privilege under zone-recorder (about 60 s of
 # rolling restarts). Then tests/quickstart.rs: the README's quick start on three systemd
-# machines from the .deb (about 80 s).
+# machines from the .deb (about 80 s). Then tests/settings.rs and tests/snapshot.rs (about
+# 30 s each): they were the main run's tail, which ran on an idle machine for its last
+# three minutes while this chain was done at 13 minutes.
 chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" "alerts|alerts|" \
     "access-migrate|consistency_scenarios|--exact the_move_to_least_privilege_has_no_anomaly_and_refuses_no_write" \
-    "quickstart|quickstart|"
+    "quickstart|quickstart|" "settings|settings|" "snapshot|snapshot|"
 # tests/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
 # recorded history (about 3.5 minutes: member restarts, one at a time), then
 # tests/membership.rs (about 80 s of joins and leaves), then the installed package's
@@ -176,9 +178,11 @@ chain "revocation|revocation|" \
 # tests/zone_cluster.rs's zone on each etcd release (about a minute, its 7 zones mostly
 # waiting on etcd, one thread each), then tests/versions.rs (the upgrade paths and the
 # downgrade, about 3 minutes of rolling restarts), then tests/ca_rotation.rs (about 60 s).
-# Then tests/systemd.rs (the package's units under Debian's systemd, about 35 s).
+# Then tests/systemd.rs (the package's units under Debian's systemd, about 35 s). Then
+# tests/undo.rs and tests/undo_chain.rs (about 25 s each; the main run's tail, as above).
 chain "etcd-releases|zone_cluster|a_zone_on_etcd_ --test-threads=7" \
-    "etcd-versions|versions|--test-threads=5" "ca-rotation|ca_rotation|" "systemd|systemd|"
+    "etcd-versions|versions|--test-threads=5" "ca-rotation|ca_rotation|" "systemd|systemd|" \
+    "undo|undo|" "undo-chain|undo_chain|"
 # A name to skip that two binaries share would skip the other's test too: refuse it.
 all_tests=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.executable != null and .profile.test == true) | .executable' |

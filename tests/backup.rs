@@ -1,9 +1,11 @@
 //! Continuous backups (issue 22) end to end, with real processes: a 3-member zone on
 //! loopback, SeaweedFS as the S3 target plus a directory target, `backup run` on every
 //! member, Debian's `age` and `etcdutl` as the owner's tools.
-//! Zones on 127.0.100-107.x; SeaweedFS on 127.0.97.x.
+//! Zones on 127.0.100-107.x and 127.0.112.x; SeaweedFS on 127.0.97.x.
 
 mod common;
+#[path = "backup_support/late.rs"]
+mod late;
 #[path = "backup_support/torn.rs"]
 mod torn;
 
@@ -572,16 +574,7 @@ impl BackupZone {
 /// each round of manifests).
 fn fresh_s3_head(z: &BackupZone) {
     use zone_etcd::backup::target::Target;
-    let prefix = z
-        .s3_url
-        .strip_prefix(&format!("s3://{}/", common::seaweed::BUCKET))
-        .unwrap();
-    let s3 = z.weed.target(
-        common::seaweed::BUCKET,
-        prefix,
-        z.weed.secret_key(),
-        Default::default(),
-    );
+    let s3 = z.s3_target();
     let newest = s3
         .list("chain/")
         .unwrap()

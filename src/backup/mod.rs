@@ -18,6 +18,7 @@
 //! - [`report`]: what `backup status` reports and when it fails (pure);
 //! - [`scratch`]: a scratch etcd the drills and [`pitr`] restore into and replay;
 //! - [`pitr`]: the zone at any point of the chain (`backup export`, `undo`);
+//! - [`fork`]: late links, a writer's that is out landing after the takeover (pure);
 //! - [`verify`]: checking a stored chain, its manifests and objects (the drills);
 //! - [`target`]: where backups go (S3-compatible stores, directories) behind one trait,
 //!   with the node-local S3 credentials;
@@ -26,6 +27,7 @@ pub mod chain;
 pub mod coverage;
 pub mod crypto;
 pub mod duration;
+pub mod fork;
 pub mod head;
 pub mod local;
 pub mod manifest;

@@ -12,7 +12,8 @@ use super::manifest;
 use super::target::Target;
 
 /// Reads and verifies every manifest of a target, in chain order. A failure names the
-/// object at fault.
+/// object at fault. Late links (a writer's that is out, see [`super::fork`]) are left out,
+/// and the log names each.
 pub fn target_links(
     target: &dyn Target,
     zone: Option<&str>,
@@ -48,6 +49,17 @@ pub fn target_links(
         };
         links.push(manifest::verify(&stored, &z, roots).map_err(|p| format!("{name}: {p}"))?);
     }
+    let split = super::fork::split_late(links);
+    for v in &split.late {
+        tracing::warn!(
+            "{}: {} is a late link of writer {} (session {}): it reached the target after the next writer took over, and nothing continues it; left out of the chain",
+            target.url(),
+            v.name,
+            v.link.writer,
+            v.link.session
+        );
+    }
+    let links = split.chain;
     if let Some(z) = &zone {
         check_links(z, &links).map_err(|b| b.to_string())?;
     }

@@ -74,6 +74,13 @@ impl BackupZone {
         }
     }
 
+    /// The zone's S3 target, as `backup run` reaches it.
+    pub fn s3_target(&self) -> zone_etcd::backup::target::s3::S3Target {
+        let prefix = format!("zones/{}", self.zone.name);
+        self.weed
+            .target(BUCKET, &prefix, self.weed.secret_key(), Default::default())
+    }
+
     pub fn owner_key(&self) -> PathBuf {
         self.aux.path().join("owner.key")
     }

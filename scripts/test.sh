@@ -22,7 +22,8 @@ started=$SECONDS
 # The suite builds the workspace once from scratch (a clean clone in CI): incremental
 # compilation's caches cost a third more CPU there (the test build of the workspace's
 # crates: 274 CPU-seconds with them, 179 without) and pay off only in a rebuild after an
-# edit. CARGO_INCREMENTAL=1 keeps them.
+# edit. CARGO_INCREMENTAL=1 keeps them (cargo rebuilds the workspace's crates when it
+# changes).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # The time since the start, for the section lines: where the suite's minutes go.
 at() { printf '(at %dm%02ds)' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
@@ -110,15 +111,21 @@ exec 9>&-
 # started). The main run skips, by exact name, every test a chain or the package step runs:
 # the list is read from the binaries themselves (`--list`), so a new test can be neither
 # run twice nor forgotten, and a name two binaries share stops the suite.
+beside_dir=$(mktemp -d)
+# Every test binary of the workspace, one line each: its target's name, kind and path. One
+# cargo call (each costs a second or two of fingerprint checks on the critical path).
+cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.executable != null and .profile.test == true) | [.target.name, .target.kind[0], .executable] | @tsv' \
+        >"$beside_dir/executables"
+[ -s "$beside_dir/executables" ] || { echo "test.sh: no test binaries listed" >&2; exit 1; }
+# test_binary NAME: the path of tests/NAME.rs's binary.
 test_binary() {
-    cargo test --locked --no-run --test "$1" --message-format=json 2>/dev/null |
-        jq -r --arg name "$1" 'select(.target.name == $name and .executable != null) | .executable'
+    awk -F'\t' -v name="$1" '$1 == name && $2 == "test" { print $3 }' "$beside_dir/executables"
 }
 # list_tests BINARY [ARGS...]: the names of the tests BINARY runs with ARGS.
 list_tests() {
     "$@" --list --format terse 2>/dev/null | sed -n 's/: test$//p'
 }
-beside_dir=$(mktemp -d)
 skip_file="$beside_dir/skip"
 : >"$skip_file"
 chains=()
@@ -189,9 +196,7 @@ chain "etcd-releases|zone_cluster|a_zone_on_etcd_ --test-threads=7" \
     "etcd-versions|versions|--test-threads=5" "ca-rotation|ca_rotation|" "systemd|systemd|" \
     "undo|undo|" "undo-chain|undo_chain|"
 # A name to skip that two binaries share would skip the other's test too: refuse it.
-all_tests=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
-    jq -r 'select(.executable != null and .profile.test == true) | .executable' |
-    while read -r exe; do list_tests "$exe"; done | sort)
+all_tests=$(cut -f3 "$beside_dir/executables" | while read -r exe; do list_tests "$exe"; done | sort)
 shared=$(sort -u "$skip_file" | while read -r name; do
     [ "$(grep -cxF -- "$name" <<<"$all_tests")" -gt 1 ] && echo "$name"
 done || true)

@@ -1,0 +1,88 @@
+//! What a delta segment's encoding costs the active `backup run` at each cut (issue 37):
+//! a segment of N revisions of the bench's writer (one put of a 256-byte random value
+//! each, or of a small JSON document with `--text`), encoded by `segment::encode`, against
+//! the same lines serialised straight into the gzip encoder (the encoder before this issue's
+//! profile: serde_json's small writes each made flate2 zero its 32 KiB output buffer), in
+//! alternating blocks in the same run.
+//!
+//! usage: cargo run --release -p zone-etcd-bench --example segment_encode -- [N] [--text]
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use zone_etcd::backup::segment::{encode, Event, EventKind, Revision};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: i64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(80);
+    let text = args.iter().any(|a| a == "--text");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let revisions: Vec<Revision> = (0..n)
+        .map(|i| {
+            let value: Vec<u8> = if text {
+                format!(
+                    "{{\"name\":\"svc-{i}\",\"node\":\"node{}.example.zone\",\"port\":{},\"tags\":[\"web\",\"prod\"]}}",
+                    i % 7,
+                    8000 + i
+                )
+                .into_bytes()
+            } else {
+                (0..256)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect()
+            };
+            let revision = 1000 + i;
+            Revision {
+                revision,
+                time_ms: 1_700_000_000_000 + i,
+                events: vec![Event {
+                    kind: EventKind::Put,
+                    key: format!("bench/{i:09}").into_bytes(),
+                    value,
+                    create_revision: revision,
+                    mod_revision: revision,
+                    version: 1,
+                    lease: 0,
+                }],
+            }
+        })
+        .collect();
+    let last = 1000 + n - 1;
+    let now = || encode("backup.zone", 1000, last, &revisions).len();
+    let before = || {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for r in &revisions {
+            let _ = serde_json::to_writer(&mut gz, r);
+            let _ = gz.write_all(b"\n");
+        }
+        gz.finish().map_or(0, |v| v.len())
+    };
+    let (mut t_now, mut t_before) = (Duration::ZERO, Duration::ZERO);
+    let (mut size_now, mut size_before) = (0, 0);
+    let per_block = 50;
+    for _ in 0..10 {
+        let t = Instant::now();
+        for _ in 0..per_block {
+            size_now = now();
+        }
+        t_now += t.elapsed();
+        let t = Instant::now();
+        for _ in 0..per_block {
+            size_before = before();
+        }
+        t_before += t.elapsed();
+    }
+    let each = |t: Duration| t.as_secs_f64() * 1000.0 / (10 * per_block) as f64;
+    println!(
+        "{n} revisions{}: segment::encode {:.3} ms ({size_now} bytes), straight into gzip {:.3} ms ({size_before} bytes): x{:.2}",
+        if text { " (text)" } else { "" },
+        each(t_now),
+        each(t_before),
+        each(t_now) / each(t_before)
+    );
+}

@@ -364,9 +364,15 @@ fn a_member_that_lost_its_disk_comes_back_with_join_replace_under_writes() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    // Writes go on a while with node3 a voter again (long enough for writers that were
-    // waiting out a leader election when node3, the leader perhaps, was killed).
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Writes go on with node3 a voter again: counted, not timed (a clean run on a busy
+    // machine acknowledged 3 writes in all with a 3 s sleep here, the writers having
+    // waited out the leader election of node3's kill and the membership changes).
+    let at_promotion = load.acknowledged();
+    common::wait_for(
+        std::time::Duration::from_secs(60),
+        "30 writes acknowledged with node3 a voter again",
+        || load.acknowledged() >= at_promotion + 30,
+    );
     let result = load.stop();
     assert!(result.failures.is_empty(), "{:?}", result.failures);
     assert!(

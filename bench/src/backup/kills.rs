@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::load::{Rng, Sample};
 use super::reader::ChainReader;
-use super::rounds::Bench;
+use super::rounds::{Bench, Priority};
 use crate::support::*;
 
 /// `count` kills; returns each kill's figures and the instant of the last one (every write
@@ -27,7 +27,7 @@ pub(super) fn recovery_points(
     let mut settled = Instant::now(); // every write acknowledged before this must be in
     let mut kills = Vec::new();
     for k in 0..count {
-        let (runs, active) = b.start_term(&format!("k{k}"), true, false)?;
+        let (runs, active) = b.start_term(&format!("k{k}"), true, Priority::Normal)?;
         // A random instant relative to the segment cuts: 2 s, then up to 2 x delta_every.
         let wait = Duration::from_secs(2)
             + Duration::from_millis(rng.next() % (2 * delta_every.as_millis() as u64));

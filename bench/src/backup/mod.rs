@@ -48,7 +48,7 @@ use crate::support::*;
 use load::{key, Load};
 use reader::ChainReader;
 use report::{compare, timed};
-use rounds::{Bench, RemoveOnDrop, Sides};
+use rounds::{Bench, Priority, RemoveOnDrop, Sides};
 use shape::*;
 
 pub struct Settings {
@@ -68,6 +68,11 @@ pub struct Settings {
     /// Adds two sides: SeaweedFS stopped during the window, and also the directory
     /// target's root moved away (what the uploads cost, measured apart from the cut).
     pub away_sides: bool,
+    /// Adds a side with `backup run` under SCHED_IDLE.
+    pub idle_side: bool,
+    /// Adds a side with both targets away and the local chain on a tmpfs (the cut's CPU
+    /// alone; root).
+    pub cpu_only_side: bool,
     /// Runs SeaweedFS at nice 19: its CPU off the zone's, as a store elsewhere.
     pub weed_nice: bool,
     /// Keeps the targets' storage (SeaweedFS's data, the directory target) on a tmpfs:
@@ -158,6 +163,8 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         aa: opts.aa_side,
         nice: opts.nice_side,
         away: opts.away_sides,
+        idle: opts.idle_side,
+        cpu_only: opts.cpu_only_side,
     };
     b.latency_rounds(quiet_rounds, seconds, 0, sides)?;
 
@@ -181,7 +188,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     let (kills, settled) =
         kills::recovery_points(&mut b, &mut members, &client, opts.kills, delta_every)?;
     // Catch up once more so the byte counts cover a whole chain.
-    let (runs, active) = b.start_term("end", true, false)?;
+    let (runs, active) = b.start_term("end", true, Priority::Normal)?;
     b.record_memory(&runs, &active);
     let (samples, failures) = b.load.stop();
     drop(runs);

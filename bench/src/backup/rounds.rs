@@ -13,7 +13,8 @@ use super::cuts;
 use super::load::Load;
 use super::reader::ChainReader;
 use super::shape::{
-    IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_NICE, WITH_NO_S3, WITH_NO_TARGETS, WITH_TMPFS,
+    IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_CPU_ONLY, WITH_IDLE, WITH_NICE, WITH_NO_S3,
+    WITH_NO_TARGETS, WITH_TMPFS,
 };
 
 /// The sides a round adds to "without" and "with" (diagnosis, issue 37).
@@ -27,23 +28,40 @@ pub(super) struct Sides {
     pub(super) nice: bool,
     /// The store stopped; the store stopped and the directory target away.
     pub(super) away: bool,
+    /// `backup run` under SCHED_IDLE.
+    pub(super) idle: bool,
+    /// Both targets away and the local chain on a tmpfs: the cut's CPU alone.
+    pub(super) cpu_only: bool,
+}
+
+/// How the bench starts the `backup run` processes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Priority {
+    Normal,
+    /// `nice -n 10 ionice -c2 -n7`: what the systemd unit's `Nice=` and
+    /// `IOScheduling*=` would give it.
+    Niced,
+    /// `chrt --idle 0`: SCHED_IDLE, what `CPUSchedulingPolicy=idle` would give it.
+    Idle,
 }
 use crate::seaweed;
 use crate::support::*;
 
-/// The zone's `backup run` processes (one per member), with the store's credentials.
-/// With `nice`, each at a lower CPU and I/O priority (`nice -n 10 ionice -c2 -n7`, what the
-/// systemd unit's `Nice=` and `IOScheduling*=` would give it).
-pub(super) fn backup_runs(zone: &Zone, tag: &str, nice: bool) -> Result<Vec<Process>> {
+/// The zone's `backup run` processes (one per member), with the store's credentials, at
+/// `priority`.
+pub(super) fn backup_runs(zone: &Zone, tag: &str, priority: Priority) -> Result<Vec<Process>> {
     (0..zone.members.len())
         .map(|i| {
             let config = zone.config(i).to_string_lossy().into_owned();
             let plain = zone_etcd(&["backup", "run", "--config", &config])?;
-            let mut cmd = if nice {
-                let mut c = std::process::Command::new("nice");
-                c.args(["-n", "10", "ionice", "-c2", "-n7"])
-                    .arg(plain.get_program())
-                    .args(plain.get_args());
+            let prefix: &[&str] = match priority {
+                Priority::Normal => &[],
+                Priority::Niced => &["nice", "-n", "10", "ionice", "-c2", "-n7"],
+                Priority::Idle => &["chrt", "--idle", "0"],
+            };
+            let mut cmd = if let Some((program, args)) = prefix.split_first() {
+                let mut c = std::process::Command::new(program);
+                c.args(args).arg(plain.get_program()).args(plain.get_args());
                 for (key, value) in plain.get_envs() {
                     match value {
                         Some(value) => c.env(key, value),
@@ -113,11 +131,11 @@ impl Bench {
         &mut self,
         tag: &str,
         delta: bool,
-        nice: bool,
+        priority: Priority,
     ) -> Result<(Vec<Process>, String)> {
         let before = self.sessions();
         let spawned = Instant::now();
-        let mut runs = backup_runs(&self.zone, tag, nice)?;
+        let mut runs = backup_runs(&self.zone, tag, priority)?;
         let deadline = spawned + Duration::from_secs(180);
         loop {
             std::thread::sleep(Duration::from_millis(500));
@@ -249,6 +267,12 @@ impl Bench {
             if sides.away {
                 order.extend([WITH_NO_S3, WITH_NO_TARGETS]);
             }
+            if sides.idle {
+                order.push(WITH_IDLE);
+            }
+            if sides.cpu_only {
+                order.push(WITH_CPU_ONLY);
+            }
             if sides.aa {
                 order.push(WITHOUT_AGAIN);
             }
@@ -260,14 +284,19 @@ impl Bench {
                     self.window(side, round, seconds);
                     continue;
                 }
-                let mounted = if side == WITH_TMPFS {
+                let mounted = if side == WITH_TMPFS || side == WITH_CPU_ONLY {
                     Some(LocalOnTmpfs::mount(&self.zone)?)
                 } else {
                     None
                 };
                 self.load.set(START, round);
+                let priority = match side {
+                    WITH_NICE => Priority::Niced,
+                    WITH_IDLE => Priority::Idle,
+                    _ => Priority::Normal,
+                };
                 let (runs, active) =
-                    self.start_term(&format!("r{round}s{side}"), false, side == WITH_NICE)?;
+                    self.start_term(&format!("r{round}s{side}"), false, priority)?;
                 let pids: Vec<u32> = runs
                     .iter()
                     .map(Process::pid)
@@ -329,12 +358,13 @@ impl Away {
             stopped: None,
             moved: None,
         };
-        if side == WITH_NO_S3 || side == WITH_NO_TARGETS {
+        let targets_away = side == WITH_NO_TARGETS || side == WITH_CPU_ONLY;
+        if side == WITH_NO_S3 || targets_away {
             kill(Pid::from_raw(weed_pid as i32), Signal::SIGSTOP)
                 .map_err(|e| format!("SIGSTOP SeaweedFS ({weed_pid}): {e}"))?;
             away.stopped = Some(weed_pid);
         }
-        if side == WITH_NO_TARGETS {
+        if targets_away {
             let aside = usb.with_extension("away");
             std::fs::rename(usb, &aside).map_err(|e| format!("{}: {e}", usb.display()))?;
             away.moved = Some((usb.to_path_buf(), aside));

@@ -33,12 +33,22 @@ pub(super) const WITH_NO_S3: u8 = 7;
 /// too): the cut's own work alone, its local files and its CPU.
 pub(super) const WITH_NO_TARGETS: u8 = 8;
 
+/// With `backup run` under the idle scheduling policy (`chrt --idle 0`, SCHED_IDLE): any
+/// other thread that wakes takes its core at once (diagnosis, issue 37: is the cost CPU
+/// the writer's etcd waits for?).
+pub(super) const WITH_IDLE: u8 = 9;
+/// As [`WITH_NO_TARGETS`], with the local chain on a tmpfs as well: no I/O at all, only
+/// the cut's CPU (diagnosis, issue 37).
+pub(super) const WITH_CPU_ONLY: u8 = 10;
+
 /// The diagnostic sides beside "with" and "without": (phase, short name, name in the
 /// results).
-pub(super) const DIAGNOSTIC: [(u8, &str, &str); 5] = [
+pub(super) const DIAGNOSTIC: [(u8, &str, &str); 7] = [
     (WITH_TMPFS, "tmpfs", "with_local_chain_on_tmpfs"),
     (WITH_NICE, "niced", "with_niced"),
     (WITH_NO_S3, "no_s3", "with_s3_stopped"),
     (WITH_NO_TARGETS, "no_targets", "with_targets_away"),
+    (WITH_IDLE, "idle", "with_sched_idle"),
+    (WITH_CPU_ONLY, "cpu_only", "with_cpu_only"),
     (WITHOUT_AGAIN, "aa", "without_again"),
 ];

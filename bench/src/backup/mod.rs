@@ -32,6 +32,7 @@ mod reader;
 mod report;
 mod rounds;
 mod shape;
+mod sides;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -48,8 +49,9 @@ use crate::support::*;
 use load::{key, Load};
 use reader::ChainReader;
 use report::{compare, timed};
-use rounds::{Bench, Priority, RemoveOnDrop, Sides};
+use rounds::{Bench, Priority, Sides};
 use shape::*;
+use sides::RemoveOnDrop;
 
 pub struct Settings {
     pub runs: usize,

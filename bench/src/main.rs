@@ -9,7 +9,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -39,7 +39,7 @@ const SECTIONS: [&str; 12] = [
     "pitr", "access", "takeover",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -54,6 +54,7 @@ struct Args {
     backup_away_sides: bool,
     backup_idle_side: bool,
     backup_cpu_only_side: bool,
+    backup_watch_side: bool,
     backup_weed_nice: bool,
     backup_aa_side: bool,
     backup_targets_off_disk: bool,
@@ -80,6 +81,7 @@ fn parse_args() -> Result<Args> {
         backup_away_sides: false,
         backup_idle_side: false,
         backup_cpu_only_side: false,
+        backup_watch_side: false,
         backup_weed_nice: false,
         backup_aa_side: false,
         backup_targets_off_disk: false,
@@ -147,6 +149,7 @@ fn parse_args() -> Result<Args> {
             "--backup-away-sides" => args.backup_away_sides = true,
             "--backup-idle-side" => args.backup_idle_side = true,
             "--backup-cpu-only-side" => args.backup_cpu_only_side = true,
+            "--backup-watch-side" => args.backup_watch_side = true,
             "--backup-weed-nice" => args.backup_weed_nice = true,
             "--backup-aa-side" => args.backup_aa_side = true,
             "--backup-targets-off-disk" => args.backup_targets_off_disk = true,
@@ -287,6 +290,7 @@ fn sections(args: &Args, work: &tempfile::TempDir) -> Result<()> {
                     away_sides: args.backup_away_sides,
                     idle_side: args.backup_idle_side,
                     cpu_only_side: args.backup_cpu_only_side,
+                    watch_side: args.backup_watch_side,
                     weed_nice: args.backup_weed_nice,
                     aa_side: args.backup_aa_side,
                     targets_off_disk: args.backup_targets_off_disk,

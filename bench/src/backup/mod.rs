@@ -75,6 +75,8 @@ pub struct Settings {
     /// Adds a side with both targets away and the local chain on a tmpfs (the cut's CPU
     /// alone; root).
     pub cpu_only_side: bool,
+    /// Adds a side with a bare watcher of every key instead of `backup run`.
+    pub watch_side: bool,
     /// Runs SeaweedFS at nice 19: its CPU off the zone's, as a store elsewhere.
     pub weed_nice: bool,
     /// Keeps the targets' storage (SeaweedFS's data, the directory target) on a tmpfs:
@@ -167,6 +169,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         away: opts.away_sides,
         idle: opts.idle_side,
         cpu_only: opts.cpu_only_side,
+        watch_only: opts.watch_side,
     };
     b.latency_rounds(quiet_rounds, seconds, 0, sides)?;
 

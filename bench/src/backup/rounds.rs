@@ -14,7 +14,7 @@ use super::load::Load;
 use super::reader::ChainReader;
 use super::shape::{
     IDLE, START, WITH, WITHOUT, WITHOUT_AGAIN, WITH_CPU_ONLY, WITH_IDLE, WITH_NICE, WITH_NO_S3,
-    WITH_NO_TARGETS, WITH_TMPFS,
+    WITH_NO_TARGETS, WITH_TMPFS, WITH_WATCH_ONLY,
 };
 use super::sides::{Away, LocalOnTmpfs};
 
@@ -33,6 +33,8 @@ pub(super) struct Sides {
     pub(super) idle: bool,
     /// Both targets away and the local chain on a tmpfs: the cut's CPU alone.
     pub(super) cpu_only: bool,
+    /// A bare watcher of every key instead of `backup run`.
+    pub(super) watch_only: bool,
 }
 
 /// How the bench starts the `backup run` processes.
@@ -85,6 +87,26 @@ pub(super) fn backup_runs(zone: &Zone, tag: &str, priority: Priority) -> Result<
             )
         })
         .collect()
+}
+
+/// `etcdctl watch --prefix ""` on member 0 with its client certificate, output discarded;
+/// started when it has run a second (its stream is open).
+fn bare_watch(zone: &Zone) -> Result<Process> {
+    let tls = zone.node_dir(0).join("state/tls/current");
+    let mut cmd = std::process::Command::new(repo().join("bin/etcdctl"));
+    cmd.arg(format!("--endpoints={}", zone.client_url(0)))
+        .arg(format!("--cacert={}", tls.join("ca.crt").display()))
+        .arg(format!("--cert={}", tls.join("client.crt").display()))
+        .arg(format!("--key={}", tls.join("client.key").display()))
+        .args(["watch", "--prefix", ""]);
+    let mut watcher = Process::spawn(cmd, Path::new("/dev/null"))?;
+    std::thread::sleep(Duration::from_secs(1));
+    if !watcher.is_running() {
+        return Err(
+            "the bare `etcdctl watch` exited at once (fix: ./scripts/fetch-etcd.sh)".into(),
+        );
+    }
+    Ok(watcher)
 }
 
 pub(super) struct Bench {
@@ -274,6 +296,9 @@ impl Bench {
             if sides.cpu_only {
                 order.push(WITH_CPU_ONLY);
             }
+            if sides.watch_only {
+                order.push(WITH_WATCH_ONLY);
+            }
             if sides.aa {
                 order.push(WITHOUT_AGAIN);
             }
@@ -283,6 +308,12 @@ impl Bench {
             for side in order {
                 if side == WITHOUT || side == WITHOUT_AGAIN {
                     self.window(side, round, seconds);
+                    continue;
+                }
+                if side == WITH_WATCH_ONLY {
+                    let watcher = bare_watch(&self.zone)?;
+                    self.window(side, round, seconds);
+                    drop(watcher); // SIGKILL by PID
                     continue;
                 }
                 let mounted = if side == WITH_TMPFS || side == WITH_CPU_ONLY {

@@ -41,14 +41,20 @@ pub(super) const WITH_IDLE: u8 = 9;
 /// the cut's CPU (diagnosis, issue 37).
 pub(super) const WITH_CPU_ONLY: u8 = 10;
 
+/// Without `backup run`, with a bare watcher of every key instead (`etcdctl watch
+/// --prefix ""`, its output discarded): what etcd's side of a watch costs the writer
+/// (diagnosis, issue 37).
+pub(super) const WITH_WATCH_ONLY: u8 = 11;
+
 /// The diagnostic sides beside "with" and "without": (phase, short name, name in the
 /// results).
-pub(super) const DIAGNOSTIC: [(u8, &str, &str); 7] = [
+pub(super) const DIAGNOSTIC: [(u8, &str, &str); 8] = [
     (WITH_TMPFS, "tmpfs", "with_local_chain_on_tmpfs"),
     (WITH_NICE, "niced", "with_niced"),
     (WITH_NO_S3, "no_s3", "with_s3_stopped"),
     (WITH_NO_TARGETS, "no_targets", "with_targets_away"),
     (WITH_IDLE, "idle", "with_sched_idle"),
     (WITH_CPU_ONLY, "cpu_only", "with_cpu_only"),
+    (WITH_WATCH_ONLY, "watch_only", "with_a_bare_watch"),
     (WITHOUT_AGAIN, "aa", "without_again"),
 ];

@@ -233,6 +233,17 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
             cuts.insert(name.into(), cuts::around_cuts(&cut_ms, &t, without_p99));
         }
     }
+    let mut seconds_in = serde_json::Map::new();
+    for (name, phase) in [
+        ("without", WITHOUT),
+        ("with_active", WITH),
+        ("without_again", WITHOUT_AGAIN),
+    ] {
+        seconds_in.insert(
+            name.into(),
+            report::by_second_of_window(&samples, phase, 0..quiet_rounds, without_p99),
+        );
+    }
     let mut extra = serde_json::Map::new();
     for (name, phase) in [("without", WITHOUT), ("with_active", WITH)]
         .into_iter()
@@ -284,6 +295,8 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         "busy_dd_rounds_of_4_gib": dd_rounds,
         "latency": quiet,
         "latency_around_cuts": cuts,
+        // Requests over the "without" p99 by the second of their window.
+        "latency_by_second_of_window": seconds_in,
         "etcd_commits_per_window": extra,
         "round_loads": b.round_loads,
         "latency_busy": busy,

@@ -148,3 +148,41 @@ pub(super) fn interval(
         round(percentile(&ratios, 97.5)),
     ]
 }
+
+/// The requests of `phase` in `rounds` by the second of their window they were sent in
+/// (a window starts at its round's first request of that phase), each second's count
+/// and how many took longer than `threshold_ms`: whether a "with" window's slow requests
+/// follow its term's start (the full snapshot, the prune after it) rather than the cuts.
+pub(super) fn by_second_of_window(
+    samples: &[Sample],
+    phase: u8,
+    rounds: std::ops::Range<usize>,
+    threshold_ms: f64,
+) -> Value {
+    let mut bins: Vec<(usize, usize)> = Vec::new();
+    for r in rounds {
+        let chosen: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.phase == phase && s.round as usize == r)
+            .collect();
+        let Some(start) = chosen.iter().map(|s| s.wall_ms).reduce(f64::min) else {
+            continue;
+        };
+        for s in chosen {
+            let Some(acked) = s.acked else { continue };
+            let second = ((s.wall_ms - start) / 1000.0).max(0.0) as usize;
+            if bins.len() <= second {
+                bins.resize(second + 1, (0, 0));
+            }
+            bins[second].0 += 1;
+            if ms(acked - s.started) > threshold_ms {
+                bins[second].1 += 1;
+            }
+        }
+    }
+    json!(bins
+        .iter()
+        .enumerate()
+        .map(|(second, (n, over))| json!({"second": second, "requests": n, "over": over}))
+        .collect::<Vec<_>>())
+}

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::cuts;
 use super::load::Sample;
-use super::shape::{DIAGNOSTIC, START, WITH, WITHOUT};
+use super::shape::{DIAGNOSTIC, START, WITH, WITHOUT, WITHOUT_AGAIN};
 use crate::support::*;
 
 /// p50/p99/max of the acknowledged requests of `phase` in `rounds`, and the failures.
@@ -63,6 +63,22 @@ pub(super) fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Val
             json!(interval(samples, (phase, WITHOUT), rounds.clone()));
         out[key] = side;
     }
+    // With a second "without" in each round: "with" against both "without" windows
+    // pooled (each round's baseline from two windows, either side of "with").
+    let both = [WITHOUT, WITHOUT_AGAIN];
+    let pooled: Vec<f64> = samples
+        .iter()
+        .filter(|s| both.contains(&s.phase) && rounds.contains(&(s.round as usize)))
+        .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
+        .collect();
+    if samples.iter().any(|s| s.phase == WITHOUT_AGAIN) {
+        let mut pooled = pooled;
+        pooled.sort_by(f64::total_cmp);
+        out["p99_ratio_to_both_without"] =
+            json!(round(f(&with, "p99_ms") / percentile(&pooled, 99.0)));
+        out["p99_ratio_to_both_without_interval_95"] =
+            json!(interval_of(samples, (&[WITH], &both), rounds.clone()));
+    }
     out["without"] = without;
     out["with_active"] = with;
     // Each round's own with/without ratio (its two sides minutes apart at most), median.
@@ -113,10 +129,19 @@ pub(super) fn interval(
     (a, b): (u8, u8),
     rounds: std::ops::Range<usize>,
 ) -> [f64; 2] {
-    let latencies = |phase: u8, round: usize| -> Vec<f64> {
+    interval_of(samples, (&[a], &[b]), rounds)
+}
+
+/// [`interval`] of the pooled p99 of the sides `a` against that of the sides `b`.
+pub(super) fn interval_of(
+    samples: &[Sample],
+    (a, b): (&[u8], &[u8]),
+    rounds: std::ops::Range<usize>,
+) -> [f64; 2] {
+    let latencies = |phases: &[u8], round: usize| -> Vec<f64> {
         samples
             .iter()
-            .filter(|s| s.phase == phase && s.round as usize == round)
+            .filter(|s| phases.contains(&s.phase) && s.round as usize == round)
             .filter_map(|s| s.acked.map(|t| ms(t - s.started)))
             .collect()
     };

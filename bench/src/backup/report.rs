@@ -65,14 +65,13 @@ pub(super) fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Val
     }
     // With a second "without" in each round: "with" against both "without" windows
     // pooled (each round's baseline from two windows, either side of "with").
-    let both = [WITHOUT, WITHOUT_AGAIN];
-    let pooled: Vec<f64> = samples
-        .iter()
-        .filter(|s| both.contains(&s.phase) && rounds.contains(&(s.round as usize)))
-        .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
-        .collect();
     if samples.iter().any(|s| s.phase == WITHOUT_AGAIN) {
-        let mut pooled = pooled;
+        let both = [WITHOUT, WITHOUT_AGAIN];
+        let mut pooled: Vec<f64> = samples
+            .iter()
+            .filter(|s| both.contains(&s.phase) && rounds.contains(&(s.round as usize)))
+            .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
+            .collect();
         pooled.sort_by(f64::total_cmp);
         out["p99_ratio_to_both_without"] =
             json!(round(f(&with, "p99_ms") / percentile(&pooled, 99.0)));

@@ -27,10 +27,7 @@ const POLICY: &str = "full_every = \"20s\"\ndelta_every = \"1s\"";
 #[test]
 fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     let z = BackupZone::start("takeover.zone", 100, "127.0.97.10", POLICY);
-    let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || {
-        z.active().is_some()
-    });
+    let mut runs = z.backup_runs_with_a_writer();
     let first = z.revision();
     z.wait_shipped(first, Duration::from_secs(60));
     let load = z
@@ -190,10 +187,7 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
 #[test]
 fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
     let mut z = BackupZone::start("outage.zone", 103, "127.0.97.13", POLICY);
-    let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || {
-        z.active().is_some()
-    });
+    let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
         .zone
@@ -284,10 +278,7 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
 #[test]
 fn every_write_older_than_delta_every_plus_2s_survives_killing_every_member() {
     let mut z = BackupZone::start("killall.zone", 102, "127.0.97.12", POLICY);
-    let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || {
-        z.active().is_some()
-    });
+    let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
         .zone
@@ -354,10 +345,7 @@ fn every_write_older_than_delta_every_plus_2s_survives_killing_every_member() {
 #[test]
 fn encrypted_restorable_by_hand_and_tampering_refused() {
     let z = BackupZone::start("tamper.zone", 101, "127.0.97.11", POLICY);
-    let _runs: Vec<_> = (0..3).map(|i| z.backup_run(i)).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || {
-        z.active().is_some()
-    });
+    let _runs = z.backup_runs_with_a_writer();
     let canary_key = "canary-key-6b1f0e";
     let canary_value = "canary-value-93c2ad";
     let (ok, _, err) = z
@@ -643,10 +631,7 @@ fn tree_digest(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 fn pruning_keeps_the_window_and_drops_the_rest() {
     let policy = "full_every = \"4s\"\ndelta_every = \"1s\"\nwindow = \"12s\"\nkeep_hourly = \"1s\"\nkeep_daily = \"1s\"\nkeep_weekly = \"1s\"";
     let z = BackupZone::start("prune.zone", 105, "127.0.97.15", policy);
-    let _runs: Vec<_> = (0..3).map(|i| z.backup_run(i)).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || {
-        z.active().is_some()
-    });
+    let _runs = z.backup_runs_with_a_writer();
     let load = z
         .zone
         .failover_load(&[], "prune", Duration::from_millis(50));

@@ -10,14 +10,18 @@
 //! after that lease ended), followed back by each link's `prev` hash ([`split_late`]).
 //! A link off that path is late when it descends from it: its `prev` names a link of the
 //! path, or another late link, one number below it, and no link of its session is on the
-//! path at its number. Its revisions are etcd's history, which the chain covers from the
-//! other writer's full snapshot at the fork, so leaving it out loses nothing.
+//! path at its number. Retention can keep the fork's full snapshot and drop the link
+//! before it (`backup::retention`): a link at the path's oldest number whose `prev` names
+//! a link no longer held is late as well. Its revisions are etcd's history, which the
+//! chain covers from the other writer's full snapshot at the fork, so leaving it out loses
+//! nothing.
 //!
 //! Invariants:
 //! - a chain with one link per number is returned as it is (every chain without a fork);
 //! - anything else stays in the chain, for [`check_links`](super::chain::check_links) to
 //!   call broken: two links of one session under one number, a link whose `prev` names no
-//!   link one number below it, a fork below a retention break;
+//!   link one number below it (above the path's oldest number), a fork below the path's
+//!   oldest number;
 //! - the late links are named to the caller, never dropped silently.
 
 use std::collections::{BTreeMap, HashMap};
@@ -68,6 +72,17 @@ pub fn split_late(links: Vec<Verified>) -> Split {
         path_session.insert(links[i].link.seq, &links[i].link.session);
         at = parent(i);
     }
+    // Where the path starts: retention keeps a chain from a full snapshot on, so a late
+    // link at that number lost its parent with everything before it.
+    let oldest = path_session.keys().min().copied();
+    let pruned = |i: usize| {
+        links[i]
+            .link
+            .prev
+            .as_deref()
+            .is_some_and(|prev| !by_hash.contains_key(prev))
+            && Some(links[i].link.seq) == oldest
+    };
     let mut late = vec![false; links.len()];
     // By number, so a late link's parent is judged before it.
     let mut order: Vec<usize> = (0..links.len()).collect();
@@ -78,7 +93,7 @@ pub fn split_late(links: Vec<Verified>) -> Split {
             continue;
         }
         let same_session = path_session.get(&l.seq) == Some(&l.session.as_str());
-        late[i] = !same_session && parent(i).is_some_and(|p| on_path[p] || late[p]);
+        late[i] = !same_session && (parent(i).is_some_and(|p| on_path[p] || late[p]) || pruned(i));
     }
     let mut split = Split::default();
     for (i, v) in links.into_iter().enumerate() {

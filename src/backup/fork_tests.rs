@@ -133,14 +133,25 @@ fn assert_left_for_the_check(links: Vec<Verified>) {
 }
 
 #[test]
-fn a_fork_below_a_retention_break_is_not_resolved() {
-    // Links 1 and 2 pruned; the chain's path from its newest link stops at 3, so a
-    // second link 3 is not judged late (its prev names a pruned link).
+fn a_fork_at_a_retention_break_is_resolved_and_one_below_it_is_not() {
+    // Links 1 and 2 pruned (retention kept the chain from 3 on): the path from the newest
+    // link stops at 3, and a second link 3, whose prev names the pruned link 2, is the
+    // late one (retention drops it with the next break, not before).
     let all = old_chain(6);
     let mut other3 = link(NEW, Some(&all[1]), 2_500, None);
     other3.sha256 = "other3".into();
     let mut links: Vec<Verified> = all[2..].to_vec();
-    links.push(other3);
-    let split = split_late(sorted(links));
-    assert!(split.late.is_empty(), "{:?}", names(&split.late));
+    links.push(other3.clone());
+    let split = split_late(sorted(links.clone()));
+    assert_eq!(names(&split.late), [other3.name]);
+    assert_eq!(names(&split.chain), names(&all[2..]));
+    check_links("example.zone", &split.chain).unwrap();
+
+    // A second link 2 below the break (its prev, link 1, pruned too) is no late link of
+    // this chain: left for the check to refuse.
+    let mut other2 = link(NEW, Some(&all[0]), 1_500, None);
+    other2.sha256 = "other2".into();
+    let mut links: Vec<Verified> = all[2..].to_vec();
+    links.push(other2);
+    assert_left_for_the_check(links);
 }

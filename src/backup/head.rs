@@ -140,6 +140,21 @@ pub struct Listed {
     pub newest: Option<String>,
 }
 
+impl Listed {
+    /// Every manifest name at the newest sequence number: one, unless a late link (see
+    /// [`super::fork`]) shares its number with the next writer's link.
+    pub fn newest_names(&self) -> Vec<&str> {
+        let Some(seq) = self.newest.as_deref().and_then(super::chain::manifest_seq) else {
+            return Vec::new();
+        };
+        self.names
+            .iter()
+            .map(|o| o.name.as_str())
+            .filter(|name| super::chain::manifest_seq(name) == Some(seq))
+            .collect()
+    }
+}
+
 /// Every name the link after `seq` can have: by `session` or by `announced`, of any kind.
 fn successors(seq: u64, session: &str, announced: &str) -> Vec<String> {
     let mut sessions = vec![session];

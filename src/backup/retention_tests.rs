@@ -449,3 +449,80 @@ fn iso_weeks() {
     // 2021-01-03 (a Sunday) is in 2020-W53.
     assert_eq!(iso_week(1_609_632_000_000), 2020 * 100 + 53);
 }
+
+/// A late link (`backup::fork`) beside a takeover's full snapshot, its session's name
+/// sorting before the full's and after it: while the window holds the fork the late link
+/// is kept or dropped as its place says, and what is kept checks once late links are set
+/// apart (as the drills do); once the window has passed the fork, it is gone and what is
+/// kept checks as it is. Retention never stalls on it and never keeps it for ever.
+#[test]
+fn a_late_link_ages_out_with_its_window() {
+    for session in ["0ld0ld00", "zzzz0ld0"] {
+        let mut c = Chain::new();
+        c.full(10, T0);
+        for m in 1..=60 {
+            c.delta(10, T0 + m * MIN, MIN);
+        }
+        let before = c.links.last().unwrap().clone();
+        c.full(c.last_revision(), T0 + 61 * MIN); // the next writer's takeover
+        for m in 62..=180 {
+            c.delta(10, T0 + m * MIN, MIN);
+        }
+        // The old writer's next delta, signed before the takeover, landed after it.
+        let first = before.link.next_delta;
+        let t = T0 + 60 * MIN + 30_000;
+        let mut late = testing::verified(testing::Spec {
+            seq: before.link.seq + 1,
+            kind: Kind::Delta,
+            revisions: (first, first + 4),
+            times: (t, t),
+            next_delta: first + 5,
+            cluster: "c1",
+            prev: Some(&before),
+        });
+        late.link.session = session.into();
+        late.link.object = Some(crate::backup::chain::delta_name(
+            late.link.seq,
+            session,
+            first,
+            first + 4,
+        ));
+        late.name = late.link.manifest_name();
+        late.sha256 = format!("late-{session}");
+        let mut links = c.links.clone();
+        links.push(late.clone());
+        links.sort_by(|a, b| (a.link.seq, &a.name).cmp(&(b.link.seq, &b.name)));
+        assert!(
+            check_links(ZONE, &links).is_err(),
+            "{session}: no fork made"
+        );
+        let hour = policy(HOUR, 0, 0, 0);
+
+        // The window starts before the takeover: everything is kept, the late link too.
+        let (plan, kept) = run(&links, &hour, T0 + 100 * MIN);
+        assert!(plan.drop.is_empty(), "{session}: {:?}", plan.drop);
+        let split = crate::backup::fork::split_late(kept);
+        assert_eq!(split.late, [late.clone()], "{session}");
+        check_links(ZONE, &split.chain).unwrap_or_else(|b| panic!("{session}: {b}"));
+
+        // The takeover's full is the anchor: the late link stays only where it sorts after
+        // it, and is set apart.
+        let (plan, kept) = run(&links, &hour, T0 + 130 * MIN);
+        let kept_late = plan.keep.contains(&late.name);
+        assert_eq!(kept_late, late.name > c.links[61].name, "{session}");
+        let split = crate::backup::fork::split_late(kept);
+        assert_eq!(split.late.len(), usize::from(kept_late), "{session}");
+        check_links(ZONE, &split.chain).unwrap_or_else(|b| panic!("{session}: {b}"));
+
+        // A later full is the anchor: the late link is gone, with everything before it.
+        c.full(c.last_revision(), T0 + 181 * MIN);
+        c.delta(10, T0 + 182 * MIN, MIN);
+        let mut later = c.links.clone();
+        later.push(late.clone());
+        later.sort_by(|a, b| (a.link.seq, &a.name).cmp(&(b.link.seq, &b.name)));
+        let (plan, kept) = run(&later, &hour, T0 + 250 * MIN);
+        assert!(!plan.keep.contains(&late.name), "{session}: kept for ever");
+        assert!(plan.drop.iter().any(|d| d.manifest == late.name));
+        check_links(ZONE, &kept).unwrap_or_else(|b| panic!("{session}: {b}"));
+    }
+}

@@ -70,37 +70,58 @@ impl Fixture {
         n: u64,
         session: impl Fn(u64) -> &'static str,
     ) -> Vec<crate::backup::local::Stored> {
-        use crate::backup::chain::{delta_name, Kind, Link, FORMAT};
         let signer = crate::backup::signing::Signer::for_node(&self.node).unwrap();
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
         let mut out: Vec<crate::backup::local::Stored> = Vec::new();
         for seq in 1..=n {
-            let revision = seq as i64 + 1;
-            let link = Link {
-                format: FORMAT.into(),
-                zone: ZONE.into(),
-                cluster_id: "c0ffee".into(),
-                seq,
-                session: session(seq).into(),
-                writer: NODE.into(),
-                kind: Kind::Delta,
-                first_revision: revision,
-                last_revision: revision,
-                first_time_ms: 1_700_000_000_000 + revision,
-                last_time_ms: 1_700_000_000_000 + revision,
-                object: Some(delta_name(seq, session(seq), revision, revision)),
-                object_size: 1,
-                object_sha256: "00".into(),
-                next_delta: revision + 1,
-                prev: out.last().map(|p| p.sha256.clone()),
-                signed_ms: time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
-            };
-            let body = serde_json::to_vec(&link).unwrap();
-            let bytes = signer.sign(&body).unwrap();
-            out.push(crate::backup::manifest::stored(
-                &link.manifest_name(),
-                bytes,
-            ));
+            let link = sign_link(&signer, seq, session(seq), out.last(), now_ms);
+            out.push(link);
         }
         out
     }
+
+    /// Delta link `seq` of `session` after `prev`, signed at `signed_ms`, as stored.
+    pub fn signed_link(
+        &self,
+        seq: u64,
+        session: &str,
+        prev: Option<&crate::backup::local::Stored>,
+        signed_ms: i64,
+    ) -> crate::backup::local::Stored {
+        let signer = crate::backup::signing::Signer::for_node(&self.node).unwrap();
+        sign_link(&signer, seq, session, prev, signed_ms)
+    }
+}
+
+fn sign_link(
+    signer: &crate::backup::signing::Signer,
+    seq: u64,
+    session: &str,
+    prev: Option<&crate::backup::local::Stored>,
+    signed_ms: i64,
+) -> crate::backup::local::Stored {
+    use crate::backup::chain::{delta_name, Kind, Link, FORMAT};
+    let revision = seq as i64 + 1;
+    let link = Link {
+        format: FORMAT.into(),
+        zone: ZONE.into(),
+        cluster_id: "c0ffee".into(),
+        seq,
+        session: session.into(),
+        writer: NODE.into(),
+        kind: Kind::Delta,
+        first_revision: revision,
+        last_revision: revision,
+        first_time_ms: 1_700_000_000_000 + revision,
+        last_time_ms: 1_700_000_000_000 + revision,
+        object: Some(delta_name(seq, session, revision, revision)),
+        object_size: 1,
+        object_sha256: "00".into(),
+        next_delta: revision + 1,
+        prev: prev.map(|p| p.sha256.clone()),
+        signed_ms,
+    };
+    let body = serde_json::to_vec(&link).unwrap();
+    let bytes = signer.sign(&body).unwrap();
+    crate::backup::manifest::stored(&link.manifest_name(), bytes)
 }

@@ -22,10 +22,7 @@ const POLICY: &str = "full_every = \"1h\"\ndelta_every = \"1s\"";
 #[test]
 fn a_late_link_of_a_writer_that_is_out_is_left_out_of_the_chain() {
     let z = BackupZone::start("late.zone", 112, "127.0.97.22", POLICY);
-    let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || {
-        z.active().is_some()
-    });
+    let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z.zone.failover_load(&[], "late", Duration::from_millis(20));
     wait_for(Duration::from_secs(60), "50 acknowledged writes", || {

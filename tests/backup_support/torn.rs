@@ -22,10 +22,7 @@ const POLICY: &str = "full_every = \"1h\"\ndelta_every = \"1s\"";
 #[test]
 fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
     let z = BackupZone::start("torn.zone", 106, "127.0.97.16", POLICY);
-    let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
-    wait_for(Duration::from_secs(60), "an active writer", || {
-        z.active().is_some()
-    });
+    let mut runs = z.backup_runs_with_a_writer();
     // The first full snapshot on the targets before the writes: a write it holds is in no
     // delta, and this test reads the deltas.
     z.wait_shipped(z.revision(), Duration::from_secs(60));

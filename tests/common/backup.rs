@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::seaweed::{Seaweed, BUCKET};
-use super::{loopback_members, zone_etcd, zone_toml, Running, TestZone};
+use super::{loopback_members, wait_for, zone_etcd, zone_toml, Running, TestZone};
 
 pub struct BackupZone {
     pub zone: TestZone,
@@ -114,6 +114,18 @@ impl BackupZone {
             now_ms()
         ));
         Running::spawn(cmd, &log)
+    }
+
+    /// `backup run` on every member, once one of them is the active writer (each in a
+    /// slot, to be killed by taking it out).
+    pub fn backup_runs_with_a_writer(&self) -> Vec<Option<Running>> {
+        let runs = (0..self.zone.members.len())
+            .map(|i| Some(self.backup_run(i)))
+            .collect();
+        wait_for(Duration::from_secs(60), "an active writer", || {
+            self.active().is_some()
+        });
+        runs
     }
 
     /// `backup status --json` on member `index`: (exit success, JSON, stderr).

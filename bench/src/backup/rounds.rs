@@ -270,7 +270,9 @@ impl Bench {
     }
 
     /// `rounds` ABBA rounds: `seconds` of the writer without `backup run`, and `seconds`
-    /// with it active (after its term's start); each side of `sides` adds one, and odd
+    /// with it active (after its term's start: its full snapshot and its first delta on
+    /// every target, so the watch's catch-up from the snapshot's revision is part of the
+    /// start, not of the window); each side of `sides` adds one, and odd
     /// rounds run them in reverse (ABCCBA); `offset` numbers the rounds.
     pub(super) fn latency_rounds(
         &mut self,
@@ -328,7 +330,7 @@ impl Bench {
                     _ => Priority::Normal,
                 };
                 let (runs, active) =
-                    self.start_term(&format!("r{round}s{side}"), false, priority)?;
+                    self.start_term(&format!("r{round}s{side}"), true, priority)?;
                 let pids: Vec<u32> = runs
                     .iter()
                     .map(Process::pid)

@@ -11,6 +11,9 @@
 //! - the newest verified link wins; the local chain is kept when it holds that link and
 //!   goes beyond it (links this node wrote but did not ship yet), otherwise moved aside;
 //! - a link that does not verify is never continued: the writer stops with the reason.
+//! - of two links under the newest number (a late link beside the next writer's first,
+//!   see [`crate::backup::fork`]), the one signed last is continued: the branch the
+//!   drills follow.
 
 use std::sync::Arc;
 
@@ -103,7 +106,8 @@ enum Found {
 
 /// The last link of one target: its head record when that is fresh (five to eight
 /// requests), else the newest manifest a listing of `chain/` finds (and the log says
-/// why). `Err` when that manifest cannot be read or does not verify: never continued.
+/// why; of two under one number, the one signed last). `Err` when such a manifest
+/// cannot be read or does not verify: never continued.
 fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Found, Error> {
     let url = target.url();
     match head::read(target, zone, roots) {
@@ -118,24 +122,32 @@ fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Foun
         }
         Ok(Head::Listed(why)) => tracing::warn!("backup: {why}; listing chain/ instead"),
     }
-    let newest = match head::listed(target) {
-        Ok(listed) => listed.newest,
+    let listed = match head::listed(target) {
+        Ok(listed) => listed,
         Err(e) => return Ok(Found::Unanswered(e.to_string())),
     };
-    let Some(name) = newest else {
-        return Ok(Found::Link(None));
-    };
-    let bytes = target
-        .get(&name, MAX_MANIFEST_BYTES)
-        .map_err(|e| Error::new(e.to_string()))?
-        .ok_or_else(|| Error::new(format!("{url}: {name} vanished while read")))?;
-    let stored = manifest::stored(&name, bytes);
-    let link = manifest::verify(&stored, zone, roots).map_err(|p| {
-        Error::new(format!("{url} {name}: {p}")).fix(
-            "the chain on that target cannot be continued: check it with `zone-etcd backup drill`, move its objects aside, and start again",
-        )
-    })?;
-    Ok(Found::Link(Some(Box::new(Resume { stored, link }))))
+    // Two links under the newest number: one is late (`backup::fork`), signed before the
+    // next writer's; the chain the drills follow is the newest signed one's, so is this.
+    let mut newest: Option<Box<Resume>> = None;
+    for name in listed.newest_names() {
+        let bytes = target
+            .get(name, MAX_MANIFEST_BYTES)
+            .map_err(|e| Error::new(e.to_string()))?
+            .ok_or_else(|| Error::new(format!("{url}: {name} vanished while read")))?;
+        let stored = manifest::stored(name, bytes);
+        let link = manifest::verify(&stored, zone, roots).map_err(|p| {
+            Error::new(format!("{url} {name}: {p}")).fix(
+                "the chain on that target cannot be continued: check it with `zone-etcd backup drill`, move its objects aside, and start again",
+            )
+        })?;
+        if newest
+            .as_ref()
+            .is_none_or(|n| link.link.signed_ms > n.link.link.signed_ms)
+        {
+            newest = Some(Box::new(Resume { stored, link }));
+        }
+    }
+    Ok(Found::Link(newest))
 }
 
 #[cfg(test)]

@@ -96,3 +96,59 @@ fn a_last_link_that_does_not_verify_stops_the_takeover() {
     };
     assert!(e.to_string().contains(&chain[19].name), "{e}");
 }
+
+/// A late link beside the next writer's last one, under the same number, with no head
+/// to say which is the chain's (a missing one, then a stale one): the listing's tie goes
+/// to the link signed last, whatever the names sort as, and never to the late one.
+#[test]
+fn a_late_link_under_the_newest_number_is_not_continued() {
+    let zone = fixture();
+    // Links 1-9, then link 10 twice: the killed writer's (session zzzz9999, signed
+    // first, landing late) and the next writer's (aaaa1111, signed a second later).
+    let chain = zone.signed_chain_with(9, |_| "zzzz9999");
+    let late = zone.signed_link(10, "zzzz9999", Some(&chain[8]), 1_800_000_000_000);
+    let next = zone.signed_link(10, "aaaa1111", Some(&chain[8]), 1_800_000_001_000);
+    assert!(
+        late.name > next.name,
+        "the late link must sort last by name"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = DirTarget::new("file:///target", dir.path());
+    for stored in chain.iter().chain([&late, &next]) {
+        target.put(&stored.name, &stored.bytes).unwrap();
+    }
+    let targets: Vec<Arc<dyn Target>> = vec![Arc::new(target)];
+    let state = tempfile::tempdir().unwrap();
+    let local = LocalChain::open(state.path()).unwrap();
+    let roots = zone.roots();
+
+    let resumed = resume(&targets, &local, ZONE, &roots).unwrap().unwrap();
+    assert_eq!(
+        resumed.stored.name, next.name,
+        "no head: continued the late link"
+    );
+    assert_eq!(resumed.stored.sha256, next.sha256);
+
+    // A stale head (naming link 5) changes nothing: listed, the same link.
+    targets[0]
+        .put(NAME, &record(Some(&chain[4].bytes), "zzzz9999"))
+        .unwrap();
+    let resumed = resume(&targets, &local, ZONE, &roots).unwrap().unwrap();
+    assert_eq!(
+        resumed.stored.name, next.name,
+        "stale head: continued the late link"
+    );
+
+    // Signed the other way round, the other link is the chain's: the time decides, not
+    // the session's name.
+    let dir = tempfile::tempdir().unwrap();
+    let target = DirTarget::new("file:///target2", dir.path());
+    let late = zone.signed_link(10, "aaaa1111", Some(&chain[8]), 1_800_000_000_000);
+    let next = zone.signed_link(10, "zzzz9999", Some(&chain[8]), 1_800_000_001_000);
+    for stored in chain.iter().chain([&late, &next]) {
+        target.put(&stored.name, &stored.bytes).unwrap();
+    }
+    let targets: Vec<Arc<dyn Target>> = vec![Arc::new(target)];
+    let resumed = resume(&targets, &local, ZONE, &roots).unwrap().unwrap();
+    assert_eq!(resumed.stored.name, next.name);
+}

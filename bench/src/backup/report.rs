@@ -7,26 +7,28 @@ use super::load::Sample;
 use super::shape::{DIAGNOSTIC, START, WITH, WITHOUT, WITHOUT_AGAIN};
 use crate::support::*;
 
+/// The latencies (ms) of the acknowledged requests of `phases` in `rounds`, sorted.
+fn latencies(samples: &[Sample], phases: &[u8], rounds: std::ops::Range<usize>) -> Vec<f64> {
+    let mut l: Vec<f64> = samples
+        .iter()
+        .filter(|s| phases.contains(&s.phase) && rounds.contains(&(s.round as usize)))
+        .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
+        .collect();
+    l.sort_by(f64::total_cmp);
+    l
+}
+
 /// p50/p99/max of the acknowledged requests of `phase` in `rounds`, and the failures.
 pub(super) fn describe(samples: &[Sample], phase: u8, rounds: std::ops::Range<usize>) -> Value {
     let chosen: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.phase == phase && rounds.contains(&(s.round as usize)))
         .collect();
-    let mut l: Vec<f64> = chosen
-        .iter()
-        .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
-        .collect();
-    l.sort_by(f64::total_cmp);
+    let l = latencies(samples, &[phase], rounds.clone());
     let per_round: Vec<Value> = rounds
         .clone()
         .map(|r| {
-            let mut v: Vec<f64> = chosen
-                .iter()
-                .filter(|s| s.round as usize == r)
-                .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
-                .collect();
-            v.sort_by(f64::total_cmp);
+            let v = latencies(samples, &[phase], r..r + 1);
             json!({"round": r, "requests": v.len(), "p50_ms": round(percentile(&v, 50.0)), "p99_ms": round(percentile(&v, 99.0))})
         })
         .collect();
@@ -67,12 +69,7 @@ pub(super) fn compare(samples: &[Sample], rounds: std::ops::Range<usize>) -> Val
     // pooled (each round's baseline from two windows, either side of "with").
     if samples.iter().any(|s| s.phase == WITHOUT_AGAIN) {
         let both = [WITHOUT, WITHOUT_AGAIN];
-        let mut pooled: Vec<f64> = samples
-            .iter()
-            .filter(|s| both.contains(&s.phase) && rounds.contains(&(s.round as usize)))
-            .filter_map(|s| s.acked.map(|a| ms(a - s.started)))
-            .collect();
-        pooled.sort_by(f64::total_cmp);
+        let pooled = latencies(samples, &both, rounds.clone());
         out["p99_ratio_to_both_without"] =
             json!(round(f(&with, "p99_ms") / percentile(&pooled, 99.0)));
         out["p99_ratio_to_both_without_interval_95"] =
@@ -137,15 +134,14 @@ pub(super) fn interval_of(
     (a, b): (&[u8], &[u8]),
     rounds: std::ops::Range<usize>,
 ) -> [f64; 2] {
-    let latencies = |phases: &[u8], round: usize| -> Vec<f64> {
-        samples
-            .iter()
-            .filter(|s| phases.contains(&s.phase) && s.round as usize == round)
-            .filter_map(|s| s.acked.map(|t| ms(t - s.started)))
-            .collect()
-    };
-    let per: Vec<(Vec<f64>, Vec<f64>)> =
-        rounds.map(|r| (latencies(a, r), latencies(b, r))).collect();
+    let per: Vec<(Vec<f64>, Vec<f64>)> = rounds
+        .map(|r| {
+            (
+                latencies(samples, a, r..r + 1),
+                latencies(samples, b, r..r + 1),
+            )
+        })
+        .collect();
     if per.is_empty() {
         return [f64::NAN, f64::NAN];
     }

@@ -37,6 +37,13 @@ pub struct Split {
     pub late: Vec<Verified>,
 }
 
+/// The order in which links are newer: the chain is the branch of the greatest (signed
+/// last, then the higher number); a takeover that lists two links under one number
+/// continues that branch too.
+pub fn newest_key(link: &super::chain::Link) -> (i64, u64) {
+    (link.signed_ms, link.seq)
+}
+
 /// Splits `links` (in chain order: by sequence number) into the chain and its late links.
 pub fn split_late(links: Vec<Verified>) -> Split {
     let mut per_seq: BTreeMap<u64, usize> = BTreeMap::new();
@@ -49,8 +56,7 @@ pub fn split_late(links: Vec<Verified>) -> Split {
             late: Vec::new(),
         };
     }
-    let Some(tip) = (0..links.len()).max_by_key(|&i| (links[i].link.signed_ms, links[i].link.seq))
-    else {
+    let Some(tip) = (0..links.len()).max_by_key(|&i| newest_key(&links[i].link)) else {
         return Split::default();
     };
     let by_hash: HashMap<&str, usize> = links

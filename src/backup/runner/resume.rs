@@ -20,6 +20,7 @@ use std::sync::Arc;
 use zone_pki::{CertInfo, Error};
 
 use crate::backup::chain::{manifest_seq, Verified};
+use crate::backup::fork;
 use crate::backup::head::{self, Head};
 use crate::backup::local::{LocalChain, Stored, MAX_MANIFEST_BYTES};
 use crate::backup::manifest;
@@ -142,7 +143,7 @@ fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Foun
         })?;
         if newest
             .as_ref()
-            .is_none_or(|n| link.link.signed_ms > n.link.link.signed_ms)
+            .is_none_or(|n| fork::newest_key(&link.link) > fork::newest_key(&n.link.link))
         {
             newest = Some(Box::new(Resume { stored, link }));
         }

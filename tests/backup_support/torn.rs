@@ -52,12 +52,25 @@ fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
 
     // A reader of the local chain: one line, this node's copy, not the targets' backup.
     let out_file = z.zone.path("export-torn.db");
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    // The newest point of the local chain, which only the torn delta holds: a later
+    // time is refused as after the chain's end, before the torn file is read.
+    let mut manifests: Vec<_> = fs::read_dir(local.join("chain/chain"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with("-delta.json"))
+        .collect();
+    manifests.sort();
+    let newest = manifests.last().expect("no delta manifest on the writer");
+    let link = zone_etcd::backup::manifest::body_unverified(&fs::read(newest).unwrap()).unwrap();
+    let now =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(link.last_time_ms) * 1_000_000)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
     let out = z
         .command()
-        .args(["backup", "export", "--from", "local", "--at", &now, "--out"])
+        .args(["backup", "export", "--from", "local", "--at", &at, "--out"])
         .arg(&out_file)
         .arg("--config")
         .arg(z.zone.config(active))

@@ -63,7 +63,7 @@ fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
     manifests.sort();
     let newest = manifests.last().expect("no delta manifest on the writer");
     let link = zone_etcd::backup::manifest::body_unverified(&fs::read(newest).unwrap()).unwrap();
-    let now =
+    let at =
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(link.last_time_ms) * 1_000_000)
             .unwrap()
             .format(&time::format_description::well_known::Rfc3339)

@@ -229,3 +229,65 @@ fn txn(zone: &TestZone, who: &(PathBuf, PathBuf), op: &str) -> (bool, String) {
     );
     (out.status.success() && !text.contains("Error"), text)
 }
+
+/// Every member's keeper applies the same plan at once (src/policy/keeper.rs): a role or
+/// user another keeper deletes between this one's list and its read of it is gone, not a
+/// failed round (a failed round costs a second, and a revocation's cut waits for it). Six
+/// applies 40 ms apart take 40 services' roles and users away, three times over; each
+/// finishes.
+#[test]
+fn keepers_applying_one_plan_at_once_each_finish() {
+    let zone = TestZone::bootstrap(ZONE, 206, 1);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let read = |f: &str| std::fs::read_to_string(zone.tls(0, f)).unwrap();
+    let creds = Credentials::from_pem(&read("ca.crt"), &read("client.crt"), &read("client.key"));
+    let many = || {
+        let mut state = rbac::AuthState::default();
+        for i in 0..40 {
+            let role = format!("svc:s{i}");
+            let perm = rbac::Perm {
+                access: rbac::Access::ReadWrite,
+                key: format!("apps/s{i}/").into_bytes(),
+                range_end: format!("apps/s{i}0").into_bytes(),
+            };
+            state.roles.insert(role.clone(), [perm].into());
+            state.users.insert(format!("s{i}@{NODE}"), [role].into());
+        }
+        state
+    };
+    let runtime = cluster_api::runtime().unwrap();
+    runtime.block_on(async {
+        for round in 0..3 {
+            let mut client = cluster_api::connect(&zone.client_url(0), &creds)
+                .await
+                .expect("connect as the member");
+            let ops = apply::apply(&mut client, &many(), ZONE)
+                .await
+                .expect("the services' roles and users are made");
+            assert_eq!(ops.len(), 160, "round {round}");
+            let mut keepers = Vec::new();
+            for k in 0..6u64 {
+                let mut client = cluster_api::connect(&zone.client_url(0), &creds)
+                    .await
+                    .expect("connect as the member");
+                // One after another, so that some read while others delete.
+                keepers.push(tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(k * 40)).await;
+                    apply::apply(&mut client, &rbac::AuthState::default(), ZONE).await
+                }));
+            }
+            for keeper in keepers {
+                let done = keeper.await.expect("the keeper's task ends");
+                assert!(done.is_ok(), "round {round}: {done:?}");
+            }
+            let left = apply::read(&mut client)
+                .await
+                .expect("the auth store reads");
+            assert!(
+                left.roles.keys().all(|r| !r.starts_with("svc:")) && left.users.is_empty(),
+                "round {round}: {left:?}"
+            );
+        }
+    });
+}

@@ -72,6 +72,24 @@ impl Zone {
         self.zone.path(rel)
     }
 
+    /// The members' log lines about revocations, access and cuts, for a failure's message.
+    fn revocation_lines(&self) -> String {
+        let words = ["CRL", "cut", "access policy", "revok"];
+        self.running
+            .iter()
+            .enumerate()
+            .flat_map(|(i, member)| {
+                member
+                    .log()
+                    .lines()
+                    .filter(|l| words.iter().any(|w| l.contains(w)))
+                    .map(|l| format!("member {i}: {l}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The zone roots: what verifies every member's server certificate.
     fn ca(&self) -> PathBuf {
         self.zone.tls(0, "ca.crt")
@@ -624,10 +642,27 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
         "--config",
         node1.to_str().unwrap(),
     ]);
-    wait_for(Duration::from_secs(10), "nas's watch cut", || {
+    let revoked_at = std::time::Instant::now();
+    let cut = loop {
         let now = addresses();
-        !held.iter().any(|c| now.contains(c))
-    });
+        if !held.iter().any(|c| now.contains(c)) {
+            break true;
+        }
+        if revoked_at.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        cut,
+        "nas's watch not cut {:?} after revoke returned; what the members said:\n{}",
+        revoked_at.elapsed(),
+        zone.revocation_lines()
+    );
+    eprintln!(
+        "nas's watch cut {:?} after revoke returned",
+        revoked_at.elapsed()
+    );
     for addr in zone.addrs() {
         wait_for(Duration::from_secs(10), "photos on nas refused", || {
             !etcdctl_at(

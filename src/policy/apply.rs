@@ -14,7 +14,8 @@ use etcd_client::{
 
 use super::rbac::{plan, Access, AuthState, Op, Perm};
 
-/// What `client`'s etcd holds.
+/// What `client`'s etcd holds. A role or user deleted between the list and its read
+/// (another member's keeper applying the same plan) is left out, as it is gone.
 pub async fn read(client: &mut Client) -> Result<AuthState, String> {
     let e = |what: &str, e: etcd_client::Error| format!("{what}: {e}");
     // etcd-client has no AuthStatus call: auth counts as off, so every apply ends with
@@ -25,10 +26,12 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
         .await
         .map_err(|err| e("role list", err))?;
     for role in roles.roles() {
-        let got = client
-            .role_get(role.clone())
-            .await
-            .map_err(|err| e("role get", err))?;
+        let got = match client.role_get(role.clone()).await {
+            Ok(got) => got,
+            // Another member's keeper deleted it since the list: it is gone.
+            Err(err) if err.to_string().contains("role name not found") => continue,
+            Err(err) => return Err(e("role get", err)),
+        };
         let perms = got
             .permissions()
             .iter()
@@ -49,10 +52,11 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
         .await
         .map_err(|err| e("user list", err))?;
     for user in users.users() {
-        let got = client
-            .user_get(user.clone())
-            .await
-            .map_err(|err| e("user get", err))?;
+        let got = match client.user_get(user.clone()).await {
+            Ok(got) => got,
+            Err(err) if err.to_string().contains("user name not found") => continue,
+            Err(err) => return Err(e("user get", err)),
+        };
         let roles: BTreeSet<String> = got.roles().iter().cloned().collect();
         state.users.insert(user.clone(), roles);
     }

@@ -243,6 +243,7 @@ impl Keeper {
         let delay = cut::stagger(self.index, self.node.members.len());
         let number = doc.crl.number;
         tokio::spawn(async move {
+            let installed = std::time::Instant::now();
             if let Some(gone) = gone {
                 let waited = std::time::Instant::now();
                 while !gone.covers(&revoked) && waited.elapsed() < USERS_GONE_WAIT {
@@ -277,7 +278,9 @@ impl Keeper {
             tokio::time::sleep(delay).await;
             match tokio::task::spawn_blocking(move || cut::cut(&conns)).await {
                 Ok(Ok(n)) => tracing::info!(
-                    "cut {n} connections open before CRL number {number} took effect"
+                    "cut {n} connections open before CRL number {number} took effect, {:.1} s after it did (this member's turn: {:.1} s)",
+                    installed.elapsed().as_secs_f64(),
+                    delay.as_secs_f64()
                 ),
                 Ok(Err(reason)) => tracing::warn!("could not cut open connections: {reason}"),
                 Err(_) => {}

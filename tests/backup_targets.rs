@@ -296,9 +296,15 @@ fn a_stopped_or_hung_store_is_a_retryable_error_in_bounded_time() {
     let hurried = s3_target(&weed, PREFIX, weed.secret_key(), impatient);
     weed.pause();
     let started = Instant::now();
-    let e = hurried.get("manifest/before", 100).unwrap_err();
+    let got = hurried.get("manifest/before", 100);
     let took = started.elapsed();
+    // A stopped weed cannot answer: one that did was woken by someone (a SIGCONT to its
+    // process group, say), which its threads' states now show.
+    let states = weed.thread_states();
     weed.resume();
+    let e = got.expect_err(&format!(
+        "a stopped weed answered after {took:?}; its threads now: {states}"
+    ));
     assert!(e.retryable && e.to_string().contains("timed out"), "{e}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
     t.put("manifest/after", b"back").unwrap();

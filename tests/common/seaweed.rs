@@ -269,9 +269,42 @@ impl Seaweed {
         self.launch();
     }
 
-    /// SIGSTOP / SIGCONT: a store that hangs with its connections open.
+    /// SIGSTOP / SIGCONT: a store that hangs with its connections open. Returns once every
+    /// thread of weed is stopped (the kernel stops them as each next runs); panics after
+    /// 5 s.
     pub fn pause(&self) {
         self.signal(nix::sys::signal::Signal::SIGSTOP);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.stopped() {
+            assert!(
+                Instant::now() < deadline,
+                "weed not stopped 5 s after SIGSTOP: its threads are {}",
+                self.thread_states()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether every thread of weed is stopped (state T in /proc).
+    pub fn stopped(&self) -> bool {
+        let states = self.thread_states();
+        !states.is_empty() && states.chars().all(|c| c == 'T')
+    }
+
+    /// The state letter of each of weed's threads (`/proc/PID/task/*/stat`), e.g. `TTTS`.
+    pub fn thread_states(&self) -> String {
+        let Some(pid) = self.pid() else {
+            return String::new();
+        };
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            return String::new();
+        };
+        tasks
+            .flatten()
+            .filter_map(|task| fs::read_to_string(task.path().join("stat")).ok())
+            // `pid (comm) S ...`: the state follows the command's closing parenthesis.
+            .filter_map(|stat| stat.rsplit_once(") ")?.1.chars().next())
+            .collect()
     }
 
     pub fn resume(&self) {

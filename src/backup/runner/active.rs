@@ -271,7 +271,7 @@ async fn follow(
                     // The watch fell behind etcd's compaction: record the gap, go on from
                     // the oldest revision kept, and take a full snapshot at once.
                     if !batch.is_empty() {
-                        cut(writer, &mut batch, ctx, span)?;
+                        cut(writer, &mut batch, ctx, span).await?;
                     }
                     let kept = resp.compact_revision();
                     tracing::warn!("backup: revisions {}..{} were compacted before the watch saw them: recorded as a gap", writer.head.next_delta, kept - 1);
@@ -308,7 +308,7 @@ async fn follow(
                 }
             },
             _ = tokio::time::sleep_until(batch.next_due().into()) => {
-                cut(writer, &mut batch, ctx, span)?;
+                cut(writer, &mut batch, ctx, span).await?;
             }
             done = full_done => {
                 full_task = None;
@@ -325,19 +325,24 @@ async fn follow(
             }
         }
         if batch.due(Instant::now()) {
-            cut(writer, &mut batch, ctx, span)?;
+            cut(writer, &mut batch, ctx, span).await?;
         }
     }
 }
 
-fn cut(
+/// Cuts the batch into a delta: sealed on the idle-priority thread ([`super::idle`]), so
+/// the burst of compressing it waits for a CPU etcd does not want.
+async fn cut(
     writer: &mut ChainWriter,
     batch: &mut Batch,
     ctx: &Context,
     span: &mut SpanRecorder,
 ) -> Result<(), Error> {
     let revisions: Vec<Revision> = batch.cut(Instant::now());
-    span.appended(&writer.append_delta(&revisions, now_ms())?);
+    let cut_ms = now_ms();
+    let sealer = writer.sealer();
+    let sealed = super::idle::run(move || sealer.seal(&revisions, cut_ms)).await??;
+    span.appended(&writer.append_sealed(sealed, cut_ms)?);
     ctx.bell.ring();
     Ok(())
 }

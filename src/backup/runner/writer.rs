@@ -80,27 +80,79 @@ pub struct FullReady {
     pub sha256: String,
 }
 
+/// What sealing a delta needs, apart from the writer: the CPU work of a cut (compress,
+/// encrypt, hash) runs on another thread ([`super::idle`]) while the writer waits.
+pub struct DeltaSealer {
+    zone: String,
+    recipients: Vec<age::x25519::Recipient>,
+    first: i64,
+}
+
+/// A delta segment compressed and encrypted, waiting for its link.
+pub struct SealedDelta {
+    first: i64,
+    last: i64,
+    first_time_ms: i64,
+    plain: Vec<u8>,
+    encrypted: Vec<u8>,
+    sha256: String,
+}
+
+impl DeltaSealer {
+    /// Encodes and encrypts `revisions` (none: a heartbeat up to `now_ms`).
+    pub fn seal(self, revisions: &[Revision], now_ms: i64) -> Result<SealedDelta, Error> {
+        let last = revisions.last().map_or(self.first - 1, |r| r.revision);
+        let plain = segment::encode(&self.zone, self.first, last, revisions);
+        let encrypted = crypto::encrypt_bytes(&plain, &self.recipients)?;
+        Ok(SealedDelta {
+            first: self.first,
+            last,
+            first_time_ms: revisions.first().map_or(now_ms, |r| r.time_ms),
+            sha256: sha256_hex(&encrypted),
+            plain,
+            encrypted,
+        })
+    }
+}
+
 impl ChainWriter {
     /// Appends the delta of `revisions` (none: a heartbeat up to `now_ms`).
     pub fn append_delta(&mut self, revisions: &[Revision], now_ms: i64) -> Result<Link, Error> {
-        let first = self.head.next_delta;
-        let last = revisions.last().map_or(first - 1, |r| r.revision);
-        let bytes = segment::encode(&self.zone, first, last, revisions);
+        let sealed = self.sealer().seal(revisions, now_ms)?;
+        self.append_sealed(sealed, now_ms)
+    }
+
+    /// What [`DeltaSealer::seal`] needs for the next delta.
+    pub fn sealer(&self) -> DeltaSealer {
+        DeltaSealer {
+            zone: self.zone.clone(),
+            recipients: self.recipients.clone(),
+            first: self.head.next_delta,
+        }
+    }
+
+    /// Appends a delta sealed for the current head, up to `now_ms` (when it was cut).
+    pub fn append_sealed(&mut self, sealed: SealedDelta, now_ms: i64) -> Result<Link, Error> {
+        if sealed.first != self.head.next_delta {
+            return Err(Error::new(format!(
+                "internal: a delta sealed from revision {} for a chain that goes on at {}",
+                sealed.first, self.head.next_delta
+            )));
+        }
         let seq = self.head.seq + 1;
-        let name = chain::delta_name(seq, &self.session, first, last);
+        let name = chain::delta_name(seq, &self.session, sealed.first, sealed.last);
         self.check_guard()?;
         // Without fsyncs: checked after a restart of the machine (crate::backup::torn).
         self.local
-            .write_soon(&self.local.plain_path(&name), &bytes)?;
-        let encrypted = crypto::encrypt_bytes(&bytes, &self.recipients)?;
+            .write_soon(&self.local.plain_path(&name), &sealed.plain)?;
         self.local
-            .write_soon(&self.local.object_path(&name), &encrypted)?;
-        let first_time = revisions.first().map_or(now_ms, |r| r.time_ms);
+            .write_soon(&self.local.object_path(&name), &sealed.encrypted)?;
+        let size = sealed.encrypted.len() as u64;
         self.link(
             Kind::Delta,
-            (first, last),
-            (first_time, now_ms),
-            Some((name, encrypted.len() as u64, sha256_hex(&encrypted))),
+            (sealed.first, sealed.last),
+            (sealed.first_time_ms, now_ms),
+            Some((name, size, sealed.sha256)),
         )
     }
 

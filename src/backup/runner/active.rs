@@ -330,8 +330,8 @@ async fn follow(
     }
 }
 
-/// Cuts the batch into a delta: sealed on the idle-priority thread ([`super::idle`]), so
-/// the burst of compressing it waits for a CPU etcd does not want.
+/// Cuts the batch into a delta: sealed on the background thread ([`super::background`]), at a
+/// priority below etcd's, so the burst of compressing it waits for etcd.
 async fn cut(
     writer: &mut ChainWriter,
     batch: &mut Batch,
@@ -341,7 +341,7 @@ async fn cut(
     let revisions: Vec<Revision> = batch.cut(Instant::now());
     let cut_ms = now_ms();
     let sealer = writer.sealer();
-    let sealed = super::idle::run(move || sealer.seal(&revisions, cut_ms)).await??;
+    let sealed = super::background::run(move || sealer.seal(&revisions, cut_ms)).await??;
     span.appended(&writer.append_sealed(sealed, cut_ms)?);
     ctx.bell.ring();
     Ok(())

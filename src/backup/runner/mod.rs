@@ -6,17 +6,17 @@
 //! the targets, and this node's stale local chain is moved aside when it writes again).
 //!
 //! The parts: [`context`] (what a term needs, loaded once), [`batch`] (when a segment
-//! is cut, pure), [`writer`] (appending links), [`idle`] (a cut's
-//! compression, at idle priority),
+//! is cut, pure), [`writer`] (appending links), [`background`] (a cut's
+//! compression, at a lower priority),
 //! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`known`] (what a target holds, for
 //! its shipper), [`retain`]
 //! (retention of the local chain and of each target).
 
 pub mod active;
+pub mod background;
 pub mod batch;
 pub mod context;
 pub mod full;
-pub mod idle;
 pub mod known;
 pub mod resume;
 pub mod retain;

@@ -81,7 +81,7 @@ pub struct FullReady {
 }
 
 /// What sealing a delta needs, apart from the writer: the CPU work of a cut (compress,
-/// encrypt, hash) runs on another thread ([`super::idle`]) while the writer waits.
+/// encrypt, hash) runs on another thread ([`super::background`]) while the writer waits.
 pub struct DeltaSealer {
     zone: String,
     recipients: Vec<age::x25519::Recipient>,

@@ -3,15 +3,17 @@
 //! A cut at the default `delta_every` (5 s) compresses a few hundred revisions in one
 //! burst of about 5 ms of CPU (BENCHMARKS.md, "Backups a writer cannot feel"); on a small
 //! machine that burst took a core from etcd while a writer's requests were in flight. Here
-//! such work runs on one thread of its own under Linux's `SCHED_IDLE` policy: the kernel
-//! runs it when no other thread of the machine wants the CPU, and preempts it as soon as
-//! one does (etcd's, a writer's).
+//! such work runs on one thread of its own at nice [`NICE`]: the kernel lets a thread of
+//! normal priority that wakes (etcd's, a writer's) run before it, and still gives it a
+//! tenth of a busy CPU. `SCHED_IDLE`, tried first, let a cut wait 3.6 s (median) for a CPU
+//! beside two busy threads on two CPUs; nice 10 made it 39 ms, nice 19 425 ms
+//! (`bench/examples/background_cut.rs`).
 //!
 //! Invariants:
 //! - [`run`] hands a job to that thread and awaits it, so the `backup run` runtime goes on
-//!   (its watch, its lease) while the job waits for an idle CPU;
-//! - on a machine whose CPUs are always busy the job still runs (an idle thread gets a
-//!   small share), later: a cut is late, never lost;
+//!   (its watch, its lease) while the job waits for a CPU;
+//! - on a machine whose CPUs are always busy the job still runs, later: a cut is late,
+//!   never lost;
 //! - the jobs run one at a time, in the order given;
 //! - a job that panics is an error for its caller; the thread goes on with the next job.
 
@@ -24,7 +26,7 @@ use zone_pki::Error;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Hands `job` to the idle-priority thread now; the future gives what it returned.
+/// Hands `job` to the background thread now; the future gives what it returned.
 pub fn run<T: Send + 'static>(
     job: impl FnOnce() -> T + Send + 'static,
 ) -> impl std::future::Future<Output = Result<T, Error>> {
@@ -32,7 +34,7 @@ pub fn run<T: Send + 'static>(
     let job: Job = Box::new(move || {
         let _ = done.send(catch_unwind(AssertUnwindSafe(job)));
     });
-    let gone = || Error::new("the idle-priority worker is gone");
+    let gone = || Error::new("the background worker is gone");
     let sent = worker()
         .lock()
         .map_err(|_| gone())
@@ -41,7 +43,7 @@ pub fn run<T: Send + 'static>(
         sent?;
         match result.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(_)) | Err(_) => Err(Error::new("a job on the idle-priority worker panicked")),
+            Ok(Err(_)) | Err(_) => Err(Error::new("a job on the background worker panicked")),
         }
     }
 }
@@ -52,7 +54,7 @@ fn worker() -> &'static Mutex<mpsc::Sender<Job>> {
     WORKER.get_or_init(|| {
         let (queue, jobs) = mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
-            .name("backup-idle".into())
+            .name("backup-background".into())
             .spawn(move || {
                 if let Err(e) = lower_this_thread() {
                     tracing::warn!("backup: compressing at normal priority: {e}");
@@ -62,22 +64,24 @@ fn worker() -> &'static Mutex<mpsc::Sender<Job>> {
                 }
             });
         if let Err(e) = spawned {
-            tracing::warn!("backup: cannot start the idle-priority worker: {e}");
+            tracing::warn!("backup: cannot start the background worker: {e}");
         }
         Mutex::new(queue)
     })
 }
 
-/// Puts the calling thread under `SCHED_IDLE` (any thread may lower itself so).
+/// The worker's nice value: below etcd, and not so low that a busy machine starves it.
+pub const NICE: i32 = 10;
+
+/// Lowers the calling thread to [`NICE`] (any thread may lower its own priority).
 fn lower_this_thread() -> Result<(), String> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for SCHED_IDLE.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    // SAFETY: gettid has no preconditions; setpriority acts on this thread alone.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICE) };
     if rc == 0 {
         Ok(())
     } else {
         Err(format!(
-            "sched_setscheduler(SCHED_IDLE): {}",
+            "setpriority(nice {NICE}): {}",
             std::io::Error::last_os_error()
         ))
     }
@@ -95,14 +99,16 @@ mod tests {
     }
 
     #[test]
-    fn a_job_runs_under_sched_idle_off_the_callers_thread() {
+    fn a_job_runs_at_nice_10_off_the_callers_thread() {
         let caller = std::thread::current().id();
-        // SAFETY: sched_getscheduler(0) reads the calling thread's policy.
-        let (policy, thread) = block_on(run(|| unsafe {
-            (libc::sched_getscheduler(0), std::thread::current().id())
+        let (nice, thread) = block_on(run(|| {
+            // SAFETY: getpriority reads this thread's nice value.
+            let nice =
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+            (nice, std::thread::current().id())
         }))
         .unwrap();
-        assert_eq!(policy, libc::SCHED_IDLE);
+        assert_eq!(nice, NICE);
         assert_ne!(thread, caller);
     }
 

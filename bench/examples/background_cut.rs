@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zone_etcd::backup::runner::background;
-use zone_etcd::backup::segment::{encode, Event, EventKind, Revision};
+use zone_etcd::backup::segment::encode;
+
+mod common;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,7 +27,7 @@ fn main() {
         .position(|a| a == "--busy")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(cpus);
-    let revisions = Arc::new(segment(400));
+    let revisions = Arc::new(common::revisions(400, false));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,35 +86,4 @@ fn summary(times: &mut [Duration]) -> String {
         ms(times[times.len() / 2]),
         ms(times[times.len() - 1])
     )
-}
-
-/// `n` revisions of one put each of a 256-byte random value, as the bench's writer makes.
-fn segment(n: i64) -> Vec<Revision> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|i| {
-            let value: Vec<u8> = (0..256)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            let revision = 1000 + i;
-            Revision {
-                revision,
-                time_ms: 1_700_000_000_000 + i,
-                events: vec![Event {
-                    kind: EventKind::Put,
-                    key: format!("bench/key-{i:06}").into_bytes(),
-                    value,
-                    create_revision: revision,
-                    mod_revision: revision,
-                    version: 1,
-                    lease: 0,
-                }],
-            }
-        })
-        .collect()
 }

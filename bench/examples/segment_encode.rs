@@ -11,48 +11,15 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use zone_etcd::backup::segment::{encode, Event, EventKind, Revision};
+use zone_etcd::backup::segment::encode;
+
+mod common;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: i64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(80);
     let text = args.iter().any(|a| a == "--text");
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let revisions: Vec<Revision> = (0..n)
-        .map(|i| {
-            let value: Vec<u8> = if text {
-                format!(
-                    "{{\"name\":\"svc-{i}\",\"node\":\"node{}.example.zone\",\"port\":{},\"tags\":[\"web\",\"prod\"]}}",
-                    i % 7,
-                    8000 + i
-                )
-                .into_bytes()
-            } else {
-                (0..256)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x as u8
-                    })
-                    .collect()
-            };
-            let revision = 1000 + i;
-            Revision {
-                revision,
-                time_ms: 1_700_000_000_000 + i,
-                events: vec![Event {
-                    kind: EventKind::Put,
-                    key: format!("bench/{i:09}").into_bytes(),
-                    value,
-                    create_revision: revision,
-                    mod_revision: revision,
-                    version: 1,
-                    lease: 0,
-                }],
-            }
-        })
-        .collect();
+    let revisions = common::revisions(n, text);
     let last = 1000 + n - 1;
     let now = || encode("backup.zone", 1000, last, &revisions).len();
     let before = || {

@@ -1,49 +1,16 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::*;
 use crate::backup::local::BOOT_FILE;
-use crate::backup::runner::writer::{ChainWriter, Head, LeaseGuard};
-use crate::backup::segment::{Event, EventKind, Revision};
-use crate::backup::signing::Signer;
-use crate::backup::test_zone::{fixture, Fixture, NODE, ZONE};
+use crate::backup::test_zone::{fixture, put_revision, Fixture, ZONE};
 
 /// A local chain of `n` delta links written as `backup run` writes them (a put a link),
 /// in `state`: the files on disk, the manifest names.
 fn written(fx: &Fixture, state: &std::path::Path, n: i64) -> (Arc<LocalChain>, Vec<String>) {
     let local = Arc::new(LocalChain::open(state).unwrap());
-    let guard = Arc::new(LeaseGuard::default());
-    guard.renewed(Instant::now(), Duration::from_secs(60), Duration::ZERO);
-    let mut writer = ChainWriter {
-        local: local.clone(),
-        zone: ZONE.into(),
-        cluster_id: "c0ffee".into(),
-        session: "ab12cd34".into(),
-        node: NODE.into(),
-        recipients: vec![age::x25519::Identity::generate().to_public()],
-        signer: Signer::for_node(&fx.node).unwrap(),
-        guard,
-        head: Head {
-            seq: 0,
-            sha256: None,
-            next_delta: 2,
-        },
-    };
+    let mut writer = fx.chain_writer(local.clone());
     for revision in 2..2 + n {
-        let put = Event {
-            kind: EventKind::Put,
-            key: format!("app/{revision}").into_bytes(),
-            value: b"v".to_vec(),
-            create_revision: revision,
-            mod_revision: revision,
-            version: 1,
-            lease: 0,
-        };
-        let r = Revision {
-            revision,
-            time_ms: 1_700_000_000_000 + revision,
-            events: vec![put],
-        };
+        let r = put_revision(revision);
         writer
             .append_delta(&[r], 1_700_000_000_000 + revision)
             .unwrap();

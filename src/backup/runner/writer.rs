@@ -268,3 +268,43 @@ pub fn new_session() -> String {
     let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
     crate::snapshot::hex(&bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::backup::local::LocalChain;
+    use crate::backup::test_zone::{fixture, put_revision as put};
+
+    #[test]
+    fn a_delta_sealed_apart_links_as_one_appended_whole_and_a_stale_one_is_refused() {
+        let fx = fixture();
+        let state = tempfile::tempdir().unwrap();
+        let local = Arc::new(LocalChain::open(state.path()).unwrap());
+        let mut writer = fx.chain_writer(local.clone());
+        let sealed = writer
+            .sealer()
+            .seal(&[put(2), put(3)], 1_700_000_000_010)
+            .unwrap();
+        let stale = writer.sealer().seal(&[put(2)], 1_700_000_000_010).unwrap();
+        let link = writer.append_sealed(sealed, 1_700_000_000_010).unwrap();
+        assert_eq!((link.first_revision, link.last_revision), (2, 3));
+        assert_eq!(link.first_time_ms, 1_700_000_000_002);
+        assert_eq!(link.last_time_ms, 1_700_000_000_010);
+        assert_eq!(writer.head.next_delta, 4);
+        let e = writer
+            .append_sealed(stale, 1_700_000_000_011)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sealed from revision 2") && e.contains("goes on at 4"),
+            "{e}"
+        );
+        assert_eq!(writer.head.next_delta, 4);
+        assert_eq!(local.manifests().unwrap().len(), 1);
+        // The next delta, sealed for the head as it now is, links after the first.
+        let next = writer.sealer().seal(&[put(4)], 1_700_000_000_012).unwrap();
+        let link = writer.append_sealed(next, 1_700_000_000_012).unwrap();
+        assert_eq!((link.seq, link.first_revision), (2, 4));
+    }
+}

@@ -52,33 +52,6 @@ pub fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    /// A writer of the local chain in `local` as `backup run` makes one (session
-    /// `ab12cd34`, lease held for a minute), whose next delta starts at revision 2.
-    pub fn chain_writer(
-        &self,
-        local: std::sync::Arc<crate::backup::local::LocalChain>,
-    ) -> crate::backup::runner::writer::ChainWriter {
-        use crate::backup::runner::writer::{ChainWriter, Head, LeaseGuard};
-        let guard = std::sync::Arc::new(LeaseGuard::default());
-        let minute = std::time::Duration::from_secs(60);
-        guard.renewed(std::time::Instant::now(), minute, std::time::Duration::ZERO);
-        ChainWriter {
-            local,
-            zone: ZONE.into(),
-            cluster_id: "c0ffee".into(),
-            session: "ab12cd34".into(),
-            node: NODE.into(),
-            recipients: vec![age::x25519::Identity::generate().to_public()],
-            signer: crate::backup::signing::Signer::for_node(&self.node).unwrap(),
-            guard,
-            head: Head {
-                seq: 0,
-                sha256: None,
-                next_delta: 2,
-            },
-        }
-    }
-
     pub fn roots(&self) -> Vec<CertInfo> {
         vec![CertInfo::parse(self.root.cert_der()).unwrap()]
     }

@@ -8,7 +8,7 @@ use crate::backup::test_zone::{fixture, put_revision, Fixture, ZONE};
 /// in `state`: the files on disk, the manifest names.
 fn written(fx: &Fixture, state: &std::path::Path, n: i64) -> (Arc<LocalChain>, Vec<String>) {
     let local = Arc::new(LocalChain::open(state).unwrap());
-    let mut writer = fx.chain_writer(local.clone());
+    let mut writer = crate::backup::runner::writer::ChainWriter::for_tests(fx, local.clone());
     for revision in 2..2 + n {
         let r = put_revision(revision);
         writer

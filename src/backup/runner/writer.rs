@@ -270,6 +270,36 @@ pub fn new_session() -> String {
 }
 
 #[cfg(test)]
+impl ChainWriter {
+    /// A writer of the local chain in `local` as `backup run` makes one, signing as
+    /// `fx`'s node (session `ab12cd34`, lease held for a minute), whose next delta starts
+    /// at revision 2.
+    pub fn for_tests(
+        fx: &crate::backup::test_zone::Fixture,
+        local: Arc<crate::backup::local::LocalChain>,
+    ) -> ChainWriter {
+        use crate::backup::test_zone::{NODE, ZONE};
+        let guard = Arc::new(LeaseGuard::default());
+        guard.renewed(Instant::now(), Duration::from_secs(60), Duration::ZERO);
+        ChainWriter {
+            local,
+            zone: ZONE.into(),
+            cluster_id: "c0ffee".into(),
+            session: "ab12cd34".into(),
+            node: NODE.into(),
+            recipients: vec![age::x25519::Identity::generate().to_public()],
+            signer: Signer::for_node(&fx.node).unwrap(),
+            guard,
+            head: Head {
+                seq: 0,
+                sha256: None,
+                next_delta: 2,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
@@ -281,7 +311,7 @@ mod tests {
         let fx = fixture();
         let state = tempfile::tempdir().unwrap();
         let local = Arc::new(LocalChain::open(state.path()).unwrap());
-        let mut writer = fx.chain_writer(local.clone());
+        let mut writer = super::ChainWriter::for_tests(&fx, local.clone());
         let sealed = writer
             .sealer()
             .seal(&[put(2), put(3)], 1_700_000_000_010)

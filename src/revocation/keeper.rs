@@ -245,8 +245,7 @@ impl Keeper {
         tokio::spawn(async move {
             let installed = std::time::Instant::now();
             if let Some(gone) = gone {
-                let waited = std::time::Instant::now();
-                while !gone.covers(&revoked) && waited.elapsed() < USERS_GONE_WAIT {
+                while !gone.covers(&revoked) && installed.elapsed() < USERS_GONE_WAIT {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 if !gone.covers(&revoked) {

@@ -470,8 +470,8 @@ fn an_access_policy_is_checked_whole_and_carried_to_the_members() {
         &["access.enforce", "true or false"],
     );
     bootstrap_refused(
-        &with("[[access.service]]\nname = \"photos\"\nnodes = [\"nas.example.zone\"]\nread_write = [\"/apps/\"]\n"),
-        &["access.service[0].read_write", "starts with '/'"],
+        &with("[[access.service]]\nname = \"photos\"\nnodes = [\"nas.example.zone\"]\nread_write = [\"/\"]\n"),
+        &["access.service[0].read_write", "every key that starts with '/'"],
     );
 
     let (dir, zone) = ca_and_zone("example.zone");

@@ -4,7 +4,8 @@
 //! refusal (an apply that stopped half-way is finished by the next one: the plan is made
 //! from what etcd holds), but for a refusal that says the operation is done already
 //! (another member's keeper applying the same plan got there first); users are made without a password (a client certificate's CN
-//! is the only way in).
+//! is the only way in), and with auth on every user is asked whether it has one
+//! ([`with_password`]): one it has is cleared.
 
 use std::collections::BTreeSet;
 
@@ -64,8 +65,19 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
 }
 
 /// Brings `client`'s etcd to `want` for zone `zone`; returns the operations done.
-pub async fn apply(client: &mut Client, want: &AuthState, zone: &str) -> Result<Vec<Op>, String> {
-    let current = read(client).await?;
+/// `sealed` names the users this keeper gave a random password (`root`, which etcd keeps
+/// while auth is on): theirs is the policy's, not planted.
+pub async fn apply(
+    client: &mut Client,
+    want: &AuthState,
+    zone: &str,
+    sealed: &BTreeSet<String>,
+) -> Result<Vec<Op>, String> {
+    let mut current = read(client).await?;
+    let users: Vec<String> = current.users.keys().cloned().collect();
+    if let Some(with) = with_password(client, &users).await? {
+        current.with_password = with.difference(sealed).cloned().collect();
+    }
     let ops = plan(&current, want, zone);
     for op in &ops {
         match run(client, op).await {
@@ -76,6 +88,56 @@ pub async fn apply(client: &mut Client, want: &AuthState, zone: &str) -> Result<
         }
     }
     Ok(ops)
+}
+
+/// The users among `users` that have a password, or `None` while auth is off (etcd then
+/// answers nothing about passwords). Asked by authenticating each with a random password:
+/// etcd refuses a user without a password before it compares any (its `ErrNoPasswordUser`,
+/// an Unknown status), and a user with one after the comparison (`ErrAuthFailed`,
+/// InvalidArgument). An answer of neither kind fails the round: nothing is assumed.
+async fn with_password(
+    client: &mut Client,
+    users: &[String],
+) -> Result<Option<BTreeSet<String>>, String> {
+    use tonic::Code;
+    let guess = random_password();
+    let mut auth = client.auth_client();
+    let mut with = BTreeSet::new();
+    for user in users {
+        match auth.authenticate(user.clone(), guess.clone()).await {
+            // Guessed: it has a password (and 256 random bits matched it).
+            Ok(_) => {
+                with.insert(user.clone());
+            }
+            Err(etcd_client::Error::GRpcStatus(s)) => match s.code() {
+                Code::InvalidArgument => {
+                    with.insert(user.clone());
+                }
+                Code::FailedPrecondition => return Ok(None),
+                Code::Unknown if s.message().contains("no password user") => {}
+                _ => return Err(format!("authenticate {user}: {}", s.message())),
+            },
+            Err(e) => return Err(format!("authenticate {user}: {e}")),
+        }
+    }
+    Ok(Some(with))
+}
+
+/// 32 random bytes, base64: a password nobody knows (never written or printed).
+pub fn random_password() -> String {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    // The system's generator does not fail on Linux; were it to, the password would be
+    // all zeros plus the clock: still nothing a planted one could be.
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes[..16].copy_from_slice(&now.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Whether etcd refused `op` because what it asks is so already (every member's keeper
@@ -93,6 +155,7 @@ fn done_already(op: &Op, error: &str) -> bool {
         Op::Revoke(..) => {
             says("permission is not granted to the role") || says("role name not found")
         }
+        Op::ClearPassword { .. } => says("user name not found") || says("user name already exists"),
         Op::Grant(..) | Op::GrantRole { .. } | Op::Enable => false,
     }
 }
@@ -136,5 +199,20 @@ async fn run(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {
             .map(drop),
         Op::DeleteRole(role) => client.role_delete(role.clone()).await.map(drop),
         Op::Enable => client.auth_enable().await.map(drop),
+        // etcd keeps `root` while auth is on: a random password replaces the planted one.
+        Op::ClearPassword { user, .. } if user == "root" => client
+            .user_change_password(user.clone(), random_password())
+            .await
+            .map(drop),
+        Op::ClearPassword { user, roles } => {
+            client.user_delete(user.clone()).await?;
+            client
+                .user_add(user.clone(), "", Some(UserAddOptions::new().with_no_pwd()))
+                .await?;
+            for role in roles {
+                client.user_grant_role(user.clone(), role.clone()).await?;
+            }
+            Ok(())
+        }
     }
 }

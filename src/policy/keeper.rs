@@ -8,7 +8,10 @@
 //! Nodes the zone revoked keep no user ([`rbac::desired_without`]).
 //!
 //! Invariants: a document that does not verify, names another zone or was signed before
-//! the one in force is never applied (logged once, the one in force stays); the auth store
+//! the one in force is never applied (logged, the one in force stays and is put back at
+//! the key, as it is when the key is deleted); the newest document applied is kept in the
+//! state directory ([`super::newest`]), so a restart never goes back to an older one nor
+//! to node.toml's copy once one was published; the auth store
 //! is read and planned again before every apply, so members applying at once only ever
 //! finish each other's work (an operation another member did first fails, and the next
 //! round plans without it); auth is enabled only under `enforce`; every member records
@@ -17,8 +20,11 @@
 //! root alone; auth goes on only once every member's record says so (auth on beside a
 //! port that still takes node-CA certificates would make a forged CN `root` etcd's root).
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -64,6 +70,12 @@ pub struct Applied {
     #[serde(default)]
     pub client_port_enforced: bool,
     pub at: String,
+    /// What this member's keeper last removed that the policy never made (`user eve`,
+    /// `role backdoor`, `password of root`), and when: `status` names it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub removed_at: String,
 }
 
 /// The keeper of one member.
@@ -78,6 +90,12 @@ pub struct AccessKeeper {
     /// Told the revoked nodes whose users are gone (the revocation keeper cuts their
     /// connections then).
     users_gone: crate::revocation::keeper::UsersGone,
+    /// The newest published policy applied here and its document's text.
+    newest: Mutex<Option<(InForce, String)>>,
+    /// The users this keeper gave a random password (`root`, see [`rbac::Op::ClearPassword`]).
+    sealed: Mutex<BTreeSet<String>>,
+    /// What it last removed outside the policy, and when (RFC 3339).
+    removed: Mutex<(Vec<String>, String)>,
 }
 
 impl AccessKeeper {
@@ -95,8 +113,12 @@ impl AccessKeeper {
         if node.identities.is_none() && !node.access.present {
             return Ok(None);
         }
+        let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
         Ok(Some(AccessKeeper {
-            roots: crate::config::trust::trusted_roots(&node.zone_ca_pem)?,
+            newest: Mutex::new(super::newest::load(&node, &roots)),
+            sealed: Mutex::new(BTreeSet::new()),
+            removed: Mutex::new((Vec::new(), String::new())),
+            roots,
             creds: Credentials::load(&node.leaf_paths())?,
             endpoint: crate::cluster::client_url(&member),
             node,
@@ -158,19 +180,7 @@ impl AccessKeeper {
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
-        let current = done.as_ref().map(|(in_force, _, _)| in_force);
-        let in_force = match published.kvs().first() {
-            Some(kv) => {
-                match published_policy(&self.node, &self.roots, kv.value(), current) {
-                    Ok(in_force) => in_force,
-                    Err(e) => {
-                        tracing::warn!("access policy: not applying the published document at {POLICY_KEY}: {e}");
-                        current.cloned().unwrap_or_else(|| own_policy(&self.node))
-                    }
-                }
-            }
-            None => own_policy(&self.node),
-        };
+        let in_force = self.in_force(client, published.kvs().first()).await;
         let revoked = revoked_nodes(&self.node, &self.roots);
         let mut want = rbac::desired_without(&in_force.policy, &in_force.members, &revoked);
         // Auth on while some member still takes node-CA certificates would make a forged
@@ -196,10 +206,30 @@ impl AccessKeeper {
         if done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK {
             return Ok(());
         }
+        let sealed = lock(&self.sealed).clone();
         let ops = cluster_api::within(async {
-            super::apply::apply(client, &want, &self.node.zone).await
+            super::apply::apply(client, &want, &self.node.zone, &sealed).await
         })
         .await?;
+        for op in &ops {
+            if let rbac::Op::ClearPassword { user, .. } = op {
+                if user == "root" {
+                    lock(&self.sealed).insert(user.clone());
+                }
+            }
+        }
+        let outsiders: Vec<String> = ops
+            .iter()
+            .filter_map(|op| op.removes_outsider(&self.node.zone))
+            .collect();
+        if !outsiders.is_empty() {
+            tracing::warn!(
+                "access policy {}: removed what the policy never made: {}",
+                in_force.version,
+                outsiders.join(", ")
+            );
+            *lock(&self.removed) = (outsiders, now());
+        }
         if !ops.is_empty() {
             tracing::info!(
                 "access policy {} (signer {}): {} change(s) to etcd's users and roles{}",
@@ -214,9 +244,9 @@ impl AccessKeeper {
             signer: in_force.signer.clone(),
             enforced: want.enabled,
             client_port_enforced: self.node.access.enforce,
-            at: time::OffsetDateTime::now_utc()
-                .format(&Rfc3339)
-                .unwrap_or_default(),
+            at: now(),
+            removed: lock(&self.removed).0.clone(),
+            removed_at: lock(&self.removed).1.clone(),
         };
         let key = format!("{APPLIED_PREFIX}{}", self.node.name);
         let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
@@ -237,7 +267,88 @@ impl AccessKeeper {
 /// What the last finished round applied: the policy, the revoked nodes, auth on.
 type Done = (InForce, Vec<String>, bool);
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
 impl AccessKeeper {
+    /// The policy in force, given what the zone holds at [`POLICY_KEY`]: a newer verified
+    /// document is taken and kept; an older, unverifiable or missing one leaves the newest
+    /// applied here in force and puts that back at the key (each member tries; a compare
+    /// on what it read lets only one write, and never over a document published since).
+    async fn in_force(
+        &self,
+        client: &mut etcd_client::Client,
+        published: Option<&etcd_client::KeyValue>,
+    ) -> InForce {
+        let newest = lock(&self.newest).clone();
+        let current = newest.as_ref().map(|(in_force, _)| in_force);
+        let Some(kv) = published else {
+            let Some((in_force, text)) = newest else {
+                return own_policy(&self.node);
+            };
+            tracing::warn!(
+                "access policy: the document at {POLICY_KEY} is gone; putting back the one in force ({})",
+                in_force.version
+            );
+            let absent = Compare::create_revision(POLICY_KEY, CompareOp::Equal, 0);
+            self.put_back(client, absent, &text).await;
+            return in_force;
+        };
+        match published_policy(&self.node, &self.roots, kv.value(), current) {
+            Ok(in_force) => {
+                if current.map(|c| &c.version) != Some(&in_force.version) {
+                    let text = String::from_utf8_lossy(kv.value()).into_owned();
+                    if let Err(e) = super::newest::keep(&self.node.state_dir, &text) {
+                        tracing::warn!("access policy {}: not kept: {e}", in_force.version);
+                    }
+                    *lock(&self.newest) = Some((in_force.clone(), text));
+                }
+                in_force
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "access policy: not applying the published document at {POLICY_KEY}: {e}"
+                );
+                match newest {
+                    Some((in_force, text)) => {
+                        let same =
+                            Compare::mod_revision(POLICY_KEY, CompareOp::Equal, kv.mod_revision());
+                        self.put_back(client, same, &text).await;
+                        in_force
+                    }
+                    None => own_policy(&self.node),
+                }
+            }
+        }
+    }
+
+    /// Puts `text` at [`POLICY_KEY`] when `unchanged` still holds.
+    async fn put_back(&self, client: &mut etcd_client::Client, unchanged: Compare, text: &str) {
+        let txn = Txn::new()
+            .when([unchanged])
+            .and_then([TxnOp::put(POLICY_KEY, text, None)]);
+        match cluster_api::within(async {
+            client.txn(txn).await.map_err(|e| cluster_api::describe(&e))
+        })
+        .await
+        {
+            Ok(r) if r.succeeded() => {
+                tracing::info!("access policy: put the one in force back at {POLICY_KEY}")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("access policy: could not put it back at {POLICY_KEY}: {e}"),
+        }
+    }
+
     /// The members whose records say their client port trusts the client root alone.
     async fn enforced_ports(
         &self,

@@ -30,6 +30,7 @@
 pub mod apply;
 pub mod keeper;
 mod model;
+mod newest;
 mod parse;
 pub mod rbac;
 mod rules;

@@ -12,8 +12,11 @@
 //! - each service `S` on each node `N` that may run it is the user `S@N` holding `svc:S`:
 //!   read and write on its `read_write` prefixes, read on its `read` prefixes.
 //!
-//! Invariants: only names of these shapes are managed (`root`, `node:*`, `svc:*` roles; the
-//! `root` user, the zone's node names, `*@*` users): anything else an operator made by hand
+//! Invariants: an enforced policy is exclusive: etcd holds exactly its users and roles
+//! (anything else, a hand-made or planted user or role, is deleted) and none of its users
+//! keeps a password (a client certificate's CN is the only way in); before enforcement
+//! only names of these shapes are managed (`root`, `node:*`, `svc:*` roles; the `root`
+//! user, the zone's node names, `*@*` users) and anything else an operator made by hand
 //! is left alone; the operations come in an order that never leaves a user pointing at a
 //! missing role (add and grant first, revoke and delete after), and enabling auth last.
 
@@ -55,6 +58,11 @@ pub struct AuthState {
     pub roles: BTreeMap<String, BTreeSet<Perm>>,
     pub users: BTreeMap<String, BTreeSet<String>>,
     pub enabled: bool,
+    /// Of a desired state: whether it is the only one allowed (an enforced policy), so
+    /// every other user and role is deleted.
+    pub exclusive: bool,
+    /// Of a read state: the users etcd says have a password (known only with auth on).
+    pub with_password: BTreeSet<String>,
 }
 
 /// One change to an auth store.
@@ -63,12 +71,37 @@ pub enum Op {
     AddRole(String),
     Grant(String, Perm),
     AddUser(String),
-    GrantRole { user: String, role: String },
-    RevokeRole { user: String, role: String },
+    GrantRole {
+        user: String,
+        role: String,
+    },
+    RevokeRole {
+        user: String,
+        role: String,
+    },
     DeleteUser(String),
     Revoke(String, Perm),
     DeleteRole(String),
+    /// A password the policy did not make: the user is made again without one (`root`,
+    /// which etcd keeps while auth is on, gets a random one nobody knows).
+    ClearPassword {
+        user: String,
+        roles: BTreeSet<String>,
+    },
     Enable,
+}
+
+impl Op {
+    /// What the operation takes away that the policy never made: a user or role of a
+    /// shape the policy never uses, or a password. `None` for the policy's own business.
+    pub fn removes_outsider(&self, zone: &str) -> Option<String> {
+        match self {
+            Op::DeleteUser(user) if !managed_user(user, zone) => Some(format!("user {user}")),
+            Op::DeleteRole(role) if !managed_role(role) => Some(format!("role {role}")),
+            Op::ClearPassword { user, .. } => Some(format!("password of {user}")),
+            _ => None,
+        }
+    }
 }
 
 /// The role name of service `name`.
@@ -91,6 +124,7 @@ pub fn service_user(service: &str, node: &str) -> String {
 pub fn desired(policy: &Policy, members: &[String]) -> AuthState {
     let mut state = AuthState {
         enabled: policy.enforce,
+        exclusive: policy.enforce,
         ..AuthState::default()
     };
     state.roles.insert("root".into(), BTreeSet::new());
@@ -180,8 +214,16 @@ pub fn plan(current: &AuthState, want: &AuthState, zone: &str) -> Vec<Op> {
             }
         }
     }
+    for user in &current.with_password {
+        if let Some(roles) = want.users.get(user) {
+            ops.push(Op::ClearPassword {
+                user: user.clone(),
+                roles: roles.clone(),
+            });
+        }
+    }
     for (user, roles) in &current.users {
-        if !managed_user(user, zone) {
+        if !(want.exclusive || managed_user(user, zone)) {
             continue;
         }
         match want.users.get(user) {
@@ -198,7 +240,7 @@ pub fn plan(current: &AuthState, want: &AuthState, zone: &str) -> Vec<Op> {
     }
     for (role, perms) in &current.roles {
         // etcd's root role lists its own all-keys grant: never the policy's to change.
-        if !managed_role(role) || role == "root" {
+        if !(want.exclusive || managed_role(role)) || role == "root" {
             continue;
         }
         match want.roles.get(role) {
@@ -295,7 +337,7 @@ mod tests {
         assert!(plan(&want, &want, "example.zone").is_empty());
 
         // music gone, photos' read grant moved: only those change; a hand-made user and
-        // role stay.
+        // role go too (an enforced policy is exclusive), and are named as outsiders.
         let v2 = policy(json!({"nodes": ["nas.example.zone"], "service": [
             {"name": "photos", "nodes": ["nas.example.zone", "node1.example.zone"], "read_write": ["apps/photos/"], "read": ["apps/common/"]}]}));
         let mut current = want.clone();
@@ -311,12 +353,74 @@ mod tests {
                     "svc:photos".into(),
                     Perm::prefix(Access::Read, "apps/common/")
                 ),
+                Op::DeleteUser("alice".into()),
                 Op::DeleteUser("music@nas.example.zone".into()),
+                Op::DeleteRole("reader".into()),
                 Op::DeleteRole("svc:music".into()),
                 Op::Revoke(
                     "svc:photos".into(),
                     Perm::prefix(Access::Read, "apps/shared/")
                 ),
+            ]
+        );
+        let outsiders: Vec<String> = ops
+            .iter()
+            .filter_map(|op| op.removes_outsider("example.zone"))
+            .collect();
+        assert_eq!(outsiders, ["user alice", "role reader"]);
+        // Before enforcement (the first steps of a move) what an operator made stays.
+        let mut open = v2.clone();
+        open.enforce = false;
+        let ops = plan(&current, &desired(&open, &members), "example.zone");
+        assert!(
+            !ops.contains(&Op::DeleteUser("alice".into()))
+                && !ops.contains(&Op::DeleteRole("reader".into())),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn a_planted_password_is_cleared_and_a_planted_root_user_deleted() {
+        let members = ["node1.example.zone".to_string()];
+        let p = policy(json!({"nodes": ["nas.example.zone"], "service": [
+            {"name": "photos", "nodes": ["nas.example.zone"], "read_write": ["apps/photos/"]}]}));
+        let want = desired(&p, &members);
+        let mut current = want.clone();
+        // eve: a password user holding root, made before enforcement; root's and
+        // photos@nas's passwords set by hand.
+        current
+            .users
+            .insert("eve".into(), BTreeSet::from(["root".to_string()]));
+        current.with_password = BTreeSet::from([
+            "eve".into(),
+            "root".into(),
+            "photos@nas.example.zone".into(),
+        ]);
+        let ops = plan(&current, &want, "example.zone");
+        assert_eq!(
+            ops,
+            vec![
+                Op::ClearPassword {
+                    user: "photos@nas.example.zone".into(),
+                    roles: BTreeSet::from(["svc:photos".to_string()]),
+                },
+                Op::ClearPassword {
+                    user: "root".into(),
+                    roles: BTreeSet::from(["root".to_string()]),
+                },
+                Op::DeleteUser("eve".into()),
+            ]
+        );
+        let outsiders: Vec<String> = ops
+            .iter()
+            .filter_map(|op| op.removes_outsider("example.zone"))
+            .collect();
+        assert_eq!(
+            outsiders,
+            [
+                "password of photos@nas.example.zone",
+                "password of root",
+                "user eve"
             ]
         );
     }

@@ -116,9 +116,11 @@ pub(super) fn overlap(a: &str, b: &str) -> bool {
 }
 
 fn prefix_shape(prefix: &str, field: &str) -> Result<(), Error> {
-    if prefix.is_empty() || !prefix.ends_with('/') || prefix.starts_with('/') {
-        let why = if prefix.starts_with('/') {
-            "starts with '/'"
+    // A leading '/' is a layout of its own (Patroni's `/service/<scope>/`, Kubernetes'
+    // `/registry/`, CoreDNS's `/skydns/`): grantable, but "/" alone is every such key.
+    if prefix.is_empty() || !prefix.ends_with('/') || prefix == "/" {
+        let why = if prefix == "/" {
+            "is every key that starts with '/'"
         } else if prefix.is_empty() {
             "is empty"
         } else {
@@ -126,7 +128,7 @@ fn prefix_shape(prefix: &str, field: &str) -> Result<(), Error> {
         };
         return Err(Error::new(format!("\"{prefix}\" is not a key prefix: it {why}"))
         .field(field)
-        .fix("write prefixes like \"apps/photos/\": not empty, no leading '/', ending in '/'"));
+        .fix("write prefixes like \"apps/photos/\" or \"/service/pg/\": a name, ending in '/'"));
     }
     if prefix.bytes().any(|b| b.is_ascii_control()) {
         return Err(Error::new("a prefix holds a control character")

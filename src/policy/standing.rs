@@ -27,6 +27,9 @@ pub struct AccessSummary {
     pub applied_by: Vec<String>,
     /// The members that do not (yet): no record, or another policy's.
     pub not_applied_by: Vec<String>,
+    /// What the members' keepers last removed that the policy never made, each as
+    /// `<what> (by <member> at <time>)`: a planted user or role, a planted password.
+    pub removed: Vec<String>,
 }
 
 /// Reads the zone's published policy and the members' records through `endpoints`.
@@ -67,6 +70,14 @@ pub fn summarise(in_force: &InForce, applied: &[(String, Applied)]) -> AccessSum
             .any(|(m, a)| m == member && a.policy == in_force.version)
     });
     let auth_on = applied.iter().any(|(_, a)| a.enforced);
+    let removed = applied
+        .iter()
+        .flat_map(|(member, a)| {
+            a.removed
+                .iter()
+                .map(move |what| format!("{what} (by {member} at {})", a.removed_at))
+        })
+        .collect();
     AccessSummary {
         policy: in_force.version.clone(),
         signer: in_force.signer.clone(),
@@ -74,6 +85,7 @@ pub fn summarise(in_force: &InForce, applied: &[(String, Applied)]) -> AccessSum
         services: in_force.policy.services.len(),
         applied_by,
         not_applied_by,
+        removed,
     }
 }
 
@@ -105,6 +117,12 @@ pub fn line(summary: &AccessSummary) -> String {
     if !summary.not_applied_by.is_empty() {
         text += &format!("; not yet by {}", summary.not_applied_by.join(", "));
     }
+    if !summary.removed.is_empty() {
+        text += &format!(
+            "; removed what the policy never made: {}",
+            summary.removed.join(", ")
+        );
+    }
     text
 }
 
@@ -131,9 +149,14 @@ mod tests {
             enforced: true,
             client_port_enforced: true,
             at: String::new(),
+            removed: Vec::new(),
+            removed_at: String::new(),
         };
+        let mut planted = record("2026-11-24T05:00:00Z");
+        planted.removed = vec!["user eve".into(), "password of root".into()];
+        planted.removed_at = "2026-11-24T05:01:00Z".into();
         let applied = [
-            ("n1".to_string(), record("2026-11-24T05:00:00Z")),
+            ("n1".to_string(), planted),
             ("n2".to_string(), record("node.toml")),
         ];
         let summary = summarise(&in_force, &applied);
@@ -142,7 +165,8 @@ mod tests {
         let text = line(&summary);
         assert!(
             text.contains("enforced; applied by n1; not yet by n2, n3")
-                && text.contains("signed by abababab"),
+                && text.contains("signed by abababab")
+                && text.contains("removed what the policy never made: user eve (by n1 at 2026-11-24T05:01:00Z), password of root (by n1"),
             "{text}"
         );
     }

@@ -163,3 +163,29 @@ fn unknown_nodes_names_and_shapes_are_refused_in_one_line() {
         assert!(!line.ends_with("| "), "no fix: {line}");
     }
 }
+
+#[test]
+fn prefixes_that_start_with_a_slash_are_grantable_but_not_the_slash_alone() {
+    // Patroni's keys, Kubernetes' and CoreDNS's layouts.
+    let policy = parse(json!({"nodes": ["nas.example.zone"], "service": [
+        {"name": "patroni", "nodes": ["nas.example.zone"], "read_write": ["/service/pg/"]},
+        {"name": "dns", "nodes": ["nas.example.zone"], "read_write": ["/skydns/"], "read": ["/service/"]}]}))
+    .unwrap();
+    assert_eq!(policy.services[0].read_write, ["/service/pg/"]);
+    let line = refusal(
+        json!({"nodes": ["nas.example.zone"], "service": [{"name": "all", "nodes": ["nas.example.zone"], "read_write": ["/"]}]}),
+    );
+    assert!(
+        line.starts_with("access.service[0].read_write |")
+            && line.contains("every key that starts with '/'"),
+        "{line}"
+    );
+    // Two services over one '/' layout overlap like any other prefixes.
+    let line = refusal(json!({"nodes": ["nas.example.zone"], "service": [
+        {"name": "patroni", "nodes": ["nas.example.zone"], "read_write": ["/service/pg/"]},
+        {"name": "all", "nodes": ["nas.example.zone"], "read_write": ["/service/"]}]}));
+    assert!(
+        line.contains("\"/service/\" overlaps \"/service/pg/\""),
+        "{line}"
+    );
+}

@@ -131,9 +131,12 @@ impl Keeper {
     async fn follow(&self) -> Result<(), String> {
         let mut client = cluster_api::connect(&self.endpoint, &self.creds).await?;
         let got = client.get(KEY, None).await.map_err(|e| e.to_string())?;
-        if let Some(kv) = got.kvs().first() {
-            self.offered(kv.value(), kv.mod_revision(), &mut client)
-                .await;
+        match got.kvs().first() {
+            Some(kv) => {
+                self.offered(kv.value(), kv.mod_revision(), &mut client)
+                    .await
+            }
+            None => self.gone(&mut client).await,
         }
         let from = got.header().map(|h| h.revision()).unwrap_or(0) + 1;
         let options = WatchOptions::new().with_start_revision(from);
@@ -151,8 +154,12 @@ impl Keeper {
                         return Err("the watch was canceled".into());
                     }
                     for event in response.events() {
-                        if let (EventType::Put, Some(kv)) = (event.event_type(), event.kv()) {
-                            self.offered(kv.value(), kv.mod_revision(), &mut client).await;
+                        match (event.event_type(), event.kv()) {
+                            (EventType::Put, Some(kv)) => {
+                                self.offered(kv.value(), kv.mod_revision(), &mut client).await
+                            }
+                            (EventType::Delete, _) => self.gone(&mut client).await,
+                            _ => {}
                         }
                     }
                 }
@@ -194,6 +201,19 @@ impl Keeper {
         }
     }
 
+    /// The document was deleted from the zone: the one in force here goes back (a member
+    /// that starts later must find it), unless something was put there since.
+    async fn gone(&self, client: &mut Client) {
+        if let Ok(Some(doc)) = store::in_force(&self.node.state_dir, &self.roots) {
+            tracing::warn!(
+                "the revocations at {KEY} were deleted; putting CRL number {} back",
+                doc.crl.number
+            );
+            let absent = Compare::create_revision(KEY, CompareOp::Equal, 0);
+            self.put_back(&doc, absent, client).await;
+        }
+    }
+
     /// Puts the document in force here back at [`KEY`] when the refused one put at
     /// `mod_revision` is still there: a replayed older CRL must not reach members that
     /// start later. Every member tries; the first wins, the others' compare fails.
@@ -201,8 +221,13 @@ impl Keeper {
         let Ok(Some(doc)) = store::in_force(&self.node.state_dir, &self.roots) else {
             return;
         };
+        let same = Compare::mod_revision(KEY, CompareOp::Equal, mod_revision);
+        self.put_back(&doc, same, client).await;
+    }
+
+    async fn put_back(&self, doc: &Revocations, unchanged: Compare, client: &mut Client) {
         let txn = Txn::new()
-            .when([Compare::mod_revision(KEY, CompareOp::Equal, mod_revision)])
+            .when([unchanged])
             .and_then([TxnOp::put(KEY, doc.to_json(), None)]);
         match client.txn(txn).await {
             Ok(r) if r.succeeded() => {

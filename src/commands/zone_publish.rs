@@ -22,7 +22,8 @@ use zone_pki::{CertInfo, Error};
 use crate::cluster_api;
 use crate::config::node::Node;
 use crate::config::zone::Zone;
-use crate::policy::keeper::{Applied, APPLIED_PREFIX, POLICY_KEY};
+use crate::policy::keeper::POLICY_KEY;
+use crate::policy::record::{Applied, APPLIED_PREFIX};
 use crate::zone_doc;
 
 /// How long to wait for every member to apply the policy.

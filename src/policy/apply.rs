@@ -19,8 +19,7 @@ use super::rbac::{plan, Access, AuthState, Op, Perm};
 /// (another member's keeper applying the same plan) is left out, as it is gone.
 pub async fn read(client: &mut Client) -> Result<AuthState, String> {
     let e = |what: &str, e: etcd_client::Error| format!("{what}: {e}");
-    // etcd-client has no AuthStatus call: auth counts as off, so every apply ends with
-    // an AuthEnable, which etcd takes as a no-op once auth is on.
+    // etcd-client has no AuthStatus call: auth counts as off here, and [`apply`] tells.
     let mut state = AuthState::default();
     let roles = client
         .role_list()
@@ -64,6 +63,20 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
     Ok(state)
 }
 
+/// The names of the users and roles `client`'s etcd holds: two cheap calls, so that a
+/// user or role made by hand is seen at the next round, not at the next full read.
+pub async fn names(client: &mut Client) -> Result<(Vec<String>, Vec<String>), String> {
+    let users = client
+        .user_list()
+        .await
+        .map_err(|e| format!("user list: {e}"))?;
+    let roles = client
+        .role_list()
+        .await
+        .map_err(|e| format!("role list: {e}"))?;
+    Ok((users.users().to_vec(), roles.roles().to_vec()))
+}
+
 /// Brings `client`'s etcd to `want` for zone `zone`; returns the operations done.
 /// `sealed` names the users this keeper gave a random password (`root`, which etcd keeps
 /// while auth is on): theirs is the policy's, not planted.
@@ -75,7 +88,9 @@ pub async fn apply(
 ) -> Result<Vec<Op>, String> {
     let mut current = read(client).await?;
     let users: Vec<String> = current.users.keys().cloned().collect();
+    // Auth is on exactly when etcd answers about passwords (with no user, it cannot be).
     if let Some(with) = with_password(client, &users).await? {
+        current.enabled = true;
         current.with_password = with.difference(sealed).cloned().collect();
     }
     let ops = plan(&current, want, zone);
@@ -100,6 +115,9 @@ async fn with_password(
     users: &[String],
 ) -> Result<Option<BTreeSet<String>>, String> {
     use tonic::Code;
+    if users.is_empty() {
+        return Ok(None);
+    }
     let guess = random_password();
     let mut auth = client.auth_client();
     let mut with = BTreeSet::new();
@@ -155,7 +173,8 @@ fn done_already(op: &Op, error: &str) -> bool {
         Op::Revoke(..) => {
             says("permission is not granted to the role") || says("role name not found")
         }
-        Op::ClearPassword { .. } => says("user name not found") || says("user name already exists"),
+        Op::Remake { .. } => says("user name not found") || says("user name already exists"),
+        Op::Scramble(_) => false,
         Op::Grant(..) | Op::GrantRole { .. } | Op::Enable => false,
     }
 }
@@ -199,12 +218,11 @@ async fn run(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {
             .map(drop),
         Op::DeleteRole(role) => client.role_delete(role.clone()).await.map(drop),
         Op::Enable => client.auth_enable().await.map(drop),
-        // etcd keeps `root` while auth is on: a random password replaces the planted one.
-        Op::ClearPassword { user, .. } if user == "root" => client
+        Op::Scramble(user) => client
             .user_change_password(user.clone(), random_password())
             .await
             .map(drop),
-        Op::ClearPassword { user, roles } => {
+        Op::Remake { user, roles, .. } => {
             client.user_delete(user.clone()).await?;
             client
                 .user_add(user.clone(), "", Some(UserAddOptions::new().with_no_pwd()))

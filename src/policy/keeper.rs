@@ -26,19 +26,17 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 
-use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use zone_pki::{CertInfo, Error};
 
 use super::rbac;
+use super::record::{self, applied_records, Applied, Removed, APPLIED_PREFIX};
 use super::Policy;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 
 /// Where `zone-etcd zone publish` puts the signed zone document.
 pub const POLICY_KEY: &str = "zone-etcd/access/policy";
-/// Under it, each member's record of the policy its etcd holds.
-pub const APPLIED_PREFIX: &str = "zone-etcd/access/applied/";
 
 /// How often the keeper looks at the published policy and the zone's revocations.
 const TICK: Duration = Duration::from_secs(1);
@@ -58,26 +56,6 @@ pub struct InForce {
     pub members: Vec<String>,
 }
 
-/// A member's record at [`APPLIED_PREFIX`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Applied {
-    pub policy: String,
-    pub signer: String,
-    /// Whether etcd's auth was on by this member's doing (or found on).
-    pub enforced: bool,
-    /// Whether this member's client port trusts the client root alone (its own
-    /// `[access] enforce` at launch): auth goes on only once every member's does.
-    #[serde(default)]
-    pub client_port_enforced: bool,
-    pub at: String,
-    /// What this member's keeper last removed that the policy never made (`user eve`,
-    /// `role backdoor`, `password of root`), and when: `status` names it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub removed: Vec<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub removed_at: String,
-}
-
 /// The keeper of one member.
 pub struct AccessKeeper {
     node: Node,
@@ -92,10 +70,13 @@ pub struct AccessKeeper {
     users_gone: crate::revocation::keeper::UsersGone,
     /// The newest published policy applied here and its document's text.
     newest: Mutex<Option<(InForce, String)>>,
-    /// The users this keeper gave a random password (`root`, see [`rbac::Op::ClearPassword`]).
+    /// The users this keeper gave a random password (`root`, see [`rbac::Op::Scramble`]).
     sealed: Mutex<BTreeSet<String>>,
-    /// What it last removed outside the policy, and when (RFC 3339).
-    removed: Mutex<(Vec<String>, String)>,
+    /// The users' and roles' names etcd held after the last apply: a round that finds
+    /// others applies at once.
+    names: Mutex<Option<(Vec<String>, Vec<String>)>>,
+    /// What it removed outside the policy, newest last ([`record::remember`]).
+    removed: Mutex<Vec<Removed>>,
 }
 
 impl AccessKeeper {
@@ -117,7 +98,8 @@ impl AccessKeeper {
         Ok(Some(AccessKeeper {
             newest: Mutex::new(super::newest::load(&node, &roots)),
             sealed: Mutex::new(BTreeSet::new()),
-            removed: Mutex::new((Vec::new(), String::new())),
+            removed: Mutex::new(Vec::new()),
+            names: Mutex::new(None),
             roots,
             creds: Credentials::load(&node.leaf_paths())?,
             endpoint: crate::cluster::client_url(&member),
@@ -204,7 +186,11 @@ impl AccessKeeper {
             handle.set_policy(in_force.policy.clone(), in_force.members.clone());
         }
         if done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK {
-            return Ok(());
+            let now = cluster_api::within(super::apply::names(client)).await?;
+            if lock(&self.names).as_ref() == Some(&now) {
+                return Ok(());
+            }
+            tracing::info!("access policy: etcd's users or roles changed; applying again");
         }
         let sealed = lock(&self.sealed).clone();
         let ops = cluster_api::within(async {
@@ -212,10 +198,8 @@ impl AccessKeeper {
         })
         .await?;
         for op in &ops {
-            if let rbac::Op::ClearPassword { user, .. } = op {
-                if user == "root" {
-                    lock(&self.sealed).insert(user.clone());
-                }
+            if let rbac::Op::Scramble(user) = op {
+                lock(&self.sealed).insert(user.clone());
             }
         }
         let outsiders: Vec<String> = ops
@@ -228,7 +212,7 @@ impl AccessKeeper {
                 in_force.version,
                 outsiders.join(", ")
             );
-            *lock(&self.removed) = (outsiders, now());
+            record::remember(&mut lock(&self.removed), outsiders, &now());
         }
         if !ops.is_empty() {
             tracing::info!(
@@ -239,14 +223,14 @@ impl AccessKeeper {
                 if want.enabled { ", auth on" } else { "" }
             );
         }
+        let removed = lock(&self.removed).clone();
         let record = Applied {
             policy: in_force.version.clone(),
             signer: in_force.signer.clone(),
             enforced: want.enabled,
             client_port_enforced: self.node.access.enforce,
             at: now(),
-            removed: lock(&self.removed).0.clone(),
-            removed_at: lock(&self.removed).1.clone(),
+            removed,
         };
         let key = format!("{APPLIED_PREFIX}{}", self.node.name);
         let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
@@ -257,6 +241,8 @@ impl AccessKeeper {
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
+        let held = cluster_api::within(super::apply::names(client)).await?;
+        *lock(&self.names) = Some(held);
         self.users_gone.set(revoked.clone());
         *done = Some(signature);
         *checked = Instant::now();
@@ -427,28 +413,4 @@ fn revoked_nodes(node: &Node, roots: &[CertInfo]) -> Vec<String> {
         Ok(Some(doc)) => doc.node_names(),
         _ => Vec::new(),
     }
-}
-
-/// Every member's record at [`APPLIED_PREFIX`] (records that do not parse are skipped).
-pub async fn applied_records(
-    client: &mut etcd_client::Client,
-) -> Result<Vec<(String, Applied)>, String> {
-    let got = cluster_api::within(async {
-        client
-            .get(
-                APPLIED_PREFIX,
-                Some(etcd_client::GetOptions::new().with_prefix()),
-            )
-            .await
-            .map_err(|e| cluster_api::describe(&e))
-    })
-    .await?;
-    Ok(got
-        .kvs()
-        .iter()
-        .filter_map(|kv| {
-            let member = kv.key_str().ok()?.strip_prefix(APPLIED_PREFIX)?.to_string();
-            Some((member, serde_json::from_slice(kv.value()).ok()?))
-        })
-        .collect())
 }

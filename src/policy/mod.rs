@@ -33,6 +33,7 @@ mod model;
 mod newest;
 mod parse;
 pub mod rbac;
+pub mod record;
 mod rules;
 pub mod standing;
 #[cfg(test)]

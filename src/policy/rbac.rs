@@ -82,12 +82,17 @@ pub enum Op {
     DeleteUser(String),
     Revoke(String, Perm),
     DeleteRole(String),
-    /// A password the policy did not make: the user is made again without one (`root`,
-    /// which etcd keeps while auth is on, gets a random one nobody knows).
-    ClearPassword {
+    /// The user made again without a password: every user just before auth goes on (a
+    /// password set while every client was root must not outlive it), and afterwards one
+    /// found with a password (`planted`).
+    Remake {
         user: String,
         roles: BTreeSet<String>,
+        planted: bool,
     },
+    /// `root` found with a password while auth is on (etcd keeps `root` then): a random
+    /// one nobody knows replaces it.
+    Scramble(String),
     Enable,
 }
 
@@ -98,7 +103,12 @@ impl Op {
         match self {
             Op::DeleteUser(user) if !managed_user(user, zone) => Some(format!("user {user}")),
             Op::DeleteRole(role) if !managed_role(role) => Some(format!("role {role}")),
-            Op::ClearPassword { user, .. } => Some(format!("password of {user}")),
+            Op::Remake {
+                user,
+                planted: true,
+                ..
+            }
+            | Op::Scramble(user) => Some(format!("password of {user}")),
             _ => None,
         }
     }
@@ -214,11 +224,19 @@ pub fn plan(current: &AuthState, want: &AuthState, zone: &str) -> Vec<Op> {
             }
         }
     }
-    for user in &current.with_password {
-        if let Some(roles) = want.users.get(user) {
-            ops.push(Op::ClearPassword {
+    let enabling = want.enabled && !current.enabled;
+    for (user, roles) in &want.users {
+        if !current.users.contains_key(user) {
+            continue;
+        }
+        let planted = current.with_password.contains(user);
+        if planted && user == "root" && current.enabled {
+            ops.push(Op::Scramble(user.clone()));
+        } else if planted || (enabling && want.exclusive) {
+            ops.push(Op::Remake {
                 user: user.clone(),
                 roles: roles.clone(),
+                planted,
             });
         }
     }
@@ -386,6 +404,7 @@ mod tests {
             {"name": "photos", "nodes": ["nas.example.zone"], "read_write": ["apps/photos/"]}]}));
         let want = desired(&p, &members);
         let mut current = want.clone();
+        current.enabled = true;
         // eve: a password user holding root, made before enforcement; root's and
         // photos@nas's passwords set by hand.
         current
@@ -400,14 +419,12 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                Op::ClearPassword {
+                Op::Remake {
                     user: "photos@nas.example.zone".into(),
                     roles: BTreeSet::from(["svc:photos".to_string()]),
+                    planted: true,
                 },
-                Op::ClearPassword {
-                    user: "root".into(),
-                    roles: BTreeSet::from(["root".to_string()]),
-                },
+                Op::Scramble("root".into()),
                 Op::DeleteUser("eve".into()),
             ]
         );
@@ -423,5 +440,36 @@ mod tests {
                 "user eve"
             ]
         );
+        // Before auth goes on nothing can tell a password: every user is made again
+        // without one (root too: etcd lets it go while auth is off), then auth goes on.
+        let mut off = want.clone();
+        off.enabled = false;
+        let ops = plan(&off, &want, "example.zone");
+        let remade: Vec<&str> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Remake {
+                    user,
+                    planted: false,
+                    ..
+                } => Some(user.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            remade,
+            [
+                "nas.example.zone",
+                "node1.example.zone",
+                "photos@nas.example.zone",
+                "root"
+            ]
+        );
+        assert_eq!(ops.last(), Some(&Op::Enable));
+        assert!(ops
+            .iter()
+            .all(|op| op.removes_outsider("example.zone").is_none()));
+        // Once on, nothing more.
+        assert!(plan(&want, &want, "example.zone").is_empty());
     }
 }

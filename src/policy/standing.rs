@@ -9,7 +9,8 @@
 use serde::Serialize;
 use zone_pki::CertInfo;
 
-use super::keeper::{applied_records, own_policy, published_policy, Applied, InForce, POLICY_KEY};
+use super::keeper::{own_policy, published_policy, InForce, POLICY_KEY};
+use super::record::{applied_records, Applied};
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 
@@ -75,7 +76,7 @@ pub fn summarise(in_force: &InForce, applied: &[(String, Applied)]) -> AccessSum
         .flat_map(|(member, a)| {
             a.removed
                 .iter()
-                .map(move |what| format!("{what} (by {member} at {})", a.removed_at))
+                .map(move |r| format!("{} (by {member} at {})", r.what, r.at))
         })
         .collect();
     AccessSummary {
@@ -150,11 +151,13 @@ mod tests {
             client_port_enforced: true,
             at: String::new(),
             removed: Vec::new(),
-            removed_at: String::new(),
         };
         let mut planted = record("2026-11-24T05:00:00Z");
-        planted.removed = vec!["user eve".into(), "password of root".into()];
-        planted.removed_at = "2026-11-24T05:01:00Z".into();
+        super::super::record::remember(
+            &mut planted.removed,
+            vec!["user eve".into(), "password of root".into()],
+            "2026-11-24T05:01:00Z",
+        );
         let applied = [
             ("n1".to_string(), planted),
             ("n2".to_string(), record("node.toml")),

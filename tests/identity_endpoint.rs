@@ -146,6 +146,16 @@ fn a_node_gets_what_the_policy_gives_it_and_is_refused_the_rest_in_one_line() {
     assert!(leaf.public_key_matches(&key));
     let days = (leaf.not_after - leaf.not_before).whole_days();
     assert!((29..=31).contains(&days), "{days}");
+    // No etcd runs here: the member recorded the identity in its journal before handing it
+    // out (its keeper carries it into the zone's ledger), named by nas and the serial.
+    let serial = zone_pki::revocation::serial_hex(leaf.serial());
+    let member = Node::load(&zone.config(0)).unwrap();
+    let entry = member
+        .state_dir
+        .join("ledger")
+        .join(format!("{NAS} {serial}.json"));
+    let entry: serde_json::Value = serde_json::from_str(&read(&entry)).unwrap();
+    assert_eq!(entry["user"], "photos@nas.ident.zone");
 
     // music is node1's only: refused in one line, nothing written.
     let refused_out = zone.path("music");

@@ -642,7 +642,7 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     };
     let held = addresses();
     assert!(!held.is_empty(), "the watch holds no connection");
-    run_ok(&[
+    let said = run_ok(&[
         "revoke",
         "--ca",
         zone.path("ca").to_str().unwrap(),
@@ -651,6 +651,7 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
         "--config",
         node1.to_str().unwrap(),
     ]);
+    eprintln!("{said}");
     let revoked_at = std::time::Instant::now();
     let cut = loop {
         let now = addresses();
@@ -683,6 +684,26 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
             .0
         });
     }
+    // Refused at the handshake too (issue 48, item 2): every identity the members issued
+    // to nas is on the CRL, so no lease, no member list, nothing.
+    for addr in zone.addrs() {
+        for (what, who) in [("photos on nas", &photos_nas), ("nas's own", &nas_own)] {
+            wait_for(
+                Duration::from_secs(10),
+                &format!("{what} refused at {addr}'s handshake"),
+                || handshake(&zone, &addr, who).is_err(),
+            );
+        }
+    }
+    for args in [
+        &["lease", "grant", "900000"][..],
+        &["member", "list"],
+        &["endpoint", "status"],
+    ] {
+        let (ok, out) = etcdctl(&zone, &photos_nas, args);
+        assert!(!ok, "revoked photos on nas: {args:?}: {out}");
+    }
+    assert!(handshake(&zone, &zone.addrs()[0], &photos_node1).is_ok());
     assert!(
         etcdctl(
             &zone,

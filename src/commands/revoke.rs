@@ -17,12 +17,13 @@ use std::path::Path;
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use time::OffsetDateTime;
-use zone_pki::revocation::{serial_hex, RevokedCa};
+use zone_pki::revocation::{parse_serial_hex, serial_hex, RevokedCa};
 use zone_pki::{CertInfo, Error};
 
 use crate::cluster_api::{self, Credentials};
 use crate::config::check_dns_name;
 use crate::config::node::Node;
+use crate::identities::ledger;
 use crate::revocation::doc::{Revocations, KEY};
 use crate::revocation::issued;
 
@@ -97,7 +98,37 @@ pub fn run(
     };
 
     let now = OffsetDateTime::now_utc();
-    let (number, entries) = next_list(zone_doc.as_ref(), ca_doc.as_ref(), target, &cas, now);
+    // Every identity the members' signers issued to the node (its own, its services'
+    // instances) goes on the CRL with its node CAs: refused at the handshake.
+    let identities = cluster
+        .runtime
+        .block_on(async {
+            let mut client =
+                cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT)
+                    .await?;
+            ledger::issued_to(&mut client, target, now).await
+        })
+        .map_err(|reason| {
+            Error::new(format!(
+                "cannot read the identities the zone issued to {target} ({}): {reason}",
+                ledger::PREFIX
+            ))
+            .file(config)
+            .fix("see zone-etcd status: a quorum must answer; --config must be a member's node.toml (its identity reads zone-etcd's keys)")
+        })?;
+    let identities: Vec<Vec<u8>> = identities
+        .iter()
+        .filter_map(|hex| {
+            let serial = parse_serial_hex(hex);
+            if serial.is_none() {
+                tracing::warn!("{}{target}/{hex}: not a serial; left out", ledger::PREFIX);
+            }
+            serial
+        })
+        .collect();
+    let mut serials: Vec<Vec<u8>> = cas.iter().map(|c| c.serial().to_vec()).collect();
+    serials.extend(identities.iter().cloned());
+    let (number, entries) = next_list(zone_doc.as_ref(), ca_doc.as_ref(), target, &serials, now);
     let doc = Revocations::issue(&root, number, &entries, now)?;
 
     let json = doc.to_json();
@@ -112,10 +143,11 @@ pub fn run(
             .fix("run zone-etcd revoke again (it reads the zone's revocations anew)")
         })?;
     zone_io::write_atomic(&ca_doc_path, json.as_bytes(), zone_io::PUBLIC_MODE)?;
-    let serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
+    let ca_serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
     println!(
-        "zone-etcd: revoked {target} (node CA serial {}): CRL number {number} published; every member refuses it within seconds and cuts its open connections",
-        serials.join(", ")
+        "zone-etcd: revoked {target} (node CA serial {}, and {} identity(ies) the members issued to it): CRL number {number} published; every member refuses them within seconds and cuts their open connections",
+        ca_serials.join(", "),
+        identities.len()
     );
 
     match super::leave::find(&cluster.view, &node, target) {
@@ -178,7 +210,7 @@ fn next_list(
     zone: Option<&Revocations>,
     ca: Option<&Revocations>,
     target: &str,
-    cas: &[CertInfo],
+    serials: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> (u64, Vec<(String, RevokedCa)>) {
     let number = zone
@@ -211,11 +243,11 @@ fn next_list(
             );
         }
     }
-    for ca in cas {
+    for serial in serials {
         add(
             target,
             RevokedCa {
-                serial: ca.serial().to_vec(),
+                serial: serial.clone(),
                 revoked_at: now,
             },
         );
@@ -287,7 +319,7 @@ mod tests {
             Some(&zone),
             Some(&ca),
             "phone.example.zone",
-            std::slice::from_ref(&phone),
+            &[phone.serial().to_vec()],
             now,
         );
         assert_eq!(number, 5);
@@ -301,7 +333,13 @@ mod tests {
         );
         assert_eq!(entries[1].0, "phone.example.zone");
         // Revoking the laptop again: a fresh number, its first revocation time kept.
-        let (number, again) = next_list(Some(&zone), None, "laptop.example.zone", &[laptop], now);
+        let (number, again) = next_list(
+            Some(&zone),
+            None,
+            "laptop.example.zone",
+            &[laptop.serial().to_vec()],
+            now,
+        );
         assert_eq!(number, 5);
         assert_eq!(again.len(), 1);
         assert_eq!(
@@ -310,7 +348,14 @@ mod tests {
         );
         // Nothing before: number 1.
         assert_eq!(
-            next_list(None, None, "phone.example.zone", &[phone], now).0,
+            next_list(
+                None,
+                None,
+                "phone.example.zone",
+                &[phone.serial().to_vec()],
+                now
+            )
+            .0,
             1
         );
     }

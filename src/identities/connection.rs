@@ -39,6 +39,10 @@ pub(super) struct Shared {
     pub(super) signer: Authority,
     pub(super) leaves: LeafPaths,
     pub(super) crl: PathBuf,
+    /// This member's client URL: where issued identities are recorded ([`super::ledger`]),
+    /// and its state directory, where they wait when its etcd does not answer.
+    pub(super) etcd: String,
+    pub(super) state_dir: PathBuf,
 }
 
 /// The [`Shared`] the next connection uses, replaced whole by the endpoint's handle.
@@ -238,9 +242,24 @@ fn issue(
         .signer
         .issue_identity_for(&user, &shared.zone, &request, IDENTITY_DAYS)
         .map_err(|e| Answer::new(500, format!("the signer could not issue {user}: {e}")))?;
-    let serial = CertInfo::parse_pem(&chain)
-        .map(|c| c.serial_hex)
-        .unwrap_or_default();
+    let info = CertInfo::parse_pem(&chain)
+        .map_err(|e| Answer::new(500, format!("the signer issued what does not parse: {e}")))?;
+    let serial = zone_pki::revocation::serial_hex(info.serial());
+    // In the zone's ledger first: an identity the zone does not know of could never be
+    // revoked with its node.
+    let entry = super::ledger::Entry {
+        user: user.clone(),
+        not_after: info
+            .not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    };
+    super::ledger::record(&shared.etcd, &shared.leaves, &shared.state_dir, node, &serial, &entry).map_err(|e| {
+        Answer::new(
+            503,
+            format!("the zone's etcd did not record {user} (serial {serial}), so it is not handed out: {e}; ask again"),
+        )
+    })?;
     let line = format!(
         "asked for {asked}: issued {user} for {IDENTITY_DAYS} days (serial {serial}, key {})",
         request.key_fingerprint_hex()

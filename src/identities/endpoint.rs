@@ -15,6 +15,9 @@
 //!   is checked against the CRL of its time;
 //! - a connection is bounded: its handshake within [`HANDSHAKE_TIME`], its request within
 //!   [`super::wire::REQUEST_TIME`], at most [`CONNECTIONS`] at once;
+//! - an identity is recorded in the zone's ledger ([`super::ledger`], or the member's
+//!   journal of it while its etcd does not answer) before it is handed out, or not
+//!   handed out;
 //! - only the request's public key is certified, as the user [`super::grant::decide`]
 //!   names, for [`super::grant::IDENTITY_DAYS`]; every decision is logged in one line;
 //! - the policy, member list, roots and signer are the node's as loaded at
@@ -159,6 +162,8 @@ impl Handle {
             },
             leaves: old.leaves.clone(),
             crl: old.crl.clone(),
+            etcd: old.etcd.clone(),
+            state_dir: old.state_dir.clone(),
         };
         *current = Arc::new(shared);
     }
@@ -202,6 +207,8 @@ impl Shared {
             signer: Authority::from_pem(signer.chain_pem(), &signer.key_pem())?,
             leaves: node.leaf_paths(),
             crl: crate::revocation::store::crl_path(&node.state_dir),
+            etcd: crate::cluster::client_url(member),
+            state_dir: node.state_dir.clone(),
         };
         Ok((shared, member))
     }

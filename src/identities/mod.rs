@@ -26,6 +26,7 @@ pub mod ca;
 mod connection;
 pub mod endpoint;
 pub mod grant;
+pub mod ledger;
 pub mod node;
 pub mod request;
 pub mod service;

@@ -163,6 +163,11 @@ impl AccessKeeper {
         })
         .await?;
         let in_force = self.in_force(client, published.kvs().first()).await;
+        match crate::identities::ledger::upload(client, &self.node.state_dir).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("identity ledger: {n} identity(ies) issued while the zone did not answer now recorded in it"),
+            Err(e) => tracing::warn!("identity ledger: not carried into the zone yet: {e}"),
+        }
         let revoked = revoked_nodes(&self.node, &self.roots);
         let mut want = rbac::desired_without(&in_force.policy, &in_force.members, &revoked);
         // Auth on while some member still takes node-CA certificates would make a forged

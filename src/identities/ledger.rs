@@ -1,0 +1,177 @@
+//! The zone's ledger of the identities members' signers issued to other nodes, so that
+//! `revoke --node` puts every one of them on the CRL and etcd refuses them at the TLS
+//! handshake, not only at its auth store (issue 48, item 2).
+//!
+//! Each entry is `zone-etcd/access/issued/<node>/<serial hex>` → `{"user", "not_after"}`
+//! (JSON; later releases may add fields, readers ignore what they do not know).
+//!
+//! Invariants: a member's endpoint records an identity before it hands the certificate
+//! out, and hands out nothing it could not record: in the zone when the member's etcd
+//! answers, else in the member's state directory (`ledger/`, [`JOURNAL`]), which its
+//! access keeper carries into the zone at its next round ([`upload`]) and only then
+//! removes; a node's own signer (a member) needs no entry: revoking the member revokes
+//! its signer, and so everything it issued.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster_api::{self, Credentials};
+use crate::leaf_paths::LeafPaths;
+
+/// Under it, `<node>/<serial hex>` for each identity issued to that node.
+pub const PREFIX: &str = "zone-etcd/access/issued/";
+/// In a member's state directory: entries not yet in the zone, `<node> <serial>.json`.
+pub const JOURNAL: &str = "ledger";
+
+/// One issued identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The etcd user it names (`photos@nas.example.zone`, or the node's own name).
+    pub user: String,
+    /// When it expires (RFC 3339): past it, the handshake refuses it anyway.
+    pub not_after: String,
+}
+
+/// The key of the identity with serial `serial_hex` issued to `node`.
+pub fn key(node: &str, serial_hex: &str) -> String {
+    format!("{PREFIX}{node}/{serial_hex}")
+}
+
+/// Records `entry` through the member's own etcd at `endpoint`, with its client identity
+/// in `leaves`, or, when that etcd does not take it, in the journal under `state_dir`.
+/// Blocking (the endpoint serves on plain threads). Fails only when neither took it.
+pub fn record(
+    endpoint: &str,
+    leaves: &LeafPaths,
+    state_dir: &Path,
+    node: &str,
+    serial_hex: &str,
+    entry: &Entry,
+) -> Result<(), String> {
+    let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
+    let in_zone = (|| {
+        let creds = Credentials::load(leaves).map_err(|e| e.to_string())?;
+        let runtime = cluster_api::runtime().map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let mut client = cluster_api::connect(endpoint, &creds).await?;
+            put(&mut client, node, serial_hex, &text).await
+        })
+    })();
+    let Err(why) = in_zone else {
+        return Ok(());
+    };
+    let journal = state_dir.join(JOURNAL);
+    zone_io::ensure_private_dir(&journal)
+        .and_then(|()| {
+            zone_io::write_atomic(
+                &journal.join(format!("{node} {serial_hex}.json")),
+                text.as_bytes(),
+                zone_io::PUBLIC_MODE,
+            )
+        })
+        .map(|()| tracing::info!("identity {} recorded in {} (the zone's etcd did not take it: {why}); the keeper carries it over", entry.user, journal.display()))
+        .map_err(|e| format!("{why}; nor could it go to {}: {e}", journal.display()))
+}
+
+async fn put(
+    client: &mut etcd_client::Client,
+    node: &str,
+    serial_hex: &str,
+    text: &str,
+) -> Result<(), String> {
+    cluster_api::within(async {
+        client
+            .put(key(node, serial_hex), text, None)
+            .await
+            .map(drop)
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await
+}
+
+/// Carries the journal's entries under `state_dir` into the zone, each removed once the
+/// zone took it; returns how many went.
+pub async fn upload(client: &mut etcd_client::Client, state_dir: &Path) -> Result<usize, String> {
+    let journal = state_dir.join(JOURNAL);
+    let Ok(files) = std::fs::read_dir(&journal) else {
+        return Ok(0);
+    };
+    let mut went = 0;
+    for file in files.flatten() {
+        let path = file.path();
+        let name = file.file_name().to_string_lossy().into_owned();
+        let Some((node, serial)) = name
+            .strip_suffix(".json")
+            .and_then(|stem| stem.split_once(' '))
+        else {
+            continue;
+        };
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        put(client, node, serial, &text).await?;
+        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        went += 1;
+    }
+    Ok(went)
+}
+
+/// The serials (hex) of the identities issued to `node` that have not expired at `now`.
+pub async fn issued_to(
+    client: &mut etcd_client::Client,
+    node: &str,
+    now: time::OffsetDateTime,
+) -> Result<Vec<String>, String> {
+    let prefix = format!("{PREFIX}{node}/");
+    let got = cluster_api::within(async {
+        client
+            .get(
+                prefix.as_str(),
+                Some(etcd_client::GetOptions::new().with_prefix()),
+            )
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    Ok(got
+        .kvs()
+        .iter()
+        .filter_map(|kv| {
+            let serial = kv.key_str().ok()?.strip_prefix(&prefix)?.to_string();
+            let entry: Option<Entry> = serde_json::from_slice(kv.value()).ok();
+            live(entry.as_ref(), now).then_some(serial)
+        })
+        .collect())
+}
+
+/// Whether an entry still needs revoking at `now`: unless it says it expired (an entry
+/// that does not parse is revoked all the same).
+fn live(entry: Option<&Entry>, now: time::OffsetDateTime) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    entry
+        .and_then(|e| time::OffsetDateTime::parse(&e.not_after, &Rfc3339).ok())
+        .is_none_or(|not_after| not_after > now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_reads_as_written_and_only_an_expired_one_is_left_out() {
+        // Golden: the format other releases read.
+        let text = r#"{"user":"photos@nas.example.zone","not_after":"2026-12-25T00:00:00Z"}"#;
+        let entry: Entry = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&entry).unwrap(), text);
+        use time::format_description::well_known::Rfc3339;
+        let before = time::OffsetDateTime::parse("2026-12-24T00:00:00Z", &Rfc3339).unwrap();
+        let after = time::OffsetDateTime::parse("2026-12-26T00:00:00Z", &Rfc3339).unwrap();
+        assert!(live(Some(&entry), before));
+        assert!(!live(Some(&entry), after));
+        assert!(live(None, after), "an entry that does not parse is revoked");
+        assert_eq!(
+            key("nas.example.zone", "0a1b"),
+            "zone-etcd/access/issued/nas.example.zone/0a1b"
+        );
+    }
+}

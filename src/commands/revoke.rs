@@ -132,16 +132,19 @@ pub fn run(
     let doc = Revocations::issue(&root, number, &entries, now)?;
 
     let json = doc.to_json();
-    cluster
-        .runtime
-        .block_on(publish(&endpoints, &cluster.creds, mod_revision, &json))
-        .map_err(|reason| {
-            Error::new(format!(
-                "the zone did not take CRL number {number}: {reason}"
-            ))
-            .file(config)
-            .fix("run zone-etcd revoke again (it reads the zone's revocations anew)")
-        })?;
+    // A tenant may have filled the database: the owner's emergency makes room first.
+    super::maintain::with_room(config, || {
+        cluster
+            .runtime
+            .block_on(publish(&endpoints, &cluster.creds, mod_revision, &json))
+            .map_err(|reason| {
+                Error::new(format!(
+                    "the zone did not take CRL number {number}: {reason}"
+                ))
+                .file(config)
+                .fix("run zone-etcd revoke again (it reads the zone's revocations anew)")
+            })
+    })?;
     zone_io::write_atomic(&ca_doc_path, json.as_bytes(), zone_io::PUBLIC_MODE)?;
     let ca_serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
     println!(

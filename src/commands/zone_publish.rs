@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use zone_pki::{CertInfo, Error};
+use zone_pki::{Authority, CertInfo, Error};
 
-use crate::cluster_api;
+use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 use crate::config::zone::Zone;
 use crate::policy::keeper::POLICY_KEY;
@@ -46,47 +46,23 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
     let cluster = crate::access::ask_cluster(&node, config)?;
     let endpoints = crate::cluster::client_endpoints(&node.members);
     let members: Vec<String> = zone.members.iter().map(|m| m.node_name.clone()).collect();
-    let result: Result<(String, Vec<String>), String> = cluster.runtime.block_on(async {
-        let mut client =
-            cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT)
-                .await?;
-        let got = cluster_api::within(async {
-            client
-                .get(POLICY_KEY, None)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await?;
-        let published = got.kvs().first().and_then(|kv| {
-            let text = String::from_utf8_lossy(kv.value());
-            zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info)).ok()
-        });
-        let signed_at = signing_time(published.map(|p| p.signed_at), OffsetDateTime::now_utc())?;
-        let text = zone_doc::sign(&zone, &root, signed_at).map_err(|e| e.to_string())?;
-        // What a member will check, checked before it is published.
-        let doc = zone_doc::verify(&text, &zone.name, std::slice::from_ref(&info))
-            .map_err(|e| e.to_string())?;
-        let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
-        cluster_api::within(async {
-            client
-                .put(POLICY_KEY, text.as_bytes(), None)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await?;
-        let started = Instant::now();
-        loop {
-            let missing = not_applied(&mut client, &members, &version).await;
-            if missing.is_empty() || started.elapsed() >= WAIT {
-                return Ok((version, missing));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    let (version, missing) = result.map_err(|e| {
-        Error::new(e)
-            .file(config)
-            .fix("check the clock and the zone (zone-etcd status), then publish again")
+    // A tenant may have filled the database: the owner's emergency makes room first.
+    let (version, missing) = super::maintain::with_room(config, || {
+        cluster
+            .runtime
+            .block_on(publish(
+                &cluster.creds,
+                &endpoints,
+                &zone,
+                &root,
+                &info,
+                &members,
+            ))
+            .map_err(|e| {
+                Error::new(e)
+                    .file(config)
+                    .fix("check the clock and the zone (zone-etcd status), then publish again")
+            })
     })?;
     if !missing.is_empty() {
         return Err(Error::new(format!(
@@ -156,6 +132,53 @@ async fn not_applied(
         }
     }
     missing
+}
+
+/// Signs the zone document (after the one published, see [`signing_time`]), puts it at
+/// [`POLICY_KEY`] and waits up to [`WAIT`] for every member to apply it: its version and
+/// the members that did not.
+async fn publish(
+    creds: &Credentials,
+    endpoints: &[String],
+    zone: &Zone,
+    root: &Authority,
+    info: &CertInfo,
+    members: &[String],
+) -> Result<(String, Vec<String>), String> {
+    let mut client =
+        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    let got = cluster_api::within(async {
+        client
+            .get(POLICY_KEY, None)
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    let published = got.kvs().first().and_then(|kv| {
+        let text = String::from_utf8_lossy(kv.value());
+        zone_doc::verify(&text, &zone.name, std::slice::from_ref(info)).ok()
+    });
+    let signed_at = signing_time(published.map(|p| p.signed_at), OffsetDateTime::now_utc())?;
+    let text = zone_doc::sign(zone, root, signed_at).map_err(|e| e.to_string())?;
+    // What a member will check, checked before it is published.
+    let doc = zone_doc::verify(&text, &zone.name, std::slice::from_ref(info))
+        .map_err(|e| e.to_string())?;
+    let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
+    cluster_api::within(async {
+        client
+            .put(POLICY_KEY, text.as_bytes(), None)
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    let started = Instant::now();
+    loop {
+        let missing = not_applied(&mut client, members, &version).await;
+        if missing.is_empty() || started.elapsed() >= WAIT {
+            return Ok((version, missing));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[cfg(test)]

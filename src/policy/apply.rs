@@ -77,15 +77,27 @@ pub async fn names(client: &mut Client) -> Result<(Vec<String>, Vec<String>), St
     Ok((users.users().to_vec(), roles.roles().to_vec()))
 }
 
-/// Brings `client`'s etcd to `want` for zone `zone`; returns the operations done.
-/// `sealed` names the users this keeper gave a random password (`root`, which etcd keeps
-/// while auth is on): theirs is the policy's, not planted.
+/// What an apply did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub ops: Vec<Op>,
+    /// Whether etcd's auth is on now.
+    pub auth_on: bool,
+}
+
+/// Brings `client`'s etcd to `want` for zone `zone`. `sealed` names the users this keeper
+/// gave a random password (`root`, which etcd keeps while auth is on): theirs is the
+/// policy's, not planted. Turning auth on (and making every user again just before) is
+/// left to one keeper, the leader's (`may_enable`): two keepers doing it at once would
+/// make users again after auth went on, and every request in flight would fail with
+/// etcd's "revision of auth store is old".
 pub async fn apply(
     client: &mut Client,
     want: &AuthState,
     zone: &str,
     sealed: &BTreeSet<String>,
-) -> Result<Vec<Op>, String> {
+    may_enable: bool,
+) -> Result<Outcome, String> {
     let mut current = read(client).await?;
     let users: Vec<String> = current.users.keys().cloned().collect();
     // Auth is on exactly when etcd answers about passwords (with no user, it cannot be).
@@ -93,7 +105,11 @@ pub async fn apply(
         current.enabled = true;
         current.with_password = with.difference(sealed).cloned().collect();
     }
-    let ops = plan(&current, want, zone);
+    let mut want = want.clone();
+    if !current.enabled && !may_enable {
+        want.enabled = false;
+    }
+    let ops = plan(&current, &want, zone);
     for op in &ops {
         match run(client, op).await {
             Ok(()) => {}
@@ -102,7 +118,8 @@ pub async fn apply(
             Err(e) => return Err(format!("{op:?}: {e}")),
         }
     }
-    Ok(ops)
+    let auth_on = current.enabled || ops.contains(&Op::Enable);
+    Ok(Outcome { ops, auth_on })
 }
 
 /// The users among `users` that have a password, or `None` while auth is off (etcd then

@@ -198,10 +198,12 @@ impl AccessKeeper {
             tracing::info!("access policy: etcd's users or roles changed; applying again");
         }
         let sealed = lock(&self.sealed).clone();
-        let ops = cluster_api::within(async {
-            super::apply::apply(client, &want, &self.node.zone, &sealed).await
+        let may_enable = want.enabled && self.leads(client).await;
+        let outcome = cluster_api::within(async {
+            super::apply::apply(client, &want, &self.node.zone, &sealed, may_enable).await
         })
         .await?;
+        let ops = outcome.ops;
         for op in &ops {
             if let rbac::Op::Scramble(user) = op {
                 lock(&self.sealed).insert(user.clone());
@@ -249,6 +251,10 @@ impl AccessKeeper {
         let held = cluster_api::within(super::apply::names(client)).await?;
         *lock(&self.names) = Some(held);
         self.users_gone.set(revoked.clone());
+        if want.enabled && !outcome.auth_on {
+            // The leader's keeper turns auth on: look again at the next round.
+            return Ok(());
+        }
         *done = Some(signature);
         *checked = Instant::now();
         Ok(())
@@ -338,6 +344,15 @@ impl AccessKeeper {
             Ok(_) => {}
             Err(e) => tracing::warn!("access policy: could not put it back at {POLICY_KEY}: {e}"),
         }
+    }
+
+    /// Whether this keeper's member leads the cluster now (its etcd says so).
+    async fn leads(&self, client: &mut etcd_client::Client) -> bool {
+        let status = cluster_api::within(async {
+            client.status().await.map_err(|e| cluster_api::describe(&e))
+        })
+        .await;
+        status.is_ok_and(|s| s.header().is_some_and(|h| h.member_id() == s.leader()))
     }
 
     /// The members whose records say their client port trusts the client root alone.

@@ -29,12 +29,84 @@ use report::{render, MemberReport, Report};
 
 pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let quota = quota_bytes(&node);
+    let done = reclaim(&node, config, force, false)?;
+    if json {
+        let text = serde_json::to_string_pretty(&done.report)
+            .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", render(&done.report));
+    }
+    done.verdict(config)
+}
+
+/// For the owner's emergencies (`revoke`, `zone publish`) whose write the zone refused:
+/// when NOSPACE is armed, frees the space as `maintain` does (compacts the history,
+/// defragments, disarms) and says so in one line. `Ok(true)` when it disarmed NOSPACE (the
+/// write may go again), `Ok(false)` when none was armed (the refusal was something else);
+/// an error naming why when NOSPACE stays (live data fills the quota), with its fix.
+pub fn make_room(config: &Path) -> Result<bool, Error> {
+    let node = Node::load(config)?;
+    let done = reclaim(&node, config, false, true)?;
+    if !done.nospace_before {
+        return Ok(false);
+    }
+    let compacted = done
+        .report
+        .compacted_to
+        .map(|r| format!(" to revision {r}"))
+        .unwrap_or_default();
+    done.verdict(config)?;
+    println!(
+        "zone-etcd: the zone's databases were full (NOSPACE): compacted{compacted} and defragmented; NOSPACE disarmed"
+    );
+    Ok(true)
+}
+
+/// Runs `attempt` (an owner's write: a revocation, a policy); when the zone refused it and
+/// NOSPACE was armed, makes room ([`make_room`]) and runs it once more. When room cannot
+/// be made, the error says both what was refused and why the alarm stays, with its fix.
+pub fn with_room<T>(
+    config: &Path,
+    mut attempt: impl FnMut() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let refused = match attempt() {
+        Ok(done) => return Ok(done),
+        Err(refused) => refused,
+    };
+    match make_room(config) {
+        Ok(true) => attempt(),
+        Ok(false) => Err(refused),
+        Err(stays) => {
+            let mut error =
+                Error::new(format!("{}; {}", refused.problem(), stays.problem())).file(config);
+            if let Some(fix) = stays.fix_text() {
+                error = error.fix(fix);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// What one maintenance did, for its report and its verdict.
+struct Done {
+    report: Report,
+    nospace_before: bool,
+    alarms_after: Vec<Alarm>,
+    kept_by: Vec<maintenance::Blocker>,
+    disarm_failure: Option<String>,
+    view: crate::cluster_api::ClusterView,
+}
+
+/// Maintains the zone of `node` (see the module's doc); `only_nospace`: nothing at all
+/// unless NOSPACE is armed.
+fn reclaim(node: &Node, config: &Path, force: bool, only_nospace: bool) -> Result<Done, Error> {
+    let quota = quota_bytes(node);
     let crate::access::Cluster {
         runtime,
         creds,
         view,
-    } = crate::access::ask_cluster(&node, config)?;
+    } = crate::access::ask_cluster(node, config)?;
     let reports = runtime.block_on(probe(&view.members, &creds));
     let states: Vec<MemberState> = view.members.iter().map(|m| state(m, &reports)).collect();
     if let Some(down) = maintenance::refusal(&states) {
@@ -56,6 +128,25 @@ pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
         .collect();
     let alarms_before = runtime.block_on(first_alarms(&answering, &creds));
     let nospace = alarms_before.iter().any(|a| a.kind == "NOSPACE");
+    if only_nospace && !nospace {
+        let name_of = |a: &Alarm| format!("{} on {}", a.kind, alarm_member(&view, a));
+        return Ok(Done {
+            report: Report {
+                zone: node.zone.clone(),
+                quota_bytes: quota,
+                compacted_to: None,
+                members: Vec::new(),
+                alarms_before: alarms_before.iter().map(name_of).collect(),
+                alarms_after: alarms_before.iter().map(name_of).collect(),
+                nospace_kept_by: Vec::new(),
+            },
+            nospace_before: false,
+            alarms_after: alarms_before,
+            kept_by: Vec::new(),
+            disarm_failure: None,
+            view,
+        });
+    }
 
     // The history filled the database: compact it away, everywhere, before judging.
     let (compacted_to, compaction) = if nospace {
@@ -128,70 +219,87 @@ pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
         alarms_after: alarms_after.iter().map(name_of).collect(),
         nospace_kept_by: kept_by.iter().map(ToString::to_string).collect(),
     };
-    if json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
-        println!("{text}");
-    } else {
-        print!("{}", render(&report));
-    }
-    if alarms_after.iter().any(|a| a.kind == "NOSPACE") {
-        let (why, fix) = if !kept_by.is_empty() {
-            (
-                report.nospace_kept_by.join("; "),
-                maintenance::advice(&kept_by),
-            )
-        } else if let Some(reason) = disarm_failure {
-            (
-                format!("disarming it failed: {reason}"),
-                "run maintain again".into(),
-            )
-        } else {
-            (
-                "it was raised again after it was disarmed (a write that did not fit)".into(),
-                "run maintain again; if it keeps coming back, raise quota_backend_bytes".into(),
-            )
-        };
-        let others: Vec<String> = alarms_after
-            .iter()
-            .filter(|a| a.kind != "NOSPACE")
-            .map(name_of)
-            .collect();
-        let also = if others.is_empty() {
-            String::new()
-        } else {
-            format!(" (also active: {})", others.join(", "))
-        };
-        return Err(Error::new(format!(
-            "NOSPACE is still armed, writes are refused: {why}{also}"
-        ))
-        .fix(fix));
-    }
-    if !alarms_after.is_empty() {
-        let kinds: Vec<&str> = alarms_after.iter().map(|a| a.kind.as_str()).collect();
-        return Err(Error::new(format!(
-            "alarms still active, writes are refused: {}",
-            alarms_after
+    Ok(Done {
+        report,
+        nospace_before: nospace,
+        alarms_after,
+        kept_by,
+        disarm_failure,
+        view,
+    })
+}
+
+impl Done {
+    /// The error when writes are still refused or a member was not maintained.
+    fn verdict(self, config: &Path) -> Result<(), Error> {
+        let Done {
+            report,
+            alarms_after,
+            kept_by,
+            disarm_failure,
+            view,
+            ..
+        } = self;
+        let quota = report.quota_bytes;
+        let name_of = |a: &Alarm| format!("{} on {}", a.kind, alarm_member(&view, a));
+        if alarms_after.iter().any(|a| a.kind == "NOSPACE") {
+            let (why, fix) = if !kept_by.is_empty() {
+                (
+                    report.nospace_kept_by.join("; "),
+                    maintenance::advice(&kept_by),
+                )
+            } else if let Some(reason) = disarm_failure {
+                (
+                    format!("disarming it failed: {reason}"),
+                    "run maintain again".into(),
+                )
+            } else {
+                (
+                    "it was raised again after it was disarmed (a write that did not fit)".into(),
+                    "run maintain again; if it keeps coming back, raise quota_backend_bytes".into(),
+                )
+            };
+            let others: Vec<String> = alarms_after
                 .iter()
-                .map(|a| alarms::why_writes_refused(&a.kind, &alarm_member(&view, a), quota))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-        .fix(alarms::fix(&kinds, config)));
+                .filter(|a| a.kind != "NOSPACE")
+                .map(name_of)
+                .collect();
+            let also = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (also active: {})", others.join(", "))
+            };
+            return Err(Error::new(format!(
+                "NOSPACE is still armed, writes are refused: {why}{also}"
+            ))
+            .fix(fix));
+        }
+        if !alarms_after.is_empty() {
+            let kinds: Vec<&str> = alarms_after.iter().map(|a| a.kind.as_str()).collect();
+            return Err(Error::new(format!(
+                "alarms still active, writes are refused: {}",
+                alarms_after
+                    .iter()
+                    .map(|a| alarms::why_writes_refused(&a.kind, &alarm_member(&view, a), quota))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+            .fix(alarms::fix(&kinds, config)));
+        }
+        let failed: Vec<String> = report
+            .members
+            .iter()
+            .filter(|m| m.action.starts_with("failed"))
+            .map(|m| format!("{} ({})", m.name, m.action))
+            .collect();
+        if !failed.is_empty() {
+            return Err(
+                Error::new(format!("members not maintained: {}", failed.join(", ")))
+                    .fix("bring them back (zone-etcd launch) and run maintain again"),
+            );
+        }
+        Ok(())
     }
-    let failed: Vec<String> = report
-        .members
-        .iter()
-        .filter(|m| m.action.starts_with("failed"))
-        .map(|m| format!("{} ({})", m.name, m.action))
-        .collect();
-    if !failed.is_empty() {
-        return Err(
-            Error::new(format!("members not maintained: {}", failed.join(", ")))
-                .fix("bring them back (zone-etcd launch) and run maintain again"),
-        );
-    }
-    Ok(())
 }
 
 /// Carries out the step decided for one member: its report line and, when it was not

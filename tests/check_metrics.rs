@@ -135,7 +135,7 @@ fn check_metrics(config: &Path, file: &Path) -> (Option<i32>, String, Families) 
 }
 
 const CERTIFICATES: [&str; 5] = ["zone CA", "node CA", "server", "peer", "client"];
-const FAMILIES: [&str; 9] = [
+const FAMILIES: [&str; 10] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
@@ -145,6 +145,7 @@ const FAMILIES: [&str; 9] = [
     "zone_etcd_crl_number",
     "zone_etcd_crl_age_seconds",
     "zone_etcd_etcd_warnings",
+    "zone_etcd_access_enforced",
 ];
 
 #[test]
@@ -188,6 +189,8 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
     let v = values(&metrics);
     // Nothing revoked in this zone: CRL number 0 (and no age: tests/revocation.rs).
     assert_eq!(get(&v, "zone_etcd_crl_number", ""), 0.0);
+    // A zone without [access]: every client certificate is root, and the metric says so.
+    assert_eq!(get(&v, "zone_etcd_access_enforced", ""), 0.0);
     // The stand-in answers as etcd 3.6.15: no known defect.
     assert_eq!(get(&v, "zone_etcd_etcd_warnings", ""), 0.0);
     assert_eq!(

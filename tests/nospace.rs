@@ -87,6 +87,11 @@ fn status_under_nospace_names_the_alarm_the_leader_and_the_quorum() {
         "{out}"
     );
     assert!(!out.contains("UNHEALTHY"), "{out}");
+    // A zone without [access] is told that every client is root, and how to move.
+    assert!(
+        out.contains("access policy: none: every client certificate of the zone is root in etcd (to move to least privilege: add [access] to the zone file"),
+        "{out}"
+    );
     assert!(
         out.contains("writes are refused: NOSPACE")
             && out.contains("reached its quota_backend_bytes (6.0 MiB)")

@@ -11,6 +11,7 @@ use zone_pki::CertInfo;
 
 use super::keeper::{own_policy, published_policy, InForce, POLICY_KEY};
 use super::record::{applied_records, Applied};
+use super::Policy;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 
@@ -33,6 +34,22 @@ pub struct AccessSummary {
     pub removed: Vec<String>,
 }
 
+/// The guide's section on moving a zone made without least privilege.
+pub const MOVE_GUIDE: &str =
+    "the guide's \"Moving a running zone to least privilege\" (docs/src/access.md)";
+
+/// What `check` says of a node's policy: whether each identity has its grants only, or
+/// every client certificate of the zone is root in etcd, and then how to move.
+pub fn open_line(policy: &Policy) -> String {
+    if policy.enforce {
+        "access: enforced (each identity has its grants only)".into()
+    } else if policy.present {
+        format!("access: not enforced yet: every client certificate of the zone is root in etcd (the zone is moving: set [access] enforce = true, step 3 of {MOVE_GUIDE})")
+    } else {
+        format!("access: none: every client certificate of the zone is root in etcd (to move to least privilege: add [access] to the zone file and follow {MOVE_GUIDE})")
+    }
+}
+
 /// Reads the zone's published policy and the members' records through `endpoints`.
 pub async fn read(
     node: &Node,
@@ -41,7 +58,15 @@ pub async fn read(
     creds: &Credentials,
 ) -> Option<AccessSummary> {
     if !node.access.present && node.identities.is_none() {
-        return None;
+        return Some(AccessSummary {
+            policy: "none".into(),
+            signer: String::new(),
+            enforced: false,
+            services: 0,
+            applied_by: Vec::new(),
+            not_applied_by: Vec::new(),
+            removed: Vec::new(),
+        });
     }
     let mut client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT)
         .await
@@ -92,6 +117,9 @@ pub fn summarise(in_force: &InForce, applied: &[(String, Applied)]) -> AccessSum
 
 /// The status line.
 pub fn line(summary: &AccessSummary) -> String {
+    if summary.policy == "none" {
+        return open_line(&Policy::default()).replacen("access:", "access policy:", 1);
+    }
     let signer = if summary.signer.is_empty() {
         "the members' own copy".to_string()
     } else {
@@ -107,7 +135,7 @@ pub fn line(summary: &AccessSummary) -> String {
         if summary.enforced {
             "enforced"
         } else {
-            "not enforced yet (etcd's auth is off)"
+            "not enforced yet (etcd's auth is off: every client certificate of the zone is root in etcd)"
         },
         if summary.applied_by.is_empty() {
             "no member".to_string()

@@ -241,6 +241,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         other_problems: other,
         etcd,
         crl,
+        access: node.as_ref().ok().map(|n| report::Access::of(&n.access)),
     }
 }
 

@@ -88,6 +88,15 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
     );
     family(
         &mut out,
+        "zone_etcd_access_enforced",
+        "1 when the zone enforces its access policy (each identity its grants), 0 when every client certificate of the zone is root in etcd (absent: the node config did not load).",
+        report
+            .access
+            .iter()
+            .map(|a| (labels(&[node]), i64::from(a.enforced))),
+    );
+    family(
+        &mut out,
         "zone_etcd_check_timestamp_seconds",
         "When zone-etcd check ran, in seconds since the Unix epoch.",
         [(labels(&[node]), now)],
@@ -170,6 +179,7 @@ mod tests {
             other_problems: (0..other).map(|_| problem("odd", "fix it")).collect(),
             etcd: None,
             crl: None,
+            access: None,
         }
     }
 

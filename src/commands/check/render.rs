@@ -65,6 +65,10 @@ pub(super) fn render(report: &Report) -> String {
     }
     out += &crate::revocation::summary::line(report.crl.as_ref());
     out.push('\n');
+    if let Some(access) = &report.access {
+        out += &access.line;
+        out.push('\n');
+    }
     let problems: Vec<(&str, &Problem)> = report
         .certificates
         .iter()

@@ -23,6 +23,27 @@ pub(super) struct Report {
     pub(super) etcd: Option<EtcdBinary>,
     /// The zone's CRL as this node holds it (`None`: nothing revoked, or not known here).
     pub(super) crl: Option<crate::revocation::summary::CrlSummary>,
+    /// Whether the zone enforces least privilege, as this node knows its policy (`None`:
+    /// its config did not load).
+    pub(super) access: Option<Access>,
+}
+
+/// The zone's access policy as one node knows it.
+#[derive(Debug, Serialize)]
+pub(super) struct Access {
+    /// Whether the zone enforces its policy: etcd's auth on, each identity its grants.
+    pub(super) enforced: bool,
+    /// The line `check` and `status` print.
+    pub(super) line: String,
+}
+
+impl Access {
+    pub(super) fn of(policy: &crate::policy::Policy) -> Access {
+        Access {
+            enforced: policy.enforce,
+            line: crate::policy::standing::open_line(policy),
+        }
+    }
 }
 
 /// The etcd a launch of this node would run.
@@ -59,6 +80,7 @@ impl Report {
             )],
             etcd: None,
             crl: None,
+            access: None,
         }
     }
 }

@@ -956,5 +956,85 @@ fn nothing_outside_the_policy_survives_and_the_newest_policy_stands() {
         published(&zone).as_ref() == Some(&v2) && revs.as_ref() == Some(&revocations)
     });
     eprintln!("deleted documents back {:?} after", deleted.elapsed());
+
+    // One identity revoked alone (issue 48, item 7): a second admin identity of the owner's
+    // and photos' instance on node1, each refused at every member's handshake within
+    // 10 s; the first admin identity goes on, and `env --service` gets photos a new one.
+    let ca = zone.path("ca");
+    let second = zone.path("admin2");
+    run_ok(&[
+        "ca",
+        "admin",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    let admin2 = Identity {
+        chain: second.join("client.crt"),
+        key: second.join("client.key"),
+    };
+    assert!(etcdctl(&zone, &admin2, &["get", "x"]).0);
+    let photos_cert = std::fs::read_to_string(&photos_node1.chain).unwrap();
+    let old_photos = zone.path("photos-old.crt");
+    std::fs::write(&old_photos, &photos_cert).unwrap();
+    for (file, name) in [
+        (&admin2.chain, "root"),
+        (&old_photos, "photos@node1.lp.zone"),
+    ] {
+        let out = run_ok(&[
+            "revoke",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--identity",
+            file.to_str().unwrap(),
+            "--config",
+            node1.to_str().unwrap(),
+        ]);
+        assert!(
+            out.contains(&format!("revoked the identity {name} (serial ")),
+            "{out}"
+        );
+    }
+    let revoked_photos = Identity {
+        chain: old_photos.clone(),
+        key: photos_node1.key.clone(),
+    };
+    for addr in zone.addrs() {
+        for (what, who) in [("admin2", &admin2), ("photos on node1", &revoked_photos)] {
+            wait_for(
+                Duration::from_secs(10),
+                &format!("{what} refused at {addr}'s handshake"),
+                || handshake(&zone, &addr, who).is_err(),
+            );
+        }
+    }
+    assert!(etcdctl(&zone, &zone.admin(), &["get", "x"]).0);
+    let (renewed, _) = env_identity(&node1, Some("photos"));
+    assert_ne!(
+        std::fs::read_to_string(&renewed.chain).unwrap(),
+        photos_cert,
+        "env kept the revoked identity"
+    );
+    assert!(etcdctl(&zone, &renewed, &["put", "apps/photos/renewed", "1"]).0);
+    // A signer is no identity to revoke alone; a leaf from no signer is no identity.
+    let bundle = zone.path("nodes").join("node1.lp.zone");
+    let (ok, _, err) = run(&[
+        "revoke",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--identity",
+        bundle.join("pki/signer.crt").to_str().unwrap(),
+        "--config",
+        node1.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    let line = common::one_error_line(&err);
+    assert!(
+        line.contains("--identity")
+            && line.contains("a CA (a signer)")
+            && line.contains("revoke --node"),
+        "{line}"
+    );
     drop(zone.running);
 }

@@ -116,14 +116,24 @@ pub enum Cmd {
         force: bool,
     },
     /// Revoke a node: its node CA, and every leaf it issued, goes on the zone's CRL, which
-    /// every member enforces on both ports within seconds; a member is also removed.
+    /// every member enforces on both ports within seconds; a member is also removed. Or
+    /// revoke one identity (`--identity`): the owner's admin identity, a service
+    /// instance's, a node's own.
     Revoke {
         /// The zone root CA directory (from `zone-etcd ca init`).
         #[arg(long, value_name = "CA_DIR")]
         ca: PathBuf,
         /// The node to revoke, by node name.
-        #[arg(long, value_name = "NODE_NAME")]
-        node: String,
+        #[arg(
+            long,
+            value_name = "NODE_NAME",
+            required_unless_present = "identity",
+            conflicts_with = "identity"
+        )]
+        node: Option<String>,
+        /// The one identity to revoke: its certificate file (client.crt).
+        #[arg(long, value_name = "CERT_FILE")]
+        identity: Option<PathBuf>,
         /// Any node's config (node.toml from its bundle): how to reach the running zone.
         #[arg(long, value_name = "NODE_FILE")]
         config: PathBuf,

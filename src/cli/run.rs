@@ -38,10 +38,17 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Revoke {
             ca,
             node,
+            identity,
             config,
             node_ca,
             force,
-        } => commands::revoke::run(ca, node, config, node_ca, *force),
+        } => match (node, identity) {
+            (_, Some(identity)) => commands::revoke::run_identity(ca, identity, config),
+            (Some(node), None) => commands::revoke::run(ca, node, config, node_ca, *force),
+            (None, None) => Err(zone_pki::Error::new("nothing to revoke")
+                .field("--node")
+                .fix("give --node NODE_NAME or --identity CERT_FILE")),
+        },
         Cmd::UpgradeEtcd { config, to, cancel } => {
             commands::upgrade_etcd::run(config, to.as_deref(), *cancel)
         }

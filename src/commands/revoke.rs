@@ -50,53 +50,11 @@ pub fn run(
         .file(config)
         .fix("pass the node.toml of another node of the zone (any member's or client's bundle)"));
     }
-    let root = super::load_root(ca_dir, &node.zone)?;
-    let trusted = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
-    if !trusted.iter().any(|r| r.der() == root.cert_der().as_ref()) {
-        return Err(Error::new(format!(
-            "the root CA in {} is not the root this zone trusts (its nodes would refuse what it signs)",
-            ca_dir.display()
-        ))
-        .field("--ca")
-        .fix("point --ca to the zone's own CA directory (the one its bundles were activated from)"));
-    }
-    let roots =
-        crate::config::trust::trusted_roots(&super::ca_rotation::trust_pem(ca_dir, &root)?)?;
+    let (root, roots) = owner_root(ca_dir, &node)?;
     let cas = node_cas(ca_dir, target, node_ca_files, &roots)?;
 
     let cluster = crate::access::ask_cluster(&node, config)?;
     let endpoints = cluster.view.client_urls();
-    let (published, mod_revision) = cluster
-        .runtime
-        .block_on(crate::revocation::published(
-            &endpoints,
-            &cluster.creds,
-            false,
-        ))
-        .map_err(|reason| {
-            Error::new(format!(
-                "cannot read the zone's revocations ({KEY}): {reason}"
-            ))
-            .file(config)
-            .fix("see zone-etcd status: a quorum must answer")
-        })?;
-    let zone_doc = published.and_then(|text| match Revocations::parse(&text) {
-        Ok(doc) if doc.verify(&roots).is_ok() => Some(doc),
-        _ => {
-            tracing::warn!("the document at {KEY} is not signed by this zone root: replacing it");
-            None
-        }
-    });
-    let ca_doc_path = ca_dir.join(CA_DOC);
-    let ca_doc = if ca_doc_path.exists() {
-        let doc = Revocations::parse(&zone_io::read_text(&ca_doc_path)?)
-            .map_err(|e| e.file(&ca_doc_path))?;
-        doc.verify(&roots).map_err(|e| e.file(&ca_doc_path))?;
-        Some(doc)
-    } else {
-        None
-    };
-
     let now = OffsetDateTime::now_utc();
     // Every identity the members' signers issued to the node (its own, its services'
     // instances) goes on the CRL with its node CAs: refused at the handshake.
@@ -128,24 +86,9 @@ pub fn run(
         .collect();
     let mut serials: Vec<Vec<u8>> = cas.iter().map(|c| c.serial().to_vec()).collect();
     serials.extend(identities.iter().cloned());
-    let (number, entries) = next_list(zone_doc.as_ref(), ca_doc.as_ref(), target, &serials, now);
-    let doc = Revocations::issue(&root, number, &entries, now)?;
-
-    let json = doc.to_json();
-    // A tenant may have filled the database: the owner's emergency makes room first.
-    super::maintain::with_room(config, || {
-        cluster
-            .runtime
-            .block_on(publish(&endpoints, &cluster.creds, mod_revision, &json))
-            .map_err(|reason| {
-                Error::new(format!(
-                    "the zone did not take CRL number {number}: {reason}"
-                ))
-                .file(config)
-                .fix("run zone-etcd revoke again (it reads the zone's revocations anew)")
-            })
-    })?;
-    zone_io::write_atomic(&ca_doc_path, json.as_bytes(), zone_io::PUBLIC_MODE)?;
+    let number = publish_crl(
+        ca_dir, &root, &roots, config, &cluster, target, &serials, now,
+    )?;
     let ca_serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
     println!(
         "zone-etcd: revoked {target} (node CA serial {}, and {} identity(ies) the members issued to it): CRL number {number} published; every member refuses them within seconds and cuts their open connections",
@@ -170,6 +113,159 @@ pub fn run(
             })
         }
     }
+}
+
+/// `revoke --identity CERT_FILE`: the one identity in the file (the owner's `ca admin`
+/// identity, a service instance's, a node's own) goes on the CRL under its name; its etcd
+/// user stays (a new certificate for the same identity works). A signer (a CA) is
+/// refused: everything its member uses chains through it.
+pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let (root, roots) = owner_root(ca_dir, &node)?;
+    let client_root = CertInfo::parse_pem(&zone_io::read_text(
+        &ca_dir.join(crate::identities::ca::CLIENT_CA_CERT),
+    )?)
+    .map_err(|e| e.file(ca_dir.join(crate::identities::ca::CLIENT_CA_CERT)))?;
+    let chain = zone_pki::encoding::parse_cert_chain(&zone_io::read_text(file)?)
+        .map_err(|e| e.file(file).field("--identity"))?;
+    let certs: Vec<CertInfo> = chain
+        .iter()
+        .map(|der| CertInfo::parse(der))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.file(file).field("--identity"))?;
+    let name = identity_of(&certs, &client_root).map_err(|why| {
+        Error::new(why)
+            .file(file)
+            .field("--identity")
+            .fix("give the client.crt of an identity of this zone: the owner's (zone-etcd ca admin), a service's (issue-client, env --service) or a node's own")
+    })?;
+    let leaf = &certs[0];
+    let cluster = crate::access::ask_cluster(&node, config)?;
+    let now = OffsetDateTime::now_utc();
+    let number = publish_crl(
+        ca_dir,
+        &root,
+        &roots,
+        config,
+        &cluster,
+        &name,
+        &[leaf.serial().to_vec()],
+        now,
+    )?;
+    println!(
+        "zone-etcd: revoked the identity {name} (serial {}): CRL number {number} published; every member refuses it at the handshake within seconds and cuts its open connections",
+        serial_hex(leaf.serial())
+    );
+    Ok(())
+}
+
+/// The name of the identity at the head of `certs` when it is one of this zone's: a
+/// leaf (no CA) the client root issued (the owner's), or that a signer in the chain
+/// issued, itself issued by the client root.
+fn identity_of(certs: &[CertInfo], client_root: &CertInfo) -> Result<String, String> {
+    let leaf = certs.first().ok_or("holds no certificate")?;
+    if leaf.is_ca {
+        return Err(format!(
+            "{:?} is a CA (a signer): every identity its member uses chains through it, so it is revoked with its member (revoke --node), not alone",
+            leaf.subject_cn
+        ));
+    }
+    let by_root = leaf.is_signed_by(client_root);
+    let by_signer = certs[1..]
+        .iter()
+        .any(|ca| ca.is_ca && leaf.is_signed_by(ca) && ca.is_signed_by(client_root));
+    if !(by_root || by_signer) {
+        return Err(format!(
+            "{:?} is not an identity of this zone: neither its client CA nor a signer it issued signed it",
+            leaf.subject_cn
+        ));
+    }
+    Ok(leaf.subject_cn.clone())
+}
+
+/// The zone root in `ca_dir`, checked to be the one `node`'s zone trusts, and every root
+/// the zone trusts (with a rotation's).
+fn owner_root(ca_dir: &Path, node: &Node) -> Result<(zone_pki::Authority, Vec<CertInfo>), Error> {
+    let root = super::load_root(ca_dir, &node.zone)?;
+    let trusted = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
+    if !trusted.iter().any(|r| r.der() == root.cert_der().as_ref()) {
+        return Err(Error::new(format!(
+            "the root CA in {} is not the root this zone trusts (its nodes would refuse what it signs)",
+            ca_dir.display()
+        ))
+        .field("--ca")
+        .fix("point --ca to the zone's own CA directory (the one its bundles were activated from)"));
+    }
+    let roots =
+        crate::config::trust::trusted_roots(&super::ca_rotation::trust_pem(ca_dir, &root)?)?;
+    Ok((root, roots))
+}
+
+/// Signs the next CRL (everything revoked before, and `serials` under `name`) and
+/// publishes it in the zone, making room when a tenant filled the database; the CA
+/// directory keeps it. Returns its number.
+#[allow(clippy::too_many_arguments)]
+fn publish_crl(
+    ca_dir: &Path,
+    root: &zone_pki::Authority,
+    roots: &[CertInfo],
+    config: &Path,
+    cluster: &crate::access::Cluster,
+    name: &str,
+    serials: &[Vec<u8>],
+    now: OffsetDateTime,
+) -> Result<u64, Error> {
+    let endpoints = cluster.view.client_urls();
+    let (published, mod_revision) = cluster
+        .runtime
+        .block_on(crate::revocation::published(
+            &endpoints,
+            &cluster.creds,
+            false,
+        ))
+        .map_err(|reason| {
+            Error::new(format!(
+                "cannot read the zone's revocations ({KEY}): {reason}"
+            ))
+            .file(config)
+            .fix("see zone-etcd status: a quorum must answer")
+        })?;
+    let zone_doc = published.and_then(|text| match Revocations::parse(&text) {
+        Ok(doc) if doc.verify(roots).is_ok() => Some(doc),
+        _ => {
+            tracing::warn!("the document at {KEY} is not signed by this zone root: replacing it");
+            None
+        }
+    });
+    let ca_doc_path = ca_dir.join(CA_DOC);
+    let ca_doc = if ca_doc_path.exists() {
+        let doc = Revocations::parse(&zone_io::read_text(&ca_doc_path)?)
+            .map_err(|e| e.file(&ca_doc_path))?;
+        doc.verify(roots).map_err(|e| e.file(&ca_doc_path))?;
+        Some(doc)
+    } else {
+        None
+    };
+
+    let (number, entries) = next_list(zone_doc.as_ref(), ca_doc.as_ref(), name, serials, now);
+    let doc = Revocations::issue(root, number, &entries, now)?;
+
+    let json = doc.to_json();
+    // A tenant may have filled the database: the owner's emergency makes room first.
+    super::maintain::with_room(config, || {
+        cluster
+            .runtime
+            .block_on(publish(&endpoints, &cluster.creds, mod_revision, &json))
+            .map_err(|reason| {
+                Error::new(format!(
+                    "the zone did not take CRL number {number}: {reason}"
+                ))
+                .file(config)
+                .fix("run zone-etcd revoke again (it reads the zone's revocations anew)")
+            })
+    })?;
+    zone_io::write_atomic(&ca_doc_path, json.as_bytes(), zone_io::PUBLIC_MODE)?;
+    Ok(number)
 }
 
 /// The node CAs to revoke: those recorded as issued to `target`, and those given, each

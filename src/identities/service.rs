@@ -96,7 +96,22 @@ fn problem(node: &Node, files: &ServiceFiles, now: OffsetDateTime) -> Option<Str
     if now >= info.not_after || info.life_used(now) >= RENEW_AT_LIFE_USED {
         return Some("due".into());
     }
+    if revoked(node, &info) {
+        return Some("revoked (on the zone's CRL)".into());
+    }
     super::tls::chain_problem(node, &pem)
+}
+
+/// Whether `info`'s serial is on the CRL in force on `node` (`revoke --identity`).
+fn revoked(node: &Node, info: &CertInfo) -> bool {
+    let Ok(roots) = crate::config::trust::trusted_roots(&node.zone_ca_pem) else {
+        return false;
+    };
+    let serial = zone_pki::revocation::normalize_serial(info.serial());
+    matches!(
+        crate::revocation::store::in_force(&node.state_dir, &roots),
+        Ok(Some(doc)) if doc.crl.entries.iter().any(|e| e.serial == serial)
+    )
 }
 
 /// Removes every set but the current and the previous one.

@@ -114,7 +114,7 @@ fn apply_policy(zone: &TestZone, policy: &Policy) -> Vec<rbac::Op> {
         let mut client = cluster_api::connect(&zone.client_url(0), &creds)
             .await
             .expect("connect as the member");
-        apply::apply(&mut client, &want, ZONE, &Default::default(), true)
+        apply::apply(&mut client, &want, ZONE, &Default::default(), true, true)
             .await
             .expect("the policy applies")
             .ops
@@ -264,7 +264,7 @@ fn keepers_applying_one_plan_at_once_each_finish() {
             let mut client = cluster_api::connect(&zone.client_url(0), &creds)
                 .await
                 .expect("connect as the member");
-            let ops = apply::apply(&mut client, &many(), ZONE, &Default::default(), true)
+            let ops = apply::apply(&mut client, &many(), ZONE, &Default::default(), true, true)
                 .await
                 .expect("the services' roles and users are made")
                 .ops;
@@ -282,6 +282,7 @@ fn keepers_applying_one_plan_at_once_each_finish() {
                         &rbac::AuthState::default(),
                         ZONE,
                         &Default::default(),
+                        true,
                         true,
                     )
                     .await

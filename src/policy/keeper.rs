@@ -190,6 +190,13 @@ impl AccessKeeper {
         if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
             handle.set_policy(in_force.policy.clone(), in_force.members.clone());
         }
+        // Every user's password is asked about at a keeper's first apply, at each full
+        // recheck and when etcd's names changed, not when only the policy or the
+        // revocations did (a published change stays quick however many users there are).
+        let probe_passwords = match done.as_ref() {
+            Some(d) if *d != signature => checked.elapsed() >= RECHECK,
+            _ => true,
+        };
         if done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK {
             let now = cluster_api::within(super::apply::names(client)).await?;
             if lock(&self.names).as_ref() == Some(&now) {
@@ -200,7 +207,15 @@ impl AccessKeeper {
         let sealed = lock(&self.sealed).clone();
         let may_enable = want.enabled && self.leads(client).await;
         let outcome = cluster_api::within(async {
-            super::apply::apply(client, &want, &self.node.zone, &sealed, may_enable).await
+            super::apply::apply(
+                client,
+                &want,
+                &self.node.zone,
+                &sealed,
+                may_enable,
+                probe_passwords,
+            )
+            .await
         })
         .await?;
         let ops = outcome.ops;

@@ -7,7 +7,11 @@
 //! --service`) each with its own grants only, a real etcd client (etcdctl's leader
 //! election) forming and failing over under them, a published policy change applied by
 //! every member within seconds under a writer that sees no failure, and `revoke` of a
-//! node ending its services' identities while the same service elsewhere goes on.
+//! node ending its services' identities (at every member's handshake too) while the same
+//! service elsewhere goes on. On 127.0.173.1-3, as an attacker who had a certificate
+//! before enforcement (issue 48): planted users, roles and passwords removed and named by
+//! `status`, an older signed policy or a deleted document never coming back across a
+//! restart of every member, and one identity revoked alone (`revoke --identity`).
 
 mod common;
 

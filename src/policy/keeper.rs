@@ -29,9 +29,9 @@ use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use time::format_description::well_known::Rfc3339;
 use zone_pki::{CertInfo, Error};
 
+use super::in_force::{own_policy, published_policy, InForce};
 use super::rbac;
 use super::record::{self, applied_records, Applied, Removed, APPLIED_PREFIX};
-use super::Policy;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 
@@ -43,18 +43,6 @@ const TICK: Duration = Duration::from_secs(1);
 /// How often it reads the whole auth store even when nothing it knows of changed (a user
 /// or role changed by hand is put back within this).
 const RECHECK: Duration = Duration::from_secs(30);
-
-/// The policy in force and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InForce {
-    pub policy: Policy,
-    /// The signed document's `signed_at` (RFC 3339), or `node.toml` for the node's copy.
-    pub version: String,
-    /// The SHA-256 key id of the root that signed it (empty for the node's copy).
-    pub signer: String,
-    /// The zone's etcd members the document (or the node) names.
-    pub members: Vec<String>,
-}
 
 /// The keeper of one member.
 pub struct AccessKeeper {
@@ -96,7 +84,7 @@ impl AccessKeeper {
         }
         let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
         Ok(Some(AccessKeeper {
-            newest: Mutex::new(super::newest::load(&node, &roots)),
+            newest: Mutex::new(super::in_force::load(&node, &roots)),
             sealed: Mutex::new(BTreeSet::new()),
             removed: Mutex::new(Vec::new()),
             names: Mutex::new(None),
@@ -319,7 +307,7 @@ impl AccessKeeper {
             Ok(in_force) => {
                 if current.map(|c| &c.version) != Some(&in_force.version) {
                     let text = String::from_utf8_lossy(kv.value()).into_owned();
-                    if let Err(e) = super::newest::keep(&self.node.state_dir, &text) {
+                    if let Err(e) = super::in_force::keep(&self.node.state_dir, &text) {
                         tracing::warn!("access policy {}: not kept: {e}", in_force.version);
                     }
                     *lock(&self.newest) = Some((in_force.clone(), text));
@@ -390,56 +378,6 @@ fn short(key_id: &str) -> &str {
     } else {
         &key_id[..key_id.len().min(16)]
     }
-}
-
-/// The node's own `[access]`, before any document was published.
-pub fn own_policy(node: &Node) -> InForce {
-    InForce {
-        policy: node.access.clone(),
-        version: "node.toml".into(),
-        signer: String::new(),
-        members: node.members.iter().map(|m| m.node_name.clone()).collect(),
-    }
-}
-
-/// The published document's policy, when it verifies, is for this zone and was not
-/// signed before `current`'s.
-pub fn published_policy(
-    node: &Node,
-    roots: &[CertInfo],
-    text: &[u8],
-    current: Option<&InForce>,
-) -> Result<InForce, Error> {
-    let text = std::str::from_utf8(text).map_err(|_| Error::new("not UTF-8 text"))?;
-    let doc = crate::zone_doc::verify(text, &node.zone, roots)?;
-    let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
-    if let Some(current) = current.filter(|c| c.version != "node.toml") {
-        let older = time::OffsetDateTime::parse(&current.version, &Rfc3339)
-            .is_ok_and(|in_force| doc.signed_at < in_force);
-        if older {
-            return Err(Error::new(format!(
-                "it was signed at {version}, before the policy in force ({})",
-                current.version
-            ))
-            .fix("publish a newer document: zone-etcd zone publish"));
-        }
-    }
-    let signer = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| {
-            v.get("sign")?
-                .as_str()?
-                .split(':')
-                .nth(1)
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    Ok(InForce {
-        policy: doc.access,
-        version,
-        signer,
-        members: doc.members.iter().map(|m| m.node_name.clone()).collect(),
-    })
 }
 
 /// The nodes the zone's revocations in force on this member name.

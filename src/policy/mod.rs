@@ -28,9 +28,9 @@
 //! - [`Policy::to_value`] writes back what [`Policy::parse`] reads.
 
 pub mod apply;
+pub mod in_force;
 pub mod keeper;
 mod model;
-mod newest;
 mod parse;
 pub mod rbac;
 pub mod record;

@@ -1,0 +1,115 @@
+//! The policy in force: the node's own `[access]` ([`own_policy`]) or a published signed
+//! zone document ([`published_policy`]); and the newest published one a member applied,
+//! kept in its state directory ([`load`], [`keep`]) so that neither a restart nor an
+//! older signed document put back at the key brings an older policy back (issue 48,
+//! item 4).
+//!
+//! The file (`access-policy.json`, [`FILE`]) holds the signed zone document exactly as it
+//! was published: its signature is its own proof, so it is checked again against the
+//! node's zone roots each time it is read, and a file that no longer verifies (a retired
+//! root signed it) is set aside with a warning, never trusted.
+//!
+//! Invariants: written atomically under the state lock, and only with a document whose
+//! `signed_at` is not before the one it replaces ([`published_policy`]
+//! refuses an older one before this is called).
+
+use std::path::Path;
+
+use time::format_description::well_known::Rfc3339;
+use zone_pki::{CertInfo, Error};
+
+use super::Policy;
+use crate::config::node::Node;
+
+/// The policy in force and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForce {
+    pub policy: Policy,
+    /// The signed document's `signed_at` (RFC 3339), or `node.toml` for the node's copy.
+    pub version: String,
+    /// The SHA-256 key id of the root that signed it (empty for the node's copy).
+    pub signer: String,
+    /// The zone's etcd members the document (or the node) names.
+    pub members: Vec<String>,
+}
+
+/// The node's own `[access]`, before any document was published.
+pub fn own_policy(node: &Node) -> InForce {
+    InForce {
+        policy: node.access.clone(),
+        version: "node.toml".into(),
+        signer: String::new(),
+        members: node.members.iter().map(|m| m.node_name.clone()).collect(),
+    }
+}
+
+/// The published document's policy, when it verifies, is for this zone and was not
+/// signed before `current`'s.
+pub fn published_policy(
+    node: &Node,
+    roots: &[CertInfo],
+    text: &[u8],
+    current: Option<&InForce>,
+) -> Result<InForce, Error> {
+    let text = std::str::from_utf8(text).map_err(|_| Error::new("not UTF-8 text"))?;
+    let doc = crate::zone_doc::verify(text, &node.zone, roots)?;
+    let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
+    if let Some(current) = current.filter(|c| c.version != "node.toml") {
+        let older = time::OffsetDateTime::parse(&current.version, &Rfc3339)
+            .is_ok_and(|in_force| doc.signed_at < in_force);
+        if older {
+            return Err(Error::new(format!(
+                "it was signed at {version}, before the policy in force ({})",
+                current.version
+            ))
+            .fix("publish a newer document: zone-etcd zone publish"));
+        }
+    }
+    let signer = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("sign")?
+                .as_str()?
+                .split(':')
+                .nth(1)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    Ok(InForce {
+        policy: doc.access,
+        version,
+        signer,
+        members: doc.members.iter().map(|m| m.node_name.clone()).collect(),
+    })
+}
+
+/// In the node's state directory: the newest published policy document it applied.
+pub const FILE: &str = "access-policy.json";
+
+/// The newest published policy this member applied, with the document's text, or `None`
+/// when it applied none (or the file no longer verifies).
+pub fn load(node: &Node, roots: &[CertInfo]) -> Option<(InForce, String)> {
+    let path = node.state_dir.join(FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!("{}: not read: {e}", path.display());
+            return None;
+        }
+    };
+    match published_policy(node, roots, text.as_bytes(), None) {
+        Ok(in_force) => Some((in_force, text)),
+        Err(e) => {
+            tracing::warn!("{}: not in force here: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Keeps `text` (a verified published document) as the newest this member applied.
+pub fn keep(state_dir: &Path, text: &str) -> Result<(), Error> {
+    let _lock = crate::state::lock(state_dir)?;
+    zone_io::write_atomic(&state_dir.join(FILE), text.as_bytes(), zone_io::PUBLIC_MODE)?;
+    Ok(())
+}

@@ -724,6 +724,77 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
         "the revoked watch saw a later write:\n{seen}"
     );
     drop(watching);
+
+    // An identity that expired leaves the CRL at the next revocation (the CRL stays small
+    // as identities come and go): one of nas's recorded as expired (as if its 30 days had
+    // passed), a second admin identity revoked; the new CRL lists the admin identity and
+    // not the expired one, whose record is gone.
+    let prefix = format!("zone-etcd/access/issued/{NAS}/");
+    let key = as_admin(&zone, async |c| {
+        let got = c
+            .get(
+                prefix.as_str(),
+                Some(etcd_client::GetOptions::new().with_prefix()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.kvs().len(), 2, "nas's identities recorded");
+        let key = got.kvs()[0].key_str().unwrap().to_string();
+        c.put(
+            key.as_str(),
+            r#"{"user":"photos@nas.lp.zone","not_after":"2000-01-01T00:00:00Z"}"#,
+            None,
+        )
+        .await
+        .unwrap();
+        key
+    });
+    let expired_serial = key.rsplit('/').next().unwrap().to_string();
+    let listed = |zone: &Zone| -> Vec<String> {
+        let text = as_admin(zone, async |c| {
+            let got = c.get("zone-etcd/revocations", None).await.unwrap();
+            got.kvs()[0].value_str().unwrap().to_string()
+        });
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["serial"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(listed(&zone).contains(&expired_serial));
+    let second = zone.path("admin2");
+    run_ok(&[
+        "ca",
+        "admin",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    run_ok(&[
+        "revoke",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--identity",
+        second.join("client.crt").to_str().unwrap(),
+        "--config",
+        node1.to_str().unwrap(),
+    ]);
+    let now = listed(&zone);
+    assert!(!now.contains(&expired_serial), "{now:?}");
+    let admin2 =
+        zone_pki::CertInfo::parse_pem(&std::fs::read_to_string(second.join("client.crt")).unwrap())
+            .unwrap();
+    assert!(
+        now.contains(&zone_pki::revocation::serial_hex(admin2.serial())),
+        "{now:?}"
+    );
+    let left = as_admin(&zone, async |c| {
+        c.get(key.as_str(), None).await.unwrap().kvs().len()
+    });
+    assert_eq!(left, 0, "the expired identity's record stays");
     drop(zone.running);
 }
 

@@ -144,6 +144,50 @@ pub async fn issued_to(
         .collect())
 }
 
+/// Every entry whose identity expired before `now`: its key and serial. Such an
+/// identity no longer needs a place on the CRL (the handshake refuses it anyway), nor in
+/// the ledger.
+pub async fn expired(
+    client: &mut etcd_client::Client,
+    now: time::OffsetDateTime,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let got = cluster_api::within(async {
+        client
+            .get(PREFIX, Some(etcd_client::GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    Ok(got
+        .kvs()
+        .iter()
+        .filter_map(|kv| {
+            let key = kv.key_str().ok()?;
+            let serial = key.rsplit('/').next()?;
+            let entry: Entry = serde_json::from_slice(kv.value()).ok()?;
+            if live(Some(&entry), now) {
+                return None;
+            }
+            Some((
+                key.to_string(),
+                zone_pki::revocation::parse_serial_hex(serial)?,
+            ))
+        })
+        .collect())
+}
+
+/// Records `entry` at `key(name, serial_hex)` through `client` (the owner's `revoke
+/// --identity`, for an identity no member issued, such as the owner's own).
+pub async fn put_entry(
+    client: &mut etcd_client::Client,
+    name: &str,
+    serial_hex: &str,
+    entry: &Entry,
+) -> Result<(), String> {
+    let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
+    put(client, name, serial_hex, &text).await
+}
+
 /// Whether an entry still needs revoking at `now`: unless it says it expired (an entry
 /// that does not parse is revoked all the same).
 fn live(entry: Option<&Entry>, now: time::OffsetDateTime) -> bool {

@@ -1,0 +1,22 @@
+//! `zone-etcd revoke --ca CA_DIR --node NODE_NAME --config NODE_FILE`: the owner locks a
+//! node out of the zone. Every node CA the CA directory issued to the node (and any given
+//! with `--node-ca`) goes on a new CRL signed by the zone root, with a CRL number above
+//! every one before; the CRL is published in the running zone ([`KEY`]), where each
+//! member's keeper installs it and cuts the connections opened before it
+//! ([`crate::revocation`]). Then a revoked member is removed from the cluster, with the
+//! safety rules of `leave --node`.
+//!
+//! Invariants: everything is checked before anything is written; the publication is one
+//! transaction that succeeds only when the zone's document is still the one read (two
+//! owners' revocations never overwrite each other); the CA directory keeps the last
+//! document it published (`revocations.json`), so a number never repeats even when the
+//! zone's copy was lost; revoking a node revoked before signs a fresh CRL (the way to
+//! renew one past its next update).
+
+mod crl;
+mod identity;
+mod node;
+
+pub use crl::CA_DOC;
+pub use identity::run_identity;
+pub use node::run;

@@ -1,0 +1,134 @@
+//! `revoke --node NODE_NAME`: the node's CAs and every identity the zone issued to it
+//! go on the CRL ([`super::crl::publish_crl`]); a revoked member is then removed.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+use zone_pki::revocation::{parse_serial_hex, serial_hex};
+use zone_pki::{CertInfo, Error};
+
+use super::crl::{owner_root, publish_crl};
+use crate::cluster_api;
+use crate::config::check_dns_name;
+use crate::config::node::Node;
+use crate::identities::ledger;
+use crate::revocation::issued;
+
+pub fn run(
+    ca_dir: &Path,
+    target: &str,
+    config: &Path,
+    node_ca_files: &[std::path::PathBuf],
+    force: bool,
+) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    check_dns_name(target).map_err(|p| {
+        Error::new(format!("node name {p}"))
+            .field("--node")
+            .fix("give the node's name, e.g. laptop.example.zone")
+    })?;
+    if target == node.name {
+        return Err(Error::new(format!(
+            "--config is the bundle of {target}, the node being revoked: its certificates stop working the moment the revocation takes effect"
+        ))
+        .file(config)
+        .fix("pass the node.toml of another node of the zone (any member's or client's bundle)"));
+    }
+    let (root, roots) = owner_root(ca_dir, &node)?;
+    let cas = node_cas(ca_dir, target, node_ca_files, &roots)?;
+
+    let cluster = crate::access::ask_cluster(&node, config)?;
+    let endpoints = cluster.view.client_urls();
+    let now = OffsetDateTime::now_utc();
+    // Every identity the members' signers issued to the node (its own, its services'
+    // instances) goes on the CRL with its node CAs: refused at the handshake.
+    let identities = cluster
+        .runtime
+        .block_on(async {
+            let mut client =
+                cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT)
+                    .await?;
+            ledger::issued_to(&mut client, target, now).await
+        })
+        .map_err(|reason| {
+            Error::new(format!(
+                "cannot read the identities the zone issued to {target} ({}): {reason}",
+                ledger::PREFIX
+            ))
+            .file(config)
+            .fix("see zone-etcd status: a quorum must answer; --config must be a member's node.toml (its identity reads zone-etcd's keys)")
+        })?;
+    let identities: Vec<Vec<u8>> = identities
+        .iter()
+        .filter_map(|hex| {
+            let serial = parse_serial_hex(hex);
+            if serial.is_none() {
+                tracing::warn!("{}{target}/{hex}: not a serial; left out", ledger::PREFIX);
+            }
+            serial
+        })
+        .collect();
+    let mut serials: Vec<Vec<u8>> = cas.iter().map(|c| c.serial().to_vec()).collect();
+    serials.extend(identities.iter().cloned());
+    let number = publish_crl(
+        ca_dir, &root, &roots, config, &cluster, target, &serials, now,
+    )?;
+    let ca_serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
+    println!(
+        "zone-etcd: revoked {target} (node CA serial {}, and {} identity(ies) the members issued to it): CRL number {number} published; every member refuses them within seconds and cuts their open connections",
+        ca_serials.join(", "),
+        identities.len()
+    );
+
+    match crate::commands::leave::find(&cluster.view, &node, target) {
+        None => Ok(()),
+        Some(member) => crate::commands::leave::remove(&cluster, &member, target, force, config)
+            .map_err(|e| {
+                Error::new(format!(
+                "{target} is revoked (CRL number {number} is in force), but is still a member: {}",
+                e.problem()
+            ))
+                .field("--node")
+                .fix(format!(
+                    "{}; then zone-etcd leave --config {} --node {target}",
+                    e.fix_text().unwrap_or("see zone-etcd status"),
+                    config.display()
+                ))
+            }),
+    }
+}
+
+/// The node CAs to revoke: those recorded as issued to `target`, and those given, each
+/// checked to be a node CA for `target` from one of `roots`.
+fn node_cas(
+    ca_dir: &Path,
+    target: &str,
+    files: &[std::path::PathBuf],
+    roots: &[CertInfo],
+) -> Result<Vec<CertInfo>, Error> {
+    let mut cas = issued::issued_to(ca_dir, target)?;
+    for file in files {
+        let info = CertInfo::parse_pem(&zone_io::read_text(file)?).map_err(|e| e.file(file))?;
+        if !info.is_ca || info.subject_cn != target || !roots.iter().any(|r| info.is_signed_by(r)) {
+            return Err(Error::new(format!(
+                "not a node CA of {target} issued by this zone root (it names {:?})",
+                info.subject_cn
+            ))
+            .file(file)
+            .field("--node-ca")
+            .fix("give pki/node.crt from the node's bundle"));
+        }
+        if !cas.iter().any(|c| c.serial() == info.serial()) {
+            cas.push(info);
+        }
+    }
+    if cas.is_empty() {
+        return Err(Error::new(format!(
+            "no node CA issued to {target} is recorded in {}",
+            issued::dir_of(ca_dir, target).display()
+        ))
+        .field("--node")
+        .fix("check the node name; for a node activated before zone-etcd kept these records, pass --node-ca with pki/node.crt of its bundle"));
+    }
+    Ok(cas)
+}

@@ -379,17 +379,8 @@ struct Writer {
 
 impl Writer {
     fn start(zone: &Zone, who: &Identity, prefix: &str) -> Writer {
-        use zone_etcd::cluster_api::{self, Credentials};
-        let creds = Credentials::from_pem(
-            &std::fs::read_to_string(zone.ca()).unwrap(),
-            &std::fs::read_to_string(&who.chain).unwrap(),
-            &std::fs::read_to_string(&who.key).unwrap(),
-        );
-        let endpoints: Vec<String> = zone
-            .addrs()
-            .iter()
-            .map(|a| format!("https://{a}"))
-            .collect();
+        use zone_etcd::cluster_api;
+        let (creds, endpoints) = client_of(zone, who);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let prefix = prefix.to_string();
@@ -798,20 +789,25 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     drop(zone.running);
 }
 
-/// Runs `f` with a client of the zone as the owner's administrative identity.
-fn as_admin<T>(zone: &Zone, f: impl AsyncFnOnce(&mut etcd_client::Client) -> T) -> T {
-    use zone_etcd::cluster_api::{self, Credentials};
-    let admin = zone.admin();
-    let creds = Credentials::from_pem(
+/// `who`'s credentials and every member's client URL: what a client of the zone needs.
+fn client_of(zone: &Zone, who: &Identity) -> (zone_etcd::cluster_api::Credentials, Vec<String>) {
+    let creds = zone_etcd::cluster_api::Credentials::from_pem(
         &std::fs::read_to_string(zone.ca()).unwrap(),
-        &std::fs::read_to_string(&admin.chain).unwrap(),
-        &std::fs::read_to_string(&admin.key).unwrap(),
+        &std::fs::read_to_string(&who.chain).unwrap(),
+        &std::fs::read_to_string(&who.key).unwrap(),
     );
-    let endpoints: Vec<String> = zone
+    let endpoints = zone
         .addrs()
         .iter()
         .map(|a| format!("https://{a}"))
         .collect();
+    (creds, endpoints)
+}
+
+/// Runs `f` with a client of the zone as the owner's administrative identity.
+fn as_admin<T>(zone: &Zone, f: impl AsyncFnOnce(&mut etcd_client::Client) -> T) -> T {
+    use zone_etcd::cluster_api;
+    let (creds, endpoints) = client_of(zone, &zone.admin());
     let runtime = cluster_api::runtime().unwrap();
     runtime.block_on(async {
         let mut client =

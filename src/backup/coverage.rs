@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, GetOptions};
+use etcd_client::Client;
 use serde::{Deserialize, Serialize};
 
 use super::chain::{Kind, Link};
@@ -121,14 +121,7 @@ pub async fn record(client: &Client, coverage: &Coverage) -> Result<(), String> 
 
 /// Every node's record (unreadable ones skipped).
 pub async fn recorded(client: &Client) -> Result<Vec<Coverage>, String> {
-    let answer = within(async {
-        client
-            .kv_client()
-            .get(PREFIX, Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(|e| describe(&e))
-    })
-    .await?;
+    let answer = crate::cluster_api::get_prefix(client, PREFIX).await?;
     Ok(answer
         .kvs()
         .iter()

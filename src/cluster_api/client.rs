@@ -129,6 +129,19 @@ pub async fn within<T>(
     within_for(CALL_DEADLINE, call).await
 }
 
+/// Every key under `prefix` with its value, in one request within [`CALL_DEADLINE`]
+/// (small prefixes: records, ledgers; [`super::range::read_prefix`] pages a large one).
+pub async fn get_prefix(client: &Client, prefix: &str) -> Result<etcd_client::GetResponse, String> {
+    within(async {
+        client
+            .kv_client()
+            .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| describe(&e))
+    })
+    .await
+}
+
 /// Runs one call that may take longer than a request (a compaction, a defragmentation)
 /// under `deadline`.
 pub async fn within_for<T>(

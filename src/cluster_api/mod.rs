@@ -28,8 +28,8 @@ pub mod range;
 mod snapshot;
 
 pub use client::{
-    connect, connect_for, connect_many, describe, hex_id, host_port, listening, runtime, within,
-    within_for, Credentials, CALL_DEADLINE, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
+    connect, connect_for, connect_many, describe, get_prefix, hex_id, host_port, listening,
+    runtime, within, within_for, Credentials, CALL_DEADLINE, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
 };
 pub use health::{
     member_problem, member_releases, probe_all, probe_each, time_handshake, versions,

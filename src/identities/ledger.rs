@@ -123,16 +123,7 @@ pub async fn issued_to(
     now: time::OffsetDateTime,
 ) -> Result<Vec<String>, String> {
     let prefix = format!("{PREFIX}{node}/");
-    let got = cluster_api::within(async {
-        client
-            .get(
-                prefix.as_str(),
-                Some(etcd_client::GetOptions::new().with_prefix()),
-            )
-            .await
-            .map_err(|e| cluster_api::describe(&e))
-    })
-    .await?;
+    let got = cluster_api::get_prefix(client, &prefix).await?;
     Ok(got
         .kvs()
         .iter()
@@ -151,13 +142,7 @@ pub async fn expired(
     client: &mut etcd_client::Client,
     now: time::OffsetDateTime,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let got = cluster_api::within(async {
-        client
-            .get(PREFIX, Some(etcd_client::GetOptions::new().with_prefix()))
-            .await
-            .map_err(|e| cluster_api::describe(&e))
-    })
-    .await?;
+    let got = cluster_api::get_prefix(client, PREFIX).await?;
     Ok(got
         .kvs()
         .iter()

@@ -56,16 +56,7 @@ pub fn remember(list: &mut Vec<Removed>, whats: Vec<String>, at: &str) {
 pub async fn applied_records(
     client: &mut etcd_client::Client,
 ) -> Result<Vec<(String, Applied)>, String> {
-    let got = cluster_api::within(async {
-        client
-            .get(
-                APPLIED_PREFIX,
-                Some(etcd_client::GetOptions::new().with_prefix()),
-            )
-            .await
-            .map_err(|e| cluster_api::describe(&e))
-    })
-    .await?;
+    let got = cluster_api::get_prefix(client, APPLIED_PREFIX).await?;
     Ok(got
         .kvs()
         .iter()

@@ -1,5 +1,6 @@
-//! `zone-etcd demo`: the main job, end to end. It owns 127.0.0.1-3:2379/2380, which no
-//! other test uses.
+//! `zone-etcd demo`: the main job, end to end, secure by default: the owner's printed
+//! command line works, and the laptop's (a node that is not a member) works under its own
+//! prefix and nowhere else. It owns 127.0.0.1-3:2379/2380, which no other test uses.
 
 mod common;
 
@@ -36,6 +37,7 @@ fn demo_runs_a_healthy_zone_and_stops_it_on_ctrl_c() {
     let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
     let mut member_pids = Vec::new();
     let mut put = None;
+    let mut own = None;
     let started = Instant::now();
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -45,6 +47,9 @@ fn demo_runs_a_healthy_zone_and_stops_it_on_ctrl_c() {
         }
         if line.trim_start().contains("etcdctl") && line.ends_with("put hello world") {
             put = Some(line.trim().to_string());
+        }
+        if line.contains("etcdctl") && line.contains("put nodes/laptop.example.zone/hello") {
+            own = Some(line.trim().to_string());
         }
         if line.contains("press Ctrl-C") {
             break;
@@ -65,6 +70,53 @@ fn demo_runs_a_healthy_zone_and_stops_it_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+
+    // Least privilege by default: the laptop (not a member) writes under its own prefix,
+    // as printed, and nothing else: not the owner's key, not the keyspace, no snapshot.
+    let own = own.expect("the demo prints the laptop's command line");
+    let words: Vec<&str> = own.split_whitespace().collect();
+    let etcdctl = |args: &[&str]| {
+        // An --endpoints of the case's own replaces the printed one.
+        let flags = words[1..words.len() - 3]
+            .iter()
+            .filter(|f| !(f.starts_with("--endpoints=") && args[0].starts_with("--endpoints=")));
+        Command::new(words[0])
+            .args(flags)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = etcdctl(&words[words.len() - 3..]);
+    assert!(
+        out.status.success(),
+        "the laptop's own put: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snapshot = dir.path().join("stolen.db");
+    for args in [
+        vec!["put", "hello", "mine"],
+        vec!["get", "hello"],
+        vec!["del", "", "--prefix"],
+        vec!["get", "", "--prefix", "--keys-only"],
+        // etcdctl asks one member for a snapshot.
+        vec![
+            "--endpoints=https://127.0.0.1:2379",
+            "snapshot",
+            "save",
+            snapshot.to_str().unwrap(),
+        ],
+        vec!["user", "add", "eve:pw"],
+    ] {
+        let out = etcdctl(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("permission denied"),
+            "the laptop ran `{}`: {}{err}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(!snapshot.exists(), "a snapshot was written");
 
     // Ctrl-C: the demo stops every member and exits cleanly.
     Command::new("kill")

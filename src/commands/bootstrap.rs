@@ -7,10 +7,9 @@ use zone_io::Staging;
 use zone_pki::Error;
 
 use crate::bundle::{write_bundle, MemberList};
-use crate::config::zone::Zone;
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
-    let zone = Zone::load(zone_file)?;
+    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
     let root = super::load_root(ca_dir, &zone.name)?;
     let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
     let staging = Staging::new(out)?;

@@ -1,4 +1,5 @@
-//! `zone-etcd ca init`: the zone owner makes the zone root CA, once.
+//! `zone-etcd ca init`: the zone owner makes the zone root CA, once, with the client CA
+//! and the zone's defaults ([`super::zone_defaults`]: least privilege).
 
 use std::path::Path;
 
@@ -25,9 +26,10 @@ pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     let staging = Staging::new(out)?;
     super::write_root(staging.path(), &root)?;
     crate::identities::ca::write_client_root(staging.path(), zone)?;
+    super::zone_defaults::write(staging.path())?;
     staging.commit()?;
     eprintln!(
-        "zone-etcd: zone {zone}: root CA and client CA written to {} (keep {CA_KEY} and client-ca.key offline; nodes need only {CA_CERT})",
+        "zone-etcd: zone {zone}: root CA and client CA written to {} (keep {CA_KEY} and client-ca.key offline; nodes need only {CA_CERT}); least privilege by default: a zone file without [access] gives each node its own prefix and services nothing, `zone-etcd ca admin` makes your own (root) identity",
         out.display()
     );
     Ok(())

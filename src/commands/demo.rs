@@ -98,24 +98,41 @@ pub fn run(dir: &Path) -> Result<(), Error> {
         stop(&mut members);
         return Err(e);
     }
+    let tried = identities(dir, &ca_dir, &zone_file, &nodes_dir, &zone);
+    let (admin, laptop) = match tried {
+        Ok(found) => found,
+        Err(e) => {
+            stop(&mut members);
+            return Err(e);
+        }
+    };
     println!(
-        "zone {} is healthy: {} members with mutual TLS on client and peer ports",
+        "zone {} is healthy: {} members with mutual TLS on client and peer ports, least privilege enforced",
         zone.name,
         members.len()
     );
     for (name, child, log) in &members {
         println!("  {name}  pid {}  log {}", child.id(), log.display());
     }
-    println!(
-        "try it:\n  {} {} put hello world",
-        etcdctl.display(),
-        etcdctl_args.join(" ")
-    );
-    println!(
-        "  {} {} get hello",
-        etcdctl.display(),
-        etcdctl_args.join(" ")
-    );
+    let endpoints = format!("--endpoints={}", client_endpoints(&zone.members).join(","));
+    let line = |files: &[String; 3], args: &str| {
+        format!(
+            "  {} {endpoints} {} {args}",
+            etcdctl.display(),
+            files
+                .iter()
+                .zip(["--cacert", "--cert", "--key"])
+                .map(|(f, flag)| format!("{flag}={f}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    println!("try it as the owner (etcd's root, `zone-etcd ca admin`):");
+    println!("{}", line(&admin, "put hello world"));
+    println!("{}", line(&admin, "get hello"));
+    println!("and as {LAPTOP}, a node that is not a member (`zone-etcd env`): its own prefix nodes/{LAPTOP}/ only, everything else refused:");
+    println!("{}", line(&laptop, &format!("put nodes/{LAPTOP}/hello world")));
+    println!("{}", line(&laptop, "get hello"));
     println!("press Ctrl-C to stop the zone");
 
     loop {
@@ -133,6 +150,76 @@ pub fn run(dir: &Path) -> Result<(), Error> {
     println!("stopping the zone");
     stop(&mut members);
     Ok(())
+}
+
+/// The demo's node that is not an etcd member.
+const LAPTOP: &str = "laptop.example.zone";
+/// How long the members' keepers may take to turn etcd's auth on.
+const ENFORCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Once the zone enforces its policy: the owner's identity (made with `ca admin` under
+/// `<dir>/admin`) and the laptop's (activated under `nodes/`, its identity obtained from a
+/// member's signer as `env` does), each as its CA, certificate and key files.
+fn identities(
+    dir: &Path,
+    ca_dir: &Path,
+    zone_file: &Path,
+    nodes_dir: &Path,
+    zone: &Zone,
+) -> Result<([String; 3], [String; 3]), Error> {
+    let admin = dir.join("admin");
+    if !admin.exists() {
+        super::ca_admin::run(ca_dir, &admin)?;
+    }
+    let laptop_dir = nodes_dir.join(LAPTOP);
+    if !laptop_dir.exists() {
+        super::activate::run(ca_dir, zone_file, LAPTOP, None, &laptop_dir)?;
+    }
+    let config = laptop_dir.join("node.toml");
+    let node = crate::config::node::Node::load(&config)?;
+    let member = crate::config::node::Node::load(
+        &nodes_dir.join(&zone.members[0].node_name).join("node.toml"),
+    )?;
+    wait_enforced(&member)?;
+    let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
+    let text = |p: &Path| p.display().to_string();
+    Ok((
+        [
+            text(&admin.join("ca.crt")),
+            text(&admin.join("client.crt")),
+            text(&admin.join("client.key")),
+        ],
+        [
+            text(&paths.ca()),
+            text(&paths.cert(LeafKind::Client)),
+            text(&paths.key(LeafKind::Client)),
+        ],
+    ))
+}
+
+/// Waits until a member's keeper turned etcd's auth on (before, every identity is root).
+fn wait_enforced(member: &crate::config::node::Node) -> Result<(), Error> {
+    let roots = crate::config::trust::trusted_roots(&member.zone_ca_pem)?;
+    let creds = crate::cluster_api::Credentials::load(&member.leaf_paths())?;
+    let endpoints = client_endpoints(&member.members);
+    let runtime = crate::cluster_api::runtime()?;
+    let started = Instant::now();
+    loop {
+        let summary = runtime.block_on(crate::policy::standing::read(
+            member, &roots, &endpoints, &creds,
+        ));
+        if summary.is_some_and(|s| s.enforced) {
+            return Ok(());
+        }
+        if started.elapsed() > ENFORCE_TIMEOUT {
+            return Err(Error::new(format!(
+                "the members did not turn least privilege on within {}s",
+                ENFORCE_TIMEOUT.as_secs()
+            ))
+            .fix("read the member logs beside the demo's zone.toml (lines with \"access policy\")"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 fn spawn_member(exe: &Path, config: &Path, log_path: &Path) -> Result<Child, Error> {

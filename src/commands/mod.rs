@@ -33,6 +33,7 @@ pub mod status;
 pub mod trust;
 pub mod undo;
 pub mod upgrade_etcd;
+pub mod zone_defaults;
 pub mod zone_publish;
 pub mod zone_sign;
 

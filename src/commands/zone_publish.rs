@@ -30,7 +30,7 @@ use crate::zone_doc;
 const WAIT: Duration = Duration::from_secs(20);
 
 pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> {
-    let zone = Zone::load(zone_file)?;
+    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
     let root = super::load_root(ca_dir, &zone.name)?;
     let node = Node::load(config)?;
     if node.zone != zone.name {

@@ -8,12 +8,11 @@ use time::OffsetDateTime;
 use zone_io::PUBLIC_MODE;
 use zone_pki::{CertInfo, Error};
 
-use crate::config::zone::Zone;
 use crate::nameservice::resolve_url;
 use crate::zone_doc;
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
-    let zone = Zone::load(zone_file)?;
+    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
     let root = super::load_root(ca_dir, &zone.name)?;
     if out.is_dir() {
         return Err(Error::new("is a directory")

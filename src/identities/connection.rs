@@ -226,7 +226,7 @@ fn issue(
         Some(service) => format!("service {service:?}"),
         None => "its own identity".into(),
     };
-    let user = decide(&shared.policy, &shared.members, node, name)
+    let user = decide(&shared.policy, &shared.members, &shared.zone, node, name)
         .map_err(|refusal| Answer::new(403, refusal))?;
     let request = std::str::from_utf8(csr)
         .map_err(|_| Error::new("not UTF-8"))

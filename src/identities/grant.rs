@@ -7,7 +7,8 @@
 //! - nothing is issued in a zone without `[access]`;
 //! - a service identity `<service>@<node>` only when the policy names `node` for that
 //!   service; the node's own identity (etcd user: its node name) only for a node the
-//!   policy lists in `access.nodes` (members hold signers and issue their own);
+//!   policy lists in `access.nodes`, or any node of the zone under `nodes = ["*"]`
+//!   (members hold signers and issue their own);
 //! - never `root`, an etcd member's name, or any user for a name that is not a DNS label;
 //! - a refusal is one line that starts with `refused:` and names the identity asked for
 //!   and the rule (the `access.*` key) that refuses it.
@@ -35,6 +36,7 @@ const SHOWN_NAME: usize = 64;
 pub fn decide(
     policy: &Policy,
     members: &[String],
+    zone: &str,
     node: &str,
     name: Option<&str>,
 ) -> Result<String, String> {
@@ -50,7 +52,7 @@ pub fn decide(
         ));
     }
     let user = match name.filter(|n| !n.is_empty()) {
-        None => own_identity(policy, members, node)?,
+        None => own_identity(policy, members, node, zone)?,
         Some(service) => service_identity(policy, node, service)?,
     };
     // The policy's own checks keep these out; this is the last word, whatever it says.
@@ -86,13 +88,18 @@ pub fn requester(chain: &[CertificateDer<'_>], roots: &[CertInfo]) -> Result<Str
     Ok(node)
 }
 
-fn own_identity(policy: &Policy, members: &[String], node: &str) -> Result<String, String> {
+fn own_identity(
+    policy: &Policy,
+    members: &[String],
+    node: &str,
+    zone: &str,
+) -> Result<String, String> {
     if members.iter().any(|m| m == node) {
         return Err(format!(
             "refused: {node} is an etcd member: its own identity comes from its own signer, never from another member"
         ));
     }
-    if !policy.nodes.iter().any(|n| n == node) {
+    if !policy.gives_own_identity(node, zone) {
         return Err(format!(
             "refused: the policy gives node {node} no identity of its own (access.nodes: {})",
             listed(&policy.nodes)
@@ -152,6 +159,7 @@ mod tests {
     const TV: &str = "tv.example.zone";
     const M1: &str = "node1.example.zone";
     const M2: &str = "node2.example.zone";
+    const Z: &str = "example.zone";
 
     fn members() -> Vec<String> {
         vec![M1.to_string(), M2.to_string()]
@@ -173,27 +181,27 @@ mod tests {
     fn a_service_is_issued_only_on_the_nodes_the_policy_names_for_it() {
         let (p, m) = (policy(), members());
         assert_eq!(
-            decide(&p, &m, NAS, Some("photos")),
+            decide(&p, &m, Z, NAS, Some("photos")),
             Ok("photos@nas.example.zone".into())
         );
         assert_eq!(
-            decide(&p, &m, M1, Some("photos")),
+            decide(&p, &m, Z, M1, Some("photos")),
             Ok("photos@node1.example.zone".into())
         );
         assert_eq!(
-            decide(&p, &m, NAS, Some("music")),
+            decide(&p, &m, Z, NAS, Some("music")),
             Err("refused: the policy gives node nas.example.zone no service \"music\" (access.service \"music\" runs on: node2.example.zone)".into())
         );
         assert_eq!(
-            decide(&p, &m, TV, Some("photos")).unwrap_err(),
+            decide(&p, &m, Z, TV, Some("photos")).unwrap_err(),
             "refused: the policy gives node tv.example.zone no service \"photos\" (access.service \"photos\" runs on: nas.example.zone, node1.example.zone)"
         );
         assert_eq!(
-            decide(&p, &m, NAS, Some("videos")).unwrap_err(),
+            decide(&p, &m, Z, NAS, Some("videos")).unwrap_err(),
             "refused: the policy has no service \"videos\" (access.service names: photos, music)"
         );
         // A node the zone does not know is refused like any other.
-        assert!(decide(&p, &m, "stranger.example.zone", Some("photos"))
+        assert!(decide(&p, &m, Z, "stranger.example.zone", Some("photos"))
             .unwrap_err()
             .contains("no service \"photos\""));
     }
@@ -201,13 +209,13 @@ mod tests {
     #[test]
     fn a_node_gets_its_own_identity_only_when_listed_and_never_a_member() {
         let (p, m) = (policy(), members());
-        assert_eq!(decide(&p, &m, NAS, None), Ok(NAS.into()));
-        assert_eq!(decide(&p, &m, TV, Some("")), Ok(TV.into()));
-        assert!(decide(&p, &m, M1, None)
+        assert_eq!(decide(&p, &m, Z, NAS, None), Ok(NAS.into()));
+        assert_eq!(decide(&p, &m, Z, TV, Some("")), Ok(TV.into()));
+        assert!(decide(&p, &m, Z, M1, None)
             .unwrap_err()
             .starts_with("refused: node1.example.zone is an etcd member"));
         assert_eq!(
-            decide(&p, &m, "stranger.example.zone", None).unwrap_err(),
+            decide(&p, &m, Z, "stranger.example.zone", None).unwrap_err(),
             "refused: the policy gives node stranger.example.zone no identity of its own (access.nodes: nas.example.zone, tv.example.zone)"
         );
     }
@@ -225,22 +233,22 @@ mod tests {
             "../x",
             "x\ny",
         ] {
-            let refusal = decide(&p, &m, NAS, Some(bad)).unwrap_err();
+            let refusal = decide(&p, &m, Z, NAS, Some(bad)).unwrap_err();
             assert!(refusal.starts_with("refused:"), "{bad:?}: {refusal}");
             assert!(!refusal.contains('\n'), "{refusal}");
         }
-        assert!(decide(&p, &m, NAS, Some("root"))
+        assert!(decide(&p, &m, Z, NAS, Some("root"))
             .unwrap_err()
             .contains("no service \"root\""));
         // A node name that is no DNS name (a forged CN) is refused before anything.
-        assert!(decide(&p, &m, "root", None).is_err());
-        assert!(decide(&p, &m, "Nas.example.zone", Some("photos"))
+        assert!(decide(&p, &m, Z, "root", None).is_err());
+        assert!(decide(&p, &m, Z, "Nas.example.zone", Some("photos"))
             .unwrap_err()
             .contains("not a node name"));
-        assert!(decide(&p, &m, "", None).is_err());
+        assert!(decide(&p, &m, Z, "", None).is_err());
         // A long name is cut short in the refusal.
         let long = "a".repeat(5000);
-        assert!(decide(&p, &m, NAS, Some(&long)).unwrap_err().len() < 200);
+        assert!(decide(&p, &m, Z, NAS, Some(&long)).unwrap_err().len() < 200);
     }
 
     #[test]
@@ -251,15 +259,33 @@ mod tests {
             nodes: vec!["root".into()],
             ..Policy::default()
         };
-        let refusal = decide(&forged, &members(), "root", None).unwrap_err();
+        let refusal = decide(&forged, &members(), Z, "root", None).unwrap_err();
         assert_eq!(refusal, "refused: root is never issued by a signer");
+    }
+
+    #[test]
+    fn by_default_any_node_of_the_zone_gets_its_own_identity_and_no_service() {
+        let p = Policy::by_default();
+        let m = members();
+        assert_eq!(decide(&p, &m, Z, NAS, None), Ok(NAS.into()));
+        assert_eq!(decide(&p, &m, Z, "a.b.example.zone", None), Ok("a.b.example.zone".into()));
+        // Not a node of this zone, not a member, not a service.
+        for outside in ["nas.other.zone", "example.zone", "xexample.zone"] {
+            assert!(decide(&p, &m, Z, outside, None).is_err(), "{outside}");
+        }
+        assert!(decide(&p, &m, Z, M1, None)
+            .unwrap_err()
+            .contains("is an etcd member"));
+        assert!(decide(&p, &m, Z, NAS, Some("photos"))
+            .unwrap_err()
+            .contains("no service \"photos\""));
     }
 
     #[test]
     fn nothing_without_a_policy() {
         let none = Policy::default();
-        let refusal = decide(&none, &members(), NAS, Some("photos")).unwrap_err();
+        let refusal = decide(&none, &members(), Z, NAS, Some("photos")).unwrap_err();
         assert!(refusal.contains("no [access] policy"), "{refusal}");
-        assert!(decide(&none, &members(), NAS, None).is_err());
+        assert!(decide(&none, &members(), Z, NAS, None).is_err());
     }
 }

@@ -3,7 +3,11 @@
 //! handshake, not only at its auth store (issue 48, item 2).
 //!
 //! Each entry is `zone-etcd/access/issued/<node>/<serial hex>` → `{"user", "not_after"}`
-//! (JSON; later releases may add fields, readers ignore what they do not know).
+//! (JSON; later releases may add fields, readers ignore what they do not know). A node's
+//! own identity also marks the node at `zone-etcd/access/nodes/<node>` → `{}` (in the same
+//! transaction): under `[access] nodes = ["*"]` the keepers make the etcd users of exactly
+//! the nodes marked there ([`nodes`]), and the endpoint hands a node its first identity
+//! once its user exists ([`record`]).
 //!
 //! Invariants: a member's endpoint records an identity before it hands the certificate
 //! out, and hands out nothing it could not record: in the zone when the member's etcd
@@ -14,6 +18,7 @@
 
 use std::path::Path;
 
+use etcd_client::{Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster_api::{self, Credentials};
@@ -23,6 +28,11 @@ use crate::leaf_paths::LeafPaths;
 pub const PREFIX: &str = "zone-etcd/access/issued/";
 /// In a member's state directory: entries not yet in the zone, `<node> <serial>.json`.
 pub const JOURNAL: &str = "ledger";
+/// Under it, `<node>` for each node a signer issued its own identity to.
+pub const NODES_PREFIX: &str = "zone-etcd/access/nodes/";
+/// How long the endpoint waits for the keepers to make a node's user before it hands out
+/// the node's first identity (they look each second).
+const USER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One issued identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +51,8 @@ pub fn key(node: &str, serial_hex: &str) -> String {
 /// Records `entry` through the member's own etcd at `endpoint`, with its client identity
 /// in `leaves`, or, when that etcd does not take it, in the journal under `state_dir`.
 /// Blocking (the endpoint serves on plain threads). Fails only when neither took it.
+/// A node's own identity recorded in the zone returns once its etcd user exists, or
+/// after [`USER_WAIT`] (the keepers make it from the node's mark).
 pub fn record(
     endpoint: &str,
     leaves: &LeafPaths,
@@ -50,12 +62,16 @@ pub fn record(
     entry: &Entry,
 ) -> Result<(), String> {
     let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
-    let in_zone = (|| {
+    let in_zone: Result<(), String> = (|| {
         let creds = Credentials::load(leaves).map_err(|e| e.to_string())?;
         let runtime = cluster_api::runtime().map_err(|e| e.to_string())?;
         runtime.block_on(async {
             let mut client = cluster_api::connect(endpoint, &creds).await?;
-            put(&mut client, node, serial_hex, &text).await
+            put(&mut client, node, serial_hex, &text, entry.user == node).await?;
+            if entry.user == node {
+                user_made(&mut client, node).await;
+            }
+            Ok(())
         })
     })();
     let Err(why) = in_zone else {
@@ -74,20 +90,50 @@ pub fn record(
         .map_err(|e| format!("{why}; nor could it go to {}: {e}", journal.display()))
 }
 
+/// Puts the entry, and the node's mark with it when the identity is the node's `own`.
 async fn put(
     client: &mut etcd_client::Client,
     node: &str,
     serial_hex: &str,
     text: &str,
+    own: bool,
 ) -> Result<(), String> {
+    let mut ops = vec![TxnOp::put(key(node, serial_hex), text, None)];
+    if own {
+        ops.push(TxnOp::put(format!("{NODES_PREFIX}{node}"), "{}", None));
+    }
     cluster_api::within(async {
         client
-            .put(key(node, serial_hex), text, None)
+            .txn(Txn::new().and_then(ops))
             .await
             .map(drop)
             .map_err(|e| cluster_api::describe(&e))
     })
     .await
+}
+
+/// Waits until etcd holds the user `node`, at most [`USER_WAIT`]; a node whose user
+/// comes later is refused "user name not found" until then, and asks again.
+async fn user_made(client: &mut etcd_client::Client, node: &str) {
+    let deadline = tokio::time::Instant::now() + USER_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if client.user_get(node).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::warn!("identity of {node}: its etcd user was not made within {USER_WAIT:?}; handed out all the same");
+}
+
+/// The nodes marked at [`NODES_PREFIX`]: every node a signer issued its own identity to.
+pub async fn nodes(client: &mut etcd_client::Client) -> Result<Vec<String>, String> {
+    let got = cluster_api::get_prefix(client, NODES_PREFIX).await?;
+    Ok(got
+        .kvs()
+        .iter()
+        .filter_map(|kv| Some(kv.key_str().ok()?.strip_prefix(NODES_PREFIX)?.to_string()))
+        .filter(|n| !n.is_empty())
+        .collect())
 }
 
 /// Carries the journal's entries under `state_dir` into the zone, each removed once the
@@ -109,7 +155,8 @@ pub async fn upload(client: &mut etcd_client::Client, state_dir: &Path) -> Resul
         };
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        put(client, node, serial, &text).await?;
+        let own = serde_json::from_str::<Entry>(&text).is_ok_and(|e| e.user == node);
+        put(client, node, serial, &text, own).await?;
         std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         went += 1;
     }
@@ -170,7 +217,7 @@ pub async fn put_entry(
     entry: &Entry,
 ) -> Result<(), String> {
     let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
-    put(client, name, serial_hex, &text).await
+    put(client, name, serial_hex, &text, false).await
 }
 
 /// Whether an entry still needs revoking at `now`: unless it says it expired (an entry

@@ -5,7 +5,9 @@
 //! The policy in force is the newest signed zone document published at [`POLICY_KEY`]
 //! (`zone-etcd zone publish`), verified against the zone roots, or, before any was
 //! published, the node's own `[access]` (node.toml's copy or the nameservice's document).
-//! Nodes the zone revoked keep no user ([`rbac::desired_without`]).
+//! Nodes the zone revoked keep no user ([`rbac::desired_without`]). Under `nodes = ["*"]`
+//! the nodes' users are those of the nodes the ledger marks as issued their own identity
+//! ([`crate::identities::ledger::nodes`], read each round).
 //!
 //! Invariants: a document that does not verify, names another zone or was signed before
 //! the one in force is never applied (logged, the one in force stays and is put back at
@@ -157,7 +159,16 @@ impl AccessKeeper {
             Err(e) => tracing::warn!("identity ledger: not carried into the zone yet: {e}"),
         }
         let revoked = revoked_nodes(&self.node, &self.roots);
-        let mut want = rbac::desired_without(&in_force.policy, &in_force.members, &revoked);
+        // Under `nodes = ["*"]`, the nodes a signer issued their own identity to.
+        let issued = if in_force.policy.any_node() {
+            let mut marked = crate::identities::ledger::nodes(client).await?;
+            marked.retain(|n| !in_force.members.contains(n));
+            marked
+        } else {
+            Vec::new()
+        };
+        let policy = in_force.policy.with_issued_nodes(&issued);
+        let mut want = rbac::desired_without(&policy, &in_force.members, &revoked);
         // Auth on while some member still takes node-CA certificates would make a forged
         // CN root etcd's root there: wait until every member's client port is enforced.
         let ports = self.enforced_ports(client).await?;
@@ -173,7 +184,7 @@ impl AccessKeeper {
         if want.enabled && !waiting.is_empty() {
             want.enabled = false;
         }
-        let signature = (in_force.clone(), revoked.clone(), want.enabled);
+        let signature = (in_force.clone(), revoked.clone(), want.enabled, issued);
         // The endpoint issues by the policy in force, not by node.toml's copy.
         if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
             handle.set_policy(in_force.policy.clone(), in_force.members.clone());
@@ -264,8 +275,9 @@ impl AccessKeeper {
     }
 }
 
-/// What the last finished round applied: the policy, the revoked nodes, auth on.
-type Done = (InForce, Vec<String>, bool);
+/// What the last finished round applied: the policy, the revoked nodes, auth on, the
+/// nodes marked as issued their own identity (under `nodes = ["*"]`).
+type Done = (InForce, Vec<String>, bool, Vec<String>);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

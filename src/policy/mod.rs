@@ -5,7 +5,7 @@
 //! ```toml
 //! [access]
 //! enforce = true                      # the members enforce it (default false: see below)
-//! nodes = ["nas.example.zone"]        # the zone's nodes besides its etcd members
+//! nodes = ["nas.example.zone"]        # the zone's nodes besides its etcd members ("*": any)
 //! node_prefix = "nodes/"              # each node's own identity: nodes/<node_name>/
 //!
 //! [[access.service]]
@@ -17,6 +17,12 @@
 //!
 //! Deny by default: a node gets no identity but its own (its prefix), and a service only
 //! on the nodes named for it, with only the prefixes named for it.
+//!
+//! A zone made by `ca init` of zone-etcd 0.2 or later reads a zone file without `[access]`
+//! as [`Policy::by_default`]: `enforce = true`, `nodes = ["*"]` (any node of the zone its
+//! own prefix; its etcd user made once a member's signer issued it its identity), no
+//! service. A zone made before keeps its meaning (every client root) until its owner moves
+//! it (docs/src/access.md); node.toml and zone documents always carry the table written out.
 //!
 //! Pure: callers hand over the parsed table and add the file name to errors. Invariants:
 //! - a table is validated whole before anything uses it ([`rules`]): unknown keys, a
@@ -39,4 +45,6 @@ pub mod standing;
 #[cfg(test)]
 mod tests;
 
-pub use model::{Policy, Service, DEFAULT_NODE_PREFIX, KEYS, OWN_PREFIX, SERVICE_KEYS};
+pub use model::{
+    Policy, Service, ANY_NODE, DEFAULT_NODE_PREFIX, KEYS, OWN_PREFIX, SERVICE_KEYS,
+};

@@ -8,6 +8,10 @@ pub const OWN_PREFIX: &str = "zone-etcd/";
 /// Where each node's own prefix lives when the zone sets none: `nodes/<node_name>/`.
 pub const DEFAULT_NODE_PREFIX: &str = "nodes/";
 
+/// In `[access] nodes`, alone: every node of the zone (not a member) gets its own identity
+/// and prefix, its user made once a signer issued it one (the zone's default policy).
+pub const ANY_NODE: &str = "*";
+
 /// The keys of `[access]`.
 pub const KEYS: [&str; 4] = ["enforce", "nodes", "node_prefix", "service"];
 /// The keys of one `[[access.service]]`.
@@ -53,6 +57,39 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// What a zone file without `[access]` means in a zone made with the default of least
+    /// privilege (`ca init` of zone-etcd 0.2 and later): enforced, each node of the zone
+    /// its own prefix, no service.
+    pub fn by_default() -> Policy {
+        Policy {
+            present: true,
+            enforce: true,
+            nodes: vec![ANY_NODE.into()],
+            ..Policy::default()
+        }
+    }
+
+    /// Whether `nodes` is [`ANY_NODE`]: any node of the zone gets its own identity.
+    pub fn any_node(&self) -> bool {
+        self.nodes.iter().any(|n| n == ANY_NODE)
+    }
+
+    /// Whether `node` (not an etcd member) may have its own identity.
+    pub fn gives_own_identity(&self, node: &str, zone: &str) -> bool {
+        self.nodes.iter().any(|n| n == node)
+            || (self.any_node() && super::rules::is_node_of(node, zone))
+    }
+
+    /// The policy with [`ANY_NODE`] replaced by `issued` (the nodes a signer issued their
+    /// own identity to, members left out by the caller): what etcd's users are made from.
+    pub fn with_issued_nodes(&self, issued: &[String]) -> Policy {
+        let mut policy = self.clone();
+        if self.any_node() {
+            policy.nodes = issued.to_vec();
+        }
+        policy
+    }
+
     /// The table as `parse` reads it (empty when the zone wrote none).
     pub fn to_value(&self) -> Map<String, Value> {
         let mut map = Map::new();

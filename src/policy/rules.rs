@@ -6,7 +6,7 @@
 
 use zone_pki::Error;
 
-use super::model::{Policy, OWN_PREFIX};
+use super::model::{Policy, ANY_NODE, OWN_PREFIX};
 
 /// Names a service cannot take: etcd's administrator, zone-etcd's own.
 const RESERVED: [&str; 3] = ["root", "zone-etcd", "owner"];
@@ -17,8 +17,20 @@ pub(super) fn check(
     zone: &str,
     members: &[String],
 ) -> Result<(), Error> {
+    let any = policy.any_node();
     for (i, node) in policy.nodes.iter().enumerate() {
         let field = format!("{at}.nodes[{i}]");
+        if any {
+            if policy.nodes.len() > 1 {
+                return Err(Error::new(format!(
+                    "\"{ANY_NODE}\" (every node of the zone) stands alone, and the list has {} entries",
+                    policy.nodes.len()
+                ))
+                .field(format!("{at}.nodes"))
+                .fix(format!("write nodes = [\"{ANY_NODE}\"], or list the nodes by name without it")));
+            }
+            continue;
+        }
         in_zone(node, zone, &field)?;
         if members.contains(node) {
             return Err(Error::new(format!(
@@ -36,7 +48,9 @@ pub(super) fn check(
     let node_prefix = &policy.node_prefix;
     prefix_shape(node_prefix, &format!("{at}.node_prefix"))?;
     not_own(node_prefix, &format!("{at}.node_prefix"))?;
-    let known = |n: &String| members.contains(n) || policy.nodes.contains(n);
+    let known = |n: &String| {
+        members.contains(n) || policy.nodes.contains(n) || (any && is_node_of(n, zone))
+    };
     for (i, service) in policy.services.iter().enumerate() {
         let field = |key: &str| format!("{at}.service[{i}].{key}");
         let name = &service.name;
@@ -72,7 +86,11 @@ pub(super) fn check(
                 "{node} is neither an etcd member of the zone nor in {at}.nodes"
             ))
             .field(field("nodes"))
-            .fix(format!("add {node} to {at}.nodes (or fix the name)")));
+            .fix(if any {
+                format!("write node names of zone {zone}, e.g. \"nas.{zone}\"")
+            } else {
+                format!("add {node} to {at}.nodes (or fix the name)")
+            }));
         }
         if service.read_write.is_empty() && service.read.is_empty() {
             return Err(Error::new("grants nothing")
@@ -149,13 +167,17 @@ fn not_own(prefix: &str, field: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn in_zone(node: &str, zone: &str, field: &str) -> Result<(), Error> {
-    let ok = crate::config::text::check_dns_name(node).is_ok()
+/// Whether `node` is a node name of `zone`: a DNS name under it.
+pub(super) fn is_node_of(node: &str, zone: &str) -> bool {
+    crate::config::text::check_dns_name(node).is_ok()
         && node
             .strip_suffix(zone)
             .and_then(|rest| rest.strip_suffix('.'))
-            .is_some_and(|label| !label.is_empty());
-    if ok {
+            .is_some_and(|label| !label.is_empty())
+}
+
+fn in_zone(node: &str, zone: &str, field: &str) -> Result<(), Error> {
+    if is_node_of(node, zone) {
         Ok(())
     } else {
         Err(

@@ -23,7 +23,7 @@ pub fn run(
     nameservice: Option<&str>,
     out: &Path,
 ) -> Result<(), Error> {
-    let zone = Zone::load(zone_file)?;
+    let zone = super::super::zone_defaults::load_zone(zone_file, ca_dir)?;
     let request = NodeRequest::from_pem(&zone_io::read_text(request_file)?)
         .map_err(|e| e.file(request_file))?;
     let node_name = request.node_name();

@@ -32,7 +32,7 @@ pub fn run(
     nameservice: Option<&str>,
     out: &Path,
 ) -> Result<(), Error> {
-    let zone = Zone::load(zone_file)?;
+    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
     check_node_name(&zone, node_name)?;
     let members = member_list(nameservice)?;
     let root = super::load_root(ca_dir, &zone.name)?;

@@ -6,6 +6,9 @@
 //! name changed for each, as the README says); then the README's checks pass on a member
 //! that need not be the backup writer: every member healthy, and the backups on (the
 //! file:// target is one directory of this machine mounted in each, as a share would be).
+//! Then least privilege by default, as the README shows it: the owner's identity is root;
+//! nas, a fourth machine that is not a member, gets its identity from a member and writes
+//! under its own prefix, and is refused everything else (read, delete, snapshot, users).
 //!
 //! Everything it makes goes with it, pass or fail: the machines are killed by their PIDs
 //! (their namespaces, links and mounts with them) and the switch namespace is deleted.
@@ -62,10 +65,12 @@ fn run(machine: &Machine, script: &str) -> String {
 #[test]
 fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() {
     let readme = fs::read_to_string(common::repo().join("README.md")).unwrap();
-    let (owner, member, check) = (
+    let (owner, member, check, owner_identity, node_block) = (
         block(&readme, "owner"),
         block(&readme, "member"),
         block(&readme, "check"),
+        block(&readme, "owner-identity"),
+        block(&readme, "node"),
     );
     let deb = sysroot::package();
     let deb_name = deb.file_name().unwrap().to_string_lossy().into_owned();
@@ -80,7 +85,8 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         .prefix("zone-etcd-quickstart-share-")
         .tempdir_in("/var/tmp")
         .unwrap();
-    let machines: Vec<Machine> = (0..3)
+    // node1-3, the members, and nas, a node that is not one (fourth).
+    let machines: Vec<Machine> = (0..4)
         .map(|_| Machine::boot_sharing(&deb, Some((share.path(), "/var/backups/zone-etcd"))))
         .collect();
     let mut net = Net::new("qs");
@@ -95,7 +101,7 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
     let bundles = root(&machines[0]).join("bundles");
 
     // Each member's block, on its machine, with its bundle and the package beside it.
-    for (i, machine) in machines.iter().enumerate() {
+    for (i, machine) in machines[..3].iter().enumerate() {
         let node = format!("node{}.example.zone", i + 1);
         let here = root(machine);
         fs::create_dir_all(&here).unwrap();
@@ -121,8 +127,12 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            if out.status.success() {
-                if command.contains(" status ") && !command.contains("backup") {
+            // `status` passes once every member shows and etcd's auth is on (the leader's
+            // keeper turns it on once every member's client port takes identities only).
+            let is_status = command.contains(" status ") && !command.contains("backup");
+            let complete = !is_status || text.contains(", enforced;");
+            if out.status.success() && complete {
+                if is_status {
                     for n in 1..=3 {
                         assert!(
                             text.contains(&format!("node{n}.example.zone")),
@@ -146,12 +156,67 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         }
     }
     // The backups are on for real: objects on the share, seen from every member.
-    for m in &machines {
+    for m in &machines[..3] {
         let found = m.sh("find /var/backups/zone-etcd/chain -type f | wc -l");
         assert!(
             found.trim().parse::<usize>().unwrap_or(0) > 0,
             "no backup link on the share, seen from a member: {found}"
         );
     }
+
+    // Least privilege by default: the owner's identity is root, on the owner's machine;
+    // nas, not a member, gets its own identity from a member and has its prefix only.
+    let said = run(&machines[0], &owner_identity);
+    assert!(
+        (1..=3).all(|n| said.contains(&format!("node{n}.example.zone"))),
+        "the owner's member list:\n{said}"
+    );
+    let nas = root(&machines[3]);
+    fs::create_dir_all(&nas).unwrap();
+    copy(
+        &root(&machines[0]).join("nas.example.zone"),
+        &nas.join("nas.example.zone"),
+    );
+    copy(&deb, &nas.join(&deb_name));
+    let said = run(&machines[3], &node_block);
+    assert!(
+        said.contains("OK"),
+        "nas's put under its own prefix:\n{said}"
+    );
+    // Each refused, as the tenant who wants more than his grant would try.
+    let env =
+        "eval \"$(zone-etcd env --config /etc/zone-etcd/node.toml)\"\nE=/usr/lib/zone-etcd/etcdctl";
+    for (what, command) in [
+        ("read outside its prefix", "$E get hello"),
+        ("read the keyspace", "$E get '' --prefix --keys-only"),
+        ("delete every key", "$E del '' --prefix"),
+        (
+            "copy the database",
+            "$E --endpoints=https://198.18.0.1:2379 snapshot save /root/stolen.db",
+        ),
+        (
+            "read another node's prefix",
+            "$E get nodes/node1.example.zone/ --prefix",
+        ),
+        ("make itself a user", "$E user add eve:pw"),
+    ] {
+        let out = machines[3].try_sh(&format!("{env}\n{command}"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("permission denied"),
+            "nas could {what} (`{command}`): {}{err}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(
+        !Path::new(&format!("/proc/{}/root/root/stolen.db", machines[3].pid())).exists(),
+        "nas saved a snapshot"
+    );
+    // The owner reads what nas wrote: root sees every prefix.
+    let said = run(
+        &machines[0],
+        "/usr/lib/zone-etcd/etcdctl --endpoints=https://198.18.0.1:2379 --cacert admin/ca.crt --cert admin/client.crt --key admin/client.key get nodes/nas.example.zone/hello --print-value-only",
+    );
+    assert_eq!(said.trim(), "world", "the owner reads nas's key");
     drop(net);
 }

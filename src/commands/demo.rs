@@ -131,7 +131,10 @@ pub fn run(dir: &Path) -> Result<(), Error> {
     println!("{}", line(&admin, "put hello world"));
     println!("{}", line(&admin, "get hello"));
     println!("and as {LAPTOP}, a node that is not a member (`zone-etcd env`): its own prefix nodes/{LAPTOP}/ only, everything else refused:");
-    println!("{}", line(&laptop, &format!("put nodes/{LAPTOP}/hello world")));
+    println!(
+        "{}",
+        line(&laptop, &format!("put nodes/{LAPTOP}/hello world"))
+    );
     println!("{}", line(&laptop, "get hello"));
     println!("press Ctrl-C to stop the zone");
 
@@ -167,6 +170,19 @@ fn identities(
     nodes_dir: &Path,
     zone: &Zone,
 ) -> Result<([String; 3], [String; 3]), Error> {
+    let member = crate::config::node::Node::load(
+        &nodes_dir.join(&zone.members[0].node_name).join("node.toml"),
+    )?;
+    if !member.access.enforce {
+        return Err(Error::new(
+            "this demo zone was made by an older zone-etcd: every client is root in it",
+        )
+        .file(dir)
+        .fix(format!(
+            "remove {} and run the demo again for a zone that enforces least privilege",
+            dir.display()
+        )));
+    }
     let admin = dir.join("admin");
     if !admin.exists() {
         super::ca_admin::run(ca_dir, &admin)?;
@@ -177,9 +193,6 @@ fn identities(
     }
     let config = laptop_dir.join("node.toml");
     let node = crate::config::node::Node::load(&config)?;
-    let member = crate::config::node::Node::load(
-        &nodes_dir.join(&zone.members[0].node_name).join("node.toml"),
-    )?;
     wait_enforced(&member)?;
     let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
     let text = |p: &Path| p.display().to_string();
@@ -216,7 +229,9 @@ fn wait_enforced(member: &crate::config::node::Node) -> Result<(), Error> {
                 "the members did not turn least privilege on within {}s",
                 ENFORCE_TIMEOUT.as_secs()
             ))
-            .fix("read the member logs beside the demo's zone.toml (lines with \"access policy\")"));
+            .fix(
+                "read the member logs beside the demo's zone.toml (lines with \"access policy\")",
+            ));
         }
         std::thread::sleep(Duration::from_millis(300));
     }

@@ -71,13 +71,17 @@ fn parse(text: &str) -> Result<bool, Error> {
             defaults.format
         ))
         .field("format")
-        .fix("run the owner's commands with the zone-etcd release that made the CA, or a newer one"));
+        .fix(
+            "run the owner's commands with the zone-etcd release that made the CA, or a newer one",
+        ));
     }
     match defaults.access.as_str() {
         LEAST_PRIVILEGE => Ok(true),
         other => Err(Error::new(format!("unknown value {other:?}"))
             .field("access")
-            .fix(format!("write \"access\": \"{LEAST_PRIVILEGE}\", or use a newer zone-etcd"))),
+            .fix(format!(
+                "write \"access\": \"{LEAST_PRIVILEGE}\", or use a newer zone-etcd"
+            ))),
     }
 }
 

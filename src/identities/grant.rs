@@ -268,7 +268,10 @@ mod tests {
         let p = Policy::by_default();
         let m = members();
         assert_eq!(decide(&p, &m, Z, NAS, None), Ok(NAS.into()));
-        assert_eq!(decide(&p, &m, Z, "a.b.example.zone", None), Ok("a.b.example.zone".into()));
+        assert_eq!(
+            decide(&p, &m, Z, "a.b.example.zone", None),
+            Ok("a.b.example.zone".into())
+        );
         // Not a node of this zone, not a member, not a service.
         for outside in ["nas.other.zone", "example.zone", "xexample.zone"] {
             assert!(decide(&p, &m, Z, outside, None).is_err(), "{outside}");

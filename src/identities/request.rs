@@ -99,7 +99,8 @@ pub fn obtain(node: &Node, name: Option<&str>) -> Result<Obtained, Error> {
     let members: Vec<String> = node.members.iter().map(|m| m.node_name.clone()).collect();
     let (chain_pem, from) = match &ids.signer {
         Some(signer) => {
-            let user = decide(&node.access, &members, &node.zone, &node.name, name).map_err(refusal)?;
+            let user =
+                decide(&node.access, &members, &node.zone, &node.name, name).map_err(refusal)?;
             let parsed = NodeRequest::from_pem(&request.csr_pem)?;
             let chain = signer.issue_identity_for(&user, &node.zone, &parsed, IDENTITY_DAYS)?;
             (chain, "this member's own signer".to_string())

@@ -39,6 +39,20 @@ pub fn client_port(node: &Node, state_dir: &Path) -> Option<ClientPort> {
     })
 }
 
+/// Refuses to run etcd `version` for `node` when it cannot enforce the node's policy:
+/// etcd 3.4 has no `--client-cert-file`, so under `enforce` its HTTP gateway could not
+/// dial its own client port (which then takes the client CA's identities alone).
+pub fn runs_on(node: &Node, version: crate::etcd::release::Version) -> Result<(), Error> {
+    if node.identities.is_none() || !node.access.enforce || version.series() != (3, 4) {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "etcd {version} cannot enforce least privilege (etcd 3.4 has no --client-cert-file), and this zone enforces it"
+    ))
+    .field("access.enforce")
+    .fix("run etcd 3.5 or later (`zone-etcd upgrade-etcd`), or opt the zone out in its zone file with [access] enforce = false and bootstrap or activate its members again"))
+}
+
 /// The client port's anchors `node` should have, or `None` without identities.
 pub fn trust_pem(node: &Node) -> Option<String> {
     let ids = node.identities.as_ref()?;

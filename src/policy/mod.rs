@@ -45,6 +45,4 @@ pub mod standing;
 #[cfg(test)]
 mod tests;
 
-pub use model::{
-    Policy, Service, ANY_NODE, DEFAULT_NODE_PREFIX, KEYS, OWN_PREFIX, SERVICE_KEYS,
-};
+pub use model::{Policy, Service, ANY_NODE, DEFAULT_NODE_PREFIX, KEYS, OWN_PREFIX, SERVICE_KEYS};

@@ -13,6 +13,7 @@ use zone_pki::{Authority, Error, NodeIdentity};
 
 use crate::config::node::NodeFile;
 use crate::config::zone::{RawMember, Zone};
+pub use crate::identities::ca::SignerFor;
 
 /// Where an activated node finds the zone's member list.
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +60,12 @@ pub fn write_bundle(
     let node_ca = root.issue_node_ca(&node_identity(zone, node_name))?;
     crate::revocation::issued::record(ca_dir, node_name, node_ca.chain_pem())?;
     let client_root = client_root(ca_dir, zone)?;
-    let member = zone.member(node_name).is_some();
-    let client = client_root.as_ref().map(|root| (root, member));
+    let signer = if zone.member(node_name).is_some() {
+        SignerFor::FreshKey
+    } else {
+        SignerFor::NoSigner
+    };
+    let client = client_root.as_ref().map(|root| (root, signer));
     write_answer(
         dir,
         trust,
@@ -70,7 +75,7 @@ pub fn write_bundle(
         members,
         client,
     )?;
-    if client_root.is_some() && member {
+    if client_root.is_some() && zone.member(node_name).is_some() {
         // Recorded like the node CA: `revoke` puts its serial on the CRL too (etcd checks
         // every certificate of a client's chain), so a revoked member's signer mints
         // nothing any member takes.
@@ -99,18 +104,18 @@ pub fn write_answer(
     zone: &Zone,
     node_name: &str,
     members: MemberList<'_>,
-    client: Option<(&Authority, bool)>,
+    client: Option<(&Authority, SignerFor<'_>)>,
 ) -> Result<(), Error> {
     zone_io::ensure_private_dir(&dir.join("pki"))?;
-    let signer = match client {
+    let signer_key = match client {
         Some((root, signer)) => {
             crate::identities::ca::write_bundle_part(dir, root, &zone.name, node_name, signer)?
         }
-        None => false,
+        None => None,
     };
     let files = Files {
         client_ca: client.is_some(),
-        signer,
+        signer_key,
     };
     zone_io::write_new(&dir.join(CA_FILE), trust.as_bytes(), PUBLIC_MODE)?;
     zone_io::write_new(&dir.join(CERT_FILE), node_ca_chain.as_bytes(), PUBLIC_MODE)?;
@@ -125,7 +130,8 @@ pub fn write_answer(
 #[derive(Debug, Clone, Copy)]
 struct Files {
     client_ca: bool,
-    signer: bool,
+    /// The signer's key file, when the bundle has a signer.
+    signer_key: Option<&'static str>,
 }
 
 /// The text of a bundle's node.toml.
@@ -135,11 +141,11 @@ fn node_toml(
     members: MemberList<'_>,
     files: Files,
 ) -> Result<String, Error> {
-    use crate::identities::ca::{CLIENT_CA_FILE, SIGNER_FILE, SIGNER_KEY_FILE};
+    use crate::identities::ca::{CLIENT_CA_FILE, SIGNER_FILE};
     let config = NodeFile {
         client_ca: files.client_ca.then(|| CLIENT_CA_FILE.into()),
-        signer: files.signer.then(|| SIGNER_FILE.into()),
-        signer_key: files.signer.then(|| SIGNER_KEY_FILE.into()),
+        signer: files.signer_key.map(|_| SIGNER_FILE.into()),
+        signer_key: files.signer_key.map(String::from),
         name: Some(node_name.to_string()),
         zone: Some(zone.name.clone()),
         ca: Some(CA_FILE.into()),

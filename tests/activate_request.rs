@@ -11,6 +11,7 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine;
 use common::*;
@@ -240,14 +241,17 @@ fn a_member_activated_by_request_keeps_its_key_alone_and_serves() {
         vec![("node.key".into(), 0o600), ("request.csr".into(), 0o644)]
     );
     assert_eq!(mode(&req), 0o700);
-    // The answer holds no key; the bundle is laid out as `activate --node` lays one out.
+    // The answer holds no key: in a zone of least privilege (the default) the client CA
+    // and the member's signer, issued for the request's key.
     assert_eq!(
         layout(&answer),
         vec![
             ("node.toml".into(), 0o644),
             ("pki".into(), 0o700),
             ("pki/ca.crt".into(), 0o644),
+            ("pki/client-ca.crt".into(), 0o644),
             ("pki/node.crt".into(), 0o644),
+            ("pki/signer.crt".into(), 0o644),
         ]
     );
     run_ok(&activate_args(
@@ -256,13 +260,33 @@ fn a_member_activated_by_request_keeps_its_key_alone_and_serves() {
         &members[0].0,
         zone.path("owner-side/classic").to_str().unwrap(),
     ));
-    assert_eq!(layout(&bundle), layout(&zone.path("owner-side/classic")));
+    // Laid out as `activate --node` lays a bundle out, but for the signer's own key:
+    // the node's key is its signer's.
+    let mut classic = layout(&zone.path("owner-side/classic"));
+    classic.retain(|(path, _)| path != "pki/signer.key");
+    assert_eq!(layout(&bundle), classic);
     assert_eq!(mode(&bundle), 0o700);
     assert_eq!(
         fs::read_to_string(bundle.join("node.toml")).unwrap(),
-        fs::read_to_string(zone.path("owner-side/classic/node.toml")).unwrap()
+        fs::read_to_string(zone.path("owner-side/classic/node.toml"))
+            .unwrap()
+            .replace(
+                "signer_key = \"pki/signer.key\"",
+                "signer_key = \"pki/node.key\""
+            )
     );
-    for file in ["node.toml", "pki/ca.crt", "pki/node.crt"] {
+    let config = fs::read_to_string(bundle.join("node.toml")).unwrap();
+    assert!(
+        config.contains("enforce = true") && config.contains("signer_key = \"pki/node.key\""),
+        "{config}"
+    );
+    for file in [
+        "node.toml",
+        "pki/ca.crt",
+        "pki/node.crt",
+        "pki/client-ca.crt",
+        "pki/signer.crt",
+    ] {
         assert_eq!(
             fs::read(bundle.join(file)).unwrap(),
             fs::read(answer.join(file)).unwrap(),
@@ -270,9 +294,45 @@ fn a_member_activated_by_request_keeps_its_key_alone_and_serves() {
         );
     }
 
-    // It launches as the member of a real zone and serves.
+    // It launches as the member of a real zone and serves, enforcing least privilege:
+    // its own identity from its signer is root, a node CA's client leaf is refused at the
+    // handshake.
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
+    common::wait_for(Duration::from_secs(30), "etcd's auth on", || {
+        let (ok, json, _) = zone.status(0);
+        ok && json["access"]["enforced"] == true
+    });
+    let (ok, out, err) = zone.etcdctl(0, &zone.client_url(0), &["user", "list"]);
+    assert!(ok && out.contains(&members[0].0), "{out}{err}");
+    // A client leaf of the member's node CA (what every client was before), CN root.
+    let leaf = common::node_authority(&zone, 0)
+        .issue_leaf(
+            zone_pki::LeafKind::Client,
+            &common::member_identity(&zone, 0),
+            Some("root"),
+        )
+        .unwrap();
+    fs::create_dir_all(zone.path("outsider")).unwrap();
+    fs::write(zone.path("outsider/client.crt"), &leaf.chain_pem).unwrap();
+    fs::write(zone.path("outsider/client.key"), &leaf.key_pem).unwrap();
+    let out = std::process::Command::new(common::bundled("etcdctl"))
+        .args([
+            format!("--endpoints={}", zone.client_url(0)),
+            format!("--cacert={}", zone.tls(0, "ca.crt").display()),
+            format!("--cert={}", zone.path("outsider/client.crt").display()),
+            format!("--key={}", zone.path("outsider/client.key").display()),
+            "--command-timeout=5s".into(),
+            "get".into(),
+            "greeting".into(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a node CA's client leaf was let in: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "greeting", "by request"]);
     assert!(ok, "{err}");
     let (ok, out, err) = zone.etcdctl(
@@ -420,7 +480,7 @@ fn owner(name: &str, address: &str) -> tempfile::TempDir {
         zone_toml(name, &[(node1.as_str(), address)]),
     )
     .unwrap();
-    run_ok(&ca_init_args(name, &text(&dir.path().join("ca"))));
+    common::ca_init_previous_kind(name, &text(&dir.path().join("ca")));
     dir
 }
 

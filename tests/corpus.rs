@@ -24,7 +24,7 @@ use zone_etcd::config::zone::Member;
 use zone_etcd::settings::Settings;
 use zone_pki::{Authority, Host, LeafKind, NodeIdentity};
 
-use common::{activate_args, bootstrap_args, ca_init_args, run_ok, snapshot, zone_etcd};
+use common::{activate_args, bootstrap_args, run_ok, snapshot, zone_etcd};
 
 const ZONE: &str = "example.zone";
 const NODE: &str = "node1.example.zone";
@@ -275,7 +275,7 @@ impl Fixtures {
         let root = tempfile::tempdir().unwrap();
         let ca_fixture = root.path().join("ca");
         fs::create_dir(&ca_fixture).unwrap();
-        run_ok(&ca_init_args(ZONE, ca_fixture.join("ca").to_str().unwrap()));
+        common::ca_init_previous_kind(ZONE, ca_fixture.join("ca").to_str().unwrap());
         fs::write(
             ca_fixture.join("zone.toml"),
             common::zone_toml(ZONE, &[(NODE, ADDRESS)]),

@@ -584,7 +584,7 @@ fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
 fn cyfs_in_zone_files_and_the_gateway_configuration_of_a_fixed_zone() {
     let dir = tempfile::tempdir().unwrap();
     let path = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
-    common::run_ok(&common::ca_init_args("example.zone", &path("ca")));
+    common::ca_init_previous_kind("example.zone", &path("ca"));
 
     // The seed's JSON document, with a cyfs member.
     let json = r#"{"name": "example.zone", "type": "zone", "extend": {"etcd": [

@@ -27,7 +27,7 @@ impl Owner {
             dir: tempfile::tempdir().unwrap(),
         };
         fs::write(owner.path("zone.toml"), zone_toml(zone, members)).unwrap();
-        run_ok(&ca_init_args(zone, owner.arg("ca")));
+        common::ca_init_previous_kind(zone, owner.arg("ca"));
         owner
     }
 

@@ -265,7 +265,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     // Another root under the zone's name signs number 9: refused by `revoke` itself,
     // and by every member when it is put in the zone directly.
     let forged_ca = zone.path("forged-ca");
-    run_ok(&ca_init_args(ZONE, forged_ca.to_str().unwrap()));
+    common::ca_init_previous_kind(ZONE, forged_ca.to_str().unwrap());
     let (ok, _, err) = run(&[
         "revoke",
         "--ca",
@@ -388,7 +388,7 @@ fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
     let (ca, zone_file) = (zone.path("ca"), zone.path("zone.toml"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     fs::write(&zone_file, zone_toml(NS_ZONE, &pairs)).unwrap();
-    run_ok(&ca_init_args(NS_ZONE, &s(&ca)));
+    common::ca_init_previous_kind(NS_ZONE, &s(&ca));
     run_ok(&[
         "zone",
         "sign",

@@ -78,6 +78,22 @@ impl Authority {
         Authority::from_pem(&issued.chain_pem, &issued.key_pem)
     }
 
+    /// Issues `node_name` its signer for the public key of `request` (a member activated
+    /// by request: its node key is its signer's key too, so no key travels). Returns the
+    /// chain PEM: the signer, then this authority's chain below the root.
+    pub fn issue_signer_for(
+        &self,
+        node_name: &str,
+        zone: &str,
+        request: &NodeRequest,
+    ) -> Result<String> {
+        let params = with_serial(signer(node_name, zone, OffsetDateTime::now_utc()))?;
+        let cert = params
+            .signed_by(request.public_key(), self.issuer())
+            .map_err(sign_error)?;
+        Ok(format!("{}{}", cert.pem(), self.chain_below_root()))
+    }
+
     /// Issues the identity `user` with a fresh key (this authority: a signer, or the
     /// client root for the owner's own identity).
     pub fn issue_identity(&self, user: &str, zone: &str) -> Result<Issued> {

@@ -127,6 +127,10 @@ impl LocalZone {
         };
         let p = |s: &str| zone.path.join(s).display().to_string();
         zone.zone_etcd(&["ca", "init", "--zone", &zone.name, "--out", &p("ca")])?;
+        // A zone of the previous kind (made before least privilege was the default):
+        // the scenarios were written for it, and `access-migrate` moves one over.
+        let defaults = zone.path.join("ca/zone-defaults.json");
+        std::fs::remove_file(&defaults).map_err(|e| format!("{}: {e}", defaults.display()))?;
         zone.zone_etcd(&[
             "bootstrap",
             "--ca",

@@ -138,7 +138,9 @@ impl Scratch {
         let mut files = std::collections::HashMap::new();
         for kind in LeafKind::ALL {
             let leaf = node_ca
-                .issue_leaf(kind, &node, None)
+                // CN root: a snapshot of a zone that enforces least privilege has auth on,
+                // and etcd's root (the zone's owner) may replay anything into it.
+                .issue_leaf(kind, &node, (kind == LeafKind::Client).then_some("root"))
                 .map_err(|e| e.to_string())?;
             let stem = kind.file_stem();
             let cert = write(&tls, &format!("{stem}.crt"), &leaf.chain_pem, 0o644)?;

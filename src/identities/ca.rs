@@ -78,33 +78,53 @@ pub fn ensure_client_root(ca_dir: &Path, zone: &str) -> Result<Authority, Error>
     Ok(root)
 }
 
+/// Which signer a bundle gets.
+#[derive(Clone, Copy)]
+pub enum SignerFor<'a> {
+    /// None: a node that is not an etcd member.
+    NoSigner,
+    /// A member activated with `--node`: a signer with a fresh key.
+    FreshKey,
+    /// A member activated by request: a signer for its request's key, which the node
+    /// keeps (as `pki/node.key`); no key travels with the answer.
+    Request(&'a zone_pki::NodeRequest),
+}
+
 /// Writes the identities' part of a bundle into `dir`: the client root's certificate,
-/// and for an etcd member a signer with its key. Returns whether a signer was written.
+/// and for an etcd member its signer (with its key when fresh). Returns the signer's key
+/// file as node.toml names it, or `None` without a signer.
 pub fn write_bundle_part(
     dir: &Path,
     client_root: &Authority,
     zone: &str,
     node_name: &str,
-    member: bool,
-) -> Result<bool, Error> {
+    signer: SignerFor<'_>,
+) -> Result<Option<&'static str>, Error> {
     write_new(
         &dir.join(CLIENT_CA_FILE),
         client_root.chain_pem().as_bytes(),
         PUBLIC_MODE,
     )?;
-    if !member {
-        return Ok(false);
+    match signer {
+        SignerFor::NoSigner => Ok(None),
+        SignerFor::FreshKey => {
+            let signer = client_root.issue_signer(node_name, zone)?;
+            write_new(
+                &dir.join(SIGNER_KEY_FILE),
+                signer.key_pem().as_bytes(),
+                KEY_MODE,
+            )?;
+            write_new(
+                &dir.join(SIGNER_FILE),
+                signer.chain_pem().as_bytes(),
+                PUBLIC_MODE,
+            )?;
+            Ok(Some(SIGNER_KEY_FILE))
+        }
+        SignerFor::Request(request) => {
+            let chain = client_root.issue_signer_for(node_name, zone, request)?;
+            write_new(&dir.join(SIGNER_FILE), chain.as_bytes(), PUBLIC_MODE)?;
+            Ok(Some(crate::bundle::KEY_FILE))
+        }
     }
-    let signer = client_root.issue_signer(node_name, zone)?;
-    write_new(
-        &dir.join(SIGNER_KEY_FILE),
-        signer.key_pem().as_bytes(),
-        KEY_MODE,
-    )?;
-    write_new(
-        &dir.join(SIGNER_FILE),
-        signer.chain_pem().as_bytes(),
-        PUBLIC_MODE,
-    )?;
-    Ok(true)
 }

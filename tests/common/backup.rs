@@ -33,6 +33,17 @@ impl BackupZone {
     /// A running 3-member zone on 127.0.<subnet>.1-3 with `[backup]` (`policy` holds its
     /// extra keys, e.g. `delta_every = "1s"`), its S3 store on `weed_ip`.
     pub fn start(zone_name: &str, subnet: u8, weed_ip: &str, policy: &str) -> BackupZone {
+        Self::start_of(super::Kind::Previous, zone_name, subnet, weed_ip, policy)
+    }
+
+    /// [`BackupZone::start`], a zone of `kind`.
+    pub fn start_of(
+        kind: super::Kind,
+        zone_name: &str,
+        subnet: u8,
+        weed_ip: &str,
+        policy: &str,
+    ) -> BackupZone {
         let aux = tempfile::tempdir().unwrap();
         let key = aux.path().join("owner.key");
         let out = tool("age-keygen").arg("-o").arg(&key).output().unwrap();
@@ -62,7 +73,7 @@ impl BackupZone {
             weed.endpoint(),
             usb.display()
         );
-        let zone = TestZone::from_zone_file(zone_name, &text, members, 2380, 2379);
+        let zone = TestZone::of_kind(kind, zone_name, &text, members, 2380, 2379);
         let mut running = zone.launch_all();
         zone.wait_healthy(&mut running);
         BackupZone {

@@ -6,7 +6,9 @@
 //! it; its node name must be a member of the zone file or a name under the zone's name,
 //! and pass the checks `activate --node` applies; the node CA says what the zone file
 //! gives for that name (members, address, name constraints), never what the request
-//! asks; ANSWER_DIR holds node.toml, pki/ca.crt and pki/node.crt, and no key.
+//! asks; ANSWER_DIR holds node.toml, pki/ca.crt and pki/node.crt, and no key (in a zone
+//! with `[access]` also pki/client-ca.crt, and for a member pki/signer.crt: its signer,
+//! issued for the request's key, recorded in the CA directory like its node CA).
 
 use std::path::Path;
 
@@ -36,13 +38,14 @@ pub fn run(
     let staging = Staging::new(out)?;
     let node_ca = root.issue_node_ca_for(&identity, &request)?;
     crate::revocation::issued::record(ca_dir, node_name, &node_ca)?;
-    // A signer's key would have to travel with the answer: a member activated by request
-    // gets none (see the guide's [access]).
+    // A member's signer is issued for its request's key: no key travels with the answer.
     let client_root = crate::bundle::client_root(ca_dir, &zone)?;
-    if client_root.is_some() && identity.member {
-        eprintln!("zone-etcd: warning: {node_name} is an etcd member of a zone with [access]: activation by request gives it no signer, so it cannot enforce the policy; activate it with --node instead");
-    }
-    let client = client_root.as_ref().map(|root| (root, false));
+    let signer = if identity.member {
+        crate::bundle::SignerFor::Request(&request)
+    } else {
+        crate::bundle::SignerFor::NoSigner
+    };
+    let client = client_root.as_ref().map(|root| (root, signer));
     write_answer(
         staging.path(),
         &trust,
@@ -52,6 +55,11 @@ pub fn run(
         members,
         client,
     )?;
+    if client_root.is_some() && identity.member {
+        // Recorded like the node CA, so that `revoke` puts it on the CRL with its node.
+        let chain = zone_io::read_text(&staging.path().join(crate::identities::ca::SIGNER_FILE))?;
+        crate::revocation::issued::record(ca_dir, node_name, &chain)?;
+    }
     staging.commit()?;
     let (role, _) = super::role_and_next_step(identity.member, out);
     eprintln!(

@@ -67,13 +67,21 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
     // A zone with [access]: the client CA comes with the answer (checked when the node
     // loads its node.toml).
     let client_ca = crate::identities::ca::CLIENT_CA_FILE;
-    if NodeFile::parse(&config_path, &config_text)?
-        .client_ca
-        .as_deref()
-        == Some(client_ca)
-    {
+    let file = NodeFile::parse(&config_path, &config_text)?;
+    if file.client_ca.as_deref() == Some(client_ca) {
         let pem = zone_io::read_text(&answer_dir.join(client_ca))?;
         zone_io::write_new(&dir.join(client_ca), pem.as_bytes(), PUBLIC_MODE)?;
+    }
+    // A member's signer, issued for this request's key (node.toml names pki/node.key as
+    // its key): checked against the key before it is copied.
+    if let Some(signer) = file.signer.as_deref() {
+        let signer_path = answer_dir.join(signer);
+        let pem = zone_io::read_text(&signer_path)?;
+        zone_pki::Authority::from_pem(&pem, &key_pem).map_err(|e| {
+            e.file(&signer_path)
+                .fix("use the answer directory `zone-etcd activate --request` wrote for this request, unchanged")
+        })?;
+        zone_io::write_new(&dir.join(signer), pem.as_bytes(), PUBLIC_MODE)?;
     }
     zone_io::write_new(&dir.join(CONFIG_FILE), config_text.as_bytes(), PUBLIC_MODE)?;
     staging.commit()?;
@@ -103,14 +111,25 @@ fn check_config(path: &Path, text: &str, node_name: &str) -> Result<String, Erro
         .field("name")
         .fix("install the answer the owner made from this request's request.csr"));
     }
+    let signer = crate::identities::ca::SIGNER_FILE;
     for (field, value, expected) in [
-        ("ca", &file.ca, CA_FILE),
-        ("cert", &file.cert, CERT_FILE),
-        ("key", &file.key, KEY_FILE),
+        ("ca", &file.ca, Some(CA_FILE)),
+        ("cert", &file.cert, Some(CERT_FILE)),
+        ("key", &file.key, Some(KEY_FILE)),
+        // A member's signer takes the node's own key: nothing else may be named.
+        ("signer", &file.signer, file.signer.as_ref().map(|_| signer)),
+        (
+            "signer_key",
+            &file.signer_key,
+            file.signer.as_ref().map(|_| KEY_FILE),
+        ),
     ] {
-        if value.as_deref() != Some(expected) {
+        if value.as_deref() != expected {
+            let shown = |v: Option<&str>| v.map_or("nothing".into(), |v| format!("{v:?}"));
             return Err(Error::new(format!(
-                "names {value:?}, but an answer's bundle keeps it in {expected:?}"
+                "names {}, but an answer's bundle names {} there",
+                shown(value.as_deref()),
+                shown(expected)
             ))
             .file(path)
             .field(field)

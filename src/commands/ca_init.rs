@@ -29,7 +29,7 @@ pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     super::zone_defaults::write(staging.path())?;
     staging.commit()?;
     eprintln!(
-        "zone-etcd: zone {zone}: root CA and client CA written to {} (keep {CA_KEY} and client-ca.key offline; nodes need only {CA_CERT}); least privilege by default: a zone file without [access] gives each node its own prefix and services nothing, `zone-etcd ca admin` makes your own (root) identity",
+        "zone-etcd: zone {zone}: root CA and client CA written to {} (keep {CA_KEY} and client-ca.key offline; nodes need only {CA_CERT}); least privilege by default: each node its own prefix, services what [access] grants, the owner root (`zone-etcd ca admin`)",
         out.display()
     );
     Ok(())

@@ -14,6 +14,7 @@ use zone_pki::{Authority, Error, NodeIdentity};
 use crate::config::node::NodeFile;
 use crate::config::zone::{RawMember, Zone};
 pub use crate::identities::ca::SignerFor;
+use crate::identities::ca::SignerKey;
 
 /// Where an activated node finds the zone's member list.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +113,11 @@ pub fn write_answer(
             crate::identities::ca::write_bundle_part(dir, root, &zone.name, node_name, signer)?
         }
         None => None,
-    };
+    }
+    .map(|key| match key {
+        SignerKey::Own => crate::identities::ca::SIGNER_KEY_FILE,
+        SignerKey::NodeKey => KEY_FILE,
+    });
     let files = Files {
         client_ca: client.is_some(),
         signer_key,

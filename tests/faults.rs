@@ -171,12 +171,18 @@ fn assert_only_private_staging(dir: &Path, expected: &BTreeSet<String>) {
     }
 }
 
-/// A complete node bundle for `node` under the zone root `root` (ca.crt path).
-fn assert_whole_bundle(dir: &Path, node: &str, root: &Path) {
+/// A complete node bundle for `node` under the zone root `root` (ca.crt path), of a zone
+/// of least privilege by default: the client CA, and for an etcd `member` its signer.
+fn assert_whole_bundle(dir: &Path, node: &str, root: &Path, member: bool) {
     let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(names(dir), set(&["node.toml", "pki"]), "{}", dir.display());
     let pki = dir.join("pki");
-    assert_eq!(names(&pki), set(&["ca.crt", "node.crt", "node.key"]));
+    let mut files = vec!["ca.crt", "client-ca.crt", "node.crt", "node.key"];
+    if member {
+        files.extend(["signer.crt", "signer.key"]);
+        assert_eq!(mode(&pki.join("signer.key")), 0o600);
+    }
+    assert_eq!(names(&pki), set(&files));
     assert_eq!(mode(dir), 0o700);
     assert_eq!(mode(&pki), 0o700);
     assert_eq!(mode(&pki.join("node.key")), 0o600);
@@ -195,6 +201,8 @@ fn assert_whole_bundle(dir: &Path, node: &str, root: &Path) {
         .parse()
         .unwrap();
     assert_eq!(config["name"].as_str(), Some(node));
+    assert_eq!(config["access"]["enforce"].as_bool(), Some(true), "{node}");
+    assert_eq!(config.contains_key("signer"), member, "{node}");
 }
 
 /// A zone root and a three-member zone file in a temporary directory.
@@ -275,6 +283,7 @@ fn bootstrap_killed_at_any_point_leaves_nothing_or_every_bundle() {
                 &dir.join(member),
                 member,
                 Path::new(&owner.path("ca/ca.crt")),
+                true,
             );
         }
     };
@@ -308,7 +317,12 @@ fn activate_killed_at_any_point_leaves_nothing_or_a_whole_bundle() {
         |trial| command(&args(trial)),
         |trial| {
             owner.settle(&node(trial), &args(trial), |dir| {
-                assert_whole_bundle(dir, &node(trial), Path::new(&owner.path("ca/ca.crt")))
+                assert_whole_bundle(
+                    dir,
+                    &node(trial),
+                    Path::new(&owner.path("ca/ca.crt")),
+                    false,
+                )
             });
         },
     );

@@ -293,9 +293,13 @@ fn every_command_keeps_keys_private_and_out_of_every_output() {
     let mut t = Transcript::default();
 
     t.ok(root, &["ca", "init", "--zone", ZONE, "--out", &p("ca")]);
+    // Least privilege, as every new zone has it, with the service `issue-client` asks for.
     fs::write(
         root.join("zone.toml"),
-        common::zone_toml(ZONE, &[(MEMBER, ADDRESS)]),
+        format!(
+            "{}\n[access]\nenforce = true\nnodes = [\"*\"]\n\n[[access.service]]\nname = \"svc\"\nnodes = [\"{MEMBER}\"]\nread_write = [\"svc/\"]\n",
+            common::zone_toml(ZONE, &[(MEMBER, ADDRESS)])
+        ),
     )
     .unwrap();
     t.ok(

@@ -90,16 +90,25 @@ pub enum SignerFor<'a> {
     Request(&'a zone_pki::NodeRequest),
 }
 
+/// Which key a bundle's signer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerKey {
+    /// Its own, [`SIGNER_KEY_FILE`].
+    Own,
+    /// The node's key (a member activated by request).
+    NodeKey,
+}
+
 /// Writes the identities' part of a bundle into `dir`: the client root's certificate,
-/// and for an etcd member its signer (with its key when fresh). Returns the signer's key
-/// file as node.toml names it, or `None` without a signer.
+/// and for an etcd member its signer (with its key when fresh). Returns which key the
+/// signer has, or `None` without a signer.
 pub fn write_bundle_part(
     dir: &Path,
     client_root: &Authority,
     zone: &str,
     node_name: &str,
     signer: SignerFor<'_>,
-) -> Result<Option<&'static str>, Error> {
+) -> Result<Option<SignerKey>, Error> {
     write_new(
         &dir.join(CLIENT_CA_FILE),
         client_root.chain_pem().as_bytes(),
@@ -119,12 +128,12 @@ pub fn write_bundle_part(
                 signer.chain_pem().as_bytes(),
                 PUBLIC_MODE,
             )?;
-            Ok(Some(SIGNER_KEY_FILE))
+            Ok(Some(SignerKey::Own))
         }
         SignerFor::Request(request) => {
             let chain = client_root.issue_signer_for(node_name, zone, request)?;
             write_new(&dir.join(SIGNER_FILE), chain.as_bytes(), PUBLIC_MODE)?;
-            Ok(Some(crate::bundle::KEY_FILE))
+            Ok(Some(SignerKey::NodeKey))
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Reads an etcd's auth store and applies a policy's operations to it ([`super::rbac`]).
 //!
-//! Invariants: the operations run in [`super::rbac::plan`]'s order and stop at the first
-//! refusal (an apply that stopped half-way is finished by the next one: the plan is made
+//! Invariants: the operations run in [`super::rbac::plan`]'s order (while auth is off,
+//! those of one kind together, many in flight: their order within a kind does not
+//! matter) and stop at the first refusal (an apply that stopped half-way is finished by the next one: the plan is made
 //! from what etcd holds), but for a refusal that says the operation is done already
 //! (another member's keeper applying the same plan got there first); users are made without a password (a client certificate's CN
 //! is the only way in), and with auth on every user is asked whether it has one
@@ -25,8 +26,15 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
         .role_list()
         .await
         .map_err(|err| e("role list", err))?;
-    for role in roles.roles() {
-        let got = match client.role_get(role.clone()).await {
+    // One call per role and per user, many in flight: etcd orders each through raft, and
+    // batches those that arrive together (one at a time, a policy of a thousand services
+    // took seconds to read).
+    let got = concurrently(client, roles.roles().to_vec(), |mut c, role| async move {
+        c.role_get(role).await
+    })
+    .await?;
+    for (role, got) in got {
+        let got = match got {
             Ok(got) => got,
             // Another member's keeper deleted it since the list: it is gone.
             Err(err) if err.to_string().contains("role name not found") => continue,
@@ -45,22 +53,59 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
                 range_end: p.range_end().to_vec(),
             })
             .collect();
-        state.roles.insert(role.clone(), perms);
+        state.roles.insert(role, perms);
     }
     let users = client
         .user_list()
         .await
         .map_err(|err| e("user list", err))?;
-    for user in users.users() {
-        let got = match client.user_get(user.clone()).await {
+    let got = concurrently(client, users.users().to_vec(), |mut c, user| async move {
+        c.user_get(user).await
+    })
+    .await?;
+    for (user, got) in got {
+        let got = match got {
             Ok(got) => got,
             Err(err) if err.to_string().contains("user name not found") => continue,
             Err(err) => return Err(e("user get", err)),
         };
         let roles: BTreeSet<String> = got.roles().iter().cloned().collect();
-        state.users.insert(user.clone(), roles);
+        state.users.insert(user, roles);
     }
     Ok(state)
+}
+
+/// How many calls [`concurrently`] keeps in flight.
+const IN_FLIGHT: usize = 32;
+
+/// `call` for each of `items`, at most [`IN_FLIGHT`] at once, each on a clone of
+/// `client` (one connection, many streams); the results in the order they came.
+async fn concurrently<T, R, F, Fut>(
+    client: &Client,
+    items: Vec<T>,
+    call: F,
+) -> Result<Vec<(T, Result<R, etcd_client::Error>)>, String>
+where
+    T: Clone + Send + 'static,
+    R: Send + 'static,
+    F: Fn(Client, T) -> Fut,
+    Fut: std::future::Future<Output = Result<R, etcd_client::Error>> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    let mut items = items.into_iter();
+    loop {
+        while set.len() < IN_FLIGHT {
+            let Some(item) = items.next() else { break };
+            let call = call(client.clone(), item.clone());
+            set.spawn(async move { (item, call.await) });
+        }
+        match set.join_next().await {
+            Some(Ok(done)) => out.push(done),
+            Some(Err(e)) => return Err(format!("an auth call did not finish: {e}")),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// The names of the users and roles `client`'s etcd holds: two cheap calls, so that a
@@ -118,13 +163,42 @@ pub async fn apply(
         want.enabled = false;
     }
     let ops = plan(&current, &want, zone);
-    for op in &ops {
-        match run(client, op).await {
-            Ok(()) => {}
-            // Another member's keeper did it between the read and now.
-            Err(e) if done_already(op, &e.to_string()) => {}
-            Err(e) => return Err(format!("{op:?}: {e}")),
+    // While auth is off, the operations of one kind (every AddRole, then every Grant, …)
+    // go many at once: their order within the kind does not matter, and each is a raft
+    // write. With auth on they go one by one: each bumps the auth store's revision, and
+    // a call made against an older one is refused ("revision of auth store is old").
+    let mut i = 0;
+    while i < ops.len() {
+        let kind = std::mem::discriminant(&ops[i]);
+        let mut end = i + 1;
+        while end < ops.len() && std::mem::discriminant(&ops[end]) == kind {
+            end += 1;
         }
+        let group = ops[i..end].to_vec();
+        let together = !current.enabled && group.len() > 1 && !matches!(group[0], Op::Enable);
+        let check = |op: &Op, result: Result<(), etcd_client::Error>| match result {
+            Ok(()) => Ok(()),
+            // Another member's keeper did it between the read and now.
+            Err(e) if done_already(op, &e.to_string()) => Ok(()),
+            Err(e) => Err(format!("{op:?}: {e}")),
+        };
+        if together {
+            let done = concurrently(
+                client,
+                group,
+                |mut c, op| async move { run(&mut c, &op).await },
+            )
+            .await?;
+            for (op, result) in done {
+                check(&op, result)?;
+            }
+        } else {
+            for op in group {
+                let result = run(client, &op).await;
+                check(&op, result)?;
+            }
+        }
+        i = end;
     }
     let auth_on = current.enabled || ops.contains(&Op::Enable);
     Ok(Outcome { ops, auth_on })

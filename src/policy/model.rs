@@ -76,8 +76,7 @@ impl Policy {
 
     /// Whether `node` (not an etcd member) may have its own identity.
     pub fn gives_own_identity(&self, node: &str, zone: &str) -> bool {
-        self.nodes.iter().any(|n| n == node)
-            || (self.any_node() && super::rules::is_node_of(node, zone))
+        self.nodes.iter().any(|n| n == node) || (self.any_node() && is_node_of(node, zone))
     }
 
     /// The policy with [`ANY_NODE`] replaced by `issued` (the nodes a signer issued their
@@ -129,4 +128,13 @@ impl Policy {
             .iter()
             .filter(move |s| s.nodes.iter().any(|n| n == node))
     }
+}
+
+/// Whether `node` is a node name of `zone`: a DNS name under it.
+pub(super) fn is_node_of(node: &str, zone: &str) -> bool {
+    crate::config::text::check_dns_name(node).is_ok()
+        && node
+            .strip_suffix(zone)
+            .and_then(|rest| rest.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty())
 }

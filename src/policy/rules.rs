@@ -6,7 +6,7 @@
 
 use zone_pki::Error;
 
-use super::model::{Policy, ANY_NODE, OWN_PREFIX};
+use super::model::{is_node_of, Policy, ANY_NODE, OWN_PREFIX};
 
 /// Names a service cannot take: etcd's administrator, zone-etcd's own.
 const RESERVED: [&str; 3] = ["root", "zone-etcd", "owner"];
@@ -165,15 +165,6 @@ fn not_own(prefix: &str, field: &str) -> Result<(), Error> {
         .fix(format!("choose a prefix outside \"{OWN_PREFIX}\"")));
     }
     Ok(())
-}
-
-/// Whether `node` is a node name of `zone`: a DNS name under it.
-pub(super) fn is_node_of(node: &str, zone: &str) -> bool {
-    crate::config::text::check_dns_name(node).is_ok()
-        && node
-            .strip_suffix(zone)
-            .and_then(|rest| rest.strip_suffix('.'))
-            .is_some_and(|label| !label.is_empty())
 }
 
 fn in_zone(node: &str, zone: &str, field: &str) -> Result<(), Error> {

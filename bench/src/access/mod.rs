@@ -42,6 +42,7 @@
 
 mod load;
 mod policy;
+pub mod scale;
 mod zones;
 
 use std::fs;

@@ -73,13 +73,17 @@ impl Live {
         } else {
             ("off", OFF_SUBNET, String::new())
         };
-        let zone = Zone::bootstrap_with(
+        Live::start_with(
             &dir.join(format!("auth-{name}-run{run}")),
-            ZONE,
             subnet,
-            3,
             &extra,
-        )?;
+            on,
+        )
+    }
+
+    /// A zone of [`ZONE`] in `dir` on 127.0.`subnet`.1-3 whose zone file ends in `extra`.
+    pub(super) fn start_with(dir: &Path, subnet: u8, extra: &str, on: bool) -> Result<Live> {
+        let zone = Zone::bootstrap_with(dir, ZONE, subnet, 3, extra)?;
         let members = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
         let live = Live { zone, members, on };
         // launch issues the leaves before it execs etcd.
@@ -182,8 +186,13 @@ impl Live {
 
     /// Waits until etcd says auth is on; the time it took from `since`.
     pub(super) fn wait_auth_on(&self, since: Instant) -> Result<Duration> {
+        self.wait_auth_on_within(since, Duration::from_secs(60))
+    }
+
+    /// [`Live::wait_auth_on`], waiting up to `limit`.
+    pub(super) fn wait_auth_on_within(&self, since: Instant, limit: Duration) -> Result<Duration> {
         let admin = self.admin()?;
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + limit;
         loop {
             let out = self.etcdctl(&admin, &["auth", "status"]);
             if out.contains("Authentication Status: true") {
@@ -191,7 +200,7 @@ impl Live {
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "auth not on after 60 s in {} (last answer: {}): see the logs there",
+                    "auth not on after {limit:?} in {} (last answer: {}): see the logs there",
                     self.zone.dir.display(),
                     out.trim()
                 ));

@@ -1,0 +1,121 @@
+//! Scale (issue 48, item 7): a policy of [`SERVICES`] services on [`NODES`] nodes
+//! (each service on 3 of them: 3,000 service users, 300 node users, 1,300 roles), in a
+//! fresh 3-member zone of the bundled etcd on 127.0.243.1-3 launched with it in its zone
+//! file (`enforce = true`). Timed: from the launch to etcd's auth on (every user made,
+//! each made again without a password just before auth goes on); then [`PUBLISHES`]
+//! changes, each one service gaining or losing a prefix, by `zone publish` (which returns
+//! once every member's record names the new document), from its start to its exit; and
+//! the members' gRPC requests and CPU over [`IDLE`] with nothing changing (the keepers'
+//! rounds: each second a list of users and roles, every 30 s a full read).
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::zones::{Live, ZONE};
+use crate::support::*;
+
+pub(super) const SERVICES: usize = 1_000;
+pub(super) const NODES: usize = 300;
+const PUBLISHES: usize = 10;
+const IDLE: Duration = Duration::from_secs(30);
+const SUBNET: u8 = 243;
+
+/// The `[access]` of the zone; `variant` changes one service's prefixes.
+fn policy(variant: usize) -> String {
+    let node = |i: usize| format!("n{i}.{ZONE}");
+    let mut text = String::from("\n[access]\nenforce = true\nnodes = [");
+    text += &(0..NODES)
+        .map(|i| format!("\"{}\"", node(i)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    text += "]\n";
+    for j in 0..SERVICES {
+        let nodes: Vec<String> = (0..3)
+            .map(|k| format!("\"{}\"", node((j * 3 + k) % NODES)))
+            .collect();
+        let extra = if j == variant % SERVICES && variant % 2 == 1 {
+            ", \"extra/\""
+        } else {
+            ""
+        };
+        text += &format!(
+            "\n[[access.service]]\nname = \"s{j}\"\nnodes = [{}]\nread_write = [\"apps/s{j}/\"{extra}]\n",
+            nodes.join(", ")
+        );
+    }
+    text
+}
+
+pub fn run(dir: &Path) -> Result<Value> {
+    let root = dir.join("scale");
+    let launched = Instant::now();
+    let live = Live::start_with(&root, SUBNET, &policy(0), true)?;
+    let auth_on = live.wait_auth_on_within(launched, Duration::from_secs(900))?;
+    eprintln!(
+        "  access scale: auth on {:.1} s after the launch",
+        auth_on.as_secs_f64()
+    );
+    let zone_file = live.zone.dir.join("zone.toml");
+    let base = zone_toml(ZONE, &live.zone.members);
+    let config = live.zone.config(0);
+    let mut walls = Vec::new();
+    for i in 1..=PUBLISHES {
+        write(&zone_file, &format!("{base}{}", policy(i)))?;
+        let started = Instant::now();
+        output(zone_etcd(&[
+            "zone",
+            "publish",
+            "--ca",
+            &live.zone.dir.join("ca").to_string_lossy(),
+            "--zone",
+            &zone_file.to_string_lossy(),
+            "--config",
+            &config.to_string_lossy(),
+        ])?)?;
+        walls.push(ms(started.elapsed()));
+        eprintln!(
+            "  access scale: publish {i}: {:.0} ms",
+            walls[walls.len() - 1]
+        );
+    }
+    let requests = |live: &Live| -> Result<f64> {
+        Ok(live
+            .metrics()?
+            .iter()
+            .filter_map(|m| m.get("grpc_server_handled_total"))
+            .sum())
+    };
+    let (before, cpu_before) = (requests(&live)?, live.cpu());
+    std::thread::sleep(IDLE);
+    let (after, cpu_after) = (requests(&live)?, live.cpu());
+    let mut sorted_walls = walls.clone();
+    sorted_walls.sort_by(f64::total_cmp);
+    let idle_requests = (after - before) / IDLE.as_secs_f64();
+    let idle_cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    eprintln!(
+        "  access scale: publish p50 {:.0} / p99 {:.0} ms; idle: {:.1} requests/s, etcd CPU {:.2} s, helpers {:.2} s over {IDLE:?}",
+        percentile(&sorted_walls, 50.0),
+        percentile(&sorted_walls, 99.0),
+        idle_requests,
+        idle_cpu.0,
+        idle_cpu.1
+    );
+    drop(live);
+    let _ = fs::remove_dir_all(&root);
+    Ok(json!({
+        "zone": format!("127.0.{SUBNET}.1-3"),
+        "services": SERVICES,
+        "nodes": NODES,
+        "auth_on_after_launch_ms": round(ms(auth_on)),
+        "publish_ms": summary(&walls),
+        "publish_p99_ms": round(percentile(&sorted_walls, 99.0)),
+        "publish_ms_samples": walls.iter().map(|w| w.round()).collect::<Vec<_>>(),
+        "idle_seconds": IDLE.as_secs(),
+        "idle_requests_per_second": round(idle_requests),
+        "idle_etcd_cpu_s": round(idle_cpu.0),
+        "idle_helpers_cpu_s": round(idle_cpu.1),
+    }))
+}

@@ -183,16 +183,7 @@ pub(super) fn policy_changes(live: &Live) -> Result<Vec<Published>> {
             let file = &files[usize::from(more)].0;
             while rx.try_recv().is_ok() {}
             let started = Instant::now();
-            output(zone_etcd(&[
-                "zone",
-                "publish",
-                "--ca",
-                &live.zone.dir.join("ca").to_string_lossy(),
-                "--zone",
-                &file.to_string_lossy(),
-                "--config",
-                &live.zone.config(0).to_string_lossy(),
-            ])?)?;
+            live.publish(file)?;
             let wall = started.elapsed();
             let mut put = None;
             let mut applied: Vec<Option<f64>> = vec![None; names.len()];

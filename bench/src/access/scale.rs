@@ -60,21 +60,11 @@ pub fn run(dir: &Path) -> Result<Value> {
     );
     let zone_file = live.zone.dir.join("zone.toml");
     let base = zone_toml(ZONE, &live.zone.members);
-    let config = live.zone.config(0);
     let mut walls = Vec::new();
     for i in 1..=PUBLISHES {
         write(&zone_file, &format!("{base}{}", policy(i)))?;
         let started = Instant::now();
-        output(zone_etcd(&[
-            "zone",
-            "publish",
-            "--ca",
-            &live.zone.dir.join("ca").to_string_lossy(),
-            "--zone",
-            &zone_file.to_string_lossy(),
-            "--config",
-            &config.to_string_lossy(),
-        ])?)?;
+        live.publish(&zone_file)?;
         walls.push(ms(started.elapsed()));
         eprintln!(
             "  access scale: publish {i}: {:.0} ms",

@@ -97,6 +97,21 @@ impl Live {
         Ok(live)
     }
 
+    /// `zone-etcd zone publish` of zone file `file` through member 0, to its exit.
+    pub(super) fn publish(&self, file: &Path) -> Result<()> {
+        output(zone_etcd(&[
+            "zone",
+            "publish",
+            "--ca",
+            &self.zone.dir.join("ca").to_string_lossy(),
+            "--zone",
+            &file.to_string_lossy(),
+            "--config",
+            &self.zone.config(0).to_string_lossy(),
+        ])?)
+        .map(drop)
+    }
+
     fn ca(&self) -> PathBuf {
         self.zone.node_dir(0).join("state/tls/current/ca.crt")
     }

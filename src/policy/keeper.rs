@@ -248,7 +248,10 @@ impl AccessKeeper {
         let record = Applied {
             policy: in_force.version.clone(),
             signer: in_force.signer.clone(),
-            enforced: want.enabled,
+            // Auth on in etcd, not merely wanted: a keeper that is not the leader's
+            // records before the leader's turned it on, and `status` must not say
+            // "enforced" while every client is still root.
+            enforced: want.enabled && outcome.auth_on,
             client_port_enforced: self.node.access.enforce,
             at: now(),
             removed,

@@ -131,15 +131,42 @@ pub async fn within<T>(
 
 /// Every key under `prefix` with its value, in one request within [`CALL_DEADLINE`]
 /// (small prefixes: records, ledgers; [`super::range::read_prefix`] pages a large one).
+/// A request etcd refused because the auth store changed while it was in flight (a
+/// keeper applying the policy, revoking a node's users) is asked again, a few times, as
+/// etcd's own client does.
 pub async fn get_prefix(client: &Client, prefix: &str) -> Result<etcd_client::GetResponse, String> {
-    within(async {
-        client
-            .kv_client()
-            .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
-            .await
-            .map_err(|e| describe(&e))
-    })
-    .await
+    let mut tries = 0;
+    loop {
+        let mut old = false;
+        let got = within(async {
+            client
+                .kv_client()
+                .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
+                .await
+                .map_err(|e| {
+                    old = auth_old_revision(&e);
+                    describe(&e)
+                })
+        })
+        .await;
+        match got {
+            Err(_) if old && tries < AUTH_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// etcd's answer to a request made against an auth store that changed since
+/// (`rpctypes.ErrGRPCAuthOldRevision`): asking again is safe.
+const AUTH_OLD_REVISION: &str = "revision of auth store is old";
+/// How many times a read refused so is asked again.
+const AUTH_RETRIES: u32 = 5;
+
+fn auth_old_revision(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s) if s.message().ends_with(AUTH_OLD_REVISION))
 }
 
 /// Runs one call that may take longer than a request (a compaction, a defragmentation)

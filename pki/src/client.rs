@@ -15,7 +15,10 @@
 //! impersonate a member; an identity's CN comes from the issuer's caller, never from a
 //! request (only a request's public key is certified).
 
-use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyUsagePurpose,
+};
 use time::OffsetDateTime;
 use zone_io::Result;
 
@@ -63,6 +66,26 @@ pub fn identity(user: &str, zone: &str, now: OffsetDateTime, days: i64) -> Certi
     params
 }
 
+/// The profile of a gateway certificate for `user`: a client leaf *without* a CN. etcd's
+/// JSON gateway refuses any client certificate with one once auth is on (its `/v3/`
+/// handler answers 400 "CommonName of client sending a request against gateway will be
+/// ignored"); without one the certificate names no etcd user (gRPC answers "user name is
+/// empty"): it only passes the handshake, and the user's password gives the grant. The
+/// user it was issued for is named in the subject's OU, for people reading it.
+pub fn gateway_certificate(
+    user: &str,
+    zone: &str,
+    now: OffsetDateTime,
+    days: i64,
+) -> CertificateParams {
+    let mut params = identity(user, zone, now, days);
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, zone);
+    dn.push(DnType::OrganizationalUnitName, format!("gateway of {user}"));
+    params.distinguished_name = dn;
+    params
+}
+
 impl Authority {
     /// Makes a new client root for `zone`.
     pub fn new_client_root(zone: &str) -> Result<Authority> {
@@ -100,6 +123,18 @@ impl Authority {
         self.issue(identity(user, zone, OffsetDateTime::now_utc(), LEAF_DAYS))
     }
 
+    /// Issues `user` a gateway certificate ([`gateway_certificate`]) with a fresh key:
+    /// what a member's etcd dials its own gateway with (`--client-cert-file`), so that a
+    /// gateway request without a token is nobody, never the member.
+    pub fn issue_gateway(&self, user: &str, zone: &str) -> Result<Issued> {
+        self.issue(gateway_certificate(
+            user,
+            zone,
+            OffsetDateTime::now_utc(),
+            LEAF_DAYS,
+        ))
+    }
+
     /// Issues the identity `user` for the public key of `request` (whose own CN is
     /// ignored). Returns the chain PEM: the identity, then this signer.
     pub fn issue_identity_for(
@@ -110,6 +145,27 @@ impl Authority {
         days: i64,
     ) -> Result<String> {
         let params = with_serial(identity(user, zone, OffsetDateTime::now_utc(), days))?;
+        let cert = params
+            .signed_by(request.public_key(), self.issuer())
+            .map_err(sign_error)?;
+        Ok(format!("{}{}", cert.pem(), self.chain_below_root()))
+    }
+
+    /// Issues `user` a gateway certificate ([`gateway_certificate`]) for the public key of
+    /// `request`. Returns the chain PEM: the certificate, then this signer.
+    pub fn issue_gateway_for(
+        &self,
+        user: &str,
+        zone: &str,
+        request: &NodeRequest,
+        days: i64,
+    ) -> Result<String> {
+        let params = with_serial(gateway_certificate(
+            user,
+            zone,
+            OffsetDateTime::now_utc(),
+            days,
+        ))?;
         let cert = params
             .signed_by(request.public_key(), self.issuer())
             .map_err(sign_error)?;
@@ -150,5 +206,16 @@ mod tests {
         assert_eq!(leaf.public_key_bits(), parsed.public_key().der_bytes());
         // The chain carries the signer after the identity (the root stays out).
         assert_eq!(crate::encoding::parse_cert_chain(&chain).unwrap().len(), 2);
+
+        // A gateway certificate names no user: no CN at all.
+        let gateway = signer
+            .issue_gateway_for("photos@nas.example.zone", "example.zone", &parsed, 30)
+            .unwrap();
+        let leaf = CertInfo::parse_pem(&gateway).unwrap();
+        assert_eq!(leaf.subject_cn, "");
+        assert!(!gateway.contains("CN="));
+        assert!(leaf.client_auth && !leaf.server_auth && !leaf.is_ca);
+        assert!(leaf.is_signed_by(&info));
+        assert_eq!(leaf.public_key_bits(), parsed.public_key().der_bytes());
     }
 }

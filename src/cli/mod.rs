@@ -263,6 +263,10 @@ pub enum Cmd {
         /// node's: obtained from the zone when missing or due.
         #[arg(long, value_name = "SERVICE")]
         service: Option<String>,
+        /// With --service: also a password for etcd's JSON gateway (HTTP clients such as
+        /// Patroni and curl), made here and set on the service's user; its file is printed.
+        #[arg(long, requires = "service")]
+        gateway: bool,
     },
     /// The zone document the nameservice publishes.
     #[command(subcommand)]

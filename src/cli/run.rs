@@ -83,7 +83,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             config,
             format,
             service,
-        } => commands::env::run(config, *format, service.as_deref()),
+            gateway,
+        } => commands::env::run(config, *format, service.as_deref(), *gateway),
         Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
         Cmd::Zone(ZoneCmd::Publish { ca, zone, config }) => {
             commands::zone_publish::run(ca, zone, config)

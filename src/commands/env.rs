@@ -4,7 +4,8 @@
 //! etcd member or not. `--format shell` is made for `eval "$(zone-etcd env ...)"`. With
 //! `--service NAME` (a zone with `[access]`) the certificate is that service's own
 //! identity on this node, `NAME@<node>`, kept current in the state directory
-//! ([`crate::identities::service`]).
+//! ([`crate::identities::service`]); `--gateway` adds the file of its password for etcd's
+//! JSON gateway ([`crate::identities::password`]).
 
 use std::path::Path;
 
@@ -38,15 +39,23 @@ struct ClientEnv {
     key_file: String,
     /// The etcd user the certificate names (a zone with `[access]`; else its CN).
     user: String,
+    /// With `--gateway`: the file holding the user's password for etcd's JSON gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_file: Option<String>,
 }
 
-pub fn run(config: &Path, format: EnvFormat, service: Option<&str>) -> Result<(), Error> {
+pub fn run(
+    config: &Path,
+    format: EnvFormat,
+    service: Option<&str>,
+    gateway: bool,
+) -> Result<(), Error> {
     let node = Node::load(config)?;
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
     let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
-    let (cert, key, user) = match service {
+    let (cert, key, user, password_file) = match service {
         // A service's own identity, from the zone (a zone with [access]).
         Some(service) => {
             crate::commands::issue_client::check_service_name(&node, service)?;
@@ -58,9 +67,21 @@ pub fn run(config: &Path, format: EnvFormat, service: Option<&str>) -> Result<()
                 .field("--service")
                 .fix("leave --service out (the node's own certificate), or give the zone an [access] policy"));
             }
-            let files =
-                crate::identities::service::ensure(&node, service).map_err(|e| e.file(config))?;
-            (files.cert, files.key, files.user)
+            let (files, password) = match gateway {
+                true => {
+                    gateway_allowed(&node)?;
+                    let (files, password) =
+                        crate::identities::service::gateway(&node, service, &paths.ca())
+                            .map_err(|e| e.file(config))?;
+                    (files, Some(password))
+                }
+                false => (
+                    crate::identities::service::ensure(&node, service)
+                        .map_err(|e| e.file(config))?,
+                    None,
+                ),
+            };
+            (files.cert, files.key, files.user, password)
         }
         None => {
             let cert = paths.cert(LeafKind::Client);
@@ -69,7 +90,12 @@ pub fn run(config: &Path, format: EnvFormat, service: Option<&str>) -> Result<()
                 .and_then(|pem| zone_pki::CertInfo::parse_pem(&pem).ok())
                 .map(|info| info.subject_cn)
                 .unwrap_or_default();
-            (cert, paths.key(LeafKind::Client), user)
+            if gateway {
+                return Err(Error::new("a gateway password is a service's")
+                    .field("--gateway")
+                    .fix("add --service NAME (the service's own identity and password)"));
+            }
+            (cert, paths.key(LeafKind::Client), user, None)
         }
     };
     let env = ClientEnv {
@@ -82,6 +108,7 @@ pub fn run(config: &Path, format: EnvFormat, service: Option<&str>) -> Result<()
         cert_file: cert.display().to_string(),
         key_file: key.display().to_string(),
         user,
+        password_file: password_file.map(|p| p.display().to_string()),
     };
     print!("{}", render(&env, format)?);
     Ok(())
@@ -101,11 +128,32 @@ fn render(env: &ClientEnv, format: EnvFormat) -> Result<String, Error> {
             ] {
                 out.push_str(&format!("export {name}={}\n", shell_quote(&value)));
             }
+            if let Some(file) = &env.password_file {
+                for (name, value) in [
+                    ("ZONE_ETCD_USER", &env.user),
+                    ("ZONE_ETCD_PASSWORD_FILE", file),
+                ] {
+                    out.push_str(&format!("export {name}={}\n", shell_quote(value)));
+                }
+            }
             out
         }
         EnvFormat::Json => serde_json::to_string_pretty(env).map_err(|e| serialise(&e))? + "\n",
         EnvFormat::Toml => toml::to_string(env).map_err(|e| serialise(&e))?,
     })
+}
+
+/// Whether `node`'s zone enforces its policy: else the gateway needs no password.
+fn gateway_allowed(node: &Node) -> Result<(), Error> {
+    if node.access.enforce {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "zone {} does not enforce its [access] policy: etcd's gateway takes any client without a password",
+        node.zone
+    ))
+    .field("--gateway")
+    .fix("leave --gateway out until the zone enforces its policy (zone-etcd status tells)"))
 }
 
 /// Single-quotes a value for a POSIX shell (a `'` becomes `'\''`).

@@ -17,7 +17,8 @@ use rustls::server::WebPkiClientVerifier;
 use zone_pki::{Authority, CertInfo, Error, LeafKind, NodeRequest};
 
 use super::grant::{decide, requester, IDENTITY_DAYS};
-use super::wire::{read_request, response, Answer};
+use super::password::NotSet;
+use super::wire::{read_request, response, Answer, Kind};
 use crate::leaf_paths::LeafPaths;
 use crate::policy::Policy;
 
@@ -149,7 +150,11 @@ fn answer(mut tcp: TcpStream, shared: &Shared) {
         (Err(why), _) => ("?".into(), Err(Answer::new(403, format!("refused: {why}")))),
         (Ok(node), Err(answer)) => (node, Err(answer)),
         (Ok(node), Ok(request)) => {
-            let outcome = issue(shared, &node, request.name.as_deref(), &request.body);
+            let name = request.name.as_deref();
+            let outcome = match request.kind {
+                Kind::Identity => issue(shared, &node, name, &request.body, false),
+                Kind::Gateway => gateway_password(shared, &node, name, &request.body),
+            };
             (node, outcome)
         }
     };
@@ -221,6 +226,7 @@ fn issue(
     node: &str,
     name: Option<&str>,
     csr: &[u8],
+    gateway: bool,
 ) -> Result<(String, String), Answer> {
     let asked = match name {
         Some(service) => format!("service {service:?}"),
@@ -238,10 +244,15 @@ fn issue(
                 format!("bad request: the body is not a PEM certificate request: {why}"),
             )
         })?;
-    let chain = shared
-        .signer
-        .issue_identity_for(&user, &shared.zone, &request, IDENTITY_DAYS)
-        .map_err(|e| Answer::new(500, format!("the signer could not issue {user}: {e}")))?;
+    let chain = match gateway {
+        true => shared
+            .signer
+            .issue_gateway_for(&user, &shared.zone, &request, IDENTITY_DAYS),
+        false => shared
+            .signer
+            .issue_identity_for(&user, &shared.zone, &request, IDENTITY_DAYS),
+    }
+    .map_err(|e| Answer::new(500, format!("the signer could not issue {user}: {e}")))?;
     let info = CertInfo::parse_pem(&chain)
         .map_err(|e| Answer::new(500, format!("the signer issued what does not parse: {e}")))?;
     let serial = zone_pki::revocation::serial_hex(info.serial());
@@ -260,9 +271,74 @@ fn issue(
             format!("the zone's etcd did not record {user} (serial {serial}), so it is not handed out: {e}; ask again"),
         )
     })?;
+    let what = if gateway {
+        "a gateway certificate of "
+    } else {
+        ""
+    };
     let line = format!(
-        "asked for {asked}: issued {user} for {IDENTITY_DAYS} days (serial {serial}, key {})",
+        "asked for {asked}: issued {what}{user} for {IDENTITY_DAYS} days (serial {serial}, key {})",
         request.key_fingerprint_hex()
     );
     Ok((chain, line))
+}
+
+/// `node`'s request for its service `name`'s gateway: `body` is the service's password,
+/// a line feed, and a certificate request. The password is set on the service's user when
+/// the policy gives the node that service ([`super::password`]), then a gateway
+/// certificate issued for the request ([`zone_pki::client::gateway_certificate`]) and
+/// recorded like an identity. Neither the answer nor the log line holds the password.
+fn gateway_password(
+    shared: &Shared,
+    node: &str,
+    name: Option<&str>,
+    body: &[u8],
+) -> Result<(String, String), Answer> {
+    if !shared.policy.enforce {
+        return Err(Answer::new(
+            403,
+            format!(
+                "refused: zone {} does not enforce its policy: etcd's gateway needs no password",
+                shared.zone
+            ),
+        ));
+    }
+    let user = decide(&shared.policy, &shared.members, &shared.zone, node, name)
+        .map_err(|refusal| Answer::new(403, refusal))?;
+    if user == node {
+        return Err(Answer::new(
+            400,
+            "bad request: a gateway password is a service's: name=<service>",
+        ));
+    }
+    let (password, csr) = split_body(body).ok_or_else(|| {
+        Answer::new(
+            400,
+            "bad request: the body is not a password zone-etcd makes (43 to 128 URL-safe base64 characters) and a line feed",
+        )
+    })?;
+    match super::password::set(&shared.etcd, &shared.leaves, &user, password) {
+        Ok(()) => {}
+        Err(NotSet::AuthOff) => {
+            return Err(Answer::new(
+                503,
+                format!("etcd's auth is not on yet, so {user} can have no password; ask again"),
+            ))
+        }
+        Err(NotSet::Failed(why)) => {
+            return Err(Answer::new(
+                502,
+                format!("the gateway password of {user} was not set: {why}; ask again"),
+            ))
+        }
+    }
+    let (chain, line) = issue(shared, node, name, csr, true)?;
+    Ok((chain, format!("{line}; set its gateway password")))
+}
+
+/// A gateway request's body: the password and the certificate request after it.
+fn split_body(body: &[u8]) -> Option<(&str, &[u8])> {
+    let at = body.iter().position(|&b| b == b'\n')?;
+    let password = std::str::from_utf8(&body[..at]).ok()?;
+    super::password::well_formed(password).then_some((password, &body[at + 1..]))
 }

@@ -28,6 +28,7 @@ pub mod endpoint;
 pub mod grant;
 pub mod ledger;
 pub mod node;
+pub mod password;
 pub mod request;
 pub mod service;
 pub mod tls;

@@ -24,7 +24,8 @@ use zone_pki::request::new_request;
 use zone_pki::{CertInfo, Error, LeafKind, NodeRequest};
 
 use super::grant::{decide, IDENTITY_DAYS};
-use super::wire::PATH;
+use super::password::NotSet;
+use super::wire::{GATEWAY_PATH, PATH};
 use crate::cluster::signer_url;
 use crate::config::node::Node;
 use crate::config::zone::Protocol;
@@ -69,6 +70,8 @@ impl std::fmt::Debug for Obtained {
 pub enum Failure {
     /// It answered 403: the refusal's line.
     Refused(String),
+    /// It answered 503: it could not do it now (its etcd, or etcd's auth not on yet).
+    NotYet(String),
     /// Anything else: unreachable, refused at the handshake, a bad answer.
     Failed(String),
 }
@@ -83,6 +86,48 @@ pub struct ClientTls<'a> {
 
 /// Obtains `node`'s identity for `name` (a service; `None`: the node's own).
 pub fn obtain(node: &Node, name: Option<&str>) -> Result<Obtained, Error> {
+    Ok(obtain_as(node, name, None)?)
+}
+
+/// Obtains a gateway certificate for `service` on `node`, having its gateway `password`
+/// set on the service's user ([`super::password`]). `Ok(Err(NotSet))` when no member
+/// could set it yet (etcd's auth not on yet, or its etcd failing).
+pub fn obtain_gateway(
+    node: &Node,
+    service: &str,
+    password: &str,
+) -> Result<Result<Obtained, NotSet>, Error> {
+    match obtain_as(node, Some(service), Some(password)) {
+        Ok(obtained) => Ok(Ok(obtained)),
+        Err(Obtain::NotSet(why)) => Ok(Err(why)),
+        Err(Obtain::Error(e)) => Err(e),
+    }
+}
+
+/// Why [`obtain_as`] gave nothing.
+enum Obtain {
+    NotSet(NotSet),
+    Error(Error),
+}
+
+impl From<Error> for Obtain {
+    fn from(e: Error) -> Obtain {
+        Obtain::Error(e)
+    }
+}
+
+impl From<Obtain> for Error {
+    fn from(o: Obtain) -> Error {
+        match o {
+            Obtain::Error(e) => e,
+            Obtain::NotSet(NotSet::AuthOff) => Error::new("etcd's auth is not on yet"),
+            Obtain::NotSet(NotSet::Failed(why)) => Error::new(why),
+        }
+    }
+}
+
+/// An identity, or with `gateway` (the service's password) a gateway certificate.
+fn obtain_as(node: &Node, name: Option<&str>, gateway: Option<&str>) -> Result<Obtained, Obtain> {
     let ids = node.identities.as_ref().ok_or_else(|| {
         Error::new(format!(
             "zone {} has no [access]: its members issue no identities",
@@ -97,17 +142,41 @@ pub fn obtain(node: &Node, name: Option<&str>) -> Result<Obtained, Error> {
     };
     let request = new_request(&user)?;
     let members: Vec<String> = node.members.iter().map(|m| m.node_name.clone()).collect();
-    let (chain_pem, from) = match &ids.signer {
-        Some(signer) => {
+    let (chain_pem, from) = match (&ids.signer, node.member()) {
+        (Some(signer), Some(member)) => {
             let user =
                 decide(&node.access, &members, &node.zone, &node.name, name).map_err(refusal)?;
             let parsed = NodeRequest::from_pem(&request.csr_pem)?;
-            let chain = signer.issue_identity_for(&user, &node.zone, &parsed, IDENTITY_DAYS)?;
+            let chain = match gateway {
+                Some(password) => {
+                    let endpoint = crate::cluster::client_url(member);
+                    super::password::set(&endpoint, &node.leaf_paths(), &user, password)
+                        .map_err(Obtain::NotSet)?;
+                    signer.issue_gateway_for(&user, &node.zone, &parsed, IDENTITY_DAYS)?
+                }
+                None => signer.issue_identity_for(&user, &node.zone, &parsed, IDENTITY_DAYS)?,
+            };
             (chain, "this member's own signer".to_string())
         }
-        None => from_members(node, name, &request.csr_pem)?,
+        _ => match gateway {
+            None => from_members(node, name, &request.csr_pem)?,
+            Some(password) => {
+                let body = format!("{password}\n{}", request.csr_pem);
+                let (answer, url) = each_member(node, |url, tls| {
+                    match post(url, tls, GATEWAY_PATH, name, &body) {
+                        Ok(chain) => Ok(Ok(chain)),
+                        Err(Failure::NotYet(line)) if line.contains("auth is not on") => {
+                            Ok(Err(NotSet::AuthOff))
+                        }
+                        Err(other) => Err(other),
+                    }
+                })?;
+                (answer.map_err(Obtain::NotSet)?, url)
+            }
+        },
     };
-    check_identity(&chain_pem, &ids.client_ca, &user, request.key_pem()).map_err(|why| {
+    let cn = if gateway.is_some() { "" } else { user.as_str() };
+    check_identity(&chain_pem, &ids.client_ca, cn, request.key_pem()).map_err(|why| {
         Error::new(format!("{from} answered with {why}"))
             .fix("tell the zone's owner: that member's signer misbehaves")
     })?;
@@ -121,6 +190,15 @@ pub fn obtain(node: &Node, name: Option<&str>) -> Result<Obtained, Error> {
 
 /// Asks each member but this node in turn; the first identity wins.
 fn from_members(node: &Node, name: Option<&str>, csr_pem: &str) -> Result<(String, String), Error> {
+    each_member(node, |url, tls| ask(url, tls, name, csr_pem))
+}
+
+/// Calls `f` with each member but this node in turn, over mutual TLS with a proof of the
+/// node's name; the first answer wins, with the member's URL.
+fn each_member<T>(
+    node: &Node,
+    mut f: impl FnMut(&str, &ClientTls<'_>) -> Result<T, Failure>,
+) -> Result<(T, String), Error> {
     // The proof of the node's name: a client leaf of its own node CA, made for this
     // request and never written (under `enforce` the set's client.crt is the zone's
     // identity, which proves no node name).
@@ -144,20 +222,22 @@ fn from_members(node: &Node, name: Option<&str>, csr_pem: &str) -> Result<(Strin
             ));
             continue;
         }
-        match ask(&url, &tls, name, csr_pem) {
-            Ok(chain) => return Ok((chain, url)),
+        match f(&url, &tls) {
+            Ok(answer) => return Ok((answer, url)),
             Err(Failure::Refused(line)) => {
                 tracing::debug!("{url}: {line}");
                 refused.get_or_insert(line);
             }
-            Err(Failure::Failed(why)) => reasons.push(format!("{url}: {why}")),
+            Err(Failure::Failed(why) | Failure::NotYet(why)) => {
+                reasons.push(format!("{url}: {why}"))
+            }
         }
     }
     if let Some(line) = refused {
         return Err(refusal(line));
     }
     Err(Error::new(format!(
-        "no member of the zone issued the identity ({})",
+        "no member of the zone answered ({})",
         if reasons.is_empty() {
             "the member list names no other member".to_string()
         } else {
@@ -179,6 +259,17 @@ pub fn ask(
     tls: &ClientTls<'_>,
     name: Option<&str>,
     csr_pem: &str,
+) -> Result<String, Failure> {
+    post(url, tls, PATH, name, csr_pem)
+}
+
+/// Posts `body` to `path` (for `name`) at the endpoint `url`: the answer's body.
+fn post(
+    url: &str,
+    tls: &ClientTls<'_>,
+    path: &str,
+    name: Option<&str>,
+    body: &str,
 ) -> Result<String, Failure> {
     let failed = |why: String| Failure::Failed(why);
     let certs = |pem: &str| -> Result<Vec<Certificate<'static>>, String> {
@@ -206,10 +297,10 @@ pub fn ask(
         .build()
         .into();
     let target = match name {
-        Some(service) => format!("{url}{PATH}?name={}", escape(service)),
-        None => format!("{url}{PATH}"),
+        Some(service) => format!("{url}{path}?name={}", escape(service)),
+        None => format!("{url}{path}"),
     };
-    let mut answer = agent.post(&target).send(csr_pem).map_err(|e| {
+    let mut answer = agent.post(&target).send(body).map_err(|e| {
         failed(match crate::nameservice::tls_failure(&e) {
             // Past our side of the handshake, an alert is the member refusing us.
             Some(tls) if tls.contains("CertificateRevoked") => format!(
@@ -233,6 +324,7 @@ pub fn ask(
     match status {
         200 => Ok(body),
         403 => Err(Failure::Refused(line)),
+        503 => Err(Failure::NotYet(format!("answered {status}: {line}"))),
         _ => Err(failed(format!("answered {status}: {line}"))),
     }
 }
@@ -249,8 +341,8 @@ fn escape(name: &str) -> String {
         .collect()
 }
 
-/// Why `chain_pem` is not the identity `user` for `key_pem`, signed by a signer of
-/// `client_ca`.
+/// Why `chain_pem` is not the identity `user` (its CN; empty for a gateway certificate)
+/// for `key_pem`, signed by a signer of `client_ca`.
 fn check_identity(
     chain_pem: &str,
     client_ca: &CertInfo,

@@ -1,7 +1,9 @@
 //! A service's own identity kept in the node's state for `zone-etcd env --service NAME`:
 //! `<state>/services/<name>/current -> sets/<id>/{client.crt, client.key}`, obtained
 //! from the zone ([`super::request::obtain`]) when missing or past two thirds of its
-//! life, so a service that runs `env` at each start always gets a valid one.
+//! life, so a service that runs `env` at each start always gets a valid one. With
+//! `--gateway`, the same for its gateway certificate (`gateway -> sets/<id>/`, no CN) and
+//! its password (`gateway-password`, [`super::password`]).
 //!
 //! Invariants: a set is written whole before `current` points to it (an atomic rename of
 //! a link), so a reader sees the old pair or the new one, never a mix; the key is made on
@@ -16,11 +18,17 @@ use time::OffsetDateTime;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::{CertInfo, Error};
 
+use super::password::{self, Answer, NotSet};
 use crate::config::node::Node;
 use crate::leaves::RENEW_AT_LIFE_USED;
 use crate::policy::rbac::service_user;
 
-/// A service identity's files, through `current`.
+/// The link to the service's identity's set.
+const CURRENT: &str = "current";
+/// The link to the service's gateway certificate's set.
+const GATEWAY: &str = "gateway";
+
+/// A service identity's files, through `current` (or `gateway`).
 #[derive(Debug, Clone)]
 pub struct ServiceFiles {
     pub user: String,
@@ -30,23 +38,106 @@ pub struct ServiceFiles {
 
 /// `service`'s identity on `node`: reused while valid, else obtained anew.
 pub fn ensure(node: &Node, service: &str) -> Result<ServiceFiles, Error> {
+    match ensure_set(node, service, None, false)? {
+        Ok(files) => Ok(files),
+        Err(never) => Err(Error::new(format!("{never:?}"))),
+    }
+}
+
+/// `service`'s gateway on `node` ([`super::password`]): its password's file, made here
+/// when missing, and a gateway certificate, reused while valid and etcd takes the
+/// password, else obtained anew (which has a member set the password). Waits up to
+/// [`password::AUTH_WAIT`] for etcd's auth to go on. `ca` verifies the members.
+pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, PathBuf), Error> {
     let user = service_user(service, &node.name);
-    let _lock = crate::state::lock(&node.state_dir)?;
-    let services = zone_io::ensure_private_dir(&node.state_dir.join("services"))
-        .map(|()| node.state_dir.join("services"))?;
+    let (password_file, password) = {
+        let _lock = crate::state::lock(&node.state_dir)?;
+        password::load_or_make(&service_dir(node, service)?)?
+    };
+    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let started = std::time::Instant::now();
+    let mut renew = false;
+    let wait = || -> Result<(), Error> {
+        if started.elapsed() >= password::AUTH_WAIT {
+            return Err(password::auth_off(&user));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        Ok(())
+    };
+    loop {
+        let files = match ensure_set(node, service, Some(&password), renew)? {
+            Ok(files) => files,
+            Err(NotSet::AuthOff) => {
+                wait()?;
+                continue;
+            }
+            Err(NotSet::Failed(why)) => {
+                return Err(Error::new(format!(
+                    "the gateway password of {user} was not set: {why}"
+                ))
+                .fix("check that the members run (zone-etcd status), then run env again"))
+            }
+        };
+        let creds = crate::cluster_api::Credentials::from_pem(
+            &zone_io::read_text(ca)?,
+            &zone_io::read_text(&files.cert)?,
+            &zone_io::read_text(&files.key)?,
+        );
+        match password::check(&endpoints, &creds, &user, &password)? {
+            Answer::Taken => return Ok((files, password_file)),
+            Answer::AuthOff => wait()?,
+            // Lost (the owner changed it, the zone moved to enforcement): set it again.
+            Answer::Wrong | Answer::NoPassword if !renew => renew = true,
+            Answer::Wrong | Answer::NoPassword => {
+                return Err(Error::new(format!(
+                    "a member set the gateway password of {user}, but etcd does not take it"
+                ))
+                .fix("run env again; if it says so again, tell the zone's owner (zone-etcd status names what the keepers removed)"))
+            }
+        }
+    }
+}
+
+/// `<state>/services/<service>/`, made 0700 when missing.
+fn service_dir(node: &Node, service: &str) -> Result<PathBuf, Error> {
+    let services = node.state_dir.join("services");
+    zone_io::ensure_private_dir(&services)?;
     let dir = services.join(service);
     zone_io::ensure_private_dir(&dir)?;
     zone_io::ensure_private_dir(&dir.join("sets"))?;
-    let current = dir.join("current");
+    Ok(dir)
+}
+
+/// The identity (`gateway`: `None`) or the gateway certificate for the password
+/// `gateway` of `service` on `node`, reused while valid unless `renew`. `Err(NotSet)`:
+/// a gateway password no member could set yet.
+fn ensure_set(
+    node: &Node,
+    service: &str,
+    gateway: Option<&str>,
+    renew: bool,
+) -> Result<Result<ServiceFiles, NotSet>, Error> {
+    let user = service_user(service, &node.name);
+    let _lock = crate::state::lock(&node.state_dir)?;
+    let dir = service_dir(node, service)?;
+    let link = if gateway.is_some() { GATEWAY } else { CURRENT };
+    let current = dir.join(link);
     let files = ServiceFiles {
         user: user.clone(),
         cert: current.join("client.crt"),
         key: current.join("client.key"),
     };
-    if problem(node, &files, OffsetDateTime::now_utc()).is_none() {
-        return Ok(files);
+    let cn = if gateway.is_some() { "" } else { user.as_str() };
+    if !renew && problem(node, &files, cn, OffsetDateTime::now_utc()).is_none() {
+        return Ok(Ok(files));
     }
-    let obtained = super::request::obtain(node, Some(service))?;
+    let obtained = match gateway {
+        Some(password) => match super::request::obtain_gateway(node, service, password)? {
+            Ok(obtained) => obtained,
+            Err(not_set) => return Ok(Err(not_set)),
+        },
+        None => super::request::obtain(node, Some(service))?,
+    };
     let id = format!(
         "{:020}-{}",
         OffsetDateTime::now_utc().unix_timestamp_nanos(),
@@ -64,20 +155,25 @@ pub fn ensure(node: &Node, service: &str) -> Result<ServiceFiles, Error> {
         PUBLIC_MODE,
     )?;
     staging.commit()?;
-    let previous = fs::read_link(&current).ok();
-    let tmp = dir.join(format!(".current-{}", std::process::id()));
+    let previous = [CURRENT, GATEWAY].map(|l| fs::read_link(dir.join(l)).ok());
+    let tmp = dir.join(format!(".{link}-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(Path::new("sets").join(&id), &tmp)
         .map_err(|e| Error::io("create symlink", &tmp, &e))?;
     fs::rename(&tmp, &current).map_err(|e| Error::io("switch", &current, &e))?;
     zone_io::sync_dir(&dir)?;
-    prune(&dir.join("sets"), &id, previous.as_deref());
-    tracing::info!("obtained the identity {user} from {}", obtained.from);
-    Ok(files)
+    prune(&dir, &id, &previous);
+    let what = if gateway.is_some() {
+        "a gateway certificate of"
+    } else {
+        "the identity"
+    };
+    tracing::info!("obtained {what} {user} from {}", obtained.from);
+    Ok(Ok(files))
 }
 
 /// Why the current identity cannot be used, or `None`.
-fn problem(node: &Node, files: &ServiceFiles, now: OffsetDateTime) -> Option<String> {
+fn problem(node: &Node, files: &ServiceFiles, cn: &str, now: OffsetDateTime) -> Option<String> {
     let (Ok(pem), Ok(key)) = (
         fs::read_to_string(&files.cert),
         zone_pki::key::load_key(&files.key),
@@ -90,7 +186,7 @@ fn problem(node: &Node, files: &ServiceFiles, now: OffsetDateTime) -> Option<Str
     if !info.public_key_matches(&key) {
         return Some("the key does not match".into());
     }
-    if info.subject_cn != files.user {
+    if info.subject_cn != cn {
         return Some(format!("names {:?}", info.subject_cn));
     }
     if now >= info.not_after || info.life_used(now) >= RENEW_AT_LIFE_USED {
@@ -114,15 +210,29 @@ fn revoked(node: &Node, info: &CertInfo) -> bool {
     )
 }
 
-/// Removes every set but the current and the previous one.
-fn prune(sets: &Path, current: &str, previous: Option<&Path>) {
-    let keep_previous = previous.and_then(|p| p.file_name()).map(|n| n.to_owned());
-    let Ok(entries) = fs::read_dir(sets) else {
+/// Removes every set in `dir`'s `sets/` but `current` and those the links pointed to
+/// before (`previous`); a reader may still hold one of those.
+fn prune(dir: &Path, current: &str, previous: &[Option<PathBuf>]) {
+    let mut keep: Vec<std::ffi::OsString> = previous
+        .iter()
+        .flatten()
+        .filter_map(|p| p.file_name().map(|n| n.to_owned()))
+        .collect();
+    // What the links point to now (the other kind's current set among them).
+    for link in [CURRENT, GATEWAY] {
+        if let Some(name) = fs::read_link(dir.join(link))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_owned()))
+        {
+            keep.push(name);
+        }
+    }
+    let Ok(entries) = fs::read_dir(dir.join("sets")) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if name == current || Some(&name) == keep_previous.as_ref() {
+        if name == current || keep.contains(&name) {
             continue;
         }
         let _ = fs::remove_dir_all(entry.path());

@@ -5,8 +5,13 @@
 //!   while a zone moves over (every certificate of the zone still works);
 //! - under `enforce`, the set's `client.crt` is the member's identity from its signer
 //!   (CN its node name, no SAN) instead of a node-CA leaf: the identity zone-etcd's own
-//!   commands on that node use, and etcd's `--client-cert-file` (its HTTP gateway dials
-//!   its own client port with it).
+//!   commands on that node use;
+//! - under `enforce`, `gateway.crt` (and its key), a certificate from the member's signer
+//!   *without* a CN: etcd's `--client-cert-file`, what its HTTP gateway dials its own
+//!   client port with. etcd takes that certificate's CN for the caller of a gateway
+//!   request that carries neither a token nor an `Accept` header: with the member's
+//!   identity there, any client past the handshake was the member (root); without a CN
+//!   it is nobody ("user name is empty").
 //!
 //! Pure but for [`write_trust`]; a node without identities gets nothing of this.
 
@@ -19,6 +24,9 @@ use crate::config::node::Node;
 
 /// The client port's trust file inside a set.
 pub const TRUST_FILE: &str = "client-trust.crt";
+/// etcd's `--client-cert-file` inside a set (and `gateway.key`), under `enforce`.
+pub const GATEWAY_CERT: &str = "gateway.crt";
+pub const GATEWAY_KEY: &str = "gateway.key";
 
 /// Where the client side of a member's set is, through `current`: what etcd is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +43,7 @@ pub fn client_port(node: &Node, state_dir: &Path) -> Option<ClientPort> {
     let dir = state_dir.join("tls").join("current");
     Some(ClientPort {
         trust: dir.join(TRUST_FILE),
-        identity: enforced_signer(node).map(|_| (dir.join("client.crt"), dir.join("client.key"))),
+        identity: enforced_signer(node).map(|_| (dir.join(GATEWAY_CERT), dir.join(GATEWAY_KEY))),
     })
 }
 
@@ -131,8 +139,22 @@ pub fn chain_problem(node: &Node, chain_pem: &str) -> Option<String> {
     }
 }
 
-/// Writes the trust file into a set being staged.
+/// Writes the trust file into a set being staged, and under `enforce` on a member the
+/// gateway's certificate.
 pub fn write_trust(node: &Node, set_dir: &Path) -> Result<(), Error> {
+    if let Some(signer) = enforced_signer(node) {
+        let issued = signer.issue_gateway(&node.name, &node.zone)?;
+        zone_io::write_new(
+            &set_dir.join(GATEWAY_KEY),
+            issued.key_pem.as_bytes(),
+            zone_io::KEY_MODE,
+        )?;
+        zone_io::write_new(
+            &set_dir.join(GATEWAY_CERT),
+            issued.chain_pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
+    }
     match trust_pem(node) {
         Some(pem) => zone_io::write_new(&set_dir.join(TRUST_FILE), pem.as_bytes(), PUBLIC_MODE),
         None => Ok(()),
@@ -142,6 +164,17 @@ pub fn write_trust(node: &Node, set_dir: &Path) -> Result<(), Error> {
 /// Why the set in `set_dir` no longer fits the node's identities, if it does not.
 pub fn trust_problem(node: &Node, set_dir: &Path) -> Option<String> {
     let want = trust_pem(node)?;
+    if enforced_signer(node).is_some() {
+        let gateway = std::fs::read_to_string(set_dir.join(GATEWAY_CERT));
+        match gateway.as_deref().map(zone_pki::CertInfo::parse_pem) {
+            Ok(Ok(leaf)) if leaf.subject_cn.is_empty() => {}
+            _ => {
+                return Some(
+                    "no gateway certificate without a CN yet (etcd's --client-cert-file)".into(),
+                )
+            }
+        }
+    }
     match std::fs::read_to_string(set_dir.join(TRUST_FILE)) {
         Ok(have) if have == want => None,
         Ok(_) => Some("the client port's trust changed (the access policy's enforce)".into()),

@@ -3,7 +3,9 @@
 //! `POST /v1/identity?name=<service>` (no `name`, or an empty one: the node's own
 //! identity) with a PKCS#10 request in PEM as the body; the answer is `200` with the
 //! identity's chain in PEM, `403` with the one refusal line, or `400`, `404`, `405`, `413`
-//! with one line saying what was wrong.
+//! with one line saying what was wrong. `POST /v1/gateway?name=<service>` with the
+//! service's gateway password as the body ([`super::password`]): `200` with one line once
+//! it is set, `503` while etcd's auth is not on yet, `502` when the member's etcd failed.
 //!
 //! Invariants: at most [`HEAD_BYTES`] of head and [`BODY_BYTES`] of body are read, the
 //! body only as long as its `Content-Length` says (no chunked bodies), and the whole
@@ -12,8 +14,10 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-/// The path of the one request.
+/// The path of an identity's request.
 pub const PATH: &str = "/v1/identity";
+/// The path of a gateway password's request.
+pub const GATEWAY_PATH: &str = "/v1/gateway";
 /// The most of a request's head that is read.
 pub const HEAD_BYTES: usize = 8 * 1024;
 /// The most of a body that is read: a CSR is under 1 KiB.
@@ -22,12 +26,33 @@ pub const BODY_BYTES: usize = 16 * 1024;
 /// own timeout).
 pub const REQUEST_TIME: Duration = Duration::from_secs(10);
 
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An identity for the request in the body.
+    Identity,
+    /// The service's gateway password in the body set on its user.
+    Gateway,
+}
+
 /// A request the endpoint answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
+    pub kind: Kind,
     /// The service asked for; `None` for the node's own identity.
     pub name: Option<String>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The body of a gateway request is a password.
+        f.debug_struct("Request")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 /// An answer that is not a certificate: its status and its one line.
@@ -62,7 +87,7 @@ pub fn read_request(stream: &mut impl Read) -> Result<Request, Answer> {
     };
     let head = std::str::from_utf8(&data[..head_end])
         .map_err(|_| Answer::new(400, "bad request: the head is not UTF-8"))?;
-    let (name, length) = parse_head(head)?;
+    let (kind, name, length) = parse_head(head)?;
     let mut body = data[head_end + 4..].to_vec();
     while body.len() < length {
         read_more(stream, &mut body, &mut buf, started)?;
@@ -73,7 +98,7 @@ pub fn read_request(stream: &mut impl Read) -> Result<Request, Answer> {
             "bad request: more than Content-Length was sent (one request per connection)",
         ));
     }
-    Ok(Request { name, body })
+    Ok(Request { kind, name, body })
 }
 
 fn read_more(
@@ -95,8 +120,8 @@ fn read_more(
     }
 }
 
-/// The service asked for and the body's length, from a request's head.
-pub fn parse_head(head: &str) -> Result<(Option<String>, usize), Answer> {
+/// What is asked, the service asked for and the body's length, from a request's head.
+pub fn parse_head(head: &str) -> Result<(Kind, Option<String>, usize), Answer> {
     let mut lines = head.split("\r\n");
     let first = lines.next().unwrap_or_default();
     let mut parts = first.split(' ');
@@ -109,11 +134,18 @@ pub fn parse_head(head: &str) -> Result<(Option<String>, usize), Answer> {
     }
     let target = target.unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if path != PATH {
-        return Err(Answer::new(404, format!("not found: ask POST {PATH}")));
-    }
+    let kind = match path {
+        PATH => Kind::Identity,
+        GATEWAY_PATH => Kind::Gateway,
+        _ => {
+            return Err(Answer::new(
+                404,
+                format!("not found: ask POST {PATH} or POST {GATEWAY_PATH}"),
+            ))
+        }
+    };
     if method != Some("POST") {
-        return Err(Answer::new(405, format!("method not allowed: POST {PATH}")));
+        return Err(Answer::new(405, format!("method not allowed: POST {path}")));
     }
     let mut name = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -153,7 +185,14 @@ pub fn parse_head(head: &str) -> Result<(Option<String>, usize), Answer> {
             format!("too large: a certificate request is at most {BODY_BYTES} bytes"),
         ));
     }
-    Ok((name.filter(|n| !n.is_empty()), length))
+    let name = name.filter(|n| !n.is_empty());
+    if kind == Kind::Gateway && name.is_none() {
+        return Err(Answer::new(
+            400,
+            "bad request: a gateway password is a service's: name=<service>",
+        ));
+    }
+    Ok((kind, name, length))
 }
 
 /// The whole HTTP/1.1 answer: `status` with `body`.
@@ -162,12 +201,14 @@ pub fn response(status: u16, body: &str) -> Vec<u8> {
         200 => "OK",
         400 => "Bad Request",
         403 => "Forbidden",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",
         _ => "Internal Server Error",
     };
-    let kind = if status == 200 {
+    let kind = if status == 200 && body.starts_with("-----BEGIN") {
         "application/pem-certificate-chain"
     } else {
         "text/plain; charset=utf-8"
@@ -194,7 +235,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.name.as_deref(), Some("photos"));
+        assert_eq!(r.kind, Kind::Identity);
         assert_eq!(r.body, b"hello");
+        let r =
+            read("POST /v1/gateway?name=photos HTTP/1.1\r\nContent-Length: 3\r\n\r\npw!").unwrap();
+        assert_eq!((r.kind, r.name.as_deref()), (Kind::Gateway, Some("photos")));
+        assert!(
+            !format!("{r:?}").contains("pw!"),
+            "a password is never in a log"
+        );
         for own in ["/v1/identity", "/v1/identity?name=", "/v1/identity?"] {
             let r = read(&format!("POST {own} HTTP/1.1\r\ncontent-length: 0\r\n\r\n")).unwrap();
             assert_eq!(r.name, None, "{own}");
@@ -206,6 +255,12 @@ mod tests {
         let status = |text: &str| read(text).unwrap_err().status;
         assert_eq!(status("GET /v1/identity HTTP/1.1\r\n\r\n"), 405);
         assert_eq!(status("POST /v1/other HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status("GET /v1/gateway?name=a HTTP/1.1\r\n\r\n"), 405);
+        // A node's own identity has no gateway password.
+        assert_eq!(
+            status("POST /v1/gateway HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            400
+        );
         assert_eq!(status("POST /v1/identity HTTP/1.1\r\n\r\n"), 400);
         assert_eq!(
             status("POST /v1/identity?name=a&name=b HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),

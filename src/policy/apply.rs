@@ -6,7 +6,8 @@
 //! from what etcd holds), but for a refusal that says the operation is done already
 //! (another member's keeper applying the same plan got there first); users are made without a password (a client certificate's CN
 //! is the only way in), and with auth on every user is asked whether it has one
-//! ([`with_password`]): one it has is cleared.
+//! ([`with_password`]): one it has is cleared, but for the gateway's passwords members set
+//! ([`crate::identities::password`], marked in the zone).
 
 use std::collections::BTreeSet;
 
@@ -15,6 +16,7 @@ use etcd_client::{
 };
 
 use super::rbac::{plan, Access, AuthState, Op, Perm};
+use crate::identities::password::{self, random_password, Answer};
 
 /// What `client`'s etcd holds. A role or user deleted between the list and its read
 /// (another member's keeper applying the same plan) is left out, as it is gone.
@@ -156,7 +158,18 @@ pub async fn apply(
     };
     if let Some(with) = with_password(client, asked).await? {
         current.enabled = true;
-        current.with_password = with.difference(sealed).cloned().collect();
+        // The gateway's passwords a member set (read after the question: a member marks
+        // a user before it sets the password).
+        let gateway = if with.is_empty() {
+            BTreeSet::new()
+        } else {
+            password::marked(client).await?
+        };
+        current.with_password = with
+            .iter()
+            .filter(|u| !sealed.contains(*u) && !gateway.contains(*u))
+            .cloned()
+            .collect();
     }
     let mut want = want.clone();
     if !current.enabled && !may_enable {
@@ -213,48 +226,22 @@ async fn with_password(
     client: &mut Client,
     users: &[String],
 ) -> Result<Option<BTreeSet<String>>, String> {
-    use tonic::Code;
     if users.is_empty() {
         return Ok(None);
     }
     let guess = random_password();
-    let mut auth = client.auth_client();
     let mut with = BTreeSet::new();
     for user in users {
-        match auth.authenticate(user.clone(), guess.clone()).await {
-            // Guessed: it has a password (and 256 random bits matched it).
-            Ok(_) => {
+        match password::ask(client, user, &guess).await? {
+            // Taken: guessed (256 random bits matched it).
+            Answer::Taken | Answer::Wrong => {
                 with.insert(user.clone());
             }
-            Err(etcd_client::Error::GRpcStatus(s)) => match s.code() {
-                Code::InvalidArgument => {
-                    with.insert(user.clone());
-                }
-                Code::FailedPrecondition => return Ok(None),
-                Code::Unknown if s.message().contains("no password user") => {}
-                _ => return Err(format!("authenticate {user}: {}", s.message())),
-            },
-            Err(e) => return Err(format!("authenticate {user}: {e}")),
+            Answer::NoPassword => {}
+            Answer::AuthOff => return Ok(None),
         }
     }
     Ok(Some(with))
-}
-
-/// 32 random bytes, base64: a password nobody knows (never written or printed).
-pub fn random_password() -> String {
-    use base64::Engine;
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 32];
-    // The system's generator does not fail on Linux; were it to, the password would be
-    // all zeros plus the clock: still nothing a planted one could be.
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes[..16].copy_from_slice(&now.to_le_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Whether etcd refused `op` because what it asks is so already (every member's keeper

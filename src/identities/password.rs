@@ -1,0 +1,307 @@
+//! A service's password for etcd's JSON gateway (issue 48, item 5): HTTP clients
+//! (Patroni, curl) cannot use a certificate's CN once etcd's auth is on — the gateway
+//! authenticates only by the token `/v3/auth/authenticate` gives for a user's password.
+//!
+//! The password is born on the service's node (`env --service NAME --gateway`), kept there
+//! 0600 beside the service's identity ([`FILE`]), and set on the service's etcd user by a
+//! member: the node sends it over the identity endpoint's mutual TLS
+//! (`POST /v1/gateway?name=<service>`, granted exactly as the service's identity is); the
+//! member marks the user at [`MARKS_PREFIX`]`<user>` and sets the password with etcd's root
+//! (etcd keeps only its bcrypt hash). A member with a signer sets its own services'
+//! passwords through its own etcd.
+//!
+//! Invariants:
+//! - a password is set only while etcd's auth is on, when only root can change a user:
+//!   the keepers make every user again without a password just before auth goes on, so
+//!   one planted while every client was root never outlives it, nor does a mark planted
+//!   then give anything (a mark only lets a password that root set stand);
+//! - a user with a password and no mark is made again by the keepers (item 3): the marks
+//!   are read after the passwords are asked about, and a member writes the mark before it
+//!   sets the password, so a password being set is never taken for a planted one;
+//! - a revoked node's users are deleted, their passwords with them (and the gateway's
+//!   TLS handshake refuses the node's certificates anyway);
+//! - the password is never printed, logged or sent anywhere but to a member's endpoint;
+//!   `env` names its file. It stays the same across identity renewals, and is set again
+//!   (the same one) whenever etcd no longer takes it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use etcd_client::{Client, UserAddOptions};
+use zone_io::KEY_MODE;
+use zone_pki::Error;
+
+use crate::cluster_api::{self, Credentials};
+use crate::leaf_paths::LeafPaths;
+
+/// Under it, `<user>` for each user whose password a member set for the gateway.
+pub const MARKS_PREFIX: &str = "zone-etcd/access/passwords/";
+/// The password's file in the service's directory (`<state>/services/<name>/`).
+pub const FILE: &str = "gateway-password";
+/// How long a member waits for the keepers to make the service's user.
+const USER_WAIT: Duration = Duration::from_secs(5);
+/// How long `env --gateway` waits for etcd's auth to go on (a zone just made).
+pub const AUTH_WAIT: Duration = Duration::from_secs(30);
+
+/// 32 random bytes in URL-safe base64 without padding (43 characters): a password that
+/// needs no quoting in YAML, shells or JSON. Never written but to its file, never printed.
+pub fn new_password() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes())
+}
+
+/// 32 random bytes, base64: a password nobody knows (never written or printed), for
+/// the keepers' questions and `root`.
+pub fn random_password() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(random_bytes())
+}
+
+fn random_bytes() -> [u8; 32] {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    // The system's generator does not fail on Linux; were it to, the password would be
+    // all zeros plus the clock: still nothing a planted one could be.
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes[..16].copy_from_slice(&now.to_le_bytes());
+    }
+    bytes
+}
+
+/// Whether `password` is one [`new_password`] makes (the endpoint takes nothing else).
+pub fn well_formed(password: &str) -> bool {
+    (43..=128).contains(&password.len())
+        && password
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// What etcd answered to a user and password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The password is the user's.
+    Taken,
+    /// The user has another password (or does not exist): etcd's `ErrAuthFailed`.
+    Wrong,
+    /// The user has no password: etcd's `ErrNoPasswordUser`, before any comparison.
+    NoPassword,
+    /// Auth is off: etcd answers nothing about passwords.
+    AuthOff,
+}
+
+/// Asks etcd whether `password` is `user`'s.
+pub async fn ask(client: &mut Client, user: &str, password: &str) -> Result<Answer, String> {
+    use tonic::Code;
+    match client
+        .auth_client()
+        .authenticate(user.to_string(), password.to_string())
+        .await
+    {
+        Ok(_) => Ok(Answer::Taken),
+        Err(etcd_client::Error::GRpcStatus(s)) => match s.code() {
+            Code::InvalidArgument => Ok(Answer::Wrong),
+            Code::FailedPrecondition => Ok(Answer::AuthOff),
+            Code::Unknown if s.message().contains("no password user") => Ok(Answer::NoPassword),
+            _ => Err(format!("authenticate {user}: {}", s.message())),
+        },
+        Err(e) => Err(format!("authenticate {user}: {e}")),
+    }
+}
+
+/// The users marked at [`MARKS_PREFIX`]: those whose password a member set.
+pub async fn marked(client: &Client) -> Result<BTreeSet<String>, String> {
+    let got = cluster_api::get_prefix(client, MARKS_PREFIX).await?;
+    Ok(got
+        .kvs()
+        .iter()
+        .filter_map(|kv| Some(kv.key_str().ok()?.strip_prefix(MARKS_PREFIX)?.to_string()))
+        .filter(|u| !u.is_empty())
+        .collect())
+}
+
+/// Why a member did not set a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSet {
+    /// Etcd's auth is not on yet: ask again shortly.
+    AuthOff,
+    /// Anything else, in one line.
+    Failed(String),
+}
+
+/// A member's side: marks `user` and sets its password through the member's own etcd at
+/// `endpoint` (its client identity in `leaves`, etcd's root under the policy). Blocking.
+pub fn set(endpoint: &str, leaves: &LeafPaths, user: &str, password: &str) -> Result<(), NotSet> {
+    let failed = |e: String| NotSet::Failed(e);
+    let creds = Credentials::load(leaves).map_err(|e| failed(e.to_string()))?;
+    let runtime = cluster_api::runtime().map_err(|e| failed(e.to_string()))?;
+    runtime.block_on(async {
+        let mut client = cluster_api::connect(endpoint, &creds)
+            .await
+            .map_err(failed)?;
+        if ask(&mut client, user, password).await.map_err(failed)? == Answer::AuthOff {
+            return Err(NotSet::AuthOff);
+        }
+        let mark = format!("{MARKS_PREFIX}{user}");
+        cluster_api::within(async {
+            client
+                .put(mark, "{}", None)
+                .await
+                .map(drop)
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await
+        .map_err(failed)?;
+        let deadline = tokio::time::Instant::now() + USER_WAIT;
+        loop {
+            let step = match ask(&mut client, user, password).await.map_err(failed)? {
+                Answer::Taken => return Ok(()),
+                Answer::AuthOff => return Err(NotSet::AuthOff),
+                // etcd keeps a user made without a password so for good: it is made
+                // again with one, its roles granted again.
+                Answer::NoPassword => remake(&mut client, user, password).await,
+                // Another password, or no such user yet.
+                Answer::Wrong => {
+                    cluster_api::within(async {
+                        client
+                            .user_change_password(user.to_string(), password.to_string())
+                            .await
+                            .map(drop)
+                            .map_err(|e| cluster_api::describe(&e))
+                    })
+                    .await
+                }
+            };
+            match step {
+                Ok(()) => {}
+                // The keepers make the user from the policy within a round, and may make
+                // it again (without a password) between our delete and add.
+                Err(e) if tokio::time::Instant::now() < deadline && retry(&e) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(failed(format!("setting the password of {user}: {e}"))),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(failed(format!(
+                    "the password of {user} did not hold within {USER_WAIT:?}"
+                )));
+            }
+        }
+    })
+}
+
+/// Makes `user` again with `password` and the roles it had.
+async fn remake(client: &mut Client, user: &str, password: &str) -> Result<(), String> {
+    let describe = |e: etcd_client::Error| cluster_api::describe(&e);
+    cluster_api::within(async {
+        let roles = client
+            .user_get(user)
+            .await
+            .map_err(describe)?
+            .roles()
+            .to_vec();
+        client.user_delete(user).await.map_err(describe)?;
+        client
+            .user_add(user, password, Some(UserAddOptions::new()))
+            .await
+            .map_err(describe)?;
+        for role in roles {
+            client.user_grant_role(user, role).await.map_err(describe)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Whether a failed step may go through when asked again: the user is not made yet, a
+/// keeper made it between our delete and add, or the auth store changed while the call
+/// was in flight.
+fn retry(e: &str) -> bool {
+    [
+        "user name not found",
+        "user name already exists",
+        "revision of auth store is old",
+    ]
+    .iter()
+    .any(|known| e.contains(known))
+}
+
+/// The password in `dir`'s [`FILE`], made (0600, atomically) when missing or not one
+/// [`new_password`] makes. Run under the node's state lock.
+pub fn load_or_make(dir: &Path) -> Result<(PathBuf, String), Error> {
+    let file = dir.join(FILE);
+    let password = match zone_io::read_text(&file) {
+        Ok(text) if well_formed(text.trim()) => text.trim().to_string(),
+        _ => {
+            let password = new_password();
+            zone_io::write_atomic(&file, password.as_bytes(), KEY_MODE)?;
+            password
+        }
+    };
+    Ok((file, password))
+}
+
+/// A node's side: what etcd at `endpoints` answers to `user` and `password`, asked with
+/// the service's gateway certificate in `creds`. Blocking.
+pub fn check(
+    endpoints: &[String],
+    creds: &Credentials,
+    user: &str,
+    password: &str,
+) -> Result<Answer, Error> {
+    let runtime = cluster_api::runtime()?;
+    runtime
+        .block_on(async {
+            let mut client =
+                cluster_api::connect_many(endpoints, creds, cluster_api::CALL_DEADLINE).await?;
+            cluster_api::within(ask(&mut client, user, password)).await
+        })
+        .map_err(|e| {
+            Error::new(format!("the zone's etcd did not answer for {user}: {e}"))
+                .fix("check that the members run (zone-etcd status), then run env again")
+        })
+}
+
+/// The error of a node that waited [`AUTH_WAIT`] for etcd's auth.
+pub fn auth_off(user: &str) -> Error {
+    Error::new(format!(
+        "etcd's auth is not on in the zone yet, so {user} can have no gateway password"
+    ))
+    .fix("wait until zone-etcd status says the policy is enforced, then run env again")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_password_is_long_random_and_needs_no_quoting() {
+        let (a, b) = (new_password(), new_password());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(well_formed(&a) && well_formed(&b));
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(42),
+            &"a".repeat(129),
+            &format!("{}=", "a".repeat(43)),
+            &format!("{} ", "a".repeat(43)),
+            &format!("{}\n", "a".repeat(43)),
+            &format!("{}\"", "a".repeat(43)),
+        ] {
+            assert!(!well_formed(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn asked_again_only_for_a_user_not_made_yet_or_an_old_auth_revision() {
+        assert!(retry("etcdserver: user name not found"));
+        assert!(retry("etcdserver: revision of auth store is old"));
+        assert!(!retry("etcdserver: permission denied"));
+    }
+}

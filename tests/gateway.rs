@@ -4,8 +4,10 @@
 //! service authenticates with the password `env --service NAME --gateway` makes on its
 //! node and has a member set. Checked as the service (its grant through the gateway, and
 //! nothing more, with keys that start with '/'), as a node the service is not granted to,
-//! as a client without a certificate, after the owner changed the password (the next
-//! `env` sets it again), across the keepers' full recheck of passwords, and after the
+//! as a client without a certificate or without a token (and without an `Accept` header:
+//! etcd then took its own gateway certificate's CN for the caller), after the owner
+//! changed the password (the next `env` sets it again), across the keepers' full recheck
+//! of passwords, with one instance's gateway certificate revoked alone, and after the
 //! service's node was revoked while the same service on another node goes on.
 
 mod common;
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use common::{bundled, run, run_ok, wait_for, zone_toml, Identity, Kind, Running, TestZone};
+use common::{bundled, run, run_ok, wait_for, Identity, Kind, Running, TestZone};
 
 const ZONE: &str = "gw.zone";
 const DB1: &str = "db1.gw.zone";
@@ -48,23 +50,8 @@ struct Zone {
 
 impl Zone {
     fn start() -> Zone {
-        let members = common::loopback_members(ZONE, 176, 3);
-        let pairs: Vec<(&str, &str)> = members
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.as_str()))
-            .collect();
-        let text = zone_toml(ZONE, &pairs) + ACCESS;
-        let zone = TestZone::of_kind(Kind::LeastPrivilege, ZONE, &text, members, 2380, 2379);
-        for node in [DB1, DB2, NAS] {
-            run_ok(&common::activate_args(
-                zone.path("ca").to_str().unwrap(),
-                zone.path("zone.toml").to_str().unwrap(),
-                node,
-                zone.path("nodes").join(node).to_str().unwrap(),
-            ));
-        }
-        let mut running = zone.launch_all();
-        zone.wait_healthy(&mut running);
+        let (zone, running) =
+            common::access_zone(Kind::LeastPrivilege, ZONE, 176, ACCESS, &[DB1, DB2, NAS]);
         Zone { zone, running }
     }
 
@@ -419,6 +406,29 @@ fn a_service_reaches_the_gateway_with_its_own_password_and_nothing_more() {
         range(&zone, 2, &photos, &tp, "/service/pg/leader", None),
         "photos reading pg's keys",
     );
+    // That one instance's gateway certificate revoked alone (it has no CN: its OU names
+    // it): refused at every member's handshake, while pg goes on.
+    let said = run_ok(&[
+        "revoke",
+        "--ca",
+        zone.zone.path("ca").to_str().unwrap(),
+        "--identity",
+        photos.identity.chain.to_str().unwrap(),
+        "--config",
+        zone.zone.config(0).to_str().unwrap(),
+    ]);
+    assert!(
+        said.contains(&format!("revoked the identity photos@{NAS}")),
+        "{said}"
+    );
+    for i in 0..3 {
+        wait_for(
+            Duration::from_secs(10),
+            "the revoked gateway certificate refused",
+            || token(&zone, i, &photos, &photos.password()).is_err_and(|e| e.starts_with("0 ")),
+        );
+    }
+    token(&zone, 0, &pg1, &password).expect("pg goes on");
 
     // The password changed behind the service's back (here by the owner): the next env
     // sets the node's own again, unchanged in its file.

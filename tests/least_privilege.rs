@@ -20,8 +20,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    bundled, https_request, issue_client, run, run_ok, wait_for, zone_toml, Identity, Running,
-    TestZone,
+    bundled, https_request, issue_client, run, run_ok, wait_for, Identity, Running, TestZone,
 };
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 
@@ -54,21 +53,8 @@ struct Zone {
 
 impl Zone {
     fn start(subnet: u8, access: &str) -> Zone {
-        let members = common::loopback_members(ZONE, subnet, 3);
-        let pairs: Vec<(&str, &str)> = members
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.as_str()))
-            .collect();
-        let text = zone_toml(ZONE, &pairs) + access;
-        let zone = TestZone::from_zone_file(ZONE, &text, members, 2380, 2379);
-        run_ok(&common::activate_args(
-            zone.path("ca").to_str().unwrap(),
-            zone.path("zone.toml").to_str().unwrap(),
-            NAS,
-            zone.path("nodes").join(NAS).to_str().unwrap(),
-        ));
-        let mut running = zone.launch_all();
-        zone.wait_healthy(&mut running);
+        let (zone, running) =
+            common::access_zone(common::Kind::Previous, ZONE, subnet, access, &[NAS]);
         Zone { zone, running }
     }
 

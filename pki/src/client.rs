@@ -66,6 +66,19 @@ pub fn identity(user: &str, zone: &str, now: OffsetDateTime, days: i64) -> Certi
     params
 }
 
+/// What a gateway certificate's OU says before its user.
+pub const GATEWAY_OF: &str = "gateway of ";
+
+/// The user a gateway certificate was issued for (its OU), or `None` for another.
+pub fn gateway_user(info: &crate::inspect::CertInfo) -> Option<&str> {
+    if !info.subject_cn.is_empty() {
+        return None;
+    }
+    info.subject_ou
+        .strip_prefix(GATEWAY_OF)
+        .filter(|u| !u.is_empty())
+}
+
 /// The profile of a gateway certificate for `user`: a client leaf *without* a CN. etcd's
 /// JSON gateway refuses any client certificate with one once auth is on (its `/v3/`
 /// handler answers 400 "CommonName of client sending a request against gateway will be
@@ -81,7 +94,10 @@ pub fn gateway_certificate(
     let mut params = identity(user, zone, now, days);
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, zone);
-    dn.push(DnType::OrganizationalUnitName, format!("gateway of {user}"));
+    dn.push(
+        DnType::OrganizationalUnitName,
+        format!("{GATEWAY_OF}{user}"),
+    );
     params.distinguished_name = dn;
     params
 }
@@ -213,7 +229,7 @@ mod tests {
             .unwrap();
         let leaf = CertInfo::parse_pem(&gateway).unwrap();
         assert_eq!(leaf.subject_cn, "");
-        assert!(!gateway.contains("CN="));
+        assert_eq!(gateway_user(&leaf), Some("photos@nas.example.zone"));
         assert!(leaf.client_auth && !leaf.server_auth && !leaf.is_ca);
         assert!(leaf.is_signed_by(&info));
         assert_eq!(leaf.public_key_bits(), parsed.public_key().der_bytes());

@@ -19,6 +19,8 @@ use crate::profile::Host;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo {
     pub subject_cn: String,
+    /// The subject's first OU, or empty (a gateway certificate names its user there).
+    pub subject_ou: String,
     pub issuer_cn: String,
     pub serial_hex: String,
     pub not_before: OffsetDateTime,
@@ -99,6 +101,7 @@ impl CertInfo {
         let time = |t: x509_parser::time::ASN1Time| t.to_datetime();
         Ok(CertInfo {
             subject_cn: common_name(cert.subject()),
+            subject_ou: organizational_unit(cert.subject()),
             issuer_cn: common_name(cert.issuer()),
             serial_hex: cert.raw_serial_as_string(),
             serial: crate::encoding::normalize_serial(cert.raw_serial()),
@@ -253,6 +256,14 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
         16 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
         _ => None,
     }
+}
+
+fn organizational_unit(name: &x509_parser::x509::X509Name<'_>) -> String {
+    name.iter_organizational_unit()
+        .next()
+        .and_then(|ou| ou.as_str().ok())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn common_name(name: &x509_parser::x509::X509Name<'_>) -> String {

@@ -212,6 +212,36 @@ pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A running 3-member zone of `kind` on 127.0.`subnet`.1-3 whose zone file ends with
+/// `access` (an `[access]` table), with `nodes` (not members) activated beside it into
+/// `nodes/<name>/`.
+pub fn access_zone(
+    kind: Kind,
+    zone: &str,
+    subnet: u8,
+    access: &str,
+    nodes: &[&str],
+) -> (TestZone, Vec<Running>) {
+    let members = loopback_members(zone, subnet, 3);
+    let pairs: Vec<(&str, &str)> = members
+        .iter()
+        .map(|(n, a)| (n.as_str(), a.as_str()))
+        .collect();
+    let text = zone_toml(zone, &pairs) + access;
+    let test_zone = TestZone::of_kind(kind, zone, &text, members, 2380, 2379);
+    for node in nodes {
+        run_ok(&activate_args(
+            test_zone.path("ca").to_str().unwrap(),
+            test_zone.path("zone.toml").to_str().unwrap(),
+            node,
+            test_zone.path("nodes").join(node).to_str().unwrap(),
+        ));
+    }
+    let mut running = test_zone.launch_all();
+    test_zone.wait_healthy(&mut running);
+    (test_zone, running)
+}
+
 /// Members node1..=count of `zone` on 127.0.<subnet>.1..=count, as (name, address).
 pub fn loopback_members(zone: &str, subnet: u8, count: u8) -> Vec<(String, String)> {
     (1..=count)

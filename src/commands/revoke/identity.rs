@@ -108,5 +108,9 @@ fn identity_of(certs: &[CertInfo], client_root: &CertInfo) -> Result<String, Str
             leaf.subject_cn
         ));
     }
-    Ok(leaf.subject_cn.clone())
+    // A gateway certificate has no CN: its OU names the user it was issued for.
+    match zone_pki::client::gateway_user(leaf) {
+        Some(user) => Ok(user.to_string()),
+        None => Ok(leaf.subject_cn.clone()),
+    }
 }

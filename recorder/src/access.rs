@@ -1,7 +1,8 @@
 //! The least-privilege move of a running zone (`access-migrate`, guide "Moving a running
 //! zone to least privilege"), under the recorder, in the guide's three steps:
 //!
-//! 1. identities beside the old trust: `[access]` (not enforced) in the zone file, every
+//! 1. identities beside the old trust: `[access]` (not enforced; `nodes = ["*"]`, the
+//!    default of a zone made today) in the zone file, every
 //!    member activated anew and its bundle installed over the old one (its state kept),
 //!    restarted one at a time: each now has a signer and its client port trusts the
 //!    client CA beside the zone root;
@@ -23,10 +24,12 @@ use crate::membership::wait_status_ok;
 use crate::shared::Control;
 use crate::zone::LocalZone;
 
-/// The policy: the recorder's service, on member 0 (node1), owning the histories' keys.
+/// The policy: what a zone `ca init` makes gets by default (`nodes = ["*"]`: every node
+/// of the zone its own prefix), and the recorder's service, on member 0 (node1), owning
+/// the histories' keys.
 fn policy(zone: &LocalZone) -> String {
     format!(
-        "\n[access]\n\n[[access.service]]\nname = \"cz\"\nnodes = [\"{}\"]\nread_write = [\"cz/\"]\n",
+        "\n[access]\nnodes = [\"*\"]\n\n[[access.service]]\nname = \"cz\"\nnodes = [\"{}\"]\nread_write = [\"cz/\"]\n",
         zone.members[0].0
     )
 }

@@ -24,16 +24,14 @@ pub const SIGNER_KEY_FILE: &str = "pki/signer.key";
 /// Writes a new client root for `zone` into `dir` (a staging directory of `ca init`).
 pub fn write_client_root(dir: &Path, zone: &str) -> Result<(), Error> {
     let root = Authority::new_client_root(zone)?;
-    write_new(
-        &dir.join(CLIENT_CA_KEY),
-        root.key_pem().as_bytes(),
-        KEY_MODE,
-    )?;
-    write_new(
-        &dir.join(CLIENT_CA_CERT),
-        root.chain_pem().as_bytes(),
-        PUBLIC_MODE,
-    )
+    write_authority(&root, &dir.join(CLIENT_CA_CERT), &dir.join(CLIENT_CA_KEY))
+}
+
+/// Writes `authority`'s key (0600) and then its chain (a reader that finds the chain
+/// finds the key).
+fn write_authority(authority: &Authority, cert: &Path, key: &Path) -> Result<(), Error> {
+    write_new(key, authority.key_pem().as_bytes(), KEY_MODE)?;
+    write_new(cert, authority.chain_pem().as_bytes(), PUBLIC_MODE)
 }
 
 /// The client root of `zone` in `ca_dir`, made there first when the directory has none
@@ -118,16 +116,7 @@ pub fn write_bundle_part(
         SignerFor::NoSigner => Ok(None),
         SignerFor::FreshKey => {
             let signer = client_root.issue_signer(node_name, zone)?;
-            write_new(
-                &dir.join(SIGNER_KEY_FILE),
-                signer.key_pem().as_bytes(),
-                KEY_MODE,
-            )?;
-            write_new(
-                &dir.join(SIGNER_FILE),
-                signer.chain_pem().as_bytes(),
-                PUBLIC_MODE,
-            )?;
+            write_authority(&signer, &dir.join(SIGNER_FILE), &dir.join(SIGNER_KEY_FILE))?;
             Ok(Some(SignerKey::Own))
         }
         SignerFor::Request(request) => {

@@ -30,6 +30,9 @@ pub const PREFIX: &str = "zone-etcd/access/issued/";
 pub const JOURNAL: &str = "ledger";
 /// Under it, `<node>` for each node a signer issued its own identity to.
 pub const NODES_PREFIX: &str = "zone-etcd/access/nodes/";
+/// The value of a mark (a node's, a gateway password's): a JSON object, empty today;
+/// later releases may add fields, and readers look only at the key.
+pub const MARK: &str = "{}";
 /// How long the endpoint waits for the keepers to make a node's user before it hands out
 /// the node's first identity (they look each second).
 const USER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -100,7 +103,7 @@ async fn put(
 ) -> Result<(), String> {
     let mut ops = vec![TxnOp::put(key(node, serial_hex), text, None)];
     if own {
-        ops.push(TxnOp::put(format!("{NODES_PREFIX}{node}"), "{}", None));
+        ops.push(TxnOp::put(format!("{NODES_PREFIX}{node}"), MARK, None));
     }
     cluster_api::within(async {
         client
@@ -232,6 +235,36 @@ fn live(entry: Option<&Entry>, now: time::OffsetDateTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What members of this release write, and what one of a later release may write:
+    /// read alike (golden texts: the zone's ledger is read by members of other releases).
+    #[test]
+    fn the_ledger_and_marks_keep_their_format() {
+        assert_eq!(
+            key("nas.example.zone", "0a1b"),
+            "zone-etcd/access/issued/nas.example.zone/0a1b"
+        );
+        assert_eq!(
+            format!("{NODES_PREFIX}nas.example.zone"),
+            "zone-etcd/access/nodes/nas.example.zone"
+        );
+        assert_eq!(
+            format!(
+                "{}photos@nas.example.zone",
+                crate::identities::password::MARKS_PREFIX
+            ),
+            "zone-etcd/access/passwords/photos@nas.example.zone"
+        );
+        assert_eq!(MARK, "{}");
+        let entry = Entry {
+            user: "photos@nas.example.zone".into(),
+            not_after: "2027-02-24T05:00:00Z".into(),
+        };
+        let golden = r#"{"user":"photos@nas.example.zone","not_after":"2027-02-24T05:00:00Z"}"#;
+        assert_eq!(serde_json::to_string(&entry).unwrap(), golden);
+        let later = r#"{"user":"photos@nas.example.zone","not_after":"2027-02-24T05:00:00Z","kind":"gateway"}"#;
+        assert_eq!(serde_json::from_str::<Entry>(later).unwrap(), entry);
+    }
 
     #[test]
     fn an_entry_reads_as_written_and_only_an_expired_one_is_left_out() {

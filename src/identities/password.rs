@@ -149,7 +149,7 @@ pub fn set(endpoint: &str, leaves: &LeafPaths, user: &str, password: &str) -> Re
         let mark = format!("{MARKS_PREFIX}{user}");
         cluster_api::within(async {
             client
-                .put(mark, "{}", None)
+                .put(mark, super::ledger::MARK, None)
                 .await
                 .map(drop)
                 .map_err(|e| cluster_api::describe(&e))

@@ -45,6 +45,8 @@ const TICK: Duration = Duration::from_secs(1);
 /// How often it reads the whole auth store even when nothing it knows of changed (a user
 /// or role changed by hand is put back within this).
 const RECHECK: Duration = Duration::from_secs(30);
+/// The most one apply may take, however many users and roles it makes.
+const APPLY_TIME: Duration = Duration::from_secs(600);
 
 /// The keeper of one member.
 pub struct AccessKeeper {
@@ -205,7 +207,11 @@ impl AccessKeeper {
         }
         let sealed = lock(&self.sealed).clone();
         let may_enable = want.enabled && self.leads(client).await;
-        let outcome = cluster_api::within(async {
+        // Each call is bounded by the client's own timeout; the apply as a whole by
+        // [`APPLY_TIME`], not by one call's deadline: a first apply of thousands of users
+        // and roles (each a raft write) cut after one call's time would read everything
+        // again each round and never get through.
+        let outcome = cluster_api::within_for(APPLY_TIME, async {
             super::apply::apply(
                 client,
                 &want,

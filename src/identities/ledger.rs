@@ -248,13 +248,6 @@ mod tests {
             format!("{NODES_PREFIX}nas.example.zone"),
             "zone-etcd/access/nodes/nas.example.zone"
         );
-        assert_eq!(
-            format!(
-                "{}photos@nas.example.zone",
-                crate::identities::password::MARKS_PREFIX
-            ),
-            "zone-etcd/access/passwords/photos@nas.example.zone"
-        );
         assert_eq!(MARK, "{}");
         let entry = Entry {
             user: "photos@nas.example.zone".into(),

@@ -278,6 +278,16 @@ pub fn auth_off(user: &str) -> Error {
 mod tests {
     use super::*;
 
+    /// The mark's key and value (golden: members of other releases read them).
+    #[test]
+    fn a_mark_keeps_its_format() {
+        assert_eq!(
+            format!("{MARKS_PREFIX}photos@nas.example.zone"),
+            "zone-etcd/access/passwords/photos@nas.example.zone"
+        );
+        assert_eq!(super::super::ledger::MARK, "{}");
+    }
+
     #[test]
     fn a_new_password_is_long_random_and_needs_no_quoting() {
         let (a, b) = (new_password(), new_password());

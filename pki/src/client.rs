@@ -160,11 +160,10 @@ impl Authority {
         request: &NodeRequest,
         days: i64,
     ) -> Result<String> {
-        let params = with_serial(identity(user, zone, OffsetDateTime::now_utc(), days))?;
-        let cert = params
-            .signed_by(request.public_key(), self.issuer())
-            .map_err(sign_error)?;
-        Ok(format!("{}{}", cert.pem(), self.chain_below_root()))
+        self.issue_for(
+            identity(user, zone, OffsetDateTime::now_utc(), days),
+            request,
+        )
     }
 
     /// Issues `user` a gateway certificate ([`gateway_certificate`]) for the public key of
@@ -176,13 +175,14 @@ impl Authority {
         request: &NodeRequest,
         days: i64,
     ) -> Result<String> {
-        let params = with_serial(gateway_certificate(
-            user,
-            zone,
-            OffsetDateTime::now_utc(),
-            days,
-        ))?;
-        let cert = params
+        let params = gateway_certificate(user, zone, OffsetDateTime::now_utc(), days);
+        self.issue_for(params, request)
+    }
+
+    /// Signs `params` (a fresh serial given) for the public key of `request`: the chain
+    /// PEM, the certificate then this authority's chain below the root.
+    fn issue_for(&self, params: CertificateParams, request: &NodeRequest) -> Result<String> {
+        let cert = with_serial(params)?
             .signed_by(request.public_key(), self.issuer())
             .map_err(sign_error)?;
         Ok(format!("{}{}", cert.pem(), self.chain_below_root()))

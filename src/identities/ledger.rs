@@ -130,11 +130,20 @@ async fn user_made(client: &mut etcd_client::Client, node: &str) {
 
 /// The nodes marked at [`NODES_PREFIX`]: every node a signer issued its own identity to.
 pub async fn nodes(client: &mut etcd_client::Client) -> Result<Vec<String>, String> {
-    let got = cluster_api::get_prefix(client, NODES_PREFIX).await?;
+    Ok(marked(client, NODES_PREFIX).await?.into_iter().collect())
+}
+
+/// What the marks under `prefix` name: each key's rest after it (a mark's value is
+/// [`MARK`], never read).
+pub async fn marked(
+    client: &etcd_client::Client,
+    prefix: &str,
+) -> Result<std::collections::BTreeSet<String>, String> {
+    let got = cluster_api::get_prefix(client, prefix).await?;
     Ok(got
         .kvs()
         .iter()
-        .filter_map(|kv| Some(kv.key_str().ok()?.strip_prefix(NODES_PREFIX)?.to_string()))
+        .filter_map(|kv| Some(kv.key_str().ok()?.strip_prefix(prefix)?.to_string()))
         .filter(|n| !n.is_empty())
         .collect())
 }

@@ -115,13 +115,7 @@ pub async fn ask(client: &mut Client, user: &str, password: &str) -> Result<Answ
 
 /// The users marked at [`MARKS_PREFIX`]: those whose password a member set.
 pub async fn marked(client: &Client) -> Result<BTreeSet<String>, String> {
-    let got = cluster_api::get_prefix(client, MARKS_PREFIX).await?;
-    Ok(got
-        .kvs()
-        .iter()
-        .filter_map(|kv| Some(kv.key_str().ok()?.strip_prefix(MARKS_PREFIX)?.to_string()))
-        .filter(|u| !u.is_empty())
-        .collect())
+    super::ledger::marked(client, MARKS_PREFIX).await
 }
 
 /// Why a member did not set a password.

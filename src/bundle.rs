@@ -14,7 +14,7 @@ use zone_pki::{Authority, Error, NodeIdentity};
 use crate::config::node::NodeFile;
 use crate::config::zone::{RawMember, Zone};
 pub use crate::identities::ca::SignerFor;
-use crate::identities::ca::SignerKey;
+use crate::identities::ca::{ClientRoot, SignerKey};
 
 /// Where an activated node finds the zone's member list.
 #[derive(Debug, Clone, Copy)]
@@ -87,11 +87,11 @@ pub fn write_bundle(
 }
 
 /// The zone's client root, for a zone with `[access]` ([`crate::identities`]).
-pub fn client_root(ca_dir: &Path, zone: &Zone) -> Result<Option<Authority>, Error> {
+pub fn client_root(ca_dir: &Path, zone: &Zone) -> Result<Option<ClientRoot>, Error> {
     if !zone.access.present {
         return Ok(None);
     }
-    crate::identities::ca::ensure_client_root(ca_dir, &zone.name).map(Some)
+    ClientRoot::of(ca_dir, &zone.name).map(Some)
 }
 
 /// Writes everything of a bundle but the key into `dir` (a staging directory):
@@ -105,7 +105,7 @@ pub fn write_answer(
     zone: &Zone,
     node_name: &str,
     members: MemberList<'_>,
-    client: Option<(&Authority, SignerFor<'_>)>,
+    client: Option<(&ClientRoot, SignerFor<'_>)>,
 ) -> Result<(), Error> {
     zone_io::ensure_private_dir(&dir.join("pki"))?;
     let signer_key = match client {

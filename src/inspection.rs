@@ -154,8 +154,9 @@ pub enum LeafIssuer<'a> {
     /// The node CA could not be read; its own row says why.
     Unknown,
     /// Under `[access] enforce`, the node's own client leaf: an identity from a signer
-    /// (carried after it in the file) of the zone's client CA, naming no host.
-    ClientCa(&'a CertInfo),
+    /// (carried after it in the file) of the zone's client CA (one of two while the
+    /// owner rotates the roots), naming no host.
+    ClientCa(&'a [CertInfo]),
 }
 
 /// Inspects one leaf: its key, chain, key usage, names and expiry. `fix` is what renews
@@ -194,12 +195,11 @@ pub fn leaf_row(
     let (mut row, info) = parse_into(row, &pem);
     let Some(info) = info else { return row };
     key_problems(&mut row, &paths.key(kind), &info, rotate);
-    if let LeafIssuer::ClientCa(client_ca) = issuer {
-        let cas = chain_cas(&pem);
-        let chained = cas
-            .first()
-            .is_some_and(|signer| info.is_signed_by(signer) && signer.is_signed_by(client_ca));
-        if !chained {
+    if let LeafIssuer::ClientCa(client_cas) = issuer {
+        let chain: Vec<CertInfo> = std::iter::once(info.clone())
+            .chain(chain_cas(&pem))
+            .collect();
+        if !zone_pki::inspect::chains_to(&chain, client_cas) {
             row.problems.push(problem(
                 "does not chain to the zone's client CA through a signer (the client port takes nothing else under [access] enforce)",
                 rotate,

@@ -4,9 +4,15 @@
 //!   offline beside the zone root. A member's client port trusts it alone, so no node CA
 //!   (issued by the zone root) can mint a client identity at all, whatever its CN: etcd
 //!   maps a certificate to a user by CN only, and name constraints never cover the CN.
-//! - Each etcd member holds a *signer*: a `pathlen:0` CA the client root issues. With it
-//!   the member issues identities (its own, its `--client-cert-file`, those of the
-//!   services the owner's policy lets a node run) without the owner's key.
+//! - Each etcd member holds a *signer*: a CA the client root issues. With it the member
+//!   issues identities (its own, its `--client-cert-file`, those of the services the
+//!   owner's policy lets a node run) without the owner's key.
+//! - A *branch* is a `pathlen:0` CA a member's signer issues for one node (`<node>
+//!   identities by <member>`): it signs that node's identities, so revoking the node
+//!   lists its branches on the CRL, not each identity, and the CRL grows with revoked
+//!   nodes rather than with identities. Client roots made since branches exist are
+//!   `pathlen:2` and their signers `pathlen:1`; an older signer (`pathlen:0`, under a
+//!   `pathlen:1` root) signs identities itself, as before.
 //! - An *identity* is a client leaf: CN the etcd user (`root`, a node name,
 //!   `<service>@<node>`), no SAN, EKU clientAuth only.
 //!
@@ -23,6 +29,7 @@ use time::OffsetDateTime;
 use zone_io::Result;
 
 use crate::authority::{with_serial, Authority, Issued};
+use crate::inspect::CertInfo;
 use crate::key::{new_key, sign_error};
 use crate::profile::{base, CLIENT_CA_DAYS, LEAF_DAYS, SIGNER_DAYS};
 use crate::request::NodeRequest;
@@ -37,23 +44,52 @@ pub fn signer_name(node_name: &str) -> String {
     format!("{node_name} signer")
 }
 
-/// The client root: a self-signed CA that only ever issues signers.
+/// The subject CN of the branch `member`'s signer issues for `node_name`.
+pub fn branch_name(node_name: &str, member: &str) -> String {
+    format!("{node_name} identities by {member}")
+}
+
+/// How long a branch lives: it must outlive every identity it signs, so a member makes a
+/// new one once fewer days than an identity's lifetime (and a margin) are left.
+pub const BRANCH_DAYS: i64 = 180;
+
+/// The client root: a self-signed CA that only ever issues signers (`pathlen:2`: a
+/// signer, a branch, then the identity).
 pub fn client_root(zone: &str, now: OffsetDateTime) -> CertificateParams {
     let mut params = base(client_root_name(zone), zone, now, CLIENT_CA_DAYS);
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(2));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params
 }
 
-/// A member's signer: `pathlen:0`, client identities only.
+/// A member's signer: `pathlen:1` (its branches, then identities), client identities only.
 pub fn signer(node_name: &str, zone: &str, now: OffsetDateTime) -> CertificateParams {
     let mut params = base(signer_name(node_name), zone, now, SIGNER_DAYS);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    params
+}
+
+/// The branch `member`'s signer issues for `node_name`: `pathlen:0`, client identities
+/// of that node only (the signer names the users; a branch is never handed out).
+pub fn branch(node_name: &str, member: &str, zone: &str, now: OffsetDateTime) -> CertificateParams {
+    let mut params = base(branch_name(node_name, member), zone, now, BRANCH_DAYS);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
     params
+}
+
+/// Whether a signer may issue branches: `pathlen:1` or more under a root that lets a
+/// branch follow it (`pathlen:2` or more, or none). Go's verifier (so etcd) counts every
+/// CA's pathlen, the root's too, so a branch under an older root would be refused.
+pub fn issues_branches(signer: &CertInfo, root: &CertInfo) -> bool {
+    let allows = |c: &CertInfo, below: u32| c.path_len.is_none_or(|n| n >= below);
+    signer.is_ca && root.is_ca && allows(signer, 1) && allows(root, 2)
 }
 
 /// An identity: CN `user` (the etcd user), no SAN, clientAuth only.
@@ -70,7 +106,7 @@ pub fn identity(user: &str, zone: &str, now: OffsetDateTime, days: i64) -> Certi
 pub const GATEWAY_OF: &str = "gateway of ";
 
 /// The user a gateway certificate was issued for (its OU), or `None` for another.
-pub fn gateway_user(info: &crate::inspect::CertInfo) -> Option<&str> {
+pub fn gateway_user(info: &CertInfo) -> Option<&str> {
     if !info.subject_cn.is_empty() {
         return None;
     }
@@ -133,6 +169,13 @@ impl Authority {
         Ok(format!("{}{}", cert.pem(), self.chain_below_root()))
     }
 
+    /// Issues `member`'s branch for `node_name` with a fresh key (this authority: the
+    /// member's signer; see [`issues_branches`]).
+    pub fn issue_branch(&self, node_name: &str, member: &str, zone: &str) -> Result<Authority> {
+        let issued = self.issue(branch(node_name, member, zone, OffsetDateTime::now_utc()))?;
+        Authority::from_pem(&issued.chain_pem, &issued.key_pem)
+    }
+
     /// Issues the identity `user` with a fresh key (this authority: a signer, or the
     /// client root for the owner's own identity).
     pub fn issue_identity(&self, user: &str, zone: &str) -> Result<Issued> {
@@ -192,7 +235,7 @@ impl Authority {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::CertInfo;
+    use crate::inspect::chains_to;
     use crate::request::new_request;
     use rcgen::PublicKeyData;
 
@@ -204,7 +247,7 @@ mod tests {
             .unwrap();
         let info = CertInfo::parse_pem(signer.chain_pem()).unwrap();
         assert!(info.is_ca);
-        assert_eq!(info.path_len, Some(0));
+        assert_eq!(info.path_len, Some(1));
         assert_eq!(info.subject_cn, "node1.example.zone signer");
         assert!(info.is_signed_by(&CertInfo::parse_pem(root.chain_pem()).unwrap()));
 
@@ -233,5 +276,62 @@ mod tests {
         assert!(leaf.client_auth && !leaf.server_auth && !leaf.is_ca);
         assert!(leaf.is_signed_by(&info));
         assert_eq!(leaf.public_key_bits(), parsed.public_key().der_bytes());
+    }
+
+    #[test]
+    fn a_branch_signs_one_nodes_identities_and_only_a_newer_root_allows_it() {
+        let zone = "example.zone";
+        let root = Authority::new_client_root(zone).unwrap();
+        let root_info = CertInfo::parse(root.cert_der()).unwrap();
+        assert_eq!(root_info.path_len, Some(2));
+        let signer = root.issue_signer("node1.example.zone", zone).unwrap();
+        let signer_info = CertInfo::parse(signer.cert_der()).unwrap();
+        assert!(issues_branches(&signer_info, &root_info));
+        let branch = signer
+            .issue_branch("nas.example.zone", "node1.example.zone", zone)
+            .unwrap();
+        let branch_info = CertInfo::parse(branch.cert_der()).unwrap();
+        assert_eq!(
+            branch_info.subject_cn,
+            "nas.example.zone identities by node1.example.zone"
+        );
+        assert!(branch_info.is_ca && branch_info.path_len == Some(0));
+        assert!(!branch_info.server_auth && branch_info.client_auth);
+
+        let request = new_request("x").unwrap();
+        let parsed = NodeRequest::from_pem(&request.csr_pem).unwrap();
+        let chain = branch
+            .issue_identity_for("photos@nas.example.zone", zone, &parsed, 30)
+            .unwrap();
+        // The identity carries its branch and the signer: the handshake needs both.
+        let infos: Vec<CertInfo> = crate::encoding::parse_cert_chain(&chain)
+            .unwrap()
+            .iter()
+            .map(|c| CertInfo::parse(c).unwrap())
+            .collect();
+        assert_eq!(infos.len(), 3);
+        assert_eq!(infos[1], branch_info);
+        assert_eq!(infos[2], signer_info);
+        assert!(chains_to(&infos, std::slice::from_ref(&root_info)));
+        // Without the branch, or under another root, it chains to nothing.
+        assert!(!chains_to(
+            &[infos[0].clone(), infos[2].clone()],
+            &[root_info.clone()]
+        ));
+        let stranger = Authority::new_client_root(zone).unwrap();
+        let stranger_info = CertInfo::parse(stranger.cert_der()).unwrap();
+        assert!(!chains_to(&infos, &[stranger_info]));
+
+        // A root or signer of the previous profile (pathlen 1 and 0) issues no branch.
+        let mut older = root_info.clone();
+        older.path_len = Some(1);
+        assert!(!issues_branches(&signer_info, &older));
+        let mut old_signer = signer_info.clone();
+        old_signer.path_len = Some(0);
+        assert!(!issues_branches(&old_signer, &root_info));
+        assert!(
+            !issues_branches(&infos[0], &root_info),
+            "a leaf issues nothing"
+        );
     }
 }

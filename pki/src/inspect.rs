@@ -172,6 +172,14 @@ impl CertInfo {
         me.verify_signature(Some(them.public_key())).is_ok()
     }
 
+    /// Parses every certificate of a PEM chain, in order.
+    pub fn parse_chain_pem(pem: &str) -> Result<Vec<CertInfo>> {
+        crate::encoding::parse_cert_chain(pem)?
+            .iter()
+            .map(CertInfo::parse)
+            .collect()
+    }
+
     /// True when `signature` (DER, ECDSA P-256 with SHA-256) over `message` was made with
     /// this certificate's key. Any other key type simply does not verify.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
@@ -272,4 +280,19 @@ fn common_name(name: &x509_parser::x509::X509Name<'_>) -> String {
         .and_then(|cn| cn.as_str().ok())
         .unwrap_or_default()
         .to_string()
+}
+
+/// True when `chain` (a certificate, then the CAs that issued it, in order) is signed
+/// link by link, each link after the first a CA, and its last certificate is signed by
+/// one of `roots` (a CA). An empty chain chains to nothing.
+pub fn chains_to(chain: &[CertInfo], roots: &[CertInfo]) -> bool {
+    let Some(last) = chain.last() else {
+        return false;
+    };
+    chain
+        .windows(2)
+        .all(|pair| pair[1].is_ca && pair[0].is_signed_by(&pair[1]))
+        && roots
+            .iter()
+            .any(|root| root.is_ca && last.is_signed_by(root))
 }

@@ -1,10 +1,10 @@
 //! The owner's side of the identities: the client root in the CA directory, and the
 //! signer and client root certificate in a bundle.
 //!
-//! Invariants: the client root is made once and never replaced (its key is written
-//! before its certificate, and a directory holding one without the other is refused,
-//! never repaired); a signer is issued with a fresh key for an etcd member only; its key
-//! is written 0600.
+//! Invariants: a CA directory's client root is made once and never replaced (its key is
+//! written before its certificate, and a directory holding one without the other is
+//! refused, never repaired): a new one comes only with a new directory, from `ca rotate`;
+//! a signer is issued with a fresh key for an etcd member only; its key is written 0600.
 
 use std::path::Path;
 
@@ -16,12 +16,18 @@ use zone_pki::{Authority, CertInfo, Error};
 pub const CLIENT_CA_CERT: &str = "client-ca.crt";
 pub const CLIENT_CA_KEY: &str = "client-ca.key";
 
+/// In a CA directory while the owner rotates the zone's roots
+/// ([`crate::commands::ca_rotation`]): both client roots, the new one first. Bundles
+/// written meanwhile trust both, as `trust.crt` does for the zone roots.
+pub const CLIENT_TRUST: &str = "client-trust.crt";
+
 /// The files of a bundle the identities add, relative to its directory.
 pub const CLIENT_CA_FILE: &str = "pki/client-ca.crt";
 pub const SIGNER_FILE: &str = "pki/signer.crt";
 pub const SIGNER_KEY_FILE: &str = "pki/signer.key";
 
-/// Writes a new client root for `zone` into `dir` (a staging directory of `ca init`).
+/// Writes a new client root for `zone` into `dir` (a staging directory of `ca init` or
+/// `ca rotate`).
 pub fn write_client_root(dir: &Path, zone: &str) -> Result<(), Error> {
     let root = Authority::new_client_root(zone)?;
     write_authority(&root, &dir.join(CLIENT_CA_CERT), &dir.join(CLIENT_CA_KEY))
@@ -76,6 +82,42 @@ pub fn ensure_client_root(ca_dir: &Path, zone: &str) -> Result<Authority, Error>
     Ok(root)
 }
 
+/// The client root of a CA directory and what the bundles it writes trust on the client
+/// port: [`CLIENT_TRUST`] during a rotation, else the root alone.
+pub struct ClientRoot {
+    pub authority: Authority,
+    pub trust_pem: String,
+}
+
+impl ClientRoot {
+    /// `ca_dir`'s client root ([`ensure_client_root`]) and its trust.
+    pub fn of(ca_dir: &Path, zone: &str) -> Result<ClientRoot, Error> {
+        let authority = ensure_client_root(ca_dir, zone)?;
+        let trust = ca_dir.join(CLIENT_TRUST);
+        let trust_pem = if trust.exists() {
+            zone_io::read_text(&trust)?
+        } else {
+            authority.chain_pem().to_string()
+        };
+        Ok(ClientRoot {
+            authority,
+            trust_pem,
+        })
+    }
+}
+
+/// The client roots `ca_dir` answers for: both during a rotation ([`CLIENT_TRUST`]), else
+/// its own.
+pub fn client_roots(ca_dir: &Path) -> Result<Vec<CertInfo>, Error> {
+    let trust = ca_dir.join(CLIENT_TRUST);
+    let file = if trust.exists() {
+        trust
+    } else {
+        ca_dir.join(CLIENT_CA_CERT)
+    };
+    CertInfo::parse_chain_pem(&zone_io::read_text(&file)?).map_err(|e| e.file(&file))
+}
+
 /// Which signer a bundle gets.
 #[derive(Clone, Copy)]
 pub enum SignerFor<'a> {
@@ -97,19 +139,20 @@ pub enum SignerKey {
     NodeKey,
 }
 
-/// Writes the identities' part of a bundle into `dir`: the client root's certificate,
-/// and for an etcd member its signer (with its key when fresh). Returns which key the
-/// signer has, or `None` without a signer.
+/// Writes the identities' part of a bundle into `dir`: the client roots it trusts, and
+/// for an etcd member its signer (with its key when fresh). Returns which key the signer
+/// has, or `None` without a signer.
 pub fn write_bundle_part(
     dir: &Path,
-    client_root: &Authority,
+    client: &ClientRoot,
     zone: &str,
     node_name: &str,
     signer: SignerFor<'_>,
 ) -> Result<Option<SignerKey>, Error> {
+    let client_root = &client.authority;
     write_new(
         &dir.join(CLIENT_CA_FILE),
-        client_root.chain_pem().as_bytes(),
+        client.trust_pem.as_bytes(),
         PUBLIC_MODE,
     )?;
     match signer {

@@ -38,6 +38,8 @@ pub(super) struct Shared {
     pub(super) members: Vec<String>,
     pub(super) roots: Vec<CertInfo>,
     pub(super) signer: Authority,
+    /// The member's branches, when its signer issues them ([`super::branch`]).
+    pub(super) branches: Option<super::branch::Branches>,
     pub(super) leaves: LeafPaths,
     pub(super) crl: PathBuf,
     /// This member's client URL: where issued identities are recorded ([`super::ledger`]),
@@ -244,13 +246,27 @@ fn issue(
                 format!("bad request: the body is not a PEM certificate request: {why}"),
             )
         })?;
+    // The node's branch signs it when the signer issues branches; the branch is in the
+    // ledger before it signs anything.
+    let branch = match &shared.branches {
+        Some(branches) => Some(
+            branches
+                .for_node(&shared.signer, node, &shared.crl, |branch| {
+                    record(shared, node, &branch.subject_cn, branch, None)
+                })
+                .map_err(|e| {
+                    Answer::new(
+                        503,
+                        format!("the branch that signs {node}'s identities was not made or not recorded: {e}; ask again"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let issuer = branch.as_ref().unwrap_or(&shared.signer);
     let chain = match gateway {
-        true => shared
-            .signer
-            .issue_gateway_for(&user, &shared.zone, &request, IDENTITY_DAYS),
-        false => shared
-            .signer
-            .issue_identity_for(&user, &shared.zone, &request, IDENTITY_DAYS),
+        true => issuer.issue_gateway_for(&user, &shared.zone, &request, IDENTITY_DAYS),
+        false => issuer.issue_identity_for(&user, &shared.zone, &request, IDENTITY_DAYS),
     }
     .map_err(|e| Answer::new(500, format!("the signer could not issue {user}: {e}")))?;
     let info = CertInfo::parse_pem(&chain)
@@ -258,14 +274,11 @@ fn issue(
     let serial = zone_pki::revocation::serial_hex(info.serial());
     // In the zone's ledger first: an identity the zone does not know of could never be
     // revoked with its node.
-    let entry = super::ledger::Entry {
-        user: user.clone(),
-        not_after: info
-            .not_after
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    };
-    super::ledger::record(&shared.etcd, &shared.leaves, &shared.state_dir, node, &serial, &entry).map_err(|e| {
+    let branch_serial = branch
+        .as_ref()
+        .and_then(|b| CertInfo::parse(b.cert_der()).ok())
+        .map(|b| zone_pki::revocation::serial_hex(b.serial()));
+    record(shared, node, &user, &info, branch_serial).map_err(|e| {
         Answer::new(
             503,
             format!("the zone's etcd did not record {user} (serial {serial}), so it is not handed out: {e}; ask again"),
@@ -281,6 +294,34 @@ fn issue(
         request.key_fingerprint_hex()
     );
     Ok((chain, line))
+}
+
+/// Records the certificate `info` issued to `node` (an identity of `user`, or a branch
+/// under its CN) in the ledger, with the serial of the branch that signed it.
+fn record(
+    shared: &Shared,
+    node: &str,
+    user: &str,
+    info: &CertInfo,
+    branch: Option<String>,
+) -> Result<(), String> {
+    let serial = zone_pki::revocation::serial_hex(info.serial());
+    let entry = super::ledger::Entry {
+        user: user.to_string(),
+        not_after: info
+            .not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        branch,
+    };
+    super::ledger::record(
+        &shared.etcd,
+        &shared.leaves,
+        &shared.state_dir,
+        node,
+        &serial,
+        &entry,
+    )
 }
 
 /// `node`'s request for its service `name`'s gateway: `body` is the service's password,

@@ -161,6 +161,7 @@ impl Handle {
                 Err(_) => return,
             },
             leaves: old.leaves.clone(),
+            branches: old.branches.clone(),
             crl: old.crl.clone(),
             etcd: old.etcd.clone(),
             state_dir: old.state_dir.clone(),
@@ -206,6 +207,15 @@ impl Shared {
             roots: crate::config::trusted_roots(&node.zone_ca_pem)?,
             signer: Authority::from_pem(signer.chain_pem(), &signer.key_pem())?,
             leaves: node.leaf_paths(),
+            branches: node.identities.as_ref().and_then(|ids| {
+                super::branch::Branches::of(
+                    &node.state_dir,
+                    &node.name,
+                    &node.zone,
+                    signer,
+                    &ids.client_cas,
+                )
+            }),
             crl: crate::revocation::store::crl_path(&node.state_dir),
             etcd: crate::cluster::client_url(member),
             state_dir: node.state_dir.clone(),

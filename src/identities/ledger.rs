@@ -3,7 +3,10 @@
 //! handshake, not only at its auth store (issue 48, item 2).
 //!
 //! Each entry is `zone-etcd/access/issued/<node>/<serial hex>` → `{"user", "not_after"}`
-//! (JSON; later releases may add fields, readers ignore what they do not know). A node's
+//! and, for an identity a branch signed, `"branch"` (the branch's serial); a branch has
+//! an entry of its own, its CN as `user` (JSON; later releases may add fields, readers
+//! ignore what they do not know). [`issued_to`] leaves out identities whose branch it
+//! lists, so the CRL grows with revoked nodes, not identities. A node's
 //! own identity also marks the node at `zone-etcd/access/nodes/<node>` → `{}` (in the same
 //! transaction): under `[access] nodes = ["*"]` the keepers make the etcd users of exactly
 //! the nodes marked there ([`nodes`]), and the endpoint hands a node its first identity
@@ -44,6 +47,11 @@ pub struct Entry {
     pub user: String,
     /// When it expires (RFC 3339): past it, the handshake refuses it anyway.
     pub not_after: String,
+    /// The serial (hex) of the branch that signed it ([`super::branch`]), if one did:
+    /// while that branch is listed, the identity need not be. Absent in entries of
+    /// identities a signer issued itself, and of branches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 /// The key of the identity with serial `serial_hex` issued to `node`.
@@ -175,7 +183,9 @@ pub async fn upload(client: &mut etcd_client::Client, state_dir: &Path) -> Resul
     Ok(went)
 }
 
-/// The serials (hex) of the identities issued to `node` that have not expired at `now`.
+/// The serials (hex) of what `node` was issued that has not expired at `now` and that a
+/// revocation must list: every branch and identity, but an identity whose branch is
+/// listed (the handshake checks every certificate of the chain).
 pub async fn issued_to(
     client: &mut etcd_client::Client,
     node: &str,
@@ -183,15 +193,28 @@ pub async fn issued_to(
 ) -> Result<Vec<String>, String> {
     let prefix = format!("{PREFIX}{node}/");
     let got = cluster_api::get_prefix(client, &prefix).await?;
-    Ok(got
-        .kvs()
+    let entries = got.kvs().iter().filter_map(|kv| {
+        let serial = kv.key_str().ok()?.strip_prefix(&prefix)?.to_string();
+        Some((serial, serde_json::from_slice(kv.value()).ok()))
+    });
+    Ok(to_list(entries.collect(), now))
+}
+
+/// Of `entries` (serial, entry if it parsed), those a revocation at `now` lists.
+fn to_list(entries: Vec<(String, Option<Entry>)>, now: time::OffsetDateTime) -> Vec<String> {
+    let live: Vec<&(String, Option<Entry>)> = entries
         .iter()
-        .filter_map(|kv| {
-            let serial = kv.key_str().ok()?.strip_prefix(&prefix)?.to_string();
-            let entry: Option<Entry> = serde_json::from_slice(kv.value()).ok();
-            live(entry.as_ref(), now).then_some(serial)
+        .filter(|(_, entry)| live(entry.as_ref(), now))
+        .collect();
+    let listed: std::collections::BTreeSet<&str> =
+        live.iter().map(|(serial, _)| serial.as_str()).collect();
+    live.iter()
+        .filter(|(_, entry)| {
+            let branch = entry.as_ref().and_then(|e| e.branch.as_deref());
+            !branch.is_some_and(|b| listed.contains(b))
         })
-        .collect())
+        .map(|(serial, _)| serial.clone())
+        .collect()
 }
 
 /// Every entry whose identity expired before `now`: its key and serial. Such an
@@ -261,11 +284,55 @@ mod tests {
         let entry = Entry {
             user: "photos@nas.example.zone".into(),
             not_after: "2027-02-24T05:00:00Z".into(),
+            branch: None,
         };
         let golden = r#"{"user":"photos@nas.example.zone","not_after":"2027-02-24T05:00:00Z"}"#;
         assert_eq!(serde_json::to_string(&entry).unwrap(), golden);
         let later = r#"{"user":"photos@nas.example.zone","not_after":"2027-02-24T05:00:00Z","kind":"gateway"}"#;
         assert_eq!(serde_json::from_str::<Entry>(later).unwrap(), entry);
+        // An identity a branch signed names the branch's serial.
+        let through = Entry {
+            branch: Some("7f01".into()),
+            ..entry
+        };
+        let golden = r#"{"user":"photos@nas.example.zone","not_after":"2027-02-24T05:00:00Z","branch":"7f01"}"#;
+        assert_eq!(serde_json::to_string(&through).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Entry>(golden).unwrap(), through);
+    }
+
+    #[test]
+    fn a_revocation_lists_branches_and_only_the_identities_no_listed_branch_covers() {
+        use time::format_description::well_known::Rfc3339;
+        let now = time::OffsetDateTime::parse("2026-12-01T00:00:00Z", &Rfc3339).unwrap();
+        let entry = |user: &str, not_after: &str, branch: Option<&str>| Entry {
+            user: user.into(),
+            not_after: not_after.into(),
+            branch: branch.map(String::from),
+        };
+        let later = "2027-01-01T00:00:00Z";
+        let past = "2026-11-01T00:00:00Z";
+        let entries = vec![
+            (
+                "b1".into(),
+                Some(entry("nas identities by node1", later, None)),
+            ),
+            ("i1".into(), Some(entry("photos@nas", later, Some("b1")))),
+            ("i2".into(), Some(entry("nas", later, Some("b1")))),
+            // Signed by the signer itself (an older member): listed.
+            ("i3".into(), Some(entry("nas", later, None))),
+            // Its branch expired (so left the ledger's list): the identity is listed.
+            (
+                "b0".into(),
+                Some(entry("nas identities by node2", past, None)),
+            ),
+            ("i4".into(), Some(entry("photos@nas", later, Some("b0")))),
+            // A branch no entry names (a record lost): the identity is listed.
+            ("i5".into(), Some(entry("photos@nas", later, Some("b9")))),
+            ("i6".into(), Some(entry("photos@nas", past, Some("b1")))),
+            ("x".into(), None),
+        ];
+        assert_eq!(to_list(entries, now), ["b1", "i3", "i4", "i5", "x"]);
+        assert!(to_list(Vec::new(), now).is_empty());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!   commands on that node) and the client port's trust file (the client root alone when
 //!   the policy is enforced, the zone roots beside it while a zone moves over).
 //! - [`grant`]: what a signer may issue to a node under the policy (pure).
+//! - [`branch`]: a member's branch CA per node it serves, which signs that node's
+//!   identities, so revoking the node lists its branches, not each identity.
 //! - [`endpoint`]: a member's identity endpoint (peer port + 2, mutual TLS): its signer
 //!   answers the zone's nodes' certificate requests; [`wire`] is its HTTP.
 //! - [`request`]: a node's side: an identity obtained from the zone, its key made here
@@ -22,6 +24,7 @@
 //! leaf is refused at the handshake whatever its CN; a signer issues a node only what
 //! the signed policy gives it, and never `root` or a member's name.
 
+pub mod branch;
 pub mod ca;
 mod connection;
 pub mod endpoint;

@@ -15,9 +15,10 @@ use crate::config::trust::read_pem_field;
 
 /// The identities' part of a loaded node.
 pub struct Identities {
-    /// The client root's certificate (PEM).
+    /// The client roots' certificates (PEM): one, or two while the owner rotates the
+    /// zone's roots (the new one first).
     pub client_ca_pem: String,
-    pub client_ca: CertInfo,
+    pub client_cas: Vec<CertInfo>,
     /// This member's signer; `None` on a node that is not an etcd member.
     pub signer: Option<Authority>,
 }
@@ -37,14 +38,20 @@ pub fn load(base: &Path, file: &NodeFile, zone: &str) -> Result<Option<Identitie
         Some(p) => e.file(p).field("client_ca"),
         None => e.field("client_ca"),
     };
-    let client_ca = CertInfo::parse_pem(&client_ca_pem).map_err(at)?;
-    if !client_ca.is_ca
-        || !client_ca.is_self_issued()
-        || client_ca.subject_cn != client_root_name(zone)
-    {
+    let client_cas = CertInfo::parse_chain_pem(&client_ca_pem).map_err(at)?;
+    if client_cas.is_empty() {
+        return Err(at(Error::new("holds no certificate").fix(
+            "copy pki/client-ca.crt from the bundle activate or bootstrap wrote",
+        )));
+    }
+    if let Some(other) = client_cas.iter().find(|client_ca| {
+        !client_ca.is_ca
+            || !client_ca.is_self_issued()
+            || client_ca.subject_cn != client_root_name(zone)
+    }) {
         return Err(at(Error::new(format!(
             "{:?} is not the client CA of zone {zone:?}",
-            client_ca.subject_cn
+            other.subject_cn
         ))
         .fix(
             "copy pki/client-ca.crt from the bundle activate or bootstrap wrote",
@@ -52,7 +59,7 @@ pub fn load(base: &Path, file: &NodeFile, zone: &str) -> Result<Option<Identitie
     }
     let signer = match (&file.signer, &file.signer_key) {
         (None, None) => None,
-        (Some(cert), Some(key)) => Some(load_signer(base, cert, key, &client_ca)?),
+        (Some(cert), Some(key)) => Some(load_signer(base, cert, key, &client_cas)?),
         (Some(_), None) => {
             return Err(Error::new("missing while signer is set")
                 .field("signer_key")
@@ -66,7 +73,7 @@ pub fn load(base: &Path, file: &NodeFile, zone: &str) -> Result<Option<Identitie
     };
     Ok(Some(Identities {
         client_ca_pem,
-        client_ca,
+        client_cas,
         signer,
     }))
 }
@@ -75,14 +82,17 @@ fn load_signer(
     base: &Path,
     cert: &str,
     key: &str,
-    client_ca: &CertInfo,
+    client_cas: &[CertInfo],
 ) -> Result<Authority, Error> {
     let cert_path = base.join(cert);
     let key_path = base.join(key);
     zone_io::check_key_mode(&key_path).map_err(|e| e.field("signer_key"))?;
     let signer = Authority::load(&cert_path, &key_path).map_err(|e| e.field("signer"))?;
     let info = CertInfo::parse(signer.cert_der()).map_err(|e| e.file(&cert_path))?;
-    if !info.is_signed_by(client_ca) {
+    if !client_cas
+        .iter()
+        .any(|client_ca| info.is_signed_by(client_ca))
+    {
         return Err(Error::new(format!(
             "the signer {:?} is not signed by the zone's client CA",
             info.subject_cn

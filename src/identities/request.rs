@@ -176,7 +176,7 @@ fn obtain_as(node: &Node, name: Option<&str>, gateway: Option<&str>) -> Result<O
         },
     };
     let cn = if gateway.is_some() { "" } else { user.as_str() };
-    check_identity(&chain_pem, &ids.client_ca, cn, request.key_pem()).map_err(|why| {
+    check_identity(&chain_pem, &ids.client_cas, cn, request.key_pem()).map_err(|why| {
         Error::new(format!("{from} answered with {why}"))
             .fix("tell the zone's owner: that member's signer misbehaves")
     })?;
@@ -342,26 +342,23 @@ fn escape(name: &str) -> String {
 }
 
 /// Why `chain_pem` is not the identity `user` (its CN; empty for a gateway certificate)
-/// for `key_pem`, signed by a signer of `client_ca`.
+/// for `key_pem`, signed by a signer of one of `client_cas` (through its branch for the
+/// node, when the signer issues branches).
 fn check_identity(
     chain_pem: &str,
-    client_ca: &CertInfo,
+    client_cas: &[CertInfo],
     user: &str,
     key_pem: &str,
 ) -> Result<(), String> {
-    let certs = zone_pki::encoding::parse_cert_chain(chain_pem)
-        .map_err(|e| format!("no certificate chain ({e})"))?;
-    let infos: Vec<CertInfo> = certs
-        .iter()
-        .filter_map(|c| CertInfo::parse(c).ok())
-        .collect();
-    let [leaf, signer] = infos.as_slice() else {
+    let infos =
+        CertInfo::parse_chain_pem(chain_pem).map_err(|e| format!("no certificate chain ({e})"))?;
+    let Some(leaf) = infos.first().filter(|_| (2..=3).contains(&infos.len())) else {
         return Err(format!(
-            "{} certificates, not an identity and its signer",
-            certs.len()
+            "{} certificates, not an identity, its branch and its signer",
+            infos.len()
         ));
     };
-    if !(signer.is_ca && signer.is_signed_by(client_ca) && leaf.is_signed_by(signer)) {
+    if !zone_pki::inspect::chains_to(&infos, client_cas) {
         return Err("a chain the zone's client CA did not sign".into());
     }
     if leaf.subject_cn != user || leaf.is_ca || !leaf.client_auth {
@@ -383,7 +380,7 @@ mod tests {
     fn only_the_identity_asked_for_this_key_from_the_zones_client_root_is_taken() {
         let zone = "example.zone";
         let root = Authority::new_client_root(zone).unwrap();
-        let root_info = CertInfo::parse(root.cert_der()).unwrap();
+        let roots = [CertInfo::parse(root.cert_der()).unwrap()];
         let signer = root.issue_signer("node1.example.zone", zone).unwrap();
         let request = new_request("x").unwrap();
         let parsed = NodeRequest::from_pem(&request.csr_pem).unwrap();
@@ -392,30 +389,44 @@ mod tests {
             .issue_identity_for(user, zone, &parsed, IDENTITY_DAYS)
             .unwrap();
         let key = request.key_pem();
-        assert_eq!(check_identity(&chain, &root_info, user, key), Ok(()));
+        assert_eq!(check_identity(&chain, &roots, user, key), Ok(()));
 
         let other = new_request("x").unwrap();
-        assert!(check_identity(&chain, &root_info, user, other.key_pem())
+        assert!(check_identity(&chain, &roots, user, other.key_pem())
             .unwrap_err()
             .contains("another key"));
-        assert!(check_identity(&chain, &root_info, "root", key)
+        assert!(check_identity(&chain, &roots, "root", key)
             .unwrap_err()
             .contains("not \"root\""));
         let stranger = Authority::new_client_root(zone).unwrap();
         let stranger_info = CertInfo::parse(stranger.cert_der()).unwrap();
-        assert!(check_identity(&chain, &stranger_info, user, key)
+        assert!(check_identity(&chain, &[stranger_info], user, key)
             .unwrap_err()
             .contains("did not sign"));
         let leaf_only = chain
             .split_inclusive("-----END CERTIFICATE-----\n")
             .next()
             .unwrap();
-        assert!(check_identity(leaf_only, &root_info, user, key)
+        assert!(check_identity(leaf_only, &roots, user, key)
             .unwrap_err()
             .contains("1 certificates"));
+        // Through a branch, as members whose signer issues branches answer.
+        let branch = signer
+            .issue_branch("nas.example.zone", "node1.example.zone", zone)
+            .unwrap();
+        let through = branch
+            .issue_identity_for(user, zone, &parsed, IDENTITY_DAYS)
+            .unwrap();
+        assert_eq!(check_identity(&through, &roots, user, key), Ok(()));
+        // A leaf whose branch was left out chains to nothing.
+        let mut parts = through.split_inclusive("-----END CERTIFICATE-----\n");
+        let without = format!("{}{}", parts.next().unwrap(), parts.nth(1).unwrap());
+        assert!(check_identity(&without, &roots, user, key)
+            .unwrap_err()
+            .contains("did not sign"));
         // The signer itself (a CA) is no identity, even for its own key.
         let by_root = root.issue_identity_for(user, zone, &parsed, 1).unwrap();
-        assert!(check_identity(&by_root, &root_info, user, key).is_err());
+        assert!(check_identity(&by_root, &roots, user, key).is_err());
     }
 
     #[test]

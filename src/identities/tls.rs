@@ -118,24 +118,18 @@ pub fn zone_identity_problem(node: &Node, chain_pem: &str) -> Option<String> {
     chain_problem(node, chain_pem)
 }
 
-/// Why `chain_pem` (an identity, then its signer) does not chain to the zone's client
-/// root, if it does not.
+/// Why `chain_pem` (an identity, then its branch if any, then its signer) does not chain
+/// to the zone's client root, if it does not.
 pub fn chain_problem(node: &Node, chain_pem: &str) -> Option<String> {
     let ids = node.identities.as_ref()?;
-    let Ok(certs) = zone_pki::encoding::parse_cert_chain(chain_pem) else {
+    let Ok(infos) = zone_pki::CertInfo::parse_chain_pem(chain_pem) else {
         return Some("unparsable".into());
     };
-    let infos: Vec<zone_pki::CertInfo> = certs
-        .iter()
-        .filter_map(|c| zone_pki::CertInfo::parse(c).ok())
-        .collect();
-    match (infos.first(), infos.get(1)) {
-        (Some(leaf), Some(signer))
-            if leaf.is_signed_by(signer) && signer.is_signed_by(&ids.client_ca) =>
-        {
-            None
-        }
-        _ => Some("not issued by a signer of the zone's client CA".into()),
+    // An identity, then its branch when it has one, then the signer.
+    let shaped = (2..=3).contains(&infos.len()) && !infos[0].is_ca;
+    match shaped && zone_pki::inspect::chains_to(&infos, &ids.client_cas) {
+        true => None,
+        false => Some("not issued by a signer of the zone's client CA".into()),
     }
 }
 

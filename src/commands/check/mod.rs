@@ -196,8 +196,8 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
             kind,
             &paths,
             match (&file.external, &node_ca, &client_ca) {
-                (None, _, Some(ca)) if enforced && kind == LeafKind::Client => {
-                    LeafIssuer::ClientCa(ca)
+                (None, _, Some(cas)) if enforced && kind == LeafKind::Client => {
+                    LeafIssuer::ClientCa(cas)
                 }
                 (Some(_), _, _) => LeafIssuer::External,
                 (None, Some(ca), _) => LeafIssuer::NodeCa(ca),
@@ -285,17 +285,24 @@ fn private_dirs(state: &Path) -> Vec<PathBuf> {
 
 /// Reads one certificate named by a node config field (inline PEM or a path).
 /// The rows of a zone with `[access]`: the client CA (a self-signed CA) and a member's
-/// signer (a CA the client CA signed, its key matching); returns the client CA.
+/// signer (a CA the client CA signed, its key matching); returns the client CAs (two
+/// while the owner rotates the zone's roots).
 fn identities_rows(
     rows: &mut Vec<Row>,
     base: &Path,
     file: &NodeFile,
     now: OffsetDateTime,
     reactivate: &str,
-) -> Option<CertInfo> {
-    file.client_ca.as_ref()?;
-    let (mut row, client_ca) = cert_row("client CA", base, file.client_ca.as_deref(), "client_ca");
-    if let Some(ca) = &client_ca {
+) -> Option<Vec<CertInfo>> {
+    let field = file.client_ca.as_ref()?;
+    let (mut row, client_ca) = cert_row("client CA", base, Some(field), "client_ca");
+    let client_cas: Option<Vec<CertInfo>> = client_ca.map(|first| {
+        read_pem_field(base, field, "client_ca")
+            .ok()
+            .and_then(|(pem, _)| CertInfo::parse_chain_pem(&pem).ok())
+            .unwrap_or_else(|| vec![first])
+    });
+    for ca in client_cas.iter().flatten() {
         if !ca.is_ca || !ca.is_self_issued() {
             row.problems
                 .push(problem("not a self-signed CA certificate", reactivate));
@@ -306,13 +313,14 @@ fn identities_rows(
     if file.signer.is_some() {
         let (mut row, signer) = cert_row("signer", base, file.signer.as_deref(), "signer");
         if let Some(signer) = &signer {
-            if !signer.is_ca || signer.path_len != Some(0) {
+            // pathlen:1 issues branches; pathlen:0, of an older client root, does not.
+            if !signer.is_ca || !matches!(signer.path_len, Some(0 | 1)) {
                 row.problems
-                    .push(problem("not a pathlen:0 CA certificate", reactivate));
+                    .push(problem("not a pathlen:1 (or 0) CA certificate", reactivate));
             }
-            if client_ca
+            if client_cas
                 .as_ref()
-                .is_some_and(|ca| !signer.is_signed_by(ca))
+                .is_some_and(|cas| !cas.iter().any(|ca| signer.is_signed_by(ca)))
             {
                 row.problems
                     .push(problem("not signed by the zone's client CA", reactivate));
@@ -324,7 +332,7 @@ fn identities_rows(
         }
         rows.push(row);
     }
-    client_ca
+    client_cas
 }
 
 fn cert_row(

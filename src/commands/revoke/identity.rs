@@ -26,10 +26,7 @@ use crate::identities::ledger;
 pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let (root, roots) = owner_root(ca_dir, &node)?;
-    let client_root = CertInfo::parse_pem(&zone_io::read_text(
-        &ca_dir.join(crate::identities::ca::CLIENT_CA_CERT),
-    )?)
-    .map_err(|e| e.file(ca_dir.join(crate::identities::ca::CLIENT_CA_CERT)))?;
+    let client_roots = crate::identities::ca::client_roots(ca_dir)?;
     let chain = zone_pki::encoding::parse_cert_chain(&zone_io::read_text(file)?)
         .map_err(|e| e.file(file).field("--identity"))?;
     let certs: Vec<CertInfo> = chain
@@ -37,7 +34,7 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
         .map(|der| CertInfo::parse(der))
         .collect::<Result<_, _>>()
         .map_err(|e| e.file(file).field("--identity"))?;
-    let name = identity_of(&certs, &client_root).map_err(|why| {
+    let name = identity_of(&certs, &client_roots).map_err(|why| {
         Error::new(why)
             .file(file)
             .field("--identity")
@@ -64,6 +61,7 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
             .not_after
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
+        branch: None,
     };
     let endpoints = cluster.view.client_urls();
     cluster
@@ -88,9 +86,9 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
 }
 
 /// The name of the identity at the head of `certs` when it is one of this zone's: a
-/// leaf (no CA) the client root issued (the owner's), or that a signer in the chain
-/// issued, itself issued by the client root.
-fn identity_of(certs: &[CertInfo], client_root: &CertInfo) -> Result<String, String> {
+/// leaf (no CA) a client root issued (the owner's), or that chains to one through the
+/// CAs after it (a signer, and the branch for its node when the signer issues them).
+fn identity_of(certs: &[CertInfo], client_roots: &[CertInfo]) -> Result<String, String> {
     let leaf = certs.first().ok_or("holds no certificate")?;
     if leaf.is_ca {
         return Err(format!(
@@ -98,10 +96,9 @@ fn identity_of(certs: &[CertInfo], client_root: &CertInfo) -> Result<String, Str
             leaf.subject_cn
         ));
     }
-    let by_root = leaf.is_signed_by(client_root);
-    let by_signer = certs[1..]
-        .iter()
-        .any(|ca| ca.is_ca && leaf.is_signed_by(ca) && ca.is_signed_by(client_root));
+    let by_root = client_roots.iter().any(|root| leaf.is_signed_by(root));
+    let by_signer =
+        (2..=certs.len()).any(|n| zone_pki::inspect::chains_to(&certs[..n], client_roots));
     if !(by_root || by_signer) {
         return Err(format!(
             "{:?} is not an identity of this zone: neither its client CA nor a signer it issued signed it",

@@ -702,12 +702,11 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     );
     drop(watching);
 
-    // An identity that expired leaves the CRL at the next revocation (the CRL stays small
-    // as identities come and go): one of nas's recorded as expired (as if its 30 days had
-    // passed), a second admin identity revoked; the new CRL lists the admin identity and
-    // not the expired one, whose record is gone.
+    // The CRL lists nas's branch (issue 48, the CRL's cost): a CA the member's signer
+    // issued for nas, which signed both of nas's identities; they are in the ledger with
+    // their branch's serial, and not on the CRL themselves.
     let prefix = format!("zone-etcd/access/issued/{NAS}/");
-    let key = as_admin(&zone, async |c| {
+    let entries: Vec<(String, serde_json::Value)> = as_admin(&zone, async |c| {
         let got = c
             .get(
                 prefix.as_str(),
@@ -715,18 +714,33 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
             )
             .await
             .unwrap();
-        assert_eq!(got.kvs().len(), 2, "nas's identities recorded");
-        let key = got.kvs()[0].key_str().unwrap().to_string();
-        c.put(
-            key.as_str(),
-            r#"{"user":"photos@nas.lp.zone","not_after":"2000-01-01T00:00:00Z"}"#,
-            None,
-        )
-        .await
-        .unwrap();
-        key
+        got.kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key_str().unwrap().to_string(),
+                    serde_json::from_slice(kv.value()).unwrap(),
+                )
+            })
+            .collect()
     });
-    let expired_serial = key.rsplit('/').next().unwrap().to_string();
+    let serial_of = |key: &str| key.rsplit('/').next().unwrap().to_string();
+    let (branches, identities): (Vec<_>, Vec<_>) = entries
+        .iter()
+        .partition(|(_, entry)| entry["branch"].is_null());
+    assert_eq!(identities.len(), 2, "nas's identities recorded: {entries:?}");
+    assert_eq!(branches.len(), 1, "one member served nas: {entries:?}");
+    let branch_serial = serial_of(&branches[0].0);
+    assert!(
+        branches[0].1["user"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{NAS} identities by ")),
+        "{entries:?}"
+    );
+    for (_, identity) in &identities {
+        assert_eq!(identity["branch"].as_str(), Some(branch_serial.as_str()));
+    }
     let listed = |zone: &Zone| -> Vec<String> {
         let text = as_admin(zone, async |c| {
             let got = c.get("zone-etcd/revocations", None).await.unwrap();
@@ -740,7 +754,25 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
             .map(|n| n["serial"].as_str().unwrap().to_string())
             .collect()
     };
-    assert!(listed(&zone).contains(&expired_serial));
+    let before = listed(&zone);
+    assert!(before.contains(&branch_serial), "{before:?}");
+    for (key, _) in &identities {
+        assert!(!before.contains(&serial_of(key)), "an identity listed: {before:?}");
+    }
+
+    // What expired leaves the CRL at the next revocation (the CRL stays small as
+    // identities come and go): nas's branch and identities recorded as expired (as if
+    // its 180 days had passed), a second admin identity revoked; the new CRL lists the
+    // admin identity and not the branch, whose records are gone.
+    as_admin(&zone, async |c| {
+        for (key, entry) in &entries {
+            let mut entry = entry.clone();
+            entry["not_after"] = "2000-01-01T00:00:00Z".into();
+            c.put(key.as_str(), entry.to_string(), None).await.unwrap();
+        }
+    });
+    let expired_serial = branch_serial;
+    let key = branches[0].0.clone();
     let second = zone.path("admin2");
     run_ok(&[
         "ca",
@@ -771,7 +803,7 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     let left = as_admin(&zone, async |c| {
         c.get(key.as_str(), None).await.unwrap().kvs().len()
     });
-    assert_eq!(left, 0, "the expired identity's record stays");
+    assert_eq!(left, 0, "the expired branch's record stays");
     drop(zone.running);
 }
 

@@ -728,7 +728,11 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     let (branches, identities): (Vec<_>, Vec<_>) = entries
         .iter()
         .partition(|(_, entry)| entry["branch"].is_null());
-    assert_eq!(identities.len(), 2, "nas's identities recorded: {entries:?}");
+    assert_eq!(
+        identities.len(),
+        2,
+        "nas's identities recorded: {entries:?}"
+    );
     assert_eq!(branches.len(), 1, "one member served nas: {entries:?}");
     let branch_serial = serial_of(&branches[0].0);
     assert!(
@@ -757,7 +761,10 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     let before = listed(&zone);
     assert!(before.contains(&branch_serial), "{before:?}");
     for (key, _) in &identities {
-        assert!(!before.contains(&serial_of(key)), "an identity listed: {before:?}");
+        assert!(
+            !before.contains(&serial_of(key)),
+            "an identity listed: {before:?}"
+        );
     }
 
     // What expired leaves the CRL at the next revocation (the CRL stays small as

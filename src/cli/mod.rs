@@ -250,6 +250,10 @@ pub enum Cmd {
         /// The trust file from the owner: trust.crt (both roots) or the new ca.crt.
         #[arg(long, value_name = "FILE")]
         ca: PathBuf,
+        /// The client roots from the owner (a zone with [access]): client-roots.crt (both)
+        /// or the new client-ca.crt.
+        #[arg(long, value_name = "FILE")]
+        client_ca: Option<PathBuf>,
     },
     /// What local services need to reach the zone's etcd: endpoints, CA, client certificate.
     Env {

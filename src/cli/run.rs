@@ -15,7 +15,11 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Ca(CaCmd::Rotate { ca, out }) => commands::ca_rotation::begin(ca, out),
         Cmd::Ca(CaCmd::Retire { ca }) => commands::ca_rotation::retire(ca),
         Cmd::Ca(CaCmd::Admin { ca, out }) => commands::ca_admin::run(ca, out),
-        Cmd::Trust { config, ca } => commands::trust::run(config, ca),
+        Cmd::Trust {
+            config,
+            ca,
+            client_ca,
+        } => commands::trust::run(config, ca, client_ca.as_deref()),
         Cmd::Activate(args) => activate(args),
         Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
         Cmd::Launch {

@@ -1,6 +1,8 @@
 //! `zone-etcd trust`: a node installs the zone roots the owner hands out during a zone CA
-//! rotation (see [`super::ca_rotation`]). Refuses a trust file that would cut the node off
-//! from its own chain: it must hold the root that signed this node's CA.
+//! rotation (see [`super::ca_rotation`]), and with `--client-ca` the client roots. Refuses
+//! a trust file that would cut the node off from its own chain: it must hold the root that
+//! signed this node's CA, and the client roots the one that signed a member's signer.
+//! Both files are checked before either is written.
 
 use std::path::Path;
 
@@ -10,8 +12,11 @@ use zone_pki::Error;
 use crate::config::node::{base_dir, inline_pem, trusted_roots, Node, NodeFile};
 use crate::config::{parse, read_config};
 
-pub fn run(config: &Path, trust_file: &Path) -> Result<(), Error> {
+pub fn run(config: &Path, trust_file: &Path, client_file: Option<&Path>) -> Result<(), Error> {
     let node = Node::load(config)?;
+    let client = client_file
+        .map(|file| client_roots(&node, config, file))
+        .transpose()?;
     let text = zone_io::read_text(trust_file).map_err(|e| e.field("--ca"))?;
     let roots = trusted_roots(&text).map_err(|e| e.file(trust_file).field("--ca"))?;
     let expected_cn = format!("{} root CA", node.zone);
@@ -43,6 +48,15 @@ pub fn run(config: &Path, trust_file: &Path) -> Result<(), Error> {
             .fix("replace the ca value with the trust file's PEM by hand, or point ca to a file"));
     }
     let target = base_dir(config).join(&ca_field);
+    if let Some((client_target, client_text, count)) = &client {
+        zone_io::write_atomic(client_target, client_text.as_bytes(), PUBLIC_MODE)?;
+        println!(
+            "zone-etcd: {} now trusts {count} client root{} of zone {}",
+            node.name,
+            if *count == 1 { "" } else { "s" },
+            node.zone
+        );
+    }
     zone_io::write_atomic(&target, text.as_bytes(), PUBLIC_MODE)?;
     let names: Vec<String> = roots
         .iter()
@@ -57,4 +71,60 @@ pub fn run(config: &Path, trust_file: &Path) -> Result<(), Error> {
         names.join(", ")
     );
     Ok(())
+}
+
+/// The client roots in `file` checked for `node`: where node.toml's `client_ca` points,
+/// the text, and how many roots it holds.
+fn client_roots(
+    node: &Node,
+    config: &Path,
+    file: &Path,
+) -> Result<(std::path::PathBuf, String, usize), Error> {
+    let at = |e: Error| e.file(file).field("--client-ca");
+    let Some(ids) = &node.identities else {
+        return Err(
+            Error::new("this node has no client CA (its zone has no [access])")
+                .file(config)
+                .field("client_ca")
+                .fix("leave --client-ca out: only a zone with [access] has client roots"),
+        );
+    };
+    let text = zone_io::read_text(file).map_err(|e| e.field("--client-ca"))?;
+    let roots = zone_pki::CertInfo::parse_chain_pem(&text).map_err(at)?;
+    let name = zone_pki::client::client_root_name(&node.zone);
+    if roots.is_empty() {
+        return Err(at(Error::new("holds no certificate").fix(
+            "use the client-roots.crt or client-ca.crt of this zone's CA directory",
+        )));
+    }
+    if let Some(other) = roots
+        .iter()
+        .find(|r| r.subject_cn != name || !r.is_ca || !r.is_self_issued())
+    {
+        return Err(at(Error::new(format!(
+            "holds {:?}, not a client root of zone {}",
+            other.subject_cn, node.zone
+        ))
+        .fix(
+            "use the client-roots.crt or client-ca.crt of this zone's CA directory",
+        )));
+    }
+    if let Some(signer) = &ids.signer {
+        let signer = zone_pki::CertInfo::parse(signer.cert_der())?;
+        if !roots.iter().any(|r| signer.is_signed_by(r)) {
+            return Err(at(Error::new(
+                "does not hold the client root that signed this member's signer; the member could no longer issue identities",
+            )
+            .fix("re-activate the node under the new CA directory first (phase 2), then install the new client root alone")));
+        }
+    }
+    let file_fields: NodeFile = parse(config, &read_config(config)?)?;
+    let field = file_fields.client_ca.unwrap_or_default();
+    if inline_pem(&field) {
+        return Err(Error::new("the client CA is inline in this config")
+            .file(config)
+            .field("client_ca")
+            .fix("replace the client_ca value with the file's PEM by hand, or point client_ca to a file"));
+    }
+    Ok((base_dir(config).join(&field), text, roots.len()))
 }

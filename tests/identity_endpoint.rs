@@ -136,11 +136,20 @@ fn a_node_gets_what_the_policy_gives_it_and_is_refused_the_rest_in_one_line() {
     assert_eq!(read(&out.join("ca.crt")), read(&nas.join("pki/ca.crt")));
     assert_eq!(mode(&out.join("client.key")), 0o600);
     let chain = zone_pki::encoding::parse_cert_chain(&read(&out.join("client.crt"))).unwrap();
+    // The identity, nas's branch (a CA node1's signer issued for nas), the signer.
+    assert_eq!(chain.len(), 3);
     let leaf = CertInfo::parse(&chain[0]).unwrap();
-    let signer = CertInfo::parse(&chain[1]).unwrap();
+    let branch = CertInfo::parse(&chain[1]).unwrap();
+    let signer = CertInfo::parse(&chain[2]).unwrap();
     assert_eq!(leaf.subject_cn, "photos@nas.ident.zone");
     assert!(leaf.sans.is_empty() && leaf.client_auth && !leaf.is_ca);
-    assert!(leaf.is_signed_by(&signer) && signer.is_signed_by(&client_root));
+    assert!(leaf.is_signed_by(&branch) && branch.is_signed_by(&signer));
+    assert!(signer.is_signed_by(&client_root));
+    assert_eq!(
+        branch.subject_cn,
+        "nas.ident.zone identities by node1.ident.zone"
+    );
+    assert!(branch.is_ca && branch.path_len == Some(0));
     assert_eq!(signer.subject_cn, "node1.ident.zone signer");
     let key = zone_pki::key::parse_key(&read(&out.join("client.key"))).unwrap();
     assert!(leaf.public_key_matches(&key));
@@ -156,6 +165,18 @@ fn a_node_gets_what_the_policy_gives_it_and_is_refused_the_rest_in_one_line() {
         .join(format!("{NAS} {serial}.json"));
     let entry: serde_json::Value = serde_json::from_str(&read(&entry)).unwrap();
     assert_eq!(entry["user"], "photos@nas.ident.zone");
+    let branch_serial = zone_pki::revocation::serial_hex(branch.serial());
+    assert_eq!(entry["branch"].as_str(), Some(branch_serial.as_str()));
+    // The branch was recorded too, before it signed anything.
+    let recorded = member
+        .state_dir
+        .join("ledger")
+        .join(format!("{NAS} {branch_serial}.json"));
+    let recorded: serde_json::Value = serde_json::from_str(&read(&recorded)).unwrap();
+    assert_eq!(recorded["user"], branch.subject_cn.as_str());
+    // Kept in the member's state, the key private.
+    let kept = member.state_dir.join("branches").join(format!("{NAS}.key"));
+    assert_eq!(mode(&kept), 0o600);
 
     // music is node1's only: refused in one line, nothing written.
     let refused_out = zone.path("music");

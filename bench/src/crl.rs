@@ -15,6 +15,13 @@
 //! and `GET /version`, timed from the connect to the whole response: etcd answers only once
 //! the CRL check passed. The turns alternate, so the machine's noise hits both alike.
 //!
+//! Beside them, the CRL this design keeps (`design`): members' signers issue each node a
+//! branch that signs its identities ([`zone_etcd::identities::branch`]), and `revoke
+//! --node` lists what the product's own [`zone_etcd::identities::ledger::to_list`] picks
+//! from a node's ledger, plus its node CA. The case: [`REVOKED`] identities on
+//! [`NODES`] nodes (the scale policy's 300 nodes), all revoked; each node was served by
+//! one member (one branch), and, the worst case, by each of three (three branches).
+//!
 //! Checked before anything is timed: a client certificate whose serial is on the large
 //! CRL is refused while it is in place and admitted under the empty one, so the member
 //! does read the file each connection.
@@ -33,6 +40,8 @@ use crate::support::*;
 pub const REVOKED: usize = 10_000;
 /// The sizes measured, each against the empty CRL: where the cost grows.
 const SIZES: [usize; 3] = [100, 1_000, REVOKED];
+/// The nodes [`REVOKED`] identities were issued to in the design's case.
+const NODES: usize = 300;
 /// Connections in one turn.
 const BATCH: usize = 100;
 /// Turns of each CRL per run.
@@ -101,7 +110,16 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
 
     let load_before = loadavg();
     let mut sizes = Vec::new();
-    for size in SIZES {
+    let mut cases: Vec<(String, usize)> =
+        SIZES.iter().map(|n| (format!("{n} revoked"), *n)).collect();
+    for branches in [1, 3] {
+        let size = design_entries(branches)?;
+        cases.push((
+            format!("design: {REVOKED} identities on {NODES} nodes, {branches} branch(es) a node"),
+            size,
+        ));
+    }
+    for (case, size) in cases {
         let crl = crl_der(&serials[..size])?;
         let (mut with_empty, mut with_crl) = (Vec::new(), Vec::new());
         for turn in 0..runs.max(1) * TURNS * 2 {
@@ -129,7 +147,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         };
         let ratio = |p: f64| round(percentile(&crl_sorted, p) / percentile(&empty_sorted, p));
         eprintln!(
-            "  crl: {size} revoked ({} bytes) against none: p50 {:.2} / {:.2} ms (x{}), p99 {:.2} / {:.2} ms (x{})",
+            "  crl: {case}: {size} listed ({} bytes) against none: p50 {:.2} / {:.2} ms (x{}), p99 {:.2} / {:.2} ms (x{})",
             crl.len(),
             percentile(&crl_sorted, 50.0),
             percentile(&empty_sorted, 50.0),
@@ -139,6 +157,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
             ratio(99.0),
         );
         sizes.push(json!({
+            "case": case,
             "revoked": size,
             "crl_bytes": crl.len(),
             "with_crl": side(&crl_sorted),
@@ -158,6 +177,40 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         "load_after": loadavg(),
         "sizes": sizes,
     }))
+}
+
+/// How many serials `revoke --node` lists for all [`NODES`] nodes holding [`REVOKED`]
+/// identities between them, each node served by `branches` members: the product's
+/// choice from each node's ledger, plus the node's own CA.
+fn design_entries(branches: usize) -> Result<usize> {
+    use zone_etcd::identities::ledger::{to_list, Entry};
+    let now = time::OffsetDateTime::now_utc();
+    let not_after = (now + time::Duration::days(20))
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| e.to_string())?;
+    let mut listed = 0;
+    for node in 0..NODES {
+        let mut entries = Vec::new();
+        for b in 0..branches {
+            let entry = Entry {
+                user: format!("n{node} identities by m{b}"),
+                not_after: not_after.clone(),
+                branch: None,
+            };
+            entries.push((format!("b{node}-{b}"), Some(entry)));
+        }
+        let count = REVOKED / NODES + usize::from(node < REVOKED % NODES);
+        for i in 0..count {
+            let entry = Entry {
+                user: format!("s{i}@n{node}"),
+                not_after: not_after.clone(),
+                branch: Some(format!("b{node}-{}", i % branches)),
+            };
+            entries.push((format!("i{node}-{i}"), Some(entry)));
+        }
+        listed += to_list(entries, now).len() + 1;
+    }
+    Ok(listed)
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {

@@ -44,6 +44,13 @@ pub fn signer_name(node_name: &str) -> String {
     format!("{node_name} signer")
 }
 
+/// The member a signer was issued to (from its CN), or `None` for another certificate.
+pub fn signer_of(info: &CertInfo) -> Option<&str> {
+    info.subject_cn
+        .strip_suffix(" signer")
+        .filter(|member| info.is_ca && !member.is_empty())
+}
+
 /// The subject CN of the branch `member`'s signer issues for `node_name`.
 pub fn branch_name(node_name: &str, member: &str) -> String {
     format!("{node_name} identities by {member}")
@@ -316,7 +323,7 @@ mod tests {
         // Without the branch, or under another root, it chains to nothing.
         assert!(!chains_to(
             &[infos[0].clone(), infos[2].clone()],
-            &[root_info.clone()]
+            std::slice::from_ref(&root_info)
         ));
         let stranger = Authority::new_client_root(zone).unwrap();
         let stranger_info = CertInfo::parse(stranger.cert_der()).unwrap();

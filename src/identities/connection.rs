@@ -246,6 +246,14 @@ fn issue(
                 format!("bad request: the body is not a PEM certificate request: {why}"),
             )
         })?;
+    // A signer the owner revoked (`revoke --identity` of it) signs nothing more: the node
+    // asks another member.
+    if signer_revoked(shared) {
+        return Err(Answer::new(
+            503,
+            "this member's signer is revoked (on the zone's CRL): ask another member; the zone's owner re-activates this member for a new signer",
+        ));
+    }
     // The node's branch signs it when the signer issues branches; the branch is in the
     // ledger before it signs anything.
     let branch = match &shared.branches {
@@ -294,6 +302,17 @@ fn issue(
         request.key_fingerprint_hex()
     );
     Ok((chain, line))
+}
+
+/// Whether the member's signer is on the CRL it keeps.
+fn signer_revoked(shared: &Shared) -> bool {
+    let Ok(der) = std::fs::read(&shared.crl) else {
+        return false;
+    };
+    let Ok(crl) = zone_pki::revocation::Crl::parse_der(&der) else {
+        return false;
+    };
+    CertInfo::parse(shared.signer.cert_der()).is_ok_and(|signer| crl.revokes(signer.serial()))
 }
 
 /// Records the certificate `info` issued to `node` (an identity of `user`, or a branch

@@ -2,9 +2,9 @@
 //! revokes one identity (issue 48): the leaf in the file goes on the zone's CRL under its
 //! name, published as a node's revocation is ([`super::crl::publish_crl`]).
 //!
-//! Invariants: only a leaf of this zone's is taken (the client CA issued it, or a signer
-//! in its chain that the client CA issued); a signer is refused, since everything its
-//! member uses chains through it; the identity's etcd user stays (a new certificate for
+//! Invariants: only a certificate of this zone's is taken (an identity the client CA
+//! issued, or that chains to it through the CAs after it; a member's signer or a branch,
+//! with everything they signed); a client root is refused (roots are rotated); the identity's etcd user stays (a new certificate for
 //! it works); the identity is recorded in the zone's ledger with its expiry, so a later
 //! revocation leaves it off the CRL once it expired.
 
@@ -21,8 +21,8 @@ use crate::identities::ledger;
 
 /// `revoke --identity CERT_FILE`: the one identity in the file (the owner's `ca admin`
 /// identity, a service instance's, a node's own) goes on the CRL under its name; its etcd
-/// user stays (a new certificate for the same identity works). A signer (a CA) is
-/// refused: everything its member uses chains through it.
+/// user stays (a new certificate for the same identity works). A member's signer goes with
+/// every identity it signed, its member's own: the member needs a new one (re-activation).
 pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let (root, roots) = owner_root(ca_dir, &node)?;
@@ -78,8 +78,13 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
                 ledger::PREFIX
             )
         });
+    let signed = match zone_pki::client::signer_of(leaf) {
+        Some(member) => format!(" The member's signer and every identity it signed are refused, the member's own included: it issues nothing until it has a new signer. Re-activate it (zone-etcd activate --ca {} --zone ZONE_FILE --node {member} --out NEW_BUNDLE), put NEW_BUNDLE/pki/signer.crt and signer.key in place of its own and restart it; the zone's other nodes get new identities from the other members.", ca_dir.display()),
+        None if leaf.is_ca => " Every identity it signed is refused; its member signs that node new ones under a new branch.".to_string(),
+        None => String::new(),
+    };
     println!(
-        "zone-etcd: revoked the identity {name} (serial {}): CRL number {number} published; every member refuses it at the handshake within seconds and cuts its open connections",
+        "zone-etcd: revoked the identity {name} (serial {}): CRL number {number} published; every member refuses it at the handshake within seconds and cuts its open connections.{signed}",
         serial_hex(leaf.serial())
     );
     Ok(())
@@ -91,10 +96,21 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
 fn identity_of(certs: &[CertInfo], client_roots: &[CertInfo]) -> Result<String, String> {
     let leaf = certs.first().ok_or("holds no certificate")?;
     if leaf.is_ca {
-        return Err(format!(
-            "{:?} is a CA (a signer): every identity its member uses chains through it, so it is revoked with its member (revoke --node), not alone",
-            leaf.subject_cn
-        ));
+        // A member's signer (pki/signer.crt) or a branch: every identity it signed goes
+        // with it. A client root is not revoked but rotated.
+        if leaf.is_self_issued() {
+            return Err(format!(
+                "{:?} is a root: the zone's roots are rotated (zone-etcd ca rotate), not revoked",
+                leaf.subject_cn
+            ));
+        }
+        if !zone_pki::inspect::chains_to(certs, client_roots) {
+            return Err(format!(
+                "{:?} is not a signer of this zone: its client CA did not sign it",
+                leaf.subject_cn
+            ));
+        }
+        return Ok(leaf.subject_cn.clone());
     }
     let by_root = client_roots.iter().any(|root| leaf.is_signed_by(root));
     let by_signer =

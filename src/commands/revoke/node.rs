@@ -75,7 +75,7 @@ pub fn run(
     )?;
     let ca_serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
     println!(
-        "zone-etcd: revoked {target} (node CA serial {}, and {} identity(ies) the members issued to it): CRL number {number} published; every member refuses them within seconds and cuts their open connections",
+        "zone-etcd: revoked {target} (node CA serial {}, and {} branch(es) and identity(ies) the members issued to it): CRL number {number} published; every member refuses them within seconds and cuts their open connections",
         ca_serials.join(", "),
         identities.len()
     );

@@ -372,5 +372,49 @@ fn a_least_privilege_zone_rotates_its_client_root_with_its_zone_root() {
     assert!(!ok, "nas reads outside its prefix: {out}");
     let (ok, out) = etcdctl_as(&zone, &roots, &new_admin, &["get", "phase3/", "--prefix"]);
     assert!(ok && out.contains("phase3/restarted-0"), "{out}");
+    let asked = std::time::Instant::now();
+
+    // node1's signer revoked alone (`revoke --identity`): nas's identity, signed by its
+    // branch under that signer, is refused at every member; nas, not a member, learns it
+    // from the members (at most every 10 s) and gets a new one from another member.
+    let node1_signer = zone.node_dir(0).join("pki/signer.crt");
+    let said = run_ok(&[
+        "revoke",
+        "--ca",
+        arg(&new_ca),
+        "--identity",
+        arg(&node1_signer),
+        "--config",
+        arg(&zone.config(1)),
+    ]);
+    assert!(
+        said.contains("revoked the identity node1.clrot.zone signer"),
+        "{said}"
+    );
+    for i in 0..3 {
+        let addr = zone.client_addr(i);
+        wait_for(
+            std::time::Duration::from_secs(10),
+            &format!("nas's identity refused at member {i}"),
+            || https_get(&addr, &roots, Some(&nas_new), "/version").is_err(),
+        );
+    }
+    if let Some(left) = std::time::Duration::from_secs(11).checked_sub(asked.elapsed()) {
+        std::thread::sleep(left);
+    }
+    let nas_after = env_identity(&zone, &nas_config, "nas-after");
+    let chain = fs::read_to_string(&nas_after.chain).unwrap();
+    assert_ne!(
+        chain,
+        fs::read_to_string(&nas_new.chain).unwrap(),
+        "env kept a revoked identity"
+    );
+    let signer = zone_pki::CertInfo::parse_chain_pem(&chain)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_ne!(signer.subject_cn, "node1.clrot.zone signer");
+    let (ok, out) = etcdctl_as(&zone, &roots, &nas_after, &["get", &format!("{prefix}a")]);
+    assert!(ok && out.contains('1'), "{out}");
     drop(running);
 }

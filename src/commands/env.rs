@@ -54,6 +54,8 @@ pub fn run(
     let identity = node.identity();
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
+    // A node that is not a member learns of revoked identities from the members.
+    crate::identities::revoked::refresh(&node);
     let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
     let (cert, key, user, password_file) = match service {
         // A service's own identity, from the zone (a zone with [access]).

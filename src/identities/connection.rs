@@ -156,6 +156,7 @@ fn answer(mut tcp: TcpStream, shared: &Shared) {
             let outcome = match request.kind {
                 Kind::Identity => issue(shared, &node, name, &request.body, false),
                 Kind::Gateway => gateway_password(shared, &node, name, &request.body),
+                Kind::Revocations => revocations(shared),
             };
             (node, outcome)
         }
@@ -302,6 +303,23 @@ fn issue(
         request.key_fingerprint_hex()
     );
     Ok((chain, line))
+}
+
+/// The zone's revocations document this member holds (empty: none yet). Public in the
+/// zone (every node's `status` shows it); asked by nodes that are not members.
+fn revocations(shared: &Shared) -> Result<(String, String), Answer> {
+    let path = shared.state_dir.join(crate::revocation::store::DOC_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((text, "asked for the zone's revocations".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
+            String::new(),
+            "asked for the zone's revocations: none yet".into(),
+        )),
+        Err(e) => Err(Answer::new(
+            500,
+            format!("cannot read the zone's revocations: {e}"),
+        )),
+    }
 }
 
 /// Whether the member's signer is on the CRL it keeps.

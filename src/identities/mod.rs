@@ -15,6 +15,8 @@
 //!   identities, so revoking the node lists its branches, not each identity.
 //! - [`endpoint`]: a member's identity endpoint (peer port + 2, mutual TLS): its signer
 //!   answers the zone's nodes' certificate requests; [`wire`] is its HTTP.
+//! - [`revoked`]: a node that is not a member learns the zone's revocations from the
+//!   members' endpoints, so `env` renews an identity the zone revoked.
 //! - [`request`]: a node's side: an identity obtained from the zone, its key made here
 //!   (a member signs for itself); [`service`]: a service's identity kept current in
 //!   the node's state for `env --service`.
@@ -33,6 +35,7 @@ pub mod ledger;
 pub mod node;
 pub mod password;
 pub mod request;
+pub mod revoked;
 pub mod service;
 pub mod tls;
 pub mod wire;

@@ -195,7 +195,7 @@ fn from_members(node: &Node, name: Option<&str>, csr_pem: &str) -> Result<(Strin
 
 /// Calls `f` with each member but this node in turn, over mutual TLS with a proof of the
 /// node's name; the first answer wins, with the member's URL.
-fn each_member<T>(
+pub(super) fn each_member<T>(
     node: &Node,
     mut f: impl FnMut(&str, &ClientTls<'_>) -> Result<T, Failure>,
 ) -> Result<(T, String), Error> {
@@ -264,7 +264,7 @@ pub fn ask(
 }
 
 /// Posts `body` to `path` (for `name`) at the endpoint `url`: the answer's body.
-fn post(
+pub(super) fn post(
     url: &str,
     tls: &ClientTls<'_>,
     path: &str,

@@ -192,26 +192,7 @@ fn problem(node: &Node, files: &ServiceFiles, cn: &str, now: OffsetDateTime) -> 
     if now >= info.not_after || info.life_used(now) >= RENEW_AT_LIFE_USED {
         return Some("due".into());
     }
-    if revoked(node, &pem) {
-        return Some("revoked (on the zone's CRL)".into());
-    }
     super::tls::chain_problem(node, &pem)
-}
-
-/// Whether a certificate of `chain_pem` is on the CRL in force on `node`: the identity
-/// (`revoke --identity`), or its branch.
-fn revoked(node: &Node, chain_pem: &str) -> bool {
-    let Ok(roots) = crate::config::trust::trusted_roots(&node.zone_ca_pem) else {
-        return false;
-    };
-    let Ok(Some(doc)) = crate::revocation::store::in_force(&node.state_dir, &roots) else {
-        return false;
-    };
-    CertInfo::parse_chain_pem(chain_pem)
-        .unwrap_or_default()
-        .iter()
-        .map(|c| zone_pki::revocation::normalize_serial(c.serial()))
-        .any(|serial| doc.crl.entries.iter().any(|e| e.serial == serial))
 }
 
 /// Removes every set in `dir`'s `sets/` but `current` and those the links pointed to

@@ -119,7 +119,8 @@ pub fn zone_identity_problem(node: &Node, chain_pem: &str) -> Option<String> {
 }
 
 /// Why `chain_pem` (an identity, then its branch if any, then its signer) does not chain
-/// to the zone's client root, if it does not.
+/// to the zone's client root, if it does not, or why the zone refuses it: a certificate
+/// of it on the CRL in force on this node (the identity, its branch or its signer).
 pub fn chain_problem(node: &Node, chain_pem: &str) -> Option<String> {
     let ids = node.identities.as_ref()?;
     let Ok(infos) = zone_pki::CertInfo::parse_chain_pem(chain_pem) else {
@@ -127,10 +128,21 @@ pub fn chain_problem(node: &Node, chain_pem: &str) -> Option<String> {
     };
     // An identity, then its branch when it has one, then the signer.
     let shaped = (2..=3).contains(&infos.len()) && !infos[0].is_ca;
-    match shaped && zone_pki::inspect::chains_to(&infos, &ids.client_cas) {
-        true => None,
-        false => Some("not issued by a signer of the zone's client CA".into()),
+    if !(shaped && zone_pki::inspect::chains_to(&infos, &ids.client_cas)) {
+        return Some("not issued by a signer of the zone's client CA".into());
     }
+    revoked(node, &infos).then(|| "revoked (on the zone's CRL)".into())
+}
+
+/// Whether a certificate of `chain` is on the CRL in force on `node`.
+fn revoked(node: &Node, chain: &[zone_pki::CertInfo]) -> bool {
+    let Ok(roots) = crate::config::trust::trusted_roots(&node.zone_ca_pem) else {
+        return false;
+    };
+    let Ok(Some(doc)) = crate::revocation::store::in_force(&node.state_dir, &roots) else {
+        return false;
+    };
+    chain.iter().any(|c| doc.crl.revokes(c.serial()))
 }
 
 /// Writes the trust file into a set being staged, and under `enforce` on a member the

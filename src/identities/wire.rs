@@ -6,6 +6,10 @@
 //! with one line saying what was wrong. `POST /v1/gateway?name=<service>` with the
 //! service's gateway password as the body ([`super::password`]): `200` with one line once
 //! it is set, `503` while etcd's auth is not on yet, `502` when the member's etcd failed.
+//! `POST /v1/revocations` (an empty body): `200` with the zone's signed revocations
+//! document the member holds, or an empty body when the zone revoked nothing; a node that
+//! is not a member keeps it to know when an identity it holds was revoked
+//! ([`super::revoked`]).
 //!
 //! Invariants: at most [`HEAD_BYTES`] of head and [`BODY_BYTES`] of body are read, the
 //! body only as long as its `Content-Length` says (no chunked bodies), and the whole
@@ -18,6 +22,8 @@ use std::time::{Duration, Instant};
 pub const PATH: &str = "/v1/identity";
 /// The path of a gateway password's request.
 pub const GATEWAY_PATH: &str = "/v1/gateway";
+/// The path of a request for the zone's revocations.
+pub const REVOCATIONS_PATH: &str = "/v1/revocations";
 /// The most of a request's head that is read.
 pub const HEAD_BYTES: usize = 8 * 1024;
 /// The most of a body that is read: a CSR is under 1 KiB.
@@ -33,6 +39,8 @@ pub enum Kind {
     Identity,
     /// The service's gateway password in the body set on its user.
     Gateway,
+    /// The zone's revocations document, as the member holds it.
+    Revocations,
 }
 
 /// A request the endpoint answers.
@@ -137,10 +145,13 @@ pub fn parse_head(head: &str) -> Result<(Kind, Option<String>, usize), Answer> {
     let kind = match path {
         PATH => Kind::Identity,
         GATEWAY_PATH => Kind::Gateway,
+        REVOCATIONS_PATH => Kind::Revocations,
         _ => {
             return Err(Answer::new(
                 404,
-                format!("not found: ask POST {PATH} or POST {GATEWAY_PATH}"),
+                format!(
+                    "not found: ask POST {PATH}, POST {GATEWAY_PATH} or POST {REVOCATIONS_PATH}"
+                ),
             ))
         }
     };

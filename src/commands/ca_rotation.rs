@@ -116,7 +116,7 @@ pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
 /// Copies what belongs to the zone rather than to a root from `old_dir` into `new_dir`
 /// (a staging directory): its kind, its record of issued CAs, its last revocations.
 fn carry_over(old_dir: &Path, new_dir: &Path) -> Result<(), Error> {
-    for file in [super::zone_defaults::FILE, super::revoke::CA_DOC] {
+    for file in [super::zone_defaults::FILE, super::CA_DOC] {
         let from = old_dir.join(file);
         if from.exists() {
             let text = zone_io::read_text(&from)?;

@@ -44,6 +44,8 @@ use zone_pki::{Authority, CertInfo, Error};
 /// The zone root CA files inside a CA directory.
 pub const CA_CERT: &str = "ca.crt";
 pub const CA_KEY: &str = "ca.key";
+/// In a CA directory: the last revocations document `revoke` published from it.
+pub const CA_DOC: &str = "revocations.json";
 
 /// Writes a root CA's key (0600) and certificate into a staging directory.
 pub fn write_root(dir: &Path, root: &Authority) -> Result<(), Error> {

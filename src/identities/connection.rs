@@ -1,12 +1,12 @@
 //! One connection of a member's identity endpoint ([`super::endpoint`]): the TLS settings
-//! it is served with, the handshake, the request and the answer.
+//! it is served with, the handshake, the request read and the answer written (what it
+//! says is [`super::answers`]'s).
 //!
 //! Invariants: see [`super::endpoint`]; every connection reads the server leaf and the
 //! CRL anew and uses one [`Shared`] whole.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -14,13 +14,11 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use zone_pki::{Authority, CertInfo, Error, LeafKind, NodeRequest};
+use zone_pki::{Error, LeafKind};
 
-use super::grant::{decide, requester, IDENTITY_DAYS};
-use super::password::NotSet;
+use super::answers::{gateway_password, issue, revocations, Shared};
+use super::grant::requester;
 use super::wire::{read_request, response, Answer, Kind};
-use crate::leaf_paths::LeafPaths;
-use crate::policy::Policy;
 
 /// How long each read and write of a connection may wait.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,23 +28,6 @@ pub const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 const LINGER: Duration = Duration::from_secs(1);
 /// The most connections answered at once.
 pub const CONNECTIONS: usize = 16;
-
-/// What every connection needs, copied from the node.
-pub(super) struct Shared {
-    pub(super) zone: String,
-    pub(super) policy: Policy,
-    pub(super) members: Vec<String>,
-    pub(super) roots: Vec<CertInfo>,
-    pub(super) signer: Authority,
-    /// The member's branches, when its signer issues them ([`super::branch`]).
-    pub(super) branches: Option<super::branch::Branches>,
-    pub(super) leaves: LeafPaths,
-    pub(super) crl: PathBuf,
-    /// This member's client URL: where issued identities are recorded ([`super::ledger`]),
-    /// and its state directory, where they wait when its etcd does not answer.
-    pub(super) etcd: String,
-    pub(super) state_dir: PathBuf,
-}
 
 /// The [`Shared`] the next connection uses, replaced whole by the endpoint's handle.
 pub(super) type Current = Arc<RwLock<Arc<Shared>>>;
@@ -220,203 +201,4 @@ fn linger(tcp: &mut TcpStream) {
             Ok(_) => {}
         }
     }
-}
-
-/// `node`'s request for `name` (a service; `None`: its own identity) with the request
-/// `csr`: the identity's chain and the log line, or the answer that refuses it.
-fn issue(
-    shared: &Shared,
-    node: &str,
-    name: Option<&str>,
-    csr: &[u8],
-    gateway: bool,
-) -> Result<(String, String), Answer> {
-    let asked = match name {
-        Some(service) => format!("service {service:?}"),
-        None => "its own identity".into(),
-    };
-    let user = decide(&shared.policy, &shared.members, &shared.zone, node, name)
-        .map_err(|refusal| Answer::new(403, refusal))?;
-    let request = std::str::from_utf8(csr)
-        .map_err(|_| Error::new("not UTF-8"))
-        .and_then(NodeRequest::from_pem)
-        .map_err(|e| {
-            let why = e.problem();
-            Answer::new(
-                400,
-                format!("bad request: the body is not a PEM certificate request: {why}"),
-            )
-        })?;
-    // A signer the owner revoked (`revoke --identity` of it) signs nothing more: the node
-    // asks another member.
-    if signer_revoked(shared) {
-        return Err(Answer::new(
-            503,
-            "this member's signer is revoked (on the zone's CRL): ask another member; the zone's owner re-activates this member for a new signer",
-        ));
-    }
-    // The node's branch signs it when the signer issues branches; the branch is in the
-    // ledger before it signs anything.
-    let branch = match &shared.branches {
-        Some(branches) => Some(
-            branches
-                .for_node(&shared.signer, node, &shared.crl, |branch| {
-                    record(shared, node, &branch.subject_cn, branch, None)
-                })
-                .map_err(|e| {
-                    Answer::new(
-                        503,
-                        format!("the branch that signs {node}'s identities was not made or not recorded: {e}; ask again"),
-                    )
-                })?,
-        ),
-        None => None,
-    };
-    let issuer = branch.as_ref().unwrap_or(&shared.signer);
-    let chain = match gateway {
-        true => issuer.issue_gateway_for(&user, &shared.zone, &request, IDENTITY_DAYS),
-        false => issuer.issue_identity_for(&user, &shared.zone, &request, IDENTITY_DAYS),
-    }
-    .map_err(|e| Answer::new(500, format!("the signer could not issue {user}: {e}")))?;
-    let info = CertInfo::parse_pem(&chain)
-        .map_err(|e| Answer::new(500, format!("the signer issued what does not parse: {e}")))?;
-    let serial = zone_pki::revocation::serial_hex(info.serial());
-    // In the zone's ledger first: an identity the zone does not know of could never be
-    // revoked with its node.
-    let branch_serial = branch
-        .as_ref()
-        .and_then(|b| CertInfo::parse(b.cert_der()).ok())
-        .map(|b| zone_pki::revocation::serial_hex(b.serial()));
-    record(shared, node, &user, &info, branch_serial).map_err(|e| {
-        Answer::new(
-            503,
-            format!("the zone's etcd did not record {user} (serial {serial}), so it is not handed out: {e}; ask again"),
-        )
-    })?;
-    let what = if gateway {
-        "a gateway certificate of "
-    } else {
-        ""
-    };
-    let line = format!(
-        "asked for {asked}: issued {what}{user} for {IDENTITY_DAYS} days (serial {serial}, key {})",
-        request.key_fingerprint_hex()
-    );
-    Ok((chain, line))
-}
-
-/// The zone's revocations document this member holds (empty: none yet). Public in the
-/// zone (every node's `status` shows it); asked by nodes that are not members.
-fn revocations(shared: &Shared) -> Result<(String, String), Answer> {
-    let path = shared.state_dir.join(crate::revocation::store::DOC_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((text, "asked for the zone's revocations".into())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
-            String::new(),
-            "asked for the zone's revocations: none yet".into(),
-        )),
-        Err(e) => Err(Answer::new(
-            500,
-            format!("cannot read the zone's revocations: {e}"),
-        )),
-    }
-}
-
-/// Whether the member's signer is on the CRL it keeps.
-fn signer_revoked(shared: &Shared) -> bool {
-    let Ok(der) = std::fs::read(&shared.crl) else {
-        return false;
-    };
-    let Ok(crl) = zone_pki::revocation::Crl::parse_der(&der) else {
-        return false;
-    };
-    CertInfo::parse(shared.signer.cert_der()).is_ok_and(|signer| crl.revokes(signer.serial()))
-}
-
-/// Records the certificate `info` issued to `node` (an identity of `user`, or a branch
-/// under its CN) in the ledger, with the serial of the branch that signed it.
-fn record(
-    shared: &Shared,
-    node: &str,
-    user: &str,
-    info: &CertInfo,
-    branch: Option<String>,
-) -> Result<(), String> {
-    let serial = zone_pki::revocation::serial_hex(info.serial());
-    let entry = super::ledger::Entry {
-        user: user.to_string(),
-        not_after: info
-            .not_after
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        branch,
-    };
-    super::ledger::record(
-        &shared.etcd,
-        &shared.leaves,
-        &shared.state_dir,
-        node,
-        &serial,
-        &entry,
-    )
-}
-
-/// `node`'s request for its service `name`'s gateway: `body` is the service's password,
-/// a line feed, and a certificate request. The password is set on the service's user when
-/// the policy gives the node that service ([`super::password`]), then a gateway
-/// certificate issued for the request ([`zone_pki::client::gateway_certificate`]) and
-/// recorded like an identity. Neither the answer nor the log line holds the password.
-fn gateway_password(
-    shared: &Shared,
-    node: &str,
-    name: Option<&str>,
-    body: &[u8],
-) -> Result<(String, String), Answer> {
-    if !shared.policy.enforce {
-        return Err(Answer::new(
-            403,
-            format!(
-                "refused: zone {} does not enforce its policy: etcd's gateway needs no password",
-                shared.zone
-            ),
-        ));
-    }
-    let user = decide(&shared.policy, &shared.members, &shared.zone, node, name)
-        .map_err(|refusal| Answer::new(403, refusal))?;
-    if user == node {
-        return Err(Answer::new(
-            400,
-            "bad request: a gateway password is a service's: name=<service>",
-        ));
-    }
-    let (password, csr) = split_body(body).ok_or_else(|| {
-        Answer::new(
-            400,
-            "bad request: the body is not a password zone-etcd makes (43 to 128 URL-safe base64 characters) and a line feed",
-        )
-    })?;
-    match super::password::set(&shared.etcd, &shared.leaves, &user, password) {
-        Ok(()) => {}
-        Err(NotSet::AuthOff) => {
-            return Err(Answer::new(
-                503,
-                format!("etcd's auth is not on yet, so {user} can have no password; ask again"),
-            ))
-        }
-        Err(NotSet::Failed(why)) => {
-            return Err(Answer::new(
-                502,
-                format!("the gateway password of {user} was not set: {why}; ask again"),
-            ))
-        }
-    }
-    let (chain, line) = issue(shared, node, name, csr, true)?;
-    Ok((chain, format!("{line}; set its gateway password")))
-}
-
-/// A gateway request's body: the password and the certificate request after it.
-fn split_body(body: &[u8]) -> Option<(&str, &[u8])> {
-    let at = body.iter().position(|&b| b == b'\n')?;
-    let password = std::str::from_utf8(&body[..at]).ok()?;
-    super::password::well_formed(password).then_some((password, &body[at + 1..]))
 }

@@ -29,7 +29,8 @@ use std::sync::{Arc, RwLock};
 
 use zone_pki::{Authority, Error};
 
-use super::connection::{serve, server_config, Current, Shared};
+use super::answers::Shared;
+use super::connection::{serve, server_config, Current};
 use crate::cluster::listen_signer_urls;
 use crate::cluster_api::host_port;
 use crate::config::node::Node;

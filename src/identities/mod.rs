@@ -17,6 +17,8 @@
 //!   answers the zone's nodes' certificate requests; [`wire`] is its HTTP.
 //! - [`revoked`]: a node that is not a member learns the zone's revocations from the
 //!   members' endpoints, so `env` renews an identity the zone revoked.
+//! - [`client`]: a node's calls to the members' endpoints (mutual TLS, each member in
+//!   turn).
 //! - [`request`]: a node's side: an identity obtained from the zone, its key made here
 //!   (a member signs for itself); [`service`]: a service's identity kept current in
 //!   the node's state for `env --service`.
@@ -26,8 +28,10 @@
 //! leaf is refused at the handshake whatever its CN; a signer issues a node only what
 //! the signed policy gives it, and never `root` or a member's name.
 
+mod answers;
 pub mod branch;
 pub mod ca;
+pub mod client;
 mod connection;
 pub mod endpoint;
 pub mod grant;

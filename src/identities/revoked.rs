@@ -52,8 +52,8 @@ pub fn refresh(node: &Node) {
 
 /// Asks the members and installs a newer document. Returns what was done.
 fn ask(node: &Node) -> Result<String, String> {
-    let (text, url) = super::request::each_member(node, |url, tls| {
-        super::request::post(url, tls, super::wire::REVOCATIONS_PATH, None, "")
+    let (text, url) = super::client::each_member(node, |url, tls| {
+        super::client::post(url, tls, super::wire::REVOCATIONS_PATH, None, "")
     })
     .map_err(|e| e.to_string())?;
     if text.trim().is_empty() {

@@ -15,9 +15,6 @@ use crate::config::node::Node;
 use crate::identities::ledger;
 use crate::revocation::doc::{Revocations, KEY};
 
-/// The last document this CA directory published.
-pub const CA_DOC: &str = "revocations.json";
-
 /// The zone root in `ca_dir`, checked to be the one `node`'s zone trusts, and every root
 /// the zone trusts (with a rotation's).
 pub(super) fn owner_root(
@@ -76,7 +73,7 @@ pub(super) fn publish_crl(
             None
         }
     });
-    let ca_doc_path = ca_dir.join(CA_DOC);
+    let ca_doc_path = ca_dir.join(crate::commands::CA_DOC);
     let ca_doc = if ca_doc_path.exists() {
         let doc = Revocations::parse(&zone_io::read_text(&ca_doc_path)?)
             .map_err(|e| e.file(&ca_doc_path))?;

@@ -17,6 +17,5 @@ mod crl;
 mod identity;
 mod node;
 
-pub use crl::CA_DOC;
 pub use identity::run_identity;
 pub use node::run;

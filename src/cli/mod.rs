@@ -118,7 +118,7 @@ pub enum Cmd {
     /// Revoke a node: its node CA, and every leaf it issued, goes on the zone's CRL, which
     /// every member enforces on both ports within seconds; a member is also removed. Or
     /// revoke one identity (`--identity`): the owner's admin identity, a service
-    /// instance's, a node's own.
+    /// instance's, a node's own, or a member's signer with all it signed.
     Revoke {
         /// The zone root CA directory (from `zone-etcd ca init`).
         #[arg(long, value_name = "CA_DIR")]
@@ -131,7 +131,8 @@ pub enum Cmd {
             conflicts_with = "identity"
         )]
         node: Option<String>,
-        /// The one identity to revoke: its certificate file (client.crt).
+        /// The one identity to revoke: its certificate file (client.crt, or a member's
+        /// pki/signer.crt).
         #[arg(long, value_name = "CERT_FILE")]
         identity: Option<PathBuf>,
         /// Any node's config (node.toml from its bundle): how to reach the running zone.

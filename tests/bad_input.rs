@@ -548,3 +548,32 @@ fn an_access_policy_is_checked_whole_and_carried_to_the_members() {
     .unwrap();
     refused(&out, &dry_run, &["node.toml", "client_ca", "fix: "]);
 }
+
+/// A node that is not a member, in a zone of least privilege whose members are all cyfs
+/// members (their gateways carry only the peer and client ports), can get no identity:
+/// `env` says so in one line with a fix that works, not "no member answered".
+#[test]
+fn a_node_whose_zone_has_only_cyfs_members_is_told_why_it_gets_no_identity() {
+    let (dir, zone) = ca_and_zone("example.zone");
+    let text = "name = \"example.zone\"\n\n[[etcd]]\nnode_name = \"home1.example.zone\"\nprotocol = \"cyfs\"\npeer_port = 2480\nclient_port = 2479\n\n[[etcd]]\nnode_name = \"home2.example.zone\"\nprotocol = \"cyfs\"\npeer_port = 2580\nclient_port = 2579\n";
+    fs::write(&zone, text).unwrap();
+    let bundle = dir.path().join("nas");
+    common::run_ok(&activate_args(
+        dir.path().join("ca").to_str().unwrap(),
+        zone.to_str().unwrap(),
+        "nas.example.zone",
+        bundle.to_str().unwrap(),
+    ));
+    let (ok, _, stderr) = run(&[
+        "env",
+        "--config",
+        bundle.join("node.toml").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    let line = common::one_error_line(&stderr);
+    assert!(
+        line.contains("every other member of zone example.zone is a cyfs member")
+            && line.contains("protocol = \"https\""),
+        "{line}"
+    );
+}

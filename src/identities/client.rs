@@ -88,6 +88,15 @@ pub fn each_member<T>(
     if let Some(line) = refused {
         return Err(refusal(line));
     }
+    let others = node.members.iter().filter(|m| m.node_name != node.name);
+    let mut others = others.peekable();
+    if others.peek().is_some() && others.all(|m| m.protocol == Protocol::Cyfs) {
+        return Err(Error::new(format!(
+            "every other member of zone {} is a cyfs member, and cyfs gateways carry no identity endpoint: no member can give this node an identity",
+            node.zone
+        ))
+        .fix("give the zone one member reached directly (protocol = \"https\", its peer_port + 2 reachable from this node), or make this node an etcd member"));
+    }
     Err(Error::new(format!(
         "no member of the zone answered ({})",
         if reasons.is_empty() {

@@ -43,7 +43,7 @@ pub fn refresh(node: &Node) {
     }
     match ask(node) {
         Ok(said) => tracing::debug!("the zone's revocations: {said}"),
-        Err(why) => tracing::info!("could not learn the zone's revocations: {why}"),
+        Err(why) => tracing::debug!("could not learn the zone's revocations: {why}"),
     }
     if zone_io::ensure_private_dir(&node.state_dir).is_ok() {
         let _ = zone_io::write_atomic(&marker, b"", zone_io::PUBLIC_MODE);

@@ -16,6 +16,7 @@ use etcd_client::{
 };
 
 use super::rbac::{plan, Access, AuthState, Op, Perm};
+use super::timing::Phases;
 use crate::identities::password::{self, random_password, Answer};
 
 /// What `client`'s etcd holds. A role or user deleted between the list and its read
@@ -130,6 +131,8 @@ pub struct Outcome {
     pub ops: Vec<Op>,
     /// Whether etcd's auth is on now.
     pub auth_on: bool,
+    /// Where its time went.
+    pub phases: Phases,
 }
 
 /// Brings `client`'s etcd to `want` for zone `zone`. `sealed` names the users this keeper
@@ -146,7 +149,9 @@ pub async fn apply(
     may_enable: bool,
     probe_passwords: bool,
 ) -> Result<Outcome, String> {
+    let mut phases = Phases::new();
     let mut current = read(client).await?;
+    phases.mark("read", 2 + current.roles.len() + current.users.len());
     let users: Vec<String> = current.users.keys().cloned().collect();
     // Auth is on exactly when etcd answers about passwords (with no user, it cannot be).
     // Every user is asked only when `probe_passwords` (one question each); else one
@@ -156,14 +161,18 @@ pub async fn apply(
     } else {
         &users[..users.len().min(1)]
     };
-    if let Some(with) = with_password(client, asked).await? {
+    let with = with_password(client, asked).await?;
+    phases.mark("ask", asked.len());
+    if let Some(with) = with {
         current.enabled = true;
         // The gateway's passwords a member set (read after the question: a member marks
         // a user before it sets the password).
         let gateway = if with.is_empty() {
             BTreeSet::new()
         } else {
-            password::marked(client).await?
+            let marked = password::marked(client).await?;
+            phases.mark("marks", 1);
+            marked
         };
         current.with_password = with
             .iter()
@@ -181,11 +190,13 @@ pub async fn apply(
             return Ok(Outcome {
                 ops: Vec::new(),
                 auth_on: false,
+                phases,
             });
         }
         want.enabled = false;
     }
     let ops = plan(&current, &want, zone);
+    phases.mark("plan", 0);
     // While auth is off, the operations of one kind (every AddRole, then every Grant, …)
     // go many at once: their order within the kind does not matter, and each is a raft
     // write. With auth on they go one by one: each bumps the auth store's revision, and
@@ -223,8 +234,13 @@ pub async fn apply(
         }
         i = end;
     }
+    phases.mark("ops", ops.iter().map(calls).sum());
     let auth_on = current.enabled || ops.contains(&Op::Enable);
-    Ok(Outcome { ops, auth_on })
+    Ok(Outcome {
+        ops,
+        auth_on,
+        phases,
+    })
 }
 
 /// The users among `users` that have a password, or `None` while auth is off (etcd then
@@ -272,6 +288,14 @@ fn done_already(op: &Op, error: &str) -> bool {
         Op::Remake { .. } => says("user name not found") || says("user name already exists"),
         Op::Scramble(_) => false,
         Op::Grant(..) | Op::GrantRole { .. } | Op::Enable => false,
+    }
+}
+
+/// The etcd calls [`run`] makes for `op`.
+fn calls(op: &Op) -> usize {
+    match op {
+        Op::Remake { roles, .. } => 2 + roles.len(),
+        _ => 1,
     }
 }
 

@@ -34,6 +34,7 @@ use zone_pki::{CertInfo, Error};
 use super::in_force::{own_policy, published_policy, InForce};
 use super::rbac;
 use super::record::{self, applied_records, Applied, Removed, APPLIED_PREFIX};
+use super::timing::Phases;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 
@@ -147,6 +148,7 @@ impl AccessKeeper {
         done: &mut Option<Done>,
         checked: &mut Instant,
     ) -> Result<(), String> {
+        let mut phases = Phases::new();
         let published = cluster_api::within(async {
             client
                 .get(POLICY_KEY, None)
@@ -155,6 +157,7 @@ impl AccessKeeper {
         })
         .await?;
         let in_force = self.in_force(client, published.kvs().first()).await;
+        phases.mark("policy", 1);
         match crate::identities::ledger::upload(client, &self.node.state_dir).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("identity ledger: {n} identity(ies) issued while the zone did not answer now recorded in it"),
@@ -169,11 +172,13 @@ impl AccessKeeper {
         } else {
             Vec::new()
         };
+        phases.mark("nodes", usize::from(in_force.policy.any_node()));
         let policy = in_force.policy.with_issued_nodes(&issued);
         let mut want = rbac::desired_without(&policy, &in_force.members, &revoked);
         // Auth on while some member still takes node-CA certificates would make a forged
         // CN root etcd's root there: wait until every member's client port is enforced.
         let ports = self.enforced_ports(client).await?;
+        phases.mark("ports", 1);
         let waiting: Vec<&String> = in_force
             .members
             .iter()
@@ -198,15 +203,18 @@ impl AccessKeeper {
             Some(d) if *d != signature => checked.elapsed() >= RECHECK,
             _ => true,
         };
-        if done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK {
+        let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK;
+        if unchanged {
             let now = cluster_api::within(super::apply::names(client)).await?;
             if lock(&self.names).as_ref() == Some(&now) {
                 return Ok(());
             }
             tracing::info!("access policy: etcd's users or roles changed; applying again");
         }
+        phases.mark("names", if unchanged { 2 } else { 0 });
         let sealed = lock(&self.sealed).clone();
         let may_enable = want.enabled && self.leads(client).await;
+        phases.mark("leads", usize::from(want.enabled));
         // Each call is bounded by the client's own timeout; the apply as a whole by
         // [`APPLY_TIME`], not by one call's deadline: a first apply of thousands of users
         // and roles (each a raft write) cut after one call's time would read everything
@@ -223,6 +231,7 @@ impl AccessKeeper {
             .await
         })
         .await?;
+        phases.absorb(outcome.phases);
         let ops = outcome.ops;
         for op in &ops {
             if let rbac::Op::Scramble(user) = op {
@@ -273,6 +282,12 @@ impl AccessKeeper {
         .await?;
         let held = cluster_api::within(super::apply::names(client)).await?;
         *lock(&self.names) = Some(held);
+        phases.mark("record", 3);
+        tracing::info!(
+            "access policy {}: applied in {}",
+            in_force.version,
+            phases.line()
+        );
         self.users_gone.set(revoked.clone());
         if want.enabled && !outcome.auth_on {
             // The leader's keeper turns auth on: look again at the next round.

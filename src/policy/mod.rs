@@ -44,5 +44,6 @@ mod rules;
 pub mod standing;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
 pub use model::{Policy, Service, ANY_NODE, DEFAULT_NODE_PREFIX, KEYS, OWN_PREFIX, SERVICE_KEYS};

@@ -94,6 +94,7 @@ pub fn run(dir: &Path) -> Result<Value> {
         idle_cpu.1
     );
     drop(live);
+    keep_logs(&root);
     let _ = fs::remove_dir_all(&root);
     Ok(json!({
         "zone": format!("127.0.{SUBNET}.1-3"),
@@ -108,4 +109,24 @@ pub fn run(dir: &Path) -> Result<Value> {
         "idle_etcd_cpu_s": round(idle_cpu.0),
         "idle_helpers_cpu_s": round(idle_cpu.1),
     }))
+}
+
+/// With `ZONE_ETCD_BENCH_LOGS=DIR`, the members' logs (each keeper logs where an apply's
+/// time went, phase by phase) are copied there before the zone's directory goes.
+fn keep_logs(root: &Path) {
+    let Some(to) = std::env::var_os("ZONE_ETCD_BENCH_LOGS") else {
+        return;
+    };
+    let to = Path::new(&to);
+    let _ = fs::create_dir_all(to);
+    let logs = fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|zone| fs::read_dir(zone.path()).into_iter().flatten().flatten())
+        .chain(fs::read_dir(root).into_iter().flatten().flatten())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"));
+    for log in logs {
+        let _ = fs::copy(log.path(), to.join(log.file_name()));
+    }
 }

@@ -26,20 +26,16 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Compare, CompareOp, Txn, TxnOp};
-
 use time::format_description::well_known::Rfc3339;
 use zone_pki::{CertInfo, Error};
 
-use super::in_force::{own_policy, published_policy, InForce};
+use super::in_force::InForce;
+pub use super::in_force::POLICY_KEY;
 use super::rbac;
 use super::record::{self, applied_records, Applied, Removed, APPLIED_PREFIX};
 use super::timing::Phases;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
-
-/// Where `zone-etcd zone publish` puts the signed zone document.
-pub const POLICY_KEY: &str = "zone-etcd/access/policy";
 
 /// How often the keeper looks at the published policy and the zone's revocations.
 const TICK: Duration = Duration::from_secs(1);
@@ -68,6 +64,9 @@ pub struct AccessKeeper {
     /// The users' and roles' names etcd held after the last apply: a round that finds
     /// others applies at once.
     names: Mutex<Option<(Vec<String>, Vec<String>)>>,
+    /// What etcd's users and roles are after the last apply ([`super::replay::after`]),
+    /// when its names were those etcd then held: a publish is planned from it.
+    last: Mutex<Option<rbac::AuthState>>,
     /// What it removed outside the policy, newest last ([`record::remember`]).
     removed: Mutex<Vec<Removed>>,
 }
@@ -93,6 +92,7 @@ impl AccessKeeper {
             sealed: Mutex::new(BTreeSet::new()),
             removed: Mutex::new(Vec::new()),
             names: Mutex::new(None),
+            last: Mutex::new(None),
             roots,
             creds: Credentials::load(&node.leaf_paths())?,
             endpoint: crate::cluster::client_url(&member),
@@ -156,7 +156,15 @@ impl AccessKeeper {
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
-        let in_force = self.in_force(client, published.kvs().first()).await;
+        let policy_at = published.kvs().first().map(|kv| kv.mod_revision());
+        let in_force = super::in_force::in_force(
+            &self.node,
+            &self.roots,
+            &self.newest,
+            client,
+            published.kvs().first(),
+        )
+        .await;
         phases.mark("policy", 1);
         match crate::identities::ledger::upload(client, &self.node.state_dir).await {
             Ok(0) => {}
@@ -196,39 +204,74 @@ impl AccessKeeper {
         if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
             handle.set_policy(in_force.policy.clone(), in_force.members.clone());
         }
-        // Every user's password is asked about at a keeper's first apply, at each full
-        // recheck and when etcd's names changed, not when only the policy or the
-        // revocations did (a published change stays quick however many users there are).
-        let probe_passwords = match done.as_ref() {
-            Some(d) if *d != signature => checked.elapsed() >= RECHECK,
-            _ => true,
-        };
+        // A full apply (everything read, every user asked about a password) at a keeper's
+        // first apply, at each full recheck and when etcd's names changed; not when only
+        // the policy or the revocations did (a published change stays quick however many
+        // users there are): the recheck comes at the next round when it is due.
+        let probe_passwords = !matches!(done.as_ref(), Some(d) if *d != signature);
         let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK;
+        let names_now = if unchanged || !probe_passwords {
+            Some(cluster_api::within(super::apply::names(client)).await?)
+        } else {
+            None
+        };
         if unchanged {
-            let now = cluster_api::within(super::apply::names(client)).await?;
-            if lock(&self.names).as_ref() == Some(&now) {
+            if lock(&self.names).as_ref() == names_now.as_ref() {
                 return Ok(());
             }
             tracing::info!("access policy: etcd's users or roles changed; applying again");
         }
-        phases.mark("names", if unchanged { 2 } else { 0 });
+        phases.mark("names", if names_now.is_some() { 2 } else { 0 });
+        // A publish (or a revocation) is planned from what the last apply left when etcd's
+        // names say no user or role was made or deleted since but by the plan itself (the
+        // full read at each RECHECK puts back a grant changed by hand). Taken: a failed
+        // apply leaves none, and the next reads everything.
+        let kept = lock(&self.last).take();
+        let last = kept.clone().filter(|last| {
+            !probe_passwords
+                && names_now
+                    .as_ref()
+                    .is_some_and(|now| super::replay::fits(last, now, &want, &self.node.zone))
+        });
         let sealed = lock(&self.sealed).clone();
-        let may_enable = want.enabled && self.leads(client).await;
-        phases.mark("leads", usize::from(want.enabled));
+        let leader = want.exclusive && self.leads(client).await;
+        phases.mark("leads", usize::from(want.exclusive));
+        let current = match last {
+            Some(last) => {
+                phases.mark("from the last apply", 0);
+                last
+            }
+            // While auth is off under an enforced policy, only the leader's keeper touches
+            // etcd: the others read nothing (reading thousands of users and roles slowed
+            // the leader's making of them), they only record their port.
+            None if want.exclusive && !leader && !super::passwords::auth_on(client).await? => {
+                phases.mark("auth off: the leader's to apply", 2);
+                rbac::AuthState::default()
+            }
+            None => {
+                let read = super::read::read_unless_changed(client, POLICY_KEY, policy_at);
+                let Some(read) = cluster_api::within_for(APPLY_TIME, read).await? else {
+                    *lock(&self.last) = kept;
+                    tracing::info!("access policy: a policy was published during a full read of etcd's users and roles: applying it first");
+                    return Ok(());
+                };
+                phases.mark("read", 2 + read.roles.len() + read.users.len());
+                read
+            }
+        };
         // Each call is bounded by the client's own timeout; the apply as a whole by
         // [`APPLY_TIME`], not by one call's deadline: a first apply of thousands of users
         // and roles (each a raft write) cut after one call's time would read everything
         // again each round and never get through.
         let outcome = cluster_api::within_for(APPLY_TIME, async {
-            super::apply::apply(
-                client,
-                &want,
-                &self.node.zone,
-                &sealed,
-                may_enable,
+            let target = super::apply::Target {
+                want: &want,
+                zone: &self.node.zone,
+                sealed: &sealed,
+                leader,
                 probe_passwords,
-            )
-            .await
+            };
+            super::apply::apply_to(client, current, Phases::new(), target).await
         })
         .await?;
         phases.absorb(outcome.phases);
@@ -281,6 +324,9 @@ impl AccessKeeper {
         })
         .await?;
         let held = cluster_api::within(super::apply::names(client)).await?;
+        // What it worked out is kept only when etcd's names agree (another member's
+        // keeper applying a newer policy meanwhile: the next apply reads everything).
+        *lock(&self.last) = (super::replay::names(&outcome.held) == held).then_some(outcome.held);
         *lock(&self.names) = Some(held);
         phases.mark("record", 3);
         tracing::info!(
@@ -294,7 +340,9 @@ impl AccessKeeper {
             return Ok(());
         }
         *done = Some(signature);
-        *checked = Instant::now();
+        if probe_passwords {
+            *checked = Instant::now();
+        }
         Ok(())
     }
 }
@@ -316,75 +364,6 @@ fn now() -> String {
 }
 
 impl AccessKeeper {
-    /// The policy in force, given what the zone holds at [`POLICY_KEY`]: a newer verified
-    /// document is taken and kept; an older, unverifiable or missing one leaves the newest
-    /// applied here in force and puts that back at the key (each member tries; a compare
-    /// on what it read lets only one write, and never over a document published since).
-    async fn in_force(
-        &self,
-        client: &mut etcd_client::Client,
-        published: Option<&etcd_client::KeyValue>,
-    ) -> InForce {
-        let newest = lock(&self.newest).clone();
-        let current = newest.as_ref().map(|(in_force, _)| in_force);
-        let Some(kv) = published else {
-            let Some((in_force, text)) = newest else {
-                return own_policy(&self.node);
-            };
-            tracing::warn!(
-                "access policy: the document at {POLICY_KEY} is gone; putting back the one in force ({})",
-                in_force.version
-            );
-            let absent = Compare::create_revision(POLICY_KEY, CompareOp::Equal, 0);
-            self.put_back(client, absent, &text).await;
-            return in_force;
-        };
-        match published_policy(&self.node, &self.roots, kv.value(), current) {
-            Ok(in_force) => {
-                if current.map(|c| &c.version) != Some(&in_force.version) {
-                    let text = String::from_utf8_lossy(kv.value()).into_owned();
-                    if let Err(e) = super::in_force::keep(&self.node.state_dir, &text) {
-                        tracing::warn!("access policy {}: not kept: {e}", in_force.version);
-                    }
-                    *lock(&self.newest) = Some((in_force.clone(), text));
-                }
-                in_force
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "access policy: not applying the published document at {POLICY_KEY}: {e}"
-                );
-                match newest {
-                    Some((in_force, text)) => {
-                        let same =
-                            Compare::mod_revision(POLICY_KEY, CompareOp::Equal, kv.mod_revision());
-                        self.put_back(client, same, &text).await;
-                        in_force
-                    }
-                    None => own_policy(&self.node),
-                }
-            }
-        }
-    }
-
-    /// Puts `text` at [`POLICY_KEY`] when `unchanged` still holds.
-    async fn put_back(&self, client: &mut etcd_client::Client, unchanged: Compare, text: &str) {
-        let txn = Txn::new()
-            .when([unchanged])
-            .and_then([TxnOp::put(POLICY_KEY, text, None)]);
-        match cluster_api::within(async {
-            client.txn(txn).await.map_err(|e| cluster_api::describe(&e))
-        })
-        .await
-        {
-            Ok(r) if r.succeeded() => {
-                tracing::info!("access policy: put the one in force back at {POLICY_KEY}")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("access policy: could not put it back at {POLICY_KEY}: {e}"),
-        }
-    }
-
     /// Whether this keeper's member leads the cluster now (its etcd says so).
     async fn leads(&self, client: &mut etcd_client::Client) -> bool {
         let status = cluster_api::within(async {

@@ -38,8 +38,11 @@ pub mod in_force;
 pub mod keeper;
 mod model;
 mod parse;
+pub mod passwords;
 pub mod rbac;
+pub mod read;
 pub mod record;
+pub mod replay;
 mod rules;
 pub mod standing;
 #[cfg(test)]

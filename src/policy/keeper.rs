@@ -13,10 +13,14 @@
 //! the one in force is never applied (logged, the one in force stays and is put back at
 //! the key, as it is when the key is deleted); the newest document applied is kept in the
 //! state directory ([`super::newest`]), so a restart never goes back to an older one nor
-//! to node.toml's copy once one was published; the auth store
-//! is read and planned again before every apply, so members applying at once only ever
-//! finish each other's work (an operation another member did first fails, and the next
-//! round plans without it); auth is enabled only under `enforce`; every member records
+//! to node.toml's copy once one was published; the auth store is read whole and planned
+//! again at a keeper's first apply, every [`RECHECK`] and whenever etcd's users' or
+//! roles' names are not those the last apply left; a publish or a revocation in between
+//! is planned from what the last apply left ([`super::replay`]), so members applying at
+//! once only ever finish each other's work (an operation another member did first fails,
+//! and is taken as done); a full read is given up for a policy published meanwhile,
+//! which is applied first (the recheck follows at the next round); auth is enabled only
+//! under `enforce`, and before it is on only the leader's keeper touches etcd; every member records
 //! `<applied>` at [`APPLIED_PREFIX`]`<member>` once its etcd holds exactly the policy's
 //! users and roles, which `status` reads, with whether its client port trusts the client
 //! root alone; auth goes on only once every member's record says so (auth on beside a
@@ -32,7 +36,7 @@ use zone_pki::{CertInfo, Error};
 use super::in_force::InForce;
 pub use super::in_force::POLICY_KEY;
 use super::rbac;
-use super::record::{self, applied_records, Applied, Removed, APPLIED_PREFIX};
+use super::record::{self, Applied, Removed, APPLIED_PREFIX};
 use super::timing::Phases;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
@@ -42,6 +46,8 @@ const TICK: Duration = Duration::from_secs(1);
 /// How often it reads the whole auth store even when nothing it knows of changed (a user
 /// or role changed by hand is put back within this).
 const RECHECK: Duration = Duration::from_secs(30);
+/// An apply that took this long says where its time went, even when it changed nothing.
+const SAY_AFTER: Duration = Duration::from_millis(500);
 /// The most one apply may take, however many users and roles it makes.
 const APPLY_TIME: Duration = Duration::from_secs(600);
 
@@ -185,7 +191,7 @@ impl AccessKeeper {
         let mut want = rbac::desired_without(&policy, &in_force.members, &revoked);
         // Auth on while some member still takes node-CA certificates would make a forged
         // CN root etcd's root there: wait until every member's client port is enforced.
-        let ports = self.enforced_ports(client).await?;
+        let ports = record::enforced_ports(client).await?;
         phases.mark("ports", 1);
         let waiting: Vec<&String> = in_force
             .members
@@ -329,11 +335,21 @@ impl AccessKeeper {
         *lock(&self.last) = (super::replay::names(&outcome.held) == held).then_some(outcome.held);
         *lock(&self.names) = Some(held);
         phases.mark("record", 3);
-        tracing::info!(
-            "access policy {}: applied in {}",
-            in_force.version,
-            phases.line()
-        );
+        // Where the time went: said when it changed something or took a while (a keeper
+        // that waits for the leader's to turn auth on looks each second).
+        if !ops.is_empty() || phases.took() >= SAY_AFTER {
+            tracing::info!(
+                "access policy {}: applied in {}",
+                in_force.version,
+                phases.line()
+            );
+        } else {
+            tracing::debug!(
+                "access policy {}: applied in {}",
+                in_force.version,
+                phases.line()
+            );
+        }
         self.users_gone.set(revoked.clone());
         if want.enabled && !outcome.auth_on {
             // The leader's keeper turns auth on: look again at the next round.
@@ -371,19 +387,6 @@ impl AccessKeeper {
         })
         .await;
         status.is_ok_and(|s| s.header().is_some_and(|h| h.member_id() == s.leader()))
-    }
-
-    /// The members whose records say their client port trusts the client root alone.
-    async fn enforced_ports(
-        &self,
-        client: &mut etcd_client::Client,
-    ) -> Result<Vec<String>, String> {
-        Ok(applied_records(client)
-            .await?
-            .into_iter()
-            .filter(|(_, record)| record.client_port_enforced)
-            .map(|(member, _)| member)
-            .collect())
     }
 }
 

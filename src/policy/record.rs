@@ -67,6 +67,16 @@ pub async fn applied_records(
         .collect())
 }
 
+/// The members whose records say their client port trusts the client root alone.
+pub async fn enforced_ports(client: &mut etcd_client::Client) -> Result<Vec<String>, String> {
+    Ok(applied_records(client)
+        .await?
+        .into_iter()
+        .filter(|(_, record)| record.client_port_enforced)
+        .map(|(member, _)| member)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,11 @@ impl Phases {
         self.last = Instant::now();
     }
 
+    /// The time from the start to the last mark.
+    pub fn took(&self) -> Duration {
+        self.last - self.started
+    }
+
     /// The etcd calls of every phase.
     pub fn calls(&self) -> usize {
         self.parts.iter().map(|(_, _, c)| c).sum()
@@ -58,7 +63,7 @@ impl Phases {
             .collect();
         format!(
             "{:.0} ms, {} etcd call(s): {}",
-            ms(self.last - self.started),
+            ms(self.took()),
             self.calls(),
             parts.join(", ")
         )

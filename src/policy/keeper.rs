@@ -351,8 +351,9 @@ impl AccessKeeper {
             );
         }
         self.users_gone.set(revoked.clone());
-        if want.enabled && !outcome.auth_on {
-            // The leader's keeper turns auth on: look again at the next round.
+        if !outcome.auth_on && (want.enabled || (want.exclusive && !leader)) {
+            // The leader's keeper makes the users and roles and turns auth on: look again
+            // at the next round.
             return Ok(());
         }
         *done = Some(signature);

@@ -21,7 +21,7 @@
 //! and is taken as done); a full read is given up for a policy published meanwhile,
 //! which is applied first (the recheck follows at the next round); auth is enabled only
 //! under `enforce`, and before it is on only the leader's keeper touches etcd; every member records
-//! `<applied>` at [`APPLIED_PREFIX`]`<member>` once its etcd holds exactly the policy's
+//! `<applied>` at [`record::APPLIED_PREFIX`]`<member>` once its etcd holds exactly the policy's
 //! users and roles, which `status` reads, with whether its client port trusts the client
 //! root alone; auth goes on only once every member's record says so (auth on beside a
 //! port that still takes node-CA certificates would make a forged CN `root` etcd's root).
@@ -36,7 +36,7 @@ use zone_pki::{CertInfo, Error};
 use super::in_force::InForce;
 pub use super::in_force::POLICY_KEY;
 use super::rbac;
-use super::record::{self, Applied, Removed, APPLIED_PREFIX};
+use super::record::{self, Applied, Removed};
 use super::timing::Phases;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
@@ -73,6 +73,10 @@ pub struct AccessKeeper {
     /// What etcd's users and roles are after the last apply ([`super::replay::after`]),
     /// when its names were those etcd then held: a publish is planned from it.
     last: Mutex<Option<rbac::AuthState>>,
+    /// Whether `last` is presumed, not worked out: a non-leader keeper waiting for auth on
+    /// presumes the leader's keeper leaves the policy's users and roles, and plans its first
+    /// apply after from that (when etcd's names agree), its full read at the next round.
+    presumed: std::sync::atomic::AtomicBool,
     /// What it removed outside the policy, newest last ([`record::remember`]).
     removed: Mutex<Vec<Removed>>,
 }
@@ -99,6 +103,7 @@ impl AccessKeeper {
             removed: Mutex::new(Vec::new()),
             names: Mutex::new(None),
             last: Mutex::new(None),
+            presumed: std::sync::atomic::AtomicBool::new(false),
             roots,
             creds: Credentials::load(&node.leaf_paths())?,
             endpoint: crate::cluster::client_url(&member),
@@ -214,7 +219,10 @@ impl AccessKeeper {
         // first apply, at each full recheck and when etcd's names changed; not when only
         // the policy or the revocations did (a published change stays quick however many
         // users there are): the recheck comes at the next round when it is due.
-        let probe_passwords = !matches!(done.as_ref(), Some(d) if *d != signature);
+        let presumed = self
+            .presumed
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        let probe_passwords = !presumed && !matches!(done.as_ref(), Some(d) if *d != signature);
         let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK;
         let names_now = if unchanged || !probe_passwords {
             Some(cluster_api::within(super::apply::names(client)).await?)
@@ -320,15 +328,7 @@ impl AccessKeeper {
             at: now(),
             removed,
         };
-        let key = format!("{APPLIED_PREFIX}{}", self.node.name);
-        let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
-        cluster_api::within(async {
-            client
-                .put(key, text, None)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await?;
+        record::put(client, &self.node.name, &record).await?;
         let held = cluster_api::within(super::apply::names(client)).await?;
         // What it worked out is kept only when etcd's names agree (another member's
         // keeper applying a newer policy meanwhile: the next apply reads everything).
@@ -354,11 +354,19 @@ impl AccessKeeper {
         if !outcome.auth_on && (want.enabled || (want.exclusive && !leader)) {
             // The leader's keeper makes the users and roles and turns auth on: look again
             // at the next round.
+            if want.exclusive && !leader {
+                *lock(&self.last) = Some(want.clone());
+                self.presumed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             return Ok(());
         }
         *done = Some(signature);
         if probe_passwords {
             *checked = Instant::now();
+        } else if presumed {
+            // Planned from a presumed state: the full read follows at the next round.
+            *checked = Instant::now().checked_sub(RECHECK).unwrap_or(*checked);
         }
         Ok(())
     }

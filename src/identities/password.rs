@@ -12,9 +12,12 @@
 //!
 //! Invariants:
 //! - a password is set only while etcd's auth is on, when only root can change a user:
-//!   the keepers make every user again without a password just before auth goes on, so
-//!   one planted while every client was root never outlives it, nor does a mark planted
-//!   then give anything (a mark only lets a password that root set stand);
+//!   the keeper that turns auth on asks every user about a password right after and makes
+//!   again each one found with one, so one planted while every client was root outlives
+//!   auth on by that apply's seconds only; and it deletes the marks written while auth
+//!   was off (every mark just before `AuthEnable`, and those whose revision is not after
+//!   the one etcd gave `AuthEnable` just after), so a mark planted then gives nothing (a
+//!   mark only lets a password that root set stand: [`crate::policy::passwords`]);
 //! - a user with a password and no mark is made again by the keepers (item 3): the marks
 //!   are read after the passwords are asked about, and a member writes the mark before it
 //!   sets the password, so a password being set is never taken for a planted one;

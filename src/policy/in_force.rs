@@ -14,12 +14,19 @@
 //! refuses an older one before this is called).
 
 use std::path::Path;
+use std::sync::Mutex;
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 
 use time::format_description::well_known::Rfc3339;
 use zone_pki::{CertInfo, Error};
 
 use super::Policy;
+use crate::cluster_api;
 use crate::config::node::Node;
+
+/// Where `zone-etcd zone publish` puts the signed zone document.
+pub const POLICY_KEY: &str = "zone-etcd/access/policy";
 
 /// The policy in force and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,4 +119,88 @@ pub fn keep(state_dir: &Path, text: &str) -> Result<(), Error> {
     let _lock = crate::state::lock(state_dir)?;
     zone_io::write_atomic(&state_dir.join(FILE), text.as_bytes(), zone_io::PUBLIC_MODE)?;
     Ok(())
+}
+
+/// The policy in force, given what the zone holds at [`POLICY_KEY`]: a newer verified
+/// document is taken and kept; an older, unverifiable or missing one leaves the newest
+/// applied here in force and puts that back at the key (each member tries; a compare
+/// on what it read lets only one write, and never over a document published since).
+pub async fn in_force(
+    node: &Node,
+    roots: &[CertInfo],
+    kept: &Mutex<Option<(InForce, String)>>,
+    client: &mut etcd_client::Client,
+    published: Option<&etcd_client::KeyValue>,
+) -> InForce {
+    let newest = lock(kept).clone();
+    let current = newest.as_ref().map(|(in_force, _)| in_force);
+    let Some(kv) = published else {
+        let Some((in_force, text)) = newest else {
+            return own_policy(node);
+        };
+        tracing::warn!(
+            "access policy: the document at {POLICY_KEY} is gone; putting back the one in force ({})",
+            in_force.version
+        );
+        let absent = Compare::create_revision(POLICY_KEY, CompareOp::Equal, 0);
+        put_back(client, absent, &text).await;
+        return in_force;
+    };
+    // The document kept is the one at the key (most rounds): verified when it was kept,
+    // against the same roots (a keeper's roots are read once, at its start).
+    if let Some((in_force, text)) = newest.as_ref() {
+        if kv.value() == text.as_bytes() {
+            return in_force.clone();
+        }
+    }
+    match published_policy(node, roots, kv.value(), current) {
+        Ok(in_force) => {
+            if current.map(|c| &c.version) != Some(&in_force.version) {
+                let text = String::from_utf8_lossy(kv.value()).into_owned();
+                if let Err(e) = keep(&node.state_dir, &text) {
+                    tracing::warn!("access policy {}: not kept: {e}", in_force.version);
+                }
+                *lock(kept) = Some((in_force.clone(), text));
+            }
+            in_force
+        }
+        Err(e) => {
+            tracing::warn!(
+                "access policy: not applying the published document at {POLICY_KEY}: {e}"
+            );
+            match newest {
+                Some((in_force, text)) => {
+                    let same =
+                        Compare::mod_revision(POLICY_KEY, CompareOp::Equal, kv.mod_revision());
+                    put_back(client, same, &text).await;
+                    in_force
+                }
+                None => own_policy(node),
+            }
+        }
+    }
+}
+
+/// Puts `text` at [`POLICY_KEY`] when `unchanged` still holds.
+async fn put_back(client: &mut etcd_client::Client, unchanged: Compare, text: &str) {
+    let txn = Txn::new()
+        .when([unchanged])
+        .and_then([TxnOp::put(POLICY_KEY, text, None)]);
+    match cluster_api::within(async {
+        client.txn(txn).await.map_err(|e| cluster_api::describe(&e))
+    })
+    .await
+    {
+        Ok(r) if r.succeeded() => {
+            tracing::info!("access policy: put the one in force back at {POLICY_KEY}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("access policy: could not put it back at {POLICY_KEY}: {e}"),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

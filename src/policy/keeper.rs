@@ -13,11 +13,15 @@
 //! the one in force is never applied (logged, the one in force stays and is put back at
 //! the key, as it is when the key is deleted); the newest document applied is kept in the
 //! state directory ([`super::newest`]), so a restart never goes back to an older one nor
-//! to node.toml's copy once one was published; the auth store
-//! is read and planned again before every apply, so members applying at once only ever
-//! finish each other's work (an operation another member did first fails, and the next
-//! round plans without it); auth is enabled only under `enforce`; every member records
-//! `<applied>` at [`APPLIED_PREFIX`]`<member>` once its etcd holds exactly the policy's
+//! to node.toml's copy once one was published; the auth store is read whole and planned
+//! again at a keeper's first apply, every [`RECHECK`] and whenever etcd's users' or
+//! roles' names are not those the last apply left; a publish or a revocation in between
+//! is planned from what the last apply left ([`super::replay`]), so members applying at
+//! once only ever finish each other's work (an operation another member did first fails,
+//! and is taken as done); a full read is given up for a policy published meanwhile,
+//! which is applied first (the recheck follows at the next round); auth is enabled only
+//! under `enforce`, and before it is on only the leader's keeper touches etcd; every member records
+//! `<applied>` at [`record::APPLIED_PREFIX`]`<member>` once its etcd holds exactly the policy's
 //! users and roles, which `status` reads, with whether its client port trusts the client
 //! root alone; auth goes on only once every member's record says so (auth on beside a
 //! port that still takes node-CA certificates would make a forged CN `root` etcd's root).
@@ -26,25 +30,24 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Compare, CompareOp, Txn, TxnOp};
-
 use time::format_description::well_known::Rfc3339;
 use zone_pki::{CertInfo, Error};
 
-use super::in_force::{own_policy, published_policy, InForce};
+use super::in_force::InForce;
+pub use super::in_force::POLICY_KEY;
 use super::rbac;
-use super::record::{self, applied_records, Applied, Removed, APPLIED_PREFIX};
+use super::record::{self, Applied, Removed};
+use super::timing::Phases;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
-
-/// Where `zone-etcd zone publish` puts the signed zone document.
-pub const POLICY_KEY: &str = "zone-etcd/access/policy";
 
 /// How often the keeper looks at the published policy and the zone's revocations.
 const TICK: Duration = Duration::from_secs(1);
 /// How often it reads the whole auth store even when nothing it knows of changed (a user
 /// or role changed by hand is put back within this).
 const RECHECK: Duration = Duration::from_secs(30);
+/// An apply that took this long says where its time went, even when it changed nothing.
+const SAY_AFTER: Duration = Duration::from_millis(500);
 /// The most one apply may take, however many users and roles it makes.
 const APPLY_TIME: Duration = Duration::from_secs(600);
 
@@ -67,6 +70,13 @@ pub struct AccessKeeper {
     /// The users' and roles' names etcd held after the last apply: a round that finds
     /// others applies at once.
     names: Mutex<Option<(Vec<String>, Vec<String>)>>,
+    /// What etcd's users and roles are after the last apply ([`super::replay::after`]),
+    /// when its names were those etcd then held: a publish is planned from it.
+    last: Mutex<Option<rbac::AuthState>>,
+    /// Whether `last` is presumed, not worked out: a non-leader keeper waiting for auth on
+    /// presumes the leader's keeper leaves the policy's users and roles, and plans its first
+    /// apply after from that (when etcd's names agree), its full read at the next round.
+    presumed: std::sync::atomic::AtomicBool,
     /// What it removed outside the policy, newest last ([`record::remember`]).
     removed: Mutex<Vec<Removed>>,
 }
@@ -92,6 +102,8 @@ impl AccessKeeper {
             sealed: Mutex::new(BTreeSet::new()),
             removed: Mutex::new(Vec::new()),
             names: Mutex::new(None),
+            last: Mutex::new(None),
+            presumed: std::sync::atomic::AtomicBool::new(false),
             roots,
             creds: Credentials::load(&node.leaf_paths())?,
             endpoint: crate::cluster::client_url(&member),
@@ -147,6 +159,7 @@ impl AccessKeeper {
         done: &mut Option<Done>,
         checked: &mut Instant,
     ) -> Result<(), String> {
+        let mut phases = Phases::new();
         let published = cluster_api::within(async {
             client
                 .get(POLICY_KEY, None)
@@ -154,7 +167,16 @@ impl AccessKeeper {
                 .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
-        let in_force = self.in_force(client, published.kvs().first()).await;
+        let policy_at = published.kvs().first().map(|kv| kv.mod_revision());
+        let in_force = super::in_force::in_force(
+            &self.node,
+            &self.roots,
+            &self.newest,
+            client,
+            published.kvs().first(),
+        )
+        .await;
+        phases.mark("policy", 1);
         match crate::identities::ledger::upload(client, &self.node.state_dir).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("identity ledger: {n} identity(ies) issued while the zone did not answer now recorded in it"),
@@ -169,11 +191,13 @@ impl AccessKeeper {
         } else {
             Vec::new()
         };
+        phases.mark("nodes", usize::from(in_force.policy.any_node()));
         let policy = in_force.policy.with_issued_nodes(&issued);
         let mut want = rbac::desired_without(&policy, &in_force.members, &revoked);
         // Auth on while some member still takes node-CA certificates would make a forged
         // CN root etcd's root there: wait until every member's client port is enforced.
-        let ports = self.enforced_ports(client).await?;
+        let ports = record::enforced_ports(client).await?;
+        phases.mark("ports", 1);
         let waiting: Vec<&String> = in_force
             .members
             .iter()
@@ -191,38 +215,80 @@ impl AccessKeeper {
         if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
             handle.set_policy(in_force.policy.clone(), in_force.members.clone());
         }
-        // Every user's password is asked about at a keeper's first apply, at each full
-        // recheck and when etcd's names changed, not when only the policy or the
-        // revocations did (a published change stays quick however many users there are).
-        let probe_passwords = match done.as_ref() {
-            Some(d) if *d != signature => checked.elapsed() >= RECHECK,
-            _ => true,
+        // A full apply (everything read, every user asked about a password) at a keeper's
+        // first apply, at each full recheck and when etcd's names changed; not when only
+        // the policy or the revocations did (a published change stays quick however many
+        // users there are): the recheck comes at the next round when it is due.
+        let presumed = self
+            .presumed
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        let probe_passwords = !presumed && !matches!(done.as_ref(), Some(d) if *d != signature);
+        let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK;
+        let names_now = if unchanged || !probe_passwords {
+            Some(cluster_api::within(super::apply::names(client)).await?)
+        } else {
+            None
         };
-        if done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK {
-            let now = cluster_api::within(super::apply::names(client)).await?;
-            if lock(&self.names).as_ref() == Some(&now) {
+        if unchanged {
+            if lock(&self.names).as_ref() == names_now.as_ref() {
                 return Ok(());
             }
             tracing::info!("access policy: etcd's users or roles changed; applying again");
         }
+        phases.mark("names", if names_now.is_some() { 2 } else { 0 });
+        // A publish (or a revocation) is planned from what the last apply left when etcd's
+        // names say no user or role was made or deleted since but by the plan itself (the
+        // full read at each RECHECK puts back a grant changed by hand). Taken: a failed
+        // apply leaves none, and the next reads everything.
+        let kept = lock(&self.last).take();
+        let last = kept.clone().filter(|last| {
+            !probe_passwords
+                && names_now
+                    .as_ref()
+                    .is_some_and(|now| super::replay::fits(last, now, &want, &self.node.zone))
+        });
         let sealed = lock(&self.sealed).clone();
-        let may_enable = want.enabled && self.leads(client).await;
+        let leader = want.exclusive && self.leads(client).await;
+        phases.mark("leads", usize::from(want.exclusive));
+        let current = match last {
+            Some(last) => {
+                phases.mark("from the last apply", 0);
+                last
+            }
+            // While auth is off under an enforced policy, only the leader's keeper touches
+            // etcd: the others read nothing (reading thousands of users and roles slowed
+            // the leader's making of them), they only record their port.
+            None if want.exclusive && !leader && !super::passwords::auth_on(client).await? => {
+                phases.mark("auth off: the leader's to apply", 2);
+                rbac::AuthState::default()
+            }
+            None => {
+                let read = super::read::read_unless_changed(client, POLICY_KEY, policy_at);
+                let Some(read) = cluster_api::within_for(APPLY_TIME, read).await? else {
+                    *lock(&self.last) = kept;
+                    tracing::info!("access policy: a policy was published during a full read of etcd's users and roles: applying it first");
+                    return Ok(());
+                };
+                phases.mark("read", 2 + read.roles.len() + read.users.len());
+                read
+            }
+        };
         // Each call is bounded by the client's own timeout; the apply as a whole by
         // [`APPLY_TIME`], not by one call's deadline: a first apply of thousands of users
         // and roles (each a raft write) cut after one call's time would read everything
         // again each round and never get through.
         let outcome = cluster_api::within_for(APPLY_TIME, async {
-            super::apply::apply(
-                client,
-                &want,
-                &self.node.zone,
-                &sealed,
-                may_enable,
+            let target = super::apply::Target {
+                want: &want,
+                zone: &self.node.zone,
+                sealed: &sealed,
+                leader,
                 probe_passwords,
-            )
-            .await
+            };
+            super::apply::apply_to(client, current, Phases::new(), target).await
         })
         .await?;
+        phases.absorb(outcome.phases);
         let ops = outcome.ops;
         for op in &ops {
             if let rbac::Op::Scramble(user) = op {
@@ -262,24 +328,46 @@ impl AccessKeeper {
             at: now(),
             removed,
         };
-        let key = format!("{APPLIED_PREFIX}{}", self.node.name);
-        let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
-        cluster_api::within(async {
-            client
-                .put(key, text, None)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await?;
+        record::put(client, &self.node.name, &record).await?;
         let held = cluster_api::within(super::apply::names(client)).await?;
+        // What it worked out is kept only when etcd's names agree (another member's
+        // keeper applying a newer policy meanwhile: the next apply reads everything).
+        *lock(&self.last) = (super::replay::names(&outcome.held) == held).then_some(outcome.held);
         *lock(&self.names) = Some(held);
+        phases.mark("record", 3);
+        // Where the time went: said when it changed something or took a while (a keeper
+        // that waits for the leader's to turn auth on looks each second).
+        if !ops.is_empty() || phases.took() >= SAY_AFTER {
+            tracing::info!(
+                "access policy {}: applied in {}",
+                in_force.version,
+                phases.line()
+            );
+        } else {
+            tracing::debug!(
+                "access policy {}: applied in {}",
+                in_force.version,
+                phases.line()
+            );
+        }
         self.users_gone.set(revoked.clone());
-        if want.enabled && !outcome.auth_on {
-            // The leader's keeper turns auth on: look again at the next round.
+        if !outcome.auth_on && (want.enabled || (want.exclusive && !leader)) {
+            // The leader's keeper makes the users and roles and turns auth on: look again
+            // at the next round.
+            if want.exclusive && !leader {
+                *lock(&self.last) = Some(want.clone());
+                self.presumed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             return Ok(());
         }
         *done = Some(signature);
-        *checked = Instant::now();
+        if probe_passwords {
+            *checked = Instant::now();
+        } else if presumed {
+            // Planned from a presumed state: the full read follows at the next round.
+            *checked = Instant::now().checked_sub(RECHECK).unwrap_or(*checked);
+        }
         Ok(())
     }
 }
@@ -301,75 +389,6 @@ fn now() -> String {
 }
 
 impl AccessKeeper {
-    /// The policy in force, given what the zone holds at [`POLICY_KEY`]: a newer verified
-    /// document is taken and kept; an older, unverifiable or missing one leaves the newest
-    /// applied here in force and puts that back at the key (each member tries; a compare
-    /// on what it read lets only one write, and never over a document published since).
-    async fn in_force(
-        &self,
-        client: &mut etcd_client::Client,
-        published: Option<&etcd_client::KeyValue>,
-    ) -> InForce {
-        let newest = lock(&self.newest).clone();
-        let current = newest.as_ref().map(|(in_force, _)| in_force);
-        let Some(kv) = published else {
-            let Some((in_force, text)) = newest else {
-                return own_policy(&self.node);
-            };
-            tracing::warn!(
-                "access policy: the document at {POLICY_KEY} is gone; putting back the one in force ({})",
-                in_force.version
-            );
-            let absent = Compare::create_revision(POLICY_KEY, CompareOp::Equal, 0);
-            self.put_back(client, absent, &text).await;
-            return in_force;
-        };
-        match published_policy(&self.node, &self.roots, kv.value(), current) {
-            Ok(in_force) => {
-                if current.map(|c| &c.version) != Some(&in_force.version) {
-                    let text = String::from_utf8_lossy(kv.value()).into_owned();
-                    if let Err(e) = super::in_force::keep(&self.node.state_dir, &text) {
-                        tracing::warn!("access policy {}: not kept: {e}", in_force.version);
-                    }
-                    *lock(&self.newest) = Some((in_force.clone(), text));
-                }
-                in_force
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "access policy: not applying the published document at {POLICY_KEY}: {e}"
-                );
-                match newest {
-                    Some((in_force, text)) => {
-                        let same =
-                            Compare::mod_revision(POLICY_KEY, CompareOp::Equal, kv.mod_revision());
-                        self.put_back(client, same, &text).await;
-                        in_force
-                    }
-                    None => own_policy(&self.node),
-                }
-            }
-        }
-    }
-
-    /// Puts `text` at [`POLICY_KEY`] when `unchanged` still holds.
-    async fn put_back(&self, client: &mut etcd_client::Client, unchanged: Compare, text: &str) {
-        let txn = Txn::new()
-            .when([unchanged])
-            .and_then([TxnOp::put(POLICY_KEY, text, None)]);
-        match cluster_api::within(async {
-            client.txn(txn).await.map_err(|e| cluster_api::describe(&e))
-        })
-        .await
-        {
-            Ok(r) if r.succeeded() => {
-                tracing::info!("access policy: put the one in force back at {POLICY_KEY}")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("access policy: could not put it back at {POLICY_KEY}: {e}"),
-        }
-    }
-
     /// Whether this keeper's member leads the cluster now (its etcd says so).
     async fn leads(&self, client: &mut etcd_client::Client) -> bool {
         let status = cluster_api::within(async {
@@ -377,19 +396,6 @@ impl AccessKeeper {
         })
         .await;
         status.is_ok_and(|s| s.header().is_some_and(|h| h.member_id() == s.leader()))
-    }
-
-    /// The members whose records say their client port trusts the client root alone.
-    async fn enforced_ports(
-        &self,
-        client: &mut etcd_client::Client,
-    ) -> Result<Vec<String>, String> {
-        Ok(applied_records(client)
-            .await?
-            .into_iter()
-            .filter(|(_, record)| record.client_port_enforced)
-            .map(|(member, _)| member)
-            .collect())
     }
 }
 

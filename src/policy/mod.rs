@@ -38,11 +38,15 @@ pub mod in_force;
 pub mod keeper;
 mod model;
 mod parse;
+pub mod passwords;
 pub mod rbac;
+pub mod read;
 pub mod record;
+pub mod replay;
 mod rules;
 pub mod standing;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
 pub use model::{Policy, Service, ANY_NODE, DEFAULT_NODE_PREFIX, KEYS, OWN_PREFIX, SERVICE_KEYS};

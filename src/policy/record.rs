@@ -67,6 +67,34 @@ pub async fn applied_records(
         .collect())
 }
 
+/// Puts `member`'s record.
+pub async fn put(
+    client: &mut etcd_client::Client,
+    member: &str,
+    record: &Applied,
+) -> Result<(), String> {
+    let key = format!("{APPLIED_PREFIX}{member}");
+    let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
+    cluster_api::within(async {
+        client
+            .put(key, text, None)
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await
+    .map(drop)
+}
+
+/// The members whose records say their client port trusts the client root alone.
+pub async fn enforced_ports(client: &mut etcd_client::Client) -> Result<Vec<String>, String> {
+    Ok(applied_records(client)
+        .await?
+        .into_iter()
+        .filter(|(_, record)| record.client_port_enforced)
+        .map(|(member, _)| member)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,21 +81,11 @@ fn client_cert(zone: &TestZone, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
 
 /// etcdctl as the identity `who`: (success, stdout + stderr).
 fn as_identity(zone: &TestZone, who: &(PathBuf, PathBuf), args: &[&str]) -> (bool, String) {
-    let out = Command::new(common::bundled("etcdctl"))
-        .arg(format!("--endpoints={}", zone.client_url(0)))
-        .arg(format!("--cacert={}", zone.tls(0, "ca.crt").display()))
-        .arg(format!("--cert={}", who.0.display()))
-        .arg(format!("--key={}", who.1.display()))
-        .arg("--command-timeout=5s")
-        .args(args)
-        .output()
-        .expect("etcdctl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success() && !text.contains("Error"), text)
+    let identity = common::Identity {
+        chain: who.0.clone(),
+        key: who.1.clone(),
+    };
+    common::etcdctl_said(&zone.client_url(0), &zone.tls(0, "ca.crt"), &identity, args)
 }
 
 fn policy(mut value: serde_json::Value) -> Policy {

@@ -155,21 +155,7 @@ fn the_zone_ca_rotates_in_phases_and_the_zone_keeps_serving() {
 
 /// etcdctl through every member of `zone` as `who`, verifying servers with `cacert`.
 fn etcdctl_as(zone: &TestZone, cacert: &Path, who: &Identity, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(bundled("etcdctl"))
-        .arg(format!("--endpoints={}", zone.endpoints()))
-        .arg(format!("--cacert={}", cacert.display()))
-        .arg(format!("--cert={}", who.chain.display()))
-        .arg(format!("--key={}", who.key.display()))
-        .args(["--dial-timeout=2s", "--command-timeout=5s"])
-        .args(args)
-        .output()
-        .expect("etcdctl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success() && !text.contains("Error"), text)
+    common::etcdctl_said(&zone.endpoints(), cacert, who, args)
 }
 
 /// A copy of the identity `env` gives on the node of `config` now (the files behind

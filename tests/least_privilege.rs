@@ -118,22 +118,7 @@ fn etcdctl(zone: &Zone, who: &Identity, args: &[&str]) -> (bool, String) {
 /// etcdctl as `who` through the members at `addrs`.
 fn etcdctl_at(zone: &Zone, addrs: &[String], who: &Identity, args: &[&str]) -> (bool, String) {
     let endpoints: Vec<String> = addrs.iter().map(|a| format!("https://{a}")).collect();
-    let out = Command::new(bundled("etcdctl"))
-        .arg(format!("--endpoints={}", endpoints.join(",")))
-        .arg(format!("--cacert={}", zone.ca().display()))
-        .arg(format!("--cert={}", who.chain.display()))
-        .arg(format!("--key={}", who.key.display()))
-        .arg("--dial-timeout=2s")
-        .arg("--command-timeout=5s")
-        .args(args)
-        .output()
-        .expect("etcdctl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success() && !text.contains("Error"), text)
+    common::etcdctl_said(&endpoints.join(","), &zone.ca(), who, args)
 }
 
 /// A client certificate with CN `cn` minted by the node CA in `bundle` (as a node that

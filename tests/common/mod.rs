@@ -600,6 +600,31 @@ pub fn one_error_line(err: &str) -> String {
     lines[0].to_string()
 }
 
+/// The bundled etcdctl as `who` through `endpoints` (comma-separated URLs), verifying the
+/// servers with `cacert`: (success, stdout + stderr; an "Error" in it is a failure).
+pub fn etcdctl_said(
+    endpoints: &str,
+    cacert: &Path,
+    who: &Identity,
+    args: &[&str],
+) -> (bool, String) {
+    let out = Command::new(bundled("etcdctl"))
+        .arg(format!("--endpoints={endpoints}"))
+        .arg(format!("--cacert={}", cacert.display()))
+        .arg(format!("--cert={}", who.chain.display()))
+        .arg(format!("--key={}", who.key.display()))
+        .args(["--dial-timeout=2s", "--command-timeout=5s"])
+        .args(args)
+        .output()
+        .expect("etcdctl runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && !text.contains("Error"), text)
+}
+
 /// A TLS client identity (certificate chain PEM and key PEM files), or none.
 pub struct Identity {
     pub chain: PathBuf,

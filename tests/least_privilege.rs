@@ -692,15 +692,15 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     // issued for nas, which signed both of nas's identities; they are in the ledger with
     // their branch's serial, and not on the CRL themselves.
     let prefix = format!("zone-etcd/access/issued/{NAS}/");
-    let entries: Vec<(String, serde_json::Value)> = as_admin(&zone, async |c| {
+    let entries: Vec<(String, serde_json::Value)> = admin_call(&zone, async |c| {
         let got = c
             .get(
                 prefix.as_str(),
                 Some(etcd_client::GetOptions::new().with_prefix()),
             )
-            .await
-            .unwrap();
-        got.kvs()
+            .await?;
+        Ok(got
+            .kvs()
             .iter()
             .map(|kv| {
                 (
@@ -708,7 +708,7 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
                     serde_json::from_slice(kv.value()).unwrap(),
                 )
             })
-            .collect()
+            .collect())
     });
     let serial_of = |key: &str| key.rsplit('/').next().unwrap().to_string();
     let (branches, identities): (Vec<_>, Vec<_>) = entries
@@ -732,9 +732,9 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
         assert_eq!(identity["branch"].as_str(), Some(branch_serial.as_str()));
     }
     let listed = |zone: &Zone| -> Vec<String> {
-        let text = as_admin(zone, async |c| {
-            let got = c.get("zone-etcd/revocations", None).await.unwrap();
-            got.kvs()[0].value_str().unwrap().to_string()
+        let text = admin_call(zone, async |c| {
+            let got = c.get("zone-etcd/revocations", None).await?;
+            Ok(got.kvs()[0].value_str().unwrap().to_string())
         });
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         doc["nodes"]
@@ -757,12 +757,13 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     // identities come and go): nas's branch and identities recorded as expired (as if
     // its 180 days had passed), a second admin identity revoked; the new CRL lists the
     // admin identity and not the branch, whose records are gone.
-    as_admin(&zone, async |c| {
+    admin_call(&zone, async |c| {
         for (key, entry) in &entries {
             let mut entry = entry.clone();
             entry["not_after"] = "2000-01-01T00:00:00Z".into();
-            c.put(key.as_str(), entry.to_string(), None).await.unwrap();
+            c.put(key.as_str(), entry.to_string(), None).await?;
         }
+        Ok(())
     });
     let expired_serial = branch_serial;
     let key = branches[0].0.clone();
@@ -793,8 +794,8 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
         now.contains(&zone_pki::revocation::serial_hex(admin2.serial())),
         "{now:?}"
     );
-    let left = as_admin(&zone, async |c| {
-        c.get(key.as_str(), None).await.unwrap().kvs().len()
+    let left = admin_call(&zone, async |c| {
+        Ok(c.get(key.as_str(), None).await?.kvs().len())
     });
     assert_eq!(left, 0, "the expired branch's record stays");
     drop(zone.running);
@@ -829,20 +830,43 @@ fn as_admin<T>(zone: &Zone, f: impl AsyncFnOnce(&mut etcd_client::Client) -> T) 
     })
 }
 
+/// Calls `f` as the owner, again while etcd answers "revision of auth store is old": etcd
+/// refuses a request whose auth revision a concurrent auth write (the keepers applying a
+/// revocation or a policy) made stale, without applying it, and its own Go client retries
+/// it; etcd-client does not. Any other error fails the test.
+fn admin_call<T>(
+    zone: &Zone,
+    f: impl AsyncFn(&mut etcd_client::Client) -> Result<T, etcd_client::Error>,
+) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    as_admin(zone, async |c| loop {
+        match f(c).await {
+            Ok(value) => return value,
+            Err(etcd_client::Error::GRpcStatus(s))
+                if s.message().contains("revision of auth store is old")
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("as the owner: {e}"),
+        }
+    })
+}
+
 /// The published policy document's text, if any.
 fn published(zone: &Zone) -> Option<Vec<u8>> {
-    as_admin(zone, async |c| {
-        let got = c.get("zone-etcd/access/policy", None).await.unwrap();
-        got.kvs().first().map(|kv| kv.value().to_vec())
+    admin_call(zone, async |c| {
+        let got = c.get("zone-etcd/access/policy", None).await?;
+        Ok(got.kvs().first().map(|kv| kv.value().to_vec()))
     })
 }
 
 /// etcd's users and roles, as the owner sees them.
 fn users_and_roles(zone: &Zone) -> (Vec<String>, Vec<String>) {
-    as_admin(zone, async |c| {
-        let users = c.user_list().await.unwrap().users().to_vec();
-        let roles = c.role_list().await.unwrap().roles().to_vec();
-        (users, roles)
+    admin_call(zone, async |c| {
+        let users = c.user_list().await?.users().to_vec();
+        let roles = c.role_list().await?.roles().to_vec();
+        Ok((users, roles))
     })
 }
 
@@ -1064,20 +1088,20 @@ fn nothing_outside_the_policy_survives_and_the_newest_policy_stands() {
         "--config",
         node1.to_str().unwrap(),
     ]);
-    let revocations = as_admin(&zone, async |c| {
-        let got = c.get("zone-etcd/revocations", None).await.unwrap();
-        got.kvs().first().map(|kv| kv.value().to_vec())
+    let revocations = admin_call(&zone, async |c| {
+        let got = c.get("zone-etcd/revocations", None).await?;
+        Ok(got.kvs().first().map(|kv| kv.value().to_vec()))
     })
     .expect("revocations published");
-    as_admin(&zone, async |c| {
-        c.delete("zone-etcd/access/policy", None).await.unwrap();
-        c.delete("zone-etcd/revocations", None).await.unwrap();
+    admin_call(&zone, async |c| {
+        c.delete("zone-etcd/access/policy", None).await?;
+        c.delete("zone-etcd/revocations", None).await.map(drop)
     });
     let deleted = std::time::Instant::now();
     wait_for(Duration::from_secs(10), "both documents back", || {
-        let revs = as_admin(&zone, async |c| {
-            let got = c.get("zone-etcd/revocations", None).await.unwrap();
-            got.kvs().first().map(|kv| kv.value().to_vec())
+        let revs = admin_call(&zone, async |c| {
+            let got = c.get("zone-etcd/revocations", None).await?;
+            Ok(got.kvs().first().map(|kv| kv.value().to_vec()))
         });
         published(&zone).as_ref() == Some(&v2) && revs.as_ref() == Some(&revocations)
     });

@@ -40,14 +40,7 @@ pub fn run(config: &Path, trust_file: &Path, client_file: Option<&Path>) -> Resu
         .fix("re-activate the node under the new root first (phase 2), then install the new root alone"));
     }
     let file: NodeFile = parse(config, &read_config(config)?)?;
-    let ca_field = file.ca.unwrap_or_default();
-    if inline_pem(&ca_field) {
-        return Err(Error::new("the zone CA is inline in this config")
-            .file(config)
-            .field("ca")
-            .fix("replace the ca value with the trust file's PEM by hand, or point ca to a file"));
-    }
-    let target = base_dir(config).join(&ca_field);
+    let target = file_of(config, "ca", "the zone CA", file.ca.unwrap_or_default())?;
     if let Some((client_target, client_text, count)) = &client {
         zone_io::write_atomic(client_target, client_text.as_bytes(), PUBLIC_MODE)?;
         println!(
@@ -118,13 +111,30 @@ fn client_roots(
             .fix("re-activate the node under the new CA directory first (phase 2), then install the new client root alone")));
         }
     }
-    let file_fields: NodeFile = parse(config, &read_config(config)?)?;
-    let field = file_fields.client_ca.unwrap_or_default();
-    if inline_pem(&field) {
-        return Err(Error::new("the client CA is inline in this config")
+    let file: NodeFile = parse(config, &read_config(config)?)?;
+    let target = file_of(
+        config,
+        "client_ca",
+        "the client CA",
+        file.client_ca.unwrap_or_default(),
+    )?;
+    Ok((target, text, roots.len()))
+}
+
+/// The file node.toml's `field` (`what`) points to, refused when its PEM is inline.
+fn file_of(
+    config: &Path,
+    field: &str,
+    what: &str,
+    value: String,
+) -> Result<std::path::PathBuf, Error> {
+    if inline_pem(&value) {
+        return Err(Error::new(format!("{what} is inline in this config"))
             .file(config)
-            .field("client_ca")
-            .fix("replace the client_ca value with the file's PEM by hand, or point client_ca to a file"));
+            .field(field)
+            .fix(format!(
+                "replace the {field} value with the file's PEM by hand, or point {field} to a file"
+            )));
     }
-    Ok((base_dir(config).join(&field), text, roots.len()))
+    Ok(base_dir(config).join(value))
 }

@@ -29,6 +29,17 @@ pub use store::{
 };
 use store::{join_key, MAX_XML_BYTES};
 
+impl S3Target {
+    /// The request [`Target::put`] sends for `data`, signed: its URL and the headers to
+    /// send with it. For tests that cut a PUT off midway, as a killed writer does.
+    pub fn put_request(&self, name: &str, data: &[u8]) -> Result<request::Signed, TargetError> {
+        check_name(&self.url, name)?;
+        let key = self.key(name);
+        let action = self.bucket.put_object(Some(&self.credentials), &key);
+        Ok(self.sign(action, data, data.len() as u64))
+    }
+}
+
 impl Target for S3Target {
     fn url(&self) -> &str {
         &self.url
@@ -41,7 +52,7 @@ impl Target for S3Target {
             .retry
             .run(|| {
                 let action = self.bucket.put_object(Some(&self.credentials), &key);
-                self.send(&action, data, data.len() as u64, false).map(drop)
+                self.send(action, data, data.len() as u64, false).map(drop)
             })
             .map_err(|f| self.error(name, f))
     }
@@ -72,7 +83,7 @@ impl Target for S3Target {
             .retry
             .run(|| {
                 let action = self.bucket.get_object(Some(&self.credentials), &key);
-                let Some(response) = self.send(&action, &[], limit, true)? else {
+                let Some(response) = self.send(action, &[], limit, true)? else {
                     return Ok(None);
                 };
                 let too_big = || {
@@ -104,13 +115,13 @@ impl Target for S3Target {
                 let head = self.bucket.head_object(Some(&self.credentials), &key);
                 // The size sets the GET's timeout. A HEAD answer has no body to tell a
                 // missing object from a missing bucket: the GET after it does.
-                let size = self.send(&head, &[], 0, true)?.and_then(|found| {
+                let size = self.send(head, &[], 0, true)?.and_then(|found| {
                     let length = found.headers().get("content-length");
                     length.and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
                 });
                 let size = size.unwrap_or(0);
                 let action = self.bucket.get_object(Some(&self.credentials), &key);
-                let Some(response) = self.send(&action, &[], size, true)? else {
+                let Some(response) = self.send(action, &[], size, true)? else {
                     return Ok(false);
                 };
                 let mut body = Tracked::new(response.into_body().into_reader());
@@ -145,7 +156,7 @@ impl Target for S3Target {
                     if let Some(token) = &token {
                         action.with_continuation_token(token.as_str());
                     }
-                    let response = self.send(&action, &[], MAX_XML_BYTES, false)?;
+                    let response = self.send(action, &[], MAX_XML_BYTES, false)?;
                     let xml = Self::read_xml(response.expect("not absent"))?;
                     ListObjectsV2::parse_response(&xml)
                         .map_err(|e| Failure::fatal(format!("the listing is not S3 XML: {e}")))
@@ -181,7 +192,7 @@ impl Target for S3Target {
             .retry
             .run(|| {
                 let action = self.bucket.delete_object(Some(&self.credentials), &key);
-                self.send(&action, &[], 0, true).map(drop)
+                self.send(action, &[], 0, true).map(drop)
             })
             .map_err(|f| self.error(name, f))
     }

@@ -22,7 +22,7 @@ impl S3Target {
             let action = self
                 .bucket
                 .create_multipart_upload(Some(&self.credentials), key);
-            let response = self.send(&action, &[], 0, false)?.expect("not absent");
+            let response = self.send(action, &[], 0, false)?.expect("not absent");
             let xml = Self::read_xml(response)?;
             CreateMultipartUpload::parse_response(&xml)
                 .map(|r| r.upload_id().to_string())
@@ -44,7 +44,7 @@ impl S3Target {
                 let action =
                     self.bucket
                         .abort_multipart_upload(Some(&self.credentials), key, &upload_id);
-                self.send(&action, &[], 0, true).map(drop)
+                self.send(action, &[], 0, true).map(drop)
             });
         }
         uploaded
@@ -75,7 +75,7 @@ impl S3Target {
                 let action =
                     self.bucket
                         .upload_part(Some(&self.credentials), key, number, upload_id);
-                let response = self.send(&action, &part, part.len() as u64, false)?;
+                let response = self.send(action, &part, part.len() as u64, false)?;
                 let response = response.expect("not absent");
                 response
                     .headers()
@@ -97,7 +97,7 @@ impl S3Target {
                 etags.iter().map(String::as_str),
             );
             let body = action.clone().body();
-            let response = self.send(&action, body.as_bytes(), body.len() as u64, false)?;
+            let response = self.send(action, body.as_bytes(), body.len() as u64, false)?;
             // S3 may answer 200 and still fail: the body says which.
             let xml = Self::read_xml(response.expect("not absent"))?;
             match CompleteMultipartUploadResponse::parse(&xml) {

@@ -738,12 +738,21 @@ pub fn https_request(
     );
     tls.write_all(request.as_bytes())
         .map_err(|e| format!("write: {e}"))?;
+    // Read until the answer is whole, not until the server closes: etcd's peer port
+    // often keeps the connection despite `Connection: close` until its own 5 s read
+    // timeout, which raced the 5 s this had (a red clean run, and 5 s per request).
     let mut response = Vec::new();
-    match tls.read_to_end(&mut response) {
-        Ok(_) => {}
-        // etcd may close without close_notify once it has answered.
-        Err(e) if !response.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-        Err(e) => return Err(format!("read: {e}")),
+    let mut buf = [0u8; 16 << 10];
+    while !http_answer_complete(&response) {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            // etcd may close without close_notify once it has answered.
+            Err(e) if !response.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break
+            }
+            Err(e) => return Err(format!("read: {e}")),
+        }
     }
     let server_serial = conn
         .peer_certificates()
@@ -766,6 +775,27 @@ pub fn https_request(
         body: body.to_string(),
         server_serial,
     })
+}
+
+/// Whether `response` holds a whole HTTP/1.1 answer: its head, and a body as long as its
+/// Content-Length or a chunked body's last chunk. Without either, only the close ends it.
+fn http_answer_complete(response: &[u8]) -> bool {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+    let body = &response[end + 4..];
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    if let Some(length) = header("content-length:").and_then(|v| v.parse::<usize>().ok()) {
+        return body.len() >= length;
+    }
+    if header("transfer-encoding:").is_some_and(|v| v.contains("chunked")) {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    false
 }
 
 /// The serial (hex) of the certificate a TLS server at `addr` presents to `identity`.

@@ -10,7 +10,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use zone_pki::{Error, LeafKind};
+use zone_io::Error;
+use zone_pki::LeafKind;
 
 use crate::cluster_api::Credentials;
 use crate::config::node::Node;

@@ -8,8 +8,9 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::{KEY_MODE, PUBLIC_MODE};
-use zone_pki::{Authority, Error, NodeIdentity};
+use zone_pki::{Authority, NodeIdentity};
 
 use crate::config::node::NodeFile;
 use crate::config::zone::{RawMember, Zone};

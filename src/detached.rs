@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use nix::libc;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
-use zone_pki::Error;
+use zone_io::Error;
 
 /// Starts a helper of etcd (`zone-etcd <args>`) detached: a child forks the helper and
 /// exits at once, so the helper is adopted by init (or the supervisor's subreaper), not

@@ -100,7 +100,7 @@ pub fn key_problems(row: &mut Row, path: &Path, cert: &CertInfo, fix: &str) {
 }
 
 /// Reports a key that could not be read (`Err`), or is not the certificate's (`Ok(false)`).
-pub fn key_match_problems(row: &mut Row, matches: Result<bool, zone_pki::Error>, fix: &str) {
+pub fn key_match_problems(row: &mut Row, matches: Result<bool, zone_io::Error>, fix: &str) {
     match matches {
         Ok(true) => {}
         Ok(false) => row
@@ -336,7 +336,7 @@ pub fn validate_external(
     node: &crate::config::node::Node,
     paths: &LeafPaths,
     kinds: &[LeafKind],
-) -> Result<(), zone_pki::Error> {
+) -> Result<(), zone_io::Error> {
     let roots = crate::config::node::trusted_roots(&node.zone_ca_pem)?;
     let identity = node.identity();
     let fix = "renew it with the PKI that made it (zone-etcd never rewrites external certificates)";
@@ -360,7 +360,7 @@ pub fn validate_external(
                 );
                 continue;
             }
-            return Err(zone_pki::Error::new(format!(
+            return Err(zone_io::Error::new(format!(
                 "external {} certificate: {}",
                 row.name, p.problem
             ))

@@ -15,9 +15,10 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use time::OffsetDateTime;
+use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::leaf_sans;
-use zone_pki::{CertInfo, Error, LeafKind, NodeIdentity};
+use zone_pki::{CertInfo, LeafKind, NodeIdentity};
 
 use crate::config::node::Node;
 pub use crate::leaf_paths::LeafPaths;

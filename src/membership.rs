@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::{hex_id, ClusterMember, ClusterView};
 use crate::wal::LocalMember;

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use time::format_description::well_known::Rfc3339;
+use zone_io::Error;
 use zone_io::PUBLIC_MODE;
-use zone_pki::{CertInfo, Error};
+use zone_pki::CertInfo;
 
 use crate::state;
 use crate::zone_doc::{self, ZoneDocument};

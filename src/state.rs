@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
-use zone_pki::Error;
+use zone_io::Error;
 
 /// Takes the node's state lock (`<state>/lock`, flock), waiting for another launch or
 /// rotation of the same node to finish. Released on drop; not inherited by etcd, whose

@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use zone_pki::{Authority, CertInfo, Error};
+use zone_io::Error;
+use zone_pki::{Authority, CertInfo};
 
 use crate::backup::settings::BackupSettings;
 use crate::config::zone::{validate_members, AddrInfo, Member, RawMember, Zone};

@@ -11,9 +11,8 @@
 //!   and verified, and the owner's answer checked against them.
 //!
 //! Files are read and written through zone-io (bounded reads, private atomic writes,
-//! staged directories), and [`Error`] is zone-io's house error type
-//! ([`zone_io::Error`]), re-exported here so `zone_pki::Error` keeps naming it; new code
-//! may import it from `zone_io` directly.
+//! staged directories), and every failure is zone-io's operator error
+//! ([`zone_io::Error`]), named by its own crate everywhere.
 //!
 //! Trust model: the zone root CA stays with the owner; each node gets a `pathlen:0` CA
 //! name-constrained to its own names and issues its own server, peer and client leaves,
@@ -34,5 +33,3 @@ pub use authority::{Authority, Issued};
 pub use inspect::CertInfo;
 pub use profile::{Host, LeafKind, NodeIdentity};
 pub use request::{NewRequest, NodeRequest};
-/// The house error type, defined in zone-io (see the crate docs).
-pub use zone_io::{Error, Result};

@@ -18,8 +18,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use age::x25519;
+use zone_io::Error;
 use zone_io::KEY_MODE;
-use zone_pki::Error;
 
 /// An encrypted file as written: what a manifest records of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::settings::kind;
 

@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use zone_io::Error;
 use zone_io::{ensure_private_dir, sync_dir, write_atomic, Links, KEY_MODE};
-use zone_pki::Error;
 
 use super::chain::{manifest_seq, SEQ_DIGITS};
 

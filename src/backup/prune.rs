@@ -15,7 +15,8 @@
 
 use std::collections::BTreeMap;
 
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use super::chain::{delta_name, parse_manifest_name, Kind, Link};
 use super::local::{LocalChain, MAX_MANIFEST_BYTES};

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::duration::{format_duration, parse_duration_value};
 use crate::settings::kind;

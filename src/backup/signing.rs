@@ -26,11 +26,12 @@ use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use zone_io::Error;
 use zone_io::{read_small_file, Links};
 use zone_io::{KEY_MODE, PUBLIC_MODE};
 use zone_pki::encoding::parse_cert_chain;
 use zone_pki::key::parse_key;
-use zone_pki::{CertInfo, Error, Host};
+use zone_pki::{CertInfo, Host};
 
 use crate::config::node::Node;
 use crate::leaves::RENEW_AT_LIFE_USED;

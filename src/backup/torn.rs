@@ -24,7 +24,8 @@
 use std::fs;
 use std::path::PathBuf;
 
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use super::chain::{check_links, Kind};
 use super::local::{sha256_hex, LocalChain};

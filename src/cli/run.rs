@@ -1,7 +1,7 @@
 //! From a parsed command line to the command's module, and from its outcome to the exit
 //! status (78 when retrying cannot help).
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::{
     command, ActivateArgs, ActivateStep, BackupCmd, CaCmd, Cli, Cmd, SnapshotCmd, ZoneCmd,
@@ -49,7 +49,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         } => match (node, identity) {
             (_, Some(identity)) => commands::revoke::run_identity(ca, identity, config),
             (Some(node), None) => commands::revoke::run(ca, node, config, node_ca, *force),
-            (None, None) => Err(zone_pki::Error::new("nothing to revoke")
+            (None, None) => Err(zone_io::Error::new("nothing to revoke")
                 .field("--node")
                 .fix("give --node NODE_NAME or --identity CERT_FILE")),
         },
@@ -183,7 +183,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
                     region: region.as_deref(),
                 })
             }
-            _ => Err(zone_pki::Error::new("give --config NODE_FILE (on a member), or --from TARGET_URL --ca CA_DIR --identity FILE (the owner's check)")
+            _ => Err(zone_io::Error::new("give --config NODE_FILE (on a member), or --from TARGET_URL --ca CA_DIR --identity FILE (the owner's check)")
                 .field("--from")),
         },
         Cmd::Snapshot(SnapshotCmd::List { config, json }) => {

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::Staging;
-use zone_pki::Error;
 
 use crate::bundle::{write_bundle, MemberList};
 

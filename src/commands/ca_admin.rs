@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
-use zone_pki::Error;
 
 pub fn run(ca_dir: &Path, out: &Path) -> Result<(), Error> {
     let (root, zone) = super::ca_rotation::zone_of(ca_dir)?;

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::Staging;
-use zone_pki::{Authority, Error};
+use zone_pki::Authority;
 
 use super::{CA_CERT, CA_KEY};
 use crate::config::check_dns_name;

@@ -24,8 +24,9 @@
 
 use std::path::{Path, PathBuf};
 
+use zone_io::Error;
 use zone_io::{Staging, PUBLIC_MODE};
-use zone_pki::{Authority, CertInfo, Error};
+use zone_pki::{Authority, CertInfo};
 
 use super::{CA_CERT, CA_KEY};
 use crate::identities::ca::{CLIENT_CA_CERT, CLIENT_TRUST};

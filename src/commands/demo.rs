@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
-use zone_pki::{Error, LeafKind};
+use zone_io::Error;
+use zone_pki::LeafKind;
 
 use crate::cluster::client_endpoints;
 use crate::config::zone::Zone;

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::access::Cluster;
 use crate::cluster_api::{self, Downgrade};

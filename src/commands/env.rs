@@ -10,7 +10,8 @@
 use std::path::Path;
 
 use serde::Serialize;
-use zone_pki::{Error, LeafKind};
+use zone_io::Error;
+use zone_pki::LeafKind;
 
 use crate::cluster;
 use crate::config::node::Node;

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::config::node::Node;
 use crate::nameservice::CachePolicy;

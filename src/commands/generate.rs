@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::{write_atomic, PUBLIC_MODE};
-use zone_pki::Error;
 
 /// Writes the completions of `cmd` for `shell` to `out`.
 pub fn completions(

@@ -17,9 +17,10 @@
 use std::path::Path;
 
 use time::format_description::well_known::Rfc3339;
+use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::peer_name;
-use zone_pki::{CertInfo, Error, LeafKind};
+use zone_pki::{CertInfo, LeafKind};
 
 use crate::config::node::Node;
 use crate::identities::request;

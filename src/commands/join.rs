@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster::{self, ClusterState};
 use crate::cluster_api::{self, hex_id, Credentials};

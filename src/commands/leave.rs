@@ -11,7 +11,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, ClusterMember, ClusterView};
 use crate::config::check_dns_name;

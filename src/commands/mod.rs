@@ -39,7 +39,8 @@ pub mod zone_sign;
 
 use std::path::Path;
 
-use zone_pki::{Authority, CertInfo, Error};
+use zone_io::Error;
+use zone_pki::{Authority, CertInfo};
 
 /// The zone root CA files inside a CA directory.
 pub const CA_CERT: &str = "ca.crt";

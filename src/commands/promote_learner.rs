@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::config::node::Node;

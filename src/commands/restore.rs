@@ -27,8 +27,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use zone_io::Error;
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
-use zone_pki::Error;
 
 use super::snapshot::{manifest_path, read_manifest};
 use crate::cluster::{self, restored_token};

@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use time::format_description::well_known::Rfc3339;
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::config::node::Node;
 use crate::leaves::{self, Outcome};

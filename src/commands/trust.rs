@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::PUBLIC_MODE;
-use zone_pki::Error;
 
 use crate::config::node::{base_dir, inline_pem, trusted_roots, Node, NodeFile};
 use crate::config::{parse, read_config};

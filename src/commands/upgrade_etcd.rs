@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::{self, Downgrade};
 use crate::config::node::Node;

@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::config::zone::Zone;
 use crate::policy::Policy;

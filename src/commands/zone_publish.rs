@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use zone_pki::{Authority, CertInfo, Error};
+use zone_io::Error;
+use zone_pki::{Authority, CertInfo};
 
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;

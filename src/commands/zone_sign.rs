@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use time::OffsetDateTime;
+use zone_io::Error;
 use zone_io::PUBLIC_MODE;
-use zone_pki::{CertInfo, Error};
+use zone_pki::CertInfo;
 
 use crate::nameservice::resolve_url;
 use crate::zone_doc;

@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
+use zone_io::Error;
 use zone_pki::profile::peer_name;
-use zone_pki::{Error, Host};
+use zone_pki::Host;
 
 use super::member::{
     Member, Protocol, RawMember, DEFAULT_CLIENT_PORT, DEFAULT_PEER_PORT, TUNNEL_HOST,

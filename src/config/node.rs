@@ -9,8 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
+use zone_io::Error;
 use zone_pki::profile::peer_name;
-use zone_pki::{CertInfo, Error, Host, NodeIdentity};
+use zone_pki::{CertInfo, Host, NodeIdentity};
 
 use super::node_file::required;
 pub use super::node_file::{base_dir, state_dir, ExternalFiles, NodeFile};

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::member::RawMember;
 use super::text::{check_dns_name, parse};

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 /// The text formats a config may come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

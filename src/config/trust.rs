@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use zone_pki::{Authority, CertInfo, Error};
+use zone_io::Error;
+use zone_pki::{Authority, CertInfo};
 
 use super::node_file::{required, ExternalFiles, NodeFile};
 use crate::leaf_paths::LeafPaths;

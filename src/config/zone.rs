@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use zone_pki::Error;
+use zone_io::Error;
 
 pub use super::member::{
     has_tunnels, Member, Protocol, RawMember, DEFAULT_CLIENT_PORT, DEFAULT_PEER_PORT, TUNNEL_HOST,

@@ -16,8 +16,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use zone_io::Error;
 use zone_io::{read_small_file, Links, PUBLIC_MODE};
-use zone_pki::Error;
 
 use super::version::{self, Profile, Version};
 

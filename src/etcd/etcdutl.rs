@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::config::node::Node;
 

@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use zone_io::Error;
 use zone_io::{read_small_file, Links, PUBLIC_MODE};
-use zone_pki::Error;
 
 use super::{Remember, Version};
 

@@ -17,8 +17,9 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use zone_io::Error;
 use zone_pki::profile::{peer_name, Host};
-use zone_pki::{CertInfo, Error, LeafKind};
+use zone_pki::{CertInfo, LeafKind};
 
 use super::Waiting;
 use crate::cluster_api::host_port;

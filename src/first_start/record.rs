@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::hex_id;
 use crate::wal::LocalMember;

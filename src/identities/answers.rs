@@ -9,7 +9,8 @@
 
 use std::path::PathBuf;
 
-use zone_pki::{Authority, CertInfo, Error, NodeRequest};
+use zone_io::Error;
+use zone_pki::{Authority, CertInfo, NodeRequest};
 
 use super::grant::{decide, IDENTITY_DAYS};
 use super::password::NotSet;

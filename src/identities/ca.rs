@@ -8,9 +8,10 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::{write_new, KEY_MODE, PUBLIC_MODE};
 use zone_pki::client::client_root_name;
-use zone_pki::{Authority, CertInfo, Error};
+use zone_pki::{Authority, CertInfo};
 
 /// The client root's files inside a CA directory.
 pub const CLIENT_CA_CERT: &str = "client-ca.crt";

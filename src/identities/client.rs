@@ -13,7 +13,8 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
-use zone_pki::{Error, LeafKind};
+use zone_io::Error;
+use zone_pki::LeafKind;
 
 use crate::cluster::signer_url;
 use crate::config::node::Node;

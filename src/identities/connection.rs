@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use zone_pki::{Error, LeafKind};
+use zone_io::Error;
+use zone_pki::LeafKind;
 
 use super::answers::{gateway_password, issue, revocations, Shared};
 use super::grant::requester;

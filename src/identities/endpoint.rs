@@ -27,7 +27,8 @@
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::{Arc, RwLock};
 
-use zone_pki::{Authority, Error};
+use zone_io::Error;
+use zone_pki::Authority;
 
 use super::answers::Shared;
 use super::connection::{serve, server_config, Current};

@@ -7,8 +7,9 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_pki::client::client_root_name;
-use zone_pki::{Authority, CertInfo, Error};
+use zone_pki::{Authority, CertInfo};
 
 use crate::config::node_file::NodeFile;
 use crate::config::trust::read_pem_field;

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcd_client::{Client, UserAddOptions};
+use zone_io::Error;
 use zone_io::KEY_MODE;
-use zone_pki::Error;
 
 use crate::cluster_api::{self, Credentials};
 use crate::leaf_paths::LeafPaths;

@@ -15,8 +15,9 @@
 //! Invariants: what comes back is used only when it is an identity of the user asked
 //! for, for this request's key, issued by a signer the zone's client root signed.
 
+use zone_io::Error;
 use zone_pki::request::new_request;
-use zone_pki::{CertInfo, Error, NodeRequest};
+use zone_pki::{CertInfo, NodeRequest};
 
 use super::client::{each_member, post, refusal, ClientTls, Failure};
 use super::grant::{decide, IDENTITY_DAYS};

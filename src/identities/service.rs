@@ -15,8 +15,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
+use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
-use zone_pki::{CertInfo, Error};
+use zone_pki::CertInfo;
 
 use super::password::{self, Answer, NotSet};
 use crate::config::node::Node;

@@ -17,8 +17,9 @@
 
 use std::path::{Path, PathBuf};
 
+use zone_io::Error;
 use zone_io::PUBLIC_MODE;
-use zone_pki::{Authority, Error};
+use zone_pki::Authority;
 
 use crate::config::node::Node;
 

@@ -19,7 +19,8 @@ use std::sync::Mutex;
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 
 use time::format_description::well_known::Rfc3339;
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use super::Policy;
 use crate::cluster_api;

@@ -31,7 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use time::format_description::well_known::Rfc3339;
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use super::in_force::InForce;
 pub use super::in_force::POLICY_KEY;

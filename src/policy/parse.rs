@@ -2,7 +2,7 @@
 //! [`super::rules`].
 
 use serde_json::{Map, Value};
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::model::{Policy, Service, DEFAULT_NODE_PREFIX, KEYS, SERVICE_KEYS};
 use crate::settings::kind;

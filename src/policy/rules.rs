@@ -4,7 +4,7 @@
 //! Prefixes end in `/`, so two of them overlap exactly when one starts with the other
 //! (`apps/` covers `apps/photos/`; `apps/photo/` and `apps/photos/` do not touch).
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::model::{is_node_of, Policy, ANY_NODE, OWN_PREFIX};
 

@@ -1,5 +1,5 @@
 use serde_json::{json, Value};
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::*;
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster;
 use crate::cluster_api::ClusterView;

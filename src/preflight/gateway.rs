@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::config::node::Node;
 use crate::tunnels::{self, Plan};

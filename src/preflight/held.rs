@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster;
 use crate::config::node::Node;

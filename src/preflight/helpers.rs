@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::hex_id;
 

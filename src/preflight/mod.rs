@@ -19,7 +19,7 @@
 //! the peer URL this launch starts with is remembered.
 //!
 //! Invariants: the checks run in the order above, every start the same; a refusal a
-//! person must cure exits 78 ([`zone_pki::Error::permanent`]); nothing here writes
+//! person must cure exits 78 ([`zone_io::Error::permanent`]); nothing here writes
 //! before step 3.
 
 pub mod etcd;
@@ -33,7 +33,8 @@ pub mod restart;
 
 use std::path::{Path, PathBuf};
 
-use zone_pki::{Error, LeafKind};
+use zone_io::Error;
+use zone_pki::LeafKind;
 
 use crate::config::node::Node;
 use crate::config::zone::Member;

@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::others;
 use crate::cluster;

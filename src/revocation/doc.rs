@@ -7,8 +7,9 @@
 //! so neither an older CRL nor another one under the same number ever replaces it.
 
 use serde::{Deserialize, Serialize};
+use zone_io::Error;
 use zone_pki::revocation::{hex, parse_hex, parse_serial_hex, serial_hex, Crl, RevokedCa};
-use zone_pki::{Authority, CertInfo, Error};
+use zone_pki::{Authority, CertInfo};
 
 /// The etcd key the zone's revocations are published under (the reserved prefix).
 pub const KEY: &str = "zone-etcd/revocations";

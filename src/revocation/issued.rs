@@ -9,8 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
+use zone_io::Error;
 use zone_pki::revocation::serial_hex;
-use zone_pki::{CertInfo, Error};
+use zone_pki::CertInfo;
 
 pub const ISSUED_DIR: &str = "issued";
 

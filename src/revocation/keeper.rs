@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, EventType, Txn, TxnOp, WatchOptions};
-use zone_pki::{CertInfo, Error, Host};
+use zone_io::Error;
+use zone_pki::{CertInfo, Host};
 
 use super::doc::{Offer, Revocations, KEY};
 use super::{cut, store};

@@ -19,8 +19,8 @@ pub mod summary;
 use std::path::Path;
 use std::time::Duration;
 
+use zone_io::Error;
 use zone_pki::revocation::serial_hex;
-use zone_pki::Error;
 
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;

@@ -14,8 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
+use zone_io::Error;
 use zone_pki::revocation::placeholder_crl;
-use zone_pki::{CertInfo, Error};
+use zone_pki::CertInfo;
 
 use super::doc::{offer, Offer, Revocations};
 

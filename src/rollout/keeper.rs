@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
 use crate::cluster_api::{self, Credentials};

@@ -15,7 +15,7 @@
 mod retention;
 
 use serde_json::{Map, Value};
-use zone_pki::Error;
+use zone_io::Error;
 
 pub use retention::{check_retention, CompactionMode};
 

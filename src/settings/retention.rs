@@ -3,7 +3,7 @@
 //! them, with the mistakes etcd would accept silently refused (a bare number in periodic
 //! mode means hours to etcd).
 
-use zone_pki::Error;
+use zone_io::Error;
 
 /// A longer periodic retention keeps a year of history: certainly a mistake.
 const MAX_RETENTION_SECONDS: u64 = 365 * 24 * 3600;

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
-use zone_pki::Error;
+use zone_io::Error;
 
 /// `walpb.Record`.
 #[derive(Clone, PartialEq, Message)]

@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::Path;
 
 use prost::Message;
-use zone_pki::Error;
+use zone_io::Error;
 
 mod frames;
 mod replay;

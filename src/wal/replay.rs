@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use prost::Message;
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::frames::{read_records, wal_files, ENTRY_RECORD, SNAPSHOT_RECORD};
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::config::node::Node;
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::point::{format_time, OldKey, Point, PrefixHistory};
 use super::reach::{reach, stretches};

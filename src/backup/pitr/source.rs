@@ -40,7 +40,7 @@ pub struct TargetAccess<'a> {
 /// Opens a target with the owner's CA and identity: the source, and the roots its
 /// manifests are verified against (the CA directory's `trust.crt` during a rotation, else
 /// its `ca.crt`).
-pub fn open_target(access: &TargetAccess<'_>) -> Result<(Source, Vec<CertInfo>), zone_pki::Error> {
+pub fn open_target(access: &TargetAccess<'_>) -> Result<(Source, Vec<CertInfo>), zone_io::Error> {
     let roots = owner_roots(access.ca)?;
     let identities = crypto::load_identities(access.identity)?;
     let target = crate::backup::target::open_url(access.url, access.endpoint, access.region, None)?;
@@ -49,7 +49,7 @@ pub fn open_target(access: &TargetAccess<'_>) -> Result<(Source, Vec<CertInfo>),
 
 /// The roots the owner's CA directory trusts: its `trust.crt` during a CA rotation, else
 /// its `ca.crt`.
-pub fn owner_roots(ca_dir: &Path) -> Result<Vec<CertInfo>, zone_pki::Error> {
+pub fn owner_roots(ca_dir: &Path) -> Result<Vec<CertInfo>, zone_io::Error> {
     let trust = ca_dir.join("trust.crt");
     let ca_file = if trust.exists() {
         trust

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, EventType, WatchOptions};
 use tokio::sync::watch;
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::batch::Batch;
 use super::context::Context;

@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
 use nix::libc;
-use zone_pki::Error;
+use zone_io::Error;
 
 type Job = Box<dyn FnOnce() + Send>;
 

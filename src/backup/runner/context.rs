@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use super::{retain, ship, writer};
 use crate::backup::crypto;

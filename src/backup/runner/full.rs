@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::writer::{now_ms, FullReady};
 use crate::backup::crypto;

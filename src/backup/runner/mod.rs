@@ -29,7 +29,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api;
 use context::prepare;

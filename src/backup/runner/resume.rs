@@ -17,7 +17,8 @@
 
 use std::sync::Arc;
 
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use crate::backup::chain::{manifest_seq, Verified};
 use crate::backup::fork;

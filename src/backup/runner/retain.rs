@@ -19,7 +19,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use super::writer::now_ms;
 use crate::backup::local::LocalChain;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::backup::chain::{self, Kind, Link};
 use crate::backup::crypto;

@@ -15,8 +15,8 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use zone_io::Error;
 use zone_io::{read_small_file, Links};
-use zone_pki::Error;
 
 /// An access key, its secret and an optional session token.
 #[derive(Clone, PartialEq, Eq)]

@@ -29,7 +29,7 @@ pub mod s3;
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::settings::{self, Location, TargetSpec};
 pub use object::{check_name, check_prefix, ObjectInfo, Target, TargetError};

@@ -12,8 +12,9 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::Staging;
-use zone_pki::{Error, NodeRequest};
+use zone_pki::NodeRequest;
 
 use crate::bundle::{node_identity, write_answer};
 use crate::config::zone::{is_parent_domain, Zone};

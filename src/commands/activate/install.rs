@@ -11,9 +11,10 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::peer_name;
-use zone_pki::{Error, NodeRequest};
+use zone_pki::NodeRequest;
 
 use super::request;
 use crate::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};

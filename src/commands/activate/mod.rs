@@ -17,8 +17,8 @@ pub mod request;
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::Staging;
-use zone_pki::Error;
 
 use crate::bundle::{write_bundle, MemberList};
 use crate::config::check_dns_name;

@@ -7,8 +7,9 @@
 
 use std::path::Path;
 
+use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
-use zone_pki::{Error, NodeRequest};
+use zone_pki::NodeRequest;
 
 use crate::config::check_dns_name;
 

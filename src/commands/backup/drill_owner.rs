@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::backup::chain::{newest_restorable, Kind, Plan};
 use crate::backup::scratch::{hash_kv, Scratch};

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use etcd_client::LeaseTimeToLiveOptions;
 use time::OffsetDateTime;
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::backup::coverage;
 use crate::backup::local::LocalChain;

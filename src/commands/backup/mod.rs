@@ -15,7 +15,7 @@ pub mod status;
 use std::path::Path;
 use std::sync::Arc;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::backup::report::Drill;
 use crate::backup::target::{self, Target};

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use zone_pki::{CertInfo, Error};
+use zone_io::Error;
+use zone_pki::CertInfo;
 
 use super::DRILL_KEY;
 use crate::backup::chain::{parse_manifest_name, Kind, Verified};

@@ -12,7 +12,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
-use zone_pki::{CertInfo, Error, Host, LeafKind};
+use zone_io::Error;
+use zone_pki::{CertInfo, Host, LeafKind};
 
 use crate::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, Node, NodeFile};
 use crate::config::{parse, read_config};

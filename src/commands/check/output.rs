@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 /// Output formats of `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

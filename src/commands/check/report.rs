@@ -7,7 +7,7 @@
 //! broken instead of keeping the last run's numbers).
 
 use serde::Serialize;
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::inspection::{problem, Problem, Row};
 

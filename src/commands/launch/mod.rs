@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster::{self, ClusterState};
 use crate::config::node::Node;

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, Alarm, ClusterMember, Credentials, EndpointReport};
 use crate::config::node::Node;

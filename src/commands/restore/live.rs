@@ -20,7 +20,7 @@
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster;
 use crate::cluster_api::{self, hex_id, Credentials, EndpointReport, CONNECT_TIMEOUT};

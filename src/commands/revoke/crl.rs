@@ -7,8 +7,9 @@ use std::path::Path;
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use time::OffsetDateTime;
+use zone_io::Error;
 use zone_pki::revocation::RevokedCa;
-use zone_pki::{CertInfo, Error};
+use zone_pki::CertInfo;
 
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;

@@ -11,8 +11,9 @@
 use std::path::Path;
 
 use time::OffsetDateTime;
+use zone_io::Error;
 use zone_pki::revocation::serial_hex;
-use zone_pki::{CertInfo, Error};
+use zone_pki::CertInfo;
 
 use super::crl::{owner_root, publish_crl};
 use crate::cluster_api;

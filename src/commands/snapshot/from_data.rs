@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use ring::digest::{Context, SHA256};
 use time::OffsetDateTime;
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::store::{Place, Taken};
 use crate::config::node::Node;

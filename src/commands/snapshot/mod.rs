@@ -16,7 +16,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use time::OffsetDateTime;
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api;
 use crate::config::node::Node;

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime};
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use zone_io::Error;
 use zone_io::{ensure_private_dir, sync_dir, write_atomic};
-use zone_pki::Error;
 
 use crate::cluster_api::hex_id;
 use crate::config::node::Node;

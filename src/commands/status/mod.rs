@@ -16,7 +16,7 @@ mod table;
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, ClusterMember, EndpointReport};
 use crate::config::node::Node;

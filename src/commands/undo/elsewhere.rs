@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use etcd_client::Client;
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::backup::coverage;
 use crate::backup::pitr::{format_time, node_chain_problem, Point};

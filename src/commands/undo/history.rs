@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use etcd_client::Client;
-use zone_pki::Error;
+use zone_io::Error;
 
 use super::plan::NowKey;
 use crate::backup::pitr::{self, OldKey, Origin, PrefixHistory};

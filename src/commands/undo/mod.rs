@@ -28,7 +28,7 @@ mod watch;
 
 use std::path::Path;
 
-use zone_pki::Error;
+use zone_io::Error;
 
 use crate::backup::pitr::{self, Origin, Point, TargetAccess};
 use crate::cluster_api;

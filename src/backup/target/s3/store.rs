@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusty_s3::{Bucket, UrlStyle};
+use zone_io::Error;
 use zone_io::{read_small_file, Links};
-use zone_pki::Error;
 
 use super::super::credentials::Credentials;
 use super::super::object::TargetError;

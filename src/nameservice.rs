@@ -251,6 +251,17 @@ fn agent(trusted_roots: &[CertInfo]) -> ureq::Agent {
 }
 
 /// The TLS error inside a ureq error, if the failure was the TLS handshake.
+/// rustls' own error inside a failed request, if TLS failed.
+pub(crate) fn rustls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    }
+}
+
 pub(crate) fn tls_failure(e: &ureq::Error) -> Option<String> {
     match e {
         ureq::Error::Rustls(tls) => Some(tls.to_string()),

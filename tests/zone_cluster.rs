@@ -27,6 +27,48 @@ use common::revocation::{any_grpc_reads, client_identity, http_reads, refused_ti
 use common::{activate_args, https_get, s_client, Identity, TestZone};
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 
+/// etcd's refusals on this release are the kinds the product decides by
+/// (`cluster_api::error`'s table): a release that rewords one fails here, not silently in
+/// a keeper. The refusals a zone provokes without changing what it holds.
+fn check_error_kinds(zone: &TestZone, version: &str) {
+    use zone_etcd::cluster_api::{self, Credentials, EtcdError, Kind};
+    let read = |file: &str| fs::read_to_string(zone.tls(0, file)).unwrap();
+    let creds = Credentials::from_pem(&read("ca.crt"), &read("client.crt"), &read("client.key"));
+    let url = zone.client_url(0);
+    let runtime = cluster_api::runtime().unwrap();
+    runtime.block_on(async {
+        let mut client = cluster_api::connect(&url, &creds).await.unwrap();
+        let kind = |e: etcd_client::Error| EtcdError::of(&e).kind();
+        let put = client.put("kinds/a", "1", None).await.unwrap();
+        let first = put.header().unwrap().revision();
+        let later = client.put("kinds/a", "2", None).await.unwrap();
+        let now = later.header().unwrap().revision();
+        let at = |revision| Some(etcd_client::GetOptions::new().with_revision(revision));
+        let e = client.get("kinds/a", at(now + 1000)).await.unwrap_err();
+        assert_eq!(kind(e), Kind::FutureRevision, "etcd {version}");
+        client.compact(now, None).await.unwrap();
+        let e = client.get("kinds/a", at(first)).await.unwrap_err();
+        assert_eq!(kind(e), Kind::Compacted, "etcd {version}");
+        let e = client.user_get("kinds-nobody").await.unwrap_err();
+        assert_eq!(kind(e), Kind::UserNotFound, "etcd {version}");
+        let e = client.role_get("kinds-nobody").await.unwrap_err();
+        assert_eq!(kind(e), Kind::RoleNotFound, "etcd {version}");
+        let members = client.member_list().await.unwrap();
+        let voter = members.members()[0].id();
+        let e = client.member_promote(voter).await.unwrap_err();
+        assert_eq!(kind(e), Kind::NotALearner, "etcd {version}");
+        let absent = (1..).find(|id| members.members().iter().all(|m| m.id() != *id));
+        let e = client.member_remove(absent.unwrap()).await.unwrap_err();
+        assert_eq!(kind(e), Kind::MemberNotFound, "etcd {version}");
+        let e = client
+            .election_client()
+            .leader("kinds-no-one-campaigns")
+            .await
+            .unwrap_err();
+        assert_eq!(kind(e), Kind::ElectionNoLeader, "etcd {version}");
+    });
+}
+
 /// Writes an issued certificate and key where `https_get` can use them.
 fn identity(dir: &Path, name: &str, issued: &zone_pki::Issued) -> Identity {
     let chain = dir.join(format!("{name}.crt"));
@@ -105,6 +147,7 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
     assert_eq!(json["cluster_version"], format!("{series}.0"), "{json}");
     check_tls_floor(&zone, version);
     check_learner_warning(&zone, &running, version);
+    check_error_kinds(&zone, version);
 
     // Write on node1, read on node3, each with its own node's client certificate.
     let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "greeting", "hello zone"]);

@@ -86,7 +86,7 @@ async fn renew_all(client: &mut Client) -> Result<(), String> {
                 .map_err(|e| describe(&e))?;
             keeper.keep_alive().await.map_err(|e| describe(&e))?;
             responses.message().await.map_err(|e| describe(&e))?;
-            Ok(())
+            Ok::<_, String>(())
         })
         .await?;
     }

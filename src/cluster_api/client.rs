@@ -14,6 +14,7 @@ use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
 use zone_io::Error;
 use zone_pki::LeafKind;
 
+use super::error::{EtcdError, Kind, NoAnswer};
 use crate::leaves::LeafPaths;
 
 /// How long to wait for a TCP and TLS connection to one member.
@@ -124,9 +125,9 @@ pub const CALL_DEADLINE: std::time::Duration = CONNECT_TIMEOUT.saturating_add(RE
 /// everything: a member whose port accepts connections but never completes the TLS
 /// handshake (etcd before it has published itself, which needs a quorum) holds the first
 /// request of a lazy channel for ever.
-pub async fn within<T>(
-    call: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+pub async fn within<T, E: From<NoAnswer>>(
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     within_for(CALL_DEADLINE, call).await
 }
 
@@ -160,25 +161,22 @@ pub async fn get_prefix(client: &Client, prefix: &str) -> Result<etcd_client::Ge
     }
 }
 
-/// etcd's answer to a request made against an auth store that changed since
-/// (`rpctypes.ErrGRPCAuthOldRevision`): asking again is safe.
-const AUTH_OLD_REVISION: &str = "revision of auth store is old";
-/// How many times a read refused so is asked again.
+/// How many times a read refused as [`Kind::AuthOldRevision`] is asked again.
 const AUTH_RETRIES: u32 = 5;
 
 fn auth_old_revision(e: &etcd_client::Error) -> bool {
-    matches!(e, etcd_client::Error::GRpcStatus(s) if s.message().ends_with(AUTH_OLD_REVISION))
+    EtcdError::of(e).kind() == Kind::AuthOldRevision
 }
 
 /// Runs one call that may take longer than a request (a compaction, a defragmentation)
 /// under `deadline`.
-pub async fn within_for<T>(
+pub async fn within_for<T, E: From<NoAnswer>>(
     deadline: Duration,
-    call: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     tokio::time::timeout(deadline, call)
         .await
-        .unwrap_or_else(|_| Err(format!("no answer within {deadline:?}")))
+        .unwrap_or_else(|_| Err(NoAnswer(deadline).into()))
 }
 
 /// Whether anything accepts TCP connections at `url`'s host and port within `timeout`:
@@ -208,39 +206,10 @@ pub fn host_port(url: &str) -> Option<(String, u16)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
-/// Whether etcd answered (and refused), as opposed to the request not getting through.
-pub(super) fn is_refusal(err: &etcd_client::Error) -> bool {
-    use tonic::Code;
-    matches!(err, etcd_client::Error::GRpcStatus(s)
-        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
-}
-
 /// etcd's own message for a refused request; the innermost cause for a transport failure
 /// (connection refused, a certificate the member did not accept, a timeout).
 pub fn describe(err: &etcd_client::Error) -> String {
-    match err {
-        etcd_client::Error::GRpcStatus(status) => {
-            let message = status.message();
-            if message.is_empty() {
-                format!("{:?}", status.code())
-            } else {
-                // A transport failure inside a request comes as an Unknown/Unavailable
-                // status whose message holds the whole chain: keep its end.
-                innermost(message).to_string()
-            }
-        }
-        other => {
-            let mut cause: &dyn std::error::Error = other;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            innermost(&cause.to_string()).to_string()
-        }
-    }
-}
-
-fn innermost(message: &str) -> &str {
-    message.rsplit(": ").next().unwrap_or(message).trim()
+    EtcdError::of(err).to_string()
 }
 
 #[cfg(test)]

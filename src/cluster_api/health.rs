@@ -13,6 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::task::JoinSet;
 
 use super::client::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
+use super::error::{EtcdError, Kind};
 use super::members::ClusterMember;
 use crate::maintenance::alarms::kind_in_status_error as alarm_kind;
 
@@ -210,7 +211,7 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
             {
                 Ok(_) => Ok(()),
                 // etcd's RBAC may deny the key; the read still went through the leader.
-                Err(e) if describe(&e).contains("permission denied") => Ok(()),
+                Err(e) if EtcdError::of(&e).kind() == Kind::PermissionDenied => Ok(()),
                 Err(e) => Err(describe(&e)),
             }
         })

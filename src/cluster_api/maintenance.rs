@@ -7,6 +7,7 @@ use std::time::Duration;
 use etcd_client::{AlarmAction, AlarmType, DowngradeOptions};
 
 use super::client::{connect, connect_for, describe, within_for, Credentials};
+use super::error::{EtcdError, Kind};
 
 /// The most a compaction may take on one member: it deletes the old revisions in batches,
 /// a few seconds for a database of hundreds of megabytes.
@@ -92,7 +93,7 @@ async fn compact_call(endpoint: &str, creds: &Credentials, revision: i64) -> Res
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if describe(&e).contains("has been compacted") => Ok(()),
+        Err(e) if EtcdError::of(&e).kind() == Kind::Compacted => Ok(()),
         Err(e) => Err(describe(&e)),
     }
 }

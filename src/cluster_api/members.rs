@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, MemberAddOptions};
 use tokio::task::JoinSet;
 
-use super::client::{connect, describe, is_refusal, Credentials};
+use super::client::{connect, describe, Credentials};
+use super::error::{EtcdError, Kind};
 
 /// One member as the cluster lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +124,7 @@ async fn first_success<T, F, Fut>(
     endpoints: &[String],
     creds: &Credentials,
     mut request: F,
-) -> Result<T, String>
+) -> Result<T, EtcdError>
 where
     F: FnMut(Client) -> Fut,
     Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
@@ -133,27 +134,38 @@ where
         let client = match connect(endpoint, creds).await {
             Ok(client) => client,
             Err(reason) => {
-                reasons.push((endpoint.clone(), reason));
+                reasons.push((endpoint.clone(), EtcdError::unreachable(reason)));
                 continue;
             }
         };
         match tokio::time::timeout(super::client::CALL_DEADLINE, request(client)).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) if is_refusal(&e) => return Err(format!("{endpoint}: {}", describe(&e))),
-            Ok(Err(e)) => reasons.push((endpoint.clone(), describe(&e))),
+            Ok(Err(e)) => {
+                let e = EtcdError::of(&e);
+                if e.is_refusal() {
+                    return Err(e.context(endpoint));
+                }
+                reasons.push((endpoint.clone(), e));
+            }
             Err(_) => reasons.push((
                 endpoint.clone(),
-                format!("no answer within {:?}", super::client::CALL_DEADLINE),
+                EtcdError::unreachable(format!(
+                    "no answer within {:?}",
+                    super::client::CALL_DEADLINE
+                )),
             )),
         }
     }
-    Err(summarise(&reasons))
+    Err(summarise(reasons))
 }
 
-/// One reason per endpoint, or one for all when they all say the same.
-fn summarise(reasons: &[(String, String)]) -> String {
-    match reasons {
-        [(_, first), rest @ ..] if !rest.is_empty() && rest.iter().all(|(_, r)| r == first) => {
+/// One reason per endpoint, or one for all when they all say the same; of their common
+/// kind, else unreachable.
+fn summarise(reasons: Vec<(String, EtcdError)>) -> EtcdError {
+    let line = match reasons.as_slice() {
+        [(_, first), rest @ ..]
+            if !rest.is_empty() && rest.iter().all(|(_, r)| r.to_string() == first.to_string()) =>
+        {
             format!("{first} (all {} members)", reasons.len())
         }
         _ => reasons
@@ -161,6 +173,12 @@ fn summarise(reasons: &[(String, String)]) -> String {
             .map(|(endpoint, reason)| format!("{endpoint}: {reason}"))
             .collect::<Vec<_>>()
             .join("; "),
+    };
+    match reasons.first() {
+        Some((_, first)) if reasons.iter().all(|(_, r)| r.kind() == first.kind()) => {
+            first.clone().said(line)
+        }
+        _ => EtcdError::unreachable(line),
     }
 }
 
@@ -169,15 +187,15 @@ fn summarise(reasons: &[(String, String)]) -> String {
 /// its health interval, 5 s, which a cluster just started, restarted or changed is not.
 pub const SETTLE: Duration = Duration::from_secs(20);
 
-async fn settled<T, F, Fut>(mut change: F) -> Result<T, String>
+async fn settled<T, F, Fut>(mut change: F) -> Result<T, EtcdError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
+    Fut: std::future::Future<Output = Result<T, EtcdError>>,
 {
     let deadline = Instant::now() + SETTLE;
     loop {
         match change().await {
-            Err(reason) if reason.contains("unhealthy cluster") && Instant::now() < deadline => {
+            Err(reason) if reason.kind() == Kind::UnhealthyCluster && Instant::now() < deadline => {
                 tracing::info!("the cluster is settling ({reason}); retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -191,7 +209,7 @@ pub async fn add_learner(
     endpoints: &[String],
     creds: &Credentials,
     peer_url: &str,
-) -> Result<(u64, Vec<ClusterMember>), String> {
+) -> Result<(u64, Vec<ClusterMember>), EtcdError> {
     let response = settled(|| {
         first_success(endpoints, creds, |mut client| async move {
             client
@@ -206,12 +224,12 @@ pub async fn add_learner(
     let id = response
         .member()
         .map(|m| m.id())
-        .ok_or("etcd answered the add without the new member")?;
+        .ok_or_else(|| EtcdError::unreachable("etcd answered the add without the new member"))?;
     Ok((id, response.member_list().iter().map(member_of).collect()))
 }
 
 /// MemberPromote.
-pub async fn promote(endpoints: &[String], creds: &Credentials, id: u64) -> Result<(), String> {
+pub async fn promote(endpoints: &[String], creds: &Credentials, id: u64) -> Result<(), EtcdError> {
     first_success(endpoints, creds, |mut client| async move {
         client.member_promote(id).await
     })
@@ -227,7 +245,7 @@ pub async fn update_peer_urls(
     creds: &Credentials,
     id: u64,
     peer_urls: Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), EtcdError> {
     settled(|| {
         let peer_urls = peer_urls.clone();
         first_success(endpoints, creds, move |mut client| {
@@ -239,7 +257,7 @@ pub async fn update_peer_urls(
     .map(|_| ())
 }
 
-pub async fn remove(endpoints: &[String], creds: &Credentials, id: u64) -> Result<(), String> {
+pub async fn remove(endpoints: &[String], creds: &Credentials, id: u64) -> Result<(), EtcdError> {
     settled(|| {
         first_success(endpoints, creds, |mut client| async move {
             client.member_remove(id).await

@@ -5,12 +5,14 @@
 //! derivation in [`crate::cluster`] never does. Every call has a deadline, so a member that
 //! is down or silent costs at most [`CONNECT_TIMEOUT`] plus [`REQUEST_TIMEOUT`], never a
 //! hang (a compaction or a defragmentation, which take as long as the database is big, get
-//! [`COMPACTION_DEADLINE`] and [`DEFRAGMENT_DEADLINE`]). Errors are returned as short
-//! strings: callers put them in one line with the endpoint, and the operator needs etcd's
-//! message, not the transport's layers.
+//! [`COMPACTION_DEADLINE`] and [`DEFRAGMENT_DEADLINE`]). A failed call is an [`EtcdError`]:
+//! a [`Kind`] the code decides by (never etcd's text), and one short line (etcd's message,
+//! not the transport's layers) that callers put in one line with the endpoint.
 
 //!
-//! - [`client`]: connections, deadlines, credentials, and etcd's errors in one line;
+//! - [`client`]: connections, deadlines, credentials;
+//! - [`error`]: etcd's failures as kinds, decided in one table from gRPC codes and etcd's
+//!   error constants;
 //! - [`members`]: the member list and its changes (add as learner, promote, remove);
 //! - [`health`]: what each endpoint says of itself (status, a quorum read, the TLS
 //!   handshake and etcd's versions), for `status` and the upgrade checks;
@@ -20,6 +22,7 @@
 //! - [`range`]: every key under a prefix at one revision, in pages;
 
 mod client;
+pub mod error;
 mod health;
 mod maintenance;
 mod members;
@@ -31,6 +34,7 @@ pub use client::{
     connect, connect_for, connect_many, describe, get_prefix, hex_id, host_port, listening,
     runtime, within, within_for, Credentials, CALL_DEADLINE, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
 };
+pub use error::{EtcdError, Kind, NoAnswer};
 pub use health::{
     member_problem, member_releases, probe_all, probe_each, time_handshake, versions,
     EndpointReport, EndpointStatus, Versions,

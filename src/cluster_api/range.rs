@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use etcd_client::{Client, GetOptions};
 
 use super::client::{describe, CALL_DEADLINE};
+use super::error::{EtcdError, Kind};
 
 /// Keys read per request.
 const PAGE: i64 = 1000;
@@ -88,15 +89,12 @@ pub async fn read_prefix(
 
 /// Whether etcd answered and refused, as opposed to the request not getting through.
 pub fn is_refusal(err: &etcd_client::Error) -> bool {
-    use tonic::Code;
-    matches!(err, etcd_client::Error::GRpcStatus(s)
-        if !matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled))
+    EtcdError::of(err).is_refusal()
 }
 
 /// Whether etcd refused a revision it has compacted.
 pub fn is_compacted(err: &etcd_client::Error) -> bool {
-    matches!(err, etcd_client::Error::GRpcStatus(s)
-        if s.code() == tonic::Code::OutOfRange && s.message().contains("compacted"))
+    EtcdError::of(err).kind() == Kind::Compacted
 }
 
 #[cfg(test)]

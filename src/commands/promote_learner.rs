@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, Credentials};
+use crate::cluster_api::{self, hex_id, Credentials, Kind};
 use crate::config::node::Node;
 use crate::nameservice::CachePolicy;
 
@@ -48,11 +48,11 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32) -> Result<(), Error> 
                 );
                 return Ok(());
             }
-            Err(reason) if reason.ends_with("can only promote a learner member") => {
+            Err(reason) if reason.kind() == Kind::NotALearner => {
                 tracing::info!("{} (member {}) is already a voter", node.name, hex_id(id));
                 return Ok(());
             }
-            Err(reason) if reason.contains("member not found") => {
+            Err(reason) if reason.kind() == Kind::MemberNotFound => {
                 return Err(Error::new(format!(
                     "member {} was removed before it could be promoted",
                     hex_id(id)

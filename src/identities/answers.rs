@@ -212,7 +212,7 @@ pub(super) fn gateway_password(
         Ok(()) => {}
         Err(NotSet::AuthOff) => {
             return Err(Answer::new(
-                503,
+                409,
                 format!("etcd's auth is not on yet, so {user} can have no password; ask again"),
             ))
         }

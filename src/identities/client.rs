@@ -32,8 +32,10 @@ const ANSWER_BYTES: u64 = 64 * 1024;
 pub enum Failure {
     /// It answered 403: the refusal's line.
     Refused(String),
-    /// It answered 503: it could not do it now (its etcd, or etcd's auth not on yet).
+    /// It answered 503: it could not do it now (its etcd, its signer).
     NotYet(String),
+    /// It answered 409 to a gateway password: etcd's auth is not on in the zone yet.
+    AuthOff(String),
     /// Anything else: unreachable, refused at the handshake, a bad answer.
     Failed(String),
 }
@@ -81,7 +83,7 @@ pub fn each_member<T>(
                 tracing::debug!("{url}: {line}");
                 refused.get_or_insert(line);
             }
-            Err(Failure::Failed(why) | Failure::NotYet(why)) => {
+            Err(Failure::Failed(why) | Failure::NotYet(why) | Failure::AuthOff(why)) => {
                 reasons.push(format!("{url}: {why}"))
             }
         }
@@ -152,16 +154,20 @@ pub fn post(
         None => format!("{url}{path}"),
     };
     let mut answer = agent.post(&target).send(body).map_err(|e| {
-        failed(match crate::nameservice::tls_failure(&e) {
+        use rustls::{AlertDescription, Error as Tls};
+        failed(match crate::nameservice::rustls_error(&e) {
             // Past our side of the handshake, an alert is the member refusing us.
-            Some(tls) if tls.contains("CertificateRevoked") => format!(
+            Some(tls @ Tls::AlertReceived(AlertDescription::CertificateRevoked)) => format!(
                 "refused this node's certificate at the handshake: its node CA is revoked ({tls})"
             ),
-            Some(tls) if tls.contains("received fatal alert") => {
+            Some(tls @ Tls::AlertReceived(_)) => {
                 format!("refused this node's certificate at the handshake ({tls})")
             }
             Some(tls) => format!("TLS: {tls}"),
-            None => e.to_string(),
+            None => match crate::nameservice::tls_failure(&e) {
+                Some(tls) => format!("TLS: {tls}"),
+                None => e.to_string(),
+            },
         })
     })?;
     let status = answer.status().as_u16();
@@ -176,6 +182,7 @@ pub fn post(
         200 => Ok(body),
         403 => Err(Failure::Refused(line)),
         503 => Err(Failure::NotYet(format!("answered {status}: {line}"))),
+        409 => Err(Failure::AuthOff(format!("answered {status}: {line}"))),
         _ => Err(failed(format!("answered {status}: {line}"))),
     }
 }

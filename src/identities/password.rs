@@ -35,7 +35,7 @@ use etcd_client::{Client, UserAddOptions};
 use zone_io::Error;
 use zone_io::KEY_MODE;
 
-use crate::cluster_api::{self, Credentials};
+use crate::cluster_api::{self, Credentials, EtcdError, Kind};
 use crate::leaf_paths::LeafPaths;
 
 /// Under it, `<user>` for each user whose password a member set for the gateway.
@@ -99,20 +99,20 @@ pub enum Answer {
 
 /// Asks etcd whether `password` is `user`'s.
 pub async fn ask(client: &mut Client, user: &str, password: &str) -> Result<Answer, String> {
-    use tonic::Code;
-    match client
+    let refused = match client
         .auth_client()
         .authenticate(user.to_string(), password.to_string())
         .await
     {
-        Ok(_) => Ok(Answer::Taken),
-        Err(etcd_client::Error::GRpcStatus(s)) => match s.code() {
-            Code::InvalidArgument => Ok(Answer::Wrong),
-            Code::FailedPrecondition => Ok(Answer::AuthOff),
-            Code::Unknown if s.message().contains("no password user") => Ok(Answer::NoPassword),
-            _ => Err(format!("authenticate {user}: {}", s.message())),
-        },
-        Err(e) => Err(format!("authenticate {user}: {e}")),
+        Ok(_) => return Ok(Answer::Taken),
+        Err(e) => EtcdError::of(&e),
+    };
+    match refused.kind() {
+        Kind::AuthFailed => Ok(Answer::Wrong),
+        Kind::AuthNotEnabled => Ok(Answer::AuthOff),
+        Kind::NoPasswordUser => Ok(Answer::NoPassword),
+        // The auth store changing meanwhile (AuthOldRevision) says nothing of the password.
+        _ => Err(format!("authenticate {user}: {refused}")),
     }
 }
 
@@ -168,7 +168,7 @@ pub fn set(endpoint: &str, leaves: &LeafPaths, user: &str, password: &str) -> Re
                             .user_change_password(user.to_string(), password.to_string())
                             .await
                             .map(drop)
-                            .map_err(|e| cluster_api::describe(&e))
+                            .map_err(EtcdError::from)
                     })
                     .await
                 }
@@ -192,8 +192,8 @@ pub fn set(endpoint: &str, leaves: &LeafPaths, user: &str, password: &str) -> Re
 }
 
 /// Makes `user` again with `password` and the roles it had.
-async fn remake(client: &mut Client, user: &str, password: &str) -> Result<(), String> {
-    let describe = |e: etcd_client::Error| cluster_api::describe(&e);
+async fn remake(client: &mut Client, user: &str, password: &str) -> Result<(), EtcdError> {
+    let describe = EtcdError::from;
     cluster_api::within(async {
         let roles = client
             .user_get(user)
@@ -217,14 +217,11 @@ async fn remake(client: &mut Client, user: &str, password: &str) -> Result<(), S
 /// Whether a failed step may go through when asked again: the user is not made yet, a
 /// keeper made it between our delete and add, or the auth store changed while the call
 /// was in flight.
-fn retry(e: &str) -> bool {
-    [
-        "user name not found",
-        "user name already exists",
-        "revision of auth store is old",
-    ]
-    .iter()
-    .any(|known| e.contains(known))
+fn retry(e: &EtcdError) -> bool {
+    matches!(
+        e.kind(),
+        Kind::UserNotFound | Kind::UserAlreadyExists | Kind::AuthOldRevision
+    )
 }
 
 /// The password in `dir`'s [`FILE`], made (0600, atomically) when missing or not one
@@ -307,8 +304,19 @@ mod tests {
 
     #[test]
     fn asked_again_only_for_a_user_not_made_yet_or_an_old_auth_revision() {
-        assert!(retry("etcdserver: user name not found"));
-        assert!(retry("etcdserver: revision of auth store is old"));
-        assert!(!retry("etcdserver: permission denied"));
+        use tonic::Code;
+        let said = |code, text| EtcdError::of_status(code, text);
+        assert!(retry(&said(
+            Code::FailedPrecondition,
+            "etcdserver: user name not found"
+        )));
+        assert!(retry(&said(
+            Code::InvalidArgument,
+            "etcdserver: revision of auth store is old"
+        )));
+        assert!(!retry(&said(
+            Code::PermissionDenied,
+            "etcdserver: permission denied"
+        )));
     }
 }

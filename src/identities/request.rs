@@ -134,9 +134,7 @@ fn obtain_as(node: &Node, name: Option<&str>, gateway: Option<&str>) -> Result<O
                 let (answer, url) = each_member(node, |url, tls| {
                     match post(url, tls, GATEWAY_PATH, name, &body) {
                         Ok(chain) => Ok(Ok(chain)),
-                        Err(Failure::NotYet(line)) if line.contains("auth is not on") => {
-                            Ok(Err(NotSet::AuthOff))
-                        }
+                        Err(Failure::AuthOff(_)) => Ok(Err(NotSet::AuthOff)),
                         Err(other) => Err(other),
                     }
                 })?;

@@ -5,7 +5,8 @@
 //! identity's chain in PEM, `403` with the one refusal line, or `400`, `404`, `405`, `413`
 //! with one line saying what was wrong. `POST /v1/gateway?name=<service>` with the
 //! service's gateway password as the body ([`super::password`]): `200` with one line once
-//! it is set, `503` while etcd's auth is not on yet, `502` when the member's etcd failed.
+//! it is set, `409` while etcd's auth is not on yet (the one answer a node decides by),
+//! `502` when the member's etcd failed.
 //! `POST /v1/revocations` (an empty body): `200` with the zone's signed revocations
 //! document the member holds, or an empty body when the zone revoked nothing; a node that
 //! is not a member keeps it to know when an identity it holds was revoked
@@ -214,6 +215,7 @@ pub fn response(status: u16, body: &str) -> Vec<u8> {
         403 => "Forbidden",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        409 => "Conflict",
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",

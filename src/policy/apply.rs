@@ -28,6 +28,7 @@ use super::read::concurrently;
 pub use super::read::{names, read};
 use super::replay;
 use super::timing::Phases;
+use crate::cluster_api::{EtcdError, Kind};
 use crate::identities::password::random_password;
 
 /// What an apply did.
@@ -175,7 +176,7 @@ async fn run_all(client: &mut Client, ops: &[Op], auth_off: bool) -> Result<(), 
     let check = |op: &Op, result: Result<(), etcd_client::Error>| match result {
         Ok(()) => Ok(()),
         // Another member's keeper did it between the read and now.
-        Err(e) if done_already(op, &e.to_string()) => Ok(()),
+        Err(e) if done_already(op, EtcdError::of(&e).kind()) => Ok(()),
         Err(e) => Err(format!("{op:?}: {e}")),
     };
     let mut i = 0;
@@ -209,20 +210,15 @@ async fn run_all(client: &mut Client, ops: &[Op], auth_off: bool) -> Result<(), 
 
 /// Whether etcd refused `op` because what it asks is so already (every member's keeper
 /// applies the same plan, so one may have done it first).
-fn done_already(op: &Op, error: &str) -> bool {
-    let says = |what: &str| error.contains(what);
+fn done_already(op: &Op, error: Kind) -> bool {
     match op {
-        Op::AddRole(_) => says("role name already exists"),
-        Op::AddUser(_) => says("user name already exists"),
-        Op::DeleteUser(_) => says("user name not found"),
-        Op::DeleteRole(_) => says("role name not found"),
-        Op::RevokeRole { .. } => {
-            says("role is not granted to the user") || says("user name not found")
-        }
-        Op::Revoke(..) => {
-            says("permission is not granted to the role") || says("role name not found")
-        }
-        Op::Remake { .. } => says("user name not found") || says("user name already exists"),
+        Op::AddRole(_) => error == Kind::RoleAlreadyExists,
+        Op::AddUser(_) => error == Kind::UserAlreadyExists,
+        Op::DeleteUser(_) => error == Kind::UserNotFound,
+        Op::DeleteRole(_) => error == Kind::RoleNotFound,
+        Op::RevokeRole { .. } => matches!(error, Kind::RoleNotGranted | Kind::UserNotFound),
+        Op::Revoke(..) => matches!(error, Kind::PermissionNotGranted | Kind::RoleNotFound),
+        Op::Remake { .. } => matches!(error, Kind::UserNotFound | Kind::UserAlreadyExists),
         Op::Scramble(_) => false,
         Op::Grant(..) | Op::GrantRole { .. } | Op::Enable => false,
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use etcd_client::Client;
 
 use super::rbac::{Access, AuthState, Perm};
+use crate::cluster_api::{EtcdError, Kind};
 
 /// What `client`'s etcd holds. A role or user deleted between the list and its read
 /// (another member's keeper applying the same plan) is left out, as it is gone.
@@ -32,7 +33,7 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
         let got = match got {
             Ok(got) => got,
             // Another member's keeper deleted it since the list: it is gone.
-            Err(err) if err.to_string().contains("role name not found") => continue,
+            Err(err) if EtcdError::of(&err).kind() == Kind::RoleNotFound => continue,
             Err(err) => return Err(e("role get", err)),
         };
         let perms = got
@@ -61,7 +62,7 @@ pub async fn read(client: &mut Client) -> Result<AuthState, String> {
     for (user, got) in got {
         let got = match got {
             Ok(got) => got,
-            Err(err) if err.to_string().contains("user name not found") => continue,
+            Err(err) if EtcdError::of(&err).kind() == Kind::UserNotFound => continue,
             Err(err) => return Err(e("user get", err)),
         };
         let roles: BTreeSet<String> = got.roles().iter().cloned().collect();

@@ -26,7 +26,7 @@ use super::span::SpanRecorder;
 use super::writer::{now_ms, ChainWriter, FullReady, Head, LeaseGuard};
 use crate::backup::retention::Policy;
 use crate::backup::segment::{Event, EventKind, Revision};
-use crate::cluster_api::{describe, within};
+use crate::cluster_api::{describe, within, EtcdError, Kind, CALL_DEADLINE};
 
 /// The election every member's `backup run` campaigns in; its leader's value is
 /// `<node> <session>`.
@@ -42,26 +42,23 @@ const MAX_WATCH_MESSAGE: usize = 64 << 20;
 /// The active writer as the election's leader names it: `(node, session)`, `None` when
 /// no one writes; `Err` when the cluster does not answer.
 pub async fn active_writer(client: &Client) -> Result<Option<(String, String)>, String> {
-    let asked = within(async {
-        client
-            .election_client()
-            .leader(ELECTION)
-            .await
-            .map_err(|e| describe(&e))
-    })
-    .await;
-    match asked {
-        Ok(leader) => Ok(leader
-            .kv()
-            .map(|kv| String::from_utf8_lossy(kv.value()).to_string())
-            .and_then(|v| {
-                v.split_once(' ')
-                    .map(|(n, s)| (n.to_string(), s.to_string()))
-            })),
-        // etcd's ErrElectionNoLeader: nobody campaigns.
-        Err(p) if p.contains("no leader") => Ok(None),
-        Err(p) => Err(p),
-    }
+    let mut election = client.election_client();
+    let leader = match tokio::time::timeout(CALL_DEADLINE, election.leader(ELECTION)).await {
+        Ok(Ok(leader)) => leader,
+        Ok(Err(e)) => match EtcdError::of(&e) {
+            // Nobody campaigns.
+            e if e.kind() == Kind::ElectionNoLeader => return Ok(None),
+            e => return Err(e.into()),
+        },
+        Err(_) => return Err(format!("no answer within {CALL_DEADLINE:?}")),
+    };
+    Ok(leader
+        .kv()
+        .map(|kv| String::from_utf8_lossy(kv.value()).to_string())
+        .and_then(|v| {
+            v.split_once(' ')
+                .map(|(n, s)| (n.to_string(), s.to_string()))
+        }))
 }
 
 /// Campaigns, then writes until the term ends; `Ok` when the lease was lost (campaign

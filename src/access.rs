@@ -15,7 +15,8 @@ use zone_pki::LeafKind;
 
 use crate::cluster_api::Credentials;
 use crate::config::node::Node;
-use crate::leaves::{self, LeafPaths, Outcome};
+use crate::leaf_paths::LeafPaths;
+use crate::leaves::{self, Outcome};
 
 /// The node's leaves, ready to use: `[external]` ones validated for `external_kinds`,
 /// else the node CA's set reused, or issued when missing or due.

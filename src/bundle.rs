@@ -14,7 +14,7 @@ use zone_pki::{Authority, NodeIdentity};
 
 use crate::config::node::NodeFile;
 use crate::config::zone::{RawMember, Zone};
-pub use crate::identities::ca::SignerFor;
+use crate::identities::ca::SignerFor;
 use crate::identities::ca::{ClientRoot, SignerKey};
 
 /// Where an activated node finds the zone's member list.

@@ -11,7 +11,8 @@ use time::{Duration, OffsetDateTime};
 use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, Host, LeafKind, NodeIdentity};
 
-use crate::leaves::{LeafPaths, RENEW_AT_LIFE_USED};
+use crate::leaf_paths::LeafPaths;
+use crate::leaves::RENEW_AT_LIFE_USED;
 
 /// A CA with less than this left is reported as expiring: re-activation takes planning.
 pub const CA_WARNING: Duration = Duration::days(180);

@@ -21,7 +21,7 @@ use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, LeafKind, NodeIdentity};
 
 use crate::config::node::Node;
-pub use crate::leaf_paths::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 use crate::state;
 
 /// Renew a leaf once this fraction of its life has passed.

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use common::{wait_for, TestZone};
 use zone_etcd::cluster_api::{self, Credentials};
-use zone_etcd::policy::{apply, rbac, Policy};
+use zone_etcd::policy::{apply, rbac, read, Policy};
 
 const ZONE: &str = "access.zone";
 const NODE: &str = "node1.access.zone";
@@ -282,9 +282,7 @@ fn keepers_applying_one_plan_at_once_each_finish() {
                 let done = keeper.await.expect("the keeper's task ends");
                 assert!(done.is_ok(), "round {round}: {done:?}");
             }
-            let left = apply::read(&mut client)
-                .await
-                .expect("the auth store reads");
+            let left = read::read(&mut client).await.expect("the auth store reads");
             assert!(
                 left.roles.keys().all(|r| !r.starts_with("svc:")) && left.users.is_empty(),
                 "round {round}: {left:?}"

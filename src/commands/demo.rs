@@ -17,7 +17,7 @@ use zone_pki::LeafKind;
 use crate::cluster::client_endpoints;
 use crate::config::zone::Zone;
 use crate::etcd::find_tool;
-use crate::leaves::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 
 /// The demo zone: three members on loopback, etcd's default ports.
 pub const DEMO_ZONE: &str = r#"# The demo zone: three etcd members on loopback addresses.

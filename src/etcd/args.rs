@@ -12,7 +12,7 @@ use zone_pki::LeafKind;
 
 use crate::cluster::{self, ClusterState};
 use crate::config::zone::{Member, Protocol};
-use crate::leaves::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 use crate::settings::Settings;
 
 use super::version::{Profile, TlsFloor};

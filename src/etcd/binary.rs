@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use zone_io::Error;
 use zone_io::{read_small_file, Links, PUBLIC_MODE};
 
-use super::version::{self, Profile, Version};
+use super::release::Version;
+use super::version::{self, Profile};
 
 /// Finds etcd: `etcd_bin` from node.toml, else `etcd` beside this executable (the
 /// bundle), else in `../lib/zone-etcd/` from it (the package: /usr/bin/zone-etcd runs
@@ -197,7 +198,7 @@ pub fn ask_version(binary: &Path) -> Result<Version, String> {
         .wait()
         .map_err(|e| format!("cannot wait for {shown} --version: {e}"))?;
     let text = String::from_utf8_lossy(&out);
-    match version::from_version_output(&text) {
+    match super::release::from_version_output(&text) {
         Some(found) if status.success() => Ok(found),
         _ => {
             let first = text.lines().map(str::trim).find(|l| !l.is_empty());

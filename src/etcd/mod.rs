@@ -16,4 +16,5 @@ pub mod version;
 
 pub use args::{args, env_lines, EtcdPlan};
 pub use binary::{find_binary, find_tool, identify, last_stderr_line, Remember};
-pub use version::{CorruptCheck, Profile, TlsFloor, Version};
+pub use release::Version;
+pub use version::{CorruptCheck, Profile, TlsFloor};

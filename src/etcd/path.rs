@@ -6,7 +6,8 @@
 //! Pure (no process, no file): each decision is a function of versions, unit-tested;
 //! every refusal is a (problem, fix) pair for one line.
 
-use super::version::{cluster_version_decided, Version};
+use super::release::Version;
+use super::version::cluster_version_decided;
 
 /// The upgrade etcd's guides require before a member of `from`'s series may run the next
 /// minor: every member on at least this release first (3.5 -> 3.6 needs 3.5.32, for the

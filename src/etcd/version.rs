@@ -14,7 +14,7 @@
 //! - every release of 3.4 to [`NEWEST_KNOWN`] gets exactly the flags it has: no
 //!   `--experimental-*` flag from 3.6 on (3.7 exits on them), feature gates instead.
 
-pub use super::release::{from_version_output, Version};
+use super::release::Version;
 
 /// The oldest etcd the launcher runs: 3.4 brought `--peer-cert-allowed-hostname`, without
 /// which the peer port would accept any certificate of the zone, a client's too.
@@ -142,6 +142,7 @@ pub fn cluster_version_decided(cluster: Version) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::etcd::release::from_version_output;
 
     fn table(text: &str) -> Result<Profile, String> {
         profile(Version::parse(text).unwrap())

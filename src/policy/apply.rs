@@ -25,7 +25,7 @@ use etcd_client::{
 use super::passwords;
 use super::rbac::{plan, Access, AuthState, Op};
 use super::read::concurrently;
-pub use super::read::{names, read};
+use super::read::read;
 use super::replay;
 use super::timing::Phases;
 use crate::cluster_api::{EtcdError, Kind};

@@ -35,7 +35,7 @@ use zone_io::Error;
 use zone_pki::CertInfo;
 
 use super::in_force::InForce;
-pub use super::in_force::POLICY_KEY;
+use super::in_force::POLICY_KEY;
 use super::rbac;
 use super::record::{self, Applied, Removed};
 use super::timing::Phases;
@@ -226,7 +226,7 @@ impl AccessKeeper {
         let probe_passwords = !presumed && !matches!(done.as_ref(), Some(d) if *d != signature);
         let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK;
         let names_now = if unchanged || !probe_passwords {
-            Some(cluster_api::within(super::apply::names(client)).await?)
+            Some(cluster_api::within(super::read::names(client)).await?)
         } else {
             None
         };
@@ -330,7 +330,7 @@ impl AccessKeeper {
             removed,
         };
         record::put(client, &self.node.name, &record).await?;
-        let held = cluster_api::within(super::apply::names(client)).await?;
+        let held = cluster_api::within(super::read::names(client)).await?;
         // What it worked out is kept only when etcd's names agree (another member's
         // keeper applying a newer policy meanwhile: the next apply reads everything).
         *lock(&self.last) = (super::replay::names(&outcome.held) == held).then_some(outcome.held);

@@ -65,7 +65,7 @@ pub fn after(state: &AuthState, ops: &[Op]) -> AuthState {
     state
 }
 
-/// The names of `state`'s users and roles, as [`super::apply::names`] reads them from
+/// The names of `state`'s users and roles, as [`super::read::names`] reads them from
 /// etcd (each sorted).
 pub fn names(state: &AuthState) -> (Vec<String>, Vec<String>) {
     (

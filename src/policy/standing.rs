@@ -9,8 +9,8 @@
 use serde::Serialize;
 use zone_pki::CertInfo;
 
+use super::in_force::POLICY_KEY;
 use super::in_force::{own_policy, published_policy, InForce};
-use super::keeper::POLICY_KEY;
 use super::record::{applied_records, Applied};
 use super::Policy;
 use crate::cluster_api::{self, Credentials};

@@ -16,7 +16,7 @@ use crate::config::node::Node;
 use crate::config::zone::Member;
 use crate::first_start::beacon::Beacon;
 use crate::first_start::{record, Answer, Refusal, Rendezvous, Step, Why};
-use crate::leaves::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 use crate::membership;
 
 /// Between two rounds of questions while waiting.

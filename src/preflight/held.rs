@@ -25,7 +25,7 @@ use crate::config::node::Node;
 use crate::config::zone::Member;
 
 use super::procfs::{absolute, database_locked};
-pub use super::procfs::{look, Listening, Process};
+use super::procfs::{look, Listening, Process};
 
 /// The longest a start waits for this member's previous etcd to exit.
 pub const WAIT: Duration = Duration::from_secs(30);

@@ -40,7 +40,7 @@ use crate::config::node::Node;
 use crate::config::zone::Member;
 use crate::etcd::{Profile, Remember};
 use crate::first_start::record;
-use crate::leaves::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 use crate::wal::{self, LocalMember};
 
 /// Which start is checked: it decides which checks run and which leaves must be current.

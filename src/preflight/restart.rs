@@ -19,7 +19,7 @@ use crate::cluster;
 use crate::cluster_api::{self, Credentials};
 use crate::config::node::Node;
 use crate::etcd;
-use crate::leaves::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 use crate::membership::{self, Conflict};
 use crate::wal::LocalMember;
 

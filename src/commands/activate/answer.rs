@@ -42,9 +42,9 @@ pub fn run(
     // A member's signer is issued for its request's key: no key travels with the answer.
     let client_root = crate::bundle::client_root(ca_dir, &zone)?;
     let signer = if identity.member {
-        crate::bundle::SignerFor::Request(&request)
+        crate::identities::ca::SignerFor::Request(&request)
     } else {
-        crate::bundle::SignerFor::NoSigner
+        crate::identities::ca::SignerFor::NoSigner
     };
     let client = client_root.as_ref().map(|root| (root, signer));
     write_answer(

@@ -21,7 +21,7 @@ use crate::inspection::{
     expiry, key_match_problems, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem,
     Row,
 };
-use crate::leaves::LeafPaths;
+use crate::leaf_paths::LeafPaths;
 use crate::nameservice::CachePolicy;
 
 mod crl;

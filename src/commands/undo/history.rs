@@ -34,7 +34,7 @@ pub struct Read {
     pub from_chain: Option<i64>,
 }
 
-pub(super) use crate::cluster_api::range::Fail;
+use crate::cluster_api::range::Fail;
 
 /// Reads the keys under `prefix` now and their history since `point`.
 pub async fn read(

@@ -14,9 +14,9 @@ use zone_io::Error;
 use zone_pki::LeafKind;
 
 use crate::cluster_api::Credentials;
-use crate::config::node::Node;
 use crate::leaf_paths::LeafPaths;
 use crate::leaves::{self, Outcome};
+use crate::node::Node;
 
 /// The node's leaves, ready to use: `[external]` ones validated for `external_kinds`,
 /// else the node CA's set reused, or issued when missing or due.

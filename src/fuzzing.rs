@@ -8,7 +8,6 @@ use zone_pki::CertInfo;
 
 use crate::config::node::{inline_pem, trusted_roots, NodeFile};
 use crate::config::zone::{validate_members, Zone};
-use crate::nameservice;
 
 /// The zone the fuzzed node configs and zone documents belong to.
 pub const ZONE: &str = "example.zone";
@@ -37,7 +36,7 @@ pub fn node_file(data: &[u8]) {
             continue;
         };
         if let Some(url) = &file.nameservice {
-            let _ = nameservice::check_url(url);
+            let _ = crate::config::node_file::check_url(url);
         }
         if let Some(members) = &file.etcd {
             let _ = validate_members(&zone, members);

@@ -334,7 +334,7 @@ pub fn chains_to_roots(chain_pem: &str, roots: &[CertInfo]) -> bool {
 /// Refuses external leaves that etcd or its peers would refuse (or that are expired);
 /// warns about ones due for renewal. Each problem names the file and the fix.
 pub fn validate_external(
-    node: &crate::config::node::Node,
+    node: &crate::node::Node,
     paths: &LeafPaths,
     kinds: &[LeafKind],
 ) -> Result<(), zone_io::Error> {

@@ -20,8 +20,8 @@ use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, LeafKind, NodeIdentity};
 
-use crate::config::node::Node;
 use crate::leaf_paths::LeafPaths;
+use crate::node::Node;
 use crate::state;
 
 /// Renew a leaf once this fraction of its life has passed.

@@ -21,6 +21,7 @@ pub mod leaves;
 pub mod maintenance;
 pub mod membership;
 pub mod nameservice;
+pub mod node;
 pub mod policy;
 pub mod preflight;
 pub mod restored;

@@ -22,8 +22,6 @@ use zone_pki::CertInfo;
 use crate::state;
 use crate::zone_doc::{self, ZoneDocument};
 
-/// The nameservice's local API when node.toml names none (the seed's port 3456).
-pub const DEFAULT_NAMESERVICE: &str = "http://127.0.0.1:3456";
 /// The verified document, kept in the node's state directory.
 pub const CACHE_FILE: &str = "zone.json";
 pub const ATTEMPTS: u32 = 3;
@@ -71,21 +69,6 @@ impl std::fmt::Display for Source {
 /// The resolve URL of the nameservice's local API for `zone`.
 pub fn resolve_url(nameservice: &str, zone: &str) -> String {
     format!("{}/resolve?name={zone}", nameservice.trim_end_matches('/'))
-}
-
-/// Checks a nameservice URL from node.toml.
-pub fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || rest.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "{url:?} is not a base URL like http://127.0.0.1:3456"
-        ));
-    }
-    Ok(())
 }
 
 pub fn cache_path(state_dir: &Path) -> PathBuf {
@@ -309,10 +292,5 @@ mod tests {
             resolve_url("http://127.0.0.1:3456/", "example.zone"),
             "http://127.0.0.1:3456/resolve?name=example.zone"
         );
-        assert!(check_url("http://127.0.0.1:3456").is_ok());
-        assert!(check_url("https://ns.example.zone/api").is_ok());
-        assert!(check_url("ftp://x").is_err());
-        assert!(check_url("http://").is_err());
-        assert!(check_url("http://x/resolve?name=z").is_err());
     }
 }

@@ -536,10 +536,9 @@ impl BackupZone {
             &at("zone.toml"),
             &at("nodes"),
         ));
-        let node = zone_etcd::config::node::Node::load(
-            &other.path().join("nodes/node1.other.zone/node.toml"),
-        )
-        .unwrap();
+        let node =
+            zone_etcd::node::Node::load(&other.path().join("nodes/node1.other.zone/node.toml"))
+                .unwrap();
         let signer = zone_etcd::backup::signing::Signer::for_node(&node).unwrap();
         let mut ours: Vec<_> = fs::read_dir(z.usb().join("chain"))
             .unwrap()

@@ -295,6 +295,24 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     nameservice.fail_with(503);
     case.refused("HTTP 503 Service Unavailable (3 attempts); cache");
     assert_eq!(nameservice.requests(), 3, "503 is retried three times");
+    // Loading is not fetching: node.toml is read without a request; resolving the zone
+    // view is the one step that asks, and names node.toml in its one line.
+    let config = zone_etcd::config::node::NodeConfig::load(Path::new(&case.config())).unwrap();
+    assert_eq!(config.name, format!("node1.{ZONE}"));
+    assert_eq!(
+        nameservice.requests(),
+        3,
+        "reading node.toml asked the nameservice"
+    );
+    let policy = zone_etcd::nameservice::CachePolicy::ReadOnly;
+    let e = zone_etcd::node::Node::resolve(config, policy)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("node.toml") && e.to_string().contains("HTTP 503"),
+        "{e}"
+    );
+    assert_eq!(nameservice.requests(), 6, "the view asks three times");
     nameservice.fail_with(404);
     case.refused("HTTP 404: the nameservice does not know zone");
 

@@ -459,7 +459,7 @@ fn undo_takes_a_prefix_back_leaves_later_writes_alone_and_never_touches_other_ke
 fn a_key_changed_while_undo_runs_is_left_alone(zone: &TestZone) {
     use zone_etcd::commands::undo::{apply, plan};
     let config = zone.config(0);
-    let node = zone_etcd::config::node::Node::load(&config).expect("the node file");
+    let node = zone_etcd::node::Node::load(&config).expect("the node file");
     let creds = zone_etcd::access::client_credentials(&node, &config).expect("credentials");
     let endpoints = zone_etcd::cluster::client_endpoints(&node.members);
     let actions: Vec<plan::Action> = (0..70)

@@ -25,7 +25,7 @@ use zone_etcd::backup::signing::Signer;
 use zone_etcd::backup::target::counting::Counting;
 use zone_etcd::backup::target::file::DirTarget;
 use zone_etcd::backup::target::Target;
-use zone_etcd::config::node::Node;
+use zone_etcd::node::Node;
 
 use crate::seaweed::Seaweed;
 use crate::support::Result;

@@ -33,8 +33,8 @@ use zone_pki::encoding::parse_cert_chain;
 use zone_pki::key::parse_key;
 use zone_pki::{CertInfo, Host};
 
-use crate::config::node::Node;
 use crate::leaves::RENEW_AT_LIFE_USED;
+use crate::node::Node;
 use crate::state;
 
 /// The `format` of every envelope this version writes and reads.

@@ -171,9 +171,8 @@ fn identities(
     nodes_dir: &Path,
     zone: &Zone,
 ) -> Result<([String; 3], [String; 3]), Error> {
-    let member = crate::config::node::Node::load(
-        &nodes_dir.join(&zone.members[0].node_name).join("node.toml"),
-    )?;
+    let member =
+        crate::node::Node::load(&nodes_dir.join(&zone.members[0].node_name).join("node.toml"))?;
     if !member.access.enforce {
         return Err(Error::new(
             "this demo zone was made by an older zone-etcd: every client is root in it",
@@ -193,7 +192,7 @@ fn identities(
         super::activate::run(ca_dir, zone_file, LAPTOP, None, &laptop_dir)?;
     }
     let config = laptop_dir.join("node.toml");
-    let node = crate::config::node::Node::load(&config)?;
+    let node = crate::node::Node::load(&config)?;
     wait_enforced(&member)?;
     let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
     let text = |p: &Path| p.display().to_string();
@@ -212,7 +211,7 @@ fn identities(
 }
 
 /// Waits until a member's keeper turned etcd's auth on (before, every identity is root).
-fn wait_enforced(member: &crate::config::node::Node) -> Result<(), Error> {
+fn wait_enforced(member: &crate::node::Node) -> Result<(), Error> {
     let roots = crate::config::trust::trusted_roots(&member.zone_ca_pem)?;
     let creds = crate::cluster_api::Credentials::load(&member.leaf_paths())?;
     let endpoints = client_endpoints(&member.members);

@@ -14,8 +14,8 @@ use zone_io::Error;
 
 use crate::access::Cluster;
 use crate::cluster_api::{self, Downgrade};
-use crate::config::node::Node;
 use crate::etcd::Version;
+use crate::node::Node;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;

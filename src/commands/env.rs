@@ -14,7 +14,7 @@ use zone_io::Error;
 use zone_pki::LeafKind;
 
 use crate::cluster;
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// Output formats of `env`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::config::node::Node;
 use crate::nameservice::CachePolicy;
+use crate::node::Node;
 use crate::tunnels;
 
 /// How `gateway` prints the plan.

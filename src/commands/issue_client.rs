@@ -22,8 +22,8 @@ use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, LeafKind};
 
-use crate::config::node::Node;
 use crate::identities::request;
+use crate::node::Node;
 
 pub fn run(config: &Path, service: &str, out: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;

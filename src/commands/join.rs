@@ -16,9 +16,9 @@ use zone_io::Error;
 
 use crate::cluster::{self, ClusterState};
 use crate::cluster_api::{self, hex_id, Credentials};
-use crate::config::node::Node;
 use crate::etcd::{self, EtcdPlan};
 use crate::membership::{self, JoinStep};
+use crate::node::Node;
 use crate::preflight::{self, Ready, Start};
 use crate::state;
 use crate::wal;

@@ -15,8 +15,8 @@ use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, ClusterMember, ClusterView};
 use crate::config::check_dns_name;
-use crate::config::node::Node;
 use crate::membership;
+use crate::node::Node;
 use crate::wal;
 
 /// How long to wait for this node's etcd to stop after its own removal (etcd stops by

@@ -12,8 +12,8 @@ use std::time::Duration;
 use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, Credentials, Kind};
-use crate::config::node::Node;
 use crate::nameservice::CachePolicy;
+use crate::node::Node;
 
 /// Between two promotion attempts: etcd accepts one once the learner's log is within 10%
 /// of the leader's, which takes from milliseconds to minutes with the data's size.

@@ -14,8 +14,8 @@ use std::path::Path;
 use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 
-use crate::config::node::Node;
 use crate::leaves::{self, Outcome};
+use crate::node::Node;
 
 pub fn run(config: &Path, if_due: bool) -> Result<(), Error> {
     let node = Node::load(config)?;

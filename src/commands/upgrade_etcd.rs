@@ -16,8 +16,8 @@ use std::path::Path;
 use zone_io::Error;
 
 use crate::cluster_api::{self, Downgrade};
-use crate::config::node::Node;
 use crate::etcd::Version;
+use crate::node::Node;
 use crate::rollout::{self, Target, TARGET_KEY};
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {

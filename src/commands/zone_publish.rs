@@ -21,8 +21,8 @@ use zone_io::Error;
 use zone_pki::{Authority, CertInfo};
 
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
 use crate::config::zone::Zone;
+use crate::node::Node;
 use crate::policy::in_force::POLICY_KEY;
 use crate::policy::record::{Applied, APPLIED_PREFIX};
 use crate::zone_doc;

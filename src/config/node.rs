@@ -1,76 +1,60 @@
-//! A node's local config (`node.toml`) and the bundle it points to.
+//! A node's local config (node.toml), read and checked without the network: its names,
+//! the zone roots it trusts, its node CA or `[external]` leaves, its directories and its
+//! listen address. What the zone says (members, settings, backup, access) and the node's
+//! identities are the zone view, resolved in one explicit step by
+//! [`crate::node::Node::resolve`].
 //!
-//! Written by `activate`/`bootstrap`; mirrors the seed's local JSON (`name`, `ca`, `cert`,
-//! `key`, `etcd`), which is accepted too, with the PEM inline. Paths are relative to the
-//! config file. Loading checks the whole chain of trust before anything uses it: the node
-//! certificate is a CA signed by the zone CA, its key matches and is private, and its name
-//! constraints cover the node's name and address. A config without a member list gets one
-//! from the zone's nameservice (see [`crate::nameservice`]), verified against that zone CA.
+//! Invariant: nothing here asks the network or writes; every error names node.toml's
+//! field at fault.
 
 use std::path::{Path, PathBuf};
 
 use zone_io::Error;
-use zone_pki::profile::peer_name;
-use zone_pki::{CertInfo, Host, NodeIdentity};
+use zone_pki::CertInfo;
 
-use super::node_file::required;
 pub use super::node_file::{base_dir, state_dir, ExternalFiles, NodeFile};
+use super::node_file::{check_url, required, DEFAULT_NAMESERVICE};
 use super::text::{parse, read_config};
 use super::trust::{external_paths, load_node_ca, locate};
 pub use super::trust::{inline_pem, read_pem_field, trusted_roots, NodeCa};
-use super::zone::{validate_members, Member};
-use crate::backup::settings::BackupSettings;
 use crate::leaf_paths::LeafPaths;
-use crate::nameservice::{self, CachePolicy, Lookup, Source, DEFAULT_NAMESERVICE};
-use crate::policy::Policy;
-use crate::settings::Settings;
 
-/// A loaded, verified node: its identity, its CA, and the zone's members.
-pub struct Node {
+/// node.toml, parsed and checked.
+pub struct NodeConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The directory relative paths in it start from.
+    pub base: PathBuf,
+    /// The file as parsed: the zone view's tables (`[[etcd]]`, `[settings]`, `[backup]`,
+    /// `[access]`) and the identities' fields are read from it when the view is resolved.
+    pub file: NodeFile,
     pub name: String,
     pub zone: String,
-    /// The zone root certificates the node trusts (PEM): one, or two while the owner
-    /// rotates the zone CA. etcd is given them as its trusted CA file.
+    /// The zone root certificates the node trusts (PEM).
     pub zone_ca_pem: String,
+    /// The same, parsed.
+    pub trusted_roots: Vec<CertInfo>,
     /// The root among them that signed this node's CA.
     pub zone_ca_info: CertInfo,
-    /// The node's own CA; `None` only when every leaf is external.
     pub node_ca: Option<NodeCa>,
-    /// `[external]` leaves: made by the operator's PKI, validated, never rewritten.
     pub external: Option<LeafPaths>,
-    pub members: Vec<Member>,
-    /// Where `members` came from: node.toml, the nameservice, or its cached document.
-    pub members_source: Source,
-    /// The zone's etcd settings, from where the members came from.
-    pub settings: Settings,
-    /// The zone's backup policy and targets, from where the members came from.
-    pub backup: BackupSettings,
-    /// The zone's access policy (`[access]`), from where the members came from.
-    pub access: Policy,
-    /// The client CA and, on a member, its signer (a zone with `[access]`).
-    pub identities: Option<crate::identities::node::Identities>,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
-    /// `listen_address`, checked to be an IP address (that it is this machine's is
-    /// checked where etcd is started: see [`Node::check_listen_address`]).
     pub listen_address: Option<std::net::IpAddr>,
+    /// The nameservice's base URL, checked.
+    pub nameservice: String,
 }
 
-impl Node {
-    /// Loads and verifies the node; a member list from the nameservice is cached.
-    pub fn load(path: &Path) -> Result<Node, Error> {
-        Node::load_with(path, CachePolicy::Update)
-    }
-
-    /// Like [`Node::load`]; with [`CachePolicy::ReadOnly`] nothing is written (dry runs).
-    pub fn load_with(path: &Path, policy: CachePolicy) -> Result<Node, Error> {
+impl NodeConfig {
+    /// Reads and checks node.toml at `path`; errors name the file.
+    pub fn load(path: &Path) -> Result<NodeConfig, Error> {
         let text = read_config(path)?;
         let file: NodeFile = parse(path, &text)?;
-        Node::from_file(path, file, policy).map_err(|e| e.file(path))
+        NodeConfig::from_file(path, file).map_err(|e| e.file(path))
     }
 
-    fn from_file(path: &Path, file: NodeFile, policy: CachePolicy) -> Result<Node, Error> {
+    fn from_file(path: &Path, file: NodeFile) -> Result<NodeConfig, Error> {
         let base = base_dir(path);
         let (name, zone) = file.names()?;
 
@@ -98,64 +82,11 @@ impl Node {
 
         let state_dir = state_dir(path, &file);
         let nameservice = file.nameservice.as_deref().unwrap_or(DEFAULT_NAMESERVICE);
-        nameservice::check_url(nameservice).map_err(|p| {
+        check_url(nameservice).map_err(|p| {
             Error::new(p).field("nameservice").fix(
                 "write the nameservice's base URL, e.g. nameservice = \"http://127.0.0.1:3456\"",
             )
         })?;
-        let (members, members_source, settings, backup, access) = match &file.etcd {
-            Some(list) => {
-                let members = validate_members(&zone, list)?;
-                let names: Vec<String> = members.iter().map(|m| m.node_name.clone()).collect();
-                (
-                    members,
-                    Source::LocalConfig,
-                    match &file.settings {
-                        Some(table) => Settings::parse(table, "settings")?,
-                        None => Settings::default(),
-                    },
-                    match &file.backup {
-                        Some(table) => BackupSettings::parse(table, "backup")?,
-                        None => BackupSettings::default(),
-                    },
-                    match &file.access {
-                        Some(table) => Policy::parse(table, "access", &zone, &names)?,
-                        None => Policy::default(),
-                    },
-                )
-            }
-            None if file.access.is_some() => {
-                return Err(Error::new(
-                    "a node without a member list takes the zone's access policy from the signed zone document",
-                )
-                .field("access")
-                .fix("remove [access] here and set it in the zone file's [access] (then zone-etcd zone sign), or add the [[etcd]] member list too"))
-            }
-            None if file.backup.is_some() => {
-                return Err(Error::new(
-                    "a node without a member list takes the zone's backup settings from the signed zone document",
-                )
-                .field("backup")
-                .fix("remove [backup] here and set it in the zone file's [backup] (then zone-etcd zone sign), or add the [[etcd]] member list too"))
-            }
-            None if file.settings.is_some() => {
-                return Err(Error::new(
-                    "a node without a member list takes the zone's settings from the signed zone document",
-                )
-                .field("settings")
-                .fix("remove [settings] here and set them in the zone file's [settings] (then zone-etcd zone sign), or add the [[etcd]] member list too"))
-            }
-            None => {
-                let lookup = Lookup {
-                    zone: &zone,
-                    trusted_roots: &trusted_roots,
-                    nameservice,
-                    state_dir: &state_dir,
-                };
-                let (doc, source) = nameservice::zone_document(&lookup, policy)?;
-                (doc.members, source, doc.settings, doc.backup, doc.access)
-            }
-        };
         let data_dir = match &file.data_dir {
             Some(dir) => base.join(dir),
             None => state_dir.join("data"),
@@ -173,160 +104,22 @@ impl Node {
                     })?,
             ),
         };
-        let identities = crate::identities::node::load(&base, &file, &zone)?;
-        Ok(Node {
-            identities,
-            listen_address,
+        Ok(NodeConfig {
+            path: path.to_path_buf(),
             etcd_bin: file.etcd_bin.as_ref().map(|b| base.join(b)),
+            nameservice: nameservice.to_string(),
+            base,
             name,
             zone,
             zone_ca_pem,
+            trusted_roots,
             zone_ca_info,
             node_ca,
             external,
-            members,
-            members_source,
-            settings,
-            backup,
-            access,
             state_dir,
             data_dir,
+            listen_address,
+            file,
         })
-    }
-
-    /// The node CA, for commands that issue leaves.
-    pub fn node_ca(&self) -> Result<&NodeCa, Error> {
-        self.node_ca.as_ref().ok_or_else(|| {
-            Error::new(format!(
-                "{} has no node CA: its certificates are external ([external] in the node config)",
-                self.name
-            ))
-            .field("external")
-            .fix("renew external certificates with the PKI that made them")
-        })
-    }
-
-    /// Where this node's leaves are: its `[external]` files, or the state directory's
-    /// current set.
-    pub fn leaf_paths(&self) -> LeafPaths {
-        self.external
-            .clone()
-            .unwrap_or_else(|| LeafPaths::for_state_dir(&self.state_dir))
-    }
-
-    /// Refuses to start etcd where it could not listen (it would die with "bind: cannot
-    /// assign requested address"): a `listen_address` must be one of this machine's
-    /// addresses or unspecified (`0.0.0.0`, `::`); without one, the member's own IP address
-    /// from the zone file must be this machine's (behind a router it is not: the fix names
-    /// `listen_address`). A cyfs member listens only on loopback, where its gateway
-    /// delivers: it takes no `listen_address`.
-    pub fn check_listen_address(&self) -> Result<(), Error> {
-        if let (Some(ip), Some(member)) = (self.listen_address, self.member()) {
-            if member.protocol == crate::config::zone::Protocol::Cyfs {
-                return Err(Error::new(format!(
-                    "{} is a cyfs member: it listens only on 127.0.0.1, where its gateway delivers its peers' and clients' connections, never on {ip}",
-                    self.name
-                ))
-                .field("listen_address")
-                .fix("remove listen_address from this node's node.toml"));
-            }
-        }
-        let (ip, from_zone) = match (self.listen_address, self.member().map(Member::host)) {
-            (Some(ip), _) => (ip, false),
-            (None, Some(Host::Ip(ip))) => (ip, true),
-            _ => return Ok(()),
-        };
-        if ip.is_unspecified() || (ip.is_loopback() && ip.is_ipv4()) {
-            return Ok(());
-        }
-        let mut own: Vec<std::net::IpAddr> = nix::ifaddrs::getifaddrs()
-            .map_err(|e| Error::new(format!("cannot list this machine's addresses: {e}")))?
-            .filter_map(|a| {
-                let address = a.address?;
-                address
-                    .as_sockaddr_in()
-                    .map(|v4| std::net::IpAddr::V4(v4.ip()))
-                    .or_else(|| {
-                        address
-                            .as_sockaddr_in6()
-                            .map(|v6| std::net::IpAddr::V6(v6.ip()))
-                    })
-            })
-            .collect();
-        if own.contains(&ip) {
-            return Ok(());
-        }
-        own.sort();
-        own.dedup();
-        let listed: Vec<String> = own.iter().map(ToString::to_string).collect();
-        let error = if from_zone {
-            Error::new(format!(
-                "the zone file gives {} the address {ip}, which this machine does not have (it has {}): etcd could not listen there",
-                self.name,
-                listed.join(", ")
-            ))
-            .field("listen_address")
-            .fix("behind a router that forwards the ports to this machine, set listen_address = \"<this machine's LAN address>\" here (guide: NAT and cyfs); otherwise correct the address in the zone file")
-        } else {
-            Error::new(format!(
-                "{ip} is not an address of this machine (it has {})",
-                listed.join(", ")
-            ))
-            .field("listen_address")
-            .fix("set it to one of those (behind a router: this machine's LAN address), or to 0.0.0.0")
-        };
-        Err(error)
-    }
-
-    /// This node's entry in the member list, if the owner made it an etcd member.
-    pub fn member(&self) -> Option<&Member> {
-        self.members.iter().find(|m| m.node_name == self.name)
-    }
-
-    /// The identity leaves are issued for.
-    pub fn identity(&self) -> NodeIdentity {
-        let member = self.member();
-        NodeIdentity {
-            zone: self.zone.clone(),
-            node_name: self.name.clone(),
-            address: member.and_then(|m| m.address.clone()),
-            member: member.is_some(),
-            tunneled: crate::config::zone::has_tunnels(&self.members),
-        }
-    }
-
-    /// Checks that the node CA may issue what this node needs now: its address, and the
-    /// peer name if it is a member. The zone file may have changed since activation.
-    pub fn check_node_ca_covers(&self, identity: &NodeIdentity) -> Result<(), Error> {
-        let Some(node_ca) = &self.node_ca else {
-            return Ok(()); // external leaves are checked on their own
-        };
-        let permits = |host: &Host| match host {
-            Host::Dns(name) => node_ca.info.permitted.iter().any(|p| p == name),
-            Host::Ip(ip) => {
-                let prefix = if ip.is_ipv4() { 32 } else { 128 };
-                node_ca.info.permitted.contains(&format!("{ip}/{prefix}"))
-            }
-        };
-        // The peer name first: a node activated as a client needs a new bundle anyway.
-        let mut needed = Vec::new();
-        if identity.member {
-            needed.push(Host::Dns(peer_name(&self.zone)));
-        }
-        needed.push(identity.host());
-        for host in needed {
-            if !permits(&host) {
-                let why = match &host {
-                    Host::Dns(n) if *n == peer_name(&self.zone) => {
-                        "was activated when it was not an etcd member, so it cannot issue peer certificates".to_string()
-                    }
-                    _ => format!("does not permit {host} (the address changed since activation)"),
-                };
-                return Err(Error::new(format!("the node certificate of {} {why}", self.name))
-                    .field("cert")
-                    .fix("re-activate the node with the current zone file (zone-etcd activate) and copy the new bundle"));
-            }
-        }
-        Ok(())
     }
 }

@@ -109,6 +109,24 @@ pub struct ExternalFiles {
     pub client_key: Option<String>,
 }
 
+/// The nameservice's local API when node.toml names none (the seed's port 3456).
+pub const DEFAULT_NAMESERVICE: &str = "http://127.0.0.1:3456";
+
+/// Checks a nameservice URL from node.toml.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{url:?} is not a base URL like http://127.0.0.1:3456"
+        ));
+    }
+    Ok(())
+}
+
 /// The directory paths in a node config are relative to, made absolute so the etcd
 /// command line does not depend on the working directory.
 pub fn base_dir(config: &Path) -> PathBuf {
@@ -127,5 +145,19 @@ pub(super) fn required(value: &Option<String>, field: &str, fix: &str) -> Result
     match value {
         Some(v) if !v.trim().is_empty() => Ok(v.clone()),
         _ => Err(Error::new("missing").field(field).fix(fix)),
+    }
+}
+
+#[cfg(test)]
+mod nameservice_url_tests {
+    use super::check_url;
+
+    #[test]
+    fn a_nameservice_is_a_base_url() {
+        assert!(check_url("http://127.0.0.1:3456").is_ok());
+        assert!(check_url("https://ns.example.zone/api").is_ok());
+        assert!(check_url("ftp://x").is_err());
+        assert!(check_url("http://").is_err());
+        assert!(check_url("http://x/resolve?name=z").is_err());
     }
 }

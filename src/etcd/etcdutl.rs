@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use zone_io::Error;
 
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// The etcdutl to read and restore snapshots with: beside the node's etcd, else the
 /// bundled one (an etcd 3.4 has none: its snapshots are 3.5's format too).

@@ -17,8 +17,8 @@ use zone_io::Error;
 use zone_pki::LeafKind;
 
 use crate::cluster::signer_url;
-use crate::config::node::Node;
 use crate::config::zone::Protocol;
+use crate::node::Node;
 
 /// How long connecting to one member may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

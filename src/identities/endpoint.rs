@@ -34,8 +34,8 @@ use super::answers::Shared;
 use super::connection::{serve, server_config, Current};
 use crate::cluster::listen_signer_urls;
 use crate::cluster_api::host_port;
-use crate::config::node::Node;
 use crate::config::zone::{Member, Protocol};
+use crate::node::Node;
 use crate::policy::Policy;
 
 /// A member's identity endpoint, bound and not serving yet.

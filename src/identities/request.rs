@@ -23,7 +23,7 @@ use super::client::{each_member, post, refusal, ClientTls, Failure};
 use super::grant::{decide, IDENTITY_DAYS};
 use super::password::NotSet;
 use super::wire::{GATEWAY_PATH, PATH};
-use crate::config::node::Node;
+use crate::node::Node;
 use crate::policy::rbac::service_user;
 
 /// An identity from the zone: its chain (the identity, then the signer) and its key.

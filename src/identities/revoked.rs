@@ -15,7 +15,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::node::Node;
+use crate::node::Node;
 use crate::revocation::doc::Revocations;
 
 /// At most one question to the members this often.

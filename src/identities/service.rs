@@ -20,8 +20,8 @@ use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::CertInfo;
 
 use super::password::{self, Answer, NotSet};
-use crate::config::node::Node;
 use crate::leaves::RENEW_AT_LIFE_USED;
+use crate::node::Node;
 use crate::policy::rbac::service_user;
 
 /// The link to the service's identity's set.

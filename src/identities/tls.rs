@@ -21,7 +21,7 @@ use zone_io::Error;
 use zone_io::PUBLIC_MODE;
 use zone_pki::Authority;
 
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// The client port's trust file inside a set.
 pub const TRUST_FILE: &str = "client-trust.crt";

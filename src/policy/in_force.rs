@@ -24,7 +24,7 @@ use zone_pki::CertInfo;
 
 use super::Policy;
 use crate::cluster_api;
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// Where `zone-etcd zone publish` puts the signed zone document.
 pub const POLICY_KEY: &str = "zone-etcd/access/policy";

@@ -40,7 +40,7 @@ use super::rbac;
 use super::record::{self, Applied, Removed};
 use super::timing::Phases;
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// How often the keeper looks at the published policy and the zone's revocations.
 const TICK: Duration = Duration::from_secs(1);

@@ -14,7 +14,7 @@ use super::in_force::{own_policy, published_policy, InForce};
 use super::record::{applied_records, Applied};
 use super::Policy;
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// The policy in force and the members' records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

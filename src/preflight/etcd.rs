@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use zone_io::Error;
 
 use crate::cluster_api::Credentials;
-use crate::config::node::Node;
 use crate::etcd::{self, Profile, Remember, Version};
+use crate::node::Node;
 
 /// The etcd this node runs and what the launcher makes of it (the version table); its
 /// known defects are logged as warnings. Refused before anything is written when it is not

@@ -12,12 +12,12 @@ use zone_io::Error;
 use crate::cluster;
 use crate::cluster_api::ClusterView;
 use crate::cluster_api::{self, hex_id, Credentials};
-use crate::config::node::Node;
 use crate::config::zone::Member;
 use crate::first_start::beacon::Beacon;
 use crate::first_start::{record, Answer, Refusal, Rendezvous, Step, Why};
 use crate::leaf_paths::LeafPaths;
 use crate::membership;
+use crate::node::Node;
 
 /// Between two rounds of questions while waiting.
 const ROUND: Duration = Duration::from_millis(100);

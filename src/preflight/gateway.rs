@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use zone_io::Error;
 
-use crate::config::node::Node;
+use crate::node::Node;
 use crate::tunnels::{self, Plan};
 
 /// How long a probe of one loopback endpoint may take: a listener answers at once.

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use zone_io::Error;
 
 use crate::cluster;
-use crate::config::node::Node;
 use crate::config::zone::Member;
+use crate::node::Node;
 
 use super::procfs::{absolute, database_locked};
 use super::procfs::{look, Listening, Process};

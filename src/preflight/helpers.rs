@@ -55,8 +55,8 @@ fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
 /// `[access]`: [`crate::policy::keeper`]) until the watched etcd exits. One that
 /// cannot start is logged; the other goes on.
 pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
-    use crate::config::node::Node;
     use crate::nameservice::CachePolicy;
+    use crate::node::Node;
     let load = || Node::load_with(config, CachePolicy::ReadOnly);
     let users_gone = crate::revocation::keeper::UsersGone::default();
     let first = load()?;
@@ -101,7 +101,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
 /// may still hold it for a second), until the watched etcd exits. The slot holds its
 /// handle once it serves.
 fn identity_endpoint(
-    node: crate::config::node::Node,
+    node: crate::node::Node,
     watch_pid: u32,
 ) -> Option<crate::identities::endpoint::Slot> {
     use crate::identities::endpoint::Endpoint;

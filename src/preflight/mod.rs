@@ -36,11 +36,11 @@ use std::path::{Path, PathBuf};
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::config::node::Node;
 use crate::config::zone::Member;
 use crate::etcd::{Profile, Remember};
 use crate::first_start::record;
 use crate::leaf_paths::LeafPaths;
+use crate::node::Node;
 use crate::wal::{self, LocalMember};
 
 /// Which start is checked: it decides which checks run and which leaves must be current.

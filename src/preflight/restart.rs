@@ -17,10 +17,10 @@ use zone_io::Error;
 use super::others;
 use crate::cluster;
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
 use crate::etcd;
 use crate::leaf_paths::LeafPaths;
 use crate::membership::{self, Conflict};
+use crate::node::Node;
 use crate::wal::LocalMember;
 
 /// The longest a restart waits for another member to say whether its data still belongs;

@@ -21,8 +21,8 @@ use zone_pki::{CertInfo, Host};
 use super::doc::{Offer, Revocations, KEY};
 use super::{cut, store};
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
 use crate::config::zone::{Member, Protocol};
+use crate::node::Node;
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).
 const RETRY: Duration = Duration::from_secs(1);

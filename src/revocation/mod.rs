@@ -23,7 +23,7 @@ use zone_io::Error;
 use zone_pki::revocation::serial_hex;
 
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
+use crate::node::Node;
 use crate::preflight::others;
 use crate::wal::LocalMember;
 use doc::{Revocations, KEY};

@@ -17,10 +17,10 @@ use zone_io::Error;
 
 use super::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
 use crate::etcd::shelf::{self, Shelved};
 use crate::etcd::step::{step_toward, Step};
 use crate::etcd::{Remember, Version};
+use crate::node::Node;
 
 /// Between two looks at the target.
 const POLL: Duration = Duration::from_secs(2);

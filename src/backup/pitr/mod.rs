@@ -7,7 +7,7 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::config::node::Node;
+use crate::node::Node;
 
 mod node;
 pub mod point;

@@ -19,7 +19,7 @@ use super::source::{open_target, Origin, Source};
 use crate::backup::chain::{Kind, Verified};
 use crate::backup::local::LocalChain;
 use crate::cluster_api::{self, range::read_prefix};
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// The node's chain, opened and checked.
 struct Opened {

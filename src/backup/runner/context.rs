@@ -20,7 +20,7 @@ use crate::backup::settings::BackupSettings;
 use crate::backup::signing::Signer;
 use crate::backup::target::{self, Target};
 use crate::cluster_api::Credentials;
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// Everything a term needs, loaded and checked before the first campaign.
 pub struct Context {

@@ -22,8 +22,8 @@ use zone_io::Staging;
 
 use crate::bundle::{write_bundle, MemberList};
 use crate::config::check_dns_name;
+use crate::config::node_file::check_url;
 use crate::config::zone::{check_name_is_not_reserved, is_parent_domain, Zone};
-use crate::nameservice::check_url;
 
 pub fn run(
     ca_dir: &Path,

@@ -18,7 +18,7 @@ use crate::backup::scratch::{hash_kv, Scratch};
 use crate::backup::segment;
 use crate::backup::verify;
 use crate::cluster_api::{self, describe, within};
-use crate::config::node::Node;
+use crate::node::Node;
 
 use super::DRILL_KEY;
 

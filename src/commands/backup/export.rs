@@ -26,7 +26,7 @@ use crate::backup::runner::active::active_writer;
 use crate::backup::scratch::REPLAY_LEASE_TTL;
 use crate::cluster_api::{self, describe, within};
 use crate::commands::snapshot::{Place, Taken};
-use crate::config::node::Node;
+use crate::node::Node;
 use crate::snapshot::{Integrity, Manifest};
 
 pub struct Export<'a> {

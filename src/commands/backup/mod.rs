@@ -19,7 +19,7 @@ use zone_io::Error;
 
 use crate::backup::report::Drill;
 use crate::backup::target::{self, Target};
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// `backup run`: never returns while it works.
 pub fn run(config: &Path) -> Result<(), Error> {

@@ -18,7 +18,7 @@ use crate::backup::target::Target;
 use crate::cluster_api::{self, describe, within};
 use crate::commands::check::output::{emit, CheckFormat};
 use crate::commands::check::prometheus::{family, labels};
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// A target's manifest count and the links read, or why it could not be read.
 type TargetRead = Result<(usize, Vec<Verified>), String>;

@@ -4,8 +4,8 @@
 
 use time::OffsetDateTime;
 
-use crate::config::node::Node;
 use crate::inspection::{problem, Problem};
+use crate::node::Node;
 use crate::revocation::summary::{self, CrlSummary};
 use crate::revocation::{refuse_if_revoked, store};
 

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use zone_io::Error;
 use zone_pki::{CertInfo, Host, LeafKind};
 
-use crate::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, Node, NodeFile};
+use crate::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, NodeFile};
 use crate::config::{parse, read_config};
 use crate::inspection::{
     expiry, key_match_problems, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem,
@@ -23,6 +23,7 @@ use crate::inspection::{
 };
 use crate::leaf_paths::LeafPaths;
 use crate::nameservice::CachePolicy;
+use crate::node::Node;
 
 mod crl;
 pub(crate) mod output;

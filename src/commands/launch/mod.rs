@@ -14,9 +14,9 @@ use std::process::Command;
 use zone_io::Error;
 
 use crate::cluster::{self, ClusterState};
-use crate::config::node::Node;
 use crate::etcd::{self, EtcdPlan};
 use crate::nameservice::CachePolicy;
+use crate::node::Node;
 use crate::preflight::{self, Ready, Start};
 
 /// How `--dry-run` prints etcd's settings.

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, Alarm, ClusterMember, Credentials, EndpointReport};
-use crate::config::node::Node;
 use crate::maintenance::{self, alarms, After, Compaction, DbSize, MemberState, Step};
+use crate::node::Node;
 use report::{render, MemberReport, Report};
 
 pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {

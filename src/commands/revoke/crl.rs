@@ -12,8 +12,8 @@ use zone_pki::revocation::RevokedCa;
 use zone_pki::CertInfo;
 
 use crate::cluster_api::{self, Credentials};
-use crate::config::node::Node;
 use crate::identities::ledger;
+use crate::node::Node;
 use crate::revocation::doc::{Revocations, KEY};
 
 /// The zone root in `ca_dir`, checked to be the one `node`'s zone trusts, and every root

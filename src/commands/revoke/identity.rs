@@ -17,8 +17,8 @@ use zone_pki::CertInfo;
 
 use super::crl::{owner_root, publish_crl};
 use crate::cluster_api;
-use crate::config::node::Node;
 use crate::identities::ledger;
+use crate::node::Node;
 
 /// `revoke --identity CERT_FILE`: the one identity in the file (the owner's `ca admin`
 /// identity, a service instance's, a node's own) goes on the CRL under its name; its etcd

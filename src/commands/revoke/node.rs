@@ -11,8 +11,8 @@ use zone_pki::CertInfo;
 use super::crl::{owner_root, publish_crl};
 use crate::cluster_api;
 use crate::config::check_dns_name;
-use crate::config::node::Node;
 use crate::identities::ledger;
+use crate::node::Node;
 use crate::revocation::issued;
 
 pub fn run(

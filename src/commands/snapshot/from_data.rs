@@ -27,9 +27,9 @@ use time::OffsetDateTime;
 use zone_io::Error;
 
 use super::store::{Place, Taken};
-use crate::config::node::Node;
 use crate::etcd::etcdutl::etcdutl;
 use crate::etcd::Remember;
+use crate::node::Node;
 use crate::snapshot::Integrity;
 use crate::wal;
 

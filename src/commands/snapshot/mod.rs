@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 use zone_io::Error;
 
 use crate::cluster_api;
-use crate::config::node::Node;
 use crate::etcd::etcdutl::etcdutl;
+use crate::node::Node;
 use crate::snapshot::Integrity;
 use store::prune_dir;
 pub use store::{default_dir, find, manifest_path, read_manifest, Found};

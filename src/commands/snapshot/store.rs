@@ -19,8 +19,8 @@ use zone_io::Error;
 use zone_io::{ensure_private_dir, sync_dir, write_atomic};
 
 use crate::cluster_api::hex_id;
-use crate::config::node::Node;
 use crate::etcd::etcdutl::snapshot_revision;
+use crate::node::Node;
 use crate::snapshot::{self, Manifest};
 
 const SNAPSHOT_MODE: u32 = 0o600;

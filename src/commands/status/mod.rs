@@ -19,8 +19,8 @@ use std::path::Path;
 use zone_io::Error;
 
 use crate::cluster_api::{self, hex_id, ClusterMember, EndpointReport};
-use crate::config::node::Node;
 use crate::maintenance::alarms;
+use crate::node::Node;
 use crate::revocation::doc::Revocations;
 use crate::revocation::summary::{self, CrlSummary};
 use rows::{AlarmRow, ClusterStatus, MemberRow};

@@ -16,7 +16,7 @@ use zone_io::Error;
 use crate::backup::coverage;
 use crate::backup::pitr::{format_time, node_chain_problem, Point};
 use crate::backup::runner::active::active_writer;
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// What the owner runs instead: this undo, from the zone's first target with the owner's
 /// CA and identity.

@@ -23,7 +23,7 @@ use zone_io::Error;
 use super::plan::NowKey;
 use crate::backup::pitr::{self, OldKey, Origin, PrefixHistory};
 use crate::cluster_api::range::read_prefix as read_range;
-use crate::config::node::Node;
+use crate::node::Node;
 
 /// The keys under the prefix now and their history since the point.
 pub struct Read {

@@ -32,7 +32,7 @@ use zone_io::Error;
 
 use crate::backup::pitr::{self, Origin, Point, TargetAccess};
 use crate::cluster_api;
-use crate::config::node::Node;
+use crate::node::Node;
 use plan::{Action, Kind, Plan};
 use show::show_key;
 

@@ -245,15 +245,11 @@ pub(crate) fn rustls_error(e: &ureq::Error) -> Option<&rustls::Error> {
     }
 }
 
+/// What failed in TLS, said as a line, if TLS failed.
 pub(crate) fn tls_failure(e: &ureq::Error) -> Option<String> {
     match e {
-        ureq::Error::Rustls(tls) => Some(tls.to_string()),
         ureq::Error::Tls(what) => Some(what.to_string()),
-        ureq::Error::Io(io) => io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .map(ToString::to_string),
-        _ => None,
+        _ => rustls_error(e).map(ToString::to_string),
     }
 }
 

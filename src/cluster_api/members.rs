@@ -9,7 +9,7 @@ use etcd_client::{Client, MemberAddOptions};
 use tokio::task::JoinSet;
 
 use super::client::{connect, describe, Credentials};
-use super::error::{EtcdError, Kind};
+use super::error::{EtcdError, Kind, NoAnswer};
 
 /// One member as the cluster lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,10 +149,7 @@ where
             }
             Err(_) => reasons.push((
                 endpoint.clone(),
-                EtcdError::unreachable(format!(
-                    "no answer within {:?}",
-                    super::client::CALL_DEADLINE
-                )),
+                NoAnswer(super::client::CALL_DEADLINE).into(),
             )),
         }
     }

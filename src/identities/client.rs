@@ -164,6 +164,7 @@ pub fn post(
                 format!("refused this node's certificate at the handshake ({tls})")
             }
             Some(tls) => format!("TLS: {tls}"),
+            // Not rustls': ureq's own TLS failure, or no TLS failure at all.
             None => match crate::nameservice::tls_failure(&e) {
                 Some(tls) => format!("TLS: {tls}"),
                 None => e.to_string(),

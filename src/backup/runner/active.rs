@@ -26,7 +26,7 @@ use super::span::SpanRecorder;
 use super::writer::{now_ms, ChainWriter, FullReady, Head, LeaseGuard};
 use crate::backup::retention::Policy;
 use crate::backup::segment::{Event, EventKind, Revision};
-use crate::cluster_api::{describe, within, EtcdError, Kind, CALL_DEADLINE};
+use crate::cluster_api::{describe, within, EtcdError, Kind};
 
 /// The election every member's `backup run` campaigns in; its leader's value is
 /// `<node> <session>`.
@@ -43,14 +43,12 @@ const MAX_WATCH_MESSAGE: usize = 64 << 20;
 /// no one writes; `Err` when the cluster does not answer.
 pub async fn active_writer(client: &Client) -> Result<Option<(String, String)>, String> {
     let mut election = client.election_client();
-    let leader = match tokio::time::timeout(CALL_DEADLINE, election.leader(ELECTION)).await {
-        Ok(Ok(leader)) => leader,
-        Ok(Err(e)) => match EtcdError::of(&e) {
-            // Nobody campaigns.
-            e if e.kind() == Kind::ElectionNoLeader => return Ok(None),
-            e => return Err(e.into()),
-        },
-        Err(_) => return Err(format!("no answer within {CALL_DEADLINE:?}")),
+    let asked = within(async { election.leader(ELECTION).await.map_err(EtcdError::from) });
+    let leader = match asked.await {
+        Ok(leader) => leader,
+        // Nobody campaigns.
+        Err(e) if e.kind() == Kind::ElectionNoLeader => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     Ok(leader
         .kv()

@@ -14,9 +14,9 @@ use zone_io::Error;
 use zone_pki::LeafKind;
 
 use crate::cluster_api::Credentials;
-use crate::leaf_paths::LeafPaths;
 use crate::leaves::{self, Outcome};
 use crate::node::Node;
+use zone_model::leaf_paths::LeafPaths;
 
 /// The node's leaves, ready to use: `[external]` ones validated for `external_kinds`,
 /// else the node CA's set reused, or issued when missing or due.
@@ -45,14 +45,14 @@ pub fn client_credentials(node: &Node, config: &Path) -> Result<Arc<Credentials>
 pub struct Cluster {
     pub runtime: tokio::runtime::Runtime,
     pub creds: Arc<Credentials>,
-    pub view: crate::cluster_api::ClusterView,
+    pub view: zone_model::cluster::ClusterView,
 }
 
 /// Asks every member of the node's list at once, with the node's client certificate.
 pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
     let creds = client_credentials(node, config)?;
     let runtime = crate::cluster_api::runtime()?;
-    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let view = runtime
         .block_on(crate::cluster_api::view(&endpoints, &creds))
         .map_err(|failures| unreachable(&failures, config))?;
@@ -69,7 +69,7 @@ pub fn other_members(node: &Node) -> Vec<String> {
     node.members
         .iter()
         .filter(|m| m.node_name != node.name)
-        .map(crate::cluster::client_url)
+        .map(zone_model::cluster::client_url)
         .collect()
 }
 
@@ -78,7 +78,7 @@ pub fn other_peers(node: &Node) -> Vec<String> {
     node.members
         .iter()
         .filter(|m| m.node_name != node.name)
-        .map(crate::cluster::peer_url)
+        .map(zone_model::cluster::peer_url)
         .collect()
 }
 

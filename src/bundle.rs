@@ -12,10 +12,10 @@ use zone_io::Error;
 use zone_io::{KEY_MODE, PUBLIC_MODE};
 use zone_pki::{Authority, NodeIdentity};
 
-use crate::config::node::NodeFile;
-use crate::config::zone::{RawMember, Zone};
 use crate::identities::ca::SignerFor;
 use crate::identities::ca::{ClientRoot, SignerKey};
+use zone_model::config::node::NodeFile;
+use zone_model::config::zone::{RawMember, Zone};
 
 /// Where an activated node finds the zone's member list.
 #[derive(Debug, Clone, Copy)]

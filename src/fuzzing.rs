@@ -6,8 +6,8 @@ use std::path::Path;
 
 use zone_pki::CertInfo;
 
-use crate::config::node::{inline_pem, trusted_roots, NodeFile};
-use crate::config::zone::{validate_members, Zone};
+use zone_model::config::node::{inline_pem, trusted_roots, NodeFile};
+use zone_model::config::zone::{validate_members, Zone};
 
 /// The zone the fuzzed node configs and zone documents belong to.
 pub const ZONE: &str = "example.zone";
@@ -36,7 +36,7 @@ pub fn node_file(data: &[u8]) {
             continue;
         };
         if let Some(url) = &file.nameservice {
-            let _ = crate::config::node_file::check_url(url);
+            let _ = zone_model::config::node_file::check_url(url);
         }
         if let Some(members) = &file.etcd {
             let _ = validate_members(&zone, members);
@@ -58,5 +58,5 @@ pub fn zone_document(data: &[u8], roots: &[CertInfo]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = crate::zone_doc::verify(text, ZONE, roots);
+    let _ = zone_model::zone_doc::verify(text, ZONE, roots);
 }

@@ -11,8 +11,8 @@ use time::{Duration, OffsetDateTime};
 use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, Host, LeafKind, NodeIdentity};
 
-use crate::leaf_paths::LeafPaths;
 use crate::leaves::RENEW_AT_LIFE_USED;
+use zone_model::leaf_paths::LeafPaths;
 
 /// A CA with less than this left is reported as expiring: re-activation takes planning.
 pub const CA_WARNING: Duration = Duration::days(180);
@@ -338,7 +338,7 @@ pub fn validate_external(
     paths: &LeafPaths,
     kinds: &[LeafKind],
 ) -> Result<(), zone_io::Error> {
-    let roots = crate::config::node::trusted_roots(&node.zone_ca_pem)?;
+    let roots = zone_model::config::node::trusted_roots(&node.zone_ca_pem)?;
     let identity = node.identity();
     let fix = "renew it with the PKI that made it (zone-etcd never rewrites external certificates)";
     for &kind in kinds {

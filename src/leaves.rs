@@ -20,9 +20,9 @@ use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, LeafKind, NodeIdentity};
 
-use crate::leaf_paths::LeafPaths;
 use crate::node::Node;
 use crate::state;
+use zone_model::leaf_paths::LeafPaths;
 
 /// Renew a leaf once this fraction of its life has passed.
 pub const RENEW_AT_LIFE_USED: f64 = 2.0 / 3.0;

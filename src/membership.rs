@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use zone_io::Error;
 
-use crate::cluster_api::{hex_id, ClusterMember, ClusterView};
+use crate::cluster_api::hex_id;
 use crate::wal::LocalMember;
+use zone_model::cluster::{ClusterMember, ClusterView};
 
 /// What `join` has to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use zone_io::PUBLIC_MODE;
 use zone_pki::CertInfo;
 
 use crate::state;
-use crate::zone_doc::{self, ZoneDocument};
+use zone_model::zone_doc::{self, ZoneDocument};
 
 /// The verified document, kept in the node's state directory.
 pub const CACHE_FILE: &str = "zone.json";

@@ -13,13 +13,13 @@ use zone_io::Error;
 use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, Host, NodeIdentity};
 
-use crate::backup::settings::BackupSettings;
-use crate::config::node::{NodeCa, NodeConfig};
-use crate::config::zone::{validate_members, Member};
-use crate::leaf_paths::LeafPaths;
 use crate::nameservice::{self, CachePolicy, Lookup, Source};
-use crate::policy::Policy;
-use crate::settings::Settings;
+use zone_model::backup::settings::BackupSettings;
+use zone_model::config::node::{NodeCa, NodeConfig};
+use zone_model::config::zone::{validate_members, Member};
+use zone_model::leaf_paths::LeafPaths;
+use zone_model::policy::Policy;
+use zone_model::settings::Settings;
 
 /// A loaded, verified node: its identity, its CA, and the zone's members.
 pub struct Node {
@@ -176,7 +176,7 @@ impl Node {
     /// delivers: it takes no `listen_address`.
     pub fn check_listen_address(&self) -> Result<(), Error> {
         if let (Some(ip), Some(member)) = (self.listen_address, self.member()) {
-            if member.protocol == crate::config::zone::Protocol::Cyfs {
+            if member.protocol == zone_model::config::zone::Protocol::Cyfs {
                 return Err(Error::new(format!(
                     "{} is a cyfs member: it listens only on 127.0.0.1, where its gateway delivers its peers' and clients' connections, never on {ip}",
                     self.name
@@ -245,7 +245,7 @@ impl Node {
             node_name: self.name.clone(),
             address: member.and_then(|m| m.address.clone()),
             member: member.is_some(),
-            tunneled: crate::config::zone::has_tunnels(&self.members),
+            tunneled: zone_model::config::zone::has_tunnels(&self.members),
         }
     }
 

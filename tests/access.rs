@@ -14,7 +14,8 @@ use std::process::Command;
 
 use common::{wait_for, TestZone};
 use zone_etcd::cluster_api::{self, Credentials};
-use zone_etcd::policy::{apply, rbac, read, Policy};
+use zone_etcd::policy::{apply, read};
+use zone_model::policy::{rbac, Policy};
 
 const ZONE: &str = "access.zone";
 const NODE: &str = "node1.access.zone";

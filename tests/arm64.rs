@@ -218,7 +218,7 @@ fn the_arm64_build_under_qemu_writes_what_the_amd64_build_writes() {
     for build in ["amd64", "arm64"] {
         let file = work.path().join(build).join("zone.json");
         let text = fs::read_to_string(&file).unwrap();
-        zone_etcd::zone_doc::verify(&text, "same.zone", &roots)
+        zone_model::zone_doc::verify(&text, "same.zone", &roots)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         // The same document but its time and its (randomized) ECDSA signature.
         let stable: Vec<&str> = text

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use common::mode;
 use common::seaweed::{Seaweed, BUCKET};
-use zone_etcd::backup::settings::{parse_location, TargetSpec};
 use zone_etcd::backup::target::credentials;
 use zone_etcd::backup::target::file::DirTarget;
 use zone_etcd::backup::target::retry::Policy;
 use zone_etcd::backup::target::s3::{Options, S3Target, MIN_PART_SIZE};
 use zone_etcd::backup::target::{self, ObjectInfo, Target};
+use zone_model::backup::settings::{parse_location, TargetSpec};
 
 const PREFIX: &str = "zones/test";
 

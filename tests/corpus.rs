@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use time::OffsetDateTime;
-use zone_etcd::config::zone::Member;
-use zone_etcd::settings::Settings;
+use zone_model::config::zone::Member;
+use zone_model::settings::Settings;
 use zone_pki::{Authority, Host, LeafKind, NodeIdentity};
 
 use common::{activate_args, bootstrap_args, run_ok, snapshot, zone_etcd};
@@ -534,7 +534,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
                 client_port: 2379,
                 protocol: Default::default(),
             };
-            let zone = zone_etcd::config::zone::Zone {
+            let zone = zone_model::config::zone::Zone {
                 name: if name == "doc_other_zone" {
                     "other.zone".into()
                 } else {
@@ -556,7 +556,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
                     ..Settings::default()
                 },
             };
-            let mut text = zone_etcd::zone_doc::sign(&zone, &root, now).unwrap();
+            let mut text = zone_model::zone_doc::sign(&zone, &root, now).unwrap();
             if name == "doc_tampered" {
                 text = text.replace(ADDRESS, "127.0.60.66");
             }

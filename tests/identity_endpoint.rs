@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 
 use common::{activate_args, issue_client, mode, run_ok, zone_toml_on, TestZone};
 use time::OffsetDateTime;
-use zone_etcd::cluster::signer_url;
 use zone_etcd::identities::client::{ClientTls, Failure};
 use zone_etcd::identities::endpoint::{Endpoint, Handle};
 use zone_etcd::identities::grant::requester;
 use zone_etcd::identities::request::{ask, obtain};
 use zone_etcd::node::Node;
+use zone_model::cluster::signer_url;
 use zone_pki::request::new_request;
 use zone_pki::revocation::{Crl, RevokedCa};
 use zone_pki::{Authority, CertInfo, LeafKind, NodeIdentity};
@@ -306,7 +306,7 @@ fn a_node_proves_its_name_with_its_node_ca_and_a_revoked_one_is_refused() {
         .unwrap();
     let mut slipped = zone_pki::encoding::parse_cert_chain(&own.chain_pem).unwrap();
     slipped.insert(1, fake_ca.der().clone());
-    let roots = zone_etcd::config::trusted_roots(&creds.roots).unwrap();
+    let roots = zone_model::config::trusted_roots(&creds.roots).unwrap();
     assert_eq!(requester(&slipped, &roots), Ok(NAS.to_string()));
     slipped.remove(2);
     assert!(requester(&slipped, &roots).is_err());

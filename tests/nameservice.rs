@@ -297,7 +297,7 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     assert_eq!(nameservice.requests(), 3, "503 is retried three times");
     // Loading is not fetching: node.toml is read without a request; resolving the zone
     // view is the one step that asks, and names node.toml in its one line.
-    let config = zone_etcd::config::node::NodeConfig::load(Path::new(&case.config())).unwrap();
+    let config = zone_model::config::node::NodeConfig::load(Path::new(&case.config())).unwrap();
     assert_eq!(config.name, format!("node1.{ZONE}"));
     assert_eq!(
         nameservice.requests(),

@@ -461,7 +461,7 @@ fn a_key_changed_while_undo_runs_is_left_alone(zone: &TestZone) {
     let config = zone.config(0);
     let node = zone_etcd::node::Node::load(&config).expect("the node file");
     let creds = zone_etcd::access::client_credentials(&node, &config).expect("credentials");
-    let endpoints = zone_etcd::cluster::client_endpoints(&node.members);
+    let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let actions: Vec<plan::Action> = (0..70)
         .map(|i| plan::Action {
             key: format!("app/batch/{i:03}").into_bytes(),

@@ -38,7 +38,7 @@ pub fn run(work: &Path, runs: usize) -> Result<Value> {
     let dir = work.join("takeover");
     let zone = Zone::bootstrap(&dir, ZONE, 82, 1)?;
     let node = Node::load(&zone.config(0)).map_err(|e| e.to_string())?;
-    let roots = zone_etcd::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.to_string())?;
+    let roots = zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.to_string())?;
     let signer = Signer::for_node(&node).map_err(|e| e.to_string())?;
     let weed = Seaweed::start(&dir.join("weed"), "127.0.82.100")?;
     let mut out = json!({"load_before": loadavg(), "runs": runs});

@@ -131,7 +131,7 @@ pub async fn recorded(client: &Client) -> Result<Vec<Coverage>, String> {
 
 /// The zone's first target as the owner's `--from` names it (with `--endpoint` for an
 /// S3 store), for the owner's command in a refusal.
-pub fn owners_from(settings: &super::settings::BackupSettings) -> String {
+pub fn owners_from(settings: &zone_model::backup::settings::BackupSettings) -> String {
     match settings.targets.first() {
         Some(t) => match &t.endpoint {
             Some(endpoint) => format!("{} --endpoint {endpoint}", t.url),

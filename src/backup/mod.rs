@@ -2,7 +2,7 @@
 //! full snapshots and delta segments, shipped off the machine and restored every day.
 //!
 //! The family, kept apart the way restic keeps repository, backend and crypto apart:
-//! - [`settings`]: the zone's `[backup]` table, [`duration`] its durations (pure);
+//! - `zone_model::backup`: the zone's `[backup]` table and its durations (pure);
 //! - [`chain`]: the links of a backup chain, their names and the rules that make it
 //!   trustworthy (pure);
 //! - [`segment`]: a delta segment's encoding (gzip'd JSON lines) and its checks (pure);
@@ -26,7 +26,6 @@
 pub mod chain;
 pub mod coverage;
 pub mod crypto;
-pub mod duration;
 pub mod fork;
 pub mod head;
 pub mod local;
@@ -38,7 +37,6 @@ pub mod retention;
 pub mod runner;
 pub mod scratch;
 pub mod segment;
-pub mod settings;
 pub mod signing;
 pub mod target;
 #[cfg(test)]

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::chain::{parse_manifest_name, Kind, Link, Verified};
-use super::settings::BackupSettings;
+use zone_model::backup::settings::BackupSettings;
 
 /// The retention settings of `[backup]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

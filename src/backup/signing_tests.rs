@@ -4,7 +4,7 @@ use time::Duration;
 use zone_pki::{Authority, LeafKind};
 
 use super::*;
-use crate::config::node::NodeCa;
+use zone_model::config::node::NodeCa;
 
 use crate::backup::test_zone::{fixture, zone_with_root, Fixture, NODE, ZONE};
 

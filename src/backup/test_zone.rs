@@ -6,8 +6,8 @@ use std::fs;
 use zone_pki::{Authority, CertInfo};
 
 use crate::bundle::{write_bundle, MemberList};
-use crate::config::zone::Zone;
 use crate::node::Node;
+use zone_model::config::zone::Zone;
 
 pub const ZONE: &str = "example.zone";
 pub const NODE: &str = "node1.example.zone";

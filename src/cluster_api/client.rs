@@ -15,7 +15,7 @@ use zone_io::Error;
 use zone_pki::LeafKind;
 
 use super::error::{EtcdError, Kind, NoAnswer};
-use crate::leaf_paths::LeafPaths;
+use zone_model::leaf_paths::LeafPaths;
 
 /// How long to wait for a TCP and TLS connection to one member.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

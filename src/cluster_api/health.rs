@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 
 use super::client::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
 use super::error::{EtcdError, Kind};
-use super::members::ClusterMember;
 use crate::maintenance::alarms::kind_in_status_error as alarm_kind;
+use zone_model::cluster::ClusterMember;
 
 /// What one endpoint says about itself.
 #[derive(Debug, Clone, Default)]

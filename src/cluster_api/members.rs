@@ -10,62 +10,7 @@ use tokio::task::JoinSet;
 
 use super::client::{connect, describe, Credentials};
 use super::error::{EtcdError, Kind, NoAnswer};
-
-/// One member as the cluster lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterMember {
-    pub id: u64,
-    /// Empty until the member has started once (etcd learns the name from the member).
-    pub name: String,
-    pub peer_urls: Vec<String>,
-    pub client_urls: Vec<String>,
-    pub learner: bool,
-}
-
-impl ClusterMember {
-    pub fn started(&self) -> bool {
-        !self.name.is_empty()
-    }
-
-    /// Whether its etcd ever ran: it published its client URLs when it first joined the
-    /// others. A member of the static bootstrap is listed with its name from the start, so
-    /// [`ClusterMember::started`] alone does not tell.
-    pub fn published(&self) -> bool {
-        !self.client_urls.is_empty()
-    }
-}
-
-/// The member list, as one member answered it.
-#[derive(Debug, Clone)]
-pub struct ClusterView {
-    pub cluster_id: u64,
-    pub members: Vec<ClusterMember>,
-    pub answered_by: String,
-}
-
-impl ClusterView {
-    pub fn by_name(&self, name: &str) -> Option<&ClusterMember> {
-        self.members.iter().find(|m| m.name == name)
-    }
-
-    pub fn by_peer_url(&self, url: &str) -> Option<&ClusterMember> {
-        self.members
-            .iter()
-            .find(|m| m.peer_urls.iter().any(|u| u == url))
-    }
-
-    pub fn by_id(&self, id: u64) -> Option<&ClusterMember> {
-        self.members.iter().find(|m| m.id == id)
-    }
-
-    /// The client URLs of every started member: where to send further requests.
-    pub fn client_urls(&self) -> Vec<String> {
-        self.members
-            .iter()
-            .flat_map(|m| m.client_urls.iter().cloned())
-            .collect()
-    }
-}
+use zone_model::cluster::{ClusterMember, ClusterView};
 
 /// The member list from the first of `endpoints` that answers; all of them are asked at
 /// once. Fails with each endpoint's reason when none answers.

@@ -2,7 +2,7 @@
 //!
 //! Only `join`, `leave`, `status`, `maintain`, `snapshot`, `restore` and launch's checks
 //! (a restart's, and a first start's questions to the peer ports) talk to the cluster; the
-//! derivation in [`crate::cluster`] never does. Every call has a deadline, so a member that
+//! derivation in [`zone_model::cluster`] never does. Every call has a deadline, so a member that
 //! is down or silent costs at most [`CONNECT_TIMEOUT`] plus [`REQUEST_TIMEOUT`], never a
 //! hang (a compaction or a defragmentation, which take as long as the database is big, get
 //! [`COMPACTION_DEADLINE`] and [`DEFRAGMENT_DEADLINE`]). A failed call is an [`EtcdError`]:
@@ -43,9 +43,6 @@ pub use maintenance::{
     alarms, compact, defragment, disarm, downgrade, Alarm, Downgrade, COMPACTION_DEADLINE,
     DEFRAGMENT_DEADLINE,
 };
-pub use members::{
-    add_learner, member_list, promote, remove, update_peer_urls, view, ClusterMember, ClusterView,
-    SETTLE,
-};
+pub use members::{add_learner, member_list, promote, remove, update_peer_urls, view, SETTLE};
 pub use peer_port::{ask_peer, ask_peers};
 pub use snapshot::{snapshot, Streamed};

@@ -12,7 +12,7 @@ use crate::first_start::{beacon, Answer, Waiting};
 
 use super::client::Credentials;
 use super::health::https_get;
-use super::members::{ClusterMember, ClusterView};
+use zone_model::cluster::{ClusterMember, ClusterView};
 
 /// The most of an answer that is read: a member list of a few hundred members.
 const ANSWER_BYTES: usize = 1 << 20;

@@ -11,6 +11,7 @@ use etcd_client::{Client, GetOptions};
 
 use super::client::{describe, CALL_DEADLINE};
 use super::error::{EtcdError, Kind};
+use zone_model::keys::prefix_end;
 
 /// Keys read per request.
 const PAGE: i64 = 1000;
@@ -32,18 +33,6 @@ impl std::fmt::Display for Fail {
             Fail::Refused(r) | Fail::Other(r) => write!(f, "{r}"),
         }
     }
-}
-
-/// The end of the range of the keys that start with `prefix` (etcd's prefix range end).
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 /// The keys under `prefix` at `revision` (0: now) with their values and mod revisions,
@@ -95,16 +84,4 @@ pub fn is_refusal(err: &etcd_client::Error) -> bool {
 /// Whether etcd refused a revision it has compacted.
 pub fn is_compacted(err: &etcd_client::Error) -> bool {
     EtcdError::of(err).kind() == Kind::Compacted
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_ends_like_etcds() {
-        assert_eq!(prefix_end(b"app/"), b"app0".to_vec());
-        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
-    }
 }

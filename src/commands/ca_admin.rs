@@ -1,6 +1,6 @@
 //! `zone-etcd ca admin --ca DIR --out DIR`: the owner's administrative identity, etcd's
 //! `root` user, issued by the client CA on the owner's machine. No member's signer issues
-//! CN `root` (see [`crate::policy::rbac`]: members hold the root role under their own
+//! CN `root` (see [`zone_model::policy::rbac`]: members hold the root role under their own
 //! names), so no node can obtain it.
 //!
 //! Invariants: the key is made here and written 0600 into a new directory, with the

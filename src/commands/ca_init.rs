@@ -8,7 +8,7 @@ use zone_io::Staging;
 use zone_pki::Authority;
 
 use super::{CA_CERT, CA_KEY};
-use crate::config::check_dns_name;
+use zone_model::config::check_dns_name;
 
 pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     check_dns_name(zone).map_err(|p| {

@@ -14,10 +14,10 @@ use nix::unistd::Pid;
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::cluster::client_endpoints;
-use crate::config::zone::Zone;
 use crate::etcd::find_tool;
-use crate::leaf_paths::LeafPaths;
+use zone_model::cluster::client_endpoints;
+use zone_model::config::zone::Zone;
+use zone_model::leaf_paths::LeafPaths;
 
 /// The demo zone: three members on loopback, etcd's default ports.
 pub const DEMO_ZONE: &str = r#"# The demo zone: three etcd members on loopback addresses.
@@ -212,7 +212,7 @@ fn identities(
 
 /// Waits until a member's keeper turned etcd's auth on (before, every identity is root).
 fn wait_enforced(member: &crate::node::Node) -> Result<(), Error> {
-    let roots = crate::config::trust::trusted_roots(&member.zone_ca_pem)?;
+    let roots = zone_model::config::trust::trusted_roots(&member.zone_ca_pem)?;
     let creds = crate::cluster_api::Credentials::load(&member.leaf_paths())?;
     let endpoints = client_endpoints(&member.members);
     let runtime = crate::cluster_api::runtime()?;

@@ -13,8 +13,8 @@ use serde::Serialize;
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::cluster;
 use crate::node::Node;
+use zone_model::cluster;
 
 /// Output formats of `env`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,5 +1,5 @@
 //! `zone-etcd gateway`: print the tunnel configuration this node's zone gateway needs
-//! for the zone's cyfs members ([`crate::tunnels`]). The check that the gateway listens
+//! for the zone's cyfs members ([`zone_model::tunnels`]). The check that the gateway listens
 //! where this node's etcd will dial its cyfs peers is [`crate::preflight::gateway`].
 //!
 //! Invariant: printing writes nothing but standard output; a reader that stops early is
@@ -12,7 +12,7 @@ use zone_io::Error;
 
 use crate::nameservice::CachePolicy;
 use crate::node::Node;
-use crate::tunnels;
+use zone_model::tunnels;
 
 /// How `gateway` prints the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

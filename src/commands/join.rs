@@ -14,7 +14,6 @@ use std::process::Command;
 
 use zone_io::Error;
 
-use crate::cluster::{self, ClusterState};
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::etcd::{self, EtcdPlan};
 use crate::membership::{self, JoinStep};
@@ -22,6 +21,7 @@ use crate::node::Node;
 use crate::preflight::{self, Ready, Start};
 use crate::state;
 use crate::wal;
+use zone_model::cluster::{self, ClusterState};
 
 /// `replace`: when the cluster lists this node as a started member but its data directory
 /// holds none (a lost disk), remove that member and join anew, once it answers nowhere.
@@ -127,7 +127,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         etcd: &release,
         settings: &node.settings,
         listen: node.listen_address,
-        tunneled: crate::config::zone::has_tunnels(&node.members),
+        tunneled: zone_model::config::zone::has_tunnels(&node.members),
         crl: Some(&crl),
         client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
@@ -148,7 +148,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
 /// other voters are healthy (they keep the quorum without it).
 fn replace_lost(
     runtime: &tokio::runtime::Runtime,
-    view: &cluster_api::ClusterView,
+    view: &zone_model::cluster::ClusterView,
     creds: &std::sync::Arc<Credentials>,
     id: u64,
     name: &str,
@@ -206,12 +206,12 @@ const ELECTION_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// `joining` is this node's member ID when the cluster already lists it (it is not asked).
 fn require_healthy(
     runtime: &tokio::runtime::Runtime,
-    view: &cluster_api::ClusterView,
+    view: &zone_model::cluster::ClusterView,
     creds: &std::sync::Arc<Credentials>,
     joining: u64,
     config: &Path,
 ) -> Result<(), Error> {
-    let voters: Vec<&cluster_api::ClusterMember> = view
+    let voters: Vec<&zone_model::cluster::ClusterMember> = view
         .members
         .iter()
         .filter(|m| !m.learner && m.id != joining)
@@ -252,7 +252,7 @@ fn require_healthy(
     .fix("bring the member back (zone-etcd launch on it), or remove it (zone-etcd leave --node NAME), then join again"))
 }
 
-fn describe_member(m: &cluster_api::ClusterMember) -> String {
+fn describe_member(m: &zone_model::cluster::ClusterMember) -> String {
     if m.name.is_empty() {
         format!("member {}", hex_id(m.id))
     } else {

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, ClusterMember, ClusterView};
-use crate::config::check_dns_name;
+use crate::cluster_api::{self, hex_id};
 use crate::membership;
 use crate::node::Node;
 use crate::wal;
+use zone_model::cluster::{ClusterMember, ClusterView};
+use zone_model::config::check_dns_name;
 
 /// How long to wait for this node's etcd to stop after its own removal (etcd stops by
 /// itself once it applies it) before its data directory is moved anyway.
@@ -88,7 +89,7 @@ pub fn find(view: &ClusterView, node: &Node, target: &str) -> Option<ClusterMemb
         .members
         .iter()
         .find(|m| m.node_name == target)
-        .and_then(|m| view.by_peer_url(&crate::cluster::peer_url(m)));
+        .and_then(|m| view.by_peer_url(&zone_model::cluster::peer_url(m)));
     view.by_name(target).or(by_url).cloned()
 }
 

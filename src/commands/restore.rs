@@ -31,13 +31,13 @@ use zone_io::Error;
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 
 use super::snapshot::{manifest_path, read_manifest};
-use crate::cluster::{self, restored_token};
 use crate::cluster_api::{self, hex_id, Credentials};
 use crate::etcd::etcdutl::etcdutl;
 use crate::node::Node;
 use crate::restored::{Restored, RECORD_FILE};
 use crate::snapshot::{Integrity, Manifest};
 use crate::wal;
+use zone_model::cluster::{self, restored_token};
 
 /// etcd's advice for a restore: bump every revision far past what any watcher has seen,
 /// and mark them compacted, so watchers of the old cluster re-list instead of silently

@@ -21,8 +21,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use zone_io::Error;
 
-use crate::config::zone::Zone;
-use crate::policy::Policy;
+use zone_model::config::zone::Zone;
+use zone_model::policy::Policy;
 
 /// The file's name in a CA directory.
 pub const FILE: &str = "zone-defaults.json";

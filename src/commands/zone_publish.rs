@@ -21,11 +21,11 @@ use zone_io::Error;
 use zone_pki::{Authority, CertInfo};
 
 use crate::cluster_api::{self, Credentials};
-use crate::config::zone::Zone;
 use crate::node::Node;
 use crate::policy::in_force::POLICY_KEY;
 use crate::policy::record::{Applied, APPLIED_PREFIX};
-use crate::zone_doc;
+use zone_model::config::zone::Zone;
+use zone_model::zone_doc;
 
 /// How long to wait for every member to apply the policy.
 const WAIT: Duration = Duration::from_secs(20);
@@ -45,7 +45,7 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
     }
     let info = CertInfo::parse(root.cert_der())?;
     let cluster = crate::access::ask_cluster(&node, config)?;
-    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let members: Vec<String> = zone.members.iter().map(|m| m.node_name.clone()).collect();
     // A tenant may have filled the database: the owner's emergency makes room first.
     let (version, missing) = super::maintain::with_room(config, || {

@@ -10,7 +10,7 @@ use zone_io::PUBLIC_MODE;
 use zone_pki::CertInfo;
 
 use crate::nameservice::resolve_url;
-use crate::zone_doc;
+use zone_model::zone_doc;
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
     let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use zone_pki::profile::peer_name;
 use zone_pki::LeafKind;
 
-use crate::cluster::{self, ClusterState};
-use crate::config::zone::{Member, Protocol};
-use crate::leaf_paths::LeafPaths;
-use crate::settings::Settings;
+use zone_model::cluster::{self, ClusterState};
+use zone_model::config::zone::{Member, Protocol};
+use zone_model::leaf_paths::LeafPaths;
+use zone_model::settings::Settings;
 
 use super::version::{Profile, TlsFloor};
 
@@ -49,7 +49,7 @@ pub struct EtcdPlan<'a> {
     /// its CRL file is missing, so an argv for one must not name it).
     pub crl: Option<&'a Path>,
     /// Whether the zone has members reached through the gateway's tunnels
-    /// ([`crate::config::zone::has_tunnels`]).
+    /// ([`zone_model::config::zone::has_tunnels`]).
     pub tunneled: bool,
     /// The client port's own trust and identity in a zone with `[access]`
     /// ([`crate::identities::tls::client_port`]); `None`: the client port trusts `tls.ca()`.

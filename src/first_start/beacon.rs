@@ -23,7 +23,7 @@ use zone_pki::{CertInfo, LeafKind};
 
 use super::Waiting;
 use crate::cluster_api::host_port;
-use crate::leaf_paths::LeafPaths;
+use zone_model::leaf_paths::LeafPaths;
 
 /// The header that marks a waiting launch's answer.
 pub const HEADER: &str = "X-Zone-Etcd-First-Start";

@@ -20,7 +20,7 @@
 //!   (refused). Any other verdict takes the member list of a member that serves clients
 //!   (a quorum, its log applied): this node is a member not started yet (it starts, as a
 //!   late member of the static bootstrap, if the cluster is the one that bootstrap makes:
-//!   [`crate::cluster::static_cluster_id`]), a member added by `join` (run `join`), or no
+//!   [`zone_model::cluster::static_cluster_id`]), a member added by `join` (run `join`), or no
 //!   member at all (run `join`). Any other etcd that does not serve yet counts as not
 //!   waiting.
 //! - **A member that ran before never waits**: every launch over existing data records the
@@ -45,7 +45,7 @@ pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::cluster_api::ClusterView;
+use zone_model::cluster::ClusterView;
 
 /// How many rounds in a row (each [`Rendezvous::decide`]; the launch asks every 100 ms or
 /// more, so at least a second) an etcd must answer as [`Answer::Bootstrapping`] before it

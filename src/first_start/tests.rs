@@ -1,5 +1,5 @@
 use super::*;
-use crate::cluster_api::ClusterMember;
+use zone_model::cluster::ClusterMember;
 
 const TOKEN: &str = "zone-token";
 const CLUSTER: u64 = 7;

@@ -15,8 +15,8 @@ use zone_pki::{Authority, CertInfo, NodeRequest};
 use super::grant::{decide, IDENTITY_DAYS};
 use super::password::NotSet;
 use super::wire::Answer;
-use crate::leaf_paths::LeafPaths;
-use crate::policy::Policy;
+use zone_model::leaf_paths::LeafPaths;
+use zone_model::policy::Policy;
 
 /// What every connection needs, copied from the node.
 pub(super) struct Shared {

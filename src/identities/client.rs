@@ -16,9 +16,9 @@ use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::cluster::signer_url;
-use crate::config::zone::Protocol;
 use crate::node::Node;
+use zone_model::cluster::signer_url;
+use zone_model::config::zone::Protocol;
 
 /// How long connecting to one member may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,6 +1,6 @@
 //! The identity endpoint an etcd member runs: its signer answers the zone's nodes'
 //! certificate requests (HTTPS, mutual TLS 1.3) at `https://<member>:<peer_port + 2>`
-//! ([`crate::cluster::signer_url`]); see [`super::wire`] for the request and answers and
+//! ([`zone_model::cluster::signer_url`]); see [`super::wire`] for the request and answers and
 //! [`super::grant`] for what is issued.
 //!
 //! Invariants:
@@ -32,11 +32,11 @@ use zone_pki::Authority;
 
 use super::answers::Shared;
 use super::connection::{serve, server_config, Current};
-use crate::cluster::listen_signer_urls;
 use crate::cluster_api::host_port;
-use crate::config::zone::{Member, Protocol};
 use crate::node::Node;
-use crate::policy::Policy;
+use zone_model::cluster::listen_signer_urls;
+use zone_model::config::zone::{Member, Protocol};
+use zone_model::policy::Policy;
 
 /// A member's identity endpoint, bound and not serving yet.
 pub struct Endpoint {
@@ -204,7 +204,7 @@ impl Shared {
             zone: node.zone.clone(),
             policy: node.access.clone(),
             members: node.members.iter().map(|m| m.node_name.clone()).collect(),
-            roots: crate::config::trusted_roots(&node.zone_ca_pem)?,
+            roots: zone_model::config::trusted_roots(&node.zone_ca_pem)?,
             signer: Authority::from_pem(signer.chain_pem(), &signer.key_pem())?,
             leaves: node.leaf_paths(),
             branches: node.identities.as_ref().and_then(|ids| {
@@ -217,7 +217,7 @@ impl Shared {
                 )
             }),
             crl: crate::revocation::store::crl_path(&node.state_dir),
-            etcd: crate::cluster::client_url(member),
+            etcd: zone_model::cluster::client_url(member),
             state_dir: node.state_dir.clone(),
         };
         Ok((shared, member))

@@ -21,9 +21,9 @@
 use rustls::pki_types::CertificateDer;
 use zone_pki::{CertInfo, Host};
 
-use crate::config::check_dns_name;
-use crate::policy::rbac::service_user;
-use crate::policy::Policy;
+use zone_model::config::check_dns_name;
+use zone_model::policy::rbac::service_user;
+use zone_model::policy::Policy;
 
 /// How long an identity from a signer lives (renewed like leaves).
 pub const IDENTITY_DAYS: i64 = 30;

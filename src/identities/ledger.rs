@@ -25,7 +25,7 @@ use etcd_client::{Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster_api::{self, Credentials};
-use crate::leaf_paths::LeafPaths;
+use zone_model::leaf_paths::LeafPaths;
 
 /// Under it, `<node>/<serial hex>` for each identity issued to that node.
 pub const PREFIX: &str = "zone-etcd/access/issued/";

@@ -36,7 +36,7 @@ use zone_io::Error;
 use zone_io::KEY_MODE;
 
 use crate::cluster_api::{self, Credentials, EtcdError, Kind};
-use crate::leaf_paths::LeafPaths;
+use zone_model::leaf_paths::LeafPaths;
 
 /// Under it, `<user>` for each user whose password a member set for the gateway.
 pub const MARKS_PREFIX: &str = "zone-etcd/access/passwords/";

@@ -24,7 +24,7 @@ use super::grant::{decide, IDENTITY_DAYS};
 use super::password::NotSet;
 use super::wire::{GATEWAY_PATH, PATH};
 use crate::node::Node;
-use crate::policy::rbac::service_user;
+use zone_model::policy::rbac::service_user;
 
 /// An identity from the zone: its chain (the identity, then the signer) and its key.
 pub struct Obtained {
@@ -118,7 +118,7 @@ fn obtain_as(node: &Node, name: Option<&str>, gateway: Option<&str>) -> Result<O
             let parsed = NodeRequest::from_pem(&request.csr_pem)?;
             let chain = match gateway {
                 Some(password) => {
-                    let endpoint = crate::cluster::client_url(member);
+                    let endpoint = zone_model::cluster::client_url(member);
                     super::password::set(&endpoint, &node.leaf_paths(), &user, password)
                         .map_err(Obtain::NotSet)?;
                     signer.issue_gateway_for(&user, &node.zone, &parsed, IDENTITY_DAYS)?

@@ -60,7 +60,7 @@ fn ask(node: &Node) -> Result<String, String> {
         return Ok(format!("{url} holds none"));
     }
     let roots =
-        crate::config::trust::trusted_roots(&node.zone_ca_pem).map_err(|e| e.to_string())?;
+        zone_model::config::trust::trusted_roots(&node.zone_ca_pem).map_err(|e| e.to_string())?;
     let doc = Revocations::parse(&text).map_err(|e| format!("{url}: {e}"))?;
     match crate::revocation::store::install(&node.state_dir, &roots, &doc) {
         Ok(done) => Ok(format!("{url}: {done:?}")),

@@ -22,7 +22,7 @@ use zone_pki::CertInfo;
 use super::password::{self, Answer, NotSet};
 use crate::leaves::RENEW_AT_LIFE_USED;
 use crate::node::Node;
-use crate::policy::rbac::service_user;
+use zone_model::policy::rbac::service_user;
 
 /// The link to the service's identity's set.
 const CURRENT: &str = "current";
@@ -55,7 +55,7 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
         let _lock = crate::state::lock(&node.state_dir)?;
         password::load_or_make(&service_dir(node, service)?)?
     };
-    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let started = std::time::Instant::now();
     let mut renew = false;
     let wait = || -> Result<(), Error> {

@@ -137,7 +137,7 @@ pub fn chain_problem(node: &Node, chain_pem: &str) -> Option<String> {
 
 /// Whether a certificate of `chain` is on the CRL in force on `node`.
 fn revoked(node: &Node, chain: &[zone_pki::CertInfo]) -> bool {
-    let Ok(roots) = crate::config::trust::trusted_roots(&node.zone_ca_pem) else {
+    let Ok(roots) = zone_model::config::trust::trusted_roots(&node.zone_ca_pem) else {
         return false;
     };
     let Ok(Some(doc)) = crate::revocation::store::in_force(&node.state_dir, &roots) else {

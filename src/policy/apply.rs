@@ -23,13 +23,13 @@ use etcd_client::{
 };
 
 use super::passwords;
-use super::rbac::{plan, Access, AuthState, Op};
 use super::read::concurrently;
 use super::read::read;
 use super::replay;
 use super::timing::Phases;
 use crate::cluster_api::{EtcdError, Kind};
 use crate::identities::password::random_password;
+use zone_model::policy::rbac::{plan, Access, AuthState, Op};
 
 /// What an apply did.
 #[derive(Debug)]

@@ -22,9 +22,9 @@ use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 use zone_pki::CertInfo;
 
-use super::Policy;
 use crate::cluster_api;
 use crate::node::Node;
+use zone_model::policy::Policy;
 
 /// Where `zone-etcd zone publish` puts the signed zone document.
 pub const POLICY_KEY: &str = "zone-etcd/access/policy";
@@ -60,7 +60,7 @@ pub fn published_policy(
     current: Option<&InForce>,
 ) -> Result<InForce, Error> {
     let text = std::str::from_utf8(text).map_err(|_| Error::new("not UTF-8 text"))?;
-    let doc = crate::zone_doc::verify(text, &node.zone, roots)?;
+    let doc = zone_model::zone_doc::verify(text, &node.zone, roots)?;
     let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
     if let Some(current) = current.filter(|c| c.version != "node.toml") {
         let older = time::OffsetDateTime::parse(&current.version, &Rfc3339)

@@ -36,11 +36,11 @@ use zone_pki::CertInfo;
 
 use super::in_force::InForce;
 use super::in_force::POLICY_KEY;
-use super::rbac;
 use super::record::{self, Applied, Removed};
 use super::timing::Phases;
 use crate::cluster_api::{self, Credentials};
 use crate::node::Node;
+use zone_model::policy::rbac;
 
 /// How often the keeper looks at the published policy and the zone's revocations.
 const TICK: Duration = Duration::from_secs(1);
@@ -97,7 +97,7 @@ impl AccessKeeper {
         if node.identities.is_none() && !node.access.present {
             return Ok(None);
         }
-        let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
+        let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
         Ok(Some(AccessKeeper {
             newest: Mutex::new(super::in_force::load(&node, &roots)),
             sealed: Mutex::new(BTreeSet::new()),
@@ -107,7 +107,7 @@ impl AccessKeeper {
             presumed: std::sync::atomic::AtomicBool::new(false),
             roots,
             creds: Credentials::load(&node.leaf_paths())?,
-            endpoint: crate::cluster::client_url(&member),
+            endpoint: zone_model::cluster::client_url(&member),
             node,
             watch_pid,
             identities,

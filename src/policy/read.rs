@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 
 use etcd_client::Client;
 
-use super::rbac::{Access, AuthState, Perm};
 use crate::cluster_api::{EtcdError, Kind};
+use zone_model::policy::rbac::{Access, AuthState, Perm};
 
 /// What `client`'s etcd holds. A role or user deleted between the list and its read
 /// (another member's keeper applying the same plan) is left out, as it is gone.

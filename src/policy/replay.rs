@@ -7,7 +7,7 @@
 //! Passwords are not part of the result (`with_password` is emptied): a keeper asks
 //! about them, it never assumes.
 
-use super::rbac::{plan, AuthState, Op};
+use zone_model::policy::rbac::{plan, AuthState, Op};
 
 /// `state` after `ops` ran on it, in their order.
 pub fn after(state: &AuthState, ops: &[Op]) -> AuthState {
@@ -91,9 +91,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::policy::rbac::desired;
-    use crate::policy::Policy;
     use serde_json::json;
+    use zone_model::policy::rbac::desired;
+    use zone_model::policy::Policy;
 
     fn policy(value: serde_json::Value) -> Policy {
         let members = ["node1.example.zone".to_string()];

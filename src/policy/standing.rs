@@ -12,9 +12,9 @@ use zone_pki::CertInfo;
 use super::in_force::POLICY_KEY;
 use super::in_force::{own_policy, published_policy, InForce};
 use super::record::{applied_records, Applied};
-use super::Policy;
 use crate::cluster_api::{self, Credentials};
 use crate::node::Node;
+use zone_model::policy::Policy;
 
 /// The policy in force and the members' records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -159,7 +159,7 @@ pub fn line(summary: &AccessSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Policy;
+    use zone_model::policy::Policy;
 
     #[test]
     fn a_member_applies_the_policy_in_force_only_when_its_record_names_that_version() {

@@ -82,7 +82,7 @@ fn stepped(node: &Node, config: &Path, remember: Remember) -> Option<(PathBuf, P
 pub fn check_upgrade(
     node: &Node,
     profile: &Profile,
-    view: &crate::cluster_api::ClusterView,
+    view: &zone_model::cluster::ClusterView,
     creds: &Credentials,
     config: &Path,
 ) -> Result<Option<(PathBuf, Profile)>, Error> {

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use zone_io::Error;
 
-use crate::cluster;
-use crate::cluster_api::ClusterView;
 use crate::cluster_api::{self, hex_id, Credentials};
-use crate::config::zone::Member;
 use crate::first_start::beacon::Beacon;
 use crate::first_start::{record, Answer, Refusal, Rendezvous, Step, Why};
-use crate::leaf_paths::LeafPaths;
 use crate::membership;
 use crate::node::Node;
+use zone_model::cluster;
+use zone_model::cluster::ClusterView;
+use zone_model::config::zone::Member;
+use zone_model::leaf_paths::LeafPaths;
 
 /// Between two rounds of questions while waiting.
 const ROUND: Duration = Duration::from_millis(100);

@@ -1,5 +1,5 @@
 //! Before etcd starts in a zone with cyfs members: the zone gateway listens where this
-//! node's etcd will dial its cyfs peers ([`crate::tunnels`]).
+//! node's etcd will dial its cyfs peers ([`zone_model::tunnels`]).
 //!
 //! Invariant: a member whose zone has cyfs members does not start etcd while a peer
 //! endpoint it needs has no listener at all (etcd would retry it forever, silently);
@@ -12,7 +12,7 @@ use std::time::Duration;
 use zone_io::Error;
 
 use crate::node::Node;
-use crate::tunnels::{self, Plan};
+use zone_model::tunnels::{self, Plan};
 
 /// How long a probe of one loopback endpoint may take: a listener answers at once.
 const PROBE: Duration = Duration::from_millis(500);

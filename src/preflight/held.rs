@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use zone_io::Error;
 
-use crate::cluster;
-use crate::config::zone::Member;
 use crate::node::Node;
+use zone_model::cluster;
+use zone_model::config::zone::Member;
 
 use super::procfs::{absolute, database_locked};
 use super::procfs::{look, Listening, Process};

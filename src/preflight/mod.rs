@@ -36,12 +36,12 @@ use std::path::{Path, PathBuf};
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::config::zone::Member;
 use crate::etcd::{Profile, Remember};
 use crate::first_start::record;
-use crate::leaf_paths::LeafPaths;
 use crate::node::Node;
 use crate::wal::{self, LocalMember};
+use zone_model::config::zone::Member;
+use zone_model::leaf_paths::LeafPaths;
 
 /// Which start is checked: it decides which checks run and which leaves must be current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +138,6 @@ pub fn before_exec(
             started
         }
     };
-    restart::remember_peer_url(node, &crate::cluster::peer_url(member))?;
+    restart::remember_peer_url(node, &zone_model::cluster::peer_url(member))?;
     Ok(started)
 }

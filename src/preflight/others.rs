@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::cluster_api::{self, ClusterView, Credentials};
+use crate::cluster_api::{self, Credentials};
 use crate::first_start::Answer;
 use crate::wal::LocalMember;
+use zone_model::cluster::ClusterView;
 
 /// What one other member said so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

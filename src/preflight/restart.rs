@@ -15,13 +15,13 @@ use std::time::Duration;
 use zone_io::Error;
 
 use super::others;
-use crate::cluster;
 use crate::cluster_api::{self, Credentials};
 use crate::etcd;
-use crate::leaf_paths::LeafPaths;
 use crate::membership::{self, Conflict};
 use crate::node::Node;
 use crate::wal::LocalMember;
+use zone_model::cluster;
+use zone_model::leaf_paths::LeafPaths;
 
 /// The longest a restart waits for another member to say whether its data still belongs;
 /// it stops sooner when none can answer before this member starts ([`others`]).
@@ -43,7 +43,7 @@ pub struct Restart {
 /// restarting, and etcd itself refuses peers of another cluster.
 pub fn check_restart(
     node: &Node,
-    member: &crate::config::zone::Member,
+    member: &zone_model::config::zone::Member,
     tls: &LeafPaths,
     local: LocalMember,
     release: &etcd::Profile,

@@ -21,8 +21,8 @@ use zone_pki::{CertInfo, Host};
 use super::doc::{Offer, Revocations, KEY};
 use super::{cut, store};
 use crate::cluster_api::{self, Credentials};
-use crate::config::zone::{Member, Protocol};
 use crate::node::Node;
+use zone_model::config::zone::{Member, Protocol};
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).
 const RETRY: Duration = Duration::from_secs(1);
@@ -57,14 +57,14 @@ pub fn new(
         return Ok(None);
     };
     Ok(Some(Keeper {
-        roots: crate::config::trust::trusted_roots(&node.zone_ca_pem)?,
+        roots: zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?,
         creds: Credentials::load(&node.leaf_paths())?,
         index: node
             .members
             .iter()
             .position(|m| m.node_name == member.node_name)
             .unwrap_or(0),
-        endpoint: crate::cluster::client_url(&member),
+        endpoint: zone_model::cluster::client_url(&member),
         member,
         node,
         watch_pid,
@@ -248,7 +248,8 @@ impl Keeper {
     fn schedule_cut(&self, doc: &Revocations) {
         let revoked = doc.node_names();
         let gone = self.users_gone.clone();
-        let listen = crate::cluster::listen_client_urls(&self.member, self.node.listen_address);
+        let listen =
+            zone_model::cluster::listen_client_urls(&self.member, self.node.listen_address);
         let client_port = self.member.client_port;
         // etcd's HTTP gateway dials etcd's own gRPC: cutting that connection would fail the
         // requests it carries for every client at once.
@@ -264,7 +265,8 @@ impl Keeper {
                 _ => None,
             })
             .collect();
-        let peer_listen = crate::cluster::listen_peer_urls(&self.member, self.node.listen_address);
+        let peer_listen =
+            zone_model::cluster::listen_peer_urls(&self.member, self.node.listen_address);
         let peer_port = self.member.peer_port;
         let delay = cut::stagger(self.index, self.node.members.len());
         let number = doc.crl.number;

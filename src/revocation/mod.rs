@@ -44,7 +44,7 @@ const ASK_OTHERS: Duration = Duration::from_millis(1500);
 /// can, this member starts with the copy it has, and its keeper reads the zone's copy
 /// once the cluster serves.
 pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> Result<(), Error> {
-    let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
+    let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     let others = crate::access::other_members(node);
     if !others.is_empty() {
         if let Ok(creds) = Credentials::load(&node.leaf_paths()) {

@@ -48,7 +48,7 @@ impl Mover {
         let (_, profile) = crate::preflight::etcd::chosen_etcd(&node, config, Remember::No)?;
         Ok(Some(Mover {
             creds: Credentials::load(&node.leaf_paths())?,
-            endpoint: crate::cluster::client_url(&member),
+            endpoint: zone_model::cluster::client_url(&member),
             name: member.node_name,
             running: profile.version,
             config: config.to_path_buf(),
@@ -192,7 +192,7 @@ impl Mover {
 
     /// The first member of the cluster `view` lists that is not healthy, `None` when all
     /// are.
-    async fn unhealthy(&self, view: &cluster_api::ClusterView) -> Option<String> {
+    async fn unhealthy(&self, view: &zone_model::cluster::ClusterView) -> Option<String> {
         if view.members.len() < self.node.members.len() {
             return Some(format!(
                 "the cluster lists {} members of the zone's {}",

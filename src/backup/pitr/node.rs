@@ -54,7 +54,7 @@ fn open(node: &Node, config: &Path, origin: &Origin<'_>) -> Result<Opened, Error
         ));
     }
     let chain = LocalChain::open(&node.state_dir)?;
-    let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
+    let roots = zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
     let source = Source::Local {
         chain,
         zone: node.zone.clone(),

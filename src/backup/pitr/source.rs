@@ -56,7 +56,7 @@ pub fn owner_roots(ca_dir: &Path) -> Result<Vec<CertInfo>, zone_io::Error> {
     } else {
         ca_dir.join("ca.crt")
     };
-    crate::config::trusted_roots(&zone_io::read_text(&ca_file)?).map_err(|e| e.file(&ca_file))
+    zone_model::config::trusted_roots(&zone_io::read_text(&ca_file)?).map_err(|e| e.file(&ca_file))
 }
 
 /// The most a delta segment may hold, decompressed.

@@ -16,11 +16,11 @@ use zone_pki::CertInfo;
 use super::{retain, ship, writer};
 use crate::backup::crypto;
 use crate::backup::local::LocalChain;
-use crate::backup::settings::BackupSettings;
 use crate::backup::signing::Signer;
 use crate::backup::target::{self, Target};
 use crate::cluster_api::Credentials;
 use crate::node::Node;
+use zone_model::backup::settings::BackupSettings;
 
 /// Everything a term needs, loaded and checked before the first campaign.
 pub struct Context {
@@ -70,7 +70,7 @@ pub fn prepare(config: &Path) -> Result<Context, Error> {
         crypto::parse_recipients(&node.backup.recipients).map_err(|e| e.file(config))?;
     let creds = crate::access::client_credentials(&node, config)?;
     let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
-    let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
+    let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
     let local = Arc::new(LocalChain::open(&node.state_dir)?);
     Signer::for_node(&node)?;
     // The local member first: it answers fastest and is the one this node vouches for.
@@ -78,7 +78,7 @@ pub fn prepare(config: &Path) -> Result<Context, Error> {
     members.sort_by_key(|m| m.node_name != node.name);
     let endpoints = members
         .iter()
-        .map(|m| crate::cluster::client_url(m))
+        .map(|m| zone_model::cluster::client_url(m))
         .collect();
     Ok(Context {
         node_name: node.name.clone(),

@@ -31,8 +31,8 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use super::settings::{self, Location, TargetSpec};
 pub use object::{check_name, check_prefix, ObjectInfo, Target, TargetError};
+use zone_model::backup::settings::{self, Location, TargetSpec};
 
 /// The target a `[[backup.target]]` names. A relative `ca_file` is relative to `base_dir`
 /// (the node config's directory); S3 credentials come from the environment.

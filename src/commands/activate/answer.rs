@@ -17,7 +17,7 @@ use zone_io::Staging;
 use zone_pki::NodeRequest;
 
 use crate::bundle::{node_identity, write_answer};
-use crate::config::zone::{is_parent_domain, Zone};
+use zone_model::config::zone::{is_parent_domain, Zone};
 
 pub fn run(
     ca_dir: &Path,

@@ -18,7 +18,7 @@ use zone_pki::NodeRequest;
 
 use super::request;
 use crate::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
-use crate::config::node::{trusted_roots, NodeFile};
+use zone_model::config::node::{trusted_roots, NodeFile};
 
 pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Error> {
     let csr_path = request_dir.join(request::REQUEST_FILE);

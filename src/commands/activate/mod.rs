@@ -21,9 +21,9 @@ use zone_io::Error;
 use zone_io::Staging;
 
 use crate::bundle::{write_bundle, MemberList};
-use crate::config::check_dns_name;
-use crate::config::node_file::check_url;
-use crate::config::zone::{check_name_is_not_reserved, is_parent_domain, Zone};
+use zone_model::config::check_dns_name;
+use zone_model::config::node_file::check_url;
+use zone_model::config::zone::{check_name_is_not_reserved, is_parent_domain, Zone};
 
 pub fn run(
     ca_dir: &Path,

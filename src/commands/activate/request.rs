@@ -11,7 +11,7 @@ use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::NodeRequest;
 
-use crate::config::check_dns_name;
+use zone_model::config::check_dns_name;
 
 /// The files of a request directory.
 pub const KEY_FILE: &str = "node.key";

@@ -27,7 +27,7 @@ use crate::backup::segment::MAX_SEGMENT_BYTES;
 pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let targets = super::open_targets(&node, config)?;
-    let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
+    let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
     let creds = crate::access::client_credentials(&node, config)?;
     let etcd = crate::preflight::etcd::chosen_etcd(&node, config, crate::etcd::Remember::No)?.0;
     let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
@@ -35,7 +35,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let endpoints: Vec<String> = node
         .members
         .iter()
-        .map(crate::cluster::client_url)
+        .map(zone_model::cluster::client_url)
         .collect();
     let runtime = cluster_api::runtime()?;
     let active = runtime.block_on(async {

@@ -189,7 +189,7 @@ fn local_refusal(config: &Path, export: &Export<'_>, point: Point, reason: Strin
     };
     let (records, active) = crate::access::client_credentials(&node, config)
         .and_then(|creds| {
-            let endpoints = crate::cluster::client_endpoints(&node.members);
+            let endpoints = zone_model::cluster::client_endpoints(&node.members);
             cluster_api::runtime()?.block_on(async {
                 let client = within(cluster_api::connect_many(
                     &endpoints,
@@ -251,7 +251,8 @@ fn open(export: &Export<'_>, point: Point) -> Result<Opened, Error> {
             ));
         }
         let chain = LocalChain::open(&node.state_dir)?;
-        let roots = crate::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
+        let roots =
+            zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
         let etcd = crate::preflight::etcd::chosen_etcd(&node, config, crate::etcd::Remember::No)?.0;
         let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
         return Ok(Opened {

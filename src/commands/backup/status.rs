@@ -29,7 +29,7 @@ const MAX_GAPS_READ: usize = 100;
 pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(), Error> {
     let node = Node::load(config)?;
     let targets = super::open_targets(&node, config)?;
-    let roots = crate::config::trusted_roots(&node.zone_ca_pem)?;
+    let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
     let now = crate::backup::runner::writer::now_ms();
     let (active, drill) = ask_cluster(&node, config);
     let read: Vec<(Arc<dyn Target>, TargetRead)> = targets
@@ -115,7 +115,7 @@ fn ask_cluster(node: &Node, config: &Path) -> (Option<(String, String)>, Option<
     let endpoints: Vec<String> = node
         .members
         .iter()
-        .map(crate::cluster::client_url)
+        .map(zone_model::cluster::client_url)
         .collect();
     runtime.block_on(async {
         let Ok(mut client) = within(cluster_api::connect_many(

@@ -15,7 +15,7 @@ pub(super) fn inspect(
     now: OffsetDateTime,
     other: &mut Vec<Problem>,
 ) -> Option<CrlSummary> {
-    let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem).ok()?;
+    let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem).ok()?;
     let doc = match store::in_force(&node.state_dir, &roots) {
         Ok(doc) => doc?,
         Err(e) => {

@@ -15,15 +15,15 @@ use time::OffsetDateTime;
 use zone_io::Error;
 use zone_pki::{CertInfo, Host, LeafKind};
 
-use crate::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, NodeFile};
-use crate::config::{parse, read_config};
 use crate::inspection::{
     expiry, key_match_problems, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem,
     Row,
 };
-use crate::leaf_paths::LeafPaths;
 use crate::nameservice::CachePolicy;
 use crate::node::Node;
+use zone_model::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, NodeFile};
+use zone_model::config::{parse, read_config};
+use zone_model::leaf_paths::LeafPaths;
 
 mod crl;
 pub(crate) mod output;
@@ -78,7 +78,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
     };
     let reactivate =
         "re-activate the node with the zone CA (zone-etcd activate) and copy the new bundle";
-    let base = crate::config::node::base_dir(config);
+    let base = zone_model::config::node::base_dir(config);
     let mut other = Vec::new();
 
     // The node as the other commands see it: its member list and identity.

@@ -38,7 +38,7 @@ pub(super) struct Access {
 }
 
 impl Access {
-    pub(super) fn of(policy: &crate::policy::Policy) -> Access {
+    pub(super) fn of(policy: &zone_model::policy::Policy) -> Access {
         Access {
             enforced: policy.enforce,
             line: crate::policy::standing::open_line(policy),

@@ -13,11 +13,11 @@ use std::process::Command;
 
 use zone_io::Error;
 
-use crate::cluster::{self, ClusterState};
 use crate::etcd::{self, EtcdPlan};
 use crate::nameservice::CachePolicy;
 use crate::node::Node;
 use crate::preflight::{self, Ready, Start};
+use zone_model::cluster::{self, ClusterState};
 
 /// How `--dry-run` prints etcd's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,7 +73,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         etcd: release,
         settings: &node.settings,
         listen: node.listen_address,
-        tunneled: crate::config::zone::has_tunnels(&node.members),
+        tunneled: zone_model::config::zone::has_tunnels(&node.members),
         crl: crl.exists().then_some(crl.as_path()),
         client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };

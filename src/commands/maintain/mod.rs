@@ -22,10 +22,11 @@ use std::sync::Arc;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, Alarm, ClusterMember, Credentials, EndpointReport};
+use crate::cluster_api::{self, hex_id, Alarm, Credentials, EndpointReport};
 use crate::maintenance::{self, alarms, After, Compaction, DbSize, MemberState, Step};
 use crate::node::Node;
 use report::{render, MemberReport, Report};
+use zone_model::cluster::ClusterMember;
 
 pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -95,7 +96,7 @@ struct Done {
     alarms_after: Vec<Alarm>,
     kept_by: Vec<maintenance::Blocker>,
     disarm_failure: Option<String>,
-    view: crate::cluster_api::ClusterView,
+    view: zone_model::cluster::ClusterView,
 }
 
 /// Maintains the zone of `node` (see the module's doc); `only_nospace`: nothing at all
@@ -463,7 +464,7 @@ fn display_name(member: &ClusterMember) -> String {
     }
 }
 
-fn alarm_member(view: &cluster_api::ClusterView, alarm: &Alarm) -> String {
+fn alarm_member(view: &zone_model::cluster::ClusterView, alarm: &Alarm) -> String {
     view.by_id(alarm.member_id)
         .map_or_else(|| hex_id(alarm.member_id), display_name)
 }

@@ -22,10 +22,10 @@ use std::sync::Arc;
 
 use zone_io::Error;
 
-use crate::cluster;
 use crate::cluster_api::{self, hex_id, Credentials, EndpointReport, CONNECT_TIMEOUT};
-use crate::config::zone::Member;
 use crate::first_start::Answer;
+use zone_model::cluster;
+use zone_model::config::zone::Member;
 
 /// What one member said so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

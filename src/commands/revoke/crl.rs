@@ -23,7 +23,7 @@ pub(super) fn owner_root(
     node: &Node,
 ) -> Result<(zone_pki::Authority, Vec<CertInfo>), Error> {
     let root = crate::commands::load_root(ca_dir, &node.zone)?;
-    let trusted = crate::config::trust::trusted_roots(&node.zone_ca_pem)?;
+    let trusted = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     if !trusted.iter().any(|r| r.der() == root.cert_der().as_ref()) {
         return Err(Error::new(format!(
             "the root CA in {} is not the root this zone trusts (its nodes would refuse what it signs)",
@@ -32,9 +32,9 @@ pub(super) fn owner_root(
         .field("--ca")
         .fix("point --ca to the zone's own CA directory (the one its bundles were activated from)"));
     }
-    let roots = crate::config::trust::trusted_roots(&crate::commands::ca_rotation::trust_pem(
-        ca_dir, &root,
-    )?)?;
+    let roots = zone_model::config::trust::trusted_roots(
+        &crate::commands::ca_rotation::trust_pem(ca_dir, &root)?,
+    )?;
     Ok((root, roots))
 }
 

@@ -10,10 +10,10 @@ use zone_pki::CertInfo;
 
 use super::crl::{owner_root, publish_crl};
 use crate::cluster_api;
-use crate::config::check_dns_name;
 use crate::identities::ledger;
 use crate::node::Node;
 use crate::revocation::issued;
+use zone_model::config::check_dns_name;
 
 pub fn run(
     ca_dir: &Path,

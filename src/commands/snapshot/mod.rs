@@ -46,7 +46,7 @@ pub fn save(
     let runtime = cluster_api::runtime()?;
     let mut failures = Vec::new();
     for member in members {
-        let endpoint = crate::cluster::client_url(member);
+        let endpoint = zone_model::cluster::client_url(member);
         let mut tmp = place.temporary()?;
         let taken_at = OffsetDateTime::now_utc();
         let mut integrity = Integrity::default();

@@ -18,12 +18,13 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, ClusterMember, EndpointReport};
+use crate::cluster_api::{self, hex_id, EndpointReport};
 use crate::maintenance::alarms;
 use crate::node::Node;
 use crate::revocation::doc::Revocations;
 use crate::revocation::summary::{self, CrlSummary};
 use rows::{AlarmRow, ClusterStatus, MemberRow};
+use zone_model::cluster::ClusterMember;
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -63,7 +64,7 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         })
         .collect();
     status.crl = zone_crl(&node, &runtime, &answering, &creds);
-    if let Ok(roots) = crate::config::trust::trusted_roots(&node.zone_ca_pem) {
+    if let Ok(roots) = zone_model::config::trust::trusted_roots(&node.zone_ca_pem) {
         status.access = runtime.block_on(crate::policy::standing::read(
             &node, &roots, &answering, &creds,
         ));
@@ -100,7 +101,7 @@ fn zone_crl(
     endpoints: &[String],
     creds: &cluster_api::Credentials,
 ) -> Option<CrlSummary> {
-    let roots = crate::config::trust::trusted_roots(&node.zone_ca_pem).ok()?;
+    let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem).ok()?;
     let (text, _) = runtime
         .block_on(crate::revocation::published(endpoints, creds, false))
         .ok()?;
@@ -160,7 +161,7 @@ fn verdict(status: &ClusterStatus, config: &Path) -> Option<(String, String)> {
 
 fn summarise(
     node: &Node,
-    view: &cluster_api::ClusterView,
+    view: &zone_model::cluster::ClusterView,
     reports: &[EndpointReport],
 ) -> ClusterStatus {
     // Only a member that just served a quorum read knows the leader for sure; one cut off
@@ -242,7 +243,9 @@ fn summarise(
         .iter()
         .filter(|m| {
             view.by_name(&m.node_name).is_none()
-                && view.by_peer_url(&crate::cluster::peer_url(m)).is_none()
+                && view
+                    .by_peer_url(&zone_model::cluster::peer_url(m))
+                    .is_none()
         })
         .map(|m| m.node_name.clone())
         .collect();

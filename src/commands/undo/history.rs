@@ -56,7 +56,7 @@ pub async fn read(
         Err(Fail::Compacted) => return Err(cluster_error("the keys now", "compacted".into())),
         Err(Fail::Refused(reason)) => return Err(cluster_error("the keys now", reason)),
         Err(Fail::Other(reason)) => {
-            let endpoints = crate::cluster::client_endpoints(&node.members).join(",");
+            let endpoints = zone_model::cluster::client_endpoints(&node.members).join(",");
             return Err(crate::access::unreachable(&[(endpoints, reason)], config));
         }
     };

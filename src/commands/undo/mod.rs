@@ -98,7 +98,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
     let prefix = undo.prefix.as_bytes();
     let creds = crate::access::client_credentials(&node, config)?;
     let runtime = cluster_api::runtime()?;
-    let endpoints = crate::cluster::client_endpoints(&node.members);
+    let endpoints = zone_model::cluster::client_endpoints(&node.members);
     runtime.block_on(async {
         let client = cluster_api::within(cluster_api::connect_many(
             &endpoints,

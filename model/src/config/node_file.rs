@@ -24,7 +24,7 @@ pub struct NodeFile {
     pub cert: Option<String>,
     pub key: Option<String>,
     /// The zone's client CA certificate (a zone with `[access]`): what a member's client
-    /// port trusts, see [`crate::identities`].
+    /// port trusts, see the app's `identities`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ca: Option<String>,
     /// An etcd member's signer certificate and key (issued by the client CA).

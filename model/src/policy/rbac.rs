@@ -2,7 +2,7 @@
 //! them.
 //!
 //! Pure: [`desired`] derives the auth state from a policy, [`plan`] the operations that
-//! turn the current state into it; [`super::apply`] reads and writes a real etcd.
+//! turn the current state into it; the app's `policy::apply` reads and writes a real etcd.
 //!
 //! The state the policy gives (a user is a client certificate's CN):
 //! - `root` (the owner's administrative identity) and each etcd member's node name hold
@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::Policy;
-use crate::cluster_api::range::prefix_end;
+use crate::keys::prefix_end;
 
 /// etcd's permission kinds, as its API numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -84,7 +84,7 @@ pub enum Op {
     DeleteRole(String),
     /// The user made again without a password: one found with a password the policy did
     /// not make (planted; asked about only while auth is on, so right after it goes on:
-    /// [`super::apply`]).
+    /// the app's `policy::apply`).
     Remake {
         user: String,
         roles: BTreeSet<String>,

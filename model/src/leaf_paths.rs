@@ -1,5 +1,5 @@
 //! Where a node's trusted CA file and each leaf certificate and key are: through the
-//! `current` link of its state directory (the leaves [`crate::leaves`] issues), or the
+//! `current` link of its state directory (the leaves `leaves` issues), or the
 //! operator's own files (`[external]`).
 //!
 //! Invariant: etcd and every client are given these paths, never a set's own directory,

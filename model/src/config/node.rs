@@ -2,7 +2,7 @@
 //! the zone roots it trusts, its node CA or `[external]` leaves, its directories and its
 //! listen address. What the zone says (members, settings, backup, access) and the node's
 //! identities are the zone view, resolved in one explicit step by
-//! [`crate::node::Node::resolve`].
+//! the app's `node::Node::resolve`.
 //!
 //! Invariant: nothing here asks the network or writes; every error names node.toml's
 //! field at fault.

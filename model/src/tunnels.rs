@@ -223,7 +223,7 @@ mod tests {
     use std::path::Path;
 
     /// The zone of the guide's NAT and cyfs page: one rented server, two homes behind NAT.
-    const ZONE_FILE: &str = include_str!("../tests/data/gateway/zone.toml");
+    const ZONE_FILE: &str = include_str!("../../tests/data/gateway/zone.toml");
 
     fn zone() -> Zone {
         Zone::parse(Path::new("zone.toml"), ZONE_FILE).unwrap()
@@ -265,11 +265,11 @@ mod tests {
         for (node, expected) in [
             (
                 "home1.example.zone",
-                include_str!("../tests/data/gateway/home1.yaml"),
+                include_str!("../../tests/data/gateway/home1.yaml"),
             ),
             (
                 "server.example.zone",
-                include_str!("../tests/data/gateway/server.yaml"),
+                include_str!("../../tests/data/gateway/server.yaml"),
             ),
         ] {
             let plan = plan(&zone.name, &zone.members, node);

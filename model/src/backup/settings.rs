@@ -354,7 +354,7 @@ pub fn parse_location(url: &str) -> Result<Location, Error> {
         .fix("write url = \"s3://BUCKET/PREFIX\" (with endpoint for a store other than AWS) or \"file:///mnt/usb/zone-backups\""))
 }
 
-pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), Error> {
+pub fn check_endpoint(endpoint: &str) -> Result<(), Error> {
     let rest = endpoint
         .strip_prefix("https://")
         .or_else(|| endpoint.strip_prefix("http://"))

@@ -1,0 +1,22 @@
+//! zone-model: what a zone *is*, as pure data and rules. The zone file and node.toml as
+//! parsed (reading only the file it is given, never fetching), the zone's `[settings]`,
+//! `[backup]` and `[access]` tables, the static cluster derived from the member list,
+//! tunnels, the signed zone document's format, and the access policy's rules and plans.
+//!
+//! Every function here is deterministic: the same files give the same values on every
+//! node, which is what lets each node derive the cluster alone.
+//!
+//! What this crate must never import (`tests/crate_layers.rs` holds it to this): the
+//! network and etcd (`tokio`, `etcd-client`, `tonic`, `ureq`, `rustls`), the backup
+//! family's storage (`age`, `rusty-s3`), and any crate of zone-etcd but `zone-io` and
+//! `zone-pki`. The app (`zone-etcd`) and everything in it sits on top.
+
+pub mod backup;
+pub mod cluster;
+pub mod config;
+pub mod keys;
+pub mod leaf_paths;
+pub mod policy;
+pub mod settings;
+pub mod tunnels;
+pub mod zone_doc;

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::cluster_api::Credentials;
 use crate::leaves::{self, Outcome};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::Credentials;
 use zone_model::leaf_paths::LeafPaths;
 
 /// The node's leaves, ready to use: `[external]` ones validated for `external_kinds`,
@@ -51,10 +51,10 @@ pub struct Cluster {
 /// Asks every member of the node's list at once, with the node's client certificate.
 pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
     let creds = client_credentials(node, config)?;
-    let runtime = crate::cluster_api::runtime()?;
+    let runtime = zone_etcd_kit::cluster_api::runtime()?;
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let view = runtime
-        .block_on(crate::cluster_api::view(&endpoints, &creds))
+        .block_on(zone_etcd_kit::cluster_api::view(&endpoints, &creds))
         .map_err(|failures| unreachable(&failures, config))?;
     Ok(Cluster {
         runtime,

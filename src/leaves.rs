@@ -21,7 +21,7 @@ use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, LeafKind, NodeIdentity};
 
 use crate::node::Node;
-use crate::state;
+use zone_io::state;
 use zone_model::leaf_paths::LeafPaths;
 
 /// Renew a leaf once this fraction of its life has passed.

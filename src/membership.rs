@@ -2,7 +2,7 @@
 //! may do about it.
 //!
 //! The decisions are pure functions of three facts: the member this node's data directory
-//! holds ([`crate::wal`]), the member list the cluster answered ([`crate::cluster_api`]),
+//! holds ([`zone_etcd_kit::wal`]), the member list the cluster answered ([`zone_etcd_kit::cluster_api`]),
 //! and the node's name and peer URL. They are the safety rules of runtime
 //! reconfiguration: never add a member twice, never start a member over another cluster's
 //! data, never let removed data rejoin, never remove a member the remaining quorum cannot
@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use zone_io::Error;
 
-use crate::cluster_api::hex_id;
-use crate::wal::LocalMember;
+use zone_etcd_kit::cluster_api::hex_id;
+use zone_etcd_kit::wal::LocalMember;
 use zone_model::cluster::{ClusterMember, ClusterView};
 
 /// What `join` has to do.

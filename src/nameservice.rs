@@ -19,7 +19,7 @@ use zone_io::Error;
 use zone_io::PUBLIC_MODE;
 use zone_pki::CertInfo;
 
-use crate::state;
+use zone_io::state;
 use zone_model::zone_doc::{self, ZoneDocument};
 
 /// The verified document, kept in the node's state directory.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster_api::hex_id;
+use zone_etcd_kit::cluster_api::hex_id;
 
 /// The record of a restore, in the state directory.
 pub const RECORD_FILE: &str = "restored.json";

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{wait_for, TestZone};
-use zone_etcd::cluster_api::{self, Credentials};
 use zone_etcd::policy::{apply, read};
+use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::policy::{rbac, Policy};
 
 const ZONE: &str = "access.zone";

@@ -351,7 +351,7 @@ struct Writer {
 
 impl Writer {
     fn start(zone: &Zone, who: &Identity, prefix: &str) -> Writer {
-        use zone_etcd::cluster_api;
+        use zone_etcd_kit::cluster_api;
         let (creds, endpoints) = client_of(zone, who);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
@@ -802,8 +802,11 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
 }
 
 /// `who`'s credentials and every member's client URL: what a client of the zone needs.
-fn client_of(zone: &Zone, who: &Identity) -> (zone_etcd::cluster_api::Credentials, Vec<String>) {
-    let creds = zone_etcd::cluster_api::Credentials::from_pem(
+fn client_of(
+    zone: &Zone,
+    who: &Identity,
+) -> (zone_etcd_kit::cluster_api::Credentials, Vec<String>) {
+    let creds = zone_etcd_kit::cluster_api::Credentials::from_pem(
         &std::fs::read_to_string(zone.ca()).unwrap(),
         &std::fs::read_to_string(&who.chain).unwrap(),
         &std::fs::read_to_string(&who.key).unwrap(),
@@ -818,7 +821,7 @@ fn client_of(zone: &Zone, who: &Identity) -> (zone_etcd::cluster_api::Credential
 
 /// Runs `f` with a client of the zone as the owner's administrative identity.
 fn as_admin<T>(zone: &Zone, f: impl AsyncFnOnce(&mut etcd_client::Client) -> T) -> T {
-    use zone_etcd::cluster_api;
+    use zone_etcd_kit::cluster_api;
     let (creds, endpoints) = client_of(zone, &zone.admin());
     let runtime = cluster_api::runtime().unwrap();
     runtime.block_on(async {

@@ -407,7 +407,7 @@ fn data_dirs(state: &Path) -> Vec<(PathBuf, u64)> {
             name == "data" || name.starts_with("data.before-restore-")
         })
         .map(|p| {
-            let member = zone_etcd::wal::local_member(&p)
+            let member = zone_etcd_kit::wal::local_member(&p)
                 .unwrap()
                 .unwrap_or_else(|| {
                     panic!("{} holds no member: a partial data directory", p.display())

@@ -473,12 +473,12 @@ fn a_key_changed_while_undo_runs_is_left_alone(zone: &TestZone) {
         })
         .collect();
     txn(zone, "put app/batch/007 someone-else\n");
-    let runtime = zone_etcd::cluster_api::runtime().expect("a runtime");
+    let runtime = zone_etcd_kit::cluster_api::runtime().expect("a runtime");
     let applied = runtime.block_on(async {
-        let client = zone_etcd::cluster_api::connect_many(
+        let client = zone_etcd_kit::cluster_api::connect_many(
             &endpoints,
             &creds,
-            zone_etcd::cluster_api::CALL_DEADLINE,
+            zone_etcd_kit::cluster_api::CALL_DEADLINE,
         )
         .await
         .expect("a client");

@@ -31,7 +31,7 @@ use zone_pki::{Authority, LeafKind, NodeIdentity};
 /// (`cluster_api::error`'s table): a release that rewords one fails here, not silently in
 /// a keeper. The refusals a zone provokes without changing what it holds.
 fn check_error_kinds(zone: &TestZone, version: &str) {
-    use zone_etcd::cluster_api::{self, Credentials, EtcdError, Kind};
+    use zone_etcd_kit::cluster_api::{self, Credentials, EtcdError, Kind};
     let read = |file: &str| fs::read_to_string(zone.tls(0, file)).unwrap();
     let creds = Credentials::from_pem(&read("ca.crt"), &read("client.crt"), &read("client.key"));
     let url = zone.client_url(0);

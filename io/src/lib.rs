@@ -20,6 +20,7 @@ pub mod error;
 pub mod mode;
 pub mod read;
 pub mod staging;
+pub mod state;
 pub mod write;
 
 pub use dir::{ensure_private_dir, ensure_private_tree, is_absent_or_empty, sync_dir};

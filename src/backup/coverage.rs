@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::chain::{Kind, Link};
 use super::local::LocalChain;
 use super::pitr::{format_time, Point};
-use crate::cluster_api::{describe, within};
+use zone_etcd_kit::cluster_api::{describe, within};
 
 /// Where the records live: one key per node, `<PREFIX><node>`.
 pub const PREFIX: &str = "zone-etcd/backup/local/";
@@ -121,7 +121,7 @@ pub async fn record(client: &Client, coverage: &Coverage) -> Result<(), String> 
 
 /// Every node's record (unreadable ones skipped).
 pub async fn recorded(client: &Client) -> Result<Vec<Coverage>, String> {
-    let answer = crate::cluster_api::get_prefix(client, PREFIX).await?;
+    let answer = zone_etcd_kit::cluster_api::get_prefix(client, PREFIX).await?;
     Ok(answer
         .kvs()
         .iter()

@@ -23,7 +23,7 @@ use zone_pki::{Authority, LeafKind, NodeIdentity};
 
 use super::chain::{Kind, Plan, Verified};
 use super::segment::{EventKind, Revision};
-use crate::cluster_api::{self, describe, within, Credentials};
+use zone_etcd_kit::cluster_api::{self, describe, within, Credentials};
 
 /// A lease a replayed key was put with is granted again under its ID for this long (the
 /// chain records no grant, so not its TTL): kept alive while the scratch member replays,
@@ -162,16 +162,16 @@ impl Scratch {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", etcdutl.display()))?;
         if !out.status.success() {
-            let last = crate::etcd::last_stderr_line(&out.stderr);
+            let last = zone_etcd_kit::etcd::last_stderr_line(&out.stderr);
             return Err(format!("etcdutl snapshot restore failed: {last}"));
         }
         let (server, peer, client) = (&files["server"], &files["peer"], &files["client"]);
         // A throwaway member: what it holds is read back through its API (the snapshot
         // stream is consistent), so its disk writes need no fsync; replays go several
         // times faster where etcd takes the flag.
-        let no_fsync = crate::etcd::binary::ask_version(etcd)
+        let no_fsync = zone_etcd_kit::etcd::binary::ask_version(etcd)
             .ok()
-            .and_then(|v| crate::etcd::version::profile(v).ok())
+            .and_then(|v| zone_etcd_kit::etcd::version::profile(v).ok())
             .is_some_and(|p| p.unsafe_no_fsync);
         let log = std::fs::File::create(dir.path().join("etcd.log"))
             .map_err(|e| format!("cannot make the scratch log: {e}"))?;

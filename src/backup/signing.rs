@@ -35,7 +35,7 @@ use zone_pki::{CertInfo, Host};
 
 use crate::leaves::RENEW_AT_LIFE_USED;
 use crate::node::Node;
-use crate::state;
+use zone_io::state;
 
 /// The `format` of every envelope this version writes and reads.
 pub const FORMAT: &str = "zone-etcd-signed/1";

@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::etcd::find_tool;
+use zone_etcd_kit::etcd::find_tool;
 use zone_model::cluster::client_endpoints;
 use zone_model::config::zone::Zone;
 use zone_model::leaf_paths::LeafPaths;
@@ -213,9 +213,9 @@ fn identities(
 /// Waits until a member's keeper turned etcd's auth on (before, every identity is root).
 fn wait_enforced(member: &crate::node::Node) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&member.zone_ca_pem)?;
-    let creds = crate::cluster_api::Credentials::load(&member.leaf_paths())?;
+    let creds = zone_etcd_kit::cluster_api::Credentials::load(&member.leaf_paths())?;
     let endpoints = client_endpoints(&member.members);
-    let runtime = crate::cluster_api::runtime()?;
+    let runtime = zone_etcd_kit::cluster_api::runtime()?;
     let started = Instant::now();
     loop {
         let summary = runtime.block_on(crate::policy::standing::read(

@@ -13,9 +13,9 @@ use std::path::Path;
 use zone_io::Error;
 
 use crate::access::Cluster;
-use crate::cluster_api::{self, Downgrade};
-use crate::etcd::Version;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, Downgrade};
+use zone_etcd_kit::etcd::Version;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -67,7 +67,7 @@ pub fn enable(cluster: &Cluster, to: Version) -> Result<(String, String), Error>
         .fix("wait until zone-etcd status shows a cluster version, then ask again")
     })?;
     let members = cluster_api::member_releases(&cluster.view.members, creds);
-    let target = crate::etcd::path::downgrade_target(cluster_version, &members, target)
+    let target = zone_etcd_kit::etcd::path::downgrade_target(cluster_version, &members, target)
         .map_err(|(problem, fix)| Error::new(problem).field("--to").fix(fix).permanent())?;
     let step = |step: Downgrade| {
         cluster

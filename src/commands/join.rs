@@ -14,13 +14,13 @@ use std::process::Command;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, Credentials};
-use crate::etcd::{self, EtcdPlan};
 use crate::membership::{self, JoinStep};
 use crate::node::Node;
 use crate::preflight::{self, Ready, Start};
-use crate::state;
-use crate::wal;
+use zone_etcd_kit::cluster_api::{self, hex_id, Credentials};
+use zone_etcd_kit::etcd::{self, EtcdPlan};
+use zone_etcd_kit::wal;
+use zone_io::state;
 use zone_model::cluster::{self, ClusterState};
 
 /// `replace`: when the cluster lists this node as a started member but its data directory

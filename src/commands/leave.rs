@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id};
 use crate::membership;
 use crate::node::Node;
-use crate::wal;
+use zone_etcd_kit::cluster_api::{self, hex_id};
+use zone_etcd_kit::wal;
 use zone_model::cluster::{ClusterMember, ClusterView};
 use zone_model::config::check_dns_name;
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, Credentials, Kind};
 use crate::nameservice::CachePolicy;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, hex_id, Credentials, Kind};
 
 /// Between two promotion attempts: etcd accepts one once the learner's log is within 10%
 /// of the leader's, which takes from milliseconds to minutes with the data's size.

@@ -31,12 +31,12 @@ use zone_io::Error;
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 
 use super::snapshot::{manifest_path, read_manifest};
-use crate::cluster_api::{self, hex_id, Credentials};
-use crate::etcd::etcdutl::etcdutl;
 use crate::node::Node;
 use crate::restored::{Restored, RECORD_FILE};
 use crate::snapshot::{Integrity, Manifest};
-use crate::wal;
+use zone_etcd_kit::cluster_api::{self, hex_id, Credentials};
+use zone_etcd_kit::etcd::etcdutl::etcdutl;
+use zone_etcd_kit::wal;
 use zone_model::cluster::{self, restored_token};
 
 /// etcd's advice for a restore: bump every revision far past what any watcher has seen,
@@ -82,7 +82,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     zone_io::ensure_private_dir(&parent)?;
-    let _lock = crate::state::lock(&node.state_dir)?;
+    let _lock = zone_io::state::lock(&node.state_dir)?;
     remove_stale_staging(&parent)?;
     let staging = tempfile::Builder::new()
         .prefix(".restore-")
@@ -95,7 +95,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         &node.zone_ca_info.fingerprint(),
         &manifest.sha256,
     );
-    let etcdutl = etcdutl(&node, config)?;
+    let etcdutl = etcdutl(node.etcd_bin.as_deref(), config)?;
     // The file's two hashes while etcdutl restores it: nothing leaves the staging
     // directory before they passed. etcdutl is told not to check etcd's hash a second
     // time (a third of its time); the file must then be the same file, unchanged, from
@@ -138,7 +138,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
     }
     let out = out?;
     if !out.status.success() {
-        let last = crate::etcd::last_stderr_line(&out.stderr);
+        let last = zone_etcd_kit::etcd::last_stderr_line(&out.stderr);
         return Err(Error::new(format!("etcdutl snapshot restore failed: {last}"))
             .file(from)
             .fix("check the snapshot with zone-etcd snapshot list; if it is damaged, use another"));

@@ -15,10 +15,10 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, Downgrade};
-use crate::etcd::Version;
 use crate::node::Node;
 use crate::rollout::{self, Target, TARGET_KEY};
+use zone_etcd_kit::cluster_api::{self, Downgrade};
+use zone_etcd_kit::etcd::Version;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -62,21 +62,21 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
                 .fix("give a release such as 3.6.15 (zone-etcd status shows each member's)")
                 .permanent()
         })?;
-    let newest = crate::etcd::version::NEWEST_KNOWN;
+    let newest = zone_etcd_kit::etcd::version::NEWEST_KNOWN;
     let known = if target.series() > newest {
         Err(format!(
             "newer than etcd {}.{}, the newest zone-etcd knows the flags of",
             newest.0, newest.1
         ))
     } else {
-        crate::etcd::version::profile(target).map(|_| ())
+        zone_etcd_kit::etcd::version::profile(target).map(|_| ())
     };
     known.map_err(|why| {
         Error::new(format!("etcd {target}: {why}"))
             .field("--to")
             .fix(format!(
                 "give a release from {} to {}.{}",
-                crate::etcd::version::OLDEST_SUPPORTED,
+                zone_etcd_kit::etcd::version::OLDEST_SUPPORTED,
                 newest.0,
                 newest.1
             ))
@@ -115,7 +115,8 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     println!(
         "zone-etcd: the zone's etcd release is now {target}{said}: each member moves there by itself, one step and one member at a time, while every member is healthy; zone-etcd status shows the way"
     );
-    let here = crate::etcd::shelf::releases(node.etcd_bin.as_deref(), &node.state_dir, config);
+    let here =
+        zone_etcd_kit::etcd::shelf::releases(node.etcd_bin.as_deref(), &node.state_dir, config);
     if node.member().is_some() && !here.iter().any(|s| s.release() == Some(target)) {
         let have: Vec<&str> = here.iter().map(|s| s.version.as_str()).collect();
         eprintln!(

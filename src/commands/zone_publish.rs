@@ -20,10 +20,10 @@ use time::OffsetDateTime;
 use zone_io::Error;
 use zone_pki::{Authority, CertInfo};
 
-use crate::cluster_api::{self, Credentials};
 use crate::node::Node;
 use crate::policy::in_force::POLICY_KEY;
 use crate::policy::record::{Applied, APPLIED_PREFIX};
+use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::config::zone::Zone;
 use zone_model::zone_doc;
 

@@ -3,7 +3,7 @@
 //! peer leaf, accepting only the zone's peer certificates (the same rule as etcd's
 //! `--peer-cert-allowed-hostname`), one answer per connection to any request:
 //! `503 Service Unavailable`, the [`HEADER`], and the [`Waiting`] JSON. etcd's clients
-//! read 503 as "not ready", and [`crate::cluster_api::ask_peer`] reads the rest.
+//! read 503 as "not ready", and [`zone_etcd_kit::cluster_api::ask_peer`] reads the rest.
 //!
 //! Its sockets are closed on exec (Rust opens them close-on-exec), so etcd binds the
 //! same port the moment the launch becomes etcd.
@@ -21,12 +21,10 @@ use zone_io::Error;
 use zone_pki::profile::{peer_name, Host};
 use zone_pki::{CertInfo, LeafKind};
 
-use super::Waiting;
-use crate::cluster_api::host_port;
+use zone_etcd_kit::cluster_api::host_port;
+use zone_etcd_kit::cluster_api::peer_port::{response, Waiting};
 use zone_model::leaf_paths::LeafPaths;
 
-/// The header that marks a waiting launch's answer.
-pub const HEADER: &str = "X-Zone-Etcd-First-Start";
 /// How long one connection may take to send its request and read the answer.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most of a request that is read.
@@ -101,16 +99,6 @@ impl Beacon {
             *state = waiting;
         }
     }
-}
-
-/// The whole HTTP/1.1 answer of a waiting launch.
-pub fn response(waiting: &Waiting) -> Vec<u8> {
-    let body = serde_json::to_string(waiting).unwrap_or_else(|_| "{}".into());
-    format!(
-        "HTTP/1.1 503 Service Unavailable\r\n{HEADER}: waiting\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 fn server_config(tls: &LeafPaths) -> Result<rustls::ServerConfig, Error> {

@@ -37,7 +37,7 @@
 //!   members within the same apply, so it never says so for long.
 //!
 //! [`Rendezvous::decide`] is pure: it reads what each member answered and what this launch
-//! saw before; the asking is in [`crate::cluster_api::ask_peer`], the answering in
+//! saw before; the asking is in [`zone_etcd_kit::cluster_api::ask_peer`], the answering in
 //! [`beacon`].
 
 pub mod beacon;
@@ -45,6 +45,7 @@ pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use zone_etcd_kit::cluster_api::peer_port::{Answer, Waiting};
 use zone_model::cluster::ClusterView;
 
 /// How many rounds in a row (each [`Rendezvous::decide`]; the launch asks every 100 ms or
@@ -52,35 +53,6 @@ use zone_model::cluster::ClusterView;
 /// counts as present: a member restarting over its data answers so only until its first
 /// apply, milliseconds after it starts serving its peer port.
 pub const BOOTSTRAPPING_ROUNDS: u32 = 10;
-
-/// What one other member's peer port answered.
-#[derive(Debug, Clone)]
-pub enum Answer {
-    /// Nothing usable: refused, timed out, not TLS, another service. The reason.
-    Silent(String),
-    /// A zone-etcd launch waiting for the zone's first start.
-    Waiting(Waiting),
-    /// An etcd member, with the member list from its own store.
-    Etcd(ClusterView),
-    /// An etcd (3.5 or newer) that has never had a quorum and whose store lists no started
-    /// member: started fresh, holding no data. One of this zone's static bootstrap (its
-    /// cluster ID) takes part in the first start as a member that went ahead: etcd run
-    /// directly from `launch --dry-run --format env`, or a launch that went ahead.
-    Bootstrapping(ClusterView),
-}
-
-/// What a waiting launch says of itself (the beacon's JSON answer).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Waiting {
-    pub node: String,
-    /// Its `--initial-cluster-token`: the same zone, members and CA give the same one.
-    pub token: String,
-    /// The members it has seen waiting with its token.
-    pub seen: BTreeSet<String>,
-    /// The members that said they saw it.
-    #[serde(default)]
-    pub acked: BTreeSet<String>,
-}
 
 /// What the launch does now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,7 +278,7 @@ impl Rendezvous {
                     }
                     Some(Answer::Bootstrapping(view)) => format!(
                         "runs a new etcd cluster {}, not the one this zone's first start makes",
-                        crate::cluster_api::hex_id(view.cluster_id)
+                        zone_etcd_kit::cluster_api::hex_id(view.cluster_id)
                     ),
                 }
             } else if !self.seen_me.contains(name) {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zone_io::Error;
 
-use crate::cluster_api::hex_id;
-use crate::wal::LocalMember;
+use zone_etcd_kit::cluster_api::hex_id;
+use zone_etcd_kit::wal::LocalMember;
 
 pub const FILE: &str = "member.json";
 
@@ -69,7 +69,7 @@ pub fn remember(state_dir: &Path, local: LocalMember) -> Result<(), Error> {
         .map_err(|e| Error::new(format!("cannot write the member record: {e}")))?;
     // Under the state lock: its holders remove temporary files they find in the state
     // directory (left by killed writes), which would include this one.
-    let _lock = crate::state::lock(state_dir)?;
+    let _lock = zone_io::state::lock(state_dir)?;
     zone_io::write_atomic(
         &path(state_dir),
         format!("{text}\n").as_bytes(),

@@ -32,8 +32,8 @@ use zone_pki::Authority;
 
 use super::answers::Shared;
 use super::connection::{serve, server_config, Current};
-use crate::cluster_api::host_port;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::host_port;
 use zone_model::cluster::listen_signer_urls;
 use zone_model::config::zone::{Member, Protocol};
 use zone_model::policy::Policy;

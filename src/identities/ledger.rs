@@ -24,7 +24,7 @@ use std::path::Path;
 use etcd_client::{Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster_api::{self, Credentials};
+use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::leaf_paths::LeafPaths;
 
 /// Under it, `<node>/<serial hex>` for each identity issued to that node.

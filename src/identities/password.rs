@@ -35,7 +35,7 @@ use etcd_client::{Client, UserAddOptions};
 use zone_io::Error;
 use zone_io::KEY_MODE;
 
-use crate::cluster_api::{self, Credentials, EtcdError, Kind};
+use zone_etcd_kit::cluster_api::{self, Credentials, EtcdError, Kind};
 use zone_model::leaf_paths::LeafPaths;
 
 /// Under it, `<user>` for each user whose password a member set for the gateway.

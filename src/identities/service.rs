@@ -52,7 +52,7 @@ pub fn ensure(node: &Node, service: &str) -> Result<ServiceFiles, Error> {
 pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, PathBuf), Error> {
     let user = service_user(service, &node.name);
     let (password_file, password) = {
-        let _lock = crate::state::lock(&node.state_dir)?;
+        let _lock = zone_io::state::lock(&node.state_dir)?;
         password::load_or_make(&service_dir(node, service)?)?
     };
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
@@ -79,7 +79,7 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
                 .fix("check that the members run (zone-etcd status), then run env again"))
             }
         };
-        let creds = crate::cluster_api::Credentials::from_pem(
+        let creds = zone_etcd_kit::cluster_api::Credentials::from_pem(
             &zone_io::read_text(ca)?,
             &zone_io::read_text(&files.cert)?,
             &zone_io::read_text(&files.key)?,
@@ -119,7 +119,7 @@ fn ensure_set(
     renew: bool,
 ) -> Result<Result<ServiceFiles, NotSet>, Error> {
     let user = service_user(service, &node.name);
-    let _lock = crate::state::lock(&node.state_dir)?;
+    let _lock = zone_io::state::lock(&node.state_dir)?;
     let dir = service_dir(node, service)?;
     let link = if gateway.is_some() { GATEWAY } else { CURRENT };
     let current = dir.join(link);

@@ -15,7 +15,9 @@
 //!
 //! Pure but for [`write_trust`]; a node without identities gets nothing of this.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use zone_etcd_kit::etcd::args::ClientPort;
 
 use zone_io::Error;
 use zone_io::PUBLIC_MODE;
@@ -28,14 +30,6 @@ pub const TRUST_FILE: &str = "client-trust.crt";
 /// etcd's `--client-cert-file` inside a set (and `gateway.key`), under `enforce`.
 pub const GATEWAY_CERT: &str = "gateway.crt";
 pub const GATEWAY_KEY: &str = "gateway.key";
-
-/// Where the client side of a member's set is, through `current`: what etcd is given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientPort {
-    pub trust: PathBuf,
-    /// `--client-cert-file` and `--client-key-file`, under `enforce` only.
-    pub identity: Option<(PathBuf, PathBuf)>,
-}
 
 /// The client port's files of `node`, or `None` for a node without identities (etcd
 /// then trusts the set's `ca.crt`, as before).
@@ -51,7 +45,7 @@ pub fn client_port(node: &Node, state_dir: &Path) -> Option<ClientPort> {
 /// Refuses to run etcd `version` for `node` when it cannot enforce the node's policy:
 /// etcd 3.4 has no `--client-cert-file`, so under `enforce` its HTTP gateway could not
 /// dial its own client port (which then takes the client CA's identities alone).
-pub fn runs_on(node: &Node, version: crate::etcd::release::Version) -> Result<(), Error> {
+pub fn runs_on(node: &Node, version: zone_etcd_kit::etcd::release::Version) -> Result<(), Error> {
     if node.identities.is_none() || !node.access.enforce || version.series() != (3, 4) {
         return Ok(());
     }

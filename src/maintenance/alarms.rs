@@ -10,15 +10,6 @@ use std::path::Path;
 
 use super::human_size;
 
-/// The kind of alarm (`NOSPACE`, `CORRUPT`) in one of the errors a member's status
-/// answer lists, where etcd puts each active alarm as `memberID:<id> alarm:<KIND> `;
-/// `None` for any other error ("no leader").
-pub fn kind_in_status_error(error: &str) -> Option<&str> {
-    let (_, rest) = error.split_once("alarm:")?;
-    let kind = rest.split_whitespace().next()?;
-    (!kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')).then_some(kind)
-}
-
 /// Why writes are refused while alarm `kind`, raised by `member`, is active.
 pub fn why_writes_refused(kind: &str, member: &str, quota: i64) -> String {
     match kind {
@@ -57,21 +48,6 @@ pub fn fix(kinds: &[&str], config: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alarms_are_told_from_other_status_errors() {
-        assert_eq!(
-            kind_in_status_error("memberID:3613523574846977611 alarm:NOSPACE "),
-            Some("NOSPACE")
-        );
-        assert_eq!(
-            kind_in_status_error("memberID:1 alarm:CORRUPT"),
-            Some("CORRUPT")
-        );
-        assert_eq!(kind_in_status_error("etcdserver: no leader"), None);
-        assert_eq!(kind_in_status_error("alarm:"), None);
-        assert_eq!(kind_in_status_error("alarm: something else"), None);
-    }
 
     #[test]
     fn each_alarm_names_its_cause_and_fix() {

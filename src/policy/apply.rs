@@ -27,8 +27,8 @@ use super::read::concurrently;
 use super::read::read;
 use super::replay;
 use super::timing::Phases;
-use crate::cluster_api::{EtcdError, Kind};
 use crate::identities::password::random_password;
+use zone_etcd_kit::cluster_api::{EtcdError, Kind};
 use zone_model::policy::rbac::{plan, Access, AuthState, Op};
 
 /// What an apply did.

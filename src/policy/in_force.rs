@@ -22,8 +22,8 @@ use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 use zone_pki::CertInfo;
 
-use crate::cluster_api;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api;
 use zone_model::policy::Policy;
 
 /// Where `zone-etcd zone publish` puts the signed zone document.
@@ -117,7 +117,7 @@ pub fn load(node: &Node, roots: &[CertInfo]) -> Option<(InForce, String)> {
 
 /// Keeps `text` (a verified published document) as the newest this member applied.
 pub fn keep(state_dir: &Path, text: &str) -> Result<(), Error> {
-    let _lock = crate::state::lock(state_dir)?;
+    let _lock = zone_io::state::lock(state_dir)?;
     zone_io::write_atomic(&state_dir.join(FILE), text.as_bytes(), zone_io::PUBLIC_MODE)?;
     Ok(())
 }

@@ -38,8 +38,8 @@ use super::in_force::InForce;
 use super::in_force::POLICY_KEY;
 use super::record::{self, Applied, Removed};
 use super::timing::Phases;
-use crate::cluster_api::{self, Credentials};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::policy::rbac;
 
 /// How often the keeper looks at the published policy and the zone's revocations.

@@ -18,8 +18,8 @@ use std::collections::BTreeSet;
 use etcd_client::{Client, Compare, CompareOp, DeleteOptions, Txn, TxnOp};
 
 use super::read::concurrently;
-use crate::cluster_api;
 use crate::identities::password::{self, random_password, Answer, MARKS_PREFIX};
+use zone_etcd_kit::cluster_api;
 
 /// The users among `users` that have a password, or `None` while auth is off (etcd then
 /// answers nothing about passwords). Asked by authenticating each with a random password,

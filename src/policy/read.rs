@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use etcd_client::Client;
 
-use crate::cluster_api::{EtcdError, Kind};
+use zone_etcd_kit::cluster_api::{EtcdError, Kind};
 use zone_model::policy::rbac::{Access, AuthState, Perm};
 
 /// What `client`'s etcd holds. A role or user deleted between the list and its read
@@ -133,11 +133,11 @@ pub async fn read_unless_changed(
     let changed = async move {
         loop {
             tokio::time::sleep(LOOK).await;
-            let got = crate::cluster_api::within(async {
+            let got = zone_etcd_kit::cluster_api::within(async {
                 looker
                     .get(key, None)
                     .await
-                    .map_err(|e| crate::cluster_api::describe(&e))
+                    .map_err(|e| zone_etcd_kit::cluster_api::describe(&e))
             })
             .await;
             // An error tells nothing: the read itself fails or goes on.

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster_api;
+use zone_etcd_kit::cluster_api;
 
 /// Under it, each member's record of the policy its etcd holds.
 pub const APPLIED_PREFIX: &str = "zone-etcd/access/applied/";

@@ -12,8 +12,8 @@ use zone_pki::CertInfo;
 use super::in_force::POLICY_KEY;
 use super::in_force::{own_policy, published_policy, InForce};
 use super::record::{applied_records, Applied};
-use crate::cluster_api::{self, Credentials};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::policy::Policy;
 
 /// The policy in force and the members' records.

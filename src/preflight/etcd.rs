@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use zone_io::Error;
 
-use crate::cluster_api::Credentials;
-use crate::etcd::{self, Profile, Remember, Version};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::Credentials;
+use zone_etcd_kit::etcd::{self, Profile, Remember, Version};
 
 /// The etcd this node runs and what the launcher makes of it (the version table); its
 /// known defects are logged as warnings. Refused before anything is written when it is not
@@ -87,7 +87,7 @@ pub fn check_upgrade(
     config: &Path,
 ) -> Result<Option<(PathBuf, Profile)>, Error> {
     let endpoint = &view.answered_by;
-    let versions = match crate::cluster_api::versions(endpoint, creds) {
+    let versions = match zone_etcd_kit::cluster_api::versions(endpoint, creds) {
         Ok(versions) => versions,
         Err(reason) => {
             tracing::warn!(
@@ -111,7 +111,7 @@ pub fn check_upgrade(
                     .members
                     .iter()
                     .filter(|m| m.started() && m.name != node.name);
-                crate::cluster_api::member_releases(others, creds)
+                zone_etcd_kit::cluster_api::member_releases(others, creds)
                     .into_iter()
                     .filter_map(|(name, release)| Some((name, release?)))
                     .collect()
@@ -172,6 +172,6 @@ pub fn replay_refusal(node: &Node, version: Version) -> Result<Option<(String, S
     if version.series() < (3, 7) {
         return Ok(None);
     }
-    let last_v2 = crate::wal::entries_before_3_6(&node.data_dir)?;
+    let last_v2 = zone_etcd_kit::wal::entries_before_3_6(&node.data_dir)?;
     Ok(etcd::path::replay_refusal(version, last_v2))
 }

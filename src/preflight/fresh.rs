@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, Credentials};
 use crate::first_start::beacon::Beacon;
-use crate::first_start::{record, Answer, Refusal, Rendezvous, Step, Why};
+use crate::first_start::{record, Refusal, Rendezvous, Step, Why};
 use crate::membership;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::peer_port::Answer;
+use zone_etcd_kit::cluster_api::{self, hex_id, Credentials};
 use zone_model::cluster;
 use zone_model::cluster::ClusterView;
 use zone_model::config::zone::Member;

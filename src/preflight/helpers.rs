@@ -13,7 +13,7 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::cluster_api::hex_id;
+use zone_etcd_kit::cluster_api::hex_id;
 
 /// Starts the promoter for `learner` (when this member is one), then the keeper.
 pub fn start(config: &Path, learner: Option<u64>) -> Result<(), Error> {
@@ -74,7 +74,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
             tracing::warn!("not keeping the zone's access policy: {e}");
             None
         });
-    let runtime = crate::cluster_api::runtime()?;
+    let runtime = zone_etcd_kit::cluster_api::runtime()?;
     runtime.block_on(async {
         let revocations = async {
             if let Some(keeper) = &revocations {

@@ -36,10 +36,10 @@ use std::path::{Path, PathBuf};
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::etcd::{Profile, Remember};
 use crate::first_start::record;
 use crate::node::Node;
-use crate::wal::{self, LocalMember};
+use zone_etcd_kit::etcd::{Profile, Remember};
+use zone_etcd_kit::wal::{self, LocalMember};
 use zone_model::config::zone::Member;
 use zone_model::leaf_paths::LeafPaths;
 

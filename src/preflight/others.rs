@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::cluster_api::{self, Credentials};
-use crate::first_start::Answer;
-use crate::wal::LocalMember;
+use zone_etcd_kit::cluster_api::peer_port::Answer;
+use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::wal::LocalMember;
 use zone_model::cluster::ClusterView;
 
 /// What one other member said so far.

@@ -15,11 +15,11 @@ use std::time::Duration;
 use zone_io::Error;
 
 use super::others;
-use crate::cluster_api::{self, Credentials};
-use crate::etcd;
 use crate::membership::{self, Conflict};
 use crate::node::Node;
-use crate::wal::LocalMember;
+use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::etcd;
+use zone_etcd_kit::wal::LocalMember;
 use zone_model::cluster;
 use zone_model::leaf_paths::LeafPaths;
 
@@ -165,7 +165,7 @@ pub fn remember_peer_url(node: &Node, peer_url: &str) -> Result<(), Error> {
     }
     // Under the state lock: its holders remove temporary files they find in the state
     // directory (left by killed writes), which would include this one.
-    let _lock = crate::state::lock(&node.state_dir)?;
+    let _lock = zone_io::state::lock(&node.state_dir)?;
     zone_io::write_atomic(
         &node.state_dir.join(PEER_URL_FILE),
         format!("{peer_url}\n").as_bytes(),

@@ -70,7 +70,9 @@ pub fn stagger(index: usize, members: usize) -> Duration {
 pub fn snapshot_of(urls: &[String], port: u16) -> Result<Vec<Conn>, String> {
     let mut ips = Vec::new();
     for url in urls {
-        match crate::cluster_api::host_port(url).and_then(|(host, _)| host.parse::<IpAddr>().ok()) {
+        match zone_etcd_kit::cluster_api::host_port(url)
+            .and_then(|(host, _)| host.parse::<IpAddr>().ok())
+        {
             Some(ip) if !ip.is_unspecified() => ips.push(ip),
             _ => return snapshot(port),
         }

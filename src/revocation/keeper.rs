@@ -20,8 +20,8 @@ use zone_pki::{CertInfo, Host};
 
 use super::doc::{Offer, Revocations, KEY};
 use super::{cut, store};
-use crate::cluster_api::{self, Credentials};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::config::zone::{Member, Protocol};
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).

@@ -22,11 +22,11 @@ use std::time::Duration;
 use zone_io::Error;
 use zone_pki::revocation::serial_hex;
 
-use crate::cluster_api::{self, Credentials};
 use crate::node::Node;
 use crate::preflight::others;
-use crate::wal::LocalMember;
 use doc::{Revocations, KEY};
+use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::wal::LocalMember;
 
 /// How long a starting member asks the others for the zone's revocations: they answer
 /// at once when they run, and when none runs there is nothing newer to learn.

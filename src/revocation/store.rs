@@ -58,7 +58,7 @@ pub fn install(
     offered: &Revocations,
 ) -> Result<Offer, Error> {
     offered.verify(roots)?;
-    let _lock = crate::state::lock(state_dir)?;
+    let _lock = zone_io::state::lock(state_dir)?;
     let current = in_force(state_dir, roots)?;
     let decision = offer(current.as_ref(), offered)?;
     if decision == Offer::Install {
@@ -94,7 +94,7 @@ fn write_crl(state_dir: &Path, der: &[u8]) -> Result<(), Error> {
 /// Makes etcd's CRL file hold the CRL of `in_force` (the document in force on this node),
 /// or, when the node has none, a placeholder when the file does not exist yet.
 pub fn ensure_crl_file(state_dir: &Path, in_force: Option<&Revocations>) -> Result<(), Error> {
-    let _lock = crate::state::lock(state_dir)?;
+    let _lock = zone_io::state::lock(state_dir)?;
     match in_force {
         Some(doc) => write_crl(state_dir, doc.crl.der()),
         None if crl_path(state_dir).exists() => Ok(()),

@@ -16,11 +16,11 @@ use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
 use zone_io::Error;
 
 use super::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
-use crate::cluster_api::{self, Credentials};
-use crate::etcd::shelf::{self, Shelved};
-use crate::etcd::step::{step_toward, Step};
-use crate::etcd::{Remember, Version};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::etcd::shelf::{self, Shelved};
+use zone_etcd_kit::etcd::step::{step_toward, Step};
+use zone_etcd_kit::etcd::{Remember, Version};
 
 /// Between two looks at the target.
 const POLL: Duration = Duration::from_secs(2);

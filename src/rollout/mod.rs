@@ -6,7 +6,7 @@
 //! The record lives in etcd, not in the signed zone document: every member sees it at
 //! once, a restarted member reads it again, and it is written only by a node whose client
 //! certificate the cluster accepts (the zone's nodes). The steps are etcd's
-//! ([`crate::etcd::step`]), the binaries this machine's ([`crate::etcd::shelf`]).
+//! ([`zone_etcd_kit::etcd::step`]), the binaries this machine's ([`zone_etcd_kit::etcd::shelf`]).
 //!
 //! Invariants:
 //! - one member moves at a time: a keeper moves only while it holds [`TURN_KEY`], made
@@ -76,10 +76,10 @@ pub fn now() -> u64 {
 /// shows.
 pub async fn standing(
     endpoints: &[String],
-    creds: &crate::cluster_api::Credentials,
+    creds: &zone_etcd_kit::cluster_api::Credentials,
 ) -> Option<(Option<Target>, Option<Turn>)> {
     for endpoint in endpoints {
-        let Ok(mut client) = crate::cluster_api::connect(endpoint, creds).await else {
+        let Ok(mut client) = zone_etcd_kit::cluster_api::connect(endpoint, creds).await else {
             continue;
         };
         let (Ok(target), Ok(turn)) = (

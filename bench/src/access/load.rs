@@ -18,7 +18,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zone_etcd::cluster_api;
+use zone_etcd_kit::cluster_api;
 
 use super::zones::{Identity, Live, HISTOGRAMS};
 use crate::support::*;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zone_etcd::cluster_api;
+use zone_etcd_kit::cluster_api;
 
 use super::zones::{access_toml, Identity, Live};
 use crate::support::*;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zone_etcd::cluster_api::Credentials;
+use zone_etcd_kit::cluster_api::Credentials;
 
 use crate::support::*;
 

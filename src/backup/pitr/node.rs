@@ -18,8 +18,8 @@ use super::rebuild::{rebuild, Tools};
 use super::source::{open_target, Origin, Source};
 use crate::backup::chain::{Kind, Verified};
 use crate::backup::local::LocalChain;
-use crate::cluster_api::{self, range::read_prefix};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, range::read_prefix};
 
 /// The node's chain, opened and checked.
 struct Opened {
@@ -209,8 +209,9 @@ pub fn prefix_history(
     let all = stretches(&opened.links);
     let stretch = reach(&all, &opened.links, Point::Revision(revision))
         .map_err(|p| chain_error(config, p))?;
-    let etcd = crate::preflight::etcd::chosen_etcd(node, config, crate::etcd::Remember::No)?.0;
-    let etcdutl = crate::etcd::etcdutl::etcdutl(node, config)?;
+    let etcd =
+        crate::preflight::etcd::chosen_etcd(node, config, zone_etcd_kit::etcd::Remember::No)?.0;
+    let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
     let work = scratch_dir(node)?;
     let tools = Tools {
         etcd: &etcd,

@@ -113,7 +113,7 @@ impl Source {
                 let _ = std::fs::remove_file(&encrypted);
             }
         }
-        let revision = crate::etcd::etcdutl::snapshot_revision(etcdutl, out)
+        let revision = zone_etcd_kit::etcd::etcdutl::snapshot_revision(etcdutl, out)
             .map_err(|e| format!("{object}: {}", e.problem()))?;
         if revision != v.link.last_revision {
             return Err(format!(

@@ -26,7 +26,7 @@ use super::span::SpanRecorder;
 use super::writer::{now_ms, ChainWriter, FullReady, Head, LeaseGuard};
 use crate::backup::retention::Policy;
 use crate::backup::segment::{Event, EventKind, Revision};
-use crate::cluster_api::{describe, within, EtcdError, Kind};
+use zone_etcd_kit::cluster_api::{describe, within, EtcdError, Kind};
 
 /// The election every member's `backup run` campaigns in; its leader's value is
 /// `<node> <session>`.
@@ -143,7 +143,7 @@ async fn write(
         .map_err(|p| Error::new(format!("cannot ask the cluster's status: {p}")))?;
     let cluster_id = status
         .header()
-        .map(|h| crate::cluster_api::hex_id(h.cluster_id()))
+        .map(|h| zone_etcd_kit::cluster_api::hex_id(h.cluster_id()))
         .unwrap_or_default();
     let (targets, local, zone, roots) = (
         ctx.targets.clone(),

@@ -18,8 +18,8 @@ use crate::backup::crypto;
 use crate::backup::local::LocalChain;
 use crate::backup::signing::Signer;
 use crate::backup::target::{self, Target};
-use crate::cluster_api::Credentials;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::Credentials;
 use zone_model::backup::settings::BackupSettings;
 
 /// Everything a term needs, loaded and checked before the first campaign.
@@ -69,7 +69,7 @@ pub fn prepare(config: &Path) -> Result<Context, Error> {
     let recipients =
         crypto::parse_recipients(&node.backup.recipients).map_err(|e| e.file(config))?;
     let creds = crate::access::client_credentials(&node, config)?;
-    let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
+    let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
     let local = Arc::new(LocalChain::open(&node.state_dir)?);
     Signer::for_node(&node)?;

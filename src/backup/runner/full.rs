@@ -12,8 +12,8 @@ use zone_io::Error;
 use super::writer::{now_ms, FullReady};
 use crate::backup::crypto;
 use crate::backup::local::LocalChain;
-use crate::cluster_api::{self, Credentials};
 use crate::snapshot::Integrity;
+use zone_etcd_kit::cluster_api::{self, Credentials};
 
 /// What a full snapshot needs.
 pub struct FullSource {
@@ -68,7 +68,7 @@ async fn take_from(source: &FullSource, endpoint: &str) -> Result<FullReady, Str
     let local = source.local.clone();
     let recipients = source.recipients.clone();
     tokio::task::spawn_blocking(move || -> Result<FullReady, String> {
-        let revision = crate::etcd::etcdutl::snapshot_revision(&etcdutl, plain.path())
+        let revision = zone_etcd_kit::etcd::etcdutl::snapshot_revision(&etcdutl, plain.path())
             .map_err(|e| e.to_string())?;
         let pending = local.root().join("chain/full").join(format!(
             ".pending-{}-r{revision}.age",

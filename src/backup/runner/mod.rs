@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use zone_io::Error;
 
-use crate::cluster_api;
 use context::prepare;
+use zone_etcd_kit::cluster_api;
 
 /// Runs until killed: ships on a thread per target, campaigns, writes while active.
 pub fn run(config: &Path) -> Result<(), Error> {

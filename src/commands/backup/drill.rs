@@ -17,8 +17,8 @@ use crate::backup::runner::writer::now_ms;
 use crate::backup::scratch::{hash_kv, Scratch};
 use crate::backup::segment;
 use crate::backup::verify;
-use crate::cluster_api::{self, describe, within};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, describe, within};
 
 use super::DRILL_KEY;
 
@@ -29,8 +29,9 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let targets = super::open_targets(&node, config)?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
     let creds = crate::access::client_credentials(&node, config)?;
-    let etcd = crate::preflight::etcd::chosen_etcd(&node, config, crate::etcd::Remember::No)?.0;
-    let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
+    let etcd =
+        crate::preflight::etcd::chosen_etcd(&node, config, zone_etcd_kit::etcd::Remember::No)?.0;
+    let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
     let local = LocalChain::open(&node.state_dir)?;
     let endpoints: Vec<String> = node
         .members

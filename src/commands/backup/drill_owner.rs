@@ -13,7 +13,7 @@ use zone_io::Error;
 use crate::backup::chain::{newest_restorable, Kind, Plan};
 use crate::backup::scratch::{hash_kv, Scratch};
 use crate::backup::{crypto, segment, target, verify};
-use crate::cluster_api;
+use zone_etcd_kit::cluster_api;
 
 use crate::backup::segment::MAX_SEGMENT_BYTES;
 
@@ -31,7 +31,7 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
     let target = target::open_url(owner.from, owner.endpoint, owner.region, None)?;
     // Where the tools and scratch files live on the owner's machine.
     let tool = |name: &str| {
-        crate::etcd::find_tool(name, None, owner.identity).map_err(|_| {
+        zone_etcd_kit::etcd::find_tool(name, None, owner.identity).map_err(|_| {
             Error::new(format!(
                 "{name} is needed to check the snapshots and restore the chain, and it is neither beside zone-etcd, in ../lib/zone-etcd/ from it, nor on PATH"
             ))
@@ -115,7 +115,7 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
                 let plain = work.path().join(format!("{}.db", v.link.seq));
                 crypto::decrypt_file(&encrypted, &plain, &identities)
                     .map_err(|e| fail(format!("{object}: {}", e.problem())))?;
-                let revision = crate::etcd::etcdutl::snapshot_revision(&etcdutl, &plain)
+                let revision = zone_etcd_kit::etcd::etcdutl::snapshot_revision(&etcdutl, &plain)
                     .map_err(|e| fail(format!("{object}: {}", e.problem())))?;
                 if revision != v.link.last_revision {
                     return Err(fail(format!(

@@ -24,10 +24,10 @@ use crate::backup::pitr::source::{open_target, Source, TargetAccess};
 use crate::backup::pitr::{format_time, parse_time, Point};
 use crate::backup::runner::active::active_writer;
 use crate::backup::scratch::REPLAY_LEASE_TTL;
-use crate::cluster_api::{self, describe, within};
 use crate::commands::snapshot::{Place, Taken};
 use crate::node::Node;
 use crate::snapshot::{Integrity, Manifest};
+use zone_etcd_kit::cluster_api::{self, describe, within};
 
 pub struct Export<'a> {
     pub from: &'a str,
@@ -253,8 +253,10 @@ fn open(export: &Export<'_>, point: Point) -> Result<Opened, Error> {
         let chain = LocalChain::open(&node.state_dir)?;
         let roots =
             zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
-        let etcd = crate::preflight::etcd::chosen_etcd(&node, config, crate::etcd::Remember::No)?.0;
-        let etcdutl = crate::etcd::etcdutl::etcdutl(&node, config)?;
+        let etcd =
+            crate::preflight::etcd::chosen_etcd(&node, config, zone_etcd_kit::etcd::Remember::No)?
+                .0;
+        let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
         return Ok(Opened {
             source: Source::Local {
                 chain,
@@ -281,7 +283,7 @@ fn open(export: &Export<'_>, point: Point) -> Result<Opened, Error> {
         identity,
     })?;
     let tool = |name: &str| {
-        crate::etcd::find_tool(name, None, identity).map_err(|_| {
+        zone_etcd_kit::etcd::find_tool(name, None, identity).map_err(|_| {
             Error::new(format!(
                 "{name} is needed to rebuild the zone, and it is neither beside zone-etcd, in ../lib/zone-etcd/ from it, nor on PATH"
             ))

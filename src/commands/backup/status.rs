@@ -15,10 +15,10 @@ use crate::backup::manifest;
 use crate::backup::report::{self, Drill, Report, TargetFacts};
 use crate::backup::runner::active::active_writer;
 use crate::backup::target::Target;
-use crate::cluster_api::{self, describe, within};
 use crate::commands::check::output::{emit, CheckFormat};
 use crate::commands::check::prometheus::{family, labels};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::{self, describe, within};
 
 /// A target's manifest count and the links read, or why it could not be read.
 type TargetRead = Result<(usize, Vec<Verified>), String>;

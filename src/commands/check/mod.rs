@@ -249,15 +249,19 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
 
 /// The member's etcd as `launch` finds and identifies it (without remembering it).
 fn etcd_binary(node: &Node, config: &Path, other: &mut Vec<Problem>) -> Option<EtcdBinary> {
-    let binary = match crate::etcd::find_binary(node.etcd_bin.as_deref(), config) {
+    let binary = match zone_etcd_kit::etcd::find_binary(node.etcd_bin.as_deref(), config) {
         Ok(binary) => binary,
         Err(e) => {
             other.push(problem(e.problem(), e.fix_text().unwrap_or_default()));
             return None;
         }
     };
-    let identified =
-        crate::etcd::identify(&binary, &node.state_dir, crate::etcd::Remember::No, config);
+    let identified = zone_etcd_kit::etcd::identify(
+        &binary,
+        &node.state_dir,
+        zone_etcd_kit::etcd::Remember::No,
+        config,
+    );
     let (version, warnings) = match identified {
         Ok(profile) => (Some(profile.version.to_string()), profile.warnings),
         Err(e) => {

@@ -289,8 +289,8 @@ mod tests {
     #[test]
     fn the_etcd_of_a_member_has_its_version_and_known_defects() {
         let mut member = report("node1.example.zone", vec![], 0);
-        let old = crate::etcd::release::Version::new(3, 4, 45);
-        let warnings = crate::etcd::advisories::security_warnings(old);
+        let old = zone_etcd_kit::etcd::release::Version::new(3, 4, 45);
+        let warnings = zone_etcd_kit::etcd::advisories::security_warnings(old);
         assert!(warnings.len() > 1, "3.4.45 is end-of-life and vulnerable");
         member.etcd = Some(super::super::report::EtcdBinary {
             path: "/usr/lib/zone-etcd/etcd".into(),

@@ -13,10 +13,10 @@ use std::process::Command;
 
 use zone_io::Error;
 
-use crate::etcd::{self, EtcdPlan};
 use crate::nameservice::CachePolicy;
 use crate::node::Node;
 use crate::preflight::{self, Ready, Start};
+use zone_etcd_kit::etcd::{self, EtcdPlan};
 use zone_model::cluster::{self, ClusterState};
 
 /// How `--dry-run` prints etcd's settings.

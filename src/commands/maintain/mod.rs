@@ -22,10 +22,10 @@ use std::sync::Arc;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, Alarm, Credentials, EndpointReport};
 use crate::maintenance::{self, alarms, After, Compaction, DbSize, MemberState, Step};
 use crate::node::Node;
 use report::{render, MemberReport, Report};
+use zone_etcd_kit::cluster_api::{self, hex_id, Alarm, Credentials, EndpointReport};
 use zone_model::cluster::ClusterMember;
 
 pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {

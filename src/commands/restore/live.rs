@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, Credentials, EndpointReport, CONNECT_TIMEOUT};
-use crate::first_start::Answer;
+use zone_etcd_kit::cluster_api::peer_port::Answer;
+use zone_etcd_kit::cluster_api::{self, hex_id, Credentials, EndpointReport, CONNECT_TIMEOUT};
 use zone_model::cluster;
 use zone_model::config::zone::Member;
 

@@ -11,10 +11,10 @@ use zone_io::Error;
 use zone_pki::revocation::RevokedCa;
 use zone_pki::CertInfo;
 
-use crate::cluster_api::{self, Credentials};
 use crate::identities::ledger;
 use crate::node::Node;
 use crate::revocation::doc::{Revocations, KEY};
+use zone_etcd_kit::cluster_api::{self, Credentials};
 
 /// The zone root in `ca_dir`, checked to be the one `node`'s zone trusts, and every root
 /// the zone trusts (with a rotation's).

@@ -16,9 +16,9 @@ use zone_pki::revocation::serial_hex;
 use zone_pki::CertInfo;
 
 use super::crl::{owner_root, publish_crl};
-use crate::cluster_api;
 use crate::identities::ledger;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api;
 
 /// `revoke --identity CERT_FILE`: the one identity in the file (the owner's `ca admin`
 /// identity, a service instance's, a node's own) goes on the CRL under its name; its etcd

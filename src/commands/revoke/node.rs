@@ -9,10 +9,10 @@ use zone_pki::revocation::{parse_serial_hex, serial_hex};
 use zone_pki::CertInfo;
 
 use super::crl::{owner_root, publish_crl};
-use crate::cluster_api;
 use crate::identities::ledger;
 use crate::node::Node;
 use crate::revocation::issued;
+use zone_etcd_kit::cluster_api;
 use zone_model::config::check_dns_name;
 
 pub fn run(

@@ -27,11 +27,11 @@ use time::OffsetDateTime;
 use zone_io::Error;
 
 use super::store::{Place, Taken};
-use crate::etcd::etcdutl::etcdutl;
-use crate::etcd::Remember;
 use crate::node::Node;
 use crate::snapshot::Integrity;
-use crate::wal;
+use zone_etcd_kit::etcd::etcdutl::etcdutl;
+use zone_etcd_kit::etcd::Remember;
+use zone_etcd_kit::wal;
 
 /// etcd's database inside a data directory.
 pub fn database(data_dir: &Path) -> PathBuf {
@@ -70,7 +70,7 @@ pub fn save(
             Error::io("lock", &db_path, &std::io::Error::from(errno))
         }
     })?;
-    let etcdutl = etcdutl(node, config)?;
+    let etcdutl = etcdutl(node.etcd_bin.as_deref(), config)?;
     let place = Place::of(node, out)?;
     let mut tmp = place.temporary()?;
     let taken_at = OffsetDateTime::now_utc();

@@ -18,13 +18,13 @@ use std::path::Path;
 use time::OffsetDateTime;
 use zone_io::Error;
 
-use crate::cluster_api;
-use crate::etcd::etcdutl::etcdutl;
 use crate::node::Node;
 use crate::snapshot::Integrity;
 use store::prune_dir;
 pub use store::{default_dir, find, manifest_path, read_manifest, Found};
 pub(crate) use store::{Place, Taken};
+use zone_etcd_kit::cluster_api;
+use zone_etcd_kit::etcd::etcdutl::etcdutl;
 
 pub fn save(
     config: &Path,
@@ -38,7 +38,7 @@ pub fn save(
         return from_data::save(&node, config, out, keep);
     }
     let creds = crate::access::client_credentials(&node, config)?;
-    let etcdutl = etcdutl(&node, config)?;
+    let etcdutl = etcdutl(node.etcd_bin.as_deref(), config)?;
     let place = Place::of(&node, out)?;
     // The local member first, then the others in the zone's order.
     let mut members: Vec<_> = node.members.iter().collect();

@@ -18,10 +18,10 @@ use time::OffsetDateTime;
 use zone_io::Error;
 use zone_io::{ensure_private_dir, sync_dir, write_atomic};
 
-use crate::cluster_api::hex_id;
-use crate::etcd::etcdutl::snapshot_revision;
 use crate::node::Node;
 use crate::snapshot::{self, Manifest};
+use zone_etcd_kit::cluster_api::hex_id;
+use zone_etcd_kit::etcd::etcdutl::snapshot_revision;
 
 const SNAPSHOT_MODE: u32 = 0o600;
 /// Temporary files of a save; `prune` removes those older than [`STALE`] (a save writes

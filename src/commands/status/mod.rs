@@ -18,12 +18,12 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::cluster_api::{self, hex_id, EndpointReport};
 use crate::maintenance::alarms;
 use crate::node::Node;
 use crate::revocation::doc::Revocations;
 use crate::revocation::summary::{self, CrlSummary};
 use rows::{AlarmRow, ClusterStatus, MemberRow};
+use zone_etcd_kit::cluster_api::{self, hex_id, EndpointReport};
 use zone_model::cluster::ClusterMember;
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
@@ -206,28 +206,28 @@ fn summarise(
         .find_map(|s| {
             s.downgrade_to
                 .as_deref()
-                .and_then(crate::etcd::Version::parse)
+                .and_then(zone_etcd_kit::etcd::Version::parse)
         });
     let next_step = cluster_version
         .as_deref()
-        .and_then(crate::etcd::Version::parse)
+        .and_then(zone_etcd_kit::etcd::Version::parse)
         .and_then(|cluster| {
-            let running: Vec<(String, crate::etcd::Version)> = members
+            let running: Vec<(String, zone_etcd_kit::etcd::Version)> = members
                 .iter()
                 .filter_map(|m| {
                     Some((
                         m.name.clone(),
-                        crate::etcd::Version::parse(m.version.as_deref()?)?,
+                        zone_etcd_kit::etcd::Version::parse(m.version.as_deref()?)?,
                     ))
                 })
                 .collect();
-            crate::etcd::path::next_step(cluster, &running, downgrade)
+            zone_etcd_kit::etcd::path::next_step(cluster, &running, downgrade)
         });
     let warnings = members
         .iter()
         .filter_map(|m| {
-            let version = crate::etcd::Version::parse(m.version.as_deref()?)?;
-            let profile = crate::etcd::version::profile(version).ok()?;
+            let version = zone_etcd_kit::etcd::Version::parse(m.version.as_deref()?)?;
+            let profile = zone_etcd_kit::etcd::version::profile(version).ok()?;
             Some(
                 profile
                     .warnings

@@ -55,7 +55,7 @@ pub(super) struct ClusterStatus {
     /// moves back before older binaries may run), as a member reports it.
     pub(super) storage_version: Option<String>,
     /// What the zone does next between etcd releases (an upgrade or downgrade under way,
-    /// a patch owed before the next minor version; see [`crate::etcd::path::next_step`]).
+    /// a patch owed before the next minor version; see [`zone_etcd_kit::etcd::path::next_step`]).
     pub(super) next_step: Option<String>,
     /// The etcd release the zone's owner chose (`zone-etcd upgrade-etcd --to`), if any.
     pub(super) etcd_target: Option<String>,

@@ -44,8 +44,8 @@ pub(super) fn table(status: &ClusterStatus) -> String {
     let decided = status
         .cluster_version
         .as_deref()
-        .and_then(crate::etcd::Version::parse)
-        .is_some_and(crate::etcd::version::cluster_version_decided);
+        .and_then(zone_etcd_kit::etcd::Version::parse)
+        .is_some_and(zone_etcd_kit::etcd::version::cluster_version_decided);
     let mut out = format!(
         "zone {}, cluster {}, cluster version {}{}{}\n",
         status.zone,

@@ -16,7 +16,7 @@
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 
 use super::plan::{Action, Kind};
-use crate::cluster_api::{describe, within};
+use zone_etcd_kit::cluster_api::{describe, within};
 
 /// Operations per transaction: half etcd's default `--max-txn-ops` (128).
 pub const BATCH: usize = 64;

@@ -22,8 +22,8 @@ use zone_io::Error;
 
 use super::plan::NowKey;
 use crate::backup::pitr::{self, OldKey, Origin, PrefixHistory};
-use crate::cluster_api::range::read_prefix as read_range;
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::range::read_prefix as read_range;
 
 /// The keys under the prefix now and their history since the point.
 pub struct Read {
@@ -34,7 +34,7 @@ pub struct Read {
     pub from_chain: Option<i64>,
 }
 
-use crate::cluster_api::range::Fail;
+use zone_etcd_kit::cluster_api::range::Fail;
 
 /// Reads the keys under `prefix` now and their history since `point`.
 pub async fn read(

@@ -31,10 +31,10 @@ use std::path::Path;
 use zone_io::Error;
 
 use crate::backup::pitr::{self, Origin, Point, TargetAccess};
-use crate::cluster_api;
 use crate::node::Node;
 use plan::{Action, Kind, Plan};
 use show::show_key;
+use zone_etcd_kit::cluster_api;
 
 pub struct Undo<'a> {
     pub config: &'a Path,

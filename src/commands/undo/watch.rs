@@ -18,8 +18,8 @@ use std::time::Duration;
 use etcd_client::{Client, EventType, WatchOptions};
 
 use crate::backup::pitr::PrefixHistory;
-use crate::cluster_api::describe;
-use crate::cluster_api::range::Fail;
+use zone_etcd_kit::cluster_api::describe;
+use zone_etcd_kit::cluster_api::range::Fail;
 
 /// The most the watch of the changes may take to reach NOW.
 pub const WATCH_DEADLINE: Duration = Duration::from_secs(30);

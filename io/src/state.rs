@@ -7,14 +7,14 @@ use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::Error;
 use nix::fcntl::{Flock, FlockArg};
-use zone_io::Error;
 
 /// Takes the node's state lock (`<state>/lock`, flock), waiting for another launch or
 /// rotation of the same node to finish. Released on drop; not inherited by etcd, whose
 /// exec closes it (Rust opens files close-on-exec).
 pub fn lock(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
-    zone_io::ensure_private_dir(state_dir)?;
+    crate::ensure_private_dir(state_dir)?;
     let path = state_dir.join("lock");
     // Never through a link: the lock file is created if missing.
     let file = fs::OpenOptions::new()

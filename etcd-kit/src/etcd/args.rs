@@ -17,6 +17,14 @@ use zone_model::settings::Settings;
 
 use super::version::{Profile, TlsFloor};
 
+/// Where the client side of a member's set is, through `current`: what etcd is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPort {
+    pub trust: PathBuf,
+    /// `--client-cert-file` and `--client-key-file`, under `enforce` only.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
 /// The oldest TLS version etcd accepts, on both ports, where the etcd release has the flag
 /// ([`TlsFloor::Tls13Only`]). TLS 1.3 only is the strictest
 /// setting etcd has: every TLS 1.3 suite is ephemeral (EC)DHE with an AEAD cipher, and
@@ -43,7 +51,7 @@ pub struct EtcdPlan<'a> {
     pub etcd: &'a Profile,
     /// The zone's settings (timing, quota, compaction), defaults included.
     pub settings: &'a Settings,
-    /// The zone's CRL as this node keeps it ([`crate::revocation::store::crl_path`]):
+    /// The zone's CRL as this node keeps it (the app's `revocation::store::crl_path`):
     /// etcd rereads it on every new connection, on both ports. `None` only for a
     /// `--dry-run` of a node that never launched (etcd refuses every connection when
     /// its CRL file is missing, so an argv for one must not name it).
@@ -52,8 +60,8 @@ pub struct EtcdPlan<'a> {
     /// ([`zone_model::config::zone::has_tunnels`]).
     pub tunneled: bool,
     /// The client port's own trust and identity in a zone with `[access]`
-    /// ([`crate::identities::tls::client_port`]); `None`: the client port trusts `tls.ca()`.
-    pub client_port: Option<crate::identities::tls::ClientPort>,
+    /// (the app's `identities::tls::client_port`); `None`: the client port trusts `tls.ca()`.
+    pub client_port: Option<ClientPort>,
 }
 
 /// The etcd argv after the binary, one `--flag=value` per argument.

@@ -10,13 +10,13 @@
 //! not the transport's layers) that callers put in one line with the endpoint.
 
 //!
-//! - [`client`]: connections, deadlines, credentials;
+//! - `client`: connections, deadlines, credentials;
 //! - [`error`]: etcd's failures as kinds, decided in one table from gRPC codes and etcd's
 //!   error constants;
-//! - [`members`]: the member list and its changes (add as learner, promote, remove);
-//! - [`health`]: what each endpoint says of itself (status, a quorum read, the TLS
+//! - `members`: the member list and its changes (add as learner, promote, remove);
+//! - `health`: what each endpoint says of itself (status, a quorum read, the TLS
 //!   handshake and etcd's versions), for `status` and the upgrade checks;
-//! - [`maintenance`]: alarms, compaction, defragmentation;
+//! - `maintenance`: alarms, compaction, defragmentation;
 //! - [`peer_port`]: what a member's peer port says before etcd's client port serves (its
 //!   member list, or a launch waiting for the zone's first start).
 //! - [`range`]: every key under a prefix at one revision, in pages;
@@ -26,7 +26,7 @@ pub mod error;
 mod health;
 mod maintenance;
 mod members;
-mod peer_port;
+pub mod peer_port;
 pub mod range;
 mod snapshot;
 

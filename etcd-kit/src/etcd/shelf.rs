@@ -78,7 +78,7 @@ pub fn read_step(state_dir: &Path) -> Option<Shelved> {
 
 /// Records `step` for the next start (under the state directory's lock).
 pub fn write_step(state_dir: &Path, step: &Shelved) -> Result<(), Error> {
-    let _lock = crate::state::lock(state_dir)?;
+    let _lock = zone_io::state::lock(state_dir)?;
     let text = serde_json::to_vec_pretty(step)
         .map_err(|e| Error::new(format!("cannot write the etcd step: {e}")))?;
     zone_io::write_atomic(&state_dir.join(STEP_FILE), &text, PUBLIC_MODE)

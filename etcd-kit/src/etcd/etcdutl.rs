@@ -9,12 +9,10 @@ use std::path::{Path, PathBuf};
 
 use zone_io::Error;
 
-use crate::node::Node;
-
-/// The etcdutl to read and restore snapshots with: beside the node's etcd, else the
-/// bundled one (an etcd 3.4 has none: its snapshots are 3.5's format too).
-pub fn etcdutl(node: &Node, config: &Path) -> Result<PathBuf, Error> {
-    crate::etcd::find_tool("etcdutl", node.etcd_bin.as_deref(), config)
+/// The etcdutl to read and restore snapshots with: beside the node's etcd (`etcd_bin`
+/// of node.toml), else the bundled one (an etcd 3.4 has none: its snapshots are 3.5's format too).
+pub fn etcdutl(etcd_bin: Option<&Path>, config: &Path) -> Result<PathBuf, Error> {
+    crate::etcd::find_tool("etcdutl", etcd_bin, config)
         .or_else(|_| crate::etcd::find_tool("etcdutl", None, config))
 }
 

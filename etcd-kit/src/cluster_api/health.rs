@@ -14,7 +14,6 @@ use tokio::task::JoinSet;
 
 use super::client::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
 use super::error::{EtcdError, Kind};
-use crate::maintenance::alarms::kind_in_status_error as alarm_kind;
 use zone_model::cluster::ClusterMember;
 
 /// What one endpoint says about itself.
@@ -175,8 +174,10 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
     let status =
         super::client::within(async { client.status().await.map_err(|e| describe(&e)) }).await;
     report.status = status.map(|s| {
-        let (alarms, errors): (Vec<&String>, Vec<&String>) =
-            s.errors().iter().partition(|e| alarm_kind(e).is_some());
+        let (alarms, errors): (Vec<&String>, Vec<&String>) = s
+            .errors()
+            .iter()
+            .partition(|e| kind_in_status_error(e).is_some());
         EndpointStatus {
             cluster_id: s.header().map(|h| h.cluster_id()).unwrap_or(0),
             member_id: s.header().map(|h| h.member_id()).unwrap_or(0),
@@ -195,7 +196,7 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
             errors: errors.into_iter().cloned().collect(),
             alarms: alarms
                 .into_iter()
-                .filter_map(|e| alarm_kind(e))
+                .filter_map(|e| kind_in_status_error(e))
                 .map(str::to_string)
                 .collect(),
         }
@@ -405,9 +406,33 @@ fn parse_version_response(response: &[u8]) -> Result<Versions, String> {
     serde_json::from_str(body.trim()).map_err(|e| format!("/version: unexpected answer ({e})"))
 }
 
+/// The kind of alarm (`NOSPACE`, `CORRUPT`) in one of the errors a member's status
+/// answer lists, where etcd puts each active alarm as `memberID:<id> alarm:<KIND> `;
+/// `None` for any other error ("no leader").
+pub fn kind_in_status_error(error: &str) -> Option<&str> {
+    let (_, rest) = error.split_once("alarm:")?;
+    let kind = rest.split_whitespace().next()?;
+    (!kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')).then_some(kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alarms_are_told_from_other_status_errors() {
+        assert_eq!(
+            kind_in_status_error("memberID:3613523574846977611 alarm:NOSPACE "),
+            Some("NOSPACE")
+        );
+        assert_eq!(
+            kind_in_status_error("memberID:1 alarm:CORRUPT"),
+            Some("CORRUPT")
+        );
+        assert_eq!(kind_in_status_error("etcdserver: no leader"), None);
+        assert_eq!(kind_in_status_error("alarm:"), None);
+        assert_eq!(kind_in_status_error("alarm: something else"), None);
+    }
 
     #[test]
     fn version_answers_parse() {

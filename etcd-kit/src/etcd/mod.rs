@@ -1,4 +1,4 @@
-//! etcd: its command line ([`args`]), a release's number ([`release`]), the table of
+//! etcd: its command line ([`mod@args`]), a release's number ([`release`]), the table of
 //! versions and their flags ([`version`]), their known vulnerabilities ([`advisories`]),
 //! the steps between releases etcd allows ([`path`]), where the binary is and which etcd
 //! it is ([`binary`]), the releases on this machine ([`shelf`]), the next one a member

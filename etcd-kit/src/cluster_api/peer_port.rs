@@ -1,18 +1,59 @@
 //! What a member's peer port says: `GET /members` with this node's peer certificate, the
 //! question etcd's own peers ask. A running etcd answers it from its own store, with or
 //! without a quorum; a launch waiting for the zone's first start answers it with what it
-//! waits for ([`crate::first_start::beacon`]). Anything else is silence, with its reason.
+//! waits for (the app's `first_start::beacon`, which sends [`response`]). Anything else is silence, with its reason.
 //! An etcd whose store lists no started member is asked its versions too: one that never
 //! had a quorum is a member of a first start started without the launcher (a systemd
 //! `EnvironmentFile` from `launch --dry-run --format env`).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
-
-use crate::first_start::{beacon, Answer, Waiting};
 
 use super::client::Credentials;
 use super::health::https_get;
 use zone_model::cluster::{ClusterMember, ClusterView};
+
+/// The header that marks a waiting launch's answer.
+pub const HEADER: &str = "X-Zone-Etcd-First-Start";
+
+/// What one other member's peer port answered.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Nothing usable: refused, timed out, not TLS, another service. The reason.
+    Silent(String),
+    /// A zone-etcd launch waiting for the zone's first start.
+    Waiting(Waiting),
+    /// An etcd member, with the member list from its own store.
+    Etcd(ClusterView),
+    /// An etcd (3.5 or newer) that has never had a quorum and whose store lists no started
+    /// member: started fresh, holding no data. One of this zone's static bootstrap (its
+    /// cluster ID) takes part in the first start as a member that went ahead: etcd run
+    /// directly from `launch --dry-run --format env`, or a launch that went ahead.
+    Bootstrapping(ClusterView),
+}
+
+/// What a waiting launch says of itself (the beacon's JSON answer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Waiting {
+    pub node: String,
+    /// Its `--initial-cluster-token`: the same zone, members and CA give the same one.
+    pub token: String,
+    /// The members it has seen waiting with its token.
+    pub seen: BTreeSet<String>,
+    /// The members that said they saw it.
+    #[serde(default)]
+    pub acked: BTreeSet<String>,
+}
+
+/// The whole HTTP/1.1 answer of a waiting launch.
+pub fn response(waiting: &Waiting) -> Vec<u8> {
+    let body = serde_json::to_string(waiting).unwrap_or_else(|_| "{}".into());
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\n{HEADER}: waiting\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
 
 /// The most of an answer that is read: a member list of a few hundred members.
 const ANSWER_BYTES: usize = 1 << 20;
@@ -118,7 +159,7 @@ fn read_answer(peer_url: &str, response: &[u8]) -> Answer {
                 .then(|| v.trim().to_string())
         })
     };
-    if header(beacon::HEADER).is_some() {
+    if header(HEADER).is_some() {
         return match serde_json::from_str::<Waiting>(body.trim()) {
             Ok(waiting) => Answer::Waiting(waiting),
             Err(e) => Answer::Silent(format!("a waiting launch's answer did not read: {e}")),
@@ -172,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_waiting_launch_and_silence_read() {
-        let waiting = beacon::response(&Waiting {
+        let waiting = response(&Waiting {
             node: "node2".into(),
             token: "t".into(),
             seen: ["node1".to_string()].into(),

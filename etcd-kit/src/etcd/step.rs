@@ -6,7 +6,7 @@
 //! older than the next minor needs; the next minor once every member runs that patch and
 //! the cluster's version is its own; one minor down only once etcd's downgrade has
 //! lowered the cluster's version. Whether the others are healthy and whose turn it is are
-//! the keeper's to check ([`crate::rollout`]).
+//! the keeper's to check (the app's `rollout`).
 
 use super::path::minimum_before_next_minor;
 use super::Version;

@@ -230,7 +230,7 @@ fn read_cache(path: &Path) -> Vec<Entry> {
 /// Under the state lock, as every write into the state directory; the caller holds none.
 fn write_cache(path: &Path, cache: &[Entry]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let _lock = crate::state::lock(dir)?;
+    let _lock = zone_io::state::lock(dir)?;
     let text = serde_json::to_vec_pretty(cache)
         .map_err(|e| Error::new(format!("cannot write the etcd version cache: {e}")))?;
     zone_io::write_atomic(path, &text, PUBLIC_MODE)

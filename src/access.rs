@@ -63,25 +63,6 @@ pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
     })
 }
 
-/// The client URLs of the zone's members other than this node: where to reach the
-/// running cluster from a node that may not be serving yet.
-pub fn other_members(node: &Node) -> Vec<String> {
-    node.members
-        .iter()
-        .filter(|m| m.node_name != node.name)
-        .map(zone_model::cluster::client_url)
-        .collect()
-}
-
-/// The other members' peer URLs, in the order of [`other_members`].
-pub fn other_peers(node: &Node) -> Vec<String> {
-    node.members
-        .iter()
-        .filter(|m| m.node_name != node.name)
-        .map(zone_model::cluster::peer_url)
-        .collect()
-}
-
 /// The one line for "no member answered", with each endpoint's reason.
 pub fn unreachable(failures: &[(String, String)], config: &Path) -> Error {
     let reasons: Vec<String> = failures.iter().map(|(e, r)| format!("{e}: {r}")).collect();

@@ -11,8 +11,8 @@ use time::{Duration, OffsetDateTime};
 use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, Host, LeafKind, NodeIdentity};
 
-use crate::leaves::RENEW_AT_LIFE_USED;
 use zone_model::leaf_paths::LeafPaths;
+use zone_pki::inspect::RENEW_AT_LIFE_USED;
 
 /// A CA with less than this left is reported as expiring: re-activation takes planning.
 pub const CA_WARNING: Duration = Duration::days(180);

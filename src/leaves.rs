@@ -17,15 +17,13 @@ use std::path::{Component, Path, PathBuf};
 use time::OffsetDateTime;
 use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
+use zone_pki::inspect::RENEW_AT_LIFE_USED;
 use zone_pki::profile::leaf_sans;
 use zone_pki::{CertInfo, LeafKind, NodeIdentity};
 
 use crate::node::Node;
 use zone_io::state;
 use zone_model::leaf_paths::LeafPaths;
-
-/// Renew a leaf once this fraction of its life has passed.
-pub const RENEW_AT_LIFE_USED: f64 = 2.0 / 3.0;
 
 /// What [`ensure`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

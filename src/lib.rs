@@ -3,6 +3,7 @@
 //! program use the parsers and the derivation from here.
 
 pub mod access;
+pub mod agent;
 pub mod backup;
 pub mod bundle;
 pub mod cli;

@@ -44,7 +44,7 @@ pub struct Node {
     /// The zone's access policy (`[access]`), from where the members came from.
     pub access: Policy,
     /// The client CA and, on a member, its signer (a zone with `[access]`).
-    pub identities: Option<crate::identities::node::Identities>,
+    pub identities: Option<zone_model::config::identities::Identities>,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub etcd_bin: Option<PathBuf>,
@@ -54,6 +54,25 @@ pub struct Node {
 }
 
 impl Node {
+    /// The client URLs of the zone's members other than this node: where to reach the
+    /// running cluster from a node that may not be serving yet.
+    pub fn other_members(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| m.node_name != self.name)
+            .map(zone_model::cluster::client_url)
+            .collect()
+    }
+
+    /// The other members' peer URLs, in the order of [`Node::other_members`].
+    pub fn other_peers(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| m.node_name != self.name)
+            .map(zone_model::cluster::peer_url)
+            .collect()
+    }
+
     /// Loads and verifies the node; a member list from the nameservice is cached.
     pub fn load(path: &Path) -> Result<Node, Error> {
         Node::load_with(path, CachePolicy::Update)
@@ -127,7 +146,7 @@ impl Node {
                 (doc.members, source, doc.settings, doc.backup, doc.access)
             }
         };
-        let identities = crate::identities::node::load(&config.base, file, zone)?;
+        let identities = zone_model::config::identities::load(&config.base, file, zone)?;
         Ok(Node {
             identities,
             listen_address: config.listen_address,

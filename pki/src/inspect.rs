@@ -15,6 +15,10 @@ use zone_io::{Error, Result};
 
 use crate::profile::Host;
 
+/// Renew a leaf (a node's, a service identity's, a backup signer's) once this fraction
+/// of its life has passed.
+pub const RENEW_AT_LIFE_USED: f64 = 2.0 / 3.0;
+
 /// The facts of one certificate that zone-etcd cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo {

@@ -3,7 +3,7 @@
 //!
 //! Invariants: a key file is read only after [`zone_io::check_key_mode`] found it private
 //! (0600); a key that does not parse is refused with the file to restore; a signing
-//! failure is one error naming what failed ([`sign_error`]).
+//! failure is one error naming what failed (`sign_error`).
 
 use std::path::Path;
 

@@ -33,9 +33,9 @@ use zone_pki::encoding::parse_cert_chain;
 use zone_pki::key::parse_key;
 use zone_pki::{CertInfo, Host};
 
-use crate::leaves::RENEW_AT_LIFE_USED;
 use crate::node::Node;
 use zone_io::state;
+use zone_pki::inspect::RENEW_AT_LIFE_USED;
 
 /// The `format` of every envelope this version writes and reads.
 pub const FORMAT: &str = "zone-etcd-signed/1";

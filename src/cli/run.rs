@@ -62,7 +62,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::KeepRevocations {
             config,
             watch_pid,
-        } => crate::preflight::helpers::keep(config, *watch_pid),
+        } => crate::agent::keep(config, *watch_pid),
         Cmd::PromoteLearner {
             config,
             member_id,

@@ -44,7 +44,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     } = preflight::check(&node, config, Start::Join)?;
     let tls = tls.unwrap_or_else(|| node.leaf_paths());
     let creds = Credentials::load(&tls)?;
-    let others = crate::access::other_members(&node);
+    let others = node.other_members();
     let peer_url = cluster::peer_url(member);
     let runtime = cluster_api::runtime()?;
     let crl = crate::revocation::store::crl_path(&node.state_dir);
@@ -131,7 +131,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         crl: Some(&crl),
         client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
-    preflight::helpers::start(config, learner.then_some(id))?;
+    crate::agent::start(config, learner.then_some(id))?;
     tracing::info!(
         "exec {} as member {} of zone {} (joining cluster {})",
         binary.display(),

@@ -1,5 +1,5 @@
 //! `zone-etcd promote-learner` (internal; `join` and `launch` start it:
-//! [`crate::preflight::helpers`]): promotes this
+//! [`crate::agent`]): promotes this
 //! node's learner to a voting member once its log has caught up with the leader's.
 //!
 //! It runs beside etcd, detached (forked twice, so
@@ -27,7 +27,7 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32) -> Result<(), Error> 
     })?;
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
     let creds = Credentials::load(&node.leaf_paths())?;
-    let others = crate::access::other_members(&node);
+    let others = node.other_members();
     let runtime = cluster_api::runtime()?;
     let mut attempts = 0u32;
     loop {

@@ -36,7 +36,6 @@ mod connection;
 pub mod endpoint;
 pub mod grant;
 pub mod ledger;
-pub mod node;
 pub mod password;
 pub mod request;
 pub mod revoked;

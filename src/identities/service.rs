@@ -20,9 +20,9 @@ use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::CertInfo;
 
 use super::password::{self, Answer, NotSet};
-use crate::leaves::RENEW_AT_LIFE_USED;
 use crate::node::Node;
 use zone_model::policy::rbac::service_user;
+use zone_pki::inspect::RENEW_AT_LIFE_USED;
 
 /// The link to the service's identity's set.
 const CURRENT: &str = "current";

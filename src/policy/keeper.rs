@@ -1,5 +1,5 @@
 //! The members' keeper of etcd's users and roles (a duty of the member's keeper process,
-//! [`crate::preflight::helpers::keep`]): it keeps the zone's etcd auth store in step with
+//! [`crate::agent::keep`]): it keeps the zone's etcd auth store in step with
 //! the policy in force, and records which policy it found applied.
 //!
 //! The policy in force is the newest signed zone document published at [`POLICY_KEY`]

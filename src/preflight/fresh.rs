@@ -159,7 +159,7 @@ fn serving_view(node: &Node, tls: &LeafPaths) -> Option<ClusterView> {
         .block_on(async {
             tokio::time::timeout(
                 ASK_TIMEOUT,
-                cluster_api::view(&crate::access::other_members(node), &creds),
+                cluster_api::view(&node.other_members(), &creds),
             )
             .await
         })

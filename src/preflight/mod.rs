@@ -26,8 +26,6 @@ pub mod etcd;
 pub mod fresh;
 pub mod gateway;
 pub mod held;
-pub mod helpers;
-pub mod others;
 pub mod procfs;
 pub mod restart;
 

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use zone_io::Error;
 
-use super::others;
 use crate::membership::{self, Conflict};
 use crate::node::Node;
+use zone_etcd_kit::cluster_api::others;
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_etcd_kit::etcd;
 use zone_etcd_kit::wal::LocalMember;
@@ -49,7 +49,7 @@ pub fn check_restart(
     release: &etcd::Profile,
     config: &Path,
 ) -> Result<Restart, Error> {
-    let clients = crate::access::other_members(node);
+    let clients = node.other_members();
     if clients.is_empty() {
         return Ok(Restart::default());
     }
@@ -62,7 +62,7 @@ pub fn check_restart(
     };
     // Peer ports say at once whether a member waits for a quorum (see [`others`]).
     let peer_creds = Credentials::load_peer(tls).ok();
-    let peers = crate::access::other_peers(node);
+    let peers = node.other_peers();
     let answer = cluster_api::runtime()?.block_on(async {
         tokio::time::timeout(
             RESTART_CHECK,

@@ -23,8 +23,8 @@ use zone_io::Error;
 use zone_pki::revocation::serial_hex;
 
 use crate::node::Node;
-use crate::preflight::others;
 use doc::{Revocations, KEY};
+use zone_etcd_kit::cluster_api::others;
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_etcd_kit::wal::LocalMember;
 
@@ -39,13 +39,13 @@ const ASK_OTHERS: Duration = Duration::from_millis(1500);
 ///
 /// A member over existing data (`local`) also asks the others' peer ports, and stops
 /// asking as soon as no client port can answer before it starts: every other is down or
-/// never served (a restored zone coming up, see [`crate::preflight::others`]). A member
+/// never served (a restored zone coming up, see [`zone_etcd_kit::cluster_api::others`]). A member
 /// that served once answers this read without a quorum, so it is waited for. When none
 /// can, this member starts with the copy it has, and its keeper reads the zone's copy
 /// once the cluster serves.
 pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
-    let others = crate::access::other_members(node);
+    let others = node.other_members();
     if !others.is_empty() {
         if let Ok(creds) = Credentials::load(&node.leaf_paths()) {
             let runtime = cluster_api::runtime()?;
@@ -87,7 +87,7 @@ async fn ask(
     let text = match local {
         Some(local) => {
             let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
-            let peers = crate::access::other_peers(node);
+            let peers = node.other_peers();
             let rule = (local, others::Needs::AnyServing);
             others::first_answer(endpoints, &peers, peer_creds, rule, ASK_OTHERS, read).await?
         }

@@ -26,6 +26,7 @@ pub mod error;
 mod health;
 mod maintenance;
 mod members;
+pub mod others;
 pub mod peer_port;
 pub mod range;
 mod snapshot;

@@ -3,6 +3,7 @@
 //! Both are read in full and validated before anything acts on them, so a command fails
 //! before it writes. Both accept TOML or the seed's JSON forms ([`text`]).
 
+pub mod identities;
 pub mod member;
 pub mod members;
 pub mod node;

@@ -104,7 +104,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let (binary, release) = started.instead.unwrap_or((binary, release));
     crate::identities::tls::runs_on(&node, release.version).map_err(|e| e.file(config))?;
     let args = etcd::args(&plan(&release));
-    preflight::helpers::start(config, started.learner)?;
+    crate::agent::start(config, started.learner)?;
     tracing::info!(
         "exec {} as member {} of zone {} (members from {})",
         binary.display(),

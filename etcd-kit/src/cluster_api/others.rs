@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use zone_etcd_kit::cluster_api::peer_port::Answer;
-use zone_etcd_kit::cluster_api::{self, Credentials};
-use zone_etcd_kit::wal::LocalMember;
+use crate::cluster_api::peer_port::Answer;
+use crate::cluster_api::{self, Credentials};
+use crate::wal::LocalMember;
 use zone_model::cluster::ClusterView;
 
 /// What one other member said so far.

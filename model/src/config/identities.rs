@@ -11,8 +11,8 @@ use zone_io::Error;
 use zone_pki::client::client_root_name;
 use zone_pki::{Authority, CertInfo};
 
-use zone_model::config::node_file::NodeFile;
-use zone_model::config::trust::read_pem_field;
+use crate::config::node_file::NodeFile;
+use crate::config::trust::read_pem_field;
 
 /// The identities' part of a loaded node.
 pub struct Identities {

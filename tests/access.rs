@@ -1,5 +1,5 @@
-//! The owner's `[access]` policy made into etcd's users and roles (src/policy/rbac.rs and
-//! apply.rs, issue 34 item 4's core), on a real one-member zone of the bundled etcd
+//! The owner's `[access]` policy made into etcd's users and roles (model/src/policy/rbac.rs and
+//! src/policy/apply.rs, issue 34 item 4's core), on a real one-member zone of the bundled etcd
 //! (127.0.205.1), with auth enabled by the apply: each service's identity reads and writes
 //! its own prefix and nothing else (get, put, delete, a range over everything, a txn, a
 //! watch), an identity the policy does not name is refused, and a changed policy changes

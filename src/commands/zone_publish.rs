@@ -1,7 +1,7 @@
 //! `zone-etcd zone publish --ca DIR --zone ZONE_FILE --config NODE_FILE`: the owner signs
 //! the zone document (as `zone sign` does) and puts it into the running zone at
 //! [`POLICY_KEY`], where every member's keeper applies its `[access]` policy to etcd's
-//! users and roles ([`crate::policy::keeper`]); then waits until every member records
+//! users and roles ([`crate::agent::access`]); then waits until every member records
 //! the new policy as applied.
 //!
 //! Invariants: the document is verified as a member will verify it before it is

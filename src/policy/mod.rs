@@ -1,7 +1,7 @@
 //! The access policy at work in a running zone: reading the auth store ([`read`]),
 //! applying a plan to it ([`apply`], [`passwords`]), the policy in force and its signed
 //! record in etcd ([`in_force`], [`record`], [`standing`]), replaying a plan's outcome
-//! ([`replay`]), the keeper that holds the zone to it ([`keeper`]) and its timings
+//! ([`replay`]), the keeper that holds the zone to it ([`crate::agent`]) and its timings
 //! ([`timing`]).
 //!
 //! The policy itself (the `[access]` table, its rules and the plan from one auth state to
@@ -9,7 +9,6 @@
 
 pub mod apply;
 pub mod in_force;
-pub mod keeper;
 pub mod passwords;
 pub mod read;
 pub mod record;

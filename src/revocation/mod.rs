@@ -1,5 +1,5 @@
 //! Revocation on the launcher's side: the zone's revocations document ([`doc`]), a node's
-//! copy of it ([`store`]), the member process that keeps it current ([`keeper`]), and
+//! copy of it ([`store`]), the member process that keeps it current ([`crate::agent`]), and
 //! cutting the connections opened before a revocation took effect ([`cut`]).
 //!
 //! How a revocation travels: `zone-etcd revoke` (the owner, with the zone root) publishes
@@ -12,7 +12,6 @@
 pub mod cut;
 pub mod doc;
 pub mod issued;
-pub mod keeper;
 pub mod store;
 pub mod summary;
 

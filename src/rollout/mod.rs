@@ -1,6 +1,6 @@
 //! A zone's move between etcd releases, by one owner action: `zone-etcd upgrade-etcd --to
 //! VERSION` records the release the zone runs at [`TARGET_KEY`] in the zone's own etcd,
-//! and each member's keeper ([`keeper`]) moves its member there, one step and one member
+//! and each member's keeper ([`crate::agent`]) moves its member there, one step and one member
 //! at a time.
 //!
 //! The record lives in etcd, not in the signed zone document: every member sees it at
@@ -18,8 +18,6 @@
 //! - a move is a stop: the keeper writes the step file, then sends etcd SIGTERM (etcd
 //!   hands over leadership and stops cleanly); the supervisor starts `launch` again, which
 //!   runs the step's binary (systemd: `RestartForceExitStatus=SIGTERM`).
-
-pub mod keeper;
 
 use etcd_client::Client;
 use serde::{Deserialize, Serialize};

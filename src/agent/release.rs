@@ -3,7 +3,7 @@
 //! takes it: the turn, the step file, SIGTERM to etcd. It ends the turn of its own member
 //! once that member serves again on the release of the turn.
 //!
-//! Invariants: it never moves while [`super::TURN_KEY`] is held, while any member of the
+//! Invariants: it never moves while [`crate::rollout::TURN_KEY`] is held, while any member of the
 //! cluster is not healthy, or to a release the start would refuse (etcd 3.7 over entries
 //! 3.5 wrote); each reason it waits is logged once, when it changes.
 
@@ -15,8 +15,9 @@ use std::time::Duration;
 use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
 use zone_io::Error;
 
-use super::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
+use super::duty::{Duty, Round};
 use crate::node::Node;
+use crate::rollout::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_etcd_kit::etcd::shelf::{self, Shelved};
 use zone_etcd_kit::etcd::step::{step_toward, Step};
@@ -38,6 +39,25 @@ pub struct Mover {
     shelf: OnceLock<Vec<Shelved>>,
 }
 
+impl Duty for Mover {
+    fn name(&self) -> String {
+        format!("etcd release: {}", self.endpoint)
+    }
+
+    fn pause(&self) -> Duration {
+        POLL
+    }
+
+    /// One look at the zone's target; over once this keeper stopped its etcd to move it.
+    async fn round(&mut self) -> Result<Round, String> {
+        Ok(match self.look().await? {
+            Look::Quiet => Round::Quiet,
+            Look::Said(line) => Round::Said(line),
+            Look::Stopped(line) => Round::Done(Some(line)),
+        })
+    }
+}
+
 impl Mover {
     /// The mover of `node`'s member (`None` when the node runs no member), watching
     /// `watch_pid`, the etcd started from `config`.
@@ -56,27 +76,6 @@ impl Mover {
             node,
             watch_pid,
         }))
-    }
-
-    /// Follows the zone's target until the watched etcd exits (or this keeper stopped it).
-    pub async fn keep(&self) {
-        let mut said = String::new();
-        while crate::detached::running(self.watch_pid) {
-            let (line, stopped) = match self.look().await {
-                Ok(Look::Quiet) => (String::new(), false),
-                Ok(Look::Said(line)) => (line, false),
-                Ok(Look::Stopped(line)) => (line, true),
-                Err(reason) => (format!("etcd release: {}: {reason}", self.endpoint), false),
-            };
-            if line != said && !line.is_empty() {
-                tracing::info!("{line}");
-            }
-            said = line;
-            if stopped {
-                return;
-            }
-            tokio::time::sleep(POLL).await;
-        }
     }
 
     async fn look(&self) -> Result<Look, String> {

@@ -12,11 +12,11 @@
 //! Invariants: a document that does not verify, names another zone or was signed before
 //! the one in force is never applied (logged, the one in force stays and is put back at
 //! the key, as it is when the key is deleted); the newest document applied is kept in the
-//! state directory ([`super::newest`]), so a restart never goes back to an older one nor
+//! state directory ([`crate::policy::newest`]), so a restart never goes back to an older one nor
 //! to node.toml's copy once one was published; the auth store is read whole and planned
 //! again at a keeper's first apply, every [`RECHECK`] and whenever etcd's users' or
 //! roles' names are not those the last apply left; a publish or a revocation in between
-//! is planned from what the last apply left ([`super::replay`]), so members applying at
+//! is planned from what the last apply left ([`crate::policy::replay`]), so members applying at
 //! once only ever finish each other's work (an operation another member did first fails,
 //! and is taken as done); a full read is given up for a policy published meanwhile,
 //! which is applied first (the recheck follows at the next round); auth is enabled only
@@ -34,11 +34,12 @@ use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 use zone_pki::CertInfo;
 
-use super::in_force::InForce;
-use super::in_force::POLICY_KEY;
-use super::record::{self, Applied, Removed};
-use super::timing::Phases;
+use super::duty::{Duty, Round};
 use crate::node::Node;
+use crate::policy::in_force::InForce;
+use crate::policy::in_force::POLICY_KEY;
+use crate::policy::record::{self, Applied, Removed};
+use crate::policy::timing::Phases;
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::policy::rbac;
 
@@ -58,12 +59,11 @@ pub struct AccessKeeper {
     roots: Vec<CertInfo>,
     creds: Arc<Credentials>,
     endpoint: String,
-    watch_pid: u32,
     /// The member's identity endpoint, told each policy that comes into force.
     identities: Option<crate::identities::endpoint::Slot>,
     /// Told the revoked nodes whose users are gone (the revocation keeper cuts their
     /// connections then).
-    users_gone: crate::revocation::keeper::UsersGone,
+    users_gone: crate::agent::revocations::UsersGone,
     /// The newest published policy applied here and its document's text.
     newest: Mutex<Option<(InForce, String)>>,
     /// The users this keeper gave a random password (`root`, see [`rbac::Op::Scramble`]).
@@ -71,7 +71,7 @@ pub struct AccessKeeper {
     /// The users' and roles' names etcd held after the last apply: a round that finds
     /// others applies at once.
     names: Mutex<Option<(Vec<String>, Vec<String>)>>,
-    /// What etcd's users and roles are after the last apply ([`super::replay::after`]),
+    /// What etcd's users and roles are after the last apply ([`crate::policy::replay::after`]),
     /// when its names were those etcd then held: a publish is planned from it.
     last: Mutex<Option<rbac::AuthState>>,
     /// Whether `last` is presumed, not worked out: a non-leader keeper waiting for auth on
@@ -80,6 +80,36 @@ pub struct AccessKeeper {
     presumed: std::sync::atomic::AtomicBool,
     /// What it removed outside the policy, newest last ([`record::remember`]).
     removed: Mutex<Vec<Removed>>,
+    /// The connection to this member's etcd, kept across rounds while it works.
+    client: Option<etcd_client::Client>,
+    /// What the last round that finished applied.
+    done: Option<Done>,
+    /// When the whole auth store was last read.
+    checked: Instant,
+}
+
+impl Duty for AccessKeeper {
+    fn name(&self) -> String {
+        format!("access policy: {}", self.endpoint)
+    }
+
+    fn pause(&self) -> Duration {
+        TICK
+    }
+
+    /// One look over the connection kept from the last round, or a new one.
+    async fn round(&mut self) -> Result<Round, String> {
+        let mut client = match self.client.take() {
+            Some(c) => c,
+            None => cluster_api::connect(&self.endpoint, &self.creds).await?,
+        };
+        let (mut done, mut checked) = (self.done.take(), self.checked);
+        let looked = self.look(&mut client, &mut done, &mut checked).await;
+        (self.done, self.checked) = (done, checked);
+        looked?;
+        self.client = Some(client);
+        Ok(Round::Quiet)
+    }
 }
 
 impl AccessKeeper {
@@ -87,9 +117,8 @@ impl AccessKeeper {
     /// node runs no member.
     pub fn new(
         node: Node,
-        watch_pid: u32,
         identities: Option<crate::identities::endpoint::Slot>,
-        users_gone: crate::revocation::keeper::UsersGone,
+        users_gone: crate::agent::revocations::UsersGone,
     ) -> Result<Option<AccessKeeper>, Error> {
         let Some(member) = node.member().cloned() else {
             return Ok(None);
@@ -99,62 +128,27 @@ impl AccessKeeper {
         }
         let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
         Ok(Some(AccessKeeper {
-            newest: Mutex::new(super::in_force::load(&node, &roots)),
+            newest: Mutex::new(crate::policy::in_force::load(&node, &roots)),
             sealed: Mutex::new(BTreeSet::new()),
             removed: Mutex::new(Vec::new()),
             names: Mutex::new(None),
             last: Mutex::new(None),
             presumed: std::sync::atomic::AtomicBool::new(false),
+            client: None,
+            done: None,
+            checked: Instant::now(),
             roots,
             creds: Credentials::load(&node.leaf_paths())?,
             endpoint: zone_model::cluster::client_url(&member),
             node,
-            watch_pid,
             identities,
             users_gone,
         }))
     }
 
-    /// Keeps the auth store in step until the watched etcd exits.
-    pub async fn keep(&self) {
-        let mut said = String::new();
-        let mut done: Option<Done> = None;
-        let mut checked = Instant::now();
-        let mut client = None;
-        while crate::detached::running(self.watch_pid) {
-            let result = match client.take() {
-                Some(c) => Ok(c),
-                None => cluster_api::connect(&self.endpoint, &self.creds).await,
-            };
-            let result = match result {
-                Ok(mut c) => self
-                    .round(&mut c, &mut done, &mut checked)
-                    .await
-                    .map(|()| c),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(c) => {
-                    client = Some(c);
-                    said.clear();
-                }
-                Err(reason) => {
-                    if reason != said {
-                        tracing::info!(
-                            "access policy: {}: {reason}; again in {TICK:?}",
-                            self.endpoint
-                        );
-                        said = reason;
-                    }
-                }
-            }
-            tokio::time::sleep(TICK).await;
-        }
-    }
-
     /// One look: the policy in force and the revoked nodes; applied when they changed
     /// since the last round that finished, or every [`RECHECK`].
-    async fn round(
+    async fn look(
         &self,
         client: &mut etcd_client::Client,
         done: &mut Option<Done>,
@@ -169,7 +163,7 @@ impl AccessKeeper {
         })
         .await?;
         let policy_at = published.kvs().first().map(|kv| kv.mod_revision());
-        let in_force = super::in_force::in_force(
+        let in_force = crate::policy::in_force::in_force(
             &self.node,
             &self.roots,
             &self.newest,
@@ -226,7 +220,7 @@ impl AccessKeeper {
         let probe_passwords = !presumed && !matches!(done.as_ref(), Some(d) if *d != signature);
         let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK;
         let names_now = if unchanged || !probe_passwords {
-            Some(cluster_api::within(super::read::names(client)).await?)
+            Some(cluster_api::within(crate::policy::read::names(client)).await?)
         } else {
             None
         };
@@ -244,9 +238,9 @@ impl AccessKeeper {
         let kept = lock(&self.last).take();
         let last = kept.clone().filter(|last| {
             !probe_passwords
-                && names_now
-                    .as_ref()
-                    .is_some_and(|now| super::replay::fits(last, now, &want, &self.node.zone))
+                && names_now.as_ref().is_some_and(|now| {
+                    crate::policy::replay::fits(last, now, &want, &self.node.zone)
+                })
         });
         let sealed = lock(&self.sealed).clone();
         let leader = want.exclusive && self.leads(client).await;
@@ -259,12 +253,15 @@ impl AccessKeeper {
             // While auth is off under an enforced policy, only the leader's keeper touches
             // etcd: the others read nothing (reading thousands of users and roles slowed
             // the leader's making of them), they only record their port.
-            None if want.exclusive && !leader && !super::passwords::auth_on(client).await? => {
+            None if want.exclusive
+                && !leader
+                && !crate::policy::passwords::auth_on(client).await? =>
+            {
                 phases.mark("auth off: the leader's to apply", 2);
                 rbac::AuthState::default()
             }
             None => {
-                let read = super::read::read_unless_changed(client, POLICY_KEY, policy_at);
+                let read = crate::policy::read::read_unless_changed(client, POLICY_KEY, policy_at);
                 let Some(read) = cluster_api::within_for(APPLY_TIME, read).await? else {
                     *lock(&self.last) = kept;
                     tracing::info!("access policy: a policy was published during a full read of etcd's users and roles: applying it first");
@@ -279,14 +276,14 @@ impl AccessKeeper {
         // and roles (each a raft write) cut after one call's time would read everything
         // again each round and never get through.
         let outcome = cluster_api::within_for(APPLY_TIME, async {
-            let target = super::apply::Target {
+            let target = crate::policy::apply::Target {
                 want: &want,
                 zone: &self.node.zone,
                 sealed: &sealed,
                 leader,
                 probe_passwords,
             };
-            super::apply::apply_to(client, current, Phases::new(), target).await
+            crate::policy::apply::apply_to(client, current, Phases::new(), target).await
         })
         .await?;
         phases.absorb(outcome.phases);
@@ -330,10 +327,11 @@ impl AccessKeeper {
             removed,
         };
         record::put(client, &self.node.name, &record).await?;
-        let held = cluster_api::within(super::read::names(client)).await?;
+        let held = cluster_api::within(crate::policy::read::names(client)).await?;
         // What it worked out is kept only when etcd's names agree (another member's
         // keeper applying a newer policy meanwhile: the next apply reads everything).
-        *lock(&self.last) = (super::replay::names(&outcome.held) == held).then_some(outcome.held);
+        *lock(&self.last) =
+            (crate::policy::replay::names(&outcome.held) == held).then_some(outcome.held);
         *lock(&self.names) = Some(held);
         phases.mark("record", 3);
         // Where the time went: said when it changed something or took a while (a keeper

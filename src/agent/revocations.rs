@@ -10,7 +10,6 @@
 //! offer is logged in one line and changes nothing); a lost watch is re-established from
 //! a fresh read, so no update is missed for longer than a reconnection (1 s).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,33 +17,15 @@ use etcd_client::{Client, Compare, CompareOp, EventType, Txn, TxnOp, WatchOption
 use zone_io::Error;
 use zone_pki::{CertInfo, Host};
 
-use super::doc::{Offer, Revocations, KEY};
-use super::{cut, store};
+use super::duty::{Duty, Round};
 use crate::node::Node;
+use crate::revocation::doc::{Offer, Revocations, KEY};
+use crate::revocation::{cut, store};
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::config::zone::{Member, Protocol};
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).
 const RETRY: Duration = Duration::from_secs(1);
-
-/// Starts the keeper for this node, watching this process (about to become etcd).
-pub fn spawn(config: &Path) -> Result<(), Error> {
-    let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
-    crate::detached::spawn_detached(
-        &keeper_args(&config, std::process::id()),
-        "revocation keeper",
-    )
-}
-
-fn keeper_args(config: &Path, watch_pid: u32) -> Vec<String> {
-    vec![
-        "keep-revocations".into(),
-        "--config".into(),
-        config.display().to_string(),
-        "--watch-pid".into(),
-        watch_pid.to_string(),
-    ]
-}
 
 /// The keeper of `node`'s member (`None` when the node runs no member), watching
 /// `watch_pid`.
@@ -73,7 +54,7 @@ pub fn new(
 }
 
 /// The revoked nodes whose etcd users the member's access keeper has deleted (a zone
-/// with `[access]`, [`crate::policy::keeper`]): their identities still pass the TLS
+/// with `[access]`, [`crate::agent::access`]): their identities still pass the TLS
 /// handshake (a signer issued them, and the CRL names node CAs and signers), so the
 /// connections they hold are cut only once etcd refuses their users, or a reconnection
 /// would open their watches again.
@@ -105,28 +86,22 @@ pub struct Keeper {
     users_gone: Option<UsersGone>,
 }
 
-impl Keeper {
-    /// Follows the zone's revocations until the watched etcd exits.
-    pub async fn keep(&self) {
-        let mut said = String::new();
-        while crate::detached::running(self.watch_pid) {
-            match self.follow().await {
-                Ok(()) => return,
-                Err(reason) => {
-                    // Once per distinct reason: etcd starting refuses for a while.
-                    if reason != said {
-                        tracing::info!(
-                            "revocations: {}: {reason}; again in {RETRY:?}",
-                            self.endpoint
-                        );
-                        said = reason;
-                    }
-                }
-            }
-            tokio::time::sleep(RETRY).await;
-        }
+impl Duty for Keeper {
+    fn name(&self) -> String {
+        format!("revocations: {}", self.endpoint)
     }
 
+    fn pause(&self) -> Duration {
+        RETRY
+    }
+
+    /// Follows the zone's revocations until the watch breaks (retried) or etcd exits.
+    async fn round(&mut self) -> Result<Round, String> {
+        self.follow().await.map(|()| Round::Done(None))
+    }
+}
+
+impl Keeper {
     /// Reads the zone's document, then follows it until the watch breaks (an error) or
     /// etcd exits (`Ok`).
     async fn follow(&self) -> Result<(), String> {

@@ -1,6 +1,13 @@
-//! zone-etcd as a library: the commands behind the CLI and the pieces they are made of.
-//! The binary (`main.rs`) only parses the command line; fuzz targets and the benchmark
-//! program use the parsers and the derivation from here.
+//! zone-etcd, the app: the commands behind the CLI and the pieces they are made of, on
+//! top of the workspace's layers (`zone-etcd-kit` what it knows of etcd, `zone-model`
+//! what a zone is, `zone-pki`, `zone-io`). The binary (`main.rs`) only parses the command
+//! line; fuzz targets and the benchmark program use the library.
+//!
+//! It may use any crate of the workspace but the tools (bench, recorder, consistency);
+//! inside it, no circle of more than three top-level modules
+//! (`tests/module_circles/layers.rs`). Pure rules and formats go down to `zone-model`,
+//! etcd's own knowledge to `zone-etcd-kit`. The page a newcomer reads first is
+//! docs/src/reference/layout.md.
 
 pub mod access;
 pub mod agent;

@@ -9,11 +9,16 @@
 //! - [`mode`]: the modes of private and public files, and the check of a key's mode.
 //! - [`dir`]: private (0700) directories and trees, directory fsyncs.
 //! - [`staging`]: multi-file results built aside and renamed into place whole.
+//! - [`state`]: the lock every writer of a node's state directory holds.
 //!
 //! What holds across them: a failed write leaves nothing half-written where a reader
 //! looks (the old file, or none, and no temp file; a staging directory goes whole); a key is never readable by others, not even for an
 //! instant; a small read never reads more than [`MAX_FILE_BYTES`]; a streamed one holds
 //! one buffer of [`CHUNK_BYTES`].
+//!
+//! The bottom layer: it must never import another crate of the workspace, nor the network,
+//! etcd, certificates or a command line (`tests/module_circles/layers.rs` holds it to
+//! its list: ring, tempfile, nix).
 
 pub mod dir;
 pub mod error;

@@ -14,6 +14,9 @@
 //! staged directories), and every failure is zone-io's operator error
 //! ([`zone_io::Error`]), named by its own crate everywhere.
 //!
+//! Its layer: on zone-io only; it must never import the zone model, etcd, the network or
+//! a command line (`tests/module_circles/layers.rs` holds it to its list).
+//!
 //! Trust model: the zone root CA stays with the owner; each node gets a `pathlen:0` CA
 //! name-constrained to its own names and issues its own server, peer and client leaves,
 //! so no private key travels after activation and no node can speak for another. With

@@ -12,9 +12,9 @@
 //! Invariants: a document that does not verify, names another zone or was signed before
 //! the one in force is never applied (logged, the one in force stays and is put back at
 //! the key, as it is when the key is deleted); the newest document applied is kept in the
-//! state directory ([`crate::policy::newest`]), so a restart never goes back to an older one nor
+//! state directory (`policy::in_force`), so a restart never goes back to an older one nor
 //! to node.toml's copy once one was published; the auth store is read whole and planned
-//! again at a keeper's first apply, every [`RECHECK`] and whenever etcd's users' or
+//! again at a keeper's first apply, every `RECHECK` and whenever etcd's users' or
 //! roles' names are not those the last apply left; a publish or a revocation in between
 //! is planned from what the last apply left ([`crate::policy::replay`]), so members applying at
 //! once only ever finish each other's work (an operation another member did first fails,

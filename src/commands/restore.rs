@@ -15,7 +15,7 @@
 //!   answers (the zone is still alive), restoring would split it: refused unless
 //!   `--force`. A quorum of the restored cluster itself (members that restored the same
 //!   snapshot first) is what this member joins. The members are asked from the start,
-//!   and the answer is taken as soon as it is known ([`live`]).
+//!   and the answer is taken as soon as it is known (`live`).
 //!
 //! Then the old data directory is moved aside (`<data>.before-restore-<time>`, never
 //! deleted), the staged one renamed into place, and `<state>/restored.json` records what

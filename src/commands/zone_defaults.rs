@@ -37,7 +37,7 @@ struct Defaults {
     access: String,
 }
 
-/// The zone's defaults, as [`write`] writes them, at `ca_dir` (a CA directory being made).
+/// The zone's defaults, as `write` writes them, at `ca_dir` (a CA directory being made).
 pub fn write(ca_dir: &Path) -> Result<(), Error> {
     let text = serde_json::to_string(&Defaults {
         format: FORMAT,

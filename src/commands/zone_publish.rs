@@ -10,7 +10,7 @@
 //! refused, nothing written, when the published one is newer than this machine's clock,
 //! so a clock set back cannot replace a newer policy; the command says which
 //! members applied it, and exits non-zero naming those that did not within
-//! [`WAIT`] (the document stays published: they apply it once they run).
+//! `WAIT` (the document stays published: they apply it once they run).
 
 use std::path::Path;
 use std::time::{Duration, Instant};

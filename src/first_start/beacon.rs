@@ -2,7 +2,7 @@
 //! answers on the member's peer port, where etcd will listen: mutual TLS with the node's
 //! peer leaf, accepting only the zone's peer certificates (the same rule as etcd's
 //! `--peer-cert-allowed-hostname`), one answer per connection to any request:
-//! `503 Service Unavailable`, the [`HEADER`], and the [`Waiting`] JSON. etcd's clients
+//! `503 Service Unavailable`, the [`HEADER`](zone_etcd_kit::cluster_api::peer_port::HEADER), and the [`Waiting`] JSON. etcd's clients
 //! read 503 as "not ready", and [`zone_etcd_kit::cluster_api::ask_peer`] reads the rest.
 //!
 //! Its sockets are closed on exec (Rust opens them close-on-exec), so etcd binds the

@@ -64,7 +64,7 @@ impl Branches {
     }
 
     /// The branch that signs `node`'s identities now: the one kept when it still may
-    /// ([`reusable`]), else a new one from `signer`, given to `record` (which puts it in
+    /// (`reusable`), else a new one from `signer`, given to `record` (which puts it in
     /// the ledger) before it is kept. `crl` is the zone's CRL as the member keeps it.
     pub fn for_node(
         &self,

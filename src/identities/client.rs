@@ -4,7 +4,7 @@
 //!
 //! Invariants: every member is verified against the zone roots, and the node proves its
 //! name with a client leaf its node CA makes for the call (kept in memory only); nothing
-//! longer than [`ANSWER_BYTES`] is read; a member that refuses at the handshake, does not
+//! longer than `ANSWER_BYTES` is read; a member that refuses at the handshake, does not
 //! answer in time or answers anything but 200 is passed for the next.
 
 use std::sync::Arc;

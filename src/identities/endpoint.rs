@@ -13,8 +13,8 @@
 //!   a rotated set or a new CRL applies from the next connection on; no TLS session is
 //!   resumed across connections (each has its own configuration), so every connection
 //!   is checked against the CRL of its time;
-//! - a connection is bounded: its handshake within [`HANDSHAKE_TIME`](super::connection::HANDSHAKE_TIME), its request within
-//!   [`super::wire::REQUEST_TIME`], at most [`CONNECTIONS`](super::connection::CONNECTIONS) at once;
+//! - a connection is bounded: its handshake within `HANDSHAKE_TIME`, its request within
+//!   [`super::wire::REQUEST_TIME`], at most `CONNECTIONS` at once;
 //! - an identity is recorded in the zone's ledger ([`super::ledger`], or the member's
 //!   journal of it while its etcd does not answer) before it is handed out, or not
 //!   handed out;

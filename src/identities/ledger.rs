@@ -63,7 +63,7 @@ pub fn key(node: &str, serial_hex: &str) -> String {
 /// in `leaves`, or, when that etcd does not take it, in the journal under `state_dir`.
 /// Blocking (the endpoint serves on plain threads). Fails only when neither took it.
 /// A node's own identity recorded in the zone returns once its etcd user exists, or
-/// after [`USER_WAIT`] (the keepers make it from the node's mark).
+/// after `USER_WAIT` (the keepers make it from the node's mark).
 pub fn record(
     endpoint: &str,
     leaves: &LeafPaths,

@@ -5,7 +5,7 @@
 //!   directory made before); `activate` and `bootstrap` give each etcd member of a zone
 //!   with `[access]` a signer (`pki/signer.crt`, `pki/signer.key`) and every node the
 //!   client root's certificate (`pki/client-ca.crt`).
-//! - [`node`]: a node's side: its signer loaded and checked against the client root.
+//! - `zone_model::config::identities`: a node's side: its signer loaded and checked against the client root.
 //! - [`tls`]: what a member adds to its TLS set: its own identity (CN its node name,
 //!   from its signer; etcd's `--client-cert-file` and the identity of zone-etcd's own
 //!   commands on that node) and the client port's trust file (the client root alone when

@@ -1,8 +1,8 @@
-//! Applies a policy's operations to an etcd's auth store ([`super::rbac`]), planned from
+//! Applies a policy's operations to an etcd's auth store ([`zone_model::policy::rbac`]), planned from
 //! what it reads there ([`super::read`]) or, for a publish, from what the keeper's last
 //! apply left ([`super::replay`]).
 //!
-//! Invariants: the operations run in [`super::rbac::plan`]'s order (while auth is off,
+//! Invariants: the operations run in [`zone_model::policy::rbac::plan`]'s order (while auth is off,
 //! those of one kind together, many in flight: their order within a kind does not
 //! matter) and stop at the first refusal (an apply that stopped half-way is finished by
 //! the next one: the keeper reads everything again after a failed apply), but for a

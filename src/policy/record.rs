@@ -42,7 +42,7 @@ pub struct Removed {
     pub at: String,
 }
 
-/// Adds `whats`, removed at `at`, to `list`, keeping the newest [`REMOVALS_KEPT`].
+/// Adds `whats`, removed at `at`, to `list`, keeping the newest `REMOVALS_KEPT`.
 pub fn remember(list: &mut Vec<Removed>, whats: Vec<String>, at: &str) {
     list.extend(whats.into_iter().map(|what| Removed {
         what,

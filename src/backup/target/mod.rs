@@ -1,7 +1,7 @@
 //! Where backups go: S3-compatible object storage and plain directories, behind one
 //! [`Target`] trait, so the chain code never knows which it writes to.
 //!
-//! - [`file`]: a directory (a mounted USB disk, a NAS): files under it, 0600 in 0700
+//! - [`mod@file`]: a directory (a mounted USB disk, a NAS): files under it, 0600 in 0700
 //!   directories, every write atomic and durable, never a step through a symbolic link;
 //! - [`s3`]: any S3-compatible store, path-style, requests presigned by rusty-s3 and sent
 //!   by ureq, with timeouts, retries and multipart uploads;

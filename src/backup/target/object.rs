@@ -5,7 +5,7 @@
 //! Invariants: an object name that could leave the target, mean two things or hide is
 //! refused ([`check_name`], [`check_prefix`]); an error is one line naming the target URL
 //! and the object, and says whether trying again may help; a local file written for a
-//! target is whole or absent ([`write_local_atomic`]).
+//! target is whole or absent (`write_local_atomic`).
 
 use std::fmt;
 use std::io::Read;

@@ -1,7 +1,7 @@
 //! `zone-etcd revoke --ca CA_DIR --node NODE_NAME --config NODE_FILE`: the owner locks a
 //! node out of the zone. Every node CA the CA directory issued to the node (and any given
 //! with `--node-ca`) goes on a new CRL signed by the zone root, with a CRL number above
-//! every one before; the CRL is published in the running zone ([`KEY`]), where each
+//! every one before; the CRL is published in the running zone (`revocation::doc::KEY`), where each
 //! member's keeper installs it and cuts the connections opened before it
 //! ([`crate::revocation`]). Then a revoked member is removed from the cluster, with the
 //! safety rules of `leave --node`.

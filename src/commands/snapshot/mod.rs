@@ -7,7 +7,7 @@
 //! directory; default `<state>/snapshots/`), so a snapshot under its final name is always
 //! whole. Its manifest (`<file>.json`) follows the same way. The rules are in
 //! [`crate::snapshot`]. `save --from-data` makes the same file from the member's own data
-//! directory while its etcd is stopped ([`from_data`]).
+//! directory while its etcd is stopped (`from_data`).
 
 mod from_data;
 mod store;

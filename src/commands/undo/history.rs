@@ -9,7 +9,7 @@
 //!   from a backup chain ([`pitr::prefix_history`]: the node's own, or a target read with
 //!   the owner's identity); the changes after what that covers come from a watch of the
 //!   prefix from the next revision;
-//! - the changes come from [`super::watch`], checked link by link before they join;
+//! - the changes come from `super::watch`, checked link by link before they join;
 //! - a point or watch start etcd has compacted, a point in the future or a cluster that
 //!   does not answer is an error, never a partial history;
 //! - nothing here writes.

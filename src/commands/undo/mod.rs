@@ -15,8 +15,8 @@
 //! - exit 0 once the plan is applied, also with keys left alone (they are listed).
 //!
 //! - [`history`]: the keys now and at the point, and their changes in between (the
-//!   changes from etcd through [`watch`]);
-//! - [`plan`]: what to write (pure); [`show`] how a key is printed;
+//!   changes from etcd through `watch`);
+//! - `plan`: what to write (pure); `show` how a key is printed;
 //! - [`apply`]: the guarded transactions.
 
 pub mod apply;

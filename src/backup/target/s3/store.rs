@@ -67,7 +67,7 @@ impl Default for Options {
     }
 }
 
-/// An S3 bucket and prefix as a [`Target`].
+/// An S3 bucket and prefix as a [`Target`](super::super::Target).
 pub struct S3Target {
     pub(super) url: String,
     pub(super) bucket: Bucket,

@@ -45,24 +45,32 @@ pub struct ActivateArgs {
 pub enum ActivateStep {
     /// On the node: make its node CA's key (DIR/node.key, 0600) and a request for it
     /// (DIR/request.csr) for the owner's `activate --request`.
-    Request {
-        /// The node's DNS name, e.g. node1.example.zone.
-        #[arg(long, value_name = "NODE_NAME")]
-        node: String,
-        /// Where to write node.key and request.csr (must not exist, or be empty).
-        #[arg(long, value_name = "REQ_DIR")]
-        out: PathBuf,
-    },
+    Request(ActivateRequestArgs),
     /// On the node: put its key and the owner's answer together into its bundle.
-    Install {
-        /// The directory `activate request` wrote (node.key, request.csr).
-        #[arg(long, value_name = "REQ_DIR")]
-        request: PathBuf,
-        /// The directory `activate --request` wrote (node.toml, pki/ca.crt, pki/node.crt).
-        #[arg(long, value_name = "ANSWER_DIR")]
-        answer: PathBuf,
-        /// Where to write the bundle (must not exist, or be empty).
-        #[arg(long, value_name = "BUNDLE_DIR")]
-        out: PathBuf,
-    },
+    Install(ActivateInstallArgs),
+}
+
+/// `zone-etcd activate request`.
+#[derive(Args)]
+pub struct ActivateRequestArgs {
+    /// The node's DNS name, e.g. node1.example.zone.
+    #[arg(long, value_name = "NODE_NAME")]
+    pub node: String,
+    /// Where to write node.key and request.csr (must not exist, or be empty).
+    #[arg(long, value_name = "REQ_DIR")]
+    pub out: PathBuf,
+}
+
+/// `zone-etcd activate install`.
+#[derive(Args)]
+pub struct ActivateInstallArgs {
+    /// The directory `activate request` wrote (node.key, request.csr).
+    #[arg(long, value_name = "REQ_DIR")]
+    pub request: PathBuf,
+    /// The directory `activate --request` wrote (node.toml, pki/ca.crt, pki/node.crt).
+    #[arg(long, value_name = "ANSWER_DIR")]
+    pub answer: PathBuf,
+    /// Where to write the bundle (must not exist, or be empty).
+    #[arg(long, value_name = "BUNDLE_DIR")]
+    pub out: PathBuf,
 }

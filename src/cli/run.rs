@@ -4,205 +4,142 @@
 use zone_io::Error;
 
 use super::{
-    command, ActivateArgs, ActivateStep, BackupCmd, CaCmd, Cli, Cmd, SnapshotCmd, ZoneCmd,
+    command, ActivateArgs, ActivateInstallArgs, ActivateRequestArgs, ActivateStep, BackupCmd,
+    BackupDrillArgs, BackupExportArgs, CaCmd, Cli, Cmd, RevokeArgs, SnapshotCmd, UndoArgs, ZoneCmd,
 };
 use crate::commands;
 
 /// Runs the command the line names.
 pub fn run(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
-        Cmd::Ca(CaCmd::Init { zone, out }) => commands::ca_init::run(zone, out),
-        Cmd::Ca(CaCmd::Rotate { ca, out }) => commands::ca_rotation::begin(ca, out),
-        Cmd::Ca(CaCmd::Retire { ca }) => commands::ca_rotation::retire(ca),
-        Cmd::Ca(CaCmd::Admin { ca, out }) => commands::ca_admin::run(ca, out),
-        Cmd::Trust {
-            config,
-            ca,
-            client_ca,
-        } => commands::trust::run(config, ca, client_ca.as_deref()),
+        Cmd::Ca(CaCmd::Init(a)) => commands::ca_init::run(&a.zone, &a.out),
+        Cmd::Ca(CaCmd::Rotate(a)) => commands::ca_rotation::begin(&a.ca, &a.out),
+        Cmd::Ca(CaCmd::Retire(a)) => commands::ca_rotation::retire(&a.ca),
+        Cmd::Ca(CaCmd::Admin(a)) => commands::ca_admin::run(&a.ca, &a.out),
+        Cmd::Trust(a) => commands::trust::run(&a.config.path, &a.ca, a.client_ca.as_deref()),
         Cmd::Activate(args) => activate(args),
-        Cmd::Bootstrap { ca, zone, out } => commands::bootstrap::run(ca, zone, out),
-        Cmd::Launch {
-            config,
-            dry_run,
-            format,
-        } => commands::launch::run(config, *dry_run, *format),
-        Cmd::Join { config, replace } => commands::join::run(config, *replace),
-        Cmd::Leave {
-            config,
-            node,
-            force,
-        } => commands::leave::run(config, node.as_deref(), *force),
-        Cmd::Status { config, json } => commands::status::run(config, *json),
-        Cmd::Maintain {
-            config,
-            json,
-            force,
-        } => commands::maintain::run(config, *json, *force),
-        Cmd::Revoke {
-            ca,
-            node,
-            identity,
-            config,
-            node_ca,
-            force,
-        } => match (node, identity) {
-            (_, Some(identity)) => commands::revoke::run_identity(ca, identity, config),
-            (Some(node), None) => commands::revoke::run(ca, node, config, node_ca, *force),
-            (None, None) => Err(zone_io::Error::new("nothing to revoke")
-                .field("--node")
-                .fix("give --node NODE_NAME or --identity CERT_FILE")),
-        },
-        Cmd::UpgradeEtcd { config, to, cancel } => {
-            commands::upgrade_etcd::run(config, to.as_deref(), *cancel)
+        Cmd::Bootstrap(a) => commands::bootstrap::run(&a.ca, &a.zone, &a.out),
+        Cmd::Launch(a) => commands::launch::run(&a.config.path, a.dry_run, a.format.into()),
+        Cmd::Join(a) => commands::join::run(&a.config.path, a.replace),
+        Cmd::Leave(a) => commands::leave::run(&a.config.path, a.node.as_deref(), a.force),
+        Cmd::Status(a) => commands::status::run(&a.config.path, a.json),
+        Cmd::Maintain(a) => commands::maintain::run(&a.config.path, a.json, a.force),
+        Cmd::Revoke(a) => revoke(a),
+        Cmd::UpgradeEtcd(a) => {
+            commands::upgrade_etcd::run(&a.config.path, a.to.as_deref(), a.cancel)
         }
-        Cmd::Downgrade { config, to, cancel } => {
-            commands::downgrade::run(config, to.as_deref(), *cancel)
+        Cmd::Downgrade(a) => commands::downgrade::run(&a.config.path, a.to.as_deref(), a.cancel),
+        Cmd::KeepRevocations(a) => crate::agent::keep(&a.config.path, a.watch_pid),
+        Cmd::PromoteLearner(a) => {
+            commands::promote_learner::run(&a.config.path, &a.member_id, a.watch_pid)
         }
-        Cmd::KeepRevocations {
-            config,
-            watch_pid,
-        } => crate::agent::keep(config, *watch_pid),
-        Cmd::PromoteLearner {
-            config,
-            member_id,
-            watch_pid,
-        } => commands::promote_learner::run(config, member_id, *watch_pid),
-        Cmd::Rotate { config, if_due } => commands::rotate::run(config, *if_due),
-        Cmd::Check {
-            config,
-            json,
-            format,
-            out,
-        } => {
-            let format = if *json {
-                commands::check::CheckFormat::Json
-            } else {
-                *format
-            };
-            commands::check::run(config, format, out.as_deref())
+        Cmd::Rotate(a) => commands::rotate::run(&a.config.path, a.if_due),
+        Cmd::Check(a) => {
+            commands::check::run(&a.config.path, a.output.format(), a.output.out.as_deref())
         }
-        Cmd::IssueClient { config, name, out } => commands::issue_client::run(config, name, out),
-        Cmd::Env {
-            config,
-            format,
-            service,
-            gateway,
-        } => commands::env::run(config, *format, service.as_deref(), *gateway),
-        Cmd::Zone(ZoneCmd::Sign { ca, zone, out }) => commands::zone_sign::run(ca, zone, out),
-        Cmd::Zone(ZoneCmd::Publish { ca, zone, config }) => {
-            commands::zone_publish::run(ca, zone, config)
+        Cmd::IssueClient(a) => commands::issue_client::run(&a.config.path, &a.name, &a.out),
+        Cmd::Env(a) => commands::env::run(
+            &a.config.path,
+            a.format.into(),
+            a.service.as_deref(),
+            a.gateway,
+        ),
+        Cmd::Zone(ZoneCmd::Sign(a)) => commands::zone_sign::run(&a.ca, &a.zone, &a.out),
+        Cmd::Zone(ZoneCmd::Publish(a)) => {
+            commands::zone_publish::run(&a.ca, &a.zone, &a.config.path)
         }
-        Cmd::Snapshot(SnapshotCmd::Save {
-            config,
-            out,
-            keep,
-            from_data,
-        }) => commands::snapshot::save(config, out.as_deref(), *keep, *from_data),
-        Cmd::Backup(BackupCmd::Run { config }) => commands::backup::run(config),
-        Cmd::Backup(BackupCmd::Status {
-            config,
-            json,
-            format,
-            out,
-        }) => {
-            let format = if *json {
-                commands::check::CheckFormat::Json
-            } else {
-                *format
-            };
-            commands::backup::status::run(config, format, out.as_deref())
+        Cmd::Snapshot(SnapshotCmd::Save(a)) => {
+            commands::snapshot::save(&a.config.path, a.out.as_deref(), a.keep, a.from_data)
         }
-        Cmd::Backup(BackupCmd::Export {
-            from,
-            at,
-            revision,
-            out,
-            config,
-            ca,
-            identity,
-            endpoint,
-            region,
-        }) => commands::backup::export::run(&commands::backup::export::Export {
-            from,
-            at: at.as_deref(),
-            revision: *revision,
-            out,
-            config: config.as_deref(),
-            ca: ca.as_deref(),
-            identity: identity.as_deref(),
-            endpoint: endpoint.as_deref(),
-            region: region.as_deref(),
-        }),
-        Cmd::Gateway { config, format } => commands::gateway::run(config, *format),
-        Cmd::Undo {
-            config,
-            prefix,
-            at,
-            revision,
-            dry_run,
-            force,
-            from,
-            ca,
-            identity,
-            endpoint,
-            region,
-        } => commands::undo::run(&commands::undo::Undo {
-            config,
-            prefix,
-            at: at.as_deref(),
-            revision: *revision,
-            dry_run: *dry_run,
-            force: *force,
-            from: match (from, ca, identity) {
-                (Some(url), Some(ca), Some(identity)) => Some(crate::backup::pitr::TargetAccess {
-                    url,
-                    endpoint: endpoint.as_deref(),
-                    region: region.as_deref(),
-                    ca,
-                    identity,
-                }),
-                _ => None,
-            },
-        }),
-        Cmd::Backup(BackupCmd::Drill {
-            config,
-            from,
-            ca,
-            identity,
-            endpoint,
-            region,
-        }) => match (config, from, ca, identity) {
-            (Some(config), _, _, _) => commands::backup::drill::run(config),
-            (None, Some(from), Some(ca), Some(identity)) => {
-                commands::backup::drill_owner::run(&commands::backup::drill_owner::Owner {
-                    from,
-                    ca_dir: ca,
-                    identity,
-                    endpoint: endpoint.as_deref(),
-                    region: region.as_deref(),
-                })
-            }
-            _ => Err(zone_io::Error::new("give --config NODE_FILE (on a member), or --from TARGET_URL --ca CA_DIR --identity FILE (the owner's check)")
-                .field("--from")),
-        },
-        Cmd::Snapshot(SnapshotCmd::List { config, json }) => {
-            commands::snapshot::list(config, *json)
+        Cmd::Snapshot(SnapshotCmd::List(a)) => commands::snapshot::list(&a.config.path, a.json),
+        Cmd::Snapshot(SnapshotCmd::Prune(a)) => commands::snapshot::prune(&a.config.path, a.keep),
+        Cmd::Backup(BackupCmd::Run(a)) => commands::backup::run(&a.config.path),
+        Cmd::Backup(BackupCmd::Status(a)) => commands::backup::status::run(
+            &a.config.path,
+            a.output.format(),
+            a.output.out.as_deref(),
+        ),
+        Cmd::Backup(BackupCmd::Drill(a)) => drill(a),
+        Cmd::Backup(BackupCmd::Export(a)) => export(a),
+        Cmd::Gateway(a) => commands::gateway::run(&a.config.path, a.format.into()),
+        Cmd::Undo(a) => undo(a),
+        Cmd::Restore(a) => commands::restore::run(&a.config.path, &a.from, a.force),
+        Cmd::Demo(a) => commands::demo::run(&a.dir),
+        Cmd::Completions(a) => {
+            commands::generate::completions(command(), a.shell, &mut std::io::stdout())
         }
-        Cmd::Snapshot(SnapshotCmd::Prune { config, keep }) => {
-            commands::snapshot::prune(config, *keep)
-        }
-        Cmd::Restore {
-            config,
-            from,
-            force,
-        } => commands::restore::run(config, from, *force),
-        Cmd::Demo { dir } => commands::demo::run(dir),
-        Cmd::Completions { shell } => {
-            commands::generate::completions(command(), *shell, &mut std::io::stdout())
-        }
-        Cmd::Man { out } => commands::generate::man_pages(command(), out),
+        Cmd::Man(a) => commands::generate::man_pages(command(), &a.out),
     }
+}
+
+/// `revoke`: one identity, or a node (clap requires one of --node and --identity).
+fn revoke(a: &RevokeArgs) -> Result<(), Error> {
+    let config = &a.config.path;
+    match (&a.node, &a.identity) {
+        (_, Some(identity)) => commands::revoke::run_identity(&a.ca, identity, config),
+        (Some(node), None) => commands::revoke::run(&a.ca, node, config, &a.node_ca, a.force),
+        (None, None) => Err(Error::new("nothing to revoke")
+            .field("--node")
+            .fix("give --node NODE_NAME or --identity CERT_FILE")),
+    }
+}
+
+/// `undo`: from the node's own chain, or from a backup target with the owner's CA and
+/// identity (clap requires both with --from).
+fn undo(a: &UndoArgs) -> Result<(), Error> {
+    let from = match (&a.from, &a.ca, &a.identity) {
+        (Some(url), Some(ca), Some(identity)) => Some(crate::backup::pitr::TargetAccess {
+            url,
+            endpoint: a.endpoint.as_deref(),
+            region: a.region.as_deref(),
+            ca,
+            identity,
+        }),
+        _ => None,
+    };
+    commands::undo::run(&commands::undo::Undo {
+        config: &a.config.path,
+        prefix: &a.prefix,
+        at: a.at.as_deref(),
+        revision: a.revision,
+        dry_run: a.dry_run,
+        force: a.force,
+        from,
+    })
+}
+
+/// `backup drill`: the member's (--config), or the owner's on a target (--from, with
+/// --ca and --identity).
+fn drill(a: &BackupDrillArgs) -> Result<(), Error> {
+    match (&a.config.path, &a.from, &a.ca, &a.identity) {
+        (Some(config), _, _, _) => commands::backup::drill::run(config),
+        (None, Some(from), Some(ca), Some(identity)) => {
+            commands::backup::drill_owner::run(&commands::backup::drill_owner::Owner {
+                from,
+                ca_dir: ca,
+                identity,
+                endpoint: a.s3.endpoint.as_deref(),
+                region: a.s3.region.as_deref(),
+            })
+        }
+        _ => Err(Error::new("give --config NODE_FILE (on a member), or --from TARGET_URL --ca CA_DIR --identity FILE (the owner's check)")
+            .field("--from")),
+    }
+}
+
+/// `backup export`: from a target or from the node's own chain.
+fn export(a: &BackupExportArgs) -> Result<(), Error> {
+    commands::backup::export::run(&commands::backup::export::Export {
+        from: &a.from,
+        at: a.at.as_deref(),
+        revision: a.revision,
+        out: &a.out,
+        config: a.config.path.as_deref(),
+        ca: a.ca.as_deref(),
+        identity: a.identity.as_deref(),
+        endpoint: a.s3.endpoint.as_deref(),
+        region: a.s3.region.as_deref(),
+    })
 }
 
 /// `activate`: the node's steps, or the owner's form with --node or --request (clap
@@ -215,12 +152,14 @@ fn activate(args: &ActivateArgs) -> Result<(), Error> {
             .fix(format!("give {flag}"))
     };
     match &args.step {
-        Some(ActivateStep::Request { node, out }) => activate::request::run(node, out),
-        Some(ActivateStep::Install {
+        Some(ActivateStep::Request(ActivateRequestArgs { node, out })) => {
+            activate::request::run(node, out)
+        }
+        Some(ActivateStep::Install(ActivateInstallArgs {
             request,
             answer,
             out,
-        }) => activate::install::run(request, answer, out),
+        })) => activate::install::run(request, answer, out),
         None => {
             let ca = args.ca.as_deref().ok_or_else(|| missing("--ca"))?;
             let zone = args.zone.as_deref().ok_or_else(|| missing("--zone"))?;

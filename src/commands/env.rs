@@ -17,7 +17,7 @@ use crate::node::Node;
 use zone_model::cluster;
 
 /// Output formats of `env`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvFormat {
     /// `export ETCDCTL_*=...` lines for a POSIX shell.
     Shell,

@@ -15,7 +15,7 @@ use crate::node::Node;
 use zone_model::tunnels;
 
 /// How `gateway` prints the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// cyfs-gateway's YAML stack configuration.
     CyfsGateway,

@@ -6,7 +6,7 @@ use std::path::Path;
 use zone_io::Error;
 
 /// Output formats of `check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckFormat {
     /// The certificate table, then each problem with its fix.
     Text,

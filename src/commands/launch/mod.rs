@@ -20,7 +20,7 @@ use zone_etcd_kit::etcd::{self, EtcdPlan};
 use zone_model::cluster::{self, ClusterState};
 
 /// How `--dry-run` prints etcd's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DryRunFormat {
     /// The binary, then one `--flag=value` argument per line.
     Args,

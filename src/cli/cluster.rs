@@ -1,0 +1,111 @@
+//! The flags of the commands on the running cluster: its members (`leave`, `status`,
+//! `maintain`, `revoke`) and its etcd release (`upgrade-etcd`, `downgrade`). Each
+//! command's about text is its variant's in [`super::Cmd`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::args::{AnyMemberConfig, AnyNodeConfig, NodeConfig};
+
+/// `zone-etcd leave`.
+#[derive(Args)]
+pub struct LeaveArgs {
+    #[command(flatten)]
+    pub config: NodeConfig,
+    /// The member to remove, by node name (default: this node).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// Remove it even if the voters left would not have a healthy quorum.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `zone-etcd status`.
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: NodeConfig,
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `zone-etcd maintain`.
+#[derive(Args)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub config: NodeConfig,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Defragment the members that answer even while a voter is down.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `zone-etcd revoke`: a node (`--node`) or one identity (`--identity`).
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// The zone root CA directory (from `zone-etcd ca init`).
+    #[arg(long, value_name = "CA_DIR")]
+    pub ca: PathBuf,
+    /// The node to revoke, by node name.
+    #[arg(
+        long,
+        value_name = "NODE_NAME",
+        required_unless_present = "identity",
+        conflicts_with = "identity"
+    )]
+    pub node: Option<String>,
+    /// The one identity to revoke: its certificate file (client.crt, or a member's
+    /// pki/signer.crt).
+    #[arg(long, value_name = "CERT_FILE")]
+    pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: AnyNodeConfig,
+    /// The node CA certificate to revoke when the CA directory has no record of it (a
+    /// node activated before zone-etcd recorded them): pki/node.crt of its bundle.
+    #[arg(long, value_name = "FILE")]
+    pub node_ca: Vec<PathBuf>,
+    /// Remove a revoked member even if the voters left would not have a healthy quorum.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `zone-etcd upgrade-etcd`: a target release (`--to`) or `--cancel`.
+#[derive(Args)]
+pub struct UpgradeEtcdArgs {
+    #[command(flatten)]
+    pub config: AnyMemberConfig,
+    /// The etcd release the zone runs (e.g. 3.7.2; 3.6.15 on a 3.7 zone downgrades).
+    #[arg(
+        long,
+        value_name = "VERSION",
+        required_unless_present = "cancel",
+        conflicts_with = "cancel"
+    )]
+    pub to: Option<String>,
+    /// Remove the zone's target release (members already moved stay) and call off a
+    /// downgrade under way.
+    #[arg(long)]
+    pub cancel: bool,
+}
+
+/// `zone-etcd downgrade`: a minor version (`--to`) or `--cancel`.
+#[derive(Args)]
+pub struct DowngradeArgs {
+    #[command(flatten)]
+    pub config: AnyMemberConfig,
+    /// The minor version to go to: one below the cluster's version (e.g. 3.6).
+    #[arg(
+        long,
+        value_name = "VERSION",
+        required_unless_present = "cancel",
+        conflicts_with = "cancel"
+    )]
+    pub to: Option<String>,
+    /// Call off a downgrade that is under way.
+    #[arg(long)]
+    pub cancel: bool,
+}

@@ -11,6 +11,7 @@
 //! the test reads the sources only. The crates' layers and the circles of top-level
 //! modules are [`layers`]'.
 
+mod addresses;
 mod layers;
 mod tokens;
 mod tree;

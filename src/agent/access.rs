@@ -27,7 +27,7 @@
 //! port that still takes node-CA certificates would make a forged CN `root` etcd's root).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use time::format_description::well_known::Rfc3339;
@@ -35,12 +35,13 @@ use zone_io::Error;
 use zone_pki::CertInfo;
 
 use super::duty::{Duty, Round};
+use super::link::Link;
 use crate::node::Node;
 use crate::policy::in_force::InForce;
 use crate::policy::in_force::POLICY_KEY;
 use crate::policy::record::{self, Applied, Removed};
 use crate::policy::timing::Phases;
-use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::cluster_api;
 use zone_model::policy::rbac;
 
 /// How often the keeper looks at the published policy and the zone's revocations.
@@ -57,7 +58,6 @@ const APPLY_TIME: Duration = Duration::from_secs(600);
 pub struct AccessKeeper {
     node: Node,
     roots: Vec<CertInfo>,
-    creds: Arc<Credentials>,
     endpoint: String,
     /// The member's identity endpoint, told each policy that comes into force.
     identities: Option<crate::identities::endpoint::Slot>,
@@ -80,8 +80,8 @@ pub struct AccessKeeper {
     presumed: std::sync::atomic::AtomicBool,
     /// What it removed outside the policy, newest last ([`record::remember`]).
     removed: Mutex<Vec<Removed>>,
-    /// The connection to this member's etcd, kept across rounds while it works.
-    client: Option<etcd_client::Client>,
+    /// The connection to this member's etcd the duties share.
+    link: Link,
     /// What the last round that finished applied.
     done: Option<Done>,
     /// When the whole auth store was last read.
@@ -97,18 +97,16 @@ impl Duty for AccessKeeper {
         TICK
     }
 
-    /// One look over the connection kept from the last round, or a new one.
+    /// One look over the shared connection (opened anew after a failed round).
     async fn round(&mut self) -> Result<Round, String> {
-        let mut client = match self.client.take() {
-            Some(c) => c,
-            None => cluster_api::connect(&self.endpoint, &self.creds).await?,
-        };
+        let mut client = self.link.client().await?;
         let (mut done, mut checked) = (self.done.take(), self.checked);
         let looked = self.look(&mut client, &mut done, &mut checked).await;
         (self.done, self.checked) = (done, checked);
-        looked?;
-        self.client = Some(client);
-        Ok(Round::Quiet)
+        if looked.is_err() {
+            self.link.reset().await;
+        }
+        looked.map(|()| Round::Quiet)
     }
 }
 
@@ -117,6 +115,7 @@ impl AccessKeeper {
     /// node runs no member.
     pub fn new(
         node: Node,
+        link: Link,
         identities: Option<crate::identities::endpoint::Slot>,
         users_gone: crate::agent::revocations::UsersGone,
     ) -> Result<Option<AccessKeeper>, Error> {
@@ -134,11 +133,10 @@ impl AccessKeeper {
             names: Mutex::new(None),
             last: Mutex::new(None),
             presumed: std::sync::atomic::AtomicBool::new(false),
-            client: None,
+            link,
             done: None,
             checked: Instant::now(),
             roots,
-            creds: Credentials::load(&node.leaf_paths())?,
             endpoint: zone_model::cluster::client_url(&member),
             node,
             identities,

@@ -19,6 +19,7 @@
 pub mod access;
 pub mod duty;
 pub mod endpoint;
+pub mod link;
 pub mod promotion;
 pub mod release;
 pub mod revocations;
@@ -93,15 +94,21 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     let etcd = Watched(watch_pid);
     let users_gone = revocations::UsersGone::default();
     let first = load()?;
+    // One connection to this member's etcd for every duty; a node without a member has
+    // none to keep.
+    let Some(link) = link::Link::of(&first)? else {
+        return Ok(());
+    };
     let with_access = first.access.present || first.identities.is_some();
-    let revocations = revocations::new(first, watch_pid, with_access.then(|| users_gone.clone()))?;
-    let mover = release::Mover::new(load()?, config, watch_pid).unwrap_or_else(|e| {
+    let gone = with_access.then(|| users_gone.clone());
+    let revocations = revocations::new(first, link.clone(), watch_pid, gone)?;
+    let mover = release::Mover::new(load()?, link.clone(), config, watch_pid).unwrap_or_else(|e| {
         tracing::warn!("not following the zone's etcd release: {e}");
         None
     });
     let endpoint = endpoint::Serve::new(load()?);
     let slot = endpoint.as_ref().map(endpoint::Serve::slot);
-    let access = access::AccessKeeper::new(load()?, slot, users_gone).unwrap_or_else(|e| {
+    let access = access::AccessKeeper::new(load()?, link, slot, users_gone).unwrap_or_else(|e| {
         tracing::warn!("not keeping the zone's access policy: {e}");
         None
     });

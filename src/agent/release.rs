@@ -16,6 +16,7 @@ use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
 use zone_io::Error;
 
 use super::duty::{Duty, Round};
+use super::link::Link;
 use crate::node::Node;
 use crate::rollout::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
 use zone_etcd_kit::cluster_api::{self, Credentials};
@@ -31,6 +32,7 @@ pub struct Mover {
     name: String,
     endpoint: String,
     creds: Arc<Credentials>,
+    link: Link,
     watch_pid: u32,
     /// The release this member's etcd runs (what launch started).
     running: Version,
@@ -50,7 +52,11 @@ impl Duty for Mover {
 
     /// One look at the zone's target; over once this keeper stopped its etcd to move it.
     async fn round(&mut self) -> Result<Round, String> {
-        Ok(match self.look().await? {
+        let looked = self.look().await;
+        if looked.is_err() {
+            self.link.reset().await;
+        }
+        Ok(match looked? {
             Look::Quiet => Round::Quiet,
             Look::Said(line) => Round::Said(line),
             Look::Stopped(line) => Round::Done(Some(line)),
@@ -61,14 +67,20 @@ impl Duty for Mover {
 impl Mover {
     /// The mover of `node`'s member (`None` when the node runs no member), watching
     /// `watch_pid`, the etcd started from `config`.
-    pub fn new(node: Node, config: &Path, watch_pid: u32) -> Result<Option<Mover>, Error> {
+    pub fn new(
+        node: Node,
+        link: Link,
+        config: &Path,
+        watch_pid: u32,
+    ) -> Result<Option<Mover>, Error> {
         let Some(member) = node.member().cloned() else {
             return Ok(None);
         };
         let (_, profile) = crate::preflight::etcd::chosen_etcd(&node, config, Remember::No)?;
         Ok(Some(Mover {
-            creds: Credentials::load(&node.leaf_paths())?,
+            creds: link.creds().clone(),
             endpoint: zone_model::cluster::client_url(&member),
+            link,
             name: member.node_name,
             running: profile.version,
             config: config.to_path_buf(),
@@ -79,7 +91,7 @@ impl Mover {
     }
 
     async fn look(&self) -> Result<Look, String> {
-        let mut client = cluster_api::connect(&self.endpoint, &self.creds).await?;
+        let mut client = self.link.client().await?;
         let turn = read::<Turn>(&mut client, TURN_KEY).await?;
         if let Some((turn, revision)) = &turn {
             if turn.member == self.name && turn.to == self.running.to_string() {

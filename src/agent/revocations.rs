@@ -18,10 +18,10 @@ use zone_io::Error;
 use zone_pki::{CertInfo, Host};
 
 use super::duty::{Duty, Round};
+use super::link::Link;
 use crate::node::Node;
 use crate::revocation::doc::{Offer, Revocations, KEY};
 use crate::revocation::{cut, store};
-use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::config::zone::{Member, Protocol};
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).
@@ -31,6 +31,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// `watch_pid`.
 pub fn new(
     node: Node,
+    link: Link,
     watch_pid: u32,
     users_gone: Option<UsersGone>,
 ) -> Result<Option<Keeper>, Error> {
@@ -39,7 +40,7 @@ pub fn new(
     };
     Ok(Some(Keeper {
         roots: zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?,
-        creds: Credentials::load(&node.leaf_paths())?,
+        link,
         index: node
             .members
             .iter()
@@ -79,7 +80,7 @@ pub struct Keeper {
     node: Node,
     member: Member,
     roots: Vec<CertInfo>,
-    creds: Arc<Credentials>,
+    link: Link,
     endpoint: String,
     index: usize,
     watch_pid: u32,
@@ -97,7 +98,11 @@ impl Duty for Keeper {
 
     /// Follows the zone's revocations until the watch breaks (retried) or etcd exits.
     async fn round(&mut self) -> Result<Round, String> {
-        self.follow().await.map(|()| Round::Done(None))
+        let followed = self.follow().await;
+        if followed.is_err() {
+            self.link.reset().await;
+        }
+        followed.map(|()| Round::Done(None))
     }
 }
 
@@ -105,7 +110,7 @@ impl Keeper {
     /// Reads the zone's document, then follows it until the watch breaks (an error) or
     /// etcd exits (`Ok`).
     async fn follow(&self) -> Result<(), String> {
-        let mut client = cluster_api::connect(&self.endpoint, &self.creds).await?;
+        let mut client = self.link.client().await?;
         let got = client.get(KEY, None).await.map_err(|e| e.to_string())?;
         match got.kvs().first() {
             Some(kv) => {

@@ -58,7 +58,6 @@ const APPLY_TIME: Duration = Duration::from_secs(600);
 pub struct AccessKeeper {
     node: Node,
     roots: Vec<CertInfo>,
-    endpoint: String,
     /// The member's identity endpoint, told each policy that comes into force.
     identities: Option<crate::identities::endpoint::Slot>,
     /// Told the revoked nodes whose users are gone (the revocation keeper cuts their
@@ -90,7 +89,7 @@ pub struct AccessKeeper {
 
 impl Duty for AccessKeeper {
     fn name(&self) -> String {
-        format!("access policy: {}", self.endpoint)
+        format!("access policy: {}", self.link.endpoint())
     }
 
     fn pause(&self) -> Duration {
@@ -119,10 +118,7 @@ impl AccessKeeper {
         identities: Option<crate::identities::endpoint::Slot>,
         users_gone: crate::agent::revocations::UsersGone,
     ) -> Result<Option<AccessKeeper>, Error> {
-        let Some(member) = node.member().cloned() else {
-            return Ok(None);
-        };
-        if node.identities.is_none() && !node.access.present {
+        if node.member().is_none() || (node.identities.is_none() && !node.access.present) {
             return Ok(None);
         }
         let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
@@ -137,7 +133,6 @@ impl AccessKeeper {
             done: None,
             checked: Instant::now(),
             roots,
-            endpoint: zone_model::cluster::client_url(&member),
             node,
             identities,
             users_gone,

@@ -8,7 +8,6 @@
 //! 3.5 wrote); each reason it waits is logged once, when it changes.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use super::duty::{Duty, Round};
 use super::link::Link;
 use crate::node::Node;
 use crate::rollout::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
-use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::cluster_api;
 use zone_etcd_kit::etcd::shelf::{self, Shelved};
 use zone_etcd_kit::etcd::step::{step_toward, Step};
 use zone_etcd_kit::etcd::{Remember, Version};
@@ -30,8 +29,6 @@ const POLL: Duration = Duration::from_secs(2);
 pub struct Mover {
     node: Node,
     name: String,
-    endpoint: String,
-    creds: Arc<Credentials>,
     link: Link,
     watch_pid: u32,
     /// The release this member's etcd runs (what launch started).
@@ -43,7 +40,7 @@ pub struct Mover {
 
 impl Duty for Mover {
     fn name(&self) -> String {
-        format!("etcd release: {}", self.endpoint)
+        format!("etcd release: {}", self.link.endpoint())
     }
 
     fn pause(&self) -> Duration {
@@ -78,8 +75,6 @@ impl Mover {
         };
         let (_, profile) = crate::preflight::etcd::chosen_etcd(&node, config, Remember::No)?;
         Ok(Some(Mover {
-            creds: link.creds().clone(),
-            endpoint: zone_model::cluster::client_url(&member),
             link,
             name: member.node_name,
             running: profile.version,
@@ -117,10 +112,10 @@ impl Mover {
         let Some(to) = Version::parse(&target.to) else {
             return Err(format!("{TARGET_KEY} names no release ({:?})", target.to));
         };
-        let view = cluster_api::member_list(&self.endpoint, &self.creds).await?;
+        let view = cluster_api::member_list(self.link.endpoint(), self.link.creds()).await?;
         let (endpoint, creds, name, members) = (
-            self.endpoint.clone(),
-            self.creds.clone(),
+            self.link.endpoint().to_string(),
+            self.link.creds().clone(),
             self.name.clone(),
             view.members.clone(),
         );
@@ -196,8 +191,11 @@ impl Mover {
 
     /// Whether this member answers healthy (status, and a quorum read).
     async fn serves(&self) -> bool {
-        let reports =
-            cluster_api::probe_all(vec![(self.endpoint.clone(), true)], &self.creds).await;
+        let reports = cluster_api::probe_all(
+            vec![(self.link.endpoint().to_string(), true)],
+            self.link.creds(),
+        )
+        .await;
         reports.iter().all(|r| r.healthy())
     }
 
@@ -216,7 +214,7 @@ impl Mover {
             .iter()
             .flat_map(|m| m.client_urls.iter().map(|u| (u.clone(), !m.learner)))
             .collect();
-        let reports = cluster_api::probe_all(endpoints, &self.creds).await;
+        let reports = cluster_api::probe_all(endpoints, self.link.creds()).await;
         view.members.iter().find_map(|m| {
             cluster_api::member_problem(m, &reports).map(|p| {
                 let name = if m.started() {

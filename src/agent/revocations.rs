@@ -46,7 +46,6 @@ pub fn new(
             .iter()
             .position(|m| m.node_name == member.node_name)
             .unwrap_or(0),
-        endpoint: zone_model::cluster::client_url(&member),
         member,
         node,
         watch_pid,
@@ -81,7 +80,6 @@ pub struct Keeper {
     member: Member,
     roots: Vec<CertInfo>,
     link: Link,
-    endpoint: String,
     index: usize,
     watch_pid: u32,
     users_gone: Option<UsersGone>,
@@ -89,7 +87,7 @@ pub struct Keeper {
 
 impl Duty for Keeper {
     fn name(&self) -> String {
-        format!("revocations: {}", self.endpoint)
+        format!("revocations: {}", self.link.endpoint())
     }
 
     fn pause(&self) -> Duration {

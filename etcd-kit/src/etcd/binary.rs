@@ -252,6 +252,18 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// Held by each test that writes a script and runs it. A test writing its script
+    /// while another forks to run one hands the fork its open write descriptor (until
+    /// that child execs), and running the script then fails with "Text file busy"
+    /// (ETXTBSY): seen in a clean run. So they take turns.
+    static SCRIPTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn turn() -> std::sync::MutexGuard<'static, ()> {
+        SCRIPTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -261,6 +273,7 @@ mod tests {
 
     #[test]
     fn a_binary_is_asked_once_until_it_changes() {
+        let _turn = turn();
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         let count = dir.path().join("asked");
@@ -286,6 +299,7 @@ mod tests {
 
     #[test]
     fn what_is_not_etcd_is_refused_in_one_line() {
+        let _turn = turn();
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         let config = dir.path().join("node.toml");

@@ -64,7 +64,7 @@ impl Member {
     }
 
     /// The port of its identity endpoint (see `cluster::signer_url`): the peer port + 2,
-    /// where a member's signer answers the zone's nodes (`crate::identities::endpoint`
+    /// where a member's signer answers the zone's nodes (the app's `identities::endpoint`
     /// refuses to bind it when it falls on another of the member's ports).
     pub fn signer_port(&self) -> u16 {
         self.peer_port.saturating_add(2)

@@ -15,7 +15,7 @@
 #     -> bench/results/hyperfine-*;
 #   - /usr/bin/time -v: the launcher's peak memory -> bench/results/time-v-launch.txt;
 #   - gnuplot: the scaling plot -> bench/results/pki-scaling.png;
-#   - tests/revocation.rs's ignored revocation_timing (zone on 127.0.127.x): revoke to
+#   - tests/zone/revocation.rs's ignored revocation_timing (zone on 127.0.127.x): revoke to
 #     the last member refusing, ten times, and the writer's p99 -> bench/results/revocation.json.
 # Installs what is missing (idempotent): the etcd bundle and the compatibility releases
 # (`fetch-etcd.sh --compat`: the etcd section needs bin/etcd-3.5.30), openssl, hyperfine, GNU time,
@@ -97,8 +97,8 @@ grep 'Maximum resident' "$out/time-v-launch.txt" "$out/time-v-true.txt"
 # Revocation (issue 25): ten revocations under a failover writer, the time to the last
 # member refusing each, and the writer's p99 during them against as long without.
 echo "== revocation"
-REVOKE_BENCH_OUT="$PWD/$out/revocation.json" cargo test --release --locked --test revocation \
-    -- --ignored --exact revocation_timing
+REVOKE_BENCH_OUT="$PWD/$out/revocation.json" cargo test --release --locked --test zone \
+    -- --ignored --exact revocation::revocation_timing
 cat "$out/revocation.json"
 
 echo "== plot"

@@ -10,7 +10,7 @@
 # fuzz/seeds/<target>/ and fuzz/regressions/<target>/ plus its working corpus
 # (fuzz/corpus/, git-ignored). A crash stops the run with the input in
 # fuzz/artifacts/<target>/: commit it to fuzz/regressions/<target>/ with the fix, and
-# `cargo test --test fuzz_regressions` replays it from then on.
+# `cargo test --test zone fuzz_regressions` replays it from then on.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

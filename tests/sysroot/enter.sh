@@ -1,5 +1,5 @@
 #!/bin/bash
-# Starts a throwaway machine over this one, for tests/package.rs and tests/systemd.rs:
+# Starts a throwaway machine over this one, for tests/zone/package.rs and tests/zone/systemd.rs:
 #   enter.sh BASE DEB run SCRIPT   run SCRIPT (bash) inside, DEB in /root/zone-etcd.deb
 #   enter.sh BASE DEB boot         install DEB, then boot systemd as PID 1 inside
 # It moves itself into a new cgroup (removed by the test afterwards), then unshares mount,

@@ -46,7 +46,7 @@ cp "$deb" "$root/root/zone-etcd.deb"
 hostname zone-etcd-sysroot
 ip link set lo up
 # A directory of this machine shared with the machine inside, as a network share would be
-# (ZONE_ETCD_SYSROOT_SHARE=HOST_DIR:PATH_INSIDE; tests/quickstart.rs's backup target).
+# (ZONE_ETCD_SYSROOT_SHARE=HOST_DIR:PATH_INSIDE; tests/zone/quickstart.rs's backup target).
 if [ -n "${ZONE_ETCD_SYSROOT_SHARE:-}" ]; then
     share_from=${ZONE_ETCD_SYSROOT_SHARE%%:*} share_to=${ZONE_ETCD_SYSROOT_SHARE#*:}
     mkdir -p "$root$share_to"

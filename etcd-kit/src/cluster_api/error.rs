@@ -7,7 +7,7 @@
 //!   Go client keeps (`rpctypes.Error`): no other product code looks at etcd's text;
 //! - a constant is recognised only with its status code, so a text elsewhere in a message
 //!   (a key, a user name) never makes a kind;
-//! - `tests/zone_cluster.rs` provokes the kinds on every etcd release the zone supports, so a
+//! - `tests/zone/zone_cluster.rs` provokes the kinds on every etcd release the zone supports, so a
 //!   release that rewords one fails there, not silently in a keeper;
 //! - [`Display`](std::fmt::Display) is etcd's innermost message (or the transport's
 //!   innermost cause), never the layers of tonic and hyper.

@@ -5,7 +5,7 @@
 //! too, signed. A writer killed after its headers went out but before its body did must
 //! not leave an object: SeaweedFS stores an empty object for a PUT cut off before its
 //! first body byte, unless the digest tells it the body is not what was meant (seen in
-//! `tests/backup_targets.rs`); S3 and the others check the digest as well.
+//! `tests/zone/backup_targets.rs`); S3 and the others check the digest as well.
 
 use std::time::Duration;
 

@@ -1,0 +1,55 @@
+//! zone-etcd's integration tests, one binary: each module is one concern's tests against
+//! real etcd members, started by `common`.
+
+mod common;
+
+mod access;
+mod activate_request;
+mod addresses;
+mod alerts;
+mod arm64;
+mod backup;
+mod backup_crypto;
+mod backup_targets;
+mod bad_input;
+mod bootstrap_once;
+mod ca_rotation;
+mod check;
+mod check_metrics;
+mod compaction;
+mod consistency_scenarios;
+mod corpus;
+mod cyfs;
+mod demo;
+mod external;
+mod faults;
+mod fuzz_regressions;
+mod gateway;
+mod guide;
+mod identity_endpoint;
+mod least_privilege;
+mod leaves;
+mod machines;
+mod maintain;
+mod membership;
+mod moves;
+mod nameservice;
+mod nospace;
+mod package;
+mod patroni;
+mod pitr;
+mod quickstart;
+mod recovery;
+mod relaunch;
+mod revocation;
+mod rotation;
+mod security;
+mod settings;
+mod snapshot;
+mod systemd;
+mod undo;
+mod undo_chain;
+mod units;
+mod upgrade_etcd;
+mod versions;
+mod zone_cluster;

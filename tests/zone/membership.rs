@@ -1,0 +1,485 @@
+//! Runtime reconfiguration on real zones: a node joins as a learner and is promoted, a
+//! member leaves, a killed member comes back with `launch`, a join killed after the add is
+//! retried, a removed member cannot come back with its old data, and `status` reports
+//! quorum. Every write etcd acknowledged is read back at the end.
+//!
+//! Addresses: 127.0.0.1-4 on ports 32379/32380 (the demo owns 2379/2380 there), and
+//! subnets 127.0.50-54.
+
+use crate::common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Voting members and learners in a `status --json`.
+fn member_names(status: &Value) -> Vec<String> {
+    let mut names: Vec<String> = status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits until `status` from member `from` shows `voters` healthy voters and no learner.
+fn wait_for_voters(zone: &TestZone, from: usize, voters: usize) -> Value {
+    let mut last = Value::Null;
+    wait_for(
+        Duration::from_secs(60),
+        &format!("{voters} healthy voters"),
+        || {
+            let (ok, status, _) = zone.status(from);
+            let done = ok && roles(&status) == (voters, 0);
+            last = status;
+            done
+        },
+    );
+    last
+}
+
+/// Every acknowledged key is in the zone, read through `endpoints` with member `index`'s
+/// client certificate (`--consistency=s` reads that member's own copy).
+fn assert_all_stored(
+    zone: &TestZone,
+    index: usize,
+    endpoints: &str,
+    extra: &[&str],
+    acknowledged: &[String],
+) {
+    let mut args = vec!["get", "load/", "--prefix", "--keys-only"];
+    args.extend_from_slice(extra);
+    let (ok, keys, err) = zone.etcdctl(index, endpoints, &args);
+    assert!(ok, "{err}");
+    let stored: std::collections::HashSet<&str> = keys.lines().filter(|l| !l.is_empty()).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|k| !stored.contains(k.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+}
+
+#[test]
+fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_under_load() {
+    let members = loopback_members("grow.zone", 0, 3);
+    let mut zone = TestZone::bootstrap_on("grow.zone", members, 32380, 32379);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let ids = tempfile::tempdir().unwrap();
+    let ca = zone.path("ca/ca.crt");
+    let client = fixed_identity(&zone, 1, "client", ids.path());
+    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
+    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The owner adds node4 on 127.0.0.4; it joins the running zone.
+    let node4 = zone.add_member("node4.grow.zone", "127.0.0.4");
+    let mut joined = zone.spawn("join", node4);
+    let status = wait_for_voters(&zone, 1, 4);
+    let log = joined.log();
+    assert!(log.contains("as learner"), "added as a learner:\n{log}");
+    assert!(log.contains("to a voting member"), "promoted:\n{log}");
+    assert_eq!(
+        member_names(&status),
+        [
+            "node1.grow.zone",
+            "node2.grow.zone",
+            "node3.grow.zone",
+            "node4.grow.zone"
+        ]
+    );
+    assert!(status["leader"].is_string(), "{status}");
+    assert!(
+        joined.child.try_wait().unwrap().is_none(),
+        "node4's etcd runs"
+    );
+
+    // node1 leaves: removed, its etcd stops by itself, its data is moved aside.
+    let out = run_ok(&["leave", "--config", zone.config(0).to_str().unwrap()]);
+    assert!(out.contains("removed node1.grow.zone"), "{out}");
+    assert!(out.contains("3 voting members remain"), "{out}");
+    let state = zone.node_dir(0).join("state");
+    assert!(!state.join("data").exists(), "node1's data moved");
+    let aside: Vec<_> = fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("data.removed-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "kept aside, not deleted");
+    assert!(aside[0].path().join("member/wal").is_dir());
+    wait_for(Duration::from_secs(20), "node1's etcd to stop", || {
+        running[0].child.try_wait().unwrap().is_some()
+    });
+    let status = wait_for_voters(&zone, 1, 3);
+    assert_eq!(
+        member_names(&status),
+        ["node2.grow.zone", "node3.grow.zone", "node4.grow.zone"]
+    );
+    // Its launch now refuses: the node left, a new bootstrap would split the zone.
+    let (ok, _, err) = run(&["launch", "--config", zone.config(0).to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("was removed") && err.contains("zone-etcd join"),
+        "{err}"
+    );
+
+    std::thread::sleep(Duration::from_millis(500));
+    let result = load.stop(); // writes to node1 fail once it is gone
+    assert!(result.acknowledged.len() > 100, "the load ran");
+    // Read back from the new member's own copy and through the quorum.
+    let endpoints = format!("{},{}", zone.client_url(1), zone.client_url(node4));
+    assert_all_stored(
+        &zone,
+        node4,
+        &zone.client_url(node4),
+        &["--consistency=s"],
+        &result.acknowledged,
+    );
+    assert_all_stored(&zone, 1, &endpoints, &[], &result.acknowledged);
+    drop(joined);
+}
+
+/// The index of the member `status` names as leader.
+fn leader_index(zone: &TestZone, from: usize) -> usize {
+    let (_, status, _) = zone.status(from);
+    let leader = status["leader"].as_str().expect("a leader").to_string();
+    zone.members
+        .iter()
+        .position(|(name, _)| *name == leader)
+        .unwrap()
+}
+
+#[test]
+fn killed_members_come_back_with_launch_and_catch_up_under_load() {
+    let zone = TestZone::bootstrap("crash.zone", 50, 3);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let ids = tempfile::tempdir().unwrap();
+    let ca = zone.path("ca/ca.crt");
+    let client = fixed_identity(&zone, 0, "client", ids.path());
+    // Writer i writes through member i.
+    let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
+    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(500));
+
+    // First a follower, then the leader, each SIGKILLed and relaunched with launch.
+    for kill_leader in [false, true] {
+        let leader = leader_index(&zone, 0);
+        let victim = if kill_leader {
+            leader
+        } else {
+            (leader + 1) % 3
+        };
+        let witness = (victim + 1) % 3;
+        let failed_before = load.failures().len();
+        running[victim].child.kill().unwrap();
+        running[victim].child.wait().unwrap();
+        let at_kill = load.acknowledged();
+        wait_for(
+            Duration::from_secs(20),
+            "writes to go on with 2 of 3",
+            || load.acknowledged() > at_kill + 50,
+        );
+        let (ok, status, _) = zone.status(witness);
+        assert!(!ok, "a stopped member is unhealthy: {status}");
+        assert_eq!(status["quorum"], true, "{status}");
+        if !kill_leader {
+            // Losing a follower costs the others nothing; writes through it fail.
+            let through_victim = format!("load/{victim}/");
+            let others: Vec<String> = load.failures()[failed_before..]
+                .iter()
+                .filter(|f| !f.starts_with(&through_victim))
+                .cloned()
+                .collect();
+            assert!(
+                others.is_empty(),
+                "writes through the survivors failed: {others:?}"
+            );
+        }
+        // (Losing the leader fails the writes of one election: never acknowledged.)
+        running[victim] = zone.launch(victim);
+        let status = wait_for_voters(&zone, witness, 3);
+        assert_eq!(status["members"].as_array().unwrap().len(), 3);
+        let log = running[victim].log();
+        assert!(
+            log.contains("initial-cluster-state=existing"),
+            "restarted as the same member:\n{log}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let result = load.stop();
+    // Every member's own copy holds everything acknowledged, including what was written
+    // while it was down.
+    for member in 0..3 {
+        wait_for(Duration::from_secs(20), "every member to catch up", || {
+            let (ok, keys, _) = zone.etcdctl(
+                member,
+                &zone.client_url(member),
+                &["get", "load/", "--prefix", "--keys-only", "--consistency=s"],
+            );
+            ok && keys.lines().filter(|l| !l.is_empty()).count() >= result.acknowledged.len()
+        });
+        assert_all_stored(
+            &zone,
+            member,
+            &zone.client_url(member),
+            &["--consistency=s"],
+            &result.acknowledged,
+        );
+    }
+}
+
+#[test]
+fn a_join_killed_between_the_add_and_the_start_completes_when_retried() {
+    let mut zone = TestZone::bootstrap("retry.zone", 51, 3);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let node4 = zone.add_member("node4.retry.zone", "127.0.51.4");
+    // The first join dies right after the add: its "etcd" (which answers --version as
+    // 3.6.15) SIGKILLs itself at exec.
+    let config = zone.config(node4);
+    let original = fs::read_to_string(&config).unwrap();
+    let dies = zone.path("dies-at-exec.sh");
+    fs::write(
+        &dies,
+        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'etcd Version: 3.6.15' && exit 0\nkill -9 $$\n",
+    )
+    .unwrap();
+    fs::set_permissions(&dies, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        &config,
+        format!("etcd_bin = \"{}\"\n{original}", dies.display()),
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["join", "--config", config.to_str().unwrap()]);
+    assert!(!ok, "the first join was killed");
+    assert!(err.contains("as learner"), "{err}");
+    let (_, status, _) = zone.status(0);
+    assert_eq!(roles(&status), (3, 1), "added once, as a learner: {status}");
+    assert!(
+        status["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "(not started)"),
+        "{status}"
+    );
+    assert!(!zone.node_dir(node4).join("state/data/member").exists());
+
+    // Retried with the real etcd: no second add; it starts and is promoted.
+    fs::write(&config, original).unwrap();
+    let joined = zone.spawn("join", node4);
+    let status = wait_for_voters(&zone, 0, 4);
+    assert_eq!(
+        status["members"].as_array().unwrap().len(),
+        4,
+        "one member added: {status}"
+    );
+    let log = joined.log();
+    assert!(
+        log.contains("added node4.retry.zone as member"),
+        "found the earlier add:\n{log}"
+    );
+    assert!(!log.contains("as learner"), "not added twice:\n{log}");
+    let (ok, _, err) = zone.etcdctl(3, &zone.client_url(3), &["put", "after-join", "ok"]);
+    assert!(ok, "{err}");
+    drop(joined);
+}
+
+#[test]
+fn status_shows_the_leader_and_fails_when_quorum_is_lost() {
+    let zone = TestZone::bootstrap("quorum.zone", 52, 3);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let config = zone.config(0);
+    let (ok, table, err) = run(&["status", "--config", config.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (_, json, _) = zone.status(0);
+    let leader = json["leader"].as_str().expect("a leader").to_string();
+    let leader_rows: Vec<&str> = table.lines().filter(|l| l.contains(" * ")).collect();
+    assert_eq!(leader_rows.len(), 1, "one leader row:\n{table}");
+    assert!(leader_rows[0].starts_with(&leader), "{table}");
+    assert!(
+        table.contains(&format!(
+            "quorum: yes (3 of 3 voters healthy, 1 more may fail), leader: {leader}"
+        )),
+        "{table}"
+    );
+    assert!(table.contains(" ms "), "TLS handshake time shown:\n{table}");
+    let leaders = json["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["leader"] == true)
+        .count();
+    assert_eq!(leaders, 1, "{json}");
+    for member in json["members"].as_array().unwrap() {
+        assert!(member["raft_index"].as_u64().unwrap() > 0, "{member}");
+        assert!(member["db_size"].as_u64().unwrap() > 0, "{member}");
+        assert!(member["handshake_ms"].as_f64().unwrap() > 0.0, "{member}");
+    }
+
+    let third = running.pop().unwrap();
+    let second = running.pop().unwrap();
+    second.stop();
+    third.stop();
+    let (ok, table, err) = run(&["status", "--config", config.to_str().unwrap()]);
+    assert!(!ok, "quorum lost must fail:\n{table}");
+    assert!(
+        table.contains("quorum: LOST (1 of 3 voters answering), leader: none"),
+        "{table}"
+    );
+    assert!(
+        !table.contains(" * "),
+        "no member is known to lead:\n{table}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("quorum lost"), "{err}");
+    let (_, json, _) = zone.status(0);
+    assert_eq!(json["quorum"], false, "{json}");
+}
+
+#[test]
+fn removed_data_never_starts_and_changes_need_a_healthy_cluster() {
+    let mut zone = TestZone::bootstrap("guard.zone", 53, 3);
+    let node4 = zone.add_member("node4.guard.zone", "127.0.53.4");
+    let join4 = |zone: &TestZone| run(&["join", "--config", zone.config(node4).to_str().unwrap()]);
+    // Nobody to join yet.
+    let (ok, _, err) = join4(&zone);
+    assert!(
+        !ok && err.contains("no member of the zone's cluster answered"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{err}"
+    );
+
+    let mut running: Vec<Running> = (0..3).map(|i| zone.launch(i)).collect();
+    wait_for_voters(&zone, 0, 3);
+    let config = |i: usize| zone.config(i).to_str().unwrap().to_string();
+
+    // With node3 stopped, the zone may not grow, and removing node2 would leave 1
+    // healthy of 2 voters.
+    running.pop().unwrap().stop();
+    let (ok, _, err) = join4(&zone);
+    assert!(
+        !ok && err.contains("the cluster is not healthy") && err.contains("127.0.53.3"),
+        "{err}"
+    );
+    let (_, status, _) = zone.status(0);
+    assert_eq!(roles(&status), (3, 0), "nothing added: {status}");
+    let (ok, _, err) = run(&[
+        "leave",
+        "--config",
+        &config(0),
+        "--node",
+        "node2.guard.zone",
+    ]);
+    assert!(
+        !ok && err.contains("fewer than the 2 a quorum needs") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (ok, _, err) = run(&[
+        "leave",
+        "--config",
+        &config(0),
+        "--node",
+        "node9.guard.zone",
+    ]);
+    assert!(
+        !ok && err.contains("not a member of the running cluster"),
+        "{err}"
+    );
+
+    // Removing the stopped node3 from node1 is the fix; node3's next launch moves its data
+    // aside and refuses, and so does every launch after it.
+    let out = run_ok(&[
+        "leave",
+        "--config",
+        &config(0),
+        "--node",
+        "node3.guard.zone",
+    ]);
+    assert!(out.contains("2 voting members remain"), "{out}");
+    let (ok, _, err) = run(&["launch", "--config", &config(2)]);
+    assert!(
+        !ok && err.contains("was removed from the cluster") && err.contains("moved to"),
+        "{err}"
+    );
+    let state = zone.node_dir(2).join("state");
+    assert!(!state.join("data").exists());
+    let (ok, _, err) = run(&["launch", "--config", &config(2)]);
+    assert!(!ok && err.contains("zone-etcd join"), "{err}");
+
+    // It joins again as a new member, with fresh data.
+    let joined = zone.spawn("join", 2);
+    let status = wait_for_voters(&zone, 0, 3);
+    assert_eq!(
+        member_names(&status),
+        ["node1.guard.zone", "node2.guard.zone", "node3.guard.zone"]
+    );
+    drop(joined);
+}
+
+#[test]
+fn the_last_member_never_leaves() {
+    let solo = vec![("solo.single.zone".to_string(), "127.0.53.10".to_string())];
+    let zone = TestZone::bootstrap_on("single.zone", solo, 2380, 2379);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let config = zone.config(0);
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["leave", "--config", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (ok, _, err) = run(&args);
+        assert!(!ok && err.contains("last member"), "{err}");
+    }
+    let (ok, _, err) = zone.etcdctl(0, &zone.endpoints(), &["put", "still", "here"]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn data_from_an_earlier_bootstrap_of_the_zone_is_refused() {
+    // The first bootstrap ran, then the owner bootstrapped the zone again (new CA, new
+    // cluster) on the same addresses; node1 still holds the old data.
+    let old = TestZone::bootstrap("again.zone", 54, 3);
+    let mut running = old.launch_all();
+    old.wait_healthy(&mut running);
+    for member in running {
+        member.stop();
+    }
+    let zone = TestZone::bootstrap("again.zone", 54, 3);
+    // The new zone's first start needs every member (node1 too, with an empty data
+    // directory); then node1 is stopped and its old data put back in place.
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    running.remove(0).stop();
+    let data = zone.node_dir(0).join("state/data");
+    fs::rename(&data, zone.node_dir(0).join("state/data.new")).unwrap();
+    fs::rename(old.node_dir(0).join("state/data"), &data).unwrap();
+    wait_for(Duration::from_secs(60), "the new cluster's quorum", || {
+        zone.status(1).1["quorum"] == true
+    });
+    let before = snapshot(&data);
+    let (ok, _, err) = run(&["launch", "--config", zone.config(0).to_str().unwrap()]);
+    assert!(!ok, "foreign data must not start");
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("zone-etcd: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        err.contains("of etcd cluster")
+            && err.contains("bootstrapped again")
+            && err.contains(data.to_str().unwrap()),
+        "{err}"
+    );
+    assert_eq!(snapshot(&data), before, "the old data is left as it was");
+}

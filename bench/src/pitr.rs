@@ -153,7 +153,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         zone.client(0)
     })?;
     zone.wait_healthy(&client, Instant::now())?;
-    let s3 = weed.s3_target(ZONE)?;
+    let s3 = seaweed::s3_target(&weed, ZONE)?;
 
     eprintln!("  pitr: {} values of 64 KiB", opts.big_values);
     let filled = Instant::now();

@@ -45,10 +45,10 @@ pub fn run(work: &Path, runs: usize) -> Result<Value> {
     for links in SIZES {
         eprintln!("zone-etcd-bench: takeover: signing and storing {links} links");
         let chain = signed_chain(&signer, &node.name, links)?;
-        let s3: Arc<dyn Target> = Arc::new(
-            weed.s3_target(&format!("{ZONE}-{links}"))
-                .map_err(|e| e.to_string())?,
-        );
+        let s3: Arc<dyn Target> = Arc::new(crate::seaweed::s3_target(
+            &weed,
+            &format!("{ZONE}-{links}"),
+        )?);
         let root = dir.join(format!("usb-{links}"));
         let usb: Arc<dyn Target> =
             Arc::new(DirTarget::new(&format!("file://{}", root.display()), &root));

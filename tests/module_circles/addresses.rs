@@ -7,7 +7,8 @@
 //! The owner is a test module (`tests/zone/pitr` for tests/zone/pitr.rs and tests/zone/pitr/),
 //! the shared harness (`tests/zone/common`), the bad-input corpus and golden files
 //! (`tests/corpus`, `tests/data`: addresses written into files, never dialled), or a
-//! tool's sources (`recorder`, `bench`).
+//! tool's sources (`recorder`, `bench`). zone-testkit's fixtures are not scanned: they
+//! listen only where their user tells them (its SeaweedFS on the caller's address).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -70,6 +70,11 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     ("zone-etcd", ANY_BUT_TOOLS, "the app: never a tool crate"),
     ("zone-etcd-bench", ANY, "the benchmark program"),
     ("zone-recorder", ANY, "the history recorder"),
+    (
+        "zone-testkit",
+        ANY,
+        "the fixtures the tests and the bench share",
+    ),
     ("zone-consistency", ANY, "the history checker"),
 ];
 
@@ -79,6 +84,7 @@ const ANY_BUT_TOOLS: &[&str] = &[
     "!zone-etcd-bench",
     "!zone-recorder",
     "!zone-consistency",
+    "!zone-testkit",
 ];
 const ANY: &[&str] = &["*"];
 

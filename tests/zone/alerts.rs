@@ -300,7 +300,7 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
     let fixed = Instant::now();
     z.members.push(z.zone.launch(2));
     run_ok(&["rotate", "--config", z.zone.config(0).to_str().unwrap()]);
-    z.weed.restart();
+    z.weed.restart().unwrap();
     prom::wait_some(
         Duration::from_secs(120),
         "each alert resolved",

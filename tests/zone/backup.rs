@@ -214,7 +214,7 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
         dir_target["newest_delta"]["age_seconds"].as_f64().unwrap() < 10.0,
         "the directory target fell behind too: {json}"
     );
-    z.weed.restart();
+    z.weed.restart().unwrap();
     z.wait_shipped(z.revision(), Duration::from_secs(90));
     let (ok, _, stderr) = z.owner_drill(&z.s3_url);
     assert!(ok, "the chain on the store after its outage: {stderr}");

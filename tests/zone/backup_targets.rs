@@ -23,7 +23,7 @@ use zone_model::backup::settings::{parse_location, TargetSpec};
 const PREFIX: &str = "zones/test";
 
 fn s3_target(weed: &Seaweed, prefix: &str, secret: &str, options: Options) -> S3Target {
-    weed.target(BUCKET, prefix, secret, options)
+    weed.target(BUCKET, prefix, secret, options).unwrap()
 }
 
 /// 5 MiB parts (S3's least) and 7 keys a listing page, so a test file of 12 MiB takes
@@ -142,7 +142,7 @@ fn exercise(t: &dyn Target, scratch: &Path) {
 #[test]
 fn s3_and_directory_targets_behave_the_same() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut weed = Seaweed::start(&tmp.path().join("weed"), "127.0.96.1");
+    let mut weed = Seaweed::start(&tmp.path().join("weed"), "127.0.96.1").unwrap();
     let scratch = |name: &str| {
         let dir = tmp.path().join(name);
         fs::create_dir(&dir).unwrap();
@@ -165,14 +165,16 @@ fn s3_and_directory_targets_behave_the_same() {
     );
     let etag = weed
         .etag("zones/test/full/0000000000000000123.snap.age")
+        .unwrap()
         .unwrap();
     assert!(etag.ends_with("-3"), "not a 3-part upload: {etag}");
     assert!(!weed
         .etag("zones/test/full/0000000000000000001.snap.age")
         .unwrap()
+        .unwrap()
         .contains('-'));
     // The same data directory after a restart.
-    weed.restart();
+    weed.restart().unwrap();
     assert_eq!(s3.list("delta/").unwrap().len(), 25);
 
     let root = tmp.path().join("usb");
@@ -222,7 +224,7 @@ fn a_directory_target_stays_inside_its_root() {
 #[test]
 fn a_wrong_secret_is_one_clear_refusal() {
     let tmp = tempfile::tempdir().unwrap();
-    let weed = Seaweed::start(tmp.path(), "127.0.96.2");
+    let weed = Seaweed::start(tmp.path(), "127.0.96.2").unwrap();
     let wrong = "not-the-secret-key-at-all";
     let t = s3_target(&weed, PREFIX, wrong, Options::default());
     let started = Instant::now();
@@ -246,7 +248,9 @@ fn a_wrong_secret_is_one_clear_refusal() {
     assert!(!e.retryable && e.to_string().contains("list \"\""), "{e}");
 
     // A missing bucket is not a missing object.
-    let t = weed.target("no-such-bucket", "", weed.secret_key(), Options::default());
+    let t = weed
+        .target("no-such-bucket", "", weed.secret_key(), Options::default())
+        .unwrap();
     let e = t.get("manifest/m", 100).unwrap_err();
     assert!(
         !e.retryable && e.to_string().contains("NoSuchBucket"),
@@ -264,7 +268,7 @@ fn a_wrong_secret_is_one_clear_refusal() {
 #[test]
 fn a_stopped_or_hung_store_is_a_retryable_error_in_bounded_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut weed = Seaweed::start(tmp.path(), "127.0.96.3");
+    let mut weed = Seaweed::start(tmp.path(), "127.0.96.3").unwrap();
     let t = s3_target(&weed, PREFIX, weed.secret_key(), Options::default());
     t.put("manifest/before", b"kept").unwrap();
 
@@ -281,7 +285,7 @@ fn a_stopped_or_hung_store_is_a_retryable_error_in_bounded_time() {
     );
     assert!(t.list("").unwrap_err().retryable);
 
-    weed.restart();
+    weed.restart().unwrap();
     assert_eq!(t.get("manifest/before", 100).unwrap().unwrap(), b"kept");
     // Hung: the connection opens, no answer comes. The timeouts end it.
     let impatient = Options {
@@ -294,14 +298,14 @@ fn a_stopped_or_hung_store_is_a_retryable_error_in_bounded_time() {
         ..Options::default()
     };
     let hurried = s3_target(&weed, PREFIX, weed.secret_key(), impatient);
-    weed.pause();
+    weed.pause().unwrap();
     let started = Instant::now();
     let got = hurried.get("manifest/before", 100);
     let took = started.elapsed();
     // A stopped weed cannot answer: one that did was woken by someone (a SIGCONT to its
     // process group, say), which its threads' states now show.
     let states = weed.thread_states();
-    weed.resume();
+    weed.resume().unwrap();
     let e = got.expect_err(&format!(
         "a stopped weed answered after {took:?}; its threads now: {states}"
     ));
@@ -313,7 +317,7 @@ fn a_stopped_or_hung_store_is_a_retryable_error_in_bounded_time() {
 #[test]
 fn credentials_come_from_a_private_file_or_the_variables() {
     let tmp = tempfile::tempdir().unwrap();
-    let weed = Seaweed::start(&tmp.path().join("weed"), "127.0.96.4");
+    let weed = Seaweed::start(&tmp.path().join("weed"), "127.0.96.4").unwrap();
     let file = tmp.path().join("credentials");
     fs::write(
         &file,
@@ -403,7 +407,7 @@ fn open_from_the_environment() {
 fn a_put_cut_off_midway_leaves_no_object() {
     use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
-    let weed = Seaweed::start(tmp.path(), "127.0.96.6");
+    let weed = Seaweed::start(tmp.path(), "127.0.96.6").unwrap();
     let t = s3_target(&weed, PREFIX, weed.secret_key(), Options::default());
     let body = pattern(1000, 7);
     for sent in [0, 10, 999] {

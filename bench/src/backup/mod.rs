@@ -123,7 +123,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     let zone = Zone::bootstrap_with(&root.join("zone"), ZONE, SUBNET, 3, &extra)?;
     let (mut members, client) = zone.launch_all()?;
     let zone_client = zone.client(0)?;
-    let s3 = weed.s3_target(ZONE)?;
+    let s3 = seaweed::s3_target(&weed, ZONE)?;
     let reader = |name, target: Box<dyn Target>| ChainReader {
         name,
         target,
@@ -147,7 +147,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
         active_cpu: Vec::new(),
         idle_cpu: Vec::new(),
         weed_cpu: Vec::new(),
-        weed_pid: weed.pid(),
+        weed_pid: weed.pid().ok_or("SeaweedFS is not running")?,
         usb: usb.clone(),
         client: zone_client,
         extra: Vec::new(),

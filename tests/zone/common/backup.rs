@@ -58,7 +58,7 @@ impl BackupZone {
             recipient.starts_with("age1"),
             "no recipient from age-keygen -y: {recipient:?}"
         );
-        let weed = Seaweed::start(&aux.path().join("weed"), weed_ip);
+        let weed = Seaweed::start(&aux.path().join("weed"), weed_ip).unwrap();
         let members = loopback_members(zone_name, subnet, 3);
         let pairs: Vec<(&str, &str)> = members
             .iter()
@@ -90,6 +90,7 @@ impl BackupZone {
         let prefix = format!("zones/{}", self.zone.name);
         self.weed
             .target(BUCKET, &prefix, self.weed.secret_key(), Default::default())
+            .unwrap()
     }
 
     pub fn owner_key(&self) -> PathBuf {

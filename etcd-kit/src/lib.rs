@@ -12,7 +12,7 @@
 //! It builds on `zone-model` (the members, settings and paths a command line is derived
 //! from) and `zone-io`/`zone-pki`. It must never import the app (`zone-etcd`), the
 //! keepers, the backup family or anything that decides what a zone does: those sit on top
-//! (`tests/crate_layers.rs` holds it to this).
+//! (`tests/module_circles/layers.rs` holds it to this).
 
 pub mod cluster_api;
 pub mod etcd;

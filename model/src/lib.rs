@@ -6,7 +6,7 @@
 //! Every function here is deterministic: the same files give the same values on every
 //! node, which is what lets each node derive the cluster alone.
 //!
-//! What this crate must never import (`tests/crate_layers.rs` holds it to this): the
+//! What this crate must never import (`tests/module_circles/layers.rs` holds it to this): the
 //! network and etcd (`tokio`, `etcd-client`, `tonic`, `ureq`, `rustls`), the backup
 //! family's storage (`age`, `rusty-s3`), and any crate of zone-etcd but `zone-io` and
 //! `zone-pki`. The app (`zone-etcd`) and everything in it sits on top.
@@ -18,5 +18,6 @@ pub mod keys;
 pub mod leaf_paths;
 pub mod policy;
 pub mod settings;
+pub mod terms;
 pub mod tunnels;
 pub mod zone_doc;

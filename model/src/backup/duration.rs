@@ -14,32 +14,17 @@ const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 /// `500ms`, `5s`, `10m`, `1h`, `7d`, `12w`, and sums of them (`1h30m`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        let after = &rest[digits..];
-        let (unit, len) = if after.starts_with("ms") {
-            (Duration::from_millis(1), 2)
-        } else {
-            let secs = match after.as_bytes().first()? {
-                b's' => 1,
-                b'm' => 60,
-                b'h' => 3600,
-                b'd' => 86400,
-                b'w' => 7 * 86400,
-                _ => return None,
-            };
-            (Duration::from_secs(secs), 1)
+    for (number, unit) in crate::terms::terms(text.trim())? {
+        let unit = match unit {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "d" => Duration::from_secs(86400),
+            "w" => Duration::from_secs(7 * 86400),
+            _ => return None,
         };
         total = total.checked_add(unit.checked_mul(u32::try_from(number).ok()?)?)?;
-        rest = &after[len..];
     }
     Some(total)
 }

@@ -66,21 +66,12 @@ pub fn check_retention(mode: CompactionMode, retention: &str) -> Result<(), Erro
 /// `1h30m`, `5m`, `90s`: whole numbers with h, m or s, in that order of size, each once.
 fn duration_seconds(text: &str) -> Option<u64> {
     let mut total: u64 = 0;
-    let mut rest = text;
     let mut last_unit = u64::MAX;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        let unit = match rest.as_bytes().get(digits)? {
-            b'h' => 3600,
-            b'm' => 60,
-            b's' => 1,
+    for (number, unit) in crate::terms::terms(text)? {
+        let unit = match unit {
+            "h" => 3600,
+            "m" => 60,
+            "s" => 1,
             _ => return None,
         };
         if unit >= last_unit {
@@ -88,7 +79,6 @@ fn duration_seconds(text: &str) -> Option<u64> {
         }
         last_unit = unit;
         total = total.checked_add(number.checked_mul(unit)?)?;
-        rest = &rest[digits + 1..];
     }
     Some(total)
 }

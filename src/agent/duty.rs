@@ -26,7 +26,8 @@ pub enum Round {
 /// keeping the auth store to the access policy, serving the identity endpoint, promoting
 /// the learner.
 pub trait Duty {
-    /// What its failure lines start with (`"revocations: https://…:2379"`).
+    /// What its failure lines start with (`"revocations: https://…:2379"`); read once, when
+    /// its loop starts.
     fn name(&self) -> String;
     /// Between two rounds, and after a failed one.
     fn pause(&self) -> Duration;
@@ -54,9 +55,11 @@ pub enum Ended {
 /// Runs `duty` until it is done or `etcd` exits.
 pub async fn keep<D: Duty>(duty: &mut D, etcd: Watched) -> Ended {
     let mut said = Said::default();
+    // A duty's name is fixed (what it keeps, where): written once, not every round.
+    let name = duty.name();
     while etcd.running() {
         let outcome = duty.round().await;
-        if let Some(line) = said.next(&duty.name(), duty.pause(), &outcome) {
+        if let Some(line) = said.next(&name, duty.pause(), &outcome) {
             tracing::info!("{line}");
         }
         if let Ok(Round::Done(_)) = outcome {

@@ -14,8 +14,10 @@
 //! the key, as it is when the key is deleted); the newest document applied is kept in the
 //! state directory (`policy::in_force`), so a restart never goes back to an older one nor
 //! to node.toml's copy once one was published; the auth store is read whole and planned
-//! again at a keeper's first apply, every `RECHECK` and whenever etcd's users' or
-//! roles' names are not those the last apply left; a publish or a revocation in between
+//! again at a keeper's first apply, every `RECHECK` (`FOLLOWER_RECHECK` on a member that
+//! does not lead) and whenever etcd's users' or roles' names are not those the last apply
+//! left (looked at each round by the leader's keeper alone: each read of the auth store
+//! is a raft proposal); a publish or a revocation in between
 //! is planned from what the last apply left ([`crate::policy::replay`]), so members applying at
 //! once only ever finish each other's work (an operation another member did first fails,
 //! and is taken as done); a full read is given up for a policy published meanwhile,
@@ -44,11 +46,14 @@ use crate::policy::timing::Phases;
 use zone_etcd_kit::cluster_api;
 use zone_model::policy::rbac;
 
-/// How often the keeper looks at the published policy and the zone's revocations.
+/// How often the keeper looks at the published policy and the zone's revocations (and,
+/// the leader's, at etcd's users' and roles' names).
 const TICK: Duration = Duration::from_secs(1);
-/// How often it reads the whole auth store even when nothing it knows of changed (a user
-/// or role changed by hand is put back within this).
+/// How often the leader's keeper reads the whole auth store even when nothing it knows of
+/// changed (a grant or password changed by hand is put back within this).
 const RECHECK: Duration = Duration::from_secs(30);
+/// How often another member's keeper does (the zone's store is read by the leader's).
+const FOLLOWER_RECHECK: Duration = Duration::from_secs(300);
 /// An apply that took this long says where its time went, even when it changed nothing.
 const SAY_AFTER: Duration = Duration::from_millis(500);
 /// The most one apply may take, however many users and roles it makes.
@@ -211,7 +216,19 @@ impl AccessKeeper {
             .presumed
             .swap(false, std::sync::atomic::Ordering::Relaxed);
         let probe_passwords = !presumed && !matches!(done.as_ref(), Some(d) if *d != signature);
-        let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < RECHECK;
+        // etcd orders every read of its auth store through raft (a UserList, RoleList,
+        // UserGet or password probe is a proposal each member writes to its WAL), and the
+        // store is the zone's: the leader's keeper looks at the names each round and reads
+        // the whole store every RECHECK for the whole zone; the others read it whole only
+        // every FOLLOWER_RECHECK, in case the leader's keeper is not running (an idle
+        // 3-member zone made 412 raft entries a minute when every keeper did both).
+        let leads = self.leads(client).await;
+        phases.mark("leads", 1);
+        let recheck = if leads { RECHECK } else { FOLLOWER_RECHECK };
+        let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < recheck;
+        if unchanged && !leads {
+            return Ok(());
+        }
         let names_now = if unchanged || !probe_passwords {
             Some(cluster_api::within(crate::policy::read::names(client)).await?)
         } else {
@@ -236,8 +253,7 @@ impl AccessKeeper {
                 })
         });
         let sealed = lock(&self.sealed).clone();
-        let leader = want.exclusive && self.leads(client).await;
-        phases.mark("leads", usize::from(want.exclusive));
+        let leader = want.exclusive && leads;
         let current = match last {
             Some(last) => {
                 phases.mark("from the last apply", 0);

@@ -928,7 +928,7 @@ fn nothing_outside_the_policy_survives_and_the_newest_policy_stands() {
     // the only root once auth is on): eve, a password user holding root; a role of its
     // own; photos@node1 made again with a password. A password set on a user the keepers
     // made (root) does not take: etcd keeps a user made without one so.
-    // A keeper's round may fall between two of these (it looks each second, at once when
+    // A keeper's round may fall between two of these (the leader's looks each second, at once when
     // etcd's names changed) and take a plant away: a later step on it then finds no user,
     // which is the keepers at work, not a failure of the plant.
     fn planted<T>(step: &str, result: Result<T, etcd_client::Error>) {
@@ -971,7 +971,7 @@ fn nothing_outside_the_policy_survives_and_the_newest_policy_stands() {
     let (ok, out) = etcdctl_password(&zone, &photos_node1, "root:pw", &["get", "x"]);
     assert!(!ok, "root took a password: {out}");
     let planted = std::time::Instant::now();
-    // A name etcd did not hold is seen at the keepers' next round (every second).
+    // A name etcd did not hold is seen at the leader's keeper's next round (every second).
     wait_for(
         Duration::from_secs(10),
         "the keepers remove eve and backdoor",

@@ -16,6 +16,7 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod detached;
+pub mod disk;
 pub mod first_start;
 pub mod fuzzing;
 pub mod identities;

@@ -8,6 +8,7 @@
 //!   directory), from memory or streamed from a reader.
 //! - [`mode`]: the modes of private and public files, and the check of a key's mode.
 //! - [`dir`]: private (0700) directories and trees, directory fsyncs.
+//! - [`disk`]: the storage under a directory, and how fast it makes a small write durable.
 //! - [`staging`]: multi-file results built aside and renamed into place whole.
 //! - [`state`]: the lock every writer of a node's state directory holds.
 //!
@@ -21,6 +22,7 @@
 //! its list: ring, tempfile, nix).
 
 pub mod dir;
+pub mod disk;
 pub mod error;
 pub mod mode;
 pub mod read;

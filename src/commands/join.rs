@@ -42,6 +42,8 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         tls,
         ..
     } = preflight::check(&node, config, Start::Join)?;
+    // The disk the new member's data will be on, before it takes the first write.
+    crate::disk::tell(&node.state_dir, &node.data_dir);
     let tls = tls.unwrap_or_else(|| node.leaf_paths());
     let creds = Credentials::load(&tls)?;
     let others = node.other_members();

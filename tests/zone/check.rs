@@ -185,3 +185,86 @@ fn a_clean_node_passes_and_each_problem_is_reported() {
     .unwrap();
     reported(&zone, "node CA", "does not chain to the zone CA");
 }
+
+/// A member's data disk: `check --json` carries its fdatasync p50/p99 in ms and keeps the
+/// figure (0600, for an hour) so that `--format prometheus` (the metrics timer) reports it
+/// without measuring again; the probe leaves no file; a data directory in memory (tmpfs)
+/// is told with its fix, and a kept file that does not read is measured over.
+#[test]
+fn a_members_data_disk_is_measured_kept_and_judged() {
+    let zone = zone_with_true_etcd(45);
+    let config = zone.config(0);
+    let cfg = config.to_str().unwrap();
+    let state = zone.node_dir(0).join("state");
+    let name = zone.members[0].0.clone();
+    let (_, stdout, _) = run(&["check", "--config", cfg, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let disk = &report["disk"];
+    let p50 = disk["fdatasync_p50_ms"].as_f64().unwrap();
+    let p99 = disk["fdatasync_p99_ms"].as_f64().unwrap();
+    assert!(0.0 < p50 && p50 <= p99, "{disk:#}");
+    assert!(disk["writes"].as_u64().unwrap() >= 200, "{disk:#}");
+    assert_eq!(
+        disk["bytes"].as_u64(),
+        Some(disk["writes"].as_u64().unwrap() * 2300)
+    );
+    eprintln!("this machine's disk: {disk}");
+    let kept = state.join("disk-probe.json");
+    assert_eq!(
+        fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let probes = |dir: &std::path::Path| {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().contains("disk-probe-")
+            })
+            .count()
+    };
+    assert_eq!(probes(&state), 0);
+    // The metrics report the kept figure, and do not measure again.
+    let before = fs::read_to_string(&kept).unwrap();
+    let (_, metrics, _) = run(&["check", "--config", cfg, "--format", "prometheus"]);
+    let p99_line = format!(
+        "zone_etcd_disk_fdatasync_seconds{{node=\"{}\",quantile=\"0.99\"}} {}",
+        name,
+        p99 / 1000.0
+    );
+    assert!(metrics.contains(&p99_line), "want {p99_line} in\n{metrics}");
+    assert!(metrics.contains("zone_etcd_disk_findings{"), "{metrics}");
+    assert_eq!(fs::read_to_string(&kept).unwrap(), before);
+    // Text: the line naming the directory measured.
+    let (_, text, _) = run(&["check", "--config", cfg]);
+    assert!(
+        text.contains(&format!("data disk: {}", state.display())),
+        "{text}"
+    );
+
+    // A data directory in memory: told, with its fix; a damaged kept file is measured over.
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let data = shm.path().join("data");
+    let mut toml = fs::read_to_string(&config).unwrap();
+    toml = format!("data_dir = \"{}\"\n{toml}", data.display());
+    fs::write(&config, toml).unwrap();
+    fs::write(&kept, "{").unwrap();
+    let (_, stdout, _) = run(&["check", "--config", cfg, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["disk"]["kind"], "memory", "{report:#}");
+    assert_eq!(report["disk"]["dir"], shm.path().display().to_string());
+    let findings = report["disk"]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(
+            |f| f["what"].as_str().unwrap().contains("in memory (tmpfs)")
+                && f["fix"].as_str().unwrap().contains("join --replace")
+        ),
+        "{report:#}"
+    );
+    assert_eq!(probes(shm.path()), 0);
+    let (_, metrics, _) = run(&["check", "--config", cfg, "--format", "prometheus"]);
+    assert!(
+        metrics.contains(&format!("zone_etcd_disk_findings{{node=\"{name}\"}} 1")),
+        "{metrics}"
+    );
+}

@@ -84,12 +84,15 @@ print(json.dumps([
     parsed
 }
 
-/// The metrics, as (family, certificate or "" for none) to value.
+/// The metrics, as (family, certificate, quantile or "" for none) to value.
 fn values(metrics: &Families) -> BTreeMap<(String, String), f64> {
     let mut values = BTreeMap::new();
     for (name, (_, samples)) in metrics {
         for s in samples {
-            let cert = s.labels.get("certificate").cloned().unwrap_or_default();
+            let cert = (s.labels.get("certificate"))
+                .or(s.labels.get("quantile"))
+                .cloned()
+                .unwrap_or_default();
             assert!(values.insert((name.clone(), cert), s.value).is_none());
         }
     }
@@ -135,7 +138,7 @@ fn check_metrics(config: &Path, file: &Path) -> (Option<i32>, String, Families) 
 }
 
 const CERTIFICATES: [&str; 5] = ["zone CA", "node CA", "server", "peer", "client"];
-const FAMILIES: [&str; 10] = [
+const FAMILIES: [&str; 13] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
@@ -146,6 +149,9 @@ const FAMILIES: [&str; 10] = [
     "zone_etcd_crl_age_seconds",
     "zone_etcd_etcd_warnings",
     "zone_etcd_access_enforced",
+    "zone_etcd_disk_fdatasync_seconds",
+    "zone_etcd_disk_measured_timestamp_seconds",
+    "zone_etcd_disk_findings",
 ];
 
 #[test]
@@ -173,6 +179,8 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
                 assert_eq!(keys, ["certificate", "node"], "{name}");
             } else if name == "zone_etcd_etcd_warnings" {
                 assert_eq!(keys, ["node", "version"], "{name}");
+            } else if name == "zone_etcd_disk_fdatasync_seconds" {
+                assert_eq!(keys, ["node", "quantile"], "{name}");
             } else {
                 assert_eq!(keys, ["node"], "{name}");
             }
@@ -253,6 +261,23 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
         zone_pki::CertInfo::parse_pem(&fs::read_to_string(zone.tls(0, "server.crt")).unwrap())
             .unwrap();
     assert_eq!(not_after, cert.not_after.unix_timestamp() as f64);
+    // The data disk: no sample before a measurement (the metrics never measure), then the
+    // figures `check --json` measured and kept, in seconds, with their time.
+    assert!(metrics["zone_etcd_disk_fdatasync_seconds"].1.is_empty());
+    let (_, _, measured) = check_metrics(&config, &file);
+    let disk = values(&measured);
+    for (quantile, key) in [("0.5", "fdatasync_p50_ms"), ("0.99", "fdatasync_p99_ms")] {
+        let ms = report["disk"][key].as_f64().unwrap();
+        assert_eq!(
+            get(&disk, "zone_etcd_disk_fdatasync_seconds", quantile),
+            ms / 1000.0
+        );
+    }
+    let at = OffsetDateTime::parse(report["disk"]["at"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert_eq!(
+        get(&disk, "zone_etcd_disk_measured_timestamp_seconds", ""),
+        at.unix_timestamp() as f64
+    );
     // The file was replaced whole: no temporary file beside it, no key in it.
     let listing: Vec<_> = fs::read_dir(out_dir.path())
         .unwrap()

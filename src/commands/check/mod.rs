@@ -1,12 +1,15 @@
 //! `zone-etcd check`: one row per certificate of the node (zone CA, node CA, server,
 //! peer, client) with subject, issuer, expiry and time left, then every problem found and
-//! how to fix it, and the etcd binary a launch would run (its version, and the known
-//! defects of that release as warnings). Exit 0 when clean, 1 when anything is wrong.
+//! how to fix it, the etcd binary a launch would run (its version, and the known defects
+//! of that release as warnings), and a member's data disk (its fdatasync latency against
+//! etcd's guidance, [`crate::disk`]; what it means as warnings). Exit 0 when clean, 1 when
+//! anything is wrong.
 //!
 //! Unlike the other commands it does not stop at the first fault: each certificate is
 //! read on its own, so a broken node CA still gets its leaves inspected. It writes
 //! nothing (the member list is looked up without caching) but the `--out` file, which
-//! is written even when problems are found: that is what metrics are for.
+//! is written even when problems are found (that is what metrics are for), and the data
+//! disk's probe (its own file, removed) and measurement kept for an hour.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -38,7 +41,9 @@ use report::{EtcdBinary, Report};
 pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
     let report = match read_config(config).and_then(|text| parse::<NodeFile>(config, &text)) {
-        Ok(file) => inspect(config, &file, now),
+        // The metrics timer's check reports the kept figure of the data disk and never
+        // measures it (crate::disk says why).
+        Ok(file) => inspect(config, &file, now, format != CheckFormat::Prometheus),
         // Metrics say a node whose config does not load is broken, instead of leaving the
         // last run's numbers in place; the other formats give the error line alone.
         Err(e) if format == CheckFormat::Prometheus => {
@@ -69,7 +74,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
     .fix(output::where_listed(config, format, out)))
 }
 
-fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
+fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -> Report {
     let rotate = if file.external.is_some() {
         "renew it with the PKI that made it (zone-etcd never rewrites external certificates)"
             .to_string()
@@ -235,6 +240,11 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         .as_ref()
         .ok()
         .and_then(|n| crl::inspect(n, now, &mut other));
+    let disk = node
+        .as_ref()
+        .ok()
+        .filter(|n| n.member().is_some())
+        .and_then(|n| report::Disk::of(n, measure));
     let ok = rows.iter().all(|r| r.problems.is_empty()) && other.is_empty();
     Report {
         node: name,
@@ -244,6 +254,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime) -> Report {
         etcd,
         crl,
         access: node.as_ref().ok().map(|n| report::Access::of(&n.access)),
+        disk,
     }
 }
 

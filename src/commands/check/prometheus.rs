@@ -95,6 +95,39 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
             .iter()
             .map(|a| (labels(&[node]), i64::from(a.enforced))),
     );
+    let measured = report.disk.as_ref().and_then(|d| d.measured.as_ref());
+    family(
+        &mut out,
+        "zone_etcd_disk_fdatasync_seconds",
+        "The member's data disk: fdatasync latency of small appends as etcd's WAL makes them (quantile 0.5, 0.99 and 1, the worst), as zone-etcd check last measured it (etcd's guidance: 0.99 under 0.01).",
+        measured.into_iter().flat_map(|m| {
+            [
+                ("0.5", m.fdatasync_p50_ms),
+                ("0.99", m.fdatasync_p99_ms),
+                ("1", m.fdatasync_max_ms),
+            ]
+            .map(|(q, ms)| (labels(&[node, ("quantile", q)]), ms / 1000.0))
+        }),
+    );
+    family(
+        &mut out,
+        "zone_etcd_disk_measured_timestamp_seconds",
+        "When zone-etcd check last measured the member's data disk, in seconds since the Unix epoch.",
+        measured.into_iter().filter_map(|m| {
+            let at = OffsetDateTime::parse(&m.at, &Rfc3339).ok()?;
+            Some((labels(&[node]), at.unix_timestamp()))
+        }),
+    );
+    family(
+        &mut out,
+        "zone_etcd_disk_findings",
+        "What zone-etcd check found wrong with the member's data disk for etcd (an SD card, memory, a network file system, slow syncs): it names each with its fix.",
+        report
+            .disk
+            .iter()
+            .filter(|d| d.measured.is_some())
+            .map(|d| (labels(&[node]), count(d.findings.len()))),
+    );
     family(
         &mut out,
         "zone_etcd_check_timestamp_seconds",
@@ -118,11 +151,11 @@ fn count(n: usize) -> i64 {
 }
 
 /// One gauge family: HELP, TYPE, then its samples, each `(labels, value)`.
-pub(crate) fn family(
+pub(crate) fn family<V: std::fmt::Display>(
     out: &mut String,
     name: &str,
     help: &str,
-    samples: impl IntoIterator<Item = (String, i64)>,
+    samples: impl IntoIterator<Item = (String, V)>,
 ) {
     out.push_str(&format!("# HELP {name} {}\n", escape_help(help)));
     out.push_str(&format!("# TYPE {name} gauge\n"));
@@ -179,6 +212,7 @@ mod tests {
             other_problems: (0..other).map(|_| problem("odd", "fix it")).collect(),
             etcd: None,
             crl: None,
+            disk: None,
             access: None,
         }
     }

@@ -63,6 +63,16 @@ pub(super) fn render(report: &Report) -> String {
             out += &format!("warning: {warning}\n");
         }
     }
+    if let Some(disk) = &report.disk {
+        match (&disk.measured, &disk.not_measured) {
+            (Some(m), _) => out += &(crate::disk::line(m) + "\n"),
+            (None, Some(why)) => out += &format!("data disk: not measured: {why}\n"),
+            (None, None) => {}
+        }
+        for finding in &disk.findings {
+            out += &format!("warning: {} (fix: {})\n", finding.what, finding.fix);
+        }
+    }
     out += &crate::revocation::summary::line(report.crl.as_ref());
     out.push('\n');
     if let Some(access) = &report.access {

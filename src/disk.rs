@@ -11,7 +11,8 @@
 //!
 //! Invariants: the kept file carries `format` ([`FORMAT`]); a file this release cannot
 //! read (another format, damaged) is measured over, as it is a measurement, not a record
-//! anyone needs; it is written atomically under the state lock, 0600.
+//! anyone needs; it is written atomically under the state lock, 0600, and only into a
+//! state directory that exists (a `check` before the first start writes nothing).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -139,9 +140,13 @@ pub fn kept(state_dir: &Path) -> Option<Measured> {
         .filter(|m| m.format == FORMAT)
 }
 
-/// Keeps `measured` in `state_dir` (under the state lock); a failure only costs the next
-/// `check` a new measurement, so it is not an error.
+/// Keeps `measured` in `state_dir` (under the state lock) when the state directory is
+/// there already: `check` before the node's first start changes nothing on disk. A
+/// failure only costs the next `check` a new measurement, so it is not an error.
 fn keep(state_dir: &Path, measured: &Measured) {
+    if !state_dir.is_dir() {
+        return;
+    }
     let Ok(text) = serde_json::to_string_pretty(measured) else {
         return;
     };

@@ -9,13 +9,14 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover,crl,scale] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover,crl,scale,disk] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
 mod access;
 mod backup;
 mod crl;
+mod disk;
 mod launch;
 mod maintenance;
 mod pitr;
@@ -35,12 +36,12 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "pki", "launch", "etcd", "rotation", "memory", "maintain", "churn", "snapshot", "backup",
-    "pitr", "access", "takeover", "crl", "scale",
+    "pitr", "access", "takeover", "crl", "scale", "disk",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover,crl,scale] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover,crl,scale,disk] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -319,6 +320,9 @@ fn sections(args: &Args, work: &tempfile::TempDir) -> Result<()> {
     }
     if wants("scale") {
         results["scale"] = access::scale::run(work.path())?;
+    }
+    if wants("disk") {
+        results["disk"] = disk::run(work.path(), args.runs)?;
     }
     if wants("churn") {
         results["churn"] = maintenance::churn(work.path(), args.churn_seconds)?;

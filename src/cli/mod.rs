@@ -113,7 +113,7 @@ pub enum Cmd {
     PromoteLearner(PromoteLearnerArgs),
     /// New server, peer and client certificates (new keys), used by a running etcd at once.
     Rotate(RotateArgs),
-    /// Inspect the node's certificates: expiry, names, key usage, chain, keys, modes.
+    /// Inspect the node: its certificates (expiry, names, key usage, chain, keys, modes), its etcd, and a member's data disk (fdatasync latency).
     Check(CheckArgs),
     /// A client certificate for a local service, CN = its name (for etcd's RBAC).
     IssueClient(IssueClientArgs),

@@ -197,6 +197,16 @@ fn a_members_data_disk_is_measured_kept_and_judged() {
     let cfg = config.to_str().unwrap();
     let state = zone.node_dir(0).join("state");
     let name = zone.members[0].0.clone();
+    // Before the first start: measured where the data will be, nothing kept (a check
+    // writes nothing where there was nothing).
+    let (_, stdout, _) = run(&["check", "--config", cfg, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        report["disk"]["dir"],
+        zone.node_dir(0).display().to_string()
+    );
+    assert!(!state.exists());
+    run_ok(&["launch", "--config", cfg]);
     let (_, stdout, _) = run(&["check", "--config", cfg, "--json"]);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let disk = &report["disk"];

@@ -121,22 +121,11 @@ fn twenty_mib_stream_through_with_bounded_memory() {
     write_big(&plain, 20);
     let want = sha256(&plain);
 
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "backup_crypto::stream_in_a_process_of_its_own",
-            "--nocapture",
-        ])
-        .env(CHILD, dir.path())
-        .env("ZONE_ETCD_TEST_RECIPIENT", &recipient)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout =
+        crate::common::child_test("backup_crypto::stream_in_a_process_of_its_own", |cmd| {
+            cmd.env(CHILD, dir.path())
+                .env("ZONE_ETCD_TEST_RECIPIENT", &recipient);
+        });
     let grown: u64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("peak memory grew by "))

@@ -346,26 +346,14 @@ fn credentials_come_from_a_private_file_or_the_variables() {
 
     // open() and open_url() read the process environment: in a child process of this
     // test binary, so no other test sees the variables.
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "backup_targets::open_from_the_environment",
-            "--nocapture",
-        ])
-        .env("ZONE_ETCD_TEST_CHILD", "1")
-        .env("AWS_SHARED_CREDENTIALS_FILE", &file)
-        .env("AWS_PROFILE", "zone")
-        .env("AWS_ENDPOINT_URL_S3", weed.endpoint())
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::child_test("backup_targets::open_from_the_environment", |cmd| {
+        cmd.env("ZONE_ETCD_TEST_CHILD", "1")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .env("AWS_PROFILE", "zone")
+            .env("AWS_ENDPOINT_URL_S3", weed.endpoint())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+    });
 }
 
 /// Runs only as the child of the test above (it returns at once otherwise).

@@ -102,6 +102,23 @@ pub fn outcome(out: Output) -> (bool, String, String) {
     )
 }
 
+/// Runs the one test `name` of this test binary in a process of its own (for what a test
+/// must not share with the others: the process environment, its peak memory), with the
+/// environment `set` gives it; panics unless it passed. Its stdout.
+pub fn child_test(name: &str, set: impl FnOnce(&mut Command)) -> String {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture"]);
+    set(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Runs zone-etcd with `args`; returns (exit success, stdout, stderr).
 pub fn run<S: AsRef<str>>(args: &[S]) -> (bool, String, String) {
     let out: Output = zone_etcd()

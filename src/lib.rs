@@ -32,3 +32,4 @@ pub mod restored;
 pub mod revocation;
 pub mod rollout;
 pub mod snapshot;
+pub mod this_build;

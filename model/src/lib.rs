@@ -1,7 +1,8 @@
 //! zone-model: what a zone *is*, as pure data and rules. The zone file and node.toml as
 //! parsed (reading only the file it is given, never fetching), the zone's `[settings]`,
 //! `[backup]` and `[access]` tables, the static cluster derived from the member list,
-//! tunnels, the signed zone document's format, and the access policy's rules and plans.
+//! tunnels, the signed zone document's format, the access policy's rules and plans, and
+//! zone-etcd's own format levels and release records.
 //!
 //! Every function here is deterministic: the same files give the same values on every
 //! node, which is what lets each node derive the cluster alone.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod keys;
 pub mod leaf_paths;
 pub mod policy;
+pub mod release;
 pub mod settings;
 pub mod terms;
 pub mod tunnels;

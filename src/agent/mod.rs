@@ -6,7 +6,7 @@
 //!   the member at once: the CRL kept current ([`revocations`]), the member moved to the
 //!   zone's etcd release ([`release`]), the auth store kept to the access policy
 //!   ([`access`]) and the identity endpoint served ([`endpoint`]), in a zone with
-//!   identities;
+//!   identities, and the zone-etcd release it runs recorded in the zone ([`recorded`]);
 //! - the learner promoter (`zone-etcd promote-learner`, while the member is a learner),
 //!   a process of its own ([`promotion`]).
 //!
@@ -21,6 +21,7 @@ pub mod duty;
 pub mod endpoint;
 pub mod link;
 pub mod promotion;
+pub mod recorded;
 pub mod release;
 pub mod revocations;
 
@@ -101,11 +102,13 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     };
     let with_access = first.access.present || first.identities.is_some();
     let gone = with_access.then(|| users_gone.clone());
+    let member = first.member().map(|m| m.node_name.clone());
     let revocations = revocations::new(first, link.clone(), watch_pid, gone)?;
     let mover = release::Mover::new(load()?, link.clone(), config, watch_pid).unwrap_or_else(|e| {
         tracing::warn!("not following the zone's etcd release: {e}");
         None
     });
+    let recorder = member.map(|m| recorded::Recorder::new(link.clone(), m));
     let endpoint = endpoint::Serve::new(load()?);
     let slot = endpoint.as_ref().map(endpoint::Serve::slot);
     let access = access::AccessKeeper::new(load()?, link, slot, users_gone).unwrap_or_else(|e| {
@@ -119,6 +122,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
             keep_some(mover, etcd),
             keep_some(endpoint, etcd),
             keep_some(access, etcd),
+            keep_some(recorder, etcd),
         );
     });
     Ok(())

@@ -138,7 +138,7 @@ fn check_metrics(config: &Path, file: &Path) -> (Option<i32>, String, Families) 
 }
 
 const CERTIFICATES: [&str; 5] = ["zone CA", "node CA", "server", "peer", "client"];
-const FAMILIES: [&str; 13] = [
+const FAMILIES: [&str; 14] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
@@ -152,6 +152,7 @@ const FAMILIES: [&str; 13] = [
     "zone_etcd_disk_fdatasync_seconds",
     "zone_etcd_disk_measured_timestamp_seconds",
     "zone_etcd_disk_findings",
+    "zone_etcd_release_info",
 ];
 
 #[test]
@@ -181,6 +182,12 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
                 assert_eq!(keys, ["node", "version"], "{name}");
             } else if name == "zone_etcd_disk_fdatasync_seconds" {
                 assert_eq!(keys, ["node", "quantile"], "{name}");
+            } else if name == "zone_etcd_release_info" {
+                assert_eq!(
+                    keys,
+                    ["commit", "node", "reads", "release", "writes"],
+                    "{name}"
+                );
             } else {
                 assert_eq!(keys, ["node"], "{name}");
             }
@@ -205,6 +212,21 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
         metrics["zone_etcd_etcd_warnings"].1[0].labels["version"],
         "3.6.15"
     );
+    // The release that checked, as `--version` names it.
+    let release = &metrics["zone_etcd_release_info"].1;
+    assert_eq!(release.len(), 1, "{release:?}");
+    let version = run_ok(&["--version"]);
+    let labels = &release[0].labels;
+    assert_eq!(labels["release"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        version.contains(&format!("(commit {})", labels["commit"])),
+        "{version} {labels:?}"
+    );
+    assert_eq!(
+        (labels["reads"].as_str(), labels["writes"].as_str()),
+        ("1", "1")
+    );
+    assert_eq!(get(&v, "zone_etcd_release_info", ""), 1.0);
     let ran = get(&v, "zone_etcd_check_timestamp_seconds", "");
     assert!(
         before <= ran && ran <= after,

@@ -113,6 +113,54 @@ fn a_zone_on_etcd_3_5_16() {
     acceptance(Some("3.5.16"), "3.5.16", 14);
 }
 
+/// Each member's keeper recorded the zone-etcd release it runs (this build, as
+/// `--version` names it); a record made wrong by hand is put right at the member's next
+/// start, and a restart on the same build keeps when the member first ran it.
+fn check_release_records(zone: &TestZone, running: &mut Vec<common::Running>, restart: bool) {
+    let version = common::run_ok(&["--version"]);
+    let commit = version
+        .split_once("(commit ")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(commit, _)| commit.to_string())
+        .unwrap_or_else(|| panic!("--version names no commit: {version}"));
+    let json = zone.status_recorded(0);
+    let mut since = Vec::new();
+    for member in json["members"].as_array().unwrap() {
+        let record = &member["zone_etcd"];
+        assert_eq!(record["release"], env!("CARGO_PKG_VERSION"), "{json}");
+        assert_eq!(record["commit"], commit.as_str(), "{json}");
+        assert_eq!(
+            (record["reads"].as_u64(), record["writes"].as_u64()),
+            (Some(1), Some(1)),
+            "{json}"
+        );
+        since.push((member["name"].clone(), record["since"].clone()));
+    }
+    if !restart {
+        return;
+    }
+    // node2's record made wrong by hand, node3's deleted: their next start puts them right;
+    // node1, restarted too, keeps its `since`.
+    let key = |i: usize| format!("zone-etcd/releases/{}", zone.members[i].0);
+    let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", &key(1), "not a record"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["del", &key(2)]);
+    assert!(ok, "{err}");
+    for i in 0..3 {
+        running.remove(i).stop();
+        running.insert(i, zone.launch(i));
+        zone.wait_healthy(running);
+    }
+    let json = zone.status_recorded(0);
+    for (member, (name, first)) in json["members"].as_array().unwrap().iter().zip(&since) {
+        assert_eq!(&member["name"], name, "{json}");
+        assert_eq!(member["zone_etcd"]["commit"], commit.as_str(), "{json}");
+        if name == zone.members[0].0.as_str() {
+            assert_eq!(&member["zone_etcd"]["since"], first, "{json}");
+        }
+    }
+}
+
 /// The acceptance of issue 2, and of issue 33 for one release, on the etcd `release`
 /// (the bundle for `None`), which must report `version`: one zone, every step in turn.
 fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
@@ -145,6 +193,7 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
     }
     let series = version.rsplit_once('.').unwrap().0;
     assert_eq!(json["cluster_version"], format!("{series}.0"), "{json}");
+    check_release_records(&zone, &mut running, release.is_none());
     check_tls_floor(&zone, version);
     check_learner_warning(&zone, &running, version);
     check_error_kinds(&zone, version);

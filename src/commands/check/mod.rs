@@ -255,6 +255,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -
         crl,
         access: node.as_ref().ok().map(|n| report::Access::of(&n.access)),
         disk,
+        zone_etcd: report::ThisBuild::default(),
     }
 }
 

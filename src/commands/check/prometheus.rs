@@ -128,6 +128,23 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
             .filter(|d| d.measured.is_some())
             .map(|d| (labels(&[node]), count(d.findings.len()))),
     );
+    let build = &report.zone_etcd;
+    let (reads, writes) = (build.reads.to_string(), build.writes.to_string());
+    family(
+        &mut out,
+        "zone_etcd_release_info",
+        "The zone-etcd release installed on the node (what checked, and what its launch and keepers run once restarted), with its commit and the format levels it reads and writes; always 1.",
+        [(
+            labels(&[
+                node,
+                ("release", build.release),
+                ("commit", build.commit),
+                ("reads", &reads),
+                ("writes", &writes),
+            ]),
+            1,
+        )],
+    );
     family(
         &mut out,
         "zone_etcd_check_timestamp_seconds",
@@ -214,6 +231,7 @@ mod tests {
             crl: None,
             disk: None,
             access: None,
+            zone_etcd: crate::commands::check::report::ThisBuild::default(),
         }
     }
 
@@ -293,6 +311,14 @@ mod tests {
         assert!(text.contains(
             "zone_etcd_check_timestamp_seconds{node=\"node1.example.zone\"} 1800000000\n"
         ));
+        assert_eq!(
+            samples(&text, "zone_etcd_release_info"),
+            [format!(
+                "zone_etcd_release_info{{node=\"node1.example.zone\",release=\"{}\",commit=\"{}\",reads=\"1\",writes=\"1\"}} 1",
+                crate::this_build::RELEASE,
+                crate::this_build::COMMIT
+            )]
+        );
         // No CRL: number 0, and no age sample.
         assert!(text.contains("zone_etcd_crl_number{node=\"node1.example.zone\"} 0\n"));
         assert!(samples(&text, "zone_etcd_crl_age_seconds").is_empty());

@@ -28,6 +28,31 @@ pub(super) struct Report {
     pub(super) access: Option<Access>,
     /// A member's data disk (`None`: the node runs no member, or its config did not load).
     pub(super) disk: Option<Disk>,
+    /// The zone-etcd that checked: the node's installed release (what its launch and
+    /// keepers run once restarted).
+    pub(super) zone_etcd: ThisBuild,
+}
+
+/// This build of zone-etcd ([`crate::this_build`]).
+#[derive(Debug, Serialize)]
+pub(super) struct ThisBuild {
+    pub(super) release: &'static str,
+    pub(super) commit: &'static str,
+    /// The highest format level it reads.
+    pub(super) reads: u32,
+    /// The highest format level it writes.
+    pub(super) writes: u32,
+}
+
+impl Default for ThisBuild {
+    fn default() -> ThisBuild {
+        ThisBuild {
+            release: crate::this_build::RELEASE,
+            commit: crate::this_build::COMMIT,
+            reads: zone_model::release::READS,
+            writes: zone_model::release::WRITES,
+        }
+    }
 }
 
 /// A member's data disk: measured (or kept, younger than an hour), and what that means.
@@ -124,6 +149,7 @@ impl Report {
             crl: None,
             access: None,
             disk: None,
+            zone_etcd: ThisBuild::default(),
         }
     }
 }

@@ -69,6 +69,22 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             &node, &roots, &answering, &creds,
         ));
     }
+    let releases = runtime.block_on(crate::agent::recorded::read_all(&answering, &creds));
+    for (member, record) in releases.into_iter().flatten() {
+        if let Some(row) = status.members.iter_mut().find(|m| m.name == member) {
+            row.zone_etcd = Some(record);
+        }
+    }
+    if let Some(mixed) = zone_model::release::mixed(&recorded(&status)) {
+        let runs: Vec<String> = mixed
+            .iter()
+            .map(|(build, members)| format!("{build} on {}", members.join(", ")))
+            .collect();
+        status.warnings.push(format!(
+            "the members run different zone-etcd releases: {}: finish moving them, one member at a time (docs/src/upgrade.md)",
+            runs.join("; ")
+        ));
+    }
     if let Some((target, turn)) = runtime.block_on(crate::rollout::standing(&answering, &creds)) {
         status.etcd_target = target.map(|t| t.to);
         status.etcd_moving = turn.map(|t| format!("{} -> {}", t.member, t.to));
@@ -92,6 +108,15 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(problem).fix(fix)),
     }
+}
+
+/// The members' recorded zone-etcd releases, by name.
+fn recorded(status: &ClusterStatus) -> Vec<(String, zone_model::release::Record)> {
+    status
+        .members
+        .iter()
+        .filter_map(|m| Some((m.name.clone(), m.zone_etcd.clone()?)))
+        .collect()
 }
 
 /// The zone's published CRL, verified against the node's zone roots.
@@ -301,6 +326,7 @@ fn row(m: &ClusterMember, reports: &[EndpointReport], leader: Option<u64>) -> Me
         db_size: status.map(|s| s.db_size),
         db_size_in_use: status.map(|s| s.db_size_in_use),
         version: status.map(|s| s.version.clone()),
+        zone_etcd: None,
         handshake_ms: mine
             .iter()
             .find_map(|r| r.handshake.as_ref().ok())

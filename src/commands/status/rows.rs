@@ -25,6 +25,9 @@ pub(super) struct MemberRow {
     /// What of the database file holds data (the rest is free until a defragmentation).
     pub(super) db_size_in_use: Option<i64>,
     pub(super) version: Option<String>,
+    /// The zone-etcd release the member's keeper recorded in the zone (`None`: none yet,
+    /// or a release before 0.2.0, which recorded none).
+    pub(super) zone_etcd: Option<zone_model::release::Record>,
     pub(super) handshake_ms: Option<f64>,
     pub(super) problem: Option<String>,
 }
@@ -62,7 +65,8 @@ pub(super) struct ClusterStatus {
     /// The member moving to another release now, and to which (`node2.example.zone ->
     /// 3.6.15`).
     pub(super) etcd_moving: Option<String>,
-    /// Known defects of the etcd releases the members run (the launcher's version table).
+    /// Known defects of the etcd releases the members run (the launcher's version table),
+    /// and members running different zone-etcd releases.
     pub(super) warnings: Vec<String>,
     /// The cluster's active alarms (NOSPACE: a database reached its quota and writes are
     /// refused; CORRUPT: the members' data disagree).

@@ -14,6 +14,7 @@ pub(super) fn table(status: &ClusterStatus) -> String {
         "RAFT INDEX",
         "DB SIZE (IN USE)",
         "VERSION",
+        "ZONE-ETCD",
         "TLS",
         "CLIENT URL",
         "PEER URL",
@@ -32,6 +33,9 @@ pub(super) fn table(status: &ClusterStatus) -> String {
                 _ => "-".into(),
             },
             m.version.clone().unwrap_or_else(|| "-".into()),
+            m.zone_etcd
+                .as_ref()
+                .map_or("-".into(), zone_model::release::Record::short),
             m.handshake_ms
                 .map_or("-".into(), |ms| format!("{ms:.2} ms")),
             m.client_urls.join(","),

@@ -353,6 +353,23 @@ impl TestZone {
         (ok, json, stderr)
     }
 
+    /// `status --json` from member `index` once every member's keeper has recorded the
+    /// zone-etcd release it runs (a second or two after its start; at most 30 s).
+    pub fn status_recorded(&self, index: usize) -> serde_json::Value {
+        let mut json = serde_json::Value::Null;
+        wait_for(
+            Duration::from_secs(30),
+            "every member's zone-etcd release recorded",
+            || {
+                json = self.status(index).1;
+                json["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().all(|m| !m["zone_etcd"].is_null()))
+            },
+        );
+        json
+    }
+
     /// Bootstraps a zone from zone file `text`; `members` are (name, address) as the file
     /// lists them, all on `peer_port` and `client_port`.
     pub fn from_zone_file(

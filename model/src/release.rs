@@ -1,0 +1,157 @@
+//! zone-etcd's own releases in a zone: the format levels a release reads and writes, and
+//! the record each member keeps in the zone of the release it runs.
+//!
+//! **Format levels.** Every format zone-etcd writes to disk or to etcd (node.toml, the
+//! zone and revocations documents, the access policy, the state files, the backups, its
+//! keys under `zone-etcd/`) belongs to a level. Level 1 is every format as zone-etcd 0.1.0
+//! writes it. A release reads every level up to its [`READS`] and writes at most its
+//! [`WRITES`]; a release that brings a new format raises both, and writes the new format
+//! only once every member of the zone reads it.
+//!
+//! **The record** ([`Record`], at [`PREFIX`]`<member>`): what the member's keeper runs,
+//! put when it starts on a build the record does not name yet. `status` reads them.
+//!
+//! Invariants: a record reads whatever release wrote it: fields this release does not
+//! know are skipped, and a newer `format` is read for the fields it shares with this one
+//! (a later release only adds fields); the text this release writes is pinned by a golden
+//! test, as later releases read it.
+
+use serde::{Deserialize, Serialize};
+
+/// The highest format level this release reads.
+pub const READS: u32 = 1;
+/// The highest format level this release writes.
+pub const WRITES: u32 = 1;
+/// Where each member's record is: `<PREFIX><member's node name>`.
+pub const PREFIX: &str = "zone-etcd/releases/";
+/// The format of the record this release writes.
+pub const FORMAT: u32 = 1;
+
+/// The zone-etcd release a member runs, as its keeper records it in the zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The record's own format ([`FORMAT`] when this release wrote it).
+    pub format: u32,
+    /// The release's name (`0.1.0`).
+    pub release: String,
+    /// The commit it was built from (`unknown` when built outside a git checkout).
+    pub commit: String,
+    /// The highest format level it reads.
+    pub reads: u32,
+    /// The highest format level it writes.
+    pub writes: u32,
+    /// When the member first ran this build (RFC 3339).
+    pub since: String,
+}
+
+impl Record {
+    /// The record of a member running `release` built from `commit`, since `since`.
+    pub fn new(release: &str, commit: &str, since: &str) -> Record {
+        Record {
+            format: FORMAT,
+            release: release.into(),
+            commit: commit.into(),
+            reads: READS,
+            writes: WRITES,
+            since: since.into(),
+        }
+    }
+
+    /// A record as some release wrote it.
+    pub fn parse(text: &[u8]) -> Result<Record, String> {
+        serde_json::from_slice(text).map_err(|e| format!("not a zone-etcd release record: {e}"))
+    }
+
+    /// The record's text, as it is put in etcd.
+    pub fn render(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Whether `other` names the same build (when either started it aside).
+    pub fn same_build(&self, other: &Record) -> bool {
+        (&self.release, &self.commit, self.reads, self.writes)
+            == (&other.release, &other.commit, other.reads, other.writes)
+    }
+
+    /// How `status` names it: `0.1.0 (75da28a1b2)`.
+    pub fn short(&self) -> String {
+        format!("{} ({})", self.release, self.commit)
+    }
+}
+
+/// The releases `records` name, each with the members that run it, when there is more
+/// than one (pure; members without a record are not counted: they have not said yet).
+pub fn mixed(records: &[(String, Record)]) -> Option<Vec<(String, Vec<String>)>> {
+    let mut by_build: Vec<(String, Vec<String>)> = Vec::new();
+    for (member, record) in records {
+        let build = record.short();
+        match by_build.iter_mut().find(|(b, _)| *b == build) {
+            Some((_, members)) => members.push(member.clone()),
+            None => by_build.push((build, vec![member.clone()])),
+        }
+    }
+    (by_build.len() > 1).then_some(by_build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record as this release writes it (golden: members of every later release read it).
+    const GOLDEN: &str = r#"{"format":1,"release":"0.1.0","commit":"75da28a1b2","reads":1,"writes":1,"since":"2026-11-27T02:00:00Z"}"#;
+
+    #[test]
+    fn the_record_this_release_writes_is_pinned() {
+        let record = Record::new("0.1.0", "75da28a1b2", "2026-11-27T02:00:00Z");
+        assert_eq!(record.render(), GOLDEN);
+        assert_eq!(Record::parse(GOLDEN.as_bytes()).unwrap(), record);
+    }
+
+    #[test]
+    fn a_newer_releases_record_reads_for_what_it_shares() {
+        let newer = r#"{"format":2,"release":"0.3.0","commit":"abc","reads":3,"writes":2,"since":"2027-01-01T00:00:00Z","features":["x"]}"#;
+        let record = Record::parse(newer.as_bytes()).unwrap();
+        assert_eq!((record.format, record.reads, record.writes), (2, 3, 2));
+        assert_eq!(record.short(), "0.3.0 (abc)");
+    }
+
+    #[test]
+    fn what_is_not_a_record_is_refused() {
+        assert!(Record::parse(b"").is_err());
+        assert!(Record::parse(br#"{"release":"0.1.0"}"#).is_err());
+    }
+
+    #[test]
+    fn a_build_is_the_same_whenever_it_started() {
+        let a = Record::new("0.1.0", "abc", "t1");
+        assert!(a.same_build(&Record::new("0.1.0", "abc", "t2")));
+        assert!(!a.same_build(&Record::new("0.1.0", "abd", "t1")));
+        assert!(!a.same_build(&Record::new("0.2.0", "abc", "t1")));
+    }
+
+    #[test]
+    fn mixed_releases_are_named_with_their_members() {
+        let r = |release: &str| Record::new(release, "c", "t");
+        assert_eq!(mixed(&[]), None);
+        let one = [
+            ("n1".to_string(), r("0.1.0")),
+            ("n2".to_string(), r("0.1.0")),
+        ];
+        assert_eq!(mixed(&one), None);
+        let two = [
+            ("n1".to_string(), r("0.1.0")),
+            ("n2".to_string(), r("0.2.0")),
+            ("n3".to_string(), r("0.1.0")),
+        ];
+        assert_eq!(
+            mixed(&two),
+            Some(vec![
+                (
+                    "0.1.0 (c)".to_string(),
+                    vec!["n1".to_string(), "n3".to_string()]
+                ),
+                ("0.2.0 (c)".to_string(), vec!["n2".to_string()]),
+            ])
+        );
+    }
+}

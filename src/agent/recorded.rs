@@ -1,0 +1,122 @@
+//! The duty of recording, in the zone, which zone-etcd release this member runs
+//! ([`zone_model::release::Record`] at [`zone_model::release::PREFIX`]`<member>`), for
+//! `status` and for the releases that come after this one.
+//!
+//! Invariants: the record is put only when the one in etcd names another build (or there
+//! is none): a restart on the same build changes nothing, and its `since` stays when this
+//! member first ran the build; a record that does not parse (tampered, or no record) is
+//! put right; once recorded, the duty looks again only every [`AGAIN`] (a member's record
+//! deleted by hand comes back), before that every [`FIRST`] (etcd starting).
+
+use std::time::Duration;
+
+use etcd_client::Client;
+use time::format_description::well_known::Rfc3339;
+use zone_model::release::{Record, PREFIX};
+
+use super::duty::{Duty, Round};
+use super::link::Link;
+use zone_etcd_kit::cluster_api;
+
+/// Between two tries while the record is not put yet (etcd is starting).
+const FIRST: Duration = Duration::from_secs(1);
+/// Between two looks once it is.
+const AGAIN: Duration = Duration::from_secs(300);
+
+pub struct Recorder {
+    link: Link,
+    member: String,
+    recorded: bool,
+}
+
+impl Recorder {
+    /// The recorder of `member`'s release, over the duties' shared `link`.
+    pub fn new(link: Link, member: String) -> Recorder {
+        Recorder {
+            link,
+            member,
+            recorded: false,
+        }
+    }
+}
+
+impl Duty for Recorder {
+    fn name(&self) -> String {
+        format!("zone-etcd release record: {}", self.link.endpoint())
+    }
+
+    fn pause(&self) -> Duration {
+        if self.recorded {
+            AGAIN
+        } else {
+            FIRST
+        }
+    }
+
+    async fn round(&mut self) -> Result<Round, String> {
+        let client = self.link.client().await?;
+        let done = record(&client, &self.member).await;
+        if done.is_err() {
+            self.link.reset().await;
+        }
+        let record = done?;
+        self.recorded = true;
+        Ok(Round::Said(format!(
+            "member {} runs zone-etcd {} (formats: reads level {}, writes level {})",
+            self.member,
+            record.short(),
+            record.reads,
+            record.writes
+        )))
+    }
+}
+
+/// Puts this build's record for `member` unless etcd holds one of the same build;
+/// returns the record that stands.
+async fn record(client: &Client, member: &str) -> Result<Record, String> {
+    let key = format!("{PREFIX}{member}");
+    let got = cluster_api::get_prefix(client, &key).await?;
+    let held = got
+        .kvs()
+        .iter()
+        .find(|kv| kv.key() == key.as_bytes())
+        .and_then(|kv| Record::parse(kv.value()).ok());
+    let now = time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .map_err(|e| e.to_string())?;
+    let mine = crate::this_build::record(&now);
+    match held {
+        Some(held) if held.same_build(&mine) => Ok(held),
+        _ => {
+            let mut kv = client.kv_client();
+            cluster_api::within(async {
+                kv.put(key.as_str(), mine.render(), None)
+                    .await
+                    .map_err(|e| cluster_api::describe(&e))
+            })
+            .await?;
+            Ok(mine)
+        }
+    }
+}
+
+/// Every member's record, by node name (records that do not parse are left out: `status`
+/// shows those members as not recorded); `None` when no member answered.
+pub async fn read_all(
+    endpoints: &[String],
+    creds: &cluster_api::Credentials,
+) -> Option<Vec<(String, Record)>> {
+    let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT)
+        .await
+        .ok()?;
+    let got = cluster_api::get_prefix(&client, PREFIX).await.ok()?;
+    Some(
+        got.kvs()
+            .iter()
+            .filter_map(|kv| {
+                let member = kv.key_str().ok()?.strip_prefix(PREFIX)?.to_string();
+                Some((member, Record::parse(kv.value()).ok()?))
+            })
+            .collect(),
+    )
+}

@@ -85,8 +85,18 @@ pub fn zone_document(
     let cache = cache_path(lookup.state_dir);
     let cached = read_cache(lookup, &cache);
     let fresh = fetch(lookup, &url).and_then(|text| {
-        let doc = zone_doc::verify(&text, lookup.zone, lookup.trusted_roots)
-            .map_err(|e| describe(&e))?;
+        let doc = zone_doc::verify(&text, lookup.zone, lookup.trusted_roots).map_err(|e| {
+            match zone_doc::signed_at(&text, lookup.zone, lookup.trusted_roots) {
+                // The root signed it: a newer zone-etcd's document, not a forgery.
+                Ok(at) => format!(
+                    "it served a document the zone root signed at {} that zone-etcd {} cannot read ({}): install the release the zone's owner signs with on this node",
+                    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    crate::this_build::RELEASE,
+                    describe(&e)
+                ),
+                Err(_) => describe(&e),
+            }
+        })?;
         if let Ok(Some((old, _))) = &cached {
             if doc.signed_at < old.signed_at {
                 return Err(format!(

@@ -27,6 +27,55 @@ pub const PREFIX: &str = "zone-etcd/releases/";
 /// The format of the record this release writes.
 pub const FORMAT: u32 = 1;
 
+/// Where the zone's format level is ([`Level`]); absent, the zone is at level 1.
+pub const LEVEL_KEY: &str = "zone-etcd/level";
+
+/// The zone's format level, as the release that raised it wrote it at [`LEVEL_KEY`]: the
+/// formats every member may now write. It only goes up, and only once every member reads
+/// it; a member whose release reads less does not start ([`refusal`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level {
+    /// The document's own format (1).
+    pub format: u32,
+    /// The zone's level.
+    pub level: u32,
+    /// The release that raised it (the oldest release that reads it).
+    pub release: String,
+    /// When it was raised (RFC 3339).
+    pub at: String,
+}
+
+impl Level {
+    /// A level document as some release wrote it (fields it adds are skipped).
+    pub fn parse(text: &[u8]) -> Result<Level, String> {
+        serde_json::from_slice(text)
+            .map_err(|e| format!("not a zone-etcd format level document: {e}"))
+    }
+
+    /// The document's text.
+    pub fn render(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Why a release that reads up to level `reads` must not start in a zone at `zone`'s
+/// level (pure): the problem, then the fix naming the release it needs; `None` when it
+/// may.
+pub fn refusal(zone: &Level, reads: u32, release: &str) -> Option<(String, String)> {
+    (zone.level > reads).then(|| {
+        (
+            format!(
+                "the zone is at format level {} (raised by zone-etcd {} at {}); zone-etcd {release} reads formats up to level {reads}",
+                zone.level, zone.release, zone.at
+            ),
+            format!(
+                "install zone-etcd {} or later on this node (a zone's level never goes back)",
+                zone.release
+            ),
+        )
+    })
+}
+
 /// The zone-etcd release a member runs, as its keeper records it in the zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -119,6 +168,26 @@ mod tests {
     fn what_is_not_a_record_is_refused() {
         assert!(Record::parse(b"").is_err());
         assert!(Record::parse(br#"{"release":"0.1.0"}"#).is_err());
+    }
+
+    /// The level document as a later release writes it (golden), with a field it may add.
+    #[test]
+    fn a_zone_above_what_a_release_reads_is_refused_naming_the_release_it_needs() {
+        let text =
+            r#"{"format":1,"level":2,"release":"0.3.0","at":"2027-03-01T00:00:00Z","by":"owner"}"#;
+        let level = Level::parse(text.as_bytes()).unwrap();
+        assert_eq!(level.level, 2);
+        let (problem, fix) = refusal(&level, 1, "0.2.0").unwrap();
+        assert_eq!(problem, "the zone is at format level 2 (raised by zone-etcd 0.3.0 at 2027-03-01T00:00:00Z); zone-etcd 0.2.0 reads formats up to level 1");
+        assert_eq!(
+            fix,
+            "install zone-etcd 0.3.0 or later on this node (a zone's level never goes back)"
+        );
+        assert_eq!(refusal(&level, 2, "0.3.0"), None);
+        assert_eq!(refusal(&level, 3, "0.4.0"), None);
+        let golden = r#"{"format":1,"level":2,"release":"0.3.0","at":"2027-03-01T00:00:00Z"}"#;
+        assert_eq!(level.render(), golden);
+        assert!(Level::parse(b"{}").is_err());
     }
 
     #[test]

@@ -115,6 +115,19 @@ pub fn sign(zone: &Zone, root: &Authority, signed_at: OffsetDateTime) -> Result<
 /// or two during a zone CA rotation). Errors carry the field at fault; the caller adds
 /// where the document came from.
 pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument, Error> {
+    read(signed_value(text, zone, roots)?, zone)
+}
+
+/// When a document the zone root signed for `zone` was signed, whether or not this release
+/// can read the rest of it: a document [`verify`] refuses but this accepts was signed by
+/// the owner with content this release does not know (a newer zone-etcd's), never forged.
+pub fn signed_at(text: &str, zone: &str, roots: &[CertInfo]) -> Result<OffsetDateTime, Error> {
+    signed_time(&signed_value(text, zone, roots)?)
+}
+
+/// The document as JSON, without `sign`, once its name is `zone` and one of `roots`
+/// signed it: nothing of its content is read before the signature is checked.
+fn signed_value(text: &str, zone: &str, roots: &[CertInfo]) -> Result<Value, Error> {
     let mut value: Value = serde_json::from_str(text).map_err(|e| {
         let what = if e.is_eof() {
             "truncated JSON (it ends too early)".to_string()
@@ -145,17 +158,6 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
                 .fix("sign the document with `zone-etcd zone sign`"))
         }
     }
-    for (field, expected) in [("type", "zone"), ("api_version", "v1")] {
-        match object.get(field) {
-            None => {}
-            Some(Value::String(s)) if s == expected => {}
-            Some(other) => return Err(Error::new(format!("is {other}, expected {expected:?}"))
-                .field(field)
-                .fix(
-                    "serve the zone document of api_version v1, as `zone-etcd zone sign` writes it",
-                )),
-        }
-    }
     let sign = match object.remove("sign") {
         Some(Value::String(sign)) => sign,
         Some(_) => {
@@ -172,7 +174,34 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
         }
     };
     check_signature(&value, &sign, roots)?;
+    Ok(value)
+}
 
+fn signed_time(value: &Value) -> Result<OffsetDateTime, Error> {
+    value
+        .get("signed_at")
+        .and_then(Value::as_str)
+        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+        .ok_or_else(|| {
+            Error::new("missing or not an RFC 3339 time")
+                .field("signed_at")
+                .fix("sign the document with `zone-etcd zone sign`")
+        })
+}
+
+/// The content of a signed document (see [`signed_value`]), as this release reads it.
+fn read(value: Value, zone: &str) -> Result<ZoneDocument, Error> {
+    for (field, expected) in [("type", "zone"), ("api_version", "v1")] {
+        match value.get(field) {
+            None => {}
+            Some(Value::String(s)) if s == expected => {}
+            Some(other) => return Err(Error::new(format!("is {other}, expected {expected:?}"))
+                .field(field)
+                .fix(
+                    "serve the zone document of api_version v1, as `zone-etcd zone sign` writes it",
+                )),
+        }
+    }
     let raw_members = value
         .get("extend")
         .and_then(|e| e.get("etcd"))
@@ -203,15 +232,7 @@ pub fn verify(text: &str, zone: &str, roots: &[CertInfo]) -> Result<ZoneDocument
         Some(table) => Policy::parse(table, "extend.access", zone, &names)?,
         None => Policy::default(),
     };
-    let signed_at = value
-        .get("signed_at")
-        .and_then(Value::as_str)
-        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-        .ok_or_else(|| {
-            Error::new("missing or not an RFC 3339 time")
-                .field("signed_at")
-                .fix("sign the document with `zone-etcd zone sign`")
-        })?;
+    let signed_at = signed_time(&value)?;
     Ok(ZoneDocument {
         zone: zone.to_string(),
         members,
@@ -360,6 +381,57 @@ mod tests {
         let info = CertInfo::parse(root.cert_der()).unwrap();
         let text = sign(&zone(), &root, OffsetDateTime::now_utc()).unwrap();
         (text, info, root)
+    }
+
+    /// `text` with `change` made to it, signed again by `root` (what another release of
+    /// zone-etcd, or a forger with the root key, would publish).
+    fn resigned(text: &str, root: &Authority, change: impl FnOnce(&mut Value)) -> String {
+        let mut value: Value = serde_json::from_str(text).unwrap();
+        value.as_object_mut().unwrap().remove("sign");
+        change(&mut value);
+        let signature = root.sign(canonical(&value).unwrap().as_bytes()).unwrap();
+        let key_id = CertInfo::parse(root.cert_der()).unwrap().fingerprint_hex();
+        value["sign"] = Value::String(format!(
+            "{SIGN_SCHEME}:{key_id}:{}",
+            base64_engine().encode(signature)
+        ));
+        value.to_string()
+    }
+
+    #[test]
+    fn a_newer_releases_signed_document_is_told_apart_from_a_forged_one() {
+        let (text, info, root) = signed();
+        let roots = [info];
+        // A key this release does not know, and another api_version, signed by the root.
+        for newer in [
+            resigned(&text, &root, |v| {
+                v["extend"]["settings"]["raft_pipeline"] = 4.into()
+            }),
+            resigned(&text, &root, |v| v["api_version"] = "v2".into()),
+        ] {
+            assert!(verify(&newer, "example.zone", &roots).is_err());
+            assert!(signed_at(&newer, "example.zone", &roots).is_ok(), "{newer}");
+        }
+        // The same change without the root's signature: neither.
+        let mut forged: Value = serde_json::from_str(&text).unwrap();
+        forged["extend"]["settings"]["raft_pipeline"] = 4.into();
+        let forged = forged.to_string();
+        assert!(verify(&forged, "example.zone", &roots).is_err());
+        let err = signed_at(&forged, "example.zone", &roots)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sign"), "{err}");
+        // Another zone's, or another root's: neither.
+        assert!(signed_at(&text, "other.zone", &roots).is_err());
+        let other = Authority::new_root("example.zone").unwrap();
+        let by_other = resigned(&text, &other, |_| {});
+        assert!(signed_at(&by_other, "example.zone", &roots).is_err());
+        // What this release signs it reads, and its time is the same both ways.
+        let doc = verify(&text, "example.zone", &roots).unwrap();
+        assert_eq!(
+            signed_at(&text, "example.zone", &roots).unwrap(),
+            doc.signed_at
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //!
 //! Invariants: a document that does not verify, names another zone or was signed before
 //! the one in force is never applied (logged, the one in force stays and is put back at
-//! the key, as it is when the key is deleted); the newest document applied is kept in the
+//! the key, as it is when the key is deleted); a document the zone root signed that this
+//! release cannot read (a newer zone-etcd's, [`crate::policy::in_force::Newer`]) is neither
+//! applied nor put back: this member stops applying until it runs that release, said once
+//! in its log; the newest document applied is kept in the
 //! state directory (`policy::in_force`), so a restart never goes back to an older one nor
 //! to node.toml's copy once one was published; the auth store is read whole and planned
 //! again at a keeper's first apply, every `RECHECK` (`FOLLOWER_RECHECK` on a member that
@@ -90,6 +93,9 @@ pub struct AccessKeeper {
     done: Option<Done>,
     /// When the whole auth store was last read.
     checked: Instant,
+    /// Why this member holds off, when the published policy is a newer release's
+    /// ([`crate::policy::in_force::Newer`]).
+    held: Mutex<Option<String>>,
 }
 
 impl Duty for AccessKeeper {
@@ -110,7 +116,7 @@ impl Duty for AccessKeeper {
         if looked.is_err() {
             self.link.reset().await;
         }
-        looked.map(|()| Round::Quiet)
+        looked.map(|()| lock(&self.held).clone().map_or(Round::Quiet, Round::Said))
     }
 }
 
@@ -137,6 +143,7 @@ impl AccessKeeper {
             link,
             done: None,
             checked: Instant::now(),
+            held: Mutex::new(None),
             roots,
             node,
             identities,
@@ -161,14 +168,22 @@ impl AccessKeeper {
         })
         .await?;
         let policy_at = published.kvs().first().map(|kv| kv.mod_revision());
-        let in_force = crate::policy::in_force::in_force(
+        let in_force = match crate::policy::in_force::in_force(
             &self.node,
             &self.roots,
             &self.newest,
             client,
             published.kvs().first(),
         )
-        .await;
+        .await
+        {
+            Ok(in_force) => in_force,
+            Err(newer) => {
+                *lock(&self.held) = Some(newer.line());
+                return Ok(());
+            }
+        };
+        *lock(&self.held) = None;
         phases.mark("policy", 1);
         match crate::identities::ledger::upload(client, &self.node.state_dir).await {
             Ok(0) => {}

@@ -6,9 +6,10 @@
 //! is none): a restart on the same build changes nothing, and its `since` stays when this
 //! member first ran the build; a record that does not parse (tampered, or no record) is
 //! put right; once recorded, the duty looks again only every [`AGAIN`] (a member's record
-//! deleted by hand comes back), before that every [`FIRST`] (etcd starting).
+//! deleted by hand comes back), before that every [`FIRST`] (etcd starting); its pause
+//! is [`FIRST`] throughout, so the keeper process ends within a second of its etcd.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcd_client::Client;
 use time::format_description::well_known::Rfc3339;
@@ -18,7 +19,7 @@ use super::duty::{Duty, Round};
 use super::link::Link;
 use zone_etcd_kit::cluster_api;
 
-/// Between two tries while the record is not put yet (etcd is starting).
+/// Between two rounds (a try while the record is not put yet: etcd is starting).
 const FIRST: Duration = Duration::from_secs(1);
 /// Between two looks once it is.
 const AGAIN: Duration = Duration::from_secs(300);
@@ -26,7 +27,8 @@ const AGAIN: Duration = Duration::from_secs(300);
 pub struct Recorder {
     link: Link,
     member: String,
-    recorded: bool,
+    /// When the record was last found or put, and the line that said so (`None`: not yet).
+    recorded: Option<(Instant, String)>,
 }
 
 impl Recorder {
@@ -35,7 +37,7 @@ impl Recorder {
         Recorder {
             link,
             member,
-            recorded: false,
+            recorded: None,
         }
     }
 }
@@ -45,29 +47,34 @@ impl Duty for Recorder {
         format!("zone-etcd release record: {}", self.link.endpoint())
     }
 
+    /// Short whatever the state: the loop sees etcd exit within one pause, and the
+    /// process must not outlive its etcd (its identity endpoint would serve on).
     fn pause(&self) -> Duration {
-        if self.recorded {
-            AGAIN
-        } else {
-            FIRST
-        }
+        FIRST
     }
 
     async fn round(&mut self) -> Result<Round, String> {
+        if let Some((at, line)) = &self.recorded {
+            if at.elapsed() < AGAIN {
+                // The same line: the loop logs a line once, until it changes.
+                return Ok(Round::Said(line.clone()));
+            }
+        }
         let client = self.link.client().await?;
         let done = record(&client, &self.member).await;
         if done.is_err() {
             self.link.reset().await;
         }
         let record = done?;
-        self.recorded = true;
-        Ok(Round::Said(format!(
+        let line = format!(
             "member {} runs zone-etcd {} (formats: reads level {}, writes level {})",
             self.member,
             record.short(),
             record.reads,
             record.writes
-        )))
+        );
+        self.recorded = Some((Instant::now(), line.clone()));
+        Ok(Round::Said(line))
     }
 }
 

@@ -122,22 +122,69 @@ pub fn keep(state_dir: &Path, text: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A published document the zone root signed (not before the one in force) whose content
+/// this release cannot read: a newer zone-etcd's. This member neither applies nor
+/// overwrites it: it stops acting on the zone's access policy until it runs a release
+/// that reads it (the members that do apply it, the zone's auth store being one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Newer {
+    /// When it was signed (RFC 3339).
+    pub signed_at: String,
+    /// What this release could not read in it.
+    pub problem: String,
+}
+
+impl Newer {
+    /// The keeper's line (logged once).
+    pub fn line(&self) -> String {
+        format!(
+            "access policy: the document published at {POLICY_KEY} (signed at {}) holds what zone-etcd {} cannot read ({}): this member stops applying the zone's access policy, and leaves the document as it is, until it runs the release that signed it (zone-etcd status shows each member's release)",
+            self.signed_at,
+            crate::this_build::RELEASE,
+            self.problem
+        )
+    }
+}
+
+/// Whether `text`, refused with `problem`, is a newer release's document (see [`Newer`]).
+fn newer(
+    node: &Node,
+    roots: &[CertInfo],
+    text: &[u8],
+    current: Option<&InForce>,
+    problem: &Error,
+) -> Option<Newer> {
+    let text = std::str::from_utf8(text).ok()?;
+    let at = zone_model::zone_doc::signed_at(text, &node.zone, roots).ok()?;
+    if let Some(current) = current.filter(|c| c.version != "node.toml") {
+        let in_force = time::OffsetDateTime::parse(&current.version, &Rfc3339).ok()?;
+        if at < in_force {
+            return None;
+        }
+    }
+    Some(Newer {
+        signed_at: at.format(&Rfc3339).unwrap_or_default(),
+        problem: problem.to_string(),
+    })
+}
+
 /// The policy in force, given what the zone holds at [`POLICY_KEY`]: a newer verified
 /// document is taken and kept; an older, unverifiable or missing one leaves the newest
 /// applied here in force and puts that back at the key (each member tries; a compare
-/// on what it read lets only one write, and never over a document published since).
+/// on what it read lets only one write, and never over a document published since); a
+/// newer release's is [`Newer`], left alone.
 pub async fn in_force(
     node: &Node,
     roots: &[CertInfo],
     kept: &Mutex<Option<(InForce, String)>>,
     client: &mut etcd_client::Client,
     published: Option<&etcd_client::KeyValue>,
-) -> InForce {
+) -> Result<InForce, Newer> {
     let newest = lock(kept).clone();
     let current = newest.as_ref().map(|(in_force, _)| in_force);
     let Some(kv) = published else {
         let Some((in_force, text)) = newest else {
-            return own_policy(node);
+            return Ok(own_policy(node));
         };
         tracing::warn!(
             "access policy: the document at {POLICY_KEY} is gone; putting back the one in force ({})",
@@ -145,13 +192,13 @@ pub async fn in_force(
         );
         let absent = Compare::create_revision(POLICY_KEY, CompareOp::Equal, 0);
         put_back(client, absent, &text).await;
-        return in_force;
+        return Ok(in_force);
     };
     // The document kept is the one at the key (most rounds): verified when it was kept,
     // against the same roots (a keeper's roots are read once, at its start).
     if let Some((in_force, text)) = newest.as_ref() {
         if kv.value() == text.as_bytes() {
-            return in_force.clone();
+            return Ok(in_force.clone());
         }
     }
     match published_policy(node, roots, kv.value(), current) {
@@ -163,9 +210,12 @@ pub async fn in_force(
                 }
                 *lock(kept) = Some((in_force.clone(), text));
             }
-            in_force
+            Ok(in_force)
         }
         Err(e) => {
+            if let Some(newer) = newer(node, roots, kv.value(), current, &e) {
+                return Err(newer);
+            }
             tracing::warn!(
                 "access policy: not applying the published document at {POLICY_KEY}: {e}"
             );
@@ -174,9 +224,9 @@ pub async fn in_force(
                     let same =
                         Compare::mod_revision(POLICY_KEY, CompareOp::Equal, kv.mod_revision());
                     put_back(client, same, &text).await;
-                    in_force
+                    Ok(in_force)
                 }
-                None => own_policy(node),
+                None => Ok(own_policy(node)),
             }
         }
     }

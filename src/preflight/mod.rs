@@ -11,8 +11,9 @@
 //!    keeps its own refusals of a member that still runs, which name the fix for it);
 //! 3. the etcd binary and its version ([`etcd`]);
 //! 4. (`launch`, also a dry run) what the data directory holds;
-//! 5. (not for a dry run) the leaves are current ([`crate::access::current_leaves`]) and
-//!    the zone's revocations are installed ([`crate::revocation::before_start`]).
+//! 5. (not for a dry run) the leaves are current ([`crate::access::current_leaves`]), the
+//!    zone's format level is one this release reads ([`level`]) and the zone's
+//!    revocations are installed ([`crate::revocation::before_start`]).
 //!
 //! [`before_exec`] (`launch` only): over an empty data directory, the first-start rules
 //! ([`fresh`]); over existing data, the restart and upgrade guards ([`restart`]); then
@@ -26,6 +27,7 @@ pub mod etcd;
 pub mod fresh;
 pub mod gateway;
 pub mod held;
+pub mod level;
 pub mod procfs;
 pub mod restart;
 
@@ -100,6 +102,7 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
         Start::Join => &LeafKind::ALL,
     };
     let tls = crate::access::current_leaves(node, kinds).map_err(|e| e.file(config))?;
+    level::before_start(node, local, config)?;
     crate::revocation::before_start(node, local, config)?;
     Ok(Ready {
         binary,

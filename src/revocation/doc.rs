@@ -1,7 +1,10 @@
 //! The zone's revocations as published: the root-signed CRL, the node name of each serial
 //! it lists, and the root's signature over both (the names are what `status` shows).
 //!
-//! Invariants: [`Revocations::verify`] accepts a document only when one root the node
+//! Invariants: a document is read for the fields this release knows, and fields a later
+//! release added are kept as they are (a newer zone-etcd's revocations take effect here,
+//! and are never put back in an older form over its own); [`Revocations::verify`]
+//! accepts a document only when one root the node
 //! trusts signed the CRL and the names, and the names cover the CRL's serials exactly;
 //! [`offer`] accepts only a strictly higher CRL number, or the very document in force,
 //! so neither an older CRL nor another one under the same number ever replaces it.
@@ -24,23 +27,40 @@ pub struct RevokedNode {
     pub serial: Vec<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Two documents are the same when their signed content is (the CRL, the names, the
+/// signature): what another release added beside it ([`Revocations::added`]) is not
+/// signed by what this release checks, so it never makes a document newer or another.
+#[derive(Debug, Clone)]
 pub struct Revocations {
     pub crl: Crl,
     pub nodes: Vec<RevokedNode>,
     signature: Vec<u8>,
+    /// Fields a later release of zone-etcd added to the document, kept as they were read
+    /// (written back with the document, never read).
+    added: serde_json::Map<String, serde_json::Value>,
 }
 
+impl PartialEq for Revocations {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.crl, &self.nodes, &self.signature) == (&other.crl, &other.nodes, &other.signature)
+    }
+}
+
+impl Eq for Revocations {}
+
+/// The document's fields. Read leniently: a later release only adds fields (its own
+/// signature over them beside this one's), so what it publishes is read here for what
+/// this release knows, and its revocations take effect on every member.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Raw {
     crl: String,
     nodes: Vec<RawNode>,
     signature: String,
+    #[serde(flatten)]
+    added: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawNode {
     node: String,
     serial: String,
@@ -83,6 +103,7 @@ impl Revocations {
             crl,
             nodes,
             signature,
+            added: serde_json::Map::new(),
         })
     }
 
@@ -98,6 +119,7 @@ impl Revocations {
                 })
                 .collect(),
             signature: hex(&self.signature),
+            added: self.added.clone(),
         };
         serde_json::to_string_pretty(&raw).unwrap_or_default() + "\n"
     }
@@ -123,6 +145,7 @@ impl Revocations {
             crl,
             nodes,
             signature,
+            added: raw.added,
         })
     }
 
@@ -246,6 +269,28 @@ mod tests {
         let err = back.verify(&roots(&other)).unwrap_err().to_string();
         assert!(err.contains("not signed by the zone root"), "{err}");
         assert_eq!(back.node_names(), vec!["laptop.example.zone".to_string()]);
+    }
+
+    /// What a later release adds beside the fields this one knows is read past, kept, and
+    /// never makes the document another: its revocations take effect here all the same.
+    #[test]
+    fn a_later_releases_added_fields_are_read_past_and_kept() {
+        let root = Authority::new_root("example.zone").unwrap();
+        let d = doc(&root, 3, &[("laptop.example.zone", vec![0x11, 0x22])]);
+        let mut value: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap();
+        value["services"] = serde_json::json!([{"service": "svc:web", "serial": "abcd"}]);
+        value["level"] = 2.into();
+        let later = Revocations::parse(&value.to_string()).unwrap();
+        assert!(later.verify(&roots(&root)).is_ok());
+        assert_eq!(later, d);
+        assert_eq!(offer(Some(&d), &later).unwrap(), Offer::Same);
+        let kept: serde_json::Value = serde_json::from_str(&later.to_json()).unwrap();
+        assert_eq!(kept["services"], value["services"]);
+        assert_eq!(kept["level"], 2);
+        // A field this release knows, changed, still fails the signature.
+        value["nodes"][0]["node"] = "desk.example.zone".into();
+        let changed = Revocations::parse(&value.to_string()).unwrap();
+        assert!(changed.verify(&roots(&root)).is_err());
     }
 
     #[test]

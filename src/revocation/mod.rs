@@ -75,12 +75,25 @@ async fn ask(
     creds: std::sync::Arc<Credentials>,
     local: Option<LocalMember>,
 ) -> Option<Revocations> {
+    let text = ask_others(node, endpoints, creds, local, KEY).await?;
+    Revocations::parse(&String::from_utf8_lossy(&text)).ok()
+}
+
+/// What the other members (`endpoints`) hold at `key`, as the first to answer has it, for
+/// a member about to start (see [`ask`]); `None` when none answered or the key is absent.
+pub(crate) async fn ask_others(
+    node: &Node,
+    endpoints: &[String],
+    creds: std::sync::Arc<Credentials>,
+    local: Option<LocalMember>,
+    key: &'static str,
+) -> Option<Vec<u8>> {
     let read = move |endpoint: String| {
         let creds = creds.clone();
         async move {
-            published(std::slice::from_ref(&endpoint), &creds, true)
+            read_key(std::slice::from_ref(&endpoint), &creds, key, true)
                 .await
-                .map(|(text, _)| text)
+                .map(|(value, _)| value)
         }
     };
     let text = match local {
@@ -101,7 +114,7 @@ async fn ask(
             }
         }
     };
-    Revocations::parse(&text?).ok()
+    text
 }
 
 /// A node whose node CA the zone revoked does not start.
@@ -132,21 +145,32 @@ pub async fn published(
     creds: &Credentials,
     serializable: bool,
 ) -> Result<(Option<String>, i64), String> {
+    let (value, revision) = read_key(endpoints, creds, KEY, serializable).await?;
+    Ok((
+        value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+        revision,
+    ))
+}
+
+/// The value at `key` and its mod revision (0: none), as [`published`] reads it.
+async fn read_key(
+    endpoints: &[String],
+    creds: &Credentials,
+    key: &str,
+    serializable: bool,
+) -> Result<(Option<Vec<u8>>, i64), String> {
     let mut client =
         cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
     let options = serializable.then(|| etcd_client::GetOptions::new().with_serializable());
     let got = cluster_api::within(async {
         client
-            .get(KEY, options)
+            .get(key, options)
             .await
             .map_err(|e| cluster_api::describe(&e))
     })
     .await?;
     Ok(match got.kvs().first() {
-        Some(kv) => (
-            Some(String::from_utf8_lossy(kv.value()).into_owned()),
-            kv.mod_revision(),
-        ),
+        Some(kv) => (Some(kv.value().to_vec()), kv.mod_revision()),
         None => (None, 0),
     })
 }

@@ -28,6 +28,7 @@ const BLOCKS: &[(&str, &str)] = &[
     ("127.0.45", "tests/zone/check"),
     ("127.0.47", "tests/zone/ca_rotation"),
     ("127.0.48", "tests/zone/external"),
+    ("127.0.50", "tests/zone/releases"),
     ("127.0.51", "tests/zone/membership"),
     ("127.0.53", "tests/zone/membership"),
     ("127.0.68", "bench"),

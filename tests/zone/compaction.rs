@@ -68,14 +68,19 @@ fn churn_with_the_default_settings_is_compacted_and_the_database_stays_bounded()
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
 
-    // 20,000 rewrites of 1 KiB: revision 2 is the first of them.
+    // 20,000 rewrites of 1 KiB: the revision after the zone's start is the first of them.
+    let first = zone.revision() + 1;
     for round in 0..200 {
         rewrite(&zone, KEYS, round);
     }
-    let (ok, out, err) = zone.etcdctl(0, &zone.endpoints(), &["get", "churn/000", "--rev=2"]);
+    let (ok, out, err) = zone.etcdctl(
+        0,
+        &zone.endpoints(),
+        &["get", "churn/000", &format!("--rev={first}")],
+    );
     assert!(
         ok && out.contains("churn/000"),
-        "revision 2 readable: {err}"
+        "revision {first} readable: {err}"
     );
     let before = sizes(&zone);
     for (file, in_use) in &before {
@@ -91,26 +96,30 @@ fn churn_with_the_default_settings_is_compacted_and_the_database_stays_bounded()
     let restarted = Instant::now();
 
     // A light churn, 10 rewrites a second (50 every 5 s: one etcdctl for the writes and
-    // one for the look, not ten), until revision 2 is compacted.
+    // one for the look, not ten), until the first rewrite's revision is compacted.
     let mut rewrites_since = 0usize;
     let mut round = 200;
     let compacted = loop {
         rewrite(&zone, 50, round);
         rewrites_since += 50;
         round += 1;
-        let (ok, _, err) = zone.etcdctl(0, &zone.endpoints(), &["get", "churn/000", "--rev=2"]);
+        let (ok, _, err) = zone.etcdctl(
+            0,
+            &zone.endpoints(),
+            &["get", "churn/000", &format!("--rev={first}")],
+        );
         if !ok {
             assert!(err.contains("compacted"), "{err}");
             break restarted.elapsed();
         }
         assert!(
             restarted.elapsed() < Duration::from_secs(450),
-            "revision 2 still readable 7.5 minutes after the restart:\n{}",
+            "revision {first} still readable 7.5 minutes after the restart:\n{}",
             running[0].log()
         );
         std::thread::sleep(Duration::from_millis(4900));
     };
-    eprintln!("revision 2 compacted {compacted:?} after the restart");
+    eprintln!("revision {first} compacted {compacted:?} after the restart");
     assert!(
         compacted >= Duration::from_secs(240),
         "compacted after {compacted:?}: sooner than one retention period"

@@ -41,6 +41,7 @@ mod pitr;
 mod quickstart;
 mod recovery;
 mod relaunch;
+mod releases;
 mod revocation;
 mod rotation;
 mod security;

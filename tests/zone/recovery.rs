@@ -38,6 +38,8 @@ fn save_and_copy(zone: &TestZone, index: usize) -> PathBuf {
     copy
 }
 
+/// Member `index`'s keys, but zone-etcd's own (each member's keeper records its release
+/// under `zone-etcd/releases/`).
 fn keys(zone: &TestZone, index: usize) -> Vec<String> {
     let (ok, out, err) = zone.etcdctl(
         index,
@@ -46,7 +48,7 @@ fn keys(zone: &TestZone, index: usize) -> Vec<String> {
     );
     assert!(ok, "{err}");
     out.lines()
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !l.starts_with("zone-etcd/"))
         .map(str::to_string)
         .collect()
 }

@@ -50,6 +50,7 @@ fn snapshots_are_saved_whole_listed_and_pruned() {
     let zone = TestZone::bootstrap("backup.zone", 86, 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
+    let start = zone.revision();
     for i in 0..50 {
         let (ok, _, err) = zone.etcdctl(
             0,
@@ -78,10 +79,11 @@ fn snapshots_are_saved_whole_listed_and_pruned() {
         fs::metadata(file).unwrap().len()
     );
     assert_eq!(m["etcd_version"], common::bundled_version());
-    // etcd reads the same revision and every key (50 puts after revision 1).
+    // etcd reads the same revision and every key (50 puts after the zone's start: its
+    // first revision and each member's release record).
     let status = etcdutl_status(file);
     assert_eq!(status["revision"], m["revision"], "{status} {m}");
-    assert_eq!(m["revision"], 51);
+    assert_eq!(m["revision"], start + 50);
     let sha = {
         let bytes = fs::read(file).unwrap();
         ring::digest::digest(&ring::digest::SHA256, &bytes)
@@ -103,13 +105,14 @@ fn snapshots_are_saved_whole_listed_and_pruned() {
     assert_eq!(files.len(), 2, "{out}");
     let second = manifest(&files[1]);
     assert_ne!(second["member"], "node1.backup.zone", "{second}");
-    assert_eq!(second["revision"], 52);
+    assert_eq!(second["revision"], start + 51);
 
     // list, table and JSON.
     let (ok, out, err) = run(&["snapshot", "list", "--config", config]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("revision 51") && out.contains("revision 52"),
+        out.contains(&format!("revision {}", start + 50))
+            && out.contains(&format!("revision {}", start + 51)),
         "{out}"
     );
     let (ok, out, _) = run(&["snapshot", "list", "--config", config, "--json"]);

@@ -395,10 +395,18 @@ fn undo_takes_a_prefix_back_leaves_later_writes_alone_and_never_touches_other_ke
     for key in &other_writes {
         assert!(after.contains_key(key), "the writer's {key} is missing");
     }
+    // zone-etcd's own keys (each member's release record) as they were.
+    assert_eq!(
+        only(&after, "zone-etcd/"),
+        only(&all_before, "zone-etcd/"),
+        "zone-etcd's own keys changed"
+    );
     assert_eq!(
         after.len(),
-        only(&after, "app/").len() + only(&after, "other/").len(),
-        "keys outside app/ and other/"
+        only(&after, "app/").len()
+            + only(&after, "other/").len()
+            + only(&after, "zone-etcd/").len(),
+        "keys outside app/, other/ and zone-etcd/"
     );
 
     // --force takes the writer's keys back too, and nothing else changes.

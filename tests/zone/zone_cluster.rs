@@ -148,6 +148,14 @@ fn check_release_records(zone: &TestZone, running: &mut Vec<common::Running>, re
     assert!(ok, "{err}");
     for i in 0..3 {
         running.remove(i).stop();
+        // The member's keeper process ends with its etcd (within a pause of a second):
+        // one that lived on would serve its identity endpoint with the old certificates.
+        let config = zone.config(i).display().to_string();
+        common::wait_for(
+            Duration::from_secs(5),
+            "the stopped member's keeper to end",
+            || keepers_of(&config).is_empty(),
+        );
         running.insert(i, zone.launch(i));
         zone.wait_healthy(running);
     }
@@ -159,6 +167,25 @@ fn check_release_records(zone: &TestZone, running: &mut Vec<common::Running>, re
             assert_eq!(&member["zone_etcd"]["since"], first, "{json}");
         }
     }
+}
+
+/// The PIDs of the keeper processes (`zone-etcd keep-revocations`) of the node `config`.
+fn keepers_of(config: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (args.iter().any(|a| a == "keep-revocations") && args.iter().any(|a| a == config))
+                .then_some(pid)
+        })
+        .collect()
 }
 
 /// The acceptance of issue 2, and of issue 33 for one release, on the etcd `release`

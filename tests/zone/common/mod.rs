@@ -540,6 +540,44 @@ impl TestZone {
         self.wait_healthy_within(running, Duration::from_secs(60));
     }
 
+    /// Waits (at most 10 s, a learner's keeper records only once promoted) until `count`
+    /// members' keepers have recorded their zone-etcd release: a keeper puts it a moment
+    /// after its etcd serves, so a test's first write lands after them and its revisions
+    /// are the same from run to run.
+    fn wait_recorded(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let (ok, out, _) = self.etcdctl(
+                0,
+                &self.endpoints(),
+                &[
+                    "get",
+                    "zone-etcd/releases/",
+                    "--prefix",
+                    "--count-only",
+                    "-w",
+                    "json",
+                ],
+            );
+            let recorded = serde_json::from_str::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|v| v["count"].as_u64())
+                .unwrap_or(0);
+            if ok && recorded as usize >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The zone's revision now, as member 0 answers it.
+    pub fn revision(&self) -> i64 {
+        let (ok, out, err) = self.etcdctl(0, &self.endpoints(), &["get", "/", "-w", "json"]);
+        assert!(ok, "{err}");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json["header"]["revision"].as_i64().expect("a revision")
+    }
+
     /// [`TestZone::wait_healthy`] with another limit (an emulated member starts slower).
     pub fn wait_healthy_within(&self, running: &mut [Running], limit: Duration) {
         let deadline = Instant::now() + limit;
@@ -551,6 +589,7 @@ impl TestZone {
             }
             let (ok, _, _) = self.etcdctl(0, &self.endpoints(), &["endpoint", "health"]);
             if ok {
+                self.wait_recorded(running.len().min(self.members.len()));
                 return;
             }
             if Instant::now() > deadline {

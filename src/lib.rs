@@ -19,6 +19,9 @@ pub mod detached;
 pub mod disk;
 pub mod first_start;
 pub mod fuzzing;
+/// Every persistent format as each release wrote it, read back (tests/golden/).
+#[cfg(test)]
+mod golden;
 pub mod identities;
 pub mod inspection;
 pub mod leaves;

@@ -6,10 +6,12 @@
 # --help), then cargo-deb over the assets Cargo.toml's [package.metadata.deb] lists.
 # Installs cargo-deb on first use (idempotent). Prints the package's path.
 #
-# Usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev] [--tools]
-#   --arch     default: this machine's architecture
-#   --profile  default: release; dev is the test suite's package (see below)
-#   --tools    only install what building the package needs, and build nothing
+# Usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev] [--tools | --build-only]
+#   --arch        default: this machine's architecture
+#   --profile     default: release; dev is the test suite's package (see below)
+#   --tools       only install what building the package needs, and build nothing
+#   --build-only  only build zone-etcd for the architecture (scripts/test.sh starts the
+#                 arm64 cross build this way at its start; the package comes later)
 #
 # Another architecture than this machine's is cross-built: zone-etcd for its Rust target
 # (rustup's target, Debian's cross gcc as linker and C compiler for ring), etcd, etcdctl
@@ -24,16 +26,18 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CARGO_DEB_VERSION=3.8.0
-USAGE="usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev] [--tools]"
+USAGE="usage: scripts/package.sh [--arch amd64|arm64] [--profile release|dev] [--tools | --build-only]"
 die() { echo "package.sh: error: $*" >&2; exit 2; }
 
 host=$(dpkg --print-architecture)
 arch=$host
 profile=release
 tools_only=no
+build_only=no
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --tools) tools_only=yes; shift ;;
+        --build-only) build_only=yes; shift ;;
         --arch | --profile)
             [[ $# -ge 2 ]] || die "$1 needs a value ($USAGE)"
             if [[ "$1" == --arch ]]; then arch=$2; else profile=$2; fi
@@ -82,6 +86,7 @@ if [[ "$arch" == "$host" ]]; then
     else
         cargo build --release --locked -p zone-etcd >&2
     fi
+    [[ "$build_only" == no ]] || exit 0
     exe="target/$profile_dir/zone-etcd"
     run=()
     cross=()
@@ -96,6 +101,7 @@ else
     # (scripts/test.sh's, beside which it runs).
     export CARGO_TARGET_DIR=target/cross
     cargo build --profile "$profile" --locked -p zone-etcd --target "$target" >&2
+    [[ "$build_only" == no ]] || exit 0
     exe="$CARGO_TARGET_DIR/$target/$profile_dir/zone-etcd"
     run=(env "QEMU_LD_PREFIX=$sysroot" "$qemu")
     cross=(--target "$target")

@@ -30,10 +30,33 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 at() { printf '(at %dm%02ds)' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
 
 # cargo-deb (scripts/package.sh's, built from source) compiles while the installs below
-# mostly wait on the network.
-tools_log=$(mktemp)
-./scripts/package.sh --tools >"$tools_log" 2>&1 &
-tools_pid=$!
+# mostly wait on the network. Then the arm64 cross build starts, at nice 10, beside the
+# installs and this machine's build (it takes the cores they leave: the build's serial
+# tail, the installs' waits): the arm64 test at the suite's end waits for it, and it was
+# the suite's last minutes when it started after this machine's build. Its package is
+# made later (scripts/package.sh --arch arm64 below, over this build: cargo has nothing
+# left to do), once this machine's package no longer uses target/package/.
+# Each step's exit status goes to a file (a later step in another subshell cannot `wait`
+# for it); `done_status FILE` waits for one and prints it.
+early=$(mktemp -d)
+(
+    code=0
+    ./scripts/package.sh --tools >"$early/tools.log" 2>&1 || code=$?
+    echo "$code" >"$early/tools.status"
+    [ "$code" = 0 ] || exit 0
+    code=0
+    env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS nice -n 10 \
+        ./scripts/package.sh --arch arm64 --profile dev --build-only >"$early/cross.log" 2>&1 || code=$?
+    echo "$code" >"$early/cross.status"
+) &
+early_pid=$!
+done_status() {
+    while ! [ -s "$1" ]; do
+        kill -0 "$early_pid" 2>/dev/null || [ -s "$1" ] || { echo 1; return; }
+        sleep 1
+    done
+    cat "$1"
+}
 
 ./scripts/fetch-etcd.sh --compat
 
@@ -129,21 +152,23 @@ cargo test --workspace --locked --no-run
 # the same code, without an optimised build of every dependency per architecture, the
 # suite's largest CPU cost when it was a release build). This machine's is made first (its
 # build is the one above: only the man pages, completions and a fast compression), so the
-# tests that install it never wait. The arm64 package is cross-built beside the tests at
-# the tests' own CPU priority (at nice 19 it got so little that its build ended 22 minutes
-# in and the arm64 test waiting for it was the suite's last 2.5 minutes; at nice 10 it
-# still ended 80 s after the main run, the arm64 test alone on the machine), holding
+# tests that install it never wait. The arm64 package is made beside the tests once its
+# cross build (started at the suite's start, at nice 10) is done, holding
 # target/package.lock, where tests/zone/arm64.rs waits for it
 # (tests/zone/common/sysroot.rs takes a package newer than its sources without the lock).
 echo "== scripts/package.sh --profile dev $(at)"
-wait "$tools_pid" || { cat "$tools_log"; echo "test.sh: scripts/package.sh --tools failed" >&2; exit 1; }
-rm -f "$tools_log"
+[ "$(done_status "$early/tools.status")" = 0 ] || { cat "$early/tools.log"; echo "test.sh: scripts/package.sh --tools failed" >&2; exit 1; }
 ./scripts/package.sh --profile dev >/dev/null
-echo "== scripts/package.sh --arch arm64 --profile dev (beside the tests) $(at)"
+echo "== scripts/package.sh --arch arm64 --profile dev (beside the tests, once its build is done) $(at)"
 package_log=$(mktemp)
 exec 9>target/package.lock
 flock 9
-env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS ./scripts/package.sh --arch arm64 --profile dev >"$package_log" 2>&1 &
+(
+    code=$(done_status "$early/cross.status")
+    cat "$early/cross.log"
+    [ "$code" = 0 ] || { echo "test.sh: the arm64 cross build failed ($code)"; exit 1; }
+    exec env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS nice -n 10 ./scripts/package.sh --arch arm64 --profile dev
+) >"$package_log" 2>&1 &
 package_pid=$!
 exec 9>&-
 # Tests that mostly wait (on etcd, its compactor, a store outage, writers) run beside the
@@ -292,5 +317,5 @@ for job in "${jobs_run[@]}"; do
     code=$(cat "$beside_dir/$job.status" 2>/dev/null || echo "never ran")
     [ "$code" = 0 ] || { echo "test.sh: $job failed ($code)"; status=1; }
 done
-rm -rf "$beside_dir" "$package_log"
+rm -rf "$beside_dir" "$package_log" "$early"
 exit "$status"

@@ -158,6 +158,18 @@ fn signed_value(text: &str, zone: &str, roots: &[CertInfo]) -> Result<Value, Err
                 .fix("sign the document with `zone-etcd zone sign`"))
         }
     }
+    // Another kind of document is no zone document, whoever signed it.
+    match object.get("type") {
+        None => {}
+        Some(Value::String(s)) if s == "zone" => {}
+        Some(other) => {
+            return Err(Error::new(format!("is {other}, expected \"zone\""))
+                .field("type")
+                .fix(
+                    "serve the zone document of api_version v1, as `zone-etcd zone sign` writes it",
+                ))
+        }
+    }
     let sign = match object.remove("sign") {
         Some(Value::String(sign)) => sign,
         Some(_) => {
@@ -191,15 +203,15 @@ fn signed_time(value: &Value) -> Result<OffsetDateTime, Error> {
 
 /// The content of a signed document (see [`signed_value`]), as this release reads it.
 fn read(value: Value, zone: &str) -> Result<ZoneDocument, Error> {
-    for (field, expected) in [("type", "zone"), ("api_version", "v1")] {
-        match value.get(field) {
-            None => {}
-            Some(Value::String(s)) if s == expected => {}
-            Some(other) => return Err(Error::new(format!("is {other}, expected {expected:?}"))
-                .field(field)
+    match value.get("api_version") {
+        None => {}
+        Some(Value::String(s)) if s == "v1" => {}
+        Some(other) => {
+            return Err(Error::new(format!("is {other}, expected \"v1\""))
+                .field("api_version")
                 .fix(
                     "serve the zone document of api_version v1, as `zone-etcd zone sign` writes it",
-                )),
+                ))
         }
     }
     let raw_members = value

@@ -102,13 +102,15 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     };
     let with_access = first.access.present || first.identities.is_some();
     let gone = with_access.then(|| users_gone.clone());
-    let member = first.member().map(|m| m.node_name.clone());
+    let member = first
+        .member()
+        .map(|m| (m.node_name.clone(), first.state_dir.clone()));
     let revocations = revocations::new(first, link.clone(), watch_pid, gone)?;
     let mover = release::Mover::new(load()?, link.clone(), config, watch_pid).unwrap_or_else(|e| {
         tracing::warn!("not following the zone's etcd release: {e}");
         None
     });
-    let recorder = member.map(|m| recorded::Recorder::new(link.clone(), m));
+    let recorder = member.map(|(m, state)| recorded::Recorder::new(link.clone(), m, state));
     let endpoint = endpoint::Serve::new(load()?);
     let slot = endpoint.as_ref().map(endpoint::Serve::slot);
     let access = access::AccessKeeper::new(load()?, link, slot, users_gone).unwrap_or_else(|e| {

@@ -2,6 +2,9 @@
 //! ([`zone_model::release::Record`] at [`zone_model::release::PREFIX`]`<member>`), for
 //! `status` and for the releases that come after this one.
 //!
+//! It also keeps the zone's format level ([`zone_model::release::LEVEL_KEY`]) in the state
+//! directory, for the start after a move back to an older release.
+//!
 //! Invariants: the record is put only when the one in etcd names another build (or there
 //! is none): a restart on the same build changes nothing, and its `since` stays when this
 //! member first ran the build; a record that does not parse (tampered, or no record) is
@@ -9,11 +12,12 @@
 //! deleted by hand comes back), before that every [`FIRST`] (etcd starting); its pause
 //! is [`FIRST`] throughout, so the keeper process ends within a second of its etcd.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use etcd_client::Client;
 use time::format_description::well_known::Rfc3339;
-use zone_model::release::{Record, PREFIX};
+use zone_model::release::{Level, Record, LEVEL_KEY, PREFIX};
 
 use super::duty::{Duty, Round};
 use super::link::Link;
@@ -27,16 +31,19 @@ const AGAIN: Duration = Duration::from_secs(300);
 pub struct Recorder {
     link: Link,
     member: String,
+    /// Where the zone's format level is remembered ([`crate::preflight::level::FILE`]).
+    state_dir: std::path::PathBuf,
     /// When the record was last found or put, and the line that said so (`None`: not yet).
     recorded: Option<(Instant, String)>,
 }
 
 impl Recorder {
     /// The recorder of `member`'s release, over the duties' shared `link`.
-    pub fn new(link: Link, member: String) -> Recorder {
+    pub fn new(link: Link, member: String, state_dir: std::path::PathBuf) -> Recorder {
         Recorder {
             link,
             member,
+            state_dir,
             recorded: None,
         }
     }
@@ -61,7 +68,7 @@ impl Duty for Recorder {
             }
         }
         let client = self.link.client().await?;
-        let done = record(&client, &self.member).await;
+        let done = record(&client, &self.member, &self.state_dir).await;
         if done.is_err() {
             self.link.reset().await;
         }
@@ -78,9 +85,23 @@ impl Duty for Recorder {
     }
 }
 
-/// Puts this build's record for `member` unless etcd holds one of the same build;
-/// returns the record that stands.
-async fn record(client: &Client, member: &str) -> Result<Record, String> {
+/// Puts this build's record for `member` unless etcd holds one of the same build, and
+/// remembers the zone's format level in `state_dir` (a start after a move to an older
+/// release is refused by it, [`crate::preflight::level`]); returns the record that stands.
+async fn record(client: &Client, member: &str, state_dir: &Path) -> Result<Record, String> {
+    let level = cluster_api::get_prefix(client, LEVEL_KEY).await?;
+    if let Some(kv) = level
+        .kvs()
+        .iter()
+        .find(|kv| kv.key() == LEVEL_KEY.as_bytes())
+    {
+        match Level::parse(kv.value()) {
+            Ok(level) => {
+                crate::preflight::level::remember(state_dir, &level).map_err(|e| e.to_string())?
+            }
+            Err(e) => tracing::warn!("{LEVEL_KEY}: {e}"),
+        }
+    }
     let key = format!("{PREFIX}{member}");
     let got = cluster_api::get_prefix(client, &key).await?;
     let held = got

@@ -1,6 +1,7 @@
 //! Before etcd starts: the zone's format level ([`zone_model::release::Level`] at
-//! [`LEVEL_KEY`]), as the other members hold it, or as this member last saw it
-//! ([`FILE`] in its state directory, for a start while the others are down). A zone at a
+//! [`LEVEL_KEY`]), as this member last saw it ([`FILE`] in its state directory, kept by
+//! its keeper, [`crate::agent::recorded`]), and, before a start over an empty data
+//! directory (a first start, a `join`), as the other members hold it. A zone at a
 //! level above what this release reads is refused in one line (exit 78) that names the
 //! release it needs: a member moved back to an older package never writes formats the
 //! zone's newer members no longer expect, and never fights over their documents.
@@ -11,23 +12,19 @@
 //! this release cannot read, with its path (it is only ever written by zone-etcd).
 
 use std::path::Path;
-use std::time::Duration;
 
 use zone_io::Error;
 use zone_model::release::{refusal, Level, LEVEL_KEY, READS};
 
 use crate::node::Node;
-use zone_etcd_kit::cluster_api::{self, Credentials};
-use zone_etcd_kit::wal::LocalMember;
 
 /// In the node's state directory: the highest zone level this member has seen.
 pub const FILE: &str = "zone-level.json";
 
-/// How long a starting member asks the others (as for the revocations).
-const ASK_OTHERS: Duration = Duration::from_millis(1500);
-
-/// Refuses to start in a zone whose level this release does not read.
-pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> Result<(), Error> {
+/// Refuses to start in a zone whose level this release does not read: the level this
+/// member remembers, and `asked` (what the others hold, asked before a start over an
+/// empty data directory, [`crate::revocation::ask_before_start`]).
+pub fn before_start(node: &Node, asked: Option<&[u8]>, config: &Path) -> Result<(), Error> {
     let path = node.state_dir.join(FILE);
     let seen = match std::fs::read(&path) {
         Ok(text) => Some(Level::parse(&text).map_err(|e| {
@@ -39,7 +36,13 @@ pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> R
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("read", &path, &e)),
     };
-    let zone = asked(node, local);
+    let zone = asked.and_then(|text| match Level::parse(text) {
+        Ok(level) => Some(level),
+        Err(e) => {
+            tracing::warn!("{LEVEL_KEY}: {e}");
+            None
+        }
+    });
     let highest = match (seen, zone.clone()) {
         (Some(a), Some(b)) => Some(if b.level > a.level { b } else { a }),
         (a, b) => a.or(b),
@@ -50,37 +53,22 @@ pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> R
     if let Some((problem, fix)) = refusal(&highest, READS, crate::this_build::RELEASE) {
         return Err(Error::new(problem).file(config).fix(fix).permanent());
     }
-    if zone.as_ref() == Some(&highest)
-        && std::fs::read(&path).ok() != Some(highest.render().into_bytes())
-    {
-        let _lock = zone_io::state::lock(&node.state_dir)?;
-        zone_io::write_atomic(&path, highest.render().as_bytes(), zone_io::PUBLIC_MODE)?;
+    if zone.as_ref() == Some(&highest) {
+        remember(&node.state_dir, &highest)?;
     }
     Ok(())
 }
 
-/// The level the other members hold (`None`: none answered, or the zone is at level 1).
-fn asked(node: &Node, local: Option<LocalMember>) -> Option<Level> {
-    let others = node.other_members();
-    if others.is_empty() {
-        return None;
+/// Keeps `level` in the state directory's [`FILE`] when it is higher than the one there
+/// (or there is none).
+pub fn remember(state_dir: &Path, level: &Level) -> Result<(), Error> {
+    let path = state_dir.join(FILE);
+    let _lock = zone_io::state::lock(state_dir)?;
+    let kept = std::fs::read(&path)
+        .ok()
+        .and_then(|t| Level::parse(&t).ok());
+    if kept.is_some_and(|k| k.level >= level.level) {
+        return Ok(());
     }
-    let creds = Credentials::load(&node.leaf_paths()).ok()?;
-    let runtime = cluster_api::runtime().ok()?;
-    let text = runtime
-        .block_on(async {
-            tokio::time::timeout(
-                ASK_OTHERS,
-                crate::revocation::ask_others(node, &others, creds, local, LEVEL_KEY),
-            )
-            .await
-        })
-        .ok()??;
-    match Level::parse(&text) {
-        Ok(level) => Some(level),
-        Err(e) => {
-            tracing::warn!("{LEVEL_KEY}: {e}");
-            None
-        }
-    }
+    zone_io::write_atomic(&path, level.render().as_bytes(), zone_io::PUBLIC_MODE)
 }

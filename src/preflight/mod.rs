@@ -102,8 +102,10 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
         Start::Join => &LeafKind::ALL,
     };
     let tls = crate::access::current_leaves(node, kinds).map_err(|e| e.file(config))?;
-    level::before_start(node, local, config)?;
-    crate::revocation::before_start(node, local, config)?;
+    // One round of asking the other members, for the level and the revocations.
+    let asked = crate::revocation::ask_before_start(node, local);
+    level::before_start(node, asked.level.as_deref(), config)?;
+    crate::revocation::before_start(node, &asked, config)?;
     Ok(Ready {
         binary,
         release,

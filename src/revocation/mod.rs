@@ -42,20 +42,11 @@ const ASK_OTHERS: Duration = Duration::from_millis(1500);
 /// that served once answers this read without a quorum, so it is waited for. When none
 /// can, this member starts with the copy it has, and its keeper reads the zone's copy
 /// once the cluster serves.
-pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> Result<(), Error> {
+pub fn before_start(node: &Node, asked: &Asked, config: &Path) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
-    let others = node.other_members();
-    if !others.is_empty() {
-        if let Ok(creds) = Credentials::load(&node.leaf_paths()) {
-            let runtime = cluster_api::runtime()?;
-            let found = runtime.block_on(async {
-                tokio::time::timeout(ASK_OTHERS, ask(node, &others, creds, local)).await
-            });
-            if let Ok(Some(doc)) = found {
-                if let Err(e) = store::install(&node.state_dir, &roots, &doc) {
-                    tracing::warn!("not installing the zone's revocations: {e}");
-                }
-            }
+    if let Some(doc) = &asked.revocations {
+        if let Err(e) = store::install(&node.state_dir, &roots, doc) {
+            tracing::warn!("not installing the zone's revocations: {e}");
         }
     }
     let in_force = store::in_force(&node.state_dir, &roots)?;
@@ -65,56 +56,84 @@ pub fn before_start(node: &Node, local: Option<LocalMember>, config: &Path) -> R
     store::ensure_crl_file(&node.state_dir, in_force.as_ref())
 }
 
-/// The document the members have (a serializable read: any member's copy will do,
-/// [`store::install`] keeps only a newer one). Each member is asked on its own, all at
-/// once: the zone may be partly down while this one starts, and a client balanced over
-/// them all waits on the dead ones.
-async fn ask(
-    node: &Node,
-    endpoints: &[String],
-    creds: std::sync::Arc<Credentials>,
-    local: Option<LocalMember>,
-) -> Option<Revocations> {
-    let text = ask_others(node, endpoints, creds, local, KEY).await?;
-    Revocations::parse(&String::from_utf8_lossy(&text)).ok()
+/// What the other members hold, asked once before this one starts ([`ask_before_start`]).
+#[derive(Debug, Default)]
+pub struct Asked {
+    /// The zone's revocations, as the first member to answer has them.
+    pub revocations: Option<Revocations>,
+    /// The zone's format level document ([`zone_model::release::LEVEL_KEY`]), asked only
+    /// before a start over an empty data directory (see [`crate::preflight::level`]).
+    pub level: Option<Vec<u8>>,
 }
 
-/// What the other members (`endpoints`) hold at `key`, as the first to answer has it, for
-/// a member about to start (see [`ask`]); `None` when none answered or the key is absent.
+/// Asks the other members, once and briefly ([`ASK_OTHERS`]), for what a start needs from
+/// them: the zone's revocations and, when `local` is `None`, its format level. Nothing
+/// is written.
+pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
+    let others = node.other_members();
+    if others.is_empty() {
+        return Asked::default();
+    }
+    let Ok(creds) = Credentials::load(&node.leaf_paths()) else {
+        return Asked::default();
+    };
+    let Ok(runtime) = cluster_api::runtime() else {
+        return Asked::default();
+    };
+    let keys: &'static [&'static str] = if local.is_none() {
+        &[KEY, zone_model::release::LEVEL_KEY]
+    } else {
+        &[KEY]
+    };
+    let found = runtime.block_on(async {
+        tokio::time::timeout(ASK_OTHERS, ask_others(node, &others, creds, local, keys)).await
+    });
+    let Ok(Some(mut values)) = found else {
+        return Asked::default();
+    };
+    let level = values.pop().flatten().filter(|_| keys.len() == 2);
+    let revocations = values
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|text| Revocations::parse(&String::from_utf8_lossy(&text)).ok());
+    Asked { revocations, level }
+}
+
+/// The values at `keys` the other members (`endpoints`) hold, as the first to answer has
+/// them, for a member about to start; `None` when none answered. A serializable read:
+/// any member's copy will do ([`store::install`] keeps only a newer document). Each
+/// member is asked on its own, all at once: the zone may be partly down while this one
+/// starts, and a client balanced over them all waits on the dead ones.
 pub(crate) async fn ask_others(
     node: &Node,
     endpoints: &[String],
     creds: std::sync::Arc<Credentials>,
     local: Option<LocalMember>,
-    key: &'static str,
-) -> Option<Vec<u8>> {
+    keys: &'static [&'static str],
+) -> Option<Vec<Option<Vec<u8>>>> {
     let read = move |endpoint: String| {
         let creds = creds.clone();
-        async move {
-            read_key(std::slice::from_ref(&endpoint), &creds, key, true)
-                .await
-                .map(|(value, _)| value)
-        }
+        async move { read_keys(&endpoint, &creds, keys).await }
     };
-    let text = match local {
+    match local {
         Some(local) => {
             let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
             let peers = node.other_peers();
             let rule = (local, others::Needs::AnyServing);
-            others::first_answer(endpoints, &peers, peer_creds, rule, ASK_OTHERS, read).await?
+            others::first_answer(endpoints, &peers, peer_creds, rule, ASK_OTHERS, read).await
         }
         None => {
             let mut asks: tokio::task::JoinSet<_> =
                 endpoints.iter().map(|e| read(e.clone())).collect();
             loop {
                 match asks.join_next().await? {
-                    Ok(Ok(text)) => break text,
+                    Ok(Ok(values)) => break Some(values),
                     Ok(Err(_)) | Err(_) => continue,
                 }
             }
         }
-    };
-    text
+    }
 }
 
 /// A node whose node CA the zone revoked does not start.
@@ -150,6 +169,28 @@ pub async fn published(
         value.map(|v| String::from_utf8_lossy(&v).into_owned()),
         revision,
     ))
+}
+
+/// The values at `keys`, read from `endpoint` over one connection (serializable).
+async fn read_keys(
+    endpoint: &str,
+    creds: &Credentials,
+    keys: &[&str],
+) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let mut client = cluster_api::connect(endpoint, creds).await?;
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        let options = etcd_client::GetOptions::new().with_serializable();
+        let got = cluster_api::within(async {
+            client
+                .get(*key, Some(options))
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        values.push(got.kvs().first().map(|kv| kv.value().to_vec()));
+    }
+    Ok(values)
 }
 
 /// The value at `key` and its mod revision (0: none), as [`published`] reads it.

@@ -153,9 +153,11 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
         );
     }
 
-    // 3. The zone's format level: at 1, a restart is as before and remembers it; at 2
-    // (a newer release raised it), a restart is refused in one line naming that release,
-    // and nothing is written.
+    // 3. The zone's format level. At 1, a member's keeper remembers it; a level above
+    // what this release reads refuses a start in one line naming the release it needs,
+    // writing nothing: asked of the others before a start over an empty data directory
+    // (a node moved to this release from scratch), and as the member remembers it (a
+    // newer release's keeper wrote it) before a start over its own data.
     let level = |n: u32| {
         format!(r#"{{"format":1,"level":{n},"release":"0.3.0","at":"2030-01-01T00:00:00Z"}}"#)
     };
@@ -164,10 +166,16 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
     running.insert(2, zone.launch(2));
     zone.wait_healthy(&mut running);
     let seen = zone.node_dir(2).join("state/zone-level.json");
-    let kept: Value = serde_json::from_str(&fs::read_to_string(&seen).unwrap()).unwrap();
-    assert_eq!(kept["level"], 1, "{kept}");
+    wait_for(
+        Duration::from_secs(10),
+        "member 2's keeper remembers the level",
+        || fs::read_to_string(&seen).is_ok_and(|t| t.contains(r#""level":1"#)),
+    );
     put(&zone, "zone-etcd/level", &level(2));
     running.remove(2).stop();
+    let data = zone.node_dir(2).join("state/data");
+    let aside = zone.node_dir(2).join("state/data.aside");
+    fs::rename(&data, &aside).unwrap();
     let before = fs::read(&seen).unwrap();
     let (code, err) = refused_launch(&zone, 2);
     assert_eq!(code, Some(78), "{err}");
@@ -187,6 +195,12 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
         before,
         "the refused start wrote its level"
     );
+    assert!(!data.exists(), "the refused start made a data directory");
+    fs::rename(&aside, &data).unwrap();
+    fs::write(&seen, level(2)).unwrap();
+    let (code, err) = refused_launch(&zone, 2);
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("format level 2"), "{err}");
 
     // One step beyond: with every other member down, what member 0 remembers refuses it
     // (a newer release's keeper wrote it), and a file it cannot read is refused naming it.

@@ -89,7 +89,7 @@ fn settings_reach_every_member_and_a_small_quota_recovers_with_maintain() {
             format!("--quota-backend-bytes={QUOTA}"),
             "--auto-compaction-mode=periodic".to_string(),
             "--auto-compaction-retention=5m".to_string(),
-            "--feature-gates=InitialCorruptCheck=true".to_string(),
+            "--feature-gates=InitialCorruptCheck=true,CompactHashCheck=true".to_string(),
             format!("--listen-metrics-urls=http://{address}:2381"),
         ] {
             assert!(argv.contains(&flag), "member {i}: {flag} not in {argv:?}");

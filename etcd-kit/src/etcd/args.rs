@@ -144,9 +144,10 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         tls_floor,
         // Metrics without a client certificate, on loopback only.
         ("listen-metrics-urls", cluster::metrics_url(plan.member)),
-        // Before serving, compare this member's data with its peers'.
-        plan.etcd.corrupt_check.flag(),
     ];
+    // Before serving, and after each compaction where the release can, compare this
+    // member's data with its peers' (a mismatch raises the CORRUPT alarm).
+    settings.extend(plan.etcd.corrupt_check.flags());
     // Both ports refuse every certificate chain with a node CA the zone revoked. (Never
     // --listen-client-http-urls: etcd before 3.5.32 skips the CRL on the gRPC listener
     // when it is set, GHSA-3wh4-j44w-pg92; HTTP is served on the client port itself.)

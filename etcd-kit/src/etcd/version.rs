@@ -42,21 +42,35 @@ pub const FORWARD_SECRET_AEAD: &[&str] = &[
     "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
 ];
 
-/// How a release is told to check its data against its peers' before serving.
+/// How a release is told to check its data against its peers': before serving (the
+/// initial check), and, where the release has it, after each compaction (the compaction
+/// hash check: the leader compares the members' hashes of the compacted revisions and
+/// raises the CORRUPT alarm on a mismatch). Both are off by default in every release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CorruptCheck {
-    /// `--experimental-initial-corrupt-check=true` (3.3 to 3.5).
+    /// `--experimental-initial-corrupt-check=true` (3.4, and 3.5 before 3.5.5).
     ExperimentalFlag,
-    /// `--feature-gates=InitialCorruptCheck=true` (3.6 renamed its experimental flags).
+    /// That, and `--experimental-compact-hash-check-enabled=true` (3.5.5 and later 3.5).
+    ExperimentalFlags,
+    /// `--feature-gates=InitialCorruptCheck=true,CompactHashCheck=true` (3.6 renamed its
+    /// experimental flags; 3.7 exits on them).
     FeatureGate,
 }
 
 impl CorruptCheck {
-    /// The (flag, value) pair for etcd's command line.
-    pub fn flag(self) -> (&'static str, String) {
+    /// The (flag, value) pairs for etcd's command line.
+    pub fn flags(self) -> Vec<(&'static str, String)> {
+        let initial = ("experimental-initial-corrupt-check", "true".to_string());
         match self {
-            CorruptCheck::ExperimentalFlag => ("experimental-initial-corrupt-check", "true".into()),
-            CorruptCheck::FeatureGate => ("feature-gates", "InitialCorruptCheck=true".into()),
+            CorruptCheck::ExperimentalFlag => vec![initial],
+            CorruptCheck::ExperimentalFlags => vec![
+                initial,
+                ("experimental-compact-hash-check-enabled", "true".into()),
+            ],
+            CorruptCheck::FeatureGate => vec![(
+                "feature-gates",
+                "InitialCorruptCheck=true,CompactHashCheck=true".into(),
+            )],
         }
     }
 }
@@ -116,6 +130,8 @@ pub fn profile(version: Version) -> Result<Profile, String> {
     }
     let corrupt_check = if version.series() >= (3, 6) {
         CorruptCheck::FeatureGate
+    } else if version >= v(3, 5, 5) {
+        CorruptCheck::ExperimentalFlags
     } else {
         CorruptCheck::ExperimentalFlag
     };
@@ -189,9 +205,25 @@ mod tests {
             CorruptCheck::ExperimentalFlag
         );
         assert_eq!(
-            table("3.5.30").unwrap().corrupt_check,
+            table("3.5.4").unwrap().corrupt_check,
             CorruptCheck::ExperimentalFlag
         );
+        assert_eq!(
+            table("3.5.5").unwrap().corrupt_check,
+            CorruptCheck::ExperimentalFlags
+        );
+        assert_eq!(
+            table("3.5.30").unwrap().corrupt_check,
+            CorruptCheck::ExperimentalFlags
+        );
+        assert_eq!(
+            CorruptCheck::FeatureGate.flags(),
+            [(
+                "feature-gates",
+                "InitialCorruptCheck=true,CompactHashCheck=true".to_string()
+            )]
+        );
+        assert_eq!(CorruptCheck::ExperimentalFlags.flags().len(), 2);
         assert_eq!(
             table("3.6.4").unwrap().corrupt_check,
             CorruptCheck::FeatureGate

@@ -35,7 +35,7 @@ pub fn fix(kinds: &[&str], config: &Path) -> String {
     }
     if kinds.contains(&"CORRUPT") {
         fixes.push(
-            "stop the named member and replace its data (zone-etcd join --replace on its node, guide: Restores, including the house burned down), then disarm the alarm (etcdctl alarm disarm)"
+            "on the named member's node: stop it, move its data directory aside (mv <state>/data <state>/data.corrupt) and run zone-etcd join --replace (guide: Troubleshooting by symptom), then disarm the alarm (etcdctl alarm disarm)"
                 .to_string(),
         );
     }

@@ -91,7 +91,11 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
     let Ok(Some(mut values)) = found else {
         return Asked::default();
     };
-    let level = values.pop().flatten().filter(|_| keys.len() == 2);
+    let level = if keys.len() == 2 {
+        values.pop().flatten()
+    } else {
+        None
+    };
     let revocations = values
         .into_iter()
         .next()

@@ -32,16 +32,9 @@ use zone_etcd_kit::wal::LocalMember;
 const ASK_OTHERS: Duration = Duration::from_millis(1500);
 
 /// Before etcd starts on this node: installs the newest revocations the other members
-/// have (asked briefly; a member started later serves with them from its first
-/// connection), refuses to start a node whose own CA is revoked, and makes sure etcd's
-/// CRL file exists.
-///
-/// A member over existing data (`local`) also asks the others' peer ports, and stops
-/// asking as soon as no client port can answer before it starts: every other is down or
-/// never served (a restored zone coming up, see [`zone_etcd_kit::cluster_api::others`]). A member
-/// that served once answers this read without a quorum, so it is waited for. When none
-/// can, this member starts with the copy it has, and its keeper reads the zone's copy
-/// once the cluster serves.
+/// have (`asked`, [`ask_before_start`]; a member started later serves with them from its
+/// first connection), refuses to start a node whose own CA is revoked, and makes sure
+/// etcd's CRL file exists.
 pub fn before_start(node: &Node, asked: &Asked, config: &Path) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     if let Some(doc) = &asked.revocations {
@@ -69,6 +62,13 @@ pub struct Asked {
 /// Asks the other members, once and briefly ([`ASK_OTHERS`]), for what a start needs from
 /// them: the zone's revocations and, when `local` is `None`, its format level. Nothing
 /// is written.
+///
+/// A member over existing data (`local`) also asks the others' peer ports, and stops
+/// asking as soon as no client port can answer before it starts: every other is down or
+/// never served (a restored zone coming up, see [`zone_etcd_kit::cluster_api::others`]). A
+/// member that served once answers this read without a quorum, so it is waited for. When
+/// none can, this member starts with the copy it has, and its keeper reads the zone's
+/// copy once the cluster serves.
 pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
     let others = node.other_members();
     if others.is_empty() {

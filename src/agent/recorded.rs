@@ -8,9 +8,9 @@
 //! Invariants: the record is put only when the one in etcd names another build (or there
 //! is none): a restart on the same build changes nothing, and its `since` stays when this
 //! member first ran the build; a record that does not parse (tampered, or no record) is
-//! put right; once recorded, the duty looks again only every [`AGAIN`] (a member's record
-//! deleted by hand comes back), before that every [`FIRST`] (etcd starting); its pause
-//! is [`FIRST`] throughout, so the keeper process ends within a second of its etcd.
+//! put right; once recorded, the duty looks again only every `AGAIN` (a member's record
+//! deleted by hand comes back), before that every `FIRST` (etcd starting); its pause
+//! is `FIRST` throughout, so the keeper process ends within a second of its etcd.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

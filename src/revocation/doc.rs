@@ -28,7 +28,7 @@ pub struct RevokedNode {
 }
 
 /// Two documents are the same when their signed content is (the CRL, the names, the
-/// signature): what another release added beside it ([`Revocations::added`]) is not
+/// signature): what another release added beside it (`added`) is not
 /// signed by what this release checks, so it never makes a document newer or another.
 #[derive(Debug, Clone)]
 pub struct Revocations {

@@ -59,7 +59,7 @@ pub struct Asked {
     pub level: Option<Vec<u8>>,
 }
 
-/// Asks the other members, once and briefly ([`ASK_OTHERS`]), for what a start needs from
+/// Asks the other members, once and briefly (`ASK_OTHERS`), for what a start needs from
 /// them: the zone's revocations and, when `local` is `None`, its format level. Nothing
 /// is written.
 ///

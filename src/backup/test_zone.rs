@@ -93,6 +93,9 @@ impl Fixture {
     }
 }
 
+/// The object every link of [`Fixture::signed_chain`] names (its size and SHA-256).
+pub const OBJECT: &[u8] = b"x";
+
 fn sign_link(
     signer: &crate::backup::signing::Signer,
     seq: u64,
@@ -115,8 +118,8 @@ fn sign_link(
         first_time_ms: 1_700_000_000_000 + revision,
         last_time_ms: 1_700_000_000_000 + revision,
         object: Some(delta_name(seq, session, revision, revision)),
-        object_size: 1,
-        object_sha256: "00".into(),
+        object_size: OBJECT.len() as u64,
+        object_sha256: crate::backup::local::sha256_hex(OBJECT),
         next_delta: revision + 1,
         prev: prev.map(|p| p.sha256.clone()),
         signed_ms,

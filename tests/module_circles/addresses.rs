@@ -63,6 +63,7 @@ const BLOCKS: &[(&str, &str)] = &[
     ("127.0.110", "tests/zone/undo"),
     ("127.0.111", "tests/zone/undo"),
     ("127.0.112", "tests/zone/backup"),
+    ("127.0.113", "tests/zone/backup"),
     ("127.0.114", "tests/zone/undo_chain"),
     ("127.0.115", "tests/zone/activate_request"),
     ("127.0.116", "tests/zone/activate_request"),

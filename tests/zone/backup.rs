@@ -1,9 +1,10 @@
 //! Continuous backups (issue 22) end to end, with real processes: a 3-member zone on
 //! loopback, SeaweedFS as the S3 target plus a directory target, `backup run` on every
 //! member, Debian's `age` and `etcdutl` as the owner's tools.
-//! Zones on 127.0.100-107.x and 127.0.112.x; SeaweedFS on 127.0.97.x.
+//! Zones on 127.0.100-107.x, 127.0.112.x and 127.0.113.x; SeaweedFS on 127.0.97.x.
 
 use crate::common;
+mod lagging;
 mod late;
 mod torn;
 

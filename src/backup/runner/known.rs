@@ -106,6 +106,19 @@ impl Known {
         manifest_seq(name).is_some_and(|seq| seq <= self.floor) || self.names.contains(name)
     }
 
+    /// The newest sequence number below `seq` the target holds (or held): where a hole
+    /// under the link `seq` starts (see [`super::fill`]).
+    pub fn held_below(&self, seq: u64) -> u64 {
+        let listed = self
+            .names
+            .iter()
+            .filter_map(|n| manifest_seq(n))
+            .filter(|s| *s < seq)
+            .max()
+            .unwrap_or(0);
+        listed.max(self.floor.min(seq.saturating_sub(1)))
+    }
+
     /// The newest sequence number of this writer's chain the target is known to hold
     /// (or to have held): the local links after it are the ones to compare.
     pub fn newest(&self) -> u64 {

@@ -9,13 +9,14 @@
 //! is cut, pure), [`writer`] (appending links), [`background`] (a cut's
 //! compression, at a lower priority),
 //! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`known`] (what a target holds, for
-//! its shipper), [`retain`]
+//! its shipper), [`fill`] (a lagging target caught up from the others), [`retain`]
 //! (retention of the local chain and of each target).
 
 pub mod active;
 pub mod background;
 pub mod batch;
 pub mod context;
+pub mod fill;
 pub mod full;
 pub mod known;
 pub mod resume;

@@ -26,10 +26,11 @@ use std::time::Duration;
 
 use zone_pki::CertInfo;
 
+use super::fill;
 use super::known::Known;
 use super::retain::{self, Orders};
 use super::writer::LeaseGuard;
-use crate::backup::chain::Link;
+use crate::backup::chain::{manifest_seq, Link};
 use crate::backup::head;
 use crate::backup::local::{LocalChain, MAX_MANIFEST_BYTES};
 use crate::backup::manifest::body_unverified;
@@ -179,6 +180,9 @@ impl Shipper {
         }
         .map_err(|e| e.to_string())?;
         let missing: Vec<&String> = names.iter().filter(|n| !present.holds(n)).collect();
+        if let Some(first) = missing.first() {
+            self.fill_below(first, present, links)?;
+        }
         for name in missing {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(());
@@ -249,6 +253,66 @@ impl Shipper {
 }
 
 impl Shipper {
+    /// Catches the target up from the others when it lacks links under `next`, the first
+    /// local link it lacks (see [`super::fill`]): they are copied, in chain order.
+    fn fill_below(&self, next: &str, present: &mut Known, links: &mut Links) -> Result<(), String> {
+        let Some(seq) = manifest_seq(next) else {
+            return Ok(());
+        };
+        let held = present.held_below(seq);
+        if held + 1 >= seq || self.others.is_empty() {
+            return Ok(());
+        }
+        let stored = self.local.read_manifest(next).map_err(|e| e.to_string())?;
+        let Some(want) = body_unverified(&stored.bytes)
+            .map_err(|p| format!("{next}: {p}"))?
+            .prev
+        else {
+            return Ok(());
+        };
+        let roots = (self.zone.as_str(), self.roots.as_slice());
+        let found = fill::find(&self.others, (held + 1, seq), &want, roots)?;
+        let url = self.target.url();
+        if let Some(lost) = found.lost {
+            tracing::warn!(
+                "backup target {url}: link {lost} is on no other target (a writer stopped before it shipped it anywhere), so this target's chain has a hole from link {} to {lost} for good: a point in it is exported from a target that holds it",
+                held + 1
+            );
+        }
+        for (stored, link) in &found.links {
+            if let Some(object) = &link.object {
+                if !self.guard.holds() {
+                    return Err(NOT_WRITER.into());
+                }
+                if !self.copy_from_others(object, link)? {
+                    return Err(format!(
+                        "{object} of {} is on another target only, which does not give it now; it and the links after it wait",
+                        stored.name
+                    ));
+                }
+            }
+            if !present.announced() {
+                self.put_head(present)?;
+            }
+            if !self.guard.holds() {
+                return Err(NOT_WRITER.into());
+            }
+            self.target
+                .put(&stored.name, &stored.bytes)
+                .map_err(|e| e.to_string())?;
+            present.sent(&stored.name, &stored.bytes);
+            links.learn(&stored.name, link);
+        }
+        if !found.links.is_empty() {
+            tracing::info!(
+                "backup target {url}: links {} to {} copied from the other targets (the last writer stopped before it shipped them here)",
+                found.links[0].1.seq,
+                seq - 1
+            );
+        }
+        Ok(())
+    }
+
     /// Copies `object` of `link` from another target that has it, with the size and
     /// SHA-256 its link names, to this one; `false` when none gives it.
     fn copy_from_others(&self, object: &str, link: &Link) -> Result<bool, String> {

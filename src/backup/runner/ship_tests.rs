@@ -2,8 +2,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::*;
-use crate::backup::chain::{self, Kind, Link};
+use crate::backup::chain::{self, check_links, Kind, Link};
+use crate::backup::manifest;
+use crate::backup::runner::fill::tests::target_with;
 use crate::backup::target::{ObjectInfo, TargetError};
+use crate::backup::test_zone::{fixture, OBJECT, ZONE};
 
 /// A target that stores nothing and records what was put.
 #[derive(Default)]
@@ -134,7 +137,6 @@ fn a_node_that_is_not_the_writer_uploads_nothing() {
 fn a_term_ships_from_the_head_without_listing_the_chain() {
     use crate::backup::target::counting::Counting;
     use crate::backup::target::file::DirTarget;
-    use crate::backup::test_zone::{fixture, ZONE};
 
     let zone = fixture();
     let chain = zone.signed_chain_with(
@@ -200,4 +202,64 @@ fn a_term_ships_from_the_head_without_listing_the_chain() {
     assert_eq!(names.len(), 2001);
     assert!(names.contains(&chain[2000].name));
     assert_eq!(counted.take().list, 1);
+}
+
+/// The scene of the red `pitr` run: the last writer shipped links 1..=9 to one target and
+/// 1..=5 to the other, then lost its lease. The next writer adopts link 9 and writes 10.
+/// The lagging target gets 6..=9 from the other (objects and manifests) before 10: its
+/// chain is whole. Without the fill it held 1..=5, 9, 10 ("link 6 is missing").
+#[test]
+fn a_new_writer_catches_a_lagging_target_up_before_its_own_links() {
+    let zone = fixture();
+    let chain = zone.signed_chain_with(10, |seq| if seq <= 9 { "ab12cd34" } else { "ef56ab78" });
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let ahead = target_with("file:///ahead", dirs[0].path(), &chain[..9]);
+    let behind = target_with("file:///behind", dirs[1].path(), &chain[..5]);
+    let state = tempfile::tempdir().unwrap();
+    let local = Arc::new(LocalChain::open(state.path()).unwrap());
+    // The adopted link 9 (its manifest only), then the new writer's own 10.
+    for stored in &chain[8..] {
+        local
+            .write(&local.object_path(&stored.name), &stored.bytes)
+            .unwrap();
+    }
+    let own = body_unverified(&chain[9].bytes).unwrap().object.unwrap();
+    local.write(&local.object_path(&own), OBJECT).unwrap();
+    let mut shipper = shipper(behind.clone(), local, (ZONE, zone.roots()), "ef56ab78");
+    shipper.others = vec![ahead.clone()];
+    shipper.guard.renewed(
+        Instant::now(),
+        Duration::from_secs(8),
+        Duration::from_secs(2),
+    );
+    let (mut known, mut links) = (None, Links::default());
+    shipper.ship_once(&mut known, &mut links).unwrap();
+    let listed = head::listed(&*behind).unwrap();
+    let manifests: Vec<&str> = listed
+        .names
+        .iter()
+        .map(|o| o.name.as_str())
+        .filter(|n| manifest_seq(n).is_some())
+        .collect();
+    let expected: Vec<&str> = chain.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(manifests, expected);
+    let roots = zone.roots();
+    let verified: Vec<_> = chain
+        .iter()
+        .map(|s| {
+            let bytes = behind.get(&s.name, MAX_MANIFEST_BYTES).unwrap().unwrap();
+            manifest::verify(&manifest::stored(&s.name, bytes), ZONE, &roots).unwrap()
+        })
+        .collect();
+    check_links(ZONE, &verified).unwrap();
+    for v in &verified {
+        let object = v.link.object.as_deref().unwrap();
+        assert_eq!(
+            behind.get(object, 16).unwrap().as_deref(),
+            Some(OBJECT),
+            "{object}"
+        );
+    }
+    let head = behind.get(head::NAME, 1 << 16).unwrap().unwrap();
+    assert_eq!(head, head::record(Some(&chain[9].bytes), "ef56ab78"));
 }

@@ -5,7 +5,11 @@
 //!
 //! Invariants: it never moves while [`crate::rollout::TURN_KEY`] is held, while any member of the
 //! cluster is not healthy, or to a release the start would refuse (etcd 3.7 over entries
-//! 3.5 wrote); each reason it waits is logged once, when it changes.
+//! 3.5 wrote); each reason it waits is logged once, when it changes. What a wait for etcd
+//! 3.6's snapshot needs is recorded under [`WAITING_PREFIX`] for `status` (put when it
+//! changes, deleted when the member no longer waits), and the launcher runs such a 3.6
+//! with a low `--snapshot-count` until then
+//! ([`zone_etcd_kit::etcd::path::catch_up_snapshot_count`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -17,8 +21,11 @@ use zone_io::Error;
 use super::duty::{Duty, Round};
 use super::link::Link;
 use crate::node::Node;
-use crate::rollout::{now, read, Target, Turn, TARGET_KEY, TURN_KEY, TURN_TTL};
+use crate::rollout::{
+    now, read, Target, Turn, Waiting, TARGET_KEY, TURN_KEY, TURN_TTL, WAITING_PREFIX,
+};
 use zone_etcd_kit::cluster_api;
+use zone_etcd_kit::etcd::path;
 use zone_etcd_kit::etcd::shelf::{self, Shelved};
 use zone_etcd_kit::etcd::step::{step_toward, Step};
 use zone_etcd_kit::etcd::{Remember, Version};
@@ -36,6 +43,9 @@ pub struct Mover {
     config: PathBuf,
     /// The releases on this machine, asked for the first time a target is set.
     shelf: OnceLock<Vec<Shelved>>,
+    /// The wait last put under [`WAITING_PREFIX`]: `Some(None)` once none is there (not
+    /// known at the keeper's start: a record an earlier keeper left is deleted then).
+    published: Option<Option<Waiting>>,
 }
 
 impl Duty for Mover {
@@ -49,9 +59,12 @@ impl Duty for Mover {
 
     /// One look at the zone's target; over once this keeper stopped its etcd to move it.
     async fn round(&mut self) -> Result<Round, String> {
-        let looked = self.look().await;
+        let mut waits = None;
+        let looked = self.look(&mut waits).await;
         if looked.is_err() {
             self.link.reset().await;
+        } else if let Err(problem) = self.publish(waits).await {
+            tracing::warn!("etcd release: cannot record what this member waits for: {problem}");
         }
         Ok(match looked? {
             Look::Quiet => Round::Quiet,
@@ -80,12 +93,74 @@ impl Mover {
             running: profile.version,
             config: config.to_path_buf(),
             shelf: OnceLock::new(),
+            published: None,
             node,
             watch_pid,
         }))
     }
 
-    async fn look(&self) -> Result<Look, String> {
+    /// Puts (or deletes) this member's wait record when it changed.
+    async fn publish(&mut self, waits: Option<Waiting>) -> Result<(), String> {
+        if self.published.as_ref() == Some(&waits) {
+            return Ok(());
+        }
+        let mut client = self.link.client().await?;
+        let key = format!("{WAITING_PREFIX}{}", self.name);
+        if self.published.is_none() && waits.is_none() {
+            // A keeper's start: a read, not a delete (a raft entry) of what is not there.
+            let there = client
+                .get(
+                    key.as_str(),
+                    Some(etcd_client::GetOptions::new().with_count_only()),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if there.count() == 0 {
+                self.published = Some(None);
+                return Ok(());
+            }
+        }
+        match &waits {
+            Some(w) => {
+                let value = serde_json::to_string(w).map_err(|e| e.to_string())?;
+                client
+                    .put(key, value, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            None => {
+                client.delete(key, None).await.map_err(|e| e.to_string())?;
+            }
+        }
+        self.published = Some(waits);
+        Ok(())
+    }
+
+    /// What waits before etcd `want` may start over this member's log: a snapshot past
+    /// what etcd 3.5 wrote (see [`zone_etcd_kit::wal::replay`]); `None` when nothing does.
+    fn replay_wait(&self, want: Version) -> Result<Option<Waiting>, String> {
+        if want.series() < (3, 7) {
+            return Ok(None);
+        }
+        let replay = zone_etcd_kit::wal::replay(&self.node.data_dir).map_err(|e| e.to_string())?;
+        let Some(last_v2) = replay.last_v2 else {
+            return Ok(None);
+        };
+        let configured = self.node.settings.snapshot_count;
+        let count = path::catch_up_snapshot_count(self.running, Some(last_v2), configured)
+            .or(configured)
+            .unwrap_or(path::DEFAULT_SNAPSHOT_COUNT);
+        Ok(Some(Waiting {
+            format: 1,
+            member: self.name.clone(),
+            to: want.to_string(),
+            last_v2,
+            snapshot: replay.snapshot,
+            count,
+        }))
+    }
+
+    async fn look(&self, waits: &mut Option<Waiting>) -> Result<Look, String> {
         let mut client = self.link.client().await?;
         let turn = read::<Turn>(&mut client, TURN_KEY).await?;
         if let Some((turn, revision)) = &turn {
@@ -142,11 +217,13 @@ impl Mover {
             }
             Step::Move(want) => want,
         };
-        let replay = crate::preflight::etcd::replay_refusal(&self.node, want);
-        if let Some((problem, _)) = replay.map_err(|e| e.to_string())? {
-            return Ok(Look::Said(format!(
-                "etcd release: not moving to etcd {want} yet: {problem}"
-            )));
+        if let Some(wait) = self.replay_wait(want)? {
+            let line = format!(
+                "etcd release: not moving to etcd {want} until {}",
+                wait.describe(None)
+            );
+            *waits = Some(wait);
+            return Ok(Look::Said(line));
         }
         if let Some((turn, _)) = turn {
             return Ok(Look::Said(format!(

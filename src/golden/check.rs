@@ -44,6 +44,11 @@ impl Dir {
         fs::read(self.path(relative)).unwrap()
     }
 
+    /// Whether the directory holds the file `relative` (one a later format added).
+    fn exists(&self, relative: &str) -> bool {
+        self.root.join(relative).is_file()
+    }
+
     /// The files directly in `relative`, by name.
     fn names(&self, relative: &str) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.root.join(relative))
@@ -852,6 +857,16 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
     if newest {
         assert_eq!(serde_json::to_string(&target).unwrap(), text);
         assert_eq!(serde_json::to_string(&turn).unwrap(), turn_text);
+    }
+    // A member's wait (written since 0.2.0's work began; absent from older directories).
+    let waiting_key = key(&format!("{}{NODE2}", crate::rollout::WAITING_PREFIX));
+    if newest || d.exists(&waiting_key) {
+        let text = d.text(&waiting_key);
+        let waiting: crate::rollout::Waiting = serde_json::from_str(&text).unwrap();
+        assert_eq!(waiting, rollout_waiting());
+        if newest {
+            assert_eq!(serde_json::to_string(&waiting).unwrap(), text);
+        }
     }
 
     // The backup election's leader, read as `active_writer` reads it.

@@ -11,7 +11,7 @@ use crate::backup::segment::{Event, EventKind, Revision};
 use crate::identities::ledger::Entry;
 use crate::policy::record::{Applied, Removed};
 use crate::restored::Restored;
-use crate::rollout::{Target, Turn};
+use crate::rollout::{Target, Turn, Waiting};
 use crate::snapshot::Manifest;
 use zone_model::release::Record;
 
@@ -121,6 +121,7 @@ pub fn restored_record() -> Restored {
 /// The manifest `snapshot save` writes beside a snapshot.
 pub fn snapshot_manifest() -> Manifest {
     Manifest {
+        format: crate::snapshot::MANIFEST_FORMAT,
         zone: ZONE.into(),
         cluster_id: zone_etcd_kit::cluster_api::hex_id(CLUSTER_ID),
         member: NODE1.into(),
@@ -197,6 +198,17 @@ pub fn rollout_turn() -> Turn {
         member: NODE2.into(),
         to: ETCD_VERSION.into(),
         since: at().unix_timestamp() as u64 + 60,
+    }
+}
+
+pub fn rollout_waiting() -> Waiting {
+    Waiting {
+        format: 1,
+        member: NODE2.into(),
+        to: ETCD_VERSION.into(),
+        last_v2: 4211,
+        snapshot: 4000,
+        count: 100,
     }
 }
 

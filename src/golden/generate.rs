@@ -252,6 +252,12 @@ fn write_all(root: &Path) {
         crate::rollout::TURN_KEY,
         serde_json::to_string(&rollout_turn()).unwrap().as_bytes(),
     );
+    etcd(
+        &format!("{}{NODE2}", crate::rollout::WAITING_PREFIX),
+        serde_json::to_string(&rollout_waiting())
+            .unwrap()
+            .as_bytes(),
+    );
     // etcd's election keeps the leader's value at `<election>/<lease id, hex>`.
     etcd(
         &format!(

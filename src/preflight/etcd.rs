@@ -175,3 +175,33 @@ pub fn replay_refusal(node: &Node, version: Version) -> Result<Option<(String, S
     let last_v2 = zone_etcd_kit::wal::entries_before_3_6(&node.data_dir)?;
     Ok(etcd::path::replay_refusal(version, last_v2))
 }
+
+/// The zone's settings as this member's etcd `version` runs them: etcd 3.6 over a log that
+/// still holds, past its last snapshot, entries etcd 3.5 wrote runs with a low
+/// `--snapshot-count` until it has taken a snapshot past them, so that 3.7 may replay its
+/// log within minutes on a quiet zone (see [`etcd::path::catch_up_snapshot_count`]).
+/// `has_data`: the data directory holds a member (a first start has no log to read).
+pub fn settings_for(
+    node: &Node,
+    version: Version,
+    has_data: bool,
+) -> Result<zone_model::settings::Settings, Error> {
+    let mut settings = node.settings.clone();
+    if !has_data || version.series() != (3, 6) {
+        return Ok(settings);
+    }
+    let replay = zone_etcd_kit::wal::replay(&node.data_dir)?;
+    if let Some(count) =
+        etcd::path::catch_up_snapshot_count(version, replay.last_v2, settings.snapshot_count)
+    {
+        tracing::info!(
+            "etcd {version} runs with --snapshot-count={count} (the zone's: {}) until it has taken a snapshot past the entries etcd 3.5 wrote (up to index {}), so that etcd 3.7 can replay this member's log; the start after it runs with the zone's",
+            settings
+                .snapshot_count
+                .map_or("etcd's default".to_string(), |c| c.to_string()),
+            replay.last_v2.unwrap_or_default()
+        );
+        settings.snapshot_count = Some(count);
+    }
+    Ok(settings)
+}

@@ -28,6 +28,9 @@ pub const TARGET_KEY: &str = "zone-etcd/etcd/target";
 pub const TURN_KEY: &str = "zone-etcd/etcd/turn";
 /// How long a turn lasts when its member does not come back to end it (seconds).
 pub const TURN_TTL: i64 = 120;
+/// Under it, `<member name>`: what a member's move waits for (JSON [`Waiting`]), put by its
+/// keeper when that changes and deleted once it no longer waits: what `status` shows.
+pub const WAITING_PREFIX: &str = "zone-etcd/etcd/waiting/";
 
 /// The owner's choice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,46 @@ pub struct Turn {
     /// The release it restarts on.
     pub to: String,
     pub since: u64,
+}
+
+/// What a member's next step waits for: etcd 3.6 to take a snapshot past the entries etcd
+/// 3.5 wrote (at index `snapshot` + `count` + 1), before etcd `to` may replay its log.
+/// `format` 1; a reader ignores fields it does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub format: u32,
+    pub member: String,
+    /// The release of the step that waits (`3.7.2`).
+    pub to: String,
+    /// The last entry etcd 3.5 wrote past the log's last snapshot.
+    pub last_v2: u64,
+    /// The index of the log's last snapshot.
+    pub snapshot: u64,
+    /// The `--snapshot-count` the member's etcd runs with.
+    pub count: u64,
+}
+
+impl Waiting {
+    /// What it waits for, in words; `applied`: the member's index now, if known.
+    pub fn describe(&self, applied: Option<u64>) -> String {
+        zone_etcd_kit::etcd::path::snapshot_wait(self.last_v2, self.snapshot, self.count, applied)
+    }
+}
+
+/// Every member's [`Waiting`] record (unreadable ones left out).
+pub async fn waiting(client: &mut Client) -> Result<Vec<Waiting>, String> {
+    let got = client
+        .get(
+            WAITING_PREFIX,
+            Some(etcd_client::GetOptions::new().with_prefix()),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(got
+        .kvs()
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(kv.value()).ok())
+        .collect())
 }
 
 /// The record at `key`, `None` when absent (or not one: a damaged record is no target).
@@ -70,23 +113,48 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// The target and the turn, from the first of `endpoints` that answers: what `status`
-/// shows.
+/// The target, the turn and the members' waits, from the first of `endpoints` that
+/// answers: what `status` shows.
 pub async fn standing(
     endpoints: &[String],
     creds: &zone_etcd_kit::cluster_api::Credentials,
-) -> Option<(Option<Target>, Option<Turn>)> {
+) -> Option<(Option<Target>, Option<Turn>, Vec<Waiting>)> {
     for endpoint in endpoints {
         let Ok(mut client) = zone_etcd_kit::cluster_api::connect(endpoint, creds).await else {
             continue;
         };
-        let (Ok(target), Ok(turn)) = (
+        let (Ok(target), Ok(turn), Ok(waits)) = (
             read::<Target>(&mut client, TARGET_KEY).await,
             read::<Turn>(&mut client, TURN_KEY).await,
+            waiting(&mut client).await,
         ) else {
             continue;
         };
-        return Some((target.map(|(t, _)| t), turn.map(|(t, _)| t)));
+        return Some((target.map(|(t, _)| t), turn.map(|(t, _)| t), waits));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record as this release writes it, and as a later release may (a field added):
+    /// both read.
+    #[test]
+    fn the_waiting_record_is_read_as_written_and_with_fields_added() {
+        let golden = r#"{"format":1,"member":"node2.example.zone","to":"3.7.2","last_v2":4211,"snapshot":0,"count":100}"#;
+        let waiting = Waiting {
+            format: 1,
+            member: "node2.example.zone".into(),
+            to: "3.7.2".into(),
+            last_v2: 4211,
+            snapshot: 0,
+            count: 100,
+        };
+        assert_eq!(serde_json::to_string(&waiting).unwrap(), golden);
+        let later = golden.replace("}", r#","eta_seconds":30}"#);
+        assert_eq!(serde_json::from_str::<Waiting>(&later).unwrap(), waiting);
+        assert!(waiting.describe(Some(60)).contains("index 101"));
+    }
 }

@@ -1,7 +1,9 @@
 //! The owner's one action that moves a zone between etcd releases (`zone-etcd upgrade-etcd
 //! --to`): three members (127.0.204.1-3) under a supervisor that starts `launch` again
 //! whenever it exits (as systemd's unit does), a writer all along; 3.5.30 up to 3.7.2 by
-//! the members' keepers alone, every step one etcd allows and one member at a time, then
+//! the members' keepers alone, every step one etcd allows and one member at a time, on a
+//! quiet zone (a write a second, etcd's own snapshot count: the launcher runs 3.6 with a
+//! low one until it has snapshotted past what 3.5 wrote, which 3.7 cannot replay), then
 //! back down to 3.6 through etcd's downgrade by the same command, then `--cancel`.
 
 use crate::common;
@@ -163,15 +165,24 @@ fn releases(zone: &TestZone) -> Option<(Members, serde_json::Value)> {
 fn follow(
     zone: &TestZone,
     members: &[Supervised],
-    want: &str,
-    cluster: &str,
+    (want, cluster): (&str, &str),
     path: &[&str],
     seen: &mut BTreeMap<String, Vec<String>>,
+    waits: &mut Vec<String>,
     limit: Duration,
 ) {
     let deadline = Instant::now() + limit;
     loop {
         if let Some((now, json)) = releases(zone) {
+            // A wait, when one is seen, says for what and how far off.
+            for w in json["etcd_waiting"].as_array().into_iter().flatten() {
+                let says = w["waits_for"].as_str().unwrap_or_default();
+                assert!(
+                    says.contains("has taken a snapshot past") && says.contains("entries from now"),
+                    "{w}"
+                );
+                waits.push(says.to_string());
+            }
             let down: Vec<&String> = now
                 .iter()
                 .filter(|(_, (_, ok))| !ok)
@@ -225,16 +236,11 @@ fn follow(
 fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
     let zone = TestZone::bootstrap("rollout.zone", 204, 3);
     let v3530 = common::etcd_release(Some("3.5.30"));
+    // etcd's own snapshot count (10,000 entries): on a quiet zone, 3.6 would take the
+    // snapshot past what 3.5 wrote, which 3.7 needs, hours later; the launcher lowers it
+    // on 3.6 until then.
     for i in 0..3 {
         zone.set_etcd_bin(i, &v3530);
-        // etcd 3.6 takes a snapshot past what 3.5 wrote soon, so 3.7 may replay its log.
-        let config = zone.config(i);
-        let text = fs::read_to_string(&config).unwrap();
-        fs::write(
-            &config,
-            format!("{text}\n[settings]\nsnapshot_count = 200\n"),
-        )
-        .unwrap();
     }
     let members: Vec<Supervised> = (0..3)
         .map(|i| Supervised::start(&zone.config(i), &zone.path(&format!("member{i}.log"))))
@@ -248,7 +254,8 @@ fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
             })
         },
     );
-    let load = zone.failover_load(&[], "rollout", Duration::from_millis(20));
+    // A quiet home zone: a write a second.
+    let load = zone.failover_load(&[], "rollout", Duration::from_secs(1));
 
     // node1 gets the package whose bundle is 3.6.15 (no etcd_bin) and restarts: the
     // cluster does not admit 3.6 before every member runs 3.5.32, so it comes back on the
@@ -301,17 +308,24 @@ fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
     assert!(out.contains("now 3.7.2"), "{out}");
     assert_eq!(zone.status(0).1["etcd_target"], "3.7.2");
     let up = ["3.5.30", "3.5.34", "3.6.15", "3.7.2"];
+    let mut waits = Vec::new();
     let started = Instant::now();
     follow(
         &zone,
         &members,
-        "3.7.2",
-        "3.7.0",
+        ("3.7.2", "3.7.0"),
         &up,
         &mut seen,
+        &mut waits,
         Duration::from_secs(420),
     );
-    eprintln!("up to 3.7.2 (8 moves) took {:?}", started.elapsed());
+    eprintln!(
+        "up to 3.7.2 (8 moves) took {:?}; status showed {} waits, the last {:?}",
+        started.elapsed(),
+        waits.len(),
+        waits.last()
+    );
+
     for (name, steps) in &seen {
         // node1 was on 3.5.34 already, by its restart on the package.
         let from = usize::from(name == "node1.rollout.zone");
@@ -328,6 +342,12 @@ fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
         let log = member.log();
         // Every stop was the keeper's SIGTERM, every start went on: never a refusal.
         assert!(!member.exits().contains(&Some(78)), "{log}");
+        // 3.6 started over what 3.5 wrote with the low count, and 3.7 after it with the
+        // zone's.
+        assert!(
+            log.contains("etcd 3.6.15 runs with --snapshot-count=100 (the zone's: etcd's default)"),
+            "{log}"
+        );
     }
 
     // More than one minor version down: refused, the target kept.
@@ -358,10 +378,10 @@ fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
     follow(
         &zone,
         &members,
-        "3.6.15",
-        "3.6.0",
+        ("3.6.15", "3.6.0"),
         &["3.7.2", "3.6.15"],
         &mut down,
+        &mut Vec::new(),
         Duration::from_secs(240),
     );
     eprintln!("3.7.2 -> 3.6.15 (3 moves) took {:?}", started.elapsed());

@@ -158,6 +158,44 @@ pub fn replay_refusal(binary: Version, last_v2: Option<u64>) -> Option<(String, 
     })
 }
 
+/// The `--snapshot-count` etcd 3.6 runs with over a log that still holds, past its last
+/// snapshot, entries etcd 3.5 wrote: low enough that a quiet zone takes the snapshot 3.7
+/// needs within minutes (at 10,000 entries, etcd's default, a home zone's few entries a
+/// second take hours or days; seen stuck at 3.6 on the way to 3.7).
+pub const CATCH_UP_SNAPSHOT_COUNT: u64 = 100;
+
+/// etcd 3.6's own `--snapshot-count` default.
+pub const DEFAULT_SNAPSHOT_COUNT: u64 = 10_000;
+
+/// The `--snapshot-count` a member running `binary` over a log whose last v2 request past
+/// its last snapshot is `last_v2` starts with instead of the zone's `configured` one (etcd's
+/// default when unset), so that etcd 3.7 may soon replay its log: `None` when the zone's
+/// count stands (any release but 3.6, nothing 3.5 wrote left, or a count already as low).
+/// Only until that snapshot: the start after it has nothing left to replay.
+pub fn catch_up_snapshot_count(
+    binary: Version,
+    last_v2: Option<u64>,
+    configured: Option<u64>,
+) -> Option<u64> {
+    let lower = binary.series() == (3, 6)
+        && last_v2.is_some()
+        && configured.is_none_or(|c| c > CATCH_UP_SNAPSHOT_COUNT);
+    lower.then_some(CATCH_UP_SNAPSHOT_COUNT)
+}
+
+/// What a member of etcd 3.6 waits for before 3.7 may replay its log: a snapshot past
+/// `last_v2`, which etcd takes once its applied index is more than `count` past the
+/// snapshot at `snapshot`; `applied` is its applied index now. For `status` and the log.
+pub fn snapshot_wait(last_v2: u64, snapshot: u64, count: u64, applied: Option<u64>) -> String {
+    let at = snapshot + count + 1;
+    let to_go = applied.map_or(String::new(), |a| {
+        format!(", {} entries from now", at.saturating_sub(a))
+    });
+    format!(
+        "etcd 3.6 has taken a snapshot past the entries etcd 3.5 wrote (up to index {last_v2}): it takes one at index {at} (every {count} entries{to_go})"
+    )
+}
+
 /// What a zone whose cluster is at `cluster`, whose members run `members` (name and
 /// release) and whose downgrade under way goes to `downgrade` (etcd's status says so)
 /// does next on its way between releases, for `status`: `None` when nothing is under way
@@ -244,6 +282,36 @@ pub fn next_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etcd_3_6_over_what_3_5_wrote_snapshots_soon_and_only_then() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let low = Some(CATCH_UP_SNAPSHOT_COUNT);
+        assert_eq!(catch_up_snapshot_count(v("3.6.15"), Some(40), None), low);
+        assert_eq!(
+            catch_up_snapshot_count(v("3.6.15"), Some(40), Some(10_000)),
+            low
+        );
+        // The zone's own count stands when it is as low, and wherever nothing is owed.
+        assert_eq!(
+            catch_up_snapshot_count(v("3.6.15"), Some(40), Some(50)),
+            None
+        );
+        assert_eq!(
+            catch_up_snapshot_count(v("3.6.15"), Some(40), Some(100)),
+            None
+        );
+        assert_eq!(catch_up_snapshot_count(v("3.6.15"), None, None), None);
+        assert_eq!(catch_up_snapshot_count(v("3.5.34"), Some(40), None), None);
+        assert_eq!(catch_up_snapshot_count(v("3.7.2"), Some(40), None), None);
+        let wait = snapshot_wait(40, 10, 100, Some(71));
+        assert!(
+            wait.contains("index 111") && wait.contains("40 entries from now"),
+            "{wait}"
+        );
+        assert!(!snapshot_wait(40, 10, 100, None).contains("from now"));
+        assert!(snapshot_wait(40, 10, 100, Some(500)).contains(", 0 entries"));
+    }
 
     #[test]
     fn status_names_the_next_step_on_the_path() {

@@ -20,7 +20,7 @@ use zone_io::Error;
 mod frames;
 mod replay;
 
-pub use replay::entries_before_3_6;
+pub use replay::{entries_before_3_6, replay, Replay};
 
 /// `etcdserverpb.Metadata`.
 #[derive(Clone, PartialEq, Message)]

@@ -48,9 +48,24 @@ fn is_v2_request(data: &[u8]) -> bool {
     !data.is_empty() && HeaderProbe::decode(data).is_ok_and(|p| p.header.is_none())
 }
 
+/// Where a member's log stands for a replay by etcd 3.7: its last snapshot record, and the
+/// last v2 request after it (if any: a snapshot must pass it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replay {
+    /// The index of the log's last snapshot record (0: none).
+    pub snapshot: u64,
+    /// The index of the last v2 request after it, if any.
+    pub last_v2: Option<u64>,
+}
+
 /// The index of the last v2 request etcd would replay at the next start of the member in
 /// `data_dir` (after its log's last snapshot record), if any: a snapshot must pass it.
 pub fn entries_before_3_6(data_dir: &Path) -> Result<Option<u64>, Error> {
+    Ok(replay(data_dir)?.last_v2)
+}
+
+/// [`entries_before_3_6`], with the index of the log's last snapshot record.
+pub fn replay(data_dir: &Path) -> Result<Replay, Error> {
     let mut snapshot = 0;
     let mut last_v2 = 0;
     for path in wal_files(data_dir)? {
@@ -78,7 +93,10 @@ pub fn entries_before_3_6(data_dir: &Path) -> Result<Option<u64>, Error> {
             }
         }
     }
-    Ok((last_v2 > snapshot).then_some(last_v2))
+    Ok(Replay {
+        snapshot,
+        last_v2: (last_v2 > snapshot).then_some(last_v2),
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +164,13 @@ mod tests {
             Snapshot { index: 3 }.encode_to_vec(),
         ));
         log(dir.path(), &bytes);
-        assert_eq!(entries_before_3_6(dir.path()).unwrap(), Some(4));
+        assert_eq!(
+            replay(dir.path()).unwrap(),
+            Replay {
+                snapshot: 3,
+                last_v2: Some(4)
+            }
+        );
         // 3.6 went on and took a snapshot past them: nothing left to replay.
         bytes.extend(entry(5, v3()));
         bytes.extend(frame(

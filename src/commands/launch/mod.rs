@@ -56,7 +56,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let tls = node.leaf_paths();
     let token = cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint());
     let crl = crate::revocation::store::crl_path(&node.state_dir);
-    let plan = |release| EtcdPlan {
+    let plan = |release, settings| EtcdPlan {
         zone: &node.zone,
         member,
         initial_cluster: cluster::initial_cluster(&node.members),
@@ -71,14 +71,15 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         data_dir: &node.data_dir,
         tls: &tls,
         etcd: release,
-        settings: &node.settings,
+        settings,
         listen: node.listen_address,
         tunneled: zone_model::config::zone::has_tunnels(&node.members),
         crl: crl.exists().then_some(crl.as_path()),
         client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
     if dry_run {
-        let plan = plan(&release);
+        let settings = preflight::etcd::settings_for(&node, release.version, local.is_some())?;
+        let plan = plan(&release, &settings);
         match format {
             DryRunFormat::Args => {
                 println!("{}", binary.display());
@@ -100,10 +101,12 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         }
         return Ok(());
     }
+    let has_data = local.is_some();
     let started = preflight::before_exec(&node, member, &tls, local, &release, &token, config)?;
     let (binary, release) = started.instead.unwrap_or((binary, release));
     crate::identities::tls::runs_on(&node, release.version).map_err(|e| e.file(config))?;
-    let args = etcd::args(&plan(&release));
+    let settings = preflight::etcd::settings_for(&node, release.version, has_data)?;
+    let args = etcd::args(&plan(&release, &settings));
     crate::agent::start(config, started.learner)?;
     tracing::info!(
         "exec {} as member {} of zone {} (members from {})",

@@ -85,9 +85,12 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             runs.join("; ")
         ));
     }
-    if let Some((target, turn)) = runtime.block_on(crate::rollout::standing(&answering, &creds)) {
+    if let Some((target, turn, waits)) =
+        runtime.block_on(crate::rollout::standing(&answering, &creds))
+    {
         status.etcd_target = target.map(|t| t.to);
         status.etcd_moving = turn.map(|t| format!("{} -> {}", t.member, t.to));
+        status.etcd_waiting = rows::waiting(&status.members, waits);
     }
     if let Some((problem, fix)) = status.crl.as_ref().and_then(summary::overdue) {
         status.warnings.push(format!("{problem}: {fix}"));
@@ -290,6 +293,7 @@ fn summarise(
         next_step,
         etcd_target: None,
         etcd_moving: None,
+        etcd_waiting: Vec::new(),
         warnings,
         alarms: Vec::new(),
         writes_refused: false,

@@ -65,6 +65,9 @@ pub(super) struct ClusterStatus {
     /// The member moving to another release now, and to which (`node2.example.zone ->
     /// 3.6.15`).
     pub(super) etcd_moving: Option<String>,
+    /// Members whose next step waits, and what for (etcd 3.6's snapshot past what 3.5
+    /// wrote, before 3.7 may replay the log).
+    pub(super) etcd_waiting: Vec<WaitingRow>,
     /// Known defects of the etcd releases the members run (the launcher's version table),
     /// and members running different zone-etcd releases.
     pub(super) warnings: Vec<String>,
@@ -85,4 +88,90 @@ pub(super) struct ClusterStatus {
     pub(super) crl: Option<CrlSummary>,
     /// The access policy in force and which members apply it (a zone with `[access]`).
     pub(super) access: Option<crate::policy::standing::AccessSummary>,
+}
+
+/// A member whose next step waits.
+#[derive(Debug, Serialize)]
+pub(super) struct WaitingRow {
+    pub(super) member: String,
+    /// The release of the step that waits.
+    pub(super) to: String,
+    pub(super) waits_for: String,
+}
+
+/// The members' waits, of members that still run a release below the one they wait to move
+/// to (a record left by a keeper that stopped is not shown once its member moved on).
+pub(super) fn waiting(
+    members: &[MemberRow],
+    waits: Vec<crate::rollout::Waiting>,
+) -> Vec<WaitingRow> {
+    use zone_etcd_kit::etcd::Version;
+    waits
+        .into_iter()
+        .filter_map(|w| {
+            let row = members.iter().find(|m| m.name == w.member)?;
+            let runs = row.version.as_deref().and_then(Version::parse)?;
+            let to = Version::parse(&w.to)?;
+            (runs < to).then(|| WaitingRow {
+                waits_for: w.describe(row.raft_index),
+                member: w.member,
+                to: w.to,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, version: &str, raft_index: u64) -> MemberRow {
+        MemberRow {
+            name: name.into(),
+            id: String::new(),
+            role: "voter",
+            leader: false,
+            healthy: true,
+            peer_urls: Vec::new(),
+            client_urls: Vec::new(),
+            raft_index: Some(raft_index),
+            raft_term: None,
+            db_size: None,
+            db_size_in_use: None,
+            version: Some(version.into()),
+            zone_etcd: None,
+            handshake_ms: None,
+            problem: None,
+        }
+    }
+
+    fn wait(member: &str) -> crate::rollout::Waiting {
+        crate::rollout::Waiting {
+            format: 1,
+            member: member.into(),
+            to: "3.7.2".into(),
+            last_v2: 4211,
+            snapshot: 4000,
+            count: 100,
+        }
+    }
+
+    /// A member on 3.6 waits, counted from its index now; one already on 3.7 (its keeper
+    /// stopped before it deleted the record) and one not in the cluster are not shown.
+    #[test]
+    fn a_wait_is_shown_for_a_member_still_below_its_step() {
+        let members = [member("n1", "3.6.15", 4061), member("n2", "3.7.2", 4070)];
+        let rows = waiting(&members, vec![wait("n1"), wait("n2"), wait("n9")]);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].member.as_str(), rows[0].to.as_str()),
+            ("n1", "3.7.2")
+        );
+        assert!(
+            rows[0].waits_for.contains("index 4101")
+                && rows[0].waits_for.contains("40 entries from now"),
+            "{}",
+            rows[0].waits_for
+        );
+    }
 }

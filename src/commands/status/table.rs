@@ -76,6 +76,12 @@ pub(super) fn table(status: &ClusterStatus) -> String {
             "release: the zone runs toward etcd {target} (zone-etcd upgrade-etcd){moving}\n"
         ));
     }
+    for w in &status.etcd_waiting {
+        out.push_str(&format!(
+            "waiting: {} moves to etcd {} once {}\n",
+            w.member, w.to, w.waits_for
+        ));
+    }
     if let Some(step) = &status.next_step {
         out.push_str(&format!("next: {step}\n"));
     }

@@ -823,10 +823,29 @@ fn export_refusals_are_one_line_and_write_nothing() {
         &["--revision", &((gap_first + gap_last) / 2).to_string()],
         &z.owner_key(),
     );
-    let (below, above) = (gap_first - 1, rev(after_gap, "last_revision"));
+    // The nearest point above is the lowest full snapshot past the gap, wherever it stands
+    // in the chain's order (a red run named 352 where the first full after the gap link
+    // was at 353).
+    let above = fulls
+        .iter()
+        .copied()
+        .filter(|f| *f > gap_last)
+        .min()
+        .unwrap_or_else(|| rev(after_gap, "last_revision"));
+    let below = gap_first - 1;
     assert!(
         names_number(&line, below) && names_number(&line, above),
-        "the gap {gap_first}..={gap_last}: the nearest points {below} and {above} are not named: {line}"
+        "the gap {gap_first}..={gap_last}: the nearest points {below} and {above} are not named: {line}\nthe chain: {:?}",
+        links
+            .iter()
+            .map(|b| format!(
+                "{} {} {}..{}",
+                b["seq"],
+                kind(b),
+                rev(b, "first_revision"),
+                rev(b, "last_revision")
+            ))
+            .collect::<Vec<_>>()
     );
     let (line, _d) = case(
         "a wrong identity",

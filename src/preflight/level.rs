@@ -72,3 +72,30 @@ pub fn remember(state_dir: &Path, level: &Level) -> Result<(), Error> {
     }
     zone_io::write_atomic(&path, level.render().as_bytes(), zone_io::PUBLIC_MODE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The package's preinst refuses to install over a zone above the level this release
+    /// reads, as launch would refuse to start: its `READS` is this release's.
+    #[test]
+    fn the_packages_preinst_reads_the_levels_this_release_reads() {
+        let preinst = include_str!("../../scripts/debian/preinst");
+        let line = format!("READS={READS}");
+        assert!(
+            preinst.lines().any(|l| l == line),
+            "scripts/debian/preinst has no line {line}"
+        );
+        // And it reads the file this module keeps, in the form it is written.
+        assert!(preinst.contains(FILE));
+        let written = Level {
+            format: 1,
+            level: 2,
+            release: "9.9.0".into(),
+            at: "2026-11-27T00:00:00Z".into(),
+        }
+        .render();
+        assert!(written.contains(r#""level":2"#) && written.contains(r#""release":"9.9.0""#));
+    }
+}

@@ -34,7 +34,37 @@ untouched install
 step upgrade
 dpkg -i /root/zone-etcd.deb 2>&1 | tee /root/upgrade.log
 grep -q "restart each member" /root/upgrade.log || fail "no restart advice on upgrade"
+grep -q "upgraded from " /root/upgrade.log || fail "the upgrade not named: $(cat /root/upgrade.log)"
 untouched upgrade
+
+step "a zone at a higher format level"
+# Each member's keeper keeps the zone's level in <state_dir>/zone-level.json (this bundle's
+# node.toml sets no state_dir: /etc/zone-etcd/state).
+install -d -m 0700 /etc/zone-etcd/state
+level() { printf '{"format":1,"level":%s,"release":"9.9.0","at":"2026-11-27T00:00:00Z"}' "$1" >/etc/zone-etcd/state/zone-level.json; }
+level 1
+dpkg -i /root/zone-etcd.deb >/root/level1.log 2>&1 || fail "refused over a zone at the level it reads: $(cat /root/level1.log)"
+level 2
+before=$(snapshot)
+if dpkg -i /root/zone-etcd.deb >/root/level2.log 2>&1; then fail "installed over a zone at level 2: $(cat /root/level2.log)"; fi
+grep -q "/etc/zone-etcd/state/zone-level.json: the zone of /etc/zone-etcd/node.toml is at format level 2 (raised by zone-etcd 9.9.0); this package reads formats up to level 1" /root/level2.log || fail "the refusal does not say why: $(cat /root/level2.log)"
+grep -q "install zone-etcd 9.9.0 or later" /root/level2.log || fail "the refusal does not name the release: $(cat /root/level2.log)"
+[ "$(dpkg-query -W -f='${Status}' zone-etcd)" = "install ok installed" ] || fail "the installed release did not stay: $(dpkg-query -W -f='${Status}' zone-etcd)"
+untouched "a refused install"
+ZONE_ETCD_ALLOW_OLDER=1 dpkg -i /root/zone-etcd.deb >/root/allowed.log 2>&1 || fail "ZONE_ETCD_ALLOW_OLDER=1 refused: $(cat /root/allowed.log)"
+grep -q "installing anyway" /root/allowed.log || fail "no warning when installed anyway: $(cat /root/allowed.log)"
+untouched "an install allowed over a higher level"
+rm -r /etc/zone-etcd/state
+before=$(snapshot)
+
+step "a move back to an older release"
+# As if 9.9.0 were installed (the throwaway machine's dpkg database says so): this
+# package is then a move back, and says so.
+sed -i '/^Package: zone-etcd$/,/^$/ s/^Version: .*/Version: 9.9.0/' /var/lib/dpkg/status
+[ "$(dpkg-query -W -f='${Version}' zone-etcd)" = 9.9.0 ] || fail "the database edit did not take"
+dpkg -i /root/zone-etcd.deb 2>&1 | tee /root/back.log
+grep -q "moved back from 9.9.0 to " /root/back.log || fail "a move back called an upgrade: $(cat /root/back.log)"
+untouched "a move back"
 
 step paths
 [ "$(command -v zone-etcd)" = /usr/bin/zone-etcd ] || fail "zone-etcd not in /usr/bin"

@@ -444,3 +444,55 @@ mod tests {
         assert_ne!(cluster_token("example.zone", &members, &[8u8; 32]), token);
     }
 }
+
+#[cfg(test)]
+mod pinned {
+    use super::*;
+    use crate::config::zone::Protocol;
+    use zone_pki::Host;
+
+    fn zone3() -> Vec<Member> {
+        ["10.0.1.10", "10.0.1.11", "10.0.1.12"]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Member {
+                node_name: format!("node{}.example.zone", i + 1),
+                address: Some(Host::parse(a)),
+                peer_port: 2380,
+                client_port: 2379,
+                protocol: Protocol::Https,
+            })
+            .collect()
+    }
+
+    /// Every value each member derives alone and must derive identically, on every release,
+    /// forever: the first start's token and IDs (a member that derived another would start
+    /// a second cluster, or `preflight/fresh.rs` would refuse a late member for good), a
+    /// restore's token (two members restoring one snapshot on different releases would
+    /// fork), the URLs the zone file gives. Pinned as zone-etcd 0.1.0 derives them.
+    #[test]
+    fn derived_values_are_pinned() {
+        let members = zone3();
+        let ca = [7u8; 32];
+        let token = cluster_token("example.zone", &members, &ca);
+        let restored = restored_token("example.zone", &members, &ca, "ab".repeat(32).as_str());
+        let ids: Vec<String> = members
+            .iter()
+            .map(|m| format!("{:016x}", static_member_id(&[peer_url(m)], &token)))
+            .collect();
+        let cluster = format!("{:016x}", static_cluster_id(&members, &token));
+        assert_eq!(token, "example.zone-2405b71df1aa0b986afaa69b51f1651b");
+        assert_eq!(restored, "example.zone-r-a56b33f332d1082cc8a82ea210e94191");
+        assert_eq!(
+            ids,
+            ["dacf01aa6c65d372", "dd9ca7664d342d3a", "9df2a66edab2aaeb"]
+        );
+        assert_eq!(cluster, "79896a7b0052c22e");
+        assert_eq!(
+            initial_cluster(&members),
+            "node1.example.zone=https://10.0.1.10:2380,node2.example.zone=https://10.0.1.11:2380,node3.example.zone=https://10.0.1.12:2380"
+        );
+        assert_eq!(client_url(&members[0]), "https://10.0.1.10:2379");
+        assert_eq!(metrics_url(&members[0]), "http://127.0.0.1:2381");
+    }
+}

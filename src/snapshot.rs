@@ -10,7 +10,11 @@
 //! - the manifest (`<snapshot>.json`) names the zone, the cluster and member it came from,
 //!   the revision, the time, the size and the SHA-256 of the whole file, so a restore can
 //!   refuse another zone's snapshot or a changed file before touching anything;
-//! - names sort by time: `<zone>-<YYYYMMDDTHHMMSSZ>-r<revision>.db`.
+//! - names sort by time: `<zone>-<YYYYMMDDTHHMMSSZ>-r<revision>.db`;
+//! - a manifest is read leniently ([`Manifest::parse`]): a field a later release adds is
+//!   ignored; a change a reader must not ignore raises its `format` (absent: 1, and 1 is
+//!   never written, so zone-etcd 0.1.0, which refused any field it did not know, reads
+//!   this release's manifests), and a higher one is refused in one line naming both.
 
 use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
@@ -21,10 +25,16 @@ pub const HASH_LEN: usize = 32;
 /// What a snapshot file's name ends with; its manifest adds `.json`.
 pub const EXTENSION: &str = ".db";
 
+/// The manifest format this release writes and reads.
+pub const MANIFEST_FORMAT: u32 = 1;
+
 /// The manifest written beside a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The manifest's format: absent is 1, which is never written (see the module's
+    /// invariants).
+    #[serde(default = "first_format", skip_serializing_if = "is_first_format")]
+    pub format: u32,
     pub zone: String,
     /// etcd's cluster ID (hex, as etcdctl prints it).
     pub cluster_id: String,
@@ -40,6 +50,30 @@ pub struct Manifest {
     pub sha256: String,
     /// The etcd release of the member that streamed it.
     pub etcd_version: String,
+}
+
+fn first_format() -> u32 {
+    1
+}
+
+fn is_first_format(format: &u32) -> bool {
+    *format == 1
+}
+
+impl Manifest {
+    /// Reads a manifest: fields this release does not know are ignored, a format newer
+    /// than [`MANIFEST_FORMAT`] is refused (one line: both formats and the fix).
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let manifest: Manifest =
+            serde_json::from_str(text).map_err(|e| format!("not a snapshot manifest: {e}"))?;
+        if manifest.format > MANIFEST_FORMAT {
+            return Err(crate::this_build::unread_format(
+                manifest.format,
+                MANIFEST_FORMAT,
+            ));
+        }
+        Ok(manifest)
+    }
 }
 
 /// The file name of a snapshot of `zone` taken at `at`, at `revision`.
@@ -183,6 +217,46 @@ mod tests {
         assert!(stream(&file[..10], &[64])
             .unwrap_err()
             .contains("too short"));
+    }
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            zone: "example.zone".into(),
+            cluster_id: "cdf818194e3a8c32".into(),
+            member: "node1.example.zone".into(),
+            member_id: "8e9e05c52164694d".into(),
+            revision: 41,
+            taken_at: "2026-11-27T00:00:00Z".into(),
+            size: 20480,
+            sha256: "ab".repeat(32),
+            etcd_version: "3.6.15".into(),
+        }
+    }
+
+    #[test]
+    fn a_manifest_reads_past_added_fields_and_refuses_a_newer_format() {
+        let text = serde_json::to_string_pretty(&manifest()).unwrap();
+        // Format 1 is never written: zone-etcd 0.1.0 refused fields it did not know.
+        assert!(!text.contains("format"), "{text}");
+        assert_eq!(Manifest::parse(&text).unwrap(), manifest());
+        // A later release's added field, as it might write it.
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["compression_level"] = 3.into();
+        assert_eq!(Manifest::parse(&value.to_string()).unwrap(), manifest());
+        // A later release's new format: refused in one line naming both.
+        value["format"] = 2.into();
+        let err = Manifest::parse(&value.to_string()).unwrap_err();
+        assert!(
+            err.starts_with("format 2 is not one zone-etcd ") && err.contains("(it reads 1)"),
+            "{err}"
+        );
+        let written = serde_json::to_string(&Manifest {
+            format: 2,
+            ..manifest()
+        })
+        .unwrap();
+        assert!(written.starts_with("{\"format\":2,"), "{written}");
     }
 
     #[test]

@@ -39,7 +39,13 @@
 //!   the deltas of its segment;
 //! - an object is written before its manifest, so a manifest never names an object that
 //!   is missing or partial; an object's size and SHA-256 (of the encrypted bytes) are in
-//!   its manifest, so a changed object is detected before it is decrypted.
+//!   its manifest, so a changed object is detected before it is decrypted;
+//! - a link is read leniently: a field a later release adds is ignored, and a change a
+//!   reader must not ignore raises [`FORMAT`] (refused before anything else of the body
+//!   is read, `backup::manifest`). Nothing is ever worked out from a link serialised
+//!   again: a manifest's hash is of its stored bytes, its name of its fields, and a link
+//!   adopted from a target is kept as its bytes, so what a newer release added stays
+//!   under its signature and in the chain's hashes.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +79,6 @@ impl Kind {
 
 /// The body of a manifest: what the writer signs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Link {
     pub format: String,
     pub zone: String,
@@ -192,7 +197,10 @@ pub fn check_links(zone: &str, links: &[Verified]) -> Result<(), Broken> {
             problem,
         };
         if l.format != FORMAT {
-            return Err(broken(format!("unknown format {:?}", l.format)));
+            return Err(broken(format!(
+                "unknown format {:?} (this release reads {FORMAT:?})",
+                l.format
+            )));
         }
         if l.zone != zone {
             return Err(broken(format!(

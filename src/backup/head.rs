@@ -24,7 +24,10 @@
 //!   links from a listing as well as from a head; signatures keep every link authentic;
 //! - the head is never part of the chain: listings of `chain/`, `full/` and `delta/`, the
 //!   drills and retention never see it, and a chain without heads (written before them)
-//!   is read by listing as it always was.
+//!   is read by listing as it always was;
+//! - a record is read leniently: a field a later release adds is ignored; a record of
+//!   another `format` is not used (its reason names both formats), and the chain is
+//!   listed instead, as for any head that cannot be used.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -41,7 +44,6 @@ pub const NAME: &str = "head";
 pub const FORMAT: &str = "zone-etcd-head/1";
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Record {
     format: String,
     /// The last manifest on the target (base64 of its bytes); `None` before the first.
@@ -83,6 +85,9 @@ pub fn read(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Head,
     let Some(bytes) = target.get(NAME, MAX_MANIFEST_BYTES)? else {
         return fallback("no head record (a chain written before heads, or none yet)".into());
     };
+    if let Err(line) = crate::this_build::check_format(&bytes, FORMAT) {
+        return fallback(line);
+    }
     let record = match serde_json::from_slice::<Record>(&bytes) {
         Ok(r) if r.format == FORMAT && is_session(&r.next_session) => r,
         _ => return fallback(format!("not a {FORMAT} record")),

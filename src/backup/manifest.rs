@@ -1,11 +1,15 @@
 //! Reading a stored manifest: its signature (a signer leaf that chains to the zone CA, valid
 //! when the manifest was signed), then its body as a [`Link`]. Used wherever a link is
 //! trusted: the runner's resume, `status`, the drills.
+//!
+//! Invariant: a body's `format` is checked before anything else of it is read (a newer
+//! format is refused in one line naming both), and a field this release does not know is
+//! ignored; the stored bytes are never rendered again (see `backup::chain`).
 
 use time::OffsetDateTime;
 use zone_pki::CertInfo;
 
-use super::chain::{Link, Verified};
+use super::chain::{Link, Verified, FORMAT};
 use super::local::{sha256_hex, Stored};
 use super::signing;
 
@@ -23,6 +27,8 @@ fn signed_at(body: &[u8]) -> Option<OffsetDateTime> {
 /// what failed (the caller names the object).
 pub fn verify(stored: &Stored, zone: &str, roots: &[CertInfo]) -> Result<Verified, String> {
     let verified = signing::verify(&stored.bytes, zone, roots, signed_at)?;
+    crate::this_build::check_format(&verified.body, FORMAT)
+        .map_err(|line| format!("its signed body's {line}"))?;
     let link: Link = serde_json::from_slice(&verified.body)
         .map_err(|e| format!("its signed body is not a chain link: {e}"))?;
     if link.writer != verified.node {
@@ -48,6 +54,8 @@ pub fn body_unverified(envelope: &[u8]) -> Result<Link, String> {
     }
     let env: Envelope =
         serde_json::from_slice(envelope).map_err(|e| format!("not a signed manifest: {e}"))?;
+    crate::this_build::check_format(env.body.as_bytes(), FORMAT)
+        .map_err(|line| format!("its body's {line}"))?;
     serde_json::from_str(&env.body).map_err(|e| format!("not a chain link: {e}"))
 }
 
@@ -59,3 +67,7 @@ pub fn stored(name: &str, bytes: Vec<u8>) -> Stored {
         bytes,
     }
 }
+
+#[cfg(test)]
+#[path = "manifest_tests.rs"]
+mod tests;

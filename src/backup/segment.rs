@@ -6,7 +6,10 @@
 //! - the header names the zone and the revisions `first..=last`; the lines hold exactly
 //!   those revisions, each once, in order (every etcd revision has at least one event);
 //! - an event's `mod_revision` is its line's revision; a put's `create_revision` is at
-//!   most its `mod_revision` and its `version` at least 1.
+//!   most its `mod_revision` and its `version` at least 1;
+//! - the header's `format` is the format of every line: a field a later release adds to
+//!   a line is ignored here; a change a reader must not ignore raises [`FORMAT`], and a
+//!   segment of another format is refused before anything else of it is read.
 
 use std::io::{BufRead, BufReader, Read, Write};
 
@@ -22,7 +25,6 @@ pub const FORMAT: &str = "zone-etcd-delta/1";
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Header {
     pub format: String,
     pub zone: String,
@@ -39,7 +41,6 @@ pub enum EventKind {
 
 /// One change of one key, as etcd's watch reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventKind,
@@ -58,7 +59,6 @@ pub struct Event {
 
 /// The events of one revision and when the writer received them (Unix ms).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Revision {
     pub revision: i64,
     pub time_ms: i64,
@@ -137,7 +137,10 @@ pub fn decode(bytes: &[u8], zone: &str, limit: u64) -> Result<(Header, Vec<Revis
         }
     };
     let header: Header = match next_line(&mut lines)? {
-        Some(l) => serde_json::from_str(&l).map_err(|e| format!("has no valid header: {e}"))?,
+        Some(l) => {
+            crate::this_build::check_format(l.as_bytes(), FORMAT)?;
+            serde_json::from_str(&l).map_err(|e| format!("has no valid header: {e}"))?
+        }
         None => return Err("is empty".into()),
     };
     if header.format != FORMAT {
@@ -239,6 +242,44 @@ mod tests {
         assert_eq!(revs, sample());
         let (h, revs) = decode(&encode("z", 7, 6, &[]), "z", 1 << 20).unwrap();
         assert_eq!((h.first_revision, h.last_revision, revs.len()), (7, 6, 0));
+    }
+
+    /// `lines` (JSON values, one per line) gzip'd as a segment.
+    fn segment_of(lines: &[serde_json::Value]) -> Vec<u8> {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_later_releases_added_fields_are_read_past_and_a_newer_format_refused() {
+        let plain = encode("z", 5, 6, &sample());
+        let mut gunzipped = String::new();
+        GzDecoder::new(plain.as_slice())
+            .read_to_string(&mut gunzipped)
+            .unwrap();
+        let mut lines: Vec<serde_json::Value> = gunzipped
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // A field added to the header, to a revision line and to an event.
+        lines[0]["compression_level"] = 3.into();
+        lines[1]["received_by"] = "node2.example.zone".into();
+        lines[2]["events"][0]["prev_kv"] = serde_json::json!({"value": "AQ=="});
+        let (header, revisions) = decode(&segment_of(&lines), "z", 1 << 20).unwrap();
+        assert_eq!((header.first_revision, header.last_revision), (5, 6));
+        assert_eq!(revisions, sample());
+        // A later format, even one whose lines this release could not read: refused by
+        // its format, before anything else.
+        lines[0]["format"] = "zone-etcd-delta/2".into();
+        lines[0]["first_revision"] = "5".into();
+        let err = decode(&segment_of(&lines), "z", 1 << 20).unwrap_err();
+        assert!(
+            err.starts_with("format \"zone-etcd-delta/2\" is not one zone-etcd ")
+                && err.contains("(it reads \"zone-etcd-delta/1\")"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //!  "signature":"<base64 of the DER ECDSA P-256 SHA-256 signature over the body's bytes>"}
 //! ```
 //! [`verify`] checks it against the zone's roots at the time the *body* says it was signed,
-//! not at "now": a manifest stays valid after its signer expired or was renewed.
+//! not at "now": a manifest stays valid after its signer expired or was renewed. Its
+//! `format` is checked first (another one is refused in one line naming both); a field a
+//! later release adds beside these four is ignored.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,6 @@ use zone_pki::inspect::RENEW_AT_LIFE_USED;
 pub const FORMAT: &str = "zone-etcd-signed/1";
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Envelope {
     format: String,
     body: String,
@@ -227,6 +228,8 @@ pub fn verify(
     roots: &[CertInfo],
     signed_at: impl Fn(&[u8]) -> Option<OffsetDateTime>,
 ) -> Result<Verified, String> {
+    crate::this_build::check_format(envelope, FORMAT)
+        .map_err(|line| format!("the envelope's {line}"))?;
     let envelope: Envelope = serde_json::from_slice(envelope)
         .map_err(|e| format!("not a signed envelope ({FORMAT}): {e}"))?;
     if envelope.format != FORMAT {

@@ -121,6 +121,7 @@ pub fn restored_record() -> Restored {
 /// The manifest `snapshot save` writes beside a snapshot.
 pub fn snapshot_manifest() -> Manifest {
     Manifest {
+        format: crate::snapshot::MANIFEST_FORMAT,
         zone: ZONE.into(),
         cluster_id: zone_etcd_kit::cluster_api::hex_id(CLUSTER_ID),
         member: NODE1.into(),

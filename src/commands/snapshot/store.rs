@@ -115,6 +115,7 @@ impl Place {
         let path = self.target.clone().unwrap_or_else(|| self.dir.join(&name));
         refuse_existing(&path)?;
         let manifest = Manifest {
+            format: snapshot::MANIFEST_FORMAT,
             zone: zone.to_string(),
             cluster_id: hex_id(taken.cluster_id),
             member: taken.member.clone(),
@@ -205,8 +206,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
     // The caller gives its own fix: the read's own would make two in one line.
     let text =
         zone_io::read_text(path).map_err(|e| format!("{}: {}", path.display(), e.problem()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a snapshot manifest: {e}", path.display()))
+    Manifest::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Keeps the newest `keep` snapshots of `dir` (by their manifests' time), removes the

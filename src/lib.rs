@@ -36,3 +36,4 @@ pub mod revocation;
 pub mod rollout;
 pub mod snapshot;
 pub mod this_build;
+pub mod unknown_keys;

@@ -114,6 +114,11 @@ pub fn zone_document(
             if policy == CachePolicy::Update && !unchanged {
                 write_cache(lookup.state_dir, &cache, &text)?;
             }
+            crate::unknown_keys::warn(
+                &doc.ignored
+                    .clone()
+                    .in_file(&format!("the zone document from {url}")),
+            );
             Ok((doc, Source::Nameservice { url }))
         }
         (Err(why), Ok(Some((doc, _)))) => {
@@ -121,6 +126,11 @@ pub fn zone_document(
                 "nameservice {url}: {why}; using the cached zone document signed at {} ({})",
                 rfc3339(&doc),
                 cache.display()
+            );
+            crate::unknown_keys::warn(
+                &doc.ignored
+                    .clone()
+                    .in_file(&format!("the cached zone document {}", cache.display())),
             );
             Ok((doc, Source::Cache { path: cache }))
         }

@@ -79,8 +79,10 @@ impl Node {
     }
 
     /// Like [`Node::load`]; with [`CachePolicy::ReadOnly`] nothing is written (dry runs).
+    /// A key of node.toml this release does not know is said in a warning.
     pub fn load_with(path: &Path, policy: CachePolicy) -> Result<Node, Error> {
-        Node::resolve(NodeConfig::load(path)?, policy)
+        let config = NodeConfig::load_reporting(path, crate::unknown_keys::warn)?;
+        Node::resolve(config, policy)
     }
 
     /// Resolves the zone view of a node.toml already read: node.toml's own member list

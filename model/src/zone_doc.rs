@@ -31,6 +31,7 @@ use zone_io::Error;
 use zone_pki::{Authority, CertInfo};
 
 use crate::backup::settings::BackupSettings;
+use crate::config::ignored::{self, Ignored};
 use crate::config::zone::{validate_members, AddrInfo, Member, RawMember, Zone};
 use crate::policy::Policy;
 use crate::settings::Settings;
@@ -50,7 +51,25 @@ pub struct ZoneDocument {
     /// `extend.access`, signed with the members.
     pub access: Policy,
     pub signed_at: OffsetDateTime,
+    /// Keys of the document this release does not know, ignored (a newer owner's tool
+    /// signed them: the signature covers them all), named "the zone document": the
+    /// caller says where it came from ([`Ignored::in_file`]) and warns.
+    pub ignored: Ignored,
 }
+
+/// The keys of a document this release reads; any other is ignored with a warning.
+const KEYS: [&str; 6] = [
+    "name",
+    "type",
+    "addr_info",
+    "api_version",
+    "signed_at",
+    "extend",
+];
+/// The keys of `extend` this release reads.
+const EXTEND_KEYS: [&str; 4] = ["etcd", "settings", "backup", "access"];
+/// How an unknown key of a signed document goes away.
+const REMOVE: &str = "remove it from the zone file and sign the zone document again";
 
 /// The document as written, in the seed's field order.
 #[derive(Serialize)]
@@ -223,11 +242,24 @@ fn read(value: Value, zone: &str) -> Result<ZoneDocument, Error> {
                 .field("extend.etcd")
                 .fix("list the zone's members in the zone file and sign it again")
         })?;
-    let raw_members: Vec<RawMember> = serde_json::from_value(raw_members).map_err(|e| {
-        Error::new(format!("not a member list: {e}"))
-            .field("extend.etcd")
-            .fix("fix the zone file and sign it again")
-    })?;
+    let (raw_members, member_keys): (Vec<RawMember>, _) =
+        ignored::read(raw_members, &[]).map_err(|e| {
+            Error::new(format!("not a member list: {e}"))
+                .field("extend.etcd")
+                .fix("fix the zone file and sign it again")
+        })?;
+    let mut unknown = Vec::new();
+    let table_keys = |v: Option<&Value>, known: &[&str], at: &str| -> Vec<String> {
+        let keys = v.and_then(Value::as_object).map(|m| m.keys());
+        keys.into_iter()
+            .flatten()
+            .filter(|k| !known.contains(&k.as_str()))
+            .map(|k| format!("{at}{k}"))
+            .collect()
+    };
+    unknown.extend(table_keys(Some(&value), &KEYS, ""));
+    unknown.extend(table_keys(value.get("extend"), &EXTEND_KEYS, "extend."));
+    unknown.extend(member_keys.into_iter().map(|k| format!("extend.etcd{k}")));
     let members = validate_members(zone, &raw_members)
         .map_err(|e| e.fix("fix the zone file and sign it again"))?;
     let settings = match value.get("extend").and_then(|e| e.get("settings")) {
@@ -252,6 +284,7 @@ fn read(value: Value, zone: &str) -> Result<ZoneDocument, Error> {
         backup,
         access,
         signed_at,
+        ignored: Ignored::of("the zone document", REMOVE, unknown),
     })
 }
 
@@ -385,6 +418,7 @@ mod tests {
             settings: Settings::default(),
             access: Policy::default(),
             backup: BackupSettings::default(),
+            ignored: Ignored::default(),
         }
     }
 

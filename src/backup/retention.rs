@@ -43,10 +43,10 @@ pub struct Policy {
 impl Policy {
     pub fn of(settings: &BackupSettings) -> Policy {
         Policy {
-            window: settings.window,
-            keep_hourly: settings.keep_hourly,
-            keep_daily: settings.keep_daily,
-            keep_weekly: settings.keep_weekly,
+            window: settings.window(),
+            keep_hourly: settings.keep_hourly(),
+            keep_daily: settings.keep_daily(),
+            keep_weekly: settings.keep_weekly(),
         }
     }
 }

@@ -54,7 +54,7 @@ pub fn run(dir: &Path) -> Result<(), Error> {
     if !zone_file.exists() {
         zone_io::write_atomic(&zone_file, DEMO_ZONE.as_bytes(), 0o644)?;
     }
-    let zone = Zone::load(&zone_file)?;
+    let zone = Zone::load_reporting(&zone_file, crate::unknown_keys::warn)?;
     let ca_dir = dir.join("ca");
     if !ca_dir.join(super::CA_CERT).exists() {
         super::ca_init::run(&zone.name, &ca_dir)?;

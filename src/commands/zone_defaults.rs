@@ -85,9 +85,10 @@ fn parse(text: &str) -> Result<bool, Error> {
     }
 }
 
-/// The zone file at `zone_file`, with `[access]` as the zone of `ca_dir` reads its absence.
+/// The zone file at `zone_file`, with `[access]` as the zone of `ca_dir` reads its absence;
+/// a key this release does not know is said in a warning.
 pub fn load_zone(zone_file: &Path, ca_dir: &Path) -> Result<Zone, Error> {
-    let mut zone = Zone::load(zone_file)?;
+    let mut zone = Zone::load_reporting(zone_file, crate::unknown_keys::warn)?;
     zone.access = resolve(zone.access, least_privilege(ca_dir)?);
     Ok(zone)
 }

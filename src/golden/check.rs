@@ -119,8 +119,11 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
     );
     assert_eq!(zone.settings.snapshot_count, Some(10_000));
     assert_eq!(zone.backup.recipients.len(), 1);
-    assert_eq!(zone.backup.full_every, std::time::Duration::from_secs(3600));
-    assert_eq!(zone.backup.delta_every, std::time::Duration::from_secs(5));
+    assert_eq!(
+        zone.backup.full_every(),
+        std::time::Duration::from_secs(3600)
+    );
+    assert_eq!(zone.backup.delta_every(), std::time::Duration::from_secs(5));
     assert_eq!(zone.backup.targets[0].url, TARGET_URL);
     assert!(zone.access.present && zone.access.enforce);
     assert_eq!(zone.access.nodes, [LAPTOP, REVOKED]);
@@ -578,7 +581,7 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
         SNAPSHOT_REVISION,
     ));
     let text = d.text(&at(&format!("snapshots/{name}")));
-    let manifest: crate::snapshot::Manifest = serde_json::from_str(&text).unwrap();
+    let manifest = crate::snapshot::Manifest::parse(&text).unwrap();
     assert_eq!(manifest, snapshot_manifest());
     if newest {
         assert_eq!(

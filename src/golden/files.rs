@@ -10,16 +10,60 @@ pub fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// A release's number, from its directory's name (`v0.1.0`).
-pub fn release_of(name: &str) -> Option<(u64, u64, u64)> {
-    let mut parts = name.strip_prefix('v')?.split('.');
-    let mut next = || parts.next()?.parse::<u64>().ok();
-    let release = (next()?, next()?, next()?);
-    parts.next().is_none().then_some(release)
+/// A release, as a directory names it: its number and, for the work towards it, a
+/// pre-release name (`v0.2.0-dev`), which sorts before the release itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release {
+    pub number: (u64, u64, u64),
+    pub stage: Stage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Before the release: `-dev` and the like.
+    Before(String),
+    Released,
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (major, minor, patch) = self.number;
+        write!(f, "{major}.{minor}.{patch}")?;
+        match &self.stage {
+            Stage::Before(name) => write!(f, "-{name}"),
+            Stage::Released => Ok(()),
+        }
+    }
+}
+
+/// A release from its directory's name (`v0.1.0`, `v0.2.0-dev`).
+pub fn release_of(name: &str) -> Option<Release> {
+    let rest = name.strip_prefix('v')?;
+    let (number, stage) = match rest.split_once('-') {
+        Some((number, pre))
+            if !pre.is_empty()
+                && pre
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
+            (number, Stage::Before(pre.to_string()))
+        }
+        Some(_) => return None,
+        None => (rest, Stage::Released),
+    };
+    let mut parts = number.split('.');
+    let mut next = || {
+        let part = parts.next()?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse::<u64>().ok())?
+    };
+    let number = (next()?, next()?, next()?);
+    parts.next().is_none().then_some(Release { number, stage })
 }
 
 /// Every release's directory, oldest first: (release, directory).
-pub fn releases() -> Vec<((u64, u64, u64), PathBuf)> {
+pub fn releases() -> Vec<(Release, PathBuf)> {
     let mut found: Vec<_> = fs::read_dir(golden_dir())
         .expect("tests/golden/")
         .flatten()

@@ -181,8 +181,9 @@ pub fn applied_record(signer: &str) -> Applied {
     }
 }
 
-pub fn release_record() -> Record {
-    Record::new(RELEASE, COMMIT, AT)
+/// The release record of node1, as the build of `release` writes it.
+pub fn release_record(release: &str) -> Record {
+    Record::new(release, COMMIT, AT)
 }
 
 pub fn rollout_target() -> Target {

@@ -5,6 +5,10 @@
 //! ZONE_ETCD_WRITE_GOLDEN=1 cargo test -p zone-etcd --lib golden::generate -- --ignored
 //! ```
 //!
+//! With `ZONE_ETCD_GOLDEN_RELEASE=0.2.0-dev` it writes `tests/golden/v0.2.0-dev/` instead
+//! (the work towards a release, once it writes a format otherwise than the last release:
+//! the README says when), naming that release in what it writes.
+//!
 //! The directory is built beside its place and renamed into it once every check of
 //! [`super::check`] passed on it; an existing directory is never written again (golden
 //! files are never edited). What needs a live etcd is written with the serializer its
@@ -36,21 +40,28 @@ fn write_this_releases_golden_files() {
         eprintln!("golden: set ZONE_ETCD_WRITE_GOLDEN=1 to write tests/golden/v{RELEASE}/");
         return;
     }
-    let place = super::files::golden_dir().join(format!("v{RELEASE}"));
+    let release = std::env::var("ZONE_ETCD_GOLDEN_RELEASE").unwrap_or_else(|_| RELEASE.to_string());
+    let name = format!("v{release}");
+    assert!(
+        super::files::release_of(&name).is_some(),
+        "ZONE_ETCD_GOLDEN_RELEASE={release}: not a release (0.2.0) nor the work towards one (0.2.0-dev)"
+    );
+    let place = super::files::golden_dir().join(&name);
     assert!(
         !place.exists(),
         "{} exists: golden files are never written again (a new release adds its own directory)",
         place.display()
     );
-    let building = super::files::golden_dir().join(format!(".building-v{RELEASE}"));
+    let building = super::files::golden_dir().join(format!(".building-{name}"));
     if building.exists() {
         fs::remove_dir_all(&building).unwrap();
     }
     fs::create_dir_all(&building).unwrap();
-    write_all(&building);
+    write_all(&building, &release);
     // What was written reads back, as the suite will read it.
     let copy = super::files::private_copy(&building);
-    let seen = super::check::all(copy.path(), RELEASE, true);
+    super::added::all(copy.path());
+    let seen = super::check::all(copy.path(), &release, true);
     let written = super::files::files_under(&building);
     let unread: Vec<&String> = written.difference(&seen).collect();
     assert!(unread.is_empty(), "written but not checked: {unread:?}");
@@ -62,8 +73,8 @@ fn write_this_releases_golden_files() {
     );
 }
 
-/// Every golden file of this release into `root`.
-fn write_all(root: &Path) {
+/// Every golden file of `release` (this build, under that name) into `root`.
+fn write_all(root: &Path, release: &str) {
     let owner = age::x25519::Identity::generate();
     let recipient = owner.to_public().to_string();
     // As age-keygen writes an identity file (zone-etcd reads it; it never writes one).
@@ -242,7 +253,7 @@ fn write_all(root: &Path) {
     );
     etcd(
         &format!("{}{NODE1}", zone_model::release::PREFIX),
-        release_record().render().as_bytes(),
+        release_record(release).render().as_bytes(),
     );
     etcd(
         crate::rollout::TARGET_KEY,

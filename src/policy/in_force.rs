@@ -61,6 +61,11 @@ pub fn published_policy(
 ) -> Result<InForce, Error> {
     let text = std::str::from_utf8(text).map_err(|_| Error::new("not UTF-8 text"))?;
     let doc = zone_model::zone_doc::verify(text, &node.zone, roots)?;
+    crate::unknown_keys::warn(
+        &doc.ignored
+            .clone()
+            .in_file(&format!("the published zone document ({POLICY_KEY})")),
+    );
     let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
     if let Some(current) = current.filter(|c| c.version != "node.toml") {
         let older = time::OffsetDateTime::parse(&current.version, &Rfc3339)

@@ -3,8 +3,9 @@
 //! what the keepers removed that the policy never made.
 //!
 //! The record is JSON read by every release that reads records: fields are only added,
-//! each with a default, and a reader skips a record it cannot parse
-//! ([`applied_records`]).
+//! each with a default and written only when it holds another value (so a record of a
+//! member that never uses a newer field reads in an older release as before), and a
+//! reader skips a record it cannot parse ([`applied_records`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +26,16 @@ pub struct Applied {
     pub enforced: bool,
     /// Whether this member's client port trusts the client root alone (its own
     /// `[access] enforce` at launch): auth goes on only once every member's does.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub client_port_enforced: bool,
     pub at: String,
     /// What this member's keeper removed that the policy never made, newest last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<Removed>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// One thing a keeper removed that the policy never made.
@@ -111,6 +116,16 @@ mod tests {
         let record: Applied = serde_json::from_str(now).unwrap();
         assert_eq!(record.removed[0].what, "user eve");
         assert_eq!(serde_json::to_string(&record).unwrap(), now);
+    }
+
+    /// A field added with a default is written only when it holds another value.
+    #[test]
+    fn a_port_not_enforced_is_left_out() {
+        let text =
+            r#"{"policy":"node.toml","signer":"","enforced":false,"at":"2026-11-24T05:00:00Z"}"#;
+        let record: Applied = serde_json::from_str(text).unwrap();
+        assert!(!record.client_port_enforced);
+        assert_eq!(serde_json::to_string(&record).unwrap(), text);
     }
 
     #[test]

@@ -185,8 +185,90 @@ fn syntax_errors_name_the_line() {
         &["line 3", "invalid TOML"],
     );
     bootstrap_refused(
-        "name = \"example.zone\"\n[[etcd]]\nnode_name = \"node1.example.zone\"\npeer_prot = 2380\n",
-        &["line 4", "unknown field `peer_prot`"],
+        "name = \"example.zone\"\n[[etcd]]\nnode_name = \"node1.example.zone\"\npeer_port = \"2380\"\n",
+        &["line 4", "invalid TOML", "expected i64"],
+    );
+}
+
+/// The warning lines of a run's stderr.
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains(" WARN ")).collect()
+}
+
+/// A key this release does not know (a newer release's, or a typo) is not a refusal
+/// (issue 50, item 4): one warning line names the file, the key and both fixes, and the
+/// command goes on; every other mistake is refused as before, an unknown key of
+/// `[settings]` included.
+#[test]
+fn unknown_keys_are_warned_about_and_the_command_goes_on() {
+    let (dir, zone) = ca_and_zone("example.zone");
+    fs::write(
+        &zone,
+        one_member() + "peer_prot = 2381\n\n[dns]\nttl = 60\n",
+    )
+    .unwrap();
+    let ca = dir.path().join("ca");
+    let out = dir.path().join("nodes");
+    let (ok, _, stderr) = run(&bootstrap_args(
+        ca.to_str().unwrap(),
+        zone.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ));
+    assert!(ok, "{stderr}");
+    let lines = warnings(&stderr);
+    assert_eq!(lines.len(), 2, "{stderr}");
+    let zone_s = zone.display().to_string();
+    for key in ["etcd #1 peer_prot", "dns"] {
+        let line = format!(
+            "{zone_s}: {key}: unknown key, ignored: either a key of a newer zone-etcd release"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(&line)),
+            "{line} in {stderr}"
+        );
+    }
+    assert!(
+        lines[0].contains(&format!(
+            "fix: remove it from {zone_s}, or upgrade this node's zone-etcd"
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(!stderr.contains("zone-etcd: error"), "{stderr}");
+    // What a newer `activate` might write into node.toml: read past, said once however
+    // often the command reads the file.
+    let config = out.join("node1.example.zone/node.toml");
+    let node = fs::read_to_string(&config).unwrap();
+    assert!(
+        !node.contains("peer_prot") && !node.contains("dns"),
+        "{node}"
+    );
+    let newer = format!("listen_address = \"127.0.0.1\"\nraft_log = \"fast\"\n{node}");
+    fs::write(&config, &newer).unwrap();
+    let dry_run = ["launch", "--dry-run", "--config", config.to_str().unwrap()];
+    let (ok, _, stderr) = run(&dry_run);
+    assert!(ok, "{stderr}");
+    let lines = warnings(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains(&format!(
+            "{}: raft_log: unknown key, ignored",
+            config.display()
+        )),
+        "{}",
+        lines[0]
+    );
+    // A key [settings] does not have is still refused, a security-sensitive one saying so.
+    let local = format!("listen_address = \"127.0.0.1\"\n{node}");
+    fs::write(
+        &config,
+        format!("{local}\n[settings]\ncipher_suites = \"x\"\n"),
+    )
+    .unwrap();
+    refused(
+        &out,
+        &dry_run,
+        &["node.toml", "settings.cipher_suites", "cannot be set"],
     );
 }
 

@@ -4,6 +4,12 @@
 //! `zone-etcd: error: ...` naming the input's path and the field, no key material in any
 //! output, and no file changed. Every failing case is reported at once, by name.
 //!
+//! A key this release does not know is not a refusal (issue 50, item 4: a newer release
+//! may have written it): a case with `outcome = "accepted"` must exit 0 with a warning
+//! line naming the input's path and its `expect` parts, and no error line (the command
+//! does its work, so files change); a refused case whose input also holds such a key
+//! names the warning's parts in `warns`, and no other case may warn.
+//!
 //! Inputs that cannot be static (certificates relative to now, links, FIFOs, huge files)
 //! are made at run time by the generator the case names; what goes where and what must be
 //! said still lives in the corpus. No etcd runs: the member fixture execs a stand-in.
@@ -56,8 +62,18 @@ struct Case {
     args: Vec<String>,
     /// The path the error must name; default `place`.
     names: Option<String>,
-    /// Further parts the error line must contain: the field, the problem.
+    /// Further parts the error line must contain: the field, the problem (with
+    /// `outcome = "accepted"`: the warning line).
     expect: Vec<String>,
+    /// `refused` (the default) or `accepted` (a warning, exit 0).
+    outcome: Option<String>,
+    /// A refused case's warning line (a key this release does not know): its parts.
+    warns: Option<Vec<String>>,
+}
+
+/// A warning line of zone-etcd's log (`<time>  WARN <message>`).
+fn is_warning(line: &str) -> bool {
+    line.contains(" WARN ")
 }
 
 #[test]
@@ -133,6 +149,12 @@ fn run_case(fixtures: &Fixtures, case_dir: &Path, case: &Case) -> Result<(), Str
         .map(|n| vars.fill(n))
         .unwrap_or_else(|| place.display().to_string());
 
+    let accepted = match case.outcome.as_deref() {
+        None | Some("refused") => false,
+        Some("accepted") => true,
+        Some(other) => return Err(format!("outcome {other:?}: `refused` or `accepted`")),
+    };
+
     let secrets = key_lines(dir);
     let before = snapshot(dir);
     let (code, stdout, stderr) = run_bounded(&args)?;
@@ -140,31 +162,61 @@ fn run_case(fixtures: &Fixtures, case_dir: &Path, case: &Case) -> Result<(), Str
 
     let mut problems = Vec::new();
     match code {
-        Some(0) => problems.push("exited 0".to_string()),
+        Some(0) if !accepted => problems.push("exited 0".to_string()),
+        Some(0) => {}
         Some(101) => problems.push("panicked (exit 101)".to_string()),
         None => problems.push("killed by a signal".to_string()),
+        Some(code) if accepted => problems.push(format!("exited {code}")),
         Some(_) => {}
     }
     if stderr.contains("panicked") {
         problems.push("panicked".into());
     }
-    let lines: Vec<&str> = stderr.lines().collect();
-    if lines.len() != 1 || !lines[0].starts_with("zone-etcd: error: ") {
+    let (warnings, lines): (Vec<&str>, Vec<&str>) = stderr.lines().partition(|l| is_warning(l));
+    let expected_warning: Vec<&str> = if accepted {
+        case.expect.iter().map(String::as_str).collect()
+    } else {
+        case.warns.iter().flatten().map(String::as_str).collect()
+    };
+    if accepted && lines.iter().any(|l| l.starts_with("zone-etcd: error: ")) {
+        problems.push("an error line, where only a warning was expected".into());
+    }
+    if !accepted && (lines.len() != 1 || !lines[0].starts_with("zone-etcd: error: ")) {
         problems.push(format!(
             "expected one line `zone-etcd: error: ...` on stderr, got {} lines",
             lines.len()
         ));
     }
-    for part in std::iter::once(must_name.as_str()).chain(case.expect.iter().map(String::as_str)) {
-        if !stderr.contains(part) {
-            problems.push(format!("the error does not contain {part:?}"));
+    if !accepted {
+        let error = lines.first().copied().unwrap_or_default();
+        for part in
+            std::iter::once(must_name.as_str()).chain(case.expect.iter().map(String::as_str))
+        {
+            if !error.contains(part) {
+                problems.push(format!("the error does not contain {part:?}"));
+            }
+        }
+    }
+    if expected_warning.is_empty() && !warnings.is_empty() {
+        problems.push(format!("{} warning lines, none expected", warnings.len()));
+    }
+    if !expected_warning.is_empty() {
+        let warned = warnings.iter().any(|w| {
+            std::iter::once(must_name.as_str())
+                .chain(expected_warning.iter().copied())
+                .all(|part| w.contains(part))
+        });
+        if !warned {
+            problems.push(format!(
+                "no warning line contains {must_name:?} and {expected_warning:?}"
+            ));
         }
     }
     let output = format!("{stdout}{stderr}");
     if output.contains("PRIVATE KEY") || secrets.iter().any(|line| output.contains(line)) {
         problems.push("key material in the output".into());
     }
-    if before != after {
+    if before != after && !accepted {
         let changed: Vec<String> = before
             .keys()
             .chain(after.keys())
@@ -399,12 +451,19 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
     let now = OffsetDateTime::now_utc();
     match name {
         "keep" => return Ok(()), // the fixture's own file, changed only by `mode`
-        "link_out" => {}
+        "link_out" | "prepend" => {}
         _ => {
             let _ = fs::remove_file(place);
         }
     }
     match name {
+        // The fixture's own file with `target` before it (a TOML file's top-level keys come
+        // before its tables).
+        "prepend" => {
+            let target = target.ok_or("the prepend generator needs `target`")?;
+            let text = fs::read_to_string(place).map_err(|e| e.to_string())?;
+            fs::write(place, format!("{target}\n{text}")).unwrap();
+        }
         // 2 MiB of comment lines: a parser would accept it, so only the size refuses it.
         "huge" => fs::write(place, "# padding\n".repeat(210_000)).unwrap(),
         "fifo" => nix::unistd::mkfifo(place, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -543,6 +602,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
                 addr_info: Vec::new(),
                 backup: Default::default(),
                 access: Default::default(),
+                ignored: Default::default(),
                 members: vec![member],
                 settings: Settings {
                     heartbeat_interval_ms: Some(300),

@@ -7,7 +7,13 @@
 //!   neither `s3://BUCKET[/PREFIX]` nor `file:///ABSOLUTE/PATH` are refused, naming the key
 //!   (`backup.<key>`, `backup.target[N].<key>`);
 //! - credentials are never here: they are node-local (see `backup::target::credentials`);
-//! - [`BackupSettings::to_value`] writes back what [`BackupSettings::parse`] reads.
+//! - [`BackupSettings::to_value`] writes back what [`BackupSettings::parse`] reads, and
+//!   only what the zone set: a key left to its default is not written (so a key a later
+//!   release adds, which a zone that never sets it leaves out, never reaches an older
+//!   release's reader, which refuses unknown keys), and a duration the zone did set is
+//!   kept as set even where it equals today's default (a later release may change the
+//!   default; the owner's choice stays theirs). `recipients` is always written: it says
+//!   the zone has a `[backup]` table at all.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,42 +70,51 @@ pub struct TargetSpec {
     pub ca_file: Option<String>,
 }
 
-/// A validated `[backup]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated `[backup]` table. Each duration is `None` when left to its default (the
+/// methods of the same names give the value in force).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackupSettings {
     /// The owner's age X25519 recipients (`age1...`).
     pub recipients: Vec<String>,
-    pub full_every: Duration,
-    pub delta_every: Duration,
+    pub full_every: Option<Duration>,
+    pub delta_every: Option<Duration>,
     /// How far back a point in time can be reached: every delta this young is kept.
-    pub window: Duration,
+    pub window: Option<Duration>,
     /// Retention tiers of full snapshots beyond the window: one per hour for
     /// `keep_hourly`, one per day for `keep_daily`, one per week for `keep_weekly`.
-    pub keep_hourly: Duration,
-    pub keep_daily: Duration,
-    pub keep_weekly: Duration,
+    pub keep_hourly: Option<Duration>,
+    pub keep_daily: Option<Duration>,
+    pub keep_weekly: Option<Duration>,
     pub targets: Vec<TargetSpec>,
     /// Whether the zone wrote a `[backup]` table at all (an empty one still prints).
     pub present: bool,
 }
 
-impl Default for BackupSettings {
-    fn default() -> Self {
-        BackupSettings {
-            recipients: Vec::new(),
-            full_every: DEFAULT_FULL_EVERY,
-            delta_every: DEFAULT_DELTA_EVERY,
-            window: DEFAULT_WINDOW,
-            keep_hourly: DEFAULT_KEEP_HOURLY,
-            keep_daily: DEFAULT_KEEP_DAILY,
-            keep_weekly: DEFAULT_KEEP_WEEKLY,
-            targets: Vec::new(),
-            present: false,
-        }
-    }
-}
-
 impl BackupSettings {
+    pub fn full_every(&self) -> Duration {
+        self.full_every.unwrap_or(DEFAULT_FULL_EVERY)
+    }
+
+    pub fn delta_every(&self) -> Duration {
+        self.delta_every.unwrap_or(DEFAULT_DELTA_EVERY)
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window.unwrap_or(DEFAULT_WINDOW)
+    }
+
+    pub fn keep_hourly(&self) -> Duration {
+        self.keep_hourly.unwrap_or(DEFAULT_KEEP_HOURLY)
+    }
+
+    pub fn keep_daily(&self) -> Duration {
+        self.keep_daily.unwrap_or(DEFAULT_KEEP_DAILY)
+    }
+
+    pub fn keep_weekly(&self) -> Duration {
+        self.keep_weekly.unwrap_or(DEFAULT_KEEP_WEEKLY)
+    }
+
     /// Validates a table; `at` names it in errors (`backup` in a zone file or node.toml,
     /// `extend.backup` in a zone document).
     pub fn parse(value: &Value, at: &str) -> Result<BackupSettings, Error> {
@@ -114,11 +129,11 @@ impl BackupSettings {
                 return Err(unknown(key, &KEYS).field(field(key)));
             }
         }
-        let duration = |key: &str, default: Duration| -> Result<Duration, Error> {
-            match table.get(key) {
-                None => Ok(default),
-                Some(v) => parse_duration_value(v).map_err(|e| e.field(field(key))),
-            }
+        let duration = |key: &str| -> Result<Option<Duration>, Error> {
+            table
+                .get(key)
+                .map(|v| parse_duration_value(v).map_err(|e| e.field(field(key))))
+                .transpose()
         };
         let recipients = match table.get("recipients") {
             None => Vec::new(),
@@ -150,28 +165,28 @@ impl BackupSettings {
         };
         let settings = BackupSettings {
             recipients,
-            full_every: duration("full_every", DEFAULT_FULL_EVERY)?,
-            delta_every: duration("delta_every", DEFAULT_DELTA_EVERY)?,
-            window: duration("window", DEFAULT_WINDOW)?,
-            keep_hourly: duration("keep_hourly", DEFAULT_KEEP_HOURLY)?,
-            keep_daily: duration("keep_daily", DEFAULT_KEEP_DAILY)?,
-            keep_weekly: duration("keep_weekly", DEFAULT_KEEP_WEEKLY)?,
+            full_every: duration("full_every")?,
+            delta_every: duration("delta_every")?,
+            window: duration("window")?,
+            keep_hourly: duration("keep_hourly")?,
+            keep_daily: duration("keep_daily")?,
+            keep_weekly: duration("keep_weekly")?,
             targets,
             present: true,
         };
-        if settings.delta_every < MIN_DELTA_EVERY {
+        if settings.delta_every() < MIN_DELTA_EVERY {
             return Err(Error::new(format!(
                 "{} is too often: every delta is an upload to every target",
-                format_duration(settings.delta_every)
+                format_duration(settings.delta_every())
             ))
             .field(field("delta_every"))
             .fix("write 1s or more, e.g. delta_every = \"5s\""));
         }
-        if settings.full_every < settings.delta_every {
+        if settings.full_every() < settings.delta_every() {
             return Err(Error::new(format!(
                 "{} is shorter than delta_every ({})",
-                format_duration(settings.full_every),
-                format_duration(settings.delta_every)
+                format_duration(settings.full_every()),
+                format_duration(settings.delta_every())
             ))
             .field(field("full_every"))
             .fix("take full snapshots less often than deltas, e.g. full_every = \"1h\""));
@@ -199,8 +214,9 @@ impl BackupSettings {
         !self.targets.is_empty()
     }
 
-    /// The table as the zone wrote it (every key written out), for node.toml and the
-    /// zone document; empty when the zone has no `[backup]`.
+    /// The table as the zone set it (keys left to their default left out: see the
+    /// module's invariants), for node.toml and the zone document; empty when the zone has
+    /// no `[backup]`.
     pub fn to_value(&self) -> Map<String, Value> {
         let mut map = Map::new();
         if !self.present {
@@ -215,7 +231,9 @@ impl BackupSettings {
             ("keep_daily", self.keep_daily),
             ("keep_weekly", self.keep_weekly),
         ] {
-            map.insert(key.into(), Value::from(format_duration(d)));
+            if let Some(d) = d {
+                map.insert(key.into(), Value::from(format_duration(d)));
+            }
         }
         let targets = self
             .targets

@@ -14,8 +14,8 @@ fn the_contract_example_parses_and_round_trips() {
         ]
     });
     let s = BackupSettings::parse(&v, "backup").unwrap();
-    assert_eq!(s.delta_every, Duration::from_secs(5));
-    assert_eq!(s.window, DEFAULT_WINDOW);
+    assert_eq!(s.delta_every(), Duration::from_secs(5));
+    assert_eq!(s.window(), DEFAULT_WINDOW);
     assert_eq!(
         s.targets[0].location,
         Location::S3 {
@@ -30,6 +30,35 @@ fn the_contract_example_parses_and_round_trips() {
     let again = BackupSettings::parse(&Value::Object(s.to_value()), "backup").unwrap();
     assert_eq!(again, s);
     assert!(BackupSettings::default().to_value().is_empty());
+}
+
+#[test]
+fn only_what_the_zone_set_is_written_back() {
+    // Nothing but the recipients: no duration written (a later release's new key, never
+    // set, is never written either: older readers refuse keys they do not know).
+    let s = BackupSettings::parse(&json!({"recipients": [R]}), "backup").unwrap();
+    assert_eq!(
+        s.to_value(),
+        json!({"recipients": [R]}).as_object().unwrap().clone()
+    );
+    assert_eq!(s.full_every(), DEFAULT_FULL_EVERY);
+    // A duration set to today's default is kept as set; the others stay out.
+    let s = BackupSettings::parse(
+        &json!({"recipients": [], "full_every": "1h", "keep_daily": "10d"}),
+        "backup",
+    )
+    .unwrap();
+    assert_eq!(
+        Value::Object(s.to_value()),
+        json!({"recipients": [], "full_every": "1h", "keep_daily": "10d"})
+    );
+    // An empty table is still a table.
+    let s = BackupSettings::parse(&json!({}), "backup").unwrap();
+    assert!(s.present);
+    assert_eq!(
+        BackupSettings::parse(&Value::Object(s.to_value()), "backup").unwrap(),
+        s
+    );
 }
 
 #[test]

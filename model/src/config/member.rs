@@ -4,7 +4,9 @@
 //! Invariants: a [`Member`] exists only through the member list's validation
 //! ([`super::members::validate_members`]), which keeps names, addresses and ports valid
 //! and unique; a cyfs member has no address (it is reached at [`TUNNEL_HOST`]); a member
-//! written back ([`RawMember::from`]) reads back the same. Pure.
+//! written back ([`RawMember::from`]) reads back the same, and carries no key that holds
+//! its default (protocol https, the default ports, no address): a key a later release adds,
+//! left to its default, so never reaches an older release. Pure.
 
 use serde::{Deserialize, Serialize};
 use zone_pki::Host;
@@ -82,30 +84,33 @@ impl Member {
     }
 }
 
-/// One `[[etcd]]` entry as written; also how node.toml stores the member list.
+/// One `[[etcd]]` entry as written; also how node.toml stores the member list. A key it
+/// does not have is ignored by its readers and named in a warning (`super::ignored`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct RawMember {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_port: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_port: Option<i64>,
 }
 
 impl From<&Member> for RawMember {
+    /// The entry as node.toml and the zone document carry it: what the member's
+    /// validation would default left out.
     fn from(m: &Member) -> Self {
+        let unless = |value: u16, default: u16| (value != default).then_some(value.into());
         RawMember {
             node_name: Some(m.node_name.clone()),
-            protocol: Some(m.protocol.as_str().into()),
-            address: Some(m.address.as_ref().map(Host::to_string).unwrap_or_default()),
-            peer_port: Some(m.peer_port.into()),
-            client_port: Some(m.client_port.into()),
+            protocol: (m.protocol != Protocol::default()).then(|| m.protocol.as_str().into()),
+            address: m.address.as_ref().map(Host::to_string),
+            peer_port: unless(m.peer_port, DEFAULT_PEER_PORT),
+            client_port: unless(m.client_port, DEFAULT_CLIENT_PORT),
         }
     }
 }

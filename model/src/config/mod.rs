@@ -4,6 +4,7 @@
 //! before it writes. Both accept TOML or the seed's JSON forms ([`text`]).
 
 pub mod identities;
+pub mod ignored;
 pub mod member;
 pub mod members;
 pub mod node;
@@ -12,5 +13,9 @@ pub mod text;
 pub mod trust;
 pub mod zone;
 
-pub use text::{check_dns_name, parse, read_config, Format};
+pub use ignored::{Ignored, UnknownKey};
+pub use text::{check_dns_name, parse, parse_reporting, read_config, Format};
 pub use trust::trusted_roots;
+
+#[cfg(test)]
+mod other_releases_tests;

@@ -14,7 +14,7 @@ use zone_pki::CertInfo;
 
 pub use super::node_file::{base_dir, state_dir, ExternalFiles, NodeFile};
 use super::node_file::{check_url, required, DEFAULT_NAMESERVICE};
-use super::text::{parse, read_config};
+use super::text::read_config;
 use super::trust::{external_paths, load_node_ca, locate};
 pub use super::trust::{inline_pem, read_pem_field, trusted_roots, NodeCa};
 use crate::leaf_paths::LeafPaths;
@@ -47,10 +47,22 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Reads and checks node.toml at `path`; errors name the file.
+    /// Reads and checks node.toml at `path`; errors name the file. Keys this release does
+    /// not know are in `file.ignored`, for the caller's warning.
     pub fn load(path: &Path) -> Result<NodeConfig, Error> {
+        NodeConfig::load_reporting(path, |_| {})
+    }
+
+    /// Like [`NodeConfig::load`]; `report` is handed the keys this release does not know
+    /// once the file parsed, before it is checked, so that a refusal's caller says them
+    /// too (`cert_file` is why `cert` is missing).
+    pub fn load_reporting(
+        path: &Path,
+        report: impl FnOnce(&super::Ignored),
+    ) -> Result<NodeConfig, Error> {
         let text = read_config(path)?;
-        let file: NodeFile = parse(path, &text)?;
+        let file = NodeFile::parse(path, &text)?;
+        report(&file.ignored);
         NodeConfig::from_file(path, file).map_err(|e| e.file(path))
     }
 

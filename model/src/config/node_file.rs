@@ -1,8 +1,10 @@
 //! node.toml as written ([`NodeFile`], with its `[external]` table), before anything is
 //! loaded from it; and the directories it names, made absolute.
 //!
-//! Invariants: unknown fields are refused; a required field that is missing or blank is
-//! refused naming it and the fix; the node's name and zone are lowercase DNS names; the
+//! Invariants: a key this release does not know is ignored and named in
+//! [`NodeFile::ignored`] for the caller's warning (a newer `activate` may write one; see
+//! [`super::ignored`]), every other mistake is refused; a required field that is missing
+//! or blank is refused naming it and the fix; the node's name and zone are lowercase DNS names; the
 //! paths a config names are relative to its own directory, never the working directory.
 
 use std::path::{Path, PathBuf};
@@ -10,12 +12,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zone_io::Error;
 
+use super::ignored::Ignored;
 use super::member::RawMember;
-use super::text::{check_dns_name, parse};
+use super::text::{check_dns_name, parse_reporting};
 
 /// node.toml as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct NodeFile {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,12 +67,20 @@ pub struct NodeFile {
     /// Leaves made by the operator's own PKI instead of the node CA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalFiles>,
+    /// The keys of the file this release does not know, ignored: for the caller to warn
+    /// about (never written).
+    #[serde(skip)]
+    pub ignored: Ignored,
 }
 
 impl NodeFile {
-    /// Parses a node config's text; `path` names it in errors (and picks the format).
+    /// Parses a node config's text; `path` names it in errors and warnings (and picks
+    /// the format). Keys this release does not know are in [`NodeFile::ignored`].
     pub fn parse(path: &Path, text: &str) -> Result<NodeFile, Error> {
-        parse(path, text)
+        let (mut file, keys): (NodeFile, _) = parse_reporting(path, text, &[])?;
+        let name = path.display().to_string();
+        file.ignored = Ignored::of(&name, &format!("remove it from {name}"), keys);
+        Ok(file)
     }
 
     /// The node's name and zone, checked as DNS names. Without `zone` (the seed's JSON),
@@ -99,7 +109,6 @@ impl NodeFile {
 /// `[external]`: leaf certificates (chain PEM) and keys made elsewhere, chaining to `ca`.
 /// A member needs server and peer; `env` needs client. Paths are relative to the config.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct ExternalFiles {
     pub server_cert: Option<String>,
     pub server_key: Option<String>,

@@ -32,32 +32,51 @@ impl Format {
 }
 
 /// Deserialises `text` in its detected format, turning parser errors into one located line.
+/// Keys `T` does not know are skipped: a file whose unknown keys matter is read with
+/// [`parse_reporting`].
 pub fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
+    parse_reporting(path, text, &[]).map(|(value, _)| value)
+}
+
+/// Like [`parse`], and the path of every key `T` does not know but `accepted` (see
+/// [`super::ignored`]): for the caller to warn about, never to refuse.
+pub fn parse_reporting<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    accepted: &[&str],
+) -> Result<(T, Vec<String>), Error> {
     match Format::detect(path, text) {
-        Format::Json => serde_json::from_str(text).map_err(|e| {
-            let error = Error::new(format!(
-                "line {}, column {}: invalid JSON: {}",
-                e.line(),
-                e.column(),
-                strip_position(&e.to_string())
-            ));
-            with_key_at(error, text, e.line())
-                .file(path)
-                .fix("correct the JSON syntax or value at that position")
-        }),
-        Format::Toml => toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| line_column(text, span.start))
-                .unwrap_or((1, 1));
-            let error = Error::new(format!(
-                "line {line}, column {column}: invalid TOML: {}",
-                e.message().trim()
-            ));
-            with_key_at(error, text, line)
-                .file(path)
-                .fix("correct the TOML syntax or value at that position")
-        }),
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            super::ignored::read(&mut de, accepted)
+                .and_then(|read| de.end().map(|()| read))
+                .map_err(|e| {
+                    let error = Error::new(format!(
+                        "line {}, column {}: invalid JSON: {}",
+                        e.line(),
+                        e.column(),
+                        strip_position(&e.to_string())
+                    ));
+                    with_key_at(error, text, e.line())
+                        .file(path)
+                        .fix("correct the JSON syntax or value at that position")
+                })
+        }
+        Format::Toml => toml::Deserializer::parse(text)
+            .and_then(|de| super::ignored::read(de, accepted))
+            .map_err(|e| {
+                let (line, column) = e
+                    .span()
+                    .map(|span| line_column(text, span.start))
+                    .unwrap_or((1, 1));
+                let error = Error::new(format!(
+                    "line {line}, column {column}: invalid TOML: {}",
+                    e.message().trim()
+                ));
+                with_key_at(error, text, line)
+                    .file(path)
+                    .fix("correct the TOML syntax or value at that position")
+            }),
     }
 }
 

@@ -4,18 +4,22 @@
 //! `[access]`), or the seed's
 //! nameservice JSON document (`name` + `extend.etcd` + optional `extend.settings`), or JSON
 //! with a top-level `etcd` and `settings`. Validation refuses everything that would make an
-//! unbootable or unsafe cluster: see [`validate_members`] and [`Settings::parse`].
+//! unbootable or unsafe cluster: see [`validate_members`] and [`Settings::parse`]. A key
+//! this release does not know (outside `[settings]`, `[backup]` and `[access]`, whose
+//! parsers refuse them) is ignored and named in [`Zone::ignored`] for the caller's
+//! warning: a newer owner's tool may write one (see [`super::ignored`]).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use zone_io::Error;
 
+use super::ignored::Ignored;
 pub use super::member::{
     has_tunnels, Member, Protocol, RawMember, DEFAULT_CLIENT_PORT, DEFAULT_PEER_PORT, TUNNEL_HOST,
 };
 pub use super::members::{check_name_is_not_reserved, is_parent_domain, validate_members};
-use super::text::{check_dns_name, parse, read_config};
+use super::text::{check_dns_name, parse_reporting, read_config};
 use crate::backup::settings::BackupSettings;
 use crate::policy::Policy;
 use crate::settings::Settings;
@@ -34,11 +38,13 @@ pub struct Zone {
     pub backup: BackupSettings,
     /// `[access]`: who may use what in the zone's etcd.
     pub access: Policy,
+    /// The keys of the file this release does not know, ignored: for the caller to warn
+    /// about (never part of the zone's equality).
+    pub ignored: Ignored,
 }
 
 /// One `[[addr_info]]` entry: an address of the zone's nameservice.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct AddrInfo {
     pub protocol: String,
     pub address: String,
@@ -48,14 +54,36 @@ pub struct AddrInfo {
 impl Zone {
     /// Reads and validates a zone file.
     pub fn load(path: &Path) -> Result<Zone, Error> {
-        Zone::parse(path, &read_config(path)?)
+        Zone::load_reporting(path, |_| {})
     }
 
-    /// Parses and validates a zone file's text; `path` names it in errors (and picks the
-    /// format by its extension). No I/O: the fuzz targets call this.
+    /// Like [`Zone::load`], handing `report` the keys this release does not know (see
+    /// [`Zone::parse_reporting`]).
+    pub fn load_reporting(path: &Path, report: impl FnOnce(&Ignored)) -> Result<Zone, Error> {
+        Zone::parse_reporting(path, &read_config(path)?, report)
+    }
+
+    /// Parses and validates a zone file's text; `path` names it in errors and warnings
+    /// (and picks the format by its extension). No I/O: the fuzz targets call this.
     pub fn parse(path: &Path, text: &str) -> Result<Zone, Error> {
-        let raw: RawZone = parse(path, text)?;
-        Zone::from_raw(raw).map_err(|e| e.file(path))
+        Zone::parse_reporting(path, text, |_| {})
+    }
+
+    /// Like [`Zone::parse`]; `report` is handed the keys this release does not know once
+    /// the text parsed, before the zone is validated, so that a refusal's caller says them
+    /// too (`node_nmae` is why `node_name` is missing).
+    pub fn parse_reporting(
+        path: &Path,
+        text: &str,
+        report: impl FnOnce(&Ignored),
+    ) -> Result<Zone, Error> {
+        let (raw, keys): (RawZone, _) = parse_reporting(path, text, &SEED_KEYS)?;
+        let name = path.display().to_string();
+        let ignored = Ignored::of(&name, &format!("remove it from {name}"), keys);
+        report(&ignored);
+        let mut zone = Zone::from_raw(raw).map_err(|e| e.file(path))?;
+        zone.ignored = ignored;
+        Ok(zone)
     }
 
     fn from_raw(raw: RawZone) -> Result<Zone, Error> {
@@ -98,6 +126,7 @@ impl Zone {
             settings,
             backup,
             access,
+            ignored: Ignored::default(),
         })
     }
 
@@ -106,21 +135,15 @@ impl Zone {
     }
 }
 
-/// The zone file as written, before validation. The other top-level keys of the seed's
-/// JSON (`type`, `api_version`, `signed_at`, `sign`) are accepted and ignored: a zone file
-/// is the owner's own input, trusted without a signature. Any other key is refused, so a
-/// misspelt `[setings]` is not silently ignored.
+/// The other top-level keys of the seed's JSON: accepted and ignored without a word (a
+/// zone file is the owner's own input, trusted without a signature).
+const SEED_KEYS: [&str; 4] = ["type", "api_version", "signed_at", "sign"];
+
+/// The zone file as written, before validation. A key it does not have (but
+/// [`SEED_KEYS`]) is ignored and named in a warning, so a misspelt `[setings]` is never
+/// silently ignored, nor does a newer release's key stop this one.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawZone {
-    #[serde(rename = "type")]
-    _kind: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "api_version")]
-    _api_version: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "signed_at")]
-    _signed_at: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "sign")]
-    _sign: Option<serde::de::IgnoredAny>,
     name: Option<String>,
     addr_info: Option<Vec<AddrInfo>>,
     etcd: Option<Vec<RawMember>>,
@@ -131,7 +154,6 @@ struct RawZone {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawExtend {
     etcd: Option<Vec<RawMember>>,
     settings: Option<serde_json::Value>,

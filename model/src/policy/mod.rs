@@ -22,7 +22,8 @@
 //! as [`Policy::by_default`]: `enforce = true`, `nodes = ["*"]` (any node of the zone its
 //! own prefix; its etcd user made once a member's signer issued it its identity), no
 //! service. A zone made before keeps its meaning (every client root) until its owner moves
-//! it (docs/src/access.md); node.toml and zone documents always carry the table written out.
+//! it (docs/src/access.md); node.toml and zone documents always carry the table written out
+//! (its keys that hold their defaults left out: [`Policy::to_value`]).
 //!
 //! Pure: callers hand over the parsed table and add the file name to errors. Invariants:
 //! - a table is validated whole before anything uses it (`rules`): unknown keys, a
@@ -31,7 +32,8 @@
 //!   nodes' prefixes, two services whose read-write prefixes overlap (one would get the
 //!   other's keys), and a node that is neither a member nor in `nodes` are refused, naming
 //!   the key (`access.service[N].<key>`);
-//! - [`Policy::to_value`] writes back what [`Policy::parse`] reads.
+//! - [`Policy::to_value`] writes back what [`Policy::parse`] reads, and no key that holds
+//!   its default.
 
 mod model;
 mod parse;

@@ -89,31 +89,43 @@ impl Policy {
         policy
     }
 
-    /// The table as `parse` reads it (empty when the zone wrote none).
+    /// The table as `parse` reads it (empty when the zone wrote none), each key that
+    /// holds its default left out (`enforce = false`, the default `node_prefix`, an empty
+    /// list): a key a later release adds, left to its default, then never reaches an
+    /// older release, whose reader refuses keys it does not know. `nodes` is always
+    /// written: it says the zone has an `[access]` table at all.
     pub fn to_value(&self) -> Map<String, Value> {
         let mut map = Map::new();
         if !self.present {
             return map;
         }
-        let list = |items: &[String]| Value::from(items.to_vec());
+        let put_list = |map: &mut Map<String, Value>, key: &str, items: &[String]| {
+            if !items.is_empty() {
+                map.insert(key.into(), Value::from(items.to_vec()));
+            }
+        };
         if self.enforce {
             map.insert("enforce".into(), Value::from(true));
         }
-        map.insert("nodes".into(), list(&self.nodes));
-        map.insert("node_prefix".into(), Value::from(self.node_prefix.clone()));
+        map.insert("nodes".into(), Value::from(self.nodes.clone()));
+        if self.node_prefix != DEFAULT_NODE_PREFIX {
+            map.insert("node_prefix".into(), Value::from(self.node_prefix.clone()));
+        }
         let services: Vec<Value> = self
             .services
             .iter()
             .map(|s| {
                 let mut t = Map::new();
                 t.insert("name".into(), Value::from(s.name.clone()));
-                t.insert("nodes".into(), list(&s.nodes));
-                t.insert("read_write".into(), list(&s.read_write));
-                t.insert("read".into(), list(&s.read));
+                put_list(&mut t, "nodes", &s.nodes);
+                put_list(&mut t, "read_write", &s.read_write);
+                put_list(&mut t, "read", &s.read);
                 Value::Object(t)
             })
             .collect();
-        map.insert("service".into(), Value::from(services));
+        if !services.is_empty() {
+            map.insert("service".into(), Value::from(services));
+        }
         map
     }
 

@@ -51,6 +51,32 @@ fn a_policy_reads_and_writes_back_the_same() {
 }
 
 #[test]
+fn keys_that_hold_their_default_are_not_written() {
+    // A later release's key, left to its default, must never reach an older reader
+    // (which refuses keys it does not know): today's keys are written the same way.
+    let policy = parse(json!({"enforce": false, "nodes": [], "node_prefix": "nodes/", "service": [
+        {"name": "photos", "nodes": ["node1.example.zone"], "read_write": [], "read": ["apps/shared/"]}]}))
+    .unwrap();
+    assert_eq!(
+        Value::Object(policy.to_value()),
+        json!({"nodes": [], "service": [
+            {"name": "photos", "nodes": ["node1.example.zone"], "read": ["apps/shared/"]}]})
+    );
+    assert_eq!(parse(Value::Object(policy.to_value())).unwrap(), policy);
+    // The least-privilege default as node.toml and the zone document carry it.
+    assert_eq!(
+        Value::Object(Policy::by_default().to_value()),
+        json!({"enforce": true, "nodes": ["*"]})
+    );
+    // An empty table is still a table; a set prefix is written.
+    let empty = parse(json!({})).unwrap();
+    assert_eq!(Value::Object(empty.to_value()), json!({"nodes": []}));
+    assert_eq!(parse(Value::Object(empty.to_value())).unwrap(), empty);
+    let other = parse(json!({"nodes": [], "node_prefix": "homes/"})).unwrap();
+    assert_eq!(other.to_value()["node_prefix"], "homes/");
+}
+
+#[test]
 fn overlapping_read_write_grants_are_refused_naming_both() {
     let line = refusal(json!({"nodes": ["nas.example.zone"], "service": [photos(),
         {"name": "all-apps", "nodes": ["nas.example.zone"], "read_write": ["apps/"]}]}));

@@ -219,11 +219,11 @@ async fn follow(
     full_now: bool,
     (pruner, span): (&mut Pruner, &mut SpanRecorder),
 ) -> Result<(), Error> {
-    let mut batch = Batch::new(ctx.settings.delta_every, Instant::now());
+    let mut batch = Batch::new(ctx.settings.delta_every(), Instant::now());
     let mut next_full = if full_now {
         Instant::now()
     } else {
-        Instant::now() + ctx.settings.full_every
+        Instant::now() + ctx.settings.full_every()
     };
     let mut full_task: Option<tokio::task::JoinHandle<Result<FullReady, Error>>> = None;
     let mut watch_from = writer.head.next_delta;
@@ -307,7 +307,7 @@ async fn follow(
             }
             done = full_done => {
                 full_task = None;
-                next_full = Instant::now() + ctx.settings.full_every;
+                next_full = Instant::now() + ctx.settings.full_every();
                 match done {
                     Ok(Ok(full)) => {
                         span.appended(&writer.append_full(full)?);

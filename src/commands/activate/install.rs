@@ -103,6 +103,7 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
 /// as `activate` writes them. Returns the zone's name.
 fn check_config(path: &Path, text: &str, node_name: &str) -> Result<String, Error> {
     let file = NodeFile::parse(path, text)?;
+    crate::unknown_keys::warn(&file.ignored);
     let (name, zone) = file.names().map_err(|e| e.file(path))?;
     if name != node_name {
         return Err(Error::new(format!(

@@ -25,7 +25,7 @@ use crate::inspection::{
 use crate::nameservice::CachePolicy;
 use crate::node::Node;
 use zone_model::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, NodeFile};
-use zone_model::config::{parse, read_config};
+use zone_model::config::read_config;
 use zone_model::leaf_paths::LeafPaths;
 
 mod crl;
@@ -40,7 +40,7 @@ use report::{EtcdBinary, Report};
 
 pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
-    let report = match read_config(config).and_then(|text| parse::<NodeFile>(config, &text)) {
+    let report = match read_config(config).and_then(|text| NodeFile::parse(config, &text)) {
         // The metrics timer's check reports the kept figure of the data disk and never
         // measures it (crate::disk says why).
         Ok(file) => inspect(config, &file, now, format != CheckFormat::Prometheus),

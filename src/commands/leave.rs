@@ -149,6 +149,7 @@ pub fn remove(
                 .file(config)
                 .fix("see zone-etcd status; a cluster without quorum cannot change its members")
         })?;
+    forget(cluster, &stay, member, target);
     let left = view
         .members
         .iter()
@@ -159,6 +160,45 @@ pub fn remove(
         hex_id(member.id)
     );
     Ok(())
+}
+
+/// Deletes what the removed member's keeper kept in the zone about it: its release record
+/// and its move's wait, so `status` and the release alerts no longer count it. Best effort
+/// (the removal stands either way): a failure is a warning, and its next `join` puts the
+/// record again.
+fn forget(
+    cluster: &crate::access::Cluster,
+    endpoints: &[String],
+    member: &ClusterMember,
+    target: &str,
+) {
+    let keys = [
+        format!("{}{target}", zone_model::release::PREFIX),
+        format!("{}{target}", crate::rollout::WAITING_PREFIX),
+    ];
+    let stay: Vec<String> = endpoints
+        .iter()
+        .filter(|e| !member.client_urls.contains(e))
+        .cloned()
+        .collect();
+    let done = cluster.runtime.block_on(async {
+        let client =
+            cluster_api::connect_many(&stay, &cluster.creds, cluster_api::CALL_DEADLINE).await?;
+        for key in &keys {
+            cluster_api::within(async {
+                client
+                    .kv_client()
+                    .delete(key.as_str(), None)
+                    .await
+                    .map_err(|e| cluster_api::describe(&e))
+            })
+            .await?;
+        }
+        Ok::<(), String>(())
+    });
+    if let Err(problem) = done {
+        tracing::warn!("{target} left, but its release record stays in the zone: {problem}");
+    }
 }
 
 /// Waits until nothing accepts connections at `url`'s address (etcd has stopped).

@@ -120,6 +120,22 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
         member_names(&status),
         ["node2.grow.zone", "node3.grow.zone", "node4.grow.zone"]
     );
+    // Its release record left the zone with it; the others' stay.
+    let (ok, records, err) = zone.etcdctl(
+        1,
+        &zone.client_url(1),
+        &["get", "--prefix", "--keys-only", "zone-etcd/releases/"],
+    );
+    assert!(ok, "{err}");
+    let records: Vec<&str> = records.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        records,
+        [
+            "zone-etcd/releases/node2.grow.zone",
+            "zone-etcd/releases/node3.grow.zone",
+            "zone-etcd/releases/node4.grow.zone"
+        ]
+    );
     // Its launch now refuses: the node left, a new bootstrap would split the zone.
     let (ok, _, err) = run(&["launch", "--config", zone.config(0).to_str().unwrap()]);
     assert!(

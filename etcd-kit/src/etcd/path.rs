@@ -153,7 +153,7 @@ pub fn replay_refusal(binary: Version, last_v2: Option<u64>) -> Option<(String, 
             format!(
                 "this node's etcd is {binary}, and its log still holds, past its last snapshot, entries etcd 3.5 wrote (up to index {index}): etcd 3.7 cannot replay them (it stops with \"unmarshal should never fail\")"
             ),
-            "run etcd 3.6 on this member until it has taken a snapshot past them (every snapshot_count entries, 10000 by default; a lower snapshot_count in the zone's [settings] takes one sooner), then launch 3.7 again".to_string(),
+            "run etcd 3.6 on this member until it has taken a snapshot past them (zone-etcd runs 3.6 over such a log with --snapshot-count=100: within about 100 entries, a minute or two on a quiet zone), then launch 3.7 again".to_string(),
         )
     })
 }
@@ -403,7 +403,7 @@ mod tests {
             problem.contains("3.7.2") && problem.contains("1234"),
             "{problem}"
         );
-        assert!(fix.contains("snapshot_count"), "{fix}");
+        assert!(fix.contains("snapshot-count=100"), "{fix}");
         assert_eq!(replay_refusal(v("3.7.2"), None), None);
         assert_eq!(replay_refusal(v("3.6.15"), Some(1234)), None);
         assert_eq!(replay_refusal(v("3.5.34"), Some(1234)), None);

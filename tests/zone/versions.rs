@@ -168,10 +168,28 @@ fn refused_step_over(
         common::bash(&format!("cp -a '{}' '{}'", then.display(), data.display()));
     }
     let before = snapshot(&data);
-    let out = common::zone_etcd()
+    // A launch that is not refused execs etcd and never ends: stopped by its PID after a
+    // minute, and the test fails (instead of waiting for ever).
+    let mut launch = common::zone_etcd()
         .args(["launch", "--config", zone.config(i).to_str().unwrap()])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while launch.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            launch.kill().unwrap();
+            let out = launch.wait_with_output().unwrap();
+            panic!(
+                "launch on {} was not refused: etcd runs\n{}",
+                etcd.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = launch.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(78), "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();

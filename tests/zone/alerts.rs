@@ -1,11 +1,13 @@
 //! The shipped alert rules (docs/alerts/zone-etcd.rules.yml): promtool checks them and
-//! runs their unit tests, every alert carries what a paged operator needs, and Debian's
-//! Prometheus, scraping a real zone (node_exporter's textfile collector for zone-etcd's
-//! metrics, each member's etcd for its own), sees alerts go pending, fire and resolve:
-//! a stopped member, a leaf made to expire soon, a stopped backup store. Every metric name
-//! the rules read must be one the real zone exports, so a renamed metric fails here; and
-//! every query of the dashboard (docs/dashboards/zone-etcd.json) must parse and return
-//! series from that Prometheus.
+//! runs their unit tests, every alert carries what a paged operator needs, every read of
+//! etcd's own series (and every dashboard query's) carries the member selector, which the
+//! `sed` the rules' header gives narrows, and Debian's Prometheus, scraping a real zone with
+//! the shipped scrape configuration (docs/alerts/prometheus-scrape.yml: the member's etcd as
+//! job `etcd`, node_exporter's textfile collector for zone-etcd's metrics as job `node`),
+//! sees alerts go pending, fire and resolve: a stopped member, a leaf made to expire soon, a
+//! stopped backup store. Every metric name the rules read must be one the real zone
+//! exports, so a renamed metric fails here; and every query of the dashboard
+//! (docs/dashboards/zone-etcd.json) must parse and return series from that Prometheus.
 //!
 //! Zone on 127.0.210.1-3 (client 2379, peer 2380, etcd metrics 2381); SeaweedFS on
 //! 127.0.97.210 (the shared helper runs it on 127.0.96-97.x only); node_exporter on
@@ -26,7 +28,14 @@ use live::{MetricsTimer, Monitoring};
 use prom::find;
 
 const RULES: &str = "zone-etcd.rules.yml";
-const RULE_TESTS: &str = "zone-etcd.rules.test.yml";
+/// The unit tests: those of minutes, and those of hours and days (evaluated every 15
+/// minutes, not every minute, to keep promtool quick).
+const RULE_TESTS: [&str; 2] = ["zone-etcd.rules.test.yml", "zone-etcd.rules.hours.test.yml"];
+/// The scrape configuration shipped beside the rules.
+const SCRAPE: &str = "prometheus-scrape.yml";
+/// The member selector: every read of etcd's own series (`up`, `etcd_*`, `grpc_*`), in the
+/// rules and the dashboard, has it as its first label matcher.
+const SELECTOR: &str = r#"job=~".*etcd.*""#;
 const MONITOR_IP: &str = "127.0.212.1";
 const NODE_EXPORTER_PORT: u16 = 19210;
 const PROMETHEUS_PORT: u16 = 19290;
@@ -71,15 +80,25 @@ fn promtool_checks_the_rules_and_every_alert_fires_in_their_unit_tests() {
         ok && out.contains("SUCCESS"),
         "promtool check rules:\n{out}"
     );
-    let (ok, out) = prom::promtool(&alerts_dir(), &["test", "rules", RULE_TESTS]);
+    let mut args = vec!["test", "rules"];
+    args.extend(RULE_TESTS);
+    let (ok, out) = prom::promtool(&alerts_dir(), &args);
     assert!(ok && out.contains("SUCCESS"), "promtool test rules:\n{out}");
+    let (ok, out) = prom::promtool(&alerts_dir(), &["check", "config", SCRAPE]);
+    assert!(
+        ok && out.contains("SUCCESS"),
+        "promtool check config {SCRAPE}:\n{out}"
+    );
 
     // Every alert: a severity, a summary, and a description with the command that
     // tells more and the fix; and a unit test that sees it fire.
     let rules = rules_text();
     let blocks = alert_blocks(&rules);
-    assert!(blocks.len() >= 20, "{} alerts", blocks.len());
-    let tests = fs::read_to_string(alerts_dir().join(RULE_TESTS)).unwrap();
+    assert!(blocks.len() >= 28, "{} alerts", blocks.len());
+    let tests: String = RULE_TESTS
+        .iter()
+        .map(|f| fs::read_to_string(alerts_dir().join(f)).unwrap())
+        .collect();
     let lines: Vec<&str> = tests.lines().map(str::trim).collect();
     for (name, block) in &blocks {
         let severity = block
@@ -104,7 +123,116 @@ fn promtool_checks_the_rules_and_every_alert_fires_in_their_unit_tests() {
         let fires = lines
             .windows(2)
             .any(|w| w[0] == format!("alertname: {name}") && w[1] == "exp_alerts:");
-        assert!(fires, "{name}: no unit test in {RULE_TESTS} sees it fire");
+        assert!(fires, "{name}: no unit test in {RULE_TESTS:?} sees it fire");
+    }
+}
+
+/// The `sed` lines of a shipped file's header comment, as an operator types them.
+fn documented_seds(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#   sed '"))
+        .map(|l| format!("sed '{l}"))
+        .collect()
+}
+
+/// Runs a documented `sed ... INSTALLED > COPY` over the repository's file (the package
+/// installs docs/alerts/ and docs/dashboards/ under /usr/share/zone-etcd/), writing the copy
+/// to `out` instead; returns the copy.
+fn run_documented_sed(sed: &str, out: &std::path::Path) -> String {
+    let (command, _) = sed.split_once(" > ").expect("a sed line writes a copy");
+    let (program, installed) = command.rsplit_once(' ').unwrap();
+    let source = repo().join("docs").join(
+        installed
+            .strip_prefix("/usr/share/zone-etcd/")
+            .expect("the installed file"),
+    );
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{program} {} > {}",
+            source.display(),
+            out.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{sed}");
+    fs::read_to_string(out).unwrap()
+}
+
+#[test]
+fn every_read_of_etcds_series_has_the_member_selector_and_the_documented_seds_work() {
+    let rules = rules_text();
+    let exprs = prom::exprs(&rules);
+    assert!(exprs.len() >= 35, "{} exprs", exprs.len());
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(live::dashboard_path()).unwrap()).unwrap();
+    let queries = live::dashboard_queries(&dashboard);
+    let mut outside = Vec::new();
+    for expr in exprs.iter().chain(queries.iter().map(|(_, e)| e)) {
+        outside.extend(prom::reads_outside(expr, SELECTOR));
+    }
+    assert!(
+        outside.is_empty(),
+        "reads of etcd's series without {SELECTOR}: {outside:#?}"
+    );
+
+    // The rules' header narrows the selector in a copy of the rules, then of the dashboard.
+    let seds = documented_seds(&rules);
+    assert_eq!(seds.len(), 2, "the rules' header's sed lines: {seds:#?}");
+    let dir = tempfile::tempdir().unwrap();
+    let narrowed = r#"job="etcd-members""#;
+    // The rules' copy: every selector narrowed to the one job, and promtool takes it.
+    let copy = run_documented_sed(&seds[0], &dir.path().join(RULES));
+    let count = |text: &str, selector: &str| -> usize {
+        prom::exprs(text)
+            .iter()
+            .map(|e| e.matches(selector).count())
+            .sum()
+    };
+    assert!(count(&rules, SELECTOR) >= 20);
+    assert_eq!(count(&copy, narrowed), count(&rules, SELECTOR));
+    assert!(!copy.contains(".*etcd.*"), "{copy}");
+    for expr in prom::exprs(&copy) {
+        assert!(prom::reads_outside(&expr, narrowed).is_empty(), "{expr}");
+    }
+    let (ok, out) = prom::promtool(dir.path(), &["check", "rules", RULES]);
+    assert!(ok && out.contains("SUCCESS"), "the narrowed copy:\n{out}");
+    // The dashboard's copy: JSON still, every query narrowed.
+    let copy = run_documented_sed(&seds[1], &dir.path().join("zone-etcd.json"));
+    let copy: serde_json::Value = serde_json::from_str(&copy).unwrap();
+    for (title, expr) in live::dashboard_queries(&copy) {
+        assert!(!expr.contains(".*etcd.*"), "{title}: {expr}");
+        assert!(
+            prom::reads_outside(&expr, narrowed).is_empty(),
+            "{title}: {expr}"
+        );
+    }
+
+    // The scrape configuration's header names each target by the node's name.
+    let scrape = fs::read_to_string(alerts_dir().join(SCRAPE)).unwrap();
+    let scrape_seds = documented_seds(&scrape);
+    assert_eq!(
+        scrape_seds.len(),
+        1,
+        "{SCRAPE}'s sed lines: {scrape_seds:#?}"
+    );
+    let copy = run_documented_sed(&scrape_seds[0], &dir.path().join("prometheus.yml"));
+    assert!(!copy.contains("node1.example.zone"), "{copy}");
+    assert_eq!(
+        copy.matches("labels: {instance: NODE}").count(),
+        2,
+        "{copy}"
+    );
+    let (ok, out) = prom::promtool(dir.path(), &["check", "config", "prometheus.yml"]);
+    assert!(ok && out.contains("SUCCESS"), "the node's copy:\n{out}");
+
+    // The guide gives the same commands.
+    let guide = fs::read_to_string(repo().join("docs/src/monitoring.md")).unwrap();
+    for sed in seds.iter().chain(&scrape_seds) {
+        assert!(
+            guide.contains(sed.as_str()),
+            "docs/src/monitoring.md lacks {sed}"
+        );
     }
 }
 
@@ -142,8 +270,7 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
     let textfiles = dir.path().join("textfiles");
     fs::create_dir_all(&textfiles).unwrap();
     let timer = MetricsTimer::start(&z, textfiles.clone());
-    let addresses: Vec<String> = z.zone.members.iter().map(|(_, a)| a.clone()).collect();
-    let mon = Monitoring::start(dir.path(), &textfiles, &addresses);
+    let mon = Monitoring::start(dir.path(), &textfiles, &z.zone.members);
     let api = &mon.api;
 
     // A healthy zone: every target scraped and no alert at all, pending or firing.
@@ -226,12 +353,13 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
 
     // Three faults at once: member 3 stopped, node 1's server leaf 15 days from its end
     // (leaves live 90 days and renew with 30 left), the S3 store stopped.
-    let node3 = format!("{}:2381", z.zone.members[2].1);
+    // The shipped scrape configuration names each member's etcd by its node's name.
+    let node3 = z.zone.members[2].0.clone();
     let node1 = z.zone.members[0].0.clone();
     let mut watched = [
         Watched {
             name: "ZoneEtcdMemberDown",
-            labels: vec![("instance", node3), ("job", "zone-etcd-member".into())],
+            labels: vec![("instance", node3), ("job", "etcd".into())],
             pending: false,
             firing: false,
         },

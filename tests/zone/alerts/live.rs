@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::prom::{self, Api};
-use super::{rules_text, LIVE_FOR, MONITOR_IP, NODE_EXPORTER_PORT, PROMETHEUS_PORT, RULES};
+use super::{rules_text, LIVE_FOR, MONITOR_IP, NODE_EXPORTER_PORT, PROMETHEUS_PORT, RULES, SCRAPE};
 use crate::common::backup::BackupZone;
 use crate::common::{zone_etcd, Running};
 
@@ -99,19 +99,67 @@ pub struct Monitoring {
     _prometheus: Running,
 }
 
-impl Monitoring {
-    pub fn start(dir: &Path, textfiles: &Path, members: &[String]) -> Monitoring {
-        fs::write(dir.join(RULES), live_rules(&rules_text())).unwrap();
-        let targets: Vec<String> = members.iter().map(|m| format!("\"{m}:2381\"")).collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files: [{RULES}]\n\
-             scrape_configs:\n\
-             \x20 - job_name: node\n    static_configs: [{{targets: [\"{MONITOR_IP}:{NODE_EXPORTER_PORT}\"]}}]\n\
-             \x20 - job_name: zone-etcd-member\n    static_configs: [{{targets: [{}]}}]\n",
-            targets.join(", ")
+/// The shipped scrape configuration (docs/alerts/prometheus-scrape.yml, one node's) made
+/// the test's: its jobs and their settings as shipped, the etcd job's target entry once
+/// per member as the file's header says to write it on each node (the node's name for
+/// node1.example.zone, the member's metrics address for 127.0.0.1:2381), node_exporter's
+/// at the test's address under node 1's name, every interval 1 s, and the live rules.
+pub fn live_config(shipped: &str, members: &[(String, String)]) -> String {
+    const ETCD_ENTRY: &str =
+        "      - targets: [\"127.0.0.1:2381\"]\n        labels: {instance: node1.example.zone}\n";
+    const NODE_ENTRY: &str =
+        "      - targets: [\"127.0.0.1:9100\"]\n        labels: {instance: node1.example.zone}\n";
+    const GLOBAL: &str = "global:\n  scrape_interval: 30s\n  scrape_timeout: 10s\n";
+    for (part, what) in [
+        ("  - job_name: etcd\n    static_configs:\n", "the job etcd"),
+        ("  - job_name: node\n    static_configs:\n", "the job node"),
+        (ETCD_ENTRY, "the member's metrics on loopback"),
+        (NODE_ENTRY, "node_exporter on its Debian port"),
+        (GLOBAL, "the global intervals"),
+    ] {
+        assert_eq!(
+            shipped.matches(part).count(),
+            1,
+            "{what}: {part:?} in the shipped file"
         );
-        fs::write(dir.join("prometheus.yml"), config).unwrap();
+    }
+    let etcd: String = members
+        .iter()
+        .map(|(name, address)| {
+            ETCD_ENTRY
+                .replace("node1.example.zone", name)
+                .replace("127.0.0.1", address)
+        })
+        .collect();
+    let node = NODE_ENTRY
+        .replace("node1.example.zone", &members[0].0)
+        .replace(
+            "127.0.0.1:9100",
+            &format!("{MONITOR_IP}:{NODE_EXPORTER_PORT}"),
+        );
+    shipped
+        .replace(
+            GLOBAL,
+            &format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 rule_files: [{RULES}]\n"
+            ),
+        )
+        .replace(ETCD_ENTRY, &etcd)
+        .replace(NODE_ENTRY, &node)
+}
+
+impl Monitoring {
+    /// `members`: the zone's (node name, address) pairs.
+    pub fn start(dir: &Path, textfiles: &Path, members: &[(String, String)]) -> Monitoring {
+        fs::write(dir.join(RULES), live_rules(&rules_text())).unwrap();
+        let shipped = fs::read_to_string(super::alerts_dir().join(SCRAPE)).unwrap();
+        fs::write(dir.join("prometheus.yml"), live_config(&shipped, members)).unwrap();
+        let (ok, out) = prom::promtool(dir, &["check", "config", "prometheus.yml"]);
+        assert!(
+            ok,
+            "promtool check config on the live configuration:\n{out}"
+        );
         let node_exporter = prom::spawn(
             &prom::tool("prometheus-node-exporter", "prometheus-node-exporter"),
             &[
@@ -163,6 +211,11 @@ log:\n{}",
     }
 }
 
+/// docs/dashboards/zone-etcd.json.
+pub fn dashboard_path() -> PathBuf {
+    crate::common::repo().join("docs/dashboards/zone-etcd.json")
+}
+
 /// The dashboard's queries: (panel title, expression), every panel's every target.
 pub fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
     let panels = dashboard["panels"]
@@ -189,8 +242,7 @@ pub fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)>
 /// The queries of docs/dashboards/zone-etcd.json that are not valid PromQL or return no
 /// series from the live Prometheus, each as a line.
 pub fn dashboard_failures(api: &Api) -> Vec<String> {
-    let path = crate::common::repo().join("docs/dashboards/zone-etcd.json");
-    let text = fs::read_to_string(&path).expect("docs/dashboards/zone-etcd.json");
+    let text = fs::read_to_string(dashboard_path()).expect("docs/dashboards/zone-etcd.json");
     let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let queries = dashboard_queries(&dashboard);
     assert!(queries.len() >= 20, "{} queries", queries.len());

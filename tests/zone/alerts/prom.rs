@@ -64,6 +64,32 @@ pub fn recorded(rules: &str) -> BTreeSet<String> {
 /// matchers `{...}`, ranges `[...]` and the label lists of by/without/on/ignoring/
 /// group_left/group_right, that are neither a function (followed by `(`) nor a keyword.
 pub fn metric_names(expr: &str) -> BTreeSet<String> {
+    metric_reads(expr)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The reads of etcd's own series (`up`, `etcd_*`, `grpc_*`) in a PromQL expression that do
+/// not select them with `selector` as their first label matcher, each as it is written.
+pub fn reads_outside(expr: &str, selector: &str) -> Vec<String> {
+    metric_reads(expr)
+        .into_iter()
+        .filter(|(name, _)| name == "up" || name.starts_with("etcd_") || name.starts_with("grpc_"))
+        .filter(|(_, end)| !expr[*end..].starts_with(&format!("{{{selector}")))
+        .map(|(name, end)| {
+            let matchers = match expr[end..].find('}') {
+                Some(close) if expr[end..].starts_with('{') => &expr[end..=end + close],
+                _ => "",
+            };
+            format!("{name}{matchers}")
+        })
+        .collect()
+}
+
+/// Every metric name a PromQL expression reads (as [`metric_names`]), with the byte offset
+/// just past it, in the order written.
+fn metric_reads(expr: &str) -> Vec<(String, usize)> {
     // Operators, and the aggregations (which may come before their `by (...)`).
     const KEYWORDS: [&str; 17] = [
         "and",
@@ -92,8 +118,9 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
         "group_left",
         "group_right",
     ];
+    assert!(expr.is_ascii(), "a PromQL expression of ASCII only: {expr}");
     let chars: Vec<char> = expr.chars().collect();
-    let mut names = BTreeSet::new();
+    let mut names = Vec::new();
     let mut i = 0;
     let skip_to = |from: usize, close: char| {
         let mut j = from;
@@ -141,7 +168,7 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
             if call && LABEL_LISTS.contains(&word.as_str()) {
                 i = skip_to(next + 1, ')');
             } else if !call && !KEYWORDS.contains(&word.as_str()) {
-                names.insert(word);
+                names.push((word, i));
             }
         } else {
             i += 1;
@@ -338,5 +365,30 @@ mod tests {
             names("time() - x_seconds > 2 * 86400 or rec:ord:er <= 1.5e3"),
             ["rec:ord:er", "x_seconds"]
         );
+    }
+
+    #[test]
+    fn reads_of_etcds_series_without_the_selector_are_named() {
+        const SELECTOR: &str = r#"job=~".*etcd.*""#;
+        let outside = |e: &str| super::reads_outside(e, SELECTOR);
+        assert!(
+            outside(r#"up{job=~".*etcd.*"} == 0 unless on(job) node_exporter_build_info"#)
+                .is_empty()
+        );
+        assert!(outside(
+            r#"histogram_quantile(0.99, sum by (job, instance, le) (rate(etcd_disk_x_bucket{job=~".*etcd.*",le!=""}[5m])))"#
+        )
+        .is_empty());
+        assert_eq!(outside("up == 0"), ["up"]);
+        assert_eq!(
+            outside(r#"etcd_a{job=~".*etcd.*"} / etcd_b{job="etcd"}"#),
+            [r#"etcd_b{job="etcd"}"#]
+        );
+        assert_eq!(
+            outside(r#"rate(grpc_c{grpc_code="OK",job=~".*etcd.*"}[5m])"#),
+            [r#"grpc_c{grpc_code="OK",job=~".*etcd.*"}"#]
+        );
+        // zone-etcd's own series and node_exporter's are not etcd's.
+        assert!(outside("zone_etcd_check_ok == 0 and node_textfile_mtime_seconds").is_empty());
     }
 }

@@ -307,15 +307,35 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
     );
     // This zone has no [access]: every client certificate is root, which the zone's own
     // alert says (firing: every `for:` is LIVE_FOR here) for node 1, the node whose check
-    // the timer exports; nothing else.
+    // the timer exports; nothing else, but the alerts that measure this machine's disk and
+    // loopback (a loaded test machine may be slow for etcd for the 10 s of LIVE_FOR: the
+    // alert is right then, the zone is not at fault), told when seen.
     const OPEN: &str = "ZoneEtcdEveryClientIsRoot";
+    const HOST_BOUND: [&str; 4] = [
+        "ZoneEtcdWalFsyncSlow",
+        "ZoneEtcdWalFsyncCritical",
+        "ZoneEtcdBackendCommitSlow",
+        "ZoneEtcdPeerRoundTripSlow",
+    ];
+    let mut host_bound_seen = BTreeSet::new();
     prom::wait_some(
         Duration::from_secs(60),
         "no alert on a healthy zone but that every client is root",
         || mon.context(),
         || {
             api.alerts().filter(|alerts| {
-                alerts.iter().all(|a| a.name == OPEN)
+                for a in alerts
+                    .iter()
+                    .filter(|a| HOST_BOUND.contains(&a.name.as_str()))
+                {
+                    let key = (a.name.clone(), a.labels.get("instance").cloned());
+                    if host_bound_seen.insert(key) {
+                        eprintln!("this machine is slow for etcd now: {a:?}");
+                    }
+                }
+                alerts
+                    .iter()
+                    .all(|a| a.name == OPEN || HOST_BOUND.contains(&a.name.as_str()))
                     && find(alerts, OPEN, &[("node", z.zone.members[0].0.as_str())])
                         .is_some_and(|a| a.state == "firing")
             })

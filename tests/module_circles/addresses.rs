@@ -113,6 +113,7 @@ const SHARED: &[(&str, &[&str], &str)] = &[
         "127.0.0",
         &[
             "bench",
+            "tests/zone/alerts",
             "tests/zone/bad_input",
             "tests/zone/common",
             "tests/corpus",

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 
 use zone_pki::CertInfo;
 
-use crate::backup::chain::manifest_seq;
+use crate::backup::chain::{manifest_seq, SEQ_DIGITS};
 use crate::backup::head::{self, Head};
 use crate::backup::local::MAX_MANIFEST_BYTES;
 use crate::backup::target::{ObjectInfo, Target, TargetError};
@@ -108,13 +108,15 @@ impl Known {
 
     /// The newest sequence number below `seq` the target holds (or held): where a hole
     /// under the link `seq` starts (see [`super::fill`]).
+    /// Names sort by sequence number (zero-padded): the newest below `seq` is found in the
+    /// set's order, not by reading a week of names at every round.
     pub fn held_below(&self, seq: u64) -> u64 {
+        let bound = format!("chain/{seq:0SEQ_DIGITS$}");
         let listed = self
             .names
-            .iter()
-            .filter_map(|n| manifest_seq(n))
-            .filter(|s| *s < seq)
-            .max()
+            .range(..bound)
+            .next_back()
+            .and_then(|n| manifest_seq(n))
             .unwrap_or(0);
         listed.max(self.floor.min(seq.saturating_sub(1)))
     }
@@ -217,6 +219,26 @@ mod tests {
             announced: true,
             behind: false,
         }
+    }
+
+    /// Where a hole under a link starts: the newest name below it, or the head's floor.
+    #[test]
+    fn the_newest_link_held_below_a_number() {
+        let mut known = fresh_at(5);
+        assert_eq!(known.held_below(10), 5);
+        assert_eq!(
+            known.held_below(3),
+            2,
+            "the floor holds every link up to it"
+        );
+        known.names.extend([
+            "chain/000000000007-ab12cd34-delta.json".to_string(),
+            "chain/000000000009-ab12cd34-full.json".to_string(),
+            "chain/000000000012-ab12cd34-delta.json".to_string(),
+        ]);
+        assert_eq!(known.held_below(10), 9);
+        assert_eq!(known.held_below(9), 7);
+        assert_eq!(known.held_below(100), 12);
     }
 
     /// A manifest of a writer that is out can reach the store after the takeover (a

@@ -265,9 +265,11 @@ chain "revocation|zone|revocation::" \
 # downgrade, about 3 minutes of rolling restarts), then tests/zone/ca_rotation.rs (about 60 s).
 # Then tests/zone/systemd.rs (the package's units under Debian's systemd, about 35 s). Then
 # tests/zone/undo.rs and tests/zone/undo_chain.rs (about 25 s each; the main run's tail, as above).
+# Then tests/zone/releases.rs (about 70 s): in the main run it started last, by its name, and
+# ran alone for its last minute (the machine 19% busy then, 1216460 and ddec460).
 chain "etcd-releases|zone|zone_cluster::a_zone_on_etcd_ --test-threads=7" \
     "etcd-versions|zone|versions:: --test-threads=5" "ca-rotation|zone|ca_rotation::" "systemd|zone|systemd::" \
-    "undo|zone|undo::" "undo-chain|zone|undo_chain::"
+    "undo|zone|undo::" "undo-chain|zone|undo_chain::" "releases|zone|releases::"
 # A name to skip that two binaries share would skip the other's test too: refuse it.
 all_tests=$(cut -f3 "$beside_dir/executables" | while read -r exe; do list_tests "$exe"; done | sort)
 shared=$(sort -u "$skip_file" | while read -r name; do

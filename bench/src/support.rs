@@ -208,7 +208,7 @@ pub fn loadavg() -> String {
         .join(" ")
 }
 
-/// A zone of `count` members on 127.0.<subnet>.1..=count (ports 2379/2380), made on disk
+/// A zone of `count` members on `127.0.<subnet>.1..=count` (ports 2379/2380), made on disk
 /// with `zone-etcd ca init` and `bootstrap` under `dir`.
 pub struct Zone {
     pub dir: PathBuf,
@@ -401,7 +401,7 @@ pub fn write(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// A field of /proc/<pid>/status given in kB (VmRSS, VmHWM, RssAnon, RssFile), in KiB.
+/// A field of `/proc/<pid>/status` given in kB (VmRSS, VmHWM, RssAnon, RssFile), in KiB.
 pub fn status_kib(pid: u32, field: &str) -> Option<f64> {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()?

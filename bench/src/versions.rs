@@ -103,7 +103,7 @@ fn binary(release: &Release) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// A field of /proc/<pid>/status for every member, insisting each is `etcd`.
+/// A field of `/proc/<pid>/status` for every member, insisting each is `etcd`.
 fn per_member(members: &[Process], etcd: &Path, field: &str) -> Result<Vec<f64>> {
     let etcd = fs::canonicalize(etcd).map_err(|e| format!("{}: {e}", etcd.display()))?;
     members

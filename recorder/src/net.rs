@@ -54,8 +54,8 @@ fn run(ns: Option<&str>, program: &str, args: &[&str]) -> Result<(), String> {
 }
 
 impl Net {
-    /// A switch and `count` member machines (198.19.<subnet>.1..=count) plus the clients'
-    /// machine (198.19.<subnet>.100).
+    /// A switch and `count` member machines (`198.19.<subnet>.1..=count`) plus the clients'
+    /// machine (`198.19.<subnet>.100`).
     pub fn new(subnet: u8, count: usize) -> Result<Net, String> {
         if !nix::unistd::geteuid().is_root() {
             return Err("the partition scenario makes network namespaces and needs root".into());

@@ -1,5 +1,5 @@
 //! A local zone for a scenario: made with the zone-etcd binary (`ca init`, `bootstrap`),
-//! its members started with `zone-etcd launch` on 127.0.<subnet>.<i>, and the few things
+//! its members started with `zone-etcd launch` on `127.0.<subnet>.<i>`, and the few things
 //! faults do to them.
 //!
 //! Invariants: every process this module starts is a child it holds by PID; dropping the
@@ -61,7 +61,7 @@ fn zone_file(name: &str, members: &[(String, String)], extra: &str) -> String {
 }
 
 impl LocalZone {
-    /// Bootstraps a zone of `count` members on 127.0.<subnet>.1..=count (`extra`: more
+    /// Bootstraps a zone of `count` members on `127.0.<subnet>.1..=count` (`extra`: more
     /// zone-file text, such as a `[settings]` or `[backup]` table, or empty). Nothing runs
     /// yet.
     pub fn create(tools: &Tools, subnet: u8, count: u8, extra: &str) -> Result<LocalZone, String> {

@@ -65,6 +65,21 @@ fn shipper(
     }
 }
 
+/// A new writer's local chain in `state`: the manifests of `links` (the first adopted from
+/// the targets, the rest its own) and the object of its last link ([`OBJECT`]).
+fn new_writers_chain(state: &Path, links: &[crate::backup::local::Stored]) -> Arc<LocalChain> {
+    let local = Arc::new(LocalChain::open(state).unwrap());
+    for stored in links {
+        local
+            .write(&local.object_path(&stored.name), &stored.bytes)
+            .unwrap();
+    }
+    let last = links.last().unwrap();
+    let object = body_unverified(&last.bytes).unwrap().object.unwrap();
+    local.write(&local.object_path(&object), OBJECT).unwrap();
+    local
+}
+
 #[test]
 fn a_node_that_is_not_the_writer_uploads_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,15 +172,8 @@ fn a_term_ships_from_the_head_without_listing_the_chain() {
     let counted = Arc::new(Counting::new(Arc::new(inner)));
     // The new writer's local chain: the adopted last link (its manifest only) and its own.
     let state = tempfile::tempdir().unwrap();
-    let local = Arc::new(LocalChain::open(state.path()).unwrap());
-    for stored in &chain[1999..] {
-        local
-            .write(&local.object_path(&stored.name), &stored.bytes)
-            .unwrap();
-    }
-    let new = body_unverified(&chain[2000].bytes).unwrap();
-    let object = new.object.clone().unwrap();
-    local.write(&local.object_path(&object), b"x").unwrap();
+    let local = new_writers_chain(state.path(), &chain[1999..]);
+    let object = body_unverified(&chain[2000].bytes).unwrap().object.unwrap();
     let shipper = shipper(counted.clone(), local, (ZONE, zone.roots()), "ef56ab78");
     shipper.guard.renewed(
         Instant::now(),
@@ -216,15 +224,8 @@ fn a_new_writer_catches_a_lagging_target_up_before_its_own_links() {
     let ahead = target_with("file:///ahead", dirs[0].path(), &chain[..9]);
     let behind = target_with("file:///behind", dirs[1].path(), &chain[..5]);
     let state = tempfile::tempdir().unwrap();
-    let local = Arc::new(LocalChain::open(state.path()).unwrap());
     // The adopted link 9 (its manifest only), then the new writer's own 10.
-    for stored in &chain[8..] {
-        local
-            .write(&local.object_path(&stored.name), &stored.bytes)
-            .unwrap();
-    }
-    let own = body_unverified(&chain[9].bytes).unwrap().object.unwrap();
-    local.write(&local.object_path(&own), OBJECT).unwrap();
+    let local = new_writers_chain(state.path(), &chain[8..]);
     let mut shipper = shipper(behind.clone(), local, (ZONE, zone.roots()), "ef56ab78");
     shipper.others = vec![ahead.clone()];
     shipper.guard.renewed(

@@ -19,8 +19,9 @@
 //! to node.toml's copy once one was published; the auth store is read whole and planned
 //! again at a keeper's first apply, every `RECHECK` (`FOLLOWER_RECHECK` on a member that
 //! does not lead) and whenever etcd's users' or roles' names are not those the last apply
-//! left (looked at each round by the leader's keeper alone: each read of the auth store
-//! is a raft proposal); a publish or a revocation in between
+//! left (looked at by the leader's keeper alone, in each round its raft log moved since
+//! the last look: each read of the auth store is a raft proposal, and each change to it an
+//! entry); a publish or a revocation in between
 //! is planned from what the last apply left ([`crate::policy::replay`]), so members applying at
 //! once only ever finish each other's work (an operation another member did first fails,
 //! and is taken as done); a full read is given up for a policy published meanwhile,
@@ -96,6 +97,10 @@ pub struct AccessKeeper {
     /// Why this member holds off, when the published policy is a newer release's
     /// ([`crate::policy::in_force::Newer`]).
     held: Mutex<Option<String>>,
+    /// The leader's raft index after its last look at etcd's names found them as the last
+    /// apply left them (its own two reads included): while the index stays there, no user
+    /// or role can have changed ([`crate::policy::read::names_look_due`]).
+    quiet: Mutex<Option<u64>>,
 }
 
 impl Duty for AccessKeeper {
@@ -144,6 +149,7 @@ impl AccessKeeper {
             done: None,
             checked: Instant::now(),
             held: Mutex::new(None),
+            quiet: Mutex::new(None),
             roots,
             node,
             identities,
@@ -236,12 +242,19 @@ impl AccessKeeper {
         // store is the zone's: the leader's keeper looks at the names each round and reads
         // the whole store every RECHECK for the whole zone; the others read it whole only
         // every FOLLOWER_RECHECK, in case the leader's keeper is not running (an idle
-        // 3-member zone made 412 raft entries a minute when every keeper did both).
-        let leads = self.leads(client).await;
+        // 3-member zone made 412 raft entries a minute when every keeper did both, 136 when
+        // the leader's looked at the names each second, 24 since it looks only when its raft
+        // log moved).
+        let (leads, raft_index) = self.leads(client).await;
         phases.mark("leads", 1);
         let recheck = if leads { RECHECK } else { FOLLOWER_RECHECK };
         let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < recheck;
         if unchanged && !leads {
+            return Ok(());
+        }
+        let quiet = lock(&self.quiet).take();
+        if unchanged && !crate::policy::read::names_look_due(quiet, raft_index) {
+            *lock(&self.quiet) = quiet;
             return Ok(());
         }
         let names_now = if unchanged || !probe_passwords {
@@ -251,6 +264,7 @@ impl AccessKeeper {
         };
         if unchanged {
             if lock(&self.names).as_ref() == names_now.as_ref() {
+                *lock(&self.quiet) = raft_index.map(|i| i + crate::policy::read::NAMES_ENTRIES);
                 return Ok(());
             }
             tracing::info!("access policy: etcd's users or roles changed; applying again");
@@ -417,13 +431,20 @@ fn now() -> String {
 }
 
 impl AccessKeeper {
-    /// Whether this keeper's member leads the cluster now (its etcd says so).
-    async fn leads(&self, client: &mut etcd_client::Client) -> bool {
+    /// Whether this keeper's member leads the cluster now (its etcd says so), and its
+    /// committed raft index (`None` when etcd did not answer).
+    async fn leads(&self, client: &mut etcd_client::Client) -> (bool, Option<u64>) {
         let status = cluster_api::within(async {
             client.status().await.map_err(|e| cluster_api::describe(&e))
         })
         .await;
-        status.is_ok_and(|s| s.header().is_some_and(|h| h.member_id() == s.leader()))
+        match status {
+            Ok(s) => (
+                s.header().is_some_and(|h| h.member_id() == s.leader()),
+                Some(s.raft_index()),
+            ),
+            Err(_) => (false, None),
+        }
     }
 }
 

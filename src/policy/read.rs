@@ -104,8 +104,9 @@ where
     }
 }
 
-/// The names of the users and roles `client`'s etcd holds: two cheap calls, so that a
-/// user or role made by hand is seen at the next round, not at the next full read.
+/// The names of the users and roles `client`'s etcd holds: two quick calls (each a raft
+/// entry, [`NAMES_ENTRIES`]), so that a user or role made by hand is seen at the next
+/// round, not at the next full read.
 pub async fn names(client: &mut Client) -> Result<(Vec<String>, Vec<String>), String> {
     let users = client
         .user_list()
@@ -116,6 +117,24 @@ pub async fn names(client: &mut Client) -> Result<(Vec<String>, Vec<String>), St
         .await
         .map_err(|e| format!("role list: {e}"))?;
     Ok((users.users().to_vec(), roles.roles().to_vec()))
+}
+
+/// The raft entries one look at etcd's names adds: `UserList` and `RoleList` are each a
+/// proposal (etcd orders every read of its auth store through raft).
+pub const NAMES_ENTRIES: u64 = 2;
+
+/// Whether the leader's keeper must look at etcd's users' and roles' names this round
+/// (pure): unless its raft index is exactly where the last look that found them unchanged
+/// left it. Every change to the auth store (a user made by hand, a grant, a password) is
+/// a raft entry, so a log that did not move holds the same names; one that moved by any
+/// entry (a write, a compaction, an election, a plant) is looked at. An idle zone then
+/// writes no entry a second to every member's WAL only to find nothing changed; an
+/// unknown index is always looked at.
+pub fn names_look_due(quiet: Option<u64>, raft_index: Option<u64>) -> bool {
+    match (quiet, raft_index) {
+        (Some(quiet), Some(now)) => now != quiet,
+        _ => true,
+    }
 }
 
 /// How often [`read_unless_changed`] looks at its key.
@@ -151,5 +170,25 @@ pub async fn read_unless_changed(
     tokio::select! {
         read = read(client) => read.map(Some),
         () = changed => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_look_due;
+
+    #[test]
+    fn the_names_are_looked_at_unless_the_raft_log_stayed_where_the_last_look_left_it() {
+        // The first look, and any round after one that applied or found a change.
+        assert!(names_look_due(None, Some(40)));
+        // Nothing written since the last look's own two entries.
+        assert!(!names_look_due(Some(42), Some(42)));
+        // A plant (one entry), a write, an election: looked at.
+        assert!(names_look_due(Some(42), Some(43)));
+        // A log that went back (another leader's log after a restore): looked at.
+        assert!(names_look_due(Some(42), Some(41)));
+        // etcd did not say its index.
+        assert!(names_look_due(Some(42), None));
+        assert!(names_look_due(None, None));
     }
 }

@@ -546,28 +546,33 @@ impl TestZone {
     /// are the same from run to run.
     fn wait_recorded(&self, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = String::new();
         while Instant::now() < deadline {
-            let (ok, out, _) = self.etcdctl(
+            // `--count-only` is etcdctl's for `-w fields` alone: with `-w json` it fails
+            // every time (this wait then took its whole 10 s at each zone start).
+            let (ok, out, err) = self.etcdctl(
                 0,
                 &self.endpoints(),
                 &[
                     "get",
                     "zone-etcd/releases/",
                     "--prefix",
-                    "--count-only",
+                    "--keys-only",
                     "-w",
                     "json",
                 ],
             );
             let recorded = serde_json::from_str::<serde_json::Value>(&out)
                 .ok()
-                .and_then(|v| v["count"].as_u64())
-                .unwrap_or(0);
-            if ok && recorded as usize >= count {
-                return;
+                .map(|v| v["count"].as_u64().unwrap_or(0));
+            match recorded {
+                Some(n) if ok && n as usize >= count => return,
+                Some(n) if ok => last = format!("{n} of {count} recorded"),
+                _ => last = format!("etcdctl get zone-etcd/releases/ failed: {err}{out}"),
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        eprintln!("wait_healthy: the members' release records not all seen within 10 s ({last})");
     }
 
     /// The zone's revision now, as member 0 answers it.

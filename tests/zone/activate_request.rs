@@ -213,13 +213,7 @@ fn a_member_activated_by_request_keeps_its_key_alone_and_serves() {
     let name = "request.zone";
     let members = vec![(format!("node1.{name}"), "127.0.115.1".to_string())];
     let pairs = [(members[0].0.as_str(), members[0].1.as_str())];
-    let zone = TestZone {
-        dir: tempfile::tempdir().unwrap(),
-        name: name.to_string(),
-        members: members.clone(),
-        client_port: 2379,
-        peer_port: 2380,
-    };
+    let zone = TestZone::unmade(name, members.clone());
     fs::write(zone.path("zone.toml"), zone_toml(name, &pairs)).unwrap();
     run_ok(&ca_init_args(name, zone.path("ca").to_str().unwrap()));
     // The node's side lives apart from the owner's, as on two machines.

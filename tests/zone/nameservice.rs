@@ -112,13 +112,7 @@ fn a_zone_launches_from_the_signed_document_and_services_reach_it_with_env() {
     assert!(!node1_toml.contains("[[etcd]]"), "{node1_toml}");
     assert!(node1_toml.contains(&nameservice.url));
 
-    let zone = TestZone {
-        dir: tempfile::tempdir().unwrap(),
-        name: ZONE.into(),
-        members: members.clone(),
-        client_port: 2379,
-        peer_port: 2380,
-    };
+    let zone = TestZone::unmade(ZONE, members.clone());
     // TestZone's helpers look under <dir>/nodes: point them at the owner's bundles.
     std::os::unix::fs::symlink(owner.path("nodes"), zone.path("nodes")).unwrap();
 

@@ -378,13 +378,7 @@ fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
         .iter()
         .map(|(n, a)| (n.as_str(), a.as_str()))
         .collect();
-    let zone = TestZone {
-        dir: tempfile::tempdir().unwrap(),
-        name: NS_ZONE.into(),
-        members: members.clone(),
-        client_port: 2379,
-        peer_port: 2380,
-    };
+    let zone = TestZone::unmade(NS_ZONE, members.clone());
     let (ca, zone_file) = (zone.path("ca"), zone.path("zone.toml"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     fs::write(&zone_file, zone_toml(NS_ZONE, &pairs)).unwrap();

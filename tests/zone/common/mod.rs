@@ -10,8 +10,10 @@ pub mod netns;
 pub mod revocation;
 pub mod seaweed;
 pub mod sysroot;
+mod zone;
 #[allow(unused_imports)]
 pub use load::*;
+pub use zone::*;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,7 +21,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,15 +71,6 @@ pub fn bundled_version() -> String {
         .expect("bin/etcd --version names no version")
 }
 
-/// PATH with the bundle first, so `zone-etcd launch` finds etcd as an operator's would.
-pub fn path_with_bundle() -> String {
-    format!(
-        "{}:{}",
-        repo().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
 /// The (voters, learners) a `status --json` answer lists.
 pub fn roles(status: &serde_json::Value) -> (usize, usize) {
     let members = status["members"].as_array().cloned().unwrap_or_default();
@@ -87,10 +80,12 @@ pub fn roles(status: &serde_json::Value) -> (usize, usize) {
 
 /// A `zone-etcd` command with the bundle on PATH.
 pub fn zone_etcd() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zone-etcd"));
-    cmd.env("PATH", path_with_bundle())
-        .env_remove("ZONE_ETCD_LOG");
-    cmd
+    tools().command()
+}
+
+/// PATH with the bundle first, so `zone-etcd launch` finds etcd as an operator's would.
+pub fn path_with_bundle() -> String {
+    tools().path_with_bundle()
 }
 
 /// A finished command's (exit success, stdout, stderr).
@@ -145,9 +140,6 @@ pub fn ca_init_args(zone: &str, out: &str) -> Vec<String> {
     owned(&["ca", "init", "--zone", zone, "--out", out])
 }
 
-/// The file `ca init` writes to say the zone enforces least privilege by default.
-pub const ZONE_DEFAULTS: &str = "zone-defaults.json";
-
 /// `zone-etcd ca init` of a zone *of the previous kind*: its CA directory without
 /// [`ZONE_DEFAULTS`], as every CA made before zone-etcd 0.2, so a zone file without
 /// `[access]` keeps meaning every client root. The tests whose subject is not access
@@ -159,16 +151,6 @@ pub fn ca_init_previous_kind(zone: &str, out: &str) {
     let defaults = Path::new(out).join(ZONE_DEFAULTS);
     fs::remove_file(&defaults)
         .unwrap_or_else(|e| panic!("{}: {e} (does ca init still write it?)", defaults.display()));
-}
-
-/// Which kind of zone a test makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Made before least privilege was the default: see [`ca_init_previous_kind`].
-    Previous,
-    /// As `ca init` makes one now: a zone file without `[access]` enforces least
-    /// privilege (each node its own prefix).
-    LeastPrivilege,
 }
 
 /// `zone-etcd bootstrap --ca CA --zone ZONE_FILE --out OUT`.
@@ -194,27 +176,6 @@ pub fn issue_client(config: &Path, name: &str, out: &Path) -> (bool, String, Str
         "--out",
         out.to_str().unwrap(),
     ])
-}
-
-/// Writes a zone file for `zone` with members (node name, address) on default ports.
-pub fn zone_toml(zone: &str, members: &[(&str, &str)]) -> String {
-    zone_toml_on(zone, members, 2380, 2379)
-}
-
-/// A zone file with every member on `peer_port` and `client_port`.
-pub fn zone_toml_on(
-    zone: &str,
-    members: &[(&str, &str)],
-    peer_port: u16,
-    client_port: u16,
-) -> String {
-    let mut text = format!("name = \"{zone}\"\n");
-    for (name, address) in members {
-        text += &format!(
-            "\n[[etcd]]\nnode_name = \"{name}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = {peer_port}\nclient_port = {client_port}\n"
-        );
-    }
-    text
 }
 
 /// Polls `done` every 200 ms until it returns true; panics after `limit` with `what`.
@@ -257,415 +218,6 @@ pub fn access_zone(
     let mut running = test_zone.launch_all();
     test_zone.wait_healthy(&mut running);
     (test_zone, running)
-}
-
-/// Members node1..=count of `zone` on 127.0.<subnet>.1..=count, as (name, address).
-pub fn loopback_members(zone: &str, subnet: u8, count: u8) -> Vec<(String, String)> {
-    (1..=count)
-        .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
-        .collect()
-}
-
-/// A zone made on disk with `ca init` and `bootstrap`, members on 127.0.<subnet>.1..=n.
-pub struct TestZone {
-    pub dir: tempfile::TempDir,
-    pub name: String,
-    pub members: Vec<(String, String)>,
-    pub client_port: u16,
-    pub peer_port: u16,
-}
-
-impl TestZone {
-    pub fn bootstrap(zone: &str, subnet: u8, count: u8) -> TestZone {
-        let members = loopback_members(zone, subnet, count);
-        let pairs: Vec<(&str, &str)> = members
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.as_str()))
-            .collect();
-        Self::from_zone_file(zone, &zone_toml(zone, &pairs), members, 2380, 2379)
-    }
-
-    /// Like [`TestZone::bootstrap`], on the given addresses and ports.
-    pub fn bootstrap_on(
-        zone: &str,
-        members: Vec<(String, String)>,
-        peer_port: u16,
-        client_port: u16,
-    ) -> TestZone {
-        let pairs: Vec<(&str, &str)> = members
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.as_str()))
-            .collect();
-        let text = zone_toml_on(zone, &pairs, peer_port, client_port);
-        Self::from_zone_file(zone, &text, members, peer_port, client_port)
-    }
-
-    /// The owner adds a member: the zone file gains it, and it is activated into
-    /// nodes/<name>/ (the other bundles keep their old member list). Returns its index.
-    pub fn add_member(&mut self, name: &str, address: &str) -> usize {
-        self.members.push((name.to_string(), address.to_string()));
-        let pairs: Vec<(&str, &str)> = self
-            .members
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.as_str()))
-            .collect();
-        let text = zone_toml_on(&self.name, &pairs, self.peer_port, self.client_port);
-        let file = self.path("zone-grown.toml");
-        fs::write(&file, text).unwrap();
-        run_ok(&activate_args(
-            self.path("ca").to_str().unwrap(),
-            file.to_str().unwrap(),
-            name,
-            self.node_dir(self.members.len() - 1).to_str().unwrap(),
-        ));
-        self.members.len() - 1
-    }
-
-    /// Points member `index`'s node.toml at another etcd binary (`etcd_bin`).
-    pub fn set_etcd_bin(&self, index: usize, etcd: &Path) {
-        let config = self.config(index);
-        let text = fs::read_to_string(&config).unwrap();
-        let rest: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.starts_with("etcd_bin"))
-            .collect();
-        let line = format!("etcd_bin = \"{}\"", etcd.display());
-        fs::write(&config, format!("{line}\n{}\n", rest.join("\n"))).unwrap();
-    }
-
-    /// `zone-etcd <command> --config <member index's node.toml>` in the background.
-    pub fn spawn(&self, command: &str, index: usize) -> Running {
-        let mut cmd = zone_etcd();
-        cmd.args([command, "--config", self.config(index).to_str().unwrap()]);
-        let log = self.path(&format!("{}.{command}.log", self.members[index].0));
-        Running::spawn(cmd, &log)
-    }
-
-    /// `zone-etcd status --json` from member `index`: (exit success, the JSON, stderr).
-    pub fn status(&self, index: usize) -> (bool, serde_json::Value, String) {
-        let (ok, stdout, stderr) = run(&[
-            "status",
-            "--json",
-            "--config",
-            self.config(index).to_str().unwrap(),
-        ]);
-        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-        (ok, json, stderr)
-    }
-
-    /// `status --json` from member `index` once every member's keeper has recorded the
-    /// zone-etcd release it runs (a second or two after its start; at most 30 s).
-    pub fn status_recorded(&self, index: usize) -> serde_json::Value {
-        let mut json = serde_json::Value::Null;
-        wait_for(
-            Duration::from_secs(30),
-            "every member's zone-etcd release recorded",
-            || {
-                json = self.status(index).1;
-                json["members"]
-                    .as_array()
-                    .is_some_and(|m| m.iter().all(|m| !m["zone_etcd"].is_null()))
-            },
-        );
-        json
-    }
-
-    /// Bootstraps a zone from zone file `text`; `members` are (name, address) as the file
-    /// lists them, all on `peer_port` and `client_port`.
-    pub fn from_zone_file(
-        zone: &str,
-        text: &str,
-        members: Vec<(String, String)>,
-        peer_port: u16,
-        client_port: u16,
-    ) -> TestZone {
-        Self::of_kind(Kind::Previous, zone, text, members, peer_port, client_port)
-    }
-
-    /// [`TestZone::from_zone_file`], of the `kind` asked for.
-    pub fn of_kind(
-        kind: Kind,
-        zone: &str,
-        text: &str,
-        members: Vec<(String, String)>,
-        peer_port: u16,
-        client_port: u16,
-    ) -> TestZone {
-        let dir = tempfile::tempdir().expect("temp dir");
-        fs::write(dir.path().join("zone.toml"), text).unwrap();
-        let zone_test = TestZone {
-            dir,
-            name: zone.to_string(),
-            members,
-            client_port,
-            peer_port,
-        };
-        let ca = zone_test.path("ca");
-        match kind {
-            Kind::Previous => ca_init_previous_kind(zone, ca.to_str().unwrap()),
-            Kind::LeastPrivilege => {
-                run_ok(&ca_init_args(zone, ca.to_str().unwrap()));
-            }
-        }
-        run_ok(&bootstrap_args(
-            zone_test.path("ca").to_str().unwrap(),
-            zone_test.path("zone.toml").to_str().unwrap(),
-            zone_test.path("nodes").to_str().unwrap(),
-        ));
-        zone_test
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn node_dir(&self, index: usize) -> PathBuf {
-        self.path("nodes").join(&self.members[index].0)
-    }
-
-    pub fn config(&self, index: usize) -> PathBuf {
-        self.node_dir(index).join("node.toml")
-    }
-
-    /// The current TLS files of member `index` (issued by launch).
-    pub fn tls(&self, index: usize, file: &str) -> PathBuf {
-        self.node_dir(index).join("state/tls/current").join(file)
-    }
-
-    fn url_host(&self, index: usize) -> String {
-        let address = &self.members[index].1;
-        if address.contains(':') {
-            format!("[{address}]")
-        } else {
-            address.clone()
-        }
-    }
-
-    pub fn client_url(&self, index: usize) -> String {
-        format!("https://{}:{}", self.url_host(index), self.client_port)
-    }
-
-    /// host:port of member `index`'s client port.
-    pub fn client_addr(&self, index: usize) -> String {
-        format!("{}:{}", self.url_host(index), self.client_port)
-    }
-
-    pub fn peer_addr(&self, index: usize) -> String {
-        format!("{}:{}", self.url_host(index), self.peer_port)
-    }
-
-    pub fn endpoints(&self) -> String {
-        (0..self.members.len())
-            .map(|i| self.client_url(i))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// Starts `zone-etcd launch` for every member.
-    pub fn launch_all(&self) -> Vec<Running> {
-        (0..self.members.len()).map(|i| self.launch(i)).collect()
-    }
-
-    pub fn launch(&self, index: usize) -> Running {
-        Running::start(
-            &self.config(index),
-            &self.path(&format!("{}.log", self.members[index].0)),
-        )
-    }
-
-    /// etcdctl against `endpoints` with member `index`'s client certificate.
-    pub fn etcdctl(&self, index: usize, endpoints: &str, args: &[&str]) -> (bool, String, String) {
-        let out = self
-            .etcdctl_command(index, endpoints)
-            .arg("--command-timeout=5s")
-            .args(args)
-            .output()
-            .expect("etcdctl runs");
-        outcome(out)
-    }
-
-    /// The bundled etcdctl aimed at `endpoints` with member `index`'s client certificate.
-    pub fn etcdctl_command(&self, index: usize, endpoints: &str) -> Command {
-        let mut cmd = Command::new(bundled("etcdctl"));
-        cmd.arg(format!("--endpoints={endpoints}"))
-            .arg(format!("--cacert={}", self.tls(index, "ca.crt").display()))
-            .arg(format!(
-                "--cert={}",
-                self.tls(index, "client.crt").display()
-            ))
-            .arg(format!("--key={}", self.tls(index, "client.key").display()));
-        cmd
-    }
-
-    /// `etcdctl txn` through `endpoints` with member `index`'s client certificate, with
-    /// `ops` (one `put key value` a line) as the success branch of a transaction without
-    /// compares: (success, stderr).
-    pub fn txn(&self, index: usize, endpoints: &str, ops: &str) -> (bool, String) {
-        use std::io::Write;
-        let mut child = self
-            .etcdctl_command(index, endpoints)
-            .arg("txn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("etcdctl runs");
-        let mut stdin = child.stdin.take().expect("stdin");
-        // etcdctl txn reads: compares, a blank line, the success ops, a blank line.
-        write!(stdin, "\n{ops}\n\n").expect("write the transaction");
-        drop(stdin);
-        let out = child.wait_with_output().expect("etcdctl ends");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// A writer per member endpoint (and per `extra` host:port), each failing over to the
-    /// others, with member 0's client certificate: a client that knows every endpoint.
-    pub fn failover_load(&self, extra: &[&str], prefix: &str, pause: Duration) -> WriteLoad {
-        let mut addrs: Vec<String> = (0..self.members.len())
-            .map(|i| self.client_addr(i))
-            .collect();
-        addrs.extend(extra.iter().map(|a| a.to_string()));
-        let identity = Identity {
-            chain: self.tls(0, "client.crt"),
-            key: self.tls(0, "client.key"),
-        };
-        WriteLoad::start_failover(&addrs, &self.tls(0, "ca.crt"), &identity, prefix, pause)
-    }
-
-    /// Waits until every member answers `endpoint health`; panics with the logs if not.
-    pub fn wait_healthy(&self, running: &mut [Running]) {
-        self.wait_healthy_within(running, Duration::from_secs(60));
-    }
-
-    /// Waits (at most 10 s, a learner's keeper records only once promoted) until `count`
-    /// members' keepers have recorded their zone-etcd release: a keeper puts it a moment
-    /// after its etcd serves, so a test's first write lands after them and its revisions
-    /// are the same from run to run.
-    fn wait_recorded(&self, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            // `--count-only` is etcdctl's for `-w fields` alone: with `-w json` it fails
-            // every time (this wait then took its whole 10 s at each zone start).
-            let (ok, out, err) = self.etcdctl(
-                0,
-                &self.endpoints(),
-                &[
-                    "get",
-                    "zone-etcd/releases/",
-                    "--prefix",
-                    "--keys-only",
-                    "-w",
-                    "json",
-                ],
-            );
-            let recorded = serde_json::from_str::<serde_json::Value>(&out)
-                .ok()
-                .map(|v| v["count"].as_u64().unwrap_or(0));
-            match recorded {
-                Some(n) if ok && n as usize >= count => return,
-                Some(n) if ok => last = format!("{n} of {count} recorded"),
-                _ => last = format!("etcdctl get zone-etcd/releases/ failed: {err}{out}"),
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        eprintln!("wait_healthy: the members' release records not all seen within 10 s ({last})");
-    }
-
-    /// The zone's revision now, as member 0 answers it.
-    pub fn revision(&self) -> i64 {
-        let (ok, out, err) = self.etcdctl(0, &self.endpoints(), &["get", "/", "-w", "json"]);
-        assert!(ok, "{err}");
-        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
-        json["header"]["revision"].as_i64().expect("a revision")
-    }
-
-    /// [`TestZone::wait_healthy`] with another limit (an emulated member starts slower).
-    pub fn wait_healthy_within(&self, running: &mut [Running], limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            for member in running.iter_mut() {
-                if let Ok(Some(status)) = member.child.try_wait() {
-                    panic!("member exited early ({status}):\n{}", member.log());
-                }
-            }
-            let (ok, _, _) = self.etcdctl(0, &self.endpoints(), &["endpoint", "health"]);
-            if ok {
-                self.wait_recorded(running.len().min(self.members.len()));
-                return;
-            }
-            if Instant::now() > deadline {
-                let logs: Vec<String> = running.iter().map(Running::log).collect();
-                panic!(
-                    "zone not healthy after {limit:?}:\n{}",
-                    logs.join("\n----\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-/// A `zone-etcd launch` process (etcd after exec). Killed by its PID when dropped.
-pub struct Running {
-    pub child: Child,
-    log_path: PathBuf,
-}
-
-impl Running {
-    pub fn start(config: &Path, log_path: &Path) -> Running {
-        let mut cmd = zone_etcd();
-        cmd.args(["launch", "--config", config.to_str().unwrap()]);
-        Running::spawn(cmd, log_path)
-    }
-
-    /// Starts any command (etcd itself, say) with its output in `log_path`.
-    pub fn spawn(mut cmd: Command, log_path: &Path) -> Running {
-        let log = fs::File::create(log_path).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("the command starts");
-        Running {
-            child,
-            log_path: log_path.to_path_buf(),
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    /// Stops the member with SIGTERM, as a supervisor would, and waits for it.
-    pub fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The one `zone-etcd: error: ...` line of a refusal on stderr (asserting there is one).

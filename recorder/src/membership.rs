@@ -176,20 +176,6 @@ fn s(p: &std::path::Path) -> String {
     p.display().to_string()
 }
 
-/// Points member `i`'s node.toml at another etcd (`etcd_bin`).
-pub fn set_etcd_bin(zone: &LocalZone, i: usize, etcd: &std::path::Path) -> Result<(), String> {
-    let config = zone.config(i);
-    let text =
-        std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
-    let rest: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with("etcd_bin"))
-        .collect();
-    let line = format!("etcd_bin = \"{}\"", etcd.display());
-    std::fs::write(&config, format!("{line}\n{}\n", rest.join("\n")))
-        .map_err(|e| format!("{}: {e}", config.display()))
-}
-
 /// The cluster version `zone-etcd status --json` reports.
 pub(crate) fn cluster_version(zone: &LocalZone) -> Result<String, String> {
     let out = zone.on(0, &["status", "--json"])?;

@@ -203,7 +203,7 @@ fn app_txn(zone: &LocalZone, op: impl Fn(&str) -> etcd_client::TxnOp) -> Result<
     let ops: Vec<etcd_client::TxnOp> = (0..APP_KEYS)
         .map(|i| op(&format!("{APP}k{i:02}")))
         .collect();
-    let urls = zone.endpoints();
+    let urls = zone.client_urls();
     let creds = zone.creds(0);
     block_on(async move {
         let mut c = connect_now(&urls, &creds, Duration::from_secs(5)).await?;
@@ -217,7 +217,7 @@ fn app_txn(zone: &LocalZone, op: impl Fn(&str) -> etcd_client::TxnOp) -> Result<
 
 /// The application's keys and values now.
 fn app_now(zone: &LocalZone) -> Result<Vec<(String, String)>, String> {
-    let urls = zone.endpoints();
+    let urls = zone.client_urls();
     let creds = zone.creds(0);
     block_on(async move {
         let mut c = connect_now(&urls, &creds, Duration::from_secs(5)).await?;

@@ -121,17 +121,17 @@ pub fn run(name: &str, o: &Options) -> Result<Outcome, String> {
     }
     if name == "upgrade" {
         let old = crate::versions::old_etcd(&zone)?;
-        (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &old))?;
+        (0..3).try_for_each(|i| zone.set_etcd_bin(i, &old))?;
     }
     if name == "etcd-path" {
         let first = crate::versions::first_etcd(&zone)?;
-        (0..3).try_for_each(|i| membership::set_etcd_bin(&zone, i, &first))?;
+        (0..3).try_for_each(|i| zone.set_etcd_bin(i, &first))?;
     }
     zone.launch_all()?;
     zone.wait_healthy(Duration::from_secs(60))?;
     prepare(name, &zone)?;
     let plan = Plan {
-        endpoints: zone.endpoints(),
+        endpoints: zone.client_urls(),
         creds: zone.recorder_creds(0)?,
         // The access policy's prefixes have no leading '/'.
         prefix: match name {

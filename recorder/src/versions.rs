@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::faults::HEAL;
-use crate::membership::{cluster_version, set_etcd_bin, wait_status_ok};
+use crate::membership::{cluster_version, wait_status_ok};
 use crate::zone::LocalZone;
 
 /// The etcd the scenario starts on (`scripts/fetch-etcd.sh --compat`).
@@ -42,7 +42,7 @@ fn roll(zone: &mut LocalZone, version: &str) -> Result<(), String> {
     let etcd = release(zone, version)?;
     for i in 0..zone.members.len() {
         zone.terminate(i)?;
-        set_etcd_bin(zone, i, &etcd)?;
+        zone.set_etcd_bin(i, &etcd)?;
         zone.launch(i)?;
         zone.wait_healthy(HEAL)?;
         wait_status_ok(zone, i)?;
@@ -171,7 +171,7 @@ pub fn upgrade(zone: &mut LocalZone) -> Result<String, String> {
     }
     for i in 0..zone.members.len() {
         zone.terminate(i)?;
-        set_etcd_bin(zone, i, &new)?;
+        zone.set_etcd_bin(i, &new)?;
         zone.launch(i)?;
         zone.wait_healthy(HEAL)?;
         wait_status_ok(zone, i)?;

@@ -31,14 +31,14 @@ const VERSION_CACHE: &str = "state/etcd-versions.json";
 /// leaves issued (and the stand-in's version remembered) by a first launch.
 fn true_node(zone: &Zone) -> Result<std::path::PathBuf> {
     let src = zone.node_dir(0);
-    let dst = zone.dir.join("true-node");
+    let dst = zone.root.join("true-node");
     fs::create_dir_all(dst.join("pki")).map_err(|e| e.to_string())?;
     for file in ["pki/ca.crt", "pki/node.crt", "pki/node.key"] {
         fs::copy(src.join(file), dst.join(file)).map_err(|e| format!("{file}: {e}"))?;
     }
     let text = fs::read_to_string(src.join("node.toml")).map_err(|e| e.to_string())?;
     let config = dst.join("node.toml");
-    let stand_in = zone.dir.join("stand-in-etcd");
+    let stand_in = zone.root.join("stand-in-etcd");
     let etcd = repo().join("bin/etcd");
     write(
         &stand_in,
@@ -83,7 +83,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
             "dry run of {config_arg} does not name the stand-in: {argv:?}"
         ));
     }
-    let cache = solo.dir.join("true-node").join(VERSION_CACHE);
+    let cache = solo.root.join("true-node").join(VERSION_CACHE);
     if !cache.exists() {
         return Err(format!(
             "the first launch did not remember the version in {}",
@@ -175,7 +175,7 @@ fn healthy(zone: &Zone, runs: usize) -> Result<Value> {
                 } else {
                     let mut cmd = Command::new(&argvs[i][0]);
                     cmd.args(&argvs[i][1..]);
-                    Process::spawn(cmd, &zone.dir.join(format!("direct-{i}.log")))
+                    Process::spawn(cmd, &zone.root.join(format!("direct-{i}.log")))
                 }
             })
             .collect::<Result<_>>()?;
@@ -213,7 +213,7 @@ pub fn memory(dir: &Path, runs: usize) -> Result<Value> {
     let zone = Zone::bootstrap(&dir.join("memory"), "memory.zone", 78, 1)?;
     let config = true_node(&zone)?;
     let config = config.to_string_lossy().to_string();
-    let tls = zone.dir.join("true-node/state/tls");
+    let tls = zone.root.join("true-node/state/tls");
     let peak = |args: &[&str], fresh: bool| -> Result<Vec<f64>> {
         (0..runs * 4)
             .map(|_| {
@@ -222,7 +222,7 @@ pub fn memory(dir: &Path, runs: usize) -> Result<Value> {
                 }
                 let mut cmd = Command::new("/usr/bin/time");
                 cmd.arg("-f").arg("maxrss_kib=%M");
-                cmd.args(args).env("PATH", path_with_bundle());
+                cmd.args(args).env("PATH", zone.tools.path_with_bundle());
                 let out = cmd.output().map_err(|e| format!("/usr/bin/time: {e}"))?;
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 if !out.status.success() {

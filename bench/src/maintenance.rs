@@ -87,7 +87,7 @@ pub fn churn(dir: &Path, seconds: u64) -> Result<Value> {
             .iter()
             .filter(|a| !dropped.iter().any(|d| a.starts_with(d))),
     );
-    let mut theirs_member = Process::spawn(etcd, &theirs.dir.join("etcd.log"))?;
+    let mut theirs_member = Process::spawn(etcd, &theirs.root.join("etcd.log"))?;
     let ours_client = ours.client(0)?;
     let theirs_client = theirs.client(0)?;
     ours.wait_healthy(&ours_client, Instant::now())?;

@@ -171,7 +171,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
                 .env("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY)
                 .env_remove("AWS_PROFILE")
                 .env_remove("AWS_SHARED_CREDENTIALS_FILE");
-            Process::spawn(cmd, &zone.dir.join(format!("backup-run-{i}.log")))
+            Process::spawn(cmd, &zone.root.join(format!("backup-run-{i}.log")))
         })
         .collect::<Result<_>>()?;
     let wait_for = |what: &str, done: &dyn Fn((i64, i64)) -> bool| -> Result<(i64, i64)> {
@@ -218,7 +218,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
             "--out",
             &out.to_string_lossy(),
             "--ca",
-            &zone.dir.join("ca").to_string_lossy(),
+            &zone.root.join("ca").to_string_lossy(),
             "--identity",
             &owner_key.to_string_lossy(),
         ])?;

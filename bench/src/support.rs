@@ -1,13 +1,17 @@
 //! What every section of the benchmark uses: the release binaries, timed commands,
-//! medians, loopback zones made with the real `zone-etcd`, etcd processes killed by PID,
-//! and an HTTPS client that opens a new TLS session per request.
+//! medians, loopback zones made with the real `zone-etcd` (zone-testkit's harness, with
+//! the timed wait for health the figures need), etcd processes killed by PID (the kit's
+//! [`Process`]), and an HTTPS client that opens a new TLS session per request.
 
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+pub use zone_testkit::Process;
+use zone_testkit::{Kind, Tools};
 
 pub type Result<T> = std::result::Result<T, String>;
 
@@ -33,24 +37,22 @@ pub fn zone_etcd_bin() -> Result<PathBuf> {
     }
 }
 
+/// The release `zone-etcd` and the bundled etcd tools (bin/).
+pub fn tools() -> Result<Tools> {
+    Ok(Tools {
+        zone_etcd: zone_etcd_bin()?,
+        bin_dir: repo().join("bin"),
+    })
+}
+
 /// A `zone-etcd` command with the bundled etcd (bin/) first on PATH, output discarded.
 pub fn zone_etcd<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Command> {
-    let mut cmd = Command::new(zone_etcd_bin()?);
+    let mut cmd = tools()?.command();
     cmd.args(args)
-        .env("PATH", path_with_bundle())
-        .env_remove("ZONE_ETCD_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     Ok(cmd)
-}
-
-pub fn path_with_bundle() -> String {
-    format!(
-        "{}:{}",
-        repo().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }
 
 /// Runs `cmd` to completion and insists it succeeds; returns its stdout.
@@ -209,10 +211,15 @@ pub fn loadavg() -> String {
 }
 
 /// A zone of `count` members on `127.0.<subnet>.1..=count` (ports 2379/2380), made on disk
-/// with `zone-etcd ca init` and `bootstrap` under `dir`.
-pub struct Zone {
-    pub dir: PathBuf,
-    pub members: Vec<(String, String)>,
+/// with `zone-etcd ca init` and `bootstrap` under `dir`: the kit's [`zone_testkit::Zone`]
+/// (its members, paths and launches, through `Deref`).
+pub struct Zone(zone_testkit::Zone);
+
+impl Deref for Zone {
+    type Target = zone_testkit::Zone;
+    fn deref(&self) -> &zone_testkit::Zone {
+        &self.0
+    }
 }
 
 impl Zone {
@@ -220,7 +227,10 @@ impl Zone {
         Zone::bootstrap_with(dir, zone, subnet, count, "")
     }
 
-    /// The same, with `extra` appended to the zone file (e.g. a `[backup]` table).
+    /// The same, with `extra` appended to the zone file (e.g. a `[backup]` table). A zone
+    /// of the previous kind (every client root unless `extra` says [access]): the figures
+    /// compare against the ones measured before least privilege was the default, and the
+    /// access section writes its own [access].
     pub fn bootstrap_with(
         dir: &Path,
         zone: &str,
@@ -228,93 +238,26 @@ impl Zone {
         count: u8,
         extra: &str,
     ) -> Result<Zone> {
-        let members: Vec<(String, String)> = (1..=count)
-            .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
-            .collect();
+        let members = zone_testkit::zone::loopback_members(zone, subnet, count);
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        write(
-            &dir.join("zone.toml"),
-            &format!("{}{extra}", zone_toml(zone, &members)),
-        )?;
-        let ca = dir.join("ca");
-        output(zone_etcd(&[
-            "ca",
-            "init",
-            "--zone",
-            zone,
-            "--out",
-            &ca.to_string_lossy(),
-        ])?)?;
-        // A zone of the previous kind (every client root unless `extra` says [access]):
-        // the figures compare against the ones measured before least privilege was the
-        // default, and the access section writes its own [access].
-        let defaults = ca.join("zone-defaults.json");
-        fs::remove_file(&defaults).map_err(|e| format!("{}: {e}", defaults.display()))?;
-        output(zone_etcd(&[
-            "bootstrap",
-            "--ca",
-            &ca.to_string_lossy(),
-            "--zone",
-            &dir.join("zone.toml").to_string_lossy(),
-            "--out",
-            &dir.join("nodes").to_string_lossy(),
-        ])?)?;
-        Ok(Zone {
-            dir: dir.to_path_buf(),
-            members,
-        })
-    }
-
-    pub fn node_dir(&self, i: usize) -> PathBuf {
-        self.dir.join("nodes").join(&self.members[i].0)
-    }
-
-    pub fn config(&self, i: usize) -> PathBuf {
-        self.node_dir(i).join("node.toml")
-    }
-
-    pub fn client_url(&self, i: usize) -> String {
-        format!("https://{}:2379", self.members[i].1)
+        let made = zone_testkit::Zone::new(&tools()?, dir, zone, members);
+        made.make(Kind::Previous, &format!("{}{extra}", made.zone_toml()))?;
+        Ok(Zone(made))
     }
 
     /// A client of the zone with member `i`'s current client certificate.
     pub fn client(&self, i: usize) -> Result<TlsClient> {
-        let tls = self.node_dir(i).join("state/tls/current");
         TlsClient::new(
-            &tls.join("ca.crt"),
-            &tls.join("client.crt"),
-            &tls.join("client.key"),
+            &self.tls(i, "ca.crt"),
+            &self.tls(i, "client.crt"),
+            &self.tls(i, "client.key"),
         )
-    }
-
-    /// Points member `i`'s node.toml at another etcd binary (`etcd_bin`).
-    pub fn set_etcd_bin(&self, i: usize, etcd: &Path) -> Result<()> {
-        let config = self.config(i);
-        let text = fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
-        let kept: String = text
-            .lines()
-            .filter(|l| !l.starts_with("etcd_bin"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        write(
-            &config,
-            &format!("etcd_bin = \"{}\"\n{kept}", etcd.display()),
-        )
-    }
-
-    /// Starts `zone-etcd launch` for member `i` (etcd after the exec).
-    pub fn launch(&self, i: usize) -> Result<Process> {
-        let config = self.config(i);
-        let cmd = zone_etcd(&["launch", "--config", &config.to_string_lossy()])?;
-        Process::spawn(cmd, &self.dir.join(format!("{}.log", self.members[i].0)))
     }
 
     /// Launches every member, waits for the first start's client leaf and for a healthy
     /// zone; the members (killed by PID when dropped) and a client of member 0.
     pub fn launch_all(&self) -> Result<(Vec<Process>, TlsClient)> {
-        let members: Vec<Process> = (0..self.members.len())
-            .map(|i| self.launch(i))
-            .collect::<Result<_>>()?;
+        let members = self.0.launch_all()?;
         let current = self.node_dir(0).join("state/tls/current/client.key");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !current.exists() && Instant::now() < deadline {
@@ -372,7 +315,7 @@ impl Zone {
             if Instant::now() > deadline {
                 return Err(format!(
                     "zone in {} not healthy after 90 s: see the logs there",
-                    self.dir.display()
+                    self.root.display()
                 ));
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -382,19 +325,12 @@ impl Zone {
 
 /// A zone file with `members` (name, address) on the default ports.
 pub fn zone_toml(zone: &str, members: &[(String, String)]) -> String {
-    format!("name = \"{zone}\"\n{}", members_toml(members))
+    zone_testkit::zone::zone_toml(zone, members, 2380, 2379)
 }
 
 /// The `[[etcd]]` list as zone files and node.toml carry it.
 pub fn members_toml(members: &[(String, String)]) -> String {
-    members
-        .iter()
-        .map(|(name, address)| {
-            format!(
-                "\n[[etcd]]\nnode_name = \"{name}\"\nprotocol = \"https\"\naddress = \"{address}\"\npeer_port = 2380\nclient_port = 2379\n"
-            )
-        })
-        .collect()
+    zone_testkit::zone::members_toml(members, 2380, 2379)
 }
 
 pub fn write(path: &Path, text: &str) -> Result<()> {
@@ -425,37 +361,6 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
         .flatten()
         .unwrap_or(100) as f64;
     Some(ticks / hz)
-}
-
-/// A process this program started, killed by its PID when dropped.
-pub struct Process(Child);
-
-impl Process {
-    pub fn spawn(mut cmd: Command, log: &Path) -> Result<Process> {
-        let file = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| format!("{}: {e}", log.display()))?;
-        cmd.stdout(file).stderr(err);
-        cmd.spawn()
-            .map(Process)
-            .map_err(|e| format!("{cmd:?}: {e}"))
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// An HTTPS client with a zone client certificate. Each request gets a new agent, so a

@@ -226,7 +226,7 @@ fn one(dir: &Path, release: &Release, run: usize, snapshot_count: Option<u64>) -
         seen.failed.len()
     );
     // The zone's data (about 3 x 60 MB) is not needed any more.
-    let _ = fs::remove_dir_all(&zone.dir);
+    let _ = fs::remove_dir_all(&zone.root);
     Ok(m)
 }
 

@@ -149,8 +149,8 @@ pub(super) fn policy_changes(live: &Live) -> Result<Vec<Published>> {
             _ => return Err("the watch of the policy did not start".into()),
         }
         let files = [false, true].map(|more| {
-            let path = live.zone.dir.join(format!("zone-more-{more}.toml"));
-            let base = fs::read_to_string(live.zone.dir.join("zone.toml")).unwrap_or_default();
+            let path = live.zone.root.join(format!("zone-more-{more}.toml"));
+            let base = fs::read_to_string(live.zone.root.join("zone.toml")).unwrap_or_default();
             let head = base
                 .split("\n[access]")
                 .next()

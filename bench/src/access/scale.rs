@@ -60,7 +60,7 @@ pub fn run(dir: &Path) -> Result<Value> {
         "  access scale: auth on {:.1} s after the launch",
         auth_on.as_secs_f64()
     );
-    let zone_file = live.zone.dir.join("zone.toml");
+    let zone_file = live.zone.root.join("zone.toml");
     let base = zone_toml(ZONE, &live.zone.members);
     let mut walls = Vec::new();
     let mut previous: Option<Instant> = None;

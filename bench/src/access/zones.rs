@@ -103,7 +103,7 @@ impl Live {
             "zone",
             "publish",
             "--ca",
-            &self.zone.dir.join("ca").to_string_lossy(),
+            &self.zone.root.join("ca").to_string_lossy(),
             "--zone",
             &file.to_string_lossy(),
             "--config",
@@ -132,13 +132,13 @@ impl Live {
 
     /// The owner's administrative identity (etcd's root), made once by `ca admin`.
     pub(super) fn admin(&self) -> Result<Identity> {
-        let dir = self.zone.dir.join("admin");
+        let dir = self.zone.root.join("admin");
         if !dir.exists() {
             output(zone_etcd(&[
                 "ca",
                 "admin",
                 "--ca",
-                &self.zone.dir.join("ca").to_string_lossy(),
+                &self.zone.root.join("ca").to_string_lossy(),
                 "--out",
                 &dir.to_string_lossy(),
             ])?)?;
@@ -216,7 +216,7 @@ impl Live {
             if Instant::now() > deadline {
                 return Err(format!(
                     "auth not on after {limit:?} in {} (last answer: {}): see the logs there",
-                    self.zone.dir.display(),
+                    self.zone.root.display(),
                     out.trim()
                 ));
             }
@@ -228,7 +228,7 @@ impl Live {
     /// line names a file in the zone's directory.
     fn helpers(&self) -> Vec<u32> {
         let members: Vec<u32> = self.members.iter().map(Process::pid).collect();
-        processes_naming(&self.zone.dir)
+        processes_naming(&self.zone.root)
             .into_iter()
             .filter(|pid| !members.contains(pid))
             .collect()
@@ -266,7 +266,7 @@ impl Drop for Live {
         let deadline = Instant::now() + Duration::from_secs(5);
         let naming = |pid: &u32| {
             fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| contains(&c, self.zone.dir.as_os_str().as_encoded_bytes()))
+                .is_ok_and(|c| contains(&c, self.zone.root.as_os_str().as_encoded_bytes()))
         };
         while helpers.iter().any(naming) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));

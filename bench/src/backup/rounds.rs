@@ -82,7 +82,7 @@ pub(super) fn backup_runs(zone: &Zone, tag: &str, priority: Priority) -> Result<
             Process::spawn(
                 cmd,
                 &zone
-                    .dir
+                    .root
                     .join(format!("{}.backup-run.{tag}.log", zone.members[i].0)),
             )
         })
@@ -182,7 +182,7 @@ impl Bench {
             if !runs.iter_mut().all(Process::is_running) {
                 return Err(format!(
                     "a `backup run` exited: see {}/*.backup-run.{tag}.log",
-                    self.zone.dir.display()
+                    self.zone.root.display()
                 ));
             }
             if Instant::now() > deadline {
@@ -199,11 +199,11 @@ impl Bench {
                 stacks(
                     &runs,
                     &seen,
-                    &self.zone.dir.join(format!("backup-run.{tag}.stacks.txt")),
+                    &self.zone.root.join(format!("backup-run.{tag}.stacks.txt")),
                 );
                 return Err(format!(
                     "no new term's full snapshot on every target after 180 s: see {}/*.backup-run.{tag}.log",
-                    self.zone.dir.display()
+                    self.zone.root.display()
                 ));
             }
         }

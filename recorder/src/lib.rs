@@ -8,11 +8,12 @@
 //!   what they and a fault share while one history is recorded, [`connect`] their
 //!   connections.
 //! - [`zone`]: a local zone made with the zone-etcd binary (bootstrap, launch, kill, stop),
-//!   every process it starts killed by PID when it is dropped; [`health`] what it says of
-//!   itself (healthy, leader, status).
+//!   every process it starts killed by PID when it is dropped (zone-testkit's harness, the
+//!   one the tests and the bench use); [`health`] what it says of itself (healthy, leader,
+//!   status).
 //! - [`scenarios`]: each fault, done to a zone while the recorder runs; [`faults`] the
 //!   fault actions they are made of; [`net`] the network-namespace machines of the
-//!   partition and latency scenarios, [`proxy`] the relays on the peer path that hold
+//!   partition and latency scenarios (zone-testkit's), [`proxy`] the relays on the peer path that hold
 //!   bytes back; [`recovery`] `backup run` failovers and `undo`.
 //!
 //! Invariants of every history written: its keys are fresh (a unique prefix per history)

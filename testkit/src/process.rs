@@ -86,10 +86,10 @@ impl Process {
         self.exit_status().is_none()
     }
 
-    /// Sends `signal` to it, unless it has already exited.
+    /// Sends `signal` to it; nothing when it has already exited (and is reaped now).
     pub fn signal(&mut self, signal: Signal) -> Result<()> {
         if !self.is_running() {
-            return Err(format!("process {} has exited", self.pid()));
+            return Ok(());
         }
         let pid = Pid::from_raw(self.pid() as i32);
         kill(pid, signal).map_err(|e| format!("kill -{signal} {pid}: {e}"))

@@ -1,7 +1,10 @@
 //! Shared test harness: runs the real zone-etcd binary and the bundled etcd on loopback.
+//! The local zone ([`zone`]: [`TestZone`], [`Running`]) and the machines ([`netns`]) are
+//! zone-testkit's harness, the one the recorder and the bench use too, made to panic.
 //!
-//! Every test picks its own 127.0.N.0/24 subnet, so tests never collide on addresses;
-//! every process a test starts is killed by its PID when the test ends, pass or fail.
+//! Every test names its own 127.0.N.0/24 subnet from the registry
+//! (tests/module_circles/addresses.rs), so tests never collide on addresses; every
+//! process a test starts is killed by its PID when the test ends, pass or fail.
 #![allow(dead_code)]
 
 pub mod backup;

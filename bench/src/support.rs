@@ -228,9 +228,9 @@ impl Zone {
     }
 
     /// The same, with `extra` appended to the zone file (e.g. a `[backup]` table). A zone
-    /// of the previous kind (every client root unless `extra` says [access]): the figures
+    /// of the previous kind (every client root unless `extra` says `[access]`): the figures
     /// compare against the ones measured before least privilege was the default, and the
-    /// access section writes its own [access].
+    /// access section writes its own `[access]`.
     pub fn bootstrap_with(
         dir: &Path,
         zone: &str,

@@ -210,7 +210,7 @@ impl Net {
     }
 
     /// A home behind a router: the router's WAN side on the switch at `wan` (its public
-    /// address), a LAN 198.19.<lan>.0/24 of its own with one machine at .2 (the router at
+    /// address), a LAN `198.19.<lan>.0/24` of its own with one machine at .2 (the router at
     /// .1, its default route), TCP `ports` forwarded from `wan` to that machine, and the
     /// LAN masqueraded on its way out, as a home router with port forwards does. Returns
     /// (router, home machine).
@@ -400,6 +400,20 @@ impl Drop for Net {
         for ns in self.namespaces.iter().rev() {
             let _ = run(None, "ip", &["netns", "del", ns]);
             let _ = fs::remove_dir_all(format!("/etc/netns/{ns}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_stay_in_the_benchmarking_block() {
+        assert_eq!(cidr("198.18.9.1").unwrap(), "198.18.9.1/16");
+        assert_eq!(cidr("198.19.115.100").unwrap(), "198.19.115.100/24");
+        for outside in ["127.0.0.1", "10.0.0.1", "198.20.0.1", "198.1.0.1"] {
+            assert!(cidr(outside).is_err(), "{outside}");
         }
     }
 }

@@ -129,3 +129,31 @@ impl Drop for Process {
         self.kill();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_process_is_killed_and_reaped_and_an_exited_one_is_not_signalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sleep.log");
+        let mut sleeping = Command::new("sleep");
+        sleeping.arg("600");
+        let mut process = Process::spawn(sleeping, &log).unwrap();
+        assert!(process.is_running());
+        process.signal(Signal::SIGSTOP).unwrap();
+        let pid = Pid::from_raw(process.pid() as i32);
+        drop(process);
+        // Reaped: no zombie is left with its PID.
+        assert!(kill(pid, None).is_err());
+
+        let mut echo = Command::new("sh");
+        echo.args(["-c", "echo said"]);
+        let mut done = Process::spawn_appending(echo, &log).unwrap();
+        assert!(done.wait_exit(Duration::from_secs(10)));
+        assert_eq!(done.log(), "said\n");
+        assert!(done.signal(Signal::SIGKILL).is_ok());
+        assert!(done.exit_status().is_some_and(|s| s.success()));
+    }
+}

@@ -139,7 +139,7 @@ pub fn zone_toml<N: AsRef<str>, A: AsRef<str>>(
     )
 }
 
-/// Members node1..=count of `zone` on 127.0.<subnet>.1..=count, as (name, address).
+/// Members node1..=count of `zone` on `127.0.<subnet>.1..=count`, as (name, address).
 pub fn loopback_members(zone: &str, subnet: u8, count: u8) -> Vec<(String, String)> {
     (1..=count)
         .map(|i| (format!("node{i}.{zone}"), format!("127.0.{subnet}.{i}")))
@@ -352,5 +352,35 @@ impl Zone {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zone_lays_out_its_members_as_bootstrap_does() {
+        let tools = Tools {
+            zone_etcd: PathBuf::from("/nonexistent/zone-etcd"),
+            bin_dir: PathBuf::from("/nonexistent/bin"),
+        };
+        let members = loopback_members("t.zone", 200, 2);
+        let zone = Zone::new(&tools, Path::new("/z"), "t.zone", members).on_ports(12380, 12379);
+        assert_eq!(zone.config(1), Path::new("/z/nodes/node2.t.zone/node.toml"));
+        assert_eq!(
+            zone.endpoints(),
+            "https://127.0.200.1:12379,https://127.0.200.2:12379"
+        );
+        assert_eq!(zone.peer_addr(0), "127.0.200.1:12380");
+        let text = zone.zone_toml();
+        assert!(text.starts_with("name = \"t.zone\"\n\n[[etcd]]\nnode_name = \"node1.t.zone\"\n"));
+        assert_eq!(
+            text.matches("peer_port = 12380\nclient_port = 12379\n")
+                .count(),
+            2
+        );
+        // The kit fails with a line, never a panic.
+        assert!(zone.make(Kind::Previous, &text).is_err());
     }
 }

@@ -76,7 +76,7 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
     (
         "zone-testkit",
         ANY,
-        "the fixtures the tests and the bench share",
+        "the harness the tests, the recorder and the bench share",
     ),
     ("zone-consistency", ANY, "the history checker"),
 ];

@@ -31,6 +31,7 @@ pub mod head;
 pub mod local;
 pub mod manifest;
 pub mod pitr;
+pub mod ports;
 pub mod prune;
 pub mod report;
 pub mod retention;

@@ -36,6 +36,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Scratch {
     child: Child,
+    /// The scratch etcd's own log (in the scratch directory).
+    log: PathBuf,
     pub endpoint: String,
     pub creds: Arc<Credentials>,
     leases: BTreeSet<i64>,
@@ -93,13 +95,6 @@ async fn renew_all(client: &mut Client) -> Result<(), String> {
     Ok(())
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free loopback port: {e}"))
-}
-
 fn write(dir: &Path, name: &str, text: &str, mode: u32) -> Result<PathBuf, String> {
     let path = dir.join(name);
     zone_io::write_atomic(&path, text.as_bytes(), mode).map_err(|e| e.to_string())?;
@@ -147,7 +142,12 @@ impl Scratch {
             let key = write(&tls, &format!("{stem}.key"), &leaf.key_pem, 0o600)?;
             files.insert(stem, (cert, key));
         }
-        let (client_port, peer_port) = (free_port()?, free_port()?);
+        // Below the kernel's ephemeral range: a port it hands out may be any outgoing
+        // connection's source port before etcd binds it (a drill's etcd then exited with
+        // "address already in use" on a busy machine).
+        let client_port = super::ports::loopback_port(&[])?;
+        let peer_port = super::ports::loopback_port(&[client_port])?;
+        let metrics_port = super::ports::loopback_port(&[client_port, peer_port])?;
         let peer_url = format!("https://127.0.0.1:{peer_port}");
         let endpoint = format!("https://127.0.0.1:{client_port}");
         let data = dir.path().join("data");
@@ -173,7 +173,8 @@ impl Scratch {
             .ok()
             .and_then(|v| zone_etcd_kit::etcd::version::profile(v).ok())
             .is_some_and(|p| p.unsafe_no_fsync);
-        let log = std::fs::File::create(dir.path().join("etcd.log"))
+        let log_path = dir.path().join("etcd.log");
+        let log = std::fs::File::create(&log_path)
             .map_err(|e| format!("cannot make the scratch log: {e}"))?;
         let child = Command::new(etcd)
             .arg("--name=scratch")
@@ -183,8 +184,7 @@ impl Scratch {
             .arg(format!("--listen-peer-urls={peer_url}"))
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!(
-                "--listen-metrics-urls=http://127.0.0.1:{}",
-                free_port()?
+                "--listen-metrics-urls=http://127.0.0.1:{metrics_port}"
             ))
             .arg("--client-cert-auth")
             .arg(format!("--trusted-ca-file={}", ca.display()))
@@ -207,6 +207,7 @@ impl Scratch {
         ));
         Ok(Scratch {
             child,
+            log: log_path,
             endpoint,
             creds,
             leases: BTreeSet::new(),
@@ -232,8 +233,10 @@ impl Scratch {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read(&self.log).unwrap_or_default();
                 return Err(format!(
-                    "the scratch etcd exited ({status}) before it served"
+                    "the scratch etcd exited ({status}) before it served: {}",
+                    zone_etcd_kit::etcd::binary::fatal_line(&log)
                 ));
             }
             if let Ok(mut client) = cluster_api::connect(&self.endpoint, &self.creds).await {

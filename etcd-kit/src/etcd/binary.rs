@@ -247,6 +247,23 @@ pub fn last_stderr_line(stderr: &[u8]) -> String {
         .to_string()
 }
 
+/// What an etcd that exited said last, as one line: its last log entry's `msg` and
+/// `error` (etcd logs JSON, and its fatal entry carries a Go stack trace, which is no
+/// message for an operator), or the last line as it is when it is not JSON.
+pub fn fatal_line(log: &[u8]) -> String {
+    let last = last_stderr_line(log);
+    let Ok(entry) = serde_json::from_str::<serde_json::Value>(&last) else {
+        return last;
+    };
+    let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).unwrap_or("");
+    match (field("msg"), field("error")) {
+        ("", "") => last,
+        (msg, "") => msg.to_string(),
+        ("", error) => error.to_string(),
+        (msg, error) => format!("{msg}: {error}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +339,19 @@ mod tests {
             assert_eq!(err.field_name(), Some("etcd_bin"), "{name}");
             assert!(!state.exists(), "{name}: nothing written");
         }
+    }
+
+    #[test]
+    fn an_exited_etcds_last_entry_is_one_line_without_its_stack_trace() {
+        let log = br#"{"level":"info","msg":"closing etcd server"}
+{"level":"fatal","ts":"2026-11-27T07:38:03Z","msg":"discovery failed","error":"listen tcp 127.0.0.1:2380: bind: address already in use","stacktrace":"go.etcd.io/etcd/server/v3/etcdmain.startEtcdOrProxyV2\n\tetcd.go:183"}
+"#;
+        assert_eq!(
+            fatal_line(log),
+            "discovery failed: listen tcp 127.0.0.1:2380: bind: address already in use"
+        );
+        assert_eq!(fatal_line(b"{\"msg\":\"stopped\"}\n"), "stopped");
+        assert_eq!(fatal_line(b"panic: plain text\n\n"), "panic: plain text");
+        assert_eq!(fatal_line(b""), "");
     }
 }

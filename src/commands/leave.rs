@@ -163,9 +163,13 @@ pub fn remove(
 }
 
 /// Deletes what the removed member's keeper kept in the zone about it: its release record
-/// and its move's wait, so `status` and the release alerts no longer count it. Best effort
-/// (the removal stands either way): a failure is a warning, and its next `join` puts the
-/// record again.
+/// and its move's wait, so `status` and the release alerts no longer count it. Tried again
+/// for up to [`FORGET_WITHIN`]: removing the leader starts an election, and the first
+/// tries right after it find no leader. Best effort (the removal stands either way): a
+/// failure is a warning, and its next `join` puts the record again.
+/// How long `leave` tries to delete the removed member's records.
+const FORGET_WITHIN: Duration = Duration::from_secs(15);
+
 fn forget(
     cluster: &crate::access::Cluster,
     endpoints: &[String],
@@ -181,7 +185,7 @@ fn forget(
         .filter(|e| !member.client_urls.contains(e))
         .cloned()
         .collect();
-    let done = cluster.runtime.block_on(async {
+    let delete_all = || async {
         let client =
             cluster_api::connect_many(&stay, &cluster.creds, cluster_api::CALL_DEADLINE).await?;
         for key in &keys {
@@ -195,6 +199,17 @@ fn forget(
             .await?;
         }
         Ok::<(), String>(())
+    };
+    let done = cluster.runtime.block_on(async {
+        let deadline = Instant::now() + FORGET_WITHIN;
+        loop {
+            match delete_all().await {
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                done => break done,
+            }
+        }
     });
     if let Err(problem) = done {
         tracing::warn!("{target} left, but its release record stays in the zone: {problem}");

@@ -100,7 +100,8 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     );
 
     // node1 leaves: removed, its etcd stops by itself, its data is moved aside.
-    let out = run_ok(&["leave", "--config", zone.config(0).to_str().unwrap()]);
+    let (ok, out, leave_err) = run(&["leave", "--config", zone.config(0).to_str().unwrap()]);
+    assert!(ok, "{out}{leave_err}");
     assert!(out.contains("removed node1.grow.zone"), "{out}");
     assert!(out.contains("3 voting members remain"), "{out}");
     let state = zone.node_dir(0).join("state");
@@ -134,7 +135,16 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
             "zone-etcd/releases/node2.grow.zone",
             "zone-etcd/releases/node3.grow.zone",
             "zone-etcd/releases/node4.grow.zone"
-        ]
+        ],
+        "leave said: {leave_err}\nnode1's log (etcd and its keeper), its last lines:\n{}",
+        running[0]
+            .log()
+            .lines()
+            .filter(|l| !l.starts_with('{'))
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     // Its launch now refuses: the node left, a new bootstrap would split the zone.
     let (ok, _, err) = run(&["launch", "--config", zone.config(0).to_str().unwrap()]);

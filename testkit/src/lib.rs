@@ -3,7 +3,7 @@
 //! zones and servers the same way: [`zone`], a local zone made and launched with the real
 //! zone-etcd binary; [`process`], a child held by its PID with its log; [`netns`],
 //! machines as network namespaces on a switch; [`seaweed`], SeaweedFS as the S3 store of
-//! backups.
+//! backups; [`addresses`], the one registry of the address blocks they use.
 //!
 //! Layer: a tool, above the app (it builds the app's S3 targets). Only tests and tools
 //! depend on it; the product's crates never do (`tests/module_circles/layers.rs`).
@@ -13,6 +13,7 @@
 //! benchmark say it and stop. Every process a fixture starts is killed by its PID when it
 //! is dropped, never by name.
 
+pub mod addresses;
 pub mod netns;
 pub mod process;
 pub mod seaweed;

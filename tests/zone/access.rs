@@ -1,7 +1,7 @@
 //! The owner's `[access]` policy made into etcd's users and roles (model/src/policy/rbac.rs and
 //! src/policy/apply.rs, issue 34 item 4's core), on a real one-member zone of the bundled etcd
-//! (127.0.205.1), with auth enabled by the apply: each service's identity reads and writes
-//! its own prefix and nothing else (get, put, delete, a range over everything, a txn, a
+//! (`addresses::ACCESS`, .1), with auth enabled by the apply: each service's identity reads and
+//! writes its own prefix and nothing else (get, put, delete, a range over everything, a txn, a
 //! watch), an identity the policy does not name is refused, and a changed policy changes
 //! exactly what it changed. The service certificates are made here with openssl from the
 //! member's node CA (the zone's signers do not exist yet: see
@@ -16,6 +16,7 @@ use common::{wait_for, TestZone};
 use zone_etcd::policy::{apply, read};
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::policy::{rbac, Policy};
+use zone_testkit::addresses;
 
 const ZONE: &str = "access.zone";
 const NODE: &str = "node1.access.zone";
@@ -114,7 +115,7 @@ fn apply_policy(zone: &TestZone, policy: &Policy) -> Vec<rbac::Op> {
 
 #[test]
 fn a_policy_becomes_etcds_users_and_roles_and_each_service_gets_its_prefix_only() {
-    let zone = TestZone::bootstrap(ZONE, 205, 1);
+    let zone = TestZone::bootstrap(ZONE, addresses::ACCESS.subnet(), 1);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let dir = tempfile::tempdir().unwrap();
@@ -230,7 +231,7 @@ fn txn(zone: &TestZone, who: &(PathBuf, PathBuf), op: &str) -> (bool, String) {
 /// finishes.
 #[test]
 fn keepers_applying_one_plan_at_once_each_finish() {
-    let zone = TestZone::bootstrap(ZONE, 206, 1);
+    let zone = TestZone::bootstrap(ZONE, addresses::ACCESS_B.subnet(), 1);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let read = |f: &str| std::fs::read_to_string(zone.tls(0, f)).unwrap();

@@ -5,7 +5,8 @@
 //! else; a member so activated serves in a real zone, a client node reads through `env`;
 //! what does not belong together is refused in one line, with nothing written.
 //!
-//! Addresses: 127.0.115.1-20 (127.0.116.x for URLs nothing listens on).
+//! Addresses: `addresses::ACTIVATE_REQUEST` .1-20 (`addresses::ACTIVATE_REQUEST_DEAD` for URLs
+//! nothing listens on).
 
 use crate::common;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::*;
 use rustls_pki_types::pem::PemObject;
+use zone_testkit::addresses;
 
 fn text(path: &Path) -> String {
     path.to_str().unwrap().to_string()
@@ -211,7 +213,7 @@ fn layout(dir: &Path) -> Vec<(String, u32)> {
 #[test]
 fn a_member_activated_by_request_keeps_its_key_alone_and_serves() {
     let name = "request.zone";
-    let members = vec![(format!("node1.{name}"), "127.0.115.1".to_string())];
+    let members = vec![(format!("node1.{name}"), addresses::ACTIVATE_REQUEST.ip(1))];
     let pairs = [(members[0].0.as_str(), members[0].1.as_str())];
     let zone = TestZone::unmade(name, members.clone());
     fs::write(zone.path("zone.toml"), zone_toml(name, &pairs)).unwrap();
@@ -357,7 +359,7 @@ fn a_client_node_activated_by_request_reads_through_env() {
     let name = "clients.zone";
     let zone = TestZone::bootstrap_on(
         name,
-        vec![(format!("node1.{name}"), "127.0.115.2".to_string())],
+        vec![(format!("node1.{name}"), addresses::ACTIVATE_REQUEST.ip(2))],
         2380,
         2379,
     );
@@ -480,7 +482,7 @@ fn owner(name: &str, address: &str) -> tempfile::TempDir {
 
 #[test]
 fn what_does_not_belong_together_is_refused_in_one_line_writing_nothing() {
-    let dir = owner("refuse.zone", "127.0.115.3");
+    let dir = owner("refuse.zone", &addresses::ACTIVATE_REQUEST.ip(3));
     let root = dir.path();
     let p = |rel: &str| root.join(rel);
     let answer = |csr: &str, out: &str| answer_args(&p("ca"), &p("zone.toml"), &p(csr), &p(out));
@@ -569,9 +571,9 @@ fn what_does_not_belong_together_is_refused_in_one_line_writing_nothing() {
 
 #[test]
 fn an_answer_follows_the_nameservice_when_asked() {
-    let dir = owner("follow.zone", "127.0.115.4");
+    let dir = owner("follow.zone", &addresses::ACTIVATE_REQUEST.ip(4));
     let p = |rel: &str| dir.path().join(rel);
-    let url = "http://127.0.116.1:3456";
+    let url: &str = &format!("http://{}:3456", addresses::ACTIVATE_REQUEST_DEAD.ip(1));
     let with_nameservice = |mut args: Vec<String>, url: &str| {
         args.extend(["--nameservice".to_string(), url.to_string()]);
         args

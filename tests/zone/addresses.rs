@@ -7,6 +7,7 @@ use std::fs;
 
 use common::{activate_args, run, run_ok, TestZone};
 use zone_pki::{CertInfo, Host};
+use zone_testkit::addresses;
 
 fn dry_run(zone: &TestZone, index: usize) -> Vec<String> {
     run_ok(&[
@@ -119,7 +120,7 @@ fn an_empty_address_means_the_node_name() {
 
 #[test]
 fn a_node_that_is_not_a_member_says_so_and_exits_zero() {
-    let zone = TestZone::bootstrap("clients.zone", 12, 1);
+    let zone = TestZone::bootstrap("clients.zone", addresses::ADDRESSES.subnet(), 1);
     let out = zone.path("client1");
     run_ok(&activate_args(
         zone.path("ca").to_str().unwrap(),

@@ -9,9 +9,9 @@
 //! exports, so a renamed metric fails here; and every query of the dashboard
 //! (docs/dashboards/zone-etcd.json) must parse and return series from that Prometheus.
 //!
-//! Zone on 127.0.210.1-3 (client 2379, peer 2380, etcd metrics 2381); SeaweedFS on
-//! 127.0.97.210 (the shared helper runs it on 127.0.96-97.x only); node_exporter on
-//! 127.0.212.1:19210 and Prometheus on 127.0.212.1:19290.
+//! Zone on `addresses::ALERTS` .1-3 (client 2379, peer 2380, etcd metrics 2381); SeaweedFS
+//! on `addresses::SEAWEED` .210 (the shared helper runs it on the SeaweedFS blocks only);
+//! node_exporter on `addresses::ALERTS_MONITOR` .1:19210 and Prometheus on .1:19290.
 
 use crate::common;
 mod live;
@@ -26,6 +26,7 @@ use common::backup::BackupZone;
 use common::*;
 use live::{MetricsTimer, Monitoring};
 use prom::find;
+use zone_testkit::addresses;
 
 const RULES: &str = "zone-etcd.rules.yml";
 /// The unit tests: those of minutes, and those of hours and days (evaluated every 15
@@ -36,7 +37,11 @@ const SCRAPE: &str = "prometheus-scrape.yml";
 /// The member selector: every read of etcd's own series (`up`, `etcd_*`, `grpc_*`), in the
 /// rules and the dashboard, has it as its first label matcher.
 const SELECTOR: &str = r#"job=~".*etcd.*""#;
-const MONITOR_IP: &str = "127.0.212.1";
+/// Where node_exporter and Prometheus listen.
+fn monitor_ip() -> String {
+    addresses::ALERTS_MONITOR.ip(1)
+}
+
 const NODE_EXPORTER_PORT: u16 = 19210;
 const PROMETHEUS_PORT: u16 = 19290;
 /// The `for:` of every alert in the live test: long enough to be seen pending.
@@ -250,8 +255,8 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
     let started = Instant::now();
     let mut z = BackupZone::start(
         "alerts.zone",
-        210,
-        "127.0.97.210",
+        addresses::ALERTS.subnet(),
+        &addresses::SEAWEED.ip(210),
         "full_every = \"20s\"\ndelta_every = \"1s\"",
     );
     // Backups run on nodes 2 and 3 (node 1 runs nothing that would renew its leaves).

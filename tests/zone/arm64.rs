@@ -3,7 +3,7 @@
 //! the binaries' needs, the same files at the same paths), and the check failing on a
 //! package with an amd64 binary swapped in; the arm64 zone-etcd under qemu-user writing
 //! what the amd64 build writes; and a mixed zone over network-namespace machines (tag
-//! "a6", 198.18.64.1-4) whose third member runs the arm64 zone-etcd and etcd from the
+//! "a6", `addresses::ARM64` .1-4) whose third member runs the arm64 zone-etcd and etcd from the
 //! .deb under qemu-user. Emulation is slow: waits on the emulated member scale by
 //! [`SLOW`]; no assertion is loosened, and no speed is measured.
 //!
@@ -26,6 +26,7 @@ use std::process::Command;
 use binfmt::Binfmt;
 use common::netns::must;
 use common::sysroot;
+use zone_testkit::addresses;
 
 /// How many times longer than a native member's the waits on the emulated one are.
 const SLOW: u32 = 4;
@@ -159,7 +160,11 @@ fn the_arm64_build_under_qemu_writes_what_the_amd64_build_writes() {
 
     // One zone CA for both (a copy each, as bootstrap records what it issues there):
     // bootstrap, activate and zone sign.
-    let zone = "name = \"same.zone\"\n\n[[etcd]]\nnode_name = \"node1.same.zone\"\naddress = \"198.18.64.1\"\n\n[[etcd]]\nnode_name = \"node2.same.zone\"\naddress = \"198.18.64.2\"\n";
+    let zone = format!(
+        "name = \"same.zone\"\n\n[[etcd]]\nnode_name = \"node1.same.zone\"\naddress = \"{}\"\n\n[[etcd]]\nnode_name = \"node2.same.zone\"\naddress = \"{}\"\n",
+        addresses::ARM64.ip(1),
+        addresses::ARM64.ip(2)
+    );
     fs::write(work.path().join("zone.toml"), zone).unwrap();
     for build in ["amd64", "arm64"] {
         must(

@@ -1,7 +1,7 @@
 //! Continuous backups (issue 22) end to end, with real processes: a 3-member zone on
 //! loopback, SeaweedFS as the S3 target plus a directory target, `backup run` on every
 //! member, Debian's `age` and `etcdutl` as the owner's tools.
-//! Zones on 127.0.100-107.x, 127.0.112.x and 127.0.113.x; SeaweedFS on 127.0.97.x.
+//! Zones on `addresses::BACKUP_*`; SeaweedFS on `addresses::SEAWEED`, one address per test.
 
 use crate::common;
 mod lagging;
@@ -17,6 +17,7 @@ use base64::Engine;
 
 use common::backup::{delta_revisions, named_objects, BackupZone};
 use common::wait_for;
+use zone_testkit::addresses::{self, Block};
 
 const POLICY: &str = "full_every = \"20s\"\ndelta_every = \"1s\"";
 
@@ -25,7 +26,12 @@ const POLICY: &str = "full_every = \"20s\"\ndelta_every = \"1s\"";
 /// every write the writer had acknowledged; the owner's drill passes on both targets.
 #[test]
 fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
-    let z = BackupZone::start("takeover.zone", 100, "127.0.97.10", POLICY);
+    let z = BackupZone::start(
+        "takeover.zone",
+        addresses::BACKUP_TAKEOVER.subnet(),
+        &addresses::SEAWEED.ip(10),
+        POLICY,
+    );
     let mut runs = z.backup_runs_with_a_writer();
     let first = z.revision();
     z.wait_shipped(first, Duration::from_secs(60));
@@ -185,7 +191,12 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
 /// many instants of its uploads: no manifest ever names a missing or partial object.
 #[test]
 fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
-    let mut z = BackupZone::start("outage.zone", 103, "127.0.97.13", POLICY);
+    let mut z = BackupZone::start(
+        "outage.zone",
+        addresses::BACKUP_OUTAGE.subnet(),
+        &addresses::SEAWEED.ip(13),
+        POLICY,
+    );
     let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
@@ -276,7 +287,12 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
 /// acknowledged more than delta_every + 2 s before the kill is in the targets' chain.
 #[test]
 fn every_write_older_than_delta_every_plus_2s_survives_killing_every_member() {
-    let mut z = BackupZone::start("killall.zone", 102, "127.0.97.12", POLICY);
+    let mut z = BackupZone::start(
+        "killall.zone",
+        addresses::BACKUP_KILLALL.subnet(),
+        &addresses::SEAWEED.ip(12),
+        POLICY,
+    );
     let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
@@ -343,7 +359,12 @@ fn every_write_older_than_delta_every_plus_2s_survives_killing_every_member() {
 /// and changes nothing.
 #[test]
 fn encrypted_restorable_by_hand_and_tampering_refused() {
-    let z = BackupZone::start("tamper.zone", 101, "127.0.97.11", POLICY);
+    let z = BackupZone::start(
+        "tamper.zone",
+        addresses::BACKUP_TAMPER.subnet(),
+        &addresses::SEAWEED.ip(11),
+        POLICY,
+    );
     let _runs = z.backup_runs_with_a_writer();
     let canary_key = "canary-key-6b1f0e";
     let canary_value = "canary-value-93c2ad";
@@ -405,6 +426,9 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     let etcd = common::bundled("etcd");
+    // A scratch etcd on the tamper zone's block, beside its members.
+    let scratch = addresses::BACKUP_TAMPER.ip(50);
+    let endpoints = format!("--endpoints=http://{scratch}:2379");
     let mut member = common::Running::spawn(
         {
             let mut c = Command::new(etcd);
@@ -412,22 +436,17 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
                 "--data-dir={}",
                 work.path().join("restored").display()
             ))
-            .arg("--listen-client-urls=http://127.0.101.50:2379")
-            .arg("--advertise-client-urls=http://127.0.101.50:2379")
-            .arg("--listen-peer-urls=http://127.0.101.50:2380")
-            .arg("--listen-metrics-urls=http://127.0.101.50:2381");
+            .arg(format!("--listen-client-urls=http://{scratch}:2379"))
+            .arg(format!("--advertise-client-urls=http://{scratch}:2379"))
+            .arg(format!("--listen-peer-urls=http://{scratch}:2380"))
+            .arg(format!("--listen-metrics-urls=http://{scratch}:2381"));
             c
         },
         &work.path().join("etcd.log"),
     );
     wait_for(Duration::from_secs(30), "the restored member", || {
         Command::new(common::bundled("etcdctl"))
-            .args([
-                "--endpoints=http://127.0.101.50:2379",
-                "get",
-                canary_key,
-                "--print-value-only",
-            ])
+            .args([endpoints.as_str(), "get", canary_key, "--print-value-only"])
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == canary_value)
     });
@@ -448,7 +467,7 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
     let middle = deltas[deltas.len() / 2].clone();
     let newest_full = fulls.last().unwrap().to_string();
     let older_full = fulls[0].to_string();
-    let other = BackupZone::foreign_manifest(&z, 104);
+    let other = BackupZone::foreign_manifest(&z, addresses::BACKUP_FOREIGN);
     type Tamper = Box<dyn Fn(&std::path::Path)>;
     let cases: Vec<(&str, String, Tamper)> = vec![
         (
@@ -519,11 +538,11 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
 impl BackupZone {
     /// One of this chain's manifests, its body unchanged, signed by a node of another
     /// zone (its own CA, made here): a forgery under the name of a link in the middle.
-    fn foreign_manifest(z: &BackupZone, subnet: u8) -> (String, Vec<u8>) {
+    fn foreign_manifest(z: &BackupZone, block: Block) -> (String, Vec<u8>) {
         let other = tempfile::tempdir().unwrap();
         let at = |p: &str| other.path().join(p).display().to_string();
         // Never launched: its address only has to be a valid one.
-        let address = format!("127.0.{subnet}.1");
+        let address = block.ip(1);
         fs::write(
             other.path().join("zone.toml"),
             common::zone_toml("other.zone", &[("node1.other.zone", address.as_str())]),
@@ -628,7 +647,12 @@ fn tree_digest(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 #[test]
 fn pruning_keeps_the_window_and_drops_the_rest() {
     let policy = "full_every = \"4s\"\ndelta_every = \"1s\"\nwindow = \"12s\"\nkeep_hourly = \"1s\"\nkeep_daily = \"1s\"\nkeep_weekly = \"1s\"";
-    let z = BackupZone::start("prune.zone", 105, "127.0.97.15", policy);
+    let z = BackupZone::start(
+        "prune.zone",
+        addresses::BACKUP_PRUNE.subnet(),
+        &addresses::SEAWEED.ip(15),
+        policy,
+    );
     let _runs = z.backup_runs_with_a_writer();
     let load = z
         .zone
@@ -693,7 +717,10 @@ fn bad_backup_input_is_one_line_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let at = |p: &str| dir.path().join(p).display().to_string();
     common::ca_init_previous_kind("bad.zone", &at("ca"));
-    let zone = common::zone_toml("bad.zone", &[("node1.bad.zone", "127.0.106.1")]);
+    let zone = common::zone_toml(
+        "bad.zone",
+        &[("node1.bad.zone", &addresses::BACKUP_TORN.ip(1))],
+    );
     let one_line = |args: &[String], expect: &[&str]| {
         let (ok, _, stderr) = common::run(args);
         assert!(!ok, "{args:?} succeeded");
@@ -752,7 +779,12 @@ fn bad_backup_input_is_one_line_and_changes_nothing() {
 /// full snapshot at once, and `status` shows the gap; the chain after it restores.
 #[test]
 fn a_compacted_stretch_is_recorded_as_a_gap_and_a_full_follows() {
-    let z = BackupZone::start("gap.zone", 107, "127.0.97.17", POLICY);
+    let z = BackupZone::start(
+        "gap.zone",
+        addresses::BACKUP_GAP.subnet(),
+        &addresses::SEAWEED.ip(17),
+        POLICY,
+    );
     let run = z.backup_run(0);
     wait_for(Duration::from_secs(60), "an active writer", || {
         z.active().is_some()
@@ -811,8 +843,8 @@ fn a_zone_of_least_privilege_by_default_backs_up_and_its_chain_passes_the_drills
     let z = BackupZone::start_of(
         common::Kind::LeastPrivilege,
         "least.zone",
-        174,
-        "127.0.97.40",
+        addresses::BACKUP_LEAST.subnet(),
+        &addresses::SEAWEED.ip(40),
         "full_every = \"10s\"\ndelta_every = \"1s\"",
     );
     let _runs = z.backup_runs_with_a_writer();

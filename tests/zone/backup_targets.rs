@@ -1,5 +1,5 @@
-//! The backup targets against real stores: SeaweedFS (`weed`, on 127.0.96.1-5, its own
-//! IP per test) and a directory. Both behave the same: put, get, paginated list,
+//! The backup targets against real stores: SeaweedFS (`weed`, on `addresses::SEAWEED_TARGETS`,
+//! its own IP per test) and a directory. Both behave the same: put, get, paginated list,
 //! multipart `put_file` read back byte-identical, delete, absent objects; a wrong secret
 //! or a missing bucket is one clear refusal, a killed or hung store a retryable error in bounded time; a
 //! credentials file others can read is refused; a directory target never follows a link.
@@ -19,6 +19,7 @@ use zone_etcd::backup::target::retry::Policy;
 use zone_etcd::backup::target::s3::{Options, S3Target, MIN_PART_SIZE};
 use zone_etcd::backup::target::{self, ObjectInfo, Target};
 use zone_model::backup::settings::{parse_location, TargetSpec};
+use zone_testkit::addresses;
 
 const PREFIX: &str = "zones/test";
 
@@ -142,7 +143,8 @@ fn exercise(t: &dyn Target, scratch: &Path) {
 #[test]
 fn s3_and_directory_targets_behave_the_same() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut weed = Seaweed::start(&tmp.path().join("weed"), "127.0.96.1").unwrap();
+    let mut weed =
+        Seaweed::start(&tmp.path().join("weed"), &addresses::SEAWEED_TARGETS.ip(1)).unwrap();
     let scratch = |name: &str| {
         let dir = tmp.path().join(name);
         fs::create_dir(&dir).unwrap();
@@ -224,7 +226,7 @@ fn a_directory_target_stays_inside_its_root() {
 #[test]
 fn a_wrong_secret_is_one_clear_refusal() {
     let tmp = tempfile::tempdir().unwrap();
-    let weed = Seaweed::start(tmp.path(), "127.0.96.2").unwrap();
+    let weed = Seaweed::start(tmp.path(), &addresses::SEAWEED_TARGETS.ip(2)).unwrap();
     let wrong = "not-the-secret-key-at-all";
     let t = s3_target(&weed, PREFIX, wrong, Options::default());
     let started = Instant::now();
@@ -268,7 +270,7 @@ fn a_wrong_secret_is_one_clear_refusal() {
 #[test]
 fn a_stopped_or_hung_store_is_a_retryable_error_in_bounded_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut weed = Seaweed::start(tmp.path(), "127.0.96.3").unwrap();
+    let mut weed = Seaweed::start(tmp.path(), &addresses::SEAWEED_TARGETS.ip(3)).unwrap();
     let t = s3_target(&weed, PREFIX, weed.secret_key(), Options::default());
     t.put("manifest/before", b"kept").unwrap();
 
@@ -317,7 +319,7 @@ fn a_stopped_or_hung_store_is_a_retryable_error_in_bounded_time() {
 #[test]
 fn credentials_come_from_a_private_file_or_the_variables() {
     let tmp = tempfile::tempdir().unwrap();
-    let weed = Seaweed::start(&tmp.path().join("weed"), "127.0.96.4").unwrap();
+    let weed = Seaweed::start(&tmp.path().join("weed"), &addresses::SEAWEED_TARGETS.ip(4)).unwrap();
     let file = tmp.path().join("credentials");
     fs::write(
         &file,
@@ -395,7 +397,7 @@ fn open_from_the_environment() {
 fn a_put_cut_off_midway_leaves_no_object() {
     use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
-    let weed = Seaweed::start(tmp.path(), "127.0.96.6").unwrap();
+    let weed = Seaweed::start(tmp.path(), &addresses::SEAWEED_TARGETS.ip(6)).unwrap();
     let t = s3_target(&weed, PREFIX, weed.secret_key(), Options::default());
     let body = pattern(1000, 7);
     for sent in [0, 10, 999] {

@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{activate_args, bootstrap_args, ca_init_args, run, snapshot, zone_toml, TestZone};
+use zone_testkit::addresses;
 
 /// Runs zone-etcd, expecting a refusal whose single line contains every `expected` part,
 /// and that the tree under `dir` is exactly as before.
@@ -326,7 +327,7 @@ fn launch_refused(zone: &TestZone, index: usize, expected: &[&str]) {
 
 #[test]
 fn node_key_not_matching_node_certificate() {
-    let zone = TestZone::bootstrap("example.zone", 20, 2);
+    let zone = TestZone::bootstrap("example.zone", addresses::BAD_INPUT_KEY.subnet(), 2);
     fs::copy(
         zone.node_dir(1).join("pki/node.key"),
         zone.node_dir(0).join("pki/node.key"),
@@ -346,7 +347,11 @@ fn node_key_not_matching_node_certificate() {
 
 #[test]
 fn node_certificate_not_signed_by_the_zone_ca() {
-    let zone = TestZone::bootstrap("example.zone", 21, 1);
+    let zone = TestZone::bootstrap(
+        "example.zone",
+        addresses::BAD_INPUT_FOREIGN_CERT.subnet(),
+        1,
+    );
     let other = tempfile::tempdir().unwrap();
     common::run_ok(&ca_init_args(
         "example.zone",
@@ -371,7 +376,7 @@ fn node_certificate_not_signed_by_the_zone_ca() {
 
 #[test]
 fn key_file_readable_by_group_or_others() {
-    let zone = TestZone::bootstrap("example.zone", 22, 1);
+    let zone = TestZone::bootstrap("example.zone", addresses::BAD_INPUT_KEY_MODE.subnet(), 1);
     let key = zone.node_dir(0).join("pki/node.key");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
     launch_refused(
@@ -389,7 +394,7 @@ fn key_file_readable_by_group_or_others() {
 
 #[test]
 fn existing_ca_and_non_empty_out_are_never_overwritten() {
-    let zone = TestZone::bootstrap("example.zone", 23, 1);
+    let zone = TestZone::bootstrap("example.zone", addresses::BAD_INPUT_OVERWRITE.subnet(), 1);
     let ca = zone.path("ca");
     refused(
         zone.dir.path(),
@@ -429,7 +434,7 @@ fn a_ca_of_another_zone_is_refused() {
 fn a_node_activated_as_client_cannot_launch_as_member() {
     // The owner later adds the node to the member list in its node.toml by hand: its CA
     // cannot issue peer certificates, and launch says how to fix it.
-    let zone = TestZone::bootstrap("example.zone", 24, 1);
+    let zone = TestZone::bootstrap("example.zone", addresses::BAD_INPUT_CLIENT.subnet(), 1);
     let out = zone.path("late");
     common::run_ok(&activate_args(
         zone.path("ca").to_str().unwrap(),
@@ -439,7 +444,10 @@ fn a_node_activated_as_client_cannot_launch_as_member() {
     ));
     let config = out.join("node.toml");
     let text = fs::read_to_string(&config).unwrap()
-        + "\n[[etcd]]\nnode_name = \"late.example.zone\"\naddress = \"127.0.24.9\"\n";
+        + &format!(
+            "\n[[etcd]]\nnode_name = \"late.example.zone\"\naddress = \"{}\"\n",
+            addresses::BAD_INPUT_CLIENT.ip(9)
+        );
     fs::write(&config, text).unwrap();
     refused(
         zone.dir.path(),
@@ -497,7 +505,11 @@ fn nameservice_urls_that_are_not_http_base_urls() {
 
 #[test]
 fn issue_client_refuses_names_that_speak_for_someone_else() {
-    let zone = TestZone::bootstrap("example.zone", 46, 2);
+    let zone = TestZone::bootstrap(
+        "example.zone",
+        addresses::BAD_INPUT_CLIENT_NAMES.subnet(),
+        2,
+    );
     let config = zone.config(0);
     let out = zone.path("svc");
     for (name, expected) in [

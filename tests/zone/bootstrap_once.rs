@@ -3,11 +3,12 @@
 //! They never answer a read or accept a write; `snapshot save --from-data` on node1 and
 //! `restore` on all three bring back the twenty keys, and nothing else.
 //!
-//! - 127.0.94.0/24: the data directories are lost, `state/` survived (after a restart, so
-//!   each node's state records its member): refused at once, in one line.
-//! - 127.0.95.0/24: the whole node directories are put back from the owner's copy of
-//!   `bootstrap`'s output: they wait for the zone's first start; once node1 runs from its
-//!   data, they are refused for good (exit 78), naming the way back.
+//! - `addresses::BOOTSTRAP_ONCE_KEPT`: the data directories are lost, `state/` survived
+//!   (after a restart, so each node's state records its member): refused at once, in one
+//!   line.
+//! - `addresses::BOOTSTRAP_ONCE_AGAIN`: the whole node directories are put back from the
+//!   owner's copy of `bootstrap`'s output: they wait for the zone's first start; once node1
+//!   runs from its data, they are refused for good (exit 78), naming the way back.
 
 use crate::common;
 
@@ -17,6 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{one_error_line, run, wait_for, Running, TestZone};
+use zone_testkit::addresses;
 
 const KEYS: usize = 20;
 
@@ -138,7 +140,7 @@ fn launch_output(zone: &TestZone, index: usize) -> (Option<i32>, String) {
 
 #[test]
 fn lost_data_directories_with_their_state_kept_are_refused_at_once() {
-    let zone = TestZone::bootstrap("kept.zone", 94, 3);
+    let zone = TestZone::bootstrap("kept.zone", addresses::BOOTSTRAP_ONCE_KEPT.subnet(), 3);
     a_zone_with_twenty_keys(&zone);
     // The zone ran for a while: each member restarted once over its data.
     let mut running = zone.launch_all();
@@ -180,7 +182,7 @@ fn lost_data_directories_with_their_state_kept_are_refused_at_once() {
 
 #[test]
 fn node_directories_put_back_from_the_bootstrap_output_wait_and_never_serve() {
-    let zone = TestZone::bootstrap("again.zone", 95, 3);
+    let zone = TestZone::bootstrap("again.zone", addresses::BOOTSTRAP_ONCE_AGAIN.subnet(), 3);
     let owner_copy = zone.path("owner-copy");
     fs::create_dir_all(&owner_copy).unwrap();
     for i in [1, 2] {

@@ -3,7 +3,7 @@
 //! root (rolling restart). The zone answers between every step and loses nothing; at the
 //! end a certificate from the old root is refused everywhere.
 //!
-//! Subnets: 127.0.47.0/24, 127.0.178.0/24.
+//! Subnets: `addresses::CA_ROTATION`, `addresses::CA_ROTATION_CLIENTS`.
 
 use crate::common;
 
@@ -11,6 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use zone_testkit::addresses;
 
 fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -59,7 +60,7 @@ fn rolling_restart(zone: &TestZone, running: &mut Vec<Running>, phase: &str) {
 
 #[test]
 fn the_zone_ca_rotates_in_phases_and_the_zone_keeps_serving() {
-    let zone = TestZone::bootstrap("carot.zone", 47, 3);
+    let zone = TestZone::bootstrap("carot.zone", addresses::CA_ROTATION.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     put(&zone, 0, "before");
@@ -200,7 +201,13 @@ fn chain_len(path: &Path) -> usize {
 #[test]
 fn a_least_privilege_zone_rotates_its_client_root_with_its_zone_root() {
     const NAS: &str = "nas.clrot.zone";
-    let (zone, mut running) = access_zone(Kind::LeastPrivilege, "clrot.zone", 178, "", &[NAS]);
+    let (zone, mut running) = access_zone(
+        Kind::LeastPrivilege,
+        "clrot.zone",
+        addresses::CA_ROTATION_CLIENTS.subnet(),
+        "",
+        &[NAS],
+    );
     let old_ca = zone.path("ca");
     let new_ca = zone.path("ca-next");
     let nas_config = zone.path("nodes").join(NAS).join("node.toml");

@@ -1,7 +1,7 @@
 //! `zone-etcd check`: a clean node passes; each problem, made on purpose, is reported on
 //! the right certificate with a fix, and the exit status is non-zero.
 //!
-//! Subnet: 127.0.45.0/24 (no etcd: a stand-in).
+//! Subnet: `addresses::CHECK` (no etcd: a stand-in).
 
 use crate::common;
 
@@ -11,6 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use common::*;
 use time::{Duration, OffsetDateTime};
 use zone_pki::{LeafKind, NodeIdentity};
+use zone_testkit::addresses;
 
 /// Runs check --json; returns (exit success, the problems of `row` as text).
 fn check(zone: &TestZone, row: &str) -> (bool, Vec<String>, serde_json::Value) {
@@ -71,7 +72,7 @@ fn issue(
 
 #[test]
 fn a_clean_node_passes_and_each_problem_is_reported() {
-    let zone = zone_with_true_etcd(45);
+    let zone = zone_with_true_etcd(addresses::CHECK.subnet());
     let config = zone.config(0);
     run_ok(&["launch", "--config", config.to_str().unwrap()]);
     let text = run_ok(&["check", "--config", config.to_str().unwrap()]);
@@ -109,7 +110,10 @@ fn a_clean_node_passes_and_each_problem_is_reported() {
     reported(
         &zone,
         "server",
-        "does not name 127.0.45.1, which this node advertises",
+        &format!(
+            "does not name {}, which this node advertises",
+            addresses::CHECK.ip(1)
+        ),
     );
     clean(&zone);
 
@@ -122,7 +126,7 @@ fn a_clean_node_passes_and_each_problem_is_reported() {
     clean(&zone);
 
     // A leaf from another zone's node CA for the same name.
-    let other = TestZone::bootstrap("leaves.zone", 45, 1);
+    let other = TestZone::bootstrap("leaves.zone", addresses::CHECK.subnet(), 1);
     let foreign =
         zone_pki::profile::leaf(LeafKind::Server, &me, None, OffsetDateTime::now_utc()).unwrap();
     put_leaf(
@@ -192,7 +196,7 @@ fn a_clean_node_passes_and_each_problem_is_reported() {
 /// is told with its fix, and a kept file that does not read is measured over.
 #[test]
 fn a_members_data_disk_is_measured_kept_and_judged() {
-    let zone = zone_with_true_etcd(45);
+    let zone = zone_with_true_etcd(addresses::CHECK.subnet());
     let config = zone.config(0);
     let cfg = config.to_str().unwrap();
     let state = zone.node_dir(0).join("state");

@@ -2,7 +2,7 @@
 //! for node_exporter's textfile collector, read back with the parser of the
 //! `prometheus_client` Python package (scripts/test.sh installs it) as a scraper would.
 //!
-//! Subnet: 127.0.145.0/24 (no etcd: a stand-in).
+//! Subnet: `addresses::CHECK_METRICS` (no etcd: a stand-in).
 
 use crate::common;
 
@@ -15,6 +15,7 @@ use std::process::Command;
 use common::*;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use zone_testkit::addresses;
 
 const DAY: f64 = 86_400.0;
 
@@ -157,7 +158,7 @@ const FAMILIES: [&str; 14] = [
 
 #[test]
 fn metrics_of_a_node_parse_and_say_what_check_says() {
-    let zone = zone_with_true_etcd(145);
+    let zone = zone_with_true_etcd(addresses::CHECK_METRICS.subnet());
     let config = zone.config(0);
     run_ok(&["launch", "--config", config.to_str().unwrap()]);
     let node = zone.members[0].0.clone();
@@ -368,7 +369,7 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
 
 #[test]
 fn out_and_format_on_the_command_line() {
-    let zone = zone_with_true_etcd(145);
+    let zone = zone_with_true_etcd(addresses::CHECK_METRICS.subnet());
     let config = zone.config(0);
     run_ok(&["launch", "--config", config.to_str().unwrap()]);
     let config = config.to_str().unwrap();

@@ -1,5 +1,5 @@
-//! A 3-member zone with the default settings (127.0.87.1-3) under a churn of rewrites:
-//! etcd's periodic compaction (every member runs `--auto-compaction-mode=periodic
+//! A 3-member zone with the default settings (`addresses::COMPACTION`, .1-3) under a churn of
+//! rewrites: etcd's periodic compaction (every member runs `--auto-compaction-mode=periodic
 //! --auto-compaction-retention=5m`) compacts the old revisions by itself, and each
 //! member's database keeps, besides the live keys, at most the writes of the last two
 //! retention periods.
@@ -15,6 +15,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::TestZone;
+use zone_testkit::addresses;
 
 const KEYS: usize = 100;
 const VALUE_BYTES: usize = 1024;
@@ -51,7 +52,7 @@ fn sizes(zone: &TestZone) -> Vec<(i64, i64)> {
 
 #[test]
 fn churn_with_the_default_settings_is_compacted_and_the_database_stays_bounded() {
-    let zone = TestZone::bootstrap("churn.zone", 87, 3);
+    let zone = TestZone::bootstrap("churn.zone", addresses::COMPACTION.subnet(), 3);
     let argv = common::run_ok(&[
         "launch",
         "--dry-run",

@@ -1,12 +1,12 @@
 //! Issue 24's short run: histories recorded by zone-recorder on real 3-member zones
-//! (127.0.117-119.1-3; network-namespace machines zr115-*, zr116-* at 198.19.115-116.x)
-//! under faults, checked by zone-consistency: the baseline, SIGKILL of a follower and of
-//! the leader, SIGSTOP of a follower and of the leader, `maintain` defragmenting every
-//! member plus `snapshot save`, network partitions and slow, lossy peer links, and the
-//! etcd path 3.5.30 -> 3.5.34 -> 3.6.15 -> 3.7.2 and back down through etcd's downgrade to
-//! 3.5.34 (127.0.203.1-3), and a running zone's move to least privilege (127.0.172.1-3),
-//! all under load. Any anomaly fails. And the
-//! pipeline is proven to see: a recorded history with an acknowledged write's effect
+//! (`addresses::CONSISTENCY_*`; network-namespace machines zr115-*, zr116-* on
+//! `addresses::CONSISTENCY_LATENCY` and `addresses::CONSISTENCY_PARTITION`) under faults, checked
+//! by zone-consistency: the baseline, SIGKILL of a follower and of the leader, SIGSTOP of a
+//! follower and of the leader, `maintain` defragmenting every member plus `snapshot save`, network
+//! partitions and slow, lossy peer links, and the etcd path 3.5.30 -> 3.5.34 -> 3.6.15 -> 3.7.2 and
+//! back down through etcd's downgrade to 3.5.34 (`addresses::CONSISTENCY_ETCD_PATH`), and a running
+//! zone's move to least privilege (`addresses::CONSISTENCY_ACCESS`), all under load. Any anomaly
+//! fails. And the pipeline is proven to see: a recorded history with an acknowledged write's effect
 //! dropped is reported. `scripts/consistency.sh` runs the long version.
 
 use crate::common;
@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use zone_consistency::{check_file, check_history, parse};
 use zone_recorder::scenarios::{self, Options};
 use zone_recorder::zone::Tools;
+use zone_testkit::addresses;
 
 fn options(subnet: u8, name: &str, ops: u64, dir: &tempfile::TempDir) -> Options {
     let seed = zone_recorder::rng::Rng::seed_from_time();
@@ -83,38 +84,42 @@ fn keep(dir: tempfile::TempDir) -> String {
 
 #[test]
 fn baseline_and_leader_kills_have_no_anomaly() {
-    record_and_check(117, "baseline", 200);
-    record_and_check(117, "kill", 300);
+    record_and_check(addresses::CONSISTENCY_BASELINE.subnet(), "baseline", 200);
+    record_and_check(addresses::CONSISTENCY_BASELINE.subnet(), "kill", 300);
 }
 
 #[test]
 fn stopped_members_and_maintain_under_load_have_no_anomaly() {
-    record_and_check(118, "stop", 300);
-    record_and_check(118, "maintain", 300);
+    record_and_check(addresses::CONSISTENCY_STOP.subnet(), "stop", 300);
+    record_and_check(addresses::CONSISTENCY_STOP.subnet(), "maintain", 300);
 }
 
-/// The members on network-namespace machines (198.19.116.x and 198.19.115.x): the leader,
+/// The members on network-namespace machines (`addresses::CONSISTENCY_PARTITION`): the leader,
 /// then a follower, cut from the others, then a bridge cut; and peer links slowed past
 /// the election timeout through the relays.
 #[test]
 fn partitions_have_no_anomaly() {
-    record_and_check(116, "partition", 300);
+    record_and_check(addresses::CONSISTENCY_PARTITION.subnet(), "partition", 300);
 }
 
 /// Every step etcd allows, up to 3.7.2 and back to 3.5.34, one member at a time, under
 /// writers and watchers (issue 33).
 #[test]
 fn the_etcd_path_up_and_back_down_has_no_anomaly() {
-    record_and_check(203, "etcd-path", 300);
+    record_and_check(addresses::CONSISTENCY_ETCD_PATH.subnet(), "etcd-path", 300);
 }
 
 /// A running zone moved to least privilege (issue 34: README "Moving a running zone to
 /// least privilege"), one member at a time, under writers and watchers that change their
-/// certificate for the service's identity half-way (127.0.172.1-3): no anomaly, and no
-/// write etcd refused (auth on never refuses the service its own keys).
+/// certificate for the service's identity half-way (`addresses::CONSISTENCY_ACCESS`): no anomaly,
+/// and no write etcd refused (auth on never refuses the service its own keys).
 #[test]
 fn the_move_to_least_privilege_has_no_anomaly_and_refuses_no_write() {
-    let (dir, _, done) = record_check_and_tell(172, "access-migrate", 300);
+    let (dir, _, done) = record_check_and_tell(
+        addresses::CONSISTENCY_ACCESS.subnet(),
+        "access-migrate",
+        300,
+    );
     // The recorder notes the distinct errors its clients saw: none may be a refusal of
     // auth (a permission, an old auth revision) or of the client's certificate (a TLS
     // alert): only members restarting (refused connections, a leader change).
@@ -138,14 +143,15 @@ fn the_move_to_least_privilege_has_no_anomaly_and_refuses_no_write() {
 
 #[test]
 fn slow_and_lossy_peer_links_have_no_anomaly() {
-    record_and_check(115, "latency", 300);
+    record_and_check(addresses::CONSISTENCY_LATENCY.subnet(), "latency", 300);
 }
 
 /// A real recorded history, then the same with an acknowledged write's effect dropped:
 /// the final read of a key says absent where an ok put wrote the value it held.
 #[test]
 fn a_recorded_history_with_a_lost_acknowledged_write_is_reported() {
-    let (_dir, path) = record_and_check(119, "baseline", 200);
+    let (_dir, path) =
+        record_and_check(addresses::CONSISTENCY_LOST_WRITE.subnet(), "baseline", 200);
     let text = std::fs::read_to_string(&path).unwrap();
     let clean = parse(&text).unwrap();
     assert!(check_history(&clean).anomalies.is_empty());

@@ -13,7 +13,7 @@
 //! Inputs that cannot be static (certificates relative to now, links, FIFOs, huge files)
 //! are made at run time by the generator the case names; what goes where and what must be
 //! said still lives in the corpus. No etcd runs: the member fixture execs a stand-in.
-//! Subnet: 127.0.60.0/24 (addresses only; nothing listens).
+//! Subnet: `addresses::CORPUS` (addresses only; nothing listens).
 
 use crate::common;
 
@@ -31,13 +31,22 @@ use zone_model::settings::Settings;
 use zone_pki::{Authority, Host, LeafKind, NodeIdentity};
 
 use common::{activate_args, bootstrap_args, run_ok, snapshot, zone_etcd};
+use zone_testkit::addresses;
 
 const ZONE: &str = "example.zone";
 const NODE: &str = "node1.example.zone";
-const ADDRESS: &str = "127.0.60.1";
+
+/// The member's address, the one the corpus's files name.
+fn address() -> String {
+    addresses::CORPUS.ip(1)
+}
+
 /// Where the nameservice fixture's node looks: nothing listens there, so it falls back
 /// to its cached document at once (connection refused).
-const DEAD_NAMESERVICE: &str = "http://127.0.60.1:9";
+fn dead_nameservice() -> String {
+    format!("http://{}:9", address())
+}
+
 const CASE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One case.toml.
@@ -330,7 +339,7 @@ impl Fixtures {
         common::ca_init_previous_kind(ZONE, ca_fixture.join("ca").to_str().unwrap());
         fs::write(
             ca_fixture.join("zone.toml"),
-            common::zone_toml(ZONE, &[(NODE, ADDRESS)]),
+            common::zone_toml(ZONE, &[(NODE, &address())]),
         )
         .unwrap();
 
@@ -354,7 +363,7 @@ impl Fixtures {
             NODE,
             &vars.0["node"],
         );
-        args.extend(["--nameservice".into(), DEAD_NAMESERVICE.into()]);
+        args.extend(["--nameservice".into(), dead_nameservice()]);
         run_ok(&args);
         common::use_stand_in_etcd(&vars.path("config"));
         fs::create_dir(vars.path("state")).unwrap();
@@ -415,7 +424,7 @@ fn identity() -> NodeIdentity {
     NodeIdentity {
         zone: ZONE.into(),
         node_name: NODE.into(),
-        address: Some(Host::parse(ADDRESS)),
+        address: Some(Host::parse(&address())),
         member: true,
         tunneled: false,
     }
@@ -501,7 +510,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
         "other_node_ca" => {
             let other = NodeIdentity {
                 node_name: "node2.example.zone".into(),
-                address: Some(Host::parse("127.0.60.2")),
+                address: Some(Host::parse(&addresses::CORPUS.ip(2))),
                 ..identity()
             };
             let ca = zone_root(vars).issue_node_ca(&other).unwrap();
@@ -588,7 +597,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
             };
             let member = Member {
                 node_name: NODE.into(),
-                address: Some(Host::parse(ADDRESS)),
+                address: Some(Host::parse(&address())),
                 peer_port: if name == "doc_bad_member" { 0 } else { 2380 },
                 client_port: 2379,
                 protocol: Default::default(),
@@ -618,7 +627,7 @@ fn generate(name: &str, place: &Path, target: Option<&str>, vars: &Vars) -> Resu
             };
             let mut text = zone_model::zone_doc::sign(&zone, &root, now).unwrap();
             if name == "doc_tampered" {
-                text = text.replace(ADDRESS, "127.0.60.66");
+                text = text.replace(&address(), &addresses::CORPUS.ip(66));
             }
             if name == "doc_settings_tampered" {
                 let tampered = text.replace(

@@ -1,6 +1,6 @@
 //! Members reached only through the zone gateway's tunnels (issue 26), on three
-//! network-namespace machines: a rented server (`https`, 198.18.11.1) and two homes
-//! (`cyfs`, 198.18.11.2-3). iptables lets into each home only the tunnel port, and into
+//! network-namespace machines on `addresses::CYFS`: a rented server (`https`, .1) and two
+//! homes (`cyfs`, .2-3). iptables lets into each home only the tunnel port, and into
 //! the server its etcd ports and the tunnel port; no machine can resolve another's name,
 //! as a server cannot a home behind carrier-grade NAT.
 //!
@@ -22,20 +22,25 @@ use std::time::Duration;
 use common::netns::{Machine, Net};
 use common::{run, snapshot, wait_for, zone_etcd, Running, TestZone};
 use serde_json::Value;
+use zone_testkit::addresses;
 
 const ZONE: &str = "cyfs.zone";
 const TUNNEL_PORT: u16 = 2980;
-/// (node, machine address, protocol, peer port, client port).
-const NODES: [(&str, &str, &str, u16, u16); 3] = [
-    ("server.cyfs.zone", "198.18.11.1", "https", 2380, 2379),
-    ("home1.cyfs.zone", "198.18.11.2", "cyfs", 2480, 2479),
-    ("home2.cyfs.zone", "198.18.11.3", "cyfs", 2580, 2579),
+/// (node, machine's host in `addresses::CYFS`, protocol, peer port, client port).
+const NODES: [(&str, u8, &str, u16, u16); 3] = [
+    ("server.cyfs.zone", 1, "https", 2380, 2379),
+    ("home1.cyfs.zone", 2, "cyfs", 2480, 2479),
+    ("home2.cyfs.zone", 3, "cyfs", 2580, 2579),
 ];
 
 fn zone_file() -> String {
     let mut text = format!("name = \"{ZONE}\"\n");
-    for (node, address, protocol, peer, client) in NODES {
-        let address = if protocol == "https" { address } else { "" };
+    for (node, host, protocol, peer, client) in NODES {
+        let address = if protocol == "https" {
+            addresses::CYFS.ip(host)
+        } else {
+            String::new()
+        };
         text += &format!(
             "\n[[etcd]]\nnode_name = \"{node}\"\nprotocol = \"{protocol}\"\naddress = \"{address}\"\npeer_port = {peer}\nclient_port = {client}\n"
         );
@@ -46,11 +51,11 @@ fn zone_file() -> String {
 /// Every member's client endpoint as the server's machine reaches it: the server at its
 /// address, each home at its loopback port (its gateway's listener).
 fn endpoint(index: usize) -> String {
-    let (_, address, protocol, _, client) = NODES[index];
+    let (_, host, protocol, _, client) = NODES[index];
     let host = if protocol == "https" {
-        address
+        addresses::CYFS.ip(host)
     } else {
-        "127.0.0.1"
+        "127.0.0.1".to_string()
     };
     format!("https://{host}:{client}")
 }
@@ -171,7 +176,7 @@ impl Tunnels {
                 &config,
                 format!(
                     "Port {TUNNEL_PORT}\nListenAddress {}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowTcpForwarding local\nPermitOpen {}\nX11Forwarding no\nAllowAgentForwarding no\nPermitTTY no\nClientAliveInterval 1\nClientAliveCountMax 3\n",
-                    NODES[i].1,
+                    addresses::CYFS.ip(NODES[i].1),
                     host_key.display(),
                     authorized.display(),
                     if serves.is_empty() { "none".to_string() } else { serves.join(" ") },
@@ -227,7 +232,7 @@ impl Tunnels {
         for (bind, target) in &forwards {
             ssh.arg("-L").arg(format!("{bind}:{target}"));
         }
-        ssh.arg(format!("root@{}", NODES[to].1));
+        ssh.arg(format!("root@{}", addresses::CYFS.ip(NODES[to].1)));
         let log = self
             .dir
             .join(format!("{}-{}.ssh.log", NODES[from].0, NODES[to].0));
@@ -317,10 +322,14 @@ fn dry_run(zone: &TestZone, machine: &Machine, i: usize) -> Vec<String> {
 fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
     let members: Vec<(String, String)> = NODES
         .iter()
-        .map(|(n, a, p, _, _)| {
+        .map(|(n, host, p, _, _)| {
             (
                 n.to_string(),
-                if *p == "https" { a } else { "127.0.0.1" }.to_string(),
+                if *p == "https" {
+                    addresses::CYFS.ip(*host)
+                } else {
+                    "127.0.0.1".to_string()
+                },
             )
         })
         .collect();
@@ -329,19 +338,26 @@ fn two_cyfs_members_and_an_https_member_form_a_zone_through_tunnels_only() {
     let machines: Vec<Machine> = NODES
         .iter()
         .enumerate()
-        .map(|(i, (_, address, ..))| net.machine(i + 1, address, &[]))
+        .map(|(i, (_, host, ..))| net.machine(i + 1, &addresses::CYFS.ip(*host), &[]))
         .collect();
 
     // Every node names the cyfs members by their loopback endpoints, and only there.
     let home1 = dry_run(&zone, &machines[1], 1);
+    let cluster = format!(
+        "--initial-cluster=server.cyfs.zone=https://{}:2380,home1.cyfs.zone=https://127.0.0.1:2480,home2.cyfs.zone=https://127.0.0.1:2580",
+        addresses::CYFS.ip(1)
+    );
     for expected in [
-        "--initial-cluster=server.cyfs.zone=https://198.18.11.1:2380,home1.cyfs.zone=https://127.0.0.1:2480,home2.cyfs.zone=https://127.0.0.1:2580",
+        cluster.as_str(),
         "--listen-peer-urls=https://127.0.0.1:2480",
         "--initial-advertise-peer-urls=https://127.0.0.1:2480",
         "--listen-client-urls=https://127.0.0.1:2479",
         "--advertise-client-urls=https://127.0.0.1:2479",
     ] {
-        assert!(home1.iter().any(|l| l == expected), "{expected} not in:\n{home1:#?}");
+        assert!(
+            home1.iter().any(|l| l == expected),
+            "{expected} not in:\n{home1:#?}"
+        );
     }
     // A cyfs member listens on loopback only: a listen_address is refused.
     let config = zone.config(1);

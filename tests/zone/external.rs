@@ -2,7 +2,7 @@
 //! (made here with openssl, root and intermediate, the way seeds/003 does it). launch and
 //! check validate them and never rewrite them; rotate says they are external.
 //!
-//! Subnet: 127.0.48.0/24.
+//! Subnet: `addresses::EXTERNAL`.
 
 use crate::common;
 
@@ -12,11 +12,13 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
+use zone_testkit::addresses;
 
 const ZONE: &str = "ext.zone";
 
 /// An openssl PKI in `dir`: root.pem, and server/peer/client .crt (leaf + intermediate)
-/// and .key, for node1.ext.zone at 127.0.48.1. `peer_names` are the peer leaf's DNS SANs.
+/// and .key, for node1.ext.zone at `addresses::EXTERNAL` .1. `peer_names` are the peer leaf's DNS
+/// SANs.
 fn openssl_pki(dir: &Path, peer_names: &str) {
     let script = format!(
         r#"set -e; cd '{dir}'
@@ -35,12 +37,13 @@ leaf() {{ # name eku sans
   openssl x509 -req -in "$1.csr" -CA inter.pem -CAkey inter.key -CAcreateserial -days 20 -extfile "$1.ext" -out "$1.leaf" 2>/dev/null
   cat "$1.leaf" inter.pem > "$1.crt"
 }}
-leaf server serverAuth,clientAuth "DNS:node1.ext.zone,DNS:localhost,IP:127.0.48.1,IP:127.0.0.1"
-leaf peer serverAuth,clientAuth "DNS:node1.ext.zone,{peer_names},IP:127.0.48.1,IP:127.0.0.1"
+leaf server serverAuth,clientAuth "DNS:node1.ext.zone,DNS:localhost,IP:{ip},IP:127.0.0.1"
+leaf peer serverAuth,clientAuth "DNS:node1.ext.zone,{peer_names},IP:{ip},IP:127.0.0.1"
 leaf client clientAuth "DNS:node1.ext.zone"
 rm -f *.csr *.ext *.leaf *.srl
 "#,
-        dir = dir.display()
+        dir = dir.display(),
+        ip = addresses::EXTERNAL.ip(1),
     );
     bash(&script);
 }
@@ -62,8 +65,9 @@ client_key = "{ck}"
 
 [[etcd]]
 node_name = "node1.{ZONE}"
-address = "127.0.48.1"
+address = "{ip}"
 "#,
+        ip = addresses::EXTERNAL.ip(1),
         root = p("root.pem"),
         sc = p("server.crt"),
         sk = p("server.key"),

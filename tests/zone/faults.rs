@@ -10,8 +10,9 @@
 //! command's measured duration; each test prints its seed, and `ZONE_ETCD_FAULT_SEED=<n>`
 //! replays a run.
 //!
-//! Subnets: 127.0.70.0/24 (no etcd: a stand-in), 127.0.71.0/24 (a real member, full disk),
-//! 127.0.72.0/24 (a stopped member whose data `snapshot save --from-data` reads).
+//! Subnets: `addresses::FAULTS` (no etcd: a stand-in), `addresses::FAULTS_DISK` (a real member,
+//! full disk), `addresses::FAULTS_RESCUE` (a stopped member whose data `snapshot save --from-data`
+//! reads).
 
 use crate::common;
 
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use zone_pki::CertInfo;
+use zone_testkit::addresses;
 
 /// splitmix64: a seeded, dependency-free source of kill instants.
 struct Rng(u64);
@@ -214,7 +216,7 @@ struct Owner {
 impl Owner {
     fn new() -> Owner {
         let dir = tempfile::tempdir().unwrap();
-        let members = loopback_members("faults.zone", 70, 3);
+        let members = loopback_members("faults.zone", addresses::FAULTS.subnet(), 3);
         let pairs: Vec<(&str, &str)> = members
             .iter()
             .map(|(n, a)| (n.as_str(), a.as_str()))
@@ -384,7 +386,7 @@ fn assert_state(zone: &TestZone, settled: bool) {
 
 #[test]
 fn launch_killed_before_exec_leaves_the_old_state_or_a_whole_set() {
-    let zone = zone_with_true_etcd(70);
+    let zone = zone_with_true_etcd(addresses::FAULTS.subnet());
     let config = zone.config(0);
     let args = ["launch", "--config", config.to_str().unwrap()];
     let state = zone.node_dir(0).join("state");
@@ -412,7 +414,7 @@ fn launch_killed_before_exec_leaves_the_old_state_or_a_whole_set() {
 
 #[test]
 fn rotate_killed_at_any_point_leaves_a_whole_set_and_launch_works() {
-    let zone = zone_with_true_etcd(70);
+    let zone = zone_with_true_etcd(addresses::FAULTS.subnet());
     let config = zone.config(0);
     let config = config.to_str().unwrap();
     run_ok(&["launch", "--config", config]);
@@ -485,7 +487,7 @@ fn full_disk_during_rotate_fails_cleanly_and_the_old_set_is_still_served() {
         return;
     }
     // A one-member zone whose state directory is a 256 KiB tmpfs; etcd's data elsewhere.
-    let zone = TestZone::bootstrap("disk.zone", 71, 1);
+    let zone = TestZone::bootstrap("disk.zone", addresses::FAULTS_DISK.subnet(), 1);
     let config = zone.config(0);
     let text = fs::read_to_string(&config).unwrap();
     let data = zone.path("data");
@@ -545,7 +547,7 @@ fn full_disk_during_rotate_fails_cleanly_and_the_old_set_is_still_served() {
 /// temporary files of the snapshot and of its manifest are hidden and private.
 #[test]
 fn save_from_data_killed_at_any_point_leaves_the_data_untouched_and_no_partial_snapshot() {
-    let zone = TestZone::bootstrap("rescue.zone", 72, 1);
+    let zone = TestZone::bootstrap("rescue.zone", addresses::FAULTS_RESCUE.subnet(), 1);
     let mut running = vec![zone.launch(0)];
     zone.wait_healthy(&mut running);
     // About 16 MiB of values, so that the copy takes a while.

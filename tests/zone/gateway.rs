@@ -1,6 +1,6 @@
 //! etcd's JSON gateway on an enforced zone (issue 48, item 5), with the real curl as the
-//! client, on a real 3-member zone of the bundled etcd on 127.0.176.1-3 made by `ca init`'s
-//! default (least privilege). The gateway ignores a certificate's CN once auth is on; a
+//! client, on a real 3-member zone of the bundled etcd on `addresses::GATEWAY` .1-3 made by `ca
+//! init`'s default (least privilege). The gateway ignores a certificate's CN once auth is on; a
 //! service authenticates with the password `env --service NAME --gateway` makes on its
 //! node and has a member set. Checked as the service (its grant through the gateway, and
 //! nothing more, with keys that start with '/'), as a node the service is not granted to,
@@ -20,6 +20,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::{bundled, run, run_ok, wait_for, Identity, Kind, Running, TestZone};
+use zone_testkit::addresses;
 
 const ZONE: &str = "gw.zone";
 const DB1: &str = "db1.gw.zone";
@@ -50,8 +51,13 @@ struct Zone {
 
 impl Zone {
     fn start() -> Zone {
-        let (zone, running) =
-            common::access_zone(Kind::LeastPrivilege, ZONE, 176, ACCESS, &[DB1, DB2, NAS]);
+        let (zone, running) = common::access_zone(
+            Kind::LeastPrivilege,
+            ZONE,
+            addresses::GATEWAY.subnet(),
+            ACCESS,
+            &[DB1, DB2, NAS],
+        );
         Zone { zone, running }
     }
 

@@ -13,8 +13,9 @@
 //!   the values (or the guide's `[..]`), so a message changed without the guide fails;
 //! - every `guide: <page title>` a message of the launcher points to names a page.
 //!
-//! Nothing here starts etcd: the examples use addresses on 127.0.230.x (the troubleshooting
-//! page's zone, never started) and 198.18.0.x (only written into files, never dialled).
+//! Nothing here starts etcd: the examples use addresses on `addresses::GUIDE_PAGES` (the
+//! troubleshooting page's zone, never started) and `addresses::QUICKSTART` (only written
+//! into files, never dialled).
 
 use crate::common;
 
@@ -22,6 +23,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use zone_testkit::addresses;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -635,8 +637,8 @@ fn status_shape(line: &str) -> String {
 }
 
 /// The guide's `status` table (grow-shrink.md, after `<!-- live: status -->`) is what
-/// `zone-etcd status` prints on a real zone of three members on 127.0.232.1-3, in every
-/// column but those that change from run to run.
+/// `zone-etcd status` prints on a real zone of three members on `addresses::GUIDE_STATUS` .1-3, in
+/// every column but those that change from run to run.
 #[test]
 fn the_guides_status_table_is_what_status_prints() {
     let text = fs::read_to_string(docs().join("src/grow-shrink.md")).unwrap();
@@ -649,7 +651,7 @@ fn the_guides_status_table_is_what_status_prints() {
     let shown: Vec<String> = text[start..end].lines().map(status_shape).collect();
     assert!(shown.len() >= 5, "the guide's status table: {shown:?}");
 
-    let zone = common::TestZone::bootstrap("grow.zone", 232, 3);
+    let zone = common::TestZone::bootstrap("grow.zone", addresses::GUIDE_STATUS.subnet(), 3);
     let mut members = zone.launch_all();
     zone.wait_healthy(&mut members);
     // The ZONE-ETCD column: each member's keeper records its release a moment after it started.

@@ -1,7 +1,7 @@
 //! A member's identity endpoint (src/identities/endpoint.rs) with real TLS on loopback,
 //! no etcd needed: a zone with `[access]` made by `ca init`, `bootstrap` and `activate`
-//! (member node1 on 127.0.221.N, its endpoint on peer port + 2), the member's endpoint
-//! started in this process, and a node that is not a member (nas) asking it, through
+//! (member node1 on `addresses::IDENTITY_ENDPOINT` .N, its endpoint on peer port + 2), the member's
+//! endpoint started in this process, and a node that is not a member (nas) asking it, through
 //! `issue-client` and through the library. Each test has its own address.
 //!
 //! Checked: nas gets `photos@nas` (the policy gives it photos), chained to the client
@@ -30,6 +30,7 @@ use zone_model::cluster::signer_url;
 use zone_pki::request::new_request;
 use zone_pki::revocation::{Crl, RevokedCa};
 use zone_pki::{Authority, CertInfo, LeafKind, NodeIdentity};
+use zone_testkit::addresses;
 
 const ZONE: &str = "ident.zone";
 const MEMBER: &str = "node1.ident.zone";
@@ -124,7 +125,7 @@ fn failed(result: Result<String, Failure>) -> String {
 
 #[test]
 fn a_node_gets_what_the_policy_gives_it_and_is_refused_the_rest_in_one_line() {
-    let (zone, nas, url, handle) = zone("127.0.221.1");
+    let (zone, nas, url, handle) = zone(&addresses::IDENTITY_ENDPOINT.ip(1));
     let client_root = CertInfo::parse_pem(&read(&nas.join("pki/client-ca.crt"))).unwrap();
     let nas_config = nas.join("node.toml");
 
@@ -235,7 +236,7 @@ fn a_node_gets_what_the_policy_gives_it_and_is_refused_the_rest_in_one_line() {
 
 #[test]
 fn a_node_proves_its_name_with_its_node_ca_and_a_revoked_one_is_refused() {
-    let (zone, nas, url, _) = zone("127.0.221.2");
+    let (zone, nas, url, _) = zone(&addresses::IDENTITY_ENDPOINT.ip(2));
     let addr = url.trim_start_matches("https://");
     let creds = Creds::of_set(&nas);
     assert!(ask(&url, &creds.tls(), Some("photos"), &csr()).is_ok());
@@ -393,7 +394,7 @@ fn a_node_proves_its_name_with_its_node_ca_and_a_revoked_one_is_refused() {
 
 #[test]
 fn a_node_that_sends_its_handshake_slowly_is_let_go() {
-    let (_zone, _nas, url, _) = zone("127.0.221.3");
+    let (_zone, _nas, url, _) = zone(&addresses::IDENTITY_ENDPOINT.ip(3));
     let addr = url.trim_start_matches("https://").to_string();
     let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
     let mut writer = tcp.try_clone().unwrap();

@@ -1,15 +1,16 @@
 //! Least privilege in a running zone (issue 34), on real 3-member zones of the bundled
-//! etcd (127.0.170.1-3 and 127.0.171.1-3) with `[access] enforce = true`, and a node that
-//! is not a member (nas): identities no node CA can forge (each refused at the TLS
-//! handshake by every member, a revoked member's signer's too), the members' keepers
-//! turning the owner's policy into etcd's users and roles with auth on, the owner's
+//! etcd (`addresses::LEAST_PRIVILEGE` and `addresses::LEAST_PRIVILEGE_B`, .1-3) with `[access]
+//! enforce = true`, and a node that is not a member (nas): identities no node CA can forge (each
+//! refused at the TLS handshake by every member, a revoked member's signer's too), the members'
+//! keepers turning the owner's policy into etcd's users and roles with auth on, the owner's
 //! administrative identity; services' identities from the zone (`issue-client`, `env
 //! --service`) each with its own grants only, a real etcd client (etcdctl's leader
 //! election) forming and failing over under them, a published policy change applied by
 //! every member within seconds under a writer that sees no failure, and `revoke` of a
 //! node ending its services' identities (at every member's handshake too) while the same
-//! service elsewhere goes on. On 127.0.173.1-3, as an attacker who had a certificate
-//! before enforcement (issue 48): planted users, roles and passwords removed and named by
+//! service elsewhere goes on. On `addresses::LEAST_PRIVILEGE_ATTACKER` .1-3, as an attacker who had
+//! a certificate before enforcement (issue 48): planted users, roles and passwords removed and
+//! named by
 //! `status`, an older signed policy or a deleted document never coming back across a
 //! restart of every member, and one identity revoked alone (`revoke --identity`), a
 //! member's signer too.
@@ -24,6 +25,7 @@ use common::{
     bundled, https_request, issue_client, run, run_ok, wait_for, Identity, Running, TestZone,
 };
 use zone_pki::{Authority, LeafKind, NodeIdentity};
+use zone_testkit::addresses;
 
 const ZONE: &str = "lp.zone";
 const NAS: &str = "nas.lp.zone";
@@ -174,7 +176,7 @@ fn wait_auth_on(zone: &Zone) {
 
 #[test]
 fn no_node_ca_nor_a_revoked_members_signer_can_mint_a_client_identity() {
-    let zone = Zone::start(170, ACCESS);
+    let zone = Zone::start(addresses::LEAST_PRIVILEGE.subnet(), ACCESS);
     wait_auth_on(&zone);
     let dir = tempfile::tempdir().unwrap();
     let nas = zone.path("nodes").join(NAS);
@@ -441,7 +443,7 @@ read = ["apps/shared/"]
 #[test]
 fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_ends_a_nodes_services(
 ) {
-    let zone = Zone::start(171, ACCESS);
+    let zone = Zone::start(addresses::LEAST_PRIVILEGE_B.subnet(), ACCESS);
     wait_auth_on(&zone);
     let dir = tempfile::tempdir().unwrap();
     let nas = zone.path("nodes").join(NAS).join("node.toml");
@@ -919,7 +921,7 @@ fn publish(zone: &Zone, name: &str, access: &str) {
 /// revocations document, never bring back an older state: the newest stands.
 #[test]
 fn nothing_outside_the_policy_survives_and_the_newest_policy_stands() {
-    let mut zone = Zone::start(173, ACCESS);
+    let mut zone = Zone::start(addresses::LEAST_PRIVILEGE_ATTACKER.subnet(), ACCESS);
     wait_auth_on(&zone);
     let node1 = zone.zone.config(0);
     let (photos_node1, _) = env_identity(&node1, Some("photos"));

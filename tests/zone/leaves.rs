@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{assert_whole_set, run, serial, zone_with_true_etcd, TestZone};
+use zone_testkit::addresses;
 
 fn launch(zone: &TestZone) {
     let (ok, _, err) = run(&["launch", "--config", zone.config(0).to_str().unwrap()]);
@@ -16,7 +17,7 @@ fn launch(zone: &TestZone) {
 
 #[test]
 fn valid_leaves_are_reused_and_a_broken_set_is_reissued_whole() {
-    let zone = zone_with_true_etcd(30);
+    let zone = zone_with_true_etcd(addresses::LEAVES.subnet());
     launch(&zone);
     assert_whole_set(&zone);
     let first = serial(&zone.tls(0, "server.crt"));
@@ -50,7 +51,7 @@ fn valid_leaves_are_reused_and_a_broken_set_is_reissued_whole() {
 
 #[test]
 fn concurrent_launches_of_one_node_leave_one_whole_set() {
-    let zone = zone_with_true_etcd(31);
+    let zone = zone_with_true_etcd(addresses::LEAVES_B.subnet());
     let config = zone.config(0);
     let children: Vec<_> = (0..6)
         .map(|_| {

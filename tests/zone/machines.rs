@@ -1,7 +1,7 @@
 //! A zone over several machines, each a network namespace of its own (see
 //! [`common::netns`]): members named by DNS only (the seed's empty `address`), resolved by
-//! each machine's hosts file, on 198.18.7.1-3; a partition of one member during writes
-//! and its catch-up after healing; a non-member client machine writing through `env`.
+//! each machine's hosts file, on `addresses::MACHINES` .1-3; a partition of one member during
+//! writes and its catch-up after healing; a non-member client machine writing through `env`.
 
 use crate::common;
 
@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use common::netns::{Machine, Net};
 use common::{run_ok, Running, TestZone};
+use zone_testkit::addresses;
 
 const ZONE: &str = "spread.zone";
 
 fn member_names() -> Vec<(String, String)> {
     (1..=3)
-        .map(|i| (format!("node{i}.{ZONE}"), format!("198.18.7.{i}")))
+        .map(|i| (format!("node{i}.{ZONE}"), addresses::MACHINES.ip(i)))
         .collect()
 }
 
@@ -59,7 +60,7 @@ fn url(i: usize) -> String {
 fn a_dns_named_zone_over_three_machines_survives_a_partition_and_serves_a_client_machine() {
     let names = member_names();
     let mut hosts = names.clone();
-    hosts.push((format!("node4.{ZONE}"), "198.18.7.4".to_string()));
+    hosts.push((format!("node4.{ZONE}"), addresses::MACHINES.ip(4)));
     // The zone file gives names only: every machine resolves them with its hosts file.
     let mut text = format!("name = \"{ZONE}\"\n");
     for (name, _) in &names {
@@ -192,10 +193,10 @@ fn a_dns_named_zone_over_three_machines_survives_a_partition_and_serves_a_client
 fn a_member_behind_a_home_router_listens_on_its_lan_address_and_serves_the_zone() {
     const NAT: &str = "home.zone";
     let names = vec![
-        (format!("node1.{NAT}"), "198.18.9.1".to_string()),
-        (format!("node2.{NAT}"), "198.18.9.2".to_string()),
+        (format!("node1.{NAT}"), addresses::MACHINES_NAT.ip(1)),
+        (format!("node2.{NAT}"), addresses::MACHINES_NAT.ip(2)),
         // The router's public address, as a home user with port forwards writes it.
-        (format!("node3.{NAT}"), "198.18.9.254".to_string()),
+        (format!("node3.{NAT}"), addresses::MACHINES_NAT.ip(254)),
     ];
     let pairs: Vec<(&str, &str)> = names
         .iter()
@@ -209,9 +210,15 @@ fn a_member_behind_a_home_router_listens_on_its_lan_address_and_serves_the_zone(
         2379,
     );
     let mut net = Net::new("m2");
-    let m1 = net.machine(1, "198.18.9.1", &names);
-    let m2 = net.machine(2, "198.18.9.2", &names);
-    let (_router, home) = net.home(3, "198.18.9.254", 9, &[2379, 2380], &names);
+    let m1 = net.machine(1, &addresses::MACHINES_NAT.ip(1), &names);
+    let m2 = net.machine(2, &addresses::MACHINES_NAT.ip(2), &names);
+    let (_router, home) = net.home(
+        3,
+        &addresses::MACHINES_NAT.ip(254),
+        addresses::MACHINES_HOME.subnet(),
+        &[2379, 2380],
+        &names,
+    );
 
     // Without listen_address etcd could not bind the public address: launch says so
     // before etcd starts. A listen_address the machine does not have is refused too.
@@ -222,9 +229,13 @@ fn a_member_behind_a_home_router_listens_on_its_lan_address_and_serves_the_zone(
         launch.args(["launch", "--config", zone.config(index).to_str().unwrap()]);
         Net::inside(machine, &launch)
     };
+    let (elsewhere, lan) = (
+        addresses::MACHINES_HOME.ip(77),
+        addresses::MACHINES_HOME.ip(2),
+    );
     std::fs::write(
         &config3,
-        format!("listen_address = \"198.19.9.77\"\n{original}"),
+        format!("listen_address = \"{elsewhere}\"\n{original}"),
     )
     .unwrap();
     let before = common::snapshot(&zone.node_dir(2));
@@ -232,16 +243,13 @@ fn a_member_behind_a_home_router_listens_on_its_lan_address_and_serves_the_zone(
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("listen_address: 198.19.9.77 is not an address of this machine")
-            && err.contains("198.19.9.2"),
+        err.contains(&format!(
+            "listen_address: {elsewhere} is not an address of this machine"
+        )) && err.contains(&lan),
         "{err}"
     );
     assert_eq!(common::snapshot(&zone.node_dir(2)), before);
-    std::fs::write(
-        &config3,
-        format!("listen_address = \"198.19.9.2\"\n{original}"),
-    )
-    .unwrap();
+    std::fs::write(&config3, format!("listen_address = \"{lan}\"\n{original}")).unwrap();
 
     let mut running = vec![
         Running::spawn(launch_in(&m1, 0), &zone.path("node1.log")),

@@ -1,5 +1,5 @@
-//! `zone-etcd maintain` on a real 3-member zone (127.0.88.1-3): members defragmented one
-//! by one under a writer that uses every endpoint, with no failed request; refused while a
+//! `zone-etcd maintain` on a real 3-member zone (`addresses::MAINTAIN`, .1-3): members defragmented
+//! one by one under a writer that uses every endpoint, with no failed request; refused while a
 //! voter is down unless --force.
 
 use crate::common;
@@ -7,6 +7,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{run, TestZone};
+use zone_testkit::addresses;
 
 /// Writes `rounds` transactions of 100 keys of 8 KiB through member 0, deletes them and
 /// compacts the history physically: the members' database files are left mostly free
@@ -44,7 +45,7 @@ fn members(json: &serde_json::Value) -> Vec<serde_json::Value> {
 
 #[test]
 fn maintain_defragments_one_by_one_under_writes_and_refuses_with_a_voter_down() {
-    let zone = TestZone::bootstrap("tidy.zone", 88, 3);
+    let zone = TestZone::bootstrap("tidy.zone", addresses::MAINTAIN.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     fill_and_free(&zone, 6);

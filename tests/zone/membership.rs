@@ -4,7 +4,7 @@
 //! quorum. Every write etcd acknowledged is read back at the end.
 //!
 //! Addresses: 127.0.0.1-4 on ports 32379/32380 (the demo owns 2379/2380 there), and
-//! subnets 127.0.50-54.
+//! subnets `addresses::MEMBERSHIP_*` (one per test).
 
 use crate::common;
 
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
+use zone_testkit::addresses;
 
 /// Voting members and learners in a `status --json`.
 fn member_names(status: &Value) -> Vec<String> {
@@ -66,7 +67,7 @@ fn assert_all_stored(
 
 #[test]
 fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_under_load() {
-    let members = loopback_members("grow.zone", 0, 3);
+    let members = loopback_members("grow.zone", addresses::LOCALHOST.subnet(), 3);
     let mut zone = TestZone::bootstrap_on("grow.zone", members, 32380, 32379);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
@@ -78,7 +79,7 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     std::thread::sleep(Duration::from_millis(500));
 
     // The owner adds node4 on 127.0.0.4; it joins the running zone.
-    let node4 = zone.add_member("node4.grow.zone", "127.0.0.4");
+    let node4 = zone.add_member("node4.grow.zone", &addresses::LOCALHOST.ip(4));
     let mut joined = zone.spawn("join", node4);
     let status = wait_for_voters(&zone, 1, 4);
     let log = joined.log();
@@ -181,7 +182,7 @@ fn leader_index(zone: &TestZone, from: usize) -> usize {
 
 #[test]
 fn killed_members_come_back_with_launch_and_catch_up_under_load() {
-    let zone = TestZone::bootstrap("crash.zone", 50, 3);
+    let zone = TestZone::bootstrap("crash.zone", addresses::MEMBERSHIP_CRASH.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let ids = tempfile::tempdir().unwrap();
@@ -261,10 +262,10 @@ fn killed_members_come_back_with_launch_and_catch_up_under_load() {
 
 #[test]
 fn a_join_killed_between_the_add_and_the_start_completes_when_retried() {
-    let mut zone = TestZone::bootstrap("retry.zone", 51, 3);
+    let mut zone = TestZone::bootstrap("retry.zone", addresses::MEMBERSHIP_RETRY.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
-    let node4 = zone.add_member("node4.retry.zone", "127.0.51.4");
+    let node4 = zone.add_member("node4.retry.zone", &addresses::MEMBERSHIP_RETRY.ip(4));
     // The first join dies right after the add: its "etcd" (which answers --version as
     // 3.6.15) SIGKILLs itself at exec.
     let config = zone.config(node4);
@@ -318,7 +319,7 @@ fn a_join_killed_between_the_add_and_the_start_completes_when_retried() {
 
 #[test]
 fn status_shows_the_leader_and_fails_when_quorum_is_lost() {
-    let zone = TestZone::bootstrap("quorum.zone", 52, 3);
+    let zone = TestZone::bootstrap("quorum.zone", addresses::MEMBERSHIP_QUORUM.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let config = zone.config(0);
@@ -371,8 +372,8 @@ fn status_shows_the_leader_and_fails_when_quorum_is_lost() {
 
 #[test]
 fn removed_data_never_starts_and_changes_need_a_healthy_cluster() {
-    let mut zone = TestZone::bootstrap("guard.zone", 53, 3);
-    let node4 = zone.add_member("node4.guard.zone", "127.0.53.4");
+    let mut zone = TestZone::bootstrap("guard.zone", addresses::MEMBERSHIP_GUARD.subnet(), 3);
+    let node4 = zone.add_member("node4.guard.zone", &addresses::MEMBERSHIP_GUARD.ip(4));
     let join4 = |zone: &TestZone| run(&["join", "--config", zone.config(node4).to_str().unwrap()]);
     // Nobody to join yet.
     let (ok, _, err) = join4(&zone);
@@ -395,7 +396,8 @@ fn removed_data_never_starts_and_changes_need_a_healthy_cluster() {
     running.pop().unwrap().stop();
     let (ok, _, err) = join4(&zone);
     assert!(
-        !ok && err.contains("the cluster is not healthy") && err.contains("127.0.53.3"),
+        !ok && err.contains("the cluster is not healthy")
+            && err.contains(&addresses::MEMBERSHIP_GUARD.ip(3)),
         "{err}"
     );
     let (_, status, _) = zone.status(0);
@@ -456,7 +458,10 @@ fn removed_data_never_starts_and_changes_need_a_healthy_cluster() {
 
 #[test]
 fn the_last_member_never_leaves() {
-    let solo = vec![("solo.single.zone".to_string(), "127.0.53.10".to_string())];
+    let solo = vec![(
+        "solo.single.zone".to_string(),
+        addresses::MEMBERSHIP_GUARD.ip(10),
+    )];
     let zone = TestZone::bootstrap_on("single.zone", solo, 2380, 2379);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
@@ -475,13 +480,13 @@ fn the_last_member_never_leaves() {
 fn data_from_an_earlier_bootstrap_of_the_zone_is_refused() {
     // The first bootstrap ran, then the owner bootstrapped the zone again (new CA, new
     // cluster) on the same addresses; node1 still holds the old data.
-    let old = TestZone::bootstrap("again.zone", 54, 3);
+    let old = TestZone::bootstrap("again.zone", addresses::MEMBERSHIP_AGAIN.subnet(), 3);
     let mut running = old.launch_all();
     old.wait_healthy(&mut running);
     for member in running {
         member.stop();
     }
-    let zone = TestZone::bootstrap("again.zone", 54, 3);
+    let zone = TestZone::bootstrap("again.zone", addresses::MEMBERSHIP_AGAIN.subnet(), 3);
     // The new zone's first start needs every member (node1 too, with an empty data
     // directory); then node1 is stopped and its old data put back in place.
     let mut running = zone.launch_all();

@@ -1,4 +1,4 @@
-//! A member that moves (127.0.83.0/24): the owner gives node3 a new address in the zone
+//! A member that moves (`addresses::MOVES`): the owner gives node3 a new address in the zone
 //! file and re-activates it (its node CA is name-constrained to its address): `activate`
 //! into a new directory, then node.toml and pki/ copied over node3's bundle, keeping its
 //! state/. node3's next `launch` has the cluster record its new peer URL (MemberUpdate,
@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{activate_args, run, run_ok, TestZone};
+use zone_testkit::addresses;
 
 const ZONE: &str = "moving.zone";
 
@@ -21,8 +22,8 @@ fn move_node3(zone: &TestZone, address: &str, file: &str) {
     let text = common::zone_toml(
         ZONE,
         &[
-            (&format!("node1.{ZONE}"), "127.0.83.1"),
-            (&format!("node2.{ZONE}"), "127.0.83.2"),
+            (&format!("node1.{ZONE}"), &addresses::MOVES.ip(1)),
+            (&format!("node2.{ZONE}"), &addresses::MOVES.ip(2)),
             (&format!("node3.{ZONE}"), address),
         ],
     );
@@ -50,7 +51,7 @@ fn move_node3(zone: &TestZone, address: &str, file: &str) {
 
 #[test]
 fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
-    let zone = TestZone::bootstrap(ZONE, 83, 3);
+    let zone = TestZone::bootstrap(ZONE, addresses::MOVES.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let (_, status, _) = zone.status(0);
@@ -62,17 +63,25 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
         .map(|m| m["id"].clone())
         .unwrap();
 
-    let load = zone.failover_load(&["127.0.83.13:2379"], "move", Duration::from_millis(20));
+    let load = zone.failover_load(
+        &[&format!("{}:2379", addresses::MOVES.ip(13))],
+        "move",
+        Duration::from_millis(20),
+    );
     std::thread::sleep(Duration::from_millis(500));
 
-    // The move: stop node3, re-activate it at 127.0.83.13, launch.
+    // The move: stop node3, re-activate it at .13, launch.
     running.pop().unwrap().stop();
-    move_node3(&zone, "127.0.83.13", "zone-moved.toml");
+    move_node3(&zone, &addresses::MOVES.ip(13), "zone-moved.toml");
     let node3 = common::Running::start(&zone.config(2), &zone.path("node3.moved.log"));
     running.push(node3);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (ok, _, _) = zone.etcdctl(0, "https://127.0.83.13:2379", &["endpoint", "health"]);
+        let (ok, _, _) = zone.etcdctl(
+            0,
+            &format!("https://{}:2379", addresses::MOVES.ip(13)),
+            &["endpoint", "health"],
+        );
         if ok {
             break;
         }
@@ -107,12 +116,13 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
         .unwrap();
     assert_eq!(node3["id"], id_before, "{status}");
     assert_eq!(
-        node3["peer_urls"][0], "https://127.0.83.13:2380",
+        node3["peer_urls"][0],
+        format!("https://{}:2380", addresses::MOVES.ip(13)),
         "{status}"
     );
     let (ok, out, err) = zone.etcdctl(
         2,
-        "https://127.0.83.13:2379",
+        &format!("https://{}:2379", addresses::MOVES.ip(13)),
         &["get", "move/", "--prefix", "--keys-only", "--consistency=s"],
     );
     assert!(ok, "{err}");
@@ -128,9 +138,9 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
         common::zone_toml(
             ZONE,
             &[
-                (&format!("node1.{ZONE}"), "127.0.83.1"),
-                (&format!("node2.{ZONE}"), "127.0.83.2"),
-                (&format!("node3.{ZONE}"), "127.0.83.1"),
+                (&format!("node1.{ZONE}"), &addresses::MOVES.ip(1)),
+                (&format!("node2.{ZONE}"), &addresses::MOVES.ip(2)),
+                (&format!("node3.{ZONE}"), &addresses::MOVES.ip(1)),
             ],
         ),
     )
@@ -145,7 +155,10 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
     assert!(!ok);
     let line = common::one_error_line(&err);
     assert!(
-        line.contains("127.0.83.1:2380 is already used by etcd #1"),
+        line.contains(&format!(
+            "{}:2380 is already used by etcd #1",
+            addresses::MOVES.ip(1)
+        )),
         "{err}"
     );
     assert!(!out_dir.exists());
@@ -155,14 +168,17 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
     for member in running.drain(..) {
         member.stop();
     }
-    move_node3(&zone, "127.0.83.23", "zone-moved-again.toml");
+    move_node3(&zone, &addresses::MOVES.ip(23), "zone-moved-again.toml");
     let before = common::snapshot(&zone.node_dir(2).join("state/data"));
     let (ok, _, err) = run(&["launch", "--config", zone.config(2).to_str().unwrap()]);
     assert!(!ok);
     let line = common::one_error_line(&err);
     assert!(
-        line.contains("https://127.0.83.13:2380 -> https://127.0.83.23:2380")
-            && line.contains("no other member answered"),
+        line.contains(&format!(
+            "https://{}:2380 -> https://{}:2380",
+            addresses::MOVES.ip(13),
+            addresses::MOVES.ip(23)
+        )) && line.contains("no other member answered"),
         "{err}"
     );
     assert_eq!(

@@ -3,7 +3,8 @@
 //! never cached, the cache used (with a warning) when the nameservice is down, and local
 //! services reaching etcd through `zone-etcd env`.
 //!
-//! Subnets: 127.0.40.0/24 (the real zone), 127.0.41.0/24 (refusals, no etcd runs).
+//! Subnets: `addresses::NAMESERVICE` (the real zone), `addresses::NAMESERVICE_REFUSALS`
+//! (refusals, no etcd runs).
 
 use crate::common;
 
@@ -13,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use zone_testkit::addresses;
 
 const ZONE: &str = "ns.example.zone";
 
@@ -93,14 +95,14 @@ fn environment_file(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_zone_launches_from_the_signed_document_and_services_reach_it_with_env() {
-    let members = loopback_members(ZONE, 40, 3);
+    let members = loopback_members(ZONE, addresses::NAMESERVICE.subnet(), 3);
     let pairs: Vec<(&str, &str)> = members
         .iter()
         .map(|(n, a)| (n.as_str(), a.as_str()))
         .collect();
     let owner = Owner::new(ZONE, &pairs);
     let document = owner.sign("zone.json");
-    let nameservice = TestNameservice::start("127.0.40.100", ZONE);
+    let nameservice = TestNameservice::start(&addresses::NAMESERVICE.ip(100), ZONE);
     nameservice.serve(document.as_bytes());
     for (name, _) in &members {
         owner.activate(name, &nameservice.url);
@@ -214,8 +216,9 @@ fn a_zone_launches_from_the_signed_document_and_services_reach_it_with_env() {
     );
 }
 
-/// A one-member zone on 127.0.41.1 whose node follows `url`, with etcd_bin = a stand-in so
-/// a launch that (wrongly) got a member list would exec and exit 0 without a server.
+/// A one-member zone on `addresses::NAMESERVICE_REFUSALS` .1 whose node follows `url`, with
+/// etcd_bin = a stand-in so a launch that (wrongly) got a member list would exec and exit 0 without
+/// a server.
 struct Refusals {
     owner: Owner,
     node_dir: PathBuf,
@@ -223,7 +226,13 @@ struct Refusals {
 
 impl Refusals {
     fn new(url: &str) -> Refusals {
-        let owner = Owner::new(ZONE, &[(&format!("node1.{ZONE}"), "127.0.41.1")]);
+        let owner = Owner::new(
+            ZONE,
+            &[(
+                &format!("node1.{ZONE}"),
+                &addresses::NAMESERVICE_REFUSALS.ip(1),
+            )],
+        );
         let node_dir = owner.activate(&format!("node1.{ZONE}"), url);
         let config = node_dir.join("node.toml");
         common::use_stand_in_etcd(&config);
@@ -281,7 +290,7 @@ fn resign_with_openssl(doc: &str, ca_dir: &Path, edit: &str) -> String {
 
 #[test]
 fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
-    let nameservice = TestNameservice::start("127.0.41.100", ZONE);
+    let nameservice = TestNameservice::start(&addresses::NAMESERVICE_REFUSALS.ip(100), ZONE);
     let case = Refusals::new(&nameservice.url);
     let good = case.owner.sign("zone.json");
 
@@ -310,16 +319,28 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     nameservice.fail_with(404);
     case.refused("HTTP 404: the nameservice does not know zone");
 
-    let tampered = good.replace("127.0.41.1", "127.0.41.9");
+    let tampered = good.replace(
+        &addresses::NAMESERVICE_REFUSALS.ip(1),
+        &addresses::NAMESERVICE_REFUSALS.ip(9),
+    );
     assert_ne!(tampered, good);
     nameservice.serve(tampered.as_bytes());
     case.refused("the signature does not verify with the zone CA");
 
-    let impostor = Owner::new(ZONE, &[(&format!("node1.{ZONE}"), "127.0.41.1")]);
+    let impostor = Owner::new(
+        ZONE,
+        &[(
+            &format!("node1.{ZONE}"),
+            &addresses::NAMESERVICE_REFUSALS.ip(1),
+        )],
+    );
     nameservice.serve(impostor.sign("zone.json").as_bytes());
     case.refused("sign: signed by another CA");
 
-    let other_zone = Owner::new("other.zone", &[("node1.other.zone", "127.0.41.1")]);
+    let other_zone = Owner::new(
+        "other.zone",
+        &[("node1.other.zone", &addresses::NAMESERVICE_REFUSALS.ip(1))],
+    );
     nameservice.serve(other_zone.sign("zone.json").as_bytes());
     case.refused("is for zone \"other.zone\", not this node's zone \"ns.example.zone\"");
 
@@ -341,12 +362,12 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     case.refused("the document is not signed");
 
     drop(nameservice);
-    let down = Refusals::new(&closed_url("127.0.41.101"));
+    let down = Refusals::new(&closed_url(&addresses::NAMESERVICE_REFUSALS.ip(101)));
     down.refused("connection refused (3 attempts); cache");
     down.refused("zone.json: none yet");
 
     // The good document: launched and cached.
-    let nameservice = TestNameservice::start("127.0.41.102", ZONE);
+    let nameservice = TestNameservice::start(&addresses::NAMESERVICE_REFUSALS.ip(102), ZONE);
     let case = Refusals::new(&nameservice.url);
     let older = case.owner.sign("older.json");
     std::thread::sleep(std::time::Duration::from_millis(1100)); // signed_at has seconds
@@ -354,7 +375,10 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     nameservice.serve(good.as_bytes());
     let before = snapshot(&case.node_dir);
     let argv = run_ok(&["launch", "--config", &case.config(), "--dry-run"]);
-    assert!(argv.contains("--initial-cluster=node1.ns.example.zone=https://127.0.41.1:2380"));
+    assert!(argv.contains(&format!(
+        "--initial-cluster=node1.ns.example.zone=https://{}:2380",
+        addresses::NAMESERVICE_REFUSALS.ip(1)
+    )));
     assert_eq!(snapshot(&case.node_dir), before, "a dry run writes nothing");
     case.launches();
     assert_eq!(fs::read_to_string(case.cache()).unwrap(), good);
@@ -370,7 +394,10 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     nameservice.serve(newer.as_bytes());
     let (ok, argv, stderr) = run(&["launch", "--config", &case.config(), "--dry-run"]);
     assert!(ok, "{stderr}");
-    assert!(argv.contains("--initial-cluster=node1.ns.example.zone=https://127.0.41.1:2380"));
+    assert!(argv.contains(&format!(
+        "--initial-cluster=node1.ns.example.zone=https://{}:2380",
+        addresses::NAMESERVICE_REFUSALS.ip(1)
+    )));
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains(" WARN ")).collect();
     assert_eq!(warnings.len(), 2, "{stderr}");
     for key in ["extend.etcd #1 learner", "extend.dns"] {
@@ -392,7 +419,10 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
 
     // Bad documents after that: the cache serves, with a warning, and stays as it was.
     for bad in [
-        good.replace("127.0.41.1", "127.0.41.9"),
+        good.replace(
+            &addresses::NAMESERVICE_REFUSALS.ip(1),
+            &addresses::NAMESERVICE_REFUSALS.ip(9),
+        ),
         good[..good.len() / 3].to_string(),
         older.clone(),
     ] {
@@ -408,7 +438,14 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
     assert!(case.launches().contains("older than the cached one"));
 
     // A tampered cache is not trusted either.
-    fs::write(case.cache(), good.replace("127.0.41.1", "127.0.41.7")).unwrap();
+    fs::write(
+        case.cache(),
+        good.replace(
+            &addresses::NAMESERVICE_REFUSALS.ip(1),
+            &addresses::NAMESERVICE_REFUSALS.ip(7),
+        ),
+    )
+    .unwrap();
     nameservice.fail_with(503);
     case.refused_with_cache("zone.json: refused: sign: the signature does not verify");
 }
@@ -426,7 +463,13 @@ impl Refusals {
 
 #[test]
 fn the_signature_is_checkable_with_jq_and_openssl() {
-    let owner = Owner::new(ZONE, &[(&format!("node1.{ZONE}"), "127.0.41.1")]);
+    let owner = Owner::new(
+        ZONE,
+        &[(
+            &format!("node1.{ZONE}"),
+            &addresses::NAMESERVICE_REFUSALS.ip(1),
+        )],
+    );
     owner.sign("zone.json");
     let script = format!(
         "set -e; cd '{d}'; jq -cjS 'del(.sign)' zone.json > payload; \
@@ -439,7 +482,10 @@ fn the_signature_is_checkable_with_jq_and_openssl() {
     assert_eq!(bash(&script).trim(), "Verified OK");
 
     // zone sign refuses another zone's CA and a directory as --out, writing nothing.
-    let other = Owner::new("other.zone", &[("node1.other.zone", "127.0.41.1")]);
+    let other = Owner::new(
+        "other.zone",
+        &[("node1.other.zone", &addresses::NAMESERVICE_REFUSALS.ip(1))],
+    );
     let (ok, _, stderr) = run(&[
         "zone",
         "sign",
@@ -470,8 +516,17 @@ fn the_signature_is_checkable_with_jq_and_openssl() {
 
 #[test]
 fn a_seed_json_config_holding_a_key_must_be_private() {
-    let owner = Owner::new(ZONE, &[(&format!("node1.{ZONE}"), "127.0.41.1")]);
-    let node_dir = owner.activate(&format!("node1.{ZONE}"), &closed_url("127.0.41.103"));
+    let owner = Owner::new(
+        ZONE,
+        &[(
+            &format!("node1.{ZONE}"),
+            &addresses::NAMESERVICE_REFUSALS.ip(1),
+        )],
+    );
+    let node_dir = owner.activate(
+        &format!("node1.{ZONE}"),
+        &closed_url(&addresses::NAMESERVICE_REFUSALS.ip(103)),
+    );
     let json = seed_json_config(&node_dir, &[]);
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&json, fs::Permissions::from_mode(0o644)).unwrap();
@@ -488,8 +543,14 @@ fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
     let owner = Owner::new(
         ZONE,
         &[
-            (&format!("node1.{ZONE}"), "127.0.41.1"),
-            (&format!("node2.{ZONE}"), "127.0.41.2"),
+            (
+                &format!("node1.{ZONE}"),
+                &addresses::NAMESERVICE_REFUSALS.ip(1),
+            ),
+            (
+                &format!("node2.{ZONE}"),
+                &addresses::NAMESERVICE_REFUSALS.ip(2),
+            ),
         ],
     );
     let host = owner.path(&format!("nodes/node2.{ZONE}"));
@@ -502,7 +563,7 @@ fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
     run_ok(&["env", "--config", host.join("node.toml").to_str().unwrap()]);
     let tls = host.join("state/tls/current");
     let nameservice = TestNameservice::start_tls(
-        "127.0.41.2",
+        &addresses::NAMESERVICE_REFUSALS.ip(2),
         ZONE,
         &tls.join("server.crt"),
         &tls.join("server.key"),
@@ -526,7 +587,13 @@ fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
     );
 
     // The same document behind a certificate from another CA: refused at once, not retried.
-    let impostor = Owner::new(ZONE, &[(&format!("node2.{ZONE}"), "127.0.41.2")]);
+    let impostor = Owner::new(
+        ZONE,
+        &[(
+            &format!("node2.{ZONE}"),
+            &addresses::NAMESERVICE_REFUSALS.ip(2),
+        )],
+    );
     let fake_host = impostor.path("nodes/node2");
     run_ok(&activate_args(
         impostor.arg("ca"),
@@ -541,7 +608,7 @@ fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
     ]);
     let fake_tls = fake_host.join("state/tls/current");
     let fake = TestNameservice::start_tls(
-        "127.0.41.2",
+        &addresses::NAMESERVICE_REFUSALS.ip(2),
         ZONE,
         &fake_tls.join("server.crt"),
         &fake_tls.join("server.key"),
@@ -569,7 +636,8 @@ fn an_https_nameservice_must_hold_a_certificate_from_the_zone() {
 #[test]
 fn a_silent_nameservice_times_out_instead_of_hanging() {
     // Connections are accepted by the kernel but never answered.
-    let silent = std::net::TcpListener::bind(("127.0.41.104", 0)).unwrap();
+    let silent =
+        std::net::TcpListener::bind((addresses::NAMESERVICE_REFUSALS.ip(104).as_str(), 0)).unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
     let case = Refusals::new(&url);
     // Returns at all (3 attempts, each cut by its own timeout), and says why.

@@ -1,15 +1,16 @@
 //! A zone whose databases reached their quota (etcd's NOSPACE alarm) on real 3-member
 //! zones with a 6 MiB quota: `status` names the alarm, the leader and the quorum and says
 //! writes are refused and the fix, and `maintain` names live data that fills the quota
-//! (127.0.78.0/24); `maintain` brings a zone filled by history back in one run, 20 times
-//! in a row (127.0.76.0/24); the owner's revoke and zone publish go through a database a
-//! tenant filled (127.0.79.0/24).
+//! (`addresses::NOSPACE_FULL`); `maintain` brings a zone filled by history back in one run, 20
+//! times in a row (`addresses::NOSPACE_REFILL`); the owner's revoke and zone publish go through a
+//! database a tenant filled (`addresses::NOSPACE_TENANT`).
 
 use crate::common;
 
 use std::time::{Duration, Instant};
 
 use common::{run, Running, TestZone};
+use zone_testkit::addresses;
 
 const QUOTA: u64 = 6 << 20;
 
@@ -72,7 +73,7 @@ fn etcd_leader(zone: &TestZone) -> String {
 
 #[test]
 fn status_under_nospace_names_the_alarm_the_leader_and_the_quorum() {
-    let (zone, _running) = full_zone("full.zone", 78);
+    let (zone, _running) = full_zone("full.zone", addresses::NOSPACE_FULL.subnet());
     fill_to_nospace(&zone);
     assert!(alarm_list(&zone).contains("NOSPACE"));
     let leader = etcd_leader(&zone);
@@ -166,7 +167,7 @@ fn status_under_nospace_names_the_alarm_the_leader_and_the_quorum() {
 
 #[test]
 fn maintain_brings_a_nospace_zone_back_in_one_run_20_times_in_a_row() {
-    let (zone, _running) = full_zone("refill.zone", 76);
+    let (zone, _running) = full_zone("refill.zone", addresses::NOSPACE_REFILL.subnet());
     let config = zone.config(0);
     let started = Instant::now();
     for attempt in 1..=20 {
@@ -239,11 +240,11 @@ fn fill_as(zone: &TestZone, chain: &std::path::Path, key: &std::path::Path, pref
 
 /// Issue 48, item 6: a service writing only under its grant fills the quota; the owner's
 /// `revoke` of its node and then a `zone publish` each succeed in one run (room made as
-/// `maintain` would), and what they print is true (127.0.79.0/24).
+/// `maintain` would), and what they print is true (`addresses::NOSPACE_TENANT`).
 #[test]
 fn the_owners_emergency_goes_through_a_database_a_tenant_filled() {
     const ZONE: &str = "tenant.zone";
-    let members = common::loopback_members(ZONE, 79, 3);
+    let members = common::loopback_members(ZONE, addresses::NOSPACE_TENANT.subnet(), 3);
     let pairs: Vec<(&str, &str)> = members
         .iter()
         .map(|(n, a)| (n.as_str(), a.as_str()))

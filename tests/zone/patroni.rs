@@ -1,7 +1,7 @@
 //! Patroni (PostgreSQL high availability, from PyPI) with Debian's PostgreSQL 15 on an
 //! enforced zone (issue 48, item 5): a real 3-member zone of the bundled etcd on
-//! 127.0.177.1-3, made by `ca init`'s default (least privilege), two database nodes
-//! (db1, db2; Patroni's REST API and PostgreSQL on 127.0.177.11 and .12), each Patroni
+//! `addresses::PATRONI` .1-3, made by `ca init`'s default (least privilege), two database
+//! nodes (db1, db2; Patroni's REST API and PostgreSQL on its .11 and .12), each Patroni
 //! with its own service instance's credentials from `zone-etcd env --service patroni
 //! --gateway` (a gateway certificate and a password: Patroni speaks etcd's JSON gateway
 //! only). The cluster forms (a leader and a streaming replica), fails over when the
@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::{bundled, run_ok, wait_for, Kind};
+use zone_testkit::addresses;
 
 const ZONE: &str = "pg.zone";
 const DBS: [&str; 2] = ["db1.pg.zone", "db2.pg.zone"];
@@ -133,9 +134,14 @@ fn give(path: &Path, user: &nix::unistd::User) {
     assert!(status.success(), "chown {}", path.display());
 }
 
+/// Database node `i`'s address (0 or 1: .11 or .12).
+fn db_ip(i: usize) -> String {
+    addresses::PATRONI.ip(11 + u8::try_from(i).expect("a database node's index"))
+}
+
 /// Patroni's YAML for database node `i` (0 or 1) with the service's credentials.
 fn patroni_yaml(i: usize, dir: &Path, env: &serde_json::Value, password: &str) -> String {
-    let ip = format!("127.0.177.{}", 11 + i);
+    let ip = db_ip(i);
     let hosts: Vec<String> = env["endpoints"]
         .as_array()
         .unwrap()
@@ -184,8 +190,8 @@ bootstrap:
     - data-checksums
   pg_hba:
     - local all all trust
-    - host replication replicator 127.0.177.0/24 scram-sha-256
-    - host all all 127.0.177.0/24 scram-sha-256
+    - host replication replicator {net} scram-sha-256
+    - host all all {net} scram-sha-256
 postgresql:
   listen: {ip}:5432
   connect_address: {ip}:5432
@@ -206,6 +212,7 @@ postgresql:
 "#,
         hosts = hosts.join(","),
         user = env["user"].as_str().unwrap(),
+        net = addresses::PATRONI.cidr(),
     )
 }
 
@@ -241,7 +248,13 @@ fn patroni_forms_a_cluster_on_an_enforced_zone_fails_over_and_stays_in_its_prefi
         "Patroni ({PATRONI}) and PostgreSQL 15 ({BIN_DIR}) are missing: scripts/test.sh installs them"
     );
     let postgres = postgres_user();
-    let (zone, running) = common::access_zone(Kind::LeastPrivilege, ZONE, 177, ACCESS, &DBS);
+    let (zone, running) = common::access_zone(
+        Kind::LeastPrivilege,
+        ZONE,
+        addresses::PATRONI.subnet(),
+        ACCESS,
+        &DBS,
+    );
     // Each database node's credentials, as its owner would take them: env on the node,
     // then the files copied where the postgres user reads them.
     let pg_root = tempfile::tempdir().unwrap();
@@ -298,7 +311,7 @@ fn patroni_forms_a_cluster_on_an_enforced_zone_fails_over_and_stays_in_its_prefi
             .expect("Patroni starts");
         dbs.push(Db {
             name: format!("n{i}"),
-            rest: format!("127.0.177.{}:8008", 11 + i),
+            rest: format!("{}:8008", db_ip(i)),
             patroni: Some(child),
             data: dir.join("data"),
             log,

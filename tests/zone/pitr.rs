@@ -2,7 +2,8 @@
 //! writer, `backup run` shipping to SeaweedFS (S3) and a directory target, then every
 //! member's data destroyed and the zone rebuilt from the target alone with `backup export`
 //! and `restore`; and every refusal of `backup export`, each one line with nothing written.
-//! Zones on 127.0.108.x and 127.0.109.x; SeaweedFS on 127.0.97.20-29.
+//! Zones on `addresses::PITR` and `addresses::PITR_OTHER`; SeaweedFS on `addresses::SEAWEED`
+//! .20-29.
 
 use crate::common;
 
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::backup::{delta_lines, manifest_bodies, now_ms, tool, BackupZone};
 use common::{wait_for, zone_etcd, Running, TestZone};
 use zone_etcd::backup::pitr::format_time;
+use zone_testkit::addresses;
 
 /// Fulls often enough that a point lies after several of them, deltas every second; etcd's
 /// own compaction far off, so the cluster's history at any revision of the test is whole.
@@ -244,7 +246,12 @@ fn throwaway_etcd(snapshot: &Path, work: &Path, ip: &str) -> Running {
 /// that revision.
 #[test]
 fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
-    let mut z = BackupZone::start("pitr.zone", 108, "127.0.97.20", POLICY);
+    let mut z = BackupZone::start(
+        "pitr.zone",
+        addresses::PITR.subnet(),
+        &addresses::SEAWEED.ip(20),
+        POLICY,
+    );
     let mut runs: Vec<_> = (0..3).map(|i| Some(z.backup_run(i))).collect();
     wait_for(Duration::from_secs(60), "an active writer", || {
         z.active().is_some()
@@ -521,10 +528,12 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
     );
     assert_eq!(manifest(&at_rev)["revision"].as_i64(), Some(hash_rev));
     assert_eq!(snapshot_status(&at_rev).0, hash_rev);
-    let etcd = throwaway_etcd(&at_rev, work.path(), "127.0.108.50");
+    let scratch = addresses::PITR.ip(50);
+    let etcd = throwaway_etcd(&at_rev, work.path(), &scratch);
+    let endpoints = format!("--endpoints=http://{scratch}:2379");
     let out = Command::new(common::bundled("etcdctl"))
         .args([
-            "--endpoints=http://127.0.108.50:2379",
+            endpoints.as_str(),
             "endpoint",
             "hashkv",
             "--rev",
@@ -548,8 +557,8 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
     );
 }
 
-/// A one-member zone "other.zone" on 127.0.109.10 whose `backup run` writes a chain to a
-/// directory target, encrypted to `recipient`: another zone of the same owner.
+/// A one-member zone "other.zone" on `addresses::PITR_OTHER` .10 whose `backup run` writes a chain
+/// to a directory target, encrypted to `recipient`: another zone of the same owner.
 struct OtherZone {
     zone: TestZone,
     _aux: tempfile::TempDir,
@@ -563,10 +572,13 @@ impl OtherZone {
         let aux = tempfile::tempdir().unwrap();
         let usb = aux.path().join("usb");
         fs::create_dir_all(&usb).unwrap();
-        let members = vec![("node1.other.zone".to_string(), "127.0.109.10".to_string())];
+        let members = vec![("node1.other.zone".to_string(), addresses::PITR_OTHER.ip(10))];
         let text = format!(
             "{}\n[backup]\nrecipients = [\"{recipient}\"]\nfull_every = \"20s\"\ndelta_every = \"1s\"\n\n[[backup.target]]\nurl = \"file://{}\"\n",
-            common::zone_toml("other.zone", &[("node1.other.zone", "127.0.109.10")]),
+            common::zone_toml(
+                "other.zone",
+                &[("node1.other.zone", &addresses::PITR_OTHER.ip(10))]
+            ),
             usb.display()
         );
         let zone = TestZone::from_zone_file("other.zone", &text, members, 2380, 2379);
@@ -631,7 +643,12 @@ fn refused(what: &str, out_dir: &Path, result: (bool, String, String)) -> String
 /// snapshot revision as the target for the same --revision.
 #[test]
 fn export_refusals_are_one_line_and_write_nothing() {
-    let z = BackupZone::start("refuse.zone", 109, "127.0.97.21", POLICY);
+    let z = BackupZone::start(
+        "refuse.zone",
+        addresses::PITR_OTHER.subnet(),
+        &addresses::SEAWEED.ip(21),
+        POLICY,
+    );
     let recipient = {
         let out = tool("age-keygen")
             .arg("-y")

@@ -1,10 +1,10 @@
 //! The README's quick start, followed word for word on three machines: each a throwaway
 //! machine over this one with Debian's systemd as its PID 1 (tests/zone/common/sysroot.rs), in
-//! its own network namespace linked to a switch at 198.18.0.1-3 (tests/zone/common/netns.rs),
-//! with the built .deb. The owner's block runs on node1 (the package is installed there
-//! too); each member's block runs on its machine, with its own bundle copied over (node1's
-//! name changed for each, as the README says); then the README's checks pass on a member
-//! that need not be the backup writer: every member healthy, and the backups on (the
+//! its own network namespace linked to a switch at `addresses::QUICKSTART` .1-3
+//! (tests/zone/common/netns.rs), with the built .deb. The owner's block runs on node1 (the package
+//! is installed there too); each member's block runs on its machine, with its own bundle copied
+//! over (node1's name changed for each, as the README says); then the README's checks pass on a
+//! member that need not be the backup writer: every member healthy, and the backups on (the
 //! file:// target is one directory of this machine mounted in each, as a share would be).
 //! Then least privilege by default, as the README shows it: the owner's identity is root;
 //! nas, a fourth machine that is not a member, gets its identity from a member and writes
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::Net;
 use common::sysroot::{self, Machine};
+use zone_testkit::addresses;
 
 /// The README's block after `<!-- quickstart: NAME -->`.
 fn block(readme: &str, name: &str) -> String {
@@ -91,7 +92,8 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         .collect();
     let mut net = Net::new("qs");
     for (i, machine) in machines.iter().enumerate() {
-        net.attach(i + 1, machine.pid(), &format!("198.18.0.{}", i + 1));
+        let host = u8::try_from(i + 1).expect("a machine's number");
+        net.attach(i + 1, machine.pid(), &addresses::QUICKSTART.ip(host));
     }
 
     // The owner's block, on node1.
@@ -184,6 +186,9 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         "nas's put under its own prefix:\n{said}"
     );
     // Each refused, as the tenant who wants more than his grant would try.
+    let node1 = addresses::QUICKSTART.ip(1);
+    let copy_the_database =
+        format!("ETCDCTL_ENDPOINTS=https://{node1}:2379 $E snapshot save /root/stolen.db");
     let env =
         "eval \"$(zone-etcd env --config /etc/zone-etcd/node.toml)\"\nE=/usr/lib/zone-etcd/etcdctl";
     for (what, command) in [
@@ -193,7 +198,7 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         (
             "copy the database",
             // etcdctl asks one member for a snapshot (the env and a flag may not both say it).
-            "ETCDCTL_ENDPOINTS=https://198.18.0.1:2379 $E snapshot save /root/stolen.db",
+            copy_the_database.as_str(),
         ),
         (
             "read another node's prefix",
@@ -216,7 +221,7 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
     // The owner reads what nas wrote: root sees every prefix.
     let said = run(
         &machines[0],
-        "/usr/lib/zone-etcd/etcdctl --endpoints=https://198.18.0.1:2379 --cacert admin/ca.crt --cert admin/client.crt --key admin/client.key get nodes/nas.example.zone/hello --print-value-only",
+        &format!("/usr/lib/zone-etcd/etcdctl --endpoints=https://{node1}:2379 --cacert admin/ca.crt --cert admin/client.crt --key admin/client.key get nodes/nas.example.zone/hello --print-value-only"),
     );
     assert_eq!(said.trim(), "world", "the owner reads nas's key");
     drop(net);

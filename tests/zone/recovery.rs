@@ -1,4 +1,4 @@
-//! The way back from a lost quorum, on real etcd processes (127.0.85.0/24), following the
+//! The way back from a lost quorum, on real etcd processes (`addresses::RECOVERY`), following the
 //! README's disaster-recovery procedure: a snapshot, more writes, two of three members
 //! killed with their data directories deleted; `restore` + `launch` on each member bring
 //! back a healthy 3-member zone holding exactly the snapshot's keys. The third member's
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{one_error_line, run, snapshot, TestZone};
+use zone_testkit::addresses;
 
 /// `snapshot save` from member `index`, copied to `<zone dir>/backup/` as an owner would
 /// copy it off the machine; returns the copy.
@@ -65,7 +66,7 @@ fn restore(zone: &TestZone, index: usize, from: &Path) -> (bool, String, String)
 
 #[test]
 fn a_zone_that_lost_two_of_three_members_comes_back_from_a_snapshot() {
-    let zone = TestZone::bootstrap("lost.zone", 85, 3);
+    let zone = TestZone::bootstrap("lost.zone", addresses::RECOVERY.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     for i in 0..20 {
@@ -189,9 +190,9 @@ fn a_zone_that_lost_two_of_three_members_comes_back_from_a_snapshot() {
 #[test]
 fn restore_refuses_a_live_quorum_and_bad_snapshots_changing_nothing() {
     let members = vec![
-        ("node1.alive.zone".to_string(), "127.0.85.11".to_string()),
-        ("node2.alive.zone".to_string(), "127.0.85.12".to_string()),
-        ("node3.alive.zone".to_string(), "127.0.85.13".to_string()),
+        ("node1.alive.zone".to_string(), addresses::RECOVERY.ip(11)),
+        ("node2.alive.zone".to_string(), addresses::RECOVERY.ip(12)),
+        ("node3.alive.zone".to_string(), addresses::RECOVERY.ip(13)),
     ];
     let pairs: Vec<(&str, &str)> = members
         .iter()
@@ -267,9 +268,9 @@ fn restore_refuses_a_live_quorum_and_bad_snapshots_changing_nothing() {
 #[test]
 fn a_member_that_lost_its_disk_comes_back_with_join_replace_under_writes() {
     let members = vec![
-        ("node1.disk.zone".to_string(), "127.0.85.21".to_string()),
-        ("node2.disk.zone".to_string(), "127.0.85.22".to_string()),
-        ("node3.disk.zone".to_string(), "127.0.85.23".to_string()),
+        ("node1.disk.zone".to_string(), addresses::RECOVERY.ip(21)),
+        ("node2.disk.zone".to_string(), addresses::RECOVERY.ip(22)),
+        ("node3.disk.zone".to_string(), addresses::RECOVERY.ip(23)),
     ];
     let pairs: Vec<(&str, &str)> = members
         .iter()
@@ -423,8 +424,11 @@ fn data_dirs(state: &Path) -> Vec<(PathBuf, u64)> {
 
 #[test]
 fn a_restore_killed_at_any_instant_loses_no_data_directory_and_completes_when_run_again() {
-    let members = vec![("node1.crash.zone".to_string(), "127.0.85.30".to_string())];
-    let text = common::zone_toml("crash.zone", &[("node1.crash.zone", "127.0.85.30")]);
+    let members = vec![("node1.crash.zone".to_string(), addresses::RECOVERY.ip(30))];
+    let text = common::zone_toml(
+        "crash.zone",
+        &[("node1.crash.zone", &addresses::RECOVERY.ip(30))],
+    );
     let zone = TestZone::from_zone_file("crash.zone", &text, members, 2380, 2379);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);

@@ -3,8 +3,8 @@
 //! process, it refuses in one line, exit 78, before anything is written
 //! ([`zone_etcd::preflight::held`]).
 //!
-//! Subnets: 127.0.160.0/24 (the previous etcd stopping), 127.0.161.0/24 (a port held by
-//! this test). Every process started here is killed by its PID when dropped
+//! Subnets: `addresses::RELAUNCH_STOPPING` (the previous etcd stopping), `addresses::RELAUNCH_HELD`
+//! (a port held by this test). Every process started here is killed by its PID when dropped
 //! ([`common::Running`]).
 
 use crate::common;
@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{one_error_line, snapshot, zone_etcd, Running, TestZone};
+use zone_testkit::addresses;
 
 fn signal(pid: u32, name: &str) {
     let status = Command::new("kill")
@@ -36,7 +37,7 @@ fn assert_no_bind_failure(log: &str) {
 
 #[test]
 fn a_relaunch_waits_for_the_previous_etcd_to_stop() {
-    let zone = TestZone::bootstrap("stopping.zone", 160, 1);
+    let zone = TestZone::bootstrap("stopping.zone", addresses::RELAUNCH_STOPPING.subnet(), 1);
     let mut first = vec![zone.launch(0)];
     zone.wait_healthy(&mut first);
     let mut previous = first.pop().expect("the first launch");
@@ -90,7 +91,7 @@ fn a_relaunch_waits_for_the_previous_etcd_to_stop() {
 
 #[test]
 fn a_port_held_by_another_process_is_refused_before_anything_is_written() {
-    let zone = TestZone::bootstrap("held.zone", 161, 1);
+    let zone = TestZone::bootstrap("held.zone", addresses::RELAUNCH_HELD.subnet(), 1);
     let holder = TcpListener::bind(zone.client_addr(0)).expect("the test binds the client port");
     let before = snapshot(&zone.node_dir(0));
 

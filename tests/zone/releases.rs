@@ -6,7 +6,7 @@
 //! Each of these, on v0.1.0's code, was a tug-of-war or a start over formats it cannot
 //! read.
 //!
-//! Zone on 127.0.50.1-3.
+//! Zone on `addresses::RELEASES` .1-3.
 
 use crate::common;
 
@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use common::{run_ok, wait_for, Kind, TestZone};
 use serde_json::Value;
+use zone_testkit::addresses;
 
 const ZONE: &str = "rel.zone";
 const LAPTOP: &str = "laptop.rel.zone";
-const SUBNET: u8 = 50;
+const SUBNET: u8 = addresses::RELEASES.subnet();
 
 /// The value and mod revision at `key`, read through member 0.
 fn read(zone: &TestZone, key: &str) -> (String, i64) {

@@ -3,7 +3,8 @@
 //! cuts a watch the client held open, removes the member, and the zone serves throughout;
 //! forged and older CRLs are refused and change nothing; a revoked member cannot launch.
 //!
-//! Addresses: members on 127.0.126.1-3; the nameservice zone on 127.0.43.1-3 and .100.
+//! Addresses: members on `addresses::REVOCATION` .1-3; the nameservice zone on
+//! `addresses::REVOCATION_NAMESERVICE` .1-3 and .100.
 
 use crate::common;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::revocation::*;
 use common::*;
+use zone_testkit::addresses;
 
 const ZONE: &str = "revoke.zone";
 const LAPTOP: &str = "laptop.revoke.zone";
@@ -39,7 +41,7 @@ fn state_files(zone: &TestZone, index: usize) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serves() {
-    let zone = TestZone::bootstrap(ZONE, 126, 3);
+    let zone = TestZone::bootstrap(ZONE, addresses::REVOCATION.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     // Launch gives etcd a CRL on both ports, and never the flag that makes etcd skip it
@@ -367,13 +369,13 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
 
 /// A zone whose nodes follow the nameservice (no member list in their node.toml) gets a
 /// revocation the same way: a client node revoked through a member's bundle is refused
-/// by every member within the promise. Members on 127.0.43.1-3, the nameservice on
-/// 127.0.43.100.
+/// by every member within the promise. Members on `addresses::REVOCATION_NAMESERVICE`
+/// .1-3, the nameservice on its .100.
 #[test]
 fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
     const NS_ZONE: &str = "ns-revoke.zone";
     let laptop_name = format!("laptop.{NS_ZONE}");
-    let members = loopback_members(NS_ZONE, 43, 3);
+    let members = loopback_members(NS_ZONE, addresses::REVOCATION_NAMESERVICE.subnet(), 3);
     let pairs: Vec<(&str, &str)> = members
         .iter()
         .map(|(n, a)| (n.as_str(), a.as_str()))
@@ -393,7 +395,7 @@ fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
         "--out",
         &s(&zone.path("zone.json")),
     ]);
-    let nameservice = TestNameservice::start("127.0.43.100", NS_ZONE);
+    let nameservice = TestNameservice::start(&addresses::REVOCATION_NAMESERVICE.ip(100), NS_ZONE);
     nameservice.serve(&fs::read(zone.path("zone.json")).unwrap());
     for name in members
         .iter()
@@ -460,7 +462,7 @@ fn forge(ca_dir: &Path, number: u64) -> Vec<u8> {
 #[test]
 #[ignore = "a benchmark: scripts/bench.sh runs it"]
 fn revocation_timing() {
-    let zone = TestZone::bootstrap(ZONE, 127, 3);
+    let zone = TestZone::bootstrap(ZONE, addresses::REVOCATION_TIMING.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();

@@ -1,7 +1,8 @@
 //! Certificate rotation while the zone serves, and renewal of due leaves at launch and by
 //! `rotate --if-due`. Rotation killed at any point is in faults.rs.
 //!
-//! Subnets: 127.0.42.0/24 (a real zone under load), 44 (no etcd: a stand-in).
+//! Subnets: `addresses::ROTATION` (a real zone under load), `addresses::ROTATION_STAND_IN`
+//! (no etcd: a stand-in).
 
 use crate::common;
 
@@ -10,10 +11,11 @@ use std::time::Duration;
 
 use common::*;
 use zone_pki::{Host, LeafKind};
+use zone_testkit::addresses;
 
 #[test]
 fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
-    let zone = TestZone::bootstrap("rotate.zone", 42, 3);
+    let zone = TestZone::bootstrap("rotate.zone", addresses::ROTATION.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let probes = tempfile::tempdir().unwrap();
@@ -128,7 +130,7 @@ fn age_server_leaf(zone: &TestZone, age_days: i64) {
 
 #[test]
 fn due_leaves_are_renewed_at_launch_and_by_rotate_if_due() {
-    let zone = zone_with_true_etcd(44);
+    let zone = zone_with_true_etcd(addresses::ROTATION_STAND_IN.subnet());
     let config = zone.config(0);
     let config = config.to_str().unwrap();
     run_ok(&["launch", "--config", config]);
@@ -164,7 +166,10 @@ fn due_leaves_are_renewed_at_launch_and_by_rotate_if_due() {
     let text = fs::read_to_string(config).unwrap();
     fs::write(
         config,
-        text.replace("address = \"127.0.44.1\"", "address = \"\""),
+        text.replace(
+            &format!("address = \"{}\"", addresses::ROTATION_STAND_IN.ip(1)),
+            "address = \"\"",
+        ),
     )
     .unwrap();
     let (ok, _, stderr) = run(&["launch", "--config", config]);
@@ -173,5 +178,7 @@ fn due_leaves_are_renewed_at_launch_and_by_rotate_if_due() {
         zone_pki::CertInfo::parse_pem(&fs::read_to_string(zone.tls(0, "server.crt")).unwrap())
             .unwrap();
     assert!(info.sans.contains(&Host::Dns("node1.leaves.zone".into())));
-    assert!(!info.sans.contains(&Host::parse("127.0.44.1")));
+    assert!(!info
+        .sans
+        .contains(&Host::parse(&addresses::ROTATION_STAND_IN.ip(1))));
 }

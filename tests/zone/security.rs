@@ -5,7 +5,7 @@
 //! - the TLS settings etcd gets: TLS 1.3 only (the strictest `--tls-min-version` etcd
 //!   has), checked in the argv and with real handshakes against a live member.
 //!
-//! Subnet: 127.0.60.0/24 (the member is 127.0.60.1; the bad-input corpus only names
+//! Subnet: `addresses::CORPUS` (the member is its .1; the bad-input corpus only names
 //! addresses there, it listens on none).
 
 use crate::common;
@@ -19,10 +19,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{bundled, s_client, zone_etcd, Running};
+use zone_testkit::addresses;
 
 const ZONE: &str = "sec.zone";
 const MEMBER: &str = "node1.sec.zone";
-const ADDRESS: &str = "127.0.60.1";
+
+/// The member's address.
+fn address() -> String {
+    addresses::CORPUS.ip(1)
+}
 
 /// What every command printed, for the final grep.
 #[derive(Default)]
@@ -146,7 +151,7 @@ fn etcd_tls_min_versions() -> Option<String> {
 
 #[test]
 fn etcd_gets_tls_1_3_only_where_it_supports_the_flag() {
-    let zone = common::zone_with_true_etcd(60);
+    let zone = common::zone_with_true_etcd(addresses::CORPUS.subnet());
     let args = dry_run_args(&zone.config(0));
     match etcd_tls_min_versions() {
         Some(values) => {
@@ -207,7 +212,7 @@ fn rustls_handshake(
     .unwrap();
     let mut conn = rustls::ClientConnection::new(
         Arc::new(config),
-        ServerName::IpAddress(ADDRESS.parse::<std::net::IpAddr>().unwrap().into()),
+        ServerName::IpAddress(address().parse::<std::net::IpAddr>().unwrap().into()),
     )
     .unwrap();
     let mut sock = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
@@ -223,7 +228,7 @@ fn rustls_handshake(
 fn check_live_tls(tls: &Path) {
     let ca = tls.join("ca.crt");
     for (port, stem) in [(2379, "client"), (2380, "peer")] {
-        let addr = format!("{ADDRESS}:{port}");
+        let addr = format!("{}:{port}", address());
         let (cert, key) = (
             tls.join(format!("{stem}.crt")),
             tls.join(format!("{stem}.key")),
@@ -271,7 +276,7 @@ fn check_live_tls(tls: &Path) {
 
 fn etcdctl(tls: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(bundled("etcdctl"))
-        .arg(format!("--endpoints=https://{ADDRESS}:2379"))
+        .arg(format!("--endpoints=https://{}:2379", address()))
         .arg(format!("--cacert={}", tls.join("ca.crt").display()))
         .arg(format!("--cert={}", tls.join("client.crt").display()))
         .arg(format!("--key={}", tls.join("client.key").display()))
@@ -298,7 +303,7 @@ fn every_command_keeps_keys_private_and_out_of_every_output() {
         root.join("zone.toml"),
         format!(
             "{}\n[access]\nenforce = true\nnodes = [\"*\"]\n\n[[access.service]]\nname = \"svc\"\nnodes = [\"{MEMBER}\"]\nread_write = [\"svc/\"]\n",
-            common::zone_toml(ZONE, &[(MEMBER, ADDRESS)])
+            common::zone_toml(ZONE, &[(MEMBER, &address())])
         ),
     )
     .unwrap();

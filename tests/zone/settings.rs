@@ -1,4 +1,4 @@
-//! The zone's `[settings]` on real etcd processes (127.0.89.0/24): they reach every
+//! The zone's `[settings]` on real etcd processes (`addresses::SETTINGS`): they reach every
 //! member's argv and the zone is healthy with them; a small quota drives the zone into
 //! NOSPACE and `maintain` brings it back with no restart; settings in a signed zone
 //! document reach a node that follows the nameservice, and a document whose settings were
@@ -13,12 +13,13 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{activate_args, run, run_ok, wait_for, TestNameservice, TestZone};
+use zone_testkit::addresses;
 
 const ZONE: &str = "tuned.zone";
 const QUOTA: u64 = 16 << 20;
 
 fn settings_zone() -> TestZone {
-    let members = common::loopback_members(ZONE, 89, 3);
+    let members = common::loopback_members(ZONE, addresses::SETTINGS.subnet(), 3);
     let pairs: Vec<(&str, &str)> = members
         .iter()
         .map(|(n, a)| (n.as_str(), a.as_str()))
@@ -170,7 +171,7 @@ fn settings_in_the_signed_document_reach_a_node_that_follows_the_nameservice() {
     let value: serde_json::Value = serde_json::from_str(&signed).unwrap();
     assert_eq!(value["extend"]["settings"]["heartbeat_interval_ms"], 300);
 
-    let nameservice = TestNameservice::start("127.0.89.100", ZONE);
+    let nameservice = TestNameservice::start(&addresses::SETTINGS.ip(100), ZONE);
     nameservice.serve(signed.as_bytes());
     let node = zone.path("follower");
     let mut args = activate_args(

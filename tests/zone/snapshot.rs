@@ -1,4 +1,4 @@
-//! `zone-etcd snapshot save | list | prune` on a real 3-member zone (127.0.86.1-3):
+//! `zone-etcd snapshot save | list | prune` on a real 3-member zone (`addresses::SNAPSHOT` .1-3):
 //! snapshots checked against etcd's integrity hash, private, with a manifest; taken from
 //! another member when the local one is down; refused in one line when no member
 //! answers; pruned to the newest K; and SIGKILL at many instants of a save never leaves a
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{mode, run, TestZone};
+use zone_testkit::addresses;
 
 fn snapshots(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
@@ -47,7 +48,7 @@ fn etcdutl_status(file: &Path) -> serde_json::Value {
 
 #[test]
 fn snapshots_are_saved_whole_listed_and_pruned() {
-    let zone = TestZone::bootstrap("backup.zone", 86, 3);
+    let zone = TestZone::bootstrap("backup.zone", addresses::SNAPSHOT.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let start = zone.revision();
@@ -173,9 +174,15 @@ fn snapshots_are_saved_whole_listed_and_pruned() {
 
 #[test]
 fn a_save_killed_at_any_instant_never_leaves_a_partial_snapshot() {
-    // One member on 127.0.86.10 (the other test uses .1-.3).
-    let members = vec![("node1.killsave.zone".to_string(), "127.0.86.10".to_string())];
-    let text = common::zone_toml("killsave.zone", &[("node1.killsave.zone", "127.0.86.10")]);
+    // One member on .10 (the other test uses .1-.3).
+    let members = vec![(
+        "node1.killsave.zone".to_string(),
+        addresses::SNAPSHOT.ip(10),
+    )];
+    let text = common::zone_toml(
+        "killsave.zone",
+        &[("node1.killsave.zone", &addresses::SNAPSHOT.ip(10))],
+    );
     let zone = TestZone::from_zone_file("killsave.zone", &text, members, 2380, 2379);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);

@@ -1,10 +1,10 @@
-//! `zone-etcd undo` on a real 3-member zone (127.0.110.1-3): a bad delete of a prefix and a
-//! bad overwrite of some of its keys, while a writer keeps writing elsewhere and, after the
+//! `zone-etcd undo` on a real 3-member zone (`addresses::UNDO`, .1-3): a bad delete of a prefix and
+//! a bad overwrite of some of its keys, while a writer keeps writing elsewhere and, after the
 //! bad write, into the prefix; `--dry-run` changes nothing; undo takes back every key the
 //! bad write changed, lists the writer's keys and leaves them alone, touches nothing
 //! outside the prefix, and no request of the writer fails; `--force` then takes the
-//! writer's keys back too. Refusals (127.0.111.1-3): a revision in the future or below 1,
-//! an empty prefix, a point etcd compacted with no backup chain, a zone that does not
+//! writer's keys back too. Refusals (`addresses::UNDO_REFUSALS`, .1-3): a revision in the future or
+//! below 1, an empty prefix, a point etcd compacted with no backup chain, a zone that does not
 //! answer: one line, non-zero, nothing changed.
 
 use crate::common;
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{b64, https_request, run, Identity, TestZone};
+use zone_testkit::addresses;
 
 /// A key's value and mod revision.
 type Dump = BTreeMap<String, (String, i64)>;
@@ -247,7 +248,7 @@ fn only(dump: &Dump, prefix: &str) -> Dump {
 
 #[test]
 fn undo_takes_a_prefix_back_leaves_later_writes_alone_and_never_touches_other_keys() {
-    let zone = TestZone::bootstrap("undo.zone", 110, 3);
+    let zone = TestZone::bootstrap("undo.zone", addresses::UNDO.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let seeded = seed(&zone);
@@ -530,7 +531,7 @@ fn assert_refused(zone: &TestZone, args: &[&str], says: &str) {
 
 #[test]
 fn undo_refuses_in_one_line_and_changes_nothing() {
-    let zone = TestZone::bootstrap("undone.zone", 111, 3);
+    let zone = TestZone::bootstrap("undone.zone", addresses::UNDO_REFUSALS.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     txn(&zone, "put app/x 1\nput app/y 2\nput other/z 3\n");

@@ -1,5 +1,6 @@
 //! `undo --at` once etcd has compacted past the bad write (issue 23): a 3-member zone
-//! (127.0.114.1-3) with `backup run` shipping to SeaweedFS (127.0.97.31); a bad delete of
+//! (`addresses::UNDO_CHAIN` .1-3) with `backup run` shipping to SeaweedFS
+//! (`addresses::SEAWEED` .31); a bad delete of
 //! `app/a/` and a bad overwrite of keys of `app/b/` while a writer keeps writing `other/`
 //! and, after the bad write, into `app/` (again and again, as applications do); etcd compacts past it; `undo --prefix app/ --at`
 //! a time before the bad write takes the old values from the writer node's backup chain:
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::backup::{now_ms, BackupZone};
+use zone_testkit::addresses;
 
 fn unb64(v: &serde_json::Value) -> String {
     let bytes = base64::engine::general_purpose::STANDARD
@@ -74,7 +76,12 @@ fn undo(z: &BackupZone, index: usize, at: &str, extra: &[&str]) -> (bool, String
 
 #[test]
 fn undo_after_compaction_takes_old_values_from_the_chain() {
-    let z = BackupZone::start("undochain.zone", 114, "127.0.97.31", "delta_every = \"1s\"");
+    let z = BackupZone::start(
+        "undochain.zone",
+        addresses::UNDO_CHAIN.subnet(),
+        &addresses::SEAWEED.ip(31),
+        "delta_every = \"1s\"",
+    );
     let _run = z.backup_run(0);
     let keys: Vec<String> = ["a", "b"]
         .iter()

@@ -1,6 +1,6 @@
 //! The owner's one action that moves a zone between etcd releases (`zone-etcd upgrade-etcd
-//! --to`): three members (127.0.204.1-3) under a supervisor that starts `launch` again
-//! whenever it exits (as systemd's unit does), a writer all along; 3.5.30 up to 3.7.2 by
+//! --to`): three members (`addresses::UPGRADE_ETCD`, .1-3) under a supervisor that starts `launch`
+//! again whenever it exits (as systemd's unit does), a writer all along; 3.5.30 up to 3.7.2 by
 //! the members' keepers alone, every step one etcd allows and one member at a time, on a
 //! quiet zone (a write a second, etcd's own snapshot count: the launcher runs 3.6 with a
 //! low one until it has snapshotted past what 3.5 wrote, which 3.7 cannot replay), then
@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{run, zone_etcd, TestZone};
+use zone_testkit::addresses;
 
 /// `zone-etcd launch` kept running: started again 1 s after each exit, until dropped
 /// (then the running one is stopped by its PID and waited for).
@@ -234,7 +235,7 @@ fn follow(
 
 #[test]
 fn one_owner_action_moves_the_zone_up_to_3_7_and_back_to_3_6_under_writes() {
-    let zone = TestZone::bootstrap("rollout.zone", 204, 3);
+    let zone = TestZone::bootstrap("rollout.zone", addresses::UPGRADE_ETCD.subnet(), 3);
     let v3530 = common::etcd_release(Some("3.5.30"));
     // etcd's own snapshot count (10,000 entries): on a quiet zone, 3.6 would take the
     // snapshot past what 3.5 wrote, which 3.7 needs, hours later; the launcher lowers it

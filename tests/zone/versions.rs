@@ -1,10 +1,11 @@
 //! etcd releases under a zone: a rolling upgrade from Debian bookworm's etcd 3.4.23 to
-//! Debian's 3.5.30 (the bundle before 3.6) under writes (127.0.91.1-3), the refusal of an etcd older than the
-//! cluster's version, the path etcd allows from 3.5.30 to 3.7.2 under writes with every
-//! forbidden step refused (127.0.201.1-3), the way back from 3.7.2 to 3.5.34 through etcd's
-//! downgrade under writes (127.0.202.1-3), `status` on a zone with a member that never
-//! started (127.0.92.1-3),
-//! and binaries that are not an etcd the launcher runs (127.0.93.1, nothing listens).
+//! Debian's 3.5.30 (the bundle before 3.6) under writes (`addresses::VERSIONS_UPGRADE`, .1-3), the
+//! refusal of an etcd older than the cluster's version, the path etcd allows from 3.5.30 to 3.7.2
+//! under writes with every forbidden step refused (`addresses::VERSIONS_PATH`, .1-3), the way back
+//! from 3.7.2 to 3.5.34 through etcd's downgrade under writes (`addresses::VERSIONS_DOWN`, .1-3),
+//! `status` on a zone with a member that never started (`addresses::VERSIONS_LAZY`, .1-3),
+//! and binaries that are not an etcd the launcher runs (`addresses::VERSIONS_ODD` .1, nothing
+//! listens).
 
 use crate::common;
 
@@ -14,6 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{run, snapshot, wait_for, TestZone};
+use zone_testkit::addresses;
 
 /// `status` exits 0: every member healthy and a quorum.
 fn healthy(zone: &TestZone, index: usize) -> bool {
@@ -22,7 +24,7 @@ fn healthy(zone: &TestZone, index: usize) -> bool {
 
 #[test]
 fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
-    let zone = TestZone::bootstrap("upgrade.zone", 91, 3);
+    let zone = TestZone::bootstrap("upgrade.zone", addresses::VERSIONS_UPGRADE.subnet(), 3);
     let (old, new) = (
         common::etcd_release(Some("3.4.23")),
         common::etcd_release(Some("3.5.30")),
@@ -217,7 +219,7 @@ fn wait_cluster_version(zone: &TestZone, want: &str) {
 
 #[test]
 fn the_path_from_3_5_30_to_3_7_2_is_taken_one_allowed_step_at_a_time_under_writes() {
-    let zone = TestZone::bootstrap("path.zone", 201, 3);
+    let zone = TestZone::bootstrap("path.zone", addresses::VERSIONS_PATH.subnet(), 3);
     let release = |v: &str| common::etcd_release(Some(v));
     let (v3530, v3534, v3615, v372) = (
         release("3.5.30"),
@@ -345,7 +347,7 @@ fn downgrade(zone: &TestZone, i: usize, args: &[&str]) -> (Option<i32>, String, 
 
 #[test]
 fn a_zone_goes_back_from_3_7_2_to_3_5_34_through_etcds_downgrade_under_writes() {
-    let zone = TestZone::bootstrap("down.zone", 202, 3);
+    let zone = TestZone::bootstrap("down.zone", addresses::VERSIONS_DOWN.subnet(), 3);
     let (v3534, v3615, v372) = (
         common::etcd_release(Some("3.5.34")),
         common::etcd_release(None),
@@ -427,7 +429,7 @@ fn a_zone_goes_back_from_3_7_2_to_3_5_34_through_etcds_downgrade_under_writes() 
 
 #[test]
 fn status_counts_a_member_that_never_started() {
-    let zone = TestZone::bootstrap("lazy.zone", 92, 3);
+    let zone = TestZone::bootstrap("lazy.zone", addresses::VERSIONS_LAZY.subnet(), 3);
     // node3 takes part in the zone's first start (every member must), but its "etcd" is
     // the stand-in, which exits at once: it never starts.
     zone.set_etcd_bin(2, &common::stand_in_etcd());
@@ -519,7 +521,7 @@ fn refused(zone: &TestZone, binary: &Path, says: &str) {
 
 #[test]
 fn binaries_that_are_not_a_supported_etcd_are_refused() {
-    let zone = TestZone::bootstrap("odd.zone", 93, 1);
+    let zone = TestZone::bootstrap("odd.zone", addresses::VERSIONS_ODD.subnet(), 1);
     let script = |name: &str, body: &str| {
         let path = zone.path(name);
         fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();

@@ -7,11 +7,12 @@
 //! data through Debian's etcdctl and etcdutl 3.5.30 (the bundled tools) into a scratch
 //! etcd of that release with the same HashKV, and `restore` of the whole zone.
 //!
-//! Releases and addresses: the bundle, etcd 3.6.15 (127.0.10.1-3); official 3.4.45
-//! (127.0.130.x), 3.5.34 (127.0.132.x) and 3.7.2 (127.0.133.x); Debian's 3.5.30
-//! (127.0.131.x), bookworm's 3.4.23 (127.0.13.x, no --tls-min-version: cipher suites
-//! instead) and trixie's 3.5.16 (127.0.14.x). Each zone's scratch etcd listens on its
-//! member 1's address, ports 23379/23380. The one-member zone: 127.0.11.1.
+//! Releases and addresses (`zone_testkit::addresses`): the bundle, etcd 3.6.15
+//! (`ZONE_CLUSTER`, .1-3); official 3.4.45 (`ZONE_CLUSTER_3_4`), 3.5.34 (`ZONE_CLUSTER_3_5`)
+//! and 3.7.2 (`ZONE_CLUSTER_3_7`); Debian's 3.5.30 (`ZONE_CLUSTER_DEBIAN`), bookworm's
+//! 3.4.23 (`ZONE_CLUSTER_BOOKWORM`, no --tls-min-version: cipher suites instead) and
+//! trixie's 3.5.16 (`ZONE_CLUSTER_TRIXIE`). Each zone's scratch etcd listens on its member
+//! 1's address, ports 23379/23380. The one-member zone: `ZONE_CLUSTER_SOLO` .1.
 //!
 //! scripts/test.sh runs these beside the rest of the suite (they mostly wait on etcd),
 //! one thread per release.
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use common::revocation::{any_grpc_reads, client_identity, http_reads, refused_times};
 use common::{activate_args, https_get, s_client, Identity, TestZone};
 use zone_pki::{Authority, LeafKind, NodeIdentity};
+use zone_testkit::addresses::{self, Block};
 
 /// etcd's refusals on this release are the kinds the product decides by
 /// (`cluster_api::error`'s table): a release that rewords one fails here, not silently in
@@ -80,37 +82,37 @@ fn identity(dir: &Path, name: &str, issued: &zone_pki::Issued) -> Identity {
 
 #[test]
 fn a_zone_on_etcd_3_6_15_the_bundle() {
-    acceptance(None, "3.6.15", 10);
+    acceptance(None, "3.6.15", addresses::ZONE_CLUSTER);
 }
 
 #[test]
 fn a_zone_on_etcd_3_4_45() {
-    acceptance(Some("3.4.45"), "3.4.45", 130);
+    acceptance(Some("3.4.45"), "3.4.45", addresses::ZONE_CLUSTER_3_4);
 }
 
 #[test]
 fn a_zone_on_etcd_3_5_30_debian() {
-    acceptance(Some("3.5.30"), "3.5.30", 131);
+    acceptance(Some("3.5.30"), "3.5.30", addresses::ZONE_CLUSTER_DEBIAN);
 }
 
 #[test]
 fn a_zone_on_etcd_3_5_34() {
-    acceptance(Some("3.5.34"), "3.5.34", 132);
+    acceptance(Some("3.5.34"), "3.5.34", addresses::ZONE_CLUSTER_3_5);
 }
 
 #[test]
 fn a_zone_on_etcd_3_7_2() {
-    acceptance(Some("3.7.2"), "3.7.2", 133);
+    acceptance(Some("3.7.2"), "3.7.2", addresses::ZONE_CLUSTER_3_7);
 }
 
 #[test]
 fn a_zone_on_etcd_3_4_23() {
-    acceptance(Some("3.4.23"), "3.4.23", 13);
+    acceptance(Some("3.4.23"), "3.4.23", addresses::ZONE_CLUSTER_BOOKWORM);
 }
 
 #[test]
 fn a_zone_on_etcd_3_5_16() {
-    acceptance(Some("3.5.16"), "3.5.16", 14);
+    acceptance(Some("3.5.16"), "3.5.16", addresses::ZONE_CLUSTER_TRIXIE);
 }
 
 /// Each member's keeper recorded the zone-etcd release it runs (this build, as
@@ -190,8 +192,8 @@ fn keepers_of(config: &str) -> Vec<u32> {
 
 /// The acceptance of issue 2, and of issue 33 for one release, on the etcd `release`
 /// (the bundle for `None`), which must report `version`: one zone, every step in turn.
-fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
-    let zone = TestZone::bootstrap("example.zone", subnet, 3);
+fn acceptance(release: Option<&str>, version: &str, block: Block) {
+    let zone = TestZone::bootstrap("example.zone", block.subnet(), 3);
     let etcd = common::etcd_release(release);
     for i in 0..3 {
         zone.set_etcd_bin(i, &etcd);
@@ -392,7 +394,7 @@ fn acceptance(release: Option<&str>, version: &str, subnet: u8) {
     rotates_while_serving(&zone, &running);
     let laptop = revokes_a_client_node(&zone);
     let (snapshot, keys) = saves_a_snapshot(&zone, version);
-    the_bundled_tools_round_trip(&zone, &etcd, subnet);
+    the_bundled_tools_round_trip(&zone, &etcd, block);
     restores_the_zone(&zone, running, &snapshot, &keys, version, &laptop);
 }
 
@@ -408,7 +410,7 @@ fn run_activate_non_member(zone: &TestZone) {
 
 #[test]
 fn a_one_member_zone_launches() {
-    let zone = TestZone::bootstrap("solo.zone", 11, 1);
+    let zone = TestZone::bootstrap("solo.zone", addresses::ZONE_CLUSTER_SOLO.subnet(), 1);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "k", "v"]);
@@ -773,7 +775,7 @@ fn hashkv(zone: &TestZone, endpoint: &str, revision: i64) -> Result<(u64, i64), 
 /// snapshot save` from member 1, `etcdutl snapshot restore` of it, and the same etcd
 /// started on the restored data directory (on member 1's address, ports 23379/23380, with
 /// its server certificate) has the HashKV of every member at the snapshot's revision.
-fn the_bundled_tools_round_trip(zone: &TestZone, etcd: &Path, subnet: u8) {
+fn the_bundled_tools_round_trip(zone: &TestZone, etcd: &Path, block: Block) {
     let file = zone.path("etcdctl.db");
     let (ok, _, err) = zone.etcdctl(
         0,
@@ -804,7 +806,7 @@ fn the_bundled_tools_round_trip(zone: &TestZone, etcd: &Path, subnet: u8) {
         .collect();
     assert!(source.iter().all(|h| *h == source[0]), "{source:?}");
 
-    let host = format!("127.0.{subnet}.1");
+    let host = block.ip(1);
     let (client_url, peer_url) = (
         format!("https://{host}:23379"),
         format!("http://{host}:23380"),

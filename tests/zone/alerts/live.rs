@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::prom::{self, Api};
-use super::{rules_text, LIVE_FOR, MONITOR_IP, NODE_EXPORTER_PORT, PROMETHEUS_PORT, RULES, SCRAPE};
+use super::{monitor_ip, rules_text, LIVE_FOR, NODE_EXPORTER_PORT, PROMETHEUS_PORT, RULES, SCRAPE};
 use crate::common::backup::BackupZone;
 use crate::common::{zone_etcd, Running};
 
@@ -131,12 +131,10 @@ pub fn live_config(shipped: &str, members: &[(String, String)]) -> String {
                 .replace("127.0.0.1", address)
         })
         .collect();
+    let monitor = monitor_ip();
     let node = NODE_ENTRY
         .replace("node1.example.zone", &members[0].0)
-        .replace(
-            "127.0.0.1:9100",
-            &format!("{MONITOR_IP}:{NODE_EXPORTER_PORT}"),
-        );
+        .replace("127.0.0.1:9100", &format!("{monitor}:{NODE_EXPORTER_PORT}"));
     shipped
         .replace(
             GLOBAL,
@@ -153,6 +151,7 @@ impl Monitoring {
     /// `members`: the zone's (node name, address) pairs.
     pub fn start(dir: &Path, textfiles: &Path, members: &[(String, String)]) -> Monitoring {
         fs::write(dir.join(RULES), live_rules(&rules_text())).unwrap();
+        let monitor = monitor_ip();
         let shipped = fs::read_to_string(super::alerts_dir().join(SCRAPE)).unwrap();
         fs::write(dir.join("prometheus.yml"), live_config(&shipped, members)).unwrap();
         let (ok, out) = prom::promtool(dir, &["check", "config", "prometheus.yml"]);
@@ -166,7 +165,7 @@ impl Monitoring {
                 "--collector.disable-defaults".into(),
                 "--collector.textfile".into(),
                 format!("--collector.textfile.directory={}", textfiles.display()),
-                format!("--web.listen-address={MONITOR_IP}:{NODE_EXPORTER_PORT}"),
+                format!("--web.listen-address={monitor}:{NODE_EXPORTER_PORT}"),
             ],
             &dir.join("node-exporter.log"),
         );
@@ -176,12 +175,12 @@ impl Monitoring {
             &[
                 format!("--config.file={}", dir.join("prometheus.yml").display()),
                 format!("--storage.tsdb.path={}", dir.join("data").display()),
-                format!("--web.listen-address={MONITOR_IP}:{PROMETHEUS_PORT}"),
+                format!("--web.listen-address={monitor}:{PROMETHEUS_PORT}"),
             ],
             &prometheus_log,
         );
         Monitoring {
-            api: Api::new(&format!("http://{MONITOR_IP}:{PROMETHEUS_PORT}")),
+            api: Api::new(&format!("http://{monitor}:{PROMETHEUS_PORT}")),
             prometheus_log,
             _node_exporter: node_exporter,
             _prometheus: prometheus,

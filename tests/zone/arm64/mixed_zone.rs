@@ -1,6 +1,6 @@
 //! The mixed zone: two amd64 members and one arm64 member (the package's zone-etcd and
-//! etcd under qemu-user) on network-namespace machines (tag "a6", 198.18.64.1-3, the
-//! test's clients on 198.18.64.4). The arm64 member rotates its leaves, answers `status`,
+//! etcd under qemu-user) on network-namespace machines (tag "a6", `addresses::ARM64` .1-3,
+//! the test's clients on .4). The arm64 member rotates its leaves, answers `status`,
 //! takes a snapshot, leaves and joins again, and survives a SIGKILL and relaunch, while
 //! a writer's every acknowledged write is kept.
 
@@ -14,6 +14,7 @@ use super::common::netns::{Machine, Net};
 use super::common::{self, sysroot, Running, TestZone};
 use super::emulated;
 use super::{output_ok, SLOW};
+use zone_testkit::addresses;
 
 /// `status --json` from member `from` (run on the client machine): voters and learners.
 fn voters_and_learners(zone: &TestZone, from: usize) -> (usize, usize) {
@@ -30,7 +31,7 @@ fn a_zone_with_an_emulated_arm64_member_rotates_snapshots_leaves_joins_and_survi
     // The emulated zone-etcd execs the arm64 etcd, as on a Pi.
     let _binfmt = Binfmt::register();
     let names: Vec<(String, String)> = (1..=3)
-        .map(|i| (format!("node{i}.{ZONE}"), format!("198.18.64.{i}")))
+        .map(|i| (format!("node{i}.{ZONE}"), addresses::ARM64.ip(i)))
         .collect();
     let pairs: Vec<(&str, &str)> = names
         .iter()
@@ -45,7 +46,7 @@ fn a_zone_with_an_emulated_arm64_member_rotates_snapshots_leaves_joins_and_survi
     );
     let mut net = Net::new("a6");
     let mut hosts = names.clone();
-    hosts.push((format!("client.{ZONE}"), "198.18.64.4".to_string()));
+    hosts.push((format!("client.{ZONE}"), addresses::ARM64.ip(4)));
     let machines: Vec<Machine> = (0..4)
         .map(|i| net.machine(i + 1, &hosts[i].1, &hosts))
         .collect();

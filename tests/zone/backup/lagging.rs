@@ -2,7 +2,8 @@
 //! so the directory target holds links S3 never got. The next writer copies them to S3
 //! from the directory target before its own links, so S3's chain has no hole. (A red clean
 //! run of `pitr` found the hole: "link 24 is missing" on S3, after a writer lost its lease
-//! between its two targets.) Zone on 127.0.113.x; SeaweedFS on 127.0.97.32.
+//! between its two targets.) Zone on `addresses::BACKUP_LAGGING`; SeaweedFS on
+//! `addresses::SEAWEED` .32.
 //! Part of tests/zone/backup.rs (its tests run side by side in one binary).
 
 use std::collections::BTreeSet;
@@ -14,6 +15,7 @@ use zone_etcd::backup::target::Target;
 
 use crate::common::backup::BackupZone;
 use crate::common::wait_for;
+use zone_testkit::addresses;
 
 const POLICY: &str = "full_every = \"1h\"\ndelta_every = \"1s\"";
 
@@ -43,7 +45,12 @@ fn newest(names: &BTreeSet<String>) -> u64 {
 /// hole filled) goes on as usual.
 #[test]
 fn links_a_killed_writer_shipped_to_one_target_only_reach_the_other() {
-    let z = BackupZone::start("lagging.zone", 113, "127.0.97.32", POLICY);
+    let z = BackupZone::start(
+        "lagging.zone",
+        addresses::BACKUP_LAGGING.subnet(),
+        &addresses::SEAWEED.ip(32),
+        POLICY,
+    );
     let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z

@@ -2,7 +2,8 @@
 //! the next writer took over, as a PUT an S3 store held and applied later (seen in the
 //! issue's benchmark). Made as the store would leave it: the writer killed, its newest link
 //! taken off both targets and their heads put back one link, and, once the next writer has
-//! linked its own, the old link put back. Zone on 127.0.112.x; SeaweedFS on 127.0.97.22.
+//! linked its own, the old link put back. Zone on `addresses::BACKUP_LATE`; SeaweedFS on
+//! `addresses::SEAWEED` .22.
 //! Part of tests/zone/backup.rs (its tests run side by side in one binary).
 
 use std::fs;
@@ -13,6 +14,7 @@ use zone_etcd::backup::target::Target;
 
 use crate::common::backup::BackupZone;
 use crate::common::wait_for;
+use zone_testkit::addresses;
 
 const POLICY: &str = "full_every = \"1h\"\ndelta_every = \"1s\"";
 
@@ -21,7 +23,12 @@ const POLICY: &str = "full_every = \"1h\"\ndelta_every = \"1s\"";
 /// link, and the drills pass again.
 #[test]
 fn a_late_link_of_a_writer_that_is_out_is_left_out_of_the_chain() {
-    let z = BackupZone::start("late.zone", 112, "127.0.97.22", POLICY);
+    let z = BackupZone::start(
+        "late.zone",
+        addresses::BACKUP_LATE.subnet(),
+        &addresses::SEAWEED.ip(22),
+        POLICY,
+    );
     let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z.zone.failover_load(&[], "late", Duration::from_millis(20));

@@ -3,8 +3,9 @@
 //! Real processes: a 3-member zone on loopback, SeaweedFS and a directory target,
 //! `backup run` on every member. The restart is made as the kernel would leave it: the
 //! writer's `backup run` killed, its newest plain copy cut short, and its boot record
-//! naming another boot. Zone on 127.0.106.x; SeaweedFS on 127.0.97.16. Part of
-//! tests/zone/backup.rs (its tests run side by side in one binary).
+//! naming another boot. Zone on `addresses::BACKUP_TORN`; SeaweedFS on
+//! `addresses::SEAWEED` .16. Part of tests/zone/backup.rs (its tests run side by side in
+//! one binary).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use crate::common::backup::{delta_revisions, BackupZone};
 use crate::common::{self, wait_for};
+use zone_testkit::addresses;
 
 const POLICY: &str = "full_every = \"1h\"\ndelta_every = \"1s\"";
 
@@ -21,7 +23,12 @@ const POLICY: &str = "full_every = \"1h\"\ndelta_every = \"1s\"";
 /// write is in it.
 #[test]
 fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
-    let z = BackupZone::start("torn.zone", 106, "127.0.97.16", POLICY);
+    let z = BackupZone::start(
+        "torn.zone",
+        addresses::BACKUP_TORN.subnet(),
+        &addresses::SEAWEED.ip(16),
+        POLICY,
+    );
     let mut runs = z.backup_runs_with_a_writer();
     // The first full snapshot on the targets before the writes: a write it holds is in no
     // delta, and this test reads the deltas.

@@ -2,8 +2,8 @@
 //! The local zone ([`zone`]: [`TestZone`], [`Running`]) and the machines ([`netns`]) are
 //! zone-testkit's harness, the one the recorder and the bench use too, made to panic.
 //!
-//! Every test names its own 127.0.N.0/24 subnet from the registry
-//! (tests/module_circles/addresses.rs), so tests never collide on addresses; every
+//! Every test takes its own address blocks from the registry (`zone_testkit::addresses`,
+//! checked by tests/module_circles/addresses.rs), so tests never collide on addresses; every
 //! process a test starts is killed by its PID when the test ends, pass or fail.
 #![allow(dead_code)]
 

@@ -5,8 +5,8 @@
 //! issued on the CRL, and an identity stays there until it expires (30 days), so a zone
 //! that revoked many identities in a month carries them all.
 //!
-//! A one-member zone of the bundled etcd on 127.0.242.1, launched by `zone-etcd launch`;
-//! its `crl.der` (the file `--client-crl-file` names) is replaced, atomically, by the CRL
+//! A one-member zone of the bundled etcd on `addresses::BENCH_CRL` .1, launched by `zone-etcd
+//! launch`; its `crl.der` (the file `--client-crl-file` names) is replaced, atomically, by the CRL
 //! to measure, in turns of [`BATCH`] connections: an empty CRL (what a zone that revoked
 //! nothing carries) and one of 100, 1,000 and [`REVOKED`] entries (random 16-byte
 //! serials, as signers issue, each with its revocation time and reason, as `revoke`
@@ -35,6 +35,7 @@ use zone_pki::revocation::{Crl, RevokedCa};
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 
 use crate::support::*;
+use zone_testkit::addresses;
 
 /// Entries of the large CRL: the issue's case.
 pub const REVOKED: usize = 10_000;
@@ -46,7 +47,7 @@ const NODES: usize = 300;
 const BATCH: usize = 100;
 /// Turns of each CRL per run.
 const TURNS: usize = 4;
-const SUBNET: u8 = 242;
+const SUBNET: u8 = addresses::BENCH_CRL.subnet();
 const ZONE: &str = "crl.zone";
 
 /// The `crl` section: `runs` runs of [`TURNS`] turns of each CRL.
@@ -170,7 +171,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
     drop(members);
     let _ = fs::remove_dir_all(&root);
     Ok(json!({
-        "zone": format!("127.0.{SUBNET}.1"),
+        "zone": addresses::BENCH_CRL.ip(1),
         "batch": BATCH,
         "empty_crl_bytes": empty.len(),
         "load_before": load_before,

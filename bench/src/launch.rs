@@ -23,6 +23,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::support::*;
+use zone_testkit::addresses;
 
 /// The launcher's version cache in a node's state directory.
 const VERSION_CACHE: &str = "state/etcd-versions.json";
@@ -63,10 +64,20 @@ fn true_node(zone: &Zone) -> Result<std::path::PathBuf> {
 
 /// Launch overhead and time to a healthy zone.
 pub fn run(dir: &Path, runs: usize) -> Result<Value> {
-    let zone = Zone::bootstrap(&dir.join("launch"), "launch.zone", 75, 3)?;
+    let zone = Zone::bootstrap(
+        &dir.join("launch"),
+        "launch.zone",
+        addresses::BENCH_LAUNCH.subnet(),
+        3,
+    )?;
     // The overhead is measured on the member of a one-member zone: a member of a larger
     // zone whose stand-in etcd never writes data would wait for the zone's first start.
-    let solo = Zone::bootstrap(&dir.join("launch-solo"), "solo.zone", 77, 1)?;
+    let solo = Zone::bootstrap(
+        &dir.join("launch-solo"),
+        "solo.zone",
+        addresses::BENCH_SOLO.subnet(),
+        1,
+    )?;
     let config = true_node(&solo)?;
     let config_arg = config.to_string_lossy().to_string();
     let argv: Vec<String> = output(zone_etcd(&[
@@ -210,7 +221,12 @@ fn healthy(zone: &Zone, runs: usize) -> Result<Value> {
 
 /// Peak resident memory (KiB) of launch, as /usr/bin/time reports it.
 pub fn memory(dir: &Path, runs: usize) -> Result<Value> {
-    let zone = Zone::bootstrap(&dir.join("memory"), "memory.zone", 78, 1)?;
+    let zone = Zone::bootstrap(
+        &dir.join("memory"),
+        "memory.zone",
+        addresses::BENCH_MEMORY.subnet(),
+        1,
+    )?;
     let config = true_node(&zone)?;
     let config = config.to_string_lossy().to_string();
     let tls = zone.root.join("true-node/state/tls");

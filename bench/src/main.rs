@@ -3,9 +3,9 @@
 //! Run it in release from the repository (`scripts/bench.sh` does): it drives the
 //! release `zone-etcd` built beside it, the bundled etcd in bin/, openssl, and for the
 //! backup section SeaweedFS's `weed` and Debian's `age-keygen`, for the etcd section
-//! Debian's etcd 3.5.30 (`scripts/fetch-etcd.sh --compat`); zones run on 127.0.68.x,
-//! 127.0.69.x, 127.0.73-74.x, 127.0.77.x, 127.0.80-82.x, 127.0.181-182.x and 127.0.240-241.x,
-//! none of which a test uses (the suite and a benchmark may run at once). It prints a table and writes `results.json` and `pki-scaling.csv` into
+//! Debian's etcd 3.5.30 (`scripts/fetch-etcd.sh --compat`); zones run on the address
+//! registry's `addresses::BENCH_*` blocks (`zone_testkit::addresses`), none of which a
+//! test uses (the suite and a benchmark may run at once). It prints a table and writes `results.json` and `pki-scaling.csv` into
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!

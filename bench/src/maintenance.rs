@@ -11,7 +11,8 @@
 //!   and without `zone-etcd maintain` defragmenting the members one by one, alternating;
 //!   p50/p99/max of each request's latency, and failures.
 //!
-//! Zones on 127.0.182.x (latency), 127.0.73.1 (etcd's defaults) and 127.0.74.1 (zone-etcd).
+//! Zones on `addresses::BENCH_MAINTAIN` (latency), `addresses::BENCH_CHURN_DEFAULTS` .1 (etcd's
+//! defaults) and `addresses::BENCH_CHURN_OURS` .1 (zone-etcd).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::support::*;
+use zone_testkit::addresses;
 
 /// Rewrites in the churn.
 const REWRITES: usize = 100_000;
@@ -69,8 +71,18 @@ fn mib(bytes: u64) -> f64 {
 
 /// The `churn` section: 100,000 rewrites spread over `seconds`.
 pub fn churn(dir: &Path, seconds: u64) -> Result<Value> {
-    let ours = Zone::bootstrap(&dir.join("churn-ours"), "ours.zone", 74, 1)?;
-    let theirs = Zone::bootstrap(&dir.join("churn-defaults"), "defaults.zone", 73, 1)?;
+    let ours = Zone::bootstrap(
+        &dir.join("churn-ours"),
+        "ours.zone",
+        addresses::BENCH_CHURN_OURS.subnet(),
+        1,
+    )?;
+    let theirs = Zone::bootstrap(
+        &dir.join("churn-defaults"),
+        "defaults.zone",
+        addresses::BENCH_CHURN_DEFAULTS.subnet(),
+        1,
+    )?;
     let mut ours_member = ours.launch(0)?;
     // etcd's defaults: the argv zone-etcd would exec, without its compaction and quota
     // flags. `env` issues the member's leaves first, as launch would.
@@ -241,7 +253,12 @@ fn fill_and_free(zone: &Zone, client: &TlsClient) -> Result<()> {
 
 /// The `maintain` section: writer latency with and without `maintain`, `runs` times each.
 pub fn latency(dir: &Path, runs: usize) -> Result<Value> {
-    let zone = Zone::bootstrap(&dir.join("maintain"), "maintain.zone", 182, 3)?;
+    let zone = Zone::bootstrap(
+        &dir.join("maintain"),
+        "maintain.zone",
+        addresses::BENCH_MAINTAIN.subnet(),
+        3,
+    )?;
     let (mut members, client) = zone.launch_all()?;
     let config = zone.config(0);
     let (mut with, mut without) = (Seen::default(), Seen::default());

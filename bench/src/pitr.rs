@@ -13,7 +13,7 @@
 //!   decrypted with Debian's `age`, then etcd's recovery guide (`etcdutl snapshot
 //!   restore` on each member, etcd started on it), which loses every write after it.
 //!
-//! Zone on 127.0.68.1-3, SeaweedFS on 127.0.68.100.
+//! Zone on `addresses::BENCH_PITR` .1-3, SeaweedFS on its .100.
 
 use std::path::Path;
 use std::process::Command;
@@ -28,10 +28,10 @@ use zone_etcd::backup::target::Target;
 
 use crate::seaweed::{self, Seaweed};
 use crate::support::*;
+use zone_testkit::addresses;
 
 const ZONE: &str = "pitr.zone";
-const SUBNET: u8 = 68;
-const WEED_IP: &str = "127.0.68.100";
+const SUBNET: u8 = addresses::BENCH_PITR.subnet();
 const BIG_BYTES: usize = 64 * 1024;
 const SMALL_BYTES: usize = 100;
 const CLIENTS: u64 = 8;
@@ -140,7 +140,7 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     })?
     .trim()
     .to_string();
-    let weed = Seaweed::start(&root.join("weed"), WEED_IP)?;
+    let weed = Seaweed::start(&root.join("weed"), &addresses::BENCH_PITR.ip(100))?;
     let s3_url = format!("s3://{}/zones/{ZONE}", seaweed::BUCKET);
     let extra = format!(
         "\n[backup]\nrecipients = [\"{recipient}\"]\ndelta_every = \"5s\"\n\n[[backup.target]]\nurl = \"{s3_url}\"\nendpoint = \"{}\"\n",

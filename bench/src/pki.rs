@@ -21,6 +21,7 @@ use zone_etcd::node::Node;
 use zone_pki::{Authority, CertInfo, Host, LeafKind, NodeIdentity};
 
 use crate::support::*;
+use zone_testkit::addresses;
 
 /// A zone to make: `members` etcd members (one `bootstrap`) and `clients` client-only
 /// nodes (one `activate` each).
@@ -55,6 +56,11 @@ const CASES: [Case; 4] = [
 
 const ZONE: &str = "bench.zone";
 
+/// Node `i`'s address (on `addresses::BENCH_SOLO`, shared with launch's one-member zone).
+fn host(i: usize) -> String {
+    addresses::BENCH_SOLO.ip(u8::try_from(i).expect("fewer than 256 nodes"))
+}
+
 impl Case {
     fn certificates(&self) -> usize {
         self.members + self.clients
@@ -62,7 +68,7 @@ impl Case {
 
     fn members(&self) -> Vec<(String, String)> {
         (1..=self.members)
-            .map(|i| (format!("node{i}.{ZONE}"), format!("127.0.77.{i}")))
+            .map(|i| (format!("node{i}.{ZONE}"), host(i)))
             .collect()
     }
 
@@ -366,7 +372,7 @@ fn in_process(runs: usize) -> Result<Value> {
     let identity = |i: usize| NodeIdentity {
         zone: ZONE.into(),
         node_name: format!("node{i}.{ZONE}"),
-        address: (i <= 5).then(|| Host::parse(&format!("127.0.77.{i}"))),
+        address: (i <= 5).then(|| Host::parse(&host(i))),
         member: i <= 5,
         tunneled: false,
     };

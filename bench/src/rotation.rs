@@ -12,6 +12,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::support::*;
+use zone_testkit::addresses;
 
 /// What the writers saw.
 #[derive(Default)]
@@ -21,7 +22,12 @@ struct Load {
 }
 
 pub fn run(dir: &Path, runs: usize) -> Result<Value> {
-    let zone = Zone::bootstrap(&dir.join("rotation"), "rotate.zone", 76, 3)?;
+    let zone = Zone::bootstrap(
+        &dir.join("rotation"),
+        "rotate.zone",
+        addresses::BENCH_ROTATION.subnet(),
+        3,
+    )?;
     let mut members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
     // launch issues the leaves before it execs etcd; wait for the client's set.
     let current = zone.node_dir(0).join("state/tls/current/client.key");

@@ -1,7 +1,8 @@
 //! The backup sections' S3 store: zone-testkit's SeaweedFS fixture, the one the tests use
 //! (`testkit/src/seaweed.rs`: same command line, same readiness probe), on the bench's
-//! own addresses (127.0.68.100, 127.0.82.100, 127.0.181.100: port slots from 700 on, so
-//! the bench never collides with a test running beside it).
+//! own addresses (.100 of `addresses::BENCH_PITR`, `addresses::BENCH_TAKEOVER` and
+//! `addresses::BENCH_BACKUP`: port slots from 700 on, so the bench never collides with a
+//! test running beside it).
 
 use zone_etcd::backup::target::s3::{Options, S3Target};
 pub use zone_testkit::seaweed::{Seaweed, ACCESS_KEY, BUCKET, SECRET_KEY};

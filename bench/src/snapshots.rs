@@ -6,7 +6,7 @@
 //!   (`etcdutl snapshot restore` with the initial cluster and a token on each member, then
 //!   etcd started on the restored data with the same flags), same snapshot, alternating.
 //!
-//! Zone on 127.0.69.1-3.
+//! Zone on `addresses::BENCH_SNAPSHOTS` .1-3.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +16,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::support::*;
+use zone_testkit::addresses;
 
 /// The database to snapshot: 1,600 values of 64 KiB by default (`--snapshot-values`).
 pub const VALUES: usize = 1600;
@@ -61,7 +62,12 @@ fn etcdctl_save(zone: &Zone, out: &Path) -> Result<Command> {
 }
 
 pub fn run(dir: &Path, runs: usize, values: usize) -> Result<Value> {
-    let zone = Zone::bootstrap(&dir.join("snapshots"), "snap.zone", 69, 3)?;
+    let zone = Zone::bootstrap(
+        &dir.join("snapshots"),
+        "snap.zone",
+        addresses::BENCH_SNAPSHOTS.subnet(),
+        3,
+    )?;
     let members: Vec<Process> = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
     let client = zone.client(0).or_else(|_| {
         std::thread::sleep(Duration::from_secs(1));

@@ -30,17 +30,18 @@ use zone_etcd::node::Node;
 use crate::seaweed::Seaweed;
 use crate::support::Result;
 use crate::support::{loadavg, median, ms, round, Zone};
+use zone_testkit::addresses;
 
 const ZONE: &str = "takeover.bench";
 const SIZES: [u64; 2] = [1_000, 100_000];
 
 pub fn run(work: &Path, runs: usize) -> Result<Value> {
     let dir = work.join("takeover");
-    let zone = Zone::bootstrap(&dir, ZONE, 82, 1)?;
+    let zone = Zone::bootstrap(&dir, ZONE, addresses::BENCH_TAKEOVER.subnet(), 1)?;
     let node = Node::load(&zone.config(0)).map_err(|e| e.to_string())?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.to_string())?;
     let signer = Signer::for_node(&node).map_err(|e| e.to_string())?;
-    let weed = Seaweed::start(&dir.join("weed"), "127.0.82.100")?;
+    let weed = Seaweed::start(&dir.join("weed"), &addresses::BENCH_TAKEOVER.ip(100))?;
     let mut out = json!({"load_before": loadavg(), "runs": runs});
     for links in SIZES {
         eprintln!("zone-etcd-bench: takeover: signing and storing {links} links");

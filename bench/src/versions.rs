@@ -20,7 +20,8 @@
 //! Every member is killed by its PID at the end of each run, also on error. The figures
 //! are ratios 3.6.15 / 3.5.30 from the same run, beside the absolute ones.
 //!
-//! Zones on 127.0.80.1-3 (3.6.15) and 127.0.81.1-3 (3.5.30).
+//! Zones on `addresses::BENCH_VERSIONS_3_6` .1-3 (3.6.15) and `addresses::BENCH_VERSIONS_3_5`
+//! .1-3 (3.5.30).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use serde_json::{json, Value};
 use crate::maintenance::{self, Seen};
 use crate::pitr;
 use crate::support::*;
+use zone_testkit::addresses::{self, Block};
 
 /// Keys written before memory is read.
 const KEYS: u64 = 100_000;
@@ -43,11 +45,11 @@ const STARTS: usize = 4;
 /// The steady writer's time per release and run.
 const LOAD_SECONDS: u64 = 20;
 
-/// A release under test: its version, binary (from the repository) and subnet.
+/// A release under test: its version, binary (from the repository) and address block.
 struct Release {
     version: &'static str,
     binary: &'static str,
-    subnet: u8,
+    block: Block,
     zone: &'static str,
 }
 
@@ -55,13 +57,13 @@ const RELEASES: [Release; 2] = [
     Release {
         version: "3.6.15",
         binary: "bin/etcd",
-        subnet: 80,
+        block: addresses::BENCH_VERSIONS_3_6,
         zone: "etcd36.zone",
     },
     Release {
         version: "3.5.30",
         binary: "bin/etcd-3.5.30/etcd",
-        subnet: 81,
+        block: addresses::BENCH_VERSIONS_3_5,
         zone: "etcd35.zone",
     },
 ];
@@ -131,7 +133,7 @@ fn one(dir: &Path, release: &Release, run: usize, snapshot_count: Option<u64>) -
     let zone = Zone::bootstrap(
         &dir.join(format!("{}-run{run}", release.version)),
         release.zone,
-        release.subnet,
+        release.block.subnet(),
         3,
     )?;
     for i in 0..3 {
@@ -304,7 +306,7 @@ pub fn run(dir: &Path, runs: usize, snapshot_count: Option<u64>) -> Result<Value
         }
         out["releases"][release.version] = json!({
             "binary": release.binary,
-            "members": format!("127.0.{}.1-3", release.subnet),
+            "members": format!("{}.1-3", release.block.prefix()),
             "listening_ms": summary(&flat(|m| &m.listening_ms)),
             "healthy_ms": summary(&flat(|m| &m.healthy_ms)),
             "healthy_samples_ms": flat(|m| &m.healthy_ms).iter().map(|x| x.round()).collect::<Vec<_>>(),

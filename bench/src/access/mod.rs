@@ -30,8 +30,8 @@
 //!
 //! Every member is killed by its PID at the end of each run, also on error, and
 //! zone-etcd's helpers of the zone (found by their `--config` in the zone's directory)
-//! by theirs if they have not exited with their etcd. Zones on 127.0.240.1-3 (auth on)
-//! and 127.0.241.1-3 (auth off).
+//! by theirs if they have not exited with their etcd. Zones on `addresses::BENCH_ACCESS_ON`
+//! .1-3 (auth on) and `addresses::BENCH_ACCESS_OFF` .1-3 (auth off).
 //!
 //! - [`zones`]: the two zones, set up and torn down, their identities, etcdctl, and the
 //!   members' metrics and CPU time;
@@ -54,7 +54,8 @@ use serde_json::{json, Value};
 use crate::support::*;
 use load::{costs, latency, sorted, windows, Seen, Window, LOAD_SECONDS, VALUE_BYTES};
 use policy::{policy_changes, Published};
-use zones::{Live, OFF_SUBNET, ON_SUBNET, ZONE};
+use zone_testkit::addresses;
+use zones::{Live, ZONE};
 
 /// What one run measured.
 struct Run {
@@ -232,7 +233,10 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         unchanged["wall_ms"]["median"],
     );
     Ok(json!({
-        "zones": { "auth_on": format!("127.0.{ON_SUBNET}.1-3"), "auth_off": format!("127.0.{OFF_SUBNET}.1-3") },
+        "zones": {
+            "auth_on": format!("{}.1-3", addresses::BENCH_ACCESS_ON.prefix()),
+            "auth_off": format!("{}.1-3", addresses::BENCH_ACCESS_OFF.prefix()),
+        },
         "load_seconds": LOAD_SECONDS,
         "pause_ms": 10,
         "value_bytes": VALUE_BYTES,

@@ -1,7 +1,7 @@
 //! Scale (issue 48, item 7): a policy of [`SERVICES`] services on [`NODES`] nodes
 //! (each service on 3 of them: 3,000 service users, 300 node users, 1,300 roles), in a
-//! fresh 3-member zone of the bundled etcd on 127.0.243.1-3 launched with it in its zone
-//! file (`enforce = true`). Timed: from the launch to etcd's auth on (every user made,
+//! fresh 3-member zone of the bundled etcd on `addresses::BENCH_ACCESS_SCALE` .1-3 launched with it
+//! in its zone file (`enforce = true`). Timed: from the launch to etcd's auth on (every user made,
 //! each made again without a password just before auth goes on); then [`PUBLISHES`]
 //! changes, each one service gaining or losing a prefix, by `zone publish` (which returns
 //! once every member's record names the new document), from its start to its exit; and
@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::zones::{Live, ZONE};
 use crate::support::*;
+use zone_testkit::addresses;
 
 pub(super) const SERVICES: usize = 1_000;
 pub(super) const NODES: usize = 300;
@@ -23,7 +24,7 @@ const PUBLISHES: usize = 10;
 const IDLE: Duration = Duration::from_secs(30);
 /// The least time from one publish's start to the next's.
 const PUBLISH_GAP: Duration = Duration::from_millis(1_100);
-const SUBNET: u8 = 243;
+const SUBNET: u8 = addresses::BENCH_ACCESS_SCALE.subnet();
 
 /// The `[access]` of the zone; `variant` changes one service's prefixes.
 fn policy(variant: usize) -> String {
@@ -107,7 +108,7 @@ pub fn run(dir: &Path) -> Result<Value> {
     keep_logs(&root);
     let _ = fs::remove_dir_all(&root);
     Ok(json!({
-        "zone": format!("127.0.{SUBNET}.1-3"),
+        "zone": format!("{}.1-3", addresses::BENCH_ACCESS_SCALE.prefix()),
         "services": SERVICES,
         "nodes": NODES,
         "auth_on_after_launch_ms": round(ms(auth_on)),

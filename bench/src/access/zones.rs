@@ -21,10 +21,11 @@ use serde_json::Value;
 use zone_etcd_kit::cluster_api::Credentials;
 
 use crate::support::*;
+use zone_testkit::addresses;
 
 pub(super) const ZONE: &str = "access.zone";
-pub(super) const ON_SUBNET: u8 = 240;
-pub(super) const OFF_SUBNET: u8 = 241;
+pub(super) const ON_SUBNET: u8 = addresses::BENCH_ACCESS_ON.subnet();
+pub(super) const OFF_SUBNET: u8 = addresses::BENCH_ACCESS_OFF.subnet();
 
 /// The `[access]` of the auth-on zone: the service `bench` on node1, with `bench2/` too
 /// when `more`.

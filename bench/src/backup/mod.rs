@@ -19,7 +19,8 @@
 //!   the active `backup run` and of the idle ones, and the CPU each (and SeaweedFS) used
 //!   during the "with" windows.
 //!
-//! Zone on 127.0.181.1-3, SeaweedFS on 127.0.181.100 (a range no test uses) (ports 11800.., see seaweed.rs).
+//! Zone on `addresses::BENCH_BACKUP` .1-3, SeaweedFS on its .100 (a block no test uses)
+//! (ports 11800.., see seaweed.rs).
 //!
 //! Modules: [`load`] the writer, [`reader`] the chains read back as an owner would,
 //! [`rounds`] the with/without windows, [`kills`] the recovery point, [`report`] the
@@ -52,6 +53,7 @@ use report::{compare, timed};
 use rounds::{Bench, Priority, Sides};
 use shape::*;
 use sides::RemoveOnDrop;
+use zone_testkit::addresses;
 
 pub struct Settings {
     pub runs: usize,
@@ -110,7 +112,11 @@ pub fn run(dir: &Path, opts: &Settings) -> Result<Value> {
     });
     let _off_disk = off_disk.as_ref().map(|d| RemoveOnDrop(d.clone()));
     let storage = off_disk.clone().unwrap_or_else(|| root.clone());
-    let weed = Seaweed::start_niced(&storage.join("weed"), WEED_IP, opts.weed_nice.then_some(19))?;
+    let weed = Seaweed::start_niced(
+        &storage.join("weed"),
+        &addresses::BENCH_BACKUP.ip(100),
+        opts.weed_nice.then_some(19),
+    )?;
     let usb = storage.join("usb");
     std::fs::create_dir_all(&usb).map_err(|e| e.to_string())?;
     let s3_url = format!("s3://{}/zones/{ZONE}", seaweed::BUCKET);

@@ -2,10 +2,10 @@
 //! other modules share (a leaf: it imports none of them).
 
 use std::time::Duration;
+use zone_testkit::addresses;
 
 pub(super) const ZONE: &str = "backup.zone";
-pub(super) const SUBNET: u8 = 181;
-pub(super) const WEED_IP: &str = "127.0.181.100";
+pub(super) const SUBNET: u8 = addresses::BENCH_BACKUP.subnet();
 /// What the recovery-point goal allows beyond the zone's `delta_every` (issue 22: 2 s).
 pub(super) const RPO_SLACK: Duration = Duration::from_secs(2);
 pub(super) const VALUE_BYTES: usize = 256;

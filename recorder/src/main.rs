@@ -23,6 +23,7 @@ use zone_recorder::scenarios::{self, Options};
 use zone_recorder::shared::Control;
 use zone_recorder::sink::Sink;
 use zone_recorder::zone::Tools;
+use zone_testkit::addresses;
 
 #[derive(Parser)]
 #[command(name = "zone-recorder", about = "Records etcd histories (issue 24)")]
@@ -40,8 +41,9 @@ enum Cmd {
         out: PathBuf,
         #[arg(long, default_value_t = 500)]
         ops: u64,
-        /// Members on 127.0.<subnet>.1-3.
-        #[arg(long, default_value_t = 120)]
+        /// Members on 127.0.<subnet>.1-3 (default: the address registry's
+        /// `addresses::RECORDER`).
+        #[arg(long, default_value_t = addresses::RECORDER.subnet())]
         subnet: u8,
         #[arg(long)]
         seed: Option<u64>,

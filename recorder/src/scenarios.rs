@@ -48,7 +48,8 @@ pub const ALL: [&str; 16] = [
 #[derive(Debug, Clone)]
 pub struct Options {
     pub tools: Tools,
-    /// The zone's members are on `127.0.<subnet>.1-3`.
+    /// The zone's members are on `127.0.<subnet>.1-3` (the partition and latency
+    /// scenarios': machines on `198.19.<subnet>.x`, see [`crate::net`]).
     pub subnet: u8,
     pub ops: u64,
     pub seed: u64,

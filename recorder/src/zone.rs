@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use zone_testkit::addresses::Block;
 use zone_testkit::{Kind, Process, Zone};
 
 pub use zone_testkit::zone::{Tools, CLIENT_PORT, PEER_PORT};
@@ -57,7 +58,7 @@ impl LocalZone {
     /// zone-file text, such as a `[settings]` or `[backup]` table, or empty). Nothing runs
     /// yet.
     pub fn create(tools: &Tools, subnet: u8, count: u8, extra: &str) -> Result<LocalZone, String> {
-        let addresses = (1..=count).map(|i| format!("127.0.{subnet}.{i}")).collect();
+        let addresses = (1..=count).map(|i| Block::loopback(subnet).ip(i)).collect();
         Self::create_on(tools, addresses, None, extra)
     }
 

@@ -1,163 +1,32 @@
-//! The test addresses' registry (issue 49): every loopback block (127.0.X.0/24) and
-//! network-namespace block (198.18.X.0/24, 198.19.X.0/24) that a test, the recorder or
-//! the benchmark program names, with its one owner. A new test takes a free block here;
-//! the check refuses a block named outside its owner, or by nobody registered, so tests
-//! that run at once (test.sh runs chains beside the main run) never meet on an address.
+//! The test addresses' registry (issue 49) is code: `zone_testkit::addresses`
+//! (testkit/src/addresses.rs), one constant per loopback block (127.0.X.0/24) or
+//! network-namespace block (198.18.X.0/24, 198.19.X.0/24) that a test, the recorder or the
+//! benchmark program uses, with its owner. Tests that run at once (test.sh runs chains
+//! beside the main run) never meet on an address when:
+//!
+//! - no Rust source under tests/, recorder/src or bench/src writes a block as a literal
+//!   (127.0.0.x, this machine's localhost, may stay literal; so may the switch's whole
+//!   network, 198.18.0.0/15 or /16): it takes its addresses from its constant;
+//! - a file that is not Rust (the bad-input corpus, tests/data: addresses written into
+//!   files, never dialled) names only blocks registered to its owner;
+//! - a constant (`addresses::PITR`) is named only by its owner, by its path: a glob import
+//!   or a renamed module would hide a use from this check, so both are refused;
+//! - no block is registered twice, and no block has several owners, unless the registry
+//!   says why (`shared`);
+//! - every registered block is used.
 //!
 //! The owner is a test module (`tests/zone/pitr` for tests/zone/pitr.rs and tests/zone/pitr/),
-//! the shared harness (`tests/zone/common`), the bad-input corpus and golden files
-//! (`tests/corpus`, `tests/data`: addresses written into files, never dialled), or a
-//! tool's sources (`recorder`, `bench`). zone-testkit's fixtures are not scanned: they
-//! listen only where their user tells them (its SeaweedFS on the caller's address).
+//! the shared harness (`tests/zone/common`), a directory of data files (`tests/corpus`,
+//! `tests/data`), or a tool's sources (`recorder`, `bench`). zone-testkit itself is not
+//! scanned: its fixtures listen only where their user tells them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// The blocks one owner names.
-const BLOCKS: &[(&str, &str)] = &[
-    ("127.0.10", "tests/zone/zone_cluster"),
-    ("127.0.11", "tests/zone/zone_cluster"),
-    ("127.0.13", "tests/zone/zone_cluster"),
-    ("127.0.14", "tests/zone/zone_cluster"),
-    ("127.0.24", "tests/zone/bad_input"),
-    ("127.0.40", "tests/zone/nameservice"),
-    ("127.0.41", "tests/zone/nameservice"),
-    ("127.0.42", "tests/zone/rotation"),
-    ("127.0.43", "tests/zone/revocation"),
-    ("127.0.44", "tests/zone/rotation"),
-    ("127.0.45", "tests/zone/check"),
-    ("127.0.47", "tests/zone/ca_rotation"),
-    ("127.0.48", "tests/zone/external"),
-    ("127.0.50", "tests/zone/releases"),
-    ("127.0.51", "tests/zone/membership"),
-    ("127.0.53", "tests/zone/membership"),
-    ("127.0.68", "bench"),
-    ("127.0.69", "bench"),
-    ("127.0.70", "tests/zone/faults"),
-    ("127.0.71", "tests/zone/faults"),
-    ("127.0.72", "tests/zone/faults"),
-    ("127.0.73", "bench"),
-    ("127.0.74", "bench"),
-    ("127.0.76", "tests/zone/nospace"),
-    ("127.0.77", "bench"),
-    ("127.0.78", "tests/zone/nospace"),
-    ("127.0.79", "tests/zone/nospace"),
-    ("127.0.80", "bench"),
-    ("127.0.81", "bench"),
-    ("127.0.82", "bench"),
-    ("127.0.83", "tests/zone/moves"),
-    ("127.0.85", "tests/zone/recovery"),
-    ("127.0.86", "tests/zone/snapshot"),
-    ("127.0.87", "tests/zone/compaction"),
-    ("127.0.88", "tests/zone/maintain"),
-    ("127.0.89", "tests/zone/settings"),
-    ("127.0.91", "tests/zone/versions"),
-    ("127.0.92", "tests/zone/versions"),
-    ("127.0.93", "tests/zone/versions"),
-    ("127.0.94", "tests/zone/bootstrap_once"),
-    ("127.0.95", "tests/zone/bootstrap_once"),
-    ("127.0.101", "tests/zone/backup"),
-    ("127.0.106", "tests/zone/backup"),
-    ("127.0.108", "tests/zone/pitr"),
-    ("127.0.109", "tests/zone/pitr"),
-    ("127.0.110", "tests/zone/undo"),
-    ("127.0.111", "tests/zone/undo"),
-    ("127.0.112", "tests/zone/backup"),
-    ("127.0.113", "tests/zone/backup"),
-    ("127.0.114", "tests/zone/undo_chain"),
-    ("127.0.115", "tests/zone/activate_request"),
-    ("127.0.116", "tests/zone/activate_request"),
-    ("127.0.126", "tests/zone/revocation"),
-    ("127.0.130", "tests/zone/zone_cluster"),
-    ("127.0.131", "tests/zone/zone_cluster"),
-    ("127.0.132", "tests/zone/zone_cluster"),
-    ("127.0.133", "tests/zone/zone_cluster"),
-    ("127.0.145", "tests/zone/check_metrics"),
-    ("127.0.160", "tests/zone/relaunch"),
-    ("127.0.161", "tests/zone/relaunch"),
-    ("127.0.170", "tests/zone/least_privilege"),
-    ("127.0.171", "tests/zone/least_privilege"),
-    ("127.0.172", "tests/zone/consistency_scenarios"),
-    ("127.0.173", "tests/zone/least_privilege"),
-    ("127.0.176", "tests/zone/gateway"),
-    ("127.0.177", "tests/zone/patroni"),
-    ("127.0.178", "tests/zone/ca_rotation"),
-    ("127.0.181", "bench"),
-    ("127.0.182", "bench"),
-    ("127.0.201", "tests/zone/versions"),
-    ("127.0.202", "tests/zone/versions"),
-    ("127.0.203", "tests/zone/consistency_scenarios"),
-    ("127.0.204", "tests/zone/upgrade_etcd"),
-    ("127.0.205", "tests/zone/access"),
-    ("127.0.210", "tests/zone/alerts"),
-    ("127.0.212", "tests/zone/alerts"),
-    ("127.0.221", "tests/zone/identity_endpoint"),
-    ("127.0.230", "tests/zone/guide"),
-    ("127.0.232", "tests/zone/guide"),
-    ("127.0.240", "bench"),
-    ("127.0.241", "bench"),
-    ("127.0.242", "bench"),
-    ("127.0.243", "bench"),
-    ("198.18.7", "tests/zone/machines"),
-    ("198.18.9", "tests/zone/machines"),
-    ("198.18.11", "tests/zone/cyfs"),
-    ("198.18.64", "tests/zone/arm64"),
-    ("198.19.9", "tests/zone/machines"),
-    ("198.19.115", "tests/zone/consistency_scenarios"),
-    ("198.19.116", "tests/zone/consistency_scenarios"),
-];
+use zone_testkit::addresses::{Block, Registered, REGISTRY};
 
-/// The blocks several owners name by design, with what keeps them apart.
-const SHARED: &[(&str, &[&str], &str)] = &[
-    (
-        "127.0.0",
-        &[
-            "bench",
-            "tests/zone/alerts",
-            "tests/zone/bad_input",
-            "tests/zone/common",
-            "tests/corpus",
-            "tests/zone/cyfs",
-            "tests/data",
-            "tests/zone/demo",
-            "tests/zone/external",
-            "tests/zone/machines",
-            "tests/zone/membership",
-            "tests/zone/systemd",
-        ],
-        "localhost: each user names its own ports (the demo owns 2379/2380)",
-    ),
-    (
-        "127.0.60",
-        &["tests/corpus", "tests/zone/corpus", "tests/zone/security"],
-        "the corpus only names addresses there; only tests/zone/security listens",
-    ),
-    (
-        "127.0.96",
-        &["tests/zone/common", "tests/zone/backup_targets"],
-        "SeaweedFS fixtures (tests/zone/common/seaweed.rs): one address per test",
-    ),
-    (
-        "127.0.97",
-        &[
-            "tests/zone/alerts",
-            "tests/zone/backup",
-            "tests/zone/common",
-            "tests/zone/pitr",
-            "tests/zone/undo_chain",
-        ],
-        "SeaweedFS fixtures (tests/zone/common/seaweed.rs): one address per test",
-    ),
-    (
-        "198.18.0",
-        &[
-            "tests/zone/common",
-            "tests/zone/guide",
-            "tests/zone/quickstart",
-        ],
-        "inside each test's own network namespaces; the guide only writes them into files",
-    ),
-];
+/// What `addresses::` may name besides the registered constants.
+const ITEMS: &[&str] = &["Block", "Net", "Registered", "REGISTRY"];
 
 /// Who names a path's addresses: its test binary, the harness, a fixture or a tool.
 fn owner(path: &Path) -> String {
@@ -171,9 +40,11 @@ fn owner(path: &Path) -> String {
     }
 }
 
-/// The blocks `text` names: `127.0.X` and `198.18.X`/`198.19.X`.
-fn blocks_in(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
+/// The blocks `text` names as literals (`127.0.X`, `198.18.X`, `198.19.X`), each with the
+/// line it is first named on; the switch's whole network (`198.18.0.0/15`, `/16`) is no
+/// block.
+fn blocks_in(text: &str) -> BTreeMap<String, usize> {
+    let mut found = BTreeMap::new();
     for prefix in ["127.0.", "198.18.", "198.19."] {
         for (at, _) in text.match_indices(prefix) {
             let before = text[..at].chars().next_back();
@@ -181,19 +52,95 @@ fn blocks_in(text: &str) -> BTreeSet<String> {
                 continue;
             }
             let rest = &text[at + prefix.len()..];
+            if prefix == "198.18." && (rest.starts_with("0.0/15") || rest.starts_with("0.0/16")) {
+                continue;
+            }
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             if !digits.is_empty() && rest[digits.len()..].starts_with('.') {
-                found.insert(format!("{prefix}{digits}"));
+                let line = text[..at].matches('\n').count() + 1;
+                found.entry(format!("{prefix}{digits}")).or_insert(line);
             }
         }
     }
     found
 }
 
-/// Every block named under the scanned directories, with who names it.
-fn named() -> BTreeMap<String, BTreeSet<String>> {
+/// What a file names through `addresses::`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Use {
+    /// A constant or an item, by its path (`addresses::PITR`, `addresses::{self, Block}`).
+    Name(String),
+    /// A family of constants in prose (`addresses::BACKUP_*`).
+    Family(String),
+    /// `addresses::*` or `addresses as x`: uses this check cannot see.
+    Hidden(String),
+}
+
+/// The uses of `addresses::` in `text`, each with the line it is first on.
+fn uses_in(text: &str) -> BTreeMap<Use, usize> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut found = BTreeMap::new();
+    for (at, _) in text.match_indices("addresses") {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &text[at + "addresses".len()..];
+        let line = text[..at].matches('\n').count() + 1;
+        let mut add = |u: Use| {
+            found.entry(u).or_insert(line);
+        };
+        if rest.starts_with(" as ") && text[..at].ends_with("::") {
+            add(Use::Hidden("addresses as".into()));
+            continue;
+        }
+        let Some(rest) = rest.strip_prefix("::") else {
+            continue;
+        };
+        if rest.starts_with('*') {
+            add(Use::Hidden("addresses::*".into()));
+        } else if let Some(list) = rest.strip_prefix('{') {
+            let list = &list[..list.find('}').unwrap_or(list.len())];
+            for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                match ident(item).as_str() {
+                    "self" if item.contains(" as ") => add(Use::Hidden(item.into())),
+                    "self" => {}
+                    "" => add(Use::Hidden(format!("addresses::{{{item}}}"))),
+                    name => add(Use::Name(name.into())),
+                }
+            }
+        } else {
+            let name = ident(rest);
+            if name.is_empty() {
+                continue;
+            }
+            if rest[name.len()..].starts_with('*') {
+                add(Use::Family(name));
+            } else {
+                add(Use::Name(name));
+            }
+        }
+    }
+    found
+}
+
+/// One scanned file.
+struct Scanned {
+    path: String,
+    owner: String,
+    rust: bool,
+    blocks: BTreeMap<String, usize>,
+    uses: BTreeMap<Use, usize>,
+}
+
+/// Every file under the scanned directories.
+fn scan() -> Vec<Scanned> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut files = Vec::new();
     let mut stack: Vec<_> = ["tests", "recorder/src", "bench/src"]
         .iter()
         .map(|d| root.join(d))
@@ -202,7 +149,7 @@ fn named() -> BTreeMap<String, BTreeSet<String>> {
         for entry in std::fs::read_dir(&dir).expect("read a test directory") {
             let path = entry.expect("an entry").path();
             if path.is_dir() {
-                // The registry and its own examples name every block.
+                // This check and its own examples name every block.
                 if !path.ends_with("tests/module_circles") {
                     stack.push(path);
                 }
@@ -213,49 +160,136 @@ fn named() -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             };
             let relative = path.strip_prefix(root).expect("under the workspace");
-            for block in blocks_in(&text) {
-                found.entry(block).or_default().insert(owner(relative));
-            }
+            let rust = path.extension().is_some_and(|e| e == "rs");
+            files.push(Scanned {
+                path: relative.display().to_string(),
+                owner: owner(relative),
+                rust,
+                blocks: blocks_in(&text),
+                uses: if rust {
+                    uses_in(&text)
+                } else {
+                    BTreeMap::new()
+                },
+            });
         }
     }
-    found
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
 }
 
 /// What breaks the registry: one line each.
-fn breaches(named: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
-    let mut owners: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+fn breaches(registry: &[Registered], files: &[Scanned]) -> Vec<String> {
     let mut lines = Vec::new();
-    let registered = BLOCKS
-        .iter()
-        .map(|(b, o)| (*b, vec![*o]))
-        .chain(SHARED.iter().map(|(b, o, _)| (*b, o.to_vec())));
-    for (block, by) in registered {
-        if owners.insert(block, by.into_iter().collect()).is_some() {
-            lines.push(format!("{block} is registered twice"));
+    let by_name: BTreeMap<&str, &Registered> = registry.iter().map(|r| (r.name, r)).collect();
+    let mut by_block: BTreeMap<String, Vec<&Registered>> = BTreeMap::new();
+    for r in registry {
+        by_block.entry(r.block.prefix()).or_default().push(r);
+        if r.owners.len() > 1 && r.shared.is_none() {
+            lines.push(format!(
+                "testkit/src/addresses.rs: {} has several owners ({}) but no `shared` reason",
+                r.name,
+                r.owners.join(", ")
+            ));
         }
     }
-    for (block, users) in named {
-        let Some(allowed) = owners.get(block.as_str()) else {
+    for (block, entries) in &by_block {
+        if entries.len() > 1 && entries.iter().any(|r| r.shared.is_none()) {
+            let names: Vec<&str> = entries.iter().map(|r| r.name).collect();
             lines.push(format!(
-                "{block}.0/24 is named by {} but registered to nobody: add it to BLOCKS in \
-                 tests/module_circles/addresses.rs (a free block)",
-                users.iter().cloned().collect::<Vec<_>>().join(", ")
+                "testkit/src/addresses.rs: {block}.0/24 is registered twice ({}) with no \
+                 `shared` reason: take a free block",
+                names.join(", ")
             ));
-            continue;
-        };
-        for user in users {
-            if !allowed.contains(user.as_str()) {
+        }
+    }
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    for file in files {
+        let at = |line: &usize| format!("{}:{line}", file.path);
+        for (block, line) in &file.blocks {
+            if block == "127.0.0" {
+                continue;
+            }
+            let entries = by_block.get(block).map(Vec::as_slice).unwrap_or_default();
+            if file.rust {
+                let constant = entries
+                    .iter()
+                    .find(|r| r.owners.contains(&file.owner.as_str()))
+                    .map(|r| format!("addresses::{}", r.name))
+                    .unwrap_or_else(|| "a constant of its own in testkit/src/addresses.rs".into());
                 lines.push(format!(
-                    "{block}.0/24 belongs to {}, but {user} names it too: take a free block",
-                    allowed.iter().copied().collect::<Vec<_>>().join(", ")
+                    "{} writes {block}.x as a literal: take it from {constant}",
+                    at(line)
                 ));
+                continue;
+            }
+            match entries.iter().find(|r| r.owners.contains(&file.owner.as_str())) {
+                Some(r) => {
+                    used.insert(r.name);
+                }
+                None if entries.is_empty() => lines.push(format!(
+                    "{} names {block}.0/24, registered to nobody: add it to testkit/src/addresses.rs",
+                    at(line)
+                )),
+                None => lines.push(format!(
+                    "{} names {block}.0/24, which belongs to {}: not to {}",
+                    at(line),
+                    entries
+                        .iter()
+                        .flat_map(|r| r.owners.iter().copied())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    file.owner
+                )),
+            }
+        }
+        for (u, line) in &file.uses {
+            match u {
+                Use::Hidden(what) => lines.push(format!(
+                    "{} imports `{what}`: name each block by its path (`addresses::NAME`)",
+                    at(line)
+                )),
+                Use::Name(name) if ITEMS.contains(&name.as_str()) => {}
+                Use::Name(name) => match by_name.get(name.as_str()) {
+                    None => lines.push(format!(
+                        "{} names addresses::{name}, which is not registered",
+                        at(line)
+                    )),
+                    Some(r) if !r.owners.contains(&file.owner.as_str()) => lines.push(format!(
+                        "{} uses addresses::{name}, which belongs to {}: take a block of {}'s own",
+                        at(line),
+                        r.owners.join(", "),
+                        file.owner
+                    )),
+                    Some(r) => {
+                        used.insert(r.name);
+                    }
+                },
+                Use::Family(prefix) => {
+                    let family: Vec<&Registered> = registry
+                        .iter()
+                        .filter(|r| r.name.starts_with(prefix.as_str()))
+                        .collect();
+                    if family.is_empty()
+                        || family
+                            .iter()
+                            .any(|r| !r.owners.contains(&file.owner.as_str()))
+                    {
+                        lines.push(format!(
+                            "{} names addresses::{prefix}*, not all of which are {}'s",
+                            at(line),
+                            file.owner
+                        ));
+                    }
+                }
             }
         }
     }
-    for block in owners.keys() {
-        if !named.contains_key(*block) {
+    for r in registry {
+        if !used.contains(r.name) {
             lines.push(format!(
-                "{block} is registered but named nowhere: remove it from the registry"
+                "testkit/src/addresses.rs: {} ({}) is registered but used nowhere: remove it",
+                r.name, r.block
             ));
         }
     }
@@ -264,37 +298,95 @@ fn breaches(named: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
 
 #[test]
 fn every_test_address_block_has_one_registered_owner() {
-    let named = named();
-    // The scan sees what it must: pitr's SeaweedFS address and zone_cluster's blocks.
+    let files = scan();
+    // The scan sees what it must: pitr's blocks by their constants, the corpus's literals.
+    let pitr = files
+        .iter()
+        .find(|f| f.path == "tests/zone/pitr.rs")
+        .expect("the scan sees tests/zone/pitr.rs");
+    for name in ["PITR", "SEAWEED"] {
+        assert!(
+            pitr.uses.contains_key(&Use::Name(name.into())),
+            "the scan no longer sees tests/zone/pitr.rs use addresses::{name}"
+        );
+    }
     assert!(
-        named
-            .get("127.0.97")
-            .is_some_and(|o| o.contains("tests/zone/pitr")),
-        "the scan no longer sees tests/zone/pitr.rs name 127.0.97.x"
+        files
+            .iter()
+            .any(|f| f.owner == "tests/corpus" && f.blocks.contains_key("127.0.60")),
+        "the scan no longer sees the corpus name 127.0.60.x"
     );
-    let lines = breaches(&named);
+    let lines = breaches(REGISTRY, &files);
     assert!(lines.is_empty(), "{}", lines.join("\n"));
 }
 
 #[test]
-fn a_block_named_outside_its_owner_or_unregistered_is_refused() {
-    let mut named = named();
-    named
-        .entry("127.0.10".into())
-        .or_default()
-        .insert("tests/zone/pitr".into());
-    named
-        .entry("127.0.254".into())
-        .or_default()
-        .insert("tests/new".into());
-    let lines = breaches(&named);
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(
-        lines[0].contains("127.0.10.0/24 belongs to tests/zone/zone_cluster, but tests/zone/pitr")
-    );
-    assert!(lines[1].contains("127.0.254.0/24 is named by tests/new but registered to nobody"));
+fn a_literal_another_owners_constant_or_a_block_registered_twice_is_refused() {
+    let mine = |name: &'static str, block: Block, owner: &'static str| Registered {
+        name,
+        block,
+        owners: Vec::leak(vec![owner]),
+        shared: None,
+    };
+    let registry = [
+        mine("PITR", Block::loopback(108), "tests/zone/pitr"),
+        mine("MOVES", Block::loopback(83), "tests/zone/moves"),
+        mine("AGAIN", Block::loopback(83), "tests/zone/again"),
+        mine("CORPUS", Block::loopback(60), "tests/corpus"),
+    ];
+    let rust = |path: &str, text: &str| Scanned {
+        path: path.into(),
+        owner: owner(Path::new(path)),
+        rust: true,
+        blocks: blocks_in(text),
+        uses: uses_in(text),
+    };
+    let files = [
+        rust(
+            "tests/zone/pitr.rs",
+            "use zone_testkit::addresses::{self, Block};\nlet a = addresses::PITR.ip(1);\n\
+             let b = \"127.0.108.2\"; let c = \"127.0.0.1\";",
+        ),
+        rust(
+            "tests/zone/moves.rs",
+            "addresses::MOVES.subnet()\n// addresses::PITR.ip(3)",
+        ),
+        rust(
+            "tests/zone/again.rs",
+            "addresses::AGAIN; use zone_testkit::addresses::*;",
+        ),
+        Scanned {
+            path: "tests/corpus/a/zone.toml".into(),
+            owner: "tests/corpus".into(),
+            rust: false,
+            blocks: blocks_in("address = \"127.0.60.1\"\naddress = \"127.0.61.1\""),
+            uses: BTreeMap::new(),
+        },
+    ];
+    let lines = breaches(&registry, &files);
+    let expected = [
+        "testkit/src/addresses.rs: 127.0.83.0/24 is registered twice (MOVES, AGAIN) with no \
+         `shared` reason: take a free block",
+        "tests/zone/pitr.rs:3 writes 127.0.108.x as a literal: take it from addresses::PITR",
+        "tests/zone/moves.rs:2 uses addresses::PITR, which belongs to tests/zone/pitr: take a \
+         block of tests/zone/moves's own",
+        "tests/zone/again.rs:1 imports `addresses::*`: name each block by its path \
+         (`addresses::NAME`)",
+        "tests/corpus/a/zone.toml:2 names 127.0.61.0/24, registered to nobody: add it to \
+         testkit/src/addresses.rs",
+    ];
+    assert_eq!(lines, expected, "{lines:#?}");
     assert_eq!(
-        blocks_in("https://127.0.5.1:2379 10.127.0.9.1 198.18.3.2 127.0.x"),
-        ["127.0.5", "198.18.3"].map(String::from).into()
+        blocks_in("https://127.0.5.1:2379 10.127.0.9.1 198.18.3.2 127.0.x 198.18.0.0/15"),
+        [("127.0.5".to_string(), 1), ("198.18.3".to_string(), 1)].into()
+    );
+    assert_eq!(
+        uses_in("addresses::{self, Block, PITR as P}; addresses::BACKUP_* crate::my_addresses::X"),
+        [
+            (Use::Name("Block".into()), 1),
+            (Use::Name("PITR".into()), 1),
+            (Use::Family("BACKUP_".into()), 1),
+        ]
+        .into()
     );
 }

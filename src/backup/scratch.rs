@@ -1,7 +1,8 @@
 //! A scratch etcd for restore drills: a full snapshot restored with `etcdutl` into a
-//! private temporary directory, served by a one-member etcd on ephemeral loopback ports
-//! with mutual TLS from a throwaway CA (made here, gone with the directory), then the
-//! deltas replayed into it, one transaction per revision.
+//! private temporary directory, served by a one-member etcd on loopback ports picked
+//! below the kernel's ephemeral range ([`super::ports`]) with mutual TLS from a throwaway
+//! CA (made here, gone with the directory), then the deltas replayed into it, one
+//! transaction per revision.
 //!
 //! Invariants: the scratch member is never of the zone (its own CA, its own cluster),
 //! listens on 127.0.0.1 only, and is killed by the PID this module started; a replayed

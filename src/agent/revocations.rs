@@ -220,9 +220,13 @@ impl Keeper {
         }
     }
 
-    /// Takes the snapshot of open connections now (the new CRL is in place; in a zone
-    /// with `[access]`, once the revoked nodes' users are gone too) and cuts them after
-    /// this member's turn.
+    /// Takes the snapshot of the connections open now, right after the new CRL took
+    /// effect: every connection opened since passed a handshake that checked it, and every
+    /// identity the revocation ends is on it (each node's CA, and every identity a member
+    /// signed for it), so only these can carry a revoked identity. They are cut after this
+    /// member's turn, and in a zone with `[access]` once the revoked nodes' users are gone
+    /// too; a connection opened after the CRL took effect is never cut (a client that
+    /// reconnected at once, as every etcd client does, keeps its new connection).
     fn schedule_cut(&self, doc: &Revocations) {
         let revoked = doc.node_names();
         let gone = self.users_gone.clone();
@@ -248,36 +252,36 @@ impl Keeper {
         let peer_port = self.member.peer_port;
         let delay = cut::stagger(self.index, self.node.members.len());
         let number = doc.crl.number;
+        let installed = std::time::Instant::now();
+        let mut conns = match cut::snapshot_of(&listen, client_port) {
+            Ok(conns) => conns,
+            Err(reason) => {
+                tracing::warn!("cannot list the open connections to cut: {reason}");
+                return;
+            }
+        };
+        for pid in own_pids {
+            match cut::owned_by(pid) {
+                Ok(own) => conns.retain(|c| !own.contains(&c.peer)),
+                Err(reason) => tracing::warn!("cannot tell etcd's own connections: {reason}"),
+            }
+        }
+        if !revoked_ips.is_empty() {
+            if let Ok(peers) = cut::snapshot_of(&peer_listen, peer_port) {
+                conns.extend(
+                    peers
+                        .into_iter()
+                        .filter(|c| revoked_ips.contains(&c.peer.ip())),
+                );
+            }
+        }
         tokio::spawn(async move {
-            let installed = std::time::Instant::now();
             if let Some(gone) = gone {
                 while !gone.covers(&revoked) && installed.elapsed() < USERS_GONE_WAIT {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 if !gone.covers(&revoked) {
                     tracing::warn!("the revoked nodes' etcd users are not deleted yet: cutting their connections all the same");
-                }
-            }
-            let mut conns = match cut::snapshot_of(&listen, client_port) {
-                Ok(conns) => conns,
-                Err(reason) => {
-                    tracing::warn!("cannot list the open connections to cut: {reason}");
-                    return;
-                }
-            };
-            for pid in own_pids {
-                match cut::owned_by(pid) {
-                    Ok(own) => conns.retain(|c| !own.contains(&c.peer)),
-                    Err(reason) => tracing::warn!("cannot tell etcd's own connections: {reason}"),
-                }
-            }
-            if !revoked_ips.is_empty() {
-                if let Ok(peers) = cut::snapshot_of(&peer_listen, peer_port) {
-                    conns.extend(
-                        peers
-                            .into_iter()
-                            .filter(|c| revoked_ips.contains(&c.peer.ip())),
-                    );
                 }
             }
             tokio::time::sleep(delay).await;

@@ -76,6 +76,73 @@ pub fn refusal(zone: &Level, reads: u32, release: &str) -> Option<(String, Strin
     })
 }
 
+/// What `zone raise-level` does ([`raise`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Raise {
+    /// The zone is at this level or above already: nothing to write (a level never goes
+    /// back).
+    Already(u32),
+    /// The level document to put.
+    To(Level),
+}
+
+/// Whether the zone may go from level `current` to `to` (pure): only when this release
+/// (`release`, writing levels up to `writes`) writes `to`, and every member of the zone
+/// (`members`: each node name with its release record, `None` when it has none) runs a
+/// release that reads it. `Err` is the refusal: the problem, then the fix.
+pub fn raise(
+    current: u32,
+    to: u32,
+    writes: u32,
+    release: &str,
+    members: &[(String, Option<Record>)],
+    at: &str,
+) -> Result<Raise, (String, String)> {
+    if to <= current {
+        return Ok(Raise::Already(current));
+    }
+    if to > writes {
+        return Err((
+            format!("zone-etcd {release} writes formats up to level {writes}, not level {to}"),
+            format!("raise the zone to level {to} with a release that writes it"),
+        ));
+    }
+    let unrecorded: Vec<&str> = members
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(m, _)| m.as_str())
+        .collect();
+    if !unrecorded.is_empty() {
+        return Err((
+            format!(
+                "no release record of {} (zone-etcd 0.1.0 records none; a member that never started has none either)",
+                unrecorded.join(", ")
+            ),
+            format!("start each on a release that reads level {to} (zone-etcd status shows every member's release), then raise again"),
+        ));
+    }
+    let behind: Vec<String> = members
+        .iter()
+        .filter_map(|(m, r)| {
+            let r = r.as_ref()?;
+            (r.reads < to)
+                .then(|| format!("{m} runs {} (reads up to level {})", r.release, r.reads))
+        })
+        .collect();
+    if !behind.is_empty() {
+        return Err((
+            format!("{}: it would refuse to start in a zone at level {to}", behind.join(", ")),
+            format!("move each to a release that reads level {to} first (zone-etcd status shows every member's release), then raise again"),
+        ));
+    }
+    Ok(Raise::To(Level {
+        format: 1,
+        level: to,
+        release: release.into(),
+        at: at.into(),
+    }))
+}
+
 /// The zone-etcd release a member runs, as its keeper records it in the zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -188,6 +255,55 @@ mod tests {
         let golden = r#"{"format":1,"level":2,"release":"0.3.0","at":"2027-03-01T00:00:00Z"}"#;
         assert_eq!(level.render(), golden);
         assert!(Level::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn a_level_is_raised_only_when_every_member_reads_it_and_never_back() {
+        let rec = |release: &str, reads: u32| {
+            let mut r = Record::new(release, "c", "t");
+            r.reads = reads;
+            r.writes = reads;
+            Some(r)
+        };
+        let members = |list: &[(&str, Option<Record>)]| -> Vec<(String, Option<Record>)> {
+            list.iter()
+                .map(|(m, r)| (m.to_string(), r.clone()))
+                .collect()
+        };
+        let all_two = members(&[("n1", rec("0.3.0", 2)), ("n2", rec("0.4.0", 3))]);
+        assert_eq!(
+            raise(1, 2, 2, "0.3.0", &all_two, "T"),
+            Ok(Raise::To(Level {
+                format: 1,
+                level: 2,
+                release: "0.3.0".into(),
+                at: "T".into()
+            }))
+        );
+        // At or above already, or asked lower: nothing, whatever the members run.
+        assert_eq!(raise(2, 2, 2, "0.3.0", &[], "T"), Ok(Raise::Already(2)));
+        assert_eq!(raise(3, 2, 2, "0.3.0", &[], "T"), Ok(Raise::Already(3)));
+        // A level this release does not write.
+        let (problem, fix) = raise(1, 3, 2, "0.3.0", &all_two, "T").unwrap_err();
+        assert_eq!(
+            problem,
+            "zone-etcd 0.3.0 writes formats up to level 2, not level 3"
+        );
+        assert_eq!(
+            fix,
+            "raise the zone to level 3 with a release that writes it"
+        );
+        // A member that reads less, or has no record: refused naming it.
+        let one_behind = members(&[("n1", rec("0.3.0", 2)), ("n2", rec("0.2.0", 1))]);
+        let (problem, _) = raise(1, 2, 2, "0.3.0", &one_behind, "T").unwrap_err();
+        assert_eq!(
+            problem,
+            "n2 runs 0.2.0 (reads up to level 1): it would refuse to start in a zone at level 2"
+        );
+        let unrecorded = members(&[("n1", rec("0.3.0", 2)), ("n2", None)]);
+        let (problem, fix) = raise(1, 2, 2, "0.3.0", &unrecorded, "T").unwrap_err();
+        assert!(problem.starts_with("no release record of n2 "), "{problem}");
+        assert!(fix.contains("reads level 2"), "{fix}");
     }
 
     #[test]

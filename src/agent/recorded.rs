@@ -3,7 +3,11 @@
 //! `status` and for the releases that come after this one.
 //!
 //! It also keeps the zone's format level ([`zone_model::release::LEVEL_KEY`]) in the state
-//! directory, for the start after a move back to an older release.
+//! directory, for the start after a move back to an older release: looked at every
+//! [`LEVEL_LOOK`] (one serializable read of one key), so a level `zone raise-level` put
+//! is remembered within seconds. A level above what this build reads (put by hand: the
+//! raise refuses it while a member reads less) is said once in the log: this member goes
+//! on serving, and its next start is refused.
 //!
 //! Invariants: the record is put only when the one in etcd names another build (or there
 //! is none): a restart on the same build changes nothing, and its `since` stays when this
@@ -27,6 +31,8 @@ use zone_etcd_kit::cluster_api;
 const FIRST: Duration = Duration::from_secs(1);
 /// Between two looks once it is.
 const AGAIN: Duration = Duration::from_secs(300);
+/// Between two looks at the zone's format level.
+pub const LEVEL_LOOK: Duration = Duration::from_secs(10);
 
 pub struct Recorder {
     link: Link,
@@ -35,6 +41,8 @@ pub struct Recorder {
     state_dir: std::path::PathBuf,
     /// When the record was last found or put, and the line that said so (`None`: not yet).
     recorded: Option<(Instant, String)>,
+    /// When the level was last looked at.
+    level_looked: Instant,
 }
 
 impl Recorder {
@@ -45,6 +53,7 @@ impl Recorder {
             member,
             state_dir,
             recorded: None,
+            level_looked: Instant::now(),
         }
     }
 }
@@ -63,8 +72,17 @@ impl Duty for Recorder {
     async fn round(&mut self) -> Result<Round, String> {
         if let Some((at, line)) = &self.recorded {
             if at.elapsed() < AGAIN {
+                let line = line.clone();
+                if self.level_looked.elapsed() >= LEVEL_LOOK {
+                    self.level_looked = Instant::now();
+                    let client = self.link.client().await?;
+                    if let Err(e) = remember_level(&client, &self.state_dir).await {
+                        self.link.reset().await;
+                        return Err(e);
+                    }
+                }
                 // The same line: the loop logs a line once, until it changes.
-                return Ok(Round::Said(line.clone()));
+                return Ok(Round::Said(line));
             }
         }
         let client = self.link.client().await?;
@@ -89,19 +107,7 @@ impl Duty for Recorder {
 /// remembers the zone's format level in `state_dir` (a start after a move to an older
 /// release is refused by it, [`crate::preflight::level`]); returns the record that stands.
 async fn record(client: &Client, member: &str, state_dir: &Path) -> Result<Record, String> {
-    let level = cluster_api::get_prefix(client, LEVEL_KEY).await?;
-    if let Some(kv) = level
-        .kvs()
-        .iter()
-        .find(|kv| kv.key() == LEVEL_KEY.as_bytes())
-    {
-        match Level::parse(kv.value()) {
-            Ok(level) => {
-                crate::preflight::level::remember(state_dir, &level).map_err(|e| e.to_string())?
-            }
-            Err(e) => tracing::warn!("{LEVEL_KEY}: {e}"),
-        }
-    }
+    remember_level(client, state_dir).await?;
     let key = format!("{PREFIX}{member}");
     let got = cluster_api::get_prefix(client, &key).await?;
     let held = got
@@ -126,6 +132,47 @@ async fn record(client: &Client, member: &str, state_dir: &Path) -> Result<Recor
             Ok(mine)
         }
     }
+}
+
+/// Reads the zone's format level and keeps it in `state_dir` when higher than the one
+/// kept ([`crate::preflight::level::remember`]); warns when this build does not read it.
+async fn remember_level(client: &Client, state_dir: &Path) -> Result<(), String> {
+    let mut kv = client.kv_client();
+    let got = cluster_api::within(async {
+        kv.get(
+            LEVEL_KEY,
+            Some(etcd_client::GetOptions::new().with_serializable()),
+        )
+        .await
+        .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    let Some(kv) = got.kvs().first() else {
+        return Ok(());
+    };
+    let level = match Level::parse(kv.value()) {
+        Ok(level) => level,
+        Err(e) => {
+            tracing::warn!("{LEVEL_KEY}: {e}");
+            return Ok(());
+        }
+    };
+    let reads = crate::this_build::reads();
+    if let Some((problem, fix)) =
+        zone_model::release::refusal(&level, reads, crate::this_build::RELEASE)
+    {
+        // Said once: the loop logs a line once until it changes, but this round says
+        // the record's line; the file keeps it from being said again.
+        let seen = std::fs::read(state_dir.join(crate::preflight::level::FILE))
+            .ok()
+            .and_then(|t| Level::parse(&t).ok());
+        if seen.is_none_or(|s| s.level < level.level) {
+            tracing::warn!(
+                "{problem}: this member serves on, but its next start is refused ({fix})"
+            );
+        }
+    }
+    crate::preflight::level::remember(state_dir, &level).map_err(|e| e.to_string())
 }
 
 /// Every member's record, by node name (records that do not parse are left out: `status`

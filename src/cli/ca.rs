@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::args::WriterConfig;
+use super::args::{AnyMemberConfig, WriterConfig};
 
 #[derive(Subcommand)]
 pub enum ZoneCmd {
@@ -14,6 +14,20 @@ pub enum ZoneCmd {
     /// Sign the zone document and publish it in the running zone: every member applies
     /// its [access] policy to etcd's users and roles within seconds, without a restart.
     Publish(ZonePublishArgs),
+    /// Raise the zone's format level once every member runs a release that reads it:
+    /// the members may then write its formats, and a release that reads less refuses
+    /// to start. A level never goes back.
+    RaiseLevel(ZoneRaiseLevelArgs),
+}
+
+/// `zone-etcd zone raise-level`.
+#[derive(Args)]
+pub struct ZoneRaiseLevelArgs {
+    /// The level to raise the zone to (default: the highest this release writes).
+    #[arg(long, value_name = "LEVEL")]
+    pub to: Option<u32>,
+    #[command(flatten)]
+    pub config: AnyMemberConfig,
 }
 
 /// `zone-etcd zone sign`.

@@ -1,7 +1,9 @@
 //! Before etcd starts: the zone's format level ([`zone_model::release::Level`] at
 //! [`LEVEL_KEY`]), as this member last saw it ([`FILE`] in its state directory, kept by
-//! its keeper, [`crate::agent::recorded`]), and, before a start over an empty data
-//! directory (a first start, a `join`), as the other members hold it. A zone at a
+//! its keeper, [`crate::agent::recorded`], which looks at the zone's every
+//! [`crate::agent::recorded::LEVEL_LOOK`]), and as the other members hold it (asked at
+//! every start, with the revocations: a member moved back to an older release after a
+//! raise it did not see, being down, learns of it from them). A zone at a
 //! level above what this release reads is refused in one line (exit 78) that names the
 //! release it needs: a member moved back to an older package never writes formats the
 //! zone's newer members no longer expect, and never fights over their documents.
@@ -14,7 +16,7 @@
 use std::path::Path;
 
 use zone_io::Error;
-use zone_model::release::{refusal, Level, LEVEL_KEY, READS};
+use zone_model::release::{refusal, Level, LEVEL_KEY};
 
 use crate::node::Node;
 
@@ -22,8 +24,8 @@ use crate::node::Node;
 pub const FILE: &str = "zone-level.json";
 
 /// Refuses to start in a zone whose level this release does not read: the level this
-/// member remembers, and `asked` (what the others hold, asked before a start over an
-/// empty data directory, [`crate::revocation::ask_before_start`]).
+/// member remembers, and `asked` (what the others hold, asked before every start,
+/// [`crate::revocation::ask_before_start`]; `None` when none answered).
 pub fn before_start(node: &Node, asked: Option<&[u8]>, config: &Path) -> Result<(), Error> {
     let path = node.state_dir.join(FILE);
     let seen = match std::fs::read(&path) {
@@ -50,7 +52,11 @@ pub fn before_start(node: &Node, asked: Option<&[u8]>, config: &Path) -> Result<
     let Some(highest) = highest else {
         return Ok(());
     };
-    if let Some((problem, fix)) = refusal(&highest, READS, crate::this_build::RELEASE) {
+    if let Some((problem, fix)) = refusal(
+        &highest,
+        crate::this_build::reads(),
+        crate::this_build::RELEASE,
+    ) {
         return Err(Error::new(problem).file(config).fix(fix).permanent());
     }
     if zone.as_ref() == Some(&highest) {
@@ -76,6 +82,7 @@ pub fn remember(state_dir: &Path, level: &Level) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zone_model::release::READS;
 
     /// The package's preinst refuses to install over a zone above the level this release
     /// reads, as launch would refuse to start: its `READS` is this release's.

@@ -54,14 +54,14 @@ pub fn before_start(node: &Node, asked: &Asked, config: &Path) -> Result<(), Err
 pub struct Asked {
     /// The zone's revocations, as the first member to answer has them.
     pub revocations: Option<Revocations>,
-    /// The zone's format level document ([`zone_model::release::LEVEL_KEY`]), asked only
-    /// before a start over an empty data directory (see [`crate::preflight::level`]).
+    /// The zone's format level document ([`zone_model::release::LEVEL_KEY`], see
+    /// [`crate::preflight::level`]).
     pub level: Option<Vec<u8>>,
 }
 
 /// Asks the other members, once and briefly (`ASK_OTHERS`), for what a start needs from
-/// them: the zone's revocations and, when `local` is `None`, its format level. Nothing
-/// is written.
+/// them: the zone's revocations and its format level (two serializable reads over one
+/// connection). Nothing is written.
 ///
 /// A member over existing data (`local`) also asks the others' peer ports, and stops
 /// asking as soon as no client port can answer before it starts: every other is down or
@@ -80,22 +80,14 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
     let Ok(runtime) = cluster_api::runtime() else {
         return Asked::default();
     };
-    let keys: &'static [&'static str] = if local.is_none() {
-        &[KEY, zone_model::release::LEVEL_KEY]
-    } else {
-        &[KEY]
-    };
+    let keys: &'static [&'static str] = &[KEY, zone_model::release::LEVEL_KEY];
     let found = runtime.block_on(async {
         tokio::time::timeout(ASK_OTHERS, ask_others(node, &others, creds, local, keys)).await
     });
     let Ok(Some(mut values)) = found else {
         return Asked::default();
     };
-    let level = if keys.len() == 2 {
-        values.pop().flatten()
-    } else {
-        None
-    };
+    let level = values.pop().flatten();
     let revocations = values
         .into_iter()
         .next()

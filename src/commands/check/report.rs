@@ -49,8 +49,8 @@ impl Default for ThisBuild {
         ThisBuild {
             release: crate::this_build::RELEASE,
             commit: crate::this_build::COMMIT,
-            reads: zone_model::release::READS,
-            writes: zone_model::release::WRITES,
+            reads: crate::this_build::reads(),
+            writes: crate::this_build::writes(),
         }
     }
 }

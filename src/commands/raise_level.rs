@@ -1,0 +1,173 @@
+//! `zone-etcd zone raise-level --config NODE_FILE [--to LEVEL]`: the owner raises the
+//! zone's format level ([`zone_model::release::Level`] at [`LEVEL_KEY`]) once every member
+//! runs a release that reads it, as `restic migrate` raises a repository's version; from
+//! then on the members may write the formats of that level, and a member whose release
+//! reads less refuses to start ([`crate::preflight::level`]). Without `--to`, the highest
+//! level this release writes.
+//!
+//! Invariants: the decision is [`zone_model::release::raise`] over etcd's member list and
+//! each member's release record ([`zone_model::release::PREFIX`]); the level is put in one
+//! transaction that holds only if neither the level nor any member's record changed since
+//! they were read (a member moved to another release meanwhile records it, and the raise
+//! is refused, nothing written). Refused in one line, exit 78, nothing written: a level
+//! this release does not write, a member without a record or on a release that reads less.
+//! A level never goes back: asked at or below the zone's, it says so and writes nothing.
+//! Each member's keeper remembers the new level within seconds
+//! ([`crate::agent::recorded::LEVEL_LOOK`]).
+
+use std::path::Path;
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use time::format_description::well_known::Rfc3339;
+use zone_io::Error;
+use zone_model::release::{raise, Level, Raise, Record, LEVEL_KEY, PREFIX};
+
+use crate::node::Node;
+use zone_etcd_kit::cluster_api;
+
+/// What was read: the zone's level (1 when none) and its mod revision (0: none), and
+/// each member's record with its mod revision.
+struct Seen {
+    level: u32,
+    level_revision: i64,
+    records: Vec<(String, Option<Record>, i64)>,
+}
+
+pub fn run(config: &Path, to: Option<u32>) -> Result<(), Error> {
+    let node = Node::load(config)?;
+    let cluster = crate::access::ask_cluster(&node, config)?;
+    let endpoint = cluster.view.answered_by.clone();
+    let creds = cluster.creds.clone();
+    let members: Vec<String> = cluster
+        .view
+        .members
+        .iter()
+        .map(|m| {
+            if m.name.is_empty() {
+                format!("member {:x} (not started yet)", m.id)
+            } else {
+                m.name.clone()
+            }
+        })
+        .collect();
+    let seen = cluster
+        .runtime
+        .block_on(read(&endpoint, &creds, &members))
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot read the zone's level and records at {endpoint}: {e}"
+            ))
+            .fix("run the same command again once the zone answers")
+        })?;
+    let writes = crate::this_build::writes();
+    let to = to.unwrap_or(writes);
+    let at = time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .map_err(|e| Error::new(e.to_string()))?;
+    let records: Vec<(String, Option<Record>)> = seen
+        .records
+        .iter()
+        .map(|(m, r, _)| (m.clone(), r.clone()))
+        .collect();
+    let level = match raise(
+        seen.level,
+        to,
+        writes,
+        crate::this_build::RELEASE,
+        &records,
+        &at,
+    ) {
+        Ok(Raise::Already(level)) => {
+            println!(
+                "zone-etcd: the zone is at format level {level} already (a level never goes back): nothing written"
+            );
+            return Ok(());
+        }
+        Ok(Raise::To(level)) => level,
+        Err((problem, fix)) => return Err(Error::new(problem).field("--to").fix(fix).permanent()),
+    };
+    let put = cluster
+        .runtime
+        .block_on(put(&endpoint, &creds, &seen, &level))
+        .map_err(|e| {
+            Error::new(format!("could not put the level at {endpoint}: {e}"))
+                .fix("run the same command again")
+        })?;
+    if !put {
+        return Err(Error::new(
+            "the zone's level or a member's release record changed while the level was being raised: nothing written",
+        )
+        .fix("run the same command again (zone-etcd status shows every member's release)"));
+    }
+    println!(
+        "zone-etcd: the zone is now at format level {} (was {}): every member ({}) reads it; each member's keeper remembers it within {} s, and a member moved to a release that reads less refuses to start",
+        level.level,
+        seen.level,
+        members.join(", "),
+        crate::agent::recorded::LEVEL_LOOK.as_secs()
+    );
+    Ok(())
+}
+
+async fn read(
+    endpoint: &str,
+    creds: &cluster_api::Credentials,
+    members: &[String],
+) -> Result<Seen, String> {
+    let client = cluster_api::connect(endpoint, creds).await?;
+    let got = cluster_api::get_prefix(&client, LEVEL_KEY).await?;
+    let (level, level_revision) = match got.kvs().iter().find(|kv| kv.key() == LEVEL_KEY.as_bytes())
+    {
+        None => (1, 0),
+        Some(kv) => {
+            let level = Level::parse(kv.value()).map_err(|e| format!("{LEVEL_KEY}: {e}"))?;
+            (level.level, kv.mod_revision())
+        }
+    };
+    let got = cluster_api::get_prefix(&client, PREFIX).await?;
+    let records = members
+        .iter()
+        .map(|member| {
+            let key = format!("{PREFIX}{member}");
+            match got.kvs().iter().find(|kv| kv.key() == key.as_bytes()) {
+                Some(kv) => (
+                    member.clone(),
+                    Record::parse(kv.value()).ok(),
+                    kv.mod_revision(),
+                ),
+                None => (member.clone(), None, 0),
+            }
+        })
+        .collect();
+    Ok(Seen {
+        level,
+        level_revision,
+        records,
+    })
+}
+
+/// Puts `level` unless the level or a record changed since `seen`: whether it was put.
+async fn put(
+    endpoint: &str,
+    creds: &cluster_api::Credentials,
+    seen: &Seen,
+    level: &Level,
+) -> Result<bool, String> {
+    let client = cluster_api::connect(endpoint, creds).await?;
+    let mut compares = vec![Compare::mod_revision(
+        LEVEL_KEY,
+        CompareOp::Equal,
+        seen.level_revision,
+    )];
+    compares.extend(seen.records.iter().map(|(member, _, revision)| {
+        Compare::mod_revision(format!("{PREFIX}{member}"), CompareOp::Equal, *revision)
+    }));
+    let txn = Txn::new()
+        .when(compares)
+        .and_then([TxnOp::put(LEVEL_KEY, level.render(), None)]);
+    let mut kv = client.kv_client();
+    let done =
+        cluster_api::within(async { kv.txn(txn).await.map_err(|e| cluster_api::describe(&e)) })
+            .await?;
+    Ok(done.succeeded())
+}

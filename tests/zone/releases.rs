@@ -6,9 +6,11 @@
 //! Each of these, on v0.1.0's code, was a tug-of-war or a start over formats it cannot
 //! read.
 //!
-//! Zone on `addresses::RELEASES` .1-3.
+//! Zone on `addresses::RELEASES` .1-3 (tests/zone/releases/two_builds.rs: .11-13, .21-23).
 
 use crate::common;
+
+mod two_builds;
 
 use std::fs;
 use std::path::Path;

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod backup;
+pub mod grpc_load;
 mod load;
 pub mod netns;
 pub mod revocation;

@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod config;
 pub mod keys;
 pub mod leaf_paths;
+pub mod links;
 pub mod policy;
 pub mod release;
 pub mod settings;

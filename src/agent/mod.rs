@@ -6,7 +6,8 @@
 //!   the member at once: the CRL kept current ([`revocations`]), the member moved to the
 //!   zone's etcd release ([`release`]), the auth store kept to the access policy
 //!   ([`access`]) and the identity endpoint served ([`endpoint`]), in a zone with
-//!   identities, and the zone-etcd release it runs recorded in the zone ([`recorded`]);
+//!   identities, the zone-etcd release it runs recorded in the zone ([`recorded`]), and
+//!   its round trips to its peers measured each minute and recorded ([`links`]);
 //! - the learner promoter (`zone-etcd promote-learner`, while the member is a learner),
 //!   a process of its own ([`promotion`]).
 //!
@@ -20,6 +21,7 @@ pub mod access;
 pub mod duty;
 pub mod endpoint;
 pub mod link;
+pub mod links;
 pub mod promotion;
 pub mod recorded;
 pub mod release;
@@ -105,11 +107,15 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     let member = first
         .member()
         .map(|m| (m.node_name.clone(), first.state_dir.clone()));
+    let first_member_metrics = first
+        .member()
+        .map(|m| (m.node_name.clone(), zone_model::cluster::metrics_url(m)));
     let revocations = revocations::new(first, link.clone(), watch_pid, gone)?;
     let mover = release::Mover::new(load()?, link.clone(), config, watch_pid).unwrap_or_else(|e| {
         tracing::warn!("not following the zone's etcd release: {e}");
         None
     });
+    let measurer = first_member_metrics.map(|(m, url)| links::Measurer::new(link.clone(), m, url));
     let recorder = member.map(|(m, state)| recorded::Recorder::new(link.clone(), m, state));
     let endpoint = endpoint::Serve::new(load()?);
     let slot = endpoint.as_ref().map(endpoint::Serve::slot);
@@ -125,6 +131,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
             keep_some(endpoint, etcd),
             keep_some(access, etcd),
             keep_some(recorder, etcd),
+            keep_some(measurer, etcd),
         );
     });
     Ok(())

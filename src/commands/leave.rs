@@ -162,8 +162,8 @@ pub fn remove(
     Ok(())
 }
 
-/// Deletes what the removed member's keeper kept in the zone about it: its release record
-/// and its move's wait, so `status` and the release alerts no longer count it. Tried again
+/// Deletes what the removed member's keeper kept in the zone about it: its release record,
+/// its move's wait and its links, so `status` and the release alerts no longer count it. Tried again
 /// for up to [`FORGET_WITHIN`]: removing the leader starts an election, and the first
 /// tries right after it find no leader. Best effort (the removal stands either way): a
 /// failure is a warning, and its next `join` puts the record again.
@@ -179,6 +179,7 @@ fn forget(
     let keys = [
         format!("{}{target}", zone_model::release::PREFIX),
         format!("{}{target}", crate::rollout::WAITING_PREFIX),
+        format!("{}{target}", zone_model::links::PREFIX),
     ];
     let stay: Vec<String> = endpoints
         .iter()

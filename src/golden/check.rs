@@ -872,6 +872,17 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
         }
     }
 
+    // A member's links (written since 0.2.0; absent from older directories).
+    let links_key = key(&format!("{}{NODE1}", zone_model::links::PREFIX));
+    if newest || d.exists(&links_key) {
+        let text = d.text(&links_key);
+        let links = zone_model::links::Links::parse(text.as_bytes()).unwrap();
+        assert_eq!(links, links_record());
+        if newest {
+            assert_eq!(links.render(), text);
+        }
+    }
+
     // The backup election's leader, read as `active_writer` reads it.
     let election = key(crate::backup::runner::active::ELECTION);
     assert_eq!(d.names(&election), [ELECTION_LEASE]);

@@ -213,6 +213,21 @@ pub fn rollout_waiting() -> Waiting {
     }
 }
 
+/// Member 1's links, as its keeper records them.
+pub fn links_record() -> zone_model::links::Links {
+    zone_model::links::Links {
+        format: 1,
+        member: NODE1.into(),
+        at: AT.into(),
+        peers: vec![zone_model::links::Peer {
+            peer: NODE2.into(),
+            p50_ms: 0.31,
+            p99_ms: 0.78,
+            samples: 12,
+        }],
+    }
+}
+
 pub fn drill_record() -> Drill {
     Drill {
         ok: true,

@@ -269,6 +269,10 @@ fn write_all(root: &Path, release: &str) {
             .unwrap()
             .as_bytes(),
     );
+    etcd(
+        &format!("{}{NODE1}", zone_model::links::PREFIX),
+        links_record().render().as_bytes(),
+    );
     // etcd's election keeps the leader's value at `<election>/<lease id, hex>`.
     etcd(
         &format!(

@@ -212,6 +212,8 @@ registry! {
     MEMBERSHIP_AGAIN = loopback(54) for ["tests/zone/membership"];
     /// zone-etcd's own releases in one zone (rel.zone).
     RELEASES = loopback(55) for ["tests/zone/releases"];
+    /// Each member's links measured and shown by `status` (links.zone).
+    LINKS = loopback(56) for ["tests/zone/links"];
 
     /// The bad-input corpus's addresses: its files name them, `tests/zone/corpus` reads
     /// them, only `tests/zone/security`'s member listens.

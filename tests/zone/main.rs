@@ -29,6 +29,7 @@ mod guide;
 mod identity_endpoint;
 mod least_privilege;
 mod leaves;
+mod links;
 mod machines;
 mod maintain;
 mod membership;

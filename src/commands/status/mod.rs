@@ -75,6 +75,24 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             row.zone_etcd = Some(record);
         }
     }
+    let links = runtime.block_on(read_links(&answering, &creds));
+    for record in links {
+        if let Some(row) = status.members.iter_mut().find(|m| m.name == record.member) {
+            row.links = Some(record);
+        }
+    }
+    let measured: Vec<zone_model::links::Links> = status
+        .members
+        .iter()
+        .filter_map(|m| m.links.clone())
+        .collect();
+    if let Some(warning) = zone_model::links::below(
+        &measured,
+        node.settings.heartbeat_ms(),
+        node.settings.election_ms(),
+    ) {
+        status.warnings.push(warning);
+    }
     if let Some(mixed) = zone_model::release::mixed(&recorded(&status)) {
         let runs: Vec<String> = mixed
             .iter()
@@ -111,6 +129,25 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(problem).fix(fix)),
     }
+}
+
+/// Every member's links record (those that do not parse are left out).
+async fn read_links(
+    endpoints: &[String],
+    creds: &cluster_api::Credentials,
+) -> Vec<zone_model::links::Links> {
+    let Ok(client) =
+        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await
+    else {
+        return Vec::new();
+    };
+    let Ok(got) = cluster_api::get_prefix(&client, zone_model::links::PREFIX).await else {
+        return Vec::new();
+    };
+    got.kvs()
+        .iter()
+        .filter_map(|kv| zone_model::links::Links::parse(kv.value()).ok())
+        .collect()
 }
 
 /// The members' recorded zone-etcd releases, by name.
@@ -331,6 +368,7 @@ fn row(m: &ClusterMember, reports: &[EndpointReport], leader: Option<u64>) -> Me
         db_size_in_use: status.map(|s| s.db_size_in_use),
         version: status.map(|s| s.version.clone()),
         zone_etcd: None,
+        links: None,
         handshake_ms: mine
             .iter()
             .find_map(|r| r.handshake.as_ref().ok())

@@ -28,6 +28,9 @@ pub(super) struct MemberRow {
     /// The zone-etcd release the member's keeper recorded in the zone (`None`: none yet,
     /// or a release before 0.2.0, which recorded none).
     pub(super) zone_etcd: Option<zone_model::release::Record>,
+    /// The member's round trips to its peers over its last measured minute, as its keeper
+    /// recorded them (`None`: none yet, a minute after its start).
+    pub(super) links: Option<zone_model::links::Links>,
     pub(super) handshake_ms: Option<f64>,
     pub(super) problem: Option<String>,
 }
@@ -140,6 +143,7 @@ mod tests {
             db_size_in_use: None,
             version: Some(version.into()),
             zone_etcd: None,
+            links: None,
             handshake_ms: None,
             problem: None,
         }

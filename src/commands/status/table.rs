@@ -101,6 +101,22 @@ pub(super) fn table(status: &ClusterStatus) -> String {
             m.problem.as_deref().unwrap_or_default()
         ));
     }
+    for m in &status.members {
+        let Some(links) = m.links.as_ref().filter(|l| !l.peers.is_empty()) else {
+            continue;
+        };
+        let peers: Vec<String> = links
+            .peers
+            .iter()
+            .map(|p| format!("{} {}/{} ms", p.peer, p.p50_ms, p.p99_ms))
+            .collect();
+        out.push_str(&format!(
+            "links of {} (round trip p50/p99 over the minute to {}): {}\n",
+            m.name,
+            links.at,
+            peers.join(", ")
+        ));
+    }
     for name in &status.not_joined {
         out.push_str(&format!(
             "{name}: in the zone's member list but not in the cluster (run zone-etcd join on it, or take it out of the zone file)\n"

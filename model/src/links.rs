@@ -1,0 +1,408 @@
+//! The links between a zone's members, as etcd measures them: each member's metrics carry
+//! `etcd_network_peer_round_trip_time_seconds`, a histogram per peer (its `To` label, the
+//! peer's member ID in hex) of the round trips of etcd's own probes. From two readings a
+//! minute apart come the last minute's p50 and p99 per peer ([`Histogram::since`],
+//! [`Histogram::quantile`]); each member's keeper keeps them in the zone ([`Links`] at
+//! [`PREFIX`]`<member>`), `status` shows them, and `check` compares them with the zone's
+//! `[settings]` ([`fit`]).
+//!
+//! Invariants: a quantile is interpolated within its bucket as Prometheus'
+//! `histogram_quantile` does, so `status` and a dashboard agree; a counter that went down
+//! (etcd restarted) makes the later reading the whole minute; a record reads whatever
+//! release wrote it (fields it does not know are skipped), and the text this release
+//! writes is pinned by a golden test.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Where each member's record is: `<PREFIX><member's node name>`.
+pub const PREFIX: &str = "zone-etcd/links/";
+/// The format of the record this release writes.
+pub const FORMAT: u32 = 1;
+/// The metric's name.
+pub const METRIC: &str = "etcd_network_peer_round_trip_time_seconds";
+
+/// A cumulative histogram: each bucket's upper bound (seconds; the last `+Inf`) with the
+/// observations at or below it, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Histogram {
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl Histogram {
+    /// How many observations it holds.
+    pub fn count(&self) -> u64 {
+        self.buckets.last().map_or(0, |(_, n)| *n)
+    }
+
+    /// What was observed since `earlier` (the same peer's reading before): bucket by
+    /// bucket; when a count went down (etcd restarted), `self` whole.
+    pub fn since(&self, earlier: &Histogram) -> Histogram {
+        let same = self.buckets.len() == earlier.buckets.len()
+            && self
+                .buckets
+                .iter()
+                .zip(&earlier.buckets)
+                .all(|((a, n), (b, m))| a == b && n >= m);
+        if !same {
+            return self.clone();
+        }
+        Histogram {
+            buckets: self
+                .buckets
+                .iter()
+                .zip(&earlier.buckets)
+                .map(|((le, n), (_, m))| (*le, n - m))
+                .collect(),
+        }
+    }
+
+    /// The `q` quantile (0 to 1) in seconds, interpolated linearly within its bucket (the
+    /// first bucket from 0); the highest finite bound when it falls in `+Inf`; `None`
+    /// without observations.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = q * total as f64;
+        let mut below = (0.0, 0u64);
+        for &(le, n) in &self.buckets {
+            if n as f64 >= rank {
+                if le.is_infinite() {
+                    return Some(below.0);
+                }
+                let inside = (n - below.1) as f64;
+                if inside == 0.0 {
+                    return Some(le);
+                }
+                return Some(below.0 + (le - below.0) * (rank - below.1 as f64) / inside);
+            }
+            below = (le, n);
+        }
+        Some(below.0)
+    }
+}
+
+/// Each peer's histogram in the metrics' text `text`, by the peer's member ID (hex, as
+/// etcd's `To` label has it). Lines of other metrics, and lines that do not parse, are
+/// skipped.
+pub fn parse(text: &str) -> BTreeMap<String, Histogram> {
+    let mut out: BTreeMap<String, Histogram> = BTreeMap::new();
+    let prefix = format!("{METRIC}_bucket{{");
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels.split(',').find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        let (Some(to), Some(le)) = (label("To"), label("le")) else {
+            continue;
+        };
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            match le.parse::<f64>() {
+                Ok(le) => le,
+                Err(_) => continue,
+            }
+        };
+        let Ok(count) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        out.entry(to).or_default().buckets.push((le, count as u64));
+    }
+    for histogram in out.values_mut() {
+        histogram
+            .buckets
+            .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    }
+    out
+}
+
+/// One peer's round trips over the last minute, as a member measured them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peer {
+    /// The peer's node name (its member ID in hex when the member list did not name it).
+    pub peer: String,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// How many round trips were measured.
+    pub samples: u64,
+}
+
+/// A member's links, as its keeper records them at [`PREFIX`]`<member>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Links {
+    /// The record's own format ([`FORMAT`] when this release wrote it).
+    pub format: u32,
+    /// The member that measured.
+    pub member: String,
+    /// When (RFC 3339), the end of the minute measured.
+    pub at: String,
+    pub peers: Vec<Peer>,
+}
+
+impl Links {
+    /// The record as some release wrote it (fields this release does not know skipped).
+    pub fn parse(text: &[u8]) -> Result<Links, String> {
+        serde_json::from_slice(text).map_err(|e| format!("not a zone-etcd links record: {e}"))
+    }
+
+    /// The record's text, as it is put in etcd.
+    pub fn render(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The slowest peer's p99 (ms), `None` without peers.
+    pub fn farthest_p99_ms(&self) -> Option<f64> {
+        self.peers.iter().map(|p| p.p99_ms).reduce(f64::max)
+    }
+}
+
+/// The peers of one reading: each histogram of the minute (`now` since `before`), named by
+/// `names` (member ID in hex → node name), rounded to a hundredth of a millisecond; a
+/// peer without a round trip in the minute is left out.
+pub fn peers(
+    now: &BTreeMap<String, Histogram>,
+    before: &BTreeMap<String, Histogram>,
+    names: &BTreeMap<String, String>,
+) -> Vec<Peer> {
+    let ms = |s: f64| (s * 100_000.0).round() / 100.0;
+    now.iter()
+        .filter_map(|(id, h)| {
+            let minute = match before.get(id) {
+                Some(b) => h.since(b),
+                None => h.clone(),
+            };
+            Some(Peer {
+                peer: names.get(id).cloned().unwrap_or_else(|| id.clone()),
+                p50_ms: ms(minute.quantile(0.5)?),
+                p99_ms: ms(minute.quantile(0.99)?),
+                samples: minute.count(),
+            })
+        })
+        .collect()
+}
+
+/// Whether a new reading is worth a write (one raft entry a member): a peer came or went,
+/// or a p99 moved by more than a fifth (and a millisecond) since the record in etcd.
+pub fn changed(held: &Links, new: &[Peer]) -> bool {
+    if held.peers.len() != new.len() {
+        return true;
+    }
+    new.iter().any(|n| {
+        held.peers
+            .iter()
+            .find(|h| h.peer == n.peer)
+            .is_none_or(|h| {
+                let moved = (n.p99_ms - h.p99_ms).abs();
+                moved > 1.0 && moved > h.p99_ms / 5.0
+            })
+    })
+}
+
+/// What the zone's timeouts should be for round trips up to `farthest_p99_ms`, against
+/// `heartbeat_ms` and `election_ms` as set (pure): etcd's guidance is a heartbeat near
+/// the round trip between the farthest members and an election timeout about ten times
+/// the heartbeat. The heartbeat suggested is the farthest p99 rounded up to 10 ms, never
+/// below etcd's 100 ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fit {
+    pub heartbeat_ms: u64,
+    pub election_ms: u64,
+    /// The settings are below what the links need: a heartbeat under the farthest p99,
+    /// or an election timeout under five of them.
+    pub too_low: bool,
+}
+
+pub fn fit(farthest_p99_ms: f64, heartbeat_ms: u64, election_ms: u64) -> Fit {
+    let rounded = ((farthest_p99_ms / 10.0).ceil() as u64).saturating_mul(10);
+    let heartbeat = rounded.max(100);
+    Fit {
+        heartbeat_ms: heartbeat,
+        election_ms: heartbeat * 10,
+        too_low: (heartbeat_ms as f64) < farthest_p99_ms
+            || (election_ms as f64) < 5.0 * farthest_p99_ms,
+    }
+}
+
+/// When the zone's timeouts (`heartbeat_ms`, `election_ms`) are below what the links in
+/// `records` need: the line that says so, naming the farthest round trip and the
+/// `[settings]` lines that fit (pure); `None` when they suffice or nothing was measured.
+pub fn below(records: &[Links], heartbeat_ms: u64, election_ms: u64) -> Option<String> {
+    let (member, farthest) = records
+        .iter()
+        .filter_map(|l| Some((l.member.as_str(), l.farthest_p99_ms()?)))
+        .reduce(|a, b| if b.1 > a.1 { b } else { a })?;
+    let fit = fit(farthest, heartbeat_ms, election_ms);
+    fit.too_low.then(|| {
+        format!(
+            "the zone's timeouts (heartbeat {heartbeat_ms} ms, election {election_ms} ms) are below what its links need ({member}'s farthest round trip: p99 {farthest} ms): set in the zone file's [settings] heartbeat_interval_ms = {} and election_timeout_ms = {}, then restart the members one at a time",
+            fit.heartbeat_ms, fit.election_ms
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METRICS: &str = r#"# HELP etcd_network_peer_round_trip_time_seconds Round-Trip-Time histogram between peers
+# TYPE etcd_network_peer_round_trip_time_seconds histogram
+etcd_network_peer_round_trip_time_seconds_bucket{To="a1",le="0.0001"} 0
+etcd_network_peer_round_trip_time_seconds_bucket{To="a1",le="0.0002"} 2
+etcd_network_peer_round_trip_time_seconds_bucket{To="a1",le="0.0004"} 10
+etcd_network_peer_round_trip_time_seconds_bucket{To="a1",le="0.0008"} 12
+etcd_network_peer_round_trip_time_seconds_bucket{To="a1",le="+Inf"} 12
+etcd_network_peer_round_trip_time_seconds_sum{To="a1"} 0.003
+etcd_network_peer_round_trip_time_seconds_count{To="a1"} 12
+etcd_network_peer_round_trip_time_seconds_bucket{To="b2",le="0.0001"} 0
+etcd_network_peer_round_trip_time_seconds_bucket{To="b2",le="0.0002"} 0
+etcd_network_peer_round_trip_time_seconds_bucket{To="b2",le="0.0004"} 0
+etcd_network_peer_round_trip_time_seconds_bucket{To="b2",le="0.0008"} 0
+etcd_network_peer_round_trip_time_seconds_bucket{To="b2",le="+Inf"} 4
+etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 7
+"#;
+
+    #[test]
+    fn each_peers_histogram_is_read_from_the_metrics() {
+        let read = parse(METRICS);
+        assert_eq!(read.keys().collect::<Vec<_>>(), ["a1", "b2"]);
+        assert_eq!(read["a1"].count(), 12);
+        assert_eq!(read["a1"].buckets.last(), Some(&(f64::INFINITY, 12)));
+        assert!(parse("").is_empty());
+        assert!(parse("etcd_network_peer_round_trip_time_seconds_bucket{To=\"x\"} 1").is_empty());
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_their_bucket_as_prometheus_does() {
+        let a1 = &parse(METRICS)["a1"];
+        // rank 6 of 12: in (0.0002, 0.0004], 4 of its 8 observations in.
+        let p50 = a1.quantile(0.5).unwrap();
+        assert!((p50 - 0.0003).abs() < 1e-12, "{p50}");
+        // rank 11.88: in (0.0004, 0.0008], 1.88 of its 2.
+        let p99 = a1.quantile(0.99).unwrap();
+        assert!((p99 - 0.000776).abs() < 1e-12, "{p99}");
+        // Everything past the last finite bound: that bound.
+        assert_eq!(parse(METRICS)["b2"].quantile(0.5), Some(0.0008));
+        assert_eq!(Histogram::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn a_minute_is_the_difference_of_two_readings_and_a_restart_starts_anew() {
+        let h = |counts: [u64; 3]| Histogram {
+            buckets: vec![
+                (0.001, counts[0]),
+                (0.01, counts[1]),
+                (f64::INFINITY, counts[2]),
+            ],
+        };
+        assert_eq!(h([5, 9, 10]).since(&h([4, 6, 6])), h([1, 3, 4]));
+        // etcd restarted: its counters went down.
+        assert_eq!(h([1, 1, 1]).since(&h([4, 6, 6])), h([1, 1, 1]));
+        let names = BTreeMap::from([("a1".to_string(), "node2".to_string())]);
+        let now = BTreeMap::from([
+            ("a1".to_string(), h([5, 9, 10])),
+            ("c3".into(), h([0, 0, 0])),
+        ]);
+        let before = BTreeMap::from([("a1".to_string(), h([4, 6, 6]))]);
+        let peers = peers(&now, &before, &names);
+        assert_eq!(peers.len(), 1, "a peer without a round trip is left out");
+        assert_eq!(peers[0].peer, "node2");
+        assert_eq!(peers[0].samples, 4);
+    }
+
+    #[test]
+    fn the_record_this_release_writes_is_pinned() {
+        let golden = r#"{"format":1,"member":"node1.example.zone","at":"2026-11-27T12:00:00Z","peers":[{"peer":"node2.example.zone","p50_ms":0.3,"p99_ms":0.78,"samples":12}]}"#;
+        let links = Links::parse(golden.as_bytes()).unwrap();
+        assert_eq!(links.render(), golden);
+        assert_eq!(links.farthest_p99_ms(), Some(0.78));
+        let later = r#"{"format":2,"member":"n","at":"t","peers":[],"jitter":1}"#;
+        assert_eq!(Links::parse(later.as_bytes()).unwrap().format, 2);
+        assert!(Links::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn a_reading_is_written_only_when_it_moved() {
+        let peer = |p99: f64| Peer {
+            peer: "n2".into(),
+            p50_ms: 0.1,
+            p99_ms: p99,
+            samples: 12,
+        };
+        let held = Links {
+            format: 1,
+            member: "n1".into(),
+            at: "t".into(),
+            peers: vec![peer(10.0)],
+        };
+        assert!(!changed(&held, &[peer(11.5)]));
+        assert!(changed(&held, &[peer(12.5)]));
+        assert!(!changed(
+            &Links {
+                peers: vec![peer(0.2)],
+                ..held.clone()
+            },
+            &[peer(0.9)]
+        ));
+        assert!(changed(&held, &[]));
+    }
+
+    #[test]
+    fn the_settings_that_fit_the_farthest_round_trip() {
+        // A LAN: etcd's defaults fit.
+        assert_eq!(
+            fit(0.8, 100, 1000),
+            Fit {
+                heartbeat_ms: 100,
+                election_ms: 1000,
+                too_low: false
+            }
+        );
+        // An ocean away: 182 ms p99 wants 190 / 1900, and the defaults are too low.
+        assert_eq!(
+            fit(182.0, 100, 1000),
+            Fit {
+                heartbeat_ms: 190,
+                election_ms: 1900,
+                too_low: true
+            }
+        );
+        // A heartbeat that covers the round trip but an election under five of them.
+        assert!(fit(150.0, 200, 700).too_low);
+        assert!(!fit(150.0, 200, 2000).too_low);
+    }
+
+    #[test]
+    fn the_warning_names_the_farthest_link_and_the_lines_that_fit() {
+        let record = |member: &str, p99: f64| Links {
+            format: 1,
+            member: member.into(),
+            at: "t".into(),
+            peers: vec![Peer {
+                peer: "x".into(),
+                p50_ms: p99 / 2.0,
+                p99_ms: p99,
+                samples: 10,
+            }],
+        };
+        let records = [record("n1", 20.0), record("n2", 182.0), record("n3", 3.0)];
+        assert_eq!(
+            below(&records, 100, 1000).as_deref(),
+            Some("the zone's timeouts (heartbeat 100 ms, election 1000 ms) are below what its links need (n2's farthest round trip: p99 182 ms): set in the zone file's [settings] heartbeat_interval_ms = 190 and election_timeout_ms = 1900, then restart the members one at a time")
+        );
+        assert_eq!(below(&records, 190, 1900), None);
+        assert_eq!(below(&records[..1], 100, 1000), None);
+        assert_eq!(below(&[], 100, 1000), None);
+    }
+}

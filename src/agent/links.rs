@@ -1,0 +1,150 @@
+//! The duty of measuring this member's links: once a minute it reads its own etcd's
+//! metrics (loopback, plain HTTP, [`zone_model::cluster::metrics_url`]), takes the
+//! minute's p50 and p99 round trip to each peer from etcd's own probes
+//! ([`zone_model::links`]), and records them in the zone at
+//! [`zone_model::links::PREFIX`]`<member>` for `status` and `check`.
+//!
+//! Invariants: the record is put (one raft entry) only when a peer came or went or a p99
+//! moved by more than a fifth ([`zone_model::links::changed`]), or the last put is
+//! [`REFRESH`] old, so an idle zone pays one entry a member every ten minutes; the first
+//! reading after a start only sets the minute's beginning; the duty's pause is a second,
+//! so the keeper's process ends within a second of its etcd.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use time::format_description::well_known::Rfc3339;
+use zone_model::links::{self, Histogram, Links, PREFIX};
+
+use super::duty::{Duty, Round};
+use super::link::Link;
+use zone_etcd_kit::cluster_api::{self, hex_id};
+
+/// Between two rounds (the loop notices etcd's exit within one).
+const PAUSE: Duration = Duration::from_secs(1);
+/// The window measured.
+pub const MINUTE: Duration = Duration::from_secs(60);
+/// The longest a record stands without being put again.
+pub const REFRESH: Duration = Duration::from_secs(600);
+
+pub struct Measurer {
+    link: Link,
+    member: String,
+    metrics: String,
+    /// The last reading and when it was taken.
+    before: Option<(Instant, BTreeMap<String, Histogram>)>,
+    /// The record last put, and when.
+    held: Option<(Instant, Links)>,
+}
+
+impl Measurer {
+    /// The measurer of `member`'s links, reading its metrics at `metrics` (a URL).
+    pub fn new(link: Link, member: String, metrics: String) -> Measurer {
+        Measurer {
+            link,
+            member,
+            metrics,
+            before: None,
+            held: None,
+        }
+    }
+}
+
+impl Duty for Measurer {
+    fn name(&self) -> String {
+        format!("links: {}", self.metrics)
+    }
+
+    fn pause(&self) -> Duration {
+        PAUSE
+    }
+
+    async fn round(&mut self) -> Result<Round, String> {
+        if self
+            .before
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < MINUTE)
+        {
+            return Ok(Round::Quiet);
+        }
+        let url = format!("{}/metrics", self.metrics);
+        let text = tokio::task::spawn_blocking(move || read_metrics(&url))
+            .await
+            .map_err(|e| e.to_string())??;
+        let now = links::parse(&text);
+        let Some((_, before)) = self.before.replace((Instant::now(), now.clone())) else {
+            return Ok(Round::Quiet);
+        };
+        let client = self.link.client().await?;
+        let names = match member_names(&client).await {
+            Ok(names) => names,
+            Err(e) => {
+                self.link.reset().await;
+                return Err(e);
+            }
+        };
+        let peers = links::peers(&now, &before, &names);
+        let due = match &self.held {
+            None => true,
+            Some((at, held)) => at.elapsed() >= REFRESH || links::changed(held, &peers),
+        };
+        if !due {
+            return Ok(Round::Quiet);
+        }
+        let record = Links {
+            format: links::FORMAT,
+            member: self.member.clone(),
+            at: time::OffsetDateTime::now_utc()
+                .format(&Rfc3339)
+                .map_err(|e| e.to_string())?,
+            peers,
+        };
+        let mut kv = client.kv_client();
+        let key = format!("{PREFIX}{}", self.member);
+        let put = cluster_api::within(async {
+            kv.put(key.as_str(), record.render(), None)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await;
+        if let Err(e) = put {
+            self.link.reset().await;
+            return Err(e);
+        }
+        self.held = Some((Instant::now(), record));
+        Ok(Round::Quiet)
+    }
+}
+
+/// The metrics' text at `url` (loopback: a few seconds at most).
+fn read_metrics(url: &str) -> Result<String, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+/// Each member's node name by its ID in hex (as etcd's metrics label its peers).
+async fn member_names(client: &etcd_client::Client) -> Result<BTreeMap<String, String>, String> {
+    let mut cluster = client.cluster_client();
+    let list = cluster_api::within(async {
+        cluster
+            .member_list()
+            .await
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await?;
+    Ok(list
+        .members()
+        .iter()
+        .filter(|m| !m.name().is_empty())
+        .map(|m| (hex_id(m.id()), m.name().to_string()))
+        .collect())
+}

@@ -4,6 +4,9 @@
 //! ([`zone_model::links`]), and records them in the zone at
 //! [`zone_model::links::PREFIX`]`<member>` for `status` and `check`.
 //!
+//! The record put is also kept in the state directory ([`FILE`]), where `check` reads it
+//! without asking the zone.
+//!
 //! Invariants: the record is put (one raft entry) only when a peer came or went or a p99
 //! moved by more than a fifth ([`zone_model::links::changed`]), or the last put is
 //! [`REFRESH`] old, so an idle zone pays one entry a member every ten minutes; the first
@@ -26,10 +29,13 @@ const PAUSE: Duration = Duration::from_secs(1);
 pub const MINUTE: Duration = Duration::from_secs(60);
 /// The longest a record stands without being put again.
 pub const REFRESH: Duration = Duration::from_secs(600);
+/// In the node's state directory: the record last put (the same text).
+pub const FILE: &str = "links.json";
 
 pub struct Measurer {
     link: Link,
     member: String,
+    state_dir: std::path::PathBuf,
     metrics: String,
     /// The last reading and when it was taken.
     before: Option<(Instant, BTreeMap<String, Histogram>)>,
@@ -38,11 +44,18 @@ pub struct Measurer {
 }
 
 impl Measurer {
-    /// The measurer of `member`'s links, reading its metrics at `metrics` (a URL).
-    pub fn new(link: Link, member: String, metrics: String) -> Measurer {
+    /// The measurer of `member`'s links, reading its metrics at `metrics` (a URL), keeping
+    /// its record in `state_dir` too.
+    pub fn new(
+        link: Link,
+        member: String,
+        state_dir: std::path::PathBuf,
+        metrics: String,
+    ) -> Measurer {
         Measurer {
             link,
             member,
+            state_dir,
             metrics,
             before: None,
             held: None,
@@ -111,9 +124,28 @@ impl Duty for Measurer {
             self.link.reset().await;
             return Err(e);
         }
+        keep(&self.state_dir, &record);
         self.held = Some((Instant::now(), record));
         Ok(Round::Quiet)
     }
+}
+
+/// Keeps `record` in `state_dir` (under the state lock); a failure only leaves `check`
+/// the record before, so it is not an error.
+fn keep(state_dir: &std::path::Path, record: &Links) {
+    if let Ok(_lock) = zone_io::state::lock(state_dir) {
+        let _ = zone_io::write_atomic(
+            &state_dir.join(FILE),
+            record.render().as_bytes(),
+            zone_io::PUBLIC_MODE,
+        );
+    }
+}
+
+/// The record this member's measurer last kept in `state_dir`, when this release reads it.
+pub fn kept(state_dir: &std::path::Path) -> Option<Links> {
+    let text = std::fs::read(state_dir.join(FILE)).ok()?;
+    Links::parse(&text).ok()
 }
 
 /// The metrics' text at `url` (loopback: a few seconds at most).

@@ -107,15 +107,20 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     let member = first
         .member()
         .map(|m| (m.node_name.clone(), first.state_dir.clone()));
-    let first_member_metrics = first
-        .member()
-        .map(|m| (m.node_name.clone(), zone_model::cluster::metrics_url(m)));
+    let first_member_metrics = first.member().map(|m| {
+        (
+            m.node_name.clone(),
+            first.state_dir.clone(),
+            zone_model::cluster::metrics_url(m),
+        )
+    });
     let revocations = revocations::new(first, link.clone(), watch_pid, gone)?;
     let mover = release::Mover::new(load()?, link.clone(), config, watch_pid).unwrap_or_else(|e| {
         tracing::warn!("not following the zone's etcd release: {e}");
         None
     });
-    let measurer = first_member_metrics.map(|(m, url)| links::Measurer::new(link.clone(), m, url));
+    let measurer = first_member_metrics
+        .map(|(m, state, url)| links::Measurer::new(link.clone(), m, state, url));
     let recorder = member.map(|(m, state)| recorded::Recorder::new(link.clone(), m, state));
     let endpoint = endpoint::Serve::new(load()?);
     let slot = endpoint.as_ref().map(endpoint::Serve::slot);

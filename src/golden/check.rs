@@ -559,6 +559,17 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
         );
     }
 
+    // The links the member's keeper kept, as `check` reads them (since 0.2.0).
+    let links_file = at(crate::agent::links::FILE);
+    if newest || d.exists(&links_file) {
+        d.path(&links_file);
+        let kept = crate::agent::links::kept(&state).expect("the kept links");
+        assert_eq!(kept, links_record());
+        if newest {
+            assert_eq!(kept.render(), d.text(&links_file));
+        }
+    }
+
     // The ledger's journal: entries the member's etcd did not take yet, as its keeper
     // reads them (`<node> <serial>.json`).
     let journal = at(crate::identities::ledger::JOURNAL);

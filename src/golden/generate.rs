@@ -178,6 +178,13 @@ fn write_all(root: &Path, release: &str) {
         zone_io::PUBLIC_MODE,
     )
     .unwrap();
+    // The links measurer keeps the record it put (`check` reads it).
+    zone_io::write_atomic(
+        &state.join(crate::agent::links::FILE),
+        links_record().render().as_bytes(),
+        zone_io::PUBLIC_MODE,
+    )
+    .unwrap();
     // The identity endpoint's ledger, when the member's etcd did not take the entry (here:
     // no client leaves yet, so no etcd was asked).
     let nowhere = tempfile::tempdir().unwrap();

@@ -139,7 +139,7 @@ fn check_metrics(config: &Path, file: &Path) -> (Option<i32>, String, Families) 
 }
 
 const CERTIFICATES: [&str; 5] = ["zone CA", "node CA", "server", "peer", "client"];
-const FAMILIES: [&str; 14] = [
+const FAMILIES: [&str; 15] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
@@ -153,6 +153,7 @@ const FAMILIES: [&str; 14] = [
     "zone_etcd_disk_fdatasync_seconds",
     "zone_etcd_disk_measured_timestamp_seconds",
     "zone_etcd_disk_findings",
+    "zone_etcd_peer_round_trip_seconds",
     "zone_etcd_release_info",
 ];
 

@@ -2,7 +2,9 @@
 //! peer, client) with subject, issuer, expiry and time left, then every problem found and
 //! how to fix it, the etcd binary a launch would run (its version, and the known defects
 //! of that release as warnings), and a member's data disk (its fdatasync latency against
-//! etcd's guidance, [`crate::disk`]; what it means as warnings). Exit 0 when clean, 1 when
+//! etcd's guidance, [`crate::disk`]; what it means as warnings), and a member's round
+//! trips to its peers as its keeper last recorded them ([`crate::agent::links`]) against
+//! the zone's timeouts, with the `[settings]` that fit. Exit 0 when clean, 1 when
 //! anything is wrong.
 //!
 //! Unlike the other commands it does not stop at the first fault: each certificate is
@@ -245,6 +247,11 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -
         .ok()
         .filter(|n| n.member().is_some())
         .and_then(|n| report::Disk::of(n, measure));
+    let links = node
+        .as_ref()
+        .ok()
+        .filter(|n| n.member().is_some())
+        .and_then(report::LinksSeen::of);
     let ok = rows.iter().all(|r| r.problems.is_empty()) && other.is_empty();
     Report {
         node: name,
@@ -255,6 +262,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -
         crl,
         access: node.as_ref().ok().map(|n| report::Access::of(&n.access)),
         disk,
+        links,
         zone_etcd: report::ThisBuild::default(),
     }
 }

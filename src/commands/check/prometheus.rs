@@ -128,6 +128,21 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
             .filter(|d| d.measured.is_some())
             .map(|d| (labels(&[node]), count(d.findings.len()))),
     );
+    family(
+        &mut out,
+        "zone_etcd_peer_round_trip_seconds",
+        "The member's round trips to each peer over a minute (quantile 0.5 and 0.99), from etcd's own probes, as its keeper last recorded them (etcd's guidance: a heartbeat near the farthest, an election timeout about ten times that).",
+        report.links.iter().flat_map(|l| {
+            l.record.peers.iter().flat_map(|p| {
+                [("0.5", p.p50_ms), ("0.99", p.p99_ms)].map(|(q, ms)| {
+                    (
+                        labels(&[node, ("peer", p.peer.as_str()), ("quantile", q)]),
+                        ms / 1000.0,
+                    )
+                })
+            })
+        }),
+    );
     let build = &report.zone_etcd;
     let (reads, writes) = (build.reads.to_string(), build.writes.to_string());
     family(
@@ -230,6 +245,7 @@ mod tests {
             etcd: None,
             crl: None,
             disk: None,
+            links: None,
             access: None,
             zone_etcd: crate::commands::check::report::ThisBuild::default(),
         }

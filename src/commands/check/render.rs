@@ -73,6 +73,31 @@ pub(super) fn render(report: &Report) -> String {
             out += &format!("warning: {} (fix: {})\n", finding.what, finding.fix);
         }
     }
+    if let Some(links) = &report.links {
+        let peers: Vec<String> = links
+            .record
+            .peers
+            .iter()
+            .map(|p| format!("{} {}/{} ms", p.peer, p.p50_ms, p.p99_ms))
+            .collect();
+        out += &format!(
+            "links: round trip p50/p99 over the minute to {}: {}; the zone's timeouts: heartbeat {} ms, election {} ms",
+            links.record.at,
+            peers.join(", "),
+            links.heartbeat_interval_ms,
+            links.election_timeout_ms
+        );
+        if let Some(fits) = &links.fits {
+            out += &format!(
+                " (what fits: heartbeat_interval_ms = {}, election_timeout_ms = {})",
+                fits.heartbeat_interval_ms, fits.election_timeout_ms
+            );
+        }
+        out.push('\n');
+        if let Some(warning) = &links.warning {
+            out += &format!("warning: {warning}\n");
+        }
+    }
     out += &crate::revocation::summary::line(report.crl.as_ref());
     out.push('\n');
     if let Some(access) = &report.access {

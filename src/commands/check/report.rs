@@ -28,9 +28,57 @@ pub(super) struct Report {
     pub(super) access: Option<Access>,
     /// A member's data disk (`None`: the node runs no member, or its config did not load).
     pub(super) disk: Option<Disk>,
+    /// A member's round trips to its peers, as its keeper last recorded them, and the
+    /// zone's timeouts against them (`None`: no member, or nothing recorded yet).
+    pub(super) links: Option<LinksSeen>,
     /// The zone-etcd that checked: the node's installed release (what its launch and
     /// keepers run once restarted).
     pub(super) zone_etcd: ThisBuild,
+}
+
+/// A member's links as its keeper last recorded them ([`crate::agent::links::FILE`]), and
+/// the `[settings]` they call for.
+#[derive(Debug, Serialize)]
+pub(super) struct LinksSeen {
+    #[serde(flatten)]
+    pub(super) record: zone_model::links::Links,
+    /// The timeouts the zone runs with.
+    pub(super) heartbeat_interval_ms: u64,
+    pub(super) election_timeout_ms: u64,
+    /// What fits the farthest p99 (`None` without a peer measured).
+    pub(super) fits: Option<Fits>,
+    /// The warning when the timeouts are below what the links need.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) warning: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Fits {
+    pub(super) heartbeat_interval_ms: u64,
+    pub(super) election_timeout_ms: u64,
+}
+
+impl LinksSeen {
+    /// What `node`'s keeper last recorded of its member's links.
+    pub(super) fn of(node: &crate::node::Node) -> Option<LinksSeen> {
+        let record = crate::agent::links::kept(&node.state_dir)?;
+        let (heartbeat, election) = (node.settings.heartbeat_ms(), node.settings.election_ms());
+        let fits = record.farthest_p99_ms().map(|p99| {
+            let fit = zone_model::links::fit(p99, heartbeat, election);
+            Fits {
+                heartbeat_interval_ms: fit.heartbeat_ms,
+                election_timeout_ms: fit.election_ms,
+            }
+        });
+        let warning = zone_model::links::below(std::slice::from_ref(&record), heartbeat, election);
+        Some(LinksSeen {
+            record,
+            heartbeat_interval_ms: heartbeat,
+            election_timeout_ms: election,
+            fits,
+            warning,
+        })
+    }
 }
 
 /// This build of zone-etcd ([`crate::this_build`]).
@@ -149,6 +197,7 @@ impl Report {
             crl: None,
             access: None,
             disk: None,
+            links: None,
             zone_etcd: ThisBuild::default(),
         }
     }

@@ -162,6 +162,16 @@ impl Links {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The peers as `status` and `check` print them: `node2 0.31/0.78 ms, …` (p50/p99).
+    pub fn peers_line(&self) -> String {
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|p| format!("{} {}/{} ms", p.peer, p.p50_ms, p.p99_ms))
+            .collect();
+        peers.join(", ")
+    }
+
     /// The slowest peer's p99 (ms), `None` without peers.
     pub fn farthest_p99_ms(&self) -> Option<f64> {
         self.peers.iter().map(|p| p.p99_ms).reduce(f64::max)
@@ -330,6 +340,7 @@ etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 7
         let links = Links::parse(golden.as_bytes()).unwrap();
         assert_eq!(links.render(), golden);
         assert_eq!(links.farthest_p99_ms(), Some(0.78));
+        assert_eq!(links.peers_line(), "node2.example.zone 0.3/0.78 ms");
         let later = r#"{"format":2,"member":"n","at":"t","peers":[],"jitter":1}"#;
         assert_eq!(Links::parse(later.as_bytes()).unwrap().format, 2);
         assert!(Links::parse(b"{}").is_err());

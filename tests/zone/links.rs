@@ -109,6 +109,18 @@ fn every_member_records_its_round_trips_and_status_shows_them() {
         "{links}"
     );
     assert_eq!(links.get("warning").is_some(), own > 100.0, "{links}");
+    let (_, text, err) = common::run(&["check", "--config", config.to_str().unwrap()]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("links: round trip p50/p99 over the minute to "))
+        .unwrap_or_else(|| panic!("no links line: {text}{err}"));
+    for (name, _) in &zone.members[1..] {
+        assert!(line.contains(&format!("{name} ")), "{line}");
+    }
+    assert!(
+        line.contains("the zone's timeouts: heartbeat 100 ms, election 1000 ms"),
+        "{line}"
+    );
     let (_, metrics, err) = common::run(&[
         "check",
         "--format",

@@ -74,16 +74,10 @@ pub(super) fn render(report: &Report) -> String {
         }
     }
     if let Some(links) = &report.links {
-        let peers: Vec<String> = links
-            .record
-            .peers
-            .iter()
-            .map(|p| format!("{} {}/{} ms", p.peer, p.p50_ms, p.p99_ms))
-            .collect();
         out += &format!(
             "links: round trip p50/p99 over the minute to {}: {}; the zone's timeouts: heartbeat {} ms, election {} ms",
             links.record.at,
-            peers.join(", "),
+            links.record.peers_line(),
             links.heartbeat_interval_ms,
             links.election_timeout_ms
         );

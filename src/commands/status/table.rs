@@ -105,16 +105,11 @@ pub(super) fn table(status: &ClusterStatus) -> String {
         let Some(links) = m.links.as_ref().filter(|l| !l.peers.is_empty()) else {
             continue;
         };
-        let peers: Vec<String> = links
-            .peers
-            .iter()
-            .map(|p| format!("{} {}/{} ms", p.peer, p.p50_ms, p.p99_ms))
-            .collect();
         out.push_str(&format!(
             "links of {} (round trip p50/p99 over the minute to {}): {}\n",
             m.name,
             links.at,
-            peers.join(", ")
+            links.peers_line()
         ));
     }
     for name in &status.not_joined {

@@ -201,6 +201,11 @@ test_binary() {
 list_tests() {
     "$@" --list --format terse 2>/dev/null | sed -n 's/: test$//p'
 }
+# Each test's wall time in its line (`... ok <12.345s>`), for BENCHMARKS.md's sections and
+# for finding where the suite's minutes go: libtest's --report-time, which stable Rust
+# gates behind -Zunstable-options (RUSTC_BOOTSTRAP=1 for the test binary only; it changes
+# nothing else the binary does).
+report_time="-Zunstable-options --report-time"
 skip_file="$beside_dir/skip"
 : >"$skip_file"
 chains=()
@@ -225,7 +230,7 @@ chain() {
             code=0
             from=$(at)
             # shellcheck disable=SC2046
-            $(cat "$beside_dir/$job.cmd") >"$beside_dir/$job.log" 2>&1 || code=$?
+            RUSTC_BOOTSTRAP=1 $(cat "$beside_dir/$job.cmd") $report_time >"$beside_dir/$job.log" 2>&1 || code=$?
             echo "$code" >"$beside_dir/$job.status"
             echo "from $from to $(at)" >"$beside_dir/$job.time"
         done
@@ -255,7 +260,7 @@ chain "backup-outage|zone|--exact backup::a_store_outage_is_caught_up_and_kills_
 # rolling restarts). Then tests/zone/quickstart.rs: the README's quick start on three systemd
 # machines from the .deb (about 60 s). Then tests/zone/upgrade_etcd.rs (about 3 minutes: twelve
 # member restarts, one at a time).
-chain "pitr|zone|pitr::" "bootstrap-once|zone|bootstrap_once::" "alerts|zone|alerts::" \
+chain "pitr|zone|pitr::" "bootstrap-once|zone|bootstrap_once::" "alerts|zone|alerts:: --skip alerts::slow_disk::" \
     "access-migrate|zone|--exact consistency_scenarios::the_move_to_least_privilege_has_no_anomaly_and_refuses_no_write" \
     "quickstart|zone|quickstart::" "upgrade-etcd|zone|upgrade_etcd::"
 # tests/zone/revocation.rs (about 40 s, waiting on etcd and its keepers), then the etcd path's
@@ -277,9 +282,15 @@ chain "revocation|zone|revocation::" \
 # ran alone for its last minute (the machine 19% busy then, 1216460 and ddec460). Its three
 # tests at once (two_builds.rs's 0.1.0 beside this build, about 95 s, and the level's raise,
 # about 50 s, mostly wait on restarts and quiet windows).
-chain "etcd-releases|zone|zone_cluster::a_zone_on_etcd_ links:: --test-threads=8" \
+chain "etcd-releases|zone|zone_cluster::a_zone_on_etcd_ links:: --skip links::slow:: --test-threads=8" \
     "etcd-versions|zone|versions:: --test-threads=5" "ca-rotation|zone|ca_rotation::" "systemd|zone|systemd::" \
     "undo|zone|undo::" "undo-chain|zone|undo_chain::" "releases|zone|releases:: --test-threads=3"
+# The home hardware's two faults (issue 51), at once, mostly waiting: a member on a disk
+# zone-slowfs makes slow, watched by a Prometheus of its own (about 2 minutes: keepers'
+# minutes and the alert's rate window), and a zone behind slow peer links with etcd's
+# defaults and then the settings that fit (about 4 minutes: a minute of each, the
+# keepers' reading, a rolling restart).
+chain "home-hardware|zone|alerts::slow_disk:: links::slow:: --test-threads=2"
 # A name to skip that two binaries share would skip the other's test too: refuse it.
 all_tests=$(cut -f3 "$beside_dir/executables" | while read -r exe; do list_tests "$exe"; done | sort)
 shared=$(sort -u "$skip_file" | while read -r name; do
@@ -314,7 +325,10 @@ status=0
 # The main run: the zone binary itself (cargo would run the workspace's binaries one after
 # another), from the checkout's root as cargo runs it, without the chains' tests.
 echo "== the main run $(at)"
-"$zone_bin" --exact "${skips[@]}" || status=$?
+# shellcheck disable=SC2086
+RUSTC_BOOTSTRAP=1 "$zone_bin" --exact "${skips[@]}" $report_time | tee "$beside_dir/main.log" || status=$?
+echo "== the main run's slowest tests"
+sed -n 's/^test \(.*\) \.\.\. ok <\([0-9.]*\)s>$/\2 \1/p' "$beside_dir/main.log" | sort -rn | head -25
 echo "== the main run done $(at)"
 echo "== scripts/package.sh --arch arm64 --profile dev (beside the rest) $(at)"
 wait "$package_pid" || status=$?

@@ -1,8 +1,9 @@
 //! The data disk's measurement (issue 51, item 1): what `check` and `join` run
 //! ([`zone_io::disk::probe`] with [`Limits::CHECK`]) against `fio` as etcd's own hardware
 //! advice runs it (`--rw=write --ioengine=sync --fdatasync=1 --bs=2300`), on the same file
-//! systems in the same run: this machine's disk (the work directory) and memory
-//! (`/dev/shm`, tmpfs). Each run times the probe, then fio writing as many bytes as the
+//! systems in the same run: this machine's disk (the work directory), memory
+//! (`/dev/shm`, tmpfs), and the slow disk of the suite's test (zone-slowfs over tmpfs,
+//! every sync held back [`SLOW_SYNC`]). Each run times the probe, then fio writing as many bytes as the
 //! probe wrote (so both see the same file size and the disk the same load), alternating;
 //! the figures are the medians over the runs of each one's p50 and p99 fdatasync latency.
 //! The probe's own cost is its wall time and the bytes it wrote.
@@ -19,7 +20,19 @@ use crate::support::{median, Result};
 /// The `disk` section: `runs` alternating runs of the probe and fio per file system.
 pub fn run(dir: &Path, runs: usize) -> Result<Value> {
     let mut sections = serde_json::Map::new();
-    for (name, root) in [("disk", dir.to_path_buf()), ("tmpfs", "/dev/shm".into())] {
+    // The slow disk of the suite's test: zone-slowfs over tmpfs, every sync held back
+    // SLOW_SYNC, so what both measure there is the delay.
+    let slow_root = tempfile::tempdir_in("/dev/shm").map_err(|e| format!("/dev/shm: {e}"))?;
+    let (backing, mountpoint) = (slow_root.path().join("b"), slow_root.path().join("m"));
+    for d in [&backing, &mountpoint] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let slow = zone_testkit::slowfs::SlowFs::mount(&backing, &mountpoint, SLOW_SYNC)?;
+    for (name, root) in [
+        ("disk", dir.to_path_buf()),
+        ("tmpfs", "/dev/shm".into()),
+        ("slowfs", slow.mountpoint().to_path_buf()),
+    ] {
         let work = tempfile::tempdir_in(&root).map_err(|e| format!("{}: {e}", root.display()))?;
         let device = disk::device_of(work.path());
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -55,8 +68,13 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
             }),
         );
     }
+    drop(slow);
     Ok(Value::Object(sections))
 }
+
+/// What zone-slowfs holds each sync back in the `slowfs` row (the suite's slow-disk test
+/// holds 100 ms; a shorter delay keeps the row's runs short).
+const SLOW_SYNC: Duration = Duration::from_millis(20);
 
 /// fio writing `bytes` in appends of [`WRITE_BYTES`], each followed by fdatasync, in
 /// `dir`: its fdatasync latency's (p50, p99) in ms.

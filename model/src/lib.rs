@@ -15,6 +15,8 @@
 pub mod backup;
 pub mod cluster;
 pub mod config;
+pub mod disk_minute;
+pub mod histogram;
 pub mod keys;
 pub mod leaf_paths;
 pub mod links;

@@ -3,8 +3,9 @@
 //! peer's member ID in hex) of the round trips of etcd's own probes. From two readings a
 //! minute apart come the last minute's p50 and p99 per peer ([`Histogram::since`],
 //! [`Histogram::quantile`]); each member's keeper keeps them in the zone ([`Links`] at
-//! [`PREFIX`]`<member>`), `status` shows them, and `check` compares them with the zone's
-//! `[settings]` ([`fit`]).
+//! [`PREFIX`]`<member>`, with the member's disk as its etcd saw it in the same minute,
+//! [`crate::disk_minute`]), `status` shows them, and `check` compares them with the
+//! zone's `[settings]` ([`fit`]).
 //!
 //! Invariants: a quantile is interpolated within its bucket as Prometheus'
 //! `histogram_quantile` does, so `status` and a dashboard agree; a counter that went down
@@ -16,6 +17,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::disk_minute::DiskMinute;
+use crate::histogram::{self, Histogram};
+use crate::settings::{DEFAULT_HEARTBEAT_MS, MAX_ELECTION_MS, MIN_HEARTBEATS_PER_ELECTION};
+
 /// Where each member's record is: `<PREFIX><member's node name>`.
 pub const PREFIX: &str = "zone-etcd/links/";
 /// The format of the record this release writes.
@@ -23,109 +28,11 @@ pub const FORMAT: u32 = 1;
 /// The metric's name.
 pub const METRIC: &str = "etcd_network_peer_round_trip_time_seconds";
 
-/// A cumulative histogram: each bucket's upper bound (seconds; the last `+Inf`) with the
-/// observations at or below it, in order.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Histogram {
-    pub buckets: Vec<(f64, u64)>,
-}
-
-impl Histogram {
-    /// How many observations it holds.
-    pub fn count(&self) -> u64 {
-        self.buckets.last().map_or(0, |(_, n)| *n)
-    }
-
-    /// What was observed since `earlier` (the same peer's reading before): bucket by
-    /// bucket; when a count went down (etcd restarted), `self` whole.
-    pub fn since(&self, earlier: &Histogram) -> Histogram {
-        let same = self.buckets.len() == earlier.buckets.len()
-            && self
-                .buckets
-                .iter()
-                .zip(&earlier.buckets)
-                .all(|((a, n), (b, m))| a == b && n >= m);
-        if !same {
-            return self.clone();
-        }
-        Histogram {
-            buckets: self
-                .buckets
-                .iter()
-                .zip(&earlier.buckets)
-                .map(|((le, n), (_, m))| (*le, n - m))
-                .collect(),
-        }
-    }
-
-    /// The `q` quantile (0 to 1) in seconds, interpolated linearly within its bucket (the
-    /// first bucket from 0); the highest finite bound when it falls in `+Inf`; `None`
-    /// without observations.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        let total = self.count();
-        if total == 0 {
-            return None;
-        }
-        let rank = q * total as f64;
-        let mut below = (0.0, 0u64);
-        for &(le, n) in &self.buckets {
-            if n as f64 >= rank {
-                if le.is_infinite() {
-                    return Some(below.0);
-                }
-                let inside = (n - below.1) as f64;
-                if inside == 0.0 {
-                    return Some(le);
-                }
-                return Some(below.0 + (le - below.0) * (rank - below.1 as f64) / inside);
-            }
-            below = (le, n);
-        }
-        Some(below.0)
-    }
-}
-
 /// Each peer's histogram in the metrics' text `text`, by the peer's member ID (hex, as
 /// etcd's `To` label has it). Lines of other metrics, and lines that do not parse, are
 /// skipped.
 pub fn parse(text: &str) -> BTreeMap<String, Histogram> {
-    let mut out: BTreeMap<String, Histogram> = BTreeMap::new();
-    let prefix = format!("{METRIC}_bucket{{");
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Some((labels, value)) = rest.split_once("} ") else {
-            continue;
-        };
-        let label = |name: &str| {
-            labels.split(',').find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
-            })
-        };
-        let (Some(to), Some(le)) = (label("To"), label("le")) else {
-            continue;
-        };
-        let le = if le == "+Inf" {
-            f64::INFINITY
-        } else {
-            match le.parse::<f64>() {
-                Ok(le) => le,
-                Err(_) => continue,
-            }
-        };
-        let Ok(count) = value.trim().parse::<f64>() else {
-            continue;
-        };
-        out.entry(to).or_default().buckets.push((le, count as u64));
-    }
-    for histogram in out.values_mut() {
-        histogram
-            .buckets
-            .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-    }
-    out
+    histogram::parse(text, METRIC, Some("To"))
 }
 
 /// One peer's round trips over the last minute, as a member measured them.
@@ -149,6 +56,10 @@ pub struct Links {
     /// When (RFC 3339), the end of the minute measured.
     pub at: String,
     pub peers: Vec<Peer>,
+    /// The member's disk as its etcd saw it (the last minute with a WAL sync), absent
+    /// before the first (and in records of 0.2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskMinute>,
 }
 
 impl Links {
@@ -236,10 +147,18 @@ pub struct Fit {
 
 pub fn fit(farthest_p99_ms: f64, heartbeat_ms: u64, election_ms: u64) -> Fit {
     let rounded = ((farthest_p99_ms / 10.0).ceil() as u64).saturating_mul(10);
-    let heartbeat = rounded.max(100);
+    // etcd refuses an election timeout of 50 s or more, and one under five heartbeats:
+    // past a 4.99 s round trip the fit stops at what etcd takes.
+    let election = rounded
+        .max(DEFAULT_HEARTBEAT_MS)
+        .saturating_mul(10)
+        .min(MAX_ELECTION_MS - 100);
+    let heartbeat = rounded
+        .max(DEFAULT_HEARTBEAT_MS)
+        .min(election / MIN_HEARTBEATS_PER_ELECTION);
     Fit {
         heartbeat_ms: heartbeat,
-        election_ms: heartbeat * 10,
+        election_ms: election,
         too_low: (heartbeat_ms as f64) < farthest_p99_ms
             || (election_ms as f64) < 5.0 * farthest_p99_ms,
     }
@@ -256,7 +175,7 @@ pub fn below(records: &[Links], heartbeat_ms: u64, election_ms: u64) -> Option<S
     let fit = fit(farthest, heartbeat_ms, election_ms);
     fit.too_low.then(|| {
         format!(
-            "the zone's timeouts (heartbeat {heartbeat_ms} ms, election {election_ms} ms) are below what its links need ({member}'s farthest round trip: p99 {farthest} ms): set in the zone file's [settings] heartbeat_interval_ms = {} and election_timeout_ms = {}, then restart the members one at a time",
+            "the zone's timeouts (heartbeat {heartbeat_ms} ms, election {election_ms} ms) are below what its links need ({member}'s farthest round trip: p99 {farthest} ms): set in the zone file's [settings] heartbeat_interval_ms = {} and election_timeout_ms = {}, copy them into every node.toml's [settings] (or sign and publish the zone document), then restart the members one at a time",
             fit.heartbeat_ms, fit.election_ms
         )
     })
@@ -359,6 +278,7 @@ etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 7
             member: "n1".into(),
             at: "t".into(),
             peers: vec![peer(10.0)],
+            disk: None,
         };
         assert!(!changed(&held, &[peer(11.5)]));
         assert!(changed(&held, &[peer(12.5)]));
@@ -395,6 +315,13 @@ etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 7
         // A heartbeat that covers the round trip but an election under five of them.
         assert!(fit(150.0, 200, 700).too_low);
         assert!(!fit(150.0, 200, 2000).too_low);
+        // A link past what etcd takes: the fit stops under its 50 s election timeout, at
+        // five heartbeats or more.
+        let far = fit(6_123.0, 100, 1000);
+        assert_eq!((far.heartbeat_ms, far.election_ms), (6_130, 49_900));
+        assert!(far.election_ms >= far.heartbeat_ms * MIN_HEARTBEATS_PER_ELECTION);
+        let near = fit(4_200.0, 100, 1000);
+        assert_eq!((near.heartbeat_ms, near.election_ms), (4_200, 42_000));
     }
 
     #[test]
@@ -409,11 +336,12 @@ etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 7
                 p99_ms: p99,
                 samples: 10,
             }],
+            disk: None,
         };
         let records = [record("n1", 20.0), record("n2", 182.0), record("n3", 3.0)];
         assert_eq!(
             below(&records, 100, 1000).as_deref(),
-            Some("the zone's timeouts (heartbeat 100 ms, election 1000 ms) are below what its links need (n2's farthest round trip: p99 182 ms): set in the zone file's [settings] heartbeat_interval_ms = 190 and election_timeout_ms = 1900, then restart the members one at a time")
+            Some("the zone's timeouts (heartbeat 100 ms, election 1000 ms) are below what its links need (n2's farthest round trip: p99 182 ms): set in the zone file's [settings] heartbeat_interval_ms = 190 and election_timeout_ms = 1900, copy them into every node.toml's [settings] (or sign and publish the zone document), then restart the members one at a time")
         );
         assert_eq!(below(&records, 190, 1900), None);
         assert_eq!(below(&records[..1], 100, 1000), None);

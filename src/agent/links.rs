@@ -1,14 +1,18 @@
-//! The duty of measuring this member's links: once a minute it reads its own etcd's
-//! metrics (loopback, plain HTTP, [`zone_model::cluster::metrics_url`]), takes the
+//! The duty of measuring this member's links and disk: once a minute it reads its own
+//! etcd's metrics (loopback, plain HTTP, [`zone_model::cluster::metrics_url`]), takes the
 //! minute's p50 and p99 round trip to each peer from etcd's own probes
-//! ([`zone_model::links`]), and records them in the zone at
+//! ([`zone_model::links`]) and the minute's WAL syncs and commits
+//! ([`zone_model::disk_minute`]), and records them in the zone at
 //! [`zone_model::links::PREFIX`]`<member>` for `status` and `check`.
 //!
-//! The record put is also kept in the state directory ([`FILE`]), where `check` reads it
-//! without asking the zone.
+//! The record is also kept in the state directory ([`FILE`]), where `check` reads it
+//! without asking the zone: kept before it is put, so a zone that cannot take the write
+//! (its leaders changing on links its timeouts do not fit) still has it on each member.
 //!
 //! Invariants: the record is put (one raft entry) only when a peer came or went or a p99
-//! moved by more than a fifth ([`zone_model::links::changed`]), or the last put is
+//! moved by more than a fifth ([`zone_model::links::changed`],
+//! [`zone_model::disk_minute::moved`]: the disk also when it crossed etcd's guidance),
+//! or the last put is
 //! [`REFRESH`] old, so an idle zone pays one entry a member every ten minutes; the first
 //! reading after a start only sets the minute's beginning; the duty's pause is a second,
 //! so the keeper's process ends within a second of its etcd.
@@ -17,7 +21,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use time::format_description::well_known::Rfc3339;
-use zone_model::links::{self, Histogram, Links, PREFIX};
+use zone_model::disk_minute::{self, Reading};
+use zone_model::histogram::Histogram;
+use zone_model::links::{self, Links, PREFIX};
 
 use super::duty::{Duty, Round};
 use super::link::Link;
@@ -37,8 +43,8 @@ pub struct Measurer {
     member: String,
     state_dir: std::path::PathBuf,
     metrics: String,
-    /// The last reading and when it was taken.
-    before: Option<(Instant, BTreeMap<String, Histogram>)>,
+    /// The last reading (round trips, disk) and when it was taken.
+    before: Option<(Instant, BTreeMap<String, Histogram>, Reading)>,
     /// The record last put, and when.
     held: Option<(Instant, Links)>,
 }
@@ -76,7 +82,7 @@ impl Duty for Measurer {
         if self
             .before
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < MINUTE)
+            .is_some_and(|(at, _, _)| at.elapsed() < MINUTE)
         {
             return Ok(Round::Quiet);
         }
@@ -85,7 +91,11 @@ impl Duty for Measurer {
             .await
             .map_err(|e| e.to_string())??;
         let now = links::parse(&text);
-        let Some((_, before)) = self.before.replace((Instant::now(), now.clone())) else {
+        let disk_now = Reading::read(&text);
+        let Some((_, before, disk_before)) =
+            self.before
+                .replace((Instant::now(), now.clone(), disk_now.clone()))
+        else {
             return Ok(Round::Quiet);
         };
         let client = self.link.client().await?;
@@ -97,10 +107,18 @@ impl Duty for Measurer {
             }
         };
         let peers = links::peers(&now, &before, &names);
+        let minute = disk_minute::minute(&disk_now, &disk_before);
+        let held_disk = self.held.as_ref().and_then(|(_, h)| h.disk.as_ref());
         let due = match &self.held {
             None => true,
-            Some((at, held)) => at.elapsed() >= REFRESH || links::changed(held, &peers),
+            Some((at, held)) => {
+                at.elapsed() >= REFRESH
+                    || links::changed(held, &peers)
+                    || disk_minute::moved(held_disk, minute.as_ref())
+            }
         };
+        // A minute without a WAL sync keeps the last minute that had one.
+        let disk = minute.or_else(|| held_disk.cloned());
         if !due {
             return Ok(Round::Quiet);
         }
@@ -111,7 +129,11 @@ impl Duty for Measurer {
                 .format(&Rfc3339)
                 .map_err(|e| e.to_string())?,
             peers,
+            disk,
         };
+        // Kept first: `check` on this member reads it without the zone, so a zone whose
+        // links keep it from writing (its leaders changing) still says what they need.
+        keep(&self.state_dir, &record);
         let mut kv = client.kv_client();
         let key = format!("{PREFIX}{}", self.member);
         let put = cluster_api::within(async {
@@ -124,7 +146,6 @@ impl Duty for Measurer {
             self.link.reset().await;
             return Err(e);
         }
-        keep(&self.state_dir, &record);
         self.held = Some((Instant::now(), record));
         Ok(Round::Quiet)
     }

@@ -213,7 +213,8 @@ pub fn rollout_waiting() -> Waiting {
     }
 }
 
-/// Member 1's links, as its keeper records them.
+/// Member 1's links, as its keeper records them (with its disk since 0.3.0's work; the
+/// checks take the record without it for the directories before).
 pub fn links_record() -> zone_model::links::Links {
     zone_model::links::Links {
         format: 1,
@@ -225,6 +226,25 @@ pub fn links_record() -> zone_model::links::Links {
             p99_ms: 0.78,
             samples: 12,
         }],
+        disk: Some(zone_model::disk_minute::DiskMinute {
+            wal_fsync_p50_ms: 0.42,
+            wal_fsync_p99_ms: 1.9,
+            wal_fsyncs: 31,
+            backend_commit_p99_ms: Some(3.8),
+        }),
+    }
+}
+
+/// The links record as `dir` should hold it: with the disk in the newest directory and
+/// wherever a release wrote one, without it in the directories before (0.2.0).
+pub fn links_record_in(newest: bool, read: &zone_model::links::Links) -> zone_model::links::Links {
+    if newest || read.disk.is_some() {
+        links_record()
+    } else {
+        zone_model::links::Links {
+            disk: None,
+            ..links_record()
+        }
     }
 }
 

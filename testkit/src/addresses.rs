@@ -214,6 +214,9 @@ registry! {
     RELEASES = loopback(55) for ["tests/zone/releases"];
     /// Each member's links measured and shown by `status` (links.zone).
     LINKS = loopback(56) for ["tests/zone/links"];
+    /// A zone with a member on a slow disk (zone-slowfs delays its syncs), watched by a
+    /// Prometheus of its own (sd.zone).
+    SLOW_DISK = loopback(57) for ["tests/zone/alerts"];
 
     /// The bad-input corpus's addresses: its files name them, `tests/zone/corpus` reads
     /// them, only `tests/zone/security`'s member listens.
@@ -421,6 +424,9 @@ registry! {
     ARM64 = switch(64) for ["tests/zone/arm64"];
     /// The recorder's latency histories (its own network).
     CONSISTENCY_LATENCY = network(115) for ["tests/zone/consistency_scenarios"];
+    /// A zone behind slow links, with etcd's defaults and then the settings that fit
+    /// (zone-recorder's machines and relays).
+    SLOW_LINKS = network(117) for ["tests/zone/links"];
     /// The recorder's partition histories (its own network).
     CONSISTENCY_PARTITION = network(116) for ["tests/zone/consistency_scenarios"];
 }

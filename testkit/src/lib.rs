@@ -3,7 +3,8 @@
 //! zones and servers the same way: [`zone`], a local zone made and launched with the real
 //! zone-etcd binary; [`process`], a child held by its PID with its log; [`netns`],
 //! machines as network namespaces on a switch; [`seaweed`], SeaweedFS as the S3 store of
-//! backups; [`addresses`], the one registry of the address blocks they use.
+//! backups; [`slowfs`], a slow disk (zone-slowfs: a FUSE mount whose syncs wait);
+//! [`addresses`], the one registry of the address blocks they use.
 //!
 //! Layer: a tool, above the app (it builds the app's S3 targets). Only tests and tools
 //! depend on it; the product's crates never do (`tests/module_circles/layers.rs`).
@@ -17,6 +18,7 @@ pub mod addresses;
 pub mod netns;
 pub mod process;
 pub mod seaweed;
+pub mod slowfs;
 pub mod zone;
 
 pub use process::Process;

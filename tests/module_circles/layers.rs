@@ -79,6 +79,11 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         "the harness the tests, the recorder and the bench share",
     ),
     ("zone-consistency", ANY, "the history checker"),
+    (
+        "zone-slowfs",
+        &["fuser", "libc", "nix"],
+        "the tests' slow disk (a FUSE passthrough): no zone-etcd crate",
+    ),
 ];
 
 /// The app may use any crate but the workspace's tools.
@@ -88,6 +93,7 @@ const ANY_BUT_TOOLS: &[&str] = &[
     "!zone-recorder",
     "!zone-consistency",
     "!zone-testkit",
+    "!zone-slowfs",
 ];
 const ANY: &[&str] = &["*"];
 

@@ -230,6 +230,13 @@ fn a_member_activated_by_request_keeps_its_key_alone_and_serves() {
         &answer,
         &bundle,
     );
+    // A member's install measures the disk its data will be on, before the first start.
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.contains("data disk: ") && l.contains("fdatasync p50")),
+        "{printed}"
+    );
 
     // The request directory: the key 0600 in a 0700 directory, and the request.
     assert_eq!(

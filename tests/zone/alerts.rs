@@ -16,6 +16,7 @@
 use crate::common;
 mod live;
 mod prom;
+mod slow_disk;
 
 use std::collections::BTreeSet;
 use std::fs;

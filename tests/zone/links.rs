@@ -7,6 +7,7 @@
 //! Zone on `addresses::LINKS` .1-3.
 
 use crate::common;
+mod slow;
 
 use std::time::Duration;
 

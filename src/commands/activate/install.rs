@@ -88,6 +88,13 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
     staging.commit()?;
 
     let member = node_ca.permitted.contains(&peer_name(&zone));
+    if member {
+        // The disk the member's data will be on, measured before its first start (as
+        // `join` does; `check` measures it again any time).
+        if let Ok(config) = zone_model::config::node::NodeConfig::load(&out.join(CONFIG_FILE)) {
+            crate::disk::tell(&config.state_dir, &config.data_dir);
+        }
+    }
     let (role, next) = super::role_and_next_step(member, out);
     eprintln!(
         "zone-etcd: installed {} as {role}: bundle in {} (zone root SHA-256 {}: the one the owner's `activate --request` printed); run {next}; {} may be removed once the node runs",

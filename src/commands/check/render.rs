@@ -91,6 +91,13 @@ pub(super) fn render(report: &Report) -> String {
         if let Some(warning) = &links.warning {
             out += &format!("warning: {warning}\n");
         }
+        if let Some(disk) = &links.record.disk {
+            out += &format!(
+                "data disk as etcd saw it (its last minute with writes, recorded at {}): {}\n",
+                links.record.at,
+                disk.line()
+            );
+        }
     }
     out += &crate::revocation::summary::line(report.crl.as_ref());
     out.push('\n');

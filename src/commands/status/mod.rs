@@ -93,6 +93,11 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     ) {
         status.warnings.push(warning);
     }
+    status.warnings.extend(zone_model::disk_minute::slow(
+        measured
+            .iter()
+            .filter_map(|l| Some((l.member.as_str(), l.disk.as_ref()?))),
+    ));
     if let Some(mixed) = zone_model::release::mixed(&recorded(&status)) {
         let runs: Vec<String> = mixed
             .iter()

@@ -102,15 +102,25 @@ pub(super) fn table(status: &ClusterStatus) -> String {
         ));
     }
     for m in &status.members {
-        let Some(links) = m.links.as_ref().filter(|l| !l.peers.is_empty()) else {
+        let Some(links) = m.links.as_ref() else {
             continue;
         };
-        out.push_str(&format!(
-            "links of {} (round trip p50/p99 over the minute to {}): {}\n",
-            m.name,
-            links.at,
-            links.peers_line()
-        ));
+        if !links.peers.is_empty() {
+            out.push_str(&format!(
+                "links of {} (round trip p50/p99 over the minute to {}): {}\n",
+                m.name,
+                links.at,
+                links.peers_line()
+            ));
+        }
+        if let Some(disk) = &links.disk {
+            out.push_str(&format!(
+                "disk of {} (etcd's own figures for its last minute with writes, recorded at {}): {}\n",
+                m.name,
+                links.at,
+                disk.line()
+            ));
+        }
     }
     for name in &status.not_joined {
         out.push_str(&format!(

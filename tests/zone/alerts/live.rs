@@ -104,7 +104,7 @@ pub struct Monitoring {
 /// per member as the file's header says to write it on each node (the node's name for
 /// node1.example.zone, the member's metrics address for 127.0.0.1:2381), node_exporter's
 /// at the test's address under node 1's name, every interval 1 s, and the live rules.
-pub fn live_config(shipped: &str, members: &[(String, String)]) -> String {
+pub fn live_config(shipped: &str, members: &[(String, String)], monitor: &str) -> String {
     const ETCD_ENTRY: &str =
         "      - targets: [\"127.0.0.1:2381\"]\n        labels: {instance: node1.example.zone}\n";
     const NODE_ENTRY: &str =
@@ -131,7 +131,6 @@ pub fn live_config(shipped: &str, members: &[(String, String)]) -> String {
                 .replace("127.0.0.1", address)
         })
         .collect();
-    let monitor = monitor_ip();
     let node = NODE_ENTRY
         .replace("node1.example.zone", &members[0].0)
         .replace("127.0.0.1:9100", &format!("{monitor}:{NODE_EXPORTER_PORT}"));
@@ -150,10 +149,23 @@ pub fn live_config(shipped: &str, members: &[(String, String)]) -> String {
 impl Monitoring {
     /// `members`: the zone's (node name, address) pairs.
     pub fn start(dir: &Path, textfiles: &Path, members: &[(String, String)]) -> Monitoring {
+        Self::start_on(dir, textfiles, members, &monitor_ip())
+    }
+
+    /// The same, node_exporter and Prometheus listening on `monitor` (another test's own).
+    pub fn start_on(
+        dir: &Path,
+        textfiles: &Path,
+        members: &[(String, String)],
+        monitor: &str,
+    ) -> Monitoring {
         fs::write(dir.join(RULES), live_rules(&rules_text())).unwrap();
-        let monitor = monitor_ip();
         let shipped = fs::read_to_string(super::alerts_dir().join(SCRAPE)).unwrap();
-        fs::write(dir.join("prometheus.yml"), live_config(&shipped, members)).unwrap();
+        fs::write(
+            dir.join("prometheus.yml"),
+            live_config(&shipped, members, monitor),
+        )
+        .unwrap();
         let (ok, out) = prom::promtool(dir, &["check", "config", "prometheus.yml"]);
         assert!(
             ok,

@@ -100,14 +100,25 @@ fn metrics(zone: &LocalZone, i: usize) -> String {
 fn changes_behind_the_uplink(zone: &LocalZone, more: impl FnOnce()) -> u64 {
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
+        // Set when this closure ends, also by a panic: the scope joins the uplink's
+        // thread before the panic goes on (a thread that never stops would hang the test
+        // with its zone running).
+        let _stop = StopOnDrop(&stop);
         let before = leader_changes(zone);
         s.spawn(|| saturating_uplink(zone, &stop));
         std::thread::sleep(WATCHED);
         let changes = leader_changes(zone) - before;
         more();
-        stop.store(true, Ordering::SeqCst);
         changes
     })
+}
+
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 fn relays(zone: &LocalZone) -> &zone_recorder::proxy::Relays {

@@ -274,12 +274,14 @@ chain "revocation|zone|revocation::" \
     "etcd-path-history|zone|--exact consistency_scenarios::the_etcd_path_up_and_back_down_has_no_anomaly" \
     "membership|zone|membership::" "package|zone|package::" "gateway|zone|gateway::" "patroni|zone|patroni::"
 # tests/zone/zone_cluster.rs's zone on each etcd release (about a minute, its 7 zones mostly
-# waiting on etcd, one thread each) and tests/zone/links.rs (a zone waiting 70 s for its
-# members' second reading of their round trips) beside them, then tests/zone/versions.rs (the upgrade paths and the
+# waiting on etcd, one thread each), tests/zone/links.rs (a zone waiting 70 s for its
+# members' second reading of their round trips) and tests/zone/corruption.rs (a zone
+# waiting up to a minute for etcd's compaction hash check, then a member rebuilt) beside
+# them, then tests/zone/versions.rs (the upgrade paths and the
 # downgrade, about 3 minutes of rolling restarts), then tests/zone/ca_rotation.rs (about 60 s).
 # Then tests/zone/systemd.rs (the package's units under Debian's systemd, about 35 s). Then
 # tests/zone/undo.rs and tests/zone/undo_chain.rs (about 25 s each; the main run's tail, as above).
-chain "etcd-releases|zone|zone_cluster::a_zone_on_etcd_ links:: --skip links::slow:: --test-threads=8" \
+chain "etcd-releases|zone|zone_cluster::a_zone_on_etcd_ links:: corruption:: --skip links::slow:: --test-threads=8" \
     "etcd-versions|zone|versions:: --test-threads=5" "ca-rotation|zone|ca_rotation::" "systemd|zone|systemd::" \
     "undo|zone|undo::" "undo-chain|zone|undo_chain::"
 # The home hardware's two faults (issue 51), at once, mostly waiting: a member on a disk

@@ -217,6 +217,8 @@ registry! {
     /// A zone with a member on a slow disk (zone-slowfs delays its syncs), watched by a
     /// Prometheus of its own (sd.zone).
     SLOW_DISK = loopback(57) for ["tests/zone/alerts"];
+    /// A member whose data flip under it: the CORRUPT alarm and its fix (corrupt.zone).
+    CORRUPTION = loopback(59) for ["tests/zone/corruption"];
 
     /// The bad-input corpus's addresses: its files name them, `tests/zone/corpus` reads
     /// them, only `tests/zone/security`'s member listens.

@@ -19,6 +19,7 @@ mod check_metrics;
 mod compaction;
 mod consistency_scenarios;
 mod corpus;
+mod corruption;
 mod cyfs;
 mod demo;
 mod external;

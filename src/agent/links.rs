@@ -11,7 +11,8 @@
 //!
 //! Invariants: the record is put (one raft entry) only when a peer came or went or a p99
 //! moved by more than a fifth ([`zone_model::links::changed`],
-//! [`zone_model::disk_minute::moved`]: the disk also when it crossed etcd's guidance),
+//! [`zone_model::disk_minute::moved`]: the disk only when it crossed etcd's guidance, or
+//! moved by half while over it),
 //! or the last put is
 //! [`REFRESH`] old, so an idle zone pays one entry a member every ten minutes; the first
 //! reading after a start only sets the minute's beginning; the duty's pause is a second,

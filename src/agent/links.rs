@@ -135,14 +135,12 @@ impl Duty for Measurer {
         // Kept first: `check` on this member reads it without the zone, so a zone whose
         // links keep it from writing (its leaders changing) still says what they need.
         keep(&self.state_dir, &record);
-        let mut kv = client.kv_client();
         let key = format!("{PREFIX}{}", self.member);
-        let put = cluster_api::within(async {
-            kv.put(key.as_str(), record.render(), None)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await;
+        let (key, text) = (key.as_str(), record.render());
+        let text = text.as_str();
+        let put = cluster_api::ask(&client, |mut c| async move { c.put(key, text, None).await })
+            .await
+            .map_err(String::from);
         if let Err(e) = put {
             self.link.reset().await;
             return Err(e);

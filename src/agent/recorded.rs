@@ -122,13 +122,9 @@ async fn record(client: &Client, member: &str, state_dir: &Path) -> Result<Recor
     match held {
         Some(held) if held.same_build(&mine) => Ok(held),
         _ => {
-            let mut kv = client.kv_client();
-            cluster_api::within(async {
-                kv.put(key.as_str(), mine.render(), None)
-                    .await
-                    .map_err(|e| cluster_api::describe(&e))
-            })
-            .await?;
+            let (key, text) = (key.as_str(), mine.render());
+            let text = text.as_str();
+            cluster_api::ask(client, |mut c| async move { c.put(key, text, None).await }).await?;
             Ok(mine)
         }
     }

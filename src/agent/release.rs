@@ -123,13 +123,16 @@ impl Mover {
         match &waits {
             Some(w) => {
                 let value = serde_json::to_string(w).map_err(|e| e.to_string())?;
-                client
-                    .put(key, value, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (key, value) = (key.as_str(), value.as_str());
+                cluster_api::ask(
+                    &client,
+                    |mut c| async move { c.put(key, value, None).await },
+                )
+                .await?;
             }
             None => {
-                client.delete(key, None).await.map_err(|e| e.to_string())?;
+                let key = key.as_str();
+                cluster_api::ask(&client, |mut c| async move { c.delete(key, None).await }).await?;
             }
         }
         self.published = Some(waits);
@@ -174,7 +177,11 @@ impl Mover {
                 let txn = Txn::new()
                     .when([Compare::mod_revision(TURN_KEY, CompareOp::Equal, *revision)])
                     .and_then([TxnOp::delete(TURN_KEY, None)]);
-                client.txn(txn).await.map_err(|e| e.to_string())?;
+                cluster_api::ask(&client, |mut c| {
+                    let txn = txn.clone();
+                    async move { c.txn(txn).await }
+                })
+                .await?;
                 return Ok(Look::Said(format!(
                     "etcd release: this member serves on etcd {}: its turn ended",
                     turn.to
@@ -323,11 +330,12 @@ impl Mover {
                 value,
                 Some(PutOptions::new().with_lease(lease.id())),
             )]);
-        let taken = client
-            .txn(txn)
-            .await
-            .map_err(|e| e.to_string())?
-            .succeeded();
+        let taken = cluster_api::ask(client, |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .await?
+        .succeeded();
         if !taken {
             let _ = client.lease_revoke(lease.id()).await;
         }

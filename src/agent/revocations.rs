@@ -22,6 +22,7 @@ use super::link::Link;
 use crate::node::Node;
 use crate::revocation::doc::{Offer, Revocations, KEY};
 use crate::revocation::{cut, store};
+use zone_etcd_kit::cluster_api;
 use zone_model::config::zone::{Member, Protocol};
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).
@@ -208,7 +209,11 @@ impl Keeper {
         let txn = Txn::new()
             .when([unchanged])
             .and_then([TxnOp::put(KEY, doc.to_json(), None)]);
-        match client.txn(txn).await {
+        let put = cluster_api::ask(client, |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        });
+        match put.await {
             Ok(r) if r.succeeded() => {
                 tracing::info!("put CRL number {} back at {KEY}", doc.crl.number)
             }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::chain::{Kind, Link};
 use super::local::LocalChain;
 use super::pitr::{format_time, Point};
-use zone_etcd_kit::cluster_api::{describe, within};
+use zone_etcd_kit::cluster_api;
 
 /// Where the records live: one key per node, `<PREFIX><node>`.
 pub const PREFIX: &str = "zone-etcd/backup/local/";
@@ -108,15 +108,11 @@ fn chain_kind(name: &str) -> Option<Kind> {
 pub async fn record(client: &Client, coverage: &Coverage) -> Result<(), String> {
     let json = serde_json::to_string(coverage).map_err(|e| e.to_string())?;
     let key = format!("{PREFIX}{}", coverage.node);
-    within(async {
-        client
-            .kv_client()
-            .put(key, json, None)
-            .await
-            .map(|_| ())
-            .map_err(|e| describe(&e))
-    })
-    .await
+    let (key, json) = (key.as_str(), json.as_str());
+    cluster_api::ask(client, |mut c| async move { c.put(key, json, None).await })
+        .await
+        .map(drop)
+        .map_err(String::from)
 }
 
 /// Every node's record (unreadable ones skipped).

@@ -190,14 +190,8 @@ fn forget(
         let client =
             cluster_api::connect_many(&stay, &cluster.creds, cluster_api::CALL_DEADLINE).await?;
         for key in &keys {
-            cluster_api::within(async {
-                client
-                    .kv_client()
-                    .delete(key.as_str(), None)
-                    .await
-                    .map_err(|e| cluster_api::describe(&e))
-            })
-            .await?;
+            let key = key.as_str();
+            cluster_api::ask(&client, |mut c| async move { c.delete(key, None).await }).await?;
         }
         Ok::<(), String>(())
     };

@@ -165,9 +165,10 @@ async fn put(
     let txn = Txn::new()
         .when(compares)
         .and_then([TxnOp::put(LEVEL_KEY, level.render(), None)]);
-    let mut kv = client.kv_client();
-    let done =
-        cluster_api::within(async { kv.txn(txn).await.map_err(|e| cluster_api::describe(&e)) })
-            .await?;
+    let done = cluster_api::ask(&client, |mut c| {
+        let txn = txn.clone();
+        async move { c.txn(txn).await }
+    })
+    .await?;
     Ok(done.succeeded())
 }

@@ -29,11 +29,13 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
         cluster
             .runtime
             .block_on(async {
-                let mut client = cluster_api::connect(&endpoint, &creds).await?;
-                client
-                    .delete(TARGET_KEY, None)
-                    .await
-                    .map_err(|e| e.to_string())
+                let client = cluster_api::connect(&endpoint, &creds).await?;
+                cluster_api::ask(
+                    &client,
+                    |mut c| async move { c.delete(TARGET_KEY, None).await },
+                )
+                .await
+                .map_err(String::from)
             })
             .map_err(|e| Error::new(format!("could not remove the target: {e}")))?;
         let downgrade =
@@ -102,11 +104,13 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     cluster
         .runtime
         .block_on(async {
-            let mut client = cluster_api::connect(&endpoint, &creds).await?;
-            client
-                .put(TARGET_KEY, value, None)
-                .await
-                .map_err(|e| e.to_string())
+            let client = cluster_api::connect(&endpoint, &creds).await?;
+            let value = value.as_str();
+            cluster_api::ask(&client, |mut c| async move {
+                c.put(TARGET_KEY, value, None).await
+            })
+            .await
+            .map_err(String::from)
         })
         .map_err(|e| {
             Error::new(format!("could not record the target at {endpoint}: {e}"))

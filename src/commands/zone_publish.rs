@@ -116,18 +116,14 @@ async fn not_applied(
     let mut missing = Vec::new();
     for member in members {
         let key = format!("{APPLIED_PREFIX}{member}");
-        let applied = cluster_api::within(async {
-            client
-                .get(key, None)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await
-        .ok()
-        .and_then(|got| {
-            let kv = got.kvs().first()?;
-            serde_json::from_slice::<Applied>(kv.value()).ok()
-        });
+        let key = key.as_str();
+        let applied = cluster_api::ask(&*client, |mut c| async move { c.get(key, None).await })
+            .await
+            .ok()
+            .and_then(|got| {
+                let kv = got.kvs().first()?;
+                serde_json::from_slice::<Applied>(kv.value()).ok()
+            });
         if applied.is_none_or(|a| a.policy != version) {
             missing.push(member.clone());
         }
@@ -148,12 +144,10 @@ async fn publish(
 ) -> Result<(String, Vec<String>), String> {
     let mut client =
         cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
-    let got = cluster_api::within(async {
-        client
-            .get(POLICY_KEY, None)
-            .await
-            .map_err(|e| cluster_api::describe(&e))
-    })
+    let got = cluster_api::ask(
+        &client,
+        |mut c| async move { c.get(POLICY_KEY, None).await },
+    )
     .await?;
     let published = got.kvs().first().and_then(|kv| {
         let text = String::from_utf8_lossy(kv.value());
@@ -165,11 +159,9 @@ async fn publish(
     let doc = zone_doc::verify(&text, &zone.name, std::slice::from_ref(info))
         .map_err(|e| e.to_string())?;
     let version = doc.signed_at.format(&Rfc3339).unwrap_or_default();
-    cluster_api::within(async {
-        client
-            .put(POLICY_KEY, text.as_bytes(), None)
-            .await
-            .map_err(|e| cluster_api::describe(&e))
+    let bytes = text.as_bytes();
+    cluster_api::ask(&client, |mut c| async move {
+        c.put(POLICY_KEY, bytes, None).await
     })
     .await?;
     let started = Instant::now();

@@ -113,14 +113,14 @@ async fn put(
     if own {
         ops.push(TxnOp::put(format!("{NODES_PREFIX}{node}"), MARK, None));
     }
-    cluster_api::within(async {
-        client
-            .txn(Txn::new().and_then(ops))
-            .await
-            .map(drop)
-            .map_err(|e| cluster_api::describe(&e))
+    let txn = Txn::new().and_then(ops);
+    cluster_api::ask(client, |mut c| {
+        let txn = txn.clone();
+        async move { c.txn(txn).await }
     })
     .await
+    .map(drop)
+    .map_err(String::from)
 }
 
 /// Waits until etcd holds the user `node`, at most [`USER_WAIT`]; a node whose user

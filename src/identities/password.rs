@@ -144,15 +144,12 @@ pub fn set(endpoint: &str, leaves: &LeafPaths, user: &str, password: &str) -> Re
             return Err(NotSet::AuthOff);
         }
         let mark = format!("{MARKS_PREFIX}{user}");
-        cluster_api::within(async {
-            client
-                .put(mark, super::ledger::MARK, None)
-                .await
-                .map(drop)
-                .map_err(|e| cluster_api::describe(&e))
+        let mark = mark.as_str();
+        cluster_api::ask(&client, |mut c| async move {
+            c.put(mark, super::ledger::MARK, None).await
         })
         .await
-        .map_err(failed)?;
+        .map_err(|e| failed(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + USER_WAIT;
         loop {
             let step = match ask(&mut client, user, password).await.map_err(failed)? {

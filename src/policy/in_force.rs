@@ -242,8 +242,9 @@ async fn put_back(client: &mut etcd_client::Client, unchanged: Compare, text: &s
     let txn = Txn::new()
         .when([unchanged])
         .and_then([TxnOp::put(POLICY_KEY, text, None)]);
-    match cluster_api::within(async {
-        client.txn(txn).await.map_err(|e| cluster_api::describe(&e))
+    match cluster_api::ask(client, |mut c| {
+        let txn = txn.clone();
+        async move { c.txn(txn).await }
     })
     .await
     {

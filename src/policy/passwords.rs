@@ -75,11 +75,9 @@ pub async fn planted(
 /// auth was off; one written since took etcd's root). How many went.
 pub async fn clear_marks(client: &mut Client, up_to: Option<i64>) -> Result<usize, String> {
     let Some(up_to) = up_to else {
-        let gone = cluster_api::within(async {
-            client
-                .delete(MARKS_PREFIX, Some(DeleteOptions::new().with_prefix()))
+        let gone = cluster_api::ask(client, |mut c| async move {
+            c.delete(MARKS_PREFIX, Some(DeleteOptions::new().with_prefix()))
                 .await
-                .map_err(|e| cluster_api::describe(&e))
         })
         .await?;
         return Ok(usize::try_from(gone.deleted()).unwrap_or(0));
@@ -98,8 +96,9 @@ pub async fn clear_marks(client: &mut Client, up_to: Option<i64>) -> Result<usiz
         let txn = Txn::new()
             .when([same])
             .and_then([TxnOp::delete(kv.key(), None)]);
-        let done = cluster_api::within(async {
-            client.txn(txn).await.map_err(|e| cluster_api::describe(&e))
+        let done = cluster_api::ask(client, |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
         })
         .await?;
         gone += usize::from(done.succeeded());

@@ -80,14 +80,11 @@ pub async fn put(
 ) -> Result<(), String> {
     let key = format!("{APPLIED_PREFIX}{member}");
     let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
-    cluster_api::within(async {
-        client
-            .put(key, text, None)
-            .await
-            .map_err(|e| cluster_api::describe(&e))
-    })
-    .await
-    .map(drop)
+    let (key, text) = (key.as_str(), text.as_str());
+    cluster_api::ask(client, |mut c| async move { c.put(key, text, None).await })
+        .await
+        .map(drop)
+        .map_err(String::from)
 }
 
 /// The members whose records say their client port trusts the client root alone.

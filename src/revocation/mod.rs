@@ -196,14 +196,11 @@ async fn read_key(
     key: &str,
     serializable: bool,
 ) -> Result<(Option<Vec<u8>>, i64), String> {
-    let mut client =
-        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
     let options = serializable.then(|| etcd_client::GetOptions::new().with_serializable());
-    let got = cluster_api::within(async {
-        client
-            .get(key, options)
-            .await
-            .map_err(|e| cluster_api::describe(&e))
+    let got = cluster_api::ask(&client, |mut c| {
+        let options = options.clone();
+        async move { c.get(key, options).await }
     })
     .await?;
     Ok(match got.kvs().first() {

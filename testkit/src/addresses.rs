@@ -363,6 +363,8 @@ registry! {
     CONSISTENCY_ACCESS = loopback(172) for ["tests/zone/consistency_scenarios"];
     /// Least privilege against an attacker.
     LEAST_PRIVILEGE_ATTACKER = loopback(173) for ["tests/zone/least_privilege"];
+    /// Requests racing the auth store's changes.
+    AUTH_CHURN = loopback(175) for ["tests/zone/auth_churn"];
     /// A zone of least privilege by default, backed up.
     BACKUP_LEAST = loopback(174) for ["tests/zone/backup"];
     /// The gRPC gateway.

@@ -75,21 +75,7 @@ impl Zone {
 
     /// The owner's administrative identity (`ca admin`), made once.
     fn admin(&self) -> Identity {
-        let dir = self.zone.path("admin");
-        if !dir.exists() {
-            run_ok(&[
-                "ca",
-                "admin",
-                "--ca",
-                self.zone.path("ca").to_str().unwrap(),
-                "--out",
-                dir.to_str().unwrap(),
-            ]);
-        }
-        Identity {
-            chain: dir.join("client.crt"),
-            key: dir.join("client.key"),
-        }
+        common::admin_identity(&self.zone.path("ca"), &self.zone.path("admin"))
     }
 
     /// etcdctl as `who` through every member, `stdin` fed: (success, output).

@@ -8,6 +8,7 @@ mod activate_request;
 mod addresses;
 mod alerts;
 mod arm64;
+mod auth_churn;
 mod backup;
 mod backup_crypto;
 mod backup_targets;

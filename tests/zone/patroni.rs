@@ -360,14 +360,7 @@ fn patroni_forms_a_cluster_on_an_enforced_zone_fails_over_and_stays_in_its_prefi
 
     // Patroni's keys are in the zone, under its prefix (read with the owner's identity).
     let admin = zone.path("admin");
-    run_ok(&[
-        "ca",
-        "admin",
-        "--ca",
-        zone.path("ca").to_str().unwrap(),
-        "--out",
-        admin.to_str().unwrap(),
-    ]);
+    common::admin_identity(&zone.path("ca"), &admin);
     let keys = Command::new(bundled("etcdctl"))
         .arg(format!("--endpoints=https://{}", zone.client_addr(0)))
         .arg(format!("--cacert={}", zone.tls(0, "ca.crt").display()))

@@ -131,41 +131,51 @@ pub async fn within<T, E: From<NoAnswer>>(
     within_for(CALL_DEADLINE, call).await
 }
 
-/// Every key under `prefix` with its value, in one request within [`CALL_DEADLINE`]
+/// Every key under `prefix` with its value, in one request (asked again as [`ask`] does)
 /// (small prefixes: records, ledgers; [`super::range::read_prefix`] pages a large one).
-/// A request etcd refused because the auth store changed while it was in flight (a
-/// keeper applying the policy, revoking a node's users) is asked again, a few times, as
-/// etcd's own client does.
 pub async fn get_prefix(client: &Client, prefix: &str) -> Result<etcd_client::GetResponse, String> {
-    let mut tries = 0;
+    let options = etcd_client::GetOptions::new().with_prefix();
+    ask(&client.kv_client(), |mut kv| {
+        let options = options.clone();
+        async move { kv.get(prefix, Some(options)).await }
+    })
+    .await
+    .map_err(String::from)
+}
+
+/// How long a request etcd refused as [`Kind::AuthOldRevision`] is asked again.
+pub const AUTH_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Runs one request on a clone of `handle` (a client, or one of its KV or auth clients:
+/// clones share the connection), each try under [`CALL_DEADLINE`], and asks it again while
+/// etcd refuses it because its auth store changed while the request was in flight
+/// ([`Kind::AuthOldRevision`]: a keeper applying the policy, removing a revoked node's
+/// users), for at most [`AUTH_RETRY_FOR`], as etcd's own client does. Any other outcome is
+/// returned at once.
+///
+/// Invariant: asking again never applies a write twice: etcd checks a request's auth
+/// revision before it applies it, and refuses it whole.
+pub async fn ask<C: Clone, T, F, Fut>(handle: &C, mut request: F) -> Result<T, EtcdError>
+where
+    F: FnMut(C) -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(20);
     loop {
-        let mut old = false;
-        let got = within(async {
-            client
-                .kv_client()
-                .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
-                .await
-                .map_err(|e| {
-                    old = auth_old_revision(&e);
-                    describe(&e)
-                })
-        })
-        .await;
-        match got {
-            Err(_) if old && tries < AUTH_RETRIES => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let answer = within(async { request(handle.clone()).await.map_err(EtcdError::from) }).await;
+        match answer {
+            Err(e)
+                if e.kind() == Kind::AuthOldRevision
+                    && started.elapsed() + pause < AUTH_RETRY_FOR =>
+            {
+                tracing::debug!("etcd refused a request for its auth store's change: asking again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
             }
             other => return other,
         }
     }
-}
-
-/// How many times a read refused as [`Kind::AuthOldRevision`] is asked again.
-const AUTH_RETRIES: u32 = 5;
-
-fn auth_old_revision(e: &etcd_client::Error) -> bool {
-    EtcdError::of(e).kind() == Kind::AuthOldRevision
 }
 
 /// Runs one call that may take longer than a request (a compaction, a defragmentation)

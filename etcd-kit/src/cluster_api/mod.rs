@@ -32,8 +32,9 @@ pub mod range;
 mod snapshot;
 
 pub use client::{
-    connect, connect_for, connect_many, describe, get_prefix, hex_id, host_port, listening,
-    runtime, within, within_for, Credentials, CALL_DEADLINE, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
+    ask, connect, connect_for, connect_many, describe, get_prefix, hex_id, host_port, listening,
+    runtime, within, within_for, Credentials, AUTH_RETRY_FOR, CALL_DEADLINE, CONNECT_TIMEOUT,
+    REQUEST_TIMEOUT,
 };
 pub use error::{EtcdError, Kind, NoAnswer};
 pub use health::{

@@ -216,14 +216,13 @@ fn record(
         eprintln!("zone-etcd: backup drill: cannot record the result: {e}");
     }
     let _ = runtime.block_on(async {
-        let mut client =
+        let client =
             cluster_api::connect_many(endpoints, creds, cluster_api::CALL_DEADLINE).await?;
-        within(async {
-            client
-                .put(DRILL_KEY, json.clone(), None)
-                .await
-                .map_err(|e| describe(&e))
+        let json = json.as_slice();
+        cluster_api::ask(&client, |mut c| async move {
+            c.put(DRILL_KEY, json, None).await
         })
         .await
+        .map_err(String::from)
     });
 }

@@ -132,18 +132,12 @@ pub(super) fn publish_crl(
     // finds any left).
     if !expired.is_empty() {
         let removed = cluster.runtime.block_on(async {
-            let mut client =
+            let client =
                 cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT)
                     .await?;
             for (key, _) in &expired {
-                cluster_api::within(async {
-                    client
-                        .delete(key.as_str(), None)
-                        .await
-                        .map(drop)
-                        .map_err(|e| cluster_api::describe(&e))
-                })
-                .await?;
+                let key = key.as_str();
+                cluster_api::ask(&client, |mut c| async move { c.delete(key, None).await }).await?;
             }
             Ok::<(), String>(())
         });
@@ -209,22 +203,25 @@ fn next_list(
 }
 
 /// Puts the document if the key is still at `mod_revision` (0: still absent), through
-/// the first of `endpoints` to answer, within [`cluster_api::CALL_DEADLINE`]. A write
-/// whose outcome is unknown is not retried blindly: the next run reads anew.
+/// the first of `endpoints` to answer, within [`cluster_api::CALL_DEADLINE`], asked again
+/// only while etcd refuses it for its auth store's change (never applied: see
+/// [`cluster_api::ask`]). A write whose outcome is unknown is not retried blindly: the
+/// next run reads anew.
 async fn publish(
     endpoints: &[String],
     creds: &Credentials,
     mod_revision: i64,
     json: &str,
 ) -> Result<(), String> {
-    let mut client =
-        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
     let txn = Txn::new()
         .when([Compare::mod_revision(KEY, CompareOp::Equal, mod_revision)])
         .and_then([TxnOp::put(KEY, json, None)]);
-    let response =
-        cluster_api::within(async { client.txn(txn).await.map_err(|e| cluster_api::describe(&e)) })
-            .await?;
+    let response = cluster_api::ask(&client, |mut c| {
+        let txn = txn.clone();
+        async move { c.txn(txn).await }
+    })
+    .await?;
     if response.succeeded() {
         Ok(())
     } else {

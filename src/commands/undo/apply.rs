@@ -16,7 +16,7 @@
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 
 use super::plan::{Action, Kind};
-use zone_etcd_kit::cluster_api::{describe, within};
+use zone_etcd_kit::cluster_api;
 
 /// Operations per transaction: half etcd's default `--max-txn-ops` (128).
 pub const BATCH: usize = 64;
@@ -92,8 +92,11 @@ async fn commit(client: &Client, batch: &[Action]) -> Result<Option<i64>, String
         })
         .collect();
     let txn = Txn::new().when(compares).and_then(ops);
-    let mut kv = client.kv_client();
-    let resp = within(async { kv.txn(txn).await.map_err(|e| describe(&e)) }).await?;
+    let resp = cluster_api::ask(client, |mut c| {
+        let txn = txn.clone();
+        async move { c.txn(txn).await }
+    })
+    .await?;
     if !resp.succeeded() {
         return Ok(None);
     }

@@ -265,6 +265,25 @@ pub struct Identity {
     pub key: PathBuf,
 }
 
+/// An administrative identity of the owner's (`ca admin --ca CA --out DIR`), made when
+/// `dir` does not exist yet.
+pub fn admin_identity(ca: &Path, dir: &Path) -> Identity {
+    if !dir.exists() {
+        run_ok(&[
+            "ca",
+            "admin",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+    }
+    Identity {
+        chain: dir.join("client.crt"),
+        key: dir.join("client.key"),
+    }
+}
+
 /// An HTTPS GET over rustls with the zone CA as the only trust anchor. Ok(status line)
 /// when the server answered, Err(reason) when the TLS handshake or request was refused.
 pub fn https_get(

@@ -180,8 +180,10 @@ impl Seaweed {
             };
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "weed on {} not ready after 60 s ({last}): {}",
+                    "weed on {} not ready after 60 s ({last}); {}; its volume lines:\n{}\nits last lines:\n{}",
                     self.endpoint(),
+                    free_space(&self.dir),
+                    self.volume_lines(),
                     self.log_tail()
                 ));
             }
@@ -360,6 +362,37 @@ impl Seaweed {
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
+
+    /// The log's last lines about volumes (a volume server without room marks its
+    /// volumes read-only under 1% free, and the master then finds no data node).
+    fn volume_lines(&self) -> String {
+        let log = fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains("volume") || l.contains("data node") || l.contains("disk")
+            })
+            .collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    }
+}
+
+/// The free space of the file system holding `dir`, as a failure's message says it.
+fn free_space(dir: &Path) -> String {
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(s) => {
+            let free = s.blocks_available() as f64 * s.fragment_size() as f64;
+            let all = s.blocks() as f64 * s.fragment_size() as f64;
+            format!(
+                "{:.1} GB free of {:.1} GB under {}",
+                free / 1e9,
+                all / 1e9,
+                dir.display()
+            )
+        }
+        Err(e) => format!("free space under {} unknown: {e}", dir.display()),
+    }
 }
 
 impl Drop for Seaweed {
@@ -382,7 +415,21 @@ impl Drop for Seaweed {
 
 #[cfg(test)]
 mod tests {
-    use super::slot;
+    use super::{free_space, slot};
+
+    #[test]
+    fn free_space_names_the_figures_or_why_not() {
+        let here = free_space(std::path::Path::new("/"));
+        assert!(
+            here.contains(" GB free of ") && here.ends_with("under /"),
+            "{here}"
+        );
+        let nowhere = free_space(std::path::Path::new("/no/such/dir"));
+        assert!(
+            nowhere.starts_with("free space under /no/such/dir unknown: "),
+            "{nowhere}"
+        );
+    }
 
     /// The tests' two blocks on slots 0-511, any other loopback address from 700 on: no
     /// two users at once share a port.

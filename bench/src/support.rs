@@ -25,16 +25,10 @@ pub fn repo() -> PathBuf {
 
 /// The `zone-etcd` binary built with this program (same target directory and profile).
 pub fn zone_etcd_bin() -> Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let bin = exe.with_file_name("zone-etcd");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} is missing (fix: cargo build --release --workspace, or run scripts/bench.sh)",
-            bin.display()
-        ))
-    }
+    zone_testkit::process::built_binary(
+        "zone-etcd",
+        "cargo build --release --workspace, or run scripts/bench.sh",
+    )
 }
 
 /// The release `zone-etcd` and the bundled etcd tools (bin/).

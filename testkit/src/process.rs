@@ -17,6 +17,23 @@ use nix::unistd::Pid;
 
 type Result<T> = std::result::Result<T, String>;
 
+/// The binary `name` cargo built with this program (same target directory and profile):
+/// beside it, or beside `deps/`'s parent for a test binary; missing, one line ending in
+/// `fix` (how to build it).
+pub fn built_binary(name: &str, fix: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let bin = dir.join(name);
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} is missing (fix: {fix})", bin.display()))
+    }
+}
+
 /// A child process, killed by its PID when dropped.
 #[derive(Debug)]
 pub struct Process {

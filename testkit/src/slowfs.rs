@@ -34,23 +34,9 @@ pub struct SlowFs {
     mountpoint: PathBuf,
 }
 
-/// The `zone-slowfs` binary built with this program: beside it, or beside `deps/`'s
-/// parent for a test binary.
+/// The `zone-slowfs` binary built with this program.
 pub fn binary() -> Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    if dir.file_name().is_some_and(|n| n == "deps") {
-        dir.pop();
-    }
-    let bin = dir.join("zone-slowfs");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} is missing (fix: cargo build -p zone-slowfs)",
-            bin.display()
-        ))
-    }
+    crate::process::built_binary("zone-slowfs", "cargo build -p zone-slowfs")
 }
 
 impl SlowFs {

@@ -854,19 +854,27 @@ fn a_zone_of_least_privilege_by_default_backs_up_and_its_chain_passes_the_drills
     });
     let auth_on = common::backup::now_ms() as i64;
     // A full follows writes (an idle zone takes none): a write each look.
-    wait_for(
-        Duration::from_secs(40),
-        "a full snapshot with auth on",
-        || {
-            let (ok, _, err) = z
-                .zone
-                .etcdctl(0, &z.zone.endpoints(), &["put", "tick", "t"]);
-            assert!(ok, "{err}");
-            common::backup::links(&z.usb())
-                .iter()
-                .any(|l| l.kind == "full" && l.time_ms > auth_on)
-        },
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let (ok, _, err) = z
+            .zone
+            .etcdctl(0, &z.zone.endpoints(), &["put", "tick", "t"]);
+        assert!(ok, "{err}");
+        let links = common::backup::links(&z.usb());
+        if links
+            .iter()
+            .any(|l| l.kind == "full" && l.time_ms > auth_on)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no full snapshot with auth on (at {auth_on} ms) in 40 s; the links: {:?}\nthe runs:\n{}",
+            links.iter().map(|l| (&l.kind, l.time_ms)).collect::<Vec<_>>(),
+            z.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // Writes by a member (etcd's root) right after it: deltas to replay over it.
     let start = z.revision();
     for i in 0..20 {

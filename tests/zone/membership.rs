@@ -350,6 +350,20 @@ fn status_shows_the_leader_and_fails_when_quorum_is_lost() {
         assert!(member["handshake_ms"].as_f64().unwrap() > 0.0, "{member}");
     }
 
+    // An identity revoked: the zone's CRL is number 1, which status still tells without
+    // a leader, from the answering member's copy (it said "CRL: none (the zone has
+    // revoked nothing)" when its linearizable read failed).
+    let admin = common::admin_identity(&zone.path("ca"), &zone.path("admin2"));
+    common::run_ok(&[
+        "revoke",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--identity",
+        admin.chain.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+
     let third = running.pop().unwrap();
     let second = running.pop().unwrap();
     second.stop();
@@ -358,6 +372,11 @@ fn status_shows_the_leader_and_fails_when_quorum_is_lost() {
     assert!(!ok, "quorum lost must fail:\n{table}");
     assert!(
         table.contains("quorum: LOST (1 of 3 voters answering), leader: none"),
+        "{table}"
+    );
+    assert!(table.contains("\nCRL: number 1 of "), "{table}");
+    assert!(
+        table.contains("warning: no leader: the CRL and the members' links and disks below are one member's copy, possibly behind"),
         "{table}"
     );
     assert!(

@@ -11,6 +11,7 @@
 //! `status` says so apart, with the cause and the fix. The exit status is non-zero when
 //! quorum is lost, any member is unhealthy or an alarm is active, for scripts and monitors.
 
+mod records;
 mod rows;
 mod table;
 
@@ -20,8 +21,7 @@ use zone_io::Error;
 
 use crate::maintenance::alarms;
 use crate::node::Node;
-use crate::revocation::doc::Revocations;
-use crate::revocation::summary::{self, CrlSummary};
+use crate::revocation::summary;
 use rows::{AlarmRow, ClusterStatus, MemberRow};
 use zone_etcd_kit::cluster_api::{self, hex_id, EndpointReport};
 use zone_model::cluster::ClusterMember;
@@ -63,7 +63,19 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             alarm: a.kind.clone(),
         })
         .collect();
-    status.crl = zone_crl(&node, &runtime, &answering, &creds);
+    // Without a leader no linearizable read goes through: the zone's records are read
+    // from the first member's copy that answers (what a flapping zone needs most: the
+    // links' figures and the timeouts that fit them), and status says so.
+    let serializable = status.leader.is_none();
+    if serializable && !answering.is_empty() {
+        status.warnings.push(
+            "no leader: the CRL and the members' links and disks below are one member's copy, possibly behind".into(),
+        );
+    }
+    match records::zone_crl(&node, &runtime, &answering, &creds, serializable) {
+        Ok(crl) => status.crl = crl,
+        Err(why) => status.crl_unread = Some(why),
+    }
     if let Ok(roots) = zone_model::config::trust::trusted_roots(&node.zone_ca_pem) {
         status.access = runtime.block_on(crate::policy::standing::read(
             &node, &roots, &answering, &creds,
@@ -75,7 +87,7 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             row.zone_etcd = Some(record);
         }
     }
-    let links = runtime.block_on(read_links(&answering, &creds));
+    let links = runtime.block_on(records::read_links(&answering, &creds, serializable));
     for record in links {
         if let Some(row) = status.members.iter_mut().find(|m| m.name == record.member) {
             row.links = Some(record);
@@ -136,25 +148,6 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     }
 }
 
-/// Every member's links record (those that do not parse are left out).
-async fn read_links(
-    endpoints: &[String],
-    creds: &cluster_api::Credentials,
-) -> Vec<zone_model::links::Links> {
-    let Ok(client) =
-        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await
-    else {
-        return Vec::new();
-    };
-    let Ok(got) = cluster_api::get_prefix(&client, zone_model::links::PREFIX).await else {
-        return Vec::new();
-    };
-    got.kvs()
-        .iter()
-        .filter_map(|kv| zone_model::links::Links::parse(kv.value()).ok())
-        .collect()
-}
-
 /// The members' recorded zone-etcd releases, by name.
 fn recorded(status: &ClusterStatus) -> Vec<(String, zone_model::release::Record)> {
     status
@@ -162,22 +155,6 @@ fn recorded(status: &ClusterStatus) -> Vec<(String, zone_model::release::Record)
         .iter()
         .filter_map(|m| Some((m.name.clone(), m.zone_etcd.clone()?)))
         .collect()
-}
-
-/// The zone's published CRL, verified against the node's zone roots.
-fn zone_crl(
-    node: &Node,
-    runtime: &tokio::runtime::Runtime,
-    endpoints: &[String],
-    creds: &cluster_api::Credentials,
-) -> Option<CrlSummary> {
-    let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem).ok()?;
-    let (text, _) = runtime
-        .block_on(crate::revocation::published(endpoints, creds, false))
-        .ok()?;
-    let doc = Revocations::parse(&text?).ok()?;
-    doc.verify(&roots).ok()?;
-    Some(summary::summarise(&doc, time::OffsetDateTime::now_utc()))
 }
 
 /// Why writes are refused, if they are: each active alarm with its cause, and a lost
@@ -344,6 +321,7 @@ fn summarise(
         members,
         not_joined,
         crl: None,
+        crl_unread: None,
         access: None,
     }
 }

@@ -89,6 +89,9 @@ pub(super) struct ClusterStatus {
     /// The CRL the zone publishes (`None`: it has revoked nothing), when this node's
     /// zone root signed it.
     pub(super) crl: Option<CrlSummary>,
+    /// Why the zone's CRL could not be read (then `crl` says nothing), when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) crl_unread: Option<String>,
     /// The access policy in force and which members apply it (a zone with `[access]`).
     pub(super) access: Option<crate::policy::standing::AccessSummary>,
 }

@@ -133,7 +133,12 @@ pub(super) fn table(status: &ClusterStatus) -> String {
     for warning in &status.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }
-    out.push_str(&crate::revocation::summary::line(status.crl.as_ref()));
+    match &status.crl_unread {
+        Some(why) => out.push_str(&format!(
+            "CRL: unknown (the zone's revocations were not read: {why})"
+        )),
+        None => out.push_str(&crate::revocation::summary::line(status.crl.as_ref())),
+    }
     out.push('\n');
     if let Some(access) = &status.access {
         out.push_str(&crate::policy::standing::line(access));

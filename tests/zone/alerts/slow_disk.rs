@@ -22,8 +22,8 @@ use zone_testkit::slowfs::SlowFs;
 
 use super::live::Monitoring;
 use super::prom::{self, find};
-use crate::common::grpc_load::{credentials, GrpcWriter};
-use crate::common::{self, wait_for, Identity, TestZone};
+use crate::common::grpc_load::GrpcWriter;
+use crate::common::{self, wait_for, TestZone};
 
 /// How long zone-slowfs holds each sync of member 2's disk: ten times etcd's guidance, and
 /// under the critical alert's half second.
@@ -62,16 +62,7 @@ fn a_member_on_a_slow_disk_is_named_by_check_status_and_its_alert() {
     );
 
     // A client's writes: syncs for etcd to measure, ten a second.
-    let member0 = Identity {
-        chain: zone.tls(0, "client.crt"),
-        key: zone.tls(0, "client.key"),
-    };
-    let writer = GrpcWriter::start(
-        zone.client_urls(),
-        credentials(&zone.tls(0, "ca.crt"), &member0),
-        "app/",
-        Duration::from_millis(100),
-    );
+    let writer = GrpcWriter::as_member0(&zone, "app/", Duration::from_millis(100));
 
     // `check` on each node measures its data disk (a few seconds of small synced writes).
     let delay_ms = DELAY.as_secs_f64() * 1000.0;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use zone_etcd_kit::cluster_api::{self, Credentials};
 
-use super::Identity;
+use super::{Identity, TestZone};
 
 /// How long a writer sends a request again that raced changes of etcd's auth store, or
 /// reached no member that serves.
@@ -32,6 +32,17 @@ pub struct GrpcWriter {
 }
 
 impl GrpcWriter {
+    /// A writer as member 0's client identity (etcd's root in an enforced zone) through
+    /// every member of `zone`.
+    pub fn as_member0(zone: &TestZone, prefix: &str, pause: Duration) -> GrpcWriter {
+        let member0 = Identity {
+            chain: zone.tls(0, "client.crt"),
+            key: zone.tls(0, "client.key"),
+        };
+        let creds = credentials(&zone.tls(0, "ca.crt"), &member0);
+        GrpcWriter::start(zone.client_urls(), creds, prefix, pause)
+    }
+
     /// Starts writing through `endpoints` (`https://host:port`) as `creds`, a pause of
     /// `pause` between two puts.
     pub fn start(

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::grpc_load::{credentials, GrpcWriter};
+use common::grpc_load::GrpcWriter;
 use common::revocation::{client_identity, refused_times};
 use common::{activate_args, run_ok, wait_for, Kind, Running, TestZone};
 use serde_json::Value;
@@ -257,16 +257,7 @@ fn the_previous_release_and_this_build_run_one_zone_through_an_upgrade_and_a_mov
     }
     // A writer as member 0 (root) over gRPC: etcd's HTTP gateway takes no certificate's
     // name in an enforced zone.
-    let member0 = common::Identity {
-        chain: zone.tls(0, "client.crt"),
-        key: zone.tls(0, "client.key"),
-    };
-    let load = GrpcWriter::start(
-        zone.client_urls(),
-        credentials(&zone.tls(0, "ca.crt"), &member0),
-        "two/",
-        Duration::from_millis(100),
-    );
+    let load = GrpcWriter::as_member0(&zone, "two/", Duration::from_millis(100));
     quiet(&zone, &load, Duration::from_secs(5), "all on 0.1.0");
 
     // The upgrade, member by member; a revocation after the first, a policy change after

@@ -1,0 +1,67 @@
+//! The zone's records `status` reads beside the members' answers: the CRL and each
+//! member's links record, linearizably, or from the answering member's copy when the
+//! zone has no leader (`serializable`).
+
+use zone_etcd_kit::cluster_api;
+
+use crate::node::Node;
+use crate::revocation::doc::Revocations;
+use crate::revocation::summary::{self, CrlSummary};
+
+/// Every member's links record (those that do not parse are left out), `serializable`:
+/// from the answering member's copy.
+pub(super) async fn read_links(
+    endpoints: &[String],
+    creds: &cluster_api::Credentials,
+    serializable: bool,
+) -> Vec<zone_model::links::Links> {
+    let Ok(client) =
+        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await
+    else {
+        return Vec::new();
+    };
+    let mut options = etcd_client::GetOptions::new().with_prefix();
+    if serializable {
+        options = options.with_serializable();
+    }
+    let read = cluster_api::ask(&client, |mut c| {
+        let options = options.clone();
+        async move { c.get(zone_model::links::PREFIX, Some(options)).await }
+    });
+    let Ok(got) = read.await else {
+        return Vec::new();
+    };
+    got.kvs()
+        .iter()
+        .filter_map(|kv| zone_model::links::Links::parse(kv.value()).ok())
+        .collect()
+}
+
+/// The zone's published CRL, verified against the node's zone roots (`None`: none, or
+/// not one this node's zone root signed); why it could not be read.
+pub(super) fn zone_crl(
+    node: &Node,
+    runtime: &tokio::runtime::Runtime,
+    endpoints: &[String],
+    creds: &cluster_api::Credentials,
+    serializable: bool,
+) -> Result<Option<CrlSummary>, String> {
+    let Ok(roots) = zone_model::config::trust::trusted_roots(&node.zone_ca_pem) else {
+        return Ok(None);
+    };
+    if endpoints.is_empty() {
+        return Err("no member answered".into());
+    }
+    let (text, _) =
+        runtime.block_on(crate::revocation::published(endpoints, creds, serializable))?;
+    let Some(doc) = text.and_then(|t| Revocations::parse(&t).ok()) else {
+        return Ok(None);
+    };
+    if doc.verify(&roots).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(summary::summarise(
+        &doc,
+        time::OffsetDateTime::now_utc(),
+    )))
+}

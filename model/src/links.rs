@@ -164,6 +164,25 @@ pub fn fit(farthest_p99_ms: f64, heartbeat_ms: u64, election_ms: u64) -> Fit {
     }
 }
 
+/// The zone's `records` with `own` (this member's record as its keeper kept it on disk,
+/// before its put) in place of this member's when it is newer, or when the zone has none:
+/// a zone whose leaders keep changing may never have taken it, and it is then the figure
+/// that says why (pure). A time that does not parse counts as older.
+pub fn with_own(mut records: Vec<Links>, own: Option<Links>) -> Vec<Links> {
+    let Some(own) = own else {
+        return records;
+    };
+    let at = |l: &Links| {
+        time::OffsetDateTime::parse(&l.at, &time::format_description::well_known::Rfc3339).ok()
+    };
+    match records.iter_mut().find(|r| r.member == own.member) {
+        Some(held) if at(&own) > at(held) => *held = own,
+        Some(_) => {}
+        None => records.push(own),
+    }
+    records
+}
+
 /// When the zone's timeouts (`heartbeat_ms`, `election_ms`) are below what the links in
 /// `records` need: the line that says so, naming the farthest round trip and the
 /// `[settings]` lines that fit (pure); `None` when they suffice or nothing was measured.
@@ -184,6 +203,43 @@ pub fn below(records: &[Links], heartbeat_ms: u64, election_ms: u64) -> Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(member: &str, at: &str, p99: f64) -> Links {
+        Links {
+            format: FORMAT,
+            member: member.into(),
+            at: at.into(),
+            peers: vec![Peer {
+                peer: "n9".into(),
+                p50_ms: p99 / 2.0,
+                p99_ms: p99,
+                samples: 10,
+            }],
+            disk: None,
+        }
+    }
+
+    #[test]
+    fn the_own_kept_record_stands_in_when_the_zone_has_none_or_an_older_one() {
+        let zone = vec![
+            record("n1", "2026-11-27T10:00:00Z", 1.0),
+            record("n2", "2026-11-27T10:00:00Z", 2.0),
+        ];
+        // None kept: the zone's records as they are.
+        assert_eq!(with_own(zone.clone(), None), zone);
+        // Newer than the zone's: it replaces this member's, and only it.
+        let newer = record("n1", "2026-11-27T10:01:00.5Z", 900.0);
+        let got = with_own(zone.clone(), Some(newer.clone()));
+        assert_eq!(got, vec![newer.clone(), zone[1].clone()]);
+        // Older, or of a time that does not parse: the zone's stands.
+        for stale in ["2026-11-27T09:59:00Z", "yesterday"] {
+            let got = with_own(zone.clone(), Some(record("n1", stale, 900.0)));
+            assert_eq!(got, zone, "{stale}");
+        }
+        // The zone never took one (its leaders changing): the kept one is the figure.
+        let got = with_own(vec![zone[1].clone()], Some(newer.clone()));
+        assert_eq!(got, vec![zone[1].clone(), newer]);
+    }
 
     const METRICS: &str = r#"# HELP etcd_network_peer_round_trip_time_seconds Round-Trip-Time histogram between peers
 # TYPE etcd_network_peer_round_trip_time_seconds histogram

@@ -87,7 +87,10 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             row.zone_etcd = Some(record);
         }
     }
-    let links = runtime.block_on(records::read_links(&answering, &creds, serializable));
+    let links = zone_model::links::with_own(
+        runtime.block_on(records::read_links(&answering, &creds, serializable)),
+        crate::agent::links::kept(&node.state_dir),
+    );
     for record in links {
         if let Some(row) = status.members.iter_mut().find(|m| m.name == record.member) {
             row.links = Some(record);

@@ -160,5 +160,5 @@ fn requests_racing_auth_changes_are_asked_again_and_revoke_goes_through() {
 }
 
 /// Puts made under the churn, and revocations.
-const WRITES: usize = 200;
+const WRITES: usize = 100;
 const REVOCATIONS: usize = 5;

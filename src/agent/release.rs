@@ -177,11 +177,7 @@ impl Mover {
                 let txn = Txn::new()
                     .when([Compare::mod_revision(TURN_KEY, CompareOp::Equal, *revision)])
                     .and_then([TxnOp::delete(TURN_KEY, None)]);
-                cluster_api::ask(&client, |mut c| {
-                    let txn = txn.clone();
-                    async move { c.txn(txn).await }
-                })
-                .await?;
+                cluster_api::txn(&client, txn).await?;
                 return Ok(Look::Said(format!(
                     "etcd release: this member serves on etcd {}: its turn ended",
                     turn.to
@@ -330,12 +326,7 @@ impl Mover {
                 value,
                 Some(PutOptions::new().with_lease(lease.id())),
             )]);
-        let taken = cluster_api::ask(client, |mut c| {
-            let txn = txn.clone();
-            async move { c.txn(txn).await }
-        })
-        .await?
-        .succeeded();
+        let taken = cluster_api::txn(client, txn).await?.succeeded();
         if !taken {
             let _ = client.lease_revoke(lease.id()).await;
         }

@@ -209,10 +209,7 @@ impl Keeper {
         let txn = Txn::new()
             .when([unchanged])
             .and_then([TxnOp::put(KEY, doc.to_json(), None)]);
-        let put = cluster_api::ask(client, |mut c| {
-            let txn = txn.clone();
-            async move { c.txn(txn).await }
-        });
+        let put = cluster_api::txn(client, txn);
         match put.await {
             Ok(r) if r.succeeded() => {
                 tracing::info!("put CRL number {} back at {KEY}", doc.crl.number)

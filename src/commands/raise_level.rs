@@ -165,10 +165,6 @@ async fn put(
     let txn = Txn::new()
         .when(compares)
         .and_then([TxnOp::put(LEVEL_KEY, level.render(), None)]);
-    let done = cluster_api::ask(&client, |mut c| {
-        let txn = txn.clone();
-        async move { c.txn(txn).await }
-    })
-    .await?;
+    let done = cluster_api::txn(&client, txn).await?;
     Ok(done.succeeded())
 }

@@ -114,13 +114,10 @@ async fn put(
         ops.push(TxnOp::put(format!("{NODES_PREFIX}{node}"), MARK, None));
     }
     let txn = Txn::new().and_then(ops);
-    cluster_api::ask(client, |mut c| {
-        let txn = txn.clone();
-        async move { c.txn(txn).await }
-    })
-    .await
-    .map(drop)
-    .map_err(String::from)
+    cluster_api::txn(client, txn)
+        .await
+        .map(drop)
+        .map_err(String::from)
 }
 
 /// Waits until etcd holds the user `node`, at most [`USER_WAIT`]; a node whose user

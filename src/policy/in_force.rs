@@ -242,12 +242,7 @@ async fn put_back(client: &mut etcd_client::Client, unchanged: Compare, text: &s
     let txn = Txn::new()
         .when([unchanged])
         .and_then([TxnOp::put(POLICY_KEY, text, None)]);
-    match cluster_api::ask(client, |mut c| {
-        let txn = txn.clone();
-        async move { c.txn(txn).await }
-    })
-    .await
-    {
+    match cluster_api::txn(client, txn).await {
         Ok(r) if r.succeeded() => {
             tracing::info!("access policy: put the one in force back at {POLICY_KEY}")
         }

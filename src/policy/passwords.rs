@@ -96,11 +96,7 @@ pub async fn clear_marks(client: &mut Client, up_to: Option<i64>) -> Result<usiz
         let txn = Txn::new()
             .when([same])
             .and_then([TxnOp::delete(kv.key(), None)]);
-        let done = cluster_api::ask(client, |mut c| {
-            let txn = txn.clone();
-            async move { c.txn(txn).await }
-        })
-        .await?;
+        let done = cluster_api::txn(client, txn).await?;
         gone += usize::from(done.succeeded());
     }
     Ok(gone)

@@ -178,6 +178,18 @@ where
     }
 }
 
+/// One transaction through [`ask`] (a compare that fails is an answer, not an error).
+pub async fn txn(
+    client: &Client,
+    txn: etcd_client::Txn,
+) -> Result<etcd_client::TxnResponse, EtcdError> {
+    ask(client, |mut c| {
+        let txn = txn.clone();
+        async move { c.txn(txn).await }
+    })
+    .await
+}
+
 /// Runs one call that may take longer than a request (a compaction, a defragmentation)
 /// under `deadline`.
 pub async fn within_for<T, E: From<NoAnswer>>(

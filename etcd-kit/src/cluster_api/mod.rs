@@ -33,7 +33,7 @@ mod snapshot;
 
 pub use client::{
     ask, connect, connect_for, connect_many, describe, get_prefix, hex_id, host_port, listening,
-    runtime, within, within_for, Credentials, AUTH_RETRY_FOR, CALL_DEADLINE, CONNECT_TIMEOUT,
+    runtime, txn, within, within_for, Credentials, AUTH_RETRY_FOR, CALL_DEADLINE, CONNECT_TIMEOUT,
     REQUEST_TIMEOUT,
 };
 pub use error::{EtcdError, Kind, NoAnswer};

@@ -217,11 +217,7 @@ async fn publish(
     let txn = Txn::new()
         .when([Compare::mod_revision(KEY, CompareOp::Equal, mod_revision)])
         .and_then([TxnOp::put(KEY, json, None)]);
-    let response = cluster_api::ask(&client, |mut c| {
-        let txn = txn.clone();
-        async move { c.txn(txn).await }
-    })
-    .await?;
+    let response = cluster_api::txn(&client, txn).await?;
     if response.succeeded() {
         Ok(())
     } else {

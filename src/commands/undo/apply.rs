@@ -92,11 +92,7 @@ async fn commit(client: &Client, batch: &[Action]) -> Result<Option<i64>, String
         })
         .collect();
     let txn = Txn::new().when(compares).and_then(ops);
-    let resp = cluster_api::ask(client, |mut c| {
-        let txn = txn.clone();
-        async move { c.txn(txn).await }
-    })
-    .await?;
+    let resp = cluster_api::txn(client, txn).await?;
     if !resp.succeeded() {
         return Ok(None);
     }

@@ -58,6 +58,7 @@ early=$(mktemp -d)
     code=0
     env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS nice -n 10 \
         ./scripts/package.sh --arch arm64 --profile dev --build-only >"$early/cross.log" 2>&1 || code=$?
+    echo "== the arm64 cross build done $(at)" >>"$early/cross.log"
     echo "$code" >"$early/cross.status"
 ) &
 early_pid=$!
@@ -183,7 +184,10 @@ flock 9
     code=$(done_status "$early/cross.status")
     cat "$early/cross.log"
     [ "$code" = 0 ] || { echo "test.sh: the arm64 cross build failed ($code)"; exit 1; }
-    exec env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS nice -n 10 ./scripts/package.sh --arch arm64 --profile dev
+    code=0
+    env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS nice -n 10 ./scripts/package.sh --arch arm64 --profile dev || code=$?
+    echo "== the arm64 package done $(at)"
+    exit "$code"
 ) >"$package_log" 2>&1 &
 package_pid=$!
 exec 9>&-

@@ -273,9 +273,22 @@ fn wait_healthy(
                 .find(|m| m.0 == name)
                 .map(|m| m.2.clone())
                 .unwrap_or_default();
-            return Err(Error::new(format!("member {name} exited before the zone became healthy"))
-                .file(log)
-                .fix("read the log; a port in use (another etcd on 127.0.0.1-3:2379/2380) is the usual cause"));
+            // What it said last (launch's error line, or etcd's fatal entry without its
+            // stack trace): the reason, where "read the log" alone sent the reader away.
+            let said = fs::read(&log)
+                .map(|text| zone_etcd_kit::etcd::binary::fatal_line(&text))
+                .unwrap_or_default();
+            let said = said.strip_prefix("zone-etcd: error: ").unwrap_or(&said);
+            let exited = format!("member {name} exited before the zone became healthy");
+            let error = if said.is_empty() {
+                Error::new(exited).fix(
+                    "read the log; a port in use (another etcd on 127.0.0.1-3:2379/2380) is the usual cause",
+                )
+            } else {
+                Error::new(format!("{exited}; it said last: {said}"))
+                    .fix("as the member's own line says; the log holds the rest")
+            };
+            return Err(error.file(log));
         }
         let healthy = Command::new(etcdctl)
             .args(args)

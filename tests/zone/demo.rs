@@ -23,8 +23,48 @@ impl Drop for Guard {
     }
 }
 
+/// The last lines of every member's log the demo keeps in `zone` (for a failure's message).
+fn member_logs(zone: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(zone).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+            out += &format!("--- {}:\n{tail}\n", path.display());
+        }
+    }
+    out
+}
+
 #[test]
 fn demo_runs_a_healthy_zone_and_stops_it_on_ctrl_c() {
+    // First, a member that cannot start: something else holds node3's peer port. The
+    // demo's one line says what the member said (launch's refusal naming the address),
+    // not only where its log is, and it leaves no member running.
+    {
+        let held = std::net::TcpListener::bind("127.0.0.3:2380").expect("127.0.0.3:2380 free");
+        let dir = tempfile::tempdir().unwrap();
+        let out = common::zone_etcd()
+            .args(["demo", "--dir", dir.path().join("zone").to_str().unwrap()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        drop(held);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("");
+        assert!(
+            !out.status.success()
+                && last.starts_with("zone-etcd: error: ")
+                && last.contains("member node3.example.zone exited before the zone became healthy; it said last: ")
+                && last.contains("127.0.0.3:2380"),
+            "{}{err}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            member_logs(&dir.path().join("zone"))
+        );
+    }
+
     let dir = tempfile::tempdir().unwrap();
     let mut demo = common::zone_etcd()
         .args(["demo", "--dir", dir.path().join("zone").to_str().unwrap()])
@@ -59,7 +99,12 @@ fn demo_runs_a_healthy_zone_and_stops_it_on_ctrl_c() {
             "demo took too long"
         );
     }
-    assert_eq!(member_pids.len(), 3, "three members listed");
+    assert_eq!(
+        member_pids.len(),
+        3,
+        "three members listed; the members' logs:\n{}",
+        member_logs(&dir.path().join("zone"))
+    );
     // The printed command works as printed.
     let put = put.expect("the demo prints an etcdctl command line");
     let words: Vec<&str> = put.split_whitespace().collect();

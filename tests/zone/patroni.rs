@@ -10,7 +10,10 @@
 //!
 //! Patroni runs as the `postgres` user (PostgreSQL refuses root) from the venv
 //! scripts/test.sh installs ([`PATRONI`]); every process the test starts is killed by its
-//! PID (Patroni's) or the PID PostgreSQL wrote (`postmaster.pid`), also on failure.
+//! PID (Patroni's) or the PID PostgreSQL wrote (`postmaster.pid`), also on failure. A
+//! PostgreSQL killed so leaves its shared memory behind: its dynamic segments are files in
+//! its data directory (`dynamic_shared_memory_type: mmap`, not /dev/shm), removed with the
+//! test's directory, and its System V segment is removed by the ID `postmaster.pid` names.
 
 use crate::common;
 
@@ -53,13 +56,15 @@ struct Db {
 }
 
 impl Db {
-    /// Kills this node's Patroni and its PostgreSQL (the PID PostgreSQL wrote).
-    fn kill(&mut self) {
+    /// Kills this node's Patroni and its PostgreSQL (the PID PostgreSQL wrote), and removes
+    /// the System V segment the killed postmaster leaves: its ID, when there was one.
+    fn kill(&mut self) -> Option<i32> {
         if let Some(mut child) = self.patroni.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
         if let Some(pid) = postmaster(&self.data) {
+            let segment = shared_memory_id(&self.data);
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -69,7 +74,20 @@ impl Db {
             while Instant::now() < deadline && Path::new(&format!("/proc/{pid}")).exists() {
                 std::thread::sleep(Duration::from_millis(50));
             }
+            // A killed postmaster cannot remove its System V segment; no process is
+            // attached to it any more (a backend still attached keeps it until it leaves).
+            if let Some(id) = segment {
+                let _ = Command::new("ipcrm")
+                    .args(["-m", &id.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            // Gone with its postmaster: a second kill signals no PID the system may
+            // since have given to another process.
+            let _ = std::fs::remove_file(self.data.join("postmaster.pid"));
+            return segment;
         }
+        None
     }
 
     /// Patroni's view of the cluster (its REST API's `/cluster`).
@@ -85,8 +103,34 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        self.kill();
+        let _ = self.kill();
     }
+}
+
+/// Whether System V shared memory segment `id` exists (`/proc/sysvipc/shm`'s second
+/// column).
+fn segment_exists(id: i32) -> bool {
+    std::fs::read_to_string("/proc/sysvipc/shm")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|l| l.split_whitespace().nth(1) == Some(&id.to_string()))
+}
+
+/// PostgreSQL's dynamic segments in /dev/shm changed since `since`.
+fn shm_files_since(since: std::time::SystemTime) -> Vec<PathBuf> {
+    std::fs::read_dir("/dev/shm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("PostgreSQL."))
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since)
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 /// The postmaster's PID, from the first line of `data`'s `postmaster.pid`.
@@ -96,6 +140,19 @@ fn postmaster(data: &Path) -> Option<i32> {
         .lines()
         .next()?
         .trim()
+        .parse()
+        .ok()
+}
+
+/// The ID of the postmaster's System V shared memory segment: the second number of
+/// `data`'s `postmaster.pid` line 7 (`<key> <id>`).
+fn shared_memory_id(data: &Path) -> Option<i32> {
+    std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .nth(6)?
+        .split_whitespace()
+        .nth(1)?
         .parse()
         .ok()
 }
@@ -207,6 +264,7 @@ postgresql:
       password: replicator-of-the-test
   parameters:
     unix_socket_directories: {d}
+    dynamic_shared_memory_type: mmap
     shared_buffers: 32MB
     max_connections: 20
 "#,
@@ -243,6 +301,7 @@ fn gateway(dir: &Path, endpoint: &str, token: Option<&str>, path: &str, body: &s
 
 #[test]
 fn patroni_forms_a_cluster_on_an_enforced_zone_fails_over_and_stays_in_its_prefix() {
+    let started = std::time::SystemTime::now();
     assert!(
         Path::new(PATRONI).exists() && Path::new(BIN_DIR).join("postgres").exists(),
         "Patroni ({PATRONI}) and PostgreSQL 15 ({BIN_DIR}) are missing: scripts/test.sh installs them"
@@ -379,7 +438,7 @@ fn patroni_forms_a_cluster_on_an_enforced_zone_fails_over_and_stays_in_its_prefi
     // leader key lives 20 s, its shortest ttl).
     let l = dbs.iter().position(|d| d.name == leader).unwrap();
     let killed = Instant::now();
-    dbs[l].kill();
+    let mut segments: Vec<i32> = dbs[l].kill().into_iter().collect();
     let r = dbs.iter().position(|d| d.name == replica).unwrap();
     wait_for(Duration::from_secs(60), "the replica takes over", || {
         dbs[r].cluster().is_some_and(|c| {
@@ -439,7 +498,24 @@ fn patroni_forms_a_cluster_on_an_enforced_zone_fails_over_and_stays_in_its_prefi
     );
     assert!(out.contains(&B64.encode(&replica)), "{out}");
     for db in &mut dbs {
-        db.kill();
+        segments.extend(db.kill());
     }
+    // Nothing of the two PostgreSQL is left on the machine: their System V segments
+    // removed, their dynamic segments in their data directories, not in /dev/shm.
+    assert_eq!(
+        segments.len(),
+        2,
+        "each PostgreSQL's segment ID: {segments:?}"
+    );
+    let left: Vec<i32> = segments
+        .into_iter()
+        .filter(|id| segment_exists(*id))
+        .collect();
+    assert!(left.is_empty(), "System V segments left: {left:?}");
+    let files = shm_files_since(started);
+    assert!(
+        files.is_empty(),
+        "PostgreSQL's segments left in /dev/shm: {files:?}"
+    );
     drop(running);
 }

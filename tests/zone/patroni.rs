@@ -63,8 +63,7 @@ impl Db {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Some(pid) = postmaster(&self.data) {
-            let segment = shared_memory_id(&self.data);
+        if let Some((pid, segment)) = postmaster(&self.data) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -133,28 +132,17 @@ fn shm_files_since(since: std::time::SystemTime) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The postmaster's PID, from the first line of `data`'s `postmaster.pid`.
-fn postmaster(data: &Path) -> Option<i32> {
-    std::fs::read_to_string(data.join("postmaster.pid"))
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// The ID of the postmaster's System V shared memory segment: the second number of
-/// `data`'s `postmaster.pid` line 7 (`<key> <id>`).
-fn shared_memory_id(data: &Path) -> Option<i32> {
-    std::fs::read_to_string(data.join("postmaster.pid"))
-        .ok()?
-        .lines()
-        .nth(6)?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+/// The postmaster's PID and the ID of its System V shared memory segment, from `data`'s
+/// `postmaster.pid`: its first line, and the second number of its seventh (`<key> <id>`).
+fn postmaster(data: &Path) -> Option<(i32, Option<i32>)> {
+    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let mut lines = text.lines();
+    let pid = lines.next()?.trim().parse().ok()?;
+    let segment = lines
+        .nth(5)
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|id| id.parse().ok());
+    Some((pid, segment))
 }
 
 /// `(name, role, state)` of each member `cluster` lists.

@@ -50,7 +50,44 @@ pub struct Cluster {
 
 /// Asks every member of the node's list at once, with the node's client certificate.
 pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
-    let creds = client_credentials(node, config)?;
+    ask_cluster_with(node, config, client_credentials(node, config)?)
+}
+
+/// What the owner's commands that hold the CA directory (`zone publish`) talk to the
+/// cluster with: in a zone whose client port trusts the client roots alone (least
+/// privilege), etcd's `root`, issued in memory by `ca_dir`'s client CA as `ca admin`
+/// issues it (never written; the key ends with the command), so the owner publishes
+/// with any node.toml of the zone: a member not started yet, whose etcd user the
+/// publish itself makes, or a node that is not a member. Elsewhere (every client root,
+/// or a CA directory without a client CA) the node's own client certificate.
+pub fn owner_credentials(
+    ca_dir: &Path,
+    node: &Node,
+    config: &Path,
+) -> Result<Arc<Credentials>, Error> {
+    use crate::identities::ca::{ClientRoot, CLIENT_CA_CERT, CLIENT_CA_KEY};
+    let has_client_ca = ca_dir.join(CLIENT_CA_CERT).exists() && ca_dir.join(CLIENT_CA_KEY).exists();
+    if !(node.access.enforce && has_client_ca) {
+        return client_credentials(node, config);
+    }
+    let client_root = ClientRoot::of(ca_dir, &node.zone)?;
+    let issued = client_root
+        .authority
+        .issue_identity("root", &node.zone)
+        .map_err(|e| e.file(ca_dir))?;
+    Ok(Arc::new(Credentials::from_pem(
+        &node.zone_ca_pem,
+        &issued.chain_pem,
+        &issued.key_pem,
+    )))
+}
+
+/// [`ask_cluster`] with `creds`.
+pub fn ask_cluster_with(
+    node: &Node,
+    config: &Path,
+    creds: Arc<Credentials>,
+) -> Result<Cluster, Error> {
     let runtime = zone_etcd_kit::cluster_api::runtime()?;
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let view = runtime

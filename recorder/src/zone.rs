@@ -57,30 +57,37 @@ impl LocalZone {
     /// Bootstraps a zone of `count` members on `127.0.<subnet>.1..=count` (`extra`: more
     /// zone-file text, such as a `[settings]` or `[backup]` table, or empty). Nothing runs
     /// yet.
-    pub fn create(tools: &Tools, subnet: u8, count: u8, extra: &str) -> Result<LocalZone, String> {
+    pub fn create(
+        tools: &Tools,
+        kind: Kind,
+        subnet: u8,
+        count: u8,
+        extra: &str,
+    ) -> Result<LocalZone, String> {
         let addresses = (1..=count).map(|i| Block::loopback(subnet).ip(i)).collect();
-        Self::create_on(tools, addresses, None, extra)
+        Self::create_on(tools, kind, addresses, None, extra)
     }
 
     /// Bootstraps a zone with one member on each of `net`'s machines; the calling thread
     /// moves to the clients' machine ([`Net::enter_clients`]).
     pub fn create_networked(
         tools: &Tools,
+        kind: Kind,
         net: Net,
         count: usize,
         extra: &str,
     ) -> Result<LocalZone, String> {
         net.enter_clients()?;
         let addresses = (0..count).map(|i| net.address(i)).collect();
-        Self::create_on(tools, addresses, Some(net), extra)
+        Self::create_on(tools, kind, addresses, Some(net), extra)
     }
 
     /// Bootstraps a zone whose member `i` is at `addresses[i]`, on `net`'s machine `i`
-    /// when a `net` is given. A zone of the previous kind (made before least privilege
-    /// was the default): the scenarios were written for it, and `access-migrate` moves
-    /// one over.
+    /// when a `net` is given, of `kind` (the scenarios' zones are of the kind `ca init`
+    /// makes today, except those whose subject needs the previous one).
     fn create_on(
         tools: &Tools,
+        kind: Kind,
         addresses: Vec<String>,
         net: Option<Net>,
         extra: &str,
@@ -111,7 +118,7 @@ impl LocalZone {
         if !extra.is_empty() {
             text += &format!("\n{extra}\n");
         }
-        zone.make(Kind::Previous, &text)?;
+        zone.make(kind, &text)?;
         Ok(LocalZone {
             dir,
             procs: zone.members.iter().map(|_| None).collect(),

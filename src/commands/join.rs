@@ -100,14 +100,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
                     &creds,
                     &peer_url,
                 ))
-                .map_err(|reason| {
-                    Error::new(format!(
-                        "the cluster refused to add {}: {reason}",
-                        node.name
-                    ))
-                    .file(config)
-                    .fix("see `zone-etcd status`; etcd allows one learner at a time")
-                })?;
+                .map_err(|reason| add_refused(&node.name, &reason, config))?;
             tracing::info!(
                 "added {} to the cluster as learner {}",
                 node.name,
@@ -143,6 +136,24 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     );
     let err = Command::new(&binary).args(etcd::args(&plan)).exec();
     Err(Error::io("exec etcd", &binary, &err))
+}
+
+/// The one line for an add the cluster refused: in a zone of least privilege, a member's
+/// etcd user (root) is made by the keepers from the published zone document, so a node
+/// the document does not list as a member yet has none, or only its own prefix, and
+/// etcd refuses its membership change.
+fn add_refused(name: &str, reason: &cluster_api::EtcdError, config: &Path) -> Error {
+    use cluster_api::Kind;
+    match reason.kind() {
+        Kind::UserNotFound | Kind::PermissionDenied => Error::new(format!(
+            "the cluster refused to add {name}: {reason}: the zone document the members apply does not list {name} as a member yet, so its certificate is not etcd's root"
+        ))
+        .file(config)
+        .fix("on the owner's machine, publish the zone file that lists it (zone-etcd zone publish --ca CA_DIR --zone ZONE_FILE --config NODE_FILE, with the node.toml activate wrote for it or any member's), then run join again"),
+        _ => Error::new(format!("the cluster refused to add {name}: {reason}"))
+            .file(config)
+            .fix("see `zone-etcd status` (etcd adds one learner at a time: a learner it lists must be started or removed first)"),
+    }
 }
 
 /// Removes member `id` (this node's, its data lost) so the node can join anew: only when

@@ -54,6 +54,12 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
         .fix("give one of the members' names (see zone-etcd status)"));
     };
     remove(&cluster, &member, &target, force, config)?;
+    if node.access.enforce {
+        // The keepers give root to the members the published zone document lists.
+        println!(
+            "zone-etcd: {target}'s certificates stay etcd's root until the owner takes it out of the zone file and publishes it (zone-etcd zone publish --ca CA_DIR --zone ZONE_FILE --config NODE_FILE)"
+        );
+    }
 
     if target != node.name {
         println!(

@@ -10,7 +10,13 @@
 //! refused, nothing written, when the published one is newer than this machine's clock,
 //! so a clock set back cannot replace a newer policy; the command says which
 //! members applied it, and exits non-zero naming those that did not within
-//! `WAIT` (the document stays published: they apply it once they run).
+//! `WAIT` (the document stays published: they apply it once they run). Members of the
+//! zone file that are not in the cluster yet (a member activated to be added, before
+//! its `join`) are not waited for: the publish is what makes their etcd user, and they
+//! apply the policy once they have joined; the command says so and exits 0.
+//!
+//! The owner publishes as etcd's `root` ([`crate::access::owner_credentials`]), so any
+//! node.toml of the zone will do, that of the member about to join included.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -44,9 +50,20 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         .fix("give the node.toml of a member of the zone being published"));
     }
     let info = CertInfo::parse(root.cert_der())?;
-    let cluster = crate::access::ask_cluster(&node, config)?;
-    let endpoints = zone_model::cluster::client_endpoints(&node.members);
-    let members: Vec<String> = zone.members.iter().map(|m| m.node_name.clone()).collect();
+    let creds = crate::access::owner_credentials(ca_dir, &node, config)?;
+    let cluster = crate::access::ask_cluster_with(&node, config, creds)?;
+    // The members the cluster lists (a member of the zone file not added yet answers
+    // nowhere), the one that answered first.
+    let mut endpoints = vec![cluster.view.answered_by.clone()];
+    endpoints.extend(
+        cluster
+            .view
+            .client_urls()
+            .into_iter()
+            .filter(|u| *u != cluster.view.answered_by),
+    );
+    let named: Vec<String> = zone.members.iter().map(|m| m.node_name.clone()).collect();
+    let (members, joining) = in_cluster(&named, &cluster.view);
     // A tenant may have filled the database: the owner's emergency makes room first.
     let (version, missing) = super::maintain::with_room(config, || {
         cluster
@@ -73,8 +90,16 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         .file(config)
         .fix("start the members named (zone-etcd launch): their keepers apply it; zone-etcd status shows which policy each member applies"));
     }
+    let joining = if joining.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not in the cluster yet, so not waited for: {} (its etcd user is made now; run zone-etcd join --config node.toml on it, and it applies the policy once it has joined)",
+            joining.join(", ")
+        )
+    };
     eprintln!(
-        "zone-etcd: published the zone document of {} signed at {version}; every member ({}) applies its access policy ({})",
+        "zone-etcd: published the zone document of {} signed at {version}; every member in the cluster ({}) applies its access policy ({}){joining}",
         zone.name,
         members.len(),
         if zone.access.enforce {
@@ -86,6 +111,19 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         }
     );
     Ok(())
+}
+
+/// The zone file's members `named` split by `view`: those the cluster lists (started, or
+/// bootstrapped with the zone: their keepers apply the policy once they run), and those
+/// it does not list yet (to be added by their `join`).
+fn in_cluster(
+    named: &[String],
+    view: &zone_model::cluster::ClusterView,
+) -> (Vec<String>, Vec<String>) {
+    named
+        .iter()
+        .cloned()
+        .partition(|name| view.by_name(name).is_some())
 }
 
 /// The signing time of a new document: now (to the second, as documents carry it), or,
@@ -177,6 +215,35 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_not_in_the_cluster_yet_are_not_waited_for() {
+        let member = |name: &str| zone_model::cluster::ClusterMember {
+            id: 1,
+            name: name.to_string(),
+            peer_urls: Vec::new(),
+            client_urls: Vec::new(),
+            learner: false,
+        };
+        let view = zone_model::cluster::ClusterView {
+            cluster_id: 7,
+            // node3 was added by an earlier join that never started it: no name yet.
+            members: vec![member("node1.z"), member("node2.z"), member("")],
+            answered_by: String::new(),
+        };
+        let named: Vec<String> = ["node1.z", "node2.z", "node3.z", "node4.z"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            in_cluster(&named, &view),
+            (
+                vec!["node1.z".to_string(), "node2.z".to_string()],
+                vec!["node3.z".to_string(), "node4.z".to_string()]
+            )
+        );
+        assert_eq!(in_cluster(&[], &view), (vec![], vec![]));
+    }
 
     #[test]
     fn a_new_document_is_always_signed_after_the_published_one_or_refused() {

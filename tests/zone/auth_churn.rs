@@ -92,7 +92,7 @@ fn churn(
 #[test]
 fn requests_racing_auth_changes_are_asked_again_and_revoke_goes_through() {
     let (zone, running) = common::access_zone(
-        common::Kind::Previous,
+        common::Kind::LeastPrivilege,
         ZONE,
         addresses::AUTH_CHURN.subnet(),
         ACCESS,

@@ -58,7 +58,7 @@ struct Zone {
 impl Zone {
     fn start(subnet: u8, access: &str) -> Zone {
         let (zone, running) =
-            common::access_zone(common::Kind::Previous, ZONE, subnet, access, &[NAS]);
+            common::access_zone(common::Kind::LeastPrivilege, ZONE, subnet, access, &[NAS]);
         Zone { zone, running }
     }
 

@@ -10,6 +10,7 @@ use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -65,6 +66,34 @@ fn assert_all_stored(
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 }
 
+/// The block after `<!-- NAME -->` in the guide's grow-shrink.md (indented in a list),
+/// with the guide's zone example.zone replaced by `zone`.
+fn guide_block(name: &str, zone: &str) -> String {
+    let text = fs::read_to_string(repo().join("docs/src/grow-shrink.md")).unwrap();
+    let marker = format!("<!-- {name} -->");
+    let at = text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("grow-shrink.md has no block {name:?}"));
+    let start = text[at..].find("```sh\n").expect("a sh block follows") + at + "```sh\n".len();
+    let end = text[start..].find("```").expect("the block ends") + start;
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    assert!(!block.trim().is_empty(), "the block {name:?} is empty");
+    block.replace("example.zone", zone)
+}
+
+/// PATH with this build's zone-etcd first, as the guide's commands call it.
+fn path_with_zone_etcd() -> String {
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_zone-etcd"));
+    format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 #[test]
 fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_under_load() {
     let members = loopback_members("grow.zone", addresses::LOCALHOST.subnet(), 3);
@@ -78,8 +107,65 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
 
-    // The owner adds node4 on 127.0.0.4; it joins the running zone.
-    let node4 = zone.add_member("node4.grow.zone", &addresses::LOCALHOST.ip(4));
+    // The owner adds node4 on 127.0.0.4 and publishes the zone file that lists it (the
+    // keepers make its etcd user, which its join needs in a zone of least privilege);
+    // node4 is not in the cluster yet, so the publish does not wait for it.
+    // The guide's steps word for word (grow-shrink.md's blocks, the guide's zone
+    // example.zone being grow.zone here): activate, publish, join.
+    zone.members
+        .push(("node4.grow.zone".to_string(), addresses::LOCALHOST.ip(4)));
+    let node4 = zone.members.len() - 1;
+    let owner = zone.path("owner");
+    fs::create_dir(&owner).unwrap();
+    std::os::unix::fs::symlink(zone.path("ca"), owner.join("ca")).unwrap();
+    fs::write(owner.join("zone.toml"), zone.zone_toml()).unwrap();
+    let steps = guide_block("grow: owner", "grow.zone");
+    let steps: Vec<&str> = steps.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(steps.len(), 2, "activate, then publish: {steps:?}");
+    let owner_step = |step: &str| {
+        let out = Command::new("bash")
+            .arg("-euc")
+            .arg(step)
+            .current_dir(&owner)
+            .env("PATH", path_with_zone_etcd())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "the guide's step {step:?}:\n{said}");
+        said
+    };
+    let activated = owner_step(steps[0]);
+    assert!(
+        activated.contains("to add it to a running one, first `zone-etcd zone publish --ca ca --zone zone.toml --config node4/node.toml` here"),
+        "{activated}"
+    );
+    // A join before the publish is refused with the cause and the fix, nothing added.
+    fs::rename(owner.join("node4"), zone.node_dir(node4)).unwrap();
+    let mut early = zone.spawn("join", node4);
+    wait_for(Duration::from_secs(30), "the early join to exit", || {
+        early.child.try_wait().unwrap().is_some()
+    });
+    let refused = early.log();
+    assert!(
+        refused.contains("does not list node4.grow.zone as a member yet")
+            && refused.contains("zone-etcd zone publish --ca CA_DIR --zone ZONE_FILE"),
+        "{refused}"
+    );
+    drop(early);
+    let (_, status, _) = zone.status(0);
+    assert_eq!(roles(&status), (3, 0), "nothing added: {status}");
+    fs::rename(zone.node_dir(node4), owner.join("node4")).unwrap();
+    let published = owner_step(steps[1]);
+    assert!(
+        published.contains("not in the cluster yet, so not waited for: node4.grow.zone")
+            && published.contains("every member in the cluster (3)"),
+        "{published}"
+    );
+    fs::rename(owner.join("node4"), zone.node_dir(node4)).unwrap();
+    assert_eq!(
+        guide_block("grow: node", "grow.zone").trim(),
+        "zone-etcd join --config node.toml"
+    );
     let mut joined = zone.spawn("join", node4);
     let status = wait_for_voters(&zone, 1, 4);
     let log = joined.log();
@@ -152,6 +238,48 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     assert!(
         !ok && err.contains("was removed") && err.contains("zone-etcd join"),
         "{err}"
+    );
+    // Its certificates are root until the owner publishes the zone file without it, as
+    // leave said; then they are nobody.
+    assert!(
+        out.contains("node1.grow.zone's certificates stay etcd's root until the owner takes it out of the zone file and publishes it"),
+        "{out}"
+    );
+    let (ok, _, err) = zone.etcdctl(
+        0,
+        &zone.client_url(1),
+        &["get", "load/", "--prefix", "--limit=1"],
+    );
+    assert!(ok, "node1's identity before the publish: {err}");
+    let shrunk = zone_testkit::zone::zone_toml("grow.zone", &zone.members[1..], 32380, 32379);
+    fs::write(zone.path("zone-shrunk.toml"), shrunk).unwrap();
+    let (ok, _, err) = run(&[
+        "zone",
+        "publish",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--zone",
+        zone.path("zone-shrunk.toml").to_str().unwrap(),
+        "--config",
+        zone.config(1).to_str().unwrap(),
+    ]);
+    assert!(
+        ok && err.contains("every member in the cluster (3)"),
+        "{err}"
+    );
+    let mut refused = String::new();
+    wait_for(Duration::from_secs(20), "node1's identity refused", || {
+        let (ok, _, err) = zone.etcdctl(
+            0,
+            &zone.client_url(1),
+            &["get", "load/", "--prefix", "--limit=1"],
+        );
+        refused = err;
+        !ok
+    });
+    assert!(
+        refused.contains("user name not found") || refused.contains("permission denied"),
+        "{refused}"
     );
 
     std::thread::sleep(Duration::from_millis(500));
@@ -266,6 +394,7 @@ fn a_join_killed_between_the_add_and_the_start_completes_when_retried() {
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let node4 = zone.add_member("node4.retry.zone", &addresses::MEMBERSHIP_RETRY.ip(4));
+    zone.publish_grown(0);
     // The first join dies right after the add: its "etcd" (which answers --version as
     // 3.6.15) SIGKILLs itself at exec.
     let config = zone.config(node4);

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{run, snapshot, wait_for, TestZone};
+use common::{run, snapshot, wait_for, Kind, TestZone};
 use zone_testkit::addresses;
 
 /// `status` exits 0: every member healthy and a quorum.
@@ -24,7 +24,12 @@ fn healthy(zone: &TestZone, index: usize) -> bool {
 
 #[test]
 fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
-    let zone = TestZone::bootstrap("upgrade.zone", addresses::VERSIONS_UPGRADE.subnet(), 3);
+    let zone = TestZone::bootstrap_of(
+        Kind::Previous("it starts on etcd 3.4, which launch refuses under least privilege"),
+        "upgrade.zone",
+        addresses::VERSIONS_UPGRADE.subnet(),
+        3,
+    );
     let (old, new) = (
         common::etcd_release(Some("3.4.23")),
         common::etcd_release(Some("3.5.30")),

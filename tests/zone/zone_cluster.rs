@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::revocation::{any_grpc_reads, client_identity, http_reads, refused_times};
-use common::{activate_args, https_get, s_client, Identity, TestZone};
+use common::{activate_args, https_get, s_client, Identity, Kind, TestZone};
 use zone_pki::{Authority, LeafKind, NodeIdentity};
 use zone_testkit::addresses::{self, Block};
 
@@ -193,7 +193,12 @@ fn keepers_of(config: &str) -> Vec<u32> {
 /// The acceptance of issue 2, and of issue 33 for one release, on the etcd `release`
 /// (the bundle for `None`), which must report `version`: one zone, every step in turn.
 fn acceptance(release: Option<&str>, version: &str, block: Block) {
-    let zone = TestZone::bootstrap("example.zone", block.subnet(), 3);
+    let kind = if version.starts_with("3.4.") {
+        Kind::Previous("etcd 3.4, which launch refuses under least privilege")
+    } else {
+        Kind::LeastPrivilege
+    };
+    let zone = TestZone::bootstrap_of(kind, "example.zone", block.subnet(), 3);
     let etcd = common::etcd_release(release);
     for i in 0..3 {
         zone.set_etcd_bin(i, &etcd);

@@ -62,7 +62,7 @@ pub fn run(
         crate::revocation::issued::record(ca_dir, node_name, &chain)?;
     }
     staging.commit()?;
-    let (role, _) = super::role_and_next_step(identity.member, out);
+    let (role, _) = super::role_and_next_step(identity.member, out, None);
     eprintln!(
         "zone-etcd: answered the request of {node_name} (key SHA-256 {}) as {role}: {} holds node.toml, pki/ca.crt and pki/node.crt, no key; carry it to the node, which runs `zone-etcd activate install --request REQ_DIR --answer ANSWER_DIR --out BUNDLE_DIR` (zone root SHA-256 {})",
         request.key_fingerprint_hex(),

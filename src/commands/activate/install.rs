@@ -95,7 +95,7 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
             crate::disk::tell(&config.state_dir, &config.data_dir);
         }
     }
-    let (role, next) = super::role_and_next_step(member, out);
+    let (role, next) = super::role_and_next_step(member, out, None);
     eprintln!(
         "zone-etcd: installed {} as {role}: bundle in {} (zone root SHA-256 {}: the one the owner's `activate --request` printed); run {next}; {} may be removed once the node runs",
         request.node_name(),

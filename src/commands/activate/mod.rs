@@ -48,7 +48,11 @@ pub fn run(
         members,
     )?;
     staging.commit()?;
-    let (role, next) = role_and_next_step(zone.member(node_name).is_some(), out);
+    let (role, next) = role_and_next_step(
+        zone.member(node_name).is_some(),
+        out,
+        Some((ca_dir, zone_file)),
+    );
     eprintln!(
         "zone-etcd: activated {node_name} as {role}: bundle in {} (copy it to the node, then run {next})",
         out.display(),
@@ -71,14 +75,34 @@ pub fn member_list(nameservice: Option<&str>) -> Result<MemberList<'_>, Error> {
     }
 }
 
-/// What the node is, and the command that starts it from the bundle in `bundle`.
-pub fn role_and_next_step(member: bool, bundle: &Path) -> (&'static str, String) {
+/// What the node is, and the command that starts it from the bundle in `bundle`. For a
+/// member added to a running zone, the owner first publishes the zone file that lists it
+/// (`publish`: that command, when the owner's CA directory and zone file are known here):
+/// the members' keepers then make its etcd user, which its `join` needs under least
+/// privilege.
+pub fn role_and_next_step(
+    member: bool,
+    bundle: &Path,
+    publish: Option<(&Path, &Path)>,
+) -> (&'static str, String) {
     let config = bundle.join(crate::bundle::CONFIG_FILE);
     if member {
+        let publish = match publish {
+            Some((ca_dir, zone_file)) => format!(
+                "`zone-etcd zone publish --ca {} --zone {} --config {}` here",
+                ca_dir.display(),
+                zone_file.display(),
+                config.display()
+            ),
+            None => {
+                "`zone-etcd zone publish` of the zone file that lists it on the owner's machine"
+                    .to_string()
+            }
+        };
         (
             "etcd member",
             format!(
-                "`zone-etcd launch --config {0}` in a new zone, or `zone-etcd join --config {0}` to add it to a running one",
+                "`zone-etcd launch --config {0}` in a new zone; to add it to a running one, first {publish} (the zone makes its etcd user), then `zone-etcd join --config {0}` on the node",
                 config.display()
             ),
         )

@@ -33,7 +33,13 @@ impl BackupZone {
     /// A running 3-member zone on 127.0.<subnet>.1-3 with `[backup]` (`policy` holds its
     /// extra keys, e.g. `delta_every = "1s"`), its S3 store on `weed_ip`.
     pub fn start(zone_name: &str, subnet: u8, weed_ip: &str, policy: &str) -> BackupZone {
-        Self::start_of(super::Kind::Previous, zone_name, subnet, weed_ip, policy)
+        Self::start_of(
+            super::Kind::LeastPrivilege,
+            zone_name,
+            subnet,
+            weed_ip,
+            policy,
+        )
     }
 
     /// [`BackupZone::start`], a zone of `kind`.

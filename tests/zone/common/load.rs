@@ -1,5 +1,5 @@
 //! A write load on a zone: writer threads that each put a new key per request, on a new
-//! TCP connection and TLS session (etcd's gRPC gateway), and remember which writes etcd
+//! TCP connection and TLS session (etcd's gRPC API), and remember which writes etcd
 //! acknowledged, so a test can prove none of them is lost.
 #![allow(dead_code)]
 
@@ -10,8 +10,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use base64::Engine as _;
+use zone_etcd_kit::cluster_api;
 
-use super::{https_request, Identity};
+use super::Identity;
 
 pub fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
@@ -133,16 +134,19 @@ impl WriteLoad {
                     while !stop.load(Ordering::SeqCst) {
                         let key = format!("{prefix}/{i}/{n:06}");
                         let sent = std::time::Instant::now();
-                        let mut outcome = Err("no endpoint".to_string());
+                        let mut outcome = Err(Failed {
+                            kind: cluster_api::Kind::Unreachable,
+                            line: "no endpoint".to_string(),
+                        });
                         let mut errors = Vec::new();
                         for addr in &route {
-                            outcome = put_revision(addr, &ca, &identity, &key);
-                            if outcome.as_ref().is_err_and(|e| was_cut(e)) {
+                            outcome = put_once(addr, &ca, &identity, &key);
+                            if outcome.as_ref().is_err_and(was_cut) {
                                 // A member that cut the connection (a revocation cuts
                                 // every old client connection once, by design) is
                                 // reconnected to once, as every etcd client does.
                                 errors.push(format!("{addr}: {}", outcome.clone().unwrap_err()));
-                                outcome = put_revision(addr, &ca, &identity, &key);
+                                outcome = put_once(addr, &ca, &identity, &key);
                             }
                             match &outcome {
                                 Ok(_) => break,
@@ -206,33 +210,65 @@ impl Drop for WriteLoad {
     }
 }
 
-/// One put through etcd's gateway; Ok only when etcd answered 200.
+/// One put on a new connection ([`put_revision`]); Ok only when etcd acknowledged it.
 pub fn put(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<(), String> {
     put_revision(addr, ca, identity, key).map(|_| ())
 }
 
-/// One put through etcd's gateway; Ok(the revision its header names, 0 if none) only when
-/// etcd answered 200.
-/// True for a request whose connection the member reset (`ss -K`, a revocation's cut):
-/// the error text of ECONNRESET as `https_request` reports it.
-fn was_cut(error: &str) -> bool {
-    error.contains(&std::io::Error::from_raw_os_error(nix::libc::ECONNRESET).to_string())
+/// True for a write the member's connection failed under (a revocation's cut, `ss -K`,
+/// a member stopping): sent again once on a new connection, as every etcd client does.
+fn was_cut(error: &Failed) -> bool {
+    error.kind == cluster_api::Kind::Unreachable
 }
 
-pub fn put_revision(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, String> {
-    let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(key), b64("v"));
-    match https_request(addr, ca, Some(identity), "POST", "/v3/kv/put", &body) {
-        Ok(r) if r.status_line.contains(" 200 ") => {
-            // The gateway writes int64 as a JSON string.
-            let json: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
-            let revision = &json["header"]["revision"];
-            Ok(revision
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .or_else(|| revision.as_i64())
-                .unwrap_or(0))
-        }
-        Ok(r) => Err(format!("{} {}", r.status_line, r.body)),
-        Err(e) => Err(e),
+/// A put etcd did not acknowledge: what kind of failure, and its line.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub kind: cluster_api::Kind,
+    pub line: String,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
     }
+}
+
+/// One put through etcd's gRPC API on a new TCP connection and TLS session, as `identity`
+/// (so each write sees the certificates and revocations in force when it is sent); Ok(the
+/// revision etcd's answer names) once etcd acknowledged it. gRPC as a user with an identity
+/// speaks it: etcd's JSON gateway ignores a client certificate's name once a zone enforces
+/// least privilege (400), its clients authenticate by password (`env --gateway`).
+pub fn put_revision(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, String> {
+    put_once(addr, ca, identity, key).map_err(|e| e.line)
+}
+
+fn put_once(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, Failed> {
+    let creds = super::grpc_load::credentials(ca, identity);
+    let failed = |e: cluster_api::EtcdError| Failed {
+        kind: e.kind(),
+        line: e.to_string(),
+    };
+    let runtime = cluster_api::runtime().map_err(|e| Failed {
+        kind: cluster_api::Kind::Unreachable,
+        line: e.to_string(),
+    })?;
+    runtime.block_on(async {
+        let endpoint = [format!("https://{addr}")];
+        let mut client = cluster_api::connect_many(&endpoint, &creds, cluster_api::REQUEST_TIMEOUT)
+            .await
+            .map_err(|line| Failed {
+                kind: cluster_api::Kind::Unreachable,
+                line,
+            })?;
+        let put = cluster_api::within(async {
+            client
+                .put(key, "v", None)
+                .await
+                .map_err(|e| cluster_api::EtcdError::of(&e))
+        })
+        .await
+        .map_err(failed)?;
+        Ok(put.header().map(|h| h.revision()).unwrap_or(0))
+    })
 }

@@ -76,8 +76,17 @@ impl TestZone {
         TestZone { dir, zone }
     }
 
+    /// A zone of `count` members on 127.0.<subnet>.1..=count, of the kind `ca init` makes
+    /// today (least privilege enforced).
     pub fn bootstrap(zone: &str, subnet: u8, count: u8) -> TestZone {
         Self::bootstrap_on(zone, loopback_members(zone, subnet, count), 2380, 2379)
+    }
+
+    /// [`TestZone::bootstrap`], of the `kind` asked for.
+    pub fn bootstrap_of(kind: Kind, zone: &str, subnet: u8, count: u8) -> TestZone {
+        let members = loopback_members(zone, subnet, count);
+        let text = zone_testkit::zone::zone_toml(zone, &members, 2380, 2379);
+        Self::of_kind(kind, zone, &text, members, 2380, 2379)
     }
 
     /// Like [`TestZone::bootstrap`], on the given addresses and ports.
@@ -91,8 +100,9 @@ impl TestZone {
         Self::from_zone_file(zone, &text, members, peer_port, client_port)
     }
 
-    /// Bootstraps a zone from zone file `text`; `members` are (name, address) as the file
-    /// lists them, all on `peer_port` and `client_port`.
+    /// Bootstraps a zone from zone file `text` with a CA as `ca init` makes one today (a
+    /// zone file without `[access]` enforces least privilege); `members` are (name,
+    /// address) as the file lists them, all on `peer_port` and `client_port`.
     pub fn from_zone_file(
         zone: &str,
         text: &str,
@@ -100,7 +110,14 @@ impl TestZone {
         peer_port: u16,
         client_port: u16,
     ) -> TestZone {
-        Self::of_kind(Kind::Previous, zone, text, members, peer_port, client_port)
+        Self::of_kind(
+            Kind::LeastPrivilege,
+            zone,
+            text,
+            members,
+            peer_port,
+            client_port,
+        )
     }
 
     /// [`TestZone::from_zone_file`], of the `kind` asked for.
@@ -131,6 +148,24 @@ impl TestZone {
             self.node_dir(self.members.len() - 1).to_str().unwrap(),
         ));
         self.members.len() - 1
+    }
+
+    /// The owner publishes the zone file [`TestZone::add_member`] wrote, with member
+    /// `index`'s node.toml (the new member's will do), as the guide's growing steps say:
+    /// the keepers make the new member's etcd user. Asserts it exits 0; its stderr.
+    pub fn publish_grown(&self, index: usize) -> String {
+        let (ok, _, err) = run(&[
+            "zone",
+            "publish",
+            "--ca",
+            self.path("ca").to_str().unwrap(),
+            "--zone",
+            self.path("zone-grown.toml").to_str().unwrap(),
+            "--config",
+            self.config(index).to_str().unwrap(),
+        ]);
+        assert!(ok, "zone publish of the grown zone file failed:\n{err}");
+        err
     }
 
     /// Points member `index`'s node.toml at another etcd binary (`etcd_bin`).

@@ -24,7 +24,7 @@ use serde_json::Value;
 use zone_recorder::net::Net;
 use zone_recorder::proxy::Delay;
 use zone_recorder::zone::{LocalZone, Tools};
-use zone_testkit::addresses;
+use zone_testkit::{addresses, Kind};
 
 use crate::common;
 
@@ -132,8 +132,8 @@ fn a_zone_behind_slow_links_gets_the_settings_that_hold_it() {
         bin_dir: common::repo().join("bin"),
     };
     let net = Net::new(addresses::SLOW_LINKS.subnet(), 3).unwrap_or_else(|e| panic!("{e}"));
-    let mut zone =
-        LocalZone::create_networked(&tools, net, 3, "").unwrap_or_else(|e| panic!("{e}"));
+    let mut zone = LocalZone::create_networked(&tools, Kind::LeastPrivilege, net, 3, "")
+        .unwrap_or_else(|e| panic!("{e}"));
     zone.install_relays().unwrap_or_else(|e| panic!("{e}"));
     zone.launch_all().unwrap_or_else(|e| panic!("{e}"));
     zone.wait_healthy(Duration::from_secs(60))

@@ -12,13 +12,19 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{wait_for, TestZone};
+use common::{wait_for, Kind, TestZone};
 use zone_etcd::policy::{apply, read};
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::policy::{rbac, Policy};
 use zone_testkit::addresses;
 
 const ZONE: &str = "access.zone";
+
+/// Why these zones are of the previous kind: the tests play the keepers themselves, with
+/// certificates from the member's node CA, so the zone's own keepers must not apply a
+/// policy of their own (they would remove the tests' users as outsiders).
+const ROOT_FOR_ALL: Kind =
+    Kind::Previous("the test applies policies itself: the zone's own keepers must not");
 const NODE: &str = "node1.access.zone";
 
 /// A client certificate with CN `cn` from member 0's node CA (SAN: the node's name, within
@@ -115,7 +121,7 @@ fn apply_policy(zone: &TestZone, policy: &Policy) -> Vec<rbac::Op> {
 
 #[test]
 fn a_policy_becomes_etcds_users_and_roles_and_each_service_gets_its_prefix_only() {
-    let zone = TestZone::bootstrap(ZONE, addresses::ACCESS.subnet(), 1);
+    let zone = TestZone::bootstrap_of(ROOT_FOR_ALL, ZONE, addresses::ACCESS.subnet(), 1);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let dir = tempfile::tempdir().unwrap();
@@ -241,7 +247,7 @@ const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 /// applies again at its next round). A hang still fails the test.
 #[test]
 fn keepers_applying_one_plan_at_once_each_finish() {
-    let zone = TestZone::bootstrap(ZONE, addresses::ACCESS_B.subnet(), 1);
+    let zone = TestZone::bootstrap_of(ROOT_FOR_ALL, ZONE, addresses::ACCESS_B.subnet(), 1);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     let read = |f: &str| std::fs::read_to_string(zone.tls(0, f)).unwrap();

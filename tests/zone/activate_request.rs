@@ -372,10 +372,12 @@ fn a_client_node_activated_by_request_reads_through_env() {
     );
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
-    let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", "shared", "for clients"]);
+    // Put by a member (root) under the client node's own prefix, the one it may read.
+    let app = format!("app1.{name}");
+    let shared = format!("nodes/{app}/shared");
+    let (ok, _, err) = zone.etcdctl(0, &zone.client_url(0), &["put", &shared, "for clients"]);
     assert!(ok, "{err}");
 
-    let app = format!("app1.{name}");
     let req = zone.path("app-side/req");
     let bundle = zone.path("app-side/bundle");
     let mut printed = activate_by_request(
@@ -406,12 +408,7 @@ fn a_client_node_activated_by_request_reads_through_env() {
         .arg(format!("--cacert={}", file("ca_file")))
         .arg(format!("--cert={}", file("cert_file")))
         .arg(format!("--key={}", file("key_file")))
-        .args([
-            "--command-timeout=5s",
-            "get",
-            "shared",
-            "--print-value-only",
-        ])
+        .args(["--command-timeout=5s", "get", &shared, "--print-value-only"])
         .output()
         .unwrap();
     assert!(

@@ -425,31 +425,20 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
         "the guide's recipe failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let etcd = common::bundled("etcd");
-    // A scratch etcd on the tamper zone's block, beside its members.
+    // Read as the guide's next block says, on a scratch address of the tamper zone's
+    // block, beside its members.
     let scratch = addresses::BACKUP_TAMPER.ip(50);
-    let endpoints = format!("--endpoints=http://{scratch}:2379");
-    let mut member = common::Running::spawn(
-        {
-            let mut c = Command::new(etcd);
-            c.arg(format!(
-                "--data-dir={}",
-                work.path().join("restored").display()
-            ))
-            .arg(format!("--listen-client-urls=http://{scratch}:2379"))
-            .arg(format!("--advertise-client-urls=http://{scratch}:2379"))
-            .arg(format!("--listen-peer-urls=http://{scratch}:2380"))
-            .arg(format!("--listen-metrics-urls=http://{scratch}:2381"));
-            c
-        },
-        &work.path().join("etcd.log"),
+    let (member, etcdctl) = common::backup::read_restored(
+        &work.path().join("restored"),
+        &scratch,
+        &z.zone.path("ca"),
+        work.path(),
     );
     wait_for(Duration::from_secs(30), "the restored member", || {
-        Command::new(common::bundled("etcdctl"))
-            .args([endpoints.as_str(), "get", canary_key, "--print-value-only"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == canary_value)
+        let out = etcdctl(&["get", canary_key, "--print-value-only"]);
+        String::from_utf8_lossy(&out.stdout).trim() == canary_value
     });
+    let mut member = member;
     let _ = member.child.kill();
 
     // Tampering, each on a copy of the directory target.

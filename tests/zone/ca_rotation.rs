@@ -60,7 +60,12 @@ fn rolling_restart(zone: &TestZone, running: &mut Vec<Running>, phase: &str) {
 
 #[test]
 fn the_zone_ca_rotates_in_phases_and_the_zone_keeps_serving() {
-    let zone = TestZone::bootstrap("carot.zone", addresses::CA_ROTATION.subnet(), 3);
+    let zone = TestZone::bootstrap_of(
+        Kind::Previous("the zone root's rotation in a zone made before 0.2, its clients with node-CA certificates (a zone of least privilege: the test below)"),
+        "carot.zone",
+        addresses::CA_ROTATION.subnet(),
+        3,
+    );
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     put(&zone, 0, "before");

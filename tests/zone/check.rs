@@ -83,8 +83,8 @@ fn a_clean_node_passes_and_each_problem_is_reported() {
         "peer",
         "client",
         "no problems",
-        // A zone without [access] is told so, and how to move (not a problem: an opt-out).
-        "access: none: every client certificate of the zone is root in etcd (to move to least privilege: add [access] to the zone file and follow the guide's \"Moving a running zone to least privilege\" (docs/src/access.md))",
+        // A zone of least privilege, as `ca init` makes one.
+        "access: enforced (each identity has its grants only)",
     ] {
         assert!(text.contains(row), "{text}");
     }

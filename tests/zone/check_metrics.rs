@@ -138,7 +138,17 @@ fn check_metrics(config: &Path, file: &Path) -> (Option<i32>, String, Families) 
     (code, stderr, parse_metrics(file))
 }
 
-const CERTIFICATES: [&str; 5] = ["zone CA", "node CA", "server", "peer", "client"];
+/// A member of a zone of least privilege: its leaves, and the client CA and signer its
+/// identities come from.
+const CERTIFICATES: [&str; 7] = [
+    "zone CA",
+    "node CA",
+    "server",
+    "peer",
+    "client",
+    "client CA",
+    "signer",
+];
 const FAMILIES: [&str; 15] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
@@ -206,8 +216,8 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
     let v = values(&metrics);
     // Nothing revoked in this zone: CRL number 0 (and no age: tests/zone/revocation.rs).
     assert_eq!(get(&v, "zone_etcd_crl_number", ""), 0.0);
-    // A zone without [access]: every client certificate is root, and the metric says so.
-    assert_eq!(get(&v, "zone_etcd_access_enforced", ""), 0.0);
+    // A zone of least privilege (the default), and the metric says so.
+    assert_eq!(get(&v, "zone_etcd_access_enforced", ""), 1.0);
     // The stand-in answers as etcd 3.6.15: no known defect.
     assert_eq!(get(&v, "zone_etcd_etcd_warnings", ""), 0.0);
     assert_eq!(
@@ -268,8 +278,12 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
         "json",
     ]))
     .unwrap();
-    let server = &report["certificates"][2];
-    assert_eq!(server["name"], "server");
+    let server = report["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "server")
+        .expect("the report names the server certificate");
     let not_after = OffsetDateTime::parse(server["not_after"].as_str().unwrap(), &Rfc3339)
         .unwrap()
         .unix_timestamp() as f64;
@@ -352,7 +366,14 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
             .collect();
         assert_eq!(
             certs,
-            BTreeSet::from(["zone CA", "node CA", "server", "peer"]),
+            BTreeSet::from([
+                "zone CA",
+                "node CA",
+                "server",
+                "peer",
+                "client CA",
+                "signer"
+            ]),
             "{family}"
         );
     }

@@ -165,7 +165,7 @@ fn a_dns_named_zone_over_three_machines_survives_a_partition_and_serves_a_client
     script
         .arg("-c")
         .arg(format!(
-            "set -e; eval \"$(zone-etcd env --config '{}')\"; etcdctl put from-node4 hello >/dev/null; etcdctl get from-node4 --print-value-only",
+            "set -e; eval \"$(zone-etcd env --config '{}')\"; etcdctl put nodes/node4.{ZONE}/from-node4 hello >/dev/null; etcdctl get nodes/node4.{ZONE}/from-node4 --print-value-only",
             client_dir.join("node.toml").display()
         ))
         .env(
@@ -210,7 +210,11 @@ fn a_dns_named_zone_over_three_machines_survives_a_partition_and_serves_a_client
             &machines[2],
             2,
             &url(2),
-            &["get", "from-node4", "--print-value-only"],
+            &[
+                "get",
+                &format!("nodes/node4.{ZONE}/from-node4"),
+                "--print-value-only",
+            ],
         );
         if ok {
             assert_eq!(out.trim(), "hello", "{err}");

@@ -88,9 +88,9 @@ fn status_under_nospace_names_the_alarm_the_leader_and_the_quorum() {
         "{out}"
     );
     assert!(!out.contains("UNHEALTHY"), "{out}");
-    // A zone without [access] is told that every client is root, and how to move.
+    // The zone's policy, read and enforced under NOSPACE too.
     assert!(
-        out.contains("access policy: none: every client certificate of the zone is root in etcd (to move to least privilege: add [access] to the zone file"),
+        out.contains("access policy: node.toml (the members' own copy), 0 service(s), enforced; applied by node1.full.zone, node2.full.zone, node3.full.zone"),
         "{out}"
     );
     assert!(

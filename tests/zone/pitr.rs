@@ -188,9 +188,16 @@ fn keys_under(zone: &TestZone, index: usize, prefix: &str) -> BTreeMap<String, i
         .unwrap_or_default()
 }
 
-/// An etcd of its own on `ip` (plain HTTP, loopback) over a data directory restored from
-/// `snapshot` with etcdutl (no revision bump): the snapshot exactly as etcd reads it.
-fn throwaway_etcd(snapshot: &Path, work: &Path, ip: &str) -> Running {
+/// An etcd of its own on `ip` over a data directory restored from `snapshot` with etcdutl
+/// (no revision bump): the snapshot exactly as etcd reads it, read as the guide's
+/// `read-restored` recipe says (etcd's root, by a certificate from `ca_dir`'s client CA:
+/// the zone's auth is on in its snapshots), with the etcdctl that does.
+fn throwaway_etcd(
+    snapshot: &Path,
+    work: &Path,
+    ip: &str,
+    ca_dir: &Path,
+) -> (Running, impl Fn(&[&str]) -> std::process::Output) {
     let data = work.join("throwaway.etcd");
     let out = Command::new(common::bundled("etcdutl"))
         .args(["snapshot", "restore"])
@@ -205,28 +212,14 @@ fn throwaway_etcd(snapshot: &Path, work: &Path, ip: &str) -> Running {
         snapshot.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut cmd = Command::new(common::bundled("etcd"));
-    cmd.arg(format!("--data-dir={}", data.display()))
-        .arg(format!("--listen-client-urls=http://{ip}:2379"))
-        .arg(format!("--advertise-client-urls=http://{ip}:2379"))
-        .arg(format!("--listen-peer-urls=http://{ip}:2380"))
-        .arg(format!("--listen-metrics-urls=http://{ip}:2381"));
-    let mut etcd = Running::spawn(cmd, &work.join("throwaway.etcd.log"));
+    let (mut etcd, etcdctl) = common::backup::read_restored(&data, ip, ca_dir, work);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(status)) = etcd.child.try_wait() {
             panic!("the throwaway etcd exited ({status}):\n{}", etcd.log());
         }
-        let ok = Command::new(common::bundled("etcdctl"))
-            .args([
-                &format!("--endpoints=http://{ip}:2379"),
-                "endpoint",
-                "health",
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return etcd;
+        if etcdctl(&["endpoint", "health"]).status.success() {
+            return (etcd, etcdctl);
         }
         assert!(
             Instant::now() < deadline,
@@ -529,20 +522,15 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
     assert_eq!(manifest(&at_rev)["revision"].as_i64(), Some(hash_rev));
     assert_eq!(snapshot_status(&at_rev).0, hash_rev);
     let scratch = addresses::PITR.ip(50);
-    let etcd = throwaway_etcd(&at_rev, work.path(), &scratch);
-    let endpoints = format!("--endpoints=http://{scratch}:2379");
-    let out = Command::new(common::bundled("etcdctl"))
-        .args([
-            endpoints.as_str(),
-            "endpoint",
-            "hashkv",
-            "--rev",
-            &hash_rev.to_string(),
-            "-w",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let (etcd, etcdctl) = throwaway_etcd(&at_rev, work.path(), &scratch, &z.zone.path("ca"));
+    let out = etcdctl(&[
+        "endpoint",
+        "hashkv",
+        "--rev",
+        &hash_rev.to_string(),
+        "-w",
+        "json",
+    ]);
     assert!(
         out.status.success(),
         "hashkv of the export: {}",

@@ -87,7 +87,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     }
     let watch_log = zone.path("laptop-watch.log");
     let mut watch_cmd = etcdctl_as(&ca, &laptop_id.chain, &laptop_id.key, &zone.endpoints());
-    watch_cmd.args(["watch", "--prefix", "watched/"]);
+    watch_cmd.args(["watch", "--prefix", "nodes/laptop.revoke.zone/watched/"]);
     let watch = Running::spawn(watch_cmd, &watch_log);
     let watch_pid = watch.pid();
     // Writes until the watch (connecting meanwhile) sees one.
@@ -100,13 +100,17 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
             let (ok, _, err) = zone.etcdctl(
                 0,
                 &zone.endpoints(),
-                &["put", &format!("watched/before-{n}"), "1"],
+                &[
+                    "put",
+                    &format!("nodes/laptop.revoke.zone/watched/before-{n}"),
+                    "1",
+                ],
             );
             assert!(ok, "{err}");
             std::thread::sleep(Duration::from_millis(100));
             fs::read_to_string(&watch_log)
                 .unwrap_or_default()
-                .contains("watched/before")
+                .contains("nodes/laptop.revoke.zone/watched/before")
         },
     );
     assert!(!connections_of(watch_pid, &[zone.client_port]).is_empty());
@@ -155,7 +159,11 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
         "the laptop's watch is cut",
         || connections_of(watch_pid, &[zone.client_port]).is_empty(),
     );
-    let (ok, _, err) = zone.etcdctl(0, &zone.endpoints(), &["put", "watched/after", "2"]);
+    let (ok, _, err) = zone.etcdctl(
+        0,
+        &zone.endpoints(),
+        &["put", "nodes/laptop.revoke.zone/watched/after", "2"],
+    );
     assert!(ok, "{err}");
     // A leaf the laptop's node CA issues now is refused too.
     let node_ca =
@@ -185,7 +193,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     std::thread::sleep(Duration::from_millis(500));
     let seen = fs::read_to_string(&watch_log).unwrap();
     assert!(
-        !seen.contains("watched/after"),
+        !seen.contains("nodes/laptop.revoke.zone/watched/after"),
         "the revoked watch saw a later write:\n{seen}"
     );
 

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{b64, https_request, run, Identity, TestZone};
+use common::{run, Identity, TestZone};
 use zone_testkit::addresses;
 
 /// A key's value and mod revision.
@@ -86,12 +86,10 @@ fn put(
     key: &str,
     value: &str,
 ) -> Result<(), String> {
-    let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(key), b64(value));
     let mut last = String::new();
     for addr in addrs {
-        match https_request(addr, ca, Some(id), "POST", "/v3/kv/put", &body) {
-            Ok(r) if r.status_line.contains(" 200 ") => return Ok(()),
-            Ok(r) => last = format!("{addr}: {} {}", r.status_line, r.body),
+        match common::put_value(addr, ca, id, key, value) {
+            Ok(_) => return Ok(()),
             Err(e) => last = format!("{addr}: {e}"),
         }
     }

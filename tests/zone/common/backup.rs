@@ -379,3 +379,87 @@ pub fn links(root: &Path) -> Vec<TestLink> {
         })
         .collect()
 }
+
+/// The guide's block after `<!-- recipe: NAME -->` in docs/src/backups.md, its commands
+/// one a line (a line ending in `\` continues on the next).
+pub fn guide_recipe(name: &str) -> Vec<String> {
+    let guide = fs::read_to_string(super::repo().join("docs/src/backups.md")).unwrap();
+    let block = guide
+        .split(&format!("<!-- recipe: {name} -->"))
+        .nth(1)
+        .and_then(|r| r.split("```sh\n").nth(1))
+        .and_then(|r| r.split("```").next())
+        .unwrap_or_else(|| panic!("the guide's backups page has no recipe {name:?}"));
+    let joined = block.replace("\\\n", " ");
+    let commands: Vec<String> = joined
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(commands.len() >= 2, "the recipe {name:?} is empty");
+    commands
+}
+
+/// A restored data directory read as the guide says (`read-restored`: in a zone of least
+/// privilege etcd's auth stays on in its snapshots), as written but for the address
+/// (127.0.0.1 there, `ip` here): the certificates made in `work` with OpenSSL from
+/// `ca_dir`'s client CA, etcd started over `data` (killed by its PID when the process is
+/// dropped), and the recipe's etcdctl as root, run with the arguments given in place of
+/// the recipe's `get ...`.
+pub fn read_restored(
+    data: &Path,
+    ip: &str,
+    ca_dir: &Path,
+    work: &Path,
+) -> (Running, impl Fn(&[&str]) -> std::process::Output) {
+    let recipe: Vec<String> = guide_recipe("read-restored")
+        .iter()
+        .map(|c| c.replace("127.0.0.1", ip))
+        .collect();
+    let (work, ca_dir, data) = (work.to_path_buf(), ca_dir.to_path_buf(), data.to_path_buf());
+    let env = move |c: &mut Command| {
+        c.current_dir(&work)
+            .env("PATH", super::path_with_bundle())
+            .env("CA_DIR", &ca_dir)
+            .env("RESTORED", &data);
+    };
+    let mut etcd = None;
+    let mut etcdctl = None;
+    for command in &recipe {
+        if let Some(line) = command.strip_prefix("etcd ") {
+            let line = line
+                .strip_suffix(" &")
+                .expect("the recipe starts etcd in the background");
+            let mut c = Command::new("bash");
+            c.arg("-c").arg(format!("exec etcd {line}"));
+            env(&mut c);
+            let log = c.get_current_dir().unwrap().join("restored.etcd.log");
+            etcd = Some(Running::spawn(c, &log));
+        } else if let Some(line) = command.strip_prefix("etcdctl ") {
+            let args: Vec<String> = line
+                .split(' ')
+                .take_while(|a| *a != "get")
+                .map(str::to_string)
+                .collect();
+            etcdctl = Some(args);
+        } else {
+            let mut c = Command::new("bash");
+            c.args(["-euo", "pipefail", "-c", command]);
+            env(&mut c);
+            let out = c.output().unwrap();
+            assert!(
+                out.status.success(),
+                "the guide's step {command:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let base = etcdctl.expect("the recipe reads with etcdctl");
+    let run = move |args: &[&str]| {
+        let mut c = Command::new(super::bundled("etcdctl"));
+        c.args(&base).arg("--command-timeout=5s").args(args);
+        env(&mut c);
+        c.output().unwrap()
+    };
+    (etcd.expect("the recipe starts etcd"), run)
+}

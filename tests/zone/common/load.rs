@@ -240,10 +240,57 @@ impl std::fmt::Display for Failed {
 /// speaks it: etcd's JSON gateway ignores a client certificate's name once a zone enforces
 /// least privilege (400), its clients authenticate by password (`env --gateway`).
 pub fn put_revision(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, String> {
-    put_once(addr, ca, identity, key).map_err(|e| e.line)
+    put_value(addr, ca, identity, key, "v")
 }
 
+/// [`put_revision`] of `value`.
+pub fn put_value(
+    addr: &str,
+    ca: &Path,
+    identity: &Identity,
+    key: &str,
+    value: &str,
+) -> Result<i64, String> {
+    put_once_of(addr, ca, identity, key, value).map_err(|e| e.line)
+}
+
+/// How long a put is sent again that raced a change of etcd's auth store ("revision of
+/// auth store is old"), as etcd's own client does: a revocation or a published policy is
+/// a burst of such changes.
+const AUTH_CHANGES_WITHIN: Duration = Duration::from_secs(10);
+
 fn put_once(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, Failed> {
+    put_once_of(addr, ca, identity, key, "v")
+}
+
+fn put_once_of(
+    addr: &str,
+    ca: &Path,
+    identity: &Identity,
+    key: &str,
+    value: &str,
+) -> Result<i64, Failed> {
+    let first = std::time::Instant::now();
+    loop {
+        match put_on_a_new_connection(addr, ca, identity, key, value) {
+            Err(e)
+                if e.kind == cluster_api::Kind::AuthOldRevision
+                    && first.elapsed() < AUTH_CHANGES_WITHIN =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn put_on_a_new_connection(
+    addr: &str,
+    ca: &Path,
+    identity: &Identity,
+    key: &str,
+    value: &str,
+) -> Result<i64, Failed> {
     let creds = super::grpc_load::credentials(ca, identity);
     let failed = |e: cluster_api::EtcdError| Failed {
         kind: e.kind(),
@@ -263,7 +310,7 @@ fn put_once(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64
             })?;
         let put = cluster_api::within(async {
             client
-                .put(key, "v", None)
+                .put(key, value, None)
                 .await
                 .map_err(|e| cluster_api::EtcdError::of(&e))
         })

@@ -718,9 +718,15 @@ pub fn mode(path: &Path) -> u32 {
 }
 
 /// A leaf set directory is whole: a private directory with the zone CA and, for each
-/// leaf, a certificate issued by the node CA in `node_ca` and a 0600 key matching it.
+/// leaf, a certificate issued by the node CA in `node_ca` (the client leaf of a member
+/// with a signer beside it, `signer.crt`, as every member of a zone of least privilege
+/// has: by that signer) and a 0600 key matching it.
 pub fn assert_whole_set_at(set: &Path, node_ca: &Path) {
     use zone_pki::{CertInfo, LeafKind};
+    let signer = node_ca.with_file_name("signer.crt");
+    let signer = signer
+        .exists()
+        .then(|| CertInfo::parse_pem(&fs::read_to_string(&signer).unwrap()).unwrap());
     let node_ca = CertInfo::parse_pem(&fs::read_to_string(node_ca).unwrap()).unwrap();
     assert_eq!(
         mode(&set.canonicalize().unwrap()),
@@ -742,10 +748,15 @@ pub fn assert_whole_set_at(set: &Path, node_ca: &Path) {
             "{}: key matches",
             cert.display()
         );
+        let issuer = match (&signer, kind) {
+            (Some(signer), LeafKind::Client) => signer,
+            _ => &node_ca,
+        };
         assert!(
-            info.is_signed_by(&node_ca),
-            "{}: issued by the node CA",
-            cert.display()
+            info.is_signed_by(issuer),
+            "{}: issued by {}",
+            cert.display(),
+            issuer.subject_cn
         );
         assert_eq!(mode(&key), 0o600, "{}", key.display());
         assert_eq!(mode(&cert), 0o644, "{}", cert.display());

@@ -24,15 +24,20 @@ pub fn etcdctl_as(ca: &Path, cert: &Path, key: &Path, endpoints: &str) -> Comman
     cmd
 }
 
-/// Whether `identity` can read through member `addr`'s gRPC API (etcdctl).
+/// Whether `identity` can read through member `addr`'s gRPC API (etcdctl), a key of its
+/// own node's prefix (`nodes/<its CN>/`: in a zone of least privilege a node reads there
+/// only).
 pub fn grpc_reads(addr: &str, ca: &Path, identity: &Identity) -> bool {
+    let cn = zone_pki::CertInfo::parse_pem(&std::fs::read_to_string(&identity.chain).unwrap())
+        .unwrap()
+        .subject_cn;
     etcdctl_as(
         ca,
         &identity.chain,
         &identity.key,
         &format!("https://{addr}"),
     )
-    .args(["get", "probe"])
+    .args(["get", &format!("nodes/{cn}/probe")])
     .output()
     .map(|o| o.status.success())
     .unwrap_or(false)
@@ -50,7 +55,10 @@ pub fn any_grpc_reads(addrs: &[String], ca: &Path, identity: &Identity) -> bool 
     })
 }
 
-/// Whether `identity` can read through member `addr`'s HTTP gateway (one new connection).
+/// Whether member `addr` takes `identity` on a new connection and its HTTP gateway
+/// answers: 200, or, in a zone of least privilege, etcd's 400 for a certificate with a
+/// name (its gateway serves passwords only, `env --gateway`): the handshake, where a
+/// revoked certificate is refused, went through.
 pub fn http_reads(addr: &str, ca: &Path, identity: &Identity) -> bool {
     https_request(
         addr,
@@ -60,7 +68,10 @@ pub fn http_reads(addr: &str, ca: &Path, identity: &Identity) -> bool {
         "/v3/kv/range",
         "{\"key\":\"cHJvYmU=\"}",
     )
-    .is_ok_and(|r| r.status_line.contains(" 200"))
+    .is_ok_and(|r| {
+        r.status_line.contains(" 200")
+            || (r.status_line.contains(" 400") && r.body.contains("CommonName of client"))
+    })
 }
 
 /// Polls `probe` on each address at once until it says refused; returns how long after

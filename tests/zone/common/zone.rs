@@ -274,7 +274,9 @@ impl TestZone {
     /// [`TestZone::wait_healthy`] with another limit (an emulated member starts slower).
     pub fn wait_healthy_within(&self, running: &mut [Running], limit: Duration) {
         must(self.zone.wait_healthy(running, limit));
-        self.wait_recorded(running.len().min(self.members.len()));
+        let count = running.len().min(self.members.len());
+        self.wait_recorded(count);
+        self.wait_enforced(count);
     }
 
     /// Waits (at most 10 s, a learner's keeper records only once promoted) until `count`
@@ -307,6 +309,51 @@ impl TestZone {
             std::thread::sleep(Duration::from_millis(200));
         }
         eprintln!("wait_healthy: the members' release records not all seen within 10 s ({last})");
+    }
+
+    /// In a zone that enforces least privilege (by its CA's default, or its zone file's
+    /// `enforce = true`): waits (at most 20 s) until `count` members' keepers recorded
+    /// the policy as enforced (etcd's auth on), as a zone is once it settled: the
+    /// keepers' records and auth changes of the first seconds land before a test's first
+    /// write, so its revisions are the same from run to run, and a test's client acts
+    /// under the policy from its first request. Other zones are not waited for.
+    fn wait_enforced(&self, count: usize) {
+        let zone_file = fs::read_to_string(self.path("zone.toml")).unwrap_or_default();
+        let by_default =
+            self.path("ca").join(ZONE_DEFAULTS).exists() && !zone_file.contains("enforce = false");
+        if !(by_default || zone_file.contains("enforce = true")) {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let args = ["get", "zone-etcd/access/applied/", "--prefix", "-w", "json"];
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let (ok, out, err) = self.etcdctl(0, &self.endpoints(), &args);
+            let records: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|v| v["kvs"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|kv| {
+                    let value = kv["value"].as_str()?;
+                    let bytes =
+                        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value)
+                            .ok()?;
+                    serde_json::from_slice(&bytes).ok()
+                })
+                .collect();
+            let enforced = records.iter().filter(|r| r["enforced"] == true).count();
+            if ok && enforced >= count {
+                return;
+            }
+            last = if ok {
+                format!("{enforced} of {count} members record auth on")
+            } else {
+                format!("etcdctl get zone-etcd/access/applied/ failed: {err}")
+            };
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!("wait_healthy: the access policy not seen enforced by every member within 20 s ({last})");
     }
 
     /// The zone's revision now, as member 0 answers it.

@@ -253,20 +253,8 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     assert!(ok, "node1's identity before the publish: {err}");
     let shrunk = zone_testkit::zone::zone_toml("grow.zone", &zone.members[1..], 32380, 32379);
     fs::write(zone.path("zone-shrunk.toml"), shrunk).unwrap();
-    let (ok, _, err) = run(&[
-        "zone",
-        "publish",
-        "--ca",
-        zone.path("ca").to_str().unwrap(),
-        "--zone",
-        zone.path("zone-shrunk.toml").to_str().unwrap(),
-        "--config",
-        zone.config(1).to_str().unwrap(),
-    ]);
-    assert!(
-        ok && err.contains("every member in the cluster (3)"),
-        "{err}"
-    );
+    let err = zone.publish(&zone.path("zone-shrunk.toml"), 1);
+    assert!(err.contains("every member in the cluster (3)"), "{err}");
     let mut refused = String::new();
     wait_for(Duration::from_secs(20), "node1's identity refused", || {
         let (ok, _, err) = zone.etcdctl(

@@ -140,13 +140,13 @@ impl WriteLoad {
                         });
                         let mut errors = Vec::new();
                         for addr in &route {
-                            outcome = put_once(addr, &ca, &identity, &key);
+                            outcome = put_once(addr, &ca, &identity, &key, "v");
                             if outcome.as_ref().is_err_and(was_cut) {
                                 // A member that cut the connection (a revocation cuts
                                 // every old client connection once, by design) is
                                 // reconnected to once, as every etcd client does.
                                 errors.push(format!("{addr}: {}", outcome.clone().unwrap_err()));
-                                outcome = put_once(addr, &ca, &identity, &key);
+                                outcome = put_once(addr, &ca, &identity, &key, "v");
                             }
                             match &outcome {
                                 Ok(_) => break,
@@ -251,7 +251,7 @@ pub fn put_value(
     key: &str,
     value: &str,
 ) -> Result<i64, String> {
-    put_once_of(addr, ca, identity, key, value).map_err(|e| e.line)
+    put_once(addr, ca, identity, key, value).map_err(|e| e.line)
 }
 
 /// How long a put is sent again that raced a change of etcd's auth store ("revision of
@@ -259,11 +259,9 @@ pub fn put_value(
 /// a burst of such changes.
 const AUTH_CHANGES_WITHIN: Duration = Duration::from_secs(10);
 
-fn put_once(addr: &str, ca: &Path, identity: &Identity, key: &str) -> Result<i64, Failed> {
-    put_once_of(addr, ca, identity, key, "v")
-}
-
-fn put_once_of(
+/// One put of `value` ([`put_on_a_new_connection`]), sent again while it races changes
+/// of etcd's auth store.
+fn put_once(
     addr: &str,
     ca: &Path,
     identity: &Identity,

@@ -154,17 +154,23 @@ impl TestZone {
     /// `index`'s node.toml (the new member's will do), as the guide's growing steps say:
     /// the keepers make the new member's etcd user. Asserts it exits 0; its stderr.
     pub fn publish_grown(&self, index: usize) -> String {
+        self.publish(&self.path("zone-grown.toml"), index)
+    }
+
+    /// `zone publish` of `zone_file` by the owner (the zone's `ca/`) with member
+    /// `index`'s node.toml. Asserts it exits 0; its stderr.
+    pub fn publish(&self, zone_file: &Path, index: usize) -> String {
         let (ok, _, err) = run(&[
             "zone",
             "publish",
             "--ca",
             self.path("ca").to_str().unwrap(),
             "--zone",
-            self.path("zone-grown.toml").to_str().unwrap(),
+            zone_file.to_str().unwrap(),
             "--config",
             self.config(index).to_str().unwrap(),
         ]);
-        assert!(ok, "zone publish of the grown zone file failed:\n{err}");
+        assert!(ok, "zone publish of {} failed:\n{err}", zone_file.display());
         err
     }
 

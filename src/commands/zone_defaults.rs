@@ -85,22 +85,43 @@ fn parse(text: &str) -> Result<bool, Error> {
     }
 }
 
-/// The zone file at `zone_file`, with `[access]` as the zone of `ca_dir` reads its absence;
-/// a key this release does not know is said in a warning.
+/// The zone file at `zone_file`, with `[access]` as the zone of `ca_dir` reads it
+/// ([`resolve`]); a key this release does not know is said in a warning, and so is an
+/// opt-out of least privilege in a zone whose default it is.
 pub fn load_zone(zone_file: &Path, ca_dir: &Path) -> Result<Zone, Error> {
     let mut zone = Zone::load_reporting(zone_file, crate::unknown_keys::warn)?;
-    zone.access = resolve(zone.access, least_privilege(ca_dir)?);
+    let least_privilege = least_privilege(ca_dir)?;
+    if opts_out(&zone.access, least_privilege) {
+        eprintln!(
+            "zone-etcd: warning: {}: access.enforce = false: every client certificate of zone {} is etcd's root, though least privilege is its default (remove the line to enforce the policy)",
+            zone_file.display(),
+            zone.name
+        );
+    }
+    zone.access = resolve(zone.access, least_privilege);
     Ok(zone)
 }
 
 /// The policy a zone file's `access` (absent: not `present`) means in a zone whose
-/// default is least privilege or not.
+/// default is least privilege or not: in such a zone, no `[access]` is
+/// [`Policy::by_default`], and an `[access]` without `enforce` (written to grant a
+/// service) is enforced; only `enforce = false` opts out.
 pub fn resolve(access: Policy, least_privilege: bool) -> Policy {
-    if access.present || !least_privilege {
-        access
-    } else {
-        Policy::by_default()
+    match (least_privilege, access.present) {
+        (false, _) => access,
+        (true, false) => Policy::by_default(),
+        (true, true) if !access.enforce_given => Policy {
+            enforce: true,
+            enforce_given: true,
+            ..access
+        },
+        (true, true) => access,
     }
+}
+
+/// Whether `access` opts a zone whose default is least privilege out of it.
+fn opts_out(access: &Policy, least_privilege: bool) -> bool {
+    least_privilege && access.present && access.enforce_given && !access.enforce
 }
 
 #[cfg(test)]
@@ -140,12 +161,33 @@ mod tests {
     fn only_an_absent_access_in_a_least_privilege_zone_becomes_the_default() {
         assert_eq!(resolve(Policy::default(), true), Policy::by_default());
         assert_eq!(resolve(Policy::default(), false), Policy::default());
-        let open = Policy {
-            present: true,
-            ..Policy::default()
-        };
-        assert_eq!(resolve(open.clone(), true), open);
         let default = Policy::by_default();
         assert!(default.enforce && default.any_node() && default.services.is_empty());
+    }
+
+    #[test]
+    fn an_access_table_is_enforced_in_a_least_privilege_zone_unless_it_says_enforce_false() {
+        // Written to grant a service, without `enforce` (issue 68, item 8).
+        let granted = Policy {
+            present: true,
+            nodes: vec!["nas.example.zone".into()],
+            ..Policy::default()
+        };
+        let read = resolve(granted.clone(), true);
+        assert!(read.enforce, "{read:?}");
+        assert_eq!(read.nodes, granted.nodes, "the table's own grants stay");
+        assert!(!opts_out(&granted, true));
+        // Only `enforce = false` opts out, and is said.
+        let opted_out = Policy {
+            enforce_given: true,
+            ..granted.clone()
+        };
+        assert!(!resolve(opted_out.clone(), true).enforce);
+        assert!(opts_out(&opted_out, true));
+        // A zone made before 0.2 keeps the table's old meaning: not enforced.
+        assert!(!resolve(granted.clone(), false).enforce);
+        assert!(!opts_out(&opted_out, false));
+        // How it was written is not what it means.
+        assert_eq!(opted_out, granted);
     }
 }

@@ -19,7 +19,7 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
     // against the rotated zone below.
     let members = loopback_members("rotate.zone", addresses::ROTATION.subnet(), 3);
     let text = zone_testkit::zone::zone_toml("rotate.zone", &members, 2380, 2379)
-        + "\n[access]\nenforce = true\nnodes = [\"*\"]\n\n[[access.service]]\nname = \"nameservice\"\nnodes = [\"node2.rotate.zone\"]\nread = [\"load/\"]\n";
+        + "\n[access]\nnodes = [\"*\"]\n\n[[access.service]]\nname = \"nameservice\"\nnodes = [\"node2.rotate.zone\"]\nread = [\"load/\"]\n";
     let zone = TestZone::from_zone_file("rotate.zone", &text, members, 2380, 2379);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);

@@ -17,8 +17,9 @@ pub const KEYS: [&str; 4] = ["enforce", "nodes", "node_prefix", "service"];
 /// The keys of one `[[access.service]]`.
 pub const SERVICE_KEYS: [&str; 4] = ["name", "nodes", "read_write", "read"];
 
-/// A validated `[access]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated `[access]` table. Two policies are equal when they mean the same
+/// ([`Policy::enforce_given`] is how it was written, not what it means).
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// Whether the zone wrote one (a zone without stays as before the policy).
     pub present: bool,
@@ -26,6 +27,9 @@ pub struct Policy {
     /// etcd's auth is on. Without it (the first step of moving a running zone) members
     /// get their signers and identities but every certificate of the zone still works.
     pub enforce: bool,
+    /// Whether the table said `enforce` at all: in a zone whose default is least
+    /// privilege, a table that does not is enforced (only `enforce = false` opts out).
+    pub enforce_given: bool,
     /// The zone's nodes besides its etcd members.
     pub nodes: Vec<String>,
     /// Under it, `<node_name>/` is each node's own prefix.
@@ -44,11 +48,32 @@ pub struct Service {
     pub read: Vec<String>,
 }
 
+impl PartialEq for Policy {
+    fn eq(&self, other: &Policy) -> bool {
+        (
+            self.present,
+            self.enforce,
+            &self.nodes,
+            &self.node_prefix,
+            &self.services,
+        ) == (
+            other.present,
+            other.enforce,
+            &other.nodes,
+            &other.node_prefix,
+            &other.services,
+        )
+    }
+}
+
+impl Eq for Policy {}
+
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
             present: false,
             enforce: false,
+            enforce_given: false,
             nodes: Vec::new(),
             node_prefix: DEFAULT_NODE_PREFIX.into(),
             services: Vec::new(),
@@ -64,6 +89,7 @@ impl Policy {
         Policy {
             present: true,
             enforce: true,
+            enforce_given: true,
             nodes: vec![ANY_NODE.into()],
             ..Policy::default()
         }

@@ -43,6 +43,7 @@ impl Policy {
         let policy = Policy {
             present: true,
             enforce,
+            enforce_given: table.contains_key("enforce"),
             nodes,
             node_prefix,
             services,

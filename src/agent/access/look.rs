@@ -82,11 +82,6 @@ impl AccessKeeper {
         if want.enabled && !waiting.is_empty() {
             want.enabled = false;
         }
-        // Settling until an apply finds auth on (set false there).
-        if !want.exclusive {
-            self.settling
-                .store(false, std::sync::atomic::Ordering::Relaxed);
-        }
         let signature = (in_force.clone(), revoked.clone(), want.enabled, issued);
         // The endpoint issues by the policy in force, not by node.toml's copy.
         if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
@@ -256,10 +251,6 @@ impl AccessKeeper {
             );
         }
         self.users_gone.set(revoked.clone());
-        self.settling.store(
-            want.exclusive && !outcome.auth_on,
-            std::sync::atomic::Ordering::Relaxed,
-        );
         if !outcome.auth_on && (want.enabled || (want.exclusive && !leader)) {
             // The leader's keeper makes the users and roles and turns auth on: look again
             // at the next round.

@@ -53,14 +53,6 @@ use zone_model::policy::rbac;
 /// How often the keeper looks at the published policy and the zone's revocations (and,
 /// the leader's, at etcd's users' and roles' names).
 const TICK: Duration = Duration::from_secs(1);
-/// How often the keeper looks while its zone's policy is enforced but etcd's auth is not
-/// on yet, for [`SETTLE_FOR`] after its start: a new zone (or one that just moved to
-/// enforcement) leaves this window a look or two sooner (two or three ticks pass between
-/// the members' first records of their ports and the last member's record of auth on).
-const SETTLE_TICK: Duration = Duration::from_millis(200);
-/// How long after its start a keeper looks every [`SETTLE_TICK`] while auth is not on (a
-/// zone that cannot turn it on, a member down, is looked at every [`TICK`] after it).
-const SETTLE_FOR: Duration = Duration::from_secs(60);
 /// How often the leader's keeper reads the whole auth store even when nothing it knows of
 /// changed (a grant or password changed by hand is put back within this).
 const RECHECK: Duration = Duration::from_secs(30);
@@ -94,10 +86,6 @@ pub struct AccessKeeper {
     /// presumes the leader's keeper leaves the policy's users and roles, and plans its first
     /// apply after from that (when etcd's names agree), its full read at the next round.
     presumed: std::sync::atomic::AtomicBool,
-    /// Whether its last look found the policy enforced and etcd's auth not on yet.
-    settling: std::sync::atomic::AtomicBool,
-    /// When it started (it looks every [`SETTLE_TICK`] while settling, for [`SETTLE_FOR`]).
-    started: Instant,
     /// What it removed outside the policy, newest last ([`remember`](crate::policy::record::remember)).
     removed: Mutex<Vec<Removed>>,
     /// The connection to this member's etcd the duties share.
@@ -121,10 +109,7 @@ impl Duty for AccessKeeper {
     }
 
     fn pause(&self) -> Duration {
-        settle_pause(
-            self.settling.load(std::sync::atomic::Ordering::Relaxed),
-            self.started.elapsed(),
-        )
+        TICK
     }
 
     /// One look over the shared connection (opened anew after a failed round).
@@ -160,8 +145,6 @@ impl AccessKeeper {
             names: Mutex::new(None),
             last: Mutex::new(None),
             presumed: std::sync::atomic::AtomicBool::new(false),
-            settling: std::sync::atomic::AtomicBool::new(false),
-            started: Instant::now(),
             link,
             done: None,
             checked: Instant::now(),
@@ -222,28 +205,5 @@ fn revoked_nodes(node: &Node, roots: &[CertInfo]) -> Vec<String> {
     match crate::revocation::store::in_force(&node.state_dir, roots) {
         Ok(Some(doc)) => doc.node_names(),
         _ => Vec::new(),
-    }
-}
-
-/// The pause before a keeper's next look: [`SETTLE_TICK`] while settling in its first
-/// [`SETTLE_FOR`], else [`TICK`].
-fn settle_pause(settling: bool, since_start: Duration) -> Duration {
-    if settling && since_start < SETTLE_FOR {
-        SETTLE_TICK
-    } else {
-        TICK
-    }
-}
-
-#[cfg(test)]
-mod settle_tests {
-    use super::*;
-
-    #[test]
-    fn a_keeper_looks_faster_only_while_settling_in_its_first_minute() {
-        assert_eq!(settle_pause(true, Duration::from_secs(1)), SETTLE_TICK);
-        assert_eq!(settle_pause(false, Duration::from_secs(1)), TICK);
-        assert_eq!(settle_pause(true, SETTLE_FOR), TICK);
-        assert_eq!(settle_pause(false, SETTLE_FOR * 2), TICK);
     }
 }

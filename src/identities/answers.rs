@@ -33,6 +33,25 @@ pub(super) struct Shared {
     /// and its state directory, where they wait when its etcd does not answer.
     pub(super) etcd: String,
     pub(super) state_dir: PathBuf,
+    /// Whether etcd's auth was on at the keeper's last look ([`super::endpoint::Handle::set_auth_on`]),
+    /// shared by every [`Shared`] the endpoint serves with.
+    pub(super) auth_on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Shared {
+    /// Whether an identity issued now could be more than its grant: the policy enforces
+    /// and etcd's auth is not on yet, so every client certificate would be etcd's root.
+    pub(super) fn open_window(&self) -> bool {
+        self.policy.enforce && !self.auth_on.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The answer while [`Shared::open_window`]: the node asks again (its side waits).
+pub(super) fn auth_not_on(zone: &str) -> Answer {
+    Answer::new(
+        409,
+        format!("etcd's auth is not on in zone {zone} yet, so an identity issued now would be etcd's root; ask again"),
+    )
 }
 
 /// `node`'s request for `name` (a service; `None`: its own identity) with the request
@@ -48,6 +67,10 @@ pub(super) fn issue(
         Some(service) => format!("service {service:?}"),
         None => "its own identity".into(),
     };
+    // No window: under an enforced policy nothing is issued before auth is on.
+    if shared.open_window() {
+        return Err(auth_not_on(&shared.zone));
+    }
     let user = decide(&shared.policy, &shared.members, &shared.zone, node, name)
         .map_err(|refusal| Answer::new(403, refusal))?;
     let request = std::str::from_utf8(csr)

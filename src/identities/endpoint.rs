@@ -18,6 +18,9 @@
 //! - an identity is recorded in the zone's ledger ([`super::ledger`], or the member's
 //!   journal of it while its etcd does not answer) before it is handed out, or not
 //!   handed out;
+//! - under an enforced policy nothing is issued until the member's keeper found etcd's
+//!   auth on (answered 409, the node asks again): an identity issued in a new zone's
+//!   first seconds would be etcd's root until auth goes on;
 //! - only the request's public key is certified, as the user [`super::grant::decide`]
 //!   names, for [`super::grant::IDENTITY_DAYS`]; every decision is logged in one line;
 //! - the policy, member list, roots and signer are the node's as loaded at
@@ -136,10 +139,20 @@ impl Handle {
     /// connection on (the keeper calls it when it reloads node.toml); the addresses stay
     /// those bound.
     pub fn update(&self, node: &Node) -> Result<(), Error> {
-        let (shared, _) = Shared::of(node)?;
+        let (mut shared, _) = Shared::of(node)?;
         let mut current = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        shared.auth_on = current.auth_on.clone();
         *current = Arc::new(shared);
         Ok(())
+    }
+
+    /// Whether etcd's auth is on, as the keeper found it at its last apply: while it is
+    /// not under an enforced policy, the endpoint issues nothing (answered 409).
+    pub fn set_auth_on(&self, on: bool) {
+        let current = self.shared.read().unwrap_or_else(|p| p.into_inner());
+        current
+            .auth_on
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Serves with `policy` and `members` (the policy in force, as the members' keeper
@@ -165,6 +178,7 @@ impl Handle {
             crl: old.crl.clone(),
             etcd: old.etcd.clone(),
             state_dir: old.state_dir.clone(),
+            auth_on: old.auth_on.clone(),
         };
         *current = Arc::new(shared);
     }
@@ -219,6 +233,7 @@ impl Shared {
             crl: crate::revocation::store::crl_path(&node.state_dir),
             etcd: zone_model::cluster::client_url(member),
             state_dir: node.state_dir.clone(),
+            auth_on: Arc::default(),
         };
         Ok((shared, member))
     }

@@ -15,13 +15,17 @@
 //! Invariants: what comes back is used only when it is an identity of the user asked
 //! for, for this request's key, issued by a signer the zone's client root signed.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_io::Error;
 use zone_pki::request::new_request;
 use zone_pki::{CertInfo, NodeRequest};
 
 use super::client::{each_member, post, refusal, ClientTls, Failure};
 use super::grant::{decide, IDENTITY_DAYS};
-use super::password::NotSet;
+use super::password::{NotSet, AUTH_WAIT};
 use super::wire::{GATEWAY_PATH, PATH};
 use crate::node::Node;
 use zone_model::policy::rbac::service_user;
@@ -115,6 +119,20 @@ fn obtain_as(node: &Node, name: Option<&str>, gateway: Option<&str>) -> Result<O
         (Some(signer), Some(member)) => {
             let user =
                 decide(&node.access, &members, &node.zone, &node.name, name).map_err(refusal)?;
+            // A service's identity waits for auth like any node's (the gateway's password
+            // needs it on anyway); the member's own is etcd's root by design.
+            if gateway.is_none() && name.is_some() && node.access.enforce {
+                let mut why = None;
+                let waited = until_auth_on(&user, || {
+                    let on = auth_on(node);
+                    why = on.as_ref().err().cloned();
+                    Ok(on.unwrap_or(false).then_some(()))
+                });
+                if let (Err(_), Some(why)) = (&waited, why) {
+                    return Err(Obtain::Error(cannot_tell(node, &why)));
+                }
+                waited?;
+            }
             let parsed = NodeRequest::from_pem(&request.csr_pem)?;
             let chain = match gateway {
                 Some(password) => {
@@ -128,7 +146,7 @@ fn obtain_as(node: &Node, name: Option<&str>, gateway: Option<&str>) -> Result<O
             (chain, "this member's own signer".to_string())
         }
         _ => match gateway {
-            None => from_members(node, name, &request.csr_pem)?,
+            None => until_auth_on(&user, || from_members(node, name, &request.csr_pem))?,
             Some(password) => {
                 let body = format!("{password}\n{}", request.csr_pem);
                 let (answer, url) = each_member(node, |url, tls| {
@@ -155,9 +173,77 @@ fn obtain_as(node: &Node, name: Option<&str>, gateway: Option<&str>) -> Result<O
     })
 }
 
-/// Asks each member but this node in turn; the first identity wins.
-fn from_members(node: &Node, name: Option<&str>, csr_pem: &str) -> Result<(String, String), Error> {
-    each_member(node, |url, tls| ask(url, tls, name, csr_pem))
+/// Asks each member but this node in turn; the first identity wins. `None` when none
+/// issued, none refused, and one answered that etcd's auth is not on yet.
+fn from_members(
+    node: &Node,
+    name: Option<&str>,
+    csr_pem: &str,
+) -> Result<Option<(String, String)>, Error> {
+    let (auth_off, refused) = (Cell::new(false), Cell::new(false));
+    let asked = each_member(node, |url, tls| match ask(url, tls, name, csr_pem) {
+        Err(Failure::AuthOff(why)) => {
+            auth_off.set(true);
+            Err(Failure::Failed(why))
+        }
+        Err(Failure::Refused(line)) => {
+            refused.set(true);
+            Err(Failure::Refused(line))
+        }
+        other => other,
+    });
+    match asked {
+        Ok(issued) => Ok(Some(issued)),
+        Err(_) if auth_off.get() && !refused.get() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// How often a node asks again while the zone answers that etcd's auth is not on yet.
+const AUTH_STEP: Duration = Duration::from_millis(250);
+
+/// Calls `ask` until it gives something, while it says etcd's auth is not on yet (`None`:
+/// a new zone's first seconds, when an identity would be etcd's root), for up to
+/// [`AUTH_WAIT`].
+fn until_auth_on<T>(
+    user: &str,
+    mut ask: impl FnMut() -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
+    let started = Instant::now();
+    loop {
+        if let Some(answer) = ask()? {
+            return Ok(answer);
+        }
+        if started.elapsed() >= AUTH_WAIT {
+            return Err(Error::new(format!(
+                "etcd's auth is not on in the zone yet, so no member issues {user} (an identity issued before would be etcd's root)"
+            ))
+            .fix("wait until zone-etcd status says the policy is enforced, then ask again"));
+        }
+        std::thread::sleep(AUTH_STEP);
+    }
+}
+
+/// Whether etcd's auth is on, asked of the zone's members as this member (etcd's root);
+/// `Err`: why it could not be told.
+fn auth_on(node: &Node) -> Result<bool, String> {
+    let creds = Credentials::load(&node.leaf_paths()).map_err(|e| e.to_string())?;
+    let endpoints = zone_model::cluster::client_endpoints(&node.members);
+    let runtime = cluster_api::runtime().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut client =
+            cluster_api::connect_many(&endpoints, &creds, cluster_api::REQUEST_TIMEOUT).await?;
+        cluster_api::within(crate::policy::passwords::auth_on(&mut client)).await
+    })
+}
+
+/// The error of a member that could not tell whether auth is on for [`AUTH_WAIT`].
+fn cannot_tell(node: &Node, why: &str) -> Error {
+    Error::new(format!(
+        "cannot tell whether etcd's auth is on in zone {} ({why}), and an identity issued before it is would be etcd's root",
+        node.zone
+    ))
+    .fix("start the zone's members (zone-etcd launch); once zone-etcd status answers, ask again")
 }
 
 /// Asks the endpoint at `url` (`https://host:port`) for the identity `name` (`None`: the

@@ -163,7 +163,97 @@ fn wait_auth_on(zone: &Zone) {
 
 #[test]
 fn no_node_ca_nor_a_revoked_members_signer_can_mint_a_client_identity() {
-    let zone = Zone::start(addresses::LEAST_PRIVILEGE.subnet(), ACCESS);
+    // No window (issue 68): nas asks for its identity from the moment the members are
+    // launched, and the first one it gets is already only its grant.
+    let (test_zone, mut running) = common::access_zone_launched(
+        common::Kind::LeastPrivilege,
+        ZONE,
+        addresses::LEAST_PRIVILEGE.subnet(),
+        ACCESS,
+        &[NAS],
+    );
+    let nas_config = test_zone.path("nodes").join(NAS).join("node.toml");
+    let launched = std::time::Instant::now();
+    // And node1 (a member, its own signer) for its service photos, at the same moment.
+    let photos_dir = test_zone.path("photos-first");
+    let member_racer = {
+        let (config, out) = (test_zone.config(0), photos_dir.clone());
+        let ca = test_zone.tls(0, "ca.crt");
+        let endpoints = (0..3)
+            .map(|i| format!("https://{}", test_zone.client_addr(i)))
+            .collect::<Vec<_>>()
+            .join(",");
+        std::thread::spawn(move || {
+            let (ok, said, err) = issue_client(&config, "photos", &out);
+            assert!(ok, "issue-client photos on node1: {said}{err}");
+            let photos = Identity {
+                chain: out.join("client.crt"),
+                key: out.join("client.key"),
+            };
+            // Put at once, again until etcd answers (the cluster may not be formed yet).
+            let put = ["put", "zone-etcd/window", "by photos"];
+            loop {
+                let (ok, said) = common::etcdctl_said(&endpoints, &ca, &photos, &put);
+                if ok || said.contains("permission denied") {
+                    return (ok, said, launched.elapsed());
+                }
+                assert!(launched.elapsed() < Duration::from_secs(60), "{said}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let (first, asked) = loop {
+        let out = common::zone_etcd()
+            .args(["env", "--format", "json", "--config"])
+            .arg(&nas_config)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let path = |key: &str| PathBuf::from(json[key].as_str().unwrap());
+            break (
+                Identity {
+                    chain: path("cert_file"),
+                    key: path("key_file"),
+                },
+                launched.elapsed(),
+            );
+        }
+        assert!(
+            launched.elapsed() < Duration::from_secs(60),
+            "nas got no identity in 60 s: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let zone = Zone {
+        zone: test_zone,
+        running: Vec::new(),
+    };
+    let (ok, out) = etcdctl(&zone, &first, &["put", "zone-etcd/window", "opened"]);
+    assert!(
+        !ok,
+        "nas's first identity ({asked:?} after the launches) wrote zone-etcd/: {out}\n{}",
+        running
+            .iter()
+            .map(|r| r.log())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (ok, out) = etcdctl(&zone, &first, &["put", "nodes/nas.lp.zone/first", "x"]);
+    assert!(ok, "nas's own prefix: {out}");
+    let (ok, out, at) = member_racer.join().unwrap();
+    assert!(
+        !ok,
+        "photos@node1's first identity wrote zone-etcd/ ({at:?} after the launches): {out}"
+    );
+    zone.zone.wait_healthy(&mut running);
+    let zone = Zone { running, ..zone };
+    let (ok, out) = etcdctl(&zone, &zone.admin(), &["get", "zone-etcd/window"]);
+    assert!(
+        ok && !out.contains("opened") && !out.contains("by photos"),
+        "{out}"
+    );
     wait_auth_on(&zone);
     let dir = tempfile::tempdir().unwrap();
     let nas = zone.path("nodes").join(NAS);

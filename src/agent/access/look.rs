@@ -183,6 +183,10 @@ impl AccessKeeper {
         })
         .await?;
         phases.absorb(outcome.phases);
+        // The endpoint issues nothing under an enforced policy until auth is on.
+        if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
+            handle.set_auth_on(outcome.auth_on);
+        }
         let ops = outcome.ops;
         for op in &ops {
             if let rbac::Op::Scramble(user) = op {

@@ -204,6 +204,20 @@ pub fn access_zone(
     access: &str,
     nodes: &[&str],
 ) -> (TestZone, Vec<Running>) {
+    let (test_zone, mut running) = access_zone_launched(kind, zone, subnet, access, nodes);
+    test_zone.wait_healthy(&mut running);
+    (test_zone, running)
+}
+
+/// [`access_zone`] launched, not waited for: the members may not have formed the cluster
+/// yet, and their keepers not turned auth on.
+pub fn access_zone_launched(
+    kind: Kind,
+    zone: &str,
+    subnet: u8,
+    access: &str,
+    nodes: &[&str],
+) -> (TestZone, Vec<Running>) {
     let members = loopback_members(zone, subnet, 3);
     let pairs: Vec<(&str, &str)> = members
         .iter()
@@ -219,8 +233,7 @@ pub fn access_zone(
             test_zone.path("nodes").join(node).to_str().unwrap(),
         ));
     }
-    let mut running = test_zone.launch_all();
-    test_zone.wait_healthy(&mut running);
+    let running = test_zone.launch_all();
     (test_zone, running)
 }
 

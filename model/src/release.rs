@@ -33,6 +33,11 @@ pub const LEVEL_KEY: &str = "zone-etcd/level";
 /// The zone's format level, as the release that raised it wrote it at [`LEVEL_KEY`]: the
 /// formats every member may now write. It only goes up, and only once every member reads
 /// it; a member whose release reads less does not start ([`refusal`]).
+///
+/// Invariant: a level above 1 binds a member only signed by the zone root for its zone
+/// ([`Level::binding`]): a value anyone else put at the key (a planted level 99 would stop
+/// every member's next start for good) is ignored. Level 1 binds unsigned: every release
+/// reads it, so it never stops a member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
     /// The document's own format (1).
@@ -43,6 +48,13 @@ pub struct Level {
     pub release: String,
     /// When it was raised (RFC 3339).
     pub at: String,
+    /// The zone it was signed for (absent in an unsigned level, as 0.2.0 wrote them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The zone root's signature over the rest, as a zone document's `sign`
+    /// ([`crate::zone_doc::sign_value`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<String>,
 }
 
 impl Level {
@@ -50,6 +62,54 @@ impl Level {
     pub fn parse(text: &[u8]) -> Result<Level, String> {
         serde_json::from_slice(text)
             .map_err(|e| format!("not a zone-etcd format level document: {e}"))
+    }
+
+    /// This level for `zone`, signed by the zone root `root`.
+    pub fn signed(
+        mut self,
+        zone: &str,
+        root: &zone_pki::Authority,
+    ) -> Result<Level, zone_io::Error> {
+        self.zone = Some(zone.to_string());
+        self.sign = None;
+        let value = serde_json::to_value(&self)
+            .map_err(|e| zone_io::Error::new(format!("cannot render the level: {e}")))?;
+        self.sign = Some(crate::zone_doc::sign_value(&value, root)?);
+        Ok(self)
+    }
+
+    /// The level document `text` read at [`LEVEL_KEY`], when it binds the members of `zone`
+    /// (trusting `roots`): level 1 always; above, only with a signature of a zone root over
+    /// the document as written (fields a later release adds included) for this zone.
+    /// `Err`: why it is ignored, for one line of a log.
+    pub fn binding(text: &[u8], zone: &str, roots: &[zone_pki::CertInfo]) -> Result<Level, String> {
+        let level = Level::parse(text)?;
+        if level.level <= 1 {
+            return Ok(level);
+        }
+        let ignored = |why: String| {
+            format!(
+                "level {} ignored: {why} (only the zone's owner raises it: zone-etcd zone raise-level --ca)",
+                level.level
+            )
+        };
+        let Some(sign) = level.sign.as_deref() else {
+            return Err(ignored("not signed by the zone root".into()));
+        };
+        if level.zone.as_deref() != Some(zone) {
+            return Err(ignored(format!(
+                "signed for zone {:?}, not {zone}",
+                level.zone.as_deref().unwrap_or_default()
+            )));
+        }
+        let mut value: serde_json::Value = serde_json::from_slice(text)
+            .map_err(|e| format!("not a zone-etcd format level document: {e}"))?;
+        if let Some(object) = value.as_object_mut() {
+            object.remove("sign");
+        }
+        crate::zone_doc::check_signature(&value, sign, roots)
+            .map_err(|e| ignored(e.problem().to_string()))?;
+        Ok(level)
     }
 
     /// The document's text.
@@ -140,6 +200,8 @@ pub fn raise(
         level: to,
         release: release.into(),
         at: at.into(),
+        zone: None,
+        sign: None,
     }))
 }
 
@@ -257,6 +319,54 @@ mod tests {
         assert!(Level::parse(b"{}").is_err());
     }
 
+    /// Only the zone root binds a level above 1: unsigned (as 0.2.0 wrote them, or
+    /// planted), signed by another root, for another zone, or changed after it was signed,
+    /// it is ignored; level 1 binds as written. The signed form is golden but for the
+    /// signature (ECDSA's is random).
+    #[test]
+    fn a_level_above_one_binds_only_signed_by_the_zone_root_for_this_zone() {
+        let root = zone_pki::Authority::new_root("example.zone").unwrap();
+        let roots = [zone_pki::CertInfo::parse(root.cert_der()).unwrap()];
+        let level = |n: u32| Level {
+            format: 1,
+            level: n,
+            release: "0.3.0".into(),
+            at: "2027-03-01T00:00:00Z".into(),
+            zone: None,
+            sign: None,
+        };
+        let unsigned = level(2).render();
+        let err = Level::binding(unsigned.as_bytes(), "example.zone", &roots).unwrap_err();
+        assert_eq!(err, "level 2 ignored: not signed by the zone root (only the zone's owner raises it: zone-etcd zone raise-level --ca)");
+        assert!(Level::binding(level(1).render().as_bytes(), "example.zone", &roots).is_ok());
+        let signed = level(2).signed("example.zone", &root).unwrap().render();
+        let key_id = roots[0].fingerprint_hex();
+        let golden = format!(
+            r#"{{"format":1,"level":2,"release":"0.3.0","at":"2027-03-01T00:00:00Z","zone":"example.zone","sign":"ecdsa-sha256:{key_id}:"#
+        );
+        assert!(signed.starts_with(&golden), "{signed}");
+        let bound = Level::binding(signed.as_bytes(), "example.zone", &roots).unwrap();
+        assert_eq!(bound.level, 2);
+        // Read by a release that knows no `zone` or `sign`: the level as before.
+        assert_eq!(Level::parse(signed.as_bytes()).unwrap().level, 2);
+        // A field a later release adds is covered by the signature.
+        let mut later: serde_json::Value = serde_json::from_str(&signed).unwrap();
+        later["by"] = "owner".into();
+        assert!(Level::binding(later.to_string().as_bytes(), "example.zone", &roots).is_err());
+        let raised = signed.replace(r#""level":2"#, r#""level":99"#);
+        let err = Level::binding(raised.as_bytes(), "example.zone", &roots).unwrap_err();
+        assert!(err.contains("does not verify"), "{err}");
+        let err = Level::binding(signed.as_bytes(), "other.zone", &roots).unwrap_err();
+        assert!(
+            err.contains("signed for zone \"example.zone\", not other.zone"),
+            "{err}"
+        );
+        let other = zone_pki::Authority::new_root("example.zone").unwrap();
+        let forged = level(2).signed("example.zone", &other).unwrap().render();
+        let err = Level::binding(forged.as_bytes(), "example.zone", &roots).unwrap_err();
+        assert!(err.contains("signed by another CA"), "{err}");
+    }
+
     #[test]
     fn a_level_is_raised_only_when_every_member_reads_it_and_never_back() {
         let rec = |release: &str, reads: u32| {
@@ -277,7 +387,9 @@ mod tests {
                 format: 1,
                 level: 2,
                 release: "0.3.0".into(),
-                at: "T".into()
+                at: "T".into(),
+                zone: None,
+                sign: None,
             }))
         );
         // At or above already, or asked lower: nothing, whatever the members run.

@@ -118,13 +118,7 @@ pub fn sign(zone: &Zone, root: &Authority, signed_at: OffsetDateTime) -> Result<
         sign: None,
     };
     let value = serde_json::to_value(&doc).map_err(internal)?;
-    let payload = canonical(&value).map_err(Error::new)?;
-    let signature = root.sign(payload.as_bytes())?;
-    let key_id = CertInfo::parse(root.cert_der())?.fingerprint_hex();
-    doc.sign = Some(format!(
-        "{SIGN_SCHEME}:{key_id}:{}",
-        base64_engine().encode(signature)
-    ));
+    doc.sign = Some(sign_value(&value, root)?);
     let mut text = serde_json::to_string_pretty(&doc).map_err(internal)?;
     text.push('\n');
     Ok(text)
@@ -288,8 +282,21 @@ fn read(value: Value, zone: &str) -> Result<ZoneDocument, Error> {
     })
 }
 
+/// The `sign` value of `unsigned` (a JSON object without `sign`) by the zone root `root`:
+/// the scheme, the root's key id and the signature over its canonical form, as a zone
+/// document is signed (other signed documents use it too: [`crate::release::Level`]).
+pub fn sign_value(unsigned: &Value, root: &Authority) -> Result<String, Error> {
+    let payload = canonical(unsigned).map_err(Error::new)?;
+    let signature = root.sign(payload.as_bytes())?;
+    let key_id = CertInfo::parse(root.cert_der())?.fingerprint_hex();
+    Ok(format!(
+        "{SIGN_SCHEME}:{key_id}:{}",
+        base64_engine().encode(signature)
+    ))
+}
+
 /// Checks `sign` over the canonical form of `unsigned` (the document without `sign`).
-fn check_signature(unsigned: &Value, sign: &str, roots: &[CertInfo]) -> Result<(), Error> {
+pub fn check_signature(unsigned: &Value, sign: &str, roots: &[CertInfo]) -> Result<(), Error> {
     let malformed = || {
         Error::new(format!(
             "malformed: expected \"{SIGN_SCHEME}:<key id>:<base64 signature>\""

@@ -104,9 +104,12 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     };
     let with_access = first.access.present || first.identities.is_some();
     let gone = with_access.then(|| users_gone.clone());
-    let member = first
-        .member()
-        .map(|m| (m.node_name.clone(), first.state_dir.clone()));
+    let member = first.member().map(|m| {
+        (
+            m.node_name.clone(),
+            crate::preflight::level::Trust::of(&first),
+        )
+    });
     let first_member_metrics = first.member().map(|m| {
         (
             m.node_name.clone(),
@@ -121,7 +124,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     });
     let measurer = first_member_metrics
         .map(|(m, state, url)| links::Measurer::new(link.clone(), m, state, url));
-    let recorder = member.map(|(m, state)| recorded::Recorder::new(link.clone(), m, state));
+    let recorder = member.map(|(m, trust)| recorded::Recorder::new(link.clone(), m, trust));
     let endpoint = endpoint::Serve::new(load()?);
     let slot = endpoint.as_ref().map(endpoint::Serve::slot);
     let access = access::AccessKeeper::new(load()?, link, slot, users_gone).unwrap_or_else(|e| {

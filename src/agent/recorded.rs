@@ -16,7 +16,6 @@
 //! deleted by hand comes back), before that every `FIRST` (etcd starting); its pause
 //! is `FIRST` throughout, so the keeper process ends within a second of its etcd.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use etcd_client::Client;
@@ -25,6 +24,7 @@ use zone_model::release::{Level, Record, LEVEL_KEY, PREFIX};
 
 use super::duty::{Duty, Round};
 use super::link::Link;
+use crate::preflight::level::Trust;
 use zone_etcd_kit::cluster_api;
 
 /// Between two rounds (a try while the record is not put yet: etcd is starting).
@@ -37,8 +37,9 @@ pub const LEVEL_LOOK: Duration = Duration::from_secs(10);
 pub struct Recorder {
     link: Link,
     member: String,
-    /// Where the zone's format level is remembered ([`crate::preflight::level::FILE`]).
-    state_dir: std::path::PathBuf,
+    /// Where the zone's format level is remembered ([`crate::preflight::level::FILE`]),
+    /// and what binds it.
+    trust: Trust,
     /// When the record was last found or put, and the line that said so (`None`: not yet).
     recorded: Option<(Instant, String)>,
     /// When the level was last looked at.
@@ -47,11 +48,11 @@ pub struct Recorder {
 
 impl Recorder {
     /// The recorder of `member`'s release, over the duties' shared `link`.
-    pub fn new(link: Link, member: String, state_dir: std::path::PathBuf) -> Recorder {
+    pub fn new(link: Link, member: String, trust: Trust) -> Recorder {
         Recorder {
             link,
             member,
-            state_dir,
+            trust,
             recorded: None,
             level_looked: Instant::now(),
         }
@@ -76,7 +77,7 @@ impl Duty for Recorder {
                 if self.level_looked.elapsed() >= LEVEL_LOOK {
                     self.level_looked = Instant::now();
                     let client = self.link.client().await?;
-                    if let Err(e) = remember_level(&client, &self.state_dir).await {
+                    if let Err(e) = remember_level(&client, &self.trust).await {
                         self.link.reset().await;
                         return Err(e);
                     }
@@ -86,7 +87,7 @@ impl Duty for Recorder {
             }
         }
         let client = self.link.client().await?;
-        let done = record(&client, &self.member, &self.state_dir).await;
+        let done = record(&client, &self.member, &self.trust).await;
         if done.is_err() {
             self.link.reset().await;
         }
@@ -106,8 +107,8 @@ impl Duty for Recorder {
 /// Puts this build's record for `member` unless etcd holds one of the same build, and
 /// remembers the zone's format level in `state_dir` (a start after a move to an older
 /// release is refused by it, [`crate::preflight::level`]); returns the record that stands.
-async fn record(client: &Client, member: &str, state_dir: &Path) -> Result<Record, String> {
-    remember_level(client, state_dir).await?;
+async fn record(client: &Client, member: &str, trust: &Trust) -> Result<Record, String> {
+    remember_level(client, trust).await?;
     let key = format!("{PREFIX}{member}");
     let got = cluster_api::get_prefix(client, &key).await?;
     let held = got
@@ -130,9 +131,11 @@ async fn record(client: &Client, member: &str, state_dir: &Path) -> Result<Recor
     }
 }
 
-/// Reads the zone's format level and keeps it in `state_dir` when higher than the one
-/// kept ([`crate::preflight::level::remember`]); warns when this build does not read it.
-async fn remember_level(client: &Client, state_dir: &Path) -> Result<(), String> {
+/// Reads the zone's format level and keeps it in the state directory when higher than
+/// the one kept ([`crate::preflight::level::remember`]); warns when this build does not
+/// read it. A level that does not bind (above 1 and not signed by the zone root for this
+/// zone: [`zone_model::release::Level::binding`]) is ignored, said once in the log.
+async fn remember_level(client: &Client, trust: &Trust) -> Result<(), String> {
     let mut kv = client.kv_client();
     let got = cluster_api::within(async {
         kv.get(
@@ -146,13 +149,22 @@ async fn remember_level(client: &Client, state_dir: &Path) -> Result<(), String>
     let Some(kv) = got.kvs().first() else {
         return Ok(());
     };
-    let level = match Level::parse(kv.value()) {
+    let level = match trust.binding(kv.value()) {
         Ok(level) => level,
         Err(e) => {
-            tracing::warn!("{LEVEL_KEY}: {e}");
+            let said = format!("{LEVEL_KEY}: {e}");
+            let mut last = trust
+                .said
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.as_deref() != Some(said.as_str()) {
+                tracing::warn!("{said}");
+                *last = Some(said);
+            }
             return Ok(());
         }
     };
+    let state_dir = &trust.state_dir;
     let reads = crate::this_build::reads();
     if let Some((problem, fix)) =
         zone_model::release::refusal(&level, reads, crate::this_build::RELEASE)

@@ -26,6 +26,10 @@ pub struct ZoneRaiseLevelArgs {
     /// The level to raise the zone to (default: the highest this release writes).
     #[arg(long, value_name = "LEVEL")]
     pub to: Option<u32>,
+    /// Directory with the zone root CA (ca.crt, ca.key): a level above 1 binds the members
+    /// only signed with it.
+    #[arg(long, value_name = "DIR")]
+    pub ca: Option<PathBuf>,
     #[command(flatten)]
     pub config: AnyMemberConfig,
 }

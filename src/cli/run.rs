@@ -48,7 +48,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Zone(ZoneCmd::Publish(a)) => {
             commands::zone_publish::run(&a.ca, &a.zone, &a.config.path)
         }
-        Cmd::Zone(ZoneCmd::RaiseLevel(a)) => commands::raise_level::run(&a.config.path, a.to),
+        Cmd::Zone(ZoneCmd::RaiseLevel(a)) => {
+            commands::raise_level::run(&a.config.path, a.to, a.ca.as_deref())
+        }
         Cmd::Snapshot(SnapshotCmd::Save(a)) => {
             commands::snapshot::save(&a.config.path, a.out.as_deref(), a.keep, a.from_data)
         }

@@ -1,4 +1,4 @@
-//! `zone-etcd zone raise-level --config NODE_FILE [--to LEVEL]`: the owner raises the
+//! `zone-etcd zone raise-level --config NODE_FILE [--to LEVEL] [--ca DIR]`: the owner raises the
 //! zone's format level ([`zone_model::release::Level`] at [`LEVEL_KEY`]) once every member
 //! runs a release that reads it, as `restic migrate` raises a repository's version; from
 //! then on the members may write the formats of that level, and a member whose release
@@ -12,6 +12,9 @@
 //! is refused, nothing written). Refused in one line, exit 78, nothing written: a level
 //! this release does not write, a member without a record or on a release that reads less.
 //! A level never goes back: asked at or below the zone's, it says so and writes nothing.
+//! A level above 1 is signed by the zone root (`--ca`, refused without it before anything
+//! is asked): the members obey no other ([`zone_model::release::Level::binding`]); a value
+//! at the key that does not bind counts as level 1 and is replaced.
 //! Each member's keeper remembers the new level within seconds
 //! ([`crate::agent::recorded::LEVEL_LOOK`]).
 
@@ -33,8 +36,10 @@ struct Seen {
     records: Vec<(String, Option<Record>, i64)>,
 }
 
-pub fn run(config: &Path, to: Option<u32>) -> Result<(), Error> {
+pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Error> {
     let node = Node::load(config)?;
+    let trust = crate::preflight::level::Trust::of(&node);
+    let root = signer(&node, &trust, to.unwrap_or(crate::this_build::writes()), ca)?;
     let cluster = crate::access::ask_cluster(&node, config)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = cluster.creds.clone();
@@ -52,7 +57,7 @@ pub fn run(config: &Path, to: Option<u32>) -> Result<(), Error> {
         .collect();
     let seen = cluster
         .runtime
-        .block_on(read(&endpoint, &creds, &members))
+        .block_on(read(&endpoint, &creds, &members, &trust))
         .map_err(|e| {
             Error::new(format!(
                 "cannot read the zone's level and records at {endpoint}: {e}"
@@ -83,7 +88,10 @@ pub fn run(config: &Path, to: Option<u32>) -> Result<(), Error> {
             );
             return Ok(());
         }
-        Ok(Raise::To(level)) => level,
+        Ok(Raise::To(level)) => match &root {
+            Some(root) => level.signed(&node.zone, root)?,
+            None => level,
+        },
         Err((problem, fix)) => return Err(Error::new(problem).field("--to").fix(fix).permanent()),
     };
     let put = cluster
@@ -109,20 +117,67 @@ pub fn run(config: &Path, to: Option<u32>) -> Result<(), Error> {
     Ok(())
 }
 
+/// The zone root that signs a level above 1 (`to`), from `ca`: `None` for level 1 (every
+/// release reads it, so it binds unsigned). Refused without `--ca`, or with a root the
+/// zone's members do not trust.
+fn signer(
+    node: &Node,
+    trust: &crate::preflight::level::Trust,
+    to: u32,
+    ca: Option<&Path>,
+) -> Result<Option<zone_pki::Authority>, Error> {
+    // Above what this release writes, the raise itself refuses.
+    if to <= 1 || to > crate::this_build::writes() {
+        return Ok(None);
+    }
+    let Some(ca) = ca else {
+        return Err(Error::new(format!(
+            "a format level above 1 binds the members of zone {} only signed by the zone root",
+            node.zone
+        ))
+        .field("--ca")
+        .fix("on the owner's machine, give --ca with the zone's CA directory (ca.crt, ca.key)")
+        .permanent());
+    };
+    let (root, zone) = super::ca_rotation::zone_of(ca)?;
+    let info = zone_pki::CertInfo::parse(root.cert_der())?;
+    if zone != node.zone
+        || !trust
+            .roots
+            .iter()
+            .any(|r| r.fingerprint_hex() == info.fingerprint_hex())
+    {
+        return Err(Error::new(format!(
+            "{} holds the root of zone {zone}, not one the members of zone {} trust",
+            ca.display(),
+            node.zone
+        ))
+        .field("--ca")
+        .fix("give the CA directory of this zone's current root (the one `ca init` or the last rotation made)")
+        .permanent());
+    }
+    Ok(Some(root))
+}
+
 async fn read(
     endpoint: &str,
     creds: &cluster_api::Credentials,
     members: &[String],
+    trust: &crate::preflight::level::Trust,
 ) -> Result<Seen, String> {
     let client = cluster_api::connect(endpoint, creds).await?;
     let got = cluster_api::get_prefix(&client, LEVEL_KEY).await?;
     let (level, level_revision) = match got.kvs().iter().find(|kv| kv.key() == LEVEL_KEY.as_bytes())
     {
         None => (1, 0),
-        Some(kv) => {
-            let level = Level::parse(kv.value()).map_err(|e| format!("{LEVEL_KEY}: {e}"))?;
-            (level.level, kv.mod_revision())
-        }
+        // A level that does not bind (planted) is replaced as if the zone were at 1.
+        Some(kv) => match trust.binding(kv.value()) {
+            Ok(level) => (level.level, kv.mod_revision()),
+            Err(e) => {
+                eprintln!("zone-etcd: warning: {LEVEL_KEY}: {e}; the members ignore it, and it is replaced");
+                (1, kv.mod_revision())
+            }
+        },
     };
     let got = cluster_api::get_prefix(&client, PREFIX).await?;
     let records = members

@@ -8,7 +8,9 @@
 //! release it needs: a member moved back to an older package never writes formats the
 //! zone's newer members no longer expect, and never fights over their documents.
 //!
-//! Invariants: the level seen here only goes up (the higher of the zone's and the file's
+//! Invariants: only a level that binds counts ([`Level::binding`]: above 1, signed by the
+//! zone root for this zone; a planted one is ignored with a line in the log); the level
+//! seen here only goes up (the higher of the zone's and the file's
 //! counts, and the file is rewritten only with a higher one); the file is written
 //! atomically under the state lock; a file that does not parse is refused like a level
 //! this release cannot read, with its path (it is only ever written by zone-etcd).
@@ -19,6 +21,33 @@ use zone_io::Error;
 use zone_model::release::{refusal, Level, LEVEL_KEY};
 
 use crate::node::Node;
+
+/// What a member needs to tell a binding level from a planted one: its zone and roots
+/// ([`Level::binding`]), and its state directory, where the level seen is kept.
+pub struct Trust {
+    pub zone: String,
+    pub roots: Vec<zone_pki::CertInfo>,
+    pub state_dir: std::path::PathBuf,
+    /// The last line said of a level ignored (said once, not at every look).
+    pub said: std::sync::Mutex<Option<String>>,
+}
+
+impl Trust {
+    /// `node`'s (no roots when its zone CA does not parse: then no level above 1 binds).
+    pub fn of(node: &Node) -> Trust {
+        Trust {
+            zone: node.zone.clone(),
+            roots: zone_model::config::trust::trusted_roots(&node.zone_ca_pem).unwrap_or_default(),
+            state_dir: node.state_dir.clone(),
+            said: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The level `text` when it binds this member.
+    pub fn binding(&self, text: &[u8]) -> Result<Level, String> {
+        Level::binding(text, &self.zone, &self.roots)
+    }
+}
 
 /// In the node's state directory: the highest zone level this member has seen.
 pub const FILE: &str = "zone-level.json";
@@ -38,7 +67,8 @@ pub fn before_start(node: &Node, asked: Option<&[u8]>, config: &Path) -> Result<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("read", &path, &e)),
     };
-    let zone = asked.and_then(|text| match Level::parse(text) {
+    let trust = Trust::of(node);
+    let zone = asked.and_then(|text| match trust.binding(text) {
         Ok(level) => Some(level),
         Err(e) => {
             tracing::warn!("{LEVEL_KEY}: {e}");
@@ -101,6 +131,8 @@ mod tests {
             level: 2,
             release: "9.9.0".into(),
             at: "2026-11-27T00:00:00Z".into(),
+            zone: Some("example.zone".into()),
+            sign: Some("ecdsa-sha256:00:AA==".into()),
         }
         .render();
         assert!(written.contains(r#""level":2"#) && written.contains(r#""release":"9.9.0""#));

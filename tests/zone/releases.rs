@@ -174,7 +174,34 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
         "member 2's keeper remembers the level",
         || fs::read_to_string(&seen).is_ok_and(|t| t.contains(r#""level":1"#)),
     );
-    put(&zone, "zone-etcd/level", &level(2));
+    // A planted level binds nothing (issue 68): unsigned, as anyone who could write the
+    // key once would put it, member 2's restart is not refused, its keeper says it
+    // ignores it, and it remembers nothing above 1.
+    put(&zone, "zone-etcd/level", &level(99));
+    running.remove(2).stop();
+    running.insert(2, zone.launch(2));
+    zone.wait_healthy(&mut running);
+    wait_for(
+        Duration::from_secs(15),
+        "member 2's keeper says it ignores the planted level",
+        || {
+            running[2]
+                .log()
+                .contains("zone-etcd/level: level 99 ignored: not signed by the zone root")
+        },
+    );
+    assert!(
+        fs::read_to_string(&seen).unwrap().contains(r#""level":1"#),
+        "the planted level was remembered"
+    );
+    // Signed by the zone root for this zone, it binds.
+    let root = zone_pki::Authority::load(&zone.path("ca/ca.crt"), &zone.path("ca/ca.key")).unwrap();
+    let signed = zone_model::release::Level::parse(level(2).as_bytes())
+        .unwrap()
+        .signed(ZONE, &root)
+        .unwrap()
+        .render();
+    put(&zone, "zone-etcd/level", &signed);
     running.remove(2).stop();
     let data = zone.node_dir(2).join("state/data");
     let aside = zone.node_dir(2).join("state/data.aside");

@@ -425,7 +425,9 @@ fn the_owner_raises_the_level_once_every_member_reads_it_and_a_release_below_it_
             reads(&zone, i) == Some(2)
         });
     }
-    let (code, _, err) = raise_level(&zone, &[], Some(2));
+    let ca = zone.path("ca");
+    let ca = ["--ca", ca.to_str().unwrap()];
+    let (code, _, err) = raise_level(&zone, &ca, Some(2));
     assert_eq!(code, Some(78), "{err}");
     let line = common::one_error_line(&err);
     assert!(
@@ -445,11 +447,24 @@ fn the_owner_raises_the_level_once_every_member_reads_it_and_a_release_below_it_
     wait_for(Duration::from_secs(20), "the next release recorded", || {
         reads(&zone, 2) == Some(2)
     });
-    let (code, out, err) = raise_level(&zone, &[], Some(2));
+    // Only the zone root binds a level above 1 (issue 68): without --ca, refused before
+    // anything is asked, nothing written.
+    let (code, _, err) = raise_level(&zone, &[], Some(2));
+    assert_eq!(code, Some(78), "{err}");
+    let line = common::one_error_line(&err);
+    assert!(
+        line.contains("only signed by the zone root") && line.contains("--ca"),
+        "{line}"
+    );
+    assert_eq!(zone_level(&zone), None, "a refused raise wrote the level");
+    let (code, out, err) = raise_level(&zone, &ca, Some(2));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("now at format level 2 (was 1)"), "{out}");
     let level = zone_level(&zone).expect("the level put");
-    assert!(level.contains(r#""level":2"#), "{level}");
+    assert!(
+        level.contains(r#""level":2"#) && level.contains(r#""sign":"ecdsa-sha256:"#),
+        "{level}"
+    );
     for i in 0..3 {
         let seen = zone.node_dir(i).join("state/zone-level.json");
         wait_for(
@@ -459,7 +474,7 @@ fn the_owner_raises_the_level_once_every_member_reads_it_and_a_release_below_it_
         );
     }
     // Never back, and not again.
-    let (code, out, _) = raise_level(&zone, &["--to", "1"], Some(2));
+    let (code, out, _) = raise_level(&zone, &["--to", "1", ca[0], ca[1]], Some(2));
     assert_eq!(
         (code, out.contains("at format level 2 already")),
         (Some(0), true),

@@ -54,3 +54,30 @@ pub fn issued_to(ca_dir: &Path, node_name: &str) -> Result<Vec<CertInfo>, Error>
     found.sort_by_key(|c| c.not_before);
     Ok(found)
 }
+
+/// Every certificate the owner recorded as issued to a node other than `node_name` (node
+/// CAs, members' signers), by serial (hex): what a ledger entry under `node_name` must
+/// never put on the CRL (a planted one naming a member's signer would lock out its
+/// keepers).
+pub fn others_than(
+    ca_dir: &Path,
+    node_name: &str,
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let dir = ca_dir.join(ISSUED_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(Error::io("read", &dir, &e)),
+    };
+    let mut found = std::collections::BTreeMap::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == node_name || !entry.path().is_dir() {
+            continue;
+        }
+        for cert in issued_to(ca_dir, &name)? {
+            found.insert(serial_hex(cert.serial()), name.clone());
+        }
+    }
+    Ok(found)
+}

@@ -639,7 +639,26 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     };
     let held = addresses();
     assert!(!held.is_empty(), "the watch holds no connection");
-    let said = run_ok(&[
+    // Forged ledger entries under nas (issue 68): node2's signer and node CA, as anyone
+    // who once held etcd's root could plant them. Neither may reach the CRL (node2's
+    // keeper would be locked out).
+    let node2_pki = zone.zone.node_dir(1).join("pki");
+    let planted: Vec<String> = ["signer.crt", "node.crt"]
+        .iter()
+        .map(|file| {
+            let pem = std::fs::read_to_string(node2_pki.join(file)).unwrap();
+            zone_pki::revocation::serial_hex(zone_pki::CertInfo::parse_pem(&pem).unwrap().serial())
+        })
+        .collect();
+    admin_call(&zone, async |c| {
+        for serial in &planted {
+            let key = format!("zone-etcd/access/issued/{NAS}/{serial}");
+            let entry = r#"{"user":"nas.lp.zone","not_after":"2099-01-01T00:00:00Z"}"#;
+            c.put(key, entry, None).await?;
+        }
+        Ok(())
+    });
+    let (ok, said, warned) = run(&[
         "revoke",
         "--ca",
         zone.path("ca").to_str().unwrap(),
@@ -648,7 +667,22 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
         "--config",
         node1.to_str().unwrap(),
     ]);
+    assert!(ok, "{said}{warned}");
     eprintln!("{said}");
+    for (serial, what) in planted.iter().zip(["node2", "node2"]) {
+        assert!(
+            warned.contains(&format!("{serial} names a certificate the owner issued to {what}.lp.zone, not an identity of {NAS}: left out of the CRL")),
+            "{warned}"
+        );
+    }
+    // Gone again, for the ledger's counts below (the CRL is published).
+    admin_call(&zone, async |c| {
+        for serial in &planted {
+            let key = format!("zone-etcd/access/issued/{NAS}/{serial}");
+            c.delete(key, None).await?;
+        }
+        Ok(())
+    });
     let revoked_at = std::time::Instant::now();
     let cut = loop {
         let now = addresses();
@@ -776,6 +810,12 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
     };
     let before = listed(&zone);
     assert!(before.contains(&branch_serial), "{before:?}");
+    for serial in &planted {
+        assert!(
+            !before.contains(serial),
+            "a planted ledger entry reached the CRL: {serial} in {before:?}"
+        );
+    }
     for (key, _) in &identities {
         assert!(
             !before.contains(&serial_of(key)),

@@ -59,14 +59,33 @@ pub fn run(
             .file(config)
             .fix("see zone-etcd status: a quorum must answer; --config must be a member's node.toml (its identity reads zone-etcd's keys)")
         })?;
+    // The ledger is etcd root's to write, not the owner's: a serial the owner's records
+    // give to another node (its node CA, a member's signer) or that is a root of the zone
+    // is never taken from it.
+    let others = issued::others_than(ca_dir, target)?;
+    let mut ours: Vec<Vec<u8>> = roots.iter().map(|r| r.serial().to_vec()).collect();
+    ours.extend(client_roots(ca_dir));
     let identities: Vec<Vec<u8>> = identities
         .iter()
         .filter_map(|hex| {
-            let serial = parse_serial_hex(hex);
-            if serial.is_none() {
+            let Some(serial) = parse_serial_hex(hex) else {
                 tracing::warn!("{}{target}/{hex}: not a serial; left out", ledger::PREFIX);
+                return None;
+            };
+            let whose = others
+                .get(&serial_hex(&serial))
+                .map(|other| format!("a certificate the owner issued to {other}"))
+                .or_else(|| ours.contains(&serial).then(|| "a root of the zone".to_string()));
+            match whose {
+                Some(whose) => {
+                    eprintln!(
+                        "zone-etcd: warning: {}{target}/{hex} names {whose}, not an identity of {target}: left out of the CRL (only etcd's root can write there: a member, the owner, or a certificate that was once root)",
+                        ledger::PREFIX
+                    );
+                    None
+                }
+                None => Some(serial),
             }
-            serial
         })
         .collect();
     let mut serials: Vec<Vec<u8>> = cas.iter().map(|c| c.serial().to_vec()).collect();
@@ -132,4 +151,14 @@ fn node_cas(
         .fix("check the node name; for a node activated before zone-etcd kept these records, pass --node-ca with pki/node.crt of its bundle"));
     }
     Ok(cas)
+}
+
+/// The serials of the CA directory's client CA (`client-ca.crt`, when it has one): no
+/// ledger entry may revoke it.
+fn client_roots(ca_dir: &Path) -> Vec<Vec<u8>> {
+    std::fs::read_to_string(ca_dir.join(crate::identities::ca::CLIENT_CA_CERT))
+        .ok()
+        .and_then(|pem| CertInfo::parse_pem(&pem).ok())
+        .map(|c| vec![c.serial().to_vec()])
+        .unwrap_or_default()
 }

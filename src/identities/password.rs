@@ -236,6 +236,16 @@ pub fn load_or_make(dir: &Path) -> Result<(PathBuf, String), Error> {
     Ok((file, password))
 }
 
+/// A new password in `dir`'s [`FILE`] (0600, atomically), in place of the one there: the
+/// old one is never set again once etcd stopped taking it (the owner revoked the gateway
+/// certificate or changed the password: a leaked one stays ended). Run under the node's
+/// state lock.
+pub fn replace(dir: &Path) -> Result<String, Error> {
+    let password = new_password();
+    zone_io::write_atomic(&dir.join(FILE), password.as_bytes(), KEY_MODE)?;
+    Ok(password)
+}
+
 /// A node's side: what etcd at `endpoints` answers to `user` and `password`, asked with
 /// the service's gateway certificate in `creds`. Blocking.
 pub fn check(

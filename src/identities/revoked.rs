@@ -41,6 +41,19 @@ pub fn refresh(node: &Node) {
     if recent {
         return;
     }
+    refresh_now(node);
+}
+
+/// Asks the members now, whenever it last did (a certificate in hand refused at a
+/// handshake: it may have been revoked since). Logs, never fails.
+pub fn refresh_now(node: &Node) {
+    let Some(ids) = &node.identities else {
+        return;
+    };
+    if ids.signer.is_some() || !node.access.enforce {
+        return;
+    }
+    let marker = node.state_dir.join(ASKED);
     match ask(node) {
         Ok(said) => tracing::debug!("the zone's revocations: {said}"),
         Err(why) => tracing::debug!("could not learn the zone's revocations: {why}"),

@@ -51,7 +51,7 @@ pub fn ensure(node: &Node, service: &str) -> Result<ServiceFiles, Error> {
 /// [`password::AUTH_WAIT`] for etcd's auth to go on. `ca` verifies the members.
 pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, PathBuf), Error> {
     let user = service_user(service, &node.name);
-    let (password_file, password) = {
+    let (password_file, mut password) = {
         let _lock = zone_io::state::lock(&node.state_dir)?;
         password::load_or_make(&service_dir(node, service)?)?
     };
@@ -84,11 +84,34 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
             &zone_io::read_text(&files.cert)?,
             &zone_io::read_text(&files.key)?,
         );
-        match password::check(&endpoints, &creds, &user, &password)? {
+        let answer = match password::check(&endpoints, &creds, &user, &password) {
+            Ok(answer) => answer,
+            // Refused at the handshake: revoked since the node last asked (`revoke
+            // --identity` of it ends its password too)? Asked now; when it is, a new
+            // certificate with a new password.
+            Err(e) if !renew => {
+                super::revoked::refresh_now(node);
+                if problem(node, &files, "", time::OffsetDateTime::now_utc()).is_none() {
+                    return Err(e);
+                }
+                let _lock = zone_io::state::lock(&node.state_dir)?;
+                password = password::replace(&service_dir(node, service)?)?;
+                renew = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match answer {
             Answer::Taken => return Ok((files, password_file)),
             Answer::AuthOff => wait()?,
-            // Lost (the owner changed it, the zone moved to enforcement): set it again.
-            Answer::Wrong | Answer::NoPassword if !renew => renew = true,
+            // Ended (the owner revoked the gateway certificate or changed the password,
+            // the zone moved to enforcement): a new one, never the old one again (it may
+            // have leaked).
+            Answer::Wrong | Answer::NoPassword if !renew => {
+                let _lock = zone_io::state::lock(&node.state_dir)?;
+                password = password::replace(&service_dir(node, service)?)?;
+                renew = true;
+            }
             Answer::Wrong | Answer::NoPassword => {
                 return Err(Error::new(format!(
                     "a member set the gateway password of {user}, but etcd does not take it"

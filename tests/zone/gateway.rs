@@ -6,8 +6,9 @@
 //! nothing more, with keys that start with '/'), as a node the service is not granted to,
 //! as a client without a certificate or without a token (and without an `Accept` header:
 //! etcd then took its own gateway certificate's CN for the caller), after the owner
-//! changed the password (the next `env` sets it again), across the keepers' full recheck
-//! of passwords, with one instance's gateway certificate revoked alone, and after the
+//! changed the password (the next `env` makes a new one, never the old one again), across
+//! the keepers' full recheck of passwords, with one instance's gateway certificate revoked
+//! alone (its password ends with it, with any other gateway certificate too), and after the
 //! service's node was revoked while the same service on another node goes on.
 
 use crate::common;
@@ -432,7 +433,8 @@ fn a_service_reaches_the_gateway_with_its_own_password_and_nothing_more() {
         zone.zone.config(0).to_str().unwrap(),
     ]);
     assert!(
-        said.contains(&format!("revoked the identity photos@{NAS}")),
+        said.contains(&format!("revoked the identity photos@{NAS}"))
+            && said.contains("Its gateway password no longer authenticates"),
         "{said}"
     );
     for i in 0..3 {
@@ -442,6 +444,40 @@ fn a_service_reaches_the_gateway_with_its_own_password_and_nothing_more() {
             || token(&zone, i, &photos, &photos.password()).is_err_and(|e| e.starts_with("0 ")),
         );
     }
+    // Its password ended with it (issue 68): presented with another gateway certificate
+    // of the zone (pg's on db1: any CN-less certificate passes the handshake), it
+    // authenticates nowhere.
+    let leaked = photos.password();
+    let borrowed = Service {
+        identity: Identity {
+            chain: pg1.identity.chain.clone(),
+            key: pg1.identity.key.clone(),
+        },
+        user: photos.user.clone(),
+        password_file: photos.password_file.clone(),
+    };
+    for i in 0..3 {
+        let refused = token(&zone, i, &borrowed, &leaked);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.starts_with("401 ") || e.contains("authentication failed")),
+            "the revoked gateway's password with pg's certificate at member {i}: {refused:?}"
+        );
+    }
+    // The node's next env makes a new password (never the leaked one again), which works.
+    let renewed = service(&zone, NAS, "photos");
+    assert_ne!(
+        renewed.password(),
+        leaked,
+        "env set the leaked password again"
+    );
+    let tr = token(&zone, 2, &renewed, &renewed.password()).expect("the new password");
+    assert_eq!(put(&zone, 2, &renewed, &tr, "apps/photos/b", "2").0, 200);
+    assert!(
+        token(&zone, 2, &renewed, &leaked).is_err(),
+        "the leaked password"
+    );
     if let Err(e) = token(&zone, 0, &pg1, &password) {
         // Seen twice in full suites ("0 curl: (56) Recv failure: Connection reset by
         // peer"): the member cut pg's connection, opened after the CRL took effect,
@@ -466,8 +502,8 @@ fn a_service_reaches_the_gateway_with_its_own_password_and_nothing_more() {
         );
     }
 
-    // The password changed behind the service's back (here by the owner): the next env
-    // sets the node's own again, unchanged in its file.
+    // The password changed behind the service's back (here by the owner, rotating one
+    // that leaked): the next env makes a new one in its file, never the old one again.
     let (ok, out) = zone.etcdctl(
         &zone.admin(),
         &["user", "passwd", &pg1.user, "--interactive=false"],
@@ -479,8 +515,13 @@ fn a_service_reaches_the_gateway_with_its_own_password_and_nothing_more() {
         "the changed password"
     );
     let again = service(&zone, DB1, "pg");
-    assert_eq!(again.password(), password);
-    token(&zone, 0, &pg1, &password).expect("set again by env");
+    assert_ne!(again.password(), password, "env set the old password again");
+    assert!(
+        token(&zone, 0, &again, &password).is_err(),
+        "the old password"
+    );
+    token(&zone, 0, &again, &again.password()).expect("the new one, set by env");
+    let (pg1, password) = (again, pg1.password());
 
     // The keepers ask every user about passwords at their full recheck (30 s after their
     // last one): a gateway password a member set is the policy's, and stays.

@@ -79,13 +79,28 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
                 ledger::PREFIX
             )
         });
+    // A gateway certificate's password ends with it (issue 68): it would authenticate
+    // with any other CN-less certificate of the zone.
+    let password = match zone_pki::client::gateway_user(leaf) {
+        None => String::new(),
+        Some(user) => match cluster.runtime.block_on(end_password(&cluster, user)) {
+            Ok(()) => format!(" Its gateway password no longer authenticates: the node's next `zone-etcd env --service {} --gateway` makes a new one.", user.split('@').next().unwrap_or(user)),
+            Err(reason) => {
+                return Err(Error::new(format!(
+                    "{name}'s gateway certificate is revoked (CRL number {number}), but its password still authenticates: {reason}"
+                ))
+                .file(config)
+                .fix("run the same command again once the zone answers (zone-etcd status)"))
+            }
+        },
+    };
     let signed = match zone_pki::client::signer_of(leaf) {
         Some(member) => format!(" The member's signer and every identity it signed are refused, the member's own included: it issues nothing until it has a new signer. Re-activate it (zone-etcd activate --ca {} --zone ZONE_FILE --node {member} --out NEW_BUNDLE), put NEW_BUNDLE/pki/signer.crt and signer.key in place of its own and restart it; the zone's other nodes get new identities from the other members.", ca_dir.display()),
         None if leaf.is_ca => " Every identity it signed is refused; its member signs that node new ones under a new branch.".to_string(),
         None => String::new(),
     };
     println!(
-        "zone-etcd: revoked the identity {name} (serial {}): CRL number {number} published; every member refuses it at the handshake within seconds and cuts its open connections.{signed}",
+        "zone-etcd: revoked the identity {name} (serial {}): CRL number {number} published; every member refuses it at the handshake within seconds and cuts its open connections.{password}{signed}",
         serial_hex(leaf.serial())
     );
     Ok(())
@@ -126,5 +141,33 @@ fn identity_of(certs: &[CertInfo], client_roots: &[CertInfo]) -> Result<String, 
     match zone_pki::client::gateway_user(leaf) {
         Some(user) => Ok(user.to_string()),
         None => Ok(leaf.subject_cn.clone()),
+    }
+}
+
+/// Ends `user`'s gateway password: a random one no one holds (never written nor printed;
+/// its mark stays, so the keepers leave it, and the node's next `env` sets a new one).
+async fn end_password(cluster: &crate::access::Cluster, user: &str) -> Result<(), String> {
+    let endpoints = cluster.view.client_urls();
+    let mut client =
+        cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT).await?;
+    let unknown = crate::identities::password::random_password();
+    let mut tries = 0;
+    loop {
+        let changed = cluster_api::within(async {
+            client
+                .user_change_password(user.to_string(), unknown.clone())
+                .await
+                .map(drop)
+                .map_err(cluster_api::EtcdError::from)
+        })
+        .await;
+        match changed {
+            // The auth store moved meanwhile (the keepers apply): asked again.
+            Err(e) if e.kind() == cluster_api::Kind::AuthOldRevision && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other.map_err(|e| format!("changing {user}'s password: {e}")),
+        }
     }
 }

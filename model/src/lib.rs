@@ -19,6 +19,7 @@ pub mod disk_minute;
 pub mod histogram;
 pub mod keys;
 pub mod leaf_paths;
+pub mod left;
 pub mod links;
 pub mod policy;
 pub mod release;

@@ -54,12 +54,15 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
         .fix("give one of the members' names (see zone-etcd status)"));
     };
     remove(&cluster, &member, &target, force, config)?;
-    if node.access.enforce {
-        // The keepers give root to the members the published zone document lists.
-        println!(
-            "zone-etcd: {target}'s certificates stay etcd's root until the owner takes it out of the zone file and publishes it (zone-etcd zone publish --ca CA_DIR --zone ZONE_FILE --config NODE_FILE)"
-        );
-    }
+    // What it takes with it: nothing yet. Its node CA (and, with [access], its signer)
+    // still make certificates the zone accepts, and in a zone of least privilege its own
+    // identity is root while the published zone document lists it.
+    println!(
+        "zone-etcd: {target} keeps its powers until the owner revokes it: its node CA{} still make certificates the zone accepts{}. If it left for good, on the owner's machine: zone-etcd revoke --ca CA_DIR --node {target} --config NODE_FILE{} (zone-etcd status warns until then)",
+        if node.identities.is_some() { " and its signer" } else { "" },
+        if node.access.enforce { ", and its own is etcd's root while the published zone document lists it" } else { "" },
+        if node.access.enforce { ", then take it out of the zone file and publish it (zone-etcd zone publish --ca CA_DIR --zone ZONE_FILE --config NODE_FILE)" } else { "" },
+    );
 
     if target != node.name {
         println!(
@@ -169,7 +172,9 @@ pub fn remove(
 }
 
 /// Deletes what the removed member's keeper kept in the zone about it: its release record,
-/// its move's wait and its links, so `status` and the release alerts no longer count it. Tried again
+/// its move's wait and its links, so `status` and the release alerts no longer count it;
+/// records that it left ([`zone_model::left::PREFIX`]), so `status` warns until the
+/// owner revokes it. Tried again
 /// for up to [`FORGET_WITHIN`]: removing the leader starts an election, and the first
 /// tries right after it find no leader. Best effort (the removal stands either way): a
 /// failure is a warning, and its next `join` puts the record again.
@@ -192,6 +197,11 @@ fn forget(
         .filter(|e| !member.client_urls.contains(e))
         .cloned()
         .collect();
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let left = zone_model::left::Left::at(&now).render();
+    let left_key = format!("{}{target}", zone_model::left::PREFIX);
     let delete_all = || async {
         let client =
             cluster_api::connect_many(&stay, &cluster.creds, cluster_api::CALL_DEADLINE).await?;
@@ -199,6 +209,12 @@ fn forget(
             let key = key.as_str();
             cluster_api::ask(&client, |mut c| async move { c.delete(key, None).await }).await?;
         }
+        let (key, value) = (left_key.as_str(), left.as_str());
+        cluster_api::ask(
+            &client,
+            |mut c| async move { c.put(key, value, None).await },
+        )
+        .await?;
         Ok::<(), String>(())
     };
     let done = cluster.runtime.block_on(async {

@@ -76,6 +76,24 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         Ok(crl) => status.crl = crl,
         Err(why) => status.crl_unread = Some(why),
     }
+    // A member that left keeps its powers until the owner revokes it (issue 68).
+    if status.crl_unread.is_none() {
+        let left = runtime.block_on(records::read_left(&answering, &creds));
+        let in_cluster: Vec<String> = view.members.iter().map(|m| m.name.clone()).collect();
+        let revoked = status
+            .crl
+            .as_ref()
+            .map(|c| c.revoked.clone())
+            .unwrap_or_default();
+        for (name, record) in zone_model::left::unrevoked(&left, &in_cluster, &revoked) {
+            status.warnings.push(format!(
+                "{name} left the cluster ({}) but is not revoked: its node CA{} still make certificates the zone accepts; if it left for good, on the owner's machine: zone-etcd revoke --ca CA_DIR --node {name} --config {}",
+                record.at,
+                if node.identities.is_some() { " and signer" } else { "" },
+                config.display()
+            ));
+        }
+    }
     if let Ok(roots) = zone_model::config::trust::trusted_roots(&node.zone_ca_pem) {
         status.access = runtime.block_on(crate::policy::standing::read(
             &node, &roots, &answering, &creds,

@@ -37,6 +37,31 @@ pub(super) async fn read_links(
         .collect()
 }
 
+/// The members that left the cluster, as `leave` recorded them (name, record).
+pub(super) async fn read_left(
+    endpoints: &[String],
+    creds: &cluster_api::Credentials,
+) -> Vec<(String, zone_model::left::Left)> {
+    let Ok(client) =
+        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await
+    else {
+        return Vec::new();
+    };
+    let Ok(got) = cluster_api::get_prefix(&client, zone_model::left::PREFIX).await else {
+        return Vec::new();
+    };
+    got.kvs()
+        .iter()
+        .filter_map(|kv| {
+            let name = kv.key_str().ok()?.strip_prefix(zone_model::left::PREFIX)?;
+            Some((
+                name.to_string(),
+                zone_model::left::Left::parse(kv.value()).ok()?,
+            ))
+        })
+        .collect()
+}
+
 /// The zone's published CRL, verified against the node's zone roots (`None`: none, or
 /// not one this node's zone root signed); why it could not be read.
 pub(super) fn zone_crl(

@@ -95,6 +95,17 @@ pub fn client_root(ca_dir: &Path, zone: &Zone) -> Result<Option<ClientRoot>, Err
     ClientRoot::of(ca_dir, &zone.name).map(Some)
 }
 
+/// What the owner does with the bundle in `dir` once it is on its node (issue 68): its keys
+/// need not stay on the owner's machine, and a member's signer key mints identities of
+/// the zone (etcd's `root` among them).
+pub fn keys_advice(dir: &Path) -> &'static str {
+    if dir.join(crate::identities::ca::SIGNER_KEY_FILE).exists() {
+        "then delete it here: its pki/node.key and pki/signer.key act as that member (the signer mints identities of the zone, etcd's root among them)"
+    } else {
+        "then delete it here: its pki/node.key acts as that node"
+    }
+}
+
 /// Writes everything of a bundle but the key into `dir` (a staging directory):
 /// node.toml, pki/ca.crt (`trust`), pki/node.crt (`node_ca_chain`); with `client` (a
 /// zone with `[access]`: its client root, and whether to issue the node a signer),

@@ -26,8 +26,12 @@ pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
         )?;
     }
     staging.commit()?;
+    let advice = zone
+        .members
+        .first()
+        .map_or("", |m| crate::bundle::keys_advice(&out.join(&m.node_name)));
     eprintln!(
-        "zone-etcd: zone {}: {} member bundles in {} (copy each <node_name>/ to its node)",
+        "zone-etcd: zone {}: {} member bundles in {} (copy each <node_name>/ to its node, {advice})",
         zone.name,
         zone.members.len(),
         out.display()

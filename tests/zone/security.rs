@@ -319,6 +319,13 @@ fn every_command_keeps_keys_private_and_out_of_every_output() {
             &p("nodes"),
         ],
     );
+    // It says which keys must not stay here (issue 68): the member's signer key mints
+    // identities of the zone, root among them.
+    let said = &t.outputs.last().unwrap().1;
+    assert!(
+        said.contains("then delete it here: its pki/node.key and pki/signer.key act as that member (the signer mints identities of the zone, etcd's root among them)"),
+        "{said}"
+    );
     t.ok(
         root,
         &[
@@ -332,6 +339,11 @@ fn every_command_keeps_keys_private_and_out_of_every_output() {
             "--out",
             &p("app"),
         ],
+    );
+    let said = &t.outputs.last().unwrap().1;
+    assert!(
+        said.contains("then delete it here: its pki/node.key acts as that node"),
+        "{said}"
     );
     // Activation by request: the node's key, the owner's answer, the node's bundle; and
     // the install of another node's answer, refused.

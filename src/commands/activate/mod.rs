@@ -54,8 +54,9 @@ pub fn run(
         Some((ca_dir, zone_file)),
     );
     eprintln!(
-        "zone-etcd: activated {node_name} as {role}: bundle in {} (copy it to the node, then run {next})",
+        "zone-etcd: activated {node_name} as {role}: bundle in {} (copy it to the node, then run {next}; {})",
         out.display(),
+        crate::bundle::keys_advice(out),
     );
     Ok(())
 }

@@ -73,6 +73,17 @@ pub(super) fn issue(
     }
     let user = decide(&shared.policy, &shared.members, &shared.zone, node, name)
         .map_err(|refusal| Answer::new(403, refusal))?;
+    // What a node can make the zone store through the endpoint is bounded.
+    let live = super::ledger::live_count(
+        &shared.etcd,
+        &shared.leaves,
+        &shared.state_dir,
+        node,
+        time::OffsetDateTime::now_utc(),
+    );
+    if live >= super::limits::LIVE_PER_NODE {
+        return Err(Answer::new(429, super::limits::too_many_live(node, live)));
+    }
     let request = std::str::from_utf8(csr)
         .map_err(|_| Error::new("not UTF-8"))
         .and_then(NodeRequest::from_pem)

@@ -182,7 +182,7 @@ pub fn post(
     match status {
         200 => Ok(body),
         403 => Err(Failure::Refused(line)),
-        503 => Err(Failure::NotYet(format!("answered {status}: {line}"))),
+        503 | 429 => Err(Failure::NotYet(format!("answered {status}: {line}"))),
         409 => Err(Failure::AuthOff(format!("answered {status}: {line}"))),
         _ => Err(failed(format!("answered {status}: {line}"))),
     }

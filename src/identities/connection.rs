@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
@@ -19,6 +19,7 @@ use zone_pki::LeafKind;
 
 use super::answers::{gateway_password, issue, revocations, Shared};
 use super::grant::requester;
+use super::limits::{Addresses, Buckets};
 use super::wire::{read_request, response, Answer, Kind};
 
 /// How long each read and write of a connection may wait.
@@ -27,8 +28,23 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 /// How long a refused connection is read before it is closed.
 const LINGER: Duration = Duration::from_secs(1);
-/// The most connections answered at once.
-pub const CONNECTIONS: usize = 16;
+/// The most connections answered at once (at most [`super::limits::PER_ADDRESS`] of them
+/// from one address).
+pub const CONNECTIONS: usize = 64;
+
+/// What the connections of one listener share to keep a node within its limits
+/// ([`super::limits`]).
+#[derive(Default)]
+struct Limits {
+    addresses: Mutex<Addresses>,
+    buckets: Mutex<Buckets>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The [`Shared`] the next connection uses, replaced whole by the endpoint's handle.
 pub(super) type Current = Arc<RwLock<Arc<Shared>>>;
@@ -38,17 +54,31 @@ pub(super) fn now(current: &Current) -> Arc<Shared> {
     current.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-/// Accepts connections, each on its own thread, at most [`CONNECTIONS`] at once.
+/// Accepts connections, each on its own thread, at most [`CONNECTIONS`] at once and
+/// [`super::limits::PER_ADDRESS`] from one address (more are closed at once).
 pub(super) fn serve(listener: TcpListener, current: Current) {
     let busy = Arc::new(AtomicUsize::new(0));
+    let limits = Arc::new(Limits::default());
     for stream in listener.incoming().flatten() {
+        let Ok(ip) = stream.peer_addr().map(|a| a.ip()) else {
+            continue;
+        };
         if busy.fetch_add(1, Ordering::SeqCst) >= CONNECTIONS {
             busy.fetch_sub(1, Ordering::SeqCst);
             continue;
         }
-        let (shared, busy) = (now(&current), busy.clone());
+        if !lock(&limits.addresses).enter(ip) {
+            busy.fetch_sub(1, Ordering::SeqCst);
+            tracing::debug!(
+                "identity endpoint: {ip}: closed at once ({} connections from it already)",
+                super::limits::PER_ADDRESS
+            );
+            continue;
+        }
+        let (shared, busy, limits) = (now(&current), busy.clone(), limits.clone());
         std::thread::spawn(move || {
-            answer(stream, &shared);
+            answer(stream, &shared, &limits);
+            lock(&limits.addresses).leave(ip);
             busy.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -97,7 +127,7 @@ pub(super) fn server_config(shared: &Shared) -> Result<Arc<rustls::ServerConfig>
 }
 
 /// Serves one connection: the handshake, one request, one answer, one line of log.
-fn answer(mut tcp: TcpStream, shared: &Shared) {
+fn answer(mut tcp: TcpStream, shared: &Shared, limits: &Limits) {
     let peer = tcp
         .peer_addr()
         .map(|a| a.to_string())
@@ -133,6 +163,10 @@ fn answer(mut tcp: TcpStream, shared: &Shared) {
     let (who, outcome) = match (node, request) {
         (Err(why), _) => ("?".into(), Err(Answer::new(403, format!("refused: {why}")))),
         (Ok(node), Err(answer)) => (node, Err(answer)),
+        (Ok(node), Ok(_)) if let Err(wait) = lock(&limits.buckets).take(&node, Instant::now()) => {
+            let line = super::limits::too_many(&node, wait);
+            (node, Err(Answer::new(429, line)))
+        }
         (Ok(node), Ok(request)) => {
             let name = request.name.as_deref();
             let outcome = match request.kind {

@@ -255,6 +255,45 @@ pub async fn put_entry(
 
 /// Whether an entry still needs revoking at `now`: unless it says it expired (an entry
 /// that does not parse is revoked all the same).
+/// How many unexpired identities and branches `node` holds at `now`: the zone's ledger
+/// through the member's own etcd at `endpoint` (none counted when it does not answer),
+/// and the member's journal under `state_dir`. Blocking.
+pub fn live_count(
+    endpoint: &str,
+    leaves: &LeafPaths,
+    state_dir: &Path,
+    node: &str,
+    now: time::OffsetDateTime,
+) -> usize {
+    let prefix = format!("{PREFIX}{node}/");
+    let in_zone: Result<usize, String> = (|| {
+        let creds = Credentials::load(leaves).map_err(|e| e.to_string())?;
+        let runtime = cluster_api::runtime().map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let client = cluster_api::connect(endpoint, &creds).await?;
+            let got = cluster_api::get_prefix(&client, &prefix).await?;
+            Ok(got
+                .kvs()
+                .iter()
+                .filter(|kv| live(serde_json::from_slice(kv.value()).ok().as_ref(), now))
+                .count())
+        })
+    })();
+    let journal = std::fs::read_dir(state_dir.join(JOURNAL))
+        .map(|files| {
+            files
+                .flatten()
+                .filter(|f| {
+                    f.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{node} "))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    in_zone.unwrap_or(0) + journal
+}
+
 fn live(entry: Option<&Entry>, now: time::OffsetDateTime) -> bool {
     use time::format_description::well_known::Rfc3339;
     entry

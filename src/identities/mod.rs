@@ -36,6 +36,7 @@ mod connection;
 pub mod endpoint;
 pub mod grant;
 pub mod ledger;
+pub mod limits;
 pub mod password;
 pub mod request;
 pub mod revoked;

@@ -200,7 +200,7 @@ fn from_members(
 }
 
 /// How often a node asks again while the zone answers that etcd's auth is not on yet.
-const AUTH_STEP: Duration = Duration::from_millis(250);
+const AUTH_STEP: Duration = Duration::from_millis(500);
 
 /// Calls `ask` until it gives something, while it says etcd's auth is not on yet (`None`:
 /// a new zone's first seconds, when an identity would be etcd's root), for up to

@@ -219,6 +219,7 @@ pub fn response(status: u16, body: &str) -> Vec<u8> {
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",
+        429 => "Too Many Requests",
         _ => "Internal Server Error",
     };
     let kind = if status == 200 && body.starts_with("-----BEGIN") {

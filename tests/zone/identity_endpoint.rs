@@ -420,3 +420,97 @@ fn a_node_that_sends_its_handshake_slowly_is_let_go() {
     let took = started.elapsed().as_secs();
     assert!((9..=16).contains(&took), "let go after {took} s");
 }
+
+/// A connection to `to` from the local address `from` (another machine's, on loopback).
+fn connect_from(from: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    let std::net::SocketAddr::V4(to) = to else {
+        panic!("{to} is not IPv4")
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let local = std::net::SocketAddrV4::new(from.parse().unwrap(), 0);
+    bind(fd.as_raw_fd(), &SockaddrIn::from(local)).unwrap();
+    connect(fd.as_raw_fd(), &SockaddrIn::from(to)).unwrap();
+    std::net::TcpStream::from(fd)
+}
+
+/// A node hammering a member's endpoint (issue 68): 40 slow connections from its address
+/// (a TLS record header, then nothing) and requests as fast as one client makes them.
+/// Another node still gets its identity at once, and the hammering node is told to wait.
+/// With one pool of 16 connections for everyone, tv was refused ("no member answered").
+#[test]
+fn a_node_hammering_the_endpoint_cannot_keep_another_node_from_its_identity() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (zone, nas, url, _) = zone(&addresses::IDENTITY_ENDPOINT.ip(4));
+    let tv = zone.path("tv");
+    run_ok(&activate_args(
+        zone.path("ca").to_str().unwrap(),
+        zone.path("zone.toml").to_str().unwrap(),
+        TV,
+        tv.to_str().unwrap(),
+    ));
+    run_ok(&["env", "--config", tv.join("node.toml").to_str().unwrap()]);
+    let to: std::net::SocketAddr = url.trim_start_matches("https://").parse().unwrap();
+    // nas's machine: another address of the test's block.
+    let nas_address = addresses::IDENTITY_ENDPOINT.ip(9);
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let mut tcp = connect_from(&nas_address, to);
+        tcp.write_all(&[0x16, 0x03, 0x01, 0x40]).unwrap();
+        slow.push(tcp);
+    }
+    // nas asks until it was told to wait, or tv got its answer and 30 s passed.
+    let tv_done = std::sync::Arc::new(AtomicBool::new(false));
+    let hammer = {
+        let (tv_done, url, nas) = (tv_done.clone(), url.clone(), nas.clone());
+        std::thread::spawn(move || {
+            let creds = Creds::of_set(&nas);
+            let started = std::time::Instant::now();
+            let mut answers = Vec::new();
+            loop {
+                let answer = ask(&url, &creds.tls(), Some("photos"), &csr());
+                let told = matches!(&answer, Err(Failure::NotYet(_)));
+                answers.push(answer);
+                let done = tv_done.load(Ordering::SeqCst);
+                if done && (told || started.elapsed() > std::time::Duration::from_secs(30)) {
+                    return answers;
+                }
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let creds = Creds::of_set(&tv);
+    let started = std::time::Instant::now();
+    let got = ask(&url, &creds.tls(), None, &csr());
+    let took = started.elapsed();
+    tv_done.store(true, Ordering::SeqCst);
+    let answers = hammer.join().unwrap();
+    let chain = got.unwrap_or_else(|e| panic!("tv got no identity while nas hammered: {e:?}"));
+    assert_eq!(CertInfo::parse_pem(&chain).unwrap().subject_cn, TV);
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "tv waited {took:?}"
+    );
+    let issued = answers.iter().filter(|a| a.is_ok()).count();
+    let told = answers
+        .iter()
+        .filter(|a| {
+            matches!(a, Err(Failure::NotYet(line)) if line.contains("answered 429: too many requests from nas.ident.zone: at most 20 at once"))
+        })
+        .count();
+    assert!(
+        issued <= 21 && told > 0,
+        "nas: {issued} issued, {told} told to wait, of {}: {:?}",
+        answers.len(),
+        answers.iter().find(|a| a.is_err())
+    );
+    drop(slow);
+}

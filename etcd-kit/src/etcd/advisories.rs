@@ -68,6 +68,13 @@ pub const ADVISORIES: &[Advisory] = &[
             Version::new(3, 7, 0),
         ],
     },
+    // Open for 3.5 (the pull request is not merged): its alarm handler builds the
+    // appliers without the auth applier.
+    Advisory {
+        id: "etcd-io/etcd#22386",
+        what: "while the NOSPACE alarm is raised, a client with any write grant can turn auth off and delete outside its grant",
+        fixed_in: &[Version::new(3, 6, 0), Version::new(3, 7, 0)],
+    },
 ];
 
 impl Advisory {
@@ -125,25 +132,30 @@ mod tests {
     #[test]
     fn known_vulnerabilities_name_the_release_that_fixes_them() {
         let lines = |v: &str| security_warnings(Version::parse(v).unwrap());
-        // The bundle before 3.6: four advisories fixed in 3.5.33, none of auth's.
+        // The bundle before 3.6: four advisories fixed in 3.5.33, and NOSPACE's auth gap,
+        // which no 3.5 fixes.
         let old = lines("3.5.30");
-        assert_eq!(old.len(), 4, "{old:?}");
+        assert_eq!(old.len(), 5, "{old:?}");
         assert!(
-            old.iter().all(|l| l.contains("fixed in etcd 3.5.33")),
+            old[..4].iter().all(|l| l.contains("fixed in etcd 3.5.33")),
             "{old:?}"
         );
         assert!(old[0].contains("GHSA-6vch-q96h-7gc3"), "{old:?}");
+        assert_eq!(old[4], "etcd 3.5.30 has etcd-io/etcd#22386 (while the NOSPACE alarm is raised, a client with any write grant can turn auth off and delete outside its grant): fixed in etcd 3.6.0 and later (none for 3.5)");
         // Older: the auth bypasses too, fixed in 3.5.28.
         let older = lines("3.5.27");
-        assert_eq!(older.len(), 6, "{older:?}");
+        assert_eq!(older.len(), 7, "{older:?}");
         assert!(older[4].contains("GHSA-q8m4-xhhv-38mg") && older[4].contains("3.5.28"));
+        // The last 3.5 (the step of every 3.5 zone to 3.6) has the NOSPACE gap alone.
+        for latest in ["3.5.33", "3.5.34"] {
+            assert_eq!(lines(latest).len(), 1, "{latest}: {:?}", lines(latest));
+            assert!(lines(latest)[0].contains("etcd-io/etcd#22386"));
+        }
         assert_eq!(lines("3.6.13").len(), 4);
         assert!(lines("3.6.13")[0].contains("fixed in etcd 3.6.14"));
         assert_eq!(lines("3.6.8").len(), 6);
         assert!(lines("3.7.0")[0].contains("fixed in etcd 3.7.1"));
-        for clean in [
-            "3.5.33", "3.5.34", "3.6.14", "3.6.15", "3.7.1", "3.7.2", "3.8.0",
-        ] {
+        for clean in ["3.6.14", "3.6.15", "3.7.1", "3.7.2", "3.8.0"] {
             assert!(lines(clean).is_empty(), "{clean}: {:?}", lines(clean));
         }
         // 3.4 is end-of-life: said first, and every advisory points past 3.4.

@@ -13,7 +13,10 @@
 //!   (verbatim), else one line with every member's reason.
 //!
 //! Invariants: what comes back is used only when it is an identity of the user asked
-//! for, for this request's key, issued by a signer the zone's client root signed.
+//! for, for this request's key, issued by a signer the zone's client root signed; under an
+//! enforced policy nothing is issued before etcd's auth is on (the members answer 409, a
+//! member's own signer asks the members first), and the node asks again every
+//! `AUTH_STEP` for up to [`AUTH_WAIT`]: no identity is ever more than its grant.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

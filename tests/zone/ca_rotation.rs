@@ -389,13 +389,32 @@ fn a_least_privilege_zone_rotates_its_client_root_with_its_zone_root() {
         said.contains("revoked the identity node1.clrot.zone signer"),
         "{said}"
     );
+    let revoked_at = std::time::Instant::now();
     for i in 0..3 {
         let addr = zone.client_addr(i);
-        wait_for(
-            std::time::Duration::from_secs(10),
-            &format!("nas's identity refused at member {i}"),
-            || https_get(&addr, &roots, Some(&nas_new), "/version").is_err(),
-        );
+        while https_get(&addr, &roots, Some(&nas_new), "/version").is_ok() {
+            // What each member's keepers said of the CRL, should it not come (seen once in
+            // a full suite, cc61: member 0, whose signer this is, still took nas's identity
+            // 10 s after the revoke).
+            assert!(
+                revoked_at.elapsed() < std::time::Duration::from_secs(10),
+                "nas's identity still taken at member {i} {:?} after the revoke; the members said:\n{}",
+                revoked_at.elapsed(),
+                running
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(m, r)| {
+                        r.log()
+                            .lines()
+                            .filter(|l| ["CRL", "revok", "cut", "watch"].iter().any(|w| l.contains(w)))
+                            .map(|l| format!("member {m}: {l}"))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
     if let Some(left) = std::time::Duration::from_secs(11).checked_sub(asked.elapsed()) {
         std::thread::sleep(left);

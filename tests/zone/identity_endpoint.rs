@@ -481,7 +481,7 @@ fn a_node_hammering_the_endpoint_cannot_keep_another_node_from_its_identity() {
                 answers.push(answer);
                 let done = tv_done.load(Ordering::SeqCst);
                 if done && (told || started.elapsed() > std::time::Duration::from_secs(30)) {
-                    return answers;
+                    return (answers, started.elapsed());
                 }
             }
         })
@@ -492,7 +492,7 @@ fn a_node_hammering_the_endpoint_cannot_keep_another_node_from_its_identity() {
     let got = ask(&url, &creds.tls(), None, &csr());
     let took = started.elapsed();
     tv_done.store(true, Ordering::SeqCst);
-    let answers = hammer.join().unwrap();
+    let (answers, hammered) = hammer.join().unwrap();
     let chain = got.unwrap_or_else(|e| panic!("tv got no identity while nas hammered: {e:?}"));
     assert_eq!(CertInfo::parse_pem(&chain).unwrap().subject_cn, TV);
     assert!(
@@ -506,9 +506,14 @@ fn a_node_hammering_the_endpoint_cannot_keep_another_node_from_its_identity() {
             matches!(a, Err(Failure::NotYet(line)) if line.contains("answered 429: too many requests from nas.ident.zone: at most 20 at once"))
         })
         .count();
+    // Its burst, and one more for each refill while it hammered (a loaded machine's
+    // requests are slower: cc62 saw 22 in a longer hammering).
+    let allowed = zone_etcd::identities::limits::BURST as u128
+        + hammered.as_millis() / zone_etcd::identities::limits::REFILL_EVERY.as_millis()
+        + 1;
     assert!(
-        issued <= 21 && told > 0,
-        "nas: {issued} issued, {told} told to wait, of {}: {:?}",
+        issued as u128 <= allowed && told > 0,
+        "nas: {issued} issued (at most {allowed} in {hammered:?}), {told} told to wait, of {}: {:?}",
         answers.len(),
         answers.iter().find(|a| a.is_err())
     );

@@ -26,10 +26,7 @@ pub const ASKED: &str = "revocations-asked";
 /// Brings the node's copy of the zone's revocations up to date when it is not a member
 /// and did not ask within [`REFRESH`]. Logs, never fails.
 pub fn refresh(node: &Node) {
-    let Some(ids) = &node.identities else {
-        return;
-    };
-    if ids.signer.is_some() || !node.access.enforce {
+    if !asks(node) {
         return;
     }
     let marker = node.state_dir.join(ASKED);
@@ -47,10 +44,7 @@ pub fn refresh(node: &Node) {
 /// Asks the members now, whenever it last did (a certificate in hand refused at a
 /// handshake: it may have been revoked since). Logs, never fails.
 pub fn refresh_now(node: &Node) {
-    let Some(ids) = &node.identities else {
-        return;
-    };
-    if ids.signer.is_some() || !node.access.enforce {
+    if !asks(node) {
         return;
     }
     let marker = node.state_dir.join(ASKED);
@@ -61,6 +55,14 @@ pub fn refresh_now(node: &Node) {
     if zone_io::ensure_private_dir(&node.state_dir).is_ok() {
         let _ = zone_io::write_atomic(&marker, b"", zone_io::PUBLIC_MODE);
     }
+}
+
+/// Whether `node` learns the revocations from the members: an enforcing zone's node
+/// without a signer (a member keeps them itself).
+fn asks(node: &Node) -> bool {
+    node.identities
+        .as_ref()
+        .is_some_and(|ids| ids.signer.is_none() && node.access.enforce)
 }
 
 /// Asks the members and installs a newer document. Returns what was done.

@@ -87,7 +87,7 @@ mod tests {
         let text = long_version();
         assert!(text.starts_with(&format!("{RELEASE} (commit ")), "{text}");
         assert!(
-            text.ends_with("formats: reads level 1, writes level 1"),
+            text.ends_with("formats: reads level 2, writes level 2"),
             "{text}"
         );
         assert!(!COMMIT.is_empty());

@@ -18,9 +18,14 @@
 //! Beside them, the CRL this design keeps (`design`): members' signers issue each node a
 //! branch that signs its identities ([`zone_etcd::identities::branch`]), and `revoke
 //! --node` lists what the product's own [`zone_etcd::identities::ledger::to_list`] picks
-//! from a node's ledger, plus its node CA. The case: [`REVOKED`] identities on
-//! [`NODES`] nodes (the scale policy's 300 nodes), all revoked; each node was served by
-//! one member (one branch), and, the worst case, by each of three (three branches).
+//! from a node's ledger, plus its node CA. The cases: [`REVOKED`] identities on 100, 300
+//! and 1,000 nodes ([`NODES`]), all revoked, each node served by one member (one branch),
+//! and at 300 nodes the worst case, by each of three (three branches); the client port's
+//! CRL at format level 1 (the node CAs on it) and at level 2 (the node CAs on the peer
+//! port's CRL only: `client-crl.der`, which a client port that trusts the client root
+//! alone reads). The file etcd reads is what is measured, whichever port's: this zone's
+//! client port trusts the zone root (its clients are node-CA leaves), so it reads
+//! `crl.der`, the file replaced here.
 //!
 //! Checked before anything is timed: a client certificate whose serial is on the large
 //! CRL is refused while it is in place and admitted under the empty one, so the member
@@ -41,8 +46,9 @@ use zone_testkit::addresses;
 pub const REVOKED: usize = 10_000;
 /// The sizes measured, each against the empty CRL: where the cost grows.
 const SIZES: [usize; 3] = [100, 1_000, REVOKED];
-/// The nodes [`REVOKED`] identities were issued to in the design's case.
-const NODES: usize = 300;
+/// The revoked nodes [`REVOKED`] identities were issued to in the design's cases (issue 68,
+/// item 9: 100, 300 and 1,000).
+const NODES: [usize; 3] = [100, 300, 1_000];
 /// Connections in one turn.
 const BATCH: usize = 100;
 /// Turns of each CRL per run.
@@ -113,12 +119,19 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
     let mut sizes = Vec::new();
     let mut cases: Vec<(String, usize)> =
         SIZES.iter().map(|n| (format!("{n} revoked"), *n)).collect();
-    for branches in [1, 3] {
-        let size = design_entries(branches)?;
-        cases.push((
-            format!("design: {REVOKED} identities on {NODES} nodes, {branches} branch(es) a node"),
-            size,
-        ));
+    // The client port's CRL at format level 1 (every node CA on it) and at level 2
+    // (the node CAs only on the peer port's: no client chain holds one there).
+    for nodes in NODES {
+        for (level, branches) in [(1, 1), (2, 1), (2, 3)] {
+            if branches == 3 && nodes != 300 {
+                continue;
+            }
+            let size = design_entries(nodes, branches, level)?;
+            cases.push((
+                format!("design at level {level}: {REVOKED} identities on {nodes} revoked nodes, {branches} branch(es) a node"),
+                size,
+            ));
+        }
     }
     for (case, size) in cases {
         let crl = crl_der(&serials[..size])?;
@@ -180,17 +193,18 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
     }))
 }
 
-/// How many serials `revoke --node` lists for all [`NODES`] nodes holding [`REVOKED`]
-/// identities between them, each node served by `branches` members: the product's
-/// choice from each node's ledger, plus the node's own CA.
-fn design_entries(branches: usize) -> Result<usize> {
+/// How many serials the client port's CRL lists once `revoke --node` revoked all `nodes`
+/// nodes holding [`REVOKED`] identities between them, each node served by `branches`
+/// members: the product's choice from each node's ledger, and, at format level 1, the
+/// node's own CA (at level 2 only the peer port's CRL lists it).
+fn design_entries(nodes: usize, branches: usize, level: u32) -> Result<usize> {
     use zone_etcd::identities::ledger::{to_list, Entry};
     let now = time::OffsetDateTime::now_utc();
     let not_after = (now + time::Duration::days(20))
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| e.to_string())?;
     let mut listed = 0;
-    for node in 0..NODES {
+    for node in 0..nodes {
         let mut entries = Vec::new();
         for b in 0..branches {
             let entry = Entry {
@@ -200,7 +214,7 @@ fn design_entries(branches: usize) -> Result<usize> {
             };
             entries.push((format!("b{node}-{b}"), Some(entry)));
         }
-        let count = REVOKED / NODES + usize::from(node < REVOKED % NODES);
+        let count = REVOKED / nodes + usize::from(node < REVOKED % nodes);
         for i in 0..count {
             let entry = Entry {
                 user: format!("s{i}@n{node}"),
@@ -209,7 +223,7 @@ fn design_entries(branches: usize) -> Result<usize> {
             };
             entries.push((format!("i{node}-{i}"), Some(entry)));
         }
-        listed += to_list(entries, now).len() + 1;
+        listed += to_list(entries, now).len() + usize::from(level < 2);
     }
     Ok(listed)
 }

@@ -19,9 +19,24 @@
 use serde::{Deserialize, Serialize};
 
 /// The highest format level this release reads.
-pub const READS: u32 = 1;
+pub const READS: u32 = 2;
 /// The highest format level this release writes.
-pub const WRITES: u32 = 1;
+pub const WRITES: u32 = 2;
+/// The first release that reads each level: what a level's document names, so a member
+/// on an older release is told which one to install (a build on the way to that release
+/// names it too).
+pub const FIRST_READERS: [(u32, &str); 2] = [(1, "0.1.0"), (2, "0.3.0")];
+
+/// The release a level's document names: the first that reads `level`, or `release`
+/// (the raising one) for a level this table does not know yet.
+pub fn first_reader(level: u32, release: &str) -> String {
+    FIRST_READERS
+        .iter()
+        .find(|(l, _)| *l == level)
+        .map_or(release, |(_, r)| r)
+        .to_string()
+}
+
 /// Where each member's record is: `<PREFIX><member's node name>`.
 pub const PREFIX: &str = "zone-etcd/releases/";
 /// The format of the record this release writes.
@@ -198,7 +213,7 @@ pub fn raise(
     Ok(Raise::To(Level {
         format: 1,
         level: to,
-        release: release.into(),
+        release: first_reader(to, release),
         at: at.into(),
         zone: None,
         sign: None,
@@ -276,13 +291,20 @@ mod tests {
     use super::*;
 
     /// The record as this release writes it (golden: members of every later release read it).
-    const GOLDEN: &str = r#"{"format":1,"release":"0.1.0","commit":"75da28a1b2","reads":1,"writes":1,"since":"2026-11-27T02:00:00Z"}"#;
+    const GOLDEN: &str = r#"{"format":1,"release":"0.1.0","commit":"75da28a1b2","reads":2,"writes":2,"since":"2026-11-27T02:00:00Z"}"#;
+    /// As 0.2.0 wrote it (levels 1): read the same way.
+    const GOLDEN_0_2: &str = r#"{"format":1,"release":"0.2.0","commit":"75da28a1b2","reads":1,"writes":1,"since":"2026-11-27T02:00:00Z"}"#;
 
     #[test]
     fn the_record_this_release_writes_is_pinned() {
         let record = Record::new("0.1.0", "75da28a1b2", "2026-11-27T02:00:00Z");
         assert_eq!(record.render(), GOLDEN);
         assert_eq!(Record::parse(GOLDEN.as_bytes()).unwrap(), record);
+        let old = Record::parse(GOLDEN_0_2.as_bytes()).unwrap();
+        assert_eq!(
+            (old.release.as_str(), old.reads, old.writes),
+            ("0.2.0", 1, 1)
+        );
     }
 
     #[test]
@@ -392,6 +414,24 @@ mod tests {
                 sign: None,
             }))
         );
+        // A build on its way to 0.3.0 (still named 0.2.0) names the first release that
+        // reads level 2, what a member on 0.2.0 is told to install; a level the table does
+        // not know yet names the raising build.
+        match raise(1, 2, 2, "0.2.0", &all_two, "T") {
+            Ok(Raise::To(level)) => assert_eq!(level.release, "0.3.0"),
+            other => panic!("{other:?}"),
+        }
+        match raise(
+            1,
+            3,
+            3,
+            "0.4.0-rc",
+            &members(&[("n2", rec("0.4.0", 3))]),
+            "T",
+        ) {
+            Ok(Raise::To(level)) => assert_eq!(level.release, "0.4.0-rc"),
+            other => panic!("{other:?}"),
+        }
         // At or above already, or asked lower: nothing, whatever the members run.
         assert_eq!(raise(2, 2, 2, "0.3.0", &[], "T"), Ok(Raise::Already(2)));
         assert_eq!(raise(3, 2, 2, "0.3.0", &[], "T"), Ok(Raise::Already(3)));

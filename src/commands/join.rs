@@ -49,7 +49,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     let others = node.other_members();
     let peer_url = cluster::peer_url(member);
     let runtime = cluster_api::runtime()?;
-    let crl = crate::revocation::store::crl_path(&node.state_dir);
+    let crl = crate::identities::tls::crl_files(&node);
 
     // Two joins of one node must not both add it.
     let lock = state::lock(&node.state_dir)?;
@@ -123,7 +123,10 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         settings: &node.settings,
         listen: node.listen_address,
         tunneled: zone_model::config::zone::has_tunnels(&node.members),
-        crl: Some(&crl),
+        crl: Some(zone_etcd_kit::etcd::args::Crls {
+            client: &crl.client,
+            peer: &crl.peer,
+        }),
         client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
     crate::agent::start(config, learner.then_some(id))?;

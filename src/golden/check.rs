@@ -18,6 +18,7 @@ use crate::backup::target::file::DirTarget;
 use crate::bundle::MemberList;
 use crate::identities::ca::{ClientRoot, SignerFor};
 use crate::revocation::doc::Revocations;
+use crate::revocation::kind::Kind as SerialKind;
 use zone_model::config::node::NodeFile;
 use zone_model::config::zone::Zone;
 
@@ -303,6 +304,20 @@ fn revocations(text: &str, roots: &[CertInfo], ca: &Path) -> Revocations {
     assert!(doc.crl.revokes(revoked[0].serial()));
     assert_eq!(doc.nodes[0].serial, revoked[0].serial());
     assert_eq!(doc.crl.entries[0].revoked_at, at());
+    if doc.format() >= crate::revocation::doc::FORMAT_KINDS {
+        // Format 2 (0.3.0): the node CA is no client chain's; the branch is, and is the
+        // client port's CRL's only serial.
+        assert_eq!(doc.nodes[0].kind, Some(SerialKind::NodeCa));
+        assert_eq!(doc.nodes[1].serial, REVOKED_BRANCH);
+        assert_eq!(doc.nodes[1].kind, Some(SerialKind::Client));
+        assert!(doc.crl.revokes(&REVOKED_BRANCH));
+        let client = doc.client_crl();
+        assert_eq!(client.number, CRL_NUMBER);
+        assert!(client.revokes(&REVOKED_BRANCH) && !client.revokes(revoked[0].serial()));
+        assert_eq!(client.entries.len(), 1);
+    } else {
+        assert_eq!(doc.client_crl(), &doc.crl);
+    }
     doc
 }
 
@@ -854,9 +869,20 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
 
     let text = d.text(&key(&format!("{}{NODE1}", zone_model::release::PREFIX)));
     let record = zone_model::release::Record::parse(text.as_bytes()).unwrap();
+    // The levels are the writing release's: 1 until 0.3.0 brought level 2.
+    let levels = if newest {
+        (zone_model::release::READS, zone_model::release::WRITES)
+    } else {
+        (record.reads, record.writes)
+    };
+    assert!(record.reads >= 1 && record.writes >= 1);
     assert_eq!(
         record,
-        zone_model::release::Record::new(release, COMMIT, AT)
+        zone_model::release::Record {
+            reads: levels.0,
+            writes: levels.1,
+            ..zone_model::release::Record::new(release, COMMIT, AT)
+        }
     );
     if newest {
         assert_eq!(record.render(), text);

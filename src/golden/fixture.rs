@@ -54,6 +54,9 @@ pub const TARGET_URL: &str = "file:///srv/zone-backups";
 /// Every time the fixture names (certificates and manifest signatures carry their own).
 pub const AT: &str = "2026-11-27T00:00:00Z";
 pub const CRL_NUMBER: u64 = 1;
+/// The serial of [`REVOKED`]'s branch on the CRL (from 0.3.0's files: the revocations
+/// document at format level 2 says what each serial is).
+pub const REVOKED_BRANCH: [u8; 4] = [0x5e, 0xed, 0x0b, 0x01];
 pub const MEMBER_ID: u64 = 0x8e9e_05c5_2164_694d;
 pub const CLUSTER_ID: u64 = 0xcdf8_1819_4e3a_8c32;
 pub const ETCD_VERSION: &str = "3.6.15";

@@ -31,7 +31,8 @@ use crate::backup::local::LocalChain;
 use crate::backup::runner::writer::{ChainWriter, FullReady, Head, LeaseGuard};
 use crate::backup::target::file::DirTarget;
 use crate::backup::target::Target;
-use crate::revocation::doc::Revocations;
+use crate::revocation::doc::{Listed, Revocations, FORMAT_KINDS};
+use crate::revocation::kind::Kind;
 
 #[test]
 #[ignore = "writes tests/golden/v<version>/: run it on purpose (ZONE_ETCD_WRITE_GOLDEN=1)"]
@@ -124,19 +125,30 @@ fn write_all(root: &Path, release: &str) {
     let doc = zone_model::zone_doc::sign(&zone, &root_ca, at()).unwrap();
     zone_io::write_atomic(&root.join(ZONE_DOC), doc.as_bytes(), zone_io::PUBLIC_MODE).unwrap();
 
-    // `revoke --node`: the CRL names every node CA recorded as issued to the node.
-    let entries: Vec<(String, RevokedCa)> = crate::revocation::issued::issued_to(&ca, REVOKED)
+    // `revoke --node` in a zone at format level 2: the CRL names every node CA recorded as
+    // issued to the node, and its branch (a client chain's: on the client port's CRL).
+    let mut entries: Vec<Listed> = crate::revocation::issued::issued_to(&ca, REVOKED)
         .unwrap()
         .into_iter()
-        .map(|info| {
-            let entry = RevokedCa {
+        .map(|info| Listed {
+            node: REVOKED.to_string(),
+            entry: RevokedCa {
                 serial: info.serial().to_vec(),
                 revoked_at: at(),
-            };
-            (REVOKED.to_string(), entry)
+            },
+            kind: Kind::of(&info, &roots),
         })
         .collect();
-    let revocations = Revocations::issue(&root_ca, CRL_NUMBER, &entries, at()).unwrap();
+    entries.push(Listed {
+        node: REVOKED.to_string(),
+        entry: RevokedCa {
+            serial: REVOKED_BRANCH.to_vec(),
+            revoked_at: at(),
+        },
+        kind: Kind::Client,
+    });
+    let revocations =
+        Revocations::issue(&root_ca, CRL_NUMBER, &entries, at(), FORMAT_KINDS).unwrap();
     let json = revocations.to_json();
     zone_io::write_atomic(
         &ca.join(crate::commands::CA_DOC),
@@ -312,6 +324,7 @@ fn write_all(root: &Path, release: &str) {
     for dir in [&state, &laptop_state] {
         fs::remove_file(dir.join("lock")).unwrap();
         fs::remove_file(crate::revocation::store::crl_path(dir)).unwrap();
+        fs::remove_file(crate::revocation::store::client_crl_path(dir)).unwrap();
     }
     let (signer_crt, signer_key) = crate::backup::signing::signer_paths(&state);
     fs::remove_file(signer_crt).unwrap();

@@ -56,10 +56,21 @@ pub fn runs_on(node: &Node, version: zone_etcd_kit::etcd::release::Version) -> R
     .fix("run etcd 3.5 or later (`zone-etcd upgrade-etcd`), or opt the zone out in its zone file with [access] enforce = false and bootstrap or activate its members again"))
 }
 
+/// Whether `node`'s client port trusts the client root alone (no node CA, nor any leaf
+/// it issued, is a client there).
+pub fn client_root_alone(node: &Node) -> bool {
+    node.identities.is_some() && node.access.enforce
+}
+
+/// The CRL files etcd is given on `node` ([`crate::revocation::store::CrlFiles`]).
+pub fn crl_files(node: &Node) -> crate::revocation::store::CrlFiles {
+    crate::revocation::store::CrlFiles::of(&node.state_dir, client_root_alone(node))
+}
+
 /// The client port's anchors `node` should have, or `None` without identities.
 pub fn trust_pem(node: &Node) -> Option<String> {
     let ids = node.identities.as_ref()?;
-    Some(if node.access.enforce {
+    Some(if client_root_alone(node) {
         ids.client_ca_pem.clone()
     } else {
         format!("{}{}", node.zone_ca_pem, ids.client_ca_pem)

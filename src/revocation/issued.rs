@@ -55,6 +55,28 @@ pub fn issued_to(ca_dir: &Path, node_name: &str) -> Result<Vec<CertInfo>, Error>
     Ok(found)
 }
 
+/// Every certificate the owner recorded (node CAs, members' signers), with the node each
+/// was issued to.
+pub fn all(ca_dir: &Path) -> Result<Vec<(String, CertInfo)>, Error> {
+    let dir = ca_dir.join(ISSUED_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", &dir, &e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        if !entry.path().is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        for cert in issued_to(ca_dir, &name)? {
+            found.push((name.clone(), cert));
+        }
+    }
+    Ok(found)
+}
+
 /// Every certificate the owner recorded as issued to a node other than `node_name` (node
 /// CAs, members' signers), by serial (hex): what a ledger entry under `node_name` must
 /// never put on the CRL (a planted one naming a member's signer would lock out its
@@ -63,21 +85,9 @@ pub fn others_than(
     ca_dir: &Path,
     node_name: &str,
 ) -> Result<std::collections::BTreeMap<String, String>, Error> {
-    let dir = ca_dir.join(ISSUED_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => return Err(Error::io("read", &dir, &e)),
-    };
-    let mut found = std::collections::BTreeMap::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == node_name || !entry.path().is_dir() {
-            continue;
-        }
-        for cert in issued_to(ca_dir, &name)? {
-            found.insert(serial_hex(cert.serial()), name.clone());
-        }
-    }
-    Ok(found)
+    Ok(all(ca_dir)?
+        .into_iter()
+        .filter(|(name, _)| name != node_name)
+        .map(|(name, cert)| (serial_hex(cert.serial()), name))
+        .collect())
 }

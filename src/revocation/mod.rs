@@ -12,6 +12,7 @@
 pub mod cut;
 pub mod doc;
 pub mod issued;
+pub mod kind;
 pub mod store;
 pub mod summary;
 
@@ -190,7 +191,7 @@ async fn read_keys(
 }
 
 /// The value at `key` and its mod revision (0: none), as [`published`] reads it.
-async fn read_key(
+pub(crate) async fn read_key(
     endpoints: &[String],
     creds: &Credentials,
     key: &str,

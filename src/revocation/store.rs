@@ -1,12 +1,16 @@
 //! A node's copy of the zone's revocations, in its state directory: `revocations.json`
-//! (the verified document in force) and `crl.der` (its CRL in DER, the file etcd's
-//! `--client-crl-file` and `--peer-crl-file` read on every new connection).
+//! (the verified document in force), `crl.der` (its CRL in DER, the file etcd's
+//! `--peer-crl-file` reads on every new connection, and `--client-crl-file` while the
+//! client port trusts the zone root) and `client-crl.der` (the client port's CRL, what
+//! `--client-crl-file` reads once the port trusts the client root alone: the document's
+//! client CRL, [`Revocations::client_crl`], the whole CRL before format 2).
 //!
 //! Invariants: only a document that verifies against the node's zone roots and passes
 //! [`super::doc::offer`] is installed (never an older one); both files are written
 //! atomically under the state lock, the document first, and `crl.der` is made to match
-//! the document in force on every install and at every start (so a crash between the two
-//! writes heals at the next one); `crl.der` always exists once [`ensure_crl_file`] ran, a
+//! the document in force on every install and at every start (so a crash between the
+//! writes heals at the next one), `client-crl.der` likewise; both always exist once
+//! [`ensure_crl_file`] ran, a
 //! placeholder that revokes nothing until the zone revokes something (etcd refuses every
 //! connection when its CRL file is missing). The file is DER because etcd 3.6 and later
 //! read nothing else ("x509: malformed crl" for PEM, every connection refused); 3.4 and
@@ -21,14 +25,51 @@ use zone_pki::CertInfo;
 use super::doc::{offer, Offer, Revocations};
 
 pub const CRL_FILE: &str = "crl.der";
+pub const CLIENT_CRL_FILE: &str = "client-crl.der";
 /// Where zone-etcd before 0.1's etcd-3.6 bundle kept etcd's CRL, as PEM (etcd 3.6 cannot
 /// read it): removed once `crl.der` is written.
 const OLD_PEM_FILE: &str = "crl.pem";
 pub const DOC_FILE: &str = "revocations.json";
 
-/// The CRL file etcd is given.
+/// The CRL file etcd is given for its peer port (and for a client port that trusts the
+/// zone root).
 pub fn crl_path(state_dir: &Path) -> PathBuf {
     state_dir.join(CRL_FILE)
+}
+
+/// The CRL file etcd is given for a client port that trusts the client root alone.
+pub fn client_crl_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(CLIENT_CRL_FILE)
+}
+
+/// The CRL files etcd is given: the client port's and the peer port's.
+pub struct CrlFiles {
+    pub client: PathBuf,
+    pub peer: PathBuf,
+}
+
+impl CrlFiles {
+    /// The files in `state_dir` for a client port that trusts the client root alone
+    /// (`client_root_alone`: `client-crl.der`, no node CA in it) or the zone root too
+    /// (`crl.der`, as the peer port).
+    pub fn of(state_dir: &Path, client_root_alone: bool) -> CrlFiles {
+        CrlFiles {
+            client: if client_root_alone {
+                client_crl_path(state_dir)
+            } else {
+                crl_path(state_dir)
+            },
+            peer: crl_path(state_dir),
+        }
+    }
+
+    /// What etcd's argv names, when both files exist (see [`ensure_crl_file`]).
+    pub fn existing(&self) -> Option<zone_etcd_kit::etcd::args::Crls<'_>> {
+        (self.client.exists() && self.peer.exists()).then_some(zone_etcd_kit::etcd::args::Crls {
+            client: &self.client,
+            peer: &self.peer,
+        })
+    }
 }
 
 /// The document in force on this node, verified against `roots`. `None` when the node
@@ -73,16 +114,26 @@ pub fn install(
     } else {
         current.as_ref().unwrap_or(offered)
     };
-    write_crl(state_dir, in_force.crl.der())?;
+    write_crls(state_dir, in_force)?;
     Ok(decision)
 }
 
-/// Writes etcd's CRL file when it does not hold `der` already (under the state lock).
-fn write_crl(state_dir: &Path, der: &[u8]) -> Result<(), Error> {
-    let path = crl_path(state_dir);
-    if std::fs::read(&path).ok().as_deref() != Some(der) {
-        zone_io::write_atomic(&path, der, zone_io::PUBLIC_MODE)?;
+/// Makes etcd's CRL files hold the CRLs of `doc` (under the state lock).
+fn write_crls(state_dir: &Path, doc: &Revocations) -> Result<(), Error> {
+    write_crl(&client_crl_path(state_dir), doc.client_crl().der())?;
+    write_crl(&crl_path(state_dir), doc.crl.der())?;
+    remove_old_pem(state_dir)
+}
+
+/// Writes a CRL file when it does not hold `der` already (under the state lock).
+fn write_crl(path: &Path, der: &[u8]) -> Result<(), Error> {
+    if std::fs::read(path).ok().as_deref() != Some(der) {
+        zone_io::write_atomic(path, der, zone_io::PUBLIC_MODE)?;
     }
+    Ok(())
+}
+
+fn remove_old_pem(state_dir: &Path) -> Result<(), Error> {
     let old = state_dir.join(OLD_PEM_FILE);
     if old.exists() {
         std::fs::remove_file(&old)
@@ -91,16 +142,18 @@ fn write_crl(state_dir: &Path, der: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Makes etcd's CRL file hold the CRL of `in_force` (the document in force on this node),
-/// or, when the node has none, a placeholder when the file does not exist yet.
+/// Makes etcd's CRL files hold the CRLs of `in_force` (the document in force on this
+/// node), or, when the node has none, a placeholder in each file that does not exist yet.
 pub fn ensure_crl_file(state_dir: &Path, in_force: Option<&Revocations>) -> Result<(), Error> {
     let _lock = zone_io::state::lock(state_dir)?;
-    match in_force {
-        Some(doc) => write_crl(state_dir, doc.crl.der()),
-        None if crl_path(state_dir).exists() => Ok(()),
-        None => {
+    if let Some(doc) = in_force {
+        return write_crls(state_dir, doc);
+    }
+    for path in [crl_path(state_dir), client_crl_path(state_dir)] {
+        if !path.exists() {
             let placeholder = placeholder_crl(time::OffsetDateTime::now_utc())?;
-            write_crl(state_dir, placeholder.der())
+            write_crl(&path, placeholder.der())?;
         }
     }
+    remove_old_pem(state_dir)
 }

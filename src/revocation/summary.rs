@@ -83,6 +83,7 @@ mod tests {
         let nodes = vec![super::super::doc::RevokedNode {
             node: "laptop.example.zone".into(),
             serial: vec![7],
+            kind: None,
         }];
         let doc = Revocations::sign(&root, crl, nodes).unwrap();
         let fresh = summarise(&doc, signed + time::Duration::days(1));

@@ -45,9 +45,11 @@ level() { printf '{"format":1,"level":%s,"release":"9.9.0","at":"2026-11-27T00:0
 level 1
 dpkg -i /root/zone-etcd.deb >/root/level1.log 2>&1 || fail "refused over a zone at the level it reads: $(cat /root/level1.log)"
 level 2
+dpkg -i /root/zone-etcd.deb >/root/level1.log 2>&1 || fail "refused over a zone at level 2, which it reads: $(cat /root/level1.log)"
+level 3
 before=$(snapshot)
-if dpkg -i /root/zone-etcd.deb >/root/level2.log 2>&1; then fail "installed over a zone at level 2: $(cat /root/level2.log)"; fi
-grep -q "/etc/zone-etcd/state/zone-level.json: the zone of /etc/zone-etcd/node.toml is at format level 2 (raised by zone-etcd 9.9.0); this package reads formats up to level 1" /root/level2.log || fail "the refusal does not say why: $(cat /root/level2.log)"
+if dpkg -i /root/zone-etcd.deb >/root/level2.log 2>&1; then fail "installed over a zone at level 3: $(cat /root/level2.log)"; fi
+grep -q "/etc/zone-etcd/state/zone-level.json: the zone of /etc/zone-etcd/node.toml is at format level 3 (raised by zone-etcd 9.9.0); this package reads formats up to level 2" /root/level2.log || fail "the refusal does not say why: $(cat /root/level2.log)"
 grep -q "install zone-etcd 9.9.0 or later" /root/level2.log || fail "the refusal does not name the release: $(cat /root/level2.log)"
 [ "$(dpkg-query -W -f='${Status}' zone-etcd)" = "install ok installed" ] || fail "the installed release did not stay: $(dpkg-query -W -f='${Status}' zone-etcd)"
 untouched "a refused install"

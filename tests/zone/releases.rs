@@ -196,7 +196,7 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
     );
     // Signed by the zone root for this zone, it binds.
     let root = zone_pki::Authority::load(&zone.path("ca/ca.crt"), &zone.path("ca/ca.key")).unwrap();
-    let signed = zone_model::release::Level::parse(level(2).as_bytes())
+    let signed = zone_model::release::Level::parse(level(3).as_bytes())
         .unwrap()
         .signed(ZONE, &root)
         .unwrap()
@@ -211,9 +211,9 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
     assert_eq!(code, Some(78), "{err}");
     let line = common::one_error_line(&err);
     for part in [
-        "the zone is at format level 2 (raised by zone-etcd 0.3.0",
+        "the zone is at format level 3 (raised by zone-etcd 0.3.0",
         &format!(
-            "zone-etcd {} reads formats up to level 1",
+            "zone-etcd {} reads formats up to level 2",
             env!("CARGO_PKG_VERSION")
         ),
         "install zone-etcd 0.3.0 or later on this node",
@@ -227,10 +227,10 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
     );
     assert!(!data.exists(), "the refused start made a data directory");
     fs::rename(&aside, &data).unwrap();
-    fs::write(&seen, level(2)).unwrap();
+    fs::write(&seen, level(3)).unwrap();
     let (code, err) = refused_launch(&zone, 2);
     assert_eq!(code, Some(78), "{err}");
-    assert!(err.contains("format level 2"), "{err}");
+    assert!(err.contains("format level 3"), "{err}");
 
     // One step beyond: with every other member down, what member 0 remembers refuses it
     // (a newer release's keeper wrote it), and a file it cannot read is refused naming it.
@@ -238,10 +238,10 @@ fn what_a_newer_release_wrote_is_never_fought_over_and_a_higher_level_refuses_th
         member.stop();
     }
     let seen0 = zone.node_dir(0).join("state/zone-level.json");
-    fs::write(&seen0, level(2)).unwrap();
+    fs::write(&seen0, level(3)).unwrap();
     let (code, err) = refused_launch(&zone, 0);
     assert_eq!(code, Some(78), "{err}");
-    assert!(err.contains("format level 2"), "{err}");
+    assert!(err.contains("format level 3"), "{err}");
     fs::write(&seen0, "{").unwrap();
     let (code, err) = refused_launch(&zone, 0);
     assert_eq!(code, Some(78), "{err}");

@@ -44,8 +44,9 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     let zone = TestZone::bootstrap(ZONE, addresses::REVOCATION.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
-    // Launch gives etcd a CRL on both ports, and never the flag that makes etcd skip it
-    // on gRPC (GHSA-3wh4-j44w-pg92).
+    // Launch gives etcd a CRL on both ports (the client port's without the node CAs: it
+    // trusts the client root alone in this enforcing zone), and never the flag that makes
+    // etcd skip it on gRPC (GHSA-3wh4-j44w-pg92).
     let dry = run_ok(&[
         "launch",
         "--dry-run",
@@ -53,8 +54,9 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
         zone.config(0).to_str().unwrap(),
     ]);
     let crl_file = zone.node_dir(0).join("state/crl.der");
+    let client_crl_file = zone.node_dir(0).join("state/client-crl.der");
     assert!(
-        dry.contains(&format!("--client-crl-file={}", crl_file.display())),
+        dry.contains(&format!("--client-crl-file={}", client_crl_file.display())),
         "{dry}"
     );
     assert!(
@@ -62,7 +64,10 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
         "{dry}"
     );
     assert!(!dry.contains("listen-client-http-urls"), "{dry}");
-    assert!(crl_file.exists(), "launch wrote etcd's CRL file");
+    assert!(
+        crl_file.exists() && client_crl_file.exists(),
+        "launch wrote etcd's CRL files"
+    );
 
     // A client-only node, activated and holding a watch.
     let laptop = zone.path("laptop");
@@ -359,6 +364,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     let state1 = zone.node_dir(1).join("state");
     fs::remove_file(state1.join("revocations.json")).unwrap();
     fs::remove_file(state1.join("crl.der")).unwrap();
+    fs::remove_file(state1.join("client-crl.der")).unwrap();
     let _member1 = zone.launch(1);
     wait_for(Duration::from_secs(20), "member 1 listens again", || {
         std::net::TcpStream::connect(zone.client_addr(1)).is_ok()
@@ -371,6 +377,11 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     assert_eq!(
         fs::read(state1.join("crl.der")).unwrap(),
         state_files(&zone, 0).0
+    );
+    assert_eq!(
+        fs::read(state1.join("client-crl.der")).unwrap(),
+        fs::read(zone.node_dir(0).join("state/client-crl.der")).unwrap(),
+        "member 1's client port serves without the zone's CRL"
     );
     drop(watch);
 }
@@ -456,7 +467,7 @@ fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
 fn forge(ca_dir: &Path, number: u64) -> Vec<u8> {
     use zone_etcd::revocation::doc::Revocations;
     let root = zone_pki::Authority::load(&ca_dir.join("ca.crt"), &ca_dir.join("ca.key")).unwrap();
-    Revocations::issue(&root, number, &[], time::OffsetDateTime::now_utc())
+    Revocations::issue(&root, number, &[], time::OffsetDateTime::now_utc(), 1)
         .unwrap()
         .to_json()
         .into_bytes()

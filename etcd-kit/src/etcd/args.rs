@@ -25,6 +25,16 @@ pub struct ClientPort {
     pub identity: Option<(PathBuf, PathBuf)>,
 }
 
+/// The CRL file of each port.
+#[derive(Debug, Clone, Copy)]
+pub struct Crls<'a> {
+    /// `--client-crl-file`: without the node CAs' serials once the client port trusts the
+    /// client root alone (no client chain holds a node CA then).
+    pub client: &'a Path,
+    /// `--peer-crl-file`: every serial the zone revoked.
+    pub peer: &'a Path,
+}
+
 /// The oldest TLS version etcd accepts, on both ports, where the etcd release has the flag
 /// ([`TlsFloor::Tls13Only`]). TLS 1.3 only is the strictest
 /// setting etcd has: every TLS 1.3 suite is ephemeral (EC)DHE with an AEAD cipher, and
@@ -51,11 +61,11 @@ pub struct EtcdPlan<'a> {
     pub etcd: &'a Profile,
     /// The zone's settings (timing, quota, compaction), defaults included.
     pub settings: &'a Settings,
-    /// The zone's CRL as this node keeps it (the app's `revocation::store::crl_path`):
-    /// etcd rereads it on every new connection, on both ports. `None` only for a
-    /// `--dry-run` of a node that never launched (etcd refuses every connection when
-    /// its CRL file is missing, so an argv for one must not name it).
-    pub crl: Option<&'a Path>,
+    /// The zone's CRLs as this node keeps them (the app's `revocation::store`): etcd
+    /// rereads them on every new connection. `None` only for a `--dry-run` of a node that
+    /// never launched (etcd refuses every connection when its CRL file is missing, so an
+    /// argv for one must not name it).
+    pub crl: Option<Crls<'a>>,
     /// Whether the zone has members reached through the gateway's tunnels
     /// ([`zone_model::config::zone::has_tunnels`]).
     pub tunneled: bool,
@@ -158,8 +168,8 @@ fn settings(plan: &EtcdPlan<'_>) -> Vec<(&'static str, String)> {
         settings.push(("client-key-file", path(key)));
     }
     if let Some(crl) = plan.crl {
-        settings.push(("client-crl-file", crl.display().to_string()));
-        settings.push(("peer-crl-file", crl.display().to_string()));
+        settings.push(("client-crl-file", crl.client.display().to_string()));
+        settings.push(("peer-crl-file", crl.peer.display().to_string()));
     }
     if plan.tunneled && plan.member.protocol == Protocol::Https {
         // A cyfs member dials this one from wherever its home network is (a shared

@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(
             samples(&text, "zone_etcd_release_info"),
             [format!(
-                "zone_etcd_release_info{{node=\"node1.example.zone\",release=\"{}\",commit=\"{}\",reads=\"1\",writes=\"1\"}} 1",
+                "zone_etcd_release_info{{node=\"node1.example.zone\",release=\"{}\",commit=\"{}\",reads=\"2\",writes=\"2\"}} 1",
                 crate::this_build::RELEASE,
                 crate::this_build::COMMIT
             )]

@@ -55,7 +55,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     } = preflight::check(&node, config, start)?;
     let tls = node.leaf_paths();
     let token = cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint());
-    let crl = crate::revocation::store::crl_path(&node.state_dir);
+    let crl = crate::identities::tls::crl_files(&node);
     let plan = |release, settings| EtcdPlan {
         zone: &node.zone,
         member,
@@ -74,7 +74,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         settings,
         listen: node.listen_address,
         tunneled: zone_model::config::zone::has_tunnels(&node.members),
-        crl: crl.exists().then_some(crl.as_path()),
+        crl: crl.existing(),
         client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
     if dry_run {

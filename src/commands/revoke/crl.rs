@@ -1,7 +1,8 @@
 //! The CRL's publication shared by `revoke --node` and `revoke --identity`: the owner's
 //! root checked against the zone's, the next CRL (every revocation before, the new
 //! serials, expired identities left off), its publication in one compare-and-put, and the
-//! CA directory's copy.
+//! CA directory's copy. In a zone at format level 2 the document says what each serial is
+//! ([`Kind`]) and carries the client port's CRL without the node CAs; below, format 1.
 
 use std::path::Path;
 
@@ -13,7 +14,8 @@ use zone_pki::CertInfo;
 
 use crate::identities::ledger;
 use crate::node::Node;
-use crate::revocation::doc::{Revocations, KEY};
+use crate::revocation::doc::{format_for_level, Listed, Revocations, RevokedNode, KEY};
+use crate::revocation::kind::Kind;
 use zone_etcd_kit::cluster_api::{self, Credentials};
 
 /// The zone root in `ca_dir`, checked to be the one `node`'s zone trusts, and every root
@@ -38,21 +40,23 @@ pub(super) fn owner_root(
     Ok((root, roots))
 }
 
-/// Signs the next CRL (everything revoked before, and `serials` under `name`) and
-/// publishes it in the zone, making room when a tenant filled the database; the CA
-/// directory keeps it. Returns its number.
+/// Signs the next CRL (everything revoked before, and `serials` under `name`, each with
+/// its kind) and publishes it in the zone (`node`'s), making room when a tenant filled
+/// the database; the CA directory keeps it. Returns its number.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn publish_crl(
     ca_dir: &Path,
     root: &zone_pki::Authority,
     roots: &[CertInfo],
-    config: &Path,
+    (node, config): (&Node, &Path),
     cluster: &crate::access::Cluster,
     name: &str,
-    serials: &[Vec<u8>],
+    serials: &[(Vec<u8>, Kind)],
     now: OffsetDateTime,
 ) -> Result<u64, Error> {
     let endpoints = cluster.view.client_urls();
+    let format =
+        format_for_level(zone_level(node, roots, cluster).min(crate::this_build::writes()));
     let (published, mod_revision) = cluster
         .runtime
         .block_on(crate::revocation::published(
@@ -102,16 +106,31 @@ pub(super) fn publish_crl(
             Vec::new()
         });
     let gone: Vec<Vec<u8>> = expired.iter().map(|(_, s)| s.clone()).collect();
-    let (number, mut entries) = next_list(zone_doc.as_ref(), ca_doc.as_ref(), name, serials, now);
+    let recorded = recorded_kinds(ca_dir, roots)?;
+    let old_kind = |named: &RevokedNode| {
+        named
+            .kind
+            .clone()
+            .unwrap_or_else(|| recorded.get(&named.serial).cloned().unwrap_or(Kind::Client))
+    };
+    let (number, mut entries) = next_list(
+        (zone_doc.as_ref(), ca_doc.as_ref()),
+        name,
+        serials,
+        now,
+        old_kind,
+    );
     let before = entries.len();
-    entries.retain(|(_, e)| !gone.contains(&e.serial) || serials.contains(&e.serial));
+    entries.retain(|l| {
+        !gone.contains(&l.entry.serial) || serials.iter().any(|(s, _)| *s == l.entry.serial)
+    });
     if entries.len() < before {
         tracing::info!(
             "{} expired identity(ies) left off CRL number {number}",
             before - entries.len()
         );
     }
-    let doc = Revocations::issue(root, number, &entries, now)?;
+    let doc = Revocations::issue(root, number, &entries, now, format)?;
 
     let json = doc.to_json();
     // A tenant may have filled the database: the owner's emergency makes room first.
@@ -151,15 +170,56 @@ pub(super) fn publish_crl(
     Ok(number)
 }
 
-/// The next CRL: one above every number seen, listing every node CA revoked before (by
-/// the zone or this CA directory) and `cas` (kept at their first revocation time).
+/// The zone's format level as the owner's root signed it (1 when it cannot be read, or
+/// does not bind: format 1 is read by every release).
+fn zone_level(node: &Node, roots: &[CertInfo], cluster: &crate::access::Cluster) -> u32 {
+    use zone_model::release::{Level, LEVEL_KEY};
+    let read = cluster.runtime.block_on(crate::revocation::read_key(
+        &cluster.view.client_urls(),
+        &cluster.creds,
+        LEVEL_KEY,
+        false,
+    ));
+    match read {
+        Ok((Some(text), _)) => match Level::binding(&text, &node.zone, roots) {
+            Ok(level) => level.level,
+            Err(e) => {
+                tracing::warn!("{LEVEL_KEY}: {e}: the revocations are written in format 1");
+                1
+            }
+        },
+        Ok((None, _)) => 1,
+        Err(reason) => {
+            tracing::warn!(
+                "{LEVEL_KEY} not read ({reason}): the revocations are written in format 1"
+            );
+            1
+        }
+    }
+}
+
+/// The kind of every certificate the owner recorded as issued (by serial): what a
+/// format-1 document's serials are, when the owner issued them.
+fn recorded_kinds(
+    ca_dir: &Path,
+    roots: &[CertInfo],
+) -> Result<std::collections::BTreeMap<Vec<u8>, Kind>, Error> {
+    Ok(crate::revocation::issued::all(ca_dir)?
+        .into_iter()
+        .map(|(_, cert)| (cert.serial().to_vec(), Kind::of(&cert, roots)))
+        .collect())
+}
+
+/// The next CRL: one above every number seen, listing every serial revoked before (by
+/// the zone or this CA directory, each with `old_kind`) and `serials` (kept at their
+/// first revocation time).
 fn next_list(
-    zone: Option<&Revocations>,
-    ca: Option<&Revocations>,
+    (zone, ca): (Option<&Revocations>, Option<&Revocations>),
     target: &str,
-    serials: &[Vec<u8>],
+    serials: &[(Vec<u8>, Kind)],
     now: OffsetDateTime,
-) -> (u64, Vec<(String, RevokedCa)>) {
+    old_kind: impl Fn(&RevokedNode) -> Kind,
+) -> (u64, Vec<Listed>) {
     let number = zone
         .iter()
         .chain(ca.iter())
@@ -167,10 +227,14 @@ fn next_list(
         .max()
         .unwrap_or(0)
         + 1;
-    let mut entries: Vec<(String, RevokedCa)> = Vec::new();
-    let mut add = |node: &str, entry: RevokedCa| {
-        if !entries.iter().any(|(_, e)| e.serial == entry.serial) {
-            entries.push((node.to_string(), entry));
+    let mut entries: Vec<Listed> = Vec::new();
+    let mut add = |node: &str, entry: RevokedCa, kind: Kind| {
+        if !entries.iter().any(|l| l.entry.serial == entry.serial) {
+            entries.push(Listed {
+                node: node.to_string(),
+                entry,
+                kind,
+            });
         }
     };
     for doc in zone.iter().chain(ca.iter()) {
@@ -181,23 +245,19 @@ fn next_list(
                 .iter()
                 .find(|e| e.serial == named.serial)
                 .map_or(now, |e| e.revoked_at);
-            add(
-                &named.node,
-                RevokedCa {
-                    serial: named.serial.clone(),
-                    revoked_at: at,
-                },
-            );
+            let entry = RevokedCa {
+                serial: named.serial.clone(),
+                revoked_at: at,
+            };
+            add(&named.node, entry, old_kind(named));
         }
     }
-    for serial in serials {
-        add(
-            target,
-            RevokedCa {
-                serial: serial.clone(),
-                revoked_at: now,
-            },
-        );
+    for (serial, kind) in serials {
+        let entry = RevokedCa {
+            serial: serial.clone(),
+            revoked_at: now,
+        };
+        add(target, entry, kind.clone());
     }
     (number, entries)
 }
@@ -244,7 +304,20 @@ mod tests {
     }
 
     fn doc(root: &Authority, number: u64, entries: &[(String, RevokedCa)]) -> Revocations {
-        Revocations::issue(root, number, entries, OffsetDateTime::now_utc()).unwrap()
+        let listed: Vec<Listed> = entries
+            .iter()
+            .map(|(node, entry)| Listed {
+                node: node.clone(),
+                entry: entry.clone(),
+                kind: Kind::NodeCa,
+            })
+            .collect();
+        Revocations::issue(root, number, &listed, OffsetDateTime::now_utc(), 1).unwrap()
+    }
+
+    /// What a format-1 document's serial is, in these tests: a node CA.
+    fn as_recorded(_: &RevokedNode) -> Kind {
+        Kind::NodeCa
     }
 
     #[test]
@@ -262,44 +335,50 @@ mod tests {
         // The CA directory's copy is older than the zone's (published from elsewhere).
         let ca = doc(&root, 2, &[]);
         let (number, entries) = next_list(
-            Some(&zone),
-            Some(&ca),
+            (Some(&zone), Some(&ca)),
             "phone.example.zone",
-            &[phone.serial().to_vec()],
+            &[(phone.serial().to_vec(), Kind::Client)],
             now,
+            as_recorded,
         );
         assert_eq!(number, 5);
         assert_eq!(entries.len(), 2);
         // Kept from the zone's CRL (which holds whole seconds).
-        assert_eq!(entries[0].0, "laptop.example.zone");
-        assert_eq!(entries[0].1.serial, first.serial);
+        assert_eq!(entries[0].node, "laptop.example.zone");
+        assert_eq!(entries[0].entry.serial, first.serial);
         assert_eq!(
-            entries[0].1.revoked_at.unix_timestamp(),
+            entries[0].entry.revoked_at.unix_timestamp(),
             then.unix_timestamp()
         );
-        assert_eq!(entries[1].0, "phone.example.zone");
+        assert_eq!(
+            entries[0].kind,
+            Kind::NodeCa,
+            "a format-1 serial: as recorded"
+        );
+        assert_eq!(entries[1].node, "phone.example.zone");
+        assert_eq!(entries[1].kind, Kind::Client);
         // Revoking the laptop again: a fresh number, its first revocation time kept.
         let (number, again) = next_list(
-            Some(&zone),
-            None,
+            (Some(&zone), None),
             "laptop.example.zone",
-            &[laptop.serial().to_vec()],
+            &[(laptop.serial().to_vec(), Kind::NodeCa)],
             now,
+            as_recorded,
         );
         assert_eq!(number, 5);
         assert_eq!(again.len(), 1);
         assert_eq!(
-            again[0].1.revoked_at.unix_timestamp(),
+            again[0].entry.revoked_at.unix_timestamp(),
             then.unix_timestamp()
         );
         // Nothing before: number 1.
         assert_eq!(
             next_list(
-                None,
-                None,
+                (None, None),
                 "phone.example.zone",
-                &[phone.serial().to_vec()],
-                now
+                &[(phone.serial().to_vec(), Kind::Client)],
+                now,
+                as_recorded,
             )
             .0,
             1

@@ -44,14 +44,15 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
     let leaf = &certs[0];
     let cluster = crate::access::ask_cluster(&node, config)?;
     let now = OffsetDateTime::now_utc();
+    let kind = crate::revocation::kind::Kind::of(leaf, &roots);
     let number = publish_crl(
         ca_dir,
         &root,
         &roots,
-        config,
+        (&node, config),
         &cluster,
         &name,
-        &[leaf.serial().to_vec()],
+        &[(leaf.serial().to_vec(), kind)],
         now,
     )?;
     // In the ledger with its expiry (the owner's own identities are in no member's), so

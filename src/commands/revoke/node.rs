@@ -12,6 +12,7 @@ use super::crl::{owner_root, publish_crl};
 use crate::identities::ledger;
 use crate::node::Node;
 use crate::revocation::issued;
+use crate::revocation::kind::Kind;
 use zone_etcd_kit::cluster_api;
 use zone_model::config::check_dns_name;
 
@@ -88,10 +89,22 @@ pub fn run(
             }
         })
         .collect();
-    let mut serials: Vec<Vec<u8>> = cas.iter().map(|c| c.serial().to_vec()).collect();
-    serials.extend(identities.iter().cloned());
+    // Its node CAs (the zone root's) are no client chain's under the client root; its
+    // signer (a member's), branches and identities are.
+    let mut serials: Vec<(Vec<u8>, Kind)> = cas
+        .iter()
+        .map(|c| (c.serial().to_vec(), Kind::of(c, &roots)))
+        .collect();
+    serials.extend(identities.iter().map(|s| (s.clone(), Kind::Client)));
     let number = publish_crl(
-        ca_dir, &root, &roots, config, &cluster, target, &serials, now,
+        ca_dir,
+        &root,
+        &roots,
+        (&node, config),
+        &cluster,
+        target,
+        &serials,
+        now,
     )?;
     let ca_serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
     println!(

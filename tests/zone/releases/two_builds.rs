@@ -9,11 +9,13 @@
 //! member's release. Seen failing: this build adding one field to the revocations
 //! document left the laptop admitted by both 0.1.0 members 10 s after its revocation.
 //!
-//! Then this build beside a simulated next release (this build claiming format level 2,
-//! `ZONE_ETCD_SIMULATED_LEVEL`, which only debug builds read): `zone raise-level` refused
-//! while one member reads level 1 only, done once every member reads 2, never back; the
-//! member moved back to this release then refuses to start, even without the level its
-//! keeper remembered (the others say it).
+//! Then this build's own level 2, raised for real (`zone raise-level --ca`): a revocation
+//! then says what each serial is, and every member's client port reads a CRL without the
+//! node CAs; and this build beside a simulated next release (this build claiming format
+//! level 3, `ZONE_ETCD_SIMULATED_LEVEL`, which only debug builds read): `zone raise-level`
+//! refused while one member reads level 2 only, done once every member reads 3, never
+//! back; the member moved back to this release then refuses to start, even without the
+//! level its keeper remembered (the others say it).
 //!
 //! Zones on `addresses::RELEASES` .11-13 and .21-23.
 
@@ -395,69 +397,64 @@ fn reads(zone: &TestZone, index: usize) -> Option<u64> {
     record_of(zone, index)["reads"].as_u64()
 }
 
+/// The serials of `state/<file>` of member `index` (a CRL in DER), normalized.
+fn crl_of(zone: &TestZone, index: usize, file: &str) -> Option<zone_pki::revocation::Crl> {
+    let der = std::fs::read(zone.node_dir(index).join("state").join(file)).ok()?;
+    zone_pki::revocation::Crl::parse_der(&der).ok()
+}
+
+/// The CRL files member `index`'s etcd reads (from its command line): (client, peer).
+fn crl_flags(running: &Running) -> (String, String) {
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", running.pid())).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let flag = |name: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_string))
+            .unwrap_or_else(|| panic!("etcd runs without --{name}: {args:?}"))
+    };
+    (flag("client-crl-file"), flag("peer-crl-file"))
+}
+
 #[test]
 fn the_owner_raises_the_level_once_every_member_reads_it_and_a_release_below_it_refuses() {
     let this = common::tools().zone_etcd;
     let (zone, _) = made(21);
+    run_ok(&activate_args(
+        zone.path("ca").to_str().unwrap(),
+        zone.path("zone.toml").to_str().unwrap(),
+        LAPTOP,
+        zone.path(LAPTOP).to_str().unwrap(),
+    ));
     let mut running: Vec<Running> = (0..3).map(|i| launch_by(&zone, i, &this, "this")).collect();
     zone.wait_healthy(&mut running);
-
-    // This release writes level 1 only: the zone is there already; 2 is not its to write.
-    let (code, out, err) = raise_level(&zone, &[], None);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("at format level 1 already"), "{out}");
-    let (code, _, err) = raise_level(&zone, &["--to", "2"], None);
-    assert_eq!(code, Some(78), "{err}");
-    let line = common::one_error_line(&err);
-    assert!(
-        line.contains("writes formats up to level 1, not level 2"),
-        "{line}"
-    );
-    assert_eq!(zone_level(&zone), None, "a refused raise wrote the level");
-
-    // Two members on the next release (reads and writes level 2), one still on this one:
-    // the raise is refused naming it.
-    for i in 0..2 {
-        running.remove(i).stop();
-        running.insert(i, launch_env(&zone, i, &this, "next", Some(2)));
-        zone.wait_healthy(&mut running);
-        wait_for(Duration::from_secs(20), "the next release recorded", || {
-            reads(&zone, i) == Some(2)
-        });
-    }
     let ca = zone.path("ca");
     let ca = ["--ca", ca.to_str().unwrap()];
-    let (code, _, err) = raise_level(&zone, &ca, Some(2));
-    assert_eq!(code, Some(78), "{err}");
-    let line = common::one_error_line(&err);
-    assert!(
-        line.contains(&format!(
-            "{} runs {} (reads up to level 1): it would refuse to start in a zone at level 2",
-            zone.members[2].0,
-            env!("CARGO_PKG_VERSION")
-        )),
-        "{line}"
-    );
-    assert_eq!(zone_level(&zone), None, "a refused raise wrote the level");
 
-    // The last one moved: raised, and every member's keeper remembers it.
-    running.remove(2).stop();
-    running.insert(2, launch_env(&zone, 2, &this, "next", Some(2)));
-    zone.wait_healthy(&mut running);
-    wait_for(Duration::from_secs(20), "the next release recorded", || {
-        reads(&zone, 2) == Some(2)
-    });
-    // Only the zone root binds a level above 1 (issue 68): without --ca, refused before
-    // anything is asked, nothing written.
-    let (code, _, err) = raise_level(&zone, &[], Some(2));
+    // This release writes level 2, and only the zone root binds a level above 1 (issue
+    // 68): without --ca, refused before anything is asked; a level it does not write,
+    // refused; nothing written either time.
+    let (code, _, err) = raise_level(&zone, &[], None);
     assert_eq!(code, Some(78), "{err}");
     let line = common::one_error_line(&err);
     assert!(
         line.contains("only signed by the zone root") && line.contains("--ca"),
         "{line}"
     );
+    let (code, _, err) = raise_level(&zone, &["--to", "3", ca[0], ca[1]], None);
+    assert_eq!(code, Some(78), "{err}");
+    let line = common::one_error_line(&err);
+    assert!(
+        line.contains("writes formats up to level 2, not level 3"),
+        "{line}"
+    );
     assert_eq!(zone_level(&zone), None, "a refused raise wrote the level");
-    let (code, out, err) = raise_level(&zone, &ca, Some(2));
+
+    // Level 2 for real: every member runs this release (it reads 2); every keeper
+    // remembers it.
+    let (code, out, err) = raise_level(&zone, &ca, None);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("now at format level 2 (was 1)"), "{out}");
     let level = zone_level(&zone).expect("the level put");
@@ -465,18 +462,106 @@ fn the_owner_raises_the_level_once_every_member_reads_it_and_a_release_below_it_
         level.contains(r#""level":2"#) && level.contains(r#""sign":"ecdsa-sha256:"#),
         "{level}"
     );
-    for i in 0..3 {
-        let seen = zone.node_dir(i).join("state/zone-level.json");
-        wait_for(
-            Duration::from_secs(15),
-            "every keeper remembers level 2",
-            || std::fs::read_to_string(&seen).is_ok_and(|t| t.contains(r#""level":2"#)),
+    remembered(&zone, 2);
+
+    // At level 2 the revocations say what each serial is (issue 68, item 9): the laptop's
+    // node CA goes on every member's CRL, and off its client port's, which trusts the
+    // client root alone (no client chain holds a node CA); its branch goes on both. The
+    // laptop is refused by every member all the same.
+    run_ok(&[
+        "env",
+        "--config",
+        zone.path(LAPTOP).join("node.toml").to_str().unwrap(),
+    ]);
+    all_admit(&zone, LAPTOP);
+    let node_ca = zone_pki::CertInfo::parse_pem(
+        &std::fs::read_to_string(zone.path(LAPTOP).join("pki/node.crt")).unwrap(),
+    )
+    .unwrap();
+    let chain = zone_pki::CertInfo::parse_chain_pem(
+        &std::fs::read_to_string(zone.path(LAPTOP).join("state/tls/current/client.crt")).unwrap(),
+    )
+    .unwrap();
+    let branch = chain[1].serial().to_vec();
+    assert!(
+        chain[1].is_ca,
+        "the laptop's identity came without its branch"
+    );
+    revoke(&zone, LAPTOP, 1);
+    let (ok, doc, err) = zone.etcdctl(
+        0,
+        &zone.endpoints(),
+        &["get", "zone-etcd/revocations", "--print-value-only"],
+    );
+    assert!(ok, "{err}");
+    let doc: Value = serde_json::from_str(doc.trim()).unwrap();
+    assert_eq!(doc["format"], 2, "{doc}");
+    for (i, member) in running.iter().enumerate() {
+        let state = zone.node_dir(i).join("state");
+        let (client, peer) = crl_flags(member);
+        assert_eq!(
+            (client.as_str(), peer.as_str()),
+            (
+                state.join("client-crl.der").to_str().unwrap(),
+                state.join("crl.der").to_str().unwrap()
+            ),
+            "member {i}'s etcd"
         );
+        wait_for(Duration::from_secs(10), "every member's CRLs", || {
+            let (Some(client), Some(peer)) = (
+                crl_of(&zone, i, "client-crl.der"),
+                crl_of(&zone, i, "crl.der"),
+            ) else {
+                return false;
+            };
+            peer.revokes(node_ca.serial())
+                && peer.revokes(&branch)
+                && client.revokes(&branch)
+                && !client.revokes(node_ca.serial())
+        });
     }
+
+    // Two members on the next release (reads and writes level 3), one still on this one:
+    // the raise is refused naming it.
+    for i in 0..2 {
+        running.remove(i).stop();
+        running.insert(i, launch_env(&zone, i, &this, "next", Some(3)));
+        zone.wait_healthy(&mut running);
+        wait_for(Duration::from_secs(20), "the next release recorded", || {
+            reads(&zone, i) == Some(3)
+        });
+    }
+    let (code, _, err) = raise_level(&zone, &ca, Some(3));
+    assert_eq!(code, Some(78), "{err}");
+    let line = common::one_error_line(&err);
+    assert!(
+        line.contains(&format!(
+            "{} runs {} (reads up to level 2): it would refuse to start in a zone at level 3",
+            zone.members[2].0,
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{line}"
+    );
+    assert!(
+        zone_level(&zone).is_some_and(|l| l.contains(r#""level":2"#)),
+        "a refused raise wrote the level"
+    );
+
+    // The last one moved: raised, and every member's keeper remembers it.
+    running.remove(2).stop();
+    running.insert(2, launch_env(&zone, 2, &this, "next", Some(3)));
+    zone.wait_healthy(&mut running);
+    wait_for(Duration::from_secs(20), "the next release recorded", || {
+        reads(&zone, 2) == Some(3)
+    });
+    let (code, out, err) = raise_level(&zone, &ca, Some(3));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("now at format level 3 (was 2)"), "{out}");
+    remembered(&zone, 3);
     // Never back, and not again.
-    let (code, out, _) = raise_level(&zone, &["--to", "1", ca[0], ca[1]], Some(2));
+    let (code, out, _) = raise_level(&zone, &["--to", "2", ca[0], ca[1]], Some(3));
     assert_eq!(
-        (code, out.contains("at format level 2 already")),
+        (code, out.contains("at format level 3 already")),
         (Some(0), true),
         "{out}"
     );
@@ -493,14 +578,29 @@ fn the_owner_raises_the_level_once_every_member_reads_it_and_a_release_below_it_
     assert_eq!(out.status.code(), Some(78), "{err}");
     let line = common::one_error_line(&err);
     assert!(
-        line.contains("the zone is at format level 2")
-            && line.contains("reads formats up to level 1"),
+        line.contains("the zone is at format level 3")
+            && line.contains("reads formats up to level 2"),
         "{line}"
     );
     // On the next release it starts again.
-    running.insert(2, launch_env(&zone, 2, &this, "again", Some(2)));
+    running.insert(2, launch_env(&zone, 2, &this, "again", Some(3)));
     zone.wait_healthy(&mut running);
     for member in running {
         member.stop();
+    }
+}
+
+/// Waits until every member's keeper remembers the zone at `level`.
+fn remembered(zone: &TestZone, level: u32) {
+    for i in 0..3 {
+        let seen = zone.node_dir(i).join("state/zone-level.json");
+        wait_for(
+            Duration::from_secs(15),
+            "every keeper remembers the level",
+            || {
+                std::fs::read_to_string(&seen)
+                    .is_ok_and(|t| t.contains(&format!(r#""level":{level}"#)))
+            },
+        );
     }
 }

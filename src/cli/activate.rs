@@ -8,20 +8,22 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Subcommand};
 
+use super::args::{ca_help, only, MaybeCaDir};
+
 #[derive(Args)]
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     subcommand_value_name = "STEP",
     subcommand_help_heading = "Activation by request (on the node)",
-    group(ArgGroup::new("for").required(true).args(["node", "request"]))
+    group(ArgGroup::new("for").required(true).args(["node", "request"])),
+    mut_args(only("ca", |a| a.help(ca_help::ROOT).required(true)))
 )]
 pub struct ActivateArgs {
     #[command(subcommand)]
     pub step: Option<ActivateStep>,
-    /// Directory with the zone root CA (ca.crt, ca.key).
-    #[arg(long, value_name = "DIR", required = true)]
-    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub ca: MaybeCaDir,
     /// The zone file (TOML, or the nameservice JSON document).
     #[arg(long, value_name = "ZONE_FILE", required = true)]
     pub zone: Option<PathBuf>,

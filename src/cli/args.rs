@@ -108,3 +108,102 @@ pub struct S3Endpoint {
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 }
+
+/// Changes the flag `id` of a command with `change`, in its place: what a command says of
+/// a flag defined here (`#[command(mut_args(only("ca", |a| a.help(...))))]` on its args
+/// struct). clap's own `mut_arg` would move the flag last, reordering the usage lines and
+/// the completions, which are the contract.
+pub fn only(
+    id: &'static str,
+    change: impl Fn(clap::Arg) -> clap::Arg,
+) -> impl FnMut(clap::Arg) -> clap::Arg {
+    move |arg| {
+        if arg.get_id() == id {
+            change(arg)
+        } else {
+            arg
+        }
+    }
+}
+
+/// `--ca CA_DIR`: the owner's zone CA directory, on the commands that need it. Each
+/// command says in its own help line what it needs of the directory ([`only`]; the texts
+/// are the contract, see [`ca_help`]); the flag itself, its name and value name, is
+/// defined here only. [`MaybeCaDir`] where the flag is optional, or required only in some forms.
+#[derive(Args)]
+pub struct CaDir {
+    #[arg(id = "ca", long = "ca", value_name = "CA_DIR")]
+    pub dir: PathBuf,
+}
+
+/// [`CaDir`] where the command may go without it.
+#[derive(Args)]
+pub struct MaybeCaDir {
+    #[arg(id = "ca", long = "ca", value_name = "CA_DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// What each command's `--ca` says (clap drops a one-line help's final period).
+pub mod ca_help {
+    /// activate, zone sign, zone publish.
+    pub const ROOT: &str = "Directory with the zone root CA (ca.crt, ca.key)";
+    /// zone raise-level.
+    pub const ROOT_FOR_LEVEL: &str = "Directory with the zone root CA (ca.crt, ca.key): a level above 1 binds the members only signed with it";
+    /// ca rotate.
+    pub const CURRENT: &str = "The current zone CA directory";
+    /// ca retire.
+    pub const NEW: &str = "The new zone CA directory (made by `ca rotate`)";
+    /// ca admin.
+    pub const CLIENT: &str = "The zone CA directory (with client-ca.crt and client-ca.key)";
+    /// revoke.
+    pub const REVOKE: &str = "The zone root CA directory (from `zone-etcd ca init`)";
+    /// backup drill, backup export: the owner's reading of a target.
+    pub const TARGET: &str = "The zone CA directory (ca.crt; trust.crt during a CA rotation)";
+    /// undo --from.
+    pub const UNDO_FROM: &str =
+        "The zone CA directory (ca.crt; trust.crt during a CA rotation), for --from";
+}
+
+/// `--at TIME` or `--revision REV`: the point a command takes the zone's data back to
+/// (`backup export`, `undo`; `undo` says where its `--at` looks).
+#[derive(Args)]
+pub struct PointInTime {
+    /// An RFC 3339 time (2026-11-23T10:15:00Z, or with an offset): the last revision
+    /// received at or before it.
+    #[arg(
+        long,
+        value_name = "TIME",
+        required_unless_present = "revision",
+        conflicts_with = "revision"
+    )]
+    pub at: Option<String>,
+    /// Exactly this revision.
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<i64>,
+}
+
+/// `--to VERSION` or `--cancel`: an etcd release to move the zone to, or calling off the
+/// move (`upgrade-etcd`; `downgrade` says what its two mean).
+#[derive(Args)]
+pub struct ToOrCancel {
+    /// The etcd release the zone runs (e.g. 3.7.2; 3.6.15 on a 3.7 zone downgrades).
+    #[arg(
+        long,
+        value_name = "VERSION",
+        required_unless_present = "cancel",
+        conflicts_with = "cancel"
+    )]
+    pub to: Option<String>,
+    /// Remove the zone's target release (members already moved stay) and call off a
+    /// downgrade under way.
+    #[arg(long)]
+    pub cancel: bool,
+}
+
+/// `--watch-pid PID` of the internal processes launch starts beside etcd.
+#[derive(Args)]
+pub struct WatchPid {
+    /// Stop when this process (etcd) exits.
+    #[arg(id = "watch_pid", long = "watch-pid", value_name = "PID")]
+    pub pid: u32,
+}

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::args::{BareConfig, DrillConfig, LocalChainConfig, NodeConfig, S3Endpoint};
+use super::args::{
+    ca_help, only, BareConfig, DrillConfig, LocalChainConfig, MaybeCaDir, NodeConfig, PointInTime,
+    S3Endpoint,
+};
 use super::formats::ReportOutput;
 
 #[derive(Subcommand)]
@@ -48,15 +51,15 @@ pub struct BackupStatusArgs {
 /// `zone-etcd backup drill`: the member's (`--config`) or the owner's (`--from`, `--ca`,
 /// `--identity`).
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::TARGET))))]
 pub struct BackupDrillArgs {
     #[command(flatten)]
     pub config: DrillConfig,
     /// The target to check: s3://BUCKET/PREFIX or file:///DIR.
     #[arg(long, value_name = "TARGET_URL", requires_all = ["ca", "identity"])]
     pub from: Option<String>,
-    /// The zone CA directory (ca.crt; trust.crt during a CA rotation).
-    #[arg(long, value_name = "CA_DIR")]
-    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub ca: MaybeCaDir,
     /// The owner's age identity file (from age-keygen), to decrypt with.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
@@ -67,30 +70,20 @@ pub struct BackupDrillArgs {
 /// `zone-etcd backup export`: from a target (`--ca`, `--identity`) or from the node's own
 /// chain (`--from local --config`).
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::TARGET).requires("identity"))))]
 pub struct BackupExportArgs {
     /// s3://BUCKET/PREFIX, file:///DIR, or `local` (with --config: the node's own chain).
     #[arg(long, value_name = "SOURCE")]
     pub from: String,
-    /// An RFC 3339 time (2026-11-23T10:15:00Z, or with an offset): the last revision
-    /// received at or before it.
-    #[arg(
-        long,
-        value_name = "TIME",
-        required_unless_present = "revision",
-        conflicts_with = "revision"
-    )]
-    pub at: Option<String>,
-    /// Exactly this revision.
-    #[arg(long, value_name = "REV")]
-    pub revision: Option<i64>,
+    #[command(flatten)]
+    pub point: PointInTime,
     /// The snapshot to write (its manifest FILE.json beside it; neither may exist).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     #[command(flatten)]
     pub config: LocalChainConfig,
-    /// The zone CA directory (ca.crt; trust.crt during a CA rotation).
-    #[arg(long, value_name = "CA_DIR", requires = "identity")]
-    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub ca: MaybeCaDir,
     /// The owner's age identity file (from age-keygen), to decrypt with.
     #[arg(long, value_name = "FILE", requires = "ca")]
     pub identity: Option<PathBuf>,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::args::{AnyMemberConfig, WriterConfig};
+use super::args::{ca_help, only, AnyMemberConfig, CaDir, MaybeCaDir, WriterConfig};
 
 #[derive(Subcommand)]
 pub enum ZoneCmd {
@@ -22,24 +22,23 @@ pub enum ZoneCmd {
 
 /// `zone-etcd zone raise-level`.
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::ROOT_FOR_LEVEL))))]
 pub struct ZoneRaiseLevelArgs {
     /// The level to raise the zone to (default: the highest this release writes).
     #[arg(long, value_name = "LEVEL")]
     pub to: Option<u32>,
-    /// Directory with the zone root CA (ca.crt, ca.key): a level above 1 binds the members
-    /// only signed with it.
-    #[arg(long, value_name = "DIR")]
-    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub ca: MaybeCaDir,
     #[command(flatten)]
     pub config: AnyMemberConfig,
 }
 
 /// `zone-etcd zone sign`.
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::ROOT))))]
 pub struct ZoneSignArgs {
-    /// Directory with the zone root CA (ca.crt, ca.key).
-    #[arg(long, value_name = "DIR")]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// The zone file (TOML, or the nameservice JSON document).
     #[arg(long, value_name = "ZONE_FILE")]
     pub zone: PathBuf,
@@ -50,10 +49,10 @@ pub struct ZoneSignArgs {
 
 /// `zone-etcd zone publish`.
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::ROOT))))]
 pub struct ZonePublishArgs {
-    /// Directory with the zone root CA (ca.crt, ca.key).
-    #[arg(long, value_name = "DIR")]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// The zone file (TOML, or the nameservice JSON document).
     #[arg(long, value_name = "ZONE_FILE")]
     pub zone: PathBuf,
@@ -76,10 +75,10 @@ pub enum CaCmd {
 
 /// `zone-etcd ca rotate`.
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::CURRENT))))]
 pub struct CaRotateArgs {
-    /// The current zone CA directory.
-    #[arg(long, value_name = "DIR")]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// Where to make the new CA (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -87,10 +86,10 @@ pub struct CaRotateArgs {
 
 /// `zone-etcd ca retire`.
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::NEW))))]
 pub struct CaRetireArgs {
-    /// The new zone CA directory (made by `ca rotate`).
-    #[arg(long, value_name = "DIR")]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
 }
 
 /// `zone-etcd ca init`.
@@ -105,10 +104,10 @@ pub struct CaInitArgs {
 
 /// `zone-etcd ca admin`.
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::CLIENT))))]
 pub struct CaAdminArgs {
-    /// The zone CA directory (with client-ca.crt and client-ca.key).
-    #[arg(long, value_name = "DIR")]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// Where to write it (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -117,8 +116,8 @@ pub struct CaAdminArgs {
 /// `zone-etcd bootstrap`.
 #[derive(Args)]
 pub struct BootstrapArgs {
-    #[arg(long, value_name = "DIR")]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     #[arg(long, value_name = "ZONE_FILE")]
     pub zone: PathBuf,
     #[arg(long, value_name = "DIR")]

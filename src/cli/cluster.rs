@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{AnyMemberConfig, AnyNodeConfig, NodeConfig};
+use super::args::{ca_help, only, AnyMemberConfig, AnyNodeConfig, CaDir, NodeConfig, ToOrCancel};
 
 /// `zone-etcd leave`.
 #[derive(Args)]
@@ -46,10 +46,10 @@ pub struct MaintainArgs {
 
 /// `zone-etcd revoke`: a node (`--node`) or one identity (`--identity`).
 #[derive(Args)]
+#[command(mut_args(only("ca", |a| a.help(ca_help::REVOKE))))]
 pub struct RevokeArgs {
-    /// The zone root CA directory (from `zone-etcd ca init`).
-    #[arg(long, value_name = "CA_DIR")]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// The node to revoke, by node name.
     #[arg(
         long,
@@ -78,34 +78,19 @@ pub struct RevokeArgs {
 pub struct UpgradeEtcdArgs {
     #[command(flatten)]
     pub config: AnyMemberConfig,
-    /// The etcd release the zone runs (e.g. 3.7.2; 3.6.15 on a 3.7 zone downgrades).
-    #[arg(
-        long,
-        value_name = "VERSION",
-        required_unless_present = "cancel",
-        conflicts_with = "cancel"
-    )]
-    pub to: Option<String>,
-    /// Remove the zone's target release (members already moved stay) and call off a
-    /// downgrade under way.
-    #[arg(long)]
-    pub cancel: bool,
+    #[command(flatten)]
+    pub target: ToOrCancel,
 }
 
 /// `zone-etcd downgrade`: a minor version (`--to`) or `--cancel`.
 #[derive(Args)]
+#[command(
+    mut_args(only("to", |a| a.help("The minor version to go to: one below the cluster's version (e.g. 3.6)"))),
+    mut_args(only("cancel", |a| a.help("Call off a downgrade that is under way")))
+)]
 pub struct DowngradeArgs {
     #[command(flatten)]
     pub config: AnyMemberConfig,
-    /// The minor version to go to: one below the cluster's version (e.g. 3.6).
-    #[arg(
-        long,
-        value_name = "VERSION",
-        required_unless_present = "cancel",
-        conflicts_with = "cancel"
-    )]
-    pub to: Option<String>,
-    /// Call off a downgrade that is under way.
-    #[arg(long)]
-    pub cancel: bool,
+    #[command(flatten)]
+    pub target: ToOrCancel,
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::args::BareConfig;
+use super::args::{ca_help, only, BareConfig, MaybeCaDir, PointInTime};
 
 #[derive(Subcommand)]
 pub enum SnapshotCmd {
@@ -71,24 +71,18 @@ pub struct RestoreArgs {
 /// `zone-etcd undo`. Its backup target flags are its own, not [`super::args::S3Endpoint`]:
 /// each says it is for --from and requires it.
 #[derive(Args)]
+#[command(
+    mut_args(only("at", |a| a.help("An RFC 3339 time (2026-11-23T10:15:00Z, or with an offset): the last revision received at or before it (from the node's backup chain)"))),
+    mut_args(only("ca", |a| a.help(ca_help::UNDO_FROM).requires("from")))
+)]
 pub struct UndoArgs {
     #[command(flatten)]
     pub config: BareConfig,
     /// The keys to take back: every key that starts with PREFIX.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: String,
-    /// An RFC 3339 time (2026-11-23T10:15:00Z, or with an offset): the last revision
-    /// received at or before it (from the node's backup chain).
-    #[arg(
-        long,
-        value_name = "TIME",
-        required_unless_present = "revision",
-        conflicts_with = "revision"
-    )]
-    pub at: Option<String>,
-    /// Exactly this revision.
-    #[arg(long, value_name = "REV")]
-    pub revision: Option<i64>,
+    #[command(flatten)]
+    pub point: PointInTime,
     /// Print the change, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -100,9 +94,8 @@ pub struct UndoArgs {
     /// node's own chain.
     #[arg(long, value_name = "TARGET", requires_all = ["ca", "identity"])]
     pub from: Option<String>,
-    /// The zone CA directory (ca.crt; trust.crt during a CA rotation), for --from.
-    #[arg(long, value_name = "CA_DIR", requires = "from")]
-    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub ca: MaybeCaDir,
     /// The owner's age identity file (from age-keygen), for --from.
     #[arg(long, value_name = "FILE", requires = "from")]
     pub identity: Option<PathBuf>,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{BareConfig, NodeConfig, NodeOrSeedConfig};
+use super::args::{BareConfig, NodeConfig, NodeOrSeedConfig, WatchPid};
 use super::formats::{DryRunFormat, EnvFormat, GatewayFormat, ReportOutput};
 
 /// `zone-etcd launch`.
@@ -40,9 +40,8 @@ pub struct JoinArgs {
 pub struct KeepRevocationsArgs {
     #[command(flatten)]
     pub config: BareConfig,
-    /// Stop when this process (etcd) exits.
-    #[arg(long, value_name = "PID")]
-    pub watch_pid: u32,
+    #[command(flatten)]
+    pub watch: WatchPid,
 }
 
 /// `zone-etcd promote-learner` (internal).
@@ -53,9 +52,8 @@ pub struct PromoteLearnerArgs {
     /// The learner's member ID (hex).
     #[arg(long, value_name = "ID")]
     pub member_id: String,
-    /// Stop when this process (etcd) exits.
-    #[arg(long, value_name = "PID")]
-    pub watch_pid: u32,
+    #[command(flatten)]
+    pub watch: WatchPid,
 }
 
 /// `zone-etcd rotate`.

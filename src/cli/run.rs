@@ -13,12 +13,12 @@ use crate::commands;
 pub fn run(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Cmd::Ca(CaCmd::Init(a)) => commands::ca_init::run(&a.zone, &a.out),
-        Cmd::Ca(CaCmd::Rotate(a)) => commands::ca_rotation::begin(&a.ca, &a.out),
-        Cmd::Ca(CaCmd::Retire(a)) => commands::ca_rotation::retire(&a.ca),
-        Cmd::Ca(CaCmd::Admin(a)) => commands::ca_admin::run(&a.ca, &a.out),
+        Cmd::Ca(CaCmd::Rotate(a)) => commands::ca_rotation::begin(&a.ca.dir, &a.out),
+        Cmd::Ca(CaCmd::Retire(a)) => commands::ca_rotation::retire(&a.ca.dir),
+        Cmd::Ca(CaCmd::Admin(a)) => commands::ca_admin::run(&a.ca.dir, &a.out),
         Cmd::Trust(a) => commands::trust::run(&a.config.path, &a.ca, a.client_ca.as_deref()),
         Cmd::Activate(args) => activate(args),
-        Cmd::Bootstrap(a) => commands::bootstrap::run(&a.ca, &a.zone, &a.out),
+        Cmd::Bootstrap(a) => commands::bootstrap::run(&a.ca.dir, &a.zone, &a.out),
         Cmd::Launch(a) => commands::launch::run(&a.config.path, a.dry_run, a.format.into()),
         Cmd::Join(a) => commands::join::run(&a.config.path, a.replace),
         Cmd::Leave(a) => commands::leave::run(&a.config.path, a.node.as_deref(), a.force),
@@ -26,12 +26,14 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Maintain(a) => commands::maintain::run(&a.config.path, a.json, a.force),
         Cmd::Revoke(a) => revoke(a),
         Cmd::UpgradeEtcd(a) => {
-            commands::upgrade_etcd::run(&a.config.path, a.to.as_deref(), a.cancel)
+            commands::upgrade_etcd::run(&a.config.path, a.target.to.as_deref(), a.target.cancel)
         }
-        Cmd::Downgrade(a) => commands::downgrade::run(&a.config.path, a.to.as_deref(), a.cancel),
-        Cmd::KeepRevocations(a) => crate::agent::keep(&a.config.path, a.watch_pid),
+        Cmd::Downgrade(a) => {
+            commands::downgrade::run(&a.config.path, a.target.to.as_deref(), a.target.cancel)
+        }
+        Cmd::KeepRevocations(a) => crate::agent::keep(&a.config.path, a.watch.pid),
         Cmd::PromoteLearner(a) => {
-            commands::promote_learner::run(&a.config.path, &a.member_id, a.watch_pid)
+            commands::promote_learner::run(&a.config.path, &a.member_id, a.watch.pid)
         }
         Cmd::Rotate(a) => commands::rotate::run(&a.config.path, a.if_due),
         Cmd::Check(a) => {
@@ -44,12 +46,12 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             a.service.as_deref(),
             a.gateway,
         ),
-        Cmd::Zone(ZoneCmd::Sign(a)) => commands::zone_sign::run(&a.ca, &a.zone, &a.out),
+        Cmd::Zone(ZoneCmd::Sign(a)) => commands::zone_sign::run(&a.ca.dir, &a.zone, &a.out),
         Cmd::Zone(ZoneCmd::Publish(a)) => {
-            commands::zone_publish::run(&a.ca, &a.zone, &a.config.path)
+            commands::zone_publish::run(&a.ca.dir, &a.zone, &a.config.path)
         }
         Cmd::Zone(ZoneCmd::RaiseLevel(a)) => {
-            commands::raise_level::run(&a.config.path, a.to, a.ca.as_deref())
+            commands::raise_level::run(&a.config.path, a.to, a.ca.dir.as_deref())
         }
         Cmd::Snapshot(SnapshotCmd::Save(a)) => {
             commands::snapshot::save(&a.config.path, a.out.as_deref(), a.keep, a.from_data)
@@ -79,8 +81,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
 fn revoke(a: &RevokeArgs) -> Result<(), Error> {
     let config = &a.config.path;
     match (&a.node, &a.identity) {
-        (_, Some(identity)) => commands::revoke::run_identity(&a.ca, identity, config),
-        (Some(node), None) => commands::revoke::run(&a.ca, node, config, &a.node_ca, a.force),
+        (_, Some(identity)) => commands::revoke::run_identity(&a.ca.dir, identity, config),
+        (Some(node), None) => commands::revoke::run(&a.ca.dir, node, config, &a.node_ca, a.force),
         (None, None) => Err(Error::new("nothing to revoke")
             .field("--node")
             .fix("give --node NODE_NAME or --identity CERT_FILE")),
@@ -90,7 +92,7 @@ fn revoke(a: &RevokeArgs) -> Result<(), Error> {
 /// `undo`: from the node's own chain, or from a backup target with the owner's CA and
 /// identity (clap requires both with --from).
 fn undo(a: &UndoArgs) -> Result<(), Error> {
-    let from = match (&a.from, &a.ca, &a.identity) {
+    let from = match (&a.from, &a.ca.dir, &a.identity) {
         (Some(url), Some(ca), Some(identity)) => Some(crate::backup::pitr::TargetAccess {
             url,
             endpoint: a.endpoint.as_deref(),
@@ -103,8 +105,8 @@ fn undo(a: &UndoArgs) -> Result<(), Error> {
     commands::undo::run(&commands::undo::Undo {
         config: &a.config.path,
         prefix: &a.prefix,
-        at: a.at.as_deref(),
-        revision: a.revision,
+        at: a.point.at.as_deref(),
+        revision: a.point.revision,
         dry_run: a.dry_run,
         force: a.force,
         from,
@@ -114,7 +116,7 @@ fn undo(a: &UndoArgs) -> Result<(), Error> {
 /// `backup drill`: the member's (--config), or the owner's on a target (--from, with
 /// --ca and --identity).
 fn drill(a: &BackupDrillArgs) -> Result<(), Error> {
-    match (&a.config.path, &a.from, &a.ca, &a.identity) {
+    match (&a.config.path, &a.from, &a.ca.dir, &a.identity) {
         (Some(config), _, _, _) => commands::backup::drill::run(config),
         (None, Some(from), Some(ca), Some(identity)) => {
             commands::backup::drill_owner::run(&commands::backup::drill_owner::Owner {
@@ -134,11 +136,11 @@ fn drill(a: &BackupDrillArgs) -> Result<(), Error> {
 fn export(a: &BackupExportArgs) -> Result<(), Error> {
     commands::backup::export::run(&commands::backup::export::Export {
         from: &a.from,
-        at: a.at.as_deref(),
-        revision: a.revision,
+        at: a.point.at.as_deref(),
+        revision: a.point.revision,
         out: &a.out,
         config: a.config.path.as_deref(),
-        ca: a.ca.as_deref(),
+        ca: a.ca.dir.as_deref(),
         identity: a.identity.as_deref(),
         endpoint: a.s3.endpoint.as_deref(),
         region: a.s3.region.as_deref(),
@@ -164,7 +166,7 @@ fn activate(args: &ActivateArgs) -> Result<(), Error> {
             out,
         })) => activate::install::run(request, answer, out),
         None => {
-            let ca = args.ca.as_deref().ok_or_else(|| missing("--ca"))?;
+            let ca = args.ca.dir.as_deref().ok_or_else(|| missing("--ca"))?;
             let zone = args.zone.as_deref().ok_or_else(|| missing("--zone"))?;
             let out = args.out.as_deref().ok_or_else(|| missing("--out"))?;
             let nameservice = args.nameservice.as_deref();

@@ -13,6 +13,8 @@
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
+#![forbid(unsafe_code)]
+
 mod access;
 mod backup;
 mod crl;

@@ -57,6 +57,8 @@
 //! cas-register logs, to prove the search on published histories. A malformed history
 //! is a `malformed.rs` error.
 
+#![forbid(unsafe_code)]
+
 pub mod anomaly;
 pub mod check;
 pub mod cross;

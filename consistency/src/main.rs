@@ -5,6 +5,8 @@
 //! first file with an anomaly, naming its first anomaly in one line on stderr; 2 when a
 //! file cannot be read or is malformed (file and line on stderr), or on bad usage.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;

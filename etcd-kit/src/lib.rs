@@ -14,6 +14,8 @@
 //! keepers, the backup family or anything that decides what a zone does: those sit on top
 //! (`tests/module_circles/layers.rs` holds it to this).
 
+#![forbid(unsafe_code)]
+
 pub mod cluster_api;
 pub mod etcd;
 pub mod wal;

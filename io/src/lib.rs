@@ -21,6 +21,8 @@
 //! etcd, certificates or a command line (`tests/module_circles/layers.rs` holds it to
 //! its list: ring, tempfile, nix).
 
+#![forbid(unsafe_code)]
+
 pub mod dir;
 pub mod disk;
 pub mod error;

@@ -12,6 +12,8 @@
 //! family's storage (`age`, `rusty-s3`), and any crate of zone-etcd but `zone-io` and
 //! `zone-pki`. The app (`zone-etcd`) and everything in it sits on top.
 
+#![forbid(unsafe_code)]
+
 pub mod backup;
 pub mod cluster;
 pub mod config;

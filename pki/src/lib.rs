@@ -23,6 +23,8 @@
 //! activation by request ([`request`]) not even the node CA's key travels: the node makes
 //! it and the owner certifies its public key.
 
+#![forbid(unsafe_code)]
+
 pub mod authority;
 pub mod client;
 pub mod encoding;

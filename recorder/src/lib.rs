@@ -22,6 +22,8 @@
 //! outcome is `unknown` unless the response arrived (`ok`) or the request definitely did
 //! not take effect (`failed`).
 
+#![forbid(unsafe_code)]
+
 pub mod access;
 pub mod client;
 pub mod connect;

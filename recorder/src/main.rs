@@ -9,6 +9,8 @@
 //!   [--ops M]`: the recorder alone against a running zone (no fault).
 //! - `zone-recorder list`: the scenarios, one a line.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;

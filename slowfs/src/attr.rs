@@ -97,6 +97,7 @@ fn timespec(t: Option<TimeOrNow>) -> libc::timespec {
 
 /// Sets the access and modification times (each left alone when `None`) of the open
 /// `file`, or else of `path` itself (a symlink's own times, never its target's).
+#[allow(unsafe_code)] // futimens and utimensat: std has no call that sets a symlink's own times
 pub fn set_times(
     file: Option<&File>,
     path: &Path,

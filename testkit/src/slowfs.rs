@@ -133,6 +133,7 @@ impl Drop for SlowFs {
 /// Unmounts `mountpoint` lazily (`umount2(MNT_DETACH)`): gone from the namespace now,
 /// whatever still holds files there. (libc through nix's re-export: nix's `mount` feature
 /// would change nix's build for every crate that shares it.)
+#[allow(unsafe_code)] // umount2: nix's safe wrapper is behind a feature (see above)
 fn detach(mountpoint: &Path) {
     let Ok(path) = CString::new(mountpoint.as_os_str().as_bytes()) else {
         return;

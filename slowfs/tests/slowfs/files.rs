@@ -17,6 +17,7 @@ use nix::sys::stat::Mode;
 use crate::mounted::Mounted;
 
 #[test]
+#[allow(unsafe_code)] // mmap: what etcd's bbolt does to its file, which the FUSE layer must serve
 fn a_read_only_shared_mapping_sees_what_pwrite_wrote_through_another_descriptor() {
     const LEN: usize = 8192;
     let m = Mounted::new(0);

@@ -6,9 +6,11 @@
 //!   (node name, address, loopback), plus the zone's peer name when the owner made the
 //!   node an etcd member: Go's x509, and so etcd, then refuses any certificate a node CA
 //!   issues for another node's name;
-//! - every peer certificate carries the zone's peer name as a DNS SAN, and no client
-//!   certificate carries any SAN, so etcd's `--peer-cert-allowed-hostname` lets peers in
-//!   and keeps clients (and nodes that are not members) out of the peer port.
+//! - every peer certificate carries the zone's peer name as a DNS SAN, and a client leaf
+//!   only its node's own name (so the node CA's name constraints bind it to its node), so
+//!   etcd's `--peer-cert-allowed-hostname` lets peers in and keeps clients (and nodes that
+//!   are not members) out of the peer port; the identities of the client root's chains
+//!   (`crate::client`) carry no SAN at all.
 
 use std::net::IpAddr;
 

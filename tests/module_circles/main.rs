@@ -13,6 +13,7 @@
 
 mod addresses;
 mod layers;
+mod layout;
 mod tokens;
 mod tree;
 

@@ -12,6 +12,8 @@
 
 use crate::size::human;
 
+pub mod tally;
+
 /// What etcd counts beside a key and its value for each put (`kvOverhead` in etcd's
 /// `storage/quota.go`, every release 3.4 to 3.7).
 pub const KV_OVERHEAD: u64 = 256;

@@ -19,12 +19,12 @@ pub fn after(state: &AuthState, ops: &[Op]) -> AuthState {
             Op::AddRole(role) => {
                 state.roles.entry(role.clone()).or_default();
             }
+            // etcd keeps one permission a key range: a grant replaces the range's access,
+            // a revoke takes the range whatever its access.
             Op::Grant(role, perm) => {
-                state
-                    .roles
-                    .entry(role.clone())
-                    .or_default()
-                    .insert(perm.clone());
+                let perms = state.roles.entry(role.clone()).or_default();
+                perms.retain(|p| !p.same_range(perm));
+                perms.insert(perm.clone());
             }
             Op::AddUser(user) => {
                 state.users.entry(user.clone()).or_default();
@@ -46,7 +46,7 @@ pub fn after(state: &AuthState, ops: &[Op]) -> AuthState {
             }
             Op::Revoke(role, perm) => {
                 if let Some(perms) = state.roles.get_mut(role) {
-                    perms.remove(perm);
+                    perms.retain(|p| !p.same_range(perm));
                 }
             }
             Op::DeleteRole(role) => {
@@ -126,11 +126,19 @@ mod tests {
             "music@nas.example.zone".into(),
             BTreeSet::from(["svc:photos".to_string()]),
         );
+        // A prefix that turns from read and write to read only, and back (etcd keeps one
+        // permission a key range).
+        let v3 = policy(
+            json!({"enforce": true, "nodes": ["nas.example.zone"], "service": [
+            {"name": "photos", "nodes": ["nas.example.zone"], "read": ["apps/photos/", "apps/common/"]}]}),
+        );
         for (from, to) in [
             (AuthState::default(), desired(&v1, &members)),
             (desired(&v1, &members), desired(&v2, &members)),
             (planted.clone(), desired(&v2, &members)),
             (planted, desired(&v1, &members)),
+            (desired(&v2, &members), desired(&v3, &members)),
+            (desired(&v3, &members), desired(&v2, &members)),
         ] {
             let ops = plan(&from, &to, "example.zone");
             let mut got = after(&from, &ops);

@@ -453,6 +453,19 @@ read_write = ["apps/photos/", "apps/albums/"]
 read = ["apps/shared/"]
 "#;
 
+/// v2 with albums read only for photos: the same key range, another access.
+const ACCESS_V3: &str = r#"
+[access]
+enforce = true
+nodes = ["nas.lp.zone"]
+
+[[access.service]]
+name = "photos"
+nodes = ["nas.lp.zone", "node1.lp.zone"]
+read_write = ["apps/photos/"]
+read = ["apps/shared/", "apps/albums/"]
+"#;
+
 #[test]
 fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_ends_a_nodes_services(
 ) {
@@ -601,6 +614,22 @@ fn services_get_their_own_grants_a_published_change_applies_at_once_and_revoke_e
         "{json}"
     );
     assert_ne!(json["access"]["policy"], "node.toml", "{json}");
+
+    // One step beyond: albums turns read only (the range photos holds, another access):
+    // once the publish returns photos reads it and writes it no more (etcd keeps one
+    // permission a range: the plan once granted read, then revoked the range, and photos
+    // read nothing there until the next full read of the auth store).
+    publish(&zone, "zone-v3.toml", ACCESS_V3);
+    let (ok, out) = etcdctl(&zone, &photos_nas, &["get", "apps/albums/1"]);
+    assert!(
+        ok && out.contains('x'),
+        "photos no longer reads albums: {out}"
+    );
+    let (ok, out) = etcdctl(&zone, &photos_nas, &["put", "apps/albums/2", "y"]);
+    assert!(
+        !ok && out.contains("permission denied"),
+        "photos still writes albums: {out}"
+    );
 
     // revoke nas: its service's open watch sees nothing more and every request is
     // refused within 10 s; photos on node1 goes on.

@@ -42,6 +42,11 @@ pub struct Perm {
 }
 
 impl Perm {
+    /// Whether `other` is on the same key range (etcd keeps one permission a range).
+    pub fn same_range(&self, other: &Perm) -> bool {
+        (&self.key, &self.range_end) == (&other.key, &other.range_end)
+    }
+
     /// `access` on every key under `prefix`.
     pub fn prefix(access: Access, prefix: &str) -> Perm {
         Perm {
@@ -255,8 +260,14 @@ pub fn plan(current: &AuthState, want: &AuthState, zone: &str) -> Vec<Op> {
         match want.roles.get(role) {
             None => ops.push(Op::DeleteRole(role.clone())),
             Some(wanted) => {
+                // etcd keeps one permission per key range: a grant on a range the role
+                // holds with another access replaces it there, and a revoke takes the
+                // range whatever its access, so a range whose access changes is only
+                // granted (a revoke after the grant would leave it with none).
                 for perm in perms.difference(wanted) {
-                    ops.push(Op::Revoke(role.clone(), perm.clone()));
+                    if !wanted.iter().any(|w| w.same_range(perm)) {
+                        ops.push(Op::Revoke(role.clone(), perm.clone()));
+                    }
                 }
             }
         }
@@ -385,6 +396,44 @@ mod tests {
             !ops.contains(&Op::DeleteUser("alice".into()))
                 && !ops.contains(&Op::DeleteRole("reader".into())),
             "{ops:?}"
+        );
+    }
+
+    /// A prefix whose access changes (read and write to read: a published change, or a
+    /// tenant stopped by its quota) is granted anew and never revoked: etcd keeps one
+    /// permission a key range, replaced by the grant, and a revoke after it would take the
+    /// range whatever its access (seen: the service then read nothing until the next
+    /// apply).
+    #[test]
+    fn a_range_whose_access_changes_is_granted_anew_and_never_revoked() {
+        let members = ["node1.example.zone".to_string()];
+        let rw = policy(json!({"nodes": [], "service": [
+            {"name": "photos", "nodes": ["node1.example.zone"], "read_write": ["apps/photos/"]}]}));
+        let ro = policy(json!({"nodes": [], "service": [
+            {"name": "photos", "nodes": ["node1.example.zone"], "read": ["apps/photos/"]}]}));
+        let ops = plan(
+            &desired(&rw, &members),
+            &desired(&ro, &members),
+            "example.zone",
+        );
+        assert_eq!(
+            ops,
+            [Op::Grant(
+                "svc:photos".into(),
+                Perm::prefix(Access::Read, "apps/photos/")
+            )]
+        );
+        let back = plan(
+            &desired(&ro, &members),
+            &desired(&rw, &members),
+            "example.zone",
+        );
+        assert_eq!(
+            back,
+            [Op::Grant(
+                "svc:photos".into(),
+                Perm::prefix(Access::ReadWrite, "apps/photos/")
+            )]
         );
     }
 

@@ -185,6 +185,24 @@ pub fn desired_without(policy: &Policy, members: &[String], revoked: &[String]) 
     desired(&policy, &kept(members))
 }
 
+/// `state` with the roles in `stopped` (tenants a quota stopped, issue 69) reading
+/// only: each of their ranges keeps its place with read access, so etcd refuses their
+/// puts and deletes and still serves their reads. A role not in `state` is left alone.
+pub fn read_only(mut state: AuthState, stopped: &[String]) -> AuthState {
+    for role in stopped {
+        if let Some(perms) = state.roles.get_mut(role) {
+            *perms = perms
+                .iter()
+                .map(|p| Perm {
+                    access: Access::Read,
+                    ..p.clone()
+                })
+                .collect();
+        }
+    }
+    state
+}
+
 /// Whether a role of this name is the policy's to manage.
 fn managed_role(name: &str) -> bool {
     name == "root" || name.starts_with("svc:") || name.starts_with("node:")
@@ -397,6 +415,42 @@ mod tests {
                 && !ops.contains(&Op::DeleteRole("reader".into())),
             "{ops:?}"
         );
+    }
+
+    /// A tenant stopped by its quota reads every range it had and writes none; the plan to
+    /// it and back only grants.
+    #[test]
+    fn a_stopped_tenant_reads_what_it_had_and_writes_nothing() {
+        let members = ["node1.example.zone".to_string()];
+        let p = policy(json!({"nodes": ["nas.example.zone"], "service": [
+            {"name": "photos", "nodes": ["node1.example.zone"], "read_write": ["apps/photos/"], "read": ["apps/shared/"]}]}));
+        let want = desired(&p, &members);
+        let stopped = read_only(
+            want.clone(),
+            &[
+                "svc:photos".into(),
+                "node:nas.example.zone".into(),
+                "svc:gone".into(),
+            ],
+        );
+        assert_eq!(
+            stopped.roles["svc:photos"],
+            BTreeSet::from([
+                Perm::prefix(Access::Read, "apps/photos/"),
+                Perm::prefix(Access::Read, "apps/shared/")
+            ])
+        );
+        assert_eq!(
+            stopped.roles["node:nas.example.zone"],
+            BTreeSet::from([Perm::prefix(Access::Read, "nodes/nas.example.zone/")])
+        );
+        assert_eq!(stopped.users, want.users);
+        let ops = plan(&want, &stopped, "example.zone");
+        assert!(
+            ops.iter().all(|o| matches!(o, Op::Grant(..))) && ops.len() == 2,
+            "{ops:?}"
+        );
+        assert_eq!(plan(&stopped, &want, "example.zone").len(), 2);
     }
 
     /// A prefix whose access changes (read and write to read: a published change, or a

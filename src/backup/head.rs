@@ -85,7 +85,8 @@ pub fn read(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Head,
     let Some(bytes) = target.get(NAME, MAX_MANIFEST_BYTES)? else {
         return fallback("no head record (a chain written before heads, or none yet)".into());
     };
-    if let Err(line) = crate::this_build::check_format(&bytes, FORMAT) {
+    if let Err(line) = zone_model::format::check_format(&bytes, FORMAT, crate::this_build::RELEASE)
+    {
         return fallback(line);
     }
     let record = match serde_json::from_slice::<Record>(&bytes) {

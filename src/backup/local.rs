@@ -307,7 +307,7 @@ impl LocalChain {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    crate::snapshot::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+    zone_io::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ fn signed_at(body: &[u8]) -> Option<OffsetDateTime> {
 /// what failed (the caller names the object).
 pub fn verify(stored: &Stored, zone: &str, roots: &[CertInfo]) -> Result<Verified, String> {
     let verified = signing::verify(&stored.bytes, zone, roots, signed_at)?;
-    crate::this_build::check_format(&verified.body, FORMAT)
+    zone_model::format::check_format(&verified.body, FORMAT, crate::this_build::RELEASE)
         .map_err(|line| format!("its signed body's {line}"))?;
     let link: Link = serde_json::from_slice(&verified.body)
         .map_err(|e| format!("its signed body is not a chain link: {e}"))?;
@@ -54,7 +54,7 @@ pub fn body_unverified(envelope: &[u8]) -> Result<Link, String> {
     }
     let env: Envelope =
         serde_json::from_slice(envelope).map_err(|e| format!("not a signed manifest: {e}"))?;
-    crate::this_build::check_format(env.body.as_bytes(), FORMAT)
+    zone_model::format::check_format(env.body.as_bytes(), FORMAT, crate::this_build::RELEASE)
         .map_err(|line| format!("its body's {line}"))?;
     serde_json::from_str(&env.body).map_err(|e| format!("not a chain link: {e}"))
 }

@@ -138,7 +138,7 @@ pub fn decode(bytes: &[u8], zone: &str, limit: u64) -> Result<(Header, Vec<Revis
     };
     let header: Header = match next_line(&mut lines)? {
         Some(l) => {
-            crate::this_build::check_format(l.as_bytes(), FORMAT)?;
+            zone_model::format::check_format(l.as_bytes(), FORMAT, crate::this_build::RELEASE)?;
             serde_json::from_str(&l).map_err(|e| format!("has no valid header: {e}"))?
         }
         None => return Err("is empty".into()),

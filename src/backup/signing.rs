@@ -228,7 +228,7 @@ pub fn verify(
     roots: &[CertInfo],
     signed_at: impl Fn(&[u8]) -> Option<OffsetDateTime>,
 ) -> Result<Verified, String> {
-    crate::this_build::check_format(envelope, FORMAT)
+    zone_model::format::check_format(envelope, FORMAT, crate::this_build::RELEASE)
         .map_err(|line| format!("the envelope's {line}"))?;
     let envelope: Envelope = serde_json::from_slice(envelope)
         .map_err(|e| format!("not a signed envelope ({FORMAT}): {e}"))?;

@@ -134,7 +134,7 @@ pub fn target_holds(
                 .get_to_file(object, tmp.path())
                 .map_err(|e| e.to_string())?;
             let (_, sha) = zone_io::sha256_file(tmp.path()).map_err(|e| e.to_string())?;
-            if crate::snapshot::hex(&sha) != v.link.object_sha256 {
+            if zone_io::hex(&sha) != v.link.object_sha256 {
                 return Err(format!(
                     "{}: {object} differs from what was uploaded (its SHA-256 is not its manifest's)",
                     target.url()

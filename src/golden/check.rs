@@ -698,7 +698,7 @@ fn backups(d: &Dir, z: &ZoneRoots, newest: bool) {
         assert_eq!(decrypted, plain, "{object}");
         match v.link.kind {
             Kind::Full => {
-                let mut integrity = crate::snapshot::Integrity::default();
+                let mut integrity = zone_etcd_kit::cluster_api::Integrity::default();
                 integrity.update(&plain);
                 let (size, _) = integrity.finish().unwrap();
                 assert_eq!(size, plain.len() as u64);

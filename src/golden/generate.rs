@@ -419,7 +419,7 @@ fn full_snapshot(
         revision,
         taken_ms,
         size: encrypted.size,
-        sha256: crate::snapshot::hex(&encrypted.sha256),
+        sha256: zone_io::hex(&encrypted.sha256),
     }
 }
 

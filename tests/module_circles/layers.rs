@@ -57,6 +57,8 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
             "zone-io",
             "zone-pki",
             "zone-model",
+            // SHA-256 of a snapshot as it streams (etcd's integrity hash).
+            "ring",
             "serde",
             "serde_json",
             "which",

@@ -171,7 +171,7 @@ impl Source {
             return Err(format!("{object} is missing (named by {})", v.name));
         }
         let (size, sha) = zone_io::sha256_file(to).map_err(|e| e.to_string())?;
-        if size != v.link.object_size || crate::snapshot::hex(&sha) != v.link.object_sha256 {
+        if size != v.link.object_size || zone_io::hex(&sha) != v.link.object_sha256 {
             return Err(format!(
                 "{object}: its bytes are not those {} names (changed or replaced)",
                 v.name

@@ -12,8 +12,7 @@ use zone_io::Error;
 use super::writer::{now_ms, FullReady};
 use crate::backup::crypto;
 use crate::backup::local::LocalChain;
-use crate::snapshot::Integrity;
-use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::cluster_api::{self, Credentials, Integrity};
 
 /// What a full snapshot needs.
 pub struct FullSource {
@@ -82,7 +81,7 @@ async fn take_from(source: &FullSource, endpoint: &str) -> Result<FullReady, Str
             revision,
             taken_ms,
             size: encrypted.size,
-            sha256: crate::snapshot::hex(&encrypted.sha256),
+            sha256: zone_io::hex(&encrypted.sha256),
         })
     })
     .await

@@ -323,7 +323,7 @@ impl Shipper {
                 Ok(false) | Err(_) => continue,
             }
             let (size, sha) = zone_io::sha256_file(tmp.path()).map_err(|e| e.to_string())?;
-            if size != link.object_size || crate::snapshot::hex(&sha) != link.object_sha256 {
+            if size != link.object_size || zone_io::hex(&sha) != link.object_sha256 {
                 tracing::warn!(
                     "backup target {}: {object} is not the object its link names; not copied",
                     other.url()

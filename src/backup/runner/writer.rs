@@ -266,7 +266,7 @@ pub fn new_session() -> String {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 4];
     let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
-    crate::snapshot::hex(&bytes)
+    zone_io::hex(&bytes)
 }
 
 #[cfg(test)]

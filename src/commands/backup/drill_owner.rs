@@ -83,7 +83,7 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
         }
         let bytes_ok = zone_io::sha256_file(&encrypted)
             .map(|(size, sha)| {
-                size == v.link.object_size && crate::snapshot::hex(&sha) == v.link.object_sha256
+                size == v.link.object_size && zone_io::hex(&sha) == v.link.object_sha256
             })
             .map_err(|e| fail(e.to_string()))?;
         if !bytes_ok {

@@ -26,8 +26,8 @@ use crate::backup::runner::active::active_writer;
 use crate::backup::scratch::REPLAY_LEASE_TTL;
 use crate::commands::snapshot::{Place, Taken};
 use crate::node::Node;
-use crate::snapshot::{Integrity, Manifest};
-use zone_etcd_kit::cluster_api::{self, describe, within};
+use crate::snapshot::Manifest;
+use zone_etcd_kit::cluster_api::{self, describe, within, Integrity};
 
 pub struct Export<'a> {
     pub from: &'a str,

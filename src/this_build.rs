@@ -64,5 +64,7 @@ mod tests {
         );
         assert!(!COMMIT.is_empty());
         assert_eq!(record("t").release, RELEASE);
+        // The backups' user agent and format refusals name the same release.
+        assert_eq!(zone_backup::RELEASE, RELEASE);
     }
 }

@@ -11,7 +11,7 @@
 
 pub mod access;
 pub mod agent;
-pub mod backup;
+pub mod backup_node;
 pub mod bundle;
 pub mod cli;
 pub mod commands;

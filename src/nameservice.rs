@@ -19,6 +19,7 @@ use zone_io::Error;
 use zone_io::PUBLIC_MODE;
 use zone_pki::CertInfo;
 
+use zone_backup::destination::tls::tls_failure;
 use zone_io::state;
 use zone_model::zone_doc::{self, ZoneDocument};
 
@@ -251,26 +252,6 @@ fn agent(trusted_roots: &[CertInfo]) -> ureq::Agent {
         )
         .build()
         .into()
-}
-
-/// The TLS error inside a ureq error, if the failure was the TLS handshake.
-/// rustls' own error inside a failed request, if TLS failed.
-pub(crate) fn rustls_error(e: &ureq::Error) -> Option<&rustls::Error> {
-    match e {
-        ureq::Error::Rustls(tls) => Some(tls),
-        ureq::Error::Io(io) => io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
-        _ => None,
-    }
-}
-
-/// What failed in TLS, said as a line, if TLS failed.
-pub(crate) fn tls_failure(e: &ureq::Error) -> Option<String> {
-    match e {
-        ureq::Error::Tls(what) => Some(what.to_string()),
-        _ => rustls_error(e).map(ToString::to_string),
-    }
 }
 
 fn transport_reason(e: &ureq::Error) -> String {

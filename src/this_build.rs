@@ -42,34 +42,6 @@ fn simulated() -> Option<u32> {
     (level > READS.max(WRITES)).then_some(level)
 }
 
-/// Why this build does not read something of format `found` (it reads `reads`), for a
-/// refusal's line: both formats, who wrote it and the fix. A machine-written format
-/// changes its `format` for every change a reader must not ignore; a field it only adds
-/// is read past (issue 50, item 4).
-pub fn unread_format(found: impl std::fmt::Display, reads: impl std::fmt::Display) -> String {
-    format!(
-        "format {found} is not one zone-etcd {RELEASE} reads (it reads {reads}): a newer zone-etcd wrote it; read it with that release or a later one"
-    )
-}
-
-/// Checks the `format` (`<name>/<version>`) of a JSON object before anything else of it
-/// is read: `Err` (the line of [`unread_format`]) when it names another version of the
-/// format `reads`; `Ok` otherwise: the format read, or no such format at all (another
-/// kind of object, or none), which the caller's own parse and check refuse.
-pub fn check_format(json: &[u8], reads: &str) -> Result<(), String> {
-    #[derive(serde::Deserialize)]
-    struct Format {
-        format: String,
-    }
-    let name = |format: &str| format.rsplit_once('/').map(|(name, _)| name.to_string());
-    match serde_json::from_slice::<Format>(json) {
-        Ok(Format { format }) if format != reads && name(&format) == name(reads) => {
-            Err(unread_format(format!("{format:?}"), format!("{reads:?}")))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// This build's record for a member that first ran it at `since` (RFC 3339).
 pub fn record(since: &str) -> Record {
     let mut record = Record::new(RELEASE, COMMIT, since);
@@ -92,24 +64,7 @@ mod tests {
         );
         assert!(!COMMIT.is_empty());
         assert_eq!(record("t").release, RELEASE);
-    }
-
-    #[test]
-    fn a_format_other_than_the_one_read_is_named_with_the_fix() {
-        let newer = br#"{"format":"zone-etcd-backup/2","seq":"not a number"}"#;
-        let line = check_format(newer, "zone-etcd-backup/1").unwrap_err();
-        assert_eq!(
-            line,
-            format!("format \"zone-etcd-backup/2\" is not one zone-etcd {RELEASE} reads (it reads \"zone-etcd-backup/1\"): a newer zone-etcd wrote it; read it with that release or a later one")
-        );
-        assert!(check_format(
-            br#"{"format":"zone-etcd-backup/1","added":1}"#,
-            "zone-etcd-backup/1"
-        )
-        .is_ok());
-        // No format of this name to read: the caller's parse and check say what is wrong.
-        assert!(check_format(b"[1]", "zone-etcd-backup/1").is_ok());
-        assert!(check_format(br#"{"format":2}"#, "zone-etcd-backup/1").is_ok());
-        assert!(check_format(br#"{"format":"zone-etcd-signed/1"}"#, "zone-etcd-head/1").is_ok());
+        // The backups' user agent and format refusals name the same release.
+        assert_eq!(zone_backup::RELEASE, RELEASE);
     }
 }

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zone_etcd::backup::runner::background;
-use zone_etcd::backup::segment::encode;
+use zone_backup::runner::background;
+use zone_backup::segment::encode;
 
 mod common;
 

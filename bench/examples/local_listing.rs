@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use zone_etcd::backup::chain::{manifest_name, Kind};
-use zone_etcd::backup::local::LocalChain;
+use zone_backup::chain::{manifest_name, Kind};
+use zone_backup::local::LocalChain;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use zone_etcd::backup::segment::encode;
+use zone_backup::segment::encode;
 
 mod common;
 

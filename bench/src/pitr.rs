@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use zone_etcd::backup::chain::Kind;
-use zone_etcd::backup::target::Target;
+use zone_backup::chain::Kind;
+use zone_backup::destination::Target;
 
 use crate::seaweed::{self, Seaweed};
 use crate::support::*;
@@ -112,7 +112,7 @@ fn newest(target: &dyn Target) -> Result<(i64, i64)> {
         let Some(bytes) = target.get(&o.name, 1 << 16).map_err(|e| e.to_string())? else {
             continue;
         };
-        let link = zone_etcd::backup::manifest::body_unverified(&bytes)?;
+        let link = zone_backup::manifest::body_unverified(&bytes)?;
         let last = link.last_revision;
         match link.kind {
             Kind::Full => full = full.max(last),

@@ -4,7 +4,7 @@
 //! `addresses::BENCH_BACKUP`: port slots from 700 on, so the bench never collides with a
 //! test running beside it).
 
-use zone_etcd::backup::target::s3::{Options, S3Target};
+use zone_backup::destination::s3::{Options, S3Target};
 pub use zone_testkit::seaweed::{Seaweed, ACCESS_KEY, BUCKET, SECRET_KEY};
 
 use crate::support::Result;

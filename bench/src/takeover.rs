@@ -16,15 +16,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use zone_etcd::backup::chain::{delta_name, Kind, Link, FORMAT};
-use zone_etcd::backup::head;
-use zone_etcd::backup::local::{LocalChain, Stored};
-use zone_etcd::backup::manifest;
-use zone_etcd::backup::runner::resume::resume;
-use zone_etcd::backup::signing::Signer;
-use zone_etcd::backup::target::counting::Counting;
-use zone_etcd::backup::target::file::DirTarget;
-use zone_etcd::backup::target::Target;
+use zone_backup::chain::{delta_name, Kind, Link, FORMAT};
+use zone_backup::destination::counting::Counting;
+use zone_backup::destination::file::DirTarget;
+use zone_backup::destination::Target;
+use zone_backup::head;
+use zone_backup::local::{LocalChain, Stored};
+use zone_backup::manifest;
+use zone_backup::runner::resume::resume;
+use zone_backup::signing::Signer;
 use zone_etcd::node::Node;
 
 use crate::seaweed::Seaweed;
@@ -40,7 +40,7 @@ pub fn run(work: &Path, runs: usize) -> Result<Value> {
     let zone = Zone::bootstrap(&dir, ZONE, addresses::BENCH_TAKEOVER.subnet(), 1)?;
     let node = Node::load(&zone.config(0)).map_err(|e| e.to_string())?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.to_string())?;
-    let signer = Signer::for_node(&node).map_err(|e| e.to_string())?;
+    let signer = zone_etcd::backup_node::signer(&node).map_err(|e| e.to_string())?;
     let weed = Seaweed::start(&dir.join("weed"), &addresses::BENCH_TAKEOVER.ip(100))?;
     let mut out = json!({"load_before": loadavg(), "runs": runs});
     for links in SIZES {

@@ -2,6 +2,7 @@
 //! nothing of certificates, etcd or a command line.
 //!
 //! - [`error`]: [`Error`], one line naming the file and field at fault and the fix.
+//! - [`hex()`]: bytes as lowercase hex (the SHA-256 sums the formats write).
 //! - [`read`]: bounded reads of small files (PEM, configs, records), streamed reads and
 //!   SHA-256 of large ones.
 //! - [`write`](mod@write): atomic, durable writes (temp file, fsync, rename, fsync of the
@@ -26,6 +27,7 @@
 pub mod dir;
 pub mod disk;
 pub mod error;
+mod hex;
 pub mod mode;
 pub mod read;
 pub mod staging;
@@ -34,6 +36,7 @@ pub mod write;
 
 pub use dir::{ensure_private_dir, ensure_private_tree, is_absent_or_empty, sync_dir};
 pub use error::{Error, Result};
+pub use hex::hex;
 pub use mode::{check_key_mode, KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE};
 pub use read::{
     for_each_chunk, read_small_file, read_text, sha256_file, Links, CHUNK_BYTES, MAX_FILE_BYTES,

@@ -1,8 +1,9 @@
 //! zone-model: what a zone *is*, as pure data and rules. The zone file and node.toml as
 //! parsed (reading only the file it is given, never fetching), the zone's `[settings]`,
 //! `[backup]` and `[access]` tables, the static cluster derived from the member list,
-//! tunnels, the signed zone document's format, the access policy's rules and plans, and
-//! zone-etcd's own format levels and release records.
+//! tunnels, the signed zone document's format, the access policy's rules and plans,
+//! zone-etcd's own format levels and release records, and the check of the `format` a
+//! machine-written object names.
 //!
 //! Every function here is deterministic: the same files give the same values on every
 //! node, which is what lets each node derive the cluster alone.
@@ -18,6 +19,7 @@ pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod disk_minute;
+pub mod format;
 pub mod histogram;
 pub mod keys;
 pub mod leaf_paths;

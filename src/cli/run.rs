@@ -93,7 +93,7 @@ fn revoke(a: &RevokeArgs) -> Result<(), Error> {
 /// identity (clap requires both with --from).
 fn undo(a: &UndoArgs) -> Result<(), Error> {
     let from = match (&a.from, &a.ca.dir, &a.identity) {
-        (Some(url), Some(ca), Some(identity)) => Some(crate::backup::pitr::TargetAccess {
+        (Some(url), Some(ca), Some(identity)) => Some(zone_backup::pitr::TargetAccess {
             url,
             endpoint: a.endpoint.as_deref(),
             region: a.region.as_deref(),

@@ -13,12 +13,12 @@ use serde_json::Value;
 use zone_pki::CertInfo;
 
 use super::fixture::*;
-use crate::backup::chain::Link;
-use crate::backup::head::{self, Head};
-use crate::backup::manifest;
-use crate::backup::segment;
-use crate::backup::target::file::DirTarget;
-use crate::backup::target::Target;
+use zone_backup::chain::Link;
+use zone_backup::destination::file::DirTarget;
+use zone_backup::destination::Target;
+use zone_backup::head::{self, Head};
+use zone_backup::manifest;
+use zone_backup::segment;
 
 /// The field added everywhere, as a later release might write it.
 const ADDED: &str = "compression_level";
@@ -65,7 +65,7 @@ fn chain_manifests(dir: &Path, roots: &[CertInfo]) {
         let added = manifest::stored(&stored.name, serde_json::to_vec(&envelope).unwrap());
         let read = manifest::verify(&added, ZONE, roots).unwrap();
         assert_eq!(read.link, as_written.link, "{name}");
-        assert_eq!(read.sha256, crate::backup::local::sha256_hex(&added.bytes));
+        assert_eq!(read.sha256, zone_backup::local::sha256_hex(&added.bytes));
         // A field in the signed body (its signature is no longer the writer's, so read as
         // the body alone, as retention and the head read it).
         let mut envelope: Value = serde_json::from_slice(&bytes).unwrap();

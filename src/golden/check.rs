@@ -12,13 +12,13 @@ use zone_pki::revocation::serial_hex;
 use zone_pki::{Authority, CertInfo};
 
 use super::fixture::*;
-use crate::backup::chain::{Kind, Link};
-use crate::backup::local::LocalChain;
-use crate::backup::target::file::DirTarget;
 use crate::bundle::MemberList;
 use crate::identities::ca::{ClientRoot, SignerFor};
 use crate::revocation::doc::Revocations;
 use crate::revocation::kind::Kind as SerialKind;
+use zone_backup::chain::{Kind, Link};
+use zone_backup::destination::file::DirTarget;
+use zone_backup::local::LocalChain;
 use zone_model::config::node::NodeFile;
 use zone_model::config::zone::Zone;
 
@@ -624,7 +624,7 @@ fn at_time() -> time::OffsetDateTime {
 /// node1's local backup chain, the directory target it shipped to, the drill's record.
 fn backups(d: &Dir, z: &ZoneRoots, newest: bool) {
     let state = d.root.join(NODE1_STATE);
-    let owner = crate::backup::crypto::load_identities(&d.path(OWNER_KEY)).unwrap();
+    let owner = zone_backup::crypto::load_identities(&d.path(OWNER_KEY)).unwrap();
     // The owner's identity (age-keygen's file) is the zone's recipient.
     let text = d.text(OWNER_KEY);
     let secret = text.lines().find(|l| !l.starts_with('#')).unwrap();
@@ -647,10 +647,10 @@ fn backups(d: &Dir, z: &ZoneRoots, newest: bool) {
     // boot): every delta whole, encrypted and plain, every manifest signed, the links in
     // order.
     assert_eq!(
-        crate::backup::torn::first_torn(&local, ZONE, &z.roots).unwrap(),
+        zone_backup::torn::first_torn(&local, ZONE, &z.roots).unwrap(),
         None
     );
-    let links = crate::backup::verify::local_links(&local, ZONE, &z.roots).unwrap();
+    let links = zone_backup::verify::local_links(&local, ZONE, &z.roots).unwrap();
     let kinds: Vec<Kind> = links.iter().map(|v| v.link.kind).collect();
     assert_eq!(
         kinds,
@@ -694,11 +694,11 @@ fn backups(d: &Dir, z: &ZoneRoots, newest: bool) {
         };
         let encrypted = fs::read(local.object_path(object)).unwrap();
         let plain = fs::read(local.plain_path(object)).unwrap();
-        let decrypted = crate::backup::crypto::decrypt_bytes(&encrypted, &owner).unwrap();
+        let decrypted = zone_backup::crypto::decrypt_bytes(&encrypted, &owner).unwrap();
         assert_eq!(decrypted, plain, "{object}");
         match v.link.kind {
             Kind::Full => {
-                let mut integrity = crate::snapshot::Integrity::default();
+                let mut integrity = zone_etcd_kit::cluster_api::Integrity::default();
                 integrity.update(&plain);
                 let (size, _) = integrity.finish().unwrap();
                 assert_eq!(size, plain.len() as u64);
@@ -720,7 +720,7 @@ fn backups(d: &Dir, z: &ZoneRoots, newest: bool) {
     }
 
     // The target: what a drill and a restore read, and the head a new writer reads.
-    d.path(&format!("{TARGET_DIR}/{}", crate::backup::head::NAME));
+    d.path(&format!("{TARGET_DIR}/{}", zone_backup::head::NAME));
     for v in &links {
         d.path(&format!("{TARGET_DIR}/{}", v.name));
         if let Some(object) = &v.link.object {
@@ -728,25 +728,25 @@ fn backups(d: &Dir, z: &ZoneRoots, newest: bool) {
         }
     }
     let target = DirTarget::new(TARGET_URL, &d.root.join(TARGET_DIR));
-    let (stored, _) = crate::backup::verify::target_links(&target, Some(ZONE), &z.roots).unwrap();
+    let (stored, _) = zone_backup::verify::target_links(&target, Some(ZONE), &z.roots).unwrap();
     assert_eq!(stored, links);
     let deep: Vec<&_> = links.iter().collect();
-    crate::backup::verify::target_holds(&target, &local, &links, &deep).unwrap();
-    match crate::backup::head::read(&target, ZONE, &z.roots).unwrap() {
-        crate::backup::head::Head::Fresh(fresh) => {
+    zone_backup::verify::target_holds(&target, &local, &links, &deep).unwrap();
+    match zone_backup::head::read(&target, ZONE, &z.roots).unwrap() {
+        zone_backup::head::Head::Fresh(fresh) => {
             assert_eq!(fresh.next_session, SESSION);
             assert_eq!(&fresh.link, links.last().unwrap());
             if newest {
-                let again = crate::backup::head::record(Some(&fresh.stored.bytes), SESSION);
+                let again = zone_backup::head::record(Some(&fresh.stored.bytes), SESSION);
                 assert_eq!(again, d.bytes(&format!("{TARGET_DIR}/head")));
             }
         }
-        crate::backup::head::Head::Listed(why) => panic!("the head is not used: {why}"),
+        zone_backup::head::Head::Listed(why) => panic!("the head is not used: {why}"),
     }
 
     // `backup drill`'s record.
     let text = d.bytes(&format!("{NODE1_STATE}/backup/drill.json"));
-    let drill: crate::backup::report::Drill = serde_json::from_slice(&text).unwrap();
+    let drill: zone_backup::report::Drill = serde_json::from_slice(&text).unwrap();
     assert_eq!(drill, drill_record());
     if newest {
         assert_eq!(serde_json::to_vec(&drill).unwrap(), text);
@@ -758,8 +758,7 @@ fn backups(d: &Dir, z: &ZoneRoots, newest: bool) {
 fn delta(link: &Link, plain: &[u8], newest: bool) {
     use std::io::Read;
     let (header, revisions) =
-        crate::backup::segment::decode(plain, ZONE, crate::backup::segment::MAX_SEGMENT_BYTES)
-            .unwrap();
+        zone_backup::segment::decode(plain, ZONE, zone_backup::segment::MAX_SEGMENT_BYTES).unwrap();
     assert_eq!(
         (header.first_revision, header.last_revision),
         (link.first_revision, link.last_revision)
@@ -778,12 +777,8 @@ fn delta(link: &Link, plain: &[u8], newest: bool) {
                 .unwrap();
             out
         };
-        let again = crate::backup::segment::encode(
-            ZONE,
-            link.first_revision,
-            link.last_revision,
-            &revisions,
-        );
+        let again =
+            zone_backup::segment::encode(ZONE, link.first_revision, link.last_revision, &revisions);
         assert_eq!(lines(&again), lines(plain));
     }
 }
@@ -921,16 +916,16 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
     }
 
     // The backup election's leader, read as `active_writer` reads it.
-    let election = key(crate::backup::runner::active::ELECTION);
+    let election = key(zone_backup::runner::active::ELECTION);
     assert_eq!(d.names(&election), [ELECTION_LEASE]);
     let value = d.text(&format!("{election}/{ELECTION_LEASE}"));
     assert_eq!(value.split_once(' '), Some((NODE1, SESSION)));
 
-    let text = d.text(&key(&format!("{}{NODE1}", crate::backup::coverage::PREFIX)));
-    let coverage: crate::backup::coverage::Coverage = serde_json::from_str(&text).unwrap();
+    let text = d.text(&key(&format!("{}{NODE1}", zone_backup::coverage::PREFIX)));
+    let coverage: zone_backup::coverage::Coverage = serde_json::from_str(&text).unwrap();
     assert_eq!(
         coverage,
-        crate::backup::coverage::Coverage {
+        zone_backup::coverage::Coverage {
             node: NODE1.into(),
             oldest_revision: FIRST_FULL_REVISION,
             oldest_ms: at_ms(),
@@ -943,7 +938,7 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
     }
 
     let drill = d.bytes(&key(crate::commands::backup::DRILL_KEY));
-    let read: crate::backup::report::Drill = serde_json::from_slice(&drill).unwrap();
+    let read: zone_backup::report::Drill = serde_json::from_slice(&drill).unwrap();
     assert_eq!(read, drill_record());
     assert_eq!(drill, d.bytes(&format!("{NODE1_STATE}/backup/drill.json")));
 }

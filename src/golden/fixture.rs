@@ -6,13 +6,13 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::backup::report::Drill;
-use crate::backup::segment::{Event, EventKind, Revision};
 use crate::identities::ledger::Entry;
 use crate::policy::record::{Applied, Removed};
 use crate::restored::Restored;
 use crate::rollout::{Target, Turn, Waiting};
 use crate::snapshot::Manifest;
+use zone_backup::report::Drill;
+use zone_backup::segment::{Event, EventKind, Revision};
 use zone_model::release::Record;
 
 /// The release whose golden files this build writes.

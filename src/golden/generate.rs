@@ -26,13 +26,13 @@ use zone_pki::revocation::RevokedCa;
 use zone_pki::CertInfo;
 
 use super::fixture::*;
-use crate::backup::chain::Link;
-use crate::backup::local::LocalChain;
-use crate::backup::runner::writer::{ChainWriter, FullReady, Head, LeaseGuard};
-use crate::backup::target::file::DirTarget;
-use crate::backup::target::Target;
 use crate::revocation::doc::{Listed, Revocations, FORMAT_KINDS};
 use crate::revocation::kind::Kind;
+use zone_backup::chain::Link;
+use zone_backup::destination::file::DirTarget;
+use zone_backup::destination::Target;
+use zone_backup::local::LocalChain;
+use zone_backup::runner::writer::{ChainWriter, FullReady, Head, LeaseGuard};
 
 #[test]
 #[ignore = "writes tests/golden/v<version>/: run it on purpose (ZONE_ETCD_WRITE_GOLDEN=1)"]
@@ -294,16 +294,13 @@ fn write_all(root: &Path, release: &str) {
     );
     // etcd's election keeps the leader's value at `<election>/<lease id, hex>`.
     etcd(
-        &format!(
-            "{}/{ELECTION_LEASE}",
-            crate::backup::runner::active::ELECTION
-        ),
+        &format!("{}/{ELECTION_LEASE}", zone_backup::runner::active::ELECTION),
         format!("{NODE1} {SESSION}").as_bytes(),
     );
-    let coverage = crate::backup::coverage::of_links(NODE1, Some(&links[0]), links.last())
+    let coverage = zone_backup::coverage::of_links(NODE1, Some(&links[0]), links.last())
         .expect("a chain with a full snapshot");
     etcd(
-        &format!("{}{NODE1}", crate::backup::coverage::PREFIX),
+        &format!("{}{NODE1}", zone_backup::coverage::PREFIX),
         serde_json::to_string(&coverage).unwrap().as_bytes(),
     );
     // `backup drill` keeps its result in the local chain's directory and in etcd.
@@ -326,7 +323,7 @@ fn write_all(root: &Path, release: &str) {
         fs::remove_file(crate::revocation::store::crl_path(dir)).unwrap();
         fs::remove_file(crate::revocation::store::client_crl_path(dir)).unwrap();
     }
-    let (signer_crt, signer_key) = crate::backup::signing::signer_paths(&state);
+    let (signer_crt, signer_key) = zone_backup::signing::signer_paths(&state);
     fs::remove_file(signer_crt).unwrap();
     fs::remove_file(signer_key).unwrap();
 }
@@ -345,7 +342,7 @@ fn write_chain(node: &crate::node::Node, root: &Path, owner: &age::x25519::Ident
         session: SESSION.into(),
         node: NODE1.into(),
         recipients: recipients.clone(),
-        signer: crate::backup::signing::Signer::for_node(node).unwrap(),
+        signer: crate::backup_node::signer(node).unwrap(),
         guard,
         head: Head {
             seq: 0,
@@ -385,8 +382,8 @@ fn write_chain(node: &crate::node::Node, root: &Path, owner: &age::x25519::Ident
     }
     target
         .put(
-            crate::backup::head::NAME,
-            &crate::backup::head::record(last.as_deref(), SESSION),
+            zone_backup::head::NAME,
+            &zone_backup::head::record(last.as_deref(), SESSION),
         )
         .unwrap();
     links
@@ -411,15 +408,14 @@ fn full_snapshot(
         .root()
         .join("chain/full")
         .join(format!(".pending-{SESSION}-r{revision}.age"));
-    let encrypted =
-        crate::backup::crypto::encrypt_file(plain.path(), &pending, recipients).unwrap();
+    let encrypted = zone_backup::crypto::encrypt_file(plain.path(), &pending, recipients).unwrap();
     FullReady {
         encrypted: pending,
         plain,
         revision,
         taken_ms,
         size: encrypted.size,
-        sha256: crate::snapshot::hex(&encrypted.sha256),
+        sha256: zone_io::hex(&encrypted.sha256),
     }
 }
 

@@ -155,7 +155,7 @@ pub fn post(
     };
     let mut answer = agent.post(&target).send(body).map_err(|e| {
         use rustls::{AlertDescription, Error as Tls};
-        failed(match crate::nameservice::rustls_error(&e) {
+        failed(match zone_backup::destination::tls::rustls_error(&e) {
             // Past our side of the handshake, an alert is the member refusing us.
             Some(tls @ Tls::AlertReceived(AlertDescription::CertificateRevoked)) => format!(
                 "refused this node's certificate at the handshake: its node CA is revoked ({tls})"
@@ -165,7 +165,7 @@ pub fn post(
             }
             Some(tls) => format!("TLS: {tls}"),
             // Not rustls': ureq's own TLS failure, or no TLS failure at all.
-            None => match crate::nameservice::tls_failure(&e) {
+            None => match zone_backup::destination::tls::tls_failure(&e) {
                 Some(tls) => format!("TLS: {tls}"),
                 None => e.to_string(),
             },

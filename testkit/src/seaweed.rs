@@ -258,10 +258,10 @@ impl Seaweed {
         bucket: &str,
         prefix: &str,
         secret: &str,
-        options: zone_etcd::backup::target::s3::Options,
-    ) -> Result<zone_etcd::backup::target::s3::S3Target> {
-        use zone_etcd::backup::target::credentials::Credentials;
-        use zone_etcd::backup::target::s3::{S3Target, Store};
+        options: zone_backup::destination::s3::Options,
+    ) -> Result<zone_backup::destination::s3::S3Target> {
+        use zone_backup::destination::credentials::Credentials;
+        use zone_backup::destination::s3::{S3Target, Store};
         let endpoint = self.endpoint();
         let store = Store {
             bucket,

@@ -29,6 +29,7 @@ const CRATES: &[(&str, &[&str])] = &[
     ("pki", &["pki/src/lib.rs"]),
     ("model", &["model/src/lib.rs"]),
     ("etcd_kit", &["etcd-kit/src/lib.rs"]),
+    ("backup", &["backup/src/lib.rs"]),
     ("zone_etcd", &["src/lib.rs", "src/main.rs"]),
     ("recorder", &["recorder/src/lib.rs", "recorder/src/main.rs"]),
     (

@@ -48,10 +48,10 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     let usb_manifests = manifest_names(&z.usb());
     let stale = &usb_manifests[usb_manifests.len() - 3];
     let bytes = fs::read(z.usb().join(stale)).unwrap();
-    let session = zone_etcd::backup::manifest::body_unverified(&bytes)
+    let session = zone_backup::manifest::body_unverified(&bytes)
         .unwrap()
         .session;
-    let record = zone_etcd::backup::head::record(Some(&bytes), &session);
+    let record = zone_backup::head::record(Some(&bytes), &session);
     fs::write(z.usb().join("head"), record).unwrap();
     // The store's head as a writer that finished its round leaves it: the kill may land
     // between a manifest and its head (then the head is stale and the store is listed,
@@ -546,7 +546,7 @@ impl BackupZone {
         let node =
             zone_etcd::node::Node::load(&other.path().join("nodes/node1.other.zone/node.toml"))
                 .unwrap();
-        let signer = zone_etcd::backup::signing::Signer::for_node(&node).unwrap();
+        let signer = zone_etcd::backup_node::signer(&node).unwrap();
         let mut ours: Vec<_> = fs::read_dir(z.usb().join("chain"))
             .unwrap()
             .flatten()
@@ -567,7 +567,7 @@ impl BackupZone {
 /// Puts on the store the head record of its newest manifest (what the writer puts after
 /// each round of manifests).
 fn fresh_s3_head(z: &BackupZone) {
-    use zone_etcd::backup::target::Target;
+    use zone_backup::destination::Target;
     let s3 = z.s3_target();
     let newest = s3
         .list("chain/")
@@ -578,10 +578,10 @@ fn fresh_s3_head(z: &BackupZone) {
         .max()
         .unwrap();
     let bytes = s3.get(&newest, 1 << 20).unwrap().unwrap();
-    let session = zone_etcd::backup::manifest::body_unverified(&bytes)
+    let session = zone_backup::manifest::body_unverified(&bytes)
         .unwrap()
         .session;
-    let record = zone_etcd::backup::head::record(Some(&bytes), &session);
+    let record = zone_backup::head::record(Some(&bytes), &session);
     s3.put("head", &record).unwrap();
 }
 

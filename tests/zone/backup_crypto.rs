@@ -7,7 +7,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use zone_etcd::backup::crypto::{decrypt_file, encrypt_file, load_identities, parse_recipients};
+use zone_backup::crypto::{decrypt_file, encrypt_file, load_identities, parse_recipients};
 
 /// Runs one of Debian's age tools; panics when it is missing or fails.
 fn age_tool(tool: &str, args: &[&str]) -> String {

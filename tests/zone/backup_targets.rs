@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use common::mode;
 use common::seaweed::{Seaweed, BUCKET};
-use zone_etcd::backup::target::credentials;
-use zone_etcd::backup::target::file::DirTarget;
-use zone_etcd::backup::target::retry::Policy;
-use zone_etcd::backup::target::s3::{Options, S3Target, MIN_PART_SIZE};
-use zone_etcd::backup::target::{self, ObjectInfo, Target};
+use zone_backup::destination::credentials;
+use zone_backup::destination::file::DirTarget;
+use zone_backup::destination::retry::Policy;
+use zone_backup::destination::s3::{Options, S3Target, MIN_PART_SIZE};
+use zone_backup::destination::{self, ObjectInfo, Target};
 use zone_model::backup::settings::{parse_location, TargetSpec};
 use zone_testkit::addresses;
 
@@ -365,7 +365,7 @@ fn open_from_the_environment() {
         return;
     }
     let url = format!("s3://{BUCKET}/owner");
-    let owner = target::open_url(&url, None, None, None).unwrap();
+    let owner = destination::open_url(&url, None, None, None).unwrap();
     owner
         .put("manifest/x", b"from the owner's machine")
         .unwrap();
@@ -377,7 +377,7 @@ fn open_from_the_environment() {
         region: Some("us-east-1".into()),
         ca_file: None,
     };
-    let node = target::open(&spec, Path::new("/")).unwrap();
+    let node = destination::open(&spec, Path::new("/")).unwrap();
     assert_eq!(node.url(), url);
     assert_eq!(
         node.get("manifest/x", 100).unwrap().unwrap(),
@@ -385,7 +385,7 @@ fn open_from_the_environment() {
     );
     // A half-set pair of variables is refused, naming the missing one.
     std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDHALF");
-    let e = target::open(&spec, Path::new("/")).err().unwrap();
+    let e = destination::open(&spec, Path::new("/")).err().unwrap();
     assert_eq!(e.field_name(), Some("AWS_SECRET_ACCESS_KEY"), "{e}");
 }
 

@@ -604,7 +604,7 @@ fn save_from_data_killed_at_any_point_leaves_the_data_untouched_and_no_partial_s
                 );
                 return;
             };
-            let mut check = zone_etcd::snapshot::Integrity::default();
+            let mut check = zone_etcd_kit::cluster_api::Integrity::default();
             check.update(&bytes);
             let (_, sha256) = check
                 .finish()

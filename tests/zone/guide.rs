@@ -346,10 +346,17 @@ fn the_guides_console_examples_run_as_shown() {
 fn launcher_literals() -> Vec<String> {
     let mut literals = Vec::new();
     let repo = common::repo();
-    let mut stack: Vec<_> = ["src", "model/src", "etcd-kit/src", "io/src", "pki/src"]
-        .iter()
-        .map(|dir| repo.join(dir))
-        .collect();
+    let mut stack: Vec<_> = [
+        "src",
+        "backup/src",
+        "model/src",
+        "etcd-kit/src",
+        "io/src",
+        "pki/src",
+    ]
+    .iter()
+    .map(|dir| repo.join(dir))
+    .collect();
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::backup::{delta_lines, manifest_bodies, now_ms, tool, BackupZone};
 use common::{wait_for, zone_etcd, Running, TestZone};
-use zone_etcd::backup::pitr::format_time;
+use zone_backup::pitr::format_time;
 use zone_testkit::addresses;
 
 /// Fulls often enough that a point lies after several of them, deltas every second; etcd's

@@ -1,6 +1,6 @@
 //! What the examples share: a segment's revisions as the bench's writer makes them.
 
-use zone_etcd::backup::segment::{Event, EventKind, Revision};
+use zone_backup::segment::{Event, EventKind, Revision};
 
 /// Revisions 1000.. of one put each: a 256-byte random value (the bench's writer), or a
 /// small JSON document with `text`.

@@ -40,10 +40,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use zone_etcd::backup::chain::Kind;
-use zone_etcd::backup::crypto;
-use zone_etcd::backup::target::file::DirTarget;
-use zone_etcd::backup::target::Target;
+use zone_backup::chain::Kind;
+use zone_backup::crypto;
+use zone_backup::destination::file::DirTarget;
+use zone_backup::destination::Target;
 
 use crate::seaweed::{self, Seaweed};
 use crate::support::*;

@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Value};
-use zone_etcd::backup::chain::{check_links, Kind, Link, Verified};
-use zone_etcd::backup::crypto::{self, Identities};
-use zone_etcd::backup::local::sha256_hex;
-use zone_etcd::backup::segment;
-use zone_etcd::backup::target::Target;
+use zone_backup::chain::{check_links, Kind, Link, Verified};
+use zone_backup::crypto::{self, Identities};
+use zone_backup::destination::Target;
+use zone_backup::local::sha256_hex;
+use zone_backup::segment;
 
 use super::load::Sample;
 use super::shape::ZONE;

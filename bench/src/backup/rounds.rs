@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zone_etcd::backup::crypto::Identities;
+use zone_backup::crypto::Identities;
 
 use super::cuts;
 use super::load::Load;
@@ -211,7 +211,7 @@ impl Bench {
 
     /// Waits until every target holds a link cut after now (the shippers caught up).
     pub(super) fn catch_up(&mut self, limit: Duration) -> Result<()> {
-        let after_ms = zone_etcd::backup::runner::writer::now_ms() + 1000;
+        let after_ms = zone_backup::runner::writer::now_ms() + 1000;
         let deadline = Instant::now() + limit;
         loop {
             self.refresh()?;

@@ -47,4 +47,4 @@ pub use maintenance::{
 };
 pub use members::{add_learner, member_list, promote, remove, update_peer_urls, view, SETTLE};
 pub use peer_port::{ask_peer, ask_peers};
-pub use snapshot::{snapshot, Streamed};
+pub use snapshot::{snapshot, Integrity, Streamed, HASH_LEN};

@@ -9,20 +9,20 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::backup::chain::{newest_restorable, Kind, Plan};
-use crate::backup::local::LocalChain;
-use crate::backup::report::Drill;
-use crate::backup::runner::active::active_writer;
-use crate::backup::runner::writer::now_ms;
-use crate::backup::scratch::{hash_kv, Scratch};
-use crate::backup::segment;
-use crate::backup::verify;
 use crate::node::Node;
+use zone_backup::chain::{newest_restorable, Kind, Plan};
+use zone_backup::local::LocalChain;
+use zone_backup::report::Drill;
+use zone_backup::runner::active::active_writer;
+use zone_backup::runner::writer::now_ms;
+use zone_backup::scratch::{hash_kv, Scratch};
+use zone_backup::segment;
+use zone_backup::verify;
 use zone_etcd_kit::cluster_api::{self, describe, within};
 
 use super::DRILL_KEY;
 
-use crate::backup::segment::MAX_SEGMENT_BYTES;
+use zone_backup::segment::MAX_SEGMENT_BYTES;
 
 pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -113,7 +113,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
 fn check_local_segments(
     local: &LocalChain,
     zone: &str,
-    links: &[crate::backup::chain::Verified],
+    links: &[zone_backup::chain::Verified],
 ) -> Result<usize, String> {
     let mut checked = 0;
     for v in links.iter().filter(|v| v.link.kind == Kind::Delta) {

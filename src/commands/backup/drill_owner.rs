@@ -10,12 +10,12 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::backup::chain::{newest_restorable, Kind, Plan};
-use crate::backup::scratch::{hash_kv, Scratch};
-use crate::backup::{crypto, segment, target, verify};
+use zone_backup::chain::{newest_restorable, Kind, Plan};
+use zone_backup::scratch::{hash_kv, Scratch};
+use zone_backup::{crypto, destination, segment, verify};
 use zone_etcd_kit::cluster_api;
 
-use crate::backup::segment::MAX_SEGMENT_BYTES;
+use zone_backup::segment::MAX_SEGMENT_BYTES;
 
 pub struct Owner<'a> {
     pub from: &'a str,
@@ -26,9 +26,9 @@ pub struct Owner<'a> {
 }
 
 pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
-    let roots = crate::backup::pitr::source::owner_roots(owner.ca_dir)?;
+    let roots = zone_backup::pitr::source::owner_roots(owner.ca_dir)?;
     let identities = crypto::load_identities(owner.identity)?;
-    let target = target::open_url(owner.from, owner.endpoint, owner.region, None)?;
+    let target = destination::open_url(owner.from, owner.endpoint, owner.region, None)?;
     // Where the tools and scratch files live on the owner's machine.
     let tool = |name: &str| {
         zone_etcd_kit::etcd::find_tool(name, None, owner.identity).map_err(|_| {
@@ -73,7 +73,7 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
             // Retention removes a link's manifest before its object: a manifest gone now
             // means the link was pruned while the drill read, not a missing object.
             let pruned = target
-                .get(&v.name, crate::backup::local::MAX_MANIFEST_BYTES)
+                .get(&v.name, zone_backup::local::MAX_MANIFEST_BYTES)
                 .map_err(|e| fail(e.to_string()))?
                 .is_none();
             if pruned {
@@ -83,7 +83,7 @@ pub fn run(owner: &Owner<'_>) -> Result<(), Error> {
         }
         let bytes_ok = zone_io::sha256_file(&encrypted)
             .map(|(size, sha)| {
-                size == v.link.object_size && crate::snapshot::hex(&sha) == v.link.object_sha256
+                size == v.link.object_size && zone_io::hex(&sha) == v.link.object_sha256
             })
             .map_err(|e| fail(e.to_string()))?;
         if !bytes_ok {

@@ -1,5 +1,5 @@
 //! `backup export --from SOURCE (--at TIME | --revision REV) --out FILE`: the zone as it
-//! was at a point, as a snapshot `restore` takes (see [`crate::backup::pitr`]).
+//! was at a point, as a snapshot `restore` takes (see [`zone_backup::pitr`]).
 //!
 //! SOURCE is a target, read on the owner's machine with the owner's CA (every manifest is
 //! verified up to it, so another zone's chain is refused) and age identity; or `local`
@@ -16,18 +16,18 @@ use etcd_client::LeaseTimeToLiveOptions;
 use time::OffsetDateTime;
 use zone_io::Error;
 
-use crate::backup::coverage;
-use crate::backup::local::LocalChain;
-use crate::backup::pitr::reach::{reach, stretches};
-use crate::backup::pitr::rebuild::{rebuild, Rebuilt, Tools};
-use crate::backup::pitr::source::{open_target, Source, TargetAccess};
-use crate::backup::pitr::{format_time, parse_time, Point};
-use crate::backup::runner::active::active_writer;
-use crate::backup::scratch::REPLAY_LEASE_TTL;
 use crate::commands::snapshot::{Place, Taken};
 use crate::node::Node;
-use crate::snapshot::{Integrity, Manifest};
-use zone_etcd_kit::cluster_api::{self, describe, within};
+use crate::snapshot::Manifest;
+use zone_backup::coverage;
+use zone_backup::local::LocalChain;
+use zone_backup::pitr::reach::{reach, stretches};
+use zone_backup::pitr::rebuild::{rebuild, Rebuilt, Tools};
+use zone_backup::pitr::source::{open_target, Source, TargetAccess};
+use zone_backup::pitr::{format_time, parse_time, Point};
+use zone_backup::runner::active::active_writer;
+use zone_backup::scratch::REPLAY_LEASE_TTL;
+use zone_etcd_kit::cluster_api::{self, describe, within, Integrity};
 
 pub struct Export<'a> {
     pub from: &'a str,

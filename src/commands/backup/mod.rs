@@ -1,7 +1,7 @@
 //! `backup run|status|drill`: the zone's continuous, encrypted, signed backups (issue 22;
-//! the machinery is in [`crate::backup`]). Here, what the backup commands share: the
-//! zone's targets, and where a drill's result is kept (written by [`drill`], read by
-//! [`status`]).
+//! the machinery is in [`zone_backup`], what it takes of a node in
+//! [`crate::backup_node`]). Here, what the backup commands share: the zone's targets,
+//! and where a drill's result is kept (written by [`drill`], read by [`status`]).
 //!
 //! Invariants: a zone without a backup target is refused naming the field to add; a
 //! drill's result is kept in `<state>/backup/drill.json` and under [`DRILL_KEY`] in etcd,
@@ -17,13 +17,13 @@ use std::sync::Arc;
 
 use zone_io::Error;
 
-use crate::backup::report::Drill;
-use crate::backup::target::{self, Target};
 use crate::node::Node;
+use zone_backup::destination::{self, Target};
+use zone_backup::report::Drill;
 
 /// `backup run`: never returns while it works.
 pub fn run(config: &Path) -> Result<(), Error> {
-    crate::backup::runner::run(config)
+    crate::backup_node::run(config)
 }
 
 /// The zone's targets, opened with this node's credentials.
@@ -38,7 +38,7 @@ pub fn open_targets(node: &Node, config: &Path) -> Result<Vec<Arc<dyn Target>>, 
     node.backup
         .targets
         .iter()
-        .map(|spec| target::open(spec, base).map(Arc::from))
+        .map(|spec| destination::open(spec, base).map(Arc::from))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.file(config))
 }

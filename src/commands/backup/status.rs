@@ -1,6 +1,6 @@
 //! `backup status`: the active writer, each target's newest full snapshot and newest delta
 //! (its age is the recovery point), the window a restore can reach, the gaps, the last
-//! drill; exit 1 when the backups are in trouble (see [`crate::backup::report`]).
+//! drill; exit 1 when the backups are in trouble (see [`zone_backup::report`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,15 +9,15 @@ use zone_io::Error;
 use zone_pki::CertInfo;
 
 use super::DRILL_KEY;
-use crate::backup::chain::{parse_manifest_name, Kind, Verified};
-use crate::backup::local::MAX_MANIFEST_BYTES;
-use crate::backup::manifest;
-use crate::backup::report::{self, Drill, Report, TargetFacts};
-use crate::backup::runner::active::active_writer;
-use crate::backup::target::Target;
 use crate::commands::check::output::{emit, CheckFormat};
 use crate::commands::check::prometheus::{family, labels};
 use crate::node::Node;
+use zone_backup::chain::{parse_manifest_name, Kind, Verified};
+use zone_backup::destination::Target;
+use zone_backup::local::MAX_MANIFEST_BYTES;
+use zone_backup::manifest;
+use zone_backup::report::{self, Drill, Report, TargetFacts};
+use zone_backup::runner::active::active_writer;
 use zone_etcd_kit::cluster_api::{self, describe, within};
 
 /// A target's manifest count and the links read, or why it could not be read.
@@ -30,7 +30,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
     let node = Node::load(config)?;
     let targets = super::open_targets(&node, config)?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
-    let now = crate::backup::runner::writer::now_ms();
+    let now = zone_backup::runner::writer::now_ms();
     let (active, drill) = ask_cluster(&node, config);
     let read: Vec<(Arc<dyn Target>, TargetRead)> = targets
         .iter()

@@ -28,7 +28,7 @@ use zone_io::Error;
 
 use super::store::{Place, Taken};
 use crate::node::Node;
-use crate::snapshot::Integrity;
+use zone_etcd_kit::cluster_api::Integrity;
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
 use zone_etcd_kit::etcd::Remember;
 use zone_etcd_kit::wal;

@@ -19,11 +19,10 @@ use time::OffsetDateTime;
 use zone_io::Error;
 
 use crate::node::Node;
-use crate::snapshot::Integrity;
 use store::prune_dir;
 pub use store::{default_dir, find, manifest_path, read_manifest, Found};
 pub(crate) use store::{Place, Taken};
-use zone_etcd_kit::cluster_api;
+use zone_etcd_kit::cluster_api::{self, Integrity};
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
 
 pub fn save(

@@ -1,6 +1,6 @@
 //! When this node's own backup chain cannot give the point: one line naming the node whose
 //! chain can (each writer's `backup run` records its chain's span, see
-//! [`crate::backup::coverage`]), or that none can, with the owner's command that can (the
+//! [`zone_backup::coverage`]), or that none can, with the owner's command that can (the
 //! same undo with `--from` a target, the owner's CA and identity).
 //!
 //! Invariants: only a problem of the local chain itself (none kept, a point before its
@@ -13,10 +13,10 @@ use std::path::Path;
 use etcd_client::Client;
 use zone_io::Error;
 
-use crate::backup::coverage;
-use crate::backup::pitr::{format_time, node_chain_problem, Point};
-use crate::backup::runner::active::active_writer;
 use crate::node::Node;
+use zone_backup::coverage;
+use zone_backup::pitr::{format_time, node_chain_problem, Point};
+use zone_backup::runner::active::active_writer;
 
 /// What the owner runs instead: this undo, from the zone's first target with the owner's
 /// CA and identity.

@@ -21,8 +21,8 @@ use etcd_client::Client;
 use zone_io::Error;
 
 use super::plan::NowKey;
-use crate::backup::pitr::{self, OldKey, Origin, PrefixHistory};
 use crate::node::Node;
+use zone_backup::pitr::{self, OldKey, Origin, PrefixHistory};
 use zone_etcd_kit::cluster_api::range::read_prefix as read_range;
 
 /// The keys under the prefix now and their history since the point.
@@ -87,7 +87,7 @@ pub async fn read(
             None,
         ),
         Err(Fail::Compacted) => {
-            let mut chain = match pitr::prefix_history(node, config, origin, prefix, point) {
+            let mut chain = match crate::backup_node::prefix_history(node, config, origin, prefix, point) {
                 Ok(chain) => chain,
                 Err(e) if pitr::node_chain_problem(&e).is_some() => {
                     let point = pitr::Point::Revision(point);

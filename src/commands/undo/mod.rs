@@ -30,10 +30,10 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::backup::pitr::{self, Origin, Point, TargetAccess};
 use crate::node::Node;
 use plan::{Action, Kind, Plan};
 use show::show_key;
+use zone_backup::pitr::{self, Origin, Point, TargetAccess};
 use zone_etcd_kit::cluster_api;
 
 pub struct Undo<'a> {
@@ -110,7 +110,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         let point = match asked {
             Point::Revision(revision) => revision,
             Point::Time(ms) => {
-                let revision = match pitr::revision_at(&node, config, &origin, ms) {
+                let revision = match crate::backup_node::revision_at(&node, config, &origin, ms) {
                     Ok(revision) => revision,
                     Err(e) => {
                         return Err(elsewhere::refusal(&client, &node, config, asked, e, &owners).await)

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::backup::pitr::{OldKey, PrefixHistory};
+use zone_backup::pitr::{OldKey, PrefixHistory};
 
 /// A key as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, EventType, WatchOptions};
 
-use crate::backup::pitr::PrefixHistory;
+use zone_backup::pitr::PrefixHistory;
 use zone_etcd_kit::cluster_api::describe;
 use zone_etcd_kit::cluster_api::range::Fail;
 
@@ -163,7 +163,7 @@ pub(super) fn merge(history: &mut PrefixHistory, watched: Watched, to: i64) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::pitr::OldKey;
+    use zone_backup::pitr::OldKey;
 
     fn put(revision: i64, prev: Option<i64>) -> Change {
         Change {

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::time::Duration;
 
-use zone_etcd::backup::chain::manifest_seq;
-use zone_etcd::backup::target::Target;
+use zone_backup::chain::manifest_seq;
+use zone_backup::destination::Target;
 
 use crate::common::backup::BackupZone;
 use crate::common::wait_for;

@@ -9,8 +9,8 @@
 use std::fs;
 use std::time::Duration;
 
-use zone_etcd::backup::chain::manifest_seq;
-use zone_etcd::backup::target::Target;
+use zone_backup::chain::manifest_seq;
+use zone_backup::destination::Target;
 
 use crate::common::backup::BackupZone;
 use crate::common::wait_for;
@@ -78,10 +78,10 @@ fn a_late_link_of_a_writer_that_is_out_is_left_out_of_the_chain() {
         .find(|n| manifest_seq(n) == Some(late_seq - 1))
         .unwrap();
     let before_bytes = fs::read(z.usb().join(before)).unwrap();
-    let session = zone_etcd::backup::manifest::body_unverified(&before_bytes)
+    let session = zone_backup::manifest::body_unverified(&before_bytes)
         .unwrap()
         .session;
-    let head = zone_etcd::backup::head::record(Some(&before_bytes), &session);
+    let head = zone_backup::head::record(Some(&before_bytes), &session);
     for name in on_s3.iter().filter(|n| manifest_seq(n) >= Some(late_seq)) {
         s3.delete(name).unwrap();
     }

@@ -54,7 +54,7 @@ fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
         .collect();
     manifests.sort();
     let newest = manifests.last().expect("no delta manifest on the writer");
-    let link = zone_etcd::backup::manifest::body_unverified(&fs::read(newest).unwrap()).unwrap();
+    let link = zone_backup::manifest::body_unverified(&fs::read(newest).unwrap()).unwrap();
     let object = link.object.clone().expect("a delta names its object");
     let torn = local
         .join("plain")

@@ -92,7 +92,7 @@ impl BackupZone {
     }
 
     /// The zone's S3 target, as `backup run` reaches it.
-    pub fn s3_target(&self) -> zone_etcd::backup::target::s3::S3Target {
+    pub fn s3_target(&self) -> zone_backup::destination::s3::S3Target {
         let prefix = format!("zones/{}", self.zone.name);
         self.weed
             .target(BUCKET, &prefix, self.weed.secret_key(), Default::default())

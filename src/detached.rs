@@ -24,6 +24,7 @@ use zone_io::Error;
 /// exits at once, so the helper is adopted by init (or the supervisor's subreaper), not
 /// left to the process about to become etcd. A pipe closed on exec tells whether the
 /// helper's exec succeeded. `what` names it in errors.
+#[allow(unsafe_code)] // fork twice: the keeper must outlive launch's exec into etcd
 pub fn spawn_detached(args: &[String], what: &str) -> Result<(), Error> {
     let exe = own_executable()?;
     let cstring = |bytes: &[u8]| {

@@ -237,6 +237,7 @@ fn wait_enforced(member: &crate::node::Node) -> Result<(), Error> {
     }
 }
 
+#[allow(unsafe_code)] // pre_exec: the member must not inherit the demo's blocked signals
 fn spawn_member(exe: &Path, config: &Path, log_path: &Path) -> Result<Child, Error> {
     let log = fs::File::create(log_path).map_err(|e| Error::io("create log file", log_path, &e))?;
     let log_err = log

@@ -74,6 +74,7 @@ fn worker() -> &'static Mutex<mpsc::Sender<Job>> {
 pub const NICE: i32 = 10;
 
 /// Lowers the calling thread to [`NICE`] (any thread may lower its own priority).
+#[allow(unsafe_code)] // setpriority on one thread: nix wraps only the whole process's
 fn lower_this_thread() -> Result<(), String> {
     // SAFETY: gettid has no preconditions; setpriority acts on this thread alone.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICE) };
@@ -99,6 +100,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)] // getpriority of this thread, as above
     fn a_job_runs_at_nice_10_off_the_callers_thread() {
         let caller = std::thread::current().id();
         let (nice, thread) = block_on(run(|| {

@@ -236,7 +236,10 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
     );
     assert_eq!(
         (labels["reads"].as_str(), labels["writes"].as_str()),
-        ("1", "1")
+        (
+            zone_model::release::READS.to_string().as_str(),
+            zone_model::release::WRITES.to_string().as_str()
+        )
     );
     assert_eq!(get(&v, "zone_etcd_release_info", ""), 1.0);
     let ran = get(&v, "zone_etcd_check_timestamp_seconds", "");

@@ -34,9 +34,9 @@ pub fn current_leaves(node: &Node, external_kinds: &[LeafKind]) -> Result<LeafPa
 
 /// What `join`, `leave` and `status` talk to the cluster with: the node's client
 /// certificate, after the same checks as `env`.
-pub fn client_credentials(node: &Node, config: &Path) -> Result<Arc<Credentials>, Error> {
+pub fn client_credentials(node: &Node) -> Result<Arc<Credentials>, Error> {
     node.check_node_ca_covers(&node.identity())
-        .map_err(|e| e.file(config))?;
+        .map_err(|e| e.file(&node.path))?;
     Credentials::load(&current_leaves(node, &[LeafKind::Client])?)
 }
 
@@ -49,8 +49,8 @@ pub struct Cluster {
 }
 
 /// Asks every member of the node's list at once, with the node's client certificate.
-pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
-    ask_cluster_with(node, config, client_credentials(node, config)?)
+pub fn ask_cluster(node: &Node) -> Result<Cluster, Error> {
+    ask_cluster_with(node, client_credentials(node)?)
 }
 
 /// What the owner's commands that hold the CA directory (`zone publish`) talk to the
@@ -60,15 +60,11 @@ pub fn ask_cluster(node: &Node, config: &Path) -> Result<Cluster, Error> {
 /// with any node.toml of the zone: a member not started yet, whose etcd user the
 /// publish itself makes, or a node that is not a member. Elsewhere (every client root,
 /// or a CA directory without a client CA) the node's own client certificate.
-pub fn owner_credentials(
-    ca_dir: &Path,
-    node: &Node,
-    config: &Path,
-) -> Result<Arc<Credentials>, Error> {
+pub fn owner_credentials(ca_dir: &Path, node: &Node) -> Result<Arc<Credentials>, Error> {
     use crate::identities::ca::{ClientRoot, CLIENT_CA_CERT, CLIENT_CA_KEY};
     let has_client_ca = ca_dir.join(CLIENT_CA_CERT).exists() && ca_dir.join(CLIENT_CA_KEY).exists();
     if !(node.access.enforce && has_client_ca) {
-        return client_credentials(node, config);
+        return client_credentials(node);
     }
     let client_root = ClientRoot::of(ca_dir, &node.zone)?;
     let issued = client_root
@@ -83,16 +79,12 @@ pub fn owner_credentials(
 }
 
 /// [`ask_cluster`] with `creds`.
-pub fn ask_cluster_with(
-    node: &Node,
-    config: &Path,
-    creds: Arc<Credentials>,
-) -> Result<Cluster, Error> {
+pub fn ask_cluster_with(node: &Node, creds: Arc<Credentials>) -> Result<Cluster, Error> {
     let runtime = zone_etcd_kit::cluster_api::runtime()?;
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let view = runtime
         .block_on(zone_etcd_kit::cluster_api::view(&endpoints, &creds))
-        .map_err(|failures| unreachable(&failures, config))?;
+        .map_err(|failures| unreachable(&failures, &node.path))?;
     Ok(Cluster {
         runtime,
         creds,

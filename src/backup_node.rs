@@ -31,10 +31,11 @@ pub fn signer(node: &Node) -> Result<Signer, Error> {
 pub fn run(config: &Path) -> Result<(), Error> {
     let node = Arc::new(Node::load(config)?);
     let credentials = {
-        let (node, config) = (node.clone(), config.to_path_buf());
-        Box::new(move || crate::access::client_credentials(&node, &config))
+        let node = node.clone();
+        Box::new(move || crate::access::client_credentials(&node))
     };
     let run_node = RunNode {
+        path: node.path.clone(),
         name: node.name.clone(),
         zone: node.zone.clone(),
         state_dir: node.state_dir.clone(),
@@ -45,37 +46,31 @@ pub fn run(config: &Path) -> Result<(), Error> {
         credentials,
         signer: Box::new(move || signer(&node)),
     };
-    zone_backup::runner::run(config, run_node)
+    zone_backup::runner::run(run_node)
 }
 
 /// From the chain of `origin` (the node's own, or a target): the last revision received
 /// at or before `time_ms`.
-pub fn revision_at(
-    node: &Node,
-    config: &Path,
-    origin: &Origin<'_>,
-    time_ms: i64,
-) -> Result<i64, Error> {
-    let etcd = || chosen_etcd(node, config);
-    pitr::revision_at(&chain_node(node, &etcd), config, origin, time_ms)
+pub fn revision_at(node: &Node, origin: &Origin<'_>, time_ms: i64) -> Result<i64, Error> {
+    let etcd = || chosen_etcd(node);
+    pitr::revision_at(&chain_node(node, &etcd), origin, time_ms)
 }
 
 /// From the chain of `origin`: the keys under `prefix` at `revision` and their changes
 /// after it (see [`pitr::prefix_history`]).
 pub fn prefix_history(
     node: &Node,
-    config: &Path,
     origin: &Origin<'_>,
     prefix: &[u8],
     revision: i64,
 ) -> Result<PrefixHistory, Error> {
-    let etcd = || chosen_etcd(node, config);
-    pitr::prefix_history(&chain_node(node, &etcd), config, origin, prefix, revision)
+    let etcd = || chosen_etcd(node);
+    pitr::prefix_history(&chain_node(node, &etcd), origin, prefix, revision)
 }
 
 /// The etcd binary the node's launch would choose, without its warnings or remembering.
-fn chosen_etcd(node: &Node, config: &Path) -> Result<std::path::PathBuf, Error> {
-    crate::preflight::etcd::chosen_etcd(node, config, Remember::No).map(|(etcd, _)| etcd)
+fn chosen_etcd(node: &Node) -> Result<std::path::PathBuf, Error> {
+    crate::preflight::etcd::chosen_etcd(node, Remember::No).map(|(etcd, _)| etcd)
 }
 
 fn chain_node<'a>(
@@ -83,6 +78,7 @@ fn chain_node<'a>(
     etcd: &'a (dyn Fn() -> Result<std::path::PathBuf, Error> + Sync),
 ) -> ChainNode<'a> {
     ChainNode {
+        path: &node.path,
         name: &node.name,
         zone: &node.zone,
         state_dir: &node.state_dir,

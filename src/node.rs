@@ -2,7 +2,8 @@
 //! and the zone view resolved from it in one explicit step ([`Node::resolve`]): the
 //! members, settings, backup policy and access policy from node.toml's own tables or
 //! else from the zone's signed document (the nameservice, or its cache), and the node's
-//! identities.
+//! identities. The loaded node carries the path of its node.toml ([`Node::path`]), so a
+//! function given the node names the file in its errors without being given it again.
 //!
 //! Invariant: [`Node::resolve`] is the one place a node's loading asks the network;
 //! every error names node.toml.
@@ -23,6 +24,8 @@ use zone_model::settings::Settings;
 
 /// A loaded, verified node: its identity, its CA, and the zone's members.
 pub struct Node {
+    /// The node.toml it was loaded from: what its errors name.
+    pub path: PathBuf,
     pub name: String,
     pub zone: String,
     /// The zone root certificates the node trusts (PEM): one, or two while the owner
@@ -150,6 +153,7 @@ impl Node {
         };
         let identities = zone_model::config::identities::load(&config.base, file, zone)?;
         Ok(Node {
+            path: config.path,
             identities,
             listen_address: config.listen_address,
             etcd_bin: config.etcd_bin,

@@ -118,7 +118,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
         )
     });
     let revocations = revocations::new(first, link.clone(), watch_pid, gone)?;
-    let mover = release::Mover::new(load()?, link.clone(), config, watch_pid).unwrap_or_else(|e| {
+    let mover = release::Mover::new(load()?, link.clone(), watch_pid).unwrap_or_else(|e| {
         tracing::warn!("not following the zone's etcd release: {e}");
         None
     });

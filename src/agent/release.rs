@@ -11,7 +11,6 @@
 //! with a low `--snapshot-count` until then
 //! ([`zone_etcd_kit::etcd::path::catch_up_snapshot_count`]).
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -40,7 +39,6 @@ pub struct Mover {
     watch_pid: u32,
     /// The release this member's etcd runs (what launch started).
     running: Version,
-    config: PathBuf,
     /// The releases on this machine, asked for the first time a target is set.
     shelf: OnceLock<Vec<Shelved>>,
     /// The wait last put under [`WAITING_PREFIX`]: `Some(None)` once none is there (not
@@ -76,22 +74,16 @@ impl Duty for Mover {
 
 impl Mover {
     /// The mover of `node`'s member (`None` when the node runs no member), watching
-    /// `watch_pid`, the etcd started from `config`.
-    pub fn new(
-        node: Node,
-        link: Link,
-        config: &Path,
-        watch_pid: u32,
-    ) -> Result<Option<Mover>, Error> {
+    /// `watch_pid`, the etcd started from the node's node.toml.
+    pub fn new(node: Node, link: Link, watch_pid: u32) -> Result<Option<Mover>, Error> {
         let Some(member) = node.member().cloned() else {
             return Ok(None);
         };
-        let (_, profile) = crate::preflight::etcd::chosen_etcd(&node, config, Remember::No)?;
+        let (_, profile) = crate::preflight::etcd::chosen_etcd(&node, Remember::No)?;
         Ok(Some(Mover {
             link,
             name: member.node_name,
             running: profile.version,
-            config: config.to_path_buf(),
             shelf: OnceLock::new(),
             published: None,
             node,
@@ -265,7 +257,7 @@ impl Mover {
     fn shelf(&self) -> &[Shelved] {
         self.shelf.get_or_init(|| {
             let node = &self.node;
-            shelf::releases(node.etcd_bin.as_deref(), &node.state_dir, &self.config)
+            shelf::releases(node.etcd_bin.as_deref(), &node.state_dir, &node.path)
         })
     }
 

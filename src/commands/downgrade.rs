@@ -19,7 +19,7 @@ use zone_etcd_kit::etcd::Version;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let cluster = crate::access::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = &cluster.creds;
     if cancel {

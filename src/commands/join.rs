@@ -41,7 +41,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         release,
         tls,
         ..
-    } = preflight::check(&node, config, Start::Join)?;
+    } = preflight::check(&node, Start::Join)?;
     // The disk the new member's data will be on, before it takes the first write.
     crate::disk::tell(&node.state_dir, &node.data_dir);
     let tls = tls.unwrap_or_else(|| node.leaf_paths());
@@ -58,7 +58,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         .block_on(cluster_api::view(&others, &creds))
         .map_err(|failures| crate::access::unreachable(&failures, config))?;
     // The bundled etcd the cluster does not admit yet gives way to one it does.
-    let (binary, release) = preflight::etcd::check_upgrade(&node, &release, &view, &creds, config)?
+    let (binary, release) = preflight::etcd::check_upgrade(&node, &release, &view, &creds)?
         .unwrap_or((binary, release));
     // The lost member this join removed (0: none).
     let mut replaced = 0;

@@ -32,7 +32,7 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
             .field("--node")
             .fix("give the member's node name, e.g. node2.example.zone")
     })?;
-    let cluster = crate::access::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node)?;
     let Some(member) = find(&cluster.view, &node, &target) else {
         let names: Vec<String> = cluster
             .view

@@ -40,7 +40,7 @@ pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Erro
     let node = Node::load(config)?;
     let trust = crate::preflight::level::Trust::of(&node);
     let root = signer(&node, &trust, to.unwrap_or(crate::this_build::writes()), ca)?;
-    let cluster = crate::access::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = cluster.creds.clone();
     let members: Vec<String> = cluster

@@ -53,7 +53,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .file(config)
         .fix("run restore on each member of the zone's list"));
     };
-    let creds = crate::access::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node)?;
     // Ask the members while the snapshot is checked and restored: a restored member that
     // waits for its quorum holds each question on its client port, not on its peer port.
     let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();

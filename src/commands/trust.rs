@@ -16,7 +16,7 @@ use zone_model::config::{parse, read_config};
 pub fn run(config: &Path, trust_file: &Path, client_file: Option<&Path>) -> Result<(), Error> {
     let node = Node::load(config)?;
     let client = client_file
-        .map(|file| client_roots(&node, config, file))
+        .map(|file| client_roots(&node, file))
         .transpose()?;
     let text = zone_io::read_text(trust_file).map_err(|e| e.field("--ca"))?;
     let roots = trusted_roots(&text).map_err(|e| e.file(trust_file).field("--ca"))?;
@@ -69,11 +69,8 @@ pub fn run(config: &Path, trust_file: &Path, client_file: Option<&Path>) -> Resu
 
 /// The client roots in `file` checked for `node`: where node.toml's `client_ca` points,
 /// the text, and how many roots it holds.
-fn client_roots(
-    node: &Node,
-    config: &Path,
-    file: &Path,
-) -> Result<(std::path::PathBuf, String, usize), Error> {
+fn client_roots(node: &Node, file: &Path) -> Result<(std::path::PathBuf, String, usize), Error> {
+    let config = &node.path;
     let at = |e: Error| e.file(file).field("--client-ca");
     let Some(ids) = &node.identities else {
         return Err(

@@ -50,8 +50,8 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         .fix("give the node.toml of a member of the zone being published"));
     }
     let info = CertInfo::parse(root.cert_der())?;
-    let creds = crate::access::owner_credentials(ca_dir, &node, config)?;
-    let cluster = crate::access::ask_cluster_with(&node, config, creds)?;
+    let creds = crate::access::owner_credentials(ca_dir, &node)?;
+    let cluster = crate::access::ask_cluster_with(&node, creds)?;
     // The members the cluster lists (a member of the zone file not added yet answers
     // nowhere), the one that answered first.
     let mut endpoints = vec![cluster.view.answered_by.clone()];

@@ -9,7 +9,7 @@
 //! refused with exit 78; a member or cluster that does not tell its versions is no
 //! refusal (etcd itself still checks).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use zone_io::Error;
 
@@ -20,12 +20,8 @@ use zone_etcd_kit::etcd::{self, Profile, Remember, Version};
 /// The etcd this node runs and what the launcher makes of it (the version table); its
 /// known defects are logged as warnings. Refused before anything is written when it is not
 /// an etcd the launcher supports.
-pub fn local_etcd(
-    node: &Node,
-    config: &Path,
-    remember: Remember,
-) -> Result<(PathBuf, Profile), Error> {
-    let (binary, profile) = chosen_etcd(node, config, remember)?;
+pub fn local_etcd(node: &Node, remember: Remember) -> Result<(PathBuf, Profile), Error> {
+    let (binary, profile) = chosen_etcd(node, remember)?;
     for warning in &profile.warnings {
         tracing::warn!("{warning}");
     }
@@ -34,16 +30,12 @@ pub fn local_etcd(
 
 /// [`local_etcd`] without its warnings: the keeper's step, else `etcd_bin`, else the
 /// bundle.
-pub fn chosen_etcd(
-    node: &Node,
-    config: &Path,
-    remember: Remember,
-) -> Result<(PathBuf, Profile), Error> {
-    match stepped(node, config, remember) {
+pub fn chosen_etcd(node: &Node, remember: Remember) -> Result<(PathBuf, Profile), Error> {
+    match stepped(node, remember) {
         Some(chosen) => Ok(chosen),
         None => {
-            let binary = etcd::find_binary(node.etcd_bin.as_deref(), config)?;
-            let profile = etcd::identify(&binary, &node.state_dir, remember, config)?;
+            let binary = etcd::find_binary(node.etcd_bin.as_deref(), &node.path)?;
+            let profile = etcd::identify(&binary, &node.state_dir, remember, &node.path)?;
             Ok((binary, profile))
         }
     }
@@ -52,9 +44,9 @@ pub fn chosen_etcd(
 /// The release this member's keeper moved it to on the owner's way
 /// ([`crate::rollout`]), while its binary still reports it; `None` when there is no step
 /// (then `etcd_bin` or the bundle runs).
-fn stepped(node: &Node, config: &Path, remember: Remember) -> Option<(PathBuf, Profile)> {
+fn stepped(node: &Node, remember: Remember) -> Option<(PathBuf, Profile)> {
     let step = etcd::shelf::read_step(&node.state_dir)?;
-    match etcd::identify(&step.binary, &node.state_dir, remember, config) {
+    match etcd::identify(&step.binary, &node.state_dir, remember, &node.path) {
         Ok(profile) if profile.version.to_string() == step.version => Some((step.binary, profile)),
         _ => {
             tracing::warn!(
@@ -84,8 +76,8 @@ pub fn check_upgrade(
     profile: &Profile,
     view: &zone_model::cluster::ClusterView,
     creds: &Credentials,
-    config: &Path,
 ) -> Result<Option<(PathBuf, Profile)>, Error> {
+    let config = &node.path;
     let endpoint = &view.answered_by;
     let versions = match zone_etcd_kit::cluster_api::versions(endpoint, creds) {
         Ok(versions) => versions,
@@ -155,11 +147,11 @@ pub fn check_upgrade(
 
 /// Refuses an etcd that cannot replay this member's log (3.7 over entries 3.5 wrote; see
 /// [`etcd::path::replay_refusal`]). The log is read only for etcd 3.7 and later.
-pub fn check_replay(node: &Node, release: &Profile, config: &Path) -> Result<(), Error> {
+pub fn check_replay(node: &Node, release: &Profile) -> Result<(), Error> {
     match replay_refusal(node, release.version)? {
         None => Ok(()),
         Some((problem, fix)) => Err(Error::new(problem)
-            .file(config)
+            .file(&node.path)
             .field("etcd_bin")
             .fix(fix)
             .permanent()),

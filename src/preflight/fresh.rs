@@ -4,7 +4,6 @@
 //! Otherwise it waits (answering on its peer port, so the others can count it) or is
 //! refused, in one line naming what happened and the fix.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use zone_io::Error;
@@ -35,13 +34,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Returns once this member may start a new data directory; waits for the others as long
 /// as it takes.
-pub fn may_start(
-    node: &Node,
-    member: &Member,
-    tls: &LeafPaths,
-    token: &str,
-    config: &Path,
-) -> Result<(), Error> {
+pub fn may_start(node: &Node, member: &Member, tls: &LeafPaths, token: &str) -> Result<(), Error> {
     refuse_removed_member(node)?;
     let others: Vec<(String, String)> = node
         .members
@@ -61,7 +54,7 @@ pub fn may_start(
     let creds = if others.is_empty() {
         None
     } else {
-        Some(Credentials::load_peer(tls).map_err(|e| e.file(config))?)
+        Some(Credentials::load_peer(tls).map_err(|e| e.file(&node.path))?)
     };
     // Answering from the start (unless this member ran before: it never takes part in a
     // first start), so members launched together see each other in their first round.
@@ -129,9 +122,7 @@ pub fn may_start(
                 return Ok(());
             }
             Step::Refuse(refusal) => {
-                return Err(refusal_error(
-                    refusal, node, member, token, ran_before, config,
-                ))
+                return Err(refusal_error(refusal, node, member, token, ran_before))
             }
             Step::Wait(pending) => {
                 let names: Vec<String> = pending.iter().map(|(n, _)| n.clone()).collect();
@@ -187,9 +178,8 @@ fn refusal_error(
     member: &Member,
     token: &str,
     ran_before: Option<record::Record>,
-    config: &Path,
 ) -> Error {
-    let data = &node.data_dir;
+    let (data, config) = (&node.data_dir, &node.path);
     match refusal {
         Refusal::LostData { answered_by, id } => Error::new(format!(
             "{answered_by} runs the zone's etcd and lists {} as started member {}, but this data directory holds no member: it lost its data, and starting it empty would split the zone",

@@ -6,7 +6,6 @@
 //! the check writes nothing, so the refusal leaves the node as it was.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::Duration;
 
 use zone_io::Error;
@@ -19,7 +18,8 @@ const PROBE: Duration = Duration::from_millis(500);
 
 /// Refuses to start etcd when a peer endpoint this member dials through the gateway has
 /// no listener (connection refused): no gateway runs, or it lacks this zone's stacks.
-pub fn require_listeners(node: &Node, config: &Path) -> Result<(), Error> {
+pub fn require_listeners(node: &Node) -> Result<(), Error> {
+    let config = &node.path;
     let plan: Plan = tunnels::plan(&node.zone, &node.members, &node.name);
     let missing: Vec<String> = tunnels::needed_peer_endpoints(&plan)
         .into_iter()

@@ -115,7 +115,8 @@ pub fn listen_addresses(member: &Member, listen: Option<IpAddr>) -> Vec<SocketAd
 
 /// Waits until this member's listen addresses and data directory are free (see the
 /// module's rules), or refuses.
-pub fn wait_until_free(node: &Node, member: &Member, config: &Path) -> Result<(), Error> {
+pub fn wait_until_free(node: &Node, member: &Member) -> Result<(), Error> {
+    let config = &node.path;
     let wanted = listen_addresses(member, node.listen_address);
     let data_dir = absolute(&node.data_dir);
     // The usual case, cheaply: every address binds and nobody holds the database (no

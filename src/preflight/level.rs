@@ -55,7 +55,7 @@ pub const FILE: &str = "zone-level.json";
 /// Refuses to start in a zone whose level this release does not read: the level this
 /// member remembers, and `asked` (what the others hold, asked before every start,
 /// [`crate::revocation::ask_before_start`]; `None` when none answered).
-pub fn before_start(node: &Node, asked: Option<&[u8]>, config: &Path) -> Result<(), Error> {
+pub fn before_start(node: &Node, asked: Option<&[u8]>) -> Result<(), Error> {
     let path = node.state_dir.join(FILE);
     let seen = match std::fs::read(&path) {
         Ok(text) => Some(Level::parse(&text).map_err(|e| {
@@ -87,7 +87,7 @@ pub fn before_start(node: &Node, asked: Option<&[u8]>, config: &Path) -> Result<
         crate::this_build::reads(),
         crate::this_build::RELEASE,
     ) {
-        return Err(Error::new(problem).file(config).fix(fix).permanent());
+        return Err(Error::new(problem).file(&node.path).fix(fix).permanent());
     }
     if zone.as_ref() == Some(&highest) {
         remember(&node.state_dir, &highest)?;

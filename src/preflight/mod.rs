@@ -31,7 +31,7 @@ pub mod level;
 pub mod procfs;
 pub mod restart;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use zone_io::Error;
 use zone_pki::LeafKind;
@@ -67,16 +67,17 @@ pub struct Ready {
 }
 
 /// The checks before `start` (see the module's order).
-pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
+pub fn check(node: &Node, start: Start) -> Result<Ready, Error> {
+    let config = &node.path;
     node.check_node_ca_covers(&node.identity())
         .map_err(|e| e.file(config))?;
     node.check_listen_address().map_err(|e| e.file(config))?;
     if start != Start::DryRun {
-        gateway::require_listeners(node, config)?;
+        gateway::require_listeners(node)?;
     }
     if start == Start::Launch {
         if let Some(member) = node.member() {
-            held::wait_until_free(node, member, config)?;
+            held::wait_until_free(node, member)?;
         }
     }
     let remember = if start == Start::DryRun {
@@ -84,7 +85,7 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
     } else {
         Remember::Yes
     };
-    let (binary, release) = etcd::local_etcd(node, config, remember)?;
+    let (binary, release) = etcd::local_etcd(node, remember)?;
     let local = match start {
         Start::Join => None,
         Start::DryRun | Start::Launch => wal::local_member(&node.data_dir)?,
@@ -104,8 +105,8 @@ pub fn check(node: &Node, config: &Path, start: Start) -> Result<Ready, Error> {
     let tls = crate::access::current_leaves(node, kinds).map_err(|e| e.file(config))?;
     // One round of asking the other members, for the level and the revocations.
     let asked = crate::revocation::ask_before_start(node, local);
-    level::before_start(node, asked.level.as_deref(), config)?;
-    crate::revocation::before_start(node, &asked, config)?;
+    level::before_start(node, asked.level.as_deref())?;
+    crate::revocation::before_start(node, &asked)?;
     Ok(Ready {
         binary,
         release,
@@ -126,17 +127,16 @@ pub fn before_exec(
     local: Option<LocalMember>,
     release: &Profile,
     token: &str,
-    config: &Path,
 ) -> Result<restart::Restart, Error> {
     let started = match local {
         None => {
-            fresh::may_start(node, member, tls, token, config)?;
+            fresh::may_start(node, member, tls, token)?;
             restart::Restart::default()
         }
         Some(local) => {
-            let started = restart::check_restart(node, member, tls, local, release, config)?;
+            let started = restart::check_restart(node, member, tls, local, release)?;
             let runs = started.instead.as_ref().map_or(release, |(_, r)| r);
-            etcd::check_replay(node, runs, config)?;
+            etcd::check_replay(node, runs)?;
             record::remember(&node.state_dir, local)?;
             started
         }

@@ -9,7 +9,6 @@
 //! and the launch refused with exit 78; the peer URL of the last launch is written only
 //! when it changed, under the state lock.
 
-use std::path::Path;
 use std::time::Duration;
 
 use zone_io::Error;
@@ -47,8 +46,8 @@ pub fn check_restart(
     tls: &LeafPaths,
     local: LocalMember,
     release: &etcd::Profile,
-    config: &Path,
 ) -> Result<Restart, Error> {
+    let config = &node.path;
     let clients = node.other_members();
     if clients.is_empty() {
         return Ok(Restart::default());
@@ -87,7 +86,7 @@ pub fn check_restart(
     };
     match membership::restart_standing(local, &view) {
         Ok(m) => {
-            let instead = super::etcd::check_upgrade(node, release, &view, &creds, config)?;
+            let instead = super::etcd::check_upgrade(node, release, &view, &creds)?;
             let old = membership::moved(&view, m.id, &peer_url)
                 .map_err(|c| c.into_error(&node.name, &node.data_dir, &view.answered_by))?;
             if let Some(old) = old {

@@ -16,7 +16,6 @@ pub mod kind;
 pub mod store;
 pub mod summary;
 
-use std::path::Path;
 use std::time::Duration;
 
 use zone_io::Error;
@@ -36,7 +35,7 @@ const ASK_OTHERS: Duration = Duration::from_millis(1500);
 /// have (`asked`, [`ask_before_start`]; a member started later serves with them from its
 /// first connection), refuses to start a node whose own CA is revoked, and makes sure
 /// etcd's CRL file exists.
-pub fn before_start(node: &Node, asked: &Asked, config: &Path) -> Result<(), Error> {
+pub fn before_start(node: &Node, asked: &Asked) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     if let Some(doc) = &asked.revocations {
         if let Err(e) = store::install(&node.state_dir, &roots, doc) {
@@ -45,7 +44,7 @@ pub fn before_start(node: &Node, asked: &Asked, config: &Path) -> Result<(), Err
     }
     let in_force = store::in_force(&node.state_dir, &roots)?;
     if let Some(doc) = &in_force {
-        refuse_if_revoked(node, doc, config)?;
+        refuse_if_revoked(node, doc)?;
     }
     store::ensure_crl_file(&node.state_dir, in_force.as_ref())
 }
@@ -134,7 +133,7 @@ pub(crate) async fn ask_others(
 }
 
 /// A node whose node CA the zone revoked does not start.
-pub fn refuse_if_revoked(node: &Node, doc: &Revocations, config: &Path) -> Result<(), Error> {
+pub fn refuse_if_revoked(node: &Node, doc: &Revocations) -> Result<(), Error> {
     let Some(ca) = &node.node_ca else {
         return Ok(());
     };
@@ -148,7 +147,7 @@ pub fn refuse_if_revoked(node: &Node, doc: &Revocations, config: &Path) -> Resul
         doc.crl.number,
         doc.crl.this_update.date()
     ))
-    .file(config)
+    .file(&node.path)
     .fix("the zone owner revoked this node's bundle; to bring the node back, the owner activates it anew (zone-etcd activate) and it joins with the new bundle")
     .permanent())
 }

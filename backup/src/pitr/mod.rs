@@ -3,8 +3,6 @@
 //! in a scratch etcd up to it). `backup export` saves it as a snapshot `restore` takes;
 //! `undo` takes the keys under a prefix back to it.
 
-use std::path::Path;
-
 use zone_io::Error;
 
 mod node;
@@ -24,13 +22,8 @@ pub fn node_chain_problem(error: &Error) -> Option<&str> {
 }
 
 /// From the chain of `origin`: the last revision received at or before `time_ms`.
-pub fn revision_at(
-    node: &ChainNode<'_>,
-    config: &Path,
-    origin: &Origin<'_>,
-    time_ms: i64,
-) -> Result<i64, Error> {
-    node::revision_at(node, config, origin, time_ms)
+pub fn revision_at(node: &ChainNode<'_>, origin: &Origin<'_>, time_ms: i64) -> Result<i64, Error> {
+    node::revision_at(node, origin, time_ms)
 }
 
 /// From the chain of `origin`: the keys under `prefix` at `revision` and their changes
@@ -38,7 +31,6 @@ pub fn revision_at(
 /// runtime.
 pub fn prefix_history(
     node: &ChainNode<'_>,
-    config: &Path,
     origin: &Origin<'_>,
     prefix: &[u8],
     revision: i64,
@@ -47,7 +39,7 @@ pub fn prefix_history(
     // caller (undo) may be inside one.
     std::thread::scope(|scope| {
         scope
-            .spawn(|| node::prefix_history(node, config, origin, prefix, revision))
+            .spawn(|| node::prefix_history(node, origin, prefix, revision))
             .join()
             .unwrap_or_else(|_| Err(Error::new("rebuilding the point from the chain panicked")))
     })

@@ -21,9 +21,12 @@ use crate::local::LocalChain;
 use zone_etcd_kit::cluster_api::{self, range::read_prefix};
 
 /// The node whose own chain is read, as the functions below need it (the app makes it
-/// from its loaded node): its names, its state directory (where the chain is), the zone
-/// CA its manifests verify up to, and where its etcd tools are.
+/// from its loaded node): the node.toml it was loaded from, its names, its state
+/// directory (where the chain is), the zone CA its manifests verify up to, and where its
+/// etcd tools are.
 pub struct ChainNode<'a> {
+    /// The node.toml the node was loaded from: what errors of its own chain name.
+    pub path: &'a Path,
     pub name: &'a str,
     pub zone: &'a str,
     pub state_dir: &'a Path,
@@ -42,7 +45,8 @@ struct Opened {
     links: Vec<Verified>,
 }
 
-fn open(node: &ChainNode<'_>, config: &Path, origin: &Origin<'_>) -> Result<Opened, Error> {
+fn open(node: &ChainNode<'_>, origin: &Origin<'_>) -> Result<Opened, Error> {
+    let config = node.path;
     if let Origin::Target(access) = origin {
         let (source, roots) = open_target(access)?;
         let links = source
@@ -123,13 +127,9 @@ fn origin_error(origin: &Origin<'_>, config: &Path, problem: String) -> Error {
 }
 
 /// The last revision received at or before `time_ms`, from the chain's deltas.
-pub fn revision_at(
-    node: &ChainNode<'_>,
-    config: &Path,
-    origin: &Origin<'_>,
-    time_ms: i64,
-) -> Result<i64, Error> {
-    let opened = open(node, config, origin)?;
+pub fn revision_at(node: &ChainNode<'_>, origin: &Origin<'_>, time_ms: i64) -> Result<i64, Error> {
+    let config = node.path;
+    let opened = open(node, origin)?;
     let chain_error = |config: &Path, p: String| origin_error(origin, config, p);
     let deltas: Vec<&Verified> = opened
         .links
@@ -214,12 +214,12 @@ pub fn revision_at(
 /// their changes after it through the chain's newest revision (or the first gap).
 pub fn prefix_history(
     node: &ChainNode<'_>,
-    config: &Path,
     origin: &Origin<'_>,
     prefix: &[u8],
     revision: i64,
 ) -> Result<PrefixHistory, Error> {
-    let opened = open(node, config, origin)?;
+    let config = node.path;
+    let opened = open(node, origin)?;
     let chain_error = |config: &Path, p: String| origin_error(origin, config, p);
     let all = stretches(&opened.links);
     let stretch = reach(&all, &opened.links, Point::Revision(revision))

@@ -23,10 +23,14 @@ use zone_etcd_kit::cluster_api::Credentials;
 use zone_model::backup::settings::BackupSettings;
 use zone_model::config::zone::Member;
 
-/// What `backup run` takes of the node it runs on: its names, state directory, `[backup]`
-/// table, members, the zone CA it trusts and node.toml's `etcd_bin`, plus how to get its
-/// client credentials and its backup signer (the app's rules for both).
+/// What `backup run` takes of the node it runs on: the node.toml it was loaded from, its
+/// names, state directory, `[backup]` table, members, the zone CA it trusts and
+/// node.toml's `etcd_bin`, plus how to get its client credentials and its backup signer
+/// (the app's rules for both).
 pub struct RunNode {
+    /// The node.toml the node was loaded from: what errors name, and where relative
+    /// target paths start.
+    pub path: PathBuf,
     pub name: String,
     pub zone: String,
     pub state_dir: PathBuf,
@@ -70,9 +74,10 @@ impl Context {
     }
 }
 
-/// Loads and checks everything a term needs for `node`, loaded from `config`; every
-/// problem here is one the operator fixes.
-pub fn prepare(config: &Path, node: RunNode) -> Result<Context, Error> {
+/// Loads and checks everything a term needs for `node`; every problem here is one the
+/// operator fixes.
+pub fn prepare(node: RunNode) -> Result<Context, Error> {
+    let config = &node.path;
     if !node.backup.enabled() {
         return Err(Error::new("the zone has no backup target")
             .file(config)

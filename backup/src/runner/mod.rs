@@ -36,9 +36,8 @@ use context::{prepare, RunNode};
 use zone_etcd_kit::cluster_api;
 
 /// Runs until killed: ships on a thread per target, campaigns, writes while active.
-/// `node` is the node `config` loads.
-pub fn run(config: &Path, node: RunNode) -> Result<(), Error> {
-    let ctx = prepare(config, node)?;
+pub fn run(node: RunNode) -> Result<(), Error> {
+    let ctx = prepare(node)?;
     let _lock = lock(&ctx.local.root().join("run.lock"))?;
     crate::torn::settle(&ctx.local, &ctx.zone, &ctx.roots)?;
     let stop = Arc::new(AtomicBool::new(false));

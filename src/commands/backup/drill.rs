@@ -26,11 +26,10 @@ use zone_backup::segment::MAX_SEGMENT_BYTES;
 
 pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let targets = super::open_targets(&node, config)?;
+    let targets = super::open_targets(&node)?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
-    let creds = crate::access::client_credentials(&node, config)?;
-    let etcd =
-        crate::preflight::etcd::chosen_etcd(&node, config, zone_etcd_kit::etcd::Remember::No)?.0;
+    let creds = crate::access::client_credentials(&node)?;
+    let etcd = crate::preflight::etcd::chosen_etcd(&node, zone_etcd_kit::etcd::Remember::No)?.0;
     let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
     let local = LocalChain::open(&node.state_dir)?;
     let endpoints: Vec<String> = node

@@ -187,7 +187,7 @@ fn local_refusal(config: &Path, export: &Export<'_>, point: Point, reason: Strin
     let Ok(node) = Node::load(config) else {
         return Error::new(reason).file(config);
     };
-    let (records, active) = crate::access::client_credentials(&node, config)
+    let (records, active) = crate::access::client_credentials(&node)
         .and_then(|creds| {
             let endpoints = zone_model::cluster::client_endpoints(&node.members);
             cluster_api::runtime()?.block_on(async {
@@ -253,9 +253,7 @@ fn open(export: &Export<'_>, point: Point) -> Result<Opened, Error> {
         let chain = LocalChain::open(&node.state_dir)?;
         let roots =
             zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
-        let etcd =
-            crate::preflight::etcd::chosen_etcd(&node, config, zone_etcd_kit::etcd::Remember::No)?
-                .0;
+        let etcd = crate::preflight::etcd::chosen_etcd(&node, zone_etcd_kit::etcd::Remember::No)?.0;
         let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
         return Ok(Opened {
             source: Source::Local {

@@ -27,7 +27,8 @@ pub fn run(config: &Path) -> Result<(), Error> {
 }
 
 /// The zone's targets, opened with this node's credentials.
-pub fn open_targets(node: &Node, config: &Path) -> Result<Vec<Arc<dyn Target>>, Error> {
+pub fn open_targets(node: &Node) -> Result<Vec<Arc<dyn Target>>, Error> {
+    let config = &node.path;
     if !node.backup.enabled() {
         return Err(Error::new("the zone has no backup target")
             .file(config)

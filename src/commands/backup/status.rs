@@ -28,10 +28,10 @@ const MAX_GAPS_READ: usize = 100;
 
 pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let targets = super::open_targets(&node, config)?;
+    let targets = super::open_targets(&node)?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
     let now = zone_backup::runner::writer::now_ms();
-    let (active, drill) = ask_cluster(&node, config);
+    let (active, drill) = ask_cluster(&node);
     let read: Vec<(Arc<dyn Target>, TargetRead)> = targets
         .iter()
         .map(|t| (t.clone(), read_target(t.as_ref(), &node.zone, &roots)))
@@ -105,8 +105,8 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
 
 /// The election's leader and the last drill recorded in etcd; `None`s when the cluster
 /// does not answer (the targets are still reported).
-fn ask_cluster(node: &Node, config: &Path) -> (Option<(String, String)>, Option<Drill>) {
-    let Ok(creds) = crate::access::client_credentials(node, config) else {
+fn ask_cluster(node: &Node) -> (Option<(String, String)>, Option<Drill>) {
+    let Ok(creds) = crate::access::client_credentials(node) else {
         return (None, None);
     };
     let Ok(runtime) = cluster_api::runtime() else {

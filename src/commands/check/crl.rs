@@ -30,7 +30,7 @@ pub(super) fn inspect(
     if let Some((text, fix)) = summary::overdue(&summary) {
         other.push(problem(text, fix));
     }
-    if let Err(e) = refuse_if_revoked(node, &doc, std::path::Path::new("")) {
+    if let Err(e) = refuse_if_revoked(node, &doc) {
         other.push(problem(e.problem(), e.fix_text().unwrap_or_default()));
     }
     Some(summary)

@@ -237,7 +237,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -
         .as_ref()
         .ok()
         .filter(|n| n.member().is_some())
-        .and_then(|n| etcd_binary(n, config, &mut other));
+        .and_then(|n| etcd_binary(n, &mut other));
     let crl = node
         .as_ref()
         .ok()
@@ -268,7 +268,8 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -
 }
 
 /// The member's etcd as `launch` finds and identifies it (without remembering it).
-fn etcd_binary(node: &Node, config: &Path, other: &mut Vec<Problem>) -> Option<EtcdBinary> {
+fn etcd_binary(node: &Node, other: &mut Vec<Problem>) -> Option<EtcdBinary> {
+    let config = &node.path;
     let binary = match zone_etcd_kit::etcd::find_binary(node.etcd_bin.as_deref(), config) {
         Ok(binary) => binary,
         Err(e) => {

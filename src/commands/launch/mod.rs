@@ -52,7 +52,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         release,
         local,
         ..
-    } = preflight::check(&node, config, start)?;
+    } = preflight::check(&node, start)?;
     let tls = node.leaf_paths();
     let token = cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint());
     let crl = crate::identities::tls::crl_files(&node);
@@ -102,7 +102,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         return Ok(());
     }
     let has_data = local.is_some();
-    let started = preflight::before_exec(&node, member, &tls, local, &release, &token, config)?;
+    let started = preflight::before_exec(&node, member, &tls, local, &release, &token)?;
     let (binary, release) = started.instead.unwrap_or((binary, release));
     crate::identities::tls::runs_on(&node, release.version).map_err(|e| e.file(config))?;
     let settings = preflight::etcd::settings_for(&node, release.version, has_data)?;

@@ -30,7 +30,7 @@ use zone_model::cluster::ClusterMember;
 
 pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let done = reclaim(&node, config, force, false)?;
+    let done = reclaim(&node, force, false)?;
     if json {
         let text = serde_json::to_string_pretty(&done.report)
             .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
@@ -48,7 +48,7 @@ pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
 /// an error naming why when NOSPACE stays (live data fills the quota), with its fix.
 pub fn make_room(config: &Path) -> Result<bool, Error> {
     let node = Node::load(config)?;
-    let done = reclaim(&node, config, false, true)?;
+    let done = reclaim(&node, false, true)?;
     if !done.nospace_before {
         return Ok(false);
     }
@@ -101,13 +101,13 @@ struct Done {
 
 /// Maintains the zone of `node` (see the module's doc); `only_nospace`: nothing at all
 /// unless NOSPACE is armed.
-fn reclaim(node: &Node, config: &Path, force: bool, only_nospace: bool) -> Result<Done, Error> {
+fn reclaim(node: &Node, force: bool, only_nospace: bool) -> Result<Done, Error> {
     let quota = quota_bytes(node);
     let crate::access::Cluster {
         runtime,
         creds,
         view,
-    } = crate::access::ask_cluster(node, config)?;
+    } = crate::access::ask_cluster(node)?;
     let reports = runtime.block_on(probe(&view.members, &creds));
     let states: Vec<MemberState> = view.members.iter().map(|m| state(m, &reports)).collect();
     if let Some(down) = maintenance::refusal(&states) {
@@ -117,7 +117,7 @@ fn reclaim(node: &Node, config: &Path, force: bool, only_nospace: bool) -> Resul
                 if down.len() == 1 { "" } else { "s" },
                 down.join(", ")
             ))
-            .file(config)
+            .file(&node.path)
             .fix("bring it back (zone-etcd launch on it) and run maintain again, or pass --force to defragment the others anyway"));
         }
         tracing::warn!("--force: maintaining while {} is down", down.join(", "));

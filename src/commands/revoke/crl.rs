@@ -48,12 +48,13 @@ pub(super) fn publish_crl(
     ca_dir: &Path,
     root: &zone_pki::Authority,
     roots: &[CertInfo],
-    (node, config): (&Node, &Path),
+    node: &Node,
     cluster: &crate::access::Cluster,
     name: &str,
     serials: &[(Vec<u8>, Kind)],
     now: OffsetDateTime,
 ) -> Result<u64, Error> {
+    let config = &node.path;
     let endpoints = cluster.view.client_urls();
     let format =
         format_for_level(zone_level(node, roots, cluster).min(crate::this_build::writes()));

@@ -42,14 +42,14 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
             .fix("give the client.crt of an identity of this zone: the owner's (zone-etcd ca admin), a service's (issue-client, env --service) or a node's own")
     })?;
     let leaf = &certs[0];
-    let cluster = crate::access::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node)?;
     let now = OffsetDateTime::now_utc();
     let kind = crate::revocation::kind::Kind::of(leaf, &roots);
     let number = publish_crl(
         ca_dir,
         &root,
         &roots,
-        (&node, config),
+        &node,
         &cluster,
         &name,
         &[(leaf.serial().to_vec(), kind)],

@@ -39,7 +39,7 @@ pub fn run(
     let (root, roots) = owner_root(ca_dir, &node)?;
     let cas = node_cas(ca_dir, target, node_ca_files, &roots)?;
 
-    let cluster = crate::access::ask_cluster(&node, config)?;
+    let cluster = crate::access::ask_cluster(&node)?;
     let endpoints = cluster.view.client_urls();
     let now = OffsetDateTime::now_utc();
     // Every identity the members' signers issued to the node (its own, its services'
@@ -97,14 +97,7 @@ pub fn run(
         .collect();
     serials.extend(identities.iter().map(|s| (s.clone(), Kind::Client)));
     let number = publish_crl(
-        ca_dir,
-        &root,
-        &roots,
-        (&node, config),
-        &cluster,
-        target,
-        &serials,
-        now,
+        ca_dir, &root, &roots, &node, &cluster, target, &serials, now,
     )?;
     let ca_serials: Vec<String> = cas.iter().map(|c| serial_hex(c.serial())).collect();
     println!(

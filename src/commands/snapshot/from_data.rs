@@ -38,12 +38,8 @@ pub fn database(data_dir: &Path) -> PathBuf {
     data_dir.join("member").join("snap").join("db")
 }
 
-pub fn save(
-    node: &Node,
-    config: &Path,
-    out: Option<&Path>,
-    keep: Option<usize>,
-) -> Result<(), Error> {
+pub fn save(node: &Node, out: Option<&Path>, keep: Option<usize>) -> Result<(), Error> {
+    let config = &node.path;
     if node.member().is_none() {
         return Err(Error::new(format!(
             "{} is not an etcd member of zone {}: it holds no etcd data",
@@ -75,7 +71,7 @@ pub fn save(
     let mut tmp = place.temporary()?;
     let taken_at = OffsetDateTime::now_utc();
     let (size, sha256) = copy_with_hash(&db, &db_path, &mut tmp)?;
-    let etcd_version = crate::preflight::etcd::local_etcd(node, config, Remember::No)
+    let etcd_version = crate::preflight::etcd::local_etcd(node, Remember::No)
         .map(|(_, profile)| profile.version.to_string())
         .unwrap_or_else(|_| "unknown".into());
     let taken = Taken {

@@ -34,9 +34,9 @@ pub fn save(
     check_keep(keep)?;
     let node = Node::load(config)?;
     if from_data {
-        return from_data::save(&node, config, out, keep);
+        return from_data::save(&node, out, keep);
     }
-    let creds = crate::access::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node)?;
     let etcdutl = etcdutl(node.etcd_bin.as_deref(), config)?;
     let place = Place::of(&node, out)?;
     // The local member first, then the others in the zone's order.

@@ -32,7 +32,7 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         runtime,
         creds,
         view,
-    } = crate::access::ask_cluster(&node, config)?;
+    } = crate::access::ask_cluster(&node)?;
     let probes: Vec<(String, bool)> = view
         .members
         .iter()

@@ -8,8 +8,6 @@
 //! of the cluster or the machine; the records are a hint (the node named checks its own
 //! chain again), and a cluster that does not give them leaves the owner's command alone.
 
-use std::path::Path;
-
 use etcd_client::Client;
 use zone_io::Error;
 
@@ -20,11 +18,11 @@ use zone_backup::runner::active::active_writer;
 
 /// What the owner runs instead: this undo, from the zone's first target with the owner's
 /// CA and identity.
-pub fn owners_command(node: &Node, config: &Path, prefix: &str, point: &str) -> String {
+pub fn owners_command(node: &Node, prefix: &str, point: &str) -> String {
     let target = coverage::owners_from(&node.backup);
     format!(
         "zone-etcd undo --config {} --prefix {prefix} {point} --from {target} --ca CA_DIR --identity OWNER_KEY",
-        config.display()
+        node.path.display()
     )
 }
 
@@ -33,7 +31,6 @@ pub fn owners_command(node: &Node, config: &Path, prefix: &str, point: &str) -> 
 pub async fn refusal(
     client: &Client,
     node: &Node,
-    config: &Path,
     point: Point,
     problem: Error,
     owners: &str,
@@ -59,11 +56,13 @@ pub async fn refusal(
             format_time(ms)
         ),
     };
-    Error::new(problem).file(config).fix(coverage::elsewhere(
-        &node.name,
-        &records,
-        active.as_deref(),
-        point,
-        owners,
-    ))
+    Error::new(problem)
+        .file(&node.path)
+        .fix(coverage::elsewhere(
+            &node.name,
+            &records,
+            active.as_deref(),
+            point,
+            owners,
+        ))
 }

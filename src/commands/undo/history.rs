@@ -15,7 +15,6 @@
 //! - nothing here writes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use etcd_client::Client;
 use zone_io::Error;
@@ -40,11 +39,11 @@ use zone_etcd_kit::cluster_api::range::Fail;
 pub async fn read(
     client: &Client,
     node: &Node,
-    config: &Path,
     (origin, owners): (&Origin<'_>, &str),
     prefix: &[u8],
     point: i64,
 ) -> Result<Read, Error> {
+    let config = node.path.as_path();
     let cluster_error = |what: &str, reason: String| {
         Error::new(format!("cannot read {what}: {reason}"))
             .file(config)
@@ -87,11 +86,11 @@ pub async fn read(
             None,
         ),
         Err(Fail::Compacted) => {
-            let mut chain = match crate::backup_node::prefix_history(node, config, origin, prefix, point) {
+            let mut chain = match crate::backup_node::prefix_history(node, origin, prefix, point) {
                 Ok(chain) => chain,
                 Err(e) if pitr::node_chain_problem(&e).is_some() => {
                     let point = pitr::Point::Revision(point);
-                    return Err(super::elsewhere::refusal(client, node, config, point, e, owners).await);
+                    return Err(super::elsewhere::refusal(client, node, point, e, owners).await);
                 }
                 Err(e) => {
                     return Err(Error::new(format!(

@@ -88,7 +88,6 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
     };
     let owners = elsewhere::owners_command(
         &node,
-        config,
         undo.prefix,
         &match (undo.revision, undo.at) {
             (Some(revision), _) => format!("--revision {revision}"),
@@ -96,7 +95,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         },
     );
     let prefix = undo.prefix.as_bytes();
-    let creds = crate::access::client_credentials(&node, config)?;
+    let creds = crate::access::client_credentials(&node)?;
     let runtime = cluster_api::runtime()?;
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     runtime.block_on(async {
@@ -110,10 +109,10 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         let point = match asked {
             Point::Revision(revision) => revision,
             Point::Time(ms) => {
-                let revision = match crate::backup_node::revision_at(&node, config, &origin, ms) {
+                let revision = match crate::backup_node::revision_at(&node, &origin, ms) {
                     Ok(revision) => revision,
                     Err(e) => {
-                        return Err(elsewhere::refusal(&client, &node, config, asked, e, &owners).await)
+                        return Err(elsewhere::refusal(&client, &node, asked, e, &owners).await)
                     }
                 };
                 println!(
@@ -123,7 +122,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
                 revision
             }
         };
-        let read = history::read(&client, &node, config, (&origin, &owners), prefix, point).await?;
+        let read = history::read(&client, &node, (&origin, &owners), prefix, point).await?;
         if let Some(newest) = read.from_chain {
             println!(
                 "etcd no longer holds revision {point}: the keys then come from {chain} (through revision {newest}), the changes since from etcd"

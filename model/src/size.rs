@@ -28,6 +28,14 @@ const UNITS: [(&str, u64); 14] = [
     ("TB", 1_000_000_000_000),
 ];
 
+/// The binary units sizes are written back in, the largest first.
+const BINARY: [(&str, u64); 4] = [
+    ("TiB", 1 << 40),
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+];
+
 /// What a size's value may be, for the one line that refuses it.
 pub const SHAPE: &str =
     "a size such as \"64 MiB\", \"512 KiB\" or \"1 GiB\" (or a number of bytes)";
@@ -74,12 +82,7 @@ pub fn parse(text: &str) -> Result<u64, String> {
 /// `bytes` as written back: `"64 MiB"` when a binary unit holds it exactly, else the bare
 /// number of bytes.
 pub fn render(bytes: u64) -> String {
-    for (unit, scale) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ] {
+    for (unit, scale) in BINARY {
         if bytes >= scale && bytes.is_multiple_of(scale) {
             return format!("{} {unit}", bytes / scale);
         }
@@ -90,12 +93,7 @@ pub fn render(bytes: u64) -> String {
 /// `bytes` as people read it in a line: one decimal in the largest binary unit it reaches
 /// (`"1.5 GiB"`, `"980 B"`).
 pub fn human(bytes: u64) -> String {
-    for (unit, scale) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ] {
+    for (unit, scale) in BINARY {
         if bytes >= scale {
             let tenths = (u128::from(bytes) * 10 / u128::from(scale)) as u64;
             return if tenths.is_multiple_of(10) {

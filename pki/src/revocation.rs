@@ -184,10 +184,7 @@ impl Crl {
 
 /// A serial as lowercase hex without separators (normalized first).
 pub fn serial_hex(raw: &[u8]) -> String {
-    normalize_serial(raw)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    zone_io::hex(&normalize_serial(raw))
 }
 
 /// Parses [`serial_hex`]'s form back.
@@ -197,12 +194,7 @@ pub fn parse_serial_hex(text: &str) -> Option<Vec<u8>> {
         .map(|b| normalize_serial(&b))
 }
 
-/// Bytes as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// [`hex`]'s form back (`None` for an odd length or a non-hex digit).
+/// [`zone_io::hex`]'s form back (`None` for an odd length or a non-hex digit).
 pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;

@@ -123,10 +123,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         settings: &node.settings,
         listen: node.listen_address,
         tunneled: zone_model::config::zone::has_tunnels(&node.members),
-        crl: Some(zone_etcd_kit::etcd::args::Crls {
-            client: &crl.client,
-            peer: &crl.peer,
-        }),
+        crl: Some(crl.crls()),
         client_port: crate::identities::tls::client_port(&node, &node.state_dir),
     };
     crate::agent::start(config, learner.then_some(id))?;

@@ -22,8 +22,9 @@
 //! taken as a client chain's (listed on both ports: never less revoked than signed).
 
 use serde::{Deserialize, Serialize};
+use zone_io::hex;
 use zone_io::Error;
-use zone_pki::revocation::{hex, parse_hex, parse_serial_hex, serial_hex, Crl, RevokedCa};
+use zone_pki::revocation::{parse_hex, parse_serial_hex, serial_hex, Crl, RevokedCa};
 use zone_pki::{Authority, CertInfo};
 
 pub use super::kind::Kind;
@@ -397,4 +398,4 @@ pub fn offer(current: Option<&Revocations>, offered: &Revocations) -> Result<Off
 
 #[cfg(test)]
 #[path = "doc_tests.rs"]
-mod tests;
+pub(crate) mod tests;

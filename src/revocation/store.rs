@@ -63,12 +63,17 @@ impl CrlFiles {
         }
     }
 
-    /// What etcd's argv names, when both files exist (see [`ensure_crl_file`]).
-    pub fn existing(&self) -> Option<zone_etcd_kit::etcd::args::Crls<'_>> {
-        (self.client.exists() && self.peer.exists()).then_some(zone_etcd_kit::etcd::args::Crls {
+    /// What etcd's argv names.
+    pub fn crls(&self) -> zone_etcd_kit::etcd::args::Crls<'_> {
+        zone_etcd_kit::etcd::args::Crls {
             client: &self.client,
             peer: &self.peer,
-        })
+        }
+    }
+
+    /// [`CrlFiles::crls`], when both files exist (see [`ensure_crl_file`]).
+    pub fn existing(&self) -> Option<zone_etcd_kit::etcd::args::Crls<'_>> {
+        (self.client.exists() && self.peer.exists()).then(|| self.crls())
     }
 }
 

@@ -289,20 +289,8 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zone_pki::{Authority, NodeIdentity};
-
-    fn node_ca(root: &Authority, name: &str) -> CertInfo {
-        let ca = root
-            .issue_node_ca(&NodeIdentity {
-                zone: "example.zone".into(),
-                node_name: name.into(),
-                address: None,
-                member: false,
-                tunneled: false,
-            })
-            .unwrap();
-        CertInfo::parse(ca.cert_der()).unwrap()
-    }
+    use crate::revocation::doc::tests::node_ca;
+    use zone_pki::Authority;
 
     fn doc(root: &Authority, number: u64, entries: &[(String, RevokedCa)]) -> Revocations {
         let listed: Vec<Listed> = entries

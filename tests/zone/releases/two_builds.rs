@@ -397,7 +397,7 @@ fn reads(zone: &TestZone, index: usize) -> Option<u64> {
     record_of(zone, index)["reads"].as_u64()
 }
 
-/// The serials of `state/<file>` of member `index` (a CRL in DER), normalized.
+/// Member `index`'s `state/<file>` (a CRL in DER), read (`None`: absent or unreadable).
 fn crl_of(zone: &TestZone, index: usize, file: &str) -> Option<zone_pki::revocation::Crl> {
     let der = std::fs::read(zone.node_dir(index).join("state").join(file)).ok()?;
     zone_pki::revocation::Crl::parse_der(&der).ok()

@@ -303,8 +303,18 @@ pub fn time_handshake(endpoint: &str, creds: &Credentials) -> Result<Duration, S
     tls.send_close_notify();
     let _ = tls.write_tls(&mut tcp);
     let _ = tcp.flush();
+    // Then read what the member still sends (its session tickets, its close) until it
+    // closes, within the read timeout: a socket closed with bytes unread is reset, and a
+    // reset that overtakes the client's last flight fails the member's side of the
+    // handshake ("rejected connection on client endpoint … connection reset by peer" in
+    // etcd's log, at random).
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let _ = std::io::copy(&mut Read::take(&tcp, DRAIN_BYTES), &mut std::io::sink());
     Ok(elapsed)
 }
+
+/// At most this much is read from a member after a timed handshake, before closing.
+const DRAIN_BYTES: u64 = 64 * 1024;
 
 /// Asks one member for its versions (`GET /version` on its client port, mutual TLS).
 pub fn versions(endpoint: &str, creds: &Credentials) -> Result<Versions, String> {

@@ -2,7 +2,7 @@
 //! zones with a 6 MiB quota: `status` names the alarm, the leader and the quorum and says
 //! writes are refused and the fix, and `maintain` names live data that fills the quota
 //! (`addresses::NOSPACE_FULL`); `maintain` brings a zone filled by history back in one run, 20
-//! times in a row (`addresses::NOSPACE_REFILL`); the owner's revoke and zone publish go through a
+//! times in a row, while a client keeps writing (`addresses::NOSPACE_REFILL`); the owner's revoke and zone publish go through a
 //! database a tenant filled (`addresses::NOSPACE_TENANT`).
 
 use crate::common;
@@ -178,7 +178,23 @@ fn maintain_brings_a_nospace_zone_back_in_one_run_20_times_in_a_row() {
         );
         assert!(alarm_list(&zone).contains("NOSPACE"), "attempt {attempt}");
 
-        let (ok, out, err) = run(&["maintain", "--json", "--config", config.to_str().unwrap()]);
+        // A client keeps writing through every member while maintain runs, as a service
+        // renewing its keys would: each member it reaches before its defragmentation raises
+        // its own NOSPACE alarm, after maintain first listed them.
+        let writing = std::sync::atomic::AtomicBool::new(true);
+        let (ok, out, err) = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for i in 0.. {
+                    if !writing.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    zone.etcdctl(0, &zone.client_url(i % 3), &["put", "busy", "1"]);
+                }
+            });
+            let done = run(&["maintain", "--json", "--config", config.to_str().unwrap()]);
+            writing.store(false, std::sync::atomic::Ordering::Relaxed);
+            done
+        });
         assert!(ok, "attempt {attempt}: maintain failed: {err}\n{out}");
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
         let rows = report["members"].as_array().unwrap();

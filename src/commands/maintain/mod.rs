@@ -206,7 +206,7 @@ fn reclaim(node: &Node, force: bool, only_nospace: bool) -> Result<Done, Error> 
             .collect();
         kept_by = maintenance::blockers(&after, quota);
         if kept_by.is_empty() {
-            disarm_failure = runtime.block_on(disarm_nospace(&alarms_before, &answering, &creds));
+            disarm_failure = runtime.block_on(disarm_nospace(&answering, &creds));
         }
     }
     let alarms_after = runtime.block_on(first_alarms(&answering, &creds));
@@ -393,25 +393,35 @@ async fn compact_everywhere(
 }
 
 /// Disarms every NOSPACE alarm of `alarms`; the first failure, if any.
-async fn disarm_nospace(
-    alarms: &[Alarm],
-    answering: &[String],
-    creds: &Credentials,
-) -> Option<String> {
-    let mut failure = None;
-    for alarm in alarms.iter().filter(|a| a.kind == "NOSPACE") {
-        let mut last = Err("no member answered".to_string());
-        for endpoint in answering {
-            last = cluster_api::disarm(endpoint, creds, alarm).await;
-            if last.is_ok() {
-                break;
+async fn disarm_nospace(answering: &[String], creds: &Credentials) -> Option<String> {
+    // Each member raises its own NOSPACE alarm when a write reaches it over its quota, so a
+    // client still writing while this runs arms more alarms than were listed at the start
+    // (a member defragmented last refuses, and names itself, until then). Every member now
+    // has room, so the alarms armed now are all disarmed, listed afresh until none is left;
+    // a few passes cover a raise that was on its way when the list was read.
+    for _ in 0..3 {
+        let armed: Vec<Alarm> = first_alarms(answering, creds)
+            .await
+            .into_iter()
+            .filter(|a| a.kind == "NOSPACE")
+            .collect();
+        if armed.is_empty() {
+            return None;
+        }
+        for alarm in &armed {
+            let mut last = Err("no member answered".to_string());
+            for endpoint in answering {
+                last = cluster_api::disarm(endpoint, creds, alarm).await;
+                if last.is_ok() {
+                    break;
+                }
+            }
+            if let Err(reason) = last {
+                return Some(reason);
             }
         }
-        if let Err(reason) = last {
-            failure.get_or_insert(reason);
-        }
     }
-    failure
+    None
 }
 
 /// The status of every member's first client URL (not the quorum read: a NOSPACE cluster

@@ -13,9 +13,16 @@ pub const DEFAULT_NODE_PREFIX: &str = "nodes/";
 pub const ANY_NODE: &str = "*";
 
 /// The keys of `[access]`.
-pub const KEYS: [&str; 4] = ["enforce", "nodes", "node_prefix", "service"];
+pub const KEYS: [&str; 6] = [
+    "enforce",
+    "nodes",
+    "node_prefix",
+    "service",
+    "node_quota",
+    "service_quota",
+];
 /// The keys of one `[[access.service]]`.
-pub const SERVICE_KEYS: [&str; 4] = ["name", "nodes", "read_write", "read"];
+pub const SERVICE_KEYS: [&str; 6] = ["name", "nodes", "read_write", "read", "quota", "max_keys"];
 
 /// A validated `[access]` table. Two policies are equal when they mean the same
 /// ([`Policy::enforce_given`] is how it was written, not what it means).
@@ -35,6 +42,10 @@ pub struct Policy {
     /// Under it, `<node_name>/` is each node's own prefix.
     pub node_prefix: String,
     pub services: Vec<Service>,
+    /// Each node's own prefix's quota ([`crate::quota`]); `None`: the default.
+    pub node_quota: Option<u64>,
+    /// The quota of a service that names none; `None`: the default.
+    pub service_quota: Option<u64>,
 }
 
 /// One `[[access.service]]`.
@@ -46,6 +57,11 @@ pub struct Service {
     pub nodes: Vec<String>,
     pub read_write: Vec<String>,
     pub read: Vec<String>,
+    /// What it may keep under its `read_write` prefixes, in bytes as etcd counts them;
+    /// `None`: the zone's `service_quota`.
+    pub quota: Option<u64>,
+    /// How many live keys it may keep; `None`: no bound but its quota.
+    pub max_keys: Option<u64>,
 }
 
 impl PartialEq for Policy {
@@ -56,12 +72,16 @@ impl PartialEq for Policy {
             &self.nodes,
             &self.node_prefix,
             &self.services,
+            self.node_quota,
+            self.service_quota,
         ) == (
             other.present,
             other.enforce,
             &other.nodes,
             &other.node_prefix,
             &other.services,
+            other.node_quota,
+            other.service_quota,
         )
     }
 }
@@ -77,6 +97,8 @@ impl Default for Policy {
             nodes: Vec::new(),
             node_prefix: DEFAULT_NODE_PREFIX.into(),
             services: Vec::new(),
+            node_quota: None,
+            service_quota: None,
         }
     }
 }
@@ -137,6 +159,13 @@ impl Policy {
         if self.node_prefix != DEFAULT_NODE_PREFIX {
             map.insert("node_prefix".into(), Value::from(self.node_prefix.clone()));
         }
+        let put_size = |map: &mut Map<String, Value>, key: &str, size: Option<u64>| {
+            if let Some(bytes) = size {
+                map.insert(key.into(), Value::from(crate::size::render(bytes)));
+            }
+        };
+        put_size(&mut map, "node_quota", self.node_quota);
+        put_size(&mut map, "service_quota", self.service_quota);
         let services: Vec<Value> = self
             .services
             .iter()
@@ -146,6 +175,10 @@ impl Policy {
                 put_list(&mut t, "nodes", &s.nodes);
                 put_list(&mut t, "read_write", &s.read_write);
                 put_list(&mut t, "read", &s.read);
+                put_size(&mut t, "quota", s.quota);
+                if let Some(n) = s.max_keys {
+                    t.insert("max_keys".into(), Value::from(n));
+                }
                 Value::Object(t)
             })
             .collect();
@@ -158,6 +191,19 @@ impl Policy {
     /// The prefix of `node`'s own identity.
     pub fn node_prefix_of(&self, node: &str) -> String {
         format!("{}{node}/", self.node_prefix)
+    }
+
+    /// The quota of each node's own prefix.
+    pub fn node_quota(&self) -> u64 {
+        self.node_quota.unwrap_or(crate::quota::DEFAULT_NODE_QUOTA)
+    }
+
+    /// The quota of `service`.
+    pub fn service_quota(&self, service: &Service) -> u64 {
+        service
+            .quota
+            .or(self.service_quota)
+            .unwrap_or(crate::quota::DEFAULT_SERVICE_QUOTA)
     }
 
     /// The services `node` may run.

@@ -47,6 +47,8 @@ impl Policy {
             nodes,
             node_prefix,
             services,
+            node_quota: size(table.get("node_quota"), &field("node_quota"))?,
+            service_quota: size(table.get("service_quota"), &field("service_quota"))?,
         };
         super::rules::check(&policy, at, zone, members)?;
         Ok(policy)
@@ -72,6 +74,14 @@ impl Service {
             nodes: strings(table.get("nodes"), &field("nodes"))?,
             read_write: strings(table.get("read_write"), &field("read_write"))?,
             read: strings(table.get("read"), &field("read"))?,
+            quota: size(table.get("quota"), &field("quota"))?,
+            max_keys: match table.get("max_keys") {
+                None => None,
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => n.as_u64(),
+                Some(other) => {
+                    return Err(not_a(other, "a whole number above 0", &field("max_keys")))
+                }
+            },
         })
     }
 }
@@ -105,6 +115,27 @@ fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, Error> {
             })
             .collect(),
         Some(other) => Err(not_a(other, "a list of strings", at)),
+    }
+}
+
+/// A quota: a size as people write it (`"64 MiB"`) or a number of bytes, above 0.
+fn size(value: Option<&Value>, at: &str) -> Result<Option<u64>, Error> {
+    let bytes = match value {
+        None => return Ok(None),
+        Some(Value::String(text)) => crate::size::parse(text),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| format!("{n} is not {}", crate::size::SHAPE)),
+        Some(other) => return Err(not_a(other, crate::size::SHAPE, at)),
+    };
+    match bytes {
+        Ok(0) => Err(Error::new("a quota of 0 bytes lets nothing be written")
+            .field(at)
+            .fix("give a size such as \"64 MiB\", or leave the key out for the default")),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(why) => Err(Error::new(why)
+            .field(at)
+            .fix(format!("write {at} as {}", crate::size::SHAPE))),
     }
 }
 

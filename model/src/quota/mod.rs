@@ -10,8 +10,11 @@
 //! and one compaction period of its writes, times [`PAGE_FACTOR`], exceed the backend
 //! quota; every figure is in bytes and nothing overflows (sums saturate).
 
+use crate::policy::rbac::{node_role, service_role};
+use crate::policy::Policy;
 use crate::size::human;
 
+pub mod record;
 pub mod tally;
 
 /// What etcd counts beside a key and its value for each put (`kvOverhead` in etcd's
@@ -48,7 +51,8 @@ pub fn cost(key_len: usize, value_len: usize) -> u64 {
 /// (by default its quota).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
-    /// `service photos`, `node nas.example.zone`.
+    /// Its etcd role: `svc:photos`, `node:nas.example.zone` ([`display`] writes it for
+    /// people).
     pub name: String,
     pub quota: u64,
     pub write_budget: u64,
@@ -61,6 +65,43 @@ impl Tenant {
             quota,
             write_budget: quota,
         }
+    }
+}
+
+/// The tenants of `policy`: each service that may write (named by its role,
+/// `svc:<name>`, its `read_write` prefixes, its `max_keys`), then each of `nodes` (the nodes
+/// with an identity of their own, members left out by the caller: `node:<name>`, its own
+/// prefix). Tenants are named as etcd's roles are, so a stop is a change to one role.
+pub fn tenants(policy: &Policy, nodes: &[String]) -> Vec<(Tenant, Vec<String>, Option<u64>)> {
+    let services = policy
+        .services
+        .iter()
+        .filter(|s| !s.read_write.is_empty())
+        .map(|s| {
+            (
+                Tenant::new(service_role(&s.name), policy.service_quota(s)),
+                s.read_write.clone(),
+                s.max_keys,
+            )
+        });
+    let nodes = nodes.iter().map(|n| {
+        (
+            Tenant::new(node_role(n), policy.node_quota()),
+            vec![policy.node_prefix_of(n)],
+            None,
+        )
+    });
+    services.chain(nodes).collect()
+}
+
+/// A tenant's name as people read it: `service photos`, `node nas.example.zone`.
+pub fn display(tenant: &str) -> String {
+    if let Some(name) = tenant.strip_prefix("svc:") {
+        format!("service {name}")
+    } else if let Some(name) = tenant.strip_prefix("node:") {
+        format!("node {name}")
+    } else {
+        tenant.to_string()
     }
 }
 

@@ -5,7 +5,8 @@
 //! - the keeper (`zone-etcd keep-revocations`, always), one process with every duty of
 //!   the member at once: the CRL kept current ([`revocations`]), the member moved to the
 //!   zone's etcd release ([`release`]), the auth store kept to the access policy
-//!   ([`access`]) and the identity endpoint served ([`endpoint`]), in a zone with
+//!   ([`access`]) with each tenant held to its quota by the leader's keeper ([`quota`]),
+//!   and the identity endpoint served ([`endpoint`]), in a zone with
 //!   identities, the zone-etcd release it runs recorded in the zone ([`recorded`]), and
 //!   its round trips to its peers measured each minute and recorded ([`links`]);
 //! - the learner promoter (`zone-etcd promote-learner`, while the member is a learner),
@@ -23,6 +24,7 @@ pub mod endpoint;
 pub mod link;
 pub mod links;
 pub mod promotion;
+pub mod quota;
 pub mod recorded;
 pub mod release;
 pub mod revocations;
@@ -127,10 +129,16 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     let recorder = member.map(|(m, trust)| recorded::Recorder::new(link.clone(), m, trust));
     let endpoint = endpoint::Serve::new(load()?);
     let slot = endpoint.as_ref().map(endpoint::Serve::slot);
-    let access = access::AccessKeeper::new(load()?, link, slot, users_gone).unwrap_or_else(|e| {
-        tracing::warn!("not keeping the zone's access policy: {e}");
-        None
-    });
+    let quotas = quota::Slot::default();
+    let first_node = load()?;
+    let decider = quota::Decider::new(&first_node, link.clone(), quotas.clone());
+    let access = access::AccessKeeper::new(first_node, link, slot, users_gone, quotas)
+        .unwrap_or_else(|e| {
+            tracing::warn!("not keeping the zone's access policy: {e}");
+            None
+        });
+    // Quotas are held only where a policy is kept.
+    let decider = decider.filter(|_| access.is_some());
     let runtime = zone_etcd_kit::cluster_api::runtime()?;
     runtime.block_on(async {
         tokio::join!(
@@ -138,6 +146,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
             keep_some(mover, etcd),
             keep_some(endpoint, etcd),
             keep_some(access, etcd),
+            keep_some(decider, etcd),
             keep_some(recorder, etcd),
             keep_some(measurer, etcd),
         );

@@ -188,18 +188,16 @@ async fn run_all(client: &mut Client, ops: &[Op], auth_off: bool) -> Result<(), 
         }
         let group = ops[i..end].to_vec();
         if auth_off && group.len() > 1 && !matches!(group[0], Op::Enable) {
-            let done = concurrently(
-                client,
-                group,
-                |mut c, op| async move { run(&mut c, &op).await },
-            )
+            let done = concurrently(client, group, |mut c, op| async move {
+                run_op(&mut c, &op).await
+            })
             .await?;
             for (op, result) in done {
                 check(&op, result)?;
             }
         } else {
             for op in group {
-                let result = run(client, &op).await;
+                let result = run_op(client, &op).await;
                 check(&op, result)?;
             }
         }
@@ -232,7 +230,8 @@ fn calls(op: &Op) -> usize {
     }
 }
 
-async fn run(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {
+/// Carries out one operation on etcd's auth store.
+pub(crate) async fn run_op(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {
     match op {
         Op::AddRole(role) => client.role_add(role.clone()).await.map(drop),
         Op::Grant(role, perm) => {

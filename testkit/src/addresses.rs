@@ -250,6 +250,10 @@ registry! {
     NOSPACE_FULL = loopback(78) for ["tests/zone/nospace"];
     /// A database a tenant filled.
     NOSPACE_TENANT = loopback(79) for ["tests/zone/nospace"];
+    /// Quotas kept on the bundled etcd: a runaway service, a rewriter, a node's prefix.
+    QUOTA = loopback(250) for ["tests/zone/quota"];
+    /// Quotas kept on etcd 3.5.34.
+    QUOTA_3_5 = loopback(251) for ["tests/zone/quota"];
     /// The benchmark's zone of etcd 3.6.15.
     BENCH_VERSIONS_3_6 = loopback(80) for ["bench"];
     /// The benchmark's zone of etcd 3.5.30.

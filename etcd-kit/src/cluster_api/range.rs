@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use etcd_client::{Client, GetOptions};
+use etcd_client::{Client, GetOptions, KeyValue};
 
 use super::client::{describe, CALL_DEADLINE};
 use super::error::{EtcdError, Kind};
@@ -42,11 +42,26 @@ pub async fn read_prefix(
     prefix: &[u8],
     revision: i64,
 ) -> Result<(i64, BTreeMap<Vec<u8>, (Vec<u8>, i64)>), Fail> {
+    let mut keys = BTreeMap::new();
+    let at = scan_prefix(client, prefix, revision, |kv| {
+        keys.insert(kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()));
+    })
+    .await?;
+    Ok((at, keys))
+}
+
+/// Hands each key under `prefix` at `revision` (0: now) to `each`, a page at a time (so
+/// nothing but a page is held), and returns the revision read at.
+pub async fn scan_prefix(
+    client: &Client,
+    prefix: &[u8],
+    revision: i64,
+    mut each: impl FnMut(&KeyValue),
+) -> Result<i64, Fail> {
     let mut kv = client.kv_client();
     let end = prefix_end(prefix);
     let mut start = prefix.to_vec();
     let mut at = revision;
-    let mut keys = BTreeMap::new();
     loop {
         let options = GetOptions::new()
             .with_range(end.clone())
@@ -64,14 +79,14 @@ pub async fn read_prefix(
             at = resp.header().map_or(0, |h| h.revision());
         }
         for kv in resp.kvs() {
-            keys.insert(kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()));
+            each(kv);
         }
         match resp.kvs().last() {
             Some(last) if resp.more() => {
                 start = last.key().to_vec();
                 start.push(0);
             }
-            _ => return Ok((at, keys)),
+            _ => return Ok(at),
         }
     }
 }

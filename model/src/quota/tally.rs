@@ -4,8 +4,12 @@
 //! The decider (the leader's keeper) counts each tenant's live keys once (a range of its
 //! prefixes, [`Tally::count`]) and then follows every put and delete of the key space with
 //! the previous value (a watch with `prev_kv`): a put adds what it costs and takes what the
-//! value it replaced cost; a delete takes what the value cost; every put adds to the
-//! period's writes, cleared at each compaction ([`Tally::compacted`]).
+//! value it replaced cost; a delete takes what the value cost. What a put replaced and
+//! what a delete removed stays in etcd's file as history until the next compaction: that
+//! is the period's *writes*, held to the write budget and cleared at each compaction
+//! ([`Tally::compacted`]). So each byte a tenant costs the file is counted once, live or
+//! history: a writer of new keys meets its quota, a rewriter of one key its write budget,
+//! and a tenant that deletes keys to come back under its quota has room to write again.
 //!
 //! Invariants: pure; a key belongs to the tenant of the longest prefix that holds it, or to
 //! none (zone-etcd's own keys, keys no grant covers); figures never go below zero (an event
@@ -28,7 +32,8 @@ pub struct Use {
     pub live: u64,
     /// Its live keys.
     pub keys: u64,
-    /// What it put since the last compaction.
+    /// The history it made since the last compaction: the values its puts replaced and
+    /// its deletes removed, as etcd counts them.
     pub written: u64,
 }
 
@@ -106,19 +111,23 @@ impl Tally {
         let Some(u) = self.use_of(key) else {
             return;
         };
-        let now = cost(key.len(), value_len);
         match previous {
-            Some(prev) => u.live = u.live.saturating_sub(cost(key.len(), prev)),
+            Some(prev) => {
+                let replaced = cost(key.len(), prev);
+                u.live = u.live.saturating_sub(replaced);
+                u.written = u.written.saturating_add(replaced);
+            }
             None => u.keys += 1,
         }
-        u.live = u.live.saturating_add(now);
-        u.written = u.written.saturating_add(now);
+        u.live = u.live.saturating_add(cost(key.len(), value_len));
     }
 
     /// A delete of `key`, whose value was `previous` bytes.
     pub fn delete(&mut self, key: &[u8], previous: usize) {
         if let Some(u) = self.use_of(key) {
-            u.live = u.live.saturating_sub(cost(key.len(), previous));
+            let removed = cost(key.len(), previous);
+            u.live = u.live.saturating_sub(removed);
+            u.written = u.written.saturating_add(removed);
             u.keys = u.keys.saturating_sub(1);
         }
     }
@@ -138,6 +147,54 @@ impl Tally {
             .filter_map(|(name, u)| Some((name.as_str(), *u, self.budgets.get(name)?.0.quota)))
             .collect();
         all.sort_by(|a, b| b.1.live.cmp(&a.1.live).then(a.0.cmp(b.0)));
+        all
+    }
+
+    /// A tenant's writes of the current period, carried from an earlier tally (a count
+    /// taken again within the period).
+    pub fn carry(&mut self, tenant: &str, written: u64) {
+        if let Some(u) = self.uses.get_mut(tenant) {
+            u.written = written;
+        }
+    }
+
+    /// A tenant's figure for the budget `crossed`, and that budget.
+    pub fn figures(&self, tenant: &str, crossed: Crossed) -> (u64, u64) {
+        let u = self.uses.get(tenant).copied().unwrap_or_default();
+        let Some((budgets, max_keys)) = self.budgets.get(tenant) else {
+            return (0, 0);
+        };
+        match crossed {
+            Crossed::Quota => (u.live, budgets.quota),
+            Crossed::Keys => (u.keys, max_keys.unwrap_or(u64::MAX)),
+            Crossed::Writes => (u.written, budgets.write_budget),
+        }
+    }
+
+    /// Every tenant's figures as [`super::record::Uses`] carries them, the largest share
+    /// of its quota first; `stopped` those stopped now.
+    pub fn records(&self, stopped: &[String]) -> Vec<super::record::TenantUse> {
+        let mut all: Vec<super::record::TenantUse> = self
+            .budgets
+            .iter()
+            .map(|(name, (budget, max_keys))| {
+                let u = self.uses.get(name).copied().unwrap_or_default();
+                super::record::TenantUse {
+                    name: name.clone(),
+                    used_bytes: u.live,
+                    quota_bytes: budget.quota,
+                    keys: u.keys,
+                    max_keys: *max_keys,
+                    written_bytes: u.written,
+                    write_budget: budget.write_budget,
+                    stopped: stopped.contains(name),
+                }
+            })
+            .collect();
+        let share = |t: &super::record::TenantUse| {
+            u128::from(t.used_bytes) * 1_000_000 / u128::from(t.quota_bytes.max(1))
+        };
+        all.sort_by(|a, b| share(b).cmp(&share(a)).then(a.name.cmp(&b.name)));
         all
     }
 
@@ -226,7 +283,7 @@ mod tests {
             Use {
                 live: 319,
                 keys: 1,
-                written: 369 + 319
+                written: 369
             }
         );
         t.delete(b"apps/photos/a", 50);
@@ -238,9 +295,10 @@ mod tests {
                 written: 688
             }
         );
-        // A delete seen twice never takes the figures below zero.
+        // A delete seen twice never takes the live figures below zero.
         t.delete(b"apps/photos/a", 50);
         assert_eq!(u(&t, "service photos").live, 0);
+        assert_eq!(u(&t, "service photos").keys, 0);
         t.compacted();
         assert_eq!(u(&t, "service photos").written, 0);
         assert_eq!(
@@ -275,17 +333,24 @@ mod tests {
         // Still over, already stopped: nothing new.
         assert_eq!(t.verdict(&["service photos".into()]), Verdict::default());
         // Down to 24 keys (8,616 bytes): under the quota but not under nine tenths of the
-        // keys (24 > 18) nor of the writes (10,770 put this period): stays stopped.
+        // keys (24 > 18): stays stopped.
         for i in 0..6 {
             t.delete(format!("apps/photos/{i:02}").as_bytes(), 87);
         }
         assert_eq!(t.verdict(&["service photos".into()]), Verdict::default());
+        // Down to 16 keys (5,744 bytes): the 5,026 bytes deleted are history under nine
+        // tenths of the write budget, so the way back is deleting, not waiting.
         for i in 6..14 {
             t.delete(format!("apps/photos/{i:02}").as_bytes(), 87);
         }
-        t.compacted();
         let v = t.verdict(&["service photos".into()]);
         assert_eq!(v.resume, ["service photos"]);
+        // New keys are never history: a writer of new keys meets its quota alone.
+        let mut n = tally();
+        for i in 0..20 {
+            n.put(format!("apps/photos/{i:02}").as_bytes(), 87, None);
+        }
+        assert!(n.uses().iter().all(|(_, u, _)| u.written == 0));
         // Keys alone, and writes alone.
         let mut k = tally();
         for i in 0..21 {
@@ -303,5 +368,25 @@ mod tests {
             w.verdict(&[]).stop,
             [("node nas".to_string(), Crossed::Writes)]
         );
+    }
+
+    #[test]
+    fn records_put_the_largest_share_first_and_carry_the_period() {
+        let mut t = tally();
+        t.put(b"nodes/nas/a", 2_000, None);
+        t.put(b"apps/photos/a", 1_000, None);
+        t.carry("service photos", 9_500);
+        let rows = t.records(&["node nas".to_string()]);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["node nas", "service photos", "service cache"]);
+        assert!(rows[0].stopped && !rows[1].stopped);
+        assert_eq!(rows[1].written_bytes, 9_500);
+        assert_eq!(rows[1].max_keys, Some(20));
+        assert_eq!(
+            t.figures("service photos", Crossed::Writes),
+            (9_500, 10_000)
+        );
+        assert_eq!(t.figures("service photos", Crossed::Keys), (1, 20));
+        assert_eq!(t.figures("nobody", Crossed::Quota), (0, 0));
     }
 }

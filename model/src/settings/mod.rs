@@ -199,6 +199,21 @@ impl Settings {
         )
     }
 
+    /// The seconds between two of etcd's automatic compactions, as far as they are a time:
+    /// the periodic retention (etcd compacts once a retention when it is an hour or less,
+    /// and every hour when longer, keeping the retention's history either way, so a
+    /// period's writes stay in the file for the retention);
+    /// in revision mode, [`DEFAULT_RETENTION`]'s. A tenant's write budget is per period.
+    pub fn compaction_period_seconds(&self) -> u64 {
+        let default = retention::duration_seconds(DEFAULT_RETENTION).unwrap_or(300);
+        match self.compaction() {
+            (CompactionMode::Periodic, retention) => retention::duration_seconds(retention)
+                .filter(|&s| s > 0)
+                .unwrap_or(default),
+            (CompactionMode::Revision, _) => default,
+        }
+    }
+
     /// etcd's flags for these settings, defaults included, as (flag, value) pairs.
     /// `--snapshot-count` only when set: etcd 3.6 lowered its own default on purpose.
     pub fn flags(&self) -> Vec<(&'static str, String)> {

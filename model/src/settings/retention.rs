@@ -64,7 +64,7 @@ pub fn check_retention(mode: CompactionMode, retention: &str) -> Result<(), Erro
 }
 
 /// `1h30m`, `5m`, `90s`: whole numbers with h, m or s, in that order of size, each once.
-fn duration_seconds(text: &str) -> Option<u64> {
+pub(super) fn duration_seconds(text: &str) -> Option<u64> {
     let mut total: u64 = 0;
     let mut last_unit = u64::MAX;
     for (number, unit) in crate::terms::terms(text)? {

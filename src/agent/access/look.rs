@@ -66,6 +66,22 @@ impl AccessKeeper {
         phases.mark("nodes", usize::from(in_force.policy.any_node()));
         let policy = in_force.policy.with_issued_nodes(&issued);
         let mut want = rbac::desired_without(&policy, &in_force.members, &revoked);
+        // Quotas: the decider counts this policy's tenants, and the ones it stopped read
+        // only (their record stands until it resumes them).
+        let own: Vec<String> = policy
+            .nodes
+            .iter()
+            .filter(|n| !in_force.members.contains(n) && !revoked.contains(n))
+            .cloned()
+            .collect();
+        let tenants = if policy.enforce {
+            zone_model::quota::tenants(&policy, &own)
+        } else {
+            Vec::new()
+        };
+        self.quotas.set(tenants);
+        let stopped = crate::agent::quota::stopped(client).await?;
+        want = rbac::read_only(want, &stopped);
         // Auth on while some member still takes node-CA certificates would make a forged
         // CN root etcd's root there: wait until every member's client port is enforced.
         let ports = record::enforced_ports(client).await?;
@@ -82,7 +98,13 @@ impl AccessKeeper {
         if want.enabled && !waiting.is_empty() {
             want.enabled = false;
         }
-        let signature = (in_force.clone(), revoked.clone(), want.enabled, issued);
+        let signature = (
+            in_force.clone(),
+            revoked.clone(),
+            want.enabled,
+            issued,
+            stopped,
+        );
         // The endpoint issues by the policy in force, not by node.toml's copy.
         if let Some(handle) = self.identities.as_ref().and_then(|slot| slot.get()) {
             handle.set_policy(in_force.policy.clone(), in_force.members.clone());

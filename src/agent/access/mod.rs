@@ -90,6 +90,8 @@ pub struct AccessKeeper {
     removed: Mutex<Vec<Removed>>,
     /// The connection to this member's etcd the duties share.
     link: Link,
+    /// Told the tenants of each policy applied, for the quota decider ([`crate::agent::quota`]).
+    quotas: crate::agent::quota::Slot,
     /// What the last round that finished applied.
     done: Option<Done>,
     /// When the whole auth store was last read.
@@ -133,6 +135,7 @@ impl AccessKeeper {
         link: Link,
         identities: Option<crate::identities::endpoint::Slot>,
         users_gone: crate::agent::revocations::UsersGone,
+        quotas: crate::agent::quota::Slot,
     ) -> Result<Option<AccessKeeper>, Error> {
         if node.member().is_none() || (node.identities.is_none() && !node.access.present) {
             return Ok(None);
@@ -146,6 +149,7 @@ impl AccessKeeper {
             last: Mutex::new(None),
             presumed: std::sync::atomic::AtomicBool::new(false),
             link,
+            quotas,
             done: None,
             checked: Instant::now(),
             held: Mutex::new(None),
@@ -159,8 +163,9 @@ impl AccessKeeper {
 }
 
 /// What the last finished round applied: the policy, the revoked nodes, auth on, the
-/// nodes marked as issued their own identity (under `nodes = ["*"]`).
-type Done = (InForce, Vec<String>, bool, Vec<String>);
+/// nodes marked as issued their own identity (under `nodes = ["*"]`), the tenants a quota
+/// stopped.
+type Done = (InForce, Vec<String>, bool, Vec<String>, Vec<String>);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

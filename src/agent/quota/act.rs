@@ -1,0 +1,119 @@
+//! What the decider does about a verdict: a tenant stopped (its role's ranges read only,
+//! then its record) or resumed (write given back, then its record deleted), and the
+//! figures recorded. The module's invariants are its parent's.
+
+use etcd_client::Client;
+
+use super::{now, Decider, Tenants};
+use crate::policy::apply::run_op;
+use zone_etcd_kit::cluster_api;
+use zone_model::policy::rbac::{Access, Op, Perm};
+use zone_model::quota::record::{Stopped, Uses, FORMAT, STOPPED_PREFIX, USE_KEY};
+use zone_model::quota::{display, tally::Tally};
+
+/// Stops and resumes what `tally` says, `stopped` being the tenants stopped now.
+pub(super) async fn decide(
+    decider: &Decider,
+    client: &mut Client,
+    tenants: &Tenants,
+    tally: &Tally,
+    stopped: &mut Vec<String>,
+) -> Result<(), String> {
+    let verdict = tally.verdict(stopped);
+    for (tenant, crossed) in verdict.stop {
+        // The grant first: etcd refuses the tenant's next write from there; the record
+        // then keeps every member's access keeper from giving the write back.
+        grant(client, tenants, &tenant, Access::Read).await?;
+        let (used, budget) = tally.figures(&tenant, crossed);
+        let record = Stopped {
+            format: FORMAT,
+            tenant: tenant.clone(),
+            crossed: crossed.word().into(),
+            used,
+            budget,
+            at: now(),
+            by: decider.member.clone(),
+        };
+        put(client, record.key(), record.render()).await?;
+        tracing::warn!(
+            "quotas: {}: its writes are refused until it is under 90% of it",
+            record.line()
+        );
+        stopped.push(tenant);
+    }
+    for tenant in verdict.resume {
+        let key = format!("{STOPPED_PREFIX}{tenant}");
+        cluster_api::within(async {
+            client
+                .delete(key, None)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        grant(client, tenants, &tenant, Access::ReadWrite).await?;
+        // (Named before: inside tracing's macros `display` is tracing's own.)
+        let who = display(&tenant);
+        tracing::info!("quotas: {who} is back under 90% of its budgets: it writes again");
+        stopped.retain(|s| *s != tenant);
+    }
+    Ok(())
+}
+
+/// `access` on each of `tenant`'s prefixes, for its role (etcd keeps one permission a
+/// range, so a grant replaces the one there).
+async fn grant(
+    client: &mut Client,
+    tenants: &Tenants,
+    tenant: &str,
+    access: Access,
+) -> Result<(), String> {
+    let prefixes = tenants
+        .iter()
+        .find(|(t, _, _)| t.name == tenant)
+        .map(|(_, p, _)| p.clone())
+        .unwrap_or_default();
+    for prefix in prefixes {
+        let op = Op::Grant(tenant.to_string(), Perm::prefix(access, &prefix));
+        cluster_api::within(async {
+            run_op(client, &op)
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn put(client: &mut Client, key: String, value: String) -> Result<(), String> {
+    cluster_api::within(async {
+        client
+            .put(key, value, None)
+            .await
+            .map(drop)
+            .map_err(|e| cluster_api::describe(&e))
+    })
+    .await
+}
+
+/// Puts every tenant's figures at [`USE_KEY`] when they moved since `recorded`.
+pub(super) async fn record_uses(
+    decider: &Decider,
+    client: &mut Client,
+    tally: &Tally,
+    stopped: &[String],
+    recorded: &mut Option<Uses>,
+) -> Result<(), String> {
+    let tenants = tally.records(stopped);
+    if recorded.as_ref().is_some_and(|r| !r.moved(&tenants)) {
+        return Ok(());
+    }
+    let uses = Uses {
+        format: FORMAT,
+        at: now(),
+        by: decider.member.clone(),
+        tenants,
+    };
+    put(client, USE_KEY.into(), uses.render()).await?;
+    *recorded = Some(uses);
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The decider's count and watch: each tenant's live keys counted at one revision, then
+//! every event of the key space from the next one, each acted on at once
+//! ([`super::act`]). The module's invariants are its parent's.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use etcd_client::{Client, EventType, WatchOptions};
+
+use super::{act, leads, Decider, Tenants, TICK};
+use zone_etcd_kit::cluster_api::{self, range::scan_prefix};
+use zone_model::quota::{display, tally::Tally};
+
+/// The largest watch answer taken (etcd batches events; one put is at most 1.5 MiB).
+const MAX_WATCH_MESSAGE: usize = 64 << 20;
+
+/// The current compaction period: when it began, and what each tenant put in it so far.
+#[derive(Debug, Default)]
+pub(super) struct Period {
+    began: Option<Instant>,
+    written: BTreeMap<String, u64>,
+}
+
+/// Counts, then follows the zone's writes until the leadership, the policy or the period
+/// changes (`Ok`, the next round counts again) or a call fails.
+pub(super) async fn follow(
+    decider: &mut Decider,
+    client: &mut Client,
+    tenants: Tenants,
+) -> Result<(), String> {
+    let began = match decider.written.began {
+        Some(b) if b.elapsed() < decider.period => b,
+        _ => {
+            decider.written = Period {
+                began: Some(Instant::now()),
+                written: BTreeMap::new(),
+            };
+            Instant::now()
+        }
+    };
+    let mut tally = Tally::new(tenants.clone());
+    let mut at = 0;
+    for (tenant, prefixes, _) in &tenants {
+        let mut sizes = Vec::new();
+        for prefix in prefixes {
+            at = scan_prefix(client, prefix.as_bytes(), at, |kv| {
+                sizes.push((kv.key().len(), kv.value().len()));
+            })
+            .await
+            .map_err(|e| format!("counting {}: {e}", display(&tenant.name)))?;
+        }
+        tally.count(&tenant.name, sizes);
+        if let Some(&written) = decider.written.written.get(&tenant.name) {
+            tally.carry(&tenant.name, written);
+        }
+    }
+    let mut stopped = super::stopped(client).await?;
+    act::decide(decider, client, &tenants, &tally, &mut stopped).await?;
+
+    let mut watch = client
+        .watch_client()
+        .max_decoding_message_size(MAX_WATCH_MESSAGE);
+    let options = WatchOptions::new()
+        .with_all_keys()
+        .with_prev_key()
+        .with_start_revision(at + 1);
+    let mut stream = watch
+        .watch("", Some(options))
+        .await
+        .map_err(|e| cluster_api::describe(&e))?;
+    let mut tick = tokio::time::interval(TICK);
+    let mut recorded = None;
+    loop {
+        tokio::select! {
+            message = stream.message() => {
+                let Some(response) = message.map_err(|e| cluster_api::describe(&e))? else {
+                    return Err("the watch ended".into());
+                };
+                if response.canceled() || response.compact_revision() > 0 {
+                    return Err(format!("the watch was canceled ({})", response.cancel_reason()));
+                }
+                for event in response.events() {
+                    let Some(kv) = event.kv() else { continue };
+                    let previous = event.prev_kv().map(|p| p.value().len());
+                    match event.event_type() {
+                        EventType::Put => tally.put(kv.key(), kv.value().len(), previous),
+                        EventType::Delete => {
+                            if let Some(previous) = previous {
+                                tally.delete(kv.key(), previous);
+                            }
+                        }
+                    }
+                }
+                act::decide(decider, client, &tenants, &tally, &mut stopped).await?;
+            }
+            _ = tick.tick() => {
+                decider.written.written = tally
+                    .records(&[])
+                    .into_iter()
+                    .map(|t| (t.name, t.written_bytes))
+                    .collect();
+                act::record_uses(decider, client, &tally, &stopped, &mut recorded).await?;
+                let policy_changed = decider.slot.get().as_ref() != Some(&tenants);
+                if policy_changed || began.elapsed() >= decider.period || !leads(client).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

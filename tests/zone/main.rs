@@ -42,6 +42,7 @@ mod package;
 mod patroni;
 mod pitr;
 mod quickstart;
+mod quotas;
 mod recovery;
 mod relaunch;
 mod releases;

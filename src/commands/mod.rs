@@ -36,6 +36,7 @@ pub mod undo;
 pub mod upgrade_etcd;
 pub mod zone_defaults;
 pub mod zone_publish;
+pub mod zone_room;
 pub mod zone_sign;
 
 use std::path::Path;

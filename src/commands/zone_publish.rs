@@ -15,6 +15,10 @@
 //! its `join`) are not waited for: the publish is what makes their etcd user, and they
 //! apply the policy once they have joined; the command says so and exits 0.
 //!
+//! A policy whose quotas leave the zone too little room is refused before anything is
+//! written ([`super::zone_room`]; under `nodes = ["*"]` the nodes the zone marked as
+//! issued count).
+//!
 //! The owner publishes as etcd's `root` ([`crate::access::owner_credentials`]), so any
 //! node.toml of the zone will do, that of the member about to join included.
 
@@ -64,6 +68,23 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
     );
     let named: Vec<String> = zone.members.iter().map(|m| m.node_name.clone()).collect();
     let (members, joining) = in_cluster(&named, &cluster.view);
+    // The room for the policy's quotas, before anything is written (`maintain`'s room
+    // included): under `nodes = ["*"]`, the nodes the zone marked as issued count.
+    let marked = if zone.access.any_node() {
+        cluster
+            .runtime
+            .block_on(marked_nodes(&cluster.creds, &endpoints))
+            .map_err(|e| {
+                Error::new(format!(
+                    "cannot read the nodes the zone issued identities to: {e}"
+                ))
+                .file(config)
+                .fix("check the zone (zone-etcd status), then publish again")
+            })?
+    } else {
+        Vec::new()
+    };
+    super::zone_room::check(&zone, zone_file, &marked)?;
     // A tenant may have filled the database: the owner's emergency makes room first.
     let (version, missing) = super::maintain::with_room(config, || {
         cluster
@@ -124,6 +145,14 @@ fn in_cluster(
         .iter()
         .cloned()
         .partition(|name| view.by_name(name).is_some())
+}
+
+/// The nodes marked in the zone as issued their own identity
+/// ([`crate::identities::ledger::nodes`]).
+async fn marked_nodes(creds: &Credentials, endpoints: &[String]) -> Result<Vec<String>, String> {
+    let mut client =
+        cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    crate::identities::ledger::nodes(&mut client).await
 }
 
 /// The signing time of a new document: now (to the second, as documents carry it), or,

@@ -43,6 +43,7 @@ mod patroni;
 mod pitr;
 mod quickstart;
 mod quota;
+mod quota_room;
 mod recovery;
 mod relaunch;
 mod releases;

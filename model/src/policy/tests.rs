@@ -215,3 +215,158 @@ fn prefixes_that_start_with_a_slash_are_grantable_but_not_the_slash_alone() {
         "{line}"
     );
 }
+
+/// Issue 69: `[access] node_quota`, `service_quota` and a service's `quota`, `max_keys`.
+fn quoted(service: Value) -> Value {
+    json!({"nodes": ["nas.example.zone"], "service": [service]})
+}
+
+fn photos_with(key: &str, value: Value) -> Value {
+    let mut service = photos();
+    service[key] = value;
+    quoted(service)
+}
+
+#[test]
+fn quotas_read_as_people_write_sizes_or_as_bytes() {
+    const MIB: u64 = 1 << 20;
+    let policy = parse(json!({"nodes": ["nas.example.zone"], "node_quota": "512 KiB",
+        "service_quota": 33554432_u64, "service": [
+        {"name": "photos", "nodes": ["nas.example.zone"], "read_write": ["apps/photos/"], "quota": "64 MiB", "max_keys": 100000},
+        {"name": "music", "nodes": ["nas.example.zone"], "read_write": ["apps/music/"]}]}))
+    .unwrap();
+    assert_eq!(policy.node_quota, Some(512 << 10));
+    assert_eq!(policy.service_quota, Some(32 * MIB));
+    assert_eq!(policy.services[0].quota, Some(64 * MIB));
+    assert_eq!(policy.services[0].max_keys, Some(100_000));
+    assert_eq!(policy.services[1].quota, None);
+    assert_eq!(policy.services[1].max_keys, None);
+    // What each tenant gets: its own, else the zone's, else the default.
+    assert_eq!(policy.service_quota(&policy.services[0]), 64 * MIB);
+    assert_eq!(policy.service_quota(&policy.services[1]), 32 * MIB);
+    assert_eq!(policy.node_quota(), 512 << 10);
+    let plain = parse(quoted(photos())).unwrap();
+    assert_eq!(
+        plain.service_quota(&plain.services[0]),
+        crate::quota::DEFAULT_SERVICE_QUOTA
+    );
+    assert_eq!(plain.node_quota(), crate::quota::DEFAULT_NODE_QUOTA);
+    // A number of bytes, as a string too.
+    let bytes = parse(photos_with("quota", json!("1048576"))).unwrap();
+    assert_eq!(bytes.services[0].quota, Some(MIB));
+}
+
+#[test]
+fn a_quota_that_is_no_size_or_zero_is_refused_naming_its_field() {
+    for (value, field, said) in [
+        (
+            photos_with("quota", json!("0")),
+            "access.service[0].quota",
+            "0 bytes",
+        ),
+        (
+            photos_with("quota", json!(0)),
+            "access.service[0].quota",
+            "0 bytes",
+        ),
+        (
+            photos_with("quota", json!("64 MB/s")),
+            "access.service[0].quota",
+            "is not a size",
+        ),
+        (
+            photos_with("quota", json!("64 M")),
+            "access.service[0].quota",
+            "is not a size",
+        ),
+        (
+            photos_with("quota", json!(-1)),
+            "access.service[0].quota",
+            "is not a size",
+        ),
+        (
+            photos_with("quota", json!(true)),
+            "access.service[0].quota",
+            "must be a size",
+        ),
+        (
+            json!({"nodes": [], "node_quota": "lots"}),
+            "access.node_quota",
+            "is not a size",
+        ),
+        (
+            json!({"nodes": [], "node_quota": "0 MiB"}),
+            "access.node_quota",
+            "0 bytes",
+        ),
+        (
+            json!({"nodes": [], "service_quota": [1]}),
+            "access.service_quota",
+            "must be a size",
+        ),
+        (
+            photos_with("max_keys", json!(0)),
+            "access.service[0].max_keys",
+            "a whole number above 0",
+        ),
+        (
+            photos_with("max_keys", json!(-5)),
+            "access.service[0].max_keys",
+            "a whole number above 0",
+        ),
+        (
+            photos_with("max_keys", json!("1000")),
+            "access.service[0].max_keys",
+            "a whole number above 0, not a string",
+        ),
+        (
+            photos_with("max_keys", json!(1.5)),
+            "access.service[0].max_keys",
+            "a whole number above 0",
+        ),
+    ] {
+        let line = refusal(value.clone());
+        assert!(
+            line.starts_with(&format!("{field} |")) && line.contains(said),
+            "{value}: {line}"
+        );
+        assert!(!line.ends_with("| "), "no fix: {line}");
+    }
+}
+
+#[test]
+fn quotas_are_written_back_as_sizes_and_only_when_given() {
+    let policy = parse(json!({"nodes": ["nas.example.zone"], "node_quota": 8388608_u64,
+        "service_quota": "1.5 GiB", "service": [
+        {"name": "photos", "nodes": ["nas.example.zone"], "read_write": ["apps/photos/"], "quota": 67108864_u64, "max_keys": 100000},
+        {"name": "odd", "nodes": ["nas.example.zone"], "read_write": ["apps/odd/"], "quota": "1000 B"}]}))
+    .unwrap();
+    let written = Value::Object(policy.to_value());
+    assert_eq!(
+        written,
+        json!({"nodes": ["nas.example.zone"], "node_quota": "8 MiB", "service_quota": "1536 MiB",
+            "service": [
+            {"name": "photos", "nodes": ["nas.example.zone"], "read_write": ["apps/photos/"], "quota": "64 MiB", "max_keys": 100000},
+            {"name": "odd", "nodes": ["nas.example.zone"], "read_write": ["apps/odd/"], "quota": "1000"}]})
+    );
+    // parse -> to_value -> parse: the same policy, written the same.
+    let again = parse(written.clone()).unwrap();
+    assert_eq!(again, policy);
+    assert_eq!(Value::Object(again.to_value()), written);
+    // Absent, nothing is written: the document stays readable by releases before 0.3.
+    let plain = Value::Object(parse(quoted(photos())).unwrap().to_value());
+    for key in ["node_quota", "service_quota"] {
+        assert!(plain.get(key).is_none(), "{plain}");
+    }
+    for key in ["quota", "max_keys"] {
+        assert!(plain["service"][0].get(key).is_none(), "{plain}");
+    }
+    assert_eq!(
+        Value::Object(Policy::by_default().to_value()),
+        json!({"enforce": true, "nodes": ["*"]})
+    );
+    // Quotas are part of what a policy means.
+    let mut other = policy.clone();
+    other.services[0].quota = Some(1 << 30);
+    assert_ne!(other, policy);
+}

@@ -15,6 +15,7 @@ use crate::policy::Policy;
 use crate::size::human;
 
 pub mod record;
+pub mod seen;
 pub mod tally;
 
 /// What etcd counts beside a key and its value for each put (`kvOverhead` in etcd's

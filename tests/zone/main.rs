@@ -42,6 +42,7 @@ mod package;
 mod patroni;
 mod pitr;
 mod quickstart;
+mod quota_status;
 mod recovery;
 mod relaunch;
 mod releases;

@@ -143,6 +143,7 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
             })
         }),
     );
+    super::quotas::families(&mut out, report.quotas.as_ref(), &report.node);
     let build = &report.zone_etcd;
     let (reads, writes) = (build.reads.to_string(), build.writes.to_string());
     family(
@@ -246,6 +247,7 @@ mod tests {
             crl: None,
             disk: None,
             links: None,
+            quotas: None,
             access: None,
             zone_etcd: crate::commands::check::report::ThisBuild::default(),
         }

@@ -12,7 +12,7 @@
 //! quorum is lost, any member is unhealthy or an alarm is active, for scripts and monitors.
 
 mod quotas;
-mod records;
+pub(crate) mod records;
 mod rows;
 mod table;
 

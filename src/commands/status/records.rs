@@ -94,7 +94,7 @@ pub(super) fn zone_crl(
 /// The decider's quota records (issue 69): the use record and every stop record, in one
 /// range, `serializable`: from the answering member's copy. `Err`: why they were not read
 /// (no member answered, or this node's identity may not read the zone's own keys).
-pub(super) async fn read_quotas(
+pub(crate) async fn read_quotas(
     endpoints: &[String],
     creds: &cluster_api::Credentials,
     serializable: bool,

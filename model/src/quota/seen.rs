@@ -198,15 +198,17 @@ pub fn fix(crossed: &str) -> String {
 /// `status`'s lines of `tenants`, one a tenant in aligned columns, a stopped one followed
 /// by why and its fix.
 pub fn lines(tenants: &[Seen]) -> Vec<String> {
-    let rows: Vec<(String, [String; 3])> = tenants.iter().map(|t| (t.who(), t.columns())).collect();
-    let width = |f: &dyn Fn(&(String, [String; 3])) -> usize| rows.iter().map(f).max().unwrap_or(0);
-    let (w0, w1, w2) = (
-        width(&|r| r.0.len()),
-        width(&|r| r.1[0].len()),
-        width(&|r| r.1[1].len()),
-    );
+    let rows: Vec<[String; 4]> = tenants
+        .iter()
+        .map(|t| {
+            let [used, keys, written] = t.columns();
+            [t.who(), used, keys, written]
+        })
+        .collect();
+    let width = |c: usize| rows.iter().map(|r| r[c].len()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
     let mut out = Vec::new();
-    for (t, (who, [used, keys, written])) in tenants.iter().zip(&rows) {
+    for (t, [who, used, keys, written]) in tenants.iter().zip(&rows) {
         let mark = if t.stopped { "   STOPPED" } else { "" };
         out.push(format!(
             "{who:<w0$}   {used:<w1$}   {keys:<w2$}   {written}{mark}"

@@ -31,6 +31,7 @@ use zone_model::config::read_config;
 use zone_model::leaf_paths::LeafPaths;
 
 mod crl;
+pub(crate) mod exposition;
 pub(crate) mod output;
 pub(crate) mod prometheus;
 mod quotas;

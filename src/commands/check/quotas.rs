@@ -41,7 +41,7 @@ pub(super) fn read(node: &Node) -> Option<Quotas> {
 /// The quota families of `quotas` (each family's HELP and TYPE even without a sample), as
 /// `node` exports them.
 pub(super) fn families(out: &mut String, quotas: Option<&Quotas>, node: &str) {
-    use super::prometheus::{family, labels};
+    use super::exposition::{family, labels};
     let tenants = quotas.map(|q| q.tenants.as_slice()).unwrap_or_default();
     let each = |value: fn(&Seen) -> u64| {
         tenants.iter().map(move |t| {

@@ -416,6 +416,8 @@ registry! {
     BENCH_CRL = loopback(242) for ["bench"];
     /// The benchmark's access policy at scale.
     BENCH_ACCESS_SCALE = loopback(243) for ["bench"];
+    /// Quotas seen by status and the metrics.
+    QUOTA_STATUS = loopback(252) for ["tests/zone/quota_status"];
 
     /// The quickstart's machines (198.18.0.1-3).
     QUICKSTART = switch(0) for ["tests/zone/guide", "tests/zone/quickstart"]

@@ -149,7 +149,7 @@ const CERTIFICATES: [&str; 7] = [
     "client CA",
     "signer",
 ];
-const FAMILIES: [&str; 15] = [
+const FAMILIES: [&str; 21] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
@@ -164,6 +164,12 @@ const FAMILIES: [&str; 15] = [
     "zone_etcd_disk_measured_timestamp_seconds",
     "zone_etcd_disk_findings",
     "zone_etcd_peer_round_trip_seconds",
+    "zone_etcd_quota_used_bytes",
+    "zone_etcd_quota_bytes",
+    "zone_etcd_quota_written_bytes",
+    "zone_etcd_quota_write_budget_bytes",
+    "zone_etcd_quota_stopped",
+    "zone_etcd_quota_record_timestamp_seconds",
     "zone_etcd_release_info",
 ];
 
@@ -192,6 +198,10 @@ fn metrics_of_a_node_parse_and_say_what_check_says() {
                 assert_eq!(keys, ["certificate", "node"], "{name}");
             } else if name == "zone_etcd_etcd_warnings" {
                 assert_eq!(keys, ["node", "version"], "{name}");
+            } else if name.starts_with("zone_etcd_quota_")
+                && name != "zone_etcd_quota_record_timestamp_seconds"
+            {
+                assert_eq!(keys, ["kind", "name", "node"], "{name}");
             } else if name == "zone_etcd_disk_fdatasync_seconds" {
                 assert_eq!(keys, ["node", "quantile"], "{name}");
             } else if name == "zone_etcd_release_info" {

@@ -44,6 +44,7 @@ mod pitr;
 mod quickstart;
 mod quota;
 mod quota_room;
+mod quota_status;
 mod recovery;
 mod relaunch;
 mod releases;

@@ -42,4 +42,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use model::{Policy, Service, ANY_NODE, DEFAULT_NODE_PREFIX, KEYS, OWN_PREFIX, SERVICE_KEYS};
+pub use model::{
+    Policy, Service, ANY_NODE, DEFAULT_NODE_PREFIX, DEFAULT_NODE_QUOTA, DEFAULT_SERVICE_QUOTA,
+    KEYS, OWN_PREFIX, SERVICE_KEYS,
+};

@@ -8,6 +8,15 @@ pub const OWN_PREFIX: &str = "zone-etcd/";
 /// Where each node's own prefix lives when the zone sets none: `nodes/<node_name>/`.
 pub const DEFAULT_NODE_PREFIX: &str = "nodes/";
 
+/// Each node's own prefix, when the zone sets no `node_quota`: a node's records and
+/// leases, not its data.
+pub const DEFAULT_NODE_QUOTA: u64 = 8 << 20;
+/// A service that names no `quota`, when the zone sets no `service_quota`: a Patroni
+/// cluster keeps kilobytes, a lock service less; a service that keeps more says so. Eight
+/// services and twenty nodes at these defaults (416 MiB of quotas) ask 1,040 MiB of the
+/// file at most, of the 1.5 GiB etcd's default 2 GiB has beside its reserve (the room check, `quota::room`).
+pub const DEFAULT_SERVICE_QUOTA: u64 = 32 << 20;
+
 /// In `[access] nodes`, alone: every node of the zone (not a member) gets its own identity
 /// and prefix, its user made once a signer issued it one (the zone's default policy).
 pub const ANY_NODE: &str = "*";
@@ -42,7 +51,7 @@ pub struct Policy {
     /// Under it, `<node_name>/` is each node's own prefix.
     pub node_prefix: String,
     pub services: Vec<Service>,
-    /// Each node's own prefix's quota ([`crate::quota`]); `None`: the default.
+    /// Each node's own prefix's quota (issue 69, `quota`); `None`: the default.
     pub node_quota: Option<u64>,
     /// The quota of a service that names none; `None`: the default.
     pub service_quota: Option<u64>,
@@ -195,7 +204,7 @@ impl Policy {
 
     /// The quota of each node's own prefix.
     pub fn node_quota(&self) -> u64 {
-        self.node_quota.unwrap_or(crate::quota::DEFAULT_NODE_QUOTA)
+        self.node_quota.unwrap_or(DEFAULT_NODE_QUOTA)
     }
 
     /// The quota of `service`.
@@ -203,7 +212,7 @@ impl Policy {
         service
             .quota
             .or(self.service_quota)
-            .unwrap_or(crate::quota::DEFAULT_SERVICE_QUOTA)
+            .unwrap_or(DEFAULT_SERVICE_QUOTA)
     }
 
     /// The services `node` may run.

@@ -248,9 +248,9 @@ fn quotas_read_as_people_write_sizes_or_as_bytes() {
     let plain = parse(quoted(photos())).unwrap();
     assert_eq!(
         plain.service_quota(&plain.services[0]),
-        crate::quota::DEFAULT_SERVICE_QUOTA
+        super::DEFAULT_SERVICE_QUOTA
     );
-    assert_eq!(plain.node_quota(), crate::quota::DEFAULT_NODE_QUOTA);
+    assert_eq!(plain.node_quota(), super::DEFAULT_NODE_QUOTA);
     // A number of bytes, as a string too.
     let bytes = parse(photos_with("quota", json!("1048576"))).unwrap();
     assert_eq!(bytes.services[0].quota, Some(MIB));

@@ -15,6 +15,7 @@ use crate::policy::Policy;
 use crate::size::human;
 
 pub mod record;
+pub mod seen;
 pub mod tally;
 
 /// What etcd counts beside a key and its value for each put (`kvOverhead` in etcd's
@@ -31,14 +32,9 @@ pub const PAGE_FACTOR: (u64, u64) = (5, 4);
 pub const RESERVE_SHARE: (u64, u64) = (1, 4);
 pub const RESERVE_FLOOR: u64 = 128 << 20;
 
-/// Each node's own prefix, when the zone sets no `node_quota`: a node's records and
-/// leases, not its data.
-pub const DEFAULT_NODE_QUOTA: u64 = 8 << 20;
-/// A service that names no `quota`, when the zone sets no `service_quota`: a Patroni
-/// cluster keeps kilobytes, a lock service less; a service that keeps more says so. Eight
-/// services and twenty nodes at these defaults (416 MiB of quotas) ask 1,040 MiB of the
-/// file at most, of the 1.5 GiB etcd's default 2 GiB has beside its reserve ([`room`]).
-pub const DEFAULT_SERVICE_QUOTA: u64 = 32 << 20;
+/// The quotas of a tenant whose policy names none (defined beside the policy, which reads
+/// them).
+pub use crate::policy::{DEFAULT_NODE_QUOTA, DEFAULT_SERVICE_QUOTA};
 
 /// What one put of `key` and `value` counts.
 pub fn cost(key_len: usize, value_len: usize) -> u64 {

@@ -10,8 +10,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::tally::Crossed;
-
 /// Where each stopped tenant's record is: `<STOPPED_PREFIX><role>`.
 pub const STOPPED_PREFIX: &str = "zone-etcd/quota/stopped/";
 /// Where every tenant's figures are.
@@ -34,17 +32,6 @@ pub struct Stopped {
     /// When (RFC 3339), and the member whose keeper decided.
     pub at: String,
     pub by: String,
-}
-
-impl Crossed {
-    /// The word a record and a line use.
-    pub fn word(self) -> &'static str {
-        match self {
-            Crossed::Quota => "quota",
-            Crossed::Keys => "max_keys",
-            Crossed::Writes => "writes",
-        }
-    }
 }
 
 impl Stopped {

@@ -45,6 +45,17 @@ pub enum Crossed {
     Writes,
 }
 
+impl Crossed {
+    /// The word a stop record (`crossed`) and a line use.
+    pub fn word(self) -> &'static str {
+        match self {
+            Crossed::Quota => "quota",
+            Crossed::Keys => "max_keys",
+            Crossed::Writes => "writes",
+        }
+    }
+}
+
 /// The decider's next steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdict {

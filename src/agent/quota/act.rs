@@ -4,7 +4,7 @@
 
 use etcd_client::Client;
 
-use super::{now, Decider, Tenants};
+use super::state::{now, Held, Tenants};
 use crate::policy::apply::run_op;
 use zone_etcd_kit::cluster_api;
 use zone_model::policy::rbac::{Access, Op, Perm};
@@ -13,7 +13,7 @@ use zone_model::quota::{display, tally::Tally};
 
 /// Stops and resumes what `tally` says, `stopped` being the tenants stopped now.
 pub(super) async fn decide(
-    decider: &Decider,
+    held: &Held,
     client: &mut Client,
     tenants: &Tenants,
     tally: &Tally,
@@ -32,7 +32,7 @@ pub(super) async fn decide(
             used,
             budget,
             at: now(),
-            by: decider.member.clone(),
+            by: held.member.clone(),
         };
         put(client, record.key(), record.render()).await?;
         tracing::warn!(
@@ -97,7 +97,7 @@ async fn put(client: &mut Client, key: String, value: String) -> Result<(), Stri
 
 /// Puts every tenant's figures at [`USE_KEY`] when they moved since `recorded`.
 pub(super) async fn record_uses(
-    decider: &Decider,
+    held: &Held,
     client: &mut Client,
     tally: &Tally,
     stopped: &[String],
@@ -110,7 +110,7 @@ pub(super) async fn record_uses(
     let uses = Uses {
         format: FORMAT,
         at: now(),
-        by: decider.member.clone(),
+        by: held.member.clone(),
         tenants,
     };
     put(client, USE_KEY.into(), uses.render()).await?;

@@ -7,31 +7,25 @@ use std::time::Instant;
 
 use etcd_client::{Client, EventType, WatchOptions};
 
-use super::{act, leads, Decider, Tenants, TICK};
+use super::act;
+use super::state::{leads, stopped, Held, Period, Tenants, TICK};
 use zone_etcd_kit::cluster_api::{self, range::scan_prefix};
 use zone_model::quota::{display, tally::Tally};
 
 /// The largest watch answer taken (etcd batches events; one put is at most 1.5 MiB).
 const MAX_WATCH_MESSAGE: usize = 64 << 20;
 
-/// The current compaction period: when it began, and what each tenant put in it so far.
-#[derive(Debug, Default)]
-pub(super) struct Period {
-    began: Option<Instant>,
-    written: BTreeMap<String, u64>,
-}
-
 /// Counts, then follows the zone's writes until the leadership, the policy or the period
 /// changes (`Ok`, the next round counts again) or a call fails.
 pub(super) async fn follow(
-    decider: &mut Decider,
+    held: &mut Held,
     client: &mut Client,
     tenants: Tenants,
 ) -> Result<(), String> {
-    let began = match decider.written.began {
-        Some(b) if b.elapsed() < decider.period => b,
+    let began = match held.written.began {
+        Some(b) if b.elapsed() < held.period => b,
         _ => {
-            decider.written = Period {
+            held.written = Period {
                 began: Some(Instant::now()),
                 written: BTreeMap::new(),
             };
@@ -50,12 +44,12 @@ pub(super) async fn follow(
             .map_err(|e| format!("counting {}: {e}", display(&tenant.name)))?;
         }
         tally.count(&tenant.name, sizes);
-        if let Some(&written) = decider.written.written.get(&tenant.name) {
+        if let Some(&written) = held.written.written.get(&tenant.name) {
             tally.carry(&tenant.name, written);
         }
     }
-    let mut stopped = super::stopped(client).await?;
-    act::decide(decider, client, &tenants, &tally, &mut stopped).await?;
+    let mut stopped = stopped(client).await?;
+    act::decide(held, client, &tenants, &tally, &mut stopped).await?;
 
     let mut watch = client
         .watch_client()
@@ -91,17 +85,17 @@ pub(super) async fn follow(
                         }
                     }
                 }
-                act::decide(decider, client, &tenants, &tally, &mut stopped).await?;
+                act::decide(held, client, &tenants, &tally, &mut stopped).await?;
             }
             _ = tick.tick() => {
-                decider.written.written = tally
+                held.written.written = tally
                     .records(&[])
                     .into_iter()
                     .map(|t| (t.name, t.written_bytes))
                     .collect();
-                act::record_uses(decider, client, &tally, &stopped, &mut recorded).await?;
-                let policy_changed = decider.slot.get().as_ref() != Some(&tenants);
-                if policy_changed || began.elapsed() >= decider.period || !leads(client).await? {
+                act::record_uses(held, client, &tally, &stopped, &mut recorded).await?;
+                let policy_changed = held.slot.get().as_ref() != Some(&tenants);
+                if policy_changed || began.elapsed() >= held.period || !leads(client).await? {
                     return Ok(());
                 }
             }

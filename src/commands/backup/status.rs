@@ -9,8 +9,8 @@ use zone_io::Error;
 use zone_pki::CertInfo;
 
 use super::DRILL_KEY;
+use crate::commands::check::exposition::{family, labels};
 use crate::commands::check::output::{emit, CheckFormat};
-use crate::commands::check::prometheus::{family, labels};
 use crate::node::Node;
 use zone_backup::chain::{parse_manifest_name, Kind, Verified};
 use zone_backup::destination::Target;

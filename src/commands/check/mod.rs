@@ -31,8 +31,10 @@ use zone_model::config::read_config;
 use zone_model::leaf_paths::LeafPaths;
 
 mod crl;
+pub(crate) mod exposition;
 pub(crate) mod output;
 pub(crate) mod prometheus;
+mod quotas;
 mod render;
 mod report;
 use output::emit;
@@ -45,7 +47,10 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
     let report = match read_config(config).and_then(|text| NodeFile::parse(config, &text)) {
         // The metrics timer's check reports the kept figure of the data disk and never
         // measures it (crate::disk says why).
-        Ok(file) => inspect(config, &file, now, format != CheckFormat::Prometheus),
+        Ok(file) => {
+            let metrics = format == CheckFormat::Prometheus;
+            inspect(config, &file, now, !metrics, metrics)
+        }
         // Metrics say a node whose config does not load is broken, instead of leaving the
         // last run's numbers in place; the other formats give the error line alone.
         Err(e) if format == CheckFormat::Prometheus => {
@@ -76,7 +81,15 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
     .fix(output::where_listed(config, format, out)))
 }
 
-fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -> Report {
+/// `measure`: the data disk (else its kept figure); `zone`: the zone's quota records from
+/// the member's etcd (the metrics run, [`quotas`]).
+fn inspect(
+    config: &Path,
+    file: &NodeFile,
+    now: OffsetDateTime,
+    measure: bool,
+    zone: bool,
+) -> Report {
     let rotate = if file.external.is_some() {
         "renew it with the PKI that made it (zone-etcd never rewrites external certificates)"
             .to_string()
@@ -263,6 +276,7 @@ fn inspect(config: &Path, file: &NodeFile, now: OffsetDateTime, measure: bool) -
         access: node.as_ref().ok().map(|n| report::Access::of(&n.access)),
         disk,
         links,
+        quotas: node.as_ref().ok().filter(|_| zone).and_then(quotas::read),
         zone_etcd: report::ThisBuild::default(),
     }
 }

@@ -10,6 +10,7 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::exposition::{family, labels};
 use super::report::Report;
 use crate::inspection::Row;
 
@@ -143,6 +144,7 @@ pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
             })
         }),
     );
+    super::quotas::families(&mut out, report.quotas.as_ref(), &report.node);
     let build = &report.zone_etcd;
     let (reads, writes) = (build.reads.to_string(), build.writes.to_string());
     family(
@@ -182,44 +184,9 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// One gauge family: HELP, TYPE, then its samples, each `(labels, value)`.
-pub(crate) fn family<V: std::fmt::Display>(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    samples: impl IntoIterator<Item = (String, V)>,
-) {
-    out.push_str(&format!("# HELP {name} {}\n", escape_help(help)));
-    out.push_str(&format!("# TYPE {name} gauge\n"));
-    for (labels, value) in samples {
-        out.push_str(&format!("{name}{{{labels}}} {value}\n"));
-    }
-}
-
-/// `name="value",...` with each value escaped.
-pub(crate) fn labels(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(name, value)| format!("{name}=\"{}\"", escape_label(value)))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// A label value as the format requires: backslash, double quote and line feed escaped.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// A HELP text: backslash and line feed escaped.
-fn escape_help(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::exposition::{escape_help, escape_label};
     use super::*;
     use crate::inspection::problem;
     use time::Duration;
@@ -246,6 +213,7 @@ mod tests {
             crl: None,
             disk: None,
             links: None,
+            quotas: None,
             access: None,
             zone_etcd: crate::commands::check::report::ThisBuild::default(),
         }

@@ -31,6 +31,10 @@ pub(super) struct Report {
     /// A member's round trips to its peers, as its keeper last recorded them, and the
     /// zone's timeouts against them (`None`: no member, or nothing recorded yet).
     pub(super) links: Option<LinksSeen>,
+    /// The zone's quotas as the member's etcd holds the decider's records (`None`: not
+    /// the metrics run, not a member, or not read; see [`super::quotas`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) quotas: Option<super::quotas::Quotas>,
     /// The zone-etcd that checked: the node's installed release (what its launch and
     /// keepers run once restarted).
     pub(super) zone_etcd: ThisBuild,
@@ -198,6 +202,7 @@ impl Report {
             access: None,
             disk: None,
             links: None,
+            quotas: None,
             zone_etcd: ThisBuild::default(),
         }
     }

@@ -11,7 +11,8 @@
 //! `status` says so apart, with the cause and the fix. The exit status is non-zero when
 //! quorum is lost, any member is unhealthy or an alarm is active, for scripts and monitors.
 
-mod records;
+mod quotas;
+pub(crate) mod records;
 mod rows;
 mod table;
 
@@ -99,6 +100,10 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
             &node, &roots, &answering, &creds,
         ));
     }
+    quotas::fill(
+        &mut status,
+        runtime.block_on(records::read_quotas(&answering, &creds, serializable)),
+    );
     let releases = runtime.block_on(crate::agent::recorded::read_all(&answering, &creds));
     for (member, record) in releases.into_iter().flatten() {
         if let Some(row) = status.members.iter_mut().find(|m| m.name == member) {
@@ -344,6 +349,10 @@ fn summarise(
         crl: None,
         crl_unread: None,
         access: None,
+        quotas: Vec::new(),
+        quotas_at: None,
+        quotas_by: None,
+        quotas_unread: None,
     }
 }
 

@@ -94,6 +94,18 @@ pub(super) struct ClusterStatus {
     pub(super) crl_unread: Option<String>,
     /// The access policy in force and which members apply it (a zone with `[access]`).
     pub(super) access: Option<crate::policy::standing::AccessSummary>,
+    /// Each tenant's use against its budgets, the stopped first, then the largest share
+    /// (issue 69), as the decider last recorded them; empty when it recorded none.
+    pub(super) quotas: Vec<zone_model::quota::seen::Seen>,
+    /// When the decider counted them (`None`: no use record).
+    pub(super) quotas_at: Option<String>,
+    /// Whose keeper counted them.
+    #[serde(skip)]
+    pub(super) quotas_by: Option<String>,
+    /// Why the quota records could not be read (then `quotas` says nothing), when they
+    /// could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) quotas_unread: Option<String>,
 }
 
 /// A member whose next step waits.
@@ -128,8 +140,42 @@ pub(super) fn waiting(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A sound cluster of no member, for the tests of what is added to it.
+    pub(in crate::commands::status) fn cluster() -> ClusterStatus {
+        ClusterStatus {
+            zone: "example.zone".into(),
+            cluster_id: "1".into(),
+            leader: None,
+            voters: 0,
+            healthy_voters: 0,
+            answering_voters: 0,
+            quorum: true,
+            fault_tolerance: 0,
+            cluster_version: None,
+            storage_version: None,
+            next_step: None,
+            etcd_target: None,
+            etcd_moving: None,
+            etcd_waiting: Vec::new(),
+            warnings: Vec::new(),
+            alarms: Vec::new(),
+            writes_refused: false,
+            writes_refused_because: None,
+            fix: None,
+            members: Vec::new(),
+            not_joined: Vec::new(),
+            crl: None,
+            crl_unread: None,
+            access: None,
+            quotas: Vec::new(),
+            quotas_at: None,
+            quotas_by: None,
+            quotas_unread: None,
+        }
+    }
 
     fn member(name: &str, version: &str, raft_index: u64) -> MemberRow {
         MemberRow {

@@ -144,6 +144,7 @@ pub(super) fn table(status: &ClusterStatus) -> String {
         out.push_str(&crate::policy::standing::line(access));
         out.push('\n');
     }
+    out.push_str(&super::quotas::section(status));
     out.push_str(&if status.quorum {
         format!(
             "quorum: yes ({} of {} voters healthy, {} more may fail), leader: {}\n",

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::args::{ca_help, only, AnyMemberConfig, AnyNodeConfig, CaDir, NodeConfig, ToOrCancel};
 
@@ -29,6 +29,30 @@ pub struct StatusArgs {
     /// Print the table as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `zone-etcd quota`.
+#[derive(Subcommand)]
+pub enum QuotaCmd {
+    /// Delete the keys under a prefix of this node's service (or its own prefix), through
+    /// a member: the way back for a tenant its quota stopped, whose writes (and so its
+    /// deletes) etcd refuses. It writes again within seconds of being under 90%.
+    Free(QuotaFreeArgs),
+}
+
+/// `zone-etcd quota free`.
+#[derive(Args)]
+pub struct QuotaFreeArgs {
+    #[command(flatten)]
+    pub config: NodeConfig,
+    /// The service whose keys to delete (one this node runs); without it, the node's own
+    /// prefix.
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Every key under it is deleted: one of the service's read_write prefixes, or a
+    /// longer prefix under one.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: String,
 }
 
 /// `zone-etcd maintain`.

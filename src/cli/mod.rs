@@ -35,7 +35,8 @@ pub use ca::{
     ZonePublishArgs, ZoneSignArgs,
 };
 pub use cluster::{
-    DowngradeArgs, LeaveArgs, MaintainArgs, RevokeArgs, StatusArgs, UpgradeEtcdArgs,
+    DowngradeArgs, LeaveArgs, MaintainArgs, QuotaCmd, QuotaFreeArgs, RevokeArgs, StatusArgs,
+    UpgradeEtcdArgs,
 };
 pub use data::{
     RestoreArgs, SnapshotCmd, SnapshotListArgs, SnapshotPruneArgs, SnapshotSaveArgs, UndoArgs,
@@ -92,6 +93,10 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Defragment members one at a time when it gives back much space, and clear NOSPACE.
     Maintain(MaintainArgs),
+    /// A tenant's quota: `free` deletes keys of a stopped service (or node) so it writes
+    /// again.
+    #[command(subcommand)]
+    Quota(QuotaCmd),
     /// Revoke a node: its node CA, and every leaf it issued, goes on the zone's CRL, which
     /// every member enforces on both ports within seconds; a member is also removed. Or
     /// revoke one identity (`--identity`): the owner's admin identity, a service

@@ -5,7 +5,8 @@ use zone_io::Error;
 
 use super::{
     command, ActivateArgs, ActivateInstallArgs, ActivateRequestArgs, ActivateStep, BackupCmd,
-    BackupDrillArgs, BackupExportArgs, CaCmd, Cli, Cmd, RevokeArgs, SnapshotCmd, UndoArgs, ZoneCmd,
+    BackupDrillArgs, BackupExportArgs, CaCmd, Cli, Cmd, QuotaCmd, RevokeArgs, SnapshotCmd,
+    UndoArgs, ZoneCmd,
 };
 use crate::commands;
 
@@ -24,6 +25,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Leave(a) => commands::leave::run(&a.config.path, a.node.as_deref(), a.force),
         Cmd::Status(a) => commands::status::run(&a.config.path, a.json),
         Cmd::Maintain(a) => commands::maintain::run(&a.config.path, a.json, a.force),
+        Cmd::Quota(QuotaCmd::Free(a)) => {
+            commands::quota_free::run(&a.config.path, a.service.as_deref(), &a.prefix)
+        }
         Cmd::Revoke(a) => revoke(a),
         Cmd::UpgradeEtcd(a) => {
             commands::upgrade_etcd::run(&a.config.path, a.target.to.as_deref(), a.target.cancel)

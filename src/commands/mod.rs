@@ -25,6 +25,7 @@ pub mod launch;
 pub mod leave;
 pub mod maintain;
 pub mod promote_learner;
+pub mod quota_free;
 pub mod raise_level;
 pub mod restore;
 pub mod revoke;

@@ -173,6 +173,7 @@ fn answer(mut tcp: TcpStream, shared: &Shared, limits: &Limits) {
                 Kind::Identity => issue(shared, &node, name, &request.body, false),
                 Kind::Gateway => gateway_password(shared, &node, name, &request.body),
                 Kind::Revocations => revocations(shared),
+                Kind::Free => super::free::free(shared, &node, name, &request.body),
             };
             (node, outcome)
         }

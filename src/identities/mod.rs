@@ -17,6 +17,8 @@
 //!   answers the zone's nodes' certificate requests; [`wire`] is its HTTP.
 //! - [`revoked`]: a node that is not a member learns the zone's revocations from the
 //!   members' endpoints, so `env` renews an identity the zone revoked.
+//! - [`free`]: a tenant's way back under its quota: a member deletes the keys under a
+//!   prefix the node's service (or the node itself) may write, as etcd's root.
 //! - [`client`]: a node's calls to the members' endpoints (mutual TLS, each member in
 //!   turn).
 //! - [`request`]: a node's side: an identity obtained from the zone, its key made here
@@ -34,6 +36,7 @@ pub mod ca;
 pub mod client;
 mod connection;
 pub mod endpoint;
+pub mod free;
 pub mod grant;
 pub mod ledger;
 pub mod limits;

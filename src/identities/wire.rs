@@ -7,6 +7,8 @@
 //! service's gateway password as the body ([`super::password`]): `200` with one line once
 //! it is set, `409` while etcd's auth is not on yet (the one answer a node decides by),
 //! `502` when the member's etcd failed.
+//! `POST /v1/free?name=<service>` with a prefix as the body (no `name`: the node's own
+//! prefix): `200` with how many keys under it the member deleted ([`super::free`]).
 //! `POST /v1/revocations` (an empty body): `200` with the zone's signed revocations
 //! document the member holds, or an empty body when the zone revoked nothing; a node that
 //! is not a member keeps it to know when an identity it holds was revoked
@@ -25,6 +27,8 @@ pub const PATH: &str = "/v1/identity";
 pub const GATEWAY_PATH: &str = "/v1/gateway";
 /// The path of a request for the zone's revocations.
 pub const REVOCATIONS_PATH: &str = "/v1/revocations";
+/// The path of a request to free a prefix of a tenant's ([`super::free`]).
+pub const FREE_PATH: &str = "/v1/free";
 /// The most of a request's head that is read.
 pub const HEAD_BYTES: usize = 8 * 1024;
 /// The most of a body that is read: a CSR is under 1 KiB.
@@ -42,6 +46,8 @@ pub enum Kind {
     Gateway,
     /// The zone's revocations document, as the member holds it.
     Revocations,
+    /// The keys under the prefix in the body deleted, for a tenant a quota stopped.
+    Free,
 }
 
 /// A request the endpoint answers.
@@ -147,11 +153,12 @@ pub fn parse_head(head: &str) -> Result<(Kind, Option<String>, usize), Answer> {
         PATH => Kind::Identity,
         GATEWAY_PATH => Kind::Gateway,
         REVOCATIONS_PATH => Kind::Revocations,
+        FREE_PATH => Kind::Free,
         _ => {
             return Err(Answer::new(
                 404,
                 format!(
-                    "not found: ask POST {PATH}, POST {GATEWAY_PATH} or POST {REVOCATIONS_PATH}"
+                    "not found: ask POST {PATH}, POST {GATEWAY_PATH}, POST {REVOCATIONS_PATH} or POST {FREE_PATH}"
                 ),
             ))
         }

@@ -20,11 +20,13 @@ const ZONE: &str = "quota.zone";
 const NAS: &str = "nas.quota.zone";
 /// The runaway's quota, and the bound promised on what it writes past it: what four
 /// writers put while the decider sees the crossing (the watch's delivery) and changes one
-/// role (one raft proposal). Measured on a quiet machine, 15 to 110 ms and 0.06 to 0.64
-/// MiB at 75 to 200 puts of 100 KB a second (printed by each run); the bound allows half a
-/// second at that rate, for a machine as loaded as the suite's.
+/// role (one raft proposal), promised within a second (issue 69: "stops writing within a
+/// second of crossing it"), so at most a second of the fastest writers this machine has
+/// (about 12 MB/s: four writers of 100 KB values). Measured on a quiet machine, 15 to 110
+/// ms and 0.06 to 0.64 MiB; beside a release build, 330 ms and 4.2 MiB (printed by each
+/// run; the figures of a quiet machine are in BENCHMARKS.md).
 const PHOTOS_QUOTA: u64 = 2 << 20;
-const OVERSHOOT_BOUND: u64 = 6 << 20;
+const OVERSHOOT_BOUND: u64 = 12 << 20;
 /// A put as etcd counts it (`256 + key + value`), for 100 KB values.
 const VALUE: usize = 100 * 1024;
 
@@ -221,6 +223,13 @@ fn stop_record_soon(zone: &TestZone, role: &str) -> serde_json::Value {
     record.unwrap()
 }
 
+/// photos' own delete, refused while it is stopped: (success, stdout, stderr).
+fn etcdctl_del_refused(zone: &TestZone, photos: &Identity) -> (bool, String, String) {
+    let (ok, out) = etcdctl(zone, photos, &["del", "apps/photos/w0-00000"]);
+    assert!(ok || out.contains("permission denied"), "{out}");
+    (ok, out, String::new())
+}
+
 fn no_nospace(zone: &TestZone) {
     let (ok, out) = etcdctl(zone, &admin(zone), &["alarm", "list"]);
     assert!(ok && !out.contains("NOSPACE"), "{out}");
@@ -306,25 +315,46 @@ fn a_runaway_service_is_stopped_at_its_quota_and_the_zone_writes_on() {
     let (ok, out) = etcdctl(&zone, &photos, &["put", "apps/photos/more", "1"]);
     assert!(!ok && out.contains("permission denied"), "{out}");
 
-    // The way back: the owner deletes half of its keys; it writes again within seconds.
-    let (ok, out) = etcdctl(
-        &zone,
-        &admin(&zone),
-        &["del", "apps/photos/w0-", "--prefix"],
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = etcdctl(
-        &zone,
-        &admin(&zone),
-        &["del", "apps/photos/w1-", "--prefix"],
-    );
-    assert!(ok, "{out}");
+    // The way back without the owner: nas frees what photos' runaway wrote through a member
+    // (photos itself reads only, so etcd refuses its deletes); photos writes again within
+    // seconds. Nothing outside what photos could write is freed.
+    let nas = zone.path("nodes").join(NAS).join("node.toml");
+    let free = |service: &str, prefix: &str| {
+        common::run(&[
+            "quota",
+            "free",
+            "--config",
+            nas.to_str().unwrap(),
+            "--service",
+            service,
+            "--prefix",
+            prefix,
+        ])
+    };
+    let (ok, out, err) = etcdctl_del_refused(&zone, &photos);
+    assert!(!ok, "{out}{err}");
+    for (service, prefix) in [
+        ("photos", "apps/music/"),
+        ("music", "apps/photos/"),
+        ("photos", "apps/"),
+    ] {
+        let (ok, out, err) = free(service, prefix);
+        assert!(
+            !ok && err.contains("refused:"),
+            "{service} {prefix}: {out}{err}"
+        );
+    }
+    assert!(etcdctl(&zone, &music, &["get", "apps/music/before"])
+        .1
+        .contains("before"));
+    let (ok, out, err) = free("photos", "apps/photos/w");
+    assert!(ok && out.starts_with("deleted "), "{out}{err}");
     let back = Instant::now();
     wait_for(Duration::from_secs(10), "photos writes again", || {
         etcdctl(&zone, &photos, &["put", "apps/photos/again", "1"]).0
     });
     eprintln!(
-        "photos writes again {:?} after the owner's delete",
+        "photos writes again {:?} after it freed half its keys",
         back.elapsed()
     );
     assert!(stop_record(&zone, "svc:photos").is_none());

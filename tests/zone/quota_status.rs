@@ -60,7 +60,7 @@ fn status_and_the_metrics_show_each_tenant_and_name_a_stopped_one() {
         ok,
         "a stopped tenant is no failure of the zone: {text}{err}"
     );
-    let fix = "its writes are refused until it is under 90% of its quota: delete some of its keys (as the owner: the admin identity from `zone-etcd ca admin`), or raise its quota in the zone file and `zone-etcd zone publish`";
+    let fix = "its writes are refused until it is under 90% of its quota: delete some of its keys (on a node that runs it, `zone-etcd quota free --config /etc/zone-etcd/node.toml --service photos --prefix PREFIX`; or as the owner, with the admin identity from `zone-etcd ca admin`), or raise its quota in the zone file and `zone-etcd zone publish`";
     let warning = format!("warning: service photos is over its quota (70 MiB of 64 MiB): {fix}");
     assert!(text.lines().any(|l| l == warning), "{text}");
     let section: Vec<&str> = text
@@ -72,9 +72,9 @@ fn status_and_the_metrics_show_each_tenant_and_name_a_stopped_one() {
         section,
         [
             "quotas (counted at 2026-11-28T12:00:00Z by node1.quotas.zone's keeper):",
-            "  service photos         70 MiB of 64 MiB (109%)    700 keys          written 3 MiB of 64 MiB since the last compaction   STOPPED",
+            "  service photos         70 MiB of 64 MiB (109%)    700 keys          history 3 MiB since the last compaction (with its keys 73 MiB of 128 MiB)   STOPPED",
             &format!("    service photos is over its quota (70 MiB of 64 MiB): {fix}"),
-            "  node nas.quotas.zone   52.1 MiB of 64 MiB (81%)   12 of 1000 keys   written 3 MiB of 64 MiB since the last compaction",
+            "  node nas.quotas.zone   52.1 MiB of 64 MiB (81%)   12 of 1000 keys   history 3 MiB since the last compaction (with its keys 55.1 MiB of 128 MiB)",
         ],
         "{text}"
     );

@@ -54,7 +54,7 @@ impl Stopped {
         match self.crossed.as_str() {
             "max_keys" => format!("{who} holds too many keys ({})", figures(|n| n.to_string())),
             "writes" => format!(
-                "{who} wrote more than its quota since the last compaction ({})",
+                "{who} keeps more than its quota and write budget in etcd's file, its keys and what it replaced or deleted since the last compaction ({})",
                 figures(crate::size::human)
             ),
             _ => format!("{who} is over its quota ({})", figures(crate::size::human)),
@@ -132,7 +132,8 @@ mod tests {
         let read = Stopped::parse(later.as_bytes()).unwrap();
         assert_eq!(read.format, 2);
         assert!(
-            read.line().starts_with("node n wrote more"),
+            read.line()
+                .starts_with("node n keeps more than its quota and write budget"),
             "{}",
             read.line()
         );

@@ -74,12 +74,17 @@ pub fn percent(used: u64, budget: u64) -> u64 {
 }
 
 impl Seen {
-    /// Its largest share of any budget (quota, writes, keys), in whole percent: what stops
-    /// it first.
+    /// Its largest share of any bound (its quota; its keys and history together against
+    /// its quota and write budget together; its max_keys), in whole percent: what stops it
+    /// first.
     pub fn share(&self) -> u64 {
         let keys = self.max_keys.map_or(0, |m| percent(self.keys, m));
+        let file = percent(
+            self.used_bytes.saturating_add(self.written_bytes),
+            self.quota_bytes.saturating_add(self.write_budget),
+        );
         percent(self.used_bytes, self.quota_bytes)
-            .max(percent(self.written_bytes, self.write_budget))
+            .max(file)
             .max(keys)
     }
 
@@ -89,7 +94,8 @@ impl Seen {
     }
 
     /// Its figures, in the three columns of [`lines`]: its use against its quota, its
-    /// keys, what it wrote since the last compaction.
+    /// keys, the history it made since the last compaction (what its puts replaced and
+    /// its deletes removed).
     fn columns(&self) -> [String; 3] {
         [
             format!(
@@ -103,9 +109,10 @@ impl Seen {
                 None => format!("{} keys", self.keys),
             },
             format!(
-                "written {} of {} since the last compaction",
+                "history {} since the last compaction (with its keys {} of {})",
                 human(self.written_bytes),
-                human(self.write_budget)
+                human(self.used_bytes.saturating_add(self.written_bytes)),
+                human(self.quota_bytes.saturating_add(self.write_budget))
             ),
         ]
     }
@@ -148,7 +155,7 @@ fn of_use(t: &TenantUse, stops: &[Stopped]) -> Seen {
         write_budget: t.write_budget,
         stopped,
         why: stop.map(Stopped::line),
-        fix: stopped.then(|| fix(stop.map_or("quota", |s| s.crossed.as_str()))),
+        fix: stopped.then(|| fix(stop.map_or("quota", |s| s.crossed.as_str()), kind, name)),
     }
 }
 
@@ -167,7 +174,7 @@ fn of_stop(stop: &Stopped) -> Seen {
         write_budget: 0,
         stopped: true,
         why: Some(stop.line()),
-        fix: Some(fix(&stop.crossed)),
+        fix: Some(fix(&stop.crossed, kind, name)),
     };
     match stop.crossed.as_str() {
         "max_keys" => (seen.keys, seen.max_keys) = (stop.used, Some(stop.budget)),
@@ -177,20 +184,31 @@ fn of_stop(stop: &Stopped) -> Seen {
     seen
 }
 
-/// What brings back a tenant stopped at `crossed` (`quota`, `max_keys`, `writes`).
-pub fn fix(crossed: &str) -> String {
-    const OWNER: &str =
-        "delete some of its keys (as the owner: the admin identity from `zone-etcd ca admin`)";
+/// What brings back the tenant `kind` `name` (`service photos`) stopped at `crossed`
+/// (`quota`, `max_keys`, `writes`).
+pub fn fix(crossed: &str, kind: &str, name: &str) -> String {
+    let free = match kind {
+        "service" => format!(
+            "on a node that runs it, `zone-etcd quota free --config /etc/zone-etcd/node.toml --service {name} --prefix PREFIX`"
+        ),
+        _ => format!(
+            "on {name}, `zone-etcd quota free --config /etc/zone-etcd/node.toml --prefix PREFIX`"
+        ),
+    };
+    let owner = format!(
+        "delete some of its keys ({free}; or as the owner, with the admin identity from `zone-etcd ca admin`)"
+    );
+    let owner = owner.as_str();
     const RAISE: &str = "in the zone file and `zone-etcd zone publish`";
     match crossed {
         "max_keys" => format!(
-            "its writes are refused until it holds under 90% of its max_keys: {OWNER}, or raise its max_keys {RAISE}"
+            "its writes are refused until it holds under 90% of its max_keys: {owner}, or raise its max_keys {RAISE}"
         ),
         "writes" => format!(
             "its writes are refused until the next compaction starts its count again (the zone's auto_compaction_retention) and it is under 90% of every budget; to let it write more between compactions, raise its quota {RAISE}"
         ),
         _ => format!(
-            "its writes are refused until it is under 90% of its quota: {OWNER}, or raise its quota {RAISE}"
+            "its writes are refused until it is under 90% of its quota: {owner}, or raise its quota {RAISE}"
         ),
     }
 }
@@ -299,14 +317,14 @@ mod tests {
         assert_eq!((percent(0, 0), percent(1, 0)), (0, 100));
     }
 
-    /// The largest share of any budget first: a rewriter near its write budget before a
-    /// tenant whose live data is larger; a stopped one before all.
+    /// The largest share of any bound first: a rewriter near its quota and write budget
+    /// (61 of 64 MiB) before a tenant whose live data is larger; a stopped one before all.
     #[test]
     fn the_tenant_most_at_risk_comes_first() {
         let record = uses(vec![
             tenant("node:nas.example.zone", 300, 8 * MIB, 300),
             tenant("svc:photos", 52 * MIB, 64 * MIB, 3 * MIB),
-            tenant("svc:locks", MIB, 32 * MIB, 30 * MIB),
+            tenant("svc:locks", MIB, 32 * MIB, 60 * MIB),
             tenant("svc:music", 0, 32 * MIB, 0),
         ]);
         let order: Vec<String> = seen(Some(&record), &[]).iter().map(Seen::who).collect();
@@ -360,9 +378,9 @@ mod tests {
         assert_eq!(
             lines(&shown),
             [
-                "service photos          52.1 MiB of 64 MiB (81%)   12 keys          written 3 MiB of 64 MiB since the last compaction   STOPPED",
-                "  service photos is over its quota (70 MiB of 64 MiB): its writes are refused until it is under 90% of its quota: delete some of its keys (as the owner: the admin identity from `zone-etcd ca admin`), or raise its quota in the zone file and `zone-etcd zone publish`",
-                "node nas.example.zone   300 B of 8 MiB (0%)        1 of 1000 keys   written 300 B of 8 MiB since the last compaction",
+                "service photos          52.1 MiB of 64 MiB (81%)   12 keys          history 3 MiB since the last compaction (with its keys 55.1 MiB of 128 MiB)   STOPPED",
+                "  service photos is over its quota (70 MiB of 64 MiB): its writes are refused until it is under 90% of its quota: delete some of its keys (on a node that runs it, `zone-etcd quota free --config /etc/zone-etcd/node.toml --service photos --prefix PREFIX`; or as the owner, with the admin identity from `zone-etcd ca admin`), or raise its quota in the zone file and `zone-etcd zone publish`",
+                "node nas.example.zone   300 B of 8 MiB (0%)        1 of 1000 keys   history 300 B since the last compaction (with its keys 600 B of 16 MiB)",
             ]
         );
         // Stopped by the use record alone (its stop record not read yet): named, no why.
@@ -371,6 +389,6 @@ mod tests {
         let shown = seen(Some(&uses(vec![only_flag])), &[]);
         assert_eq!(shown[0].why, None);
         assert!(lines(&shown)[1].starts_with("  service a is stopped: its writes are refused"));
-        assert!(fix("writes").contains("next compaction"));
+        assert!(fix("writes", "service", "photos").contains("next compaction"));
     }
 }

@@ -6,16 +6,20 @@
 //! the previous value (a watch with `prev_kv`): a put adds what it costs and takes what the
 //! value it replaced cost; a delete takes what the value cost. What a put replaced and
 //! what a delete removed stays in etcd's file as history until the next compaction: that
-//! is the period's *writes*, held to the write budget and cleared at each compaction
-//! ([`Tally::compacted`]). So each byte a tenant costs the file is counted once, live or
-//! history: a writer of new keys meets its quota, a rewriter of one key its write budget,
-//! and a tenant that deletes keys to come back under its quota has room to write again.
+//! is the period's *writes*, cleared at each compaction ([`Tally::compacted`]). So each
+//! byte a tenant costs the file is counted once, live or history, and what the zone's
+//! room check reserves for it (its quota and its write budget) bounds the two together:
+//! a writer of new keys meets its quota, a rewriter of one key its quota and write budget
+//! together, and a tenant that deletes keys to come back under its quota has room to
+//! write again (its live bytes moved to history, their sum unchanged).
 //!
 //! Invariants: pure; a key belongs to the tenant of the longest prefix that holds it, or to
 //! none (zone-etcd's own keys, keys no grant covers); figures never go below zero (an event
 //! seen twice or a count taken mid-stream corrects itself at the next count); a tenant is
-//! stopped when any budget is crossed and resumed only once every figure is under
-//! [`RESUME_AT`] of its budget, so a tenant at its quota does not flap.
+//! stopped when its live bytes pass its quota, its keys its `max_keys`, or its live bytes
+//! and history together its quota and write budget together, and resumed only once every
+//! one of these figures is under [`RESUME_AT`] of its bound, so a tenant at its quota
+//! does not flap.
 
 use std::collections::BTreeMap;
 
@@ -178,7 +182,10 @@ impl Tally {
         match crossed {
             Crossed::Quota => (u.live, budgets.quota),
             Crossed::Keys => (u.keys, max_keys.unwrap_or(u64::MAX)),
-            Crossed::Writes => (u.written, budgets.write_budget),
+            Crossed::Writes => (
+                u.live.saturating_add(u.written),
+                budgets.quota.saturating_add(budgets.write_budget),
+            ),
         }
     }
 
@@ -219,7 +226,9 @@ impl Tally {
                 Some(Crossed::Quota)
             } else if max_keys.is_some_and(|m| u.keys > m) {
                 Some(Crossed::Keys)
-            } else if u.written > tenant.write_budget {
+            } else if u.live.saturating_add(u.written)
+                > tenant.quota.saturating_add(tenant.write_budget)
+            {
                 Some(Crossed::Writes)
             } else {
                 None
@@ -230,7 +239,10 @@ impl Tally {
             };
             let well_under = under(u.live, tenant.quota)
                 && max_keys.is_none_or(|m| under(u.keys, m))
-                && under(u.written, tenant.write_budget);
+                && under(
+                    u.live.saturating_add(u.written),
+                    tenant.quota.saturating_add(tenant.write_budget),
+                );
             match (is_stopped, crossed) {
                 (false, Some(why)) => verdict.stop.push((name.clone(), why)),
                 (true, _) if well_under => verdict.resume.push(name.clone()),
@@ -395,7 +407,7 @@ mod tests {
         assert_eq!(rows[1].max_keys, Some(20));
         assert_eq!(
             t.figures("service photos", Crossed::Writes),
-            (9_500, 10_000)
+            (9_500 + 1_269, 20_000)
         );
         assert_eq!(t.figures("service photos", Crossed::Keys), (1, 20));
         assert_eq!(t.figures("nobody", Crossed::Quota), (0, 0));

@@ -66,13 +66,13 @@ pub(super) fn families(out: &mut String, quotas: Option<&Quotas>, node: &str) {
     family(
         out,
         "zone_etcd_quota_written_bytes",
-        "What a tenant put since the last compaction, as etcd counts each put.",
+        "The history a tenant made since the last compaction: what its puts replaced and its deletes removed, as etcd counts each.",
         each(|t| t.written_bytes),
     );
     family(
         out,
         "zone_etcd_quota_write_budget_bytes",
-        "What a tenant may put between two compactions (its writes are refused over it).",
+        "A tenant's write budget: its writes are refused once its keys and history pass its quota and this together.",
         each(|t| t.write_budget),
     );
     family(

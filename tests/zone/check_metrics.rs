@@ -149,7 +149,7 @@ const CERTIFICATES: [&str; 7] = [
     "client CA",
     "signer",
 ];
-const FAMILIES: [&str; 21] = [
+const FAMILIES: [&str; 22] = [
     "zone_etcd_certificate_expiry_seconds",
     "zone_etcd_certificate_not_after_timestamp_seconds",
     "zone_etcd_certificate_problems",
@@ -169,6 +169,7 @@ const FAMILIES: [&str; 21] = [
     "zone_etcd_quota_written_bytes",
     "zone_etcd_quota_write_budget_bytes",
     "zone_etcd_quota_stopped",
+    "zone_etcd_leases",
     "zone_etcd_quota_record_timestamp_seconds",
     "zone_etcd_release_info",
 ];

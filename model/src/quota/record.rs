@@ -87,7 +87,17 @@ pub struct Uses {
     pub at: String,
     pub by: String,
     pub tenants: Vec<TenantUse>,
+    /// The zone's leases, as the decider last counted them (etcd's LeaseLeases): no
+    /// tenant owns a lease, so they are bounded only in all ([`LEASES_MANY`]). Absent when
+    /// not counted (and in records before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leases: Option<u64>,
 }
+
+/// More leases than this in a zone is no service's need (a Patroni cluster holds one, a
+/// lock service one a client): `ZoneEtcdLeasesMany` fires over it. Each lease costs every
+/// member memory until it expires, and 64 bytes of etcd's quota at its grant.
+pub const LEASES_MANY: u64 = 100_000;
 
 impl Uses {
     pub fn render(&self) -> String {
@@ -98,11 +108,17 @@ impl Uses {
         serde_json::from_slice(bytes).map_err(|e| format!("not a quota use record: {e}"))
     }
 
-    /// Whether `now` differs enough from this record to be written again: a tenant came,
-    /// went, stopped or resumed, or a figure moved by a hundredth of its budget.
-    pub fn moved(&self, now: &[TenantUse]) -> bool {
+    /// Whether `now` and `leases` differ enough from this record to be written again: a
+    /// tenant came, went, stopped or resumed, a figure moved by a hundredth of its budget,
+    /// or the leases by a hundredth (and at least ten).
+    pub fn moved(&self, now: &[TenantUse], leases: Option<u64>) -> bool {
         let by = |a: u64, b: u64, budget: u64| a.abs_diff(b).saturating_mul(100) >= budget.max(1);
-        self.tenants.len() != now.len()
+        let leases_moved = match (self.leases, leases) {
+            (Some(a), Some(b)) => a.abs_diff(b) >= (a.max(b) / 100).max(10),
+            (a, b) => a.is_none() != b.is_none(),
+        };
+        leases_moved
+            || self.tenants.len() != now.len()
             || self.tenants.iter().zip(now).any(|(was, is)| {
                 was.name != is.name
                     || was.stopped != is.stopped
@@ -146,6 +162,10 @@ mod tests {
         let uses = Uses::parse(golden.as_bytes()).unwrap();
         assert_eq!(uses.render(), golden);
         assert_eq!(uses.tenants[1].max_keys, None);
+        assert_eq!(uses.leases, None);
+        let counted = r#"{"format":1,"at":"2026-11-28T12:00:00Z","by":"node1.example.zone","tenants":[],"leases":1234}"#;
+        let uses = Uses::parse(counted.as_bytes()).unwrap();
+        assert_eq!((uses.render().as_str(), uses.leases), (counted, Some(1234)));
         assert!(Uses::parse(b"{\"format\":1}").is_err());
     }
 
@@ -166,10 +186,15 @@ mod tests {
             at: "t".into(),
             by: "m".into(),
             tenants: vec![t(500, false)],
+            leases: Some(2_000),
         };
-        assert!(!held.moved(&[t(509, false)]));
-        assert!(held.moved(&[t(510, false)]));
-        assert!(held.moved(&[t(500, true)]));
-        assert!(held.moved(&[]));
+        let two = Some(2_000);
+        assert!(!held.moved(&[t(509, false)], two));
+        assert!(held.moved(&[t(510, false)], two));
+        assert!(held.moved(&[t(500, true)], two));
+        assert!(held.moved(&[], two));
+        assert!(!held.moved(&[t(500, false)], Some(2_019)));
+        assert!(held.moved(&[t(500, false)], Some(2_020)));
+        assert!(held.moved(&[t(500, false)], None));
     }
 }

@@ -279,6 +279,7 @@ mod tests {
             at: "2026-11-28T12:00:01Z".into(),
             by: "node1.example.zone".into(),
             tenants,
+            leases: None,
         }
     }
 

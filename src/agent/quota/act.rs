@@ -84,6 +84,23 @@ async fn grant(
     Ok(())
 }
 
+/// The zone's leases (etcd's LeaseLeases, one answer of every lease's ID); `None` when etcd
+/// did not answer (a zone with more than about 400,000 leases overflows the answer's
+/// size: the last count, already far over [`zone_model::quota::record::LEASES_MANY`],
+/// stands).
+pub(super) async fn count_leases(client: &mut Client) -> Option<u64> {
+    let answer =
+        cluster_api::within(async { client.leases().await.map_err(|e| cluster_api::describe(&e)) })
+            .await;
+    match answer {
+        Ok(r) => Some(r.leases().len() as u64),
+        Err(why) => {
+            tracing::debug!("quotas: the zone's leases not counted: {why}");
+            None
+        }
+    }
+}
+
 async fn put(client: &mut Client, key: String, value: String) -> Result<(), String> {
     cluster_api::within(async {
         client
@@ -95,16 +112,21 @@ async fn put(client: &mut Client, key: String, value: String) -> Result<(), Stri
     .await
 }
 
-/// Puts every tenant's figures at [`USE_KEY`] when they moved since `recorded`.
+/// Puts every tenant's figures and the zone's `leases` at [`USE_KEY`] when they moved
+/// since `recorded`.
 pub(super) async fn record_uses(
     held: &Held,
     client: &mut Client,
     tally: &Tally,
     stopped: &[String],
+    leases: Option<u64>,
     recorded: &mut Option<Uses>,
 ) -> Result<(), String> {
     let tenants = tally.records(stopped);
-    if recorded.as_ref().is_some_and(|r| !r.moved(&tenants)) {
+    if recorded
+        .as_ref()
+        .is_some_and(|r| !r.moved(&tenants, leases))
+    {
         return Ok(());
     }
     let uses = Uses {
@@ -112,6 +134,7 @@ pub(super) async fn record_uses(
         at: now(),
         by: held.member.clone(),
         tenants,
+        leases,
     };
     put(client, USE_KEY.into(), uses.render()).await?;
     *recorded = Some(uses);

@@ -12,6 +12,9 @@ use super::state::{leads, stopped, Held, Period, Tenants, TICK};
 use zone_etcd_kit::cluster_api::{self, range::scan_prefix};
 use zone_model::quota::{display, tally::Tally};
 
+/// The decider counts the zone's leases once in this many ticks.
+const LEASES_EVERY: u32 = 5;
+
 /// The largest watch answer taken (etcd batches events; one put is at most 1.5 MiB).
 const MAX_WATCH_MESSAGE: usize = 64 << 20;
 
@@ -64,6 +67,8 @@ pub(super) async fn follow(
         .map_err(|e| cluster_api::describe(&e))?;
     let mut tick = tokio::time::interval(TICK);
     let mut recorded = None;
+    // Leases are counted every LEASES_EVERY ticks (one answer holds every lease's ID).
+    let (mut ticks, mut leases) = (0u32, None);
     loop {
         tokio::select! {
             message = stream.message() => {
@@ -93,7 +98,11 @@ pub(super) async fn follow(
                     .into_iter()
                     .map(|t| (t.name, t.written_bytes))
                     .collect();
-                act::record_uses(held, client, &tally, &stopped, &mut recorded).await?;
+                if ticks % LEASES_EVERY == 0 {
+                    leases = act::count_leases(client).await.or(leases);
+                }
+                ticks = ticks.wrapping_add(1);
+                act::record_uses(held, client, &tally, &stopped, leases, &mut recorded).await?;
                 let policy_changed = held.slot.get().as_ref() != Some(&tenants);
                 if policy_changed || began.elapsed() >= held.period || !leads(client).await? {
                     return Ok(());

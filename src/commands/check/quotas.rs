@@ -19,6 +19,8 @@ pub(super) struct Quotas {
     /// When the decider counted (`None`: no use record, only stops).
     pub(super) at: Option<String>,
     pub(super) tenants: Vec<Seen>,
+    /// The zone's leases, as the decider counted them.
+    pub(super) leases: Option<u64>,
 }
 
 /// The quota records of `node`'s own member (`None`: not a member, or nothing read).
@@ -34,6 +36,7 @@ pub(super) fn read(node: &Node) -> Option<Quotas> {
         .ok()?;
     Some(Quotas {
         at: uses.as_ref().map(|u| u.at.clone()),
+        leases: uses.as_ref().and_then(|u| u.leases),
         tenants: seen::seen(uses.as_ref(), &stops),
     })
 }
@@ -83,6 +86,14 @@ pub(super) fn families(out: &mut String, quotas: Option<&Quotas>, node: &str) {
     );
     family(
         out,
+        "zone_etcd_leases",
+        "The zone's leases, as its decider last counted them: no tenant owns a lease, so they are bounded in all (ZoneEtcdLeasesMany).",
+        quotas
+            .and_then(|q| q.leases)
+            .map(|n| (labels(&[("node", node)]), n)),
+    );
+    family(
+        out,
         "zone_etcd_quota_record_timestamp_seconds",
         "When the zone's decider counted the tenants' figures above, in seconds since the Unix epoch (absent: no record read).",
         quotas
@@ -119,6 +130,7 @@ mod tests {
                 tenant("node:nas.example.zone", 300, 8 << 20),
                 tenant("svc:photos", 70 << 20, 64 << 20),
             ],
+            leases: Some(42),
         };
         let stop = Stopped {
             format: 1,
@@ -131,6 +143,7 @@ mod tests {
         };
         Quotas {
             at: Some(uses.at.clone()),
+            leases: uses.leases,
             tenants: seen::seen(Some(&uses), &[stop]),
         }
     }
@@ -145,6 +158,10 @@ mod tests {
                 .map(str::to_string)
                 .collect()
         };
+        assert_eq!(
+            samples("zone_etcd_leases"),
+            [r#"zone_etcd_leases{node="node1.example.zone"} 42"#]
+        );
         let photos = r#"{kind="service",name="photos",node="node1.example.zone"}"#;
         let nas = r#"{kind="node",name="nas.example.zone",node="node1.example.zone"}"#;
         assert_eq!(
@@ -192,6 +209,7 @@ mod tests {
             "zone_etcd_quota_written_bytes",
             "zone_etcd_quota_write_budget_bytes",
             "zone_etcd_quota_stopped",
+            "zone_etcd_leases",
             "zone_etcd_quota_record_timestamp_seconds",
         ] {
             assert!(out.contains(&format!("# HELP {name} ")), "{name}: {out}");
@@ -207,6 +225,6 @@ mod tests {
         let mut out = String::new();
         families(&mut out, None, "n");
         assert!(out.lines().all(|l| l.starts_with('#')), "{out}");
-        assert_eq!(out.lines().count(), 12);
+        assert_eq!(out.lines().count(), 14);
     }
 }

@@ -351,6 +351,7 @@ fn summarise(
         access: None,
         quotas: Vec::new(),
         quotas_at: None,
+        leases: None,
         quotas_by: None,
         quotas_unread: None,
     }

@@ -23,6 +23,7 @@ pub(super) fn fill(status: &mut ClusterStatus, read: Result<(Option<Uses>, Vec<S
     };
     status.quotas = seen::seen(uses.as_ref(), &stops);
     status.quotas_at = uses.as_ref().map(|u| u.at.clone());
+    status.leases = uses.as_ref().and_then(|u| u.leases);
     status.quotas_by = uses.map(|u| u.by);
     status.warnings.extend(warnings(&status.quotas));
 }
@@ -52,8 +53,19 @@ pub(super) fn section(status: &ClusterStatus) -> String {
     if status.quotas.is_empty() {
         return String::new();
     }
+    let leases = status
+        .leases
+        .map(|n| {
+            let many = if n > zone_model::quota::record::LEASES_MANY {
+                ": more than any service needs, see ZoneEtcdLeasesMany"
+            } else {
+                ""
+            };
+            format!("; {n} lease(s) in the zone{many}")
+        })
+        .unwrap_or_default();
     let mut out = match (&status.quotas_at, &status.quotas_by) {
-        (Some(at), Some(by)) => format!("quotas (counted at {at} by {by}'s keeper):\n"),
+        (Some(at), Some(by)) => format!("quotas (counted at {at} by {by}'s keeper{leases}):\n"),
         _ => "quotas (no count recorded yet, only the stops):\n".to_string(),
     };
     for line in seen::lines(&status.quotas) {
@@ -98,6 +110,7 @@ mod tests {
                 write_budget: 64 << 20,
                 stopped: true,
             }],
+            leases: Some(3),
         }
     }
 
@@ -115,7 +128,7 @@ mod tests {
         let text = section(&s);
         assert!(
             text.starts_with(
-                "quotas (counted at 2026-11-28T12:00:01Z by node1.example.zone's keeper):\n  service photos   70 MiB of 64 MiB (109%)   700 keys"
+                "quotas (counted at 2026-11-28T12:00:01Z by node1.example.zone's keeper; 3 lease(s) in the zone):\n  service photos   70 MiB of 64 MiB (109%)   700 keys"
             ),
             "{text}"
         );

@@ -99,6 +99,9 @@ pub(super) struct ClusterStatus {
     pub(super) quotas: Vec<zone_model::quota::seen::Seen>,
     /// When the decider counted them (`None`: no use record).
     pub(super) quotas_at: Option<String>,
+    /// The zone's leases, as the decider last counted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) leases: Option<u64>,
     /// Whose keeper counted them.
     #[serde(skip)]
     pub(super) quotas_by: Option<String>,
@@ -172,6 +175,7 @@ pub(super) mod tests {
             access: None,
             quotas: Vec::new(),
             quotas_at: None,
+            leases: None,
             quotas_by: None,
             quotas_unread: None,
         }

@@ -42,18 +42,22 @@ pub(super) async fn decide(
         stopped.push(tenant);
     }
     for tenant in verdict.resume {
-        let key = format!("{STOPPED_PREFIX}{tenant}");
-        cluster_api::within(async {
-            client
-                .delete(key, None)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
-        })
-        .await?;
+        delete(client, format!("{STOPPED_PREFIX}{tenant}")).await?;
         grant(client, tenants, &tenant, Access::ReadWrite).await?;
         // (Named before: inside tracing's macros `display` is tracing's own.)
         let who = display(&tenant);
         tracing::info!("quotas: {who} is back under 90% of its budgets: it writes again");
+        stopped.retain(|s| *s != tenant);
+    }
+    // A stop of a tenant the policy no longer has (a service removed, a node revoked):
+    // nothing to resume, so its record goes.
+    let gone: Vec<String> = stopped
+        .iter()
+        .filter(|s| !tenants.iter().any(|(t, _, _)| t.name == **s))
+        .cloned()
+        .collect();
+    for tenant in gone {
+        delete(client, format!("{STOPPED_PREFIX}{tenant}")).await?;
         stopped.retain(|s| *s != tenant);
     }
     Ok(())
@@ -74,14 +78,34 @@ async fn grant(
         .unwrap_or_default();
     for prefix in prefixes {
         let op = Op::Grant(tenant.to_string(), Perm::prefix(access, &prefix));
-        cluster_api::within(async {
-            run_op(client, &op)
-                .await
-                .map_err(|e| cluster_api::describe(&e))
+        cluster_api::ask(client, |mut c| {
+            let op = op.clone();
+            async move { run_op(&mut c, &op).await }
         })
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Each call through [`cluster_api::ask`]: asked again while etcd refuses it for a change
+/// of its auth store in flight (the keepers applying a stop), never failing the round.
+async fn put(client: &mut Client, key: String, value: String) -> Result<(), String> {
+    cluster_api::ask(client, |mut c| {
+        let (key, value) = (key.clone(), value.clone());
+        async move { c.put(key, value, None).await.map(drop) }
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+async fn delete(client: &mut Client, key: String) -> Result<(), String> {
+    cluster_api::ask(client, |mut c| {
+        let key = key.clone();
+        async move { c.delete(key, None).await.map(drop) }
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The zone's leases (etcd's LeaseLeases, one answer of every lease's ID); `None` when etcd
@@ -99,17 +123,6 @@ pub(super) async fn count_leases(client: &mut Client) -> Option<u64> {
             None
         }
     }
-}
-
-async fn put(client: &mut Client, key: String, value: String) -> Result<(), String> {
-    cluster_api::within(async {
-        client
-            .put(key, value, None)
-            .await
-            .map(drop)
-            .map_err(|e| cluster_api::describe(&e))
-    })
-    .await
 }
 
 /// Puts every tenant's figures and the zone's `leases` at [`USE_KEY`] when they moved

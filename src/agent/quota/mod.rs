@@ -14,9 +14,11 @@
 //! applies ([`Slot`], set at each of its looks), and a changed policy is counted again;
 //! the count is taken at one revision and the watch starts right after it, so no write is
 //! missed or counted twice; the figures are counted again every compaction period (when the
-//! write budgets start again), so a drift (an event whose previous value was compacted)
-//! lasts one period at most; the decider never writes a tenant's keys, only roles' grants
-//! and its own records.
+//! history starts again), so a drift (an event whose previous value was compacted) lasts one
+//! period at most, and a new decider (a new leader) starts the period's history at zero;
+//! the stop of a tenant the policy no longer has is deleted; the decider never writes a
+//! tenant's keys, only roles' grants and its own records, each asked again while etcd
+//! refuses it for an auth change in flight.
 
 mod act;
 mod decider;

@@ -132,6 +132,13 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
     assert_eq!(zone.access.services[0].nodes, [LAPTOP]);
     assert_eq!(zone.access.services[0].read_write, ["apps/photos/"]);
     assert_eq!(zone.access.services[0].read, ["apps/shared/"]);
+    // Quotas (since 0.3.0's work; absent, the defaults, from older directories).
+    if newest || zone.access.node_quota.is_some() {
+        assert_eq!(zone.access.node_quota, Some(4 << 20));
+        assert_eq!(zone.access.service_quota, Some(16 << 20));
+        assert_eq!(zone.access.services[0].quota, Some(64 << 20));
+        assert_eq!(zone.access.services[0].max_keys, Some(100_000));
+    }
 
     let ca = d.root.join(CA_DIR);
     // ca.crt and ca.key: the zone root, loaded as every owner's command loads it.
@@ -911,6 +918,25 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
         assert_eq!(links, links_record_in(newest, &links));
         if newest {
             assert_eq!(links.render(), text);
+        }
+    }
+
+    // The quota decider's records (written since 0.3.0's work; absent from older
+    // directories).
+    let uses_key = key(zone_model::quota::record::USE_KEY);
+    if newest || d.exists(&uses_key) {
+        let text = d.text(&uses_key);
+        let uses = zone_model::quota::record::Uses::parse(text.as_bytes()).unwrap();
+        assert_eq!(uses, quota_uses());
+        if newest {
+            assert_eq!(uses.render(), text);
+        }
+        let stop_key = key(&quota_stop().key());
+        let text = d.text(&stop_key);
+        let stop = zone_model::quota::record::Stopped::parse(text.as_bytes()).unwrap();
+        assert_eq!(stop, quota_stop());
+        if newest {
+            assert_eq!(stop.render(), text);
         }
     }
 

@@ -101,7 +101,7 @@ pub fn zone_toml(recipient: &str) -> String {
         "\n[backup]\nrecipients = [\"{recipient}\"]\nfull_every = \"1h\"\ndelta_every = \"5s\"\nwindow = \"7d\"\nkeep_hourly = \"48h\"\nkeep_daily = \"30d\"\nkeep_weekly = \"12w\"\n\n[[backup.target]]\nurl = \"{TARGET_URL}\"\n"
     );
     text += &format!(
-        "\n[access]\nenforce = true\nnodes = [\"{LAPTOP}\", \"{REVOKED}\"]\nnode_prefix = \"nodes/\"\n\n[[access.service]]\nname = \"{SERVICE}\"\nnodes = [\"{LAPTOP}\"]\nread_write = [\"apps/photos/\"]\nread = [\"apps/shared/\"]\n"
+        "\n[access]\nenforce = true\nnodes = [\"{LAPTOP}\", \"{REVOKED}\"]\nnode_prefix = \"nodes/\"\nnode_quota = \"4 MiB\"\nservice_quota = \"16 MiB\"\n\n[[access.service]]\nname = \"{SERVICE}\"\nnodes = [\"{LAPTOP}\"]\nread_write = [\"apps/photos/\"]\nread = [\"apps/shared/\"]\nquota = \"64 MiB\"\nmax_keys = 100000\n"
     );
     text
 }
@@ -218,6 +218,39 @@ pub fn rollout_waiting() -> Waiting {
 
 /// Member 1's links, as its keeper records them (with its disk since 0.3.0's work; the
 /// checks take the record without it for the directories before).
+/// The quota decider's figures (issue 69, since 0.3.0's work).
+pub fn quota_uses() -> zone_model::quota::record::Uses {
+    zone_model::quota::record::Uses {
+        format: 1,
+        at: AT.into(),
+        by: NODE1.into(),
+        tenants: vec![zone_model::quota::record::TenantUse {
+            name: format!("svc:{SERVICE}"),
+            used_bytes: 70 << 20,
+            quota_bytes: 64 << 20,
+            keys: 700,
+            max_keys: Some(100_000),
+            written_bytes: 3 << 20,
+            write_budget: 64 << 20,
+            stopped: true,
+        }],
+        leases: Some(12),
+    }
+}
+
+/// The decider's stop of the service (since 0.3.0's work).
+pub fn quota_stop() -> zone_model::quota::record::Stopped {
+    zone_model::quota::record::Stopped {
+        format: 1,
+        tenant: format!("svc:{SERVICE}"),
+        crossed: "quota".into(),
+        used: 70 << 20,
+        budget: 64 << 20,
+        at: AT.into(),
+        by: NODE1.into(),
+    }
+}
+
 pub fn links_record() -> zone_model::links::Links {
     zone_model::links::Links {
         format: 1,

@@ -292,6 +292,11 @@ fn write_all(root: &Path, release: &str) {
         &format!("{}{NODE1}", zone_model::links::PREFIX),
         links_record().render().as_bytes(),
     );
+    etcd(
+        zone_model::quota::record::USE_KEY,
+        quota_uses().render().as_bytes(),
+    );
+    etcd(&quota_stop().key(), quota_stop().render().as_bytes());
     // etcd's election keeps the leader's value at `<election>/<lease id, hex>`.
     etcd(
         &format!("{}/{ELECTION_LEASE}", zone_backup::runner::active::ELECTION),

@@ -40,10 +40,10 @@
 //! - [`policy`]: the timed publishes of policy changes and the watch that splits them;
 //! - here: one run ([`one`]) and the section's JSON ([`run`]).
 
-mod load;
+pub(crate) mod load;
 mod policy;
 pub mod scale;
-mod zones;
+pub(crate) mod zones;
 
 use std::fs;
 use std::path::Path;
@@ -52,7 +52,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::support::*;
-use load::{costs, latency, sorted, windows, Seen, Window, LOAD_SECONDS, VALUE_BYTES};
+use load::{costs, latency, sorted, windows, Load, Seen, Window, LOAD_SECONDS, VALUE_BYTES};
 use policy::{policy_changes, Published};
 use zone_testkit::addresses;
 use zones::{Live, ZONE};
@@ -85,7 +85,11 @@ fn one(dir: &Path, run: usize) -> Result<Run> {
     }
     let member = off.member_identity(0);
     let first = run % 2;
-    let [on_window, off_window] = windows([(&on, &service), (&off, &member)], run, first)?;
+    let load = Load {
+        tag: run.to_string(),
+        value_bytes: VALUE_BYTES,
+    };
+    let [on_window, off_window] = windows([(&on, &service), (&off, &member)], &load, first)?;
     for (live, w) in [(&on, &on_window), (&off, &off_window)] {
         let failed: Vec<&String> = w.write.failed.iter().chain(&w.read.failed).collect();
         if !failed.is_empty() {

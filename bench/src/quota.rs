@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::access::load::{costs, latency, sorted, windows, Load, Window, LOAD_SECONDS};
+use crate::access::load::{
+    costs, latency, order, ratio, ratios, sorted, windows, Load, Window, LOAD_SECONDS,
+};
 use crate::access::zones::{Identity, Live, ZONE};
 use crate::support::*;
 use zone_testkit::addresses;
@@ -125,11 +127,7 @@ fn one(dir: &Path, run: usize) -> Result<Run> {
         let _ = fs::remove_dir_all(dir.join(format!("quotas-{name}-run{run}")));
     }
     Ok(Run {
-        order: if first == 0 {
-            ["quotas on", "quotas off"]
-        } else {
-            ["quotas off", "quotas on"]
-        },
+        order: order(["quotas on", "quotas off"], first),
         loads,
         records,
     })
@@ -188,15 +186,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
     for (k, value_bytes) in VALUES.into_iter().enumerate() {
         let pick = |z: usize| done.iter().map(|r| &r.loads[k][z]).collect::<Vec<_>>();
         let (on, off) = (side(&pick(0)), side(&pick(1)));
-        let ratio = |a: &Value, b: &Value| {
-            round(a.as_f64().unwrap_or(f64::NAN) / b.as_f64().unwrap_or(f64::NAN))
-        };
-        let mut ratios = serde_json::Map::new();
-        for op in ["write", "read"] {
-            for p in ["p50_ms", "p90_ms", "p99_ms", "max_ms"] {
-                ratios.insert(format!("{op}_{p}"), json!(ratio(&on[op][p], &off[op][p])));
-            }
-        }
+        let mut ratios = ratios(&on, &off);
         for c in ["etcd_cpu_s", "etcd_cpu_ms_per_request", "helpers_cpu_s"] {
             ratios.insert(c.into(), json!(ratio(&on["costs"][c], &off["costs"][c])));
         }

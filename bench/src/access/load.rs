@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use zone_etcd_kit::cluster_api;
 
-use super::zones::{Cpu, Identity, Live, HISTOGRAMS};
+use super::metrics::HISTOGRAMS;
+use super::zones::{Cpu, Identity, Live};
 use crate::support::*;
 
 /// The measured window of the writer and the reader, per zone and run.
@@ -307,6 +308,27 @@ pub(crate) fn latency(samples: &[&Seen]) -> Value {
         "p50_ms_per_run": samples.iter().map(|s| round(percentile(&sorted(&s.latencies), 50.0))).collect::<Vec<_>>(),
         "p99_ms_per_run": samples.iter().map(|s| round(percentile(&sorted(&s.latencies), 99.0))).collect::<Vec<_>>(),
     })
+}
+
+/// `a / b`, of two JSON numbers, rounded.
+pub(crate) fn ratio(a: &Value, b: &Value) -> f64 {
+    round(a.as_f64().unwrap_or(f64::NAN) / b.as_f64().unwrap_or(f64::NAN))
+}
+
+/// Side `a`'s latencies over side `b`'s ([`latency`]'s JSON): `write_p99_ms` and the like.
+pub(crate) fn ratios(a: &Value, b: &Value) -> serde_json::Map<String, Value> {
+    let mut ratios = serde_json::Map::new();
+    for op in ["write", "read"] {
+        for p in ["p50_ms", "p90_ms", "p99_ms", "max_ms"] {
+            ratios.insert(format!("{op}_{p}"), json!(ratio(&a[op][p], &b[op][p])));
+        }
+    }
+    ratios
+}
+
+/// The two zones' names in the order [`windows`] served them (`first` first).
+pub(crate) fn order(names: [&'static str; 2], first: usize) -> [&'static str; 2] {
+    [names[first], names[1 - first]]
 }
 
 /// Where the time went in a zone's windows: disk, CPU, requests.

@@ -3,8 +3,8 @@
 //! `[access]` of [`access_toml`]; the client identities the load and the publishes use
 //! ([`Identity`]: a member's own certificate, the owner's `ca admin` identity, the
 //! service `bench`'s from `env --service bench`); etcdctl as one of them; and what is
-//! read of the members beside the latencies: their etcd metrics ([`METRICS`],
-//! [`HISTOGRAMS`]) and the CPU time of the members and of zone-etcd's helpers ([`Cpu`]),
+//! read of the members beside the latencies: their etcd metrics ([`super::metrics`])
+//! and the CPU time of the members and of zone-etcd's helpers ([`Cpu`]),
 //! each member's keeper and which member leads. Shared with the quota section
 //! (`crate::quota`).
 //!
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zone_etcd_kit::cluster_api::{self, Credentials};
 
+use super::metrics::parse;
 use crate::support::*;
 use zone_testkit::addresses;
 
@@ -297,7 +298,7 @@ impl Live {
                     .body_mut()
                     .read_to_string()
                     .map_err(|e| format!("{url}: {e}"))?;
-                Ok(parse_metrics(&text))
+                Ok(parse(&text))
             })
             .collect()
     }
@@ -361,56 +362,4 @@ fn processes_naming(dir: &Path) -> Vec<u32> {
         .filter(|pid| *pid != std::process::id())
         .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| contains(&c, needle)))
         .collect()
-}
-
-/// The metrics read from each member (sums and counts of histograms, counters).
-const METRICS: [&str; 10] = [
-    "etcd_disk_wal_fsync_duration_seconds_sum",
-    "etcd_disk_wal_fsync_duration_seconds_count",
-    "etcd_disk_backend_commit_duration_seconds_sum",
-    "etcd_disk_backend_commit_duration_seconds_count",
-    "grpc_server_handled_total",
-    "etcd_server_proposals_committed_total",
-    "etcd_server_slow_apply_total",
-    "etcd_server_slow_read_indexes_total",
-    "etcd_server_apply_duration_seconds_sum",
-    "etcd_server_apply_duration_seconds_count",
-];
-
-/// Histograms whose buckets are read too (summed over their labels but `le`).
-pub(crate) const HISTOGRAMS: [&str; 3] = [
-    "etcd_disk_wal_fsync_duration_seconds",
-    "etcd_disk_backend_commit_duration_seconds",
-    "etcd_server_apply_duration_seconds",
-];
-
-/// `METRICS` summed over their labels; each of `HISTOGRAMS`' buckets as `<name>|<le>`;
-/// the applies' count and sum per operation as `<name>|op=<op>`.
-fn parse_metrics(text: &str) -> HashMap<String, f64> {
-    let mut out = HashMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let name = line.split(['{', ' ']).next().unwrap_or_default();
-        let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
-            continue;
-        };
-        let label = |key: &str| {
-            let start = line.find(&format!("{key}=\""))? + key.len() + 2;
-            let len = line[start..].find('"')?;
-            Some(line[start..start + len].to_string())
-        };
-        let mut add = |key: String| *out.entry(key).or_insert(0.0) += value;
-        if METRICS.contains(&name) {
-            add(name.to_string());
-            if name.starts_with("etcd_server_apply_duration_seconds") {
-                if let Some(op) = label("op") {
-                    add(format!("{name}|op={op}"));
-                }
-            }
-        } else if let Some(base) = name.strip_suffix("_bucket") {
-            if let (true, Some(le)) = (HISTOGRAMS.contains(&base), label("le")) {
-                add(format!("{base}|{le}"));
-            }
-        }
-    }
-    out
 }

@@ -9,7 +9,7 @@
 //! `--out` (default bench/results). Figures are medians of repeated runs; the two sides
 //! of every comparison alternate, so the machine's noise hits both.
 //!
-//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover,crl,scale,disk] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
+//! usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,quota,takeover,crl,scale,disk] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]
 //!
 //! With `--only`, the other sections of an existing results.json are kept.
 
@@ -23,6 +23,7 @@ mod launch;
 mod maintenance;
 mod pitr;
 mod pki;
+mod quota;
 mod rotation;
 mod seaweed;
 mod snapshots;
@@ -38,12 +39,12 @@ use serde_json::{json, Value};
 
 use support::{loadavg, machine, repo, Result};
 
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "pki", "launch", "etcd", "rotation", "memory", "maintain", "churn", "snapshot", "backup",
-    "pitr", "access", "takeover", "crl", "scale", "disk",
+    "pitr", "access", "quota", "takeover", "crl", "scale", "disk",
 ];
 
-const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,takeover,crl,scale,disk] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
+const USAGE: &str = "usage: zone-etcd-bench [--runs N] [--out DIR] [--only pki,launch,etcd,rotation,memory,maintain,churn,snapshot,backup,pitr,access,quota,takeover,crl,scale,disk] [--churn-seconds S] [--backup-seconds S] [--backup-kills K] [--backup-delta-every S,S..] [--backup-busy-rounds N] [--backup-tmpfs-side] [--backup-aa-side] [--backup-nice-side] [--backup-away-sides] [--backup-idle-side] [--backup-cpu-only-side] [--backup-watch-side] [--backup-weed-nice] [--backup-targets-off-disk] [--pitr-values N] [--pitr-writes N] [--snapshot-values N] [--etcd-snapshot-count N]";
 
 struct Args {
     runs: usize,
@@ -313,6 +314,9 @@ fn sections(args: &Args, work: &tempfile::TempDir) -> Result<()> {
     }
     if wants("access") {
         results["access"] = access::run(work.path(), args.runs)?;
+    }
+    if wants("quota") {
+        results["quota"] = quota::run(work.path(), args.runs)?;
     }
     if wants("takeover") {
         results["takeover"] = takeover::run(work.path(), args.runs)?;
@@ -698,6 +702,9 @@ fn table(r: &Value) -> String {
             format!("{} publishes", p["publishes"]),
             String::new(),
         ]);
+    }
+    if let Some(q) = r.get("quota") {
+        rows.extend(quota::rows(q));
     }
     let widths: Vec<usize> = (0..5)
         .map(|c| rows.iter().map(|row| row[c].len()).max().unwrap_or(0))

@@ -416,8 +416,13 @@ registry! {
     BENCH_CRL = loopback(242) for ["bench"];
     /// The benchmark's access policy at scale.
     BENCH_ACCESS_SCALE = loopback(243) for ["bench"];
+    /// The benchmark's quota zone without a tenant (its deciders idle; 254 is
+    /// scripts/measure/bbolt-factor.py's).
+    BENCH_QUOTA_OFF = loopback(244) for ["bench"];
     /// Quotas seen by status and the metrics.
     QUOTA_STATUS = loopback(252) for ["tests/zone/quota_status"];
+    /// The benchmark's quota zone with a tenant (its decider follows the load).
+    BENCH_QUOTA_ON = loopback(253) for ["bench"];
 
     /// The quickstart's machines (198.18.0.1-3).
     QUICKSTART = switch(0) for ["tests/zone/guide", "tests/zone/quickstart"]

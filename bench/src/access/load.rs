@@ -1,16 +1,17 @@
-//! The latency load of a run and its figures: in each zone a writer (a put of a new
-//! `VALUE_BYTES`-byte key every 10 ms) and a reader (a get of one key every 10 ms), each
+//! The latency load of a run and its figures: in each zone a writer (a put of a new key
+//! with a value of [`Load::value_bytes`] every 10 ms) and a reader (a get of one key of
+//! that size every 10 ms), each
 //! round-robin over the three members through one keep-alive connection to each
 //! ([`load_thread`]); the zones served in turn, `SLICE` each, `LOAD_SECONDS` in all for
 //! each ([`windows`]); and the JSON of the pooled latencies ([`latency`]) and of where
-//! the time went ([`costs`]).
+//! the time went ([`costs`]). Shared with the quota section (`crate::quota`).
 //!
 //! Invariants: nothing is counted before every load thread has connected and warmed up
 //! (`WARMUP`, then a barrier); a thread sends only while its zone is the one served, so
 //! one zone's load never slows the other's; a request that meets `AUTH_OLD` is retried
 //! (at most 3 times, counted) and its latency is measured from its first try; the
 //! members' metrics and CPU time of a window are after minus before, over the whole
-//! interleaved window.
+//! interleaved window (a process's CPU counted only if it ran at both ends).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,26 +21,35 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use zone_etcd_kit::cluster_api;
 
-use super::zones::{Identity, Live, HISTOGRAMS};
+use super::metrics::HISTOGRAMS;
+use super::zones::{Cpu, Identity, Live};
 use crate::support::*;
 
 /// The measured window of the writer and the reader, per zone and run.
-pub(super) const LOAD_SECONDS: u64 = 20;
+pub(crate) const LOAD_SECONDS: u64 = 20;
 /// Requests before the window (connections opened, not counted).
 const WARMUP: Duration = Duration::from_secs(1);
 /// The zones are served in turn, this long each.
 const SLICE: Duration = Duration::from_millis(500);
-pub(super) const VALUE_BYTES: usize = 256;
+pub(crate) const VALUE_BYTES: usize = 256;
 /// etcd's answer to a request that raced a change of its auth store (retried, as etcd's
 /// Go client does for certificate users).
 const AUTH_OLD: &str = "revision of auth store is old";
 
 /// What a writer or a reader saw: each request's latency (ms), failures, retries.
 #[derive(Default)]
-pub(super) struct Seen {
-    pub(super) latencies: Vec<f64>,
-    pub(super) failed: Vec<String>,
+pub(crate) struct Seen {
+    pub(crate) latencies: Vec<f64>,
+    pub(crate) failed: Vec<String>,
     retried: usize,
+}
+
+/// What the writers put: new keys `bench/w/<tag>/<n>` with values of `value_bytes` (the
+/// readers read one key of that size); `tag` tells one load's keys from another's.
+#[derive(Clone)]
+pub(crate) struct Load {
+    pub(crate) tag: String,
+    pub(crate) value_bytes: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -51,7 +61,7 @@ enum Op {
 /// Which zone the load threads serve now (`IDLE`: neither).
 const IDLE: usize = 2;
 
-/// A writer or a reader of zone `me` (0: auth on, 1: auth off) as `who`, round-robin
+/// A writer or a reader of zone `me` (the first or the second) as `who`, round-robin
 /// over `endpoints` (one connection each): `WARMUP` of requests, then waits at `go` with
 /// the others, then sends its requests while `active` names its zone, until `stop`.
 /// The reader first puts the key it reads.
@@ -61,7 +71,7 @@ fn load_thread(
     me: usize,
     endpoints: Vec<String>,
     who: Identity,
-    run: usize,
+    load: Load,
     go: Arc<Barrier>,
     active: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -86,7 +96,7 @@ fn load_thread(
                 }
             }
         }
-        let value = vec![b'v'; VALUE_BYTES];
+        let value = vec![b'v'; load.value_bytes];
         if op == Op::Read {
             if let Err(e) = runtime.block_on(clients[0].put("bench/read", value.clone(), None)) {
                 go.wait();
@@ -97,7 +107,7 @@ fn load_thread(
         let mut seen = Seen::default();
         let mut request = |seen: &mut Seen| {
             let i = n % clients.len();
-            let key = format!("bench/w/{run}/{n:07}");
+            let key = format!("bench/w/{}/{n:07}", load.tag);
             let started = Instant::now();
             let mut tries = 0;
             let result = loop {
@@ -110,7 +120,7 @@ fn load_thread(
                         .block_on(clients[i].get("bench/read", None))
                         .map_err(|e| cluster_api::describe(&e))
                         .and_then(|got| match got.kvs().first() {
-                            Some(kv) if kv.value().len() == VALUE_BYTES => Ok(()),
+                            Some(kv) if kv.value().len() == load.value_bytes => Ok(()),
                             _ => Err("bench/read: not the value put".to_string()),
                         }),
                 };
@@ -148,28 +158,31 @@ fn load_thread(
 
 /// One zone's share of a run's load: its writer's and reader's requests, with the
 /// members' metrics and CPU time over the whole interleaved window.
-pub(super) struct Window {
-    pub(super) write: Seen,
-    pub(super) read: Seen,
-    pub(super) load: String,
-    seconds: f64,
+pub(crate) struct Window {
+    pub(crate) write: Seen,
+    pub(crate) read: Seen,
+    pub(crate) load: String,
+    pub(crate) seconds: f64,
     /// Members' metrics after minus before, summed over the three members.
     metrics: HashMap<String, f64>,
     etcd_cpu_s: f64,
     helpers_cpu_s: f64,
+    /// Each member's and helper's CPU seconds over the window, by PID.
+    pub(crate) cpu_by_pid: HashMap<u32, f64>,
 }
 
-/// Each member's metrics, and the CPU seconds of the members and of the helpers.
-type Sample = (Vec<HashMap<String, f64>>, (f64, f64));
+/// Each member's metrics, and the CPU seconds of the members and of the helpers, by PID
+/// (the members' [`Cpu::members`]).
+type Sample = (Vec<HashMap<String, f64>>, Cpu);
 
 /// The load of a run: a writer and a reader in each zone, the zones served in turn for
 /// `SLICE` each (`first` first), `LOAD_SECONDS` in all for each zone.
-pub(super) fn windows(
+pub(crate) fn windows(
     zones: [(&Live, &Identity); 2],
-    run: usize,
+    load: &Load,
     first: usize,
 ) -> Result<[Window; 2]> {
-    let load = loadavg();
+    let loadavg = loadavg();
     let go = Arc::new(Barrier::new(5));
     let active = Arc::new(AtomicUsize::new(IDLE));
     let stop = Arc::new(AtomicBool::new(false));
@@ -181,7 +194,7 @@ pub(super) fn windows(
                 me,
                 live.endpoints(),
                 (*who).clone(),
-                run,
+                load.clone(),
                 go.clone(),
                 active.clone(),
                 stop.clone(),
@@ -213,14 +226,27 @@ pub(super) fn windows(
                 *metrics.entry(name.clone()).or_insert(0.0) += value - b.get(name).unwrap_or(&0.0);
             }
         }
+        let cpu_by_pid: HashMap<u32, f64> =
+            a.1.by_pid
+                .iter()
+                .filter_map(|(pid, after)| Some((*pid, after - b.1.by_pid.get(pid)?)))
+                .collect();
+        let sum = |members: bool| {
+            cpu_by_pid
+                .iter()
+                .filter(|(pid, _)| a.1.members.contains(pid) == members)
+                .map(|(_, s)| s)
+                .sum::<f64>()
+        };
         Window {
             write: seen.next().unwrap_or_default(),
             read: seen.next().unwrap_or_default(),
-            load: load.clone(),
+            load: loadavg.clone(),
             seconds,
             metrics,
-            etcd_cpu_s: a.1 .0 - b.1 .0,
-            helpers_cpu_s: a.1 .1 - b.1 .1,
+            etcd_cpu_s: sum(true),
+            helpers_cpu_s: sum(false),
+            cpu_by_pid,
         }
     };
     let on = window((&before[0], &after[0]));
@@ -255,14 +281,14 @@ fn quantile_ms(metrics: &HashMap<String, f64>, base: &str, q: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-pub(super) fn sorted(values: &[f64]) -> Vec<f64> {
+pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v
 }
 
 /// p50/p99/max and counts of pooled samples, and p99 per run.
-pub(super) fn latency(samples: &[&Seen]) -> Value {
+pub(crate) fn latency(samples: &[&Seen]) -> Value {
     let all = sorted(
         &samples
             .iter()
@@ -284,8 +310,29 @@ pub(super) fn latency(samples: &[&Seen]) -> Value {
     })
 }
 
+/// `a / b`, of two JSON numbers, rounded.
+pub(crate) fn ratio(a: &Value, b: &Value) -> f64 {
+    round(a.as_f64().unwrap_or(f64::NAN) / b.as_f64().unwrap_or(f64::NAN))
+}
+
+/// Side `a`'s latencies over side `b`'s ([`latency`]'s JSON): `write_p99_ms` and the like.
+pub(crate) fn ratios(a: &Value, b: &Value) -> serde_json::Map<String, Value> {
+    let mut ratios = serde_json::Map::new();
+    for op in ["write", "read"] {
+        for p in ["p50_ms", "p90_ms", "p99_ms", "max_ms"] {
+            ratios.insert(format!("{op}_{p}"), json!(ratio(&a[op][p], &b[op][p])));
+        }
+    }
+    ratios
+}
+
+/// The two zones' names in the order [`windows`] served them (`first` first).
+pub(crate) fn order(names: [&'static str; 2], first: usize) -> [&'static str; 2] {
+    [names[first], names[1 - first]]
+}
+
 /// Where the time went in a zone's windows: disk, CPU, requests.
-pub(super) fn costs(windows: &[&Window]) -> Value {
+pub(crate) fn costs(windows: &[&Window]) -> Value {
     let total = |name: &str| {
         windows
             .iter()

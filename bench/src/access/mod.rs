@@ -35,15 +35,17 @@
 //!
 //! - [`zones`]: the two zones, set up and torn down, their identities, etcdctl, and the
 //!   members' metrics and CPU time;
+//! - [`metrics`]: the members' etcd metrics read, and their parsing;
 //! - [`load`]: the writers' and readers' load, the zones served in turn, and the JSON of
 //!   the latencies and costs;
 //! - [`policy`]: the timed publishes of policy changes and the watch that splits them;
 //! - here: one run ([`one`]) and the section's JSON ([`run`]).
 
-mod load;
+pub(crate) mod load;
+mod metrics;
 mod policy;
 pub mod scale;
-mod zones;
+pub(crate) mod zones;
 
 use std::fs;
 use std::path::Path;
@@ -52,7 +54,9 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::support::*;
-use load::{costs, latency, sorted, windows, Seen, Window, LOAD_SECONDS, VALUE_BYTES};
+use load::{
+    costs, latency, order, ratios, sorted, windows, Load, Seen, Window, LOAD_SECONDS, VALUE_BYTES,
+};
 use policy::{policy_changes, Published};
 use zone_testkit::addresses;
 use zones::{Live, ZONE};
@@ -85,7 +89,11 @@ fn one(dir: &Path, run: usize) -> Result<Run> {
     }
     let member = off.member_identity(0);
     let first = run % 2;
-    let [on_window, off_window] = windows([(&on, &service), (&off, &member)], run, first)?;
+    let load = Load {
+        tag: run.to_string(),
+        value_bytes: VALUE_BYTES,
+    };
+    let [on_window, off_window] = windows([(&on, &service), (&off, &member)], &load, first)?;
     for (live, w) in [(&on, &on_window), (&off, &off_window)] {
         let failed: Vec<&String> = w.write.failed.iter().chain(&w.read.failed).collect();
         if !failed.is_empty() {
@@ -103,11 +111,7 @@ fn one(dir: &Path, run: usize) -> Result<Run> {
     let _ = fs::remove_dir_all(dir.join(format!("auth-on-run{run}")));
     let _ = fs::remove_dir_all(dir.join(format!("auth-off-run{run}")));
     Ok(Run {
-        order: if first == 0 {
-            ["auth on", "auth off"]
-        } else {
-            ["auth off", "auth on"]
-        },
+        order: order(["auth on", "auth off"], first),
         on: on_window,
         off: off_window,
         auth_on_ms,
@@ -157,15 +161,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
         })
     };
     let (on, off) = (side(true), side(false));
-    let ratio = |a: &Value, b: &Value| {
-        round(a.as_f64().unwrap_or(f64::NAN) / b.as_f64().unwrap_or(f64::NAN))
-    };
-    let mut ratios = serde_json::Map::new();
-    for op in ["write", "read"] {
-        for p in ["p50_ms", "p90_ms", "p99_ms", "max_ms"] {
-            ratios.insert(format!("{op}_{p}"), json!(ratio(&on[op][p], &off[op][p])));
-        }
-    }
+    let ratios = ratios(&on, &off);
     // The publishes: wall time, the command's part and the keepers'.
     let publishes = |changed: bool| -> Value {
         let ps: Vec<&Published> = done

@@ -92,9 +92,9 @@ pub fn run(dir: &Path) -> Result<Value> {
             .filter_map(|m| m.get("grpc_server_handled_total"))
             .sum())
     };
-    let (before, cpu_before) = (requests(&live)?, live.cpu());
+    let (before, cpu_before) = (requests(&live)?, live.cpu().sums());
     std::thread::sleep(IDLE);
-    let (after, cpu_after) = (requests(&live)?, live.cpu());
+    let (after, cpu_after) = (requests(&live)?, live.cpu().sums());
     let mut sorted_walls = walls.clone();
     sorted_walls.sort_by(f64::total_cmp);
     let idle_requests = (after - before) / IDLE.as_secs_f64();

@@ -3,8 +3,10 @@
 //! `[access]` of [`access_toml`]; the client identities the load and the publishes use
 //! ([`Identity`]: a member's own certificate, the owner's `ca admin` identity, the
 //! service `bench`'s from `env --service bench`); etcdctl as one of them; and what is
-//! read of the members beside the latencies: their etcd metrics ([`METRICS`],
-//! [`HISTOGRAMS`]) and the CPU time of the members and of zone-etcd's helpers.
+//! read of the members beside the latencies: their etcd metrics ([`super::metrics`])
+//! and the CPU time of the members and of zone-etcd's helpers ([`Cpu`]),
+//! each member's keeper and which member leads. Shared with the quota section
+//! (`crate::quota`).
 //!
 //! Invariants: a [`Live`] is returned only once its zone answers healthy; when it is
 //! dropped (at the end of a run, also on error) every member is killed by its PID, and
@@ -18,18 +20,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zone_etcd_kit::cluster_api::Credentials;
+use zone_etcd_kit::cluster_api::{self, Credentials};
 
+use super::metrics::parse;
 use crate::support::*;
 use zone_testkit::addresses;
 
-pub(super) const ZONE: &str = "access.zone";
-pub(super) const ON_SUBNET: u8 = addresses::BENCH_ACCESS_ON.subnet();
-pub(super) const OFF_SUBNET: u8 = addresses::BENCH_ACCESS_OFF.subnet();
+pub(crate) const ZONE: &str = "access.zone";
+pub(crate) const ON_SUBNET: u8 = addresses::BENCH_ACCESS_ON.subnet();
+pub(crate) const OFF_SUBNET: u8 = addresses::BENCH_ACCESS_OFF.subnet();
 
 /// The `[access]` of the auth-on zone: the service `bench` on node1, with `bench2/` too
 /// when `more`.
-pub(super) fn access_toml(more: bool) -> String {
+pub(crate) fn access_toml(more: bool) -> String {
     let prefixes = if more {
         r#""bench/", "bench2/""#
     } else {
@@ -42,14 +45,14 @@ pub(super) fn access_toml(more: bool) -> String {
 
 /// A client identity's files: the roots that verify the members, its chain and key.
 #[derive(Clone)]
-pub(super) struct Identity {
+pub(crate) struct Identity {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
 }
 
 impl Identity {
-    pub(super) fn credentials(&self) -> Result<Credentials> {
+    pub(crate) fn credentials(&self) -> Result<Credentials> {
         let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
         Ok(Credentials::from_pem(
             &read(&self.ca)?,
@@ -61,14 +64,14 @@ impl Identity {
 
 /// A running zone: its members (killed by PID when dropped) and, found once it runs,
 /// zone-etcd's helpers beside them (killed by PID if they outlive their etcd).
-pub(super) struct Live {
-    pub(super) zone: Zone,
+pub(crate) struct Live {
+    pub(crate) zone: Zone,
     members: Vec<Process>,
-    pub(super) on: bool,
+    pub(crate) on: bool,
 }
 
 impl Live {
-    pub(super) fn start(dir: &Path, on: bool, run: usize) -> Result<Live> {
+    pub(crate) fn start(dir: &Path, on: bool, run: usize) -> Result<Live> {
         let (name, subnet, extra) = if on {
             ("on", ON_SUBNET, access_toml(false))
         } else {
@@ -83,7 +86,7 @@ impl Live {
     }
 
     /// A zone of [`ZONE`] in `dir` on 127.0.`subnet`.1-3 whose zone file ends in `extra`.
-    pub(super) fn start_with(dir: &Path, subnet: u8, extra: &str, on: bool) -> Result<Live> {
+    pub(crate) fn start_with(dir: &Path, subnet: u8, extra: &str, on: bool) -> Result<Live> {
         let zone = Zone::bootstrap_with(dir, ZONE, subnet, 3, extra)?;
         let members = (0..3).map(|i| zone.launch(i)).collect::<Result<_>>()?;
         let live = Live { zone, members, on };
@@ -99,7 +102,7 @@ impl Live {
     }
 
     /// `zone-etcd zone publish` of zone file `file` through member 0, to its exit.
-    pub(super) fn publish(&self, file: &Path) -> Result<()> {
+    pub(crate) fn publish(&self, file: &Path) -> Result<()> {
         output(zone_etcd(&[
             "zone",
             "publish",
@@ -117,12 +120,12 @@ impl Live {
         self.zone.node_dir(0).join("state/tls/current/ca.crt")
     }
 
-    pub(super) fn endpoints(&self) -> Vec<String> {
+    pub(crate) fn endpoints(&self) -> Vec<String> {
         (0..3).map(|i| self.zone.client_url(i)).collect()
     }
 
     /// Member `i`'s own client certificate.
-    pub(super) fn member_identity(&self, i: usize) -> Identity {
+    pub(crate) fn member_identity(&self, i: usize) -> Identity {
         let tls = self.zone.node_dir(i).join("state/tls/current");
         Identity {
             ca: self.ca(),
@@ -132,7 +135,7 @@ impl Live {
     }
 
     /// The owner's administrative identity (etcd's root), made once by `ca admin`.
-    pub(super) fn admin(&self) -> Result<Identity> {
+    pub(crate) fn admin(&self) -> Result<Identity> {
         let dir = self.zone.root.join("admin");
         if !dir.exists() {
             output(zone_etcd(&[
@@ -152,7 +155,7 @@ impl Live {
     }
 
     /// The service `bench`'s identity on node1 (`env --service bench`), and its user.
-    pub(super) fn service(&self) -> Result<(Identity, String)> {
+    pub(crate) fn service(&self) -> Result<(Identity, String)> {
         let out = output(zone_etcd(&[
             "env",
             "--format",
@@ -180,7 +183,7 @@ impl Live {
     }
 
     /// etcdctl as `who` through every member: stdout and stderr.
-    pub(super) fn etcdctl(&self, who: &Identity, args: &[&str]) -> String {
+    pub(crate) fn etcdctl(&self, who: &Identity, args: &[&str]) -> String {
         let out = std::process::Command::new(repo().join("bin/etcdctl"))
             .arg(format!("--endpoints={}", self.endpoints().join(",")))
             .arg(format!("--cacert={}", who.ca.display()))
@@ -201,12 +204,12 @@ impl Live {
     }
 
     /// Waits until etcd says auth is on; the time it took from `since`.
-    pub(super) fn wait_auth_on(&self, since: Instant) -> Result<Duration> {
+    pub(crate) fn wait_auth_on(&self, since: Instant) -> Result<Duration> {
         self.wait_auth_on_within(since, Duration::from_secs(60))
     }
 
     /// [`Live::wait_auth_on`], waiting up to `limit`.
-    pub(super) fn wait_auth_on_within(&self, since: Instant, limit: Duration) -> Result<Duration> {
+    pub(crate) fn wait_auth_on_within(&self, since: Instant, limit: Duration) -> Result<Duration> {
         let admin = self.admin()?;
         let deadline = Instant::now() + limit;
         loop {
@@ -236,14 +239,56 @@ impl Live {
     }
 
     /// CPU seconds of the members' etcd and of the helpers.
-    pub(super) fn cpu(&self) -> (f64, f64) {
-        let sum = |pids: &[u32]| pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>();
+    pub(crate) fn cpu(&self) -> Cpu {
         let members: Vec<u32> = self.members.iter().map(Process::pid).collect();
-        (sum(&members), sum(&self.helpers()))
+        let by_pid = members
+            .iter()
+            .chain(&self.helpers())
+            .filter_map(|p| Some((*p, cpu_seconds(*p)?)))
+            .collect();
+        Cpu { members, by_pid }
+    }
+
+    /// Member `i`'s etcd PID.
+    pub(crate) fn member_pid(&self, i: usize) -> u32 {
+        self.members[i].pid()
+    }
+
+    /// Member `i`'s keeper (`zone-etcd keep-revocations --config <its node.toml>`).
+    pub(crate) fn keeper(&self, i: usize) -> Option<u32> {
+        let config = self.zone.config(i);
+        let config = config.as_os_str().as_encoded_bytes();
+        self.helpers().into_iter().find(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                contains(&c, b"keep-revocations") && c.split(|b| *b == 0).any(|a| a == config)
+            })
+        })
+    }
+
+    /// The member that leads now, as each member's etcd says (as `who`).
+    pub(crate) fn leader(&self, who: &Identity) -> Result<usize> {
+        let creds = who.credentials()?;
+        let runtime = cluster_api::runtime().map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            for (i, endpoint) in self.endpoints().iter().enumerate() {
+                let mut client = cluster_api::connect(endpoint, &creds).await?;
+                let status = client
+                    .status()
+                    .await
+                    .map_err(|e| cluster_api::describe(&e))?;
+                if status
+                    .header()
+                    .is_some_and(|h| h.member_id() == status.leader())
+                {
+                    return Ok(i);
+                }
+            }
+            Err(format!("no member of {} leads", self.zone.root.display()))
+        })
     }
 
     /// Each member's metrics of interest (`METRICS`, summed over their labels).
-    pub(super) fn metrics(&self) -> Result<Vec<HashMap<String, f64>>> {
+    pub(crate) fn metrics(&self) -> Result<Vec<HashMap<String, f64>>> {
         let agent = self.zone.client(0)?.agent();
         (0..3)
             .map(|i| {
@@ -253,9 +298,29 @@ impl Live {
                     .body_mut()
                     .read_to_string()
                     .map_err(|e| format!("{url}: {e}"))?;
-                Ok(parse_metrics(&text))
+                Ok(parse(&text))
             })
             .collect()
+    }
+}
+
+/// The CPU seconds of a zone's processes at one moment, by PID; which are the members.
+pub(crate) struct Cpu {
+    pub(crate) members: Vec<u32>,
+    pub(crate) by_pid: HashMap<u32, f64>,
+}
+
+impl Cpu {
+    /// The members' etcd and the helpers, summed.
+    pub(crate) fn sums(&self) -> (f64, f64) {
+        let sum = |members: bool| {
+            self.by_pid
+                .iter()
+                .filter(|(pid, _)| self.members.contains(pid) == members)
+                .map(|(_, s)| s)
+                .sum::<f64>()
+        };
+        (sum(true), sum(false))
     }
 }
 
@@ -297,56 +362,4 @@ fn processes_naming(dir: &Path) -> Vec<u32> {
         .filter(|pid| *pid != std::process::id())
         .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| contains(&c, needle)))
         .collect()
-}
-
-/// The metrics read from each member (sums and counts of histograms, counters).
-const METRICS: [&str; 10] = [
-    "etcd_disk_wal_fsync_duration_seconds_sum",
-    "etcd_disk_wal_fsync_duration_seconds_count",
-    "etcd_disk_backend_commit_duration_seconds_sum",
-    "etcd_disk_backend_commit_duration_seconds_count",
-    "grpc_server_handled_total",
-    "etcd_server_proposals_committed_total",
-    "etcd_server_slow_apply_total",
-    "etcd_server_slow_read_indexes_total",
-    "etcd_server_apply_duration_seconds_sum",
-    "etcd_server_apply_duration_seconds_count",
-];
-
-/// Histograms whose buckets are read too (summed over their labels but `le`).
-pub(super) const HISTOGRAMS: [&str; 3] = [
-    "etcd_disk_wal_fsync_duration_seconds",
-    "etcd_disk_backend_commit_duration_seconds",
-    "etcd_server_apply_duration_seconds",
-];
-
-/// `METRICS` summed over their labels; each of `HISTOGRAMS`' buckets as `<name>|<le>`;
-/// the applies' count and sum per operation as `<name>|op=<op>`.
-fn parse_metrics(text: &str) -> HashMap<String, f64> {
-    let mut out = HashMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let name = line.split(['{', ' ']).next().unwrap_or_default();
-        let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
-            continue;
-        };
-        let label = |key: &str| {
-            let start = line.find(&format!("{key}=\""))? + key.len() + 2;
-            let len = line[start..].find('"')?;
-            Some(line[start..start + len].to_string())
-        };
-        let mut add = |key: String| *out.entry(key).or_insert(0.0) += value;
-        if METRICS.contains(&name) {
-            add(name.to_string());
-            if name.starts_with("etcd_server_apply_duration_seconds") {
-                if let Some(op) = label("op") {
-                    add(format!("{name}|op={op}"));
-                }
-            }
-        } else if let Some(base) = name.strip_suffix("_bucket") {
-            if let (true, Some(le)) = (HISTOGRAMS.contains(&base), label("le")) {
-                add(format!("{base}|{le}"));
-            }
-        }
-    }
-    out
 }

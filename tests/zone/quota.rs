@@ -436,6 +436,36 @@ fn a_runaway_service_is_stopped_at_its_quota_and_the_zone_writes_on() {
     let record = stop_record_soon(&zone, "svc:cache");
     assert_eq!(record["crossed"], "writes", "{record}");
 
+    // The owner raises its quota in one command (the zone file, then zone publish): it
+    // writes again within seconds, before any compaction.
+    let file = zone.path("zone.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let raised = text.replace(
+        "read_write = [\"apps/cache/\"]\nquota = \"1 MiB\"",
+        "read_write = [\"apps/cache/\"]\nquota = \"8 MiB\"",
+    );
+    assert_ne!(raised, text, "the zone file names cache's quota");
+    std::fs::write(&file, raised).unwrap();
+    let config = zone.config(0);
+    common::run_ok(&[
+        "zone",
+        "publish",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--zone",
+        file.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let raised_at = Instant::now();
+    wait_for(Duration::from_secs(10), "cache writes again", || {
+        etcdctl(&zone, &cache, &["put", "apps/cache/one", "again"]).0
+    });
+    eprintln!(
+        "cache writes again {:?} after the publish",
+        raised_at.elapsed()
+    );
+
     // Leases (item 5): nas's own identity grants leases as fast as four clients can for 3
     // s (QUOTA_LEASE_SECONDS to measure longer). No tenant owns a lease, so none is
     // stopped: the decider counts them all, and status shows the count. What it costs is

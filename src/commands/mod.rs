@@ -6,7 +6,8 @@
 //! checks before etcd starts are [`crate::preflight`], reaching the cluster is
 //! [`crate::reach`], detached helpers are [`crate::detached`], the CA directory's files
 //! are [`crate::ca_dir`]. A command imports no other command (`tests/module_circles/`
-//! holds it): what two share lives below them, in a module named for what it is.
+//! holds it): what two share lives below them, in a module named for what it is. The one
+//! exception is `demo`, a script of the owner's commands, which calls their `run`.
 
 pub mod activate;
 pub mod backup;

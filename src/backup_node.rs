@@ -4,7 +4,7 @@
 //! and the node whose own chain `undo` reads (with the etcd binary launch would choose).
 //!
 //! Invariant: thin, no rule of its own: every check is zone-backup's or the app's
-//! (`access`, `preflight`), made in the order they made it before backup was a crate.
+//! (`reach`, `preflight`), made in the order they made it before backup was a crate.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let node = Arc::new(Node::load(config)?);
     let credentials = {
         let node = node.clone();
-        Box::new(move || crate::access::client_credentials(&node))
+        Box::new(move || crate::reach::client_credentials(&node))
     };
     let run_node = RunNode {
         path: node.path.clone(),

@@ -9,14 +9,15 @@
 //! etcd's own knowledge to `zone-etcd-kit`. The page a newcomer reads first is
 //! docs/src/reference/layout.md.
 
-pub mod access;
 pub mod agent;
 pub mod backup_node;
 pub mod bundle;
+pub mod ca_dir;
 pub mod cli;
 pub mod commands;
 pub mod detached;
-pub mod disk;
+pub mod disk_probe;
+pub mod exposition;
 pub mod first_start;
 pub mod fuzzing;
 /// Every persistent format as each release wrote it, read back (tests/golden/).
@@ -26,11 +27,15 @@ pub mod identities;
 pub mod inspection;
 pub mod leaves;
 pub mod maintenance;
+pub mod member_removal;
 pub mod membership;
 pub mod nameservice;
 pub mod node;
 pub mod policy;
 pub mod preflight;
+pub mod quota_records;
+pub mod reach;
+pub mod report_output;
 pub mod restored;
 pub mod revocation;
 pub mod rollout;

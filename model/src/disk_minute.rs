@@ -4,8 +4,8 @@
 //! its database); from two readings a minute apart ([`Reading::read`], [`minute`]) come
 //! the minute's p50 and p99 of the WAL's syncs and the p99 of the commits. Each member's
 //! keeper puts them in its links record ([`crate::links::Links::disk`]), so `status`
-//! shows every member's disk and names the slow one ([`slow`]), where the probe of
-//! `check` measures only the machine it runs on.
+//! shows every member's disk and names the slow one ([`slow`]), where the app's disk probe
+//! (`check`, `disk_probe.rs`) measures only the machine it runs on.
 //!
 //! Invariants: a minute without a WAL sync (an idle zone writes nothing) gives no figure,
 //! and the record keeps the last minute that had one; the figures are etcd's, interpolated

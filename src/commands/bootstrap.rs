@@ -9,11 +9,11 @@ use zone_io::Staging;
 use crate::bundle::{write_bundle, MemberList};
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
-    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
     // A new zone: no node was issued an identity yet.
-    super::zone_room::check(&zone, zone_file, &[])?;
-    let root = super::load_root(ca_dir, &zone.name)?;
-    let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
+    crate::policy::room::check(&zone, zone_file, &[])?;
+    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
+    let trust = crate::ca_dir::trust_pem(ca_dir, &root)?;
     let staging = Staging::new(out)?;
     for member in &zone.members {
         let dir = staging.subdir(Path::new(&member.node_name))?;

@@ -13,8 +13,8 @@ use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 
 pub fn run(ca_dir: &Path, out: &Path) -> Result<(), Error> {
-    let (root, zone) = super::ca_rotation::zone_of(ca_dir)?;
-    let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
+    let (root, zone) = crate::ca_dir::zone_of(ca_dir)?;
+    let trust = crate::ca_dir::trust_pem(ca_dir, &root)?;
     let client_root = crate::identities::ca::ensure_client_root(ca_dir, &zone)?;
     let issued = client_root.issue_identity("root", &zone)?;
     let staging = Staging::new(out).map_err(|e| e.field("--out"))?;

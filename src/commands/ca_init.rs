@@ -1,5 +1,5 @@
 //! `zone-etcd ca init`: the zone owner makes the zone root CA, once, with the client CA
-//! and the zone's defaults ([`super::zone_defaults`]: least privilege).
+//! and the zone's defaults ([`crate::ca_dir::zone_defaults`]: least privilege).
 
 use std::path::Path;
 
@@ -7,7 +7,7 @@ use zone_io::Error;
 use zone_io::Staging;
 use zone_pki::Authority;
 
-use super::{CA_CERT, CA_KEY};
+use crate::ca_dir::{CA_CERT, CA_KEY};
 use zone_model::config::check_dns_name;
 
 pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
@@ -25,9 +25,9 @@ pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     }
     let root = Authority::new_root(zone)?;
     let staging = Staging::new(out)?;
-    super::write_root(staging.path(), &root)?;
+    crate::ca_dir::write_root(staging.path(), &root)?;
     crate::identities::ca::write_client_root(staging.path(), zone)?;
-    super::zone_defaults::write(staging.path())?;
+    crate::ca_dir::zone_defaults::write(staging.path())?;
     staging.commit()?;
     eprintln!(
         "zone-etcd: zone {zone}: root CA and client CA written to {} (keep {CA_KEY} and client-ca.key offline; nodes need only {CA_CERT}); least privilege by default: each node its own prefix, services what [access] grants, the owner root (`zone-etcd ca admin`)",

@@ -26,41 +26,10 @@ use std::path::{Path, PathBuf};
 
 use zone_io::Error;
 use zone_io::{Staging, PUBLIC_MODE};
-use zone_pki::{Authority, CertInfo};
+use zone_pki::Authority;
 
-use super::{CA_CERT, CA_KEY};
+use crate::ca_dir::{write_root, zone_defaults, zone_of, CA_CERT, CA_DOC, TRUST_FILE};
 use crate::identities::ca::{CLIENT_CA_CERT, CLIENT_TRUST};
-
-/// Both roots, new first, while a rotation is in progress.
-pub const TRUST_FILE: &str = "trust.crt";
-
-/// What a bundle written from `dir` trusts: `trust.crt` during a rotation, else the root.
-pub fn trust_pem(dir: &Path, root: &Authority) -> Result<String, Error> {
-    let trust = dir.join(TRUST_FILE);
-    if trust.exists() {
-        zone_io::read_text(&trust)
-    } else {
-        Ok(root.chain_pem().to_string())
-    }
-}
-
-/// The zone a root CA belongs to, from its subject (`<zone> root CA`).
-pub(super) fn zone_of(dir: &Path) -> Result<(Authority, String), Error> {
-    let cert = dir.join(CA_CERT);
-    let root = Authority::load(&cert, &dir.join(CA_KEY))?;
-    let info = CertInfo::parse(root.cert_der()).map_err(|e| e.file(&cert))?;
-    let zone = info
-        .subject_cn
-        .strip_suffix(" root CA")
-        .filter(|_| info.is_self_issued())
-        .ok_or_else(|| {
-            Error::new(format!("{:?} is not a zone root CA", info.subject_cn))
-                .file(&cert)
-                .fix("point --ca to the directory made by `zone-etcd ca init`")
-        })?
-        .to_string();
-    Ok((root, zone))
-}
 
 /// Phase 1: a new root beside the old one, and the trust file with both.
 pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
@@ -82,7 +51,7 @@ pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
     };
     let new = Authority::new_root(&zone)?;
     let staging = Staging::new(out).map_err(|e| e.field("--out"))?;
-    super::write_root(staging.path(), &new)?;
+    write_root(staging.path(), &new)?;
     let trust = format!("{}{}", new.chain_pem(), old.chain_pem());
     zone_io::write_new(
         &staging.path().join(TRUST_FILE),
@@ -117,7 +86,7 @@ pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
 /// Copies what belongs to the zone rather than to a root from `old_dir` into `new_dir`
 /// (a staging directory): its kind, its record of issued CAs, its last revocations.
 fn carry_over(old_dir: &Path, new_dir: &Path) -> Result<(), Error> {
-    for file in [super::zone_defaults::FILE, super::CA_DOC] {
+    for file in [zone_defaults::FILE, CA_DOC] {
         let from = old_dir.join(file);
         if from.exists() {
             let text = zone_io::read_text(&from)?;

@@ -56,7 +56,7 @@ pub fn run(dir: &Path) -> Result<(), Error> {
     }
     let zone = Zone::load_reporting(&zone_file, crate::unknown_keys::warn)?;
     let ca_dir = dir.join("ca");
-    if !ca_dir.join(super::CA_CERT).exists() {
+    if !ca_dir.join(crate::ca_dir::CA_CERT).exists() {
         super::ca_init::run(&zone.name, &ca_dir)?;
     }
     let nodes_dir = dir.join("nodes");
@@ -194,7 +194,7 @@ fn identities(
     let config = laptop_dir.join("node.toml");
     let node = crate::node::Node::load(&config)?;
     wait_enforced(&member)?;
-    let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
+    let paths = crate::reach::current_leaves(&node, &[LeafKind::Client])?;
     let text = |p: &Path| p.display().to_string();
     Ok((
         [

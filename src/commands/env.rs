@@ -57,11 +57,11 @@ pub fn run(
         .map_err(|e| e.file(config))?;
     // A node that is not a member learns of revoked identities from the members.
     crate::identities::revoked::refresh(&node);
-    let paths = crate::access::current_leaves(&node, &[LeafKind::Client])?;
+    let paths = crate::reach::current_leaves(&node, &[LeafKind::Client])?;
     let (cert, key, user, password_file) = match service {
         // A service's own identity, from the zone (a zone with [access]).
         Some(service) => {
-            crate::commands::issue_client::check_service_name(&node, service)?;
+            crate::identities::service::check_service_name(&node, service)?;
             if node.identities.is_none() {
                 return Err(Error::new(format!(
                     "zone {} has no [access]: there is no service identity to give",

@@ -19,10 +19,10 @@ use std::path::Path;
 use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
-use zone_pki::profile::peer_name;
 use zone_pki::{CertInfo, LeafKind};
 
 use crate::identities::request;
+use crate::identities::service::check_service_name;
 use crate::node::Node;
 
 pub fn run(config: &Path, service: &str, out: &Path) -> Result<(), Error> {
@@ -85,36 +85,4 @@ fn valid_until(chain_pem: &str) -> Result<String, Error> {
         .not_after
         .format(&Rfc3339)
         .unwrap_or_default())
-}
-
-/// Refuses names etcd would map to a user this service must not be.
-pub fn check_service_name(node: &Node, service: &str) -> Result<(), Error> {
-    let fix = "choose the service's own name, e.g. --name nameservice";
-    let valid = !service.is_empty()
-        && service.len() <= 64
-        && service
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-    if !valid {
-        return Err(Error::new(format!(
-            "{service:?} is not a service name (1-64 of a-z, 0-9, '-', '_', '.')"
-        ))
-        .field("--name")
-        .fix(fix));
-    }
-    let why = if service == "root" {
-        Some("etcd maps CN root to its superuser; a node must not mint it".to_string())
-    } else if service == peer_name(&node.zone) {
-        Some("it is the zone's peer name, which only peer certificates carry".to_string())
-    } else if node.members.iter().any(|m| m.node_name == service) || service == node.name {
-        Some("it is the name of a node of the zone (node certificates use it)".to_string())
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(Error::new(format!("refusing CN {service:?}: {why}"))
-            .field("--name")
-            .fix(fix)),
-        None => Ok(()),
-    }
 }

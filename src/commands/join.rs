@@ -43,7 +43,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         ..
     } = preflight::check(&node, Start::Join)?;
     // The disk the new member's data will be on, before it takes the first write.
-    crate::disk::tell(&node.state_dir, &node.data_dir);
+    crate::disk_probe::tell(&node.state_dir, &node.data_dir);
     let tls = tls.unwrap_or_else(|| node.leaf_paths());
     let creds = Credentials::load(&tls)?;
     let others = node.other_members();
@@ -56,7 +56,7 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
     let local = wal::local_member(&node.data_dir)?;
     let view = runtime
         .block_on(cluster_api::view(&others, &creds))
-        .map_err(|failures| crate::access::unreachable(&failures, config))?;
+        .map_err(|failures| crate::reach::unreachable(&failures, config))?;
     // The bundled etcd the cluster does not admit yet gives way to one it does.
     let (binary, release) = preflight::etcd::check_upgrade(&node, &release, &view, &creds)?
         .unwrap_or((binary, release));

@@ -40,7 +40,7 @@ pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Erro
     let node = Node::load(config)?;
     let trust = crate::preflight::level::Trust::of(&node);
     let root = signer(&node, &trust, to.unwrap_or(crate::this_build::writes()), ca)?;
-    let cluster = crate::access::ask_cluster(&node)?;
+    let cluster = crate::reach::ask_cluster(&node)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = cluster.creds.clone();
     let members: Vec<String> = cluster
@@ -139,7 +139,7 @@ fn signer(
         .fix("on the owner's machine, give --ca with the zone's CA directory (ca.crt, ca.key)")
         .permanent());
     };
-    let (root, zone) = super::ca_rotation::zone_of(ca)?;
+    let (root, zone) = crate::ca_dir::zone_of(ca)?;
     let info = zone_pki::CertInfo::parse(root.cert_der())?;
     if zone != node.zone
         || !trust

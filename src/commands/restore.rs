@@ -30,9 +30,9 @@ use std::process::Command;
 use zone_io::Error;
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 
-use super::snapshot::{manifest_path, read_manifest};
 use crate::node::Node;
 use crate::restored::{Restored, RECORD_FILE};
+use crate::snapshot::store::{manifest_path, read_manifest};
 use crate::snapshot::Manifest;
 use zone_etcd_kit::cluster_api::{self, hex_id, Credentials, Integrity};
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
@@ -53,7 +53,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .file(config)
         .fix("run restore on each member of the zone's list"));
     };
-    let creds = crate::access::client_credentials(&node)?;
+    let creds = crate::reach::client_credentials(&node)?;
     // Ask the members while the snapshot is checked and restored: a restored member that
     // waits for its quorum holds each question on its client port, not on its peer port.
     let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();

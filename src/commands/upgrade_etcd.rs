@@ -22,7 +22,7 @@ use zone_etcd_kit::etcd::Version;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let cluster = crate::access::ask_cluster(&node)?;
+    let cluster = crate::reach::ask_cluster(&node)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = cluster.creds.clone();
     if cancel {
@@ -90,7 +90,7 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let mut said = String::new();
     if let Some(cluster_version) = cluster_version {
         if target.series() < cluster_version.series() {
-            let (minor, was) = super::downgrade::enable(&cluster, target)?;
+            let (minor, was) = crate::rollout::downgrade::enable(&cluster, target)?;
             said = format!(" (etcd's downgrade to {minor} enabled; the cluster version was {was})");
         }
     }

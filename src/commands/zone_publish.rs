@@ -16,10 +16,10 @@
 //! apply the policy once they have joined; the command says so and exits 0.
 //!
 //! A policy whose quotas leave the zone too little room is refused before anything is
-//! written ([`super::zone_room`]; under `nodes = ["*"]` the nodes the zone marked as
+//! written ([`crate::policy::room`]; under `nodes = ["*"]` the nodes the zone marked as
 //! issued count).
 //!
-//! The owner publishes as etcd's `root` ([`crate::access::owner_credentials`]), so any
+//! The owner publishes as etcd's `root` ([`crate::reach::owner_credentials`]), so any
 //! node.toml of the zone will do, that of the member about to join included.
 
 use std::path::Path;
@@ -41,8 +41,8 @@ use zone_model::zone_doc;
 const WAIT: Duration = Duration::from_secs(20);
 
 pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> {
-    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
-    let root = super::load_root(ca_dir, &zone.name)?;
+    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
     let node = Node::load(config)?;
     if node.zone != zone.name {
         return Err(Error::new(format!(
@@ -54,8 +54,8 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         .fix("give the node.toml of a member of the zone being published"));
     }
     let info = CertInfo::parse(root.cert_der())?;
-    let creds = crate::access::owner_credentials(ca_dir, &node)?;
-    let cluster = crate::access::ask_cluster_with(&node, creds)?;
+    let creds = crate::reach::owner_credentials(ca_dir, &node)?;
+    let cluster = crate::reach::ask_cluster_with(&node, creds)?;
     // The members the cluster lists (a member of the zone file not added yet answers
     // nowhere), the one that answered first.
     let mut endpoints = vec![cluster.view.answered_by.clone()];
@@ -84,9 +84,9 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
     } else {
         Vec::new()
     };
-    super::zone_room::check(&zone, zone_file, &marked)?;
+    crate::policy::room::check(&zone, zone_file, &marked)?;
     // A tenant may have filled the database: the owner's emergency makes room first.
-    let (version, missing) = super::maintain::with_room(config, || {
+    let (version, missing) = crate::maintenance::reclaim::with_room(config, || {
         cluster
             .runtime
             .block_on(publish(

@@ -13,10 +13,10 @@ use crate::nameservice::resolve_url;
 use zone_model::zone_doc;
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
-    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
     // Offline: the nodes of its own the file names, none marked.
-    super::zone_room::check(&zone, zone_file, &[])?;
-    let root = super::load_root(ca_dir, &zone.name)?;
+    crate::policy::room::check(&zone, zone_file, &[])?;
+    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
     if out.is_dir() {
         return Err(Error::new("is a directory")
             .file(out)

@@ -32,7 +32,7 @@ fn with_added(value: &mut Value) {
 
 /// Reads every JSON machine format of the directory at `root` with a field added.
 pub fn all(root: &Path) {
-    let ca = crate::commands::load_root(&root.join(CA_DIR), ZONE).unwrap();
+    let ca = crate::ca_dir::load_root(&root.join(CA_DIR), ZONE).unwrap();
     let roots = vec![CertInfo::parse(ca.cert_der()).unwrap()];
     let state = root.join(NODE1).join("state");
     snapshot_manifest(&state);

@@ -144,7 +144,7 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
     // ca.crt and ca.key: the zone root, loaded as every owner's command loads it.
     d.path("ca/ca.crt");
     d.path("ca/ca.key");
-    let root = crate::commands::load_root(&ca, ZONE).unwrap();
+    let root = crate::ca_dir::load_root(&ca, ZONE).unwrap();
     let root_info = CertInfo::parse(root.cert_der()).unwrap();
     assert_eq!(root_info.subject_cn, format!("{ZONE} root CA"));
     assert!(root_info.is_ca && root_info.is_self_issued());
@@ -157,9 +157,9 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
         zone_pki::client::client_root_name(ZONE)
     );
     d.path("ca/zone-defaults.json");
-    assert!(crate::commands::zone_defaults::least_privilege(&ca).unwrap());
+    assert!(crate::ca_dir::zone_defaults::least_privilege(&ca).unwrap());
     // The zone file read beside this CA directory is the zone file as written ([access]).
-    let beside = crate::commands::zone_defaults::load_zone(&d.root.join(ZONE_FILE), &ca).unwrap();
+    let beside = crate::ca_dir::zone_defaults::load_zone(&d.root.join(ZONE_FILE), &ca).unwrap();
     assert_eq!(beside, zone);
     if newest {
         assert_eq!(root.chain_pem(), d.text("ca/ca.crt"));
@@ -167,7 +167,7 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
         assert_eq!(client.authority.chain_pem(), d.text("ca/client-ca.crt"));
         assert_eq!(client.authority.key_pem(), d.text("ca/client-ca.key"));
         let again = tempfile::tempdir().unwrap();
-        crate::commands::zone_defaults::write(again.path()).unwrap();
+        crate::ca_dir::zone_defaults::write(again.path()).unwrap();
         assert_eq!(
             fs::read(again.path().join("zone-defaults.json")).unwrap(),
             d.bytes("ca/zone-defaults.json")
@@ -227,10 +227,10 @@ fn rotation(d: &Dir, z: &ZoneRoots, newest: bool) {
     ] {
         d.path(&at(file));
     }
-    let new = crate::commands::load_root(&dir, ZONE).unwrap();
+    let new = crate::ca_dir::load_root(&dir, ZONE).unwrap();
     let new_info = CertInfo::parse(new.cert_der()).unwrap();
     assert_ne!(new_info, z.roots[0]);
-    let trust = crate::commands::ca_rotation::trust_pem(&dir, &new).unwrap();
+    let trust = crate::ca_dir::trust_pem(&dir, &new).unwrap();
     assert_eq!(trust, d.text(&at("trust.crt")));
     let roots = zone_model::config::node::trusted_roots(&trust).unwrap();
     assert_eq!(roots, [new_info, z.roots[0].clone()]);
@@ -267,7 +267,7 @@ fn rotation(d: &Dir, z: &ZoneRoots, newest: bool) {
     }
     // Carried over: the zone's kind, the record of issued CAs, the last revocations.
     d.path(&at("zone-defaults.json"));
-    assert!(crate::commands::zone_defaults::least_privilege(&dir).unwrap());
+    assert!(crate::ca_dir::zone_defaults::least_privilege(&dir).unwrap());
     for node in [NODE1, NODE2, LAPTOP, REVOKED] {
         let serials = |ca: &Path| {
             let mut serials: Vec<String> = crate::revocation::issued::issued_to(ca, node)
@@ -415,7 +415,7 @@ fn bundles(d: &Dir, z: &ZoneRoots, newest: bool) {
         // writes for the same zone file (the node CA's key and a signer are new each time).
         let ca = d.root.join(CA_DIR);
         let client = ClientRoot::of(&ca, ZONE).unwrap();
-        let trust = crate::commands::ca_rotation::trust_pem(&ca, &z.root).unwrap();
+        let trust = crate::ca_dir::trust_pem(&ca, &z.root).unwrap();
         for (node, members, signer) in [
             (NODE1, MemberList::Copy, SignerFor::FreshKey),
             (

@@ -117,8 +117,8 @@ fn write_all(root: &Path, release: &str) {
     .unwrap();
     crate::commands::ca_admin::run(&ca, &root.join(ADMIN_DIR)).unwrap();
 
-    let zone = crate::commands::zone_defaults::load_zone(&zone_file, &ca).unwrap();
-    let root_ca = crate::commands::load_root(&ca, ZONE).unwrap();
+    let zone = crate::ca_dir::zone_defaults::load_zone(&zone_file, &ca).unwrap();
+    let root_ca = crate::ca_dir::load_root(&ca, ZONE).unwrap();
     let roots = vec![CertInfo::parse(root_ca.cert_der()).unwrap()];
 
     // `zone sign` (and `zone publish`, which signs the same document).
@@ -151,7 +151,7 @@ fn write_all(root: &Path, release: &str) {
         Revocations::issue(&root_ca, CRL_NUMBER, &entries, at(), FORMAT_KINDS).unwrap();
     let json = revocations.to_json();
     zone_io::write_atomic(
-        &ca.join(crate::commands::CA_DOC),
+        &ca.join(crate::ca_dir::CA_DOC),
         json.as_bytes(),
         zone_io::PUBLIC_MODE,
     )

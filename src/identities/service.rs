@@ -3,7 +3,9 @@
 //! from the zone ([`super::request::obtain`]) when missing or past two thirds of its
 //! life, so a service that runs `env` at each start always gets a valid one. With
 //! `--gateway`, the same for its gateway certificate (`gateway -> sets/<id>/`, no CN) and
-//! its password (`gateway-password`, [`super::password`]).
+//! its password (`gateway-password`, [`super::password`]). Which names a service may take
+//! at all ([`check_service_name`]: `issue-client` and `env --service`, with or without
+//! `[access]`).
 //!
 //! Invariants: a set is written whole before `current` points to it (an atomic rename of
 //! a link), so a reader sees the old pair or the new one, never a mix; the key is made on
@@ -23,6 +25,7 @@ use super::password::{self, Answer, NotSet};
 use crate::node::Node;
 use zone_model::policy::rbac::service_user;
 use zone_pki::inspect::RENEW_AT_LIFE_USED;
+use zone_pki::profile::peer_name;
 
 /// The link to the service's identity's set.
 const CURRENT: &str = "current";
@@ -245,5 +248,37 @@ fn prune(dir: &Path, current: &str, previous: &[Option<PathBuf>]) {
             continue;
         }
         let _ = fs::remove_dir_all(entry.path());
+    }
+}
+
+/// Refuses names etcd would map to a user this service must not be.
+pub fn check_service_name(node: &Node, service: &str) -> Result<(), Error> {
+    let fix = "choose the service's own name, e.g. --name nameservice";
+    let valid = !service.is_empty()
+        && service.len() <= 64
+        && service
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+    if !valid {
+        return Err(Error::new(format!(
+            "{service:?} is not a service name (1-64 of a-z, 0-9, '-', '_', '.')"
+        ))
+        .field("--name")
+        .fix(fix));
+    }
+    let why = if service == "root" {
+        Some("etcd maps CN root to its superuser; a node must not mint it".to_string())
+    } else if service == peer_name(&node.zone) {
+        Some("it is the zone's peer name, which only peer certificates carry".to_string())
+    } else if node.members.iter().any(|m| m.node_name == service) || service == node.name {
+        Some("it is the name of a node of the zone (node certificates use it)".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::new(format!("refusing CN {service:?}: {why}"))
+            .field("--name")
+            .fix(fix)),
+        None => Ok(()),
     }
 }

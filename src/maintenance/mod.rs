@@ -1,6 +1,7 @@
 //! What `zone-etcd maintain` does to a running cluster, decided from what its members
-//! report (pure, unit-tested; the calls are in `commands::maintain`), and what an active
-//! alarm means ([`alarms`], which `status` words the same way).
+//! report (this file: pure, unit-tested), the calls that carry it out ([`reclaim`], also
+//! the owner's room-making under NOSPACE) and their report ([`report`]), and what an
+//! active alarm means ([`alarms`], which `status` words the same way).
 //!
 //! Invariants:
 //! - a member is defragmented only when that gives back much space or, while a NOSPACE
@@ -17,6 +18,8 @@
 //!   ([`Blocker`]): its live data fills the quota, or it could not be handled.
 
 pub mod alarms;
+pub mod reclaim;
+pub mod report;
 
 /// A database file with less free space than this is left alone: rewriting it gains little.
 pub const MIN_FREE_BYTES: i64 = 1 << 20;

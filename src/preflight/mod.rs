@@ -11,7 +11,7 @@
 //!    keeps its own refusals of a member that still runs, which name the fix for it);
 //! 3. the etcd binary and its version ([`etcd`]);
 //! 4. (`launch`, also a dry run) what the data directory holds;
-//! 5. (not for a dry run) the leaves are current ([`crate::access::current_leaves`]), the
+//! 5. (not for a dry run) the leaves are current ([`crate::reach::current_leaves`]), the
 //!    zone's format level is one this release reads ([`level`]) and the zone's
 //!    revocations are installed ([`crate::revocation::before_start`]).
 //!
@@ -102,7 +102,7 @@ pub fn check(node: &Node, start: Start) -> Result<Ready, Error> {
         Start::Launch => &[LeafKind::Server, LeafKind::Peer],
         Start::Join => &LeafKind::ALL,
     };
-    let tls = crate::access::current_leaves(node, kinds).map_err(|e| e.file(config))?;
+    let tls = crate::reach::current_leaves(node, kinds).map_err(|e| e.file(config))?;
     // One round of asking the other members, for the level and the revocations.
     let asked = crate::revocation::ask_before_start(node, local);
     level::before_start(node, asked.level.as_deref())?;

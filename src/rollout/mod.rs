@@ -19,6 +19,8 @@
 //!   hands over leadership and stops cleanly); the supervisor starts `launch` again, which
 //!   runs the step's binary (systemd: `RestartForceExitStatus=SIGTERM`).
 
+pub mod downgrade;
+
 use etcd_client::Client;
 use serde::{Deserialize, Serialize};
 

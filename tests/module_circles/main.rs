@@ -12,6 +12,7 @@
 //! modules are [`layers`]'.
 
 mod addresses;
+mod commands;
 mod layers;
 mod layout;
 mod tokens;

@@ -222,7 +222,7 @@ fn maintain_brings_a_nospace_zone_back_in_one_run_20_times_in_a_row() {
 /// `revoke` of a node and then a `zone publish` each succeed in one run (room made as
 /// `maintain` would), and what they print is true (`addresses::NOSPACE_TENANT`). The zone
 /// fills it itself (a member's writes): with quotas (issue 69) a tenant no longer can, and
-/// a 6 MiB database has no room for any tenant's quota (`zone_room`), so the policy names
+/// a 6 MiB database has no room for any tenant's quota (`policy::room`), so the policy names
 /// none.
 #[test]
 fn the_owners_emergency_goes_through_a_full_database() {

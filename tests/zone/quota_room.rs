@@ -2,7 +2,7 @@
 //! leave the zone's database less room than they need is refused by `zone sign` and
 //! `bootstrap` in one line naming the zone file, the field and the fix, nothing written;
 //! the same zone with quotas that fit is signed and bootstrapped, its quotas carried as
-//! written. (`zone publish` runs the same check, `commands::zone_room`, its unit tests.)
+//! written. (`zone publish` runs the same check, `policy::room`, its unit tests.)
 
 use crate::common;
 

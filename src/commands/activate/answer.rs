@@ -26,14 +26,14 @@ pub fn run(
     nameservice: Option<&str>,
     out: &Path,
 ) -> Result<(), Error> {
-    let zone = super::super::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
     let request = NodeRequest::from_pem(&zone_io::read_text(request_file)?)
         .map_err(|e| e.file(request_file))?;
     let node_name = request.node_name();
     check_requested_name(&zone, zone_file, node_name).map_err(|e| e.file(request_file))?;
     let members = super::member_list(nameservice)?;
-    let root = super::super::load_root(ca_dir, &zone.name)?;
-    let trust = super::super::ca_rotation::trust_pem(ca_dir, &root)?;
+    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
+    let trust = crate::ca_dir::trust_pem(ca_dir, &root)?;
     let identity = node_identity(&zone, node_name);
     // The output directory is checked before the CA directory records anything.
     let staging = Staging::new(out)?;

@@ -92,7 +92,7 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
         // The disk the member's data will be on, measured before its first start (as
         // `join` does; `check` measures it again any time).
         if let Ok(config) = zone_model::config::node::NodeConfig::load(&out.join(CONFIG_FILE)) {
-            crate::disk::tell(&config.state_dir, &config.data_dir);
+            crate::disk_probe::tell(&config.state_dir, &config.data_dir);
         }
     }
     let (role, next) = super::role_and_next_step(member, out, None);

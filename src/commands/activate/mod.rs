@@ -32,12 +32,12 @@ pub fn run(
     nameservice: Option<&str>,
     out: &Path,
 ) -> Result<(), Error> {
-    let zone = super::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
     check_node_name(&zone, node_name)?;
     let members = member_list(nameservice)?;
-    let root = super::load_root(ca_dir, &zone.name)?;
+    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
     let staging = Staging::new(out)?;
-    let trust = super::ca_rotation::trust_pem(ca_dir, &root)?;
+    let trust = crate::ca_dir::trust_pem(ca_dir, &root)?;
     write_bundle(
         ca_dir,
         staging.path(),

@@ -28,7 +28,7 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let targets = super::open_targets(&node)?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
-    let creds = crate::access::client_credentials(&node)?;
+    let creds = crate::reach::client_credentials(&node)?;
     let etcd = crate::preflight::etcd::chosen_etcd(&node, zone_etcd_kit::etcd::Remember::No)?.0;
     let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
     let local = LocalChain::open(&node.state_dir)?;

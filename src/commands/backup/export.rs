@@ -16,8 +16,8 @@ use etcd_client::LeaseTimeToLiveOptions;
 use time::OffsetDateTime;
 use zone_io::Error;
 
-use crate::commands::snapshot::{Place, Taken};
 use crate::node::Node;
+use crate::snapshot::store::{manifest_path, Place, Taken};
 use crate::snapshot::Manifest;
 use zone_backup::coverage;
 use zone_backup::local::LocalChain;
@@ -166,10 +166,7 @@ fn parse_point(export: &Export<'_>) -> Result<Point, Error> {
 }
 
 fn refuse_existing(out: &Path) -> Result<(), Error> {
-    for path in [
-        out.to_path_buf(),
-        crate::commands::snapshot::manifest_path(out),
-    ] {
+    for path in [out.to_path_buf(), manifest_path(out)] {
         if path.exists() {
             return Err(
                 Error::new("already exists: export never overwrites a snapshot")
@@ -187,7 +184,7 @@ fn local_refusal(config: &Path, export: &Export<'_>, point: Point, reason: Strin
     let Ok(node) = Node::load(config) else {
         return Error::new(reason).file(config);
     };
-    let (records, active) = crate::access::client_credentials(&node)
+    let (records, active) = crate::reach::client_credentials(&node)
         .and_then(|creds| {
             let endpoints = zone_model::cluster::client_endpoints(&node.members);
             cluster_api::runtime()?.block_on(async {

@@ -2,7 +2,7 @@
 //! peer, client) with subject, issuer, expiry and time left, then every problem found and
 //! how to fix it, the etcd binary a launch would run (its version, and the known defects
 //! of that release as warnings), and a member's data disk (its fdatasync latency against
-//! etcd's guidance, [`crate::disk`]; what it means as warnings), and a member's round
+//! etcd's guidance, [`crate::disk_probe`]; what it means as warnings), and a member's round
 //! trips to its peers as its keeper last recorded them ([`crate::agent::links`]) against
 //! the zone's timeouts, with the `[settings]` that fit. Exit 0 when clean, 1 when
 //! anything is wrong.
@@ -31,14 +31,11 @@ use zone_model::config::read_config;
 use zone_model::leaf_paths::LeafPaths;
 
 mod crl;
-pub(crate) mod exposition;
-pub(crate) mod output;
 pub(crate) mod prometheus;
 mod quotas;
 mod render;
 mod report;
-use output::emit;
-pub use output::CheckFormat;
+use crate::report_output::{emit, CheckFormat};
 use render::render;
 use report::{EtcdBinary, Report};
 
@@ -46,7 +43,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
     let now = OffsetDateTime::now_utc();
     let report = match read_config(config).and_then(|text| NodeFile::parse(config, &text)) {
         // The metrics timer's check reports the kept figure of the data disk and never
-        // measures it (crate::disk says why).
+        // measures it (crate::disk_probe says why).
         Ok(file) => {
             let metrics = format == CheckFormat::Prometheus;
             inspect(config, &file, now, !metrics, metrics)
@@ -78,7 +75,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
         if count == 1 { "" } else { "s" }
     ))
     .file(config)
-    .fix(output::where_listed(config, format, out)))
+    .fix(where_listed(config, format, out)))
 }
 
 /// `measure`: the data disk (else its kept figure); `zone`: the zone's quota records from
@@ -405,5 +402,17 @@ fn cert_row(
             ));
             (row, None)
         }
+    }
+}
+
+/// The fix of "N problems found": where the problems and their fixes can be read.
+fn where_listed(config: &Path, format: CheckFormat, out: Option<&Path>) -> String {
+    match (format, out) {
+        (CheckFormat::Prometheus, _) => format!(
+            "zone-etcd check --config {} lists each problem with its fix",
+            config.display()
+        ),
+        (_, Some(out)) => format!("see the list in {}, each with its fix", out.display()),
+        (_, None) => "see the list above, each with its fix".to_string(),
     }
 }

@@ -10,8 +10,8 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::exposition::{family, labels};
 use super::report::Report;
+use crate::exposition::{family, labels};
 use crate::inspection::Row;
 
 /// The metrics of `report`, for a check that ran at `now`.
@@ -186,8 +186,8 @@ fn count(n: usize) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::exposition::{escape_help, escape_label};
     use super::*;
+    use crate::exposition::{escape_help, escape_label};
     use crate::inspection::problem;
     use time::Duration;
 

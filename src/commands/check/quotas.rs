@@ -27,12 +27,10 @@ pub(super) struct Quotas {
 pub(super) fn read(node: &Node) -> Option<Quotas> {
     let member = node.member()?;
     let endpoints = zone_model::cluster::client_endpoints(std::slice::from_ref(member));
-    let creds = crate::access::client_credentials(node).ok()?;
+    let creds = crate::reach::client_credentials(node).ok()?;
     let runtime = zone_etcd_kit::cluster_api::runtime().ok()?;
     let (uses, stops) = runtime
-        .block_on(crate::commands::status::records::read_quotas(
-            &endpoints, &creds, true,
-        ))
+        .block_on(crate::quota_records::read_quotas(&endpoints, &creds, true))
         .ok()?;
     Some(Quotas {
         at: uses.as_ref().map(|u| u.at.clone()),
@@ -44,7 +42,7 @@ pub(super) fn read(node: &Node) -> Option<Quotas> {
 /// The quota families of `quotas` (each family's HELP and TYPE even without a sample), as
 /// `node` exports them.
 pub(super) fn families(out: &mut String, quotas: Option<&Quotas>, node: &str) {
-    use super::exposition::{family, labels};
+    use crate::exposition::{family, labels};
     let tenants = quotas.map(|q| q.tenants.as_slice()).unwrap_or_default();
     let each = |value: fn(&Seen) -> u64| {
         tenants.iter().map(move |t| {

@@ -65,7 +65,7 @@ pub(super) fn render(report: &Report) -> String {
     }
     if let Some(disk) = &report.disk {
         match (&disk.measured, &disk.not_measured) {
-            (Some(m), _) => out += &(crate::disk::line(m) + "\n"),
+            (Some(m), _) => out += &(crate::disk_probe::line(m) + "\n"),
             (None, Some(why)) => out += &format!("data disk: not measured: {why}\n"),
             (None, None) => {}
         }

@@ -113,8 +113,8 @@ pub(super) struct Disk {
     /// The figures (`fdatasync_p50_ms`, `fdatasync_p99_ms`, ...); absent when there is
     /// none: not measured yet under `--format prometheus`, or the probe failed.
     #[serde(flatten)]
-    pub(super) measured: Option<crate::disk::Measured>,
-    pub(super) findings: Vec<crate::disk::Finding>,
+    pub(super) measured: Option<crate::disk_probe::Measured>,
+    pub(super) findings: Vec<crate::disk_probe::Finding>,
     /// Why it was not measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) not_measured: Option<String>,
@@ -125,16 +125,16 @@ impl Disk {
     /// an hour, else the kept figure alone (`None` when there is none).
     pub(super) fn of(node: &crate::node::Node, measure: bool) -> Option<Disk> {
         let measured = if measure {
-            crate::disk::measure_or_kept(&node.state_dir, &node.data_dir)
+            crate::disk_probe::measure_or_kept(&node.state_dir, &node.data_dir)
         } else {
-            match crate::disk::kept(&node.state_dir) {
+            match crate::disk_probe::kept(&node.state_dir) {
                 Some(kept) => Ok(kept),
                 None => return None,
             }
         };
         Some(match measured {
             Ok(m) => Disk {
-                findings: crate::disk::findings(&m),
+                findings: crate::disk_probe::findings(&m),
                 measured: Some(m),
                 not_measured: None,
             },

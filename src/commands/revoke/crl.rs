@@ -24,7 +24,7 @@ pub(super) fn owner_root(
     ca_dir: &Path,
     node: &Node,
 ) -> Result<(zone_pki::Authority, Vec<CertInfo>), Error> {
-    let root = crate::commands::load_root(ca_dir, &node.zone)?;
+    let root = crate::ca_dir::load_root(ca_dir, &node.zone)?;
     let trusted = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     if !trusted.iter().any(|r| r.der() == root.cert_der().as_ref()) {
         return Err(Error::new(format!(
@@ -34,9 +34,8 @@ pub(super) fn owner_root(
         .field("--ca")
         .fix("point --ca to the zone's own CA directory (the one its bundles were activated from)"));
     }
-    let roots = zone_model::config::trust::trusted_roots(
-        &crate::commands::ca_rotation::trust_pem(ca_dir, &root)?,
-    )?;
+    let roots =
+        zone_model::config::trust::trusted_roots(&crate::ca_dir::trust_pem(ca_dir, &root)?)?;
     Ok((root, roots))
 }
 
@@ -49,7 +48,7 @@ pub(super) fn publish_crl(
     root: &zone_pki::Authority,
     roots: &[CertInfo],
     node: &Node,
-    cluster: &crate::access::Cluster,
+    cluster: &crate::reach::Cluster,
     name: &str,
     serials: &[(Vec<u8>, Kind)],
     now: OffsetDateTime,
@@ -79,7 +78,7 @@ pub(super) fn publish_crl(
             None
         }
     });
-    let ca_doc_path = ca_dir.join(crate::commands::CA_DOC);
+    let ca_doc_path = ca_dir.join(crate::ca_dir::CA_DOC);
     let ca_doc = if ca_doc_path.exists() {
         let doc = Revocations::parse(&zone_io::read_text(&ca_doc_path)?)
             .map_err(|e| e.file(&ca_doc_path))?;
@@ -135,7 +134,7 @@ pub(super) fn publish_crl(
 
     let json = doc.to_json();
     // A tenant may have filled the database: the owner's emergency makes room first.
-    crate::commands::maintain::with_room(config, || {
+    crate::maintenance::reclaim::with_room(config, || {
         cluster
             .runtime
             .block_on(publish(&endpoints, &cluster.creds, mod_revision, &json))
@@ -173,7 +172,7 @@ pub(super) fn publish_crl(
 
 /// The zone's format level as the owner's root signed it (1 when it cannot be read, or
 /// does not bind: format 1 is read by every release).
-fn zone_level(node: &Node, roots: &[CertInfo], cluster: &crate::access::Cluster) -> u32 {
+fn zone_level(node: &Node, roots: &[CertInfo], cluster: &crate::reach::Cluster) -> u32 {
     use zone_model::release::{Level, LEVEL_KEY};
     let read = cluster.runtime.block_on(crate::revocation::read_key(
         &cluster.view.client_urls(),

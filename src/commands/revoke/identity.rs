@@ -42,7 +42,7 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
             .fix("give the client.crt of an identity of this zone: the owner's (zone-etcd ca admin), a service's (issue-client, env --service) or a node's own")
     })?;
     let leaf = &certs[0];
-    let cluster = crate::access::ask_cluster(&node)?;
+    let cluster = crate::reach::ask_cluster(&node)?;
     let now = OffsetDateTime::now_utc();
     let kind = crate::revocation::kind::Kind::of(leaf, &roots);
     let number = publish_crl(
@@ -147,7 +147,7 @@ fn identity_of(certs: &[CertInfo], client_roots: &[CertInfo]) -> Result<String, 
 
 /// Ends `user`'s gateway password: a random one no one holds (never written nor printed;
 /// its mark stays, so the keepers leave it, and the node's next `env` sets a new one).
-async fn end_password(cluster: &crate::access::Cluster, user: &str) -> Result<(), String> {
+async fn end_password(cluster: &crate::reach::Cluster, user: &str) -> Result<(), String> {
     let endpoints = cluster.view.client_urls();
     let mut client =
         cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT).await?;

@@ -39,7 +39,7 @@ pub fn run(
     let (root, roots) = owner_root(ca_dir, &node)?;
     let cas = node_cas(ca_dir, target, node_ca_files, &roots)?;
 
-    let cluster = crate::access::ask_cluster(&node)?;
+    let cluster = crate::reach::ask_cluster(&node)?;
     let endpoints = cluster.view.client_urls();
     let now = OffsetDateTime::now_utc();
     // Every identity the members' signers issued to the node (its own, its services'
@@ -106,9 +106,9 @@ pub fn run(
         identities.len()
     );
 
-    match crate::commands::leave::find(&cluster.view, &node, target) {
+    match crate::member_removal::find(&cluster.view, &node, target) {
         None => Ok(()),
-        Some(member) => crate::commands::leave::remove(&cluster, &member, target, force, config)
+        Some(member) => crate::member_removal::remove(&cluster, &member, target, force, config)
             .map_err(|e| {
                 Error::new(format!(
                 "{target} is revoked (CRL number {number} is in force), but is still a member: {}",

@@ -10,7 +10,7 @@
 //!   it runs, so a running etcd is refused, and an etcd started meanwhile waits;
 //! - the file is etcd's database followed by its SHA-256, exactly what etcd's Snapshot
 //!   API streams, checked by [`Integrity`] as it is written; it is written under a
-//!   temporary name and renamed whole, as every snapshot ([`super::store::Place::keep`]).
+//!   temporary name and renamed whole, as every snapshot ([`crate::snapshot::store::Place::keep`]).
 //!
 //! What it holds: the database as etcd last committed it. etcd commits it at every clean
 //! stop; after a crash the newest writes (etcd commits at least every 100 ms) may live only
@@ -26,8 +26,8 @@ use ring::digest::{Context, SHA256};
 use time::OffsetDateTime;
 use zone_io::Error;
 
-use super::store::{Place, Taken};
 use crate::node::Node;
+use crate::snapshot::store::{Place, Taken};
 use zone_etcd_kit::cluster_api::Integrity;
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
 use zone_etcd_kit::etcd::Remember;

@@ -5,12 +5,11 @@
 //! is written under a temporary name in its directory, checked against etcd's integrity
 //! hash as it arrives, fsynced and only then renamed to its final name (0600, in a 0700
 //! directory; default `<state>/snapshots/`), so a snapshot under its final name is always
-//! whole. Its manifest (`<file>.json`) follows the same way. The rules are in
-//! [`crate::snapshot`]. `save --from-data` makes the same file from the member's own data
+//! whole. Its manifest (`<file>.json`) follows the same way. The rules and the node's
+//! snapshot files are [`crate::snapshot`]'s. `save --from-data` makes the same file from the member's own data
 //! directory while its etcd is stopped (`from_data`).
 
 mod from_data;
-mod store;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -19,9 +18,7 @@ use time::OffsetDateTime;
 use zone_io::Error;
 
 use crate::node::Node;
-use store::prune_dir;
-pub use store::{default_dir, find, manifest_path, read_manifest, Found};
-pub(crate) use store::{Place, Taken};
+use crate::snapshot::store::{default_dir, find, prune_dir, Place, Taken};
 use zone_etcd_kit::cluster_api::{self, Integrity};
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
 
@@ -36,7 +33,7 @@ pub fn save(
     if from_data {
         return from_data::save(&node, out, keep);
     }
-    let creds = crate::access::client_credentials(&node)?;
+    let creds = crate::reach::client_credentials(&node)?;
     let etcdutl = etcdutl(node.etcd_bin.as_deref(), config)?;
     let place = Place::of(&node, out)?;
     // The local member first, then the others in the zone's order.
@@ -93,7 +90,7 @@ pub fn save(
             .map(|_| ())
             .map_err(|e| e.file(config));
     }
-    Err(crate::access::unreachable(&failures, config))
+    Err(crate::reach::unreachable(&failures, config))
 }
 
 fn check_keep(keep: Option<usize>) -> Result<(), Error> {

@@ -29,11 +29,11 @@ use zone_model::cluster::ClusterMember;
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let crate::access::Cluster {
+    let crate::reach::Cluster {
         runtime,
         creds,
         view,
-    } = crate::access::ask_cluster(&node)?;
+    } = crate::reach::ask_cluster(&node)?;
     let probes: Vec<(String, bool)> = view
         .members
         .iter()
@@ -102,7 +102,11 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     }
     quotas::fill(
         &mut status,
-        runtime.block_on(records::read_quotas(&answering, &creds, serializable)),
+        runtime.block_on(crate::quota_records::read_quotas(
+            &answering,
+            &creds,
+            serializable,
+        )),
     );
     let releases = runtime.block_on(crate::agent::recorded::read_all(&answering, &creds));
     for (member, record) in releases.into_iter().flatten() {
@@ -156,7 +160,7 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     if let Some((problem, fix)) = status.crl.as_ref().and_then(summary::overdue) {
         status.warnings.push(format!("{problem}: {fix}"));
     }
-    let quota = super::maintain::quota_bytes(&node);
+    let quota = crate::maintenance::reclaim::quota_bytes(&node);
     status.writes_refused_because = writes_refused_because(&status, quota);
     status.writes_refused = status.writes_refused_because.is_some();
     let verdict = verdict(&status, config);

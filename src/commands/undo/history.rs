@@ -56,7 +56,7 @@ pub async fn read(
         Err(Fail::Refused(reason)) => return Err(cluster_error("the keys now", reason)),
         Err(Fail::Other(reason)) => {
             let endpoints = zone_model::cluster::client_endpoints(&node.members).join(",");
-            return Err(crate::access::unreachable(&[(endpoints, reason)], config));
+            return Err(crate::reach::unreachable(&[(endpoints, reason)], config));
         }
     };
     if point > revision {

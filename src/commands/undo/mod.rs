@@ -95,7 +95,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         },
     );
     let prefix = undo.prefix.as_bytes();
-    let creds = crate::access::client_credentials(&node)?;
+    let creds = crate::reach::client_credentials(&node)?;
     let runtime = cluster_api::runtime()?;
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     runtime.block_on(async {
@@ -105,7 +105,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
             cluster_api::CALL_DEADLINE,
         ))
         .await
-        .map_err(|reason| crate::access::unreachable(&[(endpoints.join(","), reason)], config))?;
+        .map_err(|reason| crate::reach::unreachable(&[(endpoints.join(","), reason)], config))?;
         let point = match asked {
             Point::Revision(revision) => revision,
             Point::Time(ms) => {

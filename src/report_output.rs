@@ -1,11 +1,12 @@
-//! Where and in which form `check` gives its report: `--format` (`--json` is its
-//! shorthand for json), and `--out`, the file it replaces whole instead of printing.
+//! Where and in which form a report of the node's health is given (`check`, `backup
+//! status`): `--format` (`--json` is its shorthand for json), and `--out`, the file it
+//! replaces whole instead of printing.
 
 use std::path::Path;
 
 use zone_io::Error;
 
-/// Output formats of `check`.
+/// The output formats of `check` and `backup status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckFormat {
     /// The certificate table, then each problem with its fix.
@@ -36,16 +37,4 @@ pub(crate) fn emit(text: &str, out: Option<&Path>) -> Result<(), Error> {
     let written = zone_io::write_atomic(out, text.as_bytes(), 0o644);
     nix::sys::stat::umask(umask);
     written
-}
-
-/// The fix of "N problems found": where the problems and their fixes can be read.
-pub(super) fn where_listed(config: &Path, format: CheckFormat, out: Option<&Path>) -> String {
-    match (format, out) {
-        (CheckFormat::Prometheus, _) => format!(
-            "zone-etcd check --config {} lists each problem with its fix",
-            config.display()
-        ),
-        (_, Some(out)) => format!("see the list in {}, each with its fix", out.display()),
-        (_, None) => "see the list above, each with its fix".to_string(),
-    }
 }

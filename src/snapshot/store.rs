@@ -211,7 +211,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
 
 /// Keeps the newest `keep` snapshots of `dir` (by their manifests' time), removes the
 /// others with their manifests, and temporary files of saves that died.
-pub(super) fn prune_dir(dir: &Path, keep: usize) -> Result<(), Error> {
+pub fn prune_dir(dir: &Path, keep: usize) -> Result<(), Error> {
     let found = find(dir)?;
     let dated: Vec<(String, String)> = found
         .iter()

@@ -1,7 +1,9 @@
-//! A member's data disk as etcd uses it: measured ([`zone_io::disk::probe`] in the data
-//! directory, or its nearest existing parent before the first start), judged against
-//! etcd's guidance ([`findings`]: a WAL fdatasync p99 under 10 ms, no SD card, no memory,
-//! no network file system), and kept in the state directory (`disk-probe.json`).
+//! The disk probe: this machine's data disk measured by zone-etcd itself
+//! ([`zone_io::disk::probe`] in the data directory, or its nearest existing parent before
+//! the first start), judged against etcd's guidance ([`findings`]: a WAL fdatasync p99
+//! under [`WAL_FSYNC_P99_MS`], no SD card, no memory, no network file system), and kept in
+//! the state directory (`disk-probe.json`). A member's disk as its own etcd saw it, in its
+//! links record, is the disk minute ([`zone_model::disk_minute`]), not this.
 //!
 //! `check` (text and JSON) and `join` measure again when the kept figure is
 //! older than [`FRESH`] or was taken elsewhere; `check --format prometheus` (the package's
@@ -22,13 +24,12 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use zone_io::disk::{self, Kind, Limits};
 use zone_io::Error;
+use zone_model::disk_minute::WAL_FSYNC_P99_MS;
 
 /// The kept file's format.
 pub const FORMAT: u32 = 1;
 /// How long a kept measurement stands for `check` and `join`.
 pub const FRESH: Duration = Duration::from_secs(3600);
-/// etcd's guidance: the WAL's fdatasync under 10 ms at the 99th percentile.
-pub const WAL_FSYNC_P99_MS: f64 = 10.0;
 /// The kept file's name in the state directory.
 pub const FILE: &str = "disk-probe.json";
 

@@ -1,6 +1,7 @@
 //! Snapshots of the zone's data: what a snapshot file must hold, the manifest kept beside
-//! it, their names, and which ones `prune` removes. Pure (the calls and files are in
-//! `commands::snapshot`), so the rules are unit-tested.
+//! it, their names, and which ones `prune` removes: pure here, so the rules are
+//! unit-tested; the node's snapshot files (where a save writes, keeping, finding and
+//! pruning them) are [`store`]'s, the calls to etcd `commands::snapshot`'s.
 //!
 //! Invariants:
 //! - a snapshot is etcd's database as its Snapshot API streams it, *with* etcd's integrity
@@ -16,6 +17,8 @@
 //!   ignored; a change a reader must not ignore raises its `format` (absent: 1, and 1 is
 //!   never written, so zone-etcd 0.1.0, which refused any field it did not know, reads
 //!   this release's manifests), and a higher one is refused in one line naming both.
+
+pub mod store;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -1,6 +1,7 @@
 //! Prometheus' text exposition format 0.0.4, as every `--format prometheus` of zone-etcd
 //! writes it: gauge families with `# HELP` and `# TYPE` lines, label values and help texts
-//! escaped as the format requires (its tests are the check metrics').
+//! escaped as the format requires (its tests are the check metrics'). `check` and
+//! `backup status` write with it.
 
 /// One gauge family: HELP, TYPE, then its samples, each `(labels, value)`.
 pub(crate) fn family<V: std::fmt::Display>(
@@ -26,7 +27,7 @@ pub(crate) fn labels(pairs: &[(&str, &str)]) -> String {
 }
 
 /// A label value as the format requires: backslash, double quote and line feed escaped.
-pub(super) fn escape_label(value: &str) -> String {
+pub(crate) fn escape_label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -34,6 +35,6 @@ pub(super) fn escape_label(value: &str) -> String {
 }
 
 /// A HELP text: backslash and line feed escaped.
-pub(super) fn escape_help(text: &str) -> String {
+pub(crate) fn escape_help(text: &str) -> String {
     text.replace('\\', "\\\\").replace('\n', "\\n")
 }

@@ -18,7 +18,7 @@ pub(super) struct MemberReport {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct Report {
+pub struct Report {
     pub(super) zone: String,
     pub(super) quota_bytes: i64,
     /// The revision the history was compacted to (only when NOSPACE was active).
@@ -30,7 +30,7 @@ pub(super) struct Report {
     pub(super) nospace_kept_by: Vec<String>,
 }
 
-pub(super) fn render(report: &Report) -> String {
+pub fn render(report: &Report) -> String {
     let size = |v: Option<i64>| v.map_or("-".to_string(), maintenance::human_size);
     let mut out = format!(
         "zone {}, quota {}\n",

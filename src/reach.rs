@@ -1,6 +1,7 @@
 //! How a command reaches the node's running cluster: the node's leaves ready to use, its
 //! client credentials, the other members' client URLs, the first answer of any member,
-//! and the one line when none answered.
+//! and the one line when none answered. (What the zone's clients may do once there is the
+//! access policy: `[access]`, [`crate::policy`], the keeper's `agent/access/`.)
 //!
 //! Invariants: a client certificate is used only after the node CA was checked to cover
 //! the node's identity (as `env` does); `[external]` leaves are validated, never issued;

@@ -1,4 +1,8 @@
-//! `zone-etcd maintain`: keeps the zone's databases from filling up. For each member, one
+//! One maintenance of the running zone, the calls [`crate::maintenance`] decides: the work
+//! of `zone-etcd maintain` ([`reclaim`]), and the owner's room-making when a write of theirs
+//! meets NOSPACE ([`make_room`], [`with_room`]: `revoke`, `zone publish`).
+//!
+//! It keeps the zone's databases from filling up. For each member, one
 //! at a time, it defragments the database file when that gives back much space (sizes
 //! before and after are reported); then it lists the alarms and disarms NOSPACE once every
 //! member has room under its quota again.
@@ -12,9 +16,7 @@
 //! could not be reached or defragmented).
 //!
 //! It refuses while a voter is down (a defragmenting member answers nothing, so it would be
-//! a second voter missing) unless `--force`. The decisions are in [`crate::maintenance`].
-
-mod report;
+//! a second voter missing) unless `--force`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,24 +24,11 @@ use std::sync::Arc;
 
 use zone_io::Error;
 
+use super::report::{MemberReport, Report};
 use crate::maintenance::{self, alarms, After, Compaction, DbSize, MemberState, Step};
 use crate::node::Node;
-use report::{render, MemberReport, Report};
 use zone_etcd_kit::cluster_api::{self, hex_id, Alarm, Credentials, EndpointReport};
 use zone_model::cluster::ClusterMember;
-
-pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
-    let node = Node::load(config)?;
-    let done = reclaim(&node, force, false)?;
-    if json {
-        let text = serde_json::to_string_pretty(&done.report)
-            .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
-        println!("{text}");
-    } else {
-        print!("{}", render(&done.report));
-    }
-    done.verdict(config)
-}
 
 /// For the owner's emergencies (`revoke`, `zone publish`) whose write the zone refused:
 /// when NOSPACE is armed, frees the space as `maintain` does (compacts the history,
@@ -90,8 +79,8 @@ pub fn with_room<T>(
 }
 
 /// What one maintenance did, for its report and its verdict.
-struct Done {
-    report: Report,
+pub struct Done {
+    pub report: Report,
     nospace_before: bool,
     alarms_after: Vec<Alarm>,
     kept_by: Vec<maintenance::Blocker>,
@@ -101,13 +90,13 @@ struct Done {
 
 /// Maintains the zone of `node` (see the module's doc); `only_nospace`: nothing at all
 /// unless NOSPACE is armed.
-fn reclaim(node: &Node, force: bool, only_nospace: bool) -> Result<Done, Error> {
+pub fn reclaim(node: &Node, force: bool, only_nospace: bool) -> Result<Done, Error> {
     let quota = quota_bytes(node);
-    let crate::access::Cluster {
+    let crate::reach::Cluster {
         runtime,
         creds,
         view,
-    } = crate::access::ask_cluster(node)?;
+    } = crate::reach::ask_cluster(node)?;
     let reports = runtime.block_on(probe(&view.members, &creds));
     let states: Vec<MemberState> = view.members.iter().map(|m| state(m, &reports)).collect();
     if let Some(down) = maintenance::refusal(&states) {
@@ -232,7 +221,7 @@ fn reclaim(node: &Node, force: bool, only_nospace: bool) -> Result<Done, Error> 
 
 impl Done {
     /// The error when writes are still refused or a member was not maintained.
-    fn verdict(self, config: &Path) -> Result<(), Error> {
+    pub fn verdict(self, config: &Path) -> Result<(), Error> {
         let Done {
             report,
             alarms_after,
@@ -462,7 +451,7 @@ fn state(member: &ClusterMember, reports: &[EndpointReport]) -> MemberState {
 
 /// The members' backend quota: the zone's `quota_backend_bytes`, else the default every
 /// member runs with (both are in each member's argv).
-pub(super) fn quota_bytes(node: &Node) -> i64 {
+pub fn quota_bytes(node: &Node) -> i64 {
     i64::try_from(node.settings.quota_bytes()).unwrap_or(i64::MAX)
 }
 

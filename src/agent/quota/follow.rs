@@ -35,6 +35,7 @@ pub(super) async fn follow(
             Instant::now()
         }
     };
+    let counted = Instant::now();
     let mut tally = Tally::new(tenants.clone());
     let mut at = 0;
     for (tenant, prefixes, _) in &tenants {
@@ -51,6 +52,11 @@ pub(super) async fn follow(
             tally.carry(&tenant.name, written);
         }
     }
+    tracing::info!(
+        "quotas: {} tenant(s) counted at revision {at} in {:?}; following the zone's writes",
+        tenants.len(),
+        counted.elapsed()
+    );
     let mut stopped = stopped(client).await?;
     act::decide(held, client, &tenants, &tally, &mut stopped).await?;
 

@@ -27,7 +27,10 @@ pub(super) struct Quotas {
 pub(super) fn read(node: &Node) -> Option<Quotas> {
     let member = node.member()?;
     let endpoints = zone_model::cluster::client_endpoints(std::slice::from_ref(member));
-    let creds = crate::reach::client_credentials(node).ok()?;
+    // The leaves as they are: `check` reports on the node and never changes it (the
+    // cluster's commands renew due leaves; a check that did would hide the leaf it reports
+    // as expiring, as the real Prometheus test saw).
+    let creds = zone_etcd_kit::cluster_api::Credentials::load(&node.leaf_paths()).ok()?;
     let runtime = zone_etcd_kit::cluster_api::runtime().ok()?;
     let (uses, stops) = runtime
         .block_on(crate::quota_records::read_quotas(&endpoints, &creds, true))

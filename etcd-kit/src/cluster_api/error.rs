@@ -59,6 +59,9 @@ pub enum Kind {
     AuthOldRevision,
     /// `etcdserver: authentication is not enabled`.
     AuthNotEnabled,
+    /// The client's own refusal of an answer larger than it decodes (gRPC's "decoded
+    /// message length too large"): ask for less at once.
+    AnswerTooLarge,
     /// `auth: authentication failed, password was given for no password user`.
     NoPasswordUser,
     /// `etcdserver: authentication failed, invalid user ID or password`.
@@ -201,6 +204,9 @@ impl EtcdError {
         );
         let kind = match constant {
             Some((_, _, kind)) => *kind,
+            None if code == Code::OutOfRange && message.contains("message length too large") => {
+                Kind::AnswerTooLarge
+            }
             None if refusal => Kind::Refused,
             None => Kind::Unreachable,
         };
@@ -328,6 +334,20 @@ mod tests {
             "etcdserver: role name not found: x",
         );
         assert_eq!(e.kind(), Kind::Refused);
+    }
+
+    #[test]
+    fn an_answer_larger_than_the_client_takes_is_its_own_kind() {
+        let e = EtcdError::of_status(
+            Code::OutOfRange,
+            "Error, decoded message length too large: found 104857600 bytes, the limit is: 4194304 bytes",
+        );
+        assert_eq!(e.kind(), Kind::AnswerTooLarge);
+        let compacted = EtcdError::of_status(
+            Code::OutOfRange,
+            "etcdserver: mvcc: required revision has been compacted",
+        );
+        assert_eq!(compacted.kind(), Kind::Compacted);
     }
 
     #[test]

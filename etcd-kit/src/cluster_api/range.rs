@@ -2,8 +2,9 @@
 //! one answer larger than the client takes), and telling etcd's refusals apart.
 //!
 //! Invariants: every page is read at the first page's revision, so the keys returned are
-//! the prefix at exactly one revision; a revision etcd compacted is [`Fail::Compacted`],
-//! never a partial answer.
+//! the prefix at exactly one revision; a page whose answer would be larger than the client
+//! takes is asked again in smaller pieces (large values), never given up; a revision etcd
+//! compacted is [`Fail::Compacted`], never a partial answer.
 
 use std::collections::BTreeMap;
 
@@ -13,8 +14,11 @@ use super::client::{describe, CALL_DEADLINE};
 use super::error::{EtcdError, Kind};
 use zone_model::keys::prefix_end;
 
-/// Keys read per request.
+/// Keys read per request, at most: fewer when an answer would be larger than the client
+/// decodes ([`MAX_ANSWER`]; a value may be 1.5 MiB).
 const PAGE: i64 = 1000;
+/// The largest answer a page may be.
+const MAX_ANSWER: usize = 64 << 20;
 
 /// Why a read gave no answer.
 pub enum Fail {
@@ -58,19 +62,25 @@ pub async fn scan_prefix(
     revision: i64,
     mut each: impl FnMut(&KeyValue),
 ) -> Result<i64, Fail> {
-    let mut kv = client.kv_client();
+    let mut kv = client.kv_client().max_decoding_message_size(MAX_ANSWER);
     let end = prefix_end(prefix);
     let mut start = prefix.to_vec();
     let mut at = revision;
+    let mut page = PAGE;
     loop {
         let options = GetOptions::new()
             .with_range(end.clone())
-            .with_limit(PAGE)
+            .with_limit(page)
             .with_revision(at);
         let resp =
             match tokio::time::timeout(CALL_DEADLINE, kv.get(start.clone(), Some(options))).await {
                 Err(_) => return Err(Fail::Other(format!("no answer within {CALL_DEADLINE:?}"))),
                 Ok(Err(e)) if is_compacted(&e) => return Err(Fail::Compacted),
+                // Large values: the same page in smaller pieces.
+                Ok(Err(e)) if too_large(&e) && page > 1 => {
+                    page = (page / 8).max(1);
+                    continue;
+                }
                 Ok(Err(e)) if is_refusal(&e) => return Err(Fail::Refused(describe(&e))),
                 Ok(Err(e)) => return Err(Fail::Other(describe(&e))),
                 Ok(Ok(resp)) => resp,
@@ -89,6 +99,11 @@ pub async fn scan_prefix(
             _ => return Ok(at),
         }
     }
+}
+
+/// Whether the answer was larger than the client takes.
+fn too_large(err: &etcd_client::Error) -> bool {
+    EtcdError::of(err).kind() == Kind::AnswerTooLarge
 }
 
 /// Whether etcd answered and refused, as opposed to the request not getting through.

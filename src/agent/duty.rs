@@ -35,6 +35,13 @@ pub trait Duty {
     fn round(&mut self) -> impl Future<Output = Result<Round, String>>;
 }
 
+/// Now, as a duty's records say when (RFC 3339, UTC).
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// The etcd a duty serves: the PID it keeps by exec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watched(pub u32);

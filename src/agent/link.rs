@@ -60,3 +60,17 @@ impl Link {
         *self.client.lock().await = None;
     }
 }
+
+/// Whether the member `client` talks to leads the cluster now, as its etcd says, and its
+/// committed raft index.
+pub async fn leads(client: &mut Client) -> Result<(bool, u64), String> {
+    let status =
+        cluster_api::within(async { client.status().await.map_err(|e| cluster_api::describe(&e)) })
+            .await?;
+    Ok((
+        status
+            .header()
+            .is_some_and(|h| h.member_id() == status.leader()),
+        status.raft_index(),
+    ))
+}

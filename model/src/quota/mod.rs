@@ -90,14 +90,24 @@ pub fn tenants(policy: &Policy, nodes: &[String]) -> Vec<(Tenant, Vec<String>, O
     services.chain(nodes).collect()
 }
 
-/// A tenant's name as people read it: `service photos`, `node nas.example.zone`.
-pub fn display(tenant: &str) -> String {
-    if let Some(name) = tenant.strip_prefix("svc:") {
-        format!("service {name}")
-    } else if let Some(name) = tenant.strip_prefix("node:") {
-        format!("node {name}")
+/// A role's kind and name: `svc:photos` is (`service`, `photos`), `node:nas.example.zone`
+/// (`node`, `nas.example.zone`); a role of neither kind is (`tenant`, the role).
+pub fn kind_and_name(role: &str) -> (&'static str, &str) {
+    if let Some(name) = role.strip_prefix("svc:") {
+        ("service", name)
+    } else if let Some(name) = role.strip_prefix("node:") {
+        ("node", name)
     } else {
-        tenant.to_string()
+        ("tenant", role)
+    }
+}
+
+/// A tenant's name as people read it: `service photos`, `node nas.example.zone` (a role of
+/// neither kind as it is).
+pub fn display(tenant: &str) -> String {
+    match kind_and_name(tenant) {
+        ("tenant", role) => role.to_string(),
+        (kind, name) => format!("{kind} {name}"),
     }
 }
 

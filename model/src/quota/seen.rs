@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+pub use super::kind_and_name;
 use super::record::{Stopped, TenantUse, Uses, STOPPED_PREFIX, USE_KEY};
 use crate::size::human;
 
@@ -50,18 +51,6 @@ pub struct Seen {
     /// What brings it back, when it is stopped.
     #[serde(skip)]
     pub fix: Option<String>,
-}
-
-/// A role's kind and name: `svc:photos` is (`service`, `photos`), `node:nas.example.zone`
-/// (`node`, `nas.example.zone`).
-pub fn kind_and_name(role: &str) -> (&'static str, &str) {
-    if let Some(name) = role.strip_prefix("svc:") {
-        ("service", name)
-    } else if let Some(name) = role.strip_prefix("node:") {
-        ("node", name)
-    } else {
-        ("tenant", role)
-    }
 }
 
 /// The share of `budget` that `used` is, in whole percent, rounded down (an unknown

@@ -36,18 +36,16 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 use zone_pki::CertInfo;
 
 mod look;
 
-use super::duty::{Duty, Round};
+use super::duty::{now, Duty, Round};
 use super::link::Link;
 use crate::node::Node;
 use crate::policy::in_force::InForce;
 use crate::policy::record::Removed;
-use zone_etcd_kit::cluster_api;
 use zone_model::policy::rbac;
 
 /// How often the keeper looks at the published policy and the zone's revocations (and,
@@ -173,25 +171,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
 impl AccessKeeper {
     /// Whether this keeper's member leads the cluster now (its etcd says so), and its
     /// committed raft index (`None` when etcd did not answer).
     async fn leads(&self, client: &mut etcd_client::Client) -> (bool, Option<u64>) {
-        let status = cluster_api::within(async {
-            client.status().await.map_err(|e| cluster_api::describe(&e))
-        })
-        .await;
-        match status {
-            Ok(s) => (
-                s.header().is_some_and(|h| h.member_id() == s.leader()),
-                Some(s.raft_index()),
-            ),
+        match super::link::leads(client).await {
+            Ok((leads, index)) => (leads, Some(index)),
             Err(_) => (false, None),
         }
     }

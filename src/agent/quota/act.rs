@@ -4,11 +4,12 @@
 
 use etcd_client::Client;
 
-use super::state::{now, Held, Tenants};
+use super::state::{Held, Tenants};
+use crate::agent::duty::now;
 use crate::policy::apply::run_op;
 use zone_etcd_kit::cluster_api;
 use zone_model::policy::rbac::{Access, Op, Perm};
-use zone_model::quota::record::{Stopped, Uses, FORMAT, STOPPED_PREFIX, USE_KEY};
+use zone_model::quota::record::{Stopped, TenantUse, Uses, FORMAT, STOPPED_PREFIX, USE_KEY};
 use zone_model::quota::{display, tally::Tally};
 
 /// Stops and resumes what `tally` says, `stopped` being the tenants stopped now.
@@ -125,17 +126,15 @@ pub(super) async fn count_leases(client: &mut Client) -> Option<u64> {
     }
 }
 
-/// Puts every tenant's figures and the zone's `leases` at [`USE_KEY`] when they moved
-/// since `recorded`.
+/// Puts every tenant's figures (`tenants`, [`Tally::records`]) and the zone's `leases` at
+/// [`USE_KEY`] when they moved since `recorded`.
 pub(super) async fn record_uses(
     held: &Held,
     client: &mut Client,
-    tally: &Tally,
-    stopped: &[String],
+    tenants: Vec<TenantUse>,
     leases: Option<u64>,
     recorded: &mut Option<Uses>,
 ) -> Result<(), String> {
-    let tenants = tally.records(stopped);
     if recorded
         .as_ref()
         .is_some_and(|r| !r.moved(&tenants, leases))

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::follow::follow;
-use super::state::{leads, Held, Period, Slot, TICK};
+use super::state::{Held, Period, Slot, TICK};
 use crate::agent::duty::{Duty, Round};
-use crate::agent::link::Link;
+use crate::agent::link::{leads, Link};
 use crate::node::Node;
 
 /// The decider of one member.
@@ -48,7 +48,7 @@ impl Duty for Decider {
             _ => return Ok(Round::Quiet),
         };
         let mut client = self.link.client().await?;
-        if !leads(&mut client).await? {
+        if !leads(&mut client).await?.0 {
             return Ok(Round::Quiet);
         }
         let outcome = follow(&mut self.held, &mut client, tenants).await;

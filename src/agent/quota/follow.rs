@@ -8,7 +8,8 @@ use std::time::Instant;
 use etcd_client::{Client, EventType, WatchOptions};
 
 use super::act;
-use super::state::{leads, stopped, Held, Period, Tenants, TICK};
+use super::state::{stopped, Held, Period, Tenants, TICK};
+use crate::agent::link::leads;
 use zone_etcd_kit::cluster_api::{self, range::scan_prefix};
 use zone_model::quota::{display, tally::Tally};
 
@@ -99,18 +100,18 @@ pub(super) async fn follow(
                 act::decide(held, client, &tenants, &tally, &mut stopped).await?;
             }
             _ = tick.tick() => {
-                held.written.written = tally
-                    .records(&[])
-                    .into_iter()
-                    .map(|t| (t.name, t.written_bytes))
+                let rows = tally.records(&stopped);
+                held.written.written = rows
+                    .iter()
+                    .map(|t| (t.name.clone(), t.written_bytes))
                     .collect();
                 if ticks % LEASES_EVERY == 0 {
                     leases = act::count_leases(client).await.or(leases);
                 }
                 ticks = ticks.wrapping_add(1);
-                act::record_uses(held, client, &tally, &stopped, leases, &mut recorded).await?;
+                act::record_uses(held, client, rows, leases, &mut recorded).await?;
                 let policy_changed = held.slot.get().as_ref() != Some(&tenants);
-                if policy_changed || began.elapsed() >= held.period || !leads(client).await? {
+                if policy_changed || began.elapsed() >= held.period || !leads(client).await?.0 {
                     return Ok(());
                 }
             }

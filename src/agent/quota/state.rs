@@ -51,22 +51,6 @@ pub(super) struct Period {
     pub written: BTreeMap<String, u64>,
 }
 
-/// Whether this member leads the cluster now, as its etcd says.
-pub(super) async fn leads(client: &mut etcd_client::Client) -> Result<bool, String> {
-    let status =
-        cluster_api::within(async { client.status().await.map_err(|e| cluster_api::describe(&e)) })
-            .await?;
-    Ok(status
-        .header()
-        .is_some_and(|h| h.member_id() == status.leader()))
-}
-
-pub(super) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// The tenants a stop record names now.
 pub async fn stopped(client: &mut etcd_client::Client) -> Result<Vec<String>, String> {
     let options = etcd_client::GetOptions::new()

@@ -281,11 +281,16 @@ pub fn manifest_bodies(dir: &Path) -> Vec<serde_json::Value> {
         .unwrap_or_default();
     manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
     manifests.sort();
+    // A manifest listed may be pruned before it is read (a writer that runs on): gone is
+    // skipped, anything else unreadable fails the caller.
     manifests
         .iter()
-        .map(|path| {
-            let envelope: serde_json::Value =
-                serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        .filter_map(|path| match fs::read(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            read => Some(read.unwrap()),
+        })
+        .map(|bytes| {
+            let envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap()
         })
         .collect()
@@ -363,11 +368,16 @@ pub fn links(root: &Path) -> Vec<TestLink> {
         .unwrap_or_default();
     manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
     manifests.sort();
+    // A manifest listed may be pruned before it is read (a writer that runs on): gone is
+    // skipped, anything else unreadable fails the caller.
     manifests
         .iter()
-        .map(|path| {
-            let envelope: serde_json::Value =
-                serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        .filter_map(|path| match fs::read(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            read => Some(read.unwrap()),
+        })
+        .map(|bytes| {
+            let envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             let body: serde_json::Value =
                 serde_json::from_str(envelope["body"].as_str().unwrap()).unwrap();
             TestLink {

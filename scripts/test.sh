@@ -270,7 +270,7 @@ chain "backup-outage|zone|--exact backup::a_store_outage_is_caught_up_and_kills_
 # a chain starting with every other: its takeover and gap timings were missed under that
 # load, a gap not seen within 60 s, once in four clean runs).
 # Then tests/zone/alerts.rs (about 75 s: a zone with backups, Prometheus waiting for alerts to
-# fire and resolve).
+# fire and resolve; beside it alerts/quota.rs, about 60 s: a tenant's quota alerts).
 # Then the move of a running zone to least privilege under zone-recorder (about 60 s of
 # rolling restarts). Then tests/zone/quickstart.rs: the README's quick start on three systemd
 # machines from the .deb (about 60 s). Then tests/zone/upgrade_etcd.rs (about 3 minutes: twelve

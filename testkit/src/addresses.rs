@@ -419,6 +419,9 @@ registry! {
     /// The benchmark's quota zone without a tenant (its deciders idle; 254 is
     /// scripts/measure/bbolt-factor.py's).
     BENCH_QUOTA_OFF = loopback(244) for ["bench"];
+    /// A tenant's quota alerts in a real Prometheus (the zone .1-3, node_exporter and
+    /// Prometheus on .9).
+    QUOTA_ALERTS = loopback(146) for ["tests/zone/alerts"];
     /// Quotas seen by status and the metrics.
     QUOTA_STATUS = loopback(252) for ["tests/zone/quota_status"];
     /// The benchmark's quota zone with a tenant (its decider follows the load).

@@ -16,6 +16,7 @@
 use crate::common;
 mod live;
 mod prom;
+mod quota;
 mod slow_disk;
 
 use std::collections::BTreeSet;

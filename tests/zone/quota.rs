@@ -17,7 +17,7 @@ use zone_etcd_kit::cluster_api::{self, EtcdError, Kind};
 use zone_testkit::addresses;
 
 const ZONE: &str = "quota.zone";
-const NAS: &str = "nas.quota.zone";
+pub(crate) const NAS: &str = "nas.quota.zone";
 /// The runaway's quota, and the bound promised on what it writes past it: what four
 /// writers put while the decider sees the crossing (the watch's delivery) and changes one
 /// role (one raft proposal), promised within a second (issue 69: "stops writing within a
@@ -59,7 +59,7 @@ quota = "1 MiB"
 }
 
 /// A 3-member enforcing zone of etcd `version` with nas activated, launched and healthy.
-fn quota_zone(subnet: u8, version: &str) -> (TestZone, Vec<Running>) {
+pub(crate) fn quota_zone(subnet: u8, version: &str) -> (TestZone, Vec<Running>) {
     let members = common::loopback_members(ZONE, subnet, 3);
     let pairs: Vec<(&str, &str)> = members
         .iter()
@@ -83,8 +83,8 @@ fn quota_zone(subnet: u8, version: &str) -> (TestZone, Vec<Running>) {
 }
 
 /// nas's identity for `service` (its own without), issued by a member's endpoint once auth
-/// is on.
-fn identity(zone: &TestZone, service: Option<&str>) -> Identity {
+/// is on (nas's node file under the zone's `nodes/NAS/`; also alerts::quota's).
+pub(crate) fn identity(zone: &TestZone, service: Option<&str>) -> Identity {
     let config = zone.path("nodes").join(NAS).join("node.toml");
     let mut args = vec![
         "env",

@@ -313,6 +313,29 @@ fn stopped_within_bound(
     no_nospace(zone);
 }
 
+/// Every put the runaway had acknowledged is there, its value whole, and none it was
+/// refused (a refused put is not applied; one turned back for a stale auth revision was
+/// put again under the same key): the stop loses nothing written within the quota.
+fn every_acknowledged_put_kept(zone: &TestZone, prefix: &str, run: &Runaway) {
+    let runtime = cluster_api::runtime().unwrap();
+    let (count, whole) = runtime.block_on(async {
+        let mut c = client(zone, &admin(zone)).await;
+        let options = etcd_client::GetOptions::new().with_prefix();
+        let got = c.get(prefix, Some(options)).await.expect("the owner reads");
+        let whole = got
+            .kvs()
+            .iter()
+            .filter(|kv| kv.value().len() == VALUE && kv.value().iter().all(|b| *b == b'x'))
+            .count() as u64;
+        (got.kvs().len() as u64, whole)
+    });
+    assert_eq!(
+        (count, whole),
+        (run.keys, run.keys),
+        "keys under {prefix} (and whole ones) against the puts acknowledged"
+    );
+}
+
 /// A process's resident memory, in KiB.
 fn vm_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -381,6 +404,7 @@ fn a_runaway_service_is_stopped_at_its_quota_and_the_zone_writes_on() {
     );
     say("etcd 3.7.2", &run, PHOTOS_QUOTA);
     stopped_within_bound(&zone, &running, &run, "svc:photos", PHOTOS_QUOTA);
+    every_acknowledged_put_kept(&zone, "apps/photos/w", &run);
     // Stopped, not shut out: its reads still served; every other service writes on.
     let (ok, out) = etcdctl(
         &zone,
@@ -557,6 +581,7 @@ fn a_runaway_service_is_stopped_at_its_quota_and_the_zone_writes_on() {
     );
     say("nas's own prefix", &run, 1 << 20);
     stopped_within_bound(&zone, &running, &run, &format!("node:{NAS}"), 1 << 20);
+    every_acknowledged_put_kept(&zone, &format!("nodes/{NAS}/w"), &run);
     assert!(etcdctl(&zone, &music, &["put", "apps/music/last", "1"]).0);
 }
 
@@ -571,6 +596,7 @@ fn a_runaway_service_is_stopped_at_its_quota_on_etcd_3_5() {
     );
     say("etcd 3.5.34", &run, PHOTOS_QUOTA);
     stopped_within_bound(&zone, &running, &run, "svc:photos", PHOTOS_QUOTA);
+    every_acknowledged_put_kept(&zone, "apps/photos/w", &run);
     let (ok, out) = etcdctl(&zone, &photos, &["auth", "disable"]);
     assert!(!ok, "{out}");
 }

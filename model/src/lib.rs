@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod autopilot;
 pub mod backup;
 pub mod cluster;
 pub mod config;

@@ -4,7 +4,9 @@
 //! Layout (directories 0700, keys 0600):
 //! ```text
 //! <state>/tls/sets/<id>/{ca.crt, server.crt, server.key, peer.crt, peer.key, client.crt, client.key}
-//!                       (a node that is not an etcd member has only ca.crt and client.*)
+//!                       (a node that is not an etcd member has only ca.crt and client.*;
+//!                       with identities also client-trust.crt, and under enforce on a
+//!                       member gateway.{crt,key}: crate::identities::tls)
 //! <state>/tls/current -> sets/<id>      (symlink, replaced by rename)
 //! ```
 //! A set is written completely in a staging directory before `current` points to it, so

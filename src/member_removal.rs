@@ -98,16 +98,16 @@ pub fn remove(
     Ok(())
 }
 
+/// How long a removal tries to delete the removed member's records.
+const FORGET_WITHIN: Duration = Duration::from_secs(15);
+
 /// Deletes what the removed member's keeper kept in the zone about it: its release record,
 /// its move's wait and its links, so `status` and the release alerts no longer count it;
 /// records that it left ([`zone_model::left::PREFIX`]), so `status` warns until the
-/// owner revokes it. Tried again
-/// for up to [`FORGET_WITHIN`]: removing the leader starts an election, and the first
-/// tries right after it find no leader. Best effort (the removal stands either way): a
-/// failure is a warning, and its next `join` puts the record again.
-/// How long `leave` tries to delete the removed member's records.
-const FORGET_WITHIN: Duration = Duration::from_secs(15);
-
+/// owner revokes it. Tried again for up to [`FORGET_WITHIN`]: removing the leader starts
+/// an election, and the first tries right after it find no leader. Best effort (the
+/// removal stands either way): a failure is a warning, and its next `join` puts the
+/// record again.
 fn forget(
     cluster: &crate::reach::Cluster,
     endpoints: &[String],

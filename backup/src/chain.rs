@@ -3,17 +3,17 @@
 //!
 //! Layout under a target's root (and the same under `<state_dir>/backup/chain` locally):
 //! - `chain/<seq>-<session>-<kind>.json`: one signed manifest per link (see
-//!   `backup::signing`): plaintext metadata only (revisions, times, sizes, hashes: never
+//!   `crate::signing`): plaintext metadata only (revisions, times, sizes, hashes: never
 //!   a key or a value); the kind in the name lets `status` find the newest full snapshot
 //!   without reading every manifest;
 //! - `full/<seq>-<session>-r<revision>.db.age`: a full snapshot, exactly as etcd's
 //!   Snapshot API streamed it (etcd's integrity hash included), age-encrypted, so
 //!   `age -d` then `etcdutl snapshot restore` restores it by hand;
 //! - `delta/<seq>-<session>-r<first>-r<last>.jsonl.gz.age`: a delta segment (see
-//!   `backup::segment`), age-encrypted.
+//!   `crate::segment`), age-encrypted.
 //!
 //! Beside them, on a target only, `head`: a record of the last manifest sent there and
-//! of the session writing after it (see `backup::head`), so a new writer finds where the
+//! of the session writing after it (see `crate::head`), so a new writer finds where the
 //! chain ends without listing it.
 //!
 //! Invariants:
@@ -24,7 +24,7 @@
 //!   checkpoints beside the deltas, they do not move the delta revision); a `gap` link
 //!   records the revisions that were compacted away before the watch reached them, and
 //!   is never skipped over silently;
-//! - retention (see `backup::retention`) keeps old full snapshots alone (restore points,
+//! - retention (see `crate::retention`) keeps old full snapshots alone (restore points,
 //!   not restored from) and the recent part whole, so a kept chain is segments of
 //!   consecutive links: every segment but the last holds full snapshots only, and a
 //!   segment that follows skipped sequence numbers starts with a full snapshot or with
@@ -42,7 +42,7 @@
 //!   its manifest, so a changed object is detected before it is decrypted;
 //! - a link is read leniently: a field a later release adds is ignored, and a change a
 //!   reader must not ignore raises [`FORMAT`] (refused before anything else of the body
-//!   is read, `backup::manifest`). Nothing is ever worked out from a link serialised
+//!   is read, `crate::manifest`). Nothing is ever worked out from a link serialised
 //!   again: a manifest's hash is of its stored bytes, its name of its fields, and a link
 //!   adopted from a target is kept as its bytes, so what a newer release added stays
 //!   under its signature and in the chain's hashes.

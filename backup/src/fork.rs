@@ -11,7 +11,7 @@
 //! A link off that path is late when it descends from it: its `prev` names a link of the
 //! path, or another late link, one number below it, and no link of its session is on the
 //! path at its number. Retention can keep the fork's full snapshot and drop the link
-//! before it (`backup::retention`): a link at the path's oldest number whose `prev` names
+//! before it (`crate::retention`): a link at the path's oldest number whose `prev` names
 //! a link no longer held is late as well. Its revisions are etcd's history, which the
 //! chain covers from the other writer's full snapshot at the fork, so leaving it out loses
 //! nothing.

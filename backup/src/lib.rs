@@ -10,14 +10,17 @@
 //! - [`crypto`]: age encryption to the owner's recipients, streamed, written atomically;
 //! - [`signing`]: manifests signed by the node's backup signer, verified up to the zone CA;
 //! - [`manifest`]: verifying a stored manifest into a link;
-//! - [`head`]: the head record on each target: where its chain ends, in three requests;
+//! - [`head`]: the head record on each target: where its chain ends, in five to eight
+//!   requests however long the chain;
 //! - [`local`]: the node's own copy of the chain (encrypted, and plain for the drill);
 //!   [`torn`]: its delta files, written without fsyncs, checked after the machine restarts;
 //! - [`retention`]: which links a chain keeps (pure); [`prune`]: deleting the others from
 //!   the local chain and a target;
 //! - [`runner`]: `backup run`: the election, the watch, the writer and the shippers;
+//!   [`coverage`]: what each writer's own chain covers, recorded in etcd for `undo`;
 //! - [`report`]: what `backup status` reports and when it fails (pure);
-//! - [`scratch`]: a scratch etcd the drills and [`pitr`] restore into and replay;
+//! - [`scratch`]: a scratch etcd the drills and [`pitr`] restore into and replay, on
+//!   loopback ports below the kernel's ephemeral range ([`ports`]);
 //! - [`pitr`]: the zone at any point of the chain (`backup export`, `undo`);
 //! - [`fork`]: late links, a writer's that is out landing after the takeover (pure);
 //! - [`verify`]: checking a stored chain, its manifests and objects (the drills);

@@ -4,7 +4,7 @@
 //!
 //! Invariant: a body's `format` is checked before anything else of it is read (a newer
 //! format is refused in one line naming both), and a field this release does not know is
-//! ignored; the stored bytes are never rendered again (see `backup::chain`).
+//! ignored; the stored bytes are never rendered again (see `crate::chain`).
 
 use time::OffsetDateTime;
 use zone_pki::CertInfo;

@@ -2,8 +2,8 @@
 //! (the election's leader, each target's manifests, the last drill) and prints.
 //!
 //! A zone's backups are in trouble (exit 1) when a target's newest delta is older than
-//! `MAX_LAG` (or a target cannot be read, or holds no chain), a gap is open, or the last
-//! drill failed.
+//! [`MAX_LAG_MS`] (or a target cannot be read, or holds no chain), a gap is open, or the
+//! last drill failed.
 
 use serde::Serialize;
 

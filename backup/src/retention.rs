@@ -1,4 +1,4 @@
-//! Retention: which links of a chain are kept. Pure (the I/O is in `backup::prune`), so
+//! Retention: which links of a chain are kept. Pure (the I/O is in `crate::prune`), so
 //! every rule is unit-tested.
 //!
 //! The policy (issue 22): the point-in-time window (`window`, default 7 days), then full

@@ -450,7 +450,7 @@ fn iso_weeks() {
     assert_eq!(iso_week(1_609_632_000_000), 2020 * 100 + 53);
 }
 
-/// A late link (`backup::fork`) beside a takeover's full snapshot, its session's name
+/// A late link (`crate::fork`) beside a takeover's full snapshot, its session's name
 /// sorting before the full's and after it: while the window holds the fork the late link
 /// is kept or dropped as its place says, and what is kept checks once late links are set
 /// apart (as the drills do); once the window has passed the fork, it is gone and what is

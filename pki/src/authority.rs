@@ -2,7 +2,8 @@
 //!
 //! An [`Authority`] is a CA certificate with its key, loaded from disk or freshly made. It
 //! signs what [`crate::profile`] describes. Keys are ECDSA P-256 with SHA-256 signatures,
-//! serialised as PKCS#8 PEM; serial numbers are 159 random bits, as the CA/B Forum asks.
+//! serialised as PKCS#8 PEM; serial numbers are 20 bytes, positive, 158 of their bits
+//! random (the CA/B Forum asks for at least 64).
 
 use std::path::Path;
 

@@ -6,7 +6,8 @@
 //! - [`key`]: ECDSA P-256 keys, PKCS#8 PEM; [`encoding`]: PEM chains and serials.
 //! - [`client`]: the client root, members' signers and client identities (least
 //!   privilege: no node CA can mint a client identity).
-//! - [`revocation`]: the zone root's CRL, naming revoked node CAs by serial.
+//! - [`revocation`]: the zone root's CRL, naming revoked node CAs, signers, branches and
+//!   identities by serial.
 //! - [`request`]: activation by request: a node's key and PKCS#10 request, read back
 //!   and verified, and the owner's answer checked against them.
 //!

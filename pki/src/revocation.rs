@@ -6,8 +6,10 @@
 //!
 //! Invariants:
 //! - A CRL of the zone is signed by the zone root ([`Authority::sign_crl`]), carries a
-//!   CRL number, and lists node-CA serials only; [`Crl::is_signed_by`] is the only test
-//!   of where one came from (etcd itself never checks a CRL's signature).
+//!   CRL number, and lists the serials of the certificates the zone revoked: node CAs,
+//!   and the client root's chains (a member's signer, a branch, an identity: the app's
+//!   `revocation::kind`); [`Crl::is_signed_by`] is the only test of where one came from
+//!   (etcd itself never checks a CRL's signature).
 //! - Serials are compared as numbers: [`normalize_serial`] strips DER's sign padding, so
 //!   the same serial read from a certificate and from a CRL compares equal.
 //! - [`placeholder_crl`] revokes nothing and is signed by a key thrown away at once: what
@@ -35,7 +37,8 @@ use crate::key::{new_key, sign_error};
 /// Revoking again (any node, even one revoked before) signs a fresh one.
 pub const CRL_DAYS: i64 = 365;
 
-/// A node CA to revoke: its serial (big-endian bytes) and when it was revoked.
+/// A certificate to revoke (a node CA, or a signer, branch or identity of the client
+/// root's chains): its serial (big-endian bytes) and when it was revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedCa {
     pub serial: Vec<u8>,

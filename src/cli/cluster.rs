@@ -1,6 +1,7 @@
 //! The flags of the commands on the running cluster: its members (`leave`, `status`,
-//! `maintain`, `revoke`) and its etcd release (`upgrade-etcd`, `downgrade`). Each
-//! command's about text is its variant's in [`super::Cmd`].
+//! `maintain`, `revoke`), a tenant's keys under its quota (`quota free`) and its etcd
+//! release (`upgrade-etcd`, `downgrade`). Each command's about text is its variant's in
+//! [`super::Cmd`].
 
 use std::path::PathBuf;
 

@@ -216,8 +216,6 @@ pub fn rollout_waiting() -> Waiting {
     }
 }
 
-/// Member 1's links, as its keeper records them (with its disk since 0.3.0's work; the
-/// checks take the record without it for the directories before).
 /// The quota decider's figures (issue 69, since 0.3.0's work).
 pub fn quota_uses() -> zone_model::quota::record::Uses {
     zone_model::quota::record::Uses {
@@ -251,6 +249,8 @@ pub fn quota_stop() -> zone_model::quota::record::Stopped {
     }
 }
 
+/// Member 1's links, as its keeper records them (with its disk since 0.3.0's work; the
+/// checks take the record without it for the directories before).
 pub fn links_record() -> zone_model::links::Links {
     zone_model::links::Links {
         format: 1,

@@ -253,8 +253,6 @@ pub async fn put_entry(
     put(client, name, serial_hex, &text, false).await
 }
 
-/// Whether an entry still needs revoking at `now`: unless it says it expired (an entry
-/// that does not parse is revoked all the same).
 /// How many unexpired identities and branches `node` holds at `now`: the zone's ledger
 /// through the member's own etcd at `endpoint` (none counted when it does not answer),
 /// and the member's journal under `state_dir`. Blocking.
@@ -294,6 +292,8 @@ pub fn live_count(
     in_zone.unwrap_or(0) + journal
 }
 
+/// Whether an entry still needs revoking at `now`: unless it says it expired (an entry
+/// that does not parse is revoked all the same).
 fn live(entry: Option<&Entry>, now: time::OffsetDateTime) -> bool {
     use time::format_description::well_known::Rfc3339;
     entry

@@ -2,17 +2,21 @@
 //!
 //! `POST /v1/identity?name=<service>` (no `name`, or an empty one: the node's own
 //! identity) with a PKCS#10 request in PEM as the body; the answer is `200` with the
-//! identity's chain in PEM, `403` with the one refusal line, or `400`, `404`, `405`, `413`
-//! with one line saying what was wrong. `POST /v1/gateway?name=<service>` with the
-//! service's gateway password as the body ([`super::password`]): `200` with one line once
-//! it is set, `409` while etcd's auth is not on yet (the one answer a node decides by),
-//! `502` when the member's etcd failed.
+//! identity's chain in PEM, `403` with the one refusal line, `409` while an enforced
+//! policy waits for etcd's auth to go on (ask again), `429` past the node's limits
+//! ([`super::limits`]), `503` when this member cannot issue now (its signer revoked, a
+//! branch or the ledger's record not made: ask again, or another member), `500` when its
+//! signer failed, or `400`, `404`, `405`, `413` with one line saying what was wrong.
+//! `POST /v1/gateway?name=<service>` with the service's gateway password as the body
+//! ([`super::password`]): `200` with one line once it is set, `409` while etcd's auth is
+//! not on yet, `502` when the member's etcd failed.
 //! `POST /v1/free?name=<service>` with a prefix as the body (no `name`: the node's own
 //! prefix): `200` with how many keys under it the member deleted ([`super::free`]).
 //! `POST /v1/revocations` (an empty body): `200` with the zone's signed revocations
 //! document the member holds, or an empty body when the zone revoked nothing; a node that
 //! is not a member keeps it to know when an identity it holds was revoked
-//! ([`super::revoked`]).
+//! ([`super::revoked`]). A node decides by `403` (refused), `409` (auth not on yet) and
+//! `429` or `503` (not now); any other answer is a failure ([`super::client`]).
 //!
 //! Invariants: at most [`HEAD_BYTES`] of head and [`BODY_BYTES`] of body are read, the
 //! body only as long as its `Content-Length` says (no chunked bodies), and the whole

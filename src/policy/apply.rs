@@ -222,7 +222,7 @@ fn done_already(op: &Op, error: Kind) -> bool {
     }
 }
 
-/// The etcd calls [`run`] makes for `op`.
+/// The etcd calls [`run_op`] makes for `op`.
 fn calls(op: &Op) -> usize {
     match op {
         Op::Remake { roles, .. } => 2 + roles.len(),

@@ -233,7 +233,7 @@ fn txn(zone: &TestZone, who: &(PathBuf, PathBuf), op: &str) -> (bool, String) {
 /// How long [`keepers_applying_one_plan_at_once_each_finish`]'s clients wait for an answer.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Every member's keeper applies the same plan at once (src/policy/keeper.rs): a role or
+/// Every member's keeper applies the same plan at once (src/agent/access/): a role or
 /// user another keeper deletes between this one's list and its read of it is gone, not a
 /// failed round (a failed round costs a second, and a revocation's cut waits for it). Six
 /// applies 40 ms apart take 40 services' roles and users away, three times over; each

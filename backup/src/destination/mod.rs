@@ -14,7 +14,7 @@
 //!   clients read theirs with it too).
 //!
 //! Invariants every target keeps:
-//! - object names are relative keys (`full/….snap.age`); [`check_name`] refuses `..`,
+//! - object names are relative keys (`full/….db.age`); [`check_name`] refuses `..`,
 //!   hidden segments, empty segments and a leading `/`, so no name reaches outside the
 //!   target;
 //! - `put` and `put_file` are all-or-nothing: `list` and `get` never see a partial object;

@@ -9,7 +9,7 @@
 //! is cut, pure), [`writer`] (appending links), [`background`] (a cut's
 //! compression, at a lower priority),
 //! [`full`] (full snapshots), [`resume`] (where a new term goes on from), [`known`] (what a target holds, for
-//! its shipper), [`fill`] (a lagging target caught up from the others), [`retain`]
+//! its shipper), [`span`] (the writer's chain's span recorded in etcd), [`fill`] (a lagging target caught up from the others), [`retain`]
 //! (retention of the local chain and of each target).
 
 pub mod active;

@@ -128,7 +128,7 @@ fn last_link(target: &dyn Target, zone: &str, roots: &[CertInfo]) -> Result<Foun
         Ok(listed) => listed,
         Err(e) => return Ok(Found::Unanswered(e.to_string())),
     };
-    // Two links under the newest number: one is late (`backup::fork`), signed before the
+    // Two links under the newest number: one is late (`crate::fork`), signed before the
     // next writer's; the chain the drills follow is the newest signed one's, so is this.
     let mut newest: Option<Box<Resume>> = None;
     for name in listed.newest_names() {

@@ -40,9 +40,6 @@ impl Target for Recording {
     }
 }
 
-/// A node whose local chain holds a link it never shipped (killed mid-upload), now
-/// not the writer: it uploads nothing, not even the object (which no manifest would
-/// ever name), however often it retries. Once it holds the lease, object then manifest.
 /// A shipper of `local` to `target` for `zone` (checked against `roots`), as session
 /// `session`, its lease not yet renewed.
 fn shipper(
@@ -80,6 +77,9 @@ fn new_writers_chain(state: &Path, links: &[crate::local::Stored]) -> Arc<LocalC
     local
 }
 
+/// A node whose local chain holds a link it never shipped (killed mid-upload), now
+/// not the writer: it uploads nothing, not even the object (which no manifest would
+/// ever name), however often it retries. Once it holds the lease, object then manifest.
 #[test]
 fn a_node_that_is_not_the_writer_uploads_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,14 +1,14 @@
 //! The running cluster, seen through etcd's v3 API with this node's client certificate.
 //!
-//! Only `join`, `leave`, `status`, `maintain`, `snapshot`, `restore` and launch's checks
-//! (a restart's, and a first start's questions to the peer ports) talk to the cluster; the
-//! derivation in [`zone_model::cluster`] never does. Every call has a deadline, so a member that
+//! The app's commands, the keepers beside each member (the agent) and launch's checks (a
+//! restart's, and a first start's questions to the peer ports) talk to the cluster
+//! through it, and so does zone-backup's `backup run`; the derivation in
+//! [`zone_model::cluster`] never does. Every call has a deadline, so a member that
 //! is down or silent costs at most [`CONNECT_TIMEOUT`] plus [`REQUEST_TIMEOUT`], never a
 //! hang (a compaction or a defragmentation, which take as long as the database is big, get
 //! [`COMPACTION_DEADLINE`] and [`DEFRAGMENT_DEADLINE`]). A failed call is an [`EtcdError`]:
 //! a [`Kind`] the code decides by (never etcd's text), and one short line (etcd's message,
 //! not the transport's layers) that callers put in one line with the endpoint.
-
 //!
 //! - `client`: connections, deadlines, credentials;
 //! - [`error`]: etcd's failures as kinds, decided in one table from gRPC codes and etcd's
@@ -16,10 +16,13 @@
 //! - `members`: the member list and its changes (add as learner, promote, remove);
 //! - `health`: what each endpoint says of itself (status, a quorum read, the TLS
 //!   handshake and etcd's versions), for `status` and the upgrade checks;
-//! - `maintenance`: alarms, compaction, defragmentation;
+//! - `maintenance`: alarms, compaction, defragmentation, the cluster's downgrade;
+//! - `snapshot`: the Snapshot API, its trailing integrity hash checked as it streams;
 //! - [`peer_port`]: what a member's peer port says before etcd's client port serves (its
-//!   member list, or a launch waiting for the zone's first start).
-//! - [`range`]: every key under a prefix at one revision, in pages;
+//!   member list, or a launch waiting for the zone's first start);
+//! - [`others`]: a restart's questions to the other members, answered by the first
+//!   client port, or known to go unanswered;
+//! - [`range`]: every key under a prefix at one revision, in pages.
 
 mod client;
 pub mod error;

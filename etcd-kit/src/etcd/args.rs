@@ -1,9 +1,12 @@
 //! The etcd command line.
 //!
 //! [`args`] is pure: the same node, members, paths and etcd release give the same argv on
-//! every run, which `launch --dry-run` prints and tests read back. Both ports use mutual TLS with the
-//! zone root as the only trust anchor; the peer port additionally demands the zone's peer
-//! name in the client certificate, which only peer leaves carry.
+//! every run, which `launch --dry-run` prints and tests read back. Both ports use mutual
+//! TLS. The peer port trusts the zone roots alone and additionally demands the zone's peer
+//! name in the client certificate, which only peer leaves carry; the client port trusts
+//! the zone roots too, or in a zone with `[access]` its own trust file ([`ClientPort`]:
+//! the client root alone once the policy is enforced, beside the zone roots while a zone
+//! moves over).
 
 use std::path::{Path, PathBuf};
 

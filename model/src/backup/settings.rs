@@ -6,7 +6,7 @@
 //!   recipients, a recipient that is not an age X25519 public key and a target URL that is
 //!   neither `s3://BUCKET[/PREFIX]` nor `file:///ABSOLUTE/PATH` are refused, naming the key
 //!   (`backup.<key>`, `backup.target[N].<key>`);
-//! - credentials are never here: they are node-local (see `backup::target::credentials`);
+//! - credentials are never here: they are node-local (see zone-backup's `destination::credentials`);
 //! - [`BackupSettings::to_value`] writes back what [`BackupSettings::parse`] reads, and
 //!   only what the zone set: a key left to its default is not written (so a key a later
 //!   release adds, which a zone that never sets it leaves out, never reaches an older

@@ -9,7 +9,7 @@
 //! - only timing, quota, compaction and snapshot settings exist: TLS, addresses and
 //!   membership are never settable;
 //! - a table is validated whole before anything uses it: unknown keys, wrong types, zero
-//!   or negative values, an election timeout under 5 heartbeats or over 50 s, a quota over
+//!   or negative values, an election timeout under 5 heartbeats or of 50 s or more, a quota over
 //!   8 GiB and a malformed retention are refused, naming the key (`settings.<key>`).
 
 mod retention;

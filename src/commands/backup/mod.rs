@@ -1,4 +1,4 @@
-//! `backup run|status|drill`: the zone's continuous, encrypted, signed backups (issue 22;
+//! `backup run|status|drill|export`: the zone's continuous, encrypted, signed backups (issue 22;
 //! the machinery is in [`zone_backup`], what it takes of a node in
 //! [`crate::backup_node`]). Here, what the backup commands share: the zone's targets,
 //! and where a drill's result is kept (written by [`drill`], read by [`status`]).

@@ -1,11 +1,11 @@
 //! `zone-etcd check`: one row per certificate of the node (zone CA, node CA, server,
-//! peer, client) with subject, issuer, expiry and time left, then every problem found and
-//! how to fix it, the etcd binary a launch would run (its version, and the known defects
-//! of that release as warnings), and a member's data disk (its fdatasync latency against
-//! etcd's guidance, [`crate::disk_probe`]; what it means as warnings), and a member's round
-//! trips to its peers as its keeper last recorded them ([`crate::agent::links`]) against
-//! the zone's timeouts, with the `[settings]` that fit. Exit 0 when clean, 1 when
-//! anything is wrong.
+//! peer, client; in a zone with `[access]` also the client CA and a member's signer) with
+//! subject, issuer, expiry and time left, then every problem found and how to fix it, the
+//! etcd binary a launch would run (its version, and the known defects of that release as
+//! warnings), and a member's data disk (its fdatasync latency against etcd's guidance,
+//! [`crate::disk_probe`]; what it means as warnings), and a member's round trips to its
+//! peers as its keeper last recorded them ([`crate::agent::links`]) against the zone's
+//! timeouts, with the `[settings]` that fit. Exit 0 when clean, 1 when anything is wrong.
 //!
 //! Unlike the other commands it does not stop at the first fault: each certificate is
 //! read on its own, so a broken node CA still gets its leaves inspected. It writes
@@ -321,7 +321,6 @@ fn private_dirs(state: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Reads one certificate named by a node config field (inline PEM or a path).
 /// The rows of a zone with `[access]`: the client CA (a self-signed CA) and a member's
 /// signer (a CA the client CA signed, its key matching); returns the client CAs (two
 /// while the owner rotates the zone's roots).
@@ -373,6 +372,7 @@ fn identities_rows(
     client_cas
 }
 
+/// Reads one certificate named by a node config field (inline PEM or a path).
 fn cert_row(
     name: &'static str,
     base: &Path,

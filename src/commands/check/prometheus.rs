@@ -3,7 +3,8 @@
 //!
 //! Every family is a gauge with `# HELP` and `# TYPE` lines, named `zone_etcd_*`, and
 //! every series carries `node`; certificate series carry `certificate` too, named as in
-//! the text and JSON reports (`zone CA`, `node CA`, `server`, `peer`, `client`). A
+//! the text and JSON reports (`zone CA`, `node CA`, `server`, `peer`, `client`, and
+//! with `[access]` `client CA` and `signer`). A
 //! certificate that could not be read has its problems series and no expiry series.
 //! Only counts and dates: no problem text, no path, no key material.
 

@@ -48,7 +48,7 @@ pub struct Watched(pub u32);
 
 impl Watched {
     pub fn running(self) -> bool {
-        crate::detached::running(self.0)
+        zone_node::detached::running(self.0)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The duty of serving the member's identity endpoint ([`crate::identities::endpoint`]):
+//! The duty of serving the member's identity endpoint ([`zone_node::identities::endpoint`]):
 //! bound as soon as its port is free (the keeper of a member restarted a moment ago may
 //! still hold it for a second); once it serves, its handle is in the [`Slot`] the access
 //! keeper tells each policy that comes into force, and the duty is over (the endpoint's
@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::duty::{Duty, Round};
-use crate::identities::endpoint::{Endpoint, Slot};
-use crate::node::Node;
+use zone_node::identities::endpoint::{Endpoint, Slot};
+use zone_node::node::Node;
 
 /// Between two attempts to bind the endpoint's port.
 const RETRY: Duration = Duration::from_millis(500);

@@ -1,5 +1,5 @@
-//! The agent: the processes `launch` and `join` start beside etcd, just before they exec
-//! it, and the duties they keep, each behind one [`duty::Duty`] trait and run by one loop
+//! zone-agent, the agent: the processes `launch` and `join` start beside etcd, just
+//! before they exec it, and the duties they keep, each behind one [`duty::Duty`] trait and run by one loop
 //! ([`duty::keep`]: rounds, pauses, lines said once, the end when etcd exits).
 //!
 //! - the keeper (`zone-etcd keep-revocations`, always), one process with every duty of
@@ -12,11 +12,20 @@
 //! - the learner promoter (`zone-etcd promote-learner`, while the member is a learner),
 //!   a process of its own ([`promotion`]).
 //!
-//! Invariants: each process is detached ([`crate::detached`]) and watches this process's
-//! PID, which etcd keeps by exec, so it ends when that etcd exits; the config path it is
-//! given is absolute (a helper does not share this process's working directory for
-//! long); a helper that does not start is an error before etcd starts; a duty that cannot
-//! start is logged and the others go on.
+//! Its layer (`tests/module_circles/layers.rs` holds it to this): above `zone-node` and
+//! the crates below it, below the app (`zone-etcd`), which it never imports, nor the
+//! command line (clap): the app's `keep-revocations` and `promote-learner` parse the
+//! flags and call [`keep`] and [`promotion`]; `launch` and `join` call [`start`]. What the
+//! keepers share with the commands (the node, the policy, revocation, rollout,
+//! identities) is `zone-node`'s.
+//!
+//! Invariants: each process is detached ([`zone_node::detached`]) and watches this
+//! process's PID, which etcd keeps by exec, so it ends when that etcd exits; the config
+//! path it is given is absolute (a helper does not share this process's working
+//! directory for long); a helper that does not start is an error before etcd starts; a
+//! duty that cannot start is logged and the others go on.
+
+#![forbid(unsafe_code)]
 
 pub mod access;
 pub mod duty;
@@ -47,7 +56,7 @@ pub fn start(config: &Path, learner: Option<u64>) -> Result<(), Error> {
 /// Starts the keeper for this node, watching this process (about to become etcd).
 pub fn spawn_keeper(config: &Path) -> Result<(), Error> {
     let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
-    crate::detached::spawn_detached(
+    zone_node::detached::spawn_detached(
         &keeper_args(&config, std::process::id()),
         "revocation keeper",
     )
@@ -67,7 +76,7 @@ fn keeper_args(config: &Path, watch_pid: u32) -> Vec<String> {
 /// etcd by exec). Returns once it runs detached.
 pub fn spawn_promoter(config: &Path, id: u64) -> Result<(), Error> {
     let config = std::path::absolute(config).map_err(|e| Error::io("resolve", config, &e))?;
-    crate::detached::spawn_detached(
+    zone_node::detached::spawn_detached(
         &promoter_args(&config, id, std::process::id()),
         "learner promoter",
     )?;
@@ -93,8 +102,8 @@ fn promoter_args(config: &Path, id: u64, watch_pid: u32) -> Vec<String> {
 
 /// The keeper's process: its duties at once until the watched etcd exits.
 pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
-    use crate::nameservice::CachePolicy;
-    use crate::node::Node;
+    use zone_node::nameservice::CachePolicy;
+    use zone_node::node::Node;
     let load = || Node::load_with(config, CachePolicy::ReadOnly);
     let etcd = Watched(watch_pid);
     let users_gone = revocations::UsersGone::default();
@@ -109,7 +118,7 @@ pub fn keep(config: &Path, watch_pid: u32) -> Result<(), Error> {
     let member = first.member().map(|m| {
         (
             m.node_name.clone(),
-            crate::preflight::level::Trust::of(&first),
+            zone_node::preflight::level::Trust::of(&first),
         )
     });
     let first_member_metrics = first.member().map(|m| {

@@ -11,8 +11,8 @@ use etcd_client::Client;
 use tokio::sync::Mutex;
 use zone_io::Error;
 
-use crate::node::Node;
 use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_node::node::Node;
 
 #[derive(Clone)]
 pub struct Link {

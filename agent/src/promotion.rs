@@ -11,8 +11,8 @@ use std::time::Duration;
 use zone_io::Error;
 
 use super::duty::{self, Duty, Ended, Round, Watched};
-use crate::node::Node;
 use zone_etcd_kit::cluster_api::{self, hex_id, Credentials, Kind};
+use zone_node::node::Node;
 
 /// Between two promotion attempts: etcd accepts one once the learner's log is within 10%
 /// of the leader's, which takes from milliseconds to minutes with the data's size.

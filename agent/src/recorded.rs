@@ -24,8 +24,8 @@ use zone_model::release::{Level, Record, LEVEL_KEY, PREFIX};
 
 use super::duty::{Duty, Round};
 use super::link::Link;
-use crate::preflight::level::Trust;
 use zone_etcd_kit::cluster_api;
+use zone_node::preflight::level::Trust;
 
 /// Between two rounds (a try while the record is not put yet: etcd is starting).
 const FIRST: Duration = Duration::from_secs(1);
@@ -37,7 +37,7 @@ pub const LEVEL_LOOK: Duration = Duration::from_secs(10);
 pub struct Recorder {
     link: Link,
     member: String,
-    /// Where the zone's format level is remembered ([`crate::preflight::level::FILE`]),
+    /// Where the zone's format level is remembered ([`zone_node::preflight::level::FILE`]),
     /// and what binds it.
     trust: Trust,
     /// When the record was last found or put, and the line that said so (`None`: not yet).
@@ -106,7 +106,7 @@ impl Duty for Recorder {
 
 /// Puts this build's record for `member` unless etcd holds one of the same build, and
 /// remembers the zone's format level in `state_dir` (a start after a move to an older
-/// release is refused by it, [`crate::preflight::level`]); returns the record that stands.
+/// release is refused by it, [`zone_node::preflight::level`]); returns the record that stands.
 async fn record(client: &Client, member: &str, trust: &Trust) -> Result<Record, String> {
     remember_level(client, trust).await?;
     let key = format!("{PREFIX}{member}");
@@ -119,7 +119,7 @@ async fn record(client: &Client, member: &str, trust: &Trust) -> Result<Record, 
     let now = time::OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .map_err(|e| e.to_string())?;
-    let mine = crate::this_build::record(&now);
+    let mine = zone_node::this_build::record(&now);
     match held {
         Some(held) if held.same_build(&mine) => Ok(held),
         _ => {
@@ -132,7 +132,7 @@ async fn record(client: &Client, member: &str, trust: &Trust) -> Result<Record, 
 }
 
 /// Reads the zone's format level and keeps it in the state directory when higher than
-/// the one kept ([`crate::preflight::level::remember`]); warns when this build does not
+/// the one kept ([`zone_node::preflight::level::remember`]); warns when this build does not
 /// read it. A level that does not bind (above 1 and not signed by the zone root for this
 /// zone: [`zone_model::release::Level::binding`]) is ignored, said once in the log.
 async fn remember_level(client: &Client, trust: &Trust) -> Result<(), String> {
@@ -165,13 +165,13 @@ async fn remember_level(client: &Client, trust: &Trust) -> Result<(), String> {
         }
     };
     let state_dir = &trust.state_dir;
-    let reads = crate::this_build::reads();
+    let reads = zone_node::this_build::reads();
     if let Some((problem, fix)) =
-        zone_model::release::refusal(&level, reads, crate::this_build::RELEASE)
+        zone_model::release::refusal(&level, reads, zone_node::this_build::RELEASE)
     {
         // Said once: the loop logs a line once until it changes, but this round says
         // the record's line; the file keeps it from being said again.
-        let seen = std::fs::read(state_dir.join(crate::preflight::level::FILE))
+        let seen = std::fs::read(state_dir.join(zone_node::preflight::level::FILE))
             .ok()
             .and_then(|t| Level::parse(&t).ok());
         if seen.is_none_or(|s| s.level < level.level) {
@@ -180,7 +180,7 @@ async fn remember_level(client: &Client, trust: &Trust) -> Result<(), String> {
             );
         }
     }
-    crate::preflight::level::remember(state_dir, &level).map_err(|e| e.to_string())
+    zone_node::preflight::level::remember(state_dir, &level).map_err(|e| e.to_string())
 }
 
 /// Every member's record, by node name (records that do not parse are left out: `status`

@@ -3,7 +3,7 @@
 //! takes it: the turn, the step file, SIGTERM to etcd. It ends the turn of its own member
 //! once that member serves again on the release of the turn.
 //!
-//! Invariants: it never moves while [`crate::rollout::TURN_KEY`] is held, while any member of the
+//! Invariants: it never moves while [`zone_node::rollout::TURN_KEY`] is held, while any member of the
 //! cluster is not healthy, or to a release the start would refuse (etcd 3.7 over entries
 //! 3.5 wrote); each reason it waits is logged once, when it changes. What a wait for etcd
 //! 3.6's snapshot needs is recorded under [`WAITING_PREFIX`] for `status` (put when it
@@ -19,15 +19,15 @@ use zone_io::Error;
 
 use super::duty::{Duty, Round};
 use super::link::Link;
-use crate::node::Node;
-use crate::rollout::{
-    now, read, Target, Turn, Waiting, TARGET_KEY, TURN_KEY, TURN_TTL, WAITING_PREFIX,
-};
 use zone_etcd_kit::cluster_api;
 use zone_etcd_kit::etcd::path;
 use zone_etcd_kit::etcd::shelf::{self, Shelved};
 use zone_etcd_kit::etcd::step::{step_toward, Step};
 use zone_etcd_kit::etcd::{Remember, Version};
+use zone_node::node::Node;
+use zone_node::rollout::{
+    now, read, Target, Turn, Waiting, TARGET_KEY, TURN_KEY, TURN_TTL, WAITING_PREFIX,
+};
 
 /// Between two looks at the target.
 const POLL: Duration = Duration::from_secs(2);
@@ -79,7 +79,7 @@ impl Mover {
         let Some(member) = node.member().cloned() else {
             return Ok(None);
         };
-        let (_, profile) = crate::preflight::etcd::chosen_etcd(&node, Remember::No)?;
+        let (_, profile) = zone_node::preflight::etcd::chosen_etcd(&node, Remember::No)?;
         Ok(Some(Mover {
             link,
             name: member.node_name,

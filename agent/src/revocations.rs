@@ -19,11 +19,11 @@ use zone_pki::{CertInfo, Host};
 
 use super::duty::{Duty, Round};
 use super::link::Link;
-use crate::node::Node;
-use crate::revocation::doc::{Offer, Revocations, KEY};
-use crate::revocation::{cut, store};
 use zone_etcd_kit::cluster_api;
 use zone_model::config::zone::{Member, Protocol};
+use zone_node::node::Node;
+use zone_node::revocation::doc::{Offer, Revocations, KEY};
+use zone_node::revocation::{cut, store};
 
 /// Between two attempts to reach this member's etcd (starting, or restarting).
 const RETRY: Duration = Duration::from_secs(1);
@@ -55,7 +55,7 @@ pub fn new(
 }
 
 /// The revoked nodes whose etcd users the member's access keeper has deleted (a zone
-/// with `[access]`, [`crate::agent::access`]): their identities still pass the TLS
+/// with `[access]`, [`crate::access`]): their identities still pass the TLS
 /// handshake (a signer issued them, and the CRL names node CAs and signers), so the
 /// connections they hold are cut only once etcd refuses their users, or a reconnection
 /// would open their watches again.
@@ -144,7 +144,7 @@ impl Keeper {
                     }
                 }
                 _ = tokio::time::sleep(RETRY) => {
-                    if !crate::detached::running(self.watch_pid) {
+                    if !zone_node::detached::running(self.watch_pid) {
                         return Ok(());
                     }
                 }

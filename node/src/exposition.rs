@@ -4,7 +4,7 @@
 //! `backup status` write with it.
 
 /// One gauge family: HELP, TYPE, then its samples, each `(labels, value)`.
-pub(crate) fn family<V: std::fmt::Display>(
+pub fn family<V: std::fmt::Display>(
     out: &mut String,
     name: &str,
     help: &str,
@@ -18,7 +18,7 @@ pub(crate) fn family<V: std::fmt::Display>(
 }
 
 /// `name="value",...` with each value escaped.
-pub(crate) fn labels(pairs: &[(&str, &str)]) -> String {
+pub fn labels(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(name, value)| format!("{name}=\"{}\"", escape_label(value)))
@@ -27,7 +27,7 @@ pub(crate) fn labels(pairs: &[(&str, &str)]) -> String {
 }
 
 /// A label value as the format requires: backslash, double quote and line feed escaped.
-pub(crate) fn escape_label(value: &str) -> String {
+pub fn escape_label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -35,6 +35,6 @@ pub(crate) fn escape_label(value: &str) -> String {
 }
 
 /// A HELP text: backslash and line feed escaped.
-pub(crate) fn escape_help(text: &str) -> String {
+pub fn escape_help(text: &str) -> String {
     text.replace('\\', "\\\\").replace('\n', "\\n")
 }

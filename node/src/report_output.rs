@@ -19,7 +19,7 @@ pub enum CheckFormat {
 
 /// Prints `text`, or replaces `out` with it whole (a reader sees the old file or the new
 /// one). The file is 0644 whatever the umask: node_exporter reads it as another user.
-pub(crate) fn emit(text: &str, out: Option<&Path>) -> Result<(), Error> {
+pub fn emit(text: &str, out: Option<&Path>) -> Result<(), Error> {
     let Some(out) = out else {
         print!("{text}");
         return Ok(());

@@ -1,6 +1,6 @@
 //! This build of zone-etcd: its release, the commit it was built from (`build.rs`) and the
 //! format levels it reads and writes ([`zone_model::release`]), as `--version` says them
-//! and each member records them in its zone ([`crate::agent::recorded`]).
+//! and each member records them in its zone (`zone_agent::recorded`).
 
 use zone_model::release::{Record, READS, WRITES};
 

@@ -8,11 +8,11 @@ use super::{
     lock, now, revoked_nodes, short, AccessKeeper, Done, APPLY_TIME, FOLLOWER_RECHECK, RECHECK,
     SAY_AFTER,
 };
-use crate::policy::in_force::POLICY_KEY;
-use crate::policy::record::{self, Applied};
-use crate::policy::timing::Phases;
 use zone_etcd_kit::cluster_api;
 use zone_model::policy::rbac;
+use zone_node::policy::in_force::POLICY_KEY;
+use zone_node::policy::record::{self, Applied};
+use zone_node::policy::timing::Phases;
 
 impl AccessKeeper {
     /// One look: the policy in force and the revoked nodes; applied when they changed
@@ -32,7 +32,7 @@ impl AccessKeeper {
         })
         .await?;
         let policy_at = published.kvs().first().map(|kv| kv.mod_revision());
-        let in_force = match crate::policy::in_force::in_force(
+        let in_force = match zone_node::policy::in_force::in_force(
             &self.node,
             &self.roots,
             &self.newest,
@@ -49,7 +49,7 @@ impl AccessKeeper {
         };
         *lock(&self.held) = None;
         phases.mark("policy", 1);
-        match crate::identities::ledger::upload(client, &self.node.state_dir).await {
+        match zone_node::identities::ledger::upload(client, &self.node.state_dir).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("identity ledger: {n} identity(ies) issued while the zone did not answer now recorded in it"),
             Err(e) => tracing::warn!("identity ledger: not carried into the zone yet: {e}"),
@@ -57,7 +57,7 @@ impl AccessKeeper {
         let revoked = revoked_nodes(&self.node, &self.roots);
         // Under `nodes = ["*"]`, the nodes a signer issued their own identity to.
         let issued = if in_force.policy.any_node() {
-            let mut marked = crate::identities::ledger::nodes(client).await?;
+            let mut marked = zone_node::identities::ledger::nodes(client).await?;
             marked.retain(|n| !in_force.members.contains(n));
             marked
         } else {
@@ -80,7 +80,7 @@ impl AccessKeeper {
             Vec::new()
         };
         self.quotas.set(tenants);
-        let stopped = crate::agent::quota::stopped(client).await?;
+        let stopped = crate::quota::stopped(client).await?;
         want = rbac::read_only(want, &stopped);
         // Auth on while some member still takes node-CA certificates would make a forged
         // CN root etcd's root there: wait until every member's client port is enforced.
@@ -133,18 +133,18 @@ impl AccessKeeper {
             return Ok(());
         }
         let quiet = lock(&self.quiet).take();
-        if unchanged && !crate::policy::read::names_look_due(quiet, raft_index) {
+        if unchanged && !zone_node::policy::read::names_look_due(quiet, raft_index) {
             *lock(&self.quiet) = quiet;
             return Ok(());
         }
         let names_now = if unchanged || !probe_passwords {
-            Some(cluster_api::within(crate::policy::read::names(client)).await?)
+            Some(cluster_api::within(zone_node::policy::read::names(client)).await?)
         } else {
             None
         };
         if unchanged {
             if lock(&self.names).as_ref() == names_now.as_ref() {
-                *lock(&self.quiet) = raft_index.map(|i| i + crate::policy::read::NAMES_ENTRIES);
+                *lock(&self.quiet) = raft_index.map(|i| i + zone_node::policy::read::NAMES_ENTRIES);
                 return Ok(());
             }
             tracing::info!("access policy: etcd's users or roles changed; applying again");
@@ -158,7 +158,7 @@ impl AccessKeeper {
         let last = kept.clone().filter(|last| {
             !probe_passwords
                 && names_now.as_ref().is_some_and(|now| {
-                    crate::policy::replay::fits(last, now, &want, &self.node.zone)
+                    zone_node::policy::replay::fits(last, now, &want, &self.node.zone)
                 })
         });
         let sealed = lock(&self.sealed).clone();
@@ -173,13 +173,14 @@ impl AccessKeeper {
             // the leader's making of them), they only record their port.
             None if want.exclusive
                 && !leader
-                && !crate::policy::passwords::auth_on(client).await? =>
+                && !zone_node::policy::passwords::auth_on(client).await? =>
             {
                 phases.mark("auth off: the leader's to apply", 2);
                 rbac::AuthState::default()
             }
             None => {
-                let read = crate::policy::read::read_unless_changed(client, POLICY_KEY, policy_at);
+                let read =
+                    zone_node::policy::read::read_unless_changed(client, POLICY_KEY, policy_at);
                 let Some(read) = cluster_api::within_for(APPLY_TIME, read).await? else {
                     *lock(&self.last) = kept;
                     tracing::info!("access policy: a policy was published during a full read of etcd's users and roles: applying it first");
@@ -194,14 +195,14 @@ impl AccessKeeper {
         // and roles (each a raft write) cut after one call's time would read everything
         // again each round and never get through.
         let outcome = cluster_api::within_for(APPLY_TIME, async {
-            let target = crate::policy::apply::Target {
+            let target = zone_node::policy::apply::Target {
                 want: &want,
                 zone: &self.node.zone,
                 sealed: &sealed,
                 leader,
                 probe_passwords,
             };
-            crate::policy::apply::apply_to(client, current, Phases::new(), target).await
+            zone_node::policy::apply::apply_to(client, current, Phases::new(), target).await
         })
         .await?;
         phases.absorb(outcome.phases);
@@ -249,7 +250,7 @@ impl AccessKeeper {
             removed,
         };
         record::put(client, &self.node.name, &record).await?;
-        let held = cluster_api::within(crate::policy::read::names(client)).await?;
+        let held = cluster_api::within(zone_node::policy::read::names(client)).await?;
         // What it worked out is kept only when etcd's names agree (another member's
         // keeper applying a newer policy meanwhile, or a user or role made by hand since
         // the read: the next round applies again and reads everything). The names are
@@ -257,7 +258,7 @@ impl AccessKeeper {
         // as what the apply left, and the plant would stand until the next full read (a
         // clean run's red: eve planted during the leader's keeper's 30 s read was still
         // there 10 s later).
-        let agree = crate::policy::replay::names(&outcome.held) == held;
+        let agree = zone_node::policy::replay::names(&outcome.held) == held;
         *lock(&self.last) = agree.then_some(outcome.held);
         *lock(&self.names) = agree.then_some(held);
         phases.mark("record", 3);

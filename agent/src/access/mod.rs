@@ -1,18 +1,18 @@
 //! The members' keeper of etcd's users and roles (a duty of the member's keeper process,
-//! [`crate::agent::keep`]): it keeps the zone's etcd auth store in step with
+//! [`crate::keep`]): it keeps the zone's etcd auth store in step with
 //! the policy in force, and records which policy it found applied.
 //!
-//! The policy in force is the newest signed zone document published at [`POLICY_KEY`](crate::policy::in_force::POLICY_KEY)
+//! The policy in force is the newest signed zone document published at [`POLICY_KEY`](zone_node::policy::in_force::POLICY_KEY)
 //! (`zone-etcd zone publish`), verified against the zone roots, or, before any was
 //! published, the node's own `[access]` (node.toml's copy or the nameservice's document).
 //! Nodes the zone revoked keep no user ([`rbac::desired_without`]). Under `nodes = ["*"]`
 //! the nodes' users are those of the nodes the ledger marks as issued their own identity
-//! ([`crate::identities::ledger::nodes`], read each round).
+//! ([`zone_node::identities::ledger::nodes`], read each round).
 //!
 //! Invariants: a document that does not verify, names another zone or was signed before
 //! the one in force is never applied (logged, the one in force stays and is put back at
 //! the key, as it is when the key is deleted); a document the zone root signed that this
-//! release cannot read (a newer zone-etcd's, [`crate::policy::in_force::Newer`]) is neither
+//! release cannot read (a newer zone-etcd's, [`zone_node::policy::in_force::Newer`]) is neither
 //! applied nor put back: this member stops applying until it runs that release, said once
 //! in its log; the newest document applied is kept in the
 //! state directory (`policy::in_force`), so a restart never goes back to an older one nor
@@ -22,12 +22,12 @@
 //! left (looked at by the leader's keeper alone, in each round its raft log moved since
 //! the last look: each read of the auth store is a raft proposal, and each change to it an
 //! entry); a publish or a revocation in between
-//! is planned from what the last apply left ([`crate::policy::replay`]), so members applying at
+//! is planned from what the last apply left ([`zone_node::policy::replay`]), so members applying at
 //! once only ever finish each other's work (an operation another member did first fails,
 //! and is taken as done); a full read is given up for a policy published meanwhile,
 //! which is applied first (the recheck follows at the next round); auth is enabled only
 //! under `enforce`, and before it is on only the leader's keeper touches etcd; every member records
-//! `<applied>` at [`APPLIED_PREFIX`](crate::policy::record::APPLIED_PREFIX)`<member>` once its etcd holds exactly the policy's
+//! `<applied>` at [`APPLIED_PREFIX`](zone_node::policy::record::APPLIED_PREFIX)`<member>` once its etcd holds exactly the policy's
 //! users and roles, which `status` reads, with whether its client port trusts the client
 //! root alone; auth goes on only once every member's record says so (auth on beside a
 //! port that still takes node-CA certificates would make a forged CN `root` etcd's root).
@@ -43,10 +43,10 @@ mod look;
 
 use super::duty::{now, Duty, Round};
 use super::link::Link;
-use crate::node::Node;
-use crate::policy::in_force::InForce;
-use crate::policy::record::Removed;
 use zone_model::policy::rbac;
+use zone_node::node::Node;
+use zone_node::policy::in_force::InForce;
+use zone_node::policy::record::Removed;
 
 /// How often the keeper looks at the published policy and the zone's revocations (and,
 /// the leader's, at etcd's users' and roles' names).
@@ -66,10 +66,10 @@ pub struct AccessKeeper {
     node: Node,
     roots: Vec<CertInfo>,
     /// The member's identity endpoint, told each policy that comes into force.
-    identities: Option<crate::identities::endpoint::Slot>,
+    identities: Option<zone_node::identities::endpoint::Slot>,
     /// Told the revoked nodes whose users are gone (the revocation keeper cuts their
     /// connections then).
-    users_gone: crate::agent::revocations::UsersGone,
+    users_gone: crate::revocations::UsersGone,
     /// The newest published policy applied here and its document's text.
     newest: Mutex<Option<(InForce, String)>>,
     /// The users this keeper gave a random password (`root`, see [`rbac::Op::Scramble`]).
@@ -77,29 +77,29 @@ pub struct AccessKeeper {
     /// The users' and roles' names etcd held after the last apply: a round that finds
     /// others applies at once.
     names: Mutex<Option<(Vec<String>, Vec<String>)>>,
-    /// What etcd's users and roles are after the last apply ([`crate::policy::replay::after`]),
+    /// What etcd's users and roles are after the last apply ([`zone_node::policy::replay::after`]),
     /// when its names were those etcd then held: a publish is planned from it.
     last: Mutex<Option<rbac::AuthState>>,
     /// Whether `last` is presumed, not worked out: a non-leader keeper waiting for auth on
     /// presumes the leader's keeper leaves the policy's users and roles, and plans its first
     /// apply after from that (when etcd's names agree), its full read at the next round.
     presumed: std::sync::atomic::AtomicBool,
-    /// What it removed outside the policy, newest last ([`remember`](crate::policy::record::remember)).
+    /// What it removed outside the policy, newest last ([`remember`](zone_node::policy::record::remember)).
     removed: Mutex<Vec<Removed>>,
     /// The connection to this member's etcd the duties share.
     link: Link,
-    /// Told the tenants of each policy applied, for the quota decider ([`crate::agent::quota`]).
-    quotas: crate::agent::quota::Slot,
+    /// Told the tenants of each policy applied, for the quota decider ([`crate::quota`]).
+    quotas: crate::quota::Slot,
     /// What the last round that finished applied.
     done: Option<Done>,
     /// When the whole auth store was last read.
     checked: Instant,
     /// Why this member holds off, when the published policy is a newer release's
-    /// ([`crate::policy::in_force::Newer`]).
+    /// ([`zone_node::policy::in_force::Newer`]).
     held: Mutex<Option<String>>,
     /// The leader's raft index after its last look at etcd's names found them as the last
     /// apply left them (its own two reads included): while the index stays there, no user
-    /// or role can have changed ([`crate::policy::read::names_look_due`]).
+    /// or role can have changed ([`zone_node::policy::read::names_look_due`]).
     quiet: Mutex<Option<u64>>,
 }
 
@@ -131,16 +131,16 @@ impl AccessKeeper {
     pub fn new(
         node: Node,
         link: Link,
-        identities: Option<crate::identities::endpoint::Slot>,
-        users_gone: crate::agent::revocations::UsersGone,
-        quotas: crate::agent::quota::Slot,
+        identities: Option<zone_node::identities::endpoint::Slot>,
+        users_gone: crate::revocations::UsersGone,
+        quotas: crate::quota::Slot,
     ) -> Result<Option<AccessKeeper>, Error> {
         if node.member().is_none() || (node.identities.is_none() && !node.access.present) {
             return Ok(None);
         }
         let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
         Ok(Some(AccessKeeper {
-            newest: Mutex::new(crate::policy::in_force::load(&node, &roots)),
+            newest: Mutex::new(zone_node::policy::in_force::load(&node, &roots)),
             sealed: Mutex::new(BTreeSet::new()),
             removed: Mutex::new(Vec::new()),
             names: Mutex::new(None),
@@ -192,7 +192,7 @@ fn short(key_id: &str) -> &str {
 
 /// The nodes the zone's revocations in force on this member name.
 fn revoked_nodes(node: &Node, roots: &[CertInfo]) -> Vec<String> {
-    match crate::revocation::store::in_force(&node.state_dir, roots) {
+    match zone_node::revocation::store::in_force(&node.state_dir, roots) {
         Ok(Some(doc)) => doc.node_names(),
         _ => Vec::new(),
     }

@@ -5,12 +5,12 @@
 use etcd_client::Client;
 
 use super::state::{Held, Tenants};
-use crate::agent::duty::now;
-use crate::policy::apply::run_op;
+use crate::duty::now;
 use zone_etcd_kit::cluster_api;
 use zone_model::policy::rbac::{Access, Op, Perm};
 use zone_model::quota::record::{Stopped, TenantUse, Uses, FORMAT, STOPPED_PREFIX, USE_KEY};
 use zone_model::quota::{display, tally::Tally};
+use zone_node::policy::apply::run_op;
 
 /// Stops and resumes what `tally` says, `stopped` being the tenants stopped now.
 pub(super) async fn decide(

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::follow::follow;
 use super::state::{Held, Period, Slot, TICK};
-use crate::agent::duty::{Duty, Round};
-use crate::agent::link::{leads, Link};
-use crate::node::Node;
+use crate::duty::{Duty, Round};
+use crate::link::{leads, Link};
+use zone_node::node::Node;
 
 /// The decider of one member.
 pub struct Decider {

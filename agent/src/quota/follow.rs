@@ -9,7 +9,7 @@ use etcd_client::{Client, EventType, WatchOptions};
 
 use super::act;
 use super::state::{stopped, Held, Period, Tenants, TICK};
-use crate::agent::link::leads;
+use crate::link::leads;
 use zone_etcd_kit::cluster_api::{self, range::scan_prefix};
 use zone_model::quota::{display, tally::Tally};
 

@@ -18,7 +18,7 @@ pub const CLIENT_CA_CERT: &str = "client-ca.crt";
 pub const CLIENT_CA_KEY: &str = "client-ca.key";
 
 /// In a CA directory while the owner rotates the zone's roots
-/// ([`crate::commands::ca_rotation`]): both client roots, the new one first. Bundles
+/// (`zone_etcd::commands::ca_rotation`): both client roots, the new one first. Bundles
 /// written meanwhile trust both, as `trust.crt` does for the zone roots.
 pub const CLIENT_TRUST: &str = "client-roots.crt";
 

@@ -231,7 +231,7 @@ fn calls(op: &Op) -> usize {
 }
 
 /// Carries out one operation on etcd's auth store.
-pub(crate) async fn run_op(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {
+pub async fn run_op(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {
     match op {
         Op::AddRole(role) => client.role_add(role.clone()).await.map(drop),
         Op::Grant(role, perm) => {

@@ -1,6 +1,6 @@
 //! What an etcd's auth store holds after a plan's operations ran on it, worked out
 //! without asking etcd: a keeper plans its next apply for a publish from it
-//! ([`crate::agent::access`]) instead of reading every role and user again.
+//! (`zone_agent::access`) instead of reading every role and user again.
 //!
 //! Pure. Mirrors etcd's own rules: deleting a role takes it from every user that holds
 //! it; [`Op::Remake`] leaves the user with exactly its roles; enabling turns auth on.

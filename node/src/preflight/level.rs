@@ -1,7 +1,7 @@
 //! Before etcd starts: the zone's format level ([`zone_model::release::Level`] at
 //! [`LEVEL_KEY`]), as this member last saw it ([`FILE`] in its state directory, kept by
-//! its keeper, [`crate::agent::recorded`], which looks at the zone's every
-//! [`crate::agent::recorded::LEVEL_LOOK`]), and as the other members hold it (asked at
+//! its keeper, `zone_agent::recorded`, which looks at the zone's every
+//! `zone_agent::recorded::LEVEL_LOOK`), and as the other members hold it (asked at
 //! every start, with the revocations: a member moved back to an older release after a
 //! raise it did not see, being down, learns of it from them). A zone at a
 //! level above what this release reads is refused in one line (exit 78) that names the
@@ -118,7 +118,7 @@ mod tests {
     /// reads, as launch would refuse to start: its `READS` is this release's.
     #[test]
     fn the_packages_preinst_reads_the_levels_this_release_reads() {
-        let preinst = include_str!("../../scripts/debian/preinst");
+        let preinst = include_str!("../../../scripts/debian/preinst");
         let line = format!("READS={READS}");
         assert!(
             preinst.lines().any(|l| l == line),

@@ -1,6 +1,6 @@
 //! What every start of etcd on this node checks first, below the commands: `launch` and
 //! `join` call [`check`] (then `launch` calls [`before_exec`]), and both start etcd's
-//! helpers through [`crate::agent::start`]. Nothing here imports a command.
+//! helpers through `zone_agent::start`. Nothing here imports a command.
 //!
 //! [`check`], in this order (each refusal one line naming the file or field and the fix;
 //! a refusal before the version cache is written writes nothing):

@@ -398,4 +398,4 @@ pub fn offer(current: Option<&Revocations>, offered: &Revocations) -> Result<Off
 
 #[cfg(test)]
 #[path = "doc_tests.rs"]
-pub(crate) mod tests;
+mod tests;

@@ -110,8 +110,9 @@ fn only_a_higher_number_replaces_the_one_in_force() {
     assert!(same.contains("another CRL with number 3"), "{same}");
 }
 
-/// A node CA of `name` from `root`, as read back (also `revoke`'s tests').
-pub(crate) fn node_ca(root: &Authority, name: &str) -> CertInfo {
+/// A node CA of `name` from `root`, as read back (`revoke`'s tests have their own:
+/// a test helper does not cross crates).
+fn node_ca(root: &Authority, name: &str) -> CertInfo {
     let ca = root
         .issue_node_ca(&zone_pki::NodeIdentity {
             zone: "example.zone".into(),

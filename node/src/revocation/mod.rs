@@ -1,5 +1,5 @@
 //! Revocation on the launcher's side: the zone's revocations document ([`doc`]), a node's
-//! copy of it ([`store`]), the member process that keeps it current ([`crate::agent`]), and
+//! copy of it ([`store`]), the member process that keeps it current (`zone_agent`), and
 //! cutting the connections opened before a revocation took effect ([`cut`]).
 //!
 //! How a revocation travels: `zone-etcd revoke` (the owner, with the zone root) publishes
@@ -190,7 +190,7 @@ async fn read_keys(
 }
 
 /// The value at `key` and its mod revision (0: none), as [`published`] reads it.
-pub(crate) async fn read_key(
+pub async fn read_key(
     endpoints: &[String],
     creds: &Credentials,
     key: &str,

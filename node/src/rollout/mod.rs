@@ -1,6 +1,6 @@
 //! A zone's move between etcd releases, by one owner action: `zone-etcd upgrade-etcd --to
 //! VERSION` records the release the zone runs at [`TARGET_KEY`] in the zone's own etcd,
-//! and each member's keeper ([`crate::agent`]) moves its member there, one step and one member
+//! and each member's keeper (`zone_agent`) moves its member there, one step and one member
 //! at a time.
 //!
 //! The record lives in etcd, not in the signed zone document: every member sees it at

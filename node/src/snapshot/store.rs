@@ -35,13 +35,13 @@ pub fn default_dir(node: &Node) -> PathBuf {
 }
 
 /// Where a save writes: the directory, and the file when `--out` names one.
-pub(crate) struct Place {
+pub struct Place {
     dir: PathBuf,
     target: Option<PathBuf>,
 }
 
 /// A whole snapshot in its temporary file, and what its manifest says of it.
-pub(crate) struct Taken {
+pub struct Taken {
     pub tmp: tempfile::NamedTempFile,
     pub taken_at: OffsetDateTime,
     pub size: u64,
@@ -56,7 +56,7 @@ pub(crate) struct Taken {
 impl Place {
     /// `--out FILE` (its directory made private if missing; an existing file refused), or
     /// the node's snapshot directory.
-    pub(crate) fn of(node: &Node, out: Option<&Path>) -> Result<Place, Error> {
+    pub fn of(node: &Node, out: Option<&Path>) -> Result<Place, Error> {
         match out {
             Some(file) => Place::file(file),
             None => {
@@ -68,7 +68,7 @@ impl Place {
     }
 
     /// FILE, its directory made private if missing; an existing file (or manifest) refused.
-    pub(crate) fn file(file: &Path) -> Result<Place, Error> {
+    pub fn file(file: &Path) -> Result<Place, Error> {
         let dir = match file.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -85,12 +85,12 @@ impl Place {
     }
 
     /// The directory it writes in.
-    pub(crate) fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// A temporary file in the directory, 0600, removed unless kept.
-    pub(crate) fn temporary(&self) -> Result<tempfile::NamedTempFile, Error> {
+    pub fn temporary(&self) -> Result<tempfile::NamedTempFile, Error> {
         tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .permissions(fs::Permissions::from_mode(SNAPSHOT_MODE))
@@ -99,7 +99,7 @@ impl Place {
     }
 
     /// Makes a whole snapshot durable under its final name, then its manifest; prunes.
-    pub(crate) fn keep(
+    pub fn keep(
         &self,
         zone: &str,
         etcdutl: &Path,

@@ -3,7 +3,7 @@
 //! with `--node-ca`) goes on a new CRL signed by the zone root, with a CRL number above
 //! every one before; the CRL is published in the running zone (`revocation::doc::KEY`), where each
 //! member's keeper installs it and cuts the connections opened before it
-//! ([`crate::revocation`]). Then a revoked member is removed from the cluster, with the
+//! ([`zone_node::revocation`]). Then a revoked member is removed from the cluster, with the
 //! safety rules of `leave --node`.
 //!
 //! Invariants: everything is checked before anything is written; the publication is one

@@ -30,8 +30,8 @@
 //! Its layer (`tests/module_circles/layers.rs` holds it to this): above `zone-io`,
 //! `zone-pki`, `zone-model` and `zone-etcd-kit`, below the app (`zone-etcd`), which it
 //! never imports. What it needs of a node it takes as plain inputs (names, paths,
-//! credentials, the etcd binary, the node CA), which the app makes from its loaded node
-//! (`src/backup_node.rs` there).
+//! credentials, the etcd binary, the node CA), which zone-node makes from its loaded node
+//! (`node/src/backup_node.rs`).
 
 pub mod chain;
 pub mod coverage;

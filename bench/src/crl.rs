@@ -16,8 +16,8 @@
 //! the CRL check passed. The turns alternate, so the machine's noise hits both alike.
 //!
 //! Beside them, the CRL this design keeps (`design`): members' signers issue each node a
-//! branch that signs its identities ([`zone_etcd::identities::branch`]), and `revoke
-//! --node` lists what the product's own [`zone_etcd::identities::ledger::to_list`] picks
+//! branch that signs its identities ([`zone_node::identities::branch`]), and `revoke
+//! --node` lists what the product's own [`zone_node::identities::ledger::to_list`] picks
 //! from a node's ledger, plus its node CA. The cases: [`REVOKED`] identities on 100, 300
 //! and 1,000 nodes ([`NODES`]), all revoked, each node served by one member (one branch),
 //! and at 300 nodes the worst case, by each of three (three branches); the client port's
@@ -198,7 +198,7 @@ pub fn run(dir: &Path, runs: usize) -> Result<Value> {
 /// members: the product's choice from each node's ledger, and, at format level 1, the
 /// node's own CA (at level 2 only the peer port's CRL lists it).
 fn design_entries(nodes: usize, branches: usize, level: u32) -> Result<usize> {
-    use zone_etcd::identities::ledger::{to_list, Entry};
+    use zone_node::identities::ledger::{to_list, Entry};
     let now = time::OffsetDateTime::now_utc();
     let not_after = (now + time::Duration::days(20))
         .format(&time::format_description::well_known::Rfc3339)

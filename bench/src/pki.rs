@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use x509_parser::prelude::{FromDer, X509Certificate};
-use zone_etcd::nameservice::CachePolicy;
-use zone_etcd::node::Node;
+use zone_node::nameservice::CachePolicy;
+use zone_node::node::Node;
 use zone_pki::{Authority, CertInfo, Host, LeafKind, NodeIdentity};
 
 use crate::support::*;

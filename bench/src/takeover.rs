@@ -25,7 +25,7 @@ use zone_backup::local::{LocalChain, Stored};
 use zone_backup::manifest;
 use zone_backup::runner::resume::resume;
 use zone_backup::signing::Signer;
-use zone_etcd::node::Node;
+use zone_node::node::Node;
 
 use crate::seaweed::Seaweed;
 use crate::support::Result;
@@ -40,7 +40,7 @@ pub fn run(work: &Path, runs: usize) -> Result<Value> {
     let zone = Zone::bootstrap(&dir, ZONE, addresses::BENCH_TAKEOVER.subnet(), 1)?;
     let node = Node::load(&zone.config(0)).map_err(|e| e.to_string())?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.to_string())?;
-    let signer = zone_etcd::backup_node::signer(&node).map_err(|e| e.to_string())?;
+    let signer = zone_node::backup_node::signer(&node).map_err(|e| e.to_string())?;
     let weed = Seaweed::start(&dir.join("weed"), &addresses::BENCH_TAKEOVER.ip(100))?;
     let mut out = json!({"load_before": loadavg(), "runs": runs});
     for links in SIZES {

@@ -10,4 +10,4 @@ static ROOTS: LazyLock<Vec<CertInfo>> = LazyLock::new(|| {
     vec![CertInfo::parse_pem(include_str!("../root.crt")).expect("fuzz/root.crt parses")]
 });
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| zone_etcd::fuzzing::zone_document(data, &ROOTS));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zone_node::fuzzing::zone_document(data, &ROOTS));

@@ -75,7 +75,7 @@ pub enum ReportFormat {
     Prometheus,
 }
 
-impl From<ReportFormat> for crate::report_output::CheckFormat {
+impl From<ReportFormat> for zone_node::report_output::CheckFormat {
     fn from(format: ReportFormat) -> Self {
         match format {
             ReportFormat::Text => Self::Text,
@@ -102,9 +102,9 @@ pub struct ReportOutput {
 
 impl ReportOutput {
     /// The format asked for: `--json` is `--format json`.
-    pub fn format(&self) -> crate::report_output::CheckFormat {
+    pub fn format(&self) -> zone_node::report_output::CheckFormat {
         if self.json {
-            crate::report_output::CheckFormat::Json
+            zone_node::report_output::CheckFormat::Json
         } else {
             self.format.into()
         }

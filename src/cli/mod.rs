@@ -56,7 +56,7 @@ pub fn command() -> clap::Command {
 #[command(
     name = "zone-etcd",
     version,
-    long_version = crate::this_build::long_version(),
+    long_version = zone_node::this_build::long_version(),
     about = "Run a zone's etcd cluster with mutual TLS: zone CA, node certificates, static cluster, exec etcd."
 )]
 pub struct Cli {

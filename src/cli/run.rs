@@ -35,7 +35,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Downgrade(a) => {
             commands::downgrade::run(&a.config.path, a.target.to.as_deref(), a.target.cancel)
         }
-        Cmd::KeepRevocations(a) => crate::agent::keep(&a.config.path, a.watch.pid),
+        Cmd::KeepRevocations(a) => zone_agent::keep(&a.config.path, a.watch.pid),
         Cmd::PromoteLearner(a) => {
             commands::promote_learner::run(&a.config.path, &a.member_id, a.watch.pid)
         }

@@ -13,9 +13,9 @@ use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 
 pub fn run(ca_dir: &Path, out: &Path) -> Result<(), Error> {
-    let (root, zone) = crate::ca_dir::zone_of(ca_dir)?;
-    let trust = crate::ca_dir::trust_pem(ca_dir, &root)?;
-    let client_root = crate::identities::ca::ensure_client_root(ca_dir, &zone)?;
+    let (root, zone) = zone_node::ca_dir::zone_of(ca_dir)?;
+    let trust = zone_node::ca_dir::trust_pem(ca_dir, &root)?;
+    let client_root = zone_node::identities::ca::ensure_client_root(ca_dir, &zone)?;
     let issued = client_root.issue_identity("root", &zone)?;
     let staging = Staging::new(out).map_err(|e| e.field("--out"))?;
     zone_io::write_new(

@@ -1,5 +1,5 @@
 //! `zone-etcd ca init`: the zone owner makes the zone root CA, once, with the client CA
-//! and the zone's defaults ([`crate::ca_dir::zone_defaults`]: least privilege).
+//! and the zone's defaults ([`zone_node::ca_dir::zone_defaults`]: least privilege).
 
 use std::path::Path;
 
@@ -7,8 +7,8 @@ use zone_io::Error;
 use zone_io::Staging;
 use zone_pki::Authority;
 
-use crate::ca_dir::{CA_CERT, CA_KEY};
 use zone_model::config::check_dns_name;
+use zone_node::ca_dir::{CA_CERT, CA_KEY};
 
 pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     check_dns_name(zone).map_err(|p| {
@@ -25,9 +25,9 @@ pub fn run(zone: &str, out: &Path) -> Result<(), Error> {
     }
     let root = Authority::new_root(zone)?;
     let staging = Staging::new(out)?;
-    crate::ca_dir::write_root(staging.path(), &root)?;
-    crate::identities::ca::write_client_root(staging.path(), zone)?;
-    crate::ca_dir::zone_defaults::write(staging.path())?;
+    zone_node::ca_dir::write_root(staging.path(), &root)?;
+    zone_node::identities::ca::write_client_root(staging.path(), zone)?;
+    zone_node::ca_dir::zone_defaults::write(staging.path())?;
     staging.commit()?;
     eprintln!(
         "zone-etcd: zone {zone}: root CA and client CA written to {} (keep {CA_KEY} and client-ca.key offline; nodes need only {CA_CERT}); least privilege by default: each node its own prefix, services what [access] grants, the owner root (`zone-etcd ca admin`)",

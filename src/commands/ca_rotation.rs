@@ -28,8 +28,8 @@ use zone_io::Error;
 use zone_io::{Staging, PUBLIC_MODE};
 use zone_pki::Authority;
 
-use crate::ca_dir::{write_root, zone_defaults, zone_of, CA_CERT, CA_DOC, TRUST_FILE};
-use crate::identities::ca::{CLIENT_CA_CERT, CLIENT_TRUST};
+use zone_node::ca_dir::{write_root, zone_defaults, zone_of, CA_CERT, CA_DOC, TRUST_FILE};
+use zone_node::identities::ca::{CLIENT_CA_CERT, CLIENT_TRUST};
 
 /// Phase 1: a new root beside the old one, and the trust file with both.
 pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
@@ -46,7 +46,9 @@ pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
     let (old, zone) = zone_of(old_dir)?;
     // The old client root, checked before anything is written.
     let old_client = match old_dir.join(CLIENT_CA_CERT).exists() {
-        true => Some(crate::identities::ca::ensure_client_root(old_dir, &zone)?),
+        true => Some(zone_node::identities::ca::ensure_client_root(
+            old_dir, &zone,
+        )?),
         false => None,
     };
     let new = Authority::new_root(&zone)?;
@@ -59,7 +61,7 @@ pub fn begin(old_dir: &Path, out: &Path) -> Result<(), Error> {
         PUBLIC_MODE,
     )?;
     if let Some(old_client) = &old_client {
-        crate::identities::ca::write_client_root(staging.path(), &zone)?;
+        zone_node::identities::ca::write_client_root(staging.path(), &zone)?;
         let new_client = zone_io::read_text(&staging.path().join(CLIENT_CA_CERT))?;
         zone_io::write_new(
             &staging.path().join(CLIENT_TRUST),
@@ -93,15 +95,15 @@ fn carry_over(old_dir: &Path, new_dir: &Path) -> Result<(), Error> {
             zone_io::write_new(&new_dir.join(file), text.as_bytes(), PUBLIC_MODE)?;
         }
     }
-    let issued = old_dir.join(crate::revocation::issued::ISSUED_DIR);
+    let issued = old_dir.join(zone_node::revocation::issued::ISSUED_DIR);
     let Ok(nodes) = std::fs::read_dir(&issued) else {
         return Ok(());
     };
     for node in nodes {
         let node = node.map_err(|e| Error::io("read", &issued, &e))?;
         let name = node.file_name().to_string_lossy().into_owned();
-        for cert in crate::revocation::issued::issued_to(old_dir, &name)? {
-            crate::revocation::issued::record(new_dir, &name, &cert.pem())?;
+        for cert in zone_node::revocation::issued::issued_to(old_dir, &name)? {
+            zone_node::revocation::issued::record(new_dir, &name, &cert.pem())?;
         }
     }
     Ok(())

@@ -54,9 +54,9 @@ pub fn run(dir: &Path) -> Result<(), Error> {
     if !zone_file.exists() {
         zone_io::write_atomic(&zone_file, DEMO_ZONE.as_bytes(), 0o644)?;
     }
-    let zone = Zone::load_reporting(&zone_file, crate::unknown_keys::warn)?;
+    let zone = Zone::load_reporting(&zone_file, zone_node::unknown_keys::warn)?;
     let ca_dir = dir.join("ca");
-    if !ca_dir.join(crate::ca_dir::CA_CERT).exists() {
+    if !ca_dir.join(zone_node::ca_dir::CA_CERT).exists() {
         super::ca_init::run(&zone.name, &ca_dir)?;
     }
     let nodes_dir = dir.join("nodes");
@@ -172,7 +172,7 @@ fn identities(
     zone: &Zone,
 ) -> Result<([String; 3], [String; 3]), Error> {
     let member =
-        crate::node::Node::load(&nodes_dir.join(&zone.members[0].node_name).join("node.toml"))?;
+        zone_node::node::Node::load(&nodes_dir.join(&zone.members[0].node_name).join("node.toml"))?;
     if !member.access.enforce {
         return Err(Error::new(
             "this demo zone was made by an older zone-etcd: every client is root in it",
@@ -192,9 +192,9 @@ fn identities(
         super::activate::run(ca_dir, zone_file, LAPTOP, None, &laptop_dir)?;
     }
     let config = laptop_dir.join("node.toml");
-    let node = crate::node::Node::load(&config)?;
+    let node = zone_node::node::Node::load(&config)?;
     wait_enforced(&member)?;
-    let paths = crate::reach::current_leaves(&node, &[LeafKind::Client])?;
+    let paths = zone_node::reach::current_leaves(&node, &[LeafKind::Client])?;
     let text = |p: &Path| p.display().to_string();
     Ok((
         [
@@ -211,14 +211,14 @@ fn identities(
 }
 
 /// Waits until a member's keeper turned etcd's auth on (before, every identity is root).
-fn wait_enforced(member: &crate::node::Node) -> Result<(), Error> {
+fn wait_enforced(member: &zone_node::node::Node) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&member.zone_ca_pem)?;
     let creds = zone_etcd_kit::cluster_api::Credentials::load(&member.leaf_paths())?;
     let endpoints = client_endpoints(&member.members);
     let runtime = zone_etcd_kit::cluster_api::runtime()?;
     let started = Instant::now();
     loop {
-        let summary = runtime.block_on(crate::policy::standing::read(
+        let summary = runtime.block_on(zone_node::policy::standing::read(
             member, &roots, &endpoints, &creds,
         ));
         if summary.is_some_and(|s| s.enforced) {

@@ -12,13 +12,13 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::node::Node;
 use zone_etcd_kit::cluster_api::{self, Downgrade};
 use zone_etcd_kit::etcd::Version;
+use zone_node::node::Node;
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let cluster = crate::reach::ask_cluster(&node)?;
+    let cluster = zone_node::reach::ask_cluster(&node)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = &cluster.creds;
     if cancel {
@@ -42,7 +42,7 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
             .field("--to")
             .fix("give a minor version such as 3.6")
     })?;
-    let (target, answer) = crate::rollout::downgrade::enable(&cluster, target)?;
+    let (target, answer) = zone_node::rollout::downgrade::enable(&cluster, target)?;
     println!(
         "zone-etcd: downgrade to {target} enabled (cluster version was {answer}): restart each member on etcd {target}, one at a time, each healthy before the next; etcd ends the downgrade once every member runs {target}"
     );

@@ -4,8 +4,8 @@
 //! etcd member or not. `--format shell` is made for `eval "$(zone-etcd env ...)"`. With
 //! `--service NAME` (a zone with `[access]`) the certificate is that service's own
 //! identity on this node, `NAME@<node>`, kept current in the state directory
-//! ([`crate::identities::service`]); `--gateway` adds the file of its password for etcd's
-//! JSON gateway ([`crate::identities::password`]).
+//! ([`zone_node::identities::service`]); `--gateway` adds the file of its password for etcd's
+//! JSON gateway ([`zone_node::identities::password`]).
 
 use std::path::Path;
 
@@ -13,8 +13,8 @@ use serde::Serialize;
 use zone_io::Error;
 use zone_pki::LeafKind;
 
-use crate::node::Node;
 use zone_model::cluster;
+use zone_node::node::Node;
 
 /// Output formats of `env`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +56,12 @@ pub fn run(
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
     // A node that is not a member learns of revoked identities from the members.
-    crate::identities::revoked::refresh(&node);
-    let paths = crate::reach::current_leaves(&node, &[LeafKind::Client])?;
+    zone_node::identities::revoked::refresh(&node);
+    let paths = zone_node::reach::current_leaves(&node, &[LeafKind::Client])?;
     let (cert, key, user, password_file) = match service {
         // A service's own identity, from the zone (a zone with [access]).
         Some(service) => {
-            crate::identities::service::check_service_name(&node, service)?;
+            zone_node::identities::service::check_service_name(&node, service)?;
             if node.identities.is_none() {
                 return Err(Error::new(format!(
                     "zone {} has no [access]: there is no service identity to give",
@@ -74,12 +74,12 @@ pub fn run(
                 true => {
                     gateway_allowed(&node)?;
                     let (files, password) =
-                        crate::identities::service::gateway(&node, service, &paths.ca())
+                        zone_node::identities::service::gateway(&node, service, &paths.ca())
                             .map_err(|e| e.file(config))?;
                     (files, Some(password))
                 }
                 false => (
-                    crate::identities::service::ensure(&node, service)
+                    zone_node::identities::service::ensure(&node, service)
                         .map_err(|e| e.file(config))?,
                     None,
                 ),

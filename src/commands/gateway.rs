@@ -1,6 +1,6 @@
 //! `zone-etcd gateway`: print the tunnel configuration this node's zone gateway needs
 //! for the zone's cyfs members ([`zone_model::tunnels`]). The check that the gateway listens
-//! where this node's etcd will dial its cyfs peers is [`crate::preflight::gateway`].
+//! where this node's etcd will dial its cyfs peers is [`zone_node::preflight::gateway`].
 //!
 //! Invariant: printing writes nothing but standard output; a reader that stops early is
 //! not an error.
@@ -10,9 +10,9 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::nameservice::CachePolicy;
-use crate::node::Node;
 use zone_model::tunnels;
+use zone_node::nameservice::CachePolicy;
+use zone_node::node::Node;
 
 /// How `gateway` prints the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

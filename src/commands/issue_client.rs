@@ -3,7 +3,7 @@
 //! new `--out` directory, whole or not at all.
 //!
 //! In a zone with `[access]` (the node holds identities) the certificate is the service's
-//! identity `<service>@<node>` from the zone's signers ([`crate::identities::request`]):
+//! identity `<service>@<node>` from the zone's signers ([`zone_node::identities::request`]):
 //! its key is made here and never sent, and a signer issues it only when the zone's
 //! policy names this node for the service; a refusal is the one line the member gave.
 //!
@@ -21,9 +21,9 @@ use zone_io::Error;
 use zone_io::{Staging, KEY_MODE, PUBLIC_MODE};
 use zone_pki::{CertInfo, LeafKind};
 
-use crate::identities::request;
-use crate::identities::service::check_service_name;
-use crate::node::Node;
+use zone_node::identities::request;
+use zone_node::identities::service::check_service_name;
+use zone_node::node::Node;
 
 pub fn run(config: &Path, service: &str, out: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;

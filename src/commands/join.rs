@@ -6,7 +6,7 @@
 //! A learner does not count toward quorum, so the zone keeps its fault tolerance while the
 //! new member copies the data. Every step may be repeated: a join stopped after the add
 //! finds its member by peer URL and does not add it twice; one stopped after etcd started
-//! finds its data directory and only starts and promotes it (see [`crate::membership`]).
+//! finds its data directory and only starts and promotes it (see [`zone_node::membership`]).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -14,14 +14,14 @@ use std::process::Command;
 
 use zone_io::Error;
 
-use crate::membership::{self, JoinStep};
-use crate::node::Node;
-use crate::preflight::{self, Ready, Start};
 use zone_etcd_kit::cluster_api::{self, hex_id, Credentials};
 use zone_etcd_kit::etcd::{self, EtcdPlan};
 use zone_etcd_kit::wal;
 use zone_io::state;
 use zone_model::cluster::{self, ClusterState};
+use zone_node::membership::{self, JoinStep};
+use zone_node::node::Node;
+use zone_node::preflight::{self, Ready, Start};
 
 /// `replace`: when the cluster lists this node as a started member but its data directory
 /// holds none (a lost disk), remove that member and join anew, once it answers nowhere.
@@ -43,20 +43,20 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         ..
     } = preflight::check(&node, Start::Join)?;
     // The disk the new member's data will be on, before it takes the first write.
-    crate::disk_probe::tell(&node.state_dir, &node.data_dir);
+    zone_node::disk_probe::tell(&node.state_dir, &node.data_dir);
     let tls = tls.unwrap_or_else(|| node.leaf_paths());
     let creds = Credentials::load(&tls)?;
     let others = node.other_members();
     let peer_url = cluster::peer_url(member);
     let runtime = cluster_api::runtime()?;
-    let crl = crate::identities::tls::crl_files(&node);
+    let crl = zone_node::identities::tls::crl_files(&node);
 
     // Two joins of one node must not both add it.
     let lock = state::lock(&node.state_dir)?;
     let local = wal::local_member(&node.data_dir)?;
     let view = runtime
         .block_on(cluster_api::view(&others, &creds))
-        .map_err(|failures| crate::reach::unreachable(&failures, config))?;
+        .map_err(|failures| zone_node::reach::unreachable(&failures, config))?;
     // The bundled etcd the cluster does not admit yet gives way to one it does.
     let (binary, release) = preflight::etcd::check_upgrade(&node, &release, &view, &creds)?
         .unwrap_or((binary, release));
@@ -124,9 +124,9 @@ pub fn run(config: &Path, replace: bool) -> Result<(), Error> {
         listen: node.listen_address,
         tunneled: zone_model::config::zone::has_tunnels(&node.members),
         crl: Some(crl.crls()),
-        client_port: crate::identities::tls::client_port(&node, &node.state_dir),
+        client_port: zone_node::identities::tls::client_port(&node, &node.state_dir),
     };
-    crate::agent::start(config, learner.then_some(id))?;
+    zone_agent::start(config, learner.then_some(id))?;
     tracing::info!(
         "exec {} as member {} of zone {} (joining cluster {})",
         binary.display(),

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use zone_io::Error;
 
-use crate::member_removal;
-use crate::membership;
-use crate::node::Node;
 use zone_etcd_kit::cluster_api::{self, hex_id};
 use zone_etcd_kit::wal;
 use zone_model::config::check_dns_name;
+use zone_node::member_removal;
+use zone_node::membership;
+use zone_node::node::Node;
 
 /// How long to wait for this node's etcd to stop after its own removal (etcd stops by
 /// itself once it applies it) before its data directory is moved anyway.
@@ -32,7 +32,7 @@ pub fn run(config: &Path, target: Option<&str>, force: bool) -> Result<(), Error
             .field("--node")
             .fix("give the member's node name, e.g. node2.example.zone")
     })?;
-    let cluster = crate::reach::ask_cluster(&node)?;
+    let cluster = zone_node::reach::ask_cluster(&node)?;
     let Some(member) = member_removal::find(&cluster.view, &node, &target) else {
         let names: Vec<String> = cluster
             .view

@@ -1,14 +1,14 @@
 //! `zone-etcd maintain`: one maintenance of the zone's databases
-//! ([`crate::maintenance::reclaim`]: compaction under NOSPACE, defragmentation, the alarm
+//! ([`zone_node::maintenance::reclaim`]: compaction under NOSPACE, defragmentation, the alarm
 //! disarmed), its report printed as text or JSON, then its verdict.
 
 use std::path::Path;
 
 use zone_io::Error;
 
-use crate::maintenance::reclaim::reclaim;
-use crate::maintenance::report::render;
-use crate::node::Node;
+use zone_node::maintenance::reclaim::reclaim;
+use zone_node::maintenance::report::render;
+use zone_node::node::Node;
 
 pub fn run(config: &Path, json: bool, force: bool) -> Result<(), Error> {
     let node = Node::load(config)?;

@@ -3,9 +3,9 @@
 //!
 //! Commands sit on top: nothing outside `commands/` (but the CLI's dispatch) uses them,
 //! and a command does not reach into another's internals for what several need: the
-//! checks before etcd starts are [`crate::preflight`], reaching the cluster is
-//! [`crate::reach`], detached helpers are [`crate::detached`], the CA directory's files
-//! are [`crate::ca_dir`]. A command imports no other command (`tests/module_circles/`
+//! checks before etcd starts are [`zone_node::preflight`], reaching the cluster is
+//! [`zone_node::reach`], detached helpers are [`zone_node::detached`], the CA directory's files
+//! are [`zone_node::ca_dir`]. A command imports no other command (`tests/module_circles/`
 //! holds it): what two share lives below them, in a module named for what it is. The one
 //! exception is `demo`, a script of the owner's commands, which calls their `run`.
 

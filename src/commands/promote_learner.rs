@@ -1,15 +1,15 @@
 //! `zone-etcd promote-learner` (internal; `join` and `launch` start it:
-//! [`crate::agent`]): promotes this
+//! [`zone_agent`]): promotes this
 //! node's learner to a voting member once its log has caught up with the leader's.
 //!
-//! The duty itself is [`crate::agent::promotion`].
+//! The duty itself is [`zone_agent::promotion`].
 
 use std::path::Path;
 
 use zone_io::Error;
 
-use crate::nameservice::CachePolicy;
-use crate::node::Node;
+use zone_node::nameservice::CachePolicy;
+use zone_node::node::Node;
 
 pub fn run(config: &Path, member_id: &str, watch_pid: u32) -> Result<(), Error> {
     let id = u64::from_str_radix(member_id, 16).map_err(|_| {
@@ -18,5 +18,5 @@ pub fn run(config: &Path, member_id: &str, watch_pid: u32) -> Result<(), Error> 
             .fix("give the member's ID in hex, as etcdctl member list prints it")
     })?;
     let node = Node::load_with(config, CachePolicy::ReadOnly)?;
-    crate::agent::promotion::run(&node, id, watch_pid)
+    zone_agent::promotion::run(&node, id, watch_pid)
 }

@@ -1,7 +1,7 @@
 //! `zone-etcd quota free`: the keys under a prefix of this node's service (or of the node's
 //! own prefix) deleted by a member (issue 69, item 3). A tenant its quota stopped reads
 //! only, so etcd refuses its deletes too; a member's identity endpoint deletes for it, as
-//! etcd's root, where the policy gave it write ([`crate::identities::free`]), and the
+//! etcd's root, where the policy gave it write ([`zone_node::identities::free`]), and the
 //! leader's keeper gives its write back once it is under nine tenths of its budgets.
 //!
 //! Invariants: the node proves its name as for an identity (its node CA's leaf, made for
@@ -11,9 +11,9 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::identities::client::{each_member, post, Failure};
-use crate::identities::wire::FREE_PATH;
-use crate::node::Node;
+use zone_node::identities::client::{each_member, post, Failure};
+use zone_node::identities::wire::FREE_PATH;
+use zone_node::node::Node;
 
 pub fn run(config: &Path, service: Option<&str>, prefix: &str) -> Result<(), Error> {
     let node = Node::load(config)?;

@@ -2,7 +2,7 @@
 //! zone's format level ([`zone_model::release::Level`] at [`LEVEL_KEY`]) once every member
 //! runs a release that reads it, as `restic migrate` raises a repository's version; from
 //! then on the members may write the formats of that level, and a member whose release
-//! reads less refuses to start ([`crate::preflight::level`]). Without `--to`, the highest
+//! reads less refuses to start ([`zone_node::preflight::level`]). Without `--to`, the highest
 //! level this release writes.
 //!
 //! Invariants: the decision is [`zone_model::release::raise`] over etcd's member list and
@@ -16,7 +16,7 @@
 //! is asked): the members obey no other ([`zone_model::release::Level::binding`]); a value
 //! at the key that does not bind counts as level 1 and is replaced.
 //! Each member's keeper remembers the new level within seconds
-//! ([`crate::agent::recorded::LEVEL_LOOK`]).
+//! ([`zone_agent::recorded::LEVEL_LOOK`]).
 
 use std::path::Path;
 
@@ -25,8 +25,8 @@ use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 use zone_model::release::{raise, Level, Raise, Record, LEVEL_KEY, PREFIX};
 
-use crate::node::Node;
 use zone_etcd_kit::cluster_api;
+use zone_node::node::Node;
 
 /// What was read: the zone's level (1 when none) and its mod revision (0: none), and
 /// each member's record with its mod revision.
@@ -38,9 +38,14 @@ struct Seen {
 
 pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let trust = crate::preflight::level::Trust::of(&node);
-    let root = signer(&node, &trust, to.unwrap_or(crate::this_build::writes()), ca)?;
-    let cluster = crate::reach::ask_cluster(&node)?;
+    let trust = zone_node::preflight::level::Trust::of(&node);
+    let root = signer(
+        &node,
+        &trust,
+        to.unwrap_or(zone_node::this_build::writes()),
+        ca,
+    )?;
+    let cluster = zone_node::reach::ask_cluster(&node)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = cluster.creds.clone();
     let members: Vec<String> = cluster
@@ -64,7 +69,7 @@ pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Erro
             ))
             .fix("run the same command again once the zone answers")
         })?;
-    let writes = crate::this_build::writes();
+    let writes = zone_node::this_build::writes();
     let to = to.unwrap_or(writes);
     let at = time::OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -78,7 +83,7 @@ pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Erro
         seen.level,
         to,
         writes,
-        crate::this_build::RELEASE,
+        zone_node::this_build::RELEASE,
         &records,
         &at,
     ) {
@@ -112,7 +117,7 @@ pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Erro
         level.level,
         seen.level,
         members.join(", "),
-        crate::agent::recorded::LEVEL_LOOK.as_secs()
+        zone_agent::recorded::LEVEL_LOOK.as_secs()
     );
     Ok(())
 }
@@ -122,12 +127,12 @@ pub fn run(config: &Path, to: Option<u32>, ca: Option<&Path>) -> Result<(), Erro
 /// zone's members do not trust.
 fn signer(
     node: &Node,
-    trust: &crate::preflight::level::Trust,
+    trust: &zone_node::preflight::level::Trust,
     to: u32,
     ca: Option<&Path>,
 ) -> Result<Option<zone_pki::Authority>, Error> {
     // Above what this release writes, the raise itself refuses.
-    if to <= 1 || to > crate::this_build::writes() {
+    if to <= 1 || to > zone_node::this_build::writes() {
         return Ok(None);
     }
     let Some(ca) = ca else {
@@ -139,7 +144,7 @@ fn signer(
         .fix("on the owner's machine, give --ca with the zone's CA directory (ca.crt, ca.key)")
         .permanent());
     };
-    let (root, zone) = crate::ca_dir::zone_of(ca)?;
+    let (root, zone) = zone_node::ca_dir::zone_of(ca)?;
     let info = zone_pki::CertInfo::parse(root.cert_der())?;
     if zone != node.zone
         || !trust
@@ -163,7 +168,7 @@ async fn read(
     endpoint: &str,
     creds: &cluster_api::Credentials,
     members: &[String],
-    trust: &crate::preflight::level::Trust,
+    trust: &zone_node::preflight::level::Trust,
 ) -> Result<Seen, String> {
     let client = cluster_api::connect(endpoint, creds).await?;
     let got = cluster_api::get_prefix(&client, LEVEL_KEY).await?;

@@ -30,14 +30,14 @@ use std::process::Command;
 use zone_io::Error;
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
 
-use crate::node::Node;
-use crate::restored::{Restored, RECORD_FILE};
-use crate::snapshot::store::{manifest_path, read_manifest};
-use crate::snapshot::Manifest;
 use zone_etcd_kit::cluster_api::{self, hex_id, Credentials, Integrity};
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
 use zone_etcd_kit::wal;
 use zone_model::cluster::{self, restored_token};
+use zone_node::node::Node;
+use zone_node::restored::{Restored, RECORD_FILE};
+use zone_node::snapshot::store::{manifest_path, read_manifest};
+use zone_node::snapshot::Manifest;
 
 /// etcd's advice for a restore: bump every revision far past what any watcher has seen,
 /// and mark them compacted, so watchers of the old cluster re-list instead of silently
@@ -53,7 +53,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .file(config)
         .fix("run restore on each member of the zone's list"));
     };
-    let creds = crate::reach::client_credentials(&node)?;
+    let creds = zone_node::reach::client_credentials(&node)?;
     // Ask the members while the snapshot is checked and restored: a restored member that
     // waits for its quorum holds each question on its client port, not on its peer port.
     let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();

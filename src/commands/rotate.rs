@@ -3,7 +3,7 @@
 //! set serves from the next connection on, with no restart. `--if-due` only renews what
 //! launch would renew (for a timer).
 //!
-//! The swap is one rename of the `current` link (see [`crate::leaves`]): on disk a set is
+//! The swap is one rename of the `current` link (see [`zone_node::leaves`]): on disk a set is
 //! always whole. etcd itself reads the certificate and then the key as two files; a
 //! handshake whose two reads straddle the rename sees a mismatched pair and fails once
 //! (measured: see the guide). No layout can close that window from outside etcd, as any
@@ -14,8 +14,8 @@ use std::path::Path;
 use time::format_description::well_known::Rfc3339;
 use zone_io::Error;
 
-use crate::leaves::{self, Outcome};
-use crate::node::Node;
+use zone_node::leaves::{self, Outcome};
+use zone_node::node::Node;
 
 pub fn run(config: &Path, if_due: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
@@ -23,8 +23,8 @@ pub fn run(config: &Path, if_due: bool) -> Result<(), Error> {
     node.check_node_ca_covers(&identity)
         .map_err(|e| e.file(config))?;
     if let Some(paths) = &node.external {
-        let kinds = crate::leaves::kinds_for(&identity);
-        crate::inspection::validate_external(&node, paths, kinds)?;
+        let kinds = zone_node::leaves::kinds_for(&identity);
+        zone_node::inspection::validate_external(&node, paths, kinds)?;
         if if_due {
             println!(
                 "zone-etcd: the certificates of {} are external and valid; their PKI renews them",

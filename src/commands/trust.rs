@@ -9,9 +9,9 @@ use std::path::Path;
 use zone_io::Error;
 use zone_io::PUBLIC_MODE;
 
-use crate::node::Node;
 use zone_model::config::node::{base_dir, inline_pem, trusted_roots, NodeFile};
 use zone_model::config::{parse, read_config};
+use zone_node::node::Node;
 
 pub fn run(config: &Path, trust_file: &Path, client_file: Option<&Path>) -> Result<(), Error> {
     let node = Node::load(config)?;

@@ -1,9 +1,9 @@
 //! `zone-etcd upgrade-etcd --to VERSION`: the owner's one action that moves the whole
 //! zone to another etcd release, and `--cancel`.
 //!
-//! It records the target at [`crate::rollout::TARGET_KEY`] in the zone's etcd; each
+//! It records the target at [`zone_node::rollout::TARGET_KEY`] in the zone's etcd; each
 //! member's keeper then moves its member there one step at a time, one member at a time,
-//! only while every member is healthy ([`crate::rollout`]). A target one minor version
+//! only while every member is healthy ([`zone_node::rollout`]). A target one minor version
 //! below the cluster's goes through etcd's downgrade, enabled here first (every member must
 //! run the cluster's minor version and answer). `--cancel` removes the target (members
 //! already moved stay) and calls off a downgrade under way.
@@ -15,14 +15,14 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::node::Node;
-use crate::rollout::{self, Target, TARGET_KEY};
 use zone_etcd_kit::cluster_api::{self, Downgrade};
 use zone_etcd_kit::etcd::Version;
+use zone_node::node::Node;
+use zone_node::rollout::{self, Target, TARGET_KEY};
 
 pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let cluster = crate::reach::ask_cluster(&node)?;
+    let cluster = zone_node::reach::ask_cluster(&node)?;
     let endpoint = cluster.view.answered_by.clone();
     let creds = cluster.creds.clone();
     if cancel {
@@ -90,7 +90,7 @@ pub fn run(config: &Path, to: Option<&str>, cancel: bool) -> Result<(), Error> {
     let mut said = String::new();
     if let Some(cluster_version) = cluster_version {
         if target.series() < cluster_version.series() {
-            let (minor, was) = crate::rollout::downgrade::enable(&cluster, target)?;
+            let (minor, was) = zone_node::rollout::downgrade::enable(&cluster, target)?;
             said = format!(" (etcd's downgrade to {minor} enabled; the cluster version was {was})");
         }
     }

@@ -1,7 +1,7 @@
 //! `zone-etcd zone publish --ca DIR --zone ZONE_FILE --config NODE_FILE`: the owner signs
 //! the zone document (as `zone sign` does) and puts it into the running zone at
 //! [`POLICY_KEY`], where every member's keeper applies its `[access]` policy to etcd's
-//! users and roles ([`crate::agent::access`]); then waits until every member records
+//! users and roles ([`zone_agent::access`]); then waits until every member records
 //! the new policy as applied.
 //!
 //! Invariants: the document is verified as a member will verify it before it is
@@ -16,10 +16,10 @@
 //! apply the policy once they have joined; the command says so and exits 0.
 //!
 //! A policy whose quotas leave the zone too little room is refused before anything is
-//! written ([`crate::policy::room`]; under `nodes = ["*"]` the nodes the zone marked as
+//! written ([`zone_node::policy::room`]; under `nodes = ["*"]` the nodes the zone marked as
 //! issued count).
 //!
-//! The owner publishes as etcd's `root` ([`crate::reach::owner_credentials`]), so any
+//! The owner publishes as etcd's `root` ([`zone_node::reach::owner_credentials`]), so any
 //! node.toml of the zone will do, that of the member about to join included.
 
 use std::path::Path;
@@ -30,19 +30,19 @@ use time::OffsetDateTime;
 use zone_io::Error;
 use zone_pki::{Authority, CertInfo};
 
-use crate::node::Node;
-use crate::policy::in_force::POLICY_KEY;
-use crate::policy::record::{Applied, APPLIED_PREFIX};
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::config::zone::Zone;
 use zone_model::zone_doc;
+use zone_node::node::Node;
+use zone_node::policy::in_force::POLICY_KEY;
+use zone_node::policy::record::{Applied, APPLIED_PREFIX};
 
 /// How long to wait for every member to apply the policy.
 const WAIT: Duration = Duration::from_secs(20);
 
 pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> {
-    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
-    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
+    let zone = zone_node::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let root = zone_node::ca_dir::load_root(ca_dir, &zone.name)?;
     let node = Node::load(config)?;
     if node.zone != zone.name {
         return Err(Error::new(format!(
@@ -54,8 +54,8 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
         .fix("give the node.toml of a member of the zone being published"));
     }
     let info = CertInfo::parse(root.cert_der())?;
-    let creds = crate::reach::owner_credentials(ca_dir, &node)?;
-    let cluster = crate::reach::ask_cluster_with(&node, creds)?;
+    let creds = zone_node::reach::owner_credentials(ca_dir, &node)?;
+    let cluster = zone_node::reach::ask_cluster_with(&node, creds)?;
     // The members the cluster lists (a member of the zone file not added yet answers
     // nowhere), the one that answered first.
     let mut endpoints = vec![cluster.view.answered_by.clone()];
@@ -84,9 +84,9 @@ pub fn run(ca_dir: &Path, zone_file: &Path, config: &Path) -> Result<(), Error> 
     } else {
         Vec::new()
     };
-    crate::policy::room::check(&zone, zone_file, &marked)?;
+    zone_node::policy::room::check(&zone, zone_file, &marked)?;
     // A tenant may have filled the database: the owner's emergency makes room first.
-    let (version, missing) = crate::maintenance::reclaim::with_room(config, || {
+    let (version, missing) = zone_node::maintenance::reclaim::with_room(config, || {
         cluster
             .runtime
             .block_on(publish(
@@ -148,11 +148,11 @@ fn in_cluster(
 }
 
 /// The nodes marked in the zone as issued their own identity
-/// ([`crate::identities::ledger::nodes`]).
+/// ([`zone_node::identities::ledger::nodes`]).
 async fn marked_nodes(creds: &Credentials, endpoints: &[String]) -> Result<Vec<String>, String> {
     let mut client =
         cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
-    crate::identities::ledger::nodes(&mut client).await
+    zone_node::identities::ledger::nodes(&mut client).await
 }
 
 /// The signing time of a new document: now (to the second, as documents carry it), or,

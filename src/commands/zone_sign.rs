@@ -9,14 +9,14 @@ use zone_io::Error;
 use zone_io::PUBLIC_MODE;
 use zone_pki::CertInfo;
 
-use crate::nameservice::resolve_url;
 use zone_model::zone_doc;
+use zone_node::nameservice::resolve_url;
 
 pub fn run(ca_dir: &Path, zone_file: &Path, out: &Path) -> Result<(), Error> {
-    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let zone = zone_node::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
     // Offline: the nodes of its own the file names, none marked.
-    crate::policy::room::check(&zone, zone_file, &[])?;
-    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
+    zone_node::policy::room::check(&zone, zone_file, &[])?;
+    let root = zone_node::ca_dir::load_root(ca_dir, &zone.name)?;
     if out.is_dir() {
         return Err(Error::new("is a directory")
             .file(out)

@@ -32,7 +32,7 @@ fn with_added(value: &mut Value) {
 
 /// Reads every JSON machine format of the directory at `root` with a field added.
 pub fn all(root: &Path) {
-    let ca = crate::ca_dir::load_root(&root.join(CA_DIR), ZONE).unwrap();
+    let ca = zone_node::ca_dir::load_root(&root.join(CA_DIR), ZONE).unwrap();
     let roots = vec![CertInfo::parse(ca.cert_der()).unwrap()];
     let state = root.join(NODE1).join("state");
     snapshot_manifest(&state);
@@ -42,13 +42,16 @@ pub fn all(root: &Path) {
 }
 
 fn snapshot_manifest(state: &Path) {
-    let name =
-        crate::snapshot::manifest_name(&crate::snapshot::file_name(ZONE, at(), SNAPSHOT_REVISION));
+    let name = zone_node::snapshot::manifest_name(&zone_node::snapshot::file_name(
+        ZONE,
+        at(),
+        SNAPSHOT_REVISION,
+    ));
     let text = fs::read_to_string(state.join("snapshots").join(name)).unwrap();
     let mut value: Value = serde_json::from_str(&text).unwrap();
     with_added(&mut value);
-    let read = crate::snapshot::Manifest::parse(&value.to_string()).unwrap();
-    assert_eq!(read, crate::snapshot::Manifest::parse(&text).unwrap());
+    let read = zone_node::snapshot::Manifest::parse(&value.to_string()).unwrap();
+    assert_eq!(read, zone_node::snapshot::Manifest::parse(&text).unwrap());
 }
 
 fn chain_manifests(dir: &Path, roots: &[CertInfo]) {

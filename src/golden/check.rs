@@ -12,15 +12,15 @@ use zone_pki::revocation::serial_hex;
 use zone_pki::{Authority, CertInfo};
 
 use super::fixture::*;
-use crate::bundle::MemberList;
-use crate::identities::ca::{ClientRoot, SignerFor};
-use crate::revocation::doc::Revocations;
-use crate::revocation::kind::Kind as SerialKind;
 use zone_backup::chain::{Kind, Link};
 use zone_backup::destination::file::DirTarget;
 use zone_backup::local::LocalChain;
 use zone_model::config::node::NodeFile;
 use zone_model::config::zone::Zone;
+use zone_node::bundle::MemberList;
+use zone_node::identities::ca::{ClientRoot, SignerFor};
+use zone_node::revocation::doc::Revocations;
+use zone_node::revocation::kind::Kind as SerialKind;
 
 /// A release's directory (a private copy) and the files the checks read in it.
 struct Dir {
@@ -144,7 +144,7 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
     // ca.crt and ca.key: the zone root, loaded as every owner's command loads it.
     d.path("ca/ca.crt");
     d.path("ca/ca.key");
-    let root = crate::ca_dir::load_root(&ca, ZONE).unwrap();
+    let root = zone_node::ca_dir::load_root(&ca, ZONE).unwrap();
     let root_info = CertInfo::parse(root.cert_der()).unwrap();
     assert_eq!(root_info.subject_cn, format!("{ZONE} root CA"));
     assert!(root_info.is_ca && root_info.is_self_issued());
@@ -157,9 +157,9 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
         zone_pki::client::client_root_name(ZONE)
     );
     d.path("ca/zone-defaults.json");
-    assert!(crate::ca_dir::zone_defaults::least_privilege(&ca).unwrap());
+    assert!(zone_node::ca_dir::zone_defaults::least_privilege(&ca).unwrap());
     // The zone file read beside this CA directory is the zone file as written ([access]).
-    let beside = crate::ca_dir::zone_defaults::load_zone(&d.root.join(ZONE_FILE), &ca).unwrap();
+    let beside = zone_node::ca_dir::zone_defaults::load_zone(&d.root.join(ZONE_FILE), &ca).unwrap();
     assert_eq!(beside, zone);
     if newest {
         assert_eq!(root.chain_pem(), d.text("ca/ca.crt"));
@@ -167,7 +167,7 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
         assert_eq!(client.authority.chain_pem(), d.text("ca/client-ca.crt"));
         assert_eq!(client.authority.key_pem(), d.text("ca/client-ca.key"));
         let again = tempfile::tempdir().unwrap();
-        crate::ca_dir::zone_defaults::write(again.path()).unwrap();
+        zone_node::ca_dir::zone_defaults::write(again.path()).unwrap();
         assert_eq!(
             fs::read(again.path().join("zone-defaults.json")).unwrap(),
             d.bytes("ca/zone-defaults.json")
@@ -176,7 +176,7 @@ fn owner(d: &Dir, newest: bool) -> ZoneRoots {
 
     // issued/<node>/<serial>.crt: what `revoke --node` lists.
     for (node, count) in [(NODE1, 2), (NODE2, 2), (LAPTOP, 1), (REVOKED, 1)] {
-        let issued = crate::revocation::issued::issued_to(&ca, node).unwrap();
+        let issued = zone_node::revocation::issued::issued_to(&ca, node).unwrap();
         assert_eq!(issued.len(), count, "ca/issued/{node}/");
         for info in &issued {
             let file = format!("ca/issued/{node}/{}.crt", serial_hex(info.serial()));
@@ -227,10 +227,10 @@ fn rotation(d: &Dir, z: &ZoneRoots, newest: bool) {
     ] {
         d.path(&at(file));
     }
-    let new = crate::ca_dir::load_root(&dir, ZONE).unwrap();
+    let new = zone_node::ca_dir::load_root(&dir, ZONE).unwrap();
     let new_info = CertInfo::parse(new.cert_der()).unwrap();
     assert_ne!(new_info, z.roots[0]);
-    let trust = crate::ca_dir::trust_pem(&dir, &new).unwrap();
+    let trust = zone_node::ca_dir::trust_pem(&dir, &new).unwrap();
     assert_eq!(trust, d.text(&at("trust.crt")));
     let roots = zone_model::config::node::trusted_roots(&trust).unwrap();
     assert_eq!(roots, [new_info, z.roots[0].clone()]);
@@ -267,10 +267,10 @@ fn rotation(d: &Dir, z: &ZoneRoots, newest: bool) {
     }
     // Carried over: the zone's kind, the record of issued CAs, the last revocations.
     d.path(&at("zone-defaults.json"));
-    assert!(crate::ca_dir::zone_defaults::least_privilege(&dir).unwrap());
+    assert!(zone_node::ca_dir::zone_defaults::least_privilege(&dir).unwrap());
     for node in [NODE1, NODE2, LAPTOP, REVOKED] {
         let serials = |ca: &Path| {
-            let mut serials: Vec<String> = crate::revocation::issued::issued_to(ca, node)
+            let mut serials: Vec<String> = zone_node::revocation::issued::issued_to(ca, node)
                 .unwrap()
                 .iter()
                 .map(|c| c.pem())
@@ -279,7 +279,7 @@ fn rotation(d: &Dir, z: &ZoneRoots, newest: bool) {
             serials
         };
         assert_eq!(serials(&dir), serials(&d.root.join(CA_DIR)), "{node}");
-        for info in crate::revocation::issued::issued_to(&dir, node).unwrap() {
+        for info in zone_node::revocation::issued::issued_to(&dir, node).unwrap() {
             let file = at(&format!("issued/{node}/{}.crt", serial_hex(info.serial())));
             d.path(&file);
             if newest {
@@ -307,11 +307,11 @@ fn revocations(text: &str, roots: &[CertInfo], ca: &Path) -> Revocations {
     assert_eq!(doc.crl.number, CRL_NUMBER);
     assert_eq!(doc.crl.this_update, at());
     assert_eq!(doc.node_names(), [REVOKED]);
-    let revoked = crate::revocation::issued::issued_to(ca, REVOKED).unwrap();
+    let revoked = zone_node::revocation::issued::issued_to(ca, REVOKED).unwrap();
     assert!(doc.crl.revokes(revoked[0].serial()));
     assert_eq!(doc.nodes[0].serial, revoked[0].serial());
     assert_eq!(doc.crl.entries[0].revoked_at, at());
-    if doc.format() >= crate::revocation::doc::FORMAT_KINDS {
+    if doc.format() >= zone_node::revocation::doc::FORMAT_KINDS {
         // Format 2 (0.3.0): the node CA is no client chain's; the branch is, and is the
         // client port's CRL's only serial.
         assert_eq!(doc.nodes[0].kind, Some(SerialKind::NodeCa));
@@ -415,7 +415,7 @@ fn bundles(d: &Dir, z: &ZoneRoots, newest: bool) {
         // writes for the same zone file (the node CA's key and a signer are new each time).
         let ca = d.root.join(CA_DIR);
         let client = ClientRoot::of(&ca, ZONE).unwrap();
-        let trust = crate::ca_dir::trust_pem(&ca, &z.root).unwrap();
+        let trust = zone_node::ca_dir::trust_pem(&ca, &z.root).unwrap();
         for (node, members, signer) in [
             (NODE1, MemberList::Copy, SignerFor::FreshKey),
             (
@@ -430,7 +430,7 @@ fn bundles(d: &Dir, z: &ZoneRoots, newest: bool) {
                     .unwrap();
             assert_eq!(node_ca.key_pem(), d.text(&format!("{node}/pki/node.key")));
             let again = tempfile::tempdir().unwrap();
-            crate::bundle::write_answer(
+            zone_node::bundle::write_answer(
                 again.path(),
                 &trust,
                 node_ca.chain_pem(),
@@ -517,7 +517,7 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
     let at = |file: &str| format!("{NODE1_STATE}/{file}");
 
     d.path(&at("revocations.json"));
-    let in_force = crate::revocation::store::in_force(&state, &z.roots)
+    let in_force = zone_node::revocation::store::in_force(&state, &z.roots)
         .unwrap()
         .expect("a document in force");
     let ca_doc = Revocations::parse(&d.text("ca/revocations.json")).unwrap();
@@ -533,10 +533,10 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
     assert_eq!(doc.signed_at, at_time());
 
     d.path(&at("member.json"));
-    let record = crate::first_start::record::read(&state).expect("a member record");
+    let record = zone_node::first_start::record::read(&state).expect("a member record");
     assert_eq!(
         record,
-        crate::first_start::record::Record {
+        zone_node::first_start::record::Record {
             member_id: zone_etcd_kit::cluster_api::hex_id(MEMBER_ID),
             cluster_id: zone_etcd_kit::cluster_api::hex_id(CLUSTER_ID),
         }
@@ -547,7 +547,7 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
             member_id: MEMBER_ID,
             cluster_id: CLUSTER_ID,
         };
-        crate::first_start::record::remember(again.path(), local).unwrap();
+        zone_node::first_start::record::remember(again.path(), local).unwrap();
         assert_eq!(
             fs::read(again.path().join("member.json")).unwrap(),
             d.bytes(&at("member.json"))
@@ -571,8 +571,9 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
     }
 
     d.path(&at("restored.json"));
-    let restored = crate::restored::restored_record(&state, CLUSTER_ID).expect("a restore record");
-    let value = |r: &crate::restored::Restored| serde_json::to_value(r).unwrap();
+    let restored =
+        zone_node::restored::restored_record(&state, CLUSTER_ID).expect("a restore record");
+    let value = |r: &zone_node::restored::Restored| serde_json::to_value(r).unwrap();
     assert_eq!(value(&restored), value(&restored_record()));
     if newest {
         assert_eq!(
@@ -582,10 +583,10 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
     }
 
     // The links the member's keeper kept, as `check` reads them (since 0.2.0).
-    let links_file = at(crate::agent::links::FILE);
+    let links_file = at(zone_agent::links::FILE);
     if newest || d.exists(&links_file) {
         d.path(&links_file);
-        let kept = crate::agent::links::kept(&state).expect("the kept links");
+        let kept = zone_agent::links::kept(&state).expect("the kept links");
         assert_eq!(kept, links_record_in(newest, &kept));
         if newest {
             assert_eq!(kept.render(), d.text(&links_file));
@@ -594,13 +595,13 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
 
     // The ledger's journal: entries the member's etcd did not take yet, as its keeper
     // reads them (`<node> <serial>.json`).
-    let journal = at(crate::identities::ledger::JOURNAL);
+    let journal = at(zone_node::identities::ledger::JOURNAL);
     let expected = ledger_entries();
     assert_eq!(d.names(&journal).len(), expected.len());
     for (serial, entry) in &expected {
         let file = format!("{journal}/{LAPTOP} {serial}.json");
         let text = d.text(&file);
-        let read: crate::identities::ledger::Entry = serde_json::from_str(&text).unwrap();
+        let read: zone_node::identities::ledger::Entry = serde_json::from_str(&text).unwrap();
         assert_eq!(&read, entry, "{file}");
         if newest {
             assert_eq!(serde_json::to_string(&read).unwrap(), text, "{file}");
@@ -608,13 +609,13 @@ fn node1_state(d: &Dir, z: &ZoneRoots, newest: bool) {
     }
 
     // `snapshot save`'s manifest, read as `snapshot list` and `restore` read it.
-    let name = crate::snapshot::manifest_name(&crate::snapshot::file_name(
+    let name = zone_node::snapshot::manifest_name(&zone_node::snapshot::file_name(
         ZONE,
         at_time(),
         SNAPSHOT_REVISION,
     ));
     let text = d.text(&at(&format!("snapshots/{name}")));
-    let manifest = crate::snapshot::Manifest::parse(&text).unwrap();
+    let manifest = zone_node::snapshot::Manifest::parse(&text).unwrap();
     assert_eq!(manifest, snapshot_manifest());
     if newest {
         assert_eq!(
@@ -797,11 +798,11 @@ fn laptop_state(d: &Dir, z: &ZoneRoots) {
     let at = |file: &str| format!("{LAPTOP}/state/{file}");
     // The nameservice's cache: verified again on every use, as the nameservice's reader
     // does.
-    let cached = d.text(&at(crate::nameservice::CACHE_FILE));
+    let cached = d.text(&at(zone_node::nameservice::CACHE_FILE));
     let doc = zone_model::zone_doc::verify(&cached, ZONE, &z.roots).unwrap();
     assert_eq!(doc.members, z.zone.members);
     d.path(&at("revocations.json"));
-    let in_force = crate::revocation::store::in_force(&state, &z.roots)
+    let in_force = zone_node::revocation::store::in_force(&state, &z.roots)
         .unwrap()
         .expect("a document in force");
     assert_eq!(in_force.node_names(), [REVOKED]);
@@ -810,9 +811,10 @@ fn laptop_state(d: &Dir, z: &ZoneRoots) {
     let before = d.text(&file);
     // As `new_password` makes it: 43 characters of URL-safe base64, no newline.
     assert_eq!(before.len(), 43);
-    assert!(crate::identities::password::well_formed(&before));
+    assert!(zone_node::identities::password::well_formed(&before));
     let (_, password) =
-        crate::identities::password::load_or_make(&state.join("services").join(SERVICE)).unwrap();
+        zone_node::identities::password::load_or_make(&state.join("services").join(SERVICE))
+            .unwrap();
     assert_eq!(password, before.trim());
     assert_eq!(d.text(&file), before);
 }
@@ -821,21 +823,21 @@ fn laptop_state(d: &Dir, z: &ZoneRoots) {
 fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
     let key = |k: &str| format!("{ETCD_DIR}/{k}");
 
-    let text = d.text(&key(crate::revocation::doc::KEY));
+    let text = d.text(&key(zone_node::revocation::doc::KEY));
     let doc = revocations(&text, &z.roots, &d.root.join(CA_DIR));
     if newest {
         assert_eq!(doc.to_json(), text);
     }
 
-    let text = d.text(&key(crate::policy::in_force::POLICY_KEY));
+    let text = d.text(&key(zone_node::policy::in_force::POLICY_KEY));
     let policy = zone_model::zone_doc::verify(&text, ZONE, &z.roots).unwrap();
     assert_eq!(policy.access, z.zone.access);
 
     let text = d.text(&key(&format!(
         "{}{NODE1}",
-        crate::policy::record::APPLIED_PREFIX
+        zone_node::policy::record::APPLIED_PREFIX
     )));
-    let applied: crate::policy::record::Applied = serde_json::from_str(&text).unwrap();
+    let applied: zone_node::policy::record::Applied = serde_json::from_str(&text).unwrap();
     assert_eq!(applied, applied_record(&z.roots[0].fingerprint_hex()));
     if newest {
         assert_eq!(serde_json::to_string(&applied).unwrap(), text);
@@ -844,8 +846,8 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
     // The ledger: what `revoke --node` lists (the branch covers the identity it signed).
     let mut entries = Vec::new();
     for (serial, entry) in ledger_entries() {
-        let text = d.text(&key(&crate::identities::ledger::key(LAPTOP, serial)));
-        let read: crate::identities::ledger::Entry = serde_json::from_str(&text).unwrap();
+        let text = d.text(&key(&zone_node::identities::ledger::key(LAPTOP, serial)));
+        let read: zone_node::identities::ledger::Entry = serde_json::from_str(&text).unwrap();
         assert_eq!(read, entry, "{serial}");
         if newest {
             assert_eq!(serde_json::to_string(&read).unwrap(), text);
@@ -853,20 +855,20 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
         entries.push((serial.to_string(), Some(read)));
     }
     assert_eq!(
-        crate::identities::ledger::to_list(entries, at_time()),
+        zone_node::identities::ledger::to_list(entries, at_time()),
         ["5eed0001", "5eed0002"]
     );
     // Marks: their readers look at the key only; the value is an empty object.
     for mark in [
-        format!("{}{LAPTOP}", crate::identities::ledger::NODES_PREFIX),
+        format!("{}{LAPTOP}", zone_node::identities::ledger::NODES_PREFIX),
         format!(
             "{}{SERVICE}@{LAPTOP}",
-            crate::identities::password::MARKS_PREFIX
+            zone_node::identities::password::MARKS_PREFIX
         ),
     ] {
         let value: serde_json::Value = serde_json::from_str(&d.text(&key(&mark))).unwrap();
         assert!(value.is_object(), "{mark}");
-        assert_eq!(d.text(&key(&mark)), crate::identities::ledger::MARK);
+        assert_eq!(d.text(&key(&mark)), zone_node::identities::ledger::MARK);
     }
 
     let text = d.text(&key(&format!("{}{NODE1}", zone_model::release::PREFIX)));
@@ -889,21 +891,21 @@ fn etcd(d: &Dir, z: &ZoneRoots, release: &str, newest: bool) {
         assert_eq!(record.render(), text);
     }
 
-    let text = d.text(&key(crate::rollout::TARGET_KEY));
-    let target: crate::rollout::Target = serde_json::from_str(&text).unwrap();
+    let text = d.text(&key(zone_node::rollout::TARGET_KEY));
+    let target: zone_node::rollout::Target = serde_json::from_str(&text).unwrap();
     assert_eq!(target, rollout_target());
-    let turn_text = d.text(&key(crate::rollout::TURN_KEY));
-    let turn: crate::rollout::Turn = serde_json::from_str(&turn_text).unwrap();
+    let turn_text = d.text(&key(zone_node::rollout::TURN_KEY));
+    let turn: zone_node::rollout::Turn = serde_json::from_str(&turn_text).unwrap();
     assert_eq!(turn, rollout_turn());
     if newest {
         assert_eq!(serde_json::to_string(&target).unwrap(), text);
         assert_eq!(serde_json::to_string(&turn).unwrap(), turn_text);
     }
     // A member's wait (written since 0.2.0's work began; absent from older directories).
-    let waiting_key = key(&format!("{}{NODE2}", crate::rollout::WAITING_PREFIX));
+    let waiting_key = key(&format!("{}{NODE2}", zone_node::rollout::WAITING_PREFIX));
     if newest || d.exists(&waiting_key) {
         let text = d.text(&waiting_key);
-        let waiting: crate::rollout::Waiting = serde_json::from_str(&text).unwrap();
+        let waiting: zone_node::rollout::Waiting = serde_json::from_str(&text).unwrap();
         assert_eq!(waiting, rollout_waiting());
         if newest {
             assert_eq!(serde_json::to_string(&waiting).unwrap(), text);

@@ -6,14 +6,14 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::identities::ledger::Entry;
-use crate::policy::record::{Applied, Removed};
-use crate::restored::Restored;
-use crate::rollout::{Target, Turn, Waiting};
-use crate::snapshot::Manifest;
 use zone_backup::report::Drill;
 use zone_backup::segment::{Event, EventKind, Revision};
 use zone_model::release::Record;
+use zone_node::identities::ledger::Entry;
+use zone_node::policy::record::{Applied, Removed};
+use zone_node::restored::Restored;
+use zone_node::rollout::{Target, Turn, Waiting};
+use zone_node::snapshot::Manifest;
 
 /// The release whose golden files this build writes.
 pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
@@ -112,7 +112,7 @@ pub fn restored_record() -> Restored {
         cluster_id: zone_etcd_kit::cluster_api::hex_id(CLUSTER_ID),
         snapshot: format!(
             "/var/lib/zone-etcd/state/snapshots/{}",
-            crate::snapshot::file_name(ZONE, at(), SNAPSHOT_REVISION)
+            zone_node::snapshot::file_name(ZONE, at(), SNAPSHOT_REVISION)
         ),
         sha256: snapshot_manifest().sha256,
         revision: SNAPSHOT_REVISION,
@@ -124,7 +124,7 @@ pub fn restored_record() -> Restored {
 /// The manifest `snapshot save` writes beside a snapshot.
 pub fn snapshot_manifest() -> Manifest {
     Manifest {
-        format: crate::snapshot::MANIFEST_FORMAT,
+        format: zone_node::snapshot::MANIFEST_FORMAT,
         zone: ZONE.into(),
         cluster_id: zone_etcd_kit::cluster_api::hex_id(CLUSTER_ID),
         member: NODE1.into(),

@@ -26,13 +26,13 @@ use zone_pki::revocation::RevokedCa;
 use zone_pki::CertInfo;
 
 use super::fixture::*;
-use crate::revocation::doc::{Listed, Revocations, FORMAT_KINDS};
-use crate::revocation::kind::Kind;
 use zone_backup::chain::Link;
 use zone_backup::destination::file::DirTarget;
 use zone_backup::destination::Target;
 use zone_backup::local::LocalChain;
 use zone_backup::runner::writer::{ChainWriter, FullReady, Head, LeaseGuard};
+use zone_node::revocation::doc::{Listed, Revocations, FORMAT_KINDS};
+use zone_node::revocation::kind::Kind;
 
 #[test]
 #[ignore = "writes tests/golden/v<version>/: run it on purpose (ZONE_ETCD_WRITE_GOLDEN=1)"]
@@ -117,8 +117,8 @@ fn write_all(root: &Path, release: &str) {
     .unwrap();
     crate::commands::ca_admin::run(&ca, &root.join(ADMIN_DIR)).unwrap();
 
-    let zone = crate::ca_dir::zone_defaults::load_zone(&zone_file, &ca).unwrap();
-    let root_ca = crate::ca_dir::load_root(&ca, ZONE).unwrap();
+    let zone = zone_node::ca_dir::zone_defaults::load_zone(&zone_file, &ca).unwrap();
+    let root_ca = zone_node::ca_dir::load_root(&ca, ZONE).unwrap();
     let roots = vec![CertInfo::parse(root_ca.cert_der()).unwrap()];
 
     // `zone sign` (and `zone publish`, which signs the same document).
@@ -127,7 +127,7 @@ fn write_all(root: &Path, release: &str) {
 
     // `revoke --node` in a zone at format level 2: the CRL names every node CA recorded as
     // issued to the node, and its branch (a client chain's: on the client port's CRL).
-    let mut entries: Vec<Listed> = crate::revocation::issued::issued_to(&ca, REVOKED)
+    let mut entries: Vec<Listed> = zone_node::revocation::issued::issued_to(&ca, REVOKED)
         .unwrap()
         .into_iter()
         .map(|info| Listed {
@@ -151,7 +151,7 @@ fn write_all(root: &Path, release: &str) {
         Revocations::issue(&root_ca, CRL_NUMBER, &entries, at(), FORMAT_KINDS).unwrap();
     let json = revocations.to_json();
     zone_io::write_atomic(
-        &ca.join(crate::ca_dir::CA_DOC),
+        &ca.join(zone_node::ca_dir::CA_DOC),
         json.as_bytes(),
         zone_io::PUBLIC_MODE,
     )
@@ -161,11 +161,11 @@ fn write_all(root: &Path, release: &str) {
     crate::commands::ca_rotation::begin(&ca, &root.join(ROTATING_DIR)).unwrap();
 
     // node1's state directory.
-    let node = crate::node::Node::load(&root.join(NODE1).join("node.toml")).unwrap();
+    let node = zone_node::node::Node::load(&root.join(NODE1).join("node.toml")).unwrap();
     let state = node.state_dir.clone();
-    crate::revocation::store::install(&state, &roots, &revocations).unwrap();
-    crate::policy::in_force::keep(&state, &doc).unwrap();
-    crate::first_start::record::remember(
+    zone_node::revocation::store::install(&state, &roots, &revocations).unwrap();
+    zone_node::policy::in_force::keep(&state, &doc).unwrap();
+    zone_node::first_start::record::remember(
         &state,
         zone_etcd_kit::wal::LocalMember {
             member_id: MEMBER_ID,
@@ -173,7 +173,7 @@ fn write_all(root: &Path, release: &str) {
         },
     )
     .unwrap();
-    crate::preflight::restart::remember_peer_url(&node, NODE1_PEER_URL).unwrap();
+    zone_node::preflight::restart::remember_peer_url(&node, NODE1_PEER_URL).unwrap();
     zone_etcd_kit::etcd::shelf::write_step(
         &state,
         &zone_etcd_kit::etcd::shelf::Shelved {
@@ -185,14 +185,14 @@ fn write_all(root: &Path, release: &str) {
     // `restore` writes it after etcdutl restored a snapshot: its serializer, as it does.
     let restored = restored_record();
     zone_io::write_atomic(
-        &state.join(crate::restored::RECORD_FILE),
+        &state.join(zone_node::restored::RECORD_FILE),
         (serde_json::to_string_pretty(&restored).unwrap() + "\n").as_bytes(),
         zone_io::PUBLIC_MODE,
     )
     .unwrap();
     // The links measurer keeps the record it put (`check` reads it).
     zone_io::write_atomic(
-        &state.join(crate::agent::links::FILE),
+        &state.join(zone_agent::links::FILE),
         links_record().render().as_bytes(),
         zone_io::PUBLIC_MODE,
     )
@@ -201,7 +201,7 @@ fn write_all(root: &Path, release: &str) {
     // no client leaves yet, so no etcd was asked).
     let nowhere = tempfile::tempdir().unwrap();
     for (serial, entry) in ledger_entries() {
-        crate::identities::ledger::record(
+        zone_node::identities::ledger::record(
             NODE1_CLIENT_URL,
             &zone_model::leaf_paths::LeafPaths::for_state_dir(nowhere.path()),
             &state,
@@ -214,9 +214,9 @@ fn write_all(root: &Path, release: &str) {
     // `snapshot save` writes it beside the snapshot etcd streamed: its serializer, as it does.
     let snapshots = state.join("snapshots");
     zone_io::ensure_private_dir(&snapshots).unwrap();
-    let name = crate::snapshot::file_name(ZONE, at(), SNAPSHOT_REVISION);
+    let name = zone_node::snapshot::file_name(ZONE, at(), SNAPSHOT_REVISION);
     zone_io::write_atomic(
-        &snapshots.join(crate::snapshot::manifest_name(&name)),
+        &snapshots.join(zone_node::snapshot::manifest_name(&name)),
         (serde_json::to_string_pretty(&snapshot_manifest()).unwrap() + "\n").as_bytes(),
         0o600,
     )
@@ -229,16 +229,16 @@ fn write_all(root: &Path, release: &str) {
     let laptop_state = root.join(LAPTOP).join("state");
     zone_io::ensure_private_dir(&laptop_state).unwrap();
     zone_io::write_atomic(
-        &crate::nameservice::cache_path(&laptop_state),
+        &zone_node::nameservice::cache_path(&laptop_state),
         doc.as_bytes(),
         zone_io::PUBLIC_MODE,
     )
     .unwrap();
-    crate::revocation::store::install(&laptop_state, &roots, &revocations).unwrap();
+    zone_node::revocation::store::install(&laptop_state, &roots, &revocations).unwrap();
     let service = laptop_state.join("services").join(SERVICE);
     zone_io::ensure_private_tree(&laptop_state, Path::new("services").join(SERVICE).as_path())
         .unwrap();
-    crate::identities::password::load_or_make(&service).unwrap();
+    zone_node::identities::password::load_or_make(&service).unwrap();
 
     // The zone's keys under zone-etcd/, each value as its writer puts it.
     let etcd = |key: &str, value: &[u8]| {
@@ -246,44 +246,44 @@ fn write_all(root: &Path, release: &str) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, value).unwrap();
     };
-    etcd(crate::revocation::doc::KEY, json.as_bytes());
-    etcd(crate::policy::in_force::POLICY_KEY, doc.as_bytes());
+    etcd(zone_node::revocation::doc::KEY, json.as_bytes());
+    etcd(zone_node::policy::in_force::POLICY_KEY, doc.as_bytes());
     let applied = applied_record(&roots[0].fingerprint_hex());
     etcd(
-        &format!("{}{NODE1}", crate::policy::record::APPLIED_PREFIX),
+        &format!("{}{NODE1}", zone_node::policy::record::APPLIED_PREFIX),
         serde_json::to_string(&applied).unwrap().as_bytes(),
     );
     for (serial, entry) in ledger_entries() {
         etcd(
-            &crate::identities::ledger::key(LAPTOP, serial),
+            &zone_node::identities::ledger::key(LAPTOP, serial),
             serde_json::to_string(&entry).unwrap().as_bytes(),
         );
     }
     etcd(
-        &format!("{}{LAPTOP}", crate::identities::ledger::NODES_PREFIX),
-        crate::identities::ledger::MARK.as_bytes(),
+        &format!("{}{LAPTOP}", zone_node::identities::ledger::NODES_PREFIX),
+        zone_node::identities::ledger::MARK.as_bytes(),
     );
     etcd(
         &format!(
             "{}{SERVICE}@{LAPTOP}",
-            crate::identities::password::MARKS_PREFIX
+            zone_node::identities::password::MARKS_PREFIX
         ),
-        crate::identities::ledger::MARK.as_bytes(),
+        zone_node::identities::ledger::MARK.as_bytes(),
     );
     etcd(
         &format!("{}{NODE1}", zone_model::release::PREFIX),
         release_record(release).render().as_bytes(),
     );
     etcd(
-        crate::rollout::TARGET_KEY,
+        zone_node::rollout::TARGET_KEY,
         serde_json::to_string(&rollout_target()).unwrap().as_bytes(),
     );
     etcd(
-        crate::rollout::TURN_KEY,
+        zone_node::rollout::TURN_KEY,
         serde_json::to_string(&rollout_turn()).unwrap().as_bytes(),
     );
     etcd(
-        &format!("{}{NODE2}", crate::rollout::WAITING_PREFIX),
+        &format!("{}{NODE2}", zone_node::rollout::WAITING_PREFIX),
         serde_json::to_string(&rollout_waiting())
             .unwrap()
             .as_bytes(),
@@ -325,8 +325,8 @@ fn write_all(root: &Path, release: &str) {
     // missing; its chain is in every manifest).
     for dir in [&state, &laptop_state] {
         fs::remove_file(dir.join("lock")).unwrap();
-        fs::remove_file(crate::revocation::store::crl_path(dir)).unwrap();
-        fs::remove_file(crate::revocation::store::client_crl_path(dir)).unwrap();
+        fs::remove_file(zone_node::revocation::store::crl_path(dir)).unwrap();
+        fs::remove_file(zone_node::revocation::store::client_crl_path(dir)).unwrap();
     }
     let (signer_crt, signer_key) = zone_backup::signing::signer_paths(&state);
     fs::remove_file(signer_crt).unwrap();
@@ -335,7 +335,11 @@ fn write_all(root: &Path, release: &str) {
 
 /// node1's local chain, written by the real chain writer, and the same links shipped to a
 /// directory target with its head record. Returns the links in chain order.
-fn write_chain(node: &crate::node::Node, root: &Path, owner: &age::x25519::Identity) -> Vec<Link> {
+fn write_chain(
+    node: &zone_node::node::Node,
+    root: &Path,
+    owner: &age::x25519::Identity,
+) -> Vec<Link> {
     let local = Arc::new(LocalChain::open(&node.state_dir).unwrap());
     let guard = Arc::new(LeaseGuard::default());
     guard.renewed(Instant::now(), Duration::from_secs(600), Duration::ZERO);
@@ -347,7 +351,7 @@ fn write_chain(node: &crate::node::Node, root: &Path, owner: &age::x25519::Ident
         session: SESSION.into(),
         node: NODE1.into(),
         recipients: recipients.clone(),
-        signer: crate::backup_node::signer(node).unwrap(),
+        signer: zone_node::backup_node::signer(node).unwrap(),
         guard,
         head: Head {
             seq: 0,

@@ -84,5 +84,5 @@ fn a_file_belongs_to_its_command() {
     assert_eq!(of("src/commands/check/output.rs").as_deref(), Some("check"));
     assert_eq!(of("src/commands/check/mod.rs").as_deref(), Some("check"));
     assert_eq!(of("src/commands/mod.rs").as_deref(), Some(""));
-    assert_eq!(of("src/membership.rs"), None);
+    assert_eq!(of("node/src/membership.rs"), None);
 }

@@ -4,9 +4,9 @@
 //! not between modules of one crate).
 //!
 //! The layers, bottom up (each may use those below it, never one above):
-//! `zone-io` → `zone-pki` → `zone-model` → `zone-etcd-kit` → `zone-backup` → `zone-etcd`
-//! (the app) → the tools (`zone-etcd-bench`; `zone-recorder` and `zone-consistency` stand
-//! apart).
+//! `zone-io` → `zone-pki` → `zone-model` → `zone-etcd-kit` → `zone-backup` → `zone-node`
+//! → `zone-agent` → `zone-etcd` (the app) → the tools (`zone-etcd-bench`; `zone-recorder`
+//! and `zone-consistency` stand apart).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -102,6 +102,56 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         ],
         "the backup family: never the app (what it needs of a node comes as plain \
          inputs), never the command line (clap)",
+    ),
+    (
+        "zone-node",
+        &[
+            "zone-io",
+            "zone-pki",
+            "zone-model",
+            "zone-etcd-kit",
+            "zone-backup",
+            "ring",
+            "time",
+            "tempfile",
+            "nix",
+            "serde",
+            "serde_json",
+            "toml",
+            "base64",
+            "tracing",
+            // The identity endpoint's clients, the nameservice and the first start's
+            // beacon: HTTPS and TLS with a zone's own CA.
+            "ureq",
+            "rustls",
+            // The cluster API, async where it talks to etcd.
+            "etcd-client",
+            "tokio",
+        ],
+        "the pieces of a node the commands and the keepers share: never the keepers \
+         (zone-agent) or the app, never the command line (clap)",
+    ),
+    (
+        "zone-agent",
+        &[
+            "zone-io",
+            "zone-pki",
+            "zone-model",
+            "zone-etcd-kit",
+            "zone-backup",
+            "zone-node",
+            "time",
+            "nix",
+            "serde_json",
+            "tracing",
+            // Its own etcd's metrics (loopback HTTP).
+            "ureq",
+            // The duties' loop and their one connection to their member.
+            "etcd-client",
+            "tokio",
+        ],
+        "the keepers beside etcd: never the app (its commands start them and parse \
+         their flags), never the command line (clap)",
     ),
     ("zone-etcd", ANY_BUT_TOOLS, "the app: never a tool crate"),
     ("zone-etcd-bench", ANY, "the benchmark program"),
@@ -227,13 +277,23 @@ fn a_forbidden_dependency_is_refused() {
         .get_mut("zone-backup")
         .expect("zone-backup")
         .insert("zone-etcd".into());
+    found
+        .get_mut("zone-node")
+        .expect("zone-node")
+        .insert("zone-agent".into());
+    found
+        .get_mut("zone-agent")
+        .expect("zone-agent")
+        .insert("clap".into());
     found.insert("zone-new".into(), BTreeSet::new());
     let breaches = layer_breaches(&found);
-    assert_eq!(breaches.len(), 4, "{breaches:?}");
-    assert!(breaches[0].contains("zone-backup depends on zone-etcd"));
-    assert!(breaches[1].contains("zone-etcd-kit depends on zone-etcd"));
-    assert!(breaches[2].contains("zone-model depends on tokio"));
-    assert!(breaches[3].contains("zone-new is in no layer"));
+    assert_eq!(breaches.len(), 6, "{breaches:?}");
+    assert!(breaches[0].contains("zone-agent depends on clap"));
+    assert!(breaches[1].contains("zone-backup depends on zone-etcd"));
+    assert!(breaches[2].contains("zone-etcd-kit depends on zone-etcd"));
+    assert!(breaches[3].contains("zone-model depends on tokio"));
+    assert!(breaches[4].contains("zone-new is in no layer"));
+    assert!(breaches[5].contains("zone-node depends on zone-agent"));
 }
 
 /// The most top-level modules of one crate that may fold into one circle.

@@ -1,5 +1,5 @@
 //! The owner's `[access]` policy made into etcd's users and roles (model/src/policy/rbac.rs and
-//! src/policy/apply.rs, issue 34 item 4's core), on a real one-member zone of the bundled etcd
+//! node/src/policy/apply.rs, issue 34 item 4's core), on a real one-member zone of the bundled etcd
 //! (`addresses::ACCESS`, .1), with auth enabled by the apply: each service's identity reads and
 //! writes its own prefix and nothing else (get, put, delete, a range over everything, a txn, a
 //! watch), an identity the policy does not name is refused, and a changed policy changes
@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{wait_for, Kind, TestZone};
-use zone_etcd::policy::{apply, read};
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_model::policy::{rbac, Policy};
+use zone_node::policy::{apply, read};
 use zone_testkit::addresses;
 
 const ZONE: &str = "access.zone";
@@ -233,7 +233,7 @@ fn txn(zone: &TestZone, who: &(PathBuf, PathBuf), op: &str) -> (bool, String) {
 /// How long [`keepers_applying_one_plan_at_once_each_finish`]'s clients wait for an answer.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Every member's keeper applies the same plan at once (src/agent/access/): a role or
+/// Every member's keeper applies the same plan at once (agent/src/access/): a role or
 /// user another keeper deletes between this one's list and its read of it is gone, not a
 /// failed round (a failed round costs a second, and a revocation's cut waits for it). Six
 /// applies 40 ms apart take 40 services' roles and users away, three times over; each

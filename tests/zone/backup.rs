@@ -544,9 +544,9 @@ impl BackupZone {
             &at("nodes"),
         ));
         let node =
-            zone_etcd::node::Node::load(&other.path().join("nodes/node1.other.zone/node.toml"))
+            zone_node::node::Node::load(&other.path().join("nodes/node1.other.zone/node.toml"))
                 .unwrap();
-        let signer = zone_etcd::backup_node::signer(&node).unwrap();
+        let signer = zone_node::backup_node::signer(&node).unwrap();
         let mut ours: Vec<_> = fs::read_dir(z.usb().join("chain"))
             .unwrap()
             .flatten()

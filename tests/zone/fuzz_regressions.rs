@@ -9,7 +9,7 @@ use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use zone_etcd::fuzzing;
+use zone_node::fuzzing;
 use zone_pki::CertInfo;
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

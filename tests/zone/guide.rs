@@ -348,6 +348,8 @@ fn launcher_literals() -> Vec<String> {
     let repo = common::repo();
     let mut stack: Vec<_> = [
         "src",
+        "node/src",
+        "agent/src",
         "backup/src",
         "model/src",
         "etcd-kit/src",

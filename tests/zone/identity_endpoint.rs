@@ -1,4 +1,4 @@
-//! A member's identity endpoint (src/identities/endpoint.rs) with real TLS on loopback,
+//! A member's identity endpoint (node/src/identities/endpoint.rs) with real TLS on loopback,
 //! no etcd needed: a zone with `[access]` made by `ca init`, `bootstrap` and `activate`
 //! (member node1 on `addresses::IDENTITY_ENDPOINT` .N, its endpoint on peer port + 2), the member's
 //! endpoint started in this process, and a node that is not a member (nas) asking it, through
@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 
 use common::{activate_args, issue_client, mode, run_ok, zone_toml_on, TestZone};
 use time::OffsetDateTime;
-use zone_etcd::identities::client::{ClientTls, Failure};
-use zone_etcd::identities::endpoint::{Endpoint, Handle};
-use zone_etcd::identities::grant::requester;
-use zone_etcd::identities::request::{ask, obtain};
-use zone_etcd::node::Node;
 use zone_model::cluster::signer_url;
+use zone_node::identities::client::{ClientTls, Failure};
+use zone_node::identities::endpoint::{Endpoint, Handle};
+use zone_node::identities::grant::requester;
+use zone_node::identities::request::{ask, obtain};
+use zone_node::node::Node;
 use zone_pki::request::new_request;
 use zone_pki::revocation::{Crl, RevokedCa};
 use zone_pki::{Authority, CertInfo, LeafKind, NodeIdentity};
@@ -380,7 +380,7 @@ fn a_node_proves_its_name_with_its_node_ca_and_a_revoked_one_is_refused() {
         .sign_crl(7, &[revoked], OffsetDateTime::now_utc())
         .unwrap();
     let member_state = zone.node_dir(0).join("state");
-    let crl_file = zone_etcd::revocation::store::crl_path(&member_state);
+    let crl_file = zone_node::revocation::store::crl_path(&member_state);
     std::fs::write(&crl_file, Crl::parse_pem(&crl).unwrap().der()).unwrap();
     let why = failed(ask(&url, &creds.tls(), Some("photos"), &csr()));
     assert!(why.contains("its node CA is revoked"), "{why}");
@@ -508,8 +508,8 @@ fn a_node_hammering_the_endpoint_cannot_keep_another_node_from_its_identity() {
         .count();
     // Its burst, and one more for each refill while it hammered (a loaded machine's
     // requests are slower: cc62 saw 22 in a longer hammering).
-    let allowed = zone_etcd::identities::limits::BURST as u128
-        + hammered.as_millis() / zone_etcd::identities::limits::REFILL_EVERY.as_millis()
+    let allowed = zone_node::identities::limits::BURST as u128
+        + hammered.as_millis() / zone_node::identities::limits::REFILL_EVERY.as_millis()
         + 1;
     assert!(
         issued as u128 <= allowed && told > 0,

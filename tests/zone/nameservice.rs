@@ -307,8 +307,8 @@ fn bad_documents_are_refused_and_never_cached_nor_replace_a_good_cache() {
         3,
         "reading node.toml asked the nameservice"
     );
-    let policy = zone_etcd::nameservice::CachePolicy::ReadOnly;
-    let e = zone_etcd::node::Node::resolve(config, policy)
+    let policy = zone_node::nameservice::CachePolicy::ReadOnly;
+    let e = zone_node::node::Node::resolve(config, policy)
         .err()
         .unwrap();
     assert!(

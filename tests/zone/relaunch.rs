@@ -1,7 +1,7 @@
 //! A launch while this member's listen addresses are still held (real etcd): by the
 //! member's previous etcd, slow to stop, it waits for it and starts; by an unrelated
 //! process, it refuses in one line, exit 78, before anything is written
-//! ([`zone_etcd::preflight::held`]).
+//! ([`zone_node::preflight::held`]).
 //!
 //! Subnets: `addresses::RELAUNCH_STOPPING` (the previous etcd stopping), `addresses::RELAUNCH_HELD`
 //! (a port held by this test). Every process started here is killed by its PID when dropped

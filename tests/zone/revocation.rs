@@ -465,7 +465,7 @@ fn a_zone_following_the_nameservice_refuses_a_revoked_node_within_seconds() {
 
 /// A revocations document as `revoke` writes one, signed by the root in `ca_dir`.
 fn forge(ca_dir: &Path, number: u64) -> Vec<u8> {
-    use zone_etcd::revocation::doc::Revocations;
+    use zone_node::revocation::doc::Revocations;
     let root = zone_pki::Authority::load(&ca_dir.join("ca.crt"), &ca_dir.join("ca.key")).unwrap();
     Revocations::issue(&root, number, &[], time::OffsetDateTime::now_utc(), 1)
         .unwrap()

@@ -466,8 +466,8 @@ fn undo_takes_a_prefix_back_leaves_later_writes_alone_and_never_touches_other_ke
 fn a_key_changed_while_undo_runs_is_left_alone(zone: &TestZone) {
     use zone_etcd::commands::undo::{apply, plan};
     let config = zone.config(0);
-    let node = zone_etcd::node::Node::load(&config).expect("the node file");
-    let creds = zone_etcd::reach::client_credentials(&node).expect("credentials");
+    let node = zone_node::node::Node::load(&config).expect("the node file");
+    let creds = zone_node::reach::client_credentials(&node).expect("credentials");
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let actions: Vec<plan::Action> = (0..70)
         .map(|i| plan::Action {

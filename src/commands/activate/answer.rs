@@ -16,8 +16,8 @@ use zone_io::Error;
 use zone_io::Staging;
 use zone_pki::NodeRequest;
 
-use crate::bundle::{node_identity, write_answer};
 use zone_model::config::zone::{is_parent_domain, Zone};
+use zone_node::bundle::{node_identity, write_answer};
 
 pub fn run(
     ca_dir: &Path,
@@ -26,25 +26,25 @@ pub fn run(
     nameservice: Option<&str>,
     out: &Path,
 ) -> Result<(), Error> {
-    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let zone = zone_node::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
     let request = NodeRequest::from_pem(&zone_io::read_text(request_file)?)
         .map_err(|e| e.file(request_file))?;
     let node_name = request.node_name();
     check_requested_name(&zone, zone_file, node_name).map_err(|e| e.file(request_file))?;
     let members = super::member_list(nameservice)?;
-    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
-    let trust = crate::ca_dir::trust_pem(ca_dir, &root)?;
+    let root = zone_node::ca_dir::load_root(ca_dir, &zone.name)?;
+    let trust = zone_node::ca_dir::trust_pem(ca_dir, &root)?;
     let identity = node_identity(&zone, node_name);
     // The output directory is checked before the CA directory records anything.
     let staging = Staging::new(out)?;
     let node_ca = root.issue_node_ca_for(&identity, &request)?;
-    crate::revocation::issued::record(ca_dir, node_name, &node_ca)?;
+    zone_node::revocation::issued::record(ca_dir, node_name, &node_ca)?;
     // A member's signer is issued for its request's key: no key travels with the answer.
-    let client_root = crate::bundle::client_root(ca_dir, &zone)?;
+    let client_root = zone_node::bundle::client_root(ca_dir, &zone)?;
     let signer = if identity.member {
-        crate::identities::ca::SignerFor::Request(&request)
+        zone_node::identities::ca::SignerFor::Request(&request)
     } else {
-        crate::identities::ca::SignerFor::NoSigner
+        zone_node::identities::ca::SignerFor::NoSigner
     };
     let client = client_root.as_ref().map(|root| (root, signer));
     write_answer(
@@ -58,8 +58,9 @@ pub fn run(
     )?;
     if client_root.is_some() && identity.member {
         // Recorded like the node CA, so that `revoke` puts it on the CRL with its node.
-        let chain = zone_io::read_text(&staging.path().join(crate::identities::ca::SIGNER_FILE))?;
-        crate::revocation::issued::record(ca_dir, node_name, &chain)?;
+        let chain =
+            zone_io::read_text(&staging.path().join(zone_node::identities::ca::SIGNER_FILE))?;
+        zone_node::revocation::issued::record(ca_dir, node_name, &chain)?;
     }
     staging.commit()?;
     let (role, _) = super::role_and_next_step(identity.member, out, None);

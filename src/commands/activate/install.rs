@@ -17,8 +17,8 @@ use zone_pki::profile::peer_name;
 use zone_pki::NodeRequest;
 
 use super::request;
-use crate::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
 use zone_model::config::node::{trusted_roots, NodeFile};
+use zone_node::bundle::{CA_FILE, CERT_FILE, CONFIG_FILE, KEY_FILE};
 
 pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Error> {
     let csr_path = request_dir.join(request::REQUEST_FILE);
@@ -67,7 +67,7 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
     zone_io::write_new(&dir.join(KEY_FILE), key_pem.as_bytes(), KEY_MODE)?;
     // A zone with [access]: the client CA comes with the answer (checked when the node
     // loads its node.toml).
-    let client_ca = crate::identities::ca::CLIENT_CA_FILE;
+    let client_ca = zone_node::identities::ca::CLIENT_CA_FILE;
     let file = NodeFile::parse(&config_path, &config_text)?;
     if file.client_ca.as_deref() == Some(client_ca) {
         let pem = zone_io::read_text(&answer_dir.join(client_ca))?;
@@ -92,7 +92,7 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
         // The disk the member's data will be on, measured before its first start (as
         // `join` does; `check` measures it again any time).
         if let Ok(config) = zone_model::config::node::NodeConfig::load(&out.join(CONFIG_FILE)) {
-            crate::disk_probe::tell(&config.state_dir, &config.data_dir);
+            zone_node::disk_probe::tell(&config.state_dir, &config.data_dir);
         }
     }
     let (role, next) = super::role_and_next_step(member, out, None);
@@ -110,7 +110,7 @@ pub fn run(request_dir: &Path, answer_dir: &Path, out: &Path) -> Result<(), Erro
 /// as `activate` writes them. Returns the zone's name.
 fn check_config(path: &Path, text: &str, node_name: &str) -> Result<String, Error> {
     let file = NodeFile::parse(path, text)?;
-    crate::unknown_keys::warn(&file.ignored);
+    zone_node::unknown_keys::warn(&file.ignored);
     let (name, zone) = file.names().map_err(|e| e.file(path))?;
     if name != node_name {
         return Err(Error::new(format!(
@@ -120,7 +120,7 @@ fn check_config(path: &Path, text: &str, node_name: &str) -> Result<String, Erro
         .field("name")
         .fix("install the answer the owner made from this request's request.csr"));
     }
-    let signer = crate::identities::ca::SIGNER_FILE;
+    let signer = zone_node::identities::ca::SIGNER_FILE;
     for (field, value, expected) in [
         ("ca", &file.ca, Some(CA_FILE)),
         ("cert", &file.cert, Some(CERT_FILE)),

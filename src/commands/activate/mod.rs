@@ -4,7 +4,7 @@
 //! Activation by request keeps the node CA's key on the node as well, in three steps:
 //! [`request`] (on the node: the key and a PKCS#10 request), [`answer`] (the owner:
 //! `activate --request`, a bundle without the key) and [`install`] (on the node: the key
-//! and the answer together, laid out as [`crate::bundle::write_bundle`] lays out a bundle).
+//! and the answer together, laid out as [`zone_node::bundle::write_bundle`] lays out a bundle).
 //!
 //! Invariants: every step checks all its input before it writes, and writes its whole
 //! output directory through a staging directory (private, renamed into place), so a
@@ -20,10 +20,10 @@ use std::path::Path;
 use zone_io::Error;
 use zone_io::Staging;
 
-use crate::bundle::{write_bundle, MemberList};
 use zone_model::config::check_dns_name;
 use zone_model::config::node_file::check_url;
 use zone_model::config::zone::{check_name_is_not_reserved, is_parent_domain, Zone};
+use zone_node::bundle::{write_bundle, MemberList};
 
 pub fn run(
     ca_dir: &Path,
@@ -32,12 +32,12 @@ pub fn run(
     nameservice: Option<&str>,
     out: &Path,
 ) -> Result<(), Error> {
-    let zone = crate::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
+    let zone = zone_node::ca_dir::zone_defaults::load_zone(zone_file, ca_dir)?;
     check_node_name(&zone, node_name)?;
     let members = member_list(nameservice)?;
-    let root = crate::ca_dir::load_root(ca_dir, &zone.name)?;
+    let root = zone_node::ca_dir::load_root(ca_dir, &zone.name)?;
     let staging = Staging::new(out)?;
-    let trust = crate::ca_dir::trust_pem(ca_dir, &root)?;
+    let trust = zone_node::ca_dir::trust_pem(ca_dir, &root)?;
     write_bundle(
         ca_dir,
         staging.path(),
@@ -56,7 +56,7 @@ pub fn run(
     eprintln!(
         "zone-etcd: activated {node_name} as {role}: bundle in {} (copy it to the node, then run {next}; {})",
         out.display(),
-        crate::bundle::keys_advice(out),
+        zone_node::bundle::keys_advice(out),
     );
     Ok(())
 }
@@ -86,7 +86,7 @@ pub fn role_and_next_step(
     bundle: &Path,
     publish: Option<(&Path, &Path)>,
 ) -> (&'static str, String) {
-    let config = bundle.join(crate::bundle::CONFIG_FILE);
+    let config = bundle.join(zone_node::bundle::CONFIG_FILE);
     if member {
         let publish = match publish {
             Some((ca_dir, zone_file)) => format!(

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::node::Node;
 use zone_backup::chain::{newest_restorable, Kind, Plan};
 use zone_backup::local::LocalChain;
 use zone_backup::report::Drill;
@@ -19,6 +18,7 @@ use zone_backup::scratch::{hash_kv, Scratch};
 use zone_backup::segment;
 use zone_backup::verify;
 use zone_etcd_kit::cluster_api::{self, describe, within};
+use zone_node::node::Node;
 
 use super::DRILL_KEY;
 
@@ -28,8 +28,8 @@ pub fn run(config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let targets = super::open_targets(&node)?;
     let roots = zone_model::config::trusted_roots(&node.zone_ca_pem)?;
-    let creds = crate::reach::client_credentials(&node)?;
-    let etcd = crate::preflight::etcd::chosen_etcd(&node, zone_etcd_kit::etcd::Remember::No)?.0;
+    let creds = zone_node::reach::client_credentials(&node)?;
+    let etcd = zone_node::preflight::etcd::chosen_etcd(&node, zone_etcd_kit::etcd::Remember::No)?.0;
     let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
     let local = LocalChain::open(&node.state_dir)?;
     let endpoints: Vec<String> = node

@@ -16,9 +16,6 @@ use etcd_client::LeaseTimeToLiveOptions;
 use time::OffsetDateTime;
 use zone_io::Error;
 
-use crate::node::Node;
-use crate::snapshot::store::{manifest_path, Place, Taken};
-use crate::snapshot::Manifest;
 use zone_backup::coverage;
 use zone_backup::local::LocalChain;
 use zone_backup::pitr::reach::{reach, stretches};
@@ -28,6 +25,9 @@ use zone_backup::pitr::{format_time, parse_time, Point};
 use zone_backup::runner::active::active_writer;
 use zone_backup::scratch::REPLAY_LEASE_TTL;
 use zone_etcd_kit::cluster_api::{self, describe, within, Integrity};
+use zone_node::node::Node;
+use zone_node::snapshot::store::{manifest_path, Place, Taken};
+use zone_node::snapshot::Manifest;
 
 pub struct Export<'a> {
     pub from: &'a str,
@@ -184,7 +184,7 @@ fn local_refusal(config: &Path, export: &Export<'_>, point: Point, reason: Strin
     let Ok(node) = Node::load(config) else {
         return Error::new(reason).file(config);
     };
-    let (records, active) = crate::reach::client_credentials(&node)
+    let (records, active) = zone_node::reach::client_credentials(&node)
         .and_then(|creds| {
             let endpoints = zone_model::cluster::client_endpoints(&node.members);
             cluster_api::runtime()?.block_on(async {
@@ -250,7 +250,8 @@ fn open(export: &Export<'_>, point: Point) -> Result<Opened, Error> {
         let chain = LocalChain::open(&node.state_dir)?;
         let roots =
             zone_model::config::trusted_roots(&node.zone_ca_pem).map_err(|e| e.file(config))?;
-        let etcd = crate::preflight::etcd::chosen_etcd(&node, zone_etcd_kit::etcd::Remember::No)?.0;
+        let etcd =
+            zone_node::preflight::etcd::chosen_etcd(&node, zone_etcd_kit::etcd::Remember::No)?.0;
         let etcdutl = zone_etcd_kit::etcd::etcdutl::etcdutl(node.etcd_bin.as_deref(), config)?;
         return Ok(Opened {
             source: Source::Local {

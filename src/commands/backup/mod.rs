@@ -1,6 +1,6 @@
 //! `backup run|status|drill|export`: the zone's continuous, encrypted, signed backups (issue 22;
 //! the machinery is in [`zone_backup`], what it takes of a node in
-//! [`crate::backup_node`]). Here, what the backup commands share: the zone's targets,
+//! [`zone_node::backup_node`]). Here, what the backup commands share: the zone's targets,
 //! and where a drill's result is kept (written by [`drill`], read by [`status`]).
 //!
 //! Invariants: a zone without a backup target is refused naming the field to add; a
@@ -17,13 +17,13 @@ use std::sync::Arc;
 
 use zone_io::Error;
 
-use crate::node::Node;
 use zone_backup::destination::{self, Target};
 use zone_backup::report::Drill;
+use zone_node::node::Node;
 
 /// `backup run`: never returns while it works.
 pub fn run(config: &Path) -> Result<(), Error> {
-    crate::backup_node::run(config)
+    zone_node::backup_node::run(config)
 }
 
 /// The zone's targets, opened with this node's credentials.

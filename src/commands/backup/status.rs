@@ -9,9 +9,6 @@ use zone_io::Error;
 use zone_pki::CertInfo;
 
 use super::DRILL_KEY;
-use crate::exposition::{family, labels};
-use crate::node::Node;
-use crate::report_output::{emit, CheckFormat};
 use zone_backup::chain::{parse_manifest_name, Kind, Verified};
 use zone_backup::destination::Target;
 use zone_backup::local::MAX_MANIFEST_BYTES;
@@ -19,6 +16,9 @@ use zone_backup::manifest;
 use zone_backup::report::{self, Drill, Report, TargetFacts};
 use zone_backup::runner::active::active_writer;
 use zone_etcd_kit::cluster_api::{self, describe, within};
+use zone_node::exposition::{family, labels};
+use zone_node::node::Node;
+use zone_node::report_output::{emit, CheckFormat};
 
 /// A target's manifest count and the links read, or why it could not be read.
 type TargetRead = Result<(usize, Vec<Verified>), String>;
@@ -106,7 +106,7 @@ pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(),
 /// The election's leader and the last drill recorded in etcd; `None`s when the cluster
 /// does not answer (the targets are still reported).
 fn ask_cluster(node: &Node) -> (Option<(String, String)>, Option<Drill>) {
-    let Ok(creds) = crate::reach::client_credentials(node) else {
+    let Ok(creds) = zone_node::reach::client_credentials(node) else {
         return (None, None);
     };
     let Ok(runtime) = cluster_api::runtime() else {

@@ -4,10 +4,10 @@
 
 use time::OffsetDateTime;
 
-use crate::inspection::{problem, Problem};
-use crate::node::Node;
-use crate::revocation::summary::{self, CrlSummary};
-use crate::revocation::{refuse_if_revoked, store};
+use zone_node::inspection::{problem, Problem};
+use zone_node::node::Node;
+use zone_node::revocation::summary::{self, CrlSummary};
+use zone_node::revocation::{refuse_if_revoked, store};
 
 /// The CRL in force on `node` and its problems.
 pub(super) fn inspect(

@@ -3,8 +3,8 @@
 //! subject, issuer, expiry and time left, then every problem found and how to fix it, the
 //! etcd binary a launch would run (its version, and the known defects of that release as
 //! warnings), and a member's data disk (its fdatasync latency against etcd's guidance,
-//! [`crate::disk_probe`]; what it means as warnings), and a member's round trips to its
-//! peers as its keeper last recorded them ([`crate::agent::links`]) against the zone's
+//! [`zone_node::disk_probe`]; what it means as warnings), and a member's round trips to its
+//! peers as its keeper last recorded them ([`zone_agent::links`]) against the zone's
 //! timeouts, with the `[settings]` that fit. Exit 0 when clean, 1 when anything is wrong.
 //!
 //! Unlike the other commands it does not stop at the first fault: each certificate is
@@ -20,30 +20,30 @@ use time::OffsetDateTime;
 use zone_io::Error;
 use zone_pki::{CertInfo, Host, LeafKind};
 
-use crate::inspection::{
-    expiry, key_match_problems, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem,
-    Row,
-};
-use crate::nameservice::CachePolicy;
-use crate::node::Node;
 use zone_model::config::node::{inline_pem, read_pem_field, state_dir, trusted_roots, NodeFile};
 use zone_model::config::read_config;
 use zone_model::leaf_paths::LeafPaths;
+use zone_node::inspection::{
+    expiry, key_match_problems, key_problems, leaf_row, parse_into, problem, LeafIssuer, Problem,
+    Row,
+};
+use zone_node::nameservice::CachePolicy;
+use zone_node::node::Node;
 
 mod crl;
 pub(crate) mod prometheus;
 mod quotas;
 mod render;
 mod report;
-use crate::report_output::{emit, CheckFormat};
 use render::render;
 use report::{EtcdBinary, Report};
+use zone_node::report_output::{emit, CheckFormat};
 
 pub fn run(config: &Path, format: CheckFormat, out: Option<&Path>) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
     let report = match read_config(config).and_then(|text| NodeFile::parse(config, &text)) {
         // The metrics timer's check reports the kept figure of the data disk and never
-        // measures it (crate::disk_probe says why).
+        // measures it (zone_node::disk_probe says why).
         Ok(file) => {
             let metrics = format == CheckFormat::Prometheus;
             inspect(config, &file, now, !metrics, metrics)
@@ -190,7 +190,7 @@ fn inspect(
     // Leaves are read through the state directory's links only when they stay inside it.
     let layout = match &file.external {
         Some(_) => Ok(()),
-        None => crate::leaves::check_tls_layout(&state),
+        None => zone_node::leaves::check_tls_layout(&state),
     };
     if let Err(e) = &layout {
         let path = e.file_path().map(|p| p.display().to_string());
@@ -201,7 +201,7 @@ fn inspect(
     }
     let kinds: Vec<LeafKind> = match &identity {
         _ if layout.is_err() => Vec::new(),
-        Some(id) => crate::leaves::kinds_for(id).to_vec(),
+        Some(id) => zone_node::leaves::kinds_for(id).to_vec(),
         None => LeafKind::ALL
             .into_iter()
             .filter(|k| paths.cert(*k).exists())

@@ -12,8 +12,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::report::Report;
-use crate::exposition::{family, labels};
-use crate::inspection::Row;
+use zone_node::exposition::{family, labels};
+use zone_node::inspection::Row;
 
 /// The metrics of `report`, for a check that ran at `now`.
 pub(super) fn render(report: &Report, now: OffsetDateTime) -> String {
@@ -188,9 +188,9 @@ fn count(n: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::{escape_help, escape_label};
-    use crate::inspection::problem;
     use time::Duration;
+    use zone_node::exposition::{escape_help, escape_label};
+    use zone_node::inspection::problem;
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a valid time")
@@ -300,8 +300,8 @@ mod tests {
             samples(&text, "zone_etcd_release_info"),
             [format!(
                 "zone_etcd_release_info{{node=\"node1.example.zone\",release=\"{}\",commit=\"{}\",reads=\"2\",writes=\"2\"}} 1",
-                crate::this_build::RELEASE,
-                crate::this_build::COMMIT
+                zone_node::this_build::RELEASE,
+                zone_node::this_build::COMMIT
             )]
         );
         // No CRL: number 0, and no age sample.
@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn the_crl_in_force_has_its_number_and_age() {
         let mut with_crl = report("node1.example.zone", vec![], 0);
-        with_crl.crl = Some(crate::revocation::summary::CrlSummary {
+        with_crl.crl = Some(zone_node::revocation::summary::CrlSummary {
             number: 3,
             this_update: "2027-01-15T08:00:00Z".into(),
             next_update: None,

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use zone_model::quota::seen::{self, Seen};
 
-use crate::node::Node;
+use zone_node::node::Node;
 
 /// What the decider recorded, as this member's etcd holds it.
 #[derive(Debug, Serialize)]
@@ -33,7 +33,9 @@ pub(super) fn read(node: &Node) -> Option<Quotas> {
     let creds = zone_etcd_kit::cluster_api::Credentials::load(&node.leaf_paths()).ok()?;
     let runtime = zone_etcd_kit::cluster_api::runtime().ok()?;
     let (uses, stops) = runtime
-        .block_on(crate::quota_records::read_quotas(&endpoints, &creds, true))
+        .block_on(zone_node::quota_records::read_quotas(
+            &endpoints, &creds, true,
+        ))
         .ok()?;
     Some(Quotas {
         at: uses.as_ref().map(|u| u.at.clone()),
@@ -45,7 +47,7 @@ pub(super) fn read(node: &Node) -> Option<Quotas> {
 /// The quota families of `quotas` (each family's HELP and TYPE even without a sample), as
 /// `node` exports them.
 pub(super) fn families(out: &mut String, quotas: Option<&Quotas>, node: &str) {
-    use crate::exposition::{family, labels};
+    use zone_node::exposition::{family, labels};
     let tenants = quotas.map(|q| q.tenants.as_slice()).unwrap_or_default();
     let each = |value: fn(&Seen) -> u64| {
         tenants.iter().map(move |t| {

@@ -2,7 +2,7 @@
 //! then each problem with its fix.
 
 use super::report::Report;
-use crate::inspection::Problem;
+use zone_node::inspection::Problem;
 
 /// The text report: a table, then each problem with its fix.
 pub(super) fn render(report: &Report) -> String {
@@ -65,7 +65,7 @@ pub(super) fn render(report: &Report) -> String {
     }
     if let Some(disk) = &report.disk {
         match (&disk.measured, &disk.not_measured) {
-            (Some(m), _) => out += &(crate::disk_probe::line(m) + "\n"),
+            (Some(m), _) => out += &(zone_node::disk_probe::line(m) + "\n"),
             (None, Some(why)) => out += &format!("data disk: not measured: {why}\n"),
             (None, None) => {}
         }
@@ -99,7 +99,7 @@ pub(super) fn render(report: &Report) -> String {
             );
         }
     }
-    out += &crate::revocation::summary::line(report.crl.as_ref());
+    out += &zone_node::revocation::summary::line(report.crl.as_ref());
     out.push('\n');
     if let Some(access) = &report.access {
         out += &access.line;

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use zone_io::Error;
 
-use crate::inspection::{problem, Problem, Row};
+use zone_node::inspection::{problem, Problem, Row};
 
 #[derive(Debug, Serialize)]
 pub(super) struct Report {
@@ -22,7 +22,7 @@ pub(super) struct Report {
     /// did not load).
     pub(super) etcd: Option<EtcdBinary>,
     /// The zone's CRL as this node holds it (`None`: nothing revoked, or not known here).
-    pub(super) crl: Option<crate::revocation::summary::CrlSummary>,
+    pub(super) crl: Option<zone_node::revocation::summary::CrlSummary>,
     /// Whether the zone enforces least privilege, as this node knows its policy (`None`:
     /// its config did not load).
     pub(super) access: Option<Access>,
@@ -40,7 +40,7 @@ pub(super) struct Report {
     pub(super) zone_etcd: ThisBuild,
 }
 
-/// A member's links as its keeper last recorded them ([`crate::agent::links::FILE`]), and
+/// A member's links as its keeper last recorded them ([`zone_agent::links::FILE`]), and
 /// the `[settings]` they call for.
 #[derive(Debug, Serialize)]
 pub(super) struct LinksSeen {
@@ -64,8 +64,8 @@ pub(super) struct Fits {
 
 impl LinksSeen {
     /// What `node`'s keeper last recorded of its member's links.
-    pub(super) fn of(node: &crate::node::Node) -> Option<LinksSeen> {
-        let record = crate::agent::links::kept(&node.state_dir)?;
+    pub(super) fn of(node: &zone_node::node::Node) -> Option<LinksSeen> {
+        let record = zone_agent::links::kept(&node.state_dir)?;
         let (heartbeat, election) = (node.settings.heartbeat_ms(), node.settings.election_ms());
         let fits = record.farthest_p99_ms().map(|p99| {
             let fit = zone_model::links::fit(p99, heartbeat, election);
@@ -85,7 +85,7 @@ impl LinksSeen {
     }
 }
 
-/// This build of zone-etcd ([`crate::this_build`]).
+/// This build of zone-etcd ([`zone_node::this_build`]).
 #[derive(Debug, Serialize)]
 pub(super) struct ThisBuild {
     pub(super) release: &'static str,
@@ -99,10 +99,10 @@ pub(super) struct ThisBuild {
 impl Default for ThisBuild {
     fn default() -> ThisBuild {
         ThisBuild {
-            release: crate::this_build::RELEASE,
-            commit: crate::this_build::COMMIT,
-            reads: crate::this_build::reads(),
-            writes: crate::this_build::writes(),
+            release: zone_node::this_build::RELEASE,
+            commit: zone_node::this_build::COMMIT,
+            reads: zone_node::this_build::reads(),
+            writes: zone_node::this_build::writes(),
         }
     }
 }
@@ -113,8 +113,8 @@ pub(super) struct Disk {
     /// The figures (`fdatasync_p50_ms`, `fdatasync_p99_ms`, ...); absent when there is
     /// none: not measured yet under `--format prometheus`, or the probe failed.
     #[serde(flatten)]
-    pub(super) measured: Option<crate::disk_probe::Measured>,
-    pub(super) findings: Vec<crate::disk_probe::Finding>,
+    pub(super) measured: Option<zone_node::disk_probe::Measured>,
+    pub(super) findings: Vec<zone_node::disk_probe::Finding>,
     /// Why it was not measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) not_measured: Option<String>,
@@ -123,18 +123,18 @@ pub(super) struct Disk {
 impl Disk {
     /// `node`'s data disk: measured again when `measure` and the kept figure is older than
     /// an hour, else the kept figure alone (`None` when there is none).
-    pub(super) fn of(node: &crate::node::Node, measure: bool) -> Option<Disk> {
+    pub(super) fn of(node: &zone_node::node::Node, measure: bool) -> Option<Disk> {
         let measured = if measure {
-            crate::disk_probe::measure_or_kept(&node.state_dir, &node.data_dir)
+            zone_node::disk_probe::measure_or_kept(&node.state_dir, &node.data_dir)
         } else {
-            match crate::disk_probe::kept(&node.state_dir) {
+            match zone_node::disk_probe::kept(&node.state_dir) {
                 Some(kept) => Ok(kept),
                 None => return None,
             }
         };
         Some(match measured {
             Ok(m) => Disk {
-                findings: crate::disk_probe::findings(&m),
+                findings: zone_node::disk_probe::findings(&m),
                 measured: Some(m),
                 not_measured: None,
             },
@@ -160,7 +160,7 @@ impl Access {
     pub(super) fn of(policy: &zone_model::policy::Policy) -> Access {
         Access {
             enforced: policy.enforce,
-            line: crate::policy::standing::open_line(policy),
+            line: zone_node::policy::standing::open_line(policy),
         }
     }
 }

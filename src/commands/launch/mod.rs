@@ -1,11 +1,11 @@
 //! `zone-etcd launch`: load the bundle, run the checks before a start
-//! ([`crate::preflight`]: leaves current, revocations, the etcd binary, and over existing
+//! ([`zone_node::preflight`]: leaves current, revocations, the etcd binary, and over existing
 //! data whether it still belongs to the running cluster, over an empty data directory
 //! the first-start rules), derive the cluster, and replace this process with etcd (same
 //! PID, so a supervisor's signals and `Type=notify` reach etcd directly).
 //!
 //! Invariants: `--dry-run` writes nothing and starts nothing; a refusal comes before
-//! etcd starts, in the order [`crate::preflight`] documents.
+//! etcd starts, in the order [`zone_node::preflight`] documents.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -13,11 +13,11 @@ use std::process::Command;
 
 use zone_io::Error;
 
-use crate::nameservice::CachePolicy;
-use crate::node::Node;
-use crate::preflight::{self, Ready, Start};
 use zone_etcd_kit::etcd::{self, EtcdPlan};
 use zone_model::cluster::{self, ClusterState};
+use zone_node::nameservice::CachePolicy;
+use zone_node::node::Node;
+use zone_node::preflight::{self, Ready, Start};
 
 /// How `--dry-run` prints etcd's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     } = preflight::check(&node, start)?;
     let tls = node.leaf_paths();
     let token = cluster::cluster_token(&node.zone, &node.members, &node.zone_ca_info.fingerprint());
-    let crl = crate::identities::tls::crl_files(&node);
+    let crl = zone_node::identities::tls::crl_files(&node);
     let plan = |release, settings| EtcdPlan {
         zone: &node.zone,
         member,
@@ -75,7 +75,7 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
         listen: node.listen_address,
         tunneled: zone_model::config::zone::has_tunnels(&node.members),
         crl: crl.existing(),
-        client_port: crate::identities::tls::client_port(&node, &node.state_dir),
+        client_port: zone_node::identities::tls::client_port(&node, &node.state_dir),
     };
     if dry_run {
         let settings = preflight::etcd::settings_for(&node, release.version, local.is_some())?;
@@ -104,10 +104,10 @@ pub fn run(config: &Path, dry_run: bool, format: DryRunFormat) -> Result<(), Err
     let has_data = local.is_some();
     let started = preflight::before_exec(&node, member, &tls, local, &release, &token)?;
     let (binary, release) = started.instead.unwrap_or((binary, release));
-    crate::identities::tls::runs_on(&node, release.version).map_err(|e| e.file(config))?;
+    zone_node::identities::tls::runs_on(&node, release.version).map_err(|e| e.file(config))?;
     let settings = preflight::etcd::settings_for(&node, release.version, has_data)?;
     let args = etcd::args(&plan(&release, &settings));
-    crate::agent::start(config, started.learner)?;
+    zone_agent::start(config, started.learner)?;
     tracing::info!(
         "exec {} as member {} of zone {} (members from {})",
         binary.display(),

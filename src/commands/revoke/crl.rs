@@ -12,11 +12,11 @@ use zone_io::Error;
 use zone_pki::revocation::RevokedCa;
 use zone_pki::CertInfo;
 
-use crate::identities::ledger;
-use crate::node::Node;
-use crate::revocation::doc::{format_for_level, Listed, Revocations, RevokedNode, KEY};
-use crate::revocation::kind::Kind;
 use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_node::identities::ledger;
+use zone_node::node::Node;
+use zone_node::revocation::doc::{format_for_level, Listed, Revocations, RevokedNode, KEY};
+use zone_node::revocation::kind::Kind;
 
 /// The zone root in `ca_dir`, checked to be the one `node`'s zone trusts, and every root
 /// the zone trusts (with a rotation's).
@@ -24,7 +24,7 @@ pub(super) fn owner_root(
     ca_dir: &Path,
     node: &Node,
 ) -> Result<(zone_pki::Authority, Vec<CertInfo>), Error> {
-    let root = crate::ca_dir::load_root(ca_dir, &node.zone)?;
+    let root = zone_node::ca_dir::load_root(ca_dir, &node.zone)?;
     let trusted = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     if !trusted.iter().any(|r| r.der() == root.cert_der().as_ref()) {
         return Err(Error::new(format!(
@@ -35,7 +35,7 @@ pub(super) fn owner_root(
         .fix("point --ca to the zone's own CA directory (the one its bundles were activated from)"));
     }
     let roots =
-        zone_model::config::trust::trusted_roots(&crate::ca_dir::trust_pem(ca_dir, &root)?)?;
+        zone_model::config::trust::trusted_roots(&zone_node::ca_dir::trust_pem(ca_dir, &root)?)?;
     Ok((root, roots))
 }
 
@@ -48,7 +48,7 @@ pub(super) fn publish_crl(
     root: &zone_pki::Authority,
     roots: &[CertInfo],
     node: &Node,
-    cluster: &crate::reach::Cluster,
+    cluster: &zone_node::reach::Cluster,
     name: &str,
     serials: &[(Vec<u8>, Kind)],
     now: OffsetDateTime,
@@ -56,10 +56,10 @@ pub(super) fn publish_crl(
     let config = &node.path;
     let endpoints = cluster.view.client_urls();
     let format =
-        format_for_level(zone_level(node, roots, cluster).min(crate::this_build::writes()));
+        format_for_level(zone_level(node, roots, cluster).min(zone_node::this_build::writes()));
     let (published, mod_revision) = cluster
         .runtime
-        .block_on(crate::revocation::published(
+        .block_on(zone_node::revocation::published(
             &endpoints,
             &cluster.creds,
             false,
@@ -78,7 +78,7 @@ pub(super) fn publish_crl(
             None
         }
     });
-    let ca_doc_path = ca_dir.join(crate::ca_dir::CA_DOC);
+    let ca_doc_path = ca_dir.join(zone_node::ca_dir::CA_DOC);
     let ca_doc = if ca_doc_path.exists() {
         let doc = Revocations::parse(&zone_io::read_text(&ca_doc_path)?)
             .map_err(|e| e.file(&ca_doc_path))?;
@@ -134,7 +134,7 @@ pub(super) fn publish_crl(
 
     let json = doc.to_json();
     // A tenant may have filled the database: the owner's emergency makes room first.
-    crate::maintenance::reclaim::with_room(config, || {
+    zone_node::maintenance::reclaim::with_room(config, || {
         cluster
             .runtime
             .block_on(publish(&endpoints, &cluster.creds, mod_revision, &json))
@@ -172,9 +172,9 @@ pub(super) fn publish_crl(
 
 /// The zone's format level as the owner's root signed it (1 when it cannot be read, or
 /// does not bind: format 1 is read by every release).
-fn zone_level(node: &Node, roots: &[CertInfo], cluster: &crate::reach::Cluster) -> u32 {
+fn zone_level(node: &Node, roots: &[CertInfo], cluster: &zone_node::reach::Cluster) -> u32 {
     use zone_model::release::{Level, LEVEL_KEY};
-    let read = cluster.runtime.block_on(crate::revocation::read_key(
+    let read = cluster.runtime.block_on(zone_node::revocation::read_key(
         &cluster.view.client_urls(),
         &cluster.creds,
         LEVEL_KEY,
@@ -204,7 +204,7 @@ fn recorded_kinds(
     ca_dir: &Path,
     roots: &[CertInfo],
 ) -> Result<std::collections::BTreeMap<Vec<u8>, Kind>, Error> {
-    Ok(crate::revocation::issued::all(ca_dir)?
+    Ok(zone_node::revocation::issued::all(ca_dir)?
         .into_iter()
         .map(|(_, cert)| (cert.serial().to_vec(), Kind::of(&cert, roots)))
         .collect())
@@ -288,8 +288,22 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::revocation::doc::tests::node_ca;
     use zone_pki::Authority;
+
+    /// A node CA of `name` from `root`, as read back (as zone-node's revocation tests make
+    /// one: their helper is compiled for zone-node's own tests only).
+    fn node_ca(root: &Authority, name: &str) -> CertInfo {
+        let ca = root
+            .issue_node_ca(&zone_pki::NodeIdentity {
+                zone: "example.zone".into(),
+                node_name: name.into(),
+                address: None,
+                member: false,
+                tunneled: false,
+            })
+            .unwrap();
+        CertInfo::parse(ca.cert_der()).unwrap()
+    }
 
     fn doc(root: &Authority, number: u64, entries: &[(String, RevokedCa)]) -> Revocations {
         let listed: Vec<Listed> = entries

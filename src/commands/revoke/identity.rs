@@ -16,9 +16,9 @@ use zone_pki::revocation::serial_hex;
 use zone_pki::CertInfo;
 
 use super::crl::{owner_root, publish_crl};
-use crate::identities::ledger;
-use crate::node::Node;
 use zone_etcd_kit::cluster_api;
+use zone_node::identities::ledger;
+use zone_node::node::Node;
 
 /// `revoke --identity CERT_FILE`: the one identity in the file (the owner's `ca admin`
 /// identity, a service instance's, a node's own) goes on the CRL under its name; its etcd
@@ -27,7 +27,7 @@ use zone_etcd_kit::cluster_api;
 pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Error> {
     let node = Node::load(config)?;
     let (root, roots) = owner_root(ca_dir, &node)?;
-    let client_roots = crate::identities::ca::client_roots(ca_dir)?;
+    let client_roots = zone_node::identities::ca::client_roots(ca_dir)?;
     let chain = zone_pki::encoding::parse_cert_chain(&zone_io::read_text(file)?)
         .map_err(|e| e.file(file).field("--identity"))?;
     let certs: Vec<CertInfo> = chain
@@ -42,9 +42,9 @@ pub fn run_identity(ca_dir: &Path, file: &Path, config: &Path) -> Result<(), Err
             .fix("give the client.crt of an identity of this zone: the owner's (zone-etcd ca admin), a service's (issue-client, env --service) or a node's own")
     })?;
     let leaf = &certs[0];
-    let cluster = crate::reach::ask_cluster(&node)?;
+    let cluster = zone_node::reach::ask_cluster(&node)?;
     let now = OffsetDateTime::now_utc();
-    let kind = crate::revocation::kind::Kind::of(leaf, &roots);
+    let kind = zone_node::revocation::kind::Kind::of(leaf, &roots);
     let number = publish_crl(
         ca_dir,
         &root,
@@ -147,11 +147,11 @@ fn identity_of(certs: &[CertInfo], client_roots: &[CertInfo]) -> Result<String, 
 
 /// Ends `user`'s gateway password: a random one no one holds (never written nor printed;
 /// its mark stays, so the keepers leave it, and the node's next `env` sets a new one).
-async fn end_password(cluster: &crate::reach::Cluster, user: &str) -> Result<(), String> {
+async fn end_password(cluster: &zone_node::reach::Cluster, user: &str) -> Result<(), String> {
     let endpoints = cluster.view.client_urls();
     let mut client =
         cluster_api::connect_many(&endpoints, &cluster.creds, cluster_api::REQUEST_TIMEOUT).await?;
-    let unknown = crate::identities::password::random_password();
+    let unknown = zone_node::identities::password::random_password();
     let mut tries = 0;
     loop {
         let changed = cluster_api::within(async {

@@ -1,12 +1,12 @@
 //! `zone-etcd revoke --ca CA_DIR --node NODE_NAME --config NODE_FILE`: the owner locks a
 //! node out of the zone (`node`). Every node CA the CA directory issued to the node (and
 //! any given with `--node-ca`), a member's signer, and the branches and identities the
-//! members' signers issued it (the zone's ledger, [`crate::identities::ledger`]) go on a
-//! new CRL signed by the zone root, with a CRL number above every one before; the CRL is
+//! members' signers issued it (the zone's ledger, [`zone_node::identities::ledger`]) go on
+//! a new CRL signed by the zone root, with a CRL number above every one before; the CRL is
 //! published in the running zone (`revocation::doc::KEY`), where each member's keeper
-//! installs it and cuts the connections opened before it ([`crate::revocation`]). Then a
-//! revoked member is removed from the cluster, with the safety rules of `leave --node`
-//! ([`crate::member_removal`]). `revoke --identity CERT_FILE` puts one identity (or a
+//! installs it and cuts the connections opened before it ([`zone_node::revocation`]). Then
+//! a revoked member is removed from the cluster, with the safety rules of `leave --node`
+//! ([`zone_node::member_removal`]). `revoke --identity CERT_FILE` puts one identity (or a
 //! signer or branch, with all it signed) on the CRL the same way (`identity`).
 //!
 //! Invariants: everything is checked before anything is written; the publication is one

@@ -9,12 +9,12 @@ use zone_pki::revocation::{parse_serial_hex, serial_hex};
 use zone_pki::CertInfo;
 
 use super::crl::{owner_root, publish_crl};
-use crate::identities::ledger;
-use crate::node::Node;
-use crate::revocation::issued;
-use crate::revocation::kind::Kind;
 use zone_etcd_kit::cluster_api;
 use zone_model::config::check_dns_name;
+use zone_node::identities::ledger;
+use zone_node::node::Node;
+use zone_node::revocation::issued;
+use zone_node::revocation::kind::Kind;
 
 pub fn run(
     ca_dir: &Path,
@@ -39,7 +39,7 @@ pub fn run(
     let (root, roots) = owner_root(ca_dir, &node)?;
     let cas = node_cas(ca_dir, target, node_ca_files, &roots)?;
 
-    let cluster = crate::reach::ask_cluster(&node)?;
+    let cluster = zone_node::reach::ask_cluster(&node)?;
     let endpoints = cluster.view.client_urls();
     let now = OffsetDateTime::now_utc();
     // Every identity the members' signers issued to the node (its own, its services'
@@ -106,9 +106,9 @@ pub fn run(
         identities.len()
     );
 
-    match crate::member_removal::find(&cluster.view, &node, target) {
+    match zone_node::member_removal::find(&cluster.view, &node, target) {
         None => Ok(()),
-        Some(member) => crate::member_removal::remove(&cluster, &member, target, force, config)
+        Some(member) => zone_node::member_removal::remove(&cluster, &member, target, force, config)
             .map_err(|e| {
                 Error::new(format!(
                 "{target} is revoked (CRL number {number} is in force), but is still a member: {}",
@@ -162,7 +162,7 @@ fn node_cas(
 /// The serials of the CA directory's client CA (`client-ca.crt`, when it has one): no
 /// ledger entry may revoke it.
 fn client_roots(ca_dir: &Path) -> Vec<Vec<u8>> {
-    std::fs::read_to_string(ca_dir.join(crate::identities::ca::CLIENT_CA_CERT))
+    std::fs::read_to_string(ca_dir.join(zone_node::identities::ca::CLIENT_CA_CERT))
         .ok()
         .and_then(|pem| CertInfo::parse_pem(&pem).ok())
         .map(|c| vec![c.serial().to_vec()])

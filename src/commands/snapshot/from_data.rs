@@ -10,7 +10,7 @@
 //!   it runs, so a running etcd is refused, and an etcd started meanwhile waits;
 //! - the file is etcd's database followed by its SHA-256, exactly what etcd's Snapshot
 //!   API streams, checked by [`Integrity`] as it is written; it is written under a
-//!   temporary name and renamed whole, as every snapshot ([`crate::snapshot::store::Place::keep`]).
+//!   temporary name and renamed whole, as every snapshot ([`zone_node::snapshot::store::Place::keep`]).
 //!
 //! What it holds: the database as etcd last committed it. etcd commits it at every clean
 //! stop; after a crash the newest writes (etcd commits at least every 100 ms) may live only
@@ -26,12 +26,12 @@ use ring::digest::{Context, SHA256};
 use time::OffsetDateTime;
 use zone_io::Error;
 
-use crate::node::Node;
-use crate::snapshot::store::{Place, Taken};
 use zone_etcd_kit::cluster_api::Integrity;
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
 use zone_etcd_kit::etcd::Remember;
 use zone_etcd_kit::wal;
+use zone_node::node::Node;
+use zone_node::snapshot::store::{Place, Taken};
 
 /// etcd's database inside a data directory.
 pub fn database(data_dir: &Path) -> PathBuf {
@@ -71,7 +71,7 @@ pub fn save(node: &Node, out: Option<&Path>, keep: Option<usize>) -> Result<(), 
     let mut tmp = place.temporary()?;
     let taken_at = OffsetDateTime::now_utc();
     let (size, sha256) = copy_with_hash(&db, &db_path, &mut tmp)?;
-    let etcd_version = crate::preflight::etcd::local_etcd(node, Remember::No)
+    let etcd_version = zone_node::preflight::etcd::local_etcd(node, Remember::No)
         .map(|(_, profile)| profile.version.to_string())
         .unwrap_or_else(|_| "unknown".into());
     let taken = Taken {

@@ -6,7 +6,7 @@
 //! hash as it arrives, fsynced and only then renamed to its final name (0600, in a 0700
 //! directory; default `<state>/snapshots/`), so a snapshot under its final name is always
 //! whole. Its manifest (`<file>.json`) follows the same way. The rules and the node's
-//! snapshot files are [`crate::snapshot`]'s. `save --from-data` makes the same file from the member's own data
+//! snapshot files are [`zone_node::snapshot`]'s. `save --from-data` makes the same file from the member's own data
 //! directory while its etcd is stopped (`from_data`).
 
 mod from_data;
@@ -17,10 +17,10 @@ use std::path::Path;
 use time::OffsetDateTime;
 use zone_io::Error;
 
-use crate::node::Node;
-use crate::snapshot::store::{default_dir, find, prune_dir, Place, Taken};
 use zone_etcd_kit::cluster_api::{self, Integrity};
 use zone_etcd_kit::etcd::etcdutl::etcdutl;
+use zone_node::node::Node;
+use zone_node::snapshot::store::{default_dir, find, prune_dir, Place, Taken};
 
 pub fn save(
     config: &Path,
@@ -33,7 +33,7 @@ pub fn save(
     if from_data {
         return from_data::save(&node, out, keep);
     }
-    let creds = crate::reach::client_credentials(&node)?;
+    let creds = zone_node::reach::client_credentials(&node)?;
     let etcdutl = etcdutl(node.etcd_bin.as_deref(), config)?;
     let place = Place::of(&node, out)?;
     // The local member first, then the others in the zone's order.
@@ -90,7 +90,7 @@ pub fn save(
             .map(|_| ())
             .map_err(|e| e.file(config));
     }
-    Err(crate::reach::unreachable(&failures, config))
+    Err(zone_node::reach::unreachable(&failures, config))
 }
 
 fn check_keep(keep: Option<usize>) -> Result<(), Error> {
@@ -103,7 +103,7 @@ fn check_keep(keep: Option<usize>) -> Result<(), Error> {
 }
 
 pub fn list(config: &Path, json: bool) -> Result<(), Error> {
-    let node = Node::load_with(config, crate::nameservice::CachePolicy::ReadOnly)?;
+    let node = Node::load_with(config, zone_node::nameservice::CachePolicy::ReadOnly)?;
     let dir = default_dir(&node);
     let found = find(&dir)?;
     if json {
@@ -131,7 +131,7 @@ pub fn list(config: &Path, json: bool) -> Result<(), Error> {
                 "{name}  {}  revision {}  {}  from {}  etcd {}",
                 m.taken_at,
                 m.revision,
-                crate::maintenance::human_size(m.size as i64),
+                zone_node::maintenance::human_size(m.size as i64),
                 m.member,
                 m.etcd_version
             ),
@@ -143,6 +143,6 @@ pub fn list(config: &Path, json: bool) -> Result<(), Error> {
 
 pub fn prune(config: &Path, keep: usize) -> Result<(), Error> {
     check_keep(Some(keep))?;
-    let node = Node::load_with(config, crate::nameservice::CachePolicy::ReadOnly)?;
+    let node = Node::load_with(config, zone_node::nameservice::CachePolicy::ReadOnly)?;
     prune_dir(&default_dir(&node), keep)
 }

@@ -20,20 +20,20 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::maintenance::alarms;
-use crate::node::Node;
-use crate::revocation::summary;
 use rows::{AlarmRow, ClusterStatus, MemberRow};
 use zone_etcd_kit::cluster_api::{self, hex_id, EndpointReport};
 use zone_model::cluster::ClusterMember;
+use zone_node::maintenance::alarms;
+use zone_node::node::Node;
+use zone_node::revocation::summary;
 
 pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     let node = Node::load(config)?;
-    let crate::reach::Cluster {
+    let zone_node::reach::Cluster {
         runtime,
         creds,
         view,
-    } = crate::reach::ask_cluster(&node)?;
+    } = zone_node::reach::ask_cluster(&node)?;
     let probes: Vec<(String, bool)> = view
         .members
         .iter()
@@ -96,19 +96,19 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         }
     }
     if let Ok(roots) = zone_model::config::trust::trusted_roots(&node.zone_ca_pem) {
-        status.access = runtime.block_on(crate::policy::standing::read(
+        status.access = runtime.block_on(zone_node::policy::standing::read(
             &node, &roots, &answering, &creds,
         ));
     }
     quotas::fill(
         &mut status,
-        runtime.block_on(crate::quota_records::read_quotas(
+        runtime.block_on(zone_node::quota_records::read_quotas(
             &answering,
             &creds,
             serializable,
         )),
     );
-    let releases = runtime.block_on(crate::agent::recorded::read_all(&answering, &creds));
+    let releases = runtime.block_on(zone_agent::recorded::read_all(&answering, &creds));
     for (member, record) in releases.into_iter().flatten() {
         if let Some(row) = status.members.iter_mut().find(|m| m.name == member) {
             row.zone_etcd = Some(record);
@@ -116,7 +116,7 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     }
     let links = zone_model::links::with_own(
         runtime.block_on(records::read_links(&answering, &creds, serializable)),
-        crate::agent::links::kept(&node.state_dir),
+        zone_agent::links::kept(&node.state_dir),
     );
     for record in links {
         if let Some(row) = status.members.iter_mut().find(|m| m.name == record.member) {
@@ -151,7 +151,7 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
         ));
     }
     if let Some((target, turn, waits)) =
-        runtime.block_on(crate::rollout::standing(&answering, &creds))
+        runtime.block_on(zone_node::rollout::standing(&answering, &creds))
     {
         status.etcd_target = target.map(|t| t.to);
         status.etcd_moving = turn.map(|t| format!("{} -> {}", t.member, t.to));
@@ -160,7 +160,7 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     if let Some((problem, fix)) = status.crl.as_ref().and_then(summary::overdue) {
         status.warnings.push(format!("{problem}: {fix}"));
     }
-    let quota = crate::maintenance::reclaim::quota_bytes(&node);
+    let quota = zone_node::maintenance::reclaim::quota_bytes(&node);
     status.writes_refused_because = writes_refused_because(&status, quota);
     status.writes_refused = status.writes_refused_because.is_some();
     let verdict = verdict(&status, config);

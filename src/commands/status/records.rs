@@ -1,13 +1,13 @@
 //! The zone's records `status` reads beside the members' answers (the CRL, each member's
 //! links record, the members that left), linearizably, or from the answering member's
 //! copy when the zone has no leader (`serializable`). The decider's quota records are
-//! [`crate::quota_records`]'.
+//! [`zone_node::quota_records`]'.
 
 use zone_etcd_kit::cluster_api;
 
-use crate::node::Node;
-use crate::revocation::doc::Revocations;
-use crate::revocation::summary::{self, CrlSummary};
+use zone_node::node::Node;
+use zone_node::revocation::doc::Revocations;
+use zone_node::revocation::summary::{self, CrlSummary};
 
 /// Every member's links record (those that do not parse are left out), `serializable`:
 /// from the answering member's copy.
@@ -78,8 +78,11 @@ pub(super) fn zone_crl(
     if endpoints.is_empty() {
         return Err("no member answered".into());
     }
-    let (text, _) =
-        runtime.block_on(crate::revocation::published(endpoints, creds, serializable))?;
+    let (text, _) = runtime.block_on(zone_node::revocation::published(
+        endpoints,
+        creds,
+        serializable,
+    ))?;
     let Some(doc) = text.and_then(|t| Revocations::parse(&t).ok()) else {
         return Ok(None);
     };

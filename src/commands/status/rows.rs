@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::revocation::summary::CrlSummary;
+use zone_node::revocation::summary::CrlSummary;
 
 /// One member's row (also the JSON output).
 #[derive(Debug, Serialize)]
@@ -93,7 +93,7 @@ pub(super) struct ClusterStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) crl_unread: Option<String>,
     /// The access policy in force and which members apply it (a zone with `[access]`).
-    pub(super) access: Option<crate::policy::standing::AccessSummary>,
+    pub(super) access: Option<zone_node::policy::standing::AccessSummary>,
     /// Each tenant's use against its budgets, the stopped first, then the largest share
     /// (issue 69), as the decider last recorded them; empty when it recorded none.
     pub(super) quotas: Vec<zone_model::quota::seen::Seen>,
@@ -124,7 +124,7 @@ pub(super) struct WaitingRow {
 /// to (a record left by a keeper that stopped is not shown once its member moved on).
 pub(super) fn waiting(
     members: &[MemberRow],
-    waits: Vec<crate::rollout::Waiting>,
+    waits: Vec<zone_node::rollout::Waiting>,
 ) -> Vec<WaitingRow> {
     use zone_etcd_kit::etcd::Version;
     waits
@@ -202,8 +202,8 @@ pub(super) mod tests {
         }
     }
 
-    fn wait(member: &str) -> crate::rollout::Waiting {
-        crate::rollout::Waiting {
+    fn wait(member: &str) -> zone_node::rollout::Waiting {
+        zone_node::rollout::Waiting {
             format: 1,
             member: member.into(),
             to: "3.7.2".into(),

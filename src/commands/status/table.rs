@@ -2,7 +2,7 @@
 //! while an alarm is active, why writes are refused and the fix.
 
 use super::rows::{AlarmRow, ClusterStatus};
-use crate::maintenance::human_size;
+use zone_node::maintenance::human_size;
 
 pub(super) fn table(status: &ClusterStatus) -> String {
     let header = [
@@ -137,11 +137,11 @@ pub(super) fn table(status: &ClusterStatus) -> String {
         Some(why) => out.push_str(&format!(
             "CRL: unknown (the zone's revocations were not read: {why})"
         )),
-        None => out.push_str(&crate::revocation::summary::line(status.crl.as_ref())),
+        None => out.push_str(&zone_node::revocation::summary::line(status.crl.as_ref())),
     }
     out.push('\n');
     if let Some(access) = &status.access {
-        out.push_str(&crate::policy::standing::line(access));
+        out.push_str(&zone_node::policy::standing::line(access));
         out.push('\n');
     }
     out.push_str(&super::quotas::section(status));

@@ -11,10 +11,10 @@
 use etcd_client::Client;
 use zone_io::Error;
 
-use crate::node::Node;
 use zone_backup::coverage;
 use zone_backup::pitr::{format_time, node_chain_problem, Point};
 use zone_backup::runner::active::active_writer;
+use zone_node::node::Node;
 
 /// What the owner runs instead: this undo, from the zone's first target with the owner's
 /// CA and identity.

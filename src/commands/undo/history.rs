@@ -20,9 +20,9 @@ use etcd_client::Client;
 use zone_io::Error;
 
 use super::plan::NowKey;
-use crate::node::Node;
 use zone_backup::pitr::{self, OldKey, Origin, PrefixHistory};
 use zone_etcd_kit::cluster_api::range::read_prefix as read_range;
+use zone_node::node::Node;
 
 /// The keys under the prefix now and their history since the point.
 pub struct Read {
@@ -56,7 +56,10 @@ pub async fn read(
         Err(Fail::Refused(reason)) => return Err(cluster_error("the keys now", reason)),
         Err(Fail::Other(reason)) => {
             let endpoints = zone_model::cluster::client_endpoints(&node.members).join(",");
-            return Err(crate::reach::unreachable(&[(endpoints, reason)], config));
+            return Err(zone_node::reach::unreachable(
+                &[(endpoints, reason)],
+                config,
+            ));
         }
     };
     if point > revision {
@@ -86,7 +89,7 @@ pub async fn read(
             None,
         ),
         Err(Fail::Compacted) => {
-            let mut chain = match crate::backup_node::prefix_history(node, origin, prefix, point) {
+            let mut chain = match zone_node::backup_node::prefix_history(node, origin, prefix, point) {
                 Ok(chain) => chain,
                 Err(e) if pitr::node_chain_problem(&e).is_some() => {
                     let point = pitr::Point::Revision(point);

@@ -30,11 +30,11 @@ use std::path::Path;
 
 use zone_io::Error;
 
-use crate::node::Node;
 use plan::{Action, Kind, Plan};
 use show::show_key;
 use zone_backup::pitr::{self, Origin, Point, TargetAccess};
 use zone_etcd_kit::cluster_api;
+use zone_node::node::Node;
 
 pub struct Undo<'a> {
     pub config: &'a Path,
@@ -95,7 +95,7 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
         },
     );
     let prefix = undo.prefix.as_bytes();
-    let creds = crate::reach::client_credentials(&node)?;
+    let creds = zone_node::reach::client_credentials(&node)?;
     let runtime = cluster_api::runtime()?;
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     runtime.block_on(async {
@@ -105,11 +105,11 @@ pub fn run(undo: &Undo<'_>) -> Result<(), Error> {
             cluster_api::CALL_DEADLINE,
         ))
         .await
-        .map_err(|reason| crate::reach::unreachable(&[(endpoints.join(","), reason)], config))?;
+        .map_err(|reason| zone_node::reach::unreachable(&[(endpoints.join(","), reason)], config))?;
         let point = match asked {
             Point::Revision(revision) => revision,
             Point::Time(ms) => {
-                let revision = match crate::backup_node::revision_at(&node, &origin, ms) {
+                let revision = match zone_node::backup_node::revision_at(&node, &origin, ms) {
                     Ok(revision) => revision,
                     Err(e) => {
                         return Err(elsewhere::refusal(&client, &node, asked, e, &owners).await)

@@ -92,6 +92,11 @@ fn fresh(deb: &Path, repo: &Path, arch: &str) -> bool {
     let mut newest = 0;
     let mut stack: Vec<PathBuf> = [
         "src",
+        "node/src",
+        "node/build.rs",
+        "node/Cargo.toml",
+        "agent/src",
+        "agent/Cargo.toml",
         "pki/src",
         "pki/Cargo.toml",
         "io/src",

@@ -1,0 +1,210 @@
+//! Revocation on the launcher's side: the zone's revocations document ([`doc`]), a node's
+//! copy of it ([`store`]), the member process that keeps it current (`zone_agent`), and
+//! cutting the connections opened before a revocation took effect ([`cut`]).
+//!
+//! How a revocation travels: `zone-etcd revoke` (the owner, with the zone root) publishes
+//! the document at [`doc::KEY`] in the zone's etcd; each member's keeper sees it on its
+//! watch, checks the root's signature and that it is newer, writes etcd's CRL file, and
+//! cuts the old connections; a member that starts later reads it from the others before
+//! etcd starts ([`before_start`]). etcd rereads its CRL file on every new connection, on
+//! both ports, so nothing restarts.
+
+pub mod cut;
+pub mod doc;
+pub mod issued;
+pub mod kind;
+pub mod store;
+pub mod summary;
+
+use std::time::Duration;
+
+use zone_io::Error;
+use zone_pki::revocation::serial_hex;
+
+use crate::node::Node;
+use doc::{Revocations, KEY};
+use zone_etcd_kit::cluster_api::others;
+use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::wal::LocalMember;
+
+/// How long a starting member asks the others for the zone's revocations: they answer
+/// at once when they run, and when none runs there is nothing newer to learn.
+const ASK_OTHERS: Duration = Duration::from_millis(1500);
+
+/// Before etcd starts on this node: installs the newest revocations the other members
+/// have (`asked`, [`ask_before_start`]; a member started later serves with them from its
+/// first connection), refuses to start a node whose own CA is revoked, and makes sure
+/// etcd's CRL file exists.
+pub fn before_start(node: &Node, asked: &Asked) -> Result<(), Error> {
+    let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
+    if let Some(doc) = &asked.revocations {
+        if let Err(e) = store::install(&node.state_dir, &roots, doc) {
+            tracing::warn!("not installing the zone's revocations: {e}");
+        }
+    }
+    let in_force = store::in_force(&node.state_dir, &roots)?;
+    if let Some(doc) = &in_force {
+        refuse_if_revoked(node, doc)?;
+    }
+    store::ensure_crl_file(&node.state_dir, in_force.as_ref())
+}
+
+/// What the other members hold, asked once before this one starts ([`ask_before_start`]).
+#[derive(Debug, Default)]
+pub struct Asked {
+    /// The zone's revocations, as the first member to answer has them.
+    pub revocations: Option<Revocations>,
+    /// The zone's format level document ([`zone_model::release::LEVEL_KEY`], see
+    /// [`crate::preflight::level`]).
+    pub level: Option<Vec<u8>>,
+}
+
+/// Asks the other members, once and briefly (`ASK_OTHERS`), for what a start needs from
+/// them: the zone's revocations and its format level (two serializable reads over one
+/// connection). Nothing is written.
+///
+/// A member over existing data (`local`) also asks the others' peer ports, and stops
+/// asking as soon as no client port can answer before it starts: every other is down or
+/// never served (a restored zone coming up, see [`zone_etcd_kit::cluster_api::others`]). A
+/// member that served once answers this read without a quorum, so it is waited for. When
+/// none can, this member starts with the copy it has, and its keeper reads the zone's
+/// copy once the cluster serves.
+pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
+    let others = node.other_members();
+    if others.is_empty() {
+        return Asked::default();
+    }
+    let Ok(creds) = Credentials::load(&node.leaf_paths()) else {
+        return Asked::default();
+    };
+    let Ok(runtime) = cluster_api::runtime() else {
+        return Asked::default();
+    };
+    let keys: &'static [&'static str] = &[KEY, zone_model::release::LEVEL_KEY];
+    let found = runtime.block_on(async {
+        tokio::time::timeout(ASK_OTHERS, ask_others(node, &others, creds, local, keys)).await
+    });
+    let Ok(Some(mut values)) = found else {
+        return Asked::default();
+    };
+    let level = values.pop().flatten();
+    let revocations = values
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|text| Revocations::parse(&String::from_utf8_lossy(&text)).ok());
+    Asked { revocations, level }
+}
+
+/// The values at `keys` the other members (`endpoints`) hold, as the first to answer has
+/// them, for a member about to start; `None` when none answered. A serializable read:
+/// any member's copy will do ([`store::install`] keeps only a newer document). Each
+/// member is asked on its own, all at once: the zone may be partly down while this one
+/// starts, and a client balanced over them all waits on the dead ones.
+pub(crate) async fn ask_others(
+    node: &Node,
+    endpoints: &[String],
+    creds: std::sync::Arc<Credentials>,
+    local: Option<LocalMember>,
+    keys: &'static [&'static str],
+) -> Option<Vec<Option<Vec<u8>>>> {
+    let read = move |endpoint: String| {
+        let creds = creds.clone();
+        async move { read_keys(&endpoint, &creds, keys).await }
+    };
+    match local {
+        Some(local) => {
+            let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
+            let peers = node.other_peers();
+            let rule = (local, others::Needs::AnyServing);
+            others::first_answer(endpoints, &peers, peer_creds, rule, ASK_OTHERS, read).await
+        }
+        None => {
+            let mut asks: tokio::task::JoinSet<_> =
+                endpoints.iter().map(|e| read(e.clone())).collect();
+            loop {
+                match asks.join_next().await? {
+                    Ok(Ok(values)) => break Some(values),
+                    Ok(Err(_)) | Err(_) => continue,
+                }
+            }
+        }
+    }
+}
+
+/// A node whose node CA the zone revoked does not start.
+pub fn refuse_if_revoked(node: &Node, doc: &Revocations) -> Result<(), Error> {
+    let Some(ca) = &node.node_ca else {
+        return Ok(());
+    };
+    if !doc.crl.revokes(ca.info.serial()) {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{} was revoked: its node CA (serial {}) is on the zone's CRL number {} of {}",
+        node.name,
+        serial_hex(ca.info.serial()),
+        doc.crl.number,
+        doc.crl.this_update.date()
+    ))
+    .file(&node.path)
+    .fix("the zone owner revoked this node's bundle; to bring the node back, the owner activates it anew (zone-etcd activate) and it joins with the new bundle")
+    .permanent())
+}
+
+/// The zone's document and its mod revision (0: none), as the first of `endpoints` to
+/// answer has it (one client balanced over them), within [`cluster_api::CALL_DEADLINE`]:
+/// read with a quorum, or from any member's copy when `serializable`.
+pub async fn published(
+    endpoints: &[String],
+    creds: &Credentials,
+    serializable: bool,
+) -> Result<(Option<String>, i64), String> {
+    let (value, revision) = read_key(endpoints, creds, KEY, serializable).await?;
+    Ok((
+        value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+        revision,
+    ))
+}
+
+/// The values at `keys`, read from `endpoint` over one connection (serializable).
+async fn read_keys(
+    endpoint: &str,
+    creds: &Credentials,
+    keys: &[&str],
+) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let mut client = cluster_api::connect(endpoint, creds).await?;
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        let options = etcd_client::GetOptions::new().with_serializable();
+        let got = cluster_api::within(async {
+            client
+                .get(*key, Some(options))
+                .await
+                .map_err(|e| cluster_api::describe(&e))
+        })
+        .await?;
+        values.push(got.kvs().first().map(|kv| kv.value().to_vec()));
+    }
+    Ok(values)
+}
+
+/// The value at `key` and its mod revision (0: none), as [`published`] reads it.
+pub async fn read_key(
+    endpoints: &[String],
+    creds: &Credentials,
+    key: &str,
+    serializable: bool,
+) -> Result<(Option<Vec<u8>>, i64), String> {
+    let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    let options = serializable.then(|| etcd_client::GetOptions::new().with_serializable());
+    let got = cluster_api::ask(&client, |mut c| {
+        let options = options.clone();
+        async move { c.get(key, options).await }
+    })
+    .await?;
+    Ok(match got.kvs().first() {
+        Some(kv) => (Some(kv.value().to_vec()), kv.mod_revision()),
+        None => (None, 0),
+    })
+}

@@ -340,24 +340,10 @@ fn summarise(
         cluster_version,
         storage_version,
         next_step,
-        etcd_target: None,
-        etcd_moving: None,
-        etcd_waiting: Vec::new(),
         warnings,
-        alarms: Vec::new(),
-        writes_refused: false,
-        writes_refused_because: None,
-        fix: None,
         members,
         not_joined,
-        crl: None,
-        crl_unread: None,
-        access: None,
-        quotas: Vec::new(),
-        quotas_at: None,
-        leases: None,
-        quotas_by: None,
-        quotas_unread: None,
+        ..ClusterStatus::default()
     }
 }
 

@@ -41,7 +41,9 @@ pub(super) struct AlarmRow {
     pub(super) alarm: String,
 }
 
-#[derive(Debug, Serialize)]
+/// The default is an empty zone's (no member, nothing read yet): what the builder and the
+/// tests fill in.
+#[derive(Debug, Default, Serialize)]
 pub(super) struct ClusterStatus {
     pub(super) zone: String,
     pub(super) cluster_id: String,
@@ -151,33 +153,8 @@ pub(super) mod tests {
         ClusterStatus {
             zone: "example.zone".into(),
             cluster_id: "1".into(),
-            leader: None,
-            voters: 0,
-            healthy_voters: 0,
-            answering_voters: 0,
             quorum: true,
-            fault_tolerance: 0,
-            cluster_version: None,
-            storage_version: None,
-            next_step: None,
-            etcd_target: None,
-            etcd_moving: None,
-            etcd_waiting: Vec::new(),
-            warnings: Vec::new(),
-            alarms: Vec::new(),
-            writes_refused: false,
-            writes_refused_because: None,
-            fix: None,
-            members: Vec::new(),
-            not_joined: Vec::new(),
-            crl: None,
-            crl_unread: None,
-            access: None,
-            quotas: Vec::new(),
-            quotas_at: None,
-            leases: None,
-            quotas_by: None,
-            quotas_unread: None,
+            ..ClusterStatus::default()
         }
     }
 

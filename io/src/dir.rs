@@ -74,6 +74,19 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("sync directory", dir, &e))
 }
 
+/// The entries of `dir`, none when it does not exist (a directory not made yet is an
+/// empty one to every reader here); a directory or entry that cannot be read is an error
+/// naming `dir`.
+pub fn entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read directory", dir, &e)),
+    };
+    read.map(|entry| entry.map_err(|e| Error::io("read directory", dir, &e)))
+        .collect()
+}
+
 /// True when `dir` does not exist or is an empty directory.
 pub fn is_absent_or_empty(dir: &Path) -> Result<bool> {
     match fs::read_dir(dir) {
@@ -95,6 +108,23 @@ pub(crate) fn parent_of(path: &Path) -> &Path {
 mod tests {
     use super::*;
     use crate::mode::test_support::mode;
+
+    #[test]
+    fn entries_of_a_missing_directory_are_none_and_a_file_is_no_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(entries(&tmp.path().join("not-yet")).unwrap().is_empty());
+        fs::write(tmp.path().join("a"), b"").unwrap();
+        fs::create_dir(tmp.path().join("b")).unwrap();
+        let mut names: Vec<String> = entries(tmp.path())
+            .unwrap()
+            .iter()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        let err = entries(&tmp.path().join("a")).unwrap_err();
+        assert_eq!(err.file_path(), Some(tmp.path().join("a").as_path()));
+    }
 
     #[test]
     fn private_dir_is_0700_new_or_old() {

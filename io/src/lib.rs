@@ -34,7 +34,7 @@ pub mod staging;
 pub mod state;
 pub mod write;
 
-pub use dir::{ensure_private_dir, ensure_private_tree, is_absent_or_empty, sync_dir};
+pub use dir::{ensure_private_dir, ensure_private_tree, entries, is_absent_or_empty, sync_dir};
 pub use error::{Error, Result};
 pub use hex::hex;
 pub use mode::{check_key_mode, KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE};

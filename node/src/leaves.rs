@@ -341,13 +341,8 @@ fn prune(tls: &Path, current: &str, previous: Option<&Path>) -> Result<(), Error
 /// `sets/` (staging directories, sets half removed). Called under the state lock.
 fn clear_leftovers(tls: &Path) -> Result<(), Error> {
     let hidden = |dir: &Path, prefix: &str| -> Result<Vec<PathBuf>, Error> {
-        let entries = match fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read directory", dir, &e)),
-        };
-        Ok(entries
-            .flatten()
+        Ok(zone_io::entries(dir)?
+            .into_iter()
             .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
             .map(|e| e.path())
             .collect())

@@ -4,7 +4,6 @@
 //! give the padding after it), each holding a `walpb.Record` protobuf. A zero length word
 //! (the preallocated tail of the last file) or a frame that does not parse ends the log.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
@@ -72,13 +71,8 @@ pub(super) fn read_records(reader: impl std::io::Read) -> impl Iterator<Item = R
 /// The WAL files of `data_dir` in order (`member/wal/*.wal`), none when it has no log.
 pub(super) fn wal_files(data_dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let wal_dir = data_dir.join("member").join("wal");
-    let entries = match fs::read_dir(&wal_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read etcd's log directory", &wal_dir, &e)),
-    };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
+    let mut files: Vec<PathBuf> = zone_io::entries(&wal_dir)?
+        .into_iter()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "wal"))
         .collect();

@@ -37,14 +37,8 @@ pub fn record(ca_dir: &Path, node_name: &str, chain_pem: &str) -> Result<(), Err
 
 /// Every node CA recorded as issued to `node_name` (none: an empty list).
 pub fn issued_to(ca_dir: &Path, node_name: &str) -> Result<Vec<CertInfo>, Error> {
-    let dir = dir_of(ca_dir, node_name);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read", &dir, &e)),
-    };
     let mut found = Vec::new();
-    for entry in entries.flatten() {
+    for entry in zone_io::entries(&dir_of(ca_dir, node_name))? {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "crt") {
             found
@@ -58,14 +52,8 @@ pub fn issued_to(ca_dir: &Path, node_name: &str) -> Result<Vec<CertInfo>, Error>
 /// Every certificate the owner recorded (node CAs, members' signers), with the node each
 /// was issued to.
 pub fn all(ca_dir: &Path) -> Result<Vec<(String, CertInfo)>, Error> {
-    let dir = ca_dir.join(ISSUED_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read", &dir, &e)),
-    };
     let mut found = Vec::new();
-    for entry in entries.flatten() {
+    for entry in zone_io::entries(&ca_dir.join(ISSUED_DIR))? {
         if !entry.path().is_dir() {
             continue;
         }

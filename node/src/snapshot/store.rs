@@ -181,14 +181,8 @@ pub struct Found {
 
 /// The snapshots in `dir` (files ending in `.db`, with or without a manifest), by name.
 pub fn find(dir: &Path) -> Result<Vec<Found>, Error> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read directory", dir, &e)),
-    };
     let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("read directory", dir, &e))?;
+    for entry in zone_io::entries(dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.ends_with(snapshot::EXTENSION) || name.starts_with('.') {
             continue;

@@ -156,6 +156,8 @@ fn forget(
         }
     });
     if let Err(problem) = done {
-        tracing::warn!("{target} left, but its release record stays in the zone: {problem}");
+        tracing::warn!(
+            "{target} left, but its records may stay in the zone (its release, its move's wait, its links) and the record that it left may be missing, so status may still count it: {problem}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::task::JoinSet;
 
 use super::client::{connect, describe, host_port, Credentials, CONNECT_TIMEOUT};
-use super::error::{EtcdError, Kind};
+use super::error::Kind;
 use zone_model::cluster::ClusterMember;
 
 /// What one endpoint says about itself.
@@ -202,22 +202,23 @@ async fn probe(endpoint: String, voter: bool, creds: Arc<Credentials>) -> Endpoi
         }
     });
     if voter && report.status.is_ok() {
-        let read = super::client::within(async {
-            match client
-                .get(
-                    "zone-etcd/health",
-                    Some(GetOptions::new().with_count_only()),
-                )
-                .await
-            {
-                Ok(_) => Ok(()),
-                // etcd's RBAC may deny the key; the read still went through the leader.
-                Err(e) if EtcdError::of(&e).kind() == Kind::PermissionDenied => Ok(()),
-                Err(e) => Err(describe(&e)),
-            }
+        // Asked again while etcd turns it back for a change of its auth store in flight (a
+        // keeper applying the policy in a zone's first seconds): that member is healthy,
+        // and one such answer made `status` call it unhealthy (cc74).
+        let read = super::client::ask(&client, |mut c| async move {
+            c.get(
+                "zone-etcd/health",
+                Some(GetOptions::new().with_count_only()),
+            )
+            .await
         })
         .await;
-        report.quorum_read = Some(read);
+        report.quorum_read = Some(match read {
+            Ok(_) => Ok(()),
+            // etcd's RBAC may deny the key; the read still went through the leader.
+            Err(e) if e.kind() == Kind::PermissionDenied => Ok(()),
+            Err(e) => Err(e.to_string()),
+        });
     }
     report
 }

@@ -422,6 +422,8 @@ registry! {
     /// A tenant's quota alerts in a real Prometheus (the zone .1-3, node_exporter and
     /// Prometheus on .9).
     QUOTA_ALERTS = loopback(146) for ["tests/zone/alerts"];
+    /// A member that stops sending in the middle of a snapshot (.1).
+    SNAPSHOT_STALL = loopback(147) for ["tests/zone/snapshot"];
     /// Quotas seen by status and the metrics.
     QUOTA_STATUS = loopback(252) for ["tests/zone/quota_status"];
     /// The benchmark's quota zone with a tenant (its decider follows the load).

@@ -240,3 +240,83 @@ fn a_save_killed_at_any_instant_never_leaves_a_partial_snapshot() {
         member.stop();
     }
 }
+
+/// SIGCONTs a stopped member when dropped, also when the test fails.
+struct Stopped(nix::unistd::Pid);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+/// A member that stops sending in the middle of a snapshot (its etcd SIGSTOPped at the
+/// first chunk) fails the snapshot once it has sent nothing for the stall limit, instead
+/// of holding the caller for ever (a backup writer's term, a `snapshot save`): a channel's
+/// timeout ends at the response's headers, not at the end of a stream. Once the member
+/// goes on, a snapshot is whole again.
+#[test]
+fn a_member_that_stalls_mid_snapshot_is_given_up_on() {
+    use zone_etcd_kit::cluster_api::{self, Integrity};
+    let zone = TestZone::bootstrap("stall.zone", addresses::SNAPSHOT_STALL.subnet(), 1);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    let member = common::Identity {
+        chain: zone.tls(0, "client.crt"),
+        key: zone.tls(0, "client.key"),
+    };
+    let creds = common::grpc_load::credentials(&zone.tls(0, "ca.crt"), &member);
+    let endpoint = zone.client_urls()[0].clone();
+    let runtime = cluster_api::runtime().unwrap();
+    // 24 MiB: far more than HTTP/2's windows and the sockets' buffers hold, so the
+    // stream stalls with the member.
+    runtime.block_on(async {
+        let mut client = cluster_api::connect(&endpoint, &creds).await.unwrap();
+        for i in 0..24u8 {
+            let value = vec![b'a' + i % 26; 1 << 20];
+            client
+                .put(format!("big/{i:02}"), value, None)
+                .await
+                .unwrap();
+        }
+    });
+    let pid = nix::unistd::Pid::from_raw(running[0].pid() as i32);
+    let stall = Duration::from_secs(3);
+    let mut stopped = None;
+    let limit = stall * 5;
+    let result = runtime.block_on(async {
+        tokio::time::timeout(
+            limit,
+            cluster_api::snapshot_stalled_after(
+                &endpoint,
+                &creds,
+                &mut std::io::sink(),
+                |_| {
+                    if stopped.is_none() {
+                        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+                        stopped = Some(Stopped(pid));
+                    }
+                },
+                stall,
+            ),
+        )
+        .await
+    });
+    assert!(stopped.is_some(), "the member sent no chunk");
+    let problem = result
+        .unwrap_or_else(|_| panic!("still streaming from a stopped member after {limit:?}"))
+        .expect_err("a snapshot from a stopped member succeeded");
+    assert!(problem.contains("stalled"), "{problem}");
+    drop(stopped);
+    let mut check = Integrity::default();
+    runtime
+        .block_on(cluster_api::snapshot(
+            &endpoint,
+            &creds,
+            &mut std::io::sink(),
+            |chunk| check.update(chunk),
+        ))
+        .unwrap();
+    let (size, _) = check.finish().unwrap();
+    assert!(size > 24 << 20, "a snapshot of {size} bytes");
+}

@@ -188,8 +188,11 @@ async fn write(
     };
     if !continues {
         // A new chain (or a restored zone's new cluster): a full snapshot first, and the
-        // deltas right after it.
-        let full = full::take(&source).await?;
+        // deltas right after it; a term lost meanwhile ends here.
+        let full = tokio::select! {
+            full = full::take(&source) => full?,
+            _ = lost.changed() => return Ok(()),
+        };
         writer.head.next_delta = full.revision + 1;
         span.appended(&writer.append_full(full)?);
         ctx.bell.ring();

@@ -17,7 +17,8 @@
 //! - `health`: what each endpoint says of itself (status, a quorum read, the TLS
 //!   handshake and etcd's versions), for `status` and the upgrade checks;
 //! - `maintenance`: alarms, compaction, defragmentation, the cluster's downgrade;
-//! - `snapshot`: the Snapshot API, its trailing integrity hash checked as it streams;
+//! - `snapshot`: the Snapshot API, its trailing integrity hash checked as it streams, a
+//!   member that stops sending given up on;
 //! - [`peer_port`]: what a member's peer port says before etcd's client port serves (its
 //!   member list, or a launch waiting for the zone's first start);
 //! - [`others`]: a restart's questions to the other members, answered by the first
@@ -50,4 +51,6 @@ pub use maintenance::{
 };
 pub use members::{add_learner, member_list, promote, remove, update_peer_urls, view, SETTLE};
 pub use peer_port::{ask_peer, ask_peers};
-pub use snapshot::{snapshot, Integrity, Streamed, HASH_LEN};
+pub use snapshot::{
+    snapshot, snapshot_stalled_after, Integrity, Streamed, HASH_LEN, STALLED_AFTER,
+};

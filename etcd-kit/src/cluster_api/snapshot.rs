@@ -12,9 +12,14 @@ use ring::digest::{Context, SHA256};
 
 use super::client::{describe, Credentials};
 
-/// A snapshot streams for as long as the database takes to send; a member that stops
-/// sending for this long has failed.
+/// The deadline of the call itself (until etcd's answer starts): a channel's timeout
+/// ends at the response's headers, not at the end of a stream.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A snapshot streams for as long as the database takes to send; a member that stops
+/// sending for this long has failed (asked of each message: the stream itself has no
+/// deadline, and a stalled one held a backup writer's term with nothing written).
+pub const STALLED_AFTER: Duration = Duration::from_secs(60);
 
 /// The length of etcd's trailing integrity hash (SHA-256).
 pub const HASH_LEN: usize = 32;
@@ -27,12 +32,24 @@ pub struct Streamed {
 }
 
 /// Streams a snapshot from the member at `endpoint` into `out`, chunk by chunk, each one
-/// also handed to `seen` (the integrity check).
+/// also handed to `seen` (the integrity check). A member that sends nothing for
+/// [`STALLED_AFTER`] fails the snapshot.
 pub async fn snapshot(
     endpoint: &str,
     creds: &Credentials,
     out: &mut impl Write,
+    seen: impl FnMut(&[u8]),
+) -> Result<Streamed, String> {
+    snapshot_stalled_after(endpoint, creds, out, seen, STALLED_AFTER).await
+}
+
+/// [`snapshot`], failed when the member sends nothing for `stalled_after`.
+pub async fn snapshot_stalled_after(
+    endpoint: &str,
+    creds: &Credentials,
+    out: &mut impl Write,
     mut seen: impl FnMut(&[u8]),
+    stalled_after: Duration,
 ) -> Result<Streamed, String> {
     let mut client = super::client::connect_for(endpoint, creds, STREAM_TIMEOUT).await?;
     // etcd's snapshot messages carry no header: ask who this is first.
@@ -47,7 +64,11 @@ pub async fn snapshot(
     };
     let mut stream = client.snapshot().await.map_err(|e| describe(&e))?;
     let mut any = false;
-    while let Some(message) = stream.message().await.map_err(|e| describe(&e))? {
+    while let Some(message) = tokio::time::timeout(stalled_after, stream.message())
+        .await
+        .map_err(|_| format!("the member sent nothing for {stalled_after:?}: stalled"))?
+        .map_err(|e| describe(&e))?
+    {
         out.write_all(message.blob())
             .map_err(|e| format!("cannot write the snapshot: {e}"))?;
         seen(message.blob());

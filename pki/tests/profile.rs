@@ -1,5 +1,6 @@
-//! The certificate profile of DESIGN.md, read back with x509-parser directly (not through
-//! zone-pki's own inspection code), so a mistake in one cannot hide one in the other.
+//! The certificate profile of docs/src/reference/trust-model.md (its table), read back with
+//! x509-parser directly (not through zone-pki's own inspection code), so a mistake in one
+//! cannot hide one in the other.
 
 use std::net::IpAddr;
 

@@ -319,15 +319,18 @@ fn stopped_within_bound(
 fn every_acknowledged_put_kept(zone: &TestZone, prefix: &str, run: &Runaway) {
     let runtime = cluster_api::runtime().unwrap();
     let (count, whole) = runtime.block_on(async {
-        let mut c = client(zone, &admin(zone)).await;
-        let options = etcd_client::GetOptions::new().with_prefix();
-        let got = c.get(prefix, Some(options)).await.expect("the owner reads");
-        let whole = got
-            .kvs()
-            .iter()
-            .filter(|kv| kv.value().len() == VALUE && kv.value().iter().all(|b| *b == b'x'))
-            .count() as u64;
-        (got.kvs().len() as u64, whole)
+        let c = client(zone, &admin(zone)).await;
+        // In pages: the prefix holds more than a gRPC answer may (4 MiB).
+        let (mut count, mut whole) = (0u64, 0u64);
+        cluster_api::range::scan_prefix(&c, prefix.as_bytes(), 0, |kv| {
+            count += 1;
+            if kv.value().len() == VALUE && kv.value().iter().all(|b| *b == b'x') {
+                whole += 1;
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the owner reads: {e}"));
+        (count, whole)
     });
     assert_eq!(
         (count, whole),

@@ -159,6 +159,26 @@ fn snapshots_are_saved_whole_listed_and_pruned() {
     ]);
     assert!(!ok && err.contains("exists already"), "{err}");
     assert_eq!(fs::read_to_string(&out_file).unwrap(), "precious");
+    // Nor is a manifest alone under the name (`mine2.db.json` without `mine2.db`).
+    let lone = zone.path("mine2.db");
+    fs::write(format!("{}.json", lone.display()), "precious").unwrap();
+    let (ok, _, err) = run(&[
+        "snapshot",
+        "save",
+        "--config",
+        config,
+        "--out",
+        lone.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("mine2.db.json: exists already"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(format!("{}.json", lone.display())).unwrap(),
+        "precious"
+    );
+    assert!(!lone.exists(), "a snapshot saved without its manifest");
 
     // No member answers: one line, nothing written.
     for member in running.drain(..) {

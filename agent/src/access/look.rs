@@ -23,7 +23,30 @@ impl AccessKeeper {
         done: &mut Option<Done>,
         checked: &mut Instant,
     ) -> Result<(), String> {
+        // Nothing moved since a look that found everything as its last apply left it:
+        // nothing to read (see [`super::idle`]).
         let mut phases = Phases::new();
+        let (leads, raft_index) = self.leads(client).await;
+        phases.mark("leads", 1);
+        let local = super::idle::Local::now(
+            &self.node.state_dir,
+            self.identities
+                .as_ref()
+                .is_some_and(|slot| slot.get().is_some()),
+        );
+        let recheck = if leads { RECHECK } else { FOLLOWER_RECHECK };
+        let due = done.is_none() || checked.elapsed() >= recheck;
+        let last_idle = lock(&self.idle).take();
+        if super::idle::skip(last_idle.as_ref(), raft_index, &local, due) {
+            *lock(&self.idle) = last_idle;
+            return Ok(());
+        }
+        let idle_at = |index: Option<u64>| {
+            index.map(|raft_index| super::idle::Idle {
+                raft_index,
+                local: local.clone(),
+            })
+        };
         let published = cluster_api::within(async {
             client
                 .get(POLICY_KEY, None)
@@ -125,16 +148,15 @@ impl AccessKeeper {
         // 3-member zone made 412 raft entries a minute when every keeper did both, 136 when
         // the leader's looked at the names each second, 24 since it looks only when its raft
         // log moved).
-        let (leads, raft_index) = self.leads(client).await;
-        phases.mark("leads", 1);
-        let recheck = if leads { RECHECK } else { FOLLOWER_RECHECK };
         let unchanged = done.as_ref() == Some(&signature) && checked.elapsed() < recheck;
         if unchanged && !leads {
+            *lock(&self.idle) = idle_at(raft_index);
             return Ok(());
         }
         let quiet = lock(&self.quiet).take();
         if unchanged && !zone_node::policy::read::names_look_due(quiet, raft_index) {
             *lock(&self.quiet) = quiet;
+            *lock(&self.idle) = idle_at(raft_index);
             return Ok(());
         }
         let names_now = if unchanged || !probe_passwords {
@@ -144,7 +166,9 @@ impl AccessKeeper {
         };
         if unchanged {
             if lock(&self.names).as_ref() == names_now.as_ref() {
-                *lock(&self.quiet) = raft_index.map(|i| i + zone_node::policy::read::NAMES_ENTRIES);
+                let quiet = raft_index.map(|i| i + zone_node::policy::read::NAMES_ENTRIES);
+                *lock(&self.quiet) = quiet;
+                *lock(&self.idle) = idle_at(quiet);
                 return Ok(());
             }
             tracing::info!("access policy: etcd's users or roles changed; applying again");

@@ -30,7 +30,9 @@
 //! `<applied>` at [`APPLIED_PREFIX`](zone_node::policy::record::APPLIED_PREFIX)`<member>` once its etcd holds exactly the policy's
 //! users and roles, which `status` reads, with whether its client port trusts the client
 //! root alone; auth goes on only once every member's record says so (auth on beside a
-//! port that still takes node-CA certificates would make a forged CN `root` etcd's root).
+//! port that still takes node-CA certificates would make a forged CN `root` etcd's root);
+//! a round reads nothing more than the member's status while its raft index and the
+//! node's inputs are where a look found everything as its last apply left it ([`idle`]).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant};
 use zone_io::Error;
 use zone_pki::CertInfo;
 
+mod idle;
 mod look;
 
 use super::duty::{now, Duty, Round};
@@ -101,6 +104,9 @@ pub struct AccessKeeper {
     /// apply left them (its own two reads included): while the index stays there, no user
     /// or role can have changed ([`zone_node::policy::read::names_look_due`]).
     quiet: Mutex<Option<u64>>,
+    /// Where the last look found everything as its last apply left it ([`idle`]): until
+    /// the member's raft log or the node's inputs move, a round asks nothing more.
+    idle: Mutex<Option<idle::Idle>>,
 }
 
 impl Duty for AccessKeeper {
@@ -152,6 +158,7 @@ impl AccessKeeper {
             checked: Instant::now(),
             held: Mutex::new(None),
             quiet: Mutex::new(None),
+            idle: Mutex::new(None),
             roots,
             node,
             identities,

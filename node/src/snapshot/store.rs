@@ -114,6 +114,7 @@ impl Place {
         let name = snapshot::file_name(zone, *taken_at, revision);
         let path = self.target.clone().unwrap_or_else(|| self.dir.join(&name));
         refuse_existing(&path)?;
+        refuse_existing(&manifest_path(&path))?;
         let manifest = Manifest {
             format: snapshot::MANIFEST_FORMAT,
             zone: zone.to_string(),

@@ -73,7 +73,15 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         block(&readme, "owner-identity"),
         block(&readme, "node"),
     );
+    let started = Instant::now();
+    let took = |what: &str| {
+        eprintln!(
+            "quickstart: {what} at {:.1}s",
+            started.elapsed().as_secs_f64()
+        )
+    };
     let deb = sysroot::package();
+    took("the package found");
     let deb_name = deb.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
         member.contains(&format!("dpkg -i {deb_name}")),
@@ -96,8 +104,10 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         net.attach(i + 1, machine.pid(), &addresses::QUICKSTART.ip(host));
     }
 
+    took("four machines booted");
     // The owner's block, on node1.
     run(&machines[0], &owner);
+    took("the owner's block run");
     let root =
         |m: &Machine| Path::new(&format!("/proc/{}/root/root/quickstart", m.pid())).to_path_buf();
     let bundles = root(&machines[0]).join("bundles");
@@ -111,6 +121,7 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
         copy(&deb, &here.join(&deb_name));
         run(machine, &member.replace("node1.example.zone", &node));
     }
+    took("the members' blocks run");
 
     // The README's checks, on node2, until they pass: the members wait for each other at
     // the zone's first start, and the backup writer ships its first full snapshot.
@@ -142,6 +153,7 @@ fn the_readme_quick_start_on_three_machines_gives_a_healthy_zone_with_backups() 
                         );
                     }
                 }
+                took(&format!("`{command}` passed"));
                 break;
             }
             if Instant::now() >= deadline {

@@ -146,38 +146,31 @@ fn snapshots_are_saved_whole_listed_and_pruned() {
         "{err}"
     );
 
-    // --out: an existing file is never replaced.
+    // --out: an existing file is never replaced, nor a manifest alone under the name
+    // (`mine2.db.json` without `mine2.db`).
+    let save_to = |out: &Path| {
+        let (ok, _, err) = run(&[
+            "snapshot",
+            "save",
+            "--config",
+            config,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!ok, "a save over {} succeeded", out.display());
+        err
+    };
     let out_file = zone.path("mine.db");
     fs::write(&out_file, "precious").unwrap();
-    let (ok, _, err) = run(&[
-        "snapshot",
-        "save",
-        "--config",
-        config,
-        "--out",
-        out_file.to_str().unwrap(),
-    ]);
-    assert!(!ok && err.contains("exists already"), "{err}");
+    let err = save_to(&out_file);
+    assert!(err.contains("exists already"), "{err}");
     assert_eq!(fs::read_to_string(&out_file).unwrap(), "precious");
-    // Nor is a manifest alone under the name (`mine2.db.json` without `mine2.db`).
     let lone = zone.path("mine2.db");
-    fs::write(format!("{}.json", lone.display()), "precious").unwrap();
-    let (ok, _, err) = run(&[
-        "snapshot",
-        "save",
-        "--config",
-        config,
-        "--out",
-        lone.to_str().unwrap(),
-    ]);
-    assert!(
-        !ok && err.contains("mine2.db.json: exists already"),
-        "{err}"
-    );
-    assert_eq!(
-        fs::read_to_string(format!("{}.json", lone.display())).unwrap(),
-        "precious"
-    );
+    let lone_manifest = PathBuf::from(format!("{}.json", lone.display()));
+    fs::write(&lone_manifest, "precious").unwrap();
+    let err = save_to(&lone);
+    assert!(err.contains("mine2.db.json: exists already"), "{err}");
+    assert_eq!(fs::read_to_string(&lone_manifest).unwrap(), "precious");
     assert!(!lone.exists(), "a snapshot saved without its manifest");
 
     // No member answers: one line, nothing written.

@@ -27,20 +27,6 @@ started=$SECONDS
 # edit. CARGO_INCREMENTAL=1 keeps them (cargo rebuilds the workspace's crates when it
 # changes).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-# The tests' temporary directories (every test zone's data, each member's WAL preallocated)
-# in memory (/dev/shm) when it has room: etcd syncs every raft entry, and a dozen test zones
-# syncing on one disk beside the build made the suite bound by the disk, not the CPU
-# (access.rs's keepers test: 3.5 s alone, 131 s in cc78's suite). Tests about the disk itself
-# make their directories on it (`common::on_disk`). ZONE_ETCD_TEST_TMPDIR keeps a TMPDIR of
-# the caller's.
-if [ -z "${ZONE_ETCD_TEST_TMPDIR:-}" ]; then
-    shm_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
-    if [ "$(stat -f -c %T /dev/shm 2>/dev/null || true)" = tmpfs ] && [ "${shm_kb:-0}" -ge $((12 * 1024 * 1024)) ]; then
-        TMPDIR=$(mktemp -d /dev/shm/zone-etcd-tests.XXXXXX)
-        export TMPDIR
-        trap 'rm -rf "$TMPDIR"' EXIT
-    fi
-fi
 # Room first: the build (about 3 GB), the zones' data (each member preallocates 64 MB of
 # WAL) and SeaweedFS, which marks its volumes read-only under 1% free, so a backup test
 # then waits for a store that never takes a write. Refused in one line, nothing run.

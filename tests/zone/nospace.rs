@@ -199,13 +199,32 @@ fn maintain_brings_a_nospace_zone_back_in_one_run_20_times_in_a_row() {
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
         let rows = report["members"].as_array().unwrap();
         assert_eq!(rows.len(), 3, "attempt {attempt}: {report}");
+        // Every member that held NOSPACE is defragmented; one that did not may be left
+        // when its defragmentation would gain little (in one of 20 attempts on a fast
+        // disk, the fill raised NOSPACE on one member while the others stood at 82% of
+        // the quota, 16% of it free).
+        let alarmed: Vec<&str> = report["alarms_before"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
         for row in rows {
+            let name = row["name"].as_str().unwrap();
+            let held = alarmed.iter().any(|a| a.ends_with(&format!(" {name}")));
+            if !held && row["action"] == "skipped: little to gain" {
+                continue;
+            }
             assert_eq!(row["action"], "defragmented", "attempt {attempt}: {report}");
             assert!(
                 row["size_after"].as_i64().unwrap() < QUOTA as i64 / 2,
                 "attempt {attempt}: {report}"
             );
         }
+        assert!(
+            rows.iter().any(|r| r["action"] == "defragmented"),
+            "attempt {attempt}: {report}"
+        );
         assert!(
             report["alarms_after"].as_array().unwrap().is_empty(),
             "attempt {attempt}: {report}"

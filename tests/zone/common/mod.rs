@@ -708,6 +708,18 @@ pub fn zone_with_true_etcd(subnet: u8) -> TestZone {
     zone
 }
 
+/// [`zone_with_true_etcd`] in a directory on a disk ([`ON_DISK`]): for a test of the disk.
+pub fn zone_with_true_etcd_on_disk(subnet: u8) -> TestZone {
+    let zone = TestZone::bootstrap_on_disk("leaves.zone", subnet, 1);
+    use_stand_in_etcd(&zone.config(0));
+    zone
+}
+
+/// Where a test of the disk itself makes its directories: TMPDIR may be in memory (Debian 13
+/// mounts /tmp as tmpfs; a TMPDIR in /dev/shm), where a sync costs nothing and `check`
+/// warns of a data directory that a restart of the machine empties.
+pub const ON_DISK: &str = "/var/tmp";
+
 /// The serial (hex) of the first certificate in a PEM file.
 pub fn serial(path: &Path) -> String {
     zone_pki::CertInfo::parse_pem(&fs::read_to_string(path).unwrap())

@@ -71,9 +71,24 @@ impl DerefMut for TestZone {
 impl TestZone {
     /// A zone of `members` in a new temporary directory; nothing made in it yet.
     pub fn unmade(zone: &str, members: Vec<(String, String)>) -> TestZone {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::unmade_in(tempfile::tempdir().expect("temp dir"), zone, members)
+    }
+
+    fn unmade_in(dir: tempfile::TempDir, zone: &str, members: Vec<(String, String)>) -> TestZone {
         let zone = Zone::new(&tools(), dir.path(), zone, members);
         TestZone { dir, zone }
+    }
+
+    /// [`TestZone::bootstrap`] in a directory on a disk ([`super::ON_DISK`]), not in TMPDIR
+    /// (which may be in memory): for a test of the disk itself (its measured syncs, the
+    /// warning about a data directory in memory).
+    pub fn bootstrap_on_disk(zone: &str, subnet: u8, count: u8) -> TestZone {
+        let members = loopback_members(zone, subnet, count);
+        let text = zone_testkit::zone::zone_toml(zone, &members, 2380, 2379);
+        let dir = tempfile::tempdir_in(super::ON_DISK).expect("a directory on disk");
+        let test_zone = Self::unmade_in(dir, zone, members);
+        must(test_zone.make(Kind::LeastPrivilege, &text));
+        test_zone
     }
 
     /// A zone of `count` members on 127.0.<subnet>.1..=count, of the kind `ca init` makes

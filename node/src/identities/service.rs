@@ -61,6 +61,16 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let started = std::time::Instant::now();
     let mut renew = false;
+    // A gateway certificate the zone no longer trusts (`revoke --identity` ended its
+    // password too) is replaced with a new password, never the old one set again: it may
+    // have leaked (issue 68). Without this, a node that learnt of the revocation before
+    // its next env asked the endpoint for a new certificate with the old password, which
+    // the endpoint set (cc80's gateway test).
+    if gateway_untrusted(node, service)? {
+        let _lock = zone_io::state::lock(&node.state_dir)?;
+        password = password::replace(&service_dir(node, service)?)?;
+        renew = true;
+    }
     let wait = || -> Result<(), Error> {
         if started.elapsed() >= password::AUTH_WAIT {
             return Err(password::auth_off(&user));
@@ -200,6 +210,13 @@ fn ensure_set(
 }
 
 /// Why the current identity cannot be used, or `None`.
+/// Whether `service`'s gateway certificate exists and no longer chains to what the zone
+/// trusts (revoked, or its node CA revoked).
+fn gateway_untrusted(node: &Node, service: &str) -> Result<bool, Error> {
+    let cert = service_dir(node, service)?.join(GATEWAY).join("client.crt");
+    Ok(fs::read_to_string(cert).is_ok_and(|pem| super::tls::chain_problem(node, &pem).is_some()))
+}
+
 fn problem(node: &Node, files: &ServiceFiles, cn: &str, now: OffsetDateTime) -> Option<String> {
     let (Ok(pem), Ok(key)) = (
         fs::read_to_string(&files.cert),

@@ -209,7 +209,6 @@ fn ensure_set(
     Ok(Ok(files))
 }
 
-/// Why the current identity cannot be used, or `None`.
 /// Whether `service`'s gateway certificate exists and no longer chains to what the zone
 /// trusts (revoked, or its node CA revoked).
 fn gateway_untrusted(node: &Node, service: &str) -> Result<bool, Error> {
@@ -217,6 +216,7 @@ fn gateway_untrusted(node: &Node, service: &str) -> Result<bool, Error> {
     Ok(fs::read_to_string(cert).is_ok_and(|pem| super::tls::chain_problem(node, &pem).is_some()))
 }
 
+/// Why the current identity cannot be used, or `None`.
 fn problem(node: &Node, files: &ServiceFiles, cn: &str, now: OffsetDateTime) -> Option<String> {
     let (Ok(pem), Ok(key)) = (
         fs::read_to_string(&files.cert),

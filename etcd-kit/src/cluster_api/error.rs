@@ -23,6 +23,11 @@ pub enum Kind {
     Unreachable,
     /// `etcdserver: no leader`: the member has no leader now.
     NoLeader,
+    /// `etcdserver: request timed out` (and its "possibly due to previous leader failure"):
+    /// the member proposed the request and did not see it applied in time (a slow disk, a
+    /// leader lost). It may still be applied: only a request whose redo is harmless is
+    /// asked again.
+    TimedOut,
     /// `election: no leader`: nobody campaigns in the election asked about.
     ElectionNoLeader,
     /// `etcdserver: unhealthy cluster`: a membership change refused while the voters are
@@ -74,6 +79,16 @@ pub enum Kind {
 /// (a status relayed through the gateway or a proxy may carry a prefix).
 const CONSTANTS: &[(Code, &str, Kind)] = &[
     (Code::Unavailable, "etcdserver: no leader", Kind::NoLeader),
+    (
+        Code::Unavailable,
+        "etcdserver: request timed out",
+        Kind::TimedOut,
+    ),
+    (
+        Code::Unavailable,
+        "etcdserver: request timed out, possibly due to previous leader failure",
+        Kind::TimedOut,
+    ),
     (Code::Unknown, "election: no leader", Kind::ElectionNoLeader),
     (
         Code::Unavailable,
@@ -334,6 +349,19 @@ mod tests {
             "etcdserver: role name not found: x",
         );
         assert_eq!(e.kind(), Kind::Refused);
+    }
+
+    #[test]
+    fn etcds_own_timeout_is_its_own_kind_not_an_unreachable_member() {
+        // cc81: a DeleteUser a one-member zone did not apply within etcd's own timeout.
+        let e = EtcdError::of_status(Code::Unavailable, "etcdserver: request timed out");
+        assert_eq!(e.kind(), Kind::TimedOut);
+        assert!(!e.is_refusal());
+        let e = EtcdError::of_status(
+            Code::Unavailable,
+            "etcdserver: request timed out, possibly due to previous leader failure",
+        );
+        assert_eq!(e.kind(), Kind::TimedOut);
     }
 
     #[test]

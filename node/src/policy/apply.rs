@@ -189,7 +189,7 @@ async fn run_all(client: &mut Client, ops: &[Op], auth_off: bool) -> Result<(), 
         let group = ops[i..end].to_vec();
         if auth_off && group.len() > 1 && !matches!(group[0], Op::Enable) {
             let done = concurrently(client, group, |mut c, op| async move {
-                run_op(&mut c, &op).await
+                run_op_again_if_timed_out(&mut c, &op).await
             })
             .await?;
             for (op, result) in done {
@@ -197,13 +197,31 @@ async fn run_all(client: &mut Client, ops: &[Op], auth_off: bool) -> Result<(), 
             }
         } else {
             for op in group {
-                let result = run_op(client, &op).await;
+                let result = run_op_again_if_timed_out(client, &op).await;
                 check(&op, result)?;
             }
         }
         i = end;
     }
     Ok(())
+}
+
+/// [`run_op`], asked once more when etcd timed out on it ([`Kind::TimedOut`]: proposed,
+/// not seen applied in time, on a member whose disk the machine's other work held up):
+/// the keeper's next round would redo it after a full read, a second later, with the
+/// round failed and logged. Asked again only where that is safe: a single call that was
+/// applied after all is refused as done already ([`done_already`]) or is the same again
+/// (a grant, a random password, auth on); not [`Op::Remake`], whose calls a timeout may
+/// have cut between (its user deleted, not made again: a redo's delete would then count
+/// as done), which the next round's full read finishes.
+async fn run_op_again_if_timed_out(client: &mut Client, op: &Op) -> Result<(), etcd_client::Error> {
+    match run_op(client, op).await {
+        Err(e) if EtcdError::of(&e).kind() == Kind::TimedOut && calls(op) == 1 => {
+            tracing::info!("etcd timed out on {op:?}: asking once more");
+            run_op(client, op).await
+        }
+        other => other,
+    }
 }
 
 /// Whether etcd refused `op` because what it asks is so already (every member's keeper

@@ -61,16 +61,6 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
     let endpoints = zone_model::cluster::client_endpoints(&node.members);
     let started = std::time::Instant::now();
     let mut renew = false;
-    // A gateway certificate the zone no longer trusts (`revoke --identity` ended its
-    // password too) is replaced with a new password, never the old one set again: it may
-    // have leaked (issue 68). Without this, a node that learnt of the revocation before
-    // its next env asked the endpoint for a new certificate with the old password, which
-    // the endpoint set (cc80's gateway test).
-    if gateway_untrusted(node, service)? {
-        let _lock = zone_io::state::lock(&node.state_dir)?;
-        password = password::replace(&service_dir(node, service)?)?;
-        renew = true;
-    }
     let wait = || -> Result<(), Error> {
         if started.elapsed() >= password::AUTH_WAIT {
             return Err(password::auth_off(&user));
@@ -81,11 +71,21 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
     loop {
         let files = match ensure_set(node, service, Some(&password), renew)? {
             Ok(files) => files,
-            Err(NotSet::AuthOff) => {
+            // `revoke --identity` of it ended its password too: a new password with a
+            // new certificate, never the old one set again (it may have leaked, issue 68;
+            // cc80: a node that learnt of the revocation before env asked the endpoint
+            // for a new certificate with the old password, which the endpoint set).
+            Err(Unset::Untrusted) => {
+                let _lock = zone_io::state::lock(&node.state_dir)?;
+                password = password::replace(&service_dir(node, service)?)?;
+                renew = true;
+                continue;
+            }
+            Err(Unset::NotSet(NotSet::AuthOff)) => {
                 wait()?;
                 continue;
             }
-            Err(NotSet::Failed(why)) => {
+            Err(Unset::NotSet(NotSet::Failed(why))) => {
                 return Err(Error::new(format!(
                     "the gateway password of {user} was not set: {why}"
                 ))
@@ -145,15 +145,24 @@ fn service_dir(node: &Node, service: &str) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
+/// Why [`ensure_set`] gave no gateway certificate.
+#[derive(Debug)]
+enum Unset {
+    /// No member could set the password yet.
+    NotSet(NotSet),
+    /// The certificate in place no longer chains to what the zone trusts (revoked, or its
+    /// node CA revoked): its password ended with it, so the caller makes a new one first.
+    Untrusted,
+}
+
 /// The identity (`gateway`: `None`) or the gateway certificate for the password
-/// `gateway` of `service` on `node`, reused while valid unless `renew`. `Err(NotSet)`:
-/// a gateway password no member could set yet.
+/// `gateway` of `service` on `node`, reused while valid unless `renew`.
 fn ensure_set(
     node: &Node,
     service: &str,
     gateway: Option<&str>,
     renew: bool,
-) -> Result<Result<ServiceFiles, NotSet>, Error> {
+) -> Result<Result<ServiceFiles, Unset>, Error> {
     let user = service_user(service, &node.name);
     let _lock = zone_io::state::lock(&node.state_dir)?;
     let dir = service_dir(node, service)?;
@@ -165,13 +174,19 @@ fn ensure_set(
         key: current.join("client.key"),
     };
     let cn = if gateway.is_some() { "" } else { user.as_str() };
-    if !renew && problem(node, &files, cn, OffsetDateTime::now_utc()).is_none() {
-        return Ok(Ok(files));
-    }
+    let why = if renew {
+        "asked anew".to_string()
+    } else {
+        match problem(node, &files, cn, OffsetDateTime::now_utc()) {
+            None => return Ok(Ok(files)),
+            Some(Problem::Untrusted(_)) if gateway.is_some() => return Ok(Err(Unset::Untrusted)),
+            Some(problem) => problem.to_string(),
+        }
+    };
     let obtained = match gateway {
         Some(password) => match super::request::obtain_gateway(node, service, password)? {
             Ok(obtained) => obtained,
-            Err(not_set) => return Ok(Err(not_set)),
+            Err(not_set) => return Ok(Err(Unset::NotSet(not_set))),
         },
         None => super::request::obtain(node, Some(service))?,
     };
@@ -205,38 +220,58 @@ fn ensure_set(
     } else {
         "the identity"
     };
-    tracing::info!("obtained {what} {user} from {}", obtained.from);
+    tracing::info!(
+        "obtained {what} {user} from {} (the one in place: {why})",
+        obtained.from
+    );
     Ok(Ok(files))
 }
 
-/// Whether `service`'s gateway certificate exists and no longer chains to what the zone
-/// trusts (revoked, or its node CA revoked).
-fn gateway_untrusted(node: &Node, service: &str) -> Result<bool, Error> {
-    let cert = service_dir(node, service)?.join(GATEWAY).join("client.crt");
-    Ok(fs::read_to_string(cert).is_ok_and(|pem| super::tls::chain_problem(node, &pem).is_some()))
+/// Why the identity in place cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Problem {
+    /// Missing, unreadable or unparsable, or its key does not match it.
+    Unusable(&'static str),
+    /// It names another user (its CN).
+    Names(String),
+    /// Expired, or far enough into its life to be renewed.
+    Due,
+    /// It no longer chains to what the zone trusts: the reason.
+    Untrusted(String),
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Unusable(what) => f.write_str(what),
+            Problem::Names(cn) => write!(f, "names {cn:?}"),
+            Problem::Due => f.write_str("due"),
+            Problem::Untrusted(why) => f.write_str(why),
+        }
+    }
 }
 
 /// Why the current identity cannot be used, or `None`.
-fn problem(node: &Node, files: &ServiceFiles, cn: &str, now: OffsetDateTime) -> Option<String> {
+fn problem(node: &Node, files: &ServiceFiles, cn: &str, now: OffsetDateTime) -> Option<Problem> {
     let (Ok(pem), Ok(key)) = (
         fs::read_to_string(&files.cert),
         zone_pki::key::load_key(&files.key),
     ) else {
-        return Some("missing or unreadable".into());
+        return Some(Problem::Unusable("missing or unreadable"));
     };
     let Ok(info) = CertInfo::parse_pem(&pem) else {
-        return Some("unparsable".into());
+        return Some(Problem::Unusable("unparsable"));
     };
     if !info.public_key_matches(&key) {
-        return Some("the key does not match".into());
+        return Some(Problem::Unusable("the key does not match"));
     }
     if info.subject_cn != cn {
-        return Some(format!("names {:?}", info.subject_cn));
+        return Some(Problem::Names(info.subject_cn));
     }
     if now >= info.not_after || info.life_used(now) >= RENEW_AT_LIFE_USED {
-        return Some("due".into());
+        return Some(Problem::Due);
     }
-    super::tls::chain_problem(node, &pem)
+    super::tls::chain_problem(node, &pem).map(Problem::Untrusted)
 }
 
 /// Removes every set in `dir`'s `sets/` but `current` and those the links pointed to

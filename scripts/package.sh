@@ -103,7 +103,18 @@ else
     # whole length, which would stop every other cargo command of the checkout meanwhile
     # (scripts/test.sh's, beside which it runs).
     export CARGO_TARGET_DIR=target/cross
-    cargo build --profile "$profile" --locked -p zone-etcd --target "$target" >&2
+    # The test suite's arm64 package (--profile dev) runs its correctness tests under
+    # qemu-user: built without line tables and without the dev profile's optimised
+    # crates (Cargo.toml's [profile.dev.package.<name>], kept for the host's tests), 14%
+    # less CPU (329 against 382 CPU-seconds, the suite's largest single build).
+    lean=()
+    if [[ "$profile" == dev ]]; then
+        lean=(--config profile.dev.debug=false)
+        for name in $(grep -oP '^\[profile\.dev\.package\.\K[a-z0-9_-]+(?=\])' Cargo.toml); do
+            lean+=(--config "profile.dev.package.$name.opt-level=0")
+        done
+    fi
+    cargo build "${lean[@]}" --profile "$profile" --locked -p zone-etcd --target "$target" >&2
     [[ "$build_only" == no ]] || exit 0
     exe="$CARGO_TARGET_DIR/$target/$profile_dir/zone-etcd"
     run=(env "QEMU_LD_PREFIX=$sysroot" "$qemu")

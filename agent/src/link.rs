@@ -2,10 +2,15 @@
 //! opened on first use, shared by cloning (etcd-client's `Client` multiplexes its calls
 //! and watches over one channel), and opened anew after a duty's round failed.
 //!
-//! Invariant: a reset only drops the shared handle; a duty that still holds a clone
-//! (the revocations' watch) keeps it until its own call fails.
+//! Invariants: a reset only drops the shared handle; a duty that still holds a clone
+//! (the revocations' watch) keeps it until its own call fails. The duties that look at
+//! the member's leadership each tick share one status call ([`Link::leads`]): an answer
+//! younger than [`LEADS_FRESH`] serves them all, so a change is seen at most that much
+//! later; a duty that must know now (the quota decider following the zone's writes) asks
+//! etcd itself ([`leads`]).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use etcd_client::Client;
 use tokio::sync::Mutex;
@@ -14,11 +19,21 @@ use zone_io::Error;
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_node::node::Node;
 
+/// How old a status answer [`Link::leads`] gives again may be: under the duties' 1 s tick,
+/// so the access keeper and the quota decider, each looking once a second, ask etcd once
+/// between them (an idle member answered 120 status calls a minute, 60 since).
+pub const LEADS_FRESH: Duration = Duration::from_millis(900);
+
+/// A [`leads`] answer (leads, committed raft index) and when it came.
+type Answered = (Instant, (bool, u64));
+
 #[derive(Clone)]
 pub struct Link {
     endpoint: String,
     creds: Arc<Credentials>,
     client: Arc<Mutex<Option<Client>>>,
+    /// The last [`leads`] answer and when it came.
+    leads: Arc<Mutex<Option<Answered>>>,
 }
 
 impl Link {
@@ -31,6 +46,7 @@ impl Link {
             endpoint: zone_model::cluster::client_url(member),
             creds: Credentials::load(&node.leaf_paths())?,
             client: Arc::new(Mutex::new(None)),
+            leads: Arc::new(Mutex::new(None)),
         }))
     }
 
@@ -58,6 +74,21 @@ impl Link {
     /// After a failed round: the next [`Link::client`] connects anew.
     pub async fn reset(&self) {
         *self.client.lock().await = None;
+        *self.leads.lock().await = None;
+    }
+
+    /// [`leads`], answered from the last answer while it is younger than [`LEADS_FRESH`]
+    /// (see the module's invariants).
+    pub async fn leads(&self, client: &mut Client) -> Result<(bool, u64), String> {
+        let mut last = self.leads.lock().await;
+        if let Some((at, answer)) = *last {
+            if at.elapsed() < LEADS_FRESH {
+                return Ok(answer);
+            }
+        }
+        let answer = leads(client).await?;
+        *last = Some((Instant::now(), answer));
+        Ok(answer)
     }
 }
 

@@ -182,7 +182,7 @@ impl AccessKeeper {
     /// Whether this keeper's member leads the cluster now (its etcd says so), and its
     /// committed raft index (`None` when etcd did not answer).
     async fn leads(&self, client: &mut etcd_client::Client) -> (bool, Option<u64>) {
-        match super::link::leads(client).await {
+        match self.link.leads(client).await {
             Ok((leads, index)) => (leads, Some(index)),
             Err(_) => (false, None),
         }

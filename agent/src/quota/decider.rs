@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::follow::follow;
 use super::state::{Held, Period, Slot, TICK};
 use crate::duty::{Duty, Round};
-use crate::link::{leads, Link};
+use crate::link::Link;
 use zone_node::node::Node;
 
 /// The decider of one member.
@@ -48,7 +48,7 @@ impl Duty for Decider {
             _ => return Ok(Round::Quiet),
         };
         let mut client = self.link.client().await?;
-        if !leads(&mut client).await?.0 {
+        if !self.link.leads(&mut client).await?.0 {
             return Ok(Round::Quiet);
         }
         let outcome = follow(&mut self.held, &mut client, tenants).await;

@@ -44,6 +44,11 @@ pub struct Mover {
     /// The wait last put under [`WAITING_PREFIX`]: `Some(None)` once none is there (not
     /// known at the keeper's start: a record an earlier keeper left is deleted then).
     published: Option<Option<Waiting>>,
+    /// The member's committed raft index seen before the last look that found no target
+    /// (and nothing to record): while etcd's index is still that, the target and the turn
+    /// (keys of etcd, nothing else the look read) are as that look found them, and a round
+    /// asks nothing more (an idle member answered 60 Ranges a minute for them).
+    quiet_at: Option<u64>,
 }
 
 impl Duty for Mover {
@@ -57,12 +62,28 @@ impl Duty for Mover {
 
     /// One look at the zone's target; over once this keeper stopped its etcd to move it.
     async fn round(&mut self) -> Result<Round, String> {
+        // The status answer the access keeper and the quota decider share (Link::leads).
+        let index = match self.link.client().await {
+            Ok(mut client) => self.link.leads(&mut client).await.ok().map(|(_, i)| i),
+            Err(_) => None,
+        };
+        if index.is_some() && index == self.quiet_at {
+            return Ok(Round::Quiet);
+        }
+        self.quiet_at = None;
         let mut waits = None;
         let looked = self.look(&mut waits).await;
         if looked.is_err() {
             self.link.reset().await;
-        } else if let Err(problem) = self.publish(waits).await {
-            tracing::warn!("etcd release: cannot record what this member waits for: {problem}");
+        } else {
+            let nothing = waits.is_none();
+            match self.publish(waits).await {
+                Ok(()) if nothing && matches!(looked, Ok(Look::Quiet)) => self.quiet_at = index,
+                Ok(()) => {}
+                Err(problem) => tracing::warn!(
+                    "etcd release: cannot record what this member waits for: {problem}"
+                ),
+            }
         }
         Ok(match looked? {
             Look::Quiet => Round::Quiet,
@@ -86,6 +107,7 @@ impl Mover {
             running: profile.version,
             shelf: OnceLock::new(),
             published: None,
+            quiet_at: None,
             node,
             watch_pid,
         }))

@@ -140,12 +140,31 @@ fn a_member_on_a_slow_disk_is_named_by_check_status_and_its_alert() {
     let (_, out, err) = common::run(&["status", "--config", zone.config(0).to_str().unwrap()]);
     let disk_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("disk of ")).collect();
     assert_eq!(disk_lines.len(), 3, "{out}{err}");
-    let named: Vec<&str> = out
+    let named: Vec<(&str, &str)> = out
         .lines()
         .filter_map(|l| l.strip_prefix("warning: "))
-        .filter_map(|l| l.split_once("'s disk is slow for etcd: ").map(|(m, _)| m))
+        .filter_map(|l| l.split_once("'s disk is slow for etcd: "))
         .collect();
-    assert_eq!(named, [slow_name.as_str()], "{out}");
+    assert!(named.iter().any(|(m, _)| *m == slow_name.as_str()), "{out}");
+    // A member on the tmpfs may be named too, for its database's commits alone: a commit is
+    // two syncs and bbolt's CPU work between, and the suite keeps this machine's two cores
+    // busy (cc81, cc83: node3's backend commit p99 29 ms beside WAL syncs of 0.99 ms). What
+    // status must never do is call a fast WAL slow; `check` on the member then measures
+    // its disk, as the warning says.
+    for (member, figures) in named.iter().filter(|(m, _)| *m != slow_name.as_str()) {
+        let wal_p99: f64 = figures
+            .strip_prefix("WAL fsync p50/p99 ")
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .and_then(|(p99, _)| p99.parse().ok())
+            .unwrap_or_else(|| panic!("no WAL p99 in {figures}"));
+        assert!(
+            wal_p99 < zone_model::disk_minute::WAL_FSYNC_P99_MS
+                && figures.contains("backend commit p99"),
+            "{member} named for its WAL on a tmpfs: {out}"
+        );
+        eprintln!("{member} named for its commits under the suite's load: {figures}");
+    }
     for line in out
         .lines()
         .filter(|l| l.starts_with("disk of ") || l.contains("disk is slow"))

@@ -76,9 +76,9 @@ impl Duty for Mover {
         if looked.is_err() {
             self.link.reset().await;
         } else {
-            let nothing = waits.is_none();
+            // A look that found no target leaves `waits` empty: nothing to record.
             match self.publish(waits).await {
-                Ok(()) if nothing && matches!(looked, Ok(Look::Quiet)) => self.quiet_at = index,
+                Ok(()) if matches!(looked, Ok(Look::Quiet)) => self.quiet_at = index,
                 Ok(()) => {}
                 Err(problem) => tracing::warn!(
                     "etcd release: cannot record what this member waits for: {problem}"

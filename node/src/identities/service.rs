@@ -76,8 +76,7 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
             // cc80: a node that learnt of the revocation before env asked the endpoint
             // for a new certificate with the old password, which the endpoint set).
             Err(Unset::Untrusted) => {
-                let _lock = zone_io::state::lock(&node.state_dir)?;
-                password = password::replace(&service_dir(node, service)?)?;
+                password = new_password(node, service)?;
                 renew = true;
                 continue;
             }
@@ -107,8 +106,7 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
                 if problem(node, &files, "", time::OffsetDateTime::now_utc()).is_none() {
                     return Err(e);
                 }
-                let _lock = zone_io::state::lock(&node.state_dir)?;
-                password = password::replace(&service_dir(node, service)?)?;
+                password = new_password(node, service)?;
                 renew = true;
                 continue;
             }
@@ -121,8 +119,7 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
             // the zone moved to enforcement): a new one, never the old one again (it may
             // have leaked).
             Answer::Wrong | Answer::NoPassword if !renew => {
-                let _lock = zone_io::state::lock(&node.state_dir)?;
-                password = password::replace(&service_dir(node, service)?)?;
+                password = new_password(node, service)?;
                 renew = true;
             }
             Answer::Wrong | Answer::NoPassword => {
@@ -133,6 +130,13 @@ pub fn gateway(node: &Node, service: &str, ca: &Path) -> Result<(ServiceFiles, P
             }
         }
     }
+}
+
+/// A new gateway password for `service` in its file (under the node's state lock), for a
+/// new gateway certificate: the one in place ended, or may have leaked.
+fn new_password(node: &Node, service: &str) -> Result<String, Error> {
+    let _lock = zone_io::state::lock(&node.state_dir)?;
+    password::replace(&service_dir(node, service)?)
 }
 
 /// `<state>/services/<service>/`, made 0700 when missing.

@@ -83,12 +83,8 @@ impl TestZone {
     /// (which may be in memory): for a test of the disk itself (its measured syncs, the
     /// warning about a data directory in memory).
     pub fn bootstrap_on_disk(zone: &str, subnet: u8, count: u8) -> TestZone {
-        let members = loopback_members(zone, subnet, count);
-        let text = zone_testkit::zone::zone_toml(zone, &members, 2380, 2379);
         let dir = tempfile::tempdir_in(super::ON_DISK).expect("a directory on disk");
-        let test_zone = Self::unmade_in(dir, zone, members);
-        must(test_zone.make(Kind::LeastPrivilege, &text));
-        test_zone
+        Self::bootstrap_in(dir, Kind::LeastPrivilege, zone, subnet, count)
     }
 
     /// A zone of `count` members on 127.0.<subnet>.1..=count, of the kind `ca init` makes
@@ -99,9 +95,28 @@ impl TestZone {
 
     /// [`TestZone::bootstrap`], of the `kind` asked for.
     pub fn bootstrap_of(kind: Kind, zone: &str, subnet: u8, count: u8) -> TestZone {
+        Self::bootstrap_in(
+            tempfile::tempdir().expect("temp dir"),
+            kind,
+            zone,
+            subnet,
+            count,
+        )
+    }
+
+    /// [`TestZone::bootstrap_of`] in `dir`.
+    fn bootstrap_in(
+        dir: tempfile::TempDir,
+        kind: Kind,
+        zone: &str,
+        subnet: u8,
+        count: u8,
+    ) -> TestZone {
         let members = loopback_members(zone, subnet, count);
         let text = zone_testkit::zone::zone_toml(zone, &members, 2380, 2379);
-        Self::of_kind(kind, zone, &text, members, 2380, 2379)
+        let test_zone = Self::unmade_in(dir, zone, members);
+        must(test_zone.make(kind, &text));
+        test_zone
     }
 
     /// Like [`TestZone::bootstrap`], on the given addresses and ports.

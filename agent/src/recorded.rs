@@ -185,14 +185,8 @@ async fn remember_level(client: &Client, trust: &Trust) -> Result<(), String> {
 
 /// Every member's record, by node name (records that do not parse are left out: `status`
 /// shows those members as not recorded); `None` when no member answered.
-pub async fn read_all(
-    endpoints: &[String],
-    creds: &cluster_api::Credentials,
-) -> Option<Vec<(String, Record)>> {
-    let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT)
-        .await
-        .ok()?;
-    let got = cluster_api::get_prefix(&client, PREFIX).await.ok()?;
+pub async fn read_all(client: &etcd_client::Client) -> Option<Vec<(String, Record)>> {
+    let got = cluster_api::get_prefix(client, PREFIX).await.ok()?;
     Some(
         got.kvs()
             .iter()

@@ -8,8 +8,7 @@ use zone_etcd_kit::cluster_api;
 /// range, `serializable`: from the answering member's copy. `Err`: why they were not read
 /// (no member answered, or this node's identity may not read the zone's own keys).
 pub async fn read_quotas(
-    endpoints: &[String],
-    creds: &cluster_api::Credentials,
+    client: &etcd_client::Client,
     serializable: bool,
 ) -> Result<
     (
@@ -19,15 +18,11 @@ pub async fn read_quotas(
     String,
 > {
     use zone_model::quota::seen;
-    if endpoints.is_empty() {
-        return Err("no member answered".into());
-    }
-    let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
     let mut options = etcd_client::GetOptions::new().with_prefix();
     if serializable {
         options = options.with_serializable();
     }
-    let got = cluster_api::ask(&client, |mut c| {
+    let got = cluster_api::ask(client, |mut c| {
         let options = options.clone();
         async move { c.get(seen::PREFIX, Some(options)).await }
     })

@@ -216,11 +216,16 @@ fn wait_enforced(member: &zone_node::node::Node) -> Result<(), Error> {
     let creds = zone_etcd_kit::cluster_api::Credentials::load(&member.leaf_paths())?;
     let endpoints = client_endpoints(&member.members);
     let runtime = zone_etcd_kit::cluster_api::runtime()?;
+    let client = runtime
+        .block_on(zone_etcd_kit::cluster_api::connect_many(
+            &endpoints,
+            &creds,
+            zone_etcd_kit::cluster_api::REQUEST_TIMEOUT,
+        ))
+        .map_err(Error::new)?;
     let started = Instant::now();
     loop {
-        let summary = runtime.block_on(zone_node::policy::standing::read(
-            member, &roots, &endpoints, &creds,
-        ));
+        let summary = runtime.block_on(zone_node::policy::standing::read(member, &roots, &client));
         if summary.is_some_and(|s| s.enforced) {
             return Ok(());
         }

@@ -172,7 +172,8 @@ fn follow(
     waits: &mut Vec<String>,
     limit: Duration,
 ) {
-    let deadline = Instant::now() + limit;
+    let started = Instant::now();
+    let deadline = started + limit;
     loop {
         if let Some((now, json)) = releases(zone) {
             // A wait, when one is seen, says for what and how far off.
@@ -229,7 +230,10 @@ fn follow(
                 logs.join("\n----\n")
             );
         }
-        std::thread::sleep(Duration::from_millis(300));
+        // Every release a member runs lasts seconds (its turn, the others' turns after
+        // it): a look a second is enough to see each, and a `status` costs the machine
+        // about 0.2 CPU-second.
+        std::thread::sleep(common::next_look(started.elapsed()));
     }
 }
 

@@ -13,7 +13,7 @@ use super::in_force::POLICY_KEY;
 use super::in_force::{own_policy, published_policy, InForce};
 use super::record::{applied_records, Applied};
 use crate::node::Node;
-use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::cluster_api;
 use zone_model::policy::Policy;
 
 /// The policy in force and the members' records.
@@ -55,8 +55,7 @@ pub fn open_line(policy: &Policy) -> String {
 pub async fn read(
     node: &Node,
     roots: &[CertInfo],
-    endpoints: &[String],
-    creds: &Credentials,
+    client: &etcd_client::Client,
 ) -> Option<AccessSummary> {
     if !node.access.present && node.identities.is_none() {
         return Some(AccessSummary {
@@ -69,9 +68,7 @@ pub async fn read(
             removed: Vec::new(),
         });
     }
-    let mut client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT)
-        .await
-        .ok()?;
+    let mut client = client.clone();
     let published = cluster_api::within(async {
         client
             .get(POLICY_KEY, None)

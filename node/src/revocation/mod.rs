@@ -160,7 +160,17 @@ pub async fn published(
     creds: &Credentials,
     serializable: bool,
 ) -> Result<(Option<String>, i64), String> {
-    let (value, revision) = read_key(endpoints, creds, KEY, serializable).await?;
+    let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    published_from(&client, serializable).await
+}
+
+/// [`published`] through `client`, a connection the caller holds (`status` reads its
+/// records over one).
+pub async fn published_from(
+    client: &etcd_client::Client,
+    serializable: bool,
+) -> Result<(Option<String>, i64), String> {
+    let (value, revision) = read_key_from(client, KEY, serializable).await?;
     Ok((
         value.map(|v| String::from_utf8_lossy(&v).into_owned()),
         revision,
@@ -197,8 +207,17 @@ pub async fn read_key(
     serializable: bool,
 ) -> Result<(Option<Vec<u8>>, i64), String> {
     let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT).await?;
+    read_key_from(&client, key, serializable).await
+}
+
+/// [`read_key`] through `client`.
+async fn read_key_from(
+    client: &etcd_client::Client,
+    key: &str,
+    serializable: bool,
+) -> Result<(Option<Vec<u8>>, i64), String> {
     let options = serializable.then(|| etcd_client::GetOptions::new().with_serializable());
-    let got = cluster_api::ask(&client, |mut c| {
+    let got = cluster_api::ask(client, |mut c| {
         let options = options.clone();
         async move { c.get(key, options).await }
     })

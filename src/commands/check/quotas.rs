@@ -33,9 +33,15 @@ pub(super) fn read(node: &Node) -> Option<Quotas> {
     let creds = zone_etcd_kit::cluster_api::Credentials::load(&node.leaf_paths()).ok()?;
     let runtime = zone_etcd_kit::cluster_api::runtime().ok()?;
     let (uses, stops) = runtime
-        .block_on(zone_node::quota_records::read_quotas(
-            &endpoints, &creds, true,
-        ))
+        .block_on(async {
+            let client = zone_etcd_kit::cluster_api::connect_many(
+                &endpoints,
+                &creds,
+                zone_etcd_kit::cluster_api::REQUEST_TIMEOUT,
+            )
+            .await?;
+            zone_node::quota_records::read_quotas(&client, true).await
+        })
         .ok()?;
     Some(Quotas {
         at: uses.as_ref().map(|u| u.at.clone()),

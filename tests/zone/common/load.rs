@@ -1,6 +1,7 @@
-//! A write load on a zone: writer threads that each put a new key per request, on a new
-//! TCP connection and TLS session (etcd's gRPC API), and remember which writes etcd
-//! acknowledged, so a test can prove none of them is lost.
+//! A write load on a zone: writer threads that each put a new key per request (etcd's
+//! gRPC API) and remember which writes etcd acknowledged, so a test can prove none of them
+//! is lost. Each writer keeps its connection to each endpoint, as etcd's clients do, and
+//! makes a new one after a request failed on it (a member stopped, a revocation's cut).
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -130,6 +131,7 @@ impl WriteLoad {
                 };
                 let prefix = prefix.to_string();
                 std::thread::spawn(move || {
+                    let mut connections = Connections::new(&ca, &identity);
                     let mut n = 0;
                     while !stop.load(Ordering::SeqCst) {
                         let key = format!("{prefix}/{i}/{n:06}");
@@ -140,13 +142,13 @@ impl WriteLoad {
                         });
                         let mut errors = Vec::new();
                         for addr in &route {
-                            outcome = put_once(addr, &ca, &identity, &key, "v");
+                            outcome = connections.put(addr, &key);
                             if outcome.as_ref().is_err_and(was_cut) {
                                 // A member that cut the connection (a revocation cuts
                                 // every old client connection once, by design) is
                                 // reconnected to once, as every etcd client does.
                                 errors.push(format!("{addr}: {}", outcome.clone().unwrap_err()));
-                                outcome = put_once(addr, &ca, &identity, &key, "v");
+                                outcome = connections.put(addr, &key);
                             }
                             match &outcome {
                                 Ok(_) => break,
@@ -208,6 +210,91 @@ impl Drop for WriteLoad {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
+}
+
+/// A writer's connections: one per endpoint, made at its first put and dropped when a put
+/// on it fails, so the next put there connects afresh (and sees the certificates and
+/// revocations in force then).
+struct Connections {
+    runtime: tokio::runtime::Runtime,
+    creds: zone_etcd_kit::cluster_api::Credentials,
+    open: std::collections::HashMap<String, etcd_client::Client>,
+}
+
+impl Connections {
+    fn new(ca: &Path, identity: &Identity) -> Connections {
+        Connections {
+            runtime: cluster_api::runtime().expect("a writer's runtime"),
+            creds: super::grpc_load::credentials(ca, identity),
+            open: std::collections::HashMap::new(),
+        }
+    }
+
+    /// One put of `key` through `addr`, sent again while it races changes of etcd's auth
+    /// store (as [`put_once`]).
+    fn put(&mut self, addr: &str, key: &str) -> Result<i64, Failed> {
+        let first = std::time::Instant::now();
+        loop {
+            match self.put_on(addr, key) {
+                Err(e)
+                    if e.kind == cluster_api::Kind::AuthOldRevision
+                        && first.elapsed() < AUTH_CHANGES_WITHIN =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn put_on(&mut self, addr: &str, key: &str) -> Result<i64, Failed> {
+        let Connections {
+            runtime,
+            creds,
+            open,
+        } = self;
+        let outcome = runtime.block_on(async {
+            let client = match open.get_mut(addr) {
+                Some(client) => client,
+                None => {
+                    let endpoint = [format!("https://{addr}")];
+                    let client =
+                        cluster_api::connect_many(&endpoint, creds, cluster_api::REQUEST_TIMEOUT)
+                            .await
+                            .map_err(|line| Failed {
+                                kind: cluster_api::Kind::Unreachable,
+                                line,
+                            })?;
+                    open.entry(addr.to_string()).or_insert(client)
+                }
+            };
+            put_through(client, key, "v").await
+        });
+        if outcome.is_err() {
+            open.remove(addr);
+        }
+        outcome
+    }
+}
+
+/// One put through `client`: Ok(the revision etcd's answer names) once acknowledged.
+async fn put_through(
+    client: &mut etcd_client::Client,
+    key: &str,
+    value: &str,
+) -> Result<i64, Failed> {
+    let put = cluster_api::within(async {
+        client
+            .put(key, value, None)
+            .await
+            .map_err(|e| cluster_api::EtcdError::of(&e))
+    })
+    .await
+    .map_err(|e: cluster_api::EtcdError| Failed {
+        kind: e.kind(),
+        line: e.to_string(),
+    })?;
+    Ok(put.header().map(|h| h.revision()).unwrap_or(0))
 }
 
 /// One put on a new connection ([`put_revision`]); Ok only when etcd acknowledged it.
@@ -290,10 +377,6 @@ fn put_on_a_new_connection(
     value: &str,
 ) -> Result<i64, Failed> {
     let creds = super::grpc_load::credentials(ca, identity);
-    let failed = |e: cluster_api::EtcdError| Failed {
-        kind: e.kind(),
-        line: e.to_string(),
-    };
     let runtime = cluster_api::runtime().map_err(|e| Failed {
         kind: cluster_api::Kind::Unreachable,
         line: e.to_string(),
@@ -306,14 +389,6 @@ fn put_on_a_new_connection(
                 kind: cluster_api::Kind::Unreachable,
                 line,
             })?;
-        let put = cluster_api::within(async {
-            client
-                .put(key, value, None)
-                .await
-                .map_err(|e| cluster_api::EtcdError::of(&e))
-        })
-        .await
-        .map_err(failed)?;
-        Ok(put.header().map(|h| h.revision()).unwrap_or(0))
+        put_through(&mut client, key, value).await
     })
 }

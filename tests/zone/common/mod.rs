@@ -182,16 +182,26 @@ pub fn issue_client(config: &Path, name: &str, out: &Path) -> (bool, String, Str
     ])
 }
 
-/// Polls `done` every 200 ms until it returns true; panics after `limit` with `what`.
+/// Polls `done` until it returns true; panics after `limit` with `what`. The pause
+/// between two looks grows with the wait (200 ms, then a quarter of the time waited so
+/// far, at most a second), so a wait sees its condition at most a quarter (and a second)
+/// late and does not spend the suite's CPU on looks: most are a command's process, and a
+/// `status` costs about 0.1 CPU-second in a debug build and as much again to the members.
 pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
+    let started = Instant::now();
+    let deadline = started + limit;
     while !done() {
         assert!(
             Instant::now() < deadline,
             "timed out after {limit:?} waiting for {what}"
         );
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(next_look(started.elapsed()));
     }
+}
+
+/// The pause before the next look of a wait that has lasted `waited` ([`wait_for`]).
+pub fn next_look(waited: Duration) -> Duration {
+    (waited / 4).clamp(Duration::from_millis(200), Duration::from_secs(1))
 }
 
 /// A running 3-member zone of `kind` on 127.0.`subnet`.1-3 whose zone file ends with

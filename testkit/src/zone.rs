@@ -342,7 +342,8 @@ impl Zone {
         running: &mut [P],
         limit: Duration,
     ) -> Result<()> {
-        let deadline = Instant::now() + limit;
+        let started = Instant::now();
+        let deadline = started + limit;
         loop {
             for member in running.iter_mut().map(BorrowMut::borrow_mut) {
                 if let Some(status) = member.exit_status() {
@@ -364,7 +365,7 @@ impl Zone {
                     logs.join("\n----\n")
                 ));
             }
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(crate::next_look(started.elapsed()));
         }
     }
 }

@@ -37,7 +37,7 @@ fn one_writer_a_takeover_within_15s_and_a_chain_without_gaps() {
     z.wait_shipped(first, Duration::from_secs(60));
     let load = z
         .zone
-        .failover_load(&[], "takeover", Duration::from_millis(20));
+        .failover_load(&[], "takeover", Duration::from_millis(40));
     std::thread::sleep(Duration::from_secs(4));
     let active = z.active().expect("an active writer");
     // Exactly one: the others wait in the election (their logs say so).
@@ -201,7 +201,7 @@ fn a_store_outage_is_caught_up_and_kills_leave_no_partial_link() {
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
         .zone
-        .failover_load(&[], "outage", Duration::from_millis(100));
+        .failover_load(&[], "outage", Duration::from_millis(120));
     z.weed.stop();
     let stopped = Instant::now();
     std::thread::sleep(Duration::from_secs(125));
@@ -297,7 +297,7 @@ fn every_write_older_than_delta_every_plus_2s_survives_killing_every_member() {
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
         .zone
-        .failover_load(&[], "killall", Duration::from_millis(10));
+        .failover_load(&[], "killall", Duration::from_millis(30));
     // Over 100 writes acknowledged before the bound (delta_every + 2 s before the kill),
     // counted, not timed: a busy machine once acknowledged 92 in the 5 s this slept.
     std::thread::sleep(Duration::from_secs(5));
@@ -374,7 +374,7 @@ fn encrypted_restorable_by_hand_and_tampering_refused() {
     assert!(ok, "{err}");
     let load = z
         .zone
-        .failover_load(&[], "tamper", Duration::from_millis(50));
+        .failover_load(&[], "tamper", Duration::from_millis(70));
     std::thread::sleep(Duration::from_secs(25)); // past full_every: a second full
     load.stop();
     let end = z.revision();
@@ -645,7 +645,7 @@ fn pruning_keeps_the_window_and_drops_the_rest() {
     let _runs = z.backup_runs_with_a_writer();
     let load = z
         .zone
-        .failover_load(&[], "prune", Duration::from_millis(50));
+        .failover_load(&[], "prune", Duration::from_millis(70));
     std::thread::sleep(Duration::from_secs(50));
     load.stop();
     z.wait_shipped(z.revision(), Duration::from_secs(30));

@@ -50,7 +50,7 @@ fn maintain_defragments_one_by_one_under_writes_and_refuses_with_a_voter_down() 
     zone.wait_healthy(&mut running);
     fill_and_free(&zone, 6);
 
-    let load = zone.failover_load(&[], "tidy", Duration::from_millis(10));
+    let load = zone.failover_load(&[], "tidy", Duration::from_millis(30));
     std::thread::sleep(Duration::from_millis(500));
     let config = zone.config(0);
     let (ok, out, err) = run(&["maintain", "--json", "--config", config.to_str().unwrap()]);

@@ -104,7 +104,7 @@ fn a_fourth_node_joins_as_learner_is_promoted_and_an_original_member_leaves_unde
     let ca = zone.path("ca/ca.crt");
     let client = fixed_identity(&zone, 1, "client", ids.path());
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
-    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
+    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(40));
     std::thread::sleep(Duration::from_millis(500));
 
     // The owner adds node4 on 127.0.0.4 and publishes the zone file that lists it (the
@@ -358,7 +358,7 @@ fn killed_members_come_back_with_launch_and_catch_up_under_load() {
     let client = fixed_identity(&zone, 0, "client", ids.path());
     // Writer i writes through member i.
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
-    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(20));
+    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(40));
     std::thread::sleep(Duration::from_millis(500));
 
     // First a follower, then the leader, each SIGKILLed and relaunched with launch.

@@ -66,7 +66,7 @@ fn a_member_moves_to_a_new_address_under_writes_and_keeps_its_data() {
     let load = zone.failover_load(
         &[&format!("{}:2379", addresses::MOVES.ip(13))],
         "move",
-        Duration::from_millis(20),
+        Duration::from_millis(40),
     );
     std::thread::sleep(Duration::from_millis(500));
 

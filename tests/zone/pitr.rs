@@ -253,7 +253,7 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
 
     let load = z
         .zone
-        .failover_load(&[], "pitr/a", Duration::from_millis(20));
+        .failover_load(&[], "pitr/a", Duration::from_millis(40));
     std::thread::sleep(Duration::from_secs(3));
     // HashKV at a revision in the middle of the writes, on every member (they agree),
     // before any compaction.
@@ -295,7 +295,7 @@ fn export_at_a_time_then_restore_holds_exactly_the_writes_up_to_it() {
     std::thread::sleep(SEND_SLACK + Duration::from_millis(100));
     let load = z
         .zone
-        .failover_load(&[], "pitr/b", Duration::from_millis(20));
+        .failover_load(&[], "pitr/b", Duration::from_millis(40));
     wait_for(Duration::from_secs(120), "writes after T", || {
         load.acknowledged() >= WRITES_EACH_SIDE
     });
@@ -653,7 +653,7 @@ fn export_refusals_are_one_line_and_write_nothing() {
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
         .zone
-        .failover_load(&[], "refuse", Duration::from_millis(30));
+        .failover_load(&[], "refuse", Duration::from_millis(50));
     std::thread::sleep(Duration::from_secs(4));
     let log = load.stop();
     assert!(log.failures.is_empty(), "{:?}", log.failures);

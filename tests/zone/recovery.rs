@@ -326,7 +326,7 @@ fn a_member_that_lost_its_disk_comes_back_with_join_replace_under_writes() {
     // node3's disk is lost.
     drop(running.pop().unwrap()); // SIGKILL
     fs::remove_dir_all(zone.node_dir(2).join("state/data")).unwrap();
-    let load = zone.failover_load(&[], "during", std::time::Duration::from_millis(20));
+    let load = zone.failover_load(&[], "during", std::time::Duration::from_millis(40));
     std::thread::sleep(std::time::Duration::from_millis(500));
     // launch refuses, naming the fix.
     let (ok, _, err) = run(&["launch", "--config", zone.config(2).to_str().unwrap()]);

@@ -130,7 +130,7 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
             key: zone.tls(0, "client.key"),
         },
         "load",
-        Duration::from_millis(20),
+        Duration::from_millis(40),
     );
     std::thread::sleep(Duration::from_secs(1));
 
@@ -525,7 +525,7 @@ fn revocation_timing() {
     let mut times = Vec::new();
     let started = Instant::now();
     let writer =
-        WriteLoad::start_failover(&addrs, &ca, &writer_id, "during", Duration::from_millis(10));
+        WriteLoad::start_failover(&addrs, &ca, &writer_id, "during", Duration::from_millis(30));
     for (name, id) in &nodes {
         assert!(addrs.iter().all(|a| http_reads(a, &ca, id)));
         run_ok(&[
@@ -549,7 +549,7 @@ fn revocation_timing() {
     let during = writer.stop();
     let span = started.elapsed();
     let before =
-        WriteLoad::start_failover(&addrs, &ca, &writer_id, "quiet", Duration::from_millis(10));
+        WriteLoad::start_failover(&addrs, &ca, &writer_id, "quiet", Duration::from_millis(30));
     std::thread::sleep(span);
     let quiet = before.stop();
     assert!(during.failures.is_empty(), "{:?}", during.failures);

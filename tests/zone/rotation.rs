@@ -37,7 +37,7 @@ fn rotation_under_load_fails_no_request_and_serves_new_certificates() {
 
     // One writer per member, each request on a new TCP connection and TLS session.
     let addrs: Vec<String> = (0..3).map(|i| zone.client_addr(i)).collect();
-    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(25));
+    let load = WriteLoad::start(&addrs, &ca, &client, "load", Duration::from_millis(45));
 
     std::thread::sleep(Duration::from_millis(500));
     for _round in 0..3 {

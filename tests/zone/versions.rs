@@ -54,7 +54,7 @@ fn rolling_upgrade_from_3_4_to_3_5_under_writes() {
     wait_for(Duration::from_secs(60), "node1 back", || healthy(&zone, 0));
 
     // A client that knows every endpoint writes all along.
-    let load = zone.failover_load(&[], "upgrade", Duration::from_millis(20));
+    let load = zone.failover_load(&[], "upgrade", Duration::from_millis(40));
 
     // One member at a time: stop, point etcd_bin at the new etcd, launch, wait for health.
     for i in 0..3 {
@@ -251,7 +251,7 @@ fn the_path_from_3_5_30_to_3_7_2_is_taken_one_allowed_step_at_a_time_under_write
         "{step}"
     );
     // A writer all along.
-    let load = zone.failover_load(&[], "path", Duration::from_millis(50));
+    let load = zone.failover_load(&[], "path", Duration::from_millis(70));
 
     // 3.6 straight from 3.5.30 is refused: every member must run 3.5.32 first.
     let back = refused_step(
@@ -364,7 +364,7 @@ fn a_zone_goes_back_from_3_7_2_to_3_5_34_through_etcds_downgrade_under_writes() 
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
     wait_cluster_version(&zone, "3.7.0");
-    let load = zone.failover_load(&[], "down", Duration::from_millis(50));
+    let load = zone.failover_load(&[], "down", Duration::from_millis(70));
 
     // Two minor versions at once, and a release older than the cluster without a
     // downgrade, are refused in one line; nothing changes.

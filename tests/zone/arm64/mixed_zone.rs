@@ -84,7 +84,7 @@ fn a_zone_with_an_emulated_arm64_member_rotates_snapshots_leaves_joins_and_survi
         "node3 runs {program}"
     );
 
-    let load = zone.failover_load(&[], "load", Duration::from_millis(50));
+    let load = zone.failover_load(&[], "load", Duration::from_millis(70));
     let ids = tempfile::tempdir().unwrap();
     let ca = zone.path("ca/ca.crt");
     let client = common::fixed_identity(&zone, 0, "client", ids.path());

@@ -55,7 +55,7 @@ fn links_a_killed_writer_shipped_to_one_target_only_reach_the_other() {
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let load = z
         .zone
-        .failover_load(&[], "lagging", Duration::from_millis(20));
+        .failover_load(&[], "lagging", Duration::from_millis(40));
     wait_for(Duration::from_secs(60), "20 acknowledged writes", || {
         load.acknowledged() >= 20
     });

@@ -31,7 +31,7 @@ fn a_late_link_of_a_writer_that_is_out_is_left_out_of_the_chain() {
     );
     let mut runs = z.backup_runs_with_a_writer();
     z.wait_shipped(z.revision(), Duration::from_secs(60));
-    let load = z.zone.failover_load(&[], "late", Duration::from_millis(20));
+    let load = z.zone.failover_load(&[], "late", Duration::from_millis(40));
     wait_for(Duration::from_secs(60), "50 acknowledged writes", || {
         load.acknowledged() >= 50
     });

@@ -33,7 +33,7 @@ fn a_local_chain_torn_by_a_restart_is_moved_aside_and_the_chain_goes_on() {
     // The first full snapshot on the targets before the writes: a write it holds is in no
     // delta, and this test reads the deltas.
     z.wait_shipped(z.revision(), Duration::from_secs(60));
-    let load = z.zone.failover_load(&[], "torn", Duration::from_millis(50));
+    let load = z.zone.failover_load(&[], "torn", Duration::from_millis(70));
     z.wait_shipped(z.revision(), Duration::from_secs(60));
     let active = z.active().unwrap();
     let local = z.zone.node_dir(active).join("state/backup");

@@ -183,10 +183,7 @@ pub fn issue_client(config: &Path, name: &str, out: &Path) -> (bool, String, Str
 }
 
 /// Polls `done` until it returns true; panics after `limit` with `what`. The pause
-/// between two looks grows with the wait (200 ms, then a quarter of the time waited so
-/// far, at most a second), so a wait sees its condition at most a quarter (and a second)
-/// late and does not spend the suite's CPU on looks: most are a command's process, and a
-/// `status` costs about 0.1 CPU-second in a debug build and as much again to the members.
+/// between two looks grows with the wait ([`next_look`]).
 pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     let deadline = started + limit;
@@ -199,10 +196,7 @@ pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The pause before the next look of a wait that has lasted `waited` ([`wait_for`]).
-pub fn next_look(waited: Duration) -> Duration {
-    (waited / 4).clamp(Duration::from_millis(200), Duration::from_secs(1))
-}
+pub use zone_testkit::next_look;
 
 /// A running 3-member zone of `kind` on 127.0.`subnet`.1-3 whose zone file ends with
 /// `access` (an `[access]` table), with `nodes` (not members) activated beside it into

@@ -320,7 +320,8 @@ impl TestZone {
     /// after its etcd serves, so a test's first write lands after them and its revisions
     /// are the same from run to run.
     fn wait_recorded(&self, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(10);
         // `--count-only` is etcdctl's for `-w fields` alone: with `-w json` it fails every
         // time (this wait then took its whole 10 s at each zone start).
         let args = [
@@ -342,7 +343,7 @@ impl TestZone {
                 Some(n) if ok => last = format!("{n} of {count} recorded"),
                 _ => last = format!("etcdctl get zone-etcd/releases/ failed: {err}{out}"),
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(super::next_look(started.elapsed()));
         }
         eprintln!("wait_healthy: the members' release records not all seen within 10 s ({last})");
     }
@@ -360,7 +361,8 @@ impl TestZone {
         if !(by_default || zone_file.contains("enforce = true")) {
             return;
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
         let args = ["get", "zone-etcd/access/applied/", "--prefix", "-w", "json"];
         let mut last = String::new();
         while Instant::now() < deadline {
@@ -387,7 +389,7 @@ impl TestZone {
             } else {
                 format!("etcdctl get zone-etcd/access/applied/ failed: {err}")
             };
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(super::next_look(started.elapsed()));
         }
         eprintln!("wait_healthy: the access policy not seen enforced by every member within 20 s ({last})");
     }

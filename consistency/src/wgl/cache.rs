@@ -15,12 +15,15 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 /// free), so only minimal U are kept and anything dominated is pruned.
 pub(super) struct Cache<S> {
     seen: HashMap<(Bits, S), Vec<Bits>, BuildHasherDefault<Fx>>,
+    /// How many nodes the search went on from (each `first_visit` that said true).
+    pub(super) visits: usize,
 }
 
 impl<S> Default for Cache<S> {
     fn default() -> Self {
         Cache {
             seen: HashMap::default(),
+            visits: 0,
         }
     }
 }
@@ -31,6 +34,7 @@ impl<S: Clone + Eq + Hash> Cache<S> {
         match self.seen.entry((fin.clone(), state.clone())) {
             Entry::Vacant(v) => {
                 v.insert(vec![unk.clone()]);
+                self.visits += 1;
                 true
             }
             Entry::Occupied(mut o) => {
@@ -40,6 +44,7 @@ impl<S: Clone + Eq + Hash> Cache<S> {
                 }
                 minimal.retain(|m| !unk.subset_of(m));
                 minimal.push(unk.clone());
+                self.visits += 1;
                 true
             }
         }

@@ -75,15 +75,16 @@ pub fn run(config: &Path, json: bool) -> Result<(), Error> {
     }
     // One client for every record below (balanced over the members that answered): each
     // read its own client made three connections, 32 in all for one `status`.
-    let reader = match answering.is_empty() {
-        true => None,
-        false => runtime
+    let reader = if answering.is_empty() {
+        None
+    } else {
+        runtime
             .block_on(cluster_api::connect_many(
                 &answering,
                 &creds,
                 cluster_api::REQUEST_TIMEOUT,
             ))
-            .ok(),
+            .ok()
     };
     match records::zone_crl(&node, &runtime, reader.as_ref(), serializable) {
         Ok(crl) => status.crl = crl,

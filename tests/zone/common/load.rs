@@ -235,20 +235,9 @@ impl Connections {
     }
 
     /// One put of `key` through `addr`, sent again while it races changes of etcd's auth
-    /// store (as [`put_once`]).
+    /// store.
     fn put(&mut self, addr: &str, key: &str) -> Result<i64, Failed> {
-        let first = std::time::Instant::now();
-        loop {
-            match self.put_on(addr, key) {
-                Err(e)
-                    if e.kind == cluster_api::Kind::AuthOldRevision
-                        && first.elapsed() < AUTH_CHANGES_WITHIN =>
-                {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                outcome => return outcome,
-            }
-        }
+        through_auth_changes(|| self.put_on(addr, key))
     }
 
     fn put_on(&mut self, addr: &str, key: &str) -> Result<i64, Failed> {
@@ -359,9 +348,15 @@ fn put_once(
     key: &str,
     value: &str,
 ) -> Result<i64, Failed> {
+    through_auth_changes(|| put_on_a_new_connection(addr, ca, identity, key, value))
+}
+
+/// `put`, sent again while it races changes of etcd's auth store (for at most
+/// [`AUTH_CHANGES_WITHIN`]).
+fn through_auth_changes(mut put: impl FnMut() -> Result<i64, Failed>) -> Result<i64, Failed> {
     let first = std::time::Instant::now();
     loop {
-        match put_on_a_new_connection(addr, ca, identity, key, value) {
+        match put() {
             Err(e)
                 if e.kind == cluster_api::Kind::AuthOldRevision
                     && first.elapsed() < AUTH_CHANGES_WITHIN =>

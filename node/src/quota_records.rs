@@ -5,8 +5,9 @@
 use zone_etcd_kit::cluster_api;
 
 /// The decider's quota records (issue 69): the use record and every stop record, in one
-/// range, `serializable`: from the answering member's copy. `Err`: why they were not read
-/// (no member answered, or this node's identity may not read the zone's own keys).
+/// range through `client`, `serializable`: from the answering member's copy. `Err`: why
+/// they were not read (no member answered, or this node's identity may not read the zone's
+/// own keys).
 pub async fn read_quotas(
     client: &etcd_client::Client,
     serializable: bool,

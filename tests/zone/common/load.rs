@@ -146,13 +146,13 @@ impl WriteLoad {
                         });
                         let mut errors = Vec::new();
                         for addr in &route {
-                            outcome = connections.put(addr, &key);
+                            outcome = connections.put(addr, &key, "v");
                             if outcome.as_ref().is_err_and(was_cut) {
                                 // A member that cut the connection (a revocation cuts
                                 // every old client connection once, by design) is
                                 // reconnected to once, as every etcd client does.
                                 errors.push(format!("{addr}: {}", outcome.clone().unwrap_err()));
-                                outcome = connections.put(addr, &key);
+                                outcome = connections.put(addr, &key, "v");
                             }
                             match &outcome {
                                 Ok(_) => break,
@@ -234,13 +234,25 @@ impl Connections {
         }
     }
 
-    /// One put of `key` through `addr`, sent again while it races changes of etcd's auth
-    /// store.
-    fn put(&mut self, addr: &str, key: &str) -> Result<i64, Failed> {
-        through_auth_changes(|| self.put_on(addr, key))
+    /// One put of `value` at `key` through `addr`, sent again while it races changes of
+    /// etcd's auth store (a revocation or a published policy is a burst of them), as
+    /// etcd's own client does, for at most [`AUTH_CHANGES_WITHIN`].
+    fn put(&mut self, addr: &str, key: &str, value: &str) -> Result<i64, Failed> {
+        let first = std::time::Instant::now();
+        loop {
+            match self.put_on(addr, key, value) {
+                Err(e)
+                    if e.kind == cluster_api::Kind::AuthOldRevision
+                        && first.elapsed() < AUTH_CHANGES_WITHIN =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
-    fn put_on(&mut self, addr: &str, key: &str) -> Result<i64, Failed> {
+    fn put_on(&mut self, addr: &str, key: &str, value: &str) -> Result<i64, Failed> {
         let Connections {
             runtime,
             creds,
@@ -261,7 +273,7 @@ impl Connections {
                     open.entry(addr.to_string()).or_insert(client)
                 }
             };
-            put_through(client, key, "v").await
+            put_through(client, key, value).await
         });
         if outcome.is_err() {
             open.remove(addr);
@@ -331,63 +343,12 @@ pub fn put_value(
     key: &str,
     value: &str,
 ) -> Result<i64, String> {
-    put_once(addr, ca, identity, key, value).map_err(|e| e.line)
+    Connections::new(ca, identity)
+        .put(addr, key, value)
+        .map_err(|e| e.line)
 }
 
 /// How long a put is sent again that raced a change of etcd's auth store ("revision of
 /// auth store is old"), as etcd's own client does: a revocation or a published policy is
 /// a burst of such changes.
 const AUTH_CHANGES_WITHIN: Duration = Duration::from_secs(10);
-
-/// One put of `value` ([`put_on_a_new_connection`]), sent again while it races changes
-/// of etcd's auth store.
-fn put_once(
-    addr: &str,
-    ca: &Path,
-    identity: &Identity,
-    key: &str,
-    value: &str,
-) -> Result<i64, Failed> {
-    through_auth_changes(|| put_on_a_new_connection(addr, ca, identity, key, value))
-}
-
-/// `put`, sent again while it races changes of etcd's auth store (for at most
-/// [`AUTH_CHANGES_WITHIN`]).
-fn through_auth_changes(mut put: impl FnMut() -> Result<i64, Failed>) -> Result<i64, Failed> {
-    let first = std::time::Instant::now();
-    loop {
-        match put() {
-            Err(e)
-                if e.kind == cluster_api::Kind::AuthOldRevision
-                    && first.elapsed() < AUTH_CHANGES_WITHIN =>
-            {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            outcome => return outcome,
-        }
-    }
-}
-
-fn put_on_a_new_connection(
-    addr: &str,
-    ca: &Path,
-    identity: &Identity,
-    key: &str,
-    value: &str,
-) -> Result<i64, Failed> {
-    let creds = super::grpc_load::credentials(ca, identity);
-    let runtime = cluster_api::runtime().map_err(|e| Failed {
-        kind: cluster_api::Kind::Unreachable,
-        line: e.to_string(),
-    })?;
-    runtime.block_on(async {
-        let endpoint = [format!("https://{addr}")];
-        let mut client = cluster_api::connect_many(&endpoint, &creds, cluster_api::REQUEST_TIMEOUT)
-            .await
-            .map_err(|line| Failed {
-                kind: cluster_api::Kind::Unreachable,
-                line,
-            })?;
-        put_through(&mut client, key, value).await
-    })
-}

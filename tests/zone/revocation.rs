@@ -358,13 +358,39 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     assert!(metrics.contains("zone_etcd_crl_age_seconds{"), "{metrics}");
 
     // A member that starts later has the zone's CRL before it serves: member 1, its copy
-    // gone, restarts while member 0 runs.
+    // gone, restarts while member 0 runs. First while member 0 hangs (SIGSTOP: its ports
+    // take connections and answer nothing): member 1 does not serve with a CRL that
+    // revokes nothing (every revoked identity admitted until its keeper reads the zone's
+    // copy); it refuses to start, in one line, and writes no CRL.
     let member1 = running.remove(1);
     member1.stop();
     let state1 = zone.node_dir(1).join("state");
     fs::remove_file(state1.join("revocations.json")).unwrap();
     fs::remove_file(state1.join("crl.der")).unwrap();
     fs::remove_file(state1.join("client-crl.der")).unwrap();
+    running[0]
+        .signal(nix::sys::signal::Signal::SIGSTOP)
+        .unwrap();
+    let mut hung_start = zone.launch(1);
+    let exited = hung_start.wait_exit(Duration::from_secs(40));
+    running[0]
+        .signal(nix::sys::signal::Signal::SIGCONT)
+        .unwrap();
+    let said = hung_start.log();
+    assert!(
+        exited && hung_start.exit_status().is_some_and(|s| !s.success()),
+        "member 1 started without the zone's CRL while member 0 hung:\n{said}"
+    );
+    assert!(
+        said.contains("holds no copy of the zone's revocations")
+            && said.contains("revocations.json"),
+        "{said}"
+    );
+    assert!(
+        !state1.join("crl.der").exists() && !state1.join("client-crl.der").exists(),
+        "member 1 wrote a CRL it did not have"
+    );
+    drop(hung_start);
     let _member1 = zone.launch(1);
     wait_for(Duration::from_secs(20), "member 1 listens again", || {
         std::net::TcpStream::connect(zone.client_addr(1)).is_ok()

@@ -27,14 +27,26 @@ use zone_etcd_kit::cluster_api::others;
 use zone_etcd_kit::cluster_api::{self, Credentials};
 use zone_etcd_kit::wal::LocalMember;
 
-/// How long a starting member asks the others for the zone's revocations: they answer
-/// at once when they run, and when none runs there is nothing newer to learn.
+/// How long a starting member that holds the zone's revocations asks the others for a
+/// newer copy: they answer at once when they run, and when none runs there is nothing
+/// newer to learn (its keeper installs a newer one once the cluster serves).
 const ASK_OTHERS: Duration = Duration::from_millis(1500);
+/// How long one that holds none (a new joiner, a copy lost) waits for an answer while
+/// another member could still give one: without it, it would serve with a CRL that
+/// revokes nothing (see [`before_start`]).
+pub const ASK_WITHOUT_COPY: Duration = Duration::from_secs(10);
 
 /// Before etcd starts on this node: installs the newest revocations the other members
 /// have (`asked`, [`ask_before_start`]; a member started later serves with them from its
 /// first connection), refuses to start a node whose own CA is revoked, and makes sure
 /// etcd's CRL file exists.
+///
+/// A node left without a copy while another member could have given one but did not
+/// answer within [`ASK_WITHOUT_COPY`] (hung, or very slow) does not start: etcd would take
+/// the placeholder CRL, which revokes nothing, and admit every identity the zone revoked
+/// until its keeper read the zone's copy. The placeholder is only for a zone with no
+/// revocations, or one none of whose other members can answer (never served, or down:
+/// its keeper installs the zone's copy from this member's own data once it serves).
 pub fn before_start(node: &Node, asked: &Asked) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     if let Some(doc) = &asked.revocations {
@@ -43,8 +55,18 @@ pub fn before_start(node: &Node, asked: &Asked) -> Result<(), Error> {
         }
     }
     let in_force = store::in_force(&node.state_dir, &roots)?;
-    if let Some(doc) = &in_force {
-        refuse_if_revoked(node, doc)?;
+    match &in_force {
+        Some(doc) => refuse_if_revoked(node, doc)?,
+        None if asked.unanswered => {
+            return Err(Error::new(format!(
+                "{} holds no copy of the zone's revocations, and no other member gave it one within {} s: it would serve with a CRL that revokes nothing",
+                node.name,
+                ASK_WITHOUT_COPY.as_secs()
+            ))
+            .file(node.state_dir.join(store::DOC_FILE))
+            .fix("start it again once another member of the zone answers on its client port (zone-etcd status shows which do)"))
+        }
+        None => {}
     }
     store::ensure_crl_file(&node.state_dir, in_force.as_ref())
 }
@@ -57,11 +79,15 @@ pub struct Asked {
     /// The zone's format level document ([`zone_model::release::LEVEL_KEY`], see
     /// [`crate::preflight::level`]).
     pub level: Option<Vec<u8>>,
+    /// No other member answered in the time given, though one could still have (see
+    /// [`others`]): not the same as a zone with no revocations.
+    pub unanswered: bool,
 }
 
-/// Asks the other members, once and briefly (`ASK_OTHERS`), for what a start needs from
-/// them: the zone's revocations and its format level (two serializable reads over one
-/// connection). Nothing is written.
+/// Asks the other members, once and briefly (`ASK_OTHERS`; [`ASK_WITHOUT_COPY`] when this
+/// node holds no revocations of the zone's), for what a start needs from them: the zone's
+/// revocations and its format level (two serializable reads over one connection).
+/// Nothing is written.
 ///
 /// A member over existing data (`local`) also asks the others' peer ports, and stops
 /// asking as soon as no client port can answer before it starts: every other is down or
@@ -81,11 +107,26 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
         return Asked::default();
     };
     let keys: &'static [&'static str] = &[KEY, zone_model::release::LEVEL_KEY];
+    let deadline = match holds_copy(node) {
+        true => ASK_OTHERS,
+        false => ASK_WITHOUT_COPY,
+    };
     let found = runtime.block_on(async {
-        tokio::time::timeout(ASK_OTHERS, ask_others(node, &others, creds, local, keys)).await
+        tokio::time::timeout(
+            deadline,
+            ask_others(node, &others, creds, local, keys, deadline),
+        )
+        .await
     });
-    let Ok(Some(mut values)) = found else {
-        return Asked::default();
+    let mut values = match found {
+        Ok(Some(values)) => values,
+        Ok(None) => return Asked::default(),
+        Err(_) => {
+            return Asked {
+                unanswered: true,
+                ..Asked::default()
+            }
+        }
     };
     let level = values.pop().flatten();
     let revocations = values
@@ -93,7 +134,19 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
         .next()
         .flatten()
         .and_then(|text| Revocations::parse(&String::from_utf8_lossy(&text)).ok());
-    Asked { revocations, level }
+    Asked {
+        revocations,
+        level,
+        unanswered: false,
+    }
+}
+
+/// Whether this node holds a copy of the zone's revocations that its roots verify.
+fn holds_copy(node: &Node) -> bool {
+    zone_model::config::trust::trusted_roots(&node.zone_ca_pem)
+        .ok()
+        .and_then(|roots| store::in_force(&node.state_dir, &roots).ok().flatten())
+        .is_some()
 }
 
 /// The values at `keys` the other members (`endpoints`) hold, as the first to answer has
@@ -107,17 +160,29 @@ pub(crate) async fn ask_others(
     creds: std::sync::Arc<Credentials>,
     local: Option<LocalMember>,
     keys: &'static [&'static str],
+    deadline: Duration,
 ) -> Option<Vec<Option<Vec<u8>>>> {
+    // A member whose port takes connections runs, however slow (a loaded machine, a
+    // member stopped by a debugger): it is asked again until the caller's deadline. Only
+    // one whose port refuses or cannot be reached will not answer.
     let read = move |endpoint: String| {
         let creds = creds.clone();
-        async move { read_keys(&endpoint, &creds, keys).await }
+        async move {
+            loop {
+                match read_keys(&endpoint, &creds, keys).await {
+                    Ok(values) => return Ok(values),
+                    Err(e) if !takes_connections(&endpoint).await => return Err(e),
+                    Err(_) => tokio::time::sleep(ASK_AGAIN).await,
+                }
+            }
+        }
     };
     match local {
         Some(local) => {
             let peer_creds = Credentials::load_peer(&node.leaf_paths()).ok();
             let peers = node.other_peers();
             let rule = (local, others::Needs::AnyServing);
-            others::first_answer(endpoints, &peers, peer_creds, rule, ASK_OTHERS, read).await
+            others::first_answer(endpoints, &peers, peer_creds, rule, deadline, read).await
         }
         None => {
             let mut asks: tokio::task::JoinSet<_> =
@@ -130,6 +195,22 @@ pub(crate) async fn ask_others(
             }
         }
     }
+}
+
+/// Between two asks of a member that runs but did not answer.
+const ASK_AGAIN: Duration = Duration::from_millis(200);
+
+/// Whether the port of `endpoint` (a client URL) takes a TCP connection now, within
+/// [`cluster_api::CONNECT_TIMEOUT`].
+async fn takes_connections(endpoint: &str) -> bool {
+    let Some((_, authority)) = endpoint.split_once("://") else {
+        return false;
+    };
+    let connect = tokio::net::TcpStream::connect(authority.trim_end_matches('/'));
+    matches!(
+        tokio::time::timeout(cluster_api::CONNECT_TIMEOUT, connect).await,
+        Ok(Ok(_))
+    )
 }
 
 /// A node whose node CA the zone revoked does not start.

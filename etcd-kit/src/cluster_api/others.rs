@@ -99,12 +99,45 @@ pub async fn view_or_nobody(
         async move { cluster_api::within(cluster_api::member_list(&endpoint, &creds)).await }
     };
     let rule = (local, Needs::Quorum);
-    first_answer(clients, peers, peer_creds, rule, timeout, ask).await
+    first_answer(clients, peers, peer_creds, rule, timeout, ask)
+        .await
+        .answer()
 }
 
-/// What `ask` gets from the first of `clients` (client URLs) to answer, all asked at
-/// once; `None` once every client port failed or [`nobody_will_answer`] (see
-/// [`view_or_nobody`] for the rest).
+/// What [`first_answer`] found by its deadline.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// The first answer.
+    Answer(T),
+    /// None will come before this member starts: every client port failed, or the rule
+    /// ([`Needs`]) says so, or, at the deadline, every other member either failed or
+    /// answered on its peer port (it runs, and holds its client port until a quorum forms,
+    /// which may need this member).
+    Nobody,
+    /// At the deadline, a member that neither failed on its client port nor answered on
+    /// its peer port (hung, or too slow to tell): it may hold what was asked.
+    Silent,
+}
+
+impl<T> Outcome<T> {
+    pub fn answer(self) -> Option<T> {
+        match self {
+            Outcome::Answer(answer) => Some(answer),
+            Outcome::Nobody | Outcome::Silent => None,
+        }
+    }
+}
+
+/// Which [`Outcome`] a deadline that passed without an answer is, from what was heard.
+pub fn at_deadline<T>(heard: &[Heard]) -> Outcome<T> {
+    match heard.iter().any(|h| !h.client_failed && h.peer.is_none()) {
+        true => Outcome::Silent,
+        false => Outcome::Nobody,
+    }
+}
+
+/// What `ask` gets from the first of `clients` (client URLs) to answer within `timeout`,
+/// all asked at once, or why none did ([`Outcome`]; see [`view_or_nobody`] for the rest).
 pub async fn first_answer<T, F, Fut>(
     clients: &[String],
     peers: &[String],
@@ -112,7 +145,7 @@ pub async fn first_answer<T, F, Fut>(
     (local, needs): (LocalMember, Needs),
     timeout: Duration,
     ask: F,
-) -> Option<T>
+) -> Outcome<T>
 where
     T: Send + 'static,
     F: Fn(String) -> Fut,
@@ -140,9 +173,18 @@ where
     }
     drop(tx);
     let mut heard = vec![Heard::default(); clients.len()];
-    while let Some(event) = events.recv().await {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = &mut deadline => return at_deadline(&heard),
+        };
+        let Some(event) = event else {
+            return Outcome::Nobody;
+        };
         match event {
-            Event::Client(_, Ok(answer)) => return Some(answer),
+            Event::Client(_, Ok(answer)) => return Outcome::Answer(answer),
             Event::Client(i, Err(_)) => heard[i].client_failed = true,
             Event::Peer(i, Answer::Etcd(view) | Answer::Bootstrapping(view)) => {
                 let voters = view.members.iter().filter(|m| !m.learner).count();
@@ -156,10 +198,9 @@ where
             Needs::AnyServing => nobody_can_read(&heard, local),
         };
         if heard.iter().all(|h| h.client_failed) || nobody {
-            return None;
+            return Outcome::Nobody;
         }
     }
-    None
 }
 
 #[cfg(test)]
@@ -239,6 +280,21 @@ mod tests {
         assert!(!nobody_can_read(&[restored(0xbb, 3), down()], LOCAL));
         assert!(nobody_can_read(&[restored(0xaa, 3), down()], LOCAL));
         assert!(nobody_can_read(&[down(), down()], LOCAL));
+    }
+
+    /// At the deadline: a member that runs (its peer port answered) but holds its client
+    /// port waits for a quorum; one heard from on neither port may be hung.
+    #[test]
+    fn at_the_deadline_only_a_member_silent_on_both_ports_is_waited_for() {
+        let outcome = |heard: &[Heard]| at_deadline::<()>(heard);
+        assert_eq!(outcome(&[waiting(0xaa, 3), down()]), Outcome::Nobody);
+        assert_eq!(outcome(&[down(), down()]), Outcome::Nobody);
+        assert_eq!(outcome(&[Heard::default(), down()]), Outcome::Silent);
+        assert_eq!(
+            outcome(&[Heard::default(), waiting(0xaa, 3)]),
+            Outcome::Silent
+        );
+        assert_eq!(outcome(&[]), Outcome::Nobody);
     }
 
     /// The third member of a restored zone: the other two will make a quorum, but the

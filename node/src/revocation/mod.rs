@@ -23,8 +23,8 @@ use zone_pki::revocation::serial_hex;
 
 use crate::node::Node;
 use doc::{Revocations, KEY};
-use zone_etcd_kit::cluster_api::others;
-use zone_etcd_kit::cluster_api::{self, Credentials};
+use zone_etcd_kit::cluster_api::others::{self, Outcome};
+use zone_etcd_kit::cluster_api::{self, Credentials, EtcdError};
 use zone_etcd_kit::wal::LocalMember;
 
 /// How long a starting member that holds the zone's revocations asks the others for a
@@ -45,8 +45,9 @@ pub const ASK_WITHOUT_COPY: Duration = Duration::from_secs(10);
 /// answer within [`ASK_WITHOUT_COPY`] (hung, or very slow) does not start: etcd would take
 /// the placeholder CRL, which revokes nothing, and admit every identity the zone revoked
 /// until its keeper read the zone's copy. The placeholder is only for a zone with no
-/// revocations, or one none of whose other members can answer (never served, or down:
-/// its keeper installs the zone's copy from this member's own data once it serves).
+/// revocations, or one none of whose other members can answer (never served, down, or
+/// waiting for a quorum that needs this member: its keeper installs the zone's copy once
+/// the cluster serves).
 pub fn before_start(node: &Node, asked: &Asked) -> Result<(), Error> {
     let roots = zone_model::config::trust::trusted_roots(&node.zone_ca_pem)?;
     if let Some(doc) = &asked.revocations {
@@ -79,8 +80,8 @@ pub struct Asked {
     /// The zone's format level document ([`zone_model::release::LEVEL_KEY`], see
     /// [`crate::preflight::level`]).
     pub level: Option<Vec<u8>>,
-    /// No other member answered in the time given, though one could still have (see
-    /// [`others`]): not the same as a zone with no revocations.
+    /// No other member answered in the time given, though one could still have
+    /// ([`Outcome::Silent`]): not the same as a zone with no revocations.
     pub unanswered: bool,
 }
 
@@ -111,17 +112,11 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
         true => ASK_OTHERS,
         false => ASK_WITHOUT_COPY,
     };
-    let found = runtime.block_on(async {
-        tokio::time::timeout(
-            deadline,
-            ask_others(node, &others, creds, local, keys, deadline),
-        )
-        .await
-    });
+    let found = runtime.block_on(ask_others(node, &others, creds, local, keys, deadline));
     let mut values = match found {
-        Ok(Some(values)) => values,
-        Ok(None) => return Asked::default(),
-        Err(_) => {
+        Outcome::Answer(values) => values,
+        Outcome::Nobody => return Asked::default(),
+        Outcome::Silent => {
             return Asked {
                 unanswered: true,
                 ..Asked::default()
@@ -150,10 +145,12 @@ fn holds_copy(node: &Node) -> bool {
 }
 
 /// The values at `keys` the other members (`endpoints`) hold, as the first to answer has
-/// them, for a member about to start; `None` when none answered. A serializable read:
-/// any member's copy will do ([`store::install`] keeps only a newer document). Each
-/// member is asked on its own, all at once: the zone may be partly down while this one
-/// starts, and a client balanced over them all waits on the dead ones.
+/// them, for a member about to start, within `deadline`, or why none answered
+/// ([`Outcome`]). A serializable read: any member's copy will do ([`store::install`]
+/// keeps only a newer document). Each member is asked on its own, all at once: the zone
+/// may be partly down while this one starts, and a client balanced over them all waits
+/// on the dead ones. A joiner (`local` is `None`) asks no peer port: the zone that added
+/// it serves, so a deadline without an answer is [`Outcome::Silent`].
 pub(crate) async fn ask_others(
     node: &Node,
     endpoints: &[String],
@@ -161,17 +158,20 @@ pub(crate) async fn ask_others(
     local: Option<LocalMember>,
     keys: &'static [&'static str],
     deadline: Duration,
-) -> Option<Vec<Option<Vec<u8>>>> {
+) -> Outcome<Vec<Option<Vec<u8>>>> {
     // A member whose port takes connections runs, however slow (a loaded machine, a
-    // member stopped by a debugger): it is asked again until the caller's deadline. Only
-    // one whose port refuses or cannot be reached will not answer.
+    // member stopped by a debugger): it is asked again until the deadline. Only one that
+    // refuses (etcd's answer: a joiner's user may read nothing yet), or whose port refuses
+    // or cannot be reached, will not answer.
     let read = move |endpoint: String| {
         let creds = creds.clone();
         async move {
             loop {
                 match read_keys(&endpoint, &creds, keys).await {
                     Ok(values) => return Ok(values),
-                    Err(e) if !takes_connections(&endpoint).await => return Err(e),
+                    Err(e) if e.is_refusal() || !takes_connections(&endpoint).await => {
+                        return Err(e.to_string())
+                    }
                     Err(_) => tokio::time::sleep(ASK_AGAIN).await,
                 }
             }
@@ -187,12 +187,18 @@ pub(crate) async fn ask_others(
         None => {
             let mut asks: tokio::task::JoinSet<_> =
                 endpoints.iter().map(|e| read(e.clone())).collect();
-            loop {
-                match asks.join_next().await? {
-                    Ok(Ok(values)) => break Some(values),
-                    Ok(Err(_)) | Err(_) => continue,
+            let first = async {
+                loop {
+                    match asks.join_next().await {
+                        Some(Ok(Ok(values))) => break Outcome::Answer(values),
+                        Some(Ok(Err(_)) | Err(_)) => continue,
+                        None => break Outcome::Nobody,
+                    }
                 }
-            }
+            };
+            tokio::time::timeout(deadline, first)
+                .await
+                .unwrap_or(Outcome::Silent)
         }
     }
 }
@@ -263,8 +269,10 @@ async fn read_keys(
     endpoint: &str,
     creds: &Credentials,
     keys: &[&str],
-) -> Result<Vec<Option<Vec<u8>>>, String> {
-    let mut client = cluster_api::connect(endpoint, creds).await?;
+) -> Result<Vec<Option<Vec<u8>>>, EtcdError> {
+    let mut client = cluster_api::connect(endpoint, creds)
+        .await
+        .map_err(EtcdError::unreachable)?;
     let mut values = Vec::with_capacity(keys.len());
     for key in keys {
         let options = etcd_client::GetOptions::new().with_serializable();
@@ -272,7 +280,7 @@ async fn read_keys(
             client
                 .get(*key, Some(options))
                 .await
-                .map_err(|e| cluster_api::describe(&e))
+                .map_err(|e| EtcdError::of(&e))
         })
         .await?;
         values.push(got.kvs().first().map(|kv| kv.value().to_vec()));

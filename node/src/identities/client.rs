@@ -137,7 +137,7 @@ pub fn post(
         .map_err(|_| failed("this node's key: not a PEM private key".into()))?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(REQUEST_TIMEOUT))
+        .timeout_global(Some(super::wire::answer_time(path, REQUEST_TIMEOUT)))
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(None)

@@ -19,6 +19,7 @@
 //! removes; a node's own signer (a member) needs no entry: revoking the member revokes
 //! its signer, and so everything it issued.
 
+use super::wire::USER_WAIT;
 use std::path::Path;
 
 use etcd_client::{Txn, TxnOp};
@@ -36,9 +37,6 @@ pub const NODES_PREFIX: &str = "zone-etcd/access/nodes/";
 /// The value of a mark (a node's, a gateway password's): a JSON object, empty today;
 /// later releases may add fields, and readers look only at the key.
 pub const MARK: &str = "{}";
-/// How long the endpoint waits for the keepers to make a node's user before it hands out
-/// the node's first identity (they look each second).
-const USER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One issued identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +61,7 @@ pub fn key(node: &str, serial_hex: &str) -> String {
 /// in `leaves`, or, when that etcd does not take it, in the journal under `state_dir`.
 /// Blocking (the endpoint serves on plain threads). Fails only when neither took it.
 /// A node's own identity recorded in the zone returns once its etcd user exists, or
-/// after `USER_WAIT` (the keepers make it from the node's mark).
+/// after [`USER_WAIT`] (the keepers make it from the node's mark).
 pub fn record(
     endpoint: &str,
     leaves: &LeafPaths,

@@ -27,6 +27,7 @@
 //!   `env` names its file. It stays the same across identity renewals, and is set again
 //!   (the same one) whenever etcd no longer takes it.
 
+use super::wire::USER_WAIT;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,8 +43,6 @@ use zone_model::leaf_paths::LeafPaths;
 pub const MARKS_PREFIX: &str = "zone-etcd/access/passwords/";
 /// The password's file in the service's directory (`<state>/services/<name>/`).
 pub const FILE: &str = "gateway-password";
-/// How long a member waits for the keepers to make the service's user.
-const USER_WAIT: Duration = Duration::from_secs(5);
 /// How long `env --gateway` waits for etcd's auth to go on (a zone just made).
 pub const AUTH_WAIT: Duration = Duration::from_secs(30);
 

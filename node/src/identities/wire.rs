@@ -33,6 +33,22 @@ pub const GATEWAY_PATH: &str = "/v1/gateway";
 pub const REVOCATIONS_PATH: &str = "/v1/revocations";
 /// The path of a request to free a prefix of a tenant's ([`super::free`]).
 pub const FREE_PATH: &str = "/v1/free";
+/// How long a member waits, before it answers an identity or a gateway password, for the
+/// keepers to make the etcd user it names (they look each second, and a loaded zone's
+/// leader takes seconds to apply): an identity handed out works at once, as a user's
+/// script expects. A node waits for the answer this long beyond its own
+/// [`super::client::REQUEST_TIMEOUT`] ([`answer_time`]).
+pub const USER_WAIT: Duration = Duration::from_secs(15);
+
+/// How long a node waits for a member's whole answer at `path`: those that may wait for
+/// a user ([`USER_WAIT`]) take that long more.
+pub fn answer_time(path: &str, request: Duration) -> Duration {
+    match path {
+        PATH | GATEWAY_PATH => request + USER_WAIT,
+        _ => request,
+    }
+}
+
 /// The most of a request's head that is read.
 pub const HEAD_BYTES: usize = 8 * 1024;
 /// The most of a body that is read: a CSR is under 1 KiB.
@@ -248,6 +264,15 @@ pub fn response(status: u16, body: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_answers_that_wait_for_a_user_take_longer() {
+        let request = Duration::from_secs(5);
+        assert_eq!(answer_time(PATH, request), request + USER_WAIT);
+        assert_eq!(answer_time(GATEWAY_PATH, request), request + USER_WAIT);
+        assert_eq!(answer_time(REVOCATIONS_PATH, request), request);
+        assert_eq!(answer_time(FREE_PATH, request), request);
+    }
 
     fn read(text: &str) -> Result<Request, Answer> {
         read_request(&mut std::io::Cursor::new(text.as_bytes().to_vec()))

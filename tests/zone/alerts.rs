@@ -425,9 +425,11 @@ fn a_real_prometheus_sees_alerts_fire_and_resolve_on_a_real_zone() {
         || mon.context(),
         || {
             let alerts = api.alerts()?;
-            // Two of three members still make a quorum.
+            // Two of three members still make a quorum: the alert never fires. It may be
+            // pending a moment: on a loaded machine a member's scrape can miss its 1 s
+            // timeout (cc87), and `for:` is what keeps one missed scrape from paging.
             assert!(
-                find(&alerts, "ZoneEtcdQuorumLost", &[]).is_none(),
+                find(&alerts, "ZoneEtcdQuorumLost", &[]).is_none_or(|a| a.state != "firing"),
                 "quorum lost with 2 of 3 members up: {alerts:#?}"
             );
             for w in watched.iter_mut() {

@@ -104,7 +104,8 @@ pub fn check(node: &Node, start: Start) -> Result<Ready, Error> {
     };
     let tls = crate::reach::current_leaves(node, kinds).map_err(|e| e.file(config))?;
     // One round of asking the other members, for the level and the revocations.
-    let asked = crate::revocation::ask_before_start(node, local);
+    let first_start = start == Start::Launch && local.is_none();
+    let asked = crate::revocation::ask_before_start(node, local, first_start);
     level::before_start(node, asked.level.as_deref())?;
     crate::revocation::before_start(node, &asked)?;
     Ok(Ready {

@@ -81,14 +81,19 @@ pub struct Asked {
     /// [`crate::preflight::level`]).
     pub level: Option<Vec<u8>>,
     /// No other member answered in the time given, though one could still have
-    /// ([`Outcome::Silent`]): not the same as a zone with no revocations.
+    /// ([`Outcome::Silent`]), and this node needed the answer (it holds no copy, in a zone
+    /// that may have served): not the same as a zone with no revocations.
     pub unanswered: bool,
 }
 
 /// Asks the other members, once and briefly (`ASK_OTHERS`; [`ASK_WITHOUT_COPY`] when this
-/// node holds no revocations of the zone's), for what a start needs from them: the zone's
-/// revocations and its format level (two serializable reads over one connection).
-/// Nothing is written.
+/// node holds no revocations of the zone's and the zone may have served), for what a
+/// start needs from them: the zone's revocations and its format level (two serializable
+/// reads over one connection). Nothing is written.
+///
+/// `first_start`: a launch over an empty data directory, the zone's first (members
+/// started then hold their client ports until they have a quorum, which may need this
+/// one): the zone never served, so it revoked nothing, and a silence is no refusal.
 ///
 /// A member over existing data (`local`) also asks the others' peer ports, and stops
 /// asking as soon as no client port can answer before it starts: every other is down or
@@ -96,7 +101,7 @@ pub struct Asked {
 /// member that served once answers this read without a quorum, so it is waited for. When
 /// none can, this member starts with the copy it has, and its keeper reads the zone's
 /// copy once the cluster serves.
-pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
+pub fn ask_before_start(node: &Node, local: Option<LocalMember>, first_start: bool) -> Asked {
     let others = node.other_members();
     if others.is_empty() {
         return Asked::default();
@@ -108,9 +113,10 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
         return Asked::default();
     };
     let keys: &'static [&'static str] = &[KEY, zone_model::release::LEVEL_KEY];
-    let deadline = match holds_copy(node) {
-        true => ASK_OTHERS,
-        false => ASK_WITHOUT_COPY,
+    let needs_answer = !first_start && !holds_copy(node);
+    let deadline = match needs_answer {
+        true => ASK_WITHOUT_COPY,
+        false => ASK_OTHERS,
     };
     let found = runtime.block_on(ask_others(node, &others, creds, local, keys, deadline));
     let mut values = match found {
@@ -118,7 +124,7 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>) -> Asked {
         Outcome::Nobody => return Asked::default(),
         Outcome::Silent => {
             return Asked {
-                unanswered: true,
+                unanswered: needs_answer,
                 ..Asked::default()
             }
         }
@@ -149,8 +155,8 @@ fn holds_copy(node: &Node) -> bool {
 /// ([`Outcome`]). A serializable read: any member's copy will do ([`store::install`]
 /// keeps only a newer document). Each member is asked on its own, all at once: the zone
 /// may be partly down while this one starts, and a client balanced over them all waits
-/// on the dead ones. A joiner (`local` is `None`) asks no peer port: the zone that added
-/// it serves, so a deadline without an answer is [`Outcome::Silent`].
+/// on the dead ones. A member without data (`local` is `None`) asks no peer port: a
+/// deadline without an answer is [`Outcome::Silent`].
 pub(crate) async fn ask_others(
     node: &Node,
     endpoints: &[String],

@@ -213,12 +213,13 @@ pub(crate) async fn ask_others(
 const ASK_AGAIN: Duration = Duration::from_millis(200);
 
 /// Whether the port of `endpoint` (a client URL) takes a TCP connection now, within
-/// [`cluster_api::CONNECT_TIMEOUT`].
+/// [`cluster_api::CONNECT_TIMEOUT`] ([`cluster_api::listening`], without blocking the
+/// runtime the other asks share).
 async fn takes_connections(endpoint: &str) -> bool {
-    let Some((_, authority)) = endpoint.split_once("://") else {
+    let Some((host, port)) = cluster_api::host_port(endpoint) else {
         return false;
     };
-    let connect = tokio::net::TcpStream::connect(authority.trim_end_matches('/'));
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
     matches!(
         tokio::time::timeout(cluster_api::CONNECT_TIMEOUT, connect).await,
         Ok(Ok(_))

@@ -4,7 +4,8 @@
 //! "revision of auth store is old"), without applying it. The keepers change the auth
 //! store whenever they apply a policy or a revocation, so every command writing in such
 //! a zone meets it: `cluster_api::ask` asks again, as etcd's own client does, and
-//! `revoke` (found failing on it in a clean run) goes through under a churning auth store.
+//! `revoke` (found failing on it in a clean run) goes through under a churning auth store,
+//! as does a paged read (`cluster_api::range`; found failing in a clean run's quota test).
 
 use crate::common;
 
@@ -57,6 +58,46 @@ fn refusals(
             }
         }
         let _ = client.delete("apps/churn/", None).await;
+        refused
+    })
+}
+
+/// Reads the prefix `apps/` `reads` times as the owner, plainly or in pages through
+/// [`cluster_api::range::read_prefix`] (the quota decider's and the commands' paged
+/// read): how many etcd refused for the old auth revision (any other failure fails the
+/// test).
+fn read_refusals(
+    creds: &cluster_api::Credentials,
+    endpoints: &[String],
+    reads: usize,
+    paged: bool,
+) -> usize {
+    let runtime = cluster_api::runtime().unwrap();
+    runtime.block_on(async {
+        let client = cluster_api::connect_many(endpoints, creds, cluster_api::REQUEST_TIMEOUT)
+            .await
+            .expect("the owner connects");
+        let mut refused = 0;
+        for i in 0..reads {
+            let read = if paged {
+                cluster_api::range::read_prefix(&client, b"apps/", 0)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            } else {
+                let mut kv = client.kv_client();
+                let options = etcd_client::GetOptions::new().with_prefix();
+                kv.get("apps/", Some(options))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cluster_api::describe(&e))
+            };
+            match read {
+                Ok(()) => {}
+                Err(e) if e.contains("revision of auth store is old") => refused += 1,
+                Err(e) => panic!("read {i}: {e}"),
+            }
+        }
         refused
     })
 }
@@ -124,6 +165,8 @@ fn requests_racing_auth_changes_are_asked_again_and_revoke_goes_through() {
     let churner = churn(creds(), endpoints.clone(), stop.clone(), changes.clone());
     let plain = refusals(&creds(), &endpoints, WRITES, false);
     let asked = refusals(&creds(), &endpoints, WRITES, true);
+    let plain_reads = read_refusals(&creds(), &endpoints, READS, false);
+    let paged_reads = read_refusals(&creds(), &endpoints, READS, true);
     // `revoke` under the same churn, each one of several requests that may meet it (and
     // the keepers change the auth store too, removing what the CRL ends).
     let config = zone.config(0);
@@ -152,6 +195,18 @@ fn requests_racing_auth_changes_are_asked_again_and_revoke_goes_through() {
         "no plain put of {WRITES} met an auth change ({changes} made): the churn did not race"
     );
     assert_eq!(asked, 0, "asked puts refused for the old auth revision");
+    eprintln!(
+        "{plain_reads} of {READS} plain reads refused for the old auth revision, \
+         {paged_reads} of {READS} paged ones"
+    );
+    assert!(
+        plain_reads > 0,
+        "no plain read of {READS} met an auth change: the churn did not race"
+    );
+    assert_eq!(
+        paged_reads, 0,
+        "paged reads refused for the old auth revision"
+    );
     for (i, (ok, out, err)) in revoked.iter().enumerate() {
         assert!(ok, "revoke of doomed{i} under the churn failed:\n{err}");
         assert!(out.contains("revoked the identity root (serial "), "{out}");
@@ -162,3 +217,5 @@ fn requests_racing_auth_changes_are_asked_again_and_revoke_goes_through() {
 /// Puts made under the churn, and revocations.
 const WRITES: usize = 100;
 const REVOCATIONS: usize = 5;
+/// Reads made under the churn, each way.
+const READS: usize = 100;

@@ -4,13 +4,14 @@
 //! Invariants: every page is read at the first page's revision, so the keys returned are
 //! the prefix at exactly one revision; a page whose answer would be larger than the client
 //! takes is asked again in smaller pieces (large values), never given up; a revision etcd
-//! compacted is [`Fail::Compacted`], never a partial answer.
+//! compacted is [`Fail::Compacted`], never a partial answer; a page etcd refused because its
+//! auth store changed while it was in flight is asked again ([`ask`]), never a failed read.
 
 use std::collections::BTreeMap;
 
 use etcd_client::{Client, GetOptions, KeyValue};
 
-use super::client::{describe, CALL_DEADLINE};
+use super::client::ask;
 use super::error::{EtcdError, Kind};
 use zone_model::keys::prefix_end;
 
@@ -62,7 +63,7 @@ pub async fn scan_prefix(
     revision: i64,
     mut each: impl FnMut(&KeyValue),
 ) -> Result<i64, Fail> {
-    let mut kv = client.kv_client().max_decoding_message_size(MAX_ANSWER);
+    let kv = client.kv_client().max_decoding_message_size(MAX_ANSWER);
     let end = prefix_end(prefix);
     let mut start = prefix.to_vec();
     let mut at = revision;
@@ -72,19 +73,25 @@ pub async fn scan_prefix(
             .with_range(end.clone())
             .with_limit(page)
             .with_revision(at);
-        let resp =
-            match tokio::time::timeout(CALL_DEADLINE, kv.get(start.clone(), Some(options))).await {
-                Err(_) => return Err(Fail::Other(format!("no answer within {CALL_DEADLINE:?}"))),
-                Ok(Err(e)) if is_compacted(&e) => return Err(Fail::Compacted),
-                // Large values: the same page in smaller pieces.
-                Ok(Err(e)) if too_large(&e) && page > 1 => {
-                    page = (page / 8).max(1);
-                    continue;
-                }
-                Ok(Err(e)) if is_refusal(&e) => return Err(Fail::Refused(describe(&e))),
-                Ok(Err(e)) => return Err(Fail::Other(describe(&e))),
-                Ok(Ok(resp)) => resp,
-            };
+        // Through [`ask`]: a page refused because the auth store changed meanwhile (a
+        // keeper applying the policy or stopping a tenant) is asked again, at the same
+        // revision, as any other request is.
+        let resp = match ask(&kv, |mut kv| {
+            let (start, options) = (start.clone(), options.clone());
+            async move { kv.get(start, Some(options)).await }
+        })
+        .await
+        {
+            Err(e) if e.kind() == Kind::Compacted => return Err(Fail::Compacted),
+            // Large values: the same page in smaller pieces.
+            Err(e) if e.kind() == Kind::AnswerTooLarge && page > 1 => {
+                page = (page / 8).max(1);
+                continue;
+            }
+            Err(e) if e.is_refusal() => return Err(Fail::Refused(e.to_string())),
+            Err(e) => return Err(Fail::Other(e.to_string())),
+            Ok(resp) => resp,
+        };
         if at == 0 {
             at = resp.header().map_or(0, |h| h.revision());
         }
@@ -99,11 +106,6 @@ pub async fn scan_prefix(
             _ => return Ok(at),
         }
     }
-}
-
-/// Whether the answer was larger than the client takes.
-fn too_large(err: &etcd_client::Error) -> bool {
-    EtcdError::of(err).kind() == Kind::AnswerTooLarge
 }
 
 /// Whether etcd answered and refused, as opposed to the request not getting through.

@@ -114,7 +114,31 @@ else
             lean+=(--config "profile.dev.package.$name.opt-level=0")
         done
     fi
-    cargo build "${lean[@]}" --profile "$profile" --locked -p zone-etcd --target "$target" >&2
+    if [[ "$profile" == dev ]]; then
+        # The suite's build keeps its target directory in the user's cache, as
+        # scripts/previous-release.sh keeps the previous release: the dependencies (all but
+        # the workspace's crates: 249 of 270 CPU-seconds of the whole cross build) are
+        # compiled for the target once per machine, and again only when cargo's
+        # fingerprints say so (Cargo.lock, the toolchain, the flags above). Under a lock
+        # from the build to the copy of its binary into target/cross/ (what the package
+        # takes): two checkouts building at once never package each other's binary. Over
+        # 6 GB (each checkout's path keeps its own workspace crates there), it starts anew.
+        cache="${XDG_CACHE_HOME:-${HOME}/.cache}/zone-etcd/cross-$target"
+        mkdir -p "$cache"
+        exec 7>"$cache.lock"
+        flock 7
+        if [ "$(du -sk "$cache" | cut -f1)" -gt $((6 * 1024 * 1024)) ]; then
+            rm -rf "$cache"
+            mkdir -p "$cache"
+        fi
+        CARGO_TARGET_DIR="$cache" cargo build "${lean[@]}" --profile "$profile" --locked -p zone-etcd --target "$target" >&2
+        mkdir -p "$CARGO_TARGET_DIR/$target/$profile_dir"
+        cp "$cache/$target/$profile_dir/zone-etcd" "$CARGO_TARGET_DIR/$target/$profile_dir/zone-etcd.new"
+        mv -f "$CARGO_TARGET_DIR/$target/$profile_dir/zone-etcd.new" "$CARGO_TARGET_DIR/$target/$profile_dir/zone-etcd"
+        exec 7>&-
+    else
+        cargo build "${lean[@]}" --profile "$profile" --locked -p zone-etcd --target "$target" >&2
+    fi
     [[ "$build_only" == no ]] || exit 0
     exe="$CARGO_TARGET_DIR/$target/$profile_dir/zone-etcd"
     run=(env "QEMU_LD_PREFIX=$sysroot" "$qemu")

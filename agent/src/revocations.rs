@@ -181,10 +181,19 @@ impl Keeper {
         }
     }
 
-    /// The document was deleted from the zone: the one in force here goes back (a member
-    /// that starts later must find it), unless something was put there since.
+    /// The zone holds no document (never revoked, or deleted): the one in force here goes
+    /// back (a member that starts later must find it), unless something was put there
+    /// since; with none here, the zone had none, which this member notes
+    /// ([`store::note_none`]: its next start need not wait for the others).
     async fn gone(&self, client: &mut Client) {
-        if let Ok(Some(doc)) = store::in_force(&self.node.state_dir, &self.roots) {
+        let in_force = store::in_force(&self.node.state_dir, &self.roots);
+        if let Ok(None) = in_force {
+            if let Err(e) = store::note_none(&self.node.state_dir, &self.roots, &crate::duty::now())
+            {
+                tracing::warn!("could not note that the zone has no revocations: {e}");
+            }
+        }
+        if let Ok(Some(doc)) = in_force {
             tracing::warn!(
                 "the revocations at {KEY} were deleted; putting CRL number {} back",
                 doc.crl.number

@@ -44,6 +44,44 @@ fn a_revoked_client_and_member_are_locked_out_within_seconds_while_the_zone_serv
     let zone = TestZone::bootstrap(ZONE, addresses::REVOCATION.subnet(), 3);
     let mut running = zone.launch_all();
     zone.wait_healthy(&mut running);
+    // The zone has revoked nothing, and each member's keeper notes it
+    // (state/revocations.none). So member 1 restarts at once while member 0 hangs
+    // (SIGSTOP: its ports take connections and answer nothing, as a member replaying a long
+    // WAL on a loaded machine does) and member 2 is down: there is nothing it could serve
+    // without. (Without the note it waited 10 s and refused to start, cc97.)
+    let state = |i: usize| zone.node_dir(i).join("state");
+    common::wait_for(
+        Duration::from_secs(20),
+        "every keeper notes that the zone has no revocations",
+        || (0..3).all(|i| state(i).join("revocations.none").exists()),
+    );
+    assert!(!state(1).join("revocations.json").exists());
+    running.remove(2).stop();
+    running.remove(1).stop();
+    running[0]
+        .signal(nix::sys::signal::Signal::SIGSTOP)
+        .unwrap();
+    let mut restarted = zone.launch(1);
+    let serves = || std::net::TcpStream::connect(zone.client_addr(1)).is_ok();
+    let mut started = false;
+    for _ in 0..300 {
+        started = serves();
+        if started || !restarted.is_running() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    running[0]
+        .signal(nix::sys::signal::Signal::SIGCONT)
+        .unwrap();
+    assert!(
+        started && restarted.is_running(),
+        "member 1 of a zone that revoked nothing did not start while member 0 hung:\n{}",
+        restarted.log()
+    );
+    running.push(restarted);
+    running.push(zone.launch(2));
+    zone.wait_healthy(&mut running);
     // Launch gives etcd a CRL on both ports (the client port's without the node CAs: it
     // trusts the client root alone in this enforcing zone), and never the flag that makes
     // etcd skip it on gRPC (GHSA-3wh4-j44w-pg92).

@@ -245,3 +245,38 @@ fn a_changed_kind_or_client_crl_is_refused() {
     // A kind a later release wrote: read, kept, and on the client port.
     assert!(Kind::parse("peer").on_client_port());
 }
+
+/// The note that the zone had no revocations (`store::note_none`): its text is a format
+/// later releases read (golden); a node with it knows the zone's revocations; installing
+/// a document removes it, so a copy lost after the zone revoked is never taken for none;
+/// and it is never written beside a document in force.
+#[test]
+fn the_note_of_no_revocations_is_known_until_a_document_is_installed() {
+    use crate::revocation::store;
+    let root = Authority::new_root("example.zone").unwrap();
+    let roots = roots(&root);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    assert!(!store::knows(state, &roots), "an empty state knows nothing");
+    store::note_none(state, &roots, "2026-11-29T07:00:00Z").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(state.join(store::NONE_FILE)).unwrap(),
+        "{\"format\":1,\"read_at\":\"2026-11-29T07:00:00Z\"}\n"
+    );
+    assert!(store::knows(state, &roots));
+    let d = doc(&root, 1, &[("laptop.example.zone", vec![0x11, 0x22])]);
+    store::install(state, &roots, &d).unwrap();
+    assert!(
+        !state.join(store::NONE_FILE).exists(),
+        "the note outlived a document"
+    );
+    assert!(store::knows(state, &roots));
+    store::note_none(state, &roots, "2026-11-29T07:01:00Z").unwrap();
+    assert!(
+        !state.join(store::NONE_FILE).exists(),
+        "noted none beside a document in force"
+    );
+    // The copy lost: nothing known, as for a new joiner.
+    std::fs::remove_file(state.join(store::DOC_FILE)).unwrap();
+    assert!(!store::knows(state, &roots));
+}

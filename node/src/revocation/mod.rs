@@ -31,7 +31,7 @@ use zone_etcd_kit::wal::LocalMember;
 /// newer copy: they answer at once when they run, and when none runs there is nothing
 /// newer to learn (its keeper installs a newer one once the cluster serves).
 const ASK_OTHERS: Duration = Duration::from_millis(1500);
-/// How long one that holds none (a new joiner, a copy lost) waits for an answer while
+/// How long one that knows none (a new joiner, a copy lost; [`knows`]) waits for an answer while
 /// another member could still give one: without it, it would serve with a CRL that
 /// revokes nothing (see [`before_start`]).
 pub const ASK_WITHOUT_COPY: Duration = Duration::from_secs(10);
@@ -113,7 +113,7 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>, first_start: bo
         return Asked::default();
     };
     let keys: &'static [&'static str] = &[KEY, zone_model::release::LEVEL_KEY];
-    let needs_answer = !first_start && !holds_copy(node);
+    let needs_answer = !first_start && !knows(node);
     let deadline = match needs_answer {
         true => ASK_WITHOUT_COPY,
         false => ASK_OTHERS,
@@ -142,12 +142,12 @@ pub fn ask_before_start(node: &Node, local: Option<LocalMember>, first_start: bo
     }
 }
 
-/// Whether this node holds a copy of the zone's revocations that its roots verify.
-fn holds_copy(node: &Node) -> bool {
+/// Whether this node knows the zone's revocations: a copy its roots verify, or its
+/// keeper's note that the zone had none ([`store::knows`]). A member that restarts in a
+/// zone that never revoked anything needs no answer from the others.
+fn knows(node: &Node) -> bool {
     zone_model::config::trust::trusted_roots(&node.zone_ca_pem)
-        .ok()
-        .and_then(|roots| store::in_force(&node.state_dir, &roots).ok().flatten())
-        .is_some()
+        .is_ok_and(|roots| store::knows(&node.state_dir, &roots))
 }
 
 /// The values at `keys` the other members (`endpoints`) hold, as the first to answer has

@@ -15,6 +15,12 @@
 //! connection when its CRL file is missing). The file is DER because etcd 3.6 and later
 //! read nothing else ("x509: malformed crl" for PEM, every connection refused); 3.4 and
 //! 3.5 read DER too.
+//!
+//! `revocations.none` says that the zone had no revocations when this member's keeper
+//! last read it ([`note_none`]): a member that knows the zone's revocations, none or a
+//! document, starts without waiting for the others ([`knows`]); one that knows nothing (a
+//! new joiner, a copy lost) waits for them. Installing a document removes it, so a copy
+//! lost after the zone revoked is never taken for a zone that revoked nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +36,10 @@ pub const CLIENT_CRL_FILE: &str = "client-crl.der";
 /// read it): removed once `crl.der` is written.
 const OLD_PEM_FILE: &str = "crl.pem";
 pub const DOC_FILE: &str = "revocations.json";
+/// The note that the zone had no revocations ([`note_none`]).
+pub const NONE_FILE: &str = "revocations.none";
+/// The note's format: read by later releases (only its presence matters to this one).
+const NONE_FORMAT: u32 = 1;
 
 /// The CRL file etcd is given for its peer port (and for a client port that trusts the
 /// zone root).
@@ -114,6 +124,9 @@ pub fn install(
             zone_io::PUBLIC_MODE,
         )?;
     }
+    if decision == Offer::Install {
+        remove_none(state_dir)?;
+    }
     let in_force = if decision == Offer::Install {
         offered
     } else {
@@ -121,6 +134,42 @@ pub fn install(
     };
     write_crls(state_dir, in_force)?;
     Ok(decision)
+}
+
+/// Notes that the zone had no revocations at `at` (RFC 3339), when this node holds no
+/// document (one in force says more, and is kept). Written atomically under the state lock.
+pub fn note_none(state_dir: &Path, roots: &[CertInfo], at: &str) -> Result<(), Error> {
+    let _lock = zone_io::state::lock(state_dir)?;
+    if in_force(state_dir, roots)?.is_some() {
+        return Ok(());
+    }
+    zone_io::write_atomic(
+        &state_dir.join(NONE_FILE),
+        none_text(at).as_bytes(),
+        zone_io::PUBLIC_MODE,
+    )
+}
+
+/// The note's text (pure).
+fn none_text(at: &str) -> String {
+    serde_json::json!({ "format": NONE_FORMAT, "read_at": at }).to_string() + "\n"
+}
+
+/// Whether this node knows the zone's revocations: a document its roots verify, or the
+/// note that the zone had none ([`note_none`]).
+pub fn knows(state_dir: &Path, roots: &[CertInfo]) -> bool {
+    matches!(in_force(state_dir, roots), Ok(Some(_))) || state_dir.join(NONE_FILE).exists()
+}
+
+/// Removes the note (a document is in force now; under the state lock).
+fn remove_none(state_dir: &Path) -> Result<(), Error> {
+    let note = state_dir.join(NONE_FILE);
+    match std::fs::remove_file(&note) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::new(format!("cannot remove: {e}")).file(&note))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Makes etcd's CRL files hold the CRLs of `doc` (under the state lock).

@@ -186,21 +186,24 @@ impl Keeper {
     /// since; with none here, the zone had none, which this member notes
     /// ([`store::note_none`]: its next start need not wait for the others).
     async fn gone(&self, client: &mut Client) {
-        let in_force = store::in_force(&self.node.state_dir, &self.roots);
-        if let Ok(None) = in_force {
-            if let Err(e) = store::note_none(&self.node.state_dir, &self.roots, &crate::duty::now())
-            {
-                tracing::warn!("could not note that the zone has no revocations: {e}");
+        let doc = match store::in_force(&self.node.state_dir, &self.roots) {
+            Ok(Some(doc)) => doc,
+            Ok(None) => {
+                let noted =
+                    store::note_none(&self.node.state_dir, &self.roots, &crate::duty::now());
+                if let Err(e) = noted {
+                    tracing::warn!("could not note that the zone has no revocations: {e}");
+                }
+                return;
             }
-        }
-        if let Ok(Some(doc)) = in_force {
-            tracing::warn!(
-                "the revocations at {KEY} were deleted; putting CRL number {} back",
-                doc.crl.number
-            );
-            let absent = Compare::create_revision(KEY, CompareOp::Equal, 0);
-            self.put_back(&doc, absent, client).await;
-        }
+            Err(_) => return,
+        };
+        tracing::warn!(
+            "the revocations at {KEY} were deleted; putting CRL number {} back",
+            doc.crl.number
+        );
+        let absent = Compare::create_revision(KEY, CompareOp::Equal, 0);
+        self.put_back(&doc, absent, client).await;
     }
 
     /// Puts the document in force here back at [`KEY`] when the refused one put at

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use etcd_client::{Client, GetOptions, KeyValue};
 
 use super::client::ask;
-use super::error::{EtcdError, Kind};
+use super::error::Kind;
 use zone_model::keys::prefix_end;
 
 /// Keys read per request, at most: fewer when an answer would be larger than the client
@@ -106,14 +106,4 @@ pub async fn scan_prefix(
             _ => return Ok(at),
         }
     }
-}
-
-/// Whether etcd answered and refused, as opposed to the request not getting through.
-pub fn is_refusal(err: &etcd_client::Error) -> bool {
-    EtcdError::of(err).is_refusal()
-}
-
-/// Whether etcd refused a revision it has compacted.
-pub fn is_compacted(err: &etcd_client::Error) -> bool {
-    EtcdError::of(err).kind() == Kind::Compacted
 }

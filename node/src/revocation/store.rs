@@ -123,8 +123,6 @@ pub fn install(
             offered.to_json().as_bytes(),
             zone_io::PUBLIC_MODE,
         )?;
-    }
-    if decision == Offer::Install {
         remove_none(state_dir)?;
     }
     let in_force = if decision == Offer::Install {

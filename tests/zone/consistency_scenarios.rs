@@ -7,7 +7,8 @@
 //! back down through etcd's downgrade to 3.5.34 (`addresses::CONSISTENCY_ETCD_PATH`), and a running
 //! zone's move to least privilege (`addresses::CONSISTENCY_ACCESS`), all under load. Any anomaly
 //! fails. And the pipeline is proven to see: a recorded history with an acknowledged write's effect
-//! dropped is reported. `scripts/consistency.sh` runs the long version.
+//! dropped, or rolled back to an earlier value, is reported. `scripts/consistency.sh` runs the
+//! long version.
 
 use crate::common;
 
@@ -148,36 +149,79 @@ fn slow_and_lossy_peer_links_have_no_anomaly() {
 
 /// A real recorded history, then the same with an acknowledged write's effect dropped:
 /// the final read of a key says absent where an ok put wrote the value it held.
+/// For each key whose final value an acknowledged write wrote, two losses made from the
+/// recorded history: the key rolled back to an earlier acknowledged value (nothing can explain
+/// that), and the value dropped. A drop is explained by a delete of unknown outcome on the key
+/// (it may have landed after the watchers' fence), so it must be reported exactly on the keys
+/// without one: a suite stall over the clients' 2 s timeout leaves some (the clean run of 7221cc9:
+/// the drop was tried on the first key alone, it had one, and nothing was reported, rightly).
 #[test]
 fn a_recorded_history_with_a_lost_acknowledged_write_is_reported() {
+    use zone_consistency::{OpKind, Outcome};
     let (_dir, path) =
         record_and_check(addresses::CONSISTENCY_LOST_WRITE.subnet(), "baseline", 200);
     let text = std::fs::read_to_string(&path).unwrap();
     let clean = parse(&text).unwrap();
     assert!(check_history(&clean).anomalies.is_empty());
 
-    let mut lost = clean.clone();
-    let (index, put) = lost
-        .finals
-        .iter()
-        .enumerate()
-        .find_map(|(i, f)| {
-            let value = f.value.as_ref()?;
-            let put = clean.ops.iter().find(|o| {
-                o.outcome == zone_consistency::Outcome::Ok && o.value.as_ref() == Some(value)
-            })?;
-            Some((i, put.clone()))
-        })
-        .expect("a key whose final value an acknowledged write wrote");
-    lost.finals[index].value = None;
-    lost.finals[index].mod_revision = 0;
-    let report = check_history(&lost);
+    let (mut rolled_back, mut dropped_reported) = (0, 0);
+    for (index, f) in clean.finals.iter().enumerate() {
+        let Some(value) = f.value.as_ref() else {
+            continue;
+        };
+        let Some(put) = clean
+            .ops
+            .iter()
+            .find(|o| o.is_effective_ok_write() && o.value.as_ref() == Some(value))
+        else {
+            continue;
+        };
+        let earlier = clean.ops.iter().find(|o| {
+            o.key == f.key
+                && o.is_effective_ok_write()
+                && o.op != OpKind::Delete
+                && o.revision.is_some_and(|r| r < f.mod_revision)
+        });
+        if let Some(earlier) = earlier {
+            let mut lost = clean.clone();
+            lost.finals[index].value = earlier.value.clone();
+            lost.finals[index].mod_revision = earlier.revision.unwrap_or(0);
+            let report = check_history(&lost);
+            assert!(
+                !report.anomalies.is_empty(),
+                "{}: the write of {:?} (revision {:?}) lost, the key back at {:?}, and nothing said",
+                f.key,
+                put.value,
+                put.revision,
+                earlier.value
+            );
+            rolled_back += 1;
+        }
+        let unknown_delete = clean
+            .ops
+            .iter()
+            .any(|o| o.key == f.key && o.op == OpKind::Delete && o.outcome == Outcome::Unknown);
+        let mut lost = clean.clone();
+        lost.finals[index].value = None;
+        lost.finals[index].mod_revision = 0;
+        let report = check_history(&lost);
+        assert_eq!(
+            report.anomalies.is_empty(),
+            unknown_delete,
+            "{}: the write of {:?} (revision {:?}) dropped from the final read: reported {:?}, yet a delete of unknown outcome on the key {}",
+            f.key,
+            put.value,
+            put.revision,
+            report.anomalies.first().map(|a| a.to_string()),
+            if unknown_delete { "explains it" } else { "there is none" }
+        );
+        if !unknown_delete {
+            dropped_reported += 1;
+            eprintln!("reported: {}", report.anomalies[0]);
+        }
+    }
     assert!(
-        !report.anomalies.is_empty(),
-        "the write of {:?} to {} (revision {:?}) dropped from the final read, and nothing said",
-        put.value,
-        put.key,
-        put.revision
+        rolled_back > 0 && dropped_reported > 0,
+        "no key to lose a write on: {rolled_back} rolled back, {dropped_reported} dropped"
     );
-    eprintln!("reported: {}", report.anomalies[0]);
 }

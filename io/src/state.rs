@@ -12,7 +12,8 @@ use nix::fcntl::{Flock, FlockArg};
 
 /// Takes the node's state lock (`<state>/lock`, flock), waiting for another launch or
 /// rotation of the same node to finish. Released on drop; not inherited by etcd, whose
-/// exec closes it (Rust opens files close-on-exec).
+/// exec closes it (Rust opens files close-on-exec); `restore` hands it to its `etcdutl`
+/// on purpose, so that it holds until that process has ended.
 pub fn lock(state_dir: &Path) -> Result<Flock<fs::File>, Error> {
     crate::ensure_private_dir(state_dir)?;
     let path = state_dir.join("lock");

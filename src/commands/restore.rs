@@ -11,6 +11,10 @@
 //!   unchanged (the SHA-256 of its manifest); the file is read once for both hashes, while
 //!   `etcdutl` restores it into the staging directory;
 //! - the local member must not be running (its data directory is in use);
+//! - one restore at a time, under the node's state lock, which the `etcdutl` filling the
+//!   staging directory holds too (inherited): it dies with the restore, and until it has
+//!   died the next restore waits, so a killed restore's staging directory is removed
+//!   only when nothing writes to it;
 //! - the staged restore gives the new cluster's ID; if a quorum of any *other* cluster
 //!   answers (the zone is still alive), restoring would split it: refused unless
 //!   `--force`. A quorum of the restored cluster itself (members that restored the same
@@ -24,8 +28,13 @@
 mod live;
 
 use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use nix::fcntl::Flock;
+use nix::sys::signal::Signal;
 
 use zone_io::Error;
 use zone_io::{sync_dir, write_atomic, PUBLIC_MODE};
@@ -82,7 +91,7 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     zone_io::ensure_private_dir(&parent)?;
-    let _lock = zone_io::state::lock(&node.state_dir)?;
+    let lock = zone_io::state::lock(&node.state_dir)?;
     remove_stale_staging(&parent)?;
     let staging = tempfile::Builder::new()
         .prefix(".restore-")
@@ -105,7 +114,9 @@ pub fn run(config: &Path, from: &Path, force: bool) -> Result<(), Error> {
         let (from, manifest) = (from.to_path_buf(), manifest.clone());
         std::thread::spawn(move || check_unchanged(&from, &manifest))
     };
-    let out = Command::new(&etcdutl)
+    let mut command = Command::new(&etcdutl);
+    bound_to_this_restore(&mut command, &lock);
+    let out = command
         .arg("snapshot")
         .arg("restore")
         .arg(from)
@@ -271,6 +282,36 @@ fn file_identity(file: &Path) -> Result<[i64; 7], Error> {
         m.ctime(),
         m.ctime_nsec(),
     ])
+}
+
+/// Makes `etcdutl` end with this restore: killed when this process dies (a restore killed
+/// mid-way, by its owner or the OOM killer, left it writing into its staging directory
+/// while the next restore removed that directory: the leftover the recovery test found in
+/// a busy suite), and holding the state lock while it lives (it inherits the lock's
+/// descriptor), so the next restore, waiting on that lock, never clears a staging
+/// directory a process still writes to, even in the moment the kill takes.
+#[allow(unsafe_code)] // pre_exec: the child's death signal and lock descriptor
+fn bound_to_this_restore(command: &mut Command, lock: &Flock<fs::File>) {
+    let fd = lock.as_raw_fd();
+    let restore = nix::unistd::getpid();
+    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid,
+    // fcntl), nothing allocates (errors are errno values), and `fd` stays open in the
+    // parent for the whole call (the lock lives until the restore returns).
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // Killed before the death signal was set: end now.
+            if nix::unistd::getppid() != restore {
+                return Err(std::io::Error::from(nix::errno::Errno::ESRCH));
+            }
+            let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            )?;
+            Ok(())
+        });
+    }
 }
 
 /// Removes the staging directories (`.restore-*`) of restores that were killed.

@@ -422,6 +422,34 @@ fn data_dirs(state: &Path) -> Vec<(PathBuf, u64)> {
     found
 }
 
+/// The pid of `parent`'s child whose command is `name`, waited for up to 30 s (None if
+/// the parent ended or none came).
+fn wait_for_child_named(parent: u32, name: &str) -> Option<i32> {
+    let children = format!("/proc/{parent}/task/{parent}/children");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let Ok(list) = fs::read_to_string(&children) else {
+            return None;
+        };
+        let found = list.split_whitespace().find(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == name)
+        });
+        if let Some(pid) = found {
+            return pid.parse().ok();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    None
+}
+
+/// Whether `pid` runs (a zombie no one reaped yet has ended).
+fn alive(pid: nix::unistd::Pid) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        !state.is_some_and(|s| s.starts_with('Z') || s.starts_with('X'))
+    })
+}
+
 #[test]
 fn a_restore_killed_at_any_instant_loses_no_data_directory_and_completes_when_run_again() {
     let members = vec![("node1.crash.zone".to_string(), addresses::RECOVERY.ip(30))];
@@ -474,6 +502,39 @@ fn a_restore_killed_at_any_instant_loses_no_data_directory_and_completes_when_ru
             "the original data is gone after a kill at {delay_ms} ms: {dirs:?}"
         );
     }
+    // One step beyond: a restore killed while its etcdutl is stopped mid-write (as a busy
+    // machine leaves it behind). The etcdutl dies with the restore, and the next restore
+    // clears no staging directory a process still writes to.
+    let mut child = common::zone_etcd()
+        .args(["restore", "--config", config.to_str().unwrap()])
+        .args(["--from", backup.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let etcdutl = wait_for_child_named(child.id(), "etcdutl");
+    let etcdutl = etcdutl.map(|pid| {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP);
+        pid
+    });
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = child.wait();
+    let etcdutl = etcdutl.expect("the restore ran etcdutl within 30 s");
+    let outlived = (0..50).all(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        alive(etcdutl)
+    });
+    if outlived {
+        let _ = nix::sys::signal::kill(etcdutl, nix::sys::signal::Signal::SIGKILL);
+    }
+    assert!(
+        !outlived,
+        "etcdutl {etcdutl} outlived its killed restore by 5 s"
+    );
     // Run again to the end: it completes, and the member serves the snapshot's keys.
     let (ok, out, err) = restore(&zone, 0, &backup);
     assert!(ok, "{err}\n{out}");

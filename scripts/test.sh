@@ -355,6 +355,19 @@ echo "cargo test --workspace --locked --no-fail-fast (every test but the zone bi
 ) &
 chains+=($!)
 status=0
+# The disk beside the tests: every 2 s, how long all of the machine's running tasks had
+# waited on I/O (/proc/pressure/io's `full` total, microseconds), so that a red that comes
+# with a stall of the one disk every zone's WAL is on (cc103: five tests of four chains
+# failed within 4 s, etcd's own "request timed out") is told apart from the product's.
+pressure_log="$beside_dir/pressure"
+pressure_pid=""
+if [ -r /proc/pressure/io ]; then
+    # ($$ is test.sh itself: the sampler ends with it, whichever way it ends.)
+    while sleep 2 && kill -0 $$ 2>/dev/null; do
+        printf '%s %s\n' "$SECONDS" "$(sed -n 's/^full .*total=//p' /proc/pressure/io)"
+    done >"$pressure_log" 2>/dev/null &
+    pressure_pid=$!
+fi
 # The main run: the zone binary itself (cargo would run the workspace's binaries one after
 # another), from the checkout's root as cargo runs it, without the chains' tests.
 echo "== the main run $(at)"
@@ -371,6 +384,32 @@ for pid in "${chains[@]}"; do
     wait "$pid" || status=$?
 done
 echo "== every chain done $(at)"
+if [ -n "$pressure_pid" ]; then
+    kill "$pressure_pid" 2>/dev/null || true
+    wait "$pressure_pid" 2>/dev/null || true
+    # The share of the tests' time the disk held every running task, and the windows where
+    # it held them over half of their 2 s, longest first (at most five).
+    awk -v start="$started" '
+        NR > 1 && $2 != "" && prev != "" {
+            d = ($2 - prev) / 1e6; span = $1 - t; sum += d; total += span
+            if (span > 0 && d / span > 0.5) {
+                n++; w[n] = d; s = $1 - start; at[n] = sprintf("%dm%02ds", s / 60, s % 60)
+            }
+        }
+        { t = $1; prev = $2 }
+        END {
+            if (total == 0) exit
+            printf "== the disk: every running task waited on it %.0f%% of the tests'"'"' time", 100 * sum / total
+            if (n == 0) { print "; never over half of a 2-second window"; exit }
+            printf "; over half of a 2-second window %d times, the longest:", n
+            for (k = 0; k < 5 && k < n; k++) {
+                m = 0
+                for (i = 1; i <= n; i++) if (!(i in done) && (m == 0 || w[i] > w[m])) m = i
+                done[m] = 1; printf "%s %.1f s at %s", (k ? "," : ""), w[m], at[m]
+            }
+            print ""
+        }' "$pressure_log"
+fi
 for job in "${jobs_run[@]}"; do
     echo "== $job (beside the rest, $(cat "$beside_dir/$job.time" 2>/dev/null)): $(cat "$beside_dir/$job.cmd")"
     cat "$beside_dir/$job.log" 2>/dev/null

@@ -147,11 +147,9 @@ fn slow_and_lossy_peer_links_have_no_anomaly() {
     record_and_check(addresses::CONSISTENCY_LATENCY.subnet(), "latency", 300);
 }
 
-/// A real recorded history, then the same with an acknowledged write's effect dropped:
-/// the final read of a key says absent where an ok put wrote the value it held.
-/// For each key whose final value an acknowledged write wrote, two losses made from the
-/// recorded history: the key rolled back to an earlier acknowledged value (nothing can explain
-/// that), and the value dropped. A drop is explained by a delete of unknown outcome on the key
+/// A real recorded history, then, for each key whose final value an acknowledged write
+/// wrote, two losses made from it: the key rolled back to an earlier acknowledged value
+/// (nothing can explain that), and the value dropped. A drop is explained by a delete of unknown outcome on the key
 /// (it may have landed after the watchers' fence), so it must be reported exactly on the keys
 /// without one: a suite stall over the clients' 2 s timeout leaves some (the clean run of 7221cc9:
 /// the drop was tried on the first key alone, it had one, and nothing was reported, rightly).

@@ -442,14 +442,6 @@ fn wait_for_child_named(parent: u32, name: &str) -> Option<i32> {
     None
 }
 
-/// Whether `pid` runs (a zombie no one reaped yet has ended).
-fn alive(pid: nix::unistd::Pid) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-        !state.is_some_and(|s| s.starts_with('Z') || s.starts_with('X'))
-    })
-}
-
 #[test]
 fn a_restore_killed_at_any_instant_loses_no_data_directory_and_completes_when_run_again() {
     let members = vec![("node1.crash.zone".to_string(), addresses::RECOVERY.ip(30))];
@@ -526,7 +518,7 @@ fn a_restore_killed_at_any_instant_loses_no_data_directory_and_completes_when_ru
     let etcdutl = etcdutl.expect("the restore ran etcdutl within 30 s");
     let outlived = (0..50).all(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        alive(etcdutl)
+        zone_node::detached::running(etcdutl.as_raw() as u32)
     });
     if outlived {
         let _ = nix::sys::signal::kill(etcdutl, nix::sys::signal::Signal::SIGKILL);

@@ -68,8 +68,10 @@ esac
 
 # What building the package needs besides the workspace: cargo-deb, and for another
 # architecture the cross toolchain, qemu-user and rustup's target (--tools: only these).
+# cargo-deb unoptimised (--debug): 42 CPU-seconds to build instead of 88, on a fresh
+# machine the suite's, and a package of the suite's takes it 0.4 s longer (4 s in all).
 if ! grep -q "$CARGO_DEB_VERSION" <<<"$(cargo deb --version 2>/dev/null || true)"; then
-    cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" >&2
+    cargo install cargo-deb --locked --debug --version "$CARGO_DEB_VERSION" >&2
 fi
 if [[ "$arch" != "$host" ]]; then
     ./scripts/need.sh "$gcc:$gcc_package" "$qemu:qemu-user-static" "$sysroot/lib:$libc_package" >&2

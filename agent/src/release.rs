@@ -63,10 +63,7 @@ impl Duty for Mover {
     /// One look at the zone's target; over once this keeper stopped its etcd to move it.
     async fn round(&mut self) -> Result<Round, String> {
         // The status answer the access keeper and the quota decider share (Link::leads).
-        let index = match self.link.client().await {
-            Ok(mut client) => self.link.leads(&mut client).await.ok().map(|(_, i)| i),
-            Err(_) => None,
-        };
+        let index = self.link.leads().await.ok().map(|(_, i)| i);
         if index.is_some() && index == self.quiet_at {
             return Ok(Round::Quiet);
         }

@@ -57,10 +57,15 @@ impl ClusterView {
         self.members.iter().find(|m| m.id == id)
     }
 
-    /// The client URLs of every started member: where to send further requests.
+    /// The client URLs of every started voter: where to send further requests. A learner
+    /// is left out: etcd refuses it writes, linearizable reads, watches and membership
+    /// changes ("rpc not supported for learner"), and a client balanced over its URL too
+    /// fails the requests that land there (a joiner is one until promoted: minutes for a
+    /// large database over a home link).
     pub fn client_urls(&self) -> Vec<String> {
         self.members
             .iter()
+            .filter(|m| !m.learner)
             .flat_map(|m| m.client_urls.iter().cloned())
             .collect()
     }
@@ -353,6 +358,35 @@ mod tests {
         assert_eq!(
             joining_initial_cluster(&members, 9, "node4.example.zone"),
             "node1.example.zone=https://10.0.1.10:2380,node4.example.zone=https://10.0.1.13:2380,node2.example.zone=https://10.0.1.11:2380"
+        );
+    }
+
+    #[test]
+    fn requests_go_to_the_started_voters_never_to_a_learner() {
+        let member = |id: u64, url: &str, learner: bool| ClusterMember {
+            id,
+            name: format!("node{id}.example.zone"),
+            peer_urls: vec![],
+            client_urls: if url.is_empty() {
+                vec![]
+            } else {
+                vec![url.into()]
+            },
+            learner,
+        };
+        let view = ClusterView {
+            cluster_id: 7,
+            members: vec![
+                member(1, "https://10.0.1.10:2379", false),
+                member(4, "https://10.0.1.13:2379", true),
+                member(2, "https://10.0.1.11:2379", false),
+                member(5, "", false),
+            ],
+            answered_by: "https://10.0.1.10:2379".into(),
+        };
+        assert_eq!(
+            view.client_urls(),
+            ["https://10.0.1.10:2379", "https://10.0.1.11:2379"]
         );
     }
 

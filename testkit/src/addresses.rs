@@ -200,6 +200,8 @@ registry! {
     /// The member with external certificates.
     EXTERNAL = loopback(48) for ["tests/zone/external"];
 
+    /// A joiner held a learner: its keepers reach the zone through the voters (learner.zone).
+    MEMBERSHIP_LEARNER = loopback(49) for ["tests/zone/membership"];
     /// A killed member comes back (crash.zone).
     MEMBERSHIP_CRASH = loopback(50) for ["tests/zone/membership"];
     /// A join killed after the add is retried (retry.zone).

@@ -718,3 +718,156 @@ fn data_from_an_earlier_bootstrap_of_the_zone_is_refused() {
     );
     assert_eq!(snapshot(&data), before, "the old data is left as it was");
 }
+
+/// The PID of the process whose command line holds every one of `parts`, within 30 s
+/// (looked for every 2 ms).
+fn wait_for_process(parts: &[&str]) -> i32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if parts.iter().all(|part| cmdline.contains(part)) {
+                return pid;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no process with {parts:?} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A process held stopped (SIGSTOP) by the test: continued on [`Held::go_on`], killed by
+/// its PID if the test ends first (a stopped process would never see its etcd exit).
+struct Held(nix::unistd::Pid);
+
+impl Held {
+    fn stop(pid: i32) -> Held {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        Held(pid)
+    }
+
+    fn go_on(&self) {
+        nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT).unwrap();
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// A joiner held a learner (its promoter stopped, as a standby would be one for good):
+/// etcd refuses a learner writes, linearizable reads and watches, so its keepers work
+/// through the zone's voters: its release record is written, and a node revoked while it
+/// is a learner is refused at its client port within the promise (its revocation keeper
+/// follows the revocations; a learner serves serializable reads, so one that did not
+/// would keep serving the revoked node). Promoted, it is a voter like the others.
+#[test]
+fn a_learners_keepers_reach_the_zone_through_the_voters() {
+    use common::revocation::{client_identity, refused_times};
+    let block = addresses::MEMBERSHIP_LEARNER;
+    let mut zone = TestZone::bootstrap("learner.zone", block.subnet(), 3);
+    let mut running = zone.launch_all();
+    zone.wait_healthy(&mut running);
+    // A client node, revoked below.
+    let app = zone.path("app");
+    run_ok(&activate_args(
+        zone.path("ca").to_str().unwrap(),
+        zone.path("zone.toml").to_str().unwrap(),
+        "app.learner.zone",
+        app.to_str().unwrap(),
+    ));
+    run_ok(&["env", "--config", app.join("node.toml").to_str().unwrap()]);
+    let (ca, id) = client_identity(&app);
+
+    let node4 = zone.add_member("node4.learner.zone", &block.ip(4));
+    zone.publish_grown(0);
+    let joined = zone.spawn("join", node4);
+    let config = zone.config(node4);
+    let promoter = Held::stop(wait_for_process(&[
+        "promote-learner",
+        config.to_str().unwrap(),
+    ]));
+    wait_for(
+        Duration::from_secs(60),
+        "node4 serving as a learner",
+        || {
+            let (_, status, _) = zone.status(0);
+            assert_ne!(
+                roles(&status),
+                (4, 0),
+                "node4 was promoted before its promoter was stopped"
+            );
+            zone.etcdctl(
+                0,
+                &zone.client_url(node4),
+                &["endpoint", "status", "-w", "json"],
+            )
+            .1
+            .contains("\"isLearner\":true")
+        },
+    );
+
+    // Its keepers write through the voters: node4's release record.
+    let key = format!("{}node4.learner.zone", zone_model::release::PREFIX);
+    let voters = (0..3)
+        .map(|i| zone.client_url(i))
+        .collect::<Vec<_>>()
+        .join(",");
+    wait_for(Duration::from_secs(20), "node4's release record", || {
+        let (ok, out, _) = zone.etcdctl(0, &voters, &["get", &key, "--keys-only"]);
+        ok && out.contains(&key)
+    });
+
+    // A node revoked now is refused at the learner's client port within the promise.
+    let at_node4 = zone.client_addr(node4);
+    let accepted = |addr: &str| {
+        https_request(
+            addr,
+            &ca,
+            Some(&id),
+            "POST",
+            "/v3/kv/range",
+            "{\"key\":\"cHJvYmU=\",\"serializable\":true}",
+        )
+        .is_ok()
+    };
+    assert!(accepted(&at_node4), "the app's identity at node4 before");
+    let out = run_ok(&[
+        "revoke",
+        "--ca",
+        zone.path("ca").to_str().unwrap(),
+        "--node",
+        "app.learner.zone",
+        "--config",
+        zone.config(0).to_str().unwrap(),
+    ]);
+    let revoked_at = std::time::Instant::now();
+    assert!(out.contains("published"), "{out}");
+    let (_, status, _) = zone.status(0);
+    assert_eq!(roles(&status), (3, 1), "node4 still a learner: {status}");
+    let times = refused_times(&[at_node4], revoked_at, accepted);
+    eprintln!("the learner refused the revoked node {times:?} after revoke");
+
+    // Promoted, it votes.
+    promoter.go_on();
+    wait_for(Duration::from_secs(60), "node4 promoted", || {
+        let (ok, status, _) = zone.status(0);
+        ok && roles(&status) == (4, 0)
+    });
+    drop(promoter);
+    joined.stop();
+    for member in running {
+        member.stop();
+    }
+}

@@ -26,7 +26,7 @@ impl AccessKeeper {
         // Nothing moved since a look that found everything as its last apply left it:
         // nothing to read (see [`super::idle`]).
         let mut phases = Phases::new();
-        let (leads, raft_index) = self.leads(client).await;
+        let (leads, raft_index) = self.leads().await;
         phases.mark("leads", 1);
         let local = super::idle::Local::now(
             &self.node.state_dir,

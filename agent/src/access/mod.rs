@@ -181,8 +181,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl AccessKeeper {
     /// Whether this keeper's member leads the cluster now (its etcd says so), and its
     /// committed raft index (`None` when etcd did not answer).
-    async fn leads(&self, client: &mut etcd_client::Client) -> (bool, Option<u64>) {
-        match self.link.leads(client).await {
+    async fn leads(&self) -> (bool, Option<u64>) {
+        match self.link.leads().await {
             Ok((leads, index)) => (leads, Some(index)),
             Err(_) => (false, None),
         }

@@ -48,7 +48,7 @@ impl Duty for Decider {
             _ => return Ok(Round::Quiet),
         };
         let mut client = self.link.client().await?;
-        if !self.link.leads(&mut client).await?.0 {
+        if !self.link.leads().await?.0 {
             return Ok(Round::Quiet);
         }
         let outcome = follow(&mut self.held, &mut client, tenants).await;

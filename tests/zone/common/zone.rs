@@ -315,7 +315,7 @@ impl TestZone {
         self.wait_enforced(count);
     }
 
-    /// Waits (at most 10 s, a learner's keeper records only once promoted) until `count`
+    /// Waits (at most 10 s; a learner's keeper records through the voters) until `count`
     /// members' keepers have recorded their zone-etcd release: a keeper puts it a moment
     /// after its etcd serves, so a test's first write lands after them and its revisions
     /// are the same from run to run.

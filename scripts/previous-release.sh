@@ -43,7 +43,7 @@ case "${1:-}" in
         ;;
 esac
 mkdir -p "$(dirname "$cache")"
-# One build at a time: test.sh starts it early, and the test that needs it waits here.
+# One build at a time: the test that needs it waits here for test.sh's (or another's).
 exec 8>"${cache}.lock"
 flock 8
 if [ -x "$binary" ]; then
@@ -59,15 +59,15 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
 git archive "$commit" | tar -x -C "$work/src"
 # The workspace's clippy wrapper is for this tree's code; alone, -D warnings too.
+if [ -n "$build_dir" ]; then
+    flags=(CARGO_BUILD_BUILD_DIR="$build_dir")
+else
+    flags=(-u RUSTFLAGS CARGO_INCREMENTAL=0)
+fi
 (
     cd "$work/src"
-    if [ -n "$build_dir" ]; then
-        env -u RUSTC_WORKSPACE_WRAPPER CARGO_TARGET_DIR="$work/target" CARGO_BUILD_BUILD_DIR="$build_dir" \
-            cargo build --locked --quiet -p zone-etcd --bin zone-etcd
-    else
-        env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS CARGO_TARGET_DIR="$work/target" CARGO_INCREMENTAL=0 \
-            cargo build --locked --quiet -p zone-etcd --bin zone-etcd
-    fi
+    env -u RUSTC_WORKSPACE_WRAPPER "${flags[@]}" CARGO_TARGET_DIR="$work/target" \
+        cargo build --locked --quiet -p zone-etcd --bin zone-etcd
 )
 mkdir -p "$cache.new"
 cp "$work/target/debug/zone-etcd" "$cache.new/zone-etcd"

@@ -51,9 +51,6 @@ early=$(mktemp -d)
     echo "$code" >"$early/cross.status"
 ) &
 early_pid=$!
-# The previous release's zone-etcd (tests/zone/releases/two_builds.rs runs it beside this
-# build) is built after this machine's build, from the compiled dependencies it shares
-# with it (below).
 # `done_status FILE [PID]` waits for one (written by PID's job, by default the early one's)
 # and prints it.
 done_status() {

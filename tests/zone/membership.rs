@@ -744,8 +744,9 @@ fn wait_for_process(parts: &[&str]) -> i32 {
     }
 }
 
-/// A process held stopped (SIGSTOP) by the test: continued on [`Held::go_on`], killed by
-/// its PID if the test ends first (a stopped process would never see its etcd exit).
+/// A process held stopped (SIGSTOP) by the test: continued on [`Held::go_on`] (then it
+/// ends by itself, with its etcd), killed by its PID if the test ends first (a stopped
+/// process would never see its etcd exit).
 struct Held(nix::unistd::Pid);
 
 impl Held {
@@ -755,8 +756,11 @@ impl Held {
         Held(pid)
     }
 
-    fn go_on(&self) {
+    fn go_on(self) {
         nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT).unwrap();
+        // Running again, it is no longer the test's to kill: its PID may be reused once
+        // it has ended.
+        std::mem::forget(self);
     }
 }
 
@@ -865,7 +869,6 @@ fn a_learners_keepers_reach_the_zone_through_the_voters() {
         let (ok, status, _) = zone.status(0);
         ok && roles(&status) == (4, 0)
     });
-    drop(promoter);
     joined.stop();
     for member in running {
         member.stop();
